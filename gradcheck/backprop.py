@@ -1,0 +1,101 @@
+"""Reference backprop: NumPy, float64, vectorised over the batch (and over stacked networks).
+
+    forward:  z^l = W^l·a^{l-1} + b^l,  a^l = σ(z^l)             (column convention)
+    output:   δ^L = ∂C/∂a^L ⊙ σ'(z^L)    (softmax: its Jacobian-vector product)
+    hidden:   δ^l = (W^{l+1}ᵀ δ^{l+1}) ⊙ σ'(z^l)
+    grads:    ∂C/∂W^l = δ^l a^{l-1}ᵀ,  ∂C/∂b^l = Σ_N δ^l
+
+The per-layer maths lives in the layer catalogue (:mod:`gradcheck.layers`); this
+module only chains the layers and the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .losses import LOSSES
+
+__all__ = ["Forward", "forward", "loss_value", "backprop"]
+
+
+@dataclass
+class Forward:
+    """Everything the forward pass computed, one entry per layer.
+
+    ``a_in[l]`` is the input layer l multiplied (a^{l-1}, with the constant 1 row or
+    column for the augmented bias), ``z[l]`` and ``a[l]`` are (units, N) in the column
+    convention and (N, units) in the row convention.
+    """
+
+    a_in: list
+    z: list
+    a: list
+
+    @property
+    def output(self):
+        return self.a[-1]
+
+
+def forward(spec, params, X, tape=None) -> Forward:
+    """Run the network on X (column: (input, N); row: (N, input)); leading stack axes allowed."""
+    conv, a = spec.conv, X
+    out = Forward([], [], [])
+    for ly, p in zip(spec.layers, params):
+        if tape is not None:
+            tape.at(ly.index)
+        z, a_in = ly.layer.forward(p, a, conv, spec.bias, tape)
+        a = ly.act.forward(z, conv.unit_axis)
+        if tape is not None:
+            tape.record("forward", "a", f"{ly.activation}(z)", {"z": z.shape}, a.shape)
+        out.a_in.append(a_in)
+        out.z.append(z)
+        out.a.append(a)
+    return out
+
+
+def loss_value(spec, a, Y):
+    """C for output a and targets Y (same layout); an array if a has leading stack axes."""
+    conv = spec.conv
+    return LOSSES[spec.loss].value(a, Y, a.shape[conv.sample_axis], a.shape[conv.unit_axis])
+
+
+def backprop(spec, params, X, Y, tape=None, tweak=None):
+    """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes.
+
+    ``tweak`` (used by :mod:`gradcheck.diagnose` only) replaces one step by a known
+    mistake, so a user's wrong gradient can be matched to its cause.
+    """
+    conv, loss = spec.conv, LOSSES[spec.loss]
+    fw = forward(spec, params, X, tape)
+    a = fw.output
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    C = float(loss.value(a, Y, n, k))
+    da = loss.grad(a, Y, n, k)
+    if tape is not None:
+        tape.record("backward", "da", loss.grad_formula, {"a": a.shape, "y": Y.shape}, da.shape)
+    if tweak is not None:
+        da = tweak.loss_grad(da, a, Y)
+    grads = [None] * len(spec.layers)
+    for ly in reversed(spec.layers):
+        i = ly.index
+        if tape is not None:
+            tape.at(i)
+        z, a = fw.z[i], fw.a[i]
+        if tweak is not None and tweak.act_grad(i) is not None:
+            delta = tweak.act_grad(i)(ly.act, da, z, a, conv.unit_axis)
+        else:
+            delta = ly.act.vjp(da, z, a, conv.unit_axis)
+        if tape is not None:
+            if ly.act.derivative is not None:
+                expr, ops = f"da * {ly.activation}'(z)", {"da": da.shape, f"{ly.activation}'(z)": z.shape}
+            else:
+                axis = 0 if conv.name == "column" else 1
+                expr, ops = f"a * (da - (da * a).sum(axis={axis}))", {"a": a.shape, "da": da.shape}
+            tape.record("backward", "delta", expr, ops, delta.shape)
+        a_in = fw.a_in[i] if tweak is None else tweak.layer_input(i, fw)
+        grads[i], da = ly.layer.backward(delta, a_in, params[i], conv, spec.bias, tape)
+        if tweak is not None:
+            grads[i] = tweak.grads(i, grads[i])
+    return C, grads

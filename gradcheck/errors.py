@@ -1,0 +1,45 @@
+"""Errors gradcheck raises for input it cannot use.
+
+Every message is one line that names *where* (a JSON path, a layer, a file) and
+*what* (expected vs given), so the CLI can print it as it is and exit 2.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+__all__ = ["GradcheckError", "SpecError", "ImplError", "suggest"]
+
+
+class GradcheckError(Exception):
+    """Base class: bad input, reported as one line with exit code 2."""
+
+
+class SpecError(GradcheckError, ValueError):
+    """A net.json description (or the dict given for one) is malformed.
+
+    ``path`` is the JSON path of the offending value, e.g. ``layers[1].units``.
+    """
+
+    def __init__(self, path: str, message: str, source: str | None = None):
+        self.path = path
+        self.source = source
+        where = f"{source}: " if source else ""
+        at = f"{path}: " if path else ""
+        super().__init__(f"{where}{at}{message}")
+
+
+class ImplError(GradcheckError):
+    """A user's backprop function cannot be loaded (bad ``module:function``)."""
+
+
+def suggest(given: object, valid: list[str] | tuple[str, ...]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest valid name, or ``""``.
+
+    >>> suggest("sigmod", ["sigmoid", "tanh"])
+    " (did you mean 'sigmoid'?)"
+    """
+    if not isinstance(given, str):
+        return ""
+    close = difflib.get_close_matches(given.lower(), list(valid), n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,195 @@
+"""Layer catalogue: each layer kind defines its shapes, forward, backward and symbolic form.
+
+The shape tracer, the reference backprop, the finite differences and the SymPy
+derivation all call these methods; none of them repeats the maths.
+
+Conventions (``N`` samples, ``fan_in`` inputs, ``units`` outputs of the layer):
+
+=========== ====================== ============== ================= ==========
+convention  z                      W              a_prev, z, a       b
+=========== ====================== ============== ================= ==========
+column      z = W @ a_prev + b     (units, fan_in) (features, N)    (units,)
+row         z = a_prev @ W + b     (fan_in, units) (N, features)    (units,)
+=========== ====================== ============== ================= ==========
+
+With ``bias="augmented"`` a constant 1 is appended to a_prev (a_in) and W gets one
+more column (column convention) or row (row convention) holding the bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Convention", "CONVENTIONS", "Dense", "LAYER_KINDS", "BIAS_STYLES"]
+
+BIAS_STYLES = ("separate", "none", "augmented")
+
+
+def _t(x):
+    return np.swapaxes(x, -1, -2)
+
+
+@dataclass(frozen=True)
+class Convention:
+    """Where samples and units go. ``unit_axis``/``sample_axis`` index batched arrays."""
+
+    name: str
+    unit_axis: int
+    sample_axis: int
+
+    def batch(self, features, n):
+        """Shape of a batch of ``n`` vectors with ``features`` entries each."""
+        return (features, n) if self.name == "column" else (n, features)
+
+    def weight(self, units, fan_in):
+        """Shape of W for a layer ``fan_in -> units``."""
+        return (units, fan_in) if self.name == "column" else (fan_in, units)
+
+    def from_samples(self, rows):
+        """(N, features) sample-major array -> this convention's batch layout."""
+        return np.ascontiguousarray(rows.T) if self.name == "column" else rows
+
+    def to_samples(self, batch):
+        """This convention's batch layout -> (N, features)."""
+        return batch.T if self.name == "column" else batch
+
+
+CONVENTIONS = {c.name: c for c in (Convention("column", -2, -1), Convention("row", -1, -2))}
+
+
+class Dense:
+    """Fully connected layer: z = W·a_prev + b (column) or a_prev·W + b (row).
+
+    Methods take ``conv`` (a :class:`Convention`) and ``bias`` (one of
+    :data:`BIAS_STYLES`). Array methods accept leading stack axes on W, b and a_prev
+    (used to evaluate many perturbed networks at once). ``tape``, when given, records
+    every step with its operands' shapes; that record *is* the shape trace.
+    """
+
+    kind = "dense"
+
+    def param_shapes(self, fan_in, units, conv, bias):
+        """{"W": shape, "b": shape} (no "b" unless bias is "separate")."""
+        extra = 1 if bias == "augmented" else 0
+        shapes = {"W": conv.weight(units, fan_in + extra)}
+        if bias == "separate":
+            shapes["b"] = (units,)
+        return shapes
+
+    def init(self, rng, fan_in, units, conv, bias):
+        """Reproducible params: W ~ N(0, 1/fan_in), b ~ N(0, 0.1²)."""
+        shapes = self.param_shapes(fan_in, units, conv, bias)
+        params = {"W": rng.normal(0.0, 1.0 / np.sqrt(fan_in), shapes["W"])}
+        if bias == "augmented":  # the bias row/column gets the bias scale
+            params["W"][self._bias_index(conv)] = rng.normal(0.0, 0.1, units)
+        if "b" in shapes:
+            params["b"] = rng.normal(0.0, 0.1, shapes["b"])
+        return params
+
+    @staticmethod
+    def _bias_index(conv):
+        return (slice(None), -1) if conv.name == "column" else (-1, slice(None))
+
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        """Return (z, a_in): z is (units, N) / (N, units); a_in is the input actually multiplied."""
+        rec = _Recorder(tape, "forward")
+        W = params["W"]
+        a_in = a_prev
+        if bias == "augmented":
+            ones = np.ones(a_prev.shape[:-2] + conv.batch(1, a_prev.shape[conv.sample_axis]))
+            if conv.name == "column":
+                a_in = rec("a_in", "np.vstack([a_prev, ones])",
+                           np.concatenate([a_prev, ones], axis=-2), a_prev=a_prev, ones=ones)
+            else:
+                a_in = rec("a_in", "np.hstack([a_prev, ones])",
+                           np.concatenate([a_prev, ones], axis=-1), a_prev=a_prev, ones=ones)
+        name = "a_in" if bias == "augmented" else "a_prev"
+        if conv.name == "column":
+            if bias == "separate":
+                b = params["b"][..., :, None]
+                z = rec("z", f"W @ {name} + b[:, None]", W @ a_in + b,
+                        W=W, **{name: a_in}, **{"b[:, None]": b})
+            else:
+                z = rec("z", f"W @ {name}", W @ a_in, W=W, **{name: a_in})
+        else:
+            if bias == "separate":
+                b = params["b"][..., None, :]
+                z = rec("z", f"{name} @ W + b", a_in @ W + b, **{name: a_in}, W=W, b=params["b"])
+            else:
+                z = rec("z", f"{name} @ W", a_in @ W, **{name: a_in}, W=W)
+        return z, a_in
+
+    def backward(self, delta, a_in, params, conv, bias, tape=None):
+        """From δ = ∂C/∂z, return ({"W": dW, "b": db}, ∂C/∂a_prev).
+
+        column: dW = δ @ a_inᵀ (units, fan_in); db = Σ_N δ (units,); ∂C/∂a_prev = Wᵀ @ δ.
+        row:    dW = a_inᵀ @ δ (fan_in, units); db = Σ_N δ (units,); ∂C/∂a_prev = δ @ Wᵀ.
+        """
+        rec = _Recorder(tape, "backward")
+        W = params["W"]
+        name = "a_in" if bias == "augmented" else "a_prev"
+        grads = {}
+        if conv.name == "column":
+            grads["W"] = rec("dW", f"delta @ {name}.T", delta @ _t(a_in),
+                             delta=delta, **{f"{name}.T": _t(a_in)})
+            if bias == "separate":
+                grads["b"] = rec("db", "delta.sum(axis=1)", delta.sum(axis=-1), delta=delta)
+            W_in = W[..., :, :-1] if bias == "augmented" else W
+            w_name = "W[:, :-1].T" if bias == "augmented" else "W.T"
+            da_prev = rec("da_prev", f"{w_name} @ delta", _t(W_in) @ delta,
+                          **{w_name: _t(W_in)}, delta=delta)
+        else:
+            grads["W"] = rec("dW", f"{name}.T @ delta", _t(a_in) @ delta,
+                             **{f"{name}.T": _t(a_in)}, delta=delta)
+            if bias == "separate":
+                grads["b"] = rec("db", "delta.sum(axis=0)", delta.sum(axis=-2), delta=delta)
+            W_in = W[..., :-1, :] if bias == "augmented" else W
+            w_name = "W[:-1].T" if bias == "augmented" else "W.T"
+            da_prev = rec("da_prev", f"delta @ {w_name}", delta @ _t(W_in),
+                          delta=delta, **{w_name: _t(W_in)})
+        return grads, da_prev
+
+    def symbolic_z(self, params, a_prev, conv, bias):
+        """SymPy z_j = Σ_k w_jk a_in_k (+ b_j) from symbol matrices ``params`` and a list ``a_prev``.
+
+        ``params["W"]`` is a SymPy Matrix in the convention's shape; in the row
+        convention the weight from input k to unit j is ``W[k, j]``.
+        """
+        W = params["W"]
+        a_in = list(a_prev) + ([1] if bias == "augmented" else [])
+        units = W.shape[0] if conv.name == "column" else W.shape[1]
+        zs = []
+        for j in range(units):
+            weights = W[j, :] if conv.name == "column" else W[:, j]
+            z = sum(w * a for w, a in zip(weights, a_in))
+            if bias == "separate":
+                z += params["b"][j]
+            zs.append(z)
+        return zs
+
+    def unit_input(self, kind, index, conv):
+        """For the element ``index`` of param ``kind``, return (j, k): unit j, input k (k=None for b)."""
+        if kind == "b":
+            return index[0], None
+        return tuple(index) if conv.name == "column" else (index[1], index[0])
+
+    def __repr__(self):
+        return "Dense()"
+
+
+class _Recorder:
+    """Passes results through; on a tape, records (name, expression, operand shapes, result shape)."""
+
+    def __init__(self, tape, phase):
+        self.tape, self.phase = tape, phase
+
+    def __call__(self, name, expr, result, **operands):
+        if self.tape is not None:
+            self.tape.record(self.phase, name, expr,
+                             {k: np.shape(v) for k, v in operands.items()}, np.shape(result))
+        return result
+
+
+LAYER_KINDS = {"dense": Dense()}

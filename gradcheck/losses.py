@@ -1,0 +1,78 @@
+"""Loss catalogue: the cost C of a batch, ∂C/∂a for NumPy, and the per-sample SymPy term.
+
+N is the number of samples and K the number of outputs. ``a`` and ``y`` are arrays
+with the unit axis and the sample axis last (any order, given by the convention) and
+any leading axes (finite differences stack perturbed networks in front).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import sympy as sp
+
+__all__ = ["Loss", "LOSSES"]
+
+
+def _y_log(y, a):
+    # y·log(a) with 0·log(0) = 0, as in the definition of cross-entropy.
+    return y * np.log(np.where(y != 0, a, 1.0))
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One cost function.
+
+    ``grad_formula`` is ∂C/∂a as NumPy code. ``value(a, y, N, K)`` is C summed over the last two axes; ``grad(a, y, N, K)`` is
+    ∂C/∂a with the shape of ``a``; ``sample_term(a, y, N, K)`` is the SymPy
+    contribution of one sample (lists of symbols ``a_k``, ``y_k``), so that
+    C = Σ_n sample_term(a_n, y_n). ``output`` names the only output activation the
+    loss is defined with, or ``None`` for any.
+    """
+
+    name: str
+    formula: str
+    grad_formula: str
+    value: Callable
+    grad: Callable
+    sample_term: Callable
+    output: str | None = None
+
+    def __repr__(self):
+        return f"Loss({self.name!r}: C = {self.formula})"
+
+
+def _sum2(x):
+    return x.sum(axis=(-2, -1))
+
+
+LOSSES: dict[str, Loss] = {
+    loss.name: loss
+    for loss in [
+        Loss("mse", "1/(N·K) Σ_n Σ_k (a_nk − y_nk)²", "2 * (a - y) / (N * K)",
+             lambda a, y, n, k: _sum2((a - y) ** 2) / (n * k),
+             lambda a, y, n, k: 2.0 * (a - y) / (n * k),
+             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / (n * k)),
+        Loss("quadratic", "1/(2N) Σ_n ‖a_n − y_n‖²", "(a - y) / N",
+             lambda a, y, n, k: _sum2((a - y) ** 2) / (2 * n),
+             lambda a, y, n, k: (a - y) / n,
+             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / (2 * n)),
+        Loss("sse", "½ Σ_n ‖a_n − y_n‖²", "a - y",
+             lambda a, y, n, k: _sum2((a - y) ** 2) / 2,
+             lambda a, y, n, k: a - y,
+             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / 2),
+        Loss("cross_entropy", "−1/N Σ_n Σ_k y_nk log a_nk", "-y / a / N",
+             lambda a, y, n, k: -_sum2(_y_log(y, a)) / n,
+             lambda a, y, n, k: -np.where(y != 0, y, 0.0) / np.where(y != 0, a, 1.0) / n,
+             lambda a, y, n, k: -sum(yi * sp.log(ai) for ai, yi in zip(a, y)) / n,
+             output="softmax"),
+        Loss("bce", "−1/(N·K) Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a)) / (N * K)",
+             lambda a, y, n, k: -_sum2(_y_log(y, a) + _y_log(1.0 - y, 1.0 - a)) / (n * k),
+             lambda a, y, n, k: (a - y) / (a * (1.0 - a)) / (n * k),
+             lambda a, y, n, k: -sum(yi * sp.log(ai) + (1 - yi) * sp.log(1 - ai)
+                                     for ai, yi in zip(a, y)) / (n * k),
+             output="sigmoid"),
+    ]
+}

@@ -1,0 +1,139 @@
+"""Shape trace: the shape of every intermediate, forward and backward, per sample and batched.
+
+The trace is not typed in: it is recorded while the reference backprop runs on a
+dummy batch whose size N differs from every layer width, then N is written as "N".
+So the trace always agrees with the arrays the backprop produces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import re
+
+import numpy as np
+
+from .backprop import backprop
+
+__all__ = ["Step", "Tape", "LayerShapes", "ShapeTrace", "trace_shapes", "fmt_shape"]
+
+
+def fmt_shape(shape):
+    """``(3, 'N')`` -> ``"(3,N)"``; ``(3,)`` -> ``"(3,)"``."""
+    parts = [str(d) for d in shape]
+    return "(" + ",".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+@dataclass
+class Step:
+    """One recorded operation: ``name = expr`` with its operands' shapes and the result's."""
+
+    layer: int
+    phase: str
+    name: str
+    expr: str
+    operands: dict
+    result: tuple
+
+    def equation(self):
+        """``dW = delta @ a_prev.T : (3,N) @ (N,2) -> (3,2)``."""
+        names = sorted(self.operands, key=len, reverse=True)
+        pattern = r"(?<![\w.'])(" + "|".join(re.escape(n) for n in names) + r")(?![\w(])"
+        shapes = re.sub(pattern, lambda m: fmt_shape(self.operands[m.group(1)]), self.expr)
+        return f"{self.name} = {self.expr} : {shapes} -> {fmt_shape(self.result)}"
+
+    def __repr__(self):
+        return f"Step(layer {self.layer} {self.phase}: {self.equation()})"
+
+
+@dataclass
+class Tape:
+    """Collects :class:`Step` objects; ``at(layer)`` sets the layer the next steps belong to."""
+
+    steps: list = field(default_factory=list)
+    layer: int = 0
+
+    def at(self, layer):
+        self.layer = layer
+
+    def record(self, phase, name, expr, operands, result):
+        self.steps.append(Step(self.layer, phase, name, expr, dict(operands), tuple(result)))
+
+
+@dataclass
+class LayerShapes:
+    """Per layer: {quantity: (per-sample shape, batched shape)} for a_prev, W, b, z, a, delta, dW, db."""
+
+    index: int
+    description: str
+    shapes: dict
+    steps: list
+
+    def __repr__(self):
+        return f"LayerShapes({self.index}: {self.description}, {len(self.steps)} steps)"
+
+
+@dataclass
+class ShapeTrace:
+    """The whole trace: one :class:`LayerShapes` per layer plus the loss gradient step."""
+
+    convention: str
+    bias: str
+    layers: list
+
+    def steps(self, phase=None):
+        """All steps in execution order (forward first, then backward from the output)."""
+        out = [s for ly in self.layers for s in ly.steps if s.phase == "forward"]
+        out += [s for ly in reversed(self.layers) for s in ly.steps if s.phase == "backward"]
+        return [s for s in out if phase is None or s.phase == phase]
+
+    def to_json(self):
+        return {
+            "convention": self.convention, "bias": self.bias,
+            "layers": [{"layer": ly.index, "description": ly.description,
+                        "shapes": {k: {"sample": fmt_shape(s), "batch": fmt_shape(b)}
+                                   for k, (s, b) in ly.shapes.items()},
+                        "steps": [s.equation() for s in ly.steps]} for ly in self.layers],
+        }
+
+    def __repr__(self):
+        return f"ShapeTrace({len(self.layers)} layers, {self.convention} convention, bias {self.bias})"
+
+
+def _symbolic(shape, n):
+    return tuple("N" if d == n else d for d in shape)
+
+
+def trace_shapes(spec) -> ShapeTrace:
+    """Trace every intermediate's shape for ``spec`` (no params or data needed).
+
+    >>> from gradcheck import load_spec
+    >>> spec = load_spec({"input": 2, "layers": [{"units": 3, "activation": "sigmoid"}]})
+    >>> print(trace_shapes(spec).steps("backward")[1].equation())
+    dW = delta @ a_prev.T : (3,N) @ (N,2) -> (3,2)
+    """
+    conv = spec.conv
+    n = 2 + max([spec.input] + [ly.units for ly in spec.layers])
+    params = [{k: np.zeros(s) for k, s in shapes.items()} for shapes in spec.param_shapes()]
+    X = np.zeros(conv.batch(spec.input, n))
+    Y = np.full(conv.batch(spec.output, n), 0.5)
+    tape = Tape()
+    _, grads = backprop(spec, params, X, Y, tape=tape)
+    layers = []
+    for ly, p, g in zip(spec.layers, params, grads):
+        steps = [s for s in tape.steps if s.layer == ly.index]
+        for s in steps:
+            s.operands = {k: _symbolic(v, n) for k, v in s.operands.items()}
+            s.result = _symbolic(s.result, n)
+        by_name = {(s.phase, s.name): s.result for s in steps}
+        batched = {"a_prev": _symbolic(conv.batch(ly.fan_in, n), n), "W": p["W"].shape}
+        if "b" in p:
+            batched["b"] = p["b"].shape
+        batched.update(z=by_name["forward", "z"], a=by_name["forward", "a"],
+                       delta=by_name["backward", "delta"], dW=g["W"].shape)
+        if "b" in g:
+            batched["db"] = g["b"].shape
+        shapes = {k: (tuple(1 if d == "N" else d for d in v), v) for k, v in batched.items()}
+        desc = f"dense {ly.fan_in} -> {ly.units}, {ly.activation}"
+        layers.append(LayerShapes(ly.index, desc, shapes, steps))
+    return ShapeTrace(spec.convention, spec.bias, layers)
