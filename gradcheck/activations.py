@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-__all__ = ["Activation", "ACTIVATIONS", "LEAKY_SLOPE", "SYMPY_NUMPY"]
+__all__ = ["ACTIVATIONS", "LEAKY_SLOPE", "SYMPY_NUMPY", "Activation"]
 
 LEAKY_SLOPE = 0.01
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from .losses import LOSSES
 
-__all__ = ["Forward", "forward", "loss_value", "backprop"]
+__all__ = ["Forward", "backprop", "forward", "loss_value"]
 
 
 @dataclass

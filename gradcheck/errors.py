@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 
-__all__ = ["GradcheckError", "SpecError", "ImplError", "suggest"]
+__all__ = ["GradcheckError", "ImplError", "SpecError", "suggest"]
 
 
 class GradcheckError(Exception):

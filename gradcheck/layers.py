@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Convention", "CONVENTIONS", "Dense", "LAYER_KINDS", "BIAS_STYLES"]
+__all__ = ["BIAS_STYLES", "CONVENTIONS", "LAYER_KINDS", "Convention", "Dense"]
 
 BIAS_STYLES = ("separate", "none", "augmented")
 

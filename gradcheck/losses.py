@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-__all__ = ["Loss", "LOSSES"]
+__all__ = ["LOSSES", "Loss"]
 
 
 def _y_log(y, a):
@@ -25,8 +25,8 @@ def _y_log(y, a):
 class Loss:
     """One cost function.
 
-    ``grad_formula`` is ∂C/∂a as NumPy code. ``value(a, y, N, K)`` is C summed over the last two axes; ``grad(a, y, N, K)`` is
-    ∂C/∂a with the shape of ``a``; ``sample_term(a, y, N, K)`` is the SymPy
+    ``grad_formula`` is ∂C/∂a as NumPy code. ``value(a, y, N, K)`` is C summed over
+    the last two axes; ``grad(a, y, N, K)`` is ∂C/∂a with the shape of ``a``; ``sample_term(a, y, N, K)`` is the SymPy
     contribution of one sample (lists of symbols ``a_k``, ``y_k``), so that
     C = Σ_n sample_term(a_n, y_n). ``output`` names the only output activation the
     loss is defined with, or ``None`` for any.

@@ -22,8 +22,15 @@ import numpy as np
 
 from .backprop import forward, loss_value
 
-__all__ = ["STEP_SCALE", "default_step", "central_difference", "NumericGradient",
-           "numeric_gradient", "flatten", "unflatten"]
+__all__ = [
+    "STEP_SCALE",
+    "NumericGradient",
+    "central_difference",
+    "default_step",
+    "flatten",
+    "numeric_gradient",
+    "unflatten",
+]
 
 STEP_SCALE = np.finfo(np.float64).eps ** (1 / 3)
 CHUNK_BYTES = 64 * 2**20

@@ -7,15 +7,14 @@ So the trace always agrees with the arrays the backprop produces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import re
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .backprop import backprop
 
-__all__ = ["Step", "Tape", "LayerShapes", "ShapeTrace", "trace_shapes", "fmt_shape"]
+__all__ = ["LayerShapes", "ShapeTrace", "Step", "Tape", "fmt_shape", "trace_shapes"]
 
 
 def fmt_shape(shape):

@@ -19,7 +19,7 @@ from .errors import SpecError, suggest
 from .layers import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, Convention
 from .losses import LOSSES
 
-__all__ = ["LayerSpec", "Spec", "load_spec", "KEYS", "LAYER_KEYS"]
+__all__ = ["KEYS", "LAYER_KEYS", "LayerSpec", "Spec", "load_spec"]
 
 #: Top-level keys of net.json with their defaults (``...`` marks a required key).
 KEYS = {
@@ -255,7 +255,7 @@ def _array(value, path, source):
                 raise SpecError(p, "rows of different lengths: expected a rectangular array "
                                    f"(one inner list per row, all the same length), got lengths "
                                    f"{sorted(s[0] if s else 1 for s in shapes)}", source)
-            return (len(v),) + shapes.pop()
+            return (len(v), *shapes.pop())
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise SpecError(p, f"expected a number, got {_kind(v)}", source)
         if not math.isfinite(v):

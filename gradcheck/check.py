@@ -1,0 +1,96 @@
+"""Check a network's gradients: reference backprop, finite differences, SymPy, and the user's own.
+
+Finite differences are the judge; every analytic opinion (the reference backprop,
+the SymPy derivation, the user's function) is compared with them element by element.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backprop import backprop
+from .compare import ATOL, RTOL, CheckResult, TensorCheck
+from .diagnose import diagnose, shape_hint
+from .impl import call_impl, load_impl
+from .numeric import numeric_gradient
+from .spec import load_spec
+
+__all__ = ["check_network", "assert_network"]
+
+
+def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
+                  params=None, data=None) -> CheckResult:
+    """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.Spec`).
+
+    ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
+    ``"module:function"`` / ``"path/file.py:function"`` string (default: the spec's
+    ``impl`` key, if any). ``params`` (list of {"W", "b"} dicts) and ``data`` ((X, Y) in
+    the convention's layout) override the spec's own. ``symbolic`` is "auto", "on" or
+    "off". Returns a :class:`~gradcheck.compare.CheckResult`.
+
+    >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
+    ...                                           {"units": 1, "activation": "linear"}]}, symbolic="off")
+    >>> r.passed, [t.name for t in r.tensors]
+    (True, ['W0', 'b0', 'W1', 'b1'])
+    """
+    spec = load_spec(spec)
+    impl = spec.impl if impl is None else impl
+    params = spec.parameters(seed) if params is None else [{k: np.asarray(v, float) for k, v in p.items()}
+                                                           for p in params]
+    X, Y = spec.batch_data(seed) if data is None else (np.asarray(data[0], float), np.asarray(data[1], float))
+    loss, reference = backprop(spec, params, X, Y)
+    numeric = numeric_gradient(spec, params, X, Y, step=step)
+    opinions = {"backprop": reference, "numeric": numeric.grads}
+    notes = []
+
+    if symbolic != "off":
+        from .symbolic import should_run, symbolic_gradient
+
+        run, reason = should_run(spec, symbolic)
+        if run:
+            opinions["symbolic"] = symbolic_gradient(spec, params, X, Y)
+        elif reason:
+            notes.append(reason)
+
+    problems, impl_problems = [], {}
+    if impl is not None:
+        fn = load_impl(impl)
+        user, impl_problems = call_impl(fn, spec, params, X, Y)
+        if "" in impl_problems:
+            problems.append(impl_problems.pop(""))
+        opinions["impl"] = user if user is not None else [dict.fromkeys(p) for p in params]
+
+    checked = tuple(op for op in ("backprop", "symbolic", "impl") if op in opinions)
+    tensors = []
+    for name, layer, kind, shape in spec.param_names():
+        values = {op: opinions[op][layer].get(kind) for op in opinions}
+        problem = impl_problems.get(name)
+        got = values.get("impl")
+        if impl is not None and not problems and got is not None and np.shape(got) != tuple(shape):
+            hint = shape_hint(spec, layer, kind, np.shape(got), shape)
+            problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {tuple(shape)} "
+                       f"(the shape of {kind}){': ' + hint if hint else ''}")
+        tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
+                                   kinks=numeric.kinks[layer][kind], problem=problem))
+    n_kinks = sum(t.n_kinks for t in tensors)
+    if n_kinks:
+        notes.append(f"{n_kinks} element(s) sit on a kink: a ±h step moves some z across 0 where "
+                     f"{'/'.join(sorted({ly.activation for ly in spec.layers if ly.act.kinks}))} is not "
+                     "differentiable, so their finite difference is not a derivative; reported as 'kink', not judged")
+    result = CheckResult(spec.name, tensors, tuple(opinions), checked, rtol, atol, notes=notes,
+                         problems=problems + [t.problem for t in tensors if t.problem])
+    result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y)
+    if "impl" in opinions and not result.passed and not problems:
+        # Shape problems explain themselves; diagnose the values of the tensors that have none.
+        wrong = {t.name for t in tensors if t.problem is None and not t.opinion_passed("impl")}
+        if wrong and all(t.opinion_passed("backprop") for t in tensors):
+            result.diagnosis = diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
+    return result
+
+
+def assert_network(spec, impl=None, **kwargs) -> CheckResult:
+    """Like :func:`check_network`, but raise ``AssertionError`` with the report when it fails."""
+    result = check_network(spec, impl, **kwargs)
+    if not result.passed:
+        raise AssertionError("gradient check failed\n" + str(result))
+    return result
