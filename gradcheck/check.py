@@ -19,14 +19,14 @@ __all__ = ["check_network", "assert_network"]
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
-                  params=None, data=None) -> CheckResult:
+                  method="central", params=None, data=None) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.Spec`).
 
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
     ``"module:function"`` / ``"path/file.py:function"`` string (default: the spec's
     ``impl`` key, if any). ``params`` (list of {"W", "b"} dicts) and ``data`` ((X, Y) in
     the convention's layout) override the spec's own. ``symbolic`` is "auto", "on" or
-    "off". Returns a :class:`~gradcheck.compare.CheckResult`.
+    "off". ``method`` is the finite-difference stencil ("central" or "five-point"). Returns a :class:`~gradcheck.compare.CheckResult`.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
     ...                                           {"units": 1, "activation": "linear"}]}, symbolic="off")
@@ -39,7 +39,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                                                            for p in params]
     X, Y = spec.batch_data(seed) if data is None else (np.asarray(data[0], float), np.asarray(data[1], float))
     loss, reference = backprop(spec, params, X, Y)
-    numeric = numeric_gradient(spec, params, X, Y, step=step)
+    numeric = numeric_gradient(spec, params, X, Y, step=step, method=method)
     opinions = {"backprop": reference, "numeric": numeric.grads}
     notes = []
 

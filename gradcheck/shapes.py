@@ -108,7 +108,7 @@ def trace_shapes(spec) -> ShapeTrace:
 
     >>> from gradcheck import load_spec
     >>> spec = load_spec({"input": 2, "layers": [{"units": 3, "activation": "sigmoid"}]})
-    >>> print(trace_shapes(spec).steps("backward")[1].equation())
+    >>> print(trace_shapes(spec).steps("backward")[2].equation())
     dW = delta @ a_prev.T : (3,N) @ (N,2) -> (3,2)
     """
     conv = spec.conv
