@@ -26,7 +26,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     ``"module:function"`` / ``"path/file.py:function"`` string (default: the spec's
     ``impl`` key, if any). ``params`` (list of {"W", "b"} dicts) and ``data`` ((X, Y) in
     the convention's layout) override the spec's own. ``symbolic`` is "auto", "on" or
-    "off". ``method`` is the finite-difference stencil ("central" or "five-point"). Returns a :class:`~gradcheck.compare.CheckResult`.
+    "off". ``method`` is the finite-difference stencil ("central" or "five-point").
+    Returns a :class:`~gradcheck.compare.CheckResult`.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
     ...                                           {"units": 1, "activation": "linear"}]}, symbolic="off")

@@ -272,7 +272,7 @@ def _shape_hint(given, expected, kind, convention):
         return f": it is the transpose, did you mean \"convention\": \"{other}\"?"
     if kind == "W" and len(g) == 1:
         return (": a flat list where a matrix is expected; write one inner list per row "
-                f"({e[0]} lists of {e[1]})")
+                f"({e[0]} list{'s' if e[0] != 1 else ''} of {e[1]} numbers)")
     if kind == "b" and len(g) == 2 and 1 in g and math.prod(g) == e[0]:
         return f": b is a flat list of {e[0]} numbers, one per unit (not a column or row matrix)"
     return ""

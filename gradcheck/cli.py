@@ -1,0 +1,161 @@
+"""``python -m gradcheck net.json [more.json ...]``: shape trace + gradient check.
+
+Exit codes: 0 every gradient agrees, 1 some gradient disagrees, 2 bad input or usage,
+3 an internal error (a bug in gradcheck; set GRADCHECK_DEBUG=1 for the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from . import __version__
+from .check import check_network
+from .compare import ATOL, RTOL
+from .errors import GradcheckError
+from .numeric import METHODS
+from .report import FORMATS, render, render_json, render_trace
+from .shapes import trace_shapes
+from .spec import load_spec
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, no usage dump
+        raise GradcheckError(f"{message} (see gradcheck --help)")
+
+
+def _positive(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
+
+
+def build_parser():
+    p = _Parser(
+        prog="gradcheck",
+        description="Print the shape trace of a network described in net.json and check its gradients: "
+                    "reference backprop vs finite differences vs SymPy (and your own backprop with --impl).",
+        epilog="exit codes: 0 all gradients agree, 1 a gradient disagrees, 2 bad input or usage, 3 internal error",
+    )
+    p.add_argument("specs", nargs="+", metavar="net.json", help="network description(s); see README for the format")
+    p.add_argument("--format", choices=[*FORMATS, "json"], default="text", help="output format (default: text)")
+    p.add_argument("--impl", metavar="MODULE:FUNCTION",
+                   help="your backprop, 'module:function' or 'path/to/file.py:function', called as "
+                        "fn(params, X, Y) and returning one {'W': dW, 'b': db} per layer")
+    p.add_argument("--seed", type=_count, help="seed for random params/data (overrides the spec's seed)")
+    p.add_argument("--rtol", type=_positive, default=RTOL, help=f"relative tolerance (default {RTOL:g})")
+    p.add_argument("--atol", type=_positive, default=ATOL,
+                   help=f"absolute tolerance for near-zero gradients (default {ATOL:g})")
+    p.add_argument("--method", choices=list(METHODS), default="central",
+                   help="finite-difference stencil (default central)")
+    p.add_argument("--symbolic", choices=["auto", "on", "off"], default="auto",
+                   help="SymPy per-element check: auto skips networks above the size limit (default auto)")
+    p.add_argument("--blame", type=_count, default=5, metavar="N", help="rows in the blame table (default 5)")
+    p.add_argument("--trace-only", action="store_true",
+                   help="print only the shape trace (needs neither params nor data)")
+    p.add_argument("--report", metavar="DIR",
+                   help="also write a derivation report per network into DIR (in --format, or all formats "
+                        "when --format is text)")
+    p.add_argument("-q", "--quiet", action="store_true", help="one line per network")
+    p.add_argument("--version", action="version", version=f"gradcheck {__version__}")
+    return p
+
+
+def _run_one(path, args):
+    spec = load_spec(path)
+    trace = trace_shapes(spec)
+    if args.trace_only:
+        return None, trace, spec
+    result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
+                           symbolic=args.symbolic, method=args.method)
+    return result, trace, spec
+
+
+def main(argv=None):
+    """Run the CLI; return the exit code (0, 1, 2 or 3)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except GradcheckError as e:
+        print(f"gradcheck: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as e:  # --help / --version
+        return int(e.code or 0)
+    code, runs, errors = EXIT_OK, [], []
+    for path in args.specs:
+        try:
+            result, trace, spec = _run_one(path, args)
+            if args.report and result is not None:
+                from .report_files import write_reports
+
+                write_reports(result, trace, args.report, None if args.format == "text" else args.format,
+                              inputs=args.specs)
+        except GradcheckError as e:
+            print(f"gradcheck: {e}", file=sys.stderr)
+            errors.append({"source": str(path), "error": str(e)})
+            code = EXIT_BAD_INPUT
+            continue
+        except KeyboardInterrupt:
+            return 130
+        except Exception as e:
+            if os.environ.get("GRADCHECK_DEBUG"):
+                raise
+            print(f"gradcheck: internal error on {path}: {type(e).__name__}: {e} "
+                  "(set GRADCHECK_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
+            errors.append({"source": str(path), "error": f"internal error: {e}"})
+            code = max(code, EXIT_INTERNAL) if code != EXIT_BAD_INPUT else code
+            continue
+        if result is not None and not result.passed and code == EXIT_OK:
+            code = EXIT_MISMATCH
+        runs.append((result, trace, spec))
+    _print(runs, errors, args)
+    return code
+
+
+def _print(runs, errors, args):
+    if args.format == "json":
+        if args.trace_only:
+            docs = [{"name": s.name, "source": s.source, "shapes": t.to_json()} for _, t, s in runs]
+            doc = docs[0] if len(docs) == 1 and not errors else {"results": docs + errors}
+            print(json.dumps(doc, indent=2, ensure_ascii=False))
+        elif runs or errors:
+            text = render_json([(r, t) for r, t, _ in runs]) if runs else "{}"
+            if errors or len(runs) > 1:
+                doc = json.loads(text)
+                results = doc.get("results", [doc] if runs else [])
+                doc = {"passed": all(r["passed"] for r in results) and not errors, "results": results + errors}
+                text = json.dumps(doc, indent=2, ensure_ascii=False)
+            print(text)
+        return
+    chunks = []
+    for result, trace, spec in runs:
+        if args.trace_only:
+            chunks.append(render_trace(trace, spec, args.format))
+        else:
+            chunks.append(render(result, trace, args.format, blame=args.blame, quiet=args.quiet))
+    sep = "\n" if args.quiet else "\n\n" + ("-" * 78 if args.format == "text" else "") + "\n\n"
+    if chunks:
+        print(sep.join(chunks))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

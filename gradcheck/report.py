@@ -1,0 +1,249 @@
+"""Render shape traces and check results as text, Markdown, HTML, LaTeX or JSON.
+
+A small format registry (like tabulate's): each :class:`Format` knows how to write a
+heading, a paragraph, a code block, a table (through tabulate) and a standalone page.
+Table cells are plain text and are escaped by the format; cells that already hold
+markup (maths) go through the ``raw_table`` variant.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from tabulate import tabulate
+
+from .compare import BLAME_HEADERS
+from .shapes import fmt_shape
+
+__all__ = ["Format", "FORMATS", "render", "render_trace", "render_check", "result_json", "render_json"]
+
+MEANING = {
+    "a_prev": "input to the layer",
+    "W": "weights",
+    "b": "bias, one per unit",
+    "z": "weighted input z",
+    "a": "activation a = σ(z)",
+    "delta": "δ = ∂C/∂z, one per unit and sample",
+    "dW": "∂C/∂W: same shape as W",
+    "db": "∂C/∂b: same shape as b",
+}
+
+
+def _latex_escape(text):
+    table = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(table.get(c, c) for c in str(text))
+
+
+_CSS = """body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:72rem;margin:2rem auto;
+padding:0 1rem;color:#1d1f21;line-height:1.45}table{border-collapse:collapse;margin:.6rem 0 1.2rem}
+th,td{border-bottom:1px solid #d0d4d9;padding:.25rem .7rem;text-align:left;vertical-align:top}
+th{border-bottom:2px solid #555;background:#f4f6f8}pre{background:#f4f6f8;padding:.7rem;overflow-x:auto}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.pass{color:#176b2c;font-weight:600}
+.fail{color:#b00020;font-weight:600}math{font-size:1.05em}"""
+
+_LATEX_PREAMBLE = r"""\documentclass[10pt]{article}
+\usepackage[margin=2cm,landscape]{geometry}
+\usepackage{booktabs,longtable,amsmath,amssymb}
+\usepackage[T1]{fontenc}
+\usepackage[utf8]{inputenc}
+\DeclareUnicodeCharacter{03C3}{\ensuremath{\sigma}}
+\DeclareUnicodeCharacter{03B4}{\ensuremath{\delta}}
+\DeclareUnicodeCharacter{2202}{\ensuremath{\partial}}
+\DeclareUnicodeCharacter{2212}{-}
+\DeclareUnicodeCharacter{2192}{\ensuremath{\to}}
+\DeclareUnicodeCharacter{2299}{\ensuremath{\odot}}
+\DeclareUnicodeCharacter{00B7}{\ensuremath{\cdot}}
+\DeclareUnicodeCharacter{03A3}{\ensuremath{\Sigma}}
+\DeclareUnicodeCharacter{2016}{\ensuremath{\|}}
+\DeclareUnicodeCharacter{00BD}{\ensuremath{\tfrac12}}
+\DeclareUnicodeCharacter{00B2}{\ensuremath{^2}}
+\DeclareUnicodeCharacter{03B7}{\ensuremath{\eta}}
+\DeclareUnicodeCharacter{2207}{\ensuremath{\nabla}}
+\DeclareUnicodeCharacter{00D7}{\ensuremath{\times}}
+\DeclareUnicodeCharacter{2264}{\ensuremath{\le}}
+\DeclareUnicodeCharacter{2265}{\ensuremath{\ge}}
+\DeclareUnicodeCharacter{1D40}{\ensuremath{^{\mathsf T}}}
+\begin{document}
+"""
+
+
+@dataclass(frozen=True)
+class Format:
+    """How one output format writes each building block."""
+
+    name: str
+    table_fmt: str
+    raw_table_fmt: str
+    heading: Callable
+    para: Callable
+    code: Callable
+    page: Callable
+    escape: Callable = str
+
+    def table(self, rows, headers, raw=False, floatfmt=".3g"):
+        fmt = self.raw_table_fmt if raw else self.table_fmt
+        text = tabulate(rows, headers, tablefmt=fmt, floatfmt=floatfmt, disable_numparse=False)
+        if self.name == "html":
+            text = text.replace("<table>", '<table class="grid">')
+        return text
+
+    def __repr__(self):
+        return f"Format({self.name!r}, tables via tabulate {self.table_fmt!r})"
+
+
+def _text_heading(text, level):
+    return f"{text}\n{('=' if level == 1 else '-') * min(len(text), 100)}"
+
+
+FORMATS = {
+    f.name: f
+    for f in [
+        Format("text", "simple", "simple", _text_heading, lambda t: t,
+               lambda t: "\n".join("    " + line for line in t.splitlines()), lambda title, body: body),
+        Format("markdown", "github", "github", lambda t, level: "#" * (level + 1) + " " + t, lambda t: t,
+               lambda t: "```text\n" + t + "\n```",
+               lambda title, body: f"# {title}\n\n{body}\n"),
+        Format("html", "html", "unsafehtml",
+               lambda t, level: f"<h{level + 1}>{html.escape(t)}</h{level + 1}>",
+               lambda t: f"<p>{html.escape(t)}</p>", lambda t: f"<pre>{html.escape(t)}</pre>",
+               lambda title, body: ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+                                    f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+                                    f"<body>\n<h1>{html.escape(title)}</h1>\n{body}\n</body>\n</html>\n"),
+               html.escape),
+        Format("latex", "latex_booktabs", "latex_raw",
+               lambda t, level: ("\\section*{" if level <= 1 else "\\subsection*{") + _latex_escape(t) + "}",
+               lambda t: _latex_escape(t) + "\n",
+               lambda t: "\\begin{verbatim}\n" + t + "\n\\end{verbatim}",
+               lambda title, body: (_LATEX_PREAMBLE + "\\section*{" + _latex_escape(title) + "}\n"
+                                    + body + "\n\\end{document}\n"),
+               _latex_escape),
+    ]
+}
+
+
+def render_trace(trace, spec, fmt="text"):
+    """The shape trace: a table of every quantity per layer, then the steps as equations."""
+    f = FORMATS[fmt]
+    layout = ("samples are columns: z = W @ a_prev + b" if spec.convention == "column"
+              else "samples are rows: z = a_prev @ W + b")
+    parts = [f.heading(f"Shape trace ({spec.convention} convention, {layout}; bias {spec.bias})", 2)]
+    rows = []
+    for ly in trace.layers:
+        for q, (sample, batch) in ly.shapes.items():
+            meaning = MEANING.get(q, "")
+            if q == "a_prev":
+                meaning = "x, the network input" if ly.index == 0 else f"a of layer {ly.index - 1}"
+            rows.append([ly.index, q, fmt_shape(sample), fmt_shape(batch), meaning])
+    parts.append(f.table(rows, ["layer", "quantity", "one sample", f"batch of N={spec.n_samples}", "meaning"]))
+    fw = [f"layer {s.layer}: {s.equation()}" for s in trace.steps("forward")]
+    bw = [f"layer {s.layer}: {s.equation()}" for s in trace.steps("backward")]
+    parts += [f.para("Forward pass:"), f.code("\n".join(fw)),
+              f.para("Backward pass (from the output layer down):"), f.code("\n".join(bw))]
+    return "\n\n".join(parts)
+
+
+def _cell(t, op):
+    if op not in t.values or (t.values[op] is None and op != "impl"):
+        return "skipped"
+    if op not in t.checked:
+        return ""
+    rel = t.max_errors(op)[1]
+    if not np.isfinite(rel):
+        return "unusable"
+    return f"{rel:.2g}"
+
+
+def render_check(result, fmt="text", blame=5):
+    """Per-tensor summary (max relative error per opinion), blame rows, diagnosis and notes."""
+    f = FORMATS[fmt]
+    ops = [op for op in ("backprop", "symbolic", "impl") if op in result.opinions]
+    judged = ", ".join(ops)
+    parts = [f.heading(f"Gradient check: {judged} vs finite differences", 2),
+             f.para(f"Each cell is the largest relative error |a − n| / max(|a|, |n|) of that opinion against "
+                    f"central differences; an element passes if rel err <= {result.rtol:g} or abs err <= "
+                    f"{result.atol:g}.")]
+    rows = []
+    for t in result.tensors:
+        status = "ok" if t.passed else ("PROBLEM" if t.problem else "FAIL")
+        rows.append([t.name, "x".join(map(str, t.shape)), *[_cell(t, op) for op in ops],
+                     f"{t.max_abs_error:.2g}", t.n_kinks, status])
+    parts.append(f.table(rows, ["param", "shape", *[f"{op} rel err" for op in ops], "max abs err", "kinks",
+                                "status"], floatfmt="g"))
+    for p in result.problems:
+        parts.append(f.para(f"Problem: {p}"))
+    bad = result.blame(n=blame, include_good=result.passed)
+    if blame and bad:
+        title = "Worst elements" if not result.passed else "Largest errors (all within tolerance)"
+        parts.append(f.para(title + ":"))
+        parts.append(f.table([r.row() for r in bad], BLAME_HEADERS, floatfmt=".6g"))
+    parts += [f.para(f"Diagnosis: {d}") for d in result.diagnosis]
+    parts += [f.para(f"Note: {n}") for n in result.notes]
+    parts.append(f.para(verdict_line(result)))
+    return "\n\n".join(parts)
+
+
+def verdict_line(result):
+    """``PASS: …`` or ``FAIL: …`` in one line."""
+    if result.passed:
+        return (f"PASS: every gradient agrees ({', '.join(result.checked)} vs numeric; "
+                f"max rel err {result.max_rel_error:.2g})")
+    failed = [t.name for t in result.tensors if not t.passed]
+    return f"FAIL: {', '.join(failed) or 'the check'} disagree{'s' if len(failed) == 1 else ''} with finite differences"
+
+
+def render(result, trace, fmt="text", blame=5, quiet=False):
+    """Everything for one network, in ``fmt`` (not JSON: see :func:`render_json`)."""
+    f = FORMATS[fmt]
+    spec = result.extra["spec"]
+    if quiet:
+        return f.para(f"{spec.name}: {verdict_line(result)}")
+    body = [f.para(spec.describe() + (f" — {spec.description}" if spec.description else "")),
+            render_trace(trace, spec, fmt), render_check(result, fmt, blame)]
+    return "\n\n".join(body)
+
+
+def _nested(value):
+    return None if value is None else np.asarray(value, dtype=float).tolist()
+
+
+def result_json(result, trace):
+    """The JSON document of one run (a dict)."""
+    spec = result.extra["spec"]
+    params = []
+    for t in result.tensors:
+        entry = {"name": t.name, "layer": t.layer, "kind": t.kind, "shape": list(t.shape)}
+        for op in ("backprop", "numeric", "symbolic", "impl"):
+            if op in t.values or op == "symbolic":
+                entry[op] = _nested(t.values.get(op))
+        entry.update(max_abs_error=_finite(t.max_abs_error), max_rel_error=_finite(t.max_rel_error),
+                     kinks=t.n_kinks, passed=t.passed, problem=t.problem)
+        entry["errors"] = {op: dict(zip(("max_abs_error", "max_rel_error"), map(_finite, t.max_errors(op))))
+                           for op in t.checked}
+        params.append(entry)
+    return {
+        "name": spec.name, "source": spec.source, "passed": result.passed, "loss": result.extra.get("loss"),
+        "rtol": result.rtol, "atol": result.atol, "checked": list(result.checked),
+        "parameters": params, "shapes": trace.to_json(),
+        "blame": [dict(zip(["element", "checked", "analytic", "numeric", "abs_error", "rel_error", "verdict"],
+                           [r.element, r.opinion, _finite(r.analytic), _finite(r.numeric), _finite(r.abs_err),
+                            _finite(r.rel_err), r.verdict])) for r in result.blame(n=10)],
+        "problems": result.problems, "diagnosis": result.diagnosis, "notes": result.notes,
+        "spec": spec.to_dict(),
+    }
+
+
+def _finite(x):
+    x = float(x)
+    return x if np.isfinite(x) else None
+
+
+def render_json(runs):
+    """One JSON document: a single run's dict, or ``{"passed", "results": [...]}`` for several."""
+    docs = [result_json(r, t) for r, t in runs]
+    doc = docs[0] if len(docs) == 1 else {"passed": all(d["passed"] for d in docs), "results": docs}
+    return json.dumps(doc, indent=2, ensure_ascii=False)
