@@ -55,6 +55,19 @@ class Convention:
         """This convention's batch layout -> (N, features)."""
         return batch.T if self.name == "column" else batch
 
+    def fold(self, stack):
+        """(P, features, N) / (P, N, features) -> one batch of P·N samples, stack-major."""
+        p = stack.shape[0]
+        if self.name == "column":
+            return stack.transpose(1, 0, 2).reshape(stack.shape[1], p * stack.shape[2])
+        return stack.reshape(p * stack.shape[1], stack.shape[2])
+
+    def unfold(self, batch, p):
+        """Inverse of :meth:`fold` for a stack of ``p`` networks."""
+        if self.name == "column":
+            return batch.reshape(batch.shape[0], p, -1).transpose(1, 0, 2)
+        return batch.reshape(p, -1, batch.shape[1])
+
 
 CONVENTIONS = {c.name: c for c in (Convention("column", -2, -1), Convention("row", -1, -2))}
 

@@ -113,47 +113,64 @@ class NumericGradient:
         return f"NumericGradient({len(self.grads)} layers, {n} elements across a kink)"
 
 
+def _stack_forward(spec, params, a_prev, start, first):
+    """Output and z's of a stack of networks that differ only in layer ``start``'s params.
+
+    ``first`` holds layer ``start``'s params with a leading stack axis P. The layers
+    above share their weights, so the stack is folded into the sample axis there and
+    each of them is one matrix product instead of P small ones.
+    """
+    conv = spec.conv
+    ly = spec.layers[start]
+    z, _ = ly.layer.forward(first, a_prev, conv, spec.bias)
+    p = z.shape[0]
+    zs = {start: z}
+    a = conv.fold(ly.act.forward(z, conv.unit_axis))
+    for ly in spec.layers[start + 1:]:
+        z, _ = ly.layer.forward(params[ly.index], a, conv, spec.bias)
+        zs[ly.index] = conv.unfold(z, p)
+        a = ly.act.forward(z, conv.unit_axis)
+    return conv.unfold(a, p), zs
+
+
 def numeric_gradient(spec, params, X, Y, step=None, method="central") -> NumericGradient:
-    """Central-difference ∂C/∂θ for every element of ``params`` (list of {"W", "b"} dicts)."""
-    keys = [(i, k) for i, p in enumerate(params) for k in p]
-    shapes = [params[i][k].shape for i, k in keys]
-    theta = flatten([params[i][k] for i, k in keys])
+    """Central-difference ∂C/∂θ for every element of ``params`` (list of {"W", "b"} dicts).
 
-    def stacked(T):
-        arrays = unflatten(T, shapes)
-        out = [dict() for _ in params]
-        for (i, k), arr in zip(keys, arrays):
-            out[i][k] = arr
-        return out
+    Each layer's elements are perturbed together: the forward pass below that layer is
+    shared, the perturbed layer runs as a stack, and the layers above run on the stack
+    folded into the batch. Only :func:`~gradcheck.backprop.forward`'s maths is used (via
+    the layer catalogue), never a derivative.
+    """
+    base = forward(spec, params, X)
+    n = X.shape[spec.conv.sample_axis]
+    grads, kinks, steps = [], [], []
+    for ly in spec.layers:
+        i = ly.index
+        keys = list(params[i])
+        shapes = [params[i][k].shape for k in keys]
+        theta = flatten([params[i][k] for k in keys])
+        a_prev = X if i == 0 else base.a[i - 1]
+        kinked = [m.index for m in spec.layers[i:] if m.act.kinks]
+        cache = {}
 
-    kinked = [ly.index for ly in spec.layers if ly.act.kinks]
-    base_z = forward(spec, params, X).z if kinked else None
+        def f_batch(T, keys=keys, shapes=shapes, a_prev=a_prev, i=i, cache=cache):
+            out, zs = _stack_forward(spec, params, a_prev, i, dict(zip(keys, unflatten(T, shapes))))
+            cache["zs"] = zs
+            return loss_value(spec, out, Y)
 
-    def f_batch(T):
-        return loss_value(spec, forward(spec, stacked(T), X).output, Y)
+        def crossed(T, cache=cache, kinked=kinked):
+            hit = np.zeros(len(T), dtype=bool)
+            for m in kinked:
+                for kink in spec.layers[m].act.kinks:
+                    moved = np.sign(cache["zs"][m] - kink) != np.sign(base.z[m] - kink)
+                    hit |= moved.reshape(len(T), -1).any(axis=1)
+            return hit
 
-    def crossed(T):
-        zs = forward(spec, stacked(T), X).z
-        out = np.zeros(len(T), dtype=bool)
-        for i in kinked:
-            for kink in spec.layers[i].act.kinks:
-                moved = np.sign(zs[i] - kink) != np.sign(base_z[i] - kink)
-                out |= moved.reshape(len(T), -1).any(axis=1)
-        return out
-
-    per_net = 8 * (theta.size + sum(ly.units * X.shape[spec.conv.sample_axis] * 3 for ly in spec.layers))
-    chunk = max(1, CHUNK_BYTES // (len(METHODS[method][0]) * per_net))
-    h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
-    grad, flags = central_difference(f_batch, theta, h, chunk, extra=crossed if kinked else _no_kinks,
-                                     method=method)
-
-    def split(vec):
-        out = [dict() for _ in params]
-        for (i, k), arr in zip(keys, unflatten(vec, shapes)):
-            out[i][k] = arr
-        return out
-    return NumericGradient(split(grad), split(flags), split(h))
-
-
-def _no_kinks(T):
-    return np.zeros(len(T), dtype=bool)
+        per_net = 8 * (theta.size + sum(m.units * n * 3 for m in spec.layers[i:]))
+        chunk = max(1, CHUNK_BYTES // (len(METHODS[method][0]) * per_net))
+        h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
+        g, flags = central_difference(f_batch, theta, h, chunk, extra=crossed, method=method)
+        grads.append(dict(zip(keys, unflatten(g, shapes))))
+        kinks.append(dict(zip(keys, unflatten(flags, shapes))))
+        steps.append(dict(zip(keys, unflatten(h, shapes))))
+    return NumericGradient(grads, kinks, steps)

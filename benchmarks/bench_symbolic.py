@@ -1,0 +1,145 @@
+"""Time the SymPy derivation (gradcheck.symbolic) against baselines measured in the same run.
+
+    python benchmarks/bench_symbolic.py
+
+For each network: derivation time, lambdify time and evaluation time of the symbolic
+gradient on a batch, the reference NumPy backprop on the same batch, the largest
+relative difference between the two, and the naive approach (write the whole loss out
+in x, y, w, b, ``sympy.diff`` it by every parameter, lambdify without common
+subexpressions). The naive approach runs in a child process killed after
+NAIVE_TIMEOUT seconds, and only on the small networks. No assertions: a report.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import sympy as sp
+from tabulate import tabulate
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from gradcheck.activations import SYMPY_NUMPY  # noqa: E402
+from gradcheck.backprop import backprop  # noqa: E402
+from gradcheck.losses import LOSSES  # noqa: E402
+from gradcheck.spec import load_spec  # noqa: E402
+from gradcheck.symbolic import SYMBOLIC_LIMIT, derive, should_run  # noqa: E402
+
+BATCH = 32
+NAIVE_TIMEOUT = 4.0  # seconds per network
+NAIVE_MAX_PARAMS = 60
+NETS = [  # sizes, hidden activation, output activation, loss
+    ([2, 2, 1], "sigmoid", "sigmoid", "mse"),
+    ([2, 3, 2], "sigmoid", "sigmoid", "mse"),
+    ([2, 3, 3], "tanh", "softmax", "cross_entropy"),
+    ([4, 8, 4], "relu", "linear", "sse"),
+    ([8, 16, 4], "tanh", "sigmoid", "bce"),
+    ([16, 16, 4], "sigmoid", "softmax", "cross_entropy"),
+    ([4, 4, 4, 4, 4], "sigmoid", "sigmoid", "mse"),
+    ([2, 2, 2, 2, 2, 2, 2], "sigmoid", "sigmoid", "mse"),
+    ([8, 16, 16, 16, 4], "tanh", "linear", "quadratic"),
+]
+
+
+def make_spec(sizes, hidden, out, loss):
+    acts = [hidden] * (len(sizes) - 2) + [out]
+    return load_spec({"input": sizes[0], "layers": [{"units": u, "activation": a} for u, a in zip(sizes[1:], acts)],
+                      "loss": loss, "batch": BATCH, "seed": 1})
+
+
+def best_of(fn, repeat):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - t)
+    return min(times), out
+
+
+def flat(grads):
+    return np.concatenate([g[k].ravel() for g in grads for k in g])
+
+
+def rel_diff(a, b):
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+
+
+def naive(spec, params, X, Y, queue):
+    """Differentiate the fully expanded per-sample loss by every parameter (in a child process)."""
+    t0 = time.perf_counter()
+    d = derive(spec, expand="off")  # only for the symbols
+    a = d.x
+    for ly, p in zip(spec.layers, d.params):
+        a = ly.act.symbolic(ly.layer.symbolic_z({"W": p["W"], "b": p.get("b")}, a, spec.conv, spec.bias))
+    loss = LOSSES[spec.loss].sample_term(a, d.y, d.N, d.K)
+    thetas = [e.symbol for e in d.elements]
+    exprs = [sp.diff(loss, th) for th in thetas]
+    t1 = time.perf_counter()
+    fn = sp.lambdify(d.x + d.y + thetas + [d.N, d.K], exprs, modules=[SYMPY_NUMPY, "numpy"])
+    values = [float(p[k][i]) for p, s in zip(params, spec.param_shapes()) for k, sh in s.items()
+              for i in np.ndindex(*sh)]
+    Xs, Ys = spec.conv.to_samples(X), spec.conv.to_samples(Y)
+    out = fn(*Xs.T, *Ys.T, *values, len(Xs), spec.output)
+    grads = np.array([np.sum(np.broadcast_to(v, (len(Xs),))) for v in out])
+    queue.put((t1 - t0, time.perf_counter() - t1, grads, max(sp.count_ops(e) for e in exprs)))
+
+
+def run_naive(spec, params, X, Y):
+    if spec.n_params > NAIVE_MAX_PARAMS:
+        return None
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=naive, args=(spec, params, X, Y, queue), daemon=True)
+    proc.start()
+    try:
+        result = queue.get(timeout=NAIVE_TIMEOUT)
+    except Exception:  # queue.Empty: took too long
+        result = "timeout"
+    if proc.is_alive():
+        proc.terminate()  # our own child, by handle
+    proc.join()
+    return result
+
+
+def main():
+    rows = []
+    start = time.perf_counter()
+    for sizes, hidden, out, loss in NETS:
+        spec = make_spec(sizes, hidden, out, loss)
+        params, (X, Y) = spec.parameters(), spec.batch_data()
+        t_derive, d = best_of(lambda spec=spec: derive(spec, expand="off"), 3)
+        t_expand, _ = best_of(lambda spec=spec: derive(spec, expand="on"), 1) if spec.n_params <= 30 else (None, None)
+        t = time.perf_counter()
+        d._compile()
+        t_lambdify = time.perf_counter() - t
+        t_eval, grads = best_of(lambda d=d: d.gradients(params, X, Y), 5)
+        t_bp, (_, ref) = best_of(lambda spec=spec: backprop(spec, params, X, Y), 20)
+        nv = run_naive(spec, params, X, Y)
+        if nv is None:
+            naive_cell = "skipped"
+        elif nv == "timeout":
+            naive_cell = f"> {NAIVE_TIMEOUT:.0f} s (killed)"
+        else:
+            naive_cell = (f"{nv[0]:.3f} + {nv[1]:.3f} s, ops {nv[3]}, "
+                          f"Δ {rel_diff(nv[2], flat(ref)):.0e}")
+        rows.append([
+            "-".join(map(str, sizes)) + f" {hidden}/{out}", spec.n_params, len(spec.layers),
+            "yes" if should_run(spec, "auto")[0] else "no",
+            f"{t_derive * 1e3:.1f}", "-" if t_expand is None else f"{t_expand * 1e3:.1f}",
+            f"{t_lambdify * 1e3:.1f}", f"{t_eval * 1e3:.2f}", f"{t_bp * 1e3:.3f}",
+            f"{rel_diff(flat(grads), flat(ref)):.1e}", naive_cell,
+        ])
+    headers = ["net", "params", "layers", f"auto (≤{SYMBOLIC_LIMIT})", "derive ms", "+expanded ms",
+               "lambdify ms", "eval ms", "backprop ms", "max rel diff", "naive: diff + lambdify/eval"]
+    print(f"N = {BATCH} samples; best of several runs; naive = diff of the fully expanded loss, "
+          f"run only up to {NAIVE_MAX_PARAMS} parameters")
+    print(tabulate(rows, headers, disable_numparse=True))
+    print(f"total {time.perf_counter() - start:.1f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""The SymPy derivation agrees with the reference backprop and reads as the textbook chain rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from gradcheck.activations import SYMPY_NUMPY, sigmoid
+from gradcheck.backprop import backprop
+from gradcheck.losses import LOSSES
+from gradcheck.spec import load_spec
+from gradcheck.symbolic import (
+    EXPAND_MAX_DEPTH,
+    EXPAND_MAX_PARAMS,
+    SYMBOLIC_LIMIT,
+    derive,
+    local_fact,
+    should_run,
+    symbolic_gradient,
+)
+
+HIDDEN = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
+CONVENTIONS = ["column", "row"]
+BIASES = ["separate", "none", "augmented"]
+# Output activation each loss is checked with (the constraints of the loss catalogue).
+OUTPUT_FOR = {"mse": "tanh", "quadratic": "sigmoid", "sse": "linear", "cross_entropy": "softmax", "bce": "sigmoid"}
+
+
+def make_spec(sizes, acts, loss="mse", convention="column", bias="separate", batch=5, seed=0):
+    return load_spec({"input": sizes[0], "layers": [{"units": u, "activation": a} for u, a in zip(sizes[1:], acts)],
+                      "loss": loss, "convention": convention, "bias": bias, "batch": batch, "seed": seed})
+
+
+def assert_agrees(spec, seed=None):
+    """Symbolic gradients == backprop's to 1e-12 relative (absolute floor 1e-14 of the array's scale)."""
+    params, (X, Y) = spec.parameters(seed), spec.batch_data(seed)
+    _, ref = backprop(spec, params, X, Y)
+    got = symbolic_gradient(spec, params, X, Y)
+    assert len(got) == len(ref)
+    for layer, (g, r) in enumerate(zip(got, ref)):
+        assert g.keys() == r.keys()
+        for kind in r:
+            assert g[kind].shape == r[kind].shape and g[kind].dtype == np.float64
+            scale = max(np.abs(r[kind]).max(), 1e-300)
+            np.testing.assert_allclose(g[kind], r[kind], rtol=1e-12, atol=1e-14 * scale,
+                                       err_msg=f"{kind}{layer} of {spec.describe()}")
+    assert any(np.abs(r[k]).max() > 0 for r in ref for k in r), "vacuous check: all gradients are zero"
+
+
+# -- agreement with backprop ------------------------------------------------------------
+
+@pytest.mark.parametrize("bias", BIASES)
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("act", HIDDEN)
+def test_every_activation_convention_and_bias(act, convention, bias):
+    assert_agrees(make_spec([3, 4, 2], [act, act], "mse", convention, bias))
+
+
+@pytest.mark.parametrize("bias", BIASES)
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("loss", list(LOSSES))
+def test_every_loss(loss, convention, bias):
+    assert_agrees(make_spec([2, 3, 3], ["tanh", OUTPUT_FOR[loss]], loss, convention, bias, seed=3))
+
+
+@pytest.mark.parametrize("out", HIDDEN)
+@pytest.mark.parametrize("loss", ["mse", "quadratic", "sse"])
+def test_every_output_activation_with_squared_losses(loss, out):
+    assert_agrees(make_spec([2, 2, 2], ["sigmoid", out], loss, seed=7))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_small_nets(seed):
+    rng = np.random.default_rng([seed, 42])
+    depth = int(rng.integers(1, 4))
+    sizes = [int(s) for s in rng.integers(1, 5, depth + 1)]
+    acts = [str(rng.choice(HIDDEN)) for _ in range(depth)]
+    loss = str(rng.choice(list(LOSSES)))
+    if loss in ("cross_entropy", "bce"):
+        acts[-1] = OUTPUT_FOR[loss]
+    if loss == "cross_entropy":
+        sizes[-1] = max(sizes[-1], 2)
+    spec = make_spec(sizes, acts, loss, str(rng.choice(CONVENTIONS)), str(rng.choice(BIASES)),
+                     batch=int(rng.integers(1, 7)), seed=seed)
+    assert_agrees(spec)
+
+
+def test_values_by_name_and_derivation_reuse():
+    spec = make_spec([2, 3, 2], ["sigmoid", "softmax"], "cross_entropy", "row", "separate")
+    d = derive(spec)
+    for seed in (1, 2):  # the compiled function is reused with other numbers
+        params, (X, Y) = spec.parameters(seed), spec.batch_data(seed)
+        _, ref = backprop(spec, params, X, Y)
+        vals = d.values(params, X, Y)
+        assert list(vals) == [name for name, *_ in spec.param_names()]
+        for name, layer, kind, _ in spec.param_names():
+            np.testing.assert_allclose(vals[name], ref[layer][kind], rtol=1e-12, atol=1e-15)
+
+
+def test_wrong_shapes_are_rejected():
+    spec = make_spec([2, 3, 1], ["sigmoid", "sigmoid"])
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    params[0]["W"] = params[0]["W"].T
+    with pytest.raises(ValueError, match=r"params\[0\]\['W'\]"):
+        symbolic_gradient(spec, params, X, Y)
+    with pytest.raises(ValueError, match="expected"):
+        symbolic_gradient(spec, spec.parameters(), X.T, Y)
+
+
+# -- the chain-rule form reads as the textbook one ----------------------------------------
+
+def test_output_weight_is_delta_times_a_prev_with_sigmoid_prime():
+    d = derive(make_spec([2, 3, 2], ["sigmoid", "sigmoid"], "quadratic"))
+    el = d.element("W1", (0, 1))  # column convention: unit 0, input 1
+    assert (el.unit, el.input) == (0, 1)
+    assert el.chain_rule == d.delta[1][0] * d.a[0][1]
+    assert el.local == d.a[0][1]
+    s = sigmoid(d.z[1][0])
+    assert el.delta_chain == d.deltas[d.delta[1][0]]
+    assert el.delta_chain.has(s) and el.delta_chain.has(1 - s)
+    assert el.delta_chain.has(d.a[1][0] - d.y[0])  # ∂C/∂a = (a − y)/N from the quadratic loss
+    for expr in list(d.deltas.values()) + [e.chain_rule for e in d.elements]:
+        assert not expr.has(sp.exp, sp.cosh, sp.sinh)
+    hidden = d.deltas[d.delta[0][2]]  # (Σ_i w^1_i2 δ^1_i) σ(z)(1 − σ(z))
+    assert hidden.has(d.W[1][0, 2] * d.delta[1][0]) and hidden.has(d.W[1][1, 2] * d.delta[1][1])
+    assert hidden.has(1 - sigmoid(d.z[0][2]))
+    assert d.element("b0", (2,)).chain_rule == d.delta[0][2]
+    assert d.element("W0", (2, 1)).chain_rule == d.delta[0][2] * d.x[1]
+
+
+def test_row_convention_and_augmented_bias_indices():
+    d = derive(make_spec([3, 2], ["tanh"], "sse", "row", "augmented"))
+    assert d.W[0].shape == (4, 2)  # (fan_in + 1, units)
+    assert d.element("W0", (1, 0)).chain_rule == d.delta[0][0] * d.x[1]  # W[k, j]: input 1 -> unit 0
+    bias_weight = d.element("W0", (3, 1))
+    assert (bias_weight.unit, bias_weight.input) == (1, 3)
+    assert bias_weight.chain_rule == d.delta[0][1] and bias_weight.local == 1
+    assert d.deltas[d.delta[0][0]].has(1 - sp.tanh(d.z[0][0]) ** 2)
+    assert [e.name for e in d.elements] == ["W0"] * 8
+
+
+def test_softmax_delta_uses_full_jacobian():
+    d = derive(make_spec([2, 3], ["softmax"], "cross_entropy"))
+    d0 = d.deltas[d.delta[0][0]]
+    assert d0.free_symbols >= {d.a[0][0], d.y[0], d.y[1], d.y[2]}  # every output enters δ_0
+    assert not d0.has(sp.Function("softmax"))
+
+
+def test_printing():
+    d = derive(make_spec([12, 2, 1], ["sigmoid", "linear"], "sse"), expand="off")
+    w = d.W[0][1, 11]
+    assert str(w) == "w0_1,11" and sp.latex(w) == "w^{(0)}_{1,11}"
+    assert sp.latex(d.delta[1][0]) == r"\delta^{(1)}_{0}" and sp.latex(d.x[3]) == "x_{3}"
+    assert str(d.element("W0", (1, 11)).chain_rule) == "delta0_1*x_11"
+    assert r"\frac{\partial C}{\partial w^{(0)}_{1,11}}" in d.element("W0", (1, 11)).latex()
+    assert "dC/dw0_1,11 = delta0_1*x_11" in d.text()
+    assert "W0[1, 11]" in repr(d.element("W0", (1, 11))) and "elements" in repr(d)
+
+
+# -- the local fact -----------------------------------------------------------------------
+
+def test_local_fact_is_kronecker_delta_times_x():
+    fact = local_fact()
+    lhs, rhs = fact
+    i, j, k = fact.indices
+    assert rhs == sp.KroneckerDelta(i, j) * fact.x[k]
+    assert not rhs.has(sp.Piecewise) and not fact.chain_rhs.has(sp.Piecewise, sp.Sum)
+    assert fact.chain_rhs == fact.delta[j] * fact.x[k]
+    assert isinstance(lhs, sp.Derivative)
+    # Independent check on a concrete 3x3 layer: d/dw[j,k] of Σ_t w[i,t] x[t].
+    n = fact.z.limits[0][2] + 1
+    for iv in range(3):
+        z_concrete = fact.z.subs({i: iv, n: 3}).doit()
+        for jv in range(3):
+            for kv in range(3):
+                assert sp.diff(z_concrete, fact.w[jv, kv]) == rhs.subs({i: iv, j: jv, k: kv})
+    assert "KroneckerDelta(i, j)*x[k]" in str(fact) and r"\delta_{i j}" in fact.latex()
+
+
+# -- the expanded form ---------------------------------------------------------------------
+
+EXPAND_CASES = [
+    ([2, 3, 2], ["sigmoid", "sigmoid"], "mse", "column", "separate"),
+    ([2, 2, 1], ["tanh", "sigmoid"], "bce", "row", "augmented"),
+    ([2, 2, 3], ["relu", "softmax"], "cross_entropy", "column", "none"),
+    ([2, 2, 2, 1], ["softplus", "leaky_relu", "linear"], "quadratic", "row", "separate"),
+]
+
+
+@pytest.mark.parametrize("sizes, acts, loss, convention, bias", EXPAND_CASES)
+def test_expanded_equals_direct_diff_of_expanded_loss(sizes, acts, loss, convention, bias):
+    spec = make_spec(sizes, acts, loss, convention, bias)
+    d = derive(spec, expand="on")
+    assert d.expanded
+    # The loss of one sample written out in x, y, w, b from the catalogue, differentiated directly.
+    a = d.x
+    for ly, p in zip(spec.layers, d.params):
+        a = ly.act.symbolic(ly.layer.symbolic_z({"W": p["W"], "b": p.get("b")}, a, spec.conv, bias))
+    loss_n = LOSSES[loss].sample_term(a, d.y, d.N, d.K)
+    rng = np.random.default_rng(5)
+    args = d.x + d.y + [e.symbol for e in d.elements] + [d.N, d.K]
+    point = list(rng.normal(size=len(d.x)))
+    point += list(np.eye(len(d.y))[1] if loss == "cross_entropy" else rng.uniform(0.1, 0.9, len(d.y)))
+    point += [*rng.normal(size=len(d.elements)), 3, len(d.y)]
+    chain_steps = list(d.forward.items()) + list(d.deltas.items())
+    for el in d.elements:
+        assert el.expanded is not None
+        assert el.expanded.free_symbols <= set(args)  # only the network's own symbols
+        direct = sp.diff(loss_n, el.symbol)
+        values = [sp.lambdify(args, e, modules=[SYMPY_NUMPY, "numpy"], cse=c)(*point) for e, c in
+                  [(el.expanded, False), (direct, False), (el.chain_rule, lambda es: (chain_steps, es))]]
+        np.testing.assert_allclose(values[0], values[1], rtol=1e-10, atol=1e-14, err_msg=el.name)
+        np.testing.assert_allclose(values[2], values[1], rtol=1e-10, atol=1e-14, err_msg=el.name)
+
+
+def test_expanded_only_for_small_nets():
+    small = derive(make_spec([2, 3, 2], ["sigmoid", "sigmoid"]))
+    assert small.expanded and all(e.expanded is not None for e in small.elements)
+    big = derive(make_spec([4, 5, 3], ["sigmoid", "sigmoid"]))
+    assert big.spec.n_params > EXPAND_MAX_PARAMS and not big.expanded
+    assert all(e.expanded is None for e in big.elements)
+    deep = derive(make_spec([1] * (EXPAND_MAX_DEPTH + 2), ["tanh"] * (EXPAND_MAX_DEPTH + 1)))
+    assert deep.spec.n_params <= EXPAND_MAX_PARAMS and not deep.expanded
+    assert all(e.expanded is None for e in derive(make_spec([2, 2, 1], ["sigmoid"] * 2), expand="off").elements)
+
+
+# -- size decision and scale -----------------------------------------------------------------
+
+def test_should_run_modes():
+    small = make_spec([2, 3, 2], ["sigmoid", "sigmoid"])
+    large = make_spec([8, 16, 16, 4], ["relu", "relu", "linear"])
+    assert large.n_params > SYMBOLIC_LIMIT
+    run, reason = should_run(large, "auto")
+    assert not run and str(large.n_params) in reason and f"limit {SYMBOLIC_LIMIT}" in reason
+    assert reason.startswith("symbolic check skipped") and "\n" not in reason
+    assert should_run(small, "auto")[0]
+    assert not should_run(small, "off")[0] and not should_run(large, "off")[0]
+    assert should_run(large, "on")[0] and should_run(small, "on")[0]
+    with pytest.raises(ValueError):
+        should_run(small, "sometimes")
+
+
+def test_derivation_2_3_2_completes_with_one_element_per_parameter():
+    spec = make_spec([2, 3, 2], ["sigmoid", "sigmoid"])
+    d = derive(spec)
+    assert len(d.elements) == spec.n_params == 17
+    names = [(e.name, e.index) for e in d.elements]
+    assert names == [(name, idx) for name, _, _, shape in spec.param_names() for idx in np.ndindex(*shape)]
+
+
+def test_depth_does_not_blow_up():
+    deep = make_spec([2] * 9, ["sigmoid"] * 8, "sse", batch=3)
+    d = derive(deep)  # 8 layers: the δ recursion stays one product per unit
+    assert max(sp.count_ops(e) for e in d.deltas.values()) < 20
+    assert_agrees(deep)
