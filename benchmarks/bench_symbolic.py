@@ -23,11 +23,11 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gradcheck.activations import SYMPY_NUMPY  # noqa: E402
-from gradcheck.backprop import backprop  # noqa: E402
-from gradcheck.losses import LOSSES  # noqa: E402
-from gradcheck.spec import load_spec  # noqa: E402
-from gradcheck.symbolic import SYMBOLIC_LIMIT, derive, should_run  # noqa: E402
+from gradcheck.activations import SYMPY_NUMPY
+from gradcheck.backprop import backprop
+from gradcheck.losses import LOSSES
+from gradcheck.spec import load_spec
+from gradcheck.symbolic import SYMBOLIC_LIMIT, derive, should_run
 
 BATCH = 32
 NAIVE_TIMEOUT = 4.0  # seconds per network
@@ -39,8 +39,10 @@ NETS = [  # sizes, hidden activation, output activation, loss
     ([4, 8, 4], "relu", "linear", "sse"),
     ([8, 16, 4], "tanh", "sigmoid", "bce"),
     ([16, 16, 4], "sigmoid", "softmax", "cross_entropy"),
-    ([4, 4, 4, 4, 4], "sigmoid", "sigmoid", "mse"),
+    ([2, 2, 2, 2], "sigmoid", "sigmoid", "mse"),
+    ([2, 2, 2, 2, 2], "sigmoid", "sigmoid", "mse"),
     ([2, 2, 2, 2, 2, 2, 2], "sigmoid", "sigmoid", "mse"),
+    ([4, 4, 4, 4, 4], "sigmoid", "sigmoid", "mse"),
     ([8, 16, 16, 16, 4], "tanh", "linear", "quadratic"),
 ]
 
@@ -108,6 +110,7 @@ def run_naive(spec, params, X, Y):
 def main():
     rows = []
     start = time.perf_counter()
+    derive(make_spec([1, 1], "linear", "linear", "sse"))._compile()  # warm up imports and printers
     for sizes, hidden, out, loss in NETS:
         spec = make_spec(sizes, hidden, out, loss)
         params, (X, Y) = spec.parameters(), spec.batch_data()
@@ -116,8 +119,8 @@ def main():
         t = time.perf_counter()
         d._compile()
         t_lambdify = time.perf_counter() - t
-        t_eval, grads = best_of(lambda d=d: d.gradients(params, X, Y), 5)
-        t_bp, (_, ref) = best_of(lambda spec=spec: backprop(spec, params, X, Y), 20)
+        t_eval, grads = best_of(lambda d=d, p=params, X=X, Y=Y: d.gradients(p, X, Y), 5)
+        t_bp, (_, ref) = best_of(lambda s=spec, p=params, X=X, Y=Y: backprop(s, p, X, Y), 20)
         nv = run_naive(spec, params, X, Y)
         if nv is None:
             naive_cell = "skipped"
@@ -133,7 +136,7 @@ def main():
             f"{t_lambdify * 1e3:.1f}", f"{t_eval * 1e3:.2f}", f"{t_bp * 1e3:.3f}",
             f"{rel_diff(flat(grads), flat(ref)):.1e}", naive_cell,
         ])
-    headers = ["net", "params", "layers", f"auto (≤{SYMBOLIC_LIMIT})", "derive ms", "+expanded ms",
+    headers = ["net", "params", "layers", f"auto (≤{SYMBOLIC_LIMIT})", "derive ms", "with expanded ms",
                "lambdify ms", "eval ms", "backprop ms", "max rel diff", "naive: diff + lambdify/eval"]
     print(f"N = {BATCH} samples; best of several runs; naive = diff of the fully expanded loss, "
           f"run only up to {NAIVE_MAX_PARAMS} parameters")

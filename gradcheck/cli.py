@@ -105,7 +105,7 @@ def main(argv=None):
         try:
             result, trace, spec = _run_one(path, args)
             if args.report and result is not None:
-                from .report_files import write_reports
+                from .derivation_report import write_reports
 
                 write_reports(result, trace, args.report, None if args.format == "text" else args.format,
                               inputs=args.specs)
@@ -127,7 +127,11 @@ def main(argv=None):
         if result is not None and not result.passed and code == EXIT_OK:
             code = EXIT_MISMATCH
         runs.append((result, trace, spec))
-    _print(runs, errors, args)
+    try:
+        _print(runs, errors, args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into head: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 

@@ -79,11 +79,11 @@ def shape_hint(spec, layer, kind, got, expected):
                     f"is the outer product of δ with the layer's input: {eq}")
         if got in {(fan_in,), (fan_in, 1), (1, fan_in)}:
             return f"that is the shape of the layer's input a_prev; pair it with δ: {eq}"
-        if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, spec.n_samples)}:
-            return f"that is a whole batch of per-sample vectors, not a weight gradient: {eq}"
-        if got in {(units, units), conv.weight(units, units)} and units != fan_in:
+        if got == (units, units) and units != fan_in + (spec.bias == "augmented"):
             return (f"({units}, {units}) pairs δ with the layer's *output* a (an outer product such as "
                     f"kron(a.T, delta)); ∂z_i/∂w_jk = [i=j]·a_prev_k, so dW pairs δ with the layer's *input*: {eq}")
+        if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, spec.n_samples)}:
+            return f"that is a whole batch of per-sample vectors, not a weight gradient: {eq}"
         if spec.bias == "augmented" and got in {conv.weight(units, fan_in), conv.weight(units, fan_in)[::-1]}:
             side = "column" if conv.name == "column" else "row"
             return (f"with bias augmented W has one more {side} (the bias, weight of the constant input 1); "

@@ -154,7 +154,7 @@ def _cell(t, op):
         return ""
     rel = t.max_errors(op)[1]
     if not np.isfinite(rel):
-        return "unusable"
+        return "bad shape" if t.problem else "NaN/Inf"
     return f"{rel:.2g}"
 
 
@@ -170,8 +170,9 @@ def render_check(result, fmt="text", blame=5):
     rows = []
     for t in result.tensors:
         status = "ok" if t.passed else ("PROBLEM" if t.problem else "FAIL")
+        ab = t.max_abs_error
         rows.append([t.name, "x".join(map(str, t.shape)), *[_cell(t, op) for op in ops],
-                     f"{t.max_abs_error:.2g}", t.n_kinks, status])
+                     f"{ab:.2g}" if np.isfinite(ab) else "-", t.n_kinks, status])
     parts.append(f.table(rows, ["param", "shape", *[f"{op} rel err" for op in ops], "max abs err", "kinks",
                                 "status"], floatfmt="g"))
     for p in result.problems:
@@ -202,7 +203,7 @@ def render(result, trace, fmt="text", blame=5, quiet=False):
     spec = result.extra["spec"]
     if quiet:
         return f.para(f"{spec.name}: {verdict_line(result)}")
-    body = [f.para(spec.describe() + (f" — {spec.description}" if spec.description else "")),
+    body = [f.heading(spec.name, 1), f.para(spec.describe() + (f". {spec.description}" if spec.description else "")),
             render_trace(trace, spec, fmt), render_check(result, fmt, blame)]
     return "\n\n".join(body)
 

@@ -168,7 +168,11 @@ class Derivation:
 
     def _compile(self):
         if self._fn is None:
-            args = self.x + self.y + [e.symbol for e in self.elements] + [self.N, self.K]
+            # lambdify checks str(arg) is an identifier and otherwise substitutes a Dummy through every
+            # expression (quadratic in the size); "w0_1,2" is not, so the arguments are plain symbols with the
+            # identifier names ("w0_1_2") that the code printer writes for the NetSymbols in the body.
+            args = [sp.Symbol(s.name) for s in self.x + self.y + [e.symbol for e in self.elements]]
+            args += [self.N, self.K]
             steps = list(self.forward.items()) + list(self.deltas.items())
             self._fn = sp.lambdify(args, [e.chain_rule for e in self.elements],
                                    modules=[SYMPY_NUMPY, "numpy"], cse=lambda exprs: (steps, exprs))
