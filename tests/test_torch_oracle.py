@@ -1,0 +1,63 @@
+"""Opt-in: the reference backprop against PyTorch autograd, an outside oracle.
+
+Runs only where torch is installed (``pip install torch==2.13.0``); gradcheck never
+depends on it. The network is rebuilt here in torch from the spec's description alone.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from gradcheck import backprop, load_spec
+
+torch = pytest.importorskip("torch")
+
+ACTS = {
+    "linear": lambda z: z, "sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu,
+    "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01), "softplus": torch.nn.functional.softplus,
+}
+
+
+def torch_loss(spec, params, X, Y):
+    """C computed by torch from the samples-as-rows data, whatever the spec's convention."""
+    a = torch.tensor(spec.conv.to_samples(X))
+    y = torch.tensor(spec.conv.to_samples(Y))
+    for ly, p in zip(spec.layers, params):
+        W = p["W"] if spec.convention == "row" else p["W"].T  # (fan_in[+1], units)
+        if spec.bias == "augmented":
+            a = torch.cat([a, torch.ones(a.shape[0], 1, dtype=a.dtype)], dim=1)
+        z = a @ W + (p["b"] if "b" in p else 0)
+        a = torch.softmax(z, dim=1) if ly.activation == "softmax" else ACTS[ly.activation](z)
+    n, k = a.shape
+    if spec.loss == "mse":
+        return ((a - y) ** 2).sum() / (n * k)
+    if spec.loss == "quadratic":
+        return ((a - y) ** 2).sum() / (2 * n)
+    if spec.loss == "sse":
+        return ((a - y) ** 2).sum() / 2
+    if spec.loss == "cross_entropy":
+        return -(y * torch.log(a)).sum() / n
+    return torch.nn.functional.binary_cross_entropy(a, y, reduction="mean")
+
+
+CASES = [("sigmoid", "linear", "mse"), ("tanh", "sigmoid", "quadratic"), ("relu", "tanh", "sse"),
+         ("leaky_relu", "softmax", "cross_entropy"), ("softplus", "sigmoid", "bce")]
+
+
+@pytest.mark.parametrize(("hidden", "out", "loss"), CASES)
+@pytest.mark.parametrize(("convention", "bias"), list(itertools.product(["column", "row"],
+                                                                         ["separate", "none", "augmented"])))
+def test_backprop_matches_torch_autograd(hidden, out, loss, convention, bias):
+    spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": hidden}, {"units": 3, "activation": out}],
+                      "loss": loss, "convention": convention, "bias": bias, "batch": 5, "seed": 7})
+    params = spec.parameters()
+    X, Y = spec.batch_data()
+    C, grads = backprop(spec, params, X, Y)
+    tparams = [{k: torch.tensor(v, requires_grad=True) for k, v in p.items()} for p in params]
+    tC = torch_loss(spec, tparams, X, Y)
+    tC.backward()
+    assert C == pytest.approx(tC.item(), rel=1e-12)
+    for g, tp in zip(grads, tparams):
+        for k in g:
+            np.testing.assert_allclose(g[k], tp[k].grad.numpy(), rtol=1e-10, atol=1e-13)
