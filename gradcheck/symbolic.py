@@ -40,7 +40,9 @@ from .spec import load_spec
 __all__ = ["Derivation", "DerivedElement", "derive", "symbolic_gradient", "local_fact", "should_run",
            "SYMBOLIC_LIMIT"]
 
-#: ``should_run(spec, "auto")`` skips networks with more parameters than this.
+#: ``should_run(spec, "auto")`` skips networks with more parameters than this. The cost is
+#: linear in the parameters (about 0.2 s to derive, compile and evaluate 200, 1.5 s for
+#: 756; see benchmarks/bench_symbolic.py): the limit keeps the check quick and its report short.
 SYMBOLIC_LIMIT = 200
 #: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
 #: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
@@ -126,8 +128,10 @@ class DerivedElement:
 class Derivation:
     """The symbolic network and the derivative of C_n with respect to every parameter element.
 
-    Symbols: ``x`` (input,), ``y`` (K,), ``W[l]`` a SymPy Matrix in the convention's
-    shape of ``params[l]["W"]``, ``b[l]`` a list (None unless bias is "separate"),
+    Symbols: ``x`` (input,), ``y`` (K,), ``W[l]`` a SymPy Matrix shaped like
+    ``params[l]["W"]`` ((units, fan_in) in the column convention, (fan_in, units) in the
+    row convention, fan_in + 1 with bias "augmented"), ``b[l]`` a list of units symbols
+    (None unless bias is "separate"),
     ``z[l]``, ``a[l]``, ``delta[l]`` lists of per-unit symbols, ``N`` and ``K``.
     ``forward`` maps each z and a symbol to its definition, ``da`` each output
     a^L_i to ∂C_n/∂a^L_i, ``deltas`` each δ symbol to its chain-rule definition (output
@@ -251,11 +255,32 @@ def derive(spec, expand="auto") -> Derivation:
     :data:`EXPAND_MAX_DEPTH` layers; "on"/True always, "off"/False never.
     """
     spec = load_spec(spec)
-    conv, bias = spec.conv, spec.bias
     x = [_sym("x", None, k) for k in range(spec.input)]
     y = [_sym("y", None, k) for k in range(spec.output)]
     N, K = sp.Symbol("N", integer=True, positive=True), sp.Symbol("K", integer=True, positive=True)
+    W, b, z, a, z_exprs, forward = _forward(spec, x)
+    loss = LOSSES[spec.loss].sample_term(a[-1], y, N, K)
+    da = {ai: sp.factor_terms(sp.diff(loss, ai)) for ai in a[-1]}
+    delta, deltas = _backward(spec, list(da.values()), z, a, z_exprs, forward)
+    elements = []
+    for name, li, kind, shape in spec.param_names():
+        zs = [(zi, zi.free_symbols) for zi in z_exprs[li]]
+        for index in np.ndindex(*shape):
+            theta = W[li][index] if kind == "W" else b[li][index[0]]
+            local = {i: sp.diff(zi, theta) for i, (zi, fs) in enumerate(zs) if theta in fs}  # ∂z_i/∂θ
+            chain = sp.Add(*[delta[li][i] * d for i, d in local.items()])
+            j, k = spec.layers[li].layer.unit_input(kind, index, spec.conv)
+            elements.append(DerivedElement(name, li, kind, tuple(index), theta, j, k, local.get(j, sp.S.Zero),
+                                           chain, delta[li][j], deltas[delta[li][j]]))
+    d = Derivation(spec, x, y, N, K, W, b, z, a, delta, forward, loss, da, deltas, elements)
+    if _expand_wanted(spec, expand):
+        _expand(d)
+    return d
 
+
+def _forward(spec, x):
+    """Symbols W, b, z, a per layer, z = Dense.symbolic_z(W, b, a_prev) and {z: Σ w a + b, a: σ(z)}."""
+    conv, bias = spec.conv, spec.bias
     W, b, z, a, z_exprs, forward = [], [], [], [], [], {}
     a_prev = x
     for ly in spec.layers:
@@ -263,46 +288,32 @@ def derive(spec, expand="auto") -> Derivation:
         shapes = ly.layer.param_shapes(ly.fan_in, ly.units, conv, bias)
         W.append(sp.Matrix(*shapes["W"], lambda r, c, li=li: _sym("w", li, r, c)))
         b.append([_sym("b", li, j) for j in range(ly.units)] if "b" in shapes else None)
-        p = {"W": W[-1], "b": b[-1]}
-        z_exprs.append(ly.layer.symbolic_z(p, a_prev, conv, bias))
+        z_exprs.append(ly.layer.symbolic_z({"W": W[-1], "b": b[-1]}, a_prev, conv, bias))
         z.append([_sym("z", li, j) for j in range(ly.units)])
         a.append([_sym("a", li, j) for j in range(ly.units)])
         forward.update(zip(z[-1], z_exprs[-1]))
         forward.update(zip(a[-1], ly.act.symbolic(z[-1])))
         a_prev = a[-1]
+    return W, b, z, a, z_exprs, forward
 
-    loss = LOSSES[spec.loss].sample_term(a[-1], y, N, K)
-    da = {ai: sp.factor_terms(sp.diff(loss, ai)) for ai in a[-1]}
+
+def _backward(spec, da, z, a, z_exprs, forward):
+    """δ symbols per layer and {δ^l_j: Σ_m ∂C/∂a^l_m · ∂a^l_m/∂z^l_j}, from the output layer down.
+
+    ``da`` is ∂C/∂a^L; below, ∂C/∂a^{l-1}_m = Σ_i ∂z^l_i/∂a^{l-1}_m · δ^l_i = Σ_i w^l_im δ^l_i.
+    """
     delta = [[_sym("delta", ly.index, j) for j in range(ly.units)] for ly in spec.layers]
     deltas = {}
-    g = list(da.values())  # ∂C/∂a^l_m for the layer being processed
     for li in reversed(range(len(spec.layers))):
-        # σ not element-wise (softmax): write its Jacobian a_m([m=j] − a_j) in the a^l symbols
-        elementwise = all(forward[am].free_symbols <= {zm} for am, zm in zip(a[li], z[li]))
-        back = {} if elementwise else {forward[am]: am for am in a[li]}
+        # A non-diagonal Jacobian (softmax) is written in the a symbols: a_m([m=j] − a_j).
+        back = {} if spec.layers[li].act.derivative is not None else {forward[am]: am for am in a[li]}
         for j, zj in enumerate(z[li]):
-            terms = [g[m] * sp.diff(forward[am], zj).xreplace(back)
+            terms = [da[m] * sp.diff(forward[am], zj).xreplace(back)
                      for m, am in enumerate(a[li]) if zj in forward[am].free_symbols]
             deltas[delta[li][j]] = sp.Add(*terms)
         if li > 0:
-            g = [sp.Add(*[sp.diff(zi, am) * di for zi, di in zip(z_exprs[li], delta[li])]) for am in a[li - 1]]
-
-    elements = []
-    for name, li, kind, shape in spec.param_names():
-        ly = spec.layers[li]
-        zs = [(zi, zi.free_symbols) for zi in z_exprs[li]]
-        for index in np.ndindex(*shape):
-            theta = W[li][index] if kind == "W" else b[li][index[0]]
-            locals_ = {i: sp.diff(zi, theta) for i, (zi, fs) in enumerate(zs) if theta in fs}
-            chain = sp.Add(*[delta[li][i] * d for i, d in locals_.items()])
-            j, k = ly.layer.unit_input(kind, index, conv)
-            elements.append(DerivedElement(name, li, kind, tuple(index), theta, j, k, locals_.get(j, sp.S.Zero),
-                                           chain, delta[li][j], deltas[delta[li][j]]))
-
-    d = Derivation(spec, x, y, N, K, W, b, z, a, delta, forward, loss, da, deltas, elements)
-    if _expand_wanted(spec, expand):
-        _expand(d)
-    return d
+            da = [sp.Add(*[sp.diff(zi, am) * di for zi, di in zip(z_exprs[li], delta[li])]) for am in a[li - 1]]
+    return delta, deltas
 
 
 def _expand(d):
