@@ -90,7 +90,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
                 expr, ops = f"da * {ly.activation}'(z)", {"da": da.shape, f"{ly.activation}'(z)": z.shape}
             else:
                 axis = 0 if conv.name == "column" else 1
-                expr, ops = f"a * (da - (da * a).sum(axis={axis}))", {"a": a.shape, "da": da.shape}
+                expr, ops = f"a * (da - (da * a).sum(axis={axis}, keepdims=True))", {"a": a.shape, "da": da.shape}
             tape.record("backward", "delta", expr, ops, delta.shape)
         a_in = fw.a_in[i] if tweak is None else tweak.layer_input(i, fw)
         grads[i], da = ly.layer.backward(delta, a_in, params[i], conv, spec.bias, tape)

@@ -11,9 +11,10 @@ import numpy as np
 from .backprop import backprop
 from .compare import ATOL, RTOL, CheckResult, TensorCheck
 from .diagnose import diagnose, shape_hint
+from .errors import SpecError
 from .impl import call_impl, load_impl
 from .numeric import numeric_gradient
-from .spec import load_spec
+from .spec import Spec, load_spec
 
 __all__ = ["check_network", "assert_network"]
 
@@ -36,8 +37,10 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     """
     spec = load_spec(spec)
     impl = spec.impl if impl is None else impl
-    params = spec.parameters(seed) if params is None else [{k: np.asarray(v, float) for k, v in p.items()}
-                                                           for p in params]
+    if params is None:
+        params = spec.parameters(seed)
+    else:  # validated like net.json's params: shapes named per layer, with hints
+        params = Spec.from_dict({**spec.to_dict(), "params": _as_lists(params)}, spec.source).params
     X, Y = spec.batch_data(seed) if data is None else (np.asarray(data[0], float), np.asarray(data[1], float))
     loss, reference = backprop(spec, params, X, Y)
     numeric = numeric_gradient(spec, params, X, Y, step=step, method=method)
@@ -68,7 +71,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         problem = impl_problems.get(name)
         got = values.get("impl")
         if impl is not None and not problems and got is not None and np.shape(got) != tuple(shape):
-            hint = shape_hint(spec, layer, kind, np.shape(got), shape)
+            hint = shape_hint(spec, layer, kind, np.shape(got), shape, n=X.shape[spec.conv.sample_axis])
             problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {tuple(shape)} "
                        f"(the shape of {kind}){': ' + hint if hint else ''}")
         tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
@@ -87,6 +90,13 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         if wrong and all(t.opinion_passed("backprop") for t in tensors):
             result.diagnosis = diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
     return result
+
+
+def _as_lists(params):
+    try:
+        return [{k: np.asarray(v, float).tolist() for k, v in p.items()} for p in params]
+    except (TypeError, ValueError, AttributeError) as e:
+        raise SpecError("params", f"expected a list of {{'W': array, 'b': array}} dicts: {e}") from None
 
 
 def assert_network(spec, impl=None, **kwargs) -> CheckResult:

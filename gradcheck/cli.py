@@ -112,7 +112,7 @@ def main(argv=None):
         except GradcheckError as e:
             print(f"gradcheck: {e}", file=sys.stderr)
             errors.append({"source": str(path), "error": str(e)})
-            code = EXIT_BAD_INPUT
+            code = max(code, EXIT_BAD_INPUT)
             continue
         except KeyboardInterrupt:
             return 130
@@ -122,7 +122,7 @@ def main(argv=None):
             print(f"gradcheck: internal error on {path}: {type(e).__name__}: {e} "
                   "(set GRADCHECK_DEBUG=1 for the traceback and please report it)", file=sys.stderr)
             errors.append({"source": str(path), "error": f"internal error: {e}"})
-            code = max(code, EXIT_INTERNAL) if code != EXIT_BAD_INPUT else code
+            code = max(code, EXIT_INTERNAL)
             continue
         if result is not None and not result.passed and code == EXIT_OK:
             code = EXIT_MISMATCH

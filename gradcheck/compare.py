@@ -45,7 +45,7 @@ def errors(analytic, numeric):
     abs_err = np.abs(a - n)
     with np.errstate(invalid="ignore"):
         rel_err = abs_err / np.maximum(np.maximum(np.abs(a), np.abs(n)), TINY)
-    rel_err = np.where(np.isnan(abs_err), np.inf, rel_err)
+    rel_err = np.where(np.isnan(abs_err) | np.isnan(rel_err), np.inf, rel_err)
     return np.where(np.isnan(abs_err), np.inf, abs_err), rel_err
 
 

@@ -36,13 +36,16 @@ class Mistake:
     act_hook: Callable | None = None  # (act, da, z, a, axis) -> delta, at ``layer``
     input_hook: Callable | None = None  # (fw) -> a_in used for dW, at ``layer``
     grads_hook: Callable | None = None  # (g) -> g, at ``layer``
-    layer: int | None = None
+    layer: int | tuple | None = None  # one layer, several, or None (the loss)
 
     def loss_grad(self, da, a, Y):
         return self.loss_hook(da, a, Y) if self.loss_hook else da
 
+    def _at(self, i):
+        return i in self.layer if isinstance(self.layer, tuple) else i == self.layer
+
     def act_grad(self, i):
-        return self.act_hook if self.act_hook and i == self.layer else None
+        return self.act_hook if self.act_hook and self._at(i) else None
 
     def layer_input(self, i, fw):
         return self.input_hook(fw) if self.input_hook and i == self.layer else fw.a_in[i]
@@ -63,11 +66,15 @@ def _equation(spec, layer, name):
     return ""
 
 
-def shape_hint(spec, layer, kind, got, expected):
-    """One sentence on why a gradient of shape ``got`` (expected ``expected``) is wrong, or ""."""
+def shape_hint(spec, layer, kind, got, expected, n=None):
+    """One sentence on why a gradient of shape ``got`` (expected ``expected``) is wrong, or "".
+
+    ``n`` is the number of samples actually checked (default: the spec's).
+    """
     got, expected = tuple(got), tuple(expected)
     ly = spec.layers[layer]
     conv = spec.conv
+    n = spec.n_samples if n is None else n
     units, fan_in = ly.units, ly.fan_in
     eq = _equation(spec, layer, "d" + kind)
     vecs = {(units,), (units, 1), (1, units)}
@@ -78,11 +85,12 @@ def shape_hint(spec, layer, kind, got, expected):
             return (f"that is the shape of δ (one value per unit of layer {layer}), not of W; the weight gradient "
                     f"is the outer product of δ with the layer's input: {eq}")
         if got in {(fan_in,), (fan_in, 1), (1, fan_in)}:
-            return f"that is the shape of the layer's input a_prev; pair it with δ: {eq}"
+            return (f"that is the shape of the layer's input a_prev alone; the weight gradient is the outer product "
+                    f"of δ with that input, one entry per weight: {eq}")
         if got == (units, units) and units != fan_in + (spec.bias == "augmented"):
             return (f"({units}, {units}) pairs δ with the layer's *output* a (an outer product such as "
                     f"kron(a.T, delta)); ∂z_i/∂w_jk = [i=j]·a_prev_k, so dW pairs δ with the layer's *input*: {eq}")
-        if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, spec.n_samples)}:
+        if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, n)}:
             return f"that is a whole batch of per-sample vectors, not a weight gradient: {eq}"
         if spec.bias == "augmented" and got in {conv.weight(units, fan_in), conv.weight(units, fan_in)[::-1]}:
             side = "column" if conv.name == "column" else "row"
@@ -93,11 +101,11 @@ def shape_hint(spec, layer, kind, got, expected):
                 return (f"that is the shape of layer {other.index}'s W: list the gradients in layer order "
                         f"(the first entry is layer 0, the one next to the input)")
     if kind == "b":
-        if got in {conv.batch(units, spec.n_samples)}:
-            return f"not summed over the {spec.n_samples} samples: {eq}"
+        if got in {conv.batch(units, n)}:
+            return f"not summed over the {n} samples: {eq}"
         if got in {(units, 1), (1, units)}:
             return f"db must be a flat vector of shape ({units},), one entry per unit: {eq} (or .ravel())"
-        if got in {(fan_in,), (spec.n_samples,)}:
+        if got in {(fan_in,), (n,)}:
             return f"summed over the wrong axis: {eq}"
     return ""
 
@@ -106,6 +114,18 @@ def known_mistakes(spec):
     """The list of :class:`Mistake` that make sense for this spec."""
     out = []
     loss = LOSSES[spec.loss]
+    every = [ly for ly in spec.layers if ly.activation in ("sigmoid", "tanh", "softplus")]
+    if len(every) > 1:  # one sigmoid_prime(a) helper used in every layer is the usual way this happens
+        out.append(Mistake(
+            f"every {'/'.join(sorted({ly.activation for ly in every}))} layer applies σ' to the activation a "
+            "instead of to z: σ'(a) = σ'(σ(z)). Evaluate σ' at z (for sigmoid: a*(1-a) with a = σ(z))",
+            act_hook=lambda act, da, z, a, axis: da * act.derivative(a, act.forward(a)),
+            layer=tuple(ly.index for ly in every)))
+    smooth = [ly for ly in spec.layers if ly.act.derivative is not None and ly.activation != "linear"]
+    if len(smooth) > 1:
+        out.append(Mistake("no layer multiplies by the activation derivative σ'(z): δ = ∂C/∂a ⊙ σ'(z) in every "
+                           "layer", act_hook=lambda act, da, z, a, axis: da,
+                           layer=tuple(ly.index for ly in smooth)))
     for ly in spec.layers:
         i, act = ly.index, ly.act
         if ly.activation in ("sigmoid", "tanh", "softplus"):
@@ -151,7 +171,7 @@ def _close(x, y):
     return np.linalg.norm(x - y) <= _MATCH * max(np.linalg.norm(y), np.linalg.norm(x), 1e-300)
 
 
-def _factor(c, n, k):
+def _factor(c, n, k, loss):
     named = {-1.0: "the sign is flipped: you return −∂C/∂θ (e.g. from the error y − a, target minus output); "
                    "return +∂C/∂θ and let the update subtract it",
              2.0: "every element is 2× too large (a factor 2 the loss does not have)",
@@ -160,14 +180,15 @@ def _factor(c, n, k):
         named[float(n)] = (f"every element is N={n} times too large: the loss is a mean over the N samples, "
                            "so divide the summed per-sample gradients by N")
         named[1.0 / n] = f"every element is N={n} times too small: 1/N applied twice?"
-    if k > 1:
-        named[float(k)] = f"every element is K={k} times too large: mse averages over all N·K outputs"
-        named[float(n * k)] = f"every element is N·K={n * k} times too large: mse averages over all N·K elements"
-        named[float(2 * n * k)] = f"every element is 2·N·K={2 * n * k} times too large"
+    if k > 1 and loss in ("mse", "bce"):
+        named.setdefault(float(k), f"every element is K={k} times too large: {loss} averages over all N·K outputs")
+        named.setdefault(float(n * k), f"every element is N·K={n * k} times too large: {loss} averages over all "
+                                       "N·K elements")
     for value, text in named.items():
         if abs(c - value) <= 1e-6 * abs(value):
             return text
-    return (f"every element is {c:.6g} × the true gradient: a constant factor (did you return a "
+    sign = " and of the opposite sign (y − a instead of a − y?)" if c < 0 else ""
+    return (f"every element is {c:.6g} × the true gradient{sign}: a constant factor (did you return a "
             "learning-rate-scaled update η·∇C instead of the gradient ∇C?)")
 
 
@@ -181,20 +202,20 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
         return []
     usable = all(user[i].get(k) is not None and np.shape(user[i][k]) == np.shape(v)
                  for i, p in enumerate(params) for k, v in p.items())
-    n, k = spec.n_samples, spec.output
+    n, k = X.shape[spec.conv.sample_axis], spec.output
     out = []
     if usable:
         u, r = _flat(user, params), _flat(reference, params)
+        denom = float(r @ r)
+        c = float(u @ r) / denom if denom > 0 else 0.0
+        scaled = abs(c - 1) > 1e-6 and _close(u, c * r)
         for m in known_mistakes(spec):
             _, g = backprop(spec, params, X, Y, tweak=m)
             mg = _flat(g, params)
             if not _close(mg, r) and _close(u, mg):
-                return [f"matches a known mistake: {m.title}"]
-        denom = float(r @ r)
-        if denom > 0:
-            c = float(u @ r) / denom
-            if abs(c - 1) > 1e-6 and _close(u, c * r):
-                return [_factor(c, n, k)]
+                return [f"matches a known mistake: {m.title}"] + ([_factor(c, n, k, spec.loss)] if scaled else [])
+        if scaled:
+            return [_factor(c, n, k, spec.loss)]
     # Localise: walk back from the output layer.
     bad_layers = sorted({int(name[1:]) for name in wrong}, reverse=True)
     last = len(spec.layers) - 1

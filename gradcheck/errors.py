@@ -41,5 +41,6 @@ def suggest(given: object, valid: list[str] | tuple[str, ...]) -> str:
     """
     if not isinstance(given, str):
         return ""
-    close = difflib.get_close_matches(given.lower(), list(valid), n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    lowered = {v.lower(): v for v in valid}
+    close = difflib.get_close_matches(given.lower(), list(lowered), n=1, cutoff=0.5)
+    return f" (did you mean '{lowered[close[0]]}'?)" if close else ""

@@ -92,15 +92,16 @@ def call_impl(fn, spec, params, X, Y):
         src = getattr(getattr(fn, "__code__", None), "co_filename", None)
         return None, {"": f"your backprop raised {_describe(e, src)}"}
     n = len(params)
-    if isinstance(out, dict) and n == 1 and "W" in out:
-        out = [out]
+    if n == 1 and (isinstance(out, (dict, np.ndarray))
+                   or (isinstance(out, tuple) and out and all(isinstance(o, np.ndarray) for o in out))):
+        out = [out]  # a one-layer network may return its single entry bare
     if not isinstance(out, (list, tuple)):
         entry = "{'W': dW, 'b': db}" if "b" in params[0] else "{'W': dW}"
         return None, {"": f"your backprop returned {type(out).__name__}; expected a list with one {entry} "
-                          f"per layer ({n} layers)"}
+                          f"per layer ({_count(n, 'layer')})"}
     if len(out) != n:
-        return None, {"": f"your backprop returned {len(out)} entries; expected {n} (one per layer, "
-                          "first layer first)"}
+        return None, {"": f"your backprop returned {_count(len(out), 'entry', 'entries')}; expected {n} "
+                          "(one per layer, first layer first)"}
     grads, problems = [], {}
     for i, (entry, p) in enumerate(zip(out, params)):
         got = _as_dict(entry, list(p))
@@ -132,6 +133,10 @@ def call_impl(fn, spec, params, X, Y):
                                        + (f" (bias style {spec.bias} has no separate b)" if extra == "b" else ""))
         grads.append(g)
     return grads, problems
+
+
+def _count(n, word, plural=None):
+    return f"{n} {word if n == 1 else plural or word + 's'}"
 
 
 def _as_dict(entry, kinds):

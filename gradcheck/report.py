@@ -19,7 +19,7 @@ from tabulate import tabulate
 from .compare import BLAME_HEADERS
 from .shapes import fmt_shape
 
-__all__ = ["Format", "FORMATS", "render", "render_trace", "render_check", "result_json", "render_json"]
+__all__ = ["Format", "FORMATS", "booktabs", "render", "render_trace", "render_check", "result_json", "render_json"]
 
 MEANING = {
     "a_prev": "input to the layer",
@@ -48,7 +48,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}.pass{color:#176b2c;fo
 
 _LATEX_PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[margin=2cm,landscape]{geometry}
-\usepackage{booktabs,longtable,amsmath,amssymb}
+\usepackage{booktabs,longtable,array,amsmath,amssymb}
 \usepackage[T1]{fontenc}
 \usepackage[utf8]{inputenc}
 \DeclareUnicodeCharacter{03C3}{\ensuremath{\sigma}}
@@ -63,6 +63,8 @@ _LATEX_PREAMBLE = r"""\documentclass[10pt]{article}
 \DeclareUnicodeCharacter{00BD}{\ensuremath{\tfrac12}}
 \DeclareUnicodeCharacter{00B2}{\ensuremath{^2}}
 \DeclareUnicodeCharacter{03B7}{\ensuremath{\eta}}
+\DeclareUnicodeCharacter{03B8}{\ensuremath{\theta}}
+\DeclareUnicodeCharacter{2032}{\ensuremath{'}}
 \DeclareUnicodeCharacter{2207}{\ensuremath{\nabla}}
 \DeclareUnicodeCharacter{00D7}{\ensuremath{\times}}
 \DeclareUnicodeCharacter{2264}{\ensuremath{\le}}
@@ -85,9 +87,11 @@ class Format:
     page: Callable
     escape: Callable = str
 
-    def table(self, rows, headers, raw=False, floatfmt=".3g"):
+    def table(self, rows, headers, raw=False, floatfmt=".3g", **options):
+        """A tabulate table; ``options`` go to tabulate (e.g. ``disable_numparse=True``, ``colalign``)."""
         fmt = self.raw_table_fmt if raw else self.table_fmt
-        text = tabulate(rows, headers, tablefmt=fmt, floatfmt=floatfmt, disable_numparse=False)
+        options.setdefault("disable_numparse", False)
+        text = tabulate(rows, headers, tablefmt=fmt, floatfmt=floatfmt, **options)
         if self.name == "html":
             text = text.replace("<table>", '<table class="grid">')
         return text
@@ -124,6 +128,40 @@ FORMATS = {
                _latex_escape),
     ]
 }
+
+
+def booktabs(table, colspec=None, long=False):
+    r"""Turn a tabulate ``latex``/``latex_raw`` tabular into booktabs rules (\toprule, \midrule, \bottomrule).
+
+    ``colspec`` replaces the column specification (e.g. ``r>{\raggedright\arraybackslash}p{6cm}``);
+    ``long=True`` makes it a ``longtable`` whose header row repeats on every page.
+
+    >>> print(booktabs(tabulate([[1, 2]], ["a", "b"], tablefmt="latex_raw")))
+    \begin{tabular}{rr}
+    \toprule
+       a &   b \\
+    \midrule
+       1 &   2 \\
+    \bottomrule
+    \end{tabular}
+    """
+    lines = table.strip().splitlines()
+    rules = [i for i, line in enumerate(lines) if line.strip() == "\\hline"]
+    if len(rules) < 2 or not lines[0].startswith("\\begin{tabular}{"):
+        raise ValueError("not a tabulate latex table with a header row")
+    head = lines[rules[0] + 1:rules[1]]
+    for n, i in enumerate(rules):
+        lines[i] = "\\toprule" if n == 0 else ("\\bottomrule" if n == len(rules) - 1 else "\\midrule")
+    if colspec is not None:
+        lines[0] = "\\begin{tabular}{" + colspec + "}"
+    if long:
+        lines[0] = lines[0].replace("\\begin{tabular}", "\\begin{longtable}", 1)
+        lines[-1] = lines[-1].replace("\\end{tabular}", "\\end{longtable}", 1)
+        mid = rules[1]
+        repeat = ["\\endfirsthead", "\\toprule", *head, "\\midrule", "\\endhead", "\\bottomrule", "\\endfoot",
+                  "\\endlastfoot"]
+        lines = lines[:mid + 1] + repeat + lines[mid + 1:]
+    return "\n".join(lines)
 
 
 def render_trace(trace, spec, fmt="text"):
@@ -191,8 +229,10 @@ def render_check(result, fmt="text", blame=5):
 def verdict_line(result):
     """``PASS: …`` or ``FAIL: …`` in one line."""
     if result.passed:
+        floor = (f", on elements within atol={result.atol:g}, which pass by the absolute floor"
+                 if result.max_rel_error > result.rtol else "")
         return (f"PASS: every gradient agrees ({', '.join(result.checked)} vs numeric; "
-                f"max rel err {result.max_rel_error:.2g})")
+                f"max rel err {result.max_rel_error:.2g}{floor})")
     failed = [t.name for t in result.tensors if not t.passed]
     return f"FAIL: {', '.join(failed) or 'the check'} disagree{'s' if len(failed) == 1 else ''} with finite differences"
 
@@ -209,7 +249,11 @@ def render(result, trace, fmt="text", blame=5, quiet=False):
 
 
 def _nested(value):
-    return None if value is None else np.asarray(value, dtype=float).tolist()
+    """Nested lists for JSON; NaN/Inf (from a broken impl) become null, which strict JSON allows."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    return np.where(np.isfinite(arr), arr, None).tolist() if not np.isfinite(arr).all() else arr.tolist()
 
 
 def result_json(result, trace):

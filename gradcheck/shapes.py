@@ -112,7 +112,9 @@ def trace_shapes(spec) -> ShapeTrace:
     dW = delta @ a_prev.T : (3,N) @ (N,2) -> (3,2)
     """
     conv = spec.conv
-    n = 2 + max([spec.input] + [ly.units for ly in spec.layers])
+    # The smallest batch size that differs from every width, so "N" can be recognised.
+    widths = {spec.input} | {d for ly in spec.layers for d in (ly.units, ly.fan_in, ly.fan_in + 1)}
+    n = next(k for k in range(2, len(widths) + 3) if k not in widths)
     params = [{k: np.zeros(s) for k, s in shapes.items()} for shapes in spec.param_shapes()]
     X = np.zeros(conv.batch(spec.input, n))
     Y = np.full(conv.batch(spec.output, n), 0.5)

@@ -149,9 +149,10 @@ class Spec:
         raw = {
             "name": self.name, "input": self.input,
             "layers": [{"type": ly.kind, "units": ly.units, "activation": ly.activation} for ly in self.layers],
-            "loss": self.loss, "convention": self.convention, "bias": self.bias,
-            "batch": self.batch, "seed": self.seed,
+            "loss": self.loss, "convention": self.convention, "bias": self.bias, "seed": self.seed,
         }
+        if self.data is None:
+            raw["batch"] = self.batch
         if self.description:
             raw["description"] = self.description
         if self.impl:
@@ -174,8 +175,8 @@ def load_spec(source) -> Spec:
     """Load a :class:`Spec` from a path, a JSON string path, a dict, or return a Spec as is."""
     if isinstance(source, Spec):
         return source
-    if isinstance(source, dict):
-        return Spec.from_dict(source)
+    if not isinstance(source, (str, os.PathLike)):
+        return Spec.from_dict(source)  # a dict, or anything else: refused with a SpecError
     path = Path(source)
     name = str(source)
     if not path.exists():
@@ -323,6 +324,9 @@ def _parse(raw, source):
     needed = LOSSES[loss].output
     if needed and layers[-1].activation != needed:
         raise SpecError(last, f"loss {loss} needs a {needed} output layer, got {layers[-1].activation}", source)
+    if layers[-1].activation == "softmax" and layers[-1].units < 2:
+        raise SpecError(f"layers[{len(layers) - 1}].units", "softmax over 1 unit is always 1 (its gradient is 0); "
+                                                           "use 2 or more units, or sigmoid with loss bce", source)
     if layers[-1].activation == "softmax" and loss != "cross_entropy":
         raise SpecError("loss", f"a softmax output goes with loss cross_entropy, got {loss}", source)
 
@@ -336,19 +340,24 @@ def _parse(raw, source):
 
 
 def _check_memory(spec, source):
+    """Refuse sizes whose arrays (params, their gradients, a batch of activations) cannot fit."""
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         total = 16 * 2**30
     n = spec.batch
-    per_layer = [(8 * (ly.units * (ly.fan_in + 1) * 4 + ly.units * n * 8), ly) for ly in spec.layers]
-    need = sum(b for b, _ in per_layer)
+    # params, backprop grads, numeric grads, steps: 4 arrays of W's size per layer
+    weights = sum(32 * ly.units * (ly.fan_in + 1) for ly in spec.layers)
+    # X, Y and z, a, delta, da per layer for the batch (8 arrays of 8 bytes)
+    batch = 64 * n * (spec.input + sum(ly.units for ly in spec.layers))
+    need = weights + batch
     if need > _MEMORY_FRACTION * total:
-        worst = max(per_layer, key=lambda t: t[0])[1]
-        raise SpecError(f"layers[{worst.index}].units",
-                        f"{worst.fan_in} -> {worst.units} units needs about {need / 2**30:.1f} GiB, "
-                        f"more than this machine can spare ({total / 2**30:.0f} GiB in all); "
-                        "gradcheck is for small networks", source)
+        widths = {"input": spec.input, **{f"layers[{ly.index}].units": ly.units for ly in spec.layers}}
+        key = "batch" if n > max(widths.values()) else max(widths, key=widths.get)
+        sizes = "-".join(str(s) for s in [spec.input] + [ly.units for ly in spec.layers])
+        raise SpecError(key, f"a {sizes} network with a batch of {n} needs about {need / 2**30:.1f} GiB, "
+                             f"more than this machine can spare ({total / 2**30:.0f} GiB in all); "
+                             "gradcheck is for small networks", source)
 
 
 def _parse_params(raw, spec, source):
@@ -385,7 +394,9 @@ def _parse_params(raw, spec, source):
             p[kind] = arr
         params.append(p)
     if problems:
-        raise SpecError("", "; ".join(problems), source)
+        first = problems[0].split(":", 1)[0]
+        raise SpecError(first, "; ".join(p[len(first) + 2:] if i == 0 else p for i, p in enumerate(problems)),
+                        source)
     return params
 
 
@@ -406,6 +417,10 @@ def _parse_data(raw, spec, batch_given, source):
                             source)
         out.append(arr)
     X, Y = out
+    if spec.loss in ("bce", "cross_entropy") and ((Y < 0) | (Y > 1)).any():
+        bad = tuple(int(i) for i in np.argwhere((Y < 0) | (Y > 1))[0])
+        raise SpecError(f"data.Y[{bad[0]}]", f"loss {spec.loss} needs targets in [0, 1] (probabilities), "
+                                             f"got {Y[bad]:g}", source)
     if len(X) != len(Y):
         raise SpecError("data.Y", f"expected {len(X)} samples (as many as data.X), got {len(Y)}", source)
     if batch_given and spec.batch != len(X):

@@ -1,0 +1,175 @@
+"""Element comparison: error formulas, verdict bands, absolute floor, blame ordering, result objects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck.compare import ATOL, RTOL, SUSPICIOUS, CheckResult, TensorCheck, errors, verdicts
+
+
+def verdict_of(analytic, numeric, **kw):
+    ab, rel = errors(np.array([analytic]), np.array([numeric]))
+    return str(verdicts(ab, rel, **kw)[0])
+
+
+def test_errors_formula():
+    a = np.array([1.0, -2.0, 0.0, 3e-8, 5.0])
+    n = np.array([1.5, -2.0, 0.0, -1e-8, -5.0])
+    ab, rel = errors(a, n)
+    np.testing.assert_allclose(ab, [0.5, 0.0, 0.0, 4e-8, 10.0])
+    np.testing.assert_allclose(rel, [0.5 / 1.5, 0.0, 0.0, 4e-8 / 3e-8, 2.0])
+    assert ab.shape == rel.shape == a.shape
+
+
+@pytest.mark.parametrize(("analytic", "numeric", "band"), [
+    (1.0, 1.0, "good"),
+    (1.0, 1.0 + 1e-7, "good"),
+    (-3.0, -3.0 * (1 + 0.5 * RTOL), "good"),
+    (1.0, 1.0 + 10 * RTOL, "suspicious"),
+    (2.0, 2.002, "suspicious"),
+    (1.0, 1.0 / (1 - 0.5 * SUSPICIOUS), "suspicious"),
+    (1.0, 1.0 / (1 - 2 * SUSPICIOUS), "wrong"),
+    (1.0, 1.5, "wrong"),
+    (1.0, -1.0, "wrong"),
+    (0.3, 0.0, "wrong"),
+])
+def test_bands(analytic, numeric, band):
+    assert verdict_of(analytic, numeric) == band
+
+
+def test_absolute_floor_for_near_zero_gradients():
+    # Opposite signs, relative error 2, but both ~0: rounding noise, not a mistake.
+    assert verdict_of(1e-9, -1e-9) == "good"
+    assert verdict_of(0.0, 0.5 * ATOL) == "good"
+    assert verdict_of(0.0, 5 * ATOL) == "wrong"
+    assert verdict_of(0.0, 5 * ATOL, atol=1e-5) == "good"
+
+
+def test_tolerances_move_the_bands():
+    assert verdict_of(1.0, 1.001) == "suspicious"
+    assert verdict_of(1.0, 1.001, rtol=1e-2) == "good"
+    assert verdict_of(1.0, 1.0 + 1e-6, rtol=1e-8, atol=1e-12) == "suspicious"
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_analytic_is_wrong(bad):
+    ab, rel = errors(np.array([bad, 1.0]), np.array([0.5, 1.0]))
+    assert list(verdicts(ab, rel)) == ["wrong", "good"]
+    assert ab[0] == np.inf
+
+
+def test_nan_errors_are_infinite():
+    ab, rel = errors(np.array([np.nan]), np.array([0.5]))
+    assert ab[0] == np.inf and rel[0] == np.inf
+
+
+def test_kinks_replace_only_failing_verdicts():
+    ab, rel = errors(np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.5, 1.001]))
+    out = verdicts(ab, rel, kinks=np.array([True, True, False]))
+    assert list(out) == ["good", "kink", "suspicious"]
+
+
+def tensor(name, analytic, numeric, kinks=None, layer=0, kind="W", **kw):
+    analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
+    return TensorCheck(name, layer, kind, numeric.shape, {"backprop": analytic, "numeric": numeric}, ("backprop",),
+                       kinks=None if kinks is None else np.asarray(kinks), **kw)
+
+
+def test_tensor_check_pass_fail_and_max_errors():
+    good = tensor("W0", [[1.0, 2.0]], [[1.0, 2.0 * (1 + 1e-8)]])
+    assert good.passed and good.max_rel_error == pytest.approx(1e-8, rel=1e-3)
+    bad = tensor("W1", [[1.0, 2.0]], [[1.0, 3.0]])
+    assert not bad.passed
+    assert bad.max_abs_error == pytest.approx(1.0) and bad.max_rel_error == pytest.approx(1 / 3)
+    assert list(bad.verdict("backprop").ravel()) == ["good", "wrong"]
+
+
+def test_kinks_are_ignored_by_max_errors_and_passed():
+    t = tensor("b0", [1.0, 2.0], [1.0, 0.5], kinks=[False, True], kind="b")
+    assert t.passed and t.n_kinks == 1
+    assert t.max_rel_error == 0.0 and t.max_abs_error == 0.0
+
+
+def test_infinite_analytic_gives_an_infinite_max_error():
+    # |inf − 1| / max(inf, 1) is inf/inf = NaN in IEEE arithmetic; errors() maps NaN abs errors to inf
+    # but not this NaN rel error, and max() over a NaN then reports 0 for a tensor that FAILs.
+    _, rel = errors(np.array([np.inf]), np.array([1.0]))
+    assert rel[0] == np.inf, rel
+    t = tensor("W0", [np.inf, 1.0], [1.0, 1.0])
+    assert not t.passed
+    assert t.max_abs_error == np.inf
+    assert t.max_rel_error == np.inf or np.isnan(t.max_rel_error), t.max_rel_error
+
+
+def test_an_opinion_of_the_wrong_shape_cannot_pass():
+    t = TensorCheck("W0", 0, "W", (2, 3), {"impl": np.zeros((2, 1)), "numeric": np.ones((2, 3))}, ("impl",))
+    assert not t.passed and t.verdict("impl") is None
+    assert t.max_errors("impl") == (np.inf, np.inf)
+    assert t.blame() == []
+
+
+def test_problem_fails_the_tensor():
+    t = tensor("W0", [1.0], [1.0], problem="W0: your dW has shape (3,)")
+    assert not t.passed and "PROBLEM" in repr(t)
+
+
+def result_with_every_band():
+    w0 = tensor("W0", [[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.5], [3.003, 4.0]])  # wrong at [0,1], suspicious at [1,0]
+    b0 = tensor("b0", [1.0, 5.0], [1.0, 1.0], kinks=[False, True], kind="b")  # kink at [1]
+    w1 = tensor("W1", [[1.0, 2.0]], [[1.0, 1.0]], layer=1)  # wrong at [0,1], rel 0.5
+    return CheckResult("net", [w0, b0, w1], ("backprop", "numeric"), ("backprop",))
+
+
+def test_blame_orders_wrong_then_suspicious_then_kink_then_good():
+    rows = result_with_every_band().blame(n=0)
+    assert [r.verdict for r in rows[:4]] == ["wrong", "wrong", "suspicious", "kink"]
+    assert {r.verdict for r in rows[4:]} == {"good"}
+    # Among the wrong ones the larger relative error comes first.
+    assert [r.element for r in rows[:2]] == ["W1[0, 1]", "W0[0, 1]"]
+    assert rows[0].rel_err == pytest.approx(0.5) and rows[1].rel_err == pytest.approx(0.2)
+    assert rows[2].element == "W0[1, 0]" and rows[3].element == "b0[1]"
+    assert rows[0].opinion == "backprop" and rows[0].analytic == 2.0 and rows[0].numeric == 1.0
+
+
+def test_blame_limits_and_filters():
+    result = result_with_every_band()
+    assert len(result.blame(n=2)) == 2
+    assert len(result.blame(n=0)) == 4 + 2 + 2
+    assert {r.verdict for r in result.blame(n=0, include_good=False)} == {"wrong", "suspicious", "kink"}
+    assert result.counts() == {"good": 4, "kink": 1, "suspicious": 1, "wrong": 2}
+
+
+def test_result_pass_fail_and_lookup():
+    result = result_with_every_band()
+    assert not result.passed and not bool(result)
+    assert result.max_rel_error == pytest.approx(0.5)
+    assert result.tensor("b0").kind == "b"
+    with pytest.raises(KeyError, match="W0"):
+        result.tensor("W9")
+    ok = CheckResult("ok", [tensor("W0", [1.0], [1.0])], ("backprop", "numeric"), ("backprop",))
+    assert ok.passed and bool(ok)
+    assert not CheckResult("p", ok.tensors, ok.opinions, ok.checked, problems=["x"]).passed
+
+
+def test_repr_and_str_name_the_worst_element():
+    result = result_with_every_band()
+    r = repr(result)
+    assert "W1[0, 1]" in r and "FAILED" in r
+    s = str(result)
+    assert s.splitlines()[0].startswith("net: FAIL")
+    assert "W1[0, 1]" in s and "W0[0, 1]" in s and "worst elements" in s
+    # The worst element is the first row of the table.
+    table = s[s.index("worst elements"):].splitlines()
+    first_row = next(line for line in table if line.strip().startswith(("W", "b")))
+    assert first_row.split()[0] == "W1[0,"
+    ok = CheckResult("fine", [tensor("W0", [1.0, 2.0], [1.0, 2.0 * (1 + 1e-9)])], ("backprop", "numeric"),
+                     ("backprop",))
+    assert "passed" in repr(ok) and "W0[1]" in repr(ok)
+    assert str(ok).startswith("fine: PASS") and "worst elements" not in str(ok)
+
+
+def test_element_blame_row_and_repr():
+    row = result_with_every_band().blame(n=1)[0]
+    assert row.row()[0] == "W1[0, 1]" and row.row()[-1] == "wrong"
+    assert "W1[0, 1]" in repr(row) and "wrong" in repr(row)

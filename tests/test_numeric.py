@@ -1,0 +1,248 @@
+"""Finite differences: known derivatives, stencil accuracy, relative steps, kink flags."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gradcheck import backprop, check_network, load_spec, numeric_gradient
+from gradcheck.numeric import METHODS, STEP_SCALE, central_difference, default_step, flatten, unflatten
+
+EPS = np.finfo(np.float64).eps
+
+
+# -- central_difference on functions with known derivatives -------------------------------
+
+def test_polynomial_with_cross_terms():
+    c = np.array([2.0, -1.0, 0.5, 3.0])
+
+    def f(T):  # Σ c_i θ_i³ + θ_0 θ_1 − 4 θ_2² θ_3
+        return (c * T ** 3).sum(axis=1) + T[:, 0] * T[:, 1] - 4 * T[:, 2] ** 2 * T[:, 3]
+
+    th = np.array([0.7, -1.3, 2.0, 0.25])
+    want = 3 * c * th ** 2 + np.array([th[1], th[0], -8 * th[2] * th[3], -4 * th[2] ** 2])
+    got = central_difference(f, th)
+    assert got.shape == th.shape
+    np.testing.assert_allclose(got, want, rtol=1e-8)
+
+
+def test_quadratic_is_exact_up_to_rounding():
+    # A central difference has no truncation error on a quadratic.
+    th = np.array([1.5, -0.5, 3.0])
+    got = central_difference(lambda T: (T ** 2).sum(axis=1), th, step=0.25)
+    np.testing.assert_allclose(got, 2 * th, rtol=1e-14)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_sine(method):
+    th = np.linspace(-3, 3, 13)
+    got = central_difference(lambda T: np.sin(T).sum(axis=1), th, method=method)
+    np.testing.assert_allclose(got, np.cos(th), rtol=1e-7, atol=1e-9)
+
+
+def test_five_point_is_more_accurate_than_central_on_a_smooth_function():
+    th = np.linspace(-2, 2, 41)
+
+    def f(T):
+        return np.exp(np.sin(T)).sum(axis=1)
+
+    exact = np.exp(np.sin(th)) * np.cos(th)
+    for step in (None, 1e-2, 1e-3):
+        central = np.abs(central_difference(f, th, step=step) - exact).max()
+        five = np.abs(central_difference(f, th, step=step, method="five-point") - exact).max()
+        assert five < central / 10, (step, central, five)
+    # O(h²) vs O(h⁴): at h = 1e-2 the truncation errors are ~h²/6·|f'''| and ~h⁴/30·|f⁽⁵⁾|.
+    central = np.abs(central_difference(f, th, step=1e-2) - exact).max()
+    assert 1e-6 < central < 1e-4
+
+
+def test_linear_function_uses_the_step_actually_taken():
+    # At θ = 1e6 + 0.3 the step h ≈ 6 and (θ+h) − (θ−h) differs from 2h by rounding; dividing by
+    # the step taken makes the slope of a linear function exact to rounding.
+    # With power-of-two slopes every operation is exact, so the result must be the slope exactly
+    # (dividing by 2h instead would be off by about ulp(θ)/h ≈ 1e-11).
+    for theta, slope in [(1e6 + 0.3, 2.0), (-7e5 + 0.1, -0.5), (0.001, 4.0), (123.456, 0.25), (-3.3e4, 1.0)]:
+        h = default_step(np.array([theta]))[0]
+        assert (theta + h) - (theta - h) != 2 * h  # the premise: rounding makes them differ
+        got = central_difference(lambda T, slope=slope: slope * T[:, 0], np.array([theta]))
+        assert got[0] == slope
+
+
+# -- the step ------------------------------------------------------------------------------
+
+def test_default_step_scales_with_theta():
+    th = np.array([0.0, 1e-3, -0.5, 1.0, -4.0, 1e3, -1e6])
+    np.testing.assert_allclose(default_step(th), EPS ** (1 / 3) * np.maximum(1, np.abs(th)), rtol=1e-15)
+    np.testing.assert_allclose(default_step(th, "five-point"), EPS ** (1 / 5) * np.maximum(1, np.abs(th)),
+                               rtol=1e-15)
+    assert STEP_SCALE == pytest.approx(EPS ** (1 / 3))
+    assert default_step(np.zeros((2, 3))).shape == (2, 3)
+
+
+@pytest.mark.parametrize("method", list(METHODS))
+def test_the_points_evaluated_are_theta_plus_multiples_of_the_scaled_step(method):
+    th = np.array([0.1, -20.0, 3e4])
+    seen = []
+
+    def f(T):
+        seen.append(T.copy())
+        return T.sum(axis=1)
+
+    central_difference(f, th, method=method)
+    T = np.vstack(seen)
+    offsets = METHODS[method][0]
+    assert T.shape == (len(offsets) * th.size, th.size)
+    h = EPS ** (1 / 3 if method == "central" else 1 / 5) * np.maximum(1, np.abs(th))
+    for j, o in enumerate(offsets):
+        block = T[j * th.size:(j + 1) * th.size]
+        moved = block - th
+        # Each row moves exactly one element, by o·h of that element (up to the rounding of θ + o·h).
+        np.testing.assert_allclose(np.diag(moved), o * h, rtol=1e-9)
+        np.testing.assert_array_equal(moved - np.diag(np.diag(moved)), 0)
+
+
+def test_chunking_does_not_change_the_result():
+    th = np.random.default_rng(0).normal(size=17)
+
+    def f(T):
+        return (np.tanh(T) * np.arange(1, 18)).sum(axis=1)
+
+    whole = central_difference(f, th)
+    for chunk in (1, 4, 16, 100):
+        np.testing.assert_array_equal(central_difference(f, th, chunk=chunk), whole)
+
+
+def test_extra_flags_are_ored_over_the_perturbed_points():
+    th = np.array([0.0, 5.0, -5.0])
+
+    def extra(T):  # True where the point has an element that became positive from 0
+        return (T[:, 0] > 0)
+
+    _, flags = central_difference(lambda T: T.sum(axis=1), th, extra=extra)
+    np.testing.assert_array_equal(flags, [True, False, False])
+
+
+def test_unknown_method():
+    with pytest.raises(ValueError, match="five-point"):
+        central_difference(lambda T: T.sum(axis=1), np.zeros(2), method="forward")
+
+
+def test_flatten_unflatten_round_trip():
+    arrays = [np.arange(6.0).reshape(2, 3), np.array([7.0, 8.0]), np.ones((1, 1))]
+    vec = flatten(arrays)
+    assert vec.shape == (9,)
+    back = unflatten(np.stack([vec, 2 * vec]), [a.shape for a in arrays])
+    for a, b in zip(arrays, back):
+        np.testing.assert_array_equal(b[0], a)
+        np.testing.assert_array_equal(b[1], 2 * a)
+
+
+# -- numeric_gradient on networks -------------------------------------------------------------
+
+@pytest.mark.parametrize("method", list(METHODS))
+@pytest.mark.parametrize(("convention", "bias"), [("column", "separate"), ("row", "augmented"), ("row", "none")])
+def test_numeric_gradient_matches_backprop(convention, bias, method):
+    spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 3, "activation": "softmax"}],
+                      "loss": "cross_entropy", "convention": convention, "bias": bias, "batch": 6, "seed": 3})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, ref = backprop(spec, params, X, Y)
+    num = numeric_gradient(spec, params, X, Y, method=method)
+    for r, n, s, k, p in zip(ref, num.grads, num.steps, num.kinks, params):
+        assert n.keys() == r.keys() == s.keys() == k.keys()
+        for key in r:
+            assert n[key].shape == r[key].shape
+            np.testing.assert_allclose(n[key], r[key], rtol=1e-6, atol=1e-9)
+            np.testing.assert_allclose(s[key], default_step(p[key], method))
+            assert not k[key].any()
+
+
+def test_numeric_gradient_with_a_fixed_step():
+    spec = load_spec({"input": 2, "layers": [{"units": 2, "activation": "sigmoid"}], "seed": 1})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    num = numeric_gradient(spec, params, X, Y, step=1e-4)
+    assert all(np.all(s[k] == 1e-4) for s in num.steps for k in s)
+    _, ref = backprop(spec, params, X, Y)
+    np.testing.assert_allclose(num.grads[0]["W"], ref[0]["W"], rtol=1e-6)
+
+
+def test_numeric_gradient_does_not_modify_params():
+    spec = load_spec({"input": 2, "layers": [{"units": 3, "activation": "relu"}, {"units": 1}], "seed": 2})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    before = [{k: v.copy() for k, v in p.items()} for p in params]
+    numeric_gradient(spec, params, X, Y)
+    for p, q in zip(params, before):
+        for k in p:
+            np.testing.assert_array_equal(p[k], q[k])
+
+
+# -- kinks ----------------------------------------------------------------------------------
+
+X_KINK = [[1.0, -1.0, 0.5, 2.0], [0.5, 1.0, -1.0, 1.0]]  # (input 2, N 4), column layout
+W0_KINK = [[1.0, 1.0], [1.0, -1.0], [-1.0, 0.5]]
+
+
+def kink_spec(z_near):
+    """2-3-1, relu hidden layer; unit 1 of layer 0 has z = ``z_near`` on sample 2, every other |z| >= 0.19."""
+    x2 = np.array(X_KINK)[:, 2]
+    b0 = [1.0, z_near - float(np.array(W0_KINK[1]) @ x2), 0.2]
+    return load_spec({
+        "input": 2, "layers": [{"units": 3, "activation": "relu"}, {"units": 1, "activation": "linear"}],
+        "loss": "mse",
+        "params": [{"W": W0_KINK, "b": b0}, {"W": [[1.0, -2.0, 0.5]], "b": [0.1]}],
+        "data": {"X": np.array(X_KINK).T.tolist(), "Y": [0.3, -0.2, 0.8, 0.1]},
+    })
+
+
+def _z0(spec):
+    p = spec.parameters()[0]
+    X, _ = spec.batch_data()
+    return p["W"] @ X + p["b"][:, None]
+
+
+def test_kinks_flagged_when_a_z_sits_within_the_step_of_zero():
+    spec = kink_spec(1e-9)
+    z0 = _z0(spec)
+    assert abs(z0[1, 2]) < 1e-8  # the premise: one z next to the kink ...
+    others = np.delete(z0.ravel(), 1 * 4 + 2)
+    assert np.abs(others).min() >= 0.4  # ... and every other z far from it
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    kinks = numeric_gradient(spec, params, X, Y).kinks
+    np.testing.assert_array_equal(kinks[0]["b"], [False, True, False])
+    np.testing.assert_array_equal(kinks[0]["W"], [[False, False], [True, True], [False, False]])
+    assert not kinks[1]["W"].any() and not kinks[1]["b"].any()
+
+
+def test_no_kinks_flagged_away_from_zero():
+    spec = kink_spec(0.3)
+    assert np.abs(_z0(spec)).min() >= 0.19
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    num = numeric_gradient(spec, params, X, Y)
+    assert not any(k[key].any() for k in num.kinks for key in k)
+    _, ref = backprop(spec, params, X, Y)
+    for r, n in zip(ref, num.grads):
+        for key in r:
+            np.testing.assert_allclose(n[key], r[key], rtol=1e-7, atol=1e-10)
+
+
+def test_kinked_elements_are_reported_not_judged():
+    result = check_network(kink_spec(1e-9), symbolic="off")
+    b0 = result.tensor("b0")
+    assert list(b0.verdict("backprop")) == ["good", "kink", "good"]
+    assert result.passed and b0.n_kinks == 1
+    assert any("kink" in note for note in result.notes)
+    clean = check_network(kink_spec(0.3), symbolic="off")
+    assert clean.passed and not any("kink" in note for note in clean.notes)
+    assert all(t.n_kinks == 0 for t in clean.tensors)
+
+
+def test_kinks_in_an_upper_layer_are_seen_from_the_layer_below():
+    # Two relu layers: a z of layer 1 at the kink is crossed by perturbing layer 0's params too.
+    spec = load_spec({"input": 1, "layers": [{"units": 1, "activation": "relu"}, {"units": 1, "activation": "relu"},
+                                             {"units": 1}],
+                      "params": [{"W": [[1.0]], "b": [1.0]}, {"W": [[1.0]], "b": [-2.0 + 1e-10]},
+                                 {"W": [[1.0]], "b": [0.0]}],
+                      "data": {"X": [[1.0]], "Y": [[0.0]]}})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    kinks = numeric_gradient(spec, params, X, Y).kinks
+    assert kinks[0]["b"][0] and kinks[0]["W"][0, 0] and kinks[1]["b"][0]
+    assert not kinks[2]["b"][0]
