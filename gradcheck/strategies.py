@@ -1,0 +1,290 @@
+"""Hypothesis strategies: random valid net.json specs, params and data for them, and broken specs.
+
+For property tests of your own backprop (or of gradcheck)::
+
+    from hypothesis import given, settings
+    from gradcheck import check_network
+    from gradcheck.strategies import networks
+
+    @settings(max_examples=30, deadline=None)
+    @given(networks(smooth=True))
+    def test_my_backprop(net):
+        assert check_network(net, my_backprop, symbolic="off").passed
+
+Every spec dict these strategies produce is JSON-able (lists, not arrays), so it can be
+written to a net.json as is. Valid specs respect the rules of :mod:`gradcheck.spec`:
+softmax only on the last layer and only with ``cross_entropy``; ``cross_entropy`` needs
+a softmax output and ``bce`` a sigmoid output. Needs the ``test`` extra (hypothesis).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from .activations import ACTIVATIONS
+from .layers import BIAS_STYLES, CONVENTIONS, LAYER_KINDS
+from .losses import LOSSES
+from .spec import KEYS, LAYER_KEYS, load_spec
+
+__all__ = ["specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
+
+#: Activations with a kink (excluded by ``smooth=True``).
+KINKED = ("relu", "leaky_relu")
+
+
+# -- valid specs ------------------------------------------------------------------------------
+
+def _choose(given, catalogue, argument):
+    if given is None:
+        return list(catalogue)
+    given = list(given)
+    unknown = [g for g in given if g not in catalogue]
+    if unknown or not given:
+        raise ValueError(f"specs: {argument}={given!r}: expected a non-empty list from {', '.join(catalogue)}")
+    return given
+
+
+def _positive(value, argument):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"specs: {argument}={value!r}: expected a whole number >= 1")
+    return value
+
+
+def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None, conventions=None, biases=None,
+          smooth=False, max_batch=5):
+    """Strategy for valid net.json dicts (no params or data: those come seeded from ``seed``).
+
+    ``activations``/``losses``/``conventions``/``biases`` restrict the choices (default:
+    all); ``smooth=True`` leaves out relu and leaky_relu (no kinks). Sizes: 1..max_layers
+    layers of 1..max_units units, 1..max_input inputs, batch 1..max_batch.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(specs(losses=["cross_entropy"]))
+    ... def test(d):
+    ...     assert d["layers"][-1]["activation"] == "softmax"
+    >>> test()
+    """
+    for value, argument in ((max_layers, "max_layers"), (max_units, "max_units"), (max_input, "max_input"),
+                            (max_batch, "max_batch")):
+        _positive(value, argument)
+    acts = [a for a in _choose(activations, ACTIVATIONS, "activations") if not (smooth and a in KINKED)]
+    hidden = [a for a in acts if a != "softmax"]
+    outputs = {}
+    for loss in _choose(losses, LOSSES, "losses"):
+        needed = LOSSES[loss].output
+        outputs[loss] = [needed] if needed in acts else ([] if needed else hidden)
+    outputs = {k: v for k, v in outputs.items() if v}
+    if not outputs:
+        raise ValueError(f"specs: no loss in {losses or list(LOSSES)} can be used with activations {acts} "
+                         "(cross_entropy needs softmax, bce needs sigmoid, the others a non-softmax activation)")
+    convs = _choose(conventions, CONVENTIONS, "conventions")
+    bias_styles = _choose(biases, BIAS_STYLES, "biases")
+    max_hidden = max_layers - 1 if hidden else 0
+
+    @st.composite
+    def build(draw):
+        loss = draw(st.sampled_from(sorted(outputs)))
+        n_hidden = draw(st.integers(0, max_hidden))
+        layers = [{"units": draw(st.integers(1, max_units)), "activation": draw(st.sampled_from(hidden))}
+                  for _ in range(n_hidden)]
+        out_act = draw(st.sampled_from(outputs[loss]))
+        min_out = 2 if out_act == "softmax" and max_units >= 2 else 1  # a 1-way softmax is constant
+        layers.append({"units": draw(st.integers(min_out, max_units)), "activation": out_act})
+        return {
+            "name": "random", "input": draw(st.integers(1, max_input)), "layers": layers, "loss": loss,
+            "convention": draw(st.sampled_from(convs)), "bias": draw(st.sampled_from(bias_styles)),
+            "batch": draw(st.integers(1, max_batch)), "seed": draw(st.integers(0, 2**16)),
+        }
+
+    return build()
+
+
+# -- params and data ---------------------------------------------------------------------------
+
+def _floats(lo, hi):
+    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
+
+
+def params_for(spec):
+    """Strategy for params of ``spec`` (a dict, path or Spec): a list of {"W", "b"} float64 arrays
+    in the convention's shapes (``spec.param_shapes()``), elements in [-1, 1]."""
+    spec = load_spec(spec)
+    return st.tuples(*[
+        st.fixed_dictionaries({k: hnp.arrays(np.float64, s, elements=_floats(-1.0, 1.0)) for k, s in shapes.items()})
+        for shapes in spec.param_shapes()
+    ]).map(list)
+
+
+def data_for(spec):
+    """Strategy for ``(X, Y)`` of ``spec``, sample-major as in net.json: X (N, input), Y (N, K), N = batch.
+
+    X is in [-2, 2]; Y suits the loss and output: one-hot rows for cross_entropy, [0, 1]
+    for bce/sigmoid/softmax, [-1, 1] for tanh, [-2, 2] otherwise. For
+    :func:`~gradcheck.check.check_network` ``data=`` convert with ``spec.conv.from_samples``.
+    """
+    spec = load_spec(spec)
+    n, k, last = spec.n_samples, spec.output, spec.layers[-1].activation
+    X = hnp.arrays(np.float64, (n, spec.input), elements=_floats(-2.0, 2.0))
+    if spec.loss == "cross_entropy":
+        Y = st.lists(st.integers(0, k - 1), min_size=n, max_size=n).map(lambda idx: np.eye(k)[idx])
+    elif spec.loss == "bce" or last in ("sigmoid", "softmax"):
+        Y = hnp.arrays(np.float64, (n, k), elements=_floats(0.0, 1.0))
+    elif last == "tanh":
+        Y = hnp.arrays(np.float64, (n, k), elements=_floats(-1.0, 1.0))
+    else:
+        Y = hnp.arrays(np.float64, (n, k), elements=_floats(-2.0, 2.0))
+    return st.tuples(X, Y)
+
+
+def networks(**spec_options):
+    """Strategy for complete spec dicts: :func:`specs` (same options) with "params" and "data" filled in."""
+    @st.composite
+    def build(draw):
+        raw = draw(specs(**spec_options))
+        spec = load_spec(raw)
+        params = draw(params_for(spec))
+        X, Y = draw(data_for(spec))
+        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
+                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+    return build()
+
+
+# -- broken specs -------------------------------------------------------------------------------
+
+def _reshape_wrongly(draw, arr, kind):
+    """(nested list with a shape != arr.shape, what was done) for a W (2-D) or b (1-D) array."""
+    if kind == "W":
+        options = ["one more row", "one more column", "flattened"] + (["transposed"] if arr.shape[0] != arr.shape[1]
+                                                                      else [])
+    else:
+        options = ["one more entry", "as a column"]
+    how = draw(st.sampled_from(options))
+    out = {"transposed": lambda: arr.T, "flattened": lambda: arr.ravel(), "as a column": lambda: arr[:, None],
+           "one more row": lambda: np.concatenate([arr, arr[:1]], axis=0),
+           "one more column": lambda: np.concatenate([arr, arr[:, :1]], axis=1),
+           "one more entry": lambda: np.concatenate([arr, arr[:1]])}[how]()
+    return out.tolist(), how
+
+
+def bad_shape_specs(**spec_options):
+    """Strategy for spec dicts whose "params" has one tensor of a wrong shape (transposed, flat, wrong size).
+
+    The "description" says which tensor was changed and how.
+    """
+    @st.composite
+    def build(draw):
+        raw = draw(specs(**spec_options))
+        spec = load_spec(raw)
+        params = draw(params_for(spec))
+        i = draw(st.integers(0, len(params) - 1))
+        kind = draw(st.sampled_from(sorted(params[i])))
+        entries = [{k: v.tolist() for k, v in p.items()} for p in params]
+        entries[i][kind], how = _reshape_wrongly(draw, params[i][kind], kind)
+        return {**raw, "params": entries, "description": f"params[{i}].{kind} {how}"}
+    return build()
+
+
+_NOT_JSON_OBJECT = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
+                             st.lists(st.integers(), max_size=3))
+_NOT_WHOLE = st.one_of(st.integers(max_value=0), st.floats(allow_nan=True).filter(lambda v: not float(v).is_integer()),
+                       st.text(max_size=5), st.booleans(), st.none(), st.lists(st.integers(1, 3), max_size=2))
+
+
+def _not_one_of(valid):
+    return st.one_of(st.text(max_size=12).filter(lambda s: s not in valid), st.integers(), st.booleans(),
+                     st.lists(st.sampled_from(list(valid)), min_size=1, max_size=2))
+
+
+def _bad_values():
+    """{key: strategy of values that make that key invalid}."""
+    return {
+        "input": _NOT_WHOLE,
+        "batch": _NOT_WHOLE,
+        "seed": st.one_of(st.integers(max_value=-1), st.floats(0.5, 9.5).filter(lambda v: not v.is_integer()),
+                          st.text(max_size=5), st.booleans(), st.none()),
+        "loss": _not_one_of(LOSSES),
+        "convention": _not_one_of(CONVENTIONS),
+        "bias": _not_one_of(BIAS_STYLES),
+        "name": st.one_of(st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)),
+        "description": st.one_of(st.none(), st.integers(), st.booleans()),
+        "impl": st.one_of(st.text(max_size=12).filter(lambda s: ":" not in s), st.integers(), st.booleans()),
+        "layers": st.one_of(st.just([]), st.integers(), st.text(max_size=5), st.none(),
+                            st.lists(st.one_of(st.integers(), st.text(max_size=3), st.none()), min_size=1,
+                                     max_size=3)),
+        "params": st.one_of(st.integers(), st.text(max_size=5), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                                                 max_size=2)),
+        "data": st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2)),
+    }
+
+
+def _bad_layer_values():
+    return {
+        "units": _NOT_WHOLE,
+        "activation": _not_one_of(ACTIVATIONS),
+        "type": _not_one_of(LAYER_KINDS),
+    }
+
+
+def _structural(raw):
+    """Specs that break a rule across keys; each entry is a (what, spec) pair."""
+    n_in, layers, out = raw["input"], raw["layers"], raw["layers"][-1]["units"]
+    hidden_softmax = [{"units": 2, "activation": "softmax"}, {"units": 1}]
+    return [
+        ("softmax on a hidden layer", {**raw, "layers": hidden_softmax, "loss": "mse"}),
+        ("cross_entropy without softmax", {**raw, "layers": [*layers[:-1], {"units": out, "activation": "sigmoid"}],
+                                           "loss": "cross_entropy"}),
+        ("bce without sigmoid", {**raw, "layers": [*layers[:-1], {"units": out, "activation": "tanh"}], "loss": "bce"}),
+        ("softmax with mse", {**raw, "layers": [*layers[:-1], {"units": 2, "activation": "softmax"}], "loss": "mse"}),
+        ("params of the wrong length", {**raw, "params": [{"W": [[1.0]]}] * (len(layers) + 1)}),
+        ("data.X of the wrong width", {**raw, "batch": 1, "data": {"X": [[0.5] * (n_in + 1)], "Y": [[0.5] * out]}}),
+        ("data.Y of the wrong length", {**raw, "batch": 2, "data": {"X": [[0.5] * n_in] * 2, "Y": [[0.5] * out]}}),
+        ("batch disagreeing with data", {**raw, "batch": 3, "data": {"X": [[0.5] * n_in] * 2,
+                                                                      "Y": [[0.5] * out] * 2}}),
+        ("data with NaN", {**raw, "batch": 1, "data": {"X": [[float("nan")] * n_in], "Y": [[0.5] * out]}}),
+        ("missing input", {k: v for k, v in raw.items() if k != "input"}),
+        ("missing layers", {k: v for k, v in raw.items() if k != "layers"}),
+    ]
+
+
+def malformed_specs():
+    """Strategy for JSON-able values that are not valid specs: junk, wrong types, unknown keys, bad values.
+
+    Every example is refused by :func:`~gradcheck.spec.load_spec` with a SpecError.
+    """
+    base = specs(max_layers=2, max_units=3, max_input=3, max_batch=3)
+    bad, bad_layer = _bad_values(), _bad_layer_values()
+
+    @st.composite
+    def wrong_value(draw):
+        raw = draw(base)
+        key = draw(st.sampled_from(sorted(bad)))
+        return {**raw, key: draw(bad[key])}
+
+    @st.composite
+    def wrong_layer_value(draw):
+        raw = draw(base)
+        i = draw(st.integers(0, len(raw["layers"]) - 1))
+        key = draw(st.sampled_from(sorted(bad_layer)))
+        layers = [dict(ly) for ly in raw["layers"]]
+        layers[i][key] = draw(bad_layer[key])
+        return {**raw, "layers": layers}
+
+    @st.composite
+    def unknown_key(draw):
+        raw = draw(base)
+        in_layer = draw(st.booleans())
+        key = draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in (LAYER_KEYS if in_layer else KEYS)))
+        if not in_layer:
+            return {**raw, key: draw(st.integers())}
+        layers = [dict(ly) for ly in raw["layers"]]
+        layers[-1][key] = 1
+        return {**raw, "layers": layers}
+
+    @st.composite
+    def structural(draw):
+        return draw(st.sampled_from(_structural(draw(base))))[1]
+
+    return st.one_of(_NOT_JSON_OBJECT, wrong_value(), wrong_layer_value(), unknown_key(), structural())
