@@ -26,7 +26,9 @@ class SpecError(GradcheckError, ValueError):
         self.source = source
         where = f"{source}: " if source else ""
         at = f"{path}: " if path else ""
-        super().__init__(f"{where}{at}{message}")
+        # User strings are quoted into messages; keep the message on one line whatever they hold.
+        text = f"{where}{at}{message}".replace("\r", "\\r").replace("\n", "\\n")
+        super().__init__(text)
 
 
 class ImplError(GradcheckError):

@@ -195,6 +195,8 @@ def load_spec(source) -> Spec:
         raw = json.loads(text)
     except json.JSONDecodeError as e:
         raise SpecError("", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", name) from None
+    except RecursionError:
+        raise SpecError("", "JSON nested too deeply to be a network description", name) from None
     return Spec.from_dict(raw, name)
 
 
