@@ -20,8 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .backprop import forward, loss_value
-
 __all__ = [
     "STEP_SCALE",
     "NumericGradient",
@@ -141,6 +139,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="central") -> Numeric
     folded into the batch. Only :func:`~gradcheck.backprop.forward`'s maths is used (via
     the layer catalogue), never a derivative.
     """
+    from .backprop import forward, loss_value  # here, so the pytest plugin can load without SymPy
     base = forward(spec, params, X)
     n = X.shape[spec.conv.sample_axis]
     grads, kinks, steps = [], [], []
