@@ -7,8 +7,10 @@ Every message is one line that names *where* (a JSON path, a layer, a file) and
 from __future__ import annotations
 
 import difflib
+import traceback
+from pathlib import Path
 
-__all__ = ["GradcheckError", "ImplError", "SpecError", "suggest"]
+__all__ = ["GradcheckError", "ImplError", "SpecError", "describe_exception", "suggest"]
 
 
 class GradcheckError(Exception):
@@ -46,3 +48,18 @@ def suggest(given: object, valid: list[str] | tuple[str, ...]) -> str:
     lowered = {v.lower(): v for v in valid}
     close = difflib.get_close_matches(given.lower(), list(lowered), n=1, cutoff=0.5)
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
+
+
+def describe_exception(exc, filename=None):
+    """``ValueError: message (at file.py:12 in fn)``: one line for an exception in user code.
+
+    The frame named is the innermost one in ``filename`` if given (the user's module),
+    else the innermost one outside gradcheck itself.
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    here = Path(__file__).resolve().parent
+    mine = [f for f in frames if filename and Path(f.filename).resolve() == Path(filename).resolve()]
+    frames = mine or [f for f in frames if Path(f.filename).resolve().parent != here] or frames
+    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
+    msg = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {msg}{at}"

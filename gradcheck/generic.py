@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import inspect
 import math
-import traceback
 import warnings
-from pathlib import Path
 
 import numpy as np
 
 from .compare import ATOL, RTOL, CheckResult, TensorCheck
+from .errors import describe_exception
 from .numeric import CHUNK_BYTES, METHODS, central_difference, default_step, flatten, unflatten
 
 __all__ = ["check_function", "assert_function", "check_layer", "assert_layer"]
@@ -82,7 +81,7 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="central", step=N
     try:
         out = grad(rebuild([a.copy() for a in arrays]))
     except Exception as e:
-        problems.append(f"grad raised {_describe(e)}")
+        problems.append(f"grad raised {describe_exception(e)}")
     else:
         analytic, tensor_problems, structure = _gradients(out, x, names, arrays, "grad", kind)
         problems += structure
@@ -154,7 +153,7 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
         out, cache = _split_forward(res)
         out = np.asarray(out, dtype=np.float64)
     except Exception as e:
-        problems.append(f"forward raised {_describe(e)}")
+        problems.append(f"forward raised {describe_exception(e)}")
     else:
         dout = np.random.default_rng([seed, _DOUT_STREAM]).standard_normal(out.shape)
         if cache is None:
@@ -163,7 +162,7 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
         try:
             grads = backward(dout.copy(), cache)
         except Exception as e:
-            problems.append(f"backward raised {_describe(e)}")
+            problems.append(f"backward raised {describe_exception(e)}")
         else:
             if len(arrays) == 1 and not isinstance(grads, (tuple, list)):
                 grads = (grads,)
@@ -326,20 +325,11 @@ def _shape_hint(got, want):
     return ""
 
 
-def _describe(exc):
-    """``ValueError: message (at file.py:12 in fn)``, naming the innermost frame outside gradcheck."""
-    here = Path(__file__).resolve().parent
-    frames = [fr for fr in traceback.extract_tb(exc.__traceback__) if Path(fr.filename).resolve().parent != here]
-    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    msg = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {msg}{at}"
-
-
 def _failure(exc, who, where):
     """One line for an exception raised while evaluating ``who`` (``where``: "at x itself", ...)."""
     if isinstance(exc, _NotScalarError):
         return str(exc)
-    return f"{who} raised {_describe(exc)} {where}"
+    return f"{who} raised {describe_exception(exc)} {where}"
 
 
 class _NotScalarError(TypeError):

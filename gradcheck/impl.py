@@ -12,12 +12,11 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-import traceback
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ImplError, suggest
+from .errors import ImplError, describe_exception, suggest
 
 __all__ = ["call_impl", "load_impl"]
 
@@ -45,7 +44,7 @@ def load_impl(target):
         try:
             loader.loader.exec_module(module)
         except Exception as e:
-            raise ImplError(f"--impl {target}: importing {where} raised {_describe(e, str(path))}") from None
+            raise ImplError(f"--impl {target}: importing {where} raised {describe_exception(e, str(path))}") from None
         finally:
             sys.path.remove(str(path.resolve().parent))
     else:
@@ -55,7 +54,7 @@ def load_impl(target):
             raise ImplError(f"--impl {target}: no module named {e.name!r} (give a file path, "
                             f"e.g. path/to/{where.split('.')[-1]}.py:{name}, or install the module)") from None
         except Exception as e:
-            raise ImplError(f"--impl {target}: importing {where} raised {_describe(e)}") from None
+            raise ImplError(f"--impl {target}: importing {where} raised {describe_exception(e)}") from None
     fn = getattr(module, name, None)
     if fn is None:
         public = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
@@ -63,19 +62,6 @@ def load_impl(target):
     if not callable(fn):
         raise ImplError(f"--impl {target}: {name!r} is a {type(fn).__name__}, not a function")
     return fn
-
-
-def _describe(exc, filename=None):
-    """``ValueError: message (at file.py:12 in fn)`` using the innermost frame in the user's file."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if filename:
-        mine = [f for f in frames if Path(f.filename).resolve() == Path(filename).resolve()]
-        frames = mine or frames
-    else:
-        frames = [f for f in frames if "gradcheck" not in Path(f.filename).parts] or frames
-    at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    msg = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {msg}{at}"
 
 
 def call_impl(fn, spec, params, X, Y):
@@ -90,7 +76,7 @@ def call_impl(fn, spec, params, X, Y):
         out = fn(copies, X.copy(), Y.copy())
     except Exception as e:
         src = getattr(getattr(fn, "__code__", None), "co_filename", None)
-        return None, {"": f"your backprop raised {_describe(e, src)}"}
+        return None, {"": f"your backprop raised {describe_exception(e, src)}"}
     n = len(params)
     if n == 1 and (isinstance(out, (dict, np.ndarray))
                    or (isinstance(out, tuple) and out and all(isinstance(o, np.ndarray) for o in out))):
