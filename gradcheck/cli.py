@@ -105,7 +105,7 @@ def main(argv=None):
         try:
             result, trace, spec = _run_one(path, args)
             if args.report and result is not None:
-                from .derivation_report import write_reports
+                from .report_files import write_reports
 
                 write_reports(result, trace, args.report, None if args.format == "text" else args.format,
                               inputs=args.specs)

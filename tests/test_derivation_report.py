@@ -18,17 +18,10 @@ import sympy as sp
 
 from gradcheck.check import check_network
 from gradcheck.cli import main as cli_main
-from gradcheck.derivation_report import (
-    EXTENSIONS,
-    MATHML_NS,
-    Math,
-    build_report,
-    compare_dirs,
-    generate,
-    main,
-    write_reports,
-)
+from gradcheck.derivation_report import EXTENSIONS, build_report
 from gradcheck.errors import GradcheckError
+from gradcheck.mathprint import MATHML_NS, Math
+from gradcheck.report_files import compare_dirs, generate, main, write_reports
 from gradcheck.shapes import trace_shapes
 from gradcheck.spec import load_spec
 
