@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from nets import HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
 from gradcheck import backprop, forward, load_spec
 from gradcheck.activations import ACTIVATIONS
 from gradcheck.losses import LOSSES
 
-HIDDEN = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
-OUTPUT_FOR = {"mse": "tanh", "quadratic": "sigmoid", "sse": "linear", "cross_entropy": "softmax", "bce": "sigmoid"}
 MEAN_LOSSES = ["mse", "quadratic", "cross_entropy", "bce"]
 
 
-def make(sizes, acts, loss="mse", convention="column", bias="separate", batch=5, seed=0):
-    return load_spec({"input": sizes[0], "layers": [{"units": u, "activation": a} for u, a in zip(sizes[1:], acts)],
-                      "loss": loss, "convention": convention, "bias": bias, "batch": batch, "seed": seed})
+make = make_spec
 
 
 # -- an independent forward pass and cost (column layout, complex-safe) ------------------
@@ -136,16 +133,7 @@ def test_every_output_activation(out):
 
 @pytest.mark.parametrize("seed", range(24))
 def test_random_nets(seed):
-    rng = np.random.default_rng([seed, 7])
-    depth = int(rng.integers(1, 4))
-    sizes = [int(s) for s in rng.integers(1, 5, depth + 1)]
-    acts = [str(rng.choice(HIDDEN)) for _ in range(depth)]
-    loss = str(rng.choice(list(LOSSES)))
-    if loss in ("cross_entropy", "bce"):
-        acts[-1] = OUTPUT_FOR[loss]
-        sizes[-1] = max(sizes[-1], 2) if loss == "cross_entropy" else sizes[-1]
-    spec = make(sizes, acts, loss, str(rng.choice(["column", "row"])),
-                str(rng.choice(["separate", "none", "augmented"])), batch=int(rng.integers(1, 6)), seed=seed)
+    spec = random_spec(np.random.default_rng([seed, 7]), seed, max_batch=5)
     params, (X, Y) = spec.parameters(), spec.batch_data()
     _, grads = backprop(spec, params, X, Y)
     assert_grads_close(grads, complex_step(spec, params, X, Y), what=spec.describe())

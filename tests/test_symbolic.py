@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
+from nets import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
 from gradcheck.activations import SYMPY_NUMPY, sigmoid
 from gradcheck.backprop import backprop
 from gradcheck.losses import LOSSES
-from gradcheck.spec import load_spec
 from gradcheck.symbolic import (
     EXPAND_MAX_DEPTH,
     EXPAND_MAX_PARAMS,
@@ -20,16 +20,7 @@ from gradcheck.symbolic import (
     symbolic_gradient,
 )
 
-HIDDEN = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
-CONVENTIONS = ["column", "row"]
-BIASES = ["separate", "none", "augmented"]
 # Output activation each loss is checked with (the constraints of the loss catalogue).
-OUTPUT_FOR = {"mse": "tanh", "quadratic": "sigmoid", "sse": "linear", "cross_entropy": "softmax", "bce": "sigmoid"}
-
-
-def make_spec(sizes, acts, loss="mse", convention="column", bias="separate", batch=5, seed=0):
-    return load_spec({"input": sizes[0], "layers": [{"units": u, "activation": a} for u, a in zip(sizes[1:], acts)],
-                      "loss": loss, "convention": convention, "bias": bias, "batch": batch, "seed": seed})
 
 
 def assert_agrees(spec, seed=None):
@@ -72,17 +63,7 @@ def test_every_output_activation_with_squared_losses(loss, out):
 
 @pytest.mark.parametrize("seed", range(8))
 def test_random_small_nets(seed):
-    rng = np.random.default_rng([seed, 42])
-    depth = int(rng.integers(1, 4))
-    sizes = [int(s) for s in rng.integers(1, 5, depth + 1)]
-    acts = [str(rng.choice(HIDDEN)) for _ in range(depth)]
-    loss = str(rng.choice(list(LOSSES)))
-    if loss in ("cross_entropy", "bce"):
-        acts[-1] = OUTPUT_FOR[loss]
-    if loss == "cross_entropy":
-        sizes[-1] = max(sizes[-1], 2)
-    spec = make_spec(sizes, acts, loss, str(rng.choice(CONVENTIONS)), str(rng.choice(BIASES)),
-                     batch=int(rng.integers(1, 7)), seed=seed)
+    spec = random_spec(np.random.default_rng([seed, 42]), seed)
     assert_agrees(spec)
 
 
