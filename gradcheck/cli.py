@@ -141,14 +141,8 @@ def _print(runs, errors, args):
             docs = [{"name": s.name, "source": s.source, "shapes": t.to_json()} for _, t, s in runs]
             doc = docs[0] if len(docs) == 1 and not errors else {"results": docs + errors}
             print(json.dumps(doc, indent=2, ensure_ascii=False))
-        elif runs or errors:
-            text = render_json([(r, t) for r, t, _ in runs]) if runs else "{}"
-            if errors or len(runs) > 1:
-                doc = json.loads(text)
-                results = doc.get("results", [doc] if runs else [])
-                doc = {"passed": all(r["passed"] for r in results) and not errors, "results": results + errors}
-                text = json.dumps(doc, indent=2, ensure_ascii=False)
-            print(text)
+        else:
+            print(render_json([(r, t) for r, t, _ in runs], errors))
         return
     chunks = []
     for result, trace, spec in runs:

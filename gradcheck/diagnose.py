@@ -21,6 +21,7 @@ import numpy as np
 
 from .backprop import backprop
 from .losses import LOSSES
+from .shapes import trace_shapes
 
 __all__ = ["Mistake", "shape_hint", "known_mistakes", "diagnose"]
 
@@ -57,10 +58,9 @@ class Mistake:
         return f"Mistake({self.title!r})"
 
 
-def _equation(spec, layer, name):
-    from .shapes import trace_shapes
-
-    for step in trace_shapes(spec).layers[layer].steps:
+def _equation(trace, layer, name):
+    """The trace's backward step ``name`` of ``layer`` as an equation with shapes."""
+    for step in trace.layers[layer].steps:
         if step.phase == "backward" and step.name == name:
             return step.equation()
     return ""
@@ -76,7 +76,7 @@ def shape_hint(spec, layer, kind, got, expected, n=None):
     conv = spec.conv
     n = spec.n_samples if n is None else n
     units, fan_in = ly.units, ly.fan_in
-    eq = _equation(spec, layer, "d" + kind)
+    eq = _equation(trace_shapes(spec), layer, "d" + kind)
     vecs = {(units,), (units, 1), (1, units)}
     if kind == "W":
         if got == expected[::-1]:
@@ -114,6 +114,7 @@ def known_mistakes(spec):
     """The list of :class:`Mistake` that make sense for this spec."""
     out = []
     loss = LOSSES[spec.loss]
+    trace = trace_shapes(spec)
     every = [ly for ly in spec.layers if ly.activation in ("sigmoid", "tanh", "softplus")]
     if len(every) > 1:  # one sigmoid_prime(a) helper used in every layer is the usual way this happens
         out.append(Mistake(
@@ -150,7 +151,7 @@ def known_mistakes(spec):
                 "(∂z_i/∂w_jk = [i=j]·a_prev_k, so dW uses the input)",
                 input_hook=lambda fw, i=i: fw.a[i], layer=i))
         if W[0] == W[1]:
-            out.append(Mistake(f"layer {i} returns dW transposed ({_equation(spec, i, 'dW')})",
+            out.append(Mistake(f"layer {i} returns dW transposed ({_equation(trace, i, 'dW')})",
                                grads_hook=lambda g: {**g, "W": np.swapaxes(g["W"], -1, -2)}, layer=i))
     for other in LOSSES.values():
         if other.name != loss.name and other.output in (None, spec.layers[-1].activation) \
@@ -222,7 +223,8 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     first_bad = bad_layers[0]
     names = {f"{kind}{first_bad}" for kind in params[first_bad]}
     layer_wrong = names & set(wrong)
-    eq_w, eq_b = _equation(spec, first_bad, "dW"), _equation(spec, first_bad, "db")
+    trace = trace_shapes(spec)
+    eq_w, eq_b = _equation(trace, first_bad, "dW"), _equation(trace, first_bad, "db")
     if layer_wrong == {f"b{first_bad}"}:
         out.append(f"layer {first_bad}: dW is right but db is wrong, so δ is right and the bias sum is not: {eq_b}")
     elif "b" in params[first_bad] and layer_wrong == {f"W{first_bad}"}:
@@ -235,7 +237,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     else:
         out.append(f"layers {first_bad + 1}..{last} are right and layer {first_bad} is wrong: the error is in "
                    f"carrying δ back from layer {first_bad + 1} to {first_bad}: "
-                   f"{_equation(spec, first_bad + 1, 'da_prev')}, then delta = da * "
+                   f"{_equation(trace, first_bad + 1, 'da_prev')}, then delta = da * "
                    f"{spec.layers[first_bad].activation}'(z) of layer {first_bad}")
     if usable and bad_layers and any(int(nm[1:]) < first_bad for nm in wrong) and first_bad != last:
         out.append("the layers below it inherit the wrong δ; fix the first one and check again")

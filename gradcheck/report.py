@@ -287,8 +287,14 @@ def _finite(x):
     return x if np.isfinite(x) else None
 
 
-def render_json(runs):
-    """One JSON document: a single run's dict, or ``{"passed", "results": [...]}`` for several."""
+def render_json(runs, errors=()):
+    """One JSON document: a single run's dict, or ``{"passed", "results": [...]}`` for several.
+
+    ``errors`` are ``{"source", "error"}`` entries for inputs that could not be checked.
+    """
     docs = [result_json(r, t) for r, t in runs]
-    doc = docs[0] if len(docs) == 1 else {"passed": all(d["passed"] for d in docs), "results": docs}
+    if len(docs) == 1 and not errors:
+        doc = docs[0]
+    else:
+        doc = {"passed": all(d["passed"] for d in docs) and not errors, "results": docs + list(errors)}
     return json.dumps(doc, indent=2, ensure_ascii=False)
