@@ -23,9 +23,9 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gradcheck.activations import SYMPY_NUMPY
 from gradcheck.backprop import backprop
-from gradcheck.losses import LOSSES
+from gradcheck.catalogue import LOSSES
+from gradcheck.catalogue.activations import SYMPY_NUMPY
 from gradcheck.spec import load_spec
 from gradcheck.symbolic import SYMBOLIC_LIMIT, derive, should_run
 

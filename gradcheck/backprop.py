@@ -5,7 +5,7 @@
     hidden:   δ^l = (W^{l+1}ᵀ δ^{l+1}) ⊙ σ'(z^l)
     grads:    ∂C/∂W^l = δ^l a^{l-1}ᵀ,  ∂C/∂b^l = Σ_N δ^l
 
-The per-layer maths lives in the layer catalogue (:mod:`gradcheck.layers`); this
+The per-layer maths lives in the layer catalogue (:mod:`gradcheck.catalogue`); this
 module only chains the layers and the loss.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .losses import LOSSES
+from .catalogue import LOSSES
 
 __all__ = ["Forward", "backprop", "forward", "loss_value"]
 

@@ -64,7 +64,7 @@ def _layer_sizes(spec):
 
 
 def _network_blocks(spec, result):
-    from .losses import LOSSES
+    from .catalogue import LOSSES
 
     conv = ("column: samples are columns, z = W @ a_prev + b, W is (units, fan_in)" if spec.convention == "column"
             else "row: samples are rows, z = a_prev @ W + b, W is (fan_in, units)")
@@ -198,7 +198,7 @@ def _delta_rows(spec, d):
 
 
 def _derivation_blocks(spec, d, delta_rows):
-    from .activations import sigmoid
+    from .catalogue.activations import sigmoid
 
     _sig = sigmoid(sp.Symbol("z"))
     N = spec.n_samples

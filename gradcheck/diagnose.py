@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from .backprop import backprop
-from .losses import LOSSES
+from .catalogue import LOSSES
 from .shapes import trace_shapes
 
 __all__ = ["Mistake", "shape_hint", "known_mistakes", "diagnose"]
@@ -115,33 +115,33 @@ def known_mistakes(spec):
     out = []
     loss = LOSSES[spec.loss]
     trace = trace_shapes(spec)
-    every = [ly for ly in spec.layers if ly.activation in ("sigmoid", "tanh", "softplus")]
+    every = [ly for ly in spec.layers if ly.act.prime_of_a_slip]
     if len(every) > 1:  # one sigmoid_prime(a) helper used in every layer is the usual way this happens
         out.append(Mistake(
             f"every {'/'.join(sorted({ly.activation for ly in every}))} layer applies σ' to the activation a "
             "instead of to z: σ'(a) = σ'(σ(z)). Evaluate σ' at z (for sigmoid: a*(1-a) with a = σ(z))",
             act_hook=lambda act, da, z, a, axis: da * act.derivative(a, act.forward(a)),
             layer=tuple(ly.index for ly in every)))
-    smooth = [ly for ly in spec.layers if ly.act.derivative is not None and ly.activation != "linear"]
+    smooth = [ly for ly in spec.layers if ly.act.elementwise and not ly.act.identity]
     if len(smooth) > 1:
         out.append(Mistake("no layer multiplies by the activation derivative σ'(z): δ = ∂C/∂a ⊙ σ'(z) in every "
                            "layer", act_hook=lambda act, da, z, a, axis: da,
                            layer=tuple(ly.index for ly in smooth)))
     for ly in spec.layers:
         i, act = ly.index, ly.act
-        if ly.activation in ("sigmoid", "tanh", "softplus"):
+        if act.prime_of_a_slip:
             out.append(Mistake(
                 f"layer {i} applies {ly.activation}' to the activation a instead of to z: σ'(a) = σ'(σ(z)). "
                 f"Use {act.derivative_formula} evaluated at z (for sigmoid: a*(1-a) with a = σ(z))",
                 act_hook=lambda act, da, z, a, axis: da * act.derivative(a, act.forward(a)), layer=i))
-        if act.derivative is not None and ly.activation != "linear":
+        if act.elementwise and not act.identity:
             out.append(Mistake(
                 f"layer {i} leaves out the activation derivative: δ = ∂C/∂a ⊙ σ'(z), "
                 f"with σ'(z) = {act.derivative_formula} for {ly.activation}",
                 act_hook=lambda act, da, z, a, axis: da, layer=i))
-        if ly.activation == "softmax":
+        if not act.elementwise:
             out.append(Mistake(
-                f"layer {i} treats softmax as element-wise (a(1−a)); its Jacobian is a_i([i=j] − a_j), "
+                f"layer {i} treats {act.name} as element-wise (a(1−a)); its Jacobian is {act.derivative_formula}, "
                 "so δ = a * (da - (da * a).sum(axis)) — with cross-entropy simply (a − y)/N",
                 act_hook=lambda act, da, z, a, axis: da * a * (1 - a), layer=i))
         W = spec.param_shapes()[i]["W"]
@@ -181,7 +181,7 @@ def _factor(c, n, k, loss):
         named[float(n)] = (f"every element is N={n} times too large: the loss is a mean over the N samples, "
                            "so divide the summed per-sample gradients by N")
         named[1.0 / n] = f"every element is N={n} times too small: 1/N applied twice?"
-    if k > 1 and loss in ("mse", "bce"):
+    if k > 1 and LOSSES[loss].per_output_mean:
         named.setdefault(float(k), f"every element is K={k} times too large: {loss} averages over all N·K outputs")
         named.setdefault(float(n * k), f"every element is N·K={n * k} times too large: {loss} averages over all "
                                        "N·K elements")

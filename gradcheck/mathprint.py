@@ -14,6 +14,8 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.mathml import MathMLPresentationPrinter
 from sympy.printing.str import StrPrinter
 
+from .catalogue import ACTIVATIONS
+from .catalogue.activations import NetFunctionBase
 from .report import _latex_escape
 
 __all__ = ["Math", "Tok", "Partial", "Prime", "to_text", "to_latex", "to_mathml", "EQ", "DOT", "PLUS", "MINUS",
@@ -55,15 +57,17 @@ class Prime(sp.Expr):
 
 
 def _head_latex(name):
-    if name in ("sigmoid", "σ"):
+    if name in ACTIVATIONS:
+        return ACTIVATIONS[name].latex_head
+    if name == "σ":
         return r"\sigma"
-    if name in ("tanh", "log", "exp", "sin", "cos"):
+    if name in ("log", "exp", "sin", "cos"):
         return "\\" + name
     return r"\operatorname{%s}" % _latex_escape(name)
 
 
 def _head_text(name):
-    return "σ" if name == "sigmoid" else name
+    return ACTIVATIONS[name].text_head if name in ACTIVATIONS else name
 
 
 def _head_mathml(name):
@@ -139,21 +143,11 @@ class _MathML(MathMLPresentationPrinter):
     def _func(self, name, *args):
         return self._row(self._el("mi", text=_head_text(name)), self._paren(*args))
 
-    def _print_sigmoid(self, e):
-        return self._func("sigmoid", *e.args)
-
-    def _print_relu(self, e):
-        return self._func("relu", *e.args)
-
-    def _print_leaky_relu(self, e):
-        return self._func("leaky_relu", *e.args)
-
-    def _print_softplus(self, e):
-        return self._func("softplus", *e.args)
-
-    def _print_softmax(self, e):
-        head = self._el("msub", self._el("mi", text="softmax"), self._el("mn", text=str(e.args[0])))
-        return self._row(head, self._paren(*e.args[1:]))
+    def _print_NetFunctionBase(self, e):  # noqa: N802 - SymPy's printer method names
+        head, k = self._el("mi", text=e.text_head), e.index_args
+        if k:
+            head = self._el("msub", head, self._el("mn", text=",".join(str(i) for i in e.args[:k])))
+        return self._row(head, self._paren(*e.args[k:]))
 
     def _print_KroneckerDelta(self, e):  # noqa: N802 - SymPy's printer method names
         return self._row(self._el("mo", text="["), self._print(e.args[0]), self._el("mo", text="="),
@@ -207,11 +201,11 @@ BREAK = Tok("", "", "", brk=True)  # after a comma
 
 
 def _head_tok(fn):
+    if isinstance(fn, NetFunctionBase) and fn.index_args:
+        i = ",".join(str(a) for a in fn.args[:fn.index_args])
+        return Tok(r"%s_{%s}" % (fn.latex_head, i), f"<msub><mi>{fn.text_head}</mi><mn>{i}</mn></msub>",
+                   f"{fn.text_head}_{i}")
     name = type(fn).__name__
-    if name == "softmax":
-        i = fn.args[0]
-        return Tok(r"\operatorname{softmax}_{%s}" % i, f"<msub><mi>softmax</mi><mn>{i}</mn></msub>",
-                   f"softmax_{i}")
     return Tok(_head_latex(name), _head_mathml(name), _head_text(name))
 
 
@@ -253,7 +247,7 @@ def _split(e, budget=PIECE):
             out += _split(a, budget)
         return [*out, RP]
     if isinstance(e, sp.Function) and e.args:
-        args = e.args[1:] if type(e).__name__ == "softmax" else e.args
+        args = e.args[getattr(e, "index_args", 0):]
         out = [_head_tok(e), LP]
         for n, a in enumerate(args):
             if n:

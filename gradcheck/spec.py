@@ -14,10 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import ACTIVATIONS
+from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, Convention
 from .errors import SpecError, suggest
-from .layers import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, Convention
-from .losses import LOSSES
 
 __all__ = ["KEYS", "LAYER_KEYS", "LayerSpec", "Spec", "load_spec"]
 
@@ -44,12 +42,12 @@ class LayerSpec:
 
     @property
     def layer(self):
-        """The catalogue entry (e.g. :class:`~gradcheck.layers.Dense`)."""
+        """The catalogue entry (e.g. :class:`~gradcheck.catalogue.layers.Dense`)."""
         return LAYER_KINDS[self.kind]
 
     @property
     def act(self):
-        """The :class:`~gradcheck.activations.Activation`."""
+        """The :class:`~gradcheck.catalogue.Activation`."""
         return ACTIVATIONS[self.activation]
 
 
@@ -125,15 +123,12 @@ class Spec:
     def _random_data(self, rng):
         n, k = self.batch, self.output
         X = rng.normal(size=(n, self.input))
-        last = self.layers[-1].activation
-        if self.loss == "cross_entropy":
-            Y = np.eye(k)[rng.integers(0, k, n)]
-        elif self.loss == "bce":
-            Y = rng.integers(0, 2, (n, k)).astype(float)
-        elif last in ("sigmoid", "softmax"):
-            Y = rng.uniform(0.05, 0.95, (n, k))
-        elif last == "tanh":
-            Y = rng.uniform(-0.9, 0.9, (n, k))
+        loss, bounds = LOSSES[self.loss], self.layers[-1].act.output_range
+        if loss.random_targets is not None:
+            Y = loss.random_targets(rng, n, k)
+        elif bounds is not None:  # inside the output's range, away from its ends
+            lo, hi = bounds
+            Y = rng.uniform(lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo), (n, k))
         else:
             Y = rng.normal(size=(n, k))
         return X, Y
@@ -317,20 +312,23 @@ def _parse(raw, source):
         kind = _name(lr.get("type", "dense"), list(LAYER_KINDS), f"{path}.type", source)
         units = _int(lr["units"], f"{path}.units", source)
         act = _name(lr.get("activation", "linear"), list(ACTIVATIONS), f"{path}.activation", source)
-        if act == "softmax" and i != len(layers_raw) - 1:
-            raise SpecError(f"{path}.activation", "softmax is only allowed on the last layer "
-                                                  "(with loss cross_entropy)", source)
+        if ACTIVATIONS[act].last_only and i != len(layers_raw) - 1:
+            partner = " or ".join(ACTIVATIONS[act].losses or ())
+            raise SpecError(f"{path}.activation", f"{act} is only allowed on the last layer"
+                                                  + (f" (with loss {partner})" if partner else ""), source)
         layers.append(LayerSpec(i, kind, fan_in, units, act))
         fan_in = units
     last = f"layers[{len(layers) - 1}].activation"
     needed = LOSSES[loss].output
     if needed and layers[-1].activation != needed:
         raise SpecError(last, f"loss {loss} needs a {needed} output layer, got {layers[-1].activation}", source)
-    if layers[-1].activation == "softmax" and layers[-1].units < 2:
-        raise SpecError(f"layers[{len(layers) - 1}].units", "softmax over 1 unit is always 1 (its gradient is 0); "
-                                                           "use 2 or more units, or sigmoid with loss bce", source)
-    if layers[-1].activation == "softmax" and loss != "cross_entropy":
-        raise SpecError("loss", f"a softmax output goes with loss cross_entropy, got {loss}", source)
+    out_act = layers[-1].act
+    if layers[-1].units < out_act.min_units:
+        raise SpecError(f"layers[{len(layers) - 1}].units", out_act.min_units_why
+                        or f"{out_act.name} needs at least {out_act.min_units} units", source)
+    if out_act.losses is not None and loss not in out_act.losses:
+        raise SpecError("loss", f"a {out_act.name} output goes with loss {' or '.join(out_act.losses)}, got {loss}",
+                        source)
 
     spec = Spec(input=n_in, layers=tuple(layers), loss=loss, convention=convention, bias=bias,
                 name=name, description=opts["description"], batch=batch, seed=seed, impl=impl,
@@ -419,10 +417,12 @@ def _parse_data(raw, spec, batch_given, source):
                             source)
         out.append(arr)
     X, Y = out
-    if spec.loss in ("bce", "cross_entropy") and ((Y < 0) | (Y > 1)).any():
-        bad = tuple(int(i) for i in np.argwhere((Y < 0) | (Y > 1))[0])
-        raise SpecError(f"data.Y[{bad[0]}]", f"loss {spec.loss} needs targets in [0, 1] (probabilities), "
-                                             f"got {Y[bad]:g}", source)
+    bounds = LOSSES[spec.loss].target_range
+    if bounds is not None and ((Y < bounds[0]) | (Y > bounds[1])).any():
+        outside = (Y < bounds[0]) | (Y > bounds[1])
+        bad = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise SpecError(f"data.Y[{bad[0]}]", f"loss {spec.loss} needs targets in [{bounds[0]:g}, {bounds[1]:g}] "
+                                             f"(probabilities), got {Y[bad]:g}", source)
     if len(X) != len(Y):
         raise SpecError("data.Y", f"expected {len(X)} samples (as many as data.X), got {len(Y)}", source)
     if batch_given and spec.batch != len(X):

@@ -23,16 +23,10 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .activations import ACTIVATIONS
-from .layers import BIAS_STYLES, CONVENTIONS, LAYER_KINDS
-from .losses import LOSSES
+from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
 from .spec import KEYS, LAYER_KEYS, load_spec
 
 __all__ = ["specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
-
-#: Activations with a kink (excluded by ``smooth=True``).
-KINKED = ("relu", "leaky_relu")
-
 
 # -- valid specs ------------------------------------------------------------------------------
 
@@ -70,8 +64,8 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     for value, argument in ((max_layers, "max_layers"), (max_units, "max_units"), (max_input, "max_input"),
                             (max_batch, "max_batch")):
         _positive(value, argument)
-    acts = [a for a in _choose(activations, ACTIVATIONS, "activations") if not (smooth and a in KINKED)]
-    hidden = [a for a in acts if a != "softmax"]
+    acts = [a for a in _choose(activations, ACTIVATIONS, "activations") if not (smooth and ACTIVATIONS[a].kinks)]
+    hidden = [a for a in acts if not ACTIVATIONS[a].last_only]
     outputs = {}
     for loss in _choose(losses, LOSSES, "losses"):
         needed = LOSSES[loss].output
@@ -91,7 +85,7 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
         layers = [{"units": draw(st.integers(1, max_units)), "activation": draw(st.sampled_from(hidden))}
                   for _ in range(n_hidden)]
         out_act = draw(st.sampled_from(outputs[loss]))
-        min_out = 2 if out_act == "softmax" and max_units >= 2 else 1  # a 1-way softmax is constant
+        min_out = min(ACTIVATIONS[out_act].min_units, max_units)  # e.g. a 1-way softmax is constant
         layers.append({"units": draw(st.integers(min_out, max_units)), "activation": out_act})
         return {
             "name": "random", "input": draw(st.integers(1, max_input)), "layers": layers, "loss": loss,
@@ -126,16 +120,13 @@ def data_for(spec):
     :func:`~gradcheck.check.check_network` ``data=`` convert with ``spec.conv.from_samples``.
     """
     spec = load_spec(spec)
-    n, k, last = spec.n_samples, spec.output, spec.layers[-1].activation
+    n, k, loss = spec.n_samples, spec.output, LOSSES[spec.loss]
     X = hnp.arrays(np.float64, (n, spec.input), elements=_floats(-2.0, 2.0))
-    if spec.loss == "cross_entropy":
+    bounds = loss.target_range or spec.layers[-1].act.output_range or (-2.0, 2.0)
+    if loss.one_hot:
         Y = st.lists(st.integers(0, k - 1), min_size=n, max_size=n).map(lambda idx: np.eye(k)[idx])
-    elif spec.loss == "bce" or last in ("sigmoid", "softmax"):
-        Y = hnp.arrays(np.float64, (n, k), elements=_floats(0.0, 1.0))
-    elif last == "tanh":
-        Y = hnp.arrays(np.float64, (n, k), elements=_floats(-1.0, 1.0))
     else:
-        Y = hnp.arrays(np.float64, (n, k), elements=_floats(-2.0, 2.0))
+        Y = hnp.arrays(np.float64, (n, k), elements=_floats(*bounds))
     return st.tuples(X, Y)
 
 
@@ -231,13 +222,25 @@ def _bad_layer_values():
 def _structural(raw):
     """Specs that break a rule across keys; each entry is a (what, spec) pair."""
     n_in, layers, out = raw["input"], raw["layers"], raw["layers"][-1]["units"]
-    hidden_softmax = [{"units": 2, "activation": "softmax"}, {"units": 1}]
+    free = [a.name for a in ACTIVATIONS.values() if not a.last_only]
+    free_losses = [loss.name for loss in LOSSES.values() if loss.output is None]
+    cases = []
+    for act in ACTIVATIONS.values():
+        units = max(2, act.min_units)
+        if act.last_only:
+            cases.append((f"{act.name} on a hidden layer",
+                          {**raw, "layers": [{"units": units, "activation": act.name}, {"units": 1}], "loss": "mse"}))
+        if act.losses is not None:
+            cases += [(f"{act.name} with {loss}", {**raw, "layers": [*layers[:-1], {"units": units, "activation":
+                                                                                     act.name}], "loss": loss})
+                      for loss in free_losses if loss not in act.losses]
+    for loss in LOSSES.values():
+        if loss.output is not None:
+            other = next(a for a in free if a != loss.output)
+            cases.append((f"{loss.name} without {loss.output}",
+                          {**raw, "layers": [*layers[:-1], {"units": out, "activation": other}], "loss": loss.name}))
     return [
-        ("softmax on a hidden layer", {**raw, "layers": hidden_softmax, "loss": "mse"}),
-        ("cross_entropy without softmax", {**raw, "layers": [*layers[:-1], {"units": out, "activation": "sigmoid"}],
-                                           "loss": "cross_entropy"}),
-        ("bce without sigmoid", {**raw, "layers": [*layers[:-1], {"units": out, "activation": "tanh"}], "loss": "bce"}),
-        ("softmax with mse", {**raw, "layers": [*layers[:-1], {"units": 2, "activation": "softmax"}], "loss": "mse"}),
+        *cases,
         ("params of the wrong length", {**raw, "params": [{"W": [[1.0]]}] * (len(layers) + 1)}),
         ("data.X of the wrong width", {**raw, "batch": 1, "data": {"X": [[0.5] * (n_in + 1)], "Y": [[0.5] * out]}}),
         ("data.Y of the wrong length", {**raw, "batch": 2, "data": {"X": [[0.5] * n_in] * 2, "Y": [[0.5] * out]}}),

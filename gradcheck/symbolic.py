@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from .activations import SYMPY_NUMPY
-from .losses import LOSSES
+from .catalogue import LOSSES
+from .catalogue.activations import SYMPY_NUMPY
 from .spec import load_spec
 
 __all__ = ["Derivation", "DerivedElement", "derive", "symbolic_gradient", "local_fact", "should_run",

@@ -15,8 +15,7 @@ import pytest
 from nets import HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
 from gradcheck import backprop, forward, load_spec
-from gradcheck.activations import ACTIVATIONS
-from gradcheck.losses import LOSSES
+from gradcheck.catalogue import ACTIVATIONS, LOSSES
 
 MEAN_LOSSES = ["mse", "quadratic", "cross_entropy", "bce"]
 

@@ -7,9 +7,9 @@ import pytest
 import sympy as sp
 from nets import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
-from gradcheck.activations import SYMPY_NUMPY, sigmoid
 from gradcheck.backprop import backprop
-from gradcheck.losses import LOSSES
+from gradcheck.catalogue import LOSSES
+from gradcheck.catalogue.activations import SYMPY_NUMPY, sigmoid
 from gradcheck.symbolic import (
     EXPAND_MAX_DEPTH,
     EXPAND_MAX_PARAMS,

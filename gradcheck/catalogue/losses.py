@@ -30,6 +30,12 @@ class Loss:
     contribution of one sample (lists of symbols ``a_k``, ``y_k``), so that
     C = Σ_n sample_term(a_n, y_n). ``output`` names the only output activation the
     loss is defined with, or ``None`` for any.
+
+    Facts other modules look up instead of testing names: ``target_range`` (the
+    targets it accepts, or None for any number), ``one_hot`` (targets are one-hot
+    rows), ``random_targets(rng, N, K)`` (a random (N, K) batch of targets that suits
+    it, or None to draw them from the output activation's range), ``per_output_mean``
+    (C averages over all N·K outputs, not only over the N samples).
     """
 
     name: str
@@ -39,6 +45,10 @@ class Loss:
     grad: Callable
     sample_term: Callable
     output: str | None = None
+    target_range: tuple[float, float] | None = None
+    one_hot: bool = False
+    random_targets: Callable | None = None
+    per_output_mean: bool = False
 
     def __repr__(self):
         return f"Loss({self.name!r}: C = {self.formula})"
@@ -54,7 +64,7 @@ LOSSES: dict[str, Loss] = {
         Loss("mse", "1/(N·K) Σ_n Σ_k (a_nk − y_nk)²", "2 * (a - y) / (N * K)",
              lambda a, y, n, k: _sum2((a - y) ** 2) / (n * k),
              lambda a, y, n, k: 2.0 * (a - y) / (n * k),
-             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / (n * k)),
+             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / (n * k), per_output_mean=True),
         Loss("quadratic", "1/(2N) Σ_n ‖a_n − y_n‖²", "(a - y) / N",
              lambda a, y, n, k: _sum2((a - y) ** 2) / (2 * n),
              lambda a, y, n, k: (a - y) / n,
@@ -67,12 +77,14 @@ LOSSES: dict[str, Loss] = {
              lambda a, y, n, k: -_sum2(_y_log(y, a)) / n,
              lambda a, y, n, k: -np.where(y != 0, y, 0.0) / np.where(y != 0, a, 1.0) / n,
              lambda a, y, n, k: -sum(yi * sp.log(ai) for ai, yi in zip(a, y)) / n,
-             output="softmax"),
+             output="softmax", target_range=(0.0, 1.0), one_hot=True,
+             random_targets=lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)]),
         Loss("bce", "−1/(N·K) Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a)) / (N * K)",
              lambda a, y, n, k: -_sum2(_y_log(y, a) + _y_log(1.0 - y, 1.0 - a)) / (n * k),
              lambda a, y, n, k: (a - y) / (a * (1.0 - a)) / (n * k),
              lambda a, y, n, k: -sum(yi * sp.log(ai) + (1 - yi) * sp.log(1 - ai)
                                      for ai, yi in zip(a, y)) / (n * k),
-             output="sigmoid"),
+             output="sigmoid", target_range=(0.0, 1.0), per_output_mean=True,
+             random_targets=lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float)),
     ]
 }

@@ -1,11 +1,17 @@
-"""Activation catalogue: each entry gives σ for NumPy, σ' (or its Jacobian) and a SymPy form.
+"""Activation catalogue: each entry gives σ for NumPy, σ' (or its Jacobian), a SymPy form and its facts.
 
 All NumPy forms accept arrays with any leading axes; ``axis`` is the unit axis
 (``-2`` in the column convention, ``-1`` in the row convention), used by softmax only.
 
 The SymPy forms are small ``Function`` classes whose ``fdiff`` returns the textbook
 derivative (σ(1−σ), 1−tanh², [z>0]) so derivations read as a learner writes them,
-instead of ``exp(-z)/(1+exp(-z))**2`` or ``1/(4·cosh²(z/2))``.
+instead of ``exp(-z)/(1+exp(-z))**2`` or ``1/(4·cosh²(z/2))``. Each carries ``text_head``
+and ``latex_head`` (how its name is printed) and ``index_args`` (how many leading
+arguments are indices rather than operands: softmax's i), so printers need no names.
+
+Everything other modules need to know about an activation is a field of its
+:class:`Activation` entry (kinks, where it may stand, the targets it suits, which
+known mistakes apply to it): adding an activation means adding one entry here.
 """
 
 from __future__ import annotations
@@ -32,8 +38,23 @@ def _softmax(z, axis):
     return e / e.sum(axis=axis, keepdims=True)
 
 
-class sigmoid(sp.Function):  # noqa: N801 - printed name
+class NetFunctionBase(sp.Function):
+    # SymPy's printers dispatch a Function subclass to a base class's _print_ method only when that base's
+    # name ends in "Base": hence the name.
+    """Base of the catalogue's SymPy functions: printed as ``text_head(…)`` / ``latex_head\\left(…\\right)``."""
+
+    text_head = ""
+    latex_head = ""
+    index_args = 0  # leading arguments that are indices, not operands
+
+    def _latex(self, printer):
+        return r"%s\left(%s\right)" % (self.latex_head, ", ".join(printer._print(a) for a in self.args))
+
+
+class sigmoid(NetFunctionBase):  # noqa: N801 - printed name
     """σ(z) = 1/(1+e^{-z}); dσ/dz = σ(z)(1−σ(z))."""
+
+    text_head, latex_head = "σ", r"\sigma"
 
     def fdiff(self, argindex=1):
         s = sigmoid(self.args[0])
@@ -42,35 +63,32 @@ class sigmoid(sp.Function):  # noqa: N801 - printed name
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return 1 / (1 + sp.exp(-z))
 
-    def _latex(self, printer):
-        return r"\sigma\left(%s\right)" % printer._print(self.args[0])
-
     def _sympystr(self, printer):
         return "σ(%s)" % printer._print(self.args[0])
 
 
-class relu(sp.Function):  # noqa: N801
+class relu(NetFunctionBase):  # noqa: N801
     """relu(z) = max(0, z); d/dz = [z > 0] (0 at the kink z = 0, as NumPy code does)."""
+
+    text_head, latex_head = "relu", r"\operatorname{relu}"
 
     def fdiff(self, argindex=1):
         return sp.Piecewise((1, self.args[0] > 0), (0, True))
 
-    def _latex(self, printer):
-        return r"\operatorname{relu}\left(%s\right)" % printer._print(self.args[0])
 
-
-class leaky_relu(sp.Function):  # noqa: N801
+class leaky_relu(NetFunctionBase):  # noqa: N801
     """leaky_relu(z) = z if z > 0 else 0.01·z; d/dz = 1 if z > 0 else 0.01."""
+
+    text_head, latex_head = "leaky_relu", r"\operatorname{leaky\_relu}"
 
     def fdiff(self, argindex=1):
         return sp.Piecewise((1, self.args[0] > 0), (sp.Float(LEAKY_SLOPE), True))
 
-    def _latex(self, printer):
-        return r"\operatorname{leaky\_relu}\left(%s\right)" % printer._print(self.args[0])
 
-
-class softplus(sp.Function):  # noqa: N801
+class softplus(NetFunctionBase):  # noqa: N801
     """softplus(z) = log(1+e^z); d/dz = σ(z)."""
+
+    text_head, latex_head = "softplus", r"\operatorname{softplus}"
 
     def fdiff(self, argindex=1):
         return sigmoid(self.args[0])
@@ -78,12 +96,11 @@ class softplus(sp.Function):  # noqa: N801
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return sp.log(1 + sp.exp(z))
 
-    def _latex(self, printer):
-        return r"\operatorname{softplus}\left(%s\right)" % printer._print(self.args[0])
 
-
-class softmax(sp.Function):  # noqa: N801
+class softmax(NetFunctionBase):  # noqa: N801
     """softmax(i, z_0, …, z_{K-1}) = e^{z_i}/Σ_j e^{z_j}; ∂/∂z_j = a_i([i=j] − a_j)."""
+
+    text_head, latex_head, index_args = "softmax", r"\operatorname{softmax}", 1
 
     def fdiff(self, argindex=1):
         if argindex == 1:
@@ -125,6 +142,18 @@ class Activation:
     applied by :meth:`vjp`. ``kinks`` are the z where σ is not differentiable
     (finite differences across them are unreliable). ``symbolic(zs)`` maps a list of
     SymPy z's to the list of a's.
+
+    Facts other modules look up instead of testing names:
+
+    - ``identity``: σ(z) = z (no derivative to forget);
+    - ``last_only``: allowed on the last layer only; ``losses``: if not None, the only
+      losses it may be used with; ``min_units`` (with ``min_units_why``): the fewest
+      units it makes sense on;
+    - ``output_range``: (lo, hi) of its values, or None if unbounded (random targets
+      are drawn inside it);
+    - ``prime_of_a_slip``: σ' is usually written in terms of a, so evaluating σ' at a
+      instead of z is a classic mistake;
+    - ``text_head``/``latex_head``: its name as printed in formulas.
     """
 
     name: str
@@ -134,6 +163,26 @@ class Activation:
     formula: str
     derivative_formula: str
     kinks: tuple[float, ...] = ()
+    identity: bool = False
+    last_only: bool = False
+    losses: tuple[str, ...] | None = None
+    min_units: int = 1
+    min_units_why: str = ""
+    output_range: tuple[float, float] | None = None
+    prime_of_a_slip: bool = False
+    text_head: str = ""
+    latex_head: str = ""
+
+    def __post_init__(self):
+        if not self.text_head:
+            object.__setattr__(self, "text_head", self.name)
+        if not self.latex_head:
+            object.__setattr__(self, "latex_head", r"\operatorname{%s}" % self.name.replace("_", r"\_"))
+
+    @property
+    def elementwise(self):
+        """True when a_j depends on z_j only (σ' is a diagonal Jacobian)."""
+        return self.derivative is not None
 
     def vjp(self, g, z, a, axis):
         """δ = ∂C/∂z from g = ∂C/∂a (same shape as z): g ⊙ σ'(z), or the softmax Jacobian."""
@@ -153,11 +202,13 @@ ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
         Activation("linear", lambda z, axis=-2: z, lambda z, a: np.ones_like(z),
-                   _elementwise(lambda z: z), "z", "1"),
+                   _elementwise(lambda z: z), "z", "1", identity=True),
         Activation("sigmoid", lambda z, axis=-2: _sigmoid(z), lambda z, a: a * (1.0 - a),
-                   _elementwise(sigmoid), "σ(z) = 1/(1+exp(-z))", "σ(z)(1 − σ(z))"),
+                   _elementwise(sigmoid), "σ(z) = 1/(1+exp(-z))", "σ(z)(1 − σ(z))",
+                   output_range=(0.0, 1.0), prime_of_a_slip=True, text_head="σ", latex_head=r"\sigma"),
         Activation("tanh", lambda z, axis=-2: np.tanh(z), lambda z, a: 1.0 - a * a,
-                   _elementwise(sp.tanh), "tanh(z)", "1 − tanh²(z)"),
+                   _elementwise(sp.tanh), "tanh(z)", "1 − tanh²(z)",
+                   output_range=(-1.0, 1.0), prime_of_a_slip=True, latex_head=r"\tanh"),
         Activation("relu", lambda z, axis=-2: np.maximum(z, 0.0),
                    lambda z, a: (z > 0).astype(z.dtype),
                    _elementwise(relu), "max(0, z)", "[z > 0]", kinks=(0.0,)),
@@ -167,9 +218,12 @@ ACTIVATIONS: dict[str, Activation] = {
                    f"1 if z > 0 else {LEAKY_SLOPE}", kinks=(0.0,)),
         Activation("softplus", lambda z, axis=-2: np.logaddexp(0.0, z),
                    lambda z, a: _sigmoid(z),
-                   _elementwise(softplus), "log(1 + exp(z))", "σ(z)"),
+                   _elementwise(softplus), "log(1 + exp(z))", "σ(z)", prime_of_a_slip=True),
         Activation("softmax", _softmax, None,
                    lambda zs: [softmax(i, *zs) for i in range(len(zs))],
-                   "exp(z_i) / Σ_j exp(z_j)", "a_i([i = j] − a_j)"),
+                   "exp(z_i) / Σ_j exp(z_j)", "a_i([i = j] − a_j)", last_only=True, losses=("cross_entropy",),
+                   min_units=2, min_units_why="softmax over 1 unit is always 1 (its gradient is 0); use 2 or more "
+                                              "units, or sigmoid with loss bce",
+                   output_range=(0.0, 1.0)),
     ]
 }

@@ -1,7 +1,4 @@
-"""Layer catalogue: each layer kind defines its shapes, forward, backward and symbolic form.
-
-The shape tracer, the reference backprop, the finite differences and the SymPy
-derivation all call these methods; none of them repeats the maths.
+"""The dense (fully connected) layer.
 
 Conventions (``N`` samples, ``fan_in`` inputs, ``units`` outputs of the layer):
 
@@ -18,58 +15,15 @@ more column (column convention) or row (row convention) holding the bias.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-__all__ = ["BIAS_STYLES", "CONVENTIONS", "LAYER_KINDS", "Convention", "Dense"]
+from .base import Recorder
 
-BIAS_STYLES = ("separate", "none", "augmented")
+__all__ = ["Dense"]
 
 
 def _t(x):
     return np.swapaxes(x, -1, -2)
-
-
-@dataclass(frozen=True)
-class Convention:
-    """Where samples and units go. ``unit_axis``/``sample_axis`` index batched arrays."""
-
-    name: str
-    unit_axis: int
-    sample_axis: int
-
-    def batch(self, features, n):
-        """Shape of a batch of ``n`` vectors with ``features`` entries each."""
-        return (features, n) if self.name == "column" else (n, features)
-
-    def weight(self, units, fan_in):
-        """Shape of W for a layer ``fan_in -> units``."""
-        return (units, fan_in) if self.name == "column" else (fan_in, units)
-
-    def from_samples(self, rows):
-        """(N, features) sample-major array -> this convention's batch layout."""
-        return np.ascontiguousarray(rows.T) if self.name == "column" else rows
-
-    def to_samples(self, batch):
-        """This convention's batch layout -> (N, features)."""
-        return batch.T if self.name == "column" else batch
-
-    def fold(self, stack):
-        """(P, features, N) / (P, N, features) -> one batch of P·N samples, stack-major."""
-        p = stack.shape[0]
-        if self.name == "column":
-            return stack.transpose(1, 0, 2).reshape(stack.shape[1], p * stack.shape[2])
-        return stack.reshape(p * stack.shape[1], stack.shape[2])
-
-    def unfold(self, batch, p):
-        """Inverse of :meth:`fold` for a stack of ``p`` networks."""
-        if self.name == "column":
-            return batch.reshape(batch.shape[0], p, -1).transpose(1, 0, 2)
-        return batch.reshape(p, -1, batch.shape[1])
-
-
-CONVENTIONS = {c.name: c for c in (Convention("column", -2, -1), Convention("row", -1, -2))}
 
 
 class Dense:
@@ -107,7 +61,7 @@ class Dense:
 
     def forward(self, params, a_prev, conv, bias, tape=None):
         """Return (z, a_in): z is (units, N) / (N, units); a_in is the input actually multiplied."""
-        rec = _Recorder(tape, "forward")
+        rec = Recorder(tape, "forward")
         W = params["W"]
         a_in = a_prev
         if bias == "augmented":
@@ -140,7 +94,7 @@ class Dense:
         column: dW = δ @ a_inᵀ (units, fan_in); db = Σ_N δ (units,); ∂C/∂a_prev = Wᵀ @ δ.
         row:    dW = a_inᵀ @ δ (fan_in, units); db = Σ_N δ (units,); ∂C/∂a_prev = δ @ Wᵀ.
         """
-        rec = _Recorder(tape, "backward")
+        rec = Recorder(tape, "backward")
         W = params["W"]
         name = "a_in" if bias == "augmented" else "a_prev"
         grads = {}
@@ -190,19 +144,3 @@ class Dense:
 
     def __repr__(self):
         return "Dense()"
-
-
-class _Recorder:
-    """Passes results through; on a tape, records (name, expression, operand shapes, result shape)."""
-
-    def __init__(self, tape, phase):
-        self.tape, self.phase = tape, phase
-
-    def __call__(self, name, expr, result, **operands):
-        if self.tape is not None:
-            self.tape.record(self.phase, name, expr,
-                             {k: np.shape(v) for k, v in operands.items()}, np.shape(result))
-        return result
-
-
-LAYER_KINDS = {"dense": Dense()}
