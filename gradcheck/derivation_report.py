@@ -34,6 +34,7 @@ from .blocks import Code, Equations, Heading, Para, Raw, Table, Value, render_bl
 from .compare import BANDS, errors
 from .errors import GradcheckError
 from .mathprint import COMMA, DOT, EQ, LP, PLUS, RP, Math, Partial, Prime, to_latex, to_text
+from .precision import ERROR_FLOOR, VALUE_DIGITS, noise_level, rounded, shown_error, shown_value
 from .report import render_check, render_trace, result_json
 
 __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_json", "report_content"]
@@ -44,20 +45,9 @@ EXTENSIONS = {"markdown": ".md", "html": ".html", "latex": ".tex", "json": ".jso
 REPORT_FORMATS = tuple(EXTENSIONS)
 #: Number tables (parameters, data) show at most this many value columns; wider ones are split.
 GRID_COLUMNS = 8
-VALUE_FMT = ".6g"
 
 
 # -- the content ------------------------------------------------------------------------
-
-def _fmt_value(v):
-    if v is None:
-        return "skipped"
-    v = float(v)
-    if not np.isfinite(v):
-        return "NaN" if np.isnan(v) else ("inf" if v > 0 else "-inf")
-    s = format(v, VALUE_FMT)
-    return "0" if s in ("-0", "0") else s
-
 
 def _layer_sizes(spec):
     return "-".join(str(s) for s in [spec.input] + [ly.units for ly in spec.layers])
@@ -112,7 +102,7 @@ def _grid(corner, col_labels, row_labels, values, max_cols=GRID_COLUMNS):
     tables = []
     for start in range(0, max(len(col_labels), 1), max_cols):
         cols = col_labels[start:start + max_cols]
-        rows = [[lab, *[Value(_fmt_value(v)) for v in row[start:start + max_cols]]]
+        rows = [[lab, *[Value(shown_value(v)) for v in row[start:start + max_cols]]]
                 for lab, row in zip(row_labels, values)]
         tables.append(Table([corner, *cols], rows, ["left"] + ["right"] * len(cols), "l" + "r" * len(cols)))
     return tables
@@ -251,7 +241,7 @@ def _derivation_blocks(spec, d, delta_rows):
 
 
 def _element_rows(spec, d, result):
-    """Per element: (DerivedElement or None, name, index, {opinion: value}, verdicts, max rel diff, agreement)."""
+    """One :class:`_Row` per parameter element, in tensor order."""
     out = []
     elements = {(e.name, e.index): e for e in d.elements} if d is not None else {}
     for t in result.tensors:
@@ -262,22 +252,46 @@ def _element_rows(spec, d, result):
             vals = {op: float(arrays[op][idx]) for op in ops}
             verdicts = {op: str(t.verdict(op)[idx]) for op in t.checked if t.verdict(op) is not None}
             keys = list(vals)
-            diff = 0.0
+            diff = absdiff = 0.0
             for a in range(len(keys)):
                 for b in range(a + 1, len(keys)):
-                    diff = max(diff, float(errors(vals[keys[a]], vals[keys[b]])[1]))
+                    ab, rel = errors(vals[keys[a]], vals[keys[b]])
+                    diff, absdiff = max(diff, float(rel)), max(absdiff, float(ab))
             worst = max(verdicts.values(), key=BANDS.index) if verdicts else "unchecked"
             if len(verdicts) < len(t.checked):
                 worst = "wrong"
-            out.append((elements.get((t.name, tuple(idx))), t.name, tuple(idx), vals, verdicts, diff, worst))
+            out.append(_Row(elements.get((t.name, tuple(idx))), t.name, tuple(idx), vals, verdicts, diff, absdiff,
+                            worst))
     return out
+
+
+@dataclass
+class _Row:
+    """One parameter element of a report: its derivation, the opinions' values and their agreement."""
+
+    element: object  # DerivedElement or None
+    name: str
+    index: tuple
+    values: dict  # {opinion: value}
+    verdicts: dict  # {opinion: band}
+    max_rel_diff: float  # largest relative difference between any two values
+    max_abs_diff: float
+    agreement: str  # the worst band
+
+    def shown(self, op, noise):
+        """The value of opinion ``op`` as the report prints it (against the backprop's value)."""
+        like = None if op == "backprop" else self.values.get("backprop")
+        return shown_value(self.values.get(op), like, noise)
+
+    def agreement_text(self, noise):
+        return f"{self.agreement}, {shown_error(self.max_rel_diff, self.max_abs_diff, noise)}"
 
 
 def _element_label(name, index):
     return f"{name}[{', '.join(map(str, index))}]"
 
 
-def _element_blocks(spec, d, result, fmt):
+def _element_blocks(spec, d, result, fmt, noise):
     from .symbolic import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
 
     rows_data = _element_rows(spec, d, result)
@@ -295,15 +309,19 @@ def _element_blocks(spec, d, result, fmt):
               "the reference backprop's, central finite differences'" + (", and your backprop's" if has_impl else "")
               + ". Agreement is the worst verdict of " + ", ".join(result.checked)
               + " against finite differences (good, kink, suspicious, wrong), with the largest relative "
-              "difference |u − v| / max(|u|, |v|) between any two of the values."]),
+              "difference |u − v| / max(|u|, |v|) between any two of the values. Values show "
+              f"{VALUE_DIGITS} significant digits; where two opinions agree to within the last digit shown, "
+              "they show the same digits. Differences below "
+              f"{ERROR_FLOOR:.0e} (relative, or relative to the largest gradient element) are finite-difference "
+              f"round-off and show as < {ERROR_FLOOR:.0e}."]),
     ]
     theta = sp.Symbol("theta")
     headers = ["element", Math(theta), Math(Partial(sp.Symbol("C_n"), theta)), "expanded",
                "SymPy", "backprop", "finite diff."] + (["your backprop"] if has_impl else []) + ["agreement"]
     rows, expanded = [], []
     expanded_any = d is not None and d.expanded
-    for e, name, idx, vals, _verdicts, diff, worst in rows_data:
-        label = _element_label(name, idx)
+    for row in rows_data:
+        e, label = row.element, _element_label(row.name, row.index)
         if e is None:
             sym, chain, exp = "—", "—", "—"
         else:
@@ -315,10 +333,9 @@ def _element_blocks(spec, d, result, fmt):
                     exp = f"[E{len(expanded)}](#expanded-forms)"
                 else:
                     exp = Math(e.expanded, wrap="wide")
-        values = [Value(_fmt_value(vals.get(op))) for op in ("symbolic", "backprop", "numeric")]
-        if has_impl:
-            values.append(Value(_fmt_value(vals.get("impl"))))
-        rows.append([label, sym, chain, exp, *values, Value(f"{worst}, {diff:.1e}")])
+        ops = ("symbolic", "backprop", "numeric") + (("impl",) if has_impl else ())
+        values = [Value(row.shown(op, noise)) for op in ops]
+        rows.append([label, sym, chain, exp, *values, Value(row.agreement_text(noise))])
     n_val = 4 if has_impl else 3
     wide = r">{\raggedright\arraybackslash}p{" + ("7.6" if has_impl else "9.4") + "cm}"
     colspec = (r"l>{\raggedright\arraybackslash}p{1.4cm}>{\raggedright\arraybackslash}p{2.2cm}"
@@ -347,6 +364,7 @@ class _Content:
     fact: object
     derivation: object
     delta_rows: list
+    noise: float  # round-off level of the gradient values (see gradcheck.precision)
 
 
 def report_content(result):
@@ -354,7 +372,8 @@ def report_content(result):
 
     spec = result.extra["spec"]
     d = _derive(spec)
-    return _Content(spec, local_fact(), d, _delta_rows(spec, d) if d is not None else [])
+    noise = noise_level(t.values["backprop"] for t in result.tensors if t.values.get("backprop") is not None)
+    return _Content(spec, local_fact(), d, _delta_rows(spec, d) if d is not None else [], noise)
 
 
 def _title(spec):
@@ -384,9 +403,9 @@ def build_report(result, trace, fmt, content=None):
     blocks += _fact_blocks(spec, trace, c.fact)
     if d is not None:
         blocks += _derivation_blocks(spec, d, c.delta_rows)
-    element_blocks, _ = _element_blocks(spec, d, result, fmt)
+    element_blocks, _ = _element_blocks(spec, d, result, fmt, c.noise)
     blocks += element_blocks
-    blocks.append(Raw(render_check(result, fmt)))
+    blocks.append(Raw(render_check(result, fmt, noise=c.noise)))
     return render_blocks(blocks, _title(spec), fmt)
 
 
@@ -408,7 +427,7 @@ def report_json(result, trace, content=None):
     """The JSON document of a report (a dict)."""
     c = content or report_content(result)
     spec, d, fact = c.spec, c.derivation, c.fact
-    check = result_json(result, trace)
+    check = result_json(result, trace, noise=c.noise)
     check["source"] = os.path.basename(spec.source) if spec.source else None
     doc = {
         "name": spec.name, "title": _title(spec), "description": spec.description, "summary": spec.describe(),
@@ -438,7 +457,8 @@ def report_json(result, trace, content=None):
     else:
         doc.update(forward=None, loss=None, loss_gradient=None, deltas=None, expanded=False)
     elements = []
-    for e, name, idx, vals, verdicts, diff, worst in _element_rows(spec, d, result):
+    for row in _element_rows(spec, d, result):
+        e, name, idx = row.element, row.name, row.index
         entry = {"element": _element_label(name, idx), "name": name, "index": list(idx)}
         if e is not None:
             entry.update(layer=e.layer, kind=e.kind, unit=e.unit, input=e.input,
@@ -447,10 +467,12 @@ def report_json(result, trace, content=None):
                          chain_rule={"text": to_text(e.chain_rule), "latex": to_latex(e.chain_rule)},
                          expanded=None if e.expanded is None else {"text": to_text(e.expanded),
                                                                    "latex": to_latex(e.expanded)})
+        like = row.values.get("backprop")
         for op in ("symbolic", "backprop", "numeric", "impl"):
-            if op in vals or op != "impl":
-                entry[op] = vals.get(op)
-        entry.update(verdicts=verdicts, agreement=worst, max_rel_diff=diff)
+            if op in row.values or op != "impl":
+                entry[op] = rounded(row.values.get(op), None if op == "backprop" else like, c.noise)
+        entry.update(verdicts=row.verdicts, agreement=row.agreement,
+                     max_rel_diff=shown_error(row.max_rel_diff, row.max_abs_diff, c.noise))
         elements.append(entry)
     doc["elements"] = elements
     doc["check"] = check

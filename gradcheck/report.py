@@ -16,7 +16,8 @@ from typing import Callable
 import numpy as np
 from tabulate import tabulate
 
-from .compare import BLAME_HEADERS
+from .compare import BANDS, BLAME_HEADERS
+from .precision import ERROR_FLOOR, rounded, rounded_error, shown_error, shown_value
 from .shapes import fmt_shape
 
 __all__ = ["Format", "FORMATS", "booktabs", "render", "render_trace", "render_check", "result_json", "render_json"]
@@ -185,54 +186,85 @@ def render_trace(trace, spec, fmt="text"):
     return "\n\n".join(parts)
 
 
-def _cell(t, op):
+def _cell(t, op, noise=None):
     if op not in t.values or (t.values[op] is None and op != "impl"):
         return "skipped"
     if op not in t.checked:
         return ""
-    rel = t.max_errors(op)[1]
+    ab, rel = t.max_errors(op)
     if not np.isfinite(rel):
         return "bad shape" if t.problem else "NaN/Inf"
-    return f"{rel:.2g}"
+    return f"{rel:.2g}" if noise is None else shown_error(rel, ab, noise)
 
 
-def render_check(result, fmt="text", blame=5):
-    """Per-tensor summary (max relative error per opinion), blame rows, diagnosis and notes."""
+def render_check(result, fmt="text", blame=5, noise=None):
+    """Per-tensor summary (max relative error per opinion), blame rows, diagnosis and notes.
+
+    ``noise`` (an absolute round-off level, see :mod:`gradcheck.precision`) renders the numbers
+    as a committed report shows them: errors rounded to where they mean something, no
+    absolute-error column, and no ranking of errors that are all within tolerance (which
+    would rank round-off).
+    """
     f = FORMATS[fmt]
+    stable = noise is not None
     ops = [op for op in ("backprop", "symbolic", "impl") if op in result.opinions]
     judged = ", ".join(ops)
     parts = [f.heading(f"Gradient check: {judged} vs finite differences", 2),
              f.para(f"Each cell is the largest relative error |a − n| / max(|a|, |n|) of that opinion against "
                     f"central differences; an element passes if rel err <= {result.rtol:g} or abs err <= "
-                    f"{result.atol:g}.")]
+                    f"{result.atol:g}." + (f" Errors below {ERROR_FLOOR:.0e} are round-off and show as "
+                                           f"< {ERROR_FLOOR:.0e}." if stable else ""))]
     rows = []
     for t in result.tensors:
         status = "ok" if t.passed else ("PROBLEM" if t.problem else "FAIL")
         ab = t.max_abs_error
-        rows.append([t.name, "x".join(map(str, t.shape)), *[_cell(t, op) for op in ops],
-                     f"{ab:.2g}" if np.isfinite(ab) else "-", t.n_kinks, status])
-    parts.append(f.table(rows, ["param", "shape", *[f"{op} rel err" for op in ops], "max abs err", "kinks",
-                                "status"], floatfmt="g"))
+        abs_cell = [] if stable else [f"{ab:.2g}" if np.isfinite(ab) else "-"]
+        rows.append([t.name, "x".join(map(str, t.shape)), *[_cell(t, op, noise) for op in ops],
+                     *abs_cell, t.n_kinks, status])
+    parts.append(f.table(rows, ["param", "shape", *[f"{op} rel err" for op in ops],
+                                *([] if stable else ["max abs err"]), "kinks", "status"], floatfmt="g"))
     for p in result.problems:
         parts.append(f.para(f"Problem: {p}"))
-    bad = result.blame(n=blame, include_good=result.passed)
+    bad = result.blame(n=blame, include_good=result.passed) if not stable else _shown_blame(result, blame, noise)
     if blame and bad:
         title = "Worst elements" if not result.passed else "Largest errors (all within tolerance)"
         parts.append(f.para(title + ":"))
-        parts.append(f.table([r.row() for r in bad], BLAME_HEADERS, floatfmt=".6g"))
+        table = [r.row() for r in bad] if not stable else [_shown_blame_row(r, noise) for r in bad]
+        parts.append(f.table(table, BLAME_HEADERS, floatfmt=".6g"))
     parts += [f.para(f"Diagnosis: {d}") for d in result.diagnosis]
     parts += [f.para(f"Note: {n}") for n in result.notes]
-    parts.append(f.para(verdict_line(result)))
+    parts.append(f.para(verdict_line(result, noise)))
     return "\n\n".join(parts)
 
 
-def verdict_line(result):
-    """``PASS: …`` or ``FAIL: …`` in one line."""
+def _shown_blame(result, n, noise):
+    """The ``n`` worst elements that are not good, ranked by band, then by their error as shown, then in
+    tensor order: round-off never decides the order (a constant factor gives every element one error)."""
+    rows = [r for t in result.tensors for r in t.blame() if r.verdict != "good"]
+
+    def badness(r):
+        err = rounded_error(r.rel_err, r.abs_err, noise)
+        return (-BANDS.index(r.verdict), -(err if err is not None else 0.0))
+
+    return sorted(rows, key=badness)[:n]  # a stable sort keeps the tensor order of ties
+
+
+def _shown_blame_row(r, noise):
+    """A blame row with its numbers as a report shows them."""
+    return [r.element, r.opinion, shown_value(r.analytic), shown_value(r.numeric, r.analytic, noise),
+            f"{r.abs_err:.2g}", shown_error(r.rel_err, r.abs_err, noise), r.verdict]
+
+
+def verdict_line(result, noise=None):
+    """``PASS: …`` or ``FAIL: …`` in one line (``noise``: errors as a report shows them, see :func:`render_check`)."""
     if result.passed:
         floor = (f", on elements within atol={result.atol:g}, which pass by the absolute floor"
                  if result.max_rel_error > result.rtol else "")
+        worst = max(result.tensors, key=lambda t: t.max_rel_error, default=None)
+        err = (f"{result.max_rel_error:.2g}" if noise is None or worst is None
+               else shown_error(worst.max_rel_error, worst.max_abs_error, noise))
         return (f"PASS: every gradient agrees ({', '.join(result.checked)} vs numeric; "
-                f"max rel err {result.max_rel_error:.2g}{floor})")
+                f"max rel err {err}{floor})")
     failed = [t.name for t in result.tensors if not t.passed]
     return f"FAIL: {', '.join(failed) or 'the check'} disagree{'s' if len(failed) == 1 else ''} with finite differences"
 
@@ -256,30 +288,62 @@ def _nested(value):
     return np.where(np.isfinite(arr), arr, None).tolist() if not np.isfinite(arr).all() else arr.tolist()
 
 
-def result_json(result, trace):
-    """The JSON document of one run (a dict)."""
+def result_json(result, trace, noise=None):
+    """The JSON document of one run (a dict).
+
+    ``noise``: numbers as a committed report shows them (see :func:`render_check`): values
+    rounded against the backprop's, errors as their shown text ("< 1e-07", "0.5").
+    """
     spec = result.extra["spec"]
+    stable = noise is not None
     params = []
     for t in result.tensors:
         entry = {"name": t.name, "layer": t.layer, "kind": t.kind, "shape": list(t.shape)}
+        like = t.values.get("backprop")
         for op in ("backprop", "numeric", "symbolic", "impl"):
             if op in t.values or op == "symbolic":
-                entry[op] = _nested(t.values.get(op))
-        entry.update(max_abs_error=_finite(t.max_abs_error), max_rel_error=_finite(t.max_rel_error),
-                     kinks=t.n_kinks, passed=t.passed, problem=t.problem)
-        entry["errors"] = {op: dict(zip(("max_abs_error", "max_rel_error"), map(_finite, t.max_errors(op))))
-                           for op in t.checked}
+                value = t.values.get(op)
+                entry[op] = (_nested(value) if not stable else
+                             _nested_shown(value, None if op == "backprop" else like, noise))
+        errs = {op: t.max_errors(op) for op in t.checked}
+        if stable:
+            entry.update(max_rel_error=shown_error(t.max_rel_error, t.max_abs_error, noise))
+            entry["errors"] = {op: {"max_rel_error": shown_error(rel, ab, noise)} for op, (ab, rel) in errs.items()}
+        else:
+            entry.update(max_abs_error=_finite(t.max_abs_error), max_rel_error=_finite(t.max_rel_error))
+            entry["errors"] = {op: {"max_abs_error": _finite(ab), "max_rel_error": _finite(rel)}
+                               for op, (ab, rel) in errs.items()}
+        entry.update(kinks=t.n_kinks, passed=t.passed, problem=t.problem)
         params.append(entry)
+    keys = ["element", "checked", "analytic", "numeric", "abs_error", "rel_error", "verdict"]
+    if stable:
+        blame = [dict(zip(keys, _shown_blame_row(r, noise))) for r in _shown_blame(result, 10, noise)]
+    else:
+        blame = [dict(zip(keys, [r.element, r.opinion, _finite(r.analytic), _finite(r.numeric), _finite(r.abs_err),
+                                 _finite(r.rel_err), r.verdict])) for r in result.blame(n=10)]
+    loss = result.extra.get("loss")
     return {
-        "name": spec.name, "source": spec.source, "passed": result.passed, "loss": result.extra.get("loss"),
+        "name": spec.name, "source": spec.source, "passed": result.passed,
+        "loss": rounded(loss) if stable and loss is not None else loss,
         "rtol": result.rtol, "atol": result.atol, "checked": list(result.checked),
-        "parameters": params, "shapes": trace.to_json(),
-        "blame": [dict(zip(["element", "checked", "analytic", "numeric", "abs_error", "rel_error", "verdict"],
-                           [r.element, r.opinion, _finite(r.analytic), _finite(r.numeric), _finite(r.abs_err),
-                            _finite(r.rel_err), r.verdict])) for r in result.blame(n=10)],
+        "parameters": params, "shapes": trace.to_json(), "blame": blame,
         "problems": result.problems, "diagnosis": result.diagnosis, "notes": result.notes,
         "spec": spec.to_dict(),
     }
+
+
+def _nested_shown(value, like, noise):
+    """Nested lists of the values as a report shows them (see :mod:`gradcheck.precision`)."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    ref = np.broadcast_to(np.asarray(like, dtype=float), arr.shape) if like is not None and \
+        np.shape(like) == arr.shape else None
+    out = np.empty(arr.shape, dtype=object)
+    for idx in np.ndindex(*arr.shape):
+        v = rounded(arr[idx], None if ref is None else ref[idx], noise)
+        out[idx] = v if np.isfinite(v) else None
+    return out.tolist()
 
 
 def _finite(x):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -111,39 +110,12 @@ def generate(specs, out_dir, fmt=None):
     return written
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-#: Numbers closer than this are the same: finite-difference errors (~1e-10) differ in their
-#: last digits between CPUs with other BLAS kernels; every value shown is far larger.
-NOISE = 1e-8
-
-
-def same_report(fresh, committed):
-    """True if two report texts differ at most by round-off noise (|x − y| <= NOISE) and spacing.
-
-    Everything else — words, markup, every digit of the values shown — must be identical.
-
-    >>> same_report("good, 7.4e-10 |  0.5", "good, 7.51e-10 | 0.5")
-    True
-    >>> same_report("0.0144467", "0.0144468")
-    False
-    """
-    if fresh == committed:
-        return True
-    split_a, split_b = _NUMBER.split(fresh), _NUMBER.split(committed)
-    nums_a, nums_b = _NUMBER.findall(fresh), _NUMBER.findall(committed)
-    if len(nums_a) != len(nums_b):
-        return False
-
-    def squash(parts):  # column padding and table rules follow the width of the numbers
-        return [re.sub(r"-{2,}", "-", re.sub(r"\s+", " ", p)) for p in parts]
-
-    if squash(split_a) != squash(split_b):
-        return False
-    return all(x == y or abs(float(x) - float(y)) <= NOISE for x, y in zip(nums_a, nums_b))
-
-
 def compare_dirs(fresh, committed):
-    """Lines ``stale: …``, ``missing: …``, ``extra: …`` for the files of ``committed`` that differ from ``fresh``."""
+    """Lines ``stale: …``, ``missing: …``, ``extra: …`` for the files of ``committed`` that differ from ``fresh``.
+
+    Files are compared byte for byte: a report prints no digit that round-off can change
+    (:mod:`gradcheck.precision`), so any difference is a real one.
+    """
     fresh, committed = Path(fresh), Path(committed)
     new = {p.name for p in fresh.iterdir() if p.is_file()}
     old = {p.name for p in committed.iterdir() if p.is_file() and not p.name.startswith(".")} \
@@ -155,7 +127,7 @@ def compare_dirs(fresh, committed):
             lines.append(f"missing: {target}")
         elif name not in new:
             lines.append(f"extra: {target} (no net.json generates it)")
-        elif not same_report((fresh / name).read_text(encoding="utf-8"), target.read_text(encoding="utf-8")):
+        elif (fresh / name).read_bytes() != target.read_bytes():
             lines.append(f"stale: {target}")
     return lines
 
