@@ -35,6 +35,7 @@ import sympy as sp
 
 from .catalogue import LOSSES
 from .catalogue.activations import SYMPY_NUMPY
+from .local_facts import local_fact
 from .spec import load_spec
 
 __all__ = ["Derivation", "DerivedElement", "derive", "symbolic_gradient", "local_fact", "should_run",
@@ -334,58 +335,6 @@ def _expand(d):
 def symbolic_gradient(spec, params, X, Y):
     """``derive(spec, expand="off").gradients(params, X, Y)``: list of {"W", "b"} like backprop."""
     return derive(spec, expand="off").gradients(params, X, Y)
-
-
-@dataclass(frozen=True)
-class LocalFact:
-    """∂z_i/∂w_jk = [i=j]·x_k and its consequence ∂C/∂w_jk = Σ_i δ_i [i=j] x_k = δ_j x_k, derived by SymPy.
-
-    ``lhs``/``rhs`` are the first fact (``Derivative(z_i, w[j, k])``, ``KroneckerDelta(i, j)*x[k]``);
-    ``z`` is the indexed sum differentiated; ``chain_lhs``/``chain_sum``/``chain_rhs`` the second;
-    ``w``, ``x``, ``delta`` the IndexedBases and ``indices`` the symbols (i, j, k).
-    """
-
-    w: sp.IndexedBase
-    x: sp.IndexedBase
-    delta: sp.IndexedBase
-    indices: tuple
-    z: sp.Expr
-    lhs: sp.Expr
-    rhs: sp.Expr
-    chain_lhs: sp.Expr
-    chain_sum: sp.Expr
-    chain_rhs: sp.Expr
-
-    def __iter__(self):
-        return iter((self.lhs, self.rhs))
-
-    def __str__(self):
-        return (f"z_i = {self.z};  dz_i/dw_jk = {self.rhs};  "
-                f"dC/dw_jk = {self.chain_sum} = {self.chain_rhs}")
-
-    def latex(self):
-        return (rf"\frac{{\partial z_i}}{{\partial w_{{jk}}}} = \frac{{\partial}}{{\partial w_{{jk}}}} "
-                rf"{sp.latex(self.z)} = {sp.latex(self.rhs)}, \qquad "
-                rf"\frac{{\partial C}}{{\partial w_{{jk}}}} = {sp.latex(self.chain_sum)} = {sp.latex(self.chain_rhs)}")
-
-
-def local_fact() -> LocalFact:
-    """Differentiate z_i = Σ_{t<n} w[i,t]·x[t] with respect to w[j,k]; then apply the chain rule.
-
-    SymPy answers with range guards (``Piecewise((…, k <= n - 1), (0, True))``);
-    they are removed by ``refine`` under the stated ranges 0 ≤ k < n, 0 ≤ j < m.
-    """
-    i, j, k, t = sp.symbols("i j k t", integer=True, nonnegative=True)
-    n, m = sp.symbols("n m", integer=True, positive=True)  # fan_in, units
-    w, x, delta = sp.IndexedBase("w"), sp.IndexedBase("x"), sp.IndexedBase("delta")
-    z_i = sp.Sum(w[i, t] * x[t], (t, 0, n - 1))
-    in_range = sp.Q.le(k, n - 1) & sp.Q.le(j, m - 1)
-    rhs = sp.refine(sp.diff(z_i, w[j, k]).doit(), in_range)
-    chain_sum = sp.Sum(delta[i] * rhs, (i, 0, m - 1))
-    chain_rhs = sp.refine(chain_sum.doit(), in_range)
-    C = sp.Function("C")
-    return LocalFact(w, x, delta, (i, j, k), z_i, sp.Derivative(sp.Function("z")(i), w[j, k]), rhs,
-                     sp.Derivative(C(w[j, k]), w[j, k]), chain_sum, chain_rhs)
 
 
 def should_run(spec, mode="auto"):

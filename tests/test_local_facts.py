@@ -1,0 +1,103 @@
+"""The local facts SymPy derives for convolution and pooling hold for concrete sizes and numbers."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from gradcheck.local_facts import conv_fact, local_fact, pool_fact
+
+
+def test_dense_fact_still_reads_kronecker_delta_times_x():
+    fact = local_fact()
+    i, j, k = fact.indices
+    assert fact.rhs == sp.KroneckerDelta(i, j) * fact.x[k]
+
+
+def test_conv_fact_is_the_filter_bracket_times_the_shifted_input():
+    fact = conv_fact()
+    n = fact.indices
+    f, g, d, r, s, i, j, S, P = (n[k] for k in "f g d r s i j S P".split())
+    assert fact.dz_dw == sp.KroneckerDelta(f, g) * fact.x[d, i * S + r - P, j * S + s - P]
+    assert fact.dz_db == sp.KroneckerDelta(f, g)
+    assert not fact.dz_dw.has(sp.Piecewise) and not fact.chain_rhs.has(sp.Piecewise, sp.KroneckerDelta)
+    # The chain rule keeps only the filter g: a sum over the output positions of δ_g times the input.
+    assert fact.chain_rhs == sp.Sum(fact.delta[g, i, j] * fact.x[d, i * S + r - P, j * S + s - P],
+                                (i, 0, n["H'"] - 1), (j, 0, n["W'"] - 1))
+    # dx reads the kernel at u − i·S + P: the rotated kernel.
+    u, v = n["u"], n["v"]
+    assert fact.dz_dx == fact.W[f, d, u - i * S + P, v - j * S + P]
+    assert "KroneckerDelta(f, g)" in str(fact)
+
+
+@pytest.mark.parametrize("stride,pad", [(1, 0), (2, 1), (1, 2)])
+def test_conv_fact_agrees_with_the_concrete_sum(stride, pad):
+    """Write out the sum for one small layer, differentiate each output by each weight, compare with the fact."""
+    fact = conv_fact()
+    n = fact.indices
+    C, kh, kw, H = 2, 2, 3, 5
+    Wsym = sp.MutableDenseNDimArray([sp.Symbol(f"W{c}{p}{q}") for c in range(C) for p in range(kh)
+                                     for q in range(kw)], (C, kh, kw))
+    xs = {(c, y, z): sp.Symbol(f"x{c}_{y}_{z}") for c in range(C) for y in range(H) for z in range(H)}
+
+    def x_at(c, y, z):  # zero padding
+        return xs.get((c, y, z), 0)
+
+    Ho = (H + 2 * pad - kh) // stride + 1
+    Wo = (H + 2 * pad - kw) // stride + 1
+    for i, j in itertools.product(range(Ho), range(Wo)):
+        z = sum(Wsym[c, p, q] * x_at(c, i * stride + p - pad, j * stride + q - pad)
+                for c in range(C) for p in range(kh) for q in range(kw))
+        for c, p, q in itertools.product(range(C), range(kh), range(kw)):
+            sub = {n["f"]: 0, n["g"]: 0, n["d"]: c, n["r"]: p, n["s"]: q, n["i"]: i, n["j"]: j,
+                   n["S"]: stride, n["P"]: pad}
+            want = fact.dz_dw.subs(sub)
+            idx = want.indices if isinstance(want, sp.Indexed) else None
+            expected = x_at(*map(int, idx)) if idx else want
+            assert sp.diff(z, Wsym[c, p, q]) == expected
+
+
+def test_conv_dx_fact_is_a_correlation_with_the_rotated_kernel():
+    """Σ over outputs of δ·∂z/∂x from the fact equals a NumPy full correlation with W[:, :, ::-1, ::-1]."""
+    fact = conv_fact()
+    n = fact.indices
+    rng = np.random.default_rng(0)
+    C, F, k, H, S, P = 2, 3, 3, 5, 1, 1
+    W = rng.normal(size=(F, C, k, k))
+    Ho = (H + 2 * P - k) // S + 1
+    delta = rng.normal(size=(F, Ho, Ho))
+    fn = sp.lambdify([n["f"], n["d"], n["i"], n["j"], n["u"], n["v"], n["S"], n["P"], n["kh"], n["kw"]],
+                     sp.Tuple(fact.dz_dx_guard, *fact.dz_dx.indices))
+    dx = np.zeros((C, H, H))
+    for f, d, i, j, u, v in itertools.product(range(F), range(C), range(Ho), range(Ho), range(H), range(H)):
+        inside, _, dd, p, q = fn(f, d, i, j, u, v, S, P, k, k)
+        if inside:
+            dx[d, u, v] += delta[f, i, j] * W[f, dd, p, q]
+    # the same thing as a correlation of the zero-padded δ with the kernel rotated by 180°
+    pad = np.pad(delta, ((0, 0), (k - 1 - P, k - 1 - P), (k - 1 - P, k - 1 - P)))
+    rot = W[:, :, ::-1, ::-1]
+    want = np.array([[[np.sum(pad[:, u:u + k, v:v + k] * rot[:, d]) for v in range(H)] for u in range(H)]
+                     for d in range(C)])
+    np.testing.assert_allclose(dx, want, rtol=1e-12)
+
+
+def test_max_pool_sends_the_gradient_to_the_window_maximum():
+    fact = pool_fact("max", 2)
+    assert fact.routed_at([0.3, -1.0, 2.5, 0.0]) == [0, 0, 1, 0]
+    assert fact.routed_at([4.0, 1.0, 2.5, 0.0]) == [1, 0, 0, 0]
+    assert all(g.has(sp.Heaviside) for g in fact.grads)
+    assert "Heaviside" in str(fact)
+
+
+def test_avg_pool_divides_the_gradient_by_the_window_size():
+    fact = pool_fact("avg", (2, 3))
+    assert fact.grads == [sp.Rational(1, 6)] * 6
+    assert fact.routed_at([1, 2, 3, 4, 5, 6]) == [sp.Rational(1, 6)] * 6
+
+
+def test_pool_fact_rejects_an_unknown_kind():
+    with pytest.raises(ValueError, match="'max' or 'avg'"):
+        pool_fact("min")
