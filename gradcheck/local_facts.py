@@ -17,6 +17,7 @@ by ``refine`` under the stated index ranges:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import sympy as sp
@@ -115,6 +116,7 @@ class ConvFact:
         return f"ConvFact(dz/dW = {self.dz_dw})"
 
 
+@functools.lru_cache(maxsize=1)
 def conv_fact() -> ConvFact:
     """Differentiate the cross-correlation's indexed sum with respect to W, b and x, then apply the chain rule."""
     f, i, j, c, p, q, g, d, r, s, u, v = _index(*"f i j c p q g d r s u v".split())
@@ -128,20 +130,25 @@ def conv_fact() -> ConvFact:
     dz_db = sp.refine(sp.diff(z, b[g]).doit(), in_range)
     chain_sum = sp.Sum(delta[f, i, j] * dz_dw, (f, 0, F - 1), (i, 0, Ho - 1), (j, 0, Wo - 1))
     chain_rhs = sp.refine(chain_sum.doit(), in_range)
-    dz_dx, guard = _kernel_branch(sp.refine(sp.diff(z, x[d, u, v]).doit(), in_range))
+    dz_dx, guard = _kernel_branch(sp.diff(z, x[d, u, v]).doit(), {sp.Le(d, C - 1)})
     names = dict(zip("f i j c p q g d r s u v S P C kh kw F H' W'".split(),
                      (f, i, j, c, p, q, g, d, r, s, u, v, S, P, C, kh, kw, F, Ho, Wo)))
     return ConvFact(W, x, b, delta, names, z, dz_dw, dz_db, chain_sum, chain_rhs, dz_dx, guard)
 
 
-def _kernel_branch(expr):
-    """The one non-zero branch of nested ``Piecewise((e, cond), (0, True))`` and the conjunction of its guards."""
+def _kernel_branch(expr, known):
+    """The one non-zero branch of nested ``Piecewise((e, cond), (0, True))`` and the conjunction of its guards.
+
+    Guards in ``known`` (the stated index ranges) are dropped; ``refine`` would find the
+    same, but takes seconds on these nested guards.
+    """
     guards = []
     while isinstance(expr, sp.Piecewise):
         (e, cond), *rest = expr.args
         if not all(r[0] == 0 for r in rest):
             raise ValueError(f"unexpected piecewise form {expr}")
-        guards.append(cond)
+        if cond not in known:
+            guards.append(cond)
         expr = e
     return expr, sp.And(*guards)
 
