@@ -62,8 +62,8 @@ def loss_value(spec, a, Y):
 def backprop(spec, params, X, Y, tape=None, tweak=None):
     """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes.
 
-    ``tweak`` (used by :mod:`gradcheck.diagnose` only) replaces one step by a known
-    mistake, so a user's wrong gradient can be matched to its cause.
+    ``tweak`` (a :class:`gradcheck.mistakes.Hypothesis`, used by the diagnosis only) replaces
+    steps by known mistakes, so a user's wrong gradient can be matched to its cause.
     """
     conv, loss = spec.conv, LOSSES[spec.loss]
     fw = forward(spec, params, X, tape)
@@ -96,4 +96,5 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
         grads[i], da = ly.layer.backward(delta, a_in, params[i], conv, spec.bias, tape)
         if tweak is not None:
             grads[i] = tweak.grads(i, grads[i])
+            da = tweak.carry(i, da, delta, a_in, params[i])
     return C, grads

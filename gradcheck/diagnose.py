@@ -1,61 +1,40 @@
 """Why is a hand-written gradient wrong? Shape hints, known mistakes, constant factors, localisation.
 
 Given the user's gradients and the reference ones (already confirmed by finite
-differences), this module:
+differences), this module tells one consistent story:
 
-1. explains a wrong *shape* (δ where δ·a_prevᵀ belongs, a transposed dW, a bias not
-   summed over the batch, layers in the wrong order, the augmented bias column missing);
-2. replays the reference backprop with one known mistake at a time (σ'(a) for σ'(z),
-   σ' left out, the layer's output where its input belongs, another loss's derivative,
-   a transposed dW) and names the mistake whose gradients match the user's;
-3. recognises a constant factor (−1, N, 1/N, 2, a learning rate);
-4. otherwise says where the error starts, walking back from the output layer.
+1. a wrong *shape* is explained on its own (δ where δ·a_prevᵀ belongs, a transposed
+   dW, a bias not summed over the batch, layers in the wrong order, the augmented
+   bias column missing): :func:`shape_hint`;
+2. all-zero gradients and a list in reverse layer order are said as such;
+3. otherwise the known mistakes of :mod:`gradcheck.mistakes` are replayed layer by
+   layer from the output down: at each layer the combinations of mistakes (none,
+   one, then two) are tested *given what was found above it*, and the user's
+   gradients of that layer must equal the replay's up to one constant factor c
+   shared by every layer. Mistakes can so sit in any subset of layers;
+4. c is explained once: another loss whose gradient is c times the spec's (naming
+   both where two losses coincide, the one that does not depend on a coincidence of
+   N or K first), a sign, N, K, 2, or a plain constant (a learning rate?);
+5. where no known mistake explains a layer, the diagnosis says only where the error
+   starts, never a guessed cause.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+import itertools
 
 import numpy as np
 
-from .backprop import backprop
+from .backprop import backprop, forward
 from .catalogue import LOSSES
+from .mistakes import Hypothesis, candidates
 from .shapes import trace_shapes
 
-__all__ = ["Mistake", "shape_hint", "known_mistakes", "diagnose"]
+__all__ = ["shape_hint", "diagnose", "explain"]
 
 _MATCH = 1e-7
-
-
-@dataclass
-class Mistake:
-    """A known mistake, replayable as a tweak of the reference backprop (see ``backprop(tweak=...)``)."""
-
-    title: str
-    loss_hook: Callable | None = None  # (da, a, Y) -> da
-    act_hook: Callable | None = None  # (act, da, z, a, axis) -> delta, at ``layer``
-    input_hook: Callable | None = None  # (fw) -> a_in used for dW, at ``layer``
-    grads_hook: Callable | None = None  # (g) -> g, at ``layer``
-    layer: int | tuple | None = None  # one layer, several, or None (the loss)
-
-    def loss_grad(self, da, a, Y):
-        return self.loss_hook(da, a, Y) if self.loss_hook else da
-
-    def _at(self, i):
-        return i in self.layer if isinstance(self.layer, tuple) else i == self.layer
-
-    def act_grad(self, i):
-        return self.act_hook if self.act_hook and self._at(i) else None
-
-    def layer_input(self, i, fw):
-        return self.input_hook(fw) if self.input_hook and i == self.layer else fw.a_in[i]
-
-    def grads(self, i, g):
-        return self.grads_hook(g) if self.grads_hook and i == self.layer else g
-
-    def __repr__(self):
-        return f"Mistake({self.title!r})"
+#: Hypotheses carried from one layer to the next (several when mistakes give the same gradient).
+BEAM = 6
 
 
 def _equation(trace, layer, name):
@@ -110,88 +89,191 @@ def shape_hint(spec, layer, kind, got, expected, n=None):
     return ""
 
 
-def known_mistakes(spec):
-    """The list of :class:`Mistake` that make sense for this spec."""
-    out = []
-    loss = LOSSES[spec.loss]
-    trace = trace_shapes(spec)
-    every = [ly for ly in spec.layers if ly.act.prime_of_a_slip]
-    if len(every) > 1:  # one sigmoid_prime(a) helper used in every layer is the usual way this happens
-        out.append(Mistake(
-            f"every {'/'.join(sorted({ly.activation for ly in every}))} layer applies σ' to the activation a "
-            "instead of to z: σ'(a) = σ'(σ(z)). Evaluate σ' at z (for sigmoid: a*(1-a) with a = σ(z))",
-            act_hook=lambda act, da, z, a, axis: da * act.derivative(a, act.forward(a)),
-            layer=tuple(ly.index for ly in every)))
-    smooth = [ly for ly in spec.layers if ly.act.elementwise and not ly.act.identity]
-    if len(smooth) > 1:
-        out.append(Mistake("no layer multiplies by the activation derivative σ'(z): δ = ∂C/∂a ⊙ σ'(z) in every "
-                           "layer", act_hook=lambda act, da, z, a, axis: da,
-                           layer=tuple(ly.index for ly in smooth)))
-    for ly in spec.layers:
-        i, act = ly.index, ly.act
-        if act.prime_of_a_slip:
-            out.append(Mistake(
-                f"layer {i} applies {ly.activation}' to the activation a instead of to z: σ'(a) = σ'(σ(z)). "
-                f"Use {act.derivative_formula} evaluated at z (for sigmoid: a*(1-a) with a = σ(z))",
-                act_hook=lambda act, da, z, a, axis: da * act.derivative(a, act.forward(a)), layer=i))
-        if act.elementwise and not act.identity:
-            out.append(Mistake(
-                f"layer {i} leaves out the activation derivative: δ = ∂C/∂a ⊙ σ'(z), "
-                f"with σ'(z) = {act.derivative_formula} for {ly.activation}",
-                act_hook=lambda act, da, z, a, axis: da, layer=i))
-        if not act.elementwise:
-            out.append(Mistake(
-                f"layer {i} treats {act.name} as element-wise (a(1−a)); its Jacobian is {act.derivative_formula}, "
-                "so δ = a * (da - (da * a).sum(axis)) — with cross-entropy simply (a − y)/N",
-                act_hook=lambda act, da, z, a, axis: da * a * (1 - a), layer=i))
-        W = spec.param_shapes()[i]["W"]
-        if ly.units == W[0] == W[1] or (ly.units == ly.fan_in and spec.bias != "augmented"):
-            out.append(Mistake(
-                f"layer {i} pairs δ with the layer's output a instead of its input a_prev "
-                "(∂z_i/∂w_jk = [i=j]·a_prev_k, so dW uses the input)",
-                input_hook=lambda fw, i=i: fw.a[i], layer=i))
-        if W[0] == W[1]:
-            out.append(Mistake(f"layer {i} returns dW transposed ({_equation(trace, i, 'dW')})",
-                               grads_hook=lambda g: {**g, "W": np.swapaxes(g["W"], -1, -2)}, layer=i))
-    for other in LOSSES.values():
-        if other.name != loss.name and other.output in (None, spec.layers[-1].activation) \
-                and (loss.output is None or other.output == loss.output):
-            out.append(Mistake(
-                f"you differentiated the {other.name} loss (C = {other.formula}, ∂C/∂a = {other.grad_formula}) "
-                f"but the spec's loss is {loss.name} (C = {loss.formula}, ∂C/∂a = {loss.grad_formula})",
-                loss_hook=lambda da, a, Y, other=other, spec=spec: other.grad(
-                    a, Y, a.shape[spec.conv.sample_axis], a.shape[spec.conv.unit_axis])))
-    return out
 
 
-def _flat(grads, params):
-    return np.concatenate([np.ravel(g[k]) for g, p in zip(grads, params) for k in p])
+# -- matching gradients ----------------------------------------------------------------------
+
+def _flat(grads, params, layers=None):
+    layers = range(len(params)) if layers is None else layers
+    parts = [np.ravel(grads[i][k]) for i in layers for k in params[i]]
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def _close(x, y):
     return np.linalg.norm(x - y) <= _MATCH * max(np.linalg.norm(y), np.linalg.norm(x), 1e-300)
 
 
-def _factor(c, n, k, loss):
-    named = {-1.0: "the sign is flipped: you return −∂C/∂θ (e.g. from the error y − a, target minus output); "
-                   "return +∂C/∂θ and let the update subtract it",
-             2.0: "every element is 2× too large (a factor 2 the loss does not have)",
-             0.5: "every element is half the true value (the 2 from d(a−y)²/da is missing)"}
-    if n > 1:
-        named[float(n)] = (f"every element is N={n} times too large: the loss is a mean over the N samples, "
-                           "so divide the summed per-sample gradients by N")
-        named[1.0 / n] = f"every element is N={n} times too small: 1/N applied twice?"
-    if k > 1 and LOSSES[loss].per_output_mean:
-        named.setdefault(float(k), f"every element is K={k} times too large: {loss} averages over all N·K outputs")
-        named.setdefault(float(n * k), f"every element is N·K={n * k} times too large: {loss} averages over all "
-                                       "N·K elements")
-    for value, text in named.items():
-        if abs(c - value) <= 1e-6 * abs(value):
-            return text
-    sign = " and of the opposite sign (y − a instead of a − y?)" if c < 0 else ""
-    return (f"every element is {c:.6g} × the true gradient{sign}: a constant factor (did you return a "
-            "learning-rate-scaled update η·∇C instead of the gradient ∇C?)")
+def _scale(u, p):
+    """c with u = c·p, or None if u is not a multiple of p (c = None also when p is 0 and u is not)."""
+    pp = float(p @ p)
+    if pp == 0.0:
+        return 1.0 if not np.any(u) else None
+    c = float(u @ p) / pp
+    return c if c != 0.0 and _close(u, c * p) else None
 
+
+# -- the layer-by-layer search ---------------------------------------------------------------
+
+def _options(spec, layer, level):
+    """Lists of (site, Mistake) with ``level`` mistakes at distinct sites of ``layer``'s backward step."""
+    last = len(spec.layers) - 1
+    sites = [("loss", layer)] if layer == last else []
+    if layer < last:
+        sites.append(("carry", layer + 1))  # the step from layer + 1 down into this one
+    sites += [(site, layer) for site in ("delta", "input", "grads")]
+    per_site = [[(at, m) for m in candidates(spec, at, site)] for site, at in sites]
+    for chosen in itertools.combinations(range(len(per_site)), level):
+        yield from itertools.product(*(per_site[j] for j in chosen))
+
+
+def _extend(spec, params, X, Y, user, h, layer):
+    """Hypotheses extending ``h`` (which explains the layers above) that also explain ``layer``."""
+    u = _flat(user, params, [layer])
+    for level in range(3):
+        found = []
+        for option in _options(spec, layer, level):
+            h2 = h
+            for at, m in option:
+                h2 = h2.with_(at, [*h2.at.get(at, ()), m])
+            _, g = backprop(spec, params, X, Y, tweak=h2)
+            p = _flat(g, params, [layer])
+            if h.c is None:
+                c = _scale(u, p)
+                if c is None:
+                    continue
+                found.append(h2.with_(layer, h2.at.get(layer, ()), c=c if np.any(p) else None))
+            elif _close(u, h.c * p):
+                found.append(h2)
+        if found:
+            # A factor of exactly 1 first, then factors nearer 1.
+            found.sort(key=lambda x: 0.0 if x.c is None else abs(np.log(abs(x.c))))
+            return found
+    return []
+
+
+def _cost(h):
+    """Mistakes a hypothesis needs; a constant factor other than 1 counts as one more."""
+    return len(h.mistakes()) + (h.c is not None and not _same(h.c, 1.0))
+
+
+def _search(spec, params, X, Y, user):
+    """(hypotheses that explain every layer from the output down to ``stop`` + 1, stop or None)."""
+    hyps = [Hypothesis(spec)]
+    for layer in reversed(range(len(spec.layers))):
+        nxt = [h2 for h in hyps for h2 in _extend(spec, params, X, Y, user, h, layer)]
+        if not nxt:
+            return hyps, layer
+        nxt.sort(key=_cost)
+        hyps = [h for h in nxt if _cost(h) == _cost(nxt[0])][:BEAM]
+    return hyps, None
+
+
+def _mistake_lines(spec, hyps):
+    """Sentences naming the mistakes of the best hypotheses; alternatives that fit as well are named too."""
+    stories = []
+    for h in hyps:
+        grouped = {}
+        for layer, m in h.mistakes():
+            grouped.setdefault(m.key, (m, []))[1].append(layer)
+        story = tuple(m.text(spec, layers) for m, layers in grouped.values())
+        if story not in stories:
+            stories.append(story)
+    if not stories or not stories[0]:
+        return []
+    if len(stories) == 1:
+        return [f"matches a known mistake: {line}" for line in stories[0]]
+    alts = " — or — ".join("; ".join(s) for s in stories[:3])
+    return [f"matches one of {min(len(stories), 3)} known mistakes that give exactly these gradients here: {alts}"]
+
+
+# -- the constant factor ----------------------------------------------------------------------
+
+def _ratio(x, y):
+    """r with x = r·y, or None."""
+    x, y = np.ravel(x), np.ravel(y)
+    yy = float(y @ y)
+    if yy == 0:
+        return None
+    r = float(x @ y) / yy
+    return r if _close(x, r * y) else None
+
+
+def _same(x, y):
+    return x is not None and y is not None and abs(x - y) <= 1e-6 * max(abs(x), abs(y))
+
+
+def explain(spec, c, a, Y):
+    """Sentences explaining gradients that are c × the true ones, for output ``a`` and targets ``Y``.
+
+    Another loss whose ∂C/∂a is c times the spec's is named first (both where two
+    coincide); otherwise the factor is taken apart into a sign, N, K and 2.
+    """
+    conv = spec.conv
+    here = LOSSES[spec.loss]
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    g = here.grad(a, Y, n, k)
+    m, lines = abs(c), []
+    if c < 0:
+        lines.append("the sign is flipped: you return −∂C/∂θ (e.g. from the error y − a, target minus output); "
+                     "return +∂C/∂θ and let the update subtract it")
+    if _same(m, 1.0):
+        return lines
+    alts = []
+    for other in LOSSES.values():
+        if other.name == here.name or other.output not in (None, spec.layers[-1].activation):
+            continue
+        if _same(_ratio(other.grad(a, Y, n, k), g), m):
+            # Does the match hold whatever K (and N) is? A match that needs this K is the less likely one.
+            keeps_k = _same(_ratio(other.grad(a, Y, n, k + 1), here.grad(a, Y, n, k + 1)), m)
+            keeps_n = _same(_ratio(other.grad(a, Y, n + 1, k), here.grad(a, Y, n + 1, k)), m)
+            alts.append((not keeps_k, not keeps_n, other, keeps_k, keeps_n))
+    if alts:
+        alts.sort(key=lambda t: t[:2])
+        main = alts[0][2]
+        text = f"you differentiated the {main.name} loss (C = {main.formula}, ∂C/∂a = {main.grad_formula})"
+        for _, _, other, keeps_k, keeps_n in alts[1:]:
+            when = f"K={k} outputs" if not keeps_k else (f"N={n} samples" if not keeps_n else "this network")
+            text += f" — with {when} the {other.name} loss (C = {other.formula}) has the same gradient —"
+        lines.append(f"{text} but the spec's loss is {here.name} (C = {here.formula}, ∂C/∂a = {here.grad_formula})")
+        return lines
+    has_n = _same(_ratio(here.grad(a, Y, n + 1, k), g), n / (n + 1))
+    has_k = _same(_ratio(here.grad(a, Y, n, k + 1), g), k / (k + 1))
+    lines.append(_factor(m, n, k, has_n, has_k, here.name))
+    return lines
+
+
+def _factor(m, n, k, has_n, has_k, loss):
+    """One sentence for gradients m (> 0) times too large, taken apart into N, K and 2 where it can be."""
+    parts = {
+        ("N", n): (f"N={n} times too large: the {loss} loss averages over the N samples, so divide the summed "
+                   "per-sample gradients by N" if has_n else
+                   f"N={n} times too large: a factor N the {loss} loss does not have"),
+        ("N", 1 / n): (f"N={n} times too small: divided by N twice (∂C/∂a of {loss} already holds the 1/N)"
+                       if has_n else f"N={n} times too small: you averaged over the N samples but the {loss} loss "
+                       "sums over them"),
+        ("K", k): (f"K={k} times too large: {loss} averages over all N·K outputs, so ∂C/∂a has 1/(N·K)" if has_k
+                   else f"K={k} times too large: a factor K the {loss} loss does not have"),
+        ("K", 1 / k): (f"K={k} times too small: divided by K twice" if has_k else
+                       f"K={k} times too small: you averaged over the K outputs but the {loss} loss sums over them"),
+        ("2", 2.0): "2× too large: a factor 2 the loss does not have (the ½ in ½(a − y)² cancels the 2 of the square)",
+        ("2", 0.5): "half the true value: the 2 of d(a − y)²/da = 2(a − y) is missing",
+    }
+    usable = [(key, text) for key, text in parts.items()
+              if not (key[0] == "N" and n == 1) and not (key[0] == "K" and k == 1)]
+    for size in (1, 2, 3):
+        for combo in itertools.combinations(usable, size):
+            if len({key[0] for key, _ in combo}) < size:
+                continue
+            if _same(float(np.prod([key[1] for key, _ in combo])), m):
+                texts = [text for _, text in combo]
+                if size == 1 and combo[0][0][0] == "N" and n == k:
+                    texts[0] += f" (N = K = {n} here, so it may be the outputs' factor instead)"
+                return "every element is " + "; and ".join(texts)
+    lr = (" (did you return a learning-rate-scaled update η·∇C instead of the gradient ∇C?)" if m < 1 else "")
+    return f"every element is {m:.6g} × the true gradient: a constant factor{lr}"
+
+
+# -- the whole diagnosis ------------------------------------------------------------------------
 
 def diagnose(spec, params, X, Y, user, reference, wrong):
     """Sentences explaining ``user`` gradients (list of dicts) vs ``reference``.
@@ -203,42 +285,69 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
         return []
     usable = all(user[i].get(k) is not None and np.shape(user[i][k]) == np.shape(v)
                  for i, p in enumerate(params) for k, v in p.items())
-    n, k = X.shape[spec.conv.sample_axis], spec.output
-    out = []
-    if usable:
-        u, r = _flat(user, params), _flat(reference, params)
-        denom = float(r @ r)
-        c = float(u @ r) / denom if denom > 0 else 0.0
-        scaled = abs(c - 1) > 1e-6 and _close(u, c * r)
-        for m in known_mistakes(spec):
-            _, g = backprop(spec, params, X, Y, tweak=m)
-            mg = _flat(g, params)
-            if not _close(mg, r) and _close(u, mg):
-                return [f"matches a known mistake: {m.title}"] + ([_factor(c, n, k, spec.loss)] if scaled else [])
-        if scaled:
-            return [_factor(c, n, k, spec.loss)]
-    # Localise: walk back from the output layer.
+    if not usable:
+        return _localise(spec, params, user, reference, wrong)
+    u = _flat(user, params)
+    if not np.any(u):
+        return [f"every gradient your backprop returned is 0 (all {u.size} elements): nothing was accumulated "
+                "into them (a list of zeros returned before the backward pass filled it, or the wrong "
+                "variable returned)"]
+    n = len(params)
+    rev = list(reversed(user))
+    if n > 1 and all(np.shape(rev[i].get(k)) == np.shape(v) for i, p in enumerate(params) for k, v in p.items()) \
+            and _close(_flat(rev, params), _flat(reference, params)):
+        return ["the gradients are right but listed in reverse layer order (the output layer first): list them "
+                "from layer 0, the one next to the input"]
+    hyps, stop = _search(spec, params, X, Y, user)
+    lines = _mistake_lines(spec, hyps)
+    c = next((h.c for h in hyps if h.c is not None), None)
+    if c is not None and stop != len(spec.layers) - 1:
+        lines += explain(spec, c, forward(spec, params, X).output, Y)
+    if stop is None:
+        return lines
+    if lines:  # the layers above are explained; predict this one from that story
+        _, predicted = backprop(spec, params, X, Y, tweak=hyps[0])
+        scale = 1.0 if c is None else c
+        predicted = [{k: scale * v for k, v in g.items()} for g in predicted]
+        wrong = {f"{k}{i}" for i, p in enumerate(params) for k in p
+                 if not _close(np.ravel(user[i][k]), np.ravel(predicted[i][k]))}
+        return lines + _localise(spec, params, user, predicted, wrong, after_known=True)
+    return _localise(spec, params, user, reference, wrong)
+
+
+def _localise(spec, params, user, reference, wrong, after_known=False):
+    """Where the error starts: the first wrong layer from the output, and which of its tensors."""
     bad_layers = sorted({int(name[1:]) for name in wrong}, reverse=True)
+    if not bad_layers:
+        return []
     last = len(spec.layers) - 1
     first_bad = bad_layers[0]
     names = {f"{kind}{first_bad}" for kind in params[first_bad]}
     layer_wrong = names & set(wrong)
     trace = trace_shapes(spec)
     eq_w, eq_b = _equation(trace, first_bad, "dW"), _equation(trace, first_bad, "db")
+    out = []
+    zeros = [nm for nm in sorted(layer_wrong) if user[first_bad].get(nm[0]) is not None
+             and np.shape(user[first_bad][nm[0]]) == np.shape(reference[first_bad][nm[0]])
+             and not np.any(user[first_bad][nm[0]]) and np.any(reference[first_bad][nm[0]])]
+    above = "the layers above match the mistakes named, and " if after_known else ""
     if layer_wrong == {f"b{first_bad}"}:
-        out.append(f"layer {first_bad}: dW is right but db is wrong, so δ is right and the bias sum is not: {eq_b}")
+        out.append(f"{above}layer {first_bad}: dW is right but db is wrong, so δ is right and the bias sum is not: "
+                   f"{eq_b}")
     elif "b" in params[first_bad] and layer_wrong == {f"W{first_bad}"}:
-        out.append(f"layer {first_bad}: db is right but dW is wrong, so δ is right and the product with the "
+        out.append(f"{above}layer {first_bad}: db is right but dW is wrong, so δ is right and the product with the "
                    f"layer's input is not: {eq_w}")
     elif first_bad == last:
         loss = LOSSES[spec.loss]
         out.append(f"the output layer {last} is already wrong: check δ^L = ∂C/∂a ⊙ σ'(z) with ∂C/∂a = "
                    f"{loss.grad_formula} for loss {loss.name} and σ' of {spec.layers[last].activation}")
     else:
-        out.append(f"layers {first_bad + 1}..{last} are right and layer {first_bad} is wrong: the error is in "
-                   f"carrying δ back from layer {first_bad + 1} to {first_bad}: "
+        span = f"layer {last}" if first_bad + 1 == last else f"layers {first_bad + 1}..{last}"
+        out.append(f"{above}{span} {'is' if first_bad + 1 == last else 'are'} right and layer {first_bad} is wrong: the error is in carrying δ back from layer {first_bad + 1} to {first_bad}: "
                    f"{_equation(trace, first_bad + 1, 'da_prev')}, then delta = da * "
                    f"{spec.layers[first_bad].activation}'(z) of layer {first_bad}")
-    if usable and bad_layers and any(int(nm[1:]) < first_bad for nm in wrong) and first_bad != last:
+    if zeros:
+        out.append(f"{' and '.join(zeros)} {'is' if len(zeros) == 1 else 'are'} all zeros")
+    if any(int(nm[1:]) < first_bad for nm in wrong) and first_bad != last:
         out.append("the layers below it inherit the wrong δ; fix the first one and check again")
     return out

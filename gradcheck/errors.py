@@ -7,10 +7,14 @@ Every message is one line that names *where* (a JSON path, a layer, a file) and
 from __future__ import annotations
 
 import difflib
+import sysconfig
 import traceback
 from pathlib import Path
 
 __all__ = ["GradcheckError", "ImplError", "SpecError", "describe_exception", "suggest"]
+
+_HERE = Path(__file__).resolve().parent
+_STDLIB = {Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib")}
 
 
 class GradcheckError(Exception):
@@ -50,16 +54,33 @@ def suggest(given: object, valid: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 
+def _is_user_file(filename):
+    """True for a frame in the user's own code: not gradcheck, not the standard library, not an installed package."""
+    if not filename or filename.startswith("<"):
+        return False
+    path = Path(filename).resolve()
+    if path.parent == _HERE or _HERE in path.parents:
+        return False
+    return not any(part in ("site-packages", "dist-packages") for part in path.parts) and \
+        not any(path.is_relative_to(p) for p in _STDLIB)
+
+
 def describe_exception(exc, filename=None):
     """``ValueError: message (at file.py:12 in fn)``: one line for an exception in user code.
 
-    The frame named is the innermost one in ``filename`` if given (the user's module),
-    else the innermost one outside gradcheck itself.
+    The frame named is the innermost one in the user's own code (not gradcheck, not the
+    standard library, not NumPy or another installed package), so an error raised in a
+    module that the user's adapter calls is reported where it happened. ``filename``
+    (the user's module) is the fallback. A ``SyntaxError`` is reported at the file and
+    line of the bad code.
     """
+    if isinstance(exc, SyntaxError) and exc.filename:
+        text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
+        return f"{type(exc).__name__}: {exc.msg} (at {Path(exc.filename).name}:{exc.lineno}{text})"
     frames = traceback.extract_tb(exc.__traceback__)
-    here = Path(__file__).resolve().parent
-    mine = [f for f in frames if filename and Path(f.filename).resolve() == Path(filename).resolve()]
-    frames = mine or [f for f in frames if Path(f.filename).resolve().parent != here] or frames
+    mine = [f for f in frames if _is_user_file(f.filename)]
+    named = [f for f in frames if filename and Path(f.filename).resolve() == Path(filename).resolve()]
+    frames = mine or named or [f for f in frames if Path(f.filename).resolve().parent != _HERE] or frames
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     msg = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}: {msg}{at}"

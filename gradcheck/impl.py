@@ -9,6 +9,8 @@ dicts, or a list of ``(dW, db)`` tuples (``(dW,)`` or a bare ``dW`` without b).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import importlib
 import importlib.util
 import sys
@@ -40,43 +42,80 @@ def load_impl(target):
         mod_name = f"_gradcheck_impl_{abs(hash(str(path.resolve())))}"
         loader = importlib.util.spec_from_file_location(mod_name, path)
         module = importlib.util.module_from_spec(loader)
-        sys.path.insert(0, str(path.resolve().parent))  # let it import its siblings
+        folder = str(path.resolve().parent)
         try:
-            loader.loader.exec_module(module)
-        except Exception as e:
-            raise ImplError(f"--impl {target}: importing {where} raised {describe_exception(e, str(path))}") from None
-        finally:
-            sys.path.remove(str(path.resolve().parent))
+            with _importable(folder):  # its siblings import as they do when the file runs as a script
+                loader.loader.exec_module(module)
+        except (Exception, SystemExit) as e:
+            raise ImplError(f"--impl {target}: importing {where} {_raised(e, str(path))}") from None
+        module.__gradcheck_folder__ = folder
     else:
         try:
             module = importlib.import_module(where)
         except ModuleNotFoundError as e:
             raise ImplError(f"--impl {target}: no module named {e.name!r} (give a file path, "
                             f"e.g. path/to/{where.split('.')[-1]}.py:{name}, or install the module)") from None
-        except Exception as e:
-            raise ImplError(f"--impl {target}: importing {where} raised {describe_exception(e)}") from None
+        except (Exception, SystemExit) as e:
+            raise ImplError(f"--impl {target}: importing {where} {_raised(e)}") from None
     fn = getattr(module, name, None)
     if fn is None:
         public = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
         raise ImplError(f"--impl {target}: {where} has no function {name!r}{suggest(name, public)}")
     if not callable(fn):
         raise ImplError(f"--impl {target}: {name!r} is a {type(fn).__name__}, not a function")
-    return fn
+    folder = getattr(module, "__gradcheck_folder__", None)
+    if folder is None:
+        return fn
+
+    @functools.wraps(fn)
+    def in_its_folder(*args, **kwargs):  # imports inside the function find its siblings too
+        with _importable(folder):
+            return fn(*args, **kwargs)
+
+    return in_its_folder
 
 
-def call_impl(fn, spec, params, X, Y):
+@contextlib.contextmanager
+def _importable(folder):
+    """Put ``folder`` first on sys.path for the duration (as ``python file.py`` does)."""
+    added = folder not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
+
+def _raised(exc, filename=None):
+    """``raised ValueError: … (at file.py:3)``, or ``called sys.exit(5)``, for an exception from user code."""
+    if isinstance(exc, SystemExit):
+        return f"called sys.exit({exc.code!r})" if exc.code is not None else "called sys.exit()"
+    return f"raised {describe_exception(exc, filename)}"
+
+
+def call_impl(fn, spec, params, X, Y, notes=None):
     """Call ``fn(params, X, Y)`` on copies; return (grads, problems).
 
     ``grads`` is a list of dicts like ``params`` where a missing or unusable entry is
     ``None``; ``problems`` maps ``"W0"``-style names (or ``""`` for the whole call) to a
-    one-line description. Nothing the function does escapes as an exception.
+    one-line description. Nothing the function does escapes as an exception, not even
+    ``sys.exit``. Two common return shapes are recognised and named:
+
+    * Nielsen's ``(nabla_b, nabla_w)`` pair (biases first, each a list over layers) is
+      accepted when its shapes leave no doubt, with a line in ``notes`` saying so
+      (``nabla_b`` entries may be (units, 1) columns, as Nielsen's biases are);
+    * a list of the right entries in another order (the output layer first) is
+      reordered, and the order is a problem for the whole call.
     """
+    notes = [] if notes is None else notes
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
     try:
         out = fn(copies, X.copy(), Y.copy())
-    except Exception as e:
-        src = getattr(getattr(fn, "__code__", None), "co_filename", None)
-        return None, {"": f"your backprop raised {describe_exception(e, src)}"}
+    except (Exception, SystemExit) as e:
+        src = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
+        return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
     n = len(params)
     if n == 1 and (isinstance(out, (dict, np.ndarray))
                    or (isinstance(out, tuple) and out and all(isinstance(o, np.ndarray) for o in out))):
@@ -85,10 +124,21 @@ def call_impl(fn, spec, params, X, Y):
         entry = "{'W': dW, 'b': db}" if "b" in params[0] else "{'W': dW}"
         return None, {"": f"your backprop returned {type(out).__name__}; expected a list with one {entry} "
                           f"per layer ({_count(n, 'layer')})"}
+    pair = _nielsen_pair(out, params)
+    if isinstance(pair, str):
+        return None, {"": pair}
+    if pair is not None:
+        out, text = pair
+        notes.append(text)
     if len(out) != n:
         return None, {"": f"your backprop returned {_count(len(out), 'entry', 'entries')}; expected {n} "
                           "(one per layer, first layer first)"}
-    grads, problems = [], {}
+    order = _layer_order(out, params)
+    whole = {}
+    if order is not None:
+        out = [out[j] for j in order]
+        whole[""] = _order_problem(order)
+    grads, problems = [], whole
     for i, (entry, p) in enumerate(zip(out, params)):
         got = _as_dict(entry, list(p))
         if isinstance(got, str):
@@ -102,8 +152,14 @@ def call_impl(fn, spec, params, X, Y):
                 problems[name] = f"{name}: missing (expected d{kind} of shape {p[kind].shape})"
                 g[kind] = None
                 continue
+            value = got[kind]
+            if np.iscomplexobj(value):
+                problems[name] = (f"{name}: complex-valued (dtype {np.asarray(value).dtype}); the gradient of a real "
+                                  "loss is real: a complex number crept in (np.sqrt or np.log of a negative number, "
+                                  "an FFT); compared by its real part")
+                value = np.real(value)
             try:
-                arr = np.asarray(got[kind], dtype=np.float64)
+                arr = np.asarray(value, dtype=np.float64)
             except (TypeError, ValueError):
                 problems[name] = f"{name}: not a numeric array ({type(got[kind]).__name__})"
                 g[kind] = None
@@ -119,6 +175,79 @@ def call_impl(fn, spec, params, X, Y):
                                        + (f" (bias style {spec.bias} has no separate b)" if extra == "b" else ""))
         grads.append(g)
     return grads, problems
+
+
+def _shape_of(x):
+    return np.shape(x) if isinstance(x, np.ndarray) else None
+
+
+def _arrays(x, n):
+    """True if ``x`` is a list/tuple of ``n`` arrays."""
+    return isinstance(x, (list, tuple)) and len(x) == n and all(isinstance(e, np.ndarray) for e in x)
+
+
+def _nielsen_pair(out, params):
+    """Nielsen's ``(nabla_b, nabla_w)`` (or ``(nabla_w, nabla_b)``) -> (entries, note), a message, or None.
+
+    Recognised when ``out`` is two lists of one array per layer whose shapes are the
+    biases' and the weights', and cannot be read as one entry per layer.
+    """
+    n = len(params)
+    if len(out) != 2 or not all(_arrays(part, n) for part in out) or not all("b" in p for p in params):
+        return None
+    if n == 2 and all(_fits(_as_dict(e, list(p)), p) for e, p in zip(out, params)):
+        return None  # two layers returned as (dW, db) pairs: not the Nielsen pattern
+
+    def is_b(part):
+        return all(np.size(g) == p["b"].size and np.squeeze(g).ndim <= 1 for g, p in zip(part, params))
+
+    def is_w(part):
+        return all(np.shape(g) == p["W"].shape for g, p in zip(part, params))
+
+    name = None
+    if is_b(out[0]) and is_w(out[1]):
+        nabla_b, nabla_w, name = out[0], out[1], "(nabla_b, nabla_w)"
+    elif is_w(out[0]) and is_b(out[1]):
+        nabla_w, nabla_b, name = out[0], out[1], "(nabla_w, nabla_b)"
+    if name is None:
+        got = [[np.shape(g) for g in part] for part in out]
+        want = [[p["b"].shape for p in params], [p["W"].shape for p in params]]
+        return (f"your backprop returned two lists of {n} arrays, like the (nabla_b, nabla_w) pair of Nielsen's "
+                f"backprop, but their shapes {got[0]} and {got[1]} are not the biases' and weights' "
+                f"{want[0]} and {want[1]}; return one {{'W': dW, 'b': db}} per layer, first layer first")
+    entries = [{"W": w, "b": np.reshape(b, -1)} for b, w in zip(nabla_b, nabla_w)]
+    return entries, (f"your backprop returned Nielsen's {name} pair (biases first, each a list over layers); "
+                     "read as one {'W': dW, 'b': db} per layer" if name.startswith("(nabla_b") else
+                     f"your backprop returned a {name} pair (each a list over layers); read as one "
+                     "{'W': dW, 'b': db} per layer")
+
+
+def _fits(entry, p):
+    return isinstance(entry, dict) and all(_shape_of(entry.get(k)) == v.shape for k, v in p.items())
+
+
+def _layer_order(out, params):
+    """The permutation that puts ``out`` in layer order, if it is not in order and exactly one fits; else None."""
+    entries = [_as_dict(e, list(p)) for e, p in zip(out, params)]
+    if all(_fits(e, p) for e, p in zip(entries, params)):
+        return None
+    n = len(params)
+    fits = [[j for j in range(n) if _fits(_as_dict(out[j], list(p)), p)] for p in params]
+    if any(len(f) != 1 for f in fits):
+        reverse = list(reversed(range(n)))
+        ok = all(_fits(_as_dict(out[j], list(p)), p) for j, p in zip(reverse, params))
+        return reverse if ok and n > 1 else None
+    order = [f[0] for f in fits]
+    return order if sorted(order) == list(range(n)) else None
+
+
+def _order_problem(order):
+    if order == list(reversed(range(len(order)))):
+        what = "in reverse order (the output layer first)"
+    else:
+        what = "out of order (entry " + ", ".join(f"{j} is layer {i}" for i, j in enumerate(order) if i != j) + ")"
+    return (f"your backprop lists the layers' gradients {what}; gradcheck expects layer 0 (next to the input) "
+            "first. They are compared below in layer order")
 
 
 def _count(n, word, plural=None):

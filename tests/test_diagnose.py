@@ -166,15 +166,22 @@ def test_transposed_square_dw_is_named():
     assert "layer 0 returns dW transposed" in one_line(result)
 
 
-def test_an_unrecognised_hidden_layer_mistake_is_localised():
-    # σ(z) where σ'(z) belongs in the hidden layer (the OR-gate question): no known mistake, so
-    # gradcheck says where the error starts.
+def test_sigma_where_sigma_prime_belongs_is_named():
+    # σ(z) where σ'(z) belongs in the hidden layer (the OR-gate question's typo).
     result = check("sigma_not_prime_hidden_column")
     assert not result.passed
     assert result.tensor("W1").passed and result.tensor("b1").passed
-    assert not result.tensor("W0").passed
+    assert "layer 0 multiplies by the activation σ(z) itself where its derivative σ'(z) belongs" in one_line(result)
+
+
+def test_an_unrecognised_hidden_layer_mistake_is_localised():
+    # σ'(z)² in the hidden layer is no known mistake: gradcheck says where the error starts, no cause.
+    result = check("prime_squared_hidden_column")
+    assert not result.passed
+    assert result.tensor("W1").passed and result.tensor("b1").passed
     text = one_line(result)
     assert "layer 0 is wrong" in text and "da_prev = W.T @ delta" in text
+    assert "known mistake" not in text
 
 
 # -- wrong shapes: the problem line explains ------------------------------------------------

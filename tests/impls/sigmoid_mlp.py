@@ -19,8 +19,8 @@ def sigmoid_prime(z):
     return s * (1.0 - s)
 
 
-def _column(params, X, Y, *, prime_of_a=(), no_prime=(), sigma_not_prime=(), use_output=(), mean=True,
-            loss="quadratic"):
+def _column(params, X, Y, *, prime_of_a=(), no_prime=(), sigma_not_prime=(), prime_squared=(), use_output=(),
+            mean=True, loss="quadratic"):
     """Column-convention backprop; the keyword arguments name the layers that make a mistake.
 
     ``loss`` "quadratic" is C = 1/(2N) Σ‖a − y‖², "mse" is C = 1/(N·K) Σ Σ (a − y)².
@@ -42,6 +42,8 @@ def _column(params, X, Y, *, prime_of_a=(), no_prime=(), sigma_not_prime=(), use
             delta = da
         elif layer in sigma_not_prime:
             delta = da * sigmoid(z)
+        elif layer in prime_squared:
+            delta = da * sigmoid_prime(z) ** 2
         elif layer in prime_of_a:
             delta = da * sigmoid_prime(a)
         else:
@@ -117,6 +119,11 @@ def sum_not_mean_mse_column(params, X, Y):
 def sigma_not_prime_hidden_column(params, X, Y):
     """δ^l = (W^{l+1}ᵀ δ^{l+1}) ⊙ σ(z^l): σ where σ' belongs in the hidden layers (the OR-gate question's typo)."""
     return _column(params, X, Y, sigma_not_prime=set(range(len(params) - 1)))
+
+
+def prime_squared_hidden_column(params, X, Y):
+    """δ^0 = (W^1ᵀ δ^1) ⊙ σ'(z)²: no known mistake, only localised."""
+    return _column(params, X, Y, prime_squared={0})
 
 
 def sign_flipped_column(params, X, Y):

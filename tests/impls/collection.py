@@ -1,0 +1,145 @@
+"""A collection of realistic backprop mistakes, each with the diagnosis it must get.
+
+Each :class:`Case` runs a file of this folder through ``check_network`` on a spec. ``expect``
+lists fragments the diagnosis must contain (all of them); ``expect=()`` marks a mistake
+gradcheck does not know, where the diagnosis must say only where the error starts and
+name no cause. :func:`verdict` classifies a result as "named", "localised", "missed"
+or "wrong cause" (a cause named that is not the expected one).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+#: Fragments that only a named cause (not a localisation) contains.
+CAUSE_MARKERS = ("known mistake", "you differentiated", "every element is", "sign is flipped", "reverse",
+                 "is 0 (all", "Nielsen", "complex", "transposed", "not summed", "wrong axis")
+
+
+def _spec(sizes, acts, loss, convention, bias="separate", batch=5, seed=0):
+    return {"input": sizes[0], "layers": [{"units": u, "activation": a} for u, a in zip(sizes[1:], acts)],
+            "loss": loss, "convention": convention, "bias": bias, "batch": batch, "seed": seed}
+
+
+NIELSEN = _spec((3, 3, 3, 2), ["sigmoid"] * 3, "quadratic", "column")
+NIELSEN_3432 = _spec((3, 4, 3, 2), ["sigmoid"] * 3, "quadratic", "column")
+CS231N = _spec((4, 3, 3, 3), ["relu", "relu", "softmax"], "cross_entropy", "row", batch=6)
+CS231N_TANH = _spec((4, 3, 3, 3), ["tanh", "tanh", "softmax"], "cross_entropy", "row", batch=6)
+AUGMENTED = _spec((3, 3, 2), ["sigmoid", "sigmoid"], "sse", "row", bias="augmented", batch=4)
+AUGMENTED_333 = _spec((3, 3, 3), ["sigmoid", "sigmoid"], "sse", "row", bias="augmented", batch=4)
+
+
+@dataclass
+class Case:
+    name: str
+    spec: dict
+    impl: str
+    expect: tuple = ()
+    style: str = ""
+    forbid: tuple = field(default_factory=tuple)
+
+    @property
+    def target(self):
+        return f"{HERE / self.impl}"
+
+
+def _n(fn, *expect, spec=NIELSEN, forbid=()):
+    return Case(f"nielsen:{fn}", spec, f"nielsen/adapter.py:{fn}", expect, "nielsen", forbid)
+
+
+def _c(fn, *expect, spec=CS231N, forbid=()):
+    return Case(f"cs231n:{fn}", spec, f"cs231n_style.py:{fn}", expect, "cs231n", forbid)
+
+
+def _a(fn, *expect, spec=AUGMENTED, forbid=()):
+    return Case(f"augmented:{fn}", spec, f"augmented.py:{fn}", expect, "augmented", forbid)
+
+
+def _m(fn, spec, *expect, forbid=()):
+    return Case(f"mlp:{fn}:{spec['loss']}", spec, f"sigmoid_mlp.py:{fn}", expect, "batched", forbid)
+
+
+CASES = [
+    # Nielsen-style per-sample code through an adapter
+    _n("summed", "you differentiated the sse loss", forbid=("twice",)),
+    _n("reversed_layers", "reverse order"),
+    _n("zeros", "is 0 (all"),
+    _n("learning_rate", "every element is 3 × the true gradient"),
+    _n("prime_of_a_all", "every sigmoid layer (0, 1, 2) applies sigmoid' to the activation a instead of to z"),
+    _n("prime_of_a_hidden", "layers 0 and 1 apply sigmoid' to the activation a instead of to z", spec=NIELSEN_3432),
+    _n("prime_of_a_output", "layer 2 applies sigmoid' to the activation a"),
+    _n("prime_of_a_first", "layer 0 applies sigmoid' to the activation a"),
+    _n("no_prime_output", "layer 2 leaves out the activation derivative"),
+    _n("no_prime_hidden", "layer 1 leaves out the activation derivative"),
+    _n("no_prime_all", "every sigmoid layer (0, 1, 2) leaves out the activation derivative"),
+    _n("sigma_not_prime_hidden", "layers 0 and 1 multiply by the activation σ(z) itself"),
+    _n("output_not_input_0", "layer 0 pairs δ with the layer's output a"),
+    _n("w_not_transposed_1", "W not transposed in the backward pass: carrying δ back from layer 1 to layer 0"),
+    _n("dw_transposed_0", "layer 0 returns dW transposed"),
+    _n("sign", "sign is flipped"),
+    _n("mixed", "layer 1 applies sigmoid' to the activation a"),
+    _n("mixed_two", "layer 2 applies sigmoid' to the activation a", "layer 0 leaves out the activation derivative"),
+    _n("prime_squared_1"),
+    _n("zs_off_by_one_0"),
+    # CS231n-style batched code (row convention, relu/tanh, softmax + cross-entropy)
+    _c("no_mean", "N=6 times too large"),
+    _c("sign", "sign is flipped"),
+    _c("relu_mask_missing", "layer 0 leaves out the activation derivative"),
+    _c("relu_mask_missing_all", "layers 0 and 1 leave out the activation derivative"),
+    _c("relu_times_output", "layer 0 multiplies by the activation σ(z) itself"),
+    _c("tanh_prime_missing", "layer 0 leaves out the activation derivative", spec=CS231N_TANH),
+    _c("tanh_not_prime", "layer 0 multiplies by the activation σ(z) itself", spec=CS231N_TANH),
+    _c("softmax_elementwise", "treats softmax as element-wise"),
+    _c("w_not_transposed", "W not transposed in the backward pass: carrying δ back from layer 1 to layer 0"),
+    _c("dw_transposed", "layer 1 returns dW transposed"),
+    _c("dw_transposed_0", "W0: your dW has shape (3, 4)", "it is transposed"),
+    _c("output_not_input", "layer 1 pairs δ with the layer's output a"),
+    _c("output_not_input_0", "W0: your dW has shape (3, 3)", "pairs δ with the layer's *output* a"),
+    _c("reversed_order", "reverse order"),
+    _c("zeros", "is 0 (all"),
+    _c("learning_rate", "sign is flipped", "every element is 0.001 × the true gradient"),
+    _c("no_mean_and_relu_mask_missing", "N=6 times too large", "layer 0 leaves out the activation derivative"),
+    _c("db_wrong_axis", "summed over the wrong axis"),
+    _c("one_typo"),
+    _c("dout_scaled_in_hidden"),
+    # augmented bias (row convention, sigmoid, sse)
+    _a("prime_of_a", "every sigmoid layer (0, 1) applies sigmoid' to the activation a"),
+    _a("prime_of_a_output", "layer 1 applies sigmoid' to the activation a"),
+    _a("no_prime_hidden", "layer 0 leaves out the activation derivative"),
+    _a("averaged", "you differentiated the quadratic loss", "the mse loss", forbid=("twice",)),
+    _a("w_not_transposed", "W not transposed in the backward pass", spec=AUGMENTED_333),
+    _a("bias_row_in_carry"),
+    # batched sigmoid MLP: which loss, which factor
+    _m("sum_not_mean_column", _spec((3, 3, 2), ["sigmoid"] * 2, "quadratic", "column"),
+       "you differentiated the sse loss"),
+    _m("good_column", _spec((3, 3, 2), ["sigmoid"] * 2, "sse", "column"), "you differentiated the quadratic loss",
+       "with K=2 outputs the mse loss", forbid=("twice",)),
+    _m("sum_not_mean_mse_column", _spec((3, 3, 3), ["sigmoid"] * 2, "mse", "column"), "N=5 times too large",
+       forbid=("7.5", "learning-rate")),
+    _m("good_column", _spec((3, 3, 3), ["sigmoid"] * 2, "mse", "column"), "you differentiated the quadratic loss"),
+    _m("sigma_not_prime_hidden_column", _spec((3, 3, 2), ["sigmoid"] * 2, "quadratic", "column"),
+       "layer 0 multiplies by the activation σ(z) itself"),
+    _m("prime_squared_hidden_column", _spec((3, 3, 2), ["sigmoid"] * 2, "quadratic", "column")),
+    _m("one_element_wrong_column", _spec((3, 3, 2), ["sigmoid"] * 2, "quadratic", "column")),
+]
+
+
+def diagnosis_text(result):
+    return " | ".join(result.problems + result.diagnosis + result.notes)
+
+
+def verdict(case, result):
+    """"named", "localised", "missed" or "wrong cause" for one case's check result."""
+    text = diagnosis_text(result)
+    if result.passed:
+        return "missed"
+    if any(f in text for f in case.forbid):
+        return "wrong cause"
+    if case.expect:
+        if all(f in text for f in case.expect):
+            return "named"
+        return "wrong cause" if any(m in text for m in CAUSE_MARKERS) else "missed"
+    return "wrong cause" if any(m in text for m in CAUSE_MARKERS) else "localised"
