@@ -59,7 +59,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     problems, impl_problems = [], {}
     if impl is not None:
         fn = load_impl(impl)
-        user, impl_problems = call_impl(fn, spec, params, X, Y)
+        user, impl_problems = call_impl(fn, spec, params, X, Y, notes)
         if "" in impl_problems:
             problems.append(impl_problems.pop(""))
         opinions["impl"] = user if user is not None else [dict.fromkeys(p) for p in params]

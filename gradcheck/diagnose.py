@@ -343,7 +343,9 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
                    f"{loss.grad_formula} for loss {loss.name} and σ' of {spec.layers[last].activation}")
     else:
         span = f"layer {last}" if first_bad + 1 == last else f"layers {first_bad + 1}..{last}"
-        out.append(f"{above}{span} {'is' if first_bad + 1 == last else 'are'} right and layer {first_bad} is wrong: the error is in carrying δ back from layer {first_bad + 1} to {first_bad}: "
+        verb = "is" if first_bad + 1 == last else "are"
+        out.append(f"{above}{span} {verb} right and layer {first_bad} is wrong: the error is in carrying δ back "
+                   f"from layer {first_bad + 1} to {first_bad}: "
                    f"{_equation(trace, first_bad + 1, 'da_prev')}, then delta = da * "
                    f"{spec.layers[first_bad].activation}'(z) of layer {first_bad}")
     if zeros:

@@ -50,7 +50,7 @@ class Network:
         delta = self.cost_derivative(activations[-1], y) * self._prime(zs, activations, last)
         nabla_b[-1] = delta
         nabla_w[-1] = self._outer(delta, activations, last)
-        for l in range(2, self.num_layers):
+        for l in range(2, self.num_layers):  # noqa: E741 - the book's name
             layer = last - l + 1
             w = self.weights[-l + 1]
             back = np.dot(w, delta) if self._wrong("w_not_transposed", layer + 1) else np.dot(w.transpose(), delta)
