@@ -206,18 +206,18 @@ def explain(spec, c, a, Y):
     """Sentences explaining gradients that are c × the true ones, for output ``a`` and targets ``Y``.
 
     Another loss whose ∂C/∂a is c times the spec's is named first (both where two
-    coincide); otherwise the factor is taken apart into a sign, N, K and 2.
+    coincide). Otherwise the factor is stated with every reading that fits it (N, K,
+    2, a learning rate), since a number alone cannot tell them apart.
     """
     conv = spec.conv
     here = LOSSES[spec.loss]
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
     g = here.grad(a, Y, n, k)
-    m, lines = abs(c), []
-    if c < 0:
-        lines.append("the sign is flipped: you return −∂C/∂θ (e.g. from the error y − a, target minus output); "
-                     "return +∂C/∂θ and let the update subtract it")
+    m = abs(c)
+    sign = ("the sign is flipped: you return −∂C/∂θ (e.g. from the error y − a, target minus output); "
+            "return +∂C/∂θ and let the update subtract it")
     if _same(m, 1.0):
-        return lines
+        return [sign] if c < 0 else []
     alts = []
     for other in LOSSES.values():
         if other.name == here.name or other.output not in (None, spec.layers[-1].activation):
@@ -234,16 +234,19 @@ def explain(spec, c, a, Y):
         for _, _, other, keeps_k, keeps_n in alts[1:]:
             when = f"K={k} outputs" if not keeps_k else (f"N={n} samples" if not keeps_n else "this network")
             text += f" — with {when} the {other.name} loss (C = {other.formula}) has the same gradient —"
-        lines.append(f"{text} but the spec's loss is {here.name} (C = {here.formula}, ∂C/∂a = {here.grad_formula})")
-        return lines
+        loss_line = f"{text} but the spec's loss is {here.name} (C = {here.formula}, ∂C/∂a = {here.grad_formula})"
+        return [sign, loss_line] if c < 0 else [loss_line]
     has_n = _same(_ratio(here.grad(a, Y, n + 1, k), g), n / (n + 1))
     has_k = _same(_ratio(here.grad(a, Y, n, k + 1), g), k / (k + 1))
-    lines.append(_factor(m, n, k, has_n, has_k, here.name))
-    return lines
+    readings = _readings(m, n, k, has_n, has_k, here.name)
+    text = f"every element is {c:.6g} × the true gradient, a constant factor: "
+    if c < 0:
+        text += sign + f"; and {m:.6g} × in size: "
+    return [text + " — or — ".join(readings)]
 
 
-def _factor(m, n, k, has_n, has_k, loss):
-    """One sentence for gradients m (> 0) times too large, taken apart into N, K and 2 where it can be."""
+def _readings(m, n, k, has_n, has_k, loss):
+    """Every simplest reading of a factor m (> 0): N, K and 2 taken apart, and a learning rate unless it is N alone."""
     parts = {
         ("N", n): (f"N={n} times too large: the {loss} loss averages over the N samples, so divide the summed "
                    "per-sample gradients by N" if has_n else
@@ -260,17 +263,17 @@ def _factor(m, n, k, has_n, has_k, loss):
     }
     usable = [(key, text) for key, text in parts.items()
               if not (key[0] == "N" and n == 1) and not (key[0] == "K" and k == 1)]
+    found = []
     for size in (1, 2, 3):
         for combo in itertools.combinations(usable, size):
-            if len({key[0] for key, _ in combo}) < size:
-                continue
-            if _same(float(np.prod([key[1] for key, _ in combo])), m):
-                texts = [text for _, text in combo]
-                if size == 1 and combo[0][0][0] == "N" and n == k:
-                    texts[0] += f" (N = K = {n} here, so it may be the outputs' factor instead)"
-                return "every element is " + "; and ".join(texts)
-    lr = (" (did you return a learning-rate-scaled update η·∇C instead of the gradient ∇C?)" if m < 1 else "")
-    return f"every element is {m:.6g} × the true gradient: a constant factor{lr}"
+            if len({key[0] for key, _ in combo}) == size and _same(float(np.prod([key[1] for key, _ in combo])), m):
+                found.append(combo)
+        if found:
+            break
+    readings = ["; and ".join(text for _, text in combo) for combo in found]
+    if not (len(found) == 1 and len(found[0]) == 1 and found[0][0][0][0] == "N"):
+        readings.append(f"a learning-rate-scaled update η·∇C with η = {m:.6g} returned instead of the gradient ∇C")
+    return readings
 
 
 # -- the whole diagnosis ------------------------------------------------------------------------

@@ -164,7 +164,7 @@ def test_a_complex_gradient_is_a_problem_without_a_warning():
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        grads, problems = call_impl(complex_impl, spec, params, X, Y)
+        _, problems = call_impl(complex_impl, spec, params, X, Y)
     assert "complex-valued" in problems["W0"]
 
 

@@ -114,13 +114,14 @@ def test_seed001_nielsen_backprop_passes_and_the_sigma_typo_is_caught(capsys):
     path = ROOT / "derivations" / "or_gate.json"
     code, out, _ = run([path, "--impl", f"{IMPLS / 'seed001.py'}:correct"], capsys)
     assert code == 0, out
-    # BP2 as typed in the question, σ(z) where σ'(z) belongs: layer 1 stays right, layer 0 is blamed.
+    # BP2 as typed in the question, σ(z) where σ'(z) belongs: layer 1 stays right, layer 0's mistake is named.
     code, out, _ = run([path, "--impl", f"{IMPLS / 'seed001.py'}:sigma_not_prime", "--format", "json"], capsys)
     doc = json.loads(out)
     assert code == 1
     passed = {p["name"]: p["passed"] for p in doc["parameters"]}
     assert passed == {"W0": False, "b0": False, "W1": True, "b1": True}
-    assert any("layer 0 is wrong" in d for d in doc["diagnosis"]), doc["diagnosis"]
+    assert any("layer 0 multiplies by the activation σ(z) itself where its derivative σ'(z) belongs" in d
+               for d in doc["diagnosis"]), doc["diagnosis"]
 
 
 # -- 002: inputs.T @ delta, or kronecker(transpose(outputs), delta)? ----------------------------
@@ -148,4 +149,5 @@ def test_seed002_whole_batch_kron_and_the_guides_update_are_caught(capsys):
     # The guide returns η·(t − z)·f'·inputs, an update, not the gradient: a constant factor −η.
     code, out, _ = run([SEED002, "--impl", f"{IMPLS / 'seed002.py'}:learning_rate_update", "--format", "json"], capsys)
     doc = json.loads(out)
-    assert code == 1 and any("-0.5" in d and "constant factor" in d for d in doc["diagnosis"]), doc["diagnosis"]
+    assert code == 1 and any("-0.5" in d and "constant factor" in d and "η = 0.5" in d
+                             for d in doc["diagnosis"]), doc["diagnosis"]
