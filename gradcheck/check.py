@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backprop import backprop
-from .compare import ATOL, RTOL, CheckResult, TensorCheck
+from .compare import ATOL, RTOL, CheckResult, TensorCheck, low_precision
 from .diagnose import diagnose, shape_hint
 from .errors import SpecError
 from .impl import call_impl, load_impl
@@ -20,14 +20,15 @@ __all__ = ["check_network", "assert_network"]
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
-                  method="central", params=None, data=None) -> CheckResult:
+                  method="auto", params=None, data=None) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.Spec`).
 
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
     ``"module:function"`` / ``"path/file.py:function"`` string (default: the spec's
     ``impl`` key, if any). ``params`` (list of {"W", "b"} dicts) and ``data`` ((X, Y) in
     the convention's layout) override the spec's own. ``symbolic`` is "auto", "on" or
-    "off". ``method`` is the finite-difference stencil ("central" or "five-point").
+    "off". ``method`` is the finite-difference method ("auto" picks the most accurate one for
+    the network; "central", "richardson", "complex-step").
     Returns a :class:`~gradcheck.compare.CheckResult`.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
@@ -56,10 +57,11 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         elif reason:
             notes.append(reason)
 
-    problems, impl_problems = [], {}
+    problems, impl_problems, impl_float32 = [], {}, False
     if impl is not None:
-        fn = load_impl(impl)
+        fn = _Kept(load_impl(impl))
         user, impl_problems = call_impl(fn, spec, params, X, Y, notes)
+        impl_float32 = low_precision(fn.returned)
         if "" in impl_problems:
             problems.append(impl_problems.pop(""))
         opinions["impl"] = user if user is not None else [dict.fromkeys(p) for p in params]
@@ -75,7 +77,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
             problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {tuple(shape)} "
                        f"(the shape of {kind}){': ' + hint if hint else ''}")
         tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
-                                   kinks=numeric.kinks[layer][kind], problem=problem))
+                                   kinks=numeric.kinks[layer][kind], problem=problem,
+                                   bound=numeric.bounds[layer][kind], float32=impl_float32))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
         notes.append(f"{n_kinks} element(s) sit on a kink: a ±h step moves some z across 0 where "
@@ -90,6 +93,18 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         if wrong and all(t.opinion_passed("backprop") for t in tensors):
             result.diagnosis = diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
     return result
+
+
+class _Kept:
+    """The user's backprop, keeping what it returned (to see its dtypes before they become float64)."""
+
+    def __init__(self, fn):
+        self.__wrapped__, self.returned = fn, []  # __wrapped__: where its errors are located
+
+    def __call__(self, *args):
+        out = self.__wrapped__(*args)
+        self.returned.append(out)
+        return out
 
 
 def _as_lists(params):

@@ -15,7 +15,7 @@ from . import __version__
 from .check import check_network
 from .compare import ATOL, RTOL
 from .errors import GradcheckError
-from .numeric import METHODS
+from .numeric import METHOD_NAMES
 from .report import FORMATS, render, render_json, render_trace
 from .shapes import trace_shapes
 from .spec import load_spec
@@ -65,9 +65,11 @@ def build_parser():
     p.add_argument("--seed", type=_count, help="seed for random params/data (overrides the spec's seed)")
     p.add_argument("--rtol", type=_positive, default=RTOL, help=f"relative tolerance (default {RTOL:g})")
     p.add_argument("--atol", type=_positive, default=ATOL,
-                   help=f"absolute tolerance for near-zero gradients (default {ATOL:g})")
-    p.add_argument("--method", choices=list(METHODS), default="central",
-                   help="finite-difference stencil (default central)")
+                   help="absolute tolerance: differences below it pass however large relative to the gradient "
+                        "(default none: each element is judged against the finite difference's own error bound)")
+    p.add_argument("--method", choices=list(METHOD_NAMES), default="auto",
+                   help="finite differences: central, richardson (h and 2h extrapolated), complex-step (smooth "
+                        "networks only); default auto, the most accurate one for the network")
     p.add_argument("--symbolic", choices=["auto", "on", "off"], default="auto",
                    help="SymPy per-element check: auto skips networks above the size limit (default auto)")
     p.add_argument("--blame", type=_count, default=5, metavar="N", help="rows in the blame table (default 5)")

@@ -1,14 +1,24 @@
-"""Compare gradients element by element: errors, verdict bands, blame tables, result objects.
+"""Compare gradients element by element: error bounds, verdict bands, blame tables, result objects.
 
-For an analytic value a and a numeric value n of one element:
+For an analytic value a and a numeric value n of one element, with ``bound`` the
+finite difference's own error estimate for n (truncation from the stencil at h and 2h,
+plus rounding of the loss at its scale):
 
-    abs_err = |a − n|,   rel_err = |a − n| / max(|a|, |n|, TINY)
+    err = |a − n|,   rel_err = err / max(|a|, |n|),   tol = rtol · max(|a|, |n|) + atol
 
-The element is **good** when ``abs_err <= atol`` or ``rel_err <= rtol`` (the absolute
-floor keeps near-zero gradients from failing on rounding noise). Otherwise it is
-**suspicious** (rel_err < :data:`SUSPICIOUS`: finite-difference noise, float32, a loose
-tolerance) or **wrong**. An element whose finite difference crossed a kink (relu at 0)
-is **kink**: the numeric value is not a derivative there, so it is reported, not judged.
+* **good**: ``err <= tol``;
+* **inconclusive**: ``tol < err <= tol + MARGIN · bound``: only the finite difference's
+  own error could explain the disagreement, so it cannot decide (not a FAIL; the
+  result says why and what to try);
+* **wrong** (rel_err >= :data:`SUSPICIOUS`) or **suspicious**: the analytic value lies
+  outside the finite difference's error bound by a margin. However small the
+  gradient, an element the finite difference resolves is judged relatively.
+* **kink**: the ±h step crossed a point where the function is not differentiable (relu
+  at 0), so the numeric value is not a derivative there; reported, not judged.
+
+``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
+than it. Gradients computed in float32 (or disagreeing by the size of float32
+rounding) are named and judged with float32 tolerances.
 """
 
 from __future__ import annotations
@@ -19,6 +29,8 @@ import numpy as np
 
 __all__ = [
     "ATOL",
+    "FLOAT32_RTOL",
+    "MARGIN",
     "RTOL",
     "SUSPICIOUS",
     "TINY",
@@ -26,21 +38,29 @@ __all__ = [
     "ElementBlame",
     "TensorCheck",
     "errors",
+    "low_precision",
     "verdicts",
 ]
 
-#: Default relative tolerance: central differences in float64 are good to ~1e-8 here.
+#: Default relative tolerance: the default finite differences are good to ~1e-9 and better.
 RTOL = 1e-5
-#: Default absolute floor, for elements whose true gradient is ~0.
-ATOL = 1e-7
-#: Relative errors below this (but above rtol) are "suspicious" rather than "wrong".
+#: Default absolute floor: none. Pass ``atol`` to accept tiny absolute differences on purpose.
+ATOL = 0.0
+#: An element is wrong only when its error exceeds the tolerance plus MARGIN × the numeric error bound.
+MARGIN = 3.0
+#: Relative errors below this (but beyond the tolerance and the bound) are "suspicious" rather than "wrong".
 SUSPICIOUS = 1e-2
+#: Relative tolerance for gradients computed in float32 (ε₃₂ ≈ 1.2e-7, grown through a few layers).
+FLOAT32_RTOL = 1e-3
+#: Rounding of a float32 gradient, in units of ε₃₂ × the tensor's largest gradient.
+FLOAT32_ULPS = 64
+EPS32 = float(np.finfo(np.float32).eps)
 TINY = 1e-300
-BANDS = ("good", "kink", "suspicious", "wrong")
+BANDS = ("good", "kink", "inconclusive", "suspicious", "wrong")
 
 
 def errors(analytic, numeric):
-    """(abs_err, rel_err) arrays for two arrays of the same shape."""
+    """(abs_err, rel_err) arrays for two arrays of the same shape (NaN errors become inf)."""
     a, n = np.asarray(analytic, float), np.asarray(numeric, float)
     abs_err = np.abs(a - n)
     with np.errstate(invalid="ignore"):
@@ -49,13 +69,44 @@ def errors(analytic, numeric):
     return np.where(np.isnan(abs_err), np.inf, abs_err), rel_err
 
 
-def verdicts(abs_err, rel_err, rtol=RTOL, atol=ATOL, kinks=None):
-    """Array of band names ("good", "kink", "suspicious", "wrong") for each element."""
-    good = (abs_err <= atol) | (rel_err <= rtol)
-    out = np.where(good, "good", np.where(rel_err < SUSPICIOUS, "suspicious", "wrong")).astype(object)
+def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, margin=MARGIN):
+    """Array of band names (see :data:`BANDS`) for each element.
+
+    ``bound`` is the numeric value's error estimate (same shape, or None for "exact").
+
+    >>> list(verdicts([1.0, 2e-9, 1e-9, 3.0], [1.0, 1e-9, 1.1e-9, 3.0], bound=[0, 1e-14, 1e-10, 0]))
+    ['good', 'wrong', 'inconclusive', 'good']
+    """
+    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
+    abs_err, rel_err = errors(a, n)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(a) & np.isfinite(n)
+        tol = rtol * np.maximum(np.abs(a), np.abs(n)) + atol
+        good = finite & (abs_err <= tol)
+        explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
+    wrong = np.where(rel_err < SUSPICIOUS, "suspicious", "wrong")
+    out = np.where(good, "good", np.where(explained, "inconclusive", wrong)).astype(object)
     if kinks is not None:
         out[np.asarray(kinks, bool) & ~good] = "kink"
     return out
+
+
+def float32_rounding(analytic, numeric):
+    """True where |a − n| has the size of float32 rounding (given the tensor's scale) but not float64's."""
+    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
+    scale = float(np.max(np.abs(n), initial=0.0))
+    err = np.abs(a - n)
+    return (err <= FLOAT32_ULPS * EPS32 * (np.maximum(np.abs(a), np.abs(n)) + scale)) & (err > 0)
+
+
+def low_precision(values, depth=0):
+    """True if any array in ``values`` (an array, a number, nested lists/tuples/dicts) is float32 or float16."""
+    if isinstance(values, (np.ndarray, np.floating)):
+        return values.dtype in (np.float32, np.float16)
+    if depth > 4:
+        return False
+    items = values.values() if isinstance(values, dict) else values if isinstance(values, (list, tuple)) else ()
+    return any(low_precision(v, depth + 1) for v in items)
 
 
 @dataclass
@@ -89,11 +140,15 @@ BLAME_HEADERS = ["element", "checked", "analytic", "numeric", "abs err", "rel er
 
 @dataclass
 class TensorCheck:
-    """One parameter tensor: every opinion's values and, for each checked opinion, its errors vs numeric.
+    """One parameter tensor: every opinion's values and, for each checked opinion, its verdicts vs numeric.
 
     ``values`` maps an opinion ("backprop", "numeric", "symbolic", "impl", or "analytic")
     to an array of the parameter's shape. ``checked`` lists the opinions judged
-    against ``values["numeric"]``.
+    against ``values["numeric"]``; ``bound`` is the numeric value's per-element error
+    estimate; ``mask`` (sampled checks) marks the elements that were checked, the rest
+    are "unchecked". ``float32`` says the user's gradient is float32: it is then judged
+    with float32 tolerances, as is a user's gradient whose whole disagreement has the
+    size of float32 rounding (listed in ``float32_like``).
     """
 
     name: str
@@ -106,16 +161,45 @@ class TensorCheck:
     atol: float = ATOL
     kinks: np.ndarray | None = None
     problem: str | None = None  # e.g. the user's gradient has the wrong shape
+    bound: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    float32: bool = False
+    float32_like: tuple = ()
     _err: dict = field(default_factory=dict, repr=False)
+
+    USER = ("impl", "analytic")
 
     def __post_init__(self):
         ref = self.values["numeric"]
+        like = []
         for op in self.checked:
             v = self.values.get(op)
             if v is None or np.shape(v) != np.shape(ref):
                 continue
+            f32 = self.float32 and op in self.USER
+            ver = self._judge(v, ref, f32)
+            failing = self._failing(ver)
+            if not f32 and op in self.USER and failing.any() and float32_rounding(v, ref)[failing].all():
+                like.append(op)
+                ver = self._judge(v, ref, True)
             ab, rel = errors(v, ref)
-            self._err[op] = (ab, rel, verdicts(ab, rel, self.rtol, self.atol, self.kinks))
+            self._err[op] = (ab, rel, ver)
+        self.float32_like = tuple(like)
+
+    def _judge(self, v, ref, f32):
+        rtol, bound = self.rtol, self.bound
+        if f32:
+            rtol = max(rtol, FLOAT32_RTOL)
+            rounding = FLOAT32_ULPS * EPS32 * float(np.max(np.abs(ref), initial=0.0))
+            bound = rounding if bound is None else bound + rounding
+        ver = verdicts(v, ref, rtol, self.atol, self.kinks, bound)
+        if self.mask is not None:
+            ver[~np.asarray(self.mask, bool)] = "unchecked"
+        return ver
+
+    @staticmethod
+    def _failing(ver):
+        return (ver == "wrong") | (ver == "suspicious")
 
     def verdict(self, opinion):
         """Per-element verdict array for ``opinion`` (None if it could not be compared)."""
@@ -124,21 +208,38 @@ class TensorCheck:
     def opinion_passed(self, opinion):
         if opinion not in self._err:
             return False
-        return bool(np.all((self._err[opinion][2] == "good") | (self._err[opinion][2] == "kink")))
+        return not bool(self._failing(self._err[opinion][2]).any())
 
     @property
     def passed(self):
         return self.problem is None and all(self.opinion_passed(op) for op in self.checked)
 
+    @property
+    def n_checked(self):
+        """How many elements were checked (all of them unless the check was sampled)."""
+        return int(np.prod(self.shape, dtype=np.int64)) if self.mask is None else int(np.count_nonzero(self.mask))
+
+    def count(self, band, opinion=None):
+        """Number of elements in ``band`` over the checked opinions (or one)."""
+        return sum(int(np.count_nonzero(self._err[op][2] == band))
+                   for op in ([opinion] if opinion else self.checked) if op in self._err)
+
+    def first(self, band):
+        """``"W0[1, 2]"``: the first element in ``band`` (None if there is none)."""
+        for op in self.checked:
+            if op in self._err and (hit := np.argwhere(self._err[op][2] == band)).size:
+                return ElementBlame(self.name, tuple(int(i) for i in hit[0]), op, 0, 0, 0, 0, band).element
+        return None
+
     def max_errors(self, opinion=None):
-        """(max abs err, max rel err) over the checked opinions (or one), ignoring kinks."""
+        """(max abs err, max rel err) over the checked opinions (or one), ignoring kinks and unchecked elements."""
         ops = [opinion] if opinion else list(self.checked)
         ab = rel = 0.0
         for op in ops:
             if op not in self._err:
                 return float("inf"), float("inf")
             a, r, v = self._err[op]
-            mask = v != "kink"
+            mask = (v != "kink") & (v != "unchecked")
             if mask.any():
                 ab, rel = max(ab, float(a[mask].max())), max(rel, float(r[mask].max()))
         return ab, rel
@@ -155,17 +256,24 @@ class TensorCheck:
     def n_kinks(self):
         return 0 if self.kinks is None else int(np.asarray(self.kinks).sum())
 
-    def blame(self, opinion=None):
-        """All :class:`ElementBlame` rows for the checked opinions (or one), unsorted."""
+    def blame(self, opinion=None, n=None, include_good=True):
+        """:class:`ElementBlame` rows for the checked opinions (or one): the ``n`` worst, or all checked ones."""
         rows = []
         for op in [opinion] if opinion else self.checked:
             if op not in self._err:
                 continue
-            ab, rel, ver = self._err[op]
-            val, ref = np.asarray(self.values[op]), np.asarray(self.values["numeric"])
-            for idx in np.ndindex(*np.shape(ref)):
-                rows.append(ElementBlame(self.name, idx, op, float(val[idx]), float(ref[idx]),
-                                         float(ab[idx]), float(rel[idx]), str(ver[idx])))
+            ab, rel, ver = (np.ravel(x) for x in self._err[op])
+            rank = _band_rank(ver)
+            keep = np.flatnonzero(rank >= (1 if not include_good else 0))
+            finite_rel = np.where(np.isfinite(rel[keep]), rel[keep], 1e308)
+            order = keep[np.lexsort((-ab[keep], -finite_rel, -rank[keep]))]
+            if n:
+                order = order[:n]
+            val, ref = np.ravel(self.values[op]), np.ravel(self.values["numeric"])
+            for flat in order:
+                idx = tuple(int(i) for i in np.unravel_index(flat, self.shape)) if self.shape else ()
+                rows.append(ElementBlame(self.name, idx, op, float(val[flat]), float(ref[flat]), float(ab[flat]),
+                                         float(rel[flat]), str(ver[flat])))
         return rows
 
     def __repr__(self):
@@ -174,8 +282,17 @@ class TensorCheck:
                 f"max rel {self.max_rel_error:.2g}, {status})")
 
 
+def _band_rank(ver):
+    """BANDS index per element (−1 for "unchecked"), vectorised."""
+    rank = np.full(ver.shape, -1)
+    for i, band in enumerate(BANDS):
+        rank[ver == band] = i
+    return rank
+
+
 def _badness(row):
-    return (BANDS.index(row.verdict), row.rel_err if np.isfinite(row.rel_err) else 1e308, row.abs_err)
+    rank = BANDS.index(row.verdict) if row.verdict in BANDS else -1
+    return rank, row.rel_err if np.isfinite(row.rel_err) else 1e308, row.abs_err
 
 
 @dataclass
@@ -217,19 +334,43 @@ class CheckResult:
                 return t
         raise KeyError(f"no parameter {name!r}; have {[t.name for t in self.tensors]}")
 
+    def __post_init__(self):
+        self.notes = list(self.notes) + self.judge_notes()
+
+    def judge_notes(self):
+        """Notes on float32 gradients and inconclusive elements (added to ``notes``)."""
+        out = []
+        named = [t.name for t in self.tensors if t.float32]
+        like = [t.name for t in self.tensors if t.float32_like]
+        if named:
+            out.append(f"your gradients are float32 ({', '.join(named)}): judged with float32 tolerances "
+                       f"(rtol {max(self.rtol, FLOAT32_RTOL):g} plus float32 rounding); use float64 for a "
+                       "tighter check")
+        if like:
+            out.append(f"the disagreement in {', '.join(like)} has the size of float32 rounding: are your "
+                       "gradients computed in float32? Judged with float32 tolerances; use float64 for a tighter "
+                       "check")
+        n = sum(t.count("inconclusive") for t in self.tensors)
+        if n:
+            first = next(t.first("inconclusive") for t in self.tensors if t.count("inconclusive"))
+            out.append(f"{n} element(s) inconclusive (first {first}): the finite difference's own error "
+                       "bound is larger than the tolerance there, so it cannot decide; they do not fail. Way out: "
+                       "a more accurate method (--method richardson, or complex-step where every operation is "
+                       "smooth), a larger rtol, or smaller weights/inputs so the loss is less curved")
+        return out
+
     def blame(self, n=10, opinion=None, include_good=True):
-        """The ``n`` worst elements (wrong first, then suspicious, then largest rel err)."""
-        rows = [r for t in self.tensors for r in t.blame(opinion)]
+        """The ``n`` worst elements (wrong first, then suspicious, then largest rel err); ``n=0``: all checked."""
+        rows = [r for t in self.tensors for r in t.blame(opinion, n=n, include_good=include_good)]
         rows.sort(key=_badness, reverse=True)
-        if not include_good:
-            rows = [r for r in rows if r.verdict not in ("good",)]
         return rows[:n] if n else rows
 
     def counts(self):
-        """{band: number of elements} over all checked opinions."""
-        out = dict.fromkeys(BANDS, 0)
-        for r in (r for t in self.tensors for r in t.blame()):
-            out[r.verdict] += 1
+        """{band: number of elements} over all checked opinions (sampled checks add "unchecked")."""
+        out = {band: sum(t.count(band) for t in self.tensors) for band in BANDS}
+        unchecked = sum(t.count("unchecked") for t in self.tensors)
+        if unchecked:
+            out["unchecked"] = unchecked
         return out
 
     def summary_rows(self):

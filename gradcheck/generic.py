@@ -27,9 +27,20 @@ import warnings
 
 import numpy as np
 
-from .compare import ATOL, RTOL, CheckResult, TensorCheck
+from .compare import ATOL, MARGIN, RTOL, CheckResult, TensorCheck, low_precision
 from .errors import describe_exception
-from .numeric import CHUNK_BYTES, METHODS, central_difference, default_step, flatten, unflatten
+from .numeric import (
+    CHUNK_BYTES,
+    EPS,
+    EPS32,
+    METHOD_NAMES,
+    ROUND_ULPS,
+    central_difference,
+    default_step,
+    error_bound,
+    flatten,
+    unflatten,
+)
 
 __all__ = ["check_function", "assert_function", "check_layer", "assert_layer"]
 
@@ -45,7 +56,7 @@ NOISE_ULPS = 1e3
 
 # -- public API -------------------------------------------------------------------------
 
-def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="central", step=None, name=None) -> CheckResult:
+def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None, name=None) -> CheckResult:
     """Compare ``grad(x)`` with finite differences of ``f`` at ``x``, element by element.
 
     ``x`` is one array (any shape), a tuple/list of arrays, or a dict name -> array
@@ -78,15 +89,17 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="central", step=N
     kind, names, arrays, rebuild = _inputs("check_function", x)
     label = name or _label(f, "function")
     problems, analytic, tensor_problems = [], [None] * len(arrays), {}
+    float32 = low_precision(x)
     try:
         out = grad(rebuild([a.copy() for a in arrays]))
     except Exception as e:
         problems.append(f"grad raised {describe_exception(e)}")
     else:
+        float32 = float32 or low_precision(out)
         analytic, tensor_problems, structure = _gradients(out, x, names, arrays, "grad", kind)
         problems += structure
     return _run(label, lambda arrs: f(rebuild(arrs)), arrays, names, analytic, tensor_problems, problems,
-                rtol=rtol, atol=atol, method=method, step=step, f_label="f", extra={"x": x})
+                rtol=rtol, atol=atol, method=method, step=step, f_label="f", extra={"x": x}, float32=float32)
 
 
 def assert_function(f, grad, x, **kwargs) -> CheckResult:
@@ -98,7 +111,7 @@ def assert_function(f, grad, x, **kwargs) -> CheckResult:
     return result
 
 
-def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="central", step=None,
+def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,
                 names=None, name=None) -> CheckResult:
     """Check a layer's ``backward`` against finite differences of its ``forward``.
 
@@ -147,10 +160,11 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
         return forward(*args)
 
     problems, analytic, tensor_problems = [], [None] * len(arrays), {}
-    dout = None
+    dout, float32, f_float32 = None, low_precision(inputs), False
     try:
         res = call([a.copy() for a in arrays])
         out, cache = _split_forward(res)
+        f_float32 = low_precision(np.asarray(out))
         out = np.asarray(out, dtype=np.float64)
     except Exception as e:
         problems.append(f"forward raised {describe_exception(e)}")
@@ -166,18 +180,21 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
         else:
             if len(arrays) == 1 and not isinstance(grads, (tuple, list)):
                 grads = (grads,)
+            float32 = float32 or low_precision(grads)
             analytic, tensor_problems, structure = _gradients(grads, None, names, arrays, "backward", "layer")
             problems += structure
 
     def loss(arrs):
         o, _ = _split_forward(call(arrs))
-        o = np.asarray(o, dtype=np.float64)
+        o = np.asarray(o)
+        o = o if np.iscomplexobj(o) else o.astype(np.float64)
         if o.shape != dout.shape:
             raise ValueError(f"forward's output changed shape from {dout.shape} to {o.shape}")
-        return float(np.sum(o * dout))
+        return np.sum(o * dout)
 
     return _run(label, loss, arrays, names, analytic, tensor_problems, problems, rtol=rtol, atol=atol,
-                method=method, step=step, f_label="forward", extra={"dout": dout}, skip_numeric=dout is None)
+                method=method, step=step, f_label="forward", extra={"dout": dout}, skip_numeric=dout is None,
+                float32=float32, f_float32=f_float32)
 
 
 def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:
@@ -192,8 +209,8 @@ def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:
 # -- inputs and returned gradients ------------------------------------------------------
 
 def _check_method(fn, method):
-    if method not in METHODS:
-        raise ValueError(f"{fn}: method={method!r}; expected one of {', '.join(map(repr, METHODS))}")
+    if method not in METHOD_NAMES:
+        raise ValueError(f"{fn}: method={method!r}; expected one of {', '.join(map(repr, METHOD_NAMES))}")
 
 
 def _label(fn, default):
@@ -336,8 +353,10 @@ class _NotScalarError(TypeError):
     """f returned something other than one number; the message is the whole story."""
 
 
-def _scalar(value, who):
+def _scalar(value, who, complex_ok=False):
     arr = np.asarray(value)
+    if complex_ok and arr.dtype.kind == "c" and arr.size == 1:
+        return complex(arr.reshape(()))
     if arr.dtype.kind not in "biuf":
         raise _NotScalarError(f"{who} must return one number (the loss), got {type(value).__name__}")
     if arr.size != 1:
@@ -379,14 +398,18 @@ class _Probe:
 
 
 def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, atol, method, step, f_label,
-         extra, skip_numeric=False):
+         extra, skip_numeric=False, float32=False, f_float32=False):
     shapes = [a.shape for a in arrays]
     theta = flatten(arrays) if arrays else np.zeros(0)
     notes, failures = [], []
-    f0, smooth_ok = None, True
+    f0, smooth_ok, eps = None, True, EPS
     if not skip_numeric:
         try:
-            f0 = _scalar(F([a.copy() for a in arrays]), f_label)
+            first = F([a.copy() for a in arrays])
+            if f_float32 or low_precision(first):
+                eps, float32 = EPS32, True
+                notes.append(f"{f_label} computes in float32: the finite differences use float32-sized steps")
+            f0 = _scalar(first, f_label)
             again = _scalar(F([a.copy() for a in arrays]), f_label)
         except Exception as e:
             problems.append(_failure(e, f_label, "at x itself, so there is no numeric gradient"))
@@ -400,15 +423,15 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
                 problems.append(f"{f_label} returned {f0} at x itself; the numeric gradient is undefined there")
 
     if f0 is None:
-        numeric = np.full(theta.size, np.nan)
+        numeric, bound = np.full(theta.size, np.nan), np.zeros(theta.size)
         kinks = np.zeros(theta.size, dtype=bool)
         analytic = [None] * len(arrays)  # nothing to compare with
     else:
         def f_batch(T):
-            out = np.empty(len(T))
+            out = np.empty(len(T), dtype=T.dtype)
             for r in range(len(T)):
                 try:
-                    out[r] = _scalar(F(unflatten(T[r].copy(), shapes)), f_label)
+                    out[r] = _scalar(F(unflatten(T[r].copy(), shapes)), f_label, np.iscomplexobj(T))
                 except Exception as e:
                     out[r] = np.nan
                     if not failures:
@@ -419,7 +442,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
                   for a, s in zip(analytic, shapes)]
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # NaN slopes where f failed: reported below
-            numeric, kinks = _numeric(f_batch, theta, f0, flatten(usable), method, step, rtol, atol)
+            numeric, bound, kinks = _numeric(f_batch, theta, f0, flatten(usable), method, step, rtol, atol, eps)
         if not smooth_ok:
             kinks[:] = False
 
@@ -428,6 +451,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
         size = math.prod(shape)
         num = numeric[at:at + size].reshape(shape)
         kink = kinks[at:at + size].reshape(shape)
+        err = bound[at:at + size].reshape(shape)
         at += size
         problem = tensor_problems.get(name)
         bad = ~np.isfinite(num)
@@ -437,7 +461,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
                        f"(first {_element(name, bad)}), so their numeric gradient is undefined; is x at the edge of "
                        f"{f_label}'s domain (log of 0, sqrt of a negative)?{why}")
         tensors.append(TensorCheck(name, None, None, tuple(shape), {"analytic": a, "numeric": num}, ("analytic",),
-                                   rtol, atol, kinks=kink, problem=problem))
+                                   rtol, atol, kinks=kink, problem=problem, bound=err, float32=float32))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
         t = next(t for t in tensors if t.n_kinks)
@@ -475,8 +499,13 @@ def _diagnose(t):
     return ""
 
 
-def _numeric(f_batch, theta, f0, a, method, step, rtol, atol):
-    """(numeric gradient, kink flags), both flat over all inputs; ``a`` is the flat analytic gradient.
+def _numeric(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS):
+    """(numeric gradient, error bound, kink flags), flat over all inputs; ``a`` is the flat analytic gradient.
+
+    Central differences at h cost two calls of f per element. Only the elements whose
+    analytic value disagrees beyond the rounding bound get two more calls at 2h, which
+    give the truncation estimate |g(h) − g(2h)| and the kink test (all of them for
+    "richardson", which extrapolates from both). ``eps`` is the precision f computes in.
 
     Kinks: central differences at h and 2h, g(h) and g(2h), agree to O(h²) where f is
     smooth; so do the one-sided slope gaps w(h) = s₊(h) − s₋(h) ≈ f''·h and w(2h) ≈ 2·w(h).
@@ -484,22 +513,52 @@ def _numeric(f_batch, theta, f0, a, method, step, rtol, atol):
     """
     d = theta.size
     if d == 0:
-        return np.zeros(0), np.zeros(0, dtype=bool)
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
     chunk = max(1, CHUNK_BYTES // (8 * 4 * d))
-    h = default_step(theta, "central") if step is None else np.broadcast_to(np.asarray(step, float), theta.shape)
-    p1, p2 = _Probe(f_batch, theta), _Probe(f_batch, theta)
+    base = "central" if method in ("auto", "central", "richardson", "five-point") else method
+    if step is not None:
+        h = np.broadcast_to(np.asarray(step, float), theta.shape)
+    else:
+        h = default_step(theta, base if eps == EPS or base == "complex-step" else "central")
+        if eps != EPS and base != "complex-step":
+            h = h * (eps / EPS) ** (1 / 3)
+        elif method in ("richardson", "five-point"):
+            h = default_step(theta, "richardson")
+    if base == "complex-step":
+        g = central_difference(f_batch, theta, h, chunk, method="complex-step")
+        return g, 4 * eps * np.abs(g), np.zeros(d, dtype=bool)
+    p1 = _Probe(f_batch, theta)
     g1 = central_difference(p1, theta, h, chunk)
-    g2 = central_difference(p2, theta, 2 * h, chunk)
-    numeric = g1 if method == "central" else central_difference(f_batch, theta, step, chunk, method=method)
     up1, down1, fmax1 = p1.slopes(f0)
+    noise = ROUND_ULPS * eps * fmax1 / h
+    numeric, bound, kinks = g1.copy(), noise.copy(), np.zeros(d, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        far = np.abs(a - g1) > rtol * np.maximum(np.abs(a), np.abs(g1)) + atol + MARGIN * noise
+    idx = np.flatnonzero(far | np.isnan(g1)) if method not in ("richardson", "five-point") else np.arange(d)
+    idx = idx[np.isfinite(a[idx])]
+    if idx.size == 0:
+        return numeric, bound, kinks
+
+    def sub_batch(T):  # f at points that move only the elements ``idx``
+        full = np.repeat(theta[None, :], len(T), axis=0)
+        full[:, idx] = T
+        return f_batch(full)
+
+    p2 = _Probe(sub_batch, theta[idx])
+    g2 = central_difference(p2, theta[idx], 2 * h[idx], chunk)
     up2, down2, fmax2 = p2.slopes(f0)
+    g1, up1, down1, fmax1, noise = g1[idx], up1[idx], down1[idx], fmax1[idx], noise[idx]
+    fmax = np.maximum(fmax1, fmax2)
+    bound[idx] = error_bound(g1, g2, fmax, h[idx], eps)
+    if method in ("richardson", "five-point"):
+        numeric[idx] = (4 * g1 - g2) / 3
     slopes = np.stack([up1, down1, up2, down2])
-    noise = NOISE_ULPS * np.finfo(np.float64).eps * np.maximum(fmax1, fmax2) / h
+    noise = NOISE_ULPS * eps * fmax / h[idx]
     with np.errstate(invalid="ignore"):
         metric = np.maximum(np.abs(g1 - g2), np.abs(2 * (up1 - down1) - (up2 - down2)))
         nonsmooth = metric > KINK_RTOL * np.maximum(np.abs(g1), np.abs(g2)) + noise + atol
-    lo, hi = np.nanmin(slopes, axis=0), np.nanmax(slopes, axis=0)
-    tol = atol + rtol * np.maximum(np.abs(lo), np.abs(hi)) + noise
-    with np.errstate(invalid="ignore"):
-        between = (a >= lo - tol) & (a <= hi + tol)
-    return numeric, nonsmooth & between
+        lo, hi = np.nanmin(slopes, axis=0), np.nanmax(slopes, axis=0)
+        tol = atol + rtol * np.maximum(np.abs(lo), np.abs(hi)) + noise
+        between = (a[idx] >= lo - tol) & (a[idx] <= hi + tol)
+    kinks[idx] = nonsmooth & between
+    return numeric, bound, kinks

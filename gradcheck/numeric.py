@@ -30,20 +30,33 @@ __all__ = [
     "unflatten",
 ]
 
-STEP_SCALE = np.finfo(np.float64).eps ** (1 / 3)
+EPS = np.finfo(np.float64).eps
+EPS32 = float(np.finfo(np.float32).eps)
+STEP_SCALE = EPS ** (1 / 3)
 CHUNK_BYTES = 64 * 2**20
+#: Rounding of one loss evaluation, in units of ε·|C|, assumed by the error bound's floor.
+ROUND_ULPS = 8
 
-#: Finite-difference stencils: offsets (in steps), weights, and the step scale that
+#: Finite-difference stencils: the offsets evaluated (in steps) and the step scale that
 #: balances truncation against rounding for each (ε^{1/3} for O(h²), ε^{1/5} for O(h⁴)).
+#: "richardson" extrapolates central differences at h and 2h, (4·g(h) − g(2h))/3, which
+#: is the five-point stencil (kept under that name too).
 METHODS = {
-    "central": ((1, -1), (0.5, -0.5), STEP_SCALE),
-    "five-point": ((2, 1, -1, -2), (-1 / 12, 8 / 12, -8 / 12, 1 / 12), np.finfo(np.float64).eps ** (1 / 5)),
+    "central": ((1, -1), STEP_SCALE),
+    "richardson": ((1, -1, 2, -2), EPS ** (1 / 5)),
+    "five-point": ((1, -1, 2, -2), EPS ** (1 / 5)),
 }
+#: Complex step: C(θ + i·h·e_i) has imaginary part h·∂C/∂θ_i + O(h³), with no subtraction,
+#: so h can be tiny and the result is exact to rounding, where every operation is analytic.
+COMPLEX_STEP = 1e-20
+#: Every method a caller may name: "auto" picks the best one for the function.
+METHOD_NAMES = ("auto", *METHODS, "complex-step")
 
 
 def default_step(theta, method="central"):
-    """h_i = ε^{1/3}·max(1, |θ_i|) for float64 θ (any shape); ε^{1/5} for "five-point"."""
-    return METHODS[method][2] * np.maximum(1.0, np.abs(theta))
+    """h_i = ε^{1/3}·max(1, |θ_i|) for float64 θ (any shape); ε^{1/5} for "richardson"/"five-point"."""
+    scale = COMPLEX_STEP if method == "complex-step" else METHODS[method][1]
+    return scale * np.maximum(1.0, np.abs(theta))
 
 
 def flatten(arrays):
@@ -62,40 +75,77 @@ def unflatten(vec, shapes):
     return out
 
 
-def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method="central"):
-    """Central differences of a function evaluated on stacks of points.
+def check_method(method, allowed=METHOD_NAMES, where="method"):
+    """Raise ValueError naming ``where`` unless ``method`` is one of ``allowed``."""
+    if method not in allowed:
+        raise ValueError(f"{where}={method!r}: expected one of {', '.join(allowed)}")
+
+
+def error_bound(g1, g2, fmax, h, eps=EPS):
+    """Error estimate of a central difference g(h): its truncation |g(h) − g(2h)|/3 (the O(h²) term, which
+    Richardson extrapolation removes, so a safe bound for that too), plus a floor of
+    :data:`ROUND_ULPS`·ε·max|C|/h for the rounding of the loss at its own scale."""
+    return np.abs(g1 - g2) / 3 + ROUND_ULPS * eps * fmax / h
+
+
+def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method="central", bound=False):
+    """Finite differences of a function evaluated on stacks of points.
 
     ``f_batch(T)`` maps T of shape (P, D) to P values; ``theta`` is (D,). ``method``
-    is a key of :data:`METHODS`. Returns the gradient (D,) and, if ``extra`` is given,
-    the per-element OR of ``extra(T)`` over the perturbed points (used to flag kinks).
+    is "central", "richardson" (or "five-point") or "complex-step" (then ``f_batch``
+    must accept complex T). Returns the gradient (D,); with ``bound=True`` also the
+    per-element error estimate (D,) (central differences are then taken at h and 2h);
+    if ``extra`` is given, last, the per-element OR of ``extra(T)`` over the perturbed
+    points (used to flag kinks).
 
     >>> g = central_difference(lambda T: (T ** 3).sum(axis=1), np.array([1.0, -2.0]))
     >>> np.allclose(g, [3.0, 12.0])
     True
+    >>> g, err = central_difference(lambda T: np.sin(T).sum(axis=1), np.array([0.5]), method="richardson",
+    ...                             bound=True)
+    >>> bool(abs(g[0] - np.cos(0.5)) < 1e-12), bool(abs(g[0] - np.cos(0.5)) <= err[0] < 1e-6)
+    (True, True)
     """
-    if method not in METHODS:
-        raise ValueError(f"method {method!r}: expected one of {', '.join(METHODS)}")
-    offsets, weights, _ = METHODS[method]
+    check_method(method, (*METHODS, "complex-step"))
     theta = np.asarray(theta, dtype=np.float64)
-    d, m = theta.size, len(offsets)
+    d = theta.size
     h = default_step(theta, method) if step is None else np.broadcast_to(np.asarray(step, float), theta.shape)
+    if method == "complex-step":
+        offsets = (1,)
+    elif bound or method != "central":
+        offsets = (1, -1, 2, -2)
+    else:
+        offsets = (1, -1)
+    m = len(offsets)
     chunk = d if chunk is None else max(1, int(chunk))
-    grad = np.empty(d)
+    grad, err = np.empty(d), np.zeros(d)
     flags = np.zeros(d, dtype=bool)
     for start in range(0, d, chunk):
         idx = np.arange(start, min(d, start + chunk))
         c = len(idx)
-        T = np.repeat(theta[None, :], m * c, axis=0)
         rows = np.arange(c)
+        T = np.repeat(theta[None, :], m * c, axis=0).astype(complex if method == "complex-step" else float)
         for j, o in enumerate(offsets):
-            T[j * c + rows, idx] += o * h[idx]
-        # The step actually taken (θ+h)−(θ−h) differs from 2h by rounding; divide by it.
-        taken = (T[rows, idx] - T[(m - 1) * c + rows, idx]) / (offsets[0] - offsets[-1])
-        values = np.asarray(f_batch(T), dtype=np.float64).reshape(m, c)
-        grad[idx] = np.tensordot(weights, values, axes=1) / taken
+            T[j * c + rows, idx] += (1j if method == "complex-step" else o) * h[idx]
+        values = np.asarray(f_batch(T)).reshape(m, c)
+        if method == "complex-step":
+            grad[idx] = values[0].imag / h[idx]
+            err[idx] = 4 * EPS * np.abs(grad[idx])
+        else:
+            values = values.real.astype(np.float64)
+            # The step actually taken (θ+h)−(θ−h) differs from 2h by rounding; divide by it.
+            g1 = (values[0] - values[1]) / (T[rows, idx] - T[c + rows, idx]).real
+            grad[idx] = g1
+            if m == 4:
+                g2 = (values[2] - values[3]) / (T[2 * c + rows, idx] - T[3 * c + rows, idx]).real
+                if method != "central":
+                    grad[idx] = (4 * g1 - g2) / 3
+                err[idx] = error_bound(g1, g2, np.abs(values).max(axis=0), h[idx])
         if extra is not None:
             flags[idx] = np.asarray(extra(T), bool).reshape(m, c).any(axis=0)
-    return (grad, flags) if extra is not None else grad
+    out = (grad, err) if bound else (grad,)
+    out += (flags,) if extra is not None else ()
+    return out if len(out) > 1 else out[0]
 
 
 @dataclass
@@ -105,6 +155,8 @@ class NumericGradient:
     grads: list
     kinks: list
     steps: list
+    bounds: list
+    method: str = "central"
 
     def __repr__(self):
         n = sum(int(k.sum()) for layer in self.kinks for k in layer.values())
@@ -131,7 +183,16 @@ def _stack_forward(spec, params, a_prev, start, first):
     return conv.unfold(a, p), zs
 
 
-def numeric_gradient(spec, params, X, Y, step=None, method="central") -> NumericGradient:
+def best_method(spec):
+    """The most accurate method for ``spec``: Richardson where every activation is smooth, else central.
+
+    Near a kink (relu at 0) a wider stencil crosses it more often, so kinked networks
+    keep the narrow central difference (taken at h and 2h for the error bound).
+    """
+    return "central" if any(ly.act.kinks for ly in spec.layers) else "richardson"
+
+
+def numeric_gradient(spec, params, X, Y, step=None, method="auto") -> NumericGradient:
     """Central-difference ∂C/∂θ for every element of ``params`` (list of {"W", "b"} dicts).
 
     Each layer's elements are perturbed together: the forward pass below that layer is
@@ -140,9 +201,11 @@ def numeric_gradient(spec, params, X, Y, step=None, method="central") -> Numeric
     the layer catalogue), never a derivative.
     """
     from .backprop import forward, loss_value  # here, so the pytest plugin can load without SymPy
+    check_method(method)
+    method = best_method(spec) if method == "auto" else method
     base = forward(spec, params, X)
     n = X.shape[spec.conv.sample_axis]
-    grads, kinks, steps = [], [], []
+    grads, kinks, steps, bounds = [], [], [], []
     for ly in spec.layers:
         i = ly.index
         keys = list(params[i])
@@ -166,10 +229,11 @@ def numeric_gradient(spec, params, X, Y, step=None, method="central") -> Numeric
             return hit
 
         per_net = 8 * (theta.size + sum(m.units * n * 3 for m in spec.layers[i:]))
-        chunk = max(1, CHUNK_BYTES // (len(METHODS[method][0]) * per_net))
+        chunk = max(1, CHUNK_BYTES // (4 * per_net))
         h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
-        g, flags = central_difference(f_batch, theta, h, chunk, extra=crossed, method=method)
+        g, err, flags = central_difference(f_batch, theta, h, chunk, extra=crossed, method=method, bound=True)
         grads.append(dict(zip(keys, unflatten(g, shapes))))
+        bounds.append(dict(zip(keys, unflatten(err, shapes))))
         kinks.append(dict(zip(keys, unflatten(flags, shapes))))
         steps.append(dict(zip(keys, unflatten(h, shapes))))
-    return NumericGradient(grads, kinks, steps)
+    return NumericGradient(grads, kinks, steps, bounds, method)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import pytest
 
 from .compare import ATOL, RTOL
-from .numeric import METHODS
+from .numeric import METHOD_NAMES
 from .session import REPORT_FILE, SESSION_KEY, SYMBOLIC, Checker, GradcheckSession, SpecFile, _marker_values
 
 __all__ = ["SESSION_KEY"]
@@ -38,9 +38,11 @@ def pytest_addoption(parser):
     group.addoption("--gradcheck-rtol", type=float, metavar="X", default=None,
                     help=f"relative tolerance of gradient checks (default {RTOL:g}; ini gradcheck_rtol)")
     group.addoption("--gradcheck-atol", type=float, metavar="X", default=None,
-                    help=f"absolute tolerance for near-zero gradients (default {ATOL:g}; ini gradcheck_atol)")
-    group.addoption("--gradcheck-method", choices=list(METHODS), default=None,
-                    help="finite-difference stencil: central or five-point (default central; ini gradcheck_method)")
+                    help=f"absolute tolerance, an explicit floor for tiny gradients (default {ATOL:g}: none; "
+                         "ini gradcheck_atol)")
+    group.addoption("--gradcheck-method", choices=list(METHOD_NAMES), default=None,
+                    help="finite differences: auto, central, richardson or complex-step (default auto; "
+                         "ini gradcheck_method)")
     group.addoption("--gradcheck-seed", type=int, metavar="N", default=None,
                     help="seed for random network params/data and layer dout (default: the spec's seed, dout 0; "
                          "ini gradcheck_seed)")
@@ -52,8 +54,8 @@ def pytest_addoption(parser):
                     help="collect every *.json in DIR (recursively) as a network spec test item "
                          "(ini gradcheck_specs, relative to the rootdir)")
     for key, text in [("rtol", "relative tolerance of gradient checks"),
-                      ("atol", "absolute tolerance for near-zero gradients"),
-                      ("method", "finite-difference stencil: central or five-point"),
+                      ("atol", "absolute tolerance, an explicit floor for tiny gradients (default none)"),
+                      ("method", "finite differences: auto, central, richardson or complex-step"),
                       ("seed", "seed for random network params/data and layer dout"),
                       ("symbolic", "SymPy check in network checks: auto, on or off (default off)"),
                       ("report", f"folder to write {REPORT_FILE} into (relative to the rootdir)"),

@@ -15,7 +15,7 @@ import pytest
 
 from .compare import ATOL, RTOL
 from .errors import GradcheckError, suggest
-from .numeric import METHODS
+from .numeric import METHOD_NAMES
 
 __all__ = ["SESSION_KEY", "Checker", "GradcheckSession", "Settings", "SpecFile", "SpecItem", "MARKER_KEYS",
            "REPORT_FILE"]
@@ -33,7 +33,7 @@ class Settings:
 
     rtol: float = RTOL
     atol: float = ATOL
-    method: str = "central"
+    method: str = "auto"
     seed: int | None = None
     symbolic: str = "off"
 
@@ -55,8 +55,8 @@ def _parse(key, value, where):
             raise bad("a positive number such as 1e-5" if key == "rtol" else "a number >= 0 such as 1e-7")
         return number
     if key == "method":
-        if value not in METHODS:
-            raise bad(f"one of {', '.join(METHODS)}{suggest(value, list(METHODS))}")
+        if value not in METHOD_NAMES:
+            raise bad(f"one of {', '.join(METHOD_NAMES)}{suggest(value, list(METHOD_NAMES))}")
         return value
     if key == "seed":
         if value is None:

@@ -1,16 +1,17 @@
-"""Element comparison: error formulas, verdict bands, absolute floor, blame ordering, result objects."""
+"""Element comparison: error formulas, verdict bands and error bounds, float32, blame ordering, result objects."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from gradcheck.compare import ATOL, RTOL, SUSPICIOUS, CheckResult, TensorCheck, errors, verdicts
+from gradcheck.compare import ATOL, FLOAT32_RTOL, MARGIN, RTOL, SUSPICIOUS, CheckResult, TensorCheck, errors, verdicts
 
 
 def verdict_of(analytic, numeric, **kw):
-    ab, rel = errors(np.array([analytic]), np.array([numeric]))
-    return str(verdicts(ab, rel, **kw)[0])
+    if "bound" in kw:
+        kw["bound"] = np.array([kw["bound"]])
+    return str(verdicts(np.array([analytic]), np.array([numeric]), **kw)[0])
 
 
 def test_errors_formula():
@@ -38,12 +39,28 @@ def test_bands(analytic, numeric, band):
     assert verdict_of(analytic, numeric) == band
 
 
-def test_absolute_floor_for_near_zero_gradients():
-    # Opposite signs, relative error 2, but both ~0: rounding noise, not a mistake.
-    assert verdict_of(1e-9, -1e-9) == "good"
-    assert verdict_of(0.0, 0.5 * ATOL) == "good"
-    assert verdict_of(0.0, 5 * ATOL) == "wrong"
-    assert verdict_of(0.0, 5 * ATOL, atol=1e-5) == "good"
+def test_no_absolute_floor_by_default():
+    # A gradient of 1e-9 that is wrong by a factor 2 is wrong, however small: nothing hides it.
+    assert ATOL == 0
+    assert verdict_of(2e-9, 1e-9) == "wrong"
+    assert verdict_of(-1e-12, 1e-12, bound=1e-16) == "wrong"
+    assert verdict_of(0.0, 1e-9) == "wrong"
+    # An absolute floor is still there as the user's explicit choice.
+    assert verdict_of(0.0, 1e-9, atol=1e-8) == "good"
+
+
+def test_inconclusive_only_where_the_bound_explains_the_disagreement():
+    # Disagreement 1e-10 on an element of 1e-9: beyond rtol, but within MARGIN × the finite difference's bound.
+    assert verdict_of(1e-9, 1.1e-9, bound=1e-10) == "inconclusive"
+    # The same disagreement with a bound too small to explain it: the analytic value is outside it.
+    assert verdict_of(1e-9, 1.1e-9, bound=1e-10 / (2 * MARGIN)) == "suspicious" or \
+        verdict_of(1e-9, 1.1e-9, bound=1e-10 / (2 * MARGIN)) == "wrong"
+    assert verdict_of(1e-9, 2e-9, bound=1e-10) == "wrong"
+    # Within tolerance stays good whatever the bound; no bound means an exact numeric value.
+    assert verdict_of(1.0, 1.0 + 1e-7, bound=1.0) == "good"
+    assert verdict_of(1e-9, 1.1e-9) == "wrong"
+    # A large bound never turns a disagreement beyond it into "inconclusive".
+    assert verdict_of(1.0, 3.0, bound=0.1) == "wrong"
 
 
 def test_tolerances_move_the_bands():
@@ -54,8 +71,8 @@ def test_tolerances_move_the_bands():
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_non_finite_analytic_is_wrong(bad):
-    ab, rel = errors(np.array([bad, 1.0]), np.array([0.5, 1.0]))
-    assert list(verdicts(ab, rel)) == ["wrong", "good"]
+    ab, _ = errors(np.array([bad, 1.0]), np.array([0.5, 1.0]))
+    assert list(verdicts(np.array([bad, 1.0]), np.array([0.5, 1.0]), bound=np.array([1.0, 0.0]))) == ["wrong", "good"]
     assert ab[0] == np.inf
 
 
@@ -65,8 +82,7 @@ def test_nan_errors_are_infinite():
 
 
 def test_kinks_replace_only_failing_verdicts():
-    ab, rel = errors(np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.5, 1.001]))
-    out = verdicts(ab, rel, kinks=np.array([True, True, False]))
+    out = verdicts(np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.5, 1.001]), kinks=np.array([True, True, False]))
     assert list(out) == ["good", "kink", "suspicious"]
 
 
@@ -137,7 +153,7 @@ def test_blame_limits_and_filters():
     assert len(result.blame(n=2)) == 2
     assert len(result.blame(n=0)) == 4 + 2 + 2
     assert {r.verdict for r in result.blame(n=0, include_good=False)} == {"wrong", "suspicious", "kink"}
-    assert result.counts() == {"good": 4, "kink": 1, "suspicious": 1, "wrong": 2}
+    assert result.counts() == {"good": 4, "kink": 1, "inconclusive": 0, "suspicious": 1, "wrong": 2}
 
 
 def test_result_pass_fail_and_lookup():
@@ -173,3 +189,45 @@ def test_element_blame_row_and_repr():
     row = result_with_every_band().blame(n=1)[0]
     assert row.row()[0] == "W1[0, 1]" and row.row()[-1] == "wrong"
     assert "W1[0, 1]" in repr(row) and "wrong" in repr(row)
+
+
+def test_a_float32_gradient_is_named_and_judged_with_float32_tolerances():
+    rng = np.random.default_rng(0)
+    exact = rng.normal(size=(3, 4))
+    user = exact.astype(np.float32).astype(float) * (1 + 3e-6)  # float32 rounding and a little more
+    t = TensorCheck("W0", 0, "W", (3, 4), {"impl": user, "numeric": exact}, ("impl",), float32=True)
+    assert t.passed
+    result = CheckResult("net", [t], ("impl", "numeric"), ("impl",))
+    assert any("your gradients are float32 (W0)" in n for n in result.notes), result.notes
+    # float32 tolerances still catch a wrong float32 gradient.
+    wrong = user.copy()
+    wrong[1, 2] *= 1 + 100 * FLOAT32_RTOL
+    bad = TensorCheck("W0", 0, "W", (3, 4), {"impl": wrong, "numeric": exact}, ("impl",), float32=True)
+    assert not bad.passed and bad.first("wrong") == "W0[1, 2]"
+
+
+def test_a_disagreement_the_size_of_float32_rounding_is_named():
+    # Off by 3e-7 on elements of 1e-3 next to elements of 1: relative 3e-4, absolute the size of float32 rounding.
+    exact = np.array([1.0, 1e-3, -2e-3, 0.5, -0.7])
+    user = exact + np.array([0.0, 3e-7, -3e-7, 0.0, 0.0])
+    t = TensorCheck("b1", 1, "b", (5,), {"impl": user, "numeric": exact}, ("impl",))
+    assert t.passed and t.float32_like == ("impl",)
+    note = CheckResult("net", [t], ("impl", "numeric"), ("impl",)).notes
+    assert any("size of float32 rounding" in n for n in note), note
+    # The reference backprop is float64: its disagreement is never excused as float32.
+    ours = TensorCheck("b1", 1, "b", (5,), {"backprop": user, "numeric": exact}, ("backprop",))
+    assert not ours.passed and ours.float32_like == ()
+
+
+def test_inconclusive_elements_pass_with_a_note_saying_why():
+    t = tensor("W0", [1.0, 1e-9], [1.0, 1.2e-9], bound=np.array([0.0, 1e-10]))
+    result = CheckResult("net", [t], ("backprop", "numeric"), ("backprop",))
+    assert result.passed and result.counts()["inconclusive"] == 1
+    assert any("inconclusive (first W0[1])" in n and "Way out" in n for n in result.notes), result.notes
+
+
+def test_sampled_tensors_judge_only_their_checked_elements():
+    mask = np.array([[True, False], [False, True]])
+    t = tensor("W0", [[1.0, 5.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]], mask=mask)
+    assert t.passed and t.n_checked == 2 and t.count("unchecked") == 2
+    assert all(r.verdict != "unchecked" for r in t.blame())

@@ -40,7 +40,7 @@ def test_one_element_off_is_first_in_blame(x):
     assert not r.passed
     worst = r.blame(1)[0]
     assert (worst.element, worst.verdict) == ("x[1, 2]", "wrong")
-    assert r.counts() == {"good": x.size - 1, "kink": 0, "suspicious": 0, "wrong": 1}
+    assert r.counts() == {"good": x.size - 1, "kink": 0, "inconclusive": 0, "suspicious": 0, "wrong": 1}
     assert "x[1, 2]" in str(r) and "x[1, 2]" in repr(r)
 
 
@@ -315,3 +315,90 @@ def test_seed_changes_dout():
     a = check_layer(affine_forward, affine_backward, *layer_data(), seed=1).extra["dout"]
     b = check_layer(affine_forward, affine_backward, *layer_data(), seed=2).extra["dout"]
     assert a.shape == b.shape and not np.allclose(a, b)
+
+
+# -- the judge: small gradients, float32, call counts ----------------------------------------
+
+def test_a_small_wrong_gradient_fails():
+    # Gradients of 1e-8 are resolved by the finite difference (its error bound is ~1e-16 here):
+    # twice the gradient is wrong, however small.
+    x = np.linspace(-2.0, 2.0, 7)
+
+    def f(x):
+        return float(np.sum(np.sin(x)) * 1e-8)
+
+    assert check_function(f, lambda x: np.cos(x) * 1e-8, x).passed
+    wrong = check_function(f, lambda x: 2 * np.cos(x) * 1e-8, x)
+    assert not wrong.passed and wrong.counts()["wrong"] == x.size, str(wrong)
+
+
+class Counted:
+    """f, counting its calls."""
+
+    def __init__(self, f):
+        self.f, self.calls = f, 0
+
+    def __call__(self, *args):
+        self.calls += 1
+        return self.f(*args)
+
+
+def test_at_most_two_calls_per_element_when_the_gradient_is_right(x):
+    f = Counted(quadratic)
+    assert check_function(f, quadratic_grad, x).passed
+    assert f.calls <= 2 * x.size + 2, f.calls
+
+
+def test_kink_detection_runs_only_on_elements_that_disagree():
+    x = np.array([0.0, 1.0, -2.0, 3.0])
+    f = Counted(lambda x: float(np.sum(np.abs(x))))
+    r = check_function(f, lambda x: np.where(x >= 0, 1.0, -1.0), x)  # a one-sided slope at 0
+    assert r.passed and r.tensor("x").n_kinks == 1
+    assert f.calls <= 2 * x.size + 2 + 2, f.calls  # two more calls, for the one element at the kink
+
+
+def test_check_layer_calls_forward_at_most_twice_per_element():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.normal(size=(4, 3)), rng.normal(size=(3, 2)), rng.normal(size=2)
+    forward = Counted(lambda x, w, b: (x @ w + b, (x, w, b)))
+
+    def backward(dout, cache):
+        x, w, _ = cache
+        return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+    assert check_layer(forward, backward, x, w, b, names=["x", "w", "b"]).passed
+    assert forward.calls <= 2 * (x.size + w.size + b.size) + 3, forward.calls
+
+
+def test_a_float32_layer_is_named_float32_not_kink_or_suspicious():
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.normal(size=s).astype(np.float32) for s in [(4, 5), (5, 3), (3,)])
+
+    def forward(x, w, b):  # computes in float32 whatever it is given
+        x, w, b = (np.asarray(v, np.float32) for v in (x, w, b))
+        return x @ w + b, (x, w, b)
+
+    def backward(dout, cache):
+        x, w, _ = cache
+        dout = dout.astype(np.float32)
+        return dout @ w.T, x.T @ dout, dout.sum(axis=0)
+
+    r = check_layer(forward, backward, x, w, b)
+    assert r.passed, str(r)
+    assert r.counts()["kink"] == 0 and r.counts()["suspicious"] == 0
+    assert any("float32" in n for n in r.notes), r.notes
+
+    def wrong_backward(dout, cache):
+        dx, dw, db = backward(dout, cache)
+        return dx, dw, 2 * db
+
+    bad = check_layer(forward, wrong_backward, x, w, b)
+    assert not bad.passed and bad.blame(1)[0].param == "b"
+
+
+@pytest.mark.parametrize("method", ["central", "richardson", "complex-step"])
+def test_every_method_catches_a_wrong_gradient(method):
+    x = np.array([0.3, -1.2, 2.0])
+    assert check_function(lambda x: np.sum(np.exp(x) * x), lambda x: np.exp(x) * (1 + x), x, method=method).passed
+    r = check_function(lambda x: np.sum(np.exp(x) * x), lambda x: np.exp(x) * (1 + 1.001 * x), x, method=method)
+    assert not r.passed
