@@ -86,7 +86,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                      "differentiable, so their finite difference is not a derivative; reported as 'kink', not judged")
     result = CheckResult(spec.name, tensors, tuple(opinions), checked, rtol, atol, notes=notes,
                          problems=problems + [t.problem for t in tensors if t.problem])
-    result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y)
+    result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y, method=numeric.method)
     if "impl" in opinions and not result.passed and not problems:
         # Shape problems explain themselves; diagnose the values of the tensors that have none.
         wrong = {t.name for t in tensors if t.problem is None and not t.opinion_passed("impl")}

@@ -211,8 +211,10 @@ def render_check(result, fmt="text", blame=5, noise=None):
     judged = ", ".join(ops)
     parts = [f.heading(f"Gradient check: {judged} vs finite differences", 2),
              f.para(f"Each cell is the largest relative error |a − n| / max(|a|, |n|) of that opinion against "
-                    f"central differences; an element passes if rel err <= {result.rtol:g} or abs err <= "
-                    f"{result.atol:g}." + (f" Errors below {ERROR_FLOOR:.0e} are round-off and show as "
+                    f"finite differences ({result.extra.get('method', 'central')}); an element passes if rel err <= "
+                    f"{result.rtol:g}" + (f" or abs err <= {result.atol:g}" if result.atol else "")
+                    + ", and is inconclusive (not a failure) where only the finite difference's own error bound "
+                      "could explain the difference." + (f" Errors below {ERROR_FLOOR:.0e} are round-off and show as "
                                            f"< {ERROR_FLOOR:.0e}." if stable else ""))]
     rows = []
     for t in result.tensors:
