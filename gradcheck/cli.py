@@ -13,9 +13,8 @@ import sys
 
 from . import __version__
 from .check import check_network
-from .compare import ATOL, RTOL
 from .errors import GradcheckError
-from .numeric import METHOD_NAMES
+from .options import add_cli_options
 from .report import FORMATS, render, render_json, render_trace
 from .shapes import trace_shapes
 from .spec import load_spec
@@ -30,26 +29,6 @@ class _Parser(argparse.ArgumentParser):
         raise GradcheckError(f"{message} (see gradcheck --help)")
 
 
-def _positive(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
-
-
 def build_parser():
     p = _Parser(
         prog="gradcheck",
@@ -62,17 +41,7 @@ def build_parser():
     p.add_argument("--impl", metavar="MODULE:FUNCTION",
                    help="your backprop, 'module:function' or 'path/to/file.py:function', called as "
                         "fn(params, X, Y) and returning one {'W': dW, 'b': db} per layer")
-    p.add_argument("--seed", type=_count, help="seed for random params/data (overrides the spec's seed)")
-    p.add_argument("--rtol", type=_positive, default=RTOL, help=f"relative tolerance (default {RTOL:g})")
-    p.add_argument("--atol", type=_positive, default=ATOL,
-                   help="absolute tolerance: differences below it pass however large relative to the gradient "
-                        "(default none: each element is judged against the finite difference's own error bound)")
-    p.add_argument("--method", choices=list(METHOD_NAMES), default="auto",
-                   help="finite differences: central, richardson (h and 2h extrapolated), complex-step (smooth "
-                        "networks only); default auto, the most accurate one for the network")
-    p.add_argument("--symbolic", choices=["auto", "on", "off"], default="auto",
-                   help="SymPy per-element check: auto skips networks above the size limit (default auto)")
-    p.add_argument("--blame", type=_count, default=5, metavar="N", help="rows in the blame table (default 5)")
+    add_cli_options(p, argparse.ArgumentTypeError)
     p.add_argument("--trace-only", action="store_true",
                    help="print only the shape trace (needs neither params nor data)")
     p.add_argument("--report", metavar="DIR",

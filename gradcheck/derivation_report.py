@@ -34,7 +34,7 @@ from .blocks import Code, Equations, Heading, Para, Raw, Table, Value, render_bl
 from .compare import BANDS, errors
 from .errors import GradcheckError
 from .mathprint import COMMA, DOT, EQ, LP, PLUS, RP, Math, Partial, Prime, to_latex, to_text
-from .precision import ERROR_FLOOR, VALUE_DIGITS, noise_level, rounded, shown_error, shown_value
+from .precision import ERROR_FLOOR, VALUE_DIGITS, json_number, noise_level, rounded, shown_error, shown_value
 from .report import render_check, render_trace, result_json
 
 __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_json", "report_content"]
@@ -409,20 +409,6 @@ def build_report(result, trace, fmt, content=None):
     return render_blocks(blocks, _title(spec), fmt)
 
 
-def _tidy(x):
-    """JSON-safe numbers: NaN/inf become null; NumPy scalars become floats."""
-    if isinstance(x, dict):
-        return {k: _tidy(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_tidy(v) for v in x]
-    if isinstance(x, (float, np.floating)):
-        x = float(x)
-        return x if np.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
 def report_json(result, trace, content=None):
     """The JSON document of a report (a dict)."""
     c = content or report_content(result)
@@ -476,4 +462,4 @@ def report_json(result, trace, content=None):
         elements.append(entry)
     doc["elements"] = elements
     doc["check"] = check
-    return _tidy(doc)
+    return json_number(doc)

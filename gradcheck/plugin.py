@@ -17,16 +17,18 @@ Paths: ``--gradcheck-specs``/``--gradcheck-report`` on the command line are rela
 the current directory; ``gradcheck_specs``/``gradcheck_report``/``gradcheck_impl`` in the
 ini file are relative to the rootdir (the ini file's directory). A spec's own ``"impl":
 "file.py:fn"`` is relative to the spec file's folder. All state lives in one
-:class:`GradcheckSession` per pytest run (``config.stash[SESSION_KEY]``).
+:class:`~gradcheck.testing.session.GradcheckSession` per pytest run
+(``config.stash[SESSION_KEY]``); every option is declared in :mod:`gradcheck.options`.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from .compare import ATOL, RTOL
-from .numeric import METHOD_NAMES
-from .session import REPORT_FILE, SESSION_KEY, SYMBOLIC, Checker, GradcheckSession, SpecFile, _marker_values
+from .options import add_pytest_options
+from .testing.checker import Checker
+from .testing.items import SpecFile
+from .testing.session import MARKER_KEYS, REPORT_FILE, SESSION_KEY, GradcheckSession, marker_values
 
 __all__ = ["SESSION_KEY"]
 
@@ -35,30 +37,13 @@ __all__ = ["SESSION_KEY"]
 
 def pytest_addoption(parser):
     group = parser.getgroup("gradcheck", "gradcheck: check hand-written gradients against finite differences")
-    group.addoption("--gradcheck-rtol", type=float, metavar="X", default=None,
-                    help=f"relative tolerance of gradient checks (default {RTOL:g}; ini gradcheck_rtol)")
-    group.addoption("--gradcheck-atol", type=float, metavar="X", default=None,
-                    help=f"absolute tolerance, an explicit floor for tiny gradients (default {ATOL:g}: none; "
-                         "ini gradcheck_atol)")
-    group.addoption("--gradcheck-method", choices=list(METHOD_NAMES), default=None,
-                    help="finite differences: auto, central, richardson or complex-step (default auto; "
-                         "ini gradcheck_method)")
-    group.addoption("--gradcheck-seed", type=int, metavar="N", default=None,
-                    help="seed for random network params/data and layer dout (default: the spec's seed, dout 0; "
-                         "ini gradcheck_seed)")
-    group.addoption("--gradcheck-symbolic", choices=list(SYMBOLIC), default=None,
-                    help="SymPy check in network checks (default off; ini gradcheck_symbolic)")
+    add_pytest_options(group, parser)
     group.addoption("--gradcheck-report", metavar="DIR", default=None,
                     help=f"write a JSON summary of every gradient check run to DIR/{REPORT_FILE}")
     group.addoption("--gradcheck-specs", metavar="DIR", default=None,
                     help="collect every *.json in DIR (recursively) as a network spec test item "
                          "(ini gradcheck_specs, relative to the rootdir)")
-    for key, text in [("rtol", "relative tolerance of gradient checks"),
-                      ("atol", "absolute tolerance, an explicit floor for tiny gradients (default none)"),
-                      ("method", "finite differences: auto, central, richardson or complex-step"),
-                      ("seed", "seed for random network params/data and layer dout"),
-                      ("symbolic", "SymPy check in network checks: auto, on or off (default off)"),
-                      ("report", f"folder to write {REPORT_FILE} into (relative to the rootdir)"),
+    for key, text in [("report", f"folder to write {REPORT_FILE} into (relative to the rootdir)"),
                       ("specs", "folder of net.json specs to collect as tests (relative to the rootdir)"),
                       ("impl", "default backprop 'module:function' or 'file.py:function' (relative to the "
                                "rootdir) for collected specs without an impl key")]:
@@ -67,8 +52,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "gradcheck(rtol=None, atol=None, method=None, seed=None): tolerances, finite-difference "
-                   "method and seed for the gradcheck fixture in this test")
+        "markers", f"gradcheck({', '.join(k + '=None' for k in MARKER_KEYS)}): settings of the gradcheck "
+                   "fixture in this test")
     session = GradcheckSession.from_config(config)
     config.stash[SESSION_KEY] = session
     session.extend_args(config)
@@ -104,7 +89,7 @@ def gradcheck(request):
 def _marked_settings(session, node):
     """The session's settings with the node's marker applied; a bad marker fails the test with one line."""
     try:
-        return session.settings.update(_marker_values(node), "@pytest.mark.gradcheck")
+        return session.settings.update(marker_values(node), "@pytest.mark.gradcheck")
     except ValueError as e:
         message = str(e)
     pytest.fail(message, pytrace=False)

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["VALUE_DIGITS", "ERROR_FLOOR", "noise_level", "shown_value", "shown_error", "rounded", "rounded_error"]
+__all__ = ["VALUE_DIGITS", "ERROR_FLOOR", "noise_level", "shown_value", "shown_error", "rounded", "rounded_error",
+           "json_number"]
 
 #: Significant digits of a gradient value in a report.
 VALUE_DIGITS = 6
@@ -124,3 +125,21 @@ def shown_error(rel, abs_err=None, noise=0.0):
     if math.isnan(r):
         return "NaN"
     return "inf" if math.isinf(r) else format(r, ".2g")
+
+
+def json_number(x):
+    """``x`` made JSON-safe, recursively: NaN and infinities (a broken opinion) become None (null, which
+    strict JSON allows), NumPy scalars and arrays become floats, ints and nested lists.
+
+    >>> json_number([1.5, float("nan"), {"e": float("inf")}])
+    [1.5, None, {'e': None}]
+    """
+    if isinstance(x, dict):
+        return {k: json_number(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_number(v) for v in x]
+    if hasattr(x, "tolist"):  # a NumPy array or scalar
+        return json_number(x.tolist())
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    return x

@@ -17,7 +17,7 @@ import numpy as np
 from tabulate import tabulate
 
 from .compare import BANDS, BLAME_HEADERS
-from .precision import ERROR_FLOOR, rounded, rounded_error, shown_error, shown_value
+from .precision import ERROR_FLOOR, json_number, rounded, rounded_error, shown_error, shown_value
 from .shapes import fmt_shape
 
 __all__ = ["Format", "FORMATS", "booktabs", "render", "render_trace", "render_check", "result_json", "render_json"]
@@ -283,11 +283,8 @@ def render(result, trace, fmt="text", blame=5, quiet=False):
 
 
 def _nested(value):
-    """Nested lists for JSON; NaN/Inf (from a broken impl) become null, which strict JSON allows."""
-    if value is None:
-        return None
-    arr = np.asarray(value, dtype=float)
-    return np.where(np.isfinite(arr), arr, None).tolist() if not np.isfinite(arr).all() else arr.tolist()
+    """Nested lists for JSON; NaN/Inf (from a broken impl) become null."""
+    return None if value is None else json_number(np.asarray(value, dtype=float))
 
 
 def result_json(result, trace, noise=None):
@@ -312,8 +309,8 @@ def result_json(result, trace, noise=None):
             entry.update(max_rel_error=shown_error(t.max_rel_error, t.max_abs_error, noise))
             entry["errors"] = {op: {"max_rel_error": shown_error(rel, ab, noise)} for op, (ab, rel) in errs.items()}
         else:
-            entry.update(max_abs_error=_finite(t.max_abs_error), max_rel_error=_finite(t.max_rel_error))
-            entry["errors"] = {op: {"max_abs_error": _finite(ab), "max_rel_error": _finite(rel)}
+            entry.update(max_abs_error=json_number(t.max_abs_error), max_rel_error=json_number(t.max_rel_error))
+            entry["errors"] = {op: {"max_abs_error": json_number(ab), "max_rel_error": json_number(rel)}
                                for op, (ab, rel) in errs.items()}
         entry.update(kinks=t.n_kinks, passed=t.passed, problem=t.problem)
         params.append(entry)
@@ -321,8 +318,8 @@ def result_json(result, trace, noise=None):
     if stable:
         blame = [dict(zip(keys, _shown_blame_row(r, noise))) for r in _shown_blame(result, 10, noise)]
     else:
-        blame = [dict(zip(keys, [r.element, r.opinion, _finite(r.analytic), _finite(r.numeric), _finite(r.abs_err),
-                                 _finite(r.rel_err), r.verdict])) for r in result.blame(n=10)]
+        blame = [dict(zip(keys, json_number([r.element, r.opinion, r.analytic, r.numeric, r.abs_err, r.rel_err,
+                                             r.verdict]))) for r in result.blame(n=10)]
     loss = result.extra.get("loss")
     return {
         "name": spec.name, "source": spec.source, "passed": result.passed,
@@ -343,14 +340,8 @@ def _nested_shown(value, like, noise):
         np.shape(like) == arr.shape else None
     out = np.empty(arr.shape, dtype=object)
     for idx in np.ndindex(*arr.shape):
-        v = rounded(arr[idx], None if ref is None else ref[idx], noise)
-        out[idx] = v if np.isfinite(v) else None
-    return out.tolist()
-
-
-def _finite(x):
-    x = float(x)
-    return x if np.isfinite(x) else None
+        out[idx] = rounded(arr[idx], None if ref is None else ref[idx], noise)
+    return json_number(out.tolist())
 
 
 def render_json(runs, errors=()):

@@ -16,6 +16,7 @@ import numpy as np
 
 from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, Convention
 from .errors import SpecError, suggest
+from .validate import whole_number
 
 __all__ = ["KEYS", "LAYER_KEYS", "LayerSpec", "Spec", "load_spec"]
 
@@ -225,12 +226,12 @@ def _check_keys(obj, allowed, path, source):
 
 
 def _int(value, path, source, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
-            isinstance(value, float) and not value.is_integer()):
+    if not isinstance(value, (int, float)):
         raise SpecError(path, f"expected a whole number >= {minimum}, got {_kind(value)}", source)
-    if value < minimum:
-        raise SpecError(path, f"expected a whole number >= {minimum}, got {value!r}", source)
-    return int(value)
+    try:
+        return whole_number(value, minimum)
+    except ValueError as e:
+        raise SpecError(path, f"{e}, got {_kind(value)}", source) from None
 
 
 def _name(value, valid, path, source):

@@ -25,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 
 from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
 from .spec import KEYS, LAYER_KEYS, load_spec
+from .validate import whole_number
 
 __all__ = ["specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
 
@@ -41,9 +42,12 @@ def _choose(given, catalogue, argument):
 
 
 def _positive(value, argument):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not isinstance(value, int):
         raise ValueError(f"specs: {argument}={value!r}: expected a whole number >= 1")
-    return value
+    try:
+        return whole_number(value, 1)
+    except ValueError as e:
+        raise ValueError(f"specs: {argument}={value!r}: {e}") from None
 
 
 def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None, conventions=None, biases=None,

@@ -1,0 +1,136 @@
+"""Every setting of a check, declared once: the CLI, the pytest plugin and its marker read them here.
+
+An :class:`Option` names a setting, its default, its help text and the kind of value it
+takes, checked by that kind's one validator in :mod:`gradcheck.validate`.
+
+>>> option("rtol").validate("1e-3", "--rtol")
+0.001
+>>> option("rtol").validate("0", "--rtol")
+Traceback (most recent call last):
+ValueError: --rtol: rtol='0': expected a positive number such as 1e-5
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Callable
+
+from .validate import number, one_of, whole_number
+
+__all__ = ["Option", "OPTIONS", "option", "add_cli_options",
+           "add_pytest_options"]
+
+
+# -- the options --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Option:
+    """One setting.
+
+    ``parse`` validates a raw value (see above); ``cli``/``plugin`` say where it is offered
+    (``--name`` / ``--gradcheck-name`` and ini ``gradcheck_name``); ``marker``: also a keyword
+    of ``@pytest.mark.gradcheck`` and of the fixture's methods. ``plugin_default`` replaces
+    ``default`` in the plugin (a test-suite runs SymPy only when asked).
+    """
+
+    name: str
+    help: str
+    parse: Callable
+    default: object = None
+    choices: tuple = ()
+    metavar: str | None = None
+    cli: bool = True
+    plugin: bool = True
+    marker: bool = False
+    plugin_default: object = ...
+    default_text: str | None = None  # the default in --help, where the value alone does not say it
+
+    def validate(self, value, where):
+        """The parsed value; ``ValueError("where: name=value: expected …")`` if it is bad."""
+        if value is None and self.default is None:
+            return None
+        try:
+            return self.parse(value)
+        except ValueError as e:
+            raise ValueError(f"{where}: {self.name}={value!r}: {e}") from None
+
+    @property
+    def default_in_plugin(self):
+        return self.default if self.plugin_default is ... else self.plugin_default
+
+
+def _options():
+    from .compare import ATOL, RTOL
+    from .numeric import METHOD_NAMES
+
+    methods, symbolic = tuple(METHOD_NAMES), ("auto", "on", "off")
+    return (
+        Option("rtol", "relative tolerance", partial(number, positive=True), RTOL, metavar="X", marker=True),
+        Option("atol", "absolute tolerance: differences below it pass however large relative to the gradient",
+               number, ATOL, metavar="X", marker=True,
+               default_text="none: each element is judged against the finite difference's own error bound"),
+        Option("method", "finite differences: central, richardson (h and 2h extrapolated), complex-step (smooth "
+                         "networks only)", partial(one_of, choices=methods), "auto", methods, marker=True,
+               default_text="auto, the most accurate one for the network"),
+        Option("seed", "seed for random params/data, overriding the spec's seed (in tests it also seeds a "
+                       "layer's dout, default 0)", whole_number, None, metavar="N", marker=True),
+        Option("symbolic", "SymPy per-element check: auto skips networks above the size limit",
+               partial(one_of, choices=symbolic), "auto", symbolic, plugin_default="off"),
+        Option("blame", "rows in the blame table", whole_number, 5, metavar="N", plugin=False),
+    )
+
+
+#: Every option, in the order ``--help`` lists them.
+OPTIONS = _options()
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def option(name):
+    """The :class:`Option` called ``name`` (KeyError names the valid ones)."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"no option {name!r}; options: {', '.join(_BY_NAME)}") from None
+
+
+def _with_default(text, default):
+    if default is None:
+        return text
+    return f"{text} (default {default:g})" if isinstance(default, float) else f"{text} (default {default})"
+
+
+def add_cli_options(parser, type_error):
+    """Add every CLI option to an argparse ``parser``; ``type_error`` is argparse's ArgumentTypeError."""
+    def typed(o):
+        def convert(text):
+            try:
+                return o.parse(text)
+            except ValueError as e:
+                raise type_error(f"{e}, got {text!r}") from None
+        convert.__name__ = o.name
+        return convert
+
+    for o in OPTIONS:
+        if not o.cli:
+            continue
+        text = _with_default(o.help, o.default_text or o.default)
+        if o.choices:
+            parser.add_argument(f"--{o.name}", choices=list(o.choices), default=o.default, help=text)
+        else:
+            parser.add_argument(f"--{o.name}", type=typed(o), default=o.default, metavar=o.metavar, help=text)
+
+
+def add_pytest_options(group, parser):
+    """Add ``--gradcheck-NAME`` to the pytest option ``group`` and ``gradcheck_NAME`` to the ini ``parser``.
+
+    Values stay raw here: the session validates them (command line first, then ini) with the
+    option's own validator, so both places give the same message.
+    """
+    for o in OPTIONS:
+        if not o.plugin:
+            continue
+        text = _with_default(o.help, o.default_text or o.default_in_plugin)
+        group.addoption(f"--gradcheck-{o.name}", metavar=o.metavar or "|".join(o.choices), default=None,
+                        help=f"{text}; ini gradcheck_{o.name}")
+        parser.addini(f"gradcheck_{o.name}", f"gradcheck: {text}", default="")

@@ -1,0 +1,63 @@
+"""The object the ``gradcheck`` fixture gives a test: check methods bound to the run's settings."""
+
+from __future__ import annotations
+
+from .session import SETTING_KEYS
+
+__all__ = ["Checker"]
+
+
+class Checker:
+    """What the ``gradcheck`` fixture gives a test: check methods bound to the session's settings.
+
+    Each method takes the settings as keyword overrides (``rtol``, ``atol``, ``method``,
+    ``seed``) on top of the test's ``@pytest.mark.gradcheck`` and the command line/ini,
+    records the check for the summary, raises ``AssertionError`` (the report with the
+    blame table) when it fails and otherwise returns the
+    :class:`~gradcheck.compare.CheckResult`.
+    """
+
+    def __init__(self, session, settings, test):
+        self.session, self.settings, self.test = session, settings, test
+
+    def _settings(self, overrides):
+        extra = {k: overrides.pop(k) for k in list(overrides) if k in SETTING_KEYS}
+        return self.settings.update(extra, "gradcheck")
+
+    def _finish(self, kind, result):
+        __tracebackhide__ = True
+        self.session.record(self.test, kind, result)
+        if not result.passed:
+            raise AssertionError(str(result))
+        return result
+
+    def function(self, f, grad, x, **kwargs):
+        """:func:`~gradcheck.generic.check_function` (``step``, ``name`` pass through)."""
+        __tracebackhide__ = True
+        from ..generic import check_function
+
+        s = self._settings(kwargs)
+        return self._finish("function", check_function(f, grad, x, rtol=s.rtol, atol=s.atol, method=s.method,
+                                                        **kwargs))
+
+    def layer(self, forward, backward, x, *params, **kwargs):
+        """:func:`~gradcheck.generic.check_layer`; ``seed`` seeds ``dout`` (default 0)."""
+        __tracebackhide__ = True
+        from ..generic import check_layer
+
+        s = self._settings(kwargs)
+        return self._finish("layer", check_layer(forward, backward, x, *params, rtol=s.rtol, atol=s.atol,
+                                                 method=s.method, seed=0 if s.seed is None else s.seed, **kwargs))
+
+    def network(self, spec, impl=None, **kwargs):
+        """:func:`~gradcheck.check.check_network`; ``symbolic`` defaults to the session's ("off")."""
+        __tracebackhide__ = True
+        from ..check import check_network
+
+        s = self._settings(kwargs)
+        return self._finish("network", check_network(spec, impl, seed=s.seed, rtol=s.rtol, atol=s.atol,
+                                                     method=s.method, symbolic=s.symbolic, **kwargs))
+
+    def __repr__(self):
+        s = self.settings
+        return f"<gradcheck checker for {self.test}: rtol={s.rtol:g}, atol={s.atol:g}, method={s.method}>"
