@@ -67,6 +67,9 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     ``x[0]``, ``x[1]``, ... or by the dict keys. A wrong shape, a NaN, a missing entry
     or an exception in ``f``/``grad`` is a ``problem`` line in the result, not an error.
 
+    ``grad=None`` checks a function that returns both, ``f(x) -> (loss, dx)`` (CS231n's
+    ``softmax_loss``): its loss is differentiated numerically and its dx is checked.
+
     ``method`` is "central" or "five-point"; ``step`` overrides the default step
     (a number, or an array of x's flattened size). ``f`` is called 4·size + 2 times
     (8·size + 2 for five-point): once per perturbed point, not vectorised.
@@ -90,15 +93,28 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     label = name or _label(f, "function")
     problems, analytic, tensor_problems = [], [None] * len(arrays), {}
     float32 = low_precision(x)
+    both = grad is None  # f returns (loss, grad), as CS231n's softmax_loss does
+    who = "f" if both else "grad"
     try:
-        out = grad(rebuild([a.copy() for a in arrays]))
+        out = f(rebuild([a.copy() for a in arrays])) if both else grad(rebuild([a.copy() for a in arrays]))
+        if both:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise _NotScalarError(f"grad=None means f returns (loss, grad); f returned {type(out).__name__}"
+                                      + (f" of {len(out)}" if isinstance(out, tuple) else ""))
+            out = out[1]
     except Exception as e:
-        problems.append(f"grad raised {describe_exception(e)}")
+        problems.append(str(e) if isinstance(e, _NotScalarError) else f"{who} raised {describe_exception(e)}")
+        tensor_problems = {nm: f"{nm}: no analytic gradient ({who} failed, see above)" for nm in names}
     else:
         float32 = float32 or low_precision(out)
-        analytic, tensor_problems, structure = _gradients(out, x, names, arrays, "grad", kind)
+        analytic, tensor_problems, structure = _gradients(out, x, names, arrays, who, kind)
         problems += structure
-    return _run(label, lambda arrs: f(rebuild(arrs)), arrays, names, analytic, tensor_problems, problems,
+
+    def loss(arrs):
+        value = f(rebuild(arrs))
+        return value[0] if both and isinstance(value, tuple) else value
+
+    return _run(label, loss, arrays, names, analytic, tensor_problems, problems,
                 rtol=rtol, atol=atol, method=method, step=step, f_label="f", extra={"x": x}, float32=float32)
 
 
@@ -177,11 +193,13 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
             grads = backward(dout.copy(), cache)
         except Exception as e:
             problems.append(f"backward raised {describe_exception(e)}")
+            tensor_problems = {nm: f"d{nm}: no analytic gradient (backward failed, see above)" for nm in names}
         else:
             if len(arrays) == 1 and not isinstance(grads, (tuple, list)):
                 grads = (grads,)
             float32 = float32 or low_precision(grads)
-            analytic, tensor_problems, structure = _gradients(grads, None, names, arrays, "backward", "layer")
+            analytic, tensor_problems, structure = _gradients(grads, None, names, arrays, "backward", "layer",
+                                                              out_shape=dout.shape)
             problems += structure
 
     def loss(arrs):
@@ -271,7 +289,7 @@ def _split_forward(res):
     return res, None
 
 
-def _gradients(out, x, names, arrays, who, kind):
+def _gradients(out, x, names, arrays, who, kind, out_shape=None):
     """What ``who`` returned -> (list of float arrays or None, {name: problem}, [structure problems]).
 
     ``kind`` is how the inputs were given: "single", "sequence", "dict" or "layer".
@@ -298,14 +316,14 @@ def _gradients(out, x, names, arrays, who, kind):
         entries, structure = [out], []
     analytic, problems = [], {}
     for name, label, got, ref in zip(names, shown, entries, arrays):
-        arr, problem = _one_gradient(got, ref.shape, name, label, who)
+        arr, problem = _one_gradient(got, ref.shape, name, label, who, out_shape)
         analytic.append(arr)
         if problem:
             problems[name] = problem
     return analytic, problems, structure
 
 
-def _one_gradient(got, shape, name, label, who):
+def _one_gradient(got, shape, name, label, who, out_shape=None):
     """(float64 array or None, problem or None) for one returned gradient ``label`` of input ``name``."""
     if got is None:
         return None, f"{label}: {who} returned None; expected an array of shape {shape} (the shape of {name})"
@@ -314,7 +332,7 @@ def _one_gradient(got, shape, name, label, who):
     except (TypeError, ValueError):
         return None, f"{label}: {who} returned {type(got).__name__}, not a numeric array of shape {shape}"
     if arr.shape != shape:
-        hint = _shape_hint(arr.shape, shape)
+        hint = _shape_hint(arr.shape, shape, out_shape)
         return arr, (f"{label}: {who} returned shape {arr.shape}, expected {shape} (the shape of {name})"
                      f"{': ' + hint if hint else ''}")
     bad = ~np.isfinite(arr)
@@ -330,7 +348,15 @@ def _element(name, mask):
     return f"{name}[{', '.join(str(int(i)) for i in idx)}]" if len(idx) else name
 
 
-def _shape_hint(got, want):
+def _shape_hint(got, want, out_shape=None):
+    """Why a gradient of shape ``got`` is not of shape ``want``; ``out_shape`` is dout's shape (layers only)."""
+    if got != want and tuple(d for d in got if d != 1) == tuple(d for d in want if d != 1) and \
+            len(got) > len(want):
+        return (f"already summed, but with an extra axis of length 1 (keepdims=True?): drop it, "
+                f".reshape({want}), or sum without keepdims")
+    wrong_axes = _summed_axes(got, want, out_shape)
+    if wrong_axes:
+        return wrong_axes
     if len(got) == 2 and got == want[::-1]:
         return "it is the transpose (return .T, or swap the factors of the matrix product)"
     if len(got) == len(want) + 1 and got[1:] == want:
@@ -340,6 +366,30 @@ def _shape_hint(got, want):
     if math.prod(got) == math.prod(want):
         return f"same number of elements, different layout: reshape to {want} (a flattened or column vector?)"
     return ""
+
+
+def _summed_axes(got, want, out_shape):
+    """"summed over the wrong axis …" when got and want both keep some of dout's axes, but different ones."""
+    if out_shape is None or not got or not want:
+        return ""
+
+    def kept(shape):  # which axes of dout a sum that gives ``shape`` keeps (first match, in order)
+        axes, start = [], 0
+        for d in shape:
+            hits = [ax for ax in range(start, len(out_shape)) if out_shape[ax] == d]
+            if not hits:
+                return None
+            axes.append(hits[0])
+            start = hits[0] + 1
+        return axes
+
+    k_got, k_want = kept(got), kept(want)
+    if k_got is None or k_want is None or k_got == k_want:
+        return ""
+    summed = tuple(ax for ax in range(len(out_shape)) if ax not in k_want)
+    axis = summed[0] if len(summed) == 1 else summed
+    return (f"summed over the wrong axis: {got} keeps axis {', '.join(map(str, k_got))} of dout {tuple(out_shape)}; "
+            f"sum over axis {axis} instead: dout.sum(axis={axis}) -> {want}")
 
 
 def _failure(exc, who, where):
@@ -354,6 +404,10 @@ class _NotScalarError(TypeError):
 
 
 def _scalar(value, who, complex_ok=False):
+    if isinstance(value, tuple) and len(value) == 2 and np.ndim(value[0]) == 0 and np.ndim(value[1]) > 0:
+        raise _NotScalarError(f"{who} returned a tuple (loss, grad), as CS231n's softmax_loss does; {who} must "
+                              "return the loss alone: pass grad=None to check the grad it returns, or wrap it as "
+                              "lambda x: softmax_loss(x, y)[0]")
     arr = np.asarray(value)
     if complex_ok and arr.dtype.kind == "c" and arr.size == 1:
         return complex(arr.reshape(()))

@@ -191,9 +191,14 @@ def _cell(t, op, noise=None):
         return "skipped"
     if op not in t.checked:
         return ""
+    value = t.values.get(op)
+    if value is None:
+        return "not returned"
+    if np.shape(value) != tuple(t.shape):
+        return "bad shape"
     ab, rel = t.max_errors(op)
     if not np.isfinite(rel):
-        return "bad shape" if t.problem else "NaN/Inf"
+        return "NaN/Inf" if not np.all(np.isfinite(value)) else "no numeric value"
     return f"{rel:.2g}" if noise is None else shown_error(rel, ab, noise)
 
 
@@ -218,7 +223,7 @@ def render_check(result, fmt="text", blame=5, noise=None):
                                            f"< {ERROR_FLOOR:.0e}." if stable else ""))]
     rows = []
     for t in result.tensors:
-        status = "ok" if t.passed else ("PROBLEM" if t.problem else "FAIL")
+        status = "ok" if t.passed else ("PROBLEM" if t.problem or not _comparable(t) else "FAIL")
         ab = t.max_abs_error
         abs_cell = [] if stable else [f"{ab:.2g}" if np.isfinite(ab) else "-"]
         rows.append([t.name, "x".join(map(str, t.shape)), *[_cell(t, op, noise) for op in ops],
@@ -268,7 +273,19 @@ def verdict_line(result, noise=None):
         return (f"PASS: every gradient agrees ({', '.join(result.checked)} vs numeric; "
                 f"max rel err {err}{floor})")
     failed = [t.name for t in result.tensors if not t.passed]
-    return f"FAIL: {', '.join(failed) or 'the check'} disagree{'s' if len(failed) == 1 else ''} with finite differences"
+    unusable = [t.name for t in result.tensors if not t.passed and not _comparable(t)]
+    wrong = [name for name in failed if name not in unusable]
+    parts = []
+    if wrong:
+        parts.append(f"{', '.join(wrong)} disagree{'s' if len(wrong) == 1 else ''} with finite differences")
+    if unusable:
+        parts.append(f"{', '.join(unusable)} could not be compared (see the problems above)")
+    return f"FAIL: {'; '.join(parts) or 'the check'}"
+
+
+def _comparable(t):
+    """Whether every checked opinion of ``t`` gave an array of the right shape."""
+    return all(t.values.get(op) is not None and np.shape(t.values[op]) == tuple(t.shape) for op in t.checked)
 
 
 def render(result, trace, fmt="text", blame=5, quiet=False):

@@ -172,3 +172,28 @@ def test_all_zero_gradients_are_said_as_such():
     result = check_network(NIELSEN, f"{IMPLS}/nielsen/adapter.py:zeros", symbolic="off")
     text = diagnosis_text(result)
     assert "every gradient your backprop returned is 0" in text and "constant factor" not in text
+
+
+# -- labels in the CLI's table -----------------------------------------------------------------
+
+def _table(tmp_path, capsys, fn):
+    spec = tmp_path / "net.json"
+    spec.write_text(json.dumps({"input": 3, "layers": [{"units": 3, "activation": "sigmoid"},
+                                                       {"units": 2, "activation": "sigmoid"}],
+                                "loss": "quadratic", "batch": 5}))
+    code = main([str(spec), "--impl", f"{IMPLS / 'sigmoid_mlp.py'}:{fn}", "--symbolic", "off"])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fn", ["returns_none", "raises_column"])
+def test_no_gradients_are_not_reported_as_nan_or_a_disagreement(tmp_path, capsys, fn):
+    code, out = _table(tmp_path, capsys, fn)
+    assert code == 1
+    assert "not returned" in out and "NaN/Inf" not in out and "disagree" not in out
+    assert "could not be compared" in out
+
+
+def test_a_nan_is_labelled_nan_not_bad_shape(tmp_path, capsys):
+    code, out = _table(tmp_path, capsys, "nan_result_column")
+    row = next(line for line in out.splitlines() if line.startswith("W1 "))
+    assert "NaN/Inf" in row and "bad shape" not in out
