@@ -195,5 +195,6 @@ def test_no_gradients_are_not_reported_as_nan_or_a_disagreement(tmp_path, capsys
 
 def test_a_nan_is_labelled_nan_not_bad_shape(tmp_path, capsys):
     code, out = _table(tmp_path, capsys, "nan_result_column")
+    assert code == 1
     row = next(line for line in out.splitlines() if line.startswith("W1 "))
     assert "NaN/Inf" in row and "bad shape" not in out
