@@ -370,7 +370,7 @@ def _shape_hint(got, want, out_shape=None):
 
 def _summed_axes(got, want, out_shape):
     """"summed over the wrong axis …" when got and want both keep some of dout's axes, but different ones."""
-    if out_shape is None or not got or not want:
+    if out_shape is None or not got or len(got) != len(want) or len(got) >= len(out_shape):
         return ""
 
     def kept(shape):  # which axes of dout a sum that gives ``shape`` keeps (first match, in order)
