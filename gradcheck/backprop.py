@@ -5,8 +5,10 @@
     hidden:   δ^l = (W^{l+1}ᵀ δ^{l+1}) ⊙ σ'(z^l)
     grads:    ∂C/∂W^l = δ^l a^{l-1}ᵀ,  ∂C/∂b^l = Σ_N δ^l
 
-The per-layer maths lives in the layer catalogue (:mod:`gradcheck.catalogue`); this
-module only chains the layers and the loss.
+for dense layers; every layer kind (convolution, pooling, flatten, normalisation,
+dropout, activation) brings its own forward and backward. The per-layer maths lives
+in the layer catalogue (:mod:`gradcheck.catalogue`); this module only chains the
+layers and the loss. Layers without an activation key pass z on as a (a = z, δ = ∂C/∂a).
 """
 
 from __future__ import annotations
@@ -22,9 +24,10 @@ __all__ = ["Forward", "backprop", "forward", "loss_value"]
 class Forward:
     """Everything the forward pass computed, one entry per layer.
 
-    ``a_in[l]`` is the input layer l multiplied (a^{l-1}, with the constant 1 row or
-    column for the augmented bias), ``z[l]`` and ``a[l]`` are (units, N) in the column
-    convention and (N, units) in the row convention.
+    ``a_in[l]`` is what layer l's backward needs from its forward (for a dense layer
+    the input it multiplied, a^{l-1} with the constant 1 row or column for the augmented
+    bias); ``z[l]`` and ``a[l]`` are (units, N) in the column convention and (N, units)
+    in the row convention, (N, C, H, W) for images.
     """
 
     a_in: list
@@ -37,15 +40,16 @@ class Forward:
 
 
 def forward(spec, params, X, tape=None) -> Forward:
-    """Run the network on X (column: (input, N); row: (N, input)); leading stack axes allowed."""
+    """Run the network on X (column: (input, N); row: (N, input); images (N, C, H, W)); leading stack axes
+    allowed."""
     conv, a = spec.conv, X
     out = Forward([], [], [])
     for ly, p in zip(spec.layers, params):
         if tape is not None:
             tape.at(ly.index)
-        z, a_in = ly.layer.forward(p, a, conv, spec.bias, tape)
-        a = ly.act.forward(z, conv.unit_axis)
-        if tape is not None:
+        z, a_in = ly.forward(p, a, conv, spec.bias, tape)
+        a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+        if tape is not None and ly.has_activation:
             tape.record("forward", "a", f"{ly.activation}(z)", {"z": z.shape}, a.shape)
         out.a_in.append(a_in)
         out.z.append(z)
@@ -60,7 +64,8 @@ def loss_value(spec, a, Y):
 
 
 def backprop(spec, params, X, Y, tape=None, tweak=None):
-    """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes.
+    """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes
+    ({"gamma", "beta"} for norms, {} for layers without params; no entry for a dropout mask).
 
     ``tweak`` (a :class:`gradcheck.mistakes.Hypothesis`, used by the diagnosis only) replaces
     steps by known mistakes, so a user's wrong gradient can be matched to its cause.
@@ -81,11 +86,13 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
         if tape is not None:
             tape.at(i)
         z, a = fw.z[i], fw.a[i]
-        if tweak is not None and tweak.act_grad(i) is not None:
+        if not ly.has_activation:
+            delta = da
+        elif tweak is not None and tweak.act_grad(i) is not None:
             delta = tweak.act_grad(i)(ly.act, da, z, a, conv.unit_axis)
         else:
             delta = ly.act.vjp(da, z, a, conv.unit_axis)
-        if tape is not None:
+        if tape is not None and ly.has_activation:
             if ly.act.derivative is not None:
                 expr, ops = f"da * {ly.activation}'(z)", {"da": da.shape, f"{ly.activation}'(z)": z.shape}
             else:
@@ -93,7 +100,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
                 expr, ops = f"a * (da - (da * a).sum(axis={axis}, keepdims=True))", {"a": a.shape, "da": da.shape}
             tape.record("backward", "delta", expr, ops, delta.shape)
         a_in = fw.a_in[i] if tweak is None else tweak.layer_input(i, fw)
-        grads[i], da = ly.layer.backward(delta, a_in, params[i], conv, spec.bias, tape)
+        grads[i], da = ly.backward(delta, a_in, params[i], conv, spec.bias, tape)
         if tweak is not None:
             grads[i] = tweak.grads(i, grads[i])
             da = tweak.carry(i, da, delta, a_in, params[i])

@@ -38,11 +38,12 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     """
     spec = load_spec(spec)
     impl = spec.impl if impl is None else impl
-    if params is None:
-        params = spec.parameters(seed)
-    else:  # validated like net.json's params: shapes named per layer, with hints
-        params = Spec.from_dict({**spec.to_dict(), "params": _as_lists(params)}, spec.source).params
     X, Y = spec.batch_data(seed) if data is None else (np.asarray(data[0], float), np.asarray(data[1], float))
+    n = Y.shape[spec.conv.sample_axis]
+    if params is None:
+        params = spec.parameters(seed, n=n)
+    else:  # validated like net.json's params: shapes named per layer, with hints
+        params = Spec.from_dict({**spec.to_dict(), "params": _as_lists(params)}, spec.source).parameters(seed, n=n)
     loss, reference = backprop(spec, params, X, Y)
     numeric = numeric_gradient(spec, params, X, Y, step=step, method=method)
     opinions = {"backprop": reference, "numeric": numeric.grads}
@@ -73,7 +74,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         problem = impl_problems.get(name)
         got = values.get("impl")
         if impl is not None and not problems and got is not None and np.shape(got) != tuple(shape):
-            hint = shape_hint(spec, layer, kind, np.shape(got), shape, n=X.shape[spec.conv.sample_axis])
+            hint = shape_hint(spec, layer, kind, np.shape(got), shape, n=n)
             problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {tuple(shape)} "
                        f"(the shape of {kind}){': ' + hint if hint else ''}")
         tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,

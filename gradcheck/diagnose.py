@@ -76,7 +76,7 @@ def shape_hint(spec, layer, kind, got, expected, n=None):
             return (f"with bias augmented W has one more {side} (the bias, weight of the constant input 1); "
                     f"use the input with the 1 appended: {eq}")
         for other in spec.layers:
-            if other.index != layer and got == spec.param_shapes()[other.index]["W"]:
+            if other.index != layer and got == spec.param_shapes()[other.index].get("W"):
                 return (f"that is the shape of layer {other.index}'s W: list the gradients in layer order "
                         f"(the first entry is layer 0, the one next to the input)")
     if kind == "b":
@@ -286,6 +286,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     """
     if not wrong:
         return []
+    params = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # no dropout masks
     usable = all(user[i].get(k) is not None and np.shape(user[i][k]) == np.shape(v)
                  for i, p in enumerate(params) for k, v in p.items())
     if not usable:
@@ -320,7 +321,8 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
 
 def _localise(spec, params, user, reference, wrong, after_known=False):
     """Where the error starts: the first wrong layer from the output, and which of its tensors."""
-    bad_layers = sorted({int(name[1:]) for name in wrong}, reverse=True)
+    layer_of = {name: li for name, li, *_ in spec.param_names()}
+    bad_layers = sorted({layer_of[name] for name in wrong}, reverse=True)
     if not bad_layers:
         return []
     last = len(spec.layers) - 1
@@ -353,6 +355,6 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
                    f"{spec.layers[first_bad].activation}'(z) of layer {first_bad}")
     if zeros:
         out.append(f"{' and '.join(zeros)} {'is' if len(zeros) == 1 else 'are'} all zeros")
-    if any(int(nm[1:]) < first_bad for nm in wrong) and first_bad != last:
+    if min(bad_layers) < first_bad and first_bad != last:
         out.append("the layers below it inherit the wrong δ; fix the first one and check again")
     return out

@@ -111,6 +111,7 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     """
     notes = [] if notes is None else notes
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
+    params = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # a dropout mask gets no gradient
     try:
         out = fn(copies, X.copy(), Y.copy())
     except (Exception, SystemExit) as e:
@@ -133,16 +134,20 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     if len(out) != n:
         return None, {"": f"your backprop returned {_count(len(out), 'entry', 'entries')}; expected {n} "
                           "(one per layer, first layer first)"}
-    order = _layer_order(out, params)
+    order = _layer_order(out, params) if all(params) else None
     whole = {}
     if order is not None:
         out = [out[j] for j in order]
         whole[""] = _order_problem(order)
     grads, problems = [], whole
     for i, (entry, p) in enumerate(zip(out, params)):
-        got = _as_dict(entry, list(p))
+        if not p and (entry is None or (isinstance(entry, dict) and set(entry) <= {"mask"})):
+            grads.append({})  # a layer without params (pooling, flatten, dropout, ...)
+            continue
+        got = _as_dict(entry, list(p)) if p else (f"returned {type(entry).__name__}; layer {i} "
+                                                  f"({spec.layers[i].kind}) has no params: return {{}} or None")
         if isinstance(got, str):
-            problems[f"W{i}"] = f"layer {i}: {got}"
+            problems[f"{next(iter(p), 'W')}{i}"] = f"layer {i}: {got}"
             grads.append({k: None for k in p})
             continue
         g = {}
@@ -170,7 +175,7 @@ def call_impl(fn, spec, params, X, Y, notes=None):
                 problems[name] = (f"{name}: {int(bad.sum())} of {arr.size} elements are NaN/Inf "
                                   f"(first at {list(first)})")
             g[kind] = arr
-        for extra in set(got) - set(p):
+        for extra in set(got) - set(p) - {"mask"}:
             problems[f"{extra}{i}"] = (f"layer {i}: unexpected '{extra}'"
                                        + (f" (bias style {spec.bias} has no separate b)" if extra == "b" else ""))
         grads.append(g)

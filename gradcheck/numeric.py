@@ -11,7 +11,8 @@ For a network, all 2·D perturbed copies of the parameters are stacked on a lead
 axis and run through one batched forward pass (in memory-bounded chunks), so there is
 no Python loop over elements. The same pass reports *kinks*: elements whose ±h
 perturbation moves some pre-activation z across a point where σ is not
-differentiable (relu at 0), where a finite difference is not a derivative.
+differentiable (relu at 0), or changes which element of a max-pooling window is the
+maximum, where a finite difference is not a derivative.
 """
 
 from __future__ import annotations
@@ -163,24 +164,35 @@ class NumericGradient:
         return f"NumericGradient({len(self.grads)} layers, {n} elements across a kink)"
 
 
+def _activate(ly, z, conv):
+    return ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+
+
 def _stack_forward(spec, params, a_prev, start, first):
-    """Output and z's of a stack of networks that differ only in layer ``start``'s params.
+    """Output and kink states of a stack of networks that differ only in layer ``start``'s params.
 
     ``first`` holds layer ``start``'s params with a leading stack axis P. The layers
-    above share their weights, so the stack is folded into the sample axis there and
-    each of them is one matrix product instead of P small ones.
+    above share their weights, so where every one of them treats samples independently
+    the stack is folded into the sample axis and each layer is one matrix product
+    instead of P small ones; above a batchnorm or dropout layer (whose output depends on
+    the whole batch) the stack stays a leading axis.
     """
     conv = spec.conv
     ly = spec.layers[start]
-    z, _ = ly.layer.forward(first, a_prev, conv, spec.bias)
+    z, _ = ly.forward(first, a_prev, conv, spec.bias)
     p = z.shape[0]
-    zs = {start: z}
-    a = conv.fold(ly.act.forward(z, conv.unit_axis))
+    states = {start: ly.kink_state(a_prev, z, conv)}
+    a = _activate(ly, z, conv)
+    fold = all(m.per_sample for m in spec.layers[start + 1:])
+    if fold:
+        a = conv.fold(a)
     for ly in spec.layers[start + 1:]:
-        z, _ = ly.layer.forward(params[ly.index], a, conv, spec.bias)
-        zs[ly.index] = conv.unfold(z, p)
-        a = ly.act.forward(z, conv.unit_axis)
-    return conv.unfold(a, p), zs
+        z, _ = ly.forward(params[ly.index], a, conv, spec.bias)
+        out = _activate(ly, z, conv)
+        states[ly.index] = ly.kink_state(conv.unfold(a, p), conv.unfold(z, p), conv) if fold else \
+            ly.kink_state(a, z, conv)
+        a = out
+    return (conv.unfold(a, p) if fold else a), states
 
 
 def best_method(spec):
@@ -189,11 +201,12 @@ def best_method(spec):
     Near a kink (relu at 0) a wider stencil crosses it more often, so kinked networks
     keep the narrow central difference (taken at h and 2h for the error bound).
     """
-    return "central" if any(ly.act.kinks for ly in spec.layers) else "richardson"
+    return "central" if any(ly.kinked for ly in spec.layers) else "richardson"
 
 
 def numeric_gradient(spec, params, X, Y, step=None, method="auto") -> NumericGradient:
-    """Central-difference ∂C/∂θ for every element of ``params`` (list of {"W", "b"} dicts).
+    """Central-difference ∂C/∂θ for every param element (``params``: list of {"W", "b"}, {"gamma", "beta"},
+    {} or {"mask"} dicts; masks are held fixed, not differentiated).
 
     Each layer's elements are perturbed together: the forward pass below that layer is
     shared, the perturbed layer runs as a stack, and the layers above run on the stack
@@ -203,32 +216,39 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto") -> NumericGra
     from .backprop import forward, loss_value  # here, so the pytest plugin can load without SymPy
     check_method(method)
     method = best_method(spec) if method == "auto" else method
+    conv = spec.conv
     base = forward(spec, params, X)
-    n = X.shape[spec.conv.sample_axis]
+    inputs = [X, *base.a[:-1]]
+    base_states = [ly.kink_state(a_prev, z, conv) for ly, a_prev, z in zip(spec.layers, inputs, base.z)]
+    n = Y.shape[conv.sample_axis]
     grads, kinks, steps, bounds = [], [], [], []
-    for ly in spec.layers:
+    for ly, trainable in zip(spec.layers, spec.param_shapes()):
         i = ly.index
-        keys = list(params[i])
+        keys = list(trainable)
+        if not keys:
+            for out in (grads, kinks, steps, bounds):
+                out.append({})
+            continue
         shapes = [params[i][k].shape for k in keys]
         theta = flatten([params[i][k] for k in keys])
-        a_prev = X if i == 0 else base.a[i - 1]
-        kinked = [m.index for m in spec.layers[i:] if m.act.kinks]
+        a_prev = inputs[i]
         cache = {}
 
         def f_batch(T, keys=keys, shapes=shapes, a_prev=a_prev, i=i, cache=cache):
-            out, zs = _stack_forward(spec, params, a_prev, i, dict(zip(keys, unflatten(T, shapes))))
-            cache["zs"] = zs
+            stacked = {**params[i], **dict(zip(keys, unflatten(T, shapes)))}
+            out, states = _stack_forward(spec, params, a_prev, i, stacked)
+            cache["states"] = states
             return loss_value(spec, out, Y)
 
-        def crossed(T, cache=cache, kinked=kinked):
+        def crossed(T, cache=cache):
             hit = np.zeros(len(T), dtype=bool)
-            for m in kinked:
-                for kink in spec.layers[m].act.kinks:
-                    moved = np.sign(cache["zs"][m] - kink) != np.sign(base.z[m] - kink)
+            for m, state in cache["states"].items():
+                if state is not None:
+                    moved = state != base_states[m]
                     hit |= moved.reshape(len(T), -1).any(axis=1)
             return hit
 
-        per_net = 8 * (theta.size + sum(m.units * n * 3 for m in spec.layers[i:]))
+        per_net = 8 * (theta.size + sum(m.work * n * 3 for m in spec.layers[i:]))
         chunk = max(1, CHUNK_BYTES // (4 * per_net))
         h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
         g, err, flags = central_difference(f_batch, theta, h, chunk, extra=crossed, method=method, bound=True)

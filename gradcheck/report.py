@@ -31,6 +31,8 @@ MEANING = {
     "delta": "δ = ∂C/∂z, one per unit and sample",
     "dW": "∂C/∂W: same shape as W",
     "db": "∂C/∂b: same shape as b",
+    "dgamma": "∂C/∂γ: same shape as γ",
+    "dbeta": "∂C/∂β: same shape as β",
 }
 
 
@@ -174,11 +176,13 @@ def render_trace(trace, spec, fmt="text"):
     rows = []
     for ly in trace.layers:
         for q, (sample, batch) in ly.shapes.items():
-            meaning = MEANING.get(q, "")
+            meaning = ly.meanings.get(q) or MEANING.get(q, "")
             if q == "a_prev":
                 meaning = "x, the network input" if ly.index == 0 else f"a of layer {ly.index - 1}"
             rows.append([ly.index, q, fmt_shape(sample), fmt_shape(batch), meaning])
     parts.append(f.table(rows, ["layer", "quantity", "one sample", f"batch of N={spec.n_samples}", "meaning"]))
+    if trace.formulas():
+        parts += [f.para("Sizes:"), f.code("\n".join(trace.formulas()))]
     fw = [f"layer {s.layer}: {s.equation()}" for s in trace.steps("forward")]
     bw = [f"layer {s.layer}: {s.equation()}" for s in trace.steps("backward")]
     parts += [f.para("Forward pass:"), f.code("\n".join(fw)),

@@ -1,8 +1,10 @@
 """Shape trace: the shape of every intermediate, forward and backward, per sample and batched.
 
 The trace is not typed in: it is recorded while the reference backprop runs on a
-dummy batch whose size N differs from every layer width, then N is written as "N".
-So the trace always agrees with the arrays the backprop produces.
+dummy batch whose size N differs from every size in the network, then N is written
+as "N". So the trace always agrees with the arrays the backprop produces. Layers that
+change spatial sizes (convolution, pooling, flatten) add the formula of each size,
+e.g. ``conv2d 0: H' = (6 + 2·0 − 3)/1 + 1 = 4``.
 """
 
 from __future__ import annotations
@@ -61,12 +63,16 @@ class Tape:
 
 @dataclass
 class LayerShapes:
-    """Per layer: {quantity: (per-sample shape, batched shape)} for a_prev, W, b, z, a, delta, dW, db."""
+    """Per layer: {quantity: (per-sample shape, batched shape)} for a_prev, the params (W, b, gamma, beta, a
+    dropout mask), z, a, delta and the gradients (dW, db, dgamma, dbeta); the size ``formulas`` and what
+    each quantity means for this kind (``meanings``)."""
 
     index: int
     description: str
     shapes: dict
     steps: list
+    formulas: list = field(default_factory=list)
+    meanings: dict = field(default_factory=dict)
 
     def __repr__(self):
         return f"LayerShapes({self.index}: {self.description}, {len(self.steps)} steps)"
@@ -86,12 +92,17 @@ class ShapeTrace:
         out += [s for ly in reversed(self.layers) for s in ly.steps if s.phase == "backward"]
         return [s for s in out if phase is None or s.phase == phase]
 
+    def formulas(self):
+        """Every size formula, first layer first."""
+        return [f for ly in self.layers for f in ly.formulas]
+
     def to_json(self):
         return {
             "convention": self.convention, "bias": self.bias,
             "layers": [{"layer": ly.index, "description": ly.description,
                         "shapes": {k: {"sample": fmt_shape(s), "batch": fmt_shape(b)}
                                    for k, (s, b) in ly.shapes.items()},
+                        **({"formulas": ly.formulas} if ly.formulas else {}),
                         "steps": [s.equation() for s in ly.steps]} for ly in self.layers],
         }
 
@@ -112,11 +123,15 @@ def trace_shapes(spec) -> ShapeTrace:
     dW = delta @ a_prev.T : (3,N) @ (N,2) -> (3,2)
     """
     conv = spec.conv
-    # The smallest batch size that differs from every width, so "N" can be recognised.
-    widths = {spec.input} | {d for ly in spec.layers for d in (ly.units, ly.fan_in, ly.fan_in + 1)}
+    # The smallest batch size that differs from every size in the network, so "N" can be recognised.
+    widths = set(spec.input_shape) | {d for ly in spec.layers for d in (*ly.in_shape, *ly.out_shape, ly.units,
+                                                                        ly.fan_in, ly.fan_in + 1)}
+    widths |= {d for shapes in spec.param_shapes() for s in shapes.values() for d in s}
     n = next(k for k in range(2, len(widths) + 3) if k not in widths)
     params = [{k: np.zeros(s) for k, s in shapes.items()} for shapes in spec.param_shapes()]
-    X = np.zeros(conv.batch(spec.input, n))
+    for ly, p in zip(spec.layers, params):
+        p.update({k: np.ones(s) for k, s in ly.buffer_shapes(conv, n).items()})
+    X = np.zeros(conv.batch_of(spec.input_shape, n))
     Y = np.full(conv.batch(spec.output, n), 0.5)
     tape = Tape()
     _, grads = backprop(spec, params, X, Y, tape=tape)
@@ -127,14 +142,13 @@ def trace_shapes(spec) -> ShapeTrace:
             s.operands = {k: _symbolic(v, n) for k, v in s.operands.items()}
             s.result = _symbolic(s.result, n)
         by_name = {(s.phase, s.name): s.result for s in steps}
-        batched = {"a_prev": _symbolic(conv.batch(ly.fan_in, n), n), "W": p["W"].shape}
-        if "b" in p:
-            batched["b"] = p["b"].shape
-        batched.update(z=by_name["forward", "z"], a=by_name["forward", "a"],
-                       delta=by_name["backward", "delta"], dW=g["W"].shape)
-        if "b" in g:
-            batched["db"] = g["b"].shape
+        batched = {"a_prev": _symbolic(conv.batch_of(ly.in_shape, n), n)}
+        batched.update({k: _symbolic(v.shape, n) for k, v in p.items()})
+        batched["z"] = by_name["forward", "z"]
+        if ly.has_activation:
+            batched["a"] = by_name["forward", "a"]
+        batched["delta"] = by_name.get(("backward", "delta"), batched["z"])
+        batched.update({f"d{k}": v.shape for k, v in g.items()})
         shapes = {k: (tuple(1 if d == "N" else d for d in v), v) for k, v in batched.items()}
-        desc = f"dense {ly.fan_in} -> {ly.units}, {ly.activation}"
-        layers.append(LayerShapes(ly.index, desc, shapes, steps))
+        layers.append(LayerShapes(ly.index, ly.describe(), shapes, steps, ly.size_formulas(), dict(ly.meanings)))
     return ShapeTrace(spec.convention, spec.bias, layers)

@@ -286,7 +286,7 @@ def _forward(spec, x):
     a_prev = x
     for ly in spec.layers:
         li = ly.index
-        shapes = ly.layer.param_shapes(ly.fan_in, ly.units, conv, bias)
+        shapes = ly.param_shapes(conv, bias)
         W.append(sp.Matrix(*shapes["W"], lambda r, c, li=li: _sym("w", li, r, c)))
         b.append([_sym("b", li, j) for j in range(ly.units)] if "b" in shapes else None)
         z_exprs.append(ly.layer.symbolic_z({"W": W[-1], "b": b[-1]}, a_prev, conv, bias))
@@ -342,9 +342,14 @@ def should_run(spec, mode="auto"):
 
     "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters, "on" always, "off" never.
     """
-    n = load_spec(spec).n_params
+    spec = load_spec(spec)
+    n = spec.n_params
     if mode == "off":
         return False, "symbolic check off (use --symbolic on or auto to run it)"
+    missing = sorted({ly.kind for ly in spec.layers
+                      if not ly.has_symbolic or not ly.param_shapes(spec.conv, spec.bias)})
+    if missing:
+        return False, f"symbolic check skipped: no per-sample SymPy form for {', '.join(missing)} layers yet"
     if mode == "on":
         over = f" ({n} parameters > limit {SYMBOLIC_LIMIT})" if n > SYMBOLIC_LIMIT else ""
         return True, f"symbolic check forced on{over}"

@@ -1,10 +1,187 @@
-"""What every layer kind shares: the recorder that turns a forward/backward pass into a shape trace."""
+"""What every layer kind shares: the :class:`Layer` interface, the recorder behind the shape trace, helpers.
+
+A layer of a validated network is an *instance* of its kind's class, configured by
+net.json: ``layers[i]`` of a :class:`~gradcheck.spec.Spec` is e.g. ``Conv2d(index=0,
+in_shape=(1, 6, 6), out_shape=(2, 4, 4), activation="relu", options={...})``. Shapes
+of one sample are ``(features,)`` for a vector and ``(C, H, W)`` for an image.
+
+Batched arrays: a batch of vectors is laid out by the convention ((features, N) in the
+column convention, (N, features) in the row convention); a batch of images is
+(N, C, H, W) in both. Every array method accepts leading *stack* axes (P, ...) on the
+params and on ``a_prev`` (finite differences evaluate many perturbed networks at once).
+
+To add a layer kind, write one subclass in one module of this package, set ``kind``,
+``keys`` and ``params``, implement the methods below and import it in
+``layers/__init__.py``:
+
+- ``build(cls, read, index, in_shape, bias)``: validate the JSON keys (``read`` is a
+  :class:`~gradcheck.spec.KeyReader`), return the configured layer (or raise
+  :class:`~gradcheck.errors.SpecError` naming the layer, the formula and a fix);
+- ``param_shapes(conv, bias)`` and ``init(rng, conv, bias)``: trainable params;
+  ``buffer_shapes(conv, n)``, ``buffers(seed, conv, n)`` and ``check_buffer``: fixed
+  arrays for a batch of n that are passed in ``params`` but get no gradient (the
+  dropout mask);
+- ``forward(params, a_prev, conv, bias, tape)`` -> ``(z, cache)``;
+  ``backward(delta, cache, params, conv, bias, tape)`` -> ``(grads, da_prev)``, where
+  ``delta`` = ∂C/∂z, ``grads`` has one array per trainable param and
+  ``da_prev`` = ∂C/∂a_prev;
+- ``size_formulas()``: how each output size follows from the input (shape trace);
+- ``kink_state(a_prev, z, conv)``: a discrete state of the forward pass whose change
+  under a finite-difference step means the step crossed a point where the layer is
+  not differentiable (default: which side of the activation's kinks each z is on;
+  max pooling adds which element of each window is the maximum);
+- the symbolic form, used by :mod:`gradcheck.symbolic`: ``symbolic_z(params, a_prev,
+  conv, bias)`` maps SymPy symbols of the params (arrays shaped like the params) and a
+  flat list of SymPy a_prev entries of one sample (C order of ``in_shape``) to the
+  flat list of that sample's z entries (C order of ``out_shape``); ``unit_input(kind,
+  index, conv)`` names the z entry (and input entry, or None) a param element feeds.
+  A kind without them is reported "skipped" by the symbolic opinion (see
+  :attr:`Layer.has_symbolic`). Layers whose output for one sample depends on the
+  other samples (``per_sample = False``: batchnorm) have no per-sample symbolic form.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
 import numpy as np
 
-__all__ = ["Recorder"]
+from ..activations import ACTIVATIONS
+
+__all__ = ["Layer", "Recorder", "image_axes"]
+
+
+def image_axes(shape):
+    """True when a per-sample shape is an image (C, H, W)."""
+    return len(shape) == 3
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One configured layer: its kind (class), position, per-sample shapes and JSON options."""
+
+    index: int
+    in_shape: tuple
+    out_shape: tuple
+    activation: str = "linear"
+    options: dict = field(default_factory=dict)
+    formulas: tuple = field(default=(), compare=False)
+
+    kind: ClassVar[str] = ""
+    #: JSON keys besides "type", with their defaults (``...`` marks a required key).
+    keys: ClassVar[dict] = {}
+    #: Trainable params, in the order of ``params[i]`` and of the gradients.
+    params: ClassVar[tuple] = ()
+    #: False when one sample's output depends on the other samples or on the batch's layout.
+    per_sample: ClassVar[bool] = True
+    #: What each quantity of the shape trace is, for this kind (merged over the generic meanings).
+    meanings: ClassVar[dict] = {}
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def build(cls, read, index, in_shape, bias):
+        raise NotImplementedError
+
+    def to_json(self):
+        """The layer's net.json object (defaults written out)."""
+        out = {"type": self.kind, **self.options}
+        if "activation" in self.keys:
+            out["activation"] = self.activation
+        return out
+
+    # -- facts -----------------------------------------------------------------------------
+    @property
+    def layer(self):
+        """The catalogue entry: the layer itself."""
+        return self
+
+    @property
+    def act(self):
+        """The :class:`~gradcheck.catalogue.Activation` applied after z (identity for layers without one)."""
+        return ACTIVATIONS[self.activation]
+
+    @property
+    def fan_in(self):
+        """Entries of one input sample."""
+        return math.prod(self.in_shape)
+
+    @property
+    def units(self):
+        """Entries of one output sample."""
+        return math.prod(self.out_shape)
+
+    @property
+    def work(self):
+        """Array entries one sample's forward pass of this layer touches (sizes memory-bounded chunks)."""
+        return self.units + self.fan_in
+
+    @property
+    def kinked(self):
+        """True when the layer has points where it is not differentiable (see :meth:`kink_state`)."""
+        return bool(self.act.kinks)
+
+    @property
+    def has_activation(self):
+        return "activation" in self.keys
+
+    @property
+    def has_symbolic(self):
+        """True when this kind defines its symbolic form (see the module docstring)."""
+        return type(self).symbolic_z is not Layer.symbolic_z and self.per_sample
+
+    def describe(self):
+        """``conv2d 1x6x6 -> 2x4x4, relu``."""
+        sizes = f"{'x'.join(map(str, self.in_shape))} -> {'x'.join(map(str, self.out_shape))}"
+        return f"{self.kind} {sizes}" + (f", {self.activation}" if self.has_activation else "")
+
+    def size_formulas(self):
+        """Lines like ``conv2d 0: H' = (6 + 2·0 − 3)/1 + 1 = 4`` (none for layers that keep the size)."""
+        return list(self.formulas)
+
+    # -- arrays ------------------------------------------------------------------------------
+    def param_shapes(self, conv, bias):
+        return {}
+
+    def param_layout(self, name, conv, bias):
+        """The shape of param ``name`` in words, e.g. "(units, fan_in) in the column convention" ("" if none)."""
+        return ""
+
+    def init(self, rng, conv, bias):
+        return {}
+
+    def buffer_shapes(self, conv, n):
+        return {}
+
+    def buffers(self, seed, conv, n):
+        return {}
+
+    def check_buffer(self, key, arr, path, source):
+        """Raise a SpecError if a given buffer's values make no sense (its shape is already checked)."""
+
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        raise NotImplementedError
+
+    def backward(self, delta, cache, params, conv, bias, tape=None):
+        raise NotImplementedError
+
+    def kink_state(self, a_prev, z, conv):
+        """Sides of the activation's kinks for every z (None when the activation has no kink)."""
+        kinks = self.act.kinks
+        if not kinks:
+            return None
+        return np.stack([np.sign(z - k) for k in kinks], axis=-1)
+
+    # -- symbolic form -----------------------------------------------------------------------
+    def symbolic_z(self, params, a_prev, conv, bias):
+        raise NotImplementedError(f"{self.kind} has no symbolic form yet")
+
+    def unit_input(self, kind, index, conv):
+        raise NotImplementedError(f"{self.kind} has no symbolic form yet")
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.index}: {self.describe()})"
 
 
 class Recorder:

@@ -15,9 +15,13 @@ more column (column convention) or row (row convention) holding the bias.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
 
-from .base import Recorder
+from ...errors import SpecError
+from .base import Layer, Recorder
 
 __all__ = ["Dense"]
 
@@ -26,28 +30,52 @@ def _t(x):
     return np.swapaxes(x, -1, -2)
 
 
-class Dense:
+@dataclass(frozen=True, repr=False)
+class Dense(Layer):
     """Fully connected layer: z = W·a_prev + b (column) or a_prev·W + b (row).
 
-    Methods take ``conv`` (a :class:`Convention`) and ``bias`` (one of
-    :data:`BIAS_STYLES`). Array methods accept leading stack axes on W, b and a_prev
+    Methods take ``conv`` (a :class:`~gradcheck.catalogue.Convention`) and ``bias`` (one of
+    :data:`~gradcheck.catalogue.BIAS_STYLES`). Array methods accept leading stack axes on W, b and a_prev
     (used to evaluate many perturbed networks at once). ``tape``, when given, records
     every step with its operands' shapes; that record *is* the shape trace.
     """
 
     kind = "dense"
+    keys: ClassVar[dict] = {"units": ..., "activation": "linear"}
+    params = ("W", "b")
+    meanings: ClassVar[dict] = {"b": "bias, one per unit", "z": "weighted input z"}
 
-    def param_shapes(self, fan_in, units, conv, bias):
+    @classmethod
+    def build(cls, read, index, in_shape, bias):
+        units = read.int("units")
+        if len(in_shape) != 1:
+            shape = "x".join(map(str, in_shape))
+            raise SpecError(read.path, f"dense layer {index} needs a vector input, got a {shape} image; put "
+                                       f"{{\"type\": \"flatten\"}} before it", read.source)
+        return cls(index, tuple(in_shape), (units,), read.activation(), {"units": units})
+
+    def describe(self):
+        return f"dense {self.fan_in} -> {self.units}, {self.activation}"
+
+    def param_shapes(self, conv, bias):
         """{"W": shape, "b": shape} (no "b" unless bias is "separate")."""
+        fan_in, units = self.fan_in, self.units
         extra = 1 if bias == "augmented" else 0
         shapes = {"W": conv.weight(units, fan_in + extra)}
         if bias == "separate":
             shapes["b"] = (units,)
         return shapes
 
-    def init(self, rng, fan_in, units, conv, bias):
+    def param_layout(self, name, conv, bias):
+        what = "(units, fan_in)" if conv.name == "column" else "(fan_in, units)"
+        if bias == "augmented":
+            what = what.replace("fan_in", "fan_in + 1")
+        return f"{what if name == 'W' else '(units,)'} in the {conv.name} convention"
+
+    def init(self, rng, conv, bias):
         """Reproducible params: W ~ N(0, 1/fan_in), b ~ N(0, 0.1²)."""
-        shapes = self.param_shapes(fan_in, units, conv, bias)
+        fan_in, units = self.fan_in, self.units
+        shapes = self.param_shapes(conv, bias)
         params = {"W": rng.normal(0.0, 1.0 / np.sqrt(fan_in), shapes["W"])}
         if bias == "augmented":  # the bias row/column gets the bias scale
             params["W"][self._bias_index(conv)] = rng.normal(0.0, 0.1, units)
@@ -141,6 +169,3 @@ class Dense:
         if kind == "b":
             return index[0], None
         return tuple(index) if conv.name == "column" else (index[1], index[0])
-
-    def __repr__(self):
-        return "Dense()"

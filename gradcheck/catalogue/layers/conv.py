@@ -1,0 +1,145 @@
+"""The 2-D convolution layer (cross-correlation, as CS231n and PyTorch compute it).
+
+    out[n, f, i, j] = b[f] + Σ_{c,p,q} W[f, c, p, q] · xpad[n, c, i·S + p, j·S + q]
+
+x is (N, C, H, W), W is (F, C, kh, kw), b is (F,) and the output (N, F, H', W') with
+H' = (H + 2P − kh)/S + 1 and W' = (W + 2P − kw)/S + 1, in both conventions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ...errors import SpecError
+from .base import Layer, Recorder
+from .windows import col2im, out_size, pad, read_pair, windows
+
+__all__ = ["Conv2d"]
+
+
+@dataclass(frozen=True, repr=False)
+class Conv2d(Layer):
+    """Convolution over images: ``filters`` F, ``kernel`` (kh, kw), ``stride`` S, zero ``padding`` P."""
+
+    kind = "conv2d"
+    keys: ClassVar[dict] = {"filters": ..., "kernel": ..., "stride": 1, "padding": 0, "activation": "linear"}
+    params = ("W", "b")
+    meanings: ClassVar[dict] = {
+        "W": "filters (F, C, kh, kw)", "b": "bias, one per filter", "a_pad": "input with zero padding",
+        "a_win": "every kh×kw window of the input (a view)", "z": "z = W ⋆ a_prev + b",
+        "da_win": "∂C/∂(each window)", "da_pad": "∂C/∂(padded input)"}
+
+    @classmethod
+    def build(cls, read, index, in_shape, bias):
+        filters = read.int("filters")
+        kernel, stride = read_pair(read, "kernel"), read_pair(read, "stride")
+        padding = read.int("padding", minimum=0)
+        if bias == "augmented":
+            raise SpecError("bias", f"bias \"augmented\" is not defined for conv layers (layers[{index}] is "
+                                    "conv2d): use \"separate\" (a b per filter) or \"none\"", read.source)
+        if len(in_shape) != 3:
+            raise SpecError(read.path, f"conv2d {index} needs an image input (C, H, W), got a vector of "
+                                       f"{in_shape[0]}; give \"input\": [C, H, W]", read.source)
+        what = f"conv2d {index}"
+        (ho, fh), (wo, fw) = (out_size(what, ax, n, k, s, padding, read.path, read.source)
+                              for ax, n, k, s in zip("HW", in_shape[1:], kernel, stride))
+        options = {"filters": filters, "kernel": list(kernel), "stride": list(stride), "padding": padding}
+        return cls(index, tuple(in_shape), (filters, ho, wo), read.activation(), options,
+                   formulas=(fh, fw))
+
+    # -- facts -------------------------------------------------------------------------------
+    @property
+    def work(self):
+        return self.units + self.fan_in + self.in_shape[0] * self.kernel[0] * self.kernel[1] * self.units
+
+    @property
+    def kernel(self):
+        return tuple(self.options["kernel"])
+
+    @property
+    def stride(self):
+        return tuple(self.options["stride"])
+
+    @property
+    def padding(self):
+        return self.options["padding"]
+
+    def to_json(self):
+        out = super().to_json()
+        for key in ("kernel", "stride"):
+            if out[key][0] == out[key][1]:
+                out[key] = out[key][0]
+        return out
+
+    def param_shapes(self, conv, bias):
+        shapes = {"W": (self.out_shape[0], self.in_shape[0], *self.kernel)}
+        if bias == "separate":
+            shapes["b"] = (self.out_shape[0],)
+        return shapes
+
+    def param_layout(self, name, conv, bias):
+        return "(filters, channels, kh, kw)" if name == "W" else "(filters,)"
+
+    def init(self, rng, conv, bias):
+        """W ~ N(0, 1/(C·kh·kw)), b ~ N(0, 0.1²)."""
+        shapes = self.param_shapes(conv, bias)
+        params = {"W": rng.normal(0.0, 1.0 / np.sqrt(np.prod(shapes["W"][1:])), shapes["W"])}
+        if "b" in shapes:
+            params["b"] = rng.normal(0.0, 0.1, shapes["b"])
+        return params
+
+    # -- arrays ----------------------------------------------------------------------------------
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        """a_prev (..., N, C, H, W) -> z (..., N, F, H', W'); the cache is the windows view."""
+        rec = Recorder(tape, "forward")
+        P, (kh, kw), (sh, sw) = self.padding, self.kernel, self.stride
+        x = a_prev
+        if P:
+            x = rec("a_pad", f"np.pad(a_prev, ((0, 0), (0, 0), ({P}, {P}), ({P}, {P})))", pad(a_prev, P),
+                    a_prev=a_prev)
+        name = "a_pad" if P else "a_prev"
+        win = rec("a_win", f"sliding_window_view({name}, ({kh}, {kw}), axis=(2, 3))[:, :, ::{sh}, ::{sw}]",
+                  windows(x, self.kernel, self.stride), **{name: x})
+        W = params["W"]
+        if W.ndim == 4:  # (F, C, kh, kw) against windows (..., N, C, H', W', kh, kw)
+            z = np.moveaxis(np.tensordot(win, W, axes=([-5, -2, -1], [1, 2, 3])), -1, -3)
+        elif win.ndim == 6:  # stacked filters (P, F, C, kh, kw) against one batch of windows
+            z = np.swapaxes(np.tensordot(W, win, axes=([-3, -2, -1], [1, 4, 5])), -4, -3)
+        else:
+            z = np.einsum("...nchwpq,...fcpq->...nfhw", win, W)
+        if "b" in params:
+            b = params["b"][..., None, :, None, None]
+            z = rec("z", "einsum('nchwpq,fcpq->nfhw', a_win, W) + b[:, None, None]", z + b,
+                    a_win=win, W=W, **{"b[:, None, None]": params["b"][..., :, None, None]})
+        else:
+            z = rec("z", "einsum('nchwpq,fcpq->nfhw', a_win, W)", z, a_win=win, W=W)
+        return z, (a_prev.shape, win)
+
+    def backward(self, delta, cache, params, conv, bias, tape=None):
+        """From δ (N, F, H', W'): dW (F, C, kh, kw), db (F,), ∂C/∂a_prev (N, C, H, W)."""
+        rec = Recorder(tape, "backward")
+        shape, win = cache
+        P, W = self.padding, params["W"]
+        grads = {}
+        grads["W"] = rec("dW", "einsum('nfhw,nchwpq->fcpq', delta, a_win)",
+                         np.tensordot(delta, win, axes=([0, 2, 3], [0, 2, 3])), delta=delta, a_win=win)
+        if "b" in params:
+            grads["b"] = rec("db", "delta.sum(axis=(0, 2, 3))", delta.sum(axis=(0, 2, 3)), delta=delta)
+        da_win = rec("da_win", "einsum('nfhw,fcpq->nchwpq', delta, W)",
+                     np.moveaxis(np.tensordot(delta, W, axes=([1], [0])), 3, 1), delta=delta, W=W)
+        padded = (shape[-2] + 2 * P, shape[-1] + 2 * P)
+        name = "da_pad" if P else "da_prev"
+        stride = self.stride[0] if self.stride[0] == self.stride[1] else self.stride
+        da = rec(name, f"col2im(da_win, stride={stride})", col2im(da_win, padded, self.stride), da_win=da_win)
+        if P:
+            da = rec("da_prev", f"da_pad[:, :, {P}:-{P}, {P}:-{P}]", da[..., P:-P, P:-P], da_pad=da)
+        return grads, da
+
+    def describe(self):
+        kh, kw = self.kernel
+        stride = self.stride[0] if len(set(self.stride)) == 1 else self.stride
+        return (f"conv2d {'x'.join(map(str, self.in_shape))} -> {'x'.join(map(str, self.out_shape))}: "
+                f"{self.out_shape[0]} filters {kh}x{kw}, stride {stride}, padding {self.padding}, {self.activation}")

@@ -1,0 +1,151 @@
+"""Batch normalisation (training mode) and layer normalisation.
+
+    μ = mean(x), σ² = mean((x − μ)²) (biased), x̂ = (x − μ)/√(σ² + ε), z = γ·x̂ + β
+
+over the axes each kind normalises:
+
+============ ======================= =========================== ==================
+kind         vectors                 images (N, C, H, W)         γ, β
+============ ======================= =========================== ==================
+batchnorm    each feature over N      each channel over N, H, W   (features,) / (C,)
+layernorm    each sample over its     each sample over C, H, W    (features,) /
+             features                                             (C, H, W)
+============ ======================= =========================== ==================
+
+The backward pass keeps μ and σ² as functions of x (they are, in training mode):
+
+    ∂C/∂x = (1/√(σ² + ε)) · (g − mean(g) − x̂·mean(g·x̂)),   g = δ·γ,
+
+with the means over the same axes. batchnorm uses the batch's own statistics, so one
+sample's output depends on the others (``per_sample = False``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .base import Layer, Recorder
+
+__all__ = ["BatchNorm", "LayerNorm"]
+
+
+@dataclass(frozen=True, repr=False)
+class _Norm(Layer):
+    keys: ClassVar[dict] = {"eps": 1e-5}
+    params = ("gamma", "beta")
+    meanings: ClassVar[dict] = {"gamma": "scale γ", "beta": "shift β", "mu": "mean μ", "var": "biased variance σ²",
+                "xhat": "normalised input x̂", "z": "z = γ·x̂ + β", "dxhat": "∂C/∂x̂ = δ·γ"}
+
+    @classmethod
+    def build(cls, read, index, in_shape, bias):
+        eps = read.number("eps", minimum=0.0, strict=True)
+        return cls(index, tuple(in_shape), tuple(in_shape), options={"eps": eps})
+
+    @property
+    def image(self):
+        return len(self.in_shape) == 3
+
+    def describe(self):
+        return f"{self.kind} over {'x'.join(map(str, self.in_shape))}, eps {self.options['eps']:g}"
+
+    # Subclasses say which axes are normalised (negative, so stack axes may lead), which are summed
+    # for dγ and dβ, how γ broadcasts, and the same as NumPy text for the shape trace.
+    def _axes(self, conv):
+        raise NotImplementedError
+
+    def param_shapes(self, conv, bias):
+        shape = self._param_shape()
+        return {"gamma": shape, "beta": shape}
+
+    def param_layout(self, name, conv, bias):
+        return self._layout
+
+    def init(self, rng, conv, bias):
+        """γ ~ 1 + N(0, 0.1²), β ~ N(0, 0.1²): near the usual (1, 0) but not symmetric."""
+        shape = self._param_shape()
+        return {"gamma": 1.0 + rng.normal(0.0, 0.1, shape), "beta": rng.normal(0.0, 0.1, shape)}
+
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        rec = Recorder(tape, "forward")
+        axes, _, spread, text, _, spread_text = self._axes(conv)
+        eps = self.options["eps"]
+        mu = rec("mu", f"a_prev.mean(axis={text}, keepdims=True)", a_prev.mean(axis=axes, keepdims=True),
+                 a_prev=a_prev)
+        var = rec("var", f"a_prev.var(axis={text}, keepdims=True)", a_prev.var(axis=axes, keepdims=True),
+                  a_prev=a_prev)
+        inv = 1.0 / np.sqrt(var + eps)
+        xhat = rec("xhat", f"(a_prev - mu) / np.sqrt(var + {eps:g})", (a_prev - mu) * inv,
+                   a_prev=a_prev, mu=mu, var=var)
+        g, b = spread(params["gamma"]), spread(params["beta"])
+        z = rec("z", f"{spread_text('gamma')} * xhat + {spread_text('beta')}", g * xhat + b,
+                xhat=xhat, **{spread_text("gamma"): g, spread_text("beta"): b})
+        return z, (xhat, inv)
+
+    def backward(self, delta, cache, params, conv, bias, tape=None):
+        rec = Recorder(tape, "backward")
+        xhat, inv = cache
+        axes, sums, spread, text, sums_text, spread_text = self._axes(conv)
+        grads = {
+            "gamma": rec("dgamma", f"(delta * xhat).sum(axis={sums_text})", (delta * xhat).sum(axis=sums),
+                         delta=delta, xhat=xhat),
+            "beta": rec("dbeta", f"delta.sum(axis={sums_text})", delta.sum(axis=sums), delta=delta),
+        }
+        g = rec("dxhat", f"delta * {spread_text('gamma')}", delta * spread(params["gamma"]),
+                delta=delta, **{spread_text("gamma"): spread(params["gamma"])})
+        da = inv * (g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
+        da = rec("da_prev", f"(dxhat - dxhat.mean(axis={text}, keepdims=True) - xhat * (dxhat * xhat)"
+                            f".mean(axis={text}, keepdims=True)) / np.sqrt(var + {self.options['eps']:g})",
+                 da, dxhat=g, xhat=xhat, var=inv)  # var has the shape of 1/√(σ² + ε)
+        return grads, da
+
+
+def _axes_text(axes):
+    return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
+
+
+@dataclass(frozen=True, repr=False)
+class BatchNorm(_Norm):
+    """Batch normalisation, training mode: each feature (channel) over the batch (and H, W)."""
+
+    kind = "batchnorm"
+    per_sample = False
+
+    def _param_shape(self):
+        return (self.in_shape[0],)
+
+    @property
+    def _layout(self):
+        return "(channels,), one per channel" if self.image else "(features,), one per feature"
+
+    def _axes(self, conv):
+        if self.image:
+            axes, text = (-4, -2, -1), (0, 2, 3)
+            return axes, axes, (lambda p: p[..., None, :, None, None]), _axes_text(text), _axes_text(text), \
+                (lambda name: f"{name}[:, None, None]")
+        if conv.name == "column":
+            return (-1,), (-1,), (lambda p: p[..., :, None]), "1", "1", (lambda name: f"{name}[:, None]")
+        return (-2,), (-2,), (lambda p: p[..., None, :]), "0", "0", (lambda name: name)
+
+
+@dataclass(frozen=True, repr=False)
+class LayerNorm(_Norm):
+    """Layer normalisation: each sample over all of its features (C, H, W for images)."""
+
+    kind = "layernorm"
+
+    def _param_shape(self):
+        return tuple(self.in_shape)
+
+    @property
+    def _layout(self):
+        return "(C, H, W), the shape of one sample" if self.image else "(features,), one per feature"
+
+    def _axes(self, conv):
+        if self.image:
+            return (-3, -2, -1), (-4,), (lambda p: p[..., None, :, :, :]), "(1, 2, 3)", "0", (lambda name: name)
+        if conv.name == "column":
+            return (-2,), (-1,), (lambda p: p[..., :, None]), "0", "1", (lambda name: f"{name}[:, None]")
+        return (-1,), (-2,), (lambda p: p[..., None, :]), "1", "0", (lambda name: name)

@@ -1,0 +1,127 @@
+"""Max and average pooling over kh×kw windows taken every S pixels (no params).
+
+    max: out[n, c, i, j] = max_{p,q} x[n, c, i·S + p, j·S + q]
+    avg: out[n, c, i, j] = 1/(kh·kw) Σ_{p,q} x[n, c, i·S + p, j·S + q]
+
+H' = (H − kh)/S + 1; a window that does not tile, (H − kh) % S ≠ 0, is bad input.
+The max-pool gradient goes to the window's maximum only (the first one on a tie, as
+PyTorch does); the avg-pool gradient is spread evenly, δ/(kh·kw), over the window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ...errors import SpecError
+from .base import Layer, Recorder
+from .windows import col2im, out_size, read_pair, windows
+
+__all__ = ["AvgPool2d", "MaxPool2d"]
+
+
+@dataclass(frozen=True, repr=False)
+class _Pool2d(Layer):
+    keys: ClassVar[dict] = {"size": ..., "stride": None}
+    meanings: ClassVar[dict] = {"a_win": "every kh×kw window of the input (a view)", "z": "the pooled output",
+                "da_win": "∂C/∂(each window)"}
+
+    @classmethod
+    def build(cls, read, index, in_shape, bias):
+        size = read_pair(read, "size")
+        stride = size if read.raw.get("stride") is None else read_pair(read, "stride")
+        if len(in_shape) != 3:
+            raise SpecError(read.path, f"{cls.kind} {index} needs an image input (C, H, W), got a vector of "
+                                       f"{in_shape[0]}; pool before flatten", read.source)
+        what = f"{cls.kind} {index}"
+        (ho, fh), (wo, fw) = (out_size(what, ax, n, k, s, None, read.path, read.source)
+                              for ax, n, k, s in zip("HW", in_shape[1:], size, stride))
+        return cls(index, tuple(in_shape), (in_shape[0], ho, wo), options={"size": list(size), "stride": list(stride)},
+                   formulas=(fh, fw))
+
+    @property
+    def size(self):
+        return tuple(self.options["size"])
+
+    @property
+    def stride(self):
+        return tuple(self.options["stride"])
+
+    def to_json(self):
+        out = super().to_json()
+        for key in ("size", "stride"):
+            if out[key][0] == out[key][1]:
+                out[key] = out[key][0]
+        return out
+
+    def describe(self):
+        kh, kw = self.size
+        stride = self.stride[0] if len(set(self.stride)) == 1 else self.stride
+        return (f"{self.kind} {'x'.join(map(str, self.in_shape))} -> {'x'.join(map(str, self.out_shape))}: "
+                f"{kh}x{kw} windows, stride {stride}")
+
+    def _windows(self, a_prev, tape):
+        (kh, kw), (sh, sw) = self.size, self.stride
+        return Recorder(tape, "forward")(
+            "a_win", f"sliding_window_view(a_prev, ({kh}, {kw}), axis=(2, 3))[:, :, ::{sh}, ::{sw}]",
+            windows(a_prev, self.size, self.stride), a_prev=a_prev)
+
+    def _back(self, da_win, shape, tape):
+        stride = self.stride[0] if len(set(self.stride)) == 1 else self.stride
+        return Recorder(tape, "backward")("da_prev", f"col2im(da_win, stride={stride})",
+                                          col2im(da_win, shape[-2:], self.stride), da_win=da_win)
+
+
+@dataclass(frozen=True, repr=False)
+class MaxPool2d(_Pool2d):
+    """Max pooling: ``size`` k or [kh, kw], ``stride`` (default: the size)."""
+
+    kind = "maxpool2d"
+    kinked = True
+
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        win = self._windows(a_prev, tape)
+        z = Recorder(tape, "forward")("z", "a_win.max(axis=(4, 5))", win.max(axis=(-2, -1)), a_win=win)
+        return z, (a_prev.shape, win)
+
+    @staticmethod
+    def _argmax(win):
+        return win.reshape(*win.shape[:-2], -1).argmax(axis=-1)
+
+    def backward(self, delta, cache, params, conv, bias, tape=None):
+        rec = Recorder(tape, "backward")
+        shape, win = cache
+        kh, kw = self.size
+        first = self._argmax(win)[..., None] == np.arange(kh * kw)
+        mask = rec("mask", "a_win == a_win.max(axis=(4, 5), keepdims=True)  (first maximum only)",
+                   first.reshape(win.shape), a_win=win)
+        da_win = rec("da_win", "delta[..., None, None] * mask", delta[..., None, None] * mask,
+                     **{"delta[..., None, None]": delta[..., None, None]}, mask=mask)
+        return {}, self._back(da_win, shape, tape)
+
+    def kink_state(self, a_prev, z, conv):
+        """Which element of each window is the maximum: a step that changes it crosses a kink."""
+        return self._argmax(windows(a_prev, self.size, self.stride))
+
+
+@dataclass(frozen=True, repr=False)
+class AvgPool2d(_Pool2d):
+    """Average pooling: ``size`` k or [kh, kw], ``stride`` (default: the size)."""
+
+    kind = "avgpool2d"
+
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        win = self._windows(a_prev, tape)
+        z = Recorder(tape, "forward")("z", "a_win.mean(axis=(4, 5))", win.mean(axis=(-2, -1)), a_win=win)
+        return z, (a_prev.shape, win)
+
+    def backward(self, delta, cache, params, conv, bias, tape=None):
+        shape, win = cache
+        kh, kw = self.size
+        da_win = np.broadcast_to(delta[..., None, None] / (kh * kw), win.shape)
+        expr = f"np.broadcast_to(delta[..., None, None] / {kh * kw}, a_win.shape)"
+        da_win = Recorder(tape, "backward")("da_win", expr, da_win,
+                                            **{"delta[..., None, None]": delta[..., None, None]})
+        return {}, self._back(da_win, shape, tape)

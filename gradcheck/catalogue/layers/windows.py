@@ -1,0 +1,96 @@
+"""Sliding windows over the last two axes (H, W): output sizes with their formula, views, and the way back.
+
+``windows`` is :func:`numpy.lib.stride_tricks.sliding_window_view` taken every S
+pixels: no copy, no Python loop over pixels or samples. ``col2im`` sends each
+window's values back to the pixels they came from, summing where windows overlap;
+it loops over the kh·kw offsets inside a window only.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ...errors import SpecError
+
+__all__ = ["col2im", "out_size", "pad", "read_pair", "windows"]
+
+
+def read_pair(read, key):
+    """``k`` or ``[kh, kw]`` (whole numbers >= 1) -> (kh, kw)."""
+    value = read.raw.get(key, read.default(key))
+    if isinstance(value, list):
+        if len(value) != 2:
+            raise SpecError(f"{read.path}.{key}", f"expected a whole number or [height, width], got a list of "
+                                                 f"{len(value)}", read.source)
+        return tuple(read.int(key, value=v, where=f"{key}[{i}]") for i, v in enumerate(value))
+    k = read.int(key, value=value)
+    return (k, k)
+
+
+def _fmt(x):
+    x = Fraction(x)
+    return str(x.numerator) if x.denominator == 1 else f"{float(x):.3g}"
+
+
+def out_size(what, axis, n, k, s, p, path, source):
+    """(size, formula) of a sliding window: ``n`` pixels, window ``k``, stride ``s``, zero padding ``p``.
+
+    ``what`` names the layer ("conv2d 0"); ``p`` is None for pooling (no padding in the
+    formula). A size that is not a whole number >= 1 raises a one-line
+    :class:`SpecError` at ``path`` with the formula in the user's numbers and a fix.
+    """
+    padded = n + 2 * (p or 0)
+    inner = f"{n} + 2·{p} − {k}" if p is not None else f"{n} − {k}"
+    name = {"H": "H'", "W": "W'"}[axis]
+    if padded < k:
+        room = f"{n} + 2·{p} = {padded}" if p is not None else f"{n}"
+        fix = f"use a kernel of at most {padded}" + (" or more padding" if p is not None else "")
+        raise SpecError(path, f"{what}: {name} = ({inner})/{s} + 1 < 1: the {k}-wide window is larger than the "
+                              f"{'padded ' if p is not None else ''}input ({room}); {fix}", source)
+    size = Fraction(padded - k, s) + 1
+    formula = f"{what}: {name} = ({inner})/{s} + 1 = {_fmt(size)}"
+    if size.denominator != 1:
+        fixes = []
+        if p is not None:
+            pads = [q for q in range(0, k + s) if (n + 2 * q - k) % s == 0 and n + 2 * q >= k]
+            if pads:
+                fixes.append(f"padding {pads[0]} ({name} = {(n + 2 * pads[0] - k) // s + 1})")
+        strides = [t for t in range(s - 1, 0, -1) if (padded - k) % t == 0]
+        if strides:
+            fixes.append(f"stride {strides[0]} ({name} = {(padded - k) // strides[0] + 1})")
+        if p is None:
+            sizes = [q for q in range(1, n + 1) if (n - q) % s == 0 and q != k]
+            if sizes:
+                q = min(sizes, key=lambda q: abs(q - k))
+                fixes.append(f"size {q} ({name} = {(n - q) // s + 1})")
+        why = "the windows do not tile the input" if p is None else "the windows do not fit the padded input"
+        raise SpecError(path, f"{formula} is not a whole number: {why} ({padded} − {k} = {padded - k} is not a "
+                              f"multiple of the stride {s}); try {' or '.join(fixes) or 'another stride'}", source)
+    return int(size), formula
+
+
+def pad(x, p):
+    """Zeros on every side of the last two axes."""
+    if not p:
+        return x
+    return np.pad(x, [(0, 0)] * (x.ndim - 2) + [(p, p), (p, p)])
+
+
+def windows(x, kernel, stride):
+    """(..., H, W) -> (..., H', W', kh, kw): every window, taken every ``stride`` pixels (a view)."""
+    (kh, kw), (sh, sw) = kernel, stride
+    return sliding_window_view(x, (kh, kw), axis=(-2, -1))[..., ::sh, ::sw, :, :]
+
+
+def col2im(g, size, stride):
+    """(..., H', W', kh, kw) window values -> (..., H, W): each value added to the pixel it came from."""
+    *lead, ho, wo, kh, kw = g.shape
+    (h, w), (sh, sw) = size, stride
+    out = np.zeros((*lead, h, w), dtype=g.dtype)
+    for p in range(kh):
+        for q in range(kw):
+            out[..., p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw] += g[..., p, q]
+    return out

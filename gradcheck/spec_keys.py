@@ -1,0 +1,125 @@
+"""net.json values checked in place: each validator raises a one-line :class:`SpecError` naming the
+JSON path, what was expected and what was given (the kinds of value themselves are checked by
+:mod:`gradcheck.validate`).
+
+:class:`KeyReader` hands a layer kind the keys of its JSON object (with the kind's
+defaults), so a layer class validates its own keys without knowing the file.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import SpecError, suggest
+from .validate import whole_number
+
+__all__ = ["KeyReader", "array", "check_keys", "kind", "name", "number", "whole"]
+
+
+def kind(value):
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    if isinstance(value, str):
+        return f"'{value}' (a string)" if len(value) < 40 else "a string"
+    if isinstance(value, (int, float)):
+        return f"{value!r}"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def check_keys(obj, allowed, path, source):
+    for key in obj:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else key
+            raise SpecError(where, f"unknown key '{key}'{suggest(key, list(allowed))}; "
+                                   f"allowed: {', '.join(allowed)}", source)
+    for key, default in allowed.items():
+        if default is ... and key not in obj:
+            raise SpecError(path or key, f"missing required key '{key}'", source)
+
+
+def whole(value, path, source, minimum=1):
+    if not isinstance(value, (int, float)):
+        raise SpecError(path, f"expected a whole number >= {minimum}, got {kind(value)}", source)
+    try:
+        return whole_number(value, minimum)
+    except ValueError as e:
+        raise SpecError(path, f"{e}, got {kind(value)}", source) from None
+
+
+def name(value, valid, path, source):
+    if not isinstance(value, str):
+        raise SpecError(path, f"expected one of {', '.join(valid)}, got {kind(value)}", source)
+    if value not in valid:
+        raise SpecError(path, f"unknown '{value}'{suggest(value, list(valid))}; "
+                              f"expected one of {', '.join(valid)}", source)
+    return value
+
+
+def array(value, path, source):
+    """Nested lists of numbers -> float64 array; names the first bad leaf."""
+    def walk(v, p, depth):
+        if isinstance(v, list):
+            if not v:
+                raise SpecError(p, "expected numbers, got an empty list", source)
+            shapes = {walk(item, f"{p}[{i}]", depth + 1) for i, item in enumerate(v)}
+            if len(shapes) > 1:
+                raise SpecError(p, "rows of different lengths: expected a rectangular array "
+                                   f"(one inner list per row, all the same length), got lengths "
+                                   f"{sorted(s[0] if s else 1 for s in shapes)}", source)
+            return (len(v), *shapes.pop())
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise SpecError(p, f"expected a number, got {kind(v)}", source)
+        if not math.isfinite(v):
+            raise SpecError(p, f"expected a finite number, got {v!r}", source)
+        return ()
+    walk(value, path, 0)
+    return np.asarray(value, dtype=np.float64)
+
+
+def number(value, path, source, minimum=None, maximum=None, strict=False, strict_max=False):
+    """A finite number within [minimum, maximum] (``strict``: above the minimum, ``strict_max``: below the maximum)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise SpecError(path, f"expected a number, got {kind(value)}", source)
+    low = minimum is not None and (value <= minimum if strict else value < minimum)
+    high = maximum is not None and (value >= maximum if strict_max else value > maximum)
+    if low or high:
+        lo = "" if minimum is None else f"{'>' if strict else '>='} {minimum:g}"
+        hi = "" if maximum is None else f"{'<' if strict_max else '<='} {maximum:g}"
+        raise SpecError(path, f"expected a number {' and '.join(x for x in (lo, hi) if x)}, got {value!r}", source)
+    return float(value)
+
+
+class KeyReader:
+    """The keys of one JSON object (e.g. a layer) with defaults, read through the validators above.
+
+    ``raw`` is the object, ``keys`` its allowed keys with defaults, ``path`` its JSON
+    path (``layers[2]``) and ``source`` the file name.
+    """
+
+    def __init__(self, raw, keys, path, source):
+        self.raw, self.keys, self.path, self.source = raw, keys, path, source
+
+    def default(self, key):
+        return self.keys.get(key)
+
+    def get(self, key):
+        return self.raw.get(key, self.default(key))
+
+    def int(self, key, minimum=1, value=..., where=None):
+        """A whole number >= ``minimum`` (``value``/``where``: an item inside the key's value)."""
+        return whole(self.get(key) if value is ... else value, f"{self.path}.{where or key}", self.source, minimum)
+
+    def number(self, key, **limits):
+        return number(self.get(key), f"{self.path}.{key}", self.source, **limits)
+
+    def activation(self):
+        from .catalogue import ACTIVATIONS
+        return name(self.get("activation"), list(ACTIVATIONS), f"{self.path}.activation", self.source)
