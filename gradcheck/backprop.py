@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from .catalogue import LOSSES
 
-__all__ = ["Forward", "backprop", "forward", "loss_value"]
+__all__ = ["Forward", "backprop", "forward", "gradient_scale", "loss_value"]
 
 
 @dataclass
@@ -57,10 +59,24 @@ def forward(spec, params, X, tape=None) -> Forward:
     return out
 
 
-def loss_value(spec, a, Y):
-    """C for output a and targets Y (same layout); an array if a has leading stack axes."""
-    conv = spec.conv
-    return LOSSES[spec.loss].value(a, Y, a.shape[conv.sample_axis], a.shape[conv.unit_axis])
+def fused_loss(spec):
+    """The loss if it is computed from the output layer's z (bce on sigmoid, cross-entropy on softmax), else None."""
+    loss, last = LOSSES[spec.loss], spec.layers[-1]
+    fits = loss.value_from_z is not None and last.has_activation and last.activation == loss.output
+    return loss if fits else None
+
+
+def loss_value(spec, a, Y, z=None):
+    """C for output a and targets Y (same layout); an array if a has leading stack axes.
+
+    Given the output layer's pre-activation ``z``, a loss defined with its output
+    activation is computed from z, stably (see :class:`~gradcheck.catalogue.losses.Loss`).
+    """
+    conv, loss = spec.conv, LOSSES[spec.loss]
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    if z is not None and fused_loss(spec) is not None:
+        return loss.value_from_z(z, Y, n, k, conv.unit_axis)
+    return loss.value(a, Y, n, k)
 
 
 def backprop(spec, params, X, Y, tape=None, tweak=None):
@@ -74,8 +90,10 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
     fw = forward(spec, params, X, tape)
     a = fw.output
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
-    C = float(loss.value(a, Y, n, k))
-    da = loss.grad(a, Y, n, k)
+    C = float(loss_value(spec, a, Y, fw.z[-1]))
+    fused = fused_loss(spec) is not None and tweak is None
+    with np.errstate(divide="ignore", invalid="ignore"):  # ∂C/∂a of a saturated output: δ comes from z then
+        da = loss.grad(a, Y, n, k)
     if tape is not None:
         tape.record("backward", "da", loss.grad_formula, {"a": a.shape, "y": Y.shape}, da.shape)
     if tweak is not None:
@@ -86,7 +104,9 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
         if tape is not None:
             tape.at(i)
         z, a = fw.z[i], fw.a[i]
-        if not ly.has_activation:
+        if fused and i == len(spec.layers) - 1:
+            delta = loss.delta_from_z(z, a, Y, n, k, conv.unit_axis)
+        elif not ly.has_activation:
             delta = da
         elif tweak is not None and tweak.act_grad(i) is not None:
             delta = tweak.act_grad(i)(ly.act, da, z, a, conv.unit_axis)
@@ -105,3 +125,32 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
             grads[i] = tweak.grads(i, grads[i])
             da = tweak.carry(i, da, delta, a_in, params[i])
     return C, grads
+
+
+def gradient_scale(spec, params, X, Y):
+    """Per element, the size of the terms its gradient sums (a list of dicts shaped like ``params``).
+
+    The reference backprop run on magnitudes: |a| + |y| in place of the output error a − y,
+    |W|, |a_prev| and |σ'(z)| in place of their values. No cancellation happens, so an
+    element whose gradient is far below its scale is the small difference of large terms,
+    and float64 rounding of ε × scale is all any backprop can promise for it.
+    """
+    conv, loss = spec.conv, LOSSES[spec.loss]
+    fw = forward(spec, params, X)
+    a, z = fw.output, fw.z[-1]
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    fused = fused_loss(spec) is not None
+    with np.errstate(all="ignore"):
+        unit = np.abs(loss.delta_from_z(z, a + 1.0, a, n, k, conv.unit_axis) if fused else loss.grad(a + 1.0, a, n, k))
+    delta = (np.abs(a) + np.abs(Y)) * np.where(np.isfinite(unit), unit, 0.0)
+    scale = [None] * len(spec.layers)
+    for ly in reversed(spec.layers):
+        i = ly.index
+        if ly.has_activation and not (fused and i == len(spec.layers) - 1):
+            slope = ly.act.derivative(fw.z[i], fw.a[i]) if ly.act.derivative is not None else fw.a[i]
+            delta = delta * np.abs(slope)
+        absolute = {key: np.abs(v) for key, v in params[i].items()}
+        scale[i], delta = ly.backward(delta, np.abs(fw.a_in[i]), absolute, conv, spec.bias)
+        delta = np.abs(delta)
+        scale[i] = {key: np.abs(v) for key, v in scale[i].items()}
+    return scale

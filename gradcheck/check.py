@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backprop import backprop
-from .compare import ATOL, RTOL, CheckResult, TensorCheck, low_precision
+from .backprop import backprop, gradient_scale
+from .compare import ANALYTIC_ULPS, ATOL, RTOL, CheckResult, TensorCheck, low_precision
 from .diagnose import diagnose, shape_hint
 from .errors import SpecError
 from .impl import call_impl, load_impl
-from .numeric import numeric_gradient
+from .numeric import EPS, numeric_gradient
 from .spec import Spec, load_spec
 
 __all__ = ["check_network", "assert_network"]
@@ -46,6 +46,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         params = Spec.from_dict({**spec.to_dict(), "params": _as_lists(params)}, spec.source).parameters(seed, n=n)
     loss, reference = backprop(spec, params, X, Y)
     numeric = numeric_gradient(spec, params, X, Y, step=step, method=method)
+    rounding = gradient_scale(spec, params, X, Y)
     opinions = {"backprop": reference, "numeric": numeric.grads}
     notes = []
 
@@ -79,7 +80,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                        f"(the shape of {kind}){': ' + hint if hint else ''}")
         tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
                                    kinks=numeric.kinks[layer][kind], problem=problem,
-                                   bound=numeric.bounds[layer][kind], float32=impl_float32))
+                                   bound=numeric.bounds[layer][kind] + ANALYTIC_ULPS * EPS * rounding[layer][kind],
+                                   float32=impl_float32))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
         notes.append(f"{n_kinks} element(s) sit on a kink: a ±h step moves some z across 0 where "

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 __all__ = [
+    "ANALYTIC_ULPS",
     "ATOL",
     "FLOAT32_RTOL",
     "MARGIN",
@@ -48,6 +49,9 @@ RTOL = 1e-5
 ATOL = 0.0
 #: An element is wrong only when its error exceeds the tolerance plus MARGIN × the numeric error bound.
 MARGIN = 3.0
+#: Rounding of any float64 backprop, in units of ε × the size of the terms an element's gradient sums
+#: (see :func:`gradcheck.backprop.gradient_scale`), added to the numeric bound by network checks.
+ANALYTIC_ULPS = 16
 #: Relative errors below this (but beyond the tolerance and the bound) are "suspicious" rather than "wrong".
 SUSPICIOUS = 1e-2
 #: Relative tolerance for gradients computed in float32 (ε₃₂ ≈ 1.2e-7, grown through a few layers).

@@ -169,7 +169,8 @@ def _activate(ly, z, conv):
 
 
 def _stack_forward(spec, params, a_prev, start, first):
-    """Output and kink states of a stack of networks that differ only in layer ``start``'s params.
+    """Output, kink states and the last layer's z of a stack of networks that differ only in layer ``start``'s
+    params.
 
     ``first`` holds layer ``start``'s params with a leading stack axis P. The layers
     above share their weights, so where every one of them treats samples independently
@@ -192,7 +193,10 @@ def _stack_forward(spec, params, a_prev, start, first):
         states[ly.index] = ly.kink_state(conv.unfold(a, p), conv.unfold(z, p), conv) if fold else \
             ly.kink_state(a, z, conv)
         a = out
-    return (conv.unfold(a, p) if fold else a), states
+    above = len(spec.layers) > start + 1
+    if fold:
+        a, z = conv.unfold(a, p), conv.unfold(z, p) if above else z
+    return a, states, z
 
 
 def best_method(spec):
@@ -236,9 +240,9 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto") -> NumericGra
 
         def f_batch(T, keys=keys, shapes=shapes, a_prev=a_prev, i=i, cache=cache):
             stacked = {**params[i], **dict(zip(keys, unflatten(T, shapes)))}
-            out, states = _stack_forward(spec, params, a_prev, i, stacked)
+            out, states, z_out = _stack_forward(spec, params, a_prev, i, stacked)
             cache["states"] = states
-            return loss_value(spec, out, Y)
+            return loss_value(spec, out, Y, z_out)
 
         def crossed(T, cache=cache):
             hit = np.zeros(len(T), dtype=bool)

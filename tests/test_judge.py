@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import check_network
-from gradcheck.backprop import backprop
+from gradcheck import backprop, check_network  # backprop first: the function, not the module of that name
 from gradcheck.numeric import numeric_gradient
 from gradcheck.spec import load_spec
 
@@ -62,3 +61,52 @@ def test_inconclusive_only_where_the_bound_exceeds_the_tolerance():
         assert np.all(np.abs(a - n)[inconclusive] <= tol[inconclusive] + 3 * bound[inconclusive])
         # ... and every element whose bound is far below the tolerance is decided.
         assert not np.any(inconclusive & (3 * bound < 0.5 * tol))
+
+
+# -- stable losses: saturated outputs ------------------------------------------------------
+
+@pytest.mark.parametrize(("loss", "output"), [("bce", "sigmoid"), ("cross_entropy", "softmax")])
+def test_a_saturated_output_passes(loss, output):
+    spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 3, "activation": output}],
+                      "loss": loss, "batch": 5, "seed": 1})
+    params = spec.parameters()
+    for p in params:
+        p["W"] = p["W"] * 60  # σ(z) rounds to 1.0 for some samples: log(1 − a) is −inf there
+    X, Y = spec.batch_data()
+    from gradcheck.backprop import forward
+    a = forward(spec, params, X).output
+    assert np.any((a == 1.0) | (a == 0.0))  # the premise: saturated outputs
+    result = check_network(spec, symbolic="off", params=params, data=(X, Y))
+    assert result.passed, str(result)
+    assert np.isfinite(result.extra["loss"])
+    for t in result.tensors:
+        assert np.all(np.isfinite(t.values["numeric"])) and np.all(np.isfinite(t.values["backprop"]))
+
+
+def test_bce_from_z_keeps_the_digits_that_log_one_minus_a_loses():
+    from gradcheck.catalogue import LOSSES
+    bce = LOSSES["bce"]
+    z = np.array([[40.0, -40.0, 5.0]])
+    y = np.array([[0.0, 1.0, 1.0]])
+    # softplus(40) (y = 0 on 40), softplus(40) (y = 1 on -40), log1p(e^-5) (y = 1 on 5)
+    want = (2 * (40 + np.log1p(np.exp(-40.0))) + np.log1p(np.exp(-5.0))) / 3
+    assert bce.value_from_z(z, y, 1, 3, -1) == pytest.approx(want, rel=1e-15)
+    a = 1 / (1 + np.exp(-z))
+    with np.errstate(divide="ignore"):
+        assert not np.isfinite(bce.value(a, y, 1, 3))  # the plain formula overflows at a = 1.0
+
+
+def test_no_false_fail_over_many_random_correct_networks():
+    """Both conventions, all bias styles and losses, relu nets, weights up to 40× larger (saturated outputs)."""
+    from nets import random_spec
+
+    rng = np.random.default_rng(2024)
+    for i in range(300):
+        spec = random_spec(rng, i)
+        params = spec.parameters(i)
+        scale = float(rng.choice([1.0, 3.0, 10.0, 40.0]))
+        for p in params:
+            for key in p:
+                p[key] = p[key] * scale
+        result = check_network(spec, symbolic="off", params=params)
+        assert result.passed, (i, scale, spec.to_dict(), str(result))

@@ -22,19 +22,45 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-__all__ = ["ACTIVATIONS", "LEAKY_SLOPE", "SYMPY_NUMPY", "Activation"]
+__all__ = ["ACTIVATIONS", "LEAKY_SLOPE", "SYMPY_NUMPY", "Activation", "log_softmax", "softplus_of"]
 
 LEAKY_SLOPE = 0.01
 
 
+# The NumPy forms below take the branch from the real part of z (not |z|, not max(z)), so that
+# they are analytic in z and also evaluate a complex z = x + i·h, as the complex-step
+# finite differences do.
+
 def _sigmoid(z):
-    # exp of a non-positive number only: no overflow warnings for large |z|.
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+    # exp of a number with non-positive real part only: no overflow warnings for large |z|.
+    pos = np.real(z) >= 0
+    e = np.exp(np.where(pos, -z, z))
+    return np.where(pos, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def softplus_of(z):
+    """log(1 + exp(z)) without overflow or lost digits: max(z, 0) + log1p(exp(−|z|))."""
+    pos = np.real(z) >= 0
+    return np.where(pos, z, 0.0) + np.log1p(np.exp(np.where(pos, -z, z)))
+
+
+def log_softmax(z, axis):
+    """log softmax(z) = z − logsumexp(z) along ``axis``, keeping its digits where one z dominates.
+
+    With m the largest real part (at j*), logsumexp(z) = m + log1p(Σ_{j≠j*} exp(z_j − m)):
+    the sum is never rounded against the 1 of exp(z_j* − m), so a saturated softmax
+    still has log a_j* ≈ −Σ_{j≠j*} exp(z_j − z_j*) to full precision.
+    """
+    zr = np.real(z)
+    top = zr.argmax(axis=axis)
+    first = np.arange(z.shape[axis]).reshape((-1,) + (1,) * (-axis - 1)) == np.expand_dims(top, axis)
+    m = np.take_along_axis(z, np.expand_dims(top, axis), axis=axis)
+    rest = np.where(first, 0.0, np.exp(z - m)).sum(axis=axis, keepdims=True)
+    return (z - m) - np.log1p(rest)
 
 
 def _softmax(z, axis):
-    e = np.exp(z - z.max(axis=axis, keepdims=True))
+    e = np.exp(z - np.real(z).max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
@@ -128,7 +154,7 @@ SYMPY_NUMPY = {
     "sigmoid": _sigmoid,
     "relu": lambda z: np.maximum(z, 0.0),
     "leaky_relu": lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
-    "softplus": lambda z: np.logaddexp(0.0, z),
+    "softplus": softplus_of,
     "softmax": _softmax_numeric,
 }
 
@@ -216,7 +242,7 @@ ACTIVATIONS: dict[str, Activation] = {
                    lambda z, a: np.where(z > 0, 1.0, LEAKY_SLOPE),
                    _elementwise(leaky_relu), f"z if z > 0 else {LEAKY_SLOPE}·z",
                    f"1 if z > 0 else {LEAKY_SLOPE}", kinks=(0.0,)),
-        Activation("softplus", lambda z, axis=-2: np.logaddexp(0.0, z),
+        Activation("softplus", lambda z, axis=-2: softplus_of(z),
                    lambda z, a: _sigmoid(z),
                    _elementwise(softplus), "log(1 + exp(z))", "σ(z)", prime_of_a_slip=True),
         Activation("softmax", _softmax, None,

@@ -13,6 +13,8 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
+from .activations import log_softmax, softplus_of
+
 __all__ = ["LOSSES", "Loss"]
 
 
@@ -36,6 +38,14 @@ class Loss:
     rows), ``random_targets(rng, N, K)`` (a random (N, K) batch of targets that suits
     it, or None to draw them from the output activation's range), ``per_output_mean``
     (C averages over all N·K outputs, not only over the N samples).
+
+    Where the loss is defined with its ``output`` activation, ``value_from_z(z, y, N, K,
+    axis)`` is C computed from the output layer's pre-activation z (``axis`` its unit
+    axis), and ``delta_from_z(z, a, y, N, K, axis)`` is ∂C/∂z. Both stay finite and keep
+    their digits where the output saturates (σ(z) rounds to 1, log(1 − a) loses its
+    digits), which C(a) and ∂C/∂a do not: bce on σ(z) is y·softplus(−z) + (1 − y)·softplus(z)
+    (= softplus(z) − y·z, written as a sum of non-negative terms that cannot cancel) and
+    cross-entropy on softmax(z) is −Σ_k y_k·log_softmax(z)_k.
     """
 
     name: str
@@ -49,6 +59,8 @@ class Loss:
     one_hot: bool = False
     random_targets: Callable | None = None
     per_output_mean: bool = False
+    value_from_z: Callable | None = None
+    delta_from_z: Callable | None = None
 
     def __repr__(self):
         return f"Loss({self.name!r}: C = {self.formula})"
@@ -78,13 +90,17 @@ LOSSES: dict[str, Loss] = {
              lambda a, y, n, k: -np.where(y != 0, y, 0.0) / np.where(y != 0, a, 1.0) / n,
              lambda a, y, n, k: -sum(yi * sp.log(ai) for ai, yi in zip(a, y)) / n,
              output="softmax", target_range=(0.0, 1.0), one_hot=True,
-             random_targets=lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)]),
+             random_targets=lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)],
+             value_from_z=lambda z, y, n, k, axis: -_sum2(y * log_softmax(z, axis)) / n,
+             delta_from_z=lambda z, a, y, n, k, axis: (a * y.sum(axis=axis, keepdims=True) - y) / n),
         Loss("bce", "−1/(N·K) Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a)) / (N * K)",
              lambda a, y, n, k: -_sum2(_y_log(y, a) + _y_log(1.0 - y, 1.0 - a)) / (n * k),
              lambda a, y, n, k: (a - y) / (a * (1.0 - a)) / (n * k),
              lambda a, y, n, k: -sum(yi * sp.log(ai) + (1 - yi) * sp.log(1 - ai)
                                      for ai, yi in zip(a, y)) / (n * k),
              output="sigmoid", target_range=(0.0, 1.0), per_output_mean=True,
-             random_targets=lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float)),
+             random_targets=lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float),
+             value_from_z=lambda z, y, n, k, axis: _sum2(y * softplus_of(-z) + (1.0 - y) * softplus_of(z)) / (n * k),
+             delta_from_z=lambda z, a, y, n, k, axis: (a - y) / (n * k)),
     ]
 }
