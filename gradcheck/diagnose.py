@@ -95,7 +95,7 @@ def shape_hint(spec, layer, kind, got, expected, n=None):
 
 def _flat(grads, params, layers=None):
     layers = range(len(params)) if layers is None else layers
-    parts = [np.ravel(grads[i][k]) for i in layers for k in params[i]]
+    parts = [np.ravel(grads[i][k]) for i in layers for k in params[i] if k in grads[i]]  # no dropout masks
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
@@ -286,9 +286,9 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     """
     if not wrong:
         return []
-    params = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # no dropout masks
+    trainable = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # no dropout masks
     usable = all(user[i].get(k) is not None and np.shape(user[i][k]) == np.shape(v)
-                 for i, p in enumerate(params) for k, v in p.items())
+                 for i, p in enumerate(trainable) for k, v in p.items())
     if not usable:
         return _localise(spec, params, user, reference, wrong)
     u = _flat(user, params)
@@ -298,7 +298,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
                 "variable returned)"]
     n = len(params)
     rev = list(reversed(user))
-    if n > 1 and all(np.shape(rev[i].get(k)) == np.shape(v) for i, p in enumerate(params) for k, v in p.items()) \
+    if n > 1 and all(np.shape(rev[i].get(k)) == np.shape(v) for i, p in enumerate(trainable) for k, v in p.items()) \
             and _close(_flat(rev, params), _flat(reference, params)):
         return ["the gradients are right but listed in reverse layer order (the output layer first): list them "
                 "from layer 0, the one next to the input"]
@@ -313,7 +313,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
         _, predicted = backprop(spec, params, X, Y, tweak=hyps[0])
         scale = 1.0 if c is None else c
         predicted = [{k: scale * v for k, v in g.items()} for g in predicted]
-        wrong = {f"{k}{i}" for i, p in enumerate(params) for k in p
+        wrong = {f"{k}{i}" for i, p in enumerate(trainable) for k in p
                  if not _close(np.ravel(user[i][k]), np.ravel(predicted[i][k]))}
         return lines + _localise(spec, params, user, predicted, wrong, after_known=True)
     return _localise(spec, params, user, reference, wrong)

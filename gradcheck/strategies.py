@@ -27,7 +27,7 @@ from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSE
 from .spec import KEYS, LAYER_KEYS, load_spec
 from .validate import whole_number
 
-__all__ = ["specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
+__all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
 
 # -- valid specs ------------------------------------------------------------------------------
 
@@ -117,7 +117,7 @@ def params_for(spec):
 
 
 def data_for(spec):
-    """Strategy for ``(X, Y)`` of ``spec``, sample-major as in net.json: X (N, input), Y (N, K), N = batch.
+    """Strategy for ``(X, Y)`` of ``spec``, sample-major as in net.json: X (N, input) or (N, C, H, W), Y (N, K).
 
     X is in [-2, 2]; Y suits the loss and output: one-hot rows for cross_entropy, [0, 1]
     for bce/sigmoid/softmax, [-1, 1] for tanh, [-2, 2] otherwise. For
@@ -125,7 +125,7 @@ def data_for(spec):
     """
     spec = load_spec(spec)
     n, k, loss = spec.n_samples, spec.output, LOSSES[spec.loss]
-    X = hnp.arrays(np.float64, (n, spec.input), elements=_floats(-2.0, 2.0))
+    X = hnp.arrays(np.float64, (n, *spec.input_shape), elements=_floats(-2.0, 2.0))
     bounds = loss.target_range or spec.layers[-1].act.output_range or (-2.0, 2.0)
     if loss.one_hot:
         Y = st.lists(st.integers(0, k - 1), min_size=n, max_size=n).map(lambda idx: np.eye(k)[idx])
@@ -134,16 +134,102 @@ def data_for(spec):
     return st.tuples(X, Y)
 
 
-def networks(**spec_options):
-    """Strategy for complete spec dicts: :func:`specs` (same options) with "params" and "data" filled in."""
+def networks(cnn=False, **spec_options):
+    """Strategy for complete spec dicts: :func:`specs` (or, with ``cnn=True``, :func:`cnn_specs`; same
+    options) with "params" and "data" filled in (dropout masks stay seeded)."""
     @st.composite
     def build(draw):
-        raw = draw(specs(**spec_options))
+        raw = draw(cnn_specs(**spec_options) if cnn else specs(**spec_options))
         spec = load_spec(raw)
         params = draw(params_for(spec))
         X, Y = draw(data_for(spec))
         return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
                 "data": {"X": X.tolist(), "Y": Y.tolist()}}
+    return build()
+
+
+# -- convolutional networks --------------------------------------------------------------------
+
+def _window(draw, n, padding):
+    """(kernel, stride, padding) whose windows tile ``n`` pixels (a whole number of outputs >= 1)."""
+    s = draw(st.integers(1, 2))
+    p = draw(st.integers(0, 1)) if padding else 0
+    fits = [k for k in range(1, min(n + 2 * p, 4) + 1) if (n + 2 * p - k) % s == 0 and k > p]
+    if not fits:
+        return 1, 1, 0
+    return draw(st.sampled_from(fits)), s, p
+
+
+def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, conventions=None, smooth=False, extras=True):
+    """Strategy for valid net.json dicts of small CNNs whose sizes tile.
+
+    ``[C, H, W]`` input (C <= max_channels, H = W <= max_size); one or two blocks of conv2d
+    (kernel, stride, padding drawn so that (H + 2P − k)/S + 1 is whole) and, maybe,
+    max or average pooling that tiles; with ``extras`` also batchnorm, layernorm,
+    dropout and standalone activation layers; then flatten and one or two dense layers
+    with a loss that suits the output. ``smooth=True`` leaves out relu and max pooling.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(cnn_specs())
+    ... def test(d):
+    ...     assert d["layers"][0]["type"] == "conv2d" and len(d["input"]) == 3
+    >>> test()
+    """
+    for value, argument in ((max_channels, "max_channels"), (max_size, "max_size"), (max_filters, "max_filters"),
+                            (max_batch, "max_batch")):
+        _positive(value, argument)
+    convs = _choose(conventions, CONVENTIONS, "conventions")
+    acts = [a.name for a in ACTIVATIONS.values() if not a.last_only and not (smooth and a.kinks)]
+    pools = ["avgpool2d"] + ([] if smooth else ["maxpool2d"])
+
+    @st.composite
+    def build(draw):
+        c, n = draw(st.integers(1, max_channels)), draw(st.integers(2, max_size))
+        raw_layers = []
+        size = n
+        for _ in range(draw(st.integers(1, 2))):
+            k, s, p = _window(draw, size, padding=True)
+            raw_layers.append({"type": "conv2d", "filters": draw(st.integers(1, max_filters)), "kernel": k,
+                               "stride": s, "padding": p, "activation": draw(st.sampled_from(acts))})
+            size = (size + 2 * p - k) // s + 1
+            if extras and draw(st.booleans()):
+                raw_layers.append(draw(st.sampled_from([
+                    {"type": "batchnorm"}, {"type": "layernorm"}, {"type": "dropout", "p": 0.5},
+                    {"type": "activation", "activation": draw(st.sampled_from(acts))}])))
+            if size > 1 and draw(st.booleans()):
+                k, s, _ = _window(draw, size, padding=False)
+                raw_layers.append({"type": draw(st.sampled_from(pools)), "size": k, "stride": s})
+                size = (size - k) // s + 1
+        raw_layers.append({"type": "flatten"})
+        if draw(st.booleans()):
+            raw_layers.append({"units": draw(st.integers(1, 4)), "activation": draw(st.sampled_from(acts))})
+        loss = draw(st.sampled_from(sorted(LOSSES)))
+        out = LOSSES[loss].output or draw(st.sampled_from(acts))
+        raw_layers.append({"units": draw(st.integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
+                           "activation": out})
+        return {"name": "random_cnn", "input": [c, n, n], "layers": raw_layers, "loss": loss,
+                "convention": draw(st.sampled_from(convs)), "batch": draw(st.integers(2, max_batch)),
+                "seed": draw(st.integers(0, 2**16))}
+
+    return build()
+
+
+def _misfit_windows():
+    """A conv2d or pooling layer whose windows do not fit: not a whole number of outputs, or too large."""
+    @st.composite
+    def build(draw):
+        n, s = draw(st.integers(3, 8)), draw(st.integers(2, 3))
+        pool = draw(st.booleans())
+        k = draw(st.integers(1, n).filter(lambda k: (n - k) % s != 0) if any((n - k) % s for k in range(1, n + 1))
+                 else st.just(n + 1))
+        if draw(st.booleans()):
+            k, s = n + 1, 1  # larger than the input
+        layer = ({"type": draw(st.sampled_from(["maxpool2d", "avgpool2d"])), "size": k, "stride": s} if pool
+                 else {"type": "conv2d", "filters": 1, "kernel": k, "stride": s})
+        what = "pooling windows" if pool else "convolution windows"
+        return {"input": [1, n, n], "layers": [layer, {"type": "flatten"}, {"units": 1}],
+                "description": f"layers[0] {what}: size {k}, stride {s} on {n}x{n}"}
     return build()
 
 
@@ -165,10 +251,15 @@ def _reshape_wrongly(draw, arr, kind):
 
 
 def bad_shape_specs(**spec_options):
-    """Strategy for spec dicts whose "params" has one tensor of a wrong shape (transposed, flat, wrong size).
+    """Strategy for spec dicts with a shape error: one params tensor of a wrong shape (transposed, flat,
+    wrong size), or a convolution or pooling layer whose windows do not fit its input.
 
-    The "description" says which tensor was changed and how.
+    The "description" starts with the JSON path of the culprit and says what was done.
     """
+    return st.one_of(_bad_params(**spec_options), _misfit_windows())
+
+
+def _bad_params(**spec_options):
     @st.composite
     def build(draw):
         raw = draw(specs(**spec_options))

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcheck import Spec, SpecError, backprop, check_network, forward, load_spec, trace_shapes
-from gradcheck.strategies import bad_shape_specs, data_for, malformed_specs, networks, params_for, specs
+from gradcheck.strategies import bad_shape_specs, cnn_specs, data_for, malformed_specs, networks, params_for, specs
 
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SOME = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -176,3 +176,30 @@ def test_invalid_json_text_exits_2_with_one_line(text):
 
 def test_deeply_nested_json_is_bad_input():
     _assert_refused_in_one_line("[" * 100_000 + "]" * 100_000)
+
+
+@SOME
+@given(cnn_specs())
+def test_cnn_specs_are_valid_tile_and_check(raw):
+    spec = load_spec(raw)
+    assert spec.layers[0].kind == "conv2d" and len(spec.input_shape) == 3
+    assert spec.layers[-1].out_shape == (spec.output,)
+    result = check_network(raw, symbolic="off")
+    assert result.passed, str(result)
+
+
+@SOME
+@given(networks(cnn=True, smooth=True, extras=False))
+def test_cnn_networks_carry_image_data(raw):
+    spec = load_spec(raw)
+    X, _ = spec.batch_data()
+    assert X.shape == (spec.n_samples, *spec.input_shape)
+
+
+@SOME
+@given(bad_shape_specs())
+def test_bad_shape_specs_include_window_misfits(raw):
+    if not raw["description"].startswith("layers["):
+        return
+    err = _assert_refused_in_one_line(raw)
+    assert "H' = " in err or "larger than" in err, err

@@ -141,5 +141,6 @@ class Conv2d(Layer):
     def describe(self):
         kh, kw = self.kernel
         stride = self.stride[0] if len(set(self.stride)) == 1 else self.stride
+        filters = f"{self.out_shape[0]} filter{'s' if self.out_shape[0] != 1 else ''}"
         return (f"conv2d {'x'.join(map(str, self.in_shape))} -> {'x'.join(map(str, self.out_shape))}: "
-                f"{self.out_shape[0]} filters {kh}x{kw}, stride {stride}, padding {self.padding}, {self.activation}")
+                f"{filters} {kh}x{kw}, stride {stride}, padding {self.padding}, {self.activation}")

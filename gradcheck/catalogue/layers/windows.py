@@ -61,11 +61,10 @@ def out_size(what, axis, n, k, s, p, path, source):
         strides = [t for t in range(s - 1, 0, -1) if (padded - k) % t == 0]
         if strides:
             fixes.append(f"stride {strides[0]} ({name} = {(padded - k) // strides[0] + 1})")
-        if p is None:
-            sizes = [q for q in range(1, n + 1) if (n - q) % s == 0 and q != k]
-            if sizes:
-                q = min(sizes, key=lambda q: abs(q - k))
-                fixes.append(f"size {q} ({name} = {(n - q) // s + 1})")
+        sizes = [q for q in range(1, padded + 1) if (padded - q) % s == 0 and q != k]
+        if sizes:
+            q = min(sizes, key=lambda q: abs(q - k))
+            fixes.append(f"{'size' if p is None else 'kernel'} {q} ({name} = {(padded - q) // s + 1})")
         why = "the windows do not tile the input" if p is None else "the windows do not fit the padded input"
         raise SpecError(path, f"{formula} is not a whole number: {why} ({padded} − {k} = {padded - k} is not a "
                               f"multiple of the stride {s}); try {' or '.join(fixes) or 'another stride'}", source)
