@@ -127,6 +127,15 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
     return C, grads
 
 
+def _magnitude(cache):
+    """|x| of every array in a layer's forward cache (an array, a tuple of arrays and sizes, or None)."""
+    if isinstance(cache, np.ndarray):
+        return np.abs(cache)
+    if isinstance(cache, tuple):
+        return tuple(_magnitude(c) for c in cache)
+    return cache
+
+
 def gradient_scale(spec, params, X, Y):
     """Per element, the size of the terms its gradient sums (a list of dicts shaped like ``params``).
 
@@ -150,7 +159,7 @@ def gradient_scale(spec, params, X, Y):
             slope = ly.act.derivative(fw.z[i], fw.a[i]) if ly.act.derivative is not None else fw.a[i]
             delta = delta * np.abs(slope)
         absolute = {key: np.abs(v) for key, v in params[i].items()}
-        scale[i], delta = ly.backward(delta, np.abs(fw.a_in[i]), absolute, conv, spec.bias)
+        scale[i], delta = ly.backward(delta, _magnitude(fw.a_in[i]), absolute, conv, spec.bias)
         delta = np.abs(delta)
         scale[i] = {key: np.abs(v) for key, v in scale[i].items()}
     return scale
