@@ -7,7 +7,6 @@ Exit codes: 0 every gradient agrees, 1 some gradient disagrees, 2 bad input or u
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -15,8 +14,11 @@ from . import __version__
 from .check import check_network
 from .errors import GradcheckError
 from .options import add_cli_options
-from .report import FORMATS, render, render_json, render_trace
-from .shapes import trace_shapes
+from .render import FORMATS, REPORT_FORMATS, Heading, Items, Para, get_format
+from .render.check import check_blocks, verdict_line
+from .render.jsondoc import render_json, result_json, trace_json
+from .render.trace import trace_blocks
+from .shapes import fmt_shape, trace_shapes
 from .spec import load_spec
 
 __all__ = ["main", "build_parser"]
@@ -37,7 +39,8 @@ def build_parser():
         epilog="exit codes: 0 all gradients agree, 1 a gradient disagrees, 2 bad input or usage, 3 internal error",
     )
     p.add_argument("specs", nargs="+", metavar="net.json", help="network description(s); see README for the format")
-    p.add_argument("--format", choices=[*FORMATS, "json"], default="text", help="output format (default: text)")
+    p.add_argument("--format", choices=[*FORMATS, "json"], default="text",
+                   help="output format (default: text); html and latex are complete documents")
     p.add_argument("--impl", metavar="MODULE:FUNCTION",
                    help="your backprop, 'module:function' or 'path/to/file.py:function', called as "
                         "fn(params, X, Y) and returning one {'W': dW, 'b': db} per layer")
@@ -45,8 +48,8 @@ def build_parser():
     p.add_argument("--trace-only", action="store_true",
                    help="print only the shape trace (needs neither params nor data)")
     p.add_argument("--report", metavar="DIR",
-                   help="also write a derivation report per network into DIR (in --format, or all formats "
-                        "when --format is text)")
+                   help="also write a derivation report per network into DIR (in --format, or in every report "
+                        f"format ({', '.join(REPORT_FORMATS)}) when --format is text); the paths are printed on stderr")
     p.add_argument("-q", "--quiet", action="store_true", help="one line per network")
     p.add_argument("--version", action="version", version=f"gradcheck {__version__}")
     return p
@@ -78,8 +81,9 @@ def main(argv=None):
             if args.report and result is not None:
                 from .report_files import write_reports
 
-                write_reports(result, trace, args.report, None if args.format == "text" else args.format,
-                              inputs=args.specs)
+                fmt = args.format if args.format in REPORT_FORMATS else None
+                written = write_reports(result, trace, args.report, fmt, inputs=args.specs)
+                print(f"gradcheck: {spec.name}: report written to {', '.join(map(str, written))}", file=sys.stderr)
         except GradcheckError as e:
             print(f"gradcheck: {e}", file=sys.stderr)
             errors.append({"source": str(path), "error": str(e)})
@@ -108,22 +112,32 @@ def main(argv=None):
 
 def _print(runs, errors, args):
     if args.format == "json":
-        if args.trace_only:
-            docs = [{"name": s.name, "source": s.source, "shapes": t.to_json()} for _, t, s in runs]
-            doc = docs[0] if len(docs) == 1 and not errors else {"results": docs + errors}
-            print(json.dumps(doc, indent=2, ensure_ascii=False))
-        else:
-            print(render_json([(r, t) for r, t, _ in runs], errors))
+        docs = [trace_json(t, s) if args.trace_only else result_json(r, t) for r, t, s in runs]
+        print(render_json(docs, errors))
         return
-    chunks = []
-    for result, trace, spec in runs:
-        if args.trace_only:
-            chunks.append(render_trace(trace, spec, args.format))
-        else:
-            chunks.append(render(result, trace, args.format, blame=args.blame, quiet=args.quiet))
-    sep = "\n" if args.quiet else "\n\n" + ("-" * 78 if args.format == "text" else "") + "\n\n"
-    if chunks:
-        print(sep.join(chunks))
+    if not runs:
+        return
+    fmt = get_format(args.format)
+    if args.quiet:
+        body = fmt.body([Items([_one_line(r, t, s) for r, t, s in runs])])
+    else:
+        body = fmt.separator.join(fmt.body(_blocks(r, t, s, args)) for r, t, s in runs)
+    title = "gradcheck: " + ", ".join(s.name for _, _, s in runs)
+    print(fmt.page(title, body), end="")
+
+
+def _one_line(result, trace, spec):
+    if result is not None:
+        return f"{spec.name}: {verdict_line(result)}"
+    out = trace.layers[-1].shapes.get("a") if trace.layers else None
+    return (f"{spec.name}: shapes traced through {len(trace.layers)} layer(s)"
+            + (f", output {fmt_shape(out[1])} per batch" if out else ""))
+
+
+def _blocks(result, trace, spec, args):
+    blocks = [Heading(spec.name, 1), Para(spec.describe() + (f". {spec.description}" if spec.description else "")),
+              *trace_blocks(trace, spec)]
+    return blocks if result is None else blocks + check_blocks(result, args.blame)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -386,21 +386,10 @@ class CheckResult:
         return rows
 
     def __str__(self):
-        from tabulate import tabulate
+        from .render import TEXT
+        from .render.check import result_blocks
 
-        head = (f"{self.name}: {'PASS' if self.passed else 'FAIL'} "
-                f"({', '.join(self.checked)} vs numeric; rtol={self.rtol:g}, atol={self.atol:g})")
-        parts = [head]
-        parts += [f"problem: {p}" for p in self.problems]
-        parts.append(tabulate(self.summary_rows(), ["param", "shape", "max abs err", "max rel err", "kinks",
-                                                    "status"], floatfmt=".2e"))
-        bad = self.blame(n=8, include_good=False)
-        if bad:
-            parts.append("worst elements:")
-            parts.append(tabulate([r.row() for r in bad], BLAME_HEADERS, floatfmt=".6g"))
-        parts += [f"diagnosis: {d}" for d in self.diagnosis]
-        parts += [f"note: {n}" for n in self.notes]
-        return "\n".join(parts)
+        return TEXT.body(result_blocks(self))
 
     def __repr__(self):
         worst = self.blame(n=1)

@@ -4,13 +4,13 @@ A report walks a reader (a teacher preparing worked derivations, a learner check
 by hand) through one network:
 
 1. the network: its description, the net.json keys, the parameter and data values;
-2. the shape trace (:func:`gradcheck.report.render_trace`);
+2. the shape trace (:func:`gradcheck.render.trace.trace_blocks`);
 3. the local fact SymPy derives, ∂z_i/∂w_jk = [i=j]·x_k, and its chain-rule consequence
    ∂C/∂w_jk = Σ_i δ_i [i=j] x_k = δ_j x_k (:func:`gradcheck.symbolic.local_fact`);
 4. the forward equations, the cost, and the δ's: chain rule, SymPy's factors, the result;
 5. one row per parameter element: chain-rule form, expanded form, and the three values
    (SymPy, reference backprop, finite differences) with their agreement;
-6. the check summary (:func:`gradcheck.report.render_check`).
+6. the check summary (:func:`gradcheck.render.check.check_blocks`).
 
 Formats: Markdown (maths as GitHub's inline ``$`…`$`` and ```` ```math ```` blocks),
 standalone HTML (SymPy's presentation MathML: renders offline, no script, no font, no
@@ -30,21 +30,27 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from .blocks import Code, Equations, Heading, Para, Raw, Table, Value, render_blocks
 from .compare import BANDS, errors
 from .errors import GradcheckError
-from .mathprint import COMMA, DOT, EQ, LP, PLUS, RP, Math, Partial, Prime, to_latex, to_text
 from .precision import ERROR_FLOOR, VALUE_DIGITS, json_number, noise_level, rounded, shown_error, shown_value
-from .report import render_check, render_trace, result_json
+from .render import REPORT_FORMATS, Code, Document, Equations, Heading, Para, Table, Value, get_format
+from .render.check import check_blocks
+from .render.jsondoc import result_json
+from .render.mathprint import COMMA, DOT, EQ, LP, PLUS, RP, Math, Partial, Prime, to_latex, to_text
+from .render.trace import trace_blocks
 
 __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_json", "report_content"]
 
 
 #: The formats a report is written in, and their file extensions.
-EXTENSIONS = {"markdown": ".md", "html": ".html", "latex": ".tex", "json": ".json"}
-REPORT_FORMATS = tuple(EXTENSIONS)
+EXTENSIONS = {f: ".json" if f == "json" else get_format(f).extension for f in REPORT_FORMATS}
 #: Number tables (parameters, data) show at most this many value columns; wider ones are split.
 GRID_COLUMNS = 8
+#: An expanded form of at most this many characters (plain text) fits its table cell; a longer one is
+#: displayed below the table, broken into lines, up to DISPLAY_CHARS; longer still, it is left out (its
+#: chain-rule form is in the table).
+CELL_CHARS = 60
+DISPLAY_CHARS = 1500
 
 
 # -- the content ------------------------------------------------------------------------
@@ -291,7 +297,7 @@ def _element_label(name, index):
     return f"{name}[{', '.join(map(str, index))}]"
 
 
-def _element_blocks(spec, d, result, fmt, noise):
+def _element_blocks(spec, d, result, noise):
     from .symbolic import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
 
     rows_data = _element_rows(spec, d, result)
@@ -318,7 +324,7 @@ def _element_blocks(spec, d, result, fmt, noise):
     theta = sp.Symbol("theta")
     headers = ["element", Math(theta), Math(Partial(sp.Symbol("C_n"), theta)), "expanded",
                "SymPy", "backprop", "finite diff."] + (["your backprop"] if has_impl else []) + ["agreement"]
-    rows, expanded = [], []
+    rows, expanded, left_out = [], [], []
     expanded_any = d is not None and d.expanded
     for row in rows_data:
         e, label = row.element, _element_label(row.name, row.index)
@@ -326,27 +332,31 @@ def _element_blocks(spec, d, result, fmt, noise):
             sym, chain, exp = "—", "—", "—"
         else:
             sym, chain = Math(e.symbol), Math(e.chain_rule)
-            exp = "—"
-            if e.expanded is not None:
-                if fmt == "markdown":
-                    expanded.append((label, e))
-                    exp = f"[E{len(expanded)}](#expanded-forms)"
+            exp = "—" if e.expanded is None else Math(e.expanded)
+            if e.expanded is not None and len(exp) > CELL_CHARS:
+                if len(exp) <= DISPLAY_CHARS:
+                    expanded.append((label, e, exp))
+                    exp = f"E{len(expanded)}, below"
                 else:
-                    exp = Math(e.expanded, wrap="wide")
+                    left_out.append(label)
+                    exp = "too long: see ∂C/∂θ"
         ops = ("symbolic", "backprop", "numeric") + (("impl",) if has_impl else ())
         values = [Value(row.shown(op, noise)) for op in ops]
         rows.append([label, sym, chain, exp, *values, Value(row.agreement_text(noise))])
     n_val = 4 if has_impl else 3
-    wide = r">{\raggedright\arraybackslash}p{" + ("7.6" if has_impl else "9.4") + "cm}"
     colspec = (r"l>{\raggedright\arraybackslash}p{1.4cm}>{\raggedright\arraybackslash}p{2.2cm}"
-               + (wide if expanded_any else "l") + "r" * n_val + "l")
+               + (r">{\raggedright\arraybackslash}p{4.4cm}" if expanded_any else "l") + "r" * n_val + "l")
     blocks.append(Table(headers, rows, ["left"] * 4 + ["right"] * n_val + ["left"], colspec, long=True,
                         small=True))
-    if expanded:
+    if expanded or left_out:
         blocks.append(Heading("Expanded forms", 3))
-        for n, (label, e) in enumerate(expanded, 1):
+        blocks.append(Para([f"Expanded forms longer than {CELL_CHARS} characters are displayed here"
+                            + (f"; those longer than {DISPLAY_CHARS} characters ({', '.join(left_out)}) are left "
+                               "out: their chain-rule form ∂C/∂θ in the table above is the same derivative, "
+                               "written with z, a and δ" if left_out else "") + "."]))
+        for n, (label, e, exp) in enumerate(expanded, 1):
             blocks.append(Para([f"E{n}: {label}, ", Math(e.symbol)]))
-            blocks.append(Equations([(Math(Partial(sp.Symbol("C_n"), e.symbol)), Math(e.expanded))]))
+            blocks.append(Equations([(Math(Partial(sp.Symbol("C_n"), e.symbol)), exp)]))
     return blocks, rows_data
 
 
@@ -399,14 +409,14 @@ def build_report(result, trace, fmt, content=None):
         "The network is too large for the per-element SymPy derivation; the check below covers it."))
     blocks += [Para([p]) for p in intro]
     blocks += _network_blocks(spec, result)
-    blocks.append(Raw(render_trace(trace, spec, fmt)))
+    blocks += trace_blocks(trace, spec)
     blocks += _fact_blocks(spec, trace, c.fact)
     if d is not None:
         blocks += _derivation_blocks(spec, d, c.delta_rows)
-    element_blocks, _ = _element_blocks(spec, d, result, fmt, c.noise)
+    element_blocks, _ = _element_blocks(spec, d, result, c.noise)
     blocks += element_blocks
-    blocks.append(Raw(render_check(result, fmt, noise=c.noise)))
-    return render_blocks(blocks, _title(spec), fmt)
+    blocks += check_blocks(result, noise=c.noise)
+    return get_format(fmt).document(Document(_title(spec), blocks))
 
 
 def report_json(result, trace, content=None):

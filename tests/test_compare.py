@@ -174,15 +174,15 @@ def test_repr_and_str_name_the_worst_element():
     assert "W1[0, 1]" in r and "FAILED" in r
     s = str(result)
     assert s.splitlines()[0].startswith("net: FAIL")
-    assert "W1[0, 1]" in s and "W0[0, 1]" in s and "worst elements" in s
+    assert "W1[0, 1]" in s and "W0[0, 1]" in s and "Worst elements" in s
     # The worst element is the first row of the table.
-    table = s[s.index("worst elements"):].splitlines()
+    table = s[s.index("Worst elements"):].splitlines()[1:]
     first_row = next(line for line in table if line.strip().startswith(("W", "b")))
     assert first_row.split()[0] == "W1[0,"
     ok = CheckResult("fine", [tensor("W0", [1.0, 2.0], [1.0, 2.0 * (1 + 1e-9)])], ("backprop", "numeric"),
                      ("backprop",))
     assert "passed" in repr(ok) and "W0[1]" in repr(ok)
-    assert str(ok).startswith("fine: PASS") and "worst elements" not in str(ok)
+    assert str(ok).startswith("fine: PASS") and "Worst elements" not in str(ok)
 
 
 def test_element_blame_row_and_repr():

@@ -20,7 +20,7 @@ from gradcheck.check import check_network
 from gradcheck.cli import main as cli_main
 from gradcheck.derivation_report import EXTENSIONS, build_report
 from gradcheck.errors import GradcheckError
-from gradcheck.mathprint import MATHML_NS, Math
+from gradcheck.render.mathprint import MATHML_NS, Math
 from gradcheck.report_files import compare_dirs, generate, main, write_reports
 from gradcheck.shapes import trace_shapes
 from gradcheck.spec import load_spec

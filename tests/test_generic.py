@@ -89,7 +89,7 @@ def test_wrong_shape_is_a_problem_not_an_exception(x):
     assert len(r.problems) == 1
     assert "x: grad returned shape (3, 2), expected (2, 3)" in r.problems[0]
     assert "transpose" in r.problems[0]
-    assert f"problem: {r.problems[0]}" in str(r)
+    assert f"Problem: {r.problems[0]}" in str(r)
     flat = check_function(quadratic, lambda x: quadratic_grad(x).ravel(), x)
     assert "reshape to (2, 3)" in flat.problems[0]
 

@@ -8,15 +8,17 @@ The printers write the symbols as a learner does: w^{(0)}_{1,2}, σ, softmax_i, 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import ClassVar
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.mathml import MathMLPresentationPrinter
 from sympy.printing.str import StrPrinter
 
-from .catalogue import ACTIVATIONS
-from .catalogue.activations import NetFunctionBase
-from .report import _latex_escape
+from ..catalogue import ACTIVATIONS
+from ..catalogue.activations import NetFunctionBase
+from .latex import latex_escape
 
 __all__ = ["Math", "Tok", "Partial", "Prime", "to_text", "to_latex", "to_mathml", "EQ", "DOT", "PLUS", "MINUS",
            "LP", "RP", "COMMA"]
@@ -63,7 +65,7 @@ def _head_latex(name):
         return r"\sigma"
     if name in ("log", "exp", "sin", "cos"):
         return "\\" + name
-    return r"\operatorname{%s}" % _latex_escape(name)
+    return r"\operatorname{%s}" % latex_escape(name)
 
 
 def _head_text(name):
@@ -75,6 +77,26 @@ def _head_mathml(name):
 
 
 class _Str(StrPrinter):
+    """SymPy's text printer with the report's notation; remembers every subexpression it printed.
+
+    Cutting a long formula into pieces measures each piece's text (see :func:`_split`); the
+    memory makes that one printing of each subexpression, not one per level of nesting.
+    """
+
+    _memo: ClassVar[dict] = {}
+
+    def _print(self, expr, **kwargs):
+        if kwargs or not isinstance(expr, sp.Basic):
+            return super()._print(expr, **kwargs)
+        try:
+            return self._memo[expr]
+        except KeyError:
+            pass
+        if len(self._memo) > 200_000:
+            self._memo.clear()
+        out = self._memo[expr] = super()._print(expr)
+        return out
+
     def _print_KroneckerDelta(self, e):  # noqa: N802 - SymPy's printer method names
         return f"[{self._print(e.args[0])} = {self._print(e.args[1])}]"
 
@@ -163,14 +185,19 @@ class _MathML(MathMLPresentationPrinter):
         return self._row(self._el("mi", text=_head_text(name)), self._el("mo", text="′"), self._paren(e.args[1]))
 
 
+_TEXT = _Str()
+
+
 def to_text(e):
-    return _Str().doprint(e)
+    return _TEXT.doprint(e)
 
 
+@lru_cache(maxsize=8192)
 def to_latex(e):
     return _Latex().doprint(e)
 
 
+@lru_cache(maxsize=8192)
 def to_mathml(e):
     return _MathML().doprint(e)
 
@@ -273,7 +300,11 @@ def _group(e, budget):
 
 
 class Math:
-    """A formula: a list of SymPy expressions and :class:`Tok` tokens, in reading order."""
+    """A formula: a list of SymPy expressions and :class:`Tok` tokens, in reading order.
+
+    ``wrap``: a line may break between its pieces (a table cell). Each way of printing it
+    is computed once and kept: a formula is printed once per format.
+    """
 
     def __init__(self, *parts, wrap=False):
         self.parts = []
@@ -285,31 +316,51 @@ class Math:
             else:
                 self.parts.append(sp.sympify(p))
         self.wrap = wrap
+        self._printed = {}
+
+    def _once(self, key, make):
+        if key not in self._printed:
+            self._printed[key] = make()
+        return self._printed[key]
+
+    def wrapped(self):
+        """The same formula, with places where a line may break."""
+        return self if self.wrap else Math(*self.parts, wrap=True)
 
     def _pieces(self):
-        if not self.wrap:
-            return self.parts
-        return [q for p in self.parts for q in ([p] if isinstance(p, Tok) else _split(p))]
+        return self._once("pieces", lambda: [q for p in self.parts
+                                             for q in ([p] if isinstance(p, Tok) else _split(p))])
 
     def text(self):
-        return "".join(p.text if isinstance(p, Tok) else to_text(p) for p in self.parts)
+        return self._once("text", lambda: "".join(p.text if isinstance(p, Tok) else to_text(p) for p in self.parts))
 
-    def latex(self):
-        """One LaTeX string; with ``wrap``, TeX may break the line between the pieces."""
+    def __len__(self):
+        """The length of its plain text."""
+        return len(self.text())
+
+    def latex(self, wrap=None):
+        """One LaTeX string; with ``wrap`` (default: the formula's own), TeX may break the line between pieces."""
+        wrap = self.wrap if wrap is None else wrap
+        return self._once(("latex", bool(wrap)), lambda: self._latex(wrap))
+
+    def _latex(self, wrap):
         out = []
-        for p in self._pieces():
+        for p in (self._pieces() if wrap else self.parts):
             s = p.latex if isinstance(p, Tok) else to_latex(p)
-            if self.wrap and p is BREAK:
+            if wrap and p is BREAK:
                 s = r"\allowbreak"
-            elif not self.wrap and p in (LP, RP):
+            elif not wrap and p in (LP, RP):
                 s = r"\left(" if p is LP else r"\right)"
             out.append(s)
         return " ".join(s for s in out if s).replace("( ", "(").replace(" )", ")")
 
     def latex_lines(self, width=LINE):
         """LaTeX lines (for ``aligned``) of about ``width`` characters of text, broken where allowed."""
+        return self._once(("lines", width), lambda: self._latex_lines(width))
+
+    def _latex_lines(self, width):
         lines, cur, size = [], [], 0
-        for p in [q for part in self.parts for q in ([part] if isinstance(part, Tok) else _split(part))]:
+        for p in self._pieces():
             if isinstance(p, Tok) and p.brk and size > width:
                 lines.append(cur)
                 cur, size = [r"\cdot" if p is TIMES else ""], 0
@@ -317,6 +368,8 @@ class Math:
             cur.append(s)
             size += len(p.text if isinstance(p, Tok) else to_text(p))
         lines.append(cur)
+        if len(lines) == 1:
+            return [self.latex(wrap=False)]
         return [" ".join(s for s in line if s).replace("( ", "(").replace(" )", ")") for line in lines]
 
     def mathml(self, display=False):
@@ -324,8 +377,11 @@ class Math:
 
         ``display``: fractions and sums at full size (``displaystyle``), still inline.
         """
+        return self._once(("mathml", display), lambda: self._mathml(display))
+
+    def _mathml(self, display):
         chunks, cur, size = [], [], 0
-        for p in self._pieces():
+        for p in (self._pieces() if self.wrap else self.parts):
             if isinstance(p, Tok) and p.brk and cur and self.wrap and size >= MIN_CHUNK:
                 chunks.append(cur)
                 cur, size = [], 0
@@ -336,6 +392,7 @@ class Math:
         return " ".join(f'<math xmlns="{MATHML_NS}"{attr}><mrow>{"".join(c)}</mrow></math>' for c in chunks)
 
     def as_json(self):
-        return {"text": self.text(), "latex": self.latex() if not self.wrap else Math(*self.parts).latex()}
+        return {"text": self.text(), "latex": self.latex(wrap=False)}
 
-
+    def __repr__(self):
+        return f"Math({self.text()!r})"

@@ -1,0 +1,18 @@
+"""Output: one document model (:mod:`.document`) and one registry of formats (:mod:`.formats`).
+
+Content — a shape trace, a check result, a derivation report — is built once as blocks
+and written by the format asked for: ``render(doc, "html")``. The formats are
+:data:`~gradcheck.render.text.TEXT`, :data:`~gradcheck.render.markdown.MARKDOWN`,
+:data:`~gradcheck.render.html.HTML` and :data:`~gradcheck.render.latex.LATEX`; formulas
+come from :mod:`.mathprint` (SymPy, loaded only where a document holds maths).
+"""
+
+from .document import Code, Document, Equations, Heading, Items, Para, Table, Value
+from .formats import FORMATS, REPORT_FORMATS, Format, get_format, register, render
+from .html import HTML
+from .latex import LATEX
+from .markdown import MARKDOWN
+from .text import TEXT
+
+__all__ = ["Document", "Heading", "Para", "Items", "Equations", "Table", "Value", "Code", "Format", "FORMATS",
+           "REPORT_FORMATS", "register", "get_format", "render", "TEXT", "MARKDOWN", "HTML", "LATEX"]

@@ -1,0 +1,82 @@
+"""The JSON document of a check: what the CLI prints with ``--format json`` and a report's "check" part."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from ..precision import json_number, rounded, shown_error
+from .check import blame_json, worst_elements
+
+__all__ = ["result_json", "render_json", "trace_json"]
+
+
+def result_json(result, trace, noise=None):
+    """The JSON document of one run (a dict).
+
+    ``noise``: numbers as a committed report shows them (see :mod:`gradcheck.precision`):
+    values rounded against the backprop's, errors as their shown text ("< 1e-07", "0.5").
+    """
+    spec = result.extra["spec"]
+    stable = noise is not None
+    params = []
+    for t in result.tensors:
+        entry = {"name": t.name, "layer": t.layer, "kind": t.kind, "shape": list(t.shape)}
+        like = t.values.get("backprop")
+        for op in ("backprop", "numeric", "symbolic", "impl"):
+            if op in t.values or op == "symbolic":
+                entry[op] = _values(t.values.get(op), None if op == "backprop" or not stable else like, noise)
+        errs = {op: t.max_errors(op) for op in t.checked}
+        if stable:
+            entry.update(max_rel_error=shown_error(t.max_rel_error, t.max_abs_error, noise))
+            entry["errors"] = {op: {"max_rel_error": shown_error(rel, ab, noise)} for op, (ab, rel) in errs.items()}
+        else:
+            entry.update(max_abs_error=t.max_abs_error, max_rel_error=t.max_rel_error)
+            entry["errors"] = {op: {"max_abs_error": ab, "max_rel_error": rel} for op, (ab, rel) in errs.items()}
+        entry.update(kinks=t.n_kinks, passed=t.passed, problem=t.problem)
+        params.append(entry)
+    loss = result.extra.get("loss")
+    return json_number({
+        "name": spec.name, "source": spec.source, "passed": result.passed,
+        "loss": rounded(loss) if stable and loss is not None else loss,
+        "rtol": result.rtol, "atol": result.atol, "checked": list(result.checked),
+        "parameters": params, "shapes": trace.to_json(),
+        "blame": [blame_json(r, noise) for r in worst_elements(result, 10, noise)],
+        "problems": result.problems, "diagnosis": result.diagnosis, "notes": result.notes,
+        "spec": spec.to_dict(),
+    })
+
+
+def _values(value, like, noise):
+    """Nested lists of an opinion's values; with ``noise``, as a report shows them."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=float)
+    if noise is None:
+        return arr
+    ref = np.asarray(like, dtype=float) if like is not None and np.shape(like) == arr.shape else None
+    out = np.empty(arr.shape, dtype=object)
+    for idx in np.ndindex(*arr.shape):
+        out[idx] = rounded(arr[idx], None if ref is None else ref[idx], noise)
+    return out.tolist()
+
+
+def trace_json(trace, spec):
+    """The JSON document of a shape trace alone (``--trace-only``)."""
+    return {"name": spec.name, "source": spec.source, "shapes": trace.to_json()}
+
+
+def render_json(docs, errors=()):
+    """One JSON text: a single document, or ``{"passed", "results": [...]}`` for several.
+
+    ``errors`` are ``{"source", "error"}`` entries for inputs that could not be checked.
+    """
+    docs = list(docs)
+    if len(docs) == 1 and not errors:
+        doc = docs[0]
+    else:
+        doc = {"results": docs + list(errors)}
+        if all("passed" in d for d in docs):
+            doc = {"passed": all(d["passed"] for d in docs) and not errors, **doc}
+    return json.dumps(doc, indent=2, ensure_ascii=False)

@@ -1,0 +1,136 @@
+"""The document model and its formats: every block in every format, the CLI's pages, usage fixes."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from gradcheck.check import check_network
+from gradcheck.cli import main
+from gradcheck.compare import CheckResult, TensorCheck
+from gradcheck.render import FORMATS, Code, Document, Equations, Heading, Items, Para, Table, Value, render
+from gradcheck.render.check import check_blocks, worst_elements
+
+ROOT = Path(__file__).resolve().parents[1]
+XOR = ROOT / "derivations" / "xor.json"
+MLP = Path(__file__).parent / "impls" / "sigmoid_mlp.py"
+NET = {"input": 3, "layers": [{"units": 3, "activation": "sigmoid"}, {"units": 2, "activation": "sigmoid"}],
+       "loss": "quadratic", "batch": 5}
+
+
+def _every_block():
+    import sympy as sp
+
+    from gradcheck.render.mathprint import Math
+
+    x = sp.Symbol("x")
+    return Document("demo & 50% of W_0", [
+        Heading("Section σ", 2), Para(["prose with ", Math(sp.sin(x) ** 2), " and a | pipe"]),
+        Items(["first", ["second with ", Math(x + 1)]]), Equations([(Math(sp.Symbol("y")), Math(2 * x))]),
+        Table(["name", "value"], [["W_0", Value("-0.5")], ["b", Value("< 1e-07")]], ["left", "right"]),
+        Code("z = W @ a_prev + b : (3,3) @ (3,N) -> (3,N)")])
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_every_block_in_every_format(fmt):
+    out = render(_every_block(), fmt)
+    assert "first" in out and "second with" in out and "(3,N)" in out and out.endswith("\n")
+    assert out.count("Section") == 1
+
+
+def test_no_format_name_is_tested_outside_its_own_entry():
+    names = "|".join(FORMATS)
+    pattern = re.compile(rf"""(fmt|format|\.name)\s*(==|!=|in)\s*\(?["']({names})["']""")
+    offenders = [f"{p.relative_to(ROOT)}:{n}" for p in (ROOT / "gradcheck").rglob("*.py")
+                 for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if pattern.search(line)]
+    assert offenders == []
+
+
+def test_markdown_tables_align_numbers_and_escape_pipes():
+    out = render(_every_block(), "markdown")
+    assert "|:-----" in out and "-----:|" in out
+    assert "a | pipe" in out  # prose keeps its pipe; only table cells escape them
+
+
+def test_html_escapes_text_and_writes_a_page():
+    out = render(_every_block(), "html")
+    assert out.startswith("<!DOCTYPE html>") and "demo &amp; 50% of W_0" in out and "<ul>" in out
+    assert '<span class="num">−0.5</span>' in out
+
+
+def _pdflatex(tex, tmp_path):
+    (tmp_path / "doc.tex").write_text(tex, encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    log = (tmp_path / "doc.log").read_text(encoding="latin-1")
+    assert run.returncode == 0 and not re.search(r"^! ", log, flags=re.M), log[-3000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 0
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_every_block_compiles_with_pdflatex(tmp_path):
+    _pdflatex(render(_every_block(), "latex"), tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_cli_latex_is_a_complete_document(tmp_path, capsys):
+    net = tmp_path / "mlp.json"
+    net.write_text(json.dumps(NET))
+    assert main([str(net), str(XOR), "--format", "latex", "--impl", f"{MLP}:sign_flipped_column",
+                 "--symbolic", "off"]) == 1
+    tex = capsys.readouterr().out
+    assert tex.startswith("\\documentclass") and tex.rstrip().endswith("\\end{document}")
+    assert "σ" in tex and "\\DeclareUnicodeCharacter{03C3}" in tex
+    _pdflatex(tex, tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["html", "markdown", "text"])
+def test_cli_writes_one_page_for_several_networks(fmt, tmp_path, capsys):
+    net = tmp_path / "mlp.json"
+    net.write_text(json.dumps(NET))
+    assert main([str(net), str(XOR), "--format", fmt, "--symbolic", "off"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("Shape trace") == 2 and out.count("<!DOCTYPE") == (fmt == "html")
+
+
+def test_report_says_where_the_files_went(tmp_path, capsys):
+    assert main([str(XOR), "--report", str(tmp_path / "r"), "--format", "markdown", "-q"]) == 0
+    err = capsys.readouterr().err
+    assert f"report written to {tmp_path / 'r' / 'xor.md'}" in err
+
+
+def test_trace_only_quiet_is_one_line_per_network(tmp_path, capsys):
+    net = tmp_path / "mlp.json"
+    net.write_text(json.dumps(NET))
+    assert main([str(net), str(XOR), "--trace-only", "-q"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("mlp: shapes traced") and "(2,N)" in lines[0]
+    assert lines[1].startswith("xor: shapes traced")
+
+
+def _two_opinions():
+    t = TensorCheck("W0", 0, "W", (3,), {"backprop": [1.0, 2.0, 3.0], "symbolic": [1.0, 2.0, 3.0],
+                                        "numeric": [1.0, 2.0 * (1 + 1e-9), 3.0 * (1 + 2e-9)]},
+                    ("backprop", "symbolic"))
+    return CheckResult("net", [t], ("backprop", "symbolic", "numeric"), ("backprop", "symbolic"))
+
+
+def test_largest_errors_list_each_element_once():
+    result = _two_opinions()
+    assert result.passed
+    rows = worst_elements(result, 5)
+    assert [r.element for r in rows] == ["W0[2]", "W0[1]", "W0[0]"]
+    table = [b for b in check_blocks(result, blame=5) if isinstance(b, Table)][-1]
+    assert len(table.rows) == 3 and len({r[0] for r in table.rows}) == 3
+
+
+def test_str_of_a_result_is_the_text_format_of_its_blocks():
+    result = check_network(NET, f"{MLP}:sign_flipped_column", symbolic="off")
+    text = str(result)
+    assert text.splitlines()[0].startswith("mlp: FAIL") or text.splitlines()[0].startswith(f"{result.name}: FAIL")
+    assert "Worst elements:" in text and "Diagnosis:" in text
