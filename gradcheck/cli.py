@@ -136,7 +136,7 @@ def _one_line(result, trace, spec):
 
 def _blocks(result, trace, spec, args):
     blocks = [Heading(spec.name, 1), Para(spec.describe() + (f". {spec.description}" if spec.description else "")),
-              *trace_blocks(trace, spec)]
+              *trace_blocks(trace, spec.n_samples)]
     return blocks if result is None else blocks + check_blocks(result, args.blame)
 
 

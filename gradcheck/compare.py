@@ -391,6 +391,18 @@ class CheckResult:
 
         return TEXT.body(result_blocks(self))
 
+    def _repr_html_(self):  # a notebook shows the result as a table, not a repr
+        from .render import notebook_html
+        from .render.check import result_blocks
+
+        return notebook_html(result_blocks(self))
+
+    def _repr_markdown_(self):
+        from .render import notebook_markdown
+        from .render.check import result_blocks
+
+        return notebook_markdown(result_blocks(self))
+
     def __repr__(self):
         worst = self.blame(n=1)
         w = f", worst {worst[0].element} rel {worst[0].rel_err:.2g}" if worst else ""

@@ -409,7 +409,7 @@ def build_report(result, trace, fmt, content=None):
         "The network is too large for the per-element SymPy derivation; the check below covers it."))
     blocks += [Para([p]) for p in intro]
     blocks += _network_blocks(spec, result)
-    blocks += trace_blocks(trace, spec)
+    blocks += trace_blocks(trace, spec.n_samples)
     blocks += _fact_blocks(spec, trace, c.fact)
     if d is not None:
         blocks += _derivation_blocks(spec, d, c.delta_rows)

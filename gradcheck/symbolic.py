@@ -237,6 +237,18 @@ class Derivation:
         return (f"Derivation({self.spec.describe()}; {len(self.elements)} elements, "
                 f"{len(self.deltas)} deltas, expanded={'yes' if self.expanded else 'no'})")
 
+    def _repr_html_(self):  # a notebook shows the equations and the element table
+        from .render import notebook_html
+        from .render.derivation import derivation_blocks
+
+        return notebook_html(derivation_blocks(self))
+
+    def _repr_markdown_(self):
+        from .render import notebook_markdown
+        from .render.derivation import derivation_blocks
+
+        return notebook_markdown(derivation_blocks(self))
+
 
 def _expand_wanted(spec, expand):
     if expand in (True, "on"):

@@ -134,3 +134,17 @@ def test_str_of_a_result_is_the_text_format_of_its_blocks():
     text = str(result)
     assert text.splitlines()[0].startswith("mlp: FAIL") or text.splitlines()[0].startswith(f"{result.name}: FAIL")
     assert "Worst elements:" in text and "Diagnosis:" in text
+
+
+def test_notebook_display_of_results_traces_and_derivations():
+    from gradcheck import derive, load_spec, trace_shapes
+
+    spec = load_spec(XOR)
+    result = check_network(spec, symbolic="off")
+    for obj, words in [(result, ["xor: PASS", "Largest errors"]), (trace_shapes(spec), ["Shape trace", "a_prev"]),
+                       (derive(spec, expand="off"), ["SymPy derivation", "W0[1, 0]"])]:
+        html, md = obj._repr_html_(), obj._repr_markdown_()
+        assert html.startswith('<div class="gradcheck">') and "<table>" in html and "<html" not in html
+        assert "|:" in md or "| " in md
+        for word in words:
+            assert word in html and word in md, (type(obj).__name__, word)

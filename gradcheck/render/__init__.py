@@ -14,5 +14,16 @@ from .latex import LATEX
 from .markdown import MARKDOWN
 from .text import TEXT
 
-__all__ = ["Document", "Heading", "Para", "Items", "Equations", "Table", "Value", "Code", "Format", "FORMATS",
+__all__ = ["notebook_html", "notebook_markdown", "Document", "Heading", "Para", "Items", "Equations", "Table", "Value",
+           "Code", "Format", "FORMATS",
            "REPORT_FORMATS", "register", "get_format", "render", "TEXT", "MARKDOWN", "HTML", "LATEX"]
+
+
+def notebook_html(blocks):
+    """HTML for a notebook cell (``_repr_html_``): the blocks without a page around them."""
+    return HTML.fragment(blocks)
+
+
+def notebook_markdown(blocks):
+    """Markdown for a notebook cell (``_repr_markdown_``)."""
+    return MARKDOWN.body(blocks)

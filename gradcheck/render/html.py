@@ -21,6 +21,20 @@ math{font-size:1.15em;font-family:"Latin Modern Math","STIX Two Math","Cambria M
 _EQ = '<math xmlns="http://www.w3.org/1998/Math/MathML" displaystyle="true"><mrow><mo>=</mo></mrow></math>'
 
 
+#: The same rules, scoped to a notebook cell's <div class="gradcheck"> (the class twice: they must win over
+#: the notebook's own table rules).
+_CELL_CSS = "\n".join("div.gradcheck.gradcheck " + rule for rule in (
+    "table{border-collapse:collapse;margin:.4rem 0 .8rem}",
+    "table th,div.gradcheck.gradcheck table td{border-bottom:1px solid #d0d4d9;padding:.2rem .6rem;"
+    "text-align:left;vertical-align:top}",
+    "table th{border-bottom:2px solid #555}",
+    "table td.r,div.gradcheck.gradcheck table th.r{text-align:right}",
+    ".num{white-space:nowrap;font-variant-numeric:tabular-nums}",
+    "table.eqs td{border:0;padding:.1rem .3rem;vertical-align:middle}",
+    "table.eqs td.lhs{text-align:right;white-space:nowrap}",
+    "pre{padding:.5rem;overflow-x:auto}"))
+
+
 class Html(Format):
     name, extension = "html", ".html"
     separator = "\n<hr>\n"
@@ -71,7 +85,7 @@ class Html(Format):
 
     def fragment(self, blocks):
         """HTML without a page around it (a notebook cell)."""
-        return '<div class="gradcheck">\n' + self.body(blocks) + "\n</div>"
+        return f'<div class="gradcheck">\n<style>{_CELL_CSS}</style>\n' + self.body(blocks) + "\n</div>"
 
 
 HTML = register(Html())

@@ -21,11 +21,11 @@ MEANING = {
 }
 
 
-def trace_blocks(trace, spec):
-    """Blocks of the shape trace of ``spec`` (a :class:`~gradcheck.shapes.ShapeTrace`)."""
-    layout = ("samples are columns: z = W @ a_prev + b" if spec.convention == "column"
+def trace_blocks(trace, n_samples=None):
+    """Blocks of a :class:`~gradcheck.shapes.ShapeTrace`; ``n_samples`` (N) heads the batch column."""
+    layout = ("samples are columns: z = W @ a_prev + b" if trace.convention == "column"
               else "samples are rows: z = a_prev @ W + b")
-    blocks = [Heading(f"Shape trace ({spec.convention} convention, {layout}; bias {spec.bias})", 2)]
+    blocks = [Heading(f"Shape trace ({trace.convention} convention, {layout}; bias {trace.bias})", 2)]
     rows = []
     for ly in trace.layers:
         for q, (sample, batch) in ly.shapes.items():
@@ -33,7 +33,8 @@ def trace_blocks(trace, spec):
             if q == "a_prev":
                 meaning = "x, the network input" if ly.index == 0 else f"a of layer {ly.index - 1}"
             rows.append([str(ly.index), q, fmt_shape(sample), fmt_shape(batch), meaning])
-    blocks.append(Table(["layer", "quantity", "one sample", f"batch of N={spec.n_samples}", "meaning"], rows,
+    batch = "batch of N" + ("" if n_samples is None else f"={n_samples}")
+    blocks.append(Table(["layer", "quantity", "one sample", batch, "meaning"], rows,
                         ["right", "left", "left", "left", "left"]))
     if trace.formulas():
         blocks += [Para("Sizes:"), Code("\n".join(trace.formulas()))]
