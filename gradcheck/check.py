@@ -13,14 +13,16 @@ from .compare import ANALYTIC_ULPS, ATOL, RTOL, CheckResult, TensorCheck, low_pr
 from .diagnose import diagnose, shape_hint
 from .errors import SpecError
 from .impl import call_impl, load_impl
+from .linetrace import trace_impl
 from .numeric import EPS, numeric_gradient
+from .shapes import trace_shapes
 from .spec import Spec, load_spec
 
 __all__ = ["check_network", "assert_network"]
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
-                  method="auto", params=None, data=None) -> CheckResult:
+                  method="auto", params=None, data=None, trace_code=True) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.Spec`).
 
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
@@ -28,7 +30,11 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     ``impl`` key, if any). ``params`` (list of {"W", "b"} dicts) and ``data`` ((X, Y) in
     the convention's layout) override the spec's own. ``symbolic`` is "auto", "on" or
     "off". ``method`` is the finite-difference method ("auto" picks the most accurate one for
-    the network; "central", "richardson", "complex-step").
+    the network; "central", "richardson", "complex-step"). When the user's gradients fail,
+    ``trace_code`` runs the function once more under a line tracer
+    (:mod:`gradcheck.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
+    array after each of its lines, and the diagnosis names silent broadcasts and, for a
+    wrong shape, the first line whose shape departs from the reference.
     Returns a :class:`~gradcheck.compare.CheckResult`.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
@@ -95,6 +101,12 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         wrong = {t.name for t in tensors if t.problem is None and not t.opinion_passed("impl")}
         if wrong and all(t.opinion_passed("backprop") for t in tensors):
             result.diagnosis = diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
+    if "impl" in opinions and not result.passed and trace_code:
+        lines = trace_impl(fn, spec, params, X, Y, trace_shapes(spec))
+        result.extra["line_trace"] = lines
+        wrong = {t.name: np.shape(t.values["impl"]) for t in tensors
+                 if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
+        result.diagnosis += lines.sentences(wrong)
     return result
 
 

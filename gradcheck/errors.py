@@ -7,11 +7,12 @@ Every message is one line that names *where* (a JSON path, a layer, a file) and
 from __future__ import annotations
 
 import difflib
+import functools
 import sysconfig
 import traceback
 from pathlib import Path
 
-__all__ = ["GradcheckError", "ImplError", "SpecError", "describe_exception", "suggest"]
+__all__ = ["GradcheckError", "ImplError", "SpecError", "describe_exception", "is_user_file", "suggest"]
 
 _HERE = Path(__file__).resolve().parent
 _STDLIB = {Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib")}
@@ -54,7 +55,8 @@ def suggest(given: object, valid: list[str] | tuple[str, ...]) -> str:
     return f" (did you mean '{lowered[close[0]]}'?)" if close else ""
 
 
-def _is_user_file(filename):
+@functools.lru_cache(maxsize=4096)
+def is_user_file(filename):
     """True for a frame in the user's own code: not gradcheck, not the standard library, not an installed package."""
     if not filename or filename.startswith("<"):
         return False
@@ -78,7 +80,7 @@ def describe_exception(exc, filename=None):
         text = f": {exc.text.strip()}" if exc.text and exc.text.strip() else ""
         return f"{type(exc).__name__}: {exc.msg} (at {Path(exc.filename).name}:{exc.lineno}{text})"
     frames = traceback.extract_tb(exc.__traceback__)
-    mine = [f for f in frames if _is_user_file(f.filename)]
+    mine = [f for f in frames if is_user_file(f.filename)]
     named = [f for f in frames if filename and Path(f.filename).resolve() == Path(filename).resolve()]
     frames = mine or named or [f for f in frames if Path(f.filename).resolve().parent != _HERE] or frames
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""

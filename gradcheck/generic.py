@@ -29,6 +29,7 @@ import numpy as np
 
 from .compare import ATOL, MARGIN, RTOL, CheckResult, TensorCheck, low_precision
 from .errors import describe_exception
+from .linetrace import compare_with_reference, trace_call
 from .numeric import (
     CHUNK_BYTES,
     EPS,
@@ -128,7 +129,7 @@ def assert_function(f, grad, x, **kwargs) -> CheckResult:
 
 
 def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,
-                names=None, name=None) -> CheckResult:
+                names=None, name=None, trace_code=True) -> CheckResult:
     """Check a layer's ``backward`` against finite differences of its ``forward``.
 
     ``forward(x, *params)`` returns ``out`` or ``(out, cache)``; ``backward(dout, cache)``
@@ -143,6 +144,11 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
     turns the layer into the scalar ``L = sum(forward(x, *params) * dout)``, whose
     gradient is exactly what backward computes (the vector-Jacobian product). Tensors are named after forward's
     arguments (``x``, ``w``, ``b``) unless ``names`` is given.
+
+    When the check fails, ``trace_code`` runs ``backward`` once more under a line tracer
+    (:mod:`gradcheck.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
+    array after each of its lines; silent broadcasts and, for a wrong shape, the first
+    line whose shape is none of the inputs' or dout's join the diagnosis.
 
     >>> import numpy as np
     >>> def affine_forward(x, w, b):          # x (N, D), w (D, M), b (M,) -> out (N, M)
@@ -210,9 +216,22 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
             raise ValueError(f"forward's output changed shape from {dout.shape} to {o.shape}")
         return np.sum(o * dout)
 
-    return _run(label, loss, arrays, names, analytic, tensor_problems, problems, rtol=rtol, atol=atol,
-                method=method, step=step, f_label="forward", extra={"dout": dout}, skip_numeric=dout is None,
-                float32=float32, f_float32=f_float32)
+    result = _run(label, loss, arrays, names, analytic, tensor_problems, problems, rtol=rtol, atol=atol,
+                  method=method, step=step, f_label="forward", extra={"dout": dout}, skip_numeric=dout is None,
+                  float32=float32, f_float32=f_float32)
+    if trace_code and dout is not None and not result.passed:
+        _, fresh = _split_forward(call([a.copy() for a in arrays]))
+        if fresh is None:
+            it = iter([a.copy() for a in arrays])
+            fresh = tuple(next(it) if arr else v for v, arr in zip(inputs, is_array))
+        known = [a.shape for a in arrays] + [dout.shape]
+        lines = compare_with_reference(trace_call(backward, dout.copy(), fresh), [], dout.shape[0], known,
+                                       unlike="none of the inputs' shapes or dout's")
+        result.extra["line_trace"] = lines
+        wrong = {f"d{t.name}": np.shape(t.values["analytic"]) for t in result.tensors
+                 if t.values.get("analytic") is not None and np.shape(t.values["analytic"]) != t.shape}
+        result.diagnosis += lines.sentences(wrong)
+    return result
 
 
 def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     try:
         out = fn(copies, X.copy(), Y.copy())
     except (Exception, SystemExit) as e:
-        src = getattr(getattr(fn, "__wrapped__", fn), "__code__", None)
+        src = getattr(inspect.unwrap(fn), "__code__", None)
         return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
     n = len(params)
     if n == 1 and (isinstance(out, (dict, np.ndarray))

@@ -76,8 +76,21 @@ def check_blocks(result, blame=5, noise=None, heading=True, verdict=True):
         table = [_blame_row(r, noise) for r in bad]
         blocks += [Para(title + ":"), Table(BLAME_HEADERS, table, ["left", "left"] + ["right"] * 4 + ["left"])]
     blocks += [Para(f"Diagnosis: {d}") for d in result.diagnosis]
+    blocks += line_trace_blocks(result.extra.get("line_trace"))
     blocks += [Para(f"Note: {n}") for n in result.notes]
     return blocks + ([Para(verdict_line(result, noise))] if verdict else [])
+
+
+def line_trace_blocks(trace):
+    """The user's own lines with the shapes of the arrays each made, next to the reference steps (if any)."""
+    if trace is None or not trace.lines:
+        return []
+    refs = any(ln.reference for ln in trace.lines)
+    rows = [[ln.where, ln.source, ln.shape_text(), *([ln.reference] if refs else [])] for ln in trace.lines]
+    title = ("Your code, line by line: the shape of every array a line made, after it ran"
+             + ("; and the step of the reference shape trace with that shape:" if refs else ":"))
+    return [Para(title), Table(["line", "code", "arrays after it", *(["reference step"] if refs else [])], rows,
+                               small=True, long=True)]
 
 
 def result_blocks(result, blame=8):

@@ -29,6 +29,7 @@ NIELSEN_3432 = _spec((3, 4, 3, 2), ["sigmoid"] * 3, "quadratic", "column")
 CS231N = _spec((4, 3, 3, 3), ["relu", "relu", "softmax"], "cross_entropy", "row", batch=6)
 CS231N_TANH = _spec((4, 3, 3, 3), ["tanh", "tanh", "softmax"], "cross_entropy", "row", batch=6)
 AUGMENTED = _spec((3, 3, 2), ["sigmoid", "sigmoid"], "sse", "row", bias="augmented", batch=4)
+REGRESSION = _spec((3, 1), ["linear"], "mse", "row", batch=6)
 AUGMENTED_333 = _spec((3, 3, 3), ["sigmoid", "sigmoid"], "sse", "row", bias="augmented", batch=4)
 
 
@@ -112,6 +113,10 @@ CASES = [
     _a("averaged", "you differentiated the quadratic loss", "the mse loss", forbid=("twice",)),
     _a("w_not_transposed", "W not transposed in the backward pass", spec=AUGMENTED_333),
     _a("bias_row_in_carry"),
+    # 1-D targets: a silent broadcast, found by the line tracer
+    Case("regression:targets_flattened", REGRESSION, "regression.py:targets_flattened",
+         ("your line regression.py:", "`err = pred - y` broadcast silently: pred (6,1) and y (6,) give err (6,6)"),
+         "batched"),
     # batched sigmoid MLP: which loss, which factor
     _m("sum_not_mean_column", _spec((3, 3, 2), ["sigmoid"] * 2, "quadratic", "column"),
        "you differentiated the sse loss"),

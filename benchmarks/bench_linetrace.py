@@ -1,0 +1,82 @@
+"""The line tracer's cost: a failing check with the user's code traced vs the same check without.
+
+Run: ``python benchmarks/bench_linetrace.py``. For each wrong backprop in the style of
+tests/impls/ (Nielsen's per-sample loop behind an adapter, CS231n-style batched code at
+two sizes), it times, in the same run:
+
+- the whole check (``check_network(..., trace_code=True)``, what the CLI runs) against the
+  same check with ``trace_code=False`` (the baseline): the target is at most 2×;
+- the traced call of the user's function alone against one plain call, to show the
+  tracer's own overhead per call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+
+from gradcheck import check_network, load_spec
+from gradcheck.impl import load_impl
+from gradcheck.linetrace import trace_call
+
+IMPLS = Path(__file__).resolve().parent.parent / "tests" / "impls"
+
+
+def _spec(sizes, acts, loss, convention, batch):
+    return {"input": sizes[0], "layers": [{"units": u, "activation": a} for u, a in zip(sizes[1:], acts)],
+            "loss": loss, "convention": convention, "batch": batch, "seed": 0}
+
+
+CASES = [
+    ("Nielsen per-sample, 3-3-3-2, N=5", _spec((3, 3, 3, 2), ["sigmoid"] * 3, "quadratic", "column", 5),
+     "nielsen/adapter.py:prime_of_a_hidden"),
+    ("Nielsen per-sample, 8-16-16-4, N=32", _spec((8, 16, 16, 4), ["sigmoid"] * 3, "quadratic", "column", 32),
+     "nielsen/adapter.py:prime_of_a_hidden"),
+    ("CS231n batched, 4-3-3-3, N=6", _spec((4, 3, 3, 3), ["relu", "relu", "softmax"], "cross_entropy", "row", 6),
+     "cs231n_style.py:relu_mask_missing"),
+    ("CS231n batched, 32-64-64-10, N=32",
+     _spec((32, 64, 64, 10), ["relu", "relu", "softmax"], "cross_entropy", "row", 32),
+     "cs231n_style.py:relu_mask_missing"),
+]
+
+
+def best_of(fn, repeat):
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="best of this many runs (default 7)")
+    args = parser.parse_args(argv)
+    rows = []
+    for label, raw, target in CASES:
+        spec = load_spec(raw)
+        impl = f"{IMPLS / target}"
+        kw = dict(symbolic="off")
+        base = best_of(lambda: check_network(spec, impl, trace_code=False, **kw), args.repeat)
+        traced = best_of(lambda: check_network(spec, impl, trace_code=True, **kw), args.repeat)
+        fn = load_impl(impl)
+        params, (X, Y) = spec.parameters(), spec.batch_data()
+        plain_call = best_of(lambda: fn(params, X, Y), args.repeat * 5)
+        traced_call = best_of(lambda: trace_call(fn, params, X, Y), args.repeat * 5)
+        rows.append([label, f"{base * 1e3:.1f}", f"{traced * 1e3:.1f}", f"{traced / base:.2f}×",
+                     f"{plain_call * 1e3:.2f}", f"{traced_call * 1e3:.2f}", f"{traced_call / plain_call:.1f}×"])
+    print(f"Python {sys.version.split()[0]}, {'sys.monitoring' if hasattr(sys, 'monitoring') else 'sys.settrace'}")
+    print(tabulate(rows, ["wrong backprop", "check ms (baseline)", "check ms, traced", "ratio (≤ 2×)",
+                          "call ms", "traced call ms", "call ratio"], disable_numparse=True))
+    worst = max(float(r[3][:-1]) for r in rows)
+    print(f"worst whole-check ratio {worst:.2f}× (target ≤ 2×): {'met' if worst <= 2 else 'NOT met'}")
+    return 0 if worst <= 2 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
