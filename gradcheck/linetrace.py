@@ -375,12 +375,12 @@ def compare_with_reference(trace, steps, n, known=(), unlike=None):
     shapes |= {tuple(concrete(v, size)) for s in steps for v in s.operands.values() for size in (n, 1)}
     # Forms a user may hold the same quantity in: flat vectors, and (k, 1)/(1, k) per-sample columns.
     shapes |= {tuple(d for d in s if d != 1) for s in shapes}
-    at = 0
+    at = -1
     for line in trace.lines:
         results = [s for seen in line.shapes.values() for s in seen]
         names = {re.sub(r"\W", "", nm.split("[")[0]).lower() for nm in line.shapes}
         names |= {"d" + key.lower() for nm in line.shapes for key in re.findall(r"\['(\w+)'\]", nm)}
-        order = [*range(at, len(refs)), *range(at)]  # from the last match on, wrapping round for loops
+        order = [*range(at + 1, len(refs)), *range(at + 1)]  # after the last match, wrapping round for loops
         fits = [j for j in order if refs[j][0] in results]
         j = next((j for j in fits if refs[j][2].lower() in names), fits[0] if fits else None)
         if j is not None:

@@ -43,7 +43,7 @@ def test_the_cli_shows_the_users_lines_next_to_the_reference_steps(tmp_path, cap
     assert code == 1
     section = out[out.index("Your code, line by line"):]
     row = next(r for r in section.splitlines() if "pred = X @ W + b" in r)
-    assert "pred (6,1)" in row and "← layer 0: z = a_prev @ W + b (6,1)" in row
+    assert "pred (6,1)" in row and "layer 0: z = a_prev @ W + b (6,1)" in row
     assert "err (6,6)" in section
 
 
@@ -78,7 +78,7 @@ def test_check_layer_traces_backward_and_names_the_line():
     result = check_layer(forward, backward, rng.normal(size=(4, 3)), rng.normal(size=(3, 5)), rng.normal(size=5))
     line = _line_of(Path(__file__), "# WRONG AXIS")
     assert f"db (4,) is made at your line test_linetrace.py:{line} `db = dout.sum(axis=1)`" in result.diagnosis
-    assert "your code, line by line" in str(result) and "dw (3,5)" in str(result)
+    assert "Your code, line by line" in str(result) and "dw (3,5)" in str(result)
 
 
 def test_trace_call_keeps_the_result_and_the_error_and_restores_the_tracer():
