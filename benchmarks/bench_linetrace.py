@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from tabulate import tabulate
@@ -61,13 +62,12 @@ def main(argv=None):
     for label, raw, target in CASES:
         spec = load_spec(raw)
         impl = f"{IMPLS / target}"
-        kw = dict(symbolic="off")
-        base = best_of(lambda: check_network(spec, impl, trace_code=False, **kw), args.repeat)
-        traced = best_of(lambda: check_network(spec, impl, trace_code=True, **kw), args.repeat)
+        base = best_of(partial(check_network, spec, impl, symbolic="off", trace_code=False), args.repeat)
+        traced = best_of(partial(check_network, spec, impl, symbolic="off", trace_code=True), args.repeat)
         fn = load_impl(impl)
         params, (X, Y) = spec.parameters(), spec.batch_data()
-        plain_call = best_of(lambda: fn(params, X, Y), args.repeat * 5)
-        traced_call = best_of(lambda: trace_call(fn, params, X, Y), args.repeat * 5)
+        plain_call = best_of(partial(fn, params, X, Y), args.repeat * 5)
+        traced_call = best_of(partial(trace_call, fn, params, X, Y), args.repeat * 5)
         rows.append([label, f"{base * 1e3:.1f}", f"{traced * 1e3:.1f}", f"{traced / base:.2f}×",
                      f"{plain_call * 1e3:.2f}", f"{traced_call * 1e3:.2f}", f"{traced_call / plain_call:.1f}×"])
     print(f"Python {sys.version.split()[0]}, {'sys.monitoring' if hasattr(sys, 'monitoring') else 'sys.settrace'}")

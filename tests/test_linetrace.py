@@ -68,7 +68,7 @@ def test_check_layer_traces_backward_and_names_the_line():
         return x @ w + b, (x, w, b)
 
     def backward(dout, cache):
-        x, w, b = cache
+        x, w, _ = cache
         dx = dout @ w.T
         dw = x.T @ dout
         db = dout.sum(axis=1)  # WRONG AXIS

@@ -3,8 +3,6 @@
 X (N, D), Y (N, 1), params [{"W": (D, 1), "b": (1,)}].
 """
 
-import numpy as np
-
 
 def correct(params, X, Y):
     W, b = params[0]["W"], params[0]["b"]
