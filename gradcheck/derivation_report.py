@@ -56,7 +56,13 @@ DISPLAY_CHARS = 1500
 # -- the content ------------------------------------------------------------------------
 
 def _layer_sizes(spec):
-    return "-".join(str(s) for s in [spec.input] + [ly.units for ly in spec.layers])
+    if len(spec.input_shape) == 1 and all(len(ly.out_shape) == 1 for ly in spec.layers):
+        return "-".join(str(s) for s in [spec.input] + [ly.units for ly in spec.layers])
+    return "-".join("x".join(map(str, s)) for s in [spec.input_shape] + [ly.out_shape for ly in spec.layers])
+
+
+def _layer_text(ly):
+    return f"{ly.kind} {ly.units} {ly.activation}" if "units" in ly.options else ly.describe()
 
 
 def _network_blocks(spec, result):
@@ -67,8 +73,9 @@ def _network_blocks(spec, result):
     bias = {"separate": "separate: a vector b, one entry per unit",
             "none": "none: no bias",
             "augmented": "augmented: a constant 1 is appended to each layer's input; its weight is the bias"}
-    rows = [["name", spec.name], ["input", str(spec.input)],
-            ["layers", ", ".join(f"{ly.kind} {ly.units} {ly.activation}" for ly in spec.layers)],
+    rows = [["name", spec.name], ["input", "x".join(map(str, spec.input_shape))],
+            ["layers", ("; " if any("units" not in ly.options for ly in spec.layers) else ", ").join(
+                _layer_text(ly) for ly in spec.layers)],
             ["sizes", _layer_sizes(spec)], ["loss", f"{spec.loss}: C = {LOSSES[spec.loss].formula}"],
             ["convention", conv], ["bias", bias.get(spec.bias, spec.bias)],
             ["samples", f"N = {spec.n_samples}" + ("" if spec.data is not None else f" (seeded, seed {spec.seed})")],
@@ -81,9 +88,16 @@ def _network_blocks(spec, result):
         ly = spec.layers[li]
         inputs = [f"input {k}" for k in range(ly.fan_in)] + (["1 (bias)"] if spec.bias == "augmented" else [])
         units = [f"unit {j}" for j in range(ly.units)]
-        if kind == "b":
+        if kind == "b" and "units" in ly.options:
             blocks.append(Para([f"{name}, shape {tuple(shape)}: one bias per unit of layer {li}."]))
             blocks += _grid("", units, [name], arr[None, :])
+            continue
+        if kind != "W" or arr.ndim != 2:  # any other tensor: one row per index of its leading axes
+            rows2 = arr.reshape(-1, arr.shape[-1])
+            labels = [f"{name}[{', '.join(map(str, idx))}]" if idx else name for idx in np.ndindex(*arr.shape[:-1])]
+            blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.describe()})."]))
+            blocks += _grid("", [f"[…, {j}]" if arr.ndim > 1 else str(j) for j in range(arr.shape[-1])], labels,
+                            rows2)
             continue
         if spec.convention == "column":
             where, row_labels, col_labels = "W[j, k] is unit j's weight on input k", units, inputs
@@ -95,7 +109,9 @@ def _network_blocks(spec, result):
         blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.activation}): {where}{extra}."]))
         blocks += _grid(name, col_labels, row_labels, arr)
     X, Y = (np.asarray(spec.conv.to_samples(np.asarray(a, float))) for a in (result.extra["X"], result.extra["Y"]))
-    x_heads = [Math(sp.Symbol(f"x_{k}")) for k in range(X.shape[1])]
+    x_names = [",".join(map(str, idx)) for idx in np.ndindex(*X.shape[1:])]
+    X = X.reshape(len(X), -1)
+    x_heads = [Math(sp.Symbol(f"x_{k}")) for k in x_names]
     y_heads = [Math(sp.Symbol(f"y_{k}")) for k in range(Y.shape[1])]
     blocks.append(Heading("Data", 3))
     blocks.append(Para(["One sample per row (whatever the convention): inputs x and targets y."]))
@@ -361,11 +377,10 @@ def _element_blocks(spec, d, result, noise):
 
 
 def _derive(spec):
-    from .symbolic import SYMBOLIC_LIMIT, derive
+    from .symbolic import derive, should_run
 
-    if spec.n_params > SYMBOLIC_LIMIT:
-        return None
-    return derive(spec, expand="auto")
+    run, _ = should_run(spec, "auto")  # too many parameters, or a layer kind without a SymPy form yet
+    return derive(spec, expand="auto") if run else None
 
 
 @dataclass
@@ -384,6 +399,12 @@ def report_content(result):
     d = _derive(spec)
     noise = noise_level(t.values["backprop"] for t in result.tensors if t.values.get("backprop") is not None)
     return _Content(spec, local_fact(), d, _delta_rows(spec, d) if d is not None else [], noise)
+
+
+def _why_not(spec):
+    from .symbolic import should_run
+
+    return should_run(spec, "auto")[1].replace("symbolic check skipped: ", "")
 
 
 def _title(spec):
@@ -406,7 +427,8 @@ def build_report(result, trace, fmt, content=None):
     intro.append(spec.describe() + ". " + (
         "A checked derivation: every gradient element is derived by SymPy, computed by the reference backprop "
         "and estimated by finite differences." if d is not None else
-        "The network is too large for the per-element SymPy derivation; the check below covers it."))
+        "The per-element SymPy derivation does not cover this network (" + _why_not(spec) + "); the check "
+        "below covers it."))
     blocks += [Para([p]) for p in intro]
     blocks += _network_blocks(spec, result)
     blocks += trace_blocks(trace, spec.n_samples)

@@ -37,7 +37,7 @@ class _Norm(Layer):
     keys: ClassVar[dict] = {"eps": 1e-5}
     params = ("gamma", "beta")
     meanings: ClassVar[dict] = {"gamma": "scale γ", "beta": "shift β", "mu": "mean μ", "var": "biased variance σ²",
-                "xhat": "normalised input x̂", "z": "z = γ·x̂ + β", "dxhat": "∂C/∂x̂ = δ·γ"}
+                "xhat": "normalised input (x − μ)/√(σ² + ε)", "z": "z = γ·xhat + β", "dxhat": "∂C/∂xhat = δ·γ"}
 
     @classmethod
     def build(cls, read, index, in_shape, bias):
