@@ -56,12 +56,15 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     opinions = {"backprop": reference, "numeric": numeric.grads}
     notes = []
 
+    derivation = None
     if symbolic != "off":
-        from .symbolic import should_run, symbolic_gradient
+        from .symbolic import derive, should_run
 
         run, reason = should_run(spec, symbolic)
         if run:
-            opinions["symbolic"] = symbolic_gradient(spec, params, X, Y)
+            # Derived once: a derivation report of this result reuses it (with its expanded forms).
+            derivation = derive(spec, expand="auto")
+            opinions["symbolic"] = derivation.gradients(params, X, Y)
         elif reason:
             notes.append(reason)
 
@@ -96,6 +99,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     result = CheckResult(spec.name, tensors, tuple(opinions), checked, rtol, atol, notes=notes,
                          problems=problems + [t.problem for t in tensors if t.problem])
     result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y, method=numeric.method)
+    if derivation is not None:
+        result.extra["derivation"] = derivation
     if "impl" in opinions and not result.passed and not problems:
         # Shape problems explain themselves; diagnose the values of the tensors that have none.
         wrong = {t.name for t in tensors if t.problem is None and not t.opinion_passed("impl")}

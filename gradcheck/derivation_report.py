@@ -376,9 +376,13 @@ def _element_blocks(spec, d, result, noise):
     return blocks, rows_data
 
 
-def _derive(spec):
+def _derive(result):
+    """The check's own derivation if it ran SymPy, else a new one (None when SymPy would not run)."""
     from .symbolic import derive, should_run
 
+    if result.extra.get("derivation") is not None:
+        return result.extra["derivation"]
+    spec = result.extra["spec"]
     run, _ = should_run(spec, "auto")  # too many parameters, or a layer kind without a SymPy form yet
     return derive(spec, expand="auto") if run else None
 
@@ -396,7 +400,7 @@ def report_content(result):
     from .symbolic import local_fact
 
     spec = result.extra["spec"]
-    d = _derive(spec)
+    d = _derive(result)
     noise = noise_level(t.values["backprop"] for t in result.tensors if t.values.get("backprop") is not None)
     return _Content(spec, local_fact(), d, _delta_rows(spec, d) if d is not None else [], noise)
 

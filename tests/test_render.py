@@ -148,3 +148,12 @@ def test_notebook_display_of_results_traces_and_derivations():
         assert "|:" in md or "| " in md
         for word in words:
             assert word in html and word in md, (type(obj).__name__, word)
+
+
+def test_a_report_reuses_the_checks_derivation():
+    from gradcheck.derivation_report import report_content
+
+    result = check_network(XOR)  # symbolic "auto": a small network is derived, with its expanded forms
+    d = result.extra["derivation"]
+    assert d.expanded and report_content(result).derivation is d
+    assert "derivation" not in check_network(XOR, symbolic="off").extra
