@@ -19,7 +19,9 @@ import numpy as np
 
 from .catalogue import LOSSES
 
-__all__ = ["Forward", "backprop", "forward", "gradient_scale", "loss_value"]
+EPS = np.finfo(np.float64).eps
+
+__all__ = ["Forward", "backprop", "forward", "backprop_rounding", "loss_value"]
 
 
 @dataclass
@@ -136,13 +138,14 @@ def _magnitude(cache):
     return cache
 
 
-def gradient_scale(spec, params, X, Y):
-    """Per element, the size of the terms its gradient sums (a list of dicts shaped like ``params``).
+def backprop_rounding(spec, params, X, Y):
+    """Per element, the rounding error any float64 backprop may have, in units of ε (dicts shaped like params).
 
-    The reference backprop run on magnitudes: |a| + |y| in place of the output error a − y,
-    |W|, |a_prev| and |σ'(z)| in place of their values. No cancellation happens, so an
-    element whose gradient is far below its scale is the small difference of large terms,
-    and float64 rounding of ε × scale is all any backprop can promise for it.
+    The reference backprop run on magnitudes: |a| + |y| in place of the output error
+    a − y, |W|, |a_prev| and |σ'(z)| in place of their values, so nothing cancels. Along
+    with it runs the error: each σ'(z) is good to ε·(|σ'| + 1) (1 − a² for a saturated
+    tanh is 0 to within ε, not to within ε·0), each product adds ε times its magnitude.
+    An element whose gradient is the small difference of large terms is judged to that.
     """
     conv, loss = spec.conv, LOSSES[spec.loss]
     fw = forward(spec, params, X)
@@ -151,15 +154,19 @@ def gradient_scale(spec, params, X, Y):
     fused = fused_loss(spec) is not None
     with np.errstate(all="ignore"):
         unit = np.abs(loss.delta_from_z(z, a + 1.0, a, n, k, conv.unit_axis) if fused else loss.grad(a + 1.0, a, n, k))
-    delta = (np.abs(a) + np.abs(Y)) * np.where(np.isfinite(unit), unit, 0.0)
-    scale = [None] * len(spec.layers)
+    size = (np.abs(a) + np.abs(Y)) * np.where(np.isfinite(unit), unit, 0.0)
+    err = size
+    out = [None] * len(spec.layers)
     for ly in reversed(spec.layers):
         i = ly.index
         if ly.has_activation and not (fused and i == len(spec.layers) - 1):
-            slope = ly.act.derivative(fw.z[i], fw.a[i]) if ly.act.derivative is not None else fw.a[i]
-            delta = delta * np.abs(slope)
+            slope = np.abs(ly.act.derivative(fw.z[i], fw.a[i]) if ly.act.derivative is not None else fw.a[i])
+            # err·ε: an error-dominated δ times a slope that is itself 0 to within ε (second order)
+            size, err = size * slope, err * (slope + EPS) + size * (slope + 1.0)
         absolute = {key: np.abs(v) for key, v in params[i].items()}
-        scale[i], delta = ly.backward(delta, _magnitude(fw.a_in[i]), absolute, conv, spec.bias)
-        delta = np.abs(delta)
-        scale[i] = {key: np.abs(v) for key, v in scale[i].items()}
-    return scale
+        magnitude = _magnitude(fw.a_in[i])
+        grads, size = ly.backward(size, magnitude, absolute, conv, spec.bias)
+        grad_err, err = ly.backward(err, magnitude, absolute, conv, spec.bias)
+        size, err = np.abs(size), np.abs(err) + np.abs(size)
+        out[i] = {key: np.abs(grad_err[key]) + np.abs(grads[key]) for key in grads}
+    return out

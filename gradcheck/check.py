@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backprop import backprop, gradient_scale
-from .compare import ANALYTIC_ULPS, ATOL, RTOL, CheckResult, TensorCheck, low_precision
+from .backprop import backprop, backprop_rounding
+from .compare import ANALYTIC_ULPS, ATOL, RTOL, UNDERFLOW, CheckResult, TensorCheck, low_precision
 from .diagnose import diagnose, shape_hint
 from .errors import SpecError
 from .impl import call_impl, load_impl
@@ -52,7 +52,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         params = Spec.from_dict({**spec.to_dict(), "params": _as_lists(params)}, spec.source).parameters(seed, n=n)
     loss, reference = backprop(spec, params, X, Y)
     numeric = numeric_gradient(spec, params, X, Y, step=step, method=method)
-    rounding = gradient_scale(spec, params, X, Y)
+    rounding = backprop_rounding(spec, params, X, Y)
     opinions = {"backprop": reference, "numeric": numeric.grads}
     notes = []
 
@@ -89,7 +89,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                        f"(the shape of {kind}){': ' + hint if hint else ''}")
         tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
                                    kinks=numeric.kinks[layer][kind], problem=problem,
-                                   bound=numeric.bounds[layer][kind] + ANALYTIC_ULPS * EPS * rounding[layer][kind],
+                                   bound=_bound(numeric, rounding, layer, kind),
                                    float32=impl_float32))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
@@ -113,6 +113,11 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                  if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
         result.diagnosis += lines.sentences(wrong)
     return result
+
+
+def _bound(numeric, rounding, layer, kind):
+    """An element's error bound: the finite difference's own, the rounding of any float64 backprop, underflow."""
+    return numeric.bounds[layer][kind] + ANALYTIC_ULPS * EPS * rounding[layer][kind] + UNDERFLOW
 
 
 class _Kept:

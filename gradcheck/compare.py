@@ -35,6 +35,7 @@ __all__ = [
     "RTOL",
     "SUSPICIOUS",
     "TINY",
+    "UNDERFLOW",
     "CheckResult",
     "ElementBlame",
     "TensorCheck",
@@ -49,9 +50,12 @@ RTOL = 1e-5
 ATOL = 0.0
 #: An element is wrong only when its error exceeds the tolerance plus MARGIN × the numeric error bound.
 MARGIN = 3.0
-#: Rounding of any float64 backprop, in units of ε × the size of the terms an element's gradient sums
-#: (see :func:`gradcheck.backprop.gradient_scale`), added to the numeric bound by network checks.
-ANALYTIC_ULPS = 16
+#: Rounding of any float64 backprop: a multiple of the estimate of
+#: :func:`gradcheck.backprop.backprop_rounding`, added to the numeric bound by network checks.
+ANALYTIC_ULPS = 4
+#: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
+#: no gradient there can be judged relatively (the hardware's floor, not a tolerance).
+UNDERFLOW = 2.0**20 * float(np.finfo(np.float64).tiny)
 #: Relative errors below this (but beyond the tolerance and the bound) are "suspicious" rather than "wrong".
 SUSPICIOUS = 1e-2
 #: Relative tolerance for gradients computed in float32 (ε₃₂ ≈ 1.2e-7, grown through a few layers).

@@ -246,3 +246,86 @@ def test_kinks_in_an_upper_layer_are_seen_from_the_layer_below():
     kinks = numeric_gradient(spec, params, X, Y).kinks
     assert kinks[0]["b"][0] and kinks[0]["W"][0, 0] and kinks[1]["b"][0]
     assert not kinks[2]["b"][0]
+
+
+# -- structured finite differences -----------------------------------------------------------
+
+STRUCTURED_NETS = [
+    ([3, 4, 2], ["tanh", "linear"], "mse", "column", "separate"),
+    ([3, 4, 2], ["sigmoid", "sigmoid"], "bce", "row", "augmented"),
+    ([2, 5, 3, 3], ["relu", "tanh", "softmax"], "cross_entropy", "column", "none"),
+    ([4, 3, 3, 2], ["softplus", "leaky_relu", "linear"], "sse", "row", "separate"),
+    ([3, 2], ["softmax"], "cross_entropy", "row", "augmented"),
+]
+
+
+@pytest.mark.parametrize(("sizes", "acts", "loss", "convention", "bias"), STRUCTURED_NETS)
+@pytest.mark.parametrize("method", ["central", "richardson"])
+def test_structured_and_plain_finite_differences_agree(sizes, acts, loss, convention, bias, method):
+    from nets import make_spec
+
+    spec = make_spec(sizes, acts, loss, convention, bias, batch=4, seed=5)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    fast = numeric_gradient(spec, params, X, Y, method=method)
+    plain = numeric_gradient(spec, params, X, Y, method=method, structured=False)
+    for f, p, kf, kp in zip(fast.grads, plain.grads, fast.kinks, plain.kinks):
+        for key in f:
+            scale = np.abs(p[key]).max()
+            np.testing.assert_allclose(f[key], p[key], rtol=1e-7, atol=1e-9 * scale)
+            np.testing.assert_array_equal(kf[key], kp[key])
+
+
+def test_structured_mode_evaluates_only_the_changed_unit_and_the_layers_above(monkeypatch):
+    """No perturbation of layer 1 runs layer 0 or layer 1's full forward pass."""
+    from nets import make_spec
+
+    from gradcheck.catalogue.layers.dense import Dense
+
+    spec = make_spec([3, 4, 3, 2], ["tanh", "tanh", "linear"], batch=3)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    calls = []
+    original = Dense.forward
+
+    def spy(self, p, a_prev, *args, **kwargs):
+        calls.append(self.index)
+        return original(self, p, a_prev, *args, **kwargs)
+
+    monkeypatch.setattr(Dense, "forward", spy)
+    numeric_gradient(spec, params, X, Y)
+    assert calls.count(0) == 1 and calls.count(1) == 1  # the base forward pass only
+    assert calls.count(2) > 1  # layer 2 runs on the stacks of perturbed networks
+
+
+@pytest.mark.parametrize(("method", "tol"), [("auto", 1e-9), ("richardson", 1e-9), ("complex-step", 1e-12)])
+def test_accuracy_against_the_reference_on_smooth_nets(method, tol):
+    """The default method to 1e-9 relative or better; the most accurate one (complex step) to 1e-12."""
+    from nets import make_spec
+
+    for sizes, acts, loss in [([6, 8, 5, 3], ["tanh", "sigmoid", "linear"], "mse"),
+                              ([4, 6, 3], ["softplus", "softmax"], "cross_entropy"),
+                              ([5, 7, 2], ["tanh", "sigmoid"], "bce")]:
+        spec = make_spec(sizes, acts, loss, batch=8, seed=2)
+        params, (X, Y) = spec.parameters(), spec.batch_data()
+        _, ref = backprop(spec, params, X, Y)
+        num = numeric_gradient(spec, params, X, Y, method=method)
+        for r, n in zip(ref, num.grads):
+            for key in r:
+                rel = np.abs(n[key] - r[key]).max() / np.abs(r[key]).max()
+                assert rel <= tol, (sizes, acts, key, rel)
+
+
+def test_complex_step_refuses_a_network_with_a_kink():
+    from nets import make_spec
+
+    spec = make_spec([2, 3, 1], ["relu", "linear"])
+    with pytest.raises(ValueError, match="complex-step"):
+        numeric_gradient(spec, spec.parameters(), *spec.batch_data(), method="complex-step")
+
+
+def test_best_method_per_network():
+    from nets import make_spec
+
+    from gradcheck.numeric import best_method
+
+    assert best_method(make_spec([2, 3, 1], ["relu", "linear"])) == "central"
+    assert best_method(make_spec([2, 3, 1], ["tanh", "linear"])) == "richardson"

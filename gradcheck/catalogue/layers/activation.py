@@ -20,6 +20,7 @@ class ActivationLayer(Layer):
     kind = "activation"
     keys: ClassVar[dict] = {"activation": ...}
     meanings: ClassVar[dict] = {"z": "z = a_prev (the activation's input)"}
+    complex_step = True
 
     @classmethod
     def build(cls, read, index, in_shape, bias):

@@ -26,6 +26,11 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
   ``delta`` = ∂C/∂z, ``grads`` has one array per trainable param and
   ``da_prev`` = ∂C/∂a_prev;
 - ``size_formulas()``: how each output size follows from the input (shape trace);
+- optionally, for finite differences that recompute only what a perturbation changes
+  (:mod:`gradcheck.perturbed`): ``unit_change(params, key, index, delta, a_in, z,
+  conv, bias)``, the one output unit each element of a param touches and that unit's
+  new z over the batch, and ``input_change(params, z, unit, da_row, conv, bias)``,
+  this layer's z when one unit of its input moves;
 - ``kink_state(a_prev, z, conv)``: a discrete state of the forward pass whose change
   under a finite-difference step means the step crossed a point where the layer is
   not differentiable (default: which side of the activation's kinks each z is on;
@@ -78,6 +83,9 @@ class Layer:
     per_sample: ClassVar[bool] = True
     #: What each quantity of the shape trace is, for this kind (merged over the generic meanings).
     meanings: ClassVar[dict] = {}
+    #: True when forward is analytic in its inputs and params and evaluates complex arrays (only + − × ÷,
+    #: exp, log, ... with branches taken on real parts), so complex-step finite differences may run through it.
+    complex_step: ClassVar[bool] = False
 
     # -- construction ------------------------------------------------------------------
     @classmethod

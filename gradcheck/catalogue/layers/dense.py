@@ -44,6 +44,7 @@ class Dense(Layer):
     keys: ClassVar[dict] = {"units": ..., "activation": "linear"}
     params = ("W", "b")
     meanings: ClassVar[dict] = {"b": "bias, one per unit", "z": "weighted input z"}
+    complex_step = True
 
     @classmethod
     def build(cls, read, index, in_shape, bias):
@@ -145,6 +146,28 @@ class Dense(Layer):
             da_prev = rec("da_prev", f"delta @ {w_name}", delta @ _t(W_in),
                           delta=delta, **{w_name: _t(W_in)})
         return grads, da_prev
+
+    def unit_change(self, params, key, index, delta, a_in, z, conv, bias):
+        """Unit j's z over the batch when element ``index`` (flat) of ``key`` moves by ``delta`` (arrays (P,)).
+
+        Returns (j (P,), z_j (P, N)). This is the layer's forward pass for unit j alone:
+        z_j(W + δ·e_jk) = Σ_k' W_jk' a_k' + δ·a_k = z_j + δ·a_k, and z_j(b + δ·e_j) = z_j + δ.
+        """
+        rows = z if conv.name == "column" else z.T  # (units, N)
+        if key == "b":
+            return index, rows[index] + delta[:, None]
+        r, c = np.unravel_index(index, params["W"].shape)
+        j, k = (r, c) if conv.name == "column" else (c, r)
+        inputs = a_in if conv.name == "column" else a_in.T  # (fan_in [+ 1], N)
+        return j, rows[j] + delta[:, None] * inputs[k]
+
+    def input_change(self, params, z, unit, da_row, conv, bias):
+        """This layer's z for a stack of inputs that each differ in one unit: ``da_row[p]`` (N,) added to unit
+        ``unit[p]``. The forward pass of an affine layer, z' = z + W[:, j]·Δa_j; a stack (P, ...) of z's."""
+        W = params["W"]
+        if conv.name == "column":
+            return z[None] + W[:, unit].T[:, :, None] * da_row[:, None, :]
+        return z[None] + da_row[:, :, None] * W[unit, :][:, None, :]
 
     def symbolic_z(self, params, a_prev, conv, bias):
         """SymPy z_j = Σ_k w_jk a_in_k (+ b_j) from symbol matrices ``params`` and a list ``a_prev``.

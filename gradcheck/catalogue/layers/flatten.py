@@ -20,6 +20,7 @@ class Flatten(Layer):
 
     kind = "flatten"
     meanings: ClassVar[dict] = {"z": "one vector of C·H·W entries per sample (C order)"}
+    complex_step = True
 
     @classmethod
     def build(cls, read, index, in_shape, bias):

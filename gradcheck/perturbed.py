@@ -1,0 +1,199 @@
+"""The loss of many perturbed networks, each differing from the base network in one parameter element.
+
+Finite differences need C(θ + δ·e_i) for every element i and a few steps δ. Two ways
+to evaluate them, both forward passes only:
+
+* **plain**: stack P copies of layer l's params, each with one element moved, and run
+  layer l and every layer above on the stack (folded into the batch where layers treat
+  samples independently). The layers below are shared.
+* **structured** (the default): a layer kind that knows which part of its output one of
+  its elements touches says so through ``unit_change``: for a dense layer, moving
+  W[j, k] by δ moves z_j only, to z_j + δ·a_k (the affine layer's forward pass for
+  unit j: that is what "affine" means). The next layer, if it is dense too, takes a
+  change in one input unit through ``input_change``: z' = z + W[:, j]·Δa_j, again its
+  forward pass. Only the layers above that are recomputed in full, on the stack. A
+  perturbation of layer l never recomputes the layers below l, nor the rest of layer l.
+
+Both return the loss of each perturbed network and whether its forward pass crossed a
+kink (a changed :meth:`~gradcheck.catalogue.layers.base.Layer.kink_state`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backprop import forward, loss_value
+from .numeric import flatten
+
+__all__ = ["Perturbed"]
+
+#: Memory for the arrays of one chunk of perturbed networks (peak use stays a small multiple of this).
+CHUNK_BYTES = 4 * 2**20
+
+
+class Perturbed:
+    """Evaluates C at θ + δ_p·e_{i_p} for stacks of (element, step) pairs of one layer at a time.
+
+    ``structured=False`` recomputes every perturbed layer in full (the plain mode).
+    """
+
+    def __init__(self, spec, params, X, Y, structured=True):
+        self.spec, self.params, self.X, self.Y = spec, params, X, Y
+        self.structured = structured
+        conv = spec.conv
+        self.base = forward(spec, params, X)
+        self.inputs = [X, *self.base.a[:-1]]
+        self.states = [ly.kink_state(a, z, conv) for ly, a, z in zip(spec.layers, self.inputs, self.base.z)]
+        self.n = Y.shape[conv.sample_axis]
+        self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
+
+    # -- layout ----------------------------------------------------------------------------
+    def keys(self, i):
+        """Layer i's trainable param names, in the order of its flat θ."""
+        return list(self.spec.param_shapes()[i])
+
+    def theta(self, i):
+        return flatten([self.params[i][k] for k in self.keys(i)])
+
+    def _split(self, i, flat):
+        """Flat indices into layer i's θ -> [(key, positions in ``flat``, indices into that param)]."""
+        out, at = [], 0
+        for key in self.keys(i):
+            size = self.params[i][key].size
+            hit = np.flatnonzero((flat >= at) & (flat < at + size))
+            if hit.size:
+                out.append((key, hit, flat[hit] - at))
+            at += size
+        return out
+
+    def uses_structure(self, i):
+        """True when layer i's perturbations are evaluated from the one unit they change."""
+        layers = self.spec.layers
+        ly = layers[i]
+        return (self.structured and hasattr(ly, "unit_change")
+                and (ly.act.elementwise or i == len(layers) - 1))
+
+    def chunk(self, i, itemsize=8):
+        """How many perturbed networks of layer i to evaluate at once within :data:`CHUNK_BYTES`.
+
+        Per network: a few arrays of each layer above (z, a and a temporary, per sample),
+        and for the plain mode the perturbed layer's params and outputs too.
+        """
+        layers = self.spec.layers
+        above = 3 * sum(m.units for m in layers[i + 1:]) * self.n
+        if self.uses_structure(i):
+            per = 4 * self.n + above
+        else:
+            per = self.theta(i).size + 3 * layers[i].units * self.n + above
+        return max(1, CHUNK_BYTES // (itemsize * per))
+
+    # -- evaluation ------------------------------------------------------------------------
+    def losses(self, i, flat, delta):
+        """(C of each perturbed network (P,), crossed a kink (P,), step actually taken (P,)).
+
+        Network p has layer i's flat θ element ``flat[p]`` moved by ``delta[p]`` (real, or
+        imaginary for complex steps).
+        """
+        flat, delta = np.asarray(flat), np.asarray(delta)
+        if self.uses_structure(i):
+            return (*self._structured(i, flat, delta), delta)
+        return self._plain(i, flat, delta)
+
+    def _plain(self, i, flat, delta):
+        p = len(flat)
+        dtype = complex if np.iscomplexobj(delta) else float
+        stacked, taken = dict(self.params[i]), np.empty(p, dtype=dtype)
+        for key, pos, idx in self._split(i, flat):
+            base = self.params[i][key]
+            stack = np.broadcast_to(base, (p, *base.shape)).astype(dtype).reshape(p, -1)
+            moved = stack[pos, idx] + delta[pos]
+            taken[pos] = moved - base.reshape(-1)[idx]  # θ + δ rounds: the step is what it became
+            stack[pos, idx] = moved
+            stacked[key] = stack.reshape(p, *base.shape)
+        for key in self.keys(i):
+            if stacked[key] is self.params[i][key]:
+                stacked[key] = np.broadcast_to(stacked[key], (p, *stacked[key].shape)).astype(dtype)
+        conv, ly = self.spec.conv, self.spec.layers[i]
+        z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
+        crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
+        a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+        values, more = self._above(i, a, z)
+        return values, crossed | more, taken
+
+    def _structured(self, i, flat, delta):
+        spec, conv = self.spec, self.spec.conv
+        layers, ly, base = spec.layers, spec.layers[i], self.base
+        p = len(flat)
+        unit = np.empty(p, dtype=int)
+        z_row = np.empty((p, self.n), dtype=complex if np.iscomplexobj(delta) else float)
+        for key, pos, idx in self._split(i, flat):
+            unit[pos], z_row[pos] = ly.unit_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i],
+                                                   conv, spec.bias)
+        rows = _unit_rows(base.z[i], conv)
+        crossed = self._row_moved(ly, z_row, rows[unit])
+        if i == len(layers) - 1 or not ly.act.elementwise:
+            z = _with_rows(base.z[i], unit, z_row, conv)
+            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+            values, more = self._above(i, a, z)
+            return values, crossed | more
+        a_row = ly.act.forward(z_row, conv.unit_axis) if ly.has_activation else z_row
+        da_row = a_row - _unit_rows(base.a[i], conv)[unit]
+        nxt = layers[i + 1]
+        if hasattr(nxt, "input_change"):
+            z = nxt.input_change(self.params[i + 1], base.z[i + 1], unit, da_row, conv, spec.bias)
+            crossed |= self._moved(i + 1, nxt.kink_state(None, z, conv), p)
+            a = nxt.act.forward(z, conv.unit_axis) if nxt.has_activation else z
+            values, more = self._above(i + 1, a, z)
+        else:
+            a = _with_rows(base.a[i], unit, a_row, conv)
+            values, more = self._above(i, a, None)
+        return values, crossed | more
+
+    def _above(self, start, a, z):
+        """Run layers above ``start`` on the stack a (P, ...) of its outputs; (losses (P,), crossed (P,))."""
+        spec, conv = self.spec, self.spec.conv
+        p = a.shape[0]
+        crossed = np.zeros(p, dtype=bool)
+        upper = spec.layers[start + 1:]
+        fold = bool(upper) and all(m.per_sample for m in upper)
+        if fold:
+            a = conv.fold(a)
+        for ly in upper:
+            a_prev = a
+            z, _ = ly.forward(self.params[ly.index], a_prev, conv, spec.bias)
+            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+            state = (ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv) if fold
+                     else ly.kink_state(a_prev, z, conv))
+            crossed |= self._moved(ly.index, state, p)
+        if fold:
+            a, z = conv.unfold(a, p), conv.unfold(z, p)
+        return np.asarray(loss_value(spec, a, self.Y, z)), crossed
+
+    def _moved(self, i, state, p):
+        """Per network of the stack (``p`` of them), whether layer i's kink state differs from the base's."""
+        if state is None or self.states[i] is None or np.iscomplexobj(state):
+            return np.zeros(p, dtype=bool)
+        return (state != self.states[i]).reshape(p, -1).any(axis=1)
+
+    @staticmethod
+    def _row_moved(ly, z_row, z_base):
+        kinks = ly.act.kinks if ly.has_activation else ()
+        if not kinks or np.iscomplexobj(z_row):
+            return np.zeros(len(z_row), dtype=bool)
+        return np.any([(np.sign(z_row - k) != np.sign(z_base - k)).any(axis=1) for k in kinks], axis=0)
+
+
+def _unit_rows(batch, conv):
+    """A (units, N) view of a batch of vectors in either convention."""
+    return batch if conv.name == "column" else batch.T
+
+
+def _with_rows(batch, unit, rows, conv):
+    """A stack (P, ...) of copies of ``batch`` with unit ``unit[p]`` replaced by ``rows[p]`` (N,)."""
+    p = len(unit)
+    stack = np.repeat(batch[None].astype(rows.dtype), p, axis=0)
+    if conv.name == "column":
+        stack[np.arange(p), unit, :] = rows
+    else:
+        stack[np.arange(p), :, unit] = rows
+    return stack
