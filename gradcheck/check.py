@@ -6,6 +6,8 @@ the SymPy derivation, the user's function) is compared with them element by elem
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from .backprop import backprop, backprop_rounding
@@ -16,7 +18,8 @@ from .impl import call_impl, load_impl
 from .linetrace import trace_impl
 from .numeric import EPS, numeric_gradient
 from .shapes import trace_shapes
-from .spec import Spec, load_spec
+from .spec import load_spec
+from .spec_arrays import parse_params
 
 __all__ = ["check_network", "assert_network"]
 
@@ -49,7 +52,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     if params is None:
         params = spec.parameters(seed, n=n)
     else:  # validated like net.json's params: shapes named per layer, with hints
-        params = Spec.from_dict({**spec.to_dict(), "params": _as_lists(params)}, spec.source).parameters(seed, n=n)
+        given = parse_params(params if isinstance(params, list) else _listed(params), spec, spec.source)
+        params = replace(spec, params=given).parameters(seed, n=n)
     loss, reference = backprop(spec, params, X, Y)
     numeric = numeric_gradient(spec, params, X, Y, step=step, method=method)
     rounding = backprop_rounding(spec, params, X, Y)
@@ -132,11 +136,12 @@ class _Kept:
         return out
 
 
-def _as_lists(params):
+def _listed(params):
     try:
-        return [{k: np.asarray(v, float).tolist() for k, v in p.items()} for p in params]
-    except (TypeError, ValueError, AttributeError) as e:
-        raise SpecError("params", f"expected a list of {{'W': array, 'b': array}} dicts: {e}") from None
+        return list(params)
+    except TypeError:
+        raise SpecError("params", f"expected a list of {{'W': array, 'b': array}} dicts, one per layer, got "
+                                  f"{type(params).__name__}") from None
 
 
 def assert_network(spec, impl=None, **kwargs) -> CheckResult:

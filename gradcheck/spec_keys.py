@@ -64,7 +64,10 @@ def name(value, valid, path, source):
 
 
 def array(value, path, source):
-    """Nested lists of numbers -> float64 array; names the first bad leaf."""
+    """Nested lists of numbers (or a NumPy array, taken as it is) -> float64 array; names the first bad leaf."""
+    if isinstance(value, np.ndarray):
+        return _ndarray(value, path, source)
+
     def walk(v, p, depth):
         if isinstance(v, list):
             if not v:
@@ -82,6 +85,20 @@ def array(value, path, source):
         return ()
     walk(value, path, 0)
     return np.asarray(value, dtype=np.float64)
+
+
+def _ndarray(value, path, source):
+    if value.size == 0:
+        raise SpecError(path, "expected numbers, got an empty array", source)
+    if value.dtype.kind not in "biuf":
+        raise SpecError(path, f"expected an array of real numbers, got dtype {value.dtype}", source)
+    arr = np.array(value, dtype=np.float64)  # a copy: the caller's array is never changed
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        idx = tuple(int(i) for i in bad[0])
+        raise SpecError(path + "".join(f"[{i}]" for i in idx), f"expected a finite number, got {arr[idx]!r}",
+                        source)
+    return arr
 
 
 def number(value, path, source, minimum=None, maximum=None, strict=False, strict_max=False):
