@@ -358,10 +358,8 @@ def should_run(spec, mode="auto"):
     n = spec.n_params
     if mode == "off":
         return False, "symbolic check off (use --symbolic on or auto to run it)"
-    missing = sorted({ly.kind for ly in spec.layers
-                      if not ly.has_symbolic or not ly.param_shapes(spec.conv, spec.bias)})
-    if missing:
-        return False, f"symbolic check skipped: no per-sample SymPy form for {', '.join(missing)} layers yet"
+    if spec.symbolic_gap():
+        return False, spec.symbolic_gap()
     if mode == "on":
         over = f" ({n} parameters > limit {SYMBOLIC_LIMIT})" if n > SYMBOLIC_LIMIT else ""
         return True, f"symbolic check forced on{over}"
