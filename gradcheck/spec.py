@@ -93,14 +93,6 @@ class Spec:
         in params order."""
         return [(f"{k}{i}", i, k, s) for i, shapes in enumerate(self.param_shapes()) for k, s in shapes.items()]
 
-    def symbolic_gap(self):
-        """Why the SymPy derivation cannot cover this network (a layer kind without a per-sample
-        symbolic form), or "" if it can; known without importing SymPy."""
-        missing = sorted({ly.kind for ly in self.layers
-                          if not ly.has_symbolic or not ly.param_shapes(self.conv, self.bias)})
-        return f"symbolic check skipped: no per-sample SymPy form for {', '.join(missing)} layers yet" \
-            if missing else ""
-
     @property
     def n_params(self) -> int:
         return sum(math.prod(s) for *_, s in self.param_names())

@@ -1,4 +1,4 @@
-"""SymPy derivation of a network's gradient, element by element, for one generic sample.
+"""SymPy derivation of a network's gradient, element by element, for one generic sample (or the whole batch).
 
 The network of a :class:`~gradcheck.spec.Spec` is written out with one symbol per
 number: inputs ``x_k``, targets ``y_k``, weights ``w^{(l)}_{r,c}`` named by their array
@@ -16,9 +16,16 @@ Every local derivative is ``sympy.diff`` of a local expression of the catalogue
     δ^l_j = Σ_m (Σ_i ∂z^{l+1}_i/∂a^l_m · δ^{l+1}_i) · ∂a^l_m/∂z^l_j = (Σ_i w^{l+1}_ij δ^{l+1}_i) · σ'(z^l_j)
     ∂C/∂θ = Σ_i δ^l_i · ∂z^l_i/∂θ                 (= δ^l_j · a^{l-1}_k for θ = w^l_jk, δ^l_j for b^l_j)
 
-The last line rests on ∂z_i/∂w_jk = [i = j]·x_k, which :func:`local_fact` derives.
+The last line rests on ∂z_i/∂w_jk = [i = j]·x_k, which :func:`local_fact` derives
+(for a convolution, ∂z_{f,i,j}/∂W_{f',c,p,q} = [f = f']·x_{c, i·S+p−P, j·S+q−P}: see
+:mod:`gradcheck.local_facts`). Every layer kind of the catalogue brings its local
+expression (``symbolic_z``), so convolution, pooling, flatten, normalisation and dropout
+(its fixed mask enters as data, like x) are derived the same way
+(:mod:`gradcheck.symbolic_net` writes the network out).
 The cost is C = Σ_n C_n with C_n = ``Loss.sample_term(a_n, y_n, N, K)``; every formula
 here is the per-sample one, and :meth:`Derivation.gradients` sums it over the samples.
+A batchnorm layer ties the samples together: then the whole batch is written out and
+the formulas are those of C itself.
 
 Numbers come from ``sympy.lambdify`` of the chain-rule forms, with z, a and δ as
 intermediate assignments (a hand-made common-subexpression list), vectorised over the
@@ -27,7 +34,6 @@ samples: the cost grows linearly with the network, not exponentially with depth.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +43,8 @@ from .catalogue import LOSSES
 from .catalogue.activations import SYMPY_NUMPY
 from .local_facts import local_fact
 from .spec import load_spec
+from .symbolic_net import batch_level, has_form, partial, write_network
+from .symbolic_net import expand as _expand_network
 
 __all__ = ["Derivation", "DerivedElement", "derive", "symbolic_gradient", "local_fact", "should_run",
            "SYMBOLIC_LIMIT"]
@@ -51,33 +59,6 @@ SYMBOLIC_LIMIT = 200
 EXPAND_MAX_PARAMS = 30
 EXPAND_MAX_DEPTH = 2
 
-_NAME = re.compile(r"([a-z]+)(\d*)_(\d+(?:_\d+)*)")
-_LATEX_LETTER = {"delta": r"\delta"}
-
-
-class NetSymbol(sp.Symbol):
-    """A symbol of the network, named ``<letter><layer>_<i>[_<j>]`` (a valid identifier).
-
-    Prints as ``w0_1,2`` (str) and ``w^{(0)}_{1,2}`` (LaTeX); ``x_0``, ``y_1`` have no layer.
-    """
-
-    def _parts(self):
-        letter, layer, idx = _NAME.fullmatch(self.name).groups()
-        return letter, layer, idx.split("_")
-
-    def _sympystr(self, printer):
-        letter, layer, idx = self._parts()
-        return f"{letter}{layer}_{','.join(idx)}"
-
-    def _latex(self, printer):
-        letter, layer, idx = self._parts()
-        sup = f"^{{({layer})}}" if layer else ""
-        return f"{_LATEX_LETTER.get(letter, letter)}{sup}_{{{','.join(idx)}}}"
-
-
-def _sym(letter, layer, *index):
-    return NetSymbol(f"{letter}{'' if layer is None else layer}_{'_'.join(map(str, index))}", real=True)
-
 
 def _latex_eq(lhs, rhs):
     return f"{lhs} = {sp.latex(rhs)}"
@@ -88,7 +69,8 @@ class DerivedElement:
     """∂C_n/∂θ for one parameter element θ = ``params[layer][kind][index]``.
 
     ``symbol`` is θ; ``unit``/``input`` are j and k (``input`` is None for b, and
-    ``fan_in`` for the augmented bias weight); ``local`` is ∂z^l_j/∂θ as SymPy
+    ``fan_in`` for the augmented bias weight; for a kind that reaches many units, such
+    as a conv weight, ``unit`` is the first of them and ``input`` None); ``local`` is ∂z^l_j/∂θ as SymPy
     differentiated it (a^{l-1}_k, x_k, or 1); ``chain_rule`` is δ^l_j·local in the
     intermediate symbols; ``delta_chain`` is the definition of that δ^l_j;
     ``expanded`` is the same derivative in x, y, w, b only (small networks) or None.
@@ -99,11 +81,11 @@ class DerivedElement:
     kind: str
     index: tuple
     symbol: sp.Symbol
-    unit: int
+    unit: int | None
     input: int | None
     local: sp.Expr
     chain_rule: sp.Expr
-    delta: sp.Symbol
+    delta: sp.Symbol | None
     delta_chain: sp.Expr
     expanded: sp.Expr | None = None
 
@@ -129,39 +111,58 @@ class DerivedElement:
 class Derivation:
     """The symbolic network and the derivative of C_n with respect to every parameter element.
 
-    Symbols: ``x`` (input,), ``y`` (K,), ``W[l]`` a SymPy Matrix shaped like
-    ``params[l]["W"]`` ((units, fan_in) in the column convention, (fan_in, units) in the
-    row convention, fan_in + 1 with bias "augmented"), ``b[l]`` a list of units symbols
-    (None unless bias is "separate"),
-    ``z[l]``, ``a[l]``, ``delta[l]`` lists of per-unit symbols, ``N`` and ``K``.
-    ``forward`` maps each z and a symbol to its definition, ``da`` each output
-    a^L_i to ∂C_n/∂a^L_i, ``deltas`` each δ symbol to its chain-rule definition (output
-    layer first); ``loss`` is C_n in the a^L and y symbols. ``elements`` follow
-    ``spec.param_names()`` with each array in C order.
+    Symbols: ``x`` (input entries, C order of the input shape), ``y`` (K,), ``P[l]``
+    {kind: object array shaped like ``params[l][kind]``} (``W[l]``, ``b[l]`` the dense
+    view: W in the convention's shape, fan_in + 1 with bias "augmented", b a list or
+    None), ``z[l]``, ``a[l]``, ``delta[l]`` flat lists of per-unit symbols (``a[l]`` is
+    ``z[l]`` for a layer without an activation), ``N`` and ``K``. ``forward`` maps each
+    z and a symbol to its definition, ``da`` each output a^L_i to ∂C_n/∂a^L_i,
+    ``deltas`` each δ symbol to its chain-rule definition (output layer first); ``loss``
+    is C_n in the a^L and y symbols. ``elements`` follow ``spec.param_names()`` with each
+    array in C order. ``batch`` is True when the whole batch is written out (a batchnorm
+    layer): then x, y, z, a, δ hold every sample's symbols and ``loss`` is C itself.
     """
 
     spec: object
-    x: list
-    y: list
-    N: sp.Symbol
-    K: sp.Symbol
-    W: list
-    b: list
-    z: list
-    a: list
-    delta: list
-    forward: dict
-    loss: sp.Expr
-    da: dict
-    deltas: dict
+    net: object
     elements: list
     expanded: bool = False
     _fn: object = field(default=None, init=False)
 
+    def __getattr__(self, name):
+        if name in ("N", "K", "z", "a", "delta", "forward", "loss", "da", "deltas", "batch", "buffers"):
+            return getattr(self.net, name)
+        raise AttributeError(name)
+
+    @property
+    def x(self):
+        return [s for xs in self.net.x for s in xs]
+
+    @property
+    def y(self):
+        return [s for ys in self.net.y for s in ys]
+
+    @property
+    def P(self):  # noqa: N802 - the params' symbols
+        return self.net.params
+
+    @property
+    def W(self):  # noqa: N802
+        return [p.get("W") for p in self.net.params]
+
+    @property
+    def b(self):
+        return [list(p["b"]) if "b" in p else None for p in self.net.params]
+
     @property
     def params(self):
-        """The parameter symbols as a list of {"W": Matrix, "b": list}, like the params."""
-        return [{"W": W} | ({"b": b} if b is not None else {}) for W, b in zip(self.W, self.b)]
+        """The parameter symbols as a list of {kind: object array}, like the params."""
+        return self.net.params
+
+    @property
+    def cost_name(self):
+        """"C" when the whole batch is written out, else "C_n" (one sample's term)."""
+        return "C" if self.net.batch else "C_n"
 
     def element(self, name, index):
         """The :class:`DerivedElement` of ``params[l][kind][index]`` for ``name`` like "W0"."""
@@ -176,7 +177,7 @@ class Derivation:
             # lambdify checks str(arg) is an identifier and otherwise substitutes a Dummy through every
             # expression (quadratic in the size); "w0_1,2" is not, so the arguments are plain symbols with the
             # identifier names ("w0_1_2") that the code printer writes for the NetSymbols in the body.
-            args = [sp.Symbol(s.name) for s in self.x + self.y + [e.symbol for e in self.elements]]
+            args = [sp.Symbol(s.name) for s in self.net.inputs + [e.symbol for e in self.elements]]
             args += [self.N, self.K]
             steps = list(self.forward.items()) + list(self.deltas.items())
             self._fn = sp.lambdify(args, [e.chain_rule for e in self.elements],
@@ -184,29 +185,36 @@ class Derivation:
         return self._fn
 
     def gradients(self, params, X, Y):
-        """Σ_n ∂C_n/∂θ for the given numbers, as a list of {"W": dW, "b": db} shaped like ``params``.
+        """Σ_n ∂C_n/∂θ for the given numbers, as a list of gradient dicts shaped like ``params``.
 
         X, Y are in the convention's layout, as for :func:`gradcheck.backprop.backprop`:
-        column X (input, N), Y (K, N); row X (N, input), Y (N, K). params[l]["W"] is
-        (units, fan_in) in the column convention, (fan_in, units) in the row
-        convention (one more column/row with bias "augmented"); params[l]["b"] (units,).
+        column X (input, N), Y (K, N); row X (N, input), Y (N, K); images X (N, C, H, W).
+        params[l] holds each layer's params (and fixed buffers such as a dropout mask,
+        shaped like the layer's input batch).
         """
-        spec = self.spec
-        Xs = np.asarray(spec.conv.to_samples(np.asarray(X, dtype=np.float64)))
-        Ys = np.asarray(spec.conv.to_samples(np.asarray(Y, dtype=np.float64)))
+        spec, conv = self.spec, self.spec.conv
+        Xs = np.asarray(conv.to_samples(np.asarray(X, dtype=np.float64)))
+        Ys = np.asarray(conv.to_samples(np.asarray(Y, dtype=np.float64)))
         n = Xs.shape[0]
-        if Xs.shape != (n, spec.input) or Ys.shape != (n, spec.output):
-            raise ValueError(f"X, Y hold {Xs.shape} and {Ys.shape} as (N, features); expected "
-                             f"(N, {spec.input}) and (N, {spec.output})")
+        if Xs.shape[1:] != tuple(spec.input_shape) or Ys.shape != (n, spec.output):
+            raise ValueError(f"X, Y hold {Xs.shape} and {Ys.shape} as (N, ...); expected "
+                             f"(N, {', '.join(map(str, spec.input_shape))}) and (N, {spec.output})")
+        if self.net.batch and n != len(self.net.tags):
+            raise ValueError(f"this derivation writes out a batch of {len(self.net.tags)} samples, got {n}")
         shapes = spec.param_shapes()
         for layer, (p, s) in enumerate(zip(params, shapes)):
             for kind, shape in s.items():
                 if np.shape(p[kind]) != tuple(shape):
                     raise ValueError(f"params[{layer}][{kind!r}] has shape {np.shape(p[kind])}, expected {shape}")
+        data = [Xs.reshape(n, -1), Ys]
+        for p, bufs in zip(params, self.net.buffers):
+            data += [np.asarray(conv.to_samples(np.asarray(p[k], dtype=np.float64))).reshape(n, -1) for k in bufs]
+        # one generic sample: a column per sample (vectorised); the whole batch: every number once
+        cols = [v for d in data for v in (d.ravel() if self.net.batch else d.T)]
         theta = [float(p[kind][idx]) for p, s in zip(params, shapes) for kind, shape in s.items()
                  for idx in np.ndindex(*shape)]
-        per_sample = self._compile()(*Xs.T, *Ys.T, *theta, n, spec.output)
-        totals = iter([float(np.sum(np.broadcast_to(v, (n,)))) for v in per_sample])
+        per_sample = self._compile()(*cols, *theta, n, spec.output)
+        totals = iter([float(np.sum(np.broadcast_to(v, (1 if self.net.batch else n,)))) for v in per_sample])
         return [{kind: np.array([next(totals) for _ in np.ndindex(*shape)], dtype=np.float64).reshape(shape)
                  for kind, shape in s.items()} for s in shapes]
 
@@ -218,7 +226,7 @@ class Derivation:
     def text(self, expanded=False):
         """The derivation as plain lines: forward pass, loss, δ's, then every gradient element."""
         lines = [f"{s} = {e}" for s, e in self.forward.items()]
-        lines.append(f"C_n = {self.loss}")
+        lines.append(f"{self.cost_name} = {self.loss}")
         lines += [f"dC/d{s} = {e}" for s, e in self.da.items()]
         lines += [f"{s} = {e}" for s, e in self.deltas.items()]
         lines += [e.text(expanded) for e in self.elements]
@@ -227,15 +235,11 @@ class Derivation:
     def latex(self, expanded=False):
         """The same as :meth:`text`, one LaTeX equation per line."""
         lines = [_latex_eq(sp.latex(s), e) for s, e in self.forward.items()]
-        lines.append(_latex_eq("C_n", self.loss))
+        lines.append(_latex_eq(self.cost_name, self.loss))
         lines += [_latex_eq(rf"\frac{{\partial C}}{{\partial {sp.latex(s)}}}", e) for s, e in self.da.items()]
         lines += [_latex_eq(sp.latex(s), e) for s, e in self.deltas.items()]
         lines += [e.latex(expanded) for e in self.elements]
         return "\n".join(lines)
-
-    def __repr__(self):
-        return (f"Derivation({self.spec.describe()}; {len(self.elements)} elements, "
-                f"{len(self.deltas)} deltas, expanded={'yes' if self.expanded else 'no'})")
 
     def _repr_html_(self):  # a notebook shows the equations and the element table
         from .render import notebook_html
@@ -248,6 +252,10 @@ class Derivation:
         from .render.derivation import derivation_blocks
 
         return notebook_markdown(derivation_blocks(self))
+
+    def __repr__(self):
+        return (f"Derivation({self.spec.describe()}; {len(self.elements)} elements, "
+                f"{len(self.deltas)} deltas, expanded={'yes' if self.expanded else 'no'})")
 
 
 def _expand_wanted(spec, expand):
@@ -263,85 +271,37 @@ def _expand_wanted(spec, expand):
 def derive(spec, expand="auto") -> Derivation:
     """Derive ∂C_n/∂θ for every parameter element of ``spec`` (a Spec, dict or path).
 
-    ``expand``: "auto" writes out the expanded forms (in x, y, w, b only) when the
-    network has at most :data:`EXPAND_MAX_PARAMS` parameters and
-    :data:`EXPAND_MAX_DEPTH` layers; "on"/True always, "off"/False never.
+    ``expand``: "auto" writes out the expanded forms (in x, y and the params only) when
+    the network has at most :data:`EXPAND_MAX_PARAMS` parameters and
+    :data:`EXPAND_MAX_DEPTH` layers; "on"/True always, "off"/False never. A layer
+    kind without a symbolic form raises ``NotImplementedError`` naming it.
     """
     spec = load_spec(spec)
-    x = [_sym("x", None, k) for k in range(spec.input)]
-    y = [_sym("y", None, k) for k in range(spec.output)]
-    N, K = sp.Symbol("N", integer=True, positive=True), sp.Symbol("K", integer=True, positive=True)
-    W, b, z, a, z_exprs, forward = _forward(spec, x)
-    loss = LOSSES[spec.loss].sample_term(a[-1], y, N, K)
-    da = {ai: sp.factor_terms(sp.diff(loss, ai)) for ai in a[-1]}
-    delta, deltas = _backward(spec, list(da.values()), z, a, z_exprs, forward)
+    missing = sorted({ly.kind for ly in spec.layers if not has_form(ly)})
+    if missing:
+        raise NotImplementedError(f"derive: no SymPy form for {', '.join(missing)} layers")
+    samples = spec.n_samples if any(batch_level(ly) for ly in spec.layers) else 1
+    net = write_network(spec, LOSSES[spec.loss].sample_term, samples)
     elements = []
     for name, li, kind, shape in spec.param_names():
-        zs = [(zi, zi.free_symbols) for zi in z_exprs[li]]
+        zs = [(zi, sp.sympify(zi).free_symbols) for zi in net.z_exprs[li]]
+        delta = net.delta[li]
         for index in np.ndindex(*shape):
-            theta = W[li][index] if kind == "W" else b[li][index[0]]
-            local = {i: sp.diff(zi, theta) for i, (zi, fs) in enumerate(zs) if theta in fs}  # ∂z_i/∂θ
-            chain = sp.Add(*[delta[li][i] * d for i, d in local.items()])
-            j, k = spec.layers[li].layer.unit_input(kind, index, spec.conv)
+            theta = net.params[li][kind][index]
+            local = {i: partial(zi, theta) for i, (zi, fs) in enumerate(zs) if theta in fs}  # ∂z_i/∂θ
+            chain = sp.Add(*[delta[i] * d for i, d in local.items()])
+            try:
+                j, k = spec.layers[li].unit_input(kind, index, spec.conv)
+            except NotImplementedError:
+                j, k = next(iter(local), None), None
+            dj = delta[j] if j is not None else None
             elements.append(DerivedElement(name, li, kind, tuple(index), theta, j, k, local.get(j, sp.S.Zero),
-                                           chain, delta[li][j], deltas[delta[li][j]]))
-    d = Derivation(spec, x, y, N, K, W, b, z, a, delta, forward, loss, da, deltas, elements)
+                                           chain, dj, net.deltas.get(dj, sp.S.Zero)))
+    d = Derivation(spec, net, elements)
     if _expand_wanted(spec, expand):
-        _expand(d)
+        _expand_network(net, elements)
+        d.expanded = True
     return d
-
-
-def _forward(spec, x):
-    """Symbols W, b, z, a per layer, z = Dense.symbolic_z(W, b, a_prev) and {z: Σ w a + b, a: σ(z)}."""
-    conv, bias = spec.conv, spec.bias
-    W, b, z, a, z_exprs, forward = [], [], [], [], [], {}
-    a_prev = x
-    for ly in spec.layers:
-        li = ly.index
-        shapes = ly.param_shapes(conv, bias)
-        W.append(sp.Matrix(*shapes["W"], lambda r, c, li=li: _sym("w", li, r, c)))
-        b.append([_sym("b", li, j) for j in range(ly.units)] if "b" in shapes else None)
-        z_exprs.append(ly.layer.symbolic_z({"W": W[-1], "b": b[-1]}, a_prev, conv, bias))
-        z.append([_sym("z", li, j) for j in range(ly.units)])
-        a.append([_sym("a", li, j) for j in range(ly.units)])
-        forward.update(zip(z[-1], z_exprs[-1]))
-        forward.update(zip(a[-1], ly.act.symbolic(z[-1])))
-        a_prev = a[-1]
-    return W, b, z, a, z_exprs, forward
-
-
-def _backward(spec, da, z, a, z_exprs, forward):
-    """δ symbols per layer and {δ^l_j: Σ_m ∂C/∂a^l_m · ∂a^l_m/∂z^l_j}, from the output layer down.
-
-    ``da`` is ∂C/∂a^L; below, ∂C/∂a^{l-1}_m = Σ_i ∂z^l_i/∂a^{l-1}_m · δ^l_i = Σ_i w^l_im δ^l_i.
-    """
-    delta = [[_sym("delta", ly.index, j) for j in range(ly.units)] for ly in spec.layers]
-    deltas = {}
-    for li in reversed(range(len(spec.layers))):
-        # A non-diagonal Jacobian (softmax) is written in the a symbols: a_m([m=j] − a_j).
-        back = {} if spec.layers[li].act.derivative is not None else {forward[am]: am for am in a[li]}
-        for j, zj in enumerate(z[li]):
-            terms = [da[m] * sp.diff(forward[am], zj).xreplace(back)
-                     for m, am in enumerate(a[li]) if zj in forward[am].free_symbols]
-            deltas[delta[li][j]] = sp.Add(*terms)
-        if li > 0:
-            da = [sp.Add(*[sp.diff(zi, am) * di for zi, di in zip(z_exprs[li], delta[li])]) for am in a[li - 1]]
-    return delta, deltas
-
-
-def _expand(d):
-    """Fill ``expanded`` by substituting z, a, δ by their definitions (no simplify, σ kept as σ).
-
-    Plain substitution: ``factor_terms`` would only pull out 2/(N·K) and costs 100× more.
-    """
-    full = {}
-    for s, e in d.forward.items():
-        full[s] = e.xreplace(full)
-    for s, e in d.deltas.items():
-        full[s] = e.xreplace(full)
-    for el in d.elements:
-        el.expanded = el.chain_rule.xreplace(full)
-    d.expanded = True
 
 
 def symbolic_gradient(spec, params, X, Y):
@@ -352,19 +312,21 @@ def symbolic_gradient(spec, params, X, Y):
 def should_run(spec, mode="auto"):
     """(run?, one-line reason) for the symbolic check; ``mode`` is "auto", "on" or "off".
 
-    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters, "on" always, "off" never.
+    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters, "on" always, "off" never; a
+    layer kind without a symbolic form is skipped whatever the mode, with its name.
     """
     spec = load_spec(spec)
     n = spec.n_params
     if mode == "off":
         return False, "symbolic check off (use --symbolic on or auto to run it)"
-    if spec.symbolic_gap():
-        return False, spec.symbolic_gap()
+    if mode not in ("on", "auto"):
+        raise ValueError(f"symbolic mode must be 'auto', 'on' or 'off', got {mode!r}")
+    missing = sorted({ly.kind for ly in spec.layers if not has_form(ly)})
+    if missing:
+        return False, f"symbolic check skipped: no SymPy form for {', '.join(missing)} layers"
     if mode == "on":
         over = f" ({n} parameters > limit {SYMBOLIC_LIMIT})" if n > SYMBOLIC_LIMIT else ""
         return True, f"symbolic check forced on{over}"
-    if mode != "auto":
-        raise ValueError(f"symbolic mode must be 'auto', 'on' or 'off', got {mode!r}")
     if n > SYMBOLIC_LIMIT:
         return False, f"symbolic check skipped: {n} parameters > limit {SYMBOLIC_LIMIT} (use --symbolic on to force)"
     return True, f"symbolic check: {n} parameters <= limit {SYMBOLIC_LIMIT}"

@@ -34,3 +34,8 @@ class ActivationLayer(Layer):
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
         return {}, Recorder(tape, "backward")("da_prev", "delta", delta, delta=delta)
+
+    def symbolic_z(self, params, a_prev, conv, bias):
+        """z = a_prev (the activation is applied to z after this)."""
+        return list(a_prev)
+

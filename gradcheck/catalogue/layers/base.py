@@ -36,13 +36,16 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
   not differentiable (default: which side of the activation's kinks each z is on;
   max pooling adds which element of each window is the maximum);
 - the symbolic form, used by :mod:`gradcheck.symbolic`: ``symbolic_z(params, a_prev,
-  conv, bias)`` maps SymPy symbols of the params (arrays shaped like the params) and a
-  flat list of SymPy a_prev entries of one sample (C order of ``in_shape``) to the
-  flat list of that sample's z entries (C order of ``out_shape``); ``unit_input(kind,
-  index, conv)`` names the z entry (and input entry, or None) a param element feeds.
-  A kind without them is reported "skipped" by the symbolic opinion (see
-  :attr:`Layer.has_symbolic`). Layers whose output for one sample depends on the
-  other samples (``per_sample = False``: batchnorm) have no per-sample symbolic form.
+  conv, bias)`` maps SymPy symbols of the params (object arrays shaped like the params,
+  plus one sample's buffer symbols such as a dropout mask) and a flat list of SymPy
+  a_prev entries of one sample (C order of ``in_shape``) to the flat list of that
+  sample's z entries (C order of ``out_shape``); an optional ``define(letter, index,
+  expr)`` argument names intermediate values (a norm's μ and σ²). A layer whose output
+  for one sample depends on the other samples (``per_sample = False``: batchnorm)
+  defines ``symbolic_batch(params, a_prev, conv, bias, define)`` instead, on a list of
+  samples. ``unit_input(kind, index, conv)`` names the z entry (and input entry, or
+  None) a param element feeds, where that is one entry (dense). A kind without a form
+  is reported "skipped" by the symbolic opinion (see :attr:`Layer.has_symbolic`).
 """
 
 from __future__ import annotations
@@ -137,7 +140,7 @@ class Layer:
     @property
     def has_symbolic(self):
         """True when this kind defines its symbolic form (see the module docstring)."""
-        return type(self).symbolic_z is not Layer.symbolic_z and self.per_sample
+        return type(self).symbolic_z is not Layer.symbolic_z or callable(getattr(type(self), "symbolic_batch", None))
 
     def describe(self):
         """``conv2d 1x6x6 -> 2x4x4, relu``."""

@@ -73,3 +73,8 @@ class Dropout(Layer):
     def backward(self, delta, cache, params, conv, bias, tape=None):
         mask = params["mask"]
         return {}, Recorder(tape, "backward")("da_prev", "delta * mask", delta * mask, delta=delta, mask=mask)
+
+    def symbolic_z(self, params, a_prev, conv, bias):
+        """z_k = a_prev_k·m_k with one sample's mask symbols ``params["mask"]`` (data, like x: no gradient)."""
+        return [a * m for a, m in zip(a_prev, np.ravel(params["mask"]))]
+

@@ -52,3 +52,8 @@ class Flatten(Layer):
                            delta=delta)
         return {}, rec("da_prev", f"delta.reshape(-1, {shape})", delta.reshape(*delta.shape[:-1], *self.in_shape),
                        delta=delta)
+
+    def symbolic_z(self, params, a_prev, conv, bias):
+        """The flat list of one sample is already its C-order flatten."""
+        return list(a_prev)
+

@@ -101,6 +101,21 @@ class _Norm(Layer):
                  da, dxhat=g, xhat=xhat, var=inv)  # var has the shape of 1/√(σ² + ε)
         return grads, da
 
+    def _symbolic_norm(self, values, gamma, beta, define=None, index=(0,)):
+        """γ·(v − μ)/√(σ² + ε) + β over the list ``values`` (μ, σ² their mean and biased variance).
+
+        ``define(letter, index, expr)`` (from the derivation) names μ and σ² as intermediate symbols.
+        """
+        import sympy as sp
+
+        def named(letter, expr):
+            return define(letter, index, expr) if define is not None else expr
+
+        mu = named("mu", sum(values) / len(values))
+        var = named("var", sum((v - mu) ** 2 for v in values) / len(values))
+        inv = 1 / sp.sqrt(var + sp.Rational(repr(self.options["eps"])))
+        return [g * (v - mu) * inv + b for v, g, b in zip(values, gamma, beta)]
+
 
 def _axes_text(axes):
     return str(axes[0]) if len(axes) == 1 else str(tuple(axes))
@@ -129,6 +144,19 @@ class BatchNorm(_Norm):
             return (-1,), (-1,), (lambda p: p[..., :, None]), "1", "1", (lambda name: f"{name}[:, None]")
         return (-2,), (-2,), (lambda p: p[..., None, :]), "0", "0", (lambda name: name)
 
+    def symbolic_batch(self, params, a_prev, conv, bias, define=None):
+        """Every sample's z (a list per sample, C order): each feature (channel) over the batch (and H, W)."""
+        n, groups = len(a_prev), self.in_shape[0]
+        per = len(a_prev[0]) // groups  # 1 for vectors, H·W for images
+        out = [[None] * len(a_prev[0]) for _ in range(n)]
+        for c in range(groups):
+            members = [(s, k) for s in range(n) for k in range(c * per, (c + 1) * per)]
+            zs = self._symbolic_norm([a_prev[s][k] for s, k in members], [params["gamma"][c]] * len(members),
+                                     [params["beta"][c]] * len(members), define, (c,))
+            for (s, k), z in zip(members, zs):
+                out[s][k] = z
+        return out
+
 
 @dataclass(frozen=True, repr=False)
 class LayerNorm(_Norm):
@@ -149,3 +177,8 @@ class LayerNorm(_Norm):
         if conv.name == "column":
             return (-2,), (-1,), (lambda p: p[..., :, None]), "0", "1", (lambda name: f"{name}[:, None]")
         return (-1,), (-2,), (lambda p: p[..., None, :]), "1", "0", (lambda name: name)
+
+    def symbolic_z(self, params, a_prev, conv, bias, define=None):
+        """One sample's z: all of its features normalised together, γ and β shaped like the sample."""
+        return self._symbolic_norm(list(a_prev), np.ravel(params["gamma"]), np.ravel(params["beta"]), define)
+

@@ -10,16 +10,62 @@ PyTorch does); the avg-pool gradient is spread evenly, δ/(kh·kw), over the win
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+import sympy as sp
 
 from ...errors import SpecError
+from ..activations import SYMPY_NUMPY, NetFunctionBase
 from .base import Layer, Recorder
 from .windows import col2im, out_size, read_pair, windows
 
-__all__ = ["AvgPool2d", "MaxPool2d"]
+__all__ = ["AvgPool2d", "MaxPool2d", "window_max", "is_window_max"]
+
+
+class window_max(NetFunctionBase):  # noqa: N801 - printed name
+    """max(x_0, …, x_{k-1}) of one pooling window; ∂/∂x_i = [x_i is the window's first maximum]."""
+
+    text_head, latex_head = "max", r"\max"
+
+    def fdiff(self, argindex=1):
+        return is_window_max(argindex - 1, *self.args)
+
+
+class is_window_max(NetFunctionBase):  # noqa: N801
+    """is_window_max(i, x_0, …): 1 where x_i is the first maximum of the window, else 0 (as the reference
+    backprop routes the gradient: one element per window, the first on a tie)."""
+
+    index_args = 1
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    def _sympystr(self, printer):
+        i, xs = self.args[0], self.args[1:]
+        return "[%s = max(%s)]" % (printer._print(xs[int(i)]), ", ".join(printer._print(x) for x in xs))
+
+    def _latex(self, printer):
+        i, xs = self.args[0], self.args[1:]
+        return r"\left[%s = \max\left(%s\right)\right]" % (printer._print(xs[int(i)]),
+                                                            ", ".join(printer._print(x) for x in xs))
+
+
+def _max_numeric(*xs):
+    return functools.reduce(np.maximum, xs)
+
+
+def _is_max_numeric(i, *xs):
+    top = _max_numeric(*xs)
+    first = xs[int(i)] == top
+    for x in xs[:int(i)]:
+        first = first & (x != top)
+    return first.astype(float) if isinstance(first, np.ndarray) else float(first)
+
+
+SYMPY_NUMPY.update(window_max=_max_numeric, is_window_max=_is_max_numeric)
 
 
 @dataclass(frozen=True, repr=False)
@@ -73,6 +119,12 @@ class _Pool2d(Layer):
         return Recorder(tape, "backward")("da_prev", f"col2im(da_win, stride={stride})",
                                           col2im(da_win, shape[-2:], self.stride), da_win=da_win)
 
+    def _symbolic_windows(self, a_prev):
+        """One sample's windows as lists of its flat ``a_prev`` entries, C order of the output (C, H', W')."""
+        x = np.asarray(a_prev, dtype=object).reshape(self.in_shape)
+        (kh, kw), (sh, sw) = self.size, self.stride
+        return [list(x[c, i * sh:i * sh + kh, j * sw:j * sw + kw].ravel()) for c, i, j in np.ndindex(*self.out_shape)]
+
 
 @dataclass(frozen=True, repr=False)
 class MaxPool2d(_Pool2d):
@@ -105,6 +157,10 @@ class MaxPool2d(_Pool2d):
         """Which element of each window is the maximum: a step that changes it crosses a kink."""
         return self._argmax(windows(a_prev, self.size, self.stride))
 
+    def symbolic_z(self, params, a_prev, conv, bias):
+        """z[c, i, j] = max(window); its derivative is 1 at the window's first maximum, 0 elsewhere."""
+        return [window_max(*w) for w in self._symbolic_windows(a_prev)]
+
 
 @dataclass(frozen=True, repr=False)
 class AvgPool2d(_Pool2d):
@@ -125,3 +181,11 @@ class AvgPool2d(_Pool2d):
         da_win = Recorder(tape, "backward")("da_win", expr, da_win,
                                             **{"delta[..., None, None]": delta[..., None, None]})
         return {}, self._back(da_win, shape, tape)
+
+    def symbolic_z(self, params, a_prev, conv, bias):
+        """z[c, i, j] = Σ window / (kh·kw)."""
+        import sympy as sp
+
+        kh, kw = self.size
+        return [sp.Rational(1, kh * kw) * sum(w) for w in self._symbolic_windows(a_prev)]
+

@@ -1,0 +1,109 @@
+"""SymPy's third opinion for every layer kind: convolution, pooling, flatten, norms, dropout, activation layers."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from gradcheck import check_network, load_spec
+from gradcheck.backprop import backprop
+from gradcheck.catalogue.activations import SYMPY_NUMPY
+from gradcheck.catalogue.layers.pool import is_window_max, window_max
+from gradcheck.symbolic import derive, should_run
+
+sys.path.insert(0, str(Path(__file__).parent / "impls"))
+from cs231n_nets import SPECS
+
+TINY_CNN = {"input": [1, 6, 6], "loss": "cross_entropy", "batch": 3, "layers": [
+    {"type": "conv2d", "filters": 2, "kernel": 3, "activation": "relu"}, {"type": "maxpool2d", "size": 2},
+    {"type": "flatten"}, {"type": "dense", "units": 3, "activation": "softmax"}]}
+IMAGE_NORMS = {"input": [2, 4, 4], "loss": "mse", "convention": "column", "batch": 2, "layers": [
+    {"type": "conv2d", "filters": 2, "kernel": 2, "padding": 1, "stride": 2, "activation": "tanh"},
+    {"type": "layernorm"}, {"type": "dropout", "p": 0.3}, {"type": "avgpool2d", "size": [1, 3]},
+    {"type": "flatten"}, {"type": "dense", "units": 2, "activation": "sigmoid"}]}
+NETS = {**SPECS, "tiny_cnn": TINY_CNN, "tiny_cnn_column": {**TINY_CNN, "convention": "column"},
+        "image_norms": IMAGE_NORMS, "bn_mlp_column": {**SPECS["bn_mlp"], "convention": "column"},
+        "spatial_bn_column": {**SPECS["bn_cnn"], "convention": "column", "batch": 2}}
+
+
+def _agree(spec, params, X, Y):
+    _, ref = backprop(spec, params, X, Y)
+    got = derive(spec, expand="off").gradients(params, X, Y)
+    for i, r in enumerate(ref):
+        for k, v in r.items():
+            scale = max(float(np.max(np.abs(v))), 1e-12)  # a bias before batchnorm has gradient 0 (round-off)
+            np.testing.assert_allclose(got[i][k], v, rtol=0, atol=1e-11 * scale + 1e-15, err_msg=f"{k}{i}")
+
+
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_symbolic_gradients_equal_the_reference_backprop(name):
+    spec = load_spec(NETS[name])
+    assert should_run(spec, "auto")[0], should_run(spec, "auto")[1]
+    params = spec.parameters()
+    X, Y = spec.batch_data()
+    _agree(spec, params, X, Y)
+
+
+def test_a_batchnorm_net_is_derived_over_the_whole_batch():
+    d = derive(SPECS["bn_mlp"], expand="off")
+    n = load_spec(SPECS["bn_mlp"]).n_samples
+    assert d.batch and d.cost_name == "C" and len(d.x) == n * 4
+    mu = [s for s in d.forward if s.name.startswith("mu1_")]
+    assert len(mu) == 5  # one mean per feature, shared by the samples
+    # the adjoints of μ and σ² are steps of the backward pass
+    assert {s.name[:5] for s in d.deltas if s.name.startswith("d")} >= {"dmu1_", "dvar1"}
+    assert sp.latex(mu[0]) == r"\mu^{(1)}_{0}"
+
+
+def test_a_layernorm_is_derived_per_sample_with_its_mean_and_variance():
+    d = derive(SPECS["ln_dropout"], expand="off")
+    assert not d.batch and d.cost_name == "C_n"
+    assert [s.name for s in d.forward if s.name[:2] in ("mu", "va")] == ["mu1_0", "var1_0"]
+
+
+def test_the_dropout_mask_is_data_like_x():
+    spec = load_spec(SPECS["ln_dropout"])
+    params = spec.parameters()
+    X, Y = spec.batch_data()
+    d = derive(spec, expand="off")
+    masks = [s for s in d.net.inputs if s.name.startswith("m2_")]
+    assert len(masks) == 6 and not any(m in {e.symbol for e in d.elements} for m in masks)
+    flipped = [dict(p) for p in params]
+    flipped[2] = {"mask": np.where(params[2]["mask"] == 0, 2.0, 0.0)}  # the other half dropped
+    _agree(spec, flipped, X, Y)
+    assert not np.allclose(d.gradients(flipped, X, Y)[0]["W"], d.gradients(params, X, Y)[0]["W"])
+
+
+def test_a_conv_weight_element_is_the_fact_summed_over_the_output_positions():
+    d = derive(TINY_CNN, expand="off")
+    e = d.element("W0", (1, 0, 2, 0))  # filter 1, channel 0, kernel row 2, column 0
+    x, delta = {s.name: s for s in d.x}, {s.name: s for s in d.delta[0]}
+    want = sp.Add(*[delta[f"delta0_1_{i}_{j}"] * x[f"x_0_{i + 2}_{j}"] for i in range(4) for j in range(4)])
+    assert sp.expand(e.chain_rule - want) == 0
+    assert e.unit is not None and e.input is None
+
+
+def test_max_pool_derivative_goes_to_the_first_maximum_only():
+    xs = sp.symbols("u0:4", real=True)
+    m = window_max(*xs)
+    assert sp.diff(m, xs[2]) == is_window_max(2, *xs)
+    fn = sp.lambdify(xs, [sp.diff(m, x) for x in xs], modules=[SYMPY_NUMPY, "numpy"])
+    assert [float(v) for v in fn(0.5, 2.0, 2.0, -1.0)] == [0.0, 1.0, 0.0, 0.0]  # a tie: the first one
+    assert str(is_window_max(1, *xs)) == "[u1 = max(u0, u1, u2, u3)]"
+
+
+def test_three_way_check_of_a_cnn_fails_a_wrong_gradient():
+    spec = load_spec(TINY_CNN)
+
+    def flipped(params, X, Y):
+        _, g = backprop(spec, params, X, Y)
+        g[0]["W"] = g[0]["W"][..., ::-1, ::-1]
+        return g
+
+    good = check_network(spec, symbolic="on")
+    assert good.passed and "symbolic" in good.checked
+    assert not check_network(spec, flipped, symbolic="on").passed
