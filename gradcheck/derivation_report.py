@@ -27,16 +27,17 @@ import json
 import os
 from dataclasses import dataclass
 
-import numpy as np
 import sympy as sp
 
-from .compare import BANDS, errors
 from .errors import GradcheckError
-from .precision import ERROR_FLOOR, VALUE_DIGITS, json_number, noise_level, rounded, shown_error, shown_value
-from .render import REPORT_FORMATS, Code, Document, Equations, Heading, Para, Table, Value, get_format
+from .precision import json_number, noise_level, rounded, shown_error
+from .render import REPORT_FORMATS, Code, Document, Equations, Heading, Para, Table, get_format
 from .render.check import check_blocks
+from .render.elements import element_blocks, element_label, element_rows
 from .render.jsondoc import result_json
 from .render.mathprint import COMMA, DOT, EQ, LP, PLUS, RP, Math, Partial, Prime, to_latex, to_text
+from .render.mathprint import maths as _m
+from .render.network import network_blocks
 from .render.trace import trace_blocks
 
 __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_json", "report_content"]
@@ -44,96 +45,9 @@ __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_json", "repor
 
 #: The formats a report is written in, and their file extensions.
 EXTENSIONS = {f: ".json" if f == "json" else get_format(f).extension for f in REPORT_FORMATS}
-#: Number tables (parameters, data) show at most this many value columns; wider ones are split.
-GRID_COLUMNS = 8
-#: An expanded form of at most this many characters (plain text) fits its table cell; a longer one is
-#: displayed below the table, broken into lines, up to DISPLAY_CHARS; longer still, it is left out (its
-#: chain-rule form is in the table).
-CELL_CHARS = 60
-DISPLAY_CHARS = 1500
 
 
 # -- the content ------------------------------------------------------------------------
-
-def _layer_sizes(spec):
-    if len(spec.input_shape) == 1 and all(len(ly.out_shape) == 1 for ly in spec.layers):
-        return "-".join(str(s) for s in [spec.input] + [ly.units for ly in spec.layers])
-    return "-".join("x".join(map(str, s)) for s in [spec.input_shape] + [ly.out_shape for ly in spec.layers])
-
-
-def _layer_text(ly):
-    return f"{ly.kind} {ly.units} {ly.activation}" if "units" in ly.options else ly.describe()
-
-
-def _network_blocks(spec, result):
-    from .catalogue import LOSSES
-
-    conv = ("column: samples are columns, z = W @ a_prev + b, W is (units, fan_in)" if spec.convention == "column"
-            else "row: samples are rows, z = a_prev @ W + b, W is (fan_in, units)")
-    bias = {"separate": "separate: a vector b, one entry per unit",
-            "none": "none: no bias",
-            "augmented": "augmented: a constant 1 is appended to each layer's input; its weight is the bias"}
-    rows = [["name", spec.name], ["input", "x".join(map(str, spec.input_shape))],
-            ["layers", ("; " if any("units" not in ly.options for ly in spec.layers) else ", ").join(
-                _layer_text(ly) for ly in spec.layers)],
-            ["sizes", _layer_sizes(spec)], ["loss", f"{spec.loss}: C = {LOSSES[spec.loss].formula}"],
-            ["convention", conv], ["bias", bias.get(spec.bias, spec.bias)],
-            ["samples", f"N = {spec.n_samples}" + ("" if spec.data is not None else f" (seeded, seed {spec.seed})")],
-            ["parameters", f"{spec.n_params}" + ("" if spec.params is not None else f" (seeded, seed {spec.seed})")]]
-    blocks = [Heading("The network", 2), Table(["key", "value"], rows, ["left", "left"], "ll")]
-    blocks += [Heading("Parameters", 3)]
-    params = result.extra["params"]
-    for name, li, kind, shape in spec.param_names():
-        arr = np.asarray(params[li][kind], float)
-        ly = spec.layers[li]
-        inputs = [f"input {k}" for k in range(ly.fan_in)] + (["1 (bias)"] if spec.bias == "augmented" else [])
-        units = [f"unit {j}" for j in range(ly.units)]
-        if kind == "b" and "units" in ly.options:
-            blocks.append(Para([f"{name}, shape {tuple(shape)}: one bias per unit of layer {li}."]))
-            blocks += _grid("", units, [name], arr[None, :])
-            continue
-        if kind != "W" or arr.ndim != 2:  # any other tensor: one row per index of its leading axes
-            rows2 = arr.reshape(-1, arr.shape[-1])
-            labels = [f"{name}[{', '.join(map(str, idx))}]" if idx else name for idx in np.ndindex(*arr.shape[:-1])]
-            blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.describe()})."]))
-            blocks += _grid("", [f"[…, {j}]" if arr.ndim > 1 else str(j) for j in range(arr.shape[-1])], labels,
-                            rows2)
-            continue
-        if spec.convention == "column":
-            where, row_labels, col_labels = "W[j, k] is unit j's weight on input k", units, inputs
-        else:
-            where, row_labels, col_labels = "W[k, j] is unit j's weight on input k", inputs, units
-        extra = ""
-        if spec.bias == "augmented":
-            extra = "; the last " + ("column" if spec.convention == "column" else "row") + " is the bias"
-        blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.activation}): {where}{extra}."]))
-        blocks += _grid(name, col_labels, row_labels, arr)
-    X, Y = (np.asarray(spec.conv.to_samples(np.asarray(a, float))) for a in (result.extra["X"], result.extra["Y"]))
-    x_names = [",".join(map(str, idx)) for idx in np.ndindex(*X.shape[1:])]
-    X = X.reshape(len(X), -1)
-    x_heads = [Math(sp.Symbol(f"x_{k}")) for k in x_names]
-    y_heads = [Math(sp.Symbol(f"y_{k}")) for k in range(Y.shape[1])]
-    blocks.append(Heading("Data", 3))
-    blocks.append(Para(["One sample per row (whatever the convention): inputs x and targets y."]))
-    blocks += _grid("sample n", x_heads + y_heads, [str(n) for n in range(len(X))], np.hstack([X, Y]))
-    return blocks
-
-
-def _grid(corner, col_labels, row_labels, values, max_cols=GRID_COLUMNS):
-    """Tables of a matrix of numbers, at most ``max_cols`` value columns each (wide matrices are split)."""
-    tables = []
-    for start in range(0, max(len(col_labels), 1), max_cols):
-        cols = col_labels[start:start + max_cols]
-        rows = [[lab, *[Value(shown_value(v)) for v in row[start:start + max_cols]]]
-                for lab, row in zip(row_labels, values)]
-        tables.append(Table([corner, *cols], rows, ["left"] + ["right"] * len(cols), "l" + "r" * len(cols)))
-    return tables
-
-
-def _m(*parts):
-    """Inline maths from SymPy objects, tokens or names (``"w_jk"`` is the Symbol w_jk)."""
-    return Math(*[sp.Symbol(p) if isinstance(p, str) else p for p in parts])
-
 
 def _fact_blocks(spec, trace, fact):
     i, j, k = fact.indices
@@ -262,120 +176,6 @@ def _derivation_blocks(spec, d, delta_rows):
     return blocks
 
 
-def _element_rows(spec, d, result):
-    """One :class:`_Row` per parameter element, in tensor order."""
-    out = []
-    elements = {(e.name, e.index): e for e in d.elements} if d is not None else {}
-    for t in result.tensors:
-        ops = [op for op in ("symbolic", "backprop", "numeric", "impl") if t.values.get(op) is not None]
-        arrays = {op: np.asarray(t.values[op], float) for op in ops}
-        ops = [op for op in ops if arrays[op].shape == tuple(t.shape)]
-        for idx in np.ndindex(*t.shape):
-            vals = {op: float(arrays[op][idx]) for op in ops}
-            verdicts = {op: str(t.verdict(op)[idx]) for op in t.checked if t.verdict(op) is not None}
-            keys = list(vals)
-            diff = absdiff = 0.0
-            for a in range(len(keys)):
-                for b in range(a + 1, len(keys)):
-                    ab, rel = errors(vals[keys[a]], vals[keys[b]])
-                    diff, absdiff = max(diff, float(rel)), max(absdiff, float(ab))
-            worst = max(verdicts.values(), key=BANDS.index) if verdicts else "unchecked"
-            if len(verdicts) < len(t.checked):
-                worst = "wrong"
-            out.append(_Row(elements.get((t.name, tuple(idx))), t.name, tuple(idx), vals, verdicts, diff, absdiff,
-                            worst))
-    return out
-
-
-@dataclass
-class _Row:
-    """One parameter element of a report: its derivation, the opinions' values and their agreement."""
-
-    element: object  # DerivedElement or None
-    name: str
-    index: tuple
-    values: dict  # {opinion: value}
-    verdicts: dict  # {opinion: band}
-    max_rel_diff: float  # largest relative difference between any two values
-    max_abs_diff: float
-    agreement: str  # the worst band
-
-    def shown(self, op, noise):
-        """The value of opinion ``op`` as the report prints it (against the backprop's value)."""
-        like = None if op == "backprop" else self.values.get("backprop")
-        return shown_value(self.values.get(op), like, noise)
-
-    def agreement_text(self, noise):
-        return f"{self.agreement}, {shown_error(self.max_rel_diff, self.max_abs_diff, noise)}"
-
-
-def _element_label(name, index):
-    return f"{name}[{', '.join(map(str, index))}]"
-
-
-def _element_blocks(spec, d, result, noise):
-    from .symbolic import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
-
-    rows_data = _element_rows(spec, d, result)
-    has_impl = "impl" in result.opinions
-    blocks = [
-        Heading("Every gradient element", 2),
-        Para(["For each parameter element ", _m("theta"), ", SymPy multiplies the local derivative ",
-              _m(Partial(sp.Symbol("z_j"), sp.Symbol("theta"))), " (the fact above: the input ", _m("x_k"),
-              " or ", _m("a^(l-1)_k"), ", or 1 for a bias) by ", _m("delta_j"), ": the chain-rule form. "
-              + ("The expanded form substitutes every z, a and δ by its definition, so it holds x, y, w and b "
-                 "only. " if d is not None and d.expanded else
-                 f"Expanded forms are written out only for small networks (at most {EXPAND_MAX_PARAMS} parameters "
-                 f"and {EXPAND_MAX_DEPTH} layers). ")
-              + "The values are summed over the samples: SymPy's (its chain-rule forms evaluated at the data), "
-              "the reference backprop's, central finite differences'" + (", and your backprop's" if has_impl else "")
-              + ". Agreement is the worst verdict of " + ", ".join(result.checked)
-              + " against finite differences (good, kink, suspicious, wrong), with the largest relative "
-              "difference |u − v| / max(|u|, |v|) between any two of the values. Values show "
-              f"{VALUE_DIGITS} significant digits; where two opinions agree to within the last digit shown, "
-              "they show the same digits. Differences below "
-              f"{ERROR_FLOOR:.0e} (relative, or relative to the largest gradient element) are finite-difference "
-              f"round-off and show as < {ERROR_FLOOR:.0e}."]),
-    ]
-    theta = sp.Symbol("theta")
-    headers = ["element", Math(theta), Math(Partial(sp.Symbol("C_n"), theta)), "expanded",
-               "SymPy", "backprop", "finite diff."] + (["your backprop"] if has_impl else []) + ["agreement"]
-    rows, expanded, left_out = [], [], []
-    expanded_any = d is not None and d.expanded
-    for row in rows_data:
-        e, label = row.element, _element_label(row.name, row.index)
-        if e is None:
-            sym, chain, exp = "—", "—", "—"
-        else:
-            sym, chain = Math(e.symbol), Math(e.chain_rule)
-            exp = "—" if e.expanded is None else Math(e.expanded)
-            if e.expanded is not None and len(exp) > CELL_CHARS:
-                if len(exp) <= DISPLAY_CHARS:
-                    expanded.append((label, e, exp))
-                    exp = f"E{len(expanded)}, below"
-                else:
-                    left_out.append(label)
-                    exp = "too long: see ∂C/∂θ"
-        ops = ("symbolic", "backprop", "numeric") + (("impl",) if has_impl else ())
-        values = [Value(row.shown(op, noise)) for op in ops]
-        rows.append([label, sym, chain, exp, *values, Value(row.agreement_text(noise))])
-    n_val = 4 if has_impl else 3
-    colspec = (r"l>{\raggedright\arraybackslash}p{1.4cm}>{\raggedright\arraybackslash}p{2.2cm}"
-               + (r">{\raggedright\arraybackslash}p{4.4cm}" if expanded_any else "l") + "r" * n_val + "l")
-    blocks.append(Table(headers, rows, ["left"] * 4 + ["right"] * n_val + ["left"], colspec, long=True,
-                        small=True))
-    if expanded or left_out:
-        blocks.append(Heading("Expanded forms", 3))
-        blocks.append(Para([f"Expanded forms longer than {CELL_CHARS} characters are displayed here"
-                            + (f"; those longer than {DISPLAY_CHARS} characters ({', '.join(left_out)}) are left "
-                               "out: their chain-rule form ∂C/∂θ in the table above is the same derivative, "
-                               "written with z, a and δ" if left_out else "") + "."]))
-        for n, (label, e, exp) in enumerate(expanded, 1):
-            blocks.append(Para([f"E{n}: {label}, ", Math(e.symbol)]))
-            blocks.append(Equations([(Math(Partial(sp.Symbol("C_n"), e.symbol)), exp)]))
-    return blocks, rows_data
-
-
 def _derive(result):
     """The check's own derivation if it ran SymPy, else a new one (None when SymPy would not run)."""
     from .symbolic import derive, should_run
@@ -434,13 +234,12 @@ def build_report(result, trace, fmt, content=None):
         "The per-element SymPy derivation does not cover this network (" + _why_not(spec) + "); the check "
         "below covers it."))
     blocks += [Para([p]) for p in intro]
-    blocks += _network_blocks(spec, result)
+    blocks += network_blocks(spec, result)
     blocks += trace_blocks(trace, spec.n_samples)
     blocks += _fact_blocks(spec, trace, c.fact)
     if d is not None:
         blocks += _derivation_blocks(spec, d, c.delta_rows)
-    element_blocks, _ = _element_blocks(spec, d, result, c.noise)
-    blocks += element_blocks
+    blocks += element_blocks(spec, d, result, c.noise)[0]
     blocks += check_blocks(result, noise=c.noise)
     return get_format(fmt).document(Document(_title(spec), blocks))
 
@@ -479,9 +278,9 @@ def report_json(result, trace, content=None):
     else:
         doc.update(forward=None, loss=None, loss_gradient=None, deltas=None, expanded=False)
     elements = []
-    for row in _element_rows(spec, d, result):
+    for row in element_rows(spec, d, result):
         e, name, idx = row.element, row.name, row.index
-        entry = {"element": _element_label(name, idx), "name": name, "index": list(idx)}
+        entry = {"element": element_label(name, idx), "name": name, "index": list(idx)}
         if e is not None:
             entry.update(layer=e.layer, kind=e.kind, unit=e.unit, input=e.input,
                          symbol={"text": to_text(e.symbol), "latex": to_latex(e.symbol)},

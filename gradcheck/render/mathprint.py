@@ -20,7 +20,7 @@ from ..catalogue import ACTIVATIONS
 from ..catalogue.activations import NetFunctionBase
 from .latex import latex_escape
 
-__all__ = ["Math", "Tok", "Partial", "Prime", "to_text", "to_latex", "to_mathml", "EQ", "DOT", "PLUS", "MINUS",
+__all__ = ["Math", "maths", "Tok", "Partial", "Prime", "to_text", "to_latex", "to_mathml", "EQ", "DOT", "PLUS", "MINUS",
            "LP", "RP", "COMMA"]
 
 
@@ -396,3 +396,8 @@ class Math:
 
     def __repr__(self):
         return f"Math({self.text()!r})"
+
+
+def maths(*parts):
+    """Inline maths from SymPy objects, tokens or names (``"w_jk"`` is the Symbol w_jk)."""
+    return Math(*[sp.Symbol(p) if isinstance(p, str) else p for p in parts])

@@ -1,0 +1,90 @@
+"""A derivation report's first part as blocks: the network's keys, its parameter values and its data."""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy as sp
+
+from ..precision import shown_value
+from .document import Heading, Para, Table, Value
+from .mathprint import Math
+
+__all__ = ["network_blocks", "GRID_COLUMNS"]
+
+#: Number tables (parameters, data) show at most this many value columns; wider ones are split.
+GRID_COLUMNS = 8
+
+
+def _layer_sizes(spec):
+    if len(spec.input_shape) == 1 and all(len(ly.out_shape) == 1 for ly in spec.layers):
+        return "-".join(str(s) for s in [spec.input] + [ly.units for ly in spec.layers])
+    return "-".join("x".join(map(str, s)) for s in [spec.input_shape] + [ly.out_shape for ly in spec.layers])
+
+
+def _layer_text(ly):
+    return f"{ly.kind} {ly.units} {ly.activation}" if "units" in ly.options else ly.describe()
+
+
+def network_blocks(spec, result):
+    from ..catalogue import LOSSES
+
+    conv = ("column: samples are columns, z = W @ a_prev + b, W is (units, fan_in)" if spec.convention == "column"
+            else "row: samples are rows, z = a_prev @ W + b, W is (fan_in, units)")
+    bias = {"separate": "separate: a vector b, one entry per unit",
+            "none": "none: no bias",
+            "augmented": "augmented: a constant 1 is appended to each layer's input; its weight is the bias"}
+    rows = [["name", spec.name], ["input", "x".join(map(str, spec.input_shape))],
+            ["layers", ("; " if any("units" not in ly.options for ly in spec.layers) else ", ").join(
+                _layer_text(ly) for ly in spec.layers)],
+            ["sizes", _layer_sizes(spec)], ["loss", f"{spec.loss}: C = {LOSSES[spec.loss].formula}"],
+            ["convention", conv], ["bias", bias.get(spec.bias, spec.bias)],
+            ["samples", f"N = {spec.n_samples}" + ("" if spec.data is not None else f" (seeded, seed {spec.seed})")],
+            ["parameters", f"{spec.n_params}" + ("" if spec.params is not None else f" (seeded, seed {spec.seed})")]]
+    blocks = [Heading("The network", 2), Table(["key", "value"], rows, ["left", "left"], "ll")]
+    blocks += [Heading("Parameters", 3)]
+    params = result.extra["params"]
+    for name, li, kind, shape in spec.param_names():
+        arr = np.asarray(params[li][kind], float)
+        ly = spec.layers[li]
+        inputs = [f"input {k}" for k in range(ly.fan_in)] + (["1 (bias)"] if spec.bias == "augmented" else [])
+        units = [f"unit {j}" for j in range(ly.units)]
+        if kind == "b" and "units" in ly.options:
+            blocks.append(Para([f"{name}, shape {tuple(shape)}: one bias per unit of layer {li}."]))
+            blocks += _grid("", units, [name], arr[None, :])
+            continue
+        if kind != "W" or arr.ndim != 2:  # any other tensor: one row per index of its leading axes
+            rows2 = arr.reshape(-1, arr.shape[-1])
+            labels = [f"{name}[{', '.join(map(str, idx))}]" if idx else name for idx in np.ndindex(*arr.shape[:-1])]
+            blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.describe()})."]))
+            blocks += _grid("", [f"[…, {j}]" if arr.ndim > 1 else str(j) for j in range(arr.shape[-1])], labels,
+                            rows2)
+            continue
+        if spec.convention == "column":
+            where, row_labels, col_labels = "W[j, k] is unit j's weight on input k", units, inputs
+        else:
+            where, row_labels, col_labels = "W[k, j] is unit j's weight on input k", inputs, units
+        extra = ""
+        if spec.bias == "augmented":
+            extra = "; the last " + ("column" if spec.convention == "column" else "row") + " is the bias"
+        blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.activation}): {where}{extra}."]))
+        blocks += _grid(name, col_labels, row_labels, arr)
+    X, Y = (np.asarray(spec.conv.to_samples(np.asarray(a, float))) for a in (result.extra["X"], result.extra["Y"]))
+    x_names = [",".join(map(str, idx)) for idx in np.ndindex(*X.shape[1:])]
+    X = X.reshape(len(X), -1)
+    x_heads = [Math(sp.Symbol(f"x_{k}")) for k in x_names]
+    y_heads = [Math(sp.Symbol(f"y_{k}")) for k in range(Y.shape[1])]
+    blocks.append(Heading("Data", 3))
+    blocks.append(Para(["One sample per row (whatever the convention): inputs x and targets y."]))
+    blocks += _grid("sample n", x_heads + y_heads, [str(n) for n in range(len(X))], np.hstack([X, Y]))
+    return blocks
+
+
+def _grid(corner, col_labels, row_labels, values, max_cols=GRID_COLUMNS):
+    """Tables of a matrix of numbers, at most ``max_cols`` value columns each (wide matrices are split)."""
+    tables = []
+    for start in range(0, max(len(col_labels), 1), max_cols):
+        cols = col_labels[start:start + max_cols]
+        rows = [[lab, *[Value(shown_value(v)) for v in row[start:start + max_cols]]]
+                for lab, row in zip(row_labels, values)]
+        tables.append(Table([corner, *cols], rows, ["left"] + ["right"] * len(cols), "l" + "r" * len(cols)))
+    return tables
