@@ -158,7 +158,7 @@ def _cost(h):
 
 def _search(spec, params, X, Y, user):
     """(hypotheses that explain every layer from the output down to ``stop`` + 1, stop or None)."""
-    hyps = [Hypothesis(spec)]
+    hyps = [Hypothesis(spec, n=X.shape[spec.conv.sample_axis])]
     for layer in reversed(range(len(spec.layers))):
         nxt = [h2 for h in hyps for h2 in _extend(spec, params, X, Y, user, h, layer)]
         if not nxt:
@@ -303,12 +303,20 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
         return ["the gradients are right but listed in reverse layer order (the output layer first): list them "
                 "from layer 0, the one next to the input"]
     hyps, stop = _search(spec, params, X, Y, user)
+    last = len(spec.layers) - 1
+    c = hyps[0].c
+    hyps = [h for h in hyps if h.c == c or (h.c is not None and c is not None and _same(h.c, c))]
+    if stop is not None and stop >= last - 1 and c is not None and not _same(c, 1.0):
+        # A factor fitted on the output layer alone, with the layer below not following it, explains nothing.
+        hyps, c = [Hypothesis(spec, n=X.shape[spec.conv.sample_axis])], None
     lines = _mistake_lines(spec, hyps)
-    c = next((h.c for h in hyps if h.c is not None), None)
-    if c is not None and stop != len(spec.layers) - 1:
+    if c is not None and stop != last:
         lines += explain(spec, c, forward(spec, params, X).output, Y)
     if stop is None:
         return lines
+    decay = _weight_decay(spec, params, X, Y, user, hyps[0], 1.0 if c is None else c)
+    if decay:
+        return [*lines, decay]
     if lines:  # the layers above are explained; predict this one from that story
         _, predicted = backprop(spec, params, X, Y, tweak=hyps[0])
         scale = 1.0 if c is None else c
@@ -319,40 +327,65 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     return _localise(spec, params, user, reference, wrong)
 
 
+def _weight_decay(spec, params, X, Y, user, h, c):
+    """The sentence for gradients that are the replay's plus one λ·W in every layer (L2 weight decay), or ""."""
+    _, predicted = backprop(spec, params, X, Y, tweak=h)
+    lams = []
+    for p, u, g in zip(params, user, predicted):
+        if "W" not in p:
+            continue
+        if any(not _close(np.ravel(u[k]), c * np.ravel(g[k])) for k in p if k != "W"):
+            return ""
+        lam = _ratio(np.ravel(u["W"]) - c * np.ravel(g["W"]), np.ravel(p["W"]))
+        if lam is None or lam == 0:
+            return ""
+        lams.append(lam)
+    if not lams or not all(_same(lam, lams[0]) for lam in lams):
+        return ""
+    lam = lams[0]
+    return (f"every dW has an extra λ·W with λ = {lam:.6g}: the gradient of an L2 weight-decay term ½λ‖W‖² "
+            f"(CS231n's reg·‖W‖² gives λ = 2·reg = {lam:.6g}) that the spec's loss does not have; return the "
+            "gradient without it to check it against this spec")
+
+
 def _localise(spec, params, user, reference, wrong, after_known=False):
-    """Where the error starts: the first wrong layer from the output, and which of its tensors."""
-    layer_of = {name: li for name, li, *_ in spec.param_names()}
-    bad_layers = sorted({layer_of[name] for name in wrong}, reverse=True)
+    """Where the error starts: the first wrong layer from the output, and which of its tensors.
+
+    It says where, never why: a right db with a wrong dW, say, fits a wrong product with
+    the layer's input as well as a δ that is wrong in a way its sum over the batch hides.
+    """
+    where = {name: (li, kind) for name, li, kind, _ in spec.param_names()}
+    bad_layers = sorted({where[name][0] for name in wrong}, reverse=True)
     if not bad_layers:
         return []
     last = len(spec.layers) - 1
     first_bad = bad_layers[0]
-    names = {f"{kind}{first_bad}" for kind in params[first_bad]}
-    layer_wrong = names & set(wrong)
+    layer_wrong = {where[name][1] for name in wrong if where[name][0] == first_bad}
     trace = trace_shapes(spec)
     eq_w, eq_b = _equation(trace, first_bad, "dW"), _equation(trace, first_bad, "db")
     out = []
-    zeros = [nm for nm in sorted(layer_wrong) if user[first_bad].get(nm[0]) is not None
-             and np.shape(user[first_bad][nm[0]]) == np.shape(reference[first_bad][nm[0]])
-             and not np.any(user[first_bad][nm[0]]) and np.any(reference[first_bad][nm[0]])]
+    zeros = [f"d{kind}{first_bad}" for kind in sorted(layer_wrong)
+             if np.shape(user[first_bad].get(kind)) == np.shape(reference[first_bad][kind])
+             and not np.any(user[first_bad][kind]) and np.any(reference[first_bad][kind])]
     above = "the layers above match the mistakes named, and " if after_known else ""
-    if layer_wrong == {f"b{first_bad}"}:
-        out.append(f"{above}layer {first_bad}: dW is right but db is wrong, so δ is right and the bias sum is not: "
-                   f"{eq_b}")
-    elif "b" in params[first_bad] and layer_wrong == {f"W{first_bad}"}:
-        out.append(f"{above}layer {first_bad}: db is right but dW is wrong, so δ is right and the product with the "
-                   f"layer's input is not: {eq_w}")
+    ly = spec.layers[first_bad]
+    own = f"delta = da * {ly.activation}'(z)" if ly.has_activation else "its own backward step"
+    if layer_wrong == {"b"} and "W" in params[first_bad]:
+        out.append(f"{above}layer {first_bad}: dW is right but db is wrong: the error is in the bias sum ({eq_b})")
+    elif layer_wrong == {"W"} and "b" in params[first_bad]:
+        out.append(f"{above}layer {first_bad}: db is right but dW is wrong: look at the product of δ with the layer's "
+                   f"input ({eq_w}), or at a δ that is wrong in a way its sum over the batch hides")
     elif first_bad == last:
         loss = LOSSES[spec.loss]
-        out.append(f"the output layer {last} is already wrong: check δ^L = ∂C/∂a ⊙ σ'(z) with ∂C/∂a = "
-                   f"{loss.grad_formula} for loss {loss.name} and σ' of {spec.layers[last].activation}")
+        out.append(f"the error starts at the output layer {last}: its δ^L = ∂C/∂a ⊙ σ'(z) (∂C/∂a = "
+                   f"{loss.grad_formula} for loss {loss.name}, σ' of {ly.activation}) or the activations your "
+                   "forward pass fed it differ from the reference")
     else:
         span = f"layer {last}" if first_bad + 1 == last else f"layers {first_bad + 1}..{last}"
         verb = "is" if first_bad + 1 == last else "are"
-        out.append(f"{above}{span} {verb} right and layer {first_bad} is wrong: the error is in carrying δ back "
-                   f"from layer {first_bad + 1} to {first_bad}: "
-                   f"{_equation(trace, first_bad + 1, 'da_prev')}, then delta = da * "
-                   f"{spec.layers[first_bad].activation}'(z) of layer {first_bad}")
+        out.append(f"{above}{span} {verb} right and layer {first_bad} is wrong: the error starts between them, in "
+                   f"carrying δ back from layer {first_bad + 1} to {first_bad} "
+                   f"({_equation(trace, first_bad + 1, 'da_prev')}) or in layer {first_bad}'s {own}")
     if zeros:
         out.append(f"{' and '.join(zeros)} {'is' if len(zeros) == 1 else 'are'} all zeros")
     if min(bad_layers) < first_bad and first_bad != last:

@@ -103,7 +103,7 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
                 raise _NotScalarError(f"grad=None means f returns (loss, grad); f returned {type(out).__name__}"
                                       + (f" of {len(out)}" if isinstance(out, tuple) else ""))
             out = out[1]
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         problems.append(str(e) if isinstance(e, _NotScalarError) else f"{who} raised {describe_exception(e)}")
         tensor_problems = {nm: f"{nm}: no analytic gradient ({who} failed, see above)" for nm in names}
     else:
@@ -188,7 +188,7 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
         out, cache = _split_forward(res)
         f_float32 = low_precision(np.asarray(out))
         out = np.asarray(out, dtype=np.float64)
-    except Exception as e:
+    except (Exception, SystemExit) as e:
         problems.append(f"forward raised {describe_exception(e)}")
     else:
         dout = np.random.default_rng([seed, _DOUT_STREAM]).standard_normal(out.shape)
@@ -197,7 +197,7 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
             cache = tuple(next(it) if arr else v for v, arr in zip(inputs, is_array))
         try:
             grads = backward(dout.copy(), cache)
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             problems.append(f"backward raised {describe_exception(e)}")
             tensor_problems = {nm: f"d{nm}: no analytic gradient (backward failed, see above)" for nm in names}
         else:
@@ -484,7 +484,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
                 notes.append(f"{f_label} computes in float32: the finite differences use float32-sized steps")
             f0 = _scalar(first, f_label)
             again = _scalar(F([a.copy() for a in arrays]), f_label)
-        except Exception as e:
+        except (Exception, SystemExit) as e:
             problems.append(_failure(e, f_label, "at x itself, so there is no numeric gradient"))
         else:
             if not (again == f0 or (np.isnan(again) and np.isnan(f0))):
@@ -505,7 +505,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
             for r in range(len(T)):
                 try:
                     out[r] = _scalar(F(unflatten(T[r].copy(), shapes)), f_label, np.iscomplexobj(T))
-                except Exception as e:
+                except (Exception, SystemExit) as e:
                     out[r] = np.nan
                     if not failures:
                         failures.append(_failure(e, f_label, "at a perturbed point"))

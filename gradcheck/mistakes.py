@@ -8,7 +8,7 @@ site      replaces                                              e.g.
 ``loss``  ∂C/∂a at the output (``fn(spec, da, a, Y) -> da``)      another loss's derivative
 ``delta`` δ = ∂C/∂a ⊙ σ'(z) (``fn(act, da, z, a, axis)``)        σ'(a) for σ'(z), σ' left out
 ``input`` the a_prev that dW pairs δ with (``fn(fw, i)``)        the layer's output a instead
-``grads`` the layer's returned gradients (``fn(g)``)             dW transposed
+``grads`` the layer's returned gradients (``fn(g, N)``)          dW transposed, db averaged
 ``carry`` ∂C/∂a_prev sent to the layer below                     W @ δ where Wᵀ @ δ belongs
           (``fn(spec, i, da_prev, delta, a_in, p)``)
 ========= ===================================================== ===================================
@@ -80,9 +80,10 @@ class Hypothesis:
     spec: object
     at: dict = field(default_factory=dict)
     c: float | None = None
+    n: int = 1  # the number of samples checked
 
     def with_(self, layer, mistakes, c=None):
-        return Hypothesis(self.spec, {**self.at, layer: list(mistakes)}, self.c if c is None else c)
+        return Hypothesis(self.spec, {**self.at, layer: list(mistakes)}, self.c if c is None else c, self.n)
 
     def _site(self, layer, site):
         return next((m for m in self.at.get(layer, ()) if m.site == site), None)
@@ -106,7 +107,7 @@ class Hypothesis:
 
     def grads(self, i, g):
         m = self._site(i, "grads")
-        return m.fn(g) if m else g
+        return m.fn(g, self.n) if m else g
 
     def carry(self, i, da_prev, delta, a_in, p):
         m = self._site(i, "carry")
@@ -151,8 +152,17 @@ def _not_transposed(spec, i, da_prev, delta, a_in, p):
     return wrong
 
 
-def _transposed(g):
+def _transposed(g, n):
     return {**g, "W": np.swapaxes(g["W"], -1, -2)}
+
+
+def _has_b(spec, ly):
+    return "b" in spec.param_shapes()[ly.index]
+
+
+def _dense(spec, ly):
+    W = spec.param_shapes()[ly.index].get("W")
+    return W is not None and len(W) == 2
 
 
 def where(spec, layers, verb):
@@ -207,6 +217,19 @@ for _m in [
             lambda spec, ls: (f"{where(spec, ls, 'returns')} dW transposed (dW must have W's layout: "
                               f"{_dw_equation(spec, ls[0])})"),
             _transposed, _square),
+    Mistake("prime_formula_on_z", "delta",
+            lambda spec, ls: (f"{where(spec, ls, 'evaluates')} the derivative written for a = σ(z) at z: "
+                              f"{_act(spec, ls)}' as a function of a (a*(1-a) for sigmoid, 1-a**2 for tanh) given z "
+                              f"instead of a; σ'(z) = {_prime(spec, ls)}"),
+            lambda act, da, z, a, axis: da * act.derivative(z, z), _smooth),
+    Mistake("db_mean", "grads",
+            lambda spec, ls: (f"{where(spec, ls, 'averages')} δ over the batch for db where it must sum it "
+                              "(δ already holds the loss's 1/N): db = delta.sum(axis), not .mean(axis)"),
+            lambda g, n: {**g, "b": g["b"] / n}, _has_b),
+    Mistake("dw_mean", "grads",
+            lambda spec, ls: (f"{where(spec, ls, 'divides')} dW by N once more: δ already holds the loss's 1/N, "
+                              "so dW is the plain product of δ with the layer's input"),
+            lambda g, n: {**g, "W": g["W"] / n}, _dense),
     Mistake("w_not_transposed", "carry",
             lambda spec, ls: "; ".join(
                 f"W not transposed in the backward pass: carrying δ back from layer {i} to layer {i - 1} "

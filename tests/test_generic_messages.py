@@ -97,3 +97,13 @@ def test_a_nan_in_a_layer_gradient_is_not_called_a_bad_shape():
     r = check_layer(_affine_forward, backward, X, RNG.normal(size=(3, 5)), RNG.normal(size=5))
     problem = r.tensor("w").problem
     assert "NaN/Inf" in problem and "shape" not in problem
+
+
+def test_sys_exit_in_a_layers_backward_is_a_problem():
+    import sys
+
+    def backward(dout, cache):
+        sys.exit(3)
+
+    r = check_layer(_affine_forward, backward, X, RNG.normal(size=(3, 5)), RNG.normal(size=5))
+    assert not r.passed and "backward raised SystemExit: 3" in r.problems[0]

@@ -110,3 +110,14 @@ def test_loops_show_every_shape_a_line_gave():
     t = trace_call(per_layer, [3, 2])
     row = next(ln for ln in t.lines if ln.source.startswith("z = "))
     assert row.shapes["z"] == [(3, 1), (2, 1)] and row.runs == 2
+
+
+def test_the_json_output_carries_the_line_trace(tmp_path, capsys):
+    spec = tmp_path / "net.json"
+    spec.write_text(json.dumps(REGRESSION))
+    code = main([str(spec), "--impl", f"{IMPLS / 'regression.py'}:targets_flattened", "--symbolic", "off",
+                 "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    row = next(r for r in doc["line_trace"] if r["code"] == "err = pred - y")
+    assert row["arrays"] == {"err": [[6, 6]]} and row["line"].startswith("regression.py:")

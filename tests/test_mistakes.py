@@ -47,7 +47,9 @@ def test_every_registered_mistake_is_made_by_some_impl_in_the_collection():
     fragments = {"prime_of_a": "to the activation a instead of to z", "no_prime": "out the activation derivative",
                  "sigma_not_prime": "by the activation σ(z) itself", "softmax_elementwise": "as element-wise",
                  "output_not_input": "with the layer's output a", "dw_transposed": "returns dW transposed",
-                 "w_not_transposed": "W not transposed in the backward pass"}
+                 "w_not_transposed": "W not transposed in the backward pass",
+                 "prime_formula_on_z": "evaluates the derivative written for a = σ(z) at z",
+                 "db_mean": "averages δ over the batch for db", "dw_mean": "divides dW by N once more"}
     for m in MISTAKES:
         assert fragments[m.key] in named, m.key
 

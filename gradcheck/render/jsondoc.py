@@ -44,8 +44,18 @@ def result_json(result, trace, noise=None):
         "parameters": params, "shapes": trace.to_json(),
         "blame": [blame_json(r, noise) for r in worst_elements(result, 10, noise)],
         "problems": result.problems, "diagnosis": result.diagnosis, "notes": result.notes,
+        **_line_trace(result.extra.get("line_trace")),
         "spec": spec.to_dict(),
     })
+
+
+def _line_trace(lines):
+    """{"line_trace": [...]} for a result whose user code was traced (see gradcheck.linetrace), else {}."""
+    if lines is None:
+        return {}
+    return {"line_trace": [{"line": ln.where, "code": ln.source,
+                            "arrays": {k: [list(s) for s in v] for k, v in ln.shapes.items()},
+                            "reference": ln.reference or None} for ln in lines.lines]}
 
 
 def _values(value, like, noise):

@@ -29,6 +29,9 @@ NIELSEN_3432 = _spec((3, 4, 3, 2), ["sigmoid"] * 3, "quadratic", "column")
 CS231N = _spec((4, 3, 3, 3), ["relu", "relu", "softmax"], "cross_entropy", "row", batch=6)
 CS231N_TANH = _spec((4, 3, 3, 3), ["tanh", "tanh", "softmax"], "cross_entropy", "row", batch=6)
 AUGMENTED = _spec((3, 3, 2), ["sigmoid", "sigmoid"], "sse", "row", bias="augmented", batch=4)
+TANH_BCE = _spec((3, 3, 3, 2), ["tanh", "tanh", "sigmoid"], "bce", "column", bias="none", batch=5)
+SOFTPLUS_MSE = _spec((2, 3, 3, 2), ["softplus", "softplus", "linear"], "mse", "column", batch=4)
+LEAKY_QUADRATIC = _spec((3, 4, 3, 2), ["leaky_relu", "leaky_relu", "tanh"], "quadratic", "column", batch=5)
 REGRESSION = _spec((3, 1), ["linear"], "mse", "row", batch=6)
 AUGMENTED_333 = _spec((3, 3, 3), ["sigmoid", "sigmoid"], "sse", "row", bias="augmented", batch=4)
 
@@ -57,6 +60,10 @@ def _c(fn, *expect, spec=CS231N, forbid=()):
 
 def _a(fn, *expect, spec=AUGMENTED, forbid=()):
     return Case(f"augmented:{fn}", spec, f"augmented.py:{fn}", expect, "augmented", forbid)
+
+
+def _b(fn, *expect, spec, forbid=()):
+    return Case(f"batched:{fn}", spec, f"batched_mlp.py:{fn}", expect, "batched", forbid)
 
 
 def _m(fn, spec, *expect, forbid=()):
@@ -104,7 +111,11 @@ CASES = [
     _c("learning_rate", "sign is flipped", "every element is -0.001 × the true gradient", "η = 0.001"),
     _c("no_mean_and_relu_mask_missing", "N=6 times too large", "layer 0 leaves out the activation derivative"),
     _c("db_wrong_axis", "summed over the wrong axis"),
+    _c("db_mean", "every relu/softmax layer (0, 1, 2) averages δ over the batch for db"),
+    _c("dw_divided_again", "layer 0 divides dW by N once more"),
+    _c("weight_decay", "an extra λ·W", "λ = 0.1"),
     _c("one_typo"),
+    _c("output_layer_doubled"),
     _c("dout_scaled_in_hidden"),
     # augmented bias (row convention, sigmoid, sse)
     _a("prime_of_a", "every sigmoid layer (0, 1) applies sigmoid' to the activation a"),
@@ -113,6 +124,27 @@ CASES = [
     _a("averaged", "you differentiated the quadratic loss", "the mse loss", forbid=("twice",)),
     _a("w_not_transposed", "W not transposed in the backward pass", spec=AUGMENTED_333),
     _a("bias_row_in_carry"),
+    # column-convention batched code: other activations and losses, bias none
+    _b("tanh_bce_prime_of_a_hidden", "layers 0 and 1 apply tanh' to the activation a", spec=TANH_BCE),
+    _b("tanh_bce_no_prime_0", "layer 0 leaves out the activation derivative", spec=TANH_BCE),
+    _b("tanh_bce_quadratic_for_bce", "you differentiated the quadratic loss", spec=TANH_BCE),
+    _b("tanh_bce_mean_over_n", "K=2 times too large", spec=TANH_BCE),
+    _b("tanh_bce_w_not_transposed", "W not transposed in the backward pass: carrying δ back from layer 1",
+       spec=TANH_BCE),
+    _b("tanh_bce_output_not_input_1", "layer 1 pairs δ with the layer's output a", spec=TANH_BCE),
+    _b("tanh_bce_formula_on_z", "layer 0 evaluates the derivative written for a = σ(z) at z", spec=TANH_BCE),
+    _b("tanh_bce_formula_on_z_all", "every sigmoid/tanh layer (0, 1, 2) evaluates the derivative written for a",
+       spec=TANH_BCE),
+    _b("softplus_mse_no_two", "half the true value", spec=SOFTPLUS_MSE),
+    _b("softplus_mse_prime_of_a", "layer 0 applies softplus' to the activation a", spec=SOFTPLUS_MSE),
+    _b("softplus_mse_sigma_not_prime", "layer 1 multiplies by the activation σ(z) itself", spec=SOFTPLUS_MSE,
+       forbid=("leaves out",)),
+    _b("softplus_mse_dw_transposed", "layer 1 returns dW transposed", spec=SOFTPLUS_MSE),
+    _b("leaky_quadratic_no_prime_all", "every leaky_relu/tanh layer (0, 1, 2) leaves out the activation derivative",
+       spec=LEAKY_QUADRATIC),
+    _b("leaky_quadratic_prime_of_a_output", "layer 2 applies tanh' to the activation a", spec=LEAKY_QUADRATIC),
+    _b("leaky_quadratic_mixed", "layer 2 applies tanh' to the activation a",
+       "layer 0 leaves out the activation derivative", spec=LEAKY_QUADRATIC),
     # 1-D targets: a silent broadcast, found by the line tracer
     Case("regression:targets_flattened", REGRESSION, "regression.py:targets_flattened",
          ("your line regression.py:", "`err = pred - y` broadcast silently: pred (6,1) and y (6,) give err (6,6)"),

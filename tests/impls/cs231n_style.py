@@ -57,6 +57,12 @@ def _net(params, X, Y, *, hidden="relu", mistakes=(), at=()):
         if wrong("dw_transposed", i):
             dW = dW.T
         db = dz.sum(axis=0)
+        if wrong("db_mean", i):
+            db = dz.mean(axis=0)
+        if wrong("dw_again", i):
+            dW = dW / n
+        if wrong("reg", i):
+            dW = dW + 2 * 0.05 * p["W"]
         if wrong("db_wrong_axis", i):
             db = dz.sum(axis=1)
         grads[i] = {"W": dW, "b": db}
@@ -172,4 +178,26 @@ def dout_scaled_in_hidden(params, X, Y):
     """dout halved on its way into layer 0: no known mistake (a factor in one layer only)."""
     grads = _net(params, X, Y)
     grads[0] = {k: 0.5 * v for k, v in grads[0].items()}
+    return grads
+
+
+def db_mean(params, X, Y):
+    """db = dz.mean(axis=0) in every layer: the 1/N of the loss applied a second time, to db only."""
+    return _net(params, X, Y, mistakes=("db_mean",))
+
+
+def dw_divided_again(params, X, Y):
+    """dW = x.T @ dz / N in layer 0: dz already holds the 1/N."""
+    return _net(params, X, Y, mistakes=("dw_again",), at=(0,))
+
+
+def weight_decay(params, X, Y):
+    """dW += 2·reg·W with reg = 0.05 (CS231n's L2 term), which the spec's loss does not have."""
+    return _net(params, X, Y, mistakes=("reg",))
+
+
+def output_layer_doubled(params, X, Y):
+    """The output layer's gradients doubled, the layers below right: no global factor, only localised."""
+    grads = _net(params, X, Y)
+    grads[2] = {k: 2 * v for k, v in grads[2].items()}
     return grads
