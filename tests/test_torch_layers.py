@@ -1,0 +1,80 @@
+"""Opt-in: every layer kind's reference backprop against PyTorch autograd, an outside oracle.
+
+Runs only where torch is installed (``pip install torch==2.13.0``); gradcheck never depends
+on it. The network is rebuilt here with ``torch.nn.functional`` from the spec alone:
+``conv2d`` (cross-correlation), ``max_pool2d``, ``avg_pool2d``, ``batch_norm`` in training
+mode, ``layer_norm``; dropout multiplies by gradcheck's fixed mask.
+"""
+
+import numpy as np
+import pytest
+from test_layers import NETS
+from test_torch_oracle import ACTS
+
+from gradcheck import backprop, load_spec
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+def _act(name, z):
+    if name == "softmax":
+        return torch.softmax(z, dim=1)
+    return ACTS[name](z)
+
+
+def torch_loss(spec, params, X, Y):
+    """C computed by torch, every array sample-major: (N, features) or (N, C, H, W)."""
+    row = spec.convention == "row"
+    a = torch.tensor(X if X.ndim == 4 or row else X.T)
+    y = torch.tensor(Y if row else Y.T)
+    for ly, p in zip(spec.layers, params):
+        o, image = ly.options, a.dim() == 4
+        if ly.kind == "dense":
+            z = a @ (p["W"] if row else p["W"].T) + (p["b"] if "b" in p else 0)
+        elif ly.kind == "conv2d":
+            z = F.conv2d(a, p["W"], p.get("b"), stride=tuple(o["stride"]), padding=o["padding"])
+        elif ly.kind == "maxpool2d":
+            z = F.max_pool2d(a, tuple(o["size"]), tuple(o["stride"]))
+        elif ly.kind == "avgpool2d":
+            z = F.avg_pool2d(a, tuple(o["size"]), tuple(o["stride"]))
+        elif ly.kind == "flatten":
+            z = a.reshape(a.shape[0], -1)
+        elif ly.kind == "batchnorm":
+            z = F.batch_norm(a, None, None, p["gamma"], p["beta"], training=True, eps=o["eps"])
+        elif ly.kind == "layernorm":
+            z = F.layer_norm(a, tuple(a.shape[1:]), p["gamma"], p["beta"], eps=o["eps"])
+        elif ly.kind == "dropout":
+            mask = p["mask"] if image or row else p["mask"].T
+            z = a * mask
+        else:
+            z = a
+        a = _act(ly.activation, z) if "activation" in ly.keys else z
+    n, k = a.shape
+    if spec.loss == "mse":
+        return ((a - y) ** 2).sum() / (n * k)
+    if spec.loss == "quadratic":
+        return ((a - y) ** 2).sum() / (2 * n)
+    if spec.loss == "sse":
+        return ((a - y) ** 2).sum() / 2
+    if spec.loss == "cross_entropy":
+        return -(y * torch.log(a)).sum() / n
+    return F.binary_cross_entropy(a, y, reduction="mean")
+
+
+@pytest.mark.parametrize("convention", ["column", "row"])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_layers_match_torch_autograd(name, convention):
+    spec = load_spec({**NETS[name], "convention": convention})
+    params = spec.parameters()
+    X, Y = spec.batch_data()
+    C, grads = backprop(spec, params, X, Y)
+    trainable = spec.param_shapes()
+    tparams = [{k: torch.tensor(v, requires_grad=k in t) for k, v in p.items()} for p, t in zip(params, trainable)]
+    tC = torch_loss(spec, tparams, X, Y)
+    tC.backward()
+    assert C == pytest.approx(tC.item(), rel=1e-12)
+    for g, tp in zip(grads, tparams):
+        assert set(g) == {k for k, v in tp.items() if v.requires_grad}
+        for k in g:
+            np.testing.assert_allclose(g[k], tp[k].grad.numpy(), rtol=1e-9, atol=1e-13)
