@@ -93,6 +93,12 @@ class Spec:
         in params order."""
         return [(f"{k}{i}", i, k, s) for i, shapes in enumerate(self.param_shapes()) for k, s in shapes.items()]
 
+    def symbolic_gap(self):
+        """Why the SymPy derivation cannot cover this network (a layer kind without a symbolic form),
+        or "" if it can; known without importing SymPy."""
+        missing = sorted({ly.kind for ly in self.layers if not ly.has_symbolic})
+        return f"symbolic check skipped: no SymPy form for {', '.join(missing)} layers" if missing else ""
+
     @property
     def n_params(self) -> int:
         return sum(math.prod(s) for *_, s in self.param_names())

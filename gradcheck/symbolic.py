@@ -321,9 +321,8 @@ def should_run(spec, mode="auto"):
         return False, "symbolic check off (use --symbolic on or auto to run it)"
     if mode not in ("on", "auto"):
         raise ValueError(f"symbolic mode must be 'auto', 'on' or 'off', got {mode!r}")
-    missing = sorted({ly.kind for ly in spec.layers if not has_form(ly)})
-    if missing:
-        return False, f"symbolic check skipped: no SymPy form for {', '.join(missing)} layers"
+    if spec.symbolic_gap():
+        return False, spec.symbolic_gap()
     if mode == "on":
         over = f" ({n} parameters > limit {SYMBOLIC_LIMIT})" if n > SYMBOLIC_LIMIT else ""
         return True, f"symbolic check forced on{over}"

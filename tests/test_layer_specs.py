@@ -255,3 +255,16 @@ def test_spec_round_trip_keeps_every_layer():
     assert again.layers == spec.layers and again.input == (1, 6, 6)
     assert spec.to_dict()["layers"][0] == {"type": "conv2d", "filters": 2, "kernel": 3, "stride": 1, "padding": 0,
                                            "activation": "relu"}
+
+
+def test_a_check_without_a_symbolic_opinion_does_not_import_sympy():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from gradcheck.cli import main; "
+            "code = main(['derivations/tiny_cnn.json', '-q', '--symbolic', 'off']); "
+            "print(code, 'sympy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split()[-2:] == ["0", "False"], done.stdout + done.stderr

@@ -12,7 +12,7 @@ import sympy as sp
 from gradcheck import check_network, load_spec
 from gradcheck.backprop import backprop
 from gradcheck.catalogue.activations import SYMPY_NUMPY
-from gradcheck.catalogue.layers.pool import is_window_max, window_max
+from gradcheck.catalogue.sympy_forms import is_window_max, window_max
 from gradcheck.symbolic import derive, should_run
 
 sys.path.insert(0, str(Path(__file__).parent / "impls"))

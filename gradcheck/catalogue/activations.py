@@ -3,11 +3,9 @@
 All NumPy forms accept arrays with any leading axes; ``axis`` is the unit axis
 (``-2`` in the column convention, ``-1`` in the row convention), used by softmax only.
 
-The SymPy forms are small ``Function`` classes whose ``fdiff`` returns the textbook
-derivative (σ(1−σ), 1−tanh², [z>0]) so derivations read as a learner writes them,
-instead of ``exp(-z)/(1+exp(-z))**2`` or ``1/(4·cosh²(z/2))``. Each carries ``text_head``
-and ``latex_head`` (how its name is printed) and ``index_args`` (how many leading
-arguments are indices rather than operands: softmax's i), so printers need no names.
+The SymPy forms live in :mod:`.sympy_forms` (small ``Function`` classes whose ``fdiff``
+returns the textbook derivative), loaded on first use so that SymPy is imported only
+when a symbolic form is needed; ``symbolic(zs)`` of an entry loads them.
 
 Everything other modules need to know about an activation is a field of its
 :class:`Activation` entry (kinks, where it may stand, the targets it suits, which
@@ -20,7 +18,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import sympy as sp
 
 __all__ = ["ACTIVATIONS", "LEAKY_SLOPE", "SYMPY_NUMPY", "Activation", "log_softmax", "softplus_of"]
 
@@ -62,86 +59,6 @@ def log_softmax(z, axis):
 def _softmax(z, axis):
     e = np.exp(z - np.real(z).max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
-
-
-class NetFunctionBase(sp.Function):
-    # SymPy's printers dispatch a Function subclass to a base class's _print_ method only when that base's
-    # name ends in "Base": hence the name.
-    """Base of the catalogue's SymPy functions: printed as ``text_head(…)`` / ``latex_head\\left(…\\right)``."""
-
-    text_head = ""
-    latex_head = ""
-    index_args = 0  # leading arguments that are indices, not operands
-
-    def _latex(self, printer):
-        return r"%s\left(%s\right)" % (self.latex_head, ", ".join(printer._print(a) for a in self.args))
-
-
-class sigmoid(NetFunctionBase):  # noqa: N801 - printed name
-    """σ(z) = 1/(1+e^{-z}); dσ/dz = σ(z)(1−σ(z))."""
-
-    text_head, latex_head = "σ", r"\sigma"
-
-    def fdiff(self, argindex=1):
-        s = sigmoid(self.args[0])
-        return s * (1 - s)
-
-    def _eval_rewrite_as_exp(self, z, **kwargs):
-        return 1 / (1 + sp.exp(-z))
-
-    def _sympystr(self, printer):
-        return "σ(%s)" % printer._print(self.args[0])
-
-
-class relu(NetFunctionBase):  # noqa: N801
-    """relu(z) = max(0, z); d/dz = [z > 0] (0 at the kink z = 0, as NumPy code does)."""
-
-    text_head, latex_head = "relu", r"\operatorname{relu}"
-
-    def fdiff(self, argindex=1):
-        return sp.Piecewise((1, self.args[0] > 0), (0, True))
-
-
-class leaky_relu(NetFunctionBase):  # noqa: N801
-    """leaky_relu(z) = z if z > 0 else 0.01·z; d/dz = 1 if z > 0 else 0.01."""
-
-    text_head, latex_head = "leaky_relu", r"\operatorname{leaky\_relu}"
-
-    def fdiff(self, argindex=1):
-        return sp.Piecewise((1, self.args[0] > 0), (sp.Float(LEAKY_SLOPE), True))
-
-
-class softplus(NetFunctionBase):  # noqa: N801
-    """softplus(z) = log(1+e^z); d/dz = σ(z)."""
-
-    text_head, latex_head = "softplus", r"\operatorname{softplus}"
-
-    def fdiff(self, argindex=1):
-        return sigmoid(self.args[0])
-
-    def _eval_rewrite_as_exp(self, z, **kwargs):
-        return sp.log(1 + sp.exp(z))
-
-
-class softmax(NetFunctionBase):  # noqa: N801
-    """softmax(i, z_0, …, z_{K-1}) = e^{z_i}/Σ_j e^{z_j}; ∂/∂z_j = a_i([i=j] − a_j)."""
-
-    text_head, latex_head, index_args = "softmax", r"\operatorname{softmax}", 1
-
-    def fdiff(self, argindex=1):
-        if argindex == 1:
-            raise sp.ArgumentIndexError(self, argindex)
-        i, zs = self.args[0], self.args[1:]
-        j = argindex - 2
-        return self * (sp.KroneckerDelta(i, j) - softmax(j, *zs))
-
-    def _eval_rewrite_as_exp(self, i, *zs, **kwargs):
-        return sp.exp(zs[int(i)]) / sum(sp.exp(z) for z in zs)
-
-    def _latex(self, printer):
-        i = printer._print(self.args[0])
-        zs = ", ".join(printer._print(z) for z in self.args[1:])
-        return r"\operatorname{softmax}_{%s}\left(%s\right)" % (i, zs)
 
 
 def _softmax_numeric(i, *zs):
@@ -220,33 +137,49 @@ class Activation:
         return f"Activation({self.name!r}: a = {self.formula}, da/dz = {self.derivative_formula})"
 
 
-def _elementwise(fn):
-    return lambda zs: [fn(z) for z in zs]
+def _elementwise(name):
+    def forms(zs):
+        from .sympy_forms import FORMS
+        return [FORMS[name](z) for z in zs]
+    return forms
+
+
+def _softmax_forms(zs):
+    from .sympy_forms import softmax
+    return [softmax(i, *zs) for i in range(len(zs))]
+
+
+def __getattr__(name):
+    """The SymPy functions (``sigmoid``, ``softmax``, ...) are loaded from :mod:`.sympy_forms` on first use."""
+    if name in ("NetFunctionBase", "sigmoid", "relu", "leaky_relu", "softplus", "softmax"):
+        from . import sympy_forms
+        return getattr(sympy_forms, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in [
         Activation("linear", lambda z, axis=-2: z, lambda z, a: np.ones_like(z),
-                   _elementwise(lambda z: z), "z", "1", identity=True),
+                   _elementwise("linear"), "z", "1", identity=True),
         Activation("sigmoid", lambda z, axis=-2: _sigmoid(z), lambda z, a: a * (1.0 - a),
-                   _elementwise(sigmoid), "σ(z) = 1/(1+exp(-z))", "σ(z)(1 − σ(z))",
+                   _elementwise("sigmoid"), "σ(z) = 1/(1+exp(-z))", "σ(z)(1 − σ(z))",
                    output_range=(0.0, 1.0), prime_of_a_slip=True, text_head="σ", latex_head=r"\sigma"),
         Activation("tanh", lambda z, axis=-2: np.tanh(z), lambda z, a: 1.0 - a * a,
-                   _elementwise(sp.tanh), "tanh(z)", "1 − tanh²(z)",
+                   _elementwise("tanh"), "tanh(z)", "1 − tanh²(z)",
                    output_range=(-1.0, 1.0), prime_of_a_slip=True, latex_head=r"\tanh"),
         Activation("relu", lambda z, axis=-2: np.maximum(z, 0.0),
                    lambda z, a: (z > 0).astype(z.dtype),
-                   _elementwise(relu), "max(0, z)", "[z > 0]", kinks=(0.0,)),
+                   _elementwise("relu"), "max(0, z)", "[z > 0]", kinks=(0.0,)),
         Activation("leaky_relu", lambda z, axis=-2: np.where(z > 0, z, LEAKY_SLOPE * z),
                    lambda z, a: np.where(z > 0, 1.0, LEAKY_SLOPE),
-                   _elementwise(leaky_relu), f"z if z > 0 else {LEAKY_SLOPE}·z",
+                   _elementwise("leaky_relu"), f"z if z > 0 else {LEAKY_SLOPE}·z",
                    f"1 if z > 0 else {LEAKY_SLOPE}", kinks=(0.0,)),
         Activation("softplus", lambda z, axis=-2: softplus_of(z),
                    lambda z, a: _sigmoid(z),
-                   _elementwise(softplus), "log(1 + exp(z))", "σ(z)", prime_of_a_slip=True),
+                   _elementwise("softplus"), "log(1 + exp(z))", "σ(z)", prime_of_a_slip=True),
         Activation("softmax", _softmax, None,
-                   lambda zs: [softmax(i, *zs) for i in range(len(zs))],
+                   _softmax_forms,
                    "exp(z_i) / Σ_j exp(z_j)", "a_i([i = j] − a_j)", last_only=True, losses=("cross_entropy",),
                    min_units=2, min_units_why="softmax over 1 unit is always 1 (its gradient is 0); use 2 or more "
                                               "units, or sigmoid with loss bce",

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-import sympy as sp
 
 from .activations import log_softmax, softplus_of
 
@@ -21,6 +20,12 @@ __all__ = ["LOSSES", "Loss"]
 def _y_log(y, a):
     # y·log(a) with 0·log(0) = 0, as in the definition of cross-entropy.
     return y * np.log(np.where(y != 0, a, 1.0))
+
+
+def _sym_log(x):
+    import sympy as sp  # here: SymPy is loaded only when a symbolic form is built
+
+    return sp.log(x)
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,7 @@ LOSSES: dict[str, Loss] = {
         Loss("cross_entropy", "−1/N Σ_n Σ_k y_nk log a_nk", "-y / a / N",
              lambda a, y, n, k: -_sum2(_y_log(y, a)) / n,
              lambda a, y, n, k: -np.where(y != 0, y, 0.0) / np.where(y != 0, a, 1.0) / n,
-             lambda a, y, n, k: -sum(yi * sp.log(ai) for ai, yi in zip(a, y)) / n,
+             lambda a, y, n, k: -sum(yi * _sym_log(ai) for ai, yi in zip(a, y)) / n,
              output="softmax", target_range=(0.0, 1.0), one_hot=True,
              random_targets=lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)],
              value_from_z=lambda z, y, n, k, axis: -_sum2(y * log_softmax(z, axis)) / n,
@@ -96,7 +101,7 @@ LOSSES: dict[str, Loss] = {
         Loss("bce", "−1/(N·K) Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a)) / (N * K)",
              lambda a, y, n, k: -_sum2(_y_log(y, a) + _y_log(1.0 - y, 1.0 - a)) / (n * k),
              lambda a, y, n, k: (a - y) / (a * (1.0 - a)) / (n * k),
-             lambda a, y, n, k: -sum(yi * sp.log(ai) + (1 - yi) * sp.log(1 - ai)
+             lambda a, y, n, k: -sum(yi * _sym_log(ai) + (1 - yi) * _sym_log(1 - ai)
                                      for ai, yi in zip(a, y)) / (n * k),
              output="sigmoid", target_range=(0.0, 1.0), per_output_mean=True,
              random_targets=lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float),

@@ -15,42 +15,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import sympy as sp
 
 from ...errors import SpecError
-from ..activations import SYMPY_NUMPY, NetFunctionBase
+from ..activations import SYMPY_NUMPY
 from .base import Layer, Recorder
 from .windows import col2im, out_size, read_pair, windows
 
-__all__ = ["AvgPool2d", "MaxPool2d", "window_max", "is_window_max"]
-
-
-class window_max(NetFunctionBase):  # noqa: N801 - printed name
-    """max(x_0, …, x_{k-1}) of one pooling window; ∂/∂x_i = [x_i is the window's first maximum]."""
-
-    text_head, latex_head = "max", r"\max"
-
-    def fdiff(self, argindex=1):
-        return is_window_max(argindex - 1, *self.args)
-
-
-class is_window_max(NetFunctionBase):  # noqa: N801
-    """is_window_max(i, x_0, …): 1 where x_i is the first maximum of the window, else 0 (as the reference
-    backprop routes the gradient: one element per window, the first on a tie)."""
-
-    index_args = 1
-
-    def fdiff(self, argindex=1):
-        return sp.S.Zero
-
-    def _sympystr(self, printer):
-        i, xs = self.args[0], self.args[1:]
-        return "[%s = max(%s)]" % (printer._print(xs[int(i)]), ", ".join(printer._print(x) for x in xs))
-
-    def _latex(self, printer):
-        i, xs = self.args[0], self.args[1:]
-        return r"\left[%s = \max\left(%s\right)\right]" % (printer._print(xs[int(i)]),
-                                                            ", ".join(printer._print(x) for x in xs))
+__all__ = ["AvgPool2d", "MaxPool2d"]
 
 
 def _max_numeric(*xs):
@@ -65,6 +36,7 @@ def _is_max_numeric(i, *xs):
     return first.astype(float) if isinstance(first, np.ndarray) else float(first)
 
 
+# lambdify evaluates the window max of catalogue.sympy_forms and its derivative with these
 SYMPY_NUMPY.update(window_max=_max_numeric, is_window_max=_is_max_numeric)
 
 
@@ -159,6 +131,8 @@ class MaxPool2d(_Pool2d):
 
     def symbolic_z(self, params, a_prev, conv, bias):
         """z[c, i, j] = max(window); its derivative is 1 at the window's first maximum, 0 elsewhere."""
+        from ..sympy_forms import window_max
+
         return [window_max(*w) for w in self._symbolic_windows(a_prev)]
 
 
