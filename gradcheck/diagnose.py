@@ -35,6 +35,8 @@ __all__ = ["shape_hint", "diagnose", "explain"]
 _MATCH = 1e-7
 #: Hypotheses carried from one layer to the next (several when mistakes give the same gradient).
 BEAM = 6
+#: Nonzero gradient elements needed before a cause is named: with fewer, any error is "a constant factor".
+MIN_EVIDENCE = 3
 
 
 def _equation(trace, layer, name):
@@ -127,8 +129,14 @@ def _options(spec, layer, level):
 
 
 def _extend(spec, params, X, Y, user, h, layer):
-    """Hypotheses extending ``h`` (which explains the layers above) that also explain ``layer``."""
+    """Hypotheses extending ``h`` (which explains the layers above) that also explain ``layer``.
+
+    The fewest mistakes win; where every match needs a constant factor, matches with one
+    more mistake and no factor cost as much and are kept too (a dW divided by N in a
+    one-layer net is also "a factor 1/N").
+    """
     u = _flat(user, params, [layer])
+    kept, exact_only = [], False
     for level in range(3):
         found = []
         for option in _options(spec, layer, level):
@@ -139,16 +147,17 @@ def _extend(spec, params, X, Y, user, h, layer):
             p = _flat(g, params, [layer])
             if h.c is None:
                 c = _scale(u, p)
-                if c is None:
+                if c is None or (exact_only and not _same(c, 1.0)):
                     continue
                 found.append(h2.with_(layer, h2.at.get(layer, ()), c=c if np.any(p) else None))
             elif _close(u, h.c * p):
                 found.append(h2)
-        if found:
-            # A factor of exactly 1 first, then factors nearer 1.
-            found.sort(key=lambda x: 0.0 if x.c is None else abs(np.log(abs(x.c))))
-            return found
-    return []
+        kept += found
+        if exact_only or (found and any(x.c is None or _same(x.c, 1.0) for x in found)):
+            break
+        exact_only = bool(found)
+    # A factor of exactly 1 first, then factors nearer 1.
+    return sorted(kept, key=lambda x: 0.0 if x.c is None else abs(np.log(abs(x.c))))
 
 
 def _cost(h):
@@ -168,22 +177,25 @@ def _search(spec, params, X, Y, user):
     return hyps, None
 
 
-def _mistake_lines(spec, hyps):
-    """Sentences naming the mistakes of the best hypotheses; alternatives that fit as well are named too."""
+def _story_lines(spec, hyps, explain_factor):
+    """Sentences naming the mistakes (and the factor) of the best hypotheses; readings that fit as well
+    are named together, as alternatives."""
     stories = []
     for h in hyps:
         grouped = {}
         for layer, m in h.mistakes():
             grouped.setdefault(m.key, (m, []))[1].append(layer)
-        story = tuple(m.text(spec, layers) for m, layers in grouped.values())
-        if story not in stories:
-            stories.append(story)
-    if not stories or not stories[0]:
+        named = tuple(m.text(spec, layers) for m, layers in grouped.values())
+        factor = tuple(explain_factor(h.c)) if h.c is not None and not _same(h.c, 1.0) else ()
+        if "; ".join(named + factor) not in ["; ".join(a + b) for a, b in stories]:
+            stories.append((named, factor))
+    if not stories or stories == [((), ())]:
         return []
     if len(stories) == 1:
-        return [f"matches a known mistake: {line}" for line in stories[0]]
-    alts = " — or — ".join("; ".join(s) for s in stories[:3])
-    return [f"matches one of {min(len(stories), 3)} known mistakes that give exactly these gradients here: {alts}"]
+        named, factor = stories[0]
+        return [f"matches a known mistake: {line}" for line in named] + list(factor)
+    alts = " — or — ".join("; ".join(named + factor) for named, factor in stories[:3])
+    return [f"matches one of {min(len(stories), 3)} readings that give exactly these gradients here: {alts}"]
 
 
 # -- the constant factor ----------------------------------------------------------------------
@@ -302,16 +314,17 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
             and _close(_flat(rev, params), _flat(reference, params)):
         return ["the gradients are right but listed in reverse layer order (the output layer first): list them "
                 "from layer 0, the one next to the input"]
+    r = _flat(reference, params)
+    if np.count_nonzero(np.abs(r) > 1e-12 * np.abs(r).max()) < MIN_EVIDENCE:
+        return _localise(spec, params, user, reference, wrong)  # too few numbers to tell one cause from another
     hyps, stop = _search(spec, params, X, Y, user)
     last = len(spec.layers) - 1
-    c = hyps[0].c
-    hyps = [h for h in hyps if h.c == c or (h.c is not None and c is not None and _same(h.c, c))]
-    if stop is not None and stop >= last - 1 and c is not None and not _same(c, 1.0):
+    if stop is not None and stop >= last - 1:
         # A factor fitted on the output layer alone, with the layer below not following it, explains nothing.
-        hyps, c = [Hypothesis(spec, n=X.shape[spec.conv.sample_axis])], None
-    lines = _mistake_lines(spec, hyps)
-    if c is not None and stop != last:
-        lines += explain(spec, c, forward(spec, params, X).output, Y)
+        hyps = [h for h in hyps if h.c is None or _same(h.c, 1.0)] or [Hypothesis(spec, n=hyps[0].n)]
+    out_a = forward(spec, params, X).output
+    lines = _story_lines(spec, hyps, lambda c: explain(spec, c, out_a, Y))
+    c = hyps[0].c
     if stop is None:
         return lines
     decay = _weight_decay(spec, params, X, Y, user, hyps[0], 1.0 if c is None else c)

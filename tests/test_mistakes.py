@@ -200,3 +200,21 @@ def test_a_nan_is_labelled_nan_not_bad_shape(tmp_path, capsys):
     assert code == 1
     row = next(line for line in out.splitlines() if line.startswith("W1 "))
     assert "NaN/Inf" in row and "bad shape" not in out
+
+
+def test_a_mistake_that_equals_a_constant_factor_is_named_with_the_factor_reading():
+    # One layer without b: dW divided by N once more is exactly "every element N times too small".
+    spec = load_spec({"input": 3, "layers": [{"units": 2, "activation": "sigmoid"}], "loss": "quadratic",
+                      "bias": "none", "batch": 5})
+    result = check_network(spec, lambda p, x, y: [{"W": backprop(spec, p, x, y)[1][0]["W"] / 5}], symbolic="off")
+    text = diagnosis_text(result)
+    assert "one of 2 readings" in text and "divides dW by N once more" in text and "N=5 times too small" in text
+
+
+def test_too_few_numbers_name_no_cause():
+    # One weight: any wrong value is "a constant factor", so no cause is named.
+    spec = load_spec({"input": 1, "layers": [{"units": 1, "activation": "sigmoid"}], "loss": "bce",
+                      "bias": "none", "batch": 4})
+    result = check_network(spec, lambda p, x, y: [{"W": 3 * backprop(spec, p, x, y)[1][0]["W"]}], symbolic="off")
+    text = " | ".join(result.diagnosis)
+    assert not result.passed and "every element" not in text and "known mistake" not in text
