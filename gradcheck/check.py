@@ -16,7 +16,8 @@ from .diagnose import diagnose, shape_hint
 from .errors import SpecError
 from .impl import call_impl, load_impl
 from .linetrace import trace_impl
-from .numeric import EPS, numeric_gradient
+from .numeric import EPS, best_method, numeric_gradient
+from .sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, resolve_mode
 from .shapes import trace_shapes
 from .spec import load_spec
 from .spec_arrays import parse_params
@@ -25,7 +26,8 @@ __all__ = ["check_network", "assert_network"]
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
-                  method="auto", params=None, data=None, trace_code=True) -> CheckResult:
+                  method="auto", params=None, data=None, trace_code=True, mode="auto", sample=SAMPLE,
+                  directions=DIRECTIONS) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.Spec`).
 
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
@@ -38,7 +40,11 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     (:mod:`gradcheck.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
     array after each of its lines, and the diagnosis names silent broadcasts and, for a
     wrong shape, the first line whose shape departs from the reference.
-    Returns a :class:`~gradcheck.compare.CheckResult`.
+    ``mode`` is "full" (every element), "sampled" (``sample`` elements per tensor, every
+    row and column hit, plus ``directions`` random directional derivatives over all
+    elements, with group testing to name the wrong ones: see :mod:`gradcheck.sampled`)
+    or "auto" (full when it takes about 2 s or less). Returns a
+    :class:`~gradcheck.compare.CheckResult`; ``result.extra["mode"]`` is the mode that ran.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
     ...                                           {"units": 1, "activation": "linear"}]}, symbolic="off")
@@ -55,10 +61,12 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         given = parse_params(params if isinstance(params, list) else _listed(params), spec, spec.source)
         params = replace(spec, params=given).parameters(seed, n=n)
     loss, reference = backprop(spec, params, X, Y)
-    numeric = numeric_gradient(spec, params, X, Y, step=step, method=method)
+    ran, mode_note = resolve_mode(mode, spec, n, best_method(spec) if method == "auto" else method)
+    elements = _sample(spec, sample, seed) if ran == "sampled" else None
+    numeric = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=elements)
     rounding = backprop_rounding(spec, params, X, Y)
     opinions = {"backprop": reference, "numeric": numeric.grads}
-    notes = []
+    notes = [mode_note] if mode_note else []
 
     derivation = None
     if symbolic != "off" and spec.symbolic_gap():
@@ -84,6 +92,20 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         opinions["impl"] = user if user is not None else [dict.fromkeys(p) for p in params]
 
     checked = tuple(op for op in ("backprop", "symbolic", "impl") if op in opinions)
+    found = []
+    if ran == "sampled":
+        judged = {op: opinions[op] for op in checked if op != "symbolic" and not (op == "impl" and problems)}
+        found = check_directions(spec, params, X, Y, judged, rounding, directions, seed or 0, rtol)
+        located = _located(spec, found)
+        if any(idx.size for layer in located for idx in layer.values()):
+            more = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=located)
+            for ours, theirs, sampled in zip(_parts(numeric), _parts(more), located):
+                for part, extra in zip(ours, theirs):
+                    for key, flat in sampled.items():
+                        part[key].ravel()[flat] = extra[key].ravel()[flat]
+            elements = [{key: np.union1d(elements[i][key], located[i][key]) for key in located[i]}
+                        for i in range(len(located))]
+        notes.append(_sampled_note(spec, elements, found))
     tensors = []
     for name, layer, kind, shape in spec.param_names():
         values = {op: opinions[op][layer].get(kind) for op in opinions}
@@ -96,15 +118,20 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
                                    kinks=numeric.kinks[layer][kind], problem=problem,
                                    bound=_bound(numeric, rounding, layer, kind),
-                                   float32=impl_float32))
+                                   float32=impl_float32, mask=_mask(elements, layer, kind, shape)))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
         notes.append(f"{n_kinks} element(s) sit on a kink: a ±h step moves some z across 0 where "
                      f"{'/'.join(sorted({ly.activation for ly in spec.layers if ly.act.kinks}))} is not "
                      "differentiable, so their finite difference is not a derivative; reported as 'kink', not judged")
+    lost = [f"a random directional derivative of your {op} disagrees with finite differences "
+            f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
+            "(errors spread thinly over many elements); run with mode='full'"
+            for d in found for op, ok in d.agrees.items() if not ok and not d.located.get(op)][:1]
     result = CheckResult(spec.name, tensors, tuple(opinions), checked, rtol, atol, notes=notes,
-                         problems=problems + [t.problem for t in tensors if t.problem])
-    result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y, method=numeric.method)
+                         problems=problems + [t.problem for t in tensors if t.problem] + lost)
+    result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y, method=numeric.method, mode=ran,
+                        directions=found)
     if derivation is not None:
         result.extra["derivation"] = derivation
     if "impl" in opinions and not result.passed and not problems:
@@ -119,6 +146,53 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                  if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
         result.diagnosis += lines.sentences(wrong)
     return result
+
+
+def _sample(spec, sample, seed):
+    """Per layer, {param: flat indices} of the elements a sampled check perturbs (every row and column hit)."""
+    rng = np.random.default_rng([seed or 0, 0x5A3])
+    return [{key: choose_elements(shape, sample, rng) for key, shape in shapes.items()}
+            for shapes in spec.param_shapes()]
+
+
+def _located(spec, found):
+    """Per layer, {param: flat indices} of the elements group testing named."""
+    named = {}
+    for d in found:
+        for names in d.located.values():
+            for name, index in names:
+                named.setdefault(name, []).append(index)
+    return [{key: np.asarray([np.ravel_multi_index(idx, shape) for idx in named.get(name, [])], dtype=int)
+             for name, _, key, shape in layer}
+            for layer in _names_by_layer(spec)]
+
+
+def _names_by_layer(spec):
+    layers = [[] for _ in spec.layers]
+    for name, layer, kind, shape in spec.param_names():
+        layers[layer].append((name, layer, kind, tuple(shape)))
+    return layers
+
+
+def _parts(numeric):
+    """Per layer, the (grads, bounds, kinks) dicts of a NumericGradient."""
+    return list(zip(numeric.grads, numeric.bounds, numeric.kinks))
+
+
+def _mask(elements, layer, kind, shape):
+    if elements is None:
+        return None
+    mask = np.zeros(int(np.prod(shape, dtype=np.int64)), dtype=bool)
+    mask[elements[layer][kind]] = True
+    return mask.reshape(shape)
+
+
+def _sampled_note(spec, elements, found):
+    checked = sum(len(idx) for layer in elements for idx in layer.values())
+    bad = sum(1 for d in found if not all(d.agrees.values()))
+    return (f"sampled check: {checked:,} of {spec.n_params:,} elements checked by finite differences (every row "
+            f"and column of each weight), and {len(found)} random directional derivatives over all elements"
+            + (f", {bad} of which disagree" if bad else ", all agreeing"))
 
 
 def _bound(numeric, rounding, layer, kind):

@@ -65,6 +65,7 @@ FLOAT32_ULPS = 64
 EPS32 = float(np.finfo(np.float32).eps)
 TINY = 1e-300
 BANDS = ("good", "kink", "inconclusive", "suspicious", "wrong")
+_BAND_ARRAY = np.array([*BANDS, "unchecked"])
 
 
 def errors(analytic, numeric):
@@ -92,10 +93,10 @@ def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, ma
         tol = rtol * np.maximum(np.abs(a), np.abs(n)) + atol
         good = finite & (abs_err <= tol)
         explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
-    wrong = np.where(rel_err < SUSPICIOUS, "suspicious", "wrong")
-    out = np.where(good, "good", np.where(explained, "inconclusive", wrong)).astype(object)
+    code = np.where(good, 0, np.where(explained, 2, np.where(rel_err < SUSPICIOUS, 3, 4)))
     if kinks is not None:
-        out[np.asarray(kinks, bool) & ~good] = "kink"
+        code = np.where(np.asarray(kinks, bool) & ~good, 1, code)
+    out = _BAND_ARRAY[code]
     return out
 
 

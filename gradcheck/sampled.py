@@ -1,0 +1,218 @@
+"""Sampled checks for big networks: chosen elements, random directional derivatives, group testing.
+
+A full check perturbs every element. For a network of a million params that is too
+slow, so a *sampled* check:
+
+* checks ``sample`` elements per tensor by finite differences, chosen so that every row
+  and every column of each weight matrix is hit (a mistake confined to one unit, or one
+  input, is always seen);
+* adds ``directions`` random directional derivatives over *all* elements: for a unit
+  vector v, the analytic J·v = Σ_i g_i·v_i against the finite difference
+  (C(θ + h·v) − C(θ − h·v)) / 2h (and at 2h, for the error bound);
+* when a direction disagrees, localises the cause by group testing: it bisects the
+  elements, keeps the halves whose own directional derivative still disagrees, and
+  checks the few elements it ends with one by one, so the result names them.
+
+``mode="auto"`` runs the full check when it is estimated to take about
+:data:`FULL_SECONDS` or less, and the sampled one otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backprop import forward, loss_value
+from .compare import MARGIN, RTOL
+from .numeric import EPS, STEP_SCALE, error_bound
+
+__all__ = ["MODES", "Direction", "choose_elements", "check_directions", "estimate_seconds", "resolve_mode"]
+
+MODES = ("auto", "full", "sampled")
+#: auto runs the full check when it is estimated to take at most this long.
+FULL_SECONDS = 2.0
+#: Default elements checked per tensor in sampled mode (raised to cover every row and column).
+SAMPLE = 256
+#: Default random directional derivatives in sampled mode.
+DIRECTIONS = 8
+#: Group testing stops splitting at this many elements and checks them one by one.
+LEAF = 8
+#: Seconds per multiply-add of a batched forward pass, for :func:`estimate_seconds` (a modest machine).
+SECONDS_PER_OP = 1.5e-9
+
+
+def choose_elements(shape, k, rng):
+    """Flat indices of at least ``k`` elements of a tensor of ``shape``, hitting every row and every column.
+
+    A tensor of more than two axes counts as a matrix (shape[0], the rest): a conv
+    weight's rows are its filters. With R rows and C columns, max(R, C) elements cover
+    them all (a random pairing of row and column permutations); the rest are random.
+
+    >>> idx = choose_elements((3, 5), 5, np.random.default_rng(0))
+    >>> r, c = np.unravel_index(idx, (3, 5))
+    >>> sorted(set(r.tolist())), sorted(set(c.tolist()))
+    ([0, 1, 2], [0, 1, 2, 3, 4])
+    """
+    size = int(np.prod(shape, dtype=np.int64))
+    if size <= k:
+        return np.arange(size)
+    if len(shape) < 2:
+        return np.sort(rng.choice(size, k, replace=False))
+    rows, cols = shape[0], size // shape[0]
+    m = max(rows, cols)
+    t = np.arange(m)
+    cover = rng.permutation(rows)[t % rows] * cols + rng.permutation(cols)[t % cols]
+    extra = rng.choice(size, min(size, max(k, m) - m + 8), replace=False) if k > m else np.zeros(0, int)
+    chosen = np.unique(np.concatenate([cover, extra]))
+    if len(chosen) > max(k, m):  # drop surplus random ones, never the cover
+        surplus = np.setdiff1d(chosen, cover)
+        chosen = np.union1d(cover, surplus[:max(k, m) - len(np.unique(cover))])
+    return chosen
+
+
+def estimate_seconds(spec, n, method="central"):
+    """Estimated time of a full structured finite-difference check of ``spec`` with batch ``n``.
+
+    Per perturbed element: the multiply-adds of the layers above its own (recomputed on
+    each perturbed network), at :data:`SECONDS_PER_OP`, times the points of the stencil.
+    """
+    points = 1 if method == "complex-step" else 4
+    layers, total = spec.layers, 0.0
+    for i, shapes in enumerate(spec.param_shapes()):
+        count = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values())
+        above = sum(m.units * m.fan_in for m in layers[i + 1:]) + 10 * layers[i].units
+        total += count * points * n * above
+    return total * SECONDS_PER_OP
+
+
+def resolve_mode(mode, spec, n, method="central"):
+    """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled"."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
+    if mode != "auto":
+        return mode, None
+    seconds = estimate_seconds(spec, n, method)
+    if seconds <= FULL_SECONDS:
+        return "full", None
+    return "sampled", (f"auto mode: a full check of {spec.n_params:,} params would take about {seconds:.0f} s, "
+                       "so this check is sampled")
+
+
+@dataclass
+class Direction:
+    """One directional derivative: analytic J·v per opinion against the finite difference, and what it found."""
+
+    index: int
+    numeric: float
+    bound: float
+    analytic: dict
+    agrees: dict
+    located: dict = field(default_factory=dict)  # opinion -> [(tensor name, flat index)]
+
+    def __repr__(self):
+        ok = ", ".join(f"{op} {'ok' if a else 'DISAGREES'}" for op, a in self.agrees.items())
+        return f"Direction({self.index}: numeric {self.numeric:.6g} ± {self.bound:.1g}; {ok})"
+
+
+class _Flat:
+    """All trainable params as one vector, and back."""
+
+    def __init__(self, spec, params):
+        self.entries = [(name, layer, kind, tuple(shape)) for name, layer, kind, shape in spec.param_names()]
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for *_, s in self.entries]
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+        self.params = params
+
+    @property
+    def size(self):
+        return int(self.starts[-1])
+
+    def vector(self, grads):
+        """One opinion's gradients (list of dicts) as a flat vector (NaN where missing or misshapen)."""
+        out = np.full(self.size, np.nan)
+        for (_, layer, kind, shape), a, b in zip(self.entries, self.starts[:-1], self.starts[1:]):
+            g = grads[layer].get(kind) if grads is not None else None
+            if g is not None and np.shape(g) == shape:
+                out[a:b] = np.ravel(g)
+        return out
+
+    def moved(self, t, v):
+        """The params moved by t·v (v a flat vector)."""
+        out = [dict(p) for p in self.params]
+        for (_, layer, kind, shape), a, b in zip(self.entries, self.starts[:-1], self.starts[1:]):
+            if np.any(v[a:b]):
+                out[layer][kind] = self.params[layer][kind] + t * v[a:b].reshape(shape)
+        return out
+
+    def element(self, flat):
+        """(tensor name, index tuple within it) of flat index ``flat``."""
+        k = int(np.searchsorted(self.starts, flat, side="right") - 1)
+        name, _, _, shape = self.entries[k]
+        return name, tuple(int(i) for i in np.unravel_index(int(flat - self.starts[k]), shape))
+
+
+def _directional(spec, flat, X, Y, v, h):
+    """(finite-difference J·v, its error bound) with full forward passes at ±h and ±2h along v."""
+    values = []
+    for t in (h, -h, 2 * h, -2 * h):
+        fw = forward(spec, flat.moved(t, v), X)
+        values.append(float(loss_value(spec, fw.output, Y, fw.z[-1])))
+    g1 = (values[0] - values[1]) / (2 * h)
+    g2 = (values[2] - values[3]) / (4 * h)
+    return g1, float(error_bound(g1, g2, max(map(abs, values)), h))
+
+
+def _agree(a, n, bound, rtol):
+    return bool(np.isfinite(a) and abs(a - n) <= rtol * max(abs(a), abs(n)) + MARGIN * bound)
+
+
+def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24):
+    """Check ``count`` random directional derivatives of every opinion; localise disagreements.
+
+    ``opinions`` maps an opinion name to its gradients (list of dicts); ``rounding`` is
+    :func:`~gradcheck.backprop.backprop_rounding` (in units of ε). Returns the
+    :class:`Direction` list; ``Direction.located[op]`` lists the (name, flat index) of the
+    elements group testing narrowed a disagreement down to (at most ``budget`` leaves).
+    """
+    flat = _Flat(spec, params)
+    if flat.size == 0 or count == 0:
+        return []
+    rng = np.random.default_rng([seed, 0xD1EC])
+    grads = {op: flat.vector(g) for op, g in opinions.items()}
+    grads = {op: g for op, g in grads.items() if np.all(np.isfinite(g))}  # misshapen ones are reported already
+    noise = EPS * flat.vector(rounding)
+    theta = np.concatenate([np.ravel(flat.params[layer][kind]) for _, layer, kind, _ in flat.entries])
+    h = STEP_SCALE * max(1.0, float(np.abs(theta).max()))
+    out = []
+    for d in range(count):
+        v = rng.standard_normal(flat.size)
+        v /= np.linalg.norm(v)
+        num, bound = _directional(spec, flat, X, Y, v, h)
+        analytic, agrees, located = {}, {}, {}
+        for op, g in grads.items():
+            a = float(np.dot(g, v))
+            err = bound + 4 * float(np.dot(np.abs(v), noise))
+            analytic[op], agrees[op] = a, _agree(a, num, err, rtol)
+            if not agrees[op] and not any(op in earlier.located for earlier in out):  # name them once
+                located[op] = [flat.element(i) for i in _bisect(spec, flat, X, Y, g, noise, v, h, rtol, budget)]
+        out.append(Direction(d, num, bound, analytic, agrees, located))
+    return out
+
+
+def _bisect(spec, flat, X, Y, g, noise, v, h, rtol, budget):
+    """Flat indices of the leaves (≤ :data:`LEAF` elements each) whose directional derivative disagrees."""
+    found, todo = [], [np.flatnonzero(v)]
+    while todo and len(found) < budget * LEAF:
+        support = todo.pop()
+        if len(support) <= LEAF:
+            found.extend(support.tolist())
+            continue
+        for half in np.array_split(support, 2):
+            part = np.zeros_like(v)
+            part[half] = v[half]
+            num, bound = _directional(spec, flat, X, Y, part, h)
+            if not _agree(float(np.dot(g[half], part[half])), num, bound + 4 * float(np.dot(np.abs(part), noise)),
+                          rtol):
+                todo.append(half)
+    return np.array(found, dtype=int)
