@@ -16,8 +16,12 @@ import tracemalloc
 import numpy as np
 from tabulate import tabulate
 
-from gradcheck import backprop, load_spec, numeric_gradient
-from gradcheck.backprop import forward, loss_value
+from gradcheck import load_spec, numeric_gradient
+from gradcheck.backprop import (
+    backprop,  # the function (gradcheck.backprop is also its module)
+    forward,
+    loss_value,
+)
 from gradcheck.numeric import default_step
 
 SIZES = [(2, [3, 2]), (4, [8, 4]), (8, [16, 4]), (16, [32, 16, 4]), (32, [64, 32, 10]), (64, [128, 10])]

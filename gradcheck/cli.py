@@ -61,7 +61,8 @@ def _run_one(path, args):
     if args.trace_only:
         return None, trace, spec
     result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
-                           symbolic=args.symbolic, method=args.method)
+                           symbolic=args.symbolic, method=args.method, mode=args.mode, sample=args.sample,
+                           directions=args.directions)
     return result, trace, spec
 
 

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .defaults import ATOL, RTOL
+
 __all__ = [
     "ANALYTIC_ULPS",
     "ATOL",
@@ -44,10 +46,6 @@ __all__ = [
     "verdicts",
 ]
 
-#: Default relative tolerance: the default finite differences are good to ~1e-9 and better.
-RTOL = 1e-5
-#: Default absolute floor: none. Pass ``atol`` to accept tiny absolute differences on purpose.
-ATOL = 0.0
 #: An element is wrong only when its error exceeds the tolerance plus MARGIN × the numeric error bound.
 MARGIN = 3.0
 #: Rounding of any float64 backprop: a multiple of the estimate of
@@ -96,7 +94,7 @@ def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, ma
     code = np.where(good, 0, np.where(explained, 2, np.where(rel_err < SUSPICIOUS, 3, 4)))
     if kinks is not None:
         code = np.where(np.asarray(kinks, bool) & ~good, 1, code)
-    out = _BAND_ARRAY[code]
+    out = np.array(_BAND_ARRAY[code])  # an array also for a 0-d tensor
     return out
 
 

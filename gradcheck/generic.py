@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 import warnings
 
 import numpy as np
@@ -36,12 +37,14 @@ from .numeric import (
     EPS32,
     METHOD_NAMES,
     ROUND_ULPS,
+    STEP_SCALE,
     central_difference,
     default_step,
     error_bound,
     flatten,
     unflatten,
 )
+from .sampled import DIRECTIONS, FULL_SECONDS, SAMPLE, check_mode, choose_elements, directions, stencil_along
 
 __all__ = ["check_function", "assert_function", "check_layer", "assert_layer"]
 
@@ -57,7 +60,8 @@ NOISE_ULPS = 1e3
 
 # -- public API -------------------------------------------------------------------------
 
-def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None, name=None) -> CheckResult:
+def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None, name=None, mode="auto",
+                   sample=SAMPLE, directions=DIRECTIONS) -> CheckResult:
     """Compare ``grad(x)`` with finite differences of ``f`` at ``x``, element by element.
 
     ``x`` is one array (any shape), a tuple/list of arrays, or a dict name -> array
@@ -116,7 +120,8 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
         return value[0] if both and isinstance(value, tuple) else value
 
     return _run(label, loss, arrays, names, analytic, tensor_problems, problems,
-                rtol=rtol, atol=atol, method=method, step=step, f_label="f", extra={"x": x}, float32=float32)
+                rtol=rtol, atol=atol, method=method, step=step, f_label="f", extra={"x": x}, float32=float32,
+                modes=(mode, sample, directions))
 
 
 def assert_function(f, grad, x, **kwargs) -> CheckResult:
@@ -129,7 +134,8 @@ def assert_function(f, grad, x, **kwargs) -> CheckResult:
 
 
 def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,
-                names=None, name=None, trace_code=True) -> CheckResult:
+                names=None, name=None, trace_code=True, mode="auto", sample=SAMPLE,
+                directions=DIRECTIONS) -> CheckResult:
     """Check a layer's ``backward`` against finite differences of its ``forward``.
 
     ``forward(x, *params)`` returns ``out`` or ``(out, cache)``; ``backward(dout, cache)``
@@ -218,7 +224,7 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
 
     result = _run(label, loss, arrays, names, analytic, tensor_problems, problems, rtol=rtol, atol=atol,
                   method=method, step=step, f_label="forward", extra={"dout": dout}, skip_numeric=dout is None,
-                  float32=float32, f_float32=f_float32)
+                  float32=float32, f_float32=f_float32, modes=(mode, sample, directions))
     if trace_code and dout is not None and not result.passed:
         _, fresh = _split_forward(call([a.copy() for a in arrays]))
         if fresh is None:
@@ -471,14 +477,16 @@ class _Probe:
 
 
 def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, atol, method, step, f_label,
-         extra, skip_numeric=False, float32=False, f_float32=False):
+         extra, skip_numeric=False, float32=False, f_float32=False, modes=("full", SAMPLE, DIRECTIONS)):
     shapes = [a.shape for a in arrays]
     theta = flatten(arrays) if arrays else np.zeros(0)
     notes, failures = [], []
     f0, smooth_ok, eps = None, True, EPS
     if not skip_numeric:
         try:
+            started = time.perf_counter()
             first = F([a.copy() for a in arrays])
+            seconds = time.perf_counter() - started
             if f_float32 or low_precision(first):
                 eps, float32 = EPS32, True
                 notes.append(f"{f_label} computes in float32: the finite differences use float32-sized steps")
@@ -495,6 +503,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
             elif not np.isfinite(f0):
                 problems.append(f"{f_label} returned {f0} at x itself; the numeric gradient is undefined there")
 
+    chosen, found = None, []
     if f0 is None:
         numeric, bound = np.full(theta.size, np.nan), np.zeros(theta.size)
         kinks = np.zeros(theta.size, dtype=bool)
@@ -515,7 +524,9 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
                   for a, s in zip(analytic, shapes)]
         with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # NaN slopes where f failed: reported below
-            numeric, bound, kinks = _numeric(f_batch, theta, f0, flatten(usable), method, step, rtol, atol, eps)
+            flat_a = flatten(usable)
+            chosen, found = _sampled(F, f_label, theta, shapes, flat_a, modes, seconds, rtol, notes)
+            numeric, bound, kinks = _numeric_at(chosen, f_batch, theta, f0, flat_a, method, step, rtol, atol, eps)
         if not smooth_ok:
             kinks[:] = False
 
@@ -525,16 +536,17 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
         num = numeric[at:at + size].reshape(shape)
         kink = kinks[at:at + size].reshape(shape)
         err = bound[at:at + size].reshape(shape)
+        mask = None if chosen is None else np.isin(np.arange(at, at + size), chosen).reshape(shape)
         at += size
         problem = tensor_problems.get(name)
-        bad = ~np.isfinite(num)
+        bad = ~np.isfinite(num) if mask is None else ~np.isfinite(num) & mask
         if f0 is not None and bad.any() and problem is None:
             why = f" ({failures[0]})" if failures else ""
             problem = (f"{name}: {f_label} is NaN/Inf or raised at x ± h for {int(bad.sum())} element(s) "
                        f"(first {_element(name, bad)}), so their numeric gradient is undefined; is x at the edge of "
                        f"{f_label}'s domain (log of 0, sqrt of a negative)?{why}")
         tensors.append(TensorCheck(name, None, None, tuple(shape), {"analytic": a, "numeric": num}, ("analytic",),
-                                   rtol, atol, kinks=kink, problem=problem, bound=err, float32=float32))
+                                   rtol, atol, kinks=kink, problem=problem, bound=err, float32=float32, mask=mask))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
         t = next(t for t in tensors if t.n_kinks)
@@ -546,8 +558,50 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
     result = CheckResult(label, tensors, ("analytic", "numeric"), ("analytic",), rtol, atol, notes=notes,
                          problems=problems + [t.problem for t in tensors if t.problem],
                          diagnosis=[d for t in tensors if (d := _diagnose(t))])
-    result.extra.update(extra, f0=f0)
+    result.extra.update(extra, f0=f0, mode="full" if chosen is None else "sampled", directions=found)
     return result
+
+
+def _sampled(F, f_label, theta, shapes, a, modes, seconds, rtol, notes):
+    """(flat indices to check, or None for all; directions) for ``modes`` = (mode, sample, directions).
+
+    auto checks every element when that takes about :data:`~gradcheck.sampled.FULL_SECONDS` at
+    two calls of f each (the first call took ``seconds``).
+    """
+    mode, sample, count = modes
+    check_mode(mode)
+    if mode == "full" or (mode == "auto" and 2 * theta.size * seconds <= FULL_SECONDS):
+        return None, []
+    rng = np.random.default_rng(0x5A3)
+    starts = np.cumsum([0] + [math.prod(s) for s in shapes])
+    chosen = np.concatenate([choose_elements(s, sample, rng) + at for s, at in zip(shapes, starts)])
+    h = STEP_SCALE * max(1.0, float(np.abs(theta).max(initial=0.0)))
+    dd = stencil_along(lambda t, v: _scalar(F(unflatten(theta + t * v, shapes)), f_label), h)
+    found = directions(dd, {"analytic": a}, 4 * EPS * np.abs(a), count, 0, rtol)
+    for d in found:
+        chosen = np.union1d(chosen, d.located.get("analytic", np.zeros(0, int)))
+    bad = sum(1 for d in found if not all(d.agrees.values()))
+    notes.append(f"sampled check: {len(chosen):,} of {theta.size:,} elements checked by finite differences "
+                 f"(every row and column), and {len(found)} random directional derivatives over all elements"
+                 + (f", {bad} of which disagree" if bad else ", all agreeing"))
+    return chosen, found
+
+
+def _numeric_at(chosen, f_batch, theta, f0, a, method, step, rtol, atol, eps):
+    """:func:`_numeric` on the elements ``chosen`` only (all if None); NaN elsewhere."""
+    if chosen is None:
+        return _numeric(f_batch, theta, f0, a, method, step, rtol, atol, eps)
+
+    def sub_batch(T):  # f at points that move only the chosen elements
+        full = np.repeat(theta[None, :], len(T), axis=0).astype(T.dtype)
+        full[:, chosen] = T
+        return f_batch(full)
+
+    step = None if step is None else np.broadcast_to(np.asarray(step, float), theta.shape)[chosen]
+    numeric, bound, kinks = np.full(theta.size, np.nan), np.zeros(theta.size), np.zeros(theta.size, dtype=bool)
+    numeric[chosen], bound[chosen], kinks[chosen] = _numeric(sub_batch, theta[chosen], f0, a[chosen], method, step,
+                                                             rtol, atol, eps)
+    return numeric, bound, kinks
 
 
 def _diagnose(t):

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .defaults import METHOD_NAMES
+
 __all__ = [
     "STEP_SCALE",
     "NumericGradient",
@@ -50,8 +52,7 @@ METHODS = {
 #: Complex step: C(θ + i·h·e_i) has imaginary part h·∂C/∂θ_i + O(h³), with no subtraction,
 #: so h can be tiny and the result is exact to rounding, where every operation is analytic.
 COMPLEX_STEP = 1e-20
-#: Every method a caller may name: "auto" picks the best one for the function.
-METHOD_NAMES = ("auto", *METHODS, "complex-step")
+assert METHOD_NAMES == ("auto", *METHODS, "complex-step")
 
 
 def default_step(theta, method="central"):

@@ -61,8 +61,7 @@ class Option:
 
 
 def _options():
-    from .compare import ATOL, RTOL
-    from .numeric import METHOD_NAMES
+    from .defaults import ATOL, DIRECTIONS, METHOD_NAMES, MODES, RTOL, SAMPLE
 
     methods, symbolic = tuple(METHOD_NAMES), ("auto", "on", "off")
     return (
@@ -77,6 +76,14 @@ def _options():
                        "layer's dout, default 0)", whole_number, None, metavar="N", marker=True),
         Option("symbolic", "SymPy per-element check: auto skips networks above the size limit",
                partial(one_of, choices=symbolic), "auto", symbolic, plugin_default="off"),
+        Option("mode", "full checks every element; sampled checks --sample elements per tensor (every row and "
+                       "column) and --directions random directional derivatives over all of them, naming wrong "
+                       "elements by group testing", partial(one_of, choices=MODES), "auto", MODES, marker=True,
+               default_text="auto: full when it takes about 2 s or less"),
+        Option("sample", "elements per tensor checked in sampled mode", whole_number, SAMPLE, metavar="K",
+               marker=True),
+        Option("directions", "random directional derivatives in sampled mode", whole_number, DIRECTIONS,
+               metavar="D", marker=True),
         Option("blame", "rows in the blame table", whole_number, 5, metavar="N", plugin=False),
     )
 

@@ -25,17 +25,14 @@ import numpy as np
 
 from .backprop import forward, loss_value
 from .compare import MARGIN, RTOL
+from .defaults import DIRECTIONS, MODES, SAMPLE
 from .numeric import EPS, STEP_SCALE, error_bound
 
-__all__ = ["MODES", "Direction", "choose_elements", "check_directions", "estimate_seconds", "resolve_mode"]
+__all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
+           "directions", "estimate_seconds", "resolve_mode", "stencil_along"]
 
-MODES = ("auto", "full", "sampled")
 #: auto runs the full check when it is estimated to take at most this long.
 FULL_SECONDS = 2.0
-#: Default elements checked per tensor in sampled mode (raised to cover every row and column).
-SAMPLE = 256
-#: Default random directional derivatives in sampled mode.
-DIRECTIONS = 8
 #: Group testing stops splitting at this many elements and checks them one by one.
 LEAF = 8
 #: Seconds per multiply-add of a batched forward pass, for :func:`estimate_seconds` (a modest machine).
@@ -86,10 +83,15 @@ def estimate_seconds(spec, n, method="central"):
     return total * SECONDS_PER_OP
 
 
-def resolve_mode(mode, spec, n, method="central"):
-    """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled"."""
+def check_mode(mode):
+    """Raise ValueError unless ``mode`` is one of :data:`MODES`."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
+
+
+def resolve_mode(mode, spec, n, method="central"):
+    """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled"."""
+    check_mode(mode)
     if mode != "auto":
         return mode, None
     seconds = estimate_seconds(spec, n, method)
@@ -152,55 +154,69 @@ class _Flat:
         return name, tuple(int(i) for i in np.unravel_index(int(flat - self.starts[k]), shape))
 
 
-def _directional(spec, flat, X, Y, v, h):
-    """(finite-difference J·v, its error bound) with full forward passes at ±h and ±2h along v."""
-    values = []
-    for t in (h, -h, 2 * h, -2 * h):
-        fw = forward(spec, flat.moved(t, v), X)
-        values.append(float(loss_value(spec, fw.output, Y, fw.z[-1])))
-    g1 = (values[0] - values[1]) / (2 * h)
-    g2 = (values[2] - values[3]) / (4 * h)
-    return g1, float(error_bound(g1, g2, max(map(abs, values)), h))
+def stencil_along(f, h):
+    """Directional finite differences of ``f(t·v)``: a function ``dd(v) -> (J·v, error bound)`` from C at
+    θ ± h·v and θ ± 2h·v; ``f(t, v)`` evaluates C at θ + t·v."""
+    def dd(v):
+        values = [float(f(t, v)) for t in (h, -h, 2 * h, -2 * h)]
+        g1 = (values[0] - values[1]) / (2 * h)
+        g2 = (values[2] - values[3]) / (4 * h)
+        return g1, float(error_bound(g1, g2, max(map(abs, values)), h))
+    return dd
 
 
 def _agree(a, n, bound, rtol):
     return bool(np.isfinite(a) and abs(a - n) <= rtol * max(abs(a), abs(n)) + MARGIN * bound)
 
 
-def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24):
-    """Check ``count`` random directional derivatives of every opinion; localise disagreements.
+def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
+    """Check ``count`` random unit directions of every opinion's flat gradient in ``grads`` ({op: vector}).
 
-    ``opinions`` maps an opinion name to its gradients (list of dicts); ``rounding`` is
-    :func:`~gradcheck.backprop.backprop_rounding` (in units of ε). Returns the
-    :class:`Direction` list; ``Direction.located[op]`` lists the (name, flat index) of the
-    elements group testing narrowed a disagreement down to (at most ``budget`` leaves).
+    ``dd`` is a :func:`stencil_along` function; ``noise`` (a vector) the analytic side's
+    rounding per element. Returns the :class:`Direction` list, where ``located[op]`` holds
+    the flat indices group testing narrowed a disagreement down to (each opinion once).
     """
-    flat = _Flat(spec, params)
-    if flat.size == 0 or count == 0:
-        return []
+    size = len(noise)
     rng = np.random.default_rng([seed, 0xD1EC])
-    grads = {op: flat.vector(g) for op, g in opinions.items()}
     grads = {op: g for op, g in grads.items() if np.all(np.isfinite(g))}  # misshapen ones are reported already
-    noise = EPS * flat.vector(rounding)
-    theta = np.concatenate([np.ravel(flat.params[layer][kind]) for _, layer, kind, _ in flat.entries])
-    h = STEP_SCALE * max(1.0, float(np.abs(theta).max()))
     out = []
-    for d in range(count):
-        v = rng.standard_normal(flat.size)
+    for d in range(count if size else 0):
+        v = rng.standard_normal(size)
         v /= np.linalg.norm(v)
-        num, bound = _directional(spec, flat, X, Y, v, h)
+        num, bound = dd(v)
         analytic, agrees, located = {}, {}, {}
         for op, g in grads.items():
             a = float(np.dot(g, v))
-            err = bound + 4 * float(np.dot(np.abs(v), noise))
-            analytic[op], agrees[op] = a, _agree(a, num, err, rtol)
+            analytic[op] = a
+            agrees[op] = _agree(a, num, bound + 4 * float(np.dot(np.abs(v), noise)), rtol)
             if not agrees[op] and not any(op in earlier.located for earlier in out):  # name them once
-                located[op] = [flat.element(i) for i in _bisect(spec, flat, X, Y, g, noise, v, h, rtol, budget)]
+                located[op] = _bisect(dd, g, noise, v, rtol, budget)
         out.append(Direction(d, num, bound, analytic, agrees, located))
     return out
 
 
-def _bisect(spec, flat, X, Y, g, noise, v, h, rtol, budget):
+def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24):
+    """:func:`directions` for a network: ``opinions`` maps an opinion to its gradients (list of dicts),
+    ``rounding`` is :func:`~gradcheck.backprop.backprop_rounding` (in units of ε). ``located[op]``
+    lists (tensor name, index) pairs."""
+    flat = _Flat(spec, params)
+    if flat.size == 0:
+        return []
+    theta = np.concatenate([np.ravel(params[layer][kind]) for _, layer, kind, _ in flat.entries])
+
+    def loss_at(t, v):
+        fw = forward(spec, flat.moved(t, v), X)
+        return loss_value(spec, fw.output, Y, fw.z[-1])
+
+    dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())))
+    found = directions(dd, {op: flat.vector(g) for op, g in opinions.items()}, EPS * flat.vector(rounding),
+                       count, seed, rtol, budget)
+    for d in found:
+        d.located = {op: [flat.element(i) for i in idx] for op, idx in d.located.items()}
+    return found
+
+
+def _bisect(dd, g, noise, v, rtol, budget):
     """Flat indices of the leaves (≤ :data:`LEAF` elements each) whose directional derivative disagrees."""
     found, todo = [], [np.flatnonzero(v)]
     while todo and len(found) < budget * LEAF:
@@ -211,7 +227,7 @@ def _bisect(spec, flat, X, Y, g, noise, v, h, rtol, budget):
         for half in np.array_split(support, 2):
             part = np.zeros_like(v)
             part[half] = v[half]
-            num, bound = _directional(spec, flat, X, Y, part, h)
+            num, bound = dd(part)
             if not _agree(float(np.dot(g[half], part[half])), num, bound + 4 * float(np.dot(np.abs(part), noise)),
                           rtol):
                 todo.append(half)

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from nets import HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
-from gradcheck import backprop, forward, load_spec
+from gradcheck import forward, load_spec
+from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
 from gradcheck.catalogue import ACTIVATIONS, LOSSES
 
 MEAN_LOSSES = ["mse", "quadratic", "cross_entropy", "bce"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import backprop, check_network  # backprop first: the function, not the module of that name
+from gradcheck import check_network
+from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
 from gradcheck.numeric import numeric_gradient
 from gradcheck.spec import load_spec
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from test_backprop import _act, _cost, assert_grads_close
 
-from gradcheck import backprop, check_network, forward, load_spec
+from gradcheck import check_network, forward, load_spec
+from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
 from gradcheck.numeric import numeric_gradient
 
 CNN = {"input": [1, 6, 6], "loss": "cross_entropy", "batch": 3, "seed": 1,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck import backprop, check_network, load_spec, numeric_gradient
+from gradcheck import check_network, load_spec, numeric_gradient
+from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
 from gradcheck.numeric import METHODS, STEP_SCALE, central_difference, default_step, flatten, unflatten
 
 EPS = np.finfo(np.float64).eps

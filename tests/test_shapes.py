@@ -8,7 +8,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from gradcheck import backprop, forward, load_spec, trace_shapes
+from gradcheck import forward, load_spec, trace_shapes
+from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
 from gradcheck.shapes import fmt_shape
 
 CONVENTIONS = ["column", "row"]

@@ -9,7 +9,8 @@ import itertools
 import numpy as np
 import pytest
 
-from gradcheck import backprop, load_spec
+from gradcheck import load_spec
+from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
 
 torch = pytest.importorskip("torch")
 

@@ -34,13 +34,14 @@ def result_json(result, trace, noise=None):
         else:
             entry.update(max_abs_error=t.max_abs_error, max_rel_error=t.max_rel_error)
             entry["errors"] = {op: {"max_abs_error": ab, "max_rel_error": rel} for op, (ab, rel) in errs.items()}
-        entry.update(kinks=t.n_kinks, passed=t.passed, problem=t.problem)
+        entry.update(kinks=t.n_kinks, passed=t.passed, problem=t.problem, checked_elements=t.n_checked)
         params.append(entry)
     loss = result.extra.get("loss")
     return json_number({
         "name": spec.name, "source": spec.source, "passed": result.passed,
         "loss": rounded(loss) if stable and loss is not None else loss,
         "rtol": result.rtol, "atol": result.atol, "checked": list(result.checked),
+        "mode": result.extra.get("mode", "full"), "method": result.extra.get("method"),
         "parameters": params, "shapes": trace.to_json(),
         "blame": [blame_json(r, noise) for r in worst_elements(result, 10, noise)],
         "problems": result.problems, "diagnosis": result.diagnosis, "notes": result.notes,

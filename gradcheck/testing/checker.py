@@ -38,7 +38,7 @@ class Checker:
 
         s = self._settings(kwargs)
         return self._finish("function", check_function(f, grad, x, rtol=s.rtol, atol=s.atol, method=s.method,
-                                                        **kwargs))
+                                                        **s.modes(), **kwargs))
 
     def layer(self, forward, backward, x, *params, **kwargs):
         """:func:`~gradcheck.generic.check_layer`; ``seed`` seeds ``dout`` (default 0)."""
@@ -47,7 +47,8 @@ class Checker:
 
         s = self._settings(kwargs)
         return self._finish("layer", check_layer(forward, backward, x, *params, rtol=s.rtol, atol=s.atol,
-                                                 method=s.method, seed=0 if s.seed is None else s.seed, **kwargs))
+                                                 method=s.method, seed=0 if s.seed is None else s.seed, **s.modes(),
+                                                 **kwargs))
 
     def network(self, spec, impl=None, **kwargs):
         """:func:`~gradcheck.check.check_network`; ``symbolic`` defaults to the session's ("off")."""
@@ -56,7 +57,8 @@ class Checker:
 
         s = self._settings(kwargs)
         return self._finish("network", check_network(spec, impl, seed=s.seed, rtol=s.rtol, atol=s.atol,
-                                                     method=s.method, symbolic=s.symbolic, **kwargs))
+                                                     method=s.method, symbolic=s.symbolic, **s.modes(),
+                                                     **kwargs))
 
     def __repr__(self):
         s = self.settings

@@ -41,7 +41,7 @@ class SpecItem(pytest.Item):
         try:
             spec = load_spec(self.path)
             impl = resolve_impl(spec.impl, self.path.parent) if spec.impl else session.impl
-            result = check_network(spec, impl, seed=s.seed, rtol=s.rtol, atol=s.atol, method=s.method,
+            result = check_network(spec, impl, seed=s.seed, rtol=s.rtol, atol=s.atol, method=s.method, **s.modes(),
                                    symbolic=s.symbolic)
         except GradcheckError as e:
             message = str(e).replace(str(self.path), self._relpath())

@@ -38,6 +38,13 @@ class Settings:
     method: str = option("method").default_in_plugin
     seed: int | None = option("seed").default_in_plugin
     symbolic: str = option("symbolic").default_in_plugin
+    mode: str = option("mode").default_in_plugin
+    sample: int = option("sample").default_in_plugin
+    directions: int = option("directions").default_in_plugin
+
+    def modes(self):
+        """The sampling keywords of a check: mode, sample, directions."""
+        return {"mode": self.mode, "sample": self.sample, "directions": self.directions}
 
     def update(self, values, where):
         """A copy with ``values`` (a dict of raw values) validated and applied; ValueError names ``where``."""

@@ -1,0 +1,108 @@
+"""Sampled checks: every row and column hit, directional derivatives, group testing names planted mistakes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gradcheck import check_network
+from gradcheck.backprop import backprop
+from gradcheck.generic import check_function
+from gradcheck.sampled import FULL_SECONDS, choose_elements, estimate_seconds, resolve_mode
+from gradcheck.spec import load_spec
+
+
+@pytest.mark.parametrize("shape", [(7, 3), (3, 11), (4, 2, 3, 3), (50, 50)])
+def test_every_row_and_column_is_hit(shape):
+    idx = choose_elements(shape, 5, np.random.default_rng(1))
+    rows, cols = np.unravel_index(idx, (shape[0], int(np.prod(shape[1:]))))
+    assert set(rows.tolist()) == set(range(shape[0]))
+    assert set(cols.tolist()) == set(range(int(np.prod(shape[1:]))))
+    assert len(np.unique(idx)) == len(idx)
+
+
+def test_sample_size_and_vectors():
+    rng = np.random.default_rng(0)
+    assert len(choose_elements((10, 10), 40, rng)) == 40
+    assert len(choose_elements((1000,), 16, rng)) == 16
+    np.testing.assert_array_equal(choose_elements((3,), 16, rng), [0, 1, 2])
+
+
+def medium():
+    spec = load_spec({"input": 30, "layers": [{"units": 40, "activation": "tanh"},
+                                              {"units": 20, "activation": "sigmoid"},
+                                              {"units": 4, "activation": "softmax"}],
+                      "loss": "cross_entropy", "batch": 6, "seed": 1})
+    return spec
+
+
+def planted(spec, where, factor):
+    def impl(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[where[0]]["W"][where[1:]] *= factor
+        return grads
+    return impl
+
+
+def test_sampled_mode_passes_a_right_backprop_and_says_what_it_checked():
+    spec = medium()
+    result = check_network(spec, planted(spec, (0, 0, 0), 1.0), symbolic="off", mode="sampled", sample=8,
+                           directions=3)
+    assert result.passed, str(result)
+    assert result.extra["mode"] == "sampled"
+    w0 = result.tensor("W0")
+    assert max(40, 30) <= w0.n_checked < w0.values["numeric"].size
+    assert any("sampled check" in n and "3 random directional derivatives" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("where", [(0, 17, 23), (1, 3, 31), (2, 1, 5)])
+def test_sampled_mode_catches_and_names_a_planted_wrong_element(where):
+    spec = medium()
+    result = check_network(spec, planted(spec, where, 1.3), symbolic="off", mode="sampled", sample=4,
+                           directions=2)
+    assert not result.passed
+    worst = result.blame(1, opinion="impl")[0]
+    assert (worst.param, worst.index, worst.verdict) == (f"W{where[0]}", where[1:], "wrong"), str(result)
+    assert sum(t.count("wrong", "impl") for t in result.tensors) == 1
+
+
+def test_auto_mode_runs_full_checks_on_small_nets_and_samples_big_ones():
+    small = medium()
+    assert resolve_mode("auto", small, 6) == ("full", None)
+    big = load_spec({"input": 784, "layers": [{"units": 1024, "activation": "tanh"}, {"units": 10}], "batch": 32})
+    assert estimate_seconds(big, 32) > FULL_SECONDS
+    mode, note = resolve_mode("auto", big, 32)
+    assert mode == "sampled" and "sampled" in note
+    assert resolve_mode("full", big, 32)[0] == "full"
+    with pytest.raises(ValueError, match="mode='some'"):
+        resolve_mode("some", big, 32)
+
+
+def test_json_output_names_the_mode_and_the_elements_checked(tmp_path, capsys):
+    from gradcheck.cli import main
+
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(medium().to_dict()))
+    assert main([str(path), "--format", "json", "--mode", "sampled", "--sample", "8", "--directions", "2",
+                 "--symbolic", "off"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mode"] == "sampled"
+    counts = {p["name"]: p["checked_elements"] for p in doc["parameters"]}
+    assert 40 <= counts["W0"] < 1200 and counts["b2"] == 4
+
+
+def test_check_function_sampled_names_the_wrong_element():
+    x = np.linspace(-1.0, 1.0, 300).reshape(20, 15)
+
+    def grad(x):
+        g = np.cos(x)
+        g[13, 4] *= 1.01
+        return g
+
+    right = check_function(lambda x: np.sum(np.sin(x)), np.cos, x, mode="sampled", sample=5, directions=2)
+    assert right.passed and right.extra["mode"] == "sampled" and right.tensor("x").n_checked < x.size
+    wrong = check_function(lambda x: np.sum(np.sin(x)), grad, x, mode="sampled", sample=5, directions=2)
+    assert not wrong.passed
+    assert wrong.blame(1)[0].element == "x[13, 4]"
