@@ -81,7 +81,7 @@ def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, ma
 
     ``bound`` is the numeric value's error estimate (same shape, or None for "exact").
 
-    >>> list(verdicts([1.0, 2e-9, 1e-9, 3.0], [1.0, 1e-9, 1.1e-9, 3.0], bound=[0, 1e-14, 1e-10, 0]))
+    >>> verdicts([1.0, 2e-9, 1e-9, 3.0], [1.0, 1e-9, 1.1e-9, 3.0], bound=[0, 1e-14, 1e-10, 0]).tolist()
     ['good', 'wrong', 'inconclusive', 'good']
     """
     a, n = np.asarray(analytic, float), np.asarray(numeric, float)
