@@ -254,8 +254,11 @@ def _collect(name, value, out, depth):
                 _collect(f"{name}[{k!r}]", v, out, depth - 1)
 
 
-def _is_mine(filename, extra):
-    return filename in extra or is_user_file(filename)
+def _is_mine(code, extra):
+    """A code object of the user's own files, other than a comprehension's (its loop variable is no quantity)."""
+    if code.co_name in ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"):
+        return False
+    return code.co_filename in extra or is_user_file(code.co_filename)
 
 
 def trace_call(fn, *args, files=(), **kwargs) -> LineTrace:
@@ -294,7 +297,7 @@ def _settrace(rec, extra, fn, args, kwargs):
         code = frame.f_code
         ok = mine.get(code)
         if ok is None:
-            ok = mine[code] = _is_mine(code.co_filename, extra)
+            ok = mine[code] = _is_mine(code, extra)
         if not ok or rec.events >= MAX_EVENTS or not rec.called(code):
             return None
         rec.at(frame, frame.f_lineno)
@@ -321,7 +324,7 @@ def _monitor(rec, extra, fn, args, kwargs):  # pragma: no cover - Python 3.12+
         if not rec.called(code):
             mon.set_local_events(tool, code, 0)
             return mon.DISABLE
-        if _is_mine(code.co_filename, extra):
+        if _is_mine(code, extra):
             mon.set_local_events(tool, code, ev.LINE | ev.PY_RETURN)
             enabled.append(code)
             rec.at(sys._getframe(1), None if rec.events >= MAX_EVENTS else sys._getframe(1).f_lineno)

@@ -218,3 +218,19 @@ def test_too_few_numbers_name_no_cause():
     result = check_network(spec, lambda p, x, y: [{"W": 3 * backprop(spec, p, x, y)[1][0]["W"]}], symbolic="off")
     text = " | ".join(result.diagnosis)
     assert not result.passed and "every element" not in text and "known mistake" not in text
+
+
+def test_a_complex_gradient_leaks_no_warning_from_the_cli(tmp_path):
+    import subprocess
+
+    mod = tmp_path / "cplx.py"
+    mod.write_text("import numpy as np\nfrom gradcheck.backprop import backprop\nfrom gradcheck import load_spec\n\n"
+                   f"SPEC = load_spec({NIELSEN!r})\n\n"
+                   "def fn(params, X, Y):\n"
+                   "    return [{k: v + 1e-3j for k, v in g.items()} for g in backprop(SPEC, params, X, Y)[1]]\n")
+    spec = tmp_path / "net.json"
+    spec.write_text(json.dumps(NIELSEN))
+    run = subprocess.run([sys.executable, "-m", "gradcheck", str(spec), "--impl", f"{mod}:fn", "--symbolic", "off"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and run.stderr == "", run.stderr
+    assert "complex-valued" in run.stdout
