@@ -71,7 +71,7 @@ class Perturbed:
         layers = self.spec.layers
         ly = layers[i]
         return (self.structured and hasattr(ly, "unit_change")
-                and (ly.act.elementwise or i == len(layers) - 1))
+                and (ly.act.elementwise or i == len(layers) - 1)) or (self.structured and hasattr(ly, "output_change"))
 
     def chunk(self, i, itemsize=8):
         """How many perturbed networks of layer i to evaluate at once within :data:`CHUNK_BYTES`.
@@ -81,7 +81,9 @@ class Perturbed:
         """
         layers = self.spec.layers
         above = 3 * sum(m.units for m in layers[i + 1:]) * self.n
-        if self.uses_structure(i):
+        if self.uses_structure(i) and hasattr(layers[i], "output_change"):
+            per = 2 * layers[i].units * self.n + above
+        elif self.uses_structure(i):
             per = 4 * self.n + above
         else:
             per = self.theta(i).size + 3 * layers[i].units * self.n + above
@@ -124,6 +126,15 @@ class Perturbed:
         spec, conv = self.spec, self.spec.conv
         layers, ly, base = spec.layers, spec.layers[i], self.base
         p = len(flat)
+        if hasattr(ly, "output_change"):  # a layer that rebuilds its output stack from the part an element touches
+            z = np.empty((p, *base.z[i].shape), dtype=complex if np.iscomplexobj(delta) else float)
+            for key, pos, idx in self._split(i, flat):
+                z[pos] = ly.output_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i], conv,
+                                          spec.bias)
+            crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
+            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+            values, more = self._above(i, a, z)
+            return values, crossed | more
         unit = np.empty(p, dtype=int)
         z_row = np.empty((p, self.n), dtype=complex if np.iscomplexobj(delta) else float)
         for key, pos, idx in self._split(i, flat):

@@ -232,3 +232,31 @@ def test_bias_before_batchnorm_has_no_gradient():
     spec = make("mlp_batchnorm")
     _, grads = backprop(spec, spec.parameters(), *spec.batch_data())
     assert np.abs(grads[0]["b"]).max() < 1e-15 < np.abs(grads[0]["W"]).max()
+
+
+@pytest.mark.parametrize("convention", ["column", "row"])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_structured_finite_differences_agree_with_plain(name, convention):
+    """A conv weight moves its own output channel only; rebuilding just that channel gives the plain result."""
+    spec = make(name, convention)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    from gradcheck.perturbed import Perturbed
+    net = Perturbed(spec, params, X, Y)
+    assert all(net.uses_structure(ly.index) for ly in spec.layers if ly.kind == "conv2d")
+    plain = numeric_gradient(spec, params, X, Y, method="central", structured=False)
+    fast = numeric_gradient(spec, params, X, Y, method="central", structured=True)
+    for p, f in zip(plain.grads, fast.grads):
+        for k in p:
+            np.testing.assert_allclose(f[k], p[k], rtol=1e-7, atol=1e-10)
+    for p, f in zip(plain.kinks, fast.kinks):
+        for k in p:
+            np.testing.assert_array_equal(f[k], p[k])
+
+
+def test_complex_step_through_conv_and_average_pooling():
+    spec = make("strided_padded_conv_avgpool")
+    assert all(ly.complex_step for ly in spec.layers)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    numeric = numeric_gradient(spec, params, X, Y, method="complex-step")
+    assert_grads_close(numeric.grads, grads, rtol=1e-12, what="complex step")

@@ -18,6 +18,7 @@ class ActivationLayer(Layer):
     """a = σ(a_prev), element by element (softmax: over the units of each sample, last layer only)."""
 
     kind = "activation"
+    complex_step = True
     keys: ClassVar[dict] = {"activation": ...}
     meanings: ClassVar[dict] = {"z": "z = a_prev (the activation's input)"}
     complex_step = True

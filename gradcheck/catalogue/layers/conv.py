@@ -27,6 +27,7 @@ class Conv2d(Layer):
     kind = "conv2d"
     keys: ClassVar[dict] = {"filters": ..., "kernel": ..., "stride": 1, "padding": 0, "activation": "linear"}
     params = ("W", "b")
+    complex_step = True
     meanings: ClassVar[dict] = {
         "W": "filters (F, C, kh, kw)", "b": "bias, one per filter", "a_pad": "input with zero padding",
         "a_win": "every kh×kw window of the input (a view)", "z": "z = W ⋆ a_prev + b",
@@ -117,6 +118,24 @@ class Conv2d(Layer):
         else:
             z = rec("z", "einsum('nchwpq,fcpq->nfhw', a_win, W)", z, a_win=win, W=W)
         return z, (a_prev.shape, win)
+
+    def output_change(self, params, key, index, delta, cache, z, conv, bias):
+        """A stack (P, N, F, H', W') of z's, each with one element ``index[p]`` (flat) of ``key`` moved by ``delta[p]``.
+
+        A filter weight touches its own output channel only: z_f(W + δ·e_fcpq) = z_f + δ·x_win[:, c, :, :, p, q],
+        and z_f(b + δ·e_f) = z_f + δ. This is the layer's forward pass for channel f; the others are copied.
+        """
+        _, win = cache
+        p = len(index)
+        dtype = np.result_type(z, delta)
+        stack = np.repeat(z[None].astype(dtype), p, axis=0)
+        rows = np.arange(p)
+        if key == "b":
+            stack[rows, :, index] += delta[:, None, None, None]
+            return stack
+        f, c, i, j = np.unravel_index(index, params["W"].shape)
+        stack[rows, :, f] += delta[:, None, None, None] * win[:, c, :, :, i, j]
+        return stack
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
         """From δ (N, F, H', W'): dW (F, C, kh, kw), db (F,), ∂C/∂a_prev (N, C, H, W)."""

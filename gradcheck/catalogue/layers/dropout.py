@@ -24,6 +24,7 @@ class Dropout(Layer):
     """Inverted dropout with drop probability ``p`` and a mask fixed from ``seed``."""
 
     kind = "dropout"
+    complex_step = True
     keys: ClassVar[dict] = {"p": ..., "seed": None}
     per_sample = False  # the mask is tied to each sample's place in the batch
     meanings: ClassVar[dict] = {"mask": "fixed mask: 0 (dropped) or 1/(1 − p) (kept)", "z": "z = a_prev * mask"}

@@ -19,6 +19,7 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C·H·W) (row) or (C·H·W, N) (column)."""
 
     kind = "flatten"
+    complex_step = True
     meanings: ClassVar[dict] = {"z": "one vector of C·H·W entries per sample (C order)"}
     complex_step = True
 

@@ -141,6 +141,7 @@ class AvgPool2d(_Pool2d):
     """Average pooling: ``size`` k or [kh, kw], ``stride`` (default: the size)."""
 
     kind = "avgpool2d"
+    complex_step = True
 
     def forward(self, params, a_prev, conv, bias, tape=None):
         win = self._windows(a_prev, tape)
