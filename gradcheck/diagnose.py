@@ -27,6 +27,7 @@ import numpy as np
 
 from .backprop import backprop, forward
 from .catalogue import LOSSES
+from .diagnose_layers import explain_layers, layer_shape_hint
 from .mistakes import Hypothesis, candidates
 from .shapes import trace_shapes
 
@@ -56,6 +57,8 @@ def shape_hint(spec, layer, kind, got, expected, n=None):
     ly = spec.layers[layer]
     conv = spec.conv
     n = spec.n_samples if n is None else n
+    if kind in ("gamma", "beta"):  # the norms' params: see diagnose_layers
+        return layer_shape_hint(spec, layer, kind, got, expected, n)
     units, fan_in = ly.units, ly.fan_in
     eq = _equation(trace_shapes(spec), layer, "d" + kind)
     vecs = {(units,), (units, 1), (1, units)}
@@ -317,6 +320,9 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     r = _flat(reference, params)
     if np.count_nonzero(np.abs(r) > 1e-12 * np.abs(r).max()) < MIN_EVIDENCE:
         return _localise(spec, params, user, reference, wrong)  # too few numbers to tell one cause from another
+    named = explain_layers(spec, params, X, Y, user, reference)  # convolution, pooling, norms, dropout, flatten
+    if named:
+        return named
     hyps, stop = _search(spec, params, X, Y, user)
     last = len(spec.layers) - 1
     if stop is not None and stop >= last - 1:

@@ -29,6 +29,7 @@ import warnings
 import numpy as np
 
 from .compare import ATOL, MARGIN, RTOL, CheckResult, TensorCheck, low_precision
+from .diagnose_layers import kernel_flip_hint
 from .errors import describe_exception
 from .linetrace import compare_with_reference, trace_call
 from .numeric import (
@@ -617,6 +618,9 @@ def _diagnose(t):
     if a.ndim == 2 and a.shape[0] == a.shape[1] and close(a.T, n) and not close(a, n):
         return f"{t.name}: your gradient is the transpose of the numeric one (return .T, or swap the factors " \
                "of the matrix product)"
+    flipped = kernel_flip_hint(t.name, a, n, close)
+    if flipped:
+        return flipped
     if norm > 0:
         c = float(np.vdot(a, n)) / norm ** 2
         if abs(c - 1) > 1e-6 and close(a, c * n):
