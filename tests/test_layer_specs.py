@@ -144,7 +144,9 @@ def test_cli_misfit_is_one_line_exit_2(tmp_path, capsys):
 def test_trace_formulas_and_steps():
     trace = trace_shapes(load_spec(cnn(CONV, {"type": "maxpool2d", "size": 2})))
     assert trace.formulas() == ["conv2d 0: H' = (6 + 2·0 − 3)/1 + 1 = 4", "conv2d 0: W' = (6 + 2·0 − 3)/1 + 1 = 4",
+                                "conv2d 0: x (N,1,6,6) ⋆ W (2,1,3,3) + b (2,) -> (N,2,4,4)",
                                 "maxpool2d 1: H' = (4 − 2)/2 + 1 = 2", "maxpool2d 1: W' = (4 − 2)/2 + 1 = 2",
+                                "maxpool2d 1: a_prev (N,2,4,4) -> (N,2,2,2), max over 2x2 windows",
                                 "flatten 2: 2·2·2 = 8"]
     conv = trace.layers[0]
     assert conv.shapes["a_prev"] == ((1, 1, 6, 6), ("N", 1, 6, 6))

@@ -15,7 +15,7 @@ import numpy as np
 
 from ...errors import SpecError
 from .base import Layer, Recorder
-from .windows import col2im, out_size, pad, read_pair, windows
+from .windows import col2im, out_size, pad, read_pair, shape_text, windows
 
 __all__ = ["Conv2d"]
 
@@ -48,8 +48,12 @@ class Conv2d(Layer):
         (ho, fh), (wo, fw) = (out_size(what, ax, n, k, s, padding, read.path, read.source)
                               for ax, n, k, s in zip("HW", in_shape[1:], kernel, stride))
         options = {"filters": filters, "kernel": list(kernel), "stride": list(stride), "padding": padding}
+        x = "x" if index == 0 else "a_prev"
+        b = f" + b ({filters},)" if bias == "separate" else ""
+        step = (f"{what}: {x} {shape_text(in_shape)} ⋆ W ({filters},{in_shape[0]},{kernel[0]},{kernel[1]}){b} -> "
+                f"{shape_text((filters, ho, wo))}")
         return cls(index, tuple(in_shape), (filters, ho, wo), read.activation(), options,
-                   formulas=(fh, fw))
+                   formulas=(fh, fw, step))
 
     # -- facts -------------------------------------------------------------------------------
     @property

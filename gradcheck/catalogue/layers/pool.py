@@ -19,7 +19,7 @@ import numpy as np
 from ...errors import SpecError
 from ..activations import SYMPY_NUMPY
 from .base import Layer, Recorder
-from .windows import col2im, out_size, read_pair, windows
+from .windows import col2im, out_size, read_pair, shape_text, windows
 
 __all__ = ["AvgPool2d", "MaxPool2d"]
 
@@ -56,8 +56,11 @@ class _Pool2d(Layer):
         what = f"{cls.kind} {index}"
         (ho, fh), (wo, fw) = (out_size(what, ax, n, k, s, None, read.path, read.source)
                               for ax, n, k, s in zip("HW", in_shape[1:], size, stride))
+        x = "x" if index == 0 else "a_prev"
+        step = (f"{what}: {x} {shape_text(in_shape)} -> {shape_text((in_shape[0], ho, wo))}, "
+                f"{cls.reduction} over {size[0]}x{size[1]} windows")
         return cls(index, tuple(in_shape), (in_shape[0], ho, wo), options={"size": list(size), "stride": list(stride)},
-                   formulas=(fh, fw))
+                   formulas=(fh, fw, step))
 
     @property
     def size(self):
@@ -103,6 +106,7 @@ class MaxPool2d(_Pool2d):
     """Max pooling: ``size`` k or [kh, kw], ``stride`` (default: the size)."""
 
     kind = "maxpool2d"
+    reduction = "max"
     kinked = True
 
     def forward(self, params, a_prev, conv, bias, tape=None):
@@ -141,6 +145,7 @@ class AvgPool2d(_Pool2d):
     """Average pooling: ``size`` k or [kh, kw], ``stride`` (default: the size)."""
 
     kind = "avgpool2d"
+    reduction = "mean"
     complex_step = True
 
     def forward(self, params, a_prev, conv, bias, tape=None):

@@ -71,6 +71,11 @@ def out_size(what, axis, n, k, s, p, path, source):
     return int(size), formula
 
 
+def shape_text(shape):
+    """``(N,1,6,6)`` for a batch of one sample shape (with N)."""
+    return "(" + ",".join(["N", *map(str, shape)]) + ")"
+
+
 def pad(x, p):
     """Zeros on every side of the last two axes."""
     if not p:
