@@ -97,13 +97,9 @@ def _delta_rows(spec, d):
         ly = spec.layers[li]
         elementwise = ly.act.derivative is not None
         back = {} if elementwise else {d.forward[am]: am for am in d.a[li]}
+        # ∂C/∂a as the derivation's backward pass carried it down: not derived again here
+        da = [d.da[am] for am in d.a[li]] if li == len(spec.layers) - 1 else d.carried[li]
         for jj, (zj, aj, dj) in enumerate(zip(d.z[li], d.a[li], d.delta[li])):
-            if li == len(spec.layers) - 1:
-                da = [d.da[am] for am in d.a[li]]
-            else:
-                nxt = d.z[li + 1]
-                da = [sp.Add(*[sp.diff(d.forward[zi], am) * di for zi, di in zip(nxt, d.delta[li + 1])])
-                      for am in d.a[li]]
             if elementwise:
                 if li == len(spec.layers) - 1:
                     chain = Math(Partial(C, aj), DOT, Prime(_prime_symbol(ly), zj))

@@ -130,7 +130,7 @@ class Derivation:
     _fn: object = field(default=None, init=False)
 
     def __getattr__(self, name):
-        if name in ("N", "K", "z", "a", "delta", "forward", "loss", "da", "deltas", "batch", "buffers"):
+        if name in ("N", "K", "z", "a", "delta", "forward", "loss", "da", "carried", "deltas", "batch", "buffers"):
             return getattr(self.net, name)
         raise AttributeError(name)
 

@@ -107,6 +107,7 @@ class Network:
         self.params, self.buffers, self.z, self.a, self.z_exprs, self.forward = [], [], [], [], [], {}
         self.inter = []  # per layer {intermediate symbol: definition}, in definition order
         self.delta, self.deltas = [], {}
+        self.carried = {}  # {l: [∂C/∂a^l_m per unit m]} below the output layer, as the backward pass carried it
 
     @property
     def inputs(self):
@@ -208,7 +209,7 @@ def _backward(net):
                 net.deltas[net.delta[li][j]] = sp.Add(*[da[m] * partial(net.forward[as_[m]], zj).xreplace(back)
                                                         for m in users.get(zj, ())])
         if li > 0:
-            da = _carry(net, li)
+            da = net.carried[li - 1] = _carry(net, li)
 
 
 def _carry(net, li):
