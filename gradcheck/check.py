@@ -27,7 +27,7 @@ __all__ = ["check_network", "assert_network"]
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
                   method="auto", params=None, data=None, trace_code=True, mode="auto", sample=SAMPLE,
-                  directions=DIRECTIONS) -> CheckResult:
+                  directions=DIRECTIONS, progress=None) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.Spec`).
 
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
@@ -43,7 +43,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     ``mode`` is "full" (every element), "sampled" (``sample`` elements per tensor, every
     row and column hit, plus ``directions`` random directional derivatives over all
     elements, with group testing to name the wrong ones: see :mod:`gradcheck.sampled`)
-    or "auto" (full when it takes about 2 s or less). Returns a
+    or "auto" (full when it takes about 2 s or less). ``progress(done, total)``, if given, is
+    told how far the finite differences are (see :mod:`gradcheck.progress`). Returns a
     :class:`~gradcheck.compare.CheckResult`; ``result.extra["mode"]`` is the mode that ran.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
@@ -63,7 +64,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     loss, reference = backprop(spec, params, X, Y)
     ran, mode_note = resolve_mode(mode, spec, n, best_method(spec) if method == "auto" else method)
     elements = _sample(spec, sample, seed) if ran == "sampled" else None
-    numeric = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=elements)
+    numeric = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=elements, progress=progress)
     rounding = backprop_rounding(spec, params, X, Y)
     opinions = {"backprop": reference, "numeric": numeric.grads}
     notes = [mode_note] if mode_note else []

@@ -14,6 +14,7 @@ from . import __version__
 from .check import check_network
 from .errors import GradcheckError
 from .options import add_cli_options
+from .progress import Progress
 from .render import FORMATS, REPORT_FORMATS, Heading, Items, Para, get_format
 from .render.check import check_blocks, verdict_line
 from .render.jsondoc import render_json, result_json, trace_json
@@ -60,9 +61,14 @@ def _run_one(path, args):
     trace = trace_shapes(spec)
     if args.trace_only:
         return None, trace, spec
-    result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
-                           symbolic=args.symbolic, method=args.method, mode=args.mode, sample=args.sample,
-                           directions=args.directions)
+    progress = Progress.for_terminal(args.quiet, args.format)
+    try:
+        result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
+                               symbolic=args.symbolic, method=args.method, mode=args.mode, sample=args.sample,
+                               directions=args.directions, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     return result, trace, spec
 
 

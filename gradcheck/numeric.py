@@ -199,7 +199,7 @@ def combine(values, taken, h, method, eps=EPS):
 
 
 def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=True,
-                     elements=None) -> NumericGradient:
+                     elements=None, progress=None) -> NumericGradient:
     """Finite-difference ∂C/∂θ for every param element (``params``: list of {"W", "b"}, {"gamma", "beta"},
     {} or {"mask"} dicts; masks are held fixed, not differentiated).
 
@@ -209,6 +209,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     (the plain mode). ``elements``, if given, is a list with one dict per layer mapping
     a param name to the flat indices to check (sampled checks); the other elements get
     NaN. Returns the gradient, the error bound per element, kink flags and the steps.
+    ``progress(done, total)`` is called as elements are finished.
     """
     from .perturbed import Perturbed  # here, so the pytest plugin can load without NumPy's users
 
@@ -220,12 +221,15 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     net = Perturbed(spec, params, X, Y, structured=structured)
     offsets = stencil_offsets(method)
     grads, kinks, steps, bounds = [], [], [], []
+    todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
+             np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
+    total, done = sum(len(t) for t in todos), 0
     for i, trainable in enumerate(spec.param_shapes()):
         keys = list(trainable)
         theta = net.theta(i)
         h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
         g, err, flags = np.full(theta.size, np.nan), np.full(theta.size, np.nan), np.zeros(theta.size, bool)
-        todo = _chosen(elements, i, keys, params[i]) if elements is not None else np.arange(theta.size)
+        todo = todos[i]
         chunk = max(1, net.chunk(i, 16 if method == "complex-step" else 8) // len(offsets))
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
@@ -235,6 +239,9 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
             shape = (len(offsets), len(idx))
             g[idx], err[idx] = combine(values.reshape(shape), taken.reshape(shape), h[idx], method)
             flags[idx] = crossed.reshape(shape).any(axis=0)
+            done += len(idx)
+            if progress is not None:
+                progress(done, total)
         shapes = [params[i][k].shape for k in keys]
         grads.append(dict(zip(keys, unflatten(g, shapes))))
         bounds.append(dict(zip(keys, unflatten(err, shapes))))

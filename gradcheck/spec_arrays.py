@@ -19,6 +19,12 @@ __all__ = ["check_memory", "parse_data", "parse_params"]
 
 # Leave room for the arrays backprop and finite differences build next to the params.
 _MEMORY_FRACTION = 0.25
+#: The most memory a check may plan to use, whatever the machine has.
+MEMORY_BUDGET = 8 * 2**30
+#: Bytes a check keeps per param element: the params, three opinions' gradients, the numeric
+#: gradient, its error bound, step and kink flag, the rounding estimate, and per judged opinion
+#: the errors and verdicts.
+BYTES_PER_PARAM = 160
 
 
 def _sizes(spec):
@@ -32,19 +38,20 @@ def check_memory(spec, source):
     except (ValueError, OSError, AttributeError):
         total = 16 * 2**30
     n = spec.batch
-    # params, backprop grads, numeric grads, steps: 4 arrays of each param's size
-    weights = sum(32 * math.prod(s) for ly in spec.layers for s in ly.param_shapes(spec.conv, "separate").values())
+    weights = sum(BYTES_PER_PARAM * math.prod(s) for ly in spec.layers
+                  for s in ly.param_shapes(spec.conv, "separate").values())
     # X, Y and z, a, delta, da per layer for the batch (8 arrays of 8 bytes)
     batch = 64 * n * (math.prod(spec.input_shape) + sum(ly.units for ly in spec.layers))
     need = weights + batch
-    if need > _MEMORY_FRACTION * total:
+    budget = min(_MEMORY_FRACTION * total, MEMORY_BUDGET)
+    if need > budget:
         widths = {"input": math.prod(spec.input_shape),
                   **{f"layers[{ly.index}]" + (".units" if "units" in ly.options else ""): ly.units
                      for ly in spec.layers}}
         key = "batch" if n > max(widths.values()) else max(widths, key=widths.get)
         raise SpecError(key, f"a {_sizes(spec)} network with a batch of {n} needs about {need / 2**30:.1f} GiB, "
-                             f"more than this machine can spare ({total / 2**30:.0f} GiB in all); "
-                             "gradcheck is for small networks", source)
+                             f"more than the {budget / 2**30:.0f} GiB a check may use; "
+                             f"make {key} smaller", source)
 
 
 def _shape_hint(given, expected, name, convention):

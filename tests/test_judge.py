@@ -111,3 +111,55 @@ def test_no_false_fail_over_many_random_correct_networks():
                 p[key] = p[key] * scale
         result = check_network(spec, symbolic="off", params=params)
         assert result.passed, (i, scale, spec.to_dict(), str(result))
+
+
+# -- progress -------------------------------------------------------------------------------
+
+def test_progress_draws_on_a_terminal_only_after_the_delay_and_clears_its_line():
+    import io
+
+    from gradcheck.progress import Progress
+
+    out = io.StringIO()
+    bar = Progress(stream=out, delay=0.0)
+    spec = load_spec({"input": 8, "layers": [{"units": 16, "activation": "tanh"}, {"units": 3}], "batch": 4})
+    numeric_gradient(spec, spec.parameters(), *spec.batch_data(), progress=bar)
+    bar.close()
+    text = out.getvalue()
+    assert "gradcheck: finite differences [" in text and "of 195)" in text
+    assert text.endswith("\r\033[K")
+    quiet = io.StringIO()
+    Progress(stream=quiet, delay=60.0)(5, 10)
+    assert quiet.getvalue() == ""
+
+
+def test_no_progress_bar_off_a_terminal_or_for_json_or_quiet(monkeypatch):
+    import sys
+
+    from gradcheck.progress import Progress
+
+    assert Progress.for_terminal(quiet=True) is None
+    assert Progress.for_terminal(fmt="json") is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert Progress.for_terminal() is None
+
+
+# -- size guard ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("spec", "key"), [
+    ({"input": 10, "layers": [{"units": 10_000_000}]}, "layers[0].units"),
+    ({"input": 50_000, "layers": [{"units": 30_000, "activation": "tanh"}, {"units": 2}]}, "input"),
+    ({"input": 3, "layers": [{"units": 2}], "batch": 200_000_000}, "batch"),
+])
+def test_a_network_too_big_for_the_memory_budget_is_refused_naming_the_key(spec, key):
+    from gradcheck.errors import SpecError
+
+    with pytest.raises(SpecError, match="GiB a check may use") as info:
+        load_spec(spec)
+    assert key in str(info.value)
+
+
+def test_a_million_param_network_fits():
+    spec = load_spec({"input": 784, "layers": [{"units": 1024, "activation": "tanh"}, {"units": 256},
+                                              {"units": 10}], "batch": 32})
+    assert spec.n_params == 1_068_810

@@ -313,7 +313,7 @@ def test_data_decides_the_sample_count_without_batch():
 def test_huge_layers_are_refused(layers):
     err = refused({"input": 2, "layers": layers})
     assert err.path.startswith("layers[") and err.path.endswith("].units")
-    assert "GiB" in str(err) and "small networks" in str(err)
+    assert "GiB" in str(err) and "smaller" in str(err)
 
 
 def test_huge_batch_is_refused_naming_batch():
