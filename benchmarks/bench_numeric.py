@@ -1,17 +1,34 @@
-"""Finite differences: vectorised (one batched forward pass over all perturbed networks) vs a loop.
+"""Finite differences: structured, plain and sampled checks against a per-element loop, measured in one run.
 
-Run: ``python benchmarks/bench_numeric.py``. Prints a table; the baseline (a Python loop
-over elements, two forward passes each, as scipy.optimize.check_grad-style checkers do)
-is measured in the same run on the same machine, so the speed-up column is comparable
-across machines. With torch installed, ``torch.autograd.gradcheck`` on the same network
-(float64, its default central differences) is timed as a third column.
+Run: ``python benchmarks/bench_numeric.py`` (``--quick`` skips the slowest rows). Prints
+three tables; every speed-up is against a baseline measured in the same run on the same
+machine, so the ratios compare across machines:
+
+1. **full checks**, tanh MLPs with MSE loss, N=32: the baseline is a Python loop over
+   elements with two forward passes each (as scipy.optimize.check_grad-style checkers
+   do); then gradcheck's structured finite differences (central, Richardson, complex
+   step), the plain recompute-everything mode, and ``torch.autograd.gradcheck`` in its
+   slow and fast modes when torch is installed. Accuracy is the largest relative error
+   against the reference backprop (an autograd oracle where torch is installed);
+2. **the CLI on a million-param network** (784-1024-256-10, N=32) in the default mode, with
+   a correct backprop and with one planted wrong element in W0 (named or not);
+3. **start-up**: the CLI with ``--symbolic off`` and a pytest run with and without the plugin.
+
+The machine is shared and noisy: each number is the best of ``--repeat`` runs.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 from tabulate import tabulate
@@ -24,7 +41,7 @@ from gradcheck.backprop import (
 )
 from gradcheck.numeric import default_step
 
-SIZES = [(2, [3, 2]), (4, [8, 4]), (8, [16, 4]), (16, [32, 16, 4]), (32, [64, 32, 10]), (64, [128, 10])]
+NETS = [(16, [32, 16, 4]), (64, [128, 64, 10])]
 
 
 def loop_gradient(spec, params, X, Y):
@@ -49,7 +66,7 @@ def loop_gradient(spec, params, X, Y):
 
 
 def best_of(fn, repeat):
-    best = float("inf")
+    best, out = float("inf"), None
     for _ in range(repeat):
         t0 = time.perf_counter()
         out = fn()
@@ -65,52 +82,132 @@ def peak_mib(fn):
     return peak / 2**20
 
 
-def torch_time(spec, params, X, Y, repeat):
+def rel_error(grads, ref):
+    return max(float(np.abs(g[k] - r[k]).max() / np.abs(r[k]).max()) for g, r in zip(grads, ref) for k in r)
+
+
+def torch_parts(spec, params, X, Y):
+    """(gradcheck callable, tensors, autograd gradients) or None without torch."""
     try:
         import torch
     except ImportError:
         return None
-    acts = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "linear": lambda z: z}
     tensors = [torch.tensor(p[k], dtype=torch.float64, requires_grad=True) for p in params for k in ("W", "b")]
     Xt, Yt = torch.tensor(X), torch.tensor(Y)
+    acts = [torch.tanh if ly.activation == "tanh" else (lambda z: z) for ly in spec.layers]
 
     def f(*ts):
         a = Xt
-        for i, ly in enumerate(spec.layers):
-            a = acts[ly.activation](ts[2 * i] @ a + ts[2 * i + 1][:, None])
+        for i, act in enumerate(acts):
+            a = act(ts[2 * i] @ a + ts[2 * i + 1][:, None])
         return ((a - Yt) ** 2).mean()
 
-    return best_of(lambda: torch.autograd.gradcheck(f, tensors, eps=1e-6, atol=1e-5), repeat)[0]
+    grads = torch.autograd.grad(f(*tensors), tensors)
+    oracle = [{"W": grads[2 * i].numpy(), "b": grads[2 * i + 1].numpy()} for i in range(len(spec.layers))]
+    return torch, f, tensors, oracle
 
 
-def measure(n_in, units, batch, repeat):
-    """One table row for a tanh network n_in-units[0]-...-units[-1] (linear output)."""
-    layers = [{"units": u, "activation": "tanh"} for u in units[:-1]] + [{"units": units[-1], "activation": "linear"}]
-    spec = load_spec({"input": n_in, "layers": layers, "batch": batch})
-    params = spec.parameters()
-    X, Y = spec.batch_data()
-    t_vec, num = best_of(lambda: numeric_gradient(spec, params, X, Y), repeat)
-    t_loop, loop = best_of(lambda: loop_gradient(spec, params, X, Y), 1 if spec.n_params > 2000 else repeat)
-    t_bp, (_, ref) = best_of(lambda: backprop(spec, params, X, Y), repeat)
-    agree = max(float(np.max(np.abs(a[k] - b[k]))) for a, b in zip(num.grads, loop) for k in a)
-    err = max(float(np.max(np.abs(a[k] - b[k]))) for a, b in zip(num.grads, ref) for k in a)
-    mem = peak_mib(lambda: numeric_gradient(spec, params, X, Y))
-    t_torch = torch_time(spec, params, X, Y, 1)
-    return ["-".join(map(str, [n_in, *units])), spec.n_params, f"{t_bp * 1e3:.2f}", f"{t_loop * 1e3:.1f}",
-            f"{t_vec * 1e3:.1f}", f"{t_loop / t_vec:.1f}x", f"{mem:.1f}", f"{agree:.1e}", f"{err:.1e}",
-            "-" if t_torch is None else f"{t_torch * 1e3:.1f}"]
+def full_rows(n_in, units, repeat, quick):
+    layers = [{"units": u, "activation": "tanh"} for u in units[:-1]] + [{"units": units[-1]}]
+    spec = load_spec({"input": n_in, "layers": layers, "batch": 32, "loss": "mse"})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    name = "-".join(map(str, [n_in, *units]))
+    parts = torch_parts(spec, params, X, Y)
+    ref = parts[3] if parts else backprop(spec, params, X, Y)[1]
+    t_loop, loop = best_of(lambda: loop_gradient(spec, params, X, Y), 1)
+    rows = [[name, spec.n_params, "per-element loop (baseline)", f"{t_loop:.3f}", "1.0x", "-",
+             f"{rel_error(loop, ref):.1e}"]]
+    runs = [("structured, central", dict(method="central")), ("structured, richardson (default)", {}),
+            ("structured, complex step", dict(method="complex-step"))]
+    if not quick or spec.n_params < 2000:
+        runs.append(("plain, richardson", dict(structured=False)))
+    for label, kw in runs:
+        t, num = best_of(lambda kw=kw: numeric_gradient(spec, params, X, Y, **kw), repeat)
+        mem = peak_mib(lambda kw=kw: numeric_gradient(spec, params, X, Y, **kw))
+        rows.append([name, spec.n_params, label, f"{t:.3f}", f"{t_loop / t:.1f}x", f"{mem:.0f}",
+                     f"{rel_error(num.grads, ref):.1e}"])
+    if parts:
+        torch, f, tensors, _ = parts
+        for fast in (False, True):
+            t, _ = best_of(lambda fast=fast: torch.autograd.gradcheck(f, tensors, eps=1e-6, atol=1e-5,
+                                                                      fast_mode=fast), 1)
+            rows.append([name, spec.n_params, f"torch.autograd.gradcheck {'fast' if fast else 'slow'}",
+                         f"{t:.3f}", f"{t_loop / t:.1f}x", "-", "-"])
+    return rows
+
+
+IMPL = '''
+from gradcheck.backprop import backprop
+from gradcheck.spec import load_spec
+SPEC = load_spec({spec!r})
+
+def planted(params, X, Y):
+    _, grads = backprop(SPEC, params, X, Y)
+    grads[0]["W"][123, 456] *= 1.5
+    return grads
+'''
+
+
+def cli(args, cwd):
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "gradcheck", *args], cwd=cwd, capture_output=True, text=True)
+    return time.perf_counter() - t0, done
+
+
+def big_rows(repeat):
+    spec = {"name": "mlp-784", "input": 784, "layers": [{"units": 1024, "activation": "tanh"},
+                                                         {"units": 256, "activation": "tanh"},
+                                                         {"units": 10, "activation": "softmax"}],
+            "loss": "cross_entropy", "batch": 32, "seed": 0}
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "net.json").write_text(json.dumps(spec))
+        Path(tmp, "impl.py").write_text(IMPL.format(spec=spec))
+        runs = [("default mode, reference only", []), ("--impl with W0[123, 456] wrong", ["--impl", "impl.py:planted"])]
+        for label, extra in runs:
+            t, (_, done) = best_of(lambda extra=extra: cli(["net.json", "--symbolic", "off", *extra], tmp), repeat)
+            out = done.stdout
+            named = [line.split()[0] + " " + line.split()[1] for line in out.splitlines()
+                     if line.startswith("W") and line.rstrip().endswith("wrong")]
+            mode = "sampled" if "sampled check" in out else "full"
+            rows.append(["784-1024-256-10", 1_068_810, label, f"{t:.2f}", mode,
+                         "PASS" if done.returncode == 0 else f"FAIL, wrong: {', '.join(named) or 'none named'}"])
+    return rows
+
+
+def startup_rows(repeat):
+    root = Path(__file__).resolve().parents[1]
+    rows = []
+    t, _ = best_of(lambda: cli([str(root / "derivations" / "xor.json"), "--symbolic", "off", "-q"], root), repeat)
+    rows.append(["python -m gradcheck xor.json --symbolic off", f"{t:.2f}"])
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "test_nothing.py").write_text("def test_nothing():\n    pass\n")
+        for label, extra in [("pytest, plugin disabled", ["-p", "no:gradcheck"]), ("pytest, plugin loaded", [])]:
+            def run(extra=extra):
+                subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra], cwd=tmp,
+                               capture_output=True)
+            t, _ = best_of(run, repeat)
+            rows.append([label, f"{t:.2f}"])
+    return rows
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="skip the plain mode on the larger network")
     args = ap.parse_args()
-    rows = [measure(n_in, units, args.batch, args.repeat) for n_in, units in SIZES]
-    print(f"finite differences over every parameter, batch N={args.batch}, best of {args.repeat}")
-    print(tabulate(rows, ["net", "params", "backprop ms", "loop FD ms (baseline)", "vectorised FD ms", "speed-up",
-                          "peak MiB", "max |vec - loop|", "max |vec - backprop|", "torch gradcheck ms"],
-                   disable_numparse=True, colalign=("left",) + ("right",) * 9))
+    threads = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default"
+    print(f"{time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}, NumPy {np.__version__}, BLAS threads {threads}; best of {args.repeat}\n")
+    rows = [r for n_in, units in NETS for r in full_rows(n_in, units, args.repeat, args.quick)]
+    print("full checks, tanh MLP + MSE, N=32")
+    print(tabulate(rows, ["net", "params", "finite differences", "seconds", "speed-up", "peak MiB",
+                          "max rel err"], disable_numparse=True, colalign=("left", "right", "left") + ("right",) * 4))
+    print("\nthe CLI on a million-param network, N=32 (includes start-up)")
+    print(tabulate(big_rows(args.repeat), ["net", "params", "run", "seconds", "mode", "verdict"],
+                   disable_numparse=True))
+    print("\nstart-up")
+    print(tabulate(startup_rows(args.repeat), ["command", "seconds"], disable_numparse=True))
 
 
 if __name__ == "__main__":
