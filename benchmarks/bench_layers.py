@@ -22,7 +22,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +30,12 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gradcheck import backprop, check_network, load_spec  # noqa: E402
-from gradcheck.backprop import forward, loss_value  # noqa: E402
+from bench_numeric import best_of  # noqa: E402
+
+from gradcheck.backprop import backprop, forward, loss_value  # noqa: E402
+from gradcheck.check import check_network  # noqa: E402
 from gradcheck.numeric import default_step, numeric_gradient  # noqa: E402
+from gradcheck.spec import load_spec  # noqa: E402
 
 BIGGER_CONV = {"name": "bigger_conv", "input": [3, 16, 16], "batch": 4, "loss": "mse", "seed": 2,
                "layers": [{"type": "conv2d", "filters": 8, "kernel": 3, "padding": 1, "activation": "tanh"},
@@ -41,15 +43,6 @@ BIGGER_CONV = {"name": "bigger_conv", "input": [3, 16, 16], "batch": 4, "loss": 
 CONV_LAYER = {"name": "cs231n_conv", "input": [3, 8, 8], "batch": 2, "loss": "mse", "seed": 1,
               "layers": [{"type": "conv2d", "filters": 4, "kernel": 3, "stride": 1, "padding": 1},
                          {"type": "flatten"}]}
-
-
-def best_of(fn, repeat):
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
 
 
 def loop_gradient(spec, params, X, Y, cost):

@@ -9,7 +9,7 @@ mode, ``layer_norm``; dropout multiplies by gradcheck's fixed mask.
 import numpy as np
 import pytest
 from test_layers import NETS
-from test_torch_oracle import ACTS
+from test_torch_oracle import ACTS, torch_cost
 
 from gradcheck import backprop, load_spec
 
@@ -50,16 +50,7 @@ def torch_loss(spec, params, X, Y):
         else:
             z = a
         a = _act(ly.activation, z) if "activation" in ly.keys else z
-    n, k = a.shape
-    if spec.loss == "mse":
-        return ((a - y) ** 2).sum() / (n * k)
-    if spec.loss == "quadratic":
-        return ((a - y) ** 2).sum() / (2 * n)
-    if spec.loss == "sse":
-        return ((a - y) ** 2).sum() / 2
-    if spec.loss == "cross_entropy":
-        return -(y * torch.log(a)).sum() / n
-    return F.binary_cross_entropy(a, y, reduction="mean")
+    return torch_cost(spec.loss, a, y)
 
 
 @pytest.mark.parametrize("convention", ["column", "row"])

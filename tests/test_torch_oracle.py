@@ -30,14 +30,19 @@ def torch_loss(spec, params, X, Y):
             a = torch.cat([a, torch.ones(a.shape[0], 1, dtype=a.dtype)], dim=1)
         z = a @ W + (p["b"] if "b" in p else 0)
         a = torch.softmax(z, dim=1) if ly.activation == "softmax" else ACTS[ly.activation](z)
+    return torch_cost(spec.loss, a, y)
+
+
+def torch_cost(loss, a, y):
+    """The README's losses of an output a and targets y, both (N, K) torch tensors."""
     n, k = a.shape
-    if spec.loss == "mse":
+    if loss == "mse":
         return ((a - y) ** 2).sum() / (n * k)
-    if spec.loss == "quadratic":
+    if loss == "quadratic":
         return ((a - y) ** 2).sum() / (2 * n)
-    if spec.loss == "sse":
+    if loss == "sse":
         return ((a - y) ** 2).sum() / 2
-    if spec.loss == "cross_entropy":
+    if loss == "cross_entropy":
         return -(y * torch.log(a)).sum() / n
     return torch.nn.functional.binary_cross_entropy(a, y, reduction="mean")
 

@@ -83,6 +83,13 @@ class _Pool2d(Layer):
         return (f"{self.kind} {'x'.join(map(str, self.in_shape))} -> {'x'.join(map(str, self.out_shape))}: "
                 f"{kh}x{kw} windows, stride {stride}")
 
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        """a_prev (..., N, C, H, W) -> z (..., N, C, H', W'): the max or mean of every window."""
+        win = self._windows(a_prev, tape)
+        z = Recorder(tape, "forward")("z", f"a_win.{self.reduction}(axis=(4, 5))",
+                                      getattr(win, self.reduction)(axis=(-2, -1)), a_win=win)
+        return z, (a_prev.shape, win)
+
     def _windows(self, a_prev, tape):
         (kh, kw), (sh, sw) = self.size, self.stride
         return Recorder(tape, "forward")(
@@ -108,11 +115,6 @@ class MaxPool2d(_Pool2d):
     kind = "maxpool2d"
     reduction = "max"
     kinked = True
-
-    def forward(self, params, a_prev, conv, bias, tape=None):
-        win = self._windows(a_prev, tape)
-        z = Recorder(tape, "forward")("z", "a_win.max(axis=(4, 5))", win.max(axis=(-2, -1)), a_win=win)
-        return z, (a_prev.shape, win)
 
     @staticmethod
     def _argmax(win):
@@ -147,11 +149,6 @@ class AvgPool2d(_Pool2d):
     kind = "avgpool2d"
     reduction = "mean"
     complex_step = True
-
-    def forward(self, params, a_prev, conv, bias, tape=None):
-        win = self._windows(a_prev, tape)
-        z = Recorder(tape, "forward")("z", "a_win.mean(axis=(4, 5))", win.mean(axis=(-2, -1)), a_win=win)
-        return z, (a_prev.shape, win)
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
         shape, win = cache
