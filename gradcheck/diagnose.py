@@ -323,6 +323,9 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     named = explain_layers(spec, params, X, Y, user, reference)  # convolution, pooling, norms, dropout, flatten
     if named:
         return named
+    one = _one_sample(spec, params, X, Y, user)
+    if one:
+        return [one]
     hyps, stop = _search(spec, params, X, Y, user)
     last = len(spec.layers) - 1
     if stop is not None and stop >= last - 1:
@@ -344,6 +347,34 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
                  if not _close(np.ravel(user[i][k]), np.ravel(predicted[i][k]))}
         return lines + _localise(spec, params, user, predicted, wrong, after_known=True)
     return _localise(spec, params, user, reference, wrong)
+
+
+def _one_sample(spec, params, X, Y, user):
+    """The sentence for gradients that are one sample's alone (a loop that overwrites instead of adding), or ""."""
+    conv = spec.conv
+    n = X.shape[conv.sample_axis]
+    if n < 2:
+        return ""
+    u = _flat(user, params)
+    hits = []
+    for j in (0, n - 1):  # a return inside the loop keeps the first; an overwrite keeps the last
+        Xj = np.take(X, [j], axis=0 if X.ndim > 2 else conv.sample_axis)  # images are (N, C, H, W)
+        Yj = np.take(Y, [j], axis=conv.sample_axis)
+        try:
+            _, g = backprop(spec, params, Xj, Yj)
+        except ValueError:  # a layer that holds per-batch data (a dropout mask) has no one-sample replay
+            return ""
+        c = _scale(u, _flat(g, params))
+        if c is not None:
+            hits.append((j, c))
+    if len(hits) != 1:
+        return ""
+    j, c = hits[0]
+    which = "the last sample" if j == n - 1 else "the first sample"
+    scale = "" if _same(c, 1.0) else f" (times {c:.6g})"
+    return (f"your gradients are those of {which} alone{scale}, not of the batch of N={n}: a loop over the samples "
+            "that overwrites the gradient (nabla = delta_nabla) instead of adding to it (nabla += delta_nabla), or "
+            "returns inside the loop")
 
 
 def _weight_decay(spec, params, X, Y, user, h, c):

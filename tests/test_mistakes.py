@@ -18,7 +18,7 @@ from gradcheck.mistakes import MISTAKES
 
 IMPLS = Path(__file__).parent / "impls"
 sys.path.insert(0, str(IMPLS))
-from collection import CASES, NIELSEN, diagnosis_text, verdict  # noqa: E402
+from collection import CASES, CS231N, NIELSEN, diagnosis_text, verdict  # noqa: E402
 
 sys.path.remove(str(IMPLS))
 
@@ -56,7 +56,7 @@ def test_every_registered_mistake_is_made_by_some_impl_in_the_collection():
 
 def test_a_correct_impl_in_each_style_passes():
     for spec, target in [(NIELSEN, "nielsen/adapter.py:backprop"), (NIELSEN, "nielsen/adapter.py:backprop_dicts"),
-                         (CASES[21].spec, "cs231n_style.py:correct"), (CASES[21].spec, "cs231n_style.py:as_tuples")]:
+                         (CS231N, "cs231n_style.py:correct"), (CS231N, "cs231n_style.py:as_tuples")]:
         result = check_network(spec, f"{IMPLS / target}", symbolic="off")
         assert result.passed, (target, str(result))
 
@@ -91,7 +91,7 @@ def test_weights_first_pair_is_read_too():
 
 @pytest.mark.parametrize("target", ["nielsen/adapter.py:reversed_layers", "cs231n_style.py:reversed_order"])
 def test_layers_in_reverse_order_are_detected_as_a_whole(target):
-    spec = NIELSEN if "nielsen" in target else CASES[21].spec
+    spec = NIELSEN if "nielsen" in target else CS231N
     result = check_network(spec, f"{IMPLS / target}", symbolic="off")
     text = diagnosis_text(result)
     assert "in reverse order (the output layer first)" in text
@@ -234,3 +234,9 @@ def test_a_complex_gradient_leaks_no_warning_from_the_cli(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and run.stderr == "", run.stderr
     assert "complex-valued" in run.stdout
+
+
+@pytest.mark.parametrize(("fn", "which"), [("overwrites", "the last sample"), ("returns_in_loop", "the first sample")])
+def test_one_samples_gradient_is_named(fn, which):
+    result = check_network(NIELSEN, f"{IMPLS}/nielsen/adapter.py:{fn}", symbolic="off")
+    assert f"your gradients are those of {which} alone" in diagnosis_text(result)

@@ -74,6 +74,8 @@ CASES = [
     # Nielsen-style per-sample code through an adapter
     _n("summed", "you differentiated the sse loss", forbid=("twice",)),
     _n("reversed_layers", "reverse order"),
+    _n("overwrites", "your gradients are those of the last sample alone (times 0.2)"),
+    _n("returns_in_loop", "your gradients are those of the first sample alone"),
     _n("zeros", "is 0 (all"),
     _n("learning_rate", "every element is 3 × the true gradient", "η = 3"),
     _n("prime_of_a_all", "every sigmoid layer (0, 1, 2) applies sigmoid' to the activation a instead of to z"),

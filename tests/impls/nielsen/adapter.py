@@ -40,6 +40,23 @@ def summed(params, X, Y):
     return _run(params, X, Y, mean=False)
 
 
+def overwrites(params, X, Y):
+    """nabla_b = delta_nabla_b: each sample overwrites the sum instead of adding to it."""
+    net = Network([p["W"] for p in params], [p["b"][:, None] for p in params])
+    n = X.shape[1]
+    for i in range(n):
+        nabla_b, nabla_w = net.backprop(X[:, [i]], Y[:, [i]])
+    return ([nb / n for nb in nabla_b], [nw / n for nw in nabla_w])
+
+
+def returns_in_loop(params, X, Y):
+    """The return statement indented into the loop: the first sample's gradient only."""
+    net = Network([p["W"] for p in params], [p["b"][:, None] for p in params])
+    for i in range(X.shape[1]):
+        nabla_b, nabla_w = net.backprop(X[:, [i]], Y[:, [i]])
+        return (nabla_b, nabla_w)
+
+
 def reversed_layers(params, X, Y):
     """Right values, listed output layer first."""
     return _run(params, X, Y, pair=False)[::-1]
