@@ -170,7 +170,7 @@ def _cost(h):
 
 def _search(spec, params, X, Y, user):
     """(hypotheses that explain every layer from the output down to ``stop`` + 1, stop or None)."""
-    hyps = [Hypothesis(spec, n=X.shape[spec.conv.sample_axis])]
+    hyps = [Hypothesis(spec, n=_samples(spec, X))]
     for layer in reversed(range(len(spec.layers))):
         nxt = [h2 for h in hyps for h2 in _extend(spec, params, X, Y, user, h, layer)]
         if not nxt:
@@ -349,10 +349,15 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     return _localise(spec, params, user, reference, wrong)
 
 
+def _samples(spec, X):
+    """N: images are (N, C, H, W) in both conventions, vectors follow the convention."""
+    return X.shape[0] if X.ndim > 2 else X.shape[spec.conv.sample_axis]
+
+
 def _one_sample(spec, params, X, Y, user):
     """The sentence for gradients that are one sample's alone (a loop that overwrites instead of adding), or ""."""
     conv = spec.conv
-    n = X.shape[conv.sample_axis]
+    n = _samples(spec, X)
     if n < 2:
         return ""
     u = _flat(user, params)
@@ -419,7 +424,7 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
              and not np.any(user[first_bad][kind]) and np.any(reference[first_bad][kind])]
     above = "the layers above match the mistakes named, and " if after_known else ""
     ly = spec.layers[first_bad]
-    own = f"delta = da * {ly.activation}'(z)" if ly.has_activation else "its own backward step"
+    own = f"delta = da * {ly.activation}'(z)" if ly.has_activation else "own backward step"
     if layer_wrong == {"b"} and "W" in params[first_bad]:
         out.append(f"{above}layer {first_bad}: dW is right but db is wrong: the error is in the bias sum ({eq_b})")
     elif layer_wrong == {"W"} and "b" in params[first_bad]:
