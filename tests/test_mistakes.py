@@ -39,7 +39,7 @@ def test_the_collection_is_named_correctly_and_no_cause_is_wrong():
     known = [v for c, v in zip(CASES, verdicts) if c.expect]
     assert "wrong cause" not in verdicts
     assert known.count("named") / len(known) >= 0.9
-    assert len(CASES) >= 40 and {c.style for c in CASES} >= {"nielsen", "cs231n", "augmented"}
+    assert len(CASES) >= 40 and {c.style for c in CASES} >= {"nielsen", "cs231n", "augmented", "layers"}
 
 
 def test_every_registered_mistake_is_made_by_some_impl_in_the_collection():

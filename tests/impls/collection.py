@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cs231n_nets import SPECS as LAYER_SPECS  # this folder is on sys.path wherever the collection is read
+
 HERE = Path(__file__).parent
 
 #: Fragments that only a named cause (not a localisation) contains.
@@ -64,6 +66,11 @@ def _a(fn, *expect, spec=AUGMENTED, forbid=()):
 
 def _b(fn, *expect, spec, forbid=()):
     return Case(f"batched:{fn}", spec, f"batched_mlp.py:{fn}", expect, "batched", forbid)
+
+
+def _k(fn, *expect, forbid=()):
+    spec = LAYER_SPECS[next(k for k in LAYER_SPECS if fn.startswith(k + "_"))]
+    return Case(f"layers:{fn}", spec, f"cs231n_nets.py:{fn}", expect, "layers", forbid)
 
 
 def _m(fn, spec, *expect, forbid=()):
@@ -147,6 +154,24 @@ CASES = [
     _b("leaky_quadratic_prime_of_a_output", "layer 2 applies tanh' to the activation a", spec=LEAKY_QUADRATIC),
     _b("leaky_quadratic_mixed", "layer 2 applies tanh' to the activation a",
        "layer 0 leaves out the activation derivative", spec=LEAKY_QUADRATIC),
+    # the layer kinds: convolution, pooling, flatten, norms, dropout (CS231n-style layers, cs231n_nets.py)
+    _k("deep_cnn_flipped_dw", "dW uses the kernel flipped by 180°"),
+    _k("deep_cnn_flipped_dx", "conv2d layer 1: dx uses the kernel flipped by 180°"),
+    _k("deep_cnn_padding_kept", "conv2d layer 1: the padding is not stripped from dx"),
+    _k("deep_cnn_stride_ignored", "conv2d layer 1: the backward pass ignores the stride S = 2"),
+    _k("deep_cnn_maxpool_to_all", "maxpool2d layer 2 sends each window's gradient to every element of the window"),
+    _k("deep_cnn_maxpool_averaged", "maxpool2d layer 2 spreads each window's gradient evenly over the window"),
+    _k("deep_cnn_flatten_fortran", "flatten layer 3 flattens in Fortran order"),
+    _k("deep_cnn_flatten_channels_last", "flatten layer 3 flattens channels-last"),
+    _k("deep_cnn_unflatten_channels_last", "flatten layer 3: the backward pass reshapes δ channels-last"),
+    _k("bn_cnn_avgpool_not_divided", "avgpool2d layer 3 does not divide the gradient by the window size"),
+    _k("bn_cnn_constant_stats", "batchnorm layer 1 treats the batch mean μ and variance σ² as constants"),
+    _k("bn_cnn_summed_over_n_only", "dgamma is summed over N only"),
+    _k("bn_mlp_constant_stats", "batchnorm layer 1 treats the batch mean μ and variance σ² as constants"),
+    _k("bn_mlp_not_summed", "dgamma is not summed over the 5 samples"),
+    _k("ln_dropout_constant_stats", "layernorm layer 1 treats each sample's mean μ and variance σ² as constants"),
+    _k("ln_dropout_no_mask", "dropout layer 2: the mask is not applied in the backward pass"),
+    _k("ln_dropout_no_rescale", "dropout layer 2 applies the mask without the rescale"),
     # 1-D targets: a silent broadcast, found by the line tracer
     Case("regression:targets_flattened", REGRESSION, "regression.py:targets_flattened",
          ("your line regression.py:", "`err = pred - y` broadcast silently: pred (6,1) and y (6,) give err (6,6)"),
