@@ -270,3 +270,15 @@ def test_a_check_without_a_symbolic_opinion_does_not_import_sympy():
             "print(code, 'sympy' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
     assert done.stdout.split()[-2:] == ["0", "False"], done.stdout + done.stderr
+
+
+def test_line_trace_of_a_cnn_impl_counts_the_samples_of_images():
+    """N is the batch axis of Y (X is (N, C, H, W)): the user's window view matches the reference's a_win."""
+    def flat_dw(params, X, Y):
+        grads = _cnn_backprop(params, X, Y)
+        grads[0]["W"] = grads[0]["W"].reshape(2, -1)
+        return grads
+
+    result = check_network(cnn(CONV, {"type": "maxpool2d", "size": 2}, batch=3), flat_dw, symbolic="off")
+    text = " ".join(result.diagnosis)
+    assert "reshape(2, -1)" in text and "sliding_window_view" not in text, text
