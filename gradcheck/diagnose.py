@@ -28,12 +28,12 @@ import numpy as np
 from .backprop import backprop, forward
 from .catalogue import LOSSES
 from .diagnose_layers import explain_layers, layer_shape_hint
+from .factors import close, explain, ratio, same, scale
 from .mistakes import Hypothesis, candidates
 from .shapes import trace_shapes
 
 __all__ = ["shape_hint", "diagnose", "explain"]
 
-_MATCH = 1e-7
 #: Hypotheses carried from one layer to the next (several when mistakes give the same gradient).
 BEAM = 6
 #: Nonzero gradient elements needed before a cause is named: with fewer, any error is "a constant factor".
@@ -104,19 +104,6 @@ def _flat(grads, params, layers=None):
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def _close(x, y):
-    return np.linalg.norm(x - y) <= _MATCH * max(np.linalg.norm(y), np.linalg.norm(x), 1e-300)
-
-
-def _scale(u, p):
-    """c with u = c·p, or None if u is not a multiple of p (c = None also when p is 0 and u is not)."""
-    pp = float(p @ p)
-    if pp == 0.0:
-        return 1.0 if not np.any(u) else None
-    c = float(u @ p) / pp
-    return c if c != 0.0 and _close(u, c * p) else None
-
-
 # -- the layer-by-layer search ---------------------------------------------------------------
 
 def _options(spec, layer, level):
@@ -149,14 +136,14 @@ def _extend(spec, params, X, Y, user, h, layer):
             _, g = backprop(spec, params, X, Y, tweak=h2)
             p = _flat(g, params, [layer])
             if h.c is None:
-                c = _scale(u, p)
-                if c is None or (exact_only and not _same(c, 1.0)):
+                c = scale(u, p)
+                if c is None or (exact_only and not same(c, 1.0)):
                     continue
                 found.append(h2.with_(layer, h2.at.get(layer, ()), c=c if np.any(p) else None))
-            elif _close(u, h.c * p):
+            elif close(u, h.c * p):
                 found.append(h2)
         kept += found
-        if exact_only or (found and any(x.c is None or _same(x.c, 1.0) for x in found)):
+        if exact_only or (found and any(x.c is None or same(x.c, 1.0) for x in found)):
             break
         exact_only = bool(found)
     # A factor of exactly 1 first, then factors nearer 1.
@@ -165,7 +152,7 @@ def _extend(spec, params, X, Y, user, h, layer):
 
 def _cost(h):
     """Mistakes a hypothesis needs; a constant factor other than 1 counts as one more."""
-    return len(h.mistakes()) + (h.c is not None and not _same(h.c, 1.0))
+    return len(h.mistakes()) + (h.c is not None and not same(h.c, 1.0))
 
 
 def _search(spec, params, X, Y, user):
@@ -189,7 +176,7 @@ def _story_lines(spec, hyps, explain_factor):
         for layer, m in h.mistakes():
             grouped.setdefault(m.key, (m, []))[1].append(layer)
         named = tuple(m.text(spec, layers) for m, layers in grouped.values())
-        factor = tuple(explain_factor(h.c)) if h.c is not None and not _same(h.c, 1.0) else ()
+        factor = tuple(explain_factor(h.c)) if h.c is not None and not same(h.c, 1.0) else ()
         if "; ".join(named + factor) not in ["; ".join(a + b) for a, b in stories]:
             stories.append((named, factor))
     if not stories or stories == [((), ())]:
@@ -199,96 +186,6 @@ def _story_lines(spec, hyps, explain_factor):
         return [f"matches a known mistake: {line}" for line in named] + list(factor)
     alts = " — or — ".join("; ".join(named + factor) for named, factor in stories[:3])
     return [f"matches one of {min(len(stories), 3)} readings that give exactly these gradients here: {alts}"]
-
-
-# -- the constant factor ----------------------------------------------------------------------
-
-def _ratio(x, y):
-    """r with x = r·y, or None."""
-    x, y = np.ravel(x), np.ravel(y)
-    yy = float(y @ y)
-    if yy == 0:
-        return None
-    r = float(x @ y) / yy
-    return r if _close(x, r * y) else None
-
-
-def _same(x, y):
-    return x is not None and y is not None and abs(x - y) <= 1e-6 * max(abs(x), abs(y))
-
-
-def explain(spec, c, a, Y):
-    """Sentences explaining gradients that are c × the true ones, for output ``a`` and targets ``Y``.
-
-    Another loss whose ∂C/∂a is c times the spec's is named first (both where two
-    coincide). Otherwise the factor is stated with every reading that fits it (N, K,
-    2, a learning rate), since a number alone cannot tell them apart.
-    """
-    conv = spec.conv
-    here = LOSSES[spec.loss]
-    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
-    g = here.grad(a, Y, n, k)
-    m = abs(c)
-    sign = ("the sign is flipped: you return −∂C/∂θ (e.g. from the error y − a, target minus output); "
-            "return +∂C/∂θ and let the update subtract it")
-    if _same(m, 1.0):
-        return [sign] if c < 0 else []
-    alts = []
-    for other in LOSSES.values():
-        if other.name == here.name or other.output not in (None, spec.layers[-1].activation):
-            continue
-        if _same(_ratio(other.grad(a, Y, n, k), g), m):
-            # Does the match hold whatever K (and N) is? A match that needs this K is the less likely one.
-            keeps_k = _same(_ratio(other.grad(a, Y, n, k + 1), here.grad(a, Y, n, k + 1)), m)
-            keeps_n = _same(_ratio(other.grad(a, Y, n + 1, k), here.grad(a, Y, n + 1, k)), m)
-            alts.append((not keeps_k, not keeps_n, other, keeps_k, keeps_n))
-    if alts:
-        alts.sort(key=lambda t: t[:2])
-        main = alts[0][2]
-        text = f"you differentiated the {main.name} loss (C = {main.formula}, ∂C/∂a = {main.grad_formula})"
-        for _, _, other, keeps_k, keeps_n in alts[1:]:
-            when = f"K={k} outputs" if not keeps_k else (f"N={n} samples" if not keeps_n else "this network")
-            text += f" — with {when} the {other.name} loss (C = {other.formula}) has the same gradient —"
-        loss_line = f"{text} but the spec's loss is {here.name} (C = {here.formula}, ∂C/∂a = {here.grad_formula})"
-        return [sign, loss_line] if c < 0 else [loss_line]
-    has_n = _same(_ratio(here.grad(a, Y, n + 1, k), g), n / (n + 1))
-    has_k = _same(_ratio(here.grad(a, Y, n, k + 1), g), k / (k + 1))
-    readings = _readings(m, n, k, has_n, has_k, here.name)
-    text = f"every element is {c:.6g} × the true gradient, a constant factor: "
-    if c < 0:
-        text += sign + f"; and {m:.6g} × in size: "
-    return [text + " — or — ".join(readings)]
-
-
-def _readings(m, n, k, has_n, has_k, loss):
-    """Every simplest reading of a factor m (> 0): N, K and 2 taken apart, and a learning rate unless it is N alone."""
-    parts = {
-        ("N", n): (f"N={n} times too large: the {loss} loss averages over the N samples, so divide the summed "
-                   "per-sample gradients by N" if has_n else
-                   f"N={n} times too large: a factor N the {loss} loss does not have"),
-        ("N", 1 / n): (f"N={n} times too small: divided by N twice (∂C/∂a of {loss} already holds the 1/N)"
-                       if has_n else f"N={n} times too small: you averaged over the N samples but the {loss} loss "
-                       "sums over them"),
-        ("K", k): (f"K={k} times too large: {loss} averages over all N·K outputs, so ∂C/∂a has 1/(N·K)" if has_k
-                   else f"K={k} times too large: a factor K the {loss} loss does not have"),
-        ("K", 1 / k): (f"K={k} times too small: divided by K twice" if has_k else
-                       f"K={k} times too small: you averaged over the K outputs but the {loss} loss sums over them"),
-        ("2", 2.0): "2× too large: a factor 2 the loss does not have (the ½ in ½(a − y)² cancels the 2 of the square)",
-        ("2", 0.5): "half the true value: the 2 of d(a − y)²/da = 2(a − y) is missing",
-    }
-    usable = [(key, text) for key, text in parts.items()
-              if not (key[0] == "N" and n == 1) and not (key[0] == "K" and k == 1)]
-    found = []
-    for size in (1, 2, 3):
-        for combo in itertools.combinations(usable, size):
-            if len({key[0] for key, _ in combo}) == size and _same(float(np.prod([key[1] for key, _ in combo])), m):
-                found.append(combo)
-        if found:
-            break
-    readings = ["; and ".join(text for _, text in combo) for combo in found]
-    if not (len(found) == 1 and len(found[0]) == 1 and found[0][0][0][0] == "N"):
-        readings.append(f"a learning-rate-scaled update η·∇C with η = {m:.6g} returned instead of the gradient ∇C")
-    return readings
 
 
 # -- the whole diagnosis ------------------------------------------------------------------------
@@ -314,7 +211,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     n = len(params)
     rev = list(reversed(user))
     if n > 1 and all(np.shape(rev[i].get(k)) == np.shape(v) for i, p in enumerate(trainable) for k, v in p.items()) \
-            and _close(_flat(rev, params), _flat(reference, params)):
+            and close(_flat(rev, params), _flat(reference, params)):
         return ["the gradients are right but listed in reverse layer order (the output layer first): list them "
                 "from layer 0, the one next to the input"]
     r = _flat(reference, params)
@@ -330,7 +227,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     last = len(spec.layers) - 1
     if stop is not None and stop >= last - 1:
         # A factor fitted on the output layer alone, with the layer below not following it, explains nothing.
-        hyps = [h for h in hyps if h.c is None or _same(h.c, 1.0)] or [Hypothesis(spec, n=hyps[0].n)]
+        hyps = [h for h in hyps if h.c is None or same(h.c, 1.0)] or [Hypothesis(spec, n=hyps[0].n)]
     out_a = forward(spec, params, X).output
     lines = _story_lines(spec, hyps, lambda c: explain(spec, c, out_a, Y))
     c = hyps[0].c
@@ -341,10 +238,10 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
         return [*lines, decay]
     if lines:  # the layers above are explained; predict this one from that story
         _, predicted = backprop(spec, params, X, Y, tweak=hyps[0])
-        scale = 1.0 if c is None else c
-        predicted = [{k: scale * v for k, v in g.items()} for g in predicted]
+        factor = 1.0 if c is None else c
+        predicted = [{k: factor * v for k, v in g.items()} for g in predicted]
         wrong = {f"{k}{i}" for i, p in enumerate(trainable) for k in p
-                 if not _close(np.ravel(user[i][k]), np.ravel(predicted[i][k]))}
+                 if not close(np.ravel(user[i][k]), np.ravel(predicted[i][k]))}
         return lines + _localise(spec, params, user, predicted, wrong, after_known=True)
     return _localise(spec, params, user, reference, wrong)
 
@@ -369,15 +266,15 @@ def _one_sample(spec, params, X, Y, user):
             _, g = backprop(spec, params, Xj, Yj)
         except ValueError:  # a layer that holds per-batch data (a dropout mask) has no one-sample replay
             return ""
-        c = _scale(u, _flat(g, params))
+        c = scale(u, _flat(g, params))
         if c is not None:
             hits.append((j, c))
     if len(hits) != 1:
         return ""
     j, c = hits[0]
     which = "the last sample" if j == n - 1 else "the first sample"
-    scale = "" if _same(c, 1.0) else f" (times {c:.6g})"
-    return (f"your gradients are those of {which} alone{scale}, not of the batch of N={n}: a loop over the samples "
+    times = "" if same(c, 1.0) else f" (times {c:.6g})"
+    return (f"your gradients are those of {which} alone{times}, not of the batch of N={n}: a loop over the samples "
             "that overwrites the gradient (nabla = delta_nabla) instead of adding to it (nabla += delta_nabla), or "
             "returns inside the loop")
 
@@ -389,13 +286,13 @@ def _weight_decay(spec, params, X, Y, user, h, c):
     for p, u, g in zip(params, user, predicted):
         if "W" not in p:
             continue
-        if any(not _close(np.ravel(u[k]), c * np.ravel(g[k])) for k in p if k != "W"):
+        if any(not close(np.ravel(u[k]), c * np.ravel(g[k])) for k in p if k != "W"):
             return ""
-        lam = _ratio(np.ravel(u["W"]) - c * np.ravel(g["W"]), np.ravel(p["W"]))
+        lam = ratio(np.ravel(u["W"]) - c * np.ravel(g["W"]), np.ravel(p["W"]))
         if lam is None or lam == 0:
             return ""
         lams.append(lam)
-    if not lams or not all(_same(lam, lams[0]) for lam in lams):
+    if not lams or not all(same(lam, lams[0]) for lam in lams):
         return ""
     lam = lams[0]
     return (f"every dW has an extra λ·W with λ = {lam:.6g}: the gradient of an L2 weight-decay term ½λ‖W‖² "
