@@ -157,5 +157,7 @@ def verdict_line(result, noise=None):
     if wrong:
         parts.append(f"{', '.join(wrong)} disagree{'s' if len(wrong) == 1 else ''} with finite differences")
     if unusable:
-        parts.append(f"{', '.join(unusable)} could not be compared (see the problems above)")
+        why = result.problems[0] if len(result.problems) == 1 or all(t.problem is None for t in result.tensors) \
+            else "see the problems"
+        parts.append(f"{', '.join(unusable)} could not be compared ({why})")
     return f"FAIL: {'; '.join(parts) or 'the check'}"
