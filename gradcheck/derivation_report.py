@@ -31,7 +31,7 @@ import sympy as sp
 
 from .errors import GradcheckError
 from .precision import json_number, noise_level, rounded, shown_error
-from .render import REPORT_FORMATS, Code, Document, Equations, Heading, Para, Table, get_format
+from .render import FORMATS, REPORT_FORMATS, Code, Document, Equations, Heading, Para, Table, get_format
 from .render.check import check_blocks
 from .render.elements import element_blocks, element_label, element_rows
 from .render.jsondoc import result_json
@@ -40,7 +40,7 @@ from .render.mathprint import maths as _m
 from .render.network import network_blocks
 from .render.trace import trace_blocks
 
-__all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_json", "report_content"]
+__all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_document", "report_json", "report_content"]
 
 
 #: The formats a report is written in, and their file extensions.
@@ -190,6 +190,7 @@ class _Content:
     derivation: object
     delta_rows: list
     noise: float  # round-off level of the gradient values (see gradcheck.precision)
+    document: object = None  # the report as blocks, built once for every format
 
 
 def report_content(result):
@@ -214,13 +215,21 @@ def _title(spec):
 def build_report(result, trace, fmt, content=None):
     """The report of one checked network (``result`` from :func:`~gradcheck.check.check_network`) as a string.
 
-    ``fmt`` is "markdown", "html", "latex" or "json".
+    ``fmt`` is "markdown", "html", "latex" or "json". The blocks are built once per
+    ``content`` (see :func:`report_content`) and written by each format.
     """
-    if fmt == "json":
-        return json.dumps(report_json(result, trace, content), indent=2, ensure_ascii=False) + "\n"
     if fmt not in EXTENSIONS:
         raise GradcheckError(f"report format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
     c = content or report_content(result)
+    if fmt not in FORMATS:  # JSON: a document of its own, not blocks
+        return json.dumps(report_json(result, trace, c), indent=2, ensure_ascii=False) + "\n"
+    if c.document is None:
+        c.document = report_document(result, trace, c)
+    return get_format(fmt).document(c.document)
+
+
+def report_document(result, trace, c):
+    """The report as a :class:`~gradcheck.render.document.Document` of blocks."""
     spec, d = c.spec, c.derivation
     blocks = []
     intro = [spec.description] if spec.description else []
@@ -237,7 +246,7 @@ def build_report(result, trace, fmt, content=None):
         blocks += _derivation_blocks(spec, d, c.delta_rows)
     blocks += element_blocks(spec, d, result, c.noise)[0]
     blocks += check_blocks(result, noise=c.noise)
-    return get_format(fmt).document(Document(_title(spec), blocks))
+    return Document(_title(spec), blocks)
 
 
 def report_json(result, trace, content=None):
