@@ -162,8 +162,8 @@ def _search(spec, params, X, Y, user):
         nxt = [h2 for h in hyps for h2 in _extend(spec, params, X, Y, user, h, layer)]
         if not nxt:
             return hyps, layer
-        nxt.sort(key=_cost)
-        hyps = [h for h in nxt if _cost(h) == _cost(nxt[0])][:BEAM]
+        # The cheapest first, but dearer ones are kept: a cheap story above may fail further down.
+        hyps = sorted(nxt, key=_cost)[:BEAM]
     return hyps, None
 
 
@@ -228,6 +228,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     if stop is not None and stop >= last - 1:
         # A factor fitted on the output layer alone, with the layer below not following it, explains nothing.
         hyps = [h for h in hyps if h.c is None or same(h.c, 1.0)] or [Hypothesis(spec, n=hyps[0].n)]
+    hyps = [h for h in hyps if _cost(h) == _cost(hyps[0])]  # the fewest mistakes that explain as much
     out_a = forward(spec, params, X).output
     lines = _story_lines(spec, hyps, lambda c: explain(spec, c, out_a, Y))
     c = hyps[0].c
