@@ -1,7 +1,9 @@
 """gradcheck: tells you whether your hand-written backprop is right, and if not, where and why.
 
 The names below load on first use, so that the pytest plugin (active wherever gradcheck
-is installed) costs other projects' test runs no SymPy import.
+is installed) costs other projects' test runs no SymPy import. No name here is also the
+name of a submodule: ``gradcheck.backprop`` is the module (its function is
+``gradcheck.backprop.backprop``), whatever was imported before.
 """
 
 from importlib import import_module
@@ -11,7 +13,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "load_spec": "spec", "Spec": "spec",
     "trace_shapes": "shapes",
-    "forward": "backprop", "backprop": "backprop",
+    "forward": "backprop",
     "numeric_gradient": "numeric",
     "check_network": "check", "assert_network": "check",
     "check_function": "generic", "assert_function": "generic",

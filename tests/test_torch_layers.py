@@ -11,7 +11,8 @@ import pytest
 from test_layers import NETS
 from test_torch_oracle import ACTS, torch_cost
 
-from gradcheck import backprop, load_spec
+from gradcheck import load_spec
+from gradcheck.backprop import backprop
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
