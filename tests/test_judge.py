@@ -163,3 +163,20 @@ def test_a_million_param_network_fits():
     spec = load_spec({"input": 784, "layers": [{"units": 1024, "activation": "tanh"}, {"units": 256},
                                               {"units": 10}], "batch": 32})
     assert spec.n_params == 1_068_810
+
+
+def test_a_float32_backprop_is_named_float32_in_a_network_check():
+    spec = load_spec({"input": 5, "layers": [{"units": 6, "activation": "tanh"}, {"units": 2}], "batch": 4})
+    params, data = spec.parameters(), spec.batch_data()
+
+    def in_float32(params, X, Y, factor=1.0):
+        _, grads = backprop(spec, params, X, Y)
+        out = [{k: (v * (factor if k == "b" and i == 1 else 1.0)).astype(np.float32) for k, v in g.items()}
+               for i, g in enumerate(grads)]
+        return out
+
+    result = check_network(spec, in_float32, symbolic="off", params=params, data=data)
+    assert result.passed, str(result)
+    assert any("your gradients are float32" in n for n in result.notes), result.notes
+    wrong = check_network(spec, lambda p, X, Y: in_float32(p, X, Y, 1.05), symbolic="off", params=params, data=data)
+    assert not wrong.passed and wrong.blame(1, opinion="impl")[0].param == "b1"

@@ -91,6 +91,9 @@ def test_json_output_names_the_mode_and_the_elements_checked(tmp_path, capsys):
     assert doc["mode"] == "sampled"
     counts = {p["name"]: p["checked_elements"] for p in doc["parameters"]}
     assert 40 <= counts["W0"] < 1200 and counts["b2"] == 4
+    w0 = doc["parameters"][0]  # only the checked elements' values, and which elements they are
+    assert len(w0["elements"]) == len(w0["numeric"]) == len(w0["backprop"]) == counts["W0"]
+    assert all(len(index) == 2 for index in w0["elements"])
 
 
 def test_check_function_sampled_names_the_wrong_element():

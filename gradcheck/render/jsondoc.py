@@ -24,9 +24,15 @@ def result_json(result, trace, noise=None):
     for t in result.tensors:
         entry = {"name": t.name, "layer": t.layer, "kind": t.kind, "shape": list(t.shape)}
         like = t.values.get("backprop")
+        picked = None if t.mask is None else np.flatnonzero(np.ravel(t.mask))
+        if picked is not None:  # a sampled check: the values of the checked elements only, and which they are
+            entry["elements"] = np.column_stack(np.unravel_index(picked, t.shape)).tolist() if t.shape else []
         for op in ("backprop", "numeric", "symbolic", "impl"):
             if op in t.values or op == "symbolic":
-                entry[op] = _values(t.values.get(op), None if op == "backprop" or not stable else like, noise)
+                value = t.values.get(op)
+                if picked is not None and value is not None and np.shape(value) == t.shape:
+                    value = np.ravel(value)[picked]
+                entry[op] = _values(value, None if op == "backprop" or not stable else like, noise)
         errs = {op: t.max_errors(op) for op in t.checked}
         if stable:
             entry.update(max_rel_error=shown_error(t.max_rel_error, t.max_abs_error, noise))
