@@ -35,7 +35,7 @@ MAX_EVENTS = 20000
 #: Runs of one line after which its shapes are taken as known (every layer of a loop over layers is seen).
 SATURATE = 5
 #: Calls of one function that are traced (a per-sample backprop shows its shapes in the first few samples).
-CALLS = 3
+CALLS = 2
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 
 
