@@ -180,3 +180,29 @@ def test_a_float32_backprop_is_named_float32_in_a_network_check():
     assert any("your gradients are float32" in n for n in result.notes), result.notes
     wrong = check_network(spec, lambda p, X, Y: in_float32(p, X, Y, 1.05), symbolic="off", params=params, data=data)
     assert not wrong.passed and wrong.blame(1, opinion="impl")[0].param == "b1"
+
+
+def test_no_false_pass_over_many_random_networks_with_one_wrong_element():
+    """One element off by a factor (2, −1, 1.01 or 1.001), however small the gradient, always fails."""
+    from nets import random_spec
+
+    rng = np.random.default_rng(9)
+    for i in range(150):
+        spec = random_spec(rng, i)
+        params, data = spec.parameters(i), spec.batch_data(i)
+        _, ref = backprop(spec, params, *data)
+        names = [(layer, key) for layer, p in enumerate(ref) for key in p if p[key].size]
+        layer, key = names[rng.integers(len(names))]
+        flat = ref[layer][key].ravel()
+        j = int(np.argmax(np.abs(flat) * rng.random(flat.size)))
+        factor = float(rng.choice([2.0, -1.0, 1.01, 1.001]))
+        if flat[j] == 0:
+            continue
+
+        def impl(p, X, Y, spec=spec, layer=layer, key=key, j=j, factor=factor):
+            _, g = backprop(spec, p, X, Y)
+            g[layer][key].ravel()[j] *= factor
+            return g
+
+        result = check_network(spec, impl, symbolic="off", params=params, data=data)
+        assert not result.passed, (i, factor, flat[j], spec.to_dict())
