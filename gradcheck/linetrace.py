@@ -34,6 +34,16 @@ __all__ = ["Line", "LineTrace", "compare_with_reference", "trace_call", "trace_i
 MAX_EVENTS = 20000
 #: Runs of one line after which its shapes are taken as known (every layer of a loop over layers is seen).
 SATURATE = 5
+#: What people call the quantities of the reference trace's steps (a line naming one matches that step first).
+SYNONYMS = {
+    "z": {"z", "scores", "net", "logits", "pre", "zs"},
+    "a": {"a", "out", "h", "hidden", "probs", "act", "activation", "activations", "outputs", "y_hat", "yhat"},
+    "da": {"da", "err", "error", "dprobs", "cost_derivative", "grad_out"},
+    "delta": {"delta", "dz", "dscores", "dh", "d"},
+    "da_prev": {"da_prev", "dx", "dout", "back", "dhidden", "da"},
+    "dW": {"dw", "grad_w", "nabla_w", "dweights"},
+    "db": {"db", "grad_b", "nabla_b", "dbias"},
+}
 #: Calls of one function that are traced (a per-sample backprop shows its shapes in the first few samples).
 CALLS = 2
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
@@ -137,6 +147,7 @@ class _Recorder:
         self.runs = {}  # (code object, line) -> times recorded
         self.idents = {}
         self.calls = {}
+        self.inputs = set()  # ids of the arrays the traced call was given
         self.events = 0
 
     def arrays(self, frame, names):
@@ -198,7 +209,8 @@ class _Recorder:
         return n
 
     def _record(self, filename, lineno, before, now):
-        changed = {k: v for k, v in now.items() if before.get(k) != (id(v), v.shape)}
+        changed = {k: v for k, v in now.items()
+                   if before.get(k) != (id(v), v.shape) and id(v) not in self.inputs}  # a name for an input is no step
         if not changed:
             return
         line = self.lines.get((filename, lineno))
@@ -268,6 +280,10 @@ def trace_call(fn, *args, files=(), **kwargs) -> LineTrace:
     are traced. An exception (even ``SystemExit``) is kept in ``.error``, not raised.
     """
     rec = _Recorder()
+    for value in [*args, *kwargs.values()]:
+        found = {}
+        _collect("", value, found, 2)
+        rec.inputs |= {id(a) for a in found.values()}
     extra = set(files)
     code = getattr(inspect.unwrap(fn), "__code__", None)
     if code is not None:
@@ -383,9 +399,10 @@ def compare_with_reference(trace, steps, n, known=(), unlike=None):
         results = [s for seen in line.shapes.values() for s in seen]
         names = {re.sub(r"\W", "", nm.split("[")[0]).lower() for nm in line.shapes}
         names |= {"d" + key.lower() for nm in line.shapes for key in re.findall(r"\['(\w+)'\]", nm)}
+        names |= {step for step, words in SYNONYMS.items() if names & words}
         order = [*range(at + 1, len(refs)), *range(at + 1)]  # after the last match, wrapping round for loops
         fits = [j for j in order if refs[j][0] in results]
-        j = next((j for j in fits if refs[j][2].lower() in names), fits[0] if fits else None)
+        j = next((j for j in fits if refs[j][2] in names), fits[0] if fits else None)
         if j is not None:
             line.reference = f"{refs[j][1]} {_fmt(refs[j][0])}"
             at = max(at, j)
