@@ -118,7 +118,7 @@ def main(argv=None):
 
 
 def _print(runs, errors, args):
-    if args.format == "json":
+    if args.format not in FORMATS:  # JSON: documents of their own, not blocks
         docs = [trace_json(t, s) if args.trace_only else result_json(r, t) for r, t, s in runs]
         print(render_json(docs, errors))
         return
