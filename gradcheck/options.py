@@ -7,7 +7,7 @@ takes, checked by that kind's one validator in :mod:`gradcheck.validate`.
 0.001
 >>> option("rtol").validate("0", "--rtol")
 Traceback (most recent call last):
-ValueError: --rtol: rtol='0': expected a positive number such as 1e-5
+ValueError: --rtol: rtol='0': expected a number > 0 such as 1e-5
 """
 
 from __future__ import annotations
@@ -65,9 +65,10 @@ def _options():
 
     methods, symbolic = tuple(METHOD_NAMES), ("auto", "on", "off")
     return (
-        Option("rtol", "relative tolerance", partial(number, positive=True), RTOL, metavar="X", marker=True),
+        Option("rtol", "relative tolerance", partial(number, minimum=0, strict=True, example="1e-5"), RTOL,
+               metavar="X", marker=True),
         Option("atol", "absolute tolerance: differences below it pass however large relative to the gradient",
-               number, ATOL, metavar="X", marker=True,
+               partial(number, minimum=0, example="1e-7"), ATOL, metavar="X", marker=True,
                default_text="none: each element is judged against the finite difference's own error bound"),
         Option("method", "finite differences: central, richardson (h and 2h extrapolated), complex-step (smooth "
                          "networks only)", partial(one_of, choices=methods), "auto", methods, marker=True,

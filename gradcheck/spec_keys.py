@@ -13,6 +13,7 @@ import math
 import numpy as np
 
 from .errors import SpecError, suggest
+from .validate import number as parse_number
 from .validate import whole_number
 
 __all__ = ["KeyReader", "array", "check_keys", "kind", "name", "number", "whole"]
@@ -101,17 +102,14 @@ def _ndarray(value, path, source):
     return arr
 
 
-def number(value, path, source, minimum=None, maximum=None, strict=False, strict_max=False):
-    """A finite number within [minimum, maximum] (``strict``: above the minimum, ``strict_max``: below the maximum)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+def number(value, path, source, **limits):
+    """A finite JSON number within the limits of :func:`gradcheck.validate.number`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SpecError(path, f"expected a number, got {kind(value)}", source)
-    low = minimum is not None and (value <= minimum if strict else value < minimum)
-    high = maximum is not None and (value >= maximum if strict_max else value > maximum)
-    if low or high:
-        lo = "" if minimum is None else f"{'>' if strict else '>='} {minimum:g}"
-        hi = "" if maximum is None else f"{'<' if strict_max else '<='} {maximum:g}"
-        raise SpecError(path, f"expected a number {' and '.join(x for x in (lo, hi) if x)}, got {value!r}", source)
-    return float(value)
+    try:
+        return parse_number(value, **limits)
+    except ValueError as e:
+        raise SpecError(path, f"{e}, got {value!r}", source) from None
 
 
 class KeyReader:

@@ -4,7 +4,7 @@ A command-line flag, an ini key, a marker keyword, a net.json field or a strateg
 each kind of value is checked by one function here, which returns the value converted or
 raises ``ValueError("expected …")`` for the caller to place (a JSON path, an option name).
 
->>> number("1e-5", positive=True)
+>>> number("1e-5", minimum=0, strict=True)
 1e-05
 >>> whole_number(2.0)
 2
@@ -22,15 +22,27 @@ from .errors import suggest
 __all__ = ["number", "whole_number", "one_of"]
 
 
-def number(value, positive=False):
-    """A finite float ``>= 0`` (``> 0`` with ``positive``); strings are parsed; booleans are refused."""
-    expected = "a positive number such as 1e-5" if positive else "a number >= 0 such as 1e-7"
+def number(value, minimum=None, maximum=None, strict=False, strict_max=False, example=None):
+    """A finite float within [minimum, maximum] (``strict``: above the minimum, ``strict_max``: below the
+    maximum); strings are parsed; booleans are refused. ``example`` completes the message ("such as 1e-5").
+
+    >>> number("2.5", minimum=0, maximum=1)
+    Traceback (most recent call last):
+    ValueError: expected a number >= 0 and <= 1
+    """
+    lo = "" if minimum is None else f"{'>' if strict else '>='} {minimum:g}"
+    hi = "" if maximum is None else f"{'<' if strict_max else '<='} {maximum:g}"
+    expected = " ".join(["expected a number", " and ".join(x for x in (lo, hi) if x)]).rstrip()
+    expected += f" such as {example}" if example else ""
     try:
         x = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"expected {expected}") from None
-    if isinstance(value, bool) or not math.isfinite(x) or x < 0 or (positive and x == 0):
-        raise ValueError(f"expected {expected}")
+        raise ValueError(expected) from None
+    if isinstance(value, bool) or not math.isfinite(x):
+        raise ValueError(expected)
+    if (minimum is not None and (x <= minimum if strict else x < minimum)) or \
+            (maximum is not None and (x >= maximum if strict_max else x > maximum)):
+        raise ValueError(expected)
     return x
 
 
