@@ -76,9 +76,13 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     ``grad=None`` checks a function that returns both, ``f(x) -> (loss, dx)`` (CS231n's
     ``softmax_loss``): its loss is differentiated numerically and its dx is checked.
 
-    ``method`` is "central" or "five-point"; ``step`` overrides the default step
-    (a number, or an array of x's flattened size). ``f`` is called 4·size + 2 times
-    (8·size + 2 for five-point): once per perturbed point, not vectorised.
+    ``method`` is "auto" (central differences), "central", "richardson" or "complex-step"
+    (``f`` must then accept complex x); ``step`` overrides the default step (a number, or
+    an array of x's flattened size). ``f`` is called twice per element, twice more only
+    for elements that disagree (kink test and error bound; every element for
+    "richardson"), plus twice at x itself: once per point, not vectorised. ``mode``,
+    ``sample`` and ``directions`` are as in :func:`~gradcheck.check.check_network`:
+    "auto" samples when two calls per element would take more than about 2 s.
 
     >>> import numpy as np
     >>> x = np.array([1.0, -2.0, 3.0])

@@ -1,18 +1,25 @@
-"""Finite differences: central differences on every element, vectorised.
+"""Finite differences: the stencils, their steps and error bounds, and the numeric gradient of a network.
 
-    ∂C/∂θ_i ≈ (C(θ + h_i e_i) − C(θ − h_i e_i)) / (2 h_i),   h_i = ε^{1/3} · max(1, |θ_i|)
+    ∂C/∂θ_i ≈ g(h) = (C(θ + h_i e_i) − C(θ − h_i e_i)) / (2 h_i),   h_i = ε^{1/3} · max(1, |θ_i|)
 
 ε^{1/3} (≈ 6e-6 in float64) balances the O(h²) truncation error against the O(ε/h)
 rounding error; scaling by |θ_i| keeps the step relative for large parameters. The
 divisor is the step actually taken, ``(θ+h) − (θ−h)``, not ``2h``, which differ by
-rounding.
+rounding. Methods:
 
-For a network, all 2·D perturbed copies of the parameters are stacked on a leading
-axis and run through one batched forward pass (in memory-bounded chunks), so there is
-no Python loop over elements. The same pass reports *kinks*: elements whose ±h
-perturbation moves some pre-activation z across a point where σ is not
-differentiable (relu at 0), or changes which element of a max-pooling window is the
-maximum, where a finite difference is not a derivative.
+* ``central``: g(h), with g(2h) for the error bound |g(h) − g(2h)|/3 + rounding;
+* ``richardson`` (alias ``five-point``): (4·g(h) − g(2h))/3 at h = ε^{1/5}·max(1, |θ_i|),
+  O(h⁴), good to ~1e-11 relative on smooth networks;
+* ``complex-step``: Im C(θ + i·h e_i)/h, exact to rounding where every operation is
+  analytic (no relu, no max);
+* ``auto``: :func:`best_method` for the network.
+
+For a network the perturbed networks are evaluated in memory-bounded stacks, forward
+only, by :class:`~gradcheck.perturbed.Perturbed`, which recomputes only what each
+perturbation changes. The same passes report *kinks*: elements whose ±h perturbation
+moves some pre-activation z across a point where σ is not differentiable (relu at 0),
+or changes which element of a max-pooling window is the maximum, where a finite
+difference is not a derivative.
 """
 
 from __future__ import annotations
