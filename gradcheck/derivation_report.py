@@ -6,7 +6,9 @@ by hand) through one network:
 1. the network: its description, the net.json keys, the parameter and data values;
 2. the shape trace (:func:`gradcheck.render.trace.trace_blocks`);
 3. the local fact SymPy derives, ∂z_i/∂w_jk = [i=j]·x_k, and its chain-rule consequence
-   ∂C/∂w_jk = Σ_i δ_i [i=j] x_k = δ_j x_k (:func:`gradcheck.symbolic.local_fact`);
+   ∂C/∂w_jk = Σ_i δ_i [i=j] x_k = δ_j x_k (:func:`gradcheck.symbolic.local_fact`); for a
+   convolution ∂z_{f,i,j}/∂W_{f',c,p,q} = [f = f']·x_{c, i·S+p−P, j·S+q−P}, and where a
+   pooling window sends its gradient (:mod:`gradcheck.render.facts`);
 4. the forward equations, the cost, and the δ's: chain rule, SymPy's factors, the result;
 5. one row per parameter element: chain-rule form, expanded form, and the three values
    (SymPy, reference backprop, finite differences) with their agreement;
@@ -34,6 +36,7 @@ from .precision import json_number, noise_level, rounded, shown_error
 from .render import FORMATS, REPORT_FORMATS, Code, Document, Equations, Heading, Para, Table, get_format
 from .render.check import check_blocks
 from .render.elements import element_blocks, element_label, element_rows
+from .render.facts import layer_fact_blocks, layer_facts_json
 from .render.jsondoc import result_json
 from .render.mathprint import COMMA, DOT, EQ, LP, PLUS, RP, Math, Partial, Prime, to_latex, to_text
 from .render.mathprint import maths as _m
@@ -242,6 +245,7 @@ def report_document(result, trace, c):
     blocks += network_blocks(spec, result)
     blocks += trace_blocks(trace, spec.n_samples)
     blocks += _fact_blocks(spec, trace, c.fact)
+    blocks += layer_fact_blocks(spec)  # convolution and pooling, where the network has them
     if d is not None:
         blocks += _derivation_blocks(spec, d, c.delta_rows)
     blocks += element_blocks(spec, d, result, c.noise)[0]
@@ -270,6 +274,7 @@ def report_json(result, trace, content=None):
                       rf"= {to_latex(fact.chain_rhs)}"),
         },
     }
+    doc.update(layer_facts_json(spec))
     if d is not None:
         doc["forward"] = [{"symbol": to_text(s), "text": to_text(e), "latex": to_latex(e)}
                           for s, e in d.forward.items()]
