@@ -103,7 +103,10 @@ def _delta_rows(spec, d):
         # ∂C/∂a as the derivation's backward pass carried it down: not derived again here
         da = [d.da[am] for am in d.a[li]] if li == len(spec.layers) - 1 else d.carried[li]
         for jj, (zj, aj, dj) in enumerate(zip(d.z[li], d.a[li], d.delta[li])):
-            if elementwise:
+            if not ly.has_activation:  # a = z: δ is ∂C/∂a itself
+                chain = Math(Partial(C, aj)) if li == len(spec.layers) - 1 else Math(da[jj])
+                dadz, dca = Math(sp.S.One), Math(da[jj])
+            elif elementwise:
                 if li == len(spec.layers) - 1:
                     chain = Math(Partial(C, aj), DOT, Prime(_prime_symbol(ly), zj))
                 else:
@@ -171,7 +174,7 @@ def _derivation_blocks(spec, d, delta_rows):
                         ["left"] * 5,
                         r"l>{\raggedright\arraybackslash}p{4.2cm}>{\raggedright\arraybackslash}p{5.2cm}"
                         r">{\raggedright\arraybackslash}p{4.5cm}>{\raggedright\arraybackslash}p{6.2cm}",
-                        long=True, small=True, display=True))
+                        long=True, small=True))
     return blocks
 
 

@@ -107,7 +107,7 @@ def element_blocks(spec, d, result, noise):
         if e is None:
             sym, chain, exp = "—", "—", "—"
         else:
-            sym, chain = Math(e.symbol), Math(e.chain_rule)
+            sym, chain = Math(e.symbol), Math(e.chain_rule, wrap=True)
             exp = "—" if e.expanded is None else Math(e.expanded)
             if e.expanded is not None and len(exp) > CELL_CHARS:
                 if len(exp) <= DISPLAY_CHARS:

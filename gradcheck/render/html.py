@@ -14,7 +14,7 @@ margin:.6rem 0 1.2rem}th,td{border-bottom:1px solid #d0d4d9;padding:.25rem .7rem
 vertical-align:top}th{border-bottom:2px solid #555;background:#f4f6f8}td.r,th.r{text-align:right}
 pre{background:#f4f6f8;padding:.7rem;overflow-x:auto}.num{white-space:nowrap;font-variant-numeric:tabular-nums}
 table.eqs{margin:.5rem 0 1rem}table.eqs td{border:0;padding:.15rem .3rem;vertical-align:middle}
-table.eqs td.lhs{text-align:right;white-space:nowrap}.wrap{display:inline;line-height:2}
+table.eqs td.lhs{text-align:right;white-space:nowrap}.wrap{display:inline;line-height:2}table.small{font-size:.85em}
 math{font-size:1.15em;font-family:"Latin Modern Math","STIX Two Math","Cambria Math",math}"""
 
 
@@ -72,7 +72,8 @@ class Html(Format):
         head = "".join(f"<th{k}>{self.cell(h, b)}</th>" for k, h in zip(cls, b.headers))
         body = "\n".join("<tr>" + "".join(f"<td{k}>{self.cell(c, b)}</td>" for k, c in zip(cls, row)) + "</tr>"
                          for row in b.rows)
-        return f'<table>\n<thead>\n<tr>{head}</tr>\n</thead>\n<tbody>\n{body}\n</tbody>\n</table>'
+        opening = '<table class="small">' if b.small else "<table>"
+        return f'{opening}\n<thead>\n<tr>{head}</tr>\n</thead>\n<tbody>\n{body}\n</tbody>\n</table>'
 
     def code(self, b):
         return f"<pre>{self.escape(b.text)}</pre>"
