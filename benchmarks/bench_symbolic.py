@@ -7,7 +7,8 @@ gradient on a batch, the reference NumPy backprop on the same batch, the largest
 relative difference between the two, and the naive approach (write the whole loss out
 in x, y, w, b, ``sympy.diff`` it by every parameter, lambdify without common
 subexpressions). The naive approach runs in a child process killed after
-NAIVE_TIMEOUT seconds, and only on the small networks. No assertions: a report.
+NAIVE_TIMEOUT seconds, and only on the small dense networks. The networks with other
+layer kinds (convolution, pooling, norms, dropout) close the table. No assertions: a report.
 """
 
 from __future__ import annotations
@@ -44,6 +45,26 @@ NETS = [  # sizes, hidden activation, output activation, loss
     ([2, 2, 2, 2, 2, 2, 2], "sigmoid", "sigmoid", "mse"),
     ([4, 4, 4, 4, 4], "sigmoid", "sigmoid", "mse"),
     ([8, 16, 16, 16, 4], "tanh", "linear", "quadratic"),
+]
+
+
+LAYER_NETS = [  # networks with other layer kinds (no naive baseline: it writes dense layers only)
+    ("tiny CNN 1x6x6 conv2 relu, maxpool, dense 3", {
+        "input": [1, 6, 6], "loss": "cross_entropy", "layers": [
+            {"type": "conv2d", "filters": 2, "kernel": 3, "activation": "relu"}, {"type": "maxpool2d", "size": 2},
+            {"type": "flatten"}, {"type": "dense", "units": 3, "activation": "softmax"}]}),
+    ("CNN 2x7x7 conv3 p1 relu, conv2 s2 p1, maxpool, dense 3", {
+        "input": [2, 7, 7], "loss": "cross_entropy", "layers": [
+            {"type": "conv2d", "filters": 3, "kernel": 3, "padding": 1, "activation": "relu"},
+            {"type": "conv2d", "filters": 2, "kernel": 3, "stride": 2, "padding": 1}, {"type": "maxpool2d", "size": 2},
+            {"type": "flatten"}, {"type": "dense", "units": 3, "activation": "softmax"}]}),
+    ("4-5 batchnorm relu 3 (whole batch)", {
+        "input": 4, "loss": "cross_entropy", "layers": [
+            {"units": 5}, {"type": "batchnorm"}, {"type": "activation", "activation": "relu"},
+            {"units": 3, "activation": "softmax"}]}),
+    ("4-6 tanh layernorm dropout 2", {
+        "input": 4, "loss": "mse", "layers": [
+            {"units": 6, "activation": "tanh"}, {"type": "layernorm"}, {"type": "dropout", "p": 0.5}, {"units": 2}]}),
 ]
 
 
@@ -111,8 +132,10 @@ def main():
     rows = []
     start = time.perf_counter()
     derive(make_spec([1, 1], "linear", "linear", "sse"))._compile()  # warm up imports and printers
-    for sizes, hidden, out, loss in NETS:
-        spec = make_spec(sizes, hidden, out, loss)
+    nets = [("-".join(map(str, sizes)) + f" {hidden}/{out}", make_spec(sizes, hidden, out, loss))
+            for sizes, hidden, out, loss in NETS]
+    nets += [(label, load_spec({**raw, "batch": BATCH, "seed": 1})) for label, raw in LAYER_NETS]
+    for label, spec in nets:
         params, (X, Y) = spec.parameters(), spec.batch_data()
         t_derive, d = best_of(lambda spec=spec: derive(spec, expand="off"), 3)
         t_expand, _ = best_of(lambda spec=spec: derive(spec, expand="on"), 1) if spec.n_params <= 30 else (None, None)
@@ -121,7 +144,8 @@ def main():
         t_lambdify = time.perf_counter() - t
         t_eval, grads = best_of(lambda d=d, p=params, X=X, Y=Y: d.gradients(p, X, Y), 5)
         t_bp, (_, ref) = best_of(lambda s=spec, p=params, X=X, Y=Y: backprop(s, p, X, Y), 20)
-        nv = run_naive(spec, params, X, Y)
+        dense = all(ly.kind == "dense" for ly in spec.layers)
+        nv = run_naive(spec, params, X, Y) if dense else None
         if nv is None:
             naive_cell = "skipped"
         elif nv == "timeout":
@@ -130,7 +154,7 @@ def main():
             naive_cell = (f"{nv[0]:.3f} + {nv[1]:.3f} s, ops {nv[3]}, "
                           f"Δ {rel_diff(nv[2], flat(ref)):.0e}")
         rows.append([
-            "-".join(map(str, sizes)) + f" {hidden}/{out}", spec.n_params, len(spec.layers),
+            label, spec.n_params, len(spec.layers),
             "yes" if should_run(spec, "auto")[0] else "no",
             f"{t_derive * 1e3:.1f}", "-" if t_expand is None else f"{t_expand * 1e3:.1f}",
             f"{t_lambdify * 1e3:.1f}", f"{t_eval * 1e3:.2f}", f"{t_bp * 1e3:.3f}",

@@ -47,12 +47,16 @@ from .symbolic_net import batch_level, has_form, partial, write_network
 from .symbolic_net import expand as _expand_network
 
 __all__ = ["Derivation", "DerivedElement", "derive", "symbolic_gradient", "local_fact", "should_run",
-           "SYMBOLIC_LIMIT"]
+           "SYMBOLIC_LIMIT", "BATCH_SYMBOLS_LIMIT"]
 
 #: ``should_run(spec, "auto")`` skips networks with more parameters than this. The cost is
 #: linear in the parameters (about 0.2 s to derive, compile and evaluate 200, 1.5 s for
 #: 756; see benchmarks/bench_symbolic.py): the limit keeps the check quick and its report short.
 SYMBOLIC_LIMIT = 200
+#: A network with a batchnorm layer is written out for the whole batch: ``should_run(spec,
+#: "auto")`` also skips it when N · (units of every layer) is above this (a 4-5-3 net with
+#: batchnorm and N = 32 is 576 and takes about 2.5 s; N = 5 takes 0.5 s).
+BATCH_SYMBOLS_LIMIT = 300
 #: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
 #: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
 #: while three layers already give 5,000-15,000 (2-3-3-1, 3-3-3-2).
@@ -312,8 +316,9 @@ def symbolic_gradient(spec, params, X, Y):
 def should_run(spec, mode="auto"):
     """(run?, one-line reason) for the symbolic check; ``mode`` is "auto", "on" or "off".
 
-    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters, "on" always, "off" never; a
-    layer kind without a symbolic form is skipped whatever the mode, with its name.
+    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters (and, with a batchnorm layer, up
+    to :data:`BATCH_SYMBOLS_LIMIT` samples × units), "on" always, "off" never; a layer
+    kind without a symbolic form is skipped whatever the mode, with its name.
     """
     spec = load_spec(spec)
     n = spec.n_params
@@ -328,4 +333,10 @@ def should_run(spec, mode="auto"):
         return True, f"symbolic check forced on{over}"
     if n > SYMBOLIC_LIMIT:
         return False, f"symbolic check skipped: {n} parameters > limit {SYMBOLIC_LIMIT} (use --symbolic on to force)"
+    whole = [ly.kind for ly in spec.layers if batch_level(ly)]
+    size = spec.n_samples * sum(ly.units for ly in spec.layers)
+    if whole and size > BATCH_SYMBOLS_LIMIT:
+        return False, (f"symbolic check skipped: {whole[0]} ties the {spec.n_samples} samples together, so the "
+                       f"whole batch is written out: N·units = {size} > limit {BATCH_SYMBOLS_LIMIT} (use "
+                       "--symbolic on to force, or a smaller batch)")
     return True, f"symbolic check: {n} parameters <= limit {SYMBOLIC_LIMIT}"

@@ -42,10 +42,22 @@ def _agree(spec, params, X, Y):
 @pytest.mark.parametrize("name", sorted(NETS))
 def test_symbolic_gradients_equal_the_reference_backprop(name):
     spec = load_spec(NETS[name])
-    assert should_run(spec, "auto")[0], should_run(spec, "auto")[1]
+    assert should_run(spec, "on")[0], should_run(spec, "on")[1]
     params = spec.parameters()
     X, Y = spec.batch_data()
     _agree(spec, params, X, Y)
+
+
+def test_auto_skips_a_batchnorm_net_whose_whole_batch_is_large():
+    from gradcheck.symbolic import BATCH_SYMBOLS_LIMIT
+
+    small = load_spec(SPECS["bn_mlp"])  # N = 5, 18 units per sample
+    assert should_run(small, "auto")[0]
+    big = load_spec({**SPECS["bn_mlp"], "batch": 32})
+    run, reason = should_run(big, "auto")
+    assert not run and f"N·units = {32 * 18} > limit {BATCH_SYMBOLS_LIMIT}" in reason and "batchnorm" in reason
+    assert should_run(big, "on")[0]
+    assert should_run({**SPECS["ln_dropout"], "batch": 32}, "auto")[0]  # per sample: N does not matter
 
 
 def test_a_batchnorm_net_is_derived_over_the_whole_batch():
