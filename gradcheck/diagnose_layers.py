@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from .backprop import backprop
+from .catalogue.layers.windows import col2im
 
 __all__ = ["LayerMistake", "LAYER_MISTAKES", "layer_mistakes", "explain_layers", "layer_shape_hint", "mistaken",
            "kernel_flip_hint"]
@@ -108,21 +109,10 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
 
 
-def _col2im(g, size, stride):
-    """(..., H', W', kh, kw) window values -> (..., H, W), summed where windows overlap."""
-    *lead, ho, wo, kh, kw = g.shape
-    (sh, sw) = stride
-    out = np.zeros((*lead, *size), dtype=g.dtype)
-    for p in range(kh):
-        for q in range(kw):
-            out[..., p:p + sh * (ho - 1) + 1:sh, q:q + sw * (wo - 1) + 1:sw] += g[..., p, q]
-    return out
-
-
 def _conv_dx_padded(delta, W, padded, stride):
     """∂C/∂(padded input) of a cross-correlation: δ (N, F, H', W'), W (F, C, kh, kw) -> (N, C, Hp, Wp)."""
     da_win = np.einsum("nfhw,fcpq->nchwpq", delta, W)
-    return _col2im(da_win, padded, stride)
+    return col2im(da_win, padded, stride)
 
 
 def _conv_geometry(ly, a_prev):
@@ -161,7 +151,7 @@ def _stride_ignored(ly, own, delta, cache, a_prev, params, conv, bias):
 def _pool_spread(ly, delta, a_prev, scale):
     kh, kw = _pair(ly.options["size"])
     g = np.broadcast_to(delta[..., None, None] * scale, (*delta.shape, kh, kw))
-    return _col2im(g, a_prev.shape[-2:], _pair(ly.options["stride"]))
+    return col2im(g, a_prev.shape[-2:], _pair(ly.options["stride"]))
 
 
 def _to_all(ly, own, delta, cache, a_prev, params, conv, bias):
