@@ -61,7 +61,7 @@ def _run_one(path, args):
     trace = trace_shapes(spec)
     if args.trace_only:
         return None, trace, spec
-    progress = Progress.for_terminal(args.quiet, args.format)
+    progress = Progress.for_terminal(args.quiet, args.format in FORMATS)
     try:
         result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
                                symbolic=args.symbolic, method=args.method, mode=args.mode, sample=args.sample,

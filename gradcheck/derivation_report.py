@@ -47,7 +47,7 @@ __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_document", "r
 
 
 #: The formats a report is written in, and their file extensions.
-EXTENSIONS = {f: ".json" if f == "json" else get_format(f).extension for f in REPORT_FORMATS}
+EXTENSIONS = {f: FORMATS[f].extension if f in FORMATS else ".json" for f in REPORT_FORMATS}
 
 
 # -- the content ------------------------------------------------------------------------

@@ -24,9 +24,9 @@ class Progress:
         self.start, self.last, self.drawn = time.perf_counter(), 0.0, False
 
     @classmethod
-    def for_terminal(cls, quiet=False, fmt="text"):
-        """A Progress if stderr is a terminal and the output is for a person, else None."""
-        if quiet or fmt == "json" or not sys.stderr.isatty():
+    def for_terminal(cls, quiet=False, for_people=True):
+        """A Progress if stderr is a terminal and the output is for a person (not JSON), else None."""
+        if quiet or not for_people or not sys.stderr.isatty():
             return None
         return cls()
 

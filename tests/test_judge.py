@@ -139,7 +139,7 @@ def test_no_progress_bar_off_a_terminal_or_for_json_or_quiet(monkeypatch):
     from gradcheck.progress import Progress
 
     assert Progress.for_terminal(quiet=True) is None
-    assert Progress.for_terminal(fmt="json") is None
+    assert Progress.for_terminal(for_people=False) is None
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert Progress.for_terminal() is None
 
