@@ -47,16 +47,17 @@ from .symbolic_net import batch_level, has_form, partial, write_network
 from .symbolic_net import expand as _expand_network
 
 __all__ = ["Derivation", "DerivedElement", "derive", "symbolic_gradient", "local_fact", "should_run",
-           "SYMBOLIC_LIMIT", "BATCH_SYMBOLS_LIMIT"]
+           "SYMBOLIC_LIMIT", "UNITS_LIMIT"]
 
 #: ``should_run(spec, "auto")`` skips networks with more parameters than this. The cost is
 #: linear in the parameters (about 0.2 s to derive, compile and evaluate 200, 1.5 s for
 #: 756; see benchmarks/bench_symbolic.py): the limit keeps the check quick and its report short.
 SYMBOLIC_LIMIT = 200
-#: A network with a batchnorm layer is written out for the whole batch: ``should_run(spec,
-#: "auto")`` also skips it when N · (units of every layer) is above this (a 4-5-3 net with
-#: batchnorm and N = 32 is 576 and takes about 2.5 s; N = 5 takes 0.5 s).
-BATCH_SYMBOLS_LIMIT = 300
+#: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
+#: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
+#: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny
+#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes 2.5 s.
+UNITS_LIMIT = 300
 #: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
 #: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
 #: while three layers already give 5,000-15,000 (2-3-3-1, 3-3-3-2).
@@ -316,9 +317,9 @@ def symbolic_gradient(spec, params, X, Y):
 def should_run(spec, mode="auto"):
     """(run?, one-line reason) for the symbolic check; ``mode`` is "auto", "on" or "off".
 
-    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters (and, with a batchnorm layer, up
-    to :data:`BATCH_SYMBOLS_LIMIT` samples × units), "on" always, "off" never; a layer
-    kind without a symbolic form is skipped whatever the mode, with its name.
+    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters and :data:`UNITS_LIMIT` units
+    (samples × units with a batchnorm layer), "on" always, "off" never; a layer kind
+    without a symbolic form is skipped whatever the mode, with its name.
     """
     spec = load_spec(spec)
     n = spec.n_params
@@ -334,9 +335,12 @@ def should_run(spec, mode="auto"):
     if n > SYMBOLIC_LIMIT:
         return False, f"symbolic check skipped: {n} parameters > limit {SYMBOLIC_LIMIT} (use --symbolic on to force)"
     whole = [ly.kind for ly in spec.layers if batch_level(ly)]
-    size = spec.n_samples * sum(ly.units for ly in spec.layers)
-    if whole and size > BATCH_SYMBOLS_LIMIT:
+    units = sum(ly.units for ly in spec.layers)
+    if whole and spec.n_samples * units > UNITS_LIMIT:
         return False, (f"symbolic check skipped: {whole[0]} ties the {spec.n_samples} samples together, so the "
-                       f"whole batch is written out: N·units = {size} > limit {BATCH_SYMBOLS_LIMIT} (use "
-                       "--symbolic on to force, or a smaller batch)")
+                       f"whole batch is written out: N·units = {spec.n_samples * units} > limit {UNITS_LIMIT} "
+                       "(use --symbolic on to force, or a smaller batch)")
+    if units > UNITS_LIMIT:
+        return False, (f"symbolic check skipped: {units} units per sample to write out > limit {UNITS_LIMIT} "
+                       "(use --symbolic on to force)")
     return True, f"symbolic check: {n} parameters <= limit {SYMBOLIC_LIMIT}"

@@ -164,14 +164,15 @@ def write_network(spec, loss_term, samples=1):
         a_prev = a
     aL = [net.a[-1][n * spec.output:(n + 1) * spec.output] for n in range(len(net.tags))]
     net.loss = sp.Add(*[loss_term(an, yn, net.N, net.K) for an, yn in zip(aL, net.y)])
-    net.da = {ai: sp.factor_terms(sp.diff(net.loss, ai)) for ai in net.a[-1]}
+    parts = _parts(net.loss, set(net.a[-1]))
+    net.da = {ai: sp.factor_terms(sp.diff(parts.get(ai, sp.S.Zero), ai)) for ai in net.a[-1]}
     _backward(net)
     return net
 
 
 def partial(expr, s):
-    """∂expr/∂s, fast for the sums of products the layers write (a Mul with s as a single plain factor
-    gives the other factors); ``sympy.diff`` for the rest."""
+    """∂expr/∂s, fast for the sums of products the layers write (only the terms of a sum and the one
+    factor of a product that hold s are differentiated); ``sympy.diff`` for the rest."""
     expr = sp.sympify(expr)
     if expr == s:
         return sp.S.One
@@ -179,9 +180,29 @@ def partial(expr, s):
         return sp.Add(*[partial(t, s) for t in expr.args if s in t.free_symbols])
     if isinstance(expr, sp.Mul):
         inside = [f for f in expr.args if s in f.free_symbols]
-        if len(inside) == 1 and inside[0] == s:
-            return sp.Mul(*[f for f in expr.args if f is not inside[0]])
+        if len(inside) == 1:  # one factor holds s: the others are constants
+            rest = sp.Mul(*[f for f in expr.args if f is not inside[0]])
+            return rest if inside[0] == s else rest * partial(inside[0], s)
     return sp.diff(expr, s)
+
+
+def _parts(expr, targets):
+    """{s: the part of ``expr`` that holds s} for the ``targets``, in one pass over a sum: what differentiating
+    by s keeps. ``sympy.diff`` of that part gives the same form as of the whole, without visiting every term
+    once per target."""
+    expr = sp.sympify(expr)
+    if isinstance(expr, sp.Add):
+        out = {}
+        for t in expr.args:
+            for s, part in _parts(t, targets).items():
+                out.setdefault(s, []).append(part)
+        return {s: sp.Add(*parts) for s, parts in out.items()}
+    if isinstance(expr, sp.Mul):
+        inside = [f for f in expr.args if f.free_symbols & targets]
+        if len(inside) == 1:
+            rest = [f for f in expr.args if f is not inside[0]]
+            return {s: sp.Mul(*rest, part) for s, part in _parts(inside[0], targets).items()}
+    return {s: expr for s in expr.free_symbols & targets}
 
 
 def _backward(net):

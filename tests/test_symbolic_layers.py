@@ -49,15 +49,19 @@ def test_symbolic_gradients_equal_the_reference_backprop(name):
 
 
 def test_auto_skips_a_batchnorm_net_whose_whole_batch_is_large():
-    from gradcheck.symbolic import BATCH_SYMBOLS_LIMIT
+    from gradcheck.symbolic import UNITS_LIMIT
 
     small = load_spec(SPECS["bn_mlp"])  # N = 5, 18 units per sample
     assert should_run(small, "auto")[0]
     big = load_spec({**SPECS["bn_mlp"], "batch": 32})
     run, reason = should_run(big, "auto")
-    assert not run and f"N·units = {32 * 18} > limit {BATCH_SYMBOLS_LIMIT}" in reason and "batchnorm" in reason
+    assert not run and f"N·units = {32 * 18} > limit {UNITS_LIMIT}" in reason and "batchnorm" in reason
     assert should_run(big, "on")[0]
     assert should_run({**SPECS["ln_dropout"], "batch": 32}, "auto")[0]  # per sample: N does not matter
+    wide = {"input": [3, 8, 8], "loss": "mse", "layers": [{"type": "conv2d", "filters": 4, "kernel": 3,
+                                                            "padding": 1}, {"type": "flatten"}]}
+    run, reason = should_run(wide, "auto")  # 112 parameters, but 512 units to write out
+    assert not run and f"512 units per sample to write out > limit {UNITS_LIMIT}" in reason
 
 
 def test_a_batchnorm_net_is_derived_over_the_whole_batch():

@@ -171,6 +171,8 @@ class Conv2d(Layer):
     def symbolic_z(self, params, a_prev, conv, bias):
         """One sample's z, C order (F, H', W'): z[f, i, j] = b[f] + Σ_{c,p,q} W[f, c, p, q]·x[c, i·S + p − P,
         j·S + q − P] with x the flat list ``a_prev`` as (C, H, W); the padding's zeros drop out of the sum."""
+        import sympy as sp
+
         C, H, Wd = self.in_shape
         (kh, kw), (sh, sw), P = self.kernel, self.stride, self.padding
         x = np.asarray(a_prev, dtype=object).reshape(self.in_shape)
@@ -179,7 +181,7 @@ class Conv2d(Layer):
         for f, i, j in np.ndindex(*self.out_shape):
             rows = [(p, r) for p in range(kh) if 0 <= (r := i * sh + p - P) < H]
             cols = [(q, s) for q in range(kw) if 0 <= (s := j * sw + q - P) < Wd]
-            z = sum(W[f, c, p, q] * x[c, r, s] for c in range(C) for p, r in rows for q, s in cols)
+            z = sp.Add(*[W[f, c, p, q] * x[c, r, s] for c in range(C) for p, r in rows for q, s in cols])
             out.append(z + b[f] if b is not None else z)
         return out
 
