@@ -6,6 +6,7 @@ preamble, so the document compiles with Debian's texlive and no Unicode engine.
 
 from __future__ import annotations
 
+import textwrap
 import unicodedata
 
 from .formats import Format, register
@@ -22,11 +23,15 @@ _SYMBOLS = {"∂": r"\partial", "−": "-", "→": r"\to", "⊙": r"\odot", "·"
             "∈": r"\in", "⌊": r"\lfloor", "⌋": r"\rfloor", "±": r"\pm", "∞": r"\infty", "⁻": "^-", "¹": "^1",
             "ε": r"\varepsilon", "∘": r"\circ"}
 
+#: Characters of a code line on the landscape page (typewriter at 10pt); longer lines are wrapped.
+CODE_WIDTH = 125
+
 _PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage[margin=2cm,landscape]{geometry}
 \usepackage{booktabs,longtable,array,amsmath,amssymb}
 \usepackage[T1]{fontenc}
 \usepackage[utf8]{inputenc}
+\allowdisplaybreaks
 """
 
 
@@ -109,7 +114,11 @@ class Latex(Format):
         return "\n".join(lines)
 
     def code(self, b):
-        return "\\begin{verbatim}\n" + b.text + "\n\\end{verbatim}"
+        # verbatim cannot break a line: long ones are wrapped here, the rest indented
+        lines = [part for line in b.text.splitlines()
+                 for part in (textwrap.wrap(line, CODE_WIDTH, subsequent_indent="    ", break_on_hyphens=False)
+                              or [""])]
+        return "\\begin{verbatim}\n" + "\n".join(lines) + "\n\\end{verbatim}"
 
     def page(self, title, body):
         body = "\\section*{" + latex_escape(title) + "}\n\n" + body
