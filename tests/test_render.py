@@ -84,6 +84,10 @@ def test_cli_latex_is_a_complete_document(tmp_path, capsys):
     assert main([str(net), str(XOR), "--format", "latex", "--impl", f"{MLP}:sign_flipped_column",
                  "--symbolic", "off"]) == 1
     tex = capsys.readouterr().out
+    assert main([str(ROOT / "derivations" / "tiny_cnn.json"), "--format", "latex", "--symbolic", "off"]) == 0
+    cnn = capsys.readouterr().out  # ⋆, H', sliding windows: other characters, longer code lines
+    _pdflatex(cnn, tmp_path)
+    assert "\\DeclareUnicodeCharacter{22C6}" in cnn
     assert tex.startswith("\\documentclass") and tex.rstrip().endswith("\\end{document}")
     assert "σ" in tex and "\\DeclareUnicodeCharacter{03C3}" in tex
     _pdflatex(tex, tmp_path)
