@@ -16,8 +16,8 @@ from .errors import GradcheckError
 from .options import add_cli_options
 from .progress import Progress
 from .render import FORMATS, REPORT_FORMATS, Heading, Items, Para, get_format
-from .render.check import check_blocks, verdict_line
 from .render.jsondoc import render_json, result_json, trace_json
+from .render.results import check_blocks, verdict_line
 from .render.trace import trace_blocks
 from .shapes import fmt_shape, trace_shapes
 from .spec import load_spec

@@ -390,19 +390,19 @@ class CheckResult:
 
     def __str__(self):
         from .render import TEXT
-        from .render.check import result_blocks
+        from .render.results import result_blocks
 
         return TEXT.body(result_blocks(self))
 
     def _repr_html_(self):  # a notebook shows the result as a table, not a repr
         from .render import notebook_html
-        from .render.check import result_blocks
+        from .render.results import result_blocks
 
         return notebook_html(result_blocks(self))
 
     def _repr_markdown_(self):
         from .render import notebook_markdown
-        from .render.check import result_blocks
+        from .render.results import result_blocks
 
         return notebook_markdown(result_blocks(self))
 

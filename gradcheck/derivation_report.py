@@ -12,7 +12,7 @@ by hand) through one network:
 4. the forward equations, the cost, and the δ's: chain rule, SymPy's factors, the result;
 5. one row per parameter element: chain-rule form, expanded form, and the three values
    (SymPy, reference backprop, finite differences) with their agreement;
-6. the check summary (:func:`gradcheck.render.check.check_blocks`).
+6. the check summary (:func:`gradcheck.render.results.check_blocks`).
 
 Formats: Markdown (maths as GitHub's inline ``$`…`$`` and ```` ```math ```` blocks),
 standalone HTML (SymPy's presentation MathML: renders offline, no script, no font, no
@@ -34,13 +34,13 @@ import sympy as sp
 from .errors import GradcheckError
 from .precision import json_number, noise_level, rounded, shown_error
 from .render import FORMATS, REPORT_FORMATS, Code, Document, Equations, Heading, Para, Table, get_format
-from .render.check import check_blocks
 from .render.elements import element_blocks, element_label, element_rows
 from .render.facts import layer_fact_blocks, layer_facts_json
 from .render.jsondoc import result_json
 from .render.mathprint import COMMA, DOT, EQ, LP, PLUS, RP, Math, Partial, Prime, to_latex, to_text
 from .render.mathprint import maths as _m
 from .render.network import network_blocks
+from .render.results import check_blocks
 from .render.trace import trace_blocks
 
 __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_document", "report_json", "report_content"]

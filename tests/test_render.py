@@ -14,7 +14,7 @@ from gradcheck.check import check_network
 from gradcheck.cli import main
 from gradcheck.compare import CheckResult, TensorCheck
 from gradcheck.render import FORMATS, Code, Document, Equations, Heading, Items, Para, Table, Value, render
-from gradcheck.render.check import check_blocks, worst_elements
+from gradcheck.render.results import check_blocks, worst_elements
 
 ROOT = Path(__file__).resolve().parents[1]
 XOR = ROOT / "derivations" / "xor.json"

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from ..precision import json_number, rounded, shown_error
-from .check import blame_json, worst_elements
+from .results import blame_json, worst_elements
 
 __all__ = ["result_json", "render_json", "trace_json"]
 
