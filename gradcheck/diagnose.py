@@ -27,12 +27,12 @@ import numpy as np
 
 from .backprop import backprop, forward
 from .catalogue import LOSSES
-from .diagnose_layers import explain_layers, layer_shape_hint
+from .diagnose_layers import explain_layers, kernel_flip_hint, layer_shape_hint
 from .factors import close, explain, ratio, same, scale
 from .mistakes import Hypothesis, candidates
 from .shapes import trace_shapes
 
-__all__ = ["shape_hint", "diagnose", "explain"]
+__all__ = ["shape_hint", "diagnose", "explain", "diagnose_tensor"]
 
 #: Hypotheses carried from one layer to the next (several when mistakes give the same gradient).
 BEAM = 6
@@ -344,3 +344,34 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
     if min(bad_layers) < first_bad and first_bad != last:
         out.append("the layers below it inherit the wrong δ; fix the first one and check again")
     return out
+
+
+# -- a whole tensor of a function or layer check -------------------------------------------
+
+#: Relative distance (in norm) under which two gradients count as the same.
+_MATCH = 1e-6
+
+
+def diagnose_tensor(t):
+    """One sentence for a tensor whose values are wrong as a whole (transposed, a constant factor), or ""."""
+    a, n = t.values["analytic"], t.values["numeric"]
+    if t.passed or t.problem or a is None or np.shape(a) != np.shape(n) or not np.all(np.isfinite(n)):
+        return ""
+    norm = float(np.linalg.norm(n))
+
+    def close(u, v):
+        return float(np.linalg.norm(u - v)) <= _MATCH * max(norm, 1e-300)
+
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and close(a.T, n) and not close(a, n):
+        return f"{t.name}: your gradient is the transpose of the numeric one (return .T, or swap the factors " \
+               "of the matrix product)"
+    flipped = kernel_flip_hint(t.name, a, n, close)
+    if flipped:
+        return flipped
+    if norm > 0:
+        c = float(np.vdot(a, n)) / norm ** 2
+        if abs(c - 1) > 1e-6 and close(a, c * n):
+            what = ("the sign is flipped (minus the gradient)" if abs(c + 1) < 1e-6
+                    else f"every element is {c:.6g} × the true value")
+            return f"{t.name}: {what}: a constant factor, not a local mistake"
+    return ""
