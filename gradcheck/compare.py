@@ -380,14 +380,6 @@ class CheckResult:
             out["unchecked"] = unchecked
         return out
 
-    def summary_rows(self):
-        rows = []
-        for t in self.tensors:
-            ab, rel = t.max_errors()
-            status = "ok" if t.passed else ("PROBLEM" if t.problem else "FAIL")
-            rows.append([t.name, "x".join(map(str, t.shape)) or "()", ab, rel, t.n_kinks, status])
-        return rows
-
     def __str__(self):
         from .render import TEXT
         from .render.results import result_blocks
