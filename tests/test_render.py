@@ -161,3 +161,37 @@ def test_a_report_reuses_the_checks_derivation():
     d = result.extra["derivation"]
     assert d.expanded and report_content(result).derivation is d
     assert "derivation" not in check_network(XOR, symbolic="off").extra
+
+
+def test_expanded_forms_fit_their_cell_or_are_displayed_or_left_out():
+    from gradcheck.derivation_report import report_content
+    from gradcheck.render.elements import CELL_CHARS, DISPLAY_CHARS, element_blocks
+
+    result = check_network(ROOT / "derivations" / "softmax_classifier.json")
+    c = report_content(result)
+    blocks, _ = element_blocks(c.spec, c.derivation, result, c.noise)
+    table = next(b for b in blocks if isinstance(b, Table))
+    column = [row[3] for row in table.rows]
+    shown = [cell for cell in column if not isinstance(cell, str)]
+    assert all(len(cell) <= CELL_CHARS for cell in shown)
+    below = [cell for cell in column if isinstance(cell, str) and cell.endswith("below")]
+    displayed = [b for b in blocks if isinstance(b, Equations)]
+    assert below and len(displayed) == len(below)
+    assert all(len(eq.rows[0][1]) <= DISPLAY_CHARS for eq in displayed)
+    assert all(cell in ("—", "too long: see ∂C/∂θ") or cell.endswith("below") or not isinstance(cell, str)
+               for cell in column)
+
+
+def test_expanded_forms_too_long_to_display_point_to_the_chain_rule(monkeypatch):
+    import gradcheck.render.elements as elements
+    from gradcheck.derivation_report import report_content
+
+    monkeypatch.setattr(elements, "DISPLAY_CHARS", 100)
+    result = check_network(XOR)
+    c = report_content(result)
+    blocks, _ = elements.element_blocks(c.spec, c.derivation, result, c.noise)
+    table = next(b for b in blocks if isinstance(b, Table))
+    assert all(row[3] == "too long: see ∂C/∂θ" for row in table.rows)
+    assert not any(isinstance(b, Equations) for b in blocks)
+    note = next(b for b in blocks if isinstance(b, Para) and "left out" in "".join(map(str, b.parts)))
+    assert "W0[0, 0]" in "".join(map(str, note.parts))
