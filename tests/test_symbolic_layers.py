@@ -8,11 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import HealthCheck, given, settings
 
 from gradcheck import check_network, load_spec
 from gradcheck.backprop import backprop
 from gradcheck.catalogue.activations import SYMPY_NUMPY
 from gradcheck.catalogue.sympy_forms import is_window_max, window_max
+from gradcheck.strategies import cnn_specs
 from gradcheck.symbolic import derive, should_run
 
 sys.path.insert(0, str(Path(__file__).parent / "impls"))
@@ -144,3 +146,19 @@ def test_a_cnn_report_shows_the_convolution_and_pooling_facts(tmp_path):
     dense = load_spec(SPECS["bn_mlp"])
     plain = report_json(check_network(dense, symbolic="off"), trace_shapes(dense))
     assert "conv_fact" not in plain and "pool_facts" not in plain
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cnn_specs(max_size=5, max_filters=2))
+def test_symbolic_gradients_agree_with_backprop_on_random_cnns(raw):
+    """Every kind, both conventions, strides, padding, norms, dropout; a max-pool tie (zeros after relu) goes to
+    the first maximum in both."""
+    spec = load_spec(raw)
+    params = spec.parameters()
+    X, Y = spec.batch_data()
+    _, ref = backprop(spec, params, X, Y)
+    got = derive(spec, expand="off").gradients(params, X, Y)
+    for i, r in enumerate(ref):
+        for k, v in r.items():
+            scale = max(float(np.max(np.abs(v))), 1e-12)
+            np.testing.assert_allclose(got[i][k], v, rtol=0, atol=1e-9 * scale + 1e-14, err_msg=f"{k}{i} {raw}")
