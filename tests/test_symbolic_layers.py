@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 
 from gradcheck import check_network, load_spec
 from gradcheck.backprop import backprop
@@ -148,7 +148,8 @@ def test_a_cnn_report_shows_the_convolution_and_pooling_facts(tmp_path):
     assert "conv_fact" not in plain and "pool_facts" not in plain
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # a failure is shown as drawn, not shrunk
 @given(cnn_specs(max_size=5, max_filters=2))
 def test_symbolic_gradients_agree_with_backprop_on_random_cnns(raw):
     """Every kind, both conventions, strides, padding, norms, dropout; a max-pool tie (zeros after relu) goes to
@@ -158,7 +159,8 @@ def test_symbolic_gradients_agree_with_backprop_on_random_cnns(raw):
     X, Y = spec.batch_data()
     _, ref = backprop(spec, params, X, Y)
     got = derive(spec, expand="off").gradients(params, X, Y)
+    # round-off at the scale of the network's largest gradient (a norm can make a whole tensor's true value 0)
+    scale = max([float(np.max(np.abs(v))) for r in ref for v in r.values()] + [1e-12])
     for i, r in enumerate(ref):
         for k, v in r.items():
-            scale = max(float(np.max(np.abs(v))), 1e-12)
-            np.testing.assert_allclose(got[i][k], v, rtol=0, atol=1e-9 * scale + 1e-14, err_msg=f"{k}{i} {raw}")
+            np.testing.assert_allclose(got[i][k], v, rtol=1e-9, atol=1e-10 * scale, err_msg=f"{k}{i} {raw}")
