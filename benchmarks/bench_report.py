@@ -23,11 +23,11 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gradcheck.check import check_network
 from gradcheck.derivation_report import REPORT_FORMATS, build_report, report_content
+from gradcheck.pipeline.check import check_network
+from gradcheck.pipeline.shapes import trace_shapes
+from gradcheck.pipeline.spec import load_spec
 from gradcheck.render import mathprint
-from gradcheck.shapes import trace_shapes
-from gradcheck.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,8 +2,8 @@
 
 The names below load on first use, so that the pytest plugin (active wherever gradcheck
 is installed) costs other projects' test runs no SymPy import. No name here is also the
-name of a submodule: ``gradcheck.backprop`` is the module (its function is
-``gradcheck.backprop.backprop``), whatever was imported before.
+name of a submodule: ``gradcheck.pipeline.backprop`` is the module (its function is
+``gradcheck.pipeline.backprop.backprop``), whatever was imported before.
 """
 
 from importlib import import_module
@@ -11,16 +11,16 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_spec": "spec", "Spec": "spec",
-    "trace_shapes": "shapes",
-    "forward": "backprop",
-    "numeric_gradient": "numeric",
-    "check_network": "check", "assert_network": "check",
-    "check_function": "generic", "assert_function": "generic",
-    "check_layer": "generic", "assert_layer": "generic",
-    "CheckResult": "compare", "TensorCheck": "compare", "ElementBlame": "compare", "RTOL": "compare",
-    "ATOL": "compare",
-    "derive": "symbolic",
+    "load_spec": "pipeline.spec", "Spec": "pipeline.spec",
+    "trace_shapes": "pipeline.shapes",
+    "forward": "pipeline.backprop",
+    "numeric_gradient": "pipeline.numeric",
+    "check_network": "pipeline.check", "assert_network": "pipeline.check",
+    "check_function": "pipeline.generic", "assert_function": "pipeline.generic",
+    "check_layer": "pipeline.generic", "assert_layer": "pipeline.generic",
+    "CheckResult": "pipeline.compare", "TensorCheck": "pipeline.compare", "ElementBlame": "pipeline.compare",
+    "RTOL": "pipeline.compare", "ATOL": "pipeline.compare",
+    "derive": "pipeline.symbolic",
     "GradcheckError": "errors", "SpecError": "errors", "ImplError": "errors",
 }
 

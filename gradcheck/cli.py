@@ -11,16 +11,16 @@ import os
 import sys
 
 from . import __version__
-from .check import check_network
 from .errors import GradcheckError
 from .options import add_cli_options
+from .pipeline.check import check_network
+from .pipeline.shapes import fmt_shape, trace_shapes
+from .pipeline.spec import load_spec
 from .progress import Progress
 from .render import FORMATS, REPORT_FORMATS, Heading, Items, Para, get_format
 from .render.jsondoc import render_json, result_json, trace_json
 from .render.results import check_blocks, verdict_line
 from .render.trace import trace_blocks
-from .shapes import fmt_shape, trace_shapes
-from .spec import load_spec
 
 __all__ = ["main", "build_parser"]
 

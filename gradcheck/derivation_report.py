@@ -6,7 +6,7 @@ by hand) through one network:
 1. the network: its description, the net.json keys, the parameter and data values;
 2. the shape trace (:func:`gradcheck.render.trace.trace_blocks`);
 3. the local fact SymPy derives, ∂z_i/∂w_jk = [i=j]·x_k, and its chain-rule consequence
-   ∂C/∂w_jk = Σ_i δ_i [i=j] x_k = δ_j x_k (:func:`gradcheck.symbolic.local_fact`); for a
+   ∂C/∂w_jk = Σ_i δ_i [i=j] x_k = δ_j x_k (:func:`gradcheck.pipeline.symbolic.local_fact`); for a
    convolution ∂z_{f,i,j}/∂W_{f',c,p,q} = [f = f']·x_{c, i·S+p−P, j·S+q−P}, and where a
    pooling window sends its gradient (:mod:`gradcheck.render.facts`);
 4. the forward equations, the cost, and the δ's: chain rule, SymPy's factors, the result;
@@ -180,7 +180,7 @@ def _derivation_blocks(spec, d, delta_rows):
 
 def _derive(result):
     """The check's own derivation if it ran SymPy, else a new one (None when SymPy would not run)."""
-    from .symbolic import derive, should_run
+    from .pipeline.symbolic import derive, should_run
 
     if result.extra.get("derivation") is not None:
         return result.extra["derivation"]
@@ -200,7 +200,7 @@ class _Content:
 
 
 def report_content(result):
-    from .symbolic import local_fact
+    from .pipeline.symbolic import local_fact
 
     spec = result.extra["spec"]
     d = _derive(result)
@@ -209,7 +209,7 @@ def report_content(result):
 
 
 def _why_not(spec):
-    from .symbolic import should_run
+    from .pipeline.symbolic import should_run
 
     return should_run(spec, "auto")[1].replace("symbolic check skipped: ", "")
 
@@ -219,7 +219,7 @@ def _title(spec):
 
 
 def build_report(result, trace, fmt, content=None):
-    """The report of one checked network (``result`` from :func:`~gradcheck.check.check_network`) as a string.
+    """The report of one checked network (``result`` from :func:`~gradcheck.pipeline.check.check_network`) as a string.
 
     ``fmt`` is "markdown", "html", "latex" or "json". The blocks are built once per
     ``content`` (see :func:`report_content`) and written by each format.

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .derivation_report import EXTENSIONS, REPORT_FORMATS, build_report, report_content
 from .errors import GradcheckError
-from .spec import load_spec
+from .pipeline.spec import load_spec
 
 __all__ = ["report_paths", "write_reports", "generate", "compare_dirs", "main"]
 
@@ -98,8 +98,8 @@ def _spec_files(specs):
 
 def generate(specs, out_dir, fmt=None):
     """Check every net.json in ``specs`` (files or folders) as the CLI does and write its reports."""
-    from .check import check_network
-    from .shapes import trace_shapes
+    from .pipeline.check import check_network
+    from .pipeline.shapes import trace_shapes
 
     files = _spec_files(specs)
     written = []

@@ -15,8 +15,8 @@ import pytest
 from nets import HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
 from gradcheck import forward, load_spec
-from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
 from gradcheck.catalogue import ACTIVATIONS, LOSSES
+from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
 
 MEAN_LOSSES = ["mse", "quadratic", "cross_entropy", "bce"]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gradcheck.backprop import backprop
 from gradcheck.cli import main
-from gradcheck.spec import load_spec
+from gradcheck.pipeline.backprop import backprop
+from gradcheck.pipeline.spec import load_spec
 
 ROOT = Path(__file__).parent.parent
 DERIVATIONS = sorted((ROOT / "derivations").glob("*.json"))

@@ -5,7 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck.compare import ATOL, FLOAT32_RTOL, MARGIN, RTOL, SUSPICIOUS, CheckResult, TensorCheck, errors, verdicts
+from gradcheck.pipeline.compare import (
+    ATOL,
+    FLOAT32_RTOL,
+    MARGIN,
+    RTOL,
+    SUSPICIOUS,
+    CheckResult,
+    TensorCheck,
+    errors,
+    verdicts,
+)
 
 
 def verdict_of(analytic, numeric, **kw):

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from gradcheck import check_layer, check_network, load_spec
-from gradcheck.backprop import backprop
 from gradcheck.cli import main
-from gradcheck.diagnose_layers import LAYER_MISTAKES, explain_layers, mistaken
+from gradcheck.pipeline.backprop import backprop
+from gradcheck.pipeline.diagnose_layers import LAYER_MISTAKES, explain_layers, mistaken
 
 IMPLS = Path(__file__).parent / "impls"
 sys.path.insert(0, str(IMPLS))

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from gradcheck import check_network
-from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
-from gradcheck.numeric import numeric_gradient
-from gradcheck.spec import load_spec
+from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
+from gradcheck.pipeline.numeric import numeric_gradient
+from gradcheck.pipeline.spec import load_spec
 
 
 def vanishing_net():
@@ -74,7 +74,7 @@ def test_a_saturated_output_passes(loss, output):
     for p in params:
         p["W"] = p["W"] * 60  # σ(z) rounds to 1.0 for some samples: log(1 − a) is −inf there
     X, Y = spec.batch_data()
-    from gradcheck.backprop import forward
+    from gradcheck.pipeline.backprop import forward
     a = forward(spec, params, X).output
     assert np.any((a == 1.0) | (a == 0.0))  # the premise: saturated outputs
     result = check_network(spec, symbolic="off", params=params, data=(X, Y))

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from gradcheck import check_network, load_spec
-from gradcheck.backprop import backprop
 from gradcheck.cli import main
-from gradcheck.impl import call_impl
-from gradcheck.mistakes import MISTAKES
+from gradcheck.pipeline.backprop import backprop
+from gradcheck.pipeline.impl import call_impl
+from gradcheck.pipeline.mistakes import MISTAKES
 
 IMPLS = Path(__file__).parent / "impls"
 sys.path.insert(0, str(IMPLS))
@@ -224,7 +224,8 @@ def test_a_complex_gradient_leaks_no_warning_from_the_cli(tmp_path):
     import subprocess
 
     mod = tmp_path / "cplx.py"
-    mod.write_text("import numpy as np\nfrom gradcheck.backprop import backprop\nfrom gradcheck import load_spec\n\n"
+    mod.write_text("import numpy as np\nfrom gradcheck.pipeline.backprop import backprop\n"
+                   "from gradcheck import load_spec\n\n"
                    f"SPEC = load_spec({NIELSEN!r})\n\n"
                    "def fn(params, X, Y):\n"
                    "    return [{k: v + 1e-3j for k, v in g.items()} for g in backprop(SPEC, params, X, Y)[1]]\n")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from gradcheck import check_network, load_spec, numeric_gradient
-from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
-from gradcheck.numeric import METHODS, STEP_SCALE, central_difference, default_step, flatten, unflatten
+from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
+from gradcheck.pipeline.numeric import METHODS, STEP_SCALE, central_difference, default_step, flatten, unflatten
 
 EPS = np.finfo(np.float64).eps
 
@@ -326,7 +326,7 @@ def test_complex_step_refuses_a_network_with_a_kink():
 def test_best_method_per_network():
     from nets import make_spec
 
-    from gradcheck.numeric import best_method
+    from gradcheck.pipeline.numeric import best_method
 
     assert best_method(make_spec([2, 3, 1], ["relu", "linear"])) == "central"
     assert best_method(make_spec([2, 3, 1], ["tanh", "linear"])) == "richardson"

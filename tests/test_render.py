@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gradcheck.check import check_network
 from gradcheck.cli import main
-from gradcheck.compare import CheckResult, TensorCheck
+from gradcheck.pipeline.check import check_network
+from gradcheck.pipeline.compare import CheckResult, TensorCheck
 from gradcheck.render import FORMATS, Code, Document, Equations, Heading, Items, Para, Table, Value, render
 from gradcheck.render.results import check_blocks, worst_elements
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gradcheck import forward, load_spec, trace_shapes
-from gradcheck.backprop import backprop  # the function (gradcheck.backprop is also its module)
-from gradcheck.shapes import fmt_shape
+from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
+from gradcheck.pipeline.shapes import fmt_shape
 
 CONVENTIONS = ["column", "row"]
 BIASES = ["separate", "none", "augmented"]

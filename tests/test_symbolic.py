@@ -7,10 +7,10 @@ import pytest
 import sympy as sp
 from nets import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
-from gradcheck.backprop import backprop
 from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.activations import SYMPY_NUMPY, sigmoid
-from gradcheck.symbolic import (
+from gradcheck.pipeline.backprop import backprop
+from gradcheck.pipeline.symbolic import (
     EXPAND_MAX_DEPTH,
     EXPAND_MAX_PARAMS,
     SYMBOLIC_LIMIT,

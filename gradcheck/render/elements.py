@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from ..compare import BANDS, errors
+from ..pipeline.compare import BANDS, errors
 from ..precision import ERROR_FLOOR, VALUE_DIGITS, shown_error, shown_value
 from .document import Equations, Heading, Para, Table, Value
 from .mathprint import Math, Partial, maths
@@ -74,7 +74,7 @@ def element_label(name, index):
 
 
 def element_blocks(spec, d, result, noise):
-    from ..symbolic import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
+    from ..pipeline.symbolic import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
 
     rows_data = element_rows(spec, d, result)
     has_impl = "impl" in result.opinions

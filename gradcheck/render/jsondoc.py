@@ -57,7 +57,7 @@ def result_json(result, trace, noise=None):
 
 
 def _line_trace(lines):
-    """{"line_trace": [...]} for a result whose user code was traced (see gradcheck.linetrace), else {}."""
+    """{"line_trace": [...]} for a result whose user code was traced (see gradcheck.pipeline.linetrace), else {}."""
     if lines is None:
         return {}
     return {"line_trace": [{"line": ln.where, "code": ln.source,

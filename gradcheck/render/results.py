@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compare import BANDS, BLAME_HEADERS
+from ..pipeline.compare import BANDS, BLAME_HEADERS
 from ..precision import ERROR_FLOOR, rounded_error, shown_error, shown_value
 from .document import Heading, Para, Table, Value
 
@@ -46,7 +46,7 @@ def _rule(result, stable):
 
 
 def check_blocks(result, blame=5, noise=None, heading=True, verdict=True):
-    """Blocks of a :class:`~gradcheck.compare.CheckResult`.
+    """Blocks of a :class:`~gradcheck.pipeline.compare.CheckResult`.
 
     ``noise`` (an absolute round-off level) shows the numbers as a committed report does:
     errors rounded to where they mean something, no absolute-error column, and no ranking

@@ -35,8 +35,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..catalogue.layers.windows import col2im
 from .backprop import backprop
-from .catalogue.layers.windows import col2im
 
 __all__ = ["LayerMistake", "LAYER_MISTAKES", "layer_mistakes", "explain_layers", "layer_shape_hint", "mistaken",
            "kernel_flip_hint"]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import is_user_file
+from ..errors import is_user_file
 
 __all__ = ["Line", "LineTrace", "compare_with_reference", "trace_call", "trace_impl"]
 

@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..errors import SpecError
 from .backprop import backprop, backprop_rounding
 from .compare import ANALYTIC_ULPS, ATOL, RTOL, UNDERFLOW, CheckResult, TensorCheck, low_precision
 from .diagnose import diagnose, shape_hint
-from .errors import SpecError
 from .impl import call_impl, load_impl
 from .linetrace import trace_impl
 from .numeric import EPS, best_method, numeric_gradient
@@ -28,7 +28,7 @@ __all__ = ["check_network", "assert_network"]
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
                   method="auto", params=None, data=None, trace_code=True, mode="auto", sample=SAMPLE,
                   directions=DIRECTIONS, progress=None) -> CheckResult:
-    """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.Spec`).
+    """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.pipeline.spec.Spec`).
 
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
     ``"module:function"`` / ``"path/file.py:function"`` string (default: the spec's
@@ -37,15 +37,15 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     "off". ``method`` is the finite-difference method ("auto" picks the most accurate one for
     the network; "central", "richardson", "complex-step"). When the user's gradients fail,
     ``trace_code`` runs the function once more under a line tracer
-    (:mod:`gradcheck.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
+    (:mod:`gradcheck.pipeline.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
     array after each of its lines, and the diagnosis names silent broadcasts and, for a
     wrong shape, the first line whose shape departs from the reference.
     ``mode`` is "full" (every element), "sampled" (``sample`` elements per tensor, every
     row and column hit, plus ``directions`` random directional derivatives over all
-    elements, with group testing to name the wrong ones: see :mod:`gradcheck.sampled`)
+    elements, with group testing to name the wrong ones: see :mod:`gradcheck.pipeline.sampled`)
     or "auto" (full when it takes about 2 s or less). ``progress(done, total)``, if given, is
     told how far the finite differences are (see :mod:`gradcheck.progress`). Returns a
-    :class:`~gradcheck.compare.CheckResult`; ``result.extra["mode"]`` is the mode that ran.
+    :class:`~gradcheck.pipeline.compare.CheckResult`; ``result.extra["mode"]`` is the mode that ran.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
     ...                                           {"units": 1, "activation": "linear"}]}, symbolic="off")

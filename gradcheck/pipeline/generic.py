@@ -8,17 +8,17 @@ Two styles are covered:
   ``backward(dout, cache) -> (dx, dparam1, ...)`` pairs of course assignments
   (CS231n style), checked through the vector-Jacobian product with a random ``dout``.
 
-Both return the same :class:`~gradcheck.compare.CheckResult` as a network check, so
+Both return the same :class:`~gradcheck.pipeline.compare.CheckResult` as a network check, so
 the blame table, ``str`` and ``repr`` read the same. Finite differences come from
-:func:`~gradcheck.numeric.central_difference`; ``f`` is called once per perturbed
+:func:`~gradcheck.pipeline.numeric.central_difference`; ``f`` is called once per perturbed
 point (generic code is not vectorised over a stack of points).
 
 Kinks: where ``f`` is not differentiable (``|x|`` or relu at 0) a finite difference is
 not a derivative. Differences at steps h and 2h then disagree far beyond their
 O(h²) error; an element there whose gradient lies between the one-sided slopes is
-reported as ``"kink"`` and not judged (:func:`~gradcheck.numeric.kink_aware_gradient`).
-The user's functions are called through :mod:`gradcheck.user_calls`; a tensor that is
-wrong as a whole is explained by :func:`~gradcheck.diagnose.diagnose_tensor`.
+reported as ``"kink"`` and not judged (:func:`~gradcheck.pipeline.numeric.kink_aware_gradient`).
+The user's functions are called through :mod:`gradcheck.pipeline.user_calls`; a tensor that is
+wrong as a whole is explained by :func:`~gradcheck.pipeline.diagnose.diagnose_tensor`.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import warnings
 
 import numpy as np
 
+from ..errors import describe_exception
 from . import user_calls as calls
 from .compare import ATOL, RTOL, CheckResult, TensorCheck, low_precision
 from .diagnose import diagnose_tensor
-from .errors import describe_exception
 from .linetrace import compare_with_reference, trace_call
 from .numeric import (
     EPS,
@@ -72,7 +72,7 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     an array of x's flattened size). ``f`` is called twice per element, twice more only
     for elements that disagree (kink test and error bound; every element for
     "richardson"), plus twice at x itself: once per point, not vectorised. ``mode``,
-    ``sample`` and ``directions`` are as in :func:`~gradcheck.check.check_network`:
+    ``sample`` and ``directions`` are as in :func:`~gradcheck.pipeline.check.check_network`:
     "auto" samples when two calls per element would take more than about 2 s.
 
     >>> import numpy as np
@@ -148,7 +148,7 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
     arguments (``x``, ``w``, ``b``) unless ``names`` is given.
 
     When the check fails, ``trace_code`` runs ``backward`` once more under a line tracer
-    (:mod:`gradcheck.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
+    (:mod:`gradcheck.pipeline.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
     array after each of its lines; silent broadcasts and, for a wrong shape, the first
     line whose shape is none of the inputs' or dout's join the diagnosis.
 
@@ -341,7 +341,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
 def _sampled(F, f_label, theta, shapes, a, modes, seconds, rtol, notes):
     """(flat indices to check, or None for all; directions) for ``modes`` = (mode, sample, directions).
 
-    auto checks every element when that takes about :data:`~gradcheck.sampled.FULL_SECONDS` at
+    auto checks every element when that takes about :data:`~gradcheck.pipeline.sampled.FULL_SECONDS` at
     two calls of f each (the first call took ``seconds``).
     """
     mode, sample, count = modes

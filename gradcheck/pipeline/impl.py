@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ImplError, describe_exception, suggest
+from ..errors import ImplError, describe_exception, suggest
 
 __all__ = ["call_impl", "load_impl"]
 

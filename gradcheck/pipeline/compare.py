@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .defaults import ATOL, RTOL
+from ..defaults import ATOL, RTOL
 
 __all__ = [
     "ANALYTIC_ULPS",
@@ -49,7 +49,7 @@ __all__ = [
 #: An element is wrong only when its error exceeds the tolerance plus MARGIN × the numeric error bound.
 MARGIN = 3.0
 #: Rounding of any float64 backprop: a multiple of the estimate of
-#: :func:`gradcheck.backprop.backprop_rounding`, added to the numeric bound by network checks.
+#: :func:`gradcheck.pipeline.backprop.backprop_rounding`, added to the numeric bound by network checks.
 ANALYTIC_ULPS = 4
 #: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
 #: no gradient there can be judged relatively (the hardware's floor, not a tolerance).
@@ -381,20 +381,20 @@ class CheckResult:
         return out
 
     def __str__(self):
-        from .render import TEXT
-        from .render.results import result_blocks
+        from ..render import TEXT
+        from ..render.results import result_blocks
 
         return TEXT.body(result_blocks(self))
 
     def _repr_html_(self):  # a notebook shows the result as a table, not a repr
-        from .render import notebook_html
-        from .render.results import result_blocks
+        from ..render import notebook_html
+        from ..render.results import result_blocks
 
         return notebook_html(result_blocks(self))
 
     def _repr_markdown_(self):
-        from .render import notebook_markdown
-        from .render.results import result_blocks
+        from ..render import notebook_markdown
+        from ..render.results import result_blocks
 
         return notebook_markdown(result_blocks(self))
 

@@ -1,6 +1,6 @@
 """SymPy derivation of a network's gradient, element by element, for one generic sample (or the whole batch).
 
-The network of a :class:`~gradcheck.spec.Spec` is written out with one symbol per
+The network of a :class:`~gradcheck.pipeline.spec.Spec` is written out with one symbol per
 number: inputs ``x_k``, targets ``y_k``, weights ``w^{(l)}_{r,c}`` named by their array
 position in ``params[l]["W"]`` (column convention: W is (units, fan_in) and ``W[j, k]``
 is unit j's weight on input k; row convention: W is (fan_in, units) and ``W[k, j]`` is
@@ -18,10 +18,10 @@ Every local derivative is ``sympy.diff`` of a local expression of the catalogue
 
 The last line rests on ∂z_i/∂w_jk = [i = j]·x_k, which :func:`local_fact` derives
 (for a convolution, ∂z_{f,i,j}/∂W_{f',c,p,q} = [f = f']·x_{c, i·S+p−P, j·S+q−P}: see
-:mod:`gradcheck.local_facts`). Every layer kind of the catalogue brings its local
+:mod:`gradcheck.pipeline.local_facts`). Every layer kind of the catalogue brings its local
 expression (``symbolic_z``), so convolution, pooling, flatten, normalisation and dropout
 (its fixed mask enters as data, like x) are derived the same way
-(:mod:`gradcheck.symbolic_net` writes the network out).
+(:mod:`gradcheck.pipeline.symbolic_net` writes the network out).
 The cost is C = Σ_n C_n with C_n = ``Loss.sample_term(a_n, y_n, N, K)``; every formula
 here is the per-sample one, and :meth:`Derivation.gradients` sums it over the samples.
 A batchnorm layer ties the samples together: then the whole batch is written out and
@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from .catalogue import LOSSES
-from .catalogue.activations import SYMPY_NUMPY
+from ..catalogue import LOSSES
+from ..catalogue.activations import SYMPY_NUMPY
 from .local_facts import local_fact
 from .spec import load_spec
 from .symbolic_net import batch_level, has_form, partial, write_network
@@ -192,7 +192,7 @@ class Derivation:
     def gradients(self, params, X, Y):
         """Σ_n ∂C_n/∂θ for the given numbers, as a list of gradient dicts shaped like ``params``.
 
-        X, Y are in the convention's layout, as for :func:`gradcheck.backprop.backprop`:
+        X, Y are in the convention's layout, as for :func:`gradcheck.pipeline.backprop.backprop`:
         column X (input, N), Y (K, N); row X (N, input), Y (N, K); images X (N, C, H, W).
         params[l] holds each layer's params (and fixed buffers such as a dropout mask,
         shaped like the layer's input batch).
@@ -247,14 +247,14 @@ class Derivation:
         return "\n".join(lines)
 
     def _repr_html_(self):  # a notebook shows the equations and the element table
-        from .render import notebook_html
-        from .render.derivation import derivation_blocks
+        from ..render import notebook_html
+        from ..render.derivation import derivation_blocks
 
         return notebook_html(derivation_blocks(self))
 
     def _repr_markdown_(self):
-        from .render import notebook_markdown
-        from .render.derivation import derivation_blocks
+        from ..render import notebook_markdown
+        from ..render.derivation import derivation_blocks
 
         return notebook_markdown(derivation_blocks(self))
 

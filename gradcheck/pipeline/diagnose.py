@@ -7,7 +7,7 @@ differences), this module tells one consistent story:
    dW, a bias not summed over the batch, layers in the wrong order, the augmented
    bias column missing): :func:`shape_hint`;
 2. all-zero gradients and a list in reverse layer order are said as such;
-3. otherwise the known mistakes of :mod:`gradcheck.mistakes` are replayed layer by
+3. otherwise the known mistakes of :mod:`gradcheck.pipeline.mistakes` are replayed layer by
    layer from the output down: at each layer the combinations of mistakes (none,
    one, then two) are tested *given what was found above it*, and the user's
    gradients of that layer must equal the replay's up to one constant factor c
@@ -25,8 +25,8 @@ import itertools
 
 import numpy as np
 
+from ..catalogue import LOSSES
 from .backprop import backprop, forward
-from .catalogue import LOSSES
 from .diagnose_layers import explain_layers, kernel_flip_hint, layer_shape_hint
 from .factors import close, explain, ratio, same, scale
 from .mistakes import Hypothesis, candidates

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .catalogue import LOSSES
+from ..catalogue import LOSSES
 
 EPS = np.finfo(np.float64).eps
 
@@ -85,7 +85,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
     """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes
     ({"gamma", "beta"} for norms, {} for layers without params; no entry for a dropout mask).
 
-    ``tweak`` (a :class:`gradcheck.mistakes.Hypothesis`, used by the diagnosis only) replaces
+    ``tweak`` (a :class:`gradcheck.pipeline.mistakes.Hypothesis`, used by the diagnosis only) replaces
     steps by known mistakes, so a user's wrong gradient can be matched to its cause.
     """
     conv, loss = spec.conv, LOSSES[spec.loss]

@@ -14,7 +14,7 @@ site      replaces                                              e.g.
 ========= ===================================================== ===================================
 
 ``applies(spec, layer)`` says where a mistake can happen (a transposed dW only shows
-when W is square). The diagnosis (:mod:`gradcheck.diagnose`) replays combinations
+when W is square). The diagnosis (:mod:`gradcheck.pipeline.diagnose`) replays combinations
 of them layer by layer, from the output down, and names the ones whose gradients
 are the user's. Other modules add mistakes with :func:`register`.
 """
@@ -26,7 +26,7 @@ from typing import Callable
 
 import numpy as np
 
-from .catalogue import LOSSES
+from ..catalogue import LOSSES
 
 __all__ = ["MISTAKES", "SITES", "Hypothesis", "Mistake", "candidates", "register", "where"]
 
@@ -92,7 +92,7 @@ class Hypothesis:
         """[(layer, Mistake)] from the output layer down."""
         return [(i, m) for i in sorted(self.at, reverse=True) for m in self.at[i]]
 
-    # the tweak interface of gradcheck.backprop.backprop
+    # the tweak interface of gradcheck.pipeline.backprop.backprop
     def loss_grad(self, da, a, Y):
         m = self._site(len(self.spec.layers) - 1, "loss")
         return m.fn(self.spec, da, a, Y) if m else da

@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from .catalogue import LOSSES
+from ..catalogue import LOSSES
 
 __all__ = ["close", "explain", "ratio", "same", "scale"]
 

@@ -11,8 +11,8 @@ import os
 
 import numpy as np
 
-from .catalogue import LOSSES
-from .errors import SpecError, suggest
+from ..catalogue import LOSSES
+from ..errors import SpecError, suggest
 from .spec_keys import array, check_keys, kind
 
 __all__ = ["check_memory", "parse_data", "parse_params"]

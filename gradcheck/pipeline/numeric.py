@@ -15,7 +15,7 @@ rounding. Methods:
 * ``auto``: :func:`best_method` for the network.
 
 For a network the perturbed networks are evaluated in memory-bounded stacks, forward
-only, by :class:`~gradcheck.perturbed.Perturbed`, which recomputes only what each
+only, by :class:`~gradcheck.pipeline.perturbed.Perturbed`, which recomputes only what each
 perturbation changes. The same passes report *kinks*: elements whose ±h perturbation
 moves some pre-activation z across a point where σ is not differentiable (relu at 0),
 or changes which element of a max-pooling window is the maximum, where a finite
@@ -28,8 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..defaults import METHOD_NAMES
 from .compare import MARGIN
-from .defaults import METHOD_NAMES
 
 __all__ = [
     "kink_aware_gradient",
@@ -213,7 +213,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     """Finite-difference ∂C/∂θ for every param element (``params``: list of {"W", "b"}, {"gamma", "beta"},
     {} or {"mask"} dicts; masks are held fixed, not differentiated).
 
-    Forward passes only, through the layer catalogue (see :mod:`gradcheck.perturbed`):
+    Forward passes only, through the layer catalogue (see :mod:`gradcheck.pipeline.perturbed`):
     ``structured`` recomputes only what each perturbation changes (the unit it touches,
     then the layers above); ``structured=False`` recomputes the perturbed layer in full
     (the plain mode). ``elements``, if given, is a list with one dict per layer mapping

@@ -110,14 +110,14 @@ class ShapeTrace:
         return f"ShapeTrace({len(self.layers)} layers, {self.convention} convention, bias {self.bias})"
 
     def _repr_html_(self):  # a notebook shows the trace as its tables
-        from .render import notebook_html
-        from .render.trace import trace_blocks
+        from ..render import notebook_html
+        from ..render.trace import trace_blocks
 
         return notebook_html(trace_blocks(self))
 
     def _repr_markdown_(self):
-        from .render import notebook_markdown
-        from .render.trace import trace_blocks
+        from ..render import notebook_markdown
+        from ..render.trace import trace_blocks
 
         return notebook_markdown(trace_blocks(self))
 

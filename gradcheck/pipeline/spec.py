@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .catalogue import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, Convention
-from .catalogue.layers import Dense, Layer
-from .errors import SpecError
+from ..catalogue import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, Convention
+from ..catalogue.layers import Dense, Layer
+from ..errors import SpecError
 from .spec_arrays import check_memory, parse_data, parse_params
 from .spec_keys import KeyReader, check_keys, kind, name, whole
 

@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 
-from .errors import SpecError, suggest
-from .validate import number as parse_number
-from .validate import whole_number
+from ..errors import SpecError, suggest
+from ..validate import number as parse_number
+from ..validate import whole_number
 
 __all__ = ["KeyReader", "array", "check_keys", "kind", "name", "number", "whole"]
 
@@ -136,5 +136,5 @@ class KeyReader:
         return number(self.get(key), f"{self.path}.{key}", self.source, **limits)
 
     def activation(self):
-        from .catalogue import ACTIVATIONS
+        from ..catalogue import ACTIVATIONS
         return name(self.get("activation"), list(ACTIVATIONS), f"{self.path}.activation", self.source)

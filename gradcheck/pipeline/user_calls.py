@@ -1,6 +1,6 @@
 """Calling the user's functions: their inputs as float arrays, what they return as gradients, one-line problems.
 
-:func:`~gradcheck.generic.check_function` and :func:`~gradcheck.generic.check_layer` take
+:func:`~gradcheck.pipeline.generic.check_function` and :func:`~gradcheck.pipeline.generic.check_layer` take
 ``x`` as one array, a tuple/list of arrays or a dict of arrays, and a gradient returned in
 the same structure (a layer's backward: one gradient per array input of forward). A wrong
 structure, a wrong shape (with a hint why), a NaN or an exception becomes one line naming
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .errors import describe_exception
+from ..errors import describe_exception
 from .numeric import METHOD_NAMES
 
 __all__ = ["check_method_argument", "label", "to_float", "inputs", "layer_names", "split_forward", "gradients",

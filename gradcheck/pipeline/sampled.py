@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..defaults import DIRECTIONS, MODES, SAMPLE
 from .backprop import forward, loss_value
 from .compare import MARGIN, RTOL
-from .defaults import DIRECTIONS, MODES, SAMPLE
 from .numeric import EPS, STEP_SCALE, error_bound
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
@@ -197,7 +197,7 @@ def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
 
 def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24):
     """:func:`directions` for a network: ``opinions`` maps an opinion to its gradients (list of dicts),
-    ``rounding`` is :func:`~gradcheck.backprop.backprop_rounding` (in units of ε). ``located[op]``
+    ``rounding`` is :func:`~gradcheck.pipeline.backprop.backprop_rounding` (in units of ε). ``located[op]``
     lists (tensor name, index) pairs."""
     flat = _Flat(spec, params)
     if flat.size == 0:

@@ -1,6 +1,6 @@
 """A network written out in SymPy symbols: one symbol per number, the forward pass, the δ's, every element.
 
-Used by :mod:`gradcheck.symbolic`. Symbols are :class:`NetSymbol` named
+Used by :mod:`gradcheck.pipeline.symbolic`. Symbols are :class:`NetSymbol` named
 ``<letter><layer>_<index>``: inputs ``x``, targets ``y``, params ``w``, ``b``, ``gamma``,
 ``beta`` (named by their array position in ``params[l]``), fixed buffers ``m`` (a dropout
 mask, one per sample like x), and the intermediate ``z``, ``a`` and ``delta``.
