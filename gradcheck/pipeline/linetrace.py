@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import is_user_file
+from .shapes import fmt_shape as _fmt
 
 __all__ = ["Line", "LineTrace", "compare_with_reference", "trace_call", "trace_impl"]
 
@@ -131,10 +132,6 @@ class LineTrace:
 
     def __repr__(self):
         return f"LineTrace({len(self.lines)} lines, {len(self.broadcasts)} broadcasts)"
-
-
-def _fmt(shape):
-    return "(" + ",".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 class _Recorder:
