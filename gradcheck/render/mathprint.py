@@ -160,10 +160,7 @@ class _MathML(MathMLPresentationPrinter):
         return self._el("msub", self._print(e.base), self._index([self._print_str(i) for i in e.indices]))
 
     def _print_str(self, e):
-        return _Str().doprint(e)
-
-    def _func(self, name, *args):
-        return self._row(self._el("mi", text=_head_text(name)), self._paren(*args))
+        return to_text(e)
 
     def _print_NetFunctionBase(self, e):  # noqa: N802 - SymPy's printer method names
         head, k = self._el("mi", text=e.text_head), e.index_args
