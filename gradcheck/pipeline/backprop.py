@@ -21,7 +21,7 @@ from ..catalogue import LOSSES
 
 EPS = np.finfo(np.float64).eps
 
-__all__ = ["Forward", "backprop", "forward", "backprop_rounding", "loss_value"]
+__all__ = ["Forward", "backprop", "forward", "backprop_rounding", "loss_value", "sample_losses"]
 
 
 @dataclass
@@ -79,6 +79,23 @@ def loss_value(spec, a, Y, z=None):
     if z is not None and fused_loss(spec) is not None:
         return loss.value_from_z(z, Y, n, k, conv.unit_axis)
     return loss.value(a, Y, n, k)
+
+
+def sample_losses(spec, a, Y, z=None):
+    """Each sample's share of C, (..., N), so that C = Σ_n of it; ``a`` (and ``z``) may have leading stack axes.
+
+    Every sample goes to a stack axis of its own, as a batch of one that keeps the
+    whole batch's N in the loss's normalisation.
+    """
+    conv, loss = spec.conv, LOSSES[spec.loss]
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+
+    def apart(x):  # (..., K, N) -> (..., N, K, 1); (..., N, K) -> (..., N, 1, K)
+        return np.swapaxes(x, -1, -2)[..., None] if conv.name == "column" else x[..., None, :]
+
+    if z is not None and fused_loss(spec) is not None:
+        return loss.value_from_z(apart(z), apart(Y), n, k, conv.unit_axis)
+    return loss.value(apart(a), apart(Y), n, k)
 
 
 def backprop(spec, params, X, Y, tape=None, tweak=None):

@@ -24,6 +24,7 @@ difference is not a derivative.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,7 +82,7 @@ def unflatten(vec, shapes):
     out, at = [], 0
     lead = vec.shape[:-1]
     for s in shapes:
-        size = int(np.prod(s, dtype=np.int64))
+        size = math.prod(s)
         out.append(vec[..., at:at + size].reshape(lead + tuple(s)))
         at += size
     return out
@@ -209,15 +210,17 @@ def combine(values, taken, h, method, eps=EPS):
 
 
 def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=True,
-                     elements=None, progress=None) -> NumericGradient:
+                     elements=None, progress=None, lines=True) -> NumericGradient:
     """Finite-difference ∂C/∂θ for every param element (``params``: list of {"W", "b"}, {"gamma", "beta"},
     {} or {"mask"} dicts; masks are held fixed, not differentiated).
 
     Forward passes only, through the layer catalogue (see :mod:`gradcheck.pipeline.perturbed`):
     ``structured`` recomputes only what each perturbation changes (the unit it touches,
     then the layers above); ``structured=False`` recomputes the perturbed layer in full
-    (the plain mode). ``elements``, if given, is a list with one dict per layer mapping
-    a param name to the flat indices to check (sampled checks); the other elements get
+    (the plain mode); ``lines`` lets a dense layer take all its elements' losses from
+    each unit's loss along its line (:mod:`gradcheck.pipeline.unitlines`) where the
+    layers above are analytic. ``elements``, if given, is a list with one dict per layer
+    mapping a param name to the flat indices to check (sampled checks); the other elements get
     NaN. Returns the gradient, the error bound per element, kink flags and the steps.
     ``progress(done, total)`` is called as elements are finished.
     """
@@ -228,7 +231,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     if method == "complex-step" and not all(ly.complex_step and not ly.kinked for ly in spec.layers):
         raise ValueError("method='complex-step' needs every layer to be analytic (no relu, no max); "
                          "use 'richardson' or 'central'")
-    net = Perturbed(spec, params, X, Y, structured=structured)
+    net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
     offsets = stencil_offsets(method)
     grads, kinks, steps, bounds = [], [], [], []
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else

@@ -13,22 +13,31 @@ to evaluate them, both forward passes only:
   change in one input unit through ``input_change``: z' = z + W[:, j]·Δa_j, again its
   forward pass. Only the layers above that are recomputed in full, on the stack. A
   perturbation of layer l never recomputes the layers below l, nor the rest of layer l.
+* **lines** (within structured, for dense layers with analytic layers above): every
+  element feeding unit j moves the network along the same line z_j + ε, so each unit's
+  loss along that line, fitted from six such passes, gives every element's perturbed
+  loss (:mod:`gradcheck.pipeline.unitlines`); exact evaluations check it.
 
-Both return the loss of each perturbed network and whether its forward pass crossed a
+All return the loss of each perturbed network and whether its forward pass crossed a
 kink (a changed :meth:`~gradcheck.catalogue.layers.base.Layer.kink_state`).
 """
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
-from .backprop import forward, loss_value
+from .backprop import forward, loss_value, sample_losses
 from .numeric import flatten
+from .unitlines import UnitLines, fits_lines
 
 __all__ = ["Perturbed"]
 
 #: Memory for the arrays of one chunk of perturbed networks (peak use stays a small multiple of this).
-CHUNK_BYTES = 4 * 2**20
+CHUNK_BYTES = 2**20
+#: Perturbed networks per call where the unit lines give their losses (a few numbers each).
+LINE_CHUNK = 2**16
 
 
 class Perturbed:
@@ -37,9 +46,10 @@ class Perturbed:
     ``structured=False`` recomputes every perturbed layer in full (the plain mode).
     """
 
-    def __init__(self, spec, params, X, Y, structured=True):
+    def __init__(self, spec, params, X, Y, structured=True, lines=True):
         self.spec, self.params, self.X, self.Y = spec, params, X, Y
         self.structured = structured
+        self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
         conv = spec.conv
         self.base = forward(spec, params, X)
         self.inputs = [X, *self.base.a[:-1]]
@@ -47,10 +57,17 @@ class Perturbed:
         self.n = Y.shape[conv.sample_axis]
         self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
 
+    @cached_property
+    def shares(self):
+        """Each sample's share of C at θ, (N,)."""
+        return sample_losses(self.spec, self.base.output, self.Y, self.base.z[-1])
+
     # -- layout ----------------------------------------------------------------------------
     def keys(self, i):
         """Layer i's trainable param names, in the order of its flat θ."""
-        return list(self.spec.param_shapes()[i])
+        if not hasattr(self, "_keys"):
+            self._keys = [list(shapes) for shapes in self.spec.param_shapes()]
+        return self._keys[i]
 
     def theta(self, i):
         return flatten([self.params[i][k] for k in self.keys(i)])
@@ -58,7 +75,10 @@ class Perturbed:
     def _split(self, i, flat):
         """Flat indices into layer i's θ -> [(key, positions in ``flat``, indices into that param)]."""
         out, at = [], 0
-        for key in self.keys(i):
+        keys = self.keys(i)
+        if len(keys) == 1:
+            return [(keys[0], np.arange(len(flat)), flat)]
+        for key in keys:
             size = self.params[i][key].size
             hit = np.flatnonzero((flat >= at) & (flat < at + size))
             if hit.size:
@@ -73,14 +93,16 @@ class Perturbed:
         return (self.structured and hasattr(ly, "unit_change")
                 and (ly.act.elementwise or i == len(layers) - 1)) or (self.structured and hasattr(ly, "output_change"))
 
-    def chunk(self, i, itemsize=8):
+    def chunk(self, i, itemsize=8, lines=True):
         """How many perturbed networks of layer i to evaluate at once within :data:`CHUNK_BYTES`.
 
         Per network: a few arrays of each layer above (z, a and a temporary, per sample),
         and for the plain mode the perturbed layer's params and outputs too.
         """
         layers = self.spec.layers
-        above = 3 * sum(m.units for m in layers[i + 1:]) * self.n
+        if lines and itemsize == 8 and self.uses_lines(i):
+            return LINE_CHUNK
+        above = 3 * max((m.units for m in layers[i + 1:]), default=0) * self.n  # arrays of one layer at a time
         if self.uses_structure(i) and hasattr(layers[i], "output_change"):
             per = 2 * layers[i].units * self.n + above
         elif self.uses_structure(i):
@@ -97,9 +119,36 @@ class Perturbed:
         imaginary for complex steps).
         """
         flat, delta = np.asarray(flat), np.asarray(delta)
+        if self.uses_lines(i) and not np.iscomplexobj(delta):
+            values = self._from_lines(i, flat, delta)
+            if values is not None:
+                return values, np.zeros(len(flat), dtype=bool), delta
         if self.uses_structure(i):
             return (*self._structured(i, flat, delta), delta)
         return self._plain(i, flat, delta)
+
+    def uses_lines(self, i):
+        """True when layer i's losses come from :class:`~gradcheck.pipeline.unitlines.UnitLines` (real steps)."""
+        return self.lines is not None and self.lines.get(i, True) is not None and fits_lines(self.spec, i)
+
+    def _from_lines(self, i, flat, delta):
+        """Losses (P,) from the unit lines of layer i; None where the lines would cost more passes than the
+        elements, and None from now on where exactly evaluated steps disagree with them."""
+        model = self.lines.get(i) or self.lines.setdefault(i, UnitLines(self, i))
+        unit, row = np.empty(len(flat), dtype=int), np.empty(len(flat), dtype=int)
+        for key, pos, idx in self._split(i, flat):
+            unit[pos], row[pos] = model.locate(key, idx)
+        if model.cost(unit, delta) > len(flat):
+            return None
+        out = model.changes(unit, row, delta)
+        if out is None:
+            self.lines[i] = None
+            return None
+        change, unresolved = out
+        values = self.loss + change
+        if unresolved.any():
+            values[unresolved] = self._structured(i, flat[unresolved], delta[unresolved])[0]
+        return values
 
     def _plain(self, i, flat, delta):
         p = len(flat)
@@ -124,7 +173,7 @@ class Perturbed:
 
     def _structured(self, i, flat, delta):
         spec, conv = self.spec, self.spec.conv
-        layers, ly, base = spec.layers, spec.layers[i], self.base
+        ly, base = spec.layers[i], self.base
         p = len(flat)
         if hasattr(ly, "output_change"):  # a layer that rebuilds its output stack from the part an element touches
             z = np.empty((p, *base.z[i].shape), dtype=complex if np.iscomplexobj(delta) else float)
@@ -140,33 +189,41 @@ class Perturbed:
         for key, pos, idx in self._split(i, flat):
             unit[pos], z_row[pos] = ly.unit_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i],
                                                    conv, spec.bias)
+        return self.from_rows(i, unit, z_row)
+
+    def from_rows(self, i, unit, z_row, samples=False):
+        """(C (P,), crossed a kink (P,)) of networks whose layer i has z_{unit[p]} = ``z_row[p]`` (N,) and every
+        other z of layer i as in the base network; with ``samples``, each sample's share of C (P, N)."""
+        spec, conv = self.spec, self.spec.conv
+        layers, ly, base = spec.layers, spec.layers[i], self.base
         rows = _unit_rows(base.z[i], conv)
         crossed = self._row_moved(ly, z_row, rows[unit])
         if i == len(layers) - 1 or not ly.act.elementwise:
             z = _with_rows(base.z[i], unit, z_row, conv)
             a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
-            values, more = self._above(i, a, z)
+            values, more = self._above(i, a, z, samples)
             return values, crossed | more
         a_row = ly.act.forward(z_row, conv.unit_axis) if ly.has_activation else z_row
         da_row = a_row - _unit_rows(base.a[i], conv)[unit]
         nxt = layers[i + 1]
         if hasattr(nxt, "input_change"):
             z = nxt.input_change(self.params[i + 1], base.z[i + 1], unit, da_row, conv, spec.bias)
-            crossed |= self._moved(i + 1, nxt.kink_state(None, z, conv), p)
+            crossed |= self._moved(i + 1, nxt.kink_state(None, z, conv), len(unit))
             a = nxt.act.forward(z, conv.unit_axis) if nxt.has_activation else z
-            values, more = self._above(i + 1, a, z)
+            values, more = self._above(i + 1, a, z, samples)
         else:
             a = _with_rows(base.a[i], unit, a_row, conv)
-            values, more = self._above(i, a, None)
+            values, more = self._above(i, a, None, samples)
         return values, crossed | more
 
-    def _above(self, start, a, z):
-        """Run layers above ``start`` on the stack a (P, ...) of its outputs; (losses (P,), crossed (P,))."""
+    def _above(self, start, a, z, samples=False):
+        """Run layers above ``start`` on the stack a (P, ...) of its outputs; (losses (P,), crossed (P,)), or with
+        ``samples`` each sample's share of the loss (P, N)."""
         spec, conv = self.spec, self.spec.conv
         p = a.shape[0]
         crossed = np.zeros(p, dtype=bool)
         upper = spec.layers[start + 1:]
-        fold = bool(upper) and all(m.per_sample for m in upper)
+        fold = all(m.per_sample for m in upper) and any(m.folds for m in upper)
         if fold:
             a = conv.fold(a)
         for ly in upper:
@@ -178,6 +235,8 @@ class Perturbed:
             crossed |= self._moved(ly.index, state, p)
         if fold:
             a, z = conv.unfold(a, p), conv.unfold(z, p)
+        if samples:
+            return sample_losses(spec, a, self.Y, z), crossed
         return np.asarray(loss_value(spec, a, self.Y, z)), crossed
 
     def _moved(self, i, state, p):

@@ -84,6 +84,12 @@ class Layer:
     params: ClassVar[tuple] = ()
     #: False when one sample's output depends on the other samples or on the batch's layout.
     per_sample: ClassVar[bool] = True
+    #: True when one sample's output depends on the other samples' inputs (batchnorm). A dropout mask is
+    #: tied to each sample's place (not ``per_sample``) but does not mix samples.
+    mixes_samples: ClassVar[bool] = False
+    #: True when a stack of perturbed networks runs faster folded into one batch of P·N samples than as a stack
+    #: (one big call instead of P small ones); dense layers multiply a stack directly, which is faster still.
+    folds: ClassVar[bool] = True
     #: What each quantity of the shape trace is, for this kind (merged over the generic meanings).
     meanings: ClassVar[dict] = {}
     #: True when forward is analytic in its inputs and params and evaluates complex arrays (only + − × ÷,

@@ -127,6 +127,7 @@ class BatchNorm(_Norm):
 
     kind = "batchnorm"
     per_sample = False
+    mixes_samples = True
 
     def _param_shape(self):
         return (self.in_shape[0],)

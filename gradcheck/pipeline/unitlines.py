@@ -1,0 +1,159 @@
+"""Every perturbed loss of a dense layer from a few forward passes per unit: the loss along each unit's line.
+
+Moving W[j, k] by δ moves z_j only, to z_j + δ·a_k, and moving b_j by δ moves it to
+z_j + δ (the layer's forward pass, see
+:meth:`~gradcheck.catalogue.layers.dense.Dense.line_index`). Every element that feeds
+unit j therefore moves the network along the same line, z_j + ε, just with a
+different ε_n = δ·a_k[n] for each sample n. Where no layer mixes samples, the loss is
+a sum of per-sample shares, so
+
+    C(θ + δ·e_jk) − C(θ) = Σ_n ψ_jn(δ·a_k[n]),   ψ_jn(ε) = ℓ_n(z_j[n] + ε) − ℓ_n(z_j[n]),
+
+where ℓ_n is sample n's share of C given its z_j. ψ_jn is a function of one number,
+and finite differences only ever ask for it at |ε| ≤ 2h·max_k |a_k[n]|, a few
+thousandths. Where every layer from this one up is analytic (no relu, no max),
+ψ_jn is a polynomial there to far below rounding: its degree-6 interpolant at the six
+points ±ε_q misses by O(ε⁷·ψ⁽⁷⁾/7!), about 1e-20 of C for weights of order one. So
+each unit costs six forward passes of the layers above it (run on the changed unit
+only, as in :class:`~gradcheck.pipeline.perturbed.Perturbed`), for all its elements and
+every step at once, instead of four per element. Where the weights are large enough
+for that to fail, the fit's own coefficients say so (they stop falling fast), and
+that unit's elements are evaluated one by one.
+
+With u = ε/(r·s_n) ∈ [−1, 1] (r: the reach of the steps, s_n = max_k |a_k[n]|) and
+ψ_jn = Σ_p c_jnp·u^p, the loss changes of all elements are six small matrix products:
+
+    C(θ + δ·e_jk) − C(θ) = Σ_p (δ/r)^p · M_p[j, k],   M_p = c_p @ (a/s)^pᵀ   (units, K).
+
+These are the same numbers the loop over elements computes, forward passes only; each
+call also evaluates its largest step exactly and falls back to the per-element passes if
+the two differ by more than rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["UnitLines", "fits_lines"]
+
+EPS = np.finfo(np.float64).eps
+#: Positive interpolation points u_q (the positive half of the 6 Chebyshev points); the line is
+#: evaluated at ±u_q.
+NODES = np.cos(np.pi * np.array([1, 3, 5]) / 12)
+#: Odd (u, u³, u⁵) and even (u², u⁴, u⁶) parts of the interpolant, from the odd and even parts of ψ at the nodes.
+_ODD = np.linalg.inv(NODES[:, None] ** np.array([1, 3, 5]))
+_EVEN = np.linalg.inv(NODES[:, None] ** np.array([2, 4, 6]))
+POWERS = np.arange(1, 7)
+#: An exactly evaluated loss may differ from the interpolated one by this many ε·Σ_n|ℓ_n| (rounding).
+AGREE_ULPS = 64
+#: A unit's line counts as resolved when its interpolant's error estimate is below this many ε·Σ_n|ℓ_n|: the
+#: rounding that the finite difference's error bound already allows for each loss it evaluates.
+TAIL_ULPS = 8
+#: Coefficients below this many ε·|ℓ_n| are rounding: the losses at the nodes are good to a few ε·|ℓ_n|, and
+#: the fit multiplies that by up to 70 (the largest row sum of the inverse Vandermonde matrices).
+NOISE_ULPS = 256
+
+
+def fits_lines(spec, i):
+    """True when layer i's perturbed losses may come from :class:`UnitLines`: it moves one unit per element
+    (dense), and from layer i up every layer is analytic and none mixes samples."""
+    upper = spec.layers[i:]
+    return hasattr(spec.layers[i], "line_index") and not any(ly.kinked or ly.mixes_samples for ly in upper)
+
+
+class UnitLines:
+    """The loss along each unit's line for layer ``i`` of a :class:`~gradcheck.pipeline.perturbed.Perturbed`.
+
+    Fitted lazily, per unit, for steps up to a reach that only grows (by powers of 2).
+    """
+
+    def __init__(self, net, i):
+        self.net, self.i = net, i
+        spec, base = net.spec, net.base
+        self.layer = spec.layers[i]
+        self.rows = self.layer.line_rows(base.a_in[i], spec.conv, spec.bias)  # (K, N)
+        scale = np.abs(self.rows).max(axis=0)
+        self.scale = np.where(scale > 0, scale, 1.0)  # s_n
+        self.z = base.z[i] if spec.conv.name == "column" else base.z[i].T  # (units, N)
+        self.shares = net.shares  # ℓ_n (N,)
+        self.coef = np.zeros((len(POWERS), self.layer.units, net.n))  # c_jnp, by p
+        self.fitted = np.zeros(self.layer.units, dtype=bool)
+        self.tail = np.full(self.layer.units, np.inf)  # per unit: the interpolant's error estimate at |u| = 1
+        self.reach = 0.0
+        size = np.abs(self.shares).sum() + abs(net.loss)
+        self.tol, self.tail_tol = AGREE_ULPS * EPS * size, TAIL_ULPS * EPS * size
+        self.noise = NOISE_ULPS * EPS * (np.abs(self.shares) + size / net.n)  # per sample
+
+    def locate(self, key, index):
+        """(unit j (P,), row k of the line rows (P,)) for flat indices ``index`` (P,) into param ``key``."""
+        return self.layer.line_index(self.net.params[self.i], key, index, self.net.spec.conv)
+
+    def cost(self, j, delta):
+        """Forward passes that fitting the units ``j`` for steps ``delta`` still needs (6 per unit)."""
+        fitted = self.fitted if np.abs(delta).max(initial=0.0) <= self.reach else np.zeros_like(self.fitted)
+        need = np.zeros_like(fitted)
+        need[j] = True
+        return 2 * len(NODES) * int((need & ~fitted).sum())
+
+    def changes(self, j, k, delta):
+        """(C(θ + δ_p·e_p) − C(θ) (P,), unresolved (P,)) for elements moving unit ``j[p]`` along line row ``k[p]``
+        by ``delta[p]``. Unresolved elements belong to units whose line the interpolant does not resolve to
+        rounding (their values are meaningless: evaluate them one by one). None if the step that goes farthest
+        along its line and one other, evaluated exactly, disagree with the lines."""
+        reach = float(np.abs(delta).max(initial=0.0))
+        if reach > self.reach:  # a little room, so that later calls with slightly larger steps need no refit
+            self.reach, self.fitted[:] = 2.0 ** (np.ceil(4 * np.log2(reach)) / 4), False
+        need = np.zeros_like(self.fitted)
+        need[j] = True
+        V = self.rows / self.scale  # a_k[n]/s_n ∈ [−1, 1]
+        far = np.abs(delta) * np.abs(V).max(axis=1)[k]
+        probe = np.array([int(far.argmax()), len(delta) // 2])
+        exact = self._fit(np.flatnonzero(need & ~self.fitted), j[probe],
+                          self.z[j[probe]] + delta[probe, None] * self.rows[k[probe]])
+        powers = np.empty((len(POWERS), *V.shape))
+        powers[0] = V
+        for p in range(1, len(POWERS)):
+            np.multiply(powers[p - 1], V, out=powers[p])
+        M = (self.coef @ np.swapaxes(powers, 1, 2)).reshape(len(POWERS), -1)  # (6, units·K)
+        at = j * V.shape[0] + k
+        d = delta / self.reach
+        out = np.take(M[-1], at)
+        for p in range(len(POWERS) - 2, -1, -1):  # Horner: Σ_p d^p·M_p
+            out = out * d + np.take(M[p], at)
+        out *= d
+        unresolved = self.tail[j] > self.tail_tol
+        if np.abs(exact - out[probe])[~unresolved[probe]].max(initial=0.0) > self.tol:
+            return None
+        return out, unresolved
+
+    def _fit(self, units, probe_unit, probe_z):
+        """Fit c_jnp for ``units`` from ψ_jn at ±u_q (six forward passes of the layers above per unit); also
+        evaluate the networks whose unit ``probe_unit[p]`` has z ``probe_z[p]`` (N,), and return their C − C(θ)."""
+        net, i = self.net, self.i
+        points = np.concatenate([NODES, -NODES])
+        chunk = max(1, net.chunk(i, lines=False) // len(points))
+        probe = None
+        for start in range(0, max(1, len(units)), chunk):
+            part = units[start:start + chunk]
+            unit = np.repeat(part, len(points))
+            z = self.z[unit] + np.tile(points, len(part))[:, None] * (self.reach * self.scale)  # (P, N)
+            if probe is None:
+                unit, z = np.concatenate([probe_unit, unit]), np.concatenate([probe_z, z])
+            shares, _ = net.from_rows(i, unit, z, samples=True)
+            psi = shares - self.shares
+            if probe is None:
+                probe, psi = psi[:len(probe_unit)].sum(axis=1), psi[len(probe_unit):]
+            if not len(part):
+                continue
+            psi = psi.reshape(len(part), 2, len(NODES), -1)  # (units, ±, q, N)
+            odd, even = (psi[:, 0] - psi[:, 1]) / 2, (psi[:, 0] + psi[:, 1]) / 2
+            c = np.stack([_ODD @ odd, _EVEN @ even], axis=2).reshape(len(part), len(POWERS), -1)  # (units, p, N)
+            self.coef[:, part] = np.swapaxes(c, 0, 1)
+            # Coefficients of an analytic line fall geometrically (c_{p+2}/c_p ≈ (ε/radius)²), so the first left
+            # out is about c_5²/c_3 (odd part) and c_6²/c_4 (even part); a coefficient at rounding counts as zero.
+            top = np.where(np.abs(c[:, -2:]) <= self.noise, 0.0, c[:, -2:])  # NaN stays NaN
+            with np.errstate(invalid="ignore", over="ignore"):  # a loss that is not finite: not resolved
+                tail = (top ** 2 / np.maximum(np.abs(c[:, -4:-2]), self.noise)).sum(axis=(1, 2))
+            self.tail[part] = np.where(np.isfinite(tail), tail, np.inf)
+            self.fitted[part] = True
+        return probe

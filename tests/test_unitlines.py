@@ -1,0 +1,158 @@
+"""Perturbed losses from each unit's line: the same numbers as per-element passes, at a few passes per unit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from nets import make_spec, random_spec
+
+from gradcheck import numeric_gradient
+from gradcheck.pipeline import unitlines
+from gradcheck.pipeline.numeric import default_step
+from gradcheck.pipeline.perturbed import Perturbed
+from gradcheck.pipeline.unitlines import UnitLines, fits_lines
+
+SMOOTH_NETS = [
+    ([3, 4, 2], ["tanh", "linear"], "mse", "column", "separate"),
+    ([3, 4, 2], ["sigmoid", "sigmoid"], "bce", "row", "augmented"),
+    ([2, 5, 3, 3], ["softplus", "tanh", "softmax"], "cross_entropy", "column", "none"),
+    ([4, 3, 3, 2], ["tanh", "sigmoid", "linear"], "sse", "row", "separate"),
+    ([3, 2], ["softmax"], "cross_entropy", "row", "augmented"),
+]
+
+
+def _gradients(spec, params, X, Y, **kw):
+    return numeric_gradient(spec, params, X, Y, **kw)
+
+
+def _assert_same(a, b, rtol):
+    """Equal to ``rtol``, or within b's own error bound (below it the two differ by rounding only)."""
+    for ga, gb, eb in zip(a.grads, b.grads, b.bounds):
+        for key in gb:
+            assert np.all(np.abs(ga[key] - gb[key]) <= rtol * np.abs(gb[key]) + eb[key]), (key, ga[key], gb[key])
+
+
+@pytest.mark.parametrize(("sizes", "acts", "loss", "convention", "bias"), SMOOTH_NETS)
+@pytest.mark.parametrize("method", ["central", "richardson"])
+def test_lines_give_the_per_element_numbers(sizes, acts, loss, convention, bias, method, monkeypatch):
+    spec = make_spec(sizes, acts, loss, convention, bias, batch=5, seed=3)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    fitted = []
+    original = UnitLines._fit
+    monkeypatch.setattr(UnitLines, "_fit", lambda self, units, *a: fitted.append(len(units)) or original(
+        self, units, *a))
+    exact_calls = []
+    monkeypatch.setattr(Perturbed, "_structured", lambda *a: exact_calls.append(a))
+    lines = _gradients(spec, params, X, Y, method=method)
+    assert sum(fitted) == sum(ly.units for ly in spec.layers)  # every unit of every layer, once
+    assert exact_calls == []  # every loss came from the lines: none fell back to per-element passes
+    monkeypatch.undo()
+    _assert_same(lines, _gradients(spec, params, X, Y, method=method, lines=False), 1e-9)
+    _assert_same(lines, _gradients(spec, params, X, Y, method=method, structured=False), 1e-9)
+    for bl, be in zip(lines.bounds, _gradients(spec, params, X, Y, method=method, lines=False).bounds):
+        for key in be:  # the error bound comes out the same too (it is made from the same losses)
+            np.testing.assert_allclose(bl[key], be[key], rtol=0.1)
+
+
+def test_lines_agree_on_random_smooth_networks():
+    rng = np.random.default_rng(11)
+    checked = 0
+    for seed in range(200):
+        spec = random_spec(rng, seed)
+        if not all(fits_lines(spec, i) for i in range(len(spec.layers))):
+            continue
+        params, (X, Y) = spec.parameters(seed), spec.batch_data()
+        _assert_same(_gradients(spec, params, X, Y), _gradients(spec, params, X, Y, lines=False), 1e-8)
+        checked += 1
+    assert checked > 50
+
+
+def test_a_unit_costs_six_passes_whatever_its_fan_in(monkeypatch):
+    """Per-element evaluation grows with fan-in; the lines do not."""
+    counts = {}
+    original = Perturbed.from_rows
+
+    def spy(self, i, unit, z_row, samples=False):
+        counts[i] = counts.get(i, 0) + len(unit)
+        return original(self, i, unit, z_row, samples)
+
+    monkeypatch.setattr(Perturbed, "from_rows", spy)
+    for fan_in in (3, 40):
+        counts.clear()
+        spec = make_spec([fan_in, 5, 2], ["tanh", "linear"], batch=4)
+        _gradients(spec, spec.parameters(), *spec.batch_data())
+        assert counts[0] == 2 * len(unitlines.NODES) * 5 + 2  # six per unit, plus the two exact probes
+        assert counts[1] == 2 * len(unitlines.NODES) * 2 + 2
+
+
+def test_units_the_interpolant_cannot_resolve_are_evaluated_one_by_one(monkeypatch):
+    """Weights 40x larger: some lines curve too fast for the interpolant; those units fall back and the numbers
+    stay the per-element ones."""
+    spec = make_spec([1, 1, 3, 2], ["sigmoid", "linear", "sigmoid"], "bce", "row", "separate", batch=6, seed=75)
+    params = [{k: v * 40 for k, v in p.items()} for p in spec.parameters(75)]
+    X, Y = spec.batch_data()
+    exact_calls = []
+    original = Perturbed._structured
+    monkeypatch.setattr(Perturbed, "_structured", lambda self, i, flat, delta: exact_calls.append(len(flat)) or
+                        original(self, i, flat, delta))
+    lines = _gradients(spec, params, X, Y)
+    assert sum(exact_calls) > 2 * len(exact_calls)  # more than the probes ran one by one
+    _assert_same(lines, _gradients(spec, params, X, Y, lines=False), 1e-9)
+
+
+def test_a_wrong_line_is_caught_by_the_exact_probe_and_the_layer_falls_back(monkeypatch):
+    """Deliberately corrupt every fitted slope by 1e-6: the exact evaluation of the farthest step disagrees, the
+    layer is evaluated element by element, and the gradient is still the per-element one."""
+    spec = make_spec([4, 6, 3], ["tanh", "linear"], batch=5, seed=1)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    original = UnitLines._fit
+
+    def corrupt(self, units, *args):
+        out = original(self, units, *args)
+        self.coef[0] *= 1 + 1e-6
+        return out
+
+    monkeypatch.setattr(UnitLines, "_fit", corrupt)
+    net = Perturbed(spec, params, X, Y)
+    theta = net.theta(0)
+    h = default_step(theta, "richardson")
+    idx = np.arange(theta.size)
+    values, _, _ = net.losses(0, np.tile(idx, 2), np.concatenate([h, -h]))
+    assert net.lines[0] is None  # the lines were refused for this layer
+    exact = Perturbed(spec, params, X, Y, lines=False).losses(0, np.tile(idx, 2), np.concatenate([h, -h]))[0]
+    np.testing.assert_allclose(values, exact, rtol=0, atol=1e-14)
+    monkeypatch.setattr(UnitLines, "_fit", original)
+    _assert_same(_gradients(spec, params, X, Y), _gradients(spec, params, X, Y, lines=False), 1e-9)
+
+
+@pytest.mark.parametrize(("sizes", "acts", "fits"), [
+    ([3, 4, 2], ["tanh", "linear"], [True, True]),
+    ([3, 4, 2], ["relu", "linear"], [False, True]),  # a kink in layer 0: only layer 1 may use lines
+    ([3, 4, 4, 2], ["tanh", "leaky_relu", "linear"], [False, False, True]),
+])
+def test_lines_only_where_every_layer_from_there_up_is_analytic(sizes, acts, fits):
+    spec = make_spec(sizes, acts)
+    assert [fits_lines(spec, i) for i in range(len(spec.layers))] == fits
+
+
+def test_lines_not_across_a_layer_that_mixes_samples():
+    from gradcheck import load_spec
+
+    spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"type": "batchnorm"},
+                                             {"units": 2}], "loss": "mse", "batch": 4})
+    assert [fits_lines(spec, i) for i in range(3)] == [False, False, True]
+
+
+def test_a_few_sampled_elements_are_evaluated_one_by_one(monkeypatch):
+    """Fitting a unit costs six passes: for one element of a wide layer that is more than evaluating it."""
+    spec = make_spec([20, 30, 2], ["tanh", "linear"], batch=4)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    fitted = []
+    original = UnitLines._fit
+    monkeypatch.setattr(UnitLines, "_fit", lambda self, units, *a: fitted.append(len(units)) or original(
+        self, units, *a))
+    elements = [{"W": [7]}, {"W": [1]}]
+    sampled = numeric_gradient(spec, params, X, Y, elements=elements)
+    assert fitted == []
+    full = numeric_gradient(spec, params, X, Y)
+    np.testing.assert_allclose(sampled.grads[0]["W"].ravel()[7], full.grads[0]["W"].ravel()[7], rtol=1e-9)
