@@ -12,9 +12,12 @@ machine, so the ratios compare across machines:
    against the reference backprop (an autograd oracle where torch is installed);
 2. **the CLI on a million-param network** (784-1024-256-10, N=32) in the default mode, with
    a correct backprop and with one planted wrong element in W0 (named or not);
-3. **start-up**: the CLI with ``--symbolic off`` and a pytest run with and without the plugin.
+3. **start-up**: the CLI with ``--symbolic off``; a pytest run with the plugin disabled and
+   loaded, alternating 15 times (best and median, and their difference: the plugin's
+   cost); and the import of the plugin module in a fresh interpreter.
 
-The machine is shared and noisy: each number is the best of ``--repeat`` runs.
+The machine is shared and noisy: each number is the best of ``--repeat`` runs, or of as
+many as fit in a second for the fast ones (up to 200).
 """
 
 from __future__ import annotations
@@ -65,12 +68,15 @@ def loop_gradient(spec, params, X, Y):
     return grads
 
 
-def best_of(fn, repeat):
-    best, out = float("inf"), None
-    for _ in range(repeat):
+def best_of(fn, repeat, budget=1.0):
+    """(best time, last result) of at least ``repeat`` runs, more while they take under ``budget`` seconds in all
+    (up to 200): a run of a millisecond needs many tries to find its time on a shared machine."""
+    best, out, spent, runs = float("inf"), None, 0.0, 0
+    while runs < repeat or (spent < budget and runs < 200):
         t0 = time.perf_counter()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
+        took = time.perf_counter() - t0
+        best, spent, runs = min(best, took), spent + took, runs + 1
     return best, out
 
 
@@ -114,23 +120,24 @@ def full_rows(n_in, units, repeat, quick):
     name = "-".join(map(str, [n_in, *units]))
     parts = torch_parts(spec, params, X, Y)
     ref = parts[3] if parts else backprop(spec, params, X, Y)[1]
-    t_loop, loop = best_of(lambda: loop_gradient(spec, params, X, Y), 1)
+    t_loop, loop = best_of(lambda: loop_gradient(spec, params, X, Y), 1, budget=0)
     rows = [[name, spec.n_params, "per-element loop (baseline)", f"{t_loop:.3f}", "1.0x", "-",
              f"{rel_error(loop, ref):.1e}"]]
     runs = [("structured, central", dict(method="central")), ("structured, richardson (default)", {}),
+            ("structured per element, richardson", dict(lines=False)),
             ("structured, complex step", dict(method="complex-step"))]
     if not quick or spec.n_params < 2000:
         runs.append(("plain, richardson", dict(structured=False)))
     for label, kw in runs:
         t, num = best_of(lambda kw=kw: numeric_gradient(spec, params, X, Y, **kw), repeat)
         mem = peak_mib(lambda kw=kw: numeric_gradient(spec, params, X, Y, **kw))
-        rows.append([name, spec.n_params, label, f"{t:.3f}", f"{t_loop / t:.1f}x", f"{mem:.0f}",
+        rows.append([name, spec.n_params, label, f"{t:.4f}", f"{t_loop / t:.1f}x", f"{mem:.0f}",
                      f"{rel_error(num.grads, ref):.1e}"])
     if parts:
         torch, f, tensors, _ = parts
         for fast in (False, True):
             t, _ = best_of(lambda fast=fast: torch.autograd.gradcheck(f, tensors, eps=1e-6, atol=1e-5,
-                                                                      fast_mode=fast), 1)
+                                                                      fast_mode=fast), 1, budget=0)
             rows.append([name, spec.n_params, f"torch.autograd.gradcheck {'fast' if fast else 'slow'}",
                          f"{t:.3f}", f"{t_loop / t:.1f}x", "-", "-"])
     return rows
@@ -149,9 +156,16 @@ def planted(params, X, Y):
 
 
 def cli(args, cwd):
+    """(seconds, (exit code, stdout, peak resident MiB)) of one CLI run."""
     t0 = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "gradcheck", *args], cwd=cwd, capture_output=True, text=True)
-    return time.perf_counter() - t0, done
+    with tempfile.TemporaryFile("w+") as out:
+        child = subprocess.Popen([sys.executable, "-m", "gradcheck", *args], cwd=cwd, stdout=out,
+                                 stderr=subprocess.DEVNULL, text=True)
+        _, status, usage = os.wait4(child.pid, 0)  # the child's own peak memory, not the largest child's so far
+        child.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - t0
+        out.seek(0)
+        return seconds, (child.returncode, out.read(), usage.ru_maxrss / 1024)
 
 
 def big_rows(repeat):
@@ -163,31 +177,51 @@ def big_rows(repeat):
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "net.json").write_text(json.dumps(spec))
         Path(tmp, "impl.py").write_text(IMPL.format(spec=spec))
-        runs = [("default mode, reference only", []), ("--impl with W0[123, 456] wrong", ["--impl", "impl.py:planted"])]
+        runs = [("default mode, reference only", []), ("--impl with W0[123, 456] wrong", ["--impl", "impl.py:planted"]),
+                ("--mode sampled, reference only", ["--mode", "sampled"]),
+                ("--mode sampled, --impl with W0[123, 456] wrong", ["--mode", "sampled", "--impl", "impl.py:planted"])]
         for label, extra in runs:
-            t, (_, done) = best_of(lambda extra=extra: cli(["net.json", "--symbolic", "off", *extra], tmp), repeat)
-            out = done.stdout
+            t, (code, out, mib) = best_of(lambda extra=extra: cli(["net.json", "--symbolic", "off", *extra], tmp),
+                                          repeat, budget=0)
             named = [line.split()[0] + " " + line.split()[1] for line in out.splitlines()
                      if line.startswith("W") and line.rstrip().endswith("wrong")]
             mode = "sampled" if "sampled check" in out else "full"
-            rows.append(["784-1024-256-10", 1_068_810, label, f"{t:.2f}", mode,
-                         "PASS" if done.returncode == 0 else f"FAIL, wrong: {', '.join(named) or 'none named'}"])
+            rows.append(["784-1024-256-10", 1_068_810, label, f"{t:.2f}", f"{mib:.0f}", mode,
+                         "PASS" if code == 0 else f"FAIL, wrong: {', '.join(named) or 'none named'}"])
     return rows
+
+
+def plugin_import_us():
+    """Microseconds that importing gradcheck's pytest plugin (and what it imports beyond pytest) takes in a fresh
+    interpreter."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", "import pytest; import gradcheck.plugin"],
+                          capture_output=True, text=True)  # pytest first: a pytest run has it loaded already
+    line = next(ln for ln in done.stderr.splitlines() if ln.rstrip().endswith("| gradcheck.plugin"))
+    return int(line.split("|")[1])
 
 
 def startup_rows(repeat):
     root = Path(__file__).resolve().parents[1]
     rows = []
-    t, _ = best_of(lambda: cli([str(root / "derivations" / "xor.json"), "--symbolic", "off", "-q"], root), repeat)
-    rows.append(["python -m gradcheck xor.json --symbolic off", f"{t:.2f}"])
+    t, _ = best_of(lambda: cli([str(root / "derivations" / "xor.json"), "--symbolic", "off", "-q"], root), repeat,
+                   budget=0)
+    rows.append(["python -m gradcheck xor.json --symbolic off", f"{t:.3f}", "-"])
+    runs = {"pytest, plugin disabled": ["-p", "no:gradcheck"], "pytest, plugin loaded": []}
+    times = {label: [] for label in runs}
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "test_nothing.py").write_text("def test_nothing():\n    pass\n")
-        for label, extra in [("pytest, plugin disabled", ["-p", "no:gradcheck"]), ("pytest, plugin loaded", [])]:
-            def run(extra=extra):
+        for _ in range(max(15, repeat)):  # alternate, so that drifts of a shared machine hit both alike
+            for label, extra in runs.items():
+                t0 = time.perf_counter()
                 subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *extra], cwd=tmp,
                                capture_output=True)
-            t, _ = best_of(run, repeat)
-            rows.append([label, f"{t:.2f}"])
+                times[label].append(time.perf_counter() - t0)
+    for label, ts in times.items():
+        rows.append([label, f"{min(ts):.3f}", f"{np.median(ts):.3f}"])
+    off, on = times.values()
+    rows.append(["the plugin's cost (loaded − disabled)", f"{min(on) - min(off):+.3f}",
+                 f"{np.median(on) - np.median(off):+.3f}"])
+    rows.append(["import gradcheck.plugin after pytest, fresh interpreter", f"{plugin_import_us() / 1e6:.3f}", "-"])
     return rows
 
 
@@ -204,10 +238,10 @@ def main():
     print(tabulate(rows, ["net", "params", "finite differences", "seconds", "speed-up", "peak MiB",
                           "max rel err"], disable_numparse=True, colalign=("left", "right", "left") + ("right",) * 4))
     print("\nthe CLI on a million-param network, N=32 (includes start-up)")
-    print(tabulate(big_rows(args.repeat), ["net", "params", "run", "seconds", "mode", "verdict"],
+    print(tabulate(big_rows(args.repeat), ["net", "params", "run", "seconds", "peak RSS MiB", "mode", "verdict"],
                    disable_numparse=True))
     print("\nstart-up")
-    print(tabulate(startup_rows(args.repeat), ["command", "seconds"], disable_numparse=True))
+    print(tabulate(startup_rows(args.repeat), ["command", "best s", "median s"], disable_numparse=True))
 
 
 if __name__ == "__main__":

@@ -64,6 +64,24 @@ def test_inconclusive_only_where_the_bound_exceeds_the_tolerance():
         assert not np.any(inconclusive & (3 * bound < 0.5 * tol))
 
 
+def test_a_pass_with_undecided_elements_says_so_and_not_that_an_absolute_floor_passed_them():
+    """A tiny gradient the finite difference cannot resolve, off by 0.1%: inconclusive, never called "within atol"."""
+    spec = load_spec({"input": 2, "layers": [{"units": 1, "activation": "sigmoid"}], "loss": "sse",
+                      "bias": "none", "batch": 1, "seed": 700483})
+    params = [{"W": spec.parameters(483)[0]["W"] * 10}]
+    data = spec.batch_data(483)
+
+    def impl(p, X, Y):
+        _, g = backprop(spec, p, X, Y)
+        g[0]["W"] = g[0]["W"] * 1.001
+        return g
+
+    result = check_network(spec, impl, symbolic="off", params=params, data=data)
+    assert result.passed and result.max_rel_error > result.rtol
+    assert "inconclusive element(s) the finite difference cannot resolve" in str(result)
+    assert "absolute floor" not in str(result)
+
+
 # -- stable losses: saturated outputs ------------------------------------------------------
 
 @pytest.mark.parametrize(("loss", "output"), [("bce", "sigmoid"), ("cross_entropy", "softmax")])

@@ -156,3 +156,11 @@ def test_a_few_sampled_elements_are_evaluated_one_by_one(monkeypatch):
     assert fitted == []
     full = numeric_gradient(spec, params, X, Y)
     np.testing.assert_allclose(sampled.grads[0]["W"].ravel()[7], full.grads[0]["W"].ravel()[7], rtol=1e-9)
+
+
+def test_products_kept_whole_or_taken_per_element_give_the_same_losses(monkeypatch):
+    spec = make_spec([6, 7, 3], ["tanh", "linear"], batch=4, seed=2)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    whole = _gradients(spec, params, X, Y)
+    monkeypatch.setattr(unitlines, "PRODUCT_BYTES", 1024)  # too small for M: per element, in pieces
+    _assert_same(_gradients(spec, params, X, Y), whole, 1e-12)

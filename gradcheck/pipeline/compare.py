@@ -273,6 +273,10 @@ class TensorCheck:
             rank = _band_rank(ver)
             keep = np.flatnonzero(rank >= (1 if not include_good else 0))
             finite_rel = np.where(np.isfinite(rel[keep]), rel[keep], 1e308)
+            if n and len(keep) > 8 * n:  # only the candidates for the n worst get sorted (ties included)
+                key = rank[keep] + finite_rel / (1 + finite_rel)  # by band, then by rel err: never out of order
+                cut = np.partition(key, len(key) - n)[len(key) - n]
+                keep, finite_rel = keep[key >= cut], finite_rel[key >= cut]
             order = keep[np.lexsort((-ab[keep], -finite_rel, -rank[keep]))]
             if n:
                 order = order[:n]

@@ -123,9 +123,18 @@ class Perturbed:
             values = self._from_lines(i, flat, delta)
             if values is not None:
                 return values, np.zeros(len(flat), dtype=bool), delta
-        if self.uses_structure(i):
-            return (*self._structured(i, flat, delta), delta)
-        return self._plain(i, flat, delta)
+        return self._one_by_one(i, flat, delta)
+
+    def _one_by_one(self, i, flat, delta):
+        """:meth:`losses` from a pass per perturbed network, in stacks of :meth:`chunk` networks."""
+        if not len(flat):
+            return np.zeros(0), np.zeros(0, dtype=bool), delta
+        size = self.chunk(i, 16 if np.iscomplexobj(delta) else 8, lines=False)
+        parts = []
+        for start in range(0, len(flat), size):
+            f, d = flat[start:start + size], delta[start:start + size]
+            parts.append((*self._structured(i, f, d), d) if self.uses_structure(i) else self._plain(i, f, d))
+        return parts[0] if len(parts) == 1 else tuple(np.concatenate(x) for x in zip(*parts))
 
     def uses_lines(self, i):
         """True when layer i's losses come from :class:`~gradcheck.pipeline.unitlines.UnitLines` (real steps)."""
@@ -147,7 +156,7 @@ class Perturbed:
         change, unresolved = out
         values = self.loss + change
         if unresolved.any():
-            values[unresolved] = self._structured(i, flat[unresolved], delta[unresolved])[0]
+            values[unresolved] = self._one_by_one(i, flat[unresolved], delta[unresolved])[0]
         return values
 
     def _plain(self, i, flat, delta):

@@ -35,8 +35,13 @@ __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "ch
 FULL_SECONDS = 2.0
 #: Group testing stops splitting at this many elements and checks them one by one.
 LEAF = 8
-#: Seconds per multiply-add of a batched forward pass, for :func:`estimate_seconds` (a modest machine).
-SECONDS_PER_OP = 1.5e-9
+#: For :func:`estimate_seconds`, measured on a modest machine (one core): seconds per multiply-add of a matrix
+#: product, per entry of an elementwise step (tanh, a loss, their temporaries), and the fixed cost of a layer.
+SECONDS_PER_MAC = 1e-10
+SECONDS_PER_ENTRY = 5e-9
+LAYER_SECONDS = 2e-4
+#: ... and the bookkeeping of one (element, stencil point) pair: its step, its loss, the combination.
+PAIR_SECONDS = 1.5e-7
 
 
 def choose_elements(shape, k, rng):
@@ -71,16 +76,33 @@ def choose_elements(shape, k, rng):
 def estimate_seconds(spec, n, method="central"):
     """Estimated time of a full structured finite-difference check of ``spec`` with batch ``n``.
 
-    Per perturbed element: the multiply-adds of the layers above its own (recomputed on
-    each perturbed network), at :data:`SECONDS_PER_OP`, times the points of the stencil.
+    Per perturbed network, per sample: the multiply-adds of the layers above the perturbed
+    one (a rank-one change for the next dense layer), at :data:`SECONDS_PER_MAC`, and the
+    entries of their outputs, at :data:`SECONDS_PER_ENTRY`. A layer evaluates one network
+    per stencil point per element, or, where its losses come from the unit lines
+    (:mod:`gradcheck.pipeline.unitlines`), six per unit and a few products; every
+    (element, point) pair also costs its bookkeeping.
     """
+    from .unitlines import NODES, POWERS, fits_lines
+
     points = 1 if method == "complex-step" else 4
     layers, total = spec.layers, 0.0
     for i, shapes in enumerate(spec.param_shapes()):
+        if not shapes:
+            continue
         count = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values())
-        above = sum(m.units * m.fan_in for m in layers[i + 1:]) + 10 * layers[i].units
-        total += count * points * n * above
-    return total * SECONDS_PER_OP
+        upper = layers[i + 1:]
+        macs = [m.units * m.fan_in for m in upper]
+        if upper and hasattr(upper[0], "input_change") and layers[i].act.elementwise:
+            macs[0] = upper[0].units
+        per_network = sum(macs) * SECONDS_PER_MAC + (sum(m.units for m in upper) + 1) * SECONDS_PER_ENTRY
+        if method != "complex-step" and fits_lines(spec, i):
+            networks = 2 * len(NODES) * layers[i].units
+            total += len(POWERS) * count * n * SECONDS_PER_MAC
+        else:
+            networks = count * points
+        total += networks * n * per_network + count * points * PAIR_SECONDS + LAYER_SECONDS
+    return total
 
 
 def check_mode(mode):

@@ -49,6 +49,11 @@ AGREE_ULPS = 64
 #: A unit's line counts as resolved when its interpolant's error estimate is below this many ε·Σ_n|ℓ_n|: the
 #: rounding that the finite difference's error bound already allows for each loss it evaluates.
 TAIL_ULPS = 8
+#: The products M_p of a layer are kept whole up to this size (6·units·K numbers).
+PRODUCT_BYTES = 64 * 2**20
+#: A fit evaluates this many of :class:`~gradcheck.pipeline.perturbed.Perturbed`'s chunks of networks at once:
+#: fewer, larger calls (still a few MiB) for what is most of the work.
+FIT_CHUNKS = 3
 #: Coefficients below this many ε·|ℓ_n| are rounding: the losses at the nodes are good to a few ε·|ℓ_n|, and
 #: the fit multiplies that by up to 70 (the largest row sum of the inverse Vandermonde matrices).
 NOISE_ULPS = 256
@@ -77,6 +82,13 @@ class UnitLines:
         self.z = base.z[i] if spec.conv.name == "column" else base.z[i].T  # (units, N)
         self.shares = net.shares  # ℓ_n (N,)
         self.coef = np.zeros((len(POWERS), self.layer.units, net.n))  # c_jnp, by p
+        V = self.rows / self.scale  # a_k[n]/s_n ∈ [−1, 1]
+        self.reaches = np.abs(V).max(axis=1)  # per row: how far along its line a step of r goes, at most
+        self.powers = np.empty((len(POWERS), *V.shape))  # (a_k[n]/s_n)^p, (6, K, N)
+        self.powers[0] = V
+        for p in range(1, len(POWERS)):
+            np.multiply(self.powers[p - 1], V, out=self.powers[p])
+        self.M = self.M_fresh = None  # the products M_p, kept where they fit (see _products)
         self.fitted = np.zeros(self.layer.units, dtype=bool)
         self.tail = np.full(self.layer.units, np.inf)  # per unit: the interpolant's error estimate at |u| = 1
         self.reach = 0.0
@@ -103,35 +115,53 @@ class UnitLines:
         reach = float(np.abs(delta).max(initial=0.0))
         if reach > self.reach:  # a little room, so that later calls with slightly larger steps need no refit
             self.reach, self.fitted[:] = 2.0 ** (np.ceil(4 * np.log2(reach)) / 4), False
+            if self.M_fresh is not None:
+                self.M_fresh[:] = False
         need = np.zeros_like(self.fitted)
         need[j] = True
-        V = self.rows / self.scale  # a_k[n]/s_n ∈ [−1, 1]
-        far = np.abs(delta) * np.abs(V).max(axis=1)[k]
+        far = np.abs(delta) * self.reaches[k]
         probe = np.array([int(far.argmax()), len(delta) // 2])
         exact = self._fit(np.flatnonzero(need & ~self.fitted), j[probe],
                           self.z[j[probe]] + delta[probe, None] * self.rows[k[probe]])
-        powers = np.empty((len(POWERS), *V.shape))
-        powers[0] = V
-        for p in range(1, len(POWERS)):
-            np.multiply(powers[p - 1], V, out=powers[p])
-        M = (self.coef @ np.swapaxes(powers, 1, 2)).reshape(len(POWERS), -1)  # (6, units·K)
-        at = j * V.shape[0] + k
+        M = self._products(j, k)  # (6, P): M_p[j, k] per element
         d = delta / self.reach
-        out = np.take(M[-1], at)
+        out = M[-1]
         for p in range(len(POWERS) - 2, -1, -1):  # Horner: Σ_p d^p·M_p
-            out = out * d + np.take(M[p], at)
+            out = out * d + M[p]
         out *= d
         unresolved = self.tail[j] > self.tail_tol
         if np.abs(exact - out[probe])[~unresolved[probe]].max(initial=0.0) > self.tol:
             return None
         return out, unresolved
 
+    def _products(self, j, k):
+        """M_p[j_e, k_e] = Σ_n c_{j_e,n,p}·(a_{k_e}[n]/s_n)^p for the elements e, (6, P).
+
+        All of M (6, units, K) is kept and its rows refreshed as units are fitted, where
+        it fits in :data:`PRODUCT_BYTES`; otherwise each element's sum is taken on its own.
+        """
+        units, rows = len(self.fitted), len(self.rows)
+        if len(POWERS) * units * rows * 8 <= PRODUCT_BYTES:
+            if self.M is None:
+                self.M, self.M_fresh = np.empty((len(POWERS), units, rows)), np.zeros(units, dtype=bool)
+            stale = np.flatnonzero(self.fitted & ~self.M_fresh)
+            if len(stale):
+                self.M[:, stale] = self.coef[:, stale] @ np.swapaxes(self.powers, 1, 2)
+                self.M_fresh[stale] = True
+            return self.M.reshape(len(POWERS), -1)[:, j * rows + k]
+        out = np.empty((len(POWERS), len(j)))
+        step = max(1, PRODUCT_BYTES // (8 * len(POWERS) * self.net.n * 2))
+        for at in range(0, len(j), step):
+            part = slice(at, at + step)
+            out[:, part] = np.einsum("pen,pen->pe", self.coef[:, j[part]], self.powers[:, k[part]])
+        return out
+
     def _fit(self, units, probe_unit, probe_z):
         """Fit c_jnp for ``units`` from ψ_jn at ±u_q (six forward passes of the layers above per unit); also
         evaluate the networks whose unit ``probe_unit[p]`` has z ``probe_z[p]`` (N,), and return their C − C(θ)."""
         net, i = self.net, self.i
         points = np.concatenate([NODES, -NODES])
-        chunk = max(1, net.chunk(i, lines=False) // len(points))
+        chunk = max(1, net.chunk(i, lines=False) * FIT_CHUNKS // len(points))
         probe = None
         for start in range(0, max(1, len(units)), chunk):
             part = units[start:start + chunk]

@@ -143,8 +143,12 @@ def blame_json(r, noise):
 def verdict_line(result, noise=None):
     """``PASS: …`` or ``FAIL: …`` in one line (``noise``: errors as a report shows them)."""
     if result.passed:
-        floor = (f", on elements within atol={result.atol:g}, which pass by the absolute floor"
-                 if result.max_rel_error > result.rtol else "")
+        undecided = sum(t.count("inconclusive") for t in result.tensors)
+        floor = ""
+        if undecided and result.max_rel_error > result.rtol:
+            floor = f", on {undecided} inconclusive element(s) the finite difference cannot resolve"
+        elif result.max_rel_error > result.rtol:
+            floor = f", on elements within atol={result.atol:g}, which pass by the absolute floor"
         worst = max(result.tensors, key=lambda t: t.max_rel_error, default=None)
         err = (f"{result.max_rel_error:.2g}" if noise is None or worst is None
                else shown_error(worst.max_rel_error, worst.max_abs_error, noise))
