@@ -7,7 +7,7 @@ import pytest
 
 from gradcheck import check_network
 from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
-from gradcheck.pipeline.numeric import numeric_gradient
+from gradcheck.pipeline.numeric import default_step, numeric_gradient
 from gradcheck.pipeline.spec import load_spec
 
 
@@ -224,3 +224,44 @@ def test_no_false_pass_over_many_random_networks_with_one_wrong_element():
 
         result = check_network(spec, impl, symbolic="off", params=params, data=data)
         assert not result.passed, (i, factor, flat[j], spec.to_dict())
+
+
+# -- steps wider than the loss's features ----------------------------------------------------
+
+def _sharp_net():
+    """Weights 10x larger through softplus, tanh, tanh: the loss bends within 1e-3 of some weights, narrower than
+    the default Richardson step (7e-4·|θ|, |θ| up to 4), where g(h) and g(2h) agree to 10% and both miss."""
+    spec = load_spec({"input": 6, "layers": [{"units": 9, "activation": "softplus"}, {"units": 4, "activation": "tanh"},
+                                             {"units": 12, "activation": "tanh"}],
+                      "loss": "mse", "convention": "row", "bias": "none", "seed": 1013, "batch": 37})
+    params = [{k: v * 10 for k, v in p.items()} for p in spec.parameters(1013)]
+    return spec, params, spec.batch_data(1013)
+
+
+def test_steps_wider_than_the_loss_features_are_refined_not_judged():
+    spec, params, (X, Y) = _sharp_net()
+    _, ref = backprop(spec, params, X, Y)
+    num = numeric_gradient(spec, params, X, Y)
+    for r, n, b in zip(ref, num.grads, num.bounds):
+        assert np.all(np.abs(n["W"] - r["W"]) <= b["W"] + 1e-9 * np.abs(r["W"]).max())
+    refined = num.steps[1]["W"] < 0.5 * default_step(params[1]["W"], "richardson")
+    assert refined.any() and not refined.all()  # only where the wide step missed
+    assert check_network(spec, symbolic="off", params=params, data=(X, Y)).passed
+
+
+def test_a_wrong_element_where_the_steps_were_refined_still_fails():
+    spec, params, data = _sharp_net()
+    num = numeric_gradient(spec, params, *data)
+    refined = np.flatnonzero(num.steps[1]["W"].ravel() < 0.5 * default_step(params[1]["W"], "richardson").ravel())
+    j = int(refined[0])
+
+    def impl(p, X, Y):
+        _, g = backprop(spec, p, X, Y)
+        g[1]["W"].ravel()[j] *= 1.001
+        return g
+
+    result = check_network(spec, impl, symbolic="off", params=params, data=data)
+    assert not result.passed
+    w1 = result.tensor("W1")
+    assert np.asarray(w1.verdict("impl")).ravel()[j] in ("wrong", "suspicious")
+    assert w1.count("wrong", "impl") + w1.count("suspicious", "impl") == 1

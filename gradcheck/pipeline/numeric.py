@@ -242,25 +242,70 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
         theta = net.theta(i)
         h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
         g, err, flags = np.full(theta.size, np.nan), np.full(theta.size, np.nan), np.zeros(theta.size, bool)
+        trunc = np.zeros(theta.size)
         todo = todos[i]
         chunk = max(1, net.chunk(i, 16 if method == "complex-step" else 8) // len(offsets))
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
-            flat = np.tile(idx, len(offsets))
-            delta = np.concatenate([o * h[idx] for o in offsets])
-            values, crossed, taken = net.losses(i, flat, delta)
-            shape = (len(offsets), len(idx))
-            g[idx], err[idx] = combine(values.reshape(shape), taken.reshape(shape), h[idx], method)
-            flags[idx] = crossed.reshape(shape).any(axis=0)
+            g[idx], err[idx], trunc[idx], flags[idx] = _estimate(net, i, idx, h[idx], offsets, method)
             done += len(idx)
             if progress is not None:
                 progress(done, total)
+        if method != "complex-step" and step is None:
+            h = _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk)
         shapes = [params[i][k].shape for k in keys]
         grads.append(dict(zip(keys, unflatten(g, shapes))))
         bounds.append(dict(zip(keys, unflatten(err, shapes))))
         kinks.append(dict(zip(keys, unflatten(flags, shapes))))
         steps.append(dict(zip(keys, unflatten(h, shapes))))
     return NumericGradient(grads, kinks, steps, bounds, method)
+
+
+#: An estimate is refined with smaller steps where its truncation estimate exceeds this fraction of its value plus
+#: the layer's largest. With Richardson's wide steps (h ≈ 7e-4·max(1, |θ|)) it is about 1e-6 of that where h is
+#: far narrower than the features of the loss; 1e-4 means h is no longer far narrower (a sharp tanh after large
+#: weights), and |g(h) − g(2h)|/3 may no longer bound the error.
+REFINE_RTOL = 1e-4
+#: At most this many refinements, each dividing the steps by 4.
+REFINE_STEPS = 6
+
+
+def _estimate(net, i, idx, h, offsets, method):
+    """(gradient, error bound, truncation part of the bound, crossed a kink) of layer i's elements ``idx``."""
+    flat = np.tile(idx, len(offsets))
+    delta = np.concatenate([o * h for o in offsets])
+    values, crossed, taken = net.losses(i, flat, delta)
+    shape = (len(offsets), len(idx))
+    values = values.reshape(shape)
+    g, err = combine(values, taken.reshape(shape), h, method)
+    floor = 0.0 if method == "complex-step" else ROUND_ULPS * EPS * np.abs(values.real).max(axis=0) / h
+    return g, err, err - floor, crossed.reshape(shape).any(axis=0)
+
+
+def _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk):
+    """Re-estimate, with steps divided by 4 each round, the elements of ``todo`` whose truncation estimate is not
+    small next to their value and the layer's largest (see :data:`REFINE_RTOL`), keeping each new estimate whose error bound is smaller
+    and going on while it improves. Updates g, err, trunc in place; returns the steps used."""
+    h = h.copy()
+    scale = float(np.max(np.abs(g[todo]), initial=0.0, where=np.isfinite(g[todo])))
+    with np.errstate(invalid="ignore"):
+        refine = todo[~flags[todo] & (trunc[todo] > REFINE_RTOL * (np.abs(g[todo]) + scale))]
+    for _ in range(REFINE_STEPS):
+        if not len(refine):
+            break
+        better = []
+        for start in range(0, len(refine), chunk):
+            idx = refine[start:start + chunk]
+            new = _estimate(net, i, idx, h[idx] / 4, offsets, method)
+            keep = (new[1] < err[idx]) & ~new[3]
+            idx = idx[keep]
+            g[idx], err[idx], trunc[idx] = (x[keep] for x in new[:3])
+            h[idx] /= 4
+            better.append(idx)
+        refine = np.concatenate(better)
+        with np.errstate(invalid="ignore"):
+            refine = refine[trunc[refine] > REFINE_RTOL * (np.abs(g[refine]) + scale)]
+    return h
 
 
 def _chosen(elements, i, keys, layer_params):
