@@ -283,9 +283,10 @@ def _estimate(net, i, idx, h, offsets, method):
 
 
 def _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk):
-    """Re-estimate, with steps divided by 4 each round, the elements of ``todo`` whose truncation estimate is not
-    small next to their value and the layer's largest (see :data:`REFINE_RTOL`), keeping each new estimate whose error bound is smaller
-    and going on while it improves. Updates g, err, trunc in place; returns the steps used."""
+    """Re-estimate, with steps divided by 4 each round, the elements of ``todo`` whose truncation
+    estimate is not small next to their value and the layer's largest (see :data:`REFINE_RTOL`),
+    keeping each new estimate whose error bound is smaller and going on while it improves.
+    Updates g, err, trunc in place; returns the steps used."""
     h = h.copy()
     scale = float(np.max(np.abs(g[todo]), initial=0.0, where=np.isfinite(g[todo])))
     with np.errstate(invalid="ignore"):
