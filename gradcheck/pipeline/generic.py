@@ -16,7 +16,7 @@ point (generic code is not vectorised over a stack of points).
 Kinks: where ``f`` is not differentiable (``|x|`` or relu at 0) a finite difference is
 not a derivative. Differences at steps h and 2h then disagree far beyond their
 O(h²) error; an element there whose gradient lies between the one-sided slopes is
-reported as ``"kink"`` and not judged (:func:`~gradcheck.pipeline.numeric.kink_aware_gradient`).
+reported as ``"kink"`` and not judged (:func:`~gradcheck.pipeline.kinkaware.kink_aware_gradient`).
 The user's functions are called through :mod:`gradcheck.pipeline.user_calls`; a tensor that is
 wrong as a whole is explained by :func:`~gradcheck.pipeline.diagnose.diagnose_tensor`.
 """
@@ -33,13 +33,13 @@ from ..errors import describe_exception
 from . import user_calls as calls
 from .compare import ATOL, RTOL, CheckResult, TensorCheck, low_precision
 from .diagnose import diagnose_tensor
+from .kinkaware import kink_aware_gradient_at
 from .linetrace import compare_with_reference, trace_call
 from .numeric import (
     EPS,
     EPS32,
     STEP_SCALE,
     flatten,
-    kink_aware_gradient_at,
     unflatten,
 )
 from .sampled import DIRECTIONS, FULL_SECONDS, SAMPLE, check_mode, choose_elements, directions, stencil_along

@@ -26,8 +26,8 @@ With u = ε/(r·s_n) ∈ [−1, 1] (r: the reach of the steps, s_n = max_k |a_k[
     C(θ + δ·e_jk) − C(θ) = Σ_p (δ/r)^p · M_p[j, k],   M_p = c_p @ (a/s)^pᵀ   (units, K).
 
 These are the same numbers the loop over elements computes, forward passes only; each
-call also evaluates its largest step exactly and falls back to the per-element passes if
-the two differ by more than rounding.
+call also evaluates exactly the step that goes farthest along its line, and one other,
+and drops the lines for the layer if they differ by more than rounding.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def fits_lines(spec, i):
 class UnitLines:
     """The loss along each unit's line for layer ``i`` of a :class:`~gradcheck.pipeline.perturbed.Perturbed`.
 
-    Fitted lazily, per unit, for steps up to a reach that only grows (by powers of 2).
+    Fitted lazily, per unit, for steps up to a reach that only grows (by quarter octaves).
     """
 
     def __init__(self, net, i):
