@@ -265,3 +265,27 @@ def test_a_wrong_element_where_the_steps_were_refined_still_fails():
     w1 = result.tensor("W1")
     assert np.asarray(w1.verdict("impl")).ravel()[j] in ("wrong", "suspicious")
     assert w1.count("wrong", "impl") + w1.count("suspicious", "impl") == 1
+
+
+def test_a_tiny_gradient_returned_as_zero_is_inconclusive_not_good():
+    """Weights 40x: one gradient is -7.7e-15, far below what the finite difference resolves (it gives exactly 0).
+    A backprop that returns 0 there agrees with the finite difference, but the reference says otherwise and the
+    judge cannot tell the two apart: inconclusive, never "good"."""
+    spec = load_spec({"input": 4, "layers": [{"units": 3, "activation": "tanh"}], "loss": "mse",
+                      "convention": "row", "bias": "augmented", "seed": 800107, "batch": 1})
+    params = [{"W": spec.parameters(107)[0]["W"] * 40}]
+    data = spec.batch_data(107)
+    _, ref = backprop(spec, params, *data)
+    j = 9
+    assert 0 < abs(ref[0]["W"].ravel()[j]) < 1e-13
+
+    def impl(p, X, Y):
+        _, g = backprop(spec, p, X, Y)
+        g[0]["W"].ravel()[j] = 0.0
+        return g
+
+    result = check_network(spec, impl, symbolic="off", params=params, data=data)
+    w0 = result.tensor("W0")
+    assert w0.values["numeric"].ravel()[j] == 0.0  # the premise: the effect is below rounding
+    assert np.asarray(w0.verdict("impl")).ravel()[j] == "inconclusive"
+    assert result.passed  # inconclusive never fails

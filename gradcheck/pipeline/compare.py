@@ -192,6 +192,25 @@ class TensorCheck:
             ab, rel = errors(v, ref)
             self._err[op] = (ab, rel, ver)
         self.float32_like = tuple(like)
+        self._undecided()
+
+    def _undecided(self):
+        """An opinion that agrees with the finite difference is still inconclusive where another opinion differs
+        from it beyond the tolerance by less than the finite difference can resolve: the judge cannot tell
+        which of the two is right (a tiny gradient returned as 0, whose true value is below rounding)."""
+        if self.bound is None or len(self._err) < 2:
+            return
+        bound = np.asarray(self.bound, float)
+        for a in self._err:
+            ver, va = self._err[a][2], np.asarray(self.values[a], float)
+            for b in self._err:
+                if b == a:
+                    continue
+                vb = np.asarray(self.values[b], float)
+                with np.errstate(invalid="ignore"):
+                    gap = np.abs(va - vb)
+                    apart = gap > 2 * (self.rtol * np.maximum(np.abs(va), np.abs(vb)) + self.atol)
+                    ver[(ver == "good") & apart & (gap <= 2 * MARGIN * bound)] = "inconclusive"
 
     def _judge(self, v, ref, f32):
         rtol, bound = self.rtol, self.bound
