@@ -181,7 +181,7 @@ def big_rows(repeat):
                 ("--mode sampled, reference only", ["--mode", "sampled"]),
                 ("--mode sampled, --impl with W0[123, 456] wrong", ["--mode", "sampled", "--impl", "impl.py:planted"])]
         for label, extra in runs:
-            t, (code, out, mib) = best_of(lambda extra=extra: cli(["net.json", "--symbolic", "off", *extra], tmp),
+            t, (_, (code, out, mib)) = best_of(lambda extra=extra: cli(["net.json", "--symbolic", "off", *extra], tmp),
                                           repeat, budget=0)
             named = [line.split()[0] + " " + line.split()[1] for line in out.splitlines()
                      if line.startswith("W") and line.rstrip().endswith("wrong")]

@@ -289,3 +289,15 @@ def test_a_tiny_gradient_returned_as_zero_is_inconclusive_not_good():
     assert w0.values["numeric"].ravel()[j] == 0.0  # the premise: the effect is below rounding
     assert np.asarray(w0.verdict("impl")).ravel()[j] == "inconclusive"
     assert result.passed  # inconclusive never fails
+
+
+def test_refinement_of_sampled_elements_matches_the_full_check():
+    spec, params, (X, Y) = _sharp_net()
+    full = numeric_gradient(spec, params, X, Y)
+    refined = np.flatnonzero(full.steps[1]["W"].ravel() < 0.5 * default_step(params[1]["W"], "richardson").ravel())
+    chosen = np.union1d(refined[:3], [0, 1])
+    part = numeric_gradient(spec, params, X, Y, elements=[{}, {"W": chosen}, {}])
+    scale = np.abs(full.grads[1]["W"]).max()
+    np.testing.assert_allclose(part.grads[1]["W"].ravel()[chosen], full.grads[1]["W"].ravel()[chosen], rtol=1e-9,
+                               atol=1e-12 * scale)
+    np.testing.assert_array_equal(part.steps[1]["W"].ravel()[chosen], full.steps[1]["W"].ravel()[chosen])

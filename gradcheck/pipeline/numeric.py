@@ -269,14 +269,10 @@ REFINE_STEPS = 6
 
 def _estimate(net, i, idx, h, offsets, method):
     """(gradient, error bound, truncation part of the bound, crossed a kink) of layer i's elements ``idx``."""
-    flat = np.tile(idx, len(offsets))
-    delta = np.concatenate([o * h for o in offsets])
-    values, crossed, taken = net.losses(i, flat, delta)
-    shape = (len(offsets), len(idx))
-    values = values.reshape(shape)
-    g, err = combine(values, taken.reshape(shape), h, method)
+    values, crossed, taken = net.stencil(i, idx, h, offsets)
+    g, err = combine(values, taken, h, method)
     floor = 0.0 if method == "complex-step" else ROUND_ULPS * EPS * np.abs(values.real).max(axis=0) / h
-    return g, err, err - floor, crossed.reshape(shape).any(axis=0)
+    return g, err, err - floor, crossed.any(axis=0)
 
 
 def _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk):
@@ -284,10 +280,14 @@ def _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk):
     estimate is not small next to their value and the layer's largest (see :data:`REFINE_RTOL`),
     keeping each new estimate whose error bound is smaller and going on while it improves.
     Updates g, err, trunc in place; returns the steps used."""
-    h = h.copy()
-    scale = float(np.max(np.abs(g[todo]), initial=0.0, where=np.isfinite(g[todo])))
+    part = slice(None) if len(todo) == len(g) else todo  # all of the layer (no copies), or the sampled ones
+    size = np.abs(g[part])
+    scale = float(np.max(size, initial=0.0, where=np.isfinite(size)))
     with np.errstate(invalid="ignore"):
-        refine = todo[~flags[todo] & (trunc[todo] > REFINE_RTOL * (np.abs(g[todo]) + scale))]
+        refine = np.flatnonzero(~flags[part] & (trunc[part] > REFINE_RTOL * (size + scale)))
+    if not len(refine):
+        return h
+    refine, h = (refine if isinstance(part, slice) else todo[refine]), h.copy()
     for _ in range(REFINE_STEPS):
         if not len(refine):
             break

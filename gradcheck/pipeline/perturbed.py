@@ -140,23 +140,39 @@ class Perturbed:
         """True when layer i's losses come from :class:`~gradcheck.pipeline.unitlines.UnitLines` (real steps)."""
         return self.lines is not None and self.lines.get(i, True) is not None and fits_lines(self.spec, i)
 
+    def stencil(self, i, index, h, offsets):
+        """(C (m, P), crossed a kink (m, P), step actually taken (m, P)) of layer i's flat θ elements ``index``
+        (P,) each moved by ``offsets[r]·h`` (m offsets, real or imaginary; ``h`` (P,)).
+
+        Where the unit lines serve the layer, each element is located once for all its steps.
+        """
+        index, h = np.asarray(index), np.asarray(h)
+        delta = np.asarray(offsets)[:, None] * h[None, :]
+        if self.uses_lines(i) and not np.iscomplexobj(delta):
+            values = self._from_lines(i, index, delta)
+            if values is not None:
+                return values, np.zeros(values.shape, dtype=bool), delta
+        values, crossed, taken = self.losses(i, np.tile(index, len(offsets)), delta.ravel())
+        return values.reshape(delta.shape), crossed.reshape(delta.shape), taken.reshape(delta.shape)
+
     def _from_lines(self, i, flat, delta):
-        """Losses (P,) from the unit lines of layer i; None where the lines would cost more passes than the
-        elements, and None from now on where exactly evaluated steps disagree with them."""
+        """Losses from the unit lines of layer i for elements ``flat`` (P,) moved by ``delta`` ((P,) or (m, P));
+        None where the lines would cost more passes than the elements, and None from now on where exactly
+        evaluated steps disagree with them."""
         model = self.lines.get(i) or self.lines.setdefault(i, UnitLines(self, i))
-        unit, row = np.empty(len(flat), dtype=int), np.empty(len(flat), dtype=int)
-        for key, pos, idx in self._split(i, flat):
-            unit[pos], row[pos] = model.locate(key, idx)
-        if model.cost(unit, delta) > len(flat):
-            return None
-        out = model.changes(unit, row, delta)
+        unit, row = model.locate(flat)
+        out = model.changes(unit, row, delta, budget=np.size(delta))
         if out is None:
+            return None
+        change, unresolved, agrees = out
+        if not agrees:
             self.lines[i] = None
             return None
-        change, unresolved = out
         values = self.loss + change
         if unresolved.any():
-            values[unresolved] = self._one_by_one(i, flat[unresolved], delta[unresolved])[0]
+            steps = np.atleast_2d(delta)[:, unresolved]
+            again = self._one_by_one(i, np.tile(flat[unresolved], len(steps)), steps.ravel())[0]
+            values.reshape(steps.shape[0], -1)[:, unresolved] = again.reshape(steps.shape)
         return values
 
     def _plain(self, i, flat, delta):

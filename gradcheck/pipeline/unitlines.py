@@ -89,6 +89,7 @@ class UnitLines:
         for p in range(1, len(POWERS)):
             np.multiply(self.powers[p - 1], V, out=self.powers[p])
         self.M = self.M_fresh = None  # the products M_p, kept where they fit (see _products)
+        self._located = None  # (unit, row) of every element of θ, made on first use
         self.fitted = np.zeros(self.layer.units, dtype=bool)
         self.tail = np.full(self.layer.units, np.inf)  # per unit: the interpolant's error estimate at |u| = 1
         self.reach = 0.0
@@ -96,43 +97,51 @@ class UnitLines:
         self.tol, self.tail_tol = AGREE_ULPS * EPS * size, TAIL_ULPS * EPS * size
         self.noise = NOISE_ULPS * EPS * (np.abs(self.shares) + size / net.n)  # per sample
 
-    def locate(self, key, index):
-        """(unit j (P,), row k of the line rows (P,)) for flat indices ``index`` (P,) into param ``key``."""
-        return self.layer.line_index(self.net.params[self.i], key, index, self.net.spec.conv)
+    def locate(self, flat):
+        """(unit j (P,), row k of the line rows (P,)) of the elements ``flat`` (P,) of the layer's θ (its params
+        flattened in order, as :class:`~gradcheck.pipeline.perturbed.Perturbed` numbers them)."""
+        if self._located is None:
+            params, conv = self.net.params[self.i], self.net.spec.conv
+            where = [self.layer.line_index(params, key, np.arange(params[key].size), conv)
+                     for key in self.net.keys(self.i)]
+            self._located = tuple(np.concatenate(part) for part in zip(*where))
+        return self._located[0][flat], self._located[1][flat]
 
-    def cost(self, j, delta):
-        """Forward passes that fitting the units ``j`` for steps ``delta`` still needs (6 per unit)."""
-        fitted = self.fitted if np.abs(delta).max(initial=0.0) <= self.reach else np.zeros_like(self.fitted)
-        need = np.zeros_like(fitted)
-        need[j] = True
-        return 2 * len(NODES) * int((need & ~fitted).sum())
+    def changes(self, j, k, delta, budget=None):
+        """(C(θ + δ·e) − C(θ), unresolved, agrees) for the elements e moving unit ``j[e]`` along line row ``k[e]``
+        (arrays (P,)) by the steps ``delta``: (P,), or (m, P) for m steps of each element (a stencil).
 
-    def changes(self, j, k, delta):
-        """(C(θ + δ_p·e_p) − C(θ) (P,), unresolved (P,)) for elements moving unit ``j[p]`` along line row ``k[p]``
-        by ``delta[p]``. Unresolved elements belong to units whose line the interpolant does not resolve to
-        rounding (their values are meaningless: evaluate them one by one). None if the step that goes farthest
-        along its line and one other, evaluated exactly, disagree with the lines."""
+        Unresolved elements (P,) belong to units whose line the interpolant does not resolve
+        to rounding (their values are meaningless: evaluate them one by one). ``agrees`` is
+        False if the step that goes farthest along its line and one other, evaluated
+        exactly, disagree with the lines. None, before any work, if fitting the units would
+        take more than ``budget`` forward passes (6 per unit not fitted yet).
+        """
         reach = float(np.abs(delta).max(initial=0.0))
+        need = np.zeros_like(self.fitted)
+        need[j] = True
+        fresh = self.fitted if reach <= self.reach else np.zeros_like(self.fitted)
+        if budget is not None and 2 * len(NODES) * int((need & ~fresh).sum()) > budget:
+            return None
         if reach > self.reach:  # a little room, so that later calls with slightly larger steps need no refit
             self.reach, self.fitted[:] = 2.0 ** (np.ceil(4 * np.log2(reach)) / 4), False
             if self.M_fresh is not None:
                 self.M_fresh[:] = False
-        need = np.zeros_like(self.fitted)
-        need[j] = True
-        far = np.abs(delta) * self.reaches[k]
-        probe = np.array([int(far.argmax()), len(delta) // 2])
-        exact = self._fit(np.flatnonzero(need & ~self.fitted), j[probe],
-                          self.z[j[probe]] + delta[probe, None] * self.rows[k[probe]])
+        steps = np.atleast_2d(delta)  # (m, P)
+        far = np.abs(steps) * self.reaches[k]
+        probe = np.unravel_index([int(far.argmax()), far.size // 2], far.shape)  # (step row, element)
+        e = probe[1]
+        exact = self._fit(np.flatnonzero(need & ~self.fitted), j[e],
+                          self.z[j[e]] + steps[probe][:, None] * self.rows[k[e]])
         M = self._products(j, k)  # (6, P): M_p[j, k] per element
-        d = delta / self.reach
-        out = M[-1]
+        d = steps / self.reach
+        out = M[-1] * d
         for p in range(len(POWERS) - 2, -1, -1):  # Horner: Σ_p d^p·M_p
-            out = out * d + M[p]
-        out *= d
+            out += M[p]
+            out *= d
         unresolved = self.tail[j] > self.tail_tol
-        if np.abs(exact - out[probe])[~unresolved[probe]].max(initial=0.0) > self.tol:
-            return None
-        return out, unresolved
+        agrees = np.abs(exact - out[probe])[~unresolved[e]].max(initial=0.0) <= self.tol
+        return out.reshape(np.shape(delta)), unresolved, agrees
 
     def _products(self, j, k):
         """M_p[j_e, k_e] = Σ_n c_{j_e,n,p}·(a_{k_e}[n]/s_n)^p for the elements e, (6, P).
