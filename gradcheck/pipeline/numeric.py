@@ -255,6 +255,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
         bounds.append(dict(zip(keys, unflatten(err, shapes))))
         kinks.append(dict(zip(keys, unflatten(flags, shapes))))
         steps.append(dict(zip(keys, unflatten(h, shapes))))
+        net.close()  # nothing of layer i is asked again
     return NumericGradient(grads, kinks, steps, bounds, method)
 
 

@@ -136,6 +136,12 @@ class Perturbed:
             parts.append((*self._structured(i, f, d), d) if self.uses_structure(i) else self._plain(i, f, d))
         return parts[0] if len(parts) == 1 else tuple(np.concatenate(x) for x in zip(*parts))
 
+    def close(self):
+        """Let go of the unit lines (they refer back to this object, so only the cycle collector would free them,
+        and their products are the largest arrays of a check)."""
+        if self.lines:
+            self.lines = {}
+
     def uses_lines(self, i):
         """True when layer i's losses come from :class:`~gradcheck.pipeline.unitlines.UnitLines` (real steps)."""
         return self.lines is not None and self.lines.get(i, True) is not None and fits_lines(self.spec, i)
