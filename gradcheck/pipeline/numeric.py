@@ -206,6 +206,23 @@ def combine(values, taken, h, method, eps=EPS):
     return grad, error_bound(g1, g2, np.abs(values).max(axis=0), h, eps)
 
 
+#: See :func:`_settle_allocator`.
+_SETTLED = []
+
+
+def _settle_allocator():
+    """Once per process, allocate and free one block of a few MiB.
+
+    glibc's malloc serves blocks above its mmap threshold (128 KiB at start) from fresh
+    pages and gives them back on free, so every chunk of perturbed networks would fault
+    all its pages in again, which costs more than the arithmetic on some machines. Freeing
+    one such block raises the threshold to its size (glibc adapts it up to 32 MiB), after
+    which the chunks reuse the heap. Elsewhere this is one allocation, nothing more.
+    """
+    if not _SETTLED:
+        _SETTLED.append(np.empty(8 * 2**20 // 8).size)  # allocated and freed at once: only the free matters
+
+
 def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=True,
                      elements=None, progress=None, lines=True) -> NumericGradient:
     """Finite-difference ∂C/∂θ for every param element (``params``: list of {"W", "b"}, {"gamma", "beta"},
@@ -228,6 +245,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     if method == "complex-step" and not all(ly.complex_step and not ly.kinked for ly in spec.layers):
         raise ValueError("method='complex-step' needs every layer to be analytic (no relu, no max); "
                          "use 'richardson' or 'central'")
+    _settle_allocator()
     net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
     offsets = stencil_offsets(method)
     grads, kinks, steps, bounds = [], [], [], []

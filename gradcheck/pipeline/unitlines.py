@@ -40,9 +40,10 @@ EPS = np.finfo(np.float64).eps
 #: Positive interpolation points u_q (the positive half of the 6 Chebyshev points); the line is
 #: evaluated at ±u_q.
 NODES = np.cos(np.pi * np.array([1, 3, 5]) / 12)
-#: Odd (u, u³, u⁵) and even (u², u⁴, u⁶) parts of the interpolant, from the odd and even parts of ψ at the nodes.
-_ODD = np.linalg.inv(NODES[:, None] ** np.array([1, 3, 5]))
-_EVEN = np.linalg.inv(NODES[:, None] ** np.array([2, 4, 6]))
+#: Odd (u, u³, u⁵) and even (u², u⁴, u⁶) coefficients of the interpolant from ψ(u_q) ∓ ψ(−u_q) (the halving of
+#: the odd and even parts folded in).
+_ODD = np.linalg.inv(NODES[:, None] ** np.array([1, 3, 5])) / 2
+_EVEN = np.linalg.inv(NODES[:, None] ** np.array([2, 4, 6])) / 2
 POWERS = np.arange(1, 7)
 #: An exactly evaluated loss may differ from the interpolated one by this many ε·Σ_n|ℓ_n| (rounding).
 AGREE_ULPS = 64
@@ -168,14 +169,14 @@ class UnitLines:
     def _fit(self, units, probe_unit, probe_z):
         """Fit c_jnp for ``units`` from ψ_jn at ±u_q (six forward passes of the layers above per unit); also
         evaluate the networks whose unit ``probe_unit[p]`` has z ``probe_z[p]`` (N,), and return their C − C(θ)."""
-        net, i = self.net, self.i
-        points = np.concatenate([NODES, -NODES])
-        chunk = max(1, net.chunk(i, lines=False) * FIT_CHUNKS // len(points))
+        net, i, n = self.net, self.i, self.net.n
+        shifts = np.concatenate([NODES, -NODES])[:, None] * (self.reach * self.scale)  # (6, N): ε at ±u_q
+        chunk = max(1, net.chunk(i, lines=False) * FIT_CHUNKS // len(shifts))
         probe = None
         for start in range(0, max(1, len(units)), chunk):
             part = units[start:start + chunk]
-            unit = np.repeat(part, len(points))
-            z = self.z[unit] + np.tile(points, len(part))[:, None] * (self.reach * self.scale)  # (P, N)
+            unit = np.repeat(part, len(shifts))
+            z = (self.z[part][:, None, :] + shifts).reshape(-1, n)  # (units·6, N)
             if probe is None:
                 unit, z = np.concatenate([probe_unit, unit]), np.concatenate([probe_z, z])
             shares, _ = net.from_rows(i, unit, z, samples=True)
@@ -184,15 +185,16 @@ class UnitLines:
                 probe, psi = psi[:len(probe_unit)].sum(axis=1), psi[len(probe_unit):]
             if not len(part):
                 continue
-            psi = psi.reshape(len(part), 2, len(NODES), -1)  # (units, ±, q, N)
-            odd, even = (psi[:, 0] - psi[:, 1]) / 2, (psi[:, 0] + psi[:, 1]) / 2
-            c = np.stack([_ODD @ odd, _EVEN @ even], axis=2).reshape(len(part), len(POWERS), -1)  # (units, p, N)
-            self.coef[:, part] = np.swapaxes(c, 0, 1)
+            psi = psi.reshape(len(part), 2, len(NODES), n)  # (units, ±, q, N)
+            odd, even = _ODD @ (psi[:, 0] - psi[:, 1]), _EVEN @ (psi[:, 0] + psi[:, 1])  # (units, 3, N)
+            self.coef[0::2, part], self.coef[1::2, part] = odd.transpose(1, 0, 2), even.transpose(1, 0, 2)
             # Coefficients of an analytic line fall geometrically (c_{p+2}/c_p ≈ (ε/radius)²), so the first left
             # out is about c_5²/c_3 (odd part) and c_6²/c_4 (even part); a coefficient at rounding counts as zero.
-            top = np.where(np.abs(c[:, -2:]) <= self.noise, 0.0, c[:, -2:])  # NaN stays NaN
+            tail = np.zeros(len(part))
             with np.errstate(invalid="ignore", over="ignore"):  # a loss that is not finite: not resolved
-                tail = (top ** 2 / np.maximum(np.abs(c[:, -4:-2]), self.noise)).sum(axis=(1, 2))
+                for c in (odd, even):
+                    top = np.where(np.abs(c[:, -1]) <= self.noise, 0.0, c[:, -1])  # NaN stays NaN
+                    tail += (top ** 2 / np.maximum(np.abs(c[:, -2]), self.noise)).sum(axis=1)
             self.tail[part] = np.where(np.isfinite(tail), tail, np.inf)
             self.fitted[part] = True
         return probe
