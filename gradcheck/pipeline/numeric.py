@@ -211,16 +211,18 @@ _SETTLED = []
 
 
 def _settle_allocator():
-    """Once per process, allocate and free one block of a few MiB.
+    """Once per process, allocate and free one block of 4 MiB.
 
     glibc's malloc serves blocks above its mmap threshold (128 KiB at start) from fresh
-    pages and gives them back on free, so every chunk of perturbed networks would fault
-    all its pages in again, which costs more than the arithmetic on some machines. Freeing
-    one such block raises the threshold to its size (glibc adapts it up to 32 MiB), after
-    which the chunks reuse the heap. Elsewhere this is one allocation, nothing more.
+    pages and gives them back on free, so every chunk of perturbed networks (a few MiB)
+    would fault all its pages in again, which on some machines costs more than the
+    arithmetic. Freeing one such block raises the threshold to its size (glibc adapts it
+    up to 32 MiB), after which the chunks reuse the heap; arrays of a whole large network
+    (above 4 MiB) still go back to the system when freed, so the peak stays where it was.
+    Elsewhere this is one allocation, nothing more.
     """
     if not _SETTLED:
-        _SETTLED.append(np.empty(8 * 2**20 // 8).size)  # allocated and freed at once: only the free matters
+        _SETTLED.append(np.empty(4 * 2**20 // 8).size)  # allocated and freed at once: only the free matters
 
 
 def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=True,
