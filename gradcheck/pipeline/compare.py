@@ -64,6 +64,8 @@ EPS32 = float(np.finfo(np.float32).eps)
 TINY = 1e-300
 BANDS = ("good", "kink", "inconclusive", "suspicious", "wrong")
 _BAND_ARRAY = np.array([*BANDS, "unchecked"])
+#: Verdicts are kept as codes into ``_BAND_ARRAY`` (one byte per element, not a string of 12 characters).
+_GOOD, _KINK, _INCONCLUSIVE, _SUSPICIOUS, _WRONG, _UNCHECKED = range(6)
 
 
 def errors(analytic, numeric):
@@ -84,6 +86,11 @@ def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, ma
     >>> verdicts([1.0, 2e-9, 1e-9, 3.0], [1.0, 1e-9, 1.1e-9, 3.0], bound=[0, 1e-14, 1e-10, 0]).tolist()
     ['good', 'wrong', 'inconclusive', 'good']
     """
+    return np.array(_BAND_ARRAY[verdict_codes(analytic, numeric, rtol, atol, kinks, bound, margin)])
+
+
+def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, margin=MARGIN):
+    """:func:`verdicts` as int8 codes (indices into ``BANDS``), an array also for a 0-d tensor."""
     a, n = np.asarray(analytic, float), np.asarray(numeric, float)
     abs_err, rel_err = errors(a, n)
     with np.errstate(invalid="ignore"):
@@ -91,11 +98,11 @@ def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, ma
         tol = rtol * np.maximum(np.abs(a), np.abs(n)) + atol
         good = finite & (abs_err <= tol)
         explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
-    code = np.where(good, 0, np.where(explained, 2, np.where(rel_err < SUSPICIOUS, 3, 4)))
+    code = np.where(good, _GOOD, np.where(explained, _INCONCLUSIVE,
+                                          np.where(rel_err < SUSPICIOUS, _SUSPICIOUS, _WRONG)))
     if kinks is not None:
-        code = np.where(np.asarray(kinks, bool) & ~good, 1, code)
-    out = np.array(_BAND_ARRAY[code])  # an array also for a 0-d tensor
-    return out
+        code = np.where(np.asarray(kinks, bool) & ~good, _KINK, code)
+    return np.array(code, dtype=np.int8)
 
 
 def float32_rounding(analytic, numeric):
@@ -210,7 +217,7 @@ class TensorCheck:
                 with np.errstate(invalid="ignore"):
                     gap = np.abs(va - vb)
                     apart = gap > 2 * (self.rtol * np.maximum(np.abs(va), np.abs(vb)) + self.atol)
-                    ver[(ver == "good") & apart & (gap <= 2 * MARGIN * bound)] = "inconclusive"
+                    ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound)] = _INCONCLUSIVE
 
     def _judge(self, v, ref, f32):
         rtol, bound = self.rtol, self.bound
@@ -218,18 +225,19 @@ class TensorCheck:
             rtol = max(rtol, FLOAT32_RTOL)
             rounding = FLOAT32_ULPS * EPS32 * float(np.max(np.abs(ref), initial=0.0))
             bound = rounding if bound is None else bound + rounding
-        ver = verdicts(v, ref, rtol, self.atol, self.kinks, bound)
+        ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, bound)
         if self.mask is not None:
-            ver[~np.asarray(self.mask, bool)] = "unchecked"
+            ver[~np.asarray(self.mask, bool)] = _UNCHECKED
         return ver
 
     @staticmethod
     def _failing(ver):
-        return (ver == "wrong") | (ver == "suspicious")
+        return (ver == _WRONG) | (ver == _SUSPICIOUS)
 
     def verdict(self, opinion):
-        """Per-element verdict array for ``opinion`` (None if it could not be compared)."""
-        return self._err[opinion][2] if opinion in self._err else None
+        """Per-element array of band names for ``opinion`` (None if it could not be compared); a new array on
+        each call (the verdicts are kept as codes)."""
+        return np.array(_BAND_ARRAY[self._err[opinion][2]]) if opinion in self._err else None
 
     def opinion_passed(self, opinion):
         if opinion not in self._err:
@@ -247,13 +255,14 @@ class TensorCheck:
 
     def count(self, band, opinion=None):
         """Number of elements in ``band`` over the checked opinions (or one)."""
-        return sum(int(np.count_nonzero(self._err[op][2] == band))
+        code = _band_code(band)
+        return sum(int(np.count_nonzero(self._err[op][2] == code))
                    for op in ([opinion] if opinion else self.checked) if op in self._err)
 
     def first(self, band):
         """``"W0[1, 2]"``: the first element in ``band`` (None if there is none)."""
         for op in self.checked:
-            if op in self._err and (hit := np.argwhere(self._err[op][2] == band)).size:
+            if op in self._err and (hit := np.argwhere(self._err[op][2] == _band_code(band))).size:
                 return ElementBlame(self.name, tuple(int(i) for i in hit[0]), op, 0, 0, 0, 0, band).element
         return None
 
@@ -265,7 +274,7 @@ class TensorCheck:
             if op not in self._err:
                 return float("inf"), float("inf")
             a, r, v = self._err[op]
-            mask = (v != "kink") & (v != "unchecked")
+            mask = (v != _KINK) & (v != _UNCHECKED)
             if mask.any():
                 ab, rel = max(ab, float(a[mask].max())), max(rel, float(r[mask].max()))
         return ab, rel
@@ -289,7 +298,7 @@ class TensorCheck:
             if op not in self._err:
                 continue
             ab, rel, ver = (np.ravel(x) for x in self._err[op])
-            rank = _band_rank(ver)
+            rank = np.where(ver == _UNCHECKED, -1, ver)
             keep = np.flatnonzero(rank >= (1 if not include_good else 0))
             finite_rel = np.where(np.isfinite(rel[keep]), rel[keep], 1e308)
             if n and len(keep) > 8 * n:  # only the candidates for the n worst get sorted (ties included)
@@ -303,7 +312,7 @@ class TensorCheck:
             for flat in order:
                 idx = tuple(int(i) for i in np.unravel_index(flat, self.shape)) if self.shape else ()
                 rows.append(ElementBlame(self.name, idx, op, float(val[flat]), float(ref[flat]), float(ab[flat]),
-                                         float(rel[flat]), str(ver[flat])))
+                                         float(rel[flat]), str(_BAND_ARRAY[ver[flat]])))
         return rows
 
     def __repr__(self):
@@ -312,12 +321,9 @@ class TensorCheck:
                 f"max rel {self.max_rel_error:.2g}, {status})")
 
 
-def _band_rank(ver):
-    """BANDS index per element (−1 for "unchecked"), vectorised."""
-    rank = np.full(ver.shape, -1)
-    for i, band in enumerate(BANDS):
-        rank[ver == band] = i
-    return rank
+def _band_code(band):
+    """The code of a band name ("good" … "wrong", "unchecked")."""
+    return (*BANDS, "unchecked").index(band)
 
 
 def _badness(row):

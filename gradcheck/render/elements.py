@@ -30,9 +30,10 @@ def element_rows(spec, d, result):
         ops = [op for op in ("symbolic", "backprop", "numeric", "impl") if t.values.get(op) is not None]
         arrays = {op: np.asarray(t.values[op], float) for op in ops}
         ops = [op for op in ops if arrays[op].shape == tuple(t.shape)]
+        judged = {op: t.verdict(op) for op in t.checked if t.verdict(op) is not None}
         for idx in np.ndindex(*t.shape):
             vals = {op: float(arrays[op][idx]) for op in ops}
-            verdicts = {op: str(t.verdict(op)[idx]) for op in t.checked if t.verdict(op) is not None}
+            verdicts = {op: str(ver[idx]) for op, ver in judged.items()}
             keys = list(vals)
             diff = absdiff = 0.0
             for a in range(len(keys)):
