@@ -301,3 +301,28 @@ def test_refinement_of_sampled_elements_matches_the_full_check():
     np.testing.assert_allclose(part.grads[1]["W"].ravel()[chosen], full.grads[1]["W"].ravel()[chosen], rtol=1e-9,
                                atol=1e-12 * scale)
     np.testing.assert_array_equal(part.steps[1]["W"].ravel()[chosen], full.steps[1]["W"].ravel()[chosen])
+
+
+def test_a_loss_that_is_rounding_squared_does_not_fail():
+    """Units 3-5 are units 0-2 with their weights negated, so after tanh and batchnorm they cancel them, and one
+    output unit with equal weights sums to 0 up to rounding: C is that rounding squared, and so is every
+    gradient. The error bound must know C's rounding at the scale of its terms (measured), not ε·|C|, or the
+    rounding of one opinion is called wrong."""
+    from gradcheck.pipeline.numeric import loss_noise
+
+    failed = premise = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        half = rng.normal(size=(3, 4))
+        net = {"input": 4, "layers": [{"units": 6, "activation": "tanh"}, {"type": "batchnorm"},
+                                      {"units": 1, "activation": "linear"}], "loss": "sse", "batch": 3,
+               "params": [{"W": np.vstack([half, -half]).tolist(), "b": [0.0] * 6},
+                          {"gamma": [1.0] * 6, "beta": [0.0] * 6}, {"W": [[0.99999] * 6], "b": [0.0]}],
+               "data": {"X": rng.normal(size=(3, 4)).tolist(), "Y": [[0.0]] * 3}}
+        result = check_network(net, symbolic="off")
+        failed += not result.passed
+        spec = load_spec(net)
+        loss = result.extra["loss"]
+        premise += loss_noise(spec, spec.parameters(), *spec.batch_data(), loss) > 1e3 * 2.2e-16 * abs(loss)
+    assert premise >= 30  # C's rounding is far above ε·|C| (C < 1e-28 here)
+    assert failed == 0

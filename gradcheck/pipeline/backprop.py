@@ -158,8 +158,9 @@ def _magnitude(cache):
 def backprop_rounding(spec, params, X, Y):
     """Per element, the rounding error any float64 backprop may have, in units of ε (dicts shaped like params).
 
-    The reference backprop run on magnitudes: |a| + |y| in place of the output error
-    a − y, |W|, |a_prev| and |σ'(z)| in place of their values, so nothing cancels. Along
+    The reference backprop run on magnitudes: |a| + |y| (plus the terms the output's z
+    summed) in place of the output error a − y, |W|, |a_prev| and |σ'(z)| in place of
+    their values, so nothing cancels. Along
     with it runs the error: each σ'(z) is good to ε·(|σ'| + 1) (1 − a² for a saturated
     tanh is 0 to within ε, not to within ε·0), each product adds ε times its magnitude.
     An element whose gradient is the small difference of large terms is judged to that.
@@ -171,7 +172,12 @@ def backprop_rounding(spec, params, X, Y):
     fused = fused_loss(spec) is not None
     with np.errstate(all="ignore"):
         unit = np.abs(loss.delta_from_z(z, a + 1.0, a, n, k, conv.unit_axis) if fused else loss.grad(a + 1.0, a, n, k))
-    size = (np.abs(a) + np.abs(Y)) * np.where(np.isfinite(unit), unit, 0.0)
+    # The output a is itself good only to ε times the terms its z summed (|W|·|a_prev| + |b|): an output that
+    # cancels to 0 up to rounding makes a − y, and every gradient, rounding of that size.
+    last, inputs = spec.layers[-1], (fw.a[-2] if len(spec.layers) > 1 else X)
+    terms = np.abs(last.forward({key: np.abs(v) for key, v in params[-1].items()}, np.abs(inputs), conv,
+                                spec.bias)[0]) if "W" in params[-1] else 0.0
+    size = (np.abs(a) + np.abs(Y) + terms) * np.where(np.isfinite(unit), unit, 0.0)
     err = size
     out = [None] * len(spec.layers)
     for ly in reversed(spec.layers):

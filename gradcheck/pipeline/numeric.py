@@ -91,11 +91,12 @@ def check_method(method, allowed=METHOD_NAMES, where="method"):
         raise ValueError(f"{where}={method!r}: expected one of {', '.join(allowed)}")
 
 
-def error_bound(g1, g2, fmax, h, eps=EPS):
+def error_bound(g1, g2, fmax, h, eps=EPS, noise=0.0):
     """Error estimate of a central difference g(h): its truncation |g(h) − g(2h)|/3 (the O(h²) term, which
     Richardson extrapolation removes, so a safe bound for that too), plus a floor of
-    :data:`ROUND_ULPS`·ε·max|C|/h for the rounding of the loss at its own scale."""
-    return np.abs(g1 - g2) / 3 + ROUND_ULPS * eps * fmax / h
+    :data:`ROUND_ULPS`·max(ε·max|C|, ``noise``)/h for the rounding of the loss: at its own scale, or as
+    measured (see :func:`loss_noise`) where the loss is the small difference of larger terms."""
+    return np.abs(g1 - g2) / 3 + ROUND_ULPS * np.maximum(eps * fmax, noise) / h
 
 
 def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method="central", bound=False):
@@ -190,10 +191,11 @@ def stencil_offsets(method):
     return (1j,) if method == "complex-step" else (1, -1, 2, -2)
 
 
-def combine(values, taken, h, method, eps=EPS):
+def combine(values, taken, h, method, eps=EPS, noise=0.0):
     """(gradient, error bound) from ``values`` (m, c) of f at the offsets of :func:`stencil_offsets`.
 
-    ``taken`` (m, c) are the steps actually taken; ``h`` (c,) the nominal step.
+    ``taken`` (m, c) are the steps actually taken; ``h`` (c,) the nominal step; ``noise`` the
+    loss's measured rounding (:func:`loss_noise`).
     """
     if method == "complex-step":
         grad = values[0].imag / taken[0].imag
@@ -203,7 +205,27 @@ def combine(values, taken, h, method, eps=EPS):
     g1 = (values[0] - values[1]) / (taken[0] - taken[1]).real
     g2 = (values[2] - values[3]) / (taken[2] - taken[3]).real
     grad = g1 if method == "central" else (4 * g1 - g2) / 3
-    return grad, error_bound(g1, g2, np.abs(values).max(axis=0), h, eps)
+    return grad, error_bound(g1, g2, np.abs(values).max(axis=0), h, eps, noise)
+
+
+def loss_noise(spec, params, X, Y, loss):
+    """How far C moves when every trainable param moves by one or two units in its last place.
+
+    That is the rounding of the forward pass at the scale of its own terms: where the
+    loss is the small difference of larger ones (an output that cancels to 0 up to
+    rounding, so that C is rounding squared), it is far above ε·|C|, the floor the error
+    bound otherwise assumes. Four forward passes.
+    """
+    from .backprop import forward, loss_value
+
+    trainable = spec.param_shapes()
+    out = 0.0
+    for k in (-2, -1, 1, 2):
+        moved = [{key: v * (1 + k * EPS) if key in trainable[i] else v for key, v in p.items()}
+                 for i, p in enumerate(params)]
+        fw = forward(spec, moved, X)
+        out = max(out, abs(float(loss_value(spec, fw.output, Y, fw.z[-1])) - loss))
+    return out if np.isfinite(out) else 0.0
 
 
 #: See :func:`_settle_allocator`.
@@ -249,6 +271,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
                          "use 'richardson' or 'central'")
     _settle_allocator()
     net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
+    noise = loss_noise(spec, params, X, Y, net.loss) if method != "complex-step" else 0.0
     offsets = stencil_offsets(method)
     grads, kinks, steps, bounds = [], [], [], []
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
@@ -264,12 +287,12 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
         chunk = max(1, net.chunk(i, 16 if method == "complex-step" else 8) // len(offsets))
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
-            g[idx], err[idx], trunc[idx], flags[idx] = _estimate(net, i, idx, h[idx], offsets, method)
+            g[idx], err[idx], trunc[idx], flags[idx] = _estimate(net, i, idx, h[idx], offsets, method, noise)
             done += len(idx)
             if progress is not None:
                 progress(done, total)
         if method != "complex-step" and step is None:
-            h = _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk)
+            h = _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk, noise)
         shapes = [params[i][k].shape for k in keys]
         grads.append(dict(zip(keys, unflatten(g, shapes))))
         bounds.append(dict(zip(keys, unflatten(err, shapes))))
@@ -288,15 +311,16 @@ REFINE_RTOL = 1e-4
 REFINE_STEPS = 6
 
 
-def _estimate(net, i, idx, h, offsets, method):
+def _estimate(net, i, idx, h, offsets, method, noise=0.0):
     """(gradient, error bound, truncation part of the bound, crossed a kink) of layer i's elements ``idx``."""
     values, crossed, taken = net.stencil(i, idx, h, offsets)
-    g, err = combine(values, taken, h, method)
-    floor = 0.0 if method == "complex-step" else ROUND_ULPS * EPS * np.abs(values.real).max(axis=0) / h
+    g, err = combine(values, taken, h, method, noise=noise)
+    floor = 0.0 if method == "complex-step" else ROUND_ULPS * np.maximum(EPS * np.abs(values.real).max(axis=0),
+                                                                         noise) / h
     return g, err, err - floor, crossed.any(axis=0)
 
 
-def _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk):
+def _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk, noise=0.0):
     """Re-estimate, with steps divided by 4 each round, the elements of ``todo`` whose truncation
     estimate is not small next to their value and the layer's largest (see :data:`REFINE_RTOL`),
     keeping each new estimate whose error bound is smaller and going on while it improves.
@@ -315,7 +339,7 @@ def _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk):
         better = []
         for start in range(0, len(refine), chunk):
             idx = refine[start:start + chunk]
-            new = _estimate(net, i, idx, h[idx] / 4, offsets, method)
+            new = _estimate(net, i, idx, h[idx] / 4, offsets, method, noise)
             keep = (new[1] < err[idx]) & ~new[3]
             idx = idx[keep]
             g[idx], err[idx], trunc[idx] = (x[keep] for x in new[:3])

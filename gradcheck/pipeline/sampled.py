@@ -26,7 +26,7 @@ import numpy as np
 from ..defaults import DIRECTIONS, MODES, SAMPLE
 from .backprop import forward, loss_value
 from .compare import MARGIN, RTOL
-from .numeric import EPS, STEP_SCALE, error_bound
+from .numeric import EPS, STEP_SCALE, error_bound, loss_noise
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
            "directions", "estimate_seconds", "resolve_mode", "stencil_along"]
@@ -176,14 +176,14 @@ class _Flat:
         return name, tuple(int(i) for i in np.unravel_index(int(flat - self.starts[k]), shape))
 
 
-def stencil_along(f, h):
+def stencil_along(f, h, noise=0.0):
     """Directional finite differences of ``f(t·v)``: a function ``dd(v) -> (J·v, error bound)`` from C at
-    θ ± h·v and θ ± 2h·v; ``f(t, v)`` evaluates C at θ + t·v."""
+    θ ± h·v and θ ± 2h·v; ``f(t, v)`` evaluates C at θ + t·v; ``noise`` is C's measured rounding."""
     def dd(v):
         values = [float(f(t, v)) for t in (h, -h, 2 * h, -2 * h)]
         g1 = (values[0] - values[1]) / (2 * h)
         g2 = (values[2] - values[3]) / (4 * h)
-        return g1, float(error_bound(g1, g2, max(map(abs, values)), h))
+        return g1, float(error_bound(g1, g2, max(map(abs, values)), h, noise=noise))
     return dd
 
 
@@ -230,7 +230,9 @@ def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol
         fw = forward(spec, flat.moved(t, v), X)
         return loss_value(spec, fw.output, Y, fw.z[-1])
 
-    dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())))
+    base = forward(spec, params, X)
+    noise = loss_noise(spec, params, X, Y, float(loss_value(spec, base.output, Y, base.z[-1])))
+    dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())), noise)
     found = directions(dd, {op: flat.vector(g) for op, g in opinions.items()}, EPS * flat.vector(rounding),
                        count, seed, rtol, budget)
     for d in found:
