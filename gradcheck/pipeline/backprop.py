@@ -20,6 +20,8 @@ import numpy as np
 from ..catalogue import LOSSES
 
 EPS = np.finfo(np.float64).eps
+#: The smallest output error a loss of squares still sees (smaller ones square to below the smallest normal).
+UNSEEN = float(np.sqrt(np.finfo(np.float64).tiny))
 
 __all__ = ["Forward", "backprop", "forward", "backprop_rounding", "loss_value", "sample_losses"]
 
@@ -177,7 +179,8 @@ def backprop_rounding(spec, params, X, Y):
     last, inputs = spec.layers[-1], (fw.a[-2] if len(spec.layers) > 1 else X)
     terms = np.abs(last.forward({key: np.abs(v) for key, v in params[-1].items()}, np.abs(inputs), conv,
                                 spec.bias)[0]) if "W" in params[-1] else 0.0
-    size = (np.abs(a) + np.abs(Y) + terms) * np.where(np.isfinite(unit), unit, 0.0)
+    # Below √tiny an output error's square underflows: the loss, and so any finite difference, cannot see it.
+    size = (np.abs(a) + np.abs(Y) + terms + UNSEEN) * np.where(np.isfinite(unit), unit, 0.0)
     err = size
     out = [None] * len(spec.layers)
     for ly in reversed(spec.layers):
