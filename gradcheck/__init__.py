@@ -18,7 +18,7 @@ _EXPORTS = {
     "check_network": "pipeline.check", "assert_network": "pipeline.check",
     "check_function": "pipeline.generic", "assert_function": "pipeline.generic",
     "check_layer": "pipeline.generic", "assert_layer": "pipeline.generic",
-    "CheckResult": "pipeline.compare", "TensorCheck": "pipeline.compare", "ElementBlame": "pipeline.compare",
+    "CheckResult": "pipeline.outcome", "TensorCheck": "pipeline.compare", "ElementBlame": "pipeline.compare",
     "RTOL": "pipeline.compare", "ATOL": "pipeline.compare",
     "derive": "pipeline.symbolic",
     "GradcheckError": "errors", "SpecError": "errors", "ImplError": "errors",

@@ -11,11 +11,11 @@ from gradcheck.pipeline.compare import (
     MARGIN,
     RTOL,
     SUSPICIOUS,
-    CheckResult,
     TensorCheck,
     errors,
     verdicts,
 )
+from gradcheck.pipeline.outcome import CheckResult
 
 
 def verdict_of(analytic, numeric, **kw):

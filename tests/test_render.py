@@ -12,7 +12,8 @@ import pytest
 
 from gradcheck.cli import main
 from gradcheck.pipeline.check import check_network
-from gradcheck.pipeline.compare import CheckResult, TensorCheck
+from gradcheck.pipeline.compare import TensorCheck
+from gradcheck.pipeline.outcome import CheckResult
 from gradcheck.render import FORMATS, Code, Document, Equations, Heading, Items, Para, Table, Value, render
 from gradcheck.render.results import check_blocks, worst_elements
 

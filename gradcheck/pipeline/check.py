@@ -12,11 +12,12 @@ import numpy as np
 
 from ..errors import SpecError
 from .backprop import backprop, backprop_rounding
-from .compare import ANALYTIC_ULPS, ATOL, RTOL, UNDERFLOW, CheckResult, TensorCheck, low_precision
+from .compare import ANALYTIC_ULPS, ATOL, RTOL, UNDERFLOW, TensorCheck, low_precision
 from .diagnose import diagnose, shape_hint
 from .impl import call_impl, load_impl
 from .linetrace import trace_impl
 from .numeric import EPS, best_method, numeric_gradient
+from .outcome import CheckResult
 from .sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, resolve_mode
 from .shapes import trace_shapes
 from .spec import load_spec
@@ -45,7 +46,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     elements, with group testing to name the wrong ones: see :mod:`gradcheck.pipeline.sampled`)
     or "auto" (full when it takes about 2 s or less). ``progress(done, total)``, if given, is
     told how far the finite differences are (see :mod:`gradcheck.progress`). Returns a
-    :class:`~gradcheck.pipeline.compare.CheckResult`; ``result.extra["mode"]`` is the mode that ran.
+    :class:`~gradcheck.pipeline.outcome.CheckResult`; ``result.extra["mode"]`` is the mode that ran.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
     ...                                           {"units": 1, "activation": "linear"}]}, symbolic="off")

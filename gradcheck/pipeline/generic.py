@@ -8,7 +8,7 @@ Two styles are covered:
   ``backward(dout, cache) -> (dx, dparam1, ...)`` pairs of course assignments
   (CS231n style), checked through the vector-Jacobian product with a random ``dout``.
 
-Both return the same :class:`~gradcheck.pipeline.compare.CheckResult` as a network check, so
+Both return the same :class:`~gradcheck.pipeline.outcome.CheckResult` as a network check, so
 the blame table, ``str`` and ``repr`` read the same. Finite differences come from
 :func:`~gradcheck.pipeline.numeric.central_difference`; ``f`` is called once per perturbed
 point (generic code is not vectorised over a stack of points).
@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import describe_exception
 from . import user_calls as calls
-from .compare import ATOL, RTOL, CheckResult, TensorCheck, low_precision
+from .compare import ATOL, RTOL, TensorCheck, low_precision
 from .diagnose import diagnose_tensor
 from .kinkaware import kink_aware_gradient_at
 from .linetrace import compare_with_reference, trace_call
@@ -42,6 +42,7 @@ from .numeric import (
     flatten,
     unflatten,
 )
+from .outcome import CheckResult
 from .sampled import DIRECTIONS, FULL_SECONDS, SAMPLE, check_mode, choose_elements, directions, stencil_along
 
 __all__ = ["check_function", "assert_function", "check_layer", "assert_layer"]

@@ -46,7 +46,7 @@ def _rule(result, stable):
 
 
 def check_blocks(result, blame=5, noise=None, heading=True, verdict=True):
-    """Blocks of a :class:`~gradcheck.pipeline.compare.CheckResult`.
+    """Blocks of a :class:`~gradcheck.pipeline.outcome.CheckResult`.
 
     ``noise`` (an absolute round-off level) shows the numbers as a committed report does:
     errors rounded to where they mean something, no absolute-error column, and no ranking

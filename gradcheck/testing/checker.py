@@ -14,7 +14,7 @@ class Checker:
     ``seed``) on top of the test's ``@pytest.mark.gradcheck`` and the command line/ini,
     records the check for the summary, raises ``AssertionError`` (the report with the
     blame table) when it fails and otherwise returns the
-    :class:`~gradcheck.pipeline.compare.CheckResult`.
+    :class:`~gradcheck.pipeline.outcome.CheckResult`.
     """
 
     def __init__(self, session, settings, test):
