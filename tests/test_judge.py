@@ -326,3 +326,24 @@ def test_a_loss_that_is_rounding_squared_does_not_fail():
         premise += loss_noise(spec, spec.parameters(), *spec.batch_data(), loss) > 1e3 * 2.2e-16 * abs(loss)
     assert premise >= 30  # C's rounding is far above ε·|C| (C < 1e-28 here)
     assert failed == 0
+
+
+def test_the_measured_loss_rounding_does_not_hide_a_wrong_gradient():
+    """On an ordinary network the loss's measured rounding is ε-sized, so a 0.1% error still fails."""
+    from nets import make_spec
+
+    from gradcheck.pipeline.numeric import loss_noise
+
+    spec = make_spec([4, 6, 3], ["tanh", "sigmoid"], "mse", batch=5, seed=4)
+    params, data = spec.parameters(), spec.batch_data()
+    loss, _ = backprop(spec, params, *data)
+    assert loss_noise(spec, params, *data, loss) <= 16 * 2.2e-16 * abs(loss)
+
+    def impl(p, X, Y):
+        _, g = backprop(spec, p, X, Y)
+        g[0]["W"][2, 1] *= 1.001
+        return g
+
+    result = check_network(spec, impl, symbolic="off", params=params, data=data)
+    assert not result.passed
+    assert [(r.element, r.verdict) for r in result.blame(1, opinion="impl")] == [("W0[2, 1]", "suspicious")]
