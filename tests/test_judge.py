@@ -347,3 +347,48 @@ def test_the_measured_loss_rounding_does_not_hide_a_wrong_gradient():
     result = check_network(spec, impl, symbolic="off", params=params, data=data)
     assert not result.passed
     assert [(r.element, r.verdict) for r in result.blame(1, opinion="impl")] == [("W0[2, 1]", "suspicious")]
+
+
+#: A hypothesis CNN: batchnorm 4 has γ = 3.5e-28 and β = -8.4e-191, so the relu outputs are about 1e-190, their
+#: squares underflow and the loss is exactly 0. The gradients of the layers below are about 1e-231: no finite
+#: difference can see them.
+UNDERFLOWING_CNN = (
+    {'batch': 3,
+     'convention': 'row',
+     'data': {'X': [[[[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]],
+                    [[[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]],
+                    [[[0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+                      [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]]],
+              'Y': [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]]},
+     'input': [1, 6, 6],
+     'layers': [{'activation': 'sigmoid', 'filters': 2, 'kernel': 4, 'padding': 1, 'stride': 2, 'type': 'conv2d'},
+                {'type': 'batchnorm'}, {'size': 3, 'stride': 2, 'type': 'maxpool2d'},
+                {'activation': 'softplus', 'filters': 1, 'kernel': 1, 'padding': 0, 'stride': 1, 'type': 'conv2d'},
+                {'type': 'batchnorm'}, {'type': 'flatten'}, {'activation': 'relu', 'units': 2}],
+     'loss': 'mse',
+     'name': 'random_cnn',
+     'params': [{'W': [[[[3.0247951626745317e-149, -1.0, -2.396708699576274e-22, -1.0], [-1.0, -1.0, -1.0, -1.0],
+                         [-1.0, -1.0, -1.0, -1.0], [-1.0, -1.0, -1.0, -1.0]]],
+                       [[[-1.0, -1.0, -1.0, -1.0], [-1.0, -1.0, -1.0, -1.0], [-1.0, -1.0, -1.0, -1.0],
+                         [-1.0, -1.0, -1.0, -1.0]]]],
+                 'b': [-0.5, 0.6400105110676009]},
+                {'beta': [-0.6386227393260335, -0.0], 'gamma': [-0.19069705622392852, 0.18598538055716252]}, {},
+                {'W': [[[[-0.9814595277806242]], [[-9.025700878062873e-125]]]], 'b': [0.0]},
+                {'beta': [-8.370032354699849e-191], 'gamma': [3.5435466644349946e-28]}, {},
+                {'W': [[-0.9821214872295307, -0.9821214872295307]], 'b': [0.0, 0.0]}],
+     'seed': 2803}
+)
+
+
+def test_gradients_below_what_the_loss_can_show_are_inconclusive_through_a_norm():
+    """The backprop's rounding bound must reach below the batchnorm (a norm's backward subtracts means: its bound
+    adds them), or the rounding-sized gradients there are called wrong against a finite difference of exactly 0."""
+    result = check_network(UNDERFLOWING_CNN, symbolic="off")
+    assert result.extra["loss"] == 0.0  # the premise: the loss underflowed
+    b3 = result.tensor("b3")
+    assert 0 < abs(b3.values["backprop"][0]) < 1e-200 and b3.values["numeric"][0] == 0.0
+    assert result.passed
+    assert b3.count("inconclusive") == 1

@@ -191,8 +191,8 @@ def backprop_rounding(spec, params, X, Y):
             size, err = size * slope, err * (slope + EPS) + size * (slope + 1.0)
         absolute = {key: np.abs(v) for key, v in params[i].items()}
         magnitude = _magnitude(fw.a_in[i])
-        grads, size = ly.backward(size, magnitude, absolute, conv, spec.bias)
-        grad_err, err = ly.backward(err, magnitude, absolute, conv, spec.bias)
+        grads, size = ly.backward_magnitude(size, magnitude, absolute, conv, spec.bias)
+        grad_err, err = ly.backward_magnitude(err, magnitude, absolute, conv, spec.bias)
         size, err = np.abs(size), np.abs(err) + np.abs(size)
         out[i] = {key: np.abs(grad_err[key]) + np.abs(grads[key]) for key in grads}
     return out

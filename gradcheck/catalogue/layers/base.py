@@ -183,6 +183,12 @@ class Layer:
     def backward(self, delta, cache, params, conv, bias, tape=None):
         raise NotImplementedError
 
+    def backward_magnitude(self, size, cache, params, conv, bias):
+        """:meth:`backward` on magnitudes (all arguments ≥ 0), for the rounding estimate of a backprop
+        (:func:`~gradcheck.pipeline.backprop.backprop_rounding`): a kind whose backward subtracts terms overrides it
+        to add them instead."""
+        return self.backward(size, cache, params, conv, bias)
+
     def kink_state(self, a_prev, z, conv):
         """Sides of the activation's kinks for every z (None when the activation has no kink)."""
         kinks = self.act.kinks

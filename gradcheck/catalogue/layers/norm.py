@@ -101,6 +101,15 @@ class _Norm(Layer):
                  da, dxhat=g, xhat=xhat, var=inv)  # var has the shape of 1/√(σ² + ε)
         return grads, da
 
+    def backward_magnitude(self, size, cache, params, conv, bias):
+        """:meth:`backward` on magnitudes (``size``, ``cache`` and ``params`` are ≥ 0) with every term added:
+        the means that cancel in ∂C/∂x would cancel the sizes too."""
+        xhat, inv = cache
+        axes, sums, spread, *_ = self._axes(conv)
+        grads = {"gamma": (size * xhat).sum(axis=sums), "beta": size.sum(axis=sums)}
+        g = size * spread(params["gamma"])
+        return grads, inv * (g + g.mean(axis=axes, keepdims=True) + xhat * (g * xhat).mean(axis=axes, keepdims=True))
+
     def _symbolic_norm(self, values, gamma, beta, define=None, index=(0,)):
         """γ·(v − μ)/√(σ² + ε) + β over the list ``values`` (μ, σ² their mean and biased variance).
 
