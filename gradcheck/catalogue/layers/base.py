@@ -31,6 +31,9 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
   conv, bias)``, the one output unit each element of a param touches and that unit's
   new z over the batch, and ``input_change(params, z, unit, da_row, conv, bias)``,
   this layer's z when one unit of its input moves;
+- optionally ``backward_magnitude(size, cache, params, conv, bias)``: backward on
+  magnitudes for the rounding estimate of a backprop; a kind whose backward subtracts
+  terms (a norm's means) adds them here instead;
 - ``kink_state(a_prev, z, conv)``: a discrete state of the forward pass whose change
   under a finite-difference step means the step crossed a point where the layer is
   not differentiable (default: which side of the activation's kinks each z is on;
