@@ -97,7 +97,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     found = []
     if ran == "sampled":
         judged = {op: opinions[op] for op in checked if op != "symbolic" and not (op == "impl" and problems)}
-        found = check_directions(spec, params, X, Y, judged, rounding, directions, seed or 0, rtol)
+        found = check_directions(spec, params, X, Y, judged, rounding, directions, seed or 0, rtol,
+                                 noise=numeric.noise)
         located = _located(spec, found)
         if any(idx.size for layer in located for idx in layer.values()):
             more = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=located)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from .compare import MARGIN
-from .numeric import CHUNK_BYTES, EPS, ROUND_ULPS, central_difference, default_step, error_bound
+from .numeric import CHUNK_BYTES, EPS, central_difference, default_step, error_bound, rounding_floor
 
 __all__ = ["kink_aware_gradient", "kink_aware_gradient_at"]
 
@@ -103,7 +103,7 @@ def kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS
     p1 = _Probe(f_batch, theta)
     g1 = central_difference(p1, theta, h, chunk)
     up1, down1, fmax1 = p1.slopes(f0)
-    noise = ROUND_ULPS * eps * fmax1 / h
+    noise = rounding_floor(fmax1, h, eps)
     numeric, bound, kinks = g1.copy(), noise.copy(), np.zeros(d, dtype=bool)
     with np.errstate(invalid="ignore"):
         far = np.abs(a - g1) > rtol * np.maximum(np.abs(a), np.abs(g1)) + atol + MARGIN * noise

@@ -91,12 +91,17 @@ def check_method(method, allowed=METHOD_NAMES, where="method"):
         raise ValueError(f"{where}={method!r}: expected one of {', '.join(allowed)}")
 
 
+def rounding_floor(fmax, h, eps=EPS, noise=0.0):
+    """:data:`ROUND_ULPS`·max(ε·max|C|, ``noise``)/h: what rounding the loss does to a difference quotient at
+    step h, at the loss's own scale, or as measured (see :func:`loss_noise`) where the loss is the small
+    difference of larger terms."""
+    return ROUND_ULPS * np.maximum(eps * fmax, noise) / h
+
+
 def error_bound(g1, g2, fmax, h, eps=EPS, noise=0.0):
     """Error estimate of a central difference g(h): its truncation |g(h) − g(2h)|/3 (the O(h²) term, which
-    Richardson extrapolation removes, so a safe bound for that too), plus a floor of
-    :data:`ROUND_ULPS`·max(ε·max|C|, ``noise``)/h for the rounding of the loss: at its own scale, or as
-    measured (see :func:`loss_noise`) where the loss is the small difference of larger terms."""
-    return np.abs(g1 - g2) / 3 + ROUND_ULPS * np.maximum(eps * fmax, noise) / h
+    Richardson extrapolation removes, so a safe bound for that too), plus :func:`rounding_floor`."""
+    return np.abs(g1 - g2) / 3 + rounding_floor(fmax, h, eps, noise)
 
 
 def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method="central", bound=False):
@@ -168,6 +173,8 @@ class NumericGradient:
     steps: list
     bounds: list
     method: str = "central"
+    #: The loss's measured rounding (:func:`loss_noise`) the error bounds allowed for.
+    noise: float = 0.0
 
     def __repr__(self):
         n = sum(int(k.sum()) for layer in self.kinks for k in layer.values())
@@ -299,7 +306,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
         kinks.append(dict(zip(keys, unflatten(flags, shapes))))
         steps.append(dict(zip(keys, unflatten(h, shapes))))
         net.close()  # nothing of layer i is asked again
-    return NumericGradient(grads, kinks, steps, bounds, method)
+    return NumericGradient(grads, kinks, steps, bounds, method, noise)
 
 
 #: An estimate is refined with smaller steps where its truncation estimate exceeds this fraction of its value plus
@@ -315,8 +322,7 @@ def _estimate(net, i, idx, h, offsets, method, noise=0.0):
     """(gradient, error bound, truncation part of the bound, crossed a kink) of layer i's elements ``idx``."""
     values, crossed, taken = net.stencil(i, idx, h, offsets)
     g, err = combine(values, taken, h, method, noise=noise)
-    floor = 0.0 if method == "complex-step" else ROUND_ULPS * np.maximum(EPS * np.abs(values.real).max(axis=0),
-                                                                         noise) / h
+    floor = 0.0 if method == "complex-step" else rounding_floor(np.abs(values.real).max(axis=0), h, noise=noise)
     return g, err, err - floor, crossed.any(axis=0)
 
 

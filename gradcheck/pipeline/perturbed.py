@@ -50,6 +50,7 @@ class Perturbed:
         self.spec, self.params, self.X, self.Y = spec, params, X, Y
         self.structured = structured
         self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
+        self._keys = [list(shapes) for shapes in spec.param_shapes()]
         conv = spec.conv
         self.base = forward(spec, params, X)
         self.inputs = [X, *self.base.a[:-1]]
@@ -65,8 +66,6 @@ class Perturbed:
     # -- layout ----------------------------------------------------------------------------
     def keys(self, i):
         """Layer i's trainable param names, in the order of its flat θ."""
-        if not hasattr(self, "_keys"):
-            self._keys = [list(shapes) for shapes in self.spec.param_shapes()]
         return self._keys[i]
 
     def theta(self, i):
@@ -113,17 +112,22 @@ class Perturbed:
 
     # -- evaluation ------------------------------------------------------------------------
     def losses(self, i, flat, delta):
-        """(C of each perturbed network (P,), crossed a kink (P,), step actually taken (P,)).
+        """(C of each perturbed network, crossed a kink, step actually taken), each shaped like ``delta``.
 
-        Network p has layer i's flat θ element ``flat[p]`` moved by ``delta[p]`` (real, or
-        imaginary for complex steps).
+        Layer i's flat θ element ``flat[p]`` (P,) moves by ``delta[p]`` (P,), or by each of
+        ``delta[:, p]`` ((m, P): m steps of every element, a stencil); steps are real, or
+        imaginary for complex steps. Where the unit lines serve the layer, each element is
+        located once for all its steps.
         """
         flat, delta = np.asarray(flat), np.asarray(delta)
         if self.uses_lines(i) and not np.iscomplexobj(delta):
             values = self._from_lines(i, flat, delta)
             if values is not None:
-                return values, np.zeros(len(flat), dtype=bool), delta
-        return self._one_by_one(i, flat, delta)
+                return values, np.zeros(values.shape, dtype=bool), delta
+        if delta.ndim == 1:
+            return self._one_by_one(i, flat, delta)
+        out = self._one_by_one(i, np.tile(flat, len(delta)), delta.ravel())
+        return tuple(x.reshape(delta.shape) for x in out)
 
     def _one_by_one(self, i, flat, delta):
         """:meth:`losses` from a pass per perturbed network, in stacks of :meth:`chunk` networks."""
@@ -147,19 +151,9 @@ class Perturbed:
         return self.lines is not None and self.lines.get(i, True) is not None and fits_lines(self.spec, i)
 
     def stencil(self, i, index, h, offsets):
-        """(C (m, P), crossed a kink (m, P), step actually taken (m, P)) of layer i's flat θ elements ``index``
-        (P,) each moved by ``offsets[r]·h`` (m offsets, real or imaginary; ``h`` (P,)).
-
-        Where the unit lines serve the layer, each element is located once for all its steps.
-        """
-        index, h = np.asarray(index), np.asarray(h)
-        delta = np.asarray(offsets)[:, None] * h[None, :]
-        if self.uses_lines(i) and not np.iscomplexobj(delta):
-            values = self._from_lines(i, index, delta)
-            if values is not None:
-                return values, np.zeros(values.shape, dtype=bool), delta
-        values, crossed, taken = self.losses(i, np.tile(index, len(offsets)), delta.ravel())
-        return values.reshape(delta.shape), crossed.reshape(delta.shape), taken.reshape(delta.shape)
+        """:meth:`losses` (m, P) of layer i's flat θ elements ``index`` (P,) each moved by ``offsets[r]·h``
+        (m offsets, real or imaginary; ``h`` (P,))."""
+        return self.losses(i, index, np.asarray(offsets)[:, None] * np.asarray(h)[None, :])
 
     def _from_lines(self, i, flat, delta):
         """Losses from the unit lines of layer i for elements ``flat`` (P,) moved by ``delta`` ((P,) or (m, P));

@@ -217,10 +217,11 @@ def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
     return out
 
 
-def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24):
+def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24, noise=None):
     """:func:`directions` for a network: ``opinions`` maps an opinion to its gradients (list of dicts),
-    ``rounding`` is :func:`~gradcheck.pipeline.backprop.backprop_rounding` (in units of ε). ``located[op]``
-    lists (tensor name, index) pairs."""
+    ``rounding`` is :func:`~gradcheck.pipeline.backprop.backprop_rounding` (in units of ε), ``noise`` the
+    loss's measured rounding (:func:`~gradcheck.pipeline.numeric.loss_noise`; measured here if None).
+    ``located[op]`` lists (tensor name, index) pairs."""
     flat = _Flat(spec, params)
     if flat.size == 0:
         return []
@@ -230,8 +231,9 @@ def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol
         fw = forward(spec, flat.moved(t, v), X)
         return loss_value(spec, fw.output, Y, fw.z[-1])
 
-    base = forward(spec, params, X)
-    noise = loss_noise(spec, params, X, Y, float(loss_value(spec, base.output, Y, base.z[-1])))
+    if noise is None:
+        base = forward(spec, params, X)
+        noise = loss_noise(spec, params, X, Y, float(loss_value(spec, base.output, Y, base.z[-1])))
     dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())), noise)
     found = directions(dd, {op: flat.vector(g) for op, g in opinions.items()}, EPS * flat.vector(rounding),
                        count, seed, rtol, budget)
