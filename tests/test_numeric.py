@@ -200,10 +200,10 @@ def _z0(spec):
     return p["W"] @ X + p["b"][:, None]
 
 
-def test_kinks_flagged_when_a_z_sits_within_the_step_of_zero():
-    spec = kink_spec(1e-9)
+def test_kinks_flagged_when_a_z_sits_on_zero():
+    spec = kink_spec(0.0)
     z0 = _z0(spec)
-    assert abs(z0[1, 2]) < 1e-8  # the premise: one z next to the kink ...
+    assert abs(z0[1, 2]) < 1e-15  # the premise: one z on the kink ...
     others = np.delete(z0.ravel(), 1 * 4 + 2)
     assert np.abs(others).min() >= 0.4  # ... and every other z far from it
     params, (X, Y) = spec.parameters(), spec.batch_data()
@@ -225,8 +225,21 @@ def test_no_kinks_flagged_away_from_zero():
             np.testing.assert_allclose(n[key], r[key], rtol=1e-7, atol=1e-10)
 
 
+def test_a_z_near_but_not_on_the_kink_is_stepped_away_from_and_judged():
+    """At 1e-9 from relu's kink the loss is differentiable: the steps shrink until they no longer cross it, and the
+    element is judged like any other (its slope is the side it is on)."""
+    spec = kink_spec(1e-9)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    num = numeric_gradient(spec, params, X, Y)
+    assert not any(k[key].any() for k in num.kinks for key in k)
+    _, ref = backprop(spec, params, X, Y)
+    assert np.all(np.abs(num.grads[0]["b"] - ref[0]["b"]) <= num.bounds[0]["b"])
+    assert num.bounds[0]["b"][1] < 1e-2 * abs(ref[0]["b"][1])  # resolved well enough to judge (steps of 1e-10)
+    assert num.steps[0]["b"][1] < 1e-9 < num.steps[0]["b"][0]  # only that element's steps shrank
+
+
 def test_kinked_elements_are_reported_not_judged():
-    result = check_network(kink_spec(1e-9), symbolic="off")
+    result = check_network(kink_spec(0.0), symbolic="off")
     b0 = result.tensor("b0")
     assert list(b0.verdict("backprop")) == ["good", "kink", "good"]
     assert result.passed and b0.n_kinks == 1
@@ -240,7 +253,7 @@ def test_kinks_in_an_upper_layer_are_seen_from_the_layer_below():
     # Two relu layers: a z of layer 1 at the kink is crossed by perturbing layer 0's params too.
     spec = load_spec({"input": 1, "layers": [{"units": 1, "activation": "relu"}, {"units": 1, "activation": "relu"},
                                              {"units": 1}],
-                      "params": [{"W": [[1.0]], "b": [1.0]}, {"W": [[1.0]], "b": [-2.0 + 1e-10]},
+                      "params": [{"W": [[1.0]], "b": [1.0]}, {"W": [[1.0]], "b": [-2.0]},
                                  {"W": [[1.0]], "b": [0.0]}],
                       "data": {"X": [[1.0]], "Y": [[0.0]]}})
     params, (X, Y) = spec.parameters(), spec.batch_data()
@@ -293,7 +306,7 @@ def test_structured_mode_evaluates_only_the_changed_unit_and_the_layers_above(mo
 
     monkeypatch.setattr(Dense, "forward", spy)
     # (the loss's rounding is measured by whole forward passes at θ·(1 ± kε): not perturbations, left out here)
-    monkeypatch.setattr("gradcheck.pipeline.numeric.loss_noise", lambda *args: 0.0)
+    monkeypatch.setattr("gradcheck.pipeline.numeric.layer_noise", lambda net: [0.0] * len(net.spec.layers))
     numeric_gradient(spec, params, X, Y)
     assert calls.count(0) == 1 and calls.count(1) == 1  # the base forward pass only
     assert calls.count(2) > 1  # layer 2 runs on the stacks of perturbed networks

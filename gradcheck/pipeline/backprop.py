@@ -19,11 +19,7 @@ import numpy as np
 
 from ..catalogue import LOSSES
 
-EPS = np.finfo(np.float64).eps
-#: The smallest output error a loss of squares still sees (smaller ones square to below the smallest normal).
-UNSEEN = float(np.sqrt(np.finfo(np.float64).tiny))
-
-__all__ = ["Forward", "backprop", "forward", "backprop_rounding", "loss_value", "sample_losses"]
+__all__ = ["Forward", "backprop", "forward", "loss_value", "sample_losses"]
 
 
 @dataclass
@@ -100,9 +96,12 @@ def sample_losses(spec, a, Y, z=None):
     return loss.value(apart(a), apart(Y), n, k)
 
 
-def backprop(spec, params, X, Y, tape=None, tweak=None):
+def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
     """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes
     ({"gamma", "beta"} for norms, {} for layers without params; no entry for a dropout mask).
+
+    ``seen``, a dict, receives for each layer i ``(z, delta, a, da)``: its z and δ = ∂C/∂z, its a and
+    ∂C/∂a (None for a fused output, whose δ comes from z).
 
     ``tweak`` (a :class:`gradcheck.pipeline.mistakes.Hypothesis`, used by the diagnosis only) replaces
     steps by known mistakes, so a user's wrong gradient can be matched to its cause.
@@ -140,59 +139,11 @@ def backprop(spec, params, X, Y, tape=None, tweak=None):
                 axis = 0 if conv.name == "column" else 1
                 expr, ops = f"a * (da - (da * a).sum(axis={axis}, keepdims=True))", {"a": a.shape, "da": da.shape}
             tape.record("backward", "delta", expr, ops, delta.shape)
+        if seen is not None:
+            seen[i] = (z, delta, a, None if fused and i == len(spec.layers) - 1 else da)
         a_in = fw.a_in[i] if tweak is None else tweak.layer_input(i, fw)
         grads[i], da = ly.backward(delta, a_in, params[i], conv, spec.bias, tape)
         if tweak is not None:
             grads[i] = tweak.grads(i, grads[i])
             da = tweak.carry(i, da, delta, a_in, params[i])
     return C, grads
-
-
-def _magnitude(cache):
-    """|x| of every array in a layer's forward cache (an array, a tuple of arrays and sizes, or None)."""
-    if isinstance(cache, np.ndarray):
-        return np.abs(cache)
-    if isinstance(cache, tuple):
-        return tuple(_magnitude(c) for c in cache)
-    return cache
-
-
-def backprop_rounding(spec, params, X, Y):
-    """Per element, the rounding error any float64 backprop may have, in units of ε (dicts shaped like params).
-
-    The reference backprop run on magnitudes: |a| + |y| (plus the terms the output's z
-    summed) in place of the output error a − y, |W|, |a_prev| and |σ'(z)| in place of
-    their values, so nothing cancels. Along
-    with it runs the error: each σ'(z) is good to ε·(|σ'| + 1) (1 − a² for a saturated
-    tanh is 0 to within ε, not to within ε·0), each product adds ε times its magnitude.
-    An element whose gradient is the small difference of large terms is judged to that.
-    """
-    conv, loss = spec.conv, LOSSES[spec.loss]
-    fw = forward(spec, params, X)
-    a, z = fw.output, fw.z[-1]
-    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
-    fused = fused_loss(spec) is not None
-    with np.errstate(all="ignore"):
-        unit = np.abs(loss.delta_from_z(z, a + 1.0, a, n, k, conv.unit_axis) if fused else loss.grad(a + 1.0, a, n, k))
-    # The output a is itself good only to ε times the terms its z summed (|W|·|a_prev| + |b|): an output that
-    # cancels to 0 up to rounding makes a − y, and every gradient, rounding of that size.
-    last, inputs = spec.layers[-1], (fw.a[-2] if len(spec.layers) > 1 else X)
-    terms = np.abs(last.forward({key: np.abs(v) for key, v in params[-1].items()}, np.abs(inputs), conv,
-                                spec.bias)[0]) if "W" in params[-1] else 0.0
-    # Below √tiny an output error's square underflows: the loss, and so any finite difference, cannot see it.
-    size = (np.abs(a) + np.abs(Y) + terms + UNSEEN) * np.where(np.isfinite(unit), unit, 0.0)
-    err = size
-    out = [None] * len(spec.layers)
-    for ly in reversed(spec.layers):
-        i = ly.index
-        if ly.has_activation and not (fused and i == len(spec.layers) - 1):
-            slope = np.abs(ly.act.derivative(fw.z[i], fw.a[i]) if ly.act.derivative is not None else fw.a[i])
-            # err·ε: an error-dominated δ times a slope that is itself 0 to within ε (second order)
-            size, err = size * slope, err * (slope + EPS) + size * (slope + 1.0)
-        absolute = {key: np.abs(v) for key, v in params[i].items()}
-        magnitude = _magnitude(fw.a_in[i])
-        grads, size = ly.backward_magnitude(size, magnitude, absolute, conv, spec.bias)
-        grad_err, err = ly.backward_magnitude(err, magnitude, absolute, conv, spec.bias)
-        size, err = np.abs(size), np.abs(err) + np.abs(size)
-        out[i] = {key: np.abs(grad_err[key]) + np.abs(grads[key]) for key in grads}
-    return out

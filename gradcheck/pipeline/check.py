@@ -11,13 +11,14 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import SpecError
-from .backprop import backprop, backprop_rounding
+from .backprop import backprop
 from .compare import ANALYTIC_ULPS, ATOL, RTOL, UNDERFLOW, TensorCheck, low_precision
 from .diagnose import diagnose, shape_hint
 from .impl import call_impl, load_impl
 from .linetrace import trace_impl
 from .numeric import EPS, best_method, numeric_gradient
 from .outcome import CheckResult
+from .rounding import backprop_rounding, unseen
 from .sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, resolve_mode
 from .shapes import trace_shapes
 from .spec import load_spec
@@ -67,6 +68,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     elements = _sample(spec, sample, seed) if ran == "sampled" else None
     numeric = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=elements, progress=progress)
     rounding = backprop_rounding(spec, params, X, Y)
+    hidden = unseen(spec, params, X, Y)
     opinions = {"backprop": reference, "numeric": numeric.grads}
     notes = [mode_note] if mode_note else []
 
@@ -120,7 +122,9 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                        f"(the shape of {kind}){': ' + hint if hint else ''}")
         tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
                                    kinks=numeric.kinks[layer][kind], problem=problem,
-                                   bound=_bound(numeric, rounding, layer, kind),
+                                   bound=numeric.bounds[layer][kind] + UNDERFLOW
+                                   + (0.0 if hidden is None else hidden[layer][kind]),
+                                   rounding=ANALYTIC_ULPS * EPS * rounding[layer][kind],
                                    float32=impl_float32, mask=_mask(elements, layer, kind, shape)))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
@@ -196,11 +200,6 @@ def _sampled_note(spec, elements, found):
     return (f"sampled check: {checked:,} of {spec.n_params:,} elements checked by finite differences (every row "
             f"and column of each weight), and {len(found)} random directional derivatives over all elements"
             + (f", {bad} of which disagree" if bad else ", all agreeing"))
-
-
-def _bound(numeric, rounding, layer, kind):
-    """An element's error bound: the finite difference's own, the rounding of any float64 backprop, underflow."""
-    return numeric.bounds[layer][kind] + ANALYTIC_ULPS * EPS * rounding[layer][kind] + UNDERFLOW
 
 
 class _Kept:

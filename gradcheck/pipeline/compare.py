@@ -18,8 +18,12 @@ plus rounding of the loss at its scale):
   at 0), so the numeric value is not a derivative there; reported, not judged.
 
 ``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
-than it. Gradients computed in float32 (or disagreeing by the size of float32
-rounding) are named and judged with float32 tolerances.
+than it. An analytic opinion may also differ from the exact gradient by the rounding
+a correct backprop makes in that element (``rounding``, estimated per element from the
+terms it sums: :mod:`gradcheck.pipeline.rounding`), which is added to its tolerance. A
+user's gradient returned as float32 (its arrays' dtype, never guessed from the size of
+a disagreement) is allowed float32's rounding instead: the same estimate at ε₃₂, or,
+where there is none, ε₃₂ at the element's own size.
 """
 
 from __future__ import annotations
@@ -49,18 +53,18 @@ __all__ = [
 #: An element is wrong only when its error exceeds the tolerance plus MARGIN × the numeric error bound.
 MARGIN = 3.0
 #: Rounding of any float64 backprop: a multiple of the estimate of
-#: :func:`gradcheck.pipeline.backprop.backprop_rounding`, added to the numeric bound by network checks.
+#: :func:`gradcheck.pipeline.rounding.backprop_rounding`, allowed to the analytic opinions of network checks.
 ANALYTIC_ULPS = 4
 #: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
 #: no gradient there can be judged relatively (the hardware's floor, not a tolerance).
 UNDERFLOW = 2.0**20 * float(np.finfo(np.float64).tiny)
 #: Relative errors below this (but beyond the tolerance and the bound) are "suspicious" rather than "wrong".
 SUSPICIOUS = 1e-2
-#: Relative tolerance for gradients computed in float32 (ε₃₂ ≈ 1.2e-7, grown through a few layers).
-FLOAT32_RTOL = 1e-3
-#: Rounding of a float32 gradient, in units of ε₃₂ × the tensor's largest gradient.
-FLOAT32_ULPS = 64
+#: Relative tolerance for gradients computed in float32: ε₃₂ ≈ 1.2e-7 grown through a few layers (a ×1.001 error
+#: still fails).
+FLOAT32_RTOL = 2.0**7 * float(np.finfo(np.float32).eps)
 EPS32 = float(np.finfo(np.float32).eps)
+EPS64 = float(np.finfo(np.float64).eps)
 TINY = 1e-300
 BANDS = ("good", "kink", "inconclusive", "suspicious", "wrong")
 _BAND_ARRAY = np.array([*BANDS, "unchecked"])
@@ -89,13 +93,17 @@ def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, ma
     return np.array(_BAND_ARRAY[verdict_codes(analytic, numeric, rtol, atol, kinks, bound, margin)])
 
 
-def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, margin=MARGIN):
-    """:func:`verdicts` as int8 codes (indices into ``BANDS``), an array also for a 0-d tensor."""
+def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, margin=MARGIN, rounding=None):
+    """:func:`verdicts` as int8 codes (indices into ``BANDS``), an array also for a 0-d tensor.
+
+    ``rounding`` (same shape, or None) is the rounding the analytic value may have: added to the tolerance."""
     a, n = np.asarray(analytic, float), np.asarray(numeric, float)
     abs_err, rel_err = errors(a, n)
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(a) & np.isfinite(n)
         tol = rtol * np.maximum(np.abs(a), np.abs(n)) + atol
+        if rounding is not None:
+            tol = tol + np.asarray(rounding, float)
         good = finite & (abs_err <= tol)
         explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
     code = np.where(good, _GOOD, np.where(explained, _INCONCLUSIVE,
@@ -103,14 +111,6 @@ def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=Non
     if kinks is not None:
         code = np.where(np.asarray(kinks, bool) & ~good, _KINK, code)
     return np.array(code, dtype=np.int8)
-
-
-def float32_rounding(analytic, numeric):
-    """True where |a − n| has the size of float32 rounding (given the tensor's scale) but not float64's."""
-    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
-    scale = float(np.max(np.abs(n), initial=0.0))
-    err = np.abs(a - n)
-    return (err <= FLOAT32_ULPS * EPS32 * (np.maximum(np.abs(a), np.abs(n)) + scale)) & (err > 0)
 
 
 def low_precision(values, depth=0):
@@ -159,10 +159,10 @@ class TensorCheck:
     ``values`` maps an opinion ("backprop", "numeric", "symbolic", "impl", or "analytic")
     to an array of the parameter's shape. ``checked`` lists the opinions judged
     against ``values["numeric"]``; ``bound`` is the numeric value's per-element error
-    estimate; ``mask`` (sampled checks) marks the elements that were checked, the rest
-    are "unchecked". ``float32`` says the user's gradient is float32: it is then judged
-    with float32 tolerances, as is a user's gradient whose whole disagreement has the
-    size of float32 rounding (listed in ``float32_like``).
+    estimate; ``rounding`` the rounding a correct float64 backprop of this tensor may
+    have (see :func:`verdict_codes`); ``mask`` (sampled checks) marks the elements that
+    were checked, the rest are "unchecked". ``float32`` says the user's gradient arrays
+    are float32: the user's opinion is then allowed float32's rounding.
     """
 
     name: str
@@ -178,27 +178,20 @@ class TensorCheck:
     bound: np.ndarray | None = None
     mask: np.ndarray | None = None
     float32: bool = False
-    float32_like: tuple = ()
+    rounding: np.ndarray | None = None
     _err: dict = field(default_factory=dict, repr=False)
 
     USER = ("impl", "analytic")
 
     def __post_init__(self):
         ref = self.values["numeric"]
-        like = []
         for op in self.checked:
             v = self.values.get(op)
             if v is None or np.shape(v) != np.shape(ref):
                 continue
-            f32 = self.float32 and op in self.USER
-            ver = self._judge(v, ref, f32)
-            failing = self._failing(ver)
-            if not f32 and op in self.USER and failing.any() and float32_rounding(v, ref)[failing].all():
-                like.append(op)
-                ver = self._judge(v, ref, True)
+            ver = self._judge(v, ref, self.float32 and op in self.USER)
             ab, rel = errors(v, ref)
             self._err[op] = (ab, rel, ver)
-        self.float32_like = tuple(like)
         self._undecided()
 
     def _undecided(self):
@@ -208,6 +201,7 @@ class TensorCheck:
         if self.bound is None or len(self._err) < 2:
             return
         bound = np.asarray(self.bound, float)
+        rounding = 0.0 if self.rounding is None else np.asarray(self.rounding, float)
         for a in self._err:
             ver, va = self._err[a][2], np.asarray(self.values[a], float)
             for b in self._err:
@@ -216,16 +210,15 @@ class TensorCheck:
                 vb = np.asarray(self.values[b], float)
                 with np.errstate(invalid="ignore"):
                     gap = np.abs(va - vb)
-                    apart = gap > 2 * (self.rtol * np.maximum(np.abs(va), np.abs(vb)) + self.atol)
+                    apart = gap > 2 * (self.rtol * np.maximum(np.abs(va), np.abs(vb)) + self.atol + rounding)
                     ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound)] = _INCONCLUSIVE
 
     def _judge(self, v, ref, f32):
-        rtol, bound = self.rtol, self.bound
-        if f32:
+        rtol, rounding = self.rtol, self.rounding
+        if f32:  # float32's rounding: the estimate's at ε₃₂, or ε₃₂ at the element's own size (FLOAT32_RTOL)
             rtol = max(rtol, FLOAT32_RTOL)
-            rounding = FLOAT32_ULPS * EPS32 * float(np.max(np.abs(ref), initial=0.0))
-            bound = rounding if bound is None else bound + rounding
-        ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, bound)
+            rounding = None if rounding is None else rounding * (EPS32 / EPS64)
+        ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, self.bound, rounding=rounding)
         if self.mask is not None:
             ver[~np.asarray(self.mask, bool)] = _UNCHECKED
         return ver

@@ -94,7 +94,7 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     kind, names, arrays, rebuild = calls.inputs("check_function", x)
     label = name or calls.label(f, "function")
     problems, analytic, tensor_problems = [], [None] * len(arrays), {}
-    float32 = low_precision(x)
+    float32 = False  # judged by the gradient's own dtype, not x's
     both = grad is None  # f returns (loss, grad), as CS231n's softmax_loss does
     who = "f" if both else "grad"
     try:
@@ -108,7 +108,7 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
         problems.append(str(e) if isinstance(e, calls.NotScalarError) else f"{who} raised {describe_exception(e)}")
         tensor_problems = {nm: f"{nm}: no analytic gradient ({who} failed, see above)" for nm in names}
     else:
-        float32 = float32 or low_precision(out)
+        float32 = low_precision(out)
         analytic, tensor_problems, structure = calls.gradients(out, x, names, arrays, who, kind)
         problems += structure
 
@@ -185,7 +185,7 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
         return forward(*args)
 
     problems, analytic, tensor_problems = [], [None] * len(arrays), {}
-    dout, float32, f_float32 = None, low_precision(inputs), False
+    dout, float32, f_float32 = None, False, False
     try:
         res = call([a.copy() for a in arrays])
         out, cache = calls.split_forward(res)
@@ -206,7 +206,7 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
         else:
             if len(arrays) == 1 and not isinstance(grads, (tuple, list)):
                 grads = (grads,)
-            float32 = float32 or low_precision(grads)
+            float32 = low_precision(grads)  # the gradients' own dtype, not the inputs'
             analytic, tensor_problems, structure = calls.gradients(grads, None, names, arrays, "backward", "layer",
                                                               out_shape=dout.shape)
             problems += structure
@@ -264,7 +264,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
             first = F([a.copy() for a in arrays])
             seconds = time.perf_counter() - started
             if f_float32 or low_precision(first):
-                eps, float32 = EPS32, True
+                eps = EPS32
                 notes.append(f"{f_label} computes in float32: the finite differences use float32-sized steps")
             f0 = calls.scalar(first, f_label)
             again = calls.scalar(F([a.copy() for a in arrays]), f_label)

@@ -7,19 +7,24 @@ rounding error; scaling by |θ_i| keeps the step relative for large parameters. 
 divisor is the step actually taken, ``(θ+h) − (θ−h)``, not ``2h``, which differ by
 rounding. Methods:
 
-* ``central``: g(h), with g(2h) for the error bound |g(h) − g(2h)|/3 + rounding;
+* ``central``: g(h);
 * ``richardson`` (alias ``five-point``): (4·g(h) − g(2h))/3 at h = ε^{1/5}·max(1, |θ_i|),
   O(h⁴), good to ~1e-11 relative on smooth networks;
+
+both with their steps chosen per element (:mod:`gradcheck.pipeline.steps`): g(2h), g(h)
+and g(h/2) first, then halving steps for the elements whose estimates are not yet in
+the asymptotic regime (a feature of the loss narrower than h, a kink within the
+step), each bound floored by the loss's rounding (:mod:`gradcheck.pipeline.noise`);
 * ``complex-step``: Im C(θ + i·h e_i)/h, exact to rounding where every operation is
   analytic (no relu, no max);
 * ``auto``: :func:`best_method` for the network.
 
 For a network the perturbed networks are evaluated in memory-bounded stacks, forward
 only, by :class:`~gradcheck.pipeline.perturbed.Perturbed`, which recomputes only what each
-perturbation changes. The same passes report *kinks*: elements whose ±h perturbation
-moves some pre-activation z across a point where σ is not differentiable (relu at 0),
-or changes which element of a max-pooling window is the maximum, where a finite
-difference is not a derivative.
+perturbation changes. The same passes report *kinks*: elements whose perturbations,
+however small, move some pre-activation z across a point where σ is not differentiable
+(relu at 0), or change which element of a max-pooling window is the maximum, where a
+finite difference is not a derivative.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..defaults import METHOD_NAMES
+from .noise import layer_noise
+from .steps import FIRST, ROUND_ULPS, resolve
 
 __all__ = [
     "STEP_SCALE",
@@ -45,8 +52,6 @@ EPS = np.finfo(np.float64).eps
 EPS32 = float(np.finfo(np.float32).eps)
 STEP_SCALE = EPS ** (1 / 3)
 CHUNK_BYTES = 64 * 2**20
-#: Rounding of one loss evaluation, in units of ε·|C|, assumed by the error bound's floor.
-ROUND_ULPS = 8
 
 #: Finite-difference stencils: the offsets evaluated (in steps) and the step scale that
 #: balances truncation against rounding for each (ε^{1/3} for O(h²), ε^{1/5} for O(h⁴)).
@@ -93,7 +98,7 @@ def check_method(method, allowed=METHOD_NAMES, where="method"):
 
 def rounding_floor(fmax, h, eps=EPS, noise=0.0):
     """:data:`ROUND_ULPS`·max(ε·max|C|, ``noise``)/h: what rounding the loss does to a difference quotient at
-    step h, at the loss's own scale, or as measured (see :func:`loss_noise`) where the loss is the small
+    step h, at the loss's own scale, or as measured (see :mod:`gradcheck.pipeline.noise`) where the loss is the small
     difference of larger terms."""
     return ROUND_ULPS * np.maximum(eps * fmax, noise) / h
 
@@ -173,7 +178,8 @@ class NumericGradient:
     steps: list
     bounds: list
     method: str = "central"
-    #: The loss's measured rounding (:func:`loss_noise`) the error bounds allowed for.
+    #: The loss's rounding the error bounds allowed for (the largest of
+    #: :func:`~gradcheck.pipeline.noise.layer_noise`'s layers).
     noise: float = 0.0
 
     def __repr__(self):
@@ -202,7 +208,7 @@ def combine(values, taken, h, method, eps=EPS, noise=0.0):
     """(gradient, error bound) from ``values`` (m, c) of f at the offsets of :func:`stencil_offsets`.
 
     ``taken`` (m, c) are the steps actually taken; ``h`` (c,) the nominal step; ``noise`` the
-    loss's measured rounding (:func:`loss_noise`).
+    loss's measured rounding (:func:`~gradcheck.pipeline.noise.layer_noise`, the largest of its layers).
     """
     if method == "complex-step":
         grad = values[0].imag / taken[0].imag
@@ -213,26 +219,6 @@ def combine(values, taken, h, method, eps=EPS, noise=0.0):
     g2 = (values[2] - values[3]) / (taken[2] - taken[3]).real
     grad = g1 if method == "central" else (4 * g1 - g2) / 3
     return grad, error_bound(g1, g2, np.abs(values).max(axis=0), h, eps, noise)
-
-
-def loss_noise(spec, params, X, Y, loss):
-    """How far C moves when every trainable param moves by one unit in its last place, either way.
-
-    That is the rounding of the forward pass at the scale of its own terms: where the
-    loss is the small difference of larger ones (an output that cancels to 0 up to
-    rounding, so that C is rounding squared), it is far above ε·|C|, the floor the error
-    bound otherwise assumes. Two forward passes.
-    """
-    from .backprop import forward, loss_value
-
-    trainable = spec.param_shapes()
-    out = 0.0
-    for k in (-1, 1):
-        moved = [{key: v * (1 + k * EPS) if key in trainable[i] else v for key, v in p.items()}
-                 for i, p in enumerate(params)]
-        fw = forward(spec, moved, X)
-        out = max(out, abs(float(loss_value(spec, fw.output, Y, fw.z[-1])) - loss))
-    return out if np.isfinite(out) else 0.0
 
 
 #: See :func:`_settle_allocator`.
@@ -278,8 +264,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
                          "use 'richardson' or 'central'")
     _settle_allocator()
     net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
-    noise = loss_noise(spec, params, X, Y, net.loss) if method != "complex-step" else 0.0
-    offsets = stencil_offsets(method)
+    noises = layer_noise(net) if method != "complex-step" else [0.0] * len(spec.layers)
     grads, kinks, steps, bounds = [], [], [], []
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
              np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
@@ -289,74 +274,41 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
         theta = net.theta(i)
         h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
         g, err, flags = np.full(theta.size, np.nan), np.full(theta.size, np.nan), np.zeros(theta.size, bool)
-        trunc = np.zeros(theta.size)
         todo = todos[i]
-        chunk = max(1, net.chunk(i, 16 if method == "complex-step" else 8) // len(offsets))
+        width = 1 if method == "complex-step" else len(FIRST) if step is None else 4
+        chunk = max(1, net.chunk(i, 16 if method == "complex-step" else 8) // width)
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
-            g[idx], err[idx], trunc[idx], flags[idx] = _estimate(net, i, idx, h[idx], offsets, method, noise)
+            if method == "complex-step" or step is not None:
+                g[idx], err[idx], flags[idx] = _estimate(net, i, idx, h[idx], method, noises[i])
+            else:
+                g[idx], err[idx], flags[idx], h[idx] = _levels(net, i, idx, h[idx], method, noises[i])
             done += len(idx)
             if progress is not None:
                 progress(done, total)
-        if method != "complex-step" and step is None:
-            h = _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk, noise)
         shapes = [params[i][k].shape for k in keys]
         grads.append(dict(zip(keys, unflatten(g, shapes))))
         bounds.append(dict(zip(keys, unflatten(err, shapes))))
         kinks.append(dict(zip(keys, unflatten(flags, shapes))))
         steps.append(dict(zip(keys, unflatten(h, shapes))))
         net.close()  # nothing of layer i is asked again
-    return NumericGradient(grads, kinks, steps, bounds, method, noise)
+    return NumericGradient(grads, kinks, steps, bounds, method, max(noises, default=0.0))
 
 
-#: An estimate is refined with smaller steps where its truncation estimate exceeds this fraction of its value plus
-#: the layer's largest. With Richardson's wide steps (h ≈ 7e-4·max(1, |θ|)) it is about 1e-6 of that where h is
-#: far narrower than the features of the loss; 1e-4 means h is no longer far narrower (a sharp tanh after large
-#: weights), and |g(h) − g(2h)|/3 may no longer bound the error.
-REFINE_RTOL = 1e-4
-#: At most this many refinements, each dividing the steps by 4.
-REFINE_STEPS = 6
-
-
-def _estimate(net, i, idx, h, offsets, method, noise=0.0):
-    """(gradient, error bound, truncation part of the bound, crossed a kink) of layer i's elements ``idx``."""
-    values, crossed, taken = net.stencil(i, idx, h, offsets)
+def _estimate(net, i, idx, h, method, noise=0.0):
+    """(gradient, error bound, crossed a kink) of layer i's elements ``idx`` from one stencil at the steps ``h``
+    (the steps a caller fixed, or complex step)."""
+    values, crossed, taken = net.stencil(i, idx, h, stencil_offsets(method))
     g, err = combine(values, taken, h, method, noise=noise)
-    floor = 0.0 if method == "complex-step" else rounding_floor(np.abs(values.real).max(axis=0), h, noise=noise)
-    return g, err, err - floor, crossed.any(axis=0)
+    return g, err, crossed.any(axis=0)
 
 
-def _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk, noise=0.0):
-    """Re-estimate, with steps divided by 4 each round, the elements of ``todo`` whose truncation
-    estimate is not small next to their value and the layer's largest (see :data:`REFINE_RTOL`),
-    keeping each new estimate whose error bound is smaller and going on while it improves.
-    Updates g, err, trunc in place; returns the steps used."""
-    part = slice(None) if len(todo) == len(g) else todo  # all of the layer (no copies), or the sampled ones
-    size = np.abs(g[part])
-    scale = float(np.max(size, initial=0.0, where=np.isfinite(size)))
-    if float(np.max(trunc[part], initial=0.0)) <= REFINE_RTOL * scale:  # the usual case: nothing to refine
-        return h
-    with np.errstate(invalid="ignore"):
-        refine = np.flatnonzero(~flags[part] & (trunc[part] > REFINE_RTOL * (size + scale)))
-    if not len(refine):
-        return h
-    refine, h = (refine if isinstance(part, slice) else todo[refine]), h.copy()
-    for _ in range(REFINE_STEPS):
-        if not len(refine):
-            break
-        better = []
-        for start in range(0, len(refine), chunk):
-            idx = refine[start:start + chunk]
-            new = _estimate(net, i, idx, h[idx] / 4, offsets, method, noise)
-            keep = (new[1] < err[idx]) & ~new[3]
-            idx = idx[keep]
-            g[idx], err[idx], trunc[idx] = (x[keep] for x in new[:3])
-            h[idx] /= 4
-            better.append(idx)
-        refine = np.concatenate(better)
-        with np.errstate(invalid="ignore"):
-            refine = refine[trunc[refine] > REFINE_RTOL * (np.abs(g[refine]) + scale)]
-    return h
+def _levels(net, i, idx, h, method, noise):
+    """(gradient, error bound, kink, fine step) of layer i's elements ``idx``, steps chosen per element
+    (:func:`gradcheck.pipeline.steps.resolve`)."""
+    value, bound, kink, _, fine = resolve(lambda at, s, offsets: net.stencil(i, idx[at], s, offsets), h, method,
+                                          lambda fmax, s: rounding_floor(fmax, s, noise=noise))
+    return value, bound, kink, fine
 
 
 def _chosen(elements, i, keys, layer_params):

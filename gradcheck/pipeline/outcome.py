@@ -63,15 +63,10 @@ class CheckResult:
         """Notes on float32 gradients and inconclusive elements (added to ``notes``)."""
         out = []
         named = [t.name for t in self.tensors if t.float32]
-        like = [t.name for t in self.tensors if t.float32_like]
         if named:
             out.append(f"your gradients are float32 ({', '.join(named)}): judged with float32 tolerances "
-                       f"(rtol {max(self.rtol, FLOAT32_RTOL):g} plus float32 rounding); use float64 for a "
+                       f"(rtol {max(self.rtol, FLOAT32_RTOL):.2g} plus float32 rounding); use float64 for a "
                        "tighter check")
-        if like:
-            out.append(f"the disagreement in {', '.join(like)} has the size of float32 rounding: are your "
-                       "gradients computed in float32? Judged with float32 tolerances; use float64 for a tighter "
-                       "check")
         n = sum(t.count("inconclusive") for t in self.tensors)
         if n:
             first = next(t.first("inconclusive") for t in self.tensors if t.count("inconclusive"))

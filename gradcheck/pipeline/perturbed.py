@@ -189,12 +189,18 @@ class Perturbed:
         for key in self.keys(i):
             if stacked[key] is self.params[i][key]:
                 stacked[key] = np.broadcast_to(stacked[key], (p, *stacked[key].shape)).astype(dtype)
+        return (*self.along(i, stacked), taken)
+
+    def along(self, i, stacked):
+        """(C (P,), crossed a kink (P,)) of P networks whose layer i has the params ``stacked`` (each trainable
+        param with a leading axis of P; the others as they are) and every other layer the base network's."""
+        p = len(next(v for key, v in stacked.items() if key in self.keys(i)))
         conv, ly = self.spec.conv, self.spec.layers[i]
         z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
         crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
         a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
         values, more = self._above(i, a, z)
-        return values, crossed | more, taken
+        return values, crossed | more
 
     def _structured(self, i, flat, delta):
         spec, conv = self.spec, self.spec.conv

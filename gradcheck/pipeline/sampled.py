@@ -26,7 +26,9 @@ import numpy as np
 from ..defaults import DIRECTIONS, MODES, SAMPLE
 from .backprop import forward, loss_value
 from .compare import MARGIN, RTOL
-from .numeric import EPS, STEP_SCALE, error_bound, loss_noise
+from .noise import layer_noise
+from .numeric import EPS, STEP_SCALE, error_bound
+from .perturbed import Perturbed
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
            "directions", "estimate_seconds", "resolve_mode", "stencil_along"]
@@ -219,8 +221,8 @@ def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
 
 def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24, noise=None):
     """:func:`directions` for a network: ``opinions`` maps an opinion to its gradients (list of dicts),
-    ``rounding`` is :func:`~gradcheck.pipeline.backprop.backprop_rounding` (in units of ε), ``noise`` the
-    loss's measured rounding (:func:`~gradcheck.pipeline.numeric.loss_noise`; measured here if None).
+    ``rounding`` is :func:`~gradcheck.pipeline.rounding.backprop_rounding` (in units of ε), ``noise`` the
+    loss's measured rounding (the largest of :func:`~gradcheck.pipeline.noise.layer_noise`; measured here if None).
     ``located[op]`` lists (tensor name, index) pairs."""
     flat = _Flat(spec, params)
     if flat.size == 0:
@@ -232,8 +234,7 @@ def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol
         return loss_value(spec, fw.output, Y, fw.z[-1])
 
     if noise is None:
-        base = forward(spec, params, X)
-        noise = loss_noise(spec, params, X, Y, float(loss_value(spec, base.output, Y, base.z[-1])))
+        noise = max(layer_noise(Perturbed(spec, params, X, Y)))
     dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())), noise)
     found = directions(dd, {op: flat.vector(g) for op, g in opinions.items()}, EPS * flat.vector(rounding),
                        count, seed, rtol, budget)

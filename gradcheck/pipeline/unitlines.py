@@ -116,13 +116,13 @@ class UnitLines:
         to rounding (their values are meaningless: evaluate them one by one). ``agrees`` is
         False if the step that goes farthest along its line and one other, evaluated
         exactly, disagree with the lines. None, before any work, if fitting the units would
-        take more than ``budget`` forward passes (6 per unit not fitted yet).
+        take as many as ``budget`` forward passes or more (6 per unit not fitted yet).
         """
         reach = float(np.abs(delta).max(initial=0.0))
         need = np.zeros_like(self.fitted)
         need[j] = True
         fresh = self.fitted if reach <= self.reach else np.zeros_like(self.fitted)
-        if budget is not None and 2 * len(NODES) * int((need & ~fresh).sum()) > budget:
+        if budget is not None and 2 * len(NODES) * int((need & ~fresh).sum()) >= budget:
             return None
         if reach > self.reach:  # a little room, so that later calls with slightly larger steps need no refit
             self.reach, self.fitted[:] = 2.0 ** (np.ceil(4 * np.log2(reach)) / 4), False

@@ -31,9 +31,9 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
   conv, bias)``, the one output unit each element of a param touches and that unit's
   new z over the batch, and ``input_change(params, z, unit, da_row, conv, bias)``,
   this layer's z when one unit of its input moves;
-- optionally ``backward_magnitude(size, cache, params, conv, bias)``: backward on
-  magnitudes for the rounding estimate of a backprop; a kind whose backward subtracts
-  terms (a norm's means) adds them here instead;
+- optionally ``backward_magnitude(size, cache, params, conv, bias, a_prev=None)``: backward
+  on magnitudes for the rounding estimate of a backprop (``a_prev``: |the layer's input|);
+  a kind whose backward subtracts terms (a norm's means) adds them here instead;
 - ``kink_state(a_prev, z, conv)``: a discrete state of the forward pass whose change
   under a finite-difference step means the step crossed a point where the layer is
   not differentiable (default: which side of the activation's kinks each z is on;
@@ -186,10 +186,10 @@ class Layer:
     def backward(self, delta, cache, params, conv, bias, tape=None):
         raise NotImplementedError
 
-    def backward_magnitude(self, size, cache, params, conv, bias):
-        """:meth:`backward` on magnitudes (all arguments ≥ 0), for the rounding estimate of a backprop
-        (:func:`~gradcheck.pipeline.backprop.backprop_rounding`): a kind whose backward subtracts terms overrides it
-        to add them instead."""
+    def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
+        """:meth:`backward` on magnitudes (all arguments ≥ 0, ``a_prev`` the layer's input's), for the rounding
+        estimate of a backprop (:func:`~gradcheck.pipeline.rounding.backprop_rounding`): a kind whose backward
+        subtracts terms overrides it to add them instead."""
         return self.backward(size, cache, params, conv, bias)
 
     def kink_state(self, a_prev, z, conv):

@@ -101,11 +101,14 @@ class _Norm(Layer):
                  da, dxhat=g, xhat=xhat, var=inv)  # var has the shape of 1/√(σ² + ε)
         return grads, da
 
-    def backward_magnitude(self, size, cache, params, conv, bias):
-        """:meth:`backward` on magnitudes (``size``, ``cache`` and ``params`` are ≥ 0) with every term added:
-        the means that cancel in ∂C/∂x would cancel the sizes too."""
+    def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
+        """:meth:`backward` on magnitudes (``size``, ``cache``, ``params`` and ``a_prev`` are ≥ 0) with every term
+        added: the means that cancel in ∂C/∂x would cancel the sizes too. x̂ counts its own rounding, ε·(|x| +
+        |μ|)/√(σ² + ε): where x − μ cancels (a single feature) that is all of x̂ a float64 forward has."""
         xhat, inv = cache
         axes, sums, spread, *_ = self._axes(conv)
+        if a_prev is not None:
+            xhat = xhat + (a_prev + a_prev.mean(axis=axes, keepdims=True)) * inv
         grads = {"gamma": (size * xhat).sum(axis=sums), "beta": size.sum(axis=sums)}
         g = size * spread(params["gamma"])
         return grads, inv * (g + g.mean(axis=axes, keepdims=True) + xhat * (g * xhat).mean(axis=axes, keepdims=True))

@@ -1,0 +1,133 @@
+"""How far a correct float64 backprop may be from the exact gradient: the allowance for an analytic opinion.
+
+Two parts, both in units of ε (dicts shaped like the params):
+
+* **local**: each layer's own products and sums, δ·a_prev summed over the batch, add
+  at most ε times the sum of their magnitudes (the layer's backward run on |δ|,
+  |a_prev|, |W|; a norm adds the means it subtracts, and counts the rounding of its
+  x − μ, which for a single feature is all there is of x̂);
+* **propagated**: the rounding made above a layer reaches its gradient through the
+  backward pass itself. Each layer's rounding is injected with random signs, as
+  rounding errors are, and carried down by the layers' own (signed) backward
+  functions, :data:`DRAWS` times; the root mean square, times :data:`SIGMAS`. Carried
+  on magnitudes instead (|W|ᵀ|δ|), nothing would cancel, and through many layers the
+  estimate would grow far past any real error, to the size of the gradient itself.
+
+The output error a − y is good to ε times the terms the output's z summed (an output
+that cancels to 0 up to rounding makes a − y, and every gradient, rounding of that
+size). And below √tiny a loss of squares cannot see an output error at all: what such
+outputs contribute to a gradient, no finite difference can show (:func:`unseen`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..catalogue import LOSSES
+from .backprop import backprop, forward, fused_loss
+
+__all__ = ["DRAWS", "SIGMAS", "backprop_rounding", "unseen"]
+
+EPS = np.finfo(np.float64).eps
+#: The smallest output error a loss of squares still sees (smaller ones square to below the smallest normal).
+UNSEEN = float(np.sqrt(np.finfo(np.float64).tiny))
+#: Random-sign draws of the propagated rounding, and how many of their root-mean-square deviations are allowed.
+DRAWS = 3
+SIGMAS = 4.0
+
+
+def _magnitude(cache):
+    """|x| of every array in a layer's forward cache (an array, a tuple of arrays and sizes, or None)."""
+    if isinstance(cache, np.ndarray):
+        return np.abs(cache)
+    if isinstance(cache, tuple):
+        return tuple(_magnitude(c) for c in cache)
+    return cache
+
+
+def _output_error(spec, params, X, Y, fw):
+    """The output error's rounding (units of ε): |a| + |y| + the output z's summed terms, times |∂δ/∂(a − y)|."""
+    conv, a = spec.conv, fw.output
+    last, inputs = spec.layers[-1], (fw.a[-2] if len(spec.layers) > 1 else X)
+    terms = np.abs(last.forward({key: np.abs(v) for key, v in params[-1].items()}, np.abs(inputs), conv,
+                                spec.bias)[0]) if "W" in params[-1] else 0.0
+    return (np.abs(a) + np.abs(Y) + terms) * _unit(spec, fw)
+
+
+def _unit(spec, fw):
+    """|∂δ/∂(a − y)| at the output: what a unit of output error makes of δ."""
+    conv, loss = spec.conv, LOSSES[spec.loss]
+    a, z = fw.output, fw.z[-1]
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    with np.errstate(all="ignore"):
+        unit = np.abs(loss.delta_from_z(z, a + 1.0, a, n, k, conv.unit_axis) if fused_loss(spec) is not None
+                      else loss.grad(a + 1.0, a, n, k))
+    return np.where(np.isfinite(unit), unit, 0.0)
+
+
+def unseen(spec, params, X, Y):
+    """Per element, the most that output errors below √tiny (whose squares underflow, so the loss cannot show
+    them) may add to a gradient: the backward pass on magnitudes from √tiny·|∂δ/∂(a − y)| at those outputs.
+    None where every output error is larger (the usual case: nothing to add)."""
+    fw = forward(spec, params, X)
+    hidden = np.abs(fw.output - Y) < UNSEEN
+    if not hidden.any():
+        return None
+    conv, last = spec.conv, len(spec.layers) - 1
+    fused = fused_loss(spec) is not None
+    size = UNSEEN * _unit(spec, fw) * hidden
+    out = [None] * len(spec.layers)
+    for ly in reversed(spec.layers):
+        i = ly.index
+        if ly.has_activation and not (fused and i == last):
+            z, a = fw.z[i], fw.a[i]
+            size = size * np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
+        absolute = {key: np.abs(v) for key, v in params[i].items()}
+        grads, size = ly.backward_magnitude(size, _magnitude(fw.a_in[i]), absolute, conv, spec.bias)
+        out[i] = {key: np.abs(v) for key, v in grads.items()}
+        size = None if size is None else np.abs(size)
+    return out
+
+
+def backprop_rounding(spec, params, X, Y, seed=0):
+    """Per element, the rounding error a correct float64 backprop may have, in units of ε (dicts shaped like
+    params): the local part plus :data:`SIGMAS` × the propagated part's root mean square (see the module)."""
+    conv = spec.conv
+    fw = forward(spec, params, X)
+    seen = {}
+    backprop(spec, params, X, Y, seen=seen)
+    last = len(spec.layers) - 1
+    fused = fused_loss(spec) is not None
+    rng = np.random.default_rng([seed, 0x40D])
+    local, spread = [None] * len(spec.layers), [None] * len(spec.layers)
+    inputs = [X, *fw.a[:-1]]
+    for draw in range(DRAWS):
+        out_err = _output_error(spec, params, X, Y, fw)
+        err = out_err * rng.choice((-1.0, 1.0), size=out_err.shape)  # ∂C/∂a's rounding at the output, signed
+        for ly in reversed(spec.layers):
+            i = ly.index
+            z, delta, a, da = seen[i]
+            with np.errstate(all="ignore"):
+                if i == last and fused:
+                    e_delta = err
+                elif ly.has_activation:
+                    slope = np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
+                    noise = np.abs(da) * (slope + 1.0)  # σ'(z) is good to ε·(|σ'| + 1)
+                    e_delta = ly.act.vjp(err, z, a, conv.unit_axis) + noise * rng.choice((-1.0, 1.0), noise.shape)
+                else:
+                    e_delta = err
+            e_delta = np.where(np.isfinite(e_delta), e_delta, 0.0)
+            absolute = {key: np.abs(v) for key, v in params[i].items()}
+            magnitude = _magnitude(fw.a_in[i])
+            own, own_da = ly.backward_magnitude(np.abs(np.where(np.isfinite(delta), delta, 0.0)), magnitude,
+                                                absolute, conv, spec.bias, a_prev=np.abs(inputs[i]))
+            carried, err = ly.backward(e_delta, fw.a_in[i], params[i], conv, spec.bias)
+            if err is not None:
+                err = err + np.abs(own_da) * rng.choice((-1.0, 1.0), size=np.shape(own_da))
+            if draw == 0:
+                local[i] = {key: np.abs(v) for key, v in own.items()}
+                spread[i] = {key: np.zeros(np.shape(v)) for key, v in own.items()}
+            for key, v in carried.items():
+                spread[i][key] += np.square(v) / DRAWS
+    return [{key: local[i][key] + SIGMAS * np.sqrt(spread[i][key]) for key in local[i]}
+            for i in range(len(spec.layers))]

@@ -1,0 +1,181 @@
+"""The judge in the corners: features narrower than the step, rounding at the scale of a network's terms, float32.
+
+Each case: the correct gradient passes, and a wrong one that a float64 finite difference resolves is caught.
+"""
+
+import numpy as np
+import pytest
+
+from gradcheck import check_function, check_network, load_spec
+from gradcheck.pipeline.backprop import backprop
+from gradcheck.pipeline.noise import ecnoise, forward_rounding, layer_noise, ulp_probe
+from gradcheck.pipeline.numeric import numeric_gradient
+from gradcheck.pipeline.perturbed import Perturbed
+from gradcheck.pipeline.steps import resolve
+
+EPS = np.finfo(np.float64).eps
+
+#: 1 → dense 2 → layernorm → 1, one sample: the two features differ by 0.001, so the layernorm turns within
+#: sqrt(ε_norm) ≈ 3e-3 of b0, narrower than Richardson's default step there (7.4e-3).
+NARROW_NORM = {"input": 1, "convention": "row", "layers": [{"units": 2}, {"type": "layernorm"}, {"units": 1}],
+               "params": [{"W": [[0.3, 0.3]], "b": [10.001, 10]}, {"gamma": [1, 1], "beta": [0, 0]},
+                          {"W": [[1.5], [-0.7]], "b": [0.1]}],
+               "data": {"X": [[1.0]], "Y": [[0.3]]}}
+
+
+def planted(spec, layer, key, index, how):
+    """A user backprop: the reference's, with one element changed by ``how`` (a function of the value)."""
+    spec = load_spec(spec)
+
+    def impl(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[layer][key] = grads[layer][key].copy()
+        grads[layer][key][index] = how(grads[layer][key][index])
+        return grads
+
+    return impl
+
+
+def test_a_norm_over_two_features_narrower_than_the_step_is_not_called_wrong():
+    result = check_network(NARROW_NORM, symbolic="off")
+    assert result.passed, str(result)
+    b0 = result.tensor("b0")
+    assert list(b0.verdict("backprop")) == ["good", "good"]  # resolved by smaller steps, not excused
+    assert abs(b0.values["numeric"][0] - b0.values["backprop"][0]) < 1e-6 * abs(b0.values["backprop"][0])
+
+
+@pytest.mark.parametrize("how", [lambda v: -v, lambda v: 1.001 * v, lambda v: 0.0])
+def test_a_wrong_element_behind_a_narrow_norm_is_caught(how):
+    result = check_network(NARROW_NORM, impl=planted(NARROW_NORM, 0, "b", 0, how), symbolic="off")
+    assert not result.passed
+    assert result.tensor("b0").verdict("impl")[0] in ("wrong", "suspicious")
+    assert result.tensor("b0").verdict("impl")[1] == "good"
+
+
+def test_steps_go_on_halving_until_three_levels_are_in_the_asymptotic_regime():
+    """At the default step the layernorm's feature is inside the stencil: g(h), g(2h), g(h/2) are far apart and
+    not in the ratio 4, so the element gets smaller steps; the kept estimate is good to its own bound."""
+    spec = load_spec(NARROW_NORM)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    num = numeric_gradient(spec, params, X, Y)
+    _, ref = backprop(spec, params, X, Y)
+    h = num.steps[0]["b"]
+    assert np.all(h < 7.4e-3 / 8)  # several halvings below the default step
+    err = np.abs(num.grads[0]["b"] - ref[0]["b"])
+    assert np.all(err <= num.bounds[0]["b"]) and np.all(num.bounds[0]["b"] < 1e-5 * np.abs(ref[0]["b"]))
+
+
+def test_an_element_never_in_the_regime_is_inconclusive_not_judged():
+    """A function whose difference quotients never settle (a feature at every scale) gets no bound: inconclusive."""
+    def stencil(at, s, offsets):
+        x = np.asarray(offsets, float)[:, None] * np.broadcast_to(s, (len(at),))[None, :]
+        return np.sin(1 / np.maximum(np.abs(x), 1e-300)) * x, np.zeros(x.shape, bool), x
+
+    value, bound, kink, resolved, _ = resolve(stencil, np.array([1e-3]), "richardson",
+                                              lambda fmax, s: 8 * EPS * np.maximum(fmax, 1.0) / s)
+    assert not resolved[0] and not kink[0] and bound[0] == np.inf
+
+
+def test_a_rounding_sized_gradient_of_a_one_feature_layernorm_passes_and_a_larger_one_fails():
+    """x − μ over one feature is exactly 0, so dγ is exactly 0; a backprop that computes μ with another rounding
+    gets dγ of the size of ε·|x|/√ε_norm times ∂C/∂z. That is rounding, not a mistake; a thousand times it is."""
+    net = {"input": 2, "convention": "row", "batch": 3, "seed": 1,
+           "layers": [{"units": 1, "activation": "tanh"}, {"type": "layernorm"}, {"units": 2}]}
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(1, n=3), spec.batch_data(1)
+    params[0]["W"] = params[0]["W"] * 30
+    params[2]["W"] = params[2]["W"] * 1000
+    seen = {}
+    backprop(spec, params, X, Y, seen=seen)
+    a0, dz1 = seen[0][2], seen[1][1]
+    rounded = (dz1 * (a0 - a0 * (1 + EPS)) / np.sqrt(1e-5)).sum(axis=0)  # dγ with μ one ulp off
+    assert 0 < abs(rounded[0])
+    ok = check_network(net, impl=planted(net, 1, "gamma", 0, lambda v: v + rounded[0]), params=params,
+                       symbolic="off")
+    assert ok.passed, str(ok)
+    bad = check_network(net, impl=planted(net, 1, "gamma", 0, lambda v: v + 1e3 * rounded[0]), params=params,
+                        symbolic="off")
+    assert not bad.passed and bad.tensor("gamma1").verdict("impl")[0] == "wrong"
+
+
+def test_a_sign_flip_on_a_small_gradient_deep_in_a_network_is_caught():
+    """Through 17 layers the rounding allowance follows the backward pass's own signs; carried on magnitudes it
+    would grow past the gradients of the first layer and excuse anything there."""
+    net = {"input": 3, "layers": [{"units": 3, "activation": "tanh"}] * 16 + [{"units": 1}], "batch": 4, "seed": 5}
+    spec = load_spec(net)
+    params = spec.parameters(5, n=4)
+    for p in params:
+        p["W"] = p["W"] * 1.5
+    result = check_network(net, params=params, symbolic="off")
+    assert result.passed
+    w0 = result.tensor("W0")
+    assert np.all(w0.rounding < 1e-6 * np.abs(w0.values["backprop"]).max())
+    wrong = check_network(net, impl=planted(net, 0, "W", (1, 2), lambda v: -v), params=params, symbolic="off")
+    assert not wrong.passed and wrong.tensor("W0").verdict("impl")[1, 2] == "wrong"
+
+
+def test_a_saturated_tanh_feeding_a_batchnorm_is_not_called_wrong():
+    """tanh(17) rounds to 1 − a few ulps: the loss moves in steps the finite difference cannot resolve there."""
+    net = {"input": 1, "convention": "row",
+           "layers": [{"units": 1, "activation": "tanh"}, {"type": "batchnorm"}, {"units": 1}],
+           "params": [{"W": [[1.0]], "b": [0.0]}, {"gamma": [1.0], "beta": [0.0]}, {"W": [[2.0]], "b": [0.1]}],
+           "data": {"X": [[17.0], [17.3], [17.6]], "Y": [[0.5], [-0.2], [0.1]]}}
+    result = check_network(net, symbolic="off")
+    assert result.passed, str(result)
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    C, _ = backprop(spec, params, X, Y)
+    assert forward_rounding(spec, params, X, Y)[0] > 1e3 * EPS * abs(C)  # the staircase the ±ulp probe misses
+    wrong = check_network(net, impl=planted(net, 2, "b", 0, lambda v: -v), symbolic="off")
+    assert not wrong.passed and wrong.tensor("b2").verdict("impl")[0] == "wrong"
+
+
+def test_ecnoise_measures_noise_and_ignores_the_smooth_part():
+    rng = np.random.default_rng(3)
+    t = np.arange(8) * 1e-6
+    smooth = np.exp(t) + 5 * t ** 3
+    assert ecnoise(smooth) < 1e-15
+    noisy = smooth + 1e-10 * rng.standard_normal(8)
+    assert 1e-11 < ecnoise(noisy) < 1e-9
+
+
+def test_layer_noise_is_at_least_the_ulp_probe_and_the_rounding_model():
+    spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2}], "batch": 5})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    net = Perturbed(spec, params, X, Y)
+    noise = layer_noise(net)
+    probe, model = ulp_probe(spec, params, X, Y, net.loss), forward_rounding(spec, params, X, Y)
+    assert all(n >= probe for n in noise) and all(n >= m for n, m in zip(noise, model))
+    assert model[0] >= model[1] > 0  # the layers above a layer round too
+
+
+def test_float32_x_with_a_float64_function_and_gradient_is_not_called_float32():
+    def f(x):
+        return float(np.sum(np.asarray(x, dtype=np.float64) ** 3))
+
+    def grad(x):
+        return 3 * np.asarray(x, dtype=np.float64) ** 2
+
+    x = np.array([0.5, -1.25, 2.0], dtype=np.float32)
+    result = check_function(f, grad, x)
+    assert result.passed and not any("float32" in n for n in result.notes), result.notes
+
+    def wrong(x):  # a float64 bug of 1.7e-4 relative: never excused as float32 rounding
+        g = grad(x)
+        g[1] *= 1 + 1.7e-4
+        return g
+
+    bad = check_function(f, wrong, x)
+    assert not bad.passed and bad.blame(1)[0].element == "x[1]"
+
+
+def test_a_float32_gradient_off_by_a_thousandth_fails():
+    def f(x):
+        return np.sum(np.tanh(x))
+
+    def grad(x):
+        return (1 - np.tanh(x) ** 2).astype(np.float32) * np.float32(1.001)
+
+    result = check_function(f, grad, np.array([0.3, -0.8, 1.1]))
+    assert not result.passed
+    assert any("your gradients are float32" in n for n in result.notes)
