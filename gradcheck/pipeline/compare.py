@@ -162,7 +162,9 @@ class TensorCheck:
     estimate; ``mask`` (sampled checks) marks the elements that were checked, the rest
     are "unchecked". ``float32`` says the user's gradient is float32: it is then judged
     with float32 tolerances, as is a user's gradient whose whole disagreement has the
-    size of float32 rounding (listed in ``float32_like``).
+    size of float32 rounding (listed in ``float32_like``). ``unevaluated`` maps an opinion to a
+    bool array of the elements it could not evaluate (SymPy's form overflowing where the
+    reference backprop's is finite): those are "unchecked" for it, not judged.
     """
 
     name: str
@@ -179,6 +181,7 @@ class TensorCheck:
     mask: np.ndarray | None = None
     float32: bool = False
     float32_like: tuple = ()
+    unevaluated: dict = field(default_factory=dict)
     _err: dict = field(default_factory=dict, repr=False)
 
     USER = ("impl", "analytic")
@@ -196,6 +199,8 @@ class TensorCheck:
             if not f32 and op in self.USER and failing.any() and float32_rounding(v, ref)[failing].all():
                 like.append(op)
                 ver = self._judge(v, ref, True)
+            if op in self.unevaluated:
+                ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
             ab, rel = errors(v, ref)
             self._err[op] = (ab, rel, ver)
         self.float32_like = tuple(like)
