@@ -71,7 +71,7 @@ def test_an_element_never_in_the_regime_is_inconclusive_not_judged():
         x = np.asarray(offsets, float)[:, None] * np.broadcast_to(s, (len(at),))[None, :]
         return np.sin(1 / np.maximum(np.abs(x), 1e-300)) * x, np.zeros(x.shape, bool), x
 
-    value, bound, kink, resolved, _ = resolve(stencil, np.array([1e-3]), "richardson",
+    _, bound, kink, resolved, _ = resolve(stencil, np.array([1e-3]), "richardson",
                                               lambda fmax, s: 8 * EPS * np.maximum(fmax, 1.0) / s)
     assert not resolved[0] and not kink[0] and bound[0] == np.inf
 

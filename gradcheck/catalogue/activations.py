@@ -66,6 +66,10 @@ def _softmax_numeric(i, *zs):
     return _softmax(z, 0)[int(i)]
 
 
+def _log_softmax_numeric(i, *zs):
+    return log_softmax(np.stack(np.broadcast_arrays(*zs), axis=-1), -1)[..., int(i)]
+
+
 #: Functions ``sympy.lambdify`` needs to evaluate the forms above with NumPy.
 SYMPY_NUMPY = {
     "sigmoid": _sigmoid,
@@ -73,6 +77,7 @@ SYMPY_NUMPY = {
     "leaky_relu": lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
     "softplus": softplus_of,
     "softmax": _softmax_numeric,
+    "log_softmax": _log_softmax_numeric,
 }
 
 

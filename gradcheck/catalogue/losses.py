@@ -28,6 +28,18 @@ def _sym_log(x):
     return sp.log(x)
 
 
+def _bce_term_from_z(z, y, n, k):
+    from .sympy_forms import softplus
+
+    return sum(yi * softplus(-zi) + (1 - yi) * softplus(zi) for zi, yi in zip(z, y)) / (n * k)
+
+
+def _cross_entropy_term_from_z(z, y, n, k):
+    from .sympy_forms import log_softmax
+
+    return -sum(yi * log_softmax(i, *z) for i, yi in enumerate(y)) / n
+
+
 @dataclass(frozen=True)
 class Loss:
     """One cost function.
@@ -50,7 +62,9 @@ class Loss:
     their digits where the output saturates (σ(z) rounds to 1, log(1 − a) loses its
     digits), which C(a) and ∂C/∂a do not: bce on σ(z) is y·softplus(−z) + (1 − y)·softplus(z)
     (= softplus(z) − y·z, written as a sum of non-negative terms that cannot cancel) and
-    cross-entropy on softmax(z) is −Σ_k y_k·log_softmax(z)_k.
+    cross-entropy on softmax(z) is −Σ_k y_k·log_softmax(z)_k. ``sample_term_from_z(z, y, N, K)``
+    is the same per-sample term in SymPy (lists of symbols ``z_k``, ``y_k``): the SymPy
+    derivation evaluates its output δ = ∂C_n/∂z from it.
     """
 
     name: str
@@ -66,6 +80,7 @@ class Loss:
     per_output_mean: bool = False
     value_from_z: Callable | None = None
     delta_from_z: Callable | None = None
+    sample_term_from_z: Callable | None = None
 
     def __repr__(self):
         return f"Loss({self.name!r}: C = {self.formula})"
@@ -97,7 +112,8 @@ LOSSES: dict[str, Loss] = {
              output="softmax", target_range=(0.0, 1.0), one_hot=True,
              random_targets=lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)],
              value_from_z=lambda z, y, n, k, axis: -_sum2(y * log_softmax(z, axis)) / n,
-             delta_from_z=lambda z, a, y, n, k, axis: (a * y.sum(axis=axis, keepdims=True) - y) / n),
+             delta_from_z=lambda z, a, y, n, k, axis: (a * y.sum(axis=axis, keepdims=True) - y) / n,
+             sample_term_from_z=_cross_entropy_term_from_z),
         Loss("bce", "−1/(N·K) Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a)) / (N * K)",
              lambda a, y, n, k: -_sum2(_y_log(y, a) + _y_log(1.0 - y, 1.0 - a)) / (n * k),
              lambda a, y, n, k: (a - y) / (a * (1.0 - a)) / (n * k),
@@ -106,6 +122,6 @@ LOSSES: dict[str, Loss] = {
              output="sigmoid", target_range=(0.0, 1.0), per_output_mean=True,
              random_targets=lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float),
              value_from_z=lambda z, y, n, k, axis: _sum2(y * softplus_of(-z) + (1.0 - y) * softplus_of(z)) / (n * k),
-             delta_from_z=lambda z, a, y, n, k, axis: (a - y) / (n * k)),
+             delta_from_z=lambda z, a, y, n, k, axis: (a - y) / (n * k), sample_term_from_z=_bce_term_from_z),
     ]
 }

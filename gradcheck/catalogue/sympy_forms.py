@@ -15,8 +15,8 @@ import sympy as sp
 
 from .activations import LEAKY_SLOPE
 
-__all__ = ["FORMS", "NetFunctionBase", "is_window_max", "leaky_relu", "relu", "sigmoid", "softmax", "softplus",
-           "window_max"]
+__all__ = ["FORMS", "NetFunctionBase", "is_window_max", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax",
+           "softplus", "window_max"]
 
 
 class NetFunctionBase(sp.Function):
@@ -97,6 +97,24 @@ class softmax(NetFunctionBase):  # noqa: N801
         i = printer._print(self.args[0])
         zs = ", ".join(printer._print(z) for z in self.args[1:])
         return r"\operatorname{softmax}_{%s}\left(%s\right)" % (i, zs)
+
+
+class log_softmax(NetFunctionBase):  # noqa: N801
+    """log_softmax(i, z_0, …, z_{K-1}) = z_i − log Σ_j e^{z_j}; ∂/∂z_j = [i=j] − softmax(j, z).
+
+    Cross-entropy on a softmax written in z: its derivative never divides by a saturated a_i.
+    """
+
+    text_head, latex_head, index_args = "log_softmax", r"\operatorname{log\_softmax}", 1
+
+    def fdiff(self, argindex=1):
+        if argindex == 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        i, zs = self.args[0], self.args[1:]
+        return sp.KroneckerDelta(i, argindex - 2) - softmax(argindex - 2, *zs)
+
+    def _eval_rewrite_as_exp(self, i, *zs, **kwargs):
+        return zs[int(i)] - sp.log(sum(sp.exp(z) for z in zs))
 
 
 #: Activation name -> the SymPy function of one z (softmax: of an index and every z).

@@ -112,7 +112,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
     C = float(loss_value(spec, a, Y, fw.z[-1]))
     fused = fused_loss(spec) is not None and tweak is None
-    with np.errstate(divide="ignore", invalid="ignore"):  # ∂C/∂a of a saturated output: δ comes from z then
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # ∂C/∂a of a saturated output: δ from z
         da = loss.grad(a, Y, n, k)
     if tape is not None:
         tape.record("backward", "da", loss.grad_formula, {"a": a.shape, "y": Y.shape}, da.shape)

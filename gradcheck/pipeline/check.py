@@ -72,7 +72,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     opinions = {"backprop": reference, "numeric": numeric.grads}
     notes = [mode_note] if mode_note else []
 
-    derivation = None
+    derivation, unevaluated = None, None
     if symbolic != "off" and spec.symbolic_gap():
         notes.append(spec.symbolic_gap())  # decided without loading SymPy
     elif symbolic != "off":
@@ -82,7 +82,10 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         if run:
             # Derived once: a derivation report of this result reuses it (with its expanded forms).
             derivation = derive(spec, expand="auto")
-            opinions["symbolic"] = derivation.gradients(params, X, Y)
+            sympy_says = derivation.opinion(params, X, Y, reference)
+            opinions["symbolic"], unevaluated = sympy_says.grads, sympy_says.skipped
+            if sympy_says.note:
+                notes.append(sympy_says.note)
         elif reason:
             notes.append(reason)
 
@@ -125,7 +128,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                                    bound=numeric.bounds[layer][kind] + UNDERFLOW
                                    + (0.0 if hidden is None else hidden[layer][kind]),
                                    rounding=ANALYTIC_ULPS * EPS * rounding[layer][kind],
-                                   float32=impl_float32, mask=_mask(elements, layer, kind, shape)))
+                                   float32=impl_float32, mask=_mask(elements, layer, kind, shape),
+                                   unevaluated={"symbolic": unevaluated[layer][kind]} if unevaluated else {}))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
         notes.append(f"{n_kinks} element(s) sit on a kink: a ±h step moves some z across 0 where "

@@ -162,7 +162,10 @@ class TensorCheck:
     estimate; ``rounding`` the rounding a correct float64 backprop of this tensor may
     have (see :func:`verdict_codes`); ``mask`` (sampled checks) marks the elements that
     were checked, the rest are "unchecked". ``float32`` says the user's gradient arrays
-    are float32: the user's opinion is then allowed float32's rounding.
+    are float32: the user's opinion is then allowed float32's rounding. ``unevaluated``
+    maps an opinion to a bool array of the elements it could not evaluate (SymPy's form
+    overflowing where the reference backprop's is finite): those are "unchecked" for it,
+    not judged.
     """
 
     name: str
@@ -179,6 +182,7 @@ class TensorCheck:
     mask: np.ndarray | None = None
     float32: bool = False
     rounding: np.ndarray | None = None
+    unevaluated: dict = field(default_factory=dict)
     _err: dict = field(default_factory=dict, repr=False)
 
     USER = ("impl", "analytic")
@@ -190,6 +194,8 @@ class TensorCheck:
             if v is None or np.shape(v) != np.shape(ref):
                 continue
             ver = self._judge(v, ref, self.float32 and op in self.USER)
+            if op in self.unevaluated:
+                ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
             ab, rel = errors(v, ref)
             self._err[op] = (ab, rel, ver)
         self._undecided()

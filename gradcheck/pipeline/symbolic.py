@@ -30,10 +30,18 @@ the formulas are those of C itself.
 Numbers come from ``sympy.lambdify`` of the chain-rule forms, with z, a and δ as
 intermediate assignments (a hand-made common-subexpression list), vectorised over the
 samples: the cost grows linearly with the network, not exponentially with depth.
+Where the loss is defined with its output activation (bce on σ, cross-entropy on softmax),
+the output δ's are evaluated from the loss written in z (``Network.fused``, derived by
+``sympy.diff`` as well), as the reference backprop and the finite differences compute it:
+∂C/∂a = (1 − y)/(1 − a) of a saturated σ(z) = 1.0 is never evaluated. The displayed δ^L
+is the chain rule ∂C/∂a · σ'(z), the same function. An element that still evaluates to
+NaN or ±inf where the reference backprop's is finite is "not evaluated": not judged,
+and named in a note (:meth:`Derivation.opinion`).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,12 +49,13 @@ import sympy as sp
 
 from ..catalogue import LOSSES
 from ..catalogue.activations import SYMPY_NUMPY
+from .backprop import fused_loss
 from .local_facts import local_fact
 from .spec import load_spec
 from .symbolic_net import batch_level, has_form, partial, write_network
 from .symbolic_net import expand as _expand_network
 
-__all__ = ["Derivation", "DerivedElement", "derive", "symbolic_gradient", "local_fact", "should_run",
+__all__ = ["Derivation", "DerivedElement", "Opinion", "derive", "symbolic_gradient", "local_fact", "should_run",
            "SYMBOLIC_LIMIT", "UNITS_LIMIT"]
 
 #: ``should_run(spec, "auto")`` skips networks with more parameters than this. The cost is
@@ -110,6 +119,16 @@ class DerivedElement:
 
     def __repr__(self):
         return f"DerivedElement({self.name}{list(self.index)}: {self.text()})"
+
+
+@dataclass
+class Opinion:
+    """SymPy's gradients at the data (``grads``: a list of dicts like the params) and, per layer, {kind: bool
+    array} of the elements it could not evaluate there (``skipped``), with a ``note`` saying why (or None)."""
+
+    grads: list
+    skipped: list
+    note: str | None = None
 
 
 @dataclass(repr=False)
@@ -177,17 +196,27 @@ class Derivation:
                 return e
         raise KeyError(f"{name}{list(index)}")
 
-    def _compile(self):
+    def _compile(self, steps=False):
+        """The lambdified gradient elements (``steps``: the value of every step instead, to locate an overflow)."""
+        if steps:
+            return sp.lambdify(self._args(), [s for s, _ in self._steps()], modules=[SYMPY_NUMPY, "numpy"],
+                               cse=lambda exprs: (self._steps(), exprs))
         if self._fn is None:
             # lambdify checks str(arg) is an identifier and otherwise substitutes a Dummy through every
             # expression (quadratic in the size); "w0_1,2" is not, so the arguments are plain symbols with the
             # identifier names ("w0_1_2") that the code printer writes for the NetSymbols in the body.
-            args = [sp.Symbol(s.name) for s in self.net.inputs + [e.symbol for e in self.elements]]
-            args += [self.N, self.K]
-            steps = list(self.forward.items()) + list(self.deltas.items())
-            self._fn = sp.lambdify(args, [e.chain_rule for e in self.elements],
+            steps = self._steps()
+            self._fn = sp.lambdify(self._args(), [e.chain_rule for e in self.elements],
                                    modules=[SYMPY_NUMPY, "numpy"], cse=lambda exprs: (steps, exprs))
         return self._fn
+
+    def _args(self):
+        return [sp.Symbol(s.name) for s in self.net.inputs + [e.symbol for e in self.elements]] + [self.N, self.K]
+
+    def _steps(self):
+        """(symbol, definition) in evaluation order: z and a, then the δ's, the output δ's of a fused loss
+        from the loss written in z."""
+        return list(self.forward.items()) + list({**self.deltas, **self.net.fused}.items())
 
     def gradients(self, params, X, Y):
         """Σ_n ∂C_n/∂θ for the given numbers, as a list of gradient dicts shaped like ``params``.
@@ -195,8 +224,31 @@ class Derivation:
         X, Y are in the convention's layout, as for :func:`gradcheck.pipeline.backprop.backprop`:
         column X (input, N), Y (K, N); row X (N, input), Y (N, K); images X (N, C, H, W).
         params[l] holds each layer's params (and fixed buffers such as a dropout mask,
-        shaped like the layer's input batch).
+        shaped like the layer's input batch). NumPy's floating-point warnings are silenced:
+        an element that overflows is NaN or ±inf (see :meth:`opinion`).
         """
+        return self._evaluate(params, X, Y)[0]
+
+    def opinion(self, params, X, Y, reference):
+        """The :class:`Opinion` of SymPy at these numbers: :meth:`gradients`, with the elements that are not
+        finite where ``reference`` (the reference backprop's gradients) is marked as not evaluated."""
+        grads, known, met = self._evaluate(params, X, Y)
+        skipped = [{kind: ~np.isfinite(g[kind]) & np.isfinite(np.asarray(r[kind], float)) for kind in g}
+                   for g, r in zip(grads, reference)]
+        names = [f"{name}[{', '.join(map(str, idx))}]" for name, layer, kind, _ in self.spec.param_names()
+                 for idx in zip(*np.nonzero(skipped[layer][kind]))]
+        if not names:
+            return Opinion(grads, skipped)
+        layers = sorted({layer for layer, s in enumerate(skipped) if any(m.any() for m in s.values())})
+        where = _first_not_finite(known(), dict(self._steps()))
+        note = (f"SymPy's form could not be evaluated here, {len(names)} element(s) of layer{'s' * (len(layers) > 1)} "
+                f"{', '.join(map(str, layers))} not evaluated ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
+                f"{where}{' (NumPy: ' + ', '.join(sorted(met)) + ')' if met else ''}; not judged, the reference "
+                "backprop's values there are finite and judged")
+        return Opinion(grads, skipped, note)
+
+    def _evaluate(self, params, X, Y):
+        """(gradients, a function giving {symbol: value}, the floating-point errors NumPy met)."""
         spec, conv = self.spec, self.spec.conv
         Xs = np.asarray(conv.to_samples(np.asarray(X, dtype=np.float64)))
         Ys = np.asarray(conv.to_samples(np.asarray(Y, dtype=np.float64)))
@@ -218,10 +270,21 @@ class Derivation:
         cols = [v for d in data for v in (d.ravel() if self.net.batch else d.T)]
         theta = [float(p[kind][idx]) for p, s in zip(params, shapes) for kind, shape in s.items()
                  for idx in np.ndindex(*shape)]
-        per_sample = self._compile()(*cols, *theta, n, spec.output)
-        totals = iter([float(np.sum(np.broadcast_to(v, (1 if self.net.batch else n,)))) for v in per_sample])
-        return [{kind: np.array([next(totals) for _ in np.ndindex(*shape)], dtype=np.float64).reshape(shape)
-                 for kind, shape in s.items()} for s in shapes]
+        met = set()
+        with np.errstate(all="call", under="ignore", call=lambda kind, flag: met.add(kind)):
+            per_sample = self._compile()(*cols, *theta, n, spec.output)
+            totals = iter([float(np.sum(np.broadcast_to(v, (1 if self.net.batch else n,)))) for v in per_sample])
+        grads = [{kind: np.array([next(totals) for _ in np.ndindex(*shape)], dtype=np.float64).reshape(shape)
+                  for kind, shape in s.items()} for s in shapes]
+
+        def known():  # every number by its symbol, to say where an evaluation failed (compiled only then)
+            out = dict(zip(self.net.inputs, cols))
+            out.update(zip([e.symbol for e in self.elements], theta))
+            with np.errstate(all="ignore"):
+                out.update(zip([s for s, _ in self._steps()], self._compile(steps=True)(*cols, *theta, n, spec.output)))
+            return out
+
+        return grads, known, met
 
     def values(self, params, X, Y):
         """{"W0": dW0, "b0": db0, ...}: :meth:`gradients` by parameter name."""
@@ -263,6 +326,27 @@ class Derivation:
                 f"{len(self.deltas)} deltas, expanded={'yes' if self.expanded else 'no'})")
 
 
+def _value_at(values, sample, s):
+    """The value of symbol ``s`` for one sample (a symbol that does not vary by sample has one value)."""
+    u = np.asarray(values[s], dtype=float).ravel()
+    return float(u[sample if u.size > 1 else 0])
+
+
+def _first_not_finite(values, steps):
+    """": z0_0 is inf at w0_0,0 = 1e+300, x_0 = 10": the first of the ``steps`` {symbol: definition} (in
+    evaluation order) that is not finite for some sample, with the values of its largest operands there."""
+    for s, e in steps.items():
+        v = np.asarray(values.get(s, 0.0), dtype=float)
+        bad = np.flatnonzero(~np.isfinite(v.ravel()))
+        if not bad.size:
+            continue
+        value = functools.partial(_value_at, values, int(bad[0]))
+        given = sorted((t for t in sp.sympify(e).free_symbols if t in values), key=lambda t: -abs(value(t)))
+        operands = ", ".join(f"{t} = {value(t):.6g}" for t in given[:3])
+        return f": {s} is {value(s):g}{' at ' + operands if operands else ''}"
+    return ""
+
+
 def _expand_wanted(spec, expand):
     if expand in (True, "on"):
         return True
@@ -286,7 +370,8 @@ def derive(spec, expand="auto") -> Derivation:
     if missing:
         raise NotImplementedError(f"derive: no SymPy form for {', '.join(missing)} layers")
     samples = spec.n_samples if any(batch_level(ly) for ly in spec.layers) else 1
-    net = write_network(spec, LOSSES[spec.loss].sample_term, samples)
+    loss = LOSSES[spec.loss]
+    net = write_network(spec, loss.sample_term, samples, loss.sample_term_from_z if fused_loss(spec) else None)
     elements = []
     for name, li, kind, shape in spec.param_names():
         zs = [(zi, sp.sympify(zi).free_symbols) for zi in net.z_exprs[li]]

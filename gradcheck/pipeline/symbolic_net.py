@@ -93,7 +93,9 @@ class Network:
     flat symbol lists (samples, then the C-order entries of one output); ``z_exprs[l]`` the
     local expressions of z. ``a[l]`` is ``z[l]`` for a layer without an activation.
     ``x``, ``y``: per-sample lists of symbols. ``forward`` {z or a symbol: definition},
-    ``loss`` C_n (or C), ``da`` {a^L symbol: ∂C/∂a}, ``deltas`` {δ symbol: definition}.
+    ``loss`` C_n (or C), ``da`` {a^L symbol: ∂C/∂a}, ``deltas`` {δ symbol: definition};
+    ``fused`` {δ^L symbol: the same δ derived from the loss written in z} where the loss is
+    fused with its output activation (bce on σ, cross-entropy on softmax), else empty.
     """
 
     def __init__(self, spec, samples):
@@ -108,6 +110,7 @@ class Network:
         self.inter = []  # per layer {intermediate symbol: definition}, in definition order
         self.delta, self.deltas = [], {}
         self.carried = {}  # {l: [∂C/∂a^l_m per unit m]} below the output layer, as the backward pass carried it
+        self.fused = {}  # {δ^L_j: ∂C/∂z^L_j of the loss written in z}, for a loss fused with its output activation
 
     @property
     def inputs(self):
@@ -119,11 +122,13 @@ class Network:
         return flat
 
 
-def write_network(spec, loss_term, samples=1):
+def write_network(spec, loss_term, samples=1, term_from_z=None):
     """The :class:`Network` of ``spec`` with its forward pass, cost and δ's.
 
     ``samples``: 1 writes one generic sample (unless a layer needs the batch); N writes
-    a batch of N. ``loss_term(a, y, N, K)`` is the loss's per-sample SymPy term.
+    a batch of N. ``loss_term(a, y, N, K)`` is the loss's per-sample SymPy term;
+    ``term_from_z(z, y, N, K)``, for a loss defined with its output activation, is the same
+    term in the output layer's z: the output δ's are then also derived from it (``fused``).
     """
     net = Network(spec, samples)
     conv, bias = spec.conv, spec.bias
@@ -167,6 +172,12 @@ def write_network(spec, loss_term, samples=1):
     parts = _parts(net.loss, set(net.a[-1]))
     net.da = {ai: sp.factor_terms(sp.diff(parts.get(ai, sp.S.Zero), ai)) for ai in net.a[-1]}
     _backward(net)
+    if term_from_z is not None:
+        zL = [net.z[-1][n * spec.output:(n + 1) * spec.output] for n in range(len(net.tags))]
+        parts = _parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in zip(zL, net.y)]), set(net.z[-1]))
+        back = {net.forward[ai]: ai for ai in net.a[-1]}  # σ(z_j), softmax(j, z): the a_j computed once
+        net.fused = {d: sp.factor_terms(sp.diff(parts.get(zj, sp.S.Zero), zj)).xreplace(back)
+                     for d, zj in zip(net.delta[-1], net.z[-1])}
     return net
 
 

@@ -34,18 +34,24 @@ def element_rows(spec, d, result):
         for idx in np.ndindex(*t.shape):
             vals = {op: float(arrays[op][idx]) for op in ops}
             verdicts = {op: str(ver[idx]) for op, ver in judged.items()}
-            keys = list(vals)
+            keys = [op for op in vals if not _not_evaluated(verdicts.get(op), vals[op])]
             diff = absdiff = 0.0
             for a in range(len(keys)):
                 for b in range(a + 1, len(keys)):
                     ab, rel = errors(vals[keys[a]], vals[keys[b]])
                     diff, absdiff = max(diff, float(rel)), max(absdiff, float(ab))
-            worst = max(verdicts.values(), key=BANDS.index) if verdicts else "unchecked"
+            bands = [v for v in verdicts.values() if v in BANDS]
+            worst = max(bands, key=BANDS.index) if bands else "unchecked"
             if len(verdicts) < len(t.checked):
                 worst = "wrong"
             out.append(ElementRow(elements.get((t.name, tuple(idx))), t.name, tuple(idx), vals, verdicts, diff, absdiff,
                             worst))
     return out
+
+
+def _not_evaluated(verdict, value):
+    """An opinion that could not evaluate the element (SymPy's form overflowing there): not judged, no value."""
+    return verdict == "unchecked" and value is not None and not np.isfinite(value)
 
 
 @dataclass
@@ -64,7 +70,10 @@ class ElementRow:
     def shown(self, op, noise):
         """The value of opinion ``op`` as the report prints it (against the backprop's value)."""
         like = None if op == "backprop" else self.values.get("backprop")
-        return shown_value(self.values.get(op), like, noise)
+        value = self.values.get(op)
+        if _not_evaluated(self.verdicts.get(op), value):
+            return "not evaluated"
+        return shown_value(value, like, noise)
 
     def agreement_text(self, noise):
         return f"{self.agreement}, {shown_error(self.max_rel_diff, self.max_abs_diff, noise)}"

@@ -25,6 +25,8 @@ def _cell(t, op, noise=None):
         return "not returned"
     if np.shape(value) != tuple(t.shape):
         return "bad shape"
+    if op in t.unevaluated and np.all(t.unevaluated[op]):
+        return "not evaluated"
     ab, rel = t.max_errors(op)
     if not np.isfinite(rel):
         return "NaN/Inf" if not np.all(np.isfinite(value)) else "no numeric value"
