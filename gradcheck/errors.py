@@ -89,4 +89,4 @@ def describe_exception(exc, filename=None):
     frames = mine or named or [f for f in frames if Path(f.filename).resolve().parent != _HERE] or frames
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     msg = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {msg}{at}"
+    return f"{type(exc).__name__}{': ' + msg if msg else ''}{at}"

@@ -84,13 +84,15 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         elif reason:
             notes.append(reason)
 
-    problems, impl_problems, impl_float32 = [], {}, False
+    problems, impl_problems, impl_float32, stray = [], {}, False, []
     if impl is not None:
         fn = _Kept(load_impl(impl))
         user, impl_problems = call_impl(fn, spec, params, X, Y, notes)
         impl_float32 = low_precision(fn.returned)
         if "" in impl_problems:
             problems.append(impl_problems.pop(""))
+        names = {name for name, *_ in spec.param_names()}
+        stray = [text for key, text in impl_problems.items() if key not in names]  # keys no tensor has
         opinions["impl"] = user if user is not None else [dict.fromkeys(p) for p in params]
 
     checked = tuple(op for op in ("backprop", "symbolic", "impl") if op in opinions)
@@ -132,7 +134,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
             "(errors spread thinly over many elements); run with mode='full'"
             for d in found for op, ok in d.agrees.items() if not ok and not d.located.get(op)][:1]
     result = CheckResult(spec.name, tensors, tuple(opinions), checked, rtol, atol, notes=notes,
-                         problems=problems + [t.problem for t in tensors if t.problem] + lost)
+                         problems=problems + [t.problem for t in tensors if t.problem] + stray + lost)
     result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y, method=numeric.method, mode=ran,
                         directions=found)
     if derivation is not None:
