@@ -61,7 +61,7 @@ class Option:
 
 
 def _options():
-    from .defaults import ATOL, DIRECTIONS, MAX_DIRECTIONS, METHOD_NAMES, MODES, RTOL, SAMPLE
+    from .defaults import ATOL, DIRECTIONS, MAX_DIRECTIONS, METHOD_NAMES, MODES, RTOL, SAMPLE, TIMEOUT
 
     methods, symbolic = tuple(METHOD_NAMES), ("auto", "on", "off")
     return (
@@ -88,6 +88,10 @@ def _options():
                partial(whole_number, maximum=MAX_DIRECTIONS), DIRECTIONS, metavar="D", marker=True),
         Option("blame", "rows in the blame table", partial(whole_number, maximum=MAX_SIZE), 5, metavar="N",
                plugin=False),
+        Option("timeout", "seconds each call of your --impl may take: it runs in a separate process (its stdout "
+                          "shown on stderr), stopped when the time is up", partial(number, minimum=0, strict=True,
+                                                                                   example="60"),
+               TIMEOUT, metavar="SECONDS", plugin=False),
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImplError, describe_exception, suggest
+from .isolation import interrupts
 
 __all__ = ["call_impl", "load_impl"]
 
@@ -103,8 +104,8 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     ``grads`` is a list of dicts like ``params`` where a missing or unusable entry is
     ``None``; ``problems`` maps ``"W0"``-style names (``""`` for the whole call, ``"dw0"`` for
     a key ``dw`` of layer 0 that no parameter has) to a one-line description. Nothing the
-    function does escapes as an exception, not even ``sys.exit``. Two common return shapes
-    are recognised and named:
+    function does escapes as an exception, not even ``sys.exit`` or a KeyboardInterrupt
+    that no Ctrl-C caused. Two common return shapes are recognised and named:
 
     * Nielsen's ``(nabla_b, nabla_w)`` pair (biases first, each a list over layers) is
       accepted when its shapes leave no doubt, with a line in ``notes`` saying so
@@ -115,11 +116,17 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     notes = [] if notes is None else notes
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
     params = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # a dropout mask gets no gradient
-    try:
-        out = fn(copies, X.copy(), Y.copy())
-    except (Exception, SystemExit) as e:
-        src = getattr(inspect.unwrap(fn), "__code__", None)
-        return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
+    with interrupts() as ctrl_c:
+        try:
+            out = fn(copies, X.copy(), Y.copy())
+        except (Exception, SystemExit) as e:
+            src = getattr(inspect.unwrap(fn), "__code__", None)
+            return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
+        except KeyboardInterrupt as e:
+            if ctrl_c is None or ctrl_c:  # a real Ctrl-C: stop
+                raise
+            src = getattr(inspect.unwrap(fn), "__code__", None)
+            return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
     n = len(params)
     if n == 1 and (isinstance(out, (dict, np.ndarray))
                    or (isinstance(out, tuple) and out and all(isinstance(o, np.ndarray) for o in out))):
