@@ -25,6 +25,8 @@ from .render.trace import trace_blocks
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+#: Lines of what the user's backprop printed that are shown on stderr.
+_RELAYED_LINES = 40
 
 
 class _Parser(argparse.ArgumentParser):
@@ -125,8 +127,9 @@ def _relay_output(name, result):
     output = result.extra.get("impl_output") if result is not None else None
     if output:
         lines = output.rstrip("\n").split("\n")
-        print(f"gradcheck: {name}: your backprop printed {len(lines)} line(s) to stdout (kept out of the report):",
-              *(f"  | {line}" for line in lines), sep="\n", file=sys.stderr)
+        shown = lines[:_RELAYED_LINES] + (["[… the rest not shown]"] if len(lines) > _RELAYED_LINES else [])
+        print(f"gradcheck: {name}: your backprop printed to stdout (kept out of gradcheck's output):",
+              *(f"  | {line}" for line in shown), sep="\n", file=sys.stderr)
 
 
 def _print(runs, errors, args):

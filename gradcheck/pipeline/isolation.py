@@ -71,8 +71,9 @@ def run(task, timeout, who="your backprop"):
         return Outcome(value, output=output.text())
     result_r, result_w = os.pipe()
     out_r, out_w = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):  # nothing buffered here may be written twice
+        with contextlib.suppress(Exception):
+            stream.flush()
     parent = os.getpid()
     with warnings.catch_warnings():  # 3.12+ warns of fork in a threaded process (NumPy's BLAS threads)
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -156,7 +157,7 @@ def _collect(result_r, out_r, deadline):
             left = deadline - time.monotonic()
             if left <= 0:
                 return b"", output.text(), True
-            for key, _ in sel.select(left):
+            for key, _ in sel.select(min(left, 60.0)):  # a wait of years is waited a minute at a time
                 data = os.read(key.fd, 65536)
                 if key.fd == result_r:
                     chunks.append(data)
