@@ -1,7 +1,7 @@
 """``python -m gradcheck net.json [more.json ...]``: shape trace + gradient check.
 
 Exit codes: 0 every gradient agrees, 1 some gradient disagrees, 2 bad input or usage,
-3 an internal error (a bug in gradcheck; set GRADCHECK_DEBUG=1 for the traceback).
+3 an internal error (a bug in gradcheck; set GRADCHECK_DEBUG=1 for the traceback), 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from .render.trace import trace_blocks
 __all__ = ["main", "build_parser"]
 
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+#: Lines of what the user's backprop printed that are shown on stderr.
+_RELAYED_LINES = 40
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,7 +39,8 @@ def build_parser():
         prog="gradcheck",
         description="Print the shape trace of a network described in net.json and check its gradients: "
                     "reference backprop vs finite differences vs SymPy (and your own backprop with --impl).",
-        epilog="exit codes: 0 all gradients agree, 1 a gradient disagrees, 2 bad input or usage, 3 internal error",
+        epilog="exit codes: 0 all gradients agree, 1 a gradient disagrees, 2 bad input or usage, 3 internal error, "
+               "130 interrupted",
     )
     p.add_argument("specs", nargs="+", metavar="net.json", help="network description(s); see README for the format")
     p.add_argument("--format", choices=[*FORMATS, "json"], default="text",
@@ -65,7 +68,7 @@ def _run_one(path, args):
     try:
         result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
                                symbolic=args.symbolic, method=args.method, mode=args.mode, sample=args.sample,
-                               directions=args.directions, progress=progress)
+                               directions=args.directions, progress=progress, timeout=args.timeout)
     finally:
         if progress is not None:
             progress.close()
@@ -85,6 +88,7 @@ def main(argv=None):
     for path in args.specs:
         try:
             result, trace, spec = _run_one(path, args)
+            _relay_output(spec.name, result)
             if args.report and result is not None:
                 from .report_files import write_reports
 
@@ -97,6 +101,7 @@ def main(argv=None):
             code = max(code, EXIT_BAD_INPUT)
             continue
         except KeyboardInterrupt:
+            print("gradcheck: interrupted", file=sys.stderr)
             return 130
         except Exception as e:
             if os.environ.get("GRADCHECK_DEBUG"):
@@ -115,6 +120,16 @@ def main(argv=None):
     except BrokenPipeError:  # e.g. piped into head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
+
+
+def _relay_output(name, result):
+    """What the user's backprop printed to stdout, on stderr and marked as such: gradcheck's stdout is its report."""
+    output = result.extra.get("impl_output") if result is not None else None
+    if output:
+        lines = output.rstrip("\n").split("\n")
+        shown = lines[:_RELAYED_LINES] + (["[… the rest not shown]"] if len(lines) > _RELAYED_LINES else [])
+        print(f"gradcheck: {name}: your backprop printed to stdout (kept out of gradcheck's output):",
+              *(f"  | {line}" for line in shown), sep="\n", file=sys.stderr)
 
 
 def _print(runs, errors, args):

@@ -4,7 +4,7 @@ No NumPy here: the pytest plugin reads them when it loads, in test runs that may
 check a gradient.
 """
 
-__all__ = ["ATOL", "DIRECTIONS", "METHOD_NAMES", "MODES", "RTOL", "SAMPLE"]
+__all__ = ["ATOL", "DIRECTIONS", "MAX_DIRECTIONS", "METHOD_NAMES", "MODES", "RTOL", "SAMPLE", "TIMEOUT"]
 
 #: Default relative tolerance: the default finite differences are good to ~1e-9 and better.
 RTOL = 1e-5
@@ -18,3 +18,7 @@ MODES = ("auto", "full", "sampled")
 SAMPLE = 256
 #: Default random directional derivatives in sampled mode.
 DIRECTIONS = 8
+#: The most random directions a sampled check takes (each costs four forward passes of the whole network).
+MAX_DIRECTIONS = 10_000
+#: Seconds the command line gives each call of the user's backprop (``--timeout``).
+TIMEOUT = 60.0

@@ -12,7 +12,7 @@ import sysconfig
 import traceback
 from pathlib import Path
 
-__all__ = ["GradcheckError", "ImplError", "SpecError", "describe_exception", "is_user_file", "suggest"]
+__all__ = ["GradcheckError", "ImplError", "OptionError", "SpecError", "describe_exception", "is_user_file", "suggest"]
 
 _HERE = Path(__file__).resolve().parent
 _STDLIB = {Path(sysconfig.get_paths()[k]).resolve() for k in ("stdlib", "platstdlib")}
@@ -36,6 +36,10 @@ class SpecError(GradcheckError, ValueError):
         # User strings are quoted into messages; keep the message on one line whatever they hold.
         text = f"{where}{at}{message}".replace("\r", "\\r").replace("\n", "\\n")
         super().__init__(text)
+
+
+class OptionError(GradcheckError, ValueError):
+    """A setting (a command-line flag, a keyword argument) that cannot work for this input."""
 
 
 class ImplError(GradcheckError):
@@ -85,4 +89,4 @@ def describe_exception(exc, filename=None):
     frames = mine or named or [f for f in frames if Path(f.filename).resolve().parent != _HERE] or frames
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     msg = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {msg}{at}"
+    return f"{type(exc).__name__}{': ' + msg if msg else ''}{at}"

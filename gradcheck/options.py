@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
-from .validate import number, one_of, whole_number
+from .validate import MAX_SEED, MAX_SIZE, brief, number, one_of, whole_number
 
 __all__ = ["Option", "OPTIONS", "option", "add_cli_options",
            "add_pytest_options"]
@@ -53,7 +53,7 @@ class Option:
         try:
             return self.parse(value)
         except ValueError as e:
-            raise ValueError(f"{where}: {self.name}={value!r}: {e}") from None
+            raise ValueError(f"{where}: {self.name}={brief(value)}: {e}") from None
 
     @property
     def default_in_plugin(self):
@@ -61,7 +61,7 @@ class Option:
 
 
 def _options():
-    from .defaults import ATOL, DIRECTIONS, METHOD_NAMES, MODES, RTOL, SAMPLE
+    from .defaults import ATOL, DIRECTIONS, MAX_DIRECTIONS, METHOD_NAMES, MODES, RTOL, SAMPLE, TIMEOUT
 
     methods, symbolic = tuple(METHOD_NAMES), ("auto", "on", "off")
     return (
@@ -73,19 +73,25 @@ def _options():
         Option("method", "finite differences: central, richardson (h and 2h extrapolated), complex-step (smooth "
                          "networks only)", partial(one_of, choices=methods), "auto", methods, marker=True,
                default_text="auto, the most accurate one for the network"),
-        Option("seed", "seed for random params/data, overriding the spec's seed (in tests it also seeds a "
-                       "layer's dout, default 0)", whole_number, None, metavar="N", marker=True),
+        Option("seed", "seed for random params/data (0 to 2**64 - 1), overriding the spec's seed (in tests it "
+                       "also seeds a layer's dout, default 0)", partial(whole_number, maximum=MAX_SEED), None,
+               metavar="N", marker=True),
         Option("symbolic", "SymPy per-element check: auto skips networks above the size limit",
                partial(one_of, choices=symbolic), "auto", symbolic, plugin_default="off"),
         Option("mode", "full checks every element; sampled checks --sample elements per tensor (every row and "
                        "column) and --directions random directional derivatives over all of them, naming wrong "
                        "elements by group testing", partial(one_of, choices=MODES), "auto", MODES, marker=True,
                default_text="auto: full when it takes about 2 s or less"),
-        Option("sample", "elements per tensor checked in sampled mode", whole_number, SAMPLE, metavar="K",
-               marker=True),
-        Option("directions", "random directional derivatives in sampled mode", whole_number, DIRECTIONS,
-               metavar="D", marker=True),
-        Option("blame", "rows in the blame table", whole_number, 5, metavar="N", plugin=False),
+        Option("sample", "elements per tensor checked in sampled mode", partial(whole_number, maximum=MAX_SIZE),
+               SAMPLE, metavar="K", marker=True),
+        Option("directions", f"random directional derivatives in sampled mode (at most {MAX_DIRECTIONS:,})",
+               partial(whole_number, maximum=MAX_DIRECTIONS), DIRECTIONS, metavar="D", marker=True),
+        Option("blame", "rows in the blame table", partial(whole_number, maximum=MAX_SIZE), 5, metavar="N",
+               plugin=False),
+        Option("timeout", "seconds each call of your --impl may take: it runs in a separate process (its stdout "
+                          "shown on stderr), stopped when the time is up", partial(number, minimum=0, strict=True,
+                                                                                   example="60"),
+               TIMEOUT, metavar="SECONDS", plugin=False),
     )
 
 
@@ -115,7 +121,7 @@ def add_cli_options(parser, type_error):
             try:
                 return o.parse(text)
             except ValueError as e:
-                raise type_error(f"{e}, got {text!r}") from None
+                raise type_error(f"{e}, got {brief(text)}") from None
         convert.__name__ = o.name
         return convert
 

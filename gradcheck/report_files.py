@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -44,41 +45,102 @@ def _same_file(a, b):
         return False
 
 
+#: How each format begins (its frame, up to the title), so gradcheck knows a report of its own: a file at a
+#: target path that does not have it was not written by gradcheck, and is never overwritten.
+_FRAMES = {
+    ".md": ("# Derivation report: ", None),
+    ".html": ("<!DOCTYPE html>", "<title>Derivation report: "),
+    ".tex": ("\\documentclass", "\\section*{Derivation report: "),
+}
+_HEAD_CHARS = 16384
+
+
 def _is_report(path):
+    """True if the file at ``path`` is a derivation report gradcheck wrote (of any version: the frame above)."""
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+        if path.suffix == ".json":
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(doc, dict) and str(doc.get("title", "")).startswith("Derivation report: ") \
+                and "elements" in doc and "check" in doc
+        with open(path, encoding="utf-8") as fh:
+            head = fh.read(_HEAD_CHARS)
     except (OSError, ValueError):
         return False
-    return isinstance(doc, dict) and "elements" in doc and "check" in doc
+    start, title = _FRAMES[path.suffix]
+    return head.startswith(start) and (title is None or title in head)
+
+
+def _refusal(path, inputs):
+    """Why ``path`` must not be written (one line), or None."""
+    for src in inputs:
+        if _same_file(path, src):
+            return (f"refusing to write the report {path}: it would overwrite the input {src} "
+                    f"(choose another --report directory)")
+    if path.is_symlink():
+        return (f"refusing to write the report {path}: it is a symbolic link, and gradcheck does not write "
+                "through links; remove it or choose another --report directory")
+    if path.exists() and not path.is_file():
+        return (f"refusing to write the report {path}: it is a {'directory' if path.is_dir() else 'special file'}; "
+                "remove it or choose another --report directory")
+    if path.exists() and not _is_report(path):
+        return (f"refusing to overwrite {path}: it is not a gradcheck derivation report"
+                + (" (a net.json?)" if path.suffix == ".json" else "")
+                + ", and gradcheck only replaces its own reports; move it away or choose another --report directory")
+    return None
 
 
 def write_reports(result, trace, out_dir, fmt=None, inputs=()):
     """Write the report of one checked network into ``out_dir`` (created if missing); return the paths.
 
     ``fmt``: one of :data:`REPORT_FORMATS`, or None for all of them. Files are named
-    ``<spec name>.md/.html/.tex/.json``. A target that is one of ``inputs`` (the net.json
-    files being checked) raises :class:`GradcheckError` before anything is written.
+    ``<spec name>.md/.html/.tex/.json``. Every target is checked before anything is
+    written, and :class:`GradcheckError` names the first that must not be: one of ``inputs``
+    (the net.json files being checked), a symbolic link, a directory, or a file that is not
+    a report gradcheck wrote. Each file is written to a temporary file next to it and then
+    moved into place, so a target holds either its old content or the whole new report.
     """
     spec = result.extra["spec"]
     paths = report_paths(spec.name, out_dir, fmt)
-    for path in paths.values():
-        for src in inputs:
-            if _same_file(path, src):
-                raise GradcheckError(f"refusing to write the report {path}: it would overwrite the input {src} "
-                                     f"(choose another --report directory)")
-        if path.suffix == ".json" and path.is_file() and not _is_report(path):
-            raise GradcheckError(f"refusing to overwrite {path}: it is not a gradcheck derivation report "
-                                 f"(a net.json?); choose another --report directory")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise GradcheckError(f"report directory {out_dir} is a file")
-    out.mkdir(parents=True, exist_ok=True)
+        raise GradcheckError(f"report directory {out_dir} is a file; choose another --report directory")
+    for path in paths.values():
+        refused = _refusal(path, inputs)
+        if refused:
+            raise GradcheckError(refused)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise GradcheckError(f"cannot create the report directory {out_dir}: {e.strerror or e}") from None
     content = report_content(result)
     for f, path in paths.items():
-        text = build_report(result, trace, f, content)
-        with open(path, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
+        _replace(path, build_report(result, trace, f, content))
     return list(paths.values())
+
+
+def _replace(path, text):
+    """Write ``text`` to ``path`` atomically: a temporary file in the same directory, then os.replace."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise GradcheckError(f"cannot write the report {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # as open() would create it (mkstemp makes it private)
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise GradcheckError(f"cannot write the report {path}: {e.strerror or e}") from None
+        raise
+
+
+def _umask():
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _spec_files(specs):

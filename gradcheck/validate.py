@@ -19,7 +19,32 @@ import math
 
 from .errors import suggest
 
-__all__ = ["number", "whole_number", "one_of"]
+__all__ = ["MAX_SEED", "MAX_SIZE", "brief", "number", "whole_number", "one_of"]
+
+#: The largest seed: NumPy's generators take 64-bit words, and a longer number seeds nothing better.
+MAX_SEED = 2**64 - 1
+#: The largest size (units, filters, a kernel, a stride, a batch, ...): NumPy's largest index. Far larger sizes
+#: than fit in memory pass here, and are refused by the memory check, which names the key to shrink.
+MAX_SIZE = 2**63 - 1
+
+
+def brief(value):
+    """``repr(value)``, shortened to its start and length when it is too long to quote in a one-line message.
+
+    >>> brief("9" * 5000), brief(10**80)
+    ("'9999999999'… (5000 characters)", 'a 81-digit number')
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            digits = len(str(abs(value)))
+        except ValueError:  # str() refuses ints of more than 4300 digits
+            return f"a number of about {math.floor(value.bit_length() * math.log10(2)) + 1} digits"
+        if digits > 60:
+            return f"a {digits}-digit number"
+    text = repr(value)
+    if len(text) <= 60:
+        return text
+    return f"{value[:10]!r}… ({len(value)} characters)" if isinstance(value, str) else f"{text[:12]}…"
 
 
 def number(value, minimum=None, maximum=None, strict=False, strict_max=False, example=None):
@@ -36,7 +61,7 @@ def number(value, minimum=None, maximum=None, strict=False, strict_max=False, ex
     expected += f" such as {example}" if example else ""
     try:
         x = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         raise ValueError(expected) from None
     if isinstance(value, bool) or not math.isfinite(x):
         raise ValueError(expected)
@@ -46,21 +71,32 @@ def number(value, minimum=None, maximum=None, strict=False, strict_max=False, ex
     return x
 
 
-def whole_number(value, minimum=0):
-    """An int ``>= minimum`` from an int, a whole float or a string of digits; booleans are refused."""
+def whole_number(value, minimum=0, maximum=None):
+    """An int ``>= minimum`` (and ``<= maximum``) from an int, a whole float or a string of digits; booleans are
+    refused.
+
+    >>> whole_number("1" + "0" * 40, maximum=MAX_SEED)
+    Traceback (most recent call last):
+    ValueError: expected a whole number >= 0 and <= 18446744073709551615
+    """
     expected = f"expected a whole number >= {minimum}"
+    too_large = f"{expected} and <= {maximum}"  # the upper end is named where it is the one crossed
     if isinstance(value, bool) or value is None:
         raise ValueError(expected)
     if isinstance(value, float):
         if not value.is_integer():
-            raise ValueError(expected)
+            raise ValueError(too_large if maximum is not None and value == math.inf else expected)
         value = int(value)
+    if maximum is not None and isinstance(value, str) and len(value.strip().lstrip("+-0")) > len(str(maximum)):
+        raise ValueError(too_large if value.strip().lstrip("+").isdigit() else expected)
     try:
         n = int(value)
     except (TypeError, ValueError):
         raise ValueError(expected) from None
     if n < minimum:
         raise ValueError(expected)
+    if maximum is not None and n > maximum:
+        raise ValueError(too_large)
     return n
 
 

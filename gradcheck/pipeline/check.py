@@ -11,6 +11,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..errors import SpecError
+from . import isolation
 from .backprop import backprop
 from .compare import ANALYTIC_ULPS, ATOL, RTOL, UNDERFLOW, TensorCheck, low_precision
 from .diagnose import diagnose, shape_hint
@@ -29,7 +30,7 @@ __all__ = ["check_network", "assert_network"]
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
                   method="auto", params=None, data=None, trace_code=True, mode="auto", sample=SAMPLE,
-                  directions=DIRECTIONS, progress=None) -> CheckResult:
+                  directions=DIRECTIONS, progress=None, timeout=None) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.pipeline.spec.Spec`).
 
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
@@ -46,8 +47,13 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     row and column hit, plus ``directions`` random directional derivatives over all
     elements, with group testing to name the wrong ones: see :mod:`gradcheck.pipeline.sampled`)
     or "auto" (full when it takes about 2 s or less). ``progress(done, total)``, if given, is
-    told how far the finite differences are (see :mod:`gradcheck.progress`). Returns a
-    :class:`~gradcheck.pipeline.outcome.CheckResult`; ``result.extra["mode"]`` is the mode that ran.
+    told how far the finite differences are (see :mod:`gradcheck.progress`). ``timeout`` (seconds,
+    as the command line's ``--timeout``) runs each call of ``impl`` in a child process
+    (:mod:`gradcheck.pipeline.isolation`): a call that does not return in time, ends the
+    process or raises KeyboardInterrupt is a problem of the result, and what it prints to
+    stdout is kept in ``result.extra["impl_output"]``; None (the default) calls it in this
+    process. Returns a :class:`~gradcheck.pipeline.outcome.CheckResult`; ``result.extra["mode"]``
+    is the mode that ran.
 
     >>> r = check_network({"input": 2, "layers": [{"units": 3, "activation": "tanh"},
     ...                                           {"units": 1, "activation": "linear"}]}, symbolic="off")
@@ -89,13 +95,16 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         elif reason:
             notes.append(reason)
 
-    problems, impl_problems, impl_float32 = [], {}, False
+    problems, impl_problems, impl_float32, stray, output, contained = [], {}, False, [], "", False
+    user_fn = _Loaded(impl)
     if impl is not None:
-        fn = _Kept(load_impl(impl))
-        user, impl_problems = call_impl(fn, spec, params, X, Y, notes)
-        impl_float32 = low_precision(fn.returned)
+        user, impl_problems, impl_float32, impl_notes, output, contained = _user_gradients(user_fn, spec, params, X,
+                                                                                           Y, timeout)
+        notes += impl_notes
         if "" in impl_problems:
             problems.append(impl_problems.pop(""))
+        names = {name for name, *_ in spec.param_names()}
+        stray = [text for key, text in impl_problems.items() if key not in names]  # keys no tensor has
         opinions["impl"] = user if user is not None else [dict.fromkeys(p) for p in params]
 
     checked = tuple(op for op in ("backprop", "symbolic", "impl") if op in opinions)
@@ -140,9 +149,11 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
             "(errors spread thinly over many elements); run with mode='full'"
             for d in found for op, ok in d.agrees.items() if not ok and not d.located.get(op)][:1]
     result = CheckResult(spec.name, tensors, tuple(opinions), checked, rtol, atol, notes=notes,
-                         problems=problems + [t.problem for t in tensors if t.problem] + lost)
+                         problems=problems + [t.problem for t in tensors if t.problem] + stray + lost)
     result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y, method=numeric.method, mode=ran,
                         directions=found)
+    if output:
+        result.extra["impl_output"] = output
     if derivation is not None:
         result.extra["derivation"] = derivation
     if "impl" in opinions and not result.passed and not problems:
@@ -150,13 +161,59 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         wrong = {t.name for t in tensors if t.problem is None and not t.opinion_passed("impl")}
         if wrong and all(t.opinion_passed("backprop") for t in tensors):
             result.diagnosis = diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
-    if "impl" in opinions and not result.passed and trace_code:
-        lines = trace_impl(fn, spec, params, X, Y, trace_shapes(spec))
-        result.extra["line_trace"] = lines
+    if "impl" in opinions and not result.passed and trace_code and not contained:
         wrong = {t.name: np.shape(t.values["impl"]) for t in tensors
                  if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
-        result.diagnosis += lines.sentences(wrong)
+        traced = _line_trace(user_fn, spec, params, X, Y, wrong, timeout)
+        if isinstance(traced, str):
+            result.notes.append(f"line trace skipped: {traced}")
+        else:
+            result.extra["line_trace"], sentences = traced
+            result.diagnosis += sentences
     return result
+
+
+class _Loaded:
+    """The user's backprop, loaded on first use: in the child process that calls it when there is one, so that
+    its module's own code (a loop, a print, an os._exit at import) is contained too."""
+
+    def __init__(self, impl):
+        self.impl, self.fn = impl, None
+
+    def __call__(self):
+        if self.fn is None:
+            self.fn = load_impl(self.impl)
+        return self.fn
+
+    @property
+    def who(self):
+        target = self.impl if isinstance(self.impl, str) else getattr(self.impl, "__name__", "")
+        return f"your backprop ({target})" if target and not target.startswith("<") else "your backprop"
+
+
+def _user_gradients(user_fn, spec, params, X, Y, timeout):
+    """(grads, problems, float32, notes, stdout, contained) of one call of the user's backprop (see
+    :func:`call_impl`); ``contained``: the call was stopped (a time-out) or ended its process."""
+    def task():
+        fn, notes = _Kept(user_fn()), []
+        grads, problems = call_impl(fn, spec, params, X, Y, notes)
+        return grads, problems, low_precision(fn.returned), notes
+
+    ran = isolation.run(task, timeout, user_fn.who)
+    if ran.problem:
+        return None, {"": ran.problem}, False, [], ran.output, True
+    return (*ran.value, ran.output, False)
+
+
+def _line_trace(user_fn, spec, params, X, Y, wrong, timeout):
+    """(LineTrace, diagnosis sentences) of the user's backprop run under the line tracer, or why there is none."""
+    def task():
+        lines = trace_impl(user_fn(), spec, params, X, Y, trace_shapes(spec))
+        sentences = lines.sentences(wrong)  # here: it finds the returned arrays by identity
+        return (replace(lines, result=None, error=None, _origin={}) if timeout is not None else lines), sentences
+
+    ran = isolation.run(task, timeout, user_fn.who)
+    return ran.problem if ran.problem else ran.value
 
 
 def _sample(spec, sample, seed):

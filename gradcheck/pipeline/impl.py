@@ -14,12 +14,14 @@ import functools
 import importlib
 import importlib.util
 import inspect
+import math
 import sys
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ImplError, describe_exception, suggest
+from .isolation import interrupts
 
 __all__ = ["call_impl", "load_impl"]
 
@@ -100,9 +102,10 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     """Call ``fn(params, X, Y)`` on copies; return (grads, problems).
 
     ``grads`` is a list of dicts like ``params`` where a missing or unusable entry is
-    ``None``; ``problems`` maps ``"W0"``-style names (or ``""`` for the whole call) to a
-    one-line description. Nothing the function does escapes as an exception, not even
-    ``sys.exit``. Two common return shapes are recognised and named:
+    ``None``; ``problems`` maps ``"W0"``-style names (``""`` for the whole call, ``"dw0"`` for
+    a key ``dw`` of layer 0 that no parameter has) to a one-line description. Nothing the
+    function does escapes as an exception, not even ``sys.exit`` or a KeyboardInterrupt
+    that no Ctrl-C caused. Two common return shapes are recognised and named:
 
     * Nielsen's ``(nabla_b, nabla_w)`` pair (biases first, each a list over layers) is
       accepted when its shapes leave no doubt, with a line in ``notes`` saying so
@@ -113,11 +116,17 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     notes = [] if notes is None else notes
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
     params = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # a dropout mask gets no gradient
-    try:
-        out = fn(copies, X.copy(), Y.copy())
-    except (Exception, SystemExit) as e:
-        src = getattr(inspect.unwrap(fn), "__code__", None)
-        return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
+    with interrupts() as ctrl_c:
+        try:
+            out = fn(copies, X.copy(), Y.copy())
+        except (Exception, SystemExit) as e:
+            src = getattr(inspect.unwrap(fn), "__code__", None)
+            return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
+        except KeyboardInterrupt as e:
+            if ctrl_c is None or ctrl_c:  # a real Ctrl-C: stop
+                raise
+            src = getattr(inspect.unwrap(fn), "__code__", None)
+            return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
     n = len(params)
     if n == 1 and (isinstance(out, (dict, np.ndarray))
                    or (isinstance(out, tuple) and out and all(isinstance(o, np.ndarray) for o in out))):
@@ -141,6 +150,7 @@ def call_impl(fn, spec, params, X, Y, notes=None):
         out = [out[j] for j in order]
         whole[""] = _order_problem(order)
     grads, problems = [], whole
+    names = {f"{k}{i}" for i, p in enumerate(params) for k in p}
     for i, (entry, p) in enumerate(zip(out, params)):
         if not p and (entry is None or (isinstance(entry, dict) and set(entry) <= {"mask"})):
             grads.append({})  # a layer without params (pooling, flatten, dropout, ...)
@@ -158,29 +168,64 @@ def call_impl(fn, spec, params, X, Y, notes=None):
                 problems[name] = f"{name}: missing (expected d{kind} of shape {p[kind].shape})"
                 g[kind] = None
                 continue
-            value = got[kind]
-            if np.iscomplexobj(value):
-                problems[name] = (f"{name}: complex-valued (dtype {np.asarray(value).dtype}); the gradient of a real "
-                                  "loss is real: a complex number crept in (np.sqrt or np.log of a negative number, "
-                                  "an FFT); compared by its real part")
-                value = np.real(value)
-            try:
-                arr = np.asarray(value, dtype=np.float64)
-            except (TypeError, ValueError):
-                problems[name] = f"{name}: not a numeric array ({type(got[kind]).__name__})"
-                g[kind] = None
-                continue
-            bad = ~np.isfinite(arr)
-            if bad.any():
-                first = tuple(int(j) for j in np.argwhere(bad)[0])
-                problems[name] = (f"{name}: {int(bad.sum())} of {arr.size} elements are NaN/Inf "
-                                  f"(first at {list(first)})")
-            g[kind] = arr
-        for extra in set(got) - set(p) - {"mask"}:
-            problems[f"{extra}{i}"] = (f"layer {i}: unexpected '{extra}'"
-                                       + (f" (bias style {spec.bias} has no separate b)" if extra == "b" else ""))
+            g[kind], problem = _gradient(got[kind], name, p[kind].shape)
+            if problem:
+                problems[name] = problem
+        for extra in [k for k in got if k not in p and k != "mask"]:
+            why = f" (bias style {spec.bias} has no separate b)" if extra == "b" else _did_you_mean(extra, list(p))
+            key = f"{extra}{i}" if f"{extra}{i}" not in names else f"layer {i} {extra}"  # never a tensor's name
+            problems[key] = (f"layer {i} ({spec.layers[i].kind}): unexpected key '{extra}' in the dict your "
+                             f"backprop returned{why}; expected " + ", ".join(f"'{k}'" for k in p))
         grads.append(g)
     return grads, problems
+
+
+#: A gradient of the wrong shape is kept (its values shown) up to this many elements; a bigger one (a broadcast
+#: view of a huge shape) is named by its shape alone, never copied.
+MAX_WRONG_ELEMENTS = 2**20
+
+
+def _gradient(value, name, shape):
+    """(float64 array or None, problem or None) for one returned gradient ``name`` of expected ``shape``."""
+    try:
+        got_shape = tuple(int(d) for d in np.shape(value))  # a tensor's own shape: nothing converted yet
+        size = math.prod(got_shape)
+        if got_shape != tuple(shape) and size > max(MAX_WRONG_ELEMENTS, math.prod(shape)):
+            return None, (f"{name}: your d{name.rstrip('0123456789')} has shape {got_shape} ({size:,} elements), "
+                          f"expected {tuple(shape)}: far too large to be this gradient (a broadcast?)")
+        arr = np.asarray(value)
+    except Exception as e:  # e.g. a torch tensor that requires grad refuses to become an array
+        why = str(e).splitlines()[0] if str(e) else ""
+        hint = "; return NumPy arrays, e.g. t.detach().cpu().numpy()" if hasattr(value, "detach") else ""
+        return None, (f"{name}: your {type(value).__name__} cannot be read as a NumPy array "
+                      f"({type(e).__name__}: {why}){hint}")
+    problem = None
+    if arr.dtype.kind == "c":
+        problem = (f"{name}: complex-valued (dtype {arr.dtype}); the gradient of a real loss is real: a complex number "
+                   "crept in (np.sqrt or np.log of a negative number, an FFT); compared by its real part")
+        arr = arr.real
+    try:
+        arr = np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None, f"{name}: not a numeric array ({type(value).__name__})"
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = tuple(int(j) for j in np.argwhere(bad)[0])
+        problem = f"{name}: {int(bad.sum())} of {arr.size} elements are NaN/Inf (first at {list(first)})"
+    return arr, problem
+
+
+def _did_you_mean(key, kinds):
+    """`` (did you mean 'W'?)`` for a key that names one of ``kinds`` another way (dW, weights, grad_b, ...)."""
+    bare = str(key).lower()
+    for prefix in ("grad_", "grad", "nabla_", "d_", "d"):
+        if bare.startswith(prefix) and len(bare) > len(prefix):
+            bare = bare[len(prefix):]
+            break
+    words = {"weight": "W", "weights": "W", "w": "W", "bias": "b", "biases": "b", "b": "b"}
+    if words.get(bare) in kinds:
+        return f" (did you mean '{words[bare]}'?)"
+    return suggest(bare, kinds) or suggest(str(key), kinds)
 
 
 def _shape_of(x):

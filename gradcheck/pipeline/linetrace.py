@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import is_user_file
+from .isolation import interrupts
 from .shapes import fmt_shape as _fmt
 
 __all__ = ["Line", "LineTrace", "compare_with_reference", "trace_call", "trace_impl"]
@@ -274,7 +275,8 @@ def trace_call(fn, *args, files=(), **kwargs) -> LineTrace:
     """Call ``fn(*args, **kwargs)`` with its lines traced; return a :class:`LineTrace`.
 
     Lines in ``files`` and in any file of the user's own (see :func:`gradcheck.errors.is_user_file`)
-    are traced. An exception (even ``SystemExit``) is kept in ``.error``, not raised.
+    are traced. An exception (even ``SystemExit``, or a KeyboardInterrupt that no Ctrl-C caused) is kept in
+    ``.error``, not raised.
     """
     rec = _Recorder()
     for value in [*args, *kwargs.values()]:
@@ -287,10 +289,15 @@ def trace_call(fn, *args, files=(), **kwargs) -> LineTrace:
         extra.add(code.co_filename)
     runner = _monitor if hasattr(sys, "monitoring") else _settrace
     result, error = None, None
-    try:
-        result = runner(rec, extra, fn, args, kwargs)
-    except (Exception, SystemExit) as e:
-        error = e
+    with interrupts() as ctrl_c:
+        try:
+            result = runner(rec, extra, fn, args, kwargs)
+        except (Exception, SystemExit) as e:
+            error = e
+        except KeyboardInterrupt as e:  # raised by the user's code, unless a Ctrl-C arrived
+            if ctrl_c is None or ctrl_c:
+                raise
+            error = e
     return LineTrace(list(rec.lines.values()), rec.broadcasts, result, error, None, rec.origin)
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..defaults import METHOD_NAMES
+from ..errors import OptionError
 from .noise import layer_noise
 from .steps import FIRST, ROUND_ULPS, resolve
 
@@ -42,6 +43,7 @@ __all__ = [
     "STEP_SCALE",
     "NumericGradient",
     "central_difference",
+    "complex_step_blockers",
     "default_step",
     "flatten",
     "numeric_gradient",
@@ -187,6 +189,24 @@ class NumericGradient:
         return f"NumericGradient({len(self.grads)} layers, {n} elements across a kink)"
 
 
+def complex_step_blockers(spec):
+    """The layers of ``spec`` the complex step cannot pass, each with the reason: ``layer 0 conv2d relu (a kink
+    at 0)``, ``layer 1 maxpool2d (a max over each window)``; [] when every layer is analytic."""
+    out = []
+    for ly in spec.layers:
+        what = f"layer {ly.index} {ly.kind}"
+        if ly.act.kinks:
+            at = ", ".join(f"{k:g}" for k in ly.act.kinks)
+            out.append(f"{what} {ly.activation} (a kink at {at})")
+        elif ly.kinked:
+            reduction = getattr(ly, "reduction", None)
+            out.append(f"{what} (a {reduction} over each window)" if reduction else
+                       f"{what} (not differentiable everywhere)")
+        elif not ly.complex_step:
+            out.append(f"{what} (its forward pass does not take complex numbers)")
+    return out
+
+
 def best_method(spec):
     """The most accurate method for ``spec``.
 
@@ -259,9 +279,11 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
 
     check_method(method)
     method = best_method(spec) if method == "auto" else method
-    if method == "complex-step" and not all(ly.complex_step and not ly.kinked for ly in spec.layers):
-        raise ValueError("method='complex-step' needs every layer to be analytic (no relu, no max); "
-                         "use 'richardson' or 'central'")
+    blockers = complex_step_blockers(spec) if method == "complex-step" else []
+    if blockers:
+        raise OptionError(f"{spec.source + ': ' if spec.source else ''}method complex-step needs every layer to be "
+                          f"analytic, and {' and '.join(blockers)} {'is' if len(blockers) == 1 else 'are'} not: "
+                          "use method richardson or central")
     _settle_allocator()
     net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
     noises = layer_noise(net) if method != "complex-step" else [0.0] * len(spec.layers)

@@ -147,9 +147,12 @@ def trace_shapes(spec) -> ShapeTrace:
     Y = np.full(conv.batch(spec.output, n), 0.5)
     tape = Tape()
     _, grads = backprop(spec, params, X, Y, tape=tape)
+    by_layer = {ly.index: [] for ly in spec.layers}
+    for s in tape.steps:  # one pass: a search per layer would make a deep network's trace quadratic
+        by_layer[s.layer].append(s)
     layers = []
     for ly, p, g in zip(spec.layers, params, grads):
-        steps = [s for s in tape.steps if s.layer == ly.index]
+        steps = by_layer[ly.index]
         for s in steps:
             s.operands = {k: _symbolic(v, n) for k, v in s.operands.items()}
             s.result = _symbolic(s.result, n)

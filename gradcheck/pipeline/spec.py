@@ -6,7 +6,6 @@ value, what was expected and what was given. See the README for the format.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -17,10 +16,12 @@ import numpy as np
 from ..catalogue import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, Convention
 from ..catalogue.layers import Dense, Layer
 from ..errors import SpecError
+from ..validate import MAX_SEED
 from .spec_arrays import check_memory, parse_data, parse_params
+from .spec_json import read_json
 from .spec_keys import KeyReader, check_keys, kind, name, whole
 
-__all__ = ["KEYS", "LAYER_KEYS", "LayerSpec", "Spec", "load_spec"]
+__all__ = ["KEYS", "LAYER_KEYS", "MAX_LAYERS", "LayerSpec", "Spec", "load_spec"]
 
 #: Top-level keys of net.json with their defaults (``...`` marks a required key).
 KEYS = {
@@ -28,6 +29,9 @@ KEYS = {
     "convention": "column", "bias": "separate", "params": None, "data": None,
     "batch": 4, "seed": 0, "impl": None,
 }
+#: The deepest network gradcheck takes: its finite differences rerun the layers above each parameter, so a
+#: check's time grows with the square of the depth (1,000 one-unit layers take about 10 s).
+MAX_LAYERS = 2000
 #: Keys of a dense layer (each layer kind lists its own in ``LAYER_KINDS[type].keys``).
 LAYER_KEYS = {"type": "dense", **Dense.keys}
 #: One layer of a validated spec is its kind's configured layer (see :mod:`gradcheck.catalogue.layers`).
@@ -205,13 +209,7 @@ def load_spec(source) -> Spec:
         raise SpecError("", f"cannot be read ({e.strerror})", name) from None
     if not text.strip():
         raise SpecError("", "file is empty, expected a JSON object describing a network", name)
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise SpecError("", f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}", name) from None
-    except RecursionError:
-        raise SpecError("", "JSON nested too deeply to be a network description", name) from None
-    return Spec.from_dict(raw, name)
+    return Spec.from_dict(read_json(text, name), name)
 
 
 def _input(value, source):
@@ -227,6 +225,9 @@ def _input(value, source):
 def _layers(layers_raw, in_shape, bias, source):
     if not isinstance(layers_raw, list) or not layers_raw:
         raise SpecError("layers", f"expected a non-empty list of layers, got {kind(layers_raw)}", source)
+    if len(layers_raw) > MAX_LAYERS:
+        raise SpecError("layers", f"{len(layers_raw):,} layers, more than the {MAX_LAYERS:,} a network may have "
+                                  "(the check's time grows with the square of the depth); make it shallower", source)
     layers = []
     for i, lr in enumerate(layers_raw):
         path = f"layers[{i}]"
@@ -267,7 +268,7 @@ def _parse(raw, source):
     loss = name(opts["loss"], list(LOSSES), "loss", source)
     convention = name(opts["convention"], list(CONVENTIONS), "convention", source)
     bias = name(opts["bias"], list(BIAS_STYLES), "bias", source)
-    seed = whole(opts["seed"], "seed", source, minimum=0)
+    seed = whole(opts["seed"], "seed", source, minimum=0, maximum=MAX_SEED)
     batch = whole(opts["batch"], "batch", source)
     impl = opts["impl"]
     if impl is not None and not (isinstance(impl, str) and ":" in impl):

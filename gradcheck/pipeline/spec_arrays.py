@@ -27,6 +27,11 @@ MEMORY_BUDGET = 8 * 2**30
 BYTES_PER_PARAM = 160
 
 
+def _gib(n_bytes):
+    gib = n_bytes / 2**30
+    return f"{gib:.1f}" if gib < 1e4 else f"{gib:.2g}"
+
+
 def _sizes(spec):
     return "-".join(["x".join(map(str, spec.input_shape))] + ["x".join(map(str, ly.out_shape)) for ly in spec.layers])
 
@@ -49,7 +54,7 @@ def check_memory(spec, source):
                   **{f"layers[{ly.index}]" + (".units" if "units" in ly.options else ""): ly.units
                      for ly in spec.layers}}
         key = "batch" if n > max(widths.values()) else max(widths, key=widths.get)
-        raise SpecError(key, f"a {_sizes(spec)} network with a batch of {n} needs about {need / 2**30:.1f} GiB, "
+        raise SpecError(key, f"a {_sizes(spec)} network with a batch of {n} needs about {_gib(need)} GiB, "
                              f"more than the {budget / 2**30:.0f} GiB a check may use; "
                              f"make {key} smaller", source)
 

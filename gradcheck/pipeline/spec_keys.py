@@ -13,10 +13,12 @@ import math
 import numpy as np
 
 from ..errors import SpecError, suggest
+from ..validate import MAX_SIZE, brief, whole_number
 from ..validate import number as parse_number
-from ..validate import whole_number
 
 __all__ = ["KeyReader", "array", "check_keys", "kind", "name", "number", "whole"]
+
+_FLOAT_MAX = int(np.finfo(np.float64).max)
 
 
 def kind(value):
@@ -27,7 +29,7 @@ def kind(value):
     if isinstance(value, str):
         return f"'{value}' (a string)" if len(value) < 40 else "a string"
     if isinstance(value, (int, float)):
-        return f"{value!r}"
+        return brief(value)
     if isinstance(value, list):
         return f"a list of {len(value)}"
     if isinstance(value, dict):
@@ -46,11 +48,11 @@ def check_keys(obj, allowed, path, source):
             raise SpecError(path or key, f"missing required key '{key}'", source)
 
 
-def whole(value, path, source, minimum=1):
+def whole(value, path, source, minimum=1, maximum=MAX_SIZE):
     if not isinstance(value, (int, float)):
         raise SpecError(path, f"expected a whole number >= {minimum}, got {kind(value)}", source)
     try:
-        return whole_number(value, minimum)
+        return whole_number(value, minimum, maximum)
     except ValueError as e:
         raise SpecError(path, f"{e}, got {kind(value)}", source) from None
 
@@ -81,8 +83,8 @@ def array(value, path, source):
             return (len(v), *shapes.pop())
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise SpecError(p, f"expected a number, got {kind(v)}", source)
-        if not math.isfinite(v):
-            raise SpecError(p, f"expected a finite number, got {v!r}", source)
+        if (isinstance(v, int) and abs(v) > _FLOAT_MAX) or not math.isfinite(v):
+            raise SpecError(p, f"expected a finite number, got {kind(v)}", source)
         return ()
     walk(value, path, 0)
     return np.asarray(value, dtype=np.float64)
@@ -109,7 +111,7 @@ def number(value, path, source, **limits):
     try:
         return parse_number(value, **limits)
     except ValueError as e:
-        raise SpecError(path, f"{e}, got {value!r}", source) from None
+        raise SpecError(path, f"{e}, got {brief(value)}", source) from None
 
 
 class KeyReader:
@@ -128,9 +130,10 @@ class KeyReader:
     def get(self, key):
         return self.raw.get(key, self.default(key))
 
-    def int(self, key, minimum=1, value=..., where=None):
+    def int(self, key, minimum=1, value=..., where=None, maximum=MAX_SIZE):
         """A whole number >= ``minimum`` (``value``/``where``: an item inside the key's value)."""
-        return whole(self.get(key) if value is ... else value, f"{self.path}.{where or key}", self.source, minimum)
+        return whole(self.get(key) if value is ... else value, f"{self.path}.{where or key}", self.source, minimum,
+                     maximum)
 
     def number(self, key, **limits):
         return number(self.get(key), f"{self.path}.{key}", self.source, **limits)

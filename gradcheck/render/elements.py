@@ -32,8 +32,10 @@ def element_rows(spec, d, result):
         ops = [op for op in ops if arrays[op].shape == tuple(t.shape)]
         judged = {op: t.verdict(op) for op in t.checked if t.verdict(op) is not None}
         for idx in np.ndindex(*t.shape):
-            vals = {op: float(arrays[op][idx]) for op in ops}
-            verdicts = {op: str(ver[idx]) for op, ver in judged.items()}
+            checked = t.mask is None or bool(t.mask[idx])
+            # A sampled check leaves elements unchecked: no finite difference, no verdict, said so.
+            vals = {op: float(arrays[op][idx]) for op in ops if checked or op != "numeric"}
+            verdicts = {op: str(ver[idx]) for op, ver in judged.items() if checked}
             keys = [op for op in vals if not _not_evaluated(verdicts.get(op), vals[op])]
             diff = absdiff = 0.0
             for a in range(len(keys)):
@@ -42,7 +44,7 @@ def element_rows(spec, d, result):
                     diff, absdiff = max(diff, float(rel)), max(absdiff, float(ab))
             bands = [v for v in verdicts.values() if v in BANDS]
             worst = max(bands, key=BANDS.index) if bands else "unchecked"
-            if len(verdicts) < len(t.checked):
+            if checked and len(verdicts) < len(t.checked):
                 worst = "wrong"
             out.append(ElementRow(elements.get((t.name, tuple(idx))), t.name, tuple(idx), vals, verdicts, diff, absdiff,
                             worst))
@@ -76,6 +78,8 @@ class ElementRow:
         return shown_value(value, like, noise)
 
     def agreement_text(self, noise):
+        if self.agreement == "unchecked":
+            return "unchecked (not in the sample)"
         return f"{self.agreement}, {shown_error(self.max_rel_diff, self.max_abs_diff, noise)}"
 
 

@@ -166,4 +166,7 @@ def verdict_line(result, noise=None):
         why = result.problems[0] if len(result.problems) == 1 or all(t.problem is None for t in result.tensors) \
             else "see the problems"
         parts.append(f"{', '.join(unusable)} could not be compared ({why})")
+    if not parts and result.problems:  # problems that belong to no tensor (an unexpected key, ...)
+        more = len(result.problems) - 1
+        parts.append(result.problems[0] + (f" (and {more} more problem(s))" if more else ""))
     return f"FAIL: {'; '.join(parts) or 'the check'}"

@@ -14,6 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...errors import SpecError
+from ...validate import MAX_SEED
 from .base import Layer, Recorder
 
 __all__ = ["Dropout"]
@@ -32,7 +33,7 @@ class Dropout(Layer):
     @classmethod
     def build(cls, read, index, in_shape, bias):
         p = read.number("p", minimum=0.0, maximum=1.0, strict_max=True)
-        seed = None if read.raw.get("seed") is None else read.int("seed", minimum=0)
+        seed = None if read.raw.get("seed") is None else read.int("seed", minimum=0, maximum=MAX_SEED)
         return cls(index, tuple(in_shape), tuple(in_shape), options={"p": p, "seed": seed})
 
     @property

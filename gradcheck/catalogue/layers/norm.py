@@ -36,6 +36,7 @@ __all__ = ["BatchNorm", "LayerNorm"]
 class _Norm(Layer):
     keys: ClassVar[dict] = {"eps": 1e-5}
     params = ("gamma", "beta")
+    complex_step = True
     meanings: ClassVar[dict] = {"gamma": "scale γ", "beta": "shift β", "mu": "mean μ", "var": "biased variance σ²",
                 "xhat": "normalised input (x − μ)/√(σ² + ε)", "z": "z = γ·xhat + β", "dxhat": "∂C/∂xhat = δ·γ"}
 
@@ -74,8 +75,9 @@ class _Norm(Layer):
         eps = self.options["eps"]
         mu = rec("mu", f"a_prev.mean(axis={text}, keepdims=True)", a_prev.mean(axis=axes, keepdims=True),
                  a_prev=a_prev)
-        var = rec("var", f"a_prev.var(axis={text}, keepdims=True)", a_prev.var(axis=axes, keepdims=True),
-                  a_prev=a_prev)
+        # mean((x − μ)²), not x.var(): the same numbers for real x, and analytic in a complex x (var takes |x − μ|²)
+        var = rec("var", f"a_prev.var(axis={text}, keepdims=True)",
+                  ((a_prev - mu) ** 2).mean(axis=axes, keepdims=True), a_prev=a_prev)
         inv = 1.0 / np.sqrt(var + eps)
         xhat = rec("xhat", f"(a_prev - mu) / np.sqrt(var + {eps:g})", (a_prev - mu) * inv,
                    a_prev=a_prev, mu=mu, var=var)

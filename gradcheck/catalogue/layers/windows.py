@@ -32,7 +32,10 @@ def read_pair(read, key):
 
 def _fmt(x):
     x = Fraction(x)
-    return str(x.numerator) if x.denominator == 1 else f"{float(x):.3g}"
+    if x.denominator == 1:
+        return str(x.numerator)
+    text = f"{float(x):.3g}"
+    return f"{x.numerator}/{x.denominator}" if text.lstrip("-").isdigit() else text  # 1.0000001 is not "1"
 
 
 def out_size(what, axis, n, k, s, p, path, source):
@@ -54,21 +57,55 @@ def out_size(what, axis, n, k, s, p, path, source):
     formula = f"{what}: {name} = ({inner})/{s} + 1 = {_fmt(size)}"
     if size.denominator != 1:
         fixes = []
-        if p is not None:
-            pads = [q for q in range(0, k + s) if (n + 2 * q - k) % s == 0 and n + 2 * q >= k]
-            if pads:
-                fixes.append(f"padding {pads[0]} ({name} = {(n + 2 * pads[0] - k) // s + 1})")
-        strides = [t for t in range(s - 1, 0, -1) if (padded - k) % t == 0]
-        if strides:
-            fixes.append(f"stride {strides[0]} ({name} = {(padded - k) // strides[0] + 1})")
-        sizes = [q for q in range(1, padded + 1) if (padded - q) % s == 0 and q != k]
-        if sizes:
-            q = min(sizes, key=lambda q: abs(q - k))
+        q = _padding_that_fits(n, k, s) if p is not None else None
+        if q is not None:
+            fixes.append(f"padding {q} ({name} = {(n + 2 * q - k) // s + 1})")
+        t = _largest_divisor_below(padded - k, s)
+        if t is not None:
+            fixes.append(f"stride {t} ({name} = {(padded - k) // t + 1})")
+        q = _nearest_window(padded, k, s)
+        if q is not None:
             fixes.append(f"{'size' if p is None else 'kernel'} {q} ({name} = {(padded - q) // s + 1})")
         why = "the windows do not tile the input" if p is None else "the windows do not fit the padded input"
         raise SpecError(path, f"{formula} is not a whole number: {why} ({padded} − {k} = {padded - k} is not a "
                               f"multiple of the stride {s}); try {' or '.join(fixes) or 'another stride'}", source)
     return int(size), formula
+
+
+def _padding_that_fits(n, k, s):
+    """The least padding q >= 0 with n + 2q >= k and n + 2q − k a multiple of s, or None (no loop over q:
+    sizes may be large)."""
+    r = (k - n) % s  # need 2q ≡ r (mod s)
+    if s % 2 == 0:
+        if r % 2:
+            return None
+        m, target = s // 2, r // 2
+    else:
+        m, target = s, r * pow(2, -1, s) % s
+    least = max(0, -(-(k - n) // 2))
+    return least + (target - least) % m
+
+
+def _largest_divisor_below(d, s):
+    """The largest t < s dividing d > 0, or None; found among the divisors of d up to a bound (a huge
+    stride with no small fix gets none)."""
+    best, i = None, 1
+    while i * i <= d and i < s and i <= 100_000:
+        if d % i == 0:
+            for t in (i, d // i):
+                if t < s and (best is None or t > best):
+                    best = t
+        i += 1
+    return best
+
+
+def _nearest_window(padded, k, s):
+    """The window size q in [1, padded], q != k, nearest to k (the smaller on a tie) with padded − q a
+    multiple of s, or None."""
+    r = padded % s
+    below = k - ((k - r) % s)  # the largest q <= k with q ≡ padded (mod s)
+    candidates = [q for q in (below, below + s) if 1 <= q <= padded and q != k]
+    return min(candidates, key=lambda q: (abs(q - k), q)) if candidates else None
 
 
 def shape_text(shape):
