@@ -14,8 +14,12 @@ plus rounding of the loss at its scale):
 * **wrong** (rel_err >= :data:`SUSPICIOUS`) or **suspicious**: the analytic value lies
   outside the finite difference's error bound by a margin. However small the
   gradient, an element the finite difference resolves is judged relatively.
-* **kink**: the ±h step crossed a point where the function is not differentiable (relu
-  at 0), so the numeric value is not a derivative there; reported, not judged.
+* **kink**: the element sits on a point where the function is not differentiable (relu at 0)
+  and its value lies between the one-sided derivatives there (the numeric value is their
+  midpoint, the bound reaches both); reported, not failed. Outside them it is wrong, and so
+  is a value the joint test of all kinks finds wrong (``joint``: not a sub- or supergradient
+  as a vector, see :mod:`gradcheck.pipeline.subgradient`). An element too close to a kink for
+  any step to resolve (``unresolved``) is inconclusive inside its interval.
 
 ``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
 than it. Gradients computed in float32 (or disagreeing by the size of float32
@@ -100,8 +104,8 @@ def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=Non
         explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
     code = np.where(good, _GOOD, np.where(explained, _INCONCLUSIVE,
                                           np.where(rel_err < SUSPICIOUS, _SUSPICIOUS, _WRONG)))
-    if kinks is not None:
-        code = np.where(np.asarray(kinks, bool) & ~good, _KINK, code)
+    if kinks is not None:  # a kink excuses a value between the one-sided derivatives (the bound), no other
+        code = np.where(np.asarray(kinks, bool) & ~good & explained, _KINK, code)
     return np.array(code, dtype=np.int8)
 
 
@@ -160,7 +164,9 @@ class TensorCheck:
     to an array of the parameter's shape. ``checked`` lists the opinions judged
     against ``values["numeric"]``; ``bound`` is the numeric value's per-element error
     estimate; ``mask`` (sampled checks) marks the elements that were checked, the rest
-    are "unchecked". ``float32`` says the user's gradient is float32: it is then judged
+    are "unchecked". ``unresolved`` marks elements too close to a kink for any step (inconclusive
+    at best); ``joint`` maps an opinion to the elements at kinks that failed the joint
+    sub/supergradient test (wrong). ``float32`` says the user's gradient is float32: it is then judged
     with float32 tolerances, as is a user's gradient whose whole disagreement has the
     size of float32 rounding (listed in ``float32_like``).
     """
@@ -179,6 +185,8 @@ class TensorCheck:
     mask: np.ndarray | None = None
     float32: bool = False
     float32_like: tuple = ()
+    unresolved: np.ndarray | None = None
+    joint: dict | None = None
     _err: dict = field(default_factory=dict, repr=False)
 
     USER = ("impl", "analytic")
@@ -197,7 +205,7 @@ class TensorCheck:
                 like.append(op)
                 ver = self._judge(v, ref, True)
             ab, rel = errors(v, ref)
-            self._err[op] = (ab, rel, ver)
+            self._err[op] = (ab, rel, self._at_kinks(op, ver))
         self.float32_like = tuple(like)
         self._undecided()
 
@@ -208,6 +216,7 @@ class TensorCheck:
         if self.bound is None or len(self._err) < 2:
             return
         bound = np.asarray(self.bound, float)
+        at_kink = np.zeros(bound.shape, bool) if self.kinks is None else np.asarray(self.kinks, bool)  # both valid
         for a in self._err:
             ver, va = self._err[a][2], np.asarray(self.values[a], float)
             for b in self._err:
@@ -217,7 +226,15 @@ class TensorCheck:
                 with np.errstate(invalid="ignore"):
                     gap = np.abs(va - vb)
                     apart = gap > 2 * (self.rtol * np.maximum(np.abs(va), np.abs(vb)) + self.atol)
-                    ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound)] = _INCONCLUSIVE
+                    ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound) & ~at_kink] = _INCONCLUSIVE
+
+    def _at_kinks(self, op, ver):
+        """Unresolved elements are inconclusive at best; elements that failed the joint test of kinks are wrong."""
+        if self.unresolved is not None:
+            ver[np.asarray(self.unresolved, bool) & ((ver == _GOOD) | (ver == _KINK))] = _INCONCLUSIVE
+        if self.joint and self.joint.get(op) is not None:
+            ver[np.asarray(self.joint[op], bool) & (ver != _UNCHECKED)] = _WRONG
+        return ver
 
     def _judge(self, v, ref, f32):
         rtol, bound = self.rtol, self.bound

@@ -175,6 +175,8 @@ class NumericGradient:
     method: str = "central"
     #: The loss's measured rounding (:func:`loss_noise`) the error bounds allowed for.
     noise: float = 0.0
+    #: Per layer, None or {param: :class:`~gradcheck.pipeline.kinks.Sides`}: one-sided derivatives at kinks.
+    sides: list | None = None
 
     def __repr__(self):
         n = sum(int(k.sum()) for layer in self.kinks for k in layer.values())
@@ -269,6 +271,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     NaN. Returns the gradient, the error bound per element, kink flags and the steps.
     ``progress(done, total)`` is called as elements are finished.
     """
+    from .kinks import resolve_layer
     from .perturbed import Perturbed  # here, so the pytest plugin can load without NumPy's users
 
     check_method(method)
@@ -280,7 +283,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
     noise = loss_noise(spec, params, X, Y, net.loss) if method != "complex-step" else 0.0
     offsets = stencil_offsets(method)
-    grads, kinks, steps, bounds = [], [], [], []
+    grads, kinks, steps, bounds, sides = [], [], [], [], []
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
              np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
     total, done = sum(len(t) for t in todos), 0
@@ -301,12 +304,15 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
         if method != "complex-step" and step is None:
             h = _refine(net, i, todo, h, g, err, trunc, flags, offsets, method, chunk, noise)
         shapes = [params[i][k].shape for k in keys]
+        # Elements whose step crossed a kink: smaller steps, or the one-sided derivatives of a kink at θ.
+        sides.append(resolve_layer(net, i, todo, h, g, err, flags, method, noise, shapes)
+                     if method != "complex-step" else None)
         grads.append(dict(zip(keys, unflatten(g, shapes))))
         bounds.append(dict(zip(keys, unflatten(err, shapes))))
         kinks.append(dict(zip(keys, unflatten(flags, shapes))))
         steps.append(dict(zip(keys, unflatten(h, shapes))))
         net.close()  # nothing of layer i is asked again
-    return NumericGradient(grads, kinks, steps, bounds, method, noise)
+    return NumericGradient(grads, kinks, steps, bounds, method, noise, sides)
 
 
 #: An estimate is refined with smaller steps where its truncation estimate exceeds this fraction of its value plus
