@@ -91,9 +91,20 @@ def test_nan_errors_are_infinite():
     assert ab[0] == np.inf and rel[0] == np.inf
 
 
-def test_kinks_replace_only_failing_verdicts():
-    out = verdicts(np.array([1.0, 1.0, 1.0]), np.array([1.0, 0.5, 1.001]), kinks=np.array([True, True, False]))
-    assert list(out) == ["good", "kink", "suspicious"]
+def test_a_kink_excuses_only_values_between_its_one_sided_slopes():
+    # At relu's kink the numeric value is the slopes' midpoint 0.5 and MARGIN × bound reaches both, 0 and 1.
+    half = np.array([0.0, 0.5, 0.5, 0.5, 0.0]) / MARGIN
+    out = verdicts(np.array([1.0, 1.0, 0.0, -1.0, 1.0]), np.array([1.0, 0.5, 0.5, 0.5, 1.001]),
+                   kinks=np.array([True, True, True, True, False]), bound=half)
+    assert list(out) == ["good", "kink", "kink", "wrong", "suspicious"]
+
+
+def test_unresolved_elements_are_inconclusive_and_joint_failures_wrong():
+    t = tensor("W0", [1.0, 0.5, 0.0, 3.0], [1.0, 0.5, 0.5, 0.5], kinks=[False, True, True, False],
+               bound=np.array([0.0, 0.5, 0.5, 0.5]) / MARGIN, unresolved=np.array([True, False, False, False]),
+               joint={"backprop": np.array([False, False, True, False])})
+    assert list(t.verdict("backprop")) == ["inconclusive", "good", "wrong", "wrong"]
+    assert not t.passed
 
 
 def tensor(name, analytic, numeric, kinks=None, layer=0, kind="W", **kw):
@@ -112,7 +123,7 @@ def test_tensor_check_pass_fail_and_max_errors():
 
 
 def test_kinks_are_ignored_by_max_errors_and_passed():
-    t = tensor("b0", [1.0, 2.0], [1.0, 0.5], kinks=[False, True], kind="b")
+    t = tensor("b0", [1.0, 2.0], [1.0, 0.5], kinks=[False, True], kind="b", bound=[0.0, 0.5])
     assert t.passed and t.n_kinks == 1
     assert t.max_rel_error == 0.0 and t.max_abs_error == 0.0
 
@@ -142,7 +153,7 @@ def test_problem_fails_the_tensor():
 
 def result_with_every_band():
     w0 = tensor("W0", [[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.5], [3.003, 4.0]])  # wrong at [0,1], suspicious at [1,0]
-    b0 = tensor("b0", [1.0, 5.0], [1.0, 1.0], kinks=[False, True], kind="b")  # kink at [1]
+    b0 = tensor("b0", [1.0, 5.0], [1.0, 1.0], kinks=[False, True], kind="b", bound=[0.0, 2.0])  # kink at [1]
     w1 = tensor("W1", [[1.0, 2.0]], [[1.0, 1.0]], layer=1)  # wrong at [0,1], rel 0.5
     return CheckResult("net", [w0, b0, w1], ("backprop", "numeric"), ("backprop",))
 

@@ -7,6 +7,7 @@ import pytest
 
 from gradcheck import check_network, load_spec, numeric_gradient
 from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
+from gradcheck.pipeline.compare import MARGIN
 from gradcheck.pipeline.numeric import METHODS, STEP_SCALE, central_difference, default_step, flatten, unflatten
 
 EPS = np.finfo(np.float64).eps
@@ -200,17 +201,70 @@ def _z0(spec):
     return p["W"] @ X + p["b"][:, None]
 
 
-def test_kinks_flagged_when_a_z_sits_on_zero():
+def test_kinks_flagged_where_a_z_sits_at_zero():
     spec = kink_spec(0.0)
     z0 = _z0(spec)
-    assert abs(z0[1, 2]) < 1e-15  # the premise: one z on the kink ...
+    assert z0[1, 2] == 0.0  # the premise: one z at the kink ...
     others = np.delete(z0.ravel(), 1 * 4 + 2)
     assert np.abs(others).min() >= 0.4  # ... and every other z far from it
     params, (X, Y) = spec.parameters(), spec.batch_data()
-    kinks = numeric_gradient(spec, params, X, Y).kinks
-    np.testing.assert_array_equal(kinks[0]["b"], [False, True, False])
-    np.testing.assert_array_equal(kinks[0]["W"], [[False, False], [True, True], [False, False]])
-    assert not kinks[1]["W"].any() and not kinks[1]["b"].any()
+    num = numeric_gradient(spec, params, X, Y)
+    np.testing.assert_array_equal(num.kinks[0]["b"], [False, True, False])
+    np.testing.assert_array_equal(num.kinks[0]["W"], [[False, False], [True, True], [False, False]])
+    assert not num.kinks[1]["W"].any() and not num.kinks[1]["b"].any()
+    # The one-sided derivatives: unit 1 off for a step down (0), on for a step up (relu's other slope).
+    _, ref = backprop(spec, params, X, Y)
+    sides = num.sides[0]["b"]
+    assert sides.minus[1] == pytest.approx(ref[0]["b"][1], abs=1e-9)  # backprop takes relu'(0) = 0
+    assert sides.plus[1] == pytest.approx(0.2, rel=1e-6) and np.isnan(sides.plus[0])
+
+
+@pytest.mark.parametrize("z_near", [1e-5, 1e-7, 1e-9, -1e-7])
+def test_a_z_next_to_zero_is_no_kink_the_step_shrinks_past_it(z_near):
+    """The ±h step crosses a z at 1e-7, but the loss is differentiable at θ: smaller steps resolve it."""
+    spec = kink_spec(z_near)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    num = numeric_gradient(spec, params, X, Y)
+    assert not any(k[key].any() for k in num.kinks for key in k)
+    _, ref = backprop(spec, params, X, Y)
+    for r, n, b, sides in zip(ref, num.grads, num.bounds, num.sides):
+        for key in r:
+            lost = np.zeros(r[key].shape, bool) if sides is None else sides[key].unresolved
+            err = np.abs(n[key] - r[key])
+            assert (err[~lost] <= 1e-6 * np.abs(r[key][~lost]) + MARGIN * b[key][~lost] + 1e-12).all(), key
+            resolved = 1e-3 if z_near == 1e-9 else 1e-4  # steps of 1e-10 leave the loss's rounding at ~1e-4
+            assert (b[key][~lost] <= resolved * np.abs(r[key]).max()).all(), key  # resolved, not just bounded
+    if z_near != 1e-9:  # 1e-9 is at the edge of what the loss's rounding resolves; the others are resolved
+        assert not any(s[key].unresolved.any() for s in num.sides if s for key in s)
+
+
+def test_kink_resolution_costs_nothing_without_kinks():
+    spec = kink_spec(0.3)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    net_calls = []
+    from gradcheck.pipeline import perturbed
+
+    original = perturbed.Perturbed.losses
+
+    def counted(self, i, flat, delta):
+        net_calls.append(np.size(delta))
+        return original(self, i, flat, delta)
+
+    perturbed.Perturbed.losses = counted
+    try:
+        numeric_gradient(spec, params, X, Y)
+        clean = sum(net_calls)
+        net_calls.clear()
+        numeric_gradient(kink_spec(0.0), kink_spec(0.0).parameters(), X, Y)
+        kinked = sum(net_calls)
+    finally:
+        perturbed.Perturbed.losses = original
+    size = sum(p[k].size for p in params for k in p)
+    from gradcheck.pipeline.steps import FIRST, KINK_LEVELS
+
+    assert clean == len(FIRST) * size  # the first stencil of every element, nothing more
+    # only the 3 elements at the kink: their halvings, then a few tenfold refinements of 4 points each
+    assert clean < kinked <= clean + 3 * (2 * KINK_LEVELS + 4 * 8)
 
 
 def test_no_kinks_flagged_away_from_zero():
@@ -255,7 +309,7 @@ def test_kinks_in_an_upper_layer_are_seen_from_the_layer_below():
                                              {"units": 1}],
                       "params": [{"W": [[1.0]], "b": [1.0]}, {"W": [[1.0]], "b": [-2.0]},
                                  {"W": [[1.0]], "b": [0.0]}],
-                      "data": {"X": [[1.0]], "Y": [[0.0]]}})
+                      "data": {"X": [[1.0]], "Y": [[1.0]]}})
     params, (X, Y) = spec.parameters(), spec.batch_data()
     kinks = numeric_gradient(spec, params, X, Y).kinks
     assert kinks[0]["b"][0] and kinks[0]["W"][0, 0] and kinks[1]["b"][0]

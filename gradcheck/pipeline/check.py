@@ -13,9 +13,10 @@ import numpy as np
 from ..errors import SpecError
 from . import isolation
 from .backprop import backprop
-from .compare import ANALYTIC_ULPS, ATOL, RTOL, UNDERFLOW, TensorCheck, low_precision
+from .compare import ANALYTIC_ULPS, ATOL, FLOAT32_RTOL, RTOL, UNDERFLOW, TensorCheck, low_precision
 from .diagnose import diagnose, shape_hint
 from .impl import call_impl, load_impl
+from .kinks import merge_sides, unresolved
 from .linetrace import trace_impl
 from .numeric import EPS, best_method, numeric_gradient
 from .outcome import CheckResult
@@ -24,6 +25,7 @@ from .sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, reso
 from .shapes import trace_shapes
 from .spec import load_spec
 from .spec_arrays import parse_params
+from .subgradient import network_kinks
 
 __all__ = ["check_network", "assert_network"]
 
@@ -120,9 +122,15 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                 for part, extra in zip(ours, theirs):
                     for key, flat in sampled.items():
                         part[key].ravel()[flat] = extra[key].ravel()[flat]
+            merge_sides(numeric, more, located)
             elements = [{key: np.union1d(elements[i][key], located[i][key]) for key in located[i]}
                         for i in range(len(located))]
         notes.append(_sampled_note(spec, elements, found))
+    joint, joint_notes = {}, []
+    if any(k.any() for layer in numeric.kinks for k in layer.values()):  # the kinks' values tested together
+        judged = {op: opinions[op] for op in checked if not (op == "impl" and problems)}
+        rtols = {op: max(rtol, FLOAT32_RTOL) if op == "impl" and impl_float32 else rtol for op in judged}
+        joint, joint_notes, _ = network_kinks(spec, params, X, Y, numeric, judged, rounding, rtols, atol)
     tensors = []
     for name, layer, kind, shape in spec.param_names():
         values = {op: opinions[op][layer].get(kind) for op in opinions}
@@ -138,18 +146,28 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                                    + (0.0 if hidden is None else hidden[layer][kind]),
                                    rounding=ANALYTIC_ULPS * EPS * rounding[layer][kind],
                                    float32=impl_float32, mask=_mask(elements, layer, kind, shape),
-                                   unevaluated={"symbolic": unevaluated[layer][kind]} if unevaluated else {}))
+                                   unevaluated={"symbolic": unevaluated[layer][kind]} if unevaluated else {},
+                                   unresolved=unresolved(numeric, layer, kind),
+                                   joint={op: joint[op][layer][kind] for op in joint}))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
-        notes.append(f"{n_kinks} element(s) sit on a kink: a ±h step moves some z across 0 where "
-                     f"{'/'.join(sorted({ly.activation for ly in spec.layers if ly.act.kinks}))} is not "
-                     "differentiable, so their finite difference is not a derivative; reported as 'kink', not judged")
+        where = sorted({ly.activation for ly in spec.layers if ly.act.kinks}
+                       | {"a max pool's tie" for ly in spec.layers if ly.kind == "maxpool2d"})
+        notes.append(f"{n_kinks} element(s) sit on a kink ({'/'.join(where)}), where the loss is not "
+                     "differentiable: their one-sided derivatives differ. A value between them is reported as 'kink', "
+                     "not failed, and the values at all kinks were tested together along directions over them "
+                     "(a sub- or supergradient as a vector)")
+    n_lost = sum(int(np.count_nonzero(t.unresolved)) for t in tensors if t.unresolved is not None)
+    if n_lost:
+        notes.append(f"{n_lost} element(s) sit so close to a kink that no step the loss's rounding resolves stays "
+                     "clear of it: inconclusive where the value lies between the slopes seen, wrong outside them")
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
             "(errors spread thinly over many elements); run with mode='full'"
             for d in found for op, ok in d.agrees.items() if not ok and not d.located.get(op)][:1]
     result = CheckResult(spec.name, tensors, tuple(opinions), checked, rtol, atol, notes=notes,
-                         problems=problems + [t.problem for t in tensors if t.problem] + stray + lost)
+                         problems=problems + [t.problem for t in tensors if t.problem] + stray + lost,
+                         diagnosis=joint_notes)
     result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y, method=numeric.method, mode=ran,
                         directions=found)
     if output:
@@ -160,7 +178,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         # Shape problems explain themselves; diagnose the values of the tensors that have none.
         wrong = {t.name for t in tensors if t.problem is None and not t.opinion_passed("impl")}
         if wrong and all(t.opinion_passed("backprop") for t in tensors):
-            result.diagnosis = diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
+            result.diagnosis = joint_notes + diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
     if "impl" in opinions and not result.passed and trace_code and not contained:
         wrong = {t.name: np.shape(t.values["impl"]) for t in tensors
                  if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}

@@ -14,8 +14,12 @@ plus rounding of the loss at its scale):
 * **wrong** (rel_err >= :data:`SUSPICIOUS`) or **suspicious**: the analytic value lies
   outside the finite difference's error bound by a margin. However small the
   gradient, an element the finite difference resolves is judged relatively.
-* **kink**: the ±h step crossed a point where the function is not differentiable (relu
-  at 0), so the numeric value is not a derivative there; reported, not judged.
+* **kink**: the element sits on a point where the function is not differentiable (relu at 0)
+  and its value lies between the one-sided derivatives there (the numeric value is their
+  midpoint, the bound reaches both); reported, not failed. Outside them it is wrong, and so
+  is a value the joint test of all kinks finds wrong (``joint``: not a sub- or supergradient
+  as a vector, see :mod:`gradcheck.pipeline.subgradient`). An element too close to a kink for
+  any step to resolve (``unresolved``) is inconclusive inside its interval.
 
 ``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
 than it. An analytic opinion may also differ from the exact gradient by the rounding
@@ -108,8 +112,8 @@ def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=Non
         explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
     code = np.where(good, _GOOD, np.where(explained, _INCONCLUSIVE,
                                           np.where(rel_err < SUSPICIOUS, _SUSPICIOUS, _WRONG)))
-    if kinks is not None:
-        code = np.where(np.asarray(kinks, bool) & ~good, _KINK, code)
+    if kinks is not None:  # a kink excuses a value between the one-sided derivatives (the bound), no other
+        code = np.where(np.asarray(kinks, bool) & ~good & explained, _KINK, code)
     return np.array(code, dtype=np.int8)
 
 
@@ -165,7 +169,9 @@ class TensorCheck:
     are float32: the user's opinion is then allowed float32's rounding. ``unevaluated``
     maps an opinion to a bool array of the elements it could not evaluate (SymPy's form
     overflowing where the reference backprop's is finite): those are "unchecked" for it,
-    not judged.
+    not judged. ``unresolved`` marks elements too close to a kink for any step
+    (inconclusive at best); ``joint`` maps an opinion to the elements at kinks that failed
+    the joint sub/supergradient test (wrong).
     """
 
     name: str
@@ -183,6 +189,8 @@ class TensorCheck:
     float32: bool = False
     rounding: np.ndarray | None = None
     unevaluated: dict = field(default_factory=dict)
+    unresolved: np.ndarray | None = None
+    joint: dict | None = None
     _err: dict = field(default_factory=dict, repr=False)
 
     USER = ("impl", "analytic")
@@ -197,7 +205,7 @@ class TensorCheck:
             if op in self.unevaluated:
                 ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
             ab, rel = errors(v, ref)
-            self._err[op] = (ab, rel, ver)
+            self._err[op] = (ab, rel, self._at_kinks(op, ver))
         self._undecided()
 
     def _undecided(self):
@@ -208,6 +216,7 @@ class TensorCheck:
             return
         bound = np.asarray(self.bound, float)
         rounding = 0.0 if self.rounding is None else np.asarray(self.rounding, float)
+        at_kink = np.zeros(bound.shape, bool) if self.kinks is None else np.asarray(self.kinks, bool)  # both valid
         for a in self._err:
             ver, va = self._err[a][2], np.asarray(self.values[a], float)
             for b in self._err:
@@ -217,7 +226,15 @@ class TensorCheck:
                 with np.errstate(invalid="ignore"):
                     gap = np.abs(va - vb)
                     apart = gap > 2 * (self.rtol * np.maximum(np.abs(va), np.abs(vb)) + self.atol + rounding)
-                    ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound)] = _INCONCLUSIVE
+                    ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound) & ~at_kink] = _INCONCLUSIVE
+
+    def _at_kinks(self, op, ver):
+        """Unresolved elements are inconclusive at best; elements that failed the joint test of kinks are wrong."""
+        if self.unresolved is not None:
+            ver[np.asarray(self.unresolved, bool) & ((ver == _GOOD) | (ver == _KINK))] = _INCONCLUSIVE
+        if self.joint and self.joint.get(op) is not None:
+            ver[np.asarray(self.joint[op], bool) & (ver != _UNCHECKED)] = _WRONG
+        return ver
 
     def _judge(self, v, ref, f32):
         rtol, rounding = self.rtol, self.rounding

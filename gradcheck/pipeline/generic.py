@@ -15,8 +15,10 @@ point (generic code is not vectorised over a stack of points).
 
 Kinks: where ``f`` is not differentiable (``|x|`` or relu at 0) a finite difference is
 not a derivative. Differences at steps h and 2h then disagree far beyond their
-O(h²) error; an element there whose gradient lies between the one-sided slopes is
-reported as ``"kink"`` and not judged (:func:`~gradcheck.pipeline.kinkaware.kink_aware_gradient`).
+O(h²) error; smaller steps clear a kink next to x (:func:`~gradcheck.pipeline.kinkaware.kink_aware_gradient`),
+and at a kink at x itself an element whose gradient lies between the one-sided
+derivatives is reported as ``"kink"``, not failed, as long as the values at all kinks
+pass their joint test as a sub- or supergradient (:mod:`gradcheck.pipeline.subgradient`).
 The user's functions are called through :mod:`gradcheck.pipeline.user_calls`; a tensor that is
 wrong as a whole is explained by :func:`~gradcheck.pipeline.diagnose.diagnose_tensor`.
 """
@@ -31,7 +33,7 @@ import numpy as np
 
 from ..errors import describe_exception
 from . import user_calls as calls
-from .compare import ATOL, RTOL, TensorCheck, low_precision
+from .compare import ATOL, FLOAT32_RTOL, RTOL, TensorCheck, low_precision
 from .diagnose import diagnose_tensor
 from .kinkaware import kink_aware_gradient_at
 from .linetrace import compare_with_reference, trace_call
@@ -44,6 +46,7 @@ from .numeric import (
 )
 from .outcome import CheckResult
 from .sampled import DIRECTIONS, FULL_SECONDS, SAMPLE, check_mode, choose_elements, directions, stencil_along
+from .subgradient import Along, element_wrong, joint_test
 
 __all__ = ["check_function", "assert_function", "check_layer", "assert_layer"]
 
@@ -279,10 +282,10 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
             elif not np.isfinite(f0):
                 problems.append(f"{f_label} returned {f0} at x itself; the numeric gradient is undefined there")
 
-    chosen, found = None, []
+    chosen, found, joint, joint_notes = None, [], np.zeros(theta.size, dtype=bool), []
     if f0 is None:
         numeric, bound = np.full(theta.size, np.nan), np.zeros(theta.size)
-        kinks = np.zeros(theta.size, dtype=bool)
+        kinks, lost = np.zeros(theta.size, dtype=bool), np.zeros(theta.size, dtype=bool)
         analytic = [None] * len(arrays)  # nothing to compare with
     else:
         def f_batch(T):
@@ -302,10 +305,13 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
             warnings.simplefilter("ignore", RuntimeWarning)  # NaN slopes where f failed: reported below
             flat_a = flatten(usable)
             chosen, found = _sampled(F, f_label, theta, shapes, flat_a, modes, seconds, rtol, notes)
-            numeric, bound, kinks = kink_aware_gradient_at(chosen, f_batch, theta, f0, flat_a, method, step, rtol,
-                                                           atol, eps)
-        if not smooth_ok:
-            kinks[:] = False
+            ka = kink_aware_gradient_at(chosen, f_batch, theta, f0, flat_a, method, step, rtol, atol, eps)
+            numeric, bound, kinks, lost = ka.numeric, ka.bound, ka.kinks, ka.unresolved
+            if not smooth_ok:
+                kinks[:] = False
+            elif kinks.any():  # the values at all kinks, tested together
+                judged_rtol = max(rtol, FLOAT32_RTOL) if float32 else rtol
+                joint, joint_notes = _joint(F, f_label, theta, shapes, names, f0, ka, flat_a, judged_rtol, atol, eps)
 
     tensors, at = [], 0
     for name, shape, a in zip(names, shapes, analytic):
@@ -322,21 +328,56 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
             problem = (f"{name}: {f_label} is NaN/Inf or raised at x ± h for {int(bad.sum())} element(s) "
                        f"(first {calls.element(name, bad)}), so their numeric gradient is undefined; is x at the edge "
                        f"of {f_label}'s domain (log of 0, sqrt of a negative)?{why}")
+        part = slice(at - size, at)
         tensors.append(TensorCheck(name, None, None, tuple(shape), {"analytic": a, "numeric": num}, ("analytic",),
-                                   rtol, atol, kinks=kink, problem=problem, bound=err, float32=float32, mask=mask))
+                                   rtol, atol, kinks=kink, problem=problem, bound=err, float32=float32, mask=mask,
+                                   unresolved=lost[part].reshape(shape),
+                                   joint={"analytic": joint[part].reshape(shape)}))
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
         t = next(t for t in tensors if t.n_kinks)
         first = calls.element(t.name, t.kinks)
         notes.append(f"{n_kinks} element(s) sit where {f_label} is not differentiable (a kink, like |x| or relu at 0; "
-                     f"first {first}): differences at steps h and 2h disagree and your gradient lies "
-                     "between the one-sided slopes; where it differs from the numeric value it is reported as "
-                     "'kink', not judged")
+                     f"first {first}): their one-sided derivatives differ. A value between them is reported as "
+                     "'kink', not failed, and the values at all kinks were tested together along directions over "
+                     "them (a sub- or supergradient as a vector)")
+    if lost.any():
+        notes.append(f"{int(lost.sum())} element(s) sit so close to where {f_label} is not differentiable that no "
+                     f"step its rounding resolves stays clear of it: inconclusive where the value lies between the "
+                     "slopes seen, wrong outside them")
     result = CheckResult(label, tensors, ("analytic", "numeric"), ("analytic",), rtol, atol, notes=notes,
                          problems=problems + [t.problem for t in tensors if t.problem],
-                         diagnosis=[d for t in tensors if (d := diagnose_tensor(t))])
+                         diagnosis=joint_notes + [d for t in tensors if (d := diagnose_tensor(t))])
     result.extra.update(extra, f0=f0, mode="full" if chosen is None else "sampled", directions=found)
     return result
+
+
+def _joint(F, f_label, theta, shapes, names, f0, ka, a, rtol, atol, eps):
+    """(flat mask of the elements at kinks the joint test finds wrong, notes): see
+    :func:`~gradcheck.pipeline.subgradient.joint_test`."""
+    def line(idx, coef, ts):
+        out = []
+        for t in ts:
+            x = theta.copy()
+            x[idx] += t * coef
+            try:
+                out.append(calls.scalar(F(unflatten(x, shapes)), f_label))
+            except (Exception, SystemExit):  # f failing along a direction: that test is skipped
+                out.append(np.nan)
+        return out
+
+    starts = np.cumsum([0] + [math.prod(s) for s in shapes])
+
+    def label(i):
+        k = int(np.searchsorted(starts, i, side="right") - 1)
+        index = np.unravel_index(int(i - starts[k]), shapes[k])
+        return f"{names[k]}[{', '.join(str(int(j)) for j in index)}]" if shapes[k] else names[k]
+
+    K = np.flatnonzero(ka.kinks)
+    wrong = element_wrong(a, ka.numeric, ka.bound, ka.kinks, rtol, atol) | ~np.isfinite(a)
+    found = joint_test(Along(line, f0, eps), theta, K, (ka.plus - ka.minus)[K], {"analytic": a},
+                       {"analytic": 4 * eps * np.abs(a)}, {"analytic": rtol}, atol, {"analytic": wrong}, label)
+    return found["analytic"]
 
 
 def _sampled(F, f_label, theta, shapes, a, modes, seconds, rtol, notes):

@@ -4,25 +4,23 @@ Central differences at h cost two calls of f per element; only the elements whos
 analytic value disagrees get two more at 2h (all of them for Richardson), which give the
 truncation estimate and the kink test. Where f is not differentiable (``|x|``, relu at 0)
 a finite difference is not a derivative: the estimates at h and 2h then disagree far
-beyond their O(h²) error, and an element whose gradient lies between the one-sided
-slopes is flagged as a kink.
+beyond their O(h²) error. Such an element is resolved by :func:`~gradcheck.pipeline.kinks.resolve`:
+smaller steps until they clear the kink (then it is judged like any other), or, for a kink
+at θ itself, its one-sided derivatives (a value between them is a "kink"; the values at all
+kinks are then tested together, see :mod:`gradcheck.pipeline.subgradient`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .compare import MARGIN
-from .numeric import CHUNK_BYTES, EPS, central_difference, default_step, error_bound, rounding_floor
+from .kinks import KINK, UNRESOLVED, Stencil, resolve
+from .numeric import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
 
-__all__ = ["kink_aware_gradient", "kink_aware_gradient_at"]
-
-#: Relative disagreement between the h and 2h estimates that counts as "not smooth".
-KINK_RTOL = 1e-3
-
-
-#: Rounding in f, in units of eps·|f|/h, tolerated before calling a disagreement a kink.
-NOISE_ULPS = 1e3
+__all__ = ["KinkAware", "kink_aware_gradient", "kink_aware_gradient_at"]
 
 
 class _Probe:
@@ -41,18 +39,35 @@ class _Probe:
         self.values.append(values)
         return values
 
-    def slopes(self, f0):
-        """One-sided slopes (f(x+h) − f(x))/h and (f(x) − f(x−h))/h per element, and max |f| seen."""
+    def points(self, f0):
+        """Per element: f and the step actually taken on the positive side, then on the negative side (NaN where
+        there was none), and max |f| seen."""
         d = self.theta.size
         elem, off, values = (np.concatenate(v) for v in (self.elem, self.off, self.values))
-        up, down = np.full(d, np.nan), np.full(d, np.nan)
+        out = np.full((4, d), np.nan)
+        for row, side in enumerate((off > 0, off < 0)):
+            out[2 * row, elem[side]], out[2 * row + 1, elem[side]] = values[side], off[side]
         fmax = np.full(d, abs(f0))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            s = (values - f0) / off
-        up[elem[off > 0]] = s[off > 0]
-        down[elem[off < 0]] = s[off < 0]
         np.maximum.at(fmax, elem, np.abs(values))
-        return up, down, fmax
+        return out, fmax
+
+
+@dataclass
+class KinkAware:
+    """Flat over all inputs: the numeric gradient, its error bound, the kinks at θ (their one-sided derivatives
+    D₋, D₊, NaN elsewhere), and the elements too close to a kink for any step float64 resolves."""
+
+    numeric: np.ndarray
+    bound: np.ndarray
+    kinks: np.ndarray
+    minus: np.ndarray
+    plus: np.ndarray
+    unresolved: np.ndarray
+
+    @classmethod
+    def of(cls, numeric, bound):
+        d = len(numeric)
+        return cls(numeric, bound, np.zeros(d, bool), np.full(d, np.nan), np.full(d, np.nan), np.zeros(d, bool))
 
 
 def kink_aware_gradient_at(chosen, f_batch, theta, f0, a, method, step, rtol, atol, eps):
@@ -66,27 +81,27 @@ def kink_aware_gradient_at(chosen, f_batch, theta, f0, a, method, step, rtol, at
         return f_batch(full)
 
     step = None if step is None else np.broadcast_to(np.asarray(step, float), theta.shape)[chosen]
-    numeric, bound, kinks = np.full(theta.size, np.nan), np.zeros(theta.size), np.zeros(theta.size, dtype=bool)
-    numeric[chosen], bound[chosen], kinks[chosen] = kink_aware_gradient(sub_batch, theta[chosen], f0, a[chosen],
-                                                                        method, step, rtol, atol, eps)
-    return numeric, bound, kinks
+    part = kink_aware_gradient(sub_batch, theta[chosen], f0, a[chosen], method, step, rtol, atol, eps)
+    out = KinkAware.of(np.full(theta.size, np.nan), np.zeros(theta.size))
+    for name in ("numeric", "bound", "kinks", "minus", "plus", "unresolved"):
+        getattr(out, name)[chosen] = getattr(part, name)
+    return out
 
 
 def kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS):
-    """(numeric gradient, error bound, kink flags), flat over all inputs; ``a`` is the flat analytic gradient.
+    """:class:`KinkAware`, flat over all inputs; ``a`` is the flat analytic gradient.
 
     Central differences at h cost two calls of f per element. Only the elements whose
     analytic value disagrees beyond the rounding bound get two more calls at 2h, which
     give the truncation estimate |g(h) − g(2h)| and the kink test (all of them for
     "richardson", which extrapolates from both). ``eps`` is the precision f computes in.
-
-    Kinks: central differences at h and 2h, g(h) and g(2h), agree to O(h²) where f is
-    smooth; so do the one-sided slope gaps w(h) = s₊(h) − s₋(h) ≈ f''·h and w(2h) ≈ 2·w(h).
-    A kink within 2h breaks at least one of the two (each is blind at one offset).
+    An element whose differences at h and 2h are not those of a smooth function
+    (:meth:`~gradcheck.pipeline.kinks.Stencil.looks_smooth`) is resolved by
+    :func:`~gradcheck.pipeline.kinks.resolve`: four more calls per smaller step.
     """
     d = theta.size
     if d == 0:
-        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool)
+        return KinkAware.of(np.zeros(0), np.zeros(0))
     chunk = max(1, CHUNK_BYTES // (8 * 4 * d))
     base = "central" if method in ("auto", "central", "richardson", "five-point") else method
     if step is not None:
@@ -99,18 +114,17 @@ def kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS
             h = default_step(theta, "richardson")
     if base == "complex-step":
         g = central_difference(f_batch, theta, h, chunk, method="complex-step")
-        return g, 4 * eps * np.abs(g), np.zeros(d, dtype=bool)
+        return KinkAware.of(g, 4 * eps * np.abs(g))
     p1 = _Probe(f_batch, theta)
     g1 = central_difference(p1, theta, h, chunk)
-    up1, down1, fmax1 = p1.slopes(f0)
-    noise = rounding_floor(fmax1, h, eps)
-    numeric, bound, kinks = g1.copy(), noise.copy(), np.zeros(d, dtype=bool)
+    near, fmax1 = p1.points(f0)
+    out = KinkAware.of(g1.copy(), rounding_floor(fmax1, h, eps))
     with np.errstate(invalid="ignore"):
-        far = np.abs(a - g1) > rtol * np.maximum(np.abs(a), np.abs(g1)) + atol + MARGIN * noise
+        far = np.abs(a - g1) > rtol * np.maximum(np.abs(a), np.abs(g1)) + atol + MARGIN * out.bound
     idx = np.flatnonzero(far | np.isnan(g1)) if method not in ("richardson", "five-point") else np.arange(d)
     idx = idx[np.isfinite(a[idx])]
     if idx.size == 0:
-        return numeric, bound, kinks
+        return out
 
     def sub_batch(T):  # f at points that move only the elements ``idx``
         full = np.repeat(theta[None, :], len(T), axis=0)
@@ -118,20 +132,32 @@ def kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS
         return f_batch(full)
 
     p2 = _Probe(sub_batch, theta[idx])
-    g2 = central_difference(p2, theta[idx], 2 * h[idx], chunk)
-    up2, down2, fmax2 = p2.slopes(f0)
-    g1, up1, down1, fmax1, noise = g1[idx], up1[idx], down1[idx], fmax1[idx], noise[idx]
-    fmax = np.maximum(fmax1, fmax2)
-    bound[idx] = error_bound(g1, g2, fmax, h[idx], eps)
+    central_difference(p2, theta[idx], 2 * h[idx], chunk)
+    wide, _ = p2.points(f0)
+    values = np.stack([near[0, idx], near[2, idx], wide[0], wide[2]])
+    taken = np.stack([near[1, idx], near[3, idx], wide[1], wide[3]])
+    first = Stencil(values, taken, f0, h[idx], eps)
+    out.bound[idx] = first.bound
     if method in ("richardson", "five-point"):
-        numeric[idx] = (4 * g1 - g2) / 3
-    slopes = np.stack([up1, down1, up2, down2])
-    noise = NOISE_ULPS * eps * fmax / h[idx]
-    with np.errstate(invalid="ignore"):
-        metric = np.maximum(np.abs(g1 - g2), np.abs(2 * (up1 - down1) - (up2 - down2)))
-        nonsmooth = metric > KINK_RTOL * np.maximum(np.abs(g1), np.abs(g2)) + noise + atol
-        lo, hi = np.nanmin(slopes, axis=0), np.nanmax(slopes, axis=0)
-        tol = atol + rtol * np.maximum(np.abs(lo), np.abs(hi)) + noise
-        between = (a[idx] >= lo - tol) & (a[idx] <= hi + tol)
-    kinks[idx] = nonsmooth & between
-    return numeric, bound, kinks
+        out.numeric[idx] = first.central(method)
+    bent = np.flatnonzero(~first.looks_smooth(eps, atol))
+    if not bent.size:
+        return out
+    at = idx[bent]
+
+    def evaluate(sel, steps):  # f with element at[sel[p]] moved by steps[r, p]
+        m, p = steps.shape
+        T = np.repeat(theta[None, :], m * p, axis=0)
+        rows = np.arange(m * p)
+        T[rows, np.tile(at[sel], m)] += steps.ravel()
+        taken = (T[rows, np.tile(at[sel], m)] - theta[np.tile(at[sel], m)]).reshape(m, p)
+        size = max(1, CHUNK_BYTES // (8 * d))
+        values = np.concatenate([f_batch(T[r:r + size]) for r in range(0, len(T), size)]).reshape(m, p)
+        return values, None, taken
+
+    sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps)
+    res = resolve(evaluate, sub, f0, method, eps, smooth=lambda s: s.looks_smooth(eps, atol))
+    out.numeric[at], out.bound[at] = res.numeric, res.bound
+    out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
+    out.minus[at], out.plus[at] = res.minus, res.plus
+    return out

@@ -183,6 +183,8 @@ class NumericGradient:
     #: The loss's rounding the error bounds allowed for (the largest of
     #: :func:`~gradcheck.pipeline.noise.layer_noise`'s layers).
     noise: float = 0.0
+    #: Per layer, None or {param: :class:`~gradcheck.pipeline.kinks.Sides`}: one-sided derivatives at kinks.
+    sides: list | None = None
 
     def __repr__(self):
         n = sum(int(k.sum()) for layer in self.kinks for k in layer.values())
@@ -275,6 +277,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     NaN. Returns the gradient, the error bound per element, kink flags and the steps.
     ``progress(done, total)`` is called as elements are finished.
     """
+    from .kinks import resolve_layer
     from .perturbed import Perturbed  # here, so the pytest plugin can load without NumPy's users
 
     check_method(method)
@@ -287,7 +290,7 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
     _settle_allocator()
     net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
     noises = layer_noise(net) if method != "complex-step" else [0.0] * len(spec.layers)
-    grads, kinks, steps, bounds = [], [], [], []
+    grads, kinks, steps, bounds, sides = [], [], [], [], []
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
              np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
     total, done = sum(len(t) for t in todos), 0
@@ -309,12 +312,15 @@ def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=Tr
             if progress is not None:
                 progress(done, total)
         shapes = [params[i][k].shape for k in keys]
+        # Elements whose step crossed a kink: smaller steps, or the one-sided derivatives of a kink at θ.
+        sides.append(resolve_layer(net, i, todo, h, g, err, flags, method, noises[i], shapes)
+                     if method != "complex-step" else None)
         grads.append(dict(zip(keys, unflatten(g, shapes))))
         bounds.append(dict(zip(keys, unflatten(err, shapes))))
         kinks.append(dict(zip(keys, unflatten(flags, shapes))))
         steps.append(dict(zip(keys, unflatten(h, shapes))))
         net.close()  # nothing of layer i is asked again
-    return NumericGradient(grads, kinks, steps, bounds, method, max(noises, default=0.0))
+    return NumericGradient(grads, kinks, steps, bounds, method, max(noises, default=0.0), sides)
 
 
 def _estimate(net, i, idx, h, method, noise=0.0):

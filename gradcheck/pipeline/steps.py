@@ -42,6 +42,9 @@ ENOUGH = 1e-9
 PATIENCE = 2
 #: Halvings after the first stencil, at most (h/2^30 is below any step that rounding leaves useful).
 MAX_LEVELS = 30
+#: Halvings after which a step that still crosses a kink stops: the kink is within h/2^16 of θ, and whether it is
+#: at θ is :mod:`gradcheck.pipeline.kinks`'s question.
+KINK_LEVELS = 16
 #: Rounding of one loss evaluation, in units of max(ε·|C|, the loss's noise), allowed for in each quotient.
 ROUND_ULPS = 8
 
@@ -128,7 +131,8 @@ def resolve(stencil, h, method, floor):
         best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
         stale[todo] = np.where(better, 0, stale[todo] + (bound[todo] < np.inf))
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value)))
-        done[todo] = enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo])
+        at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
+        done[todo] = enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
         todo = todo[~done[todo]]
         if not len(todo):
             break

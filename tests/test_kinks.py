@@ -1,0 +1,252 @@
+"""Kinks: a step that crosses one next to θ shrinks past it, and at a kink at θ the values are judged together.
+
+The wrong gradients here all passed once: a sign-flipped weight beside a relu's kink (any
+value passed at an element flagged as a kink), a leaky-relu conv weight whose one-sided
+slopes agree to ten digits, and a max-pool backward that sends the whole upstream
+gradient to every tied entry (each entry alone lies between its own one-sided slopes).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradcheck import check_network, load_spec
+from gradcheck.pipeline.backprop import backprop
+from gradcheck.pipeline.generic import check_function, check_layer
+
+FEW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+# -- networks ---------------------------------------------------------------------------------------------
+
+def relu_net(z, x=1.0, w1=1.0, y=-1.0):
+    """1 → relu → 1 with pre-activation z (W0 = 1, b0 = z − x), output weight w1, target y."""
+    return load_spec({"input": 1, "layers": [{"units": 1, "activation": "relu"}, {"units": 1}], "loss": "mse",
+                      "params": [{"W": [[1.0]], "b": [z - x]}, {"W": [[w1]], "b": [0.0]}],
+                      "data": {"X": [[x]], "Y": [[y]]}})
+
+
+def impl_with(spec, **changed):
+    """The reference backprop with layer 0's gradients changed: W=f(dW), b=f(db)."""
+    def impl(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads = [dict(g) for g in grads]
+        for key, change in changed.items():
+            grads[0][key] = change(grads[0][key])
+        return grads
+    return impl
+
+
+@pytest.mark.parametrize("z", [1e-9, 1e-7, 1e-5])
+def test_a_sign_flipped_weight_beside_a_relu_kink_fails(z):
+    spec = relu_net(z)
+    right = check_network(spec, impl_with(spec), symbolic="off")
+    assert right.passed and right.tensor("W0").n_kinks == 0, str(right)
+    flipped = check_network(spec, impl_with(spec, W=lambda g: -g), symbolic="off")
+    assert not flipped.passed
+    assert flipped.tensor("W0").verdict("impl")[0, 0] == "wrong" and flipped.tensor("b0").passed
+
+
+def test_at_an_exact_kink_either_choice_of_relu_prime_passes_and_others_fail():
+    spec = relu_net(0.0)  # z = 0 exactly: the loss's slopes along W0 and b0 are 0 (relu off) and 2 (on)
+    assert check_network(spec, impl_with(spec), symbolic="off").passed  # relu'(0) = 0
+    on = check_network(spec, impl_with(spec, W=lambda g: g + 2.0, b=lambda g: g + 2.0), symbolic="off")
+    assert on.passed, str(on)  # relu'(0) = 1
+    assert on.tensor("W0").verdict("impl")[0, 0] == "kink" and on.tensor("W0").n_kinks == 1
+    outside = check_network(spec, impl_with(spec, W=lambda g: g - 2.0), symbolic="off")
+    assert not outside.passed and outside.tensor("W0").verdict("impl")[0, 0] == "wrong"
+    # Each value alone lies between its slopes, but relu'(0) = 1 for W and 0 for b is no choice at all: scaling
+    # the unit's fan-in keeps z at 0 and the loss where it is, while this gradient says it moves at 2.
+    mixed = check_network(spec, impl_with(spec, W=lambda g: g + 2.0), symbolic="off")
+    assert not mixed.passed
+    assert mixed.tensor("W0").verdict("impl")[0, 0] == "wrong" and mixed.tensor("b0").verdict("impl")[0] == "wrong"
+    assert any("changes smoothly at 0" in d and "your gradient gives 2" in d for d in mixed.diagnosis), mixed.diagnosis
+
+
+def leaky_conv(z_near):
+    """conv2d (1 filter 2x2, leaky relu) → flatten → dense 1; conv output (0, 0) at ``z_near``, and that pixel's
+    weight in the dense layer 1e-10: a step across the kink changes the loss's slope by 1e-10 of its size."""
+    X = np.array([[[[1.0, 0.5, -0.3], [0.2, -1.0, 0.7], [0.4, 0.9, -0.6]]]])
+    W = np.array([[[[0.5, -0.4], [0.3, 0.8]]]])
+    b = z_near - float((W[0, 0] * X[0, 0, :2, :2]).sum())
+    return load_spec({"input": [1, 3, 3], "loss": "sse", "convention": "row", "layers": [
+        {"type": "conv2d", "filters": 1, "kernel": 2, "activation": "leaky_relu"}, {"type": "flatten"},
+        {"units": 1}],
+        "params": [{"W": W.tolist(), "b": [b]}, {}, {"W": [[1e-10], [0.7], [-0.5], [1.1]], "b": [0.1]}],
+        "data": {"X": X.tolist(), "Y": [[0.3]]}})
+
+
+@pytest.mark.parametrize("z", [0.0, 1e-7])
+def test_a_leaky_relu_conv_weight_whose_slopes_agree_is_judged_like_any_other(z):
+    spec = leaky_conv(z)
+
+    def flip_first(g):
+        g = g.copy()
+        g[0, 0, 0, 0] *= -1
+        return g
+
+    assert check_network(spec, impl_with(spec), symbolic="off").passed
+    r = check_network(spec, impl_with(spec, W=flip_first), symbolic="off")
+    assert not r.passed and r.tensor("W0").n_kinks == 0
+    assert list(r.tensor("W0").verdict("impl").ravel()) == ["wrong", "good", "good", "good"]
+
+
+@FEW
+@given(st.floats(-9, -5), st.sampled_from([1.0, -1.0]), st.floats(0.3, 2.0), st.sampled_from([0.5, -1.5]))
+def test_pre_activations_next_to_a_kink_correct_passes_flipped_fails(exponent, side, x, w1):
+    z = side * 10.0 ** exponent
+    spec = relu_net(z, x=x, w1=w1)
+    right = check_network(spec, impl_with(spec), symbolic="off")
+    assert right.passed, str(right)
+    if z > 0:  # the unit is on: its gradients are not 0, so flipping them changes them
+        flipped = check_network(spec, impl_with(spec, W=lambda g: -g, b=lambda g: -g), symbolic="off")
+        assert not flipped.passed, str(flipped)
+
+
+# -- a layer's backward and any function: max pooling -----------------------------------------------------
+
+def max_pool_forward(x, pool_param):
+    """CS231n's naive max pooling."""
+    n, c, h, w = x.shape
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    out = np.zeros((n, c, (h - ph) // s + 1, (w - pw) // s + 1))
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            out[:, :, i, j] = x[:, :, i * s:i * s + ph, j * s:j * s + pw].max(axis=(2, 3))
+    return out, (x, pool_param)
+
+
+def max_pool_backward(dout, cache):
+    """CS231n's naive backward: the upstream gradient goes to the window's argmax."""
+    x, pool_param = cache
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    dx = np.zeros_like(x)
+    for n, c, i, j in np.ndindex(*dout.shape):
+        window = x[n, c, i * s:i * s + ph, j * s:j * s + pw]
+        p, q = np.unravel_index(np.argmax(window), window.shape)
+        dx[n, c, i * s + p, j * s + q] += dout[n, c, i, j]
+    return dx
+
+
+def max_pool_backward_to_every_tie(dout, cache):
+    """The bug: ``(window == window.max()) * dout`` sends the whole gradient to every tied entry."""
+    x, pool_param = cache
+    ph, pw, s = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    dx = np.zeros_like(x)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            window = x[:, :, i * s:i * s + ph, j * s:j * s + pw]
+            mask = window == window.max(axis=(2, 3), keepdims=True)
+            dx[:, :, i * s:i * s + ph, j * s:j * s + pw] += mask * dout[:, :, i, j][:, :, None, None]
+    return dx
+
+
+POOL = {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+
+def pooled_input():
+    """(1, 2, 4, 4) after a relu: channel 0's first window all zeros (a tie of 4), its second a tie of 2 at 0.7;
+    channel 1 has no ties."""
+    x = np.maximum(np.random.default_rng(3).normal(size=(1, 2, 4, 4)), 0.0)
+    x[0, 0, :2, :2] = 0.0
+    x[0, 0, :2, 2:] = [[0.7, 0.1], [0.7, 0.3]]
+    x[0, 1] += np.arange(16).reshape(4, 4) * 0.01 + 0.05  # every entry distinct and positive
+    return x
+
+
+def test_max_pool_backward_that_routes_to_one_tied_entry_passes():
+    r = check_layer(max_pool_forward, max_pool_backward, pooled_input(), POOL)
+    assert r.passed, str(r)
+    assert r.tensor("x").n_kinks == 4 + 2  # the tied entries, reported as kinks
+    assert r.counts()["wrong"] == 0
+
+
+def test_max_pool_backward_that_sends_the_gradient_to_every_tie_fails():
+    r = check_layer(max_pool_forward, max_pool_backward_to_every_tie, pooled_input(), POOL)
+    assert not r.passed
+    wrong = {row.element for row in r.blame(n=0) if row.verdict == "wrong"}
+    ties = {f"x[0, 0, {i}, {j}]" for i in range(2) for j in range(2)} | {"x[0, 0, 0, 2]", "x[0, 0, 1, 2]"}
+    assert wrong and wrong <= ties, wrong  # the blame stays on tied entries
+    assert any("your gradient gives" in d and "tied entries" in d for d in r.diagnosis), r.diagnosis
+
+
+def test_the_same_max_pool_through_check_function():
+    x = pooled_input()
+    dout = np.random.default_rng(5).normal(size=(1, 2, 2, 2))
+    def f(v):
+        return float((max_pool_forward(v, POOL)[0] * dout).sum())
+    assert check_function(f, lambda v: max_pool_backward(dout, (v, POOL)), x).passed
+    bad = check_function(f, lambda v: max_pool_backward_to_every_tie(dout, (v, POOL)), x)
+    assert not bad.passed and bad.counts()["wrong"] >= 2
+
+
+def group_max(x, groups, dout):
+    return float(sum(d * x[g].max() for g, d in zip(groups, dout)))
+
+
+def group_max_grad(x, groups, dout, share="first"):
+    g = np.zeros_like(x)
+    for idx, d in zip(groups, dout):
+        tied = idx[x[idx] == x[idx].max()]
+        if share == "first":
+            g[tied[0]] += d
+        elif share == "all":
+            g[tied] += d
+        else:  # shared out evenly: a valid subgradient too
+            g[tied] += d / len(tied)
+    return g
+
+
+@pytest.mark.parametrize("tie", [2, 4])
+def test_check_function_at_ties_of_a_max(tie):
+    x = np.array([0.5, 0.5, 0.5, 0.5, -1.0, 2.0, 2.0, 0.3])
+    x[tie:4] = 0.1  # entries 0..tie-1 tie for the max of the first group
+    groups, dout = [np.arange(4), np.arange(4, 8)], [1.5, -0.8]  # the second: a tie of 2 with a negative weight
+    def f(v):
+        return group_max(v, groups, dout)
+    for share in ("first", "even"):
+        r = check_function(f, lambda v, s=share: group_max_grad(v, groups, dout, s), x)
+        assert r.passed, str(r)
+        if share == "first":  # (a value equal to the central difference, dout/2 at a tie of 2, raises no question)
+            assert r.tensor("x").n_kinks == tie + 2
+    bad = check_function(f, lambda v: group_max_grad(v, groups, dout, "all"), x)
+    assert not bad.passed, str(bad)
+    assert bad.counts()["wrong"] >= 2
+
+
+def test_relu_at_exactly_zero_passes_with_any_choice_between_its_slopes():
+    x = np.array([0.0, 0.0, 1.5, -2.0])
+    def f(v):
+        return float(np.sum(np.maximum(v, 0.0)))
+    for choice in (0.0, 1.0, 0.5):
+        assert check_function(f, lambda v, c=choice: np.where(v > 0, 1.0, np.where(v == 0, c, 0.0)), x).passed
+    bad = check_function(f, lambda v: np.where(v > 0, 1.0, np.where(v == 0, 2.0, 0.0)), x)
+    assert not bad.passed and bad.blame(1)[0].verdict == "wrong"
+
+
+@FEW
+@given(st.sampled_from([2, 4]), st.sampled_from([0.0, 1e-9, 1e-7, 1e-5]), st.floats(0.2, 3.0),
+       st.sampled_from([1.0, -1.0]), st.integers(0, 3))
+def test_ties_and_near_ties_correct_passes_wrong_fails(tie, gap, size, sign, where):
+    """A max over 4 entries, ``tie`` of them at (or within ``gap`` below) the maximum, weighted by dout."""
+    x = np.array([-0.4, 0.2, -0.9, 0.1])
+    at = (np.arange(tie) + where) % 4
+    x[at] = 0.6
+    x[at[1:]] -= gap  # a near tie: only at[0] is the maximum
+    dout = sign * size
+    def f(v):
+        return dout * float(v.max())
+    def first(v):
+        return dout * (np.arange(4) == np.argmax(v))
+    right = check_function(f, first, x)
+    assert right.passed, str(right)
+    if gap == 0:
+        wrong = lambda v: dout * (v == v.max())  # noqa: E731 - the CS231n bug: the whole dout to every tie
+    else:
+        wrong = lambda v: dout * (np.arange(4) == at[1])  # noqa: E731 - to the runner-up, gap below the max
+    r = check_function(f, wrong, x)
+    unresolved = r.tensor("x").unresolved is not None and r.tensor("x").unresolved.any()
+    assert not r.passed or unresolved, str(r)
