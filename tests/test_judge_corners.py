@@ -179,3 +179,33 @@ def test_a_float32_gradient_off_by_a_thousandth_fails():
     result = check_function(f, grad, np.array([0.3, -0.8, 1.1]))
     assert not result.passed
     assert any("your gradients are float32" in n for n in result.notes)
+
+
+def test_check_function_chooses_its_steps_where_a_feature_is_narrower_than_the_step():
+    """tanh(3000·(x − c)) turns within 3e-4 of x = 100, narrower than the default step there (6e-4): the correct
+    gradient passes and a 1% error there is caught."""
+    c = np.array([100.0003, 50.0001, 3.0])
+
+    def f(x):
+        return float(np.sum(np.tanh(3000 * (x - c))))
+
+    def grad(x):
+        return 3000 / np.cosh(3000 * (x - c)) ** 2
+
+    x = np.array([100.0, 50.0, 3.0002])
+    assert check_function(f, grad, x).passed
+    bad = check_function(f, lambda x: grad(x) * np.array([1.0, 1.01, 1.0]), x)
+    assert not bad.passed and bad.blame(1)[0].element == "x[1]"
+
+
+def test_check_function_measures_the_noise_of_a_function_that_cancels():
+    """Σ sin(x)·1e-8 over a symmetric x is 0 up to rounding at the scale of its terms: the bound must know that
+    rounding (measured), or every element is left unresolved; twice the gradient is still caught everywhere."""
+    x = np.linspace(-2.0, 2.0, 7)
+
+    def f(x):
+        return float(np.sum(np.sin(x)) * 1e-8)
+
+    assert check_function(f, lambda x: np.cos(x) * 1e-8, x).passed
+    wrong = check_function(f, lambda x: 2 * np.cos(x) * 1e-8, x)
+    assert wrong.counts()["wrong"] == x.size

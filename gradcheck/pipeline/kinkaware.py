@@ -18,9 +18,11 @@ import numpy as np
 
 from .compare import MARGIN
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
+from .noise import ECNOISE_POINTS, ECNOISE_STEP, ecnoise
 from .numeric import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
+from .steps import resolve as resolve_steps
 
-__all__ = ["KinkAware", "kink_aware_gradient", "kink_aware_gradient_at"]
+__all__ = ["KinkAware", "function_noise", "kink_aware_gradient", "kink_aware_gradient_at"]
 
 
 class _Probe:
@@ -70,6 +72,21 @@ class KinkAware:
         return cls(numeric, bound, np.zeros(d, bool), np.full(d, np.nan), np.full(d, np.nan), np.zeros(d, bool))
 
 
+def function_noise(f_batch, theta, f0, seed=0):
+    """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way and
+    :func:`~gradcheck.pipeline.noise.ecnoise` of f at eight points along a random direction (ten calls of f).
+    Where f is the small difference of larger terms (a sum that cancels) this is far above ε·|f|."""
+    rng = np.random.default_rng([seed, 0xEC])
+    d = rng.choice((-1.0, 1.0), size=theta.size) * np.maximum(1.0, np.abs(theta))
+    t = np.arange(ECNOISE_POINTS, dtype=float)[:, None]
+    T = np.concatenate([theta[None, :] * (1 + np.array([[EPS], [-EPS]])), theta[None, :] + t * ECNOISE_STEP * d])
+    with np.errstate(all="ignore"):
+        values = np.asarray(f_batch(T), dtype=float).real
+    probe = np.max(np.abs(values[:2] - f0), initial=0.0)
+    out = max(float(probe) if np.isfinite(probe) else 0.0, ecnoise(values[2:]))
+    return out
+
+
 def kink_aware_gradient_at(chosen, f_batch, theta, f0, a, method, step, rtol, atol, eps):
     """:func:`kink_aware_gradient` on the elements ``chosen`` only (all if None); NaN elsewhere."""
     if chosen is None:
@@ -97,7 +114,8 @@ def kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS
     "richardson", which extrapolates from both). ``eps`` is the precision f computes in.
     An element whose differences at h and 2h are not those of a smooth function
     (:meth:`~gradcheck.pipeline.kinks.Stencil.looks_smooth`) is resolved by
-    :func:`~gradcheck.pipeline.kinks.resolve`: four more calls per smaller step.
+    :func:`~gradcheck.pipeline.kinks.resolve`: four more calls per smaller step; one whose
+    differences look smooth gets its steps chosen by :func:`gradcheck.pipeline.steps.resolve`.
     """
     d = theta.size
     if d == 0:
@@ -140,21 +158,35 @@ def kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS
     out.bound[idx] = first.bound
     if method in ("richardson", "five-point"):
         out.numeric[idx] = first.central(method)
-    bent = np.flatnonzero(~first.looks_smooth(eps, atol))
+    smooth = first.looks_smooth(eps, atol)
+
+    def moved(elements, crossings=False):
+        def evaluate(sel, steps):  # f with element elements[sel[p]] moved by steps[r, p]; no kink states here
+            m, p = steps.shape
+            T = np.repeat(theta[None, :], m * p, axis=0)
+            rows, cols = np.arange(m * p), np.tile(elements[sel], m)
+            T[rows, cols] += steps.ravel()
+            taken = (T[rows, cols] - theta[cols]).reshape(m, p)
+            size = max(1, CHUNK_BYTES // (8 * d))
+            values = np.concatenate([f_batch(T[r:r + size]) for r in range(0, len(T), size)]).reshape(m, p)
+            return values, (np.zeros((m, p), dtype=bool) if crossings else None), taken
+        return evaluate
+
+    if step is None and smooth.any():
+        # The smooth-looking elements that disagree get their steps chosen as a network's do: an estimate at h and
+        # 2h that agree by accident, or a feature of f narrower than h, must not decide.
+        even = idx[smooth]
+        evaluate = moved(even, crossings=True)
+        noise = function_noise(f_batch, theta, f0)
+        value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
+                                              "central" if method not in ("richardson", "five-point") else method,
+                                              lambda fmax, s: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
+        out.numeric[even], out.bound[even] = value, bound
+    bent = np.flatnonzero(~smooth)
     if not bent.size:
         return out
     at = idx[bent]
-
-    def evaluate(sel, steps):  # f with element at[sel[p]] moved by steps[r, p]
-        m, p = steps.shape
-        T = np.repeat(theta[None, :], m * p, axis=0)
-        rows = np.arange(m * p)
-        T[rows, np.tile(at[sel], m)] += steps.ravel()
-        taken = (T[rows, np.tile(at[sel], m)] - theta[np.tile(at[sel], m)]).reshape(m, p)
-        size = max(1, CHUNK_BYTES // (8 * d))
-        values = np.concatenate([f_batch(T[r:r + size]) for r in range(0, len(T), size)]).reshape(m, p)
-        return values, None, taken
-
+    evaluate = moved(at)
     sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps)
     res = resolve(evaluate, sub, f0, method, eps, smooth=lambda s: s.looks_smooth(eps, atol))
     out.numeric[at], out.bound[at] = res.numeric, res.bound
