@@ -32,10 +32,11 @@ sys.path.insert(0, str(ROOT))
 
 from bench_numeric import best_of  # noqa: E402
 
-from gradcheck.pipeline.backprop import backprop, forward, loss_value  # noqa: E402
-from gradcheck.pipeline.check import check_network  # noqa: E402
-from gradcheck.pipeline.numeric import default_step, numeric_gradient  # noqa: E402
-from gradcheck.pipeline.spec import load_spec  # noqa: E402
+from gradcheck.checks.network import check_network  # noqa: E402
+from gradcheck.numeric.network import numeric_gradient  # noqa: E402
+from gradcheck.numeric.stencils import default_step  # noqa: E402
+from gradcheck.reference.backprop import backprop, forward, loss_value  # noqa: E402
+from gradcheck.spec.parse import load_spec  # noqa: E402
 
 BIGGER_CONV = {"name": "bigger_conv", "input": [3, 16, 16], "batch": 4, "loss": "mse", "seed": 2,
                "layers": [{"type": "conv2d", "filters": 8, "kernel": 3, "padding": 1, "activation": "tanh"},

@@ -22,8 +22,8 @@ from pathlib import Path
 from tabulate import tabulate
 
 from gradcheck import check_network, load_spec
-from gradcheck.pipeline.impl import load_impl
-from gradcheck.pipeline.linetrace import trace_call
+from gradcheck.diagnose.linetrace import trace_call
+from gradcheck.usercode.impl import load_impl
 
 IMPLS = Path(__file__).resolve().parent.parent / "tests" / "impls"
 

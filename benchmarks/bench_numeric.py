@@ -37,12 +37,12 @@ import numpy as np
 from tabulate import tabulate
 
 from gradcheck import load_spec, numeric_gradient
-from gradcheck.pipeline.backprop import (
-    backprop,  # the function (gradcheck.pipeline.backprop is also its module)
+from gradcheck.numeric.stencils import default_step
+from gradcheck.reference.backprop import (
+    backprop,  # the function (gradcheck.reference.backprop is also its module)
     forward,
     loss_value,
 )
-from gradcheck.pipeline.numeric import default_step
 
 NETS = [(16, [32, 16, 4]), (64, [128, 64, 10])]
 
@@ -144,8 +144,8 @@ def full_rows(n_in, units, repeat, quick):
 
 
 IMPL = '''
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.spec import load_spec
+from gradcheck.reference.backprop import backprop
+from gradcheck.spec.parse import load_spec
 SPEC = load_spec({spec!r})
 
 def planted(params, X, Y):

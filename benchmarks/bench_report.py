@@ -1,4 +1,4 @@
-"""Time the derivation reports (gradcheck.derivation_report) against a baseline measured in the same run.
+"""Time the derivation reports (gradcheck.reports.derivation) against a baseline measured in the same run.
 
     python benchmarks/bench_report.py
 
@@ -23,11 +23,11 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gradcheck.derivation_report import REPORT_FORMATS, build_report, report_content
-from gradcheck.pipeline.check import check_network
-from gradcheck.pipeline.shapes import trace_shapes
-from gradcheck.pipeline.spec import load_spec
+from gradcheck.checks.network import check_network
+from gradcheck.reference.shapes import trace_shapes
 from gradcheck.render import mathprint
+from gradcheck.reports.derivation import REPORT_FORMATS, build_report, report_content
+from gradcheck.spec.parse import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 

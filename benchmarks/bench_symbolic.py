@@ -1,4 +1,4 @@
-"""Time the SymPy derivation (gradcheck.pipeline.symbolic) against baselines measured in the same run.
+"""Time the SymPy derivation (gradcheck.symbolic.derive) against baselines measured in the same run.
 
     python benchmarks/bench_symbolic.py
 
@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.activations import SYMPY_NUMPY
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.spec import load_spec
-from gradcheck.pipeline.symbolic import SYMBOLIC_LIMIT, derive, should_run
+from gradcheck.reference.backprop import backprop
+from gradcheck.spec.parse import load_spec
+from gradcheck.symbolic.derive import SYMBOLIC_LIMIT, derive, should_run
 
 BATCH = 32
 NAIVE_TIMEOUT = 4.0  # seconds per network

@@ -2,8 +2,8 @@
 
 The names below load on first use, so that the pytest plugin (active wherever gradcheck
 is installed) costs other projects' test runs no SymPy import. No name here is also the
-name of a submodule: ``gradcheck.pipeline.backprop`` is the module (its function is
-``gradcheck.pipeline.backprop.backprop``), whatever was imported before.
+name of a submodule: ``gradcheck.reference.backprop`` is the module (its function is
+``gradcheck.reference.backprop.backprop``), whatever was imported before.
 """
 
 from importlib import import_module
@@ -11,16 +11,16 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_spec": "pipeline.spec", "Spec": "pipeline.spec",
-    "trace_shapes": "pipeline.shapes",
-    "forward": "pipeline.backprop",
-    "numeric_gradient": "pipeline.numeric",
-    "check_network": "pipeline.check", "assert_network": "pipeline.check",
-    "check_function": "pipeline.generic", "assert_function": "pipeline.generic",
-    "check_layer": "pipeline.generic", "assert_layer": "pipeline.generic",
-    "CheckResult": "pipeline.outcome", "TensorCheck": "pipeline.compare", "ElementBlame": "pipeline.compare",
-    "RTOL": "pipeline.compare", "ATOL": "pipeline.compare",
-    "derive": "pipeline.symbolic",
+    "load_spec": "spec.parse", "Spec": "spec.parse",
+    "trace_shapes": "reference.shapes",
+    "forward": "reference.backprop",
+    "numeric_gradient": "numeric.network",
+    "check_network": "checks.network", "assert_network": "checks.network",
+    "check_function": "checks.function", "assert_function": "checks.function",
+    "check_layer": "checks.function", "assert_layer": "checks.function",
+    "CheckResult": "judge.outcome", "TensorCheck": "judge.compare", "ElementBlame": "judge.compare",
+    "RTOL": "judge.compare", "ATOL": "judge.compare",
+    "derive": "symbolic.derive",
     "GradcheckError": "errors", "SpecError": "errors", "ImplError": "errors",
 }
 

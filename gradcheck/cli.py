@@ -11,16 +11,16 @@ import os
 import sys
 
 from . import __version__
+from .checks.network import check_network
 from .errors import GradcheckError
 from .options import add_cli_options
-from .pipeline.check import check_network
-from .pipeline.shapes import fmt_shape, trace_shapes
-from .pipeline.spec import load_spec
 from .progress import Progress
+from .reference.shapes import fmt_shape, trace_shapes
 from .render import FORMATS, REPORT_FORMATS, Heading, Items, Para, get_format
 from .render.jsondoc import render_json, result_json, trace_json
 from .render.results import check_blocks, verdict_line
 from .render.trace import trace_blocks
+from .spec.parse import load_spec
 
 __all__ = ["main", "build_parser"]
 
@@ -90,7 +90,7 @@ def main(argv=None):
             result, trace, spec = _run_one(path, args)
             _relay_output(spec.name, result)
             if args.report and result is not None:
-                from .report_files import write_reports
+                from .reports.files import write_reports
 
                 fmt = args.format if args.format in REPORT_FORMATS else None
                 written = write_reports(result, trace, args.report, fmt, inputs=args.specs)

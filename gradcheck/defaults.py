@@ -8,6 +8,8 @@ __all__ = ["ATOL", "DIRECTIONS", "MAX_DIRECTIONS", "METHOD_NAMES", "MODES", "RTO
 
 #: Default relative tolerance: the default finite differences are good to ~1e-9 and better.
 RTOL = 1e-5
+#: An element is wrong only when its error exceeds the tolerance plus MARGIN × the finite difference's error bound.
+MARGIN = 3.0
 #: Default absolute floor: none. Pass ``atol`` to accept tiny absolute differences on purpose.
 ATOL = 0.0
 #: Finite-difference methods a caller may name; "auto" picks the best one for the function.

@@ -12,7 +12,7 @@ For property tests of your own backprop (or of gradcheck)::
         assert check_network(net, my_backprop, symbolic="off").passed
 
 Every spec dict these strategies produce is JSON-able (lists, not arrays), so it can be
-written to a net.json as is. Valid specs respect the rules of :mod:`gradcheck.pipeline.spec`:
+written to a net.json as is. Valid specs respect the rules of :mod:`gradcheck.spec.parse`:
 softmax only on the last layer and only with ``cross_entropy``; ``cross_entropy`` needs
 a softmax output and ``bce`` a sigmoid output. Needs the ``test`` extra (hypothesis).
 """
@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
-from .pipeline.spec import KEYS, LAYER_KEYS, load_spec
+from .spec.parse import KEYS, LAYER_KEYS, load_spec
 from .validate import whole_number
 
 __all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
@@ -121,7 +121,7 @@ def data_for(spec):
 
     X is in [-2, 2]; Y suits the loss and output: one-hot rows for cross_entropy, [0, 1]
     for bce/sigmoid/softmax, [-1, 1] for tanh, [-2, 2] otherwise. For
-    :func:`~gradcheck.pipeline.check.check_network` ``data=`` convert with ``spec.conv.from_samples``.
+    :func:`~gradcheck.checks.network.check_network` ``data=`` convert with ``spec.conv.from_samples``.
     """
     spec = load_spec(spec)
     n, k, loss = spec.n_samples, spec.output, LOSSES[spec.loss]
@@ -350,7 +350,7 @@ def _structural(raw):
 def malformed_specs():
     """Strategy for JSON-able values that are not valid specs: junk, wrong types, unknown keys, bad values.
 
-    Every example is refused by :func:`~gradcheck.pipeline.spec.load_spec` with a SpecError.
+    Every example is refused by :func:`~gradcheck.spec.parse.load_spec` with a SpecError.
     """
     base = specs(max_layers=2, max_units=3, max_input=3, max_batch=3)
     bad, bad_layer = _bad_values(), _bad_layer_values()

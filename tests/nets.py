@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradcheck.pipeline.spec import load_spec
+from gradcheck.spec.parse import load_spec
 
 HIDDEN = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 CONVENTIONS = ["column", "row"]

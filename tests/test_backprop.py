@@ -16,7 +16,7 @@ from nets import HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
 from gradcheck import forward, load_spec
 from gradcheck.catalogue import ACTIVATIONS, LOSSES
-from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
+from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
 
 MEAN_LOSSES = ["mse", "quadratic", "cross_entropy", "bce"]
 

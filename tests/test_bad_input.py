@@ -18,11 +18,11 @@ import pytest
 from gradcheck import check_network
 from gradcheck.cli import main
 from gradcheck.errors import SpecError
-from gradcheck.pipeline import isolation
-from gradcheck.pipeline import shapes as shapes_module
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.impl import call_impl
-from gradcheck.pipeline.spec import MAX_LAYERS, load_spec
+from gradcheck.reference import shapes as shapes_module
+from gradcheck.reference.backprop import backprop
+from gradcheck.spec.parse import MAX_LAYERS, load_spec
+from gradcheck.usercode import isolation
+from gradcheck.usercode.impl import call_impl
 
 ROOT = Path(__file__).parent.parent
 DERIVATIONS = ROOT / "derivations"

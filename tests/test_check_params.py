@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gradcheck.checks.network import check_network
 from gradcheck.errors import SpecError
-from gradcheck.pipeline.check import check_network
 
 NET = {"input": 2, "layers": [{"units": 3, "activation": "tanh"}, {"units": 1}], "batch": 4}
 

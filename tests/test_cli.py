@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from gradcheck.cli import main
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.spec import load_spec
+from gradcheck.reference.backprop import backprop
+from gradcheck.spec.parse import load_spec
 
 ROOT = Path(__file__).parent.parent
 DERIVATIONS = sorted((ROOT / "derivations").glob("*.json"))

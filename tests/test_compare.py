@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck.pipeline.compare import (
+from gradcheck.judge.compare import (
     ATOL,
     FLOAT32_RTOL,
     MARGIN,
@@ -15,7 +15,7 @@ from gradcheck.pipeline.compare import (
     errors,
     verdicts,
 )
-from gradcheck.pipeline.outcome import CheckResult
+from gradcheck.judge.outcome import CheckResult
 
 
 def verdict_of(analytic, numeric, **kw):

@@ -16,14 +16,14 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from gradcheck.checks.network import check_network
 from gradcheck.cli import main as cli_main
-from gradcheck.derivation_report import EXTENSIONS, build_report
 from gradcheck.errors import GradcheckError
-from gradcheck.pipeline.check import check_network
-from gradcheck.pipeline.shapes import trace_shapes
-from gradcheck.pipeline.spec import load_spec
+from gradcheck.reference.shapes import trace_shapes
 from gradcheck.render.mathprint import MATHML_NS, Math
-from gradcheck.report_files import compare_dirs, generate, main, write_reports
+from gradcheck.reports.derivation import EXTENSIONS, build_report
+from gradcheck.reports.files import compare_dirs, generate, main, write_reports
+from gradcheck.spec.parse import load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"

@@ -10,9 +10,9 @@ import pytest
 
 from gradcheck import ImplError, check_network, load_spec
 from gradcheck.cli import main
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.diagnose import shape_hint
-from gradcheck.pipeline.impl import call_impl, load_impl
+from gradcheck.diagnose.network import shape_hint
+from gradcheck.reference.backprop import backprop
+from gradcheck.usercode.impl import call_impl, load_impl
 
 IMPLS = Path(__file__).parent / "impls"
 MLP = IMPLS / "sigmoid_mlp.py"
@@ -65,7 +65,7 @@ def test_correct_impl_exit_0_from_the_cli(tmp_path, capsys):
 
 def test_impl_may_not_change_what_gradcheck_uses(tmp_path):
     # The function gets copies: scribbling over params, X and Y changes nothing.
-    from gradcheck.pipeline.backprop import backprop as ref_backprop
+    from gradcheck.reference.backprop import backprop as ref_backprop
 
     spec = load_spec(mlp("column"))
 

@@ -16,8 +16,8 @@ import pytest
 
 from gradcheck import check_layer, check_network, load_spec
 from gradcheck.cli import main
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.diagnose_layers import LAYER_MISTAKES, explain_layers, mistaken
+from gradcheck.diagnose.layers import LAYER_MISTAKES, explain_layers, mistaken
+from gradcheck.reference.backprop import backprop
 
 IMPLS = Path(__file__).parent / "impls"
 sys.path.insert(0, str(IMPLS))

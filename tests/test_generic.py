@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gradcheck.pipeline.generic import assert_function, assert_layer, check_function, check_layer
+from gradcheck.checks.function import assert_function, assert_layer, check_function, check_layer
 
 
 def quadratic(x):

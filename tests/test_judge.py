@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from gradcheck import check_network
-from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
-from gradcheck.pipeline.numeric import default_step, numeric_gradient
-from gradcheck.pipeline.spec import load_spec
+from gradcheck.numeric.network import numeric_gradient
+from gradcheck.numeric.stencils import default_step
+from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
+from gradcheck.spec.parse import load_spec
 
 
 def vanishing_net():
@@ -92,7 +93,7 @@ def test_a_saturated_output_passes(loss, output):
     for p in params:
         p["W"] = p["W"] * 60  # σ(z) rounds to 1.0 for some samples: log(1 − a) is −inf there
     X, Y = spec.batch_data()
-    from gradcheck.pipeline.backprop import forward
+    from gradcheck.reference.backprop import forward
     a = forward(spec, params, X).output
     assert np.any((a == 1.0) | (a == 0.0))  # the premise: saturated outputs
     result = check_network(spec, symbolic="off", params=params, data=(X, Y))
@@ -317,7 +318,7 @@ def test_a_loss_that_is_rounding_squared_does_not_fail():
     output unit with equal weights sums to 0 up to rounding: C is that rounding squared, and so is every
     gradient. The error bound must know C's rounding at the scale of its terms (measured), not ε·|C|, or the
     rounding of one opinion is called wrong."""
-    from gradcheck.pipeline.noise import ulp_probe as loss_noise
+    from gradcheck.numeric.noise import ulp_probe as loss_noise
 
     failed = premise = 0
     for seed in range(40):
@@ -341,7 +342,7 @@ def test_the_measured_loss_rounding_does_not_hide_a_wrong_gradient():
     """On an ordinary network the loss's measured rounding is ε-sized, so a 0.1% error still fails."""
     from nets import make_spec
 
-    from gradcheck.pipeline.noise import ulp_probe as loss_noise
+    from gradcheck.numeric.noise import ulp_probe as loss_noise
 
     spec = make_spec([4, 6, 3], ["tanh", "sigmoid"], "mse", batch=5, seed=4)
     params, data = spec.parameters(), spec.batch_data()

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from gradcheck import check_function, check_network, load_spec
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.noise import ecnoise, forward_rounding, layer_noise, ulp_probe
-from gradcheck.pipeline.numeric import numeric_gradient
-from gradcheck.pipeline.perturbed import Perturbed
-from gradcheck.pipeline.steps import resolve
+from gradcheck.numeric.network import numeric_gradient
+from gradcheck.numeric.noise import ecnoise, forward_rounding, layer_noise, ulp_probe
+from gradcheck.numeric.perturbed import Perturbed
+from gradcheck.numeric.steps import resolve
+from gradcheck.reference.backprop import backprop
 
 EPS = np.finfo(np.float64).eps
 

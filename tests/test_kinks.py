@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcheck import check_network, load_spec
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.generic import check_function, check_layer
+from gradcheck.checks.function import check_function, check_layer
+from gradcheck.reference.backprop import backprop
 
 FEW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

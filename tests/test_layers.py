@@ -13,8 +13,8 @@ import pytest
 from test_backprop import _act, _cost, assert_grads_close
 
 from gradcheck import check_network, forward, load_spec
-from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
-from gradcheck.pipeline.numeric import numeric_gradient
+from gradcheck.numeric.network import numeric_gradient
+from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
 
 CNN = {"input": [1, 6, 6], "loss": "cross_entropy", "batch": 3, "seed": 1,
        "layers": [{"type": "conv2d", "filters": 2, "kernel": 3, "activation": "relu"},
@@ -240,7 +240,7 @@ def test_structured_finite_differences_agree_with_plain(name, convention):
     """A conv weight moves its own output channel only; rebuilding just that channel gives the plain result."""
     spec = make(name, convention)
     params, (X, Y) = spec.parameters(), spec.batch_data()
-    from gradcheck.pipeline.perturbed import Perturbed
+    from gradcheck.numeric.perturbed import Perturbed
     net = Perturbed(spec, params, X, Y)
     assert all(net.uses_structure(ly.index) for ly in spec.layers if ly.kind == "conv2d")
     plain = numeric_gradient(spec, params, X, Y, method="central", structured=False)

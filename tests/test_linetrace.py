@@ -10,7 +10,7 @@ import numpy as np
 
 from gradcheck import check_layer, check_network
 from gradcheck.cli import main
-from gradcheck.pipeline.linetrace import trace_call
+from gradcheck.diagnose.linetrace import trace_call
 
 IMPLS = Path(__file__).parent / "impls"
 REGRESSION = {"input": 3, "layers": [{"units": 1, "activation": "linear"}], "loss": "mse", "convention": "row",

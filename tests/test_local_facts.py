@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from gradcheck.pipeline.local_facts import conv_fact, local_fact, pool_fact
+from gradcheck.symbolic.local_facts import conv_fact, local_fact, pool_fact
 
 
 def test_dense_fact_still_reads_kronecker_delta_times_x():

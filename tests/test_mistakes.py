@@ -12,9 +12,9 @@ import pytest
 
 from gradcheck import check_network, load_spec
 from gradcheck.cli import main
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.impl import call_impl
-from gradcheck.pipeline.mistakes import MISTAKES
+from gradcheck.diagnose.mistakes import MISTAKES
+from gradcheck.reference.backprop import backprop
+from gradcheck.usercode.impl import call_impl
 
 IMPLS = Path(__file__).parent / "impls"
 sys.path.insert(0, str(IMPLS))
@@ -224,7 +224,7 @@ def test_a_complex_gradient_leaks_no_warning_from_the_cli(tmp_path):
     import subprocess
 
     mod = tmp_path / "cplx.py"
-    mod.write_text("import numpy as np\nfrom gradcheck.pipeline.backprop import backprop\n"
+    mod.write_text("import numpy as np\nfrom gradcheck.reference.backprop import backprop\n"
                    "from gradcheck import load_spec\n\n"
                    f"SPEC = load_spec({NIELSEN!r})\n\n"
                    "def fn(params, X, Y):\n"

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from gradcheck import check_network, load_spec, numeric_gradient
-from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
-from gradcheck.pipeline.compare import MARGIN
-from gradcheck.pipeline.numeric import METHODS, STEP_SCALE, central_difference, default_step, flatten, unflatten
+from gradcheck.judge.compare import MARGIN
+from gradcheck.numeric.stencils import METHODS, STEP_SCALE, central_difference, default_step, flatten, unflatten
+from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
 
 EPS = np.finfo(np.float64).eps
 
@@ -242,7 +242,7 @@ def test_kink_resolution_costs_nothing_without_kinks():
     spec = kink_spec(0.3)
     params, (X, Y) = spec.parameters(), spec.batch_data()
     net_calls = []
-    from gradcheck.pipeline import perturbed
+    from gradcheck.numeric import perturbed
 
     original = perturbed.Perturbed.losses
 
@@ -260,7 +260,7 @@ def test_kink_resolution_costs_nothing_without_kinks():
     finally:
         perturbed.Perturbed.losses = original
     size = sum(p[k].size for p in params for k in p)
-    from gradcheck.pipeline.steps import FIRST, KINK_LEVELS
+    from gradcheck.numeric.steps import FIRST, KINK_LEVELS
 
     assert clean == len(FIRST) * size  # the first stencil of every element, nothing more
     # only the 3 elements at the kink: their halvings, then a few tenfold refinements of 4 points each
@@ -360,7 +360,7 @@ def test_structured_mode_evaluates_only_the_changed_unit_and_the_layers_above(mo
 
     monkeypatch.setattr(Dense, "forward", spy)
     # (the loss's rounding is measured by whole forward passes at θ·(1 ± kε): not perturbations, left out here)
-    monkeypatch.setattr("gradcheck.pipeline.numeric.layer_noise", lambda net: [0.0] * len(net.spec.layers))
+    monkeypatch.setattr("gradcheck.numeric.network.layer_noise", lambda net: [0.0] * len(net.spec.layers))
     numeric_gradient(spec, params, X, Y)
     assert calls.count(0) == 1 and calls.count(1) == 1  # the base forward pass only
     assert calls.count(2) > 1  # layer 2 runs on the stacks of perturbed networks
@@ -395,7 +395,7 @@ def test_complex_step_refuses_a_network_with_a_kink():
 def test_best_method_per_network():
     from nets import make_spec
 
-    from gradcheck.pipeline.numeric import best_method
+    from gradcheck.numeric.network import best_method
 
     assert best_method(make_spec([2, 3, 1], ["relu", "linear"])) == "central"
     assert best_method(make_spec([2, 3, 1], ["tanh", "linear"])) == "richardson"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from gradcheck.checks.network import check_network
 from gradcheck.cli import main
-from gradcheck.pipeline.check import check_network
-from gradcheck.pipeline.compare import TensorCheck
-from gradcheck.pipeline.outcome import CheckResult
+from gradcheck.judge.compare import TensorCheck
+from gradcheck.judge.outcome import CheckResult
 from gradcheck.render import FORMATS, Code, Document, Equations, Heading, Items, Para, Table, Value, render
 from gradcheck.render.results import check_blocks, worst_elements
 
@@ -156,7 +156,7 @@ def test_notebook_display_of_results_traces_and_derivations():
 
 
 def test_a_report_reuses_the_checks_derivation():
-    from gradcheck.derivation_report import report_content
+    from gradcheck.reports.derivation import report_content
 
     result = check_network(XOR)  # symbolic "auto": a small network is derived, with its expanded forms
     d = result.extra["derivation"]
@@ -165,8 +165,8 @@ def test_a_report_reuses_the_checks_derivation():
 
 
 def test_expanded_forms_fit_their_cell_or_are_displayed_or_left_out():
-    from gradcheck.derivation_report import report_content
     from gradcheck.render.elements import CELL_CHARS, DISPLAY_CHARS, element_blocks
+    from gradcheck.reports.derivation import report_content
 
     result = check_network(ROOT / "derivations" / "softmax_classifier.json")
     c = report_content(result)
@@ -185,7 +185,7 @@ def test_expanded_forms_fit_their_cell_or_are_displayed_or_left_out():
 
 def test_expanded_forms_too_long_to_display_point_to_the_chain_rule(monkeypatch):
     import gradcheck.render.elements as elements
-    from gradcheck.derivation_report import report_content
+    from gradcheck.reports.derivation import report_content
 
     monkeypatch.setattr(elements, "DISPLAY_CHARS", 100)
     result = check_network(XOR)

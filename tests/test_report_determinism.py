@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import gradcheck.pipeline.check
-import gradcheck.pipeline.numeric
-import gradcheck.pipeline.symbolic
-from gradcheck.precision import ERROR_FLOOR, noise_level, rounded, shown_error, shown_value
-from gradcheck.report_files import compare_dirs, generate, main
+import gradcheck.checks.network
+import gradcheck.numeric.network
+import gradcheck.symbolic.derive
+from gradcheck.render.precision import ERROR_FLOOR, noise_level, rounded, shown_error, shown_value
+from gradcheck.reports.files import compare_dirs, generate, main
 
 ROOT = Path(__file__).resolve().parents[1]
 DERIVATIONS = ROOT / "derivations"
@@ -26,14 +26,14 @@ REPORTS = ROOT / "reports"
 
 
 def _scaled_steps(monkeypatch, factor):
-    original = gradcheck.pipeline.numeric.default_step
-    monkeypatch.setattr(gradcheck.pipeline.numeric, "default_step",
+    original = gradcheck.numeric.network.default_step
+    monkeypatch.setattr(gradcheck.numeric.network, "default_step",
                         lambda theta, *a, **k: original(theta, *a, **k) * factor)
 
 
 def _noisy_numeric(monkeypatch, rel):
     """Every finite-difference value times (1 ± rel), signs from a fixed seed: another machine's round-off."""
-    original = gradcheck.pipeline.check.numeric_gradient
+    original = gradcheck.checks.network.numeric_gradient
     rng = np.random.default_rng(1)
 
     def noisy(*args, **kwargs):
@@ -43,7 +43,7 @@ def _noisy_numeric(monkeypatch, rel):
                 layer[key] = g * (1 + rel * rng.choice([-1.0, 1.0], size=np.shape(g)))
         return out
 
-    monkeypatch.setattr(gradcheck.pipeline.check, "numeric_gradient", noisy)
+    monkeypatch.setattr(gradcheck.checks.network, "numeric_gradient", noisy)
 
 
 _DERIVED = {}
@@ -52,7 +52,7 @@ _DERIVED = {}
 @pytest.fixture
 def derive_once(monkeypatch):
     """SymPy's derivation of each example, shared by the disturbed runs: only the finite differences differ."""
-    original = gradcheck.pipeline.symbolic.derive
+    original = gradcheck.symbolic.derive.derive
 
     def derive(spec, expand="auto"):
         key = (json.dumps(spec.to_dict(), sort_keys=True), expand)
@@ -60,7 +60,7 @@ def derive_once(monkeypatch):
             _DERIVED[key] = original(spec, expand)
         return _DERIVED[key]
 
-    monkeypatch.setattr(gradcheck.pipeline.symbolic, "derive", derive)
+    monkeypatch.setattr(gradcheck.symbolic.derive, "derive", derive)
 
 
 @pytest.mark.parametrize("disturb", [
@@ -76,10 +76,10 @@ def test_round_off_does_not_change_a_committed_report(disturb, monkeypatch, tmp_
 
 def test_the_disturbance_is_real(monkeypatch):
     """The step scaling above does move the finite differences (so the test above can fail)."""
-    spec = gradcheck.pipeline.spec.load_spec(str(DERIVATIONS / "xor.json"))
-    plain = gradcheck.pipeline.check.check_network(spec, symbolic="off")
+    spec = gradcheck.spec.parse.load_spec(str(DERIVATIONS / "xor.json"))
+    plain = gradcheck.checks.network.check_network(spec, symbolic="off")
     _scaled_steps(monkeypatch, 1 + 1e-6)
-    moved = gradcheck.pipeline.check.check_network(spec, symbolic="off")
+    moved = gradcheck.checks.network.check_network(spec, symbolic="off")
     a, b = plain.tensor("W0").values["numeric"], moved.tensor("W0").values["numeric"]
     assert not np.array_equal(a, b)
     assert np.allclose(a, b, rtol=1e-8, atol=0)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from gradcheck import check_network
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.generic import check_function
-from gradcheck.pipeline.sampled import FULL_SECONDS, choose_elements, estimate_seconds, resolve_mode
-from gradcheck.pipeline.spec import load_spec
+from gradcheck.checks.function import check_function
+from gradcheck.numeric.sampled import FULL_SECONDS, choose_elements, estimate_seconds, resolve_mode
+from gradcheck.reference.backprop import backprop
+from gradcheck.spec.parse import load_spec
 
 
 @pytest.mark.parametrize("shape", [(7, 3), (3, 11), (4, 2, 3, 3), (50, 50)])

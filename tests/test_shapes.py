@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gradcheck import forward, load_spec, trace_shapes
-from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
-from gradcheck.pipeline.shapes import fmt_shape
+from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
+from gradcheck.reference.shapes import fmt_shape
 
 CONVENTIONS = ["column", "row"]
 BIASES = ["separate", "none", "augmented"]

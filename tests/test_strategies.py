@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcheck import Spec, SpecError, check_network, forward, load_spec, trace_shapes
-from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
+from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
 from gradcheck.strategies import bad_shape_specs, cnn_specs, data_for, malformed_specs, networks, params_for, specs
 
 FEW = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,8 +9,8 @@ from nets import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
 from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.activations import SYMPY_NUMPY, sigmoid
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.symbolic import (
+from gradcheck.reference.backprop import backprop
+from gradcheck.symbolic.derive import (
     EXPAND_MAX_DEPTH,
     EXPAND_MAX_PARAMS,
     SYMBOLIC_LIMIT,

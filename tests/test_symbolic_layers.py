@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from gradcheck import check_network, load_spec
 from gradcheck.catalogue.activations import SYMPY_NUMPY
 from gradcheck.catalogue.sympy_forms import is_window_max, window_max
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.symbolic import derive, should_run
+from gradcheck.reference.backprop import backprop
 from gradcheck.strategies import cnn_specs
+from gradcheck.symbolic.derive import derive, should_run
 
 sys.path.insert(0, str(Path(__file__).parent / "impls"))
 from cs231n_nets import SPECS
@@ -51,7 +51,7 @@ def test_symbolic_gradients_equal_the_reference_backprop(name):
 
 
 def test_auto_skips_a_batchnorm_net_whose_whole_batch_is_large():
-    from gradcheck.pipeline.symbolic import UNITS_LIMIT
+    from gradcheck.symbolic.derive import UNITS_LIMIT
 
     small = load_spec(SPECS["bn_mlp"])  # N = 5, 18 units per sample
     assert should_run(small, "auto")[0]
@@ -128,8 +128,8 @@ def test_three_way_check_of_a_cnn_fails_a_wrong_gradient():
 
 
 def test_a_cnn_report_shows_the_convolution_and_pooling_facts(tmp_path):
-    from gradcheck.derivation_report import build_report, report_json
-    from gradcheck.pipeline.shapes import trace_shapes
+    from gradcheck.reference.shapes import trace_shapes
+    from gradcheck.reports.derivation import build_report, report_json
 
     spec = load_spec({"input": [1, 5, 5], "loss": "cross_entropy", "batch": 2, "layers": [
         {"type": "conv2d", "filters": 2, "kernel": 3, "stride": 2, "padding": 1, "activation": "relu"},

@@ -14,10 +14,10 @@ from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.activations import SYMPY_NUMPY
 from gradcheck.catalogue.sympy_forms import FORMS, softmax
 from gradcheck.cli import main
-from gradcheck.derivation_report import build_report
-from gradcheck.pipeline.backprop import backprop
-from gradcheck.pipeline.shapes import trace_shapes
-from gradcheck.pipeline.symbolic import Derivation
+from gradcheck.reference.backprop import backprop
+from gradcheck.reference.shapes import trace_shapes
+from gradcheck.reports.derivation import build_report
+from gradcheck.symbolic.derive import Derivation
 
 # The smallest bce network that saturates: σ(40) rounds to 1.0, so ∂C/∂a = (1 − y)/(1 − a) divides by 0.
 BCE40 = {"input": 1, "loss": "bce", "layers": [{"units": 1, "activation": "sigmoid"}],

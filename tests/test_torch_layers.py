@@ -12,7 +12,7 @@ from test_layers import NETS
 from test_torch_oracle import ACTS, torch_cost
 
 from gradcheck import load_spec
-from gradcheck.pipeline.backprop import backprop
+from gradcheck.reference.backprop import backprop
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional

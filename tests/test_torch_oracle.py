@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gradcheck import load_spec
-from gradcheck.pipeline.backprop import backprop  # the function (gradcheck.pipeline.backprop is also its module)
+from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
 
 torch = pytest.importorskip("torch")
 

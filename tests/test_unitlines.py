@@ -7,10 +7,10 @@ import pytest
 from nets import make_spec, random_spec
 
 from gradcheck import numeric_gradient
-from gradcheck.pipeline import unitlines
-from gradcheck.pipeline.numeric import default_step
-from gradcheck.pipeline.perturbed import Perturbed
-from gradcheck.pipeline.unitlines import UnitLines, fits_lines
+from gradcheck.numeric import unitlines
+from gradcheck.numeric.perturbed import Perturbed
+from gradcheck.numeric.stencils import default_step
+from gradcheck.numeric.unitlines import UnitLines, fits_lines
 
 SMOOTH_NETS = [
     ([3, 4, 2], ["tanh", "linear"], "mse", "column", "separate"),

@@ -1,7 +1,7 @@
-"""A SymPy derivation (:class:`~gradcheck.pipeline.symbolic.Derivation`) as blocks: forward pass, cost, δ's, elements.
+"""A SymPy derivation (:class:`~gradcheck.symbolic.derive.Derivation`) as blocks: forward pass, cost, δ's, elements.
 
 A notebook shows a derivation this way; the derivation reports
-(:mod:`gradcheck.derivation_report`) walk through the same quantities at length.
+(:mod:`gradcheck.reports.derivation`) walk through the same quantities at length.
 """
 
 from __future__ import annotations

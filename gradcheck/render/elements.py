@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from ..pipeline.compare import BANDS, errors
-from ..precision import ERROR_FLOOR, VALUE_DIGITS, shown_error, shown_value
+from ..judge.compare import BANDS, errors
 from .document import Equations, Heading, Para, Table, Value
 from .mathprint import Math, Partial, maths
+from .precision import ERROR_FLOOR, VALUE_DIGITS, shown_error, shown_value
 
 __all__ = ["element_rows", "element_blocks", "element_label", "ElementRow", "CELL_CHARS", "DISPLAY_CHARS"]
 
@@ -88,7 +88,7 @@ def element_label(name, index):
 
 
 def element_blocks(spec, d, result, noise):
-    from ..pipeline.symbolic import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
+    from ..symbolic.derive import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
 
     rows_data = element_rows(spec, d, result)
     has_impl = "impl" in result.opinions

@@ -1,4 +1,4 @@
-"""The local facts of convolution and pooling as report blocks and JSON (see :mod:`gradcheck.pipeline.local_facts`).
+"""The local facts of convolution and pooling as report blocks and JSON (see :mod:`gradcheck.symbolic.local_facts`).
 
 A derivation report of a network with a conv2d layer shows what SymPy derives from the
 cross-correlation's indexed sum, with the layer's own stride and padding; one with a
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..pipeline.local_facts import conv_fact, pool_fact
+from ..symbolic.local_facts import conv_fact, pool_fact
 from .document import Equations, Heading, Para
 from .mathprint import EQ, Math, Partial, to_latex, to_text
 from .mathprint import maths as _m

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from ..precision import json_number, rounded, shown_error
+from .precision import json_number, rounded, shown_error
 from .results import blame_json, worst_elements
 
 __all__ = ["result_json", "render_json", "trace_json"]
@@ -15,7 +15,7 @@ __all__ = ["result_json", "render_json", "trace_json"]
 def result_json(result, trace, noise=None):
     """The JSON document of one run (a dict).
 
-    ``noise``: numbers as a committed report shows them (see :mod:`gradcheck.precision`):
+    ``noise``: numbers as a committed report shows them (see :mod:`gradcheck.render.precision`):
     values rounded against the backprop's, errors as their shown text ("< 1e-07", "0.5").
     """
     spec = result.extra["spec"]
@@ -57,7 +57,7 @@ def result_json(result, trace, noise=None):
 
 
 def _line_trace(lines):
-    """{"line_trace": [...]} for a result whose user code was traced (see gradcheck.pipeline.linetrace), else {}."""
+    """{"line_trace": [...]} for a result whose user code was traced (see gradcheck.diagnose.linetrace), else {}."""
     if lines is None:
         return {}
     return {"line_trace": [{"line": ln.where, "code": ln.source,

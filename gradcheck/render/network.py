@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
-from ..precision import shown_value
 from .document import Heading, Para, Table, Value
 from .mathprint import Math
+from .precision import shown_value
 
 __all__ = ["network_blocks", "GRID_COLUMNS"]
 

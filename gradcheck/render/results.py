@@ -1,16 +1,16 @@
 """A check result as blocks: per-tensor errors, the worst elements, problems, diagnosis, notes, verdict.
 
 The same blocks serve the CLI, ``str(result)``, a notebook and the derivation reports;
-``noise`` (see :mod:`gradcheck.precision`) shows the numbers as a committed report does.
+``noise`` (see :mod:`gradcheck.render.precision`) shows the numbers as a committed report does.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..pipeline.compare import BANDS, BLAME_HEADERS
-from ..precision import ERROR_FLOOR, rounded_error, shown_error, shown_value
+from ..judge.compare import BANDS, BLAME_HEADERS
 from .document import Heading, Para, Table, Value
+from .precision import ERROR_FLOOR, rounded_error, shown_error, shown_value
 
 __all__ = ["check_blocks", "result_blocks", "verdict_line", "worst_elements", "blame_json"]
 
@@ -48,7 +48,7 @@ def _rule(result, stable):
 
 
 def check_blocks(result, blame=5, noise=None, heading=True, verdict=True):
-    """Blocks of a :class:`~gradcheck.pipeline.outcome.CheckResult`.
+    """Blocks of a :class:`~gradcheck.judge.outcome.CheckResult`.
 
     ``noise`` (an absolute round-off level) shows the numbers as a committed report does:
     errors rounded to where they mean something, no absolute-error column, and no ranking

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..pipeline.shapes import fmt_shape
+from ..reference.shapes import fmt_shape
 from .document import Code, Heading, Para, Table
 
 __all__ = ["trace_blocks", "MEANING"]
@@ -22,7 +22,7 @@ MEANING = {
 
 
 def trace_blocks(trace, n_samples=None):
-    """Blocks of a :class:`~gradcheck.pipeline.shapes.ShapeTrace`; ``n_samples`` (N) heads the batch column."""
+    """Blocks of a :class:`~gradcheck.reference.shapes.ShapeTrace`; ``n_samples`` (N) heads the batch column."""
     layout = ("samples are columns: z = W @ a_prev + b" if trace.convention == "column"
               else "samples are rows: z = a_prev @ W + b")
     blocks = [Heading(f"Shape trace ({trace.convention} convention, {layout}; bias {trace.bias})", 2)]

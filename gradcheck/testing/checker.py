@@ -14,7 +14,7 @@ class Checker:
     ``seed``) on top of the test's ``@pytest.mark.gradcheck`` and the command line/ini,
     records the check for the summary, raises ``AssertionError`` (the report with the
     blame table) when it fails and otherwise returns the
-    :class:`~gradcheck.pipeline.outcome.CheckResult`.
+    :class:`~gradcheck.judge.outcome.CheckResult`.
     """
 
     def __init__(self, session, settings, test):
@@ -32,18 +32,18 @@ class Checker:
         return result
 
     def function(self, f, grad, x, **kwargs):
-        """:func:`~gradcheck.pipeline.generic.check_function` (``step``, ``name`` pass through)."""
+        """:func:`~gradcheck.checks.function.check_function` (``step``, ``name`` pass through)."""
         __tracebackhide__ = True
-        from ..pipeline.generic import check_function
+        from ..checks.function import check_function
 
         s = self._settings(kwargs)
         return self._finish("function", check_function(f, grad, x, rtol=s.rtol, atol=s.atol, method=s.method,
                                                         **s.modes(), **kwargs))
 
     def layer(self, forward, backward, x, *params, **kwargs):
-        """:func:`~gradcheck.pipeline.generic.check_layer`; ``seed`` seeds ``dout`` (default 0)."""
+        """:func:`~gradcheck.checks.function.check_layer`; ``seed`` seeds ``dout`` (default 0)."""
         __tracebackhide__ = True
-        from ..pipeline.generic import check_layer
+        from ..checks.function import check_layer
 
         s = self._settings(kwargs)
         return self._finish("layer", check_layer(forward, backward, x, *params, rtol=s.rtol, atol=s.atol,
@@ -51,9 +51,9 @@ class Checker:
                                                  **kwargs))
 
     def network(self, spec, impl=None, **kwargs):
-        """:func:`~gradcheck.pipeline.check.check_network`; ``symbolic`` defaults to the session's ("off")."""
+        """:func:`~gradcheck.checks.network.check_network`; ``symbolic`` defaults to the session's ("off")."""
         __tracebackhide__ = True
-        from ..pipeline.check import check_network
+        from ..checks.network import check_network
 
         s = self._settings(kwargs)
         return self._finish("network", check_network(spec, impl, seed=s.seed, rtol=s.rtol, atol=s.atol,

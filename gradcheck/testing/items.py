@@ -1,4 +1,4 @@
-"""Collected net.json specs: one pytest item per file, run through :func:`~gradcheck.pipeline.check.check_network`."""
+"""Collected net.json specs: one pytest item per file, run through :func:`~gradcheck.checks.network.check_network`."""
 
 from __future__ import annotations
 
@@ -30,11 +30,11 @@ class SpecFile(pytest.File):
 
 
 class SpecItem(pytest.Item):
-    """Runs :func:`~gradcheck.pipeline.check.check_network` on one spec file (and its impl, if any)."""
+    """Runs :func:`~gradcheck.checks.network.check_network` on one spec file (and its impl, if any)."""
 
     def runtest(self):
-        from ..pipeline.check import check_network
-        from ..pipeline.spec import load_spec
+        from ..checks.network import check_network
+        from ..spec.parse import load_spec
 
         session = self.config.stash[SESSION_KEY]
         s = session.settings

@@ -15,7 +15,7 @@ import pytest
 
 from ..errors import suggest
 from ..options import OPTIONS, option
-from ..precision import json_number
+from ..render.precision import json_number
 
 __all__ = ["SESSION_KEY", "GradcheckSession", "Settings", "MARKER_KEYS", "REPORT_FILE", "marker_values",
            "resolve_impl"]

@@ -1,7 +1,7 @@
 """What every layer kind shares: the :class:`Layer` interface, the recorder behind the shape trace, helpers.
 
 A layer of a validated network is an *instance* of its kind's class, configured by
-net.json: ``layers[i]`` of a :class:`~gradcheck.pipeline.spec.Spec` is e.g. ``Conv2d(index=0,
+net.json: ``layers[i]`` of a :class:`~gradcheck.spec.parse.Spec` is e.g. ``Conv2d(index=0,
 in_shape=(1, 6, 6), out_shape=(2, 4, 4), activation="relu", options={...})``. Shapes
 of one sample are ``(features,)`` for a vector and ``(C, H, W)`` for an image.
 
@@ -15,7 +15,7 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
 ``layers/__init__.py``:
 
 - ``build(cls, read, index, in_shape, bias)``: validate the JSON keys (``read`` is a
-  :class:`~gradcheck.pipeline.spec.KeyReader`), return the configured layer (or raise
+  :class:`~gradcheck.spec.parse.KeyReader`), return the configured layer (or raise
   :class:`~gradcheck.errors.SpecError` naming the layer, the formula and a fix);
 - ``param_shapes(conv, bias)`` and ``init(rng, conv, bias)``: trainable params;
   ``buffer_shapes(conv, n)``, ``buffers(seed, conv, n)`` and ``check_buffer``: fixed
@@ -27,7 +27,7 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
   ``da_prev`` = ∂C/∂a_prev;
 - ``size_formulas()``: how each output size follows from the input (shape trace);
 - optionally, for finite differences that recompute only what a perturbation changes
-  (:mod:`gradcheck.pipeline.perturbed`): ``unit_change(params, key, index, delta, a_in, z,
+  (:mod:`gradcheck.numeric.perturbed`): ``unit_change(params, key, index, delta, a_in, z,
   conv, bias)``, the one output unit each element of a param touches and that unit's
   new z over the batch, and ``input_change(params, z, unit, da_row, conv, bias)``,
   this layer's z when one unit of its input moves;
@@ -38,7 +38,7 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
   under a finite-difference step means the step crossed a point where the layer is
   not differentiable (default: which side of the activation's kinks each z is on;
   max pooling adds which element of each window is the maximum);
-- the symbolic form, used by :mod:`gradcheck.pipeline.symbolic`: ``symbolic_z(params, a_prev,
+- the symbolic form, used by :mod:`gradcheck.symbolic.derive`: ``symbolic_z(params, a_prev,
   conv, bias)`` maps SymPy symbols of the params (object arrays shaped like the params,
   plus one sample's buffer symbols such as a dropout mask) and a flat list of SymPy
   a_prev entries of one sample (C order of ``in_shape``) to the flat list of that
@@ -188,7 +188,7 @@ class Layer:
 
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
         """:meth:`backward` on magnitudes (all arguments ≥ 0, ``a_prev`` the layer's input's), for the rounding
-        estimate of a backprop (:func:`~gradcheck.pipeline.rounding.backprop_rounding`): a kind whose backward
+        estimate of a backprop (:func:`~gradcheck.reference.rounding.backprop_rounding`): a kind whose backward
         subtracts terms overrides it to add them instead."""
         return self.backward(size, cache, params, conv, bias)
 

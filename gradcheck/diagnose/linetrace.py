@@ -1,0 +1,424 @@
+"""Run the user's backprop under a line tracer: the shape of every local NumPy array after each line.
+
+Only the user's own files are traced (not gradcheck, the standard library or installed
+packages such as NumPy), with ``sys.monitoring`` on Python 3.12+ and ``sys.settrace``
+before. :func:`trace_call` returns a :class:`LineTrace`:
+
+- one :class:`Line` per source line that made or changed an array, in the order the
+  lines first ran, with the shapes it gave (a loop's line shows every shape it gave);
+- ``broadcasts``: lines where two operands of different shapes broadcast silently to
+  a shape bigger than both, e.g. ``err = a - y`` with a (4, 1) and y (4,) -> (4, 4);
+- ``origin(array)``: the line that produced a returned array.
+
+:func:`compare_with_reference` sets each line next to the step of the reference shape
+trace with the same shape and names the first line whose shape no step has.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import is_user_file
+from ..reference.shapes import fmt_shape as _fmt
+from ..usercode.isolation import interrupts
+
+__all__ = ["Line", "LineTrace", "compare_with_reference", "trace_call", "trace_impl"]
+
+#: Line events recorded at most (a long training loop is cut short, not slowed down without end).
+MAX_EVENTS = 20000
+#: Runs of one line after which its shapes are taken as known (every layer of a loop over layers is seen).
+SATURATE = 5
+#: What people call the quantities of the reference trace's steps (a line naming one matches that step first).
+SYNONYMS = {
+    "z": {"z", "scores", "net", "logits", "pre", "zs"},
+    "a": {"a", "out", "h", "hidden", "probs", "act", "activation", "activations", "outputs", "y_hat", "yhat"},
+    "da": {"da", "err", "error", "dprobs", "cost_derivative", "grad_out"},
+    "delta": {"delta", "dz", "dscores", "dh", "d"},
+    "da_prev": {"da_prev", "dx", "dout", "back", "dhidden", "da"},
+    "dW": {"dw", "grad_w", "nabla_w", "dweights"},
+    "db": {"db", "grad_b", "nabla_b", "dbias"},
+}
+#: Calls of one function that are traced (a per-sample backprop shows its shapes in the first few samples).
+CALLS = 2
+_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+
+
+@dataclass
+class Line:
+    """One source line of the user's code and the arrays it assigned: {name: [shapes seen]}."""
+
+    filename: str
+    lineno: int
+    source: str
+    shapes: dict = field(default_factory=dict)
+    runs: int = 0
+    reference: str = ""
+    flagged: bool = False
+
+    @property
+    def where(self):
+        return f"{Path(self.filename).name}:{self.lineno}"
+
+    def shape_text(self):
+        return ", ".join(f"{name} {' | '.join(_fmt(s) for s in seen)}" for name, seen in self.shapes.items())
+
+    def __repr__(self):
+        return f"Line({self.where} `{self.source}`: {self.shape_text()})"
+
+
+@dataclass
+class LineTrace:
+    """What :func:`trace_call` saw: the lines, silent broadcasts, and the call's result or exception."""
+
+    lines: list
+    broadcasts: list
+    result: object = None
+    error: BaseException | None = None
+    departure: Line | None = None
+    _origin: dict = field(default_factory=dict, repr=False)
+    unlike: str = "no step of the reference shape trace has that shape"
+
+    def origin(self, array):
+        """The :class:`Line` that produced ``array`` (an object the traced call returned), or None."""
+        return self._origin.get(id(array))
+
+    def table(self):
+        """The lines as text: where, source, shapes after the line, and the matching reference step."""
+        rows = [(ln.where, ln.source, ln.shape_text(), ln.reference) for ln in self.lines]
+        if not rows:
+            return "(no line of your code made a NumPy array)"
+        widths = [min(max(len(r[i]) for r in rows), cap) for i, cap in enumerate((28, 48, 40, 80))]
+        out = []
+        for r in rows:
+            cells = [c if len(c) <= w else c[:w - 1] + "…" for c, w in zip(r, widths)]
+            text = "  ".join(c.ljust(w) for c, w in zip(cells[:3], widths[:3]))
+            out.append((text + ("  ← " + cells[3] if cells[3] else "")).rstrip())
+        return "\n".join(out)
+
+    def returned(self):
+        """Every array in what the traced call returned (through lists, tuples and dicts)."""
+        out, todo = [], [self.result]
+        while todo:
+            v = todo.pop()
+            if isinstance(v, np.ndarray):
+                out.append(v)
+            elif isinstance(v, (list, tuple)):
+                todo.extend(v)
+            elif isinstance(v, dict):
+                todo.extend(v.values())
+        return out
+
+    def sentences(self, wrong_shapes=()):
+        """One-line findings: silent broadcasts, and for gradients of a wrong shape ({name: shape}) the line
+        that made each and the first line whose shape departs from the reference."""
+        out = [f"your line {b[0].where} `{b[0].source}` broadcast silently: {b[1]}" for b in self.broadcasts[:3]]
+        if not wrong_shapes:
+            return out
+        for name, shape in wrong_shapes.items():
+            line = next((self.origin(a) for a in self.returned() if a.shape == tuple(shape) and self.origin(a)), None)
+            if line is not None:
+                out.append(f"{name} {_fmt(shape)} is made at your line {line.where} `{line.source}`")
+        if self.departure is not None:
+            out.append(f"your line {self.departure.where} `{self.departure.source}` is the first whose shape departs "
+                       f"from the reference: {self.departure.shape_text()} ({self.unlike})")
+        return out
+
+    def __repr__(self):
+        return f"LineTrace({len(self.lines)} lines, {len(self.broadcasts)} broadcasts)"
+
+
+class _Recorder:
+    """Shared by both tracing back ends: turns 'frame is at line L' events into :class:`Line` records."""
+
+    def __init__(self):
+        self.lines, self.broadcasts = {}, []
+        self.origin = {}
+        self.state = {}  # frame id -> (previous line, {name: (id, shape)} before it ran, or None)
+        self.runs = {}  # (code object, line) -> times recorded
+        self.idents = {}
+        self.calls = {}
+        self.inputs = set()  # ids of the arrays the traced call was given
+        self.events = 0
+
+    def arrays(self, frame, names):
+        """The frame's arrays, and those inside the small lists and dicts ``names`` (``grads[1]['W']``)."""
+        out = {}
+        for name, value in frame.f_locals.items():
+            if isinstance(value, np.ndarray):
+                out[name] = value
+            elif name in names:
+                _collect(name, value, out, 2)
+        return out
+
+    def names(self, filename, lineno):
+        """The identifiers on a source line (cached)."""
+        key = (filename, lineno)
+        found = self.idents.get(key)
+        if found is None:
+            found = self.idents[key] = dict.fromkeys(_NAME.findall(linecache.getline(filename, lineno).split("#")[0]))
+        return found
+
+    def at(self, frame, lineno):
+        """The frame is about to run ``lineno`` (None: it returns): record what the previous line did.
+
+        A line that ran :data:`SATURATE` times is no longer recorded (a loop has shown its
+        shapes by then), so a long loop costs little more than the tracing hook itself.
+        """
+        self.events += 1
+        key, filename = id(frame), frame.f_code.co_filename
+        prev = self.state.get(key)
+        code = frame.f_code
+        prev_open = prev is not None and prev[1] is not None and self._count(code, prev[0]) <= SATURATE
+        next_open = lineno is not None and self.runs.get((code, lineno), 0) < SATURATE
+        if not (prev_open or next_open):
+            if lineno is None:
+                self.state.pop(key, None)
+            else:
+                self.state[key] = (lineno, None)
+            return
+        before_names = self.names(filename, prev[0]) if prev_open else {}
+        after_names = self.names(filename, lineno) if next_open else {}
+        now = self.arrays(frame, before_names.keys() | after_names.keys())
+        if prev_open:
+            self._record(filename, prev[0], prev[1],
+                         {k: v for k, v in now.items() if "[" not in k or k[:k.index("[")] in before_names})
+        if lineno is None:
+            self.state.pop(key, None)
+        elif next_open:
+            self.state[key] = (lineno, {k: (id(v), v.shape) for k, v in now.items()})
+        else:
+            self.state[key] = (lineno, None)
+
+    def called(self, code):
+        """Count a call of ``code``; False once it ran :data:`CALLS` times (its frames need no more tracing)."""
+        n = self.calls[code] = self.calls.get(code, 0) + 1
+        return n <= CALLS
+
+    def _count(self, code, lineno):
+        n = self.runs[(code, lineno)] = self.runs.get((code, lineno), 0) + 1
+        return n
+
+    def _record(self, filename, lineno, before, now):
+        changed = {k: v for k, v in now.items()
+                   if before.get(k) != (id(v), v.shape) and id(v) not in self.inputs}  # a name for an input is no step
+        if not changed:
+            return
+        line = self.lines.get((filename, lineno))
+        if line is None:
+            source = linecache.getline(filename, lineno).split("#")[0].strip()
+            line = self.lines[(filename, lineno)] = Line(filename, lineno, source)
+        line.runs += 1
+        for name, arr in changed.items():
+            seen = line.shapes.setdefault(name, [])
+            if arr.shape not in seen and len(seen) < 4:
+                seen.append(arr.shape)
+            self.origin[id(arr)] = line
+        self._broadcast(line, before, changed)
+
+    def _broadcast(self, line, before, changed):
+        if line.flagged:
+            return
+        big = [(t, a) for t, a in changed.items() if a.ndim >= 2 and a.size >= 4]
+        if not big:
+            return
+        names = self.names(line.filename, line.lineno)
+        shapes = [(n, before[n][1]) for n in names if n in before]
+        for target, arr in big:
+            ops = [(n, s) for n, s in shapes if math.prod(s) < arr.size]
+            for i, (n1, s1) in enumerate(ops):
+                for n2, s2 in ops[i + 1:]:
+                    if s1 != s2 and s1 and s2 and _broadcast_shape(s1, s2) == arr.shape:
+                        line.flagged = True
+                        wide, narrow = (s1, n2) if len(s2) < len(s1) else (s2, n1)
+                        self.broadcasts.append((line, f"{n1} {_fmt(s1)} and {n2} {_fmt(s2)} give {target} "
+                                                      f"{_fmt(arr.shape)}; make the shapes agree (e.g. reshape "
+                                                      f"{narrow} to {_fmt(wide)})"))
+                        return
+
+
+def _broadcast_shape(s1, s2):
+    """NumPy's broadcast of two shapes, or None if they do not broadcast."""
+    out = []
+    for d1, d2 in zip((1,) * (len(s2) - len(s1)) + tuple(s1), (1,) * (len(s1) - len(s2)) + tuple(s2)):
+        if d1 != d2 and 1 not in (d1, d2):
+            return None
+        out.append(max(d1, d2))
+    return tuple(out)
+
+
+def _collect(name, value, out, depth):
+    if isinstance(value, np.ndarray):
+        out[name] = value
+    elif depth and isinstance(value, (list, tuple, dict)) and len(value) <= 16:
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for k, v in items:
+            if isinstance(v, (np.ndarray, list, tuple, dict)):
+                _collect(f"{name}[{k!r}]", v, out, depth - 1)
+
+
+def _is_mine(code, extra):
+    """A code object of the user's own files, other than a comprehension's (its loop variable is no quantity)."""
+    if code.co_name in ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"):
+        return False
+    return code.co_filename in extra or is_user_file(code.co_filename)
+
+
+def trace_call(fn, *args, files=(), **kwargs) -> LineTrace:
+    """Call ``fn(*args, **kwargs)`` with its lines traced; return a :class:`LineTrace`.
+
+    Lines in ``files`` and in any file of the user's own (see :func:`gradcheck.errors.is_user_file`)
+    are traced. An exception (even ``SystemExit``, or a KeyboardInterrupt that no Ctrl-C caused) is kept in
+    ``.error``, not raised.
+    """
+    rec = _Recorder()
+    for value in [*args, *kwargs.values()]:
+        found = {}
+        _collect("", value, found, 2)
+        rec.inputs |= {id(a) for a in found.values()}
+    extra = set(files)
+    code = getattr(inspect.unwrap(fn), "__code__", None)
+    if code is not None:
+        extra.add(code.co_filename)
+    runner = _monitor if hasattr(sys, "monitoring") else _settrace
+    result, error = None, None
+    with interrupts() as ctrl_c:
+        try:
+            result = runner(rec, extra, fn, args, kwargs)
+        except (Exception, SystemExit) as e:
+            error = e
+        except KeyboardInterrupt as e:  # raised by the user's code, unless a Ctrl-C arrived
+            if ctrl_c is None or ctrl_c:
+                raise
+            error = e
+    return LineTrace(list(rec.lines.values()), rec.broadcasts, result, error, None, rec.origin)
+
+
+def _settrace(rec, extra, fn, args, kwargs):
+    mine = {}
+
+    def local(frame, event, arg):
+        if rec.events >= MAX_EVENTS:
+            return None
+        if event == "line":
+            rec.at(frame, frame.f_lineno)
+        elif event == "return":
+            rec.at(frame, None)
+        return local
+
+    def calls(frame, event, arg):
+        code = frame.f_code
+        ok = mine.get(code)
+        if ok is None:
+            ok = mine[code] = _is_mine(code, extra)
+        if not ok or rec.events >= MAX_EVENTS or not rec.called(code):
+            return None
+        rec.at(frame, frame.f_lineno)
+        return local
+
+    old = sys.gettrace()
+    sys.settrace(calls)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        sys.settrace(old)
+
+
+def _monitor(rec, extra, fn, args, kwargs):  # pragma: no cover - Python 3.12+
+    mon = sys.monitoring
+    tool = next((t for t in range(5, 0, -1) if mon.get_tool(t) is None), None)
+    if tool is None:
+        return _settrace(rec, extra, fn, args, kwargs)
+    ev = mon.events
+    mon.use_tool_id(tool, "gradcheck line trace")
+    enabled = []
+
+    def start(code, offset):
+        if not rec.called(code):
+            mon.set_local_events(tool, code, 0)
+            return mon.DISABLE
+        if _is_mine(code, extra):
+            mon.set_local_events(tool, code, ev.LINE | ev.PY_RETURN)
+            enabled.append(code)
+            rec.at(sys._getframe(1), None if rec.events >= MAX_EVENTS else sys._getframe(1).f_lineno)
+            return None
+        return mon.DISABLE
+
+    def line(code, lineno):
+        if rec.events >= MAX_EVENTS:
+            return mon.DISABLE
+        rec.at(sys._getframe(1), lineno)
+        return None
+
+    def ret(code, offset, value):
+        rec.at(sys._getframe(1), None)
+        return None
+
+    mon.register_callback(tool, ev.PY_START, start)
+    mon.register_callback(tool, ev.LINE, line)
+    mon.register_callback(tool, ev.PY_RETURN, ret)
+    mon.set_events(tool, ev.PY_START)
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        mon.set_events(tool, 0)
+        for code in enabled:
+            mon.set_local_events(tool, code, 0)
+        for event in (ev.PY_START, ev.LINE, ev.PY_RETURN):
+            mon.register_callback(tool, event, None)
+        mon.restart_events()
+        mon.free_tool_id(tool)
+
+
+# -- against the reference shape trace ---------------------------------------------------------
+
+def compare_with_reference(trace, steps, n, known=(), unlike=None):
+    """Set each line of ``trace`` next to the reference step with its shape; find the first departure.
+
+    ``steps`` are the reference trace's steps (forward, then backward); ``n`` is the batch
+    size used, which replaces "N" (and 1 stands for it too, for per-sample code).
+    ``known`` are further shapes that are no departure (params, inputs, targets);
+    ``unlike`` says what a departing shape is unlike, in the sentence that names it.
+    """
+    if unlike:
+        trace.unlike = unlike
+    def concrete(shape, size):
+        return tuple(size if d == "N" else d for d in shape)
+
+    refs = [(concrete(s.result, size), f"layer {s.layer}: {s.name} = {s.expr}", s.name)
+            for s in steps for size in (n, 1)]
+    shapes = {r[0] for r in refs} | {tuple(k) for k in known}
+    shapes |= {tuple(concrete(v, size)) for s in steps for v in s.operands.values() for size in (n, 1)}
+    # Forms a user may hold the same quantity in: flat vectors, and (k, 1)/(1, k) per-sample columns.
+    shapes |= {tuple(d for d in s if d != 1) for s in shapes}
+    at = -1
+    for line in trace.lines:
+        results = [s for seen in line.shapes.values() for s in seen]
+        names = {re.sub(r"\W", "", nm.split("[")[0]).lower() for nm in line.shapes}
+        names |= {"d" + key.lower() for nm in line.shapes for key in re.findall(r"\['(\w+)'\]", nm)}
+        names |= {step for step, words in SYNONYMS.items() if names & words}
+        order = [*range(at + 1, len(refs)), *range(at + 1)]  # after the last match, wrapping round for loops
+        fits = [j for j in order if refs[j][0] in results]
+        j = next((j for j in fits if refs[j][2] in names), fits[0] if fits else None)
+        if j is not None:
+            line.reference = f"{refs[j][1]} {_fmt(refs[j][0])}"
+            at = max(at, j)
+        if trace.departure is None and results and not any(
+                s in shapes or tuple(d for d in s if d != 1) in shapes or len(s) == 0 for s in results):
+            trace.departure = line
+    return trace
+
+
+def trace_impl(fn, spec, params, X, Y, trace):
+    """Run the user's backprop ``fn(params, X, Y)`` on copies under the line tracer, against the shape trace."""
+    copies = [{k: v.copy() for k, v in p.items()} for p in params]
+    lt = trace_call(fn, copies, X.copy(), Y.copy())
+    known = [np.shape(v) for p in params for v in p.values()] + [X.shape, Y.shape, X.T.shape, Y.T.shape]
+    return compare_with_reference(lt, trace.steps(), Y.shape[spec.conv.sample_axis], known)  # Y: images too

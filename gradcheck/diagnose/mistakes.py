@@ -1,0 +1,275 @@
+"""Known backprop mistakes, as a registry of replayable tweaks of the reference backprop.
+
+A :class:`Mistake` sits at one *site* of the backward pass of one layer:
+
+========= ===================================================== ===================================
+site      replaces                                              e.g.
+========= ===================================================== ===================================
+``loss``  ∂C/∂a at the output (``fn(spec, da, a, Y) -> da``)      another loss's derivative
+``delta`` δ = ∂C/∂a ⊙ σ'(z) (``fn(act, da, z, a, axis)``)        σ'(a) for σ'(z), σ' left out
+``input`` the a_prev that dW pairs δ with (``fn(fw, i)``)        the layer's output a instead
+``grads`` the layer's returned gradients (``fn(g, N)``)          dW transposed, db averaged
+``carry`` ∂C/∂a_prev sent to the layer below                     W @ δ where Wᵀ @ δ belongs
+          (``fn(spec, i, da_prev, delta, a_in, p)``)
+========= ===================================================== ===================================
+
+``applies(spec, layer)`` says where a mistake can happen (a transposed dW only shows
+when W is square). The diagnosis (:mod:`gradcheck.diagnose.network`) replays combinations
+of them layer by layer, from the output down, and names the ones whose gradients
+are the user's. Other modules add mistakes with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..catalogue import LOSSES
+
+__all__ = ["MISTAKES", "SITES", "Hypothesis", "Mistake", "candidates", "register", "where"]
+
+SITES = ("loss", "carry", "delta", "input", "grads")
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One known mistake. ``text(spec, layers)`` is the sentence naming it at those layers."""
+
+    key: str
+    site: str
+    text: Callable
+    fn: Callable
+    applies: Callable = lambda spec, ly: True
+
+    def __repr__(self):
+        return f"Mistake({self.key!r} at {self.site})"
+
+
+MISTAKES: list = []
+
+
+def register(mistake):
+    """Add a :class:`Mistake` to the registry (returns it, so it can decorate a factory's result)."""
+    if mistake.site not in SITES:
+        raise ValueError(f"register: site {mistake.site!r}; expected one of {', '.join(SITES)}")
+    MISTAKES.append(mistake)
+    return mistake
+
+
+def candidates(spec, layer, site):
+    """The registered mistakes (and, at the output, the other losses) that can happen at ``site`` of ``layer``."""
+    ly = spec.layers[layer]
+    out = [m for m in MISTAKES if m.site == site and m.applies(spec, ly)]
+    if site == "loss":
+        out += _other_losses(spec)
+    return out
+
+
+# -- the hypothesis: a set of mistakes, replayed through backprop(tweak=...) -----------------
+
+@dataclass
+class Hypothesis:
+    """Mistakes at given layers ({layer: [Mistake]}; the loss mistake at the output layer) and a scale c.
+
+    Passed as ``backprop(..., tweak=hypothesis)``; ``c`` is the constant factor between
+    the user's gradients and the replay (1 when none).
+    """
+
+    spec: object
+    at: dict = field(default_factory=dict)
+    c: float | None = None
+    n: int = 1  # the number of samples checked
+
+    def with_(self, layer, mistakes, c=None):
+        return Hypothesis(self.spec, {**self.at, layer: list(mistakes)}, self.c if c is None else c, self.n)
+
+    def _site(self, layer, site):
+        return next((m for m in self.at.get(layer, ()) if m.site == site), None)
+
+    def mistakes(self):
+        """[(layer, Mistake)] from the output layer down."""
+        return [(i, m) for i in sorted(self.at, reverse=True) for m in self.at[i]]
+
+    # the tweak interface of gradcheck.reference.backprop.backprop
+    def loss_grad(self, da, a, Y):
+        m = self._site(len(self.spec.layers) - 1, "loss")
+        return m.fn(self.spec, da, a, Y) if m else da
+
+    def act_grad(self, i):
+        m = self._site(i, "delta")
+        return m.fn if m else None
+
+    def layer_input(self, i, fw):
+        m = self._site(i, "input")
+        return m.fn(fw, i) if m else fw.a_in[i]
+
+    def grads(self, i, g):
+        m = self._site(i, "grads")
+        return m.fn(g, self.n) if m else g
+
+    def carry(self, i, da_prev, delta, a_in, p):
+        m = self._site(i, "carry")
+        return m.fn(self.spec, i, da_prev, delta, a_in, p) if m else da_prev
+
+    def __repr__(self):
+        return f"Hypothesis({[(i, m.key) for i, m in self.mistakes()]}, c={self.c})"
+
+
+# -- the known mistakes of dense layers and their activations ------------------------------
+
+def _smooth(spec, ly):
+    return ly.act.derivative is not None
+
+
+def _weight_block(spec, W):
+    """W without the bias column/row of an augmented layer: the block that multiplies a_prev."""
+    if spec.bias != "augmented":
+        return W
+    return W[..., :, :-1] if spec.conv.name == "column" else W[..., :-1, :]
+
+
+def _square(spec, ly):
+    W = spec.param_shapes()[ly.index].get("W")
+    return W is not None and len(W) == 2 and W[0] == W[1]
+
+
+def _square_block(spec, ly):
+    W = spec.param_shapes()[ly.index].get("W")
+    if W is None or len(W) != 2:
+        return False
+    w = _weight_block(spec, np.empty(W)).shape
+    return w[0] == w[1]
+
+
+def _not_transposed(spec, i, da_prev, delta, a_in, p):
+    ly = spec.layers[i]
+    W = np.array(p["W"], dtype=float)
+    block = _weight_block(spec, W)
+    block[...] = np.swapaxes(block.copy(), -1, -2)
+    _, wrong = ly.layer.backward(delta, a_in, {**p, "W": W}, spec.conv, spec.bias)
+    return wrong
+
+
+def _transposed(g, n):
+    return {**g, "W": np.swapaxes(g["W"], -1, -2)}
+
+
+def _has_b(spec, ly):
+    return "b" in spec.param_shapes()[ly.index]
+
+
+def _dense(spec, ly):
+    W = spec.param_shapes()[ly.index].get("W")
+    return W is not None and len(W) == 2
+
+
+def where(spec, layers, verb):
+    """("layer 1 applies", "layers 0 and 2 apply", "every sigmoid layer applies") for a mistake in ``layers``."""
+    layers = sorted(layers)
+    if len(layers) == 1:
+        return f"layer {layers[0]} {verb}"
+    acts = {spec.layers[i].activation for i in layers}
+    if len(layers) == len(spec.layers) or len(layers) > 2:
+        kind = f"{'/'.join(sorted(acts))} " if len(acts) <= 2 else ""
+        every = len(layers) == sum(spec.layers[j].activation in acts for j in range(len(spec.layers)))
+        if every:
+            return f"every {kind}layer ({', '.join(map(str, layers))}) {verb}"
+    plural = verb[:-3] + "y" if verb.endswith("ies") else verb[:-1] if verb.endswith("s") else verb
+    return f"layers {', '.join(map(str, layers[:-1]))} and {layers[-1]} {plural}"
+
+
+def _act(spec, layers):
+    names = sorted({spec.layers[i].activation for i in layers})
+    return "/".join(names)
+
+
+def _prime(spec, layers):
+    return "; ".join(sorted({f"{spec.layers[i].act.derivative_formula} for {spec.layers[i].activation}"
+                             for i in layers}))
+
+
+for _m in [
+    Mistake("prime_of_a", "delta",
+            lambda spec, ls: (f"{where(spec, ls, 'applies')} {_act(spec, ls)}' to the activation a instead of to z: "
+                              f"σ'(a) = σ'(σ(z)). Evaluate σ' at z ({_prime(spec, ls)}); written with a = σ(z) it is "
+                              "a*(1-a) for sigmoid, so do not apply σ' to a again"),
+            lambda act, da, z, a, axis: da * act.derivative(a, act.forward(a, axis)), _smooth),
+    Mistake("no_prime", "delta",
+            lambda spec, ls: (f"{where(spec, ls, 'leaves')} out the activation derivative: δ = ∂C/∂a ⊙ σ'(z), "
+                              f"with σ'(z) = {_prime(spec, ls)}"),
+            lambda act, da, z, a, axis: da, _smooth),
+    Mistake("sigma_not_prime", "delta",
+            lambda spec, ls: (f"{where(spec, ls, 'multiplies')} by the activation σ(z) itself where its derivative "
+                              f"σ'(z) belongs ({_prime(spec, ls)}): δ = ∂C/∂a ⊙ σ'(z)"),
+            lambda act, da, z, a, axis: da * a, _smooth),
+    Mistake("softmax_elementwise", "delta",
+            lambda spec, ls: (f"{where(spec, ls, 'treats')} softmax as element-wise (a(1−a)); its Jacobian is "
+                              "a_i([i=j] − a_j), so δ = a * (da - (da * a).sum(axis)) — with cross-entropy simply "
+                              "(a − y)/N"),
+            lambda act, da, z, a, axis: da * a * (1 - a), lambda spec, ly: not ly.act.elementwise),
+    Mistake("output_not_input", "input",
+            lambda spec, ls: (f"{where(spec, ls, 'pairs')} δ with the layer's output a instead of its input a_prev "
+                              "(∂z_i/∂w_jk = [i=j]·a_prev_k, so dW uses the input)"),
+            lambda fw, i: fw.a[i], lambda spec, ly: _square(spec, ly)),
+    Mistake("dw_transposed", "grads",
+            lambda spec, ls: (f"{where(spec, ls, 'returns')} dW transposed (dW must have W's layout: "
+                              f"{_dw_equation(spec, ls[0])})"),
+            _transposed, _square),
+    Mistake("prime_formula_on_z", "delta",
+            lambda spec, ls: (f"{where(spec, ls, 'evaluates')} the derivative written for a = σ(z) at z: "
+                              f"{_act(spec, ls)}' as a function of a (a*(1-a) for sigmoid, 1-a**2 for tanh) given z "
+                              f"instead of a; σ'(z) = {_prime(spec, ls)}"),
+            lambda act, da, z, a, axis: da * act.derivative(z, z), _smooth),
+    Mistake("db_mean", "grads",
+            lambda spec, ls: (f"{where(spec, ls, 'averages')} δ over the batch for db where it must sum it "
+                              "(δ already holds the loss's 1/N): db = delta.sum(axis), not .mean(axis)"),
+            lambda g, n: {**g, "b": g["b"] / n}, _has_b),
+    Mistake("dw_mean", "grads",
+            lambda spec, ls: (f"{where(spec, ls, 'divides')} dW by N once more: δ already holds the loss's 1/N, "
+                              "so dW is the plain product of δ with the layer's input"),
+            lambda g, n: {**g, "W": g["W"] / n}, _dense),
+    Mistake("w_not_transposed", "carry",
+            lambda spec, ls: "; ".join(
+                f"W not transposed in the backward pass: carrying δ back from layer {i} to layer {i - 1} "
+                f"multiplies by W{i} where its transpose belongs ({_carry_equation(spec, i)}); it only runs because "
+                "that W is square" for i in sorted(ls, reverse=True)),
+            _not_transposed, lambda spec, ly: ly.index > 0 and _square_block(spec, ly)),
+]:
+    register(_m)
+
+
+def _step(spec, i, name):
+    from ..reference.shapes import trace_shapes
+
+    for step in trace_shapes(spec).layers[i].steps:
+        if step.phase == "backward" and step.name == name:
+            return step.equation()
+    return ""
+
+
+def _dw_equation(spec, i):
+    return _step(spec, i, "dW")
+
+
+def _carry_equation(spec, i):
+    return _step(spec, i, "da_prev")
+
+
+def _other_losses(spec):
+    """Another loss's ∂C/∂a at the output, for each loss defined with this output whose gradient differs in shape."""
+    out = []
+    here = LOSSES[spec.loss]
+    last = spec.layers[-1].activation
+    for other in LOSSES.values():
+        if other.name == here.name or other.output not in (None, last):
+            continue
+        out.append(Mistake(
+            f"loss:{other.name}", "loss",
+            lambda spec, ls, other=other, here=here: (
+                f"you differentiated the {other.name} loss (C = {other.formula}, ∂C/∂a = {other.grad_formula}) "
+                f"but the spec's loss is {here.name} (C = {here.formula}, ∂C/∂a = {here.grad_formula})"),
+            lambda spec, da, a, Y, other=other: other.grad(a, Y, a.shape[spec.conv.sample_axis],
+                                                           a.shape[spec.conv.unit_axis])))
+    return out

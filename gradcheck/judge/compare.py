@@ -1,0 +1,340 @@
+"""Compare gradients element by element: error bounds, verdict bands, blame tables (the whole result of a
+check is :class:`~gradcheck.judge.outcome.CheckResult`).
+
+For an analytic value a and a numeric value n of one element, with ``bound`` the
+finite difference's own error estimate for n (truncation from the stencil at h and 2h,
+plus rounding of the loss at its scale):
+
+    err = |a − n|,   rel_err = err / max(|a|, |n|),   tol = rtol · max(|a|, |n|) + atol
+
+* **good**: ``err <= tol``;
+* **inconclusive**: ``tol < err <= tol + MARGIN · bound``: only the finite difference's
+  own error could explain the disagreement, so it cannot decide (not a FAIL; the
+  result says why and what to try);
+* **wrong** (rel_err >= :data:`SUSPICIOUS`) or **suspicious**: the analytic value lies
+  outside the finite difference's error bound by a margin. However small the
+  gradient, an element the finite difference resolves is judged relatively.
+* **kink**: the element sits on a point where the function is not differentiable (relu at 0)
+  and its value lies between the one-sided derivatives there (the numeric value is their
+  midpoint, the bound reaches both); reported, not failed. Outside them it is wrong, and so
+  is a value the joint test of all kinks finds wrong (``joint``: not a sub- or supergradient
+  as a vector, see :mod:`gradcheck.judge.subgradient`). An element too close to a kink for
+  any step to resolve (``unresolved``) is inconclusive inside its interval.
+
+``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
+than it. An analytic opinion may also differ from the exact gradient by the rounding
+a correct backprop makes in that element (``rounding``, estimated per element from the
+terms it sums: :mod:`gradcheck.reference.rounding`), which is added to its tolerance. A
+user's gradient returned as float32 (its arrays' dtype, never guessed from the size of
+a disagreement) is allowed float32's rounding instead: the same estimate at ε₃₂, or,
+where there is none, ε₃₂ at the element's own size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..defaults import ATOL, MARGIN, RTOL
+
+__all__ = [
+    "ANALYTIC_ULPS",
+    "ATOL",
+    "FLOAT32_RTOL",
+    "MARGIN",
+    "RTOL",
+    "SUSPICIOUS",
+    "TINY",
+    "UNDERFLOW",
+    "ElementBlame",
+    "TensorCheck",
+    "errors",
+    "low_precision",
+    "verdicts",
+]
+
+#: Rounding of any float64 backprop: a multiple of the estimate of
+#: :func:`gradcheck.reference.rounding.backprop_rounding`, allowed to the analytic opinions of network checks.
+ANALYTIC_ULPS = 4
+#: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
+#: no gradient there can be judged relatively (the hardware's floor, not a tolerance).
+UNDERFLOW = 2.0**20 * float(np.finfo(np.float64).tiny)
+#: Relative errors below this (but beyond the tolerance and the bound) are "suspicious" rather than "wrong".
+SUSPICIOUS = 1e-2
+#: Relative tolerance for gradients computed in float32: ε₃₂ ≈ 1.2e-7 grown through a few layers (a ×1.001 error
+#: still fails).
+FLOAT32_RTOL = 2.0**7 * float(np.finfo(np.float32).eps)
+EPS32 = float(np.finfo(np.float32).eps)
+EPS64 = float(np.finfo(np.float64).eps)
+TINY = 1e-300
+BANDS = ("good", "kink", "inconclusive", "suspicious", "wrong")
+_BAND_ARRAY = np.array([*BANDS, "unchecked"])
+#: Verdicts are kept as codes into ``_BAND_ARRAY`` (one byte per element, not a string of 12 characters).
+_GOOD, _KINK, _INCONCLUSIVE, _SUSPICIOUS, _WRONG, _UNCHECKED = range(6)
+
+
+def errors(analytic, numeric):
+    """(abs_err, rel_err) arrays for two arrays of the same shape (NaN errors become inf)."""
+    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
+    abs_err = np.abs(a - n)
+    with np.errstate(invalid="ignore"):
+        rel_err = abs_err / np.maximum(np.maximum(np.abs(a), np.abs(n)), TINY)
+    rel_err = np.where(np.isnan(abs_err) | np.isnan(rel_err), np.inf, rel_err)
+    return np.where(np.isnan(abs_err), np.inf, abs_err), rel_err
+
+
+def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, margin=MARGIN):
+    """Array of band names (see :data:`BANDS`) for each element.
+
+    ``bound`` is the numeric value's error estimate (same shape, or None for "exact").
+
+    >>> verdicts([1.0, 2e-9, 1e-9, 3.0], [1.0, 1e-9, 1.1e-9, 3.0], bound=[0, 1e-14, 1e-10, 0]).tolist()
+    ['good', 'wrong', 'inconclusive', 'good']
+    """
+    return np.array(_BAND_ARRAY[verdict_codes(analytic, numeric, rtol, atol, kinks, bound, margin)])
+
+
+def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, margin=MARGIN, rounding=None):
+    """:func:`verdicts` as int8 codes (indices into ``BANDS``), an array also for a 0-d tensor.
+
+    ``rounding`` (same shape, or None) is the rounding the analytic value may have: added to the tolerance."""
+    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
+    abs_err, rel_err = errors(a, n)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(a) & np.isfinite(n)
+        tol = rtol * np.maximum(np.abs(a), np.abs(n)) + atol
+        if rounding is not None:
+            tol = tol + np.asarray(rounding, float)
+        good = finite & (abs_err <= tol)
+        explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
+    code = np.where(good, _GOOD, np.where(explained, _INCONCLUSIVE,
+                                          np.where(rel_err < SUSPICIOUS, _SUSPICIOUS, _WRONG)))
+    if kinks is not None:  # a kink excuses a value between the one-sided derivatives (the bound), no other
+        code = np.where(np.asarray(kinks, bool) & ~good & explained, _KINK, code)
+    return np.array(code, dtype=np.int8)
+
+
+def low_precision(values, depth=0):
+    """True if any array in ``values`` (an array, a number, nested lists/tuples/dicts) is float32 or float16."""
+    if isinstance(values, (np.ndarray, np.floating)):
+        return values.dtype in (np.float32, np.float16)
+    if depth > 4:
+        return False
+    items = values.values() if isinstance(values, dict) else values if isinstance(values, (list, tuple)) else ()
+    return any(low_precision(v, depth + 1) for v in items)
+
+
+@dataclass
+class ElementBlame:
+    """One row of a blame table."""
+
+    param: str
+    index: tuple
+    opinion: str
+    analytic: float
+    numeric: float
+    abs_err: float
+    rel_err: float
+    verdict: str
+
+    @property
+    def element(self):
+        """``"W0[1, 2]"``."""
+        return f"{self.param}[{', '.join(str(i) for i in self.index)}]" if self.index else self.param
+
+    def row(self):
+        return [self.element, self.opinion, self.analytic, self.numeric, self.abs_err, self.rel_err, self.verdict]
+
+    def __repr__(self):
+        return (f"ElementBlame({self.element} {self.opinion}: {self.analytic:.6g} vs numeric "
+                f"{self.numeric:.6g}, rel {self.rel_err:.2g} → {self.verdict})")
+
+
+BLAME_HEADERS = ["element", "checked", "analytic", "numeric", "abs err", "rel err", "verdict"]
+
+
+@dataclass
+class TensorCheck:
+    """One parameter tensor: every opinion's values and, for each checked opinion, its verdicts vs numeric.
+
+    ``values`` maps an opinion ("backprop", "numeric", "symbolic", "impl", or "analytic")
+    to an array of the parameter's shape. ``checked`` lists the opinions judged
+    against ``values["numeric"]``; ``bound`` is the numeric value's per-element error
+    estimate; ``rounding`` the rounding a correct float64 backprop of this tensor may
+    have (see :func:`verdict_codes`); ``mask`` (sampled checks) marks the elements that
+    were checked, the rest are "unchecked". ``float32`` says the user's gradient arrays
+    are float32: the user's opinion is then allowed float32's rounding. ``unevaluated``
+    maps an opinion to a bool array of the elements it could not evaluate (SymPy's form
+    overflowing where the reference backprop's is finite): those are "unchecked" for it,
+    not judged. ``unresolved`` marks elements too close to a kink for any step
+    (inconclusive at best); ``joint`` maps an opinion to the elements at kinks that failed
+    the joint sub/supergradient test (wrong).
+    """
+
+    name: str
+    layer: int | None
+    kind: str | None
+    shape: tuple
+    values: dict
+    checked: tuple
+    rtol: float = RTOL
+    atol: float = ATOL
+    kinks: np.ndarray | None = None
+    problem: str | None = None  # e.g. the user's gradient has the wrong shape
+    bound: np.ndarray | None = None
+    mask: np.ndarray | None = None
+    float32: bool = False
+    rounding: np.ndarray | None = None
+    unevaluated: dict = field(default_factory=dict)
+    unresolved: np.ndarray | None = None
+    joint: dict | None = None
+    _err: dict = field(default_factory=dict, repr=False)
+
+    USER = ("impl", "analytic")
+
+    def __post_init__(self):
+        ref = self.values["numeric"]
+        for op in self.checked:
+            v = self.values.get(op)
+            if v is None or np.shape(v) != np.shape(ref):
+                continue
+            ver = self._judge(v, ref, self.float32 and op in self.USER)
+            if op in self.unevaluated:
+                ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
+            ab, rel = errors(v, ref)
+            self._err[op] = (ab, rel, self._at_kinks(op, ver))
+        self._undecided()
+
+    def _undecided(self):
+        """An opinion that agrees with the finite difference is still inconclusive where another opinion differs
+        from it beyond the tolerance by less than the finite difference can resolve: the judge cannot tell
+        which of the two is right (a tiny gradient returned as 0, whose true value is below rounding)."""
+        if self.bound is None or len(self._err) < 2:
+            return
+        bound = np.asarray(self.bound, float)
+        rounding = 0.0 if self.rounding is None else np.asarray(self.rounding, float)
+        at_kink = np.zeros(bound.shape, bool) if self.kinks is None else np.asarray(self.kinks, bool)  # both valid
+        for a in self._err:
+            ver, va = self._err[a][2], np.asarray(self.values[a], float)
+            for b in self._err:
+                if b == a:
+                    continue
+                vb = np.asarray(self.values[b], float)
+                with np.errstate(invalid="ignore"):
+                    gap = np.abs(va - vb)
+                    apart = gap > 2 * (self.rtol * np.maximum(np.abs(va), np.abs(vb)) + self.atol + rounding)
+                    ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound) & ~at_kink] = _INCONCLUSIVE
+
+    def _at_kinks(self, op, ver):
+        """Unresolved elements are inconclusive at best; elements that failed the joint test of kinks are wrong."""
+        if self.unresolved is not None:
+            ver[np.asarray(self.unresolved, bool) & ((ver == _GOOD) | (ver == _KINK))] = _INCONCLUSIVE
+        if self.joint and self.joint.get(op) is not None:
+            ver[np.asarray(self.joint[op], bool) & (ver != _UNCHECKED)] = _WRONG
+        return ver
+
+    def _judge(self, v, ref, f32):
+        rtol, rounding = self.rtol, self.rounding
+        if f32:  # float32's rounding: the estimate's at ε₃₂, or ε₃₂ at the element's own size (FLOAT32_RTOL)
+            rtol = max(rtol, FLOAT32_RTOL)
+            rounding = None if rounding is None else rounding * (EPS32 / EPS64)
+        ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, self.bound, rounding=rounding)
+        if self.mask is not None:
+            ver[~np.asarray(self.mask, bool)] = _UNCHECKED
+        return ver
+
+    @staticmethod
+    def _failing(ver):
+        return (ver == _WRONG) | (ver == _SUSPICIOUS)
+
+    def verdict(self, opinion):
+        """Per-element array of band names for ``opinion`` (None if it could not be compared); a new array on
+        each call (the verdicts are kept as codes)."""
+        return np.array(_BAND_ARRAY[self._err[opinion][2]]) if opinion in self._err else None
+
+    def opinion_passed(self, opinion):
+        if opinion not in self._err:
+            return False
+        return not bool(self._failing(self._err[opinion][2]).any())
+
+    @property
+    def passed(self):
+        return self.problem is None and all(self.opinion_passed(op) for op in self.checked)
+
+    @property
+    def n_checked(self):
+        """How many elements were checked (all of them unless the check was sampled)."""
+        return int(np.prod(self.shape, dtype=np.int64)) if self.mask is None else int(np.count_nonzero(self.mask))
+
+    def count(self, band, opinion=None):
+        """Number of elements in ``band`` over the checked opinions (or one)."""
+        code = _band_code(band)
+        return sum(int(np.count_nonzero(self._err[op][2] == code))
+                   for op in ([opinion] if opinion else self.checked) if op in self._err)
+
+    def first(self, band):
+        """``"W0[1, 2]"``: the first element in ``band`` (None if there is none)."""
+        for op in self.checked:
+            if op in self._err and (hit := np.argwhere(self._err[op][2] == _band_code(band))).size:
+                return ElementBlame(self.name, tuple(int(i) for i in hit[0]), op, 0, 0, 0, 0, band).element
+        return None
+
+    def max_errors(self, opinion=None):
+        """(max abs err, max rel err) over the checked opinions (or one), ignoring kinks and unchecked elements."""
+        ops = [opinion] if opinion else list(self.checked)
+        ab = rel = 0.0
+        for op in ops:
+            if op not in self._err:
+                return float("inf"), float("inf")
+            a, r, v = self._err[op]
+            mask = (v != _KINK) & (v != _UNCHECKED)
+            if mask.any():
+                ab, rel = max(ab, float(a[mask].max())), max(rel, float(r[mask].max()))
+        return ab, rel
+
+    @property
+    def max_abs_error(self):
+        return self.max_errors()[0]
+
+    @property
+    def max_rel_error(self):
+        return self.max_errors()[1]
+
+    @property
+    def n_kinks(self):
+        return 0 if self.kinks is None else int(np.asarray(self.kinks).sum())
+
+    def blame(self, opinion=None, n=None, include_good=True):
+        """:class:`ElementBlame` rows for the checked opinions (or one): the ``n`` worst, or all checked ones."""
+        rows = []
+        for op in [opinion] if opinion else self.checked:
+            if op not in self._err:
+                continue
+            ab, rel, ver = (np.ravel(x) for x in self._err[op])
+            rank = np.where(ver == _UNCHECKED, -1, ver)
+            keep = np.flatnonzero(rank >= (1 if not include_good else 0))
+            finite_rel = np.where(np.isfinite(rel[keep]), rel[keep], 1e308)
+            if n and len(keep) > 8 * n:  # only the candidates for the n worst get sorted (ties included)
+                key = rank[keep] + finite_rel / (1 + finite_rel)  # by band, then by rel err: never out of order
+                cut = np.partition(key, len(key) - n)[len(key) - n]
+                keep, finite_rel = keep[key >= cut], finite_rel[key >= cut]
+            order = keep[np.lexsort((-ab[keep], -finite_rel, -rank[keep]))]
+            if n:
+                order = order[:n]
+            val, ref = np.ravel(self.values[op]), np.ravel(self.values["numeric"])
+            for flat in order:
+                idx = tuple(int(i) for i in np.unravel_index(flat, self.shape)) if self.shape else ()
+                rows.append(ElementBlame(self.name, idx, op, float(val[flat]), float(ref[flat]), float(ab[flat]),
+                                         float(rel[flat]), str(_BAND_ARRAY[ver[flat]])))
+        return rows
+
+    def __repr__(self):
+        status = "PASS" if self.passed else ("PROBLEM: " + self.problem if self.problem else "FAIL")
+        return (f"TensorCheck({self.name} {self.shape}: max abs {self.max_abs_error:.2g}, "
+                f"max rel {self.max_rel_error:.2g}, {status})")
+
+
+def _band_code(band):
+    """The code of a band name ("good" … "wrong", "unchecked")."""
+    return (*BANDS, "unchecked").index(band)

@@ -1,0 +1,115 @@
+"""The outcome of a check: every tensor's :class:`~gradcheck.judge.compare.TensorCheck`, the worst elements,
+notes, problems and the diagnosis, with a readable ``str``, notebook display and a repr."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .compare import ATOL, BANDS, FLOAT32_RTOL, RTOL
+
+__all__ = ["CheckResult"]
+
+
+def _badness(row):
+    rank = BANDS.index(row.verdict) if row.verdict in BANDS else -1
+    return rank, row.rel_err if np.isfinite(row.rel_err) else 1e308, row.abs_err
+
+
+@dataclass
+class CheckResult:
+    """The outcome of a check: per-tensor results, a blame table, a diagnosis and notes.
+
+    ``str(result)`` is a readable report; ``bool(result)`` is ``result.passed``.
+    """
+
+    name: str
+    tensors: list
+    opinions: tuple
+    checked: tuple
+    rtol: float = RTOL
+    atol: float = ATOL
+    diagnosis: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    problems: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def passed(self):
+        return not self.problems and all(t.passed for t in self.tensors)
+
+    def __bool__(self):
+        return self.passed
+
+    @property
+    def max_abs_error(self):
+        return max((t.max_abs_error for t in self.tensors), default=0.0)
+
+    @property
+    def max_rel_error(self):
+        return max((t.max_rel_error for t in self.tensors), default=0.0)
+
+    def tensor(self, name):
+        for t in self.tensors:
+            if t.name == name:
+                return t
+        raise KeyError(f"no parameter {name!r}; have {[t.name for t in self.tensors]}")
+
+    def __post_init__(self):
+        self.notes = list(self.notes) + self.judge_notes()
+
+    def judge_notes(self):
+        """Notes on float32 gradients and inconclusive elements (added to ``notes``)."""
+        out = []
+        named = [t.name for t in self.tensors if t.float32]
+        if named:
+            out.append(f"your gradients are float32 ({', '.join(named)}): judged with float32 tolerances "
+                       f"(rtol {max(self.rtol, FLOAT32_RTOL):.2g} plus float32 rounding); use float64 for a "
+                       "tighter check")
+        n = sum(t.count("inconclusive") for t in self.tensors)
+        if n:
+            first = next(t.first("inconclusive") for t in self.tensors if t.count("inconclusive"))
+            out.append(f"{n} element(s) inconclusive (first {first}): the finite difference's own error "
+                       "bound is larger than the tolerance there, so it cannot decide; they do not fail. Way out: "
+                       "a more accurate method (--method richardson, or complex-step where every operation is "
+                       "smooth), a larger rtol, or smaller weights/inputs so the loss is less curved")
+        return out
+
+    def blame(self, n=10, opinion=None, include_good=True):
+        """The ``n`` worst elements (wrong first, then suspicious, then largest rel err); ``n=0``: all checked."""
+        rows = [r for t in self.tensors for r in t.blame(opinion, n=n, include_good=include_good)]
+        rows.sort(key=_badness, reverse=True)
+        return rows[:n] if n else rows
+
+    def counts(self):
+        """{band: number of elements} over all checked opinions (sampled checks add "unchecked")."""
+        out = {band: sum(t.count(band) for t in self.tensors) for band in BANDS}
+        unchecked = sum(t.count("unchecked") for t in self.tensors)
+        if unchecked:
+            out["unchecked"] = unchecked
+        return out
+
+    def __str__(self):
+        from ..render import TEXT
+        from ..render.results import result_blocks
+
+        return TEXT.body(result_blocks(self))
+
+    def _repr_html_(self):  # a notebook shows the result as a table, not a repr
+        from ..render import notebook_html
+        from ..render.results import result_blocks
+
+        return notebook_html(result_blocks(self))
+
+    def _repr_markdown_(self):
+        from ..render import notebook_markdown
+        from ..render.results import result_blocks
+
+        return notebook_markdown(result_blocks(self))
+
+    def __repr__(self):
+        worst = self.blame(n=1)
+        w = f", worst {worst[0].element} rel {worst[0].rel_err:.2g}" if worst else ""
+        return (f"<CheckResult {self.name}: {'passed' if self.passed else 'FAILED'}, "
+                f"{len(self.tensors)} tensors, max rel err {self.max_rel_error:.2g}{w}>")

@@ -1,0 +1,195 @@
+"""Finite differences of any function f(θ), aware of kinks, for :mod:`gradcheck.checks.function`.
+
+Central differences at h cost two calls of f per element; only the elements whose
+analytic value disagrees get two more at 2h (all of them for Richardson), which give the
+truncation estimate and the kink test. Where f is not differentiable (``|x|``, relu at 0)
+a finite difference is not a derivative: the estimates at h and 2h then disagree far
+beyond their O(h²) error. Such an element is resolved by :func:`~gradcheck.numeric.kinks.resolve`:
+smaller steps until they clear the kink (then it is judged like any other), or, for a kink
+at θ itself, its one-sided derivatives (a value between them is a "kink"; the values at all
+kinks are then tested together, see :mod:`gradcheck.judge.subgradient`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..defaults import MARGIN
+from .kinks import KINK, UNRESOLVED, Stencil, resolve
+from .noise import ECNOISE_POINTS, ECNOISE_STEP, ecnoise
+from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
+from .steps import resolve as resolve_steps
+
+__all__ = ["KinkAware", "function_noise", "kink_aware_gradient", "kink_aware_gradient_at"]
+
+
+class _Probe:
+    """Wraps f_batch; remembers, for every perturbed point, which element moved, by how much, and f there."""
+
+    def __init__(self, f_batch, theta):
+        self.f_batch, self.theta = f_batch, theta
+        self.elem, self.off, self.values = [], [], []
+
+    def __call__(self, T):
+        values = self.f_batch(T)
+        diff = T - self.theta
+        elem = np.abs(diff).argmax(axis=1)
+        self.elem.append(elem)
+        self.off.append(diff[np.arange(len(T)), elem])
+        self.values.append(values)
+        return values
+
+    def points(self, f0):
+        """Per element: f and the step actually taken on the positive side, then on the negative side (NaN where
+        there was none), and max |f| seen."""
+        d = self.theta.size
+        elem, off, values = (np.concatenate(v) for v in (self.elem, self.off, self.values))
+        out = np.full((4, d), np.nan)
+        for row, side in enumerate((off > 0, off < 0)):
+            out[2 * row, elem[side]], out[2 * row + 1, elem[side]] = values[side], off[side]
+        fmax = np.full(d, abs(f0))
+        np.maximum.at(fmax, elem, np.abs(values))
+        return out, fmax
+
+
+@dataclass
+class KinkAware:
+    """Flat over all inputs: the numeric gradient, its error bound, the kinks at θ (their one-sided derivatives
+    D₋, D₊, NaN elsewhere), and the elements too close to a kink for any step float64 resolves."""
+
+    numeric: np.ndarray
+    bound: np.ndarray
+    kinks: np.ndarray
+    minus: np.ndarray
+    plus: np.ndarray
+    unresolved: np.ndarray
+
+    @classmethod
+    def of(cls, numeric, bound):
+        d = len(numeric)
+        return cls(numeric, bound, np.zeros(d, bool), np.full(d, np.nan), np.full(d, np.nan), np.zeros(d, bool))
+
+
+def function_noise(f_batch, theta, f0, seed=0):
+    """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way and
+    :func:`~gradcheck.numeric.noise.ecnoise` of f at eight points along a random direction (ten calls of f).
+    Where f is the small difference of larger terms (a sum that cancels) this is far above ε·|f|."""
+    rng = np.random.default_rng([seed, 0xEC])
+    d = rng.choice((-1.0, 1.0), size=theta.size) * np.maximum(1.0, np.abs(theta))
+    t = np.arange(ECNOISE_POINTS, dtype=float)[:, None]
+    T = np.concatenate([theta[None, :] * (1 + np.array([[EPS], [-EPS]])), theta[None, :] + t * ECNOISE_STEP * d])
+    with np.errstate(all="ignore"):
+        values = np.asarray(f_batch(T), dtype=float).real
+    probe = np.max(np.abs(values[:2] - f0), initial=0.0)
+    out = max(float(probe) if np.isfinite(probe) else 0.0, ecnoise(values[2:]))
+    return out
+
+
+def kink_aware_gradient_at(chosen, f_batch, theta, f0, a, method, step, rtol, atol, eps):
+    """:func:`kink_aware_gradient` on the elements ``chosen`` only (all if None); NaN elsewhere."""
+    if chosen is None:
+        return kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps)
+
+    def sub_batch(T):  # f at points that move only the chosen elements
+        full = np.repeat(theta[None, :], len(T), axis=0).astype(T.dtype)
+        full[:, chosen] = T
+        return f_batch(full)
+
+    step = None if step is None else np.broadcast_to(np.asarray(step, float), theta.shape)[chosen]
+    part = kink_aware_gradient(sub_batch, theta[chosen], f0, a[chosen], method, step, rtol, atol, eps)
+    out = KinkAware.of(np.full(theta.size, np.nan), np.zeros(theta.size))
+    for name in ("numeric", "bound", "kinks", "minus", "plus", "unresolved"):
+        getattr(out, name)[chosen] = getattr(part, name)
+    return out
+
+
+def kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS):
+    """:class:`KinkAware`, flat over all inputs; ``a`` is the flat analytic gradient.
+
+    Central differences at h cost two calls of f per element. Only the elements whose
+    analytic value disagrees beyond the rounding bound get two more calls at 2h, which
+    give the truncation estimate |g(h) − g(2h)| and the kink test (all of them for
+    "richardson", which extrapolates from both). ``eps`` is the precision f computes in.
+    An element whose differences at h and 2h are not those of a smooth function
+    (:meth:`~gradcheck.numeric.kinks.Stencil.looks_smooth`) is resolved by
+    :func:`~gradcheck.numeric.kinks.resolve`: four more calls per smaller step; one whose
+    differences look smooth gets its steps chosen by :func:`gradcheck.numeric.steps.resolve`.
+    """
+    d = theta.size
+    if d == 0:
+        return KinkAware.of(np.zeros(0), np.zeros(0))
+    chunk = max(1, CHUNK_BYTES // (8 * 4 * d))
+    base = "central" if method in ("auto", "central", "richardson", "five-point") else method
+    if step is not None:
+        h = np.broadcast_to(np.asarray(step, float), theta.shape)
+    else:
+        h = default_step(theta, base if eps == EPS or base == "complex-step" else "central")
+        if eps != EPS and base != "complex-step":
+            h = h * (eps / EPS) ** (1 / 3)
+        elif method in ("richardson", "five-point"):
+            h = default_step(theta, "richardson")
+    if base == "complex-step":
+        g = central_difference(f_batch, theta, h, chunk, method="complex-step")
+        return KinkAware.of(g, 4 * eps * np.abs(g))
+    p1 = _Probe(f_batch, theta)
+    g1 = central_difference(p1, theta, h, chunk)
+    near, fmax1 = p1.points(f0)
+    out = KinkAware.of(g1.copy(), rounding_floor(fmax1, h, eps))
+    with np.errstate(invalid="ignore"):
+        far = np.abs(a - g1) > rtol * np.maximum(np.abs(a), np.abs(g1)) + atol + MARGIN * out.bound
+    idx = np.flatnonzero(far | np.isnan(g1)) if method not in ("richardson", "five-point") else np.arange(d)
+    idx = idx[np.isfinite(a[idx])]
+    if idx.size == 0:
+        return out
+
+    def sub_batch(T):  # f at points that move only the elements ``idx``
+        full = np.repeat(theta[None, :], len(T), axis=0)
+        full[:, idx] = T
+        return f_batch(full)
+
+    p2 = _Probe(sub_batch, theta[idx])
+    central_difference(p2, theta[idx], 2 * h[idx], chunk)
+    wide, _ = p2.points(f0)
+    values = np.stack([near[0, idx], near[2, idx], wide[0], wide[2]])
+    taken = np.stack([near[1, idx], near[3, idx], wide[1], wide[3]])
+    first = Stencil(values, taken, f0, h[idx], eps)
+    out.bound[idx] = first.bound
+    if method in ("richardson", "five-point"):
+        out.numeric[idx] = first.central(method)
+    smooth = first.looks_smooth(eps, atol)
+
+    def moved(elements, crossings=False):
+        def evaluate(sel, steps):  # f with element elements[sel[p]] moved by steps[r, p]; no kink states here
+            m, p = steps.shape
+            T = np.repeat(theta[None, :], m * p, axis=0)
+            rows, cols = np.arange(m * p), np.tile(elements[sel], m)
+            T[rows, cols] += steps.ravel()
+            taken = (T[rows, cols] - theta[cols]).reshape(m, p)
+            size = max(1, CHUNK_BYTES // (8 * d))
+            values = np.concatenate([f_batch(T[r:r + size]) for r in range(0, len(T), size)]).reshape(m, p)
+            return values, (np.zeros((m, p), dtype=bool) if crossings else None), taken
+        return evaluate
+
+    if step is None and smooth.any():
+        # The smooth-looking elements that disagree get their steps chosen as a network's do: an estimate at h and
+        # 2h that agree by accident, or a feature of f narrower than h, must not decide.
+        even = idx[smooth]
+        evaluate = moved(even, crossings=True)
+        noise = function_noise(f_batch, theta, f0)
+        value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
+                                              "central" if method not in ("richardson", "five-point") else method,
+                                              lambda fmax, s: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
+        out.numeric[even], out.bound[even] = value, bound
+    bent = np.flatnonzero(~smooth)
+    if not bent.size:
+        return out
+    at = idx[bent]
+    evaluate = moved(at)
+    sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps)
+    res = resolve(evaluate, sub, f0, method, eps, smooth=lambda s: s.looks_smooth(eps, atol))
+    out.numeric[at], out.bound[at] = res.numeric, res.bound
+    out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
+    out.minus[at], out.plus[at] = res.minus, res.plus
+    return out

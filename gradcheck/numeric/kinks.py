@@ -1,0 +1,250 @@
+"""Elements whose finite-difference step crosses a kink: shrink the step until it crosses none, or find the kink at θ.
+
+A central difference whose ±h or ±2h step moves some z across a point where the loss is
+not differentiable (relu at 0, a change of a max-pool window's maximum) is no derivative.
+Such an element is estimated again with its step divided by :data:`FACTOR`, and again,
+as long as the loss's rounding at the smaller step still resolves it (see
+:data:`RESOLVE_RTOL`). Each stencil also gives the one-sided derivatives
+
+    D₊ ≈ 2·(f(θ + h) − f(θ))/h − (f(θ + 2h) − f(θ))/2h,   D₋ alike from θ − h, θ − 2h,
+
+Richardson-extrapolated, each with the bound |first-order quotient at h − at 2h| + rounding. An element ends
+as one of:
+
+* **smooth**: at some step the stencil crosses nothing (a network's kink states do not change;
+  any function's differences at h and 2h agree as a smooth function's do), or the kink is
+  at θ but its one-sided derivatives agree within their bounds: judged like any other
+  element, with that estimate and its bound;
+* **kink**: the crossing persists down to the finest step, D₋ and D₊ keep their values from
+  the widest step to the finest, and they differ: a kink at θ. Any value between them (widened
+  by their bounds) is a valid one-sided choice; the numeric value is their midpoint and its
+  bound reaches both (see :func:`interval`). Whether the values at all kinks are a sub- or
+  supergradient *together* is :mod:`gradcheck.judge.subgradient`'s test;
+* **unresolved**: the crossing persists and the one-sided derivatives change with the step:
+  a kink next to θ that no step float64 resolves. Inconclusive inside every slope seen,
+  wrong outside them.
+
+:func:`resolve` does this for any evaluator; :func:`resolve_layer` for a network's layer, called
+from :func:`~gradcheck.numeric.network.numeric_gradient` (crossings are
+:class:`~gradcheck.numeric.perturbed.Perturbed`'s kink states).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..defaults import MARGIN
+from .stencils import EPS, error_bound, rounding_floor, unflatten
+
+__all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "resolve", "resolve_layer"]
+
+#: The stencil of every step: ±h, ±2h.
+OFFSETS = np.array([1.0, -1.0, 2.0, -2.0])
+#: Each refinement divides the step by this.
+FACTOR = 10.0
+#: The step is refined only while the loss's rounding at the smaller step stays below this fraction of the
+#: element's one-sided slopes: beyond it the estimate could no longer tell a value from one a little off.
+RESOLVE_RTOL = 1e-3
+#: At most this many refinements (from ε^{1/3} they reach far below what the rounding allows anyway).
+MAX_LEVELS = 6
+#: Relative disagreement between a function's estimates at h and 2h that counts as "not smooth" (no kink states to
+#: look at), and the rounding in f (in units of ε·|f|/h) tolerated before that.
+KINK_RTOL = 1e-3
+NOISE_ULPS = 1e3
+
+SMOOTH, KINK, UNRESOLVED = 0, 1, 2
+
+
+class Stencil:
+    """f at θ + h·o·e_p for the offsets o of :data:`OFFSETS` and P elements p: central and one-sided differences.
+
+    ``values``, ``taken`` (4, P): f and the steps actually taken; ``h`` (P,); ``crossed`` (4, P)
+    or None: whether each point crossed a kink (a network's kink states).
+    """
+
+    def __init__(self, values, taken, f0, h, eps=EPS, noise=0.0, crossed=None):
+        values, taken = np.asarray(values, float).real, np.asarray(taken, float).real
+        self.h, self.crossed = np.asarray(h, float), crossed
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.chords = (values - f0) / taken  # D(+h), D(−h), D(+2h), D(−2h)
+            self.g1 = (values[0] - values[1]) / (taken[0] - taken[1])
+            self.g2 = (values[2] - values[3]) / (taken[2] - taken[3])
+        self.fmax = np.maximum(np.abs(values).max(axis=0), abs(f0))
+        self.floor = rounding_floor(self.fmax, self.h, eps, noise)
+        self.bound = error_bound(self.g1, self.g2, self.fmax, self.h, eps, noise)
+        c = self.chords
+        self.plus, self.minus = 2 * c[0] - c[2], 2 * c[1] - c[3]
+        self.plus_bound = np.abs(c[0] - c[2]) + self.floor
+        self.minus_bound = np.abs(c[1] - c[3]) + self.floor
+
+    def central(self, method):
+        """The central estimate of ``method``: g(h), or Richardson's (4·g(h) − g(2h))/3."""
+        return self.g1 if method == "central" else (4 * self.g1 - self.g2) / 3
+
+    def looks_smooth(self, eps=EPS, atol=0.0):
+        """(P,) True where the differences agree as a smooth function's do: g(h) ≈ g(2h), and the one-sided slope
+        gaps w(h) = D(+h) − D(−h) ≈ f''·h and w(2h) ≈ 2·w(h) (a kink within 2h breaks at least one of the two;
+        each is blind at one offset)."""
+        c = self.chords
+        with np.errstate(invalid="ignore"):
+            metric = np.maximum(np.abs(self.g1 - self.g2), np.abs(2 * (c[0] - c[1]) - (c[2] - c[3])))
+            noise = NOISE_ULPS * eps * self.fmax / self.h
+            return metric <= KINK_RTOL * np.maximum(np.abs(self.g1), np.abs(self.g2)) + noise + atol
+
+    def crosses_nothing(self):
+        """(P,) True where no point of the stencil changed a kink state."""
+        return ~np.asarray(self.crossed, bool).any(axis=0)
+
+
+@dataclass
+class Resolved:
+    """Per element: its state (:data:`SMOOTH`, :data:`KINK`, :data:`UNRESOLVED`), numeric value and bound (for a
+    kink or an unresolved element, the middle of its interval and a bound reaching both ends, see
+    :func:`interval`), the one-sided derivatives D₋, D₊ at a kink (NaN elsewhere), and the evaluations spent."""
+
+    state: np.ndarray
+    numeric: np.ndarray
+    bound: np.ndarray
+    minus: np.ndarray
+    plus: np.ndarray
+    calls: int = 0
+
+
+def interval(lo, hi, widen):
+    """(middle, bound): the verdict's band "within MARGIN × bound of the middle" is [lo − widen, hi + widen]."""
+    return (lo + hi) / 2, ((hi - lo) / 2 + widen) / MARGIN
+
+
+def _steady(a, b):
+    """(P,) True where two levels' one-sided derivatives, rows (D₊, bound, D₋, bound), agree within their bounds."""
+    with np.errstate(invalid="ignore"):
+        return (np.abs(a[0] - b[0]) <= a[1] + b[1]) & (np.abs(a[2] - b[2]) <= a[3] + b[3])
+
+
+def resolve(evaluate, first, f0, method="central", eps=EPS, noise=0.0, smooth=None):
+    """:class:`Resolved` for P elements whose stencil ``first`` (a :class:`Stencil`) crossed a kink.
+
+    ``evaluate(sel, steps)`` returns (values, crossed or None, taken), each (4, len(sel)), of f with
+    elements ``sel`` (positions among the P) moved by ``steps`` (4, len(sel)); ``smooth(stencil)``
+    says where a stencil crossed nothing (default: :meth:`Stencil.crosses_nothing`).
+
+    A kink at θ keeps both one-sided derivatives where they are at every step; one at a distance s
+    from θ bends the derivative on its side by about its jump × s/h, ten times more at each
+    refinement, and by more than the bounds wherever float64 can see s at all. So the refinement
+    stops once two refinements in a row leave both derivatives where they were (the kink is at θ),
+    when the stencil crosses nothing (smooth), or when the loss's rounding no longer allows a smaller
+    step (unresolved, unless the derivatives held still from the first step to the last).
+    """
+    smooth = smooth or Stencil.crosses_nothing
+    p = len(first.h)
+    state = np.full(p, UNRESOLVED)
+    numeric, bound = first.central(method).copy(), first.bound.copy()
+    minus, plus = np.full(p, np.nan), np.full(p, np.nan)
+    lo, hi = first.chords.min(axis=0), first.chords.max(axis=0)  # every slope seen
+    prev = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
+    floor, run, refined = first.floor.copy(), np.zeros(p, dtype=int), np.zeros(p, dtype=bool)
+    scale = np.abs(first.chords).max(axis=0)
+    active, h, calls = np.arange(p), first.h.copy(), 0
+    for _ in range(MAX_LEVELS):
+        step = h[active] / FACTOR
+        with np.errstate(invalid="ignore"):
+            fits = rounding_floor(first.fmax[active], step, eps, noise) <= RESOLVE_RTOL * scale[active]
+        active, step = active[fits], step[fits]
+        if not active.size:
+            break
+        values, crossed, taken = evaluate(active, OFFSETS[:, None] * step[None, :])
+        s = Stencil(values, taken, f0, step, eps, noise, crossed)
+        calls += values.size
+        h[active], refined[active] = step, True
+        done = smooth(s)
+        numeric[active[done]], bound[active[done]] = s.central(method)[done], s.bound[done]
+        if crossed is not None:  # ±h clear of the kink, ±2h not: g(h), bounded by its one-sided chords' spread
+            inner = ~done & ~np.asarray(crossed, bool)[:2].any(axis=0)
+            numeric[active[inner]] = s.g1[inner]
+            bound[active[inner]] = (np.abs(s.chords[0] - s.chords[1]) / 2 + s.floor)[inner]
+            done |= inner
+        state[active[done]] = SMOOTH
+        rest, active = ~done, active[~done]
+        cur = np.stack([s.plus, s.plus_bound, s.minus, s.minus_bound])[:, rest]
+        same = _steady(prev[:, active], cur)
+        if crossed is not None:  # a side crossing at 2h but not at h has its kink between them, not at θ
+            c = np.asarray(crossed, bool)[:, rest]
+            same &= (c[0] == c[2]) & (c[1] == c[3])
+        run[active] = np.where(same, run[active] + 1, 0)
+        prev[:, active], floor[active] = cur, s.floor[rest]
+        lo[active] = np.minimum(lo[active], s.chords[:, rest].min(axis=0))
+        hi[active] = np.maximum(hi[active], s.chords[:, rest].max(axis=0))
+        active = active[run[active] < 2]
+    first_sides = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
+    pending = state == UNRESOLVED
+    at_theta = pending & ((run >= 2) | ~refined | ((run >= 1) & _steady(first_sides, prev)))
+    with np.errstate(invalid="ignore"):
+        apart = np.abs(first.plus - first.minus) > first.plus_bound + first.minus_bound
+    agree = at_theta & ~apart
+    numeric[agree] = (first.plus[agree] + first.minus[agree]) / 2
+    bound[agree] = (np.abs(first.plus - first.minus) / 2 + np.maximum(first.plus_bound, first.minus_bound))[agree]
+    state[agree] = SMOOTH
+    kink = at_theta & apart
+    minus[kink], plus[kink] = first.minus[kink], first.plus[kink]
+    widen = MARGIN * np.maximum(first.plus_bound, first.minus_bound)
+    numeric[kink], bound[kink] = interval(np.minimum(minus, plus)[kink], np.maximum(minus, plus)[kink], widen[kink])
+    state[kink] = KINK
+    lost = pending & ~at_theta
+    trunc = np.maximum(np.abs(first.chords[0] - first.chords[2]), np.abs(first.chords[1] - first.chords[3]))
+    numeric[lost], bound[lost] = interval(lo[lost], hi[lost], MARGIN * (floor + trunc)[lost])
+    return Resolved(state, numeric, bound, minus, plus, calls)
+
+
+@dataclass
+class Sides:
+    """A param's elements at kinks: the one-sided derivatives D₋ and D₊ at θ where an element sits on a kink (NaN
+    elsewhere), and the elements too close to a kink for any step float64 resolves (arrays of the param's shape)."""
+
+    minus: np.ndarray
+    plus: np.ndarray
+    unresolved: np.ndarray
+
+
+def resolve_layer(net, i, todo, h, g, err, flags, method, noise, shapes):
+    """Resolve layer i's elements of ``todo`` whose stencil crossed a kink (``flags``), in place: g, err (their
+    estimate and bound, see :func:`resolve`) and flags (True only at kinks at θ). Returns {param: :class:`Sides`}
+    for the layer, or None when no element crossed a kink. ``shapes`` are the layer's param shapes, in
+    :meth:`~gradcheck.numeric.perturbed.Perturbed.keys` order. Only the flagged elements cost evaluations."""
+    idx = todo[flags[todo]]
+    if not idx.size:
+        return None
+    values, crossed, taken = net.stencil(i, idx, h[idx], OFFSETS)
+    first = Stencil(values, taken, net.loss, h[idx], EPS, noise, crossed)
+    out = resolve(lambda sel, steps: net.losses(i, idx[sel], steps), first, net.loss, method, EPS, noise)
+    g[idx], err[idx], flags[idx] = out.numeric, out.bound, out.state == KINK
+    size = len(g)
+    minus, plus, lost = np.full(size, np.nan), np.full(size, np.nan), np.zeros(size, dtype=bool)
+    minus[idx], plus[idx], lost[idx] = out.minus, out.plus, out.state == UNRESOLVED
+    return {key: Sides(*parts) for key, parts in zip(net.keys(i), zip(*(unflatten(a, shapes)
+                                                                         for a in (minus, plus, lost))))}
+
+
+def merge_sides(ours, theirs, located):
+    """Copy the :class:`Sides` of the elements ``located`` (per layer {param: flat indices}) from the
+    NumericGradient ``theirs`` into ``ours`` (a sampled check estimates the elements group testing named later)."""
+    if theirs.sides is None:
+        return
+    if ours.sides is None:
+        ours.sides = [None] * len(theirs.sides)
+    for i, (layer, picked) in enumerate(zip(theirs.sides, located)):
+        if layer is None:
+            continue
+        if ours.sides[i] is None:
+            ours.sides[i] = {key: Sides(np.full(s.minus.shape, np.nan), np.full(s.minus.shape, np.nan),
+                                        np.zeros(s.minus.shape, dtype=bool)) for key, s in layer.items()}
+        for key, flat in picked.items():
+            for part in ("minus", "plus", "unresolved"):
+                getattr(ours.sides[i][key], part).ravel()[flat] = getattr(layer[key], part).ravel()[flat]
+
+
+def unresolved(numeric, layer, key):
+    """The mask of a param's elements too close to a kink for any step (None where there are none)."""
+    sides = (numeric.sides or [None] * (layer + 1))[layer]
+    return None if sides is None else sides[key].unresolved

@@ -1,0 +1,206 @@
+"""The numeric gradient of a network: every element's finite difference, its error bound and its kinks.
+
+    ∂C/∂θ_i ≈ g(h) = (C(θ + h_i e_i) − C(θ − h_i e_i)) / (2 h_i),   h_i = ε^{1/3} · max(1, |θ_i|)
+
+ε^{1/3} (≈ 6e-6 in float64) balances the O(h²) truncation error against the O(ε/h)
+rounding error; scaling by |θ_i| keeps the step relative for large parameters. The
+divisor is the step actually taken, ``(θ+h) − (θ−h)``, not ``2h``, which differ by
+rounding. Methods:
+
+* ``central``: g(h);
+* ``richardson`` (alias ``five-point``): (4·g(h) − g(2h))/3 at h = ε^{1/5}·max(1, |θ_i|),
+  O(h⁴), good to ~1e-11 relative on smooth networks;
+
+both with their steps chosen per element (:mod:`gradcheck.numeric.steps`): g(2h), g(h)
+and g(h/2) first, then halving steps for the elements whose estimates are not yet in
+the asymptotic regime (a feature of the loss narrower than h, a kink within the
+step), each bound floored by the loss's rounding (:mod:`gradcheck.numeric.noise`);
+* ``complex-step``: Im C(θ + i·h e_i)/h, exact to rounding where every operation is
+  analytic (no relu, no max);
+* ``auto``: :func:`best_method` for the network.
+
+For a network the perturbed networks are evaluated in memory-bounded stacks, forward
+only, by :class:`~gradcheck.numeric.perturbed.Perturbed`, which recomputes only what each
+perturbation changes. The same passes report *kinks*: elements whose perturbations,
+however small, move some pre-activation z across a point where σ is not differentiable
+(relu at 0), or change which element of a max-pooling window is the maximum, where a
+finite difference is not a derivative.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import OptionError
+from .noise import layer_noise
+from .stencils import (
+    EPS,
+    STEP_SCALE,
+    check_method,
+    combine,
+    default_step,
+    flatten,
+    rounding_floor,
+    stencil_offsets,
+    unflatten,
+)
+from .steps import FIRST, resolve
+
+__all__ = ["EPS", "STEP_SCALE", "NumericGradient", "best_method", "complex_step_blockers", "flatten",
+           "numeric_gradient", "unflatten"]
+
+@dataclass
+class NumericGradient:
+    """Finite-difference gradients in the params' layout, the kink flags, and the steps used."""
+
+    grads: list
+    kinks: list
+    steps: list
+    bounds: list
+    method: str = "central"
+    #: The loss's rounding the error bounds allowed for (the largest of
+    #: :func:`~gradcheck.numeric.noise.layer_noise`'s layers).
+    noise: float = 0.0
+    #: Per layer, None or {param: :class:`~gradcheck.numeric.kinks.Sides`}: one-sided derivatives at kinks.
+    sides: list | None = None
+
+    def __repr__(self):
+        n = sum(int(k.sum()) for layer in self.kinks for k in layer.values())
+        return f"NumericGradient({len(self.grads)} layers, {n} elements across a kink)"
+
+
+def complex_step_blockers(spec):
+    """The layers of ``spec`` the complex step cannot pass, each with the reason: ``layer 0 conv2d relu (a kink
+    at 0)``, ``layer 1 maxpool2d (a max over each window)``; [] when every layer is analytic."""
+    out = []
+    for ly in spec.layers:
+        what = f"layer {ly.index} {ly.kind}"
+        if ly.act.kinks:
+            at = ", ".join(f"{k:g}" for k in ly.act.kinks)
+            out.append(f"{what} {ly.activation} (a kink at {at})")
+        elif ly.kinked:
+            reduction = getattr(ly, "reduction", None)
+            out.append(f"{what} (a {reduction} over each window)" if reduction else
+                       f"{what} (not differentiable everywhere)")
+        elif not ly.complex_step:
+            out.append(f"{what} (its forward pass does not take complex numbers)")
+    return out
+
+
+def best_method(spec):
+    """The most accurate method for ``spec``.
+
+    * Richardson extrapolation (h and 2h) where every layer is smooth: good to ~1e-11
+      relative, for four real forward passes per element (complex-step is exact to
+      rounding but its complex arithmetic costs more; ask for it by name);
+    * else central differences: near a kink (relu at 0) a wider stencil crosses it more
+      often. They are taken at h and 2h too, for the error bound.
+    """
+    return "central" if any(ly.kinked for ly in spec.layers) else "richardson"
+
+
+_SETTLED = []
+
+
+def _settle_allocator():
+    """Once per process, allocate and free one block of 4 MiB.
+
+    glibc's malloc serves blocks above its mmap threshold (128 KiB at start) from fresh
+    pages and gives them back on free, so every chunk of perturbed networks (a few MiB)
+    would fault all its pages in again, which on some machines costs more than the
+    arithmetic. Freeing one such block raises the threshold to its size (glibc adapts it
+    up to 32 MiB), after which the chunks reuse the heap; arrays of a whole large network
+    (above 4 MiB) still go back to the system when freed, so the peak stays where it was.
+    Elsewhere this is one allocation, nothing more.
+    """
+    if not _SETTLED:
+        _SETTLED.append(np.empty(4 * 2**20 // 8).size)  # allocated and freed at once: only the free matters
+
+
+def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=True,
+                     elements=None, progress=None, lines=True) -> NumericGradient:
+    """Finite-difference ∂C/∂θ for every param element (``params``: list of {"W", "b"}, {"gamma", "beta"},
+    {} or {"mask"} dicts; masks are held fixed, not differentiated).
+
+    Forward passes only, through the layer catalogue (see :mod:`gradcheck.numeric.perturbed`):
+    ``structured`` recomputes only what each perturbation changes (the unit it touches,
+    then the layers above); ``structured=False`` recomputes the perturbed layer in full
+    (the plain mode); ``lines`` lets a dense layer take all its elements' losses from
+    each unit's loss along its line (:mod:`gradcheck.numeric.unitlines`) where the
+    layers above are analytic. ``elements``, if given, is a list with one dict per layer
+    mapping a param name to the flat indices to check (sampled checks); the other elements get
+    NaN. Returns the gradient, the error bound per element, kink flags and the steps.
+    ``progress(done, total)`` is called as elements are finished.
+    """
+    from .kinks import resolve_layer
+    from .perturbed import Perturbed  # here, so the pytest plugin can load without NumPy's users
+
+    check_method(method)
+    method = best_method(spec) if method == "auto" else method
+    blockers = complex_step_blockers(spec) if method == "complex-step" else []
+    if blockers:
+        raise OptionError(f"{spec.source + ': ' if spec.source else ''}method complex-step needs every layer to be "
+                          f"analytic, and {' and '.join(blockers)} {'is' if len(blockers) == 1 else 'are'} not: "
+                          "use method richardson or central")
+    _settle_allocator()
+    net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
+    noises = layer_noise(net) if method != "complex-step" else [0.0] * len(spec.layers)
+    grads, kinks, steps, bounds, sides = [], [], [], [], []
+    todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
+             np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
+    total, done = sum(len(t) for t in todos), 0
+    for i, trainable in enumerate(spec.param_shapes()):
+        keys = list(trainable)
+        theta = net.theta(i)
+        h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
+        g, err, flags = np.full(theta.size, np.nan), np.full(theta.size, np.nan), np.zeros(theta.size, bool)
+        todo = todos[i]
+        width = 1 if method == "complex-step" else len(FIRST) if step is None else 4
+        chunk = max(1, net.chunk(i, 16 if method == "complex-step" else 8) // width)
+        for start in range(0, len(todo), chunk):
+            idx = todo[start:start + chunk]
+            if method == "complex-step" or step is not None:
+                g[idx], err[idx], flags[idx] = _estimate(net, i, idx, h[idx], method, noises[i])
+            else:
+                g[idx], err[idx], flags[idx], h[idx] = _levels(net, i, idx, h[idx], method, noises[i])
+            done += len(idx)
+            if progress is not None:
+                progress(done, total)
+        shapes = [params[i][k].shape for k in keys]
+        # Elements whose step crossed a kink: smaller steps, or the one-sided derivatives of a kink at θ.
+        sides.append(resolve_layer(net, i, todo, h, g, err, flags, method, noises[i], shapes)
+                     if method != "complex-step" else None)
+        grads.append(dict(zip(keys, unflatten(g, shapes))))
+        bounds.append(dict(zip(keys, unflatten(err, shapes))))
+        kinks.append(dict(zip(keys, unflatten(flags, shapes))))
+        steps.append(dict(zip(keys, unflatten(h, shapes))))
+        net.close()  # nothing of layer i is asked again
+    return NumericGradient(grads, kinks, steps, bounds, method, max(noises, default=0.0), sides)
+
+
+def _estimate(net, i, idx, h, method, noise=0.0):
+    """(gradient, error bound, crossed a kink) of layer i's elements ``idx`` from one stencil at the steps ``h``
+    (the steps a caller fixed, or complex step)."""
+    values, crossed, taken = net.stencil(i, idx, h, stencil_offsets(method))
+    g, err = combine(values, taken, h, method, noise=noise)
+    return g, err, crossed.any(axis=0)
+
+
+def _levels(net, i, idx, h, method, noise):
+    """(gradient, error bound, kink, fine step) of layer i's elements ``idx``, steps chosen per element
+    (:func:`gradcheck.numeric.steps.resolve`)."""
+    value, bound, kink, _, fine = resolve(lambda at, s, offsets: net.stencil(i, idx[at], s, offsets), h, method,
+                                          lambda fmax, s: rounding_floor(fmax, s, noise=noise))
+    return value, bound, kink, fine
+
+
+def _chosen(elements, i, keys, layer_params):
+    """Flat indices into layer i's θ of the elements ``elements[i]`` names ({key: flat indices in that param})."""
+    out, at = [], 0
+    for key in keys:
+        pick = np.asarray(elements[i].get(key, ()), dtype=int)
+        out.append(pick + at)
+        at += layer_params[key].size
+    return np.concatenate(out) if out else np.zeros(0, dtype=int)

@@ -1,0 +1,300 @@
+"""The loss of many perturbed networks, each differing from the base network in one parameter element.
+
+Finite differences need C(θ + δ·e_i) for every element i and a few steps δ. Two ways
+to evaluate them, both forward passes only:
+
+* **plain**: stack P copies of layer l's params, each with one element moved, and run
+  layer l and every layer above on the stack (folded into the batch where layers treat
+  samples independently). The layers below are shared.
+* **structured** (the default): a layer kind that knows which part of its output one of
+  its elements touches says so through ``unit_change``: for a dense layer, moving
+  W[j, k] by δ moves z_j only, to z_j + δ·a_k (the affine layer's forward pass for
+  unit j: that is what "affine" means). The next layer, if it is dense too, takes a
+  change in one input unit through ``input_change``: z' = z + W[:, j]·Δa_j, again its
+  forward pass. Only the layers above that are recomputed in full, on the stack. A
+  perturbation of layer l never recomputes the layers below l, nor the rest of layer l.
+* **lines** (within structured, for dense layers with analytic layers above): every
+  element feeding unit j moves the network along the same line z_j + ε, so each unit's
+  loss along that line, fitted from six such passes, gives every element's perturbed
+  loss (:mod:`gradcheck.numeric.unitlines`); exact evaluations check it.
+
+All return the loss of each perturbed network and whether its forward pass crossed a
+kink (a changed :meth:`~gradcheck.catalogue.layers.base.Layer.kink_state`).
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+
+from ..reference.backprop import forward, loss_value, sample_losses
+from .stencils import flatten
+from .unitlines import UnitLines, fits_lines
+
+__all__ = ["Perturbed"]
+
+#: Memory for the arrays of one chunk of perturbed networks (peak use stays a small multiple of this).
+CHUNK_BYTES = 2**20
+#: Perturbed networks per call where the unit lines give their losses (a few numbers each).
+LINE_CHUNK = 2**16
+
+
+class Perturbed:
+    """Evaluates C at θ + δ_p·e_{i_p} for stacks of (element, step) pairs of one layer at a time.
+
+    ``structured=False`` recomputes every perturbed layer in full (the plain mode).
+    """
+
+    def __init__(self, spec, params, X, Y, structured=True, lines=True):
+        self.spec, self.params, self.X, self.Y = spec, params, X, Y
+        self.structured = structured
+        self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
+        self._keys = [list(shapes) for shapes in spec.param_shapes()]
+        conv = spec.conv
+        self.base = forward(spec, params, X)
+        self.inputs = [X, *self.base.a[:-1]]
+        self.states = [ly.kink_state(a, z, conv) for ly, a, z in zip(spec.layers, self.inputs, self.base.z)]
+        self.n = Y.shape[conv.sample_axis]
+        self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
+
+    @cached_property
+    def shares(self):
+        """Each sample's share of C at θ, (N,)."""
+        return sample_losses(self.spec, self.base.output, self.Y, self.base.z[-1])
+
+    # -- layout ----------------------------------------------------------------------------
+    def keys(self, i):
+        """Layer i's trainable param names, in the order of its flat θ."""
+        return self._keys[i]
+
+    def theta(self, i):
+        return flatten([self.params[i][k] for k in self.keys(i)])
+
+    def _split(self, i, flat):
+        """Flat indices into layer i's θ -> [(key, positions in ``flat``, indices into that param)]."""
+        out, at = [], 0
+        keys = self.keys(i)
+        if len(keys) == 1:
+            return [(keys[0], np.arange(len(flat)), flat)]
+        for key in keys:
+            size = self.params[i][key].size
+            hit = np.flatnonzero((flat >= at) & (flat < at + size))
+            if hit.size:
+                out.append((key, hit, flat[hit] - at))
+            at += size
+        return out
+
+    def uses_structure(self, i):
+        """True when layer i's perturbations are evaluated from the one unit they change."""
+        layers = self.spec.layers
+        ly = layers[i]
+        return (self.structured and hasattr(ly, "unit_change")
+                and (ly.act.elementwise or i == len(layers) - 1)) or (self.structured and hasattr(ly, "output_change"))
+
+    def chunk(self, i, itemsize=8, lines=True):
+        """How many perturbed networks of layer i to evaluate at once within :data:`CHUNK_BYTES`.
+
+        Per network: a few arrays of each layer above (z, a and a temporary, per sample),
+        and for the plain mode the perturbed layer's params and outputs too.
+        """
+        layers = self.spec.layers
+        if lines and itemsize == 8 and self.uses_lines(i):
+            return LINE_CHUNK
+        above = 3 * max((m.units for m in layers[i + 1:]), default=0) * self.n  # arrays of one layer at a time
+        if self.uses_structure(i) and hasattr(layers[i], "output_change"):
+            per = 2 * layers[i].units * self.n + above
+        elif self.uses_structure(i):
+            per = 4 * self.n + above
+        else:
+            per = self.theta(i).size + 3 * layers[i].units * self.n + above
+        return max(1, CHUNK_BYTES // (itemsize * per))
+
+    # -- evaluation ------------------------------------------------------------------------
+    def losses(self, i, flat, delta):
+        """(C of each perturbed network, crossed a kink, step actually taken), each shaped like ``delta``.
+
+        Layer i's flat θ element ``flat[p]`` (P,) moves by ``delta[p]`` (P,), or by each of
+        ``delta[:, p]`` ((m, P): m steps of every element, a stencil); steps are real, or
+        imaginary for complex steps. Where the unit lines serve the layer, each element is
+        located once for all its steps.
+        """
+        flat, delta = np.asarray(flat), np.asarray(delta)
+        if self.uses_lines(i) and not np.iscomplexobj(delta):
+            values = self._from_lines(i, flat, delta)
+            if values is not None:
+                return values, np.zeros(values.shape, dtype=bool), delta
+        if delta.ndim == 1:
+            return self._one_by_one(i, flat, delta)
+        out = self._one_by_one(i, np.tile(flat, len(delta)), delta.ravel())
+        return tuple(x.reshape(delta.shape) for x in out)
+
+    def _one_by_one(self, i, flat, delta):
+        """:meth:`losses` from a pass per perturbed network, in stacks of :meth:`chunk` networks."""
+        if not len(flat):
+            return np.zeros(0), np.zeros(0, dtype=bool), delta
+        size = self.chunk(i, 16 if np.iscomplexobj(delta) else 8, lines=False)
+        parts = []
+        for start in range(0, len(flat), size):
+            f, d = flat[start:start + size], delta[start:start + size]
+            parts.append((*self._structured(i, f, d), d) if self.uses_structure(i) else self._plain(i, f, d))
+        return parts[0] if len(parts) == 1 else tuple(np.concatenate(x) for x in zip(*parts))
+
+    def close(self):
+        """Let go of the unit lines (they refer back to this object, so only the cycle collector would free them,
+        and their products are the largest arrays of a check)."""
+        if self.lines:
+            self.lines = {}
+
+    def uses_lines(self, i):
+        """True when layer i's losses come from :class:`~gradcheck.numeric.unitlines.UnitLines` (real steps)."""
+        return self.lines is not None and self.lines.get(i, True) is not None and fits_lines(self.spec, i)
+
+    def stencil(self, i, index, h, offsets):
+        """:meth:`losses` (m, P) of layer i's flat θ elements ``index`` (P,) each moved by ``offsets[r]·h``
+        (m offsets, real or imaginary; ``h`` (P,))."""
+        return self.losses(i, index, np.asarray(offsets)[:, None] * np.asarray(h)[None, :])
+
+    def _from_lines(self, i, flat, delta):
+        """Losses from the unit lines of layer i for elements ``flat`` (P,) moved by ``delta`` ((P,) or (m, P));
+        None where the lines would cost more passes than the elements, and None from now on where exactly
+        evaluated steps disagree with them."""
+        model = self.lines.get(i) or self.lines.setdefault(i, UnitLines(self, i))
+        unit, row = model.locate(flat)
+        out = model.changes(unit, row, delta, budget=np.size(delta))
+        if out is None:
+            return None
+        change, unresolved, agrees = out
+        if not agrees:
+            self.lines[i] = None
+            return None
+        values = self.loss + change
+        if unresolved.any():
+            steps = np.atleast_2d(delta)[:, unresolved]
+            again = self._one_by_one(i, np.tile(flat[unresolved], len(steps)), steps.ravel())[0]
+            values.reshape(steps.shape[0], -1)[:, unresolved] = again.reshape(steps.shape)
+        return values
+
+    def _plain(self, i, flat, delta):
+        p = len(flat)
+        dtype = complex if np.iscomplexobj(delta) else float
+        stacked, taken = dict(self.params[i]), np.empty(p, dtype=dtype)
+        for key, pos, idx in self._split(i, flat):
+            base = self.params[i][key]
+            stack = np.broadcast_to(base, (p, *base.shape)).astype(dtype).reshape(p, -1)
+            moved = stack[pos, idx] + delta[pos]
+            taken[pos] = moved - base.reshape(-1)[idx]  # θ + δ rounds: the step is what it became
+            stack[pos, idx] = moved
+            stacked[key] = stack.reshape(p, *base.shape)
+        for key in self.keys(i):
+            if stacked[key] is self.params[i][key]:
+                stacked[key] = np.broadcast_to(stacked[key], (p, *stacked[key].shape)).astype(dtype)
+        return (*self.along(i, stacked), taken)
+
+    def along(self, i, stacked):
+        """(C (P,), crossed a kink (P,)) of P networks whose layer i has the params ``stacked`` (each trainable
+        param with a leading axis of P; the others as they are) and every other layer the base network's."""
+        p = len(next(v for key, v in stacked.items() if key in self.keys(i)))
+        conv, ly = self.spec.conv, self.spec.layers[i]
+        z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
+        crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
+        a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+        values, more = self._above(i, a, z)
+        return values, crossed | more
+
+    def _structured(self, i, flat, delta):
+        spec, conv = self.spec, self.spec.conv
+        ly, base = spec.layers[i], self.base
+        p = len(flat)
+        if hasattr(ly, "output_change"):  # a layer that rebuilds its output stack from the part an element touches
+            z = np.empty((p, *base.z[i].shape), dtype=complex if np.iscomplexobj(delta) else float)
+            for key, pos, idx in self._split(i, flat):
+                z[pos] = ly.output_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i], conv,
+                                          spec.bias)
+            crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
+            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+            values, more = self._above(i, a, z)
+            return values, crossed | more
+        unit = np.empty(p, dtype=int)
+        z_row = np.empty((p, self.n), dtype=complex if np.iscomplexobj(delta) else float)
+        for key, pos, idx in self._split(i, flat):
+            unit[pos], z_row[pos] = ly.unit_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i],
+                                                   conv, spec.bias)
+        return self.from_rows(i, unit, z_row)
+
+    def from_rows(self, i, unit, z_row, samples=False):
+        """(C (P,), crossed a kink (P,)) of networks whose layer i has z_{unit[p]} = ``z_row[p]`` (N,) and every
+        other z of layer i as in the base network; with ``samples``, each sample's share of C (P, N)."""
+        spec, conv = self.spec, self.spec.conv
+        layers, ly, base = spec.layers, spec.layers[i], self.base
+        rows = _unit_rows(base.z[i], conv)
+        crossed = self._row_moved(ly, z_row, rows[unit])
+        if i == len(layers) - 1 or not ly.act.elementwise:
+            z = _with_rows(base.z[i], unit, z_row, conv)
+            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+            values, more = self._above(i, a, z, samples)
+            return values, crossed | more
+        a_row = ly.act.forward(z_row, conv.unit_axis) if ly.has_activation else z_row
+        da_row = a_row - _unit_rows(base.a[i], conv)[unit]
+        nxt = layers[i + 1]
+        if hasattr(nxt, "input_change"):
+            z = nxt.input_change(self.params[i + 1], base.z[i + 1], unit, da_row, conv, spec.bias)
+            crossed |= self._moved(i + 1, nxt.kink_state(None, z, conv), len(unit))
+            a = nxt.act.forward(z, conv.unit_axis) if nxt.has_activation else z
+            values, more = self._above(i + 1, a, z, samples)
+        else:
+            a = _with_rows(base.a[i], unit, a_row, conv)
+            values, more = self._above(i, a, None, samples)
+        return values, crossed | more
+
+    def _above(self, start, a, z, samples=False):
+        """Run layers above ``start`` on the stack a (P, ...) of its outputs; (losses (P,), crossed (P,)), or with
+        ``samples`` each sample's share of the loss (P, N)."""
+        spec, conv = self.spec, self.spec.conv
+        p = a.shape[0]
+        crossed = np.zeros(p, dtype=bool)
+        upper = spec.layers[start + 1:]
+        fold = all(m.per_sample for m in upper) and any(m.folds for m in upper)
+        if fold:
+            a = conv.fold(a)
+        for ly in upper:
+            a_prev = a
+            z, _ = ly.forward(self.params[ly.index], a_prev, conv, spec.bias)
+            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+            state = (ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv) if fold
+                     else ly.kink_state(a_prev, z, conv))
+            crossed |= self._moved(ly.index, state, p)
+        if fold:
+            a, z = conv.unfold(a, p), conv.unfold(z, p)
+        if samples:
+            return sample_losses(spec, a, self.Y, z), crossed
+        return np.asarray(loss_value(spec, a, self.Y, z)), crossed
+
+    def _moved(self, i, state, p):
+        """Per network of the stack (``p`` of them), whether layer i's kink state differs from the base's."""
+        if state is None or self.states[i] is None or np.iscomplexobj(state):
+            return np.zeros(p, dtype=bool)
+        return (state != self.states[i]).reshape(p, -1).any(axis=1)
+
+    @staticmethod
+    def _row_moved(ly, z_row, z_base):
+        kinks = ly.act.kinks if ly.has_activation else ()
+        if not kinks or np.iscomplexobj(z_row):
+            return np.zeros(len(z_row), dtype=bool)
+        return np.any([(np.sign(z_row - k) != np.sign(z_base - k)).any(axis=1) for k in kinks], axis=0)
+
+
+def _unit_rows(batch, conv):
+    """A (units, N) view of a batch of vectors in either convention."""
+    return batch if conv.name == "column" else batch.T
+
+
+def _with_rows(batch, unit, rows, conv):
+    """A stack (P, ...) of copies of ``batch`` with unit ``unit[p]`` replaced by ``rows[p]`` (N,)."""
+    p = len(unit)
+    stack = np.repeat(batch[None].astype(rows.dtype), p, axis=0)
+    if conv.name == "column":
+        stack[np.arange(p), unit, :] = rows
+    else:
+        stack[np.arange(p), :, unit] = rows
+    return stack

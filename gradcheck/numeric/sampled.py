@@ -1,0 +1,260 @@
+"""Sampled checks for big networks: chosen elements, random directional derivatives, group testing.
+
+A full check perturbs every element. For a network of a million params that is too
+slow, so a *sampled* check:
+
+* checks ``sample`` elements per tensor by finite differences, chosen so that every row
+  and every column of each weight matrix is hit (a mistake confined to one unit, or one
+  input, is always seen);
+* adds ``directions`` random directional derivatives over *all* elements: for a unit
+  vector v, the analytic J·v = Σ_i g_i·v_i against the finite difference
+  (C(θ + h·v) − C(θ − h·v)) / 2h (and at 2h, for the error bound);
+* when a direction disagrees, localises the cause by group testing: it bisects the
+  elements, keeps the halves whose own directional derivative still disagrees, and
+  checks the few elements it ends with one by one, so the result names them.
+
+``mode="auto"`` runs the full check when it is estimated to take about
+:data:`FULL_SECONDS` or less, and the sampled one otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..defaults import DIRECTIONS, MARGIN, MODES, RTOL, SAMPLE
+from ..reference.backprop import forward, loss_value
+from .noise import layer_noise
+from .perturbed import Perturbed
+from .stencils import EPS, STEP_SCALE, error_bound
+
+__all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
+           "directions", "estimate_seconds", "resolve_mode", "stencil_along"]
+
+#: auto runs the full check when it is estimated to take at most this long.
+FULL_SECONDS = 2.0
+#: Group testing stops splitting at this many elements and checks them one by one.
+LEAF = 8
+#: For :func:`estimate_seconds`, measured on a modest machine (one core): seconds per multiply-add of a matrix
+#: product, per entry of an elementwise step (tanh, a loss, their temporaries), and the fixed cost of a layer.
+SECONDS_PER_MAC = 1e-10
+SECONDS_PER_ENTRY = 5e-9
+LAYER_SECONDS = 2e-4
+#: ... and the bookkeeping of one (element, stencil point) pair: its step, its loss, the combination.
+PAIR_SECONDS = 1.5e-7
+
+
+def choose_elements(shape, k, rng):
+    """Flat indices of at least ``k`` elements of a tensor of ``shape``, hitting every row and every column.
+
+    A tensor of more than two axes counts as a matrix (shape[0], the rest): a conv
+    weight's rows are its filters. With R rows and C columns, max(R, C) elements cover
+    them all (a random pairing of row and column permutations); the rest are random.
+
+    >>> idx = choose_elements((3, 5), 5, np.random.default_rng(0))
+    >>> r, c = np.unravel_index(idx, (3, 5))
+    >>> sorted(set(r.tolist())), sorted(set(c.tolist()))
+    ([0, 1, 2], [0, 1, 2, 3, 4])
+    """
+    size = int(np.prod(shape, dtype=np.int64))
+    if size <= k:
+        return np.arange(size)
+    if len(shape) < 2:
+        return np.sort(rng.choice(size, k, replace=False))
+    rows, cols = shape[0], size // shape[0]
+    m = max(rows, cols)
+    t = np.arange(m)
+    cover = rng.permutation(rows)[t % rows] * cols + rng.permutation(cols)[t % cols]
+    extra = rng.choice(size, min(size, max(k, m) - m + 8), replace=False) if k > m else np.zeros(0, int)
+    chosen = np.unique(np.concatenate([cover, extra]))
+    if len(chosen) > max(k, m):  # drop surplus random ones, never the cover
+        surplus = np.setdiff1d(chosen, cover)
+        chosen = np.union1d(cover, surplus[:max(k, m) - len(np.unique(cover))])
+    return chosen
+
+
+def estimate_seconds(spec, n, method="central"):
+    """Estimated time of a full structured finite-difference check of ``spec`` with batch ``n``.
+
+    Per perturbed network, per sample: the multiply-adds of the layers above the perturbed
+    one (a rank-one change for the next dense layer), at :data:`SECONDS_PER_MAC`, and the
+    entries of their outputs, at :data:`SECONDS_PER_ENTRY`. A layer evaluates one network
+    per stencil point per element, or, where its losses come from the unit lines
+    (:mod:`gradcheck.numeric.unitlines`), six per unit and a few products; every
+    (element, point) pair also costs its bookkeeping.
+    """
+    from .unitlines import NODES, POWERS, fits_lines
+
+    points = 1 if method == "complex-step" else 4
+    layers, total = spec.layers, 0.0
+    for i, shapes in enumerate(spec.param_shapes()):
+        if not shapes:
+            continue
+        count = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values())
+        upper = layers[i + 1:]
+        macs = [m.units * m.fan_in for m in upper]
+        if upper and hasattr(upper[0], "input_change") and layers[i].act.elementwise:
+            macs[0] = upper[0].units
+        per_network = sum(macs) * SECONDS_PER_MAC + (sum(m.units for m in upper) + 1) * SECONDS_PER_ENTRY
+        if method != "complex-step" and fits_lines(spec, i):
+            networks = 2 * len(NODES) * layers[i].units
+            total += len(POWERS) * count * n * SECONDS_PER_MAC
+        else:
+            networks = count * points
+        total += networks * n * per_network + count * points * PAIR_SECONDS + LAYER_SECONDS
+    return total
+
+
+def check_mode(mode):
+    """Raise ValueError unless ``mode`` is one of :data:`MODES`."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
+
+
+def resolve_mode(mode, spec, n, method="central"):
+    """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled"."""
+    check_mode(mode)
+    if mode != "auto":
+        return mode, None
+    seconds = estimate_seconds(spec, n, method)
+    if seconds <= FULL_SECONDS:
+        return "full", None
+    return "sampled", (f"auto mode: a full check of {spec.n_params:,} params would take about {seconds:.0f} s, "
+                       "so this check is sampled")
+
+
+@dataclass
+class Direction:
+    """One directional derivative: analytic J·v per opinion against the finite difference, and what it found."""
+
+    index: int
+    numeric: float
+    bound: float
+    analytic: dict
+    agrees: dict
+    located: dict = field(default_factory=dict)  # opinion -> [(tensor name, flat index)]
+
+    def __repr__(self):
+        ok = ", ".join(f"{op} {'ok' if a else 'DISAGREES'}" for op, a in self.agrees.items())
+        return f"Direction({self.index}: numeric {self.numeric:.6g} ± {self.bound:.1g}; {ok})"
+
+
+class _Flat:
+    """All trainable params as one vector, and back."""
+
+    def __init__(self, spec, params):
+        self.entries = [(name, layer, kind, tuple(shape)) for name, layer, kind, shape in spec.param_names()]
+        self.sizes = [int(np.prod(s, dtype=np.int64)) for *_, s in self.entries]
+        self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int)
+        self.params = params
+
+    @property
+    def size(self):
+        return int(self.starts[-1])
+
+    def vector(self, grads):
+        """One opinion's gradients (list of dicts) as a flat vector (NaN where missing or misshapen)."""
+        out = np.full(self.size, np.nan)
+        for (_, layer, kind, shape), a, b in zip(self.entries, self.starts[:-1], self.starts[1:]):
+            g = grads[layer].get(kind) if grads is not None else None
+            if g is not None and np.shape(g) == shape:
+                out[a:b] = np.ravel(g)
+        return out
+
+    def moved(self, t, v):
+        """The params moved by t·v (v a flat vector)."""
+        out = [dict(p) for p in self.params]
+        for (_, layer, kind, shape), a, b in zip(self.entries, self.starts[:-1], self.starts[1:]):
+            if np.any(v[a:b]):
+                out[layer][kind] = self.params[layer][kind] + t * v[a:b].reshape(shape)
+        return out
+
+    def element(self, flat):
+        """(tensor name, index tuple within it) of flat index ``flat``."""
+        k = int(np.searchsorted(self.starts, flat, side="right") - 1)
+        name, _, _, shape = self.entries[k]
+        return name, tuple(int(i) for i in np.unravel_index(int(flat - self.starts[k]), shape))
+
+
+def stencil_along(f, h, noise=0.0):
+    """Directional finite differences of ``f(t·v)``: a function ``dd(v) -> (J·v, error bound)`` from C at
+    θ ± h·v and θ ± 2h·v; ``f(t, v)`` evaluates C at θ + t·v; ``noise`` is C's measured rounding."""
+    def dd(v):
+        values = [float(f(t, v)) for t in (h, -h, 2 * h, -2 * h)]
+        g1 = (values[0] - values[1]) / (2 * h)
+        g2 = (values[2] - values[3]) / (4 * h)
+        return g1, float(error_bound(g1, g2, max(map(abs, values)), h, noise=noise))
+    return dd
+
+
+def _agree(a, n, bound, rtol):
+    return bool(np.isfinite(a) and abs(a - n) <= rtol * max(abs(a), abs(n)) + MARGIN * bound)
+
+
+def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
+    """Check ``count`` random unit directions of every opinion's flat gradient in ``grads`` ({op: vector}).
+
+    ``dd`` is a :func:`stencil_along` function; ``noise`` (a vector) the analytic side's
+    rounding per element. Returns the :class:`Direction` list, where ``located[op]`` holds
+    the flat indices group testing narrowed a disagreement down to (each opinion once).
+    """
+    size = len(noise)
+    rng = np.random.default_rng([seed, 0xD1EC])
+    grads = {op: g for op, g in grads.items() if np.all(np.isfinite(g))}  # misshapen ones are reported already
+    out = []
+    for d in range(count if size else 0):
+        v = rng.standard_normal(size)
+        v /= np.linalg.norm(v)
+        num, bound = dd(v)
+        analytic, agrees, located = {}, {}, {}
+        for op, g in grads.items():
+            a = float(np.dot(g, v))
+            analytic[op] = a
+            agrees[op] = _agree(a, num, bound + 4 * float(np.dot(np.abs(v), noise)), rtol)
+            if not agrees[op] and not any(op in earlier.located for earlier in out):  # name them once
+                located[op] = _bisect(dd, g, noise, v, rtol, budget)
+        out.append(Direction(d, num, bound, analytic, agrees, located))
+    return out
+
+
+def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24, noise=None):
+    """:func:`directions` for a network: ``opinions`` maps an opinion to its gradients (list of dicts),
+    ``rounding`` is :func:`~gradcheck.reference.rounding.backprop_rounding` (in units of ε), ``noise`` the
+    loss's measured rounding (the largest of :func:`~gradcheck.numeric.noise.layer_noise`; measured here if None).
+    ``located[op]`` lists (tensor name, index) pairs."""
+    flat = _Flat(spec, params)
+    if flat.size == 0:
+        return []
+    theta = np.concatenate([np.ravel(params[layer][kind]) for _, layer, kind, _ in flat.entries])
+
+    def loss_at(t, v):
+        fw = forward(spec, flat.moved(t, v), X)
+        return loss_value(spec, fw.output, Y, fw.z[-1])
+
+    if noise is None:
+        noise = max(layer_noise(Perturbed(spec, params, X, Y)))
+    dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())), noise)
+    found = directions(dd, {op: flat.vector(g) for op, g in opinions.items()}, EPS * flat.vector(rounding),
+                       count, seed, rtol, budget)
+    for d in found:
+        d.located = {op: [flat.element(i) for i in idx] for op, idx in d.located.items()}
+    return found
+
+
+def _bisect(dd, g, noise, v, rtol, budget):
+    """Flat indices of the leaves (≤ :data:`LEAF` elements each) whose directional derivative disagrees."""
+    found, todo = [], [np.flatnonzero(v)]
+    while todo and len(found) < budget * LEAF:
+        support = todo.pop()
+        if len(support) <= LEAF:
+            found.extend(support.tolist())
+            continue
+        for half in np.array_split(support, 2):
+            part = np.zeros_like(v)
+            part[half] = v[half]
+            num, bound = dd(part)
+            if not _agree(float(np.dot(g[half], part[half])), num, bound + 4 * float(np.dot(np.abs(part), noise)),
+                          rtol):
+                todo.append(half)
+    return np.array(found, dtype=int)

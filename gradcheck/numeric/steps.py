@@ -1,0 +1,144 @@
+"""Steps chosen per element: central differences at halving steps until their estimates are consistent.
+
+With g(s) = (C(θ + s) − C(θ − s))/(2s) = C' + c₂s² + c₄s⁴ + …, the differences of
+three consecutive levels, d₁ = g(4s) − g(2s) and d₂ = g(2s) − g(s), have the ratio 4
+while the c₂s² term leads (16 where c₂ happens to vanish and c₄s⁴ leads). Only then
+does the extrapolation R(s) = (4·g(s) − g(2s))/3 have the error its own estimates say,
+|R(s) − R(2s)| (fifteen times its leading term, and still an honest bound when c₄ is
+accidentally small). A step wider than a feature of the loss (a norm over one or two
+features, a weight of 60, a tanh turning within the step) breaks the ratio; two
+estimates that agree by accident do not make it. So an element is *resolved* at a
+level where
+
+* the ratio d₁/d₂ lies in :data:`RATIO` (the asymptotic regime), or
+* d₁ and d₂ are both within the rounding of their quotients (the loss is flat to
+  rounding there: a linear piece, or a gradient below what C can show),
+
+and no step of the three crossed a kink. Otherwise the element gets the next level,
+g(s/2), two more forward passes, and so on: a feature narrower than the step is passed
+by, and a kink at 1e-7 from θ is stepped away from. An element never resolved is
+*unresolved* (the error bound is infinite: its verdict is "inconclusive"), or a *kink*
+when its steps still cross one at the smallest step tried.
+
+The first level costs six passes (±h, ±2h, ±h/2); further levels are taken only by the
+elements that need them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["FIRST", "MAX_LEVELS", "RATIO", "Levels", "resolve"]
+
+#: The first stencil, in units of the method's default step h: g(2h), g(h) and g(h/2).
+FIRST = (2.0, -2.0, 1.0, -1.0, 0.5, -0.5)
+#: d₁/d₂ inside one of these ranges is the asymptotic regime: near 4 where c₂s² leads (x = c₄s²/c₂ within about
+#: ±0.015 of 0: d₁/d₂ = (12 + 240x)/(3 + 15x)), near 16 where c₂ vanishes and c₄s⁴ leads.
+RATIO = ((3.3, 4.9), (13.0, 19.5))
+#: A resolved estimate is good enough, and its element done, when its truncation part is within its rounding part or
+#: this fraction of its value; until then the steps go on halving while the bound shrinks.
+ENOUGH = 1e-9
+#: Levels without a smaller bound after which an element keeps the best it had.
+PATIENCE = 2
+#: Halvings after the first stencil, at most (h/2^30 is below any step that rounding leaves useful).
+MAX_LEVELS = 30
+#: Halvings after which a step that still crosses a kink stops: the kink is within h/2^16 of θ, and whether it is
+#: at θ is :mod:`gradcheck.numeric.kinks`'s question.
+KINK_LEVELS = 16
+#: Rounding of one loss evaluation, in units of max(ε·|C|, the loss's noise), allowed for in each quotient.
+ROUND_ULPS = 8
+
+
+class Levels:
+    """Three consecutive levels of central differences per element: coarse (a), middle (b), fine (c)."""
+
+    def __init__(self, g, r, x, step):
+        (self.ga, self.gb, self.gc), (self.ra, self.rb, self.rc), (self.xa, self.xb, self.xc) = g, r, x
+        self.step = step  # the fine level's nominal step
+
+    def shift(self, keep, g, r, x, step):
+        """Drop the coarse level of elements ``keep`` (indices) and add a finer one."""
+        for name in ("a", "b"):
+            nxt = chr(ord(name) + 1)
+            for var in ("g", "r", "x"):
+                getattr(self, var + name)[keep] = getattr(self, var + nxt)[keep]
+        self.gc[keep], self.rc[keep], self.xc[keep], self.step[keep] = g, r, x, step
+
+    def resolved(self, at):
+        """Which of the elements ``at`` have three levels in the asymptotic regime or flat to rounding, crossing no
+        kink."""
+        ga, gb, gc = self.ga[at], self.gb[at], self.gc[at]
+        d1, d2 = ga - gb, gb - gc
+        n1, n2 = self.ra[at] + self.rb[at], self.rb[at] + self.rc[at]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            flat = (np.abs(d2) <= n2) & (np.abs(d1) <= n1 + 4 * n2)
+            ratio = d1 / d2
+            regime = (np.abs(d2) > n2) & np.any([(ratio >= lo) & (ratio <= hi) for lo, hi in RATIO], axis=0)
+        clean = ~(self.xa[at] | self.xb[at] | self.xc[at])
+        return (flat | regime) & clean & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
+
+    def estimate(self, method):
+        """(value, truncation bound, rounding bound) from the three levels: Richardson's R(s) with |R(s) − R(2s)|,
+        or g(s) with d₂."""
+        if method == "central":
+            return self.gc.copy(), np.abs(self.gb - self.gc), self.rc.copy()
+        r_fine, r_mid = (4 * self.gc - self.gb) / 3, (4 * self.gb - self.ga) / 3
+        return r_fine, np.abs(r_fine - r_mid), (4 * self.rc + self.rb) / 3
+
+
+def _quotients(values, taken, rows):
+    """g = (C(θ + s) − C(θ − s))/(taken step) for the stencil rows (up, down)."""
+    up, down = rows
+    return (values[up] - values[down]) / (taken[up] - taken[down])
+
+
+def resolve(stencil, h, method, floor):
+    """Per element: (value, error bound, kink, resolved, step h) by the level scheme of this module; h is the
+    middle level of the estimate kept (its g(h/2), g(h) and g(2h)), the default step where that was enough.
+
+    ``stencil(index, step, offsets)`` returns (losses (m, P), crossed (m, P), steps taken (m, P)) of the
+    elements ``index`` (P,) moved by ``offsets[r]·step``; ``h`` (P,) are their default steps;
+    ``floor(fmax, step)`` is the rounding of a quotient at that step (its loss's scale fmax). A resolved
+    element keeps the estimate with the smallest bound among its resolved levels; the steps go on halving
+    until that bound's truncation part is within its rounding part or :data:`ENOUGH` of the value, or stops
+    shrinking for :data:`PATIENCE` levels.
+    """
+    index = np.arange(len(h))
+    values, crossed, taken = stencil(index, h, FIRST)
+    values, taken = values.real, taken.real
+    fmax = np.abs(values).max(axis=0)
+    steps = [h * 2.0, h, h / 2]
+    lv = Levels([_quotients(values, taken, (2 * k, 2 * k + 1)) for k in range(3)],
+                [floor(fmax, s) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in range(3)],
+                steps[2].copy())
+    first_value = lv.estimate("central" if method == "central" else "richardson")[0]
+    first_bound = np.abs(lv.ga - lv.gb) / 3 + lv.rb  # the default level's classic bound, shown for kinks only
+    best, bound = np.full(len(h), np.nan), np.full(len(h), np.inf)
+    step, stale = h.copy(), np.zeros(len(h), dtype=int)
+    done = np.zeros(len(h), dtype=bool)
+    todo = index
+    for level in range(MAX_LEVELS + 1):
+        if level:
+            s = lv.step[todo] / 2
+            vals, cr, tk = stencil(todo, s, (1.0, -1.0))
+            vals, tk = vals.real, tk.real
+            fmax[todo] = np.maximum(fmax[todo], np.abs(vals).max(axis=0))
+            lv.shift(todo, _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1], s)
+        ok = lv.resolved(todo)
+        value, trunc, rounding = (x[todo] for x in lv.estimate(method))
+        better = ok & (trunc + rounding < bound[todo])
+        at = todo[better]
+        best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
+        stale[todo] = np.where(better, 0, stale[todo] + (bound[todo] < np.inf))
+        enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value)))
+        at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
+        done[todo] = enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
+        todo = todo[~done[todo]]
+        if not len(todo):
+            break
+    resolved = np.isfinite(bound)
+    kink = ~resolved & lv.xc
+    best[kink], bound[kink], step[kink] = first_value[kink], first_bound[kink], h[kink]
+    unresolved = ~resolved & ~kink
+    best[unresolved] = first_value[unresolved]
+    return best, bound, kink, resolved, step

@@ -1,0 +1,200 @@
+"""Every perturbed loss of a dense layer from a few forward passes per unit: the loss along each unit's line.
+
+Moving W[j, k] by δ moves z_j only, to z_j + δ·a_k, and moving b_j by δ moves it to
+z_j + δ (the layer's forward pass, see
+:meth:`~gradcheck.catalogue.layers.dense.Dense.line_index`). Every element that feeds
+unit j therefore moves the network along the same line, z_j + ε, just with a
+different ε_n = δ·a_k[n] for each sample n. Where no layer mixes samples, the loss is
+a sum of per-sample shares, so
+
+    C(θ + δ·e_jk) − C(θ) = Σ_n ψ_jn(δ·a_k[n]),   ψ_jn(ε) = ℓ_n(z_j[n] + ε) − ℓ_n(z_j[n]),
+
+where ℓ_n is sample n's share of C given its z_j. ψ_jn is a function of one number,
+and finite differences only ever ask for it at |ε| ≤ 2h·max_k |a_k[n]|, a few
+thousandths. Where every layer from this one up is analytic (no relu, no max),
+ψ_jn is a polynomial there to far below rounding: its degree-6 interpolant at the six
+points ±ε_q misses by O(ε⁷·ψ⁽⁷⁾/7!), about 1e-20 of C for weights of order one. So
+each unit costs six forward passes of the layers above it (run on the changed unit
+only, as in :class:`~gradcheck.numeric.perturbed.Perturbed`), for all its elements and
+every step at once, instead of four per element. Where the weights are large enough
+for that to fail, the fit's own coefficients say so (they stop falling fast), and
+that unit's elements are evaluated one by one.
+
+With u = ε/(r·s_n) ∈ [−1, 1] (r: the reach of the steps, s_n = max_k |a_k[n]|) and
+ψ_jn = Σ_p c_jnp·u^p, the loss changes of all elements are six small matrix products:
+
+    C(θ + δ·e_jk) − C(θ) = Σ_p (δ/r)^p · M_p[j, k],   M_p = c_p @ (a/s)^pᵀ   (units, K).
+
+These are the same numbers the loop over elements computes, forward passes only; each
+call also evaluates exactly the step that goes farthest along its line, and one other,
+and drops the lines for the layer if they differ by more than rounding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["UnitLines", "fits_lines"]
+
+EPS = np.finfo(np.float64).eps
+#: Positive interpolation points u_q (the positive half of the 6 Chebyshev points); the line is
+#: evaluated at ±u_q.
+NODES = np.cos(np.pi * np.array([1, 3, 5]) / 12)
+#: Odd (u, u³, u⁵) and even (u², u⁴, u⁶) coefficients of the interpolant from ψ(u_q) ∓ ψ(−u_q) (the halving of
+#: the odd and even parts folded in).
+_ODD = np.linalg.inv(NODES[:, None] ** np.array([1, 3, 5])) / 2
+_EVEN = np.linalg.inv(NODES[:, None] ** np.array([2, 4, 6])) / 2
+POWERS = np.arange(1, 7)
+#: An exactly evaluated loss may differ from the interpolated one by this many ε·Σ_n|ℓ_n| (rounding).
+AGREE_ULPS = 64
+#: A unit's line counts as resolved when its interpolant's error estimate is below this many ε·Σ_n|ℓ_n|: the
+#: rounding that the finite difference's error bound already allows for each loss it evaluates.
+TAIL_ULPS = 8
+#: The products M_p of a layer are kept whole up to this size (6·units·K numbers).
+PRODUCT_BYTES = 64 * 2**20
+#: A fit evaluates this many of :class:`~gradcheck.numeric.perturbed.Perturbed`'s chunks of networks at once:
+#: fewer, larger calls (still a few MiB) for what is most of the work.
+FIT_CHUNKS = 3
+#: Coefficients below this many ε·|ℓ_n| are rounding: the losses at the nodes are good to a few ε·|ℓ_n|, and
+#: the fit multiplies that by up to 70 (the largest row sum of the inverse Vandermonde matrices).
+NOISE_ULPS = 256
+
+
+def fits_lines(spec, i):
+    """True when layer i's perturbed losses may come from :class:`UnitLines`: it moves one unit per element
+    (dense), and from layer i up every layer is analytic and none mixes samples."""
+    upper = spec.layers[i:]
+    return hasattr(spec.layers[i], "line_index") and not any(ly.kinked or ly.mixes_samples for ly in upper)
+
+
+class UnitLines:
+    """The loss along each unit's line for layer ``i`` of a :class:`~gradcheck.numeric.perturbed.Perturbed`.
+
+    Fitted lazily, per unit, for steps up to a reach that only grows (by quarter octaves).
+    """
+
+    def __init__(self, net, i):
+        self.net, self.i = net, i
+        spec, base = net.spec, net.base
+        self.layer = spec.layers[i]
+        self.rows = self.layer.line_rows(base.a_in[i], spec.conv, spec.bias)  # (K, N)
+        scale = np.abs(self.rows).max(axis=0)
+        self.scale = np.where(scale > 0, scale, 1.0)  # s_n
+        self.z = base.z[i] if spec.conv.name == "column" else base.z[i].T  # (units, N)
+        self.shares = net.shares  # ℓ_n (N,)
+        self.coef = np.zeros((len(POWERS), self.layer.units, net.n))  # c_jnp, by p
+        V = self.rows / self.scale  # a_k[n]/s_n ∈ [−1, 1]
+        self.reaches = np.abs(V).max(axis=1)  # per row: how far along its line a step of r goes, at most
+        self.powers = np.empty((len(POWERS), *V.shape))  # (a_k[n]/s_n)^p, (6, K, N)
+        self.powers[0] = V
+        for p in range(1, len(POWERS)):
+            np.multiply(self.powers[p - 1], V, out=self.powers[p])
+        self.M = self.M_fresh = None  # the products M_p, kept where they fit (see _products)
+        self._located = None  # (unit, row) of every element of θ, made on first use
+        self.fitted = np.zeros(self.layer.units, dtype=bool)
+        self.tail = np.full(self.layer.units, np.inf)  # per unit: the interpolant's error estimate at |u| = 1
+        self.reach = 0.0
+        size = np.abs(self.shares).sum() + abs(net.loss)
+        self.tol, self.tail_tol = AGREE_ULPS * EPS * size, TAIL_ULPS * EPS * size
+        self.noise = NOISE_ULPS * EPS * (np.abs(self.shares) + size / net.n)  # per sample
+
+    def locate(self, flat):
+        """(unit j (P,), row k of the line rows (P,)) of the elements ``flat`` (P,) of the layer's θ (its params
+        flattened in order, as :class:`~gradcheck.numeric.perturbed.Perturbed` numbers them)."""
+        if self._located is None:
+            params, conv = self.net.params[self.i], self.net.spec.conv
+            where = [self.layer.line_index(params, key, np.arange(params[key].size), conv)
+                     for key in self.net.keys(self.i)]
+            self._located = tuple(np.concatenate(part) for part in zip(*where))
+        return self._located[0][flat], self._located[1][flat]
+
+    def changes(self, j, k, delta, budget=None):
+        """(C(θ + δ·e) − C(θ), unresolved, agrees) for the elements e moving unit ``j[e]`` along line row ``k[e]``
+        (arrays (P,)) by the steps ``delta``: (P,), or (m, P) for m steps of each element (a stencil).
+
+        Unresolved elements (P,) belong to units whose line the interpolant does not resolve
+        to rounding (their values are meaningless: evaluate them one by one). ``agrees`` is
+        False if the step that goes farthest along its line and one other, evaluated
+        exactly, disagree with the lines. None, before any work, if fitting the units would
+        take as many as ``budget`` forward passes or more (6 per unit not fitted yet).
+        """
+        reach = float(np.abs(delta).max(initial=0.0))
+        need = np.zeros_like(self.fitted)
+        need[j] = True
+        fresh = self.fitted if reach <= self.reach else np.zeros_like(self.fitted)
+        if budget is not None and 2 * len(NODES) * int((need & ~fresh).sum()) >= budget:
+            return None
+        if reach > self.reach:  # a little room, so that later calls with slightly larger steps need no refit
+            self.reach, self.fitted[:] = 2.0 ** (np.ceil(4 * np.log2(reach)) / 4), False
+            if self.M_fresh is not None:
+                self.M_fresh[:] = False
+        steps = np.atleast_2d(delta)  # (m, P)
+        far = np.abs(steps) * self.reaches[k]
+        probe = np.unravel_index([int(far.argmax()), far.size // 2], far.shape)  # (step row, element)
+        e = probe[1]
+        exact = self._fit(np.flatnonzero(need & ~self.fitted), j[e],
+                          self.z[j[e]] + steps[probe][:, None] * self.rows[k[e]])
+        M = self._products(j, k)  # (6, P): M_p[j, k] per element
+        d = steps / self.reach
+        out = M[-1] * d
+        for p in range(len(POWERS) - 2, -1, -1):  # Horner: Σ_p d^p·M_p
+            out += M[p]
+            out *= d
+        unresolved = self.tail[j] > self.tail_tol
+        agrees = np.abs(exact - out[probe])[~unresolved[e]].max(initial=0.0) <= self.tol
+        return out.reshape(np.shape(delta)), unresolved, agrees
+
+    def _products(self, j, k):
+        """M_p[j_e, k_e] = Σ_n c_{j_e,n,p}·(a_{k_e}[n]/s_n)^p for the elements e, (6, P).
+
+        All of M (6, units, K) is kept and its rows refreshed as units are fitted, where
+        it fits in :data:`PRODUCT_BYTES`; otherwise each element's sum is taken on its own.
+        """
+        units, rows = len(self.fitted), len(self.rows)
+        if len(POWERS) * units * rows * 8 <= PRODUCT_BYTES:
+            if self.M is None:
+                self.M, self.M_fresh = np.empty((len(POWERS), units, rows)), np.zeros(units, dtype=bool)
+            stale = np.flatnonzero(self.fitted & ~self.M_fresh)
+            if len(stale):
+                self.M[:, stale] = self.coef[:, stale] @ np.swapaxes(self.powers, 1, 2)
+                self.M_fresh[stale] = True
+            return self.M.reshape(len(POWERS), -1)[:, j * rows + k]
+        out = np.empty((len(POWERS), len(j)))
+        step = max(1, PRODUCT_BYTES // (8 * len(POWERS) * self.net.n * 2))
+        for at in range(0, len(j), step):
+            part = slice(at, at + step)
+            out[:, part] = np.einsum("pen,pen->pe", self.coef[:, j[part]], self.powers[:, k[part]])
+        return out
+
+    def _fit(self, units, probe_unit, probe_z):
+        """Fit c_jnp for ``units`` from ψ_jn at ±u_q (six forward passes of the layers above per unit); also
+        evaluate the networks whose unit ``probe_unit[p]`` has z ``probe_z[p]`` (N,), and return their C − C(θ)."""
+        net, i, n = self.net, self.i, self.net.n
+        shifts = np.concatenate([NODES, -NODES])[:, None] * (self.reach * self.scale)  # (6, N): ε at ±u_q
+        chunk = max(1, net.chunk(i, lines=False) * FIT_CHUNKS // len(shifts))
+        probe = None
+        for start in range(0, max(1, len(units)), chunk):
+            part = units[start:start + chunk]
+            unit = np.repeat(part, len(shifts))
+            z = (self.z[part][:, None, :] + shifts).reshape(-1, n)  # (units·6, N)
+            if probe is None:
+                unit, z = np.concatenate([probe_unit, unit]), np.concatenate([probe_z, z])
+            shares, _ = net.from_rows(i, unit, z, samples=True)
+            psi = shares - self.shares
+            if probe is None:
+                probe, psi = psi[:len(probe_unit)].sum(axis=1), psi[len(probe_unit):]
+            if not len(part):
+                continue
+            psi = psi.reshape(len(part), 2, len(NODES), n)  # (units, ±, q, N)
+            odd, even = _ODD @ (psi[:, 0] - psi[:, 1]), _EVEN @ (psi[:, 0] + psi[:, 1])  # (units, 3, N)
+            self.coef[0::2, part], self.coef[1::2, part] = odd.transpose(1, 0, 2), even.transpose(1, 0, 2)
+            # Coefficients of an analytic line fall geometrically (c_{p+2}/c_p ≈ (ε/radius)²), so the first left
+            # out is about c_5²/c_3 (odd part) and c_6²/c_4 (even part); a coefficient at rounding counts as zero.
+            tail = np.zeros(len(part))
+            with np.errstate(invalid="ignore", over="ignore"):  # a loss that is not finite: not resolved
+                for c in (odd, even):
+                    top = np.where(np.abs(c[:, -1]) <= self.noise, 0.0, c[:, -1])  # NaN stays NaN
+                    tail += (top ** 2 / np.maximum(np.abs(c[:, -2]), self.noise)).sum(axis=1)
+            self.tail[part] = np.where(np.isfinite(tail), tail, np.inf)
+            self.fitted[part] = True
+        return probe

@@ -1,0 +1,149 @@
+"""Reference backprop: NumPy, float64, vectorised over the batch (and over stacked networks).
+
+    forward:  z^l = W^l·a^{l-1} + b^l,  a^l = σ(z^l)             (column convention)
+    output:   δ^L = ∂C/∂a^L ⊙ σ'(z^L)    (softmax: its Jacobian-vector product)
+    hidden:   δ^l = (W^{l+1}ᵀ δ^{l+1}) ⊙ σ'(z^l)
+    grads:    ∂C/∂W^l = δ^l a^{l-1}ᵀ,  ∂C/∂b^l = Σ_N δ^l
+
+for dense layers; every layer kind (convolution, pooling, flatten, normalisation,
+dropout, activation) brings its own forward and backward. The per-layer maths lives
+in the layer catalogue (:mod:`gradcheck.catalogue`); this module only chains the
+layers and the loss. Layers without an activation key pass z on as a (a = z, δ = ∂C/∂a).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..catalogue import LOSSES
+
+__all__ = ["Forward", "backprop", "forward", "loss_value", "sample_losses"]
+
+
+@dataclass
+class Forward:
+    """Everything the forward pass computed, one entry per layer.
+
+    ``a_in[l]`` is what layer l's backward needs from its forward (for a dense layer
+    the input it multiplied, a^{l-1} with the constant 1 row or column for the augmented
+    bias); ``z[l]`` and ``a[l]`` are (units, N) in the column convention and (N, units)
+    in the row convention, (N, C, H, W) for images.
+    """
+
+    a_in: list
+    z: list
+    a: list
+
+    @property
+    def output(self):
+        return self.a[-1]
+
+
+def forward(spec, params, X, tape=None) -> Forward:
+    """Run the network on X (column: (input, N); row: (N, input); images (N, C, H, W)); leading stack axes
+    allowed."""
+    conv, a = spec.conv, X
+    out = Forward([], [], [])
+    for ly, p in zip(spec.layers, params):
+        if tape is not None:
+            tape.at(ly.index)
+        z, a_in = ly.forward(p, a, conv, spec.bias, tape)
+        a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+        if tape is not None and ly.has_activation:
+            tape.record("forward", "a", f"{ly.activation}(z)", {"z": z.shape}, a.shape)
+        out.a_in.append(a_in)
+        out.z.append(z)
+        out.a.append(a)
+    return out
+
+
+def fused_loss(spec):
+    """The loss if it is computed from the output layer's z (bce on sigmoid, cross-entropy on softmax), else None."""
+    loss, last = LOSSES[spec.loss], spec.layers[-1]
+    fits = loss.value_from_z is not None and last.has_activation and last.activation == loss.output
+    return loss if fits else None
+
+
+def loss_value(spec, a, Y, z=None):
+    """C for output a and targets Y (same layout); an array if a has leading stack axes.
+
+    Given the output layer's pre-activation ``z``, a loss defined with its output
+    activation is computed from z, stably (see :class:`~gradcheck.catalogue.losses.Loss`).
+    """
+    conv, loss = spec.conv, LOSSES[spec.loss]
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    if z is not None and fused_loss(spec) is not None:
+        return loss.value_from_z(z, Y, n, k, conv.unit_axis)
+    return loss.value(a, Y, n, k)
+
+
+def sample_losses(spec, a, Y, z=None):
+    """Each sample's share of C, (..., N), so that C = Σ_n of it; ``a`` (and ``z``) may have leading stack axes.
+
+    Every sample goes to a stack axis of its own, as a batch of one that keeps the
+    whole batch's N in the loss's normalisation.
+    """
+    conv, loss = spec.conv, LOSSES[spec.loss]
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+
+    def apart(x):  # (..., K, N) -> (..., N, K, 1); (..., N, K) -> (..., N, 1, K)
+        return np.swapaxes(x, -1, -2)[..., None] if conv.name == "column" else x[..., None, :]
+
+    if z is not None and fused_loss(spec) is not None:
+        return loss.value_from_z(apart(z), apart(Y), n, k, conv.unit_axis)
+    return loss.value(apart(a), apart(Y), n, k)
+
+
+def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
+    """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes
+    ({"gamma", "beta"} for norms, {} for layers without params; no entry for a dropout mask).
+
+    ``seen``, a dict, receives for each layer i ``(z, delta, a, da)``: its z and δ = ∂C/∂z, its a and
+    ∂C/∂a (None for a fused output, whose δ comes from z).
+
+    ``tweak`` (a :class:`gradcheck.diagnose.mistakes.Hypothesis`, used by the diagnosis only) replaces
+    steps by known mistakes, so a user's wrong gradient can be matched to its cause.
+    """
+    conv, loss = spec.conv, LOSSES[spec.loss]
+    fw = forward(spec, params, X, tape)
+    a = fw.output
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    C = float(loss_value(spec, a, Y, fw.z[-1]))
+    fused = fused_loss(spec) is not None and tweak is None
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # ∂C/∂a of a saturated output: δ from z
+        da = loss.grad(a, Y, n, k)
+    if tape is not None:
+        tape.record("backward", "da", loss.grad_formula, {"a": a.shape, "y": Y.shape}, da.shape)
+    if tweak is not None:
+        da = tweak.loss_grad(da, a, Y)
+    grads = [None] * len(spec.layers)
+    for ly in reversed(spec.layers):
+        i = ly.index
+        if tape is not None:
+            tape.at(i)
+        z, a = fw.z[i], fw.a[i]
+        if fused and i == len(spec.layers) - 1:
+            delta = loss.delta_from_z(z, a, Y, n, k, conv.unit_axis)
+        elif not ly.has_activation:
+            delta = da
+        elif tweak is not None and tweak.act_grad(i) is not None:
+            delta = tweak.act_grad(i)(ly.act, da, z, a, conv.unit_axis)
+        else:
+            delta = ly.act.vjp(da, z, a, conv.unit_axis)
+        if tape is not None and ly.has_activation:
+            if ly.act.derivative is not None:
+                expr, ops = f"da * {ly.activation}'(z)", {"da": da.shape, f"{ly.activation}'(z)": z.shape}
+            else:
+                axis = 0 if conv.name == "column" else 1
+                expr, ops = f"a * (da - (da * a).sum(axis={axis}, keepdims=True))", {"a": a.shape, "da": da.shape}
+            tape.record("backward", "delta", expr, ops, delta.shape)
+        if seen is not None:
+            seen[i] = (z, delta, a, None if fused and i == len(spec.layers) - 1 else da)
+        a_in = fw.a_in[i] if tweak is None else tweak.layer_input(i, fw)
+        grads[i], da = ly.backward(delta, a_in, params[i], conv, spec.bias, tape)
+        if tweak is not None:
+            grads[i] = tweak.grads(i, grads[i])
+            da = tweak.carry(i, da, delta, a_in, params[i])
+    return C, grads

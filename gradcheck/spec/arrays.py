@@ -1,0 +1,167 @@
+"""The arrays of net.json: ``params`` and ``data``, parsed and checked against a network, and its memory need.
+
+Every problem raises a one-line :class:`~gradcheck.errors.SpecError` naming the JSON
+path, the expected shape (in words for the convention) and what was given.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ..catalogue import LOSSES
+from ..errors import SpecError, suggest
+from .keys import array, check_keys, kind
+
+__all__ = ["check_memory", "parse_data", "parse_params"]
+
+# Leave room for the arrays backprop and finite differences build next to the params.
+_MEMORY_FRACTION = 0.25
+#: The most memory a check may plan to use, whatever the machine has.
+MEMORY_BUDGET = 8 * 2**30
+#: Bytes a check keeps per param element: the params, three opinions' gradients, the numeric
+#: gradient, its error bound, step and kink flag, the rounding estimate, and per judged opinion
+#: the errors and verdicts.
+BYTES_PER_PARAM = 160
+
+
+def _gib(n_bytes):
+    gib = n_bytes / 2**30
+    return f"{gib:.1f}" if gib < 1e4 else f"{gib:.2g}"
+
+
+def _sizes(spec):
+    return "-".join(["x".join(map(str, spec.input_shape))] + ["x".join(map(str, ly.out_shape)) for ly in spec.layers])
+
+
+def check_memory(spec, source):
+    """Refuse sizes whose arrays (params, their gradients, a batch of activations) cannot fit."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        total = 16 * 2**30
+    n = spec.batch
+    weights = sum(BYTES_PER_PARAM * math.prod(s) for ly in spec.layers
+                  for s in ly.param_shapes(spec.conv, "separate").values())
+    # X, Y and z, a, delta, da per layer for the batch (8 arrays of 8 bytes)
+    batch = 64 * n * (math.prod(spec.input_shape) + sum(ly.units for ly in spec.layers))
+    need = weights + batch
+    budget = min(_MEMORY_FRACTION * total, MEMORY_BUDGET)
+    if need > budget:
+        widths = {"input": math.prod(spec.input_shape),
+                  **{f"layers[{ly.index}]" + (".units" if "units" in ly.options else ""): ly.units
+                     for ly in spec.layers}}
+        key = "batch" if n > max(widths.values()) else max(widths, key=widths.get)
+        raise SpecError(key, f"a {_sizes(spec)} network with a batch of {n} needs about {_gib(need)} GiB, "
+                             f"more than the {budget / 2**30:.0f} GiB a check may use; "
+                             f"make {key} smaller", source)
+
+
+def _shape_hint(given, expected, name, convention):
+    g, e = tuple(given), tuple(expected)
+    if name == "W" and len(e) == 2 and len(g) == 2 and g == e[::-1] and e[0] != e[1]:
+        other = "row" if convention == "column" else "column"
+        return f": it is the transpose, did you mean \"convention\": \"{other}\"?"
+    if name == "W" and len(e) == 2 and len(g) == 1:
+        return (": a flat list where a matrix is expected; write one inner list per row "
+                f"({e[0]} list{'s' if e[0] != 1 else ''} of {e[1]} numbers)")
+    if len(e) == 1 and len(g) == 2 and 1 in g and math.prod(g) == e[0]:
+        return f": {name} is a flat list of {e[0]} numbers (not a column or row matrix)" if name != "b" else \
+            f": b is a flat list of {e[0]} numbers, one per unit (not a column or row matrix)"
+    if len(e) > 1 and math.prod(g) == math.prod(e):
+        return f": the right number of entries in the wrong shape; nest the lists as {e}"
+    return ""
+
+
+def parse_params(raw, spec, source):
+    """``params``: one object per layer with its params (``{}`` for layers without) and optional buffers."""
+    if not isinstance(raw, list):
+        raise SpecError("params", f"expected a list with one {{\"W\": ..., \"b\": ...}} per layer, "
+                                  f"got {kind(raw)}", source)
+    if len(raw) != len(spec.layers):
+        raise SpecError("params", f"expected {len(spec.layers)} entries (one per layer), got {len(raw)}", source)
+    params, problems = [], []
+    n = spec.n_samples
+    for i, (entry, shapes, ly) in enumerate(zip(raw, spec.param_shapes(), spec.layers)):
+        path = f"params[{i}]"
+        buffers = ly.buffer_shapes(spec.conv, n)
+        if entry is None and not shapes:
+            entry = {}
+        if not isinstance(entry, dict):
+            want = " and ".join(shapes) or "nothing ({})"
+            raise SpecError(path, f"expected an object with {want}, got {kind(entry)}", source)
+        for key in entry:
+            if key not in shapes and key not in buffers:
+                why = {"b": f"bias \"{spec.bias}\" has no separate b"
+                            + (" (the bias is the last " + ("column" if spec.convention == "column" else "row")
+                               + " of W)" if spec.bias == "augmented" else "")}.get(key, "")
+                if not shapes and not buffers:
+                    why = why or f"layer {i} ({ly.kind}) has no params: give {{}}"
+                raise SpecError(f"{path}.{key}", f"unexpected key '{key}'"
+                                + (f": {why}" if why else suggest(key, [*shapes, *buffers])), source)
+        p = {}
+        for name, expected in shapes.items():
+            if name not in entry:
+                raise SpecError(path, f"missing '{name}' (expected shape {expected})", source)
+            arr = array(entry[name], f"{path}.{name}", source)
+            if arr.shape != tuple(expected):
+                what = ly.param_layout(name, spec.conv, spec.bias)
+                problems.append(f"{path}.{name}: layer {i} {name} must have shape {tuple(expected)}"
+                                + (f" = {what}" if what else "") + f", got {arr.shape}"
+                                + _shape_hint(arr.shape, expected, name, spec.convention))
+            p[name] = arr
+        for name, expected in buffers.items():
+            if name in entry:
+                arr = array(entry[name], f"{path}.{name}", source)
+                if arr.shape != tuple(expected):
+                    raise SpecError(f"{path}.{name}", f"expected shape {tuple(expected)}, the layer's input batch "
+                                                      f"of N={n} in the {spec.convention} convention, got {arr.shape}",
+                                    source)
+                ly.check_buffer(name, arr, f"{path}.{name}", source)
+                p[name] = arr
+        params.append(p)
+    if problems:
+        first = problems[0].split(":", 1)[0]
+        raise SpecError(first, "; ".join(p[len(first) + 2:] if i == 0 else p for i, p in enumerate(problems)),
+                        source)
+    return params
+
+
+def parse_data(raw, spec, batch_given, source):
+    """``data``: ``{"X": [...], "Y": [...]}``, one entry per sample; X entries are C×H×W lists for images."""
+    if not isinstance(raw, dict):
+        raise SpecError("data", f"expected an object {{\"X\": [...], \"Y\": [...]}}, got {kind(raw)}", source)
+    check_keys(raw, {"X": ..., "Y": ...}, "data", source)
+    out = []
+    for key, shape in (("X", spec.input_shape), ("Y", (spec.output,))):
+        arr = array(raw[key], f"data.{key}", source)
+        if arr.ndim == 1 and shape == (1,):
+            arr = arr[:, None]
+        if len(shape) == 3:
+            if arr.ndim != 4 or arr.shape[1:] != shape:
+                c, h, w = shape
+                got = f"entries of shape {arr.shape[1:]}" if arr.ndim > 1 else f"shape {arr.shape}"
+                raise SpecError(f"data.{key}", f"expected one C×H×W = {c}×{h}×{w} image per sample (nested lists "
+                                               f"[channel][row][column]), got {got}", source)
+        elif arr.ndim != 2 or arr.shape[1] != shape[0]:
+            what = "inputs" if key == "X" else "outputs"
+            got = arr.shape if arr.ndim != 2 else f"rows of {arr.shape[1]}"
+            hint = " (one entry per sample, whatever the convention)" if arr.ndim == 2 else ""
+            raise SpecError(f"data.{key}", f"expected one row of {shape[0]} {what} per sample{hint}, got {got}",
+                            source)
+        out.append(arr)
+    X, Y = out
+    bounds = LOSSES[spec.loss].target_range
+    if bounds is not None and ((Y < bounds[0]) | (Y > bounds[1])).any():
+        outside = (Y < bounds[0]) | (Y > bounds[1])
+        bad = tuple(int(i) for i in np.argwhere(outside)[0])
+        raise SpecError(f"data.Y[{bad[0]}]", f"loss {spec.loss} needs targets in [{bounds[0]:g}, {bounds[1]:g}] "
+                                             f"(probabilities), got {Y[bad]:g}", source)
+    if len(X) != len(Y):
+        raise SpecError("data.Y", f"expected {len(X)} samples (as many as data.X), got {len(Y)}", source)
+    if batch_given and spec.batch != len(X):
+        raise SpecError("batch", f"batch is {spec.batch} but data has {len(X)} samples; drop batch "
+                                 "(it only sizes random data)", source)
+    return X, Y

@@ -1,0 +1,299 @@
+"""net.json → :class:`Spec`: parse and validate a network description.
+
+Every problem raises :class:`~gradcheck.errors.SpecError` with the JSON path of the
+value, what was expected and what was given. See the README for the format.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..catalogue import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, Convention
+from ..catalogue.layers import Dense, Layer
+from ..errors import SpecError
+from ..validate import MAX_SEED
+from .arrays import check_memory, parse_data, parse_params
+from .jsonfile import read_json
+from .keys import KeyReader, check_keys, kind, name, whole
+
+__all__ = ["KEYS", "LAYER_KEYS", "MAX_LAYERS", "LayerSpec", "Spec", "load_spec"]
+
+#: Top-level keys of net.json with their defaults (``...`` marks a required key).
+KEYS = {
+    "name": None, "description": "", "input": ..., "layers": ..., "loss": "mse",
+    "convention": "column", "bias": "separate", "params": None, "data": None,
+    "batch": 4, "seed": 0, "impl": None,
+}
+#: The deepest network gradcheck takes: its finite differences rerun the layers above each parameter, so a
+#: check's time grows with the square of the depth (1,000 one-unit layers take about 10 s).
+MAX_LAYERS = 2000
+#: Keys of a dense layer (each layer kind lists its own in ``LAYER_KINDS[type].keys``).
+LAYER_KEYS = {"type": "dense", **Dense.keys}
+#: One layer of a validated spec is its kind's configured layer (see :mod:`gradcheck.catalogue.layers`).
+LayerSpec = Layer
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated network description. Build with :func:`load_spec` or :meth:`from_dict`.
+
+    ``input`` is the number of input features, or (C, H, W) for images. ``params`` (if
+    given) is a list of dicts of float64 arrays in the convention's shapes (a dropout
+    entry may hold its ``mask``); ``data`` (if given) is ``(X, Y)`` sample-major:
+    X (N, input) or (N, C, H, W), Y (N, K).
+    """
+
+    input: int | tuple
+    layers: tuple[Layer, ...]
+    loss: str = "mse"
+    convention: str = "column"
+    bias: str = "separate"
+    name: str = "network"
+    description: str = ""
+    params: list | None = field(default=None, repr=False)
+    data: tuple | None = field(default=None, repr=False)
+    batch: int = 4
+    seed: int = 0
+    impl: str | None = None
+    source: str | None = None
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, raw, source=None):
+        """Validate a parsed net.json object; raise :class:`SpecError` on the first problem."""
+        return _parse(raw, source)
+
+    # -- derived facts ------------------------------------------------------------
+    @property
+    def conv(self) -> Convention:
+        return CONVENTIONS[self.convention]
+
+    @property
+    def input_shape(self) -> tuple:
+        """One sample's input: (features,) or (C, H, W)."""
+        return self.input if isinstance(self.input, tuple) else (self.input,)
+
+    @property
+    def output(self) -> int:
+        """K, the number of outputs."""
+        return self.layers[-1].units
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.data[0]) if self.data is not None else self.batch
+
+    def param_shapes(self):
+        """List with one {"W": shape, "b": shape} per layer ({"gamma", "beta"} for norms, {} for layers
+        without params), in this convention: the params that get a gradient."""
+        return [ly.param_shapes(self.conv, self.bias) for ly in self.layers]
+
+    def param_names(self):
+        """[(name, layer index, kind, shape)], e.g. ("W0", 0, "W", (3, 2)), ("gamma2", 2, "gamma", (4,)),
+        in params order."""
+        return [(f"{k}{i}", i, k, s) for i, shapes in enumerate(self.param_shapes()) for k, s in shapes.items()]
+
+    def symbolic_gap(self):
+        """Why the SymPy derivation cannot cover this network (a layer kind without a symbolic form),
+        or "" if it can; known without importing SymPy."""
+        missing = sorted({ly.kind for ly in self.layers if not ly.has_symbolic})
+        return f"symbolic check skipped: no SymPy form for {', '.join(missing)} layers" if missing else ""
+
+    @property
+    def n_params(self) -> int:
+        return sum(math.prod(s) for *_, s in self.param_names())
+
+    def parameters(self, seed=None, n=None):
+        """Params as a list of dicts of float64 arrays (fresh copies): the given ones, or seeded.
+
+        Fixed buffers (a dropout ``mask`` for a batch of ``n`` samples, default the
+        spec's) are added where the params do not give them, drawn from the seed.
+        """
+        seed = self.seed if seed is None else seed
+        if self.params is not None:
+            out = [{k: v.copy() for k, v in p.items()} for p in self.params]
+        else:
+            rng = np.random.default_rng([seed, 0])
+            out = [ly.init(rng, self.conv, self.bias) for ly in self.layers]
+        n = self.n_samples if n is None else n
+        for ly, p in zip(self.layers, out):
+            for key, value in ly.buffers(seed, self.conv, n).items():
+                if key not in p or p[key].shape != value.shape:
+                    p[key] = value
+        return out
+
+    def batch_data(self, seed=None):
+        """(X, Y) in the convention's layout: column X (input, N), Y (K, N); row X (N, input), Y (N, K);
+        images X (N, C, H, W) in both."""
+        if self.data is not None:
+            X, Y = self.data
+        else:
+            X, Y = self._random_data(np.random.default_rng([self.seed if seed is None else seed, 1]))
+        return self.conv.from_samples(X.copy()), self.conv.from_samples(Y.copy())
+
+    def _random_data(self, rng):
+        n, k = self.batch, self.output
+        X = rng.normal(size=(n, *self.input_shape))
+        loss, bounds = LOSSES[self.loss], self.layers[-1].act.output_range
+        if loss.random_targets is not None:
+            Y = loss.random_targets(rng, n, k)
+        elif bounds is not None:  # inside the output's range, away from its ends
+            lo, hi = bounds
+            Y = rng.uniform(lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo), (n, k))
+        else:
+            Y = rng.normal(size=(n, k))
+        return X, Y
+
+    def with_(self, **changes):
+        """A copy with some fields replaced (validated again)."""
+        raw = self.to_dict()
+        raw.update(changes)
+        return Spec.from_dict(raw, self.source)
+
+    def to_dict(self):
+        """The JSON-able description (params/data as nested lists when present)."""
+        raw = {
+            "name": self.name, "input": list(self.input) if isinstance(self.input, tuple) else self.input,
+            "layers": [ly.to_json() for ly in self.layers],
+            "loss": self.loss, "convention": self.convention, "bias": self.bias, "seed": self.seed,
+        }
+        if self.data is None:
+            raw["batch"] = self.batch
+        if self.description:
+            raw["description"] = self.description
+        if self.impl:
+            raw["impl"] = self.impl
+        if self.params is not None:
+            raw["params"] = [{k: v.tolist() for k, v in p.items()} for p in self.params]
+        if self.data is not None:
+            raw["data"] = {"X": self.data[0].tolist(), "Y": self.data[1].tolist()}
+        return raw
+
+    def describe(self):
+        """One line, e.g. ``or_gate: 2-2-1 sigmoid/sigmoid, loss quadratic, column convention, bias separate``.
+
+        With other layer kinds than dense: ``1x6x6 -> conv2d 2x4x4 relu -> maxpool2d 2x2x2 -> ...``.
+        """
+        tail = f"loss {self.loss}, {self.convention} convention, bias {self.bias}, N={self.n_samples}"
+        if all(isinstance(ly, Dense) for ly in self.layers):
+            sizes = "-".join(str(s) for s in [self.input] + [ly.units for ly in self.layers])
+            acts = "/".join(ly.activation for ly in self.layers)
+            return f"{self.name}: {sizes} {acts}, {tail}"
+        steps = ["x".join(map(str, self.input_shape))]
+        steps += [f"{ly.kind} {'x'.join(map(str, ly.out_shape))}" + (f" {ly.activation}" if ly.has_activation else "")
+                  for ly in self.layers]
+        return f"{self.name}: {' -> '.join(steps)}, {tail}"
+
+
+def load_spec(source) -> Spec:
+    """Load a :class:`Spec` from a path, a JSON string path, a dict, or return a Spec as is."""
+    if isinstance(source, Spec):
+        return source
+    if not isinstance(source, (str, os.PathLike)):
+        return Spec.from_dict(source)  # a dict, or anything else: refused with a SpecError
+    path = Path(source)
+    name = str(source)
+    if not path.exists():
+        raise SpecError("", "no such file", name)
+    if path.is_dir():
+        raise SpecError("", "is a directory, expected a net.json file", name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError("", "is not UTF-8 text, expected a net.json file", name) from None
+    except OSError as e:
+        raise SpecError("", f"cannot be read ({e.strerror})", name) from None
+    if not text.strip():
+        raise SpecError("", "file is empty, expected a JSON object describing a network", name)
+    return Spec.from_dict(read_json(text, name), name)
+
+
+def _input(value, source):
+    """``input``: a whole number (features) or [C, H, W] (an image)."""
+    if isinstance(value, list):
+        if len(value) != 3:
+            raise SpecError("input", f"expected a whole number (features) or [C, H, W] (an image), got a list of "
+                                     f"{len(value)}", source)
+        return tuple(whole(v, f"input[{i}]", source) for i, v in enumerate(value))
+    return whole(value, "input", source)
+
+
+def _layers(layers_raw, in_shape, bias, source):
+    if not isinstance(layers_raw, list) or not layers_raw:
+        raise SpecError("layers", f"expected a non-empty list of layers, got {kind(layers_raw)}", source)
+    if len(layers_raw) > MAX_LAYERS:
+        raise SpecError("layers", f"{len(layers_raw):,} layers, more than the {MAX_LAYERS:,} a network may have "
+                                  "(the check's time grows with the square of the depth); make it shallower", source)
+    layers = []
+    for i, lr in enumerate(layers_raw):
+        path = f"layers[{i}]"
+        if not isinstance(lr, dict):
+            raise SpecError(path, f"expected an object like {{\"units\": 3, \"activation\": \"sigmoid\"}}, "
+                                  f"got {kind(lr)}", source)
+        cls = LAYER_KINDS[name(lr.get("type", "dense"), list(LAYER_KINDS), f"{path}.type", source)]
+        keys = {"type": "dense", **cls.keys}
+        check_keys(lr, keys, path, source)
+        ly = cls.build(KeyReader(lr, keys, path, source), i, in_shape, bias)
+        if ly.act.last_only and i != len(layers_raw) - 1:
+            partner = " or ".join(ly.act.losses or ())
+            raise SpecError(f"{path}.activation", f"{ly.activation} is only allowed on the last layer"
+                                                  + (f" (with loss {partner})" if partner else ""), source)
+        layers.append(ly)
+        in_shape = ly.out_shape
+    last = layers[-1]
+    if len(last.out_shape) != 1:
+        raise SpecError(f"layers[{last.index}]", f"the network must end in a vector of outputs, but layer "
+                                                 f"{last.index} ({last.kind}) gives {'x'.join(map(str, in_shape))} "
+                                                 "images; add {\"type\": \"flatten\"} and a dense layer", source)
+    return tuple(layers)
+
+
+def _parse(raw, source):
+    if not isinstance(raw, dict):
+        raise SpecError("", f"expected a JSON object (a network description) at the top level, "
+                            f"got {kind(raw)}", source)
+    check_keys(raw, KEYS, "", source)
+    opts = {k: raw.get(k, d) for k, d in KEYS.items() if d is not ...}
+
+    label = opts["name"] if opts["name"] is not None else (Path(source).stem if source else "network")
+    if not isinstance(label, str):
+        raise SpecError("name", f"expected a string, got {kind(label)}", source)
+    if not isinstance(opts["description"], str):
+        raise SpecError("description", f"expected a string, got {kind(opts['description'])}", source)
+    n_in = _input(raw["input"], source)
+    loss = name(opts["loss"], list(LOSSES), "loss", source)
+    convention = name(opts["convention"], list(CONVENTIONS), "convention", source)
+    bias = name(opts["bias"], list(BIAS_STYLES), "bias", source)
+    seed = whole(opts["seed"], "seed", source, minimum=0, maximum=MAX_SEED)
+    batch = whole(opts["batch"], "batch", source)
+    impl = opts["impl"]
+    if impl is not None and not (isinstance(impl, str) and ":" in impl):
+        raise SpecError("impl", f"expected 'module:function' or 'path/file.py:function', got {kind(impl)}",
+                        source)
+
+    layers = _layers(raw["layers"], n_in if isinstance(n_in, tuple) else (n_in,), bias, source)
+    last = f"layers[{len(layers) - 1}].activation"
+    needed = LOSSES[loss].output
+    if needed and layers[-1].activation != needed:
+        raise SpecError(last, f"loss {loss} needs a {needed} output layer, got {layers[-1].activation}", source)
+    out_act = layers[-1].act
+    if layers[-1].units < out_act.min_units:
+        where = f"layers[{len(layers) - 1}]" + (".units" if "units" in layers[-1].options else "")
+        raise SpecError(where, out_act.min_units_why or f"{out_act.name} needs at least {out_act.min_units} units",
+                        source)
+    if out_act.losses is not None and loss not in out_act.losses:
+        raise SpecError("loss", f"a {out_act.name} output goes with loss {' or '.join(out_act.losses)}, got {loss}",
+                        source)
+
+    spec = Spec(input=n_in, layers=layers, loss=loss, convention=convention, bias=bias,
+                name=label, description=opts["description"], batch=batch, seed=seed, impl=impl,
+                source=source)
+    check_memory(spec, source)
+    data = parse_data(opts["data"], spec, "batch" in raw, source) if opts["data"] is not None else None
+    spec = Spec(**{**spec.__dict__, "data": data})
+    params = parse_params(opts["params"], spec, source) if opts["params"] is not None else None
+    return Spec(**{**spec.__dict__, "params": params})

@@ -1,0 +1,431 @@
+"""SymPy derivation of a network's gradient, element by element, for one generic sample (or the whole batch).
+
+The network of a :class:`~gradcheck.spec.parse.Spec` is written out with one symbol per
+number: inputs ``x_k``, targets ``y_k``, weights ``w^{(l)}_{r,c}`` named by their array
+position in ``params[l]["W"]`` (column convention: W is (units, fan_in) and ``W[j, k]``
+is unit j's weight on input k; row convention: W is (fan_in, units) and ``W[k, j]`` is
+that weight), biases ``b^{(l)}_j``, and intermediate symbols ``z^{(l)}_j``,
+``a^{(l)}_j`` and ``\\delta^{(l)}_j = ∂C/∂z^{(l)}_j``. Layers and elements are 0-based.
+With ``bias="augmented"`` the bias is the weight on the constant input 1 (the last
+column of W in the column convention, the last row in the row convention).
+
+Every local derivative is ``sympy.diff`` of a local expression of the catalogue
+(:meth:`Dense.symbolic_z`, :attr:`Activation.symbolic`, :attr:`Loss.sample_term`)::
+
+    δ^L_j = Σ_i ∂C/∂a^L_i · ∂a^L_i/∂z^L_j        (element-wise σ: ∂C/∂a^L_j · σ'(z^L_j))
+    δ^l_j = Σ_m (Σ_i ∂z^{l+1}_i/∂a^l_m · δ^{l+1}_i) · ∂a^l_m/∂z^l_j = (Σ_i w^{l+1}_ij δ^{l+1}_i) · σ'(z^l_j)
+    ∂C/∂θ = Σ_i δ^l_i · ∂z^l_i/∂θ                 (= δ^l_j · a^{l-1}_k for θ = w^l_jk, δ^l_j for b^l_j)
+
+The last line rests on ∂z_i/∂w_jk = [i = j]·x_k, which :func:`local_fact` derives
+(for a convolution, ∂z_{f,i,j}/∂W_{f',c,p,q} = [f = f']·x_{c, i·S+p−P, j·S+q−P}: see
+:mod:`gradcheck.symbolic.local_facts`). Every layer kind of the catalogue brings its local
+expression (``symbolic_z``), so convolution, pooling, flatten, normalisation and dropout
+(its fixed mask enters as data, like x) are derived the same way
+(:mod:`gradcheck.symbolic.network` writes the network out).
+The cost is C = Σ_n C_n with C_n = ``Loss.sample_term(a_n, y_n, N, K)``; every formula
+here is the per-sample one, and :meth:`Derivation.gradients` sums it over the samples.
+A batchnorm layer ties the samples together: then the whole batch is written out and
+the formulas are those of C itself.
+
+Numbers come from ``sympy.lambdify`` of the chain-rule forms, with z, a and δ as
+intermediate assignments (a hand-made common-subexpression list), vectorised over the
+samples: the cost grows linearly with the network, not exponentially with depth.
+Where the loss is defined with its output activation (bce on σ, cross-entropy on softmax),
+the output δ's are evaluated from the loss written in z (``Network.fused``, derived by
+``sympy.diff`` as well), as the reference backprop and the finite differences compute it:
+∂C/∂a = (1 − y)/(1 − a) of a saturated σ(z) = 1.0 is never evaluated. The displayed δ^L
+is the chain rule ∂C/∂a · σ'(z), the same function. An element that still evaluates to
+NaN or ±inf where the reference backprop's is finite is "not evaluated": not judged,
+and named in a note (:meth:`Derivation.opinion`).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+
+from ..catalogue import LOSSES
+from ..catalogue.activations import SYMPY_NUMPY
+from ..reference.backprop import fused_loss
+from ..spec.parse import load_spec
+from .local_facts import local_fact
+from .network import batch_level, has_form, partial, write_network
+from .network import expand as _expand_network
+
+__all__ = ["Derivation", "DerivedElement", "Opinion", "derive", "symbolic_gradient", "local_fact", "should_run",
+           "SYMBOLIC_LIMIT", "UNITS_LIMIT"]
+
+#: ``should_run(spec, "auto")`` skips networks with more parameters than this. The cost is
+#: linear in the parameters (about 0.2 s to derive, compile and evaluate 200, 1.5 s for
+#: 756; see benchmarks/bench_symbolic.py): the limit keeps the check quick and its report short.
+SYMBOLIC_LIMIT = 200
+#: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
+#: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
+#: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny
+#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes 2.5 s.
+UNITS_LIMIT = 300
+#: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
+#: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
+#: while three layers already give 5,000-15,000 (2-3-3-1, 3-3-3-2).
+EXPAND_MAX_PARAMS = 30
+EXPAND_MAX_DEPTH = 2
+
+
+def _latex_eq(lhs, rhs):
+    return f"{lhs} = {sp.latex(rhs)}"
+
+
+@dataclass(repr=False)
+class DerivedElement:
+    """∂C_n/∂θ for one parameter element θ = ``params[layer][kind][index]``.
+
+    ``symbol`` is θ; ``unit``/``input`` are j and k (``input`` is None for b, and
+    ``fan_in`` for the augmented bias weight; for a kind that reaches many units, such
+    as a conv weight, ``unit`` is the first of them and ``input`` None); ``local`` is ∂z^l_j/∂θ as SymPy
+    differentiated it (a^{l-1}_k, x_k, or 1); ``chain_rule`` is δ^l_j·local in the
+    intermediate symbols; ``delta_chain`` is the definition of that δ^l_j;
+    ``expanded`` is the same derivative in x, y, w, b only (small networks) or None.
+    """
+
+    name: str
+    layer: int
+    kind: str
+    index: tuple
+    symbol: sp.Symbol
+    unit: int | None
+    input: int | None
+    local: sp.Expr
+    chain_rule: sp.Expr
+    delta: sp.Symbol | None
+    delta_chain: sp.Expr
+    expanded: sp.Expr | None = None
+
+    def text(self, expanded=False):
+        """``dC/dw0_1,0 = delta0_1*x_0`` (per sample), optionally with the expanded form."""
+        line = f"dC/d{self.symbol} = {self.chain_rule}"
+        if expanded and self.expanded is not None:
+            line += f" = {self.expanded}"
+        return line
+
+    def latex(self, expanded=False):
+        r"""``\frac{\partial C}{\partial w^{(0)}_{1,0}} = \delta^{(0)}_{1} x_{0}`` (per sample)."""
+        out = _latex_eq(rf"\frac{{\partial C}}{{\partial {sp.latex(self.symbol)}}}", self.chain_rule)
+        if expanded and self.expanded is not None:
+            out += f" = {sp.latex(self.expanded)}"
+        return out
+
+    def __repr__(self):
+        return f"DerivedElement({self.name}{list(self.index)}: {self.text()})"
+
+
+@dataclass
+class Opinion:
+    """SymPy's gradients at the data (``grads``: a list of dicts like the params) and, per layer, {kind: bool
+    array} of the elements it could not evaluate there (``skipped``), with a ``note`` saying why (or None)."""
+
+    grads: list
+    skipped: list
+    note: str | None = None
+
+
+@dataclass(repr=False)
+class Derivation:
+    """The symbolic network and the derivative of C_n with respect to every parameter element.
+
+    Symbols: ``x`` (input entries, C order of the input shape), ``y`` (K,), ``P[l]``
+    {kind: object array shaped like ``params[l][kind]``} (``W[l]``, ``b[l]`` the dense
+    view: W in the convention's shape, fan_in + 1 with bias "augmented", b a list or
+    None), ``z[l]``, ``a[l]``, ``delta[l]`` flat lists of per-unit symbols (``a[l]`` is
+    ``z[l]`` for a layer without an activation), ``N`` and ``K``. ``forward`` maps each
+    z and a symbol to its definition, ``da`` each output a^L_i to ∂C_n/∂a^L_i,
+    ``deltas`` each δ symbol to its chain-rule definition (output layer first); ``loss``
+    is C_n in the a^L and y symbols. ``elements`` follow ``spec.param_names()`` with each
+    array in C order. ``batch`` is True when the whole batch is written out (a batchnorm
+    layer): then x, y, z, a, δ hold every sample's symbols and ``loss`` is C itself.
+    """
+
+    spec: object
+    net: object
+    elements: list
+    expanded: bool = False
+    _fn: object = field(default=None, init=False)
+
+    def __getattr__(self, name):
+        if name in ("N", "K", "z", "a", "delta", "forward", "loss", "da", "carried", "deltas", "batch", "buffers"):
+            return getattr(self.net, name)
+        raise AttributeError(name)
+
+    @property
+    def x(self):
+        return [s for xs in self.net.x for s in xs]
+
+    @property
+    def y(self):
+        return [s for ys in self.net.y for s in ys]
+
+    @property
+    def P(self):  # noqa: N802 - the params' symbols
+        return self.net.params
+
+    @property
+    def W(self):  # noqa: N802
+        return [p.get("W") for p in self.net.params]
+
+    @property
+    def b(self):
+        return [list(p["b"]) if "b" in p else None for p in self.net.params]
+
+    @property
+    def params(self):
+        """The parameter symbols as a list of {kind: object array}, like the params."""
+        return self.net.params
+
+    @property
+    def cost_name(self):
+        """"C" when the whole batch is written out, else "C_n" (one sample's term)."""
+        return "C" if self.net.batch else "C_n"
+
+    def element(self, name, index):
+        """The :class:`DerivedElement` of ``params[l][kind][index]`` for ``name`` like "W0"."""
+        index = tuple(index)
+        for e in self.elements:
+            if e.name == name and e.index == index:
+                return e
+        raise KeyError(f"{name}{list(index)}")
+
+    def _compile(self, steps=False):
+        """The lambdified gradient elements (``steps``: the value of every step instead, to locate an overflow)."""
+        if steps:
+            return sp.lambdify(self._args(), [s for s, _ in self._steps()], modules=[SYMPY_NUMPY, "numpy"],
+                               cse=lambda exprs: (self._steps(), exprs))
+        if self._fn is None:
+            # lambdify checks str(arg) is an identifier and otherwise substitutes a Dummy through every
+            # expression (quadratic in the size); "w0_1,2" is not, so the arguments are plain symbols with the
+            # identifier names ("w0_1_2") that the code printer writes for the NetSymbols in the body.
+            steps = self._steps()
+            self._fn = sp.lambdify(self._args(), [e.chain_rule for e in self.elements],
+                                   modules=[SYMPY_NUMPY, "numpy"], cse=lambda exprs: (steps, exprs))
+        return self._fn
+
+    def _args(self):
+        return [sp.Symbol(s.name) for s in self.net.inputs + [e.symbol for e in self.elements]] + [self.N, self.K]
+
+    def _steps(self):
+        """(symbol, definition) in evaluation order: z and a, then the δ's, the output δ's of a fused loss
+        from the loss written in z."""
+        return list(self.forward.items()) + list({**self.deltas, **self.net.fused}.items())
+
+    def gradients(self, params, X, Y):
+        """Σ_n ∂C_n/∂θ for the given numbers, as a list of gradient dicts shaped like ``params``.
+
+        X, Y are in the convention's layout, as for :func:`gradcheck.reference.backprop.backprop`:
+        column X (input, N), Y (K, N); row X (N, input), Y (N, K); images X (N, C, H, W).
+        params[l] holds each layer's params (and fixed buffers such as a dropout mask,
+        shaped like the layer's input batch). NumPy's floating-point warnings are silenced:
+        an element that overflows is NaN or ±inf (see :meth:`opinion`).
+        """
+        return self._evaluate(params, X, Y)[0]
+
+    def opinion(self, params, X, Y, reference):
+        """The :class:`Opinion` of SymPy at these numbers: :meth:`gradients`, with the elements that are not
+        finite where ``reference`` (the reference backprop's gradients) is marked as not evaluated."""
+        grads, known, met = self._evaluate(params, X, Y)
+        skipped = [{kind: ~np.isfinite(g[kind]) & np.isfinite(np.asarray(r[kind], float)) for kind in g}
+                   for g, r in zip(grads, reference)]
+        names = [f"{name}[{', '.join(map(str, idx))}]" for name, layer, kind, _ in self.spec.param_names()
+                 for idx in zip(*np.nonzero(skipped[layer][kind]))]
+        if not names:
+            return Opinion(grads, skipped)
+        layers = sorted({layer for layer, s in enumerate(skipped) if any(m.any() for m in s.values())})
+        where = _first_not_finite(known(), dict(self._steps()))
+        note = (f"SymPy's form could not be evaluated here, {len(names)} element(s) of layer{'s' * (len(layers) > 1)} "
+                f"{', '.join(map(str, layers))} not evaluated ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
+                f"{where}{' (NumPy: ' + ', '.join(sorted(met)) + ')' if met else ''}; not judged, the reference "
+                "backprop's values there are finite and judged")
+        return Opinion(grads, skipped, note)
+
+    def _evaluate(self, params, X, Y):
+        """(gradients, a function giving {symbol: value}, the floating-point errors NumPy met)."""
+        spec, conv = self.spec, self.spec.conv
+        Xs = np.asarray(conv.to_samples(np.asarray(X, dtype=np.float64)))
+        Ys = np.asarray(conv.to_samples(np.asarray(Y, dtype=np.float64)))
+        n = Xs.shape[0]
+        if Xs.shape[1:] != tuple(spec.input_shape) or Ys.shape != (n, spec.output):
+            raise ValueError(f"X, Y hold {Xs.shape} and {Ys.shape} as (N, ...); expected "
+                             f"(N, {', '.join(map(str, spec.input_shape))}) and (N, {spec.output})")
+        if self.net.batch and n != len(self.net.tags):
+            raise ValueError(f"this derivation writes out a batch of {len(self.net.tags)} samples, got {n}")
+        shapes = spec.param_shapes()
+        for layer, (p, s) in enumerate(zip(params, shapes)):
+            for kind, shape in s.items():
+                if np.shape(p[kind]) != tuple(shape):
+                    raise ValueError(f"params[{layer}][{kind!r}] has shape {np.shape(p[kind])}, expected {shape}")
+        data = [Xs.reshape(n, -1), Ys]
+        for p, bufs in zip(params, self.net.buffers):
+            data += [np.asarray(conv.to_samples(np.asarray(p[k], dtype=np.float64))).reshape(n, -1) for k in bufs]
+        # one generic sample: a column per sample (vectorised); the whole batch: every number once
+        cols = [v for d in data for v in (d.ravel() if self.net.batch else d.T)]
+        theta = [float(p[kind][idx]) for p, s in zip(params, shapes) for kind, shape in s.items()
+                 for idx in np.ndindex(*shape)]
+        met = set()
+        with np.errstate(all="call", under="ignore", call=lambda kind, flag: met.add(kind)):
+            per_sample = self._compile()(*cols, *theta, n, spec.output)
+            totals = iter([float(np.sum(np.broadcast_to(v, (1 if self.net.batch else n,)))) for v in per_sample])
+        grads = [{kind: np.array([next(totals) for _ in np.ndindex(*shape)], dtype=np.float64).reshape(shape)
+                  for kind, shape in s.items()} for s in shapes]
+
+        def known():  # every number by its symbol, to say where an evaluation failed (compiled only then)
+            out = dict(zip(self.net.inputs, cols))
+            out.update(zip([e.symbol for e in self.elements], theta))
+            with np.errstate(all="ignore"):
+                out.update(zip([s for s, _ in self._steps()], self._compile(steps=True)(*cols, *theta, n, spec.output)))
+            return out
+
+        return grads, known, met
+
+    def values(self, params, X, Y):
+        """{"W0": dW0, "b0": db0, ...}: :meth:`gradients` by parameter name."""
+        grads = self.gradients(params, X, Y)
+        return {name: grads[layer][kind] for name, layer, kind, _ in self.spec.param_names()}
+
+    def text(self, expanded=False):
+        """The derivation as plain lines: forward pass, loss, δ's, then every gradient element."""
+        lines = [f"{s} = {e}" for s, e in self.forward.items()]
+        lines.append(f"{self.cost_name} = {self.loss}")
+        lines += [f"dC/d{s} = {e}" for s, e in self.da.items()]
+        lines += [f"{s} = {e}" for s, e in self.deltas.items()]
+        lines += [e.text(expanded) for e in self.elements]
+        return "\n".join(lines)
+
+    def latex(self, expanded=False):
+        """The same as :meth:`text`, one LaTeX equation per line."""
+        lines = [_latex_eq(sp.latex(s), e) for s, e in self.forward.items()]
+        lines.append(_latex_eq(self.cost_name, self.loss))
+        lines += [_latex_eq(rf"\frac{{\partial C}}{{\partial {sp.latex(s)}}}", e) for s, e in self.da.items()]
+        lines += [_latex_eq(sp.latex(s), e) for s, e in self.deltas.items()]
+        lines += [e.latex(expanded) for e in self.elements]
+        return "\n".join(lines)
+
+    def _repr_html_(self):  # a notebook shows the equations and the element table
+        from ..render import notebook_html
+        from ..render.derivation import derivation_blocks
+
+        return notebook_html(derivation_blocks(self))
+
+    def _repr_markdown_(self):
+        from ..render import notebook_markdown
+        from ..render.derivation import derivation_blocks
+
+        return notebook_markdown(derivation_blocks(self))
+
+    def __repr__(self):
+        return (f"Derivation({self.spec.describe()}; {len(self.elements)} elements, "
+                f"{len(self.deltas)} deltas, expanded={'yes' if self.expanded else 'no'})")
+
+
+def _value_at(values, sample, s):
+    """The value of symbol ``s`` for one sample (a symbol that does not vary by sample has one value)."""
+    u = np.asarray(values[s], dtype=float).ravel()
+    return float(u[sample if u.size > 1 else 0])
+
+
+def _first_not_finite(values, steps):
+    """": z0_0 is inf at w0_0,0 = 1e+300, x_0 = 10": the first of the ``steps`` {symbol: definition} (in
+    evaluation order) that is not finite for some sample, with the values of its largest operands there."""
+    for s, e in steps.items():
+        v = np.asarray(values.get(s, 0.0), dtype=float)
+        bad = np.flatnonzero(~np.isfinite(v.ravel()))
+        if not bad.size:
+            continue
+        value = functools.partial(_value_at, values, int(bad[0]))
+        given = sorted((t for t in sp.sympify(e).free_symbols if t in values), key=lambda t: -abs(value(t)))
+        operands = ", ".join(f"{t} = {value(t):.6g}" for t in given[:3])
+        return f": {s} is {value(s):g}{' at ' + operands if operands else ''}"
+    return ""
+
+
+def _expand_wanted(spec, expand):
+    if expand in (True, "on"):
+        return True
+    if expand in (False, "off", None):
+        return False
+    if expand == "auto":
+        return spec.n_params <= EXPAND_MAX_PARAMS and len(spec.layers) <= EXPAND_MAX_DEPTH
+    raise ValueError(f"expand must be 'auto', 'on', 'off', True or False, got {expand!r}")
+
+
+def derive(spec, expand="auto") -> Derivation:
+    """Derive ∂C_n/∂θ for every parameter element of ``spec`` (a Spec, dict or path).
+
+    ``expand``: "auto" writes out the expanded forms (in x, y and the params only) when
+    the network has at most :data:`EXPAND_MAX_PARAMS` parameters and
+    :data:`EXPAND_MAX_DEPTH` layers; "on"/True always, "off"/False never. A layer
+    kind without a symbolic form raises ``NotImplementedError`` naming it.
+    """
+    spec = load_spec(spec)
+    missing = sorted({ly.kind for ly in spec.layers if not has_form(ly)})
+    if missing:
+        raise NotImplementedError(f"derive: no SymPy form for {', '.join(missing)} layers")
+    samples = spec.n_samples if any(batch_level(ly) for ly in spec.layers) else 1
+    loss = LOSSES[spec.loss]
+    net = write_network(spec, loss.sample_term, samples, loss.sample_term_from_z if fused_loss(spec) else None)
+    elements = []
+    for name, li, kind, shape in spec.param_names():
+        zs = [(zi, sp.sympify(zi).free_symbols) for zi in net.z_exprs[li]]
+        delta = net.delta[li]
+        for index in np.ndindex(*shape):
+            theta = net.params[li][kind][index]
+            local = {i: partial(zi, theta) for i, (zi, fs) in enumerate(zs) if theta in fs}  # ∂z_i/∂θ
+            chain = sp.Add(*[delta[i] * d for i, d in local.items()])
+            try:
+                j, k = spec.layers[li].unit_input(kind, index, spec.conv)
+            except NotImplementedError:
+                j, k = next(iter(local), None), None
+            dj = delta[j] if j is not None else None
+            elements.append(DerivedElement(name, li, kind, tuple(index), theta, j, k, local.get(j, sp.S.Zero),
+                                           chain, dj, net.deltas.get(dj, sp.S.Zero)))
+    d = Derivation(spec, net, elements)
+    if _expand_wanted(spec, expand):
+        _expand_network(net, elements)
+        d.expanded = True
+    return d
+
+
+def symbolic_gradient(spec, params, X, Y):
+    """``derive(spec, expand="off").gradients(params, X, Y)``: list of {"W", "b"} like backprop."""
+    return derive(spec, expand="off").gradients(params, X, Y)
+
+
+def should_run(spec, mode="auto"):
+    """(run?, one-line reason) for the symbolic check; ``mode`` is "auto", "on" or "off".
+
+    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters and :data:`UNITS_LIMIT` units
+    (samples × units with a batchnorm layer), "on" always, "off" never; a layer kind
+    without a symbolic form is skipped whatever the mode, with its name.
+    """
+    spec = load_spec(spec)
+    n = spec.n_params
+    if mode == "off":
+        return False, "symbolic check off (use --symbolic on or auto to run it)"
+    if mode not in ("on", "auto"):
+        raise ValueError(f"symbolic mode must be 'auto', 'on' or 'off', got {mode!r}")
+    if spec.symbolic_gap():
+        return False, spec.symbolic_gap()
+    if mode == "on":
+        over = f" ({n} parameters > limit {SYMBOLIC_LIMIT})" if n > SYMBOLIC_LIMIT else ""
+        return True, f"symbolic check forced on{over}"
+    if n > SYMBOLIC_LIMIT:
+        return False, f"symbolic check skipped: {n} parameters > limit {SYMBOLIC_LIMIT} (use --symbolic on to force)"
+    whole = [ly.kind for ly in spec.layers if batch_level(ly)]
+    units = sum(ly.units for ly in spec.layers)
+    if whole and spec.n_samples * units > UNITS_LIMIT:
+        return False, (f"symbolic check skipped: {whole[0]} ties the {spec.n_samples} samples together, so the "
+                       f"whole batch is written out: N·units = {spec.n_samples * units} > limit {UNITS_LIMIT} "
+                       "(use --symbolic on to force, or a smaller batch)")
+    if units > UNITS_LIMIT:
+        return False, (f"symbolic check skipped: {units} units per sample to write out > limit {UNITS_LIMIT} "
+                       "(use --symbolic on to force)")
+    return True, f"symbolic check: {n} parameters <= limit {SYMBOLIC_LIMIT}"

@@ -1,0 +1,270 @@
+"""A network written out in SymPy symbols: one symbol per number, the forward pass, the δ's, every element.
+
+Used by :mod:`gradcheck.symbolic.derive`. Symbols are :class:`NetSymbol` named
+``<letter><layer>_<index>``: inputs ``x``, targets ``y``, params ``w``, ``b``, ``gamma``,
+``beta`` (named by their array position in ``params[l]``), fixed buffers ``m`` (a dropout
+mask, one per sample like x), and the intermediate ``z``, ``a`` and ``delta``.
+Per-sample arrays (C, H, W) carry all their indices: ``x_0,1,2`` is x[c=0, h=1, w=2].
+
+Each layer's local expression comes from its catalogue entry: ``symbolic_z(params,
+a_prev, conv, bias, define)`` for one sample (flat lists in C order), or
+``symbolic_batch`` for a layer whose output depends on the other samples (batchnorm).
+``define(letter, index, expr)`` names an intermediate value (a norm's mean ``mu`` and
+variance ``var``) and returns its symbol: the backward pass then carries the adjoints
+``dmu`` = ∂C/∂μ, ``dvar`` = ∂C/∂σ² as steps of their own, so the expressions stay
+linear in the layer's size. With such a layer the whole
+batch is written out, every symbol gets the sample index first (``x_1,0`` is sample 1's
+x_0) and the cost is C itself rather than one sample's C_n.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+
+import numpy as np
+import sympy as sp
+
+__all__ = ["NetSymbol", "Network", "write_network", "batch_level", "has_form", "partial"]
+
+_NAME = re.compile(r"([a-z]+)(\d*)_(\d+(?:_\d+)*)")
+_LATEX_LETTER = {"delta": r"\delta", "gamma": r"\gamma", "beta": r"\beta", "mu": r"\mu", "var": r"{\sigma^{2}}",
+                 "dmu": r"\overline{\mu}", "dvar": r"\overline{\sigma^{2}}"}
+_LETTER = {"W": "w", "b": "b", "gamma": "gamma", "beta": "beta", "mask": "m"}
+
+
+class NetSymbol(sp.Symbol):
+    """A symbol of the network, named ``<letter><layer>_<i>[_<j>…]`` (a valid identifier).
+
+    Prints as ``w0_1,2`` (str) and ``w^{(0)}_{1,2}`` (LaTeX); ``x_0``, ``y_1`` have no layer.
+    """
+
+    def _parts(self):
+        letter, layer, idx = _NAME.fullmatch(self.name).groups()
+        return letter, layer, idx.split("_")
+
+    def _sympystr(self, printer):
+        letter, layer, idx = self._parts()
+        return f"{letter}{layer}_{','.join(idx)}"
+
+    def _latex(self, printer):
+        letter, layer, idx = self._parts()
+        sup = f"^{{({layer})}}" if layer else ""
+        return f"{_LATEX_LETTER.get(letter, letter)}{sup}_{{{','.join(idx)}}}"
+
+
+def sym(letter, layer, *index):
+    """``NetSymbol("w0_1_2")`` for ``sym("w", 0, 1, 2)``; ``layer`` None for x and y."""
+    return NetSymbol(f"{letter}{'' if layer is None else layer}_{'_'.join(map(str, index))}", real=True)
+
+
+def _array(letter, layer, shape, tag=()):
+    """An object array of ``shape`` holding one symbol per entry."""
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(*shape):
+        out[idx] = sym(letter, layer, *tag, *idx)
+    return out
+
+
+def _entries(letter, layer, shape, tag=()):
+    return [sym(letter, layer, *tag, *idx) for idx in np.ndindex(*shape)]
+
+
+def _takes_define(ly):
+    return "define" in inspect.signature(ly.symbolic_z).parameters
+
+
+def batch_level(ly):
+    """True when the layer defines its symbolic form on the whole batch (``symbolic_batch``)."""
+    return callable(getattr(type(ly), "symbolic_batch", None))
+
+
+def has_form(ly):
+    """True when the layer kind has a symbolic form (per sample or per batch)."""
+    return ly.has_symbolic
+
+
+class Network:
+    """The written-out network (see the module docstring); built by :func:`write_network`.
+
+    Per layer: ``params[l]`` {kind: object array of symbols, shaped like the params};
+    ``buffers[l]`` {key: [per-sample object arrays]}; ``z[l]``, ``a[l]``, ``delta[l]``
+    flat symbol lists (samples, then the C-order entries of one output); ``z_exprs[l]`` the
+    local expressions of z. ``a[l]`` is ``z[l]`` for a layer without an activation.
+    ``x``, ``y``: per-sample lists of symbols. ``forward`` {z or a symbol: definition},
+    ``loss`` C_n (or C), ``da`` {a^L symbol: ∂C/∂a}, ``deltas`` {δ symbol: definition};
+    ``fused`` {δ^L symbol: the same δ derived from the loss written in z} where the loss is
+    fused with its output activation (bce on σ, cross-entropy on softmax), else empty.
+    """
+
+    def __init__(self, spec, samples):
+        self.spec, self.samples = spec, samples
+        self.batch = any(batch_level(ly) for ly in spec.layers)
+        self.tags = [(n,) for n in range(samples)] if self.batch else [()]
+        self.N = sp.Symbol("N", integer=True, positive=True)
+        self.K = sp.Symbol("K", integer=True, positive=True)
+        self.x = [_entries("x", None, spec.input_shape, t) for t in self.tags]
+        self.y = [_entries("y", None, (spec.output,), t) for t in self.tags]
+        self.params, self.buffers, self.z, self.a, self.z_exprs, self.forward = [], [], [], [], [], {}
+        self.inter = []  # per layer {intermediate symbol: definition}, in definition order
+        self.delta, self.deltas = [], {}
+        self.carried = {}  # {l: [∂C/∂a^l_m per unit m]} below the output layer, as the backward pass carried it
+        self.fused = {}  # {δ^L_j: ∂C/∂z^L_j of the loss written in z}, for a loss fused with its output activation
+
+    @property
+    def inputs(self):
+        """Data symbols in argument order: x, y, then each layer's buffers (sample-major)."""
+        flat = [s for xs in self.x for s in xs] + [s for ys in self.y for s in ys]
+        for bufs in self.buffers:
+            for key in bufs:
+                flat += [s for arr in bufs[key] for s in arr.ravel()]
+        return flat
+
+
+def write_network(spec, loss_term, samples=1, term_from_z=None):
+    """The :class:`Network` of ``spec`` with its forward pass, cost and δ's.
+
+    ``samples``: 1 writes one generic sample (unless a layer needs the batch); N writes
+    a batch of N. ``loss_term(a, y, N, K)`` is the loss's per-sample SymPy term;
+    ``term_from_z(z, y, N, K)``, for a loss defined with its output activation, is the same
+    term in the output layer's z: the output δ's are then also derived from it (``fused``).
+    """
+    net = Network(spec, samples)
+    conv, bias = spec.conv, spec.bias
+    a_prev = net.x
+    for ly in spec.layers:
+        li = ly.index
+        p = {k: _array(_LETTER.get(k, k.lower()), li, s) for k, s in ly.param_shapes(conv, bias).items()}
+        bufs = {k: [_array(_LETTER.get(k, k.lower()), li, ly.in_shape, t) for t in net.tags]
+                for k in ly.buffer_shapes(conv, 1)}
+        inter = {}
+
+        def define(letter, index, expr, tag=(), li=li, inter=inter):
+            s = sym(letter, li, *tag, *index)
+            inter[s] = expr
+            return s
+
+        if batch_level(ly):
+            zs = ly.symbolic_batch(p, a_prev, conv, bias, define=define)
+        else:
+            zs = [ly.symbolic_z({**p, **{k: v[n] for k, v in bufs.items()}}, a_prev[n], conv, bias,
+                                **({"define": functools.partial(define, tag=t)} if _takes_define(ly) else {}))
+                  for n, t in enumerate(net.tags)]
+        net.inter.append(inter)
+        net.forward.update(inter)
+        z = [_entries("z", li, ly.out_shape, t) for t in net.tags]
+        net.forward.update((s, e) for zn, en in zip(z, zs) for s, e in zip(zn, en))
+        if ly.has_activation:
+            a = [_entries("a", li, ly.out_shape, t) for t in net.tags]
+            for an, zn in zip(a, z):
+                net.forward.update(zip(an, ly.act.symbolic(zn)))
+        else:
+            a = z
+        net.params.append(p)
+        net.buffers.append(bufs)
+        net.z.append([s for zn in z for s in zn])
+        net.a.append([s for an in a for s in an])
+        net.z_exprs.append([e for en in zs for e in en])
+        a_prev = a
+    aL = [net.a[-1][n * spec.output:(n + 1) * spec.output] for n in range(len(net.tags))]
+    net.loss = sp.Add(*[loss_term(an, yn, net.N, net.K) for an, yn in zip(aL, net.y)])
+    parts = _parts(net.loss, set(net.a[-1]))
+    net.da = {ai: sp.factor_terms(sp.diff(parts.get(ai, sp.S.Zero), ai)) for ai in net.a[-1]}
+    _backward(net)
+    if term_from_z is not None:
+        zL = [net.z[-1][n * spec.output:(n + 1) * spec.output] for n in range(len(net.tags))]
+        parts = _parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in zip(zL, net.y)]), set(net.z[-1]))
+        back = {net.forward[ai]: ai for ai in net.a[-1]}  # σ(z_j), softmax(j, z): the a_j computed once
+        net.fused = {d: sp.factor_terms(sp.diff(parts.get(zj, sp.S.Zero), zj)).xreplace(back)
+                     for d, zj in zip(net.delta[-1], net.z[-1])}
+    return net
+
+
+def partial(expr, s):
+    """∂expr/∂s, fast for the sums of products the layers write (only the terms of a sum and the one
+    factor of a product that hold s are differentiated); ``sympy.diff`` for the rest."""
+    expr = sp.sympify(expr)
+    if expr == s:
+        return sp.S.One
+    if isinstance(expr, sp.Add):
+        return sp.Add(*[partial(t, s) for t in expr.args if s in t.free_symbols])
+    if isinstance(expr, sp.Mul):
+        inside = [f for f in expr.args if s in f.free_symbols]
+        if len(inside) == 1:  # one factor holds s: the others are constants
+            rest = sp.Mul(*[f for f in expr.args if f is not inside[0]])
+            return rest if inside[0] == s else rest * partial(inside[0], s)
+    return sp.diff(expr, s)
+
+
+def _parts(expr, targets):
+    """{s: the part of ``expr`` that holds s} for the ``targets``, in one pass over a sum: what differentiating
+    by s keeps. ``sympy.diff`` of that part gives the same form as of the whole, without visiting every term
+    once per target."""
+    expr = sp.sympify(expr)
+    if isinstance(expr, sp.Add):
+        out = {}
+        for t in expr.args:
+            for s, part in _parts(t, targets).items():
+                out.setdefault(s, []).append(part)
+        return {s: sp.Add(*parts) for s, parts in out.items()}
+    if isinstance(expr, sp.Mul):
+        inside = [f for f in expr.args if f.free_symbols & targets]
+        if len(inside) == 1:
+            rest = [f for f in expr.args if f is not inside[0]]
+            return {s: sp.Mul(*rest, part) for s, part in _parts(inside[0], targets).items()}
+    return {s: expr for s in expr.free_symbols & targets}
+
+
+def _backward(net):
+    """δ symbols per layer and {δ^l_j: Σ_m ∂C/∂a^l_m · ∂a^l_m/∂z^l_j}, from the output layer down.
+
+    Below the output, ∂C/∂a^{l-1}_m = Σ_i ∂z^l_i/∂a^{l-1}_m · δ^l_i over the z_i that
+    contain a^{l-1}_m (all of them for a dense layer, one window's worth for a conv).
+    """
+    spec = net.spec
+    net.delta = [[sym("delta", li, *s.name.split("_", 1)[1].split("_")) for s in net.z[li]]
+                 for li in range(len(spec.layers))]
+    da = [net.da[ai] for ai in net.a[-1]]
+    for li in reversed(range(len(spec.layers))):
+        ly, zs, as_ = spec.layers[li], net.z[li], net.a[li]
+        if not ly.has_activation:
+            net.deltas.update(zip(net.delta[li], da))
+        else:
+            # A non-diagonal Jacobian (softmax) is written in the a symbols: a_m([m=j] − a_j).
+            back = {} if ly.act.derivative is not None else {net.forward[am]: am for am in as_}
+            users = {}
+            for m, am in enumerate(as_):
+                for s in net.forward[am].free_symbols:
+                    users.setdefault(s, []).append(m)
+            for j, zj in enumerate(zs):
+                net.deltas[net.delta[li][j]] = sp.Add(*[da[m] * partial(net.forward[as_[m]], zj).xreplace(back)
+                                                        for m in users.get(zj, ())])
+        if li > 0:
+            da = net.carried[li - 1] = _carry(net, li)
+
+
+def _carry(net, li):
+    """∂C/∂a^{l-1} for every input symbol of layer l, through its intermediates (reverse order)."""
+    zs, delta, inter = net.z_exprs[li], net.delta[li], net.inter[li]
+    users = {}  # symbol -> [(expression, adjoint symbol)] that contain it
+    for zi, di in zip(zs, delta):
+        for s in sp.sympify(zi).free_symbols:
+            users.setdefault(s, []).append((zi, di))
+    for s in reversed(list(inter)):
+        adj = NetSymbol("d" + s.name, real=True)
+        net.deltas[adj] = sp.Add(*[partial(e, s) * a for e, a in users.get(s, ())])
+        for t in sp.sympify(inter[s]).free_symbols:
+            users.setdefault(t, []).append((inter[s], adj))
+    return [sp.Add(*[partial(e, am) * a for e, a in users.get(am, ())]) for am in net.a[li - 1]]
+
+
+def expand(net, elements):
+    """Fill each element's ``expanded``: z, a, δ substituted by their definitions (no simplify)."""
+    full = {}
+    for s, e in net.forward.items():
+        full[s] = sp.sympify(e).xreplace(full)
+    for s, e in net.deltas.items():
+        full[s] = e.xreplace(full)
+    for el in elements:
+        el.expanded = el.chain_rule.xreplace(full)
