@@ -346,7 +346,7 @@ def sweep(categories, count, base_seed, out):
             group = "must pass" if kind in MUST_PASS else "float32" if kind == "float32_milli" else "error"
             c[f"{group} {outcome}"] += 1
             by_plant[kind][outcome] += 1
-            if outcome not in ("passed", "caught", "unresolvable"):
+            if outcome not in ("passed", "caught", "unresolvable", "unrepresentable"):
                 cases.append(save(out, category, i, outcome, nw, rows, result, kind, grads, float32))
         counts[category]["cpu s"] = round(time.process_time() - t0, 1)
         print(f"{category}: {len(nets)} networks in {counts[category]['cpu s']} s CPU", file=sys.stderr)
