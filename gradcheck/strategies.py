@@ -28,6 +28,10 @@ from .spec.parse import KEYS, LAYER_KEYS, load_spec
 from .validate import whole_number
 
 __all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
+#: The strategies for the corners where finite differences are hard to judge live in
+#: :mod:`gradcheck.corner_strategies` (they build on these); importing them from here loads them on first use.
+_CORNER_NAMES = frozenset({"CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_networks",
+                           "saturated_networks", "near_kink_networks", "pool_tie_networks"})
 
 # -- valid specs ------------------------------------------------------------------------------
 
@@ -386,3 +390,10 @@ def malformed_specs():
         return draw(st.sampled_from(_structural(draw(base))))[1]
 
     return st.one_of(_NOT_JSON_OBJECT, wrong_value(), wrong_layer_value(), unknown_key(), structural())
+
+
+def __getattr__(name):
+    if name in _CORNER_NAMES:
+        from . import corner_strategies
+        return getattr(corner_strategies, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,7 @@ from ..judge.compare import ANALYTIC_ULPS, ATOL, FLOAT32_RTOL, RTOL, UNDERFLOW, 
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..numeric.kinks import merge_sides, unresolved
-from ..numeric.network import EPS, best_method, numeric_gradient
+from ..numeric.network import EPS, best_method, grow_elements, numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, resolve_mode
 from ..reference.backprop import backprop
 from ..reference.rounding import backprop_rounding, unseen
@@ -131,16 +131,17 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         judged = {op: opinions[op] for op in checked if not (op == "impl" and problems)}
         rtols = {op: max(rtol, FLOAT32_RTOL) if op == "impl" and impl_float32 else rtol for op in judged}
         joint, joint_notes, _ = network_kinks(spec, params, X, Y, numeric, judged, rounding, rtols, atol)
-    tensors = []
-    for name, layer, kind, shape in spec.param_names():
-        values = {op: opinions[op][layer].get(kind) for op in opinions}
-        problem = impl_problems.get(name)
-        got = values.get("impl")
-        if impl is not None and not problems and got is not None and np.shape(got) != tuple(shape):
-            hint = shape_hint(spec, layer, kind, np.shape(got), shape, n=n)
-            problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {tuple(shape)} "
-                       f"(the shape of {kind}){': ' + hint if hint else ''}")
-        tensors.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
+    def judged():
+        out = []
+        for name, layer, kind, shape in spec.param_names():
+            values = {op: opinions[op][layer].get(kind) for op in opinions}
+            problem = impl_problems.get(name)
+            got = values.get("impl")
+            if impl is not None and not problems and got is not None and np.shape(got) != tuple(shape):
+                hint = shape_hint(spec, layer, kind, np.shape(got), shape, n=n)
+                problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {tuple(shape)} "
+                           f"(the shape of {kind}){': ' + hint if hint else ''}")
+            out.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
                                    kinks=numeric.kinks[layer][kind], problem=problem,
                                    bound=numeric.bounds[layer][kind] + UNDERFLOW
                                    + (0.0 if hidden is None else hidden[layer][kind]),
@@ -149,6 +150,13 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                                    unevaluated={"symbolic": unevaluated[layer][kind]} if unevaluated else {},
                                    unresolved=unresolved(numeric, layer, kind),
                                    joint={op: joint[op][layer][kind] for op in joint}))
+        return out
+
+    tensors = judged()
+    # Elements the default steps leave inconclusive because the loss's rounding hides them: larger steps.
+    if step is None and numeric.method != "complex-step" and grow_elements(spec, params, X, Y, numeric,
+                                                                          _undecided(spec, tensors)):
+        tensors = judged()
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
         where = sorted({ly.activation for ly in spec.layers if ly.act.kinks}
@@ -178,7 +186,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         # Shape problems explain themselves; diagnose the values of the tensors that have none.
         wrong = {t.name for t in tensors if t.problem is None and not t.opinion_passed("impl")}
         if wrong and all(t.opinion_passed("backprop") for t in tensors):
-            result.diagnosis = joint_notes + diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
+            with np.errstate(all="ignore"):  # replayed mistakes may overflow where the network saturates
+                result.diagnosis = joint_notes + diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
     if "impl" in opinions and not result.passed and trace_code and not contained:
         wrong = {t.name: np.shape(t.values["impl"]) for t in tensors
                  if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
@@ -232,6 +241,21 @@ def _line_trace(user_fn, spec, params, X, Y, wrong, timeout):
 
     ran = isolation.run(task, timeout, user_fn.who)
     return ran.problem if ran.problem else ran.value
+
+
+def _undecided(spec, tensors):
+    """Per layer, {param: flat indices} of the elements some opinion finds inconclusive (not at a kink)."""
+    out = [{key: np.zeros(0, dtype=int) for key in shapes} for shapes in spec.param_shapes()]
+    for t in tensors:
+        hit = np.zeros(t.shape, dtype=bool)
+        for op in t.checked:
+            ver = t.verdict(op)
+            if ver is not None:
+                hit |= ver == "inconclusive"
+        if t.unresolved is not None:
+            hit &= ~np.asarray(t.unresolved, bool)
+        out[t.layer][t.kind] = np.flatnonzero(hit)
+    return out
 
 
 def _sample(spec, sample, seed):

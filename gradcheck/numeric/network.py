@@ -46,10 +46,10 @@ from .stencils import (
     stencil_offsets,
     unflatten,
 )
-from .steps import FIRST, resolve
+from .steps import FIRST, GROW_LIMIT, grow, resolve
 
 __all__ = ["EPS", "STEP_SCALE", "NumericGradient", "best_method", "complex_step_blockers", "flatten",
-           "numeric_gradient", "unflatten"]
+           "grow_elements", "numeric_gradient", "unflatten"]
 
 @dataclass
 class NumericGradient:
@@ -204,3 +204,40 @@ def _chosen(elements, i, keys, layer_params):
         out.append(pick + at)
         at += layer_params[key].size
     return np.concatenate(out) if out else np.zeros(0, dtype=int)
+
+
+def grow_elements(spec, params, X, Y, numeric, elements):
+    """Estimate again, with growing steps (:func:`gradcheck.numeric.steps.grow`), the elements ``elements`` (per
+    layer {param: flat indices}) of the :class:`NumericGradient` ``numeric``, in place, where that gives a smaller
+    bound: elements whose gradient is so small that the loss's rounding hides it at the default step. True if
+    any estimate changed."""
+    from .perturbed import Perturbed
+
+    if not any(len(idx) for layer in elements for idx in layer.values()):
+        return False
+    net = Perturbed(spec, params, X, Y)
+    noises = layer_noise(net)
+    changed = False
+    for i, picked in enumerate(elements):
+        keys = net.keys(i)
+        offsets = np.cumsum([0] + [params[i][k].size for k in keys])
+        flat = np.concatenate([np.asarray(picked.get(k, ()), dtype=int) + offsets[j] for j, k in enumerate(keys)]
+                              ) if keys else np.zeros(0, dtype=int)
+        if not len(flat):
+            continue
+        theta = net.theta(i)
+        value, bound, step = grow(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
+                                  default_step(theta[flat], numeric.method), numeric.method,
+                                  lambda fmax, s, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
+                                  GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])))
+        for j, key in enumerate(keys):
+            sel = (flat >= offsets[j]) & (flat < offsets[j + 1])
+            at = flat[sel] - offsets[j]
+            old = numeric.bounds[i][key].ravel()[at]
+            keep = bound[sel] < old
+            if keep.any():
+                changed = True
+                for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):
+                    part[i][key].ravel()[at[keep]] = new[sel][keep]
+        net.close()
+    return changed

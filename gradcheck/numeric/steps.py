@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FIRST", "MAX_LEVELS", "RATIO", "Levels", "resolve"]
+__all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "Levels", "grow", "resolve"]
 
 #: The first stencil, in units of the method's default step h: g(2h), g(h) and g(h/2).
 FIRST = (2.0, -2.0, 1.0, -1.0, 0.5, -0.5)
@@ -40,6 +40,12 @@ RATIO = ((3.3, 4.9), (13.0, 19.5))
 ENOUGH = 1e-9
 #: Levels without a smaller bound after which an element keeps the best it had.
 PATIENCE = 2
+#: Doublings of the step, at most, for an element whose estimate the loss's rounding leaves unresolved (see
+#: :func:`grow`); and the largest step, as a fraction of max(1, |θ|).
+GROW_LEVELS = 14
+GROW_LIMIT = 0.1
+#: Growth ends for an element once the rounding part of its bound is below this fraction of its value.
+GROW_RTOL = 1e-6
 #: Halvings after the first stencil, at most (h/2^30 is below any step that rounding leaves useful).
 MAX_LEVELS = 30
 #: Halvings after which a step that still crosses a kink stops: the kink is within h/2^16 of θ, and whether it is
@@ -63,6 +69,15 @@ class Levels:
             for var in ("g", "r", "x"):
                 getattr(self, var + name)[keep] = getattr(self, var + nxt)[keep]
         self.gc[keep], self.rc[keep], self.xc[keep], self.step[keep] = g, r, x, step
+
+    def widen(self, keep, g, r, x):
+        """Drop the fine level of elements ``keep`` (indices) and add a coarser one (twice the coarse step)."""
+        for name in ("c", "b"):
+            prev = chr(ord(name) - 1)
+            for var in ("g", "r", "x"):
+                getattr(self, var + name)[keep] = getattr(self, var + prev)[keep]
+        self.ga[keep], self.ra[keep], self.xa[keep] = g, r, x
+        self.step[keep] *= 2
 
     def resolved(self, at):
         """Which of the elements ``at`` have three levels in the asymptotic regime or flat to rounding, crossing no
@@ -142,3 +157,42 @@ def resolve(stencil, h, method, floor):
     unresolved = ~resolved & ~kink
     best[unresolved] = first_value[unresolved]
     return best, bound, kink, resolved, step
+
+
+def grow(stencil, h, method, floor, limit):
+    """(value, error bound, step) for elements whose estimate at the default steps the loss's rounding does not
+    resolve (a gradient so small that C(θ ± h) differ by a few ulps): the same levels with steps doubling from
+    2h, up to ``limit`` (P,) (:data:`GROW_LIMIT` of max(1, |θ|)), kept where they are in the asymptotic regime
+    and their bound is smaller. A step that crosses a kink ends an element's growth. The bound is infinite where
+    no level was in the regime.
+    """
+    index = np.arange(len(h))
+    values, crossed, taken = stencil(index, 2 * h, (1.0, -1.0, 2.0, -2.0, 4.0, -4.0))
+    values, taken = values.real, taken.real
+    fmax = np.abs(values).max(axis=0)
+    steps = [8 * h, 4 * h, 2 * h]
+    lv = Levels([_quotients(values, taken, (2 * k, 2 * k + 1)) for k in (2, 1, 0)],
+                [floor(fmax, s) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in (2, 1, 0)],
+                steps[2].copy())
+    best, bound, step = np.full(len(h), np.nan), np.full(len(h), np.inf), 2 * h
+    stale = np.zeros(len(h), dtype=int)
+    todo = index
+    for level in range(GROW_LEVELS):
+        if level:
+            s = 8 * lv.step[todo]  # the new coarse step: twice the current coarse one
+            vals, cr, tk = stencil(todo, s, (1.0, -1.0))
+            vals, tk = vals.real, tk.real
+            fmax[todo] = np.maximum(fmax[todo], np.abs(vals).max(axis=0))
+            lv.widen(todo, _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1])
+        ok = lv.resolved(todo)
+        value, trunc, rounding = (x[todo] for x in lv.estimate(method))
+        better = ok & (trunc + rounding < bound[todo])
+        at = todo[better]
+        best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
+        stale[todo] = np.where(better, 0, stale[todo] + (bound[todo] < np.inf))
+        enough = better & (rounding <= GROW_RTOL * np.abs(value))  # rounding no longer hides the value
+        done = enough | (stale[todo] >= PATIENCE) | lv.xa[todo] | (8 * lv.step[todo] > limit[todo])
+        todo = todo[~done]
+        if not len(todo):
+            break
+    return best, bound, step

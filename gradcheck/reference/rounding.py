@@ -51,7 +51,18 @@ def _output_error(spec, params, X, Y, fw):
     last, inputs = spec.layers[-1], (fw.a[-2] if len(spec.layers) > 1 else X)
     terms = np.abs(last.forward({key: np.abs(v) for key, v in params[-1].items()}, np.abs(inputs), conv,
                                 spec.bias)[0]) if "W" in params[-1] else 0.0
-    return (np.abs(a) + np.abs(Y) + terms) * _unit(spec, fw)
+    # z's rounding (ε·terms) reaches a through the output activation's slope; a itself is good to ε·|a| and the
+    # subtraction a − y to ε·|a − y| (y is exact). Where σ saturates, the slope is tiny and so is what z's rounding
+    # does to a − y: y·(1 − σ) computed from z is then good to its own few ulps.
+    if last.has_activation and last.act.derivative is not None:
+        with np.errstate(all="ignore"):
+            slope = np.abs(last.act.derivative(fw.z[-1], a))
+        slope = np.where(np.isfinite(slope), slope, 1.0)
+    elif last.has_activation:  # softmax: each output moves by at most |a| times a unit change of z
+        slope = np.abs(a)
+    else:
+        slope = 1.0
+    return (np.abs(a) + np.abs(a - Y) + slope * terms) * _unit(spec, fw)
 
 
 def _unit(spec, fw):

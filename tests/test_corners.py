@@ -1,0 +1,154 @@
+"""The judge at the corners of gradcheck.strategies: correct networks never fail, resolvable planted errors never pass.
+
+A planted value p at an element whose reference gradient is e is *resolvable* when |p − e| > 1e-4·max(|p|, |e|)
+(ten times the default rtol) and a float64 central difference resolves it: on the ladder of steps
+max(1, |θ|)·10^(−k/2), k = 2..20, two neighbouring steps land within |p − e|/10 of e, with a rounding floor
+ε·max|C(θ ± h)|/h below that too. ``benchmarks/sweep_judge.py`` runs the same at scale, against torch and mpmath.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
+
+from gradcheck import check_network, load_spec
+from gradcheck.reference.backprop import backprop, forward, loss_value
+from gradcheck.strategies import CORNERS, corner_networks
+
+# Derandomized, and without shrinking: a failure is reported as drawn (its "description" says where its corner is).
+FEW = settings(max_examples=30, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+               suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+TWENTY = settings(FEW, max_examples=20)
+EPS = float(np.finfo(np.float64).eps)
+LADDER = [10.0 ** (-k / 2) for k in range(2, 21)]
+
+
+def _arrays(net):
+    spec = load_spec(net)
+    params = spec.parameters()
+    X, Y = spec.batch_data()
+    return spec, params, X, Y
+
+
+def _loss(spec, params, X, Y):
+    fw = forward(spec, params, X)
+    return float(loss_value(spec, fw.output, Y, fw.z[-1]))
+
+
+def resolvable(spec, params, X, Y, layer, key, flat, exact, planted):
+    """The rule of the module's docstring, with the reference backprop's value as the exact one."""
+    gap = abs(planted - exact)
+    if not gap > 1e-4 * max(abs(planted), abs(exact)):
+        return False
+    params = [{k: v.copy() for k, v in p.items()} for p in params]
+    theta = params[layer][key].flat[flat]
+    near = []
+    for scale in LADDER:
+        h = scale * max(1.0, abs(theta))
+        up, down = theta + h, theta - h
+        params[layer][key].flat[flat] = up
+        c_up = _loss(spec, params, X, Y)
+        params[layer][key].flat[flat] = down
+        c_down = _loss(spec, params, X, Y)
+        g, floor = (c_up - c_down) / (up - down), EPS * max(abs(c_up), abs(c_down)) / (up - down)
+        near.append(abs(g - exact) <= gap / 10 and floor <= gap / 10)
+    return any(a and b for a, b in zip(near, near[1:]))
+
+
+# -- the strategies give what they claim ------------------------------------------------------
+
+@TWENTY
+@given(corner_networks(["near_kink"]))
+def test_near_kink_networks_put_a_relu_z_within_1e_5_of_the_kink(net):
+    spec, params, X, _ = _arrays(net)
+    fw = forward(spec, params, X)
+    z = np.concatenate([np.abs(fw.z[ly.index]).ravel() for ly in spec.layers if ly.has_activation and ly.act.kinks])
+    near = (z >= 0.99e-9) & (z <= 1.01e-5)
+    assert "no z placed" in net["description"] or near.any(), (np.sort(z)[:3], net["description"])
+
+
+@TWENTY
+@given(corner_networks(["pool_ties"]))
+def test_pool_tie_networks_have_a_tied_maximum(net):
+    assert net["layers"][1]["type"] == "maxpool2d"
+    assert " 0 window(s)" not in net["description"], net["description"]
+
+
+@TWENTY
+@given(corner_networks(["saturated"]))
+def test_saturated_networks_place_an_output_z_beyond_12(net):
+    spec, params, X, _ = _arrays(net)
+    assert np.max(np.abs(forward(spec, params, X).z[-1])) >= 12 - 1e-9
+
+
+@TWENTY
+@given(corner_networks(["narrow_norm"]))
+def test_narrow_norm_networks_normalise_at_most_2_values_or_samples(net):
+    spec = load_spec(net)
+    norm = next(ly for ly in spec.layers if ly.kind in ("batchnorm", "layernorm"))
+    per_sample = int(np.prod(norm.in_shape)) if norm.kind == "layernorm" else 1
+    assert per_sample <= 2 or spec.n_samples <= 2
+
+
+def test_corner_kinds_are_checked():
+    with pytest.raises(ValueError, match="corners"):
+        corner_networks(["saturate"])
+    with pytest.raises(ValueError, match="pool_ties needs"):
+        corner_networks(["pool_ties"], cnn=False)
+
+
+# -- the judge --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("corner", CORNERS)
+def test_correct_corner_networks_never_fail(corner):
+    """The reference backprop, and a user's gradients within 2 ulps of it, pass."""
+    @FEW
+    @given(corner_networks([corner]), st.randoms(use_true_random=False))
+    def check(net, rnd):
+        spec, params, X, Y = _arrays(net)
+        _, grads = backprop(spec, params, X, Y)
+        rng = np.random.default_rng(rnd.getrandbits(32))
+        for g in grads:
+            for v in g.values():
+                v += rng.integers(-2, 3, v.shape) * np.spacing(v)
+
+        def impl(p, X, Y):
+            return [{k: v.copy() for k, v in g.items()} for g in grads]
+
+        result = check_network(net, impl, symbolic="off", trace_code=False)
+        assert result.passed, str(result) + "\n" + net["description"]
+
+    check()
+
+
+@pytest.mark.parametrize("corner", CORNERS)
+def test_a_resolvable_planted_error_never_passes(corner):
+    @FEW
+    @given(corner_networks([corner]), st.data())
+    def check(net, data):
+        spec, params, X, Y = _arrays(net)
+        _, grads = backprop(spec, params, X, Y)
+        names = [(name, layer, key) for name, layer, key, _ in spec.param_names()
+                 if np.any(grads[layer][key] != 0)]
+        assume(names)
+        name, layer, key = data.draw(st.sampled_from(names))
+        g = grads[layer][key]
+        flat = data.draw(st.sampled_from(np.flatnonzero(g).tolist()))
+        factor = data.draw(st.sampled_from([-1.0, 2.0, 0.0, 1.001]))
+        exact = float(g.flat[flat])
+        planted = exact * factor
+        assume(resolvable(spec, params, X, Y, layer, key, flat, exact, planted))
+
+        def impl(p, X, Y):
+            _, out = backprop(spec, p, X, Y)
+            out[layer][key].flat[flat] = planted
+            return out
+
+        result = check_network(net, impl, symbolic="off", trace_code=False)
+        verdict = result.tensor(name).verdict("impl").flat[flat]
+        assert not result.passed, (f"{name}.flat[{flat}] = {exact:.6g} × {factor:g} judged {verdict}; "
+                                   f"{net['description']}\n{result}")
+
+    check()
