@@ -227,9 +227,20 @@ class TensorCheck:
                     ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound) & ~at_kink] = _INCONCLUSIVE
 
     def _at_kinks(self, op, ver):
-        """Unresolved elements are inconclusive at best; elements that failed the joint test of kinks are wrong."""
+        """Unresolved elements are inconclusive at best; elements that failed the joint test of kinks are wrong.
+
+        Where kinks meet (a tie in a max pool over relu outputs at 0), the chain rule's choices at each kink can
+        give a value outside the element's own one-sided derivatives: the reference backprop's value is such a
+        valid choice, so a value at a kink that is the reference's is a kink, not wrong."""
         if self.unresolved is not None:
             ver[np.asarray(self.unresolved, bool) & ((ver == _GOOD) | (ver == _KINK))] = _INCONCLUSIVE
+        reference = self.values.get("backprop")
+        if self.kinks is not None and reference is not None and np.shape(reference) == np.shape(ver):
+            v, r = np.asarray(self.values[op], float), np.asarray(reference, float)
+            with np.errstate(invalid="ignore"):
+                same = np.abs(v - r) <= self.rtol * np.maximum(np.abs(v), np.abs(r)) + self.atol + (
+                    0.0 if self.rounding is None else np.asarray(self.rounding, float))
+            ver[np.asarray(self.kinks, bool) & same & ((ver == _WRONG) | (ver == _SUSPICIOUS))] = _KINK
         if self.joint and self.joint.get(op) is not None:
             ver[np.asarray(self.joint[op], bool) & (ver != _UNCHECKED)] = _WRONG
         return ver

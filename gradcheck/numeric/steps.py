@@ -52,7 +52,7 @@ MAX_LEVELS = 30
 #: at θ is :mod:`gradcheck.numeric.kinks`'s question.
 KINK_LEVELS = 16
 #: Rounding of one loss evaluation, in units of max(ε·|C|, the loss's noise), allowed for in each quotient.
-ROUND_ULPS = 8
+ROUND_ULPS = 4
 
 
 class Levels:
