@@ -288,8 +288,8 @@ def test_a_z_near_but_not_on_the_kink_is_stepped_away_from_and_judged():
     assert not any(k[key].any() for k in num.kinks for key in k)
     _, ref = backprop(spec, params, X, Y)
     assert np.all(np.abs(num.grads[0]["b"] - ref[0]["b"]) <= num.bounds[0]["b"])
-    assert num.bounds[0]["b"][1] < 1e-2 * abs(ref[0]["b"][1])  # resolved well enough to judge (steps of 1e-10)
-    assert num.steps[0]["b"][1] < 1e-9 < num.steps[0]["b"][0]  # only that element's steps shrank
+    # resolved as well as an ordinary element: from the side of θ whose steps cross no kink
+    assert num.bounds[0]["b"][1] < 1e-6 * abs(ref[0]["b"][1])
 
 
 def test_kinked_elements_are_reported_not_judged():

@@ -192,7 +192,7 @@ def _levels(net, i, idx, h, method, noise):
     """(gradient, error bound, kink, fine step) of layer i's elements ``idx``, steps chosen per element
     (:func:`gradcheck.numeric.steps.resolve`)."""
     value, bound, kink, _, fine = resolve(lambda at, s, offsets: net.stencil(i, idx[at], s, offsets), h, method,
-                                          lambda fmax, s: rounding_floor(fmax, s, noise=noise))
+                                          lambda fmax, s: rounding_floor(fmax, s, noise=noise), f0=net.loss)
     return value, bound, kink, fine
 
 

@@ -107,13 +107,40 @@ def _quotients(values, taken, rows):
     return (values[up] - values[down]) / (taken[up] - taken[down])
 
 
-def resolve(stencil, h, method, floor):
+def _one_sided(values, crossed, taken, f0, floor, fmax):
+    """(value, bound) from the side of θ whose steps of the first stencil cross no kink, where the other side's
+    do (NaN/inf elsewhere): D(s) = (C(θ ± s) − C(θ))/(±s) at s = h/2, h, 2h, extrapolated as 2·D(s) − D(2s),
+    kept where D(2h) − D(h) and D(h) − D(h/2) have the ratio 2 of the O(s) term, or are flat to rounding."""
+    p = values.shape[1]
+    value, bound = np.full(p, np.nan), np.full(p, np.inf)
+    up, down = crossed[0::2].any(axis=0), crossed[1::2].any(axis=0)  # rows: +2h, −2h, +h, −h, +h/2, −h/2
+    for side, clean in ((0, down & ~up), (1, up & ~down)):  # the + side when only − crosses, and back
+        at = np.flatnonzero(clean)
+        if not len(at):
+            continue
+        rows = [side, 2 + side, 4 + side]  # 2h, h, h/2 on that side
+        d = [(values[r, at] - f0) / taken[r, at] for r in rows]
+        r = [2 * floor(fmax[at], np.abs(taken[row, at])) for row in rows]  # two losses, one step: twice a quotient's
+        e1, e2 = d[0] - d[1], d[1] - d[2]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = e1 / e2
+            flat = (np.abs(e2) <= r[1] + r[2]) & (np.abs(e1) <= r[0] + r[1] + 2 * (r[1] + r[2]))
+            regime = (np.abs(e2) > r[1] + r[2]) & (ratio >= 1.6) & (ratio <= 2.6)
+        fine, coarse = 2 * d[2] - d[1], 2 * d[1] - d[0]
+        ok = flat | regime
+        value[at[ok]] = fine[ok]
+        bound[at[ok]] = (np.abs(fine - coarse) + 2 * r[2] + r[1])[ok]
+    return value, bound
+
+
+def resolve(stencil, h, method, floor, f0=None):
     """Per element: (value, error bound, kink, resolved, step h) by the level scheme of this module; h is the
     middle level of the estimate kept (its g(h/2), g(h) and g(2h)), the default step where that was enough.
 
     ``stencil(index, step, offsets)`` returns (losses (m, P), crossed (m, P), steps taken (m, P)) of the
     elements ``index`` (P,) moved by ``offsets[r]·step``; ``h`` (P,) are their default steps;
-    ``floor(fmax, step)`` is the rounding of a quotient at that step (its loss's scale fmax). A resolved
+    ``floor(fmax, step)`` is the rounding of a quotient at that step (its loss's scale fmax); ``f0``, if given, is
+    f at θ, for one-sided differences where only one side's steps cross a kink (see :func:`_one_sided`). A resolved
     element keeps the estimate with the smallest bound among its resolved levels; the steps go on halving
     until that bound's truncation part is within its rounding part or :data:`ENOUGH` of the value, or stops
     shrinking for :data:`PATIENCE` levels.
@@ -151,6 +178,10 @@ def resolve(stencil, h, method, floor):
         todo = todo[~done[todo]]
         if not len(todo):
             break
+    if f0 is not None:  # a kink on one side only, within the steps: the other side's one-sided differences
+        side, side_bound = _one_sided(values, crossed, taken, f0, floor, np.maximum(fmax, abs(f0)))
+        better = side_bound < bound
+        best[better], bound[better], step[better] = side[better], side_bound[better], h[better]
     resolved = np.isfinite(bound)
     kink = ~resolved & lv.xc
     best[kink], bound[kink], step[kink] = first_value[kink], first_bound[kink], h[kink]
