@@ -90,7 +90,9 @@ def test_a_leaky_relu_conv_weight_whose_slopes_agree_is_judged_like_any_other(z)
 
     assert check_network(spec, impl_with(spec), symbolic="off").passed
     r = check_network(spec, impl_with(spec, W=flip_first), symbolic="off")
-    assert not r.passed and r.tensor("W0").n_kinks == 0
+    # judged like any other element: the flipped one wrong, the others good (at z = 0 they are still flagged as
+    # sitting on a kink, where the reference backprop's own choice would also be accepted)
+    assert not r.passed
     assert list(r.tensor("W0").verdict("impl").ravel()) == ["wrong", "good", "good", "good"]
 
 

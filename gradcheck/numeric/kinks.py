@@ -110,6 +110,10 @@ class Resolved:
     minus: np.ndarray
     plus: np.ndarray
     calls: int = 0
+    #: Elements whose kink is at θ (their steps cross it however small), whether or not their one-sided
+    #: derivatives differ: where kinks meet, one that cancels another leaves the loss differentiable, but a
+    #: backprop's choice at each kink then need not be its derivative.
+    at_theta: np.ndarray | None = None
 
 
 def interval(lo, hi, widen):
@@ -194,7 +198,7 @@ def resolve(evaluate, first, f0, method="central", eps=EPS, noise=0.0, smooth=No
     lost = pending & ~at_theta
     trunc = np.maximum(np.abs(first.chords[0] - first.chords[2]), np.abs(first.chords[1] - first.chords[3]))
     numeric[lost], bound[lost] = interval(lo[lost], hi[lost], MARGIN * (floor + trunc)[lost])
-    return Resolved(state, numeric, bound, minus, plus, calls)
+    return Resolved(state, numeric, bound, minus, plus, calls, at_theta)
 
 
 @dataclass
@@ -218,7 +222,7 @@ def resolve_layer(net, i, todo, h, g, err, flags, method, noise, shapes):
     values, crossed, taken = net.stencil(i, idx, h[idx], OFFSETS)
     first = Stencil(values, taken, net.loss, h[idx], EPS, noise, crossed)
     out = resolve(lambda sel, steps: net.losses(i, idx[sel], steps), first, net.loss, method, EPS, noise)
-    g[idx], err[idx], flags[idx] = out.numeric, out.bound, out.state == KINK
+    g[idx], err[idx], flags[idx] = out.numeric, out.bound, (out.state == KINK) | out.at_theta
     size = len(g)
     minus, plus, lost = np.full(size, np.nan), np.full(size, np.nan), np.zeros(size, dtype=bool)
     minus[idx], plus[idx], lost[idx] = out.minus, out.plus, out.state == UNRESOLVED

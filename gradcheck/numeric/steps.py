@@ -178,9 +178,10 @@ def resolve(stencil, h, method, floor, f0=None):
         todo = todo[~done[todo]]
         if not len(todo):
             break
-    if f0 is not None:  # a kink on one side only, within the steps: the other side's one-sided differences
+    if f0 is not None:  # a kink on one side only, within the steps but not at θ (smaller steps cleared it): the
+        # other side's one-sided differences at the default steps are better than the small steps' rounding
         side, side_bound = _one_sided(values, crossed, taken, f0, floor, np.maximum(fmax, abs(f0)))
-        better = side_bound < bound
+        better = (side_bound < bound) & np.isfinite(bound)
         best[better], bound[better], step[better] = side[better], side_bound[better], h[better]
     resolved = np.isfinite(bound)
     kink = ~resolved & lv.xc

@@ -105,15 +105,19 @@ class _Norm(Layer):
 
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
         """:meth:`backward` on magnitudes (``size``, ``cache``, ``params`` and ``a_prev`` are ≥ 0) with every term
-        added: the means that cancel in ∂C/∂x would cancel the sizes too. x̂ counts its own rounding, ε·(|x| +
-        |μ|)/√(σ² + ε): where x − μ cancels (a single feature) that is all of x̂ a float64 forward has."""
+        added: the means that cancel in ∂C/∂x would cancel the sizes too. With ``a_prev``, x̂ also counts its own
+        rounding, (|x| + |μ|)/√(σ² + ε) in units of ε (where x − μ cancels, on a single feature, that is all of x̂
+        a float64 forward has), once in each product, as a first-order error."""
         xhat, inv = cache
         axes, sums, spread, *_ = self._axes(conv)
-        if a_prev is not None:
-            xhat = xhat + (a_prev + a_prev.mean(axis=axes, keepdims=True)) * inv
-        grads = {"gamma": (size * xhat).sum(axis=sums), "beta": size.sum(axis=sums)}
+        err = 0.0 if a_prev is None else (a_prev + a_prev.mean(axis=axes, keepdims=True)) * inv
+
+        def mean(x):
+            return x.mean(axis=axes, keepdims=True)
+
+        grads = {"gamma": (size * (xhat + err)).sum(axis=sums), "beta": size.sum(axis=sums)}
         g = size * spread(params["gamma"])
-        return grads, inv * (g + g.mean(axis=axes, keepdims=True) + xhat * (g * xhat).mean(axis=axes, keepdims=True))
+        return grads, inv * (g + mean(g) + xhat * mean(g * xhat) + err * mean(g * xhat) + xhat * mean(g * err))
 
     def _symbolic_norm(self, values, gamma, beta, define=None, index=(0,)):
         """γ·(v − μ)/√(σ² + ε) + β over the list ``values`` (μ, σ² their mean and biased variance).
