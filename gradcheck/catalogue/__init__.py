@@ -18,8 +18,10 @@ in one place.
 from __future__ import annotations
 
 from .activations import ACTIVATIONS, Activation
-from .conventions import BIAS_STYLES, CONVENTIONS, Convention
+from .bias import BIAS_STYLES, BiasStyle
+from .conventions import CONVENTIONS, Convention
 from .layers import LAYER_KINDS
 from .losses import LOSSES, Loss
 
-__all__ = ["ACTIVATIONS", "LOSSES", "LAYER_KINDS", "CONVENTIONS", "BIAS_STYLES", "Activation", "Loss", "Convention"]
+__all__ = ["ACTIVATIONS", "LOSSES", "LAYER_KINDS", "CONVENTIONS", "BIAS_STYLES", "Activation", "Loss", "Convention",
+           "BiasStyle"]

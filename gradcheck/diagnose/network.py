@@ -71,14 +71,13 @@ def shape_hint(spec, layer, kind, got, expected, n=None):
         if got in {(fan_in,), (fan_in, 1), (1, fan_in)}:
             return (f"that is the shape of the layer's input a_prev alone; the weight gradient is the outer product "
                     f"of δ with that input, one entry per weight: {eq}")
-        if got == (units, units) and units != fan_in + (spec.bias == "augmented"):
+        if got == (units, units) and units != fan_in + spec.bias.extra_inputs:
             return (f"({units}, {units}) pairs δ with the layer's *output* a (an outer product such as "
                     f"kron(a.T, delta)); ∂z_i/∂w_jk = [i=j]·a_prev_k, so dW pairs δ with the layer's *input*: {eq}")
         if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, n)}:
             return f"that is a whole batch of per-sample vectors, not a weight gradient: {eq}"
-        if spec.bias == "augmented" and got in {conv.weight(units, fan_in), conv.weight(units, fan_in)[::-1]}:
-            side = "column" if conv.name == "column" else "row"
-            return (f"with bias augmented W has one more {side} (the bias, weight of the constant input 1); "
+        if spec.bias.in_weights and got in {conv.weight(units, fan_in), conv.weight(units, fan_in)[::-1]}:
+            return (f"with bias augmented W has one more {conv.bias_line} (the bias, weight of the constant input 1); "
                     f"use the input with the 1 appended: {eq}")
         for other in spec.layers:
             if other.index != layer and got == spec.param_shapes()[other.index].get("W"):

@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from ..catalogue import LOSSES
+from ..catalogue import CONVENTIONS, LOSSES
+from ..catalogue.bias import SEPARATE
 from ..errors import SpecError, suggest
 from .keys import array, check_keys, kind
 
@@ -44,7 +45,7 @@ def check_memory(spec, source):
         total = 16 * 2**30
     n = spec.batch
     weights = sum(BYTES_PER_PARAM * math.prod(s) for ly in spec.layers
-                  for s in ly.param_shapes(spec.conv, "separate").values())
+                  for s in ly.param_shapes(spec.conv, SEPARATE).values())
     # X, Y and z, a, delta, da per layer for the batch (8 arrays of 8 bytes)
     batch = 64 * n * (math.prod(spec.input_shape) + sum(ly.units for ly in spec.layers))
     need = weights + batch
@@ -62,7 +63,7 @@ def check_memory(spec, source):
 def _shape_hint(given, expected, name, convention):
     g, e = tuple(given), tuple(expected)
     if name == "W" and len(e) == 2 and len(g) == 2 and g == e[::-1] and e[0] != e[1]:
-        other = "row" if convention == "column" else "column"
+        other = CONVENTIONS[convention].other
         return f": it is the transpose, did you mean \"convention\": \"{other}\"?"
     if name == "W" and len(e) == 2 and len(g) == 1:
         return (": a flat list where a matrix is expected; write one inner list per row "
@@ -95,8 +96,8 @@ def parse_params(raw, spec, source):
         for key in entry:
             if key not in shapes and key not in buffers:
                 why = {"b": f"bias \"{spec.bias}\" has no separate b"
-                            + (" (the bias is the last " + ("column" if spec.convention == "column" else "row")
-                               + " of W)" if spec.bias == "augmented" else "")}.get(key, "")
+                            + (f" (the bias is the last {spec.conv.bias_line} of W)" if spec.bias.in_weights
+                               else "")}.get(key, "")
                 if not shapes and not buffers:
                     why = why or f"layer {i} ({ly.kind}) has no params: give {{}}"
                 raise SpecError(f"{path}.{key}", f"unexpected key '{key}'"

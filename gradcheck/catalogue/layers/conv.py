@@ -38,7 +38,7 @@ class Conv2d(Layer):
         filters = read.int("filters")
         kernel, stride = read_pair(read, "kernel"), read_pair(read, "stride")
         padding = read.int("padding", minimum=0)
-        if bias == "augmented":
+        if bias.in_weights:
             raise SpecError("bias", f"bias \"augmented\" is not defined for conv layers (layers[{index}] is "
                                     "conv2d): use \"separate\" (a b per filter) or \"none\"", read.source)
         if len(in_shape) != 3:
@@ -49,7 +49,7 @@ class Conv2d(Layer):
                               for ax, n, k, s in zip("HW", in_shape[1:], kernel, stride))
         options = {"filters": filters, "kernel": list(kernel), "stride": list(stride), "padding": padding}
         x = "x" if index == 0 else "a_prev"
-        b = f" + b ({filters},)" if bias == "separate" else ""
+        b = f" + b ({filters},)" if bias.has_b else ""
         step = (f"{what}: {x} {shape_text(in_shape)} ⋆ W ({filters},{in_shape[0]},{kernel[0]},{kernel[1]}){b} -> "
                 f"{shape_text((filters, ho, wo))}")
         return cls(index, tuple(in_shape), (filters, ho, wo), read.activation(), options,
@@ -81,7 +81,7 @@ class Conv2d(Layer):
 
     def param_shapes(self, conv, bias):
         shapes = {"W": (self.out_shape[0], self.in_shape[0], *self.kernel)}
-        if bias == "separate":
+        if bias.has_b:
             shapes["b"] = (self.out_shape[0],)
         return shapes
 

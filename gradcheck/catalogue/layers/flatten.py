@@ -35,7 +35,7 @@ class Flatten(Layer):
         if len(self.in_shape) == 1:
             return Recorder(tape, "forward")("z", "a_prev", a_prev, a_prev=a_prev), None
         flat = a_prev.reshape(*a_prev.shape[:-3], self.units)
-        if conv.name == "column":
+        if conv.samples_are_columns:
             z = Recorder(tape, "forward")("z", f"a_prev.reshape(-1, {self.units}).T", flat.swapaxes(-1, -2),
                                           a_prev=a_prev)
         else:
@@ -47,7 +47,7 @@ class Flatten(Layer):
         if len(self.in_shape) == 1:
             return {}, rec("da_prev", "delta", delta, delta=delta)
         shape = ", ".join(map(str, self.in_shape))
-        if conv.name == "column":
+        if conv.samples_are_columns:
             da = delta.swapaxes(-1, -2)
             return {}, rec("da_prev", f"delta.T.reshape(-1, {shape})", da.reshape(*da.shape[:-1], *self.in_shape),
                            delta=delta)

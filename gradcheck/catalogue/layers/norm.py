@@ -155,7 +155,7 @@ class BatchNorm(_Norm):
             axes, text = (-4, -2, -1), (0, 2, 3)
             return axes, axes, (lambda p: p[..., None, :, None, None]), _axes_text(text), _axes_text(text), \
                 (lambda name: f"{name}[:, None, None]")
-        if conv.name == "column":
+        if conv.samples_are_columns:
             return (-1,), (-1,), (lambda p: p[..., :, None]), "1", "1", (lambda name: f"{name}[:, None]")
         return (-2,), (-2,), (lambda p: p[..., None, :]), "0", "0", (lambda name: name)
 
@@ -189,7 +189,7 @@ class LayerNorm(_Norm):
     def _axes(self, conv):
         if self.image:
             return (-3, -2, -1), (-4,), (lambda p: p[..., None, :, :, :]), "(1, 2, 3)", "0", (lambda name: name)
-        if conv.name == "column":
+        if conv.samples_are_columns:
             return (-2,), (-1,), (lambda p: p[..., :, None]), "0", "1", (lambda name: f"{name}[:, None]")
         return (-1,), (-2,), (lambda p: p[..., None, :]), "1", "0", (lambda name: name)
 
