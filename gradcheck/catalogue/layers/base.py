@@ -98,6 +98,17 @@ class Layer:
     #: True when forward is analytic in its inputs and params and evaluates complex arrays (only + − × ÷,
     #: exp, log, ... with branches taken on real parts), so complex-step finite differences may run through it.
     complex_step: ClassVar[bool] = False
+    #: The kind's known mistakes (:class:`~.mistakes.KnownMistake`), replayed and named by the diagnosis.
+    mistakes: ClassVar[tuple] = ()
+    #: What the kind's forward pass is not differentiable at, in words ("" when only the activation has kinks).
+    kink_text: ClassVar[str] = ""
+    #: What one output channel of the kind is called in sentences ("unit", "filter").
+    unit_word: ClassVar[str] = "unit"
+    #: True when derivation reports show the local fact of a convolution for this kind.
+    conv_fact: ClassVar[bool] = False
+    #: The window reduction whose local fact reports show ("max", "avg": :func:`~gradcheck.symbolic.local_facts.
+    #: pool_fact`'s kind), or None.
+    pool_fact: ClassVar[str | None] = None
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -141,6 +152,12 @@ class Layer:
     def kinked(self):
         """True when the layer has points where it is not differentiable (see :meth:`kink_state`)."""
         return bool(self.act.kinks)
+
+    @property
+    def kink_texts(self):
+        """What the layer is not differentiable at, in words: its activation's kinks ("relu at 0") and its kind's
+        own ("a max-pool window's maximum"); () when it is smooth."""
+        return tuple(t for t in (self.act.kink_text, self.kink_text) if t)
 
     @property
     def has_activation(self):
@@ -191,6 +208,17 @@ class Layer:
         estimate of a backprop (:func:`~gradcheck.reference.rounding.backprop_rounding`): a kind whose backward
         subtracts terms overrides it to add them instead."""
         return self.backward(size, cache, params, conv, bias)
+
+    def shape_hint(self, key, got, expected, n):
+        """Why a gradient of param ``key`` has shape ``got`` instead of ``expected`` (``n`` samples checked), for a
+        kind whose params have shapes of their own (a norm's γ and β); None where the generic W and b hints of the
+        diagnosis apply."""
+        return None
+
+    def units_of(self, params, key, index, conv):
+        """The output unit (filter) each flat element ``index`` of param ``key`` feeds, where it feeds one unit's
+        z only (dense and conv layers), else None."""
+        return None
 
     def kink_state(self, a_prev, z, conv):
         """Sides of the activation's kinks for every z (None when the activation has no kink)."""

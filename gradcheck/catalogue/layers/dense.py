@@ -168,6 +168,9 @@ class Dense(Layer):
         r, c = np.unravel_index(index, params["W"].shape)
         return (r, c) if conv.samples_are_columns else (c, r)
 
+    def units_of(self, params, key, index, conv):
+        return self.line_index(params, key, index, conv)[0]
+
     def unit_change(self, params, key, index, delta, a_in, z, conv, bias):
         """Unit j's z over the batch when element ``index`` (flat) of ``key`` moves by ``delta`` (arrays (P,)).
 
