@@ -52,45 +52,52 @@ def shape_hint(spec, layer, kind, got, expected, n=None):
     """
     got, expected = tuple(got), tuple(expected)
     ly = spec.layers[layer]
-    conv = spec.conv
     n = spec.n_samples if n is None else n
     own = ly.shape_hint(kind, got, expected, n)  # a kind whose params have shapes of their own (the norms)
     if own is not None:
         return own
-    units, fan_in = ly.units, ly.fan_in
     eq = _equation(trace_shapes(spec), layer, "d" + kind)
-    vecs = {(units,), (units, 1), (1, units)}
     if kind == "W":
-        if got == expected[::-1]:
-            return f"it is transposed; in the {conv.name} convention {eq}"
-        if got in vecs:
-            return (f"that is the shape of δ (one value per unit of layer {layer}), not of W; the weight gradient "
-                    f"is the outer product of δ with the layer's input: {eq}")
-        if got in {(fan_in,), (fan_in, 1), (1, fan_in)}:
-            return (f"that is the shape of the layer's input a_prev alone; the weight gradient is the outer product "
-                    f"of δ with that input, one entry per weight: {eq}")
-        if got == (units, units) and units != fan_in + spec.bias.extra_inputs:
-            return (f"({units}, {units}) pairs δ with the layer's *output* a (an outer product such as "
-                    f"kron(a.T, delta)); ∂z_i/∂w_jk = [i=j]·a_prev_k, so dW pairs δ with the layer's *input*: {eq}")
-        if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, n)}:
-            return f"that is a whole batch of per-sample vectors, not a weight gradient: {eq}"
-        if spec.bias.in_weights and got in {conv.weight(units, fan_in), conv.weight(units, fan_in)[::-1]}:
-            return (f"with bias augmented W has one more {conv.bias_line} (the bias, weight of the constant input 1); "
-                    f"use the input with the 1 appended: {eq}")
-        for other in spec.layers:
-            if other.index != layer and got == spec.param_shapes()[other.index].get("W"):
-                return (f"that is the shape of layer {other.index}'s W: list the gradients in layer order "
-                        f"(the first entry is layer 0, the one next to the input)")
+        return _w_hint(spec, ly, got, expected, n, eq)
     if kind == "b":
-        if got in {conv.batch(units, n)}:
-            return f"not summed over the {n} samples: {eq}"
-        if got in {(units, 1), (1, units)}:
-            return f"db must be a flat vector of shape ({units},), one entry per unit: {eq} (or .ravel())"
-        if got in {(fan_in,), (n,)}:
-            return f"summed over the wrong axis: {eq}"
+        return _b_hint(spec, ly, got, n, eq)
     return ""
 
 
+def _w_hint(spec, ly, got, expected, n, eq):
+    conv, units, fan_in = spec.conv, ly.units, ly.fan_in
+    if got == expected[::-1]:
+        return f"it is transposed; in the {conv.name} convention {eq}"
+    if got in {(units,), (units, 1), (1, units)}:
+        return (f"that is the shape of δ (one value per unit of layer {ly.index}), not of W; the weight gradient "
+                f"is the outer product of δ with the layer's input: {eq}")
+    if got in {(fan_in,), (fan_in, 1), (1, fan_in)}:
+        return (f"that is the shape of the layer's input a_prev alone; the weight gradient is the outer product "
+                f"of δ with that input, one entry per weight: {eq}")
+    if got == (units, units) and units != fan_in + spec.bias.extra_inputs:
+        return (f"({units}, {units}) pairs δ with the layer's *output* a (an outer product such as "
+                f"kron(a.T, delta)); ∂z_i/∂w_jk = [i=j]·a_prev_k, so dW pairs δ with the layer's *input*: {eq}")
+    if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, n)}:
+        return f"that is a whole batch of per-sample vectors, not a weight gradient: {eq}"
+    if spec.bias.in_weights and got in {conv.weight(units, fan_in), conv.weight(units, fan_in)[::-1]}:
+        return (f"with bias augmented W has one more {conv.bias_line} (the bias, weight of the constant input 1); "
+                f"use the input with the 1 appended: {eq}")
+    for other in spec.layers:
+        if other.index != ly.index and got == spec.param_shapes()[other.index].get("W"):
+            return (f"that is the shape of layer {other.index}'s W: list the gradients in layer order "
+                    f"(the first entry is layer 0, the one next to the input)")
+    return ""
+
+
+def _b_hint(spec, ly, got, n, eq):
+    units = ly.units
+    if got in {spec.conv.batch(units, n)}:
+        return f"not summed over the {n} samples: {eq}"
+    if got in {(units, 1), (1, units)}:
+        return f"db must be a flat vector of shape ({units},), one entry per unit: {eq} (or .ravel())"
+    if got in {(ly.fan_in,), (n,)}:
+        return f"summed over the wrong axis: {eq}"
+    return ""
 
 
 # -- the whole diagnosis ------------------------------------------------------------------------
