@@ -10,9 +10,9 @@ column convention, (N, features) in the row convention); a batch of images is
 (N, C, H, W) in both. Every array method accepts leading *stack* axes (P, ...) on the
 params and on ``a_prev`` (finite differences evaluate many perturbed networks at once).
 
-To add a layer kind, write one subclass in one module of this package, set ``kind``,
-``keys`` and ``params``, implement the methods below and import it in
-``layers/__init__.py``:
+To add a layer kind, write one subclass in one new module of this package, set ``kind``,
+``keys`` and ``params`` and implement the methods below (a subclass with a ``kind`` of its
+own registers itself in :data:`LAYER_KINDS`; see :mod:`gradcheck.catalogue` for the steps):
 
 - ``build(cls, read, index, in_shape, bias)``: validate the JSON keys (``read`` is a
   :class:`~gradcheck.spec.parse.KeyReader`), return the configured layer (or raise
@@ -48,7 +48,12 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
   defines ``symbolic_batch(params, a_prev, conv, bias, define)`` instead, on a list of
   samples. ``unit_input(kind, index, conv)`` names the z entry (and input entry, or
   None) a param element feeds, where that is one entry (dense). A kind without a form
-  is reported "skipped" by the symbolic opinion (see :attr:`Layer.has_symbolic`).
+  is reported "skipped" by the symbolic opinion (see :attr:`Layer.has_symbolic`);
+- its facts, asked instead of its name: ``mistakes`` (its known mistakes, see :mod:`.mistakes`),
+  ``kink_text`` (what its forward pass is not differentiable at), ``shape_hint(key, got,
+  expected, n)`` (why a gradient of its own params has the wrong shape), ``units_of`` and
+  ``unit_word`` (the output unit a param element feeds), ``conv_fact``/``pool_fact`` (its local
+  fact in derivation reports).
 """
 
 from __future__ import annotations
@@ -61,7 +66,11 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 
-__all__ = ["Layer", "Recorder", "image_axes"]
+__all__ = ["LAYER_KINDS", "Layer", "Recorder", "image_axes"]
+
+#: JSON ``type`` -> layer class: every subclass of :class:`Layer` that sets a ``kind`` of its own, in the order the
+#: kinds are defined (see ``layers/__init__.py``).
+LAYER_KINDS: dict = {}
 
 
 def image_axes(shape):
@@ -109,6 +118,11 @@ class Layer:
     #: The window reduction whose local fact reports show ("max", "avg": :func:`~gradcheck.symbolic.local_facts.
     #: pool_fact`'s kind), or None.
     pool_fact: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("kind"):  # a kind of its own: not a shared base (_Pool2d) nor a mistaken copy of a kind
+            LAYER_KINDS.setdefault(cls.kind, cls)
 
     # -- construction ------------------------------------------------------------------
     @classmethod

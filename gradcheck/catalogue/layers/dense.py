@@ -34,8 +34,8 @@ def _t(x):
 class Dense(Layer):
     """Fully connected layer: z = W·a_prev + b (column) or a_prev·W + b (row).
 
-    Methods take ``conv`` (a :class:`~gradcheck.catalogue.Convention`) and ``bias`` (one of
-    :data:`~gradcheck.catalogue.BIAS_STYLES`). Array methods accept leading stack axes on W, b and a_prev
+    Methods take ``conv`` (a :class:`~gradcheck.catalogue.Convention`) and ``bias`` (a
+    :class:`~gradcheck.catalogue.BiasStyle`). Array methods accept leading stack axes on W, b and a_prev
     (used to evaluate many perturbed networks at once). ``tape``, when given, records
     every step with its operands' shapes; that record *is* the shape trace.
     """
