@@ -33,10 +33,9 @@ __all__ = ["MATCH", "REGISTRY", "Hypothesis", "Mistake", "close", "register"]
 MATCH = 1e-7
 
 
-def close(x, y, err=0.0):
-    """Whether x and y are the same gradient: ‖x − y‖ ≤ MATCH·max(‖x‖, ‖y‖), plus ``err`` when y is an estimate
-    with a known error (a finite-difference gradient's bound, in norm)."""
-    return np.linalg.norm(x - y) <= MATCH * max(np.linalg.norm(y), np.linalg.norm(x), 1e-300) + err
+def close(x, y):
+    """Whether x and y are the same gradient: ‖x − y‖ ≤ MATCH·max(‖x‖, ‖y‖)."""
+    return np.linalg.norm(x - y) <= MATCH * max(np.linalg.norm(y), np.linalg.norm(x), 1e-300)
 
 
 class Mistake:
