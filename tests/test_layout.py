@@ -56,3 +56,32 @@ def test_the_search_finds_each_form_of_a_name_test(tmp_path):
         '# if ly.kind == "conv2d": a comment\n')
     found = name_tests(package, package / "catalogue")
     assert [f.split(":")[1] for f in found] == ["1", "3", "4", "6"], found
+
+
+def test_a_layer_kind_registers_itself_and_the_layer_replays_are_the_kinds_own():
+    from dataclasses import dataclass
+
+    from gradcheck.catalogue.layers import Layer
+    from gradcheck.diagnose.mistake import REGISTRY
+
+    @dataclass(frozen=True, repr=False)
+    class Doubling(Layer):
+        kind = "doubling_for_a_test"
+
+    try:
+        assert LAYER_KINDS["doubling_for_a_test"] is Doubling
+        assert all(m.known in LAYER_KINDS[m.kind].mistakes for m in REGISTRY if not m.local)
+    finally:
+        del LAYER_KINDS["doubling_for_a_test"]
+    assert "doubling_for_a_test" not in LAYER_KINDS
+
+
+def test_bias_styles_are_parsed_into_objects():
+    from gradcheck import load_spec
+    from gradcheck.catalogue import AUGMENTED, NONE
+    from gradcheck.spec.parse import Spec
+
+    spec = load_spec({"input": 2, "layers": [{"units": 1}], "bias": "augmented"})
+    assert spec.bias is AUGMENTED and spec.bias.in_weights and not spec.bias.has_b
+    assert spec.to_dict()["bias"] == "augmented" and spec.param_shapes() == [{"W": (1, 3)}]
+    assert Spec(input=2, layers=spec.layers, bias="none").bias is NONE  # a name given in Python
