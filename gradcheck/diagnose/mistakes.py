@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..catalogue import LOSSES
-from .mistake import Mistake, register
+from .mistake import REGISTRY, Mistake, register
 
 __all__ = ["SITES", "SiteMistake", "candidates", "where"]
 
@@ -57,8 +57,6 @@ class SiteMistake(Mistake):
 
 def candidates(spec, layer, site):
     """The registered mistakes (and, at the output, the other losses) that can happen at ``site`` of ``layer``."""
-    from .mistake import REGISTRY
-
     ly = spec.layers[layer]
     out = [m for m in REGISTRY if m.local and m.site == site and m.applies(spec, ly)]
     if site == "loss":

@@ -6,12 +6,11 @@ differences), this module tells one consistent story:
 1. a wrong *shape* is explained on its own (δ where δ·a_prevᵀ belongs, a transposed
    dW, a bias not summed over the batch, layers in the wrong order, the augmented
    bias column missing): :func:`shape_hint`;
-2. all-zero gradients and a list in reverse layer order are said as such;
-3. otherwise the known mistakes of :mod:`gradcheck.diagnose.mistakes` are replayed layer by
-   layer from the output down: at each layer the combinations of mistakes (none,
-   one, then two) are tested *given what was found above it*, and the user's
-   gradients of that layer must equal the replay's up to one constant factor c
-   shared by every layer. Mistakes can so sit in any subset of layers;
+2. all-zero gradients, a list in reverse layer order and one sample's gradients alone are
+   said as such;
+3. otherwise the registered known mistakes are searched (:mod:`gradcheck.diagnose.search`):
+   the layer kinds' own replayed over the whole network, then the site tweaks layer by
+   layer from the output down, with one constant factor c shared by every layer;
 4. c is explained once: another loss whose gradient is c times the spec's (naming
    both where two losses coincide, the one that does not depend on a coincidence of
    N or K first), a sign, N, K, 2, or a plain constant (a learning rate?);
