@@ -23,10 +23,9 @@ class Convention:
 
     What other modules print or decide about a convention is a field here, never a test of its name:
     ``other`` (the other convention's name), ``samples`` (where they go, in words), ``dense_z`` (a dense
-    layer's z as NumPy), ``weight_layout``
-    (W's axes), ``bias_line`` (the line of W that holds an augmented bias: "column" or "row"),
-    ``weight_entry`` (which entry of W is unit j's weight on input k) and ``next_weight`` (the
-    back-propagation weight w^(l+1) of unit i on unit j, as indices).
+    layer's z as NumPy), ``weight_layout`` (W's axes), ``bias_line`` (the line of W that holds an
+    augmented bias: "column" or "row"), ``weight_entry`` (which entry of W is unit j's weight on input k)
+    and ``next_weight`` (the indices of w^(l+1) that carry δ from unit i back to unit j).
     """
 
     name: str
