@@ -67,10 +67,10 @@ def my_cost(spec, params, X, Y):
     a, y = (X.T, Y.T) if row else (X, Y)
     for ly, p in zip(spec.layers, params):
         W = p["W"].T if row else p["W"]
-        if spec.bias == "augmented":
+        if spec.bias.name == "augmented":
             a = np.vstack([a, np.ones((1, a.shape[1]))])
         z = W @ a
-        if spec.bias == "separate":
+        if spec.bias.name == "separate":
             z = z + p["b"][:, None]
         a = _act(ly.activation, z)
     return _cost(spec.loss, a, y)

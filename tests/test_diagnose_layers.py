@@ -16,7 +16,9 @@ import pytest
 
 from gradcheck import check_layer, check_network, load_spec
 from gradcheck.cli import main
-from gradcheck.diagnose.layers import LAYER_MISTAKES, explain_layers, mistaken
+from gradcheck.diagnose.layers import mistaken
+from gradcheck.diagnose.mistake import REGISTRY
+from gradcheck.diagnose.search import named_replays
 from gradcheck.reference.backprop import backprop
 
 IMPLS = Path(__file__).parent / "impls"
@@ -81,7 +83,7 @@ def test_dgamma_and_dbeta_not_summed_get_a_shape_hint(impl):
 
 
 def test_every_mistake_in_the_registry_is_exercised():
-    keys = {(m.kind, m.key) for m in LAYER_MISTAKES}
+    keys = {(m.kind, m.key) for m in REGISTRY if not m.local}
     named = {("conv2d", "flipped_dw"), ("conv2d", "flipped_dx"), ("conv2d", "padding_kept"),
              ("conv2d", "stride_ignored"), ("maxpool2d", "to_all"), ("maxpool2d", "averaged"),
              ("avgpool2d", "not_divided"), ("batchnorm", "constant_stats"), ("layernorm", "constant_stats"),
@@ -112,13 +114,14 @@ def test_the_replay_names_its_own_mistakes_in_other_layouts(kind):
     X, Y = spec.batch_data()
     _, ref = backprop(spec, params, X, Y)
     for key in keys:
-        m = next(m for m in LAYER_MISTAKES if m.kind == kind and m.key == key)
+        m = next(m for m in REGISTRY if not m.local and m.kind == kind and m.key == key)
         wrong = tuple(mistaken(ly, m) if ly.kind == kind else ly for ly in spec.layers)
         variant = spec.__class__(**{**spec.__dict__, "layers": wrong})
         _, user = backprop(variant, params, X, Y)
-        lines = explain_layers(spec, params, X, Y, user, ref)
-        assert lines == [f"matches a known mistake: {m.text([ly for ly in spec.layers if ly.kind == kind])}"]
-    assert explain_layers(spec, params, X, Y, ref, ref) == []  # the right gradients match no mistake
+        lines = named_replays(spec, params, X, Y, user, ref)
+        at = [ly.index for ly in spec.layers if ly.kind == kind]
+        assert lines == [f"matches a known mistake: {m.text(spec, at)}"]
+    assert named_replays(spec, params, X, Y, ref, ref) == []  # the right gradients match no mistake
 
 
 def test_the_cli_names_a_flipped_kernel(tmp_path, capsys):

@@ -252,3 +252,37 @@ def test_ties_and_near_ties_correct_passes_wrong_fails(tie, gap, size, sign, whe
     r = check_function(f, wrong, x)
     unresolved = r.tensor("x").unresolved is not None and r.tensor("x").unresolved.any()
     assert not r.passed or unresolved, str(r)
+
+
+# -- the kink note names what the network's kinks are, from the catalogue ------------------------------------
+
+#: A 1x1 conv whose two pixels tie for a 1x2 max-pool window at θ (3 = 1 + 2 = 2 + 1), and no relu: moving
+#: either weight breaks the tie one way or the other.
+TIED_POOL = {"input": [2, 1, 2], "loss": "mse", "layers": [
+    {"type": "conv2d", "filters": 1, "kernel": 1}, {"type": "maxpool2d", "size": [1, 2]}, {"type": "flatten"},
+    {"type": "dense", "units": 1}],
+    "params": [{"W": [[[[1.0]], [[1.0]]]], "b": [0.0]}, {}, {}, {"W": [[0.5]], "b": [0.1]}],
+    "data": {"X": [[[[1.0, 2.0]], [[2.0, 1.0]]]], "Y": [[1.0]]}}
+
+
+def test_the_kink_note_names_a_max_pool_window_without_relu():
+    spec = load_spec(TIED_POOL)
+    good = check_network(spec, symbolic="off")
+    assert good.passed and good.tensor("W0").n_kinks == 2
+    note = next(n for n in good.notes if "sit on a kink" in n)
+    assert "sit on a kink (a max-pool window's maximum)," in note, note
+
+    def both_ties(params, X, Y):  # the gradient sent to both tied pixels: outside the one-sided slopes
+        _, g = backprop(spec, params, X, Y)
+        g[0]["W"] = g[0]["W"] * 0 + 2.7
+        return g
+
+    bad = check_network(spec, both_ties, symbolic="off", trace_code=False)
+    assert not bad.passed and any("sit on a kink (a max-pool window's maximum)" in n for n in bad.notes)
+
+
+def test_the_kink_note_names_relu_and_the_max_pool_together():
+    spec = load_spec({**TIED_POOL, "layers": [{**TIED_POOL["layers"][0], "activation": "relu"},
+                                              *TIED_POOL["layers"][1:]]})
+    note = next(n for n in check_network(spec, symbolic="off").notes if "sit on a kink" in n)
+    assert "(a max-pool window's maximum; relu at 0)" in note, note

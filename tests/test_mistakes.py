@@ -12,7 +12,7 @@ import pytest
 
 from gradcheck import check_network, load_spec
 from gradcheck.cli import main
-from gradcheck.diagnose.mistakes import MISTAKES
+from gradcheck.diagnose.mistake import REGISTRY
 from gradcheck.reference.backprop import backprop
 from gradcheck.usercode.impl import call_impl
 
@@ -50,7 +50,7 @@ def test_every_registered_mistake_is_made_by_some_impl_in_the_collection():
                  "w_not_transposed": "W not transposed in the backward pass",
                  "prime_formula_on_z": "evaluates the derivative written for a = σ(z) at z",
                  "db_mean": "averages δ over the batch for db", "dw_mean": "divides dW by N once more"}
-    for m in MISTAKES:
+    for m in (m for m in REGISTRY if m.local):  # the site tweaks; the layer replays: test_diagnose_layers
         assert fragments[m.key] in named, m.key
 
 
@@ -241,3 +241,23 @@ def test_a_complex_gradient_leaks_no_warning_from_the_cli(tmp_path):
 def test_one_samples_gradient_is_named(fn, which):
     result = check_network(NIELSEN, f"{IMPLS}/nielsen/adapter.py:{fn}", symbolic="off")
     assert f"your gradients are those of {which} alone" in diagnosis_text(result)
+
+
+def test_a_mistake_registered_from_outside_is_searched_and_named():
+    from gradcheck.diagnose.mistake import register
+    from gradcheck.diagnose.mistakes import SiteMistake
+    from gradcheck.diagnose.network import diagnose
+
+    doubled = register(SiteMistake("db_doubled", "grads", lambda spec, ls: f"db doubled in layer {ls[0]}",
+                                   lambda g, n: {**g, "b": 2 * g["b"]},
+                                   lambda spec, ly: "b" in spec.param_shapes()[ly.index]))
+    try:
+        spec = load_spec(NIELSEN)
+        params, (X, Y) = spec.parameters(), spec.batch_data()
+        _, ref = backprop(spec, params, X, Y)
+        user = [dict(g) for g in ref]
+        user[1]["b"] = 2 * ref[1]["b"]
+        assert diagnose(spec, params, X, Y, user, ref, {"b1"}) == ["matches a known mistake: db doubled in layer 1"]
+        assert diagnose(spec, params, X, Y, ref, ref, {"b1"}) == []  # the right gradients name nothing
+    finally:
+        REGISTRY.remove(doubled)

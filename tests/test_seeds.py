@@ -131,7 +131,7 @@ SEED002 = ROOT / "derivations" / "augmented_single_layer.json"
 
 def test_seed002_inputs_t_delta_passes_and_kron_of_outputs_is_caught(capsys):
     spec = load_spec(SEED002)
-    assert (spec.convention, spec.bias, len(spec.layers)) == ("row", "augmented", 1)
+    assert (spec.convention, spec.bias.name, len(spec.layers)) == ("row", "augmented", 1)
     code, out, _ = run([SEED002, "--impl", f"{IMPLS / 'seed002.py'}:inputs_t_delta"], capsys)
     assert code == 0 and "PASS" in out
     code, out, err = run([SEED002, "--impl", f"{IMPLS / 'seed002.py'}:kron_outputs_t_delta"], capsys)

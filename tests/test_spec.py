@@ -41,7 +41,7 @@ def assert_refused(raw, path, *fragments):
 
 def test_defaults_are_the_documented_ones():
     spec = load_spec({"input": 2, "layers": [{"units": 3}]})
-    assert (spec.loss, spec.convention, spec.bias, spec.seed, spec.batch) == ("mse", "column", "separate", 0, 4)
+    assert (spec.loss, spec.convention, spec.bias.name, spec.seed, spec.batch) == ("mse", "column", "separate", 0, 4)
     assert spec.layers[0].activation == "linear" and spec.layers[0].kind == "dense"
     assert spec.params is None and spec.data is None and spec.impl is None
     assert spec.name == "network" and spec.n_samples == 4

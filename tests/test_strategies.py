@@ -109,7 +109,7 @@ def test_shape_trace_matches_the_arrays(raw):
             actual.update(b=params[i]["b"].shape, db=grads[i]["b"].shape)
         for name, shape in actual.items():
             assert _batched(ly.shapes[name][1], n) == shape, (i, name, ly.shapes[name], shape)
-        assert ("b" in ly.shapes) == ("b" in params[i]) == (spec.bias == "separate")
+        assert ("b" in ly.shapes) == ("b" in params[i]) == (spec.bias.name == "separate")
         assert ly.shapes["dW"][1] == ly.shapes["W"][1]  # a gradient has its parameter's shape
 
 

@@ -177,7 +177,7 @@ def test_expanded_equals_direct_diff_of_expanded_loss(sizes, acts, loss, convent
     # The loss of one sample written out in x, y, w, b from the catalogue, differentiated directly.
     a = d.x
     for ly, p in zip(spec.layers, d.params):
-        a = ly.act.symbolic(ly.layer.symbolic_z({"W": p["W"], "b": p.get("b")}, a, spec.conv, bias))
+        a = ly.act.symbolic(ly.layer.symbolic_z({"W": p["W"], "b": p.get("b")}, a, spec.conv, spec.bias))
     loss_n = LOSSES[loss].sample_term(a, d.y, d.N, d.K)
     rng = np.random.default_rng(5)
     args = d.x + d.y + [e.symbol for e in d.elements] + [d.N, d.K]

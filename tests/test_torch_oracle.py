@@ -26,7 +26,7 @@ def torch_loss(spec, params, X, Y):
     y = torch.tensor(spec.conv.to_samples(Y))
     for ly, p in zip(spec.layers, params):
         W = p["W"] if spec.convention == "row" else p["W"].T  # (fan_in[+1], units)
-        if spec.bias == "augmented":
+        if spec.bias.name == "augmented":
             a = torch.cat([a, torch.ones(a.shape[0], 1, dtype=a.dtype)], dim=1)
         z = a @ W + (p["b"] if "b" in p else 0)
         a = torch.softmax(z, dim=1) if ly.activation == "softmax" else ACTS[ly.activation](z)

@@ -101,7 +101,8 @@ class Activation:
       are drawn inside it);
     - ``prime_of_a_slip``: σ' is usually written in terms of a, so evaluating σ' at a
       instead of z is a classic mistake;
-    - ``text_head``/``latex_head``: its name as printed in formulas.
+    - ``text_head``/``latex_head``: its name as printed in formulas;
+    - ``kink_text``: where it is not differentiable, in words ("relu at 0"; "" without kinks).
     """
 
     name: str
@@ -120,8 +121,11 @@ class Activation:
     prime_of_a_slip: bool = False
     text_head: str = ""
     latex_head: str = ""
+    kink_text: str = ""
 
     def __post_init__(self):
+        if self.kinks and not self.kink_text:
+            object.__setattr__(self, "kink_text", f"{self.name} at {', '.join(f'{k:g}' for k in self.kinks)}")
         if not self.text_head:
             object.__setattr__(self, "text_head", self.name)
         if not self.latex_head:

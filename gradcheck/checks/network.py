@@ -159,9 +159,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         tensors = judged()
     n_kinks = sum(t.n_kinks for t in tensors)
     if n_kinks:
-        where = sorted({ly.activation for ly in spec.layers if ly.act.kinks}
-                       | {"a max pool's tie" for ly in spec.layers if ly.kind == "maxpool2d"})
-        notes.append(f"{n_kinks} element(s) sit on a kink ({'/'.join(where)}), where the loss is not "
+        where = sorted({text for ly in spec.layers for text in ly.kink_texts})  # what each kind's kinks are
+        notes.append(f"{n_kinks} element(s) sit on a kink ({'; '.join(where)}), where the loss is not "
                      "differentiable: their one-sided derivatives differ. A value between them is reported as 'kink', "
                      "not failed, and the values at all kinks were tested together along directions over them "
                      "(a sub- or supergradient as a vector)")

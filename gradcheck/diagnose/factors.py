@@ -14,16 +14,9 @@ import itertools
 import numpy as np
 
 from ..catalogue import LOSSES
+from .mistake import close
 
-__all__ = ["close", "explain", "ratio", "same", "scale"]
-
-#: Relative distance (in norm) under which two gradients count as the same.
-MATCH = 1e-7
-
-
-def close(x, y):
-    """Whether x and y agree to :data:`MATCH` relative to the larger norm."""
-    return np.linalg.norm(x - y) <= MATCH * max(np.linalg.norm(y), np.linalg.norm(x), 1e-300)
+__all__ = ["explain", "ratio", "same", "scale"]
 
 
 def scale(u, p):
@@ -68,7 +61,7 @@ def explain(spec, c, a, Y):
         return [sign] if c < 0 else []
     alts = []
     for other in LOSSES.values():
-        if other.name == here.name or other.output not in (None, spec.layers[-1].activation):
+        if other is here or other.output not in (None, spec.layers[-1].activation):
             continue
         if same(ratio(other.grad(a, Y, n, k), g), m):
             # Does the match hold whatever K (and N) is? A match that needs this K is the less likely one.

@@ -1,6 +1,7 @@
-"""Known backprop mistakes, as a registry of replayable tweaks of the reference backprop.
+"""Site tweaks: the known mistakes of one step of a layer's backward pass (dense layers and their activations).
 
-A :class:`Mistake` sits at one *site* of the backward pass of one layer:
+A :class:`SiteMistake` (a :class:`~gradcheck.diagnose.mistake.Mistake`) sits at one *site* of the
+backward pass of one layer:
 
 ========= ===================================================== ===================================
 site      replaces                                              e.g.
@@ -14,28 +15,31 @@ site      replaces                                              e.g.
 ========= ===================================================== ===================================
 
 ``applies(spec, layer)`` says where a mistake can happen (a transposed dW only shows
-when W is square). The diagnosis (:mod:`gradcheck.diagnose.network`) replays combinations
+when W is square). The search (:mod:`gradcheck.diagnose.search`) replays combinations
 of them layer by layer, from the output down, and names the ones whose gradients
-are the user's. Other modules add mistakes with :func:`register`.
+are the user's. They are registered in :data:`~gradcheck.diagnose.mistake.REGISTRY`
+(other modules add theirs with :func:`~gradcheck.diagnose.mistake.register`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from ..catalogue import LOSSES
+from .mistake import REGISTRY, Mistake, register
 
-__all__ = ["MISTAKES", "SITES", "Hypothesis", "Mistake", "candidates", "register", "where"]
+__all__ = ["SITES", "SiteMistake", "candidates", "where"]
 
 SITES = ("loss", "carry", "delta", "input", "grads")
 
 
 @dataclass(frozen=True)
-class Mistake:
-    """One known mistake. ``text(spec, layers)`` is the sentence naming it at those layers."""
+class SiteMistake(Mistake):
+    """A known mistake at one site of a layer's backward step: ``fn`` replaces that step (see the table above).
+    ``text(spec, layers)`` is the sentence naming it at those layers."""
 
     key: str
     site: str
@@ -43,78 +47,21 @@ class Mistake:
     fn: Callable
     applies: Callable = lambda spec, ly: True
 
+    def __post_init__(self):
+        if self.site not in SITES:
+            raise ValueError(f"SiteMistake: site {self.site!r}; expected one of {', '.join(SITES)}")
+
     def __repr__(self):
-        return f"Mistake({self.key!r} at {self.site})"
-
-
-MISTAKES: list = []
-
-
-def register(mistake):
-    """Add a :class:`Mistake` to the registry (returns it, so it can decorate a factory's result)."""
-    if mistake.site not in SITES:
-        raise ValueError(f"register: site {mistake.site!r}; expected one of {', '.join(SITES)}")
-    MISTAKES.append(mistake)
-    return mistake
+        return f"SiteMistake({self.key!r} at {self.site})"
 
 
 def candidates(spec, layer, site):
     """The registered mistakes (and, at the output, the other losses) that can happen at ``site`` of ``layer``."""
     ly = spec.layers[layer]
-    out = [m for m in MISTAKES if m.site == site and m.applies(spec, ly)]
+    out = [m for m in REGISTRY if m.local and m.site == site and m.applies(spec, ly)]
     if site == "loss":
         out += _other_losses(spec)
     return out
-
-
-# -- the hypothesis: a set of mistakes, replayed through backprop(tweak=...) -----------------
-
-@dataclass
-class Hypothesis:
-    """Mistakes at given layers ({layer: [Mistake]}; the loss mistake at the output layer) and a scale c.
-
-    Passed as ``backprop(..., tweak=hypothesis)``; ``c`` is the constant factor between
-    the user's gradients and the replay (1 when none).
-    """
-
-    spec: object
-    at: dict = field(default_factory=dict)
-    c: float | None = None
-    n: int = 1  # the number of samples checked
-
-    def with_(self, layer, mistakes, c=None):
-        return Hypothesis(self.spec, {**self.at, layer: list(mistakes)}, self.c if c is None else c, self.n)
-
-    def _site(self, layer, site):
-        return next((m for m in self.at.get(layer, ()) if m.site == site), None)
-
-    def mistakes(self):
-        """[(layer, Mistake)] from the output layer down."""
-        return [(i, m) for i in sorted(self.at, reverse=True) for m in self.at[i]]
-
-    # the tweak interface of gradcheck.reference.backprop.backprop
-    def loss_grad(self, da, a, Y):
-        m = self._site(len(self.spec.layers) - 1, "loss")
-        return m.fn(self.spec, da, a, Y) if m else da
-
-    def act_grad(self, i):
-        m = self._site(i, "delta")
-        return m.fn if m else None
-
-    def layer_input(self, i, fw):
-        m = self._site(i, "input")
-        return m.fn(fw, i) if m else fw.a_in[i]
-
-    def grads(self, i, g):
-        m = self._site(i, "grads")
-        return m.fn(g, self.n) if m else g
-
-    def carry(self, i, da_prev, delta, a_in, p):
-        m = self._site(i, "carry")
-        return m.fn(self.spec, i, da_prev, delta, a_in, p) if m else da_prev
-
-    def __repr__(self):
-        return f"Hypothesis({[(i, m.key) for i, m in self.mistakes()]}, c={self.c})"
 
 
 # -- the known mistakes of dense layers and their activations ------------------------------
@@ -125,9 +72,9 @@ def _smooth(spec, ly):
 
 def _weight_block(spec, W):
     """W without the bias column/row of an augmented layer: the block that multiplies a_prev."""
-    if spec.bias != "augmented":
+    if not spec.bias.in_weights:
         return W
-    return W[..., :, :-1] if spec.conv.name == "column" else W[..., :-1, :]
+    return W[..., :, :-1] if spec.conv.samples_are_columns else W[..., :-1, :]
 
 
 def _square(spec, ly):
@@ -191,46 +138,46 @@ def _prime(spec, layers):
 
 
 for _m in [
-    Mistake("prime_of_a", "delta",
+    SiteMistake("prime_of_a", "delta",
             lambda spec, ls: (f"{where(spec, ls, 'applies')} {_act(spec, ls)}' to the activation a instead of to z: "
                               f"σ'(a) = σ'(σ(z)). Evaluate σ' at z ({_prime(spec, ls)}); written with a = σ(z) it is "
                               "a*(1-a) for sigmoid, so do not apply σ' to a again"),
             lambda act, da, z, a, axis: da * act.derivative(a, act.forward(a, axis)), _smooth),
-    Mistake("no_prime", "delta",
+    SiteMistake("no_prime", "delta",
             lambda spec, ls: (f"{where(spec, ls, 'leaves')} out the activation derivative: δ = ∂C/∂a ⊙ σ'(z), "
                               f"with σ'(z) = {_prime(spec, ls)}"),
             lambda act, da, z, a, axis: da, _smooth),
-    Mistake("sigma_not_prime", "delta",
+    SiteMistake("sigma_not_prime", "delta",
             lambda spec, ls: (f"{where(spec, ls, 'multiplies')} by the activation σ(z) itself where its derivative "
                               f"σ'(z) belongs ({_prime(spec, ls)}): δ = ∂C/∂a ⊙ σ'(z)"),
             lambda act, da, z, a, axis: da * a, _smooth),
-    Mistake("softmax_elementwise", "delta",
+    SiteMistake("softmax_elementwise", "delta",
             lambda spec, ls: (f"{where(spec, ls, 'treats')} softmax as element-wise (a(1−a)); its Jacobian is "
                               "a_i([i=j] − a_j), so δ = a * (da - (da * a).sum(axis)) — with cross-entropy simply "
                               "(a − y)/N"),
             lambda act, da, z, a, axis: da * a * (1 - a), lambda spec, ly: not ly.act.elementwise),
-    Mistake("output_not_input", "input",
+    SiteMistake("output_not_input", "input",
             lambda spec, ls: (f"{where(spec, ls, 'pairs')} δ with the layer's output a instead of its input a_prev "
                               "(∂z_i/∂w_jk = [i=j]·a_prev_k, so dW uses the input)"),
             lambda fw, i: fw.a[i], lambda spec, ly: _square(spec, ly)),
-    Mistake("dw_transposed", "grads",
+    SiteMistake("dw_transposed", "grads",
             lambda spec, ls: (f"{where(spec, ls, 'returns')} dW transposed (dW must have W's layout: "
                               f"{_dw_equation(spec, ls[0])})"),
             _transposed, _square),
-    Mistake("prime_formula_on_z", "delta",
+    SiteMistake("prime_formula_on_z", "delta",
             lambda spec, ls: (f"{where(spec, ls, 'evaluates')} the derivative written for a = σ(z) at z: "
                               f"{_act(spec, ls)}' as a function of a (a*(1-a) for sigmoid, 1-a**2 for tanh) given z "
                               f"instead of a; σ'(z) = {_prime(spec, ls)}"),
             lambda act, da, z, a, axis: da * act.derivative(z, z), _smooth),
-    Mistake("db_mean", "grads",
+    SiteMistake("db_mean", "grads",
             lambda spec, ls: (f"{where(spec, ls, 'averages')} δ over the batch for db where it must sum it "
                               "(δ already holds the loss's 1/N): db = delta.sum(axis), not .mean(axis)"),
             lambda g, n: {**g, "b": g["b"] / n}, _has_b),
-    Mistake("dw_mean", "grads",
+    SiteMistake("dw_mean", "grads",
             lambda spec, ls: (f"{where(spec, ls, 'divides')} dW by N once more: δ already holds the loss's 1/N, "
                               "so dW is the plain product of δ with the layer's input"),
             lambda g, n: {**g, "W": g["W"] / n}, _dense),
-    Mistake("w_not_transposed", "carry",
+    SiteMistake("w_not_transposed", "carry",
             lambda spec, ls: "; ".join(
                 f"W not transposed in the backward pass: carrying δ back from layer {i} to layer {i - 1} "
                 f"multiplies by W{i} where its transpose belongs ({_carry_equation(spec, i)}); it only runs because "
@@ -263,9 +210,9 @@ def _other_losses(spec):
     here = LOSSES[spec.loss]
     last = spec.layers[-1].activation
     for other in LOSSES.values():
-        if other.name == here.name or other.output not in (None, last):
+        if other is here or other.output not in (None, last):
             continue
-        out.append(Mistake(
+        out.append(SiteMistake(
             f"loss:{other.name}", "loss",
             lambda spec, ls, other=other, here=here: (
                 f"you differentiated the {other.name} loss (C = {other.formula}, ∂C/∂a = {other.grad_formula}) "

@@ -6,12 +6,11 @@ differences), this module tells one consistent story:
 1. a wrong *shape* is explained on its own (δ where δ·a_prevᵀ belongs, a transposed
    dW, a bias not summed over the batch, layers in the wrong order, the augmented
    bias column missing): :func:`shape_hint`;
-2. all-zero gradients and a list in reverse layer order are said as such;
-3. otherwise the known mistakes of :mod:`gradcheck.diagnose.mistakes` are replayed layer by
-   layer from the output down: at each layer the combinations of mistakes (none,
-   one, then two) are tested *given what was found above it*, and the user's
-   gradients of that layer must equal the replay's up to one constant factor c
-   shared by every layer. Mistakes can so sit in any subset of layers;
+2. all-zero gradients, a list in reverse layer order and one sample's gradients alone are
+   said as such;
+3. otherwise the registered known mistakes are searched (:mod:`gradcheck.diagnose.search`):
+   the layer kinds' own replayed over the whole network, then the site tweaks layer by
+   layer from the output down, with one constant factor c shared by every layer;
 4. c is explained once: another loss whose gradient is c times the spec's (naming
    both where two losses coincide, the one that does not depend on a coincidence of
    N or K first), a sign, N, K, 2, or a plain constant (a learning rate?);
@@ -21,21 +20,18 @@ differences), this module tells one consistent story:
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from ..catalogue import LOSSES
 from ..reference.backprop import backprop, forward
 from ..reference.shapes import trace_shapes
-from .factors import close, explain, ratio, same, scale
-from .layers import explain_layers, kernel_flip_hint, layer_shape_hint
-from .mistakes import Hypothesis, candidates
+from .factors import explain, ratio, same, scale
+from .mistake import Hypothesis, close
+from .search import cost, flat, samples, search, story_lines
+from .tensor import diagnose_tensor
 
 __all__ = ["shape_hint", "diagnose", "explain", "diagnose_tensor"]
 
-#: Hypotheses carried from one layer to the next (several when mistakes give the same gradient).
-BEAM = 6
 #: Nonzero gradient elements needed before a cause is named: with fewer, any error is "a constant factor".
 MIN_EVIDENCE = 3
 
@@ -55,137 +51,52 @@ def shape_hint(spec, layer, kind, got, expected, n=None):
     """
     got, expected = tuple(got), tuple(expected)
     ly = spec.layers[layer]
-    conv = spec.conv
     n = spec.n_samples if n is None else n
-    if kind in ("gamma", "beta"):  # the norms' params: see diagnose_layers
-        return layer_shape_hint(spec, layer, kind, got, expected, n)
-    units, fan_in = ly.units, ly.fan_in
+    own = ly.shape_hint(kind, got, expected, n)  # a kind whose params have shapes of their own (the norms)
+    if own is not None:
+        return own
     eq = _equation(trace_shapes(spec), layer, "d" + kind)
-    vecs = {(units,), (units, 1), (1, units)}
     if kind == "W":
-        if got == expected[::-1]:
-            return f"it is transposed; in the {conv.name} convention {eq}"
-        if got in vecs:
-            return (f"that is the shape of δ (one value per unit of layer {layer}), not of W; the weight gradient "
-                    f"is the outer product of δ with the layer's input: {eq}")
-        if got in {(fan_in,), (fan_in, 1), (1, fan_in)}:
-            return (f"that is the shape of the layer's input a_prev alone; the weight gradient is the outer product "
-                    f"of δ with that input, one entry per weight: {eq}")
-        if got == (units, units) and units != fan_in + (spec.bias == "augmented"):
-            return (f"({units}, {units}) pairs δ with the layer's *output* a (an outer product such as "
-                    f"kron(a.T, delta)); ∂z_i/∂w_jk = [i=j]·a_prev_k, so dW pairs δ with the layer's *input*: {eq}")
-        if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, n)}:
-            return f"that is a whole batch of per-sample vectors, not a weight gradient: {eq}"
-        if spec.bias == "augmented" and got in {conv.weight(units, fan_in), conv.weight(units, fan_in)[::-1]}:
-            side = "column" if conv.name == "column" else "row"
-            return (f"with bias augmented W has one more {side} (the bias, weight of the constant input 1); "
-                    f"use the input with the 1 appended: {eq}")
-        for other in spec.layers:
-            if other.index != layer and got == spec.param_shapes()[other.index].get("W"):
-                return (f"that is the shape of layer {other.index}'s W: list the gradients in layer order "
-                        f"(the first entry is layer 0, the one next to the input)")
+        return _w_hint(spec, ly, got, expected, n, eq)
     if kind == "b":
-        if got in {conv.batch(units, n)}:
-            return f"not summed over the {n} samples: {eq}"
-        if got in {(units, 1), (1, units)}:
-            return f"db must be a flat vector of shape ({units},), one entry per unit: {eq} (or .ravel())"
-        if got in {(fan_in,), (n,)}:
-            return f"summed over the wrong axis: {eq}"
+        return _b_hint(spec, ly, got, n, eq)
     return ""
 
 
+def _w_hint(spec, ly, got, expected, n, eq):
+    conv, units, fan_in = spec.conv, ly.units, ly.fan_in
+    if got == expected[::-1]:
+        return f"it is transposed; in the {conv.name} convention {eq}"
+    if got in {(units,), (units, 1), (1, units)}:
+        return (f"that is the shape of δ (one value per unit of layer {ly.index}), not of W; the weight gradient "
+                f"is the outer product of δ with the layer's input: {eq}")
+    if got in {(fan_in,), (fan_in, 1), (1, fan_in)}:
+        return (f"that is the shape of the layer's input a_prev alone; the weight gradient is the outer product "
+                f"of δ with that input, one entry per weight: {eq}")
+    if got == (units, units) and units != fan_in + spec.bias.extra_inputs:
+        return (f"({units}, {units}) pairs δ with the layer's *output* a (an outer product such as "
+                f"kron(a.T, delta)); ∂z_i/∂w_jk = [i=j]·a_prev_k, so dW pairs δ with the layer's *input*: {eq}")
+    if got in {conv.batch(units, spec.n_samples), conv.batch(fan_in, n)}:
+        return f"that is a whole batch of per-sample vectors, not a weight gradient: {eq}"
+    if spec.bias.in_weights and got in {conv.weight(units, fan_in), conv.weight(units, fan_in)[::-1]}:
+        return (f"with bias augmented W has one more {conv.bias_line} (the bias, weight of the constant input 1); "
+                f"use the input with the 1 appended: {eq}")
+    for other in spec.layers:
+        if other.index != ly.index and got == spec.param_shapes()[other.index].get("W"):
+            return (f"that is the shape of layer {other.index}'s W: list the gradients in layer order "
+                    f"(the first entry is layer 0, the one next to the input)")
+    return ""
 
 
-# -- matching gradients ----------------------------------------------------------------------
-
-def _flat(grads, params, layers=None):
-    layers = range(len(params)) if layers is None else layers
-    parts = [np.ravel(grads[i][k]) for i in layers for k in params[i] if k in grads[i]]  # no dropout masks
-    return np.concatenate(parts) if parts else np.zeros(0)
-
-
-# -- the layer-by-layer search ---------------------------------------------------------------
-
-def _options(spec, layer, level):
-    """Lists of (site, Mistake) with ``level`` mistakes at distinct sites of ``layer``'s backward step."""
-    last = len(spec.layers) - 1
-    sites = [("loss", layer)] if layer == last else []
-    if layer < last:
-        sites.append(("carry", layer + 1))  # the step from layer + 1 down into this one
-    sites += [(site, layer) for site in ("delta", "input", "grads")]
-    per_site = [[(at, m) for m in candidates(spec, at, site)] for site, at in sites]
-    for chosen in itertools.combinations(range(len(per_site)), level):
-        yield from itertools.product(*(per_site[j] for j in chosen))
-
-
-def _extend(spec, params, X, Y, user, h, layer):
-    """Hypotheses extending ``h`` (which explains the layers above) that also explain ``layer``.
-
-    The fewest mistakes win; where every match needs a constant factor, matches with one
-    more mistake and no factor cost as much and are kept too (a dW divided by N in a
-    one-layer net is also "a factor 1/N").
-    """
-    u = _flat(user, params, [layer])
-    kept, exact_only = [], False
-    for level in range(3):
-        found = []
-        for option in _options(spec, layer, level):
-            h2 = h
-            for at, m in option:
-                h2 = h2.with_(at, [*h2.at.get(at, ()), m])
-            _, g = backprop(spec, params, X, Y, tweak=h2)
-            p = _flat(g, params, [layer])
-            if h.c is None:
-                c = scale(u, p)
-                if c is None or (exact_only and not same(c, 1.0)):
-                    continue
-                found.append(h2.with_(layer, h2.at.get(layer, ()), c=c if np.any(p) else None))
-            elif close(u, h.c * p):
-                found.append(h2)
-        kept += found
-        if exact_only or (found and any(x.c is None or same(x.c, 1.0) for x in found)):
-            break
-        exact_only = bool(found)
-    # A factor of exactly 1 first, then factors nearer 1.
-    return sorted(kept, key=lambda x: 0.0 if x.c is None else abs(np.log(abs(x.c))))
-
-
-def _cost(h):
-    """Mistakes a hypothesis needs; a constant factor other than 1 counts as one more."""
-    return len(h.mistakes()) + (h.c is not None and not same(h.c, 1.0))
-
-
-def _search(spec, params, X, Y, user):
-    """(hypotheses that explain every layer from the output down to ``stop`` + 1, stop or None)."""
-    hyps = [Hypothesis(spec, n=_samples(spec, X))]
-    for layer in reversed(range(len(spec.layers))):
-        nxt = [h2 for h in hyps for h2 in _extend(spec, params, X, Y, user, h, layer)]
-        if not nxt:
-            return hyps, layer
-        # The cheapest first, but dearer ones are kept: a cheap story above may fail further down.
-        hyps = sorted(nxt, key=_cost)[:BEAM]
-    return hyps, None
-
-
-def _story_lines(spec, hyps, explain_factor):
-    """Sentences naming the mistakes (and the factor) of the best hypotheses; readings that fit as well
-    are named together, as alternatives."""
-    stories = []
-    for h in hyps:
-        grouped = {}
-        for layer, m in h.mistakes():
-            grouped.setdefault(m.key, (m, []))[1].append(layer)
-        named = tuple(m.text(spec, layers) for m, layers in grouped.values())
-        factor = tuple(explain_factor(h.c)) if h.c is not None and not same(h.c, 1.0) else ()
-        if "; ".join(named + factor) not in ["; ".join(a + b) for a, b in stories]:
-            stories.append((named, factor))
-    if not stories or stories == [((), ())]:
-        return []
-    if len(stories) == 1:
-        named, factor = stories[0]
-        return [f"matches a known mistake: {line}" for line in named] + list(factor)
-    alts = " — or — ".join("; ".join(named + factor) for named, factor in stories[:3])
-    return [f"matches one of {min(len(stories), 3)} readings that give exactly these gradients here: {alts}"]
+def _b_hint(spec, ly, got, n, eq):
+    units = ly.units
+    if got in {spec.conv.batch(units, n)}:
+        return f"not summed over the {n} samples: {eq}"
+    if got in {(units, 1), (1, units)}:
+        return f"db must be a flat vector of shape ({units},), one entry per unit: {eq} (or .ravel())"
+    if got in {(ly.fan_in,), (n,)}:
+        return f"summed over the wrong axis: {eq}"
+    return ""
 
 
 # -- the whole diagnosis ------------------------------------------------------------------------
@@ -203,7 +114,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
                  for i, p in enumerate(trainable) for k, v in p.items())
     if not usable:
         return _localise(spec, params, user, reference, wrong)
-    u = _flat(user, params)
+    u = flat(user, params)
     if not np.any(u):
         return [f"every gradient your backprop returned is 0 (all {u.size} elements): nothing was accumulated "
                 "into them (a list of zeros returned before the backward pass filled it, or the wrong "
@@ -211,26 +122,26 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     n = len(params)
     rev = list(reversed(user))
     if n > 1 and all(np.shape(rev[i].get(k)) == np.shape(v) for i, p in enumerate(trainable) for k, v in p.items()) \
-            and close(_flat(rev, params), _flat(reference, params)):
+            and close(flat(rev, params), flat(reference, params)):
         return ["the gradients are right but listed in reverse layer order (the output layer first): list them "
                 "from layer 0, the one next to the input"]
-    r = _flat(reference, params)
+    r = flat(reference, params)
     if np.count_nonzero(np.abs(r) > 1e-12 * np.abs(r).max()) < MIN_EVIDENCE:
         return _localise(spec, params, user, reference, wrong)  # too few numbers to tell one cause from another
-    named = explain_layers(spec, params, X, Y, user, reference)  # convolution, pooling, norms, dropout, flatten
-    if named:
-        return named
     one = _one_sample(spec, params, X, Y, user)
     if one:
         return [one]
-    hyps, stop = _search(spec, params, X, Y, user)
+    found = search(spec, params, X, Y, user, reference)
+    if found.named:
+        return found.named
+    hyps, stop = found.hyps, found.stop
     last = len(spec.layers) - 1
     if stop is not None and stop >= last - 1:
         # A factor fitted on the output layer alone, with the layer below not following it, explains nothing.
         hyps = [h for h in hyps if h.c is None or same(h.c, 1.0)] or [Hypothesis(spec, n=hyps[0].n)]
-    hyps = [h for h in hyps if _cost(h) == _cost(hyps[0])]  # the fewest mistakes that explain as much
+    hyps = [h for h in hyps if cost(h) == cost(hyps[0])]  # the fewest mistakes that explain as much
     out_a = forward(spec, params, X).output
-    lines = _story_lines(spec, hyps, lambda c: explain(spec, c, out_a, Y))
+    lines = story_lines(spec, hyps, lambda c: explain(spec, c, out_a, Y))
     c = hyps[0].c
     if stop is None:
         return lines
@@ -238,7 +149,7 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     if decay:
         return [*lines, decay]
     if lines:  # the layers above are explained; predict this one from that story
-        _, predicted = backprop(spec, params, X, Y, tweak=hyps[0])
+        _, predicted = hyps[0].replay(params, X, Y)
         factor = 1.0 if c is None else c
         predicted = [{k: factor * v for k, v in g.items()} for g in predicted]
         wrong = {f"{k}{i}" for i, p in enumerate(trainable) for k in p
@@ -247,18 +158,13 @@ def diagnose(spec, params, X, Y, user, reference, wrong):
     return _localise(spec, params, user, reference, wrong)
 
 
-def _samples(spec, X):
-    """N: images are (N, C, H, W) in both conventions, vectors follow the convention."""
-    return X.shape[0] if X.ndim > 2 else X.shape[spec.conv.sample_axis]
-
-
 def _one_sample(spec, params, X, Y, user):
     """The sentence for gradients that are one sample's alone (a loop that overwrites instead of adding), or ""."""
     conv = spec.conv
-    n = _samples(spec, X)
+    n = samples(spec, X)
     if n < 2:
         return ""
-    u = _flat(user, params)
+    u = flat(user, params)
     hits = []
     for j in (0, n - 1):  # a return inside the loop keeps the first; an overwrite keeps the last
         Xj = np.take(X, [j], axis=0 if X.ndim > 2 else conv.sample_axis)  # images are (N, C, H, W)
@@ -267,7 +173,7 @@ def _one_sample(spec, params, X, Y, user):
             _, g = backprop(spec, params, Xj, Yj)
         except ValueError:  # a layer that holds per-batch data (a dropout mask) has no one-sample replay
             return ""
-        c = scale(u, _flat(g, params))
+        c = scale(u, flat(g, params))
         if c is not None:
             hits.append((j, c))
     if len(hits) != 1:
@@ -282,7 +188,7 @@ def _one_sample(spec, params, X, Y, user):
 
 def _weight_decay(spec, params, X, Y, user, h, c):
     """The sentence for gradients that are the replay's plus one λ·W in every layer (L2 weight decay), or ""."""
-    _, predicted = backprop(spec, params, X, Y, tweak=h)
+    _, predicted = h.replay(params, X, Y)
     lams = []
     for p, u, g in zip(params, user, predicted):
         if "W" not in p:
@@ -344,34 +250,3 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
     if min(bad_layers) < first_bad and first_bad != last:
         out.append("the layers below it inherit the wrong δ; fix the first one and check again")
     return out
-
-
-# -- a whole tensor of a function or layer check -------------------------------------------
-
-#: Relative distance (in norm) under which two gradients count as the same.
-_MATCH = 1e-6
-
-
-def diagnose_tensor(t):
-    """One sentence for a tensor whose values are wrong as a whole (transposed, a constant factor), or ""."""
-    a, n = t.values["analytic"], t.values["numeric"]
-    if t.passed or t.problem or a is None or np.shape(a) != np.shape(n) or not np.all(np.isfinite(n)):
-        return ""
-    norm = float(np.linalg.norm(n))
-
-    def close(u, v):
-        return float(np.linalg.norm(u - v)) <= _MATCH * max(norm, 1e-300)
-
-    if a.ndim == 2 and a.shape[0] == a.shape[1] and close(a.T, n) and not close(a, n):
-        return f"{t.name}: your gradient is the transpose of the numeric one (return .T, or swap the factors " \
-               "of the matrix product)"
-    flipped = kernel_flip_hint(t.name, a, n, close)
-    if flipped:
-        return flipped
-    if norm > 0:
-        c = float(np.vdot(a, n)) / norm ** 2
-        if abs(c - 1) > 1e-6 and close(a, c * n):
-            what = ("the sign is flipped (minus the gradient)" if abs(c + 1) < 1e-6
-                    else f"every element is {c:.6g} × the true value")
-            return f"{t.name}: {what}: a constant factor, not a local mistake"
-    return ""

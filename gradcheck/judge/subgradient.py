@@ -295,7 +295,7 @@ def _fan_ins(spec, params, flat, theta, K):
         for j in np.unique(unit_all[inside]):
             idx = idx_all[unit_all == j]
             if np.any(theta[idx]):
-                what = "filter" if ly.kind == "conv2d" else "unit"
+                what = ly.unit_word
                 coef = theta[idx] / np.abs(theta[idx]).max()
                 out.append((f"{what} {j} of layer {layer}", idx, coef, idx[np.isin(idx, K)]))
     return out
@@ -303,9 +303,4 @@ def _fan_ins(spec, params, flat, theta, K):
 
 def _unit_of(ly, layer_params, kind, conv):
     """The unit (dense) or filter (conv) of every flat element of param ``kind``, or None for other layers."""
-    size = layer_params[kind].size
-    if hasattr(ly, "line_index"):
-        return ly.line_index(layer_params, kind, np.arange(size), conv)[0]
-    if ly.kind == "conv2d":
-        return np.arange(size) // (int(np.prod(layer_params["W"].shape[1:])) if kind == "W" else 1)
-    return None
+    return ly.units_of(layer_params, kind, np.arange(layer_params[kind].size), conv)

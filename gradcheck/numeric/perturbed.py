@@ -286,14 +286,14 @@ class Perturbed:
 
 def _unit_rows(batch, conv):
     """A (units, N) view of a batch of vectors in either convention."""
-    return batch if conv.name == "column" else batch.T
+    return batch if conv.samples_are_columns else batch.T
 
 
 def _with_rows(batch, unit, rows, conv):
     """A stack (P, ...) of copies of ``batch`` with unit ``unit[p]`` replaced by ``rows[p]`` (N,)."""
     p = len(unit)
     stack = np.repeat(batch[None].astype(rows.dtype), p, axis=0)
-    if conv.name == "column":
+    if conv.samples_are_columns:
         stack[np.arange(p), unit, :] = rows
     else:
         stack[np.arange(p), :, unit] = rows

@@ -80,7 +80,7 @@ class UnitLines:
         self.rows = self.layer.line_rows(base.a_in[i], spec.conv, spec.bias)  # (K, N)
         scale = np.abs(self.rows).max(axis=0)
         self.scale = np.where(scale > 0, scale, 1.0)  # s_n
-        self.z = base.z[i] if spec.conv.name == "column" else base.z[i].T  # (units, N)
+        self.z = base.z[i] if spec.conv.samples_are_columns else base.z[i].T  # (units, N)
         self.shares = net.shares  # ℓ_n (N,)
         self.coef = np.zeros((len(POWERS), self.layer.units, net.n))  # c_jnp, by p
         V = self.rows / self.scale  # a_k[n]/s_n ∈ [−1, 1]

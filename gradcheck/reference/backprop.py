@@ -89,7 +89,7 @@ def sample_losses(spec, a, Y, z=None):
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
 
     def apart(x):  # (..., K, N) -> (..., N, K, 1); (..., N, K) -> (..., N, 1, K)
-        return np.swapaxes(x, -1, -2)[..., None] if conv.name == "column" else x[..., None, :]
+        return np.swapaxes(x, -1, -2)[..., None] if conv.samples_are_columns else x[..., None, :]
 
     if z is not None and fused_loss(spec) is not None:
         return loss.value_from_z(apart(z), apart(Y), n, k, conv.unit_axis)
@@ -136,7 +136,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
             if ly.act.derivative is not None:
                 expr, ops = f"da * {ly.activation}'(z)", {"da": da.shape, f"{ly.activation}'(z)": z.shape}
             else:
-                axis = 0 if conv.name == "column" else 1
+                axis = 0 if conv.samples_are_columns else 1
                 expr, ops = f"a * (da - (da * a).sum(axis={axis}, keepdims=True))", {"a": a.shape, "da": da.shape}
             tape.record("backward", "delta", expr, ops, delta.shape)
         if seen is not None:

@@ -166,4 +166,4 @@ def trace_shapes(spec) -> ShapeTrace:
         batched.update({f"d{k}": v.shape for k, v in g.items()})
         shapes = {k: (tuple(1 if d == "N" else d for d in v), v) for k, v in batched.items()}
         layers.append(LayerShapes(ly.index, ly.describe(), shapes, steps, ly.size_formulas(), dict(ly.meanings)))
-    return ShapeTrace(spec.convention, spec.bias, layers)
+    return ShapeTrace(spec.convention, spec.bias.name, layers)

@@ -22,11 +22,11 @@ EXAMPLE_WINDOW = (0.3, -1.0, 2.5, 0.0, 1.2, -0.4, 0.8, 2.1, -2.0)
 
 
 def _convs(spec):
-    return [ly for ly in spec.layers if ly.kind == "conv2d"]
+    return [ly for ly in spec.layers if ly.conv_fact]
 
 
 def _pools(spec):
-    return [ly for ly in spec.layers if ly.kind in ("maxpool2d", "avgpool2d")]
+    return [ly for ly in spec.layers if ly.pool_fact]
 
 
 def _conv_rows(f):
@@ -68,21 +68,15 @@ def _pool_blocks(spec):
     blocks = [Heading("Where pooling sends the gradient", 2)]
     seen = set()
     for ly in _pools(spec):
-        kind = "max" if ly.kind == "maxpool2d" else "avg"
-        if (kind, ly.size) in seen:
+        if (ly.pool_fact, ly.size) in seen:
             continue
-        seen.add((kind, ly.size))
-        f = pool_fact(kind, ly.size)
+        seen.add((ly.pool_fact, ly.size))
+        f = pool_fact(ly.pool_fact, ly.size)
         rows = [(Math(sp.Symbol("z")), Math(f.z))] + [(Math(Partial(sp.Symbol("z"), x)), Math(g))
                                                      for x, g in zip(f.window, f.grads)]
-        what = (f"{ly.kind} with {ly.size[0]}×{ly.size[1]} windows (local_facts.pool_fact): each output is the "
-                "maximum of its window, and SymPy's derivative is the unit step θ, 1 for the window's maximum and 0 "
-                "for every other element: the whole gradient goes to the element the forward pass picked"
-                if kind == "max" else
-                f"{ly.kind} with {ly.size[0]}×{ly.size[1]} windows (local_facts.pool_fact): each output is the "
-                f"mean of its window, so every element gets 1/{ly.size[0] * ly.size[1]} of its gradient")
+        what = f"{ly.kind} with {ly.size[0]}×{ly.size[1]} windows (local_facts.pool_fact): {ly.fact_text}"
         blocks += [Para([what + ":"]), Equations(rows)]
-        if kind == "max":
+        if ly.kinked:  # the window's maximum takes the whole gradient: show where it goes
             k = len(f.window)
             values = EXAMPLE_WINDOW[:k]
             routed = f.routed_at(values)
@@ -116,7 +110,7 @@ def layer_facts_json(spec):
     if _pools(spec):
         out["pool_facts"] = []
         for ly in _pools(spec):
-            f = pool_fact("max" if ly.kind == "maxpool2d" else "avg", ly.size)
+            f = pool_fact(ly.pool_fact, ly.size)
             out["pool_facts"].append({"layer": ly.index, "kind": ly.kind, "size": list(ly.size), "z": _pair(f.z),
                                       "grads": [_pair(g) for g in f.grads]})
     return out

@@ -28,16 +28,11 @@ def _layer_text(ly):
 def network_blocks(spec, result):
     from ..catalogue import LOSSES
 
-    conv = ("column: samples are columns, z = W @ a_prev + b, W is (units, fan_in)" if spec.convention == "column"
-            else "row: samples are rows, z = a_prev @ W + b, W is (fan_in, units)")
-    bias = {"separate": "separate: a vector b, one entry per unit",
-            "none": "none: no bias",
-            "augmented": "augmented: a constant 1 is appended to each layer's input; its weight is the bias"}
     rows = [["name", spec.name], ["input", "x".join(map(str, spec.input_shape))],
             ["layers", ("; " if any("units" not in ly.options for ly in spec.layers) else ", ").join(
                 _layer_text(ly) for ly in spec.layers)],
             ["sizes", _layer_sizes(spec)], ["loss", f"{spec.loss}: C = {LOSSES[spec.loss].formula}"],
-            ["convention", conv], ["bias", bias.get(spec.bias, spec.bias)],
+            ["convention", spec.conv.described], ["bias", f"{spec.bias.name}: {spec.bias.text}"],
             ["samples", f"N = {spec.n_samples}" + ("" if spec.data is not None else f" (seeded, seed {spec.seed})")],
             ["parameters", f"{spec.n_params}" + ("" if spec.params is not None else f" (seeded, seed {spec.seed})")]]
     blocks = [Heading("The network", 2), Table(["key", "value"], rows, ["left", "left"], "ll")]
@@ -46,7 +41,7 @@ def network_blocks(spec, result):
     for name, li, kind, shape in spec.param_names():
         arr = np.asarray(params[li][kind], float)
         ly = spec.layers[li]
-        inputs = [f"input {k}" for k in range(ly.fan_in)] + (["1 (bias)"] if spec.bias == "augmented" else [])
+        inputs = [f"input {k}" for k in range(ly.fan_in)] + ["1 (bias)"] * spec.bias.extra_inputs
         units = [f"unit {j}" for j in range(ly.units)]
         if kind == "b" and "units" in ly.options:
             blocks.append(Para([f"{name}, shape {tuple(shape)}: one bias per unit of layer {li}."]))
@@ -59,13 +54,9 @@ def network_blocks(spec, result):
             blocks += _grid("", [f"[…, {j}]" if arr.ndim > 1 else str(j) for j in range(arr.shape[-1])], labels,
                             rows2)
             continue
-        if spec.convention == "column":
-            where, row_labels, col_labels = "W[j, k] is unit j's weight on input k", units, inputs
-        else:
-            where, row_labels, col_labels = "W[k, j] is unit j's weight on input k", inputs, units
-        extra = ""
-        if spec.bias == "augmented":
-            extra = "; the last " + ("column" if spec.convention == "column" else "row") + " is the bias"
+        where = f"{spec.conv.weight_entry} is unit j's weight on input k"
+        row_labels, col_labels = (units, inputs) if spec.conv.samples_are_columns else (inputs, units)
+        extra = f"; the last {spec.conv.bias_line} is the bias" if spec.bias.in_weights else ""
         blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.activation}): {where}{extra}."]))
         blocks += _grid(name, col_labels, row_labels, arr)
     X, Y = (np.asarray(spec.conv.to_samples(np.asarray(a, float))) for a in (result.extra["X"], result.extra["Y"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..catalogue import CONVENTIONS
 from ..reference.shapes import fmt_shape
 from .document import Code, Heading, Para, Table
 
@@ -23,8 +24,8 @@ MEANING = {
 
 def trace_blocks(trace, n_samples=None):
     """Blocks of a :class:`~gradcheck.reference.shapes.ShapeTrace`; ``n_samples`` (N) heads the batch column."""
-    layout = ("samples are columns: z = W @ a_prev + b" if trace.convention == "column"
-              else "samples are rows: z = a_prev @ W + b")
+    conv = CONVENTIONS[trace.convention]
+    layout = f"{conv.samples}: {conv.dense_z}"
     blocks = [Heading(f"Shape trace ({trace.convention} convention, {layout}; bias {trace.bias})", 2)]
     rows = []
     for ly in trace.layers:

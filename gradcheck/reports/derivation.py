@@ -62,11 +62,8 @@ def _fact_blocks(spec, trace, fact):
     rows = [(Math(Partial(z_i, w_jk)), Math(sp.Derivative(fact.z, fact.w[j, k]), EQ, fact.rhs)),
             (Math(Partial(C, w_jk)), Math(chain, EQ, fact.chain_sum, EQ, fact.chain_rhs))]
     i_is_j = _m(i, EQ, j)
-    if spec.convention == "column":
-        where = ["In this network (column convention) W[j, k] holds ", _m(w_jk)]
-    else:
-        where = ["In this network (row convention) W[k, j] holds ", _m(w_jk)]
-    if spec.bias == "augmented":
+    where = [f"In this network ({spec.convention} convention) {spec.conv.weight_entry} holds ", _m(w_jk)]
+    if spec.bias.in_weights:
         where += [", and the last input is the constant ", _m(1), ", so the bias weight's gradient is ", _m("delta_j")]
     blocks = [
         Heading("The local fact", 2),
@@ -137,7 +134,7 @@ def _derivation_blocks(spec, d, delta_rows):
     dL, aL, zL = sp.Symbol("delta^(L)_j"), sp.Symbol("a^(L)_j"), sp.Symbol("z^(L)_j")
     dl, zl = sp.Symbol("delta^(l)_j"), sp.Symbol("z^(l)_j")
     i = sp.Symbol("i")
-    w_next = sp.Symbol("w^(l+1)_ij" if spec.convention == "column" else "w^(l+1)_ji")
+    w_next = sp.Symbol(f"w^(l+1)_{spec.conv.next_weight}")
     sigma = sp.Symbol("σ")
     generic = [(Math(dL), Math(Partial(sp.Symbol("C"), aL), DOT, Prime(sigma, zL)))]
     if L > 0:

@@ -11,7 +11,8 @@ import os
 
 import numpy as np
 
-from ..catalogue import LOSSES
+from ..catalogue import CONVENTIONS, LOSSES
+from ..catalogue.bias import SEPARATE
 from ..errors import SpecError, suggest
 from .keys import array, check_keys, kind
 
@@ -44,7 +45,7 @@ def check_memory(spec, source):
         total = 16 * 2**30
     n = spec.batch
     weights = sum(BYTES_PER_PARAM * math.prod(s) for ly in spec.layers
-                  for s in ly.param_shapes(spec.conv, "separate").values())
+                  for s in ly.param_shapes(spec.conv, SEPARATE).values())
     # X, Y and z, a, delta, da per layer for the batch (8 arrays of 8 bytes)
     batch = 64 * n * (math.prod(spec.input_shape) + sum(ly.units for ly in spec.layers))
     need = weights + batch
@@ -62,7 +63,7 @@ def check_memory(spec, source):
 def _shape_hint(given, expected, name, convention):
     g, e = tuple(given), tuple(expected)
     if name == "W" and len(e) == 2 and len(g) == 2 and g == e[::-1] and e[0] != e[1]:
-        other = "row" if convention == "column" else "column"
+        other = CONVENTIONS[convention].other
         return f": it is the transpose, did you mean \"convention\": \"{other}\"?"
     if name == "W" and len(e) == 2 and len(g) == 1:
         return (": a flat list where a matrix is expected; write one inner list per row "
@@ -73,6 +74,48 @@ def _shape_hint(given, expected, name, convention):
     if len(e) > 1 and math.prod(g) == math.prod(e):
         return f": the right number of entries in the wrong shape; nest the lists as {e}"
     return ""
+
+
+def _unexpected(key, spec, i, known):
+    """The message for a key of ``params[i]`` that is none of the layer's ``known`` params and buffers."""
+    why = ""
+    if key == "b":
+        why = f"bias \"{spec.bias}\" has no separate b" + (
+            f" (the bias is the last {spec.conv.bias_line} of W)" if spec.bias.in_weights else "")
+    if not known:
+        why = why or f"layer {i} ({spec.layers[i].kind}) has no params: give {{}}"
+    return f"unexpected key '{key}'" + (f": {why}" if why else suggest(key, known))
+
+
+def _layer_params(entry, shapes, spec, i, problems, source):
+    """Layer i's params from its ``entry``; a wrong shape is added to ``problems`` (all are said at once)."""
+    path, ly, p = f"params[{i}]", spec.layers[i], {}
+    for name, expected in shapes.items():
+        if name not in entry:
+            raise SpecError(path, f"missing '{name}' (expected shape {expected})", source)
+        arr = array(entry[name], f"{path}.{name}", source)
+        if arr.shape != tuple(expected):
+            what = ly.param_layout(name, spec.conv, spec.bias)
+            problems.append(f"{path}.{name}: layer {i} {name} must have shape {tuple(expected)}"
+                            + (f" = {what}" if what else "") + f", got {arr.shape}"
+                            + _shape_hint(arr.shape, expected, name, spec.convention))
+        p[name] = arr
+    return p
+
+
+def _layer_buffers(entry, buffers, spec, i, source):
+    """The fixed buffers (a dropout mask) ``entry`` gives for layer i, checked."""
+    path, out = f"params[{i}]", {}
+    for name, expected in buffers.items():
+        if name in entry:
+            arr = array(entry[name], f"{path}.{name}", source)
+            if arr.shape != tuple(expected):
+                raise SpecError(f"{path}.{name}", f"expected shape {tuple(expected)}, the layer's input batch "
+                                                  f"of N={spec.n_samples} in the {spec.convention} convention, got "
+                                                  f"{arr.shape}", source)
+            spec.layers[i].check_buffer(name, arr, f"{path}.{name}", source)
+            out[name] = arr
+    return out
 
 
 def parse_params(raw, spec, source):
@@ -94,34 +137,9 @@ def parse_params(raw, spec, source):
             raise SpecError(path, f"expected an object with {want}, got {kind(entry)}", source)
         for key in entry:
             if key not in shapes and key not in buffers:
-                why = {"b": f"bias \"{spec.bias}\" has no separate b"
-                            + (" (the bias is the last " + ("column" if spec.convention == "column" else "row")
-                               + " of W)" if spec.bias == "augmented" else "")}.get(key, "")
-                if not shapes and not buffers:
-                    why = why or f"layer {i} ({ly.kind}) has no params: give {{}}"
-                raise SpecError(f"{path}.{key}", f"unexpected key '{key}'"
-                                + (f": {why}" if why else suggest(key, [*shapes, *buffers])), source)
-        p = {}
-        for name, expected in shapes.items():
-            if name not in entry:
-                raise SpecError(path, f"missing '{name}' (expected shape {expected})", source)
-            arr = array(entry[name], f"{path}.{name}", source)
-            if arr.shape != tuple(expected):
-                what = ly.param_layout(name, spec.conv, spec.bias)
-                problems.append(f"{path}.{name}: layer {i} {name} must have shape {tuple(expected)}"
-                                + (f" = {what}" if what else "") + f", got {arr.shape}"
-                                + _shape_hint(arr.shape, expected, name, spec.convention))
-            p[name] = arr
-        for name, expected in buffers.items():
-            if name in entry:
-                arr = array(entry[name], f"{path}.{name}", source)
-                if arr.shape != tuple(expected):
-                    raise SpecError(f"{path}.{name}", f"expected shape {tuple(expected)}, the layer's input batch "
-                                                      f"of N={n} in the {spec.convention} convention, got {arr.shape}",
-                                    source)
-                ly.check_buffer(name, arr, f"{path}.{name}", source)
-                p[name] = arr
-        params.append(p)
+                raise SpecError(f"{path}.{key}", _unexpected(key, spec, i, [*shapes, *buffers]), source)
+        p = _layer_params(entry, shapes, spec, i, problems, source)
+        params.append({**p, **_layer_buffers(entry, buffers, spec, i, source)})
     if problems:
         first = problems[0].split(":", 1)[0]
         raise SpecError(first, "; ".join(p[len(first) + 2:] if i == 0 else p for i, p in enumerate(problems)),

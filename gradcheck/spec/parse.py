@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..catalogue import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, Convention
+from ..catalogue import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, BiasStyle, Convention
+from ..catalogue.bias import SEPARATE, bias_style
 from ..catalogue.layers import Dense, Layer
 from ..errors import SpecError
 from ..validate import MAX_SEED
@@ -45,14 +46,15 @@ class Spec:
     ``input`` is the number of input features, or (C, H, W) for images. ``params`` (if
     given) is a list of dicts of float64 arrays in the convention's shapes (a dropout
     entry may hold its ``mask``); ``data`` (if given) is ``(X, Y)`` sample-major:
-    X (N, input) or (N, C, H, W), Y (N, K).
+    X (N, input) or (N, C, H, W), Y (N, K). ``bias`` is a :class:`~gradcheck.catalogue.BiasStyle`
+    (a name given in Python becomes one).
     """
 
     input: int | tuple
     layers: tuple[Layer, ...]
     loss: str = "mse"
     convention: str = "column"
-    bias: str = "separate"
+    bias: BiasStyle = SEPARATE
     name: str = "network"
     description: str = ""
     params: list | None = field(default=None, repr=False)
@@ -61,6 +63,9 @@ class Spec:
     seed: int = 0
     impl: str | None = None
     source: str | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "bias", bias_style(self.bias))  # a name given in Python becomes its style
 
     # -- construction -------------------------------------------------------------
     @classmethod
@@ -159,7 +164,7 @@ class Spec:
         raw = {
             "name": self.name, "input": list(self.input) if isinstance(self.input, tuple) else self.input,
             "layers": [ly.to_json() for ly in self.layers],
-            "loss": self.loss, "convention": self.convention, "bias": self.bias, "seed": self.seed,
+            "loss": self.loss, "convention": self.convention, "bias": self.bias.name, "seed": self.seed,
         }
         if self.data is None:
             raw["batch"] = self.batch
@@ -267,7 +272,7 @@ def _parse(raw, source):
     n_in = _input(raw["input"], source)
     loss = name(opts["loss"], list(LOSSES), "loss", source)
     convention = name(opts["convention"], list(CONVENTIONS), "convention", source)
-    bias = name(opts["bias"], list(BIAS_STYLES), "bias", source)
+    bias = BIAS_STYLES[name(opts["bias"], list(BIAS_STYLES), "bias", source)]
     seed = whole(opts["seed"], "seed", source, minimum=0, maximum=MAX_SEED)
     batch = whole(opts["batch"], "batch", source)
     impl = opts["impl"]

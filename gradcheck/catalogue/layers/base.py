@@ -10,9 +10,9 @@ column convention, (N, features) in the row convention); a batch of images is
 (N, C, H, W) in both. Every array method accepts leading *stack* axes (P, ...) on the
 params and on ``a_prev`` (finite differences evaluate many perturbed networks at once).
 
-To add a layer kind, write one subclass in one module of this package, set ``kind``,
-``keys`` and ``params``, implement the methods below and import it in
-``layers/__init__.py``:
+To add a layer kind, write one subclass in one new module of this package, set ``kind``,
+``keys`` and ``params`` and implement the methods below (a subclass with a ``kind`` of its
+own registers itself in :data:`LAYER_KINDS`; see :mod:`gradcheck.catalogue` for the steps):
 
 - ``build(cls, read, index, in_shape, bias)``: validate the JSON keys (``read`` is a
   :class:`~gradcheck.spec.parse.KeyReader`), return the configured layer (or raise
@@ -48,7 +48,12 @@ To add a layer kind, write one subclass in one module of this package, set ``kin
   defines ``symbolic_batch(params, a_prev, conv, bias, define)`` instead, on a list of
   samples. ``unit_input(kind, index, conv)`` names the z entry (and input entry, or
   None) a param element feeds, where that is one entry (dense). A kind without a form
-  is reported "skipped" by the symbolic opinion (see :attr:`Layer.has_symbolic`).
+  is reported "skipped" by the symbolic opinion (see :attr:`Layer.has_symbolic`);
+- its facts, asked instead of its name: ``mistakes`` (its known mistakes, see :mod:`.mistakes`),
+  ``kink_text`` (what its forward pass is not differentiable at), ``shape_hint(key, got,
+  expected, n)`` (why a gradient of its own params has the wrong shape), ``units_of`` and
+  ``unit_word`` (the output unit a param element feeds), ``conv_fact``/``pool_fact`` (its local
+  fact in derivation reports).
 """
 
 from __future__ import annotations
@@ -61,7 +66,11 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 
-__all__ = ["Layer", "Recorder", "image_axes"]
+__all__ = ["LAYER_KINDS", "Layer", "Recorder", "image_axes"]
+
+#: JSON ``type`` -> layer class: every subclass of :class:`Layer` that sets a ``kind`` of its own, in the order the
+#: kinds are defined (see ``layers/__init__.py``).
+LAYER_KINDS: dict = {}
 
 
 def image_axes(shape):
@@ -98,6 +107,22 @@ class Layer:
     #: True when forward is analytic in its inputs and params and evaluates complex arrays (only + − × ÷,
     #: exp, log, ... with branches taken on real parts), so complex-step finite differences may run through it.
     complex_step: ClassVar[bool] = False
+    #: The kind's known mistakes (:class:`~.mistakes.KnownMistake`), replayed and named by the diagnosis.
+    mistakes: ClassVar[tuple] = ()
+    #: What the kind's forward pass is not differentiable at, in words ("" when only the activation has kinks).
+    kink_text: ClassVar[str] = ""
+    #: What one output channel of the kind is called in sentences ("unit", "filter").
+    unit_word: ClassVar[str] = "unit"
+    #: True when derivation reports show the local fact of a convolution for this kind.
+    conv_fact: ClassVar[bool] = False
+    #: The window reduction whose local fact reports show ("max", "avg": :func:`~gradcheck.symbolic.local_facts.
+    #: pool_fact`'s kind), or None.
+    pool_fact: ClassVar[str | None] = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("kind"):  # a kind of its own: not a shared base (_Pool2d) nor a mistaken copy of a kind
+            LAYER_KINDS.setdefault(cls.kind, cls)
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -141,6 +166,12 @@ class Layer:
     def kinked(self):
         """True when the layer has points where it is not differentiable (see :meth:`kink_state`)."""
         return bool(self.act.kinks)
+
+    @property
+    def kink_texts(self):
+        """What the layer is not differentiable at, in words: its activation's kinks ("relu at 0") and its kind's
+        own ("a max-pool window's maximum"); () when it is smooth."""
+        return tuple(t for t in (self.act.kink_text, self.kink_text) if t)
 
     @property
     def has_activation(self):
@@ -191,6 +222,17 @@ class Layer:
         estimate of a backprop (:func:`~gradcheck.reference.rounding.backprop_rounding`): a kind whose backward
         subtracts terms overrides it to add them instead."""
         return self.backward(size, cache, params, conv, bias)
+
+    def shape_hint(self, key, got, expected, n):
+        """Why a gradient of param ``key`` has shape ``got`` instead of ``expected`` (``n`` samples checked), for a
+        kind whose params have shapes of their own (a norm's γ and β); None where the generic W and b hints of the
+        diagnosis apply."""
+        return None
+
+    def units_of(self, params, key, index, conv):
+        """The output unit (filter) each flat element ``index`` of param ``key`` feeds, where it feeds one unit's
+        z only (dense and conv layers), else None."""
+        return None
 
     def kink_state(self, a_prev, z, conv):
         """Sides of the activation's kinks for every z (None when the activation has no kink)."""

@@ -15,9 +15,68 @@ import numpy as np
 
 from ...errors import SpecError
 from .base import Layer, Recorder
+from .mistakes import KnownMistake, where
 from .windows import col2im, out_size, pad, read_pair, shape_text, windows
 
 __all__ = ["Conv2d"]
+
+
+# -- the known mistakes of a conv backward (see .mistakes), replayed from the layer's own geometry ------------
+
+def _dx_padded(delta, W, padded, stride):
+    """∂C/∂(padded input) of a cross-correlation: δ (N, F, H', W'), W (F, C, kh, kw) -> (N, C, Hp, Wp)."""
+    return col2im(np.einsum("nfhw,fcpq->nchwpq", delta, W), padded, stride)
+
+
+def _padded(ly, a_prev):
+    (H, W), P = a_prev.shape[-2:], ly.padding
+    return (H, W), (H + 2 * P, W + 2 * P)
+
+
+def _flip_dw(ly, own, delta, cache, a_prev, params, conv, bias):
+    grads, da = own(delta, cache, params)
+    return {**grads, "W": grads["W"][..., ::-1, ::-1]}, da
+
+
+def _flip_dx(ly, own, delta, cache, a_prev, params, conv, bias):
+    grads, _ = own(delta, cache, params)
+    _, da = own(delta, cache, {**params, "W": params["W"][..., ::-1, ::-1]})
+    return grads, da
+
+
+def _padding_kept(ly, own, delta, cache, a_prev, params, conv, bias):
+    grads, _ = own(delta, cache, params)
+    (H, W), padded = _padded(ly, a_prev)
+    return grads, _dx_padded(delta, params["W"], padded, ly.stride)[..., :H, :W]
+
+
+def _stride_ignored(ly, own, delta, cache, a_prev, params, conv, bias):
+    grads, _ = own(delta, cache, params)
+    (H, W), padded = _padded(ly, a_prev)
+    P, ho, wo = ly.padding, *delta.shape[-2:]
+    win = windows(pad(a_prev, P), ly.kernel, (1, 1))[..., :ho, :wo, :, :]
+    grads = {**grads, "W": np.einsum("nfhw,nchwpq->fcpq", delta, win)}
+    return grads, _dx_padded(delta, params["W"], padded, (1, 1))[..., P:P + H, P:P + W]
+
+
+MISTAKES = (
+    KnownMistake("flipped_dw", lambda ls: (
+        f"{where(ls)}: dW uses the kernel flipped by 180° (a true convolution), but the forward pass computes "
+        "a cross-correlation, so dW[f, c, p, q] = Σ δ[n, f, i, j]·x_pad[n, c, i·S + p, j·S + q] with no ::-1"),
+        _flip_dw),
+    KnownMistake("flipped_dx", lambda ls: (
+        f"{where(ls)}: dx uses the kernel flipped by 180° (w[f, :, ::-1, ::-1]); the forward pass is a "
+        "cross-correlation, so each window adds W[f]·δ[n, f, i, j] back unflipped: "
+        "dx_pad[n, :, i·S:i·S + kh, j·S:j·S + kw] += W[f]·δ[n, f, i, j]"), _flip_dx),
+    KnownMistake("padding_kept", lambda ls: (
+        f"{where(ls)}: the padding is not stripped from dx: the gradient of the padded input is cut to H×W "
+        f"from its corner (dx_pad[:, :, :H, :W]); strip P = {ls[0].padding} on every side: "
+        "dx = dx_pad[:, :, P:P + H, P:P + W]"), _padding_kept, applies=lambda ly: ly.padding > 0),
+    KnownMistake("stride_ignored", lambda ls: (
+        f"{where(ls)}: the backward pass ignores the stride S = {ls[0].stride[0]}: output "
+        "(i, j) came from the window at (i·S, j·S), not (i, j), in dW and in dx"), _stride_ignored,
+        applies=lambda ly: ly.stride != (1, 1)),
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -25,6 +84,9 @@ class Conv2d(Layer):
     """Convolution over images: ``filters`` F, ``kernel`` (kh, kw), ``stride`` S, zero ``padding`` P."""
 
     kind = "conv2d"
+    mistakes = MISTAKES
+    unit_word = "filter"
+    conv_fact = True
     keys: ClassVar[dict] = {"filters": ..., "kernel": ..., "stride": 1, "padding": 0, "activation": "linear"}
     params = ("W", "b")
     complex_step = True
@@ -38,7 +100,7 @@ class Conv2d(Layer):
         filters = read.int("filters")
         kernel, stride = read_pair(read, "kernel"), read_pair(read, "stride")
         padding = read.int("padding", minimum=0)
-        if bias == "augmented":
+        if bias.in_weights:
             raise SpecError("bias", f"bias \"augmented\" is not defined for conv layers (layers[{index}] is "
                                     "conv2d): use \"separate\" (a b per filter) or \"none\"", read.source)
         if len(in_shape) != 3:
@@ -49,7 +111,7 @@ class Conv2d(Layer):
                               for ax, n, k, s in zip("HW", in_shape[1:], kernel, stride))
         options = {"filters": filters, "kernel": list(kernel), "stride": list(stride), "padding": padding}
         x = "x" if index == 0 else "a_prev"
-        b = f" + b ({filters},)" if bias == "separate" else ""
+        b = f" + b ({filters},)" if bias.has_b else ""
         step = (f"{what}: {x} {shape_text(in_shape)} ⋆ W ({filters},{in_shape[0]},{kernel[0]},{kernel[1]}){b} -> "
                 f"{shape_text((filters, ho, wo))}")
         return cls(index, tuple(in_shape), (filters, ho, wo), read.activation(), options,
@@ -72,6 +134,10 @@ class Conv2d(Layer):
     def padding(self):
         return self.options["padding"]
 
+    def units_of(self, params, key, index, conv):
+        """A filter's weights and bias feed its own output channel only."""
+        return index // (int(np.prod(params["W"].shape[1:])) if key == "W" else 1)
+
     def to_json(self):
         out = super().to_json()
         for key in ("kernel", "stride"):
@@ -81,7 +147,7 @@ class Conv2d(Layer):
 
     def param_shapes(self, conv, bias):
         shapes = {"W": (self.out_shape[0], self.in_shape[0], *self.kernel)}
-        if bias == "separate":
+        if bias.has_b:
             shapes["b"] = (self.out_shape[0],)
         return shapes
 

@@ -34,8 +34,8 @@ def _t(x):
 class Dense(Layer):
     """Fully connected layer: z = W·a_prev + b (column) or a_prev·W + b (row).
 
-    Methods take ``conv`` (a :class:`~gradcheck.catalogue.Convention`) and ``bias`` (one of
-    :data:`~gradcheck.catalogue.BIAS_STYLES`). Array methods accept leading stack axes on W, b and a_prev
+    Methods take ``conv`` (a :class:`~gradcheck.catalogue.Convention`) and ``bias`` (a
+    :class:`~gradcheck.catalogue.BiasStyle`). Array methods accept leading stack axes on W, b and a_prev
     (used to evaluate many perturbed networks at once). ``tape``, when given, records
     every step with its operands' shapes; that record *is* the shape trace.
     """
@@ -62,15 +62,15 @@ class Dense(Layer):
     def param_shapes(self, conv, bias):
         """{"W": shape, "b": shape} (no "b" unless bias is "separate")."""
         fan_in, units = self.fan_in, self.units
-        extra = 1 if bias == "augmented" else 0
+        extra = 1 if bias.in_weights else 0
         shapes = {"W": conv.weight(units, fan_in + extra)}
-        if bias == "separate":
+        if bias.has_b:
             shapes["b"] = (units,)
         return shapes
 
     def param_layout(self, name, conv, bias):
-        what = "(units, fan_in)" if conv.name == "column" else "(fan_in, units)"
-        if bias == "augmented":
+        what = conv.weight_layout
+        if bias.in_weights:
             what = what.replace("fan_in", "fan_in + 1")
         return f"{what if name == 'W' else '(units,)'} in the {conv.name} convention"
 
@@ -79,7 +79,7 @@ class Dense(Layer):
         fan_in, units = self.fan_in, self.units
         shapes = self.param_shapes(conv, bias)
         params = {"W": rng.normal(0.0, 1.0 / np.sqrt(fan_in), shapes["W"])}
-        if bias == "augmented":  # the bias row/column gets the bias scale
+        if bias.in_weights:  # the bias row/column gets the bias scale
             params["W"][self._bias_index(conv)] = rng.normal(0.0, 0.1, units)
         if "b" in shapes:
             params["b"] = rng.normal(0.0, 0.1, shapes["b"])
@@ -87,31 +87,31 @@ class Dense(Layer):
 
     @staticmethod
     def _bias_index(conv):
-        return (slice(None), -1) if conv.name == "column" else (-1, slice(None))
+        return (slice(None), -1) if conv.samples_are_columns else (-1, slice(None))
 
     def forward(self, params, a_prev, conv, bias, tape=None):
         """Return (z, a_in): z is (units, N) / (N, units); a_in is the input actually multiplied."""
         rec = Recorder(tape, "forward")
         W = params["W"]
         a_in = a_prev
-        if bias == "augmented":
+        if bias.in_weights:
             ones = np.ones(a_prev.shape[:-2] + conv.batch(1, a_prev.shape[conv.sample_axis]))
-            if conv.name == "column":
+            if conv.samples_are_columns:
                 a_in = rec("a_in", "np.vstack([a_prev, ones])",
                            np.concatenate([a_prev, ones], axis=-2), a_prev=a_prev, ones=ones)
             else:
                 a_in = rec("a_in", "np.hstack([a_prev, ones])",
                            np.concatenate([a_prev, ones], axis=-1), a_prev=a_prev, ones=ones)
-        name = "a_in" if bias == "augmented" else "a_prev"
-        if conv.name == "column":
-            if bias == "separate":
+        name = "a_in" if bias.in_weights else "a_prev"
+        if conv.samples_are_columns:
+            if bias.has_b:
                 b = params["b"][..., :, None]
                 z = rec("z", f"W @ {name} + b[:, None]", W @ a_in + b,
                         W=W, **{name: a_in}, **{"b[:, None]": b})
             else:
                 z = rec("z", f"W @ {name}", W @ a_in, W=W, **{name: a_in})
         else:
-            if bias == "separate":
+            if bias.has_b:
                 b = params["b"][..., None, :]
                 z = rec("z", f"{name} @ W + b", a_in @ W + b, **{name: a_in}, W=W, b=params["b"])
             else:
@@ -126,24 +126,24 @@ class Dense(Layer):
         """
         rec = Recorder(tape, "backward")
         W = params["W"]
-        name = "a_in" if bias == "augmented" else "a_prev"
+        name = "a_in" if bias.in_weights else "a_prev"
         grads = {}
-        if conv.name == "column":
+        if conv.samples_are_columns:
             grads["W"] = rec("dW", f"delta @ {name}.T", delta @ _t(a_in),
                              delta=delta, **{f"{name}.T": _t(a_in)})
-            if bias == "separate":
+            if bias.has_b:
                 grads["b"] = rec("db", "delta.sum(axis=1)", delta.sum(axis=-1), delta=delta)
-            W_in = W[..., :, :-1] if bias == "augmented" else W
-            w_name = "W[:, :-1].T" if bias == "augmented" else "W.T"
+            W_in = W[..., :, :-1] if bias.in_weights else W
+            w_name = "W[:, :-1].T" if bias.in_weights else "W.T"
             da_prev = rec("da_prev", f"{w_name} @ delta", _t(W_in) @ delta,
                           **{w_name: _t(W_in)}, delta=delta)
         else:
             grads["W"] = rec("dW", f"{name}.T @ delta", _t(a_in) @ delta,
                              **{f"{name}.T": _t(a_in)}, delta=delta)
-            if bias == "separate":
+            if bias.has_b:
                 grads["b"] = rec("db", "delta.sum(axis=0)", delta.sum(axis=-2), delta=delta)
-            W_in = W[..., :-1, :] if bias == "augmented" else W
-            w_name = "W[:-1].T" if bias == "augmented" else "W.T"
+            W_in = W[..., :-1, :] if bias.in_weights else W
+            w_name = "W[:-1].T" if bias.in_weights else "W.T"
             da_prev = rec("da_prev", f"delta @ {w_name}", delta @ _t(W_in),
                           delta=delta, **{w_name: _t(W_in)})
         return grads, da_prev
@@ -151,8 +151,8 @@ class Dense(Layer):
     def line_rows(self, a_in, conv, bias):
         """The rows (K, N) along which this layer's elements move z: a_in's inputs (fan_in [+ 1 for the augmented
         bias], N), and a row of ones for a separate bias b."""
-        inputs = a_in if conv.name == "column" else a_in.T
-        if bias == "separate":
+        inputs = a_in if conv.samples_are_columns else a_in.T
+        if bias.has_b:
             return np.concatenate([inputs, np.ones((1, inputs.shape[-1]))])
         return inputs
 
@@ -164,16 +164,19 @@ class Dense(Layer):
         z_j(b + δ·e_j) = z_j + δ·1.
         """
         if key == "b":
-            return index, np.full_like(index, params["W"].shape[1 if conv.name == "column" else 0])
+            return index, np.full_like(index, params["W"].shape[1 if conv.samples_are_columns else 0])
         r, c = np.unravel_index(index, params["W"].shape)
-        return (r, c) if conv.name == "column" else (c, r)
+        return (r, c) if conv.samples_are_columns else (c, r)
+
+    def units_of(self, params, key, index, conv):
+        return self.line_index(params, key, index, conv)[0]
 
     def unit_change(self, params, key, index, delta, a_in, z, conv, bias):
         """Unit j's z over the batch when element ``index`` (flat) of ``key`` moves by ``delta`` (arrays (P,)).
 
         Returns (j (P,), z_j (P, N)), z_j + δ·line_rows[k] (see :meth:`line_index`).
         """
-        rows = z if conv.name == "column" else z.T  # (units, N)
+        rows = z if conv.samples_are_columns else z.T  # (units, N)
         j, k = self.line_index(params, key, index, conv)
         return j, rows[j] + delta[:, None] * self.line_rows(a_in, conv, bias)[k]
 
@@ -181,7 +184,7 @@ class Dense(Layer):
         """This layer's z for a stack of inputs that each differ in one unit: ``da_row[p]`` (N,) added to unit
         ``unit[p]``. The forward pass of an affine layer, z' = z + W[:, j]·Δa_j; a stack (P, ...) of z's."""
         W = params["W"]
-        if conv.name == "column":
+        if conv.samples_are_columns:
             out = W.T[unit][:, :, None] * da_row[:, None, :]
         else:
             out = da_row[:, :, None] * W[unit][:, None, :]
@@ -195,13 +198,13 @@ class Dense(Layer):
         convention the weight from input k to unit j is ``W[k, j]``.
         """
         W = params["W"]
-        a_in = list(a_prev) + ([1] if bias == "augmented" else [])
-        units = W.shape[0] if conv.name == "column" else W.shape[1]
+        a_in = list(a_prev) + ([1] if bias.in_weights else [])
+        units = W.shape[0] if conv.samples_are_columns else W.shape[1]
         zs = []
         for j in range(units):
-            weights = W[j, :] if conv.name == "column" else W[:, j]
+            weights = W[j, :] if conv.samples_are_columns else W[:, j]
             z = sum(w * a for w, a in zip(weights, a_in))
-            if bias == "separate":
+            if bias.has_b:
                 z += params["b"][j]
             zs.append(z)
         return zs
@@ -210,4 +213,4 @@ class Dense(Layer):
         """For the element ``index`` of param ``kind``, return (j, k): unit j, input k (k=None for b)."""
         if kind == "b":
             return index[0], None
-        return tuple(index) if conv.name == "column" else (index[1], index[0])
+        return tuple(index) if conv.samples_are_columns else (index[1], index[0])

@@ -16,8 +16,17 @@ import numpy as np
 from ...errors import SpecError
 from ...validate import MAX_SEED
 from .base import Layer, Recorder
+from .mistakes import KnownMistake, where
 
 __all__ = ["Dropout"]
+
+
+def _no_mask(ly, own, delta, cache, a_prev, params, conv, bias):
+    return {}, delta.copy()
+
+
+def _no_rescale(ly, own, delta, cache, a_prev, params, conv, bias):
+    return {}, delta * (np.asarray(params["mask"]) != 0)
 
 
 @dataclass(frozen=True, repr=False)
@@ -29,6 +38,15 @@ class Dropout(Layer):
     keys: ClassVar[dict] = {"p": ..., "seed": None}
     per_sample = False  # the mask is tied to each sample's place in the batch
     meanings: ClassVar[dict] = {"mask": "fixed mask: 0 (dropped) or 1/(1 − p) (kept)", "z": "z = a_prev * mask"}
+    mistakes = (
+        KnownMistake("no_mask", lambda ls: (
+            f"{where(ls)}: the mask is not applied in the backward pass (dx = δ); the dropped units pass no "
+            "gradient: dx = δ·mask"), _no_mask),
+        KnownMistake("no_rescale", lambda ls: (
+            f"{where(ls)} applies the mask without the rescale (dx = δ·[mask ≠ 0]); inverted dropout multiplies "
+            f"the kept units by 1/(1 − p) = {1 / (1 - ls[0].p):g} in the forward pass, so dx = δ·mask"),
+            _no_rescale),
+    )
 
     @classmethod
     def build(cls, read, index, in_shape, bias):

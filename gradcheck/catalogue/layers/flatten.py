@@ -9,9 +9,51 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import numpy as np
+
 from .base import Layer, Recorder
+from .mistakes import KnownMistake, where
 
 __all__ = ["Flatten"]
+
+
+def _order(ly, order):
+    """Permutation: entry m of a flatten in ``order`` ("fortran" or "channels_last") is entry order[m] of the C-order
+    flatten."""
+    idx = np.arange(ly.fan_in).reshape(ly.in_shape)
+    return (idx.transpose(2, 1, 0) if order == "fortran" else idx.transpose(1, 2, 0)).ravel()
+
+
+def _forward_in(order):
+    def forward(ly, z, conv):
+        return np.take(z, _order(ly, order), axis=conv.unit_axis)
+    return forward
+
+
+def _backward_in(order):
+    def backward(ly, own, delta, cache, a_prev, params, conv, bias):
+        return own(np.take(delta, np.argsort(_order(ly, order)), axis=conv.unit_axis), cache, params)
+    return backward
+
+
+def _image(ly):
+    return len(ly.in_shape) == 3
+
+
+MISTAKES = (
+    KnownMistake("fortran", lambda ls: (
+        f"{where(ls)} flattens in Fortran order (order='F', W fastest after the batch: the features come out "
+        "as (W, H, C)); flatten in C order: a_prev.reshape(N, -1), and back with delta.reshape(N, C, H, W)"),
+        _backward_in("fortran"), forward=_forward_in("fortran"), applies=_image),
+    KnownMistake("channels_last", lambda ls: (
+        f"{where(ls)} flattens channels-last (a_prev.transpose(0, 2, 3, 1), features as (H, W, C)); images "
+        "are (N, C, H, W), so flatten in C order: a_prev.reshape(N, -1)"),
+        _backward_in("channels_last"), forward=_forward_in("channels_last"), applies=_image),
+    KnownMistake("unflatten_channels_last", lambda ls: (
+        f"{where(ls)}: the backward pass reshapes δ channels-last (delta.reshape(N, H, W, C).transpose(0, 3, "
+        "1, 2)) while the forward pass flattened in C order; undo the forward: delta.reshape(N, C, H, W)"),
+        _backward_in("channels_last"), applies=_image),
+)
 
 
 @dataclass(frozen=True, repr=False)
@@ -19,6 +61,7 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C·H·W) (row) or (C·H·W, N) (column)."""
 
     kind = "flatten"
+    mistakes = MISTAKES
     complex_step = True
     meanings: ClassVar[dict] = {"z": "one vector of C·H·W entries per sample (C order)"}
     complex_step = True
@@ -35,7 +78,7 @@ class Flatten(Layer):
         if len(self.in_shape) == 1:
             return Recorder(tape, "forward")("z", "a_prev", a_prev, a_prev=a_prev), None
         flat = a_prev.reshape(*a_prev.shape[:-3], self.units)
-        if conv.name == "column":
+        if conv.samples_are_columns:
             z = Recorder(tape, "forward")("z", f"a_prev.reshape(-1, {self.units}).T", flat.swapaxes(-1, -2),
                                           a_prev=a_prev)
         else:
@@ -47,7 +90,7 @@ class Flatten(Layer):
         if len(self.in_shape) == 1:
             return {}, rec("da_prev", "delta", delta, delta=delta)
         shape = ", ".join(map(str, self.in_shape))
-        if conv.name == "column":
+        if conv.samples_are_columns:
             da = delta.swapaxes(-1, -2)
             return {}, rec("da_prev", f"delta.T.reshape(-1, {shape})", da.reshape(*da.shape[:-1], *self.in_shape),
                            delta=delta)

@@ -28,8 +28,17 @@ from typing import ClassVar
 import numpy as np
 
 from .base import Layer, Recorder
+from .mistakes import KnownMistake, where
 
 __all__ = ["BatchNorm", "LayerNorm"]
+
+
+def _constant_stats(ly, own, delta, cache, a_prev, params, conv, bias):
+    """The known mistake of both norms: μ and σ² treated as constants, dx = δ·γ/√(σ² + ε)."""
+    grads, _ = own(delta, cache, params)
+    _, inv = cache
+    spread = ly._axes(conv)[2]
+    return grads, delta * spread(np.asarray(params["gamma"])) * inv
 
 
 @dataclass(frozen=True, repr=False)
@@ -119,6 +128,18 @@ class _Norm(Layer):
         g = size * spread(params["gamma"])
         return grads, inv * (g + mean(g) + xhat * mean(g * xhat) + err * mean(g * xhat) + xhat * mean(g * err))
 
+    def shape_hint(self, key, got, expected, n):
+        """dγ or dβ not summed over the samples (and over H and W for spatial batchnorm), or kept 2-D."""
+        got, expected, shape = tuple(got), tuple(expected), tuple(self.in_shape)
+        name = "d" + key
+        per_sample = {(n, *shape)} | ({(shape[0], n)} if not self.image else set())
+        if got in per_sample:
+            return (f"{name} is not summed over the {n} samples: {self.kind}'s {key} is shared by every sample, "
+                    f"so sum its per-sample values over the batch (axis 0 in the row convention): shape {expected}")
+        if got in {(1, *expected), (*expected, 1)}:
+            return f"{name} must have shape {expected}: sum without keepdims (or .ravel())"
+        return ""
+
     def _symbolic_norm(self, values, gamma, beta, define=None, index=(0,)):
         """γ·(v − μ)/√(σ² + ε) + β over the list ``values`` (μ, σ² their mean and biased variance).
 
@@ -146,6 +167,24 @@ class BatchNorm(_Norm):
     kind = "batchnorm"
     per_sample = False
     mixes_samples = True
+    mistakes = (
+        KnownMistake("constant_stats", lambda ls: (
+            f"{where(ls)} treats the batch mean μ and variance σ² as constants (dx = δ·γ/√(σ² + ε)); they depend "
+            "on x, so dx = (dxhat − mean(dxhat) − x̂·mean(dxhat·x̂))/√(σ² + ε) with dxhat = δ·γ"), _constant_stats),
+    )
+
+    def shape_hint(self, key, got, expected, n):
+        if not self.image:
+            return super().shape_hint(key, got, expected, n)
+        got, expected, shape, name = tuple(got), tuple(expected), tuple(self.in_shape), "d" + key
+        summed = {(n, *shape): "not summed at all", shape: "summed over N only",
+                  (n, shape[0]): "summed over H and W only"}
+        if got in summed:
+            return (f"{name} is {summed[got]}: spatial batchnorm has one {key} per channel, so sum over N, H and W "
+                    f"(axis=(0, 2, 3)): shape {expected}")
+        if got in {(1, expected[0], 1, 1), (1, expected[0])}:
+            return f"{name} must be a flat vector of shape {expected}: sum without keepdims (or .ravel())"
+        return ""
 
     def _param_shape(self):
         return (self.in_shape[0],)
@@ -159,7 +198,7 @@ class BatchNorm(_Norm):
             axes, text = (-4, -2, -1), (0, 2, 3)
             return axes, axes, (lambda p: p[..., None, :, None, None]), _axes_text(text), _axes_text(text), \
                 (lambda name: f"{name}[:, None, None]")
-        if conv.name == "column":
+        if conv.samples_are_columns:
             return (-1,), (-1,), (lambda p: p[..., :, None]), "1", "1", (lambda name: f"{name}[:, None]")
         return (-2,), (-2,), (lambda p: p[..., None, :]), "0", "0", (lambda name: name)
 
@@ -182,6 +221,12 @@ class LayerNorm(_Norm):
     """Layer normalisation: each sample over all of its features (C, H, W for images)."""
 
     kind = "layernorm"
+    mistakes = (
+        KnownMistake("constant_stats", lambda ls: (
+            f"{where(ls)} treats each sample's mean μ and variance σ² as constants (dx = δ·γ/√(σ² + ε)); they "
+            "depend on x, so dx = (dxhat − mean(dxhat) − x̂·mean(dxhat·x̂))/√(σ² + ε) over the sample's features, "
+            "dxhat = δ·γ"), _constant_stats),
+    )
 
     def _param_shape(self):
         return tuple(self.in_shape)
@@ -193,7 +238,7 @@ class LayerNorm(_Norm):
     def _axes(self, conv):
         if self.image:
             return (-3, -2, -1), (-4,), (lambda p: p[..., None, :, :, :]), "(1, 2, 3)", "0", (lambda name: name)
-        if conv.name == "column":
+        if conv.samples_are_columns:
             return (-2,), (-1,), (lambda p: p[..., :, None]), "0", "1", (lambda name: f"{name}[:, None]")
         return (-1,), (-2,), (lambda p: p[..., None, :]), "1", "0", (lambda name: name)
 

@@ -19,6 +19,7 @@ import numpy as np
 from ...errors import SpecError
 from ..activations import SYMPY_NUMPY
 from .base import Layer, Recorder
+from .mistakes import KnownMistake, where
 from .windows import col2im, out_size, read_pair, shape_text, windows
 
 __all__ = ["AvgPool2d", "MaxPool2d"]
@@ -101,11 +102,29 @@ class _Pool2d(Layer):
         return Recorder(tape, "backward")("da_prev", f"col2im(da_win, stride={stride})",
                                           col2im(da_win, shape[-2:], self.stride), da_win=da_win)
 
+    def _spread(self, delta, a_prev, scale):
+        """δ·scale sent to every element of its window (a mistake of both kinds)."""
+        g = np.broadcast_to(delta[..., None, None] * scale, (*delta.shape, *self.size))
+        return col2im(g, a_prev.shape[-2:], self.stride)
+
     def _symbolic_windows(self, a_prev):
         """One sample's windows as lists of its flat ``a_prev`` entries, C order of the output (C, H', W')."""
         x = np.asarray(a_prev, dtype=object).reshape(self.in_shape)
         (kh, kw), (sh, sw) = self.size, self.stride
         return [list(x[c, i * sh:i * sh + kh, j * sw:j * sw + kw].ravel()) for c, i, j in np.ndindex(*self.out_shape)]
+
+
+def _to_all(ly, own, delta, cache, a_prev, params, conv, bias):
+    return {}, ly._spread(delta, a_prev, 1.0)
+
+
+def _averaged(ly, own, delta, cache, a_prev, params, conv, bias):
+    return {}, ly._spread(delta, a_prev, 1.0 / (ly.size[0] * ly.size[1]))
+
+
+def _not_divided(ly, own, delta, cache, a_prev, params, conv, bias):
+    grads, da = own(delta, cache, params)
+    return grads, da * (ly.size[0] * ly.size[1])
 
 
 @dataclass(frozen=True, repr=False)
@@ -115,6 +134,20 @@ class MaxPool2d(_Pool2d):
     kind = "maxpool2d"
     reduction = "max"
     kinked = True
+    kink_text = "a max-pool window's maximum"
+    pool_fact = "max"
+    #: Where the gradient goes, as the derivation report says it.
+    fact_text = ("each output is the maximum of its window, and SymPy's derivative is the unit step θ, 1 for the "
+                 "window's maximum and 0 for every other element: the whole gradient goes to the element the "
+                 "forward pass picked")
+    mistakes = (
+        KnownMistake("to_all", lambda ls: (
+            f"{where(ls)} sends each window's gradient to every element of the window; only the window's "
+            "maximum (the element the forward pass picked) gets it, the others get 0"), _to_all),
+        KnownMistake("averaged", lambda ls: (
+            f"{where(ls)} spreads each window's gradient evenly over the window (δ/(kh·kw), as average pooling "
+            "does); in max pooling only the window's maximum gets δ, the others get 0"), _averaged),
+    )
 
     @staticmethod
     def _argmax(win):
@@ -149,6 +182,18 @@ class AvgPool2d(_Pool2d):
     kind = "avgpool2d"
     reduction = "mean"
     complex_step = True
+    pool_fact = "avg"
+    mistakes = (
+        KnownMistake("not_divided", lambda ls: (
+            f"{where(ls)} does not divide the gradient by the window size: each element of a "
+            f"{'×'.join(map(str, ls[0].size))} window gets δ/{ls[0].size[0] * ls[0].size[1]}"
+            " (the 1/(kh·kw) of the mean)"), _not_divided),
+    )
+
+    @property
+    def fact_text(self):
+        return (f"each output is the mean of its window, so every element gets 1/{self.size[0] * self.size[1]} of "
+                "its gradient")
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
         shape, win = cache

@@ -1,0 +1,46 @@
+"""A whole tensor of a function or layer check that is wrong as a whole: transposed, a kernel flipped, a constant
+factor. The numeric gradient stands in for the reference (with its per-element steps it is typically good to
+1e-10, far below the closeness rule's 1e-7); :func:`~gradcheck.diagnose.mistake.close` says a reading of the user's
+gradient is it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .factors import same
+from .mistake import close
+
+__all__ = ["diagnose_tensor", "kernel_flip_hint"]
+
+
+def diagnose_tensor(t):
+    """One sentence for a tensor whose values are wrong as a whole (transposed, a constant factor), or ""."""
+    a, n = t.values["analytic"], t.values["numeric"]
+    if t.passed or t.problem or a is None or np.shape(a) != np.shape(n) or not np.all(np.isfinite(n)):
+        return ""
+    if a.ndim == 2 and a.shape[0] == a.shape[1] and close(a.T, n) and not close(a, n):
+        return f"{t.name}: your gradient is the transpose of the numeric one (return .T, or swap the factors " \
+               "of the matrix product)"
+    flipped = kernel_flip_hint(t.name, a, n)
+    if flipped:
+        return flipped
+    norm = float(np.linalg.norm(n))
+    if norm > 0:
+        c = float(np.vdot(a, n)) / norm ** 2
+        if not same(c, 1.0) and close(a, c * n):
+            what = ("the sign is flipped (minus the gradient)" if same(c, -1.0)
+                    else f"every element is {c:.6g} × the true value")
+            return f"{t.name}: {what}: a constant factor, not a local mistake"
+    return ""
+
+
+def kernel_flip_hint(name, analytic, numeric):
+    """For a layer check (no network known): a 4-D gradient that is the numeric one with every kernel rotated by
+    180° is a flipped kernel; returns a sentence or ""."""
+    if np.ndim(analytic) != 4 or np.shape(analytic)[-2:] == (1, 1) or close(analytic, numeric):
+        return ""
+    if not close(np.asarray(analytic)[..., ::-1, ::-1], numeric):
+        return ""
+    return (f"{name}: your gradient is the numeric one with every kernel rotated by 180° ([..., ::-1, ::-1]): a "
+            "true convolution where the forward pass computes a cross-correlation; pair each input window with "
+            "δ without flipping")

@@ -1,0 +1,87 @@
+"""The package's layout: the catalogue owns every fact of a kind, so no module outside it tests a kind's name."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from gradcheck.catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
+
+PACKAGE = Path(__file__).resolve().parent.parent / "gradcheck"
+CATALOGUE = PACKAGE / "catalogue"
+
+
+def _names():
+    return sorted({*LAYER_KINDS, *ACTIVATIONS, *LOSSES, *CONVENTIONS, *BIAS_STYLES})
+
+
+def _tests_of(names):
+    """A regex for a comparison with one of ``names``: == "name", != "name", "name" ==, in ("…", "name", …)."""
+    quoted = "|".join(rf"""["']{re.escape(n)}["']""" for n in names)
+    return re.compile(rf"""(?:[!=]=\s*(?:{quoted}))|(?:(?:{quoted})\s*[!=]=)|(?:\bin\s*[(\[{{][^)\]}}]*(?:{quoted}))""")
+
+
+def name_tests(root=PACKAGE, skip=CATALOGUE, names=None):
+    """["file:line: text"] of every comparison with a registered kind, activation, loss, convention or bias name in
+    the code of ``root`` outside ``skip`` (comments and doctest lines are not code that decides anything)."""
+    pattern = _tests_of(_names() if names is None else names)
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        if skip in path.parents:
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.strip()
+            if code.startswith(("#", ">>>", "...")):
+                continue
+            if pattern.search(code.split("  #")[0]):
+                out.append(f"{path.relative_to(root.parent)}:{number}: {code}")
+    return out
+
+
+def test_no_module_outside_the_catalogue_tests_a_kind_convention_or_bias_name():
+    found = name_tests()
+    assert not found, "ask the catalogue's object instead of testing its name:\n" + "\n".join(found)
+
+
+def test_the_search_finds_each_form_of_a_name_test(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "catalogue").mkdir(parents=True)
+    (package / "catalogue" / "kinds.py").write_text('if kind == "conv2d":\n    pass\n')  # the catalogue may
+    (package / "mod.py").write_text(
+        'if ly.kind == "conv2d":\n    pass\n'
+        "ok = spec.convention != 'column'\n"
+        'if ly.kind in ("maxpool2d", "avgpool2d"):\n    pass\n'
+        'if "augmented" == spec.bias:\n    pass\n'
+        'if x.kind == "c":  # a dtype, not a kind\n    pass\n'
+        '# if ly.kind == "conv2d": a comment\n')
+    found = name_tests(package, package / "catalogue")
+    assert [f.split(":")[1] for f in found] == ["1", "3", "4", "6"], found
+
+
+def test_a_layer_kind_registers_itself_and_the_layer_replays_are_the_kinds_own():
+    from dataclasses import dataclass
+
+    from gradcheck.catalogue.layers import Layer
+    from gradcheck.diagnose.mistake import REGISTRY
+
+    @dataclass(frozen=True, repr=False)
+    class Doubling(Layer):
+        kind = "doubling_for_a_test"
+
+    try:
+        assert LAYER_KINDS["doubling_for_a_test"] is Doubling
+        assert all(m.known in LAYER_KINDS[m.kind].mistakes for m in REGISTRY if not m.local)
+    finally:
+        del LAYER_KINDS["doubling_for_a_test"]
+    assert "doubling_for_a_test" not in LAYER_KINDS
+
+
+def test_bias_styles_are_parsed_into_objects():
+    from gradcheck import load_spec
+    from gradcheck.catalogue import AUGMENTED, NONE
+    from gradcheck.spec.parse import Spec
+
+    spec = load_spec({"input": 2, "layers": [{"units": 1}], "bias": "augmented"})
+    assert spec.bias is AUGMENTED and spec.bias.in_weights and not spec.bias.has_b
+    assert spec.to_dict()["bias"] == "augmented" and spec.param_shapes() == [{"W": (1, 3)}]
+    assert Spec(input=2, layers=spec.layers, bias="none").bias is NONE  # a name given in Python
