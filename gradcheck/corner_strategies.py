@@ -61,12 +61,16 @@ def _z(spec, params, X, i):
     return spec.conv.to_samples(forward(spec, params, X).z[i])
 
 
+#: Activations whose outputs saturate at the ends of a bounded range.
+_SATURATING = frozenset({"tanh", "sigmoid"})
+
+
 def _aim(spec, params, X, i, unit, n, target):
     """Move layer ``i``'s z of sample ``n`` at ``unit`` (a unit, or (f, h, w) of a conv2d) to ``target`` by the
     unit's bias (the augmented one too), or without a bias by the weight on its largest input. In place; False
     where it cannot (the sample's inputs are all below 1e-3)."""
-    fw, ly, p, conv = forward(spec, params, X), spec.layers[i], params[i], spec.conv
-    if ly.kind == "conv2d":
+    fw, p, conv = forward(spec, params, X), params[i], spec.conv
+    if isinstance(unit, tuple):  # (f, h, w) of a conv2d
         p["b"][unit[0]] += target - fw.z[i][(n, *unit)]
         return True
     gap = target - conv.to_samples(fw.z[i])[n, unit]
@@ -74,10 +78,10 @@ def _aim(spec, params, X, i, unit, n, target):
         p["b"][unit] += gap
         return True
     a = conv.to_samples(fw.a_in[i])[n]  # the constant 1 comes last for the augmented bias
-    k = a.size - 1 if spec.bias == "augmented" else int(np.argmax(np.abs(a)))
+    k = a.size - 1 if spec.bias.in_weights else int(np.argmax(np.abs(a)))
     if abs(a[k]) < 1e-3:  # the weight would have to be huge
         return False
-    (p["W"][unit] if conv.name == "column" else p["W"][:, unit])[k] += gap / a[k]
+    (p["W"][unit] if conv.samples_are_columns else p["W"][:, unit])[k] += gap / a[k]
     return True
 
 
@@ -124,16 +128,16 @@ def narrow_norm_networks(cnn=None, conventions=None):
     @st.composite
     def build(draw):
         image = _variant(draw, cnn)
-        norm = draw(st.sampled_from(["batchnorm", "layernorm"]))
-        n = draw(st.integers(1, 2 if norm == "batchnorm" else 4))
+        norm, over_batch = draw(st.sampled_from([("batchnorm", True), ("layernorm", False)]))
+        n = draw(st.integers(1, 2 if over_batch else 4))
         act = draw(st.sampled_from(["linear", "tanh", "sigmoid", "relu", "softplus"]))
         if image:
-            size, side = draw(st.integers(2, 4)), 1 if norm == "layernorm" else draw(st.integers(1, 2))
+            size, side = draw(st.integers(2, 4)), 1 if not over_batch else draw(st.integers(1, 2))
             features = draw(st.integers(1, 2))
             first = {"type": "conv2d", "filters": features, "kernel": size - side + 1, "activation": act}
             head = {"input": [draw(st.integers(1, 2)), size, size]}
         else:
-            features = draw(st.integers(1, 2 if norm == "layernorm" else 3))
+            features = draw(st.integers(1, 2 if not over_batch else 3))
             first, head = {"units": features, "activation": act}, {"input": draw(st.integers(1, 3))}
         tail = draw(st.sampled_from([[], [{"type": "dropout", "p": 0.5}],
                                      [{"type": "activation", "activation": draw(st.sampled_from(["tanh", "relu"]))}]]))
@@ -143,21 +147,21 @@ def narrow_norm_networks(cnn=None, conventions=None):
                "loss": loss, "convention": draw(st.sampled_from(convs)), "batch": n,
                "seed": draw(st.integers(0, 2**16))}
         spec = load_spec(raw)
-        saturated = act in ("tanh", "sigmoid") and draw(st.booleans())
+        saturated = act in _SATURATING and draw(st.booleans())
         big = {"W": draw(st.sampled_from([1.0, 10.0, 60.0])),
                "b": draw(st.floats(8.0, 20.0)) if saturated else draw(st.sampled_from([1.0, 12.0, 60.0]))}
         params = _drawn_params(draw, spec, lambda ly, k: big[k] if ly.index == 0 else 3.0 if ly.kind == norm else 1.0)
         spec, params, X, Y = _prepared(raw, params, _inputs(draw, spec, n), _targets(draw, spec, n))
         gap, where = _offset(draw, -6.0, -1.0), f"{features} feature(s), {n} sample(s)"
-        if norm == "layernorm" and features == 2:
+        if not over_batch and features == 2:
             m = draw(st.integers(0, n - 1))
             z = _z(spec, params, X, 0)[m]
             _aim(spec, params, X, 0, (1, 0, 0) if image else 1, m, z.ravel()[0] + gap)
             where = f"the 2 features of sample {m} {abs(gap):.1e} apart before the layernorm"
-        elif norm == "batchnorm" and n == 2:
+        elif over_batch and n == 2:
             j, W = draw(st.integers(0, features - 1)), params[0]["W"]
             rows = spec.conv.to_samples(X).copy()
-            w = W[j] if image or spec.conv.name == "column" else W[:, j]
+            w = W[j] if image or spec.conv.samples_are_columns else W[:, j]
             w = w if image else w[:rows.shape[1]]  # without the augmented bias's entry
             if w.shape == rows[0].shape and np.linalg.norm(w) > abs(gap):  # moves the inputs by less than 1
                 rows[1] = rows[0] + gap * w / float(np.sum(w * w))
@@ -237,7 +241,7 @@ def near_kink_networks(cnn=None, conventions=None):
         raw = draw(cnn_specs(conventions=convs) if image else specs(max_layers=3, conventions=convs))
         layers = [dict(ly) for ly in raw["layers"]]
         if image:
-            choices = [i for i, ly in enumerate(layers) if ly.get("type") == "conv2d"]
+            choices = [i for i, ly in enumerate(layers) if "filters" in ly]  # the convolutions
         else:
             if len(layers) == 1 and LOSSES[raw["loss"]].output:
                 layers.insert(0, {"units": draw(st.integers(1, 4)), "activation": kink})
