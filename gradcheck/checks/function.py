@@ -37,7 +37,7 @@ from ..errors import describe_exception
 from ..judge.compare import ATOL, FLOAT32_RTOL, RTOL, TensorCheck, low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, element_wrong, joint_test
-from ..numeric.function import kink_aware_gradient_at
+from ..numeric.function import Settings, kink_aware_gradient_at
 from ..numeric.sampled import DIRECTIONS, FULL_SECONDS, SAMPLE, check_mode, choose_elements, directions, stencil_along
 from ..numeric.stencils import (
     EPS,
@@ -305,7 +305,7 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
             warnings.simplefilter("ignore", RuntimeWarning)  # NaN slopes where f failed: reported below
             flat_a = flatten(usable)
             chosen, found = _sampled(F, f_label, theta, shapes, flat_a, modes, seconds, rtol, notes)
-            ka = kink_aware_gradient_at(chosen, f_batch, theta, f0, flat_a, method, step, rtol, atol, eps)
+            ka = kink_aware_gradient_at(chosen, f_batch, theta, f0, flat_a, Settings(method, step, rtol, atol, eps))
             numeric, bound, kinks, lost = ka.numeric, ka.bound, ka.kinks, ka.unresolved
             if not smooth_ok:
                 kinks[:] = False

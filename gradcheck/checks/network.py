@@ -17,7 +17,7 @@ from ..judge.compare import ANALYTIC_ULPS, ATOL, FLOAT32_RTOL, RTOL, UNDERFLOW, 
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..numeric.kinks import merge_sides, unresolved
-from ..numeric.network import EPS, best_method, numeric_gradient
+from ..numeric.network import EPS, numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, resolve_mode
 from ..reference.backprop import backprop
 from ..reference.rounding import backprop_rounding, unseen
@@ -72,7 +72,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         given = parse_params(params if isinstance(params, list) else _listed(params), spec, spec.source)
         params = replace(spec, params=given).parameters(seed, n=n)
     loss, reference = backprop(spec, params, X, Y)
-    ran, mode_note = resolve_mode(mode, spec, n, best_method(spec) if method == "auto" else method)
+    ran, mode_note = resolve_mode(mode, spec, n, method)
     elements = _sample(spec, sample, seed) if ran == "sampled" else None
     numeric = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=elements, progress=progress)
     rounding = backprop_rounding(spec, params, X, Y)
@@ -113,7 +113,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     found = []
     if ran == "sampled":
         judged = {op: opinions[op] for op in checked if op != "symbolic" and not (op == "impl" and problems)}
-        found = check_directions(spec, params, X, Y, judged, rounding, directions, seed or 0, rtol,
+        found = check_directions(spec, params, (X, Y), judged, rounding, (directions, seed or 0), rtol,
                                  noise=numeric.noise)
         located = _located(spec, found)
         if any(idx.size for layer in located for idx in layer.values()):
