@@ -13,11 +13,12 @@ import numpy as np
 from ..diagnose.linetrace import trace_impl
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
-from ..judge.compare import ANALYTIC_ULPS, ATOL, FLOAT32_RTOL, RTOL, UNDERFLOW, TensorCheck, low_precision
+from ..judge.compare import ATOL, RTOL, UNDERFLOW, TensorCheck, low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
+from ..judge.tolerances import tolerance
 from ..numeric.kinks import merge_sides, unresolved
-from ..numeric.network import EPS, numeric_gradient
+from ..numeric.network import numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, resolve_mode
 from ..reference.backprop import backprop
 from ..reference.rounding import backprop_rounding, unseen
@@ -129,7 +130,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     joint, joint_notes = {}, []
     if any(k.any() for layer in numeric.kinks for k in layer.values()):  # the kinks' values tested together
         judged = {op: opinions[op] for op in checked if not (op == "impl" and problems)}
-        rtols = {op: max(rtol, FLOAT32_RTOL) if op == "impl" and impl_float32 else rtol for op in judged}
+        rtols = {op: tolerance("float32" if op == "impl" and impl_float32 else "float64").judged_rtol(rtol)
+                 for op in judged}
         joint, joint_notes, _ = network_kinks(spec, params, X, Y, numeric, judged, rounding, rtols, atol)
     tensors = []
     for name, layer, kind, shape in spec.param_names():
@@ -144,7 +146,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                                    kinks=numeric.kinks[layer][kind], problem=problem,
                                    bound=numeric.bounds[layer][kind] + UNDERFLOW
                                    + (0.0 if hidden is None else hidden[layer][kind]),
-                                   rounding=ANALYTIC_ULPS * EPS * rounding[layer][kind],
+                                   rounding=tolerance().rounding(rounding[layer][kind]),
                                    float32=impl_float32, mask=_mask(elements, layer, kind, shape),
                                    unevaluated={"symbolic": unevaluated[layer][kind]} if unevaluated else {},
                                    unresolved=unresolved(numeric, layer, kind),

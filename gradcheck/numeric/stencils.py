@@ -30,7 +30,6 @@ __all__ = [
     "unflatten",
 ]
 
-EPS32 = float(np.finfo(np.float32).eps)
 CHUNK_BYTES = 64 * 2**20
 
 
