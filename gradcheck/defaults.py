@@ -4,7 +4,7 @@ No NumPy here: the pytest plugin reads them when it loads, in test runs that may
 check a gradient.
 """
 
-__all__ = ["ATOL", "DIRECTIONS", "MAX_DIRECTIONS", "METHOD_NAMES", "MODES", "RTOL", "SAMPLE", "TIMEOUT"]
+__all__ = ["ATOL", "DIRECTIONS", "MAX_DIRECTIONS", "MODES", "RTOL", "SAMPLE", "TIMEOUT"]
 
 #: Default relative tolerance: the default finite differences are good to ~1e-9 and better.
 RTOL = 1e-5
@@ -12,8 +12,6 @@ RTOL = 1e-5
 MARGIN = 3.0
 #: Default absolute floor: none. Pass ``atol`` to accept tiny absolute differences on purpose.
 ATOL = 0.0
-#: Finite-difference methods a caller may name; "auto" picks the best one for the function.
-METHOD_NAMES = ("auto", "central", "richardson", "five-point", "complex-step")
 #: Check modes: every element, a sample with directional derivatives, or whichever fits the time.
 MODES = ("auto", "full", "sampled")
 #: Default elements checked per tensor in sampled mode (raised to cover every row and column).

@@ -61,9 +61,10 @@ class Option:
 
 
 def _options():
-    from .defaults import ATOL, DIRECTIONS, MAX_DIRECTIONS, METHOD_NAMES, MODES, RTOL, SAMPLE, TIMEOUT
+    from .defaults import ATOL, DIRECTIONS, MAX_DIRECTIONS, MODES, RTOL, SAMPLE, TIMEOUT
+    from .numeric.methods import names
 
-    methods, symbolic = tuple(METHOD_NAMES), ("auto", "on", "off")
+    methods, symbolic = names(), ("auto", "on", "off")
     return (
         Option("rtol", "relative tolerance", partial(number, minimum=0, strict=True, example="1e-5"), RTOL,
                metavar="X", marker=True),

@@ -7,7 +7,6 @@ import pytest
 
 from gradcheck.judge.compare import (
     ATOL,
-    FLOAT32_RTOL,
     MARGIN,
     RTOL,
     SUSPICIOUS,
@@ -16,6 +15,9 @@ from gradcheck.judge.compare import (
     verdicts,
 )
 from gradcheck.judge.outcome import CheckResult
+from gradcheck.judge.tolerances import tolerance
+
+FLOAT32_RTOL = tolerance("float32").rtol
 
 
 def verdict_of(analytic, numeric, **kw):

@@ -34,18 +34,13 @@ import numpy as np
 from ..diagnose.linetrace import compare_with_reference, trace_call
 from ..diagnose.network import diagnose_tensor
 from ..errors import describe_exception
-from ..judge.compare import ATOL, FLOAT32_RTOL, RTOL, TensorCheck, low_precision
+from ..judge.compare import ATOL, RTOL, TensorCheck, low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, element_wrong, joint_test
-from ..numeric.function import kink_aware_gradient_at
+from ..judge.tolerances import tolerance
+from ..numeric.function import Settings, kink_aware_gradient_at
 from ..numeric.sampled import DIRECTIONS, FULL_SECONDS, SAMPLE, check_mode, choose_elements, directions, stencil_along
-from ..numeric.stencils import (
-    EPS,
-    EPS32,
-    STEP_SCALE,
-    flatten,
-    unflatten,
-)
+from ..numeric.stencils import STEP_SCALE, flatten, unflatten
 from ..usercode import calls
 
 __all__ = ["check_function", "assert_function", "check_layer", "assert_layer"]
@@ -260,14 +255,14 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
     shapes = [a.shape for a in arrays]
     theta = flatten(arrays) if arrays else np.zeros(0)
     notes, failures = [], []
-    f0, smooth_ok, eps = None, True, EPS
+    f0, smooth_ok, eps = None, True, tolerance().eps
     if not skip_numeric:
         try:
             started = time.perf_counter()
             first = F([a.copy() for a in arrays])
             seconds = time.perf_counter() - started
             if f_float32 or low_precision(first):
-                eps = EPS32
+                eps = tolerance("float32").eps
                 notes.append(f"{f_label} computes in float32: the finite differences use float32-sized steps")
             f0 = calls.scalar(first, f_label)
             again = calls.scalar(F([a.copy() for a in arrays]), f_label)
@@ -305,12 +300,12 @@ def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, 
             warnings.simplefilter("ignore", RuntimeWarning)  # NaN slopes where f failed: reported below
             flat_a = flatten(usable)
             chosen, found = _sampled(F, f_label, theta, shapes, flat_a, modes, seconds, rtol, notes)
-            ka = kink_aware_gradient_at(chosen, f_batch, theta, f0, flat_a, method, step, rtol, atol, eps)
+            ka = kink_aware_gradient_at(chosen, f_batch, theta, f0, flat_a, Settings(method, step, rtol, atol, eps))
             numeric, bound, kinks, lost = ka.numeric, ka.bound, ka.kinks, ka.unresolved
             if not smooth_ok:
                 kinks[:] = False
             elif kinks.any():  # the values at all kinks, tested together
-                judged_rtol = max(rtol, FLOAT32_RTOL) if float32 else rtol
+                judged_rtol = tolerance("float32" if float32 else "float64").judged_rtol(rtol)
                 joint, joint_notes = _joint(F, f_label, theta, shapes, names, f0, ka, flat_a, judged_rtol, atol, eps)
 
     tensors, at = [], 0
@@ -395,7 +390,7 @@ def _sampled(F, f_label, theta, shapes, a, modes, seconds, rtol, notes):
     chosen = np.concatenate([choose_elements(s, sample, rng) + at for s, at in zip(shapes, starts)])
     h = STEP_SCALE * max(1.0, float(np.abs(theta).max(initial=0.0)))
     dd = stencil_along(lambda t, v: calls.scalar(F(unflatten(theta + t * v, shapes)), f_label), h)
-    found = directions(dd, {"analytic": a}, 4 * EPS * np.abs(a), count, 0, rtol)
+    found = directions(dd, {"analytic": a}, tolerance().rounding(np.abs(a)), count, 0, rtol)
     for d in found:
         chosen = np.union1d(chosen, d.located.get("analytic", np.zeros(0, int)))
     bad = sum(1 for d in found if not all(d.agrees.values()))

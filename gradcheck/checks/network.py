@@ -13,11 +13,13 @@ import numpy as np
 from ..diagnose.linetrace import trace_impl
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
-from ..judge.compare import ANALYTIC_ULPS, ATOL, FLOAT32_RTOL, RTOL, UNDERFLOW, TensorCheck, low_precision
+from ..judge.compare import ATOL, RTOL, UNDERFLOW, TensorCheck, low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
+from ..judge.tolerances import tolerance
 from ..numeric.kinks import merge_sides, unresolved
-from ..numeric.network import EPS, best_method, grow_elements, numeric_gradient
+from ..numeric.methods import lookup
+from ..numeric.network import grow_elements, numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, resolve_mode
 from ..reference.backprop import backprop
 from ..reference.rounding import backprop_rounding, unseen
@@ -72,7 +74,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
         given = parse_params(params if isinstance(params, list) else _listed(params), spec, spec.source)
         params = replace(spec, params=given).parameters(seed, n=n)
     loss, reference = backprop(spec, params, X, Y)
-    ran, mode_note = resolve_mode(mode, spec, n, best_method(spec) if method == "auto" else method)
+    ran, mode_note = resolve_mode(mode, spec, n, method)
     elements = _sample(spec, sample, seed) if ran == "sampled" else None
     numeric = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=elements, progress=progress)
     rounding = backprop_rounding(spec, params, X, Y)
@@ -113,7 +115,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     found = []
     if ran == "sampled":
         judged = {op: opinions[op] for op in checked if op != "symbolic" and not (op == "impl" and problems)}
-        found = check_directions(spec, params, X, Y, judged, rounding, directions, seed or 0, rtol,
+        found = check_directions(spec, params, (X, Y), judged, rounding, (directions, seed or 0), rtol,
                                  noise=numeric.noise)
         located = _located(spec, found)
         if any(idx.size for layer in located for idx in layer.values()):
@@ -129,7 +131,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     joint, joint_notes = {}, []
     if any(k.any() for layer in numeric.kinks for k in layer.values()):  # the kinks' values tested together
         judged = {op: opinions[op] for op in checked if not (op == "impl" and problems)}
-        rtols = {op: max(rtol, FLOAT32_RTOL) if op == "impl" and impl_float32 else rtol for op in judged}
+        rtols = {op: tolerance("float32" if op == "impl" and impl_float32 else "float64").judged_rtol(rtol)
+                 for op in judged}
         joint, joint_notes, _ = network_kinks(spec, params, X, Y, numeric, judged, rounding, rtols, atol)
     def judged():
         out = []
@@ -145,7 +148,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
                                    kinks=numeric.kinks[layer][kind], problem=problem,
                                    bound=numeric.bounds[layer][kind] + UNDERFLOW
                                    + (0.0 if hidden is None else hidden[layer][kind]),
-                                   rounding=ANALYTIC_ULPS * EPS * rounding[layer][kind],
+                                   rounding=tolerance().rounding(rounding[layer][kind]),
                                    float32=impl_float32, mask=_mask(elements, layer, kind, shape),
                                    unevaluated={"symbolic": unevaluated[layer][kind]} if unevaluated else {},
                                    unresolved=unresolved(numeric, layer, kind),
@@ -154,7 +157,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
 
     tensors = judged()
     # Elements the default steps leave inconclusive because the loss's rounding hides them: larger steps.
-    if step is None and numeric.method != "complex-step" and grow_elements(spec, params, X, Y, numeric,
+    if step is None and lookup(numeric.method).per_element_steps and grow_elements(spec, params, X, Y, numeric,
                                                                           _undecided(spec, tensors)):
         tensors = judged()
     n_kinks = sum(t.n_kinks for t in tensors)

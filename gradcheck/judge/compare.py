@@ -27,7 +27,8 @@ a correct backprop makes in that element (``rounding``, estimated per element fr
 terms it sums: :mod:`gradcheck.reference.rounding`), which is added to its tolerance. A
 user's gradient returned as float32 (its arrays' dtype, never guessed from the size of
 a disagreement) is allowed float32's rounding instead: the same estimate at ε₃₂, or,
-where there is none, ε₃₂ at the element's own size.
+where there is none, ε₃₂ at the element's own size. The tolerances of each dtype are the
+table of :mod:`gradcheck.judge.tolerances`.
 """
 
 from __future__ import annotations
@@ -37,11 +38,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..defaults import ATOL, MARGIN, RTOL
+from .tolerances import tolerance
 
 __all__ = [
-    "ANALYTIC_ULPS",
     "ATOL",
-    "FLOAT32_RTOL",
     "MARGIN",
     "RTOL",
     "SUSPICIOUS",
@@ -54,19 +54,11 @@ __all__ = [
     "verdicts",
 ]
 
-#: Rounding of any float64 backprop: a multiple of the estimate of
-#: :func:`gradcheck.reference.rounding.backprop_rounding`, allowed to the analytic opinions of network checks.
-ANALYTIC_ULPS = 4
 #: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
 #: no gradient there can be judged relatively (the hardware's floor, not a tolerance).
 UNDERFLOW = 2.0**20 * float(np.finfo(np.float64).tiny)
 #: Relative errors below this (but beyond the tolerance and the bound) are "suspicious" rather than "wrong".
 SUSPICIOUS = 1e-2
-#: Relative tolerance for gradients computed in float32: ε₃₂ ≈ 1.2e-7 grown through a few layers (a ×1.001 error
-#: still fails).
-FLOAT32_RTOL = 2.0**7 * float(np.finfo(np.float32).eps)
-EPS32 = float(np.finfo(np.float32).eps)
-EPS64 = float(np.finfo(np.float64).eps)
 TINY = 1e-300
 BANDS = ("good", "kink", "inconclusive", "suspicious", "wrong")
 _BAND_ARRAY = np.array([*BANDS, "unchecked"])
@@ -247,9 +239,10 @@ class TensorCheck:
 
     def _judge(self, v, ref, f32):
         rtol, rounding = self.rtol, self.rounding
-        if f32:  # float32's rounding: the estimate's at ε₃₂, or ε₃₂ at the element's own size (FLOAT32_RTOL)
-            rtol = max(rtol, FLOAT32_RTOL)
-            rounding = None if rounding is None else rounding * (EPS32 / EPS64)
+        if f32:  # float32's rounding: the estimate's at ε₃₂, or ε₃₂ at the element's own size (its rtol)
+            row = tolerance("float32")
+            rtol = row.judged_rtol(rtol)
+            rounding = None if rounding is None else row.rescale(rounding)
         ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, self.bound, rounding=rounding)
         if self.mask is not None:
             ver[~np.asarray(self.mask, bool)] = _UNCHECKED

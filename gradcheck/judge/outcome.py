@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import ATOL, BANDS, FLOAT32_RTOL, RTOL
+from .compare import ATOL, BANDS, RTOL
+from .tolerances import tolerance
 
 __all__ = ["CheckResult"]
 
@@ -64,9 +65,9 @@ class CheckResult:
         out = []
         named = [t.name for t in self.tensors if t.float32]
         if named:
+            rtol = tolerance("float32").judged_rtol(self.rtol)
             out.append(f"your gradients are float32 ({', '.join(named)}): judged with float32 tolerances "
-                       f"(rtol {max(self.rtol, FLOAT32_RTOL):.2g} plus float32 rounding); use float64 for a "
-                       "tighter check")
+                       f"(rtol {rtol:.2g} plus float32 rounding); use float64 for a tighter check")
         n = sum(t.count("inconclusive") for t in self.tensors)
         if n:
             first = next(t.first("inconclusive") for t in self.tensors if t.count("inconclusive"))

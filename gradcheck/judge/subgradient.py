@@ -40,7 +40,8 @@ import numpy as np
 
 from ..numeric.kinks import FACTOR, OFFSETS, Stencil
 from ..numeric.stencils import EPS, STEP_SCALE
-from .compare import ANALYTIC_ULPS, MARGIN, UNDERFLOW, verdict_codes
+from .compare import MARGIN, UNDERFLOW, verdict_codes
+from .tolerances import tolerance
 
 __all__ = ["Along", "joint_test", "network_kinks"]
 
@@ -259,7 +260,7 @@ def network_kinks(spec, params, X, Y, numeric, opinions, rounding, rtol, atol):
 
     base = forward(spec, params, X)
     along = Along(line, float(loss_value(spec, base.output, Y, base.z[-1])), EPS, numeric.noise)
-    r = ANALYTIC_ULPS * EPS * flat.vector(rounding) + UNDERFLOW
+    r = tolerance().rounding(flat.vector(rounding)) + UNDERFLOW
     n, b = flat.vector(numeric.grads), flat.vector(numeric.bounds) + r
     grads = {op: flat.vector(g) for op, g in opinions.items()}
     wrong = {op: element_wrong(g, n, b, kinks, rtol[op], atol) | ~np.isfinite(g) for op, g in grads.items()}

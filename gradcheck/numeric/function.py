@@ -12,17 +12,18 @@ kinks are then tested together, see :mod:`gradcheck.judge.subgradient`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..defaults import MARGIN
+from ..defaults import ATOL, MARGIN, RTOL
+from . import methods
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
 from .noise import ECNOISE_POINTS, ECNOISE_STEP, ecnoise
 from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
 from .steps import resolve as resolve_steps
 
-__all__ = ["KinkAware", "function_noise", "kink_aware_gradient", "kink_aware_gradient_at"]
+__all__ = ["KinkAware", "Settings", "function_noise", "kink_aware_gradient", "kink_aware_gradient_at"]
 
 
 class _Probe:
@@ -87,109 +88,145 @@ def function_noise(f_batch, theta, f0, seed=0):
     return out
 
 
-def kink_aware_gradient_at(chosen, f_batch, theta, f0, a, method, step, rtol, atol, eps):
+@dataclass(frozen=True)
+class Settings:
+    """What a function's finite differences are asked for: the method (a name, "auto" for central differences, or a
+    :class:`~gradcheck.numeric.methods.Method`), the step (None: chosen), the tolerances of the analytic gradient
+    (only the elements that disagree beyond them get more calls of f) and ε of the precision f computes in."""
+
+    method: object = "auto"
+    step: object = None
+    rtol: float = RTOL
+    atol: float = ATOL
+    eps: float = EPS
+
+
+def kink_aware_gradient_at(chosen, f_batch, theta, f0, a, settings):
     """:func:`kink_aware_gradient` on the elements ``chosen`` only (all if None); NaN elsewhere."""
     if chosen is None:
-        return kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps)
+        return kink_aware_gradient(f_batch, theta, f0, a, settings)
 
     def sub_batch(T):  # f at points that move only the chosen elements
         full = np.repeat(theta[None, :], len(T), axis=0).astype(T.dtype)
         full[:, chosen] = T
         return f_batch(full)
 
+    step = settings.step
     step = None if step is None else np.broadcast_to(np.asarray(step, float), theta.shape)[chosen]
-    part = kink_aware_gradient(sub_batch, theta[chosen], f0, a[chosen], method, step, rtol, atol, eps)
+    part = kink_aware_gradient(sub_batch, theta[chosen], f0, a[chosen], replace(settings, step=step))
     out = KinkAware.of(np.full(theta.size, np.nan), np.zeros(theta.size))
     for name in ("numeric", "bound", "kinks", "minus", "plus", "unresolved"):
         getattr(out, name)[chosen] = getattr(part, name)
     return out
 
 
-def kink_aware_gradient(f_batch, theta, f0, a, method, step, rtol, atol, eps=EPS):
+def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     """:class:`KinkAware`, flat over all inputs; ``a`` is the flat analytic gradient.
 
     Central differences at h cost two calls of f per element. Only the elements whose
     analytic value disagrees beyond the rounding bound get two more calls at 2h, which
     give the truncation estimate |g(h) − g(2h)| and the kink test (all of them for
-    "richardson", which extrapolates from both). ``eps`` is the precision f computes in.
+    a method whose estimate takes g(2h), as Richardson's). ``settings.eps`` is the precision f computes in.
     An element whose differences at h and 2h are not those of a smooth function
     (:meth:`~gradcheck.numeric.kinks.Stencil.looks_smooth`) is resolved by
     :func:`~gradcheck.numeric.kinks.resolve`: four more calls per smaller step; one whose
     differences look smooth gets its steps chosen by :func:`gradcheck.numeric.steps.resolve`.
     """
-    d = theta.size
+    settings = settings or Settings()
+    d, eps = theta.size, settings.eps
     if d == 0:
         return KinkAware.of(np.zeros(0), np.zeros(0))
+    method = methods.lookup(settings.method)  # "auto": central differences (f may have kinks)
     chunk = max(1, CHUNK_BYTES // (8 * 4 * d))
-    base = "central" if method in ("auto", "central", "richardson", "five-point") else method
-    if step is not None:
-        h = np.broadcast_to(np.asarray(step, float), theta.shape)
-    else:
-        h = default_step(theta, base if eps == EPS or base == "complex-step" else "central")
-        if eps != EPS and base != "complex-step":
-            h = h * (eps / EPS) ** (1 / 3)
-        elif method in ("richardson", "five-point"):
-            h = default_step(theta, "richardson")
-    if base == "complex-step":
-        g = central_difference(f_batch, theta, h, chunk, method="complex-step")
+    h = _steps(theta, method, settings)
+    if method.complex:
+        g = central_difference(f_batch, theta, h, chunk, method=method)
         return KinkAware.of(g, 4 * eps * np.abs(g))
     p1 = _Probe(f_batch, theta)
     g1 = central_difference(p1, theta, h, chunk)
     near, fmax1 = p1.points(f0)
     out = KinkAware.of(g1.copy(), rounding_floor(fmax1, h, eps))
-    with np.errstate(invalid="ignore"):
-        far = np.abs(a - g1) > rtol * np.maximum(np.abs(a), np.abs(g1)) + atol + MARGIN * out.bound
-    idx = np.flatnonzero(far | np.isnan(g1)) if method not in ("richardson", "five-point") else np.arange(d)
+    idx = np.arange(d) if method.uses_wide else _disagreeing(a, g1, out.bound, settings)
     idx = idx[np.isfinite(a[idx])]
     if idx.size == 0:
         return out
+    values, taken = _at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
+    first = Stencil(values, taken, f0, h[idx], eps)
+    out.bound[idx] = first.bound
+    if method.uses_wide:
+        out.numeric[idx] = first.central(method)
+    smooth = first.looks_smooth(eps, settings.atol)
+    if settings.step is None and smooth.any():
+        # The smooth-looking elements that disagree get their steps chosen as a network's do: an estimate at h and
+        # 2h that agree by accident, or a feature of f narrower than h, must not decide.
+        _choose_steps(f_batch, theta, f0, idx[smooth], h, method, eps, out)
+    bent = np.flatnonzero(~smooth)
+    if bent.size:
+        at = idx[bent]
+        sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps)
+        res = resolve(_mover(f_batch, theta, at), sub, f0, method, eps,
+                      smooth=lambda s: s.looks_smooth(eps, settings.atol))
+        out.numeric[at], out.bound[at] = res.numeric, res.bound
+        out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
+        out.minus[at], out.plus[at] = res.minus, res.plus
+    return out
 
+
+def _steps(theta, method, settings):
+    """The steps h: the caller's, or the method's default; central ones grown to ε^{1/3} of f's precision where f
+    computes in float32."""
+    if settings.step is not None:
+        return np.broadcast_to(np.asarray(settings.step, float), theta.shape)
+    if settings.eps != EPS and not method.complex:
+        return default_step(theta) * (settings.eps / EPS) ** (1 / 3)
+    return default_step(theta, method)
+
+
+def _disagreeing(a, g1, bound, settings):
+    """The elements whose analytic value ``a`` disagrees with g(h) beyond the tolerances and the rounding bound."""
+    with np.errstate(invalid="ignore"):
+        far = np.abs(a - g1) > (settings.rtol * np.maximum(np.abs(a), np.abs(g1)) + settings.atol
+                                + MARGIN * bound)
+    return np.flatnonzero(far | np.isnan(g1))
+
+
+def _at_twice(f_batch, theta, idx, near, h2, chunk, f0):
+    """(values, steps taken) (4, len(idx)) at ±h (from ``near``, :meth:`_Probe.points`) and ±2h (``h2``)."""
     def sub_batch(T):  # f at points that move only the elements ``idx``
         full = np.repeat(theta[None, :], len(T), axis=0)
         full[:, idx] = T
         return f_batch(full)
 
     p2 = _Probe(sub_batch, theta[idx])
-    central_difference(p2, theta[idx], 2 * h[idx], chunk)
+    central_difference(p2, theta[idx], h2, chunk)
     wide, _ = p2.points(f0)
     values = np.stack([near[0, idx], near[2, idx], wide[0], wide[2]])
     taken = np.stack([near[1, idx], near[3, idx], wide[1], wide[3]])
-    first = Stencil(values, taken, f0, h[idx], eps)
-    out.bound[idx] = first.bound
-    if method in ("richardson", "five-point"):
-        out.numeric[idx] = first.central(method)
-    smooth = first.looks_smooth(eps, atol)
+    return values, taken
 
-    def moved(elements, crossings=False):
-        def evaluate(sel, steps):  # f with element elements[sel[p]] moved by steps[r, p]; no kink states here
-            m, p = steps.shape
-            T = np.repeat(theta[None, :], m * p, axis=0)
-            rows, cols = np.arange(m * p), np.tile(elements[sel], m)
-            T[rows, cols] += steps.ravel()
-            taken = (T[rows, cols] - theta[cols]).reshape(m, p)
-            size = max(1, CHUNK_BYTES // (8 * d))
-            values = np.concatenate([f_batch(T[r:r + size]) for r in range(0, len(T), size)]).reshape(m, p)
-            return values, (np.zeros((m, p), dtype=bool) if crossings else None), taken
-        return evaluate
 
-    if step is None and smooth.any():
-        # The smooth-looking elements that disagree get their steps chosen as a network's do: an estimate at h and
-        # 2h that agree by accident, or a feature of f narrower than h, must not decide.
-        even = idx[smooth]
-        evaluate = moved(even, crossings=True)
-        noise = function_noise(f_batch, theta, f0)
-        value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
-                                              "central" if method not in ("richardson", "five-point") else method,
-                                              lambda fmax, s: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
-        out.numeric[even], out.bound[even] = value, bound
-    bent = np.flatnonzero(~smooth)
-    if not bent.size:
-        return out
-    at = idx[bent]
-    evaluate = moved(at)
-    sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps)
-    res = resolve(evaluate, sub, f0, method, eps, smooth=lambda s: s.looks_smooth(eps, atol))
-    out.numeric[at], out.bound[at] = res.numeric, res.bound
-    out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
-    out.minus[at], out.plus[at] = res.minus, res.plus
-    return out
+def _mover(f_batch, theta, elements, crossings=False):
+    """``evaluate(sel, steps)``: (values, crossed, taken) (m, p) of f with element ``elements[sel[p]]`` moved by
+    ``steps[r, p]``; no kink states here (crossed: all False with ``crossings``, else None)."""
+    d = theta.size
+
+    def evaluate(sel, steps):
+        m, p = steps.shape
+        T = np.repeat(theta[None, :], m * p, axis=0)
+        rows, cols = np.arange(m * p), np.tile(elements[sel], m)
+        T[rows, cols] += steps.ravel()
+        taken = (T[rows, cols] - theta[cols]).reshape(m, p)
+        size = max(1, CHUNK_BYTES // (8 * d))
+        values = np.concatenate([f_batch(T[r:r + size]) for r in range(0, len(T), size)]).reshape(m, p)
+        return values, (np.zeros((m, p), dtype=bool) if crossings else None), taken
+    return evaluate
+
+
+def _choose_steps(f_batch, theta, f0, even, h, method, eps, out):
+    """Steps chosen per element (:func:`gradcheck.numeric.steps.resolve`) for the elements ``even``, into ``out``."""
+    evaluate = _mover(f_batch, theta, even, crossings=True)
+    noise = function_noise(f_batch, theta, f0)
+    value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
+                                          method,
+                                          lambda fmax, s: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
+    out.numeric[even], out.bound[even] = value, bound

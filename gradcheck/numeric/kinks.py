@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..defaults import MARGIN
+from .methods import CENTRAL, lookup
 from .stencils import EPS, error_bound, rounding_floor, unflatten
 
 __all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "resolve", "resolve_layer"]
@@ -80,8 +81,9 @@ class Stencil:
         self.minus_bound = np.abs(c[1] - c[3]) + self.floor
 
     def central(self, method):
-        """The central estimate of ``method``: g(h), or Richardson's (4·g(h) − g(2h))/3."""
-        return self.g1 if method == "central" else (4 * self.g1 - self.g2) / 3
+        """The estimate of ``method`` (a :class:`~gradcheck.numeric.methods.Method`) from g(h) and g(2h): g(h), or
+        Richardson's (4·g(h) − g(2h))/3."""
+        return method.estimate(self.g1, self.g2)
 
     def looks_smooth(self, eps=EPS, atol=0.0):
         """(P,) True where the differences agree as a smooth function's do: g(h) ≈ g(2h), and the one-sided slope
@@ -127,7 +129,7 @@ def _steady(a, b):
         return (np.abs(a[0] - b[0]) <= a[1] + b[1]) & (np.abs(a[2] - b[2]) <= a[3] + b[3])
 
 
-def resolve(evaluate, first, f0, method="central", eps=EPS, noise=0.0, smooth=None):
+def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None):
     """:class:`Resolved` for P elements whose stencil ``first`` (a :class:`Stencil`) crossed a kink.
 
     ``evaluate(sel, steps)`` returns (values, crossed or None, taken), each (4, len(sel)), of f with
@@ -141,7 +143,7 @@ def resolve(evaluate, first, f0, method="central", eps=EPS, noise=0.0, smooth=No
     when the stencil crosses nothing (smooth), or when the loss's rounding no longer allows a smaller
     step (unresolved, unless the derivatives held still from the first step to the last).
     """
-    smooth = smooth or Stencil.crosses_nothing
+    smooth, method = smooth or Stencil.crosses_nothing, lookup(method)
     p = len(first.h)
     state = np.full(p, UNRESOLVED)
     numeric, bound = first.central(method).copy(), first.bound.copy()
@@ -211,11 +213,12 @@ class Sides:
     unresolved: np.ndarray
 
 
-def resolve_layer(net, i, todo, h, g, err, flags, method, noise, shapes):
-    """Resolve layer i's elements of ``todo`` whose stencil crossed a kink (``flags``), in place: g, err (their
-    estimate and bound, see :func:`resolve`) and flags (True only at kinks at θ). Returns {param: :class:`Sides`}
-    for the layer, or None when no element crossed a kink. ``shapes`` are the layer's param shapes, in
-    :meth:`~gradcheck.numeric.perturbed.Perturbed.keys` order. Only the flagged elements cost evaluations."""
+def resolve_layer(net, i, todo, h, estimate, method, noise):
+    """Resolve layer i's elements of ``todo`` whose stencil crossed a kink, in place: ``estimate`` is (g, err,
+    flags), their estimate, bound (see :func:`resolve`) and kink flags (True only at kinks at θ afterwards). Returns
+    {param: :class:`Sides`} for the layer, or None when no element crossed a kink. Only the flagged elements cost
+    evaluations."""
+    g, err, flags = estimate
     idx = todo[flags[todo]]
     if not idx.size:
         return None
@@ -223,6 +226,7 @@ def resolve_layer(net, i, todo, h, g, err, flags, method, noise, shapes):
     first = Stencil(values, taken, net.loss, h[idx], EPS, noise, crossed)
     out = resolve(lambda sel, steps: net.losses(i, idx[sel], steps), first, net.loss, method, EPS, noise)
     g[idx], err[idx], flags[idx] = out.numeric, out.bound, (out.state == KINK) | out.at_theta
+    shapes = [net.params[i][key].shape for key in net.keys(i)]
     size = len(g)
     minus, plus, lost = np.full(size, np.nan), np.full(size, np.nan), np.zeros(size, dtype=bool)
     minus[idx], plus[idx], lost[idx] = out.minus, out.plus, out.state == UNRESOLVED

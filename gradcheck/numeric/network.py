@@ -19,6 +19,9 @@ step), each bound floored by the loss's rounding (:mod:`gradcheck.numeric.noise`
   analytic (no relu, no max);
 * ``auto``: :func:`best_method` for the network.
 
+Each is a :class:`~gradcheck.numeric.methods.Method` of the registry
+:data:`~gradcheck.numeric.methods.METHODS`.
+
 For a network the perturbed networks are evaluated in memory-bounded stacks, forward
 only, by :class:`~gradcheck.numeric.perturbed.Perturbed`, which recomputes only what each
 perturbation changes. The same passes report *kinks*: elements whose perturbations,
@@ -34,22 +37,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import OptionError
+from . import methods
 from .noise import layer_noise
-from .stencils import (
-    EPS,
-    STEP_SCALE,
-    check_method,
-    combine,
-    default_step,
-    flatten,
-    rounding_floor,
-    stencil_offsets,
-    unflatten,
-)
+from .stencils import EPS, STEP_SCALE, default_step, flatten, rounding_floor, unflatten
 from .steps import FIRST, GROW_LIMIT, grow, resolve
 
-__all__ = ["EPS", "STEP_SCALE", "NumericGradient", "best_method", "complex_step_blockers", "flatten",
-           "grow_elements", "numeric_gradient", "unflatten"]
+__all__ = ["EPS", "STEP_SCALE", "NumericGradient", "best_method", "complex_step_blockers", "flatten", "grow_elements",
+           "kinked", "numeric_gradient", "unflatten"]
 
 @dataclass
 class NumericGradient:
@@ -90,7 +84,7 @@ def complex_step_blockers(spec):
 
 
 def best_method(spec):
-    """The most accurate method for ``spec``.
+    """The name of the most accurate method for ``spec`` (:func:`~gradcheck.numeric.methods.pick`).
 
     * Richardson extrapolation (h and 2h) where every layer is smooth: good to ~1e-11
       relative, for four real forward passes per element (complex-step is exact to
@@ -98,7 +92,12 @@ def best_method(spec):
     * else central differences: near a kink (relu at 0) a wider stencil crosses it more
       often. They are taken at h and 2h too, for the error bound.
     """
-    return "central" if any(ly.kinked for ly in spec.layers) else "richardson"
+    return methods.pick(kinked(spec)).name
+
+
+def kinked(spec):
+    """True where some layer of ``spec`` is not differentiable everywhere."""
+    return any(ly.kinked for ly in spec.layers)
 
 
 _SETTLED = []
@@ -119,72 +118,88 @@ def _settle_allocator():
         _SETTLED.append(np.empty(4 * 2**20 // 8).size)  # allocated and freed at once: only the free matters
 
 
-def numeric_gradient(spec, params, X, Y, step=None, method="auto", structured=True,
-                     elements=None, progress=None, lines=True) -> NumericGradient:
+def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=None, progress=None,
+                     **evaluation) -> NumericGradient:
     """Finite-difference ∂C/∂θ for every param element (``params``: list of {"W", "b"}, {"gamma", "beta"},
     {} or {"mask"} dicts; masks are held fixed, not differentiated).
 
-    Forward passes only, through the layer catalogue (see :mod:`gradcheck.numeric.perturbed`):
-    ``structured`` recomputes only what each perturbation changes (the unit it touches,
+    Forward passes only, through the layer catalogue (see :mod:`gradcheck.numeric.perturbed`);
+    ``evaluation`` is :class:`~gradcheck.numeric.perturbed.Perturbed`'s ``structured`` and ``lines``:
+    ``structured`` (default True) recomputes only what each perturbation changes (the unit it touches,
     then the layers above); ``structured=False`` recomputes the perturbed layer in full
-    (the plain mode); ``lines`` lets a dense layer take all its elements' losses from
+    (the plain mode); ``lines`` (default True) lets a dense layer take all its elements' losses from
     each unit's loss along its line (:mod:`gradcheck.numeric.unitlines`) where the
     layers above are analytic. ``elements``, if given, is a list with one dict per layer
     mapping a param name to the flat indices to check (sampled checks); the other elements get
     NaN. Returns the gradient, the error bound per element, kink flags and the steps.
     ``progress(done, total)`` is called as elements are finished.
     """
-    from .kinks import resolve_layer
     from .perturbed import Perturbed  # here, so the pytest plugin can load without NumPy's users
 
-    check_method(method)
-    method = best_method(spec) if method == "auto" else method
-    blockers = complex_step_blockers(spec) if method == "complex-step" else []
+    name = methods.shown(method, kinked(spec))
+    method = methods.lookup(method, kinked(spec))
+    blockers = complex_step_blockers(spec) if method.complex else []
     if blockers:
-        raise OptionError(f"{spec.source + ': ' if spec.source else ''}method complex-step needs every layer to be "
+        raise OptionError(f"{spec.source + ': ' if spec.source else ''}method {method.name} needs every layer to be "
                           f"analytic, and {' and '.join(blockers)} {'is' if len(blockers) == 1 else 'are'} not: "
                           "use method richardson or central")
     _settle_allocator()
-    net = Perturbed(spec, params, X, Y, structured=structured, lines=lines)
-    noises = layer_noise(net) if method != "complex-step" else [0.0] * len(spec.layers)
-    grads, kinks, steps, bounds, sides = [], [], [], [], []
+    net = Perturbed(spec, params, X, Y, **evaluation)
+    # No difference is taken by a complex step: the loss's rounding does not enter.
+    noises = [0.0] * len(spec.layers) if method.complex else layer_noise(net)
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
              np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
-    total, done = sum(len(t) for t in todos), 0
+    run = _Run(net, method, step, noises, (sum(len(t) for t in todos), progress))
+    grads, kinks, steps, bounds, sides = [], [], [], [], []
     for i, trainable in enumerate(spec.param_shapes()):
-        keys = list(trainable)
+        shapes = [params[i][k].shape for k in trainable]
+        for out, part in zip((grads, bounds, kinks, steps), run.layer(i, todos[i])):
+            out.append(dict(zip(trainable, unflatten(part, shapes))))
+        sides.append(run.sides)
+        net.close()  # nothing of layer i is asked again
+    return NumericGradient(grads, kinks, steps, bounds, name, max(noises, default=0.0), sides)
+
+
+class _Run:
+    """One numeric gradient, layer by layer: ``tally`` is (elements in all, progress callback or None)."""
+
+    def __init__(self, net, method, step, noises, tally):
+        self.net, self.method, self.step, self.noises = net, method, step, noises
+        self.total, self.progress = tally
+        self.done, self.sides = 0, None
+
+    def layer(self, i, todo):
+        """(gradient, bound, kinks, steps) of layer i, flat, estimated at the elements ``todo`` (NaN elsewhere);
+        :attr:`sides` the one-sided derivatives at its kinks."""
+        from .kinks import resolve_layer
+
+        net, method, noise = self.net, self.method, self.noises[i]
         theta = net.theta(i)
-        h = default_step(theta, method) if step is None else np.full(theta.shape, float(step))
+        h = default_step(theta, method) if self.step is None else np.full(theta.shape, float(self.step))
         g, err, flags = np.full(theta.size, np.nan), np.full(theta.size, np.nan), np.zeros(theta.size, bool)
-        todo = todos[i]
-        width = 1 if method == "complex-step" else len(FIRST) if step is None else 4
-        chunk = max(1, net.chunk(i, 16 if method == "complex-step" else 8) // width)
+        levels = self.step is None and method.per_element_steps
+        width = len(FIRST) if levels else method.points
+        chunk = max(1, net.chunk(i, method.itemsize) // width)
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
-            if method == "complex-step" or step is not None:
-                g[idx], err[idx], flags[idx] = _estimate(net, i, idx, h[idx], method, noises[i])
+            if levels:
+                g[idx], err[idx], flags[idx], h[idx] = _levels(net, i, idx, h[idx], method, noise)
             else:
-                g[idx], err[idx], flags[idx], h[idx] = _levels(net, i, idx, h[idx], method, noises[i])
-            done += len(idx)
-            if progress is not None:
-                progress(done, total)
-        shapes = [params[i][k].shape for k in keys]
-        # Elements whose step crossed a kink: smaller steps, or the one-sided derivatives of a kink at θ.
-        sides.append(resolve_layer(net, i, todo, h, g, err, flags, method, noises[i], shapes)
-                     if method != "complex-step" else None)
-        grads.append(dict(zip(keys, unflatten(g, shapes))))
-        bounds.append(dict(zip(keys, unflatten(err, shapes))))
-        kinks.append(dict(zip(keys, unflatten(flags, shapes))))
-        steps.append(dict(zip(keys, unflatten(h, shapes))))
-        net.close()  # nothing of layer i is asked again
-    return NumericGradient(grads, kinks, steps, bounds, method, max(noises, default=0.0), sides)
+                g[idx], err[idx], flags[idx] = _estimate(net, i, idx, h[idx], method, noise)
+            self.done += len(idx)
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+        # Elements whose step crossed a kink: smaller steps, or the one-sided derivatives of a kink at θ (a complex
+        # step never gets here: it refuses networks with kinks).
+        self.sides = None if method.complex else resolve_layer(net, i, todo, h, (g, err, flags), method, noise)
+        return g, err, flags, h
 
 
 def _estimate(net, i, idx, h, method, noise=0.0):
     """(gradient, error bound, crossed a kink) of layer i's elements ``idx`` from one stencil at the steps ``h``
     (the steps a caller fixed, or complex step)."""
-    values, crossed, taken = net.stencil(i, idx, h, stencil_offsets(method))
-    g, err = combine(values, taken, h, method, noise=noise)
+    values, crossed, taken = net.stencil(i, idx, h, method.offsets)
+    g, err = method.combine(values, taken, h, noise=noise)
     return g, err, crossed.any(axis=0)
 
 

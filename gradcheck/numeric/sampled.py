@@ -25,6 +25,8 @@ import numpy as np
 
 from ..defaults import DIRECTIONS, MARGIN, MODES, RTOL, SAMPLE
 from ..reference.backprop import forward, loss_value
+from . import methods
+from .network import kinked
 from .noise import layer_noise
 from .perturbed import Perturbed
 from .stencils import EPS, STEP_SCALE, error_bound
@@ -74,7 +76,7 @@ def choose_elements(shape, k, rng):
     return chosen
 
 
-def estimate_seconds(spec, n, method="central"):
+def estimate_seconds(spec, n, method="auto"):
     """Estimated time of a full structured finite-difference check of ``spec`` with batch ``n``.
 
     Per perturbed network, per sample: the multiply-adds of the layers above the perturbed
@@ -86,7 +88,7 @@ def estimate_seconds(spec, n, method="central"):
     """
     from .unitlines import NODES, POWERS, fits_lines
 
-    points = 1 if method == "complex-step" else 4
+    method = methods.lookup(method, kinked(spec))
     layers, total = spec.layers, 0.0
     for i, shapes in enumerate(spec.param_shapes()):
         if not shapes:
@@ -97,12 +99,12 @@ def estimate_seconds(spec, n, method="central"):
         if upper and hasattr(upper[0], "input_change") and layers[i].act.elementwise:
             macs[0] = upper[0].units
         per_network = sum(macs) * SECONDS_PER_MAC + (sum(m.units for m in upper) + 1) * SECONDS_PER_ENTRY
-        if method != "complex-step" and fits_lines(spec, i):
+        if not method.complex and fits_lines(spec, i):
             networks = 2 * len(NODES) * layers[i].units
             total += len(POWERS) * count * n * SECONDS_PER_MAC
         else:
-            networks = count * points
-        total += networks * n * per_network + count * points * PAIR_SECONDS + LAYER_SECONDS
+            networks = count * method.points
+        total += networks * n * per_network + count * method.points * PAIR_SECONDS + LAYER_SECONDS
     return total
 
 
@@ -112,8 +114,9 @@ def check_mode(mode):
         raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
 
 
-def resolve_mode(mode, spec, n, method="central"):
-    """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled"."""
+def resolve_mode(mode, spec, n, method="auto"):
+    """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled" and the finite-difference
+    ``method`` (a name, "auto" or a :class:`~gradcheck.numeric.methods.Method`)."""
     check_mode(mode)
     if mode != "auto":
         return mode, None
@@ -218,12 +221,13 @@ def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
     return out
 
 
-def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol=RTOL, budget=24, noise=None):
-    """:func:`directions` for a network: ``opinions`` maps an opinion to its gradients (list of dicts),
+def check_directions(spec, params, data, opinions, rounding, drawn, rtol=RTOL, noise=None):
+    """:func:`directions` for a network and its ``data`` (X, Y): ``drawn`` is (count, seed) of the random directions,
+    ``opinions`` maps an opinion to its gradients (list of dicts),
     ``rounding`` is :func:`~gradcheck.reference.rounding.backprop_rounding` (in units of ε), ``noise`` the
     loss's measured rounding (the largest of :func:`~gradcheck.numeric.noise.layer_noise`; measured here if None).
     ``located[op]`` lists (tensor name, index) pairs."""
-    flat = _Flat(spec, params)
+    flat, (X, Y), (count, seed) = _Flat(spec, params), data, drawn
     if flat.size == 0:
         return []
     theta = np.concatenate([np.ravel(params[layer][kind]) for _, layer, kind, _ in flat.entries])
@@ -236,7 +240,7 @@ def check_directions(spec, params, X, Y, opinions, rounding, count, seed=0, rtol
         noise = max(layer_noise(Perturbed(spec, params, X, Y)))
     dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())), noise)
     found = directions(dd, {op: flat.vector(g) for op, g in opinions.items()}, EPS * flat.vector(rounding),
-                       count, seed, rtol, budget)
+                       count, seed, rtol)
     for d in found:
         d.located = {op: [flat.element(i) for i in idx] for op, idx in d.located.items()}
     return found

@@ -15,49 +15,28 @@ import math
 
 import numpy as np
 
-from ..defaults import METHOD_NAMES
+from .methods import CENTRAL, EPS, METHODS, STEP_SCALE, check, lookup
 from .steps import ROUND_ULPS
 
 __all__ = [
     "CHUNK_BYTES",
     "EPS",
-    "METHODS",
     "STEP_SCALE",
     "central_difference",
-    "check_method",
-    "combine",
     "default_step",
     "error_bound",
     "flatten",
     "rounding_floor",
-    "stencil_offsets",
     "unflatten",
 ]
 
-EPS = np.finfo(np.float64).eps
-EPS32 = float(np.finfo(np.float32).eps)
-STEP_SCALE = EPS ** (1 / 3)
 CHUNK_BYTES = 64 * 2**20
 
-#: Finite-difference stencils: the offsets evaluated (in steps) and the step scale that
-#: balances truncation against rounding for each (ε^{1/3} for O(h²), ε^{1/5} for O(h⁴)).
-#: "richardson" extrapolates central differences at h and 2h, (4·g(h) − g(2h))/3, which
-#: is the five-point stencil (kept under that name too).
-METHODS = {
-    "central": ((1, -1), STEP_SCALE),
-    "richardson": ((1, -1, 2, -2), EPS ** (1 / 5)),
-    "five-point": ((1, -1, 2, -2), EPS ** (1 / 5)),
-}
-#: Complex step: C(θ + i·h·e_i) has imaginary part h·∂C/∂θ_i + O(h³), with no subtraction,
-#: so h can be tiny and the result is exact to rounding, where every operation is analytic.
-COMPLEX_STEP = 1e-20
-assert METHOD_NAMES == ("auto", *METHODS, "complex-step")
 
-
-def default_step(theta, method="central"):
-    """h_i = ε^{1/3}·max(1, |θ_i|) for float64 θ (any shape); ε^{1/5} for "richardson"/"five-point"."""
-    scale = COMPLEX_STEP if method == "complex-step" else METHODS[method][1]
-    return scale * np.maximum(1.0, np.abs(theta))
+def default_step(theta, method=CENTRAL):
+    """h_i = scale·max(1, |θ_i|) for float64 θ (any shape), the scale of ``method`` (a name or a
+    :class:`~gradcheck.numeric.methods.Method`): ε^{1/3} for central differences, ε^{1/5} for Richardson."""
+    return lookup(method).step_scale * np.maximum(1.0, np.abs(theta))
 
 
 def flatten(arrays):
@@ -76,12 +55,6 @@ def unflatten(vec, shapes):
     return out
 
 
-def check_method(method, allowed=METHOD_NAMES, where="method"):
-    """Raise ValueError naming ``where`` unless ``method`` is one of ``allowed``."""
-    if method not in allowed:
-        raise ValueError(f"{where}={method!r}: expected one of {', '.join(allowed)}")
-
-
 def rounding_floor(fmax, h, eps=EPS, noise=0.0):
     """:data:`ROUND_ULPS`·max(ε·max|C|, ``noise``)/h: what rounding the loss does to a difference quotient at
     step h, at the loss's own scale, or as measured (see :mod:`gradcheck.numeric.noise`) where the loss is the small
@@ -95,15 +68,15 @@ def error_bound(g1, g2, fmax, h, eps=EPS, noise=0.0):
     return np.abs(g1 - g2) / 3 + rounding_floor(fmax, h, eps, noise)
 
 
-def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method="central", bound=False):
+def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method=CENTRAL, bound=False):
     """Finite differences of a function evaluated on stacks of points.
 
     ``f_batch(T)`` maps T of shape (P, D) to P values; ``theta`` is (D,). ``method``
     is "central", "richardson" (or "five-point") or "complex-step" (then ``f_batch``
-    must accept complex T). Returns the gradient (D,); with ``bound=True`` also the
-    per-element error estimate (D,) (central differences are then taken at h and 2h);
-    if ``extra`` is given, last, the per-element OR of ``extra(T)`` over the perturbed
-    points (used to flag kinks).
+    must accept complex T), or a :class:`~gradcheck.numeric.methods.Method`. Returns the
+    gradient (D,); with ``bound=True`` also the per-element error estimate (D,) (central
+    differences are then taken at h and 2h); if ``extra`` is given, last, the per-element
+    OR of ``extra(T)`` over the perturbed points (used to flag kinks).
 
     >>> g = central_difference(lambda T: (T ** 3).sum(axis=1), np.array([1.0, -2.0]))
     >>> np.allclose(g, [3.0, 12.0])
@@ -113,16 +86,13 @@ def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method
     >>> bool(abs(g[0] - np.cos(0.5)) < 1e-12), bool(abs(g[0] - np.cos(0.5)) <= err[0] < 1e-6)
     (True, True)
     """
-    check_method(method, (*METHODS, "complex-step"))
+    if isinstance(method, str):
+        check(method, tuple(METHODS))
+    method = lookup(method)
     theta = np.asarray(theta, dtype=np.float64)
     d = theta.size
     h = default_step(theta, method) if step is None else np.broadcast_to(np.asarray(step, float), theta.shape)
-    if method == "complex-step":
-        offsets = (1,)
-    elif bound or method != "central":
-        offsets = (1, -1, 2, -2)
-    else:
-        offsets = (1, -1)
+    offsets = method.offsets if bound else method.estimate_offsets
     m = len(offsets)
     chunk = d if chunk is None else max(1, int(chunk))
     grad, err = np.empty(d), np.zeros(d)
@@ -131,23 +101,11 @@ def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method
         idx = np.arange(start, min(d, start + chunk))
         c = len(idx)
         rows = np.arange(c)
-        T = np.repeat(theta[None, :], m * c, axis=0).astype(complex if method == "complex-step" else float)
+        T = np.repeat(theta[None, :], m * c, axis=0).astype(complex if method.complex else float)
         for j, o in enumerate(offsets):
-            T[j * c + rows, idx] += (1j if method == "complex-step" else o) * h[idx]
+            T[j * c + rows, idx] += o * h[idx]
         values = np.asarray(f_batch(T)).reshape(m, c)
-        if method == "complex-step":
-            grad[idx] = values[0].imag / h[idx]
-            err[idx] = 4 * EPS * np.abs(grad[idx])
-        else:
-            values = values.real.astype(np.float64)
-            # The step actually taken (θ+h)−(θ−h) differs from 2h by rounding; divide by it.
-            g1 = (values[0] - values[1]) / (T[rows, idx] - T[c + rows, idx]).real
-            grad[idx] = g1
-            if m == 4:
-                g2 = (values[2] - values[3]) / (T[2 * c + rows, idx] - T[3 * c + rows, idx]).real
-                if method != "central":
-                    grad[idx] = (4 * g1 - g2) / 3
-                err[idx] = error_bound(g1, g2, np.abs(values).max(axis=0), h[idx])
+        grad[idx], err[idx] = _combine(method, values, T, idx, h[idx])
         if extra is not None:
             flags[idx] = np.asarray(extra(T), bool).reshape(m, c).any(axis=0)
     out = (grad, err) if bound else (grad,)
@@ -155,26 +113,16 @@ def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method
     return out if len(out) > 1 else out[0]
 
 
-def stencil_offsets(method):
-    """The multiples of h evaluated per element: ±h, ±2h (for the error bound), or i·h for complex-step."""
-    return (1j,) if method == "complex-step" else (1, -1, 2, -2)
-
-
-def combine(values, taken, h, method, eps=EPS, noise=0.0):
-    """(gradient, error bound) from ``values`` (m, c) of f at the offsets of :func:`stencil_offsets`.
-
-    ``taken`` (m, c) are the steps actually taken; ``h`` (c,) the nominal step; ``noise`` the
-    loss's measured rounding (:func:`~gradcheck.numeric.noise.layer_noise`, the largest of its layers).
-    """
-    if method == "complex-step":
-        grad = values[0].imag / taken[0].imag
-        # Im C underflows below the smallest normal number: those digits are lost, whatever h is.
-        return grad, 4 * eps * np.abs(grad) + 4 * np.finfo(np.float64).tiny / taken[0].imag
-    values = values.real
-    g1 = (values[0] - values[1]) / (taken[0] - taken[1]).real
-    g2 = (values[2] - values[3]) / (taken[2] - taken[3]).real
-    grad = g1 if method == "central" else (4 * g1 - g2) / 3
-    return grad, error_bound(g1, g2, np.abs(values).max(axis=0), h, eps, noise)
-
-
-#: See :func:`_settle_allocator`.
+def _combine(method, values, T, idx, h):
+    """(estimate, error bound) of one chunk: ``values`` (m, c) of f at the points T (m·c, D) that move ``idx``."""
+    if method.complex:
+        grad = values[0].imag / h
+        return grad, 4 * EPS * np.abs(grad)
+    c = len(idx)
+    values, rows = values.real.astype(np.float64), np.arange(c)
+    # The step actually taken (θ+h)−(θ−h) differs from 2h by rounding; divide by it.
+    g1 = (values[0] - values[1]) / (T[rows, idx] - T[c + rows, idx]).real
+    if len(values) < 4:
+        return g1, 0.0
+    g2 = (values[2] - values[3]) / (T[2 * c + rows, idx] - T[3 * c + rows, idx]).real
+    return method.estimate(g1, g2), error_bound(g1, g2, np.abs(values).max(axis=0), h)

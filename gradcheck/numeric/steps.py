@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .methods import lookup
+
 __all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "Levels", "grow", "resolve"]
 
 #: The first stencil, in units of the method's default step h: g(2h), g(h) and g(h/2).
@@ -93,12 +95,11 @@ class Levels:
         return (flat | regime) & clean & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
 
     def estimate(self, method):
-        """(value, truncation bound, rounding bound) from the three levels: Richardson's R(s) with |R(s) − R(2s)|,
-        or g(s) with d₂."""
-        if method == "central":
-            return self.gc.copy(), np.abs(self.gb - self.gc), self.rc.copy()
-        r_fine, r_mid = (4 * self.gc - self.gb) / 3, (4 * self.gb - self.ga) / 3
-        return r_fine, np.abs(r_fine - r_mid), (4 * self.rc + self.rb) / 3
+        """(value, truncation bound, rounding bound) of ``method`` (a
+        :class:`~gradcheck.numeric.methods.Method`) from the three levels: its estimate at the fine level, with the
+        distance to its estimate at the middle one (|R(s) − R(2s)| for Richardson, d₂ for central differences)."""
+        fine, mid = method.estimate(self.gc, self.gb), method.estimate(self.gb, self.ga)
+        return np.array(fine), np.abs(fine - mid), np.array(method.estimate_rounding(self.rc, self.rb))
 
 
 def _quotients(values, taken, rows):
@@ -134,7 +135,8 @@ def _one_sided(values, crossed, taken, f0, floor, fmax):
 
 
 def resolve(stencil, h, method, floor, f0=None):
-    """Per element: (value, error bound, kink, resolved, step h) by the level scheme of this module; h is the
+    """Per element, for ``method`` (a :class:`~gradcheck.numeric.methods.Method` of central differences): (value,
+    error bound, kink, resolved, step h) by the level scheme of this module; h is the
     middle level of the estimate kept (its g(h/2), g(h) and g(2h)), the default step where that was enough.
 
     ``stencil(index, step, offsets)`` returns (losses (m, P), crossed (m, P), steps taken (m, P)) of the
@@ -145,6 +147,7 @@ def resolve(stencil, h, method, floor, f0=None):
     until that bound's truncation part is within its rounding part or :data:`ENOUGH` of the value, or stops
     shrinking for :data:`PATIENCE` levels.
     """
+    method = lookup(method)
     index = np.arange(len(h))
     values, crossed, taken = stencil(index, h, FIRST)
     values, taken = values.real, taken.real
@@ -153,7 +156,7 @@ def resolve(stencil, h, method, floor, f0=None):
     lv = Levels([_quotients(values, taken, (2 * k, 2 * k + 1)) for k in range(3)],
                 [floor(fmax, s) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in range(3)],
                 steps[2].copy())
-    first_value = lv.estimate("central" if method == "central" else "richardson")[0]
+    first_value = lv.estimate(method)[0]
     first_bound = np.abs(lv.ga - lv.gb) / 3 + lv.rb  # the default level's classic bound, shown for kinks only
     best, bound = np.full(len(h), np.nan), np.full(len(h), np.inf)
     step, stale = h.copy(), np.zeros(len(h), dtype=int)
@@ -198,6 +201,7 @@ def grow(stencil, h, method, floor, limit):
     and their bound is smaller. A step that crosses a kink ends an element's growth. The bound is infinite where
     no level was in the regime.
     """
+    method = lookup(method)
     index = np.arange(len(h))
     values, crossed, taken = stencil(index, 2 * h, (1.0, -1.0, 2.0, -2.0, 4.0, -4.0))
     values, taken = values.real, taken.real

@@ -14,16 +14,16 @@ import math
 
 import numpy as np
 
-from ..defaults import METHOD_NAMES
 from ..errors import describe_exception
+from ..numeric.methods import names
 
 __all__ = ["check_method_argument", "label", "to_float", "inputs", "layer_names", "split_forward", "gradients",
            "element", "gradient_shape_hint", "failure", "NotScalarError", "scalar"]
 
 
 def check_method_argument(fn, method):
-    if method not in METHOD_NAMES:
-        raise ValueError(f"{fn}: method={method!r}; expected one of {', '.join(map(repr, METHOD_NAMES))}")
+    if method not in names():
+        raise ValueError(f"{fn}: method={method!r}; expected one of {', '.join(map(repr, names()))}")
 
 
 def label(fn, default):
