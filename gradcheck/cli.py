@@ -61,9 +61,8 @@ def build_parser():
 
 def _run_one(path, args):
     spec = load_spec(path)
-    trace = trace_shapes(spec)
     if args.trace_only:
-        return None, trace, spec
+        return None, trace_shapes(spec), spec
     progress = Progress.for_terminal(args.quiet, args.format in FORMATS)
     try:
         result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
@@ -72,7 +71,7 @@ def _run_one(path, args):
     finally:
         if progress is not None:
             progress.close()
-    return result, trace, spec
+    return result, result.trace, spec
 
 
 def main(argv=None):
@@ -93,7 +92,7 @@ def main(argv=None):
                 from .reports.files import write_reports
 
                 fmt = args.format if args.format in REPORT_FORMATS else None
-                written = write_reports(result, trace, args.report, fmt, inputs=args.specs)
+                written = write_reports(result, args.report, fmt, inputs=args.specs)
                 print(f"gradcheck: {spec.name}: report written to {', '.join(map(str, written))}", file=sys.stderr)
         except GradcheckError as e:
             print(f"gradcheck: {e}", file=sys.stderr)
@@ -124,7 +123,7 @@ def main(argv=None):
 
 def _relay_output(name, result):
     """What the user's backprop printed to stdout, on stderr and marked as such: gradcheck's stdout is its report."""
-    output = result.extra.get("impl_output") if result is not None else None
+    output = result.impl_output if result is not None else None
     if output:
         lines = output.rstrip("\n").split("\n")
         shown = lines[:_RELAYED_LINES] + (["[… the rest not shown]"] if len(lines) > _RELAYED_LINES else [])
@@ -134,7 +133,7 @@ def _relay_output(name, result):
 
 def _print(runs, errors, args):
     if args.format not in FORMATS:  # JSON: documents of their own, not blocks
-        docs = [trace_json(t, s) if args.trace_only else result_json(r, t) for r, t, s in runs]
+        docs = [trace_json(t, s) if args.trace_only else result_json(r) for r, t, s in runs]
         print(render_json(docs, errors))
         return
     if not runs:

@@ -287,7 +287,7 @@ def test_the_python_api_takes_a_timeout_for_a_callable():
     assert check_network(spec, lambda p, x, y: ref, symbolic="off", timeout=30).passed  # a closure: nothing pickled
     wrong = check_network(spec, lambda p, x, y: [{k: 2 * v for k, v in g.items()} for g in ref], symbolic="off",
                           timeout=30)
-    assert not wrong.passed and wrong.extra["line_trace"] is not None
+    assert not wrong.passed and wrong.line_trace is not None
 
     def endless(p, x, y):
         while True:

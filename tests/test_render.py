@@ -159,9 +159,9 @@ def test_a_report_reuses_the_checks_derivation():
     from gradcheck.reports.derivation import report_content
 
     result = check_network(XOR)  # symbolic "auto": a small network is derived, with its expanded forms
-    d = result.extra["derivation"]
+    d = result.derivation
     assert d.expanded and report_content(result).derivation is d
-    assert "derivation" not in check_network(XOR, symbolic="off").extra
+    assert check_network(XOR, symbolic="off").derivation is None
 
 
 def test_expanded_forms_fit_their_cell_or_are_displayed_or_left_out():

@@ -12,13 +12,13 @@ from .results import blame_json, worst_elements
 __all__ = ["result_json", "render_json", "trace_json"]
 
 
-def result_json(result, trace, noise=None):
+def result_json(result, noise=None):
     """The JSON document of one run (a dict).
 
     ``noise``: numbers as a committed report shows them (see :mod:`gradcheck.render.precision`):
     values rounded against the backprop's, errors as their shown text ("< 1e-07", "0.5").
     """
-    spec = result.extra["spec"]
+    spec = result.spec
     stable = noise is not None
     params = []
     for t in result.tensors:
@@ -42,16 +42,16 @@ def result_json(result, trace, noise=None):
             entry["errors"] = {op: {"max_abs_error": ab, "max_rel_error": rel} for op, (ab, rel) in errs.items()}
         entry.update(kinks=t.n_kinks, passed=t.passed, problem=t.problem, checked_elements=t.n_checked)
         params.append(entry)
-    loss = result.extra.get("loss")
+    loss = result.loss
     return json_number({
         "name": spec.name, "source": spec.source, "passed": result.passed,
         "loss": rounded(loss) if stable and loss is not None else loss,
         "rtol": result.rtol, "atol": result.atol, "checked": list(result.checked),
-        "mode": result.extra.get("mode", "full"), "method": result.extra.get("method"),
-        "parameters": params, "shapes": trace.to_json(),
+        "mode": result.mode or "full", "method": result.method,
+        "parameters": params, "shapes": result.trace.to_json(),
         "blame": [blame_json(r, noise) for r in worst_elements(result, 10, noise)],
         "problems": result.problems, "diagnosis": result.diagnosis, "notes": result.notes,
-        **_line_trace(result.extra.get("line_trace")),
+        **_line_trace(result.line_trace),
         "spec": spec.to_dict(),
     })
 
