@@ -15,8 +15,8 @@ from gradcheck.checks.network import check_network
 from gradcheck.checks.options import CheckOptions
 from gradcheck.reference import shapes
 from gradcheck.reference.shapes import trace_shapes
-from gradcheck.render import REPORT_FORMATS
-from gradcheck.render.jsondoc import result_json
+from gradcheck.render import REPORT_FORMATS, get_format
+from gradcheck.render.runs import Run
 from gradcheck.reports.derivation import build_report
 from gradcheck.spec.parse import load_spec
 
@@ -78,5 +78,6 @@ def test_the_result_carries_the_shape_trace_and_rendering_never_traces_again(mon
         monkeypatch.setattr(module, "trace_shapes", traced_again, raising=False)
     for fmt in REPORT_FORMATS:
         assert build_report(result, fmt).startswith(("# Derivation", "<!DOCTYPE", "\\documentclass", "{"))
-    assert result_json(result)["shapes"] == result.trace.to_json()
-    assert json.loads(build_report(result, "json"))["shapes"] == result.trace.to_json()
+    out = get_format("json").runs([Run(result)])
+    assert json.loads(out)["shapes"] == result.trace.to_json()
+    assert "Shape trace" in get_format("text").runs([Run(result)])

@@ -1,15 +1,14 @@
-"""The JSON document of a check: what the CLI prints with ``--format json`` and a report's "check" part."""
+"""The JSON document of a check: what the CLI prints with ``--format json`` (see :mod:`.jsonformat`) and a
+report's "check" part."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 
 from .precision import json_number, rounded, shown_error
 from .results import blame_json, worst_elements
 
-__all__ = ["result_json", "render_json", "trace_json"]
+__all__ = ["result_json", "trace_json"]
 
 
 def result_json(result, noise=None):
@@ -82,18 +81,3 @@ def _values(value, like, noise):
 def trace_json(trace, spec):
     """The JSON document of a shape trace alone (``--trace-only``)."""
     return {"name": spec.name, "source": spec.source, "shapes": trace.to_json()}
-
-
-def render_json(docs, errors=()):
-    """One JSON text: a single document, or ``{"passed", "results": [...]}`` for several.
-
-    ``errors`` are ``{"source", "error"}`` entries for inputs that could not be checked.
-    """
-    docs = list(docs)
-    if len(docs) == 1 and not errors:
-        doc = docs[0]
-    else:
-        doc = {"results": docs + list(errors)}
-        if all("passed" in d for d in docs):
-            doc = {"passed": all(d["passed"] for d in docs) and not errors, **doc}
-    return json.dumps(doc, indent=2, ensure_ascii=False)

@@ -25,7 +25,6 @@ timestamp, timing or machine path, so regenerating them gives the same bytes::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -47,7 +46,7 @@ __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_document", "r
 
 
 #: The formats a report is written in, and their file extensions.
-EXTENSIONS = {f: FORMATS[f].extension if f in FORMATS else ".json" for f in REPORT_FORMATS}
+EXTENSIONS = {f: FORMATS[f].extension for f in REPORT_FORMATS}
 
 
 # -- the content ------------------------------------------------------------------------
@@ -191,8 +190,8 @@ def _derive(result):
 
 @dataclass
 class _Content:
-    """What a report of ``result`` shows, derived once for every format: as blocks (``document()``, built
-    once) or JSON (``json()``)."""
+    """What a report of ``result`` shows, derived once for every format; a format writes it from its
+    ``document()`` (blocks, built once) or its ``json()``."""
 
     result: object
     fact: object
@@ -240,10 +239,7 @@ def build_report(result, fmt, content=None):
     """
     if fmt not in EXTENSIONS:
         raise GradcheckError(f"report format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
-    c = content or report_content(result)
-    if fmt not in FORMATS:  # JSON: a document of its own, not blocks
-        return json.dumps(report_json(result, c), indent=2, ensure_ascii=False) + "\n"
-    return get_format(fmt).document(c.document())
+    return get_format(fmt).report(content or report_content(result))
 
 
 def report_document(result, c):
