@@ -44,7 +44,7 @@ _DOUT_STREAM = 0xD0D7
 
 # -- public API -------------------------------------------------------------------------
 
-def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None, name=None, mode="auto",
+def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None, name=None, mode="auto",  # noqa: PLR0913
                    sample=SAMPLE, directions=DIRECTIONS) -> CheckResult:
     """Compare ``grad(x)`` with finite differences of ``f`` at ``x``, element by element.
 
@@ -96,7 +96,7 @@ def assert_function(f, grad, x, **kwargs) -> CheckResult:
     return result
 
 
-def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,
+def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,  # noqa: PLR0913
                 names=None, name=None, trace_code=True, mode="auto", sample=SAMPLE,
                 directions=DIRECTIONS) -> CheckResult:
     """Check a layer's ``backward`` against finite differences of its ``forward``.

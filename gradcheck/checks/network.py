@@ -31,7 +31,7 @@ from .verdicts import judged_rtol, kink_notes, outcome, tensor_check
 __all__ = ["check_network", "assert_network"]
 
 
-def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
+def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,  # noqa: PLR0913
                   method="auto", params=None, data=None, trace_code=True, mode="auto", sample=SAMPLE,
                   directions=DIRECTIONS, progress=None, timeout=None) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.parse.Spec`).
@@ -200,7 +200,7 @@ def kinks_stage(s, opts):
         return
     judged = s.judged(s.checked())
     rtols = {op: judged_rtol(opts.rtol, op == "impl" and s.impl_float32) for op in judged}
-    s.joint, s.joint_notes, _ = network_kinks(s.spec, s.params, s.X, s.Y, s.numeric, judged, s.rounding, rtols,
+    s.joint, s.joint_notes, _ = network_kinks(s.spec, s.params, (s.X, s.Y), s.numeric, judged, s.rounding, rtols,
                                               opts.atol)
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ..diagnose.network import diagnose_tensor
 from ..judge.compare import low_precision
 from ..judge.outcome import CheckResult
-from ..judge.subgradient import Along, element_wrong, joint_test
+from ..judge.subgradient import Along, Judged, element_wrong, joint_test
 from ..numeric.function import kink_aware_gradient_at
 from ..numeric.sampled import FULL_SECONDS, check_mode, choose_elements, directions, stencil_along
 from ..numeric.stencils import EPS, EPS32, STEP_SCALE, flatten, unflatten
@@ -217,8 +217,9 @@ def _joint(s, rtol, atol):
 
     K = np.flatnonzero(ka.kinks)
     wrong = element_wrong(a, ka.numeric, ka.bound, ka.kinks, rtol, atol) | ~np.isfinite(a)
-    found = joint_test(Along(line, s.f0, s.eps), theta, K, (ka.plus - ka.minus)[K], {"analytic": a},
-                       {"analytic": 4 * s.eps * np.abs(a)}, {"analytic": rtol}, atol, {"analytic": wrong}, label)
+    judged = Judged({"analytic": a}, {"analytic": 4 * s.eps * np.abs(a)}, {"analytic": rtol}, atol,
+                    {"analytic": wrong})
+    found = joint_test(Along(line, s.f0, s.eps), theta, K, (ka.plus - ka.minus)[K], judged, label)
     return found["analytic"]
 
 

@@ -83,50 +83,67 @@ def parse_params(raw, spec, source):
     if len(raw) != len(spec.layers):
         raise SpecError("params", f"expected {len(spec.layers)} entries (one per layer), got {len(raw)}", source)
     params, problems = [], []
-    n = spec.n_samples
-    for i, (entry, shapes, ly) in enumerate(zip(raw, spec.param_shapes(), spec.layers)):
-        path = f"params[{i}]"
-        buffers = ly.buffer_shapes(spec.conv, n)
-        if entry is None and not shapes:
-            entry = {}
-        if not isinstance(entry, dict):
-            want = " and ".join(shapes) or "nothing ({})"
-            raise SpecError(path, f"expected an object with {want}, got {kind(entry)}", source)
-        for key in entry:
-            if key not in shapes and key not in buffers:
-                why = {"b": f"bias \"{spec.bias}\" has no separate b"
-                            + (" (the bias is the last " + ("column" if spec.convention == "column" else "row")
-                               + " of W)" if spec.bias == "augmented" else "")}.get(key, "")
-                if not shapes and not buffers:
-                    why = why or f"layer {i} ({ly.kind}) has no params: give {{}}"
-                raise SpecError(f"{path}.{key}", f"unexpected key '{key}'"
-                                + (f": {why}" if why else suggest(key, [*shapes, *buffers])), source)
-        p = {}
-        for name, expected in shapes.items():
-            if name not in entry:
-                raise SpecError(path, f"missing '{name}' (expected shape {expected})", source)
-            arr = array(entry[name], f"{path}.{name}", source)
-            if arr.shape != tuple(expected):
-                what = ly.param_layout(name, spec.conv, spec.bias)
-                problems.append(f"{path}.{name}: layer {i} {name} must have shape {tuple(expected)}"
-                                + (f" = {what}" if what else "") + f", got {arr.shape}"
-                                + _shape_hint(arr.shape, expected, name, spec.convention))
-            p[name] = arr
-        for name, expected in buffers.items():
-            if name in entry:
-                arr = array(entry[name], f"{path}.{name}", source)
-                if arr.shape != tuple(expected):
-                    raise SpecError(f"{path}.{name}", f"expected shape {tuple(expected)}, the layer's input batch "
-                                                      f"of N={n} in the {spec.convention} convention, got {arr.shape}",
-                                    source)
-                ly.check_buffer(name, arr, f"{path}.{name}", source)
-                p[name] = arr
-        params.append(p)
+    for i, (entry, shapes) in enumerate(zip(raw, spec.param_shapes())):
+        entry = _layer_entry(entry, spec, i, shapes, source)
+        params.append({**_layer_params(entry, spec, i, shapes, problems, source), **_buffers(entry, spec, i, source)})
     if problems:
         first = problems[0].split(":", 1)[0]
         raise SpecError(first, "; ".join(p[len(first) + 2:] if i == 0 else p for i, p in enumerate(problems)),
                         source)
     return params
+
+
+def _layer_entry(entry, spec, i, shapes, source):
+    """Layer ``i``'s entry of ``params``: an object with its params' keys and its buffers' (``{}`` or None
+    for a layer without)."""
+    path, ly = f"params[{i}]", spec.layers[i]
+    buffers = ly.buffer_shapes(spec.conv, spec.n_samples)
+    if entry is None and not shapes:
+        entry = {}
+    if not isinstance(entry, dict):
+        want = " and ".join(shapes) or "nothing ({})"
+        raise SpecError(path, f"expected an object with {want}, got {kind(entry)}", source)
+    for key in entry:
+        if key not in shapes and key not in buffers:
+            why = {"b": f"bias \"{spec.bias}\" has no separate b"
+                        + (" (the bias is the last " + ("column" if spec.convention == "column" else "row")
+                           + " of W)" if spec.bias == "augmented" else "")}.get(key, "")
+            if not shapes and not buffers:
+                why = why or f"layer {i} ({ly.kind}) has no params: give {{}}"
+            raise SpecError(f"{path}.{key}", f"unexpected key '{key}'"
+                            + (f": {why}" if why else suggest(key, [*shapes, *buffers])), source)
+    return entry
+
+
+def _layer_params(entry, spec, i, shapes, problems, source):
+    """Layer ``i``'s params as arrays; a wrong shape is added to ``problems`` (all are named at once)."""
+    path, ly, p = f"params[{i}]", spec.layers[i], {}
+    for name, expected in shapes.items():
+        if name not in entry:
+            raise SpecError(path, f"missing '{name}' (expected shape {expected})", source)
+        arr = array(entry[name], f"{path}.{name}", source)
+        if arr.shape != tuple(expected):
+            what = ly.param_layout(name, spec.conv, spec.bias)
+            problems.append(f"{path}.{name}: layer {i} {name} must have shape {tuple(expected)}"
+                            + (f" = {what}" if what else "") + f", got {arr.shape}"
+                            + _shape_hint(arr.shape, expected, name, spec.convention))
+        p[name] = arr
+    return p
+
+
+def _buffers(entry, spec, i, source):
+    """Layer ``i``'s buffers given in its entry (a batch norm's running statistics, a dropout mask), checked."""
+    path, ly, n, p = f"params[{i}]", spec.layers[i], spec.n_samples, {}
+    for name, expected in ly.buffer_shapes(spec.conv, n).items():
+        if name in entry:
+            arr = array(entry[name], f"{path}.{name}", source)
+            if arr.shape != tuple(expected):
+                raise SpecError(f"{path}.{name}", f"expected shape {tuple(expected)}, the layer's input batch "
+                                                  f"of N={n} in the {spec.convention} convention, got {arr.shape}",
+                                source)
+            ly.check_buffer(name, arr, f"{path}.{name}", source)
+            p[name] = arr
+    return p
 
 
 def parse_data(raw, spec, batch_given, source):
