@@ -157,8 +157,7 @@ def _function(f, grad, x, name):
     kind, names, arrays, rebuild = calls.inputs("check_function", x)
     both = grad is None  # f returns (loss, grad), as CS231n's softmax_loss does
     who = "f" if both else "grad"
-    state = scalar.Scalar(name or calls.label(f, "function"), None, arrays, names, [None] * len(arrays), {}, [],
-                          "f", carried={"x": x})
+    state = scalar.Scalar(name or calls.label(f, "function"), None, arrays, names, "f", carried={"x": x})
     try:
         out = f(rebuild([a.copy() for a in arrays])) if both else grad(rebuild([a.copy() for a in arrays]))
         if both:
@@ -219,7 +218,7 @@ class _Layer:
     def state(self, name, seed):
         """The state of a layer check: forward and backward called once at x with a random dout."""
         state = scalar.Scalar(name or calls.label(self.forward, "layer"), self.loss, self.arrays, self.names,
-                              [None] * len(self.arrays), {}, [], "forward", retrace=self.retrace)
+                              "forward", retrace=self.retrace)
         try:
             out, cache = calls.split_forward(self.call([a.copy() for a in self.arrays]))
             state.f_float32 = low_precision(np.asarray(out))

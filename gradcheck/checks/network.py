@@ -82,12 +82,12 @@ class _Network:
     Y: np.ndarray
     params: list
     trace: object  # the ShapeTrace, traced once here
-    loss: float = None
-    reference: list = None  # the reference backprop's gradients
+    loss: float | None = None
+    reference: list | None = None  # the reference backprop's gradients
     mode: str = "full"  # the mode that runs
     elements: list | None = None  # per layer, {param: flat indices} a sampled check perturbs
     numeric: object = None  # the NumericGradient
-    rounding: list = None
+    rounding: list | None = None
     hidden: list | None = None
     opinions: dict = field(default_factory=dict)  # {opinion: per-layer gradients}
     notes: list = field(default_factory=list)
@@ -99,7 +99,7 @@ class _Network:
     found: list = field(default_factory=list)  # a sampled check's directional derivatives
     joint: dict = field(default_factory=dict)  # {opinion: per layer, elements the joint test at kinks finds wrong}
     joint_notes: list = field(default_factory=list)
-    result: CheckResult = None
+    result: CheckResult | None = None
 
     @property
     def n(self):

@@ -43,13 +43,13 @@ class Scalar:
     """
 
     label: str
-    F: Callable
+    F: Callable | None
     arrays: list
     names: list
-    analytic: list
-    tensor_problems: dict
-    problems: list
     f_label: str
+    analytic: list | None = None  # None: no gradient for any name
+    tensor_problems: dict = field(default_factory=dict)  # {name: why its gradient cannot be compared}
+    problems: list = field(default_factory=list)  # problems of the check as a whole
     float32: bool = False  # the user's gradients are float32
     f_float32: bool = False  # F computes in float32
     skip_numeric: bool = False  # F cannot be evaluated (a layer whose forward failed)
@@ -68,6 +68,10 @@ class Scalar:
     joint: np.ndarray | None = None  # flat: the elements at kinks the joint test finds wrong
     joint_notes: list = field(default_factory=list)
     result: CheckResult | None = None
+
+    def __post_init__(self):
+        if self.analytic is None:
+            self.analytic = [None] * len(self.arrays)
 
     @property
     def shapes(self):
