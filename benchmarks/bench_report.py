@@ -24,7 +24,6 @@ from tabulate import tabulate
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gradcheck.checks.network import check_network
-from gradcheck.reference.shapes import trace_shapes
 from gradcheck.render import mathprint
 from gradcheck.reports.derivation import REPORT_FORMATS, build_report, report_content
 from gradcheck.spec.parse import load_spec
@@ -53,34 +52,32 @@ def _no_memory():
         mathprint._TEXT, mathprint.to_latex, mathprint.to_mathml = saved
 
 
-def _now(result, trace):
+def _now(result):
     content = report_content(result)
-    return [build_report(result, trace, fmt, content) for fmt in REPORT_FORMATS]
+    return [build_report(result, fmt, content) for fmt in REPORT_FORMATS]
 
 
-def _before(result, trace):
+def _before(result):
     with _no_memory():
-        extra = dict(result.extra)
-        result.extra.pop("derivation", None)  # the report derived the network again
+        derivation, result.derivation = result.derivation, None  # the report derived the network again
         try:
-            return [build_report(result, trace, fmt, report_content(result)) for fmt in REPORT_FORMATS]
+            return [build_report(result, fmt, report_content(result)) for fmt in REPORT_FORMATS]
         finally:
-            result.extra.clear()
-            result.extra.update(extra)
+            result.derivation = derivation
 
 
 def main():
     rows, totals = [], [0.0, 0.0]
     for path in sorted((ROOT / "derivations").glob("*.json")):
         spec = load_spec(str(path))
-        result, trace = check_network(spec), trace_shapes(spec)
+        result = check_network(spec)
         times = []
         for build in (_before, _now):
             _forget()
             start = time.perf_counter()
-            out = build(result, trace)
+            out = build(result)
             times.append(time.perf_counter() - start)
-        assert out == _before(result, trace), f"{path.name}: the two ways wrote different reports"
+        assert out == _before(result), f"{path.name}: the two ways wrote different reports"
         totals = [a + b for a, b in zip(totals, times)]
         rows.append([path.stem, spec.n_params, f"{times[0]:.2f}", f"{times[1]:.2f}", f"{times[0] / times[1]:.1f}x"])
     rows.append(["all", "", f"{totals[0]:.2f}", f"{totals[1]:.2f}", f"{totals[0] / totals[1]:.1f}x"])

@@ -15,11 +15,9 @@ from .checks.network import check_network
 from .errors import GradcheckError
 from .options import add_cli_options
 from .progress import Progress
-from .reference.shapes import fmt_shape, trace_shapes
-from .render import FORMATS, REPORT_FORMATS, Heading, Items, Para, get_format
-from .render.jsondoc import render_json, result_json, trace_json
-from .render.results import check_blocks, verdict_line
-from .render.trace import trace_blocks
+from .reference.shapes import trace_shapes
+from .render import FORMATS, REPORT_FORMATS, get_format
+from .render.runs import Run
 from .spec.parse import load_spec
 
 __all__ = ["main", "build_parser"]
@@ -43,7 +41,7 @@ def build_parser():
                "130 interrupted",
     )
     p.add_argument("specs", nargs="+", metavar="net.json", help="network description(s); see README for the format")
-    p.add_argument("--format", choices=[*FORMATS, "json"], default="text",
+    p.add_argument("--format", choices=list(FORMATS), default="text",
                    help="output format (default: text); html and latex are complete documents")
     p.add_argument("--impl", metavar="MODULE:FUNCTION",
                    help="your backprop, 'module:function' or 'path/to/file.py:function', called as "
@@ -61,10 +59,9 @@ def build_parser():
 
 def _run_one(path, args):
     spec = load_spec(path)
-    trace = trace_shapes(spec)
     if args.trace_only:
-        return None, trace, spec
-    progress = Progress.for_terminal(args.quiet, args.format in FORMATS)
+        return Run(trace=trace_shapes(spec), spec=spec)
+    progress = Progress.for_terminal(args.quiet, get_format(args.format).for_people)
     try:
         result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
                                symbolic=args.symbolic, method=args.method, mode=args.mode, sample=args.sample,
@@ -72,7 +69,7 @@ def _run_one(path, args):
     finally:
         if progress is not None:
             progress.close()
-    return result, trace, spec
+    return Run(result, blame=args.blame)
 
 
 def main(argv=None):
@@ -87,14 +84,15 @@ def main(argv=None):
     code, runs, errors = EXIT_OK, [], []
     for path in args.specs:
         try:
-            result, trace, spec = _run_one(path, args)
-            _relay_output(spec.name, result)
+            run = _run_one(path, args)
+            result = run.result
+            _relay_output(run.name, result)
             if args.report and result is not None:
                 from .reports.files import write_reports
 
                 fmt = args.format if args.format in REPORT_FORMATS else None
-                written = write_reports(result, trace, args.report, fmt, inputs=args.specs)
-                print(f"gradcheck: {spec.name}: report written to {', '.join(map(str, written))}", file=sys.stderr)
+                written = write_reports(result, args.report, fmt, inputs=args.specs)
+                print(f"gradcheck: {run.name}: report written to {', '.join(map(str, written))}", file=sys.stderr)
         except GradcheckError as e:
             print(f"gradcheck: {e}", file=sys.stderr)
             errors.append({"source": str(path), "error": str(e)})
@@ -113,9 +111,9 @@ def main(argv=None):
             continue
         if result is not None and not result.passed and code == EXIT_OK:
             code = EXIT_MISMATCH
-        runs.append((result, trace, spec))
+        runs.append(run)
     try:
-        _print(runs, errors, args)
+        sys.stdout.write(get_format(args.format).runs(runs, errors, args.quiet))
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. piped into head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -124,42 +122,12 @@ def main(argv=None):
 
 def _relay_output(name, result):
     """What the user's backprop printed to stdout, on stderr and marked as such: gradcheck's stdout is its report."""
-    output = result.extra.get("impl_output") if result is not None else None
+    output = result.impl_output if result is not None else None
     if output:
         lines = output.rstrip("\n").split("\n")
         shown = lines[:_RELAYED_LINES] + (["[… the rest not shown]"] if len(lines) > _RELAYED_LINES else [])
         print(f"gradcheck: {name}: your backprop printed to stdout (kept out of gradcheck's output):",
               *(f"  | {line}" for line in shown), sep="\n", file=sys.stderr)
-
-
-def _print(runs, errors, args):
-    if args.format not in FORMATS:  # JSON: documents of their own, not blocks
-        docs = [trace_json(t, s) if args.trace_only else result_json(r, t) for r, t, s in runs]
-        print(render_json(docs, errors))
-        return
-    if not runs:
-        return
-    fmt = get_format(args.format)
-    if args.quiet:
-        body = fmt.body([Items([_one_line(r, t, s) for r, t, s in runs])])
-    else:
-        body = fmt.separator.join(fmt.body(_blocks(r, t, s, args)) for r, t, s in runs)
-    title = "gradcheck: " + ", ".join(s.name for _, _, s in runs)
-    print(fmt.page(title, body), end="")
-
-
-def _one_line(result, trace, spec):
-    if result is not None:
-        return f"{spec.name}: {verdict_line(result)}"
-    out = trace.layers[-1].shapes.get("a") if trace.layers else None
-    return (f"{spec.name}: shapes traced through {len(trace.layers)} layer(s)"
-            + (f", output {fmt_shape(out[1])} per batch" if out else ""))
-
-
-def _blocks(result, trace, spec, args):
-    blocks = [Heading(spec.name, 1), Para(spec.describe() + (f". {spec.description}" if spec.description else "")),
-              *trace_blocks(trace, spec.n_samples)]
-    return blocks if result is None else blocks + check_blocks(result, args.blame)
 
 
 if __name__ == "__main__":  # pragma: no cover

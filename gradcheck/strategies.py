@@ -54,7 +54,7 @@ def _positive(value, argument):
         raise ValueError(f"specs: {argument}={value!r}: {e}") from None
 
 
-def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None, conventions=None, biases=None,
+def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None, conventions=None, biases=None,  # noqa: PLR0913
           smooth=False, max_batch=5):
     """Strategy for valid net.json dicts (no params or data: those come seeded from ``seed``).
 

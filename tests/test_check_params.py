@@ -21,8 +21,8 @@ def test_arrays_are_used_and_left_as_they_are():
     before = [{k: v.copy() for k, v in p.items()} for p in params]
     result = check_network(NET, params=params, symbolic="off")
     assert result.passed
-    assert all(np.array_equal(result.extra["params"][i][k], before[i][k]) for i in range(2) for k in ("W", "b"))
-    assert all(result.extra["params"][i]["W"] is not params[i]["W"] for i in range(2))
+    assert all(np.array_equal(result.params[i][k], before[i][k]) for i in range(2) for k in ("W", "b"))
+    assert all(result.params[i]["W"] is not params[i]["W"] for i in range(2))
     assert all(np.array_equal(params[i][k], before[i][k]) for i in range(2) for k in ("W", "b"))
 
 

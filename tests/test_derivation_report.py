@@ -19,7 +19,6 @@ import sympy as sp
 from gradcheck.checks.network import check_network
 from gradcheck.cli import main as cli_main
 from gradcheck.errors import GradcheckError
-from gradcheck.reference.shapes import trace_shapes
 from gradcheck.render.mathprint import MATHML_NS, Math
 from gradcheck.reports.derivation import EXTENSIONS, build_report
 from gradcheck.reports.files import compare_dirs, generate, main, write_reports
@@ -33,14 +32,14 @@ EXAMPLE_IDS = [p.stem for p in EXAMPLES]
 
 def _checked(path):
     spec = load_spec(str(path))
-    return spec, check_network(spec), trace_shapes(spec)
+    return spec, check_network(spec)
 
 
 @pytest.fixture(scope="module")
 def or_gate(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    spec, result, trace = _checked(DERIVATIONS / "or_gate.json")
-    paths = write_reports(result, trace, out)
+    spec, result = _checked(DERIVATIONS / "or_gate.json")
+    paths = write_reports(result, out)
     return spec, out, paths
 
 
@@ -57,11 +56,11 @@ def test_every_format_is_written(or_gate):
 
 
 def test_one_format_only(tmp_path):
-    _spec, result, trace = _checked(DERIVATIONS / "xor.json")
-    assert write_reports(result, trace, tmp_path / "new" / "dir", "markdown") == [tmp_path / "new/dir/xor.md"]
+    _spec, result = _checked(DERIVATIONS / "xor.json")
+    assert write_reports(result, tmp_path / "new" / "dir", "markdown") == [tmp_path / "new/dir/xor.md"]
     assert [p.name for p in (tmp_path / "new/dir").iterdir()] == ["xor.md"]
     with pytest.raises(GradcheckError, match="report format"):
-        write_reports(result, trace, tmp_path, "pdf")
+        write_reports(result, tmp_path, "pdf")
 
 
 _NAMED_ENTITY = re.compile(r"&(?!lt;|gt;|amp;|quot;|#)([A-Za-z]+);")
@@ -106,8 +105,8 @@ def test_latex_is_a_booktabs_document(or_gate):
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=EXAMPLE_IDS)
 def test_json_values_agree_with_check_network(path, tmp_path):
-    spec, result, trace = _checked(path)
-    write_reports(result, trace, tmp_path, "json")
+    spec, result = _checked(path)
+    write_reports(result, tmp_path, "json")
     doc = json.loads((tmp_path / f"{spec.name}.json").read_text(encoding="utf-8"))
     fresh = check_network(load_spec(str(path)))  # a second, independent run
     elements = {e["element"]: e for e in doc["elements"]}
@@ -174,16 +173,16 @@ def test_never_overwrites_an_input(tmp_path):
     src = tmp_path / "or_gate.json"
     shutil.copy(DERIVATIONS / "or_gate.json", src)
     before = src.read_bytes()
-    _spec, result, trace = _checked(src)
+    _spec, result = _checked(src)
     for fmt in ("json", None):
         with pytest.raises(GradcheckError, match="overwrite the input"):
-            write_reports(result, trace, tmp_path, fmt, inputs=[str(src)])
+            write_reports(result, tmp_path, fmt, inputs=[str(src)])
     with pytest.raises(GradcheckError, match="overwrite the input"):  # the same file by another path
-        write_reports(result, trace, tmp_path / "." / "sub" / "..", "json", inputs=[str(src)])
+        write_reports(result, tmp_path / "." / "sub" / "..", "json", inputs=[str(src)])
     assert src.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["or_gate.json"]  # nothing written
     with pytest.raises(GradcheckError, match="not a gradcheck derivation report"):  # a net.json not checked now
-        write_reports(result, trace, tmp_path, "json")
+        write_reports(result, tmp_path, "json")
     assert src.read_bytes() == before
 
 
@@ -259,8 +258,8 @@ def test_staleness_check_bad_input(tmp_path, capsys):
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 @pytest.mark.parametrize("path", EXAMPLES, ids=EXAMPLE_IDS)
 def test_latex_compiles(path, tmp_path):
-    _spec, result, trace = _checked(path)
-    (tmp_path / "report.tex").write_text(build_report(result, trace, "latex"), encoding="utf-8")
+    _spec, result = _checked(path)
+    (tmp_path / "report.tex").write_text(build_report(result, "latex"), encoding="utf-8")
     run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "report.tex"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
     log = (tmp_path / "report.log").read_text(encoding="latin-1")

@@ -79,7 +79,7 @@ def test_impl_may_not_change_what_gradcheck_uses(tmp_path):
 
     result = check_network(spec, vandal, symbolic="off")
     assert result.passed
-    assert np.abs(result.extra["params"][0]["W"]).min() > 0 and np.abs(result.extra["X"]).min() > 0
+    assert np.abs(result.params[0]["W"]).min() > 0 and np.abs(result.X).min() > 0
 
 
 # -- wrong values: the known mistake is named ------------------------------------------------

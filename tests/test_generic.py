@@ -233,7 +233,7 @@ def test_affine_layer_passes_and_is_named_after_forward():
     assert r.passed, str(r)
     assert r.name == "affine_forward"
     assert [t.name for t in r.tensors] == ["x", "w", "b"]
-    assert r.extra["dout"].shape == (4, 2)
+    assert r.dout.shape == (4, 2)
 
 
 def test_transposed_dw_of_the_wrong_shape_is_caught():
@@ -316,8 +316,8 @@ def test_assert_layer():
 
 
 def test_seed_changes_dout():
-    a = check_layer(affine_forward, affine_backward, *layer_data(), seed=1).extra["dout"]
-    b = check_layer(affine_forward, affine_backward, *layer_data(), seed=2).extra["dout"]
+    a = check_layer(affine_forward, affine_backward, *layer_data(), seed=1).dout
+    b = check_layer(affine_forward, affine_backward, *layer_data(), seed=2).dout
     assert a.shape == b.shape and not np.allclose(a, b)
 
 

@@ -98,7 +98,7 @@ def test_a_saturated_output_passes(loss, output):
     assert np.any((a == 1.0) | (a == 0.0))  # the premise: saturated outputs
     result = check_network(spec, symbolic="off", params=params, data=(X, Y))
     assert result.passed, str(result)
-    assert np.isfinite(result.extra["loss"])
+    assert np.isfinite(result.loss)
     for t in result.tensors:
         assert np.all(np.isfinite(t.values["numeric"])) and np.all(np.isfinite(t.values["backprop"]))
 
@@ -332,7 +332,7 @@ def test_a_loss_that_is_rounding_squared_does_not_fail():
         result = check_network(net, symbolic="off")
         failed += not result.passed
         spec = load_spec(net)
-        loss = result.extra["loss"]
+        loss = result.loss
         premise += loss_noise(spec, spec.parameters(), *spec.batch_data(), loss) > 1e3 * 2.2e-16 * abs(loss)
     assert premise >= 30  # C's rounding is far above ε·|C| (C < 1e-28 here)
     assert failed == 0
@@ -397,7 +397,7 @@ def test_gradients_below_what_the_loss_can_show_are_inconclusive_through_a_norm(
     """The backprop's rounding bound must reach below the batchnorm (a norm's backward subtracts means: its bound
     adds them), or the rounding-sized gradients there are called wrong against a finite difference of exactly 0."""
     result = check_network(UNDERFLOWING_CNN, symbolic="off")
-    assert result.extra["loss"] == 0.0  # the premise: the loss underflowed
+    assert result.loss == 0.0  # the premise: the loss underflowed
     b3 = result.tensor("b3")
     assert 0 < abs(b3.values["backprop"][0]) < 1e-200 and b3.values["numeric"][0] == 0.0
     assert result.passed

@@ -44,6 +44,15 @@ def test_every_block_in_every_format(fmt):
     assert out.count("Section") == 1
 
 
+def test_json_writes_a_document_of_blocks_as_their_kinds_and_fields():
+    doc = json.loads(render(_every_block(), "json"))
+    assert doc["title"] == "demo & 50% of W_0"
+    assert [b["kind"] for b in doc["blocks"]] == ["heading", "para", "items", "equations", "table", "code"]
+    assert doc["blocks"][0] == {"kind": "heading", "text": "Section σ", "level": 2}
+    assert doc["blocks"][1]["parts"][1]["latex"] == r"\sin^{2}{\left(x \right)}"
+    assert doc["blocks"][4]["rows"] == [["W_0", "-0.5"], ["b", "< 1e-07"]]
+
+
 def test_no_format_name_is_tested_outside_its_own_entry():
     names = "|".join([*FORMATS, "json"])
     pattern = re.compile(rf"""(fmt|format|\.name)\s*(==|!=|in)\s*\(?["']({names})["']""")
@@ -159,9 +168,9 @@ def test_a_report_reuses_the_checks_derivation():
     from gradcheck.reports.derivation import report_content
 
     result = check_network(XOR)  # symbolic "auto": a small network is derived, with its expanded forms
-    d = result.extra["derivation"]
+    d = result.derivation
     assert d.expanded and report_content(result).derivation is d
-    assert "derivation" not in check_network(XOR, symbolic="off").extra
+    assert check_network(XOR, symbolic="off").derivation is None
 
 
 def test_expanded_forms_fit_their_cell_or_are_displayed_or_left_out():

@@ -51,7 +51,7 @@ def test_sampled_mode_passes_a_right_backprop_and_says_what_it_checked():
     result = check_network(spec, planted(spec, (0, 0, 0), 1.0), symbolic="off", mode="sampled", sample=8,
                            directions=3)
     assert result.passed, str(result)
-    assert result.extra["mode"] == "sampled"
+    assert result.mode == "sampled"
     w0 = result.tensor("W0")
     assert max(40, 30) <= w0.n_checked < w0.values["numeric"].size
     assert any("sampled check" in n and "3 random directional derivatives" in n for n in result.notes)
@@ -115,7 +115,7 @@ def test_check_function_sampled_names_the_wrong_element():
         return g
 
     right = check_function(lambda x: np.sum(np.sin(x)), np.cos, x, mode="sampled", sample=5, directions=2)
-    assert right.passed and right.extra["mode"] == "sampled" and right.tensor("x").n_checked < x.size
+    assert right.passed and right.mode == "sampled" and right.tensor("x").n_checked < x.size
     wrong = check_function(lambda x: np.sum(np.sin(x)), grad, x, mode="sampled", sample=5, directions=2)
     assert not wrong.passed
     assert wrong.blame(1)[0].element == "x[13, 4]"

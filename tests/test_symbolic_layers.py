@@ -128,23 +128,22 @@ def test_three_way_check_of_a_cnn_fails_a_wrong_gradient():
 
 
 def test_a_cnn_report_shows_the_convolution_and_pooling_facts(tmp_path):
-    from gradcheck.reference.shapes import trace_shapes
     from gradcheck.reports.derivation import build_report, report_json
 
     spec = load_spec({"input": [1, 5, 5], "loss": "cross_entropy", "batch": 2, "layers": [
         {"type": "conv2d", "filters": 2, "kernel": 3, "stride": 2, "padding": 1, "activation": "relu"},
         {"type": "maxpool2d", "size": 3}, {"type": "flatten"}, {"type": "dense", "units": 2, "activation": "softmax"}]})
     result = check_network(spec)
-    md = build_report(result, trace_shapes(spec), "markdown")
+    md = build_report(result, "markdown")
     assert "## The local fact of a convolution" in md and "## Where pooling sends the gradient" in md
     assert r"\left[f = g\right] {x}_{d,- P + S i + r,- P + S j + s}" in md
     assert "In this network: layer 0: S = 2, P = 1, 3×3 kernels." in md
     assert "(0, 0, 1, 0, 0, 0, 0, 0, 0)" in md  # the example window's gradient goes to its maximum only
-    doc = report_json(result, trace_shapes(spec))
+    doc = report_json(result)
     assert doc["conv_fact"]["dz_dW"]["text"] == "[f = g]*x[d, -P + S*i + r, -P + S*j + s]"
     assert [p["layer"] for p in doc["pool_facts"]] == [1] and len(doc["pool_facts"][0]["grads"]) == 9
     dense = load_spec(SPECS["bn_mlp"])
-    plain = report_json(check_network(dense, symbolic="off"), trace_shapes(dense))
+    plain = report_json(check_network(dense, symbolic="off"))
     assert "conv_fact" not in plain and "pool_facts" not in plain
 
 

@@ -25,23 +25,16 @@ wrong as a whole is explained by :func:`~gradcheck.diagnose.network.diagnose_ten
 
 from __future__ import annotations
 
-import math
-import time
-import warnings
-
 import numpy as np
 
 from ..diagnose.linetrace import compare_with_reference, trace_call
-from ..diagnose.network import diagnose_tensor
 from ..errors import describe_exception
-from ..judge.compare import ATOL, RTOL, TensorCheck, low_precision
+from ..judge.compare import ATOL, RTOL, low_precision
 from ..judge.outcome import CheckResult
-from ..judge.subgradient import Along, element_wrong, joint_test
-from ..judge.tolerances import tolerance
-from ..numeric.function import Settings, kink_aware_gradient_at
-from ..numeric.sampled import DIRECTIONS, FULL_SECONDS, SAMPLE, check_mode, choose_elements, directions, stencil_along
-from ..numeric.stencils import STEP_SCALE, flatten, unflatten
+from ..numeric.sampled import DIRECTIONS, SAMPLE
 from ..usercode import calls
+from . import scalar
+from .options import CheckOptions
 
 __all__ = ["check_function", "assert_function", "check_layer", "assert_layer"]
 
@@ -51,7 +44,7 @@ _DOUT_STREAM = 0xD0D7
 
 # -- public API -------------------------------------------------------------------------
 
-def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None, name=None, mode="auto",
+def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None, name=None, mode="auto",  # noqa: PLR0913
                    sample=SAMPLE, directions=DIRECTIONS) -> CheckResult:
     """Compare ``grad(x)`` with finite differences of ``f`` at ``x``, element by element.
 
@@ -89,34 +82,9 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     <CheckResult f: FAILED, 1 tensors, max rel err 0.5, worst x[2] rel 0.5>
     """
     calls.check_method_argument("check_function", method)
-    kind, names, arrays, rebuild = calls.inputs("check_function", x)
-    label = name or calls.label(f, "function")
-    problems, analytic, tensor_problems = [], [None] * len(arrays), {}
-    float32 = False  # judged by the gradient's own dtype, not x's
-    both = grad is None  # f returns (loss, grad), as CS231n's softmax_loss does
-    who = "f" if both else "grad"
-    try:
-        out = f(rebuild([a.copy() for a in arrays])) if both else grad(rebuild([a.copy() for a in arrays]))
-        if both:
-            if not (isinstance(out, tuple) and len(out) == 2):
-                raise calls.NotScalarError(f"grad=None means f returns (loss, grad); f returned {type(out).__name__}"
-                                      + (f" of {len(out)}" if isinstance(out, tuple) else ""))
-            out = out[1]
-    except (Exception, SystemExit) as e:
-        problems.append(str(e) if isinstance(e, calls.NotScalarError) else f"{who} raised {describe_exception(e)}")
-        tensor_problems = {nm: f"{nm}: no analytic gradient ({who} failed, see above)" for nm in names}
-    else:
-        float32 = low_precision(out)
-        analytic, tensor_problems, structure = calls.gradients(out, x, names, arrays, who, kind)
-        problems += structure
-
-    def loss(arrs):
-        value = f(rebuild(arrs))
-        return value[0] if both and isinstance(value, tuple) else value
-
-    return _run(label, loss, arrays, names, analytic, tensor_problems, problems,
-                rtol=rtol, atol=atol, method=method, step=step, f_label="f", extra={"x": x}, float32=float32,
-                modes=(mode, sample, directions))
+    opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
+                        directions=directions)
+    return scalar.run(_function(f, grad, x, name), opts)
 
 
 def assert_function(f, grad, x, **kwargs) -> CheckResult:
@@ -128,7 +96,7 @@ def assert_function(f, grad, x, **kwargs) -> CheckResult:
     return result
 
 
-def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,
+def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,  # noqa: PLR0913
                 names=None, name=None, trace_code=True, mode="auto", sample=SAMPLE,
                 directions=DIRECTIONS) -> CheckResult:
     """Check a layer's ``backward`` against finite differences of its ``forward``.
@@ -168,71 +136,9 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
     db: backward returned shape (4, 2), expected (2,) (the shape of b): one axis too many: sum over axis 0 (the batch)
     """
     calls.check_method_argument("check_layer", method)
-    inputs = [x, *params]
-    is_array = [i == 0 or isinstance(p, np.ndarray) for i, p in enumerate(inputs)]
-    arrays = []
-    for i, (v, arr) in enumerate(zip(inputs, is_array)):
-        if arr:
-            arrays.append(calls.to_float(v, "check_layer", "x" if i == 0 else f"params[{i - 1}]"))
-    names = calls.layer_names(forward, is_array, names)
-    label = name or calls.label(forward, "layer")
-
-    def call(arrs):
-        it = iter(arrs)
-        args = [next(it) if arr else v for v, arr in zip(inputs, is_array)]
-        return forward(*args)
-
-    problems, analytic, tensor_problems = [], [None] * len(arrays), {}
-    dout, float32, f_float32 = None, False, False
-    try:
-        res = call([a.copy() for a in arrays])
-        out, cache = calls.split_forward(res)
-        f_float32 = low_precision(np.asarray(out))
-        out = np.asarray(out, dtype=np.float64)
-    except (Exception, SystemExit) as e:
-        problems.append(f"forward raised {describe_exception(e)}")
-    else:
-        dout = np.random.default_rng([seed, _DOUT_STREAM]).standard_normal(out.shape)
-        if cache is None:
-            it = iter([a.copy() for a in arrays])
-            cache = tuple(next(it) if arr else v for v, arr in zip(inputs, is_array))
-        try:
-            grads = backward(dout.copy(), cache)
-        except (Exception, SystemExit) as e:
-            problems.append(f"backward raised {describe_exception(e)}")
-            tensor_problems = {nm: f"d{nm}: no analytic gradient (backward failed, see above)" for nm in names}
-        else:
-            if len(arrays) == 1 and not isinstance(grads, (tuple, list)):
-                grads = (grads,)
-            float32 = low_precision(grads)  # the gradients' own dtype, not the inputs'
-            analytic, tensor_problems, structure = calls.gradients(grads, None, names, arrays, "backward", "layer",
-                                                              out_shape=dout.shape)
-            problems += structure
-
-    def loss(arrs):
-        o, _ = calls.split_forward(call(arrs))
-        o = np.asarray(o)
-        o = o if np.iscomplexobj(o) else o.astype(np.float64)
-        if o.shape != dout.shape:
-            raise ValueError(f"forward's output changed shape from {dout.shape} to {o.shape}")
-        return np.sum(o * dout)
-
-    result = _run(label, loss, arrays, names, analytic, tensor_problems, problems, rtol=rtol, atol=atol,
-                  method=method, step=step, f_label="forward", extra={"dout": dout}, skip_numeric=dout is None,
-                  float32=float32, f_float32=f_float32, modes=(mode, sample, directions))
-    if trace_code and dout is not None and not result.passed:
-        _, fresh = calls.split_forward(call([a.copy() for a in arrays]))
-        if fresh is None:
-            it = iter([a.copy() for a in arrays])
-            fresh = tuple(next(it) if arr else v for v, arr in zip(inputs, is_array))
-        known = [a.shape for a in arrays] + [dout.shape]
-        lines = compare_with_reference(trace_call(backward, dout.copy(), fresh), [], dout.shape[0], known,
-                                       unlike="none of the inputs' shapes or dout's")
-        result.extra["line_trace"] = lines
-        wrong = {f"d{t.name}": np.shape(t.values["analytic"]) for t in result.tensors
-                 if t.values.get("analytic") is not None and np.shape(t.values["analytic"]) != t.shape}
-        result.diagnosis += lines.sentences(wrong)
-    return result
+    opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
+                        directions=directions, seed=seed, trace_code=trace_code)
+    return scalar.run(_Layer(forward, backward, x, params, names).state(name, opts.seed), opts)
 
 
 def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:
@@ -244,159 +150,107 @@ def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:
     return result
 
 
-# -- inputs and returned gradients ------------------------------------------------------
+# -- what the user gave, as the scalar function the stages check -----------------------------
 
-
-# -- the check ----------------------------------------------------------------------------
-
-
-def _run(label, F, arrays, names, analytic, tensor_problems, problems, *, rtol, atol, method, step, f_label,
-         extra, skip_numeric=False, float32=False, f_float32=False, modes=("full", SAMPLE, DIRECTIONS)):
-    shapes = [a.shape for a in arrays]
-    theta = flatten(arrays) if arrays else np.zeros(0)
-    notes, failures = [], []
-    f0, smooth_ok, eps = None, True, tolerance().eps
-    if not skip_numeric:
-        try:
-            started = time.perf_counter()
-            first = F([a.copy() for a in arrays])
-            seconds = time.perf_counter() - started
-            if f_float32 or low_precision(first):
-                eps = tolerance("float32").eps
-                notes.append(f"{f_label} computes in float32: the finite differences use float32-sized steps")
-            f0 = calls.scalar(first, f_label)
-            again = calls.scalar(F([a.copy() for a in arrays]), f_label)
-        except (Exception, SystemExit) as e:
-            problems.append(calls.failure(e, f_label, "at x itself, so there is no numeric gradient"))
-        else:
-            if not (again == f0 or (np.isnan(again) and np.isnan(f0))):
-                smooth_ok = False
-                problems.append(f"{f_label} is not deterministic: two calls at the same x gave {f0!r} and {again!r}; "
-                                "fix the random seed inside it (e.g. a dropout mask) so every call computes "
-                                "the same function")
-            elif not np.isfinite(f0):
-                problems.append(f"{f_label} returned {f0} at x itself; the numeric gradient is undefined there")
-
-    chosen, found, joint, joint_notes = None, [], np.zeros(theta.size, dtype=bool), []
-    if f0 is None:
-        numeric, bound = np.full(theta.size, np.nan), np.zeros(theta.size)
-        kinks, lost = np.zeros(theta.size, dtype=bool), np.zeros(theta.size, dtype=bool)
-        analytic = [None] * len(arrays)  # nothing to compare with
+def _function(f, grad, x, name):
+    """The state of a function check: ``f`` of x's arrays, and ``grad``'s claim (or f's own, for grad=None)."""
+    kind, names, arrays, rebuild = calls.inputs("check_function", x)
+    both = grad is None  # f returns (loss, grad), as CS231n's softmax_loss does
+    who = "f" if both else "grad"
+    state = scalar.Scalar(name or calls.label(f, "function"), None, arrays, names, "f", carried={"x": x})
+    try:
+        out = f(rebuild([a.copy() for a in arrays])) if both else grad(rebuild([a.copy() for a in arrays]))
+        if both:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise calls.NotScalarError(f"grad=None means f returns (loss, grad); f returned {type(out).__name__}"
+                                           + (f" of {len(out)}" if isinstance(out, tuple) else ""))
+            out = out[1]
+    except (Exception, SystemExit) as e:
+        why = str(e) if isinstance(e, calls.NotScalarError) else f"{who} raised {describe_exception(e)}"
+        state.problems.append(why)
+        state.tensor_problems = {nm: f"{nm}: no analytic gradient ({who} failed, see above)" for nm in names}
     else:
-        def f_batch(T):
-            out = np.empty(len(T), dtype=T.dtype)
-            for r in range(len(T)):
-                try:
-                    out[r] = calls.scalar(F(unflatten(T[r].copy(), shapes)), f_label, np.iscomplexobj(T))
-                except (Exception, SystemExit) as e:
-                    out[r] = np.nan
-                    if not failures:
-                        failures.append(calls.failure(e, f_label, "at a perturbed point"))
-            return out
+        state.float32 = low_precision(out)  # judged by the gradient's own dtype, not x's
+        state.analytic, state.tensor_problems, structure = calls.gradients(out, x, names, arrays, who, kind)
+        state.problems += structure
 
-        usable = [np.ravel(a) if a is not None and a.shape == s else np.full(math.prod(s), np.nan)
-                  for a, s in zip(analytic, shapes)]
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # NaN slopes where f failed: reported below
-            flat_a = flatten(usable)
-            chosen, found = _sampled(F, f_label, theta, shapes, flat_a, modes, seconds, rtol, notes)
-            ka = kink_aware_gradient_at(chosen, f_batch, theta, f0, flat_a, Settings(method, step, rtol, atol, eps))
-            numeric, bound, kinks, lost = ka.numeric, ka.bound, ka.kinks, ka.unresolved
-            if not smooth_ok:
-                kinks[:] = False
-            elif kinks.any():  # the values at all kinks, tested together
-                judged_rtol = tolerance("float32" if float32 else "float64").judged_rtol(rtol)
-                joint, joint_notes = _joint(F, f_label, theta, shapes, names, f0, ka, flat_a, judged_rtol, atol, eps)
+    def loss(arrs):
+        value = f(rebuild(arrs))
+        return value[0] if both and isinstance(value, tuple) else value
 
-    tensors, at = [], 0
-    for name, shape, a in zip(names, shapes, analytic):
-        size = math.prod(shape)
-        num = numeric[at:at + size].reshape(shape)
-        kink = kinks[at:at + size].reshape(shape)
-        err = bound[at:at + size].reshape(shape)
-        mask = None if chosen is None else np.isin(np.arange(at, at + size), chosen).reshape(shape)
-        at += size
-        problem = tensor_problems.get(name)
-        bad = ~np.isfinite(num) if mask is None else ~np.isfinite(num) & mask
-        if f0 is not None and bad.any() and problem is None:
-            why = f" ({failures[0]})" if failures else ""
-            problem = (f"{name}: {f_label} is NaN/Inf or raised at x ± h for {int(bad.sum())} element(s) "
-                       f"(first {calls.element(name, bad)}), so their numeric gradient is undefined; is x at the edge "
-                       f"of {f_label}'s domain (log of 0, sqrt of a negative)?{why}")
-        part = slice(at - size, at)
-        tensors.append(TensorCheck(name, None, None, tuple(shape), {"analytic": a, "numeric": num}, ("analytic",),
-                                   rtol, atol, kinks=kink, problem=problem, bound=err, float32=float32, mask=mask,
-                                   unresolved=lost[part].reshape(shape),
-                                   joint={"analytic": joint[part].reshape(shape)}))
-    n_kinks = sum(t.n_kinks for t in tensors)
-    if n_kinks:
-        t = next(t for t in tensors if t.n_kinks)
-        first = calls.element(t.name, t.kinks)
-        notes.append(f"{n_kinks} element(s) sit where {f_label} is not differentiable (a kink, like |x| or relu at 0; "
-                     f"first {first}): their one-sided derivatives differ. A value between them is reported as "
-                     "'kink', not failed, and the values at all kinks were tested together along directions over "
-                     "them (a sub- or supergradient as a vector)")
-    if lost.any():
-        notes.append(f"{int(lost.sum())} element(s) sit so close to where {f_label} is not differentiable that no "
-                     f"step its rounding resolves stays clear of it: inconclusive where the value lies between the "
-                     "slopes seen, wrong outside them")
-    result = CheckResult(label, tensors, ("analytic", "numeric"), ("analytic",), rtol, atol, notes=notes,
-                         problems=problems + [t.problem for t in tensors if t.problem],
-                         diagnosis=joint_notes + [d for t in tensors if (d := diagnose_tensor(t))])
-    result.extra.update(extra, f0=f0, mode="full" if chosen is None else "sampled", directions=found)
-    return result
+    state.F = loss
+    return state
 
 
-def _joint(F, f_label, theta, shapes, names, f0, ka, a, rtol, atol, eps):
-    """(flat mask of the elements at kinks the joint test finds wrong, notes): see
-    :func:`~gradcheck.judge.subgradient.joint_test`."""
-    def line(idx, coef, ts):
-        out = []
-        for t in ts:
-            x = theta.copy()
-            x[idx] += t * coef
-            try:
-                out.append(calls.scalar(F(unflatten(x, shapes)), f_label))
-            except (Exception, SystemExit):  # f failing along a direction: that test is skipped
-                out.append(np.nan)
-        return out
+class _Layer:
+    """A layer's forward and backward over its array inputs (x and the params that are arrays); the others
+    (a ``conv_param`` dict, an int) pass through unchanged."""
 
-    starts = np.cumsum([0] + [math.prod(s) for s in shapes])
+    def __init__(self, forward, backward, x, params, names):
+        self.forward, self.backward = forward, backward
+        self.inputs = [x, *params]
+        self.is_array = [i == 0 or isinstance(p, np.ndarray) for i, p in enumerate(self.inputs)]
+        self.arrays = [calls.to_float(v, "check_layer", "x" if i == 0 else f"params[{i - 1}]")
+                       for i, (v, arr) in enumerate(zip(self.inputs, self.is_array)) if arr]
+        self.names = calls.layer_names(forward, self.is_array, names)
+        self.dout = None
 
-    def label(i):
-        k = int(np.searchsorted(starts, i, side="right") - 1)
-        index = np.unravel_index(int(i - starts[k]), shapes[k])
-        return f"{names[k]}[{', '.join(str(int(j)) for j in index)}]" if shapes[k] else names[k]
+    def call(self, arrs):
+        it = iter(arrs)
+        return self.forward(*[next(it) if arr else v for v, arr in zip(self.inputs, self.is_array)])
 
-    K = np.flatnonzero(ka.kinks)
-    wrong = element_wrong(a, ka.numeric, ka.bound, ka.kinks, rtol, atol) | ~np.isfinite(a)
-    found = joint_test(Along(line, f0, eps), theta, K, (ka.plus - ka.minus)[K], {"analytic": a},
-                       {"analytic": 4 * eps * np.abs(a)}, {"analytic": rtol}, atol, {"analytic": wrong}, label)
-    return found["analytic"]
+    def cache(self, cache):
+        """Forward's cache, or (x, *params) for a forward that returns none."""
+        if cache is not None:
+            return cache
+        it = iter([a.copy() for a in self.arrays])
+        return tuple(next(it) if arr else v for v, arr in zip(self.inputs, self.is_array))
 
+    def loss(self, arrs):
+        """L = sum(forward(x, *params) * dout): its gradient is what backward computes."""
+        o, _ = calls.split_forward(self.call(arrs))
+        o = np.asarray(o)
+        o = o if np.iscomplexobj(o) else o.astype(np.float64)
+        if o.shape != self.dout.shape:
+            raise ValueError(f"forward's output changed shape from {self.dout.shape} to {o.shape}")
+        return np.sum(o * self.dout)
 
-def _sampled(F, f_label, theta, shapes, a, modes, seconds, rtol, notes):
-    """(flat indices to check, or None for all; directions) for ``modes`` = (mode, sample, directions).
+    def state(self, name, seed):
+        """The state of a layer check: forward and backward called once at x with a random dout."""
+        state = scalar.Scalar(name or calls.label(self.forward, "layer"), self.loss, self.arrays, self.names,
+                              "forward", retrace=self.retrace)
+        try:
+            out, cache = calls.split_forward(self.call([a.copy() for a in self.arrays]))
+            state.f_float32 = low_precision(np.asarray(out))
+            out = np.asarray(out, dtype=np.float64)
+        except (Exception, SystemExit) as e:
+            state.problems.append(f"forward raised {describe_exception(e)}")
+        else:
+            self.dout = np.random.default_rng([seed, _DOUT_STREAM]).standard_normal(out.shape)
+            self._backward(state, self.cache(cache))
+        state.skip_numeric = self.dout is None
+        state.carried = {"dout": self.dout}
+        return state
 
-    auto checks every element when that takes about :data:`~gradcheck.numeric.sampled.FULL_SECONDS` at
-    two calls of f each (the first call took ``seconds``).
-    """
-    mode, sample, count = modes
-    check_mode(mode)
-    if mode == "full" or (mode == "auto" and 2 * theta.size * seconds <= FULL_SECONDS):
-        return None, []
-    rng = np.random.default_rng(0x5A3)
-    starts = np.cumsum([0] + [math.prod(s) for s in shapes])
-    chosen = np.concatenate([choose_elements(s, sample, rng) + at for s, at in zip(shapes, starts)])
-    h = STEP_SCALE * max(1.0, float(np.abs(theta).max(initial=0.0)))
-    dd = stencil_along(lambda t, v: calls.scalar(F(unflatten(theta + t * v, shapes)), f_label), h)
-    found = directions(dd, {"analytic": a}, tolerance().rounding(np.abs(a)), count, 0, rtol)
-    for d in found:
-        chosen = np.union1d(chosen, d.located.get("analytic", np.zeros(0, int)))
-    bad = sum(1 for d in found if not all(d.agrees.values()))
-    notes.append(f"sampled check: {len(chosen):,} of {theta.size:,} elements checked by finite differences "
-                 f"(every row and column), and {len(found)} random directional derivatives over all elements"
-                 + (f", {bad} of which disagree" if bad else ", all agreeing"))
-    return chosen, found
+    def _backward(self, state, cache):
+        try:
+            grads = self.backward(self.dout.copy(), cache)
+        except (Exception, SystemExit) as e:
+            state.problems.append(f"backward raised {describe_exception(e)}")
+            state.tensor_problems = {nm: f"d{nm}: no analytic gradient (backward failed, see above)"
+                                     for nm in self.names}
+            return
+        if len(self.arrays) == 1 and not isinstance(grads, (tuple, list)):
+            grads = (grads,)
+        state.float32 = low_precision(grads)  # the gradients' own dtype, not the inputs'
+        state.analytic, state.tensor_problems, structure = calls.gradients(grads, None, self.names, self.arrays,
+                                                                           "backward", "layer",
+                                                                           out_shape=self.dout.shape)
+        state.problems += structure
 
-
+    def retrace(self):
+        """Backward run once more, from a fresh forward, under the line tracer."""
+        _, fresh = calls.split_forward(self.call([a.copy() for a in self.arrays]))
+        known = [a.shape for a in self.arrays] + [self.dout.shape]
+        return compare_with_reference(trace_call(self.backward, self.dout.copy(), self.cache(fresh)), [],
+                                      self.dout.shape[0], known, unlike="none of the inputs' shapes or dout's")

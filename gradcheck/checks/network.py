@@ -6,33 +6,34 @@ the SymPy derivation, the user's function) is compared with them element by elem
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..diagnose.linetrace import trace_impl
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
-from ..judge.compare import ATOL, RTOL, UNDERFLOW, TensorCheck, low_precision
+from ..judge.compare import ATOL, RTOL, UNDERFLOW
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
-from ..numeric.kinks import merge_sides, unresolved
+from ..numeric.kinks import unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import grow_elements, numeric_gradient
-from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, choose_elements, resolve_mode
+from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, resolve_mode
 from ..reference.backprop import backprop
 from ..reference.rounding import backprop_rounding, unseen
 from ..reference.shapes import trace_shapes
 from ..spec.arrays import parse_params
 from ..spec.parse import load_spec
-from ..usercode import isolation
-from ..usercode.impl import call_impl, load_impl
+from . import refill
+from .options import CheckOptions
+from .user import Loaded, line_trace, user_gradients
+from .verdicts import judged_rtol, kink_notes, outcome, tensor_check
 
 __all__ = ["check_network", "assert_network"]
 
 
-def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,
+def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,  # noqa: PLR0913
                   method="auto", params=None, data=None, trace_code=True, mode="auto", sample=SAMPLE,
                   directions=DIRECTIONS, progress=None, timeout=None) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.parse.Spec`).
@@ -64,185 +65,193 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     >>> r.passed, [t.name for t in r.tensors]
     (True, ['W0', 'b0', 'W1', 'b1'])
     """
-    spec = load_spec(spec)
+    opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
+                        directions=directions, symbolic=symbolic, seed=seed, timeout=timeout, trace_code=trace_code,
+                        progress=progress)
+    state = _prepare(load_spec(spec), impl, params, data, opts)
+    for stage in STAGES:
+        stage(state, opts)
+    return state.result
+
+
+@dataclass
+class _Network:
+    """What the stages of a network check know so far: its inputs, every opinion, and the evidence on them."""
+
+    spec: object
+    user_fn: Loaded | None  # the user's backprop, if any
+    X: np.ndarray
+    Y: np.ndarray
+    params: list
+    trace: object  # the ShapeTrace, traced once here
+    loss: float | None = None
+    reference: list | None = None  # the reference backprop's gradients
+    mode: str = "full"  # the mode that runs
+    elements: list | None = None  # per layer, {param: flat indices} a sampled check perturbs
+    numeric: object = None  # the NumericGradient
+    rounding: list | None = None
+    hidden: list | None = None
+    opinions: dict = field(default_factory=dict)  # {opinion: per-layer gradients}
+    notes: list = field(default_factory=list)
+    problems: list = field(default_factory=list)  # problems of the check as a whole
+    derivation: object = None
+    unevaluated: list | None = None  # per layer, the elements SymPy's forms could not evaluate
+    user: object = None  # UserGradients of the user's backprop
+    stray: list = field(default_factory=list)  # problems with keys no tensor has
+    found: list = field(default_factory=list)  # a sampled check's directional derivatives
+    joint: dict = field(default_factory=dict)  # {opinion: per layer, elements the joint test at kinks finds wrong}
+    joint_notes: list = field(default_factory=list)
+    result: CheckResult | None = None
+
+    @property
+    def n(self):
+        return self.Y.shape[self.spec.conv.sample_axis]
+
+    @property
+    def impl_float32(self):
+        return self.user is not None and self.user.float32
+
+    def checked(self):
+        """The opinions judged against finite differences, in their order."""
+        return tuple(op for op in ("backprop", "symbolic", "impl") if op in self.opinions)
+
+    def judged(self, ops):
+        """{opinion: gradients} of ``ops``, without the user's when its call failed as a whole."""
+        return {op: self.opinions[op] for op in ops if not (op == "impl" and self.problems)}
+
+
+def _prepare(spec, impl, params, data, opts):
+    """The network's data and params (the spec's, or those given, validated as net.json's) and its shape trace."""
     impl = spec.impl if impl is None else impl
-    X, Y = spec.batch_data(seed) if data is None else (np.asarray(data[0], float), np.asarray(data[1], float))
+    X, Y = spec.batch_data(opts.seed) if data is None else (np.asarray(data[0], float), np.asarray(data[1], float))
     n = Y.shape[spec.conv.sample_axis]
     if params is None:
-        params = spec.parameters(seed, n=n)
+        params = spec.parameters(opts.seed, n=n)
     else:  # validated like net.json's params: shapes named per layer, with hints
         given = parse_params(params if isinstance(params, list) else _listed(params), spec, spec.source)
-        params = replace(spec, params=given).parameters(seed, n=n)
-    loss, reference = backprop(spec, params, X, Y)
-    ran, mode_note = resolve_mode(mode, spec, n, method)
-    elements = _sample(spec, sample, seed) if ran == "sampled" else None
-    numeric = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=elements, progress=progress)
-    rounding = backprop_rounding(spec, params, X, Y)
-    hidden = unseen(spec, params, X, Y)
-    opinions = {"backprop": reference, "numeric": numeric.grads}
-    notes = [mode_note] if mode_note else []
+        params = replace(spec, params=given).parameters(opts.seed, n=n)
+    return _Network(spec, None if impl is None else Loaded(impl), X, Y, params, trace_shapes(spec))
 
-    derivation, unevaluated = None, None
-    if symbolic != "off" and spec.symbolic_gap():
-        notes.append(spec.symbolic_gap())  # decided without loading SymPy
-    elif symbolic != "off":
-        from ..symbolic.derive import derive, should_run
 
-        run, reason = should_run(spec, symbolic)
-        if run:
-            # Derived once: a derivation report of this result reuses it (with its expanded forms).
-            derivation = derive(spec, expand="auto")
-            sympy_says = derivation.opinion(params, X, Y, reference)
-            opinions["symbolic"], unevaluated = sympy_says.grads, sympy_says.skipped
-            if sympy_says.note:
-                notes.append(sympy_says.note)
-        elif reason:
-            notes.append(reason)
+def reference_stage(s, opts):
+    """The reference backprop, and the mode that runs (with the sample of a sampled check)."""
+    s.loss, s.reference = backprop(s.spec, s.params, s.X, s.Y)
+    s.mode, mode_note = resolve_mode(opts.mode, s.spec, s.n, opts.method)
+    if s.mode == "sampled":
+        s.elements = refill.sample(s.spec, opts.sample, opts.seed)
+    s.notes += [mode_note] if mode_note else []
 
-    problems, impl_problems, impl_float32, stray, output, contained = [], {}, False, [], "", False
-    user_fn = _Loaded(impl)
-    if impl is not None:
-        user, impl_problems, impl_float32, impl_notes, output, contained = _user_gradients(user_fn, spec, params, X,
-                                                                                           Y, timeout)
-        notes += impl_notes
-        if "" in impl_problems:
-            problems.append(impl_problems.pop(""))
-        names = {name for name, *_ in spec.param_names()}
-        stray = [text for key, text in impl_problems.items() if key not in names]  # keys no tensor has
-        opinions["impl"] = user if user is not None else [dict.fromkeys(p) for p in params]
 
-    checked = tuple(op for op in ("backprop", "symbolic", "impl") if op in opinions)
-    found = []
-    if ran == "sampled":
-        judged = {op: opinions[op] for op in checked if op != "symbolic" and not (op == "impl" and problems)}
-        found = check_directions(spec, params, (X, Y), judged, rounding, (directions, seed or 0), rtol,
-                                 noise=numeric.noise)
-        located = _located(spec, found)
-        if any(idx.size for layer in located for idx in layer.values()):
-            more = numeric_gradient(spec, params, X, Y, step=step, method=method, elements=located)
-            for ours, theirs, sampled in zip(_parts(numeric), _parts(more), located):
-                for part, extra in zip(ours, theirs):
-                    for key, flat in sampled.items():
-                        part[key].ravel()[flat] = extra[key].ravel()[flat]
-            merge_sides(numeric, more, located)
-            elements = [{key: np.union1d(elements[i][key], located[i][key]) for key in located[i]}
-                        for i in range(len(located))]
-        notes.append(_sampled_note(spec, elements, found))
-    joint, joint_notes = {}, []
-    if any(k.any() for layer in numeric.kinks for k in layer.values()):  # the kinks' values tested together
-        judged = {op: opinions[op] for op in checked if not (op == "impl" and problems)}
-        rtols = {op: tolerance("float32" if op == "impl" and impl_float32 else "float64").judged_rtol(rtol)
-                 for op in judged}
-        joint, joint_notes, _ = network_kinks(spec, params, X, Y, numeric, judged, rounding, rtols, atol)
-    def judged():
-        out = []
-        for name, layer, kind, shape in spec.param_names():
-            values = {op: opinions[op][layer].get(kind) for op in opinions}
-            problem = impl_problems.get(name)
-            got = values.get("impl")
-            if impl is not None and not problems and got is not None and np.shape(got) != tuple(shape):
-                hint = shape_hint(spec, layer, kind, np.shape(got), shape, n=n)
-                problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {tuple(shape)} "
-                           f"(the shape of {kind}){': ' + hint if hint else ''}")
-            out.append(TensorCheck(name, layer, kind, tuple(shape), values, checked, rtol, atol,
-                                   kinks=numeric.kinks[layer][kind], problem=problem,
-                                   bound=numeric.bounds[layer][kind] + UNDERFLOW
-                                   + (0.0 if hidden is None else hidden[layer][kind]),
-                                   rounding=tolerance().rounding(rounding[layer][kind]),
-                                   float32=impl_float32, mask=_mask(elements, layer, kind, shape),
-                                   unevaluated={"symbolic": unevaluated[layer][kind]} if unevaluated else {},
-                                   unresolved=unresolved(numeric, layer, kind),
-                                   joint={op: joint[op][layer][kind] for op in joint}))
-        return out
+def numeric_stage(s, opts):
+    """Finite differences (the judge), and the rounding of the reference backprop and of the loss."""
+    s.numeric = numeric_gradient(s.spec, s.params, s.X, s.Y, step=opts.step, method=opts.method, elements=s.elements,
+                                 progress=opts.progress)
+    s.rounding = backprop_rounding(s.spec, s.params, s.X, s.Y)
+    s.hidden = unseen(s.spec, s.params, s.X, s.Y)
+    s.opinions.update(backprop=s.reference, numeric=s.numeric.grads)
 
-    tensors = judged()
-    # Elements the default steps leave inconclusive because the loss's rounding hides them: larger steps.
-    if step is None and lookup(numeric.method).per_element_steps and grow_elements(spec, params, X, Y, numeric,
-                                                                          _undecided(spec, tensors)):
-        tensors = judged()
-    n_kinks = sum(t.n_kinks for t in tensors)
-    if n_kinks:
-        where = sorted({text for ly in spec.layers for text in ly.kink_texts})  # what each kind's kinks are
-        notes.append(f"{n_kinks} element(s) sit on a kink ({'; '.join(where)}), where the loss is not "
-                     "differentiable: their one-sided derivatives differ. A value between them is reported as 'kink', "
-                     "not failed, and the values at all kinks were tested together along directions over them "
-                     "(a sub- or supergradient as a vector)")
-    n_lost = sum(int(np.count_nonzero(t.unresolved)) for t in tensors if t.unresolved is not None)
-    if n_lost:
-        notes.append(f"{n_lost} element(s) sit so close to a kink that no step the loss's rounding resolves stays "
-                     "clear of it: inconclusive where the value lies between the slopes seen, wrong outside them")
+
+def symbolic_stage(s, opts):
+    """SymPy's opinion, when ``symbolic`` asks for it and the network is within its reach."""
+    if opts.symbolic == "off":
+        return
+    if s.spec.symbolic_gap():
+        s.notes.append(s.spec.symbolic_gap())  # decided without loading SymPy
+        return
+    from ..symbolic.derive import derive, should_run
+
+    run, reason = should_run(s.spec, opts.symbolic)
+    if not run:
+        s.notes += [reason] if reason else []
+        return
+    # Derived once: a derivation report of this result reuses it (with its expanded forms).
+    s.derivation = derive(s.spec, expand="auto")
+    sympy_says = s.derivation.opinion(s.params, s.X, s.Y, s.reference)
+    s.opinions["symbolic"], s.unevaluated = sympy_says.grads, sympy_says.skipped
+    s.notes += [sympy_says.note] if sympy_says.note else []
+
+
+def user_stage(s, opts):
+    """One call of the user's backprop: its gradients, or the problems that keep them from being compared."""
+    if s.user_fn is None:
+        return
+    s.user = user_gradients(s.user_fn, s.spec, s.params, s.X, s.Y, opts.timeout)
+    s.notes += s.user.notes
+    if "" in s.user.problems:
+        s.problems.append(s.user.problems.pop(""))
+    names = {name for name, *_ in s.spec.param_names()}
+    s.stray = [text for key, text in s.user.problems.items() if key not in names]  # keys no tensor has
+    s.opinions["impl"] = s.user.grads if s.user.grads is not None else [dict.fromkeys(p) for p in s.params]
+
+
+def sampled_stage(s, opts):
+    """A sampled check's random directional derivatives, and the elements they name refilled."""
+    if s.mode != "sampled":
+        return
+    judged = s.judged(op for op in s.checked() if op != "symbolic")
+    s.found = check_directions(s.spec, s.params, (s.X, s.Y), judged, s.rounding, (opts.directions, opts.seed or 0),
+                               opts.rtol, noise=s.numeric.noise)
+    s.elements = refill.refill(s.spec, s.params, s.X, s.Y, s.numeric, s.elements, s.found, opts)
+    s.notes.append(refill.sampled_note(s.spec, s.elements, s.found))
+
+
+def kinks_stage(s, opts):
+    """The values at all kinks, tested together as a sub- or supergradient."""
+    if not any(k.any() for layer in s.numeric.kinks for k in layer.values()):
+        return
+    judged = s.judged(s.checked())
+    rtols = {op: judged_rtol(opts.rtol, op == "impl" and s.impl_float32) for op in judged}
+    s.joint, s.joint_notes, _ = network_kinks(s.spec, s.params, (s.X, s.Y), s.numeric, judged, s.rounding, rtols,
+                                              opts.atol)
+
+
+def _tensors(s, opts):
+    return [_tensor(s, opts, name, layer, kind, tuple(shape)) for name, layer, kind, shape in s.spec.param_names()]
+
+
+def judge_stage(s, opts):
+    """Every tensor's verdicts, and the result with its notes and problems. Elements some opinion finds
+    inconclusive because the loss's rounding hides them at the default steps get growing steps, and are judged
+    again."""
+    tensors = _tensors(s, opts)
+    if (opts.step is None and lookup(s.numeric.method).per_element_steps
+            and grow_elements(s.spec, s.params, s.X, s.Y, s.numeric, _undecided(s.spec, tensors))):
+        tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
             "(errors spread thinly over many elements); run with mode='full'"
-            for d in found for op, ok in d.agrees.items() if not ok and not d.located.get(op)][:1]
-    result = CheckResult(spec.name, tensors, tuple(opinions), checked, rtol, atol, notes=notes,
-                         problems=problems + [t.problem for t in tensors if t.problem] + stray + lost,
-                         diagnosis=joint_notes)
-    result.extra.update(spec=spec, loss=loss, params=params, X=X, Y=Y, method=numeric.method, mode=ran,
-                        directions=found)
-    if output:
-        result.extra["impl_output"] = output
-    if derivation is not None:
-        result.extra["derivation"] = derivation
-    if "impl" in opinions and not result.passed and not problems:
-        # Shape problems explain themselves; diagnose the values of the tensors that have none.
-        wrong = {t.name for t in tensors if t.problem is None and not t.opinion_passed("impl")}
-        if wrong and all(t.opinion_passed("backprop") for t in tensors):
-            with np.errstate(all="ignore"):  # replayed mistakes may overflow where the network saturates
-                result.diagnosis = joint_notes + diagnose(spec, params, X, Y, opinions["impl"], reference, wrong)
-    if "impl" in opinions and not result.passed and trace_code and not contained:
-        wrong = {t.name: np.shape(t.values["impl"]) for t in tensors
-                 if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
-        traced = _line_trace(user_fn, spec, params, X, Y, wrong, timeout)
-        if isinstance(traced, str):
-            result.notes.append(f"line trace skipped: {traced}")
-        else:
-            result.extra["line_trace"], sentences = traced
-            result.diagnosis += sentences
-    return result
+            for d in s.found for op, ok in d.agrees.items() if not ok and not d.located.get(op)][:1]
+    s.result = outcome(s.spec.name, tensors, s.opinions, s.checked(), opts,
+                       notes=s.notes + kink_notes(tensors, lambda _: _on_kink(s.spec), "a kink", "the loss's rounding"),
+                       problems=s.problems, later=s.stray + lost, diagnosis=list(s.joint_notes), spec=s.spec,
+                       trace=s.trace, loss=s.loss, params=s.params, X=s.X, Y=s.Y, method=s.numeric.method,
+                       mode=s.mode, directions=s.found, derivation=s.derivation,
+                       impl_output=(s.user.output or None) if s.user is not None else None)
 
 
-class _Loaded:
-    """The user's backprop, loaded on first use: in the child process that calls it when there is one, so that
-    its module's own code (a loop, a print, an os._exit at import) is contained too."""
-
-    def __init__(self, impl):
-        self.impl, self.fn = impl, None
-
-    def __call__(self):
-        if self.fn is None:
-            self.fn = load_impl(self.impl)
-        return self.fn
-
-    @property
-    def who(self):
-        target = self.impl if isinstance(self.impl, str) else getattr(self.impl, "__name__", "")
-        return f"your backprop ({target})" if target and not target.startswith("<") else "your backprop"
-
-
-def _user_gradients(user_fn, spec, params, X, Y, timeout):
-    """(grads, problems, float32, notes, stdout, contained) of one call of the user's backprop (see
-    :func:`call_impl`); ``contained``: the call was stopped (a time-out) or ended its process."""
-    def task():
-        fn, notes = _Kept(user_fn()), []
-        grads, problems = call_impl(fn, spec, params, X, Y, notes)
-        return grads, problems, low_precision(fn.returned), notes
-
-    ran = isolation.run(task, timeout, user_fn.who)
-    if ran.problem:
-        return None, {"": ran.problem}, False, [], ran.output, True
-    return (*ran.value, ran.output, False)
+def _tensor(s, opts, name, layer, kind, shape):
+    values = {op: s.opinions[op][layer].get(kind) for op in s.opinions}
+    problem = s.user.problems.get(name) if s.user is not None else None
+    got = values.get("impl")
+    if s.user is not None and not s.problems and got is not None and np.shape(got) != shape:
+        hint = shape_hint(s.spec, layer, kind, np.shape(got), shape, n=s.n)
+        problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {shape} "
+                   f"(the shape of {kind}){': ' + hint if hint else ''}")
+    numeric = s.numeric
+    return tensor_check(name, shape, values, s.checked(), opts, layer=layer, kind=kind,
+                        kinks=numeric.kinks[layer][kind], problem=problem,
+                        bound=numeric.bounds[layer][kind] + UNDERFLOW
+                        + (0.0 if s.hidden is None else s.hidden[layer][kind]),
+                        rounding=tolerance().rounding(s.rounding[layer][kind]),
+                        float32=s.impl_float32, mask=refill.mask(s.elements, layer, kind, shape),
+                        unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
+                        unresolved=unresolved(numeric, layer, kind),
+                        joint={op: s.joint[op][layer][kind] for op in s.joint})
 
 
-def _line_trace(user_fn, spec, params, X, Y, wrong, timeout):
-    """(LineTrace, diagnosis sentences) of the user's backprop run under the line tracer, or why there is none."""
-    def task():
-        lines = trace_impl(user_fn(), spec, params, X, Y, trace_shapes(spec))
-        sentences = lines.sentences(wrong)  # here: it finds the returned arrays by identity
-        return (replace(lines, result=None, error=None, _origin={}) if timeout is not None else lines), sentences
-
-    ran = isolation.run(task, timeout, user_fn.who)
-    return ran.problem if ran.problem else ran.value
+def _on_kink(spec):
+    where = sorted({text for ly in spec.layers for text in ly.kink_texts})  # what each kind's kinks are
+    return f"on a kink ({'; '.join(where)}), where the loss is not differentiable"
 
 
 def _undecided(spec, tensors):
@@ -260,63 +269,36 @@ def _undecided(spec, tensors):
     return out
 
 
-def _sample(spec, sample, seed):
-    """Per layer, {param: flat indices} of the elements a sampled check perturbs (every row and column hit)."""
-    rng = np.random.default_rng([seed or 0, 0x5A3])
-    return [{key: choose_elements(shape, sample, rng) for key, shape in shapes.items()}
-            for shapes in spec.param_shapes()]
+def diagnose_stage(s, opts):
+    """Why the user's values are wrong, for tensors of the right shape, when the reference itself passes."""
+    result = s.result
+    if "impl" not in s.opinions or result.passed or s.problems:
+        return  # shape problems explain themselves
+    wrong = {t.name for t in result.tensors if t.problem is None and not t.opinion_passed("impl")}
+    if wrong and all(t.opinion_passed("backprop") for t in result.tensors):
+        with np.errstate(all="ignore"):  # replayed mistakes may overflow where the network saturates
+            result.diagnosis = s.joint_notes + diagnose(s.spec, s.params, s.X, s.Y, s.opinions["impl"],
+                                                        s.reference, wrong)
 
 
-def _located(spec, found):
-    """Per layer, {param: flat indices} of the elements group testing named."""
-    named = {}
-    for d in found:
-        for names in d.located.values():
-            for name, index in names:
-                named.setdefault(name, []).append(index)
-    return [{key: np.asarray([np.ravel_multi_index(idx, shape) for idx in named.get(name, [])], dtype=int)
-             for name, _, key, shape in layer}
-            for layer in _names_by_layer(spec)]
+def line_trace_stage(s, opts):
+    """The user's backprop run once more under the line tracer, when it failed and was not stopped."""
+    result = s.result
+    if "impl" not in s.opinions or result.passed or not opts.trace_code or s.user.contained:
+        return
+    wrong = {t.name: np.shape(t.values["impl"]) for t in result.tensors
+             if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
+    traced = line_trace(s.user_fn, s.spec, s.params, s.X, s.Y, s.trace, wrong, opts.timeout)
+    if isinstance(traced, str):
+        result.notes.append(f"line trace skipped: {traced}")
+    else:
+        result.line_trace, sentences = traced
+        result.diagnosis += sentences
 
 
-def _names_by_layer(spec):
-    layers = [[] for _ in spec.layers]
-    for name, layer, kind, shape in spec.param_names():
-        layers[layer].append((name, layer, kind, tuple(shape)))
-    return layers
-
-
-def _parts(numeric):
-    """Per layer, the (grads, bounds, kinks) dicts of a NumericGradient."""
-    return list(zip(numeric.grads, numeric.bounds, numeric.kinks))
-
-
-def _mask(elements, layer, kind, shape):
-    if elements is None:
-        return None
-    mask = np.zeros(int(np.prod(shape, dtype=np.int64)), dtype=bool)
-    mask[elements[layer][kind]] = True
-    return mask.reshape(shape)
-
-
-def _sampled_note(spec, elements, found):
-    checked = sum(len(idx) for layer in elements for idx in layer.values())
-    bad = sum(1 for d in found if not all(d.agrees.values()))
-    return (f"sampled check: {checked:,} of {spec.n_params:,} elements checked by finite differences (every row "
-            f"and column of each weight), and {len(found)} random directional derivatives over all elements"
-            + (f", {bad} of which disagree" if bad else ", all agreeing"))
-
-
-class _Kept:
-    """The user's backprop, keeping what it returned (to see its dtypes before they become float64)."""
-
-    def __init__(self, fn):
-        self.__wrapped__, self.returned = fn, []  # __wrapped__: where its errors are located
-
-    def __call__(self, *args):
-        out = self.__wrapped__(*args)
-        self.returned.append(out)
-        return out
+#: The stages of a network check, in order; each reads and extends the state.
+STAGES = (reference_stage, numeric_stage, symbolic_stage, user_stage, sampled_stage, kinks_stage, judge_stage,
+          diagnose_stage, line_trace_stage)
 
 
 def _listed(params):

@@ -22,7 +22,9 @@ def _badness(row):
 class CheckResult:
     """The outcome of a check: per-tensor results, a blame table, a diagnosis and notes.
 
-    ``str(result)`` is a readable report; ``bool(result)`` is ``result.passed``.
+    ``str(result)`` is a readable report; ``bool(result)`` is ``result.passed``. After the verdicts it
+    carries what the check ran on and found, for the renderers and reports: each is None where the
+    check has none (a function check has no ``spec``; a passing one no ``line_trace``).
     """
 
     name: str
@@ -34,7 +36,30 @@ class CheckResult:
     diagnosis: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     problems: list = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
+    spec: object = None  # the network's Spec (a network check)
+    trace: object = None  # its ShapeTrace, traced once by the check
+    loss: float | None = None
+    params: list | None = None  # the parameters checked, one {"W": ..., "b": ...} per layer
+    X: object = None
+    Y: object = None
+    method: str | None = None  # the finite-difference method that ran
+    mode: str | None = None  # "full" or "sampled": the mode that ran
+    directions: list | None = None  # a sampled check's random directional derivatives
+    derivation: object = None  # the SymPy Derivation, when the check ran SymPy
+    line_trace: object = None  # the user's code traced line by line, when it failed
+    impl_output: str | None = None  # what the user's backprop printed to stdout
+    f0: float | None = None  # check_function/check_layer: f (or forward's scalar) at x
+    x: object = None  # check_function's x
+    dout: object = None  # check_layer's random dout
+
+    #: The fields after the verdicts, which ``extra`` lists.
+    CARRIED = ("spec", "trace", "loss", "params", "X", "Y", "method", "mode", "directions", "derivation", "line_trace",
+               "impl_output", "f0", "x", "dout")
+
+    @property
+    def extra(self):
+        """{field: value} of the carried fields that are set (read-only; the fields themselves are the interface)."""
+        return {name: getattr(self, name) for name in self.CARRIED if getattr(self, name) is not None}
 
     @property
     def passed(self):

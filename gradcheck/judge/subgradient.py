@@ -35,6 +35,7 @@ note that says why.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,7 +44,7 @@ from ..numeric.stencils import EPS, STEP_SCALE
 from .compare import MARGIN, UNDERFLOW, verdict_codes
 from .tolerances import tolerance
 
-__all__ = ["Along", "joint_test", "network_kinks"]
+__all__ = ["Along", "Judged", "joint_test", "network_kinks"]
 
 #: Tests per part of K that always descend to the halves; past this many only failing parts are split further.
 BUDGET = 48
@@ -179,22 +180,35 @@ def _note(who, what, where, failure, tied=False):
             "out among them)")
 
 
-def joint_test(along, theta, K, gap, grads, rounding, rtol, atol, wrong, label, structure=(), what="f"):
-    """The joint test of the elements ``K`` (flat indices) at kinks, for every opinion.
+@dataclass(frozen=True)
+class Judged:
+    """The opinions a joint test judges: ``grads`` {op: flat gradient}; ``rounding`` {op: flat rounding bound of
+    that gradient}; ``rtol`` {op: rtol}; ``atol``; ``wrong`` {op: flat mask of elements already wrong by
+    themselves (left out)}."""
 
-    ``gap`` (per element of K) is D₊ − D₋; ``grads`` {op: flat gradient}; ``rounding`` {op: flat rounding bound of
-    that gradient}; ``rtol`` {op: rtol}; ``wrong`` {op: flat mask of elements already wrong by themselves (left
-    out)}; ``label(i)`` names flat element i; ``structure`` lists (description, idx, coef, members) of directions
-    known to keep the kinks where they are (only their smooth test applies; ``members`` are the elements of K they
-    blame); ``what`` names f in notes. Returns {op: (flat mask of elements found wrong, notes)}.
+    grads: dict
+    rounding: dict
+    rtol: dict
+    atol: float
+    wrong: dict
+
+
+def joint_test(along, theta, K, gap, judged, label, structure=(), what="f"):
+    """The joint test of the elements ``K`` (flat indices) at kinks, for every opinion of ``judged`` (a
+    :class:`Judged`).
+
+    ``gap`` (per element of K) is D₊ − D₋; ``label(i)`` names flat element i; ``structure`` lists (description,
+    idx, coef, members) of directions known to keep the kinks where they are (only their smooth test applies;
+    ``members`` are the elements of K they blame); ``what`` names f in notes. Returns {op: (flat mask of elements
+    found wrong, notes)}.
     """
     K, gap = np.asarray(K, int), np.asarray(gap, float)
     signs = np.zeros(len(theta))
     signs[K] = np.random.default_rng(0x51D).choice([-1.0, 1.0], len(K))
-    out = {}
-    for op, g in grads.items():
+    out, wrong = {}, judged.wrong
+    for op, g in judged.grads.items():
         who = WHO.get(op, op)
-        judge = _Judge(along, theta, g, rounding[op], rtol[op], atol)
+        judge = _Judge(along, theta, g, judged.rounding[op], judged.rtol[op], judged.atol)
         keep = ~wrong[op][K] & np.isfinite(g[K])
         mask, notes = np.zeros(len(theta), dtype=bool), []
         for sign in (1.0, -1.0):
@@ -232,13 +246,15 @@ def element_wrong(a, n, bound, kinks, rtol, atol):
 # -- networks ---------------------------------------------------------------------------------------
 
 
-def network_kinks(spec, params, X, Y, numeric, opinions, rounding, rtol, atol):
-    """:func:`joint_test` for a network: ``numeric`` is its :class:`~gradcheck.numeric.network.NumericGradient`,
-    ``opinions`` {op: gradients (list of dicts)} to judge, ``rounding`` the backprop's rounding (units of ε),
-    ``rtol`` {op: rtol}. Returns ({op: per layer {param: mask}}, notes, directional evaluations)."""
+def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
+    """:func:`joint_test` for a network on ``data`` (X, Y): ``numeric`` is its
+    :class:`~gradcheck.numeric.network.NumericGradient`, ``opinions`` {op: gradients (list of dicts)} to judge,
+    ``rounding`` the backprop's rounding (units of ε), ``rtol`` {op: rtol}. Returns ({op: per layer {param: mask}},
+    notes, directional evaluations)."""
     from ..numeric.sampled import _Flat
     from ..reference.backprop import forward, loss_value
 
+    X, Y = data
     flat = _Flat(spec, params)
     kinks = flat.vector(numeric.kinks) == 1
     K = np.flatnonzero(kinks)
@@ -264,7 +280,7 @@ def network_kinks(spec, params, X, Y, numeric, opinions, rounding, rtol, atol):
     n, b = flat.vector(numeric.grads), flat.vector(numeric.bounds) + r
     grads = {op: flat.vector(g) for op, g in opinions.items()}
     wrong = {op: element_wrong(g, n, b, kinks, rtol[op], atol) | ~np.isfinite(g) for op, g in grads.items()}
-    found = joint_test(along, theta, K, (plus - minus)[K], grads, dict.fromkeys(grads, r), rtol, atol, wrong,
+    found = joint_test(along, theta, K, (plus - minus)[K], Judged(grads, dict.fromkeys(grads, r), rtol, atol, wrong),
                        lambda i: _named(flat, i), _fan_ins(spec, params, flat, theta, K), what="the loss")
     masks = {op: [{} for _ in params] for op in found}
     for op, (mask, _) in found.items():

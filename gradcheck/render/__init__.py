@@ -3,7 +3,8 @@
 Content — a shape trace, a check result, a derivation report — is built once as blocks
 and written by the format asked for: ``render(doc, "html")``. The formats are
 :data:`~gradcheck.render.text.TEXT`, :data:`~gradcheck.render.markdown.MARKDOWN`,
-:data:`~gradcheck.render.html.HTML` and :data:`~gradcheck.render.latex.LATEX`; formulas
+:data:`~gradcheck.render.html.HTML`, :data:`~gradcheck.render.latex.LATEX` and
+:data:`~gradcheck.render.jsonformat.JSON`; formulas
 come from :mod:`.mathprint` (SymPy, loaded only where a document holds maths).
 """
 
@@ -14,9 +15,13 @@ from .latex import LATEX
 from .markdown import MARKDOWN
 from .text import TEXT
 
+# isort: split
+from .jsonformat import JSON  # registered last: --format lists it last
+
 __all__ = ["notebook_html", "notebook_markdown", "Document", "Heading", "Para", "Items", "Equations", "Table", "Value",
            "Code", "Format", "FORMATS",
-           "REPORT_FORMATS", "register", "get_format", "render", "TEXT", "MARKDOWN", "HTML", "LATEX"]
+           "REPORT_FORMATS", "register", "get_format", "render", "TEXT", "MARKDOWN", "HTML", "LATEX",
+           "JSON"]
 
 
 def notebook_html(blocks):

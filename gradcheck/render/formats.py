@@ -23,11 +23,13 @@ every gradient agrees
 
 from __future__ import annotations
 
+from .document import Items
+
 __all__ = ["Format", "FORMATS", "REPORT_FORMATS", "register", "get_format", "render"]
 
-#: Every registered format by name: "text", "markdown", "html", "latex".
+#: Every registered format by name: "html", "latex", "markdown", "text", "json".
 FORMATS = {}
-#: The formats a derivation report is written in (JSON is a document of its own).
+#: The formats a derivation report is written in.
 REPORT_FORMATS = ("markdown", "html", "latex", "json")
 
 
@@ -35,12 +37,14 @@ class Format:
     """How one format writes each kind of block; subclasses override what differs.
 
     ``name`` is what ``--format`` takes; ``extension`` the file suffix of a report;
-    ``separator`` goes between the parts (networks) of one output.
+    ``separator`` goes between the parts (networks) of one output; ``for_people``: a
+    progress bar may be shown while it is produced (not for a document read by programs).
     """
 
     name = ""
     extension = ""
     separator = "\n\n"
+    for_people = True
 
     # -- text and maths ---------------------------------------------------------------
     def escape(self, text):
@@ -77,6 +81,23 @@ class Format:
 
     def document(self, doc):
         return self.page(doc.title, self.body(doc.blocks))
+
+    # -- what gradcheck writes ----------------------------------------------------------
+    def runs(self, runs, errors=(), quiet=False):
+        """The command line's output: one part per checked network (objects with ``name``, ``blocks()``,
+        ``line()`` and ``json()``, see :mod:`gradcheck.render.runs`), or one line each when ``quiet``.
+        ``errors`` (inputs that could not be checked) are reported on stderr, not here."""
+        if not runs:
+            return ""
+        if quiet:
+            body = self.body([Items([r.line() for r in runs])])
+        else:
+            body = self.separator.join(self.body(r.blocks()) for r in runs)
+        return self.page("gradcheck: " + ", ".join(r.name for r in runs), body)
+
+    def report(self, content):
+        """A derivation report: ``content`` has ``document()`` (its blocks) and ``json()``."""
+        return self.document(content.document())
 
     def __repr__(self):
         return f"<format {self.name!r} ({self.extension})>"

@@ -1,24 +1,23 @@
-"""The JSON document of a check: what the CLI prints with ``--format json`` and a report's "check" part."""
+"""The JSON document of a check: what the CLI prints with ``--format json`` (see :mod:`.jsonformat`) and a
+report's "check" part."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 
 from .precision import json_number, rounded, shown_error
 from .results import blame_json, worst_elements
 
-__all__ = ["result_json", "render_json", "trace_json"]
+__all__ = ["result_json", "trace_json"]
 
 
-def result_json(result, trace, noise=None):
+def result_json(result, noise=None):
     """The JSON document of one run (a dict).
 
     ``noise``: numbers as a committed report shows them (see :mod:`gradcheck.render.precision`):
     values rounded against the backprop's, errors as their shown text ("< 1e-07", "0.5").
     """
-    spec = result.extra["spec"]
+    spec = result.spec
     stable = noise is not None
     params = []
     for t in result.tensors:
@@ -42,16 +41,16 @@ def result_json(result, trace, noise=None):
             entry["errors"] = {op: {"max_abs_error": ab, "max_rel_error": rel} for op, (ab, rel) in errs.items()}
         entry.update(kinks=t.n_kinks, passed=t.passed, problem=t.problem, checked_elements=t.n_checked)
         params.append(entry)
-    loss = result.extra.get("loss")
+    loss = result.loss
     return json_number({
         "name": spec.name, "source": spec.source, "passed": result.passed,
         "loss": rounded(loss) if stable and loss is not None else loss,
         "rtol": result.rtol, "atol": result.atol, "checked": list(result.checked),
-        "mode": result.extra.get("mode", "full"), "method": result.extra.get("method"),
-        "parameters": params, "shapes": trace.to_json(),
+        "mode": result.mode or "full", "method": result.method,
+        "parameters": params, "shapes": result.trace.to_json(),
         "blame": [blame_json(r, noise) for r in worst_elements(result, 10, noise)],
         "problems": result.problems, "diagnosis": result.diagnosis, "notes": result.notes,
-        **_line_trace(result.extra.get("line_trace")),
+        **_line_trace(result.line_trace),
         "spec": spec.to_dict(),
     })
 
@@ -82,18 +81,3 @@ def _values(value, like, noise):
 def trace_json(trace, spec):
     """The JSON document of a shape trace alone (``--trace-only``)."""
     return {"name": spec.name, "source": spec.source, "shapes": trace.to_json()}
-
-
-def render_json(docs, errors=()):
-    """One JSON text: a single document, or ``{"passed", "results": [...]}`` for several.
-
-    ``errors`` are ``{"source", "error"}`` entries for inputs that could not be checked.
-    """
-    docs = list(docs)
-    if len(docs) == 1 and not errors:
-        doc = docs[0]
-    else:
-        doc = {"results": docs + list(errors)}
-        if all("passed" in d for d in docs):
-            doc = {"passed": all(d["passed"] for d in docs) and not errors, **doc}
-    return json.dumps(doc, indent=2, ensure_ascii=False)

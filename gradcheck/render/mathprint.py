@@ -238,55 +238,54 @@ def _split(e, budget=PIECE):
     if len(to_text(e)) <= budget:
         return [e]
     if e.is_Add:
-        out = []
-        for n, term in enumerate(e.as_ordered_terms()):
-            neg = term.could_extract_minus_sign()
-            if n:
-                out.append(MINUS if neg else PLUS)
-            elif neg:
-                out.append(NEG)
-            out += _split(-term if neg else term, budget)
-        return out
+        return _split_sum(e, budget)
     if e.is_Mul:
-        if e.could_extract_minus_sign():
-            return [NEG, *_split(-e, budget)]
-        num, den = sp.fraction(e, exact=True)
-        coeff, rest = num.as_coeff_Mul()
-        factors = list(rest.as_ordered_factors()) if rest.is_Mul else [rest]
-        out = []
-        if den != 1 and len(to_text(den)) > budget:
-            return [*_group(num, budget), SLASH, *_group(den, budget)]
-        if den != 1 or coeff != 1:
-            out.append(coeff / den)
-        for f in factors:
-            if out:
-                out.append(TIMES)
-            out += [LP, *_split(f, budget), RP] if f.is_Add else _split(f, budget)
-        return out
+        return _split_product(e, budget)
     if isinstance(e, sp.Tuple):
-        out = [LP]
-        for n, a in enumerate(e.args):
-            if n:
-                out += [COMMA, BREAK]
-            out += _split(a, budget)
-        return [*out, RP]
+        return _split_args([LP], e.args, budget)
     if isinstance(e, sp.Function) and e.args:
-        args = e.args[getattr(e, "index_args", 0):]
-        out = [_head_tok(e), LP]
-        for n, a in enumerate(args):
-            if n:
-                out += [COMMA, BREAK]
-            out += _split(a, budget)
-        return [*out, RP]
+        return _split_args([_head_tok(e), LP], e.args[getattr(e, "index_args", 0):], budget)
     if e.is_Pow and e.exp.is_Integer and e.exp > 0 and (e.base.is_Add or isinstance(e.base, sp.Function)):
         exp = int(e.exp)
         close = Tok(r")^{%d}" % exp, f"<msup><mo>)</mo><mn>{exp}</mn></msup>", f")**{exp}")
-        if e.base.is_Add:
-            return [LP, *_split(e.base, budget), close]
-        base = _split(e.base, budget)
+        base = [LP, *_split(e.base, budget), RP] if e.base.is_Add else _split(e.base, budget)
         if len(base) > 1 and base[-1] is RP:
             return [*base[:-1], close]
     return [e]
+
+
+def _split_sum(e, budget):
+    out = []
+    for n, term in enumerate(e.as_ordered_terms()):
+        neg = term.could_extract_minus_sign()
+        out += ([MINUS if neg else PLUS] if n else [NEG] if neg else []) + _split(-term if neg else term, budget)
+    return out
+
+
+def _split_product(e, budget):
+    if e.could_extract_minus_sign():
+        return [NEG, *_split(-e, budget)]
+    num, den = sp.fraction(e, exact=True)
+    coeff, rest = num.as_coeff_Mul()
+    factors = list(rest.as_ordered_factors()) if rest.is_Mul else [rest]
+    out = []
+    if den != 1 and len(to_text(den)) > budget:
+        return [*_group(num, budget), SLASH, *_group(den, budget)]
+    if den != 1 or coeff != 1:
+        out.append(coeff / den)
+    for f in factors:
+        if out:
+            out.append(TIMES)
+        out += [LP, *_split(f, budget), RP] if f.is_Add else _split(f, budget)
+    return out
+
+
+def _split_args(out, args, budget):  # out: "(" or a function's head and "("
+    for n, a in enumerate(args):
+        if n:
+            out += [COMMA, BREAK]
+        out += _split(a, budget)
+    return [*out, RP]
 
 
 def _group(e, budget):

@@ -37,7 +37,7 @@ def network_blocks(spec, result):
             ["parameters", f"{spec.n_params}" + ("" if spec.params is not None else f" (seeded, seed {spec.seed})")]]
     blocks = [Heading("The network", 2), Table(["key", "value"], rows, ["left", "left"], "ll")]
     blocks += [Heading("Parameters", 3)]
-    params = result.extra["params"]
+    params = result.params
     for name, li, kind, shape in spec.param_names():
         arr = np.asarray(params[li][kind], float)
         ly = spec.layers[li]
@@ -59,7 +59,7 @@ def network_blocks(spec, result):
         extra = f"; the last {spec.conv.bias_line} is the bias" if spec.bias.in_weights else ""
         blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.activation}): {where}{extra}."]))
         blocks += _grid(name, col_labels, row_labels, arr)
-    X, Y = (np.asarray(spec.conv.to_samples(np.asarray(a, float))) for a in (result.extra["X"], result.extra["Y"]))
+    X, Y = (np.asarray(spec.conv.to_samples(np.asarray(a, float))) for a in (result.X, result.Y))
     x_names = [",".join(map(str, idx)) for idx in np.ndindex(*X.shape[1:])]
     X = X.reshape(len(X), -1)
     x_heads = [Math(sp.Symbol(f"x_{k}")) for k in x_names]

@@ -40,7 +40,7 @@ def _comparable(t):
 
 def _rule(result, stable):
     return (f"Each cell is the largest relative error |a − n| / max(|a|, |n|) of that opinion against "
-            f"finite differences ({result.extra.get('method', 'central')}); an element passes if rel err <= "
+            f"finite differences ({result.method or 'central'}); an element passes if rel err <= "
             f"{result.rtol:g}" + (f" or abs err <= {result.atol:g}" if result.atol else "")
             + ", and is inconclusive (not a failure) where only the finite difference's own error bound "
               "could explain the difference." + (f" Errors below {ERROR_FLOOR:.0e} are round-off and show as "
@@ -78,7 +78,7 @@ def check_blocks(result, blame=5, noise=None, heading=True, verdict=True):
         table = [_blame_row(r, noise) for r in bad]
         blocks += [Para(title + ":"), Table(BLAME_HEADERS, table, ["left", "left"] + ["right"] * 4 + ["left"])]
     blocks += [Para(f"Diagnosis: {d}") for d in result.diagnosis]
-    blocks += line_trace_blocks(result.extra.get("line_trace"))
+    blocks += line_trace_blocks(result.line_trace)
     blocks += [Para(f"Note: {n}") for n in result.notes]
     return blocks + ([Para(verdict_line(result, noise))] if verdict else [])
 

@@ -25,14 +25,12 @@ timestamp, timing or machine path, so regenerating them gives the same bytes::
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
 import sympy as sp
 
 from ..errors import GradcheckError
-from ..render.precision import json_number, noise_level, rounded, shown_error
 from ..render import FORMATS, REPORT_FORMATS, Code, Document, Equations, Heading, Para, Table, get_format
 from ..render.elements import element_blocks, element_label, element_rows
 from ..render.facts import layer_fact_blocks, layer_facts_json
@@ -40,6 +38,7 @@ from ..render.jsondoc import result_json
 from ..render.mathprint import COMMA, DOT, EQ, LP, PLUS, RP, Math, Partial, Prime, to_latex, to_text
 from ..render.mathprint import maths as _m
 from ..render.network import network_blocks
+from ..render.precision import json_number, noise_level, rounded, shown_error
 from ..render.results import check_blocks
 from ..render.trace import trace_blocks
 
@@ -47,7 +46,7 @@ __all__ = ["REPORT_FORMATS", "EXTENSIONS", "build_report", "report_document", "r
 
 
 #: The formats a report is written in, and their file extensions.
-EXTENSIONS = {f: FORMATS[f].extension if f in FORMATS else ".json" for f in REPORT_FORMATS}
+EXTENSIONS = {f: FORMATS[f].extension for f in REPORT_FORMATS}
 
 
 # -- the content ------------------------------------------------------------------------
@@ -179,30 +178,44 @@ def _derive(result):
     """The check's own derivation if it ran SymPy, else a new one (None when SymPy would not run)."""
     from ..symbolic.derive import derive, should_run
 
-    if result.extra.get("derivation") is not None:
-        return result.extra["derivation"]
-    spec = result.extra["spec"]
+    if result.derivation is not None:
+        return result.derivation
+    spec = result.spec
     run, _ = should_run(spec, "auto")  # too many parameters, or a layer kind without a SymPy form yet
     return derive(spec, expand="auto") if run else None
 
 
 @dataclass
 class _Content:
-    spec: object
+    """What a report of ``result`` shows, derived once for every format; a format writes it from its
+    ``document()`` (blocks, built once) or its ``json()``."""
+
+    result: object
     fact: object
     derivation: object
     delta_rows: list
     noise: float  # round-off level of the gradient values (see gradcheck.render.precision)
-    document: object = None  # the report as blocks, built once for every format
+    blocks: object = None  # the report as a Document, built once for every format
+
+    @property
+    def spec(self):
+        return self.result.spec
+
+    def document(self):
+        if self.blocks is None:
+            self.blocks = report_document(self.result, self)
+        return self.blocks
+
+    def json(self):
+        return report_json(self.result, self)
 
 
 def report_content(result):
     from ..symbolic.derive import local_fact
 
-    spec = result.extra["spec"]
     d = _derive(result)
     noise = noise_level(t.values["backprop"] for t in result.tensors if t.values.get("backprop") is not None)
-    return _Content(spec, local_fact(), d, _delta_rows(spec, d) if d is not None else [], noise)
+    return _Content(result, local_fact(), d, _delta_rows(result.spec, d) if d is not None else [], noise)
 
 
 def _why_not(spec):
@@ -215,7 +228,7 @@ def _title(spec):
     return f"Derivation report: {spec.name}"
 
 
-def build_report(result, trace, fmt, content=None):
+def build_report(result, fmt, content=None):
     """The report of one checked network (``result`` from :func:`~gradcheck.checks.network.check_network`) as a string.
 
     ``fmt`` is "markdown", "html", "latex" or "json". The blocks are built once per
@@ -223,17 +236,12 @@ def build_report(result, trace, fmt, content=None):
     """
     if fmt not in EXTENSIONS:
         raise GradcheckError(f"report format must be one of {', '.join(REPORT_FORMATS)}, got {fmt!r}")
-    c = content or report_content(result)
-    if fmt not in FORMATS:  # JSON: a document of its own, not blocks
-        return json.dumps(report_json(result, trace, c), indent=2, ensure_ascii=False) + "\n"
-    if c.document is None:
-        c.document = report_document(result, trace, c)
-    return get_format(fmt).document(c.document)
+    return get_format(fmt).report(content or report_content(result))
 
 
-def report_document(result, trace, c):
+def report_document(result, c):
     """The report as a :class:`~gradcheck.render.document.Document` of blocks."""
-    spec, d = c.spec, c.derivation
+    spec, d, trace = c.spec, c.derivation, result.trace
     blocks = []
     intro = [spec.description] if spec.description else []
     intro.append(spec.describe() + ". " + (
@@ -253,15 +261,15 @@ def report_document(result, trace, c):
     return Document(_title(spec), blocks)
 
 
-def report_json(result, trace, content=None):
+def report_json(result, content=None):
     """The JSON document of a report (a dict)."""
     c = content or report_content(result)
     spec, d, fact = c.spec, c.derivation, c.fact
-    check = result_json(result, trace, noise=c.noise)
+    check = result_json(result, noise=c.noise)
     check["source"] = os.path.basename(spec.source) if spec.source else None
     doc = {
         "name": spec.name, "title": _title(spec), "description": spec.description, "summary": spec.describe(),
-        "spec": spec.to_dict(), "shapes": trace.to_json(),
+        "spec": spec.to_dict(), "shapes": result.trace.to_json(),
         "local_fact": {
             "text": (f"z_i = {to_text(fact.z)}; dz_i/dw_jk = {to_text(fact.rhs)}; "
                      f"dC/dw_jk = {to_text(fact.chain_sum)} = {to_text(fact.chain_rhs)}"),

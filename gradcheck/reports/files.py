@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .derivation import EXTENSIONS, REPORT_FORMATS, build_report, report_content
 from ..errors import GradcheckError
 from ..spec.parse import load_spec
+from .derivation import EXTENSIONS, REPORT_FORMATS, build_report, report_content
 
 __all__ = ["report_paths", "write_reports", "generate", "compare_dirs", "main"]
 
@@ -89,7 +89,7 @@ def _refusal(path, inputs):
     return None
 
 
-def write_reports(result, trace, out_dir, fmt=None, inputs=()):
+def write_reports(result, out_dir, fmt=None, inputs=()):
     """Write the report of one checked network into ``out_dir`` (created if missing); return the paths.
 
     ``fmt``: one of :data:`REPORT_FORMATS`, or None for all of them. Files are named
@@ -99,7 +99,7 @@ def write_reports(result, trace, out_dir, fmt=None, inputs=()):
     a report gradcheck wrote. Each file is written to a temporary file next to it and then
     moved into place, so a target holds either its old content or the whole new report.
     """
-    spec = result.extra["spec"]
+    spec = result.spec
     paths = report_paths(spec.name, out_dir, fmt)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -114,7 +114,7 @@ def write_reports(result, trace, out_dir, fmt=None, inputs=()):
         raise GradcheckError(f"cannot create the report directory {out_dir}: {e.strerror or e}") from None
     content = report_content(result)
     for f, path in paths.items():
-        _replace(path, build_report(result, trace, f, content))
+        _replace(path, build_report(result, f, content))
     return list(paths.values())
 
 
@@ -161,14 +161,13 @@ def _spec_files(specs):
 def generate(specs, out_dir, fmt=None):
     """Check every net.json in ``specs`` (files or folders) as the CLI does and write its reports."""
     from ..checks.network import check_network
-    from ..reference.shapes import trace_shapes
 
     files = _spec_files(specs)
     written = []
     for path in files:
         spec = load_spec(str(path))
         result = check_network(spec)
-        written += write_reports(result, trace_shapes(spec), out_dir, fmt, inputs=[str(p) for p in files])
+        written += write_reports(result, out_dir, fmt, inputs=[str(p) for p in files])
     return written
 
 

@@ -39,27 +39,9 @@ def load_impl(target):
     if not where or not name:
         raise ImplError(f"--impl {target!r}: expected 'module:function' or 'path/to/file.py:function'")
     if where.endswith(".py") or "/" in where or "\\" in where:
-        path = Path(where)
-        if not path.is_file():
-            raise ImplError(f"--impl {target}: no such file {where}")
-        mod_name = f"_gradcheck_impl_{abs(hash(str(path.resolve())))}"
-        loader = importlib.util.spec_from_file_location(mod_name, path)
-        module = importlib.util.module_from_spec(loader)
-        folder = str(path.resolve().parent)
-        try:
-            with _importable(folder):  # its siblings import as they do when the file runs as a script
-                loader.loader.exec_module(module)
-        except (Exception, SystemExit) as e:
-            raise ImplError(f"--impl {target}: importing {where} {_raised(e, str(path))}") from None
-        module.__gradcheck_folder__ = folder
+        module = _from_file(target, where)
     else:
-        try:
-            module = importlib.import_module(where)
-        except ModuleNotFoundError as e:
-            raise ImplError(f"--impl {target}: no module named {e.name!r} (give a file path, "
-                            f"e.g. path/to/{where.split('.')[-1]}.py:{name}, or install the module)") from None
-        except (Exception, SystemExit) as e:
-            raise ImplError(f"--impl {target}: importing {where} {_raised(e)}") from None
+        module = _from_module(target, where, name)
     fn = getattr(module, name, None)
     if fn is None:
         public = [n for n in dir(module) if not n.startswith("_") and callable(getattr(module, n))]
@@ -76,6 +58,35 @@ def load_impl(target):
             return fn(*args, **kwargs)
 
     return in_its_folder
+
+
+def _from_file(target, where):
+    """The module of the file ``where``, run with its folder importable."""
+    path = Path(where)
+    if not path.is_file():
+        raise ImplError(f"--impl {target}: no such file {where}")
+    mod_name = f"_gradcheck_impl_{abs(hash(str(path.resolve())))}"
+    loader = importlib.util.spec_from_file_location(mod_name, path)
+    module = importlib.util.module_from_spec(loader)
+    folder = str(path.resolve().parent)
+    try:
+        with _importable(folder):  # its siblings import as they do when the file runs as a script
+            loader.loader.exec_module(module)
+    except (Exception, SystemExit) as e:
+        raise ImplError(f"--impl {target}: importing {where} {_raised(e, str(path))}") from None
+    module.__gradcheck_folder__ = folder
+    return module
+
+
+def _from_module(target, where, name):
+    """The installed (or importable) module ``where``."""
+    try:
+        return importlib.import_module(where)
+    except ModuleNotFoundError as e:
+        raise ImplError(f"--impl {target}: no module named {e.name!r} (give a file path, "
+                        f"e.g. path/to/{where.split('.')[-1]}.py:{name}, or install the module)") from None
+    except (Exception, SystemExit) as e:
+        raise ImplError(f"--impl {target}: importing {where} {_raised(e)}") from None
 
 
 @contextlib.contextmanager
@@ -116,40 +127,12 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     notes = [] if notes is None else notes
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
     params = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # a dropout mask gets no gradient
-    with interrupts() as ctrl_c:
-        try:
-            out = fn(copies, X.copy(), Y.copy())
-        except (Exception, SystemExit) as e:
-            src = getattr(inspect.unwrap(fn), "__code__", None)
-            return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
-        except KeyboardInterrupt as e:
-            if ctrl_c is None or ctrl_c:  # a real Ctrl-C: stop
-                raise
-            src = getattr(inspect.unwrap(fn), "__code__", None)
-            return None, {"": f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"}
-    n = len(params)
-    if n == 1 and (isinstance(out, (dict, np.ndarray))
-                   or (isinstance(out, tuple) and out and all(isinstance(o, np.ndarray) for o in out))):
-        out = [out]  # a one-layer network may return its single entry bare
-    if not isinstance(out, (list, tuple)):
-        entry = "{'W': dW, 'b': db}" if "b" in params[0] else "{'W': dW}"
-        return None, {"": f"your backprop returned {type(out).__name__}; expected a list with one {entry} "
-                          f"per layer ({_count(n, 'layer')})"}
-    pair = _nielsen_pair(out, params)
-    if isinstance(pair, str):
-        return None, {"": pair}
-    if pair is not None:
-        out, text = pair
-        notes.append(text)
-    if len(out) != n:
-        return None, {"": f"your backprop returned {_count(len(out), 'entry', 'entries')}; expected {n} "
-                          "(one per layer, first layer first)"}
-    order = _layer_order(out, params) if all(params) else None
-    whole = {}
-    if order is not None:
-        out = [out[j] for j in order]
-        whole[""] = _order_problem(order)
-    grads, problems = [], whole
+    out, failed = _call(fn, copies, X, Y)
+    if failed is None:
+        out, failed, problems = _entries(out, params, notes)
+    if failed is not None:
+        return None, {"": failed}
+    grads = []
     names = {f"{k}{i}" for i, p in enumerate(params) for k in p}
     for i, (entry, p) in enumerate(zip(out, params)):
         if not p and (entry is None or (isinstance(entry, dict) and set(entry) <= {"mask"})):
@@ -161,23 +144,73 @@ def call_impl(fn, spec, params, X, Y, notes=None):
             problems[f"{next(iter(p), 'W')}{i}"] = f"layer {i}: {got}"
             grads.append({k: None for k in p})
             continue
-        g = {}
-        for kind in p:
-            name = f"{kind}{i}"
-            if kind not in got or got[kind] is None:
-                problems[name] = f"{name}: missing (expected d{kind} of shape {p[kind].shape})"
-                g[kind] = None
-                continue
-            g[kind], problem = _gradient(got[kind], name, p[kind].shape)
-            if problem:
-                problems[name] = problem
-        for extra in [k for k in got if k not in p and k != "mask"]:
-            why = f" (bias style {spec.bias} has no separate b)" if extra == "b" else _did_you_mean(extra, list(p))
-            key = f"{extra}{i}" if f"{extra}{i}" not in names else f"layer {i} {extra}"  # never a tensor's name
-            problems[key] = (f"layer {i} ({spec.layers[i].kind}): unexpected key '{extra}' in the dict your "
-                             f"backprop returned{why}; expected " + ", ".join(f"'{k}'" for k in p))
-        grads.append(g)
+        grads.append(_layer_gradients(got, p, i, problems))
+        _unexpected(got, p, i, spec, names, problems)
     return grads, problems
+
+
+def _call(fn, copies, X, Y):
+    """(what ``fn`` returned, None) or (None, why it returned nothing)."""
+    with interrupts() as ctrl_c:
+        try:
+            return fn(copies, X.copy(), Y.copy()), None
+        except (Exception, SystemExit) as e:
+            src = getattr(inspect.unwrap(fn), "__code__", None)
+            return None, f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"
+        except KeyboardInterrupt as e:
+            if ctrl_c is None or ctrl_c:  # a real Ctrl-C: stop
+                raise
+            src = getattr(inspect.unwrap(fn), "__code__", None)
+            return None, f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"
+
+
+def _entries(out, params, notes):
+    """(one entry per layer, first layer first; None or why there are none; problems of the call as a whole)."""
+    n = len(params)
+    if n == 1 and (isinstance(out, (dict, np.ndarray))
+                   or (isinstance(out, tuple) and out and all(isinstance(o, np.ndarray) for o in out))):
+        out = [out]  # a one-layer network may return its single entry bare
+    if not isinstance(out, (list, tuple)):
+        entry = "{'W': dW, 'b': db}" if "b" in params[0] else "{'W': dW}"
+        return None, (f"your backprop returned {type(out).__name__}; expected a list with one {entry} "
+                      f"per layer ({_count(n, 'layer')})"), {}
+    pair = _nielsen_pair(out, params)
+    if isinstance(pair, str):
+        return None, pair, {}
+    if pair is not None:
+        out, text = pair
+        notes.append(text)
+    if len(out) != n:
+        return None, (f"your backprop returned {_count(len(out), 'entry', 'entries')}; expected {n} "
+                      "(one per layer, first layer first)"), {}
+    order = _layer_order(out, params) if all(params) else None
+    if order is None:
+        return out, None, {}
+    return [out[j] for j in order], None, {"": _order_problem(order)}
+
+
+def _layer_gradients(got, p, i, problems):
+    """Layer ``i``'s gradients from the dict it returned (None where missing or unusable, with a problem)."""
+    g = {}
+    for kind in p:
+        name = f"{kind}{i}"
+        if kind not in got or got[kind] is None:
+            problems[name] = f"{name}: missing (expected d{kind} of shape {p[kind].shape})"
+            g[kind] = None
+            continue
+        g[kind], problem = _gradient(got[kind], name, p[kind].shape)
+        if problem:
+            problems[name] = problem
+    return g
+
+
+def _unexpected(got, p, i, spec, names, problems):
+    """A problem for every key of layer ``i``'s dict that none of its params has."""
+    for extra in [k for k in got if k not in p and k != "mask"]:
+        why = f" (bias style {spec.bias} has no separate b)" if extra == "b" else _did_you_mean(extra, list(p))
+        key = f"{extra}{i}" if f"{extra}{i}" not in names else f"layer {i} {extra}"  # never a tensor's name
+        problems[key] = (f"layer {i} ({spec.layers[i].kind}): unexpected key '{extra}' in the dict your "
+                         f"backprop returned{why}; expected " + ", ".join(f"'{k}'" for k in p))
 
 
 #: A gradient of the wrong shape is kept (its values shown) up to this many elements; a bigger one (a broadcast

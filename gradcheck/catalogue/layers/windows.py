@@ -35,7 +35,10 @@ def _fmt(x):
     if x.denominator == 1:
         return str(x.numerator)
     text = f"{float(x):.3g}"
-    return f"{x.numerator}/{x.denominator}" if text.lstrip("-").isdigit() else text  # 1.0000001 is not "1"
+    if not text.lstrip("-").isdigit():
+        return text
+    whole = x.numerator // x.denominator  # 1.0000001 is not "1": the whole part and what is left over
+    return f"{whole} + {x - whole}" if whole else str(x)
 
 
 def out_size(what, axis, n, k, s, p, path, source):

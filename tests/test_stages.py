@@ -1,0 +1,83 @@
+"""Checks as stages over one settings object; the result carries what rendering and reports need."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradcheck.checks import function as function_check
+from gradcheck.checks import network as network_check
+from gradcheck.checks.function import check_function, check_layer
+from gradcheck.checks.network import check_network
+from gradcheck.checks.options import CheckOptions
+from gradcheck.reference import shapes
+from gradcheck.reference.shapes import trace_shapes
+from gradcheck.render import REPORT_FORMATS, get_format
+from gradcheck.render.runs import Run
+from gradcheck.reports.derivation import build_report
+from gradcheck.spec.parse import load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+OR_GATE = ROOT / "derivations" / "or_gate.json"
+MLP = Path(__file__).parent / "impls" / "sigmoid_mlp.py"
+NET = {"input": 3, "layers": [{"units": 3, "activation": "sigmoid"}, {"units": 2, "activation": "sigmoid"}],
+       "loss": "quadratic", "batch": 5}
+
+
+def test_the_entry_points_keep_their_defaults_in_the_options():
+    r = check_function(lambda x: np.sum(x ** 2), lambda x: 2 * x, np.array([1.0, -2.0]))
+    defaults = CheckOptions()
+    assert (r.rtol, r.atol) == (defaults.rtol, defaults.atol) and r.mode == "full"
+
+
+@pytest.mark.parametrize(("impl", "rtol", "passed"), [("good_column", 1e-5, True), ("slightly_off_column", 1e-5, False),
+                                                      ("slightly_off_column", 1e-3, True)])
+def test_the_tolerance_reaches_the_verdicts_of_a_network(impl, rtol, passed):
+    r = check_network(NET, f"{MLP}:{impl}", symbolic="off", rtol=rtol)
+    assert r.passed is passed and r.rtol == rtol
+    assert r.tensor("W1").opinion_passed("impl") is passed
+
+
+@pytest.mark.parametrize(("scale", "rtol", "passed"), [(1.0, 1e-5, True), (1 + 3e-4, 1e-5, False),
+                                                       (1 + 3e-4, 1e-3, True)])
+def test_the_tolerance_reaches_the_verdicts_of_a_function(scale, rtol, passed):
+    x = np.array([0.5, -1.5, 2.0])
+    r = check_function(lambda x: np.sum(np.sin(x)), lambda x: scale * np.cos(x), x, rtol=rtol)
+    assert r.passed is passed and r.rtol == rtol
+
+
+def test_a_failing_layer_carries_its_line_trace_and_dout():
+    def forward(x, w):
+        return x @ w, (x, w)
+
+    def backward(dout, cache):  # dw forgot the transpose of x
+        x, w = cache
+        return dout @ w.T, x @ dout.T
+
+    rng = np.random.default_rng(0)
+    wrong = check_layer(forward, backward, rng.normal(size=(3, 3)), rng.normal(size=(3, 3)))
+    assert not wrong.passed and wrong.line_trace is not None and wrong.dout.shape == (3, 3)
+    right = check_layer(forward, lambda dout, c: (dout @ c[1].T, c[0].T @ dout), rng.normal(size=(3, 3)),
+                        rng.normal(size=(3, 3)))
+    assert right.passed and right.line_trace is None and "line_trace" not in right.extra
+
+
+def test_the_result_carries_the_shape_trace_and_rendering_never_traces_again(monkeypatch):
+    spec = load_spec(OR_GATE)
+    result = check_network(spec, symbolic="off")
+    assert result.trace.to_json() == trace_shapes(spec).to_json()
+    assert result.extra["mode"] == result.mode == "full" and result.extra["spec"] is result.spec
+
+    def traced_again(*_):
+        raise AssertionError("the shape trace was traced again")
+
+    for module in (shapes, network_check, function_check):
+        monkeypatch.setattr(module, "trace_shapes", traced_again, raising=False)
+    for fmt in REPORT_FORMATS:
+        assert build_report(result, fmt).startswith(("# Derivation", "<!DOCTYPE", "\\documentclass", "{"))
+    out = get_format("json").runs([Run(result)])
+    assert json.loads(out)["shapes"] == result.trace.to_json()
+    assert "Shape trace" in get_format("text").runs([Run(result)])
