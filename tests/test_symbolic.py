@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from nets import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
+from oracles import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
 from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.activations import SYMPY_NUMPY, sigmoid
