@@ -116,3 +116,31 @@ def test_the_pytest_page_example_runs_as_shown(pytester):
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest", *plugin)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*test_my_network*", "*matches a known mistake: layer 0 applies sigmoid'*"])
+
+
+def _shown_lines_match(block, out):
+    """Every line of a README excerpt is a line of the output: a line "..." skips lines, a word "..." stands
+    for the rest of a line, "…" for one number (round-off that differs between machines)."""
+    lines = out.splitlines()
+    for shown in block.splitlines():
+        if shown.strip() in ("", "...") or shown.startswith("$ "):
+            continue
+        tokens = [".*" if tok == "..." else re.escape(tok).replace("…", r"[^\s)]+") for tok in shown.split()]
+        pattern = r"\s*" + r"\s+".join(tokens)  # columns aligned however wide the numbers are
+        assert any(re.fullmatch(pattern, line) for line in lines), f"not in the output: {shown!r}"
+
+
+def test_the_readme_shows_the_main_jobs_real_output(capsys):
+    from gradcheck.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert main([str(ROOT / "derivations" / "or_gate.json")]) == 0
+    _shown_lines_match(_code_block_text(readme, "  layer  quantity"), capsys.readouterr().out)
+    assert main([str(ROOT / "derivations" / "or_gate.json"), "--symbolic", "off", "--impl",
+                 f"{ROOT / 'docs' / 'examples' / 'or_gate_backprop.py'}:backprop_sigma_of_a"]) == 1
+    _shown_lines_match(_code_block_text(readme, "$ python -m gradcheck"), capsys.readouterr().out)
+
+
+def _code_block_text(text, first_line):
+    start = text.index("```text\n" + first_line) + len("```text\n")
+    return text[start:text.index("```", start)]
