@@ -1,5 +1,8 @@
 """gradcheck: tells you whether your hand-written backprop is right, and if not, where and why.
 
+The names in ``__all__``, :mod:`gradcheck.strategies` and the catalogue's registries
+(:mod:`gradcheck.catalogue`) are the public surface; other modules may move.
+
 The names below load on first use, so that the pytest plugin (active wherever gradcheck
 is installed) costs other projects' test runs no SymPy import. No name here is also the
 name of a submodule: ``gradcheck.reference.backprop`` is the module (its function is

@@ -2,8 +2,8 @@
 
 Two independent references:
 
-* the complex-step derivative ∂C/∂θ = Im C(θ + i·h) / h (h = 1e-30) of a forward pass and
-  cost written in this file from the README's definitions: exact to rounding, so the
+* the complex-step derivative ∂C/∂θ = Im C(θ + i·h) / h (h = 1e-30) of the forward pass and
+  cost in oracles.py, written from the documented definitions: exact to rounding, so the
   tolerance can be tight, and relu's kink is no problem (the step is imaginary);
 * a per-sample loop following Nielsen's four equations (BP1-BP4), for a few networks.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nets import HIDDEN, OUTPUT_FOR, make_spec, random_spec
+from oracles import HIDDEN, OUTPUT_FOR, assert_grads_close, complex_step, make_spec, network_cost, random_spec
 
 from gradcheck import forward, load_spec
 from gradcheck.catalogue import ACTIVATIONS, LOSSES
@@ -24,88 +24,10 @@ MEAN_LOSSES = ["mse", "quadratic", "cross_entropy", "bce"]
 make = make_spec
 
 
-# -- an independent forward pass and cost (column layout, complex-safe) ------------------
-
-def _act(name, z):
-    if name == "linear":
-        return z
-    if name == "sigmoid":
-        return 1.0 / (1.0 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.where(z.real > 0, z, 0.0 * z)
-    if name == "leaky_relu":
-        return np.where(z.real > 0, z, 0.01 * z)
-    if name == "softplus":
-        return np.log(1.0 + np.exp(z))
-    if name == "softmax":
-        e = np.exp(z - z.real.max(axis=0, keepdims=True))
-        return e / e.sum(axis=0, keepdims=True)
-    raise AssertionError(name)
-
-
-def _cost(loss, a, y):
-    """The README's definitions, a and y (K, N)."""
-    k, n = a.shape
-    if loss == "mse":
-        return ((a - y) ** 2).sum() / (n * k)
-    if loss == "quadratic":
-        return ((a - y) ** 2).sum() / (2 * n)
-    if loss == "sse":
-        return ((a - y) ** 2).sum() / 2
-    if loss == "cross_entropy":
-        return -(y * np.log(a)).sum() / n
-    if loss == "bce":
-        return -(y * np.log(a) + (1 - y) * np.log(1 - a)).sum() / (n * k)
-    raise AssertionError(loss)
-
-
-def my_cost(spec, params, X, Y):
-    """C from scratch: convert to column layout, append the 1 for the augmented bias, run the layers."""
-    row = spec.convention == "row"
-    a, y = (X.T, Y.T) if row else (X, Y)
-    for ly, p in zip(spec.layers, params):
-        W = p["W"].T if row else p["W"]
-        if spec.bias.name == "augmented":
-            a = np.vstack([a, np.ones((1, a.shape[1]))])
-        z = W @ a
-        if spec.bias.name == "separate":
-            z = z + p["b"][:, None]
-        a = _act(ly.activation, z)
-    return _cost(spec.loss, a, y)
-
-
-def complex_step(spec, params, X, Y, h=1e-30):
-    out = []
-    for i, p in enumerate(params):
-        g = {}
-        for k, v in p.items():
-            d = np.zeros(v.shape)
-            for idx in np.ndindex(*v.shape):
-                bumped = [{kk: vv.astype(complex) for kk, vv in q.items()} for q in params]
-                bumped[i][k][idx] += 1j * h
-                d[idx] = my_cost(spec, bumped, X, Y).imag / h
-            g[k] = d
-        out.append(g)
-    return out
-
-
-def assert_grads_close(got, want, rtol=1e-10, what=""):
-    assert len(got) == len(want)
-    scale = max(np.abs(w[k]).max() for w in want for k in w)
-    assert scale > 0, "vacuous: every gradient is zero"
-    for i, (g, w) in enumerate(zip(got, want)):
-        assert g.keys() == w.keys()
-        for k in w:
-            assert g[k].shape == w[k].shape, f"{k}{i}"
-            np.testing.assert_allclose(g[k], w[k], rtol=rtol, atol=1e-13 * scale, err_msg=f"{k}{i} {what}")
-
-
 def check_against_complex_step(spec, seed=None):
     params, (X, Y) = spec.parameters(seed), spec.batch_data(seed)
     C, grads = backprop(spec, params, X, Y)
-    np.testing.assert_allclose(C, my_cost(spec, params, X, Y), rtol=1e-13)
+    np.testing.assert_allclose(C, network_cost(spec, params, X, Y), rtol=1e-13)
     assert_grads_close(grads, complex_step(spec, params, X, Y), what=spec.describe())
     return grads
 

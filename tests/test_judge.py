@@ -118,7 +118,7 @@ def test_bce_from_z_keeps_the_digits_that_log_one_minus_a_loses():
 
 def test_no_false_fail_over_many_random_correct_networks():
     """Both conventions, all bias styles and losses, relu nets, weights up to 40× larger (saturated outputs)."""
-    from nets import random_spec
+    from oracles import random_spec
 
     rng = np.random.default_rng(2024)
     for i in range(300):
@@ -203,7 +203,7 @@ def test_a_float32_backprop_is_named_float32_in_a_network_check():
 
 def test_no_false_pass_over_many_random_networks_with_one_wrong_element():
     """One element off by a factor (2, −1, 1.01 or 1.001), however small the gradient, always fails."""
-    from nets import random_spec
+    from oracles import random_spec
 
     rng = np.random.default_rng(9)
     for i in range(150):
@@ -340,7 +340,7 @@ def test_a_loss_that_is_rounding_squared_does_not_fail():
 
 def test_the_measured_loss_rounding_does_not_hide_a_wrong_gradient():
     """On an ordinary network the loss's measured rounding is ε-sized, so a 0.1% error still fails."""
-    from nets import make_spec
+    from oracles import make_spec
 
     from gradcheck.numeric.noise import ulp_probe as loss_noise
 

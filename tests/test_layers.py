@@ -1,6 +1,6 @@
 """Every layer kind's reference backprop against an independent computation, and its finite differences.
 
-The independent forward pass below is written from the README's definitions with
+The independent forward pass (oracles.py) is written from the documented definitions with
 explicit loops over output positions (no sliding windows, no col2im), complex-safe,
 so that the complex step ∂C/∂θ = Im C(θ + i·h)/h gives exact derivatives to compare
 with. relu and max pooling are evaluated on the real part, so their kinks do no harm.
@@ -10,128 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_backprop import _act, _cost, assert_grads_close
+from oracles import LAYER_NETS as NETS
+from oracles import assert_grads_close, complex_step, network_cost
 
 from gradcheck import check_network, forward, load_spec
 from gradcheck.numeric.network import numeric_gradient
 from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
-
-CNN = {"input": [1, 6, 6], "loss": "cross_entropy", "batch": 3, "seed": 1,
-       "layers": [{"type": "conv2d", "filters": 2, "kernel": 3, "activation": "relu"},
-                  {"type": "maxpool2d", "size": 2}, {"type": "flatten"}, {"units": 3, "activation": "softmax"}]}
-
-NETS = {
-    "cnn": CNN,
-    "strided_padded_conv_avgpool": {
-        "input": [2, 7, 7], "loss": "mse", "batch": 2, "seed": 2,
-        "layers": [{"type": "conv2d", "filters": 3, "kernel": [3, 2], "stride": [2, 1], "padding": 1,
-                    "activation": "tanh"},
-                   {"type": "avgpool2d", "size": 2, "stride": 1}, {"type": "flatten"},
-                   {"units": 2, "activation": "sigmoid"}]},
-    "overlapping_maxpool_no_bias": {
-        "input": [2, 5, 5], "loss": "sse", "batch": 3, "seed": 3, "bias": "none",
-        "layers": [{"type": "conv2d", "filters": 2, "kernel": 2, "activation": "leaky_relu"},
-                   {"type": "maxpool2d", "size": 2, "stride": 1}, {"type": "flatten"}, {"units": 2}]},
-    "spatial_norms_dropout": {
-        "input": [2, 4, 4], "loss": "bce", "batch": 4, "seed": 4,
-        "layers": [{"type": "conv2d", "filters": 3, "kernel": 3, "padding": 1},
-                   {"type": "batchnorm"}, {"type": "activation", "activation": "softplus"},
-                   {"type": "layernorm", "eps": 1e-3}, {"type": "dropout", "p": 0.25},
-                   {"type": "avgpool2d", "size": 2}, {"type": "flatten"},
-                   {"units": 2, "activation": "sigmoid"}]},
-    "mlp_batchnorm": {
-        "input": 3, "loss": "quadratic", "batch": 5, "seed": 5,
-        "layers": [{"units": 4}, {"type": "batchnorm"}, {"type": "activation", "activation": "tanh"},
-                   {"units": 2, "activation": "sigmoid"}]},
-    "mlp_layernorm_dropout": {
-        "input": 4, "loss": "cross_entropy", "batch": 4, "seed": 6,
-        "layers": [{"units": 5, "activation": "tanh"}, {"type": "layernorm"}, {"type": "dropout", "p": 0.5, "seed": 9},
-                   {"units": 3, "activation": "softmax"}]},
-}
-
-
-# -- an independent forward pass and cost, sample-major, complex-safe ----------------------------
-
-def _conv(x, W, b, stride, pad):
-    (sh, sw), (kh, kw) = stride, W.shape[2:]
-    x = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
-    ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
-    out = np.zeros((x.shape[0], W.shape[0], ho, wo), dtype=np.result_type(x, W))
-    for i in range(ho):
-        for j in range(wo):
-            patch = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-            out[:, :, i, j] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3]))
-    return out + (b[None, :, None, None] if b is not None else 0)
-
-
-def _pool(x, size, stride, how):
-    (kh, kw), (sh, sw) = size, stride
-    ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
-    out = np.zeros((*x.shape[:2], ho, wo), dtype=x.dtype)
-    for i in range(ho):
-        for j in range(wo):
-            patch = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(*x.shape[:2], -1)
-            if how == "max":
-                k = patch.real.argmax(axis=-1)
-                out[:, :, i, j] = np.take_along_axis(patch, k[..., None], axis=-1)[..., 0]
-            else:
-                out[:, :, i, j] = patch.mean(axis=-1)
-    return out
-
-
-def _normalise(x, axes, gamma, beta, eps):
-    mu = x.mean(axis=axes, keepdims=True)
-    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
-    return gamma * (x - mu) / np.sqrt(var + eps) + beta
-
-
-def my_cost(spec, params, X, Y):
-    """C from scratch, with every array sample-major: (N, features) or (N, C, H, W)."""
-    row = spec.convention == "row"
-    a = X if X.ndim == 4 or row else X.T
-    y = Y if row else Y.T
-    for ly, p in zip(spec.layers, params):
-        o = ly.options
-        image = a.ndim == 4
-        if ly.kind == "dense":
-            W = p["W"] if row else p["W"].T
-            z = a @ W + (p["b"] if "b" in p else 0)
-        elif ly.kind == "conv2d":
-            z = _conv(a, p["W"], p.get("b"), o["stride"], o["padding"])
-        elif ly.kind in ("maxpool2d", "avgpool2d"):
-            z = _pool(a, o["size"], o["stride"], ly.kind[:3])
-        elif ly.kind == "flatten":
-            z = a.reshape(len(a), -1)
-        elif ly.kind == "batchnorm":
-            shape = (1, -1, 1, 1) if image else (1, -1)
-            z = _normalise(a, (0, 2, 3) if image else 0, p["gamma"].reshape(shape), p["beta"].reshape(shape), o["eps"])
-        elif ly.kind == "layernorm":
-            z = _normalise(a, (1, 2, 3) if image else 1, p["gamma"][None], p["beta"][None], o["eps"])
-        elif ly.kind == "dropout":
-            mask = p["mask"] if image or row else p["mask"].T
-            z = a * mask
-        else:
-            z = a
-        if "activation" in ly.keys:
-            a = _act(ly.activation, z) if image else _act(ly.activation, z.T).T
-        else:
-            a = z
-    return _cost(spec.loss, a.T, y.T)
-
-
-def complex_step(spec, params, X, Y, h=1e-30):
-    out = []
-    for i, shapes in enumerate(spec.param_shapes()):
-        g = {}
-        for k in shapes:
-            d = np.zeros(params[i][k].shape)
-            for idx in np.ndindex(*d.shape):
-                bumped = [{kk: vv.astype(complex) for kk, vv in q.items()} for q in params]
-                bumped[i][k][idx] += 1j * h
-                d[idx] = my_cost(spec, bumped, X, Y).imag / h
-            g[k] = d
-        out.append(g)
-    return out
 
 
 def make(name, convention="column"):
@@ -144,7 +28,7 @@ def test_reference_backprop_matches_complex_step(name, convention):
     spec = make(name, convention)
     params, (X, Y) = spec.parameters(), spec.batch_data()
     C, grads = backprop(spec, params, X, Y)
-    np.testing.assert_allclose(C, my_cost(spec, params, X, Y), rtol=1e-12)
+    np.testing.assert_allclose(C, network_cost(spec, params, X, Y), rtol=1e-12)
     assert_grads_close(grads, complex_step(spec, params, X, Y), rtol=1e-9, what=name)
 
 

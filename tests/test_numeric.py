@@ -333,7 +333,7 @@ STRUCTURED_NETS = [
 @pytest.mark.parametrize(("sizes", "acts", "loss", "convention", "bias"), STRUCTURED_NETS)
 @pytest.mark.parametrize("method", ["central", "richardson"])
 def test_structured_and_plain_finite_differences_agree(sizes, acts, loss, convention, bias, method):
-    from nets import make_spec
+    from oracles import make_spec
 
     spec = make_spec(sizes, acts, loss, convention, bias, batch=4, seed=5)
     params, (X, Y) = spec.parameters(), spec.batch_data()
@@ -348,7 +348,7 @@ def test_structured_and_plain_finite_differences_agree(sizes, acts, loss, conven
 
 def test_structured_mode_evaluates_only_the_changed_unit_and_the_layers_above(monkeypatch):
     """No perturbation of layer 1 runs layer 0 or layer 1's full forward pass."""
-    from nets import make_spec
+    from oracles import make_spec
 
     from gradcheck.catalogue.layers.dense import Dense
 
@@ -372,7 +372,7 @@ def test_structured_mode_evaluates_only_the_changed_unit_and_the_layers_above(mo
 @pytest.mark.parametrize(("method", "tol"), [("auto", 1e-9), ("richardson", 1e-9), ("complex-step", 1e-12)])
 def test_accuracy_against_the_reference_on_smooth_nets(method, tol):
     """The default method to 1e-9 relative or better; the most accurate one (complex step) to 1e-12."""
-    from nets import make_spec
+    from oracles import make_spec
 
     for sizes, acts, loss in [([6, 8, 5, 3], ["tanh", "sigmoid", "linear"], "mse"),
                               ([4, 6, 3], ["softplus", "softmax"], "cross_entropy"),
@@ -388,7 +388,7 @@ def test_accuracy_against_the_reference_on_smooth_nets(method, tol):
 
 
 def test_complex_step_refuses_a_network_with_a_kink():
-    from nets import make_spec
+    from oracles import make_spec
 
     spec = make_spec([2, 3, 1], ["relu", "linear"])
     with pytest.raises(ValueError, match="complex-step"):
@@ -396,7 +396,7 @@ def test_complex_step_refuses_a_network_with_a_kink():
 
 
 def test_best_method_per_network():
-    from nets import make_spec
+    from oracles import make_spec
 
     from gradcheck.numeric.network import best_method
 

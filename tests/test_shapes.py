@@ -7,13 +7,12 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from oracles import BIASES, CONVENTIONS
 
 from gradcheck import forward, load_spec, trace_shapes
 from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
 from gradcheck.reference.shapes import fmt_shape
 
-CONVENTIONS = ["column", "row"]
-BIASES = ["separate", "none", "augmented"]
 # (hidden activation, output activation, loss): every activation appears, softmax with cross-entropy.
 NETS = [("sigmoid", "linear", "mse"), ("relu", "softmax", "cross_entropy"), ("tanh", "sigmoid", "bce"),
         ("leaky_relu", "softplus", "quadratic"), ("softplus", "tanh", "sse")]

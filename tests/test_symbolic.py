@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from nets import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
+from oracles import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
 from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.activations import SYMPY_NUMPY, sigmoid
@@ -188,11 +188,17 @@ def test_expanded_equals_direct_diff_of_expanded_loss(sizes, acts, loss, convent
     for el in d.elements:
         assert el.expanded is not None
         assert el.expanded.free_symbols <= set(args)  # only the network's own symbols
-        direct = sp.diff(loss_n, el.symbol)
-        values = [sp.lambdify(args, e, modules=[SYMPY_NUMPY, "numpy"], cse=c)(*point) for e, c in
-                  [(el.expanded, False), (direct, False), (el.chain_rule, lambda es: (chain_steps, es))]]
-        np.testing.assert_allclose(values[0], values[1], rtol=1e-10, atol=1e-14, err_msg=el.name)
-        np.testing.assert_allclose(values[2], values[1], rtol=1e-10, atol=1e-14, err_msg=el.name)
+
+    def values(exprs, cse):  # every element's form in one lambdify: the chain rule's steps are printed once
+        return sp.lambdify(args, exprs, modules=[SYMPY_NUMPY, "numpy"], cse=cse)(*point)
+
+    direct = values([sp.diff(loss_n, el.symbol) for el in d.elements], False)
+    expanded = values([el.expanded for el in d.elements], False)
+    chain = values([el.chain_rule for el in d.elements], lambda es: (chain_steps, es))
+    assert len(direct) == len(expanded) == len(chain) == len(d.elements) > 0
+    for el, want, e, c in zip(d.elements, direct, expanded, chain):
+        np.testing.assert_allclose(e, want, rtol=1e-10, atol=1e-14, err_msg=el.name)
+        np.testing.assert_allclose(c, want, rtol=1e-10, atol=1e-14, err_msg=el.name)
 
 
 def test_expanded_only_for_small_nets():

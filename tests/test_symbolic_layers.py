@@ -19,10 +19,8 @@ from gradcheck.symbolic.derive import derive, should_run
 
 sys.path.insert(0, str(Path(__file__).parent / "impls"))
 from cs231n_nets import SPECS
+from oracles import TINY_CNN
 
-TINY_CNN = {"input": [1, 6, 6], "loss": "cross_entropy", "batch": 3, "layers": [
-    {"type": "conv2d", "filters": 2, "kernel": 3, "activation": "relu"}, {"type": "maxpool2d", "size": 2},
-    {"type": "flatten"}, {"type": "dense", "units": 3, "activation": "softmax"}]}
 IMAGE_NORMS = {"input": [2, 4, 4], "loss": "mse", "convention": "column", "batch": 2, "layers": [
     {"type": "conv2d", "filters": 2, "kernel": 2, "padding": 1, "stride": 2, "activation": "tanh"},
     {"type": "layernorm"}, {"type": "dropout", "p": 0.3}, {"type": "avgpool2d", "size": [1, 3]},
@@ -147,7 +145,9 @@ def test_a_cnn_report_shows_the_convolution_and_pooling_facts(tmp_path):
     assert "conv_fact" not in plain and "pool_facts" not in plain
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+# 10 draws: every kind in both conventions is also compared, fixed, in the test over NETS above; the draws add
+# odd sizes, strides and paddings, and a SymPy derivation of a drawn CNN takes up to seconds.
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           phases=[Phase.explicit, Phase.reuse, Phase.generate])  # a failure is shown as drawn, not shrunk
 @given(cnn_specs(max_size=5, max_filters=2))
 def test_symbolic_gradients_agree_with_backprop_on_random_cnns(raw):

@@ -8,8 +8,9 @@ mode, ``layer_norm``; dropout multiplies by gradcheck's fixed mask.
 
 import numpy as np
 import pytest
-from test_layers import NETS
-from test_torch_oracle import ACTS, torch_cost
+from oracles import LAYER_NETS as NETS
+from oracles import loss_value
+from test_torch_oracle import ACTS
 
 from gradcheck import load_spec
 from gradcheck.reference.backprop import backprop
@@ -51,7 +52,7 @@ def torch_loss(spec, params, X, Y):
         else:
             z = a
         a = _act(ly.activation, z) if "activation" in ly.keys else z
-    return torch_cost(spec.loss, a, y)
+    return loss_value(spec.loss, a, y, log=torch.log)
 
 
 @pytest.mark.parametrize("convention", ["column", "row"])

@@ -8,6 +8,7 @@ import itertools
 
 import numpy as np
 import pytest
+from oracles import BIASES, CONVENTIONS, loss_value
 
 from gradcheck import load_spec
 from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
@@ -30,21 +31,7 @@ def torch_loss(spec, params, X, Y):
             a = torch.cat([a, torch.ones(a.shape[0], 1, dtype=a.dtype)], dim=1)
         z = a @ W + (p["b"] if "b" in p else 0)
         a = torch.softmax(z, dim=1) if ly.activation == "softmax" else ACTS[ly.activation](z)
-    return torch_cost(spec.loss, a, y)
-
-
-def torch_cost(loss, a, y):
-    """The README's losses of an output a and targets y, both (N, K) torch tensors."""
-    n, k = a.shape
-    if loss == "mse":
-        return ((a - y) ** 2).sum() / (n * k)
-    if loss == "quadratic":
-        return ((a - y) ** 2).sum() / (2 * n)
-    if loss == "sse":
-        return ((a - y) ** 2).sum() / 2
-    if loss == "cross_entropy":
-        return -(y * torch.log(a)).sum() / n
-    return torch.nn.functional.binary_cross_entropy(a, y, reduction="mean")
+    return loss_value(spec.loss, a, y, log=torch.log)
 
 
 CASES = [("sigmoid", "linear", "mse"), ("tanh", "sigmoid", "quadratic"), ("relu", "tanh", "sse"),
@@ -52,8 +39,7 @@ CASES = [("sigmoid", "linear", "mse"), ("tanh", "sigmoid", "quadratic"), ("relu"
 
 
 @pytest.mark.parametrize(("hidden", "out", "loss"), CASES)
-@pytest.mark.parametrize(("convention", "bias"), list(itertools.product(["column", "row"],
-                                                                         ["separate", "none", "augmented"])))
+@pytest.mark.parametrize(("convention", "bias"), list(itertools.product(CONVENTIONS, BIASES)))
 def test_backprop_matches_torch_autograd(hidden, out, loss, convention, bias):
     spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": hidden}, {"units": 3, "activation": out}],
                       "loss": loss, "convention": convention, "bias": bias, "batch": 5, "seed": 7})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nets import make_spec, random_spec
+from oracles import make_spec, random_spec
 
 from gradcheck import numeric_gradient
 from gradcheck.numeric import unitlines

@@ -1,0 +1,223 @@
+"""Oracles the tests share, written here from the documented definitions, independently of gradcheck's code.
+
+- the net tables: activations, conventions, bias styles, losses, the output each loss is defined with, and the
+  small networks with every layer kind; ``make_spec`` and ``random_spec`` build dense networks from them;
+- the loss oracle: C of an output a and targets y, written once for NumPy (complex-safe) and torch alike;
+- a forward pass of every layer kind, with explicit loops over output positions (no sliding windows, no
+  col2im), complex-safe; relu and max pooling decide on the real part, so their kinks do no harm;
+- the complex-step oracle: ∂C/∂θ = Im C(θ + i·h)/h (h = 1e-30), exact to rounding, so tolerances can be tight;
+- ``assert_grads_close``, which refuses a comparison where every gradient is zero.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcheck import load_spec
+
+HIDDEN = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
+CONVENTIONS = ["column", "row"]
+BIASES = ["separate", "none", "augmented"]
+LOSS_NAMES = ["mse", "quadratic", "sse", "cross_entropy", "bce"]
+#: An output activation each loss is defined with (cross_entropy and bce require theirs).
+OUTPUT_FOR = {"mse": "tanh", "quadratic": "sigmoid", "sse": "linear", "cross_entropy": "softmax", "bce": "sigmoid"}
+
+#: derivations/tiny_cnn.json's layers: conv 3x3 relu, 2x2 max pooling, flatten, dense softmax.
+TINY_CNN = {"input": [1, 6, 6], "loss": "cross_entropy", "batch": 3, "layers": [
+    {"type": "conv2d", "filters": 2, "kernel": 3, "activation": "relu"}, {"type": "maxpool2d", "size": 2},
+    {"type": "flatten"}, {"type": "dense", "units": 3, "activation": "softmax"}]}
+
+#: Small networks that together have every layer kind, strides, padding, overlapping windows, norms and dropout.
+LAYER_NETS = {
+    "cnn": {**TINY_CNN, "seed": 1},
+    "strided_padded_conv_avgpool": {
+        "input": [2, 7, 7], "loss": "mse", "batch": 2, "seed": 2,
+        "layers": [{"type": "conv2d", "filters": 3, "kernel": [3, 2], "stride": [2, 1], "padding": 1,
+                    "activation": "tanh"},
+                   {"type": "avgpool2d", "size": 2, "stride": 1}, {"type": "flatten"},
+                   {"units": 2, "activation": "sigmoid"}]},
+    "overlapping_maxpool_no_bias": {
+        "input": [2, 5, 5], "loss": "sse", "batch": 3, "seed": 3, "bias": "none",
+        "layers": [{"type": "conv2d", "filters": 2, "kernel": 2, "activation": "leaky_relu"},
+                   {"type": "maxpool2d", "size": 2, "stride": 1}, {"type": "flatten"}, {"units": 2}]},
+    "spatial_norms_dropout": {
+        "input": [2, 4, 4], "loss": "bce", "batch": 4, "seed": 4,
+        "layers": [{"type": "conv2d", "filters": 3, "kernel": 3, "padding": 1},
+                   {"type": "batchnorm"}, {"type": "activation", "activation": "softplus"},
+                   {"type": "layernorm", "eps": 1e-3}, {"type": "dropout", "p": 0.25},
+                   {"type": "avgpool2d", "size": 2}, {"type": "flatten"},
+                   {"units": 2, "activation": "sigmoid"}]},
+    "mlp_batchnorm": {
+        "input": 3, "loss": "quadratic", "batch": 5, "seed": 5,
+        "layers": [{"units": 4}, {"type": "batchnorm"}, {"type": "activation", "activation": "tanh"},
+                   {"units": 2, "activation": "sigmoid"}]},
+    "mlp_layernorm_dropout": {
+        "input": 4, "loss": "cross_entropy", "batch": 4, "seed": 6,
+        "layers": [{"units": 5, "activation": "tanh"}, {"type": "layernorm"}, {"type": "dropout", "p": 0.5, "seed": 9},
+                   {"units": 3, "activation": "softmax"}]},
+}
+
+
+def make_spec(sizes, acts, loss="mse", convention="column", bias="separate", batch=5, seed=0):
+    """A Spec for a network with layer widths ``sizes`` (input first) and one activation per layer."""
+    return load_spec({"input": sizes[0], "layers": [{"units": u, "activation": a} for u, a in zip(sizes[1:], acts)],
+                      "loss": loss, "convention": convention, "bias": bias, "batch": batch, "seed": seed})
+
+
+def random_spec(rng, seed, max_batch=6):
+    """A random valid network of 1-3 layers, 1-4 units each, any loss, convention and bias style."""
+    depth = int(rng.integers(1, 4))
+    sizes = [int(s) for s in rng.integers(1, 5, depth + 1)]
+    acts = [str(rng.choice(HIDDEN)) for _ in range(depth)]
+    loss = str(rng.choice(LOSS_NAMES))
+    if loss in ("cross_entropy", "bce"):
+        acts[-1] = OUTPUT_FOR[loss]
+    if loss == "cross_entropy":
+        sizes[-1] = max(sizes[-1], 2)  # a softmax over one unit is refused
+    return make_spec(sizes, acts, loss, str(rng.choice(CONVENTIONS)), str(rng.choice(BIASES)),
+                     batch=int(rng.integers(1, max_batch + 1)), seed=seed)
+
+
+# -- the loss oracle ---------------------------------------------------------------------------------------
+
+def loss_value(loss, a, y, log=np.log):
+    """The documented losses of an output a and targets y, both (N, K): NumPy arrays (complex too) or torch tensors
+    with ``log=torch.log``."""
+    n, k = a.shape
+    if loss == "mse":
+        return ((a - y) ** 2).sum() / (n * k)
+    if loss == "quadratic":
+        return ((a - y) ** 2).sum() / (2 * n)
+    if loss == "sse":
+        return ((a - y) ** 2).sum() / 2
+    if loss == "cross_entropy":
+        return -(y * log(a)).sum() / n
+    if loss == "bce":
+        return -(y * log(a) + (1 - y) * log(1 - a)).sum() / (n * k)
+    raise AssertionError(loss)
+
+
+# -- a forward pass of every kind, sample-major, complex-safe ----------------------------------------------
+
+def activation(name, z):
+    """σ(z) for z (features, N) or (N, C, H, W); softmax over axis 0 (the features of a vector batch)."""
+    if name == "linear":
+        return z
+    if name == "sigmoid":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.where(z.real > 0, z, 0.0 * z)
+    if name == "leaky_relu":
+        return np.where(z.real > 0, z, 0.01 * z)
+    if name == "softplus":
+        return np.log(1.0 + np.exp(z))
+    if name == "softmax":
+        e = np.exp(z - z.real.max(axis=0, keepdims=True))
+        return e / e.sum(axis=0, keepdims=True)
+    raise AssertionError(name)
+
+
+def _conv(x, W, b, stride, pad):
+    (sh, sw), (kh, kw) = stride, W.shape[2:]
+    x = np.pad(x, [(0, 0), (0, 0), (pad, pad), (pad, pad)])
+    ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = np.zeros((x.shape[0], W.shape[0], ho, wo), dtype=np.result_type(x, W))
+    for i in range(ho):
+        for j in range(wo):
+            patch = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
+            out[:, :, i, j] = np.tensordot(patch, W, axes=([1, 2, 3], [1, 2, 3]))
+    return out + (b[None, :, None, None] if b is not None else 0)
+
+
+def _pool(x, size, stride, how):
+    (kh, kw), (sh, sw) = size, stride
+    ho, wo = (x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1
+    out = np.zeros((*x.shape[:2], ho, wo), dtype=x.dtype)
+    for i in range(ho):
+        for j in range(wo):
+            patch = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(*x.shape[:2], -1)
+            if how == "max":
+                k = patch.real.argmax(axis=-1)
+                out[:, :, i, j] = np.take_along_axis(patch, k[..., None], axis=-1)[..., 0]
+            else:
+                out[:, :, i, j] = patch.mean(axis=-1)
+    return out
+
+
+def _normalise(x, axes, gamma, beta, eps):
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+
+
+def _dense(spec, p, a):
+    """z of a dense layer for a (N, fan_in); the augmented bias appends a constant 1 to each sample's input."""
+    W = p["W"] if spec.convention == "row" else p["W"].T
+    if spec.bias.name == "augmented":
+        a = np.hstack([a, np.ones((a.shape[0], 1))])
+    return a @ W + (p["b"] if "b" in p else 0)
+
+
+def network_cost(spec, params, X, Y):
+    """C from scratch, with every array sample-major: (N, features) or (N, C, H, W)."""
+    row = spec.convention == "row"
+    a = X if X.ndim == 4 or row else X.T
+    y = Y if row else Y.T
+    for ly, p in zip(spec.layers, params):
+        o = ly.options
+        image = a.ndim == 4
+        if ly.kind == "dense":
+            z = _dense(spec, p, a)
+        elif ly.kind == "conv2d":
+            z = _conv(a, p["W"], p.get("b"), o["stride"], o["padding"])
+        elif ly.kind in ("maxpool2d", "avgpool2d"):
+            z = _pool(a, o["size"], o["stride"], ly.kind[:3])
+        elif ly.kind == "flatten":
+            z = a.reshape(len(a), -1)
+        elif ly.kind == "batchnorm":
+            shape = (1, -1, 1, 1) if image else (1, -1)
+            z = _normalise(a, (0, 2, 3) if image else 0, p["gamma"].reshape(shape), p["beta"].reshape(shape), o["eps"])
+        elif ly.kind == "layernorm":
+            z = _normalise(a, (1, 2, 3) if image else 1, p["gamma"][None], p["beta"][None], o["eps"])
+        elif ly.kind == "dropout":
+            mask = p["mask"] if image or row else p["mask"].T
+            z = a * mask
+        else:
+            z = a
+        if "activation" in ly.keys:
+            a = activation(ly.activation, z) if image else activation(ly.activation, z.T).T
+        else:
+            a = z
+    return loss_value(spec.loss, a, y)
+
+
+# -- the complex-step oracle -------------------------------------------------------------------------------
+
+def complex_step(spec, params, X, Y, h=1e-30):
+    """∂C/∂θ for every trainable element (not a dropout mask), Im C(θ + i·h·e)/h of :func:`network_cost`."""
+    out = []
+    for i, shapes in enumerate(spec.param_shapes()):
+        g = {}
+        for k in shapes:
+            d = np.zeros(params[i][k].shape)
+            for idx in np.ndindex(*d.shape):
+                bumped = [{kk: vv.astype(complex) for kk, vv in q.items()} for q in params]
+                bumped[i][k][idx] += 1j * h
+                d[idx] = network_cost(spec, bumped, X, Y).imag / h
+            g[k] = d
+        out.append(g)
+    return out
+
+
+def assert_grads_close(got, want, rtol=1e-10, what=""):
+    """Per-layer dicts of gradients agree to rtol, with an absolute floor of 1e-13 of the largest."""
+    assert len(got) == len(want)
+    scale = max(np.abs(w[k]).max() for w in want for k in w)
+    assert scale > 0, "vacuous: every gradient is zero"
+    for i, (g, w) in enumerate(zip(got, want)):
+        assert g.keys() == w.keys()
+        for k in w:
+            assert g[k].shape == w[k].shape, f"{k}{i}"
+            np.testing.assert_allclose(g[k], w[k], rtol=rtol, atol=1e-13 * scale, err_msg=f"{k}{i} {what}")
