@@ -11,14 +11,13 @@ from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.activations import SYMPY_NUMPY, sigmoid
 from gradcheck.reference.backprop import backprop
 from gradcheck.symbolic.derive import (
-    EXPAND_MAX_DEPTH,
-    EXPAND_MAX_PARAMS,
     SYMBOLIC_LIMIT,
     derive,
     local_fact,
     should_run,
     symbolic_gradient,
 )
+from gradcheck.symbolic.reach import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
 
 # Output activation each loss is checked with (the constraints of the loss catalogue).
 

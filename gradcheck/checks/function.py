@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..diagnose.linetrace import compare_with_reference, trace_call
+from ..diagnose.against import compare_with_reference
+from ..diagnose.linetrace import trace_call
 from ..errors import describe_exception
 from ..judge.compare import ATOL, RTOL, low_precision
 from ..judge.outcome import CheckResult

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..diagnose.linetrace import trace_impl
+from ..diagnose.against import trace_impl
 from ..judge.compare import low_precision
 from ..usercode import isolation
 from ..usercode.impl import call_impl, load_impl

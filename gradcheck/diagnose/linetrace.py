@@ -30,7 +30,7 @@ from ..errors import is_user_file
 from ..reference.shapes import fmt_shape as _fmt
 from ..usercode.isolation import interrupts
 
-__all__ = ["Line", "LineTrace", "compare_with_reference", "trace_call", "trace_impl"]
+__all__ = ["Line", "LineTrace", "trace_call"]
 
 #: Line events recorded at most (a long training loop is cut short, not slowed down without end).
 MAX_EVENTS = 20000
@@ -375,50 +375,3 @@ def _monitor(rec, extra, fn, args, kwargs):  # pragma: no cover - Python 3.12+
             mon.register_callback(tool, event, None)
         mon.restart_events()
         mon.free_tool_id(tool)
-
-
-# -- against the reference shape trace ---------------------------------------------------------
-
-def compare_with_reference(trace, steps, n, known=(), unlike=None):
-    """Set each line of ``trace`` next to the reference step with its shape; find the first departure.
-
-    ``steps`` are the reference trace's steps (forward, then backward); ``n`` is the batch
-    size used, which replaces "N" (and 1 stands for it too, for per-sample code).
-    ``known`` are further shapes that are no departure (params, inputs, targets);
-    ``unlike`` says what a departing shape is unlike, in the sentence that names it.
-    """
-    if unlike:
-        trace.unlike = unlike
-    def concrete(shape, size):
-        return tuple(size if d == "N" else d for d in shape)
-
-    refs = [(concrete(s.result, size), f"layer {s.layer}: {s.name} = {s.expr}", s.name)
-            for s in steps for size in (n, 1)]
-    shapes = {r[0] for r in refs} | {tuple(k) for k in known}
-    shapes |= {tuple(concrete(v, size)) for s in steps for v in s.operands.values() for size in (n, 1)}
-    # Forms a user may hold the same quantity in: flat vectors, and (k, 1)/(1, k) per-sample columns.
-    shapes |= {tuple(d for d in s if d != 1) for s in shapes}
-    at = -1
-    for line in trace.lines:
-        results = [s for seen in line.shapes.values() for s in seen]
-        names = {re.sub(r"\W", "", nm.split("[")[0]).lower() for nm in line.shapes}
-        names |= {"d" + key.lower() for nm in line.shapes for key in re.findall(r"\['(\w+)'\]", nm)}
-        names |= {step for step, words in SYNONYMS.items() if names & words}
-        order = [*range(at + 1, len(refs)), *range(at + 1)]  # after the last match, wrapping round for loops
-        fits = [j for j in order if refs[j][0] in results]
-        j = next((j for j in fits if refs[j][2] in names), fits[0] if fits else None)
-        if j is not None:
-            line.reference = f"{refs[j][1]} {_fmt(refs[j][0])}"
-            at = max(at, j)
-        if trace.departure is None and results and not any(
-                s in shapes or tuple(d for d in s if d != 1) in shapes or len(s) == 0 for s in results):
-            trace.departure = line
-    return trace
-
-
-def trace_impl(fn, spec, params, X, Y, trace):
-    """Run the user's backprop ``fn(params, X, Y)`` on copies under the line tracer, against the shape trace."""
-    copies = [{k: v.copy() for k, v in p.items()} for p in params]
-    lt = trace_call(fn, copies, X.copy(), Y.copy())
-    known = [np.shape(v) for p in params for v in p.values()] + [X.shape, Y.shape, X.T.shape, Y.T.shape]
-    return compare_with_reference(lt, trace.steps(), Y.shape[spec.conv.sample_axis], known)  # Y: images too

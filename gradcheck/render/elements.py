@@ -88,7 +88,7 @@ def element_label(name, index):
 
 
 def element_blocks(spec, d, result, noise):
-    from ..symbolic.derive import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
+    from ..symbolic.reach import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
 
     rows_data = element_rows(spec, d, result)
     has_impl = "impl" in result.opinions

@@ -54,25 +54,10 @@ from ..spec.parse import load_spec
 from .local_facts import local_fact
 from .network import batch_level, has_form, partial, write_network
 from .network import expand as _expand_network
+from .reach import SYMBOLIC_LIMIT, UNITS_LIMIT, expand_wanted, should_run
 
 __all__ = ["Derivation", "DerivedElement", "Opinion", "derive", "symbolic_gradient", "local_fact", "should_run",
            "SYMBOLIC_LIMIT", "UNITS_LIMIT"]
-
-#: ``should_run(spec, "auto")`` skips networks with more parameters than this. The cost is
-#: linear in the parameters (about 0.2 s to derive, compile and evaluate 200, 1.5 s for
-#: 756; see benchmarks/bench_symbolic.py): the limit keeps the check quick and its report short.
-SYMBOLIC_LIMIT = 200
-#: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
-#: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
-#: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny
-#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes 2.5 s.
-UNITS_LIMIT = 300
-#: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
-#: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
-#: while three layers already give 5,000-15,000 (2-3-3-1, 3-3-3-2).
-EXPAND_MAX_PARAMS = 30
-EXPAND_MAX_DEPTH = 2
-
 
 def _latex_eq(lhs, rhs):
     return f"{lhs} = {sp.latex(rhs)}"
@@ -347,22 +332,12 @@ def _first_not_finite(values, steps):
     return ""
 
 
-def _expand_wanted(spec, expand):
-    if expand in (True, "on"):
-        return True
-    if expand in (False, "off", None):
-        return False
-    if expand == "auto":
-        return spec.n_params <= EXPAND_MAX_PARAMS and len(spec.layers) <= EXPAND_MAX_DEPTH
-    raise ValueError(f"expand must be 'auto', 'on', 'off', True or False, got {expand!r}")
-
-
 def derive(spec, expand="auto") -> Derivation:
     """Derive ∂C_n/∂θ for every parameter element of ``spec`` (a Spec, dict or path).
 
     ``expand``: "auto" writes out the expanded forms (in x, y and the params only) when
-    the network has at most :data:`EXPAND_MAX_PARAMS` parameters and
-    :data:`EXPAND_MAX_DEPTH` layers; "on"/True always, "off"/False never. A layer
+    the network has at most :data:`~gradcheck.symbolic.reach.EXPAND_MAX_PARAMS` parameters and
+    :data:`~gradcheck.symbolic.reach.EXPAND_MAX_DEPTH` layers; "on"/True always, "off"/False never. A layer
     kind without a symbolic form raises ``NotImplementedError`` naming it.
     """
     spec = load_spec(spec)
@@ -388,7 +363,7 @@ def derive(spec, expand="auto") -> Derivation:
             elements.append(DerivedElement(name, li, kind, tuple(index), theta, j, k, local.get(j, sp.S.Zero),
                                            chain, dj, net.deltas.get(dj, sp.S.Zero)))
     d = Derivation(spec, net, elements)
-    if _expand_wanted(spec, expand):
+    if expand_wanted(spec, expand):
         _expand_network(net, elements)
         d.expanded = True
     return d
@@ -397,35 +372,3 @@ def derive(spec, expand="auto") -> Derivation:
 def symbolic_gradient(spec, params, X, Y):
     """``derive(spec, expand="off").gradients(params, X, Y)``: list of {"W", "b"} like backprop."""
     return derive(spec, expand="off").gradients(params, X, Y)
-
-
-def should_run(spec, mode="auto"):
-    """(run?, one-line reason) for the symbolic check; ``mode`` is "auto", "on" or "off".
-
-    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters and :data:`UNITS_LIMIT` units
-    (samples × units with a batchnorm layer), "on" always, "off" never; a layer kind
-    without a symbolic form is skipped whatever the mode, with its name.
-    """
-    spec = load_spec(spec)
-    n = spec.n_params
-    if mode == "off":
-        return False, "symbolic check off (use --symbolic on or auto to run it)"
-    if mode not in ("on", "auto"):
-        raise ValueError(f"symbolic mode must be 'auto', 'on' or 'off', got {mode!r}")
-    if spec.symbolic_gap():
-        return False, spec.symbolic_gap()
-    if mode == "on":
-        over = f" ({n} parameters > limit {SYMBOLIC_LIMIT})" if n > SYMBOLIC_LIMIT else ""
-        return True, f"symbolic check forced on{over}"
-    if n > SYMBOLIC_LIMIT:
-        return False, f"symbolic check skipped: {n} parameters > limit {SYMBOLIC_LIMIT} (use --symbolic on to force)"
-    whole = [ly.kind for ly in spec.layers if batch_level(ly)]
-    units = sum(ly.units for ly in spec.layers)
-    if whole and spec.n_samples * units > UNITS_LIMIT:
-        return False, (f"symbolic check skipped: {whole[0]} ties the {spec.n_samples} samples together, so the "
-                       f"whole batch is written out: N·units = {spec.n_samples * units} > limit {UNITS_LIMIT} "
-                       "(use --symbolic on to force, or a smaller batch)")
-    if units > UNITS_LIMIT:
-        return False, (f"symbolic check skipped: {units} units per sample to write out > limit {UNITS_LIMIT} "
-                       "(use --symbolic on to force)")
-    return True, f"symbolic check: {n} parameters <= limit {SYMBOLIC_LIMIT}"
