@@ -12,6 +12,7 @@ from gradcheck.numeric.noise import ecnoise, forward_rounding, layer_noise, ulp_
 from gradcheck.numeric.perturbed import Perturbed
 from gradcheck.numeric.steps import resolve
 from gradcheck.reference.backprop import backprop
+from gradcheck.reference.rounding import low_precision_rounding
 
 EPS = np.finfo(np.float64).eps
 
@@ -209,3 +210,47 @@ def test_check_function_measures_the_noise_of_a_function_that_cancels():
     assert check_function(f, lambda x: np.cos(x) * 1e-8, x).passed
     wrong = check_function(f, lambda x: 2 * np.cos(x) * 1e-8, x)
     assert wrong.counts()["wrong"] == x.size
+
+
+def _float32_backprop(spec, plant=None):
+    """A correct backprop that computes in float32, forward and backward (the reference run on float32 arrays),
+    with one element times 1.001 where ``plant`` = (layer, key, flat index) is given."""
+    def impl(params, X, Y):
+        low = [{k: v.astype(np.float32) for k, v in p.items()} for p in params]
+        with np.errstate(all="ignore"):
+            _, grads = backprop(spec, low, X.astype(np.float32), Y.astype(np.float32))
+        grads = [{k: np.asarray(v, dtype=np.float32).copy() for k, v in g.items()} for g in grads]
+        if plant is not None:
+            layer, key, flat = plant
+            grads[layer][key].flat[flat] *= np.float32(1.001)
+        return grads
+    return impl
+
+
+@pytest.mark.parametrize("net", [
+    {"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"type": "batchnorm"}, {"units": 2}], "batch": 3,
+     "seed": 4},
+    {"input": 2, "loss": "bce",
+     "layers": [{"units": 3, "activation": "sigmoid"}, {"units": 1, "activation": "sigmoid"}],
+     "params": [{"W": [[30.0, -20.0], [12.0, 8.0], [-25.0, 1.0]], "b": [0.5, -1.0, 2.0]},
+                {"W": [[9.0, -7.0, 4.0]], "b": [0.3]}],
+     "data": {"X": [[1.0, 0.5], [-0.3, 2.0]], "Y": [[1.0], [0.0]]}},
+])
+def test_a_backprop_computing_in_float32_passes_and_a_thousandth_off_fails(net):
+    """A float32 forward pass rounds every a and z to ε₃₂, and saturated units and norms carry that far into the
+    gradients: the allowance is measured by running the reference in float32, not guessed from ε₆₄'s."""
+    spec = load_spec(net)
+    result = check_network(net, _float32_backprop(spec), symbolic="off")
+    assert result.passed, str(result)
+    assert any("your gradients are float32" in note for note in result.notes)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    low = low_precision_rounding(spec, params, X, Y)
+    # the element a float32 backprop gets most accurately (the premise: far below 1e-3 of it)
+    layer, key, flat, ratio = min(((i, k, int(j), float(low[i][k].flat[j] / abs(g[k].flat[j])))
+                                   for i, g in enumerate(grads) for k in g for j in np.flatnonzero(g[k])),
+                                  key=lambda t: t[3])
+    assert ratio < 1e-4
+    name = next(n for n, i, k, _ in spec.param_names() if (i, k) == (layer, key))
+    bad = check_network(net, _float32_backprop(spec, (layer, key, flat)), symbolic="off")
+    assert not bad.passed and bad.tensor(name).verdict("impl").flat[flat] in ("wrong", "suspicious")

@@ -21,7 +21,7 @@ from ..numeric.methods import lookup
 from ..numeric.network import grow_elements, numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, resolve_mode
 from ..reference.backprop import backprop
-from ..reference.rounding import backprop_rounding, unseen
+from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
 from ..reference.shapes import trace_shapes
 from ..spec.arrays import parse_params
 from ..spec.parse import load_spec
@@ -101,6 +101,7 @@ class _Network:
     found: list = field(default_factory=list)  # a sampled check's directional derivatives
     joint: dict = field(default_factory=dict)  # {opinion: per layer, elements the joint test at kinks finds wrong}
     joint_notes: list = field(default_factory=list)
+    rounding32: list | None = None  # where the user's gradients are float32: a float32 backprop's rounding
     result: CheckResult | None = None
 
     @property
@@ -181,6 +182,8 @@ def user_stage(s, opts):
         s.problems.append(s.user.problems.pop(""))
     names = {name for name, *_ in s.spec.param_names()}
     s.stray = [text for key, text in s.user.problems.items() if key not in names]  # keys no tensor has
+    if s.user.float32:
+        s.rounding32 = low_precision_rounding(s.spec, s.params, s.X, s.Y)
     s.opinions["impl"] = s.user.grads if s.user.grads is not None else [dict.fromkeys(p) for p in s.params]
 
 
@@ -244,6 +247,7 @@ def _tensor(s, opts, name, layer, kind, shape):
                         + (0.0 if s.hidden is None else s.hidden[layer][kind]),
                         rounding=tolerance().rounding(s.rounding[layer][kind]),
                         float32=s.impl_float32, mask=refill.mask(s.elements, layer, kind, shape),
+                        rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
                         unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
                         unresolved=unresolved(numeric, layer, kind),
                         joint={op: s.joint[op][layer][kind] for op in s.joint})

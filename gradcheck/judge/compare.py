@@ -178,6 +178,8 @@ class TensorCheck:
     mask: np.ndarray | None = None
     float32: bool = False
     rounding: np.ndarray | None = None
+    #: For a float32 user's gradient: the rounding a correct backprop computing in float32 shows here (measured).
+    rounding32: np.ndarray | None = None
     unevaluated: dict = field(default_factory=dict)
     unresolved: np.ndarray | None = None
     joint: dict | None = None
@@ -239,10 +241,12 @@ class TensorCheck:
 
     def _judge(self, v, ref, f32):
         rtol, rounding = self.rtol, self.rounding
-        if f32:  # float32's rounding: the estimate's at ε₃₂, or ε₃₂ at the element's own size (its rtol)
+        if f32:  # float32's rounding: measured where the network is known, else the estimate's at ε₃₂ (and its rtol)
             row = tolerance("float32")
             rtol = row.judged_rtol(rtol)
             rounding = None if rounding is None else row.rescale(rounding)
+            if self.rounding32 is not None:
+                rounding = self.rounding32 if rounding is None else np.maximum(rounding, self.rounding32)
         ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, self.bound, rounding=rounding)
         if self.mask is not None:
             ver[~np.asarray(self.mask, bool)] = _UNCHECKED

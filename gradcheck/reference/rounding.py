@@ -26,7 +26,7 @@ import numpy as np
 from ..catalogue import LOSSES
 from .backprop import backprop, forward, fused_loss
 
-__all__ = ["DRAWS", "SIGMAS", "backprop_rounding", "unseen"]
+__all__ = ["DRAWS", "LOW_PRECISION_RUNS", "SIGMAS", "backprop_rounding", "low_precision_rounding", "unseen"]
 
 EPS = np.finfo(np.float64).eps
 #: The smallest output error a loss of squares still sees (smaller ones square to below the smallest normal).
@@ -142,3 +142,27 @@ def backprop_rounding(spec, params, X, Y, seed=0):
                 spread[i][key] += np.square(v) / DRAWS
     return [{key: local[i][key] + SIGMAS * np.sqrt(spread[i][key]) for key in local[i]}
             for i in range(len(spec.layers))]
+
+
+#: A low-precision backprop's rounding is allowed this many times what the reference, run in that precision, shows.
+LOW_PRECISION_RUNS = 8
+
+
+def low_precision_rounding(spec, params, X, Y, dtype=np.float32):
+    """Per element (dicts shaped like params), how far a correct backprop that computes in ``dtype`` (forward and
+    backward) may be from the float64 one: the reference run in ``dtype`` twice (as given, and with every param
+    one of its ulps larger, so that a lucky rounding of one element does not decide), the larger difference, times
+    :data:`LOW_PRECISION_RUNS`. Measured, not modelled: in float32 a forward pass's rounding reaches the gradients
+    through every saturated unit and cancelling sum, far beyond the float64 estimate scaled by ε₃₂/ε₆₄."""
+    _, exact = backprop(spec, params, X, Y)
+    out = [{key: np.zeros(np.shape(v)) for key, v in layer.items()} for layer in exact]
+    eps = float(np.finfo(dtype).eps)
+    for nudge in (0.0, eps):
+        low = [{key: (np.asarray(v) * (1 + nudge)).astype(dtype) for key, v in p.items()} for p in params]
+        with np.errstate(all="ignore"):
+            _, grads = backprop(spec, low, np.asarray(X).astype(dtype), np.asarray(Y).astype(dtype))
+        for o, g, e in zip(out, grads, exact):
+            for key in o:
+                diff = np.abs(np.asarray(g[key], dtype=np.float64) - e[key])
+                o[key] = np.maximum(o[key], np.where(np.isfinite(diff), diff, np.inf))
+    return [{key: LOW_PRECISION_RUNS * v for key, v in layer.items()} for layer in out]
