@@ -39,7 +39,7 @@ def network_loss(spec, params, X, Y, ops):
     for ly, p in zip(spec.layers, params):
         o = ly.options
         if ly.kind == "dense":
-            if spec.bias == "augmented":
+            if spec.bias.in_weights:
                 a = ops.cat_ones(a)
             z = ops.matmul(a, p["W"]) + (p["b"] if "b" in p else 0)
         elif ly.kind == "conv2d":

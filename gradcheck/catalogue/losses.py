@@ -22,6 +22,12 @@ def _y_log(y, a):
     return y * np.log(np.where(y != 0, a, 1.0))
 
 
+def _bce_delta(z, a, y):
+    """σ(z) − y, to its own digits where y is 0 or 1: −σ(−z) for y = 1 (1 − σ(z) would be 0 once σ(z) rounds to 1)."""
+    with np.errstate(over="ignore"):
+        return np.where(y == 1.0, -1.0 / (1.0 + np.exp(z)), np.where(y == 0.0, a, a - y))
+
+
 def _sym_log(x):
     import sympy as sp  # here: SymPy is loaded only when a symbolic form is built
 
@@ -122,6 +128,7 @@ LOSSES: dict[str, Loss] = {
              output="sigmoid", target_range=(0.0, 1.0), per_output_mean=True,
              random_targets=lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float),
              value_from_z=lambda z, y, n, k, axis: _sum2(y * softplus_of(-z) + (1.0 - y) * softplus_of(z)) / (n * k),
-             delta_from_z=lambda z, a, y, n, k, axis: (a - y) / (n * k), sample_term_from_z=_bce_term_from_z),
+             delta_from_z=lambda z, a, y, n, k, axis: _bce_delta(z, a, y) / (n * k),
+             sample_term_from_z=_bce_term_from_z),
     ]
 }

@@ -84,22 +84,31 @@ def ulp_probe(spec, params, X, Y, loss):
 
 def forward_rounding(spec, params, X, Y):
     """Per layer l, ε/2·‖|x|·|∂C/∂x|‖₂ over every z and a of layers l and above: how far rounding each stored
-    intermediate moves C (root sum of squares: the roundings are independent), when an element of layer l moves."""
+    intermediate moves C (root sum of squares: the roundings are independent), when an element of layer l moves.
+    The squares are taken at the scale of the largest term, so that terms near the smallest normal number (a loss
+    of 1e-290) do not underflow to nothing."""
     from ..reference.backprop import backprop
 
     seen = {}
     backprop(spec, params, X, Y, seen=seen)
-    per_layer = np.zeros(len(spec.layers))
+    terms = [[] for _ in spec.layers]
     with np.errstate(all="ignore"):
         for i, (z, delta, a, da) in seen.items():
-            terms = np.abs(z) * np.abs(delta)
-            total = float(np.sum(np.where(np.isfinite(terms), terms, 0.0) ** 2))
-            if da is not None:
-                terms = np.abs(a) * np.abs(da)
-                total += float(np.sum(np.where(np.isfinite(terms), terms, 0.0) ** 2))
-            per_layer[i] = total
-    above = np.cumsum(per_layer[::-1])[::-1]  # layer l: the sum over layers l and above
-    return EPS / 2 * np.sqrt(above)
+            for x, dx in ((z, delta), (a, da)):
+                if dx is not None:
+                    t = np.abs(x) * np.abs(dx)
+                    terms[i].append(np.where(np.isfinite(t), t, 0.0).ravel())
+    out = np.zeros(len(spec.layers))
+    top = total = 0.0  # from the last layer down: the largest term so far, and Σ (term/top)²
+    for i in reversed(range(len(spec.layers))):
+        for flat in terms[i]:
+            m = float(flat.max(initial=0.0))
+            if m > 0:
+                scale = max(top, m)
+                total = total * (top / scale) ** 2 + float(np.sum((flat / scale) ** 2))
+                top = scale
+        out[i] = EPS / 2 * top * np.sqrt(total)
+    return out
 
 
 def layer_noise(net, seed=0):

@@ -68,11 +68,12 @@ def _output_error(spec, params, X, Y, fw):
 def _unit(spec, fw):
     """|∂δ/∂(a − y)| at the output: what a unit of output error makes of δ."""
     conv, loss = spec.conv, LOSSES[spec.loss]
-    a, z = fw.output, fw.z[-1]
+    a = fw.output
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    if fused_loss(spec) is not None:  # δ = (a − y) over the loss's mean: over N·K, or N
+        return np.full(a.shape, 1.0 / (n * k if loss.per_output_mean else n))
     with np.errstate(all="ignore"):
-        unit = np.abs(loss.delta_from_z(z, a + 1.0, a, n, k, conv.unit_axis) if fused_loss(spec) is not None
-                      else loss.grad(a + 1.0, a, n, k))
+        unit = np.abs(loss.grad(a + 1.0, a, n, k))
     return np.where(np.isfinite(unit), unit, 0.0)
 
 
