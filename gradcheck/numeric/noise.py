@@ -32,6 +32,8 @@ EPS = np.finfo(np.float64).eps
 #: Points of an ECnoise estimate (equally spaced along one direction), and their spacing relative to max(1, |θ|).
 ECNOISE_POINTS = 8
 ECNOISE_STEP = 1e-7
+#: Memory for one stacked pass of ECnoise's points (a layer's params, copied once per point).
+STACK_BYTES = 4 * 2**20
 #: γ_k = (k!)²/(2k)!: the variance of the k-th difference of unit noise is 1/γ_k.
 _GAMMA = [math.factorial(k) ** 2 / math.factorial(2 * k) for k in range(ECNOISE_POINTS)]
 
@@ -139,17 +141,25 @@ def line_noise(net, i, signs):
     spacing s shrinks (by 1e-3, twice) and the other direction is tried. Where every line crosses a kink at
     once, 0 (the other two estimates stand).
     """
-    t = np.arange(ECNOISE_POINTS, dtype=float)
     params = net.params[i]
+    size = sum(np.size(params[key]) for key in signs)
+    per = max(1, STACK_BYTES // (8 * max(size, 1)))  # points per stacked pass: a wide layer's copies stay small
     for spacing in (ECNOISE_STEP, ECNOISE_STEP * 1e-3, ECNOISE_STEP * 1e-6):
         for sign in (1.0, -1.0):
-            stacked = dict(params)
-            for key, d in signs.items():
-                v = params[key]
-                move = (sign * spacing * np.maximum(1.0, np.abs(v)) * d)[None] * t.reshape(-1, *[1] * v.ndim)
-                stacked[key] = v[None] + move
-            losses, crossed = net.along(i, stacked)
-            end = int(np.argmax(crossed)) if crossed.any() else len(t)
+            parts = [_along(net, i, signs, sign * spacing, np.arange(at, min(at + per, ECNOISE_POINTS), dtype=float))
+                     for at in range(0, ECNOISE_POINTS, per)]
+            losses, crossed = (np.concatenate(x) for x in zip(*parts))
+            end = int(np.argmax(crossed)) if crossed.any() else len(losses)
             if end >= 5:
                 return ecnoise(losses[:end])
     return 0.0
+
+
+def _along(net, i, signs, spacing, t):
+    """(C, crossed a kink) at θ + t·spacing·d in layer i's params, for the points ``t``, in one stacked pass."""
+    params = net.params[i]
+    stacked = dict(params)
+    for key, d in signs.items():
+        v = params[key]
+        stacked[key] = v[None] + (spacing * np.maximum(1.0, np.abs(v)) * d)[None] * t.reshape(-1, *[1] * v.ndim)
+    return net.along(i, stacked)
