@@ -20,9 +20,9 @@ from gradcheck.reference.backprop import backprop, forward, loss_value
 from gradcheck.strategies import CORNERS, corner_networks
 
 # Derandomized, and without shrinking: a failure is reported as drawn (its "description" says where its corner is).
-FEW = settings(max_examples=30, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
+FEW = settings(max_examples=20, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-TWENTY = settings(FEW, max_examples=20)
+TWENTY = settings(FEW, max_examples=12)
 EPS = float(np.finfo(np.float64).eps)
 LADDER = [10.0 ** (-k / 2) for k in range(2, 21)]
 
