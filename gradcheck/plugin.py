@@ -28,7 +28,7 @@ import pytest
 from .options import add_pytest_options
 from .testing.checker import Checker
 from .testing.items import SpecFile
-from .testing.session import MARKER_KEYS, REPORT_FILE, SESSION_KEY, GradcheckSession, marker_values
+from .testing.session import MARKER_KEYS, REPORT_FILE, SESSION_KEY, WORKER_KEY, GradcheckSession, marker_values
 
 __all__ = ["SESSION_KEY"]
 
@@ -96,9 +96,23 @@ def _marked_settings(session, node):
 
 
 def pytest_sessionfinish(session):
-    state = session.config.stash.get(SESSION_KEY, None)
-    if state is not None and not hasattr(session.config, "workerinput"):  # xdist workers keep their own
+    config = session.config
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None:
+        return
+    if hasattr(config, "workerinput"):  # an xdist worker hands its records to the controller
+        config.workeroutput[WORKER_KEY] = state.records_json()
+    else:
         state.write_report()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    """xdist's controller: gather a finished worker's records, for the summary and the report."""
+    state = node.config.stash.get(SESSION_KEY, None)
+    records = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+    if state is not None and records:
+        state.add_records_json(records)
 
 
 def pytest_terminal_summary(terminalreporter, config):

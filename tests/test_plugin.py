@@ -300,3 +300,17 @@ def test_json_report(spec_project):
     assert by_test["nets/good.json::gradcheck"]["passed"] is True
     assert "sigmod" in by_test["nets/broken.json::gradcheck"]["error"]
     result.stdout.fnmatch_lines(["report written to *gradcheck-results.json"])
+
+
+def test_summary_and_report_gather_the_xdist_workers_checks(pytester):
+    """With the run spread over workers, the summary and the JSON report still count every check."""
+    pytest.importorskip("xdist")
+    pytester.makepyfile(test_checks=CHECKS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark",
+                                           "-p", "xdist", "-n", "2", *PLUGIN, "--gradcheck-report", "out")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["3 gradient check(s) run, 2 failed",
+                                 lit("worst relative error 5.00e-01 at x[2] (wrong) in test_checks.py::test_wrong")])
+    doc = json.loads((pytester.path / "out" / "gradcheck-results.json").read_text())
+    assert doc["summary"]["checks"] == 3 and doc["summary"]["failed"] == 2
+    assert not list((pytester.path / "out").glob(".*.tmp"))  # written whole, nothing left behind

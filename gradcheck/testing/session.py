@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from ..errors import suggest
 from ..options import OPTIONS, option
 from ..render.precision import json_number
 
-__all__ = ["SESSION_KEY", "GradcheckSession", "Settings", "MARKER_KEYS", "REPORT_FILE", "marker_values",
+__all__ = ["SESSION_KEY", "WORKER_KEY", "GradcheckSession", "Settings", "MARKER_KEYS", "REPORT_FILE", "marker_values",
            "resolve_impl"]
 
 #: The keywords of ``@pytest.mark.gradcheck`` (and overrides of the fixture's methods, with ``symbolic``).
@@ -157,6 +159,14 @@ class GradcheckSession:
                 notes=list(result.notes))
         self.records.append(entry)
 
+    def records_json(self):
+        """The records as JSON text (what an xdist worker hands its controller)."""
+        return json.dumps(self.records)
+
+    def add_records_json(self, text):
+        """Add a worker's records (:meth:`records_json`)."""
+        self.records.extend(json.loads(text))
+
     def summary(self):
         checks = [r for r in self.records if "error" not in r]
         failed = [r for r in checks if not r["passed"]]
@@ -173,7 +183,15 @@ class GradcheckSession:
         path = self.report_dir / REPORT_FILE
         doc = {"gradcheck": __version__, "settings": asdict(self.settings), "summary": self.summary(),
                "checks": self.records}
-        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        # written whole or not at all: a temporary file beside it, then renamed over it
+        handle, temporary = tempfile.mkstemp(dir=self.report_dir, prefix=f".{REPORT_FILE}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
         self.report_path = path
         return path
 
@@ -210,6 +228,8 @@ class GradcheckSession:
 
 #: Where the run's :class:`GradcheckSession` lives: ``config.stash[SESSION_KEY]``.
 SESSION_KEY = pytest.StashKey[GradcheckSession]()
+#: The key of an xdist worker's records in its ``workeroutput``.
+WORKER_KEY = "gradcheck_records"
 
 
 def resolve_impl(target, base):
