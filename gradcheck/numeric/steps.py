@@ -108,6 +108,28 @@ def _quotients(values, taken, rows):
     return (values[up] - values[down]) / (taken[up] - taken[down])
 
 
+def _level(stencil, todo, s, fmax, floor):
+    """(g(s), its rounding, crossed a kink) of the elements ``todo`` at steps ``s``: two losses each; ``fmax``
+    (the largest |C| seen, per element) is updated in place."""
+    vals, cr, tk = stencil(todo, s, (1.0, -1.0))
+    vals, tk = vals.real, tk.real
+    fmax[todo] = np.maximum(fmax[todo], np.abs(vals).max(axis=0))
+    return _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1]
+
+
+def _keep(lv, todo, method, best, bound, step, stale):
+    """Keep, for the elements ``todo`` whose levels are resolved, the estimate whose bound is smaller than the
+    best so far (``best``, ``bound``, ``step`` in place; ``stale`` counts the levels without one). Returns
+    (better, value, truncation, rounding) of ``todo``'s current estimates."""
+    ok = lv.resolved(todo)
+    value, trunc, rounding = (x[todo] for x in lv.estimate(method))
+    better = ok & (trunc + rounding < bound[todo])
+    at = todo[better]
+    best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
+    stale[todo] = np.where(better, 0, stale[todo] + (bound[todo] < np.inf))
+    return better, value, trunc, rounding
+
+
 def _one_sided(values, crossed, taken, f0, floor, fmax):
     """(value, bound) from the side of θ whose steps of the first stencil cross no kink, where the other side's
     do (NaN/inf elsewhere): D(s) = (C(θ ± s) − C(θ))/(±s) at s = h/2, h, 2h, extrapolated as 2·D(s) − D(2s),
@@ -165,16 +187,9 @@ def resolve(stencil, h, method, floor, f0=None):
     for level in range(MAX_LEVELS + 1):
         if level:
             s = lv.step[todo] / 2
-            vals, cr, tk = stencil(todo, s, (1.0, -1.0))
-            vals, tk = vals.real, tk.real
-            fmax[todo] = np.maximum(fmax[todo], np.abs(vals).max(axis=0))
-            lv.shift(todo, _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1], s)
-        ok = lv.resolved(todo)
-        value, trunc, rounding = (x[todo] for x in lv.estimate(method))
-        better = ok & (trunc + rounding < bound[todo])
-        at = todo[better]
-        best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
-        stale[todo] = np.where(better, 0, stale[todo] + (bound[todo] < np.inf))
+            g, r, x = _level(stencil, todo, s, fmax, floor)
+            lv.shift(todo, g, r, x, s)
+        better, value, trunc, rounding = _keep(lv, todo, method, best, bound, step, stale)
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value)))
         at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
         done[todo] = enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
@@ -216,16 +231,8 @@ def grow(stencil, h, method, floor, limit):
     for level in range(GROW_LEVELS):
         if level:
             s = 8 * lv.step[todo]  # the new coarse step: twice the current coarse one
-            vals, cr, tk = stencil(todo, s, (1.0, -1.0))
-            vals, tk = vals.real, tk.real
-            fmax[todo] = np.maximum(fmax[todo], np.abs(vals).max(axis=0))
-            lv.widen(todo, _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1])
-        ok = lv.resolved(todo)
-        value, trunc, rounding = (x[todo] for x in lv.estimate(method))
-        better = ok & (trunc + rounding < bound[todo])
-        at = todo[better]
-        best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
-        stale[todo] = np.where(better, 0, stale[todo] + (bound[todo] < np.inf))
+            lv.widen(todo, *_level(stencil, todo, s, fmax, floor))
+        better, value, _, rounding = _keep(lv, todo, method, best, bound, step, stale)
         enough = better & (rounding <= GROW_RTOL * np.abs(value))  # rounding no longer hides the value
         done = enough | (stale[todo] >= PATIENCE) | lv.xa[todo] | (8 * lv.step[todo] > limit[todo])
         todo = todo[~done]
