@@ -32,7 +32,7 @@ finite difference is not a derivative.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -54,11 +54,15 @@ class NumericGradient:
     steps: list
     bounds: list
     method: str = "central"
-    #: The loss's rounding the error bounds allowed for (the largest of
-    #: :func:`~gradcheck.numeric.noise.layer_noise`'s layers).
-    noise: float = 0.0
+    #: Per layer, the loss's rounding its error bounds allowed for (:func:`~gradcheck.numeric.noise.layer_noise`).
+    noises: list = field(default_factory=list)
     #: Per layer, None or {param: :class:`~gradcheck.numeric.kinks.Sides`}: one-sided derivatives at kinks.
     sides: list | None = None
+
+    @property
+    def noise(self):
+        """The loss's rounding over all layers (the largest of :attr:`noises`)."""
+        return max(self.noises, default=0.0)
 
     def __repr__(self):
         n = sum(int(k.sum()) for layer in self.kinks for k in layer.values())
@@ -157,7 +161,7 @@ def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=N
             out.append(dict(zip(trainable, unflatten(part, shapes))))
         sides.append(run.sides)
         net.close()  # nothing of layer i is asked again
-    return NumericGradient(grads, kinks, steps, bounds, name, max(noises, default=0.0), sides)
+    return NumericGradient(grads, kinks, steps, bounds, name, noises, sides)
 
 
 class _Run:
@@ -231,7 +235,7 @@ def grow_elements(spec, params, X, Y, numeric, elements):
     if not any(len(idx) for layer in elements for idx in layer.values()):
         return False
     net = Perturbed(spec, params, X, Y)
-    noises = layer_noise(net)
+    noises = numeric.noises  # measured once, by numeric_gradient
     changed = False
     for i, picked in enumerate(elements):
         keys = net.keys(i)
