@@ -19,11 +19,11 @@ import numpy as np
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
-from .noise import ECNOISE_POINTS, ECNOISE_STEP, ecnoise
+from .noise import function_noise
 from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
 from .steps import resolve as resolve_steps
 
-__all__ = ["KinkAware", "Settings", "function_noise", "kink_aware_gradient", "kink_aware_gradient_at"]
+__all__ = ["KinkAware", "Settings", "kink_aware_gradient", "kink_aware_gradient_at"]
 
 
 class _Probe:
@@ -71,21 +71,6 @@ class KinkAware:
     def of(cls, numeric, bound):
         d = len(numeric)
         return cls(numeric, bound, np.zeros(d, bool), np.full(d, np.nan), np.full(d, np.nan), np.zeros(d, bool))
-
-
-def function_noise(f_batch, theta, f0, seed=0):
-    """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way and
-    :func:`~gradcheck.numeric.noise.ecnoise` of f at eight points along a random direction (ten calls of f).
-    Where f is the small difference of larger terms (a sum that cancels) this is far above ε·|f|."""
-    rng = np.random.default_rng([seed, 0xEC])
-    d = rng.choice((-1.0, 1.0), size=theta.size) * np.maximum(1.0, np.abs(theta))
-    t = np.arange(ECNOISE_POINTS, dtype=float)[:, None]
-    T = np.concatenate([theta[None, :] * (1 + np.array([[EPS], [-EPS]])), theta[None, :] + t * ECNOISE_STEP * d])
-    with np.errstate(all="ignore"):
-        values = np.asarray(f_batch(T), dtype=float).real
-    probe = np.max(np.abs(values[:2] - f0), initial=0.0)
-    out = max(float(probe) if np.isfinite(probe) else 0.0, ecnoise(values[2:]))
-    return out
 
 
 @dataclass(frozen=True)

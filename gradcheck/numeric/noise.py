@@ -26,7 +26,8 @@ import math
 
 import numpy as np
 
-__all__ = ["ECNOISE_POINTS", "ecnoise", "forward_rounding", "layer_noise", "line_noise", "ulp_probe"]
+__all__ = ["ECNOISE_POINTS", "ecnoise", "forward_rounding", "function_noise", "layer_noise", "line_noise",
+           "ulp_probe"]
 
 EPS = np.finfo(np.float64).eps
 #: Points of an ECnoise estimate (equally spaced along one direction), and their spacing relative to max(1, |θ|).
@@ -111,6 +112,20 @@ def forward_rounding(spec, params, X, Y):
                 top = scale
         out[i] = EPS / 2 * top * np.sqrt(total)
     return out
+
+
+def function_noise(f_batch, theta, f0, seed=0):
+    """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way and
+    :func:`ecnoise` of f at eight points along a random direction (ten calls of f).
+    Where f is the small difference of larger terms (a sum that cancels) this is far above ε·|f|."""
+    rng = np.random.default_rng([seed, 0xEC])
+    d = rng.choice((-1.0, 1.0), size=theta.size) * np.maximum(1.0, np.abs(theta))
+    t = np.arange(ECNOISE_POINTS, dtype=float)[:, None]
+    T = np.concatenate([theta[None, :] * (1 + np.array([[EPS], [-EPS]])), theta[None, :] + t * ECNOISE_STEP * d])
+    with np.errstate(all="ignore"):
+        values = np.asarray(f_batch(T), dtype=float).real
+    probe = np.max(np.abs(values[:2] - f0), initial=0.0)
+    return max(float(probe) if np.isfinite(probe) else 0.0, ecnoise(values[2:]))
 
 
 def layer_noise(net, seed=0):
