@@ -6,6 +6,8 @@ convention  a batch of vectors W of a dense layer image batches
 column      (features, N)     (units, fan_in)  (N, C, H, W)
 row         (N, features)     (fan_in, units)  (N, C, H, W)
 =========== ================= ================ ===============
+
+Sequences are (N, T, D) and token ids (N, T) in both conventions, as images are.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ class Convention:
         return (features, n) if self.samples_are_columns else (n, features)
 
     def batch_of(self, shape, n):
-        """Shape of a batch of ``n`` samples of per-sample ``shape``: (features,) or an image (C, H, W)."""
-        return self.batch(shape[0], n) if len(shape) == 1 else (n, *shape)
+        """Shape of a batch of ``n`` samples of per-sample ``shape``: (features,), a sequence (T, D), an image
+        (C, H, W) or token ids (T,) (:class:`~gradcheck.catalogue.layers.base.Tokens`: (N, T) in both conventions)."""
+        return self.batch(shape[0], n) if len(shape) == 1 and not hasattr(shape, "vocab") else (n, *shape)
 
     def weight(self, units, fan_in):
         """Shape of W for a layer ``fan_in -> units``."""
@@ -70,9 +73,10 @@ class Convention:
         return batch.T if self.samples_are_columns and batch.ndim == 2 else batch
 
     def fold(self, stack):
-        """(P, features, N) / (P, N, features) / (P, N, C, H, W) -> one batch of P·N samples, stack-major."""
+        """(P, features, N) / (P, N, features) / (P, N, T, D) / (P, N, C, H, W) -> one batch of P·N samples,
+        stack-major."""
         p = stack.shape[0]
-        if stack.ndim == 5:
+        if stack.ndim >= 4:
             return stack.reshape(p * stack.shape[1], *stack.shape[2:])
         if self.samples_are_columns:
             return stack.transpose(1, 0, 2).reshape(stack.shape[1], p * stack.shape[2])
@@ -80,7 +84,7 @@ class Convention:
 
     def unfold(self, batch, p):
         """Inverse of :meth:`fold` for a stack of ``p`` networks."""
-        if batch.ndim == 4:
+        if batch.ndim >= 3:
             return batch.reshape(p, -1, *batch.shape[1:])
         if self.samples_are_columns:
             return batch.reshape(batch.shape[0], p, -1).transpose(1, 0, 2)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..catalogue import LOSSES
 
-__all__ = ["Forward", "backprop", "forward", "loss_value", "sample_losses"]
+__all__ = ["Forward", "backprop", "forward", "loss_frame", "loss_value", "sample_losses"]
 
 
 @dataclass
@@ -35,22 +35,29 @@ class Forward:
     a_in: list
     z: list
     a: list
+    X: object = None
 
     @property
     def output(self):
         return self.a[-1]
 
+    def a_prev(self, ly):
+        """What layer ``ly`` takes: the output of the layer (or the network input) it reads, or for a layer with
+        several inputs the list of them."""
+        got = [self.X if j < 0 else self.a[j] for j in ly.inputs]
+        return got if ly.multi_input else got[0]
+
 
 def forward(spec, params, X, tape=None) -> Forward:
-    """Run the network on X (column: (input, N); row: (N, input); images (N, C, H, W)); leading stack axes
-    allowed."""
-    conv, a = spec.conv, X
-    out = Forward([], [], [])
+    """Run the network on X (column: (input, N); row: (N, input); images (N, C, H, W); sequences (N, T, D); token
+    ids (N, T)); leading stack axes allowed. Layers run in order, each on the output(s) it names."""
+    conv = spec.conv
+    out = Forward([], [], [], X)
     for ly, p in zip(spec.layers, params):
         if tape is not None:
             tape.at(ly.index)
-        z, a_in = ly.forward(p, a, conv, spec.bias, tape)
-        a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+        z, a_in = ly.forward(p, out.a_prev(ly), conv, spec.bias, tape)
+        a = ly.act.forward(z, ly.unit_axis(conv)) if ly.has_activation else z
         if tape is not None and ly.has_activation:
             tape.record("forward", "a", f"{ly.activation}(z)", {"z": z.shape}, a.shape)
         out.a_in.append(a_in)
@@ -66,17 +73,27 @@ def fused_loss(spec):
     return loss if fits else None
 
 
+def loss_frame(spec, a):
+    """(N, K, unit axis, rows) of an output batch ``a``: ``rows(x)`` lays a per-step output (..., N, T, K) out as
+    N·T rows (..., N·T, K), on which the loss (summed over steps, normalised by N) is the loss of a batch of
+    vectors in the row convention; other outputs stay as they are."""
+    conv = spec.conv
+    if len(spec.output_shape) == 2:
+        return a.shape[-3], a.shape[-1], -1, lambda x: x.reshape(*x.shape[:-3], -1, x.shape[-1])
+    return a.shape[conv.sample_axis], a.shape[conv.unit_axis], conv.unit_axis, lambda x: x
+
+
 def loss_value(spec, a, Y, z=None):
     """C for output a and targets Y (same layout); an array if a has leading stack axes.
 
     Given the output layer's pre-activation ``z``, a loss defined with its output
     activation is computed from z, stably (see :class:`~gradcheck.catalogue.losses.Loss`).
     """
-    conv, loss = spec.conv, LOSSES[spec.loss]
-    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    loss = LOSSES[spec.loss]
+    n, k, axis, rows = loss_frame(spec, a)
     if z is not None and fused_loss(spec) is not None:
-        return loss.value_from_z(z, Y, n, k, conv.unit_axis)
-    return loss.value(a, Y, n, k)
+        return loss.value_from_z(rows(z), rows(Y), n, k, axis)
+    return loss.value(rows(a), rows(Y), n, k)
 
 
 def sample_losses(spec, a, Y, z=None):
@@ -86,13 +103,15 @@ def sample_losses(spec, a, Y, z=None):
     whole batch's N in the loss's normalisation.
     """
     conv, loss = spec.conv, LOSSES[spec.loss]
-    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    n, k, axis, _ = loss_frame(spec, a)
 
-    def apart(x):  # (..., K, N) -> (..., N, K, 1); (..., N, K) -> (..., N, 1, K)
+    def apart(x):  # (..., K, N) -> (..., N, K, 1); (..., N, K) -> (..., N, 1, K); (..., N, T, K) stays
+        if len(spec.output_shape) == 2:
+            return x
         return np.swapaxes(x, -1, -2)[..., None] if conv.samples_are_columns else x[..., None, :]
 
     if z is not None and fused_loss(spec) is not None:
-        return loss.value_from_z(apart(z), apart(Y), n, k, conv.unit_axis)
+        return loss.value_from_z(apart(z), apart(Y), n, k, axis)
     return loss.value(apart(a), apart(Y), n, k)
 
 
@@ -109,29 +128,30 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
     conv, loss = spec.conv, LOSSES[spec.loss]
     fw = forward(spec, params, X, tape)
     a = fw.output
-    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    n, k, axis, rows = loss_frame(spec, a)
     C = float(loss_value(spec, a, Y, fw.z[-1]))
     fused = fused_loss(spec) is not None and tweak is None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # ∂C/∂a of a saturated output: δ from z
-        da = loss.grad(a, Y, n, k)
+        da = loss.grad(rows(a), rows(Y), n, k).reshape(a.shape)
     if tape is not None:
         tape.record("backward", "da", loss.grad_formula, {"a": a.shape, "y": Y.shape}, da.shape)
     if tweak is not None:
         da = tweak.loss_grad(da, a, Y)
     grads = [None] * len(spec.layers)
+    pending = {len(spec.layers) - 1: da}  # ∂C/∂a of each layer, summed over the layers that read it
     for ly in reversed(spec.layers):
         i = ly.index
         if tape is not None:
             tape.at(i)
-        z, a = fw.z[i], fw.a[i]
+        z, a, da = fw.z[i], fw.a[i], pending.pop(i)
         if fused and i == len(spec.layers) - 1:
-            delta = loss.delta_from_z(z, a, Y, n, k, conv.unit_axis)
+            delta = loss.delta_from_z(rows(z), rows(a), rows(Y), n, k, axis).reshape(z.shape)
         elif not ly.has_activation:
             delta = da
         elif tweak is not None and tweak.act_grad(i) is not None:
-            delta = tweak.act_grad(i)(ly.act, da, z, a, conv.unit_axis)
+            delta = tweak.act_grad(i)(ly.act, da, z, a, ly.unit_axis(conv))
         else:
-            delta = ly.act.vjp(da, z, a, conv.unit_axis)
+            delta = ly.act.vjp(da, z, a, ly.unit_axis(conv))
         if tape is not None and ly.has_activation:
             if ly.act.derivative is not None:
                 expr, ops = f"da * {ly.activation}'(z)", {"da": da.shape, f"{ly.activation}'(z)": z.shape}
@@ -146,4 +166,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
         if tweak is not None:
             grads[i] = tweak.grads(i, grads[i])
             da = tweak.carry(i, da, delta, a_in, params[i])
+        for j, d in zip(ly.inputs, da if ly.multi_input else [da]):
+            if j >= 0:
+                pending[j] = pending[j] + d if j in pending else d
     return C, grads

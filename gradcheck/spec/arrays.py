@@ -147,17 +147,40 @@ def parse_params(raw, spec, source):
     return params
 
 
+def _steps(arr, shape, key, source):
+    """A batch of sequences (N, T, D), or of token ids (N, T) (``shape`` has a ``vocab``) checked whole and in
+    range."""
+    if arr.ndim != len(shape) + 1 or arr.shape[1:] != tuple(shape):
+        what = "T token ids" if hasattr(shape, "vocab") else "T×D = " + "×".join(map(str, shape))
+        got = f"entries of shape {arr.shape[1:]}" if arr.ndim > 1 else f"shape {arr.shape}"
+        per = " (nested lists [step][feature])" if len(shape) == 2 else ""
+        raise SpecError(f"data.{key}", f"expected one {what} sequence per sample{per}, T={shape[0]}, got {got}",
+                        source)
+    if not hasattr(shape, "vocab"):
+        return arr
+    bad = (arr != np.round(arr)) | (arr < 0) | (arr >= shape.vocab)
+    if bad.any():
+        n, t = (int(i) for i in np.argwhere(bad)[0])
+        value = arr[n, t]
+        why = (f"expected a token id (a whole number), got {value:g}" if value != round(value)
+               else f"token id {value:g} is outside the vocab [0, {shape.vocab})")
+        raise SpecError(f"data.{key}[{n}][{t}]", f"sample {n}, step {t}: {why}", source)
+    return arr.astype(np.int64)
+
+
 def parse_data(raw, spec, batch_given, source):
     """``data``: ``{"X": [...], "Y": [...]}``, one entry per sample; X entries are C×H×W lists for images."""
     if not isinstance(raw, dict):
         raise SpecError("data", f"expected an object {{\"X\": [...], \"Y\": [...]}}, got {kind(raw)}", source)
     check_keys(raw, {"X": ..., "Y": ...}, "data", source)
     out = []
-    for key, shape in (("X", spec.input_shape), ("Y", (spec.output,))):
+    for key, shape in (("X", spec.input_shape), ("Y", spec.output_shape)):
         arr = array(raw[key], f"data.{key}", source)
         if arr.ndim == 1 and shape == (1,):
             arr = arr[:, None]
-        if len(shape) == 3:
+        if len(shape) == 2 or hasattr(shape, "vocab"):
+            arr = _steps(arr, shape, key, source)
+        elif len(shape) == 3:
             if arr.ndim != 4 or arr.shape[1:] != shape:
                 c, h, w = shape
                 got = f"entries of shape {arr.shape[1:]}" if arr.ndim > 1 else f"shape {arr.shape}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,11 @@ import numpy as np
 from ..catalogue import BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES, BiasStyle, Convention
 from ..catalogue.bias import SEPARATE, bias_style
 from ..catalogue.layers import Dense, Layer
+from ..catalogue.layers.base import Tokens
 from ..errors import SpecError
 from ..validate import MAX_SEED
 from .arrays import check_memory, parse_data, parse_params
+from .graph import GRAPH_KEYS, check_used, layer_name, resolve_inputs
 from .jsonfile import read_json
 from .keys import KeyReader, check_keys, kind, name, whole
 
@@ -80,13 +82,33 @@ class Spec:
 
     @property
     def input_shape(self) -> tuple:
-        """One sample's input: (features,) or (C, H, W)."""
+        """One sample's input: (features,), a sequence (T, D), an image (C, H, W) or token ids
+        :class:`~gradcheck.catalogue.layers.base.Tokens` (T,) with their ``vocab``."""
         return self.input if isinstance(self.input, tuple) else (self.input,)
 
     @property
+    def tokens(self) -> bool:
+        """True when the input is token ids: X is (N, T) integers."""
+        return isinstance(self.input, Tokens)
+
+    @property
     def output(self) -> int:
-        """K, the number of outputs."""
-        return self.layers[-1].units
+        """K, the number of outputs (of each step, for a per-step output)."""
+        return self.layers[-1].out_shape[-1]
+
+    @property
+    def output_shape(self) -> tuple:
+        """One sample's output: (K,), or (T, K) for an output per step."""
+        return self.layers[-1].out_shape
+
+    @property
+    def is_chain(self) -> bool:
+        """True when every layer takes the previous layer's output (no names, joins or skips)."""
+        return all(ly.inputs == (ly.index - 1,) for ly in self.layers)
+
+    def consumers(self, i):
+        """The indices of the layers that take layer i's output (i = -1: the network input)."""
+        return [ly.index for ly in self.layers if i in ly.inputs]
 
     @property
     def n_samples(self) -> int:
@@ -138,11 +160,17 @@ class Spec:
             X, Y = self.data
         else:
             X, Y = self._random_data(np.random.default_rng([self.seed if seed is None else seed, 1]))
-        return self.conv.from_samples(X.copy()), self.conv.from_samples(Y.copy())
+        X = X.copy() if self.tokens else self.conv.from_samples(X.copy())
+        return X, self.conv.from_samples(Y.copy())
 
     def _random_data(self, rng):
         n, k = self.batch, self.output
-        X = rng.normal(size=(n, *self.input_shape))
+        if self.tokens:
+            X = rng.integers(0, self.input.vocab, (n, *self.input_shape))
+        else:
+            X = rng.normal(size=(n, *self.input_shape))
+        steps = self.output_shape[:-1]
+        n = n * math.prod(steps)  # targets of every step, drawn as rows and shaped (N, T, K) at the end
         loss, bounds = LOSSES[self.loss], self.layers[-1].act.output_range
         if loss.random_targets is not None:
             Y = loss.random_targets(rng, n, k)
@@ -151,7 +179,7 @@ class Spec:
             Y = rng.uniform(lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo), (n, k))
         else:
             Y = rng.normal(size=(n, k))
-        return X, Y
+        return X, Y.reshape(self.batch, *steps, k)
 
     def with_(self, **changes):
         """A copy with some fields replaced (validated again)."""
@@ -162,8 +190,7 @@ class Spec:
     def to_dict(self):
         """The JSON-able description (params/data as nested lists when present)."""
         raw = {
-            "name": self.name, "input": list(self.input) if isinstance(self.input, tuple) else self.input,
-            "layers": [ly.to_json() for ly in self.layers],
+            "name": self.name, "input": _input_json(self.input), "layers": _layers_json(self.layers),
             "loss": self.loss, "convention": self.convention, "bias": self.bias.name, "seed": self.seed,
         }
         if self.data is None:
@@ -217,8 +244,44 @@ def load_spec(source) -> Spec:
     return Spec.from_dict(read_json(text, name), name)
 
 
+def _input_json(shape):
+    if isinstance(shape, Tokens):
+        return {"steps": shape[0], "vocab": shape.vocab}
+    if isinstance(shape, tuple) and len(shape) == 2:
+        return {"steps": shape[0], "features": shape[1]}
+    return list(shape) if isinstance(shape, tuple) else shape
+
+
+def _layers_json(layers):
+    names = {ly.index: ly.name for ly in layers}
+    out = []
+    for ly in layers:
+        raw = ly.to_json()
+        if ly.name:
+            raw["name"] = ly.name
+        if ly.inputs != (ly.index - 1,):
+            raw["inputs"] = [names[j] if j >= 0 else "input" for j in ly.inputs]
+        out.append(raw)
+    return out
+
+
+def _sequence_input(value, source):
+    """``input``: {"steps": T, "features": D} (a sequence) or {"steps": T, "vocab": V} (token ids)."""
+    check_keys(value, {"steps": ..., "features": None, "vocab": None}, "input", source)
+    steps = whole(value["steps"], "input.steps", source)
+    if ("features" in value) == ("vocab" in value):
+        raise SpecError("input", "expected {\"steps\": T, \"features\": D} (a sequence) or {\"steps\": T, "
+                                 "\"vocab\": V} (token ids), one of features and vocab", source)
+    if "vocab" in value:
+        return Tokens(steps, whole(value["vocab"], "input.vocab", source))
+    return steps, whole(value["features"], "input.features", source)
+
+
 def _input(value, source):
-    """``input``: a whole number (features) or [C, H, W] (an image)."""
+    """``input``: a whole number (features), [C, H, W] (an image), or a sequence object (see
+    :func:`_sequence_input`)."""
+    if isinstance(value, dict):
+        return _sequence_input(value, source)
     if isinstance(value, list):
         if len(value) != 3:
             raise SpecError("input", f"expected a whole number (features) or [C, H, W] (an image), got a list of "
@@ -233,28 +296,47 @@ def _layers(layers_raw, in_shape, bias, source):
     if len(layers_raw) > MAX_LAYERS:
         raise SpecError("layers", f"{len(layers_raw):,} layers, more than the {MAX_LAYERS:,} a network may have "
                                   "(the check's time grows with the square of the depth); make it shallower", source)
-    layers = []
+    later = {lr["name"]: i for i, lr in enumerate(layers_raw)
+             if isinstance(lr, dict) and isinstance(lr.get("name"), str)}
+    layers, names = [], {}
     for i, lr in enumerate(layers_raw):
-        path = f"layers[{i}]"
-        if not isinstance(lr, dict):
-            raise SpecError(path, f"expected an object like {{\"units\": 3, \"activation\": \"sigmoid\"}}, "
-                                  f"got {kind(lr)}", source)
-        cls = LAYER_KINDS[name(lr.get("type", "dense"), list(LAYER_KINDS), f"{path}.type", source)]
-        keys = {"type": "dense", **cls.keys}
-        check_keys(lr, keys, path, source)
-        ly = cls.build(KeyReader(lr, keys, path, source), i, in_shape, bias)
+        ly = _layer(lr, i, layers, names, {k: v for k, v in later.items() if v > i}, in_shape, bias, source)
         if ly.act.last_only and i != len(layers_raw) - 1:
             partner = " or ".join(ly.act.losses or ())
-            raise SpecError(f"{path}.activation", f"{ly.activation} is only allowed on the last layer"
-                                                  + (f" (with loss {partner})" if partner else ""), source)
+            raise SpecError(f"layers[{i}].activation", f"{ly.activation} is only allowed on the last layer"
+                                                       + (f" (with loss {partner})" if partner else ""), source)
         layers.append(ly)
-        in_shape = ly.out_shape
+        if ly.name:
+            names[ly.name] = i
+    check_used(layers, source)
     last = layers[-1]
-    if len(last.out_shape) != 1:
-        raise SpecError(f"layers[{last.index}]", f"the network must end in a vector of outputs, but layer "
-                                                 f"{last.index} ({last.kind}) gives {'x'.join(map(str, in_shape))} "
-                                                 "images; add {\"type\": \"flatten\"} and a dense layer", source)
+    if len(last.out_shape) == 3:
+        raise SpecError(f"layers[{last.index}]", f"the network must end in a vector of outputs (or one per step), "
+                                                 f"but layer {last.index} ({last.kind}) gives "
+                                                 f"{'x'.join(map(str, last.out_shape))} images; add "
+                                                 "{\"type\": \"flatten\"} and a dense layer", source)
     return tuple(layers)
+
+
+def _layer(lr, i, layers, names, later, x_shape, bias, source):
+    """Layer i, built by its kind from its inputs' shapes, with its name and inputs set."""
+    path = f"layers[{i}]"
+    if not isinstance(lr, dict):
+        raise SpecError(path, f"expected an object like {{\"units\": 3, \"activation\": \"sigmoid\"}}, "
+                              f"got {kind(lr)}", source)
+    cls = LAYER_KINDS[name(lr.get("type", "dense"), list(LAYER_KINDS), f"{path}.type", source)]
+    keys = {"type": "dense", **GRAPH_KEYS, **cls.keys}
+    check_keys(lr, keys, path, source)
+    label = layer_name(lr, path, names, source)
+    inputs = resolve_inputs(lr, i, names, later, cls.multi_input, source)
+    shapes = [x_shape if j < 0 else layers[j].out_shape for j in inputs]
+    for shape in shapes:
+        if isinstance(shape, Tokens) and not cls.takes_tokens:
+            raise SpecError(path, f"layer {i} ({cls.kind}) gets token ids (the network input); token ids go "
+                                  "through an {\"type\": \"embedding\"} layer first", source)
+    reader = KeyReader(lr, keys, path, source)
+    ly = cls.build(reader, i, shapes if cls.multi_input else shapes[0], bias)
+    return replace(ly, inputs=inputs, name=label)
 
 
 def _parse(raw, source):

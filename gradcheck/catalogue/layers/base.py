@@ -66,7 +66,7 @@ import numpy as np
 
 from ..activations import ACTIVATIONS
 
-__all__ = ["LAYER_KINDS", "Layer", "Recorder", "image_axes"]
+__all__ = ["LAYER_KINDS", "Layer", "Recorder", "Tokens", "image_axes", "sequence_axes"]
 
 #: JSON ``type`` -> layer class: every subclass of :class:`Layer` that sets a ``kind`` of its own, in the order the
 #: kinds are defined (see ``layers/__init__.py``).
@@ -76,6 +76,34 @@ LAYER_KINDS: dict = {}
 def image_axes(shape):
     """True when a per-sample shape is an image (C, H, W)."""
     return len(shape) == 3
+
+
+def sequence_axes(shape):
+    """True when a per-sample shape is a sequence (T, D): a batch is (N, T, D) in both conventions."""
+    return len(shape) == 2
+
+
+class Tokens(tuple):
+    """The per-sample shape (T,) of token ids in [0, vocab): a batch is (N, T) integers in both conventions.
+
+    >>> t = Tokens(3, 27)
+    >>> t, t.vocab, len(t)
+    ((3,), 27, 1)
+    """
+
+    def __new__(cls, steps, vocab):
+        out = super().__new__(cls, (steps,))
+        out.vocab = vocab
+        return out
+
+    def __getnewargs__(self):
+        return (self[0], self.vocab)
+
+
+def feature_axis(shape, conv):
+    """The axis of a batch of per-sample ``shape`` that holds its features: the convention's unit axis for vectors,
+    the last axis of sequences (N, T, D), the channel axis of images (N, C, H, W)."""
+    return conv.unit_axis if len(shape) == 1 else (-3 if len(shape) == 3 else -1)
 
 
 @dataclass(frozen=True)
@@ -88,6 +116,11 @@ class Layer:
     activation: str = "linear"
     options: dict = field(default_factory=dict)
     formulas: tuple = field(default=(), compare=False)
+    #: Where the layer's input(s) come from: earlier layers' indices, -1 for the network input (set by the spec:
+    #: the previous layer unless net.json names ``inputs``).
+    inputs: tuple = ()
+    #: The layer's ``name`` in net.json ("" when it has none).
+    name: str = ""
 
     kind: ClassVar[str] = ""
     #: JSON keys besides "type", with their defaults (``...`` marks a required key).
@@ -107,6 +140,13 @@ class Layer:
     #: True when forward is analytic in its inputs and params and evaluates complex arrays (only + − × ÷,
     #: exp, log, ... with branches taken on real parts), so complex-step finite differences may run through it.
     complex_step: ClassVar[bool] = False
+    #: The params that are weights (regularisation adds its term over them; never biases, γ or β).
+    weights: ClassVar[tuple] = ()
+    #: True when the kind takes two or more inputs: ``build`` gets a list of their shapes, ``forward`` a list of
+    #: arrays, and ``backward`` returns a list of ∂C/∂a_prev, one per input.
+    multi_input: ClassVar[bool] = False
+    #: True when the kind reads token ids (its input is :class:`Tokens`); no other kind may take them.
+    takes_tokens: ClassVar[bool] = False
     #: The kind's known mistakes (:class:`~.mistakes.KnownMistake`), replayed and named by the diagnosis.
     mistakes: ClassVar[tuple] = ()
     #: What the kind's forward pass is not differentiable at, in words ("" when only the activation has kinks).
@@ -130,7 +170,7 @@ class Layer:
         raise NotImplementedError
 
     def to_json(self):
-        """The layer's net.json object (defaults written out)."""
+        """The layer's net.json object (defaults written out; its ``name`` and ``inputs`` are the spec's)."""
         out = {"type": self.kind, **self.options}
         if "activation" in self.keys:
             out["activation"] = self.activation
@@ -146,6 +186,10 @@ class Layer:
     def act(self):
         """The :class:`~gradcheck.catalogue.Activation` applied after z (identity for layers without one)."""
         return ACTIVATIONS[self.activation]
+
+    def unit_axis(self, conv):
+        """The axis of this layer's output batch that holds its units (softmax's axis): see :func:`feature_axis`."""
+        return feature_axis(self.out_shape, conv)
 
     @property
     def fan_in(self):

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+import math
+
 import numpy as np
 
 from ...errors import SpecError
@@ -47,21 +49,53 @@ class Dense(Layer):
     complex_step = True
     folds = False
 
+    weights = ("W",)
+
     @classmethod
     def build(cls, read, index, in_shape, bias):
         units = read.int("units")
-        if len(in_shape) != 1:
+        if len(in_shape) == 3:
             shape = "x".join(map(str, in_shape))
-            raise SpecError(read.path, f"dense layer {index} needs a vector input, got a {shape} image; put "
-                                       f"{{\"type\": \"flatten\"}} before it", read.source)
+            raise SpecError(read.path, f"dense layer {index} needs a vector (or sequence) input, got a {shape} "
+                                       f"image; put {{\"type\": \"flatten\"}} before it", read.source)
+        if len(in_shape) == 2:  # a sequence (T, D): the same affine map at every step
+            return cls(index, tuple(in_shape), (in_shape[0], units), read.activation(), {"units": units},
+                       formulas=(f"dense {index}: every step of {in_shape[0]}: {in_shape[1]} -> {units}",))
         return cls(index, tuple(in_shape), (units,), read.activation(), {"units": units})
 
+    @property
+    def steps(self):
+        """True on a sequence (N, T, D): z_t = W·a_t + b at every step t, with the same W and b."""
+        return len(self.in_shape) == 2
+
+    @property
+    def fan_in(self):
+        """Inputs of one unit (D on a sequence)."""
+        return self.in_shape[-1]
+
+    @property
+    def width(self):
+        """Units of one step (of the sample, on vectors)."""
+        return self.options["units"]
+
+    @property
+    def work(self):
+        return self.units + math.prod(self.in_shape)
+
+    @property
+    def structured(self):
+        """True when one element's change moves one unit's z row (N,): vector inputs."""
+        return not self.steps
+
     def describe(self):
+        if self.steps:
+            return f"dense {self.in_shape[0]}x{self.fan_in} -> {self.in_shape[0]}x{self.width} per step, " \
+                   f"{self.activation}"
         return f"dense {self.fan_in} -> {self.units}, {self.activation}"
 
     def param_shapes(self, conv, bias):
         """{"W": shape, "b": shape} (no "b" unless bias is "separate")."""
-        fan_in, units = self.fan_in, self.units
+        fan_in, units = self.fan_in, self.width
         extra = 1 if bias.in_weights else 0
         shapes = {"W": conv.weight(units, fan_in + extra)}
         if bias.has_b:
@@ -76,7 +110,7 @@ class Dense(Layer):
 
     def init(self, rng, conv, bias):
         """Reproducible params: W ~ N(0, 1/fan_in), b ~ N(0, 0.1²)."""
-        fan_in, units = self.fan_in, self.units
+        fan_in, units = self.fan_in, self.width
         shapes = self.param_shapes(conv, bias)
         params = {"W": rng.normal(0.0, 1.0 / np.sqrt(fan_in), shapes["W"])}
         if bias.in_weights:  # the bias row/column gets the bias scale
@@ -91,6 +125,8 @@ class Dense(Layer):
 
     def forward(self, params, a_prev, conv, bias, tape=None):
         """Return (z, a_in): z is (units, N) / (N, units); a_in is the input actually multiplied."""
+        if self.steps:
+            return self._forward_steps(params, a_prev, conv, bias, tape)
         rec = Recorder(tape, "forward")
         W = params["W"]
         a_in = a_prev
@@ -124,6 +160,8 @@ class Dense(Layer):
         column: dW = δ @ a_inᵀ (units, fan_in); db = Σ_N δ (units,); ∂C/∂a_prev = Wᵀ @ δ.
         row:    dW = a_inᵀ @ δ (fan_in, units); db = Σ_N δ (units,); ∂C/∂a_prev = δ @ Wᵀ.
         """
+        if self.steps:
+            return self._backward_steps(delta, a_in, params, conv, bias, tape)
         rec = Recorder(tape, "backward")
         W = params["W"]
         name = "a_in" if bias.in_weights else "a_prev"
@@ -146,6 +184,53 @@ class Dense(Layer):
             w_name = "W[:-1].T" if bias.in_weights else "W.T"
             da_prev = rec("da_prev", f"delta @ {w_name}", delta @ _t(W_in),
                           delta=delta, **{w_name: _t(W_in)})
+        return grads, da_prev
+
+    # -- sequences (N, T, D): z[n, t] = W·a_prev[n, t] + b; W laid out by the convention as for vectors ------------
+    def _forward_steps(self, params, a_prev, conv, bias, tape):
+        rec = Recorder(tape, "forward")
+        W, a_in, name = params["W"], a_prev, "a_prev"
+        if bias.in_weights:
+            ones = np.ones(a_prev.shape[:-1] + (1,))
+            a_in = rec("a_in", "np.concatenate([a_prev, ones], axis=-1)", np.concatenate([a_prev, ones], axis=-1),
+                       a_prev=a_prev, ones=ones)
+            name = "a_in"
+        Wr, w_text = (_t(W), "W.T") if conv.samples_are_columns else (W, "W")
+        n, t = a_in.shape[-3:-1]
+        flat = a_in.reshape(*a_in.shape[:-3], n * t, a_in.shape[-1])
+        if np.ndim(W) > 2 and flat.ndim == 2:
+            flat = flat[None]
+        z = flat @ Wr
+        z = z.reshape(*z.shape[:-2], n, t, z.shape[-1])
+        if bias.has_b:
+            z = z + params["b"][..., None, None, :]
+            return rec("z", f"{name} @ {w_text} + b", z, **{name: a_in}, **{w_text: Wr}, b=params["b"]), a_in
+        return rec("z", f"{name} @ {w_text}", z, **{name: a_in}, **{w_text: Wr}), a_in
+
+    def _backward_steps(self, delta, a_in, params, conv, bias, tape):
+        """dW = Σ_n Σ_t δ[n, t] a_in[n, t]ᵀ (every step adds to the one W), db = Σ_n Σ_t δ[n, t], ∂C/∂a_prev[n, t] =
+        Wᵀ δ[n, t]."""
+        rec = Recorder(tape, "backward")
+        W = params["W"]
+        name = "a_in" if bias.in_weights else "a_prev"
+        grads = {}
+        if conv.samples_are_columns:
+            grads["W"] = rec("dW", f"np.einsum('nth,ntd->hd', delta, {name})",
+                             np.einsum("...nth,...ntd->...hd", delta, a_in), delta=delta, **{name: a_in})
+        else:
+            grads["W"] = rec("dW", f"np.einsum('ntd,nth->dh', {name}, delta)",
+                             np.einsum("...ntd,...nth->...dh", a_in, delta), **{name: a_in}, delta=delta)
+        if bias.has_b:
+            grads["b"] = rec("db", "delta.sum(axis=(0, 1))", delta.sum(axis=(-3, -2)), delta=delta)
+        Wr = W if conv.samples_are_columns else _t(W)  # (units, fan_in [+ 1])
+        if bias.in_weights:
+            Wr = Wr[..., :, :-1]
+        w_text = ("W[:, :-1]" if conv.samples_are_columns else "W[:-1].T") if bias.in_weights else \
+            ("W" if conv.samples_are_columns else "W.T")
+        n, t = delta.shape[-3:-1]
+        flat = delta.reshape(*delta.shape[:-3], n * t, delta.shape[-1]) @ Wr
+        da_prev = rec("da_prev", f"delta @ {w_text}", flat.reshape(*flat.shape[:-2], n, t, flat.shape[-1]),
+                      delta=delta, **{w_text: Wr})
         return grads, da_prev
 
     def line_rows(self, a_in, conv, bias):
@@ -195,8 +280,14 @@ class Dense(Layer):
         """SymPy z_j = Σ_k w_jk a_in_k (+ b_j) from symbol matrices ``params`` and a list ``a_prev``.
 
         ``params["W"]`` is a SymPy Matrix in the convention's shape; in the row
-        convention the weight from input k to unit j is ``W[k, j]``.
+        convention the weight from input k to unit j is ``W[k, j]``. On a sequence, the
+        flat list holds the steps one after another and so does the result.
         """
+        if self.steps:
+            d = self.fan_in
+            flat = Dense(self.index, (d,), (self.width,), self.activation, self.options)
+            return [z for t in range(self.in_shape[0])
+                    for z in flat.symbolic_z(params, a_prev[t * d:(t + 1) * d], conv, bias)]
         W = params["W"]
         a_in = list(a_prev) + ([1] if bias.in_weights else [])
         units = W.shape[0] if conv.samples_are_columns else W.shape[1]

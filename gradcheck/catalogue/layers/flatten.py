@@ -1,4 +1,5 @@
-"""Flatten: a batch of images (N, C, H, W) becomes a batch of vectors of C·H·W entries.
+"""Flatten: a batch of images (N, C, H, W) or sequences (N, T, D) becomes a batch of vectors of C·H·W (T·D)
+entries.
 
 C order in the row convention, (N, C·H·W); its transpose, (C·H·W, N), in the column
 convention. On a batch of vectors it changes nothing.
@@ -77,7 +78,7 @@ class Flatten(Layer):
     def forward(self, params, a_prev, conv, bias, tape=None):
         if len(self.in_shape) == 1:
             return Recorder(tape, "forward")("z", "a_prev", a_prev, a_prev=a_prev), None
-        flat = a_prev.reshape(*a_prev.shape[:-3], self.units)
+        flat = a_prev.reshape(*a_prev.shape[:a_prev.ndim - len(self.in_shape)], self.units)
         if conv.samples_are_columns:
             z = Recorder(tape, "forward")("z", f"a_prev.reshape(-1, {self.units}).T", flat.swapaxes(-1, -2),
                                           a_prev=a_prev)
