@@ -156,8 +156,8 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
             if ly.act.derivative is not None:
                 expr, ops = f"da * {ly.activation}'(z)", {"da": da.shape, f"{ly.activation}'(z)": z.shape}
             else:
-                axis = 0 if conv.samples_are_columns else 1
-                expr, ops = f"a * (da - (da * a).sum(axis={axis}, keepdims=True))", {"a": a.shape, "da": da.shape}
+                ax = ly.unit_axis(conv) % z.ndim
+                expr, ops = f"a * (da - (da * a).sum(axis={ax}, keepdims=True))", {"a": a.shape, "da": da.shape}
             tape.record("backward", "delta", expr, ops, delta.shape)
         if seen is not None:
             seen[i] = (z, delta, a, None if fused and i == len(spec.layers) - 1 else da)
@@ -166,7 +166,12 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
         if tweak is not None:
             grads[i] = tweak.grads(i, grads[i])
             da = tweak.carry(i, da, delta, a_in, params[i])
-        for j, d in zip(ly.inputs, da if ly.multi_input else [da]):
-            if j >= 0:
-                pending[j] = pending[j] + d if j in pending else d
+        _pass_back(pending, ly, da)
     return C, grads
+
+
+def _pass_back(pending, ly, da):
+    """Add ∂C/∂a_prev (one per input of a layer that joins several) to what the layers it read have received."""
+    for j, d in zip(ly.inputs, da if ly.multi_input else [da]):
+        if j >= 0:
+            pending[j] = pending[j] + d if j in pending else d

@@ -15,10 +15,9 @@ more column (column convention) or row (row convention) holding the bias.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
-
-import math
 
 import numpy as np
 
@@ -191,7 +190,7 @@ class Dense(Layer):
         rec = Recorder(tape, "forward")
         W, a_in, name = params["W"], a_prev, "a_prev"
         if bias.in_weights:
-            ones = np.ones(a_prev.shape[:-1] + (1,))
+            ones = np.ones((*a_prev.shape[:-1], 1))
             a_in = rec("a_in", "np.concatenate([a_prev, ones], axis=-1)", np.concatenate([a_prev, ones], axis=-1),
                        a_prev=a_prev, ones=ones)
             name = "a_in"
