@@ -53,7 +53,7 @@ class Perturbed:
         self._keys = [list(shapes) for shapes in spec.param_shapes()]
         conv = spec.conv
         self.base = forward(spec, params, X)
-        self.inputs = [X, *self.base.a[:-1]]
+        self.inputs = [self.base.a_prev(ly) for ly in spec.layers]
         self.states = [ly.kink_state(a, z, conv) for ly, a, z in zip(spec.layers, self.inputs, self.base.z)]
         self.n = Y.shape[conv.sample_axis]
         self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
@@ -89,7 +89,7 @@ class Perturbed:
         """True when layer i's perturbations are evaluated from the one unit they change."""
         layers = self.spec.layers
         ly = layers[i]
-        return (self.structured and hasattr(ly, "unit_change")
+        return (self.structured and hasattr(ly, "unit_change") and ly.structured
                 and (ly.act.elementwise or i == len(layers) - 1)) or (self.structured and hasattr(ly, "output_change"))
 
     def chunk(self, i, itemsize=8, lines=True):
@@ -198,7 +198,7 @@ class Perturbed:
         conv, ly = self.spec.conv, self.spec.layers[i]
         z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
         crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
-        a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+        a = ly.act.forward(z, ly.unit_axis(conv)) if ly.has_activation else z
         values, more = self._above(i, a, z)
         return values, crossed | more
 
@@ -212,7 +212,7 @@ class Perturbed:
                 z[pos] = ly.output_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i], conv,
                                           spec.bias)
             crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
-            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+            a = ly.act.forward(z, ly.unit_axis(conv)) if ly.has_activation else z
             values, more = self._above(i, a, z)
             return values, crossed | more
         unit = np.empty(p, dtype=int)
@@ -237,7 +237,7 @@ class Perturbed:
         a_row = ly.act.forward(z_row, conv.unit_axis) if ly.has_activation else z_row
         da_row = a_row - _unit_rows(base.a[i], conv)[unit]
         nxt = layers[i + 1]
-        if hasattr(nxt, "input_change"):
+        if hasattr(nxt, "input_change") and spec.consumers(i) == [i + 1]:
             z = nxt.input_change(self.params[i + 1], base.z[i + 1], unit, da_row, conv, spec.bias)
             crossed |= self._moved(i + 1, nxt.kink_state(None, z, conv), len(unit))
             a = nxt.act.forward(z, conv.unit_axis) if nxt.has_activation else z
@@ -249,26 +249,43 @@ class Perturbed:
 
     def _above(self, start, a, z, samples=False):
         """Run layers above ``start`` on the stack a (P, ...) of its outputs; (losses (P,), crossed (P,)), or with
-        ``samples`` each sample's share of the loss (P, N)."""
+        ``samples`` each sample's share of the loss (P, N).
+
+        Only the layers a change of layer ``start`` reaches are run; a layer that joins a changed input with
+        unchanged ones gets the unchanged ones as the base network computed them (broadcast over the stack).
+        """
         spec, conv = self.spec, self.spec.conv
         p = a.shape[0]
         crossed = np.zeros(p, dtype=bool)
         upper = spec.layers[start + 1:]
-        fold = all(m.per_sample for m in upper) and any(m.folds for m in upper)
+        fold = spec.is_chain and all(m.per_sample for m in upper) and any(m.folds for m in upper)
         if fold:
             a = conv.fold(a)
+        changed = {start: (a, z)}
         for ly in upper:
-            a_prev = a
+            if not any(j in changed for j in ly.inputs):
+                continue
+            got = [changed[j][0] if j in changed else self._unchanged(j) for j in ly.inputs]
+            a_prev = got if ly.multi_input else got[0]
             z, _ = ly.forward(self.params[ly.index], a_prev, conv, spec.bias)
-            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
-            state = (ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv) if fold
-                     else ly.kink_state(a_prev, z, conv))
+            a = ly.act.forward(z, ly.unit_axis(conv)) if ly.has_activation else z
+            changed[ly.index] = (a, z)
+            if fold:
+                state = ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv)
+            else:
+                state = ly.kink_state(a_prev, z, conv)
             crossed |= self._moved(ly.index, state, p)
+        a, z = changed[len(spec.layers) - 1]
         if fold:
             a, z = conv.unfold(a, p), conv.unfold(z, p)
         if samples:
             return sample_losses(spec, a, self.Y, z), crossed
         return np.asarray(loss_value(spec, a, self.Y, z)), crossed
+
+    def _unchanged(self, j):
+        """The base network's output of layer j (-1: X), the same in every network of a stack (a fold happens on
+        chains only, where no layer reads an unchanged input)."""
+        return self.X if j < 0 else self.base.a[j]
 
     def _moved(self, i, state, p):
         """Per network of the stack (``p`` of them), whether layer i's kink state differs from the base's."""

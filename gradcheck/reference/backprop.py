@@ -19,7 +19,7 @@ import numpy as np
 
 from ..catalogue import LOSSES
 
-__all__ = ["Forward", "backprop", "forward", "loss_frame", "loss_value", "sample_losses"]
+__all__ = ["Forward", "backprop", "forward", "loss_frame", "loss_value", "pass_back", "sample_losses"]
 
 
 @dataclass
@@ -166,11 +166,11 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
         if tweak is not None:
             grads[i] = tweak.grads(i, grads[i])
             da = tweak.carry(i, da, delta, a_in, params[i])
-        _pass_back(pending, ly, da)
+        pass_back(pending, ly, da)
     return C, grads
 
 
-def _pass_back(pending, ly, da):
+def pass_back(pending, ly, da):
     """Add ∂C/∂a_prev (one per input of a layer that joins several) to what the layers it read have received."""
     for j, d in zip(ly.inputs, da if ly.multi_input else [da]):
         if j >= 0:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..catalogue import LOSSES
-from .backprop import backprop, forward, fused_loss
+from .backprop import backprop, forward, fused_loss, loss_frame, pass_back
 
 __all__ = ["DRAWS", "LOW_PRECISION_RUNS", "SIGMAS", "backprop_rounding", "low_precision_rounding", "unseen"]
 
@@ -40,17 +40,18 @@ def _magnitude(cache):
     """|x| of every array in a layer's forward cache (an array, a tuple of arrays and sizes, or None)."""
     if isinstance(cache, np.ndarray):
         return np.abs(cache)
-    if isinstance(cache, tuple):
-        return tuple(_magnitude(c) for c in cache)
+    if isinstance(cache, (tuple, list)):
+        return type(cache)(_magnitude(c) for c in cache)
     return cache
 
 
 def _output_error(spec, params, X, Y, fw):
     """The output error's rounding (units of ε): |a| + |y| + the output z's summed terms, times |∂δ/∂(a − y)|."""
     conv, a = spec.conv, fw.output
-    last, inputs = spec.layers[-1], (fw.a[-2] if len(spec.layers) > 1 else X)
+    last = spec.layers[-1]
+    inputs = fw.a_prev(last)
     terms = np.abs(last.forward({key: np.abs(v) for key, v in params[-1].items()}, np.abs(inputs), conv,
-                                spec.bias)[0]) if "W" in params[-1] else 0.0
+                                spec.bias)[0]) if "W" in params[-1] and not last.multi_input else 0.0
     # z's rounding (ε·terms) reaches a through the output activation's slope; a itself is good to ε·|a| and the
     # subtraction a − y to ε·|a − y| (y is exact). Where σ saturates, the slope is tiny and so is what z's rounding
     # does to a − y: y·(1 − σ) computed from z is then good to its own few ulps.
@@ -67,13 +68,13 @@ def _output_error(spec, params, X, Y, fw):
 
 def _unit(spec, fw):
     """|∂δ/∂(a − y)| at the output: what a unit of output error makes of δ."""
-    conv, loss = spec.conv, LOSSES[spec.loss]
+    loss = LOSSES[spec.loss]
     a = fw.output
-    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
+    n, k, _, rows = loss_frame(spec, a)
     if fused_loss(spec) is not None:  # δ = (a − y) over the loss's mean: over N·K, or N
         return np.full(a.shape, 1.0 / (n * k if loss.per_output_mean else n))
     with np.errstate(all="ignore"):
-        unit = np.abs(loss.grad(a + 1.0, a, n, k))
+        unit = np.abs(loss.grad(rows(a) + 1.0, rows(a), n, k)).reshape(a.shape)
     return np.where(np.isfinite(unit), unit, 0.0)
 
 
@@ -87,17 +88,19 @@ def unseen(spec, params, X, Y):
         return None
     conv, last = spec.conv, len(spec.layers) - 1
     fused = fused_loss(spec) is not None
-    size = UNSEEN * _unit(spec, fw) * hidden
+    pending = {last: UNSEEN * _unit(spec, fw) * hidden}
     out = [None] * len(spec.layers)
     for ly in reversed(spec.layers):
         i = ly.index
+        size = pending.pop(i)
         if ly.has_activation and not (fused and i == last):
             z, a = fw.z[i], fw.a[i]
             size = size * np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
         absolute = {key: np.abs(v) for key, v in params[i].items()}
         grads, size = ly.backward_magnitude(size, _magnitude(fw.a_in[i]), absolute, conv, spec.bias)
         out[i] = {key: np.abs(v) for key, v in grads.items()}
-        size = None if size is None else np.abs(size)
+        if size is not None:
+            pass_back(pending, ly, [np.abs(d) for d in size] if ly.multi_input else np.abs(size))
     return out
 
 
@@ -112,30 +115,31 @@ def backprop_rounding(spec, params, X, Y, seed=0):
     fused = fused_loss(spec) is not None
     rng = np.random.default_rng([seed, 0x40D])
     local, spread = [None] * len(spec.layers), [None] * len(spec.layers)
-    inputs = [X, *fw.a[:-1]]
     for draw in range(DRAWS):
         out_err = _output_error(spec, params, X, Y, fw)
-        err = out_err * rng.choice((-1.0, 1.0), size=out_err.shape)  # ∂C/∂a's rounding at the output, signed
+        pending = {last: out_err * rng.choice((-1.0, 1.0), size=out_err.shape)}  # ∂C/∂a's rounding, signed
         for ly in reversed(spec.layers):
             i = ly.index
             z, delta, a, da = seen[i]
+            err = pending.pop(i)
             with np.errstate(all="ignore"):
                 if i == last and fused:
                     e_delta = err
                 elif ly.has_activation:
                     slope = np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
                     noise = np.abs(da) * (slope + 1.0)  # σ'(z) is good to ε·(|σ'| + 1)
-                    e_delta = ly.act.vjp(err, z, a, conv.unit_axis) + noise * rng.choice((-1.0, 1.0), noise.shape)
+                    e_delta = ly.act.vjp(err, z, a, ly.unit_axis(conv)) + noise * rng.choice((-1.0, 1.0),
+                                                                                             noise.shape)
                 else:
                     e_delta = err
             e_delta = np.where(np.isfinite(e_delta), e_delta, 0.0)
             absolute = {key: np.abs(v) for key, v in params[i].items()}
             magnitude = _magnitude(fw.a_in[i])
             own, own_da = ly.backward_magnitude(np.abs(np.where(np.isfinite(delta), delta, 0.0)), magnitude,
-                                                absolute, conv, spec.bias, a_prev=np.abs(inputs[i]))
+                                                absolute, conv, spec.bias, a_prev=_magnitude(fw.a_prev(ly)))
             carried, err = ly.backward(e_delta, fw.a_in[i], params[i], conv, spec.bias)
             if err is not None:
-                err = err + np.abs(own_da) * rng.choice((-1.0, 1.0), size=np.shape(own_da))
+                pass_back(pending, ly, _signed(err, own_da, rng, ly.multi_input))
             if draw == 0:
                 local[i] = {key: np.abs(v) for key, v in own.items()}
                 spread[i] = {key: np.zeros(np.shape(v)) for key, v in own.items()}
@@ -143,6 +147,13 @@ def backprop_rounding(spec, params, X, Y, seed=0):
                 spread[i][key] += np.square(v) / DRAWS
     return [{key: local[i][key] + SIGMAS * np.sqrt(spread[i][key]) for key in local[i]}
             for i in range(len(spec.layers))]
+
+
+def _signed(err, own_da, rng, multi):
+    """The carried error plus this layer's own rounding of ∂C/∂a_prev, with random signs (one per input)."""
+    if multi:
+        return [e + np.abs(o) * rng.choice((-1.0, 1.0), size=np.shape(o)) for e, o in zip(err, own_da)]
+    return err + np.abs(own_da) * rng.choice((-1.0, 1.0), size=np.shape(own_da))
 
 
 #: A low-precision backprop's rounding is allowed this many times what the reference, run in that precision, shows.

@@ -143,8 +143,8 @@ def trace_shapes(spec) -> ShapeTrace:
     params = [{k: np.zeros(s) for k, s in shapes.items()} for shapes in spec.param_shapes()]
     for ly, p in zip(spec.layers, params):
         p.update({k: np.ones(s) for k, s in ly.buffer_shapes(conv, n).items()})
-    X = np.zeros(conv.batch_of(spec.input_shape, n))
-    Y = np.full(conv.batch(spec.output, n), 0.5)
+    X = np.zeros(conv.batch_of(spec.input_shape, n), dtype=int if spec.tokens else float)
+    Y = np.full(conv.batch_of(spec.output_shape, n), 0.5)
     tape = Tape()
     _, grads = backprop(spec, params, X, Y, tape=tape)
     by_layer = {ly.index: [] for ly in spec.layers}
@@ -157,7 +157,7 @@ def trace_shapes(spec) -> ShapeTrace:
             s.operands = {k: _symbolic(v, n) for k, v in s.operands.items()}
             s.result = _symbolic(s.result, n)
         by_name = {(s.phase, s.name): s.result for s in steps}
-        batched = {"a_prev": _symbolic(conv.batch_of(ly.in_shape, n), n)}
+        batched, meanings = _inputs(spec, ly, n)
         batched.update({k: _symbolic(v.shape, n) for k, v in p.items()})
         batched["z"] = by_name["forward", "z"]
         if ly.has_activation:
@@ -165,5 +165,34 @@ def trace_shapes(spec) -> ShapeTrace:
         batched["delta"] = by_name.get(("backward", "delta"), batched["z"])
         batched.update({f"d{k}": v.shape for k, v in g.items()})
         shapes = {k: (tuple(1 if d == "N" else d for d in v), v) for k, v in batched.items()}
-        layers.append(LayerShapes(ly.index, ly.describe(), shapes, steps, ly.size_formulas(), dict(ly.meanings)))
+        layers.append(LayerShapes(ly.index, _described(spec, ly), shapes, steps, ly.size_formulas(),
+                                  {**meanings, **ly.meanings}))
     return ShapeTrace(spec.convention, spec.bias.name, layers)
+
+
+def _source(spec, j):
+    if j < 0:
+        return "x, the network input"
+    name = spec.layers[j].name
+    return f"a of layer {j}" + (f" ('{name}')" if name else "")
+
+
+def _inputs(spec, ly, n):
+    """The batched shape and the meaning of a layer's input (``a_prev``), or of each input of a layer that joins
+    several (``a_prev0``, ``a_prev1``, ...)."""
+    shapes = [spec.input_shape if j < 0 else spec.layers[j].out_shape for j in ly.inputs]
+    keys = [f"a_prev{m}" for m in range(len(shapes))] if ly.multi_input else ["a_prev"]
+    batched = {k: _symbolic(spec.conv.batch_of(s, n), n) for k, s in zip(keys, shapes)}
+    return batched, {k: _source(spec, j) for k, j in zip(keys, ly.inputs)}
+
+
+def _described(spec, ly):
+    """The layer's description, with its name and where its inputs come from when it is not a plain link of a
+    chain."""
+    if ly.inputs == (ly.index - 1,) and not ly.name:
+        return ly.describe()
+    head = (f"'{ly.name}': " if ly.name else "") + ly.describe()
+    if ly.inputs == (ly.index - 1,):
+        return head
+    names = ", ".join("input" if j < 0 else (spec.layers[j].name or str(j)) for j in ly.inputs)
+    return f"{head} (from {names})"

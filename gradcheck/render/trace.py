@@ -31,7 +31,7 @@ def trace_blocks(trace, n_samples=None):
     for ly in trace.layers:
         for q, (sample, batch) in ly.shapes.items():
             meaning = ly.meanings.get(q) or MEANING.get(q, "")
-            if q == "a_prev":
+            if q == "a_prev" and q not in ly.meanings:
                 meaning = "x, the network input" if ly.index == 0 else f"a of layer {ly.index - 1}"
             rows.append([str(ly.index), q, fmt_shape(sample), fmt_shape(batch), meaning])
     batch = "batch of N" + ("" if n_samples is None else f"={n_samples}")

@@ -105,7 +105,7 @@ class Network:
         self.N = sp.Symbol("N", integer=True, positive=True)
         self.K = sp.Symbol("K", integer=True, positive=True)
         self.x = [_entries("x", None, spec.input_shape, t) for t in self.tags]
-        self.y = [_entries("y", None, (spec.output,), t) for t in self.tags]
+        self.y = [_entries("y", None, spec.output_shape, t) for t in self.tags]
         self.params, self.buffers, self.z, self.a, self.z_exprs, self.forward = [], [], [], [], [], {}
         self.inter = []  # per layer {intermediate symbol: definition}, in definition order
         self.delta, self.deltas = [], {}
@@ -132,9 +132,11 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
     """
     net = Network(spec, samples)
     conv, bias = spec.conv, spec.bias
-    a_prev = net.x
+    outputs = {-1: net.x}
     for ly in spec.layers:
         li = ly.index
+        got = [outputs[j] for j in ly.inputs]
+        a_prev = [list(per) for per in zip(*got)] if ly.multi_input else got[0]
         p = {k: _array(_LETTER.get(k, k.lower()), li, s) for k, s in ly.param_shapes(conv, bias).items()}
         bufs = {k: [_array(_LETTER.get(k, k.lower()), li, ly.in_shape, t) for t in net.tags]
                 for k in ly.buffer_shapes(conv, 1)}
@@ -166,19 +168,26 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
         net.z.append([s for zn in z for s in zn])
         net.a.append([s for an in a for s in an])
         net.z_exprs.append([e for en in zs for e in en])
-        a_prev = a
-    aL = [net.a[-1][n * spec.output:(n + 1) * spec.output] for n in range(len(net.tags))]
-    net.loss = sp.Add(*[loss_term(an, yn, net.N, net.K) for an, yn in zip(aL, net.y)])
+        outputs[li] = a
+    net.loss = sp.Add(*[loss_term(an, yn, net.N, net.K) for an, yn in _output_rows(spec, net.a[-1], net.y)])
     parts = _parts(net.loss, set(net.a[-1]))
     net.da = {ai: sp.factor_terms(sp.diff(parts.get(ai, sp.S.Zero), ai)) for ai in net.a[-1]}
     _backward(net)
     if term_from_z is not None:
-        zL = [net.z[-1][n * spec.output:(n + 1) * spec.output] for n in range(len(net.tags))]
-        parts = _parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in zip(zL, net.y)]), set(net.z[-1]))
+        rows = _output_rows(spec, net.z[-1], net.y)
+        parts = _parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in rows]), set(net.z[-1]))
         back = {net.forward[ai]: ai for ai in net.a[-1]}  # σ(z_j), softmax(j, z): the a_j computed once
         net.fused = {d: sp.factor_terms(sp.diff(parts.get(zj, sp.S.Zero), zj)).xreplace(back)
                      for d, zj in zip(net.delta[-1], net.z[-1])}
     return net
+
+
+def _output_rows(spec, flat, ys):
+    """[(output row, target row)]: K entries of one sample, or of one step of it for a per-step output (the loss
+    sums its terms over the steps)."""
+    k = spec.output
+    y = [e for yn in ys for e in yn]
+    return [(flat[r:r + k], y[r:r + k]) for r in range(0, len(flat), k)]
 
 
 def partial(expr, s):
@@ -225,9 +234,10 @@ def _backward(net):
     spec = net.spec
     net.delta = [[sym("delta", li, *s.name.split("_", 1)[1].split("_")) for s in net.z[li]]
                  for li in range(len(spec.layers))]
-    da = [net.da[ai] for ai in net.a[-1]]
+    pending = {len(spec.layers) - 1: [net.da[ai] for ai in net.a[-1]]}
     for li in reversed(range(len(spec.layers))):
         ly, zs, as_ = spec.layers[li], net.z[li], net.a[li]
+        da = pending.pop(li)
         if not ly.has_activation:
             net.deltas.update(zip(net.delta[li], da))
         else:
@@ -240,12 +250,15 @@ def _backward(net):
             for j, zj in enumerate(zs):
                 net.deltas[net.delta[li][j]] = sp.Add(*[da[m] * partial(net.forward[as_[m]], zj).xreplace(back)
                                                         for m in users.get(zj, ())])
-        if li > 0:
-            da = net.carried[li - 1] = _carry(net, li)
+        sources = list(dict.fromkeys(j for j in ly.inputs if j >= 0))
+        for j, carried in zip(sources, _carry(net, li, sources)):
+            pending[j] = [p + c for p, c in zip(pending[j], carried)] if j in pending else carried
+            net.carried[j] = pending[j]
 
 
-def _carry(net, li):
-    """∂C/∂a^{l-1} for every input symbol of layer l, through its intermediates (reverse order)."""
+def _carry(net, li, sources):
+    """∂C/∂a^j for every output symbol of each layer j in ``sources`` that layer l reads, through layer l's
+    intermediates (reverse order)."""
     zs, delta, inter = net.z_exprs[li], net.delta[li], net.inter[li]
     users = {}  # symbol -> [(expression, adjoint symbol)] that contain it
     for zi, di in zip(zs, delta):
@@ -256,7 +269,7 @@ def _carry(net, li):
         net.deltas[adj] = sp.Add(*[partial(e, s) * a for e, a in users.get(s, ())])
         for t in sp.sympify(inter[s]).free_symbols:
             users.setdefault(t, []).append((inter[s], adj))
-    return [sp.Add(*[partial(e, am) * a for e, a in users.get(am, ())]) for am in net.a[li - 1]]
+    return [[sp.Add(*[partial(e, am) * a for e, a in users.get(am, ())]) for am in net.a[j]] for j in sources]
 
 
 def expand(net, elements):

@@ -142,6 +142,8 @@ class Layer:
     complex_step: ClassVar[bool] = False
     #: The params that are weights (regularisation adds its term over them; never biases, γ or β).
     weights: ClassVar[tuple] = ()
+    #: False where a kind's ``unit_change`` does not apply to this configuration (a dense layer on a sequence).
+    structured: ClassVar[bool] = True
     #: True when the kind takes two or more inputs: ``build`` gets a list of their shapes, ``forward`` a list of
     #: arrays, and ``backward`` returns a list of ∂C/∂a_prev, one per input.
     multi_input: ClassVar[bool] = False

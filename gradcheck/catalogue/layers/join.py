@@ -40,11 +40,14 @@ def _skip_dropped(m):
     return backward
 
 
-def _reversed_split(ly, own, delta, cache, a_prev, params, conv, bias):
-    axis = feature_axis(ly.out_shape, conv)
-    sizes = [s[_at(ly, s)] for s in ly.in_shapes][::-1]
-    parts = np.split(delta, np.cumsum(sizes)[:-1], axis=axis)[::-1]
-    return {}, parts
+def _swapped_slices(ly, own, delta, cache, a_prev, params, conv, bias):
+    grads, parts = own(delta, cache, params)
+    return grads, parts[::-1]
+
+
+def _source(ly, m):
+    j = ly.inputs[m] if len(ly.inputs) > m else -1
+    return "the network input" if j < 0 else f"layer {j}'s output"
 
 
 def _at(ly, shape):
@@ -56,11 +59,13 @@ class _Join(Layer):
     keys: ClassVar[dict] = {}
     multi_input = True
     complex_step = True
+    joiner: ClassVar[str] = ", "
     #: One sample's shape of each input, in the order of ``inputs``.
     in_shapes: tuple = ()
 
     def describe(self):
-        return f"{self.kind} {' , '.join(map(_size, self.in_shapes))} -> {_size(self.out_shape)}"
+        joined = self.joiner.join(map(_size, self.in_shapes))
+        return f"{self.kind} {joined} -> {_size(self.out_shape)}"
 
     @property
     def fan_in(self):
@@ -75,15 +80,14 @@ class Add(_Join):
     """z = Σ_m a_m over same-shaped inputs: the gradient reaches every input whole."""
 
     kind = "add"
+    joiner = " + "
     meanings: ClassVar[dict] = {"z": "the sum of the inputs"}
-    mistakes = (
-        KnownMistake("skip_dropped", lambda ls: (
-            f"{where(ls)}: the gradient does not reach its second input (the skip path); an add passes δ to "
-            "every input whole: da_skip = delta, added to what that layer gets from elsewhere"), _skip_dropped(1)),
-        KnownMistake("main_dropped", lambda ls: (
-            f"{where(ls)}: the gradient does not reach its first input; an add passes δ to every input whole"),
-            _skip_dropped(0)),
-    )
+    mistakes = tuple(
+        KnownMistake(f"input{m}_dropped", lambda ls, m=m: (
+            f"{where(ls)}: the gradient does not reach inputs[{m}] ({_source(ls[0], m)}) directly; an add passes δ to "
+            "every input whole, so that input's gradient is δ plus what reaches it along its other paths (for a "
+            "residual h + f(h): dh = df·∂f/∂h + dr, the skip path's dr added)"), _skip_dropped(m))
+        for m in (0, 1))
 
     @classmethod
     def build(cls, read, index, in_shapes, bias):
@@ -118,10 +122,11 @@ class Concat(_Join):
     kind = "concat"
     meanings: ClassVar[dict] = {"z": "the inputs joined along the feature axis"}
     mistakes = (
-        KnownMistake("split_reversed", lambda ls: (
-            f"{where(ls)}: δ is split at the wrong offset (the sizes of the inputs in the reverse order); split it "
-            "where the forward pass joined: np.split(delta, np.cumsum(sizes)[:-1], axis=feature axis)"),
-            _reversed_split, applies=lambda ly: len({s[_at(ly, s)] for s in ly.in_shapes}) > 1),
+        KnownMistake("slices_swapped", lambda ls: (
+            f"{where(ls)}: δ is split at the wrong offset, each input getting another input's slice (the first "
+            "input's gradient is δ's last block); split where the forward pass joined, in the order of \"inputs\": "
+            "np.split(delta, np.cumsum(sizes)[:-1], axis=feature axis)"),
+            _swapped_slices, applies=lambda ly: len(set(ly.in_shapes)) == 1),
     )
 
     @classmethod
