@@ -91,7 +91,7 @@ def test_input1_dropped_is_replayed_as_the_second_input_losing_its_gradient():
     spec = load_spec(RESIDUAL)
     params, (X, Y) = spec.parameters(), spec.batch_data()
     known = next(m for m in REGISTRY if m.key == "input1_dropped")
-    swapped = spec.layers[:2] + (mistaken(spec.layers[2], known.known),) + spec.layers[3:]
+    swapped = (*spec.layers[:2], mistaken(spec.layers[2], known.known), *spec.layers[3:])
     wrong = spec.__class__(**{**spec.__dict__, "layers": swapped})
     _, right = backprop(spec, params, X, Y)
     _, grads = backprop(wrong, params, X, Y)
