@@ -78,7 +78,7 @@ class _Kept:
     def __init__(self, fn):
         self.__wrapped__, self.returned = fn, []  # __wrapped__: where its errors are located
 
-    def __call__(self, *args):
-        out = self.__wrapped__(*args)
+    def __call__(self, *args, **kwargs):
+        out = self.__wrapped__(*args, **kwargs)
         self.returned.append(out)
         return out

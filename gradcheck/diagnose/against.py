@@ -9,6 +9,7 @@ import re
 import numpy as np
 
 from ..reference.shapes import fmt_shape as _fmt
+from ..usercode.impl import mask_for
 from .linetrace import SYNONYMS, trace_call
 
 __all__ = ["compare_with_reference", "trace_impl"]
@@ -54,6 +55,7 @@ def compare_with_reference(trace, steps, n, known=(), unlike=None):
 def trace_impl(fn, spec, params, X, Y, trace):
     """Run the user's backprop ``fn(params, X, Y)`` on copies under the line tracer, against the shape trace."""
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
-    lt = trace_call(fn, copies, X.copy(), Y.copy())
+    lt = trace_call(fn, copies, X.copy(), Y.copy(), **mask_for(fn, spec))
     known = [np.shape(v) for p in params for v in p.values()] + [X.shape, Y.shape, X.T.shape, Y.T.shape]
-    return compare_with_reference(lt, trace.steps(), Y.shape[spec.conv.sample_axis], known)  # Y: images too
+    n = Y.shape[0] if Y.ndim == 3 else Y.shape[spec.conv.sample_axis]  # a per-step Y is (N, T, K)
+    return compare_with_reference(lt, trace.steps(), n, known)

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..catalogue import LOSSES
 
-__all__ = ["Forward", "backprop", "forward", "loss_frame", "loss_value", "pass_back", "sample_losses"]
+__all__ = ["Forward", "backprop", "forward", "loss_frame", "loss_value", "pass_back", "sample_losses", "unrows"]
 
 
 @dataclass
@@ -79,8 +79,30 @@ def loss_frame(spec, a):
     vectors in the row convention; other outputs stay as they are."""
     conv = spec.conv
     if len(spec.output_shape) == 2:
-        return a.shape[-3], a.shape[-1], -1, lambda x: x.reshape(*x.shape[:-3], -1, x.shape[-1])
+        keep = _kept_rows(spec, a)
+        if keep is None:
+            return a.shape[-3], a.shape[-1], -1, lambda x: x.reshape(*x.shape[:-3], -1, x.shape[-1])
+        return a.shape[-3], a.shape[-1], -1, lambda x: x.reshape(*x.shape[:-3], -1, x.shape[-1])[..., keep, :]
     return a.shape[conv.sample_axis], a.shape[conv.unit_axis], conv.unit_axis, lambda x: x
+
+
+def _kept_rows(spec, a):
+    """The rows (flat over N·T) ``data.mask`` keeps, or None without a mask."""
+    if spec.mask is None:
+        return None
+    if spec.mask.shape != a.shape[-3:-1]:
+        raise ValueError(f"data.mask is {spec.mask.shape} (N, T) but the output batch is {a.shape[-3:-1]}")
+    return np.flatnonzero(spec.mask.ravel())
+
+
+def unrows(spec, g, shape):
+    """A gradient of the kept rows (..., R, K) back in the output's shape (N, T, K), 0 at the masked steps."""
+    keep = None if len(spec.output_shape) != 2 else _kept_rows(spec, np.empty(shape))
+    if keep is None:
+        return g.reshape(shape)
+    out = np.zeros(shape, dtype=g.dtype)
+    out.reshape(*shape[:-3], -1, shape[-1])[..., keep, :] = g
+    return out
 
 
 def loss_value(spec, a, Y, z=None):
@@ -110,6 +132,13 @@ def sample_losses(spec, a, Y, z=None):
             return x
         return np.swapaxes(x, -1, -2)[..., None] if conv.samples_are_columns else x[..., None, :]
 
+    if len(spec.output_shape) == 2 and spec.mask is not None:  # each step alone, the masked ones dropped
+        def alone(x):  # (..., N, T, K) -> (..., N, T, 1, K): each step a batch of one
+            return x[..., None, :]
+
+        per = (loss.value_from_z(alone(z), alone(Y), n, k, axis) if z is not None and fused_loss(spec) is not None
+               else loss.value(alone(a), alone(Y), n, k))
+        return (per * spec.mask).sum(axis=-1)
     if z is not None and fused_loss(spec) is not None:
         return loss.value_from_z(apart(z), apart(Y), n, k, axis)
     return loss.value(apart(a), apart(Y), n, k)
@@ -132,7 +161,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
     C = float(loss_value(spec, a, Y, fw.z[-1]))
     fused = fused_loss(spec) is not None and tweak is None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # ∂C/∂a of a saturated output: δ from z
-        da = loss.grad(rows(a), rows(Y), n, k).reshape(a.shape)
+        da = unrows(spec, loss.grad(rows(a), rows(Y), n, k), a.shape)
     if tape is not None:
         tape.record("backward", "da", loss.grad_formula, {"a": a.shape, "y": Y.shape}, da.shape)
     if tweak is not None:
@@ -145,7 +174,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
             tape.at(i)
         z, a, da = fw.z[i], fw.a[i], pending.pop(i)
         if fused and i == len(spec.layers) - 1:
-            delta = loss.delta_from_z(rows(z), rows(a), rows(Y), n, k, axis).reshape(z.shape)
+            delta = unrows(spec, loss.delta_from_z(rows(z), rows(a), rows(Y), n, k, axis), z.shape)
         elif not ly.has_activation:
             delta = da
         elif tweak is not None and tweak.act_grad(i) is not None:

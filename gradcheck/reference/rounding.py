@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..catalogue import LOSSES
-from .backprop import backprop, forward, fused_loss, loss_frame, pass_back
+from .backprop import backprop, forward, fused_loss, loss_frame, pass_back, unrows
 
 __all__ = ["DRAWS", "LOW_PRECISION_RUNS", "SIGMAS", "backprop_rounding", "low_precision_rounding", "unseen"]
 
@@ -74,7 +74,7 @@ def _unit(spec, fw):
     if fused_loss(spec) is not None:  # δ = (a − y) over the loss's mean: over N·K, or N
         return np.full(a.shape, 1.0 / (n * k if loss.per_output_mean else n))
     with np.errstate(all="ignore"):
-        unit = np.abs(loss.grad(rows(a) + 1.0, rows(a), n, k)).reshape(a.shape)
+        unit = unrows(spec, np.abs(loss.grad(rows(a) + 1.0, rows(a), n, k)), a.shape)
     return np.where(np.isfinite(unit), unit, 0.0)
 
 

@@ -10,7 +10,7 @@ e.g. ``conv2d 0: H' = (6 + 2·0 − 3)/1 + 1 = 4``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -146,7 +146,8 @@ def trace_shapes(spec) -> ShapeTrace:
     X = np.zeros(conv.batch_of(spec.input_shape, n), dtype=int if spec.tokens else float)
     Y = np.full(conv.batch_of(spec.output_shape, n), 0.5)
     tape = Tape()
-    _, grads = backprop(spec, params, X, Y, tape=tape)
+    unmasked = replace(spec, mask=None) if getattr(spec, "mask", None) is not None else spec  # a dummy batch
+    _, grads = backprop(unmasked, params, X, Y, tape=tape)
     by_layer = {ly.index: [] for ly in spec.layers}
     for s in tape.steps:  # one pass: a search per layer would make a deep network's trace quadratic
         by_layer[s.layer].append(s)

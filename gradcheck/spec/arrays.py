@@ -16,7 +16,7 @@ from ..catalogue.bias import SEPARATE
 from ..errors import SpecError, suggest
 from .keys import array, check_keys, kind
 
-__all__ = ["check_memory", "parse_data", "parse_params"]
+__all__ = ["check_memory", "parse_data", "parse_mask", "parse_params"]
 
 # Leave room for the arrays backprop and finite differences build next to the params.
 _MEMORY_FRACTION = 0.25
@@ -172,7 +172,7 @@ def parse_data(raw, spec, batch_given, source):
     """``data``: ``{"X": [...], "Y": [...]}``, one entry per sample; X entries are C×H×W lists for images."""
     if not isinstance(raw, dict):
         raise SpecError("data", f"expected an object {{\"X\": [...], \"Y\": [...]}}, got {kind(raw)}", source)
-    check_keys(raw, {"X": ..., "Y": ...}, "data", source)
+    check_keys(raw, {"X": ..., "Y": ..., "mask": None}, "data", source)
     out = []
     for key, shape in (("X", spec.input_shape), ("Y", spec.output_shape)):
         arr = array(raw[key], f"data.{key}", source)
@@ -206,3 +206,24 @@ def parse_data(raw, spec, batch_given, source):
         raise SpecError("batch", f"batch is {spec.batch} but data has {len(X)} samples; drop batch "
                                  "(it only sizes random data)", source)
     return X, Y
+
+
+def parse_mask(raw, spec, data, source):
+    """``data.mask``: (N, T) of 0 and 1 for a per-step output (N, T, K): the steps marked 0 are left out of the loss
+    (CS231n's temporal softmax loss); None when not given."""
+    if raw.get("mask") is None:
+        return None
+    if len(spec.output_shape) != 2:
+        raise SpecError("data.mask", f"a mask drops steps of a per-step output (N, T, K), but the network's output is "
+                                     f"one vector of {spec.output} per sample; remove data.mask", source)
+    mask = array(raw["mask"], "data.mask", source)
+    want = (len(data[0]), spec.output_shape[0])
+    if mask.shape != want:
+        raise SpecError("data.mask", f"expected one row of T={want[1]} entries (0 or 1) per sample, shape {want}, got "
+                                     f"{mask.shape}", source)
+    bad = (mask != 0) & (mask != 1)
+    if bad.any():
+        n, t = (int(i) for i in np.argwhere(bad)[0])
+        raise SpecError(f"data.mask[{n}][{t}]", f"expected 0 (step left out) or 1 (step counted), got {mask[n, t]:g}",
+                        source)
+    return mask.astype(bool)

@@ -19,7 +19,7 @@ from ..catalogue.layers import Dense, Layer
 from ..catalogue.layers.base import Tokens
 from ..errors import SpecError
 from ..validate import MAX_SEED
-from .arrays import check_memory, parse_data, parse_params
+from .arrays import check_memory, parse_data, parse_mask, parse_params
 from .graph import GRAPH_KEYS, check_used, layer_name, resolve_inputs
 from .jsonfile import read_json
 from .keys import KeyReader, check_keys, kind, name, whole
@@ -61,6 +61,8 @@ class Spec:
     description: str = ""
     params: list | None = field(default=None, repr=False)
     data: tuple | None = field(default=None, repr=False)
+    #: ``data.mask``: (N, T) of 0/1 for a per-step output, dropping the steps marked 0 from the loss (or None).
+    mask: object = field(default=None, repr=False)
     batch: int = 4
     seed: int = 0
     impl: str | None = None
@@ -128,7 +130,9 @@ class Spec:
         """Why the SymPy derivation cannot cover this network (a layer kind without a symbolic form),
         or "" if it can; known without importing SymPy."""
         missing = sorted({ly.kind for ly in self.layers if not ly.has_symbolic})
-        return f"symbolic check skipped: no SymPy form for {', '.join(missing)} layers" if missing else ""
+        if missing:
+            return f"symbolic check skipped: no SymPy form for {', '.join(missing)} layers"
+        return "symbolic check skipped: data.mask is not written in SymPy" if self.mask is not None else ""
 
     @property
     def n_params(self) -> int:
@@ -203,6 +207,8 @@ class Spec:
             raw["params"] = [{k: v.tolist() for k, v in p.items()} for p in self.params]
         if self.data is not None:
             raw["data"] = {"X": self.data[0].tolist(), "Y": self.data[1].tolist()}
+            if self.mask is not None:
+                raw["data"]["mask"] = self.mask.tolist()
         return raw
 
     def describe(self):
@@ -211,7 +217,7 @@ class Spec:
         With other layer kinds than dense: ``1x6x6 -> conv2d 2x4x4 relu -> maxpool2d 2x2x2 -> ...``.
         """
         tail = f"loss {self.loss}, {self.convention} convention, bias {self.bias}, N={self.n_samples}"
-        if all(isinstance(ly, Dense) for ly in self.layers):
+        if isinstance(self.input, int) and all(isinstance(ly, Dense) for ly in self.layers):
             sizes = "-".join(str(s) for s in [self.input] + [ly.units for ly in self.layers])
             acts = "/".join(ly.activation for ly in self.layers)
             return f"{self.name}: {sizes} {acts}, {tail}"
@@ -381,6 +387,7 @@ def _parse(raw, source):
                 source=source)
     check_memory(spec, source)
     data = parse_data(opts["data"], spec, "batch" in raw, source) if opts["data"] is not None else None
-    spec = Spec(**{**spec.__dict__, "data": data})
+    mask = parse_mask(opts["data"], spec, data, source) if data is not None else None
+    spec = Spec(**{**spec.__dict__, "data": data, "mask": mask})
     params = parse_params(opts["params"], spec, source) if opts["params"] is not None else None
     return Spec(**{**spec.__dict__, "params": params})

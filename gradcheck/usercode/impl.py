@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ImplError, describe_exception, suggest
 from .isolation import interrupts
 
-__all__ = ["call_impl", "load_impl"]
+__all__ = ["call_impl", "load_impl", "mask_for"]
 
 
 def load_impl(target):
@@ -127,7 +127,7 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     notes = [] if notes is None else notes
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
     params = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # a dropout mask gets no gradient
-    out, failed = _call(fn, copies, X, Y)
+    out, failed = _call(fn, copies, X, Y, mask_for(fn, spec))
     if failed is None:
         out, failed, problems = _entries(out, params, notes)
     if failed is not None:
@@ -149,11 +149,24 @@ def call_impl(fn, spec, params, X, Y, notes=None):
     return grads, problems
 
 
-def _call(fn, copies, X, Y):
+def mask_for(fn, spec):
+    """``{"mask": data.mask}`` (N, T) of 0/1 when the spec has one and ``fn`` takes a ``mask`` argument (or
+    ``**kwargs``), else {}."""
+    if getattr(spec, "mask", None) is None:
+        return {}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    takes = "mask" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return {"mask": spec.mask.astype(np.float64)} if takes else {}
+
+
+def _call(fn, copies, X, Y, extra=None):
     """(what ``fn`` returned, None) or (None, why it returned nothing)."""
     with interrupts() as ctrl_c:
         try:
-            return fn(copies, X.copy(), Y.copy()), None
+            return fn(copies, X.copy(), Y.copy(), **(extra or {})), None
         except (Exception, SystemExit) as e:
             src = getattr(inspect.unwrap(fn), "__code__", None)
             return None, f"your backprop {_raised(e, getattr(src, 'co_filename', None))}"
