@@ -23,8 +23,8 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
-from .spec.parse import KEYS, LAYER_KEYS, load_spec
+from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LOSSES
+from .spec.parse import load_spec
 from .validate import whole_number
 
 __all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
@@ -32,6 +32,8 @@ __all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "bad_shap
 #: :mod:`gradcheck.corner_strategies` (they build on these); importing them from here loads them on first use.
 _CORNER_NAMES = frozenset({"CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_networks",
                            "saturated_networks", "near_kink_networks", "pool_tie_networks"})
+_GRAPH_NAMES = frozenset({"graph_specs", "graph_networks", "sequence_specs", "sequence_networks"})
+
 
 # -- valid specs ------------------------------------------------------------------------------
 
@@ -129,12 +131,18 @@ def data_for(spec):
     """
     spec = load_spec(spec)
     n, k, loss = spec.n_samples, spec.output, LOSSES[spec.loss]
-    X = hnp.arrays(np.float64, (n, *spec.input_shape), elements=_floats(-2.0, 2.0))
+    rows = (n, *spec.output_shape[:-1])  # a per-step output has a target row per step
+    if spec.tokens:
+        X = hnp.arrays(np.int64, (n, *spec.input_shape), elements=st.integers(0, spec.input.vocab - 1))
+    else:
+        X = hnp.arrays(np.float64, (n, *spec.input_shape), elements=_floats(-2.0, 2.0))
     bounds = loss.target_range or spec.layers[-1].act.output_range or (-2.0, 2.0)
     if loss.one_hot:
-        Y = st.lists(st.integers(0, k - 1), min_size=n, max_size=n).map(lambda idx: np.eye(k)[idx])
+        size = int(np.prod(rows))
+        Y = st.lists(st.integers(0, k - 1), min_size=size, max_size=size).map(
+            lambda idx: np.eye(k)[idx].reshape(*rows, k))
     else:
-        Y = hnp.arrays(np.float64, (n, k), elements=_floats(*bounds))
+        Y = hnp.arrays(np.float64, (*rows, k), elements=_floats(*bounds))
     return st.tuples(X, Y)
 
 
@@ -219,181 +227,26 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
     return build()
 
 
-def _misfit_windows():
-    """A conv2d or pooling layer whose windows do not fit: not a whole number of outputs, or too large."""
-    @st.composite
-    def build(draw):
-        n, s = draw(st.integers(3, 8)), draw(st.integers(2, 3))
-        pool = draw(st.booleans())
-        k = draw(st.integers(1, n).filter(lambda k: (n - k) % s != 0) if any((n - k) % s for k in range(1, n + 1))
-                 else st.just(n + 1))
-        if draw(st.booleans()):
-            k, s = n + 1, 1  # larger than the input
-        layer = ({"type": draw(st.sampled_from(["maxpool2d", "avgpool2d"])), "size": k, "stride": s} if pool
-                 else {"type": "conv2d", "filters": 1, "kernel": k, "stride": s})
-        what = "pooling windows" if pool else "convolution windows"
-        return {"input": [1, n, n], "layers": [layer, {"type": "flatten"}, {"units": 1}],
-                "description": f"layers[0] {what}: size {k}, stride {s} on {n}x{n}"}
-    return build()
-
-
-# -- broken specs -------------------------------------------------------------------------------
-
-def _reshape_wrongly(draw, arr, kind):
-    """(nested list with a shape != arr.shape, what was done) for a W (2-D) or b (1-D) array."""
-    if kind == "W":
-        options = ["one more row", "one more column", "flattened"] + (["transposed"] if arr.shape[0] != arr.shape[1]
-                                                                      else [])
-    else:
-        options = ["one more entry", "as a column"]
-    how = draw(st.sampled_from(options))
-    out = {"transposed": lambda: arr.T, "flattened": lambda: arr.ravel(), "as a column": lambda: arr[:, None],
-           "one more row": lambda: np.concatenate([arr, arr[:1]], axis=0),
-           "one more column": lambda: np.concatenate([arr, arr[:, :1]], axis=1),
-           "one more entry": lambda: np.concatenate([arr, arr[:1]])}[how]()
-    return out.tolist(), how
-
+# -- broken specs: in :mod:`gradcheck.bad_strategies` ---------------------------------------------
 
 def bad_shape_specs(**spec_options):
-    """Strategy for spec dicts with a shape error: one params tensor of a wrong shape (transposed, flat,
-    wrong size), or a convolution or pooling layer whose windows do not fit its input.
-
-    The "description" starts with the JSON path of the culprit and says what was done.
-    """
-    return st.one_of(_bad_params(**spec_options), _misfit_windows())
-
-
-def _bad_params(**spec_options):
-    @st.composite
-    def build(draw):
-        raw = draw(specs(**spec_options))
-        spec = load_spec(raw)
-        params = draw(params_for(spec))
-        i = draw(st.integers(0, len(params) - 1))
-        kind = draw(st.sampled_from(sorted(params[i])))
-        entries = [{k: v.tolist() for k, v in p.items()} for p in params]
-        entries[i][kind], how = _reshape_wrongly(draw, params[i][kind], kind)
-        return {**raw, "params": entries, "description": f"params[{i}].{kind} {how}"}
-    return build()
-
-
-_NOT_JSON_OBJECT = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=12),
-                             st.lists(st.integers(), max_size=3))
-_NOT_WHOLE = st.one_of(st.integers(max_value=0), st.floats(allow_nan=True).filter(lambda v: not float(v).is_integer()),
-                       st.text(max_size=5), st.booleans(), st.none(), st.lists(st.integers(1, 3), max_size=2))
-
-
-def _not_one_of(valid):
-    return st.one_of(st.text(max_size=12).filter(lambda s: s not in valid), st.integers(), st.booleans(),
-                     st.lists(st.sampled_from(list(valid)), min_size=1, max_size=2))
-
-
-def _bad_values():
-    """{key: strategy of values that make that key invalid}."""
-    return {
-        "input": _NOT_WHOLE,
-        "batch": _NOT_WHOLE,
-        "seed": st.one_of(st.integers(max_value=-1), st.floats(0.5, 9.5).filter(lambda v: not v.is_integer()),
-                          st.text(max_size=5), st.booleans(), st.none()),
-        "loss": _not_one_of(LOSSES),
-        "convention": _not_one_of(CONVENTIONS),
-        "bias": _not_one_of(BIAS_STYLES),
-        "name": st.one_of(st.integers(), st.booleans(), st.lists(st.text(max_size=3), max_size=2)),
-        "description": st.one_of(st.none(), st.integers(), st.booleans()),
-        "impl": st.one_of(st.text(max_size=12).filter(lambda s: ":" not in s), st.integers(), st.booleans()),
-        "layers": st.one_of(st.just([]), st.integers(), st.text(max_size=5), st.none(),
-                            st.lists(st.one_of(st.integers(), st.text(max_size=3), st.none()), min_size=1,
-                                     max_size=3)),
-        "params": st.one_of(st.integers(), st.text(max_size=5), st.dictionaries(st.text(max_size=3), st.integers(),
-                                                                                 max_size=2)),
-        "data": st.one_of(st.integers(), st.text(max_size=5), st.lists(st.integers(), max_size=2)),
-    }
-
-
-def _bad_layer_values():
-    return {
-        "units": _NOT_WHOLE,
-        "activation": _not_one_of(ACTIVATIONS),
-        "type": _not_one_of(LAYER_KINDS),
-    }
-
-
-def _structural(raw):
-    """Specs that break a rule across keys; each entry is a (what, spec) pair."""
-    n_in, layers, out = raw["input"], raw["layers"], raw["layers"][-1]["units"]
-    free = [a.name for a in ACTIVATIONS.values() if not a.last_only]
-    free_losses = [loss.name for loss in LOSSES.values() if loss.output is None]
-    cases = []
-    for act in ACTIVATIONS.values():
-        units = max(2, act.min_units)
-        if act.last_only:
-            cases.append((f"{act.name} on a hidden layer",
-                          {**raw, "layers": [{"units": units, "activation": act.name}, {"units": 1}], "loss": "mse"}))
-        if act.losses is not None:
-            cases += [(f"{act.name} with {loss}", {**raw, "layers": [*layers[:-1], {"units": units, "activation":
-                                                                                     act.name}], "loss": loss})
-                      for loss in free_losses if loss not in act.losses]
-    for loss in LOSSES.values():
-        if loss.output is not None:
-            other = next(a for a in free if a != loss.output)
-            cases.append((f"{loss.name} without {loss.output}",
-                          {**raw, "layers": [*layers[:-1], {"units": out, "activation": other}], "loss": loss.name}))
-    return [
-        *cases,
-        ("params of the wrong length", {**raw, "params": [{"W": [[1.0]]}] * (len(layers) + 1)}),
-        ("data.X of the wrong width", {**raw, "batch": 1, "data": {"X": [[0.5] * (n_in + 1)], "Y": [[0.5] * out]}}),
-        ("data.Y of the wrong length", {**raw, "batch": 2, "data": {"X": [[0.5] * n_in] * 2, "Y": [[0.5] * out]}}),
-        ("batch disagreeing with data", {**raw, "batch": 3, "data": {"X": [[0.5] * n_in] * 2,
-                                                                      "Y": [[0.5] * out] * 2}}),
-        ("data with NaN", {**raw, "batch": 1, "data": {"X": [[float("nan")] * n_in], "Y": [[0.5] * out]}}),
-        ("missing input", {k: v for k, v in raw.items() if k != "input"}),
-        ("missing layers", {k: v for k, v in raw.items() if k != "layers"}),
-    ]
+    """Strategy for complete specs whose params or data have a wrong shape (see
+    :func:`gradcheck.bad_strategies.bad_shape_specs`)."""
+    from .bad_strategies import bad_shape_specs as build
+    return build(**spec_options)
 
 
 def malformed_specs():
-    """Strategy for JSON-able values that are not valid specs: junk, wrong types, unknown keys, bad values.
-
-    Every example is refused by :func:`~gradcheck.spec.parse.load_spec` with a SpecError.
-    """
-    base = specs(max_layers=2, max_units=3, max_input=3, max_batch=3)
-    bad, bad_layer = _bad_values(), _bad_layer_values()
-
-    @st.composite
-    def wrong_value(draw):
-        raw = draw(base)
-        key = draw(st.sampled_from(sorted(bad)))
-        return {**raw, key: draw(bad[key])}
-
-    @st.composite
-    def wrong_layer_value(draw):
-        raw = draw(base)
-        i = draw(st.integers(0, len(raw["layers"]) - 1))
-        key = draw(st.sampled_from(sorted(bad_layer)))
-        layers = [dict(ly) for ly in raw["layers"]]
-        layers[i][key] = draw(bad_layer[key])
-        return {**raw, "layers": layers}
-
-    @st.composite
-    def unknown_key(draw):
-        raw = draw(base)
-        in_layer = draw(st.booleans())
-        key = draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in (LAYER_KEYS if in_layer else KEYS)))
-        if not in_layer:
-            return {**raw, key: draw(st.integers())}
-        layers = [dict(ly) for ly in raw["layers"]]
-        layers[-1][key] = 1
-        return {**raw, "layers": layers}
-
-    @st.composite
-    def structural(draw):
-        return draw(st.sampled_from(_structural(draw(base))))[1]
-
-    return st.one_of(_NOT_JSON_OBJECT, wrong_value(), wrong_layer_value(), unknown_key(), structural())
+    """Strategy for JSON-able values that are not valid specs (see :func:`gradcheck.bad_strategies.malformed_specs`)."""
+    from .bad_strategies import malformed_specs as build
+    return build()
 
 
 def __getattr__(name):
     if name in _CORNER_NAMES:
         from . import corner_strategies
         return getattr(corner_strategies, name)
+    if name in _GRAPH_NAMES:
+        from . import graph_strategies
+        return getattr(graph_strategies, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
