@@ -2,7 +2,7 @@
 
 Both rebuild the network from the spec alone, sample-major ((N, features) or (N, C, H, W)), with one
 walk over the layers (:func:`network_loss`) and two sets of operations: torch tensors, and NumPy object
-arrays of mpmath numbers. Norms are written out (μ, biased σ², (x − μ)/√(σ² + eps)) rather than taken
+arrays of mpmath numbers. Norms are written out (μ, σ², (x − μ)/√(σ² + eps)) rather than taken
 from ``torch.nn.functional``, whose batch norm refuses one value per channel and whose fused layer norm
 rounds differently from the formula; bce and cross-entropy are computed from the output's z
 (y·softplus(−z) + (1 − y)·softplus(z), and a log-softmax), as the README defines them.
@@ -33,6 +33,24 @@ def _sample_major(spec, params, X, Y):
     return out, spec.conv.to_samples(X), spec.conv.to_samples(Y)
 
 
+def _norm(ly, p, a, ops):
+    """z of a batchnorm (biased or unbiased variance), layernorm or groupnorm, written out."""
+    image, o, x = a.ndim == 4, ly.options, a
+    if ly.kind == "batchnorm":
+        axes, spread = ((0, 2, 3), (1, -1, 1, 1)) if image else ((0,), (1, -1))
+    elif ly.kind == "layernorm":
+        axes, spread = ((1, 2, 3), (1, *ly.in_shape)) if image else ((1,), (1, -1))
+    else:  # groupnorm: each sample's groups of C/G channels
+        x, axes, spread = a.reshape(a.shape[0], o["groups"], -1), (2,), (1, -1, 1, 1)
+    mu = ops.mean(x, axes)
+    var = ops.mean((x - mu) * (x - mu), axes)
+    if o.get("variance") == "unbiased":
+        n = int(np.prod([x.shape[i] for i in axes]))
+        var = var * ops.const(n) / ops.const(n - 1)
+    xhat = ((x - mu) / ops.sqrt(var + ops.const(o["eps"]))).reshape(a.shape)
+    return p["gamma"].reshape(spread) * xhat + p["beta"].reshape(spread)
+
+
 def network_loss(spec, params, X, Y, ops):
     """C of the network for sample-major params/X/Y (see :func:`_sample_major`) with the operations ``ops``."""
     a = X
@@ -48,16 +66,8 @@ def network_loss(spec, params, X, Y, ops):
             z = ops.pool(a, tuple(o["size"]), tuple(o["stride"]), ly.kind == "maxpool2d")
         elif ly.kind == "flatten":
             z = a.reshape(a.shape[0], -1)
-        elif ly.kind in ("batchnorm", "layernorm"):
-            image = a.ndim == 4
-            if ly.kind == "batchnorm":
-                axes, spread = ((0, 2, 3), (1, -1, 1, 1)) if image else ((0,), (1, -1))
-            else:
-                axes, spread = ((1, 2, 3), (1, *ly.in_shape)) if image else ((1,), (1, -1))
-            mu = ops.mean(a, axes)
-            var = ops.mean((a - mu) * (a - mu), axes)
-            z = p["gamma"].reshape(spread) * (a - mu) / ops.sqrt(var + ops.const(o["eps"])) + \
-                p["beta"].reshape(spread)
+        elif ly.kind in ("batchnorm", "layernorm", "groupnorm"):
+            z = _norm(ly, p, a, ops)
         elif ly.kind == "dropout":
             z = a * p["mask"]
         else:

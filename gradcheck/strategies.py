@@ -177,9 +177,10 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
 
     ``[C, H, W]`` input (C <= max_channels, H = W <= max_size); one or two blocks of conv2d
     (kernel, stride, padding drawn so that (H + 2P − k)/S + 1 is whole) and, maybe,
-    max or average pooling that tiles; with ``extras`` also batchnorm, layernorm,
-    dropout and standalone activation layers; then flatten and one or two dense layers
-    with a loss that suits the output. ``smooth=True`` leaves out relu and max pooling.
+    max or average pooling that tiles; with ``extras`` also batchnorm (biased or unbiased
+    variance), layernorm, groupnorm (G dividing the filters), dropout and standalone
+    activation layers; then flatten and one or two dense layers with a loss that suits the
+    output. ``smooth=True`` leaves out relu and max pooling.
 
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=5, deadline=None)
@@ -202,12 +203,15 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
         size = n
         for _ in range(draw(st.integers(1, 2))):
             k, s, p = _window(draw, size, padding=True)
-            raw_layers.append({"type": "conv2d", "filters": draw(st.integers(1, max_filters)), "kernel": k,
+            filters = draw(st.integers(1, max_filters))
+            raw_layers.append({"type": "conv2d", "filters": filters, "kernel": k,
                                "stride": s, "padding": p, "activation": draw(st.sampled_from(acts))})
             size = (size + 2 * p - k) // s + 1
             if extras and draw(st.booleans()):
+                groups = draw(st.sampled_from([g for g in range(1, filters + 1) if filters % g == 0]))
                 raw_layers.append(draw(st.sampled_from([
-                    {"type": "batchnorm"}, {"type": "layernorm"}, {"type": "dropout", "p": 0.5},
+                    {"type": "batchnorm"}, {"type": "batchnorm", "variance": "unbiased"}, {"type": "layernorm"},
+                    {"type": "groupnorm", "groups": groups}, {"type": "dropout", "p": 0.5},
                     {"type": "activation", "activation": draw(st.sampled_from(acts))}])))
             if size > 1 and draw(st.booleans()):
                 k, s, _ = _window(draw, size, padding=False)

@@ -51,6 +51,13 @@ LAYER_NETS = {
         "input": 3, "loss": "quadratic", "batch": 5, "seed": 5,
         "layers": [{"units": 4}, {"type": "batchnorm"}, {"type": "activation", "activation": "tanh"},
                    {"units": 2, "activation": "sigmoid"}]},
+    "groupnorm_unbiased_batchnorm": {
+        "input": [2, 4, 4], "loss": "bce", "batch": 3, "seed": 7,
+        "layers": [{"type": "conv2d", "filters": 4, "kernel": 3}, {"type": "groupnorm", "groups": 2, "eps": 1e-3},
+                   {"type": "activation", "activation": "tanh"}, {"type": "batchnorm", "variance": "unbiased"},
+                   {"type": "flatten"}, {"units": 3},
+                   {"type": "batchnorm", "variance": "unbiased"}, {"type": "activation", "activation": "softplus"},
+                   {"units": 2, "activation": "sigmoid"}]},
     "mlp_layernorm_dropout": {
         "input": 4, "loss": "cross_entropy", "batch": 4, "seed": 6,
         "layers": [{"units": 5, "activation": "tanh"}, {"type": "layernorm"}, {"type": "dropout", "p": 0.5, "seed": 9},
@@ -146,10 +153,19 @@ def _pool(x, size, stride, how):
     return out
 
 
-def _normalise(x, axes, gamma, beta, eps):
+def _normalise(x, axes, gamma, beta, eps, ddof=0):
     mu = x.mean(axis=axes, keepdims=True)
-    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    n = x.size // mu.size
+    var = ((x - mu) ** 2).sum(axis=axes, keepdims=True) / (n - ddof)
     return gamma * (x - mu) / np.sqrt(var + eps) + beta
+
+
+def _group_norm(a, groups, gamma, beta, eps):
+    """Each sample's groups of C/G consecutive channels normalised together, then γ and β per channel."""
+    n, c, h, w = a.shape
+    x = a.reshape(n, groups, (c // groups) * h * w)
+    xhat = _normalise(x, 2, 1.0, 0.0, eps).reshape(n, c, h, w)
+    return gamma[None, :, None, None] * xhat + beta[None, :, None, None]
 
 
 def _dense(spec, p, a):
@@ -178,7 +194,10 @@ def network_cost(spec, params, X, Y):
             z = a.reshape(len(a), -1)
         elif ly.kind == "batchnorm":
             shape = (1, -1, 1, 1) if image else (1, -1)
-            z = _normalise(a, (0, 2, 3) if image else 0, p["gamma"].reshape(shape), p["beta"].reshape(shape), o["eps"])
+            z = _normalise(a, (0, 2, 3) if image else 0, p["gamma"].reshape(shape), p["beta"].reshape(shape), o["eps"],
+                           ddof=1 if o.get("variance") == "unbiased" else 0)
+        elif ly.kind == "groupnorm":
+            z = _group_norm(a, o["groups"], p["gamma"], p["beta"], o["eps"])
         elif ly.kind == "layernorm":
             z = _normalise(a, (1, 2, 3) if image else 1, p["gamma"][None], p["beta"][None], o["eps"])
         elif ly.kind == "dropout":

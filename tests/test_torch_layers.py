@@ -3,7 +3,8 @@
 Runs only where torch is installed (``pip install torch==2.13.0``); gradcheck never depends
 on it. The network is rebuilt here with ``torch.nn.functional`` from the spec alone:
 ``conv2d`` (cross-correlation), ``max_pool2d``, ``avg_pool2d``, ``batch_norm`` in training
-mode, ``layer_norm``; dropout multiplies by gradcheck's fixed mask.
+mode (with the unbiased variance, written out in torch ops), ``layer_norm``, ``group_norm``;
+dropout multiplies by gradcheck's fixed mask.
 """
 
 import numpy as np
@@ -25,6 +26,16 @@ def _act(name, z):
     return ACTS[name](z)
 
 
+def _unbiased_batch_norm(a, gamma, beta, eps):
+    """Batchnorm with Bessel's 1/(n − 1) in the batch variance, in torch ops (F.batch_norm normalises with the biased
+    one); n = N, or N·H·W per channel of images."""
+    dims = [0, 2, 3] if a.dim() == 4 else [0]
+    shape = [1, -1, 1, 1] if a.dim() == 4 else [1, -1]
+    mu = a.mean(dim=dims, keepdim=True)
+    var = a.var(dim=dims, unbiased=True, keepdim=True)
+    return gamma.reshape(shape) * (a - mu) / torch.sqrt(var + eps) + beta.reshape(shape)
+
+
 def torch_loss(spec, params, X, Y):
     """C computed by torch, every array sample-major: (N, features) or (N, C, H, W)."""
     row = spec.convention == "row"
@@ -42,8 +53,12 @@ def torch_loss(spec, params, X, Y):
             z = F.avg_pool2d(a, tuple(o["size"]), tuple(o["stride"]))
         elif ly.kind == "flatten":
             z = a.reshape(a.shape[0], -1)
+        elif ly.kind == "batchnorm" and o.get("variance") == "unbiased":
+            z = _unbiased_batch_norm(a, p["gamma"], p["beta"], o["eps"])
         elif ly.kind == "batchnorm":
             z = F.batch_norm(a, None, None, p["gamma"], p["beta"], training=True, eps=o["eps"])
+        elif ly.kind == "groupnorm":
+            z = F.group_norm(a, o["groups"], p["gamma"], p["beta"], eps=o["eps"])
         elif ly.kind == "layernorm":
             z = F.layer_norm(a, tuple(a.shape[1:]), p["gamma"], p["beta"], eps=o["eps"])
         elif ly.kind == "dropout":

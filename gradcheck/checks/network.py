@@ -126,6 +126,8 @@ def _prepare(spec, impl, params, data, opts):
     impl = spec.impl if impl is None else impl
     X, Y = spec.batch_data(opts.seed) if data is None else (np.asarray(data[0], float), np.asarray(data[1], float))
     n = Y.shape[spec.conv.sample_axis]
+    for ly in spec.layers:
+        ly.check_batch(n, spec.source)
     if params is None:
         params = spec.parameters(opts.seed, n=n)
     else:  # validated like net.json's params: shapes named per layer, with hints

@@ -76,7 +76,7 @@ def mistaken(layer, mistake):
     """A copy of ``layer`` (a configured catalogue layer) whose backward makes ``mistake`` (a KnownMistake of its
     kind, or the LayerReplay that holds one)."""
     known = getattr(mistake, "known", mistake)
-    new = copy.copy(layer)
+    new = copy.copy(known.configured(layer) if known.configured else layer)
     object.__setattr__(new, "__class__", _mistaken_class(type(layer), known))
     return new
 

@@ -389,5 +389,7 @@ def _parse(raw, source):
     data = parse_data(opts["data"], spec, "batch" in raw, source) if opts["data"] is not None else None
     mask = parse_mask(opts["data"], spec, data, source) if data is not None else None
     spec = Spec(**{**spec.__dict__, "data": data, "mask": mask})
+    for ly in layers:
+        ly.check_batch(spec.n_samples, source)
     params = parse_params(opts["params"], spec, source) if opts["params"] is not None else None
     return Spec(**{**spec.__dict__, "params": params})

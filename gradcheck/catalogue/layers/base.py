@@ -20,7 +20,7 @@ own registers itself in :data:`LAYER_KINDS`; see :mod:`gradcheck.catalogue` for 
 - ``param_shapes(conv, bias)`` and ``init(rng, conv, bias)``: trainable params;
   ``buffer_shapes(conv, n)``, ``buffers(seed, conv, n)`` and ``check_buffer``: fixed
   arrays for a batch of n that are passed in ``params`` but get no gradient (the
-  dropout mask);
+  dropout mask); ``check_batch(n, source)``: refuse a batch size the layer cannot take;
 - ``forward(params, a_prev, conv, bias, tape)`` -> ``(z, cache)``;
   ``backward(delta, cache, params, conv, bias, tape)`` -> ``(grads, da_prev)``, where
   ``delta`` = ∂C/∂z, ``grads`` has one array per trainable param and
@@ -256,6 +256,9 @@ class Layer:
 
     def check_buffer(self, key, arr, path, source):
         """Raise a SpecError if a given buffer's values make no sense (its shape is already checked)."""
+
+    def check_batch(self, n, source=None):
+        """Raise a SpecError if the layer cannot take a batch of ``n`` samples (statistics over too few values)."""
 
     def forward(self, params, a_prev, conv, bias, tape=None):
         raise NotImplementedError

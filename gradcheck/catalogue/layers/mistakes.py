@@ -22,7 +22,8 @@ class KnownMistake:
     layer's backward; ``own(delta, cache, params)`` is the layer's own. ``forward(ly, z, conv) -> z``
     (optional) changes the forward output (a flatten in the wrong order). ``text(layers)`` is the
     sentence naming the mistake at those layers (a list of configured layers); ``applies(ly)`` says
-    where it can happen.
+    where it can happen. ``configured(ly)`` (optional) is the layer as the mistaken code sets it up (a group
+    norm's statistics over other groups): its forward and backward then stand in for the layer's.
     """
 
     key: str
@@ -30,6 +31,7 @@ class KnownMistake:
     backward: Callable
     forward: Callable | None = None
     applies: Callable = lambda ly: True
+    configured: Callable | None = None
 
     def __repr__(self):
         return f"KnownMistake({self.key!r})"

@@ -1,8 +1,9 @@
 """Batch normalisation (training mode) and layer normalisation.
 
-    μ = mean(x), σ² = mean((x − μ)²) (biased), x̂ = (x − μ)/√(σ² + ε), z = γ·x̂ + β
+    μ = mean(x), σ² = Σ(x − μ)²/n (biased), x̂ = (x − μ)/√(σ² + ε), z = γ·x̂ + β
 
-over the axes each kind normalises:
+over the n values of the axes each kind normalises (``groupnorm``, in its own module, over
+each sample's groups of channels):
 
 ============ ======================= =========================== ==================
 kind         vectors                 images (N, C, H, W)         γ, β
@@ -17,16 +18,21 @@ The backward pass keeps μ and σ² as functions of x (they are, in training mod
     ∂C/∂x = (1/√(σ² + ε)) · (g − mean(g) − x̂·mean(g·x̂)),   g = δ·γ,
 
 with the means over the same axes. batchnorm uses the batch's own statistics, so one
-sample's output depends on the others (``per_sample = False``).
+sample's output depends on the others (``per_sample = False``). With ``"variance":
+"unbiased"`` batchnorm divides by n − 1 instead (Bessel's correction); ∂σ²/∂x is then
+2(x − μ)/(n − 1), and the last term of ∂C/∂x gets the factor n/(n − 1).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
+from ...errors import SpecError, suggest
 from .base import Layer, Recorder
 from .mistakes import KnownMistake, where
 
@@ -39,6 +45,19 @@ def _constant_stats(ly, own, delta, cache, a_prev, params, conv, bias):
     _, inv = cache
     spread = ly._axes(conv)[2]
     return grads, delta * spread(np.asarray(params["gamma"])) * inv
+
+
+def _bessel_swapped(ly, own, delta, cache, a_prev, params, conv, bias):
+    """The backward pass with the other variance's factor: n/(n − 1) where the forward divided by n, or 1 where
+    it divided by n − 1 (the term x̂·mean(dxhat·x̂) of dx is the one ∂σ²/∂x feeds)."""
+    grads, da = own(delta, cache, params)
+    xhat, inv = cache
+    axes, _, spread, *_ = ly._axes(conv)
+    n = ly._count(xhat.shape, axes)
+    right = ly._bessel(n)
+    wrong = 1.0 if ly.unbiased else (n / (n - 1) if n > 1 else 0.0)
+    g = delta * spread(np.asarray(params["gamma"]))
+    return grads, da + inv * xhat * (g * xhat).mean(axis=axes, keepdims=True) * (right - wrong)
 
 
 @dataclass(frozen=True, repr=False)
@@ -85,8 +104,15 @@ class _Norm(Layer):
         mu = rec("mu", f"a_prev.mean(axis={text}, keepdims=True)", a_prev.mean(axis=axes, keepdims=True),
                  a_prev=a_prev)
         # mean((x − μ)²), not x.var(): the same numbers for real x, and analytic in a complex x (var takes |x − μ|²)
-        var = rec("var", f"a_prev.var(axis={text}, keepdims=True)",
-                  ((a_prev - mu) ** 2).mean(axis=axes, keepdims=True), a_prev=a_prev)
+        if self.unbiased:
+            n = self._count(a_prev.shape, axes)
+            if n < 2:  # the spec refuses such a batch; a replay on one sample of it has no answer
+                raise ValueError(f"{self.kind} {self.index}: the unbiased variance of {n} value divides by n − 1 = 0")
+            var = rec("var", f"a_prev.var(axis={text}, ddof=1, keepdims=True)",
+                      ((a_prev - mu) ** 2).sum(axis=axes, keepdims=True) / (n - 1), a_prev=a_prev)
+        else:
+            var = rec("var", f"a_prev.var(axis={text}, keepdims=True)",
+                      ((a_prev - mu) ** 2).mean(axis=axes, keepdims=True), a_prev=a_prev)
         inv = 1.0 / np.sqrt(var + eps)
         xhat = rec("xhat", f"(a_prev - mu) / np.sqrt(var + {eps:g})", (a_prev - mu) * inv,
                    a_prev=a_prev, mu=mu, var=var)
@@ -106,8 +132,15 @@ class _Norm(Layer):
         }
         g = rec("dxhat", f"delta * {spread_text('gamma')}", delta * spread(params["gamma"]),
                 delta=delta, **{spread_text("gamma"): spread(params["gamma"])})
-        da = inv * (g - g.mean(axis=axes, keepdims=True) - xhat * (g * xhat).mean(axis=axes, keepdims=True))
-        da = rec("da_prev", f"(dxhat - dxhat.mean(axis={text}, keepdims=True) - xhat * (dxhat * xhat)"
+        n = self._count(xhat.shape, axes)
+        last = (g * xhat).mean(axis=axes, keepdims=True)
+        if self.unbiased:
+            last = last * self._bessel(n)
+        da = inv * (g - g.mean(axis=axes, keepdims=True) - xhat * last)
+        per = math.prod(self.in_shape[1:])  # values per sample in each mean: H·W of spatial batchnorm, else 1
+        count = "N" if per == 1 else f"{per}*N"
+        factor = f"{count}/({count} - 1) * " if self.unbiased else ""
+        da = rec("da_prev", f"(dxhat - dxhat.mean(axis={text}, keepdims=True) - {factor}xhat * (dxhat * xhat)"
                             f".mean(axis={text}, keepdims=True)) / np.sqrt(var + {self.options['eps']:g})",
                  da, dxhat=g, xhat=xhat, var=inv)  # var has the shape of 1/√(σ² + ε)
         return grads, da
@@ -126,7 +159,9 @@ class _Norm(Layer):
 
         grads = {"gamma": (size * (xhat + err)).sum(axis=sums), "beta": size.sum(axis=sums)}
         g = size * spread(params["gamma"])
-        return grads, inv * (g + mean(g) + xhat * mean(g * xhat) + err * mean(g * xhat) + xhat * mean(g * err))
+        c = self._bessel(self._count(xhat.shape, axes))
+        return grads, inv * (g + mean(g) + c * xhat * mean(g * xhat) + c * err * mean(g * xhat)
+                             + c * xhat * mean(g * err))
 
     def shape_hint(self, key, got, expected, n):
         """dγ or dβ not summed over the samples (and over H and W for spatial batchnorm), or kept 2-D."""
@@ -140,8 +175,22 @@ class _Norm(Layer):
             return f"{name} must have shape {expected}: sum without keepdims (or .ravel())"
         return ""
 
+    @property
+    def unbiased(self):
+        """True when the variance divides by n − 1 (Bessel's correction) instead of n."""
+        return self.options.get("variance") == "unbiased"
+
+    @staticmethod
+    def _count(shape, axes):
+        """n, the values each mean is over: the product of ``shape`` along ``axes``."""
+        return int(np.prod([shape[a] for a in axes]))
+
+    def _bessel(self, n):
+        """∂C/∂x's factor on x̂·mean(dxhat·x̂): n/(n − 1) for the unbiased variance, 1 for the biased."""
+        return n / (n - 1) if self.unbiased else 1.0
+
     def _symbolic_norm(self, values, gamma, beta, define=None, index=(0,)):
-        """γ·(v − μ)/√(σ² + ε) + β over the list ``values`` (μ, σ² their mean and biased variance).
+        """γ·(v − μ)/√(σ² + ε) + β over the list ``values`` (μ, σ² their mean and variance, biased or not).
 
         ``define(letter, index, expr)`` (from the derivation) names μ and σ² as intermediate symbols.
         """
@@ -151,7 +200,7 @@ class _Norm(Layer):
             return define(letter, index, expr) if define is not None else expr
 
         mu = named("mu", sum(values) / len(values))
-        var = named("var", sum((v - mu) ** 2 for v in values) / len(values))
+        var = named("var", sum((v - mu) ** 2 for v in values) / (len(values) - (1 if self.unbiased else 0)))
         inv = 1 / sp.sqrt(var + sp.Rational(repr(self.options["eps"])))
         return [g * (v - mu) * inv + b for v, g, b in zip(values, gamma, beta)]
 
@@ -165,13 +214,53 @@ class BatchNorm(_Norm):
     """Batch normalisation, training mode: each feature (channel) over the batch (and H, W)."""
 
     kind = "batchnorm"
+    keys: ClassVar[dict] = {"eps": 1e-5, "variance": "biased"}
     per_sample = False
     mixes_samples = True
     mistakes = (
         KnownMistake("constant_stats", lambda ls: (
             f"{where(ls)} treats the batch mean μ and variance σ² as constants (dx = δ·γ/√(σ² + ε)); they depend "
             "on x, so dx = (dxhat − mean(dxhat) − x̂·mean(dxhat·x̂))/√(σ² + ε) with dxhat = δ·γ"), _constant_stats),
+        KnownMistake("backward_biased", lambda ls: (
+            f"{where(ls)}: the forward pass divides the batch variance by n − 1 (variance \"unbiased\") but the "
+            "backward pass by n (∂σ²/∂x = 2(x − μ)/n); with 1/(n − 1) in both, dx = (dxhat − mean(dxhat) − "
+            "n/(n − 1)·x̂·mean(dxhat·x̂))/√(σ² + ε)"), _bessel_swapped, applies=lambda ly: ly.unbiased),
+        KnownMistake("backward_unbiased", lambda ls: (
+            f"{where(ls)}: the forward pass divides the batch variance by n (biased) but the backward pass by "
+            "n − 1 (∂σ²/∂x = 2(x − μ)/(n − 1), Bessel's correction); with 1/n in both, dx = (dxhat − mean(dxhat) − "
+            "x̂·mean(dxhat·x̂))/√(σ² + ε), or set \"variance\": \"unbiased\" if the forward pass is meant to "
+            "divide by n − 1"), _bessel_swapped, applies=lambda ly: not ly.unbiased),
     )
+
+    @classmethod
+    def build(cls, read, index, in_shape, bias):
+        ly = super().build(read, index, in_shape, bias)
+        variance, valid = read.get("variance"), ["biased", "unbiased"]
+        if variance not in valid:
+            got = f"unknown '{variance}'{suggest(variance, valid)}; expected" if isinstance(variance, str) else \
+                f"got {json.dumps(variance, default=str)}, expected"
+            raise SpecError(f"{read.path}.variance", f"{got} one of biased, unbiased", read.source)
+        if variance == "biased":  # the default is not written out: a net.json without it reads back the same
+            return ly
+        return cls(index, ly.in_shape, ly.out_shape, options={**ly.options, "variance": variance})
+
+    def check_batch(self, n, source=None):
+        """variance "unbiased" divides by n − 1: a batch whose statistics are over one value is refused."""
+        count = n * math.prod(self.in_shape[1:])
+        if self.unbiased and count < 2:
+            raise SpecError(f"layers[{self.index}].variance", f"\"unbiased\" divides the batch variance by n − 1, "
+                            f"and a batch of {n} sample{'s' if n != 1 else ''} gives n = {count} value per "
+                            f"{'channel' if self.image else 'feature'}, so n − 1 = 0; use a batch of at least 2 "
+                            "samples or variance \"biased\"", source)
+
+    @property
+    def meanings(self):
+        if not self.unbiased:
+            return _Norm.meanings
+        return {**_Norm.meanings, "var": "unbiased variance σ² = Σ(x − μ)²/(n − 1)"}
+
+    def describe(self):
+        return super().describe() + (", unbiased variance" if self.unbiased else "")
 
     def shape_hint(self, key, got, expected, n):
         if not self.image:
