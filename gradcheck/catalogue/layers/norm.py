@@ -234,6 +234,10 @@ class BatchNorm(_Norm):
 
     @classmethod
     def build(cls, read, index, in_shape, bias):
+        if len(in_shape) == 2:
+            raise SpecError(read.path, f"batchnorm layer {index} gets a sequence ({in_shape[0]}x{in_shape[1]}); "
+                                       "normalise each step with {\"type\": \"layernorm\"}, or flatten first",
+                            read.source)
         ly = super().build(read, index, in_shape, bias)
         variance, valid = read.get("variance"), ["biased", "unbiased"]
         if variance not in valid:
@@ -307,7 +311,8 @@ class BatchNorm(_Norm):
 
 @dataclass(frozen=True, repr=False)
 class LayerNorm(_Norm):
-    """Layer normalisation: each sample over all of its features (C, H, W for images)."""
+    """Layer normalisation: each sample over all of its features (C, H, W for images); on a sequence (N, T, D),
+    each step over its D features, with γ and β of shape (D,) shared by the steps."""
 
     kind = "layernorm"
     mistakes = (
@@ -317,14 +322,23 @@ class LayerNorm(_Norm):
             "dxhat = δ·γ"), _constant_stats),
     )
 
+    @property
+    def steps(self):
+        """True on a sequence (T, D): every step normalised on its own."""
+        return len(self.in_shape) == 2
+
     def _param_shape(self):
-        return tuple(self.in_shape)
+        return (self.in_shape[-1],) if self.steps else tuple(self.in_shape)
 
     @property
     def _layout(self):
+        if self.steps:
+            return "(D,), one per feature of a step (shared by the steps)"
         return "(C, H, W), the shape of one sample" if self.image else "(features,), one per feature"
 
     def _axes(self, conv):
+        if self.steps:
+            return (-1,), (-3, -2), (lambda p: p[..., None, None, :]), "2", "(0, 1)", (lambda name: name)
         if self.image:
             return (-3, -2, -1), (-4,), (lambda p: p[..., None, :, :, :]), "(1, 2, 3)", "0", (lambda name: name)
         if conv.samples_are_columns:
@@ -332,6 +346,12 @@ class LayerNorm(_Norm):
         return (-1,), (-2,), (lambda p: p[..., None, :]), "1", "0", (lambda name: name)
 
     def symbolic_z(self, params, a_prev, conv, bias, define=None):
-        """One sample's z: all of its features normalised together, γ and β shaped like the sample."""
-        return self._symbolic_norm(list(a_prev), np.ravel(params["gamma"]), np.ravel(params["beta"]), define)
+        """One sample's z: all of its features normalised together, γ and β shaped like the sample (on a
+        sequence, each step's D features, with one μ and σ² per step)."""
+        gamma, beta = np.ravel(params["gamma"]), np.ravel(params["beta"])
+        if self.steps:
+            d = self.in_shape[-1]
+            return [z for t in range(self.in_shape[0])
+                    for z in self._symbolic_norm(list(a_prev[t * d:(t + 1) * d]), gamma, beta, define, index=(t,))]
+        return self._symbolic_norm(list(a_prev), gamma, beta, define)
 
