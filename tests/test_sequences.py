@@ -92,7 +92,7 @@ def test_the_mean_over_steps_is_named_as_a_factor_of_the_steps():
     result = check_network(load_spec({**TEMPORAL, "data": {"X": X.tolist(), "Y": Y.tolist()}}),
                            f"{IMPLS}:temporal_mean_over_steps", symbolic="off")
     assert not result.passed
-    assert "4" in " ".join(result.diagnosis), result.diagnosis
+    assert "T=4 times too small" in " ".join(result.diagnosis), result.diagnosis
 
 
 def test_a_per_step_softmax_output_passes_the_three_way_check():

@@ -106,7 +106,7 @@ class _Network:
 
     @property
     def n(self):
-        return self.Y.shape[self.spec.conv.sample_axis]
+        return self.spec.samples_in(self.Y)
 
     @property
     def impl_float32(self):
@@ -124,8 +124,11 @@ class _Network:
 def _prepare(spec, impl, params, data, opts):
     """The network's data and params (the spec's, or those given, validated as net.json's) and its shape trace."""
     impl = spec.impl if impl is None else impl
-    X, Y = spec.batch_data(opts.seed) if data is None else (np.asarray(data[0], float), np.asarray(data[1], float))
-    n = Y.shape[spec.conv.sample_axis]
+    if data is None:
+        X, Y = spec.batch_data(opts.seed)
+    else:  # token ids stay integers
+        X, Y = np.asarray(data[0], np.int64 if spec.tokens else float), np.asarray(data[1], float)
+    n = spec.samples_in(Y)
     for ly in spec.layers:
         ly.check_batch(n, spec.source)
     if params is None:

@@ -57,5 +57,5 @@ def trace_impl(fn, spec, params, X, Y, trace):
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
     lt = trace_call(fn, copies, X.copy(), Y.copy(), **mask_for(fn, spec))
     known = [np.shape(v) for p in params for v in p.values()] + [X.shape, Y.shape, X.T.shape, Y.T.shape]
-    n = Y.shape[0] if Y.ndim == 3 else Y.shape[spec.conv.sample_axis]  # a per-step Y is (N, T, K)
+    n = spec.samples_in(Y)
     return compare_with_reference(lt, trace.steps(), n, known)

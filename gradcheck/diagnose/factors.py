@@ -14,6 +14,7 @@ import itertools
 import numpy as np
 
 from ..catalogue import LOSSES
+from ..reference.backprop import loss_frame, unrows
 from .mistake import close
 
 __all__ = ["explain", "ratio", "same", "scale"]
@@ -50,20 +51,20 @@ def explain(spec, c, a, Y):
     coincide). Otherwise the factor is stated with every reading that fits it (N, K,
     2, a learning rate), since a number alone cannot tell them apart.
     """
-    conv = spec.conv
     here = LOSSES[spec.loss]
-    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
-    g = here.grad(a, Y, n, k)
+    n, k, _, rows = loss_frame(spec, a)
+    g = unrows(spec, here.grad(rows(a), rows(Y), n, k), a.shape)
     m = abs(c)
     sign = ("the sign is flipped: you return −∂C/∂θ (e.g. from the error y − a, target minus output); "
             "return +∂C/∂θ and let the update subtract it")
     if same(m, 1.0):
         return [sign] if c < 0 else []
     alts = []
+    a, Y = rows(a), rows(Y)
     for other in LOSSES.values():
         if other is here or other.output not in (None, spec.layers[-1].activation):
             continue
-        if same(ratio(other.grad(a, Y, n, k), g), m):
+        if same(ratio(unrows(spec, other.grad(a, Y, n, k), g.shape), g), m):
             # Does the match hold whatever K (and N) is? A match that needs this K is the less likely one.
             keeps_k = same(ratio(other.grad(a, Y, n, k + 1), here.grad(a, Y, n, k + 1)), m)
             keeps_n = same(ratio(other.grad(a, Y, n + 1, k), here.grad(a, Y, n + 1, k)), m)
@@ -77,18 +78,25 @@ def explain(spec, c, a, Y):
             text += f" — with {when} the {other.name} loss (C = {other.formula}) has the same gradient —"
         loss_line = f"{text} but the spec's loss is {here.name} (C = {here.formula}, ∂C/∂a = {here.grad_formula})"
         return [sign, loss_line] if c < 0 else [loss_line]
+    g = rows(g)
     has_n = same(ratio(here.grad(a, Y, n + 1, k), g), n / (n + 1))
     has_k = same(ratio(here.grad(a, Y, n, k + 1), g), k / (k + 1))
-    readings = _readings(m, n, k, has_n, has_k, here.name)
+    steps = spec.output_shape[0] if len(spec.output_shape) == 2 else 1
+    readings = _readings(m, (n, k, steps), has_n, has_k, here.name)
     text = f"every element is {c:.6g} × the true gradient, a constant factor: "
     if c < 0:
         text += sign + f"; and {m:.6g} × in size: "
     return [text + " — or — ".join(readings)]
 
 
-def _readings(m, n, k, has_n, has_k, loss):
-    """Every simplest reading of a factor m (> 0): N, K and 2 taken apart, and a learning rate unless it is N alone."""
+def _readings(m, sizes, has_n, has_k, loss):
+    """Every simplest reading of a factor m (> 0): N, K, the T steps of a per-step output and 2 taken apart, and a
+    learning rate unless it is N alone; ``sizes`` is (N, K, T)."""
+    n, k, t = sizes
     parts = {
+        ("T", t): f"T={t} times too large: a factor of the T steps the {loss} loss does not have",
+        ("T", 1 / t): (f"T={t} times too small: you averaged over the T steps too, but a per-step loss sums over the "
+                       "steps and averages over the N samples only"),
         ("N", n): (f"N={n} times too large: the {loss} loss averages over the N samples, so divide the summed "
                    "per-sample gradients by N" if has_n else
                    f"N={n} times too large: a factor N the {loss} loss does not have"),
@@ -103,7 +111,7 @@ def _readings(m, n, k, has_n, has_k, loss):
         ("2", 0.5): "half the true value: the 2 of d(a − y)²/da = 2(a − y) is missing",
     }
     usable = [(key, text) for key, text in parts.items()
-              if not (key[0] == "N" and n == 1) and not (key[0] == "K" and k == 1)]
+              if not (key[0] == "N" and n == 1) and not (key[0] == "K" and k == 1) and not (key[0] == "T" and t == 1)]
     found = []
     for size in (1, 2, 3):
         for combo in itertools.combinations(usable, size):

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..catalogue import LOSSES
+from ..reference.backprop import loss_frame, unrows
 from .mistake import REGISTRY, Mistake, register
 
 __all__ = ["SITES", "SiteMistake", "candidates", "where"]
@@ -217,6 +218,11 @@ def _other_losses(spec):
             lambda spec, ls, other=other, here=here: (
                 f"you differentiated the {other.name} loss (C = {other.formula}, ∂C/∂a = {other.grad_formula}) "
                 f"but the spec's loss is {here.name} (C = {here.formula}, ∂C/∂a = {here.grad_formula})"),
-            lambda spec, da, a, Y, other=other: other.grad(a, Y, a.shape[spec.conv.sample_axis],
-                                                           a.shape[spec.conv.unit_axis])))
+            lambda spec, da, a, Y, other=other: _other_grad(spec, other, a, Y)))
     return out
+
+
+def _other_grad(spec, other, a, Y):
+    """∂C/∂a of another loss than the spec's, on the spec's output (per-step outputs as rows, masked steps 0)."""
+    n, k, _, rows = loss_frame(spec, a)
+    return unrows(spec, other.grad(rows(a), rows(Y), n, k), a.shape)

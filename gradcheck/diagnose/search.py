@@ -134,7 +134,7 @@ def _extend(spec, params, X, Y, user, h, layer):
 
 def samples(spec, X):
     """N: images are (N, C, H, W) in both conventions, vectors follow the convention."""
-    return X.shape[0] if X.ndim > 2 else X.shape[spec.conv.sample_axis]
+    return X.shape[0] if X.ndim > 2 or spec.tokens else X.shape[spec.conv.sample_axis]
 
 
 def cost(h):

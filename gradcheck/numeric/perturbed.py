@@ -55,7 +55,7 @@ class Perturbed:
         self.base = forward(spec, params, X)
         self.inputs = [self.base.a_prev(ly) for ly in spec.layers]
         self.states = [ly.kink_state(a, z, conv) for ly, a, z in zip(spec.layers, self.inputs, self.base.z)]
-        self.n = Y.shape[conv.sample_axis]
+        self.n = spec.samples_in(Y)
         self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
 
     @cached_property

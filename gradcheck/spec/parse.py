@@ -103,6 +103,10 @@ class Spec:
         """One sample's output: (K,), or (T, K) for an output per step."""
         return self.layers[-1].out_shape
 
+    def samples_in(self, Y):
+        """N, the samples of a batch of targets ``Y`` in the convention's layout ((N, T, K) for a per-step output)."""
+        return Y.shape[-3] if len(self.output_shape) == 2 else Y.shape[self.conv.sample_axis]
+
     @property
     def is_chain(self) -> bool:
         """True when every layer takes the previous layer's output (no names, joins or skips)."""
