@@ -25,6 +25,7 @@ from ..reference.rounding import backprop_rounding, low_precision_rounding, unse
 from ..reference.shapes import trace_shapes
 from ..spec.arrays import parse_params
 from ..spec.parse import load_spec
+from ..threads import blas_threads, check_threads
 from . import refill
 from .options import CheckOptions
 from .user import Loaded, line_trace, user_gradients
@@ -68,9 +69,10 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
                         directions=directions, symbolic=symbolic, seed=seed, timeout=timeout, trace_code=trace_code,
                         progress=progress)
-    state = _prepare(load_spec(spec), impl, params, data, opts)
-    for stage in STAGES:
-        stage(state, opts)
+    with blas_threads(check_threads()):
+        state = _prepare(load_spec(spec), impl, params, data, opts)
+        for stage in STAGES:
+            stage(state, opts)
     return state.result
 
 

@@ -1,0 +1,55 @@
+"""BLAS threads, chosen per check instead of inherited.
+
+A check is mostly many small matrix products (a chunk of perturbed networks at a time,
+each a few units wide): there OpenBLAS's threads spin and wait on each other, and its
+default (one thread per core) makes a check several times slower than one thread, the
+more so on a busy machine. So a network check runs with :data:`CHECK_THREADS` BLAS threads
+unless the environment variable ``GRADCHECK_BLAS_THREADS`` says otherwise (a number, or
+``default`` to keep what the process has); the user's backprop (``--impl``), called inside the
+check, runs under the same setting. Threads are set through threadpoolctl, the library that
+knows every BLAS NumPy may be linked with; the controller is built once (a few ms) and each
+limit costs tens of µs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+__all__ = ["CHECK_THREADS", "blas_threads", "check_threads"]
+
+#: BLAS threads a network check uses by default (measured in benchmarks/bench_threads.py).
+CHECK_THREADS = 1
+_CONTROLLER = []
+
+
+def _controller():
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _CONTROLLER.append(ThreadpoolController())
+        except Exception:  # threadpoolctl missing or unable to inspect this process: keep the inherited threads
+            _CONTROLLER.append(None)
+    return _CONTROLLER[0]
+
+
+def check_threads():
+    """The BLAS threads a check uses: ``GRADCHECK_BLAS_THREADS`` (a whole number, or "default": None, the
+    process's own), else :data:`CHECK_THREADS`."""
+    value = os.environ.get("GRADCHECK_BLAS_THREADS", "").strip().lower()
+    if value == "default":
+        return None
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    return CHECK_THREADS
+
+
+@contextlib.contextmanager
+def blas_threads(n):
+    """Run the block with ``n`` BLAS threads (None: as inherited)."""
+    controller = _controller() if n is not None else None
+    if controller is None:
+        yield
+        return
+    with controller.limit(limits=n, user_api="blas"):
+        yield
