@@ -113,7 +113,7 @@ def main(argv=None):
             code = EXIT_MISMATCH
         runs.append(run)
     try:
-        sys.stdout.write(get_format(args.format).runs(runs, errors, args.quiet))
+        get_format(args.format).write_runs(sys.stdout, runs, errors, args.quiet)
         sys.stdout.flush()
     except BrokenPipeError:  # e.g. piped into head: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -83,6 +83,10 @@ class Format:
         return self.page(doc.title, self.body(doc.blocks))
 
     # -- what gradcheck writes ----------------------------------------------------------
+    def write_runs(self, out, runs, errors=(), quiet=False):
+        """Write :meth:`runs` to the text stream ``out`` (a format may stream it instead of building one string)."""
+        out.write(self.runs(runs, errors, quiet))
+
     def runs(self, runs, errors=(), quiet=False):
         """The command line's output: one part per checked network (objects with ``name``, ``blocks()``,
         ``line()`` and ``json()``, see :mod:`gradcheck.render.runs`), or one line each when ``quiet``.

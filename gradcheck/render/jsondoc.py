@@ -42,7 +42,7 @@ def result_json(result, noise=None):
         entry.update(kinks=t.n_kinks, passed=t.passed, problem=t.problem, checked_elements=t.n_checked)
         params.append(entry)
     loss = result.loss
-    return json_number({
+    return json_number(arrays=True, x={
         "name": spec.name, "source": spec.source, "passed": result.passed,
         "loss": rounded(loss) if stable and loss is not None else loss,
         "rtol": result.rtol, "atol": result.atol, "checked": list(result.checked),

@@ -7,10 +7,12 @@ JSON document (:mod:`gradcheck.render.jsondoc`, :func:`gradcheck.reports.derivat
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import fields
 
 from .formats import Format, register
+from .jsonstream import write_json
 
 __all__ = ["JSON", "render_json"]
 
@@ -20,6 +22,12 @@ def render_json(docs, errors=()):
 
     ``errors`` are ``{"source", "error"}`` entries for inputs that could not be checked.
     """
+    out = io.StringIO()
+    write_json(_whole(docs, errors), out)
+    return out.getvalue()
+
+
+def _whole(docs, errors):
     docs = list(docs)
     if len(docs) == 1 and not errors:
         doc = docs[0]
@@ -27,7 +35,7 @@ def render_json(docs, errors=()):
         doc = {"results": docs + list(errors)}
         if all("passed" in d for d in docs):
             doc = {"passed": all(d["passed"] for d in docs) and not errors, **doc}
-    return json.dumps(doc, indent=2, ensure_ascii=False)
+    return doc
 
 
 def _plain(x):
@@ -58,6 +66,11 @@ class Json(Format):
 
     def runs(self, runs, errors=(), quiet=False):
         return render_json([r.json() for r in runs], errors) + "\n"
+
+    def write_runs(self, out, runs, errors=(), quiet=False):
+        """Stream the runs' document to ``out``: arrays go out row by row, never as one string."""
+        write_json(_whole([r.json() for r in runs], errors), out)
+        out.write("\n")
 
     def report(self, content):
         return json.dumps(content.json(), indent=2, ensure_ascii=False) + "\n"

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 __all__ = ["VALUE_DIGITS", "ERROR_FLOOR", "noise_level", "shown_value", "shown_error", "rounded", "rounded_error",
            "json_number"]
 
@@ -127,17 +129,20 @@ def shown_error(rel, abs_err=None, noise=0.0):
     return "inf" if math.isinf(r) else format(r, ".2g")
 
 
-def json_number(x):
+def json_number(x, arrays=False):
     """``x`` made JSON-safe, recursively: NaN and infinities (a broken opinion) become None (null, which
-    strict JSON allows), NumPy scalars and arrays become floats, ints and nested lists.
+    strict JSON allows), NumPy scalars and arrays become floats, ints and nested lists; with ``arrays``, numeric
+    NumPy arrays stay arrays, for :func:`~gradcheck.render.jsonstream.write_json` to write row by row.
 
     >>> json_number([1.5, float("nan"), {"e": float("inf")}])
     [1.5, None, {'e': None}]
     """
     if isinstance(x, dict):
-        return {k: json_number(v) for k, v in x.items()}
+        return {k: json_number(v, arrays) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [json_number(v) for v in x]
+        return [json_number(v, arrays) for v in x]
+    if arrays and isinstance(x, np.ndarray) and x.ndim and x.dtype.kind in "fiub":
+        return x
     if hasattr(x, "tolist"):  # a NumPy array or scalar
         return json_number(x.tolist())
     if isinstance(x, float):
