@@ -94,14 +94,15 @@ def _backprop(ly, delta, cache, params, conv, bias, how=_How(), tape=None):
     x, q, k, v, A, o = cache
     A = A if how.weights is None else how.weights
     h, d = ly.heads, ly.head_size
-    grads = {"Wo": rec("dWo", "Σ_(n,t) o ⊗ delta", _weight_grad(o, delta, conv), o=o, delta=delta)}
+    grads = {"Wo": rec("dWo", f"np.einsum({_outer(conv)}, o, delta)", _weight_grad(o, delta, conv), o=o,
+                       delta=delta)}
     if bias.has_b:
         grads["bo"] = rec("dbo", "delta.sum(axis=(0, 1))", delta.sum(axis=(-3, -2)), delta=delta)
-    dO = rec("dO", "delta @ Wo_in_out.T", delta @ _t(_in_out(params["Wo"], conv)), delta=delta)
-    dO = _heads(dO, h)
+    Wo, wo_text = _back(params["Wo"], "Wo", conv)
+    dO = _heads(rec("dO", f"delta @ {wo_text}", delta @ Wo, delta=delta, **{wo_text: Wo}), h)
     qh, kh, vh = _heads(q, h), _heads(k, h), _heads(v, h)
-    dv = rec("dv", "A.T @ dO (per head)", _t(A) @ dO, A=A, dO=dO)
-    dA = rec("dA", "dO @ v.T (per head)", dO @ _t(vh), dO=dO, v=vh)
+    dv = rec("dv_h", "A.T @ dO_h", _t(A) @ dO, **{"A.T": _t(A)}, dO_h=dO)
+    dA = rec("dA", "dO_h @ v_h.T", dO @ _t(vh), dO_h=dO, **{"v_h.T": _t(vh)})
     if not how.jacobian:
         dS = dA * A * (1.0 - A)
     elif how.magnitude:
@@ -110,17 +111,32 @@ def _backprop(ly, delta, cache, params, conv, bias, how=_How(), tape=None):
         dS = A * (dA - (dA * A).sum(axis=-1, keepdims=True))
     dS = rec("dS", "A * (dA - (dA * A).sum(axis=-1, keepdims=True))", dS, A=A, dA=dA)
     scale = 1.0 / math.sqrt(d) if how.scaled else 1.0
-    dq = rec("dq", f"dS @ k / √{d}", dS @ kh * scale, dS=dS, k=kh)
-    dk = rec("dk", f"dS.T @ q / √{d}", _t(dS) @ qh * scale, dS=dS, q=qh)
-    da_prev = 0.0
+    dq = rec("dq_h", f"dS @ k_h / √{d}", dS @ kh * scale, dS=dS, k_h=kh)
+    dk = rec("dk_h", f"dS.T @ q_h / √{d}", _t(dS) @ qh * scale, **{"dS.T": _t(dS)}, q_h=qh)
+    da_prev, terms, operands = 0.0, [], {}
     for name, g in zip(_QKV, (dq, dk, dv)):
-        g = _merge(g)
-        grads["W" + name] = rec(f"dW{name}", f"Σ_(n,t) x ⊗ d{name}", _weight_grad(x, g, conv), x=x, **{"d" + name: g})
+        g = rec(f"d{name}", f"join_heads(d{name}_h)", _merge(g), **{f"d{name}_h": g})
+        grads["W" + name] = rec(f"dW{name}", f"np.einsum({_outer(conv)}, a_prev, d{name})",
+                                _weight_grad(x, g, conv), a_prev=x, **{"d" + name: g})
         if bias.has_b:
-            grads["b" + name] = rec(f"db{name}", f"d{name}.sum(axis=(0, 1))", g.sum(axis=(-3, -2)))
-        da_prev = da_prev + g @ _t(_in_out(params["W" + name], conv))
+            grads["b" + name] = rec(f"db{name}", f"d{name}.sum(axis=(0, 1))", g.sum(axis=(-3, -2)),
+                                    **{"d" + name: g})
+        W, w_text = _back(params["W" + name], "W" + name, conv)
+        da_prev = da_prev + g @ W
+        terms.append(f"d{name} @ {w_text}")
+        operands.update({"d" + name: g, w_text: W})
     grads = {key: grads[key] for key in ly.param_names(bias)}
-    return grads, rec("da_prev", "dq @ Wq.T + dk @ Wk.T + dv @ Wv.T", da_prev)
+    return grads, rec("da_prev", " + ".join(terms), da_prev, **operands)
+
+
+def _outer(conv):
+    """The einsum that sums a weight's gradient over samples and steps, laid out like the weight."""
+    return "'ntd,nte->ed'" if conv.samples_are_columns else "'ntd,nte->de'"
+
+
+def _back(W, name, conv):
+    """(the matrix that takes a gradient back through ``W``, its name in the shape trace): Wᵀ as (out, in)."""
+    return (W, name) if conv.samples_are_columns else (_t(W), f"{name}.T")
 
 
 def _unscaled(ly, own, delta, cache, a_prev, params, conv, bias):
@@ -222,6 +238,11 @@ class Attention(Layer):
         steps, width = self.in_shape
         return 6 * steps * width + self.heads * steps * steps
 
+    @property
+    def trace_sizes(self):
+        """Sizes of its own arrays besides the in and out shapes (h, d), which the shape trace's N must differ from."""
+        return self.heads, self.head_size
+
     def describe(self):
         mask = ", causal" if self.causal else ""
         return f"attention {self.in_shape[0]}x{self.width}, {self.heads} heads of {self.head_size}{mask}"
@@ -256,13 +277,22 @@ class Attention(Layer):
         """z (..., N, T, D) and the cache (x, q, k, v, A, O) the backward pass reads."""
         rec = Recorder(tape, "forward")
         h, d = self.heads, self.head_size
-        q, k, v = (rec(n, f"a_prev @ W{n} + b{n}", _affine(a_prev, params["W" + n], params.get("b" + n), conv),
-                       a_prev=a_prev, **{"W" + n: params["W" + n]}) for n in _QKV)
+
+        def affine(x, x_text, n):
+            W, b = params["W" + n], params.get("b" + n)
+            w_text = f"W{n}.T" if conv.samples_are_columns else f"W{n}"
+            plus = f" + b{n}" if b is not None else ""
+            bias_op = {f"b{n}": b} if b is not None else {}
+            return rec(n if n != "o" else "z", f"{x_text} @ {w_text}{plus}", _affine(x, W, b, conv),
+                       **{x_text: x, w_text: _in_out(W, conv)}, **bias_op)
+
+        q, k, v = (affine(a_prev, "a_prev", n) for n in _QKV)
         qh, kh, vh = _heads(q, h), _heads(k, h), _heads(v, h)
-        S = rec("S", f"q @ k.T / √{d} (per head)", qh @ _t(kh) / math.sqrt(d), q=qh, k=kh)
-        A = rec("A", "softmax(S, axis=-1)" + (" (causal)" if self.causal else ""), _softmax(S, self.mask()), S=S)
-        o = rec("o", "A @ v (heads joined)", _merge(A @ vh), A=A, v=vh)
-        z = rec("z", "o @ Wo + bo", _affine(o, params["Wo"], params.get("bo"), conv), o=o, Wo=params["Wo"])
+        S = rec("S", f"q_h @ k_h.T / √{d}", qh @ _t(kh) / math.sqrt(d), q_h=qh, **{"k_h.T": _t(kh)})
+        A = rec("A", "softmax(S, axis=-1)" + (", S[t, s > t] = −∞" if self.causal else ""),
+                _softmax(S, self.mask()), S=S)
+        o = rec("o", "join_heads(A @ v_h)", _merge(A @ vh), A=A, v_h=vh)
+        z = affine(o, "o", "o")
         return z, (a_prev, q, k, v, A, o)
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
