@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from gradcheck import check_network, load_spec
 from gradcheck.catalogue import CONVENTIONS
 from gradcheck.catalogue.bias import SEPARATE
 from gradcheck.cli import main
 from gradcheck.reference.backprop import backprop
+from gradcheck.strategies import attention_networks
 
 IMPLS = Path(__file__).parent / "impls"
 NETS = IMPLS / "attention_nets.py"
@@ -236,3 +238,12 @@ def test_params_and_their_layout_follow_the_convention():
     assert load_spec({**_spec(), "bias": "none"}).layers[0].param_shapes(CONVENTIONS["row"], load_spec(
         {**_spec(), "bias": "none"}).bias).keys() == {"Wq", "Wk", "Wv", "Wo"}
     assert ly.weights == ("Wq", "Wk", "Wv", "Wo")
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(attention_networks())
+def test_random_attention_networks_check(raw):
+    spec = load_spec(raw)
+    assert spec.layers[0].kind == "attention" and spec.layers[0].width % spec.layers[0].heads == 0
+    result = check_network(raw, symbolic="off")
+    assert result.passed, str(result)
