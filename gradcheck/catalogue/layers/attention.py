@@ -302,36 +302,38 @@ class Attention(Layer):
         return _backprop(self, size, cache, params, conv, bias, _How(magnitude=True))
 
     def output_change(self, params, key, index, delta, cache, z, conv, bias):
-        """z (P, N, T, D) when element ``index[p]`` (flat) of ``key`` moves by ``delta[p]``: only the head it feeds
-        is recomputed (Wq, Wk, Wv, their biases), or only one output feature moves (Wo, bo)."""
-        x, q, k, v, _, o = cache
-        index = np.asarray(index)
+        """z (P, N, T, D) when element ``index[p]`` (flat) of ``key`` moves by ``delta[p]``. Each element moves
+        one feature j of q, k, v or z: a q or k element moves its head's scores by a rank-one term (only that
+        head's softmax is recomputed), a v element moves o_j by A·Δv_j, a Wo or bo element moves z_j alone."""
+        x, q, k, v, A, o = cache
+        index, d = np.asarray(index), self.head_size
         if key.startswith("W"):
             rows, cols = np.unravel_index(index, params[key].shape)
-            i_in, j_out = (cols, rows) if conv.samples_are_columns else (rows, cols)
-            source = o if key == "Wo" else x
-            moved = delta[:, None, None] * np.moveaxis(source[..., i_in], -1, 0)  # (P, N, T)
+            i_in, j = (cols, rows) if conv.samples_are_columns else (rows, cols)
+            moved = delta[:, None, None] * np.moveaxis((o if key == "Wo" else x)[..., i_in], -1, 0)  # (P, N, T)
         else:
-            j_out = index
+            j = index
             moved = np.broadcast_to(delta[:, None, None], (len(index), *x.shape[:-1]))
-        out = np.repeat(z[None], len(index), axis=0).astype(np.result_type(z, delta))
-        p = np.arange(len(index))
-        if key in ("Wo", "bo"):
-            out[p, :, :, j_out] += moved
-            return out
+        out = np.empty((len(index), *z.shape), dtype=np.result_type(z, delta))
+        out[...] = z
         Wo = _in_out(params["Wo"], conv)
-        d = self.head_size
-        head = j_out // d
-        for j in np.unique(head):
-            at = np.flatnonzero(head == j)
-            cut = slice(j * d, (j + 1) * d)
-            parts = {"q": q[..., cut], "k": k[..., cut], "v": v[..., cut]}
-            part = np.repeat(parts[key[1]][None], len(at), axis=0).astype(out.dtype)
-            part[np.arange(len(at)), :, :, j_out[at] - j * d] += moved[at]
-            parts = {n: part if n == key[1] else parts[n][None] for n in _QKV}
-            weights = _softmax(parts["q"] @ _t(parts["k"]) / math.sqrt(d), self.mask())
-            change = weights @ parts["v"] - o[None, ..., cut]
-            out[at] += change @ Wo[cut]
+        if key in ("Wo", "bo"):
+            out[np.arange(len(index)), :, :, j] += moved
+            return out
+        if key[1] == "v":
+            weights = np.moveaxis(A[..., j // d, :, :], -3, 0)  # (P, N, T, T): each element's head
+            out += (weights @ moved[..., None]) * Wo[j][:, None, None, :]
+            return out
+        for head in np.unique(j // d):
+            at = np.flatnonzero(j // d == head)
+            cut = slice(head * d, (head + 1) * d)
+            S = q[..., cut] @ _t(k[..., cut]) / math.sqrt(d)  # (N, T, T)
+            m = moved[at] / math.sqrt(d)
+            if key[1] == "q":
+                S = S + m[..., :, None] * np.moveaxis(k[..., j[at]], -1, 0)[..., None, :]
+            else:
+                S = S + np.moveaxis(q[..., j[at]], -1, 0)[..., :, None] * m[..., None, :]
+            out[at] += (_softmax(S, self.mask()) @ v[..., cut] - o[..., cut]) @ Wo[cut]
         return out
 
     # -- symbolic form ---------------------------------------------------------------------
