@@ -186,6 +186,8 @@ def test_bad_keys_are_one_line_exit_2(change, where, words, tmp_path, capsys):
 @pytest.mark.parametrize(("raw", "words"), [
     ({"input": 4, "layers": [{"type": "attention", "heads": 2}], "loss": "mse"},
      ["layers[0]", "attention layer 0 needs a sequence input"]),
+    ({"input": [1, 2, 2], "layers": [{"type": "attention", "heads": 1}], "loss": "mse"},
+     ["layers[0]", "got a 1x2x2 image"]),
     ({**_spec(), "bias": "augmented"}, ["bias", "not defined for attention"]),
 ])
 def test_a_layer_without_a_sequence_or_with_an_augmented_bias_is_refused(raw, words, tmp_path, capsys):
@@ -247,3 +249,10 @@ def test_random_attention_networks_check(raw):
     assert spec.layers[0].kind == "attention" and spec.layers[0].width % spec.layers[0].heads == 0
     result = check_network(raw, symbolic="off")
     assert result.passed, str(result)
+
+
+def test_its_facts_the_trace_and_the_shape_trace_name_the_heads():
+    spec, ly, _ = _layer("row", True, heads=2, steps=3, width=4)
+    assert not ly.kinked and ly.kink_texts == () and ly.kind == "attention" and not ly.has_activation
+    assert ly.size_formulas()[0].startswith("attention 0: d = D/h = 4/2 = 2;")
+    assert "(N,2,3,3)" in ly.size_formulas()[2]

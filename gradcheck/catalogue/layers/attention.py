@@ -194,8 +194,8 @@ class Attention(Layer):
         if not isinstance(causal, bool):
             raise SpecError(f"{read.path}.causal", f"expected true or false, got {causal!r}", read.source)
         if len(in_shape) != 2:
-            shape = "x".join(map(str, in_shape))
-            raise SpecError(read.path, f"attention layer {index} needs a sequence input (T, D), got {shape}; give "
+            got = f"a vector of {in_shape[0]}" if len(in_shape) == 1 else f"a {'x'.join(map(str, in_shape))} image"
+            raise SpecError(read.path, f"attention layer {index} needs a sequence input (T, D), got {got}; give "
                                        "\"input\": {\"steps\": T, \"features\": D}", read.source)
         if bias.in_weights:
             raise SpecError("bias", f"bias \"augmented\" is not defined for attention layers (layers[{index}] is "
@@ -207,10 +207,14 @@ class Attention(Layer):
                             read.source)
         d = width // heads
         x = "x" if index == 0 else "a_prev"
-        formulas = (f"attention {index}: q, k, v = {x} ({steps},{width}) · W ({width},{width}) -> {heads} heads "
-                    f"of ({steps},{d})",
-                    f"attention {index}: S = q·kᵀ/√{d} ({heads},{steps},{steps}), o = softmax(S)·v -> "
-                    f"({steps},{width}), z = o·Wo -> ({steps},{width})")
+        seq, scores = f"({steps},{width})", f"({heads},{steps},{steps})"
+        formulas = (f"attention {index}: d = D/h = {width}/{heads} = {d}; q, k, v = {x} {seq} · W ({width},{width}) "
+                    f"-> {heads} heads of ({steps},{d})",
+                    f"attention {index}: S = q·kᵀ/√{d} {scores}, o = softmax(S)·v -> {seq}, z = o·Wo -> {seq}",
+                    f"attention {index}: per batch: {x} (N,{steps},{width}) -> S, A (N,{heads},{steps},{steps}) -> "
+                    f"z (N,{steps},{width})",
+                    f"attention {index}: backward: delta (N,{steps},{width}) -> dA, dS (N,{heads},{steps},{steps}) -> "
+                    f"dq, dk, dv (N,{steps},{width}) -> dW ({width},{width}), da_prev (N,{steps},{width})")
         return cls(index, tuple(in_shape), tuple(in_shape), options={"heads": heads, "causal": causal},
                    formulas=formulas)
 
