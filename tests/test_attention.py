@@ -251,8 +251,8 @@ def test_random_attention_networks_check(raw):
     assert result.passed, str(result)
 
 
-def test_its_facts_the_trace_and_the_shape_trace_name_the_heads():
-    spec, ly, _ = _layer("row", True, heads=2, steps=3, width=4)
+def test_its_facts_and_its_size_formulas():
+    _, ly, _ = _layer("row", True, heads=2, steps=3, width=4)
     assert not ly.kinked and ly.kink_texts == () and ly.kind == "attention" and not ly.has_activation
     assert ly.size_formulas()[0].startswith("attention 0: d = D/h = 4/2 = 2;")
     assert "(N,2,3,3)" in ly.size_formulas()[2]
