@@ -78,8 +78,9 @@ def _usable(raw):
 
 
 def _rel(a, b):
-    """The largest error of ``a`` against ``b`` relative to the largest element of each of b's tensors."""
-    return max(float(np.max(np.abs(a[k] - b[k])) / max(np.max(np.abs(b[k])), 1e-12)) for k in a)
+    """The largest error of one layer's gradients ``a`` against ``b``, relative to b's largest element (a tensor
+    that is zero in exact arithmetic, attention's bk, has no scale of its own)."""
+    return max(float(np.max(np.abs(a[k] - b[k]))) for k in a) / max(float(np.max(np.abs(b[k]))) for k in b)
 
 
 def measure(name, raw, note=""):
