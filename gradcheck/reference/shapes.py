@@ -139,6 +139,7 @@ def trace_shapes(spec) -> ShapeTrace:
     widths = set(spec.input_shape) | {d for ly in spec.layers for d in (*ly.in_shape, *ly.out_shape, ly.units,
                                                                         ly.fan_in, ly.fan_in + 1)}
     widths |= {d for shapes in spec.param_shapes() for s in shapes.values() for d in s}
+    widths |= {d for ly in spec.layers for d in getattr(ly, "trace_sizes", ())}  # sizes of its own (heads)
     n = next(k for k in range(2, len(widths) + 3) if k not in widths)
     params = [{k: np.zeros(s) for k, s in shapes.items()} for shapes in spec.param_shapes()]
     for ly, p in zip(spec.layers, params):
