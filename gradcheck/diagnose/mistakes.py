@@ -133,7 +133,7 @@ def _act(spec, layers):
 
 
 def _prime(spec, layers):
-    return "; ".join(sorted({f"{spec.layers[i].act.derivative_formula} for {spec.layers[i].activation}"
+    return "; ".join(sorted({f"{spec.layers[i].act.derivative_formula} for {spec.layers[i].act.label}"
                              for i in layers}))
 
 

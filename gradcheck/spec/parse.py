@@ -34,7 +34,7 @@ KEYS = {
 #: check's time grows with the square of the depth (1,000 one-unit layers take about 10 s).
 MAX_LAYERS = 2000
 #: Keys of a dense layer (each layer kind lists its own in ``LAYER_KINDS[type].keys``).
-LAYER_KEYS = {"type": "dense", **Dense.keys}
+LAYER_KEYS = {"type": "dense", **Dense.json_keys()}
 #: One layer of a validated spec is its kind's configured layer (see :mod:`gradcheck.catalogue.layers`).
 LayerSpec = Layer
 
@@ -186,10 +186,10 @@ class Spec:
         tail = f"loss {self.loss}, {self.convention} convention, bias {self.bias}, N={self.n_samples}"
         if all(isinstance(ly, Dense) for ly in self.layers):
             sizes = "-".join(str(s) for s in [self.input] + [ly.units for ly in self.layers])
-            acts = "/".join(ly.activation for ly in self.layers)
+            acts = "/".join(ly.act.label for ly in self.layers)
             return f"{self.name}: {sizes} {acts}, {tail}"
         steps = ["x".join(map(str, self.input_shape))]
-        steps += [f"{ly.kind} {'x'.join(map(str, ly.out_shape))}" + (f" {ly.activation}" if ly.has_activation else "")
+        steps += [f"{ly.kind} {'x'.join(map(str, ly.out_shape))}" + (f" {ly.act.label}" if ly.has_activation else "")
                   for ly in self.layers]
         return f"{self.name}: {' -> '.join(steps)}, {tail}"
 
@@ -240,9 +240,10 @@ def _layers(layers_raw, in_shape, bias, source):
             raise SpecError(path, f"expected an object like {{\"units\": 3, \"activation\": \"sigmoid\"}}, "
                                   f"got {kind(lr)}", source)
         cls = LAYER_KINDS[name(lr.get("type", "dense"), list(LAYER_KINDS), f"{path}.type", source)]
-        keys = {"type": "dense", **cls.keys}
+        keys = {"type": "dense", **cls.json_keys()}
         check_keys(lr, keys, path, source)
-        ly = cls.build(KeyReader(lr, keys, path, source), i, in_shape, bias)
+        read = KeyReader(lr, keys, path, source)
+        ly = cls.build(read, i, in_shape, bias).with_activation_keys(read)
         if ly.act.last_only and i != len(layers_raw) - 1:
             partner = " or ".join(ly.act.losses or ())
             raise SpecError(f"{path}.activation", f"{ly.activation} is only allowed on the last layer"

@@ -57,7 +57,7 @@ class Dense(Layer):
         return cls(index, tuple(in_shape), (units,), read.activation(), {"units": units})
 
     def describe(self):
-        return f"dense {self.fan_in} -> {self.units}, {self.activation}"
+        return f"dense {self.fan_in} -> {self.units}, {self.act.label}"
 
     def param_shapes(self, conv, bias):
         """{"W": shape, "b": shape} (no "b" unless bias is "separate")."""
