@@ -213,6 +213,8 @@ def test_complex_step_refuses_a_kinked_activation(name, keys):
     ({"activation": "elu", "alpha": 0.5}, "elu_good", None),
     ({"activation": "elu", "alpha": 0.5}, "elu_exp_without_alpha", "uses alpha = 1.0 in elu'"),
     ({"activation": "elu", "alpha": 0.5}, "elu_prime_of_a", "applies elu' to the activation a instead of to z"),
+    ({"activation": "elu", "alpha": 0.5}, "elu_a_plus_one", "uses alpha = 1.0 in elu' (1 if z > 0 else 1.0·exp(z) = a "
+                                                            "+ 1.0, written with a from the forward pass)"),
 ])
 def test_a_wrong_parameter_in_the_backward_pass_is_named(act, fn, words):
     spec = {"input": 3, "layers": [{"units": 4, **act}, {"units": 2}], "loss": "quadratic", "batch": 5}

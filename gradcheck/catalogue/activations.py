@@ -196,7 +196,8 @@ class Activation:
     def call(self, arg="z", prime=False):
         """How a formula applies it (or σ' with ``prime``): ``relu(z)``, ``leaky_relu'(z, slope=0.2)``."""
         params = "".join(f", {k}={v!r}" for k, v in self.params)
-        return f"{self.name}{chr(39) if prime else ''}({arg}{params})"
+        tick = "'" if prime else ""
+        return f"{self.name}{tick}({arg}{params})"
 
     def configured(self, **values):
         """The entry with these parameter values (the others as they are here); unknown keys raise KeyError."""
@@ -233,13 +234,9 @@ def _configured(name, params):
     return ACTIVATIONS[name].make(**dict(params))
 
 
-def _num(x):
-    return f"{x!r}"
-
-
 def make_leaky_relu(slope=0.01):
     """leaky_relu with negative-side slope ``slope``."""
-    s = _num(slope)
+    s = repr(slope)
     return Activation("leaky_relu", lambda z, axis=-2: _leaky_relu(z, slope),
                       lambda z, a: np.where(z > 0, 1.0, slope),
                       _elementwise("leaky_relu", slope), f"z if z > 0 else {s}·z", f"1 if z > 0 else {s}",
@@ -249,7 +246,7 @@ def make_leaky_relu(slope=0.01):
 
 def make_elu(alpha=1.0):
     """elu: z for z > 0, α(exp(z) − 1) below; σ' = 1 above and α·exp(z) = a + α below (a kink at 0 unless α = 1)."""
-    s = _num(alpha)
+    s = repr(alpha)
     return Activation("elu", lambda z, axis=-2: _elu(z, alpha),
                       lambda z, a: np.where(z > 0, 1.0, a + alpha),
                       _elementwise("elu", alpha), f"z if z > 0 else {s}·(exp(z) − 1)",

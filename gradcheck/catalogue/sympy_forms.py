@@ -22,8 +22,9 @@ __all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "is_wi
 
 
 def exact(x):
-    """A float as a SymPy number that prints as the float does and evaluates back to it exactly."""
-    return sp.Float(repr(float(x)), 17)
+    """A float as a SymPy number that prints as the float does and evaluates back to it exactly (1.0 as 1)."""
+    x = float(x)
+    return sp.Integer(int(x)) if x.is_integer() else sp.Float(repr(x), 17)
 
 
 class NetFunctionBase(sp.Function):

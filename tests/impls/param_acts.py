@@ -50,3 +50,8 @@ def elu_exp_without_alpha(params, X, Y):
 def elu_prime_of_a(params, X, Y):
     """σ' (written with a) evaluated at a = σ(z) instead of z."""
     return _backprop(params, X, Y, elu, lambda z, a: np.where(a > 0, 1.0, elu(a) + ALPHA))
+
+
+def elu_a_plus_one(params, X, Y):
+    """σ' written with a as a + 1: the α of a + α taken as 1."""
+    return _backprop(params, X, Y, elu, lambda z, a: np.where(z > 0, 1.0, a + 1.0))
