@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from hypothesis import Phase, find, given, settings
+from oracles import assert_grads_close, complex_step
 
 from gradcheck import SpecError, check_network, load_spec
 from gradcheck.activation_strategies import bad_activation_layers
@@ -182,6 +183,22 @@ def test_the_three_way_check_passes_and_a_sibling_activation_is_caught(name, key
         return backprop(other, p, x, y)[1]
     bad = check_network(spec, wrong, symbolic="off", trace_code=False, params=params, data=(X, Y))
     assert not bad.passed
+
+
+@pytest.mark.parametrize("convention", ["column", "row"])
+@pytest.mark.parametrize(("name", "keys"), CONFIGS)
+def test_backprop_matches_the_independent_complex_step_oracle(name, keys, convention):
+    raw = {**_net(name, keys, kind="activation" if name == "gelu" else "dense"), "convention": convention,
+           "bias": "augmented" if name == "selu" else "separate"}
+    spec = load_spec(raw)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    assert_grads_close(grads, complex_step(spec, params, X, Y), what=spec.describe())
+    if keys:  # the oracle reads the key: another value gives another gradient, and the comparison sees it
+        other = load_spec({**raw, "layers": [{**ly, **{k: 0.3 for k in keys}} if "activation" in ly else ly
+                                             for ly in raw["layers"]]})
+        with pytest.raises(AssertionError):
+            assert_grads_close(grads, complex_step(other, params, X, Y), what="")
 
 
 @pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "elu"])
