@@ -230,6 +230,11 @@ def test_complex_step_refuses_a_kinked_activation(name, keys):
     ({"activation": "elu", "alpha": 0.5}, "elu_good", None),
     ({"activation": "elu", "alpha": 0.5}, "elu_exp_without_alpha", "uses alpha = 1.0 in elu'"),
     ({"activation": "elu", "alpha": 0.5}, "elu_prime_of_a", "applies elu' to the activation a instead of to z"),
+    ({"activation": "selu"}, "selu_good", None),
+    ({"activation": "selu"}, "selu_no_lambda", "uses elu's derivative with SELU's α but without its λ"),
+    ({"activation": "gelu"}, "gelu_good", None),
+    ({"activation": "gelu"}, "gelu_phi_only", "uses Φ(z) alone (the product rule's z·φ(z) left out) for gelu'"),
+    ({"activation": "gelu"}, "gelu_tanh_prime", "uses the tanh approximation's derivative"),
     ({"activation": "elu", "alpha": 0.5}, "elu_a_plus_one", "uses alpha = 1.0 in elu' (1 if z > 0 else 1.0·exp(z) = a "
                                                             "+ 1.0, written with a from the forward pass)"),
 ])

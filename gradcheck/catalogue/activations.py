@@ -151,7 +151,9 @@ class Activation:
       (``{"activation": "leaky_relu", "slope": 0.2}``); the entry in :data:`ACTIVATIONS` holds the
       defaults and :meth:`configured` gives the entry for other values (``make(**values)``);
     - ``slips``: parameter values a backward pass is often written with instead of the layer's own
-      (a library's default slope), each ((key, value), ...).
+      (a library's default slope), each ((key, value), ...);
+    - ``wrong_primes``: σ' as it is often written wrong, each (key, what it is in words, fn(z, a)):
+      gelu's Φ(z) without the product rule's z·φ(z), the tanh form's derivative for the exact one.
     """
 
     name: str
@@ -174,6 +176,7 @@ class Activation:
     params: tuple = ()
     make: Callable | None = None
     slips: tuple = ()
+    wrong_primes: tuple = ()
 
     def __post_init__(self):
         if self.kinks and not self.kink_text:
@@ -297,11 +300,22 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("selu", lambda z, axis=-2: _selu(z),
                    lambda z, a: np.where(z > 0, SELU_LAMBDA, a + SELU_LAMBDA * SELU_ALPHA),
                    _elementwise("selu"), "λ·(z if z > 0 else α·(exp(z) − 1)), λ = 1.0507…, α = 1.6733…",
-                   "λ if z > 0 else λ·α·exp(z) = a + λ·α", kinks=(0.0,), prime_of_a_slip=True),
+                   "λ if z > 0 else λ·α·exp(z) = a + λ·α", kinks=(0.0,), prime_of_a_slip=True,
+                   wrong_primes=(("no_lambda", "elu's derivative with SELU's α but without its λ (1 if z > 0 else "
+                                               "α·exp(z))", lambda z, a: np.where(z > 0, 1.0, a / SELU_LAMBDA
+                                                                                    + SELU_ALPHA)),)),
         Activation("gelu", lambda z, axis=-2: _gelu(z), lambda z, a: normal_cdf(z) + z * normal_pdf(z),
-                   _elementwise("gelu"), "z·Φ(z), Φ(z) = (1 + erf(z/√2))/2", "Φ(z) + z·φ(z)"),
+                   _elementwise("gelu"), "z·Φ(z), Φ(z) = (1 + erf(z/√2))/2", "Φ(z) + z·φ(z)",
+                   wrong_primes=(("phi_only", "Φ(z) alone (the product rule's z·φ(z) left out)",
+                                  lambda z, a: normal_cdf(z)),
+                                 ("tanh_form", "the tanh approximation's derivative (gelu_tanh')",
+                                  lambda z, a: _gelu_tanh_prime(z)))),
         Activation("gelu_tanh", lambda z, axis=-2: _gelu_tanh(z), lambda z, a: _gelu_tanh_prime(z),
                    _elementwise("gelu_tanh"), "z·(1 + tanh(u))/2, u = √(2/π)·(z + 0.044715·z³)",
-                   "(1 + tanh(u))/2 + z·(1 − tanh²(u))·√(2/π)·(1 + 3·0.044715·z²)/2"),
+                   "(1 + tanh(u))/2 + z·(1 − tanh²(u))·√(2/π)·(1 + 3·0.044715·z²)/2",
+                   wrong_primes=(("tanh_only", "(1 + tanh(u))/2 alone (the product rule's second term left out)",
+                                  lambda z, a: 0.5 * (1.0 + np.tanh(_GELU_C * (z + _GELU_K * z**3)))),
+                                 ("exact_form", "the exact gelu's derivative Φ(z) + z·φ(z)",
+                                  lambda z, a: normal_cdf(z) + z * normal_pdf(z)))),
     ]
 }

@@ -62,7 +62,7 @@ def candidates(spec, layer, site):
     if site == "loss":
         out += _other_losses(spec)
     if site == "delta" and ly.has_activation:
-        out += _param_slips(ly.act)
+        out += _param_slips(ly.act) + _wrong_primes(ly.act)
     return out
 
 
@@ -230,6 +230,16 @@ def _param_slips(act):
             out.append(SiteMistake(key + ":a", "delta", lambda spec, ls, slip=slip: _slip_text(spec, ls, slip, True),
                                    lambda act, da, z, a, axis, w=wrong: da * w.derivative(z, a)))
     return out
+
+
+def _wrong_primes(act):
+    """σ' as the catalogue says it is often written wrong (gelu's Φ(z) alone)."""
+    return [SiteMistake(f"prime:{act.name}:{key}", "delta",
+                        lambda spec, ls, words=words: (f"{where(spec, ls, 'uses')} {words} for "
+                                                       f"{spec.layers[ls[0]].act.name}'; σ'(z) = "
+                                                       f"{spec.layers[ls[0]].act.derivative_formula}"),
+                        lambda act, da, z, a, axis, fn=fn: da * fn(z, a))
+            for key, words, fn in act.wrong_primes]
 
 
 def _other_losses(spec):
