@@ -10,6 +10,11 @@ when a symbolic form is needed; ``symbolic(zs)`` of an entry loads them.
 Everything other modules need to know about an activation is a field of its
 :class:`Activation` entry (kinks, where it may stand, the targets it suits, which
 known mistakes apply to it): adding an activation means adding one entry here.
+
+An activation with parameters (leaky_relu's ``slope``, elu's ``alpha``: JSON keys of the
+layer that names it, listed with their ranges in :data:`ACTIVATION_KEYS`) is made by a
+``make_*`` function of them; its entry holds the defaults and ``configured(**values)``
+gives the entry for a layer's values, which every form and formula then uses.
 """
 
 from __future__ import annotations
