@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+from .activation_strategies import bad_activation_layers
 from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
 from .spec.parse import KEYS, LAYER_KEYS, load_spec
 from .strategies import params_for, specs
@@ -186,4 +187,5 @@ def malformed_specs():
     def structural(draw):
         return draw(st.sampled_from(_structural(draw(base))))[1]
 
-    return st.one_of(_NOT_JSON_OBJECT, wrong_value(), wrong_layer_value(), unknown_key(), structural())
+    return st.one_of(_NOT_JSON_OBJECT, wrong_value(), wrong_layer_value(), unknown_key(), structural(),
+                     bad_activation_layers(base))

@@ -13,7 +13,9 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from .activation_strategies import activation_keys
 from .catalogue import ACTIVATIONS, CONVENTIONS, LOSSES
+from .catalogue.activations import ACTIVATION_KEYS
 from .reference.backprop import forward
 from .spec.parse import load_spec
 from .strategies import _choose, _floats, cnn_specs, specs
@@ -25,6 +27,7 @@ __all__ = ["CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_n
 #: The corner kinds of :func:`corner_networks`; each has a strategy function of its own.
 CORNERS = ("narrow_norm", "large_weights", "saturated", "near_kink", "pool_ties")
 _SMOOTH = ["linear", "sigmoid", "tanh", "softplus"]
+_KINKED = [a.name for a in ACTIVATIONS.values() if a.kinks and not a.last_only]  # relu, leaky_relu, selu
 
 
 def _variant(draw, cnn):
@@ -229,7 +232,7 @@ def saturated_networks(cnn=None, conventions=None):
 
 
 def near_kink_networks(cnn=None, conventions=None):
-    """Strategy for complete spec dicts with a relu or leaky_relu pre-activation within 1e-9…1e-5 of the kink:
+    """Strategy for complete spec dicts with a relu, leaky_relu or selu pre-activation within 1e-9…1e-5 of the kink:
     one sample's z (of a dense unit, or a conv2d position) is placed there by solving for the unit's bias
     (without one, for a weight); a finite difference's step crosses the kink while the derivative exists."""
     convs = _choose(conventions, CONVENTIONS, "conventions")
@@ -237,17 +240,18 @@ def near_kink_networks(cnn=None, conventions=None):
     @st.composite
     def build(draw):
         image = _variant(draw, cnn)
-        kink = draw(st.sampled_from(["relu", "leaky_relu"]))
+        keys = activation_keys(draw, _KINKED)  # maybe with a slope
+        kink = keys["activation"]
         raw = draw(cnn_specs(conventions=convs) if image else specs(max_layers=3, conventions=convs))
         layers = [dict(ly) for ly in raw["layers"]]
         if image:
             choices = [i for i, ly in enumerate(layers) if "filters" in ly]  # the convolutions
         else:
             if len(layers) == 1 and LOSSES[raw["loss"]].output:
-                layers.insert(0, {"units": draw(st.integers(1, 4)), "activation": kink})
+                layers.insert(0, {"units": draw(st.integers(1, 4)), **keys})
             choices = list(range(len(layers) - (1 if LOSSES[raw["loss"]].output else 0)))
         i = draw(st.sampled_from(choices))
-        layers[i]["activation"] = kink
+        layers[i] = {**{k: v for k, v in layers[i].items() if k not in ACTIVATION_KEYS}, **keys}
         raw = {**raw, "name": "near_kink", "layers": layers}
         spec = load_spec(raw)
         params = _drawn_params(draw, spec, lambda ly, k: 1.0)

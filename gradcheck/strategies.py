@@ -11,10 +11,9 @@ For property tests of your own backprop (or of gradcheck)::
     def test_my_backprop(net):
         assert check_network(net, my_backprop, symbolic="off").passed
 
-Every spec dict these strategies produce is JSON-able (lists, not arrays), so it can be
-written to a net.json as is. Valid specs respect the rules of :mod:`gradcheck.spec.parse`:
-softmax only on the last layer and only with ``cross_entropy``; ``cross_entropy`` needs
-a softmax output and ``bce`` a sigmoid output. Needs the ``test`` extra (hypothesis).
+Every spec dict these strategies produce is JSON-able (lists, not arrays): it can be written to a net.json as is.
+Valid specs respect the rules of :mod:`gradcheck.spec.parse` (softmax only last, with ``cross_entropy``, which needs
+it; ``bce`` a sigmoid output); an activation's ``slope``/``alpha`` is drawn half the time. Needs hypothesis.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from .activation_strategies import activation_keys
 from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LOSSES
 from .spec.parse import load_spec
 from .validate import whole_number
@@ -61,7 +61,7 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     """Strategy for valid net.json dicts (no params or data: those come seeded from ``seed``).
 
     ``activations``/``losses``/``conventions``/``biases`` restrict the choices (default:
-    all); ``smooth=True`` leaves out relu and leaky_relu (no kinks). Sizes: 1..max_layers
+    all); ``smooth=True`` leaves out activations with kinks (relu, leaky_relu, selu). Sizes: 1..max_layers
     layers of 1..max_units units, 1..max_input inputs, batch 1..max_batch.
 
     >>> from hypothesis import given, settings
@@ -92,11 +92,11 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     def build(draw):
         loss = draw(st.sampled_from(sorted(outputs)))
         n_hidden = draw(st.integers(0, max_hidden))
-        layers = [{"units": draw(st.integers(1, max_units)), "activation": draw(st.sampled_from(hidden))}
+        layers = [{"units": draw(st.integers(1, max_units)), **activation_keys(draw, hidden, smooth)}
                   for _ in range(n_hidden)]
         out_act = draw(st.sampled_from(outputs[loss]))
         min_out = min(ACTIVATIONS[out_act].min_units, max_units)  # e.g. a 1-way softmax is constant
-        layers.append({"units": draw(st.integers(min_out, max_units)), "activation": out_act})
+        layers.append({"units": draw(st.integers(min_out, max_units)), **activation_keys(draw, [out_act], smooth)})
         return {
             "name": "random", "input": draw(st.integers(1, max_input)), "layers": layers, "loss": loss,
             "convention": draw(st.sampled_from(convs)), "bias": draw(st.sampled_from(bias_styles)),
@@ -205,25 +205,25 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
             k, s, p = _window(draw, size, padding=True)
             filters = draw(st.integers(1, max_filters))
             raw_layers.append({"type": "conv2d", "filters": filters, "kernel": k,
-                               "stride": s, "padding": p, "activation": draw(st.sampled_from(acts))})
+                               "stride": s, "padding": p, **activation_keys(draw, acts, smooth)})
             size = (size + 2 * p - k) // s + 1
             if extras and draw(st.booleans()):
                 groups = draw(st.sampled_from([g for g in range(1, filters + 1) if filters % g == 0]))
                 raw_layers.append(draw(st.sampled_from([
                     {"type": "batchnorm"}, {"type": "batchnorm", "variance": "unbiased"}, {"type": "layernorm"},
                     {"type": "groupnorm", "groups": groups}, {"type": "dropout", "p": 0.5},
-                    {"type": "activation", "activation": draw(st.sampled_from(acts))}])))
+                    {"type": "activation", **activation_keys(draw, acts, smooth)}])))
             if size > 1 and draw(st.booleans()):
                 k, s, _ = _window(draw, size, padding=False)
                 raw_layers.append({"type": draw(st.sampled_from(pools)), "size": k, "stride": s})
                 size = (size - k) // s + 1
         raw_layers.append({"type": "flatten"})
         if draw(st.booleans()):
-            raw_layers.append({"units": draw(st.integers(1, 4)), "activation": draw(st.sampled_from(acts))})
+            raw_layers.append({"units": draw(st.integers(1, 4)), **activation_keys(draw, acts, smooth)})
         loss = draw(st.sampled_from(sorted(LOSSES)))
         out = LOSSES[loss].output or draw(st.sampled_from(acts))
         raw_layers.append({"units": draw(st.integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
-                           "activation": out})
+                           **activation_keys(draw, [out], smooth)})
         return {"name": "random_cnn", "input": [c, n, n], "layers": raw_layers, "loss": loss,
                 "convention": draw(st.sampled_from(convs)), "batch": draw(st.integers(2, max_batch)),
                 "seed": draw(st.integers(0, 2**16))}

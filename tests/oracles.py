@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from gradcheck import load_spec
@@ -106,7 +108,14 @@ def loss_value(loss, a, y, log=np.log):
 
 # -- a forward pass of every kind, sample-major, complex-safe ----------------------------------------------
 
-def activation(name, z):
+def _erf(z):
+    """erf of a real z, or of z = x + iy with a complex step's |y|: erf(x) + iy·(2/√π)·exp(−x²), from math.erf."""
+    x = np.real(z)
+    out = np.vectorize(math.erf)(x)
+    return out + 1j * np.imag(z) * 2 / math.sqrt(math.pi) * np.exp(-x * x) if np.iscomplexobj(z) else out
+
+
+def activation(name, z, slope=0.01, alpha=1.0):
     """σ(z) for z (features, N) or (N, C, H, W); softmax over axis 0 (the features of a vector batch)."""
     if name == "linear":
         return z
@@ -117,7 +126,14 @@ def activation(name, z):
     if name == "relu":
         return np.where(z.real > 0, z, 0.0 * z)
     if name == "leaky_relu":
-        return np.where(z.real > 0, z, 0.01 * z)
+        return np.where(z.real > 0, z, slope * z)
+    if name in ("elu", "selu"):
+        lam, alpha = (1.0507009873554804934, 1.6732632423543772848) if name == "selu" else (1.0, alpha)
+        return lam * np.where(z.real > 0, z, alpha * (np.exp(np.where(z.real > 0, 0.0, z)) - 1))
+    if name == "gelu":
+        return z * (1 + _erf(z / math.sqrt(2))) / 2
+    if name == "gelu_tanh":
+        return z * (1 + np.tanh(math.sqrt(2 / math.pi) * (z + 0.044715 * z**3))) / 2
     if name == "softplus":
         return np.log(1.0 + np.exp(z))
     if name == "softmax":
@@ -206,7 +222,8 @@ def network_cost(spec, params, X, Y):
         else:
             z = a
         if "activation" in ly.keys:
-            a = activation(ly.activation, z) if image else activation(ly.activation, z.T).T
+            keys = {k: ly.options[k] for k in ("slope", "alpha") if k in ly.options}  # leaky_relu's, elu's
+            a = activation(ly.activation, z, **keys) if image else activation(ly.activation, z.T, **keys).T
         else:
             a = z
     return loss_value(spec.loss, a, y)

@@ -10,18 +10,32 @@ when a symbolic form is needed; ``symbolic(zs)`` of an entry loads them.
 Everything other modules need to know about an activation is a field of its
 :class:`Activation` entry (kinks, where it may stand, the targets it suits, which
 known mistakes apply to it): adding an activation means adding one entry here.
+
+An activation with parameters (leaky_relu's ``slope``, elu's ``alpha``: JSON keys of the
+layer that names it, listed with their ranges in :data:`ACTIVATION_KEYS`) is made by a
+``make_*`` function of them; its entry holds the defaults and ``configured(**values)``
+gives the entry for a layer's values, which every form and formula then uses.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
 
-__all__ = ["ACTIVATIONS", "LEAKY_SLOPE", "SYMPY_NUMPY", "Activation", "log_softmax", "softplus_of"]
+from .special import normal_cdf, normal_pdf
 
-LEAKY_SLOPE = 0.01
+__all__ = ["ACTIVATIONS", "ACTIVATION_KEYS", "SELU_ALPHA", "SELU_LAMBDA", "SYMPY_NUMPY", "Activation", "log_softmax",
+           "softplus_of"]
+
+#: SELU's fixed constants (Klambauer et al. 2017), as torch.nn.functional.selu has them.
+SELU_LAMBDA = 1.0507009873554805
+SELU_ALPHA = 1.6732632423543772
+_GELU_C = math.sqrt(2.0 / math.pi)
+_GELU_K = 0.044715
 
 
 # The NumPy forms below take the branch from the real part of z (not |z|, not max(z)), so that
@@ -70,15 +84,50 @@ def _log_softmax_numeric(i, *zs):
     return log_softmax(np.stack(np.broadcast_arrays(*zs), axis=-1), -1)[..., int(i)]
 
 
-#: Functions ``sympy.lambdify`` needs to evaluate the forms above with NumPy.
+def _leaky_relu(z, slope):
+    return np.where(np.real(z) > 0, z, slope * z)
+
+
+def _elu(z, alpha):
+    pos = np.real(z) > 0
+    return np.where(pos, z, alpha * np.expm1(np.where(pos, 0.0, z)))
+
+
+def _selu(z):
+    return SELU_LAMBDA * _elu(z, SELU_ALPHA)
+
+
+def _gelu(z):
+    return z * normal_cdf(z)
+
+
+def _gelu_tanh(z):
+    return 0.5 * z * (1.0 + np.tanh(_GELU_C * (z + _GELU_K * z**3)))
+
+
+def _gelu_tanh_prime(z):
+    t = np.tanh(_GELU_C * (z + _GELU_K * z**3))
+    return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * _GELU_C * (1.0 + 3.0 * _GELU_K * z * z)
+
+
+#: Functions ``sympy.lambdify`` needs to evaluate the forms above with NumPy (a parameterised activation's
+#: SymPy function carries its parameters as leading arguments: ``leaky_relu(slope, z)``).
 SYMPY_NUMPY = {
     "sigmoid": _sigmoid,
     "relu": lambda z: np.maximum(z, 0.0),
-    "leaky_relu": lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
+    "leaky_relu": lambda slope, z: _leaky_relu(z, slope),
     "softplus": softplus_of,
     "softmax": _softmax_numeric,
     "log_softmax": _log_softmax_numeric,
+    "elu": lambda alpha, z: _elu(z, alpha),
+    "selu": _selu,
+    "gelu": _gelu,
+    "gelu_tanh": _gelu_tanh,
+    "Phi": normal_cdf,
 }
+
+#: JSON keys an activation may take from the layer that names it, with the (lo, hi) of their values.
+ACTIVATION_KEYS = {"alpha": (0.0, 100.0), "slope": (0.0, 100.0)}
 
 
 @dataclass(frozen=True)
@@ -102,7 +151,14 @@ class Activation:
     - ``prime_of_a_slip``: σ' is usually written in terms of a, so evaluating σ' at a
       instead of z is a classic mistake;
     - ``text_head``/``latex_head``: its name as printed in formulas;
-    - ``kink_text``: where it is not differentiable, in words ("relu at 0"; "" without kinks).
+    - ``kink_text``: where it is not differentiable, in words ("relu at 0"; "" without kinks);
+    - ``params``: its parameters as ((JSON key, value), ...), read from the layer that names it
+      (``{"activation": "leaky_relu", "slope": 0.2}``); the entry in :data:`ACTIVATIONS` holds the
+      defaults and :meth:`configured` gives the entry for other values (``make(**values)``);
+    - ``slips``: parameter values a backward pass is often written with instead of the layer's own
+      (a library's default slope), each ((key, value), ...);
+    - ``wrong_primes``: σ' as it is often written wrong, each (key, what it is in words, fn(z, a)):
+      gelu's Φ(z) without the product rule's z·φ(z), the tanh form's derivative for the exact one.
     """
 
     name: str
@@ -122,6 +178,10 @@ class Activation:
     text_head: str = ""
     latex_head: str = ""
     kink_text: str = ""
+    params: tuple = ()
+    make: Callable | None = None
+    slips: tuple = ()
+    wrong_primes: tuple = ()
 
     def __post_init__(self):
         if self.kinks and not self.kink_text:
@@ -130,6 +190,30 @@ class Activation:
             object.__setattr__(self, "text_head", self.name)
         if not self.latex_head:
             object.__setattr__(self, "latex_head", r"\operatorname{%s}" % self.name.replace("_", r"\_"))
+
+    @property
+    def settings(self):
+        """{key: value} of its parameters ({} for most activations)."""
+        return dict(self.params)
+
+    @property
+    def label(self):
+        """Its name with its parameters: ``leaky_relu(slope=0.2)``, ``tanh``."""
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.params)})" if self.params else self.name
+
+    def call(self, arg="z", prime=False):
+        """How a formula applies it (or σ' with ``prime``): ``relu(z)``, ``leaky_relu'(z, slope=0.2)``."""
+        params = "".join(f", {k}={v!r}" for k, v in self.params)
+        tick = "'" if prime else ""
+        return f"{self.name}{tick}({arg}{params})"
+
+    def configured(self, **values):
+        """The entry with these parameter values (the others as they are here); unknown keys raise KeyError."""
+        unknown = set(values) - set(self.settings)
+        if unknown:
+            raise KeyError(f"{self.name} takes no {', '.join(sorted(unknown))}")
+        merged = tuple((k, float(values.get(k, v))) for k, v in self.params)
+        return self if merged == self.params else _configured(self.name, merged)
 
     @property
     def elementwise(self):
@@ -146,11 +230,37 @@ class Activation:
         return f"Activation({self.name!r}: a = {self.formula}, da/dz = {self.derivative_formula})"
 
 
-def _elementwise(name):
+def _elementwise(name, *params):
     def forms(zs):
         from .sympy_forms import FORMS
-        return [FORMS[name](z) for z in zs]
+        return [FORMS[name](z, *params) for z in zs]
     return forms
+
+
+@lru_cache(maxsize=256)
+def _configured(name, params):
+    return ACTIVATIONS[name].make(**dict(params))
+
+
+def make_leaky_relu(slope=0.01):
+    """leaky_relu with negative-side slope ``slope``."""
+    s = repr(slope)
+    return Activation("leaky_relu", lambda z, axis=-2: _leaky_relu(z, slope),
+                      lambda z, a: np.where(z > 0, 1.0, slope),
+                      _elementwise("leaky_relu", slope), f"z if z > 0 else {s}·z", f"1 if z > 0 else {s}",
+                      kinks=(0.0,), params=(("slope", slope),), make=make_leaky_relu,
+                      slips=tuple((("slope", v),) for v in (0.01, 0.1, 0.2, 0.3, 0.0) if v != slope))
+
+
+def make_elu(alpha=1.0):
+    """elu: z for z > 0, α(exp(z) − 1) below; σ' = 1 above and α·exp(z) = a + α below (a kink at 0 unless α = 1)."""
+    s = repr(alpha)
+    return Activation("elu", lambda z, axis=-2: _elu(z, alpha),
+                      lambda z, a: np.where(z > 0, 1.0, a + alpha),
+                      _elementwise("elu", alpha), f"z if z > 0 else {s}·(exp(z) − 1)",
+                      f"1 if z > 0 else {s}·exp(z) = a + {s}", kinks=() if alpha == 1 else (0.0,),
+                      prime_of_a_slip=True, params=(("alpha", alpha),), make=make_elu,
+                      slips=() if alpha == 1 else ((("alpha", 1.0),),))
 
 
 def _softmax_forms(zs):
@@ -160,7 +270,8 @@ def _softmax_forms(zs):
 
 def __getattr__(name):
     """The SymPy functions (``sigmoid``, ``softmax``, ...) are loaded from :mod:`.sympy_forms` on first use."""
-    if name in ("NetFunctionBase", "sigmoid", "relu", "leaky_relu", "softplus", "softmax"):
+    if name in ("NetFunctionBase", "sigmoid", "relu", "leaky_relu", "softplus", "softmax", "elu", "selu", "gelu",
+                "gelu_tanh"):
         from . import sympy_forms
         return getattr(sympy_forms, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -180,10 +291,7 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("relu", lambda z, axis=-2: np.maximum(z, 0.0),
                    lambda z, a: (z > 0).astype(z.dtype),
                    _elementwise("relu"), "max(0, z)", "[z > 0]", kinks=(0.0,)),
-        Activation("leaky_relu", lambda z, axis=-2: np.where(z > 0, z, LEAKY_SLOPE * z),
-                   lambda z, a: np.where(z > 0, 1.0, LEAKY_SLOPE),
-                   _elementwise("leaky_relu"), f"z if z > 0 else {LEAKY_SLOPE}·z",
-                   f"1 if z > 0 else {LEAKY_SLOPE}", kinks=(0.0,)),
+        make_leaky_relu(),
         Activation("softplus", lambda z, axis=-2: softplus_of(z),
                    lambda z, a: _sigmoid(z),
                    _elementwise("softplus"), "log(1 + exp(z))", "σ(z)", prime_of_a_slip=True),
@@ -193,5 +301,26 @@ ACTIVATIONS: dict[str, Activation] = {
                    min_units=2, min_units_why="softmax over 1 unit is always 1 (its gradient is 0); use 2 or more "
                                               "units, or sigmoid with loss bce",
                    output_range=(0.0, 1.0)),
+        make_elu(),
+        Activation("selu", lambda z, axis=-2: _selu(z),
+                   lambda z, a: np.where(z > 0, SELU_LAMBDA, a + SELU_LAMBDA * SELU_ALPHA),
+                   _elementwise("selu"), "λ·(z if z > 0 else α·(exp(z) − 1)), λ = 1.0507…, α = 1.6733…",
+                   "λ if z > 0 else λ·α·exp(z) = a + λ·α", kinks=(0.0,), prime_of_a_slip=True,
+                   wrong_primes=(("no_lambda", "elu's derivative with SELU's α but without its λ (1 if z > 0 else "
+                                               "α·exp(z))", lambda z, a: np.where(z > 0, 1.0, a / SELU_LAMBDA
+                                                                                    + SELU_ALPHA)),)),
+        Activation("gelu", lambda z, axis=-2: _gelu(z), lambda z, a: normal_cdf(z) + z * normal_pdf(z),
+                   _elementwise("gelu"), "z·Φ(z), Φ(z) = (1 + erf(z/√2))/2", "Φ(z) + z·φ(z)",
+                   wrong_primes=(("phi_only", "Φ(z) alone (the product rule's z·φ(z) left out)",
+                                  lambda z, a: normal_cdf(z)),
+                                 ("tanh_form", "the tanh approximation's derivative (gelu_tanh')",
+                                  lambda z, a: _gelu_tanh_prime(z)))),
+        Activation("gelu_tanh", lambda z, axis=-2: _gelu_tanh(z), lambda z, a: _gelu_tanh_prime(z),
+                   _elementwise("gelu_tanh"), "z·(1 + tanh(u))/2, u = √(2/π)·(z + 0.044715·z³)",
+                   "(1 + tanh(u))/2 + z·(1 − tanh²(u))·√(2/π)·(1 + 3·0.044715·z²)/2",
+                   wrong_primes=(("tanh_only", "(1 + tanh(u))/2 alone (the product rule's second term left out)",
+                                  lambda z, a: 0.5 * (1.0 + np.tanh(_GELU_C * (z + _GELU_K * z**3)))),
+                                 ("exact_form", "the exact gelu's derivative Φ(z) + z·φ(z)",
+                                  lambda z, a: normal_cdf(z) + z * normal_pdf(z)))),
     ]
 }

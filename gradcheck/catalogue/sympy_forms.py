@@ -1,10 +1,12 @@
-"""The catalogue's SymPy functions: σ, relu, leaky_relu, softplus, softmax and a pooling window's max as
-``sympy.Function`` classes.
+"""The catalogue's SymPy functions: σ, relu, leaky_relu, elu, selu, gelu, softplus, softmax and a pooling
+window's max as ``sympy.Function`` classes.
 
 Their ``fdiff`` returns the textbook derivative (σ(1−σ), [z>0]) so derivations read as a
 learner writes them, instead of ``exp(-z)/(1+exp(-z))**2``. Each carries ``text_head``
 and ``latex_head`` (how its name is printed) and ``index_args`` (how many leading
-arguments are indices rather than operands: softmax's i), so printers need no names.
+arguments are indices or parameters rather than operands: softmax's i, leaky_relu's slope), so printers need
+no names. A parameterised activation carries its parameters as leading arguments (``leaky_relu(0.2, z)``,
+printed ``leaky_relu_0.2(z)``), so that its derivative and its NumPy evaluation use the layer's values.
 This module is imported only when a symbolic form is needed: SymPy stays out of a
 check that does not use it.
 """
@@ -13,10 +15,16 @@ from __future__ import annotations
 
 import sympy as sp
 
-from .activations import LEAKY_SLOPE
+from .activations import SELU_ALPHA, SELU_LAMBDA
 
-__all__ = ["FORMS", "NetFunctionBase", "is_window_max", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax",
-           "softplus", "window_max"]
+__all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "is_window_max", "leaky_relu", "log_softmax",
+           "relu", "selu", "sigmoid", "softmax", "softplus", "window_max"]
+
+
+def exact(x):
+    """A float as a SymPy number that prints as the float does and evaluates back to it exactly (1.0 as 1)."""
+    x = float(x)
+    return sp.Integer(int(x)) if x.is_integer() else sp.Float(repr(x), 17)
 
 
 class NetFunctionBase(sp.Function):
@@ -30,6 +38,30 @@ class NetFunctionBase(sp.Function):
 
     def _latex(self, printer):
         return r"%s\left(%s\right)" % (self.latex_head, ", ".join(printer._print(a) for a in self.args))
+
+    def subscript(self):
+        """The leading arguments as printed below the head (softmax's i)."""
+        return ",".join(str(a) for a in self.args[:self.index_args])
+
+
+class ParamFunctionBase(NetFunctionBase):
+    """An activation with parameters: ``f(p_1, …, z)`` printed ``f_{p_1,…}(z)``; differentiated in z only."""
+
+    index_args = 1
+
+    def subscript(self):
+        return ",".join(repr(float(a)) for a in self.args[:self.index_args])
+
+    def _sympystr(self, printer):
+        return "%s_%s(%s)" % (self.text_head, self.subscript(), printer._print(self.args[-1]))
+
+    def _latex(self, printer):
+        return r"%s_{%s}\left(%s\right)" % (self.latex_head, self.subscript(), printer._print(self.args[-1]))
+
+    def fdiff(self, argindex=1):
+        if argindex != len(self.args):
+            raise sp.ArgumentIndexError(self, argindex)
+        return self.prime(*self.args)
 
 
 class sigmoid(NetFunctionBase):  # noqa: N801 - printed name
@@ -57,13 +89,81 @@ class relu(NetFunctionBase):  # noqa: N801
         return sp.Piecewise((1, self.args[0] > 0), (0, True))
 
 
-class leaky_relu(NetFunctionBase):  # noqa: N801
-    """leaky_relu(z) = z if z > 0 else 0.01·z; d/dz = 1 if z > 0 else 0.01."""
+class leaky_relu(ParamFunctionBase):  # noqa: N801
+    """leaky_relu(s, z) = z if z > 0 else s·z; d/dz = 1 if z > 0 else s."""
 
     text_head, latex_head = "leaky_relu", r"\operatorname{leaky\_relu}"
 
+    @staticmethod
+    def prime(slope, z):
+        return sp.Piecewise((1, z > 0), (slope, True))
+
+
+class elu(ParamFunctionBase):  # noqa: N801
+    """elu(α, z) = z if z > 0 else α(e^z − 1); d/dz = 1 if z > 0 else α·e^z."""
+
+    text_head, latex_head = "elu", r"\operatorname{elu}"
+
+    @staticmethod
+    def prime(alpha, z):
+        return sp.Piecewise((1, z > 0), (alpha * sp.exp(z), True))
+
+    def _eval_rewrite_as_exp(self, alpha, z, **kwargs):
+        return sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True))
+
+
+class selu(NetFunctionBase):  # noqa: N801
+    """selu(z) = λ·(z if z > 0 else α(e^z − 1)); d/dz = λ if z > 0 else λα·e^z (λ, α: SELU's constants)."""
+
+    text_head, latex_head = "selu", r"\operatorname{selu}"
+
     def fdiff(self, argindex=1):
-        return sp.Piecewise((1, self.args[0] > 0), (sp.Float(LEAKY_SLOPE), True))
+        z = self.args[0]
+        return sp.Piecewise((exact(SELU_LAMBDA), z > 0), (exact(SELU_LAMBDA * SELU_ALPHA) * sp.exp(z), True))
+
+
+class Phi(NetFunctionBase):
+    """Φ(z) = (1 + erf(z/√2))/2, the standard normal distribution function; dΦ/dz = φ(z) = e^{−z²/2}/√(2π)."""
+
+    text_head, latex_head = "Φ", r"\Phi"
+
+    def fdiff(self, argindex=1):
+        z = self.args[0]
+        return sp.exp(-z**2 / 2) / sp.sqrt(2 * sp.pi)
+
+    def _eval_rewrite_as_erf(self, z, **kwargs):
+        return (1 + sp.erf(z / sp.sqrt(2))) / 2
+
+    def _sympystr(self, printer):
+        return "Φ(%s)" % printer._print(self.args[0])
+
+
+class gelu(NetFunctionBase):  # noqa: N801
+    """gelu(z) = z·Φ(z) (the exact form); d/dz = Φ(z) + z·φ(z)."""
+
+    text_head, latex_head = "gelu", r"\operatorname{gelu}"
+
+    def fdiff(self, argindex=1):
+        z = self.args[0]
+        return Phi(z) + z * Phi(z).fdiff()
+
+
+def _gelu_u(z):
+    return sp.sqrt(2 / sp.pi) * (z + sp.Rational(44715, 10**6) * z**3)
+
+
+class gelu_tanh(NetFunctionBase):  # noqa: N801
+    """gelu_tanh(z) = z·(1 + tanh(u))/2, u = √(2/π)(z + 0.044715z³); d/dz = (1 + tanh u)/2 + z(1 − tanh²u)·u'/2."""
+
+    text_head, latex_head = "gelu_tanh", r"\operatorname{gelu\_tanh}"
+
+    def fdiff(self, argindex=1):
+        z = self.args[0]
+        t = sp.tanh(_gelu_u(z))
+        return (1 + t) / 2 + z * (1 - t**2) * sp.diff(_gelu_u(z), z) / 2
+
+    def _eval_rewrite_as_tanh(self, z, **kwargs):
+        return z * (1 + sp.tanh(_gelu_u(z))) / 2
 
 
 class softplus(NetFunctionBase):  # noqa: N801
@@ -118,8 +218,9 @@ class log_softmax(NetFunctionBase):  # noqa: N801
 
 
 #: Activation name -> the SymPy function of one z (softmax: of an index and every z).
-FORMS = {"linear": lambda z: z, "sigmoid": sigmoid, "tanh": sp.tanh, "relu": relu, "leaky_relu": leaky_relu,
-         "softplus": softplus, "softmax": softmax}
+FORMS = {"linear": lambda z: z, "sigmoid": sigmoid, "tanh": sp.tanh, "relu": relu,
+         "leaky_relu": lambda z, slope: leaky_relu(exact(slope), z), "softplus": softplus, "softmax": softmax,
+         "elu": lambda z, alpha: elu(exact(alpha), z), "selu": selu, "gelu": gelu, "gelu_tanh": gelu_tanh}
 
 
 class window_max(NetFunctionBase):  # noqa: N801 - printed name

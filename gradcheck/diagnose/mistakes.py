@@ -62,6 +62,8 @@ def candidates(spec, layer, site):
     out = [m for m in REGISTRY if m.local and m.site == site and m.applies(spec, ly)]
     if site == "loss":
         out += _other_losses(spec)
+    if site == "delta" and ly.has_activation:
+        out += _param_slips(ly.act) + _wrong_primes(ly.act)
     return out
 
 
@@ -134,7 +136,7 @@ def _act(spec, layers):
 
 
 def _prime(spec, layers):
-    return "; ".join(sorted({f"{spec.layers[i].act.derivative_formula} for {spec.layers[i].activation}"
+    return "; ".join(sorted({f"{spec.layers[i].act.derivative_formula} for {spec.layers[i].act.label}"
                              for i in layers}))
 
 
@@ -203,6 +205,42 @@ def _dw_equation(spec, i):
 
 def _carry_equation(spec, i):
     return _step(spec, i, "da_prev")
+
+
+def _slip_text(spec, layers, slip, a_form):
+    acts = [spec.layers[i].act for i in layers]
+    wrong = acts[0].configured(**dict(slip))
+    values = ", ".join(f"{k} = {v!r}" for k, v in slip)
+    own = "; ".join(sorted({", ".join(f"{k} = {v!r}" for k, v in act.params) + f": σ'(z) = {act.derivative_formula}"
+                            for act in acts}))
+    how = ", written with a from the forward pass" if a_form else ""
+    return (f"{where(spec, layers, 'uses')} {values} in {wrong.name}' ({wrong.derivative_formula}{how}) where the "
+            f"layer's forward pass has {own}")
+
+
+def _param_slips(act):
+    """σ' with a parameter value other than the layer's (a library's default slope, elu's α = 1, i.e. exp(z)), in z,
+    and where σ' is usually written with a, also in that form (a + 1 for a + α)."""
+    out = []
+    for slip in act.slips:
+        wrong = act.configured(**dict(slip))
+        key = "param:" + ",".join(f"{k}={v!r}" for k, v in slip)
+        out.append(SiteMistake(key, "delta", lambda spec, ls, slip=slip: _slip_text(spec, ls, slip, False),
+                               lambda act, da, z, a, axis, w=wrong: da * w.derivative(z, w.forward(z, axis))))
+        if act.prime_of_a_slip:
+            out.append(SiteMistake(key + ":a", "delta", lambda spec, ls, slip=slip: _slip_text(spec, ls, slip, True),
+                                   lambda act, da, z, a, axis, w=wrong: da * w.derivative(z, a)))
+    return out
+
+
+def _wrong_primes(act):
+    """σ' as the catalogue says it is often written wrong (gelu's Φ(z) alone)."""
+    return [SiteMistake(f"prime:{act.name}:{key}", "delta",
+                        lambda spec, ls, words=words: (f"{where(spec, ls, 'uses')} {words} for "
+                                                       f"{spec.layers[ls[0]].act.name}'; σ'(z) = "
+                                                       f"{spec.layers[ls[0]].act.derivative_formula}"),
+                        lambda act, da, z, a, axis, fn=fn: da * fn(z, a))
+            for key, words, fn in act.wrong_primes]
 
 
 def _other_losses(spec):

@@ -228,7 +228,7 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
              and not np.any(user[first_bad][kind]) and np.any(reference[first_bad][kind])]
     above = "the layers above match the mistakes named, and " if after_known else ""
     ly = spec.layers[first_bad]
-    own = f"delta = da * {ly.activation}'(z)" if ly.has_activation else "own backward step"
+    own = f"delta = da * {ly.act.call('z', prime=True)}" if ly.has_activation else "own backward step"
     if layer_wrong == {"b"} and "W" in params[first_bad]:
         out.append(f"{above}layer {first_bad}: dW is right but db is wrong: the error is in the bias sum ({eq_b})")
     elif layer_wrong == {"W"} and "b" in params[first_bad]:
@@ -237,7 +237,7 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
     elif first_bad == last:
         loss = LOSSES[spec.loss]
         out.append(f"the error starts at the output layer {last}: its δ^L = ∂C/∂a ⊙ σ'(z) (∂C/∂a = "
-                   f"{loss.grad_formula} for loss {loss.name}, σ' of {ly.activation}) or the activations your "
+                   f"{loss.grad_formula} for loss {loss.name}, σ' of {ly.act.label}) or the activations your "
                    "forward pass fed it differ from the reference")
     else:
         span = f"layer {last}" if first_bad + 1 == last else f"layers {first_bad + 1}..{last}"

@@ -77,7 +77,7 @@ def complex_step_blockers(spec):
         what = f"layer {ly.index} {ly.kind}"
         if ly.act.kinks:
             at = ", ".join(f"{k:g}" for k in ly.act.kinks)
-            out.append(f"{what} {ly.activation} (a kink at {at})")
+            out.append(f"{what} {ly.act.label} (a kink at {at})")
         elif ly.kinked:
             reduction = getattr(ly, "reduction", None)
             out.append(f"{what} (a {reduction} over each window)" if reduction else

@@ -59,7 +59,7 @@ def forward(spec, params, X, tape=None) -> Forward:
         z, a_in = ly.forward(p, out.a_prev(ly), conv, spec.bias, tape)
         a = ly.act.forward(z, ly.unit_axis(conv)) if ly.has_activation else z
         if tape is not None and ly.has_activation:
-            tape.record("forward", "a", f"{ly.activation}(z)", {"z": z.shape}, a.shape)
+            tape.record("forward", "a", ly.act.call("z"), {"z": z.shape}, a.shape)
         out.a_in.append(a_in)
         out.z.append(z)
         out.a.append(a)
@@ -183,7 +183,8 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
             delta = ly.act.vjp(da, z, a, ly.unit_axis(conv))
         if tape is not None and ly.has_activation:
             if ly.act.derivative is not None:
-                expr, ops = f"da * {ly.activation}'(z)", {"da": da.shape, f"{ly.activation}'(z)": z.shape}
+                prime = ly.act.call("z", prime=True)
+                expr, ops = f"da * {prime}", {"da": da.shape, prime: z.shape}
             else:
                 ax = ly.unit_axis(conv) % z.ndim
                 expr, ops = f"a * (da - (da * a).sum(axis={ax}, keepdims=True))", {"a": a.shape, "da": da.shape}

@@ -165,7 +165,7 @@ class _MathML(MathMLPresentationPrinter):
     def _print_NetFunctionBase(self, e):  # noqa: N802 - SymPy's printer method names
         head, k = self._el("mi", text=e.text_head), e.index_args
         if k:
-            head = self._el("msub", head, self._el("mn", text=",".join(str(i) for i in e.args[:k])))
+            head = self._el("msub", head, self._el("mn", text=e.subscript()))
         return self._row(head, self._paren(*e.args[k:]))
 
     def _print_KroneckerDelta(self, e):  # noqa: N802 - SymPy's printer method names
@@ -226,7 +226,7 @@ BREAK = Tok("", "", "", brk=True)  # after a comma
 
 def _head_tok(fn):
     if isinstance(fn, NetFunctionBase) and fn.index_args:
-        i = ",".join(str(a) for a in fn.args[:fn.index_args])
+        i = fn.subscript()
         return Tok(r"%s_{%s}" % (fn.latex_head, i), f"<msub><mi>{fn.text_head}</mi><mn>{i}</mn></msub>",
                    f"{fn.text_head}_{i}")
     name = type(fn).__name__

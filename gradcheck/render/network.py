@@ -22,7 +22,7 @@ def _layer_sizes(spec):
 
 
 def _layer_text(ly):
-    return f"{ly.kind} {ly.units} {ly.activation}" if "units" in ly.options else ly.describe()
+    return f"{ly.kind} {ly.units} {ly.act.label}" if "units" in ly.options else ly.describe()
 
 
 def network_blocks(spec, result):
@@ -57,7 +57,7 @@ def network_blocks(spec, result):
         where = f"{spec.conv.weight_entry} is unit j's weight on input k"
         row_labels, col_labels = (units, inputs) if spec.conv.samples_are_columns else (inputs, units)
         extra = f"; the last {spec.conv.bias_line} is the bias" if spec.bias.in_weights else ""
-        blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.activation}): {where}{extra}."]))
+        blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.act.label}): {where}{extra}."]))
         blocks += _grid(name, col_labels, row_labels, arr)
     X, Y = (np.asarray(spec.conv.to_samples(np.asarray(a, float))) for a in (result.X, result.Y))
     x_names = [",".join(map(str, idx)) for idx in np.ndindex(*X.shape[1:])]

@@ -141,3 +141,20 @@ class KeyReader:
     def activation(self):
         from ..catalogue import ACTIVATIONS
         return name(self.get("activation"), list(ACTIVATIONS), f"{self.path}.activation", self.source)
+
+    def activation_settings(self, act):
+        """The parameters of activation ``act`` (an entry with its defaults) from this object's keys, e.g.
+        {"slope": 0.2}; a key that belongs to another activation is refused."""
+        from ..catalogue.activations import ACTIVATION_KEYS, ACTIVATIONS
+        out = {}
+        for key, (lo, hi) in ACTIVATION_KEYS.items():
+            given = self.raw.get(key)
+            if key not in act.settings:
+                if given is not None or key in self.raw:
+                    takers = " or ".join(a.name for a in ACTIVATIONS.values() if key in a.settings)
+                    raise SpecError(f"{self.path}.{key}", f"activation {act.name} takes no {key} (only {takers} "
+                                                          f"does); remove it or change the activation", self.source)
+                continue
+            out[key] = act.settings[key] if key not in self.raw else number(given, f"{self.path}.{key}", self.source,
+                                                                            minimum=lo, maximum=hi)
+        return out

@@ -36,7 +36,7 @@ KEYS = {
 #: check's time grows with the square of the depth (1,000 one-unit layers take about 10 s).
 MAX_LAYERS = 2000
 #: Keys of a dense layer (each layer kind lists its own in ``LAYER_KINDS[type].keys``).
-LAYER_KEYS = {"type": "dense", **Dense.keys}
+LAYER_KEYS = {"type": "dense", **Dense.json_keys()}
 #: One layer of a validated spec is its kind's configured layer (see :mod:`gradcheck.catalogue.layers`).
 LayerSpec = Layer
 
@@ -223,10 +223,10 @@ class Spec:
         tail = f"loss {self.loss}, {self.convention} convention, bias {self.bias}, N={self.n_samples}"
         if isinstance(self.input, int) and all(isinstance(ly, Dense) for ly in self.layers):
             sizes = "-".join(str(s) for s in [self.input] + [ly.units for ly in self.layers])
-            acts = "/".join(ly.activation for ly in self.layers)
+            acts = "/".join(ly.act.label for ly in self.layers)
             return f"{self.name}: {sizes} {acts}, {tail}"
         steps = ["x".join(map(str, self.input_shape))]
-        steps += [f"{ly.kind} {'x'.join(map(str, ly.out_shape))}" + (f" {ly.activation}" if ly.has_activation else "")
+        steps += [f"{ly.kind} {'x'.join(map(str, ly.out_shape))}" + (f" {ly.act.label}" if ly.has_activation else "")
                   for ly in self.layers]
         return f"{self.name}: {' -> '.join(steps)}, {tail}"
 
@@ -335,7 +335,7 @@ def _layer(lr, i, layers, names, later, x_shape, bias, source):
         raise SpecError(path, f"expected an object like {{\"units\": 3, \"activation\": \"sigmoid\"}}, "
                               f"got {kind(lr)}", source)
     cls = LAYER_KINDS[name(lr.get("type", "dense"), list(LAYER_KINDS), f"{path}.type", source)]
-    keys = {"type": "dense", **GRAPH_KEYS, **cls.keys}
+    keys = {"type": "dense", **GRAPH_KEYS, **cls.json_keys()}
     check_keys(lr, keys, path, source)
     label = layer_name(lr, path, names, source)
     inputs = resolve_inputs(lr, i, names, later, cls.multi_input, source)
@@ -345,7 +345,7 @@ def _layer(lr, i, layers, names, later, x_shape, bias, source):
             raise SpecError(path, f"layer {i} ({cls.kind}) gets token ids (the network input); token ids go "
                                   "through an {\"type\": \"embedding\"} layer first", source)
     reader = KeyReader(lr, keys, path, source)
-    ly = cls.build(reader, i, shapes if cls.multi_input else shapes[0], bias)
+    ly = cls.build(reader, i, shapes if cls.multi_input else shapes[0], bias).with_activation_keys(reader)
     return replace(ly, inputs=inputs, name=label)
 
 

@@ -28,7 +28,7 @@ class ActivationLayer(Layer):
         return cls(index, tuple(in_shape), tuple(in_shape), read.activation())
 
     def describe(self):
-        return f"activation {self.activation} on {'x'.join(map(str, self.in_shape))}"
+        return f"activation {self.act.label} on {'x'.join(map(str, self.in_shape))}"
 
     def forward(self, params, a_prev, conv, bias, tape=None):
         return Recorder(tape, "forward")("z", "a_prev", a_prev, a_prev=a_prev), None

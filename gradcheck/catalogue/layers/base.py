@@ -59,12 +59,12 @@ own registers itself in :data:`LAYER_KINDS`; see :mod:`gradcheck.catalogue` for 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
 
-from ..activations import ACTIVATIONS
+from ..activations import ACTIVATION_KEYS, ACTIVATIONS
 
 __all__ = ["LAYER_KINDS", "Layer", "Recorder", "Tokens", "image_axes", "sequence_axes"]
 
@@ -171,11 +171,26 @@ class Layer:
     def build(cls, read, index, in_shape, bias):
         raise NotImplementedError
 
+    @classmethod
+    def json_keys(cls):
+        """The kind's JSON keys with defaults: its ``keys`` and, where it names an activation, the keys an
+        activation may take (``slope``, ``alpha``; default None, the activation's own)."""
+        return {**cls.keys, **({k: None for k in ACTIVATION_KEYS} if "activation" in cls.keys else {})}
+
+    def with_activation_keys(self, read):
+        """The layer with its activation's parameters read from its JSON object (``read``: a KeyReader) into
+        ``options`` (defaults written out); a SpecError for a key its activation does not take."""
+        if not self.has_activation:
+            return self
+        values = read.activation_settings(ACTIVATIONS[self.activation])
+        return replace(self, options={**self.options, **values}) if values else self
+
     def to_json(self):
         """The layer's net.json object (defaults written out; its ``name`` and ``inputs`` are the spec's)."""
-        out = {"type": self.kind, **self.options}
+        out = {"type": self.kind, **{k: v for k, v in self.options.items() if k not in ACTIVATION_KEYS}}
         if "activation" in self.keys:
             out["activation"] = self.activation
+            out.update((k, v) for k, v in self.options.items() if k in ACTIVATION_KEYS)
         return out
 
     # -- facts -----------------------------------------------------------------------------
@@ -186,8 +201,12 @@ class Layer:
 
     @property
     def act(self):
-        """The :class:`~gradcheck.catalogue.Activation` applied after z (identity for layers without one)."""
-        return ACTIVATIONS[self.activation]
+        """The :class:`~gradcheck.catalogue.Activation` applied after z (identity for layers without one),
+        configured with the layer's parameters of it (a leaky_relu's ``slope``)."""
+        entry = ACTIVATIONS[self.activation]
+        if not entry.params:
+            return entry
+        return entry.configured(**{k: self.options[k] for k in entry.settings if k in self.options})
 
     def unit_axis(self, conv):
         """The axis of this layer's output batch that holds its units (softmax's axis): see :func:`feature_axis`."""
@@ -231,7 +250,7 @@ class Layer:
     def describe(self):
         """``conv2d 1x6x6 -> 2x4x4, relu``."""
         sizes = f"{'x'.join(map(str, self.in_shape))} -> {'x'.join(map(str, self.out_shape))}"
-        return f"{self.kind} {sizes}" + (f", {self.activation}" if self.has_activation else "")
+        return f"{self.kind} {sizes}" + (f", {self.act.label}" if self.has_activation else "")
 
     def size_formulas(self):
         """Lines like ``conv2d 0: H' = (6 + 2·0 − 3)/1 + 1 = 4`` (none for layers that keep the size)."""

@@ -232,7 +232,7 @@ class Conv2d(Layer):
         stride = self.stride[0] if len(set(self.stride)) == 1 else self.stride
         filters = f"{self.out_shape[0]} filter{'s' if self.out_shape[0] != 1 else ''}"
         return (f"conv2d {'x'.join(map(str, self.in_shape))} -> {'x'.join(map(str, self.out_shape))}: "
-                f"{filters} {kh}x{kw}, stride {stride}, padding {self.padding}, {self.activation}")
+                f"{filters} {kh}x{kw}, stride {stride}, padding {self.padding}, {self.act.label}")
 
     def symbolic_z(self, params, a_prev, conv, bias):
         """One sample's z, C order (F, H', W'): z[f, i, j] = b[f] + Σ_{c,p,q} W[f, c, p, q]·x[c, i·S + p − P,

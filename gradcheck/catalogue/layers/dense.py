@@ -89,8 +89,8 @@ class Dense(Layer):
     def describe(self):
         if self.steps:
             return f"dense {self.in_shape[0]}x{self.fan_in} -> {self.in_shape[0]}x{self.width} per step, " \
-                   f"{self.activation}"
-        return f"dense {self.fan_in} -> {self.units}, {self.activation}"
+                   f"{self.act.label}"
+        return f"dense {self.fan_in} -> {self.units}, {self.act.label}"
 
     def param_shapes(self, conv, bias):
         """{"W": shape, "b": shape} (no "b" unless bias is "separate")."""
