@@ -35,7 +35,7 @@ from .unitlines import UnitLines, fits_lines
 __all__ = ["Perturbed"]
 
 #: Memory for the arrays of one chunk of perturbed networks (peak use stays a small multiple of this).
-CHUNK_BYTES = 2**20
+CHUNK_BYTES = 8 * 2**20
 #: Perturbed networks per call where the unit lines give their losses (a few numbers each).
 LINE_CHUNK = 2**16
 
