@@ -215,7 +215,7 @@ def test_expanded_only_for_small_nets():
 
 def test_should_run_modes():
     small = make_spec([2, 3, 2], ["sigmoid", "sigmoid"])
-    large = make_spec([8, 16, 16, 4], ["relu", "relu", "linear"])
+    large = make_spec([16, 32, 32, 4], ["relu", "relu", "linear"])
     assert large.n_params > SYMBOLIC_LIMIT
     run, reason = should_run(large, "auto")
     assert not run and str(large.n_params) in reason and f"limit {SYMBOLIC_LIMIT}" in reason

@@ -52,7 +52,7 @@ from ..catalogue.activations import SYMPY_NUMPY
 from ..reference.backprop import fused_loss
 from ..spec.parse import load_spec
 from .local_facts import local_fact
-from .network import batch_level, has_form, partial, write_network
+from .network import batch_level, has_form, partial, terms_holding, write_network
 from .network import expand as _expand_network
 from .reach import SYMBOLIC_LIMIT, UNITS_LIMIT, expand_wanted, should_run
 
@@ -61,6 +61,15 @@ __all__ = ["Derivation", "DerivedElement", "Opinion", "derive", "symbolic_gradie
 
 def _latex_eq(lhs, rhs):
     return f"{lhs} = {sp.latex(rhs)}"
+
+
+def _printer():
+    """lambdify's NumPy printer as it builds it for these modules, but printing sums in their stored order: sorting
+    the terms of every sum (the printer's default) costs more than the rest of the compilation."""
+    from sympy.printing.numpy import NumPyPrinter
+
+    return NumPyPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                         "user_functions": {k: k for k in SYMPY_NUMPY}, "order": "none"})
 
 
 @dataclass(repr=False)
@@ -185,14 +194,14 @@ class Derivation:
         """The lambdified gradient elements (``steps``: the value of every step instead, to locate an overflow)."""
         if steps:
             return sp.lambdify(self._args(), [s for s, _ in self._steps()], modules=[SYMPY_NUMPY, "numpy"],
-                               cse=lambda exprs: (self._steps(), exprs))
+                               cse=lambda exprs: (self._steps(), exprs), printer=_printer())
         if self._fn is None:
             # lambdify checks str(arg) is an identifier and otherwise substitutes a Dummy through every
             # expression (quadratic in the size); "w0_1,2" is not, so the arguments are plain symbols with the
             # identifier names ("w0_1_2") that the code printer writes for the NetSymbols in the body.
             steps = self._steps()
             self._fn = sp.lambdify(self._args(), [e.chain_rule for e in self.elements],
-                                   modules=[SYMPY_NUMPY, "numpy"], cse=lambda exprs: (steps, exprs))
+                                   modules=[SYMPY_NUMPY, "numpy"], cse=lambda exprs: (steps, exprs), printer=_printer())
         return self._fn
 
     def _args(self):
@@ -351,11 +360,11 @@ def derive(spec, expand="auto") -> Derivation:
     net = write_network(spec, loss.sample_term, samples, loss.sample_term_from_z if fused_loss(spec) else None)
     elements = []
     for name, li, kind, shape in spec.param_names():
-        zs = [(zi, sp.sympify(zi).free_symbols) for zi in net.z_exprs[li]]
+        holding = terms_holding(net.z_exprs[li], set(net.params[li][kind].ravel()))  # θ -> {i: z_i's terms with θ}
         delta = net.delta[li]
         for index in np.ndindex(*shape):
             theta = net.params[li][kind][index]
-            local = {i: partial(zi, theta) for i, (zi, fs) in enumerate(zs) if theta in fs}  # ∂z_i/∂θ
+            local = {i: partial(part, theta) for i, part in holding.get(theta, {}).items()}  # ∂z_i/∂θ
             chain = sp.Add(*[delta[i] * d for i, d in local.items()])
             try:
                 j, k = spec.layers[li].unit_input(kind, index, spec.conv)

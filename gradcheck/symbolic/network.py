@@ -26,7 +26,7 @@ import re
 import numpy as np
 import sympy as sp
 
-__all__ = ["NetSymbol", "Network", "write_network", "batch_level", "has_form", "partial"]
+__all__ = ["NetSymbol", "Network", "write_network", "batch_level", "has_form", "partial", "terms_holding"]
 
 _NAME = re.compile(r"([a-z]+)(\d*)_(\d+(?:_\d+)*)")
 _LATEX_LETTER = {"delta": r"\delta", "gamma": r"\gamma", "beta": r"\beta", "mu": r"\mu", "var": r"{\sigma^{2}}",
@@ -203,7 +203,29 @@ def partial(expr, s):
         if len(inside) == 1:  # one factor holds s: the others are constants
             rest = sp.Mul(*[f for f in expr.args if f is not inside[0]])
             return rest if inside[0] == s else rest * partial(inside[0], s)
+    if isinstance(expr, sp.Function) and expr.args == (s,):  # σ(z): its derivative, derived once per σ
+        return _derivative(expr.func).xreplace({_AT: s})
     return sp.diff(expr, s)
+
+
+_AT = sp.Dummy("t", real=True)
+
+
+@functools.cache
+def _derivative(func):
+    """dσ/dt at the dummy t, for a function σ of one argument (an activation's form): sympy.diff asks its
+    assumptions anew every time, which costs more than the rest of a layer's backward pass."""
+    return sp.diff(func(_AT), _AT)
+
+
+def terms_holding(exprs, targets):
+    """{θ: {i: the part of exprs[i] that holds θ}} for the symbols ``targets``, in one pass over each expression
+    (differentiating that part by θ gives ∂exprs[i]/∂θ, without visiting every term of a sum once per θ)."""
+    out = {}
+    for i, e in enumerate(exprs):
+        for theta, part in _parts(e, targets).items():
+            out.setdefault(theta, {})[i] = part
+    return out
 
 
 def _parts(expr, targets):

@@ -9,9 +9,10 @@ from .network import batch_level
 __all__ = ["EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "SYMBOLIC_LIMIT", "UNITS_LIMIT", "expand_wanted", "should_run"]
 
 #: ``should_run(spec, "auto")`` skips networks with more parameters than this. The cost is
-#: linear in the parameters (about 0.2 s to derive, compile and evaluate 200, 1.5 s for
-#: 756; see benchmarks/bench_symbolic.py): the limit keeps the check quick and its report short.
-SYMBOLIC_LIMIT = 200
+#: close to linear in the parameters (about 0.5 s of CPU to derive, compile and evaluate a 876-parameter
+#: dense net, 1.2 s for 1,742, 1.7 s for 2,718, SymPy's import aside; see benchmarks/bench_symbolic.py):
+#: the limit keeps the third opinion within about a second.
+SYMBOLIC_LIMIT = 1000
 #: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
 #: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
 #: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny

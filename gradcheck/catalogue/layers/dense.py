@@ -291,12 +291,12 @@ class Dense(Layer):
         a_in = list(a_prev) + ([1] if bias.in_weights else [])
         units = W.shape[0] if conv.samples_are_columns else W.shape[1]
         zs = []
+        import sympy as sp  # here: SymPy is loaded only when a symbolic form is built
+
         for j in range(units):
             weights = W[j, :] if conv.samples_are_columns else W[:, j]
-            z = sum(w * a for w, a in zip(weights, a_in))
-            if bias.has_b:
-                z += params["b"][j]
-            zs.append(z)
+            terms = [w * a for w, a in zip(weights, a_in)]  # one Add of all terms: a running sum is quadratic
+            zs.append(sp.Add(*terms, *([params["b"][j]] if bias.has_b else [])))
         return zs
 
     def unit_input(self, kind, index, conv):
