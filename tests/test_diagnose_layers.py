@@ -88,7 +88,9 @@ def test_every_mistake_in_the_registry_is_exercised():
              ("conv2d", "stride_ignored"), ("maxpool2d", "to_all"), ("maxpool2d", "averaged"),
              ("avgpool2d", "not_divided"), ("batchnorm", "constant_stats"), ("layernorm", "constant_stats"),
              ("dropout", "no_mask"), ("dropout", "no_rescale"), ("flatten", "fortran"),
-             ("flatten", "channels_last"), ("flatten", "unflatten_channels_last")}
+             ("flatten", "channels_last"), ("flatten", "unflatten_channels_last"),
+             ("add", "skip_dropped"), ("add", "main_dropped"), ("concat", "split_reversed"),
+             ("embedding", "repeated_ids_lost")}
     assert keys == named
 
 
