@@ -397,3 +397,56 @@ def __getattr__(name):
         from . import corner_strategies
         return getattr(corner_strategies, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- embedding networks (token ids) -------------------------------------------------------------
+
+__all__ += ["embedding_networks"]
+
+
+def embedding_networks(max_vocab=6, max_steps=3, max_dim=3, max_batch=5, conventions=None, smooth=False):
+    """Strategy for complete spec dicts (params and data filled in) of networks that read token ids.
+
+    ``{"steps": T, "vocab": V}`` input (T <= max_steps, 2 <= V <= max_vocab), an embedding of E <=
+    max_dim, maybe a dense layer per step, flatten, maybe a hidden dense layer, and an output
+    with a loss that suits it. Token ids are drawn from a few of the V, so they often repeat
+    (the case the table's gradient must add up). ``smooth=True`` leaves out relu and leaky_relu.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(embedding_networks())
+    ... def test(d):
+    ...     assert d["layers"][0]["type"] == "embedding" and "vocab" in d["input"]
+    >>> test()
+    """
+    for value, argument in ((max_vocab, "max_vocab"), (max_steps, "max_steps"), (max_dim, "max_dim"),
+                            (max_batch, "max_batch")):
+        _positive(value, argument)
+    convs = _choose(conventions, CONVENTIONS, "conventions")
+    acts = [a.name for a in ACTIVATIONS.values() if not a.last_only and not (smooth and a.kinks)]
+
+    @st.composite
+    def build(draw):
+        steps, vocab = draw(st.integers(1, max_steps)), draw(st.integers(2, max(2, max_vocab)))
+        layers = [{"type": "embedding", "dim": draw(st.integers(1, max_dim))}]
+        if draw(st.booleans()):
+            layers.append({"units": draw(st.integers(1, 3)), "activation": draw(st.sampled_from(acts))})
+        layers.append({"type": "flatten"})
+        if draw(st.booleans()):
+            layers.append({"units": draw(st.integers(1, 4)), "activation": draw(st.sampled_from(acts))})
+        loss = draw(st.sampled_from(sorted(LOSSES)))
+        out = LOSSES[loss].output or draw(st.sampled_from(acts))
+        layers.append({"units": draw(st.integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
+                       "activation": out})
+        raw = {"name": "random_embedding", "input": {"steps": steps, "vocab": vocab}, "layers": layers, "loss": loss,
+               "convention": draw(st.sampled_from(convs)), "bias": draw(st.sampled_from(sorted(BIAS_STYLES))),
+               "batch": draw(st.integers(1, max_batch)), "seed": draw(st.integers(0, 2**16))}
+        spec = load_spec(raw)
+        params = draw(params_for(spec))
+        used = draw(st.lists(st.integers(0, vocab - 1), min_size=1, max_size=vocab, unique=True))
+        X = draw(hnp.arrays(np.int64, (spec.n_samples, steps), elements=st.sampled_from(used)))
+        Y = draw(data_for(spec))[1]
+        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
+                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+
+    return build()

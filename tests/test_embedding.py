@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from gradcheck import check_network, load_spec
 from gradcheck.catalogue import BIAS_STYLES, CONVENTIONS
@@ -15,6 +16,7 @@ from gradcheck.cli import main
 from gradcheck.errors import SpecError
 from gradcheck.numeric.network import numeric_gradient
 from gradcheck.reference.backprop import backprop
+from gradcheck.strategies import embedding_networks
 
 IMPLS = Path(__file__).parent / "impls"
 sys.path.insert(0, str(IMPLS))
@@ -198,3 +200,21 @@ def test_every_convention_and_bias_style_keeps_the_table_as_it_is():
             assert spec.param_shapes()[0] == {"W": (5, 2)}
             z, _ = spec.layers[0].forward(spec.parameters()[0], spec.batch_data()[0], spec.conv, spec.bias)
             assert z.shape == (6, 3, 2)
+
+
+# -- random networks ---------------------------------------------------------------------------------
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(embedding_networks(smooth=True))
+def test_random_embedding_networks_pass_and_a_lost_repeat_fails(raw):
+    assert check_network(raw, symbolic="off").passed
+    spec = load_spec(raw)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    seen = {}
+    _, ref = backprop(spec, params, X, Y, seen=seen)
+    dW = np.zeros_like(ref[0]["W"])
+    dW[X] = seen[0][1]  # the known mistake: each repeated id keeps one δ
+    if not np.allclose(dW, ref[0]["W"], rtol=1e-3, atol=1e-6):  # visible where ids repeat with δ's that matter
+        grads = [dict(g) for g in ref]
+        grads[0]["W"] = dW
+        assert not check_network(raw, lambda p, x, y: grads, symbolic="off").passed
