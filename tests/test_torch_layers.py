@@ -3,7 +3,7 @@
 Runs only where torch is installed (``pip install torch==2.13.0``); gradcheck never depends
 on it. The network is rebuilt here with ``torch.nn.functional`` from the spec alone:
 ``conv2d`` (cross-correlation), ``max_pool2d``, ``avg_pool2d``, ``batch_norm`` in training
-mode, ``layer_norm``; dropout multiplies by gradcheck's fixed mask.
+mode, ``layer_norm``, ``embedding``; dropout multiplies by gradcheck's fixed mask.
 """
 
 import numpy as np
@@ -28,7 +28,7 @@ def _act(name, z):
 def torch_loss(spec, params, X, Y):
     """C computed by torch, every array sample-major: (N, features) or (N, C, H, W)."""
     row = spec.convention == "row"
-    a = torch.tensor(X if X.ndim == 4 or row else X.T)
+    a = torch.tensor(X if X.ndim == 4 or row or spec.tokens else X.T)
     y = torch.tensor(Y if row else Y.T)
     for ly, p in zip(spec.layers, params):
         o, image = ly.options, a.dim() == 4
@@ -42,6 +42,8 @@ def torch_loss(spec, params, X, Y):
             z = F.avg_pool2d(a, tuple(o["size"]), tuple(o["stride"]))
         elif ly.kind == "flatten":
             z = a.reshape(a.shape[0], -1)
+        elif ly.kind == "embedding":
+            z = F.embedding(a, p["W"])
         elif ly.kind == "batchnorm":
             z = F.batch_norm(a, None, None, p["gamma"], p["beta"], training=True, eps=o["eps"])
         elif ly.kind == "layernorm":
