@@ -32,7 +32,7 @@ from ..reference.backprop import forward, fused_loss, loss_value, sample_losses
 from .stencils import flatten
 from .unitlines import UnitLines, fits_lines
 
-__all__ = ["Perturbed"]
+__all__ = ["Perturbed", "row_top"]
 
 #: Memory for the arrays of one chunk of perturbed networks (peak use stays a small multiple of this).
 CHUNK_BYTES = 2**20
@@ -265,12 +265,7 @@ class Perturbed:
         return self._row_top(i), a_row, crossed
 
     def _row_top(self, i):
-        """The last layer above layer i up to which a changed unit's row stays one row (i if none; never the
-        output layer, whose loss needs the whole output)."""
-        layers = self.spec.layers
-        while i + 2 < len(layers) and getattr(layers[i + 1], "rowwise", False) and layers[i + 1].act.elementwise:
-            i += 1
-        return i
+        return row_top(self.spec, i)
 
     def _above(self, start, a, z, samples=False):
         """Run layers above ``start`` on the stack a (P, ...) of its outputs; (losses (P,), crossed (P,)), or with
@@ -314,6 +309,15 @@ class Perturbed:
         if not kinks or np.iscomplexobj(z_row):
             return np.zeros(len(z_row), dtype=bool)
         return np.any([(np.sign(z_row - k) != np.sign(z_base - k)).any(axis=1) for k in kinks], axis=0)
+
+
+def row_top(spec, i):
+    """The last layer above layer i up to which a changed unit's row stays one row (i if none; never the output
+    layer, whose loss needs the whole output)."""
+    layers = spec.layers
+    while i + 2 < len(layers) and getattr(layers[i + 1], "rowwise", False) and layers[i + 1].act.elementwise:
+        i += 1
+    return i
 
 
 def _unit_rows(batch, conv):
