@@ -170,6 +170,24 @@ def test_the_makemore_loop_passes_and_the_cli_names_the_mistake(tmp_path, capsys
     assert "keeps the δ of only one of them" in out
 
 
+@pytest.mark.parametrize(("make", "words"), [
+    (lambda g, seen: g["W"].T, "dW is transposed: an embedding's W is (vocab, dim) = (5, 2) in both conventions"),
+    (lambda g, seen: seen[0][1], "dW has the shape of δ (N, T, E) = (6, 3, 2): add each position's δ"),
+])
+def test_a_table_gradient_of_the_wrong_shape_gets_a_hint(make, words):
+    spec = _spec("column")
+
+    def impl(p, x, y):
+        seen = {}
+        grads = [dict(g) for g in backprop(spec, p, x, y, seen=seen)[1]]
+        grads[0]["W"] = make(grads[0], seen)
+        return grads
+
+    result = check_network(spec, impl, symbolic="off")
+    assert not result.passed
+    assert any(words in p for p in result.problems), result.problems
+
+
 # -- bad input ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("raw", "words"), [

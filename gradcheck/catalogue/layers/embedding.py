@@ -164,6 +164,17 @@ class Embedding(Layer):
                                         scatter_add(delta, ids, self.vocab), ids=ids, delta=delta)
         return {"W": dW}, None
 
+    def shape_hint(self, key, got, expected, n):
+        """δ itself returned (N, T, E), or the table transposed (E, V): the column convention does not transpose it."""
+        got, expected = tuple(got), tuple(expected)
+        if got == (n, self.in_shape[0], self.dim):
+            return (f"dW has the shape of δ (N, T, E) = {got}: add each position's δ into its token's row of the "
+                    f"table, np.add.at(dW, ids, delta), for shape {expected}")
+        if got == expected[::-1] and got != expected:
+            return (f"dW is transposed: an embedding's W is (vocab, dim) = {expected} in both conventions (row v is "
+                    "token v's vector)")
+        return ""
+
     def output_change(self, params, key, index, delta, cache, z, conv, bias):
         """A stack (P, N, T, E) of z's, element ``index[p]`` (flat) of W moved by ``delta[p]``: W[v, e] is read at
         the positions where ids == v, so z[:, :, e] moves by δ there and nowhere else (the lookup itself)."""
