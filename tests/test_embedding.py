@@ -132,6 +132,15 @@ def test_structured_and_plain_finite_differences_agree():
     assert np.all(structured.grads[0]["W"][absent] == 0)  # a token not in the batch: its row moves nothing
 
 
+def test_the_complex_step_passes_through_the_lookup():
+    spec = _spec("column")
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, ref = backprop(spec, params, X, Y)
+    for structured in (True, False):
+        numeric = numeric_gradient(spec, params, X, Y, method="complex-step", structured=structured)
+        np.testing.assert_allclose(numeric.grads[0]["W"], ref[0]["W"], rtol=1e-12, atol=1e-15)
+
+
 def test_a_wrong_table_gradient_is_caught():
     spec = _spec()
 
