@@ -57,7 +57,8 @@ def rel_error(grads, ref, layers=None):
         for k in ref[i]:
             a, b = np.asarray(grads[i][k]), np.asarray(ref[i][k])
             big = np.abs(b) > 1e-8 * scale
-            worst = max(worst, float(np.max(np.abs(a - b)[big] / np.maximum(np.abs(a), np.abs(b))[big])))
+            if big.any():
+                worst = max(worst, float(np.max(np.abs(a - b)[big] / np.maximum(np.abs(a), np.abs(b))[big])))
     return worst
 
 
