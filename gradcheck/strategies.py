@@ -33,6 +33,9 @@ __all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "bad_shap
 _CORNER_NAMES = frozenset({"CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_networks",
                            "saturated_networks", "near_kink_networks", "pool_tie_networks"})
 _GRAPH_NAMES = frozenset({"graph_specs", "graph_networks", "sequence_specs", "sequence_networks"})
+#: Strategies of networks built around one layer kind (attention, embeddings, recurrent layers) live in
+#: :mod:`gradcheck.kind_strategies`.
+_KIND_NAMES = frozenset({"attention_networks", "embedding_networks", "rnn_networks", "lstm_networks"})
 
 
 # -- valid specs ------------------------------------------------------------------------------
@@ -250,38 +253,10 @@ def __getattr__(name):
     if name in _CORNER_NAMES:
         from . import corner_strategies
         return getattr(corner_strategies, name)
+    if name in _KIND_NAMES:
+        from . import kind_strategies
+        return getattr(kind_strategies, name)
     if name in _GRAPH_NAMES:
         from . import graph_strategies
         return getattr(graph_strategies, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-# -- attention -----------------------------------------------------------------------------------
-
-def attention_networks(max_steps=3, max_heads=2, max_head_size=2, max_batch=3, conventions=None):
-    """Strategy for complete spec dicts (params and data filled in) of a self-attention layer over a short sequence,
-    then flatten and a dense output: T <= max_steps, heads h <= max_heads of d <= max_head_size features each
-    (D = h·d), causal or not, either convention, a loss that suits the output."""
-    for value, argument in ((max_steps, "max_steps"), (max_heads, "max_heads"), (max_head_size, "max_head_size"),
-                            (max_batch, "max_batch")):
-        _positive(value, argument)
-    convs = _choose(conventions, CONVENTIONS, "conventions")
-
-    @st.composite
-    def build(draw):
-        steps, heads = draw(st.integers(1, max_steps)), draw(st.integers(1, max_heads))
-        width = heads * draw(st.integers(1, max_head_size))
-        loss = draw(st.sampled_from(["cross_entropy", "mse"]))
-        out = {"cross_entropy": "softmax", "mse": "linear"}[loss]
-        raw = {"name": "random_attention", "input": {"steps": steps, "features": width}, "loss": loss,
-               "layers": [{"type": "attention", "heads": heads, "causal": draw(st.booleans())}, {"type": "flatten"},
-                          {"units": draw(st.integers(2, 3)), "activation": out}],
-               "convention": draw(st.sampled_from(convs)), "batch": draw(st.integers(1, max_batch)),
-               "seed": draw(st.integers(0, 2**16))}
-        spec = load_spec(raw)
-        params = draw(params_for(spec))
-        X, Y = draw(data_for(spec))
-        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
-                "data": {"X": X.tolist(), "Y": Y.tolist()}}
-
-    return build()

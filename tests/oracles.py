@@ -64,6 +64,10 @@ LAYER_NETS = {
         "input": 4, "loss": "cross_entropy", "batch": 4, "seed": 6,
         "layers": [{"units": 5, "activation": "tanh"}, {"type": "layernorm"}, {"type": "dropout", "p": 0.5, "seed": 9},
                    {"units": 3, "activation": "softmax"}]},
+    "embedding_mlp": {
+        "input": {"steps": 3, "vocab": 4}, "loss": "cross_entropy", "batch": 5, "seed": 7,
+        "layers": [{"type": "embedding", "dim": 2}, {"type": "flatten"}, {"units": 3, "activation": "tanh"},
+                   {"units": 4, "activation": "softmax"}]},
 }
 
 
@@ -195,7 +199,7 @@ def _dense(spec, p, a):
 def network_cost(spec, params, X, Y):
     """C from scratch, with every array sample-major: (N, features) or (N, C, H, W)."""
     row = spec.convention == "row"
-    a = X if X.ndim == 4 or row else X.T
+    a = X if X.ndim == 4 or row or spec.tokens else X.T
     y = Y if row else Y.T
     for ly, p in zip(spec.layers, params):
         o = ly.options
@@ -208,6 +212,8 @@ def network_cost(spec, params, X, Y):
             z = _pool(a, o["size"], o["stride"], ly.kind[:3])
         elif ly.kind == "flatten":
             z = a.reshape(len(a), -1)
+        elif ly.kind == "embedding":  # row ids[n, t] of the table, position by position
+            z = np.array([[p["W"][a[n, t]] for t in range(a.shape[1])] for n in range(len(a))])
         elif ly.kind == "batchnorm":
             shape = (1, -1, 1, 1) if image else (1, -1)
             z = _normalise(a, (0, 2, 3) if image else 0, p["gamma"].reshape(shape), p["beta"].reshape(shape), o["eps"],

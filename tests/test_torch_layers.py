@@ -3,7 +3,7 @@
 Runs only where torch is installed (``pip install torch==2.13.0``); gradcheck never depends
 on it. The network is rebuilt here with ``torch.nn.functional`` from the spec alone:
 ``conv2d`` (cross-correlation), ``max_pool2d``, ``avg_pool2d``, ``batch_norm`` in training
-mode (with the unbiased variance, written out in torch ops), ``layer_norm``, ``group_norm``;
+mode (with the unbiased variance, written out in torch ops), ``layer_norm``, ``group_norm``, ``embedding``;
 dropout multiplies by gradcheck's fixed mask.
 """
 
@@ -36,36 +36,35 @@ def _unbiased_batch_norm(a, gamma, beta, eps):
     return gamma.reshape(shape) * (a - mu) / torch.sqrt(var + eps) + beta.reshape(shape)
 
 
+def _batch_norm(a, p, o, row):
+    if o.get("variance") == "unbiased":
+        return _unbiased_batch_norm(a, p["gamma"], p["beta"], o["eps"])
+    return F.batch_norm(a, None, None, p["gamma"], p["beta"], training=True, eps=o["eps"])
+
+
+#: Each kind's forward pass in torch: (a, params, options, row convention) -> z.
+OPS = {
+    "dense": lambda a, p, o, row: a @ (p["W"] if row else p["W"].T) + (p["b"] if "b" in p else 0),
+    "conv2d": lambda a, p, o, row: F.conv2d(a, p["W"], p.get("b"), stride=tuple(o["stride"]), padding=o["padding"]),
+    "maxpool2d": lambda a, p, o, row: F.max_pool2d(a, tuple(o["size"]), tuple(o["stride"])),
+    "avgpool2d": lambda a, p, o, row: F.avg_pool2d(a, tuple(o["size"]), tuple(o["stride"])),
+    "flatten": lambda a, p, o, row: a.reshape(a.shape[0], -1),
+    "embedding": lambda a, p, o, row: F.embedding(a, p["W"]),
+    "batchnorm": _batch_norm,
+    "groupnorm": lambda a, p, o, row: F.group_norm(a, o["groups"], p["gamma"], p["beta"], eps=o["eps"]),
+    "layernorm": lambda a, p, o, row: F.layer_norm(a, tuple(a.shape[1:]), p["gamma"], p["beta"], eps=o["eps"]),
+    "dropout": lambda a, p, o, row: a * (p["mask"] if a.dim() == 4 or row else p["mask"].T),
+}
+
+
 def torch_loss(spec, params, X, Y):
     """C computed by torch, every array sample-major: (N, features) or (N, C, H, W)."""
     row = spec.convention == "row"
-    a = torch.tensor(X if X.ndim == 4 or row else X.T)
+    a = torch.tensor(X if X.ndim == 4 or row or spec.tokens else X.T)
     y = torch.tensor(Y if row else Y.T)
     for ly, p in zip(spec.layers, params):
-        o, image = ly.options, a.dim() == 4
-        if ly.kind == "dense":
-            z = a @ (p["W"] if row else p["W"].T) + (p["b"] if "b" in p else 0)
-        elif ly.kind == "conv2d":
-            z = F.conv2d(a, p["W"], p.get("b"), stride=tuple(o["stride"]), padding=o["padding"])
-        elif ly.kind == "maxpool2d":
-            z = F.max_pool2d(a, tuple(o["size"]), tuple(o["stride"]))
-        elif ly.kind == "avgpool2d":
-            z = F.avg_pool2d(a, tuple(o["size"]), tuple(o["stride"]))
-        elif ly.kind == "flatten":
-            z = a.reshape(a.shape[0], -1)
-        elif ly.kind == "batchnorm" and o.get("variance") == "unbiased":
-            z = _unbiased_batch_norm(a, p["gamma"], p["beta"], o["eps"])
-        elif ly.kind == "batchnorm":
-            z = F.batch_norm(a, None, None, p["gamma"], p["beta"], training=True, eps=o["eps"])
-        elif ly.kind == "groupnorm":
-            z = F.group_norm(a, o["groups"], p["gamma"], p["beta"], eps=o["eps"])
-        elif ly.kind == "layernorm":
-            z = F.layer_norm(a, tuple(a.shape[1:]), p["gamma"], p["beta"], eps=o["eps"])
-        elif ly.kind == "dropout":
-            mask = p["mask"] if image or row else p["mask"].T
-            z = a * mask
-        else:
-            z = a
+        op = OPS.get(ly.kind)
+        z = a if op is None else op(a, p, ly.options, row)
         a = _act(ly.activation, z) if "activation" in ly.keys else z
     return loss_value(spec.loss, a, y, log=torch.log)
 

@@ -28,11 +28,11 @@ from functools import cached_property
 
 import numpy as np
 
-from ..reference.backprop import forward, loss_value, sample_losses
+from ..reference.backprop import forward, fused_loss, loss_value, sample_losses
 from .stencils import flatten
 from .unitlines import UnitLines, fits_lines
 
-__all__ = ["Perturbed"]
+__all__ = ["Perturbed", "row_top"]
 
 #: Memory for the arrays of one chunk of perturbed networks (peak use stays a small multiple of this).
 CHUNK_BYTES = 8 * 2**20
@@ -57,6 +57,7 @@ class Perturbed:
         self.states = [ly.kink_state(a, z, conv) for ly, a, z in zip(spec.layers, self.inputs, self.base.z)]
         self.n = spec.samples_in(Y)
         self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
+        self.fused = fused_loss(spec) is not None
 
     @cached_property
     def shares(self):
@@ -104,7 +105,8 @@ class Perturbed:
         above = 3 * max((m.units for m in layers[i + 1:]), default=0) * self.n  # arrays of one layer at a time
         if self.uses_structure(i) and hasattr(layers[i], "output_change"):
             per = 2 * layers[i].units * self.n + above
-        elif self.uses_structure(i):
+        elif self.uses_structure(i):  # one row per layer up to the last that maps rows to rows, then in full
+            above = 3 * max((m.units for m in layers[self._row_top(i) + 1:]), default=0) * self.n
             per = 4 * self.n + above
         else:
             per = self.theta(i).size + 3 * layers[i].units * self.n + above
@@ -198,7 +200,7 @@ class Perturbed:
         conv, ly = self.spec.conv, self.spec.layers[i]
         z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
         crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
-        a = ly.act.forward(z, ly.unit_axis(conv)) if ly.has_activation else z
+        a = self._output(ly, z)
         values, more = self._above(i, a, z)
         return values, crossed | more
 
@@ -212,7 +214,7 @@ class Perturbed:
                 z[pos] = ly.output_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i], conv,
                                           spec.bias)
             crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
-            a = ly.act.forward(z, ly.unit_axis(conv)) if ly.has_activation else z
+            a = self._output(ly, z)
             values, more = self._above(i, a, z)
             return values, crossed | more
         unit = np.empty(p, dtype=int)
@@ -231,21 +233,39 @@ class Perturbed:
         crossed = self._row_moved(ly, z_row, rows[unit])
         if i == len(layers) - 1 or not ly.act.elementwise:
             z = _with_rows(base.z[i], unit, z_row, conv)
-            a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
+            a = self._output(ly, z)
             values, more = self._above(i, a, z, samples)
             return values, crossed | more
         a_row = ly.act.forward(z_row, conv.unit_axis) if ly.has_activation else z_row
+        i, a_row, more = self._through_rows(i, unit, a_row)
+        crossed |= more
         da_row = a_row - _unit_rows(base.a[i], conv)[unit]
         nxt = layers[i + 1]
         if hasattr(nxt, "input_change") and spec.consumers(i) == [i + 1]:
             z = nxt.input_change(self.params[i + 1], base.z[i + 1], unit, da_row, conv, spec.bias)
             crossed |= self._moved(i + 1, nxt.kink_state(None, z, conv), len(unit))
-            a = nxt.act.forward(z, conv.unit_axis) if nxt.has_activation else z
+            a = self._output(nxt, z)
             values, more = self._above(i + 1, a, z, samples)
         else:
             a = _with_rows(base.a[i], unit, a_row, conv)
             values, more = self._above(i, a, None, samples)
         return values, crossed | more
+
+    def _through_rows(self, i, unit, a_row):
+        """Carry changed rows ``a_row`` (P, N) of layer i's units ``unit`` up through the layers above that map
+        each unit's row to the same unit's row (``row_change``: a batchnorm's feature over the batch, a standalone
+        element-wise activation), below the output layer. (the last such layer, its rows, crossed a kink (P,))."""
+        layers, conv = self.spec.layers, self.spec.conv
+        crossed = np.zeros(len(unit), dtype=bool)
+        for k in range(i + 1, self._row_top(i) + 1):
+            ly = layers[k]
+            z_row = ly.row_change(self.params[k], unit, a_row, conv)
+            crossed |= self._row_moved(ly, z_row, _unit_rows(self.base.z[k], conv)[unit])
+            a_row = ly.act.forward(z_row, conv.unit_axis) if ly.has_activation else z_row
+        return self._row_top(i), a_row, crossed
+
+    def _row_top(self, i):
+        return row_top(self.spec, i)
 
     def _above(self, start, a, z, samples=False):
         """Run layers above ``start`` on the stack a (P, ...) of its outputs; (losses (P,), crossed (P,)), or with
@@ -268,7 +288,7 @@ class Perturbed:
             got = [changed[j][0] if j in changed else self._unchanged(j) for j in ly.inputs]
             a_prev = got if ly.multi_input else got[0]
             z, _ = ly.forward(self.params[ly.index], a_prev, conv, spec.bias)
-            a = ly.act.forward(z, ly.unit_axis(conv)) if ly.has_activation else z
+            a = self._output(ly, z)
             changed[ly.index] = (a, z)
             if fold:
                 state = ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv)
@@ -287,6 +307,13 @@ class Perturbed:
         chains only, where no layer reads an unchanged input)."""
         return self.X if j < 0 else self.base.a[j]
 
+    def _output(self, ly, z):
+        """Layer ``ly``'s a from its z: z itself at an output whose loss is computed from z (the fused loss reads
+        only z, so its softmax or σ is not evaluated for every perturbed network)."""
+        if not ly.has_activation or (self.fused and ly.index == len(self.spec.layers) - 1):
+            return z
+        return ly.act.forward(z, ly.unit_axis(self.spec.conv))
+
     def _moved(self, i, state, p):
         """Per network of the stack (``p`` of them), whether layer i's kink state differs from the base's."""
         if state is None or self.states[i] is None or np.iscomplexobj(state):
@@ -299,6 +326,15 @@ class Perturbed:
         if not kinks or np.iscomplexobj(z_row):
             return np.zeros(len(z_row), dtype=bool)
         return np.any([(np.sign(z_row - k) != np.sign(z_base - k)).any(axis=1) for k in kinks], axis=0)
+
+
+def row_top(spec, i):
+    """The last layer above layer i up to which a changed unit's row stays one row (i if none; never the output
+    layer, whose loss needs the whole output)."""
+    layers = spec.layers
+    while i + 2 < len(layers) and getattr(layers[i + 1], "rowwise", False) and layers[i + 1].act.elementwise:
+        i += 1
+    return i
 
 
 def _unit_rows(batch, conv):

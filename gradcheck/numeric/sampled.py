@@ -28,7 +28,7 @@ from ..reference.backprop import forward, loss_value
 from . import methods
 from .network import kinked
 from .noise import layer_noise
-from .perturbed import Perturbed
+from .perturbed import Perturbed, row_top
 from .stencils import EPS, STEP_SCALE, error_bound
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
@@ -94,11 +94,13 @@ def estimate_seconds(spec, n, method="auto"):
         if not shapes:
             continue
         count = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values())
-        upper = layers[i + 1:]
+        rows = hasattr(layers[i], "unit_change") and getattr(layers[i], "structured", True)
+        top = row_top(spec, i) if rows and layers[i].act.elementwise else i  # rows carried up to there, ~N each
+        upper = layers[top + 1:]
         macs = [m.units * m.fan_in for m in upper]
-        if upper and hasattr(upper[0], "input_change") and layers[i].act.elementwise:
+        if upper and hasattr(upper[0], "input_change") and layers[top].act.elementwise:
             macs[0] = upper[0].units
-        per_network = sum(macs) * SECONDS_PER_MAC + (sum(m.units for m in upper) + 1) * SECONDS_PER_ENTRY
+        per_network = sum(macs) * SECONDS_PER_MAC + (sum(m.units for m in upper) + 1 + top - i) * SECONDS_PER_ENTRY
         if not method.complex and fits_lines(spec, i):
             networks = 2 * len(NODES) * layers[i].units
             total += len(POWERS) * count * n * SECONDS_PER_MAC

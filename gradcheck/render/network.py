@@ -47,7 +47,8 @@ def network_blocks(spec, result):
             blocks.append(Para([f"{name}, shape {tuple(shape)}: one bias per unit of layer {li}."]))
             blocks += _grid("", units, [name], arr[None, :])
             continue
-        if kind != "W" or arr.ndim != 2:  # any other tensor: one row per index of its leading axes
+        if kind != "W" or arr.ndim != 2 or "units" not in ly.options:  # any other tensor (an embedding's table
+            # too): one row per index of its leading axes
             rows2 = arr.reshape(-1, arr.shape[-1])
             labels = [f"{name}[{', '.join(map(str, idx))}]" if idx else name for idx in np.ndindex(*arr.shape[:-1])]
             blocks.append(Para([f"{name}, shape {tuple(shape)} (layer {li}, {ly.describe()})."]))

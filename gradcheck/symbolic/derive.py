@@ -244,7 +244,7 @@ class Derivation:
     def _evaluate(self, params, X, Y):
         """(gradients, a function giving {symbol: value}, the floating-point errors NumPy met)."""
         spec, conv = self.spec, self.spec.conv
-        Xs = np.asarray(X, dtype=np.float64)
+        Xs = np.asarray(X, dtype=np.float64)  # token ids are (N, T) in both conventions
         Xs = Xs if spec.tokens else np.asarray(conv.to_samples(Xs))
         Ys = np.asarray(conv.to_samples(np.asarray(Y, dtype=np.float64)))
         n = Xs.shape[0]

@@ -30,6 +30,15 @@ class ActivationLayer(Layer):
     def describe(self):
         return f"activation {self.act.label} on {'x'.join(map(str, self.in_shape))}"
 
+    @property
+    def rowwise(self):
+        """True on vectors: unit j's z is unit j's input (see :meth:`row_change`)."""
+        return len(self.in_shape) == 1
+
+    def row_change(self, params, unit, x_row, conv):
+        """z of units ``unit`` (P,) whose inputs over the batch are ``x_row`` (P, N): the same rows."""
+        return x_row
+
     def forward(self, params, a_prev, conv, bias, tape=None):
         return Recorder(tape, "forward")("z", "a_prev", a_prev, a_prev=a_prev), None
 

@@ -283,6 +283,32 @@ class BatchNorm(_Norm):
         return (self.in_shape[0],)
 
     @property
+    def rowwise(self):
+        """True on vectors: each feature is normalised over the batch on its own (see :meth:`row_change`)."""
+        return not self.image
+
+    @property
+    def structured(self):
+        """True on vectors: γ_j and β_j move feature j's z only (see :meth:`unit_change`)."""
+        return not self.image
+
+    def unit_change(self, params, key, index, delta, cache, z, conv, bias):
+        """Feature j's z over the batch when γ_j or β_j (flat ``index`` (P,) of ``key``) moves by ``delta`` (P,):
+        (j (P,), z_j + δ·x̂_j (γ) or z_j + δ (β), (P, N)), the forward pass for feature j."""
+        xhat = cache[0] if conv.samples_are_columns else cache[0].T
+        rows = z if conv.samples_are_columns else z.T
+        moved = xhat[index] if key == "gamma" else 1.0
+        return index, rows[index] + delta[:, None] * moved
+
+    def row_change(self, params, unit, x_row, conv):
+        """z of features ``unit`` (P,) whose inputs over the batch are ``x_row`` (P, N): each feature's own
+        forward pass, as :meth:`forward` computes it (for finite differences that move one feature's input)."""
+        mu = x_row.mean(axis=-1, keepdims=True)
+        var = ((x_row - mu) ** 2).mean(axis=-1, keepdims=True)
+        xhat = (x_row - mu) * (1.0 / np.sqrt(var + self.options["eps"]))
+        return params["gamma"][unit][:, None] * xhat + params["beta"][unit][:, None]
+
+    @property
     def _layout(self):
         return "(channels,), one per channel" if self.image else "(features,), one per feature"
 

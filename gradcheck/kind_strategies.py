@@ -1,0 +1,97 @@
+"""Hypothesis strategies of networks built around one layer kind: self-attention, embeddings of token ids,
+recurrent layers. Reached through :mod:`gradcheck.strategies`; each gives complete spec dicts (params and data
+filled in) that the check passes with the reference backprop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LOSSES
+from .spec.parse import load_spec
+from .strategies import _choose, _positive, data_for, params_for
+
+__all__ = ["attention_networks", "embedding_networks"]
+
+
+# -- attention -----------------------------------------------------------------------------------
+
+def attention_networks(max_steps=3, max_heads=2, max_head_size=2, max_batch=3, conventions=None):
+    """Strategy for complete spec dicts (params and data filled in) of a self-attention layer over a short sequence,
+    then flatten and a dense output: T <= max_steps, heads h <= max_heads of d <= max_head_size features each
+    (D = h·d), causal or not, either convention, a loss that suits the output."""
+    for value, argument in ((max_steps, "max_steps"), (max_heads, "max_heads"), (max_head_size, "max_head_size"),
+                            (max_batch, "max_batch")):
+        _positive(value, argument)
+    convs = _choose(conventions, CONVENTIONS, "conventions")
+
+    @st.composite
+    def build(draw):
+        steps, heads = draw(st.integers(1, max_steps)), draw(st.integers(1, max_heads))
+        width = heads * draw(st.integers(1, max_head_size))
+        loss = draw(st.sampled_from(["cross_entropy", "mse"]))
+        out = {"cross_entropy": "softmax", "mse": "linear"}[loss]
+        raw = {"name": "random_attention", "input": {"steps": steps, "features": width}, "loss": loss,
+               "layers": [{"type": "attention", "heads": heads, "causal": draw(st.booleans())}, {"type": "flatten"},
+                          {"units": draw(st.integers(2, 3)), "activation": out}],
+               "convention": draw(st.sampled_from(convs)), "batch": draw(st.integers(1, max_batch)),
+               "seed": draw(st.integers(0, 2**16))}
+        spec = load_spec(raw)
+        params = draw(params_for(spec))
+        X, Y = draw(data_for(spec))
+        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
+                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+
+    return build()
+
+
+# -- embedding networks (token ids) -------------------------------------------------------------
+
+def embedding_networks(max_vocab=6, max_steps=3, max_dim=3, max_batch=5, conventions=None, smooth=False):
+    """Strategy for complete spec dicts (params and data filled in) of networks that read token ids.
+
+    ``{"steps": T, "vocab": V}`` input (T <= max_steps, 2 <= V <= max_vocab), an embedding of E <=
+    max_dim, maybe a dense layer per step, flatten, maybe a hidden dense layer, and an output
+    with a loss that suits it. Token ids are drawn from a few of the V, so they often repeat
+    (the case the table's gradient must add up). ``smooth=True`` leaves out relu and leaky_relu.
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(embedding_networks())
+    ... def test(d):
+    ...     assert d["layers"][0]["type"] == "embedding" and "vocab" in d["input"]
+    >>> test()
+    """
+    for value, argument in ((max_vocab, "max_vocab"), (max_steps, "max_steps"), (max_dim, "max_dim"),
+                            (max_batch, "max_batch")):
+        _positive(value, argument)
+    convs = _choose(conventions, CONVENTIONS, "conventions")
+    acts = [a.name for a in ACTIVATIONS.values() if not a.last_only and not (smooth and a.kinks)]
+
+    @st.composite
+    def build(draw):
+        steps, vocab = draw(st.integers(1, max_steps)), draw(st.integers(2, max(2, max_vocab)))
+        layers = [{"type": "embedding", "dim": draw(st.integers(1, max_dim))}]
+        if draw(st.booleans()):
+            layers.append({"units": draw(st.integers(1, 3)), "activation": draw(st.sampled_from(acts))})
+        layers.append({"type": "flatten"})
+        if draw(st.booleans()):
+            layers.append({"units": draw(st.integers(1, 4)), "activation": draw(st.sampled_from(acts))})
+        loss = draw(st.sampled_from(sorted(LOSSES)))
+        out = LOSSES[loss].output or draw(st.sampled_from(acts))
+        layers.append({"units": draw(st.integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
+                       "activation": out})
+        raw = {"name": "random_embedding", "input": {"steps": steps, "vocab": vocab}, "layers": layers, "loss": loss,
+               "convention": draw(st.sampled_from(convs)), "bias": draw(st.sampled_from(sorted(BIAS_STYLES))),
+               "batch": draw(st.integers(1, max_batch)), "seed": draw(st.integers(0, 2**16))}
+        spec = load_spec(raw)
+        params = draw(params_for(spec))
+        used = draw(st.lists(st.integers(0, vocab - 1), min_size=1, max_size=vocab, unique=True))
+        X = draw(hnp.arrays(np.int64, (spec.n_samples, steps), elements=st.sampled_from(used)))
+        Y = draw(data_for(spec))[1]
+        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
+                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+
+    return build()
