@@ -304,7 +304,10 @@ class BatchNorm(_Norm):
         """z of features ``unit`` (P,) whose inputs over the batch are ``x_row`` (P, N): each feature's own
         forward pass, as :meth:`forward` computes it (for finite differences that move one feature's input)."""
         mu = x_row.mean(axis=-1, keepdims=True)
-        var = ((x_row - mu) ** 2).mean(axis=-1, keepdims=True)
+        if self.unbiased:  # Bessel's 1/(n − 1), as forward computes it
+            var = ((x_row - mu) ** 2).sum(axis=-1, keepdims=True) / (x_row.shape[-1] - 1)
+        else:
+            var = ((x_row - mu) ** 2).mean(axis=-1, keepdims=True)
         xhat = (x_row - mu) * (1.0 / np.sqrt(var + self.options["eps"]))
         return params["gamma"][unit][:, None] * xhat + params["beta"][unit][:, None]
 
