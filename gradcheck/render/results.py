@@ -131,7 +131,13 @@ def _blame_row(r, noise):
         return [r.element, r.opinion, *[Value(f"{v:.6g}") for v in (r.analytic, r.numeric, r.abs_err, r.rel_err)],
                 r.verdict]
     return [r.element, r.opinion, Value(shown_value(r.analytic)), Value(shown_value(r.numeric, r.analytic, noise)),
-            Value(f"{r.abs_err:.2g}"), Value(shown_error(r.rel_err, r.abs_err, noise)), r.verdict]
+            Value(_shown_abs(r.abs_err, noise)), Value(shown_error(r.rel_err, r.abs_err, noise)), r.verdict]
+
+
+def _shown_abs(abs_err, noise):
+    """An absolute difference as a report shows it: "≈ 0" at the round-off level of the values (``noise``), where its
+    digits are rounding and differ between machines; else two significant digits."""
+    return "≈ 0" if abs_err <= noise else f"{abs_err:.2g}"
 
 
 def blame_json(r, noise):
