@@ -54,7 +54,8 @@ class Perturbed:
         conv = spec.conv
         self.base = forward(spec, params, X)
         self.inputs = [X, *self.base.a[:-1]]
-        self.states = [ly.kink_state(a, z, conv) for ly, a, z in zip(spec.layers, self.inputs, self.base.z)]
+        self.states = [ly.kink_state(a, z, conv, params=p)
+                       for ly, a, z, p in zip(spec.layers, self.inputs, self.base.z, params)]
         self.n = Y.shape[conv.sample_axis]
         self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
 
@@ -89,7 +90,7 @@ class Perturbed:
         """True when layer i's perturbations are evaluated from the one unit they change."""
         layers = self.spec.layers
         ly = layers[i]
-        return (self.structured and hasattr(ly, "unit_change")
+        return (self.structured and hasattr(ly, "unit_change") and getattr(ly, "structured", True)
                 and (ly.act.elementwise or i == len(layers) - 1)) or (self.structured and hasattr(ly, "output_change"))
 
     def chunk(self, i, itemsize=8, lines=True):
@@ -197,7 +198,7 @@ class Perturbed:
         p = len(next(v for key, v in stacked.items() if key in self.keys(i)))
         conv, ly = self.spec.conv, self.spec.layers[i]
         z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
-        crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
+        crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv, params=stacked), p)
         a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
         values, more = self._above(i, a, z)
         return values, crossed | more
@@ -211,7 +212,7 @@ class Perturbed:
             for key, pos, idx in self._split(i, flat):
                 z[pos] = ly.output_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i], conv,
                                           spec.bias)
-            crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
+            crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv, params=self.params[i]), p)
             a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
             values, more = self._above(i, a, z)
             return values, crossed | more
@@ -261,8 +262,9 @@ class Perturbed:
             a_prev = a
             z, _ = ly.forward(self.params[ly.index], a_prev, conv, spec.bias)
             a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
-            state = (ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv) if fold
-                     else ly.kink_state(a_prev, z, conv))
+            own = self.params[ly.index]
+            state = (ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv, params=own) if fold
+                     else ly.kink_state(a_prev, z, conv, params=own))
             crossed |= self._moved(ly.index, state, p)
         if fold:
             a, z = conv.unfold(a, p), conv.unfold(z, p)
