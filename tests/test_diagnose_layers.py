@@ -88,7 +88,9 @@ def test_every_mistake_in_the_registry_is_exercised():
              ("conv2d", "stride_ignored"), ("maxpool2d", "to_all"), ("maxpool2d", "averaged"),
              ("avgpool2d", "not_divided"), ("batchnorm", "constant_stats"), ("layernorm", "constant_stats"),
              ("dropout", "no_mask"), ("dropout", "no_rescale"), ("flatten", "fortran"),
-             ("flatten", "channels_last"), ("flatten", "unflatten_channels_last")}
+             ("flatten", "channels_last"), ("flatten", "unflatten_channels_last"),
+             ("rnn", "not_summed_over_steps"), ("rnn", "state_gradient_not_carried"),
+             ("rnn", "derivative_of_previous_state"), ("gru", "update_gate_swapped"), ("gru", "reset_path_dropped")}
     assert keys == named
 
 
