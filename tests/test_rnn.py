@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from gradcheck import check_network, load_spec
 from gradcheck.catalogue import ACTIVATIONS
 from gradcheck.cli import main
 from gradcheck.reference.backprop import backprop
 from gradcheck.reference.shapes import trace_shapes
+from gradcheck.strategies import rnn_networks
 
 IMPLS = Path(__file__).parent / "impls"
 sys.path.insert(0, str(IMPLS))
@@ -218,3 +220,12 @@ def test_the_cli_names_a_state_gradient_not_carried(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1 and "does not carry ∂C/∂h back to the earlier step" in out
     assert main([str(path), "--impl", f"{IMPLS / 'rnn_nets.py'}:rnn_many", "--symbolic", "off"]) == 0
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rnn_networks())
+def test_random_recurrent_networks_pass(net):
+    spec = load_spec(net)
+    assert spec.layers[0].kind in ("rnn", "gru") and net["data"]["X"]
+    result = check_network(net, symbolic="off")
+    assert result.passed, str(result)
