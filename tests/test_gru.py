@@ -101,8 +101,8 @@ def test_a_wrong_gradient_is_caught():
     assert not result.passed and "Wh0" in str(result)
 
 
-def test_the_sympy_opinion_agrees_on_a_small_network():
-    result = check_network(gru_spec("row", sequences=False, T=2, H=1), symbolic="on")
+def test_the_sympy_opinion_agrees_on_a_small_network_with_a_loss_at_every_step():
+    result = check_network(gru_spec("row", sequences=True, T=2, H=1), symbolic="on")
     assert result.passed and "symbolic" in result.opinions, str(result)
 
 

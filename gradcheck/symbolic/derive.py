@@ -238,9 +238,10 @@ class Derivation:
         Xs = np.asarray(conv.to_samples(np.asarray(X, dtype=np.float64)))
         Ys = np.asarray(conv.to_samples(np.asarray(Y, dtype=np.float64)))
         n = Xs.shape[0]
-        if Xs.shape[1:] != tuple(spec.input_shape) or Ys.shape != (n, spec.output):
+        if Xs.shape[1:] != tuple(spec.input_shape) or Ys.shape != (n, *spec.output_shape):
             raise ValueError(f"X, Y hold {Xs.shape} and {Ys.shape} as (N, ...); expected "
-                             f"(N, {', '.join(map(str, spec.input_shape))}) and (N, {spec.output})")
+                             f"(N, {', '.join(map(str, spec.input_shape))}) and "
+                             f"(N, {', '.join(map(str, spec.output_shape))})")
         if self.net.batch and n != len(self.net.tags):
             raise ValueError(f"this derivation writes out a batch of {len(self.net.tags)} samples, got {n}")
         shapes = spec.param_shapes()
@@ -248,7 +249,7 @@ class Derivation:
             for kind, shape in s.items():
                 if np.shape(p[kind]) != tuple(shape):
                     raise ValueError(f"params[{layer}][{kind!r}] has shape {np.shape(p[kind])}, expected {shape}")
-        data = [Xs.reshape(n, -1), Ys]
+        data = [Xs.reshape(n, -1), Ys.reshape(n, -1)]
         for p, bufs in zip(params, self.net.buffers):
             data += [np.asarray(conv.to_samples(np.asarray(p[k], dtype=np.float64))).reshape(n, -1) for k in bufs]
         # one generic sample: a column per sample (vectorised); the whole batch: every number once

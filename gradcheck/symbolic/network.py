@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import re
 
 import numpy as np
@@ -105,7 +106,7 @@ class Network:
         self.N = sp.Symbol("N", integer=True, positive=True)
         self.K = sp.Symbol("K", integer=True, positive=True)
         self.x = [_entries("x", None, spec.input_shape, t) for t in self.tags]
-        self.y = [_entries("y", None, (spec.output,), t) for t in self.tags]
+        self.y = [_entries("y", None, spec.output_shape, t) for t in self.tags]  # (K,), or (T, K) per step
         self.params, self.buffers, self.z, self.a, self.z_exprs, self.forward = [], [], [], [], [], {}
         self.inter = []  # per layer {intermediate symbol: definition}, in definition order
         self.delta, self.deltas = [], {}
@@ -167,18 +168,25 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
         net.a.append([s for an in a for s in an])
         net.z_exprs.append([e for en in zs for e in en])
         a_prev = a
-    aL = [net.a[-1][n * spec.output:(n + 1) * spec.output] for n in range(len(net.tags))]
-    net.loss = sp.Add(*[loss_term(an, yn, net.N, net.K) for an, yn in zip(aL, net.y)])
+    size = math.prod(spec.output_shape)
+    aL = [net.a[-1][n * size:(n + 1) * size] for n in range(len(net.tags))]
+    net.loss = sp.Add(*[_over_steps(loss_term, an, yn, net, spec.output) for an, yn in zip(aL, net.y)])
     parts = _parts(net.loss, set(net.a[-1]))
     net.da = {ai: sp.factor_terms(sp.diff(parts.get(ai, sp.S.Zero), ai)) for ai in net.a[-1]}
     _backward(net)
     if term_from_z is not None:
-        zL = [net.z[-1][n * spec.output:(n + 1) * spec.output] for n in range(len(net.tags))]
-        parts = _parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in zip(zL, net.y)]), set(net.z[-1]))
+        zL = [net.z[-1][n * size:(n + 1) * size] for n in range(len(net.tags))]
+        parts = _parts(sp.Add(*[_over_steps(term_from_z, zn, yn, net, spec.output) for zn, yn in zip(zL, net.y)]),
+                       set(net.z[-1]))
         back = {net.forward[ai]: ai for ai in net.a[-1]}  # σ(z_j), softmax(j, z): the a_j computed once
         net.fused = {d: sp.factor_terms(sp.diff(parts.get(zj, sp.S.Zero), zj)).xreplace(back)
                      for d, zj in zip(net.delta[-1], net.z[-1])}
     return net
+
+
+def _over_steps(term, outs, ys, net, k):
+    """A sample's loss: ``term`` of its K outputs, summed over the steps of a per-step output (T·K outputs)."""
+    return sp.Add(*[term(outs[t:t + k], ys[t:t + k], net.N, net.K) for t in range(0, len(outs), k)])
 
 
 def partial(expr, s):
