@@ -63,6 +63,8 @@ class GRU(Recurrent):
     gate_names = ("r", "z", "h̃")
     mistakes = MISTAKES
     meanings: ClassVar[dict] = {
+        **Recurrent.common_meanings, "dA": "∂C/∂ of the gates' pre-activations, blocks r, z, h̃, every step",
+        "h_in": "the input of Wh at every step: h_(t−1) for blocks r and z, r ⊙ h_(t−1) for h̃",
         "Wx": "input weights [Wxr | Wxz | Wxh], gate blocks r, z, h̃",
         "Wh": "state weights [Whr | Whz | Whh], gate blocks r, z, h̃",
         "b": "biases [br | bz | bh], gate blocks r, z, h̃", "xWx": "x_t·Wx + b for every step, gate blocks r, z, h̃",
@@ -100,32 +102,31 @@ class GRU(Recurrent):
     def forward(self, params, a_prev, conv, bias, tape=None):
         rec = Recorder(tape, "forward")
         xw, g = self._run(params, a_prev, conv)
-        wx = "Wx.T" if conv.samples_are_columns else "Wx"
-        rec("xWx", f"a_prev @ {wx}" + (" + b" if "b" in params else ""), xw, a_prev=a_prev,
-            **{wx: rows(params["Wx"], conv)})
-        rec("r", "sigmoid(xWx[..., :H] + h_prev @ Wh[:, :H]), every step", g["r"], xWx=xw)
-        rec("u", "sigmoid(xWx[..., H:2H] + h_prev @ Wh[:, H:2H]), every step", g["u"], xWx=xw)
-        rec("c", "tanh(xWx[..., 2H:] + (r * h_prev) @ Wh[:, 2H:]), every step", g["c"], xWx=xw, r=g["r"])
-        rec("h", "u * h_prev + (1 - u) * c, every step", g["h"], u=g["u"], c=g["c"])
-        z = self._output(g["h"], conv)
+        self._record_inputs(rec, params, a_prev, xw, conv)
+        H = g["h"]
+        h_prev = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+        n = self.width
+        rec("r", f"sigmoid(xWx[..., :{n}] + h_prev @ Whr), step by step", g["r"], xWx=xw, h_prev=h_prev)
+        rec("u", f"sigmoid(xWx[..., {n}:{2 * n}] + h_prev @ Whz), step by step", g["u"], xWx=xw, h_prev=h_prev)
+        rec("c", f"tanh(xWx[..., {2 * n}:] + (r * h_prev) @ Whh), step by step", g["c"], xWx=xw, r=g["r"],
+            h_prev=h_prev)
+        rec("h", "u * h_prev + (1 - u) * c", H, u=g["u"], h_prev=h_prev, c=g["c"])
+        z = self._output(H, conv)
         last = "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]")
-        return rec("z", last, z, h=g["h"]), (a_prev, g["r"], g["u"], g["c"], g["h"])
+        return rec("z", last, z, h=H), (a_prev, g["r"], g["u"], g["c"], H)
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
-        grads, dx = self._bptt(delta, cache, params, conv, bias)
-        if tape is not None:
-            rec = Recorder(tape, "backward")
-            for key, g in grads.items():
-                rec(f"d{key}", f"summed over every step t: d{key}", g, h=cache[4])
-            rec("da_prev", "dA @ Wx.T" if not conv.samples_are_columns else "dA @ Wx", dx, h=cache[4])
+        grads, dx, terms = self._bptt(delta, cache, params, conv, bias, terms=True)
+        self._record_grads(tape, grads, dx, terms, params, conv, name="dA")
         return grads, dx
 
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
         return self._bptt(size, cache, params, conv, bias, magnitude=True)
 
-    def _bptt(self, delta, cache, params, conv, bias, slip=None, magnitude=False):
+    def _bptt(self, delta, cache, params, conv, bias, slip=None, magnitude=False, terms=False):
         """Backpropagation through time (see the module); ``slip`` makes one of the known mistakes instead;
-        ``magnitude`` adds the terms of h_(t−1) − h̃ instead of subtracting them."""
+        ``magnitude`` adds the terms of h_(t−1) − h̃ instead of subtracting them; ``terms`` also returns (x,
+        h_(t−1), dA) of every step, for the shape trace."""
         x, R, U, Cn, H = cache
         Hn = self.width
         Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
@@ -154,7 +155,7 @@ class GRU(Recurrent):
         dWh = rows(grads["Wh"], conv).copy()
         dWh[..., :, 2 * Hn:] = dWhh
         grads["Wh"] = rows(dWh, conv)
-        return grads, dx
+        return (grads, dx, (x, Hin, dA)) if terms else (grads, dx)
 
     def symbolic_z(self, params, a_prev, conv, bias):
         """One sample's states from h_0 = 0, step by step, d2l's gates (see the module)."""

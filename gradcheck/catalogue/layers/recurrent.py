@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...errors import SpecError
-from .base import Layer
+from .base import Layer, Recorder
 
 __all__ = ["Recurrent", "rows", "states_of", "unrows"]
 
@@ -59,6 +59,12 @@ class Recurrent(Layer):
     #: Blocks of H units in Wx, Wh and b, one per gate, in the order of ``gate_names``.
     gates: ClassVar[int] = 1
     gate_names: ClassVar[tuple] = ()
+    #: What the shared quantities of the shape trace are (merged into each kind's ``meanings``).
+    common_meanings: ClassVar[dict] = {
+        "xWx": "x_t·Wx + b for every step", "h_prev": "h_(t−1) of every step (h_0 = 0)",
+        "h": "state h_t of every step", "z": "every state h_t, or the last state h_T",
+        "dWx": "∂C/∂Wx: every step's term summed", "dWh": "∂C/∂Wh: every step's term summed",
+        "db": "∂C/∂b: every step's term summed", "h_in": "the input of Wh at every step"}
 
     @classmethod
     def _shapes(cls, read, index, in_shape, bias):
@@ -83,10 +89,10 @@ class Recurrent(Layer):
     def _formulas(cls, index, in_shape, units, sequences, bias):
         (T, D), G = in_shape, cls.gates
         g = f"{G}·{units} = {G * units}" if G > 1 else str(units)
-        b = f" + b ({G * units},)" if bias.has_b else ""
+        b = f", b {G * units}" if bias.has_b else ""
         out = f"{T}x{units} (every state)" if sequences else f"{units} (the last state h_{T})"
-        return (f"{cls.kind} {index}: every step of {T}: x_t ({D},) @ Wx ({D}, {g}) + h_(t−1) ({units},) @ Wh "
-                f"({units}, {g}){b} -> h_t ({units},)", f"{cls.kind} {index}: output {out}")
+        return (f"{cls.kind} {index}: every step of {T}: x_t ({D}) and h_(t−1) ({units}) -> h_t ({units}), through "
+                f"Wx {D}x{g} and Wh {units}x{g} (in x out){b}", f"{cls.kind} {index}: output {out}")
 
     # -- facts -------------------------------------------------------------------------------
     @property
@@ -183,6 +189,28 @@ class Recurrent(Layer):
         if bias.has_b:
             grads["b"] = dA.sum(axis=(-3, -2))
         return grads, dA @ np.swapaxes(Wx, -1, -2)[..., None, :, :]
+
+    def _record_inputs(self, rec, params, a_prev, xw, conv):
+        wx = "Wx.T" if conv.samples_are_columns else "Wx"
+        operands = {"a_prev": a_prev, wx: rows(params["Wx"], conv), **({"b": params["b"]} if "b" in params else {})}
+        rec("xWx", f"a_prev @ {wx}" + (" + b" if "b" in params else ""), xw, **operands)
+
+    def _record_grads(self, tape, grads, dx, terms, params, conv, name="ds"):
+        """The backward steps on the shape trace (``terms``: x, h_in, ∂C/∂ of the gates' pre-activations, every
+        step): every step's term summed, in the convention's layout."""
+        if tape is None:
+            return
+        x, Hin, dA = terms
+        rec = Recorder(tape, "backward")
+        col = conv.samples_are_columns
+        rec("dWx", f"np.einsum('nth,ntd->hd', {name}, a_prev)" if col else f"np.einsum('ntd,nth->dh', a_prev, {name})",
+            grads["Wx"], a_prev=x, **{name: dA})
+        rec("dWh", f"np.einsum('nth,ntg->hg', {name}, h_in)" if col else f"np.einsum('ntg,nth->gh', h_in, {name})",
+            grads["Wh"], h_in=Hin, **{name: dA})
+        if "b" in grads:
+            rec("db", f"{name}.sum(axis=(0, 1))", grads["b"], **{name: dA})
+        wx = "Wx" if col else "Wx.T"
+        rec("da_prev", f"{name} @ {wx}", dx, **{name: dA, wx: np.swapaxes(rows(params["Wx"], conv), -1, -2)})
 
     def _symbolic_inputs(self, params, a_prev, conv, t):
         """One step's x_t·Wx + b, a list of G·H SymPy sums (row layout: Wx[k, j] is input k's weight on unit j)."""

@@ -60,10 +60,10 @@ class RNN(Recurrent):
     keys: ClassVar[dict] = {"units": ..., "activation": "tanh", "sequences": True}
     mistakes = MISTAKES
     meanings: ClassVar[dict] = {
-        "Wx": "input-to-state weights", "Wh": "state-to-state weights", "b": "bias, one per state unit",
-        "xWx": "x_t·Wx + b for every step", "s": "pre-activation s_t = x_t·Wx + h_(t−1)·Wh + b of every step",
-        "h": "state h_t = act(s_t) of every step", "z": "every state h_t, or the last state h_T",
-        "dh": "∂C/∂h_t: the output's δ_t plus what step t + 1 sends back", "ds": "∂C/∂s_t = dh_t ⊙ act'(s_t)"}
+        **Recurrent.common_meanings, "Wx": "input-to-state weights", "Wh": "state-to-state weights",
+        "b": "bias, one per state unit", "s": "pre-activation s_t = x_t·Wx + h_(t−1)·Wh + b of every step",
+        "h": "state h_t = act(s_t) of every step",
+        "ds": "∂C/∂s_t = (δ_t + ds_(t+1)·Whᵀ) ⊙ act'(s_t), every step"}
 
     @classmethod
     def build(cls, read, index, in_shape, bias):
@@ -113,50 +113,49 @@ class RNN(Recurrent):
     def forward(self, params, a_prev, conv, bias, tape=None):
         rec = Recorder(tape, "forward")
         xw, S, H = self._run(params, a_prev, conv)
-        wx, wh = ("Wx.T", "Wh.T") if conv.samples_are_columns else ("Wx", "Wh")
-        rec("xWx", f"a_prev @ {wx}" + (" + b" if "b" in params else ""), xw, a_prev=a_prev,
-            **{wx: rows(params["Wx"], conv)})
-        rec("s", f"s[:, t] = xWx[:, t] + h[:, t - 1] @ {wh}, every step t", S, xWx=xw,
-            **{wh: rows(params["Wh"], conv)})
+        self._record_inputs(rec, params, a_prev, xw, conv)
+        wh = "Wh.T" if conv.samples_are_columns else "Wh"
+        h_prev = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+        rec("s", f"xWx + h_prev @ {wh}, step by step", S, xWx=xw, h_prev=h_prev, **{wh: rows(params["Wh"], conv)})
         rec("h", f"{self.cell}(s)", H, s=S)
         z = self._output(H, conv)
         last = "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]")
         return rec("z", last, z, h=H), (a_prev, S, H)
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
-        grads, dx = self._bptt(delta, cache, params, conv, bias)
-        if tape is not None:
-            rec = Recorder(tape, "backward")
-            for key, g in grads.items():
-                rec(f"d{key}", f"summed over every step t: d{key}", g, ds=cache[1])
-            rec("da_prev", "ds @ Wx.T" if not conv.samples_are_columns else "ds @ Wx", dx, ds=cache[1])
+        dS, Hin = self._deltas(delta, cache, params, conv)
+        grads, dx = self._grads(cache[0], Hin, dS, rows(params["Wx"], conv), conv, bias)
+        self._record_grads(tape, grads, dx, (cache[0], Hin, dS), params, conv)
         return grads, dx
 
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
-        return self._bptt(size, cache, params, conv, bias, magnitude=True)
+        dS, Hin = self._deltas(size, cache, params, conv, magnitude=True)
+        return self._grads(cache[0], Hin, dS, rows(params["Wx"], conv), conv, bias)
 
-    def _bptt(self, delta, cache, params, conv, bias, slip=None, magnitude=False):
-        """Backpropagation through time (see the module); ``slip`` makes one of the known mistakes instead."""
-        x, S, H = cache
+    def _deltas(self, delta, cache, params, conv, slip=None, magnitude=False):
+        """(ds_t of every step, h_(t−1) of every step), each (..., N, T, H): backpropagation through time (see
+        the module) from the last step down; ``slip`` makes one of the known mistakes instead."""
+        _, S, H = cache
         act = self.cell_act
-        Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
-        WhT = np.swapaxes(Wh, -1, -2)
+        WhT = np.swapaxes(rows(params["Wh"], conv), -1, -2)
         dH = self._state_deltas(delta, H, conv)
-        Hin = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)  # h_(t−1) of every step
-        Sin = np.concatenate([np.zeros_like(S[..., :1, :]), S[..., :-1, :]], axis=-2)
+        Hin = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
         # on magnitudes a kinked activation's side comes from |h| (relu: h > 0 exactly where s > 0)
         at = (H if magnitude and act.kinks else S, H)
         if slip == "derivative_of_previous_state":
-            at = (Sin, Hin)
+            at = (np.concatenate([np.zeros_like(S[..., :1, :]), S[..., :-1, :]], axis=-2), Hin)
         factor = act.derivative(*at)
-        dS = []
-        carry = 0.0
+        dS, carry = [], 0.0
         for t in reversed(range(self.steps)):
             dh = dH[..., t, :] if slip == "state_gradient_not_carried" else dH[..., t, :] + carry
-            ds = dh * factor[..., t, :]
-            dS.append(ds)
-            carry = ds @ WhT
-        dS = np.stack(dS[::-1], axis=-2)
+            dS.append(dh * factor[..., t, :])
+            carry = dS[-1] @ WhT
+        return np.stack(dS[::-1], axis=-2), Hin
+
+    def _bptt(self, delta, cache, params, conv, bias, slip=None):
+        """The backward pass with one of the known mistakes (``slip``)."""
+        x, Wx = cache[0], rows(params["Wx"], conv)
+        dS, Hin = self._deltas(delta, cache, params, conv, slip)
         if slip == "not_summed_over_steps":  # the gradients keep step 1's term only; dx is still right
             grads, _ = self._grads(x[..., :1, :], Hin[..., :1, :], dS[..., :1, :], Wx, conv, bias)
             return grads, self._grads(x, Hin, dS, Wx, conv, bias)[1]
