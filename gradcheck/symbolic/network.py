@@ -158,8 +158,10 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
         net.forward.update((s, e) for zn, en in zip(z, zs) for s, e in zip(zn, en))
         if ly.has_activation:
             a = [_entries("a", li, ly.out_shape, t) for t in net.tags]
+            k = ly.out_shape[-1] if len(ly.out_shape) == 2 else None  # a per-step output: softmax over each step
             for an, zn in zip(a, z):
-                net.forward.update(zip(an, ly.act.symbolic(zn)))
+                parts = [zn] if k is None else [zn[i:i + k] for i in range(0, len(zn), k)]
+                net.forward.update(zip(an, [e for part in parts for e in ly.act.symbolic(part)]))
         else:
             a = z
         net.params.append(p)
@@ -250,20 +252,40 @@ def _backward(net):
                                                         for m in users.get(zj, ())])
         if li > 0:
             da = net.carried[li - 1] = _carry(net, li)
+        elif holds_params(net, li):
+            _adjoints(net, li)
 
 
-def _carry(net, li):
-    """∂C/∂a^{l-1} for every input symbol of layer l, through its intermediates (reverse order)."""
+def holds_params(net, li):
+    """True when an intermediate of layer li holds one of its params (a recurrent layer's states do)."""
+    params = {t for arr in net.params[li].values() for t in np.ravel(arr)}
+    return any(sp.sympify(e).free_symbols & params for e in net.inter[li].values())
+
+
+def adjoint(s):
+    """The symbol of ∂C/∂s for an intermediate s (its definition in ``net.deltas``)."""
+    return NetSymbol("d" + s.name, real=True)
+
+
+def _adjoints(net, li):
+    """{symbol: [(expression, adjoint symbol)] that contain it}: layer li's z's with their δ's and its
+    intermediates with their adjoints, each adjoint defined in ``net.deltas`` (reverse definition order)."""
     zs, delta, inter = net.z_exprs[li], net.delta[li], net.inter[li]
     users = {}  # symbol -> [(expression, adjoint symbol)] that contain it
     for zi, di in zip(zs, delta):
         for s in sp.sympify(zi).free_symbols:
             users.setdefault(s, []).append((zi, di))
     for s in reversed(list(inter)):
-        adj = NetSymbol("d" + s.name, real=True)
+        adj = adjoint(s)
         net.deltas[adj] = sp.Add(*[partial(e, s) * a for e, a in users.get(s, ())])
         for t in sp.sympify(inter[s]).free_symbols:
             users.setdefault(t, []).append((inter[s], adj))
+    return users
+
+
+def _carry(net, li):
+    """∂C/∂a^{l-1} for every input symbol of layer l, through its intermediates (reverse order)."""
+    users = _adjoints(net, li)
     return [sp.Add(*[partial(e, am) * a for e, a in users.get(am, ())]) for am in net.a[li - 1]]
 
 

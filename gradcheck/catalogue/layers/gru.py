@@ -157,18 +157,19 @@ class GRU(Recurrent):
         grads["Wh"] = rows(dWh, conv)
         return (grads, dx, (x, Hin, dA)) if terms else (grads, dx)
 
-    def symbolic_z(self, params, a_prev, conv, bias):
-        """One sample's states from h_0 = 0, step by step, d2l's gates (see the module)."""
+    def symbolic_z(self, params, a_prev, conv, bias, define=None):
+        """One sample's states from h_0 = 0, step by step, d2l's gates (see the module); ``define`` (from the
+        derivation) names each step's gates, candidate and state."""
         Hn, Wh = self.width, params["Wh"]
         h, states = [0] * Hn, []
         for t in range(self.steps):
             a = self._symbolic_inputs(params, a_prev, conv, t)
             hw = self._symbolic_matvec(h, Wh, conv, range(2 * Hn))
-            r = _SIGMOID.symbolic([a[j] + hw[j] for j in range(Hn)])
-            u = _SIGMOID.symbolic([a[Hn + j] + hw[Hn + j] for j in range(Hn)])
+            r = self._named(define, "r", t, _SIGMOID.symbolic([a[j] + hw[j] for j in range(Hn)]))
+            u = self._named(define, "u", t, _SIGMOID.symbolic([a[Hn + j] + hw[Hn + j] for j in range(Hn)]))
             rh = [ri * hi for ri, hi in zip(r, h)]
             cw = self._symbolic_matvec(rh, Wh, conv, range(2 * Hn, 3 * Hn))
-            c = _TANH.symbolic([a[2 * Hn + j] + cw[j] for j in range(Hn)])
-            h = [ui * hi + (1 - ui) * ci for ui, hi, ci in zip(u, h, c)]
+            c = self._named(define, "c", t, _TANH.symbolic([a[2 * Hn + j] + cw[j] for j in range(Hn)]))
+            h = self._named(define, "h", t, [ui * hi + (1 - ui) * ci for ui, hi, ci in zip(u, h, c)])
             states.append(h)
         return self._symbolic_output(states)

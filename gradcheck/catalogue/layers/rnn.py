@@ -173,13 +173,14 @@ class RNN(Recurrent):
             S = z
         return np.stack([np.sign(np.real(S) - k) for k in kinks], axis=-1)
 
-    def symbolic_z(self, params, a_prev, conv, bias):
-        """One sample's states from h_0 = 0, step by step: h_t = act(x_t·Wx + h_(t−1)·Wh + b)."""
+    def symbolic_z(self, params, a_prev, conv, bias, define=None):
+        """One sample's states from h_0 = 0, step by step: h_t = act(x_t·Wx + h_(t−1)·Wh + b); ``define`` (from the
+        derivation) names each state, so that a step's form holds the previous state's name, not its expression."""
         H = self.width
         h, states = [0] * H, []
         for t in range(self.steps):
             s = [a + b for a, b in zip(self._symbolic_inputs(params, a_prev, conv, t),
                                        self._symbolic_matvec(h, params["Wh"], conv, range(H)))]
-            h = self.cell_act.symbolic(s)
+            h = self._named(define, "h", t, self.cell_act.symbolic(s))
             states.append(h)
         return self._symbolic_output(states)
