@@ -415,10 +415,10 @@ def rnn_networks(kinds=("rnn", "gru"), max_steps=3, max_features=2, max_units=3,
     def build(draw):
         kind = draw(st.sampled_from(list(kinds)))
         layer = {"type": kind, "units": draw(st.integers(1, max_units)), "sequences": draw(st.booleans())}
-        if kind == "rnn":
+        if "activation" in LAYER_KINDS[kind].keys:  # an rnn's activation inside
             layer["activation"] = draw(st.sampled_from(acts))
         loss = draw(st.sampled_from(["mse", "cross_entropy"]))
-        out = {"units": draw(st.integers(2, 3)), "activation": "softmax" if loss == "cross_entropy" else "linear"}
+        out = {"units": draw(st.integers(2, 3)), "activation": LOSSES[loss].output or "linear"}
         sequence = {"steps": draw(st.integers(1, max_steps)), "features": draw(st.integers(1, max_features))}
         raw = {"name": "random_rnn", "input": sequence, "layers": [layer, out], "loss": loss,
                "convention": draw(st.sampled_from(list(CONVENTIONS))), "batch": draw(st.integers(1, max_batch)),
@@ -427,7 +427,7 @@ def rnn_networks(kinds=("rnn", "gru"), max_steps=3, max_features=2, max_units=3,
         params = draw(params_for(spec))
         n, k, steps = spec.batch, spec.output, spec.output_shape[:-1]
         X = draw(hnp.arrays(np.float64, (n, *spec.input_shape), elements=_floats(-2.0, 2.0)))
-        if loss == "cross_entropy":
+        if LOSSES[loss].one_hot:
             Y = np.eye(k)[draw(hnp.arrays(np.int64, (n, *steps), elements=st.integers(0, k - 1)))]
         else:
             Y = draw(hnp.arrays(np.float64, (n, *steps, k), elements=_floats(-2.0, 2.0)))
