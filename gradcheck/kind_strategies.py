@@ -9,11 +9,11 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LOSSES
+from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
 from .spec.parse import load_spec
-from .strategies import _choose, _positive, data_for, params_for
+from .strategies import _choose, _floats, _positive, data_for, params_for
 
-__all__ = ["attention_networks", "embedding_networks"]
+__all__ = ["attention_networks", "embedding_networks", "rnn_networks"]
 
 
 # -- attention -----------------------------------------------------------------------------------
@@ -92,6 +92,41 @@ def embedding_networks(max_vocab=6, max_steps=3, max_dim=3, max_batch=5, convent
         X = draw(hnp.arrays(np.int64, (spec.n_samples, steps), elements=st.sampled_from(used)))
         Y = draw(data_for(spec))[1]
         return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
+                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+
+    return build()
+
+
+# -- recurrent networks (rnn, gru) -------------------------------------------------------------
+
+def rnn_networks(kinds=("rnn", "gru"), max_steps=3, max_features=2, max_units=3, max_batch=3, smooth=False):
+    """Strategy for complete spec dicts of one recurrent layer on a sequence input ``{"steps": T, "features": D}``
+    (an rnn with a drawn elementwise activation inside, or a gru), every state (then a dense layer per step) or
+    the last (then a dense layer), with "params" and "data" filled in: X (N, T, D) in [-2, 2]; Y one-hot for
+    cross_entropy, else in [-2, 2], per step where the output is. ``smooth=True`` leaves out relu inside."""
+    acts = [a.name for a in ACTIVATIONS.values() if a.elementwise and not a.last_only and not (smooth and a.kinks)]
+
+    @st.composite
+    def build(draw):
+        kind = draw(st.sampled_from(list(kinds)))
+        layer = {"type": kind, "units": draw(st.integers(1, max_units)), "sequences": draw(st.booleans())}
+        if "activation" in LAYER_KINDS[kind].keys:  # an rnn's activation inside
+            layer["activation"] = draw(st.sampled_from(acts))
+        loss = draw(st.sampled_from(["mse", "cross_entropy"]))
+        out = {"units": draw(st.integers(2, 3)), "activation": LOSSES[loss].output or "linear"}
+        sequence = {"steps": draw(st.integers(1, max_steps)), "features": draw(st.integers(1, max_features))}
+        raw = {"name": "random_rnn", "input": sequence, "layers": [layer, out], "loss": loss,
+               "convention": draw(st.sampled_from(list(CONVENTIONS))), "batch": draw(st.integers(1, max_batch)),
+               "seed": draw(st.integers(0, 2**16))}
+        spec = load_spec(raw)
+        params = draw(params_for(spec))
+        n, k, steps = spec.batch, spec.output, spec.output_shape[:-1]
+        X = draw(hnp.arrays(np.float64, (n, *spec.input_shape), elements=_floats(-2.0, 2.0)))
+        if LOSSES[loss].one_hot:
+            Y = np.eye(k)[draw(hnp.arrays(np.int64, (n, *steps), elements=st.integers(0, k - 1)))]
+        else:
+            Y = draw(hnp.arrays(np.float64, (n, *steps, k), elements=_floats(-2.0, 2.0)))
+        return {**raw, "params": [{key: v.tolist() for key, v in p.items()} for p in params],
                 "data": {"X": X.tolist(), "Y": Y.tolist()}}
 
     return build()

@@ -54,7 +54,8 @@ class Perturbed:
         conv = spec.conv
         self.base = forward(spec, params, X)
         self.inputs = [self.base.a_prev(ly) for ly in spec.layers]
-        self.states = [ly.kink_state(a, z, conv) for ly, a, z in zip(spec.layers, self.inputs, self.base.z)]
+        self.states = [ly.kink_state(a, z, conv, params=p)
+                       for ly, a, z, p in zip(spec.layers, self.inputs, self.base.z, params)]
         self.n = spec.samples_in(Y)
         self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
         self.fused = fused_loss(spec) is not None
@@ -199,7 +200,7 @@ class Perturbed:
         p = len(next(v for key, v in stacked.items() if key in self.keys(i)))
         conv, ly = self.spec.conv, self.spec.layers[i]
         z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
-        crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
+        crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv, params=stacked), p)
         a = self._output(ly, z)
         values, more = self._above(i, a, z)
         return values, crossed | more
@@ -213,7 +214,7 @@ class Perturbed:
             for key, pos, idx in self._split(i, flat):
                 z[pos] = ly.output_change(self.params[i], key, idx, delta[pos], base.a_in[i], base.z[i], conv,
                                           spec.bias)
-            crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
+            crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv, params=self.params[i]), p)
             a = self._output(ly, z)
             values, more = self._above(i, a, z)
             return values, crossed | more
@@ -290,10 +291,11 @@ class Perturbed:
             z, _ = ly.forward(self.params[ly.index], a_prev, conv, spec.bias)
             a = self._output(ly, z)
             changed[ly.index] = (a, z)
+            own = self.params[ly.index]
             if fold:
-                state = ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv)
+                state = ly.kink_state(conv.unfold(a_prev, p), conv.unfold(z, p), conv, params=own)
             else:
-                state = ly.kink_state(a_prev, z, conv)
+                state = ly.kink_state(a_prev, z, conv, params=own)
             crossed |= self._moved(ly.index, state, p)
         a, z = changed[len(spec.layers) - 1]
         if fold:

@@ -22,7 +22,8 @@ def _layer_sizes(spec):
 
 
 def _layer_text(ly):
-    return f"{ly.kind} {ly.units} {ly.act.label}" if "units" in ly.options else ly.describe()
+    short = "units" in ly.options and ly.has_activation and len(ly.out_shape) == 1  # a dense layer of vectors
+    return f"{ly.kind} {ly.units} {ly.act.label}" if short else ly.describe()
 
 
 def network_blocks(spec, result):
@@ -45,7 +46,7 @@ def network_blocks(spec, result):
         units = [f"unit {j}" for j in range(ly.units)]
         if kind == "b" and "units" in ly.options:
             blocks.append(Para([f"{name}, shape {tuple(shape)}: one bias per unit of layer {li}."]))
-            blocks += _grid("", units, [name], arr[None, :])
+            blocks += _grid("", [f"unit {j}" for j in range(arr.shape[-1])], [name], arr[None, :])  # per step too
             continue
         if kind != "W" or arr.ndim != 2 or "units" not in ly.options:  # any other tensor (an embedding's table
             # too): one row per index of its leading axes
@@ -62,9 +63,10 @@ def network_blocks(spec, result):
         blocks += _grid(name, col_labels, row_labels, arr)
     X, Y = (np.asarray(spec.conv.to_samples(np.asarray(a, float))) for a in (result.X, result.Y))
     x_names = [",".join(map(str, idx)) for idx in np.ndindex(*X.shape[1:])]
-    X = X.reshape(len(X), -1)
+    y_names = [",".join(map(str, idx)) for idx in np.ndindex(*Y.shape[1:])]  # (K,), or (T, K) per step
+    X, Y = X.reshape(len(X), -1), Y.reshape(len(Y), -1)
     x_heads = [Math(sp.Symbol(f"x_{k}")) for k in x_names]
-    y_heads = [Math(sp.Symbol(f"y_{k}")) for k in range(Y.shape[1])]
+    y_heads = [Math(sp.Symbol(f"y_{k}")) for k in y_names]
     blocks.append(Heading("Data", 3))
     blocks.append(Para(["One sample per row (whatever the convention): inputs x and targets y."]))
     blocks += _grid("sample n", x_heads + y_heads, [str(n) for n in range(len(X))], np.hstack([X, Y]))

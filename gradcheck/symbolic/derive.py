@@ -52,7 +52,7 @@ from ..catalogue.activations import SYMPY_NUMPY
 from ..reference.backprop import fused_loss
 from ..spec.parse import load_spec
 from .local_facts import local_fact
-from .network import batch_level, has_form, partial, terms_holding, write_network
+from .network import adjoint, batch_level, has_form, partial, terms_holding, write_network
 from .network import expand as _expand_network
 from .reach import SYMBOLIC_LIMIT, UNITS_LIMIT, expand_wanted, should_run
 
@@ -362,10 +362,12 @@ def derive(spec, expand="auto") -> Derivation:
     for name, li, kind, shape in spec.param_names():
         holding = terms_holding(net.z_exprs[li], set(net.params[li][kind].ravel()))  # θ -> {i: z_i's terms with θ}
         delta = net.delta[li]
+        inner = [(s, sp.sympify(e), sp.sympify(e).free_symbols) for s, e in net.inter[li].items()]
         for index in np.ndindex(*shape):
             theta = net.params[li][kind][index]
             local = {i: partial(part, theta) for i, part in holding.get(theta, {}).items()}  # ∂z_i/∂θ
-            chain = sp.Add(*[delta[i] * d for i, d in local.items()])
+            chain = sp.Add(*[delta[i] * d for i, d in local.items()],  # and through intermediates that hold θ
+                           *[adjoint(s) * partial(e, theta) for s, e, fs in inner if theta in fs])
             try:
                 j, k = spec.layers[li].unit_input(kind, index, spec.conv)
             except NotImplementedError:

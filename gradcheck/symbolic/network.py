@@ -105,7 +105,7 @@ class Network:
         self.N = sp.Symbol("N", integer=True, positive=True)
         self.K = sp.Symbol("K", integer=True, positive=True)
         self.x = [_entries("x", None, spec.input_shape, t) for t in self.tags]
-        self.y = [_entries("y", None, spec.output_shape, t) for t in self.tags]
+        self.y = [_entries("y", None, spec.output_shape, t) for t in self.tags]  # (K,), or (T, K) per step
         self.params, self.buffers, self.z, self.a, self.z_exprs, self.forward = [], [], [], [], [], {}
         self.inter = []  # per layer {intermediate symbol: definition}, in definition order
         self.delta, self.deltas = [], {}
@@ -159,8 +159,10 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
         net.forward.update((s, e) for zn, en in zip(z, zs) for s, e in zip(zn, en))
         if ly.has_activation:
             a = [_entries("a", li, ly.out_shape, t) for t in net.tags]
+            k = ly.out_shape[-1] if len(ly.out_shape) == 2 else None  # a per-step output: softmax over each step
             for an, zn in zip(a, z):
-                net.forward.update(zip(an, ly.act.symbolic(zn)))
+                parts = [zn] if k is None else [zn[i:i + k] for i in range(0, len(zn), k)]
+                net.forward.update(zip(an, [e for part in parts for e in ly.act.symbolic(part)]))
         else:
             a = z
         net.params.append(p)
@@ -273,24 +275,45 @@ def _backward(net):
                 net.deltas[net.delta[li][j]] = sp.Add(*[da[m] * partial(net.forward[as_[m]], zj).xreplace(back)
                                                         for m in users.get(zj, ())])
         sources = list(dict.fromkeys(j for j in ly.inputs if j >= 0))
-        for j, carried in zip(sources, _carry(net, li, sources)):
-            pending[j] = [p + c for p, c in zip(pending[j], carried)] if j in pending else carried
-            net.carried[j] = pending[j]
+        if sources:
+            for j, carried in zip(sources, _carry(net, li, sources)):
+                pending[j] = [p + c for p, c in zip(pending[j], carried)] if j in pending else carried
+                net.carried[j] = pending[j]
+        elif holds_params(net, li):
+            _adjoints(net, li)
 
 
-def _carry(net, li, sources):
-    """∂C/∂a^j for every output symbol of each layer j in ``sources`` that layer l reads, through layer l's
-    intermediates (reverse order)."""
+def holds_params(net, li):
+    """True when an intermediate of layer li holds one of its params (a recurrent layer's states do)."""
+    params = {t for arr in net.params[li].values() for t in np.ravel(arr)}
+    return any(sp.sympify(e).free_symbols & params for e in net.inter[li].values())
+
+
+def adjoint(s):
+    """The symbol of ∂C/∂s for an intermediate s (its definition in ``net.deltas``)."""
+    return NetSymbol("d" + s.name, real=True)
+
+
+def _adjoints(net, li):
+    """{symbol: [(expression, adjoint symbol)] that contain it}: layer li's z's with their δ's and its
+    intermediates with their adjoints, each adjoint defined in ``net.deltas`` (reverse definition order)."""
     zs, delta, inter = net.z_exprs[li], net.delta[li], net.inter[li]
     users = {}  # symbol -> [(expression, adjoint symbol)] that contain it
     for zi, di in zip(zs, delta):
         for s in sp.sympify(zi).free_symbols:
             users.setdefault(s, []).append((zi, di))
     for s in reversed(list(inter)):
-        adj = NetSymbol("d" + s.name, real=True)
+        adj = adjoint(s)
         net.deltas[adj] = sp.Add(*[partial(e, s) * a for e, a in users.get(s, ())])
         for t in sp.sympify(inter[s]).free_symbols:
             users.setdefault(t, []).append((inter[s], adj))
+    return users
+
+
+def _carry(net, li, sources):
+    """∂C/∂a^j for every output symbol of each layer j in ``sources`` that layer l reads, through layer l's
+    intermediates (reverse order)."""
+    users = _adjoints(net, li)
     return [[sp.Add(*[partial(e, am) * a for e, a in users.get(am, ())]) for am in net.a[j]] for j in sources]
 
 

@@ -34,10 +34,11 @@ own registers itself in :data:`LAYER_KINDS`; see :mod:`gradcheck.catalogue` for 
 - optionally ``backward_magnitude(size, cache, params, conv, bias, a_prev=None)``: backward
   on magnitudes for the rounding estimate of a backprop (``a_prev``: |the layer's input|);
   a kind whose backward subtracts terms (a norm's means) adds them here instead;
-- ``kink_state(a_prev, z, conv)``: a discrete state of the forward pass whose change
-  under a finite-difference step means the step crossed a point where the layer is
+- ``kink_state(a_prev, z, conv, params=None)``: a discrete state of the forward pass whose
+  change under a finite-difference step means the step crossed a point where the layer is
   not differentiable (default: which side of the activation's kinks each z is on;
-  max pooling adds which element of each window is the maximum);
+  max pooling adds which element of each window is the maximum; a recurrent layer with
+  relu inside, every step's side, recomputed from ``params``);
 - the symbolic form, used by :mod:`gradcheck.symbolic.derive`: ``symbolic_z(params, a_prev,
   conv, bias)`` maps SymPy symbols of the params (object arrays shaped like the params,
   plus one sample's buffer symbols such as a dropout mask) and a flat list of SymPy
@@ -302,8 +303,9 @@ class Layer:
         z only (dense and conv layers), else None."""
         return None
 
-    def kink_state(self, a_prev, z, conv):
-        """Sides of the activation's kinks for every z (None when the activation has no kink)."""
+    def kink_state(self, a_prev, z, conv, params=None):
+        """Sides of the activation's kinks for every z (None when the activation has no kink). ``params``: the
+        layer's params (maybe stacked), for a kind whose kinks lie inside it, before its output."""
         kinks = self.act.kinks
         if not kinks:
             return None

@@ -164,7 +164,7 @@ class MaxPool2d(_Pool2d):
                      **{"delta[..., None, None]": delta[..., None, None]}, mask=mask)
         return {}, self._back(da_win, shape, tape)
 
-    def kink_state(self, a_prev, z, conv):
+    def kink_state(self, a_prev, z, conv, params=None):
         """Which element of each window is the maximum: a step that changes it crosses a kink."""
         return self._argmax(windows(a_prev, self.size, self.stride))
 

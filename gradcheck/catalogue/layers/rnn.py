@@ -1,0 +1,186 @@
+"""The vanilla recurrent layer (CS231n's ``rnn_step_forward`` run over every step).
+
+    s_t = x_t·Wx + h_(t−1)·Wh + b,   h_t = act(s_t),   h_0 = 0
+
+with x_t (N, D) the step t of the input (N, T, D), Wx (D, H), Wh (H, H), b (H,) in the row
+convention (the transposes Wx (H, D), Wh (H, H) in the column convention; see
+:mod:`.recurrent`), ``act`` any elementwise activation (tanh by default). Backpropagation
+through time, from the last step down, with ds_t = ∂C/∂s_t:
+
+    dh_t = δ_t + ds_(t+1)·Whᵀ,   ds_t = dh_t ⊙ act'(s_t)   (tanh: 1 − h_t²)
+    dWx = Σ_t x_tᵀ·ds_t,   dWh = Σ_t h_(t−1)ᵀ·ds_t,   db = Σ_t Σ_n ds_t,   dx_t = ds_t·Wxᵀ
+
+where δ_t = ∂C/∂h_t from the layers above (0 for t < T when only h_T is returned).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from ...errors import SpecError
+from ..activations import ACTIVATIONS
+from .base import Recorder
+from .mistakes import KnownMistake, where
+from .recurrent import Recurrent, rows, states_of
+
+__all__ = ["RNN"]
+
+
+def _slip(name):
+    def backward(ly, own, delta, cache, a_prev, params, conv, bias):
+        return ly._bptt(delta, cache, params, conv, bias, slip=name)
+    return backward
+
+
+MISTAKES = (
+    KnownMistake("not_summed_over_steps", lambda ls: (
+        f"{where(ls)} does not sum dWx, dWh and db over the time steps: each step's term replaces the one before "
+        "(dWx = x_tᵀ·ds_t instead of +=), so only the term of step 1, the last the backward loop visits, is left; "
+        "the same weights act at every step, so dWx = Σ_t x_tᵀ·ds_t (and so dWh and db)"),
+        _slip("not_summed_over_steps")),
+    KnownMistake("state_gradient_not_carried", lambda ls: (
+        f"{where(ls)} does not carry ∂C/∂h back to the earlier step: dh_t takes only the output's δ_t, without "
+        "dh_prev = ds_(t+1)·Whᵀ from step t + 1, so dx_t holds only output t's term; in the backward loop, "
+        "dh = δ_t + dh_prev"), _slip("state_gradient_not_carried")),
+    KnownMistake("derivative_of_previous_state", lambda ls: (
+        f"{where(ls)} takes tanh' at the previous state (1 − h_(t−1)²) instead of the step's own output; "
+        "h_t = tanh(s_t), so ds_t = dh_t·(1 − h_t²)"), _slip("derivative_of_previous_state"),
+        applies=lambda ly: ly.cell == "tanh"),
+)
+
+
+@dataclass(frozen=True, repr=False)
+class RNN(Recurrent):
+    """h_t = act(x_t·Wx + h_(t−1)·Wh + b) over every step, from h_0 = 0; every state or only the last."""
+
+    kind = "rnn"
+    keys: ClassVar[dict] = {"units": ..., "activation": "tanh", "sequences": True}
+    mistakes = MISTAKES
+    meanings: ClassVar[dict] = {
+        **Recurrent.common_meanings, "Wx": "input-to-state weights", "Wh": "state-to-state weights",
+        "b": "bias, one per state unit", "s": "pre-activation s_t = x_t·Wx + h_(t−1)·Wh + b of every step",
+        "h": "state h_t = act(s_t) of every step",
+        "ds": "∂C/∂s_t = (δ_t + ds_(t+1)·Whᵀ) ⊙ act'(s_t), every step"}
+
+    @classmethod
+    def build(cls, read, index, in_shape, bias):
+        units, sequences, out_shape = cls._shapes(read, index, in_shape, bias)
+        act = read.activation()
+        if ACTIVATIONS[act].derivative is None or ACTIVATIONS[act].last_only:
+            raise SpecError(f"{read.path}.activation", f"rnn layer {index} applies its activation to each state "
+                                                       f"unit: it must be elementwise, got {act}", read.source)
+        return cls(index, tuple(in_shape), out_shape, options={"units": units, "activation": act,
+                                                               "sequences": sequences},
+                   formulas=cls._formulas(index, in_shape, units, sequences, bias))
+
+    @property
+    def cell(self):
+        """The activation inside the cell (the layer's ``activation`` key)."""
+        return self.options["activation"]
+
+    @property
+    def cell_act(self):
+        return ACTIVATIONS[self.cell]
+
+    @property
+    def kinked(self):
+        return bool(self.cell_act.kinks)
+
+    @property
+    def kink_texts(self):
+        return (f"{self.cell_act.kink_text} (inside rnn layer {self.index}, at every step)",) if self.kinked else ()
+
+    def describe(self):
+        return self._describe(f", {self.cell}")
+
+    # -- arrays ----------------------------------------------------------------------------------
+    def _run(self, params, x, conv):
+        """Every step's pre-activation S and state H, each (..., N, T, H)."""
+        act = self.cell_act
+        xw, Wh = self._inputs(params, x, conv)
+        h = states_of(xw, Wh, self.width)
+        S, H = [], []
+        for t in range(self.steps):
+            s = xw[..., t, :] + h @ Wh
+            h = act.forward(s)
+            S.append(s)
+            H.append(h)
+        return xw, np.stack(S, axis=-2), np.stack(H, axis=-2)
+
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        rec = Recorder(tape, "forward")
+        xw, S, H = self._run(params, a_prev, conv)
+        self._record_inputs(rec, params, a_prev, xw, conv)
+        wh = "Wh.T" if conv.samples_are_columns else "Wh"
+        h_prev = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+        rec("s", f"xWx + h_prev @ {wh}, step by step", S, xWx=xw, h_prev=h_prev, **{wh: rows(params["Wh"], conv)})
+        rec("h", f"{self.cell}(s)", H, s=S)
+        z = self._output(H, conv)
+        last = "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]")
+        return rec("z", last, z, h=H), (a_prev, S, H)
+
+    def backward(self, delta, cache, params, conv, bias, tape=None):
+        dS, Hin = self._deltas(delta, cache, params, conv)
+        grads, dx = self._grads(cache[0], Hin, dS, rows(params["Wx"], conv), conv, bias)
+        self._record_grads(tape, grads, dx, (cache[0], Hin, dS), params, conv)
+        return grads, dx
+
+    def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
+        dS, Hin = self._deltas(size, cache, params, conv, magnitude=True)
+        return self._grads(cache[0], Hin, dS, rows(params["Wx"], conv), conv, bias)
+
+    def _deltas(self, delta, cache, params, conv, slip=None, magnitude=False):
+        """(ds_t of every step, h_(t−1) of every step), each (..., N, T, H): backpropagation through time (see
+        the module) from the last step down; ``slip`` makes one of the known mistakes instead."""
+        _, S, H = cache
+        act = self.cell_act
+        WhT = np.swapaxes(rows(params["Wh"], conv), -1, -2)
+        dH = self._state_deltas(delta, H, conv)
+        Hin = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+        # on magnitudes a kinked activation's side comes from |h| (relu: h > 0 exactly where s > 0)
+        at = (H if magnitude and act.kinks else S, H)
+        if slip == "derivative_of_previous_state":
+            at = (np.concatenate([np.zeros_like(S[..., :1, :]), S[..., :-1, :]], axis=-2), Hin)
+        factor = act.derivative(*at)
+        dS, carry = [], 0.0
+        for t in reversed(range(self.steps)):
+            dh = dH[..., t, :] if slip == "state_gradient_not_carried" else dH[..., t, :] + carry
+            dS.append(dh * factor[..., t, :])
+            carry = dS[-1] @ WhT
+        return np.stack(dS[::-1], axis=-2), Hin
+
+    def _bptt(self, delta, cache, params, conv, bias, slip=None):
+        """The backward pass with one of the known mistakes (``slip``)."""
+        x, Wx = cache[0], rows(params["Wx"], conv)
+        dS, Hin = self._deltas(delta, cache, params, conv, slip)
+        if slip == "not_summed_over_steps":  # the gradients keep step 1's term only; dx is still right
+            grads, _ = self._grads(x[..., :1, :], Hin[..., :1, :], dS[..., :1, :], Wx, conv, bias)
+            return grads, self._grads(x, Hin, dS, Wx, conv, bias)[1]
+        return self._grads(x, Hin, dS, Wx, conv, bias)
+
+    def kink_state(self, a_prev, z, conv, params=None):
+        """The side of the activation's kinks of every step's pre-activation s_t (not only of the returned states):
+        recomputed from ``params``, or, without them, read off the states (relu: h_t > 0 exactly where s_t > 0)."""
+        kinks = self.cell_act.kinks
+        if not kinks:
+            return None
+        if params is not None and a_prev is not None:
+            _, S, _ = self._run(params, a_prev, conv)
+        else:
+            S = z
+        return np.stack([np.sign(np.real(S) - k) for k in kinks], axis=-1)
+
+    def symbolic_z(self, params, a_prev, conv, bias, define=None):
+        """One sample's states from h_0 = 0, step by step: h_t = act(x_t·Wx + h_(t−1)·Wh + b); ``define`` (from the
+        derivation) names each state, so that a step's form holds the previous state's name, not its expression."""
+        H = self.width
+        h, states = [0] * H, []
+        for t in range(self.steps):
+            s = [a + b for a, b in zip(self._symbolic_inputs(params, a_prev, conv, t),
+                                       self._symbolic_matvec(h, params["Wh"], conv, range(H)))]
+            h = self._named(define, "h", t, self.cell_act.symbolic(s))
+            states.append(h)
+        return self._symbolic_output(states)
