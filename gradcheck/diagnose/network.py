@@ -167,8 +167,8 @@ def _one_sample(spec, params, X, Y, user):
     u = flat(user, params)
     hits = []
     for j in (0, n - 1):  # a return inside the loop keeps the first; an overwrite keeps the last
-        Xj = np.take(X, [j], axis=0 if X.ndim > 2 else conv.sample_axis)  # images are (N, C, H, W)
-        Yj = np.take(Y, [j], axis=conv.sample_axis)
+        Xj = np.take(X, [j], axis=0 if X.ndim > 2 or spec.tokens else conv.sample_axis)  # images, token ids
+        Yj = np.take(Y, [j], axis=0 if len(spec.output_shape) == 2 else conv.sample_axis)  # per-step (N, T, K)
         try:
             _, g = backprop(spec, params, Xj, Yj)
         except ValueError:  # a layer that holds per-batch data (a dropout mask) has no one-sample replay
