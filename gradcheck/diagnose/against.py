@@ -56,4 +56,5 @@ def trace_impl(fn, spec, params, X, Y, trace):
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
     lt = trace_call(fn, copies, X.copy(), Y.copy())
     known = [np.shape(v) for p in params for v in p.values()] + [X.shape, Y.shape, X.T.shape, Y.T.shape]
-    return compare_with_reference(lt, trace.steps(), Y.shape[spec.conv.sample_axis], known)  # Y: images too
+    n = len(Y) if np.ndim(Y) == 1 else Y.shape[spec.conv.sample_axis]  # Y: images too; class labels (N,)
+    return compare_with_reference(lt, trace.steps(), n, known)

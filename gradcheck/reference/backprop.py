@@ -18,8 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of
+from ..catalogue.regularization import penalty, penalty_grads
 
-__all__ = ["Forward", "backprop", "forward", "loss_value", "sample_losses"]
+__all__ = ["Forward", "backprop", "cost", "forward", "loss_value", "sample_losses"]
 
 
 @dataclass
@@ -63,16 +65,22 @@ def fused_loss(spec):
     """The loss if it is computed from the output layer's z (bce on sigmoid, cross-entropy on softmax), else None."""
     loss, last = LOSSES[spec.loss], spec.layers[-1]
     fits = loss.value_from_z is not None and last.has_activation and last.activation == loss.output
-    return loss if fits else None
+    return loss_of(spec) if fits else None
+
+
+def _targets(spec, Y):
+    """Class labels as the one-hot targets the losses compute with (any other Y as it is)."""
+    return spec.targets(Y) if np.asarray(Y).dtype.kind in "iu" else Y
 
 
 def loss_value(spec, a, Y, z=None):
     """C for output a and targets Y (same layout); an array if a has leading stack axes.
 
     Given the output layer's pre-activation ``z``, a loss defined with its output
-    activation is computed from z, stably (see :class:`~gradcheck.catalogue.losses.Loss`).
+    activation is computed from z, stably (see :class:`~gradcheck.catalogue.losses.Loss`). The data's share
+    of C only: the regularisation term is :func:`~gradcheck.catalogue.regularization.penalty` (see :func:`cost`).
     """
-    conv, loss = spec.conv, LOSSES[spec.loss]
+    conv, loss, Y = spec.conv, loss_of(spec), _targets(spec, Y)
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
     if z is not None and fused_loss(spec) is not None:
         return loss.value_from_z(z, Y, n, k, conv.unit_axis)
@@ -85,7 +93,7 @@ def sample_losses(spec, a, Y, z=None):
     Every sample goes to a stack axis of its own, as a batch of one that keeps the
     whole batch's N in the loss's normalisation.
     """
-    conv, loss = spec.conv, LOSSES[spec.loss]
+    conv, loss, Y = spec.conv, loss_of(spec), _targets(spec, Y)
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
 
     def apart(x):  # (..., K, N) -> (..., N, K, 1); (..., N, K) -> (..., N, 1, K)
@@ -96,6 +104,24 @@ def sample_losses(spec, a, Y, z=None):
     return loss.value(apart(a), apart(Y), n, k)
 
 
+def cost(spec, params, X, Y):
+    """C of one network at ``params``: the loss of its forward pass on X plus the regularisation term."""
+    fw = forward(spec, params, X)
+    n = fw.output.shape[spec.conv.sample_axis]
+    return float(loss_value(spec, fw.output, Y, fw.z[-1])) + penalty(spec, params, n)
+
+
+def _regularize(spec, params, n, grads, tape):
+    """The regularisation term's gradient added to the weights' (``grads`` in place)."""
+    for layer, extra in enumerate(penalty_grads(spec, params, n)):
+        for key, g in extra.items():
+            if tape is not None:
+                tape.at(layer)
+                tape.record("backward", "d" + key, f"d{key} + {spec.regularization.grad_text()}",
+                            {"d" + key: g.shape, key: g.shape}, g.shape)
+            grads[layer][key] = grads[layer][key] + g
+
+
 def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
     """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes
     ({"gamma", "beta"} for norms, {} for layers without params; no entry for a dropout mask).
@@ -104,13 +130,14 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
     ∂C/∂a (None for a fused output, whose δ comes from z).
 
     ``tweak`` (a :class:`gradcheck.diagnose.mistakes.Hypothesis`, used by the diagnosis only) replaces
-    steps by known mistakes, so a user's wrong gradient can be matched to its cause.
+    steps by known mistakes, so a user's wrong gradient can be matched to its cause. C and the weights' gradients
+    include the spec's regularisation term.
     """
-    conv, loss = spec.conv, LOSSES[spec.loss]
+    conv, loss, Y = spec.conv, loss_of(spec), _targets(spec, Y)
     fw = forward(spec, params, X, tape)
     a = fw.output
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
-    C = float(loss_value(spec, a, Y, fw.z[-1]))
+    C = float(loss_value(spec, a, Y, fw.z[-1])) + penalty(spec, params, n)
     fused = fused_loss(spec) is not None and tweak is None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # ∂C/∂a of a saturated output: δ from z
         da = loss.grad(a, Y, n, k)
@@ -146,4 +173,5 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
         if tweak is not None:
             grads[i] = tweak.grads(i, grads[i])
             da = tweak.carry(i, da, delta, a_in, params[i])
+    _regularize(spec, params, n, grads, tape)
     return C, grads

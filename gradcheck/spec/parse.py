@@ -18,9 +18,10 @@ from ..catalogue.bias import SEPARATE, bias_style
 from ..catalogue.layers import Dense, Layer
 from ..errors import SpecError
 from ..validate import MAX_SEED
-from .arrays import check_memory, parse_data, parse_params
+from .arrays import check_memory, is_labels, one_hot, parse_data, parse_params
 from .jsonfile import read_json
 from .keys import KeyReader, check_keys, kind, name, whole
+from .lossopts import LOSS_KEYS, parse_loss_options
 
 __all__ = ["KEYS", "LAYER_KEYS", "MAX_LAYERS", "LayerSpec", "Spec", "load_spec"]
 
@@ -28,7 +29,7 @@ __all__ = ["KEYS", "LAYER_KEYS", "MAX_LAYERS", "LayerSpec", "Spec", "load_spec"]
 KEYS = {
     "name": None, "description": "", "input": ..., "layers": ..., "loss": "mse",
     "convention": "column", "bias": "separate", "params": None, "data": None,
-    "batch": 4, "seed": 0, "impl": None,
+    "batch": 4, "seed": 0, "impl": None, **LOSS_KEYS,
 }
 #: The deepest network gradcheck takes: its finite differences rerun the layers above each parameter, so a
 #: check's time grows with the square of the depth (1,000 one-unit layers take about 10 s).
@@ -46,8 +47,10 @@ class Spec:
     ``input`` is the number of input features, or (C, H, W) for images. ``params`` (if
     given) is a list of dicts of float64 arrays in the convention's shapes (a dropout
     entry may hold its ``mask``); ``data`` (if given) is ``(X, Y)`` sample-major:
-    X (N, input) or (N, C, H, W), Y (N, K). ``bias`` is a :class:`~gradcheck.catalogue.BiasStyle`
-    (a name given in Python becomes one).
+    X (N, input) or (N, C, H, W), Y (N, K), or Y (N,) integer class labels where the loss takes them (kept as
+    given; :meth:`targets` makes them one-hot). ``reduction``, ``margin`` and ``regularization`` (a
+    :class:`~gradcheck.catalogue.regularization.Regularization` or None) configure the loss. ``bias`` is a
+    :class:`~gradcheck.catalogue.BiasStyle` (a name given in Python becomes one).
     """
 
     input: int | tuple
@@ -63,6 +66,9 @@ class Spec:
     seed: int = 0
     impl: str | None = None
     source: str | None = None
+    reduction: str = "mean"
+    margin: float = 1.0
+    regularization: object = None
 
     def __post_init__(self):
         object.__setattr__(self, "bias", bias_style(self.bias))  # a name given in Python becomes its style
@@ -138,7 +144,12 @@ class Spec:
             X, Y = self.data
         else:
             X, Y = self._random_data(np.random.default_rng([self.seed if seed is None else seed, 1]))
-        return self.conv.from_samples(X.copy()), self.conv.from_samples(Y.copy())
+        return self.conv.from_samples(X.copy()), (Y.copy() if is_labels(Y) else self.conv.from_samples(Y.copy()))
+
+    def targets(self, Y):
+        """The targets the losses compute with: class labels as one-hot rows in the convention's layout, any
+        other Y as it is."""
+        return one_hot(self, Y) if is_labels(Y) else Y
 
     def _random_data(self, rng):
         n, k = self.batch, self.output
@@ -172,6 +183,12 @@ class Spec:
             raw["description"] = self.description
         if self.impl:
             raw["impl"] = self.impl
+        if self.reduction != "mean":
+            raw["reduction"] = self.reduction
+        if self.margin != 1.0:
+            raw["margin"] = self.margin
+        if self.regularization is not None:
+            raw["regularization"] = self.regularization.to_json()
         if self.params is not None:
             raw["params"] = [{k: v.tolist() for k, v in p.items()} for p in self.params]
         if self.data is not None:
@@ -183,7 +200,9 @@ class Spec:
 
         With other layer kinds than dense: ``1x6x6 -> conv2d 2x4x4 relu -> maxpool2d 2x2x2 -> ...``.
         """
-        tail = f"loss {self.loss}, {self.convention} convention, bias {self.bias}, N={self.n_samples}"
+        loss = self.loss + (f" ({self.reduction})" if self.reduction != "mean" else "")
+        loss += f" + {self.regularization.kind}" if self.regularization is not None else ""
+        tail = f"loss {loss}, {self.convention} convention, bias {self.bias}, N={self.n_samples}"
         if all(isinstance(ly, Dense) for ly in self.layers):
             sizes = "-".join(str(s) for s in [self.input] + [ly.units for ly in self.layers])
             acts = "/".join(ly.activation for ly in self.layers)
@@ -296,7 +315,7 @@ def _parse(raw, source):
 
     spec = Spec(input=n_in, layers=layers, loss=loss, convention=convention, bias=bias,
                 name=label, description=opts["description"], batch=batch, seed=seed, impl=impl,
-                source=source)
+                source=source, **parse_loss_options(raw, loss, source))
     check_memory(spec, source)
     data = parse_data(opts["data"], spec, "batch" in raw, source) if opts["data"] is not None else None
     spec = Spec(**{**spec.__dict__, "data": data})
