@@ -89,7 +89,8 @@ def _regularization(spec, params, X, Y, user):
     for (layer, key), mask in entries.items():
         W = params[layer][key] if mask is None else np.where(mask, params[layer][key], 0.0)
         basis = np.sign(W) if kind == "l1" else W
-        mu = ratio(np.ravel(user[layer][key]) - np.ravel(data[layer][key]), np.ravel(basis))
+        u, d = np.ravel(user[layer][key]), np.ravel(data[layer][key])
+        mu = 0.0 if close(u, d) else ratio(u - d, np.ravel(basis))  # the data's gradient alone: no term
         if mu is None:
             return []
         mus.append(mu)
