@@ -210,3 +210,18 @@ def test_the_options_round_trip_and_are_described():
     spec = load_spec({**NETWORK2, "loss": "bce"})
     assert load_spec(spec.to_dict()) == spec
     assert "loss bce (per_sample) + l2" in spec.describe()
+
+
+# -- the worked example ---------------------------------------------------------------------------------
+
+EXAMPLE = ROOT / "derivations" / "cs231n_svm_l2.json"
+
+
+@pytest.mark.parametrize("fn, code, said", [
+    ("svm", 0, "PASS: every gradient agrees"),
+    ("svm_half_form", 1, "your dW has λW: the gradient of ½λ·Σ W², but the spec's form is sum"),
+    ("svm_summed", 1, 'your gradients are N=4 times the spec\'s: did you mean "reduction": "sum"?'),
+])
+def test_the_cs231n_svm_example_settles_its_questions(fn, code, said, capsys):
+    assert main([str(EXAMPLE), "--impl", f"{SVM}:{fn}", "--symbolic", "off"]) == code
+    assert said in capsys.readouterr().out

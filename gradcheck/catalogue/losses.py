@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .activations import log_softmax, softplus_of
+from .activations import SYMPY_NUMPY, log_softmax, softplus_of
 
 __all__ = ["LOSSES", "MARGIN", "REDUCTIONS", "Loss", "SpecLoss", "loss_of", "normaliser"]
 
@@ -70,10 +70,14 @@ def _svm_grad(a, y, n, k, axis=-2, margin=MARGIN):
 
 
 def _svm_term(a, y, n, k, margin=MARGIN):
-    from .sympy_forms import relu  # max(0, m), with [m > 0] as its derivative
+    from .sympy_forms import hinge  # max(0, m), with hinge'(m) = [m > 0] as its derivative
 
     a_y = sum(yi * ai for ai, yi in zip(a, y))
-    return sum((1 - yi) * relu(ai - a_y + margin) for ai, yi in zip(a, y)) / n
+    return sum((1 - yi) * hinge(ai - a_y + margin) for ai, yi in zip(a, y)) / n
+
+
+# NumPy forms of the hinge's SymPy functions (catalogue/sympy_forms.py), for lambdify.
+SYMPY_NUMPY.update(hinge=lambda m: np.maximum(m, 0.0), hinge_prime=lambda m: (np.asarray(m) > 0).astype(float))
 
 
 def _svm_kink_state(a, y, axis, margin):
@@ -228,7 +232,8 @@ class SpecLoss:
     def _kw(self, numpy=True):
         if not self.loss.takes_margin:
             return {}
-        return {"axis": self.axis, "margin": self.margin} if numpy else {"margin": self.margin}
+        whole = int(self.margin) if float(self.margin).is_integer() else self.margin  # SymPy writes 1, not 1.0
+        return {"axis": self.axis, "margin": self.margin} if numpy else {"margin": whole}
 
     @property
     def formula(self):

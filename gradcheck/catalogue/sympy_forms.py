@@ -15,7 +15,7 @@ import sympy as sp
 
 from .activations import LEAKY_SLOPE
 
-__all__ = ["FORMS", "NetFunctionBase", "is_window_max", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax",
+__all__ = ["FORMS", "NetFunctionBase", "hinge", "hinge_prime", "is_window_max", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax",
            "softplus", "window_max"]
 
 
@@ -148,3 +148,22 @@ class is_window_max(NetFunctionBase):  # noqa: N801
         i, xs = self.args[0], self.args[1:]
         return r"\left[%s = \max\left(%s\right)\right]" % (printer._print(xs[int(i)]),
                                                             ", ".join(printer._print(x) for x in xs))
+
+
+class hinge(NetFunctionBase):  # noqa: N801
+    """hinge(m) = max(0, m), the multiclass SVM's term; d/dm = hinge'(m) = [m > 0] (0 at the kink m = 0, as CS231n's
+    NumPy code has it)."""
+
+    text_head, latex_head = "hinge", r"\operatorname{hinge}"
+
+    def fdiff(self, argindex=1):
+        return hinge_prime(self.args[0])
+
+
+class hinge_prime(NetFunctionBase):  # noqa: N801
+    """hinge'(m) = [m > 0]; its own derivative is 0 wherever it has one."""
+
+    text_head, latex_head = "hinge'", r"\operatorname{hinge}'"
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
