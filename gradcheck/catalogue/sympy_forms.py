@@ -15,8 +15,8 @@ import sympy as sp
 
 from .activations import LEAKY_SLOPE
 
-__all__ = ["FORMS", "NetFunctionBase", "hinge", "hinge_prime", "is_window_max", "leaky_relu", "log_softmax", "relu", "sigmoid", "softmax",
-           "softplus", "window_max"]
+__all__ = ["FORMS", "NetFunctionBase", "hinge", "hinge_prime", "is_window_max", "leaky_relu", "log_softmax", "relu",
+           "sigmoid", "softmax", "softplus", "window_max"]
 
 
 class NetFunctionBase(sp.Function):
