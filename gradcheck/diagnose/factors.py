@@ -14,6 +14,7 @@ import itertools
 import numpy as np
 
 from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of
 from .mistake import close
 
 __all__ = ["explain", "ratio", "same", "scale"]
@@ -51,7 +52,7 @@ def explain(spec, c, a, Y):
     2, a learning rate), since a number alone cannot tell them apart.
     """
     conv = spec.conv
-    here = LOSSES[spec.loss]
+    here = loss_of(spec)  # with the spec's reduction
     n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
     g = here.grad(a, Y, n, k)
     m = abs(c)
@@ -61,8 +62,10 @@ def explain(spec, c, a, Y):
         return [sign] if c < 0 else []
     alts = []
     for other in LOSSES.values():
-        if other is here or other.output not in (None, spec.layers[-1].activation):
+        if other.name == here.name or other.output not in (None, spec.layers[-1].activation) or \
+                (other.one_hot and not here.one_hot):
             continue
+        other = loss_of(spec, other)
         if same(ratio(other.grad(a, Y, n, k), g), m):
             # Does the match hold whatever K (and N) is? A match that needs this K is the less likely one.
             keeps_k = same(ratio(other.grad(a, Y, n, k + 1), here.grad(a, Y, n, k + 1)), m)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of
 from ..reference.backprop import backprop, forward
 from ..reference.shapes import trace_shapes
 from .factors import explain, ratio, same, scale
@@ -251,7 +251,7 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
         out.append(f"{above}layer {first_bad}: db is right but dW is wrong: look at the product of δ with the layer's "
                    f"input ({eq_w}), or at a δ that is wrong in a way its sum over the batch hides")
     elif first_bad == last:
-        loss = LOSSES[spec.loss]
+        loss = loss_of(spec)
         out.append(f"the error starts at the output layer {last}: its δ^L = ∂C/∂a ⊙ σ'(z) (∂C/∂a = "
                    f"{loss.grad_formula} for loss {loss.name}, σ' of {ly.activation}) or the activations your "
                    "forward pass fed it differ from the reference")

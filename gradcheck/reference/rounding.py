@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of, normaliser
 from .backprop import backprop, forward, fused_loss
 
 __all__ = ["DRAWS", "LOW_PRECISION_RUNS", "SIGMAS", "backprop_rounding", "low_precision_rounding", "unseen"]
@@ -67,11 +67,12 @@ def _output_error(spec, params, X, Y, fw):
 
 def _unit(spec, fw):
     """|∂δ/∂(a − y)| at the output: what a unit of output error makes of δ."""
-    conv, loss = spec.conv, LOSSES[spec.loss]
+    conv, loss = spec.conv, loss_of(spec)
     a = fw.output
-    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]
-    if fused_loss(spec) is not None:  # δ = (a − y) over the loss's mean: over N·K, or N
+    n, k = normaliser(spec.reduction, a.shape[conv.sample_axis], a.shape[conv.unit_axis])
+    if fused_loss(spec) is not None or loss.kinked:  # δ = (a − y) over the loss's mean (N·K, or N); a hinge: ±1/N
         return np.full(a.shape, 1.0 / (n * k if loss.per_output_mean else n))
+    n, k = a.shape[conv.sample_axis], a.shape[conv.unit_axis]  # the configured loss divides as its reduction says
     with np.errstate(all="ignore"):
         unit = np.abs(loss.grad(a + 1.0, a, n, k))
     return np.where(np.isfinite(unit), unit, 0.0)
