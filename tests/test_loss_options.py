@@ -225,3 +225,21 @@ EXAMPLE = ROOT / "derivations" / "cs231n_svm_l2.json"
 def test_the_cs231n_svm_example_settles_its_questions(fn, code, said, capsys):
     assert main([str(EXAMPLE), "--impl", f"{SVM}:{fn}", "--symbolic", "off"]) == code
     assert said in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("options", [
+    {"reduction": "sum", "regularization": {"l2": 0.3, "form": "half_n"}},
+    {"reduction": "per_sample", "regularization": {"l1": 0.2}},
+    {"loss": "svm", "margin": 0.5, "regularization": {"l2": 0.3, "form": "half"}, "layers": [
+        {"units": 3, "activation": "tanh"}, {"type": "batchnorm"}, {"units": 3, "activation": "linear"}]},
+])
+def test_sympy_writes_the_options_as_the_reference_computes_them(options):
+    from gradcheck.symbolic.derive import symbolic_gradient
+
+    raw = {"input": 2, "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
+           "loss": "bce", "batch": 4, "seed": 1, "bias": "augmented", **options}
+    spec = load_spec(raw)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    assert_grads_close(symbolic_gradient(spec, params, X, Y), backprop(spec, params, X, Y)[1])
+    wrong = spec.with_(regularization=None)  # and the term matters
+    assert not np.allclose(symbolic_gradient(wrong, params, X, Y)[0]["W"], backprop(spec, params, X, Y)[1][0]["W"])
