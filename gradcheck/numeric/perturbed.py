@@ -52,7 +52,7 @@ class Perturbed:
     """
 
     def __init__(self, spec, params, X, Y, structured=True, lines=True):
-        Y = spec.targets(Y) if np.asarray(Y).dtype.kind in "iu" else Y  # class labels: one-hot, once
+        Y = spec.targets(Y)  # class labels: one-hot, once
         self.spec, self.params, self.X, self.Y = spec, params, X, Y
         self.structured = structured
         self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
@@ -237,15 +237,19 @@ class Perturbed:
         crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv), p)
         a = ly.act.forward(z, conv.unit_axis) if ly.has_activation else z
         values, more = self._above(i, a, z)
-        for key, mask in self.weights.get(i, {}).items():  # the layer's weights moved as a whole
-            moved = np.asarray(stacked[key]).reshape(p, -1)
-            d = moved - self.params[i][key].reshape(1, -1)
-            on = True if mask is None else mask.reshape(1, -1)
+        change, kinked = self._penalty_along(i, stacked, p)
+        return values + self.penalty + change, crossed | more | kinked
+
+    def _penalty_along(self, i, stacked, p):
+        """(R's change (P,), crossed a kink of R (P,)) when layer i's params are the stack ``stacked``."""
+        change, kinked, reg = np.zeros(p), np.zeros(p, dtype=bool), self.spec.regularization
+        for key, mask in self.weights.get(i, {}).items():
             w = self.params[i][key].reshape(1, -1)
-            values = values + (np.where(on, regularization.change(self.spec.regularization, w, d, self.n), 0.0)
-                               ).sum(axis=1)
-            crossed = crossed | (on & regularization.crossed(self.spec.regularization, w, d)).any(axis=1)
-        return values + self.penalty, crossed | more
+            d = np.asarray(stacked[key]).reshape(p, -1) - w
+            on = True if mask is None else mask.reshape(1, -1)
+            change = change + np.where(on, regularization.change(reg, w, d, self.n), 0.0).sum(axis=1)
+            kinked |= (on & regularization.crossed(reg, w, d)).any(axis=1)
+        return change, kinked
 
     def _structured(self, i, flat, delta):
         spec, conv = self.spec, self.spec.conv

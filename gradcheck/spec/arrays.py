@@ -152,9 +152,9 @@ def _target_shape(spec):
     return (spec.output,)
 
 
-def is_labels(Y):
+def is_labels(Y, spec):
     """True when targets are integer class labels (the outputs' shape without its class axis), not rows of K."""
-    return np.asarray(Y).dtype.kind in "iu"
+    return np.asarray(Y).dtype.kind in "iu" and np.ndim(Y) == len(_target_shape(spec))
 
 
 def _labelled(raw, spec):
@@ -195,7 +195,7 @@ def given_targets(spec, Y):
     """Targets given in Python: integer class labels (checked like net.json's) where the loss takes them, else a
     float64 array."""
     arr = np.asarray(Y)
-    if arr.dtype.kind in "iu" and _labelled(arr, spec):
+    if _labelled(arr, spec):  # class labels: whole numbers 0 … K−1 (a float array is refused like a float label)
         return parse_labels(arr, spec, spec.source, path="Y")
     return np.asarray(Y, float)
 
@@ -246,7 +246,7 @@ def parse_data(raw, spec, batch_given, source):
                             source)
         out.append(arr)
     X, Y = out
-    if is_labels(Y):
+    if is_labels(Y, spec):
         return _checked_batch(X, Y, spec, batch_given, source)
     bounds = LOSSES[spec.loss].target_range
     if bounds is not None and ((Y < bounds[0]) | (Y > bounds[1])).any():

@@ -144,12 +144,13 @@ class Spec:
             X, Y = self.data
         else:
             X, Y = self._random_data(np.random.default_rng([self.seed if seed is None else seed, 1]))
-        return self.conv.from_samples(X.copy()), (Y.copy() if is_labels(Y) else self.conv.from_samples(Y.copy()))
+        Y = Y.copy() if is_labels(Y, self) else self.conv.from_samples(Y.copy())  # class labels stay as given
+        return self.conv.from_samples(X.copy()), Y
 
     def targets(self, Y):
         """The targets the losses compute with: class labels as one-hot rows in the convention's layout, any
         other Y as it is."""
-        return one_hot(self, Y) if is_labels(Y) else Y
+        return one_hot(self, Y) if is_labels(Y, self) else Y
 
     def _random_data(self, rng):
         n, k = self.batch, self.output
