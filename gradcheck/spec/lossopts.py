@@ -29,6 +29,8 @@ def parse_loss_options(raw, loss, source):
             raise SpecError("margin", f"loss {loss} has no margin (only loss {takers} has one); drop margin", source)
         margin = number(margin, "margin", source, minimum=0, strict=True, example="1")
     reg = raw.get("regularization")
+    if isinstance(reg, Regularization):  # given in Python (Spec.with_), already valid
+        reg = reg.to_json()
     return {"reduction": reduction, "margin": MARGIN if margin is None else margin,
             "regularization": None if reg is None else _regularization(reg, source)}
 
