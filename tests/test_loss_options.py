@@ -100,6 +100,7 @@ TIE = [{"W": np.zeros((3, 4)), "b": np.array([1.0, 0.0, 0.0, 2.0])}]  # class 0:
 def test_hinge_ties_are_kinks(fn, passes):
     result = check_network(LINEAR_SVM, f"{SVM}:{fn}", data=(X6, np.zeros(6, dtype=int)), params=TIE, symbolic="off")
     assert sum(t.n_kinks for t in result.tensors) > 0
+    assert any("the svm hinge where a margin" in note for note in result.notes)
     assert result.passed is passes, text(result)
 
 

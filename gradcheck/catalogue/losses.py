@@ -133,6 +133,8 @@ class Loss:
     #: ``kink_state(a, y, axis, margin)``: where the loss is not differentiable, the state whose change says a step
     #: crossed a kink of the loss (None for a smooth loss).
     kink_state: Callable | None = None
+    #: Where the loss is not differentiable, in words ("" for a smooth loss).
+    kink_text: str = ""
     #: {reduction: (formula, grad_formula)} for the reductions other than "mean"; one left out is refused.
     reduced: dict = field(default_factory=dict)
     #: Why a reduction is refused, {reduction: reason}.
@@ -200,7 +202,7 @@ LOSSES: dict[str, Loss] = {
              _svm_value, _svm_grad, _svm_term,
              output="linear", target_range=(0.0, 1.0), one_hot=True, labels=True, takes_margin=True,
              random_targets=lambda rng, n, k: rng.integers(0, k, n),
-             kink_state=_svm_kink_state,
+             kink_state=_svm_kink_state, kink_text="the svm hinge where a margin a_j − a_y + Δ is 0",
              reduced={"sum": ("Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y)"),
                       "per_sample": ("1/N Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y) / N")}),
     ]

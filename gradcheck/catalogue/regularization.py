@@ -20,8 +20,8 @@ import numpy as np
 
 from .losses import loss_of
 
-__all__ = ["FORMS", "Regularization", "change", "coefficient", "cost_text", "crossed", "penalty", "penalty_grads",
-           "sympy_term", "weight_entries"]
+__all__ = ["FORMS", "Regularization", "change", "coefficient", "cost_kink_texts", "cost_text", "crossed", "penalty",
+           "penalty_grads", "sympy_term", "weight_entries"]
 
 #: The forms of an l2 penalty: how λ scales λ·Σ W².
 FORMS = ("sum", "half", "half_n")
@@ -67,6 +67,13 @@ def cost_text(spec):
         text += f" (reduction {spec.reduction})"
     reg = spec.regularization
     return text if reg is None else f"{text} + {reg.text()}, over the weights"
+
+
+def cost_kink_texts(spec):
+    """What of the loss and its regularisation term is not differentiable everywhere, in words (() where smooth)."""
+    out = (loss_of(spec).kink_text,) if loss_of(spec).kinked else ()
+    reg = spec.regularization
+    return out + (("l1 at a weight of 0",) if reg is not None and reg.kinked else ())
 
 
 def coefficient(reg, n):

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..catalogue.regularization import cost_kink_texts
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..judge.compare import ATOL, RTOL, UNDERFLOW
@@ -258,6 +259,7 @@ def _tensor(s, opts, name, layer, kind, shape):
 
 def _on_kink(spec):
     where = sorted({text for ly in spec.layers for text in ly.kink_texts})  # what each kind's kinks are
+    where += cost_kink_texts(spec)  # and the loss's
     return f"on a kink ({'; '.join(where)}), where the loss is not differentiable"
 
 
