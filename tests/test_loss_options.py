@@ -123,7 +123,7 @@ def test_l1_kinks_at_zero_weights(at_zero, passes):
 # -- the diagnosis ---------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("fn, said", [
-    ("svm_half_form", "your dW has λW: the gradient of ½λ·Σ W², but the spec's form is sum"),
+    ("svm_half_form", "your dW has λW: the gradient of ½λΣW², but the spec's form is sum"),
     ("svm_no_reg", "dW lacks the regularisation term 2λW"),
     ("svm_summed", 'your gradients are N=6 times the spec\'s: did you mean "reduction": "sum"?'),
 ])
@@ -139,8 +139,8 @@ NETWORK2 = {"input": 3, "layers": [{"units": 4, "activation": "sigmoid"}, {"unit
 
 @pytest.mark.parametrize("fn, said", [
     ("network2", None),
-    ("network2_decay_without_n", "your dW has λW: the gradient of ½λ·Σ W², but the spec's form is half_n"),
-    ("network2_no_decay", "dW lacks the regularisation term (λ/N)·W"),
+    ("network2_decay_without_n", "your dW has λW: the gradient of ½λΣW², but the spec's form is half_n"),
+    ("network2_no_decay", "dW lacks the regularisation term (λ/N)W"),
 ])
 def test_nielsen_network2_cross_entropy_with_weight_decay(fn, said):
     result = check_network(NETWORK2, f"{OPTIONS}:{fn}", symbolic="off")
@@ -220,7 +220,7 @@ EXAMPLE = ROOT / "derivations" / "cs231n_svm_l2.json"
 
 @pytest.mark.parametrize("fn, code, said", [
     ("svm", 0, "PASS: every gradient agrees"),
-    ("svm_half_form", 1, "your dW has λW: the gradient of ½λ·Σ W², but the spec's form is sum"),
+    ("svm_half_form", 1, "your dW has λW: the gradient of ½λΣW², but the spec's form is sum"),
     ("svm_summed", 1, 'your gradients are N=4 times the spec\'s: did you mean "reduction": "sum"?'),
 ])
 def test_the_cs231n_svm_example_settles_its_questions(fn, code, said, capsys):

@@ -5,7 +5,7 @@
   every output): "your gradients are N=6 times the spec's: did you mean "reduction": "sum"?";
 * **regularisation**: the user's gradients are the data's share of the reference's plus
   μ·W (l2) or μ·sign(W) (l1) in every weight, with one μ, and μ is not the spec's:
-  a term of another form ("your dW has 2λW: the gradient of λ·Σ W², but the spec's form is
+  a term of another form ("your dW has 2λW: the gradient of λΣW², but the spec's form is
   half"), a term left out ("dW lacks the regularisation term λW"), or one the spec does not
   have.
 """
@@ -27,8 +27,8 @@ from .search import flat, samples
 __all__ = ["loss_options"]
 
 #: How each l2 form's gradient and term are written in sentences.
-GRADIENT = {"sum": "2λW", "half": "λW", "half_n": "(λ/N)·W"}
-TERM = {"sum": "λ·Σ W²", "half": "½λ·Σ W²", "half_n": "λ/(2N)·Σ W²"}
+GRADIENT = {"sum": "2λW", "half": "λW", "half_n": "(λ/N)W"}
+TERM = {"sum": "λΣW²", "half": "½λΣW²", "half_n": "λ/(2N)ΣW²"}
 
 
 def loss_options(spec, params, X, Y, user, reference):
