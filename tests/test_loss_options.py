@@ -244,3 +244,15 @@ def test_sympy_writes_the_options_as_the_reference_computes_them(options):
     assert_grads_close(symbolic_gradient(spec, params, X, Y), backprop(spec, params, X, Y)[1])
     wrong = spec.with_(regularization=None)  # and the term matters
     assert not np.allclose(symbolic_gradient(wrong, params, X, Y)[0]["W"], backprop(spec, params, X, Y)[1][0]["W"])
+
+
+def test_the_hinge_term_is_plain_sympy_where_asked():
+    import sympy as sp
+
+    a, y = sp.symbols("a0:3", real=True), sp.symbols("y0:3", real=True)
+    term = LOSSES["svm"].sample_term(list(a), list(y), 2, 3)
+    f = sp.lambdify([*a, *y], [term, *(sp.diff(term, ai) for ai in a)], "numpy")  # no gradcheck functions needed
+    # scores (1, 2, 0.5), class 0: margins 2 and 0.5 are on; over N = 2
+    np.testing.assert_allclose(f(1.0, 2.0, 0.5, 1, 0, 0), [1.25, -1.0, 0.5, 0.5])
+    assert f(1.0, 0.0, 0.5, 1, 0, 0)[2] == 0.0  # a tie (margin 0) counts as off, as NumPy's margins > 0
+    assert term.rewrite(sp.Max).has(sp.Max)

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from .activations import SYMPY_NUMPY, log_softmax, softplus_of
+from .activations import log_softmax, softplus_of
 
 __all__ = ["LOSSES", "MARGIN", "REDUCTIONS", "Loss", "SpecLoss", "loss_of", "normaliser"]
 
@@ -69,15 +69,11 @@ def _svm_grad(a, y, n, k, axis=-2, margin=MARGIN):
     return (h - y * h.sum(axis=axis, keepdims=True)) / n
 
 
-def _svm_term(a, y, n, k, margin=MARGIN):
+def _svm_term(a, y, n, k, margin=1):
     from .sympy_forms import hinge  # max(0, m), with hinge'(m) = [m > 0] as its derivative
 
     a_y = sum(yi * ai for ai, yi in zip(a, y))
     return sum((1 - yi) * hinge(ai - a_y + margin) for ai, yi in zip(a, y)) / n
-
-
-# NumPy forms of the hinge's SymPy functions (catalogue/sympy_forms.py), for lambdify.
-SYMPY_NUMPY.update(hinge=lambda m: np.maximum(m, 0.0), hinge_prime=lambda m: (np.asarray(m) > 0).astype(float))
 
 
 def _svm_kink_state(a, y, axis, margin):
