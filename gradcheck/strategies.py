@@ -24,6 +24,7 @@ from hypothesis.extra import numpy as hnp
 
 from .activation_strategies import activation_keys
 from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LOSSES
+from .loss_strategies import classes_for, loss_options, min_outputs
 from .spec.parse import load_spec
 from .validate import whole_number
 
@@ -60,12 +61,13 @@ def _positive(value, argument):
 
 
 def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None, conventions=None, biases=None,  # noqa: PLR0913
-          smooth=False, max_batch=5):
+          smooth=False, max_batch=5, options=True):
     """Strategy for valid net.json dicts (no params or data: those come seeded from ``seed``).
 
     ``activations``/``losses``/``conventions``/``biases`` restrict the choices (default:
-    all); ``smooth=True`` leaves out activations with kinks (relu, leaky_relu, selu). Sizes: 1..max_layers
-    layers of 1..max_units units, 1..max_input inputs, batch 1..max_batch.
+    all); ``smooth=True`` leaves out activations with kinks (relu, leaky_relu, selu), svm and l1. Sizes:
+    1..max_layers layers of 1..max_units units, 1..max_input inputs, batch 1..max_batch; ``options``:
+    :func:`.loss_strategies.loss_options`.
 
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=5, deadline=None)
@@ -81,6 +83,8 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     hidden = [a for a in acts if not ACTIVATIONS[a].last_only]
     outputs = {}
     for loss in _choose(losses, LOSSES, "losses"):
+        if smooth and LOSSES[loss].kinked:
+            continue
         needed = LOSSES[loss].output
         outputs[loss] = [needed] if needed in acts else ([] if needed else hidden)
     outputs = {k: v for k, v in outputs.items() if v}
@@ -98,12 +102,13 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
         layers = [{"units": draw(st.integers(1, max_units)), **activation_keys(draw, hidden, smooth)}
                   for _ in range(n_hidden)]
         out_act = draw(st.sampled_from(outputs[loss]))
-        min_out = min(ACTIVATIONS[out_act].min_units, max_units)  # e.g. a 1-way softmax is constant
+        min_out = min(min_outputs(loss, out_act), max_units)  # e.g. a 1-way softmax is constant
         layers.append({"units": draw(st.integers(min_out, max_units)), **activation_keys(draw, [out_act], smooth)})
         return {
             "name": "random", "input": draw(st.integers(1, max_input)), "layers": layers, "loss": loss,
             "convention": draw(st.sampled_from(convs)), "bias": draw(st.sampled_from(bias_styles)),
             "batch": draw(st.integers(1, max_batch)), "seed": draw(st.integers(0, 2**16)),
+            **(draw(loss_options(loss, smooth)) if options else {}),
         }
 
     return build()
@@ -128,7 +133,8 @@ def params_for(spec):
 def data_for(spec):
     """Strategy for ``(X, Y)`` of ``spec``, sample-major as in net.json: X (N, input) or (N, C, H, W), Y (N, K).
 
-    X is in [-2, 2]; Y suits the loss and output: one-hot rows for cross_entropy, [0, 1]
+    X is in [-2, 2]; Y suits the loss and output: integer class labels or one-hot rows for cross_entropy and
+    svm, [0, 1]
     for bce/sigmoid/softmax, [-1, 1] for tanh, [-2, 2] otherwise. For
     :func:`~gradcheck.checks.network.check_network` ``data=`` convert with ``spec.conv.from_samples``.
     """
@@ -140,7 +146,9 @@ def data_for(spec):
     else:
         X = hnp.arrays(np.float64, (n, *spec.input_shape), elements=_floats(-2.0, 2.0))
     bounds = loss.target_range or spec.layers[-1].act.output_range or (-2.0, 2.0)
-    if loss.one_hot:
+    if loss.one_hot and len(rows) == 1:
+        Y = classes_for(loss, n, k)
+    elif loss.one_hot:
         size = int(np.prod(rows))
         Y = st.lists(st.integers(0, k - 1), min_size=size, max_size=size).map(
             lambda idx: np.eye(k)[idx].reshape(*rows, k))
@@ -223,7 +231,7 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
         raw_layers.append({"type": "flatten"})
         if draw(st.booleans()):
             raw_layers.append({"units": draw(st.integers(1, 4)), **activation_keys(draw, acts, smooth)})
-        loss = draw(st.sampled_from(sorted(LOSSES)))
+        loss = draw(st.sampled_from(sorted(name for name, x in LOSSES.items() if not (smooth and x.kinked))))
         out = LOSSES[loss].output or draw(st.sampled_from(acts))
         raw_layers.append({"units": draw(st.integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
                            **activation_keys(draw, [out], smooth)})

@@ -20,9 +20,10 @@ from gradcheck import load_spec
 HIDDEN = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softplus"]
 CONVENTIONS = ["column", "row"]
 BIASES = ["separate", "none", "augmented"]
-LOSS_NAMES = ["mse", "quadratic", "sse", "cross_entropy", "bce"]
+LOSS_NAMES = ["mse", "quadratic", "sse", "cross_entropy", "bce", "svm"]
 #: An output activation each loss is defined with (cross_entropy and bce require theirs).
-OUTPUT_FOR = {"mse": "tanh", "quadratic": "sigmoid", "sse": "linear", "cross_entropy": "softmax", "bce": "sigmoid"}
+OUTPUT_FOR = {"mse": "tanh", "quadratic": "sigmoid", "sse": "linear", "cross_entropy": "softmax", "bce": "sigmoid",
+              "svm": "linear"}
 
 #: derivations/tiny_cnn.json's layers: conv 3x3 relu, 2x2 max pooling, flatten, dense softmax.
 TINY_CNN = {"input": [1, 6, 6], "loss": "cross_entropy", "batch": 3, "layers": [
@@ -83,7 +84,7 @@ def random_spec(rng, seed, max_batch=6):
     sizes = [int(s) for s in rng.integers(1, 5, depth + 1)]
     acts = [str(rng.choice(HIDDEN)) for _ in range(depth)]
     loss = str(rng.choice(LOSS_NAMES))
-    if loss in ("cross_entropy", "bce"):
+    if loss in ("cross_entropy", "bce", "svm"):
         acts[-1] = OUTPUT_FOR[loss]
     if loss == "cross_entropy":
         sizes[-1] = max(sizes[-1], 2)  # a softmax over one unit is refused
@@ -93,10 +94,18 @@ def random_spec(rng, seed, max_batch=6):
 
 # -- the loss oracle ---------------------------------------------------------------------------------------
 
-def loss_value(loss, a, y, log=np.log):
-    """The documented losses of an output a and targets y, both (N, K): NumPy arrays (complex too) or torch tensors
-    with ``log=torch.log``."""
+def loss_value(loss, a, y, log=np.log, reduction="mean", margin=1.0):
+    """The documented losses of an output a and targets y, both (N, K) (y may be (N,) class labels): NumPy arrays
+    (complex too) or torch tensors with ``log=torch.log``; ``reduction`` "sum" divides by nothing, "per_sample" by
+    N alone."""
     n, k = a.shape
+    if np.ndim(y) == 1:
+        y = np.eye(k)[np.asarray(y)]
+    n, k = {"mean": (n, k), "sum": (1, 1), "per_sample": (n, 1)}[reduction]
+    if loss == "svm":  # CS231n: Σ_n Σ_{j≠y_n} max(0, s_j − s_{y_n} + Δ), with the branch taken on the real part
+        s_y = (a * y).sum(axis=1, keepdims=True)
+        m = a - s_y + margin
+        return ((1 - y) * np.where(np.real(m) > 0, m, 0)).sum() / n
     if loss == "mse":
         return ((a - y) ** 2).sum() / (n * k)
     if loss == "quadratic":
@@ -200,7 +209,7 @@ def network_cost(spec, params, X, Y):
     """C from scratch, with every array sample-major: (N, features) or (N, C, H, W)."""
     row = spec.convention == "row"
     a = X if X.ndim == 4 or row or spec.tokens else X.T
-    y = Y if row else Y.T
+    y = Y if row or np.ndim(Y) == 1 else Y.T
     for ly, p in zip(spec.layers, params):
         o = ly.options
         image = a.ndim == 4
@@ -232,7 +241,27 @@ def network_cost(spec, params, X, Y):
             a = activation(ly.activation, z, **keys) if image else activation(ly.activation, z.T, **keys).T
         else:
             a = z
-    return loss_value(spec.loss, a, y)
+    return loss_value(spec.loss, a, y, reduction=spec.reduction, margin=spec.margin) + penalty(spec, params, len(a))
+
+
+def penalty(spec, params, n):
+    """The regularisation term from its definition: over the W of dense and conv layers (an augmented W without its
+    bias line)."""
+    reg = spec.regularization
+    if reg is None:
+        return 0.0
+    total = 0.0
+    for ly, p in zip(spec.layers, params):
+        if ly.kind not in ("dense", "conv2d"):
+            continue
+        W = p["W"]
+        if spec.bias.name == "augmented":
+            W = W[:, :-1] if spec.convention == "column" else W[:-1, :]
+        if reg.kind == "l1":
+            total = total + reg.lam * np.sum(np.where(np.real(W) >= 0, W, -W))
+        else:
+            total = total + {"sum": reg.lam, "half": reg.lam / 2, "half_n": reg.lam / (2 * n)}[reg.form] * np.sum(W * W)
+    return total
 
 
 # -- the complex-step oracle -------------------------------------------------------------------------------

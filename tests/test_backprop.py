@@ -152,6 +152,7 @@ def test_gradients_have_exactly_the_params_shapes(convention, bias):
 def test_batch_is_the_mean_or_sum_of_per_sample_calls(loss, convention):
     spec = make([3, 4, 3], ["tanh", OUTPUT_FOR[loss]], loss, convention, "separate", batch=5, seed=6)
     params, (X, Y) = spec.parameters(), spec.batch_data()
+    Y = spec.targets(Y)  # class labels (svm) as one-hot rows, to take one sample's
     _, batch = backprop(spec, params, X, Y)
     ax = spec.conv.sample_axis
     per = [backprop(spec, params, np.take(X, [n], axis=ax), np.take(Y, [n], axis=ax))[1] for n in range(5)]

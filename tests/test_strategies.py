@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcheck import Spec, SpecError, check_network, forward, load_spec, trace_shapes
+from gradcheck.catalogue import LOSSES
 from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
 from gradcheck.strategies import bad_shape_specs, cnn_specs, data_for, malformed_specs, networks, params_for, specs
 
@@ -64,9 +65,27 @@ def test_params_and_data_fit_the_spec(data):
     assert [{k: v.shape for k, v in p.items()} for p in params] == spec.param_shapes()
     assert all(np.all(np.abs(v) <= 1) for p in params for v in p.values())
     X, Y = data.draw(data_for(spec))
-    assert X.shape == (spec.batch, spec.input) and Y.shape == (spec.batch, spec.output)
-    if spec.loss == "cross_entropy":
+    assert X.shape == (spec.batch, spec.input)
+    if Y.dtype.kind == "i":  # class labels, for the losses that take them
+        assert LOSSES[spec.loss].labels and Y.shape == (spec.batch,) and np.all((Y >= 0) & (Y < spec.output))
+    else:
+        assert Y.shape == (spec.batch, spec.output)
+    if spec.loss in ("cross_entropy", "svm") and Y.ndim == 2:
         assert np.all(Y.sum(axis=1) == 1) and set(np.unique(Y)) <= {0.0, 1.0}
+
+
+@FEW
+@given(st.data())
+def test_specs_draw_the_loss_options_and_labels(data):
+    raw = data.draw(specs(losses=["svm", "bce"]))
+    spec = load_spec(raw)  # valid whatever was drawn
+    assert spec.reduction in ("mean", "sum", "per_sample") and spec.loss in ("svm", "bce")
+    if spec.loss == "svm":
+        assert spec.layers[-1].activation == "linear" and spec.output >= 2
+    smooth = load_spec(data.draw(specs(smooth=True)))
+    assert not LOSSES[smooth.loss].kinked
+    assert smooth.regularization is None or smooth.regularization.kind == "l2"
+    assert "reduction" not in data.draw(specs(options=False))
 
 
 # -- (a) reference backprop vs finite differences -------------------------------------------------

@@ -7,14 +7,21 @@ any leading axes (finite differences stack perturbed networks in front).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Callable
 
 import numpy as np
 
 from .activations import log_softmax, softplus_of
 
-__all__ = ["LOSSES", "Loss"]
+__all__ = ["LOSSES", "MARGIN", "REDUCTIONS", "Loss", "SpecLoss", "loss_of", "normaliser"]
+
+#: How a loss reduces its per-output terms: ``mean`` (each loss's own normalisation), ``sum`` (no division by N or
+#: K) or ``per_sample`` (summed over the outputs, averaged over the samples).
+REDUCTIONS = ("mean", "sum", "per_sample")
+#: The multiclass hinge's default margin Δ.
+MARGIN = 1.0
 
 
 def _y_log(y, a):
@@ -44,6 +51,34 @@ def _cross_entropy_term_from_z(z, y, n, k):
     from .sympy_forms import log_softmax
 
     return -sum(yi * log_softmax(i, *z) for i, yi in enumerate(y)) / n
+
+
+def _svm_margins(a, y, axis, margin):
+    """m_j = a_j − a_y + Δ for every output j, with a_y = Σ_k y_k·a_k the true class's score (y one-hot)."""
+    return a - (a * y).sum(axis=axis, keepdims=True) + margin
+
+
+def _svm_value(a, y, n, k, axis=-2, margin=MARGIN):
+    return _sum2((1.0 - y) * np.maximum(_svm_margins(a, y, axis, margin), 0.0)) / n
+
+
+def _svm_grad(a, y, n, k, axis=-2, margin=MARGIN):
+    """svm'(a, y)/N: ∂C/∂a_j = [m_j > 0] for j ≠ y, −Σ_{j≠y} [m_j > 0] for j = y, over N (0 at a tie m_j = 0, as
+    CS231n's code has it)."""
+    h = (1.0 - y) * (_svm_margins(a, y, axis, margin) > 0)
+    return (h - y * h.sum(axis=axis, keepdims=True)) / n
+
+
+def _svm_term(a, y, n, k, margin=1):
+    from .sympy_forms import hinge  # max(0, m), with hinge'(m) = [m > 0] as its derivative
+
+    a_y = sum(yi * ai for ai, yi in zip(a, y))
+    return sum((1 - yi) * hinge(ai - a_y + margin) for ai, yi in zip(a, y)) / n
+
+
+def _svm_kink_state(a, y, axis, margin):
+    """Which hinge terms are on: a step that changes one crossed a kink of the loss."""
+    return _svm_margins(a, y, axis, margin) > 0
 
 
 @dataclass(frozen=True)
@@ -87,6 +122,23 @@ class Loss:
     value_from_z: Callable | None = None
     delta_from_z: Callable | None = None
     sample_term_from_z: Callable | None = None
+    #: Integer class labels are accepted as targets (turned into one-hot rows).
+    labels: bool = False
+    #: The loss has a margin Δ (the hinge): its functions take ``margin`` (and NumPy's ``axis``) keywords.
+    takes_margin: bool = False
+    #: ``kink_state(a, y, axis, margin)``: where the loss is not differentiable, the state whose change says a step
+    #: crossed a kink of the loss (None for a smooth loss).
+    kink_state: Callable | None = None
+    #: Where the loss is not differentiable, in words ("" for a smooth loss).
+    kink_text: str = ""
+    #: {reduction: (formula, grad_formula)} for the reductions other than "mean"; one left out is refused.
+    reduced: dict = field(default_factory=dict)
+    #: Why a reduction is refused, {reduction: reason}.
+    refused: dict = field(default_factory=dict)
+
+    @property
+    def kinked(self):
+        return self.kink_state is not None
 
     def __repr__(self):
         return f"Loss({self.name!r}: C = {self.formula})"
@@ -102,20 +154,29 @@ LOSSES: dict[str, Loss] = {
         Loss("mse", "1/(N·K) Σ_n Σ_k (a_nk − y_nk)²", "2 * (a - y) / (N * K)",
              lambda a, y, n, k: _sum2((a - y) ** 2) / (n * k),
              lambda a, y, n, k: 2.0 * (a - y) / (n * k),
-             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / (n * k), per_output_mean=True),
+             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / (n * k), per_output_mean=True,
+             reduced={"sum": ("Σ_n Σ_k (a_nk − y_nk)²", "2 * (a - y)"),
+                      "per_sample": ("1/N Σ_n Σ_k (a_nk − y_nk)²", "2 * (a - y) / N")}),
         Loss("quadratic", "1/(2N) Σ_n ‖a_n − y_n‖²", "(a - y) / N",
              lambda a, y, n, k: _sum2((a - y) ** 2) / (2 * n),
              lambda a, y, n, k: (a - y) / n,
-             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / (2 * n)),
+             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / (2 * n),
+             reduced={"sum": ("½ Σ_n ‖a_n − y_n‖²", "a - y"),
+                      "per_sample": ("1/(2N) Σ_n ‖a_n − y_n‖²", "(a - y) / N")}),
         Loss("sse", "½ Σ_n ‖a_n − y_n‖²", "a - y",
              lambda a, y, n, k: _sum2((a - y) ** 2) / 2,
              lambda a, y, n, k: a - y,
-             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / 2),
+             lambda a, y, n, k: sum((ai - yi) ** 2 for ai, yi in zip(a, y)) / 2,
+             reduced={"sum": ("½ Σ_n ‖a_n − y_n‖²", "a - y")},
+             refused={"per_sample": "loss sse is a sum by definition (½ Σ_n ‖a_n − y_n‖²); its per-sample average "
+                                    "is loss quadratic"}),
         Loss("cross_entropy", "−1/N Σ_n Σ_k y_nk log a_nk", "-y / a / N",
              lambda a, y, n, k: -_sum2(_y_log(y, a)) / n,
              lambda a, y, n, k: -np.where(y != 0, y, 0.0) / np.where(y != 0, a, 1.0) / n,
              lambda a, y, n, k: -sum(yi * _sym_log(ai) for ai, yi in zip(a, y)) / n,
-             output="softmax", target_range=(0.0, 1.0), one_hot=True,
+             output="softmax", target_range=(0.0, 1.0), one_hot=True, labels=True,
+             reduced={"sum": ("−Σ_n Σ_k y_nk log a_nk", "-y / a"),
+                      "per_sample": ("−1/N Σ_n Σ_k y_nk log a_nk", "-y / a / N")},
              random_targets=lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)],
              value_from_z=lambda z, y, n, k, axis: -_sum2(y * log_softmax(z, axis)) / n,
              delta_from_z=lambda z, a, y, n, k, axis: (a * y.sum(axis=axis, keepdims=True) - y) / n,
@@ -126,9 +187,94 @@ LOSSES: dict[str, Loss] = {
              lambda a, y, n, k: -sum(yi * _sym_log(ai) + (1 - yi) * _sym_log(1 - ai)
                                      for ai, yi in zip(a, y)) / (n * k),
              output="sigmoid", target_range=(0.0, 1.0), per_output_mean=True,
+             reduced={"sum": ("−Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a))"),
+                      "per_sample": ("−1/N Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a)) / N")},
              random_targets=lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float),
              value_from_z=lambda z, y, n, k, axis: _sum2(y * softplus_of(-z) + (1.0 - y) * softplus_of(z)) / (n * k),
              delta_from_z=lambda z, a, y, n, k, axis: _bce_delta(z, a, y) / (n * k),
              sample_term_from_z=_bce_term_from_z),
+        Loss("svm", "1/N Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)",
+             "svm'(a, y) / N",
+             _svm_value, _svm_grad, _svm_term,
+             output="linear", target_range=(0.0, 1.0), one_hot=True, labels=True, takes_margin=True,
+             random_targets=lambda rng, n, k: rng.integers(0, k, n),
+             kink_state=_svm_kink_state, kink_text="the svm hinge where a margin a_j − a_y + Δ is 0",
+             reduced={"sum": ("Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y)"),
+                      "per_sample": ("1/N Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y) / N")}),
     ]
 }
+
+
+def normaliser(reduction, n, k):
+    """The (n, k) a loss's functions divide by under ``reduction``: its own mean's (N, K), (1, 1) for a sum, (N, 1)
+    for a sum over the outputs averaged over the samples. Works on numbers and on SymPy symbols alike."""
+    return {"mean": (n, k), "sum": (1, 1), "per_sample": (n, 1)}[reduction]
+
+
+@dataclass(frozen=True)
+class SpecLoss:
+    """A :class:`Loss` as a spec configures it: its ``reduction``, its ``margin`` (the hinge's Δ) and the
+    convention's unit ``axis``. The same calls as a Loss (``value(a, y, N, K)`` with the batch's N and K, ...),
+    each dividing by what the reduction says; any other attribute is the Loss's own."""
+
+    loss: Loss
+    reduction: str = "mean"
+    margin: float = MARGIN
+    axis: int = -2
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.loss, name)
+
+    def _kw(self, numpy=True):
+        if not self.loss.takes_margin:
+            return {}
+        whole = int(self.margin) if float(self.margin).is_integer() else self.margin  # SymPy writes 1, not 1.0
+        return {"axis": self.axis, "margin": self.margin} if numpy else {"margin": whole}
+
+    @property
+    def formula(self):
+        text = self.loss.formula if self.reduction == "mean" else self.loss.reduced[self.reduction][0]
+        return f"{text} (Δ = {self.margin:g})" if self.loss.takes_margin else text
+
+    @property
+    def grad_formula(self):
+        return self.loss.grad_formula if self.reduction == "mean" else self.loss.reduced[self.reduction][1]
+
+    def value(self, a, y, n, k):
+        return self.loss.value(a, y, *normaliser(self.reduction, n, k), **self._kw())
+
+    def grad(self, a, y, n, k):
+        return self.loss.grad(a, y, *normaliser(self.reduction, n, k), **self._kw())
+
+    def sample_term(self, a, y, n, k):
+        return self.loss.sample_term(a, y, *normaliser(self.reduction, n, k), **self._kw(numpy=False))
+
+    def value_from_z(self, z, y, n, k, axis):
+        return self.loss.value_from_z(z, y, *normaliser(self.reduction, n, k), axis)
+
+    def delta_from_z(self, z, a, y, n, k, axis):
+        return self.loss.delta_from_z(z, a, y, *normaliser(self.reduction, n, k), axis)
+
+    def sample_term_from_z(self, z, y, n, k):
+        return self.loss.sample_term_from_z(z, y, *normaliser(self.reduction, n, k))
+
+    def kink_state(self, a, y):
+        """The loss's kink state at output ``a`` (None for a smooth loss)."""
+        return None if self.loss.kink_state is None else self.loss.kink_state(a, y, self.axis, self.margin)
+
+    def __repr__(self):
+        return f"SpecLoss({self.loss.name!r}: C = {self.formula})"
+
+
+def loss_of(spec, loss=None):
+    """The spec's loss (or the Loss ``loss``, another one) configured by the spec: reduction, margin, axis."""
+    loss = LOSSES[spec.loss] if loss is None else loss
+    axis = -1 if len(spec.output_shape) == 2 else spec.conv.unit_axis  # a per-step output's rows are (N·T, K)
+    return _configured(loss.name, getattr(spec, "reduction", "mean"), float(getattr(spec, "margin", MARGIN)), axis)
+
+
+@cache
+def _configured(name, reduction, margin, axis):
+    return SpecLoss(LOSSES[name], reduction, margin, axis)

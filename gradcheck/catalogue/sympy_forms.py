@@ -17,8 +17,8 @@ import sympy as sp
 
 from .activations import SELU_ALPHA, SELU_LAMBDA
 
-__all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "is_window_max", "leaky_relu", "log_softmax",
-           "relu", "selu", "sigmoid", "softmax", "softplus", "window_max"]
+__all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "hinge", "hinge_prime", "is_window_max",
+           "leaky_relu", "log_softmax", "relu", "selu", "sigmoid", "softmax", "softplus", "window_max"]
 
 
 def exact(x):
@@ -249,3 +249,52 @@ class is_window_max(NetFunctionBase):  # noqa: N801
         i, xs = self.args[0], self.args[1:]
         return r"\left[%s = \max\left(%s\right)\right]" % (printer._print(xs[int(i)]),
                                                             ", ".join(printer._print(x) for x in xs))
+
+
+class hinge(NetFunctionBase):  # noqa: N801
+    """hinge(m) = max(0, m), the multiclass SVM's term; d/dm = hinge'(m) = [m > 0] (0 at the kink m = 0, as CS231n's
+    NumPy code has it). A number evaluates to max(0, m); ``rewrite(sp.Max)`` and plain NumPy lambdify know it."""
+
+    text_head, latex_head = "hinge", r"\operatorname{hinge}"
+
+    @classmethod
+    def eval(cls, m):
+        if m.is_number:
+            return sp.Max(0, m)
+        return None
+
+    def fdiff(self, argindex=1):
+        return hinge_prime(self.args[0])
+
+    def _eval_rewrite_as_Max(self, m, **kwargs):  # noqa: N802 - SymPy's rewrite hook names
+        return sp.Max(0, m)
+
+    def _eval_rewrite_as_Piecewise(self, m, **kwargs):  # noqa: N802
+        return sp.Piecewise((m, m > 0), (0, True))
+
+    def _numpycode(self, printer):
+        return "numpy.maximum(%s, 0.0)" % printer._print(self.args[0])
+
+
+class hinge_prime(NetFunctionBase):  # noqa: N801
+    """hinge'(m) = [m > 0]; its own derivative is 0 wherever it has one."""
+
+    text_head, latex_head = "hinge'", r"\operatorname{hinge}'"
+
+    @classmethod
+    def eval(cls, m):
+        if m.is_number and m.is_extended_real:
+            return sp.S.One if m > 0 else sp.S.Zero
+        return None
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    def _eval_rewrite_as_Piecewise(self, m, **kwargs):  # noqa: N802
+        return sp.Piecewise((1, m > 0), (0, True))
+
+    def _eval_rewrite_as_Heaviside(self, m, **kwargs):  # noqa: N802
+        return sp.Heaviside(m, 0)
+
+    def _numpycode(self, printer):
+        return "numpy.heaviside(%s, 0.0)" % printer._print(self.args[0])

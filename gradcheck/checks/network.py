@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..catalogue.regularization import cost_kink_texts
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..judge.compare import ATOL, RTOL, UNDERFLOW
@@ -23,7 +24,7 @@ from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, resolve_mode
 from ..reference.backprop import backprop
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
 from ..reference.shapes import trace_shapes
-from ..spec.arrays import parse_params
+from ..spec.arrays import given_targets, parse_params
 from ..spec.parse import load_spec
 from ..threads import blas_threads, check_threads
 from . import refill
@@ -83,9 +84,10 @@ class _Network:
     spec: object
     user_fn: Loaded | None  # the user's backprop, if any
     X: np.ndarray
-    Y: np.ndarray
+    Y: np.ndarray  # the targets the losses compute with (class labels made one-hot)
     params: list
     trace: object  # the ShapeTrace, traced once here
+    given: np.ndarray | None = None  # Y as given (class labels stay labels): what the user's backprop receives
     loss: float | None = None
     reference: list | None = None  # the reference backprop's gradients
     mode: str = "full"  # the mode that runs
@@ -127,9 +129,10 @@ def _prepare(spec, impl, params, data, opts):
     """The network's data and params (the spec's, or those given, validated as net.json's) and its shape trace."""
     impl = spec.impl if impl is None else impl
     if data is None:
-        X, Y = spec.batch_data(opts.seed)
+        X, Y_given = spec.batch_data(opts.seed)
     else:  # token ids stay integers
-        X, Y = np.asarray(data[0], np.int64 if spec.tokens else float), np.asarray(data[1], float)
+        X, Y_given = np.asarray(data[0], np.int64 if spec.tokens else float), given_targets(spec, data[1])
+    Y = spec.targets(Y_given)
     n = spec.samples_in(Y)
     for ly in spec.layers:
         ly.check_batch(n, spec.source)
@@ -138,7 +141,7 @@ def _prepare(spec, impl, params, data, opts):
     else:  # validated like net.json's params: shapes named per layer, with hints
         given = parse_params(params if isinstance(params, list) else _listed(params), spec, spec.source)
         params = replace(spec, params=given).parameters(opts.seed, n=n)
-    return _Network(spec, None if impl is None else Loaded(impl), X, Y, params, trace_shapes(spec))
+    return _Network(spec, None if impl is None else Loaded(impl), X, Y, params, trace_shapes(spec), Y_given)
 
 
 def reference_stage(s, opts):
@@ -183,7 +186,7 @@ def user_stage(s, opts):
     """One call of the user's backprop: its gradients, or the problems that keep them from being compared."""
     if s.user_fn is None:
         return
-    s.user = user_gradients(s.user_fn, s.spec, s.params, s.X, s.Y, opts.timeout)
+    s.user = user_gradients(s.user_fn, s.spec, s.params, s.X, s.given, opts.timeout)
     s.notes += s.user.notes
     if "" in s.user.problems:
         s.problems.append(s.user.problems.pop(""))
@@ -262,6 +265,7 @@ def _tensor(s, opts, name, layer, kind, shape):
 
 def _on_kink(spec):
     where = sorted({text for ly in spec.layers for text in ly.kink_texts})  # what each kind's kinks are
+    where += cost_kink_texts(spec)  # and the loss's
     return f"on a kink ({'; '.join(where)}), where the loss is not differentiable"
 
 
@@ -299,7 +303,7 @@ def line_trace_stage(s, opts):
         return
     wrong = {t.name: np.shape(t.values["impl"]) for t in result.tensors
              if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
-    traced = line_trace(s.user_fn, s.spec, s.params, s.X, s.Y, s.trace, wrong, opts.timeout)
+    traced = line_trace(s.user_fn, s.spec, s.params, s.X, s.given, s.trace, wrong, opts.timeout)
     if isinstance(traced, str):
         result.notes.append(f"line trace skipped: {traced}")
     else:

@@ -14,6 +14,7 @@ import itertools
 import numpy as np
 
 from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of
 from ..reference.backprop import loss_frame, unrows
 from .mistake import close
 
@@ -51,7 +52,7 @@ def explain(spec, c, a, Y):
     coincide). Otherwise the factor is stated with every reading that fits it (N, K,
     2, a learning rate), since a number alone cannot tell them apart.
     """
-    here = LOSSES[spec.loss]
+    here = loss_of(spec)  # with the spec's reduction
     n, k, _, rows = loss_frame(spec, a)
     g = unrows(spec, here.grad(rows(a), rows(Y), n, k), a.shape)
     m = abs(c)
@@ -62,8 +63,10 @@ def explain(spec, c, a, Y):
     alts = []
     a, Y = rows(a), rows(Y)
     for other in LOSSES.values():
-        if other is here or other.output not in (None, spec.layers[-1].activation):
+        if other.name == here.name or other.output not in (None, spec.layers[-1].activation) or \
+                (other.one_hot and not here.one_hot):
             continue
+        other = loss_of(spec, other)
         if same(ratio(unrows(spec, other.grad(a, Y, n, k), g.shape), g), m):
             # Does the match hold whatever K (and N) is? A match that needs this K is the less likely one.
             keeps_k = same(ratio(other.grad(a, Y, n, k + 1), here.grad(a, Y, n, k + 1)), m)

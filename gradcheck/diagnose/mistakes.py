@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of
 from ..reference.backprop import loss_frame, unrows
 from .mistake import REGISTRY, Mistake, register
 
@@ -246,11 +247,12 @@ def _wrong_primes(act):
 def _other_losses(spec):
     """Another loss's ∂C/∂a at the output, for each loss defined with this output whose gradient differs in shape."""
     out = []
-    here = LOSSES[spec.loss]
+    here = loss_of(spec)
     last = spec.layers[-1].activation
     for other in LOSSES.values():
-        if other is here or other.output not in (None, last):
+        if other.name == here.name or other.output not in (None, last) or (other.one_hot and not here.one_hot):
             continue
+        other = loss_of(spec, other)  # with the spec's reduction
         out.append(SiteMistake(
             f"loss:{other.name}", "loss",
             lambda spec, ls, other=other, here=here: (

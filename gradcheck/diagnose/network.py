@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of
 from ..reference.backprop import backprop, forward
 from ..reference.shapes import trace_shapes
 from .factors import explain, ratio, same, scale
+from .lossopts import loss_options
 from .mistake import Hypothesis, close
 from .search import cost, flat, samples, search, story_lines
 from .tensor import diagnose_tensor
@@ -101,18 +102,30 @@ def _b_hint(spec, ly, got, n, eq):
 
 # -- the whole diagnosis ------------------------------------------------------------------------
 
+def _usable(spec, params, user):
+    """True when every trainable tensor of ``user`` is there with its param's shape."""
+    trainable = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # no dropout masks
+    return all(user[i].get(k) is not None and np.shape(user[i][k]) == np.shape(v)
+               for i, p in enumerate(trainable) for k, v in p.items())
+
+
 def diagnose(spec, params, X, Y, user, reference, wrong):
     """Sentences explaining ``user`` gradients (list of dicts) vs ``reference``.
 
     ``wrong`` is the set of parameter names ("W0", "b1", ...) the check failed.
-    Only tensors of the right shape take part in the value diagnosis.
+    Only tensors of the right shape take part in the value diagnosis. Gradients right for other loss options
+    (another reduction, another regularisation term) are said first (:mod:`.lossopts`).
     """
     if not wrong:
         return []
+    options, alone = loss_options(spec, params, X, Y, user, reference) if _usable(spec, params, user) else ([], False)
+    return options if alone else options + _story(spec, params, X, Y, user, reference, wrong)
+
+
+def _story(spec, params, X, Y, user, reference, wrong):
+    """The diagnosis of :func:`diagnose` beyond the loss's options."""
     trainable = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # no dropout masks
-    usable = all(user[i].get(k) is not None and np.shape(user[i][k]) == np.shape(v)
-                 for i, p in enumerate(trainable) for k, v in p.items())
-    if not usable:
+    if not _usable(spec, params, user):
         return _localise(spec, params, user, reference, wrong)
     u = flat(user, params)
     if not np.any(u):
@@ -187,7 +200,10 @@ def _one_sample(spec, params, X, Y, user):
 
 
 def _weight_decay(spec, params, X, Y, user, h, c):
-    """The sentence for gradients that are the replay's plus one λ·W in every layer (L2 weight decay), or ""."""
+    """The sentence for gradients that are the replay's plus one λ·W in every layer (L2 weight decay), or "" (and
+    always "" where the spec has a regularisation term: :func:`~.lossopts.loss_options` speaks of that)."""
+    if spec.regularization is not None:
+        return ""
     _, predicted = h.replay(params, X, Y)
     lams = []
     for p, u, g in zip(params, user, predicted):
@@ -235,7 +251,7 @@ def _localise(spec, params, user, reference, wrong, after_known=False):
         out.append(f"{above}layer {first_bad}: db is right but dW is wrong: look at the product of δ with the layer's "
                    f"input ({eq_w}), or at a δ that is wrong in a way its sum over the batch hides")
     elif first_bad == last:
-        loss = LOSSES[spec.loss]
+        loss = loss_of(spec)
         out.append(f"the error starts at the output layer {last}: its δ^L = ∂C/∂a ⊙ σ'(z) (∂C/∂a = "
                    f"{loss.grad_formula} for loss {loss.name}, σ' of {ly.act.label}) or the activations your "
                    "forward pass fed it differ from the reference")

@@ -252,7 +252,7 @@ def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
     ``rounding`` the backprop's rounding (units of ε), ``rtol`` {op: rtol}. Returns ({op: per layer {param: mask}},
     notes, directional evaluations)."""
     from ..numeric.sampled import _Flat
-    from ..reference.backprop import forward, loss_value
+    from ..reference.backprop import cost
 
     X, Y = data
     flat = _Flat(spec, params)
@@ -268,14 +268,9 @@ def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
     def line(idx, coef, ts):
         v = np.zeros(flat.size)
         v[idx] = coef
-        out = []
-        for t in ts:
-            fw = forward(spec, flat.moved(t, v), X)
-            out.append(float(loss_value(spec, fw.output, Y, fw.z[-1])))
-        return out
+        return [cost(spec, flat.moved(t, v), X, Y) for t in ts]
 
-    base = forward(spec, params, X)
-    along = Along(line, float(loss_value(spec, base.output, Y, base.z[-1])), EPS, numeric.noise)
+    along = Along(line, cost(spec, params, X, Y), EPS, numeric.noise)
     r = tolerance().rounding(flat.vector(rounding)) + UNDERFLOW
     n, b = flat.vector(numeric.grads), flat.vector(numeric.bounds) + r
     grads = {op: flat.vector(g) for op, g in opinions.items()}

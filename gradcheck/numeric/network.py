@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..catalogue import LOSSES
 from ..errors import OptionError
 from . import methods
 from .noise import layer_noise
@@ -84,7 +85,15 @@ def complex_step_blockers(spec):
                        f"{what} (not differentiable everywhere)")
         elif not ly.complex_step:
             out.append(f"{what} (its forward pass does not take complex numbers)")
-    return out
+    return out + loss_kinks(spec)
+
+
+def loss_kinks(spec):
+    """What of the loss itself is not differentiable everywhere, in words: ``loss svm (a max(0, ·) per class)``,
+    ``the l1 term (a kink at W = 0)``; [] when it is smooth."""
+    out = [f"loss {spec.loss} (a max(0, ·) per class)"] if LOSSES[spec.loss].kinked else []
+    reg = spec.regularization
+    return out + (["the l1 term (a kink at W = 0)"] if reg is not None and reg.kinked else [])
 
 
 def best_method(spec):
@@ -100,8 +109,8 @@ def best_method(spec):
 
 
 def kinked(spec):
-    """True where some layer of ``spec`` is not differentiable everywhere."""
-    return any(ly.kinked for ly in spec.layers)
+    """True where some layer of ``spec``, or its loss, is not differentiable everywhere."""
+    return any(ly.kinked for ly in spec.layers) or bool(loss_kinks(spec))
 
 
 _SETTLED = []

@@ -73,15 +73,14 @@ def ulp_probe(spec, params, X, Y, loss):
     That is the rounding of the forward pass at the scale of its own terms: where the
     loss is the small difference of larger ones it is far above ε·|C|. Two forward passes.
     """
-    from ..reference.backprop import forward, loss_value
+    from ..reference.backprop import cost
 
     trainable = spec.param_shapes()
     out = 0.0
     for k in (-1, 1):
         moved = [{key: v * (1 + k * EPS) if key in trainable[i] else v for key, v in p.items()}
                  for i, p in enumerate(params)]
-        fw = forward(spec, moved, X)
-        out = max(out, abs(float(loss_value(spec, fw.output, Y, fw.z[-1])) - loss))
+        out = max(out, abs(cost(spec, moved, X, Y) - loss))
     return out if np.isfinite(out) else 0.0
 
 

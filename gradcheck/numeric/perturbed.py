@@ -19,7 +19,10 @@ to evaluate them, both forward passes only:
   loss (:mod:`gradcheck.numeric.unitlines`); exact evaluations check it.
 
 All return the loss of each perturbed network and whether its forward pass crossed a
-kink (a changed :meth:`~gradcheck.catalogue.layers.base.Layer.kink_state`).
+kink (a changed :meth:`~gradcheck.catalogue.layers.base.Layer.kink_state`, or a changed kink state of the
+loss itself: a hinge term switching on or off). The regularisation term's change is that of the one
+element moved (:mod:`gradcheck.catalogue.regularization`), added by :meth:`Perturbed.losses` and
+:meth:`Perturbed.along`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from functools import cached_property
 
 import numpy as np
 
+from ..catalogue import regularization
+from ..catalogue.losses import loss_of
 from ..reference.backprop import forward, fused_loss, loss_value, sample_losses
 from .stencils import flatten
 from .unitlines import UnitLines, fits_lines
@@ -47,6 +52,7 @@ class Perturbed:
     """
 
     def __init__(self, spec, params, X, Y, structured=True, lines=True):
+        Y = spec.targets(Y)  # class labels: one-hot, once
         self.spec, self.params, self.X, self.Y = spec, params, X, Y
         self.structured = structured
         self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
@@ -57,8 +63,14 @@ class Perturbed:
         self.states = [ly.kink_state(a, z, conv, params=p)
                        for ly, a, z, p in zip(spec.layers, self.inputs, self.base.z, params)]
         self.n = spec.samples_in(Y)
-        self.loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
         self.fused = fused_loss(spec) is not None
+        self.loss_state = loss_of(spec).kink_state(self.base.output, spec.targets(Y))
+        self.data_loss = float(loss_value(spec, self.base.output, Y, self.base.z[-1]))
+        self.penalty = regularization.penalty(spec, params, self.n)
+        self.loss = self.data_loss + self.penalty  # C at θ
+        self.weights = {}  # layer -> {penalised key: mask or None}
+        for layer, key, mask in regularization.weight_entries(spec) if spec.regularization is not None else ():
+            self.weights.setdefault(layer, {})[key] = mask
 
     @cached_property
     def shares(self):
@@ -117,6 +129,30 @@ class Perturbed:
     def losses(self, i, flat, delta):
         """(C of each perturbed network, crossed a kink, step actually taken), each shaped like ``delta``.
 
+        C includes the regularisation term, its change being that of the one element moved.
+        """
+        values, crossed, taken = self._data_losses(i, flat, delta)
+        change, kinked = self._penalty_change(i, np.asarray(flat), np.asarray(taken))
+        return values + self.penalty + change, crossed | kinked, taken
+
+    def _penalty_change(self, i, flat, delta):
+        """(R's change, crossed a kink of R) when layer i's flat θ elements ``flat`` (P,) move by ``delta`` ((P,) or
+        (m, P)); zeros where an element is no weight."""
+        change, kinked = np.zeros(delta.shape, dtype=delta.dtype), np.zeros(delta.shape, dtype=bool)
+        reg, weights = self.spec.regularization, self.weights.get(i, {})
+        for key, pos, idx in self._split(i, flat) if weights and flat.size else ():
+            if key not in weights:
+                continue
+            w = self.params[i][key].ravel()[idx]
+            on = np.ones(len(idx), dtype=bool) if weights[key] is None else weights[key].ravel()[idx]
+            d = delta[..., pos]
+            change[..., pos] = np.where(on, regularization.change(reg, w, d, self.n), 0.0)
+            kinked[..., pos] = on & regularization.crossed(reg, w, d)
+        return change, kinked
+
+    def _data_losses(self, i, flat, delta):
+        """:meth:`losses` without the regularisation term (the data's share of C).
+
         Layer i's flat θ element ``flat[p]`` (P,) moves by ``delta[p]`` (P,), or by each of
         ``delta[:, p]`` ((m, P): m steps of every element, a stencil); steps are real, or
         imaginary for complex steps. Where the unit lines serve the layer, each element is
@@ -171,7 +207,7 @@ class Perturbed:
         if not agrees:
             self.lines[i] = None
             return None
-        values = self.loss + change
+        values = self.data_loss + change
         if unresolved.any():
             steps = np.atleast_2d(delta)[:, unresolved]
             again = self._one_by_one(i, np.tile(flat[unresolved], len(steps)), steps.ravel())[0]
@@ -196,14 +232,27 @@ class Perturbed:
 
     def along(self, i, stacked):
         """(C (P,), crossed a kink (P,)) of P networks whose layer i has the params ``stacked`` (each trainable
-        param with a leading axis of P; the others as they are) and every other layer the base network's."""
+        param with a leading axis of P; the others as they are) and every other layer the base network's; C
+        includes the regularisation term."""
         p = len(next(v for key, v in stacked.items() if key in self.keys(i)))
         conv, ly = self.spec.conv, self.spec.layers[i]
         z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
         crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv, params=stacked), p)
         a = self._output(ly, z)
         values, more = self._above(i, a, z)
-        return values, crossed | more
+        change, kinked = self._penalty_along(i, stacked, p)
+        return values + self.penalty + change, crossed | more | kinked
+
+    def _penalty_along(self, i, stacked, p):
+        """(R's change (P,), crossed a kink of R (P,)) when layer i's params are the stack ``stacked``."""
+        change, kinked, reg = np.zeros(p), np.zeros(p, dtype=bool), self.spec.regularization
+        for key, mask in self.weights.get(i, {}).items():
+            w = self.params[i][key].reshape(1, -1)
+            d = np.asarray(stacked[key]).reshape(p, -1) - w
+            on = True if mask is None else mask.reshape(1, -1)
+            change = change + np.where(on, regularization.change(reg, w, d, self.n), 0.0).sum(axis=1)
+            kinked |= (on & regularization.crossed(reg, w, d)).any(axis=1)
+        return change, kinked
 
     def _structured(self, i, flat, delta):
         spec, conv = self.spec, self.spec.conv
@@ -300,6 +349,8 @@ class Perturbed:
         a, z = changed[len(spec.layers) - 1]
         if fold:
             a, z = conv.unfold(a, p), conv.unfold(z, p)
+        if self.loss_state is not None:  # a kink of the loss itself (a hinge term switching on or off)
+            crossed |= self._loss_moved(a, p)
         if samples:
             return sample_losses(spec, a, self.Y, z), crossed
         return np.asarray(loss_value(spec, a, self.Y, z)), crossed
@@ -321,6 +372,13 @@ class Perturbed:
         if state is None or self.states[i] is None or np.iscomplexobj(state):
             return np.zeros(p, dtype=bool)
         return (state != self.states[i]).reshape(p, -1).any(axis=1)
+
+    def _loss_moved(self, a, p):
+        """Per network of the stack, whether the loss's kink state differs from the base's."""
+        if np.iscomplexobj(a):
+            return np.zeros(p, dtype=bool)
+        state = loss_of(self.spec).kink_state(a, self.Y)
+        return (state != self.loss_state).reshape(p, -1).any(axis=1)
 
     @staticmethod
     def _row_moved(ly, z_row, z_base):

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..defaults import DIRECTIONS, MARGIN, MODES, RTOL, SAMPLE
-from ..reference.backprop import forward, loss_value
+from ..reference.backprop import cost
 from . import methods
 from .network import kinked
 from .noise import layer_noise
@@ -235,8 +235,7 @@ def check_directions(spec, params, data, opinions, rounding, drawn, rtol=RTOL, n
     theta = np.concatenate([np.ravel(params[layer][kind]) for _, layer, kind, _ in flat.entries])
 
     def loss_at(t, v):
-        fw = forward(spec, flat.moved(t, v), X)
-        return loss_value(spec, fw.output, Y, fw.z[-1])
+        return cost(spec, flat.moved(t, v), X, Y)
 
     if noise is None:
         noise = max(layer_noise(Perturbed(spec, params, X, Y)))

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..catalogue import LOSSES
+
 __all__ = ["UnitLines", "fits_lines"]
 
 EPS = np.finfo(np.float64).eps
@@ -62,10 +64,10 @@ NOISE_ULPS = 256
 
 def fits_lines(spec, i):
     """True when layer i's perturbed losses may come from :class:`UnitLines`: it moves one unit per element
-    (dense), and from layer i up every layer is analytic and none mixes samples."""
+    (dense), from layer i up every layer is analytic and none mixes samples, and so is the loss."""
     upper = spec.layers[i:]
     return (hasattr(spec.layers[i], "line_index") and spec.layers[i].structured
-            and not any(ly.kinked or ly.mixes_samples for ly in upper))
+            and not any(ly.kinked or ly.mixes_samples for ly in upper) and not LOSSES[spec.loss].kinked)
 
 
 class UnitLines:

@@ -18,8 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of
+from ..catalogue.regularization import penalty, penalty_grads
 
-__all__ = ["Forward", "backprop", "forward", "loss_frame", "loss_value", "pass_back", "sample_losses", "unrows"]
+__all__ = ["Forward", "backprop", "cost", "forward", "loss_frame", "loss_value", "pass_back", "sample_losses",
+           "unrows"]
 
 
 @dataclass
@@ -70,7 +73,12 @@ def fused_loss(spec):
     """The loss if it is computed from the output layer's z (bce on sigmoid, cross-entropy on softmax), else None."""
     loss, last = LOSSES[spec.loss], spec.layers[-1]
     fits = loss.value_from_z is not None and last.has_activation and last.activation == loss.output
-    return loss if fits else None
+    return loss_of(spec) if fits else None
+
+
+def _targets(spec, Y):
+    """Class labels as the one-hot targets the losses compute with (any other Y as it is)."""
+    return spec.targets(Y)
 
 
 def loss_frame(spec, a):
@@ -111,7 +119,7 @@ def loss_value(spec, a, Y, z=None):
     Given the output layer's pre-activation ``z``, a loss defined with its output
     activation is computed from z, stably (see :class:`~gradcheck.catalogue.losses.Loss`).
     """
-    loss = LOSSES[spec.loss]
+    loss, Y = loss_of(spec), _targets(spec, Y)
     n, k, axis, rows = loss_frame(spec, a)
     if z is not None and fused_loss(spec) is not None:
         return loss.value_from_z(rows(z), rows(Y), n, k, axis)
@@ -124,7 +132,7 @@ def sample_losses(spec, a, Y, z=None):
     Every sample goes to a stack axis of its own, as a batch of one that keeps the
     whole batch's N in the loss's normalisation.
     """
-    conv, loss = spec.conv, LOSSES[spec.loss]
+    conv, loss, Y = spec.conv, loss_of(spec), _targets(spec, Y)
     n, k, axis, _ = loss_frame(spec, a)
 
     def apart(x):  # (..., K, N) -> (..., N, K, 1); (..., N, K) -> (..., N, 1, K); (..., N, T, K) stays
@@ -144,6 +152,24 @@ def sample_losses(spec, a, Y, z=None):
     return loss.value(apart(a), apart(Y), n, k)
 
 
+def cost(spec, params, X, Y):
+    """C of one network at ``params``: the loss of its forward pass on X plus the regularisation term."""
+    fw = forward(spec, params, X)
+    n = loss_frame(spec, fw.output)[0]
+    return float(loss_value(spec, fw.output, Y, fw.z[-1])) + penalty(spec, params, n)
+
+
+def _regularize(spec, params, n, grads, tape):
+    """The regularisation term's gradient added to the weights' (``grads`` in place)."""
+    for layer, extra in enumerate(penalty_grads(spec, params, n)):
+        for key, g in extra.items():
+            if tape is not None:
+                tape.at(layer)
+                tape.record("backward", "d" + key, f"d{key} + {spec.regularization.grad_text()}",
+                            {"d" + key: g.shape, key: g.shape}, g.shape)
+            grads[layer][key] = grads[layer][key] + g
+
+
 def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
     """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes
     ({"gamma", "beta"} for norms, {} for layers without params; no entry for a dropout mask).
@@ -152,13 +178,14 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
     ∂C/∂a (None for a fused output, whose δ comes from z).
 
     ``tweak`` (a :class:`gradcheck.diagnose.mistakes.Hypothesis`, used by the diagnosis only) replaces
-    steps by known mistakes, so a user's wrong gradient can be matched to its cause.
+    steps by known mistakes, so a user's wrong gradient can be matched to its cause. C and the weights' gradients
+    include the spec's regularisation term.
     """
-    conv, loss = spec.conv, LOSSES[spec.loss]
+    conv, loss, Y = spec.conv, loss_of(spec), _targets(spec, Y)
     fw = forward(spec, params, X, tape)
     a = fw.output
     n, k, axis, rows = loss_frame(spec, a)
-    C = float(loss_value(spec, a, Y, fw.z[-1]))
+    C = float(loss_value(spec, a, Y, fw.z[-1])) + penalty(spec, params, n)
     fused = fused_loss(spec) is not None and tweak is None
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # ∂C/∂a of a saturated output: δ from z
         da = unrows(spec, loss.grad(rows(a), rows(Y), n, k), a.shape)
@@ -197,6 +224,7 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
             grads[i] = tweak.grads(i, grads[i])
             da = tweak.carry(i, da, delta, a_in, params[i])
         pass_back(pending, ly, da)
+    _regularize(spec, params, n, grads, tape)
     return C, grads
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..catalogue import LOSSES
+from ..catalogue.losses import loss_of, normaliser
 from .backprop import backprop, forward, fused_loss, loss_frame, pass_back, unrows
 
 __all__ = ["DRAWS", "LOW_PRECISION_RUNS", "SIGMAS", "backprop_rounding", "low_precision_rounding", "unseen"]
@@ -68,12 +68,13 @@ def _output_error(spec, params, X, Y, fw):
 
 def _unit(spec, fw):
     """|∂δ/∂(a − y)| at the output: what a unit of output error makes of δ."""
-    loss = LOSSES[spec.loss]
+    loss = loss_of(spec)
     a = fw.output
     n, k, _, rows = loss_frame(spec, a)
-    if fused_loss(spec) is not None:  # δ = (a − y) over the loss's mean: over N·K, or N
+    if fused_loss(spec) is not None or loss.kinked:  # δ = (a − y) over the loss's mean (N·K, or N); a hinge: ±1/N
+        n, k = normaliser(spec.reduction, n, k)
         return np.full(a.shape, 1.0 / (n * k if loss.per_output_mean else n))
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):  # the configured loss divides as its reduction says
         unit = unrows(spec, np.abs(loss.grad(rows(a) + 1.0, rows(a), n, k)), a.shape)
     return np.where(np.isfinite(unit), unit, 0.0)
 

@@ -27,12 +27,12 @@ def _layer_text(ly):
 
 
 def network_blocks(spec, result):
-    from ..catalogue import LOSSES
+    from ..catalogue.regularization import cost_text
 
     rows = [["name", spec.name], ["input", "x".join(map(str, spec.input_shape))],
             ["layers", ("; " if any("units" not in ly.options for ly in spec.layers) else ", ").join(
                 _layer_text(ly) for ly in spec.layers)],
-            ["sizes", _layer_sizes(spec)], ["loss", f"{spec.loss}: C = {LOSSES[spec.loss].formula}"],
+            ["sizes", _layer_sizes(spec)], ["loss", cost_text(spec)],
             ["convention", spec.conv.described], ["bias", f"{spec.bias.name}: {spec.bias.text}"],
             ["samples", f"N = {spec.n_samples}" + ("" if spec.data is not None else f" (seeded, seed {spec.seed})")],
             ["parameters", f"{spec.n_params}" + ("" if spec.params is not None else f" (seeded, seed {spec.seed})")]]

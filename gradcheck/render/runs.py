@@ -6,6 +6,8 @@ blocks (heading, description, shape trace, check), as one line (``--quiet``) or 
 
 from __future__ import annotations
 
+from ..catalogue import LOSSES
+from ..catalogue.regularization import cost_text
 from ..reference.shapes import fmt_shape
 from .document import Heading, Para
 from .jsondoc import result_json, trace_json
@@ -30,8 +32,10 @@ class Run:
 
     def blocks(self):
         spec = self.spec
-        blocks = [Heading(spec.name, 1), Para(spec.describe() + (f". {spec.description}" if spec.description else "")),
-                  *trace_blocks(self.trace, spec.n_samples)]
+        blocks = [Heading(spec.name, 1), Para(spec.describe() + (f". {spec.description}" if spec.description else ""))]
+        if spec.reduction != "mean" or spec.regularization is not None or LOSSES[spec.loss].takes_margin:
+            blocks.append(Para(f"Loss {cost_text(spec)}"))  # what the defaults do not say
+        blocks += trace_blocks(self.trace, spec.n_samples)
         return blocks if self.result is None else blocks + check_blocks(self.result, self.blame)
 
     def line(self):

@@ -16,7 +16,8 @@ from ..catalogue.bias import SEPARATE
 from ..errors import SpecError, suggest
 from .keys import array, check_keys, kind
 
-__all__ = ["check_memory", "parse_data", "parse_mask", "parse_params"]
+__all__ = ["check_memory", "given_targets", "is_labels", "one_hot", "parse_data", "parse_labels", "parse_mask",
+           "parse_params"]
 
 # Leave room for the arrays backprop and finite differences build next to the params.
 _MEMORY_FRACTION = 0.25
@@ -168,13 +169,88 @@ def _steps(arr, shape, key, source):
     return arr.astype(np.int64)
 
 
+def _target_shape(spec):
+    """One sample's targets: one value per output, the class axis last ((T, K) for a per-step output)."""
+    return tuple(spec.output_shape)
+
+
+def is_labels(Y, spec):
+    """True when targets are integer class labels (the outputs' shape without its class axis), not rows of K."""
+    return np.asarray(Y).dtype.kind in "iu" and np.ndim(Y) == len(_target_shape(spec))
+
+
+def _labelled(raw, spec):
+    """True when ``raw`` (net.json's data.Y or an array) holds class labels for a loss that takes them."""
+    if not LOSSES[spec.loss].labels:
+        return False
+    depth = np.ndim(raw) if isinstance(raw, np.ndarray) else _depth(raw)
+    return depth == len(_target_shape(spec))  # one axis (the samples) in front of the per-sample shape, no class axis
+
+
+def _depth(v):
+    depth = 0
+    while isinstance(v, list) and v:
+        v, depth = v[0], depth + 1
+    return depth
+
+
+def parse_labels(raw, spec, source, path="data.Y"):
+    """Integer class labels, one per sample (per step for per-step outputs): each a whole number 0 … K−1."""
+    k = spec.output
+    if isinstance(raw, np.ndarray):
+        values = raw.ravel().tolist()  # Python ints for an integer array, floats (refused) for any other
+    else:
+        array(raw, path, source)  # numbers in a rectangular list: its messages name the bad leaf
+        values = np.asarray(raw, dtype=object).ravel().tolist()
+    flat = np.asarray(values, dtype=float)
+    bad = np.flatnonzero([not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < k for v in values])
+    if bad.size:
+        shape = np.shape(raw)
+        idx = np.unravel_index(int(bad[0]), shape)
+        raise SpecError(path + "".join(f"[{i}]" for i in idx),
+                        f"label {values[int(bad[0])]!r} is not a class of the {k} outputs "
+                        f"(a class is a whole number 0 … {k - 1})", source)
+    return np.asarray(flat, dtype=np.int64).reshape(np.shape(raw))
+
+
+def given_targets(spec, Y):
+    """Targets given in Python: integer class labels (checked like net.json's) where the loss takes them, else a
+    float64 array."""
+    arr = np.asarray(Y)
+    if _labelled(arr, spec):  # class labels: whole numbers 0 … K−1 (a float array is refused like a float label)
+        return parse_labels(arr, spec, spec.source, path="Y")
+    return np.asarray(Y, float)
+
+
+def one_hot(spec, labels):
+    """Class labels -> one-hot float targets in the convention's layout (what the losses compute with)."""
+    rows = np.eye(spec.output)[np.asarray(labels, dtype=np.int64)]
+    return spec.conv.from_samples(rows)
+
+
+def _check_one_hot(Y, spec, source):
+    """A loss over classes (the hinge) needs one-hot rows where it is given rows of K targets."""
+    loss = LOSSES[spec.loss]
+    if not loss.takes_margin:
+        return
+    ok = (np.isin(Y, (0.0, 1.0)) & (Y.sum(axis=-1, keepdims=True) == 1)).all(axis=-1)
+    if not ok.all():
+        bad = int(np.flatnonzero(~ok)[0])
+        raise SpecError(f"data.Y[{bad}]", f"loss {spec.loss} needs a class per sample: a label 0 … "
+                                          f"{spec.output - 1} or a one-hot row, got {Y[bad].tolist()}", source)
+
+
 def parse_data(raw, spec, batch_given, source):
-    """``data``: ``{"X": [...], "Y": [...]}``, one entry per sample; X entries are C×H×W lists for images."""
+    """``data``: ``{"X": [...], "Y": [...]}``, one entry per sample; X entries are C×H×W lists for images; Y
+    entries are rows of K targets, or class labels where the loss takes them (kept as given)."""
     if not isinstance(raw, dict):
         raise SpecError("data", f"expected an object {{\"X\": [...], \"Y\": [...]}}, got {kind(raw)}", source)
     check_keys(raw, {"X": ..., "Y": ..., "mask": None}, "data", source)
     out = []
-    for key, shape in (("X", spec.input_shape), ("Y", spec.output_shape)):
+    for key, shape in (("X", spec.input_shape), ("Y", _target_shape(spec))):
+        if key == "Y" and _labelled(raw[key], spec):
+            out.append(parse_labels(raw[key], spec, source))
+            continue
         arr = array(raw[key], f"data.{key}", source)
         if arr.ndim == 1 and shape == (1,):
             arr = arr[:, None]
@@ -194,12 +270,19 @@ def parse_data(raw, spec, batch_given, source):
                             source)
         out.append(arr)
     X, Y = out
+    if is_labels(Y, spec):
+        return _checked_batch(X, Y, spec, batch_given, source)
     bounds = LOSSES[spec.loss].target_range
     if bounds is not None and ((Y < bounds[0]) | (Y > bounds[1])).any():
         outside = (Y < bounds[0]) | (Y > bounds[1])
         bad = tuple(int(i) for i in np.argwhere(outside)[0])
         raise SpecError(f"data.Y[{bad[0]}]", f"loss {spec.loss} needs targets in [{bounds[0]:g}, {bounds[1]:g}] "
                                              f"(probabilities), got {Y[bad]:g}", source)
+    _check_one_hot(Y, spec, source)
+    return _checked_batch(X, Y, spec, batch_given, source)
+
+
+def _checked_batch(X, Y, spec, batch_given, source):
     if len(X) != len(Y):
         raise SpecError("data.Y", f"expected {len(X)} samples (as many as data.X), got {len(Y)}", source)
     if batch_given and spec.batch != len(X):

@@ -19,10 +19,11 @@ from ..catalogue.layers import Dense, Layer
 from ..catalogue.layers.base import Tokens
 from ..errors import SpecError
 from ..validate import MAX_SEED
-from .arrays import check_memory, parse_data, parse_mask, parse_params
+from .arrays import check_memory, is_labels, one_hot, parse_data, parse_mask, parse_params
 from .graph import GRAPH_KEYS, check_used, layer_name, resolve_inputs
 from .jsonfile import read_json
 from .keys import KeyReader, check_keys, kind, name, whole
+from .lossopts import LOSS_KEYS, parse_loss_options
 
 __all__ = ["KEYS", "LAYER_KEYS", "MAX_LAYERS", "LayerSpec", "Spec", "load_spec"]
 
@@ -30,7 +31,7 @@ __all__ = ["KEYS", "LAYER_KEYS", "MAX_LAYERS", "LayerSpec", "Spec", "load_spec"]
 KEYS = {
     "name": None, "description": "", "input": ..., "layers": ..., "loss": "mse",
     "convention": "column", "bias": "separate", "params": None, "data": None,
-    "batch": 4, "seed": 0, "impl": None,
+    "batch": 4, "seed": 0, "impl": None, **LOSS_KEYS,
 }
 #: The deepest network gradcheck takes: its finite differences rerun the layers above each parameter, so a
 #: check's time grows with the square of the depth (1,000 one-unit layers take about 10 s).
@@ -48,8 +49,10 @@ class Spec:
     ``input`` is the number of input features, or (C, H, W) for images. ``params`` (if
     given) is a list of dicts of float64 arrays in the convention's shapes (a dropout
     entry may hold its ``mask``); ``data`` (if given) is ``(X, Y)`` sample-major:
-    X (N, input) or (N, C, H, W), Y (N, K). ``bias`` is a :class:`~gradcheck.catalogue.BiasStyle`
-    (a name given in Python becomes one).
+    X (N, input) or (N, C, H, W), Y (N, K), or Y (N,) integer class labels where the loss takes them (kept as
+    given; :meth:`targets` makes them one-hot). ``reduction``, ``margin`` and ``regularization`` (a
+    :class:`~gradcheck.catalogue.regularization.Regularization` or None) configure the loss. ``bias`` is a
+    :class:`~gradcheck.catalogue.BiasStyle` (a name given in Python becomes one).
     """
 
     input: int | tuple
@@ -67,6 +70,9 @@ class Spec:
     seed: int = 0
     impl: str | None = None
     source: str | None = None
+    reduction: str = "mean"
+    margin: float = 1.0
+    regularization: object = None
 
     def __post_init__(self):
         object.__setattr__(self, "bias", bias_style(self.bias))  # a name given in Python becomes its style
@@ -104,7 +110,10 @@ class Spec:
         return self.layers[-1].out_shape
 
     def samples_in(self, Y):
-        """N, the samples of a batch of targets ``Y`` in the convention's layout ((N, T, K) for a per-step output)."""
+        """N, the samples of a batch of targets ``Y`` in the convention's layout ((N, T, K) for a per-step output;
+        class labels (N,) or (N, T))."""
+        if np.ndim(Y) == len(self.output_shape):  # class labels: the output's shape without the class axis
+            return Y.shape[0]
         return Y.shape[-3] if len(self.output_shape) == 2 else Y.shape[self.conv.sample_axis]
 
     @property
@@ -169,7 +178,13 @@ class Spec:
         else:
             X, Y = self._random_data(np.random.default_rng([self.seed if seed is None else seed, 1]))
         X = X.copy() if self.tokens else self.conv.from_samples(X.copy())
-        return X, self.conv.from_samples(Y.copy())
+        Y = Y.copy() if is_labels(Y, self) else self.conv.from_samples(Y.copy())  # class labels stay as given
+        return X, Y
+
+    def targets(self, Y):
+        """The targets the losses compute with: class labels as one-hot rows in the convention's layout, any
+        other Y as it is."""
+        return one_hot(self, Y) if is_labels(Y, self) else Y
 
     def _random_data(self, rng):
         n, k = self.batch, self.output
@@ -207,6 +222,12 @@ class Spec:
             raw["description"] = self.description
         if self.impl:
             raw["impl"] = self.impl
+        if self.reduction != "mean":
+            raw["reduction"] = self.reduction
+        if self.margin != 1.0:
+            raw["margin"] = self.margin
+        if self.regularization is not None:
+            raw["regularization"] = self.regularization.to_json()
         if self.params is not None:
             raw["params"] = [{k: v.tolist() for k, v in p.items()} for p in self.params]
         if self.data is not None:
@@ -220,7 +241,9 @@ class Spec:
 
         With other layer kinds than dense: ``1x6x6 -> conv2d 2x4x4 relu -> maxpool2d 2x2x2 -> ...``.
         """
-        tail = f"loss {self.loss}, {self.convention} convention, bias {self.bias}, N={self.n_samples}"
+        loss = self.loss + (f" ({self.reduction})" if self.reduction != "mean" else "")
+        loss += f" + {self.regularization.kind}" if self.regularization is not None else ""
+        tail = f"loss {loss}, {self.convention} convention, bias {self.bias}, N={self.n_samples}"
         if isinstance(self.input, int) and all(isinstance(ly, Dense) for ly in self.layers):
             sizes = "-".join(str(s) for s in [self.input] + [ly.units for ly in self.layers])
             acts = "/".join(ly.act.label for ly in self.layers)
@@ -388,7 +411,7 @@ def _parse(raw, source):
 
     spec = Spec(input=n_in, layers=layers, loss=loss, convention=convention, bias=bias,
                 name=label, description=opts["description"], batch=batch, seed=seed, impl=impl,
-                source=source)
+                source=source, **parse_loss_options(raw, loss, source))
     check_memory(spec, source)
     data = parse_data(opts["data"], spec, "batch" in raw, source) if opts["data"] is not None else None
     mask = parse_mask(opts["data"], spec, data, source) if data is not None else None

@@ -47,13 +47,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from ..catalogue import LOSSES
 from ..catalogue.activations import SYMPY_NUMPY
+from ..catalogue.losses import loss_of
 from ..reference.backprop import fused_loss
 from ..spec.parse import load_spec
 from .local_facts import local_fact
 from .network import adjoint, batch_level, has_form, partial, terms_holding, write_network
 from .network import expand as _expand_network
+from .penalty import add_penalty, numbers
 from .reach import SYMBOLIC_LIMIT, UNITS_LIMIT, expand_wanted, should_run
 
 __all__ = ["Derivation", "DerivedElement", "Opinion", "derive", "symbolic_gradient", "local_fact", "should_run",
@@ -200,7 +201,8 @@ class Derivation:
             # expression (quadratic in the size); "w0_1,2" is not, so the arguments are plain symbols with the
             # identifier names ("w0_1_2") that the code printer writes for the NetSymbols in the body.
             steps = self._steps()
-            self._fn = sp.lambdify(self._args(), [e.chain_rule for e in self.elements],
+            lam = numbers(self.spec)  # λ's value
+            self._fn = sp.lambdify(self._args(), [e.chain_rule.xreplace(lam) for e in self.elements],
                                    modules=[SYMPY_NUMPY, "numpy"], cse=lambda exprs: (steps, exprs), printer=_printer())
         return self._fn
 
@@ -246,7 +248,7 @@ class Derivation:
         spec, conv = self.spec, self.spec.conv
         Xs = np.asarray(X, dtype=np.float64)  # token ids are (N, T) in both conventions
         Xs = Xs if spec.tokens else np.asarray(conv.to_samples(Xs))
-        Ys = np.asarray(conv.to_samples(np.asarray(Y, dtype=np.float64)))
+        Ys = np.asarray(conv.to_samples(np.asarray(spec.targets(np.asarray(Y)), dtype=np.float64)))
         n = Xs.shape[0]
         if Xs.shape[1:] != tuple(spec.input_shape) or Ys.shape != (n, *spec.output_shape):
             raise ValueError(f"X, Y hold {Xs.shape} and {Ys.shape} as (N, ...); expected "
@@ -356,8 +358,9 @@ def derive(spec, expand="auto") -> Derivation:
     if missing:
         raise NotImplementedError(f"derive: no SymPy form for {', '.join(missing)} layers")
     samples = spec.n_samples if any(batch_level(ly) for ly in spec.layers) else 1
-    loss = LOSSES[spec.loss]
+    loss = loss_of(spec)  # with the spec's reduction and margin
     net = write_network(spec, loss.sample_term, samples, loss.sample_term_from_z if fused_loss(spec) else None)
+    penalised = add_penalty(spec, net)  # {w: ∂R_n/∂w}
     elements = []
     for name, li, kind, shape in spec.param_names():
         holding = terms_holding(net.z_exprs[li], set(net.params[li][kind].ravel()))  # θ -> {i: z_i's terms with θ}
@@ -367,7 +370,8 @@ def derive(spec, expand="auto") -> Derivation:
             theta = net.params[li][kind][index]
             local = {i: partial(part, theta) for i, part in holding.get(theta, {}).items()}  # ∂z_i/∂θ
             chain = sp.Add(*[delta[i] * d for i, d in local.items()],  # and through intermediates that hold θ
-                           *[adjoint(s) * partial(e, theta) for s, e, fs in inner if theta in fs])
+                           *[adjoint(s) * partial(e, theta) for s, e, fs in inner if theta in fs],
+                           penalised.get(theta, sp.S.Zero))
             try:
                 j, k = spec.layers[li].unit_input(kind, index, spec.conv)
             except NotImplementedError:

@@ -128,6 +128,8 @@ class Layer:
     keys: ClassVar[dict] = {}
     #: Trainable params, in the order of ``params[i]`` and of the gradients.
     params: ClassVar[tuple] = ()
+    #: The params that are weights, the ones a regularisation term penalises (never biases, γ or β).
+    weights: ClassVar[tuple] = ()
     #: False when one sample's output depends on the other samples or on the batch's layout.
     per_sample: ClassVar[bool] = True
     #: True when one sample's output depends on the other samples' inputs (batchnorm). A dropout mask is
@@ -227,6 +229,10 @@ class Layer:
     def work(self):
         """Array entries one sample's forward pass of this layer touches (sizes memory-bounded chunks)."""
         return self.units + self.fan_in
+
+    def weight_mask(self, key, conv, bias):
+        """Which entries of the weight param ``key`` a regularisation term penalises: None for all of them."""
+        return None
 
     @property
     def kinked(self):

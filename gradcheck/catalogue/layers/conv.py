@@ -89,6 +89,7 @@ class Conv2d(Layer):
     conv_fact = True
     keys: ClassVar[dict] = {"filters": ..., "kernel": ..., "stride": 1, "padding": 0, "activation": "linear"}
     params = ("W", "b")
+    weights = ("W",)
     complex_step = True
     meanings: ClassVar[dict] = {
         "W": "filters (F, C, kh, kw)", "b": "bias, one per filter", "a_pad": "input with zero padding",

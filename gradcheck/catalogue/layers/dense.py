@@ -44,6 +44,7 @@ class Dense(Layer):
     kind = "dense"
     keys: ClassVar[dict] = {"units": ..., "activation": "linear"}
     params = ("W", "b")
+    weights = ("W",)
     meanings: ClassVar[dict] = {"b": "bias, one per unit", "z": "weighted input z"}
     complex_step = True
     folds = False
@@ -117,6 +118,14 @@ class Dense(Layer):
         if "b" in shapes:
             params["b"] = rng.normal(0.0, 0.1, shapes["b"])
         return params
+
+    def weight_mask(self, key, conv, bias):
+        """An augmented W's bias line is a bias, not a weight: left out of a regularisation term."""
+        if not bias.in_weights:
+            return None
+        mask = np.ones(self.param_shapes(conv, bias)[key], dtype=bool)
+        mask[self._bias_index(conv)] = False
+        return mask
 
     @staticmethod
     def _bias_index(conv):
