@@ -202,7 +202,7 @@ class Spec:
             Y = rng.uniform(lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo), (n, k))
         else:
             Y = rng.normal(size=(n, k))
-        return X, Y.reshape(self.batch, *steps, k)
+        return X, Y.reshape(self.batch, *steps, *Y.shape[1:])  # class labels have no class axis
 
     def with_(self, **changes):
         """A copy with some fields replaced (validated again)."""
