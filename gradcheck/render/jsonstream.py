@@ -25,8 +25,6 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
-
 __all__ = ["write_json"]
 
 _ROW = 4096  # entries of a 1-D array written per line
@@ -38,7 +36,7 @@ def write_json(doc, out, indent=2):
 
 
 def _write(x, out, level, indent):
-    if isinstance(x, np.ndarray):
+    if hasattr(x, "dtype") and hasattr(x, "ndim"):  # a NumPy array (NumPy is imported only where one is written)
         _array(x, out, level, indent)
     elif isinstance(x, dict):
         _container(list(x.items()), "{", "}", out, level, indent, keyed=True)
@@ -71,6 +69,8 @@ def _container(items, open_, close, out, level, indent, keyed):
 
 def _row(values):
     """One innermost row: ``[a, b, ...]`` with null for non-finite entries."""
+    import numpy as np
+
     flat = np.asarray(values, dtype=float)
     if np.isfinite(flat).all():
         return json.dumps(flat.tolist())

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 __all__ = ["VALUE_DIGITS", "ERROR_FLOOR", "noise_level", "shown_value", "shown_error", "rounded", "rounded_error",
            "json_number"]
 
@@ -141,7 +139,7 @@ def json_number(x, arrays=False):
         return {k: json_number(v, arrays) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [json_number(v, arrays) for v in x]
-    if arrays and isinstance(x, np.ndarray) and x.ndim and x.dtype.kind in "fiub":
+    if arrays and hasattr(x, "dtype") and getattr(x, "ndim", 0) and x.dtype.kind in "fiub":  # a NumPy array
         return x
     if hasattr(x, "tolist"):  # a NumPy array or scalar
         return json_number(x.tolist())
