@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import inspect
 import linecache
-import math
 import re
 import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,8 @@ import numpy as np
 from ..errors import is_user_file
 from ..reference.shapes import fmt_shape as _fmt
 from ..usercode.isolation import interrupts
+from .statements import statement
+from .writes import Causes
 
 __all__ = ["Line", "LineTrace", "trace_call"]
 
@@ -85,10 +87,12 @@ class LineTrace:
     departure: Line | None = None
     _origin: dict = field(default_factory=dict, repr=False)
     unlike: str = "no step of the reference shape trace has that shape"
+    writes: list = field(default_factory=list)  # (Line, cause) of writes: overlapping parts, repeated indices
 
     def origin(self, array):
         """The :class:`Line` that produced ``array`` (an object the traced call returned), or None."""
-        return self._origin.get(id(array))
+        line, ref = self._origin.get(id(array), (None, None))
+        return line if ref is not None and ref() is array else None  # an id is reused once its array is freed
 
     def table(self):
         """The lines as text: where, source, shapes after the line, and the matching reference step."""
@@ -119,7 +123,8 @@ class LineTrace:
     def sentences(self, wrong_shapes=()):
         """One-line findings: silent broadcasts, and for gradients of a wrong shape ({name: shape}) the line
         that made each and the first line whose shape departs from the reference."""
-        out = [f"your line {b[0].where} `{b[0].source}` broadcast silently: {b[1]}" for b in self.broadcasts[:3]]
+        out = [f"your line {w[0].where} `{w[0].source}` {w[1]}" for w in self.writes[:3]]
+        out += [f"your line {b[0].where} `{b[0].source}` broadcast silently: {b[1]}" for b in self.broadcasts[:3]]
         if not wrong_shapes:
             return out
         for name, shape in wrong_shapes.items():
@@ -139,8 +144,8 @@ class _Recorder:
     """Shared by both tracing back ends: turns 'frame is at line L' events into :class:`Line` records."""
 
     def __init__(self):
-        self.lines, self.broadcasts = {}, []
-        self.origin = {}
+        self.lines, self.causes = {}, Causes()
+        self.origin = {}  # id of an array -> (the Line that made it, a weak reference to the array)
         self.state = {}  # frame id -> (previous line, {name: (id, shape)} before it ran, or None)
         self.runs = {}  # (code object, line) -> times recorded
         self.idents = {}
@@ -188,7 +193,7 @@ class _Recorder:
         after_names = self.names(filename, lineno) if next_open else {}
         now = self.arrays(frame, before_names.keys() | after_names.keys())
         if prev_open:
-            self._record(filename, prev[0], prev[1],
+            self._record(frame, prev[0], prev[1],
                          {k: v for k, v in now.items() if "[" not in k or k[:k.index("[")] in before_names})
         if lineno is None:
             self.state.pop(key, None)
@@ -206,52 +211,31 @@ class _Recorder:
         n = self.runs[(code, lineno)] = self.runs.get((code, lineno), 0) + 1
         return n
 
-    def _record(self, filename, lineno, before, now):
+    def _record(self, frame, lineno, before, now):
+        filename = frame.f_code.co_filename
+        line = self.lines.get((filename, lineno))
+        source = line.source if line is not None else linecache.getline(filename, lineno).split("#")[0].strip()
         changed = {k: v for k, v in now.items()
                    if before.get(k) != (id(v), v.shape) and id(v) not in self.inputs}  # a name for an input is no step
-        if not changed:
+        written = {w.label: now[w.name] for w in statement(source).writes if w.name in now}
+        broadcast = None if line is not None and self.causes.named(line) else \
+            Causes.broadcast(source, {k: v[1] for k, v in before.items()})
+        if not (changed or written or broadcast):
             return
-        line = self.lines.get((filename, lineno))
         if line is None:
-            source = linecache.getline(filename, lineno).split("#")[0].strip()
             line = self.lines[(filename, lineno)] = Line(filename, lineno, source)
         line.runs += 1
-        for name, arr in changed.items():
+        for name, arr in {**changed, **written}.items():
             seen = line.shapes.setdefault(name, [])
             if arr.shape not in seen and len(seen) < 4:
                 seen.append(arr.shape)
-            self.origin[id(arr)] = line
-        self._broadcast(line, before, changed)
-
-    def _broadcast(self, line, before, changed):
-        if line.flagged:
-            return
-        big = [(t, a) for t, a in changed.items() if a.ndim >= 2 and a.size >= 4]
-        if not big:
-            return
-        names = self.names(line.filename, line.lineno)
-        shapes = [(n, before[n][1]) for n in names if n in before]
-        for target, arr in big:
-            ops = [(n, s) for n, s in shapes if math.prod(s) < arr.size]
-            for i, (n1, s1) in enumerate(ops):
-                for n2, s2 in ops[i + 1:]:
-                    if s1 != s2 and s1 and s2 and _broadcast_shape(s1, s2) == arr.shape:
-                        line.flagged = True
-                        wide, narrow = (s1, n2) if len(s2) < len(s1) else (s2, n1)
-                        self.broadcasts.append((line, f"{n1} {_fmt(s1)} and {n2} {_fmt(s2)} give {target} "
-                                                      f"{_fmt(arr.shape)}; make the shapes agree (e.g. reshape "
-                                                      f"{narrow} to {_fmt(wide)})"))
-                        return
-
-
-def _broadcast_shape(s1, s2):
-    """NumPy's broadcast of two shapes, or None if they do not broadcast."""
-    out = []
-    for d1, d2 in zip((1,) * (len(s2) - len(s1)) + tuple(s1), (1,) * (len(s1) - len(s2)) + tuple(s2)):
-        if d1 != d2 and 1 not in (d1, d2):
-            return None
-        out.append(max(d1, d2))
-    return tuple(out)
+            known = self.origin.get(id(arr))
+            if name in changed and (known is None or known[1]() is not arr):  # the first line to hold it made it
+                self.origin[id(arr)] = (line, weakref.ref(arr))
+        if broadcast:
+            self.causes.add(line, broadcast, "broadcast")
+        if written:
+            self.causes.writes(line, frame, now)
 
 
 def _collect(name, value, out, depth):
@@ -298,7 +282,8 @@ def trace_call(fn, *args, files=(), **kwargs) -> LineTrace:
             if ctrl_c is None or ctrl_c:
                 raise
             error = e
-    return LineTrace(list(rec.lines.values()), rec.broadcasts, result, error, None, rec.origin)
+    return LineTrace(list(rec.lines.values()), rec.causes.of("broadcast"), result, error, None, rec.origin,
+                     writes=rec.causes.of("write"))
 
 
 def _settrace(rec, extra, fn, args, kwargs):
