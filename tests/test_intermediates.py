@@ -84,3 +84,37 @@ def test_check_layer_intermediates_and_a_bad_argument():
     assert result.passed and "the first of your intermediates to differ is out" in result.notes[-1]
     with pytest.raises(TypeError, match="expected a pair"):
         check_layer(forward, backward, x, w, intermediates={"out": x})
+
+
+def test_the_cli_json_lists_the_intermediates(tmp_path, capsys):
+    import json
+
+    from gradcheck.cli import main
+
+    spec = tmp_path / "net.json"
+    spec.write_text(json.dumps(NET))
+    code = main([str(spec), "--impl", f"{IMPLS / 'row_biases.py'}:delta_skips_tanh", "--symbolic", "off",
+                 "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert [i["name"] for i in doc["intermediates"] if not i["passed"]] == ["layer 0's δ"]
+
+
+def test_a_row_bias_is_traced_to_the_line_that_made_it_not_one_that_passed_it_on():
+    result = _check("with_intermediates")
+    made = next(i for i, line in enumerate((IMPLS / "row_biases.py").read_text().splitlines(), 1)
+                if line.strip().startswith("grads = [{"))
+    assert f"b0 (1,5) is made at your line row_biases.py:{made} " in " | ".join(result.diagnosis)
+
+
+def test_an_address_reused_by_another_array_is_no_origin():
+    import weakref
+
+    from gradcheck.diagnose.linetrace import Line, LineTrace
+
+    a, other = np.zeros(3), np.ones(3)
+    line = Line("f.py", 1, "W = params['W']")
+    trace = LineTrace([line], [], _origin={id(a): (line, weakref.ref(other))})
+    assert trace.origin(a) is None
+    trace = LineTrace([line], [], _origin={id(a): (line, weakref.ref(a))})
+    assert trace.origin(a) is line

@@ -98,3 +98,20 @@ def writes_grad(x):
     g = np.zeros_like(x)
     g[:] = 2 * x
     return g
+
+
+def test_the_cli_explains_a_passing_impl(tmp_path, capsys):
+    import json
+
+    from gradcheck.cli import main
+
+    spec = tmp_path / "net.json"
+    spec.write_text(json.dumps({"input": 3, "layers": [{"units": 1, "activation": "linear"}], "loss": "mse",
+                                "convention": "row", "batch": 6}))
+    impl = f"{IMPLS / 'regression.py'}:correct"
+    assert main([str(spec), "--impl", impl, "--symbolic", "off"]) == 0
+    assert "Your code, line by line" not in capsys.readouterr().out
+    assert main([str(spec), "--impl", impl, "--symbolic", "off", "--explain"]) == 0
+    out = capsys.readouterr().out
+    row = next(r for r in out[out.index("Your code, line by line"):].splitlines() if "err = pred - Y" in r)
+    assert "err (6,1)" in row

@@ -80,10 +80,11 @@ class Causes:
                 self._overlap(line, w, arr, flat)
 
     def _repeats(self, line, w, index, flat):
-        if np.unique(flat).size == flat.size:
+        if np.bincount(flat).max() <= 1:  # O(n): np.unique sorts
             return
         ids = np.asarray(index) if isinstance(index, (list, np.ndarray)) else flat
-        count = f"{ids.size} indices, {np.unique(ids).size} distinct" if ids.ndim else ""
+        distinct = np.unique(ids).size if ids.ndim == 1 and ids.size <= 1 << 16 else None
+        count = f"{ids.size} indices, {distinct} distinct" if distinct is not None else ""
         self.add(line, f"adds with repeated indices ({count or 'some elements more than once'}): a fancy-index `+=` "
                        "is buffered and adds once per distinct index, so a repeated index keeps one of its "
                        f"gradients and loses the others; use np.add.at({w.name}, {w.index_text}, {w.value_text})",
