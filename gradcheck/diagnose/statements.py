@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Write", "Statement", "statement", "index_of", "operand_shape"]
+__all__ = ["Write", "Statement", "statement", "index_of", "flat_indices", "operand_shape"]
 
 #: Calls that write into their first argument.
 _INTO_FIRST = {"copyto", "put", "place", "putmask", "fill_diagonal"}
@@ -137,7 +137,8 @@ def operand_shape(operand, shapes):
 
 
 def index_of(write, frame):
-    """The flat indices of the elements ``write`` wrote in ``array``, evaluated in ``frame``; None if unknown."""
+    """The index of ``write`` (what its subscript selects) evaluated in ``frame``; None if it is not safe to
+    evaluate or fails."""
     if write.index is None:
         return None
     try:
