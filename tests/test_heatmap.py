@@ -51,3 +51,11 @@ def test_a_big_tensor_is_drawn_block_by_block():
     grid = np.array(pic.grid, dtype=float)
     assert max(grid.shape) <= MAX_CELLS and pic.block == (3, 2)
     assert np.argwhere(grid > result.rtol).tolist() == [[7 // 3, 3 // 2]]
+
+
+def test_a_tensor_of_more_axes_has_its_last_axis_as_columns():
+    x = np.linspace(-1, 1, 24).reshape(2, 3, 4)
+    result = check_function(lambda x: np.sum(x ** 3), lambda x: 3 * x ** 2 + (x > 0.9), x)
+    (pic,) = heatmap_blocks(result)
+    assert pic.caption == "x (2×3×4): analytic vs finite differences (rows: its first 2 axes, 2×3; columns: the last)"
+    assert np.array(pic.grid, dtype=float).shape == (6, 4) and pic.grid[5][3] > result.rtol

@@ -80,7 +80,9 @@ def heatmap_blocks(result):
             grid, block = _pooled(_as_2d(rel))
             rows = [[None if not np.isfinite(e) or e < 0 else float(e) for e in row] for row in grid]
             shape = "×".join(map(str, t.shape)) or "scalar"
-            out.append(Picture(f"{t.name} ({shape}): {op} vs finite differences", rows, result.rtol, block))
+            axes = (f" (rows: its first {len(t.shape) - 1} axes, {'×'.join(map(str, t.shape[:-1]))}; columns: the "
+                    f"last)") if len(t.shape) > 2 else ""
+            out.append(Picture(f"{t.name} ({shape}): {op} vs finite differences{axes}", rows, result.rtol, block))
     return out
 
 
