@@ -115,3 +115,18 @@ def test_the_cli_explains_a_passing_impl(tmp_path, capsys):
     out = capsys.readouterr().out
     row = next(r for r in out[out.index("Your code, line by line"):].splitlines() if "err = pred - Y" in r)
     assert "err (6,1)" in row
+
+
+def test_a_shape_two_returned_arrays_share_is_attributed_to_no_line():
+    def two(x):
+        a = x.sum(axis=0, keepdims=True)
+        b = (2 * x).sum(axis=0, keepdims=True)
+        return a, b
+
+    def one(x):
+        a = x.sum(axis=0, keepdims=True)
+        return a, x
+
+    assert not any("is made at" in s for s in trace_call(two, np.ones((4, 3))).sentences({"db": (1, 3)}))
+    assert any("db (1,3) is made at your line" in s and "`a = x.sum(axis=0, keepdims=True)`" in s
+               for s in trace_call(one, np.ones((4, 3))).sentences({"db": (1, 3)}))

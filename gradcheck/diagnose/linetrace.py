@@ -128,7 +128,8 @@ class LineTrace:
         if not wrong_shapes:
             return out
         for name, shape in wrong_shapes.items():
-            line = next((self.origin(a) for a in self.returned() if a.shape == tuple(shape) and self.origin(a)), None)
+            lines = {id(ln): ln for a in self.returned() if a.shape == tuple(shape) for ln in [self.origin(a)]}
+            line = next(iter(lines.values())) if len(lines) == 1 else None  # two arrays of that shape: cannot tell
             if line is not None:
                 out.append(f"{name} {_fmt(shape)} is made at your line {line.where} `{line.source}`")
         if self.departure is not None:
