@@ -7,7 +7,8 @@ import numpy as np
 from gradcheck import check_function, check_network, load_spec
 from gradcheck.reference.backprop import backprop
 from gradcheck.render import TEXT, Document, render
-from gradcheck.render.heatmap import GOOD, MAX_CELLS, heatmap_blocks
+from gradcheck.render.heatmap import MAX_CELLS, heatmap_blocks
+from gradcheck.render.picture import GOOD
 from gradcheck.render.results import check_blocks
 
 NET = {"input": 4, "layers": [{"units": 5, "activation": "tanh"}, {"units": 5, "activation": "linear"}],

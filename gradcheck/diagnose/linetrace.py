@@ -4,11 +4,14 @@ Only the user's own files are traced (not gradcheck, the standard library or ins
 packages such as NumPy), with ``sys.monitoring`` on Python 3.12+ and ``sys.settrace``
 before. :func:`trace_call` returns a :class:`LineTrace`:
 
-- one :class:`Line` per source line that made or changed an array, in the order the
-  lines first ran, with the shapes it gave (a loop's line shows every shape it gave);
+- one :class:`Line` per source line that made or changed an array, or wrote into one it
+  already had (``dx[win] = ...``, ``dW += g``, ``np.add.at(dW, ids, g)``: read from the line's
+  syntax by :mod:`gradcheck.diagnose.statements`), in the order the lines first ran, with the
+  shapes it gave (a loop's line shows every shape it gave);
 - ``broadcasts``: lines where two operands of different shapes broadcast silently to
-  a shape bigger than both, e.g. ``err = a - y`` with a (4, 1) and y (4,) -> (4, 4);
-- ``origin(array)``: the line that produced a returned array.
+  a shape bigger than both, e.g. ``a - y`` with a (4, 1) and y (4,) -> (4, 4);
+- ``writes``: lines whose writes overlap or lose repeated indices (:mod:`gradcheck.diagnose.writes`);
+- ``origin(array)``: the line that made a returned array (that very object).
 
 :func:`compare_with_reference` sets each line next to the step of the reference shape
 trace with the same shape and names the first line whose shape no step has.
@@ -63,7 +66,6 @@ class Line:
     shapes: dict = field(default_factory=dict)
     runs: int = 0
     reference: str = ""
-    flagged: bool = False
 
     @property
     def where(self):

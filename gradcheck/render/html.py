@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from .formats import Format, register
-from .heatmap import svg
+from .picture import svg
 
 __all__ = ["HTML"]
 
