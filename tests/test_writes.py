@@ -130,3 +130,16 @@ def test_a_shape_two_returned_arrays_share_is_attributed_to_no_line():
     assert not any("is made at" in s for s in trace_call(two, np.ones((4, 3))).sentences({"db": (1, 3)}))
     assert any("db (1,3) is made at your line" in s and "`a = x.sum(axis=0, keepdims=True)`" in s
                for s in trace_call(one, np.ones((4, 3))).sentences({"db": (1, 3)}))
+
+
+def multi_line_write(dout, W):
+    dW = np.zeros_like(W)
+    dW[[0, 1, 0]] += (dout
+                      * 1.0)
+    return dW
+
+
+def test_a_write_that_spans_lines_is_read_whole():
+    lt = trace_call(multi_line_write, np.ones((3, 2)), np.ones((4, 2)))
+    assert any("`dW[[0, 1, 0]] += (dout` adds with repeated indices (3 indices, 2 distinct)" in s
+               for s in lt.sentences()), lt.sentences()

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import is_user_file
 from ..reference.shapes import fmt_shape as _fmt
 from ..usercode.isolation import interrupts
-from .statements import statement
+from .statements import statement_at
 from .writes import Causes
 
 __all__ = ["Line", "LineTrace", "trace_call"]
@@ -220,9 +220,10 @@ class _Recorder:
         source = line.source if line is not None else linecache.getline(filename, lineno).split("#")[0].strip()
         changed = {k: v for k, v in now.items()
                    if before.get(k) != (id(v), v.shape) and id(v) not in self.inputs}  # a name for an input is no step
-        written = {w.label: now[w.name] for w in statement(source).writes if w.name in now}
+        stmt = statement_at(filename, lineno)
+        written = {w.label: now[w.name] for w in stmt.writes if w.name in now}
         broadcast = None if line is not None and self.causes.named(line) else \
-            Causes.broadcast(source, {k: v[1] for k, v in before.items()})
+            Causes.broadcast(stmt, {k: v[1] for k, v in before.items()})
         if not (changed or written or broadcast):
             return
         if line is None:
@@ -238,7 +239,7 @@ class _Recorder:
         if broadcast:
             self.causes.add(line, broadcast, "broadcast")
         if written:
-            self.causes.writes(line, frame, now)
+            self.causes.writes(line, stmt, frame, now)
 
 
 def _collect(name, value, out, depth):

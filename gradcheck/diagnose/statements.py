@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import ast
 import functools
+import linecache
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Write", "Statement", "statement", "index_of", "flat_indices", "operand_shape"]
+__all__ = ["Write", "Statement", "statement", "statement_at", "index_of", "flat_indices", "operand_shape"]
 
+#: Lines a statement may span and still be read whole.
+MAX_LINES = 12
 #: Calls that write into their first argument.
 _INTO_FIRST = {"copyto", "put", "place", "putmask", "fill_diagonal"}
 #: Methods that write into the array they are called on.
@@ -51,6 +54,21 @@ class Statement:
 
     writes: tuple = ()
     binops: tuple = ()
+
+
+@functools.lru_cache(maxsize=4096)
+def statement_at(filename, lineno):
+    """The :class:`Statement` that starts at line ``lineno`` of ``filename``, read on over the lines that
+    continue it (an assignment whose brackets span several lines)."""
+    text = linecache.getline(filename, lineno).strip()
+    for k in range(lineno + 1, lineno + MAX_LINES):
+        if not text or _parse(text) is not None:
+            break
+        more = linecache.getline(filename, k)
+        if not more:
+            break
+        text += "\n" + more.rstrip()
+    return statement(text)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 from ..reference.shapes import fmt_shape as _fmt
-from .statements import flat_indices, index_of, operand_shape, statement
+from .statements import flat_indices, index_of, operand_shape
 
 __all__ = ["Causes"]
 
@@ -47,10 +47,10 @@ class Causes:
             self.found.append((line, text, kind))
 
     @staticmethod
-    def broadcast(source, shapes):
-        """The first binary operation of the line ``source`` whose operands ({name: shape} before it ran)
-        broadcast silently, as a sentence; or None."""
-        for expr, left, op, right in statement(source).binops:
+    def broadcast(stmt, shapes):
+        """The first binary operation of the :class:`~gradcheck.diagnose.statements.Statement` ``stmt`` whose
+        operands ({name: shape} before it ran) broadcast silently, as a sentence; or None."""
+        for expr, left, op, right in stmt.binops:
             s1, s2 = operand_shape(left, shapes), operand_shape(right, shapes)
             if s1 is None or s2 is None or s1 == s2:
                 continue
@@ -64,11 +64,12 @@ class Causes:
                     f"(e.g. reshape {narrow} to {_fmt(wide)})")
         return None
 
-    def writes(self, line, frame, arrays):
-        """Look at each write of ``line`` into one of ``arrays`` ({name: array}), just after it ran."""
+    def writes(self, line, stmt, frame, arrays):
+        """Look at each write of ``line`` (its statement ``stmt``) into one of ``arrays`` ({name: array}), just
+        after it ran."""
         if id(line) in self._named:
             return
-        for w in statement(line.source).writes:
+        for w in stmt.writes:
             arr = arrays.get(w.name)
             index = index_of(w, frame) if arr is not None else None
             flat = flat_indices(arr, index) if index is not None else None
