@@ -47,6 +47,9 @@ def build_parser():
                    help="your backprop, 'module:function' or 'path/to/file.py:function', called as "
                         "fn(params, X, Y) and returning one {'W': dW, 'b': db} per layer")
     add_cli_options(p, argparse.ArgumentTypeError)
+    p.add_argument("--explain", action="store_true",
+                   help="show your --impl's lines with the shapes of the arrays each made or wrote, and what they "
+                        "reveal (silent broadcasts, overlapping writes), even when the check passes")
     p.add_argument("--trace-only", action="store_true",
                    help="print only the shape trace (needs neither params nor data)")
     p.add_argument("--report", metavar="DIR",
@@ -65,7 +68,8 @@ def _run_one(path, args):
     try:
         result = check_network(spec, args.impl, seed=args.seed, rtol=args.rtol, atol=args.atol,
                                symbolic=args.symbolic, method=args.method, mode=args.mode, sample=args.sample,
-                               directions=args.directions, progress=progress, timeout=args.timeout)
+                               directions=args.directions, progress=progress, timeout=args.timeout,
+                               explain=args.explain)
     finally:
         if progress is not None:
             progress.close()

@@ -25,8 +25,8 @@ def test_a_silent_broadcast_is_named_at_its_line():
     result = check_network(REGRESSION, f"{IMPLS / 'regression.py'}:targets_flattened", symbolic="off")
     line = _line_of(IMPLS / "regression.py", "err = pred - y")
     text = " | ".join(result.diagnosis)
-    assert f"your line regression.py:{line} `err = pred - y` broadcast silently: pred (6,1) and y (6,) give err " \
-           "(6,6)" in text, text
+    assert f"your line regression.py:{line} `err = pred - y` broadcast silently: `pred - y`: (6,1) − (6,) " \
+           "broadcast to (6,6)" in text, text
     assert "reshape y to (6,1)" in text
 
 

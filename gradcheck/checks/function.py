@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..diagnose.against import compare_with_reference
+from ..diagnose.intermediates import attach
 from ..diagnose.linetrace import trace_call
 from ..errors import describe_exception
 from ..judge.compare import ATOL, RTOL, low_precision
@@ -46,7 +47,7 @@ _DOUT_STREAM = 0xD0D7
 # -- public API -------------------------------------------------------------------------
 
 def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None, name=None, mode="auto",  # noqa: PLR0913
-                   sample=SAMPLE, directions=DIRECTIONS) -> CheckResult:
+                   sample=SAMPLE, directions=DIRECTIONS, explain=False, intermediates=None) -> CheckResult:
     """Compare ``grad(x)`` with finite differences of ``f`` at ``x``, element by element.
 
     ``x`` is one array (any shape), a tuple/list of arrays, or a dict name -> array
@@ -68,6 +69,12 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     ``sample`` and ``directions`` are as in :func:`~gradcheck.checks.network.check_network`:
     "auto" samples when two calls per element would take more than about 2 s.
 
+    ``explain=True`` runs ``grad`` (``f`` for grad=None) once more under the line tracer, pass or fail:
+    ``result.line_trace`` holds its lines with the shapes of the arrays each made or wrote. A failing
+    check is traced anyway. ``intermediates={name: (yours, reference)}`` compares arrays of your own
+    computation with references (an array, or a callable called with ``x``) under the same tolerances;
+    the first to differ leads the diagnosis (see :mod:`gradcheck.diagnose.intermediates`).
+
     >>> import numpy as np
     >>> x = np.array([1.0, -2.0, 3.0])
     >>> check_function(lambda x: np.sum(x ** 2), lambda x: 2 * x, x).passed
@@ -84,8 +91,8 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     """
     calls.check_method_argument("check_function", method)
     opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
-                        directions=directions)
-    return scalar.run(_function(f, grad, x, name), opts)
+                        directions=directions, explain=explain)
+    return attach(scalar.run(_function(f, grad, x, name), opts), intermediates, (x,))
 
 
 def assert_function(f, grad, x, **kwargs) -> CheckResult:
@@ -99,7 +106,7 @@ def assert_function(f, grad, x, **kwargs) -> CheckResult:
 
 def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,  # noqa: PLR0913
                 names=None, name=None, trace_code=True, mode="auto", sample=SAMPLE,
-                directions=DIRECTIONS) -> CheckResult:
+                directions=DIRECTIONS, explain=False, intermediates=None) -> CheckResult:
     """Check a layer's ``backward`` against finite differences of its ``forward``.
 
     ``forward(x, *params)`` returns ``out`` or ``(out, cache)``; ``backward(dout, cache)``
@@ -118,7 +125,9 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
     When the check fails, ``trace_code`` runs ``backward`` once more under a line tracer
     (:mod:`gradcheck.diagnose.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
     array after each of its lines; silent broadcasts and, for a wrong shape, the first
-    line whose shape is none of the inputs' or dout's join the diagnosis.
+    line whose shape is none of the inputs' or dout's join the diagnosis. ``explain=True`` traces it
+    even when the check passes. ``intermediates`` is as in :func:`check_function`; a callable reference
+    is called with ``(x, *params)``.
 
     >>> import numpy as np
     >>> def affine_forward(x, w, b):          # x (N, D), w (D, M), b (M,) -> out (N, M)
@@ -138,8 +147,9 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
     """
     calls.check_method_argument("check_layer", method)
     opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
-                        directions=directions, seed=seed, trace_code=trace_code)
-    return scalar.run(_Layer(forward, backward, x, params, names).state(name, opts.seed), opts)
+                        directions=directions, seed=seed, trace_code=trace_code, explain=explain)
+    return attach(scalar.run(_Layer(forward, backward, x, params, names).state(name, opts.seed), opts),
+                  intermediates, (x, *params))
 
 
 def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:
@@ -180,6 +190,7 @@ def _function(f, grad, x, name):
         return value[0] if both and isinstance(value, tuple) else value
 
     state.F = loss
+    state.retrace = lambda: trace_call(f if both else grad, rebuild([a.copy() for a in arrays]))
     return state
 
 

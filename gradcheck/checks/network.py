@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from ..catalogue.regularization import cost_kink_texts
+from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..judge.compare import ATOL, RTOL, UNDERFLOW
@@ -37,7 +38,7 @@ __all__ = ["check_network", "assert_network"]
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,  # noqa: PLR0913
                   method="auto", params=None, data=None, trace_code=True, mode="auto", sample=SAMPLE,
-                  directions=DIRECTIONS, progress=None, timeout=None) -> CheckResult:
+                  directions=DIRECTIONS, progress=None, timeout=None, explain=False) -> CheckResult:
     """Check the gradients of the network ``spec`` (a path, a dict or a :class:`~gradcheck.spec.parse.Spec`).
 
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
@@ -49,7 +50,8 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     ``trace_code`` runs the function once more under a line tracer
     (:mod:`gradcheck.diagnose.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
     array after each of its lines, and the diagnosis names silent broadcasts and, for a
-    wrong shape, the first line whose shape departs from the reference.
+    wrong shape, the first line whose shape departs from the reference. ``explain=True`` traces it even
+    when it passes (the command line's ``--explain``).
     ``mode`` is "full" (every element), "sampled" (``sample`` elements per tensor, every
     row and column hit, plus ``directions`` random directional derivatives over all
     elements, with group testing to name the wrong ones: see :mod:`gradcheck.numeric.sampled`)
@@ -69,7 +71,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     """
     opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
                         directions=directions, symbolic=symbolic, seed=seed, timeout=timeout, trace_code=trace_code,
-                        progress=progress)
+                        progress=progress, explain=explain)
     with blas_threads(check_threads()):
         state = _prepare(load_spec(spec), impl, params, data, opts)
         for stage in STAGES:
@@ -246,10 +248,12 @@ def _tensor(s, opts, name, layer, kind, shape):
     values = {op: s.opinions[op][layer].get(kind) for op in s.opinions}
     problem = s.user.problems.get(name) if s.user is not None else None
     got = values.get("impl")
-    if s.user is not None and not s.problems and got is not None and np.shape(got) != shape:
-        hint = shape_hint(s.spec, layer, kind, np.shape(got), shape, n=s.n)
-        problem = (f"{name}: your d{kind} has shape {np.shape(got)}, expected {shape} "
-                   f"(the shape of {kind}){': ' + hint if hint else ''}")
+    returned = s.user.extras.get("reshaped", {}).get(name, np.shape(got)) if s.user is not None else None
+    if s.user is not None and not s.problems and got is not None and returned != shape:
+        hint = shape_hint(s.spec, layer, kind, returned, shape, n=s.n)
+        problem = (f"{name}: your d{kind} has shape {returned}, expected {shape} "
+                   f"(the shape of {kind}){': ' + hint if hint else ''}"
+                   + (f"; its values are compared as {shape}" if returned != np.shape(got) else ""))
     numeric = s.numeric
     return tensor_check(name, shape, values, s.checked(), opts, layer=layer, kind=kind,
                         kinks=numeric.kinks[layer][kind], problem=problem,
@@ -289,7 +293,9 @@ def diagnose_stage(s, opts):
     result = s.result
     if "impl" not in s.opinions or result.passed or s.problems:
         return  # shape problems explain themselves
-    wrong = {t.name for t in result.tensors if t.problem is None and not t.opinion_passed("impl")}
+    reshaped = s.user.extras.get("reshaped", {})  # a (1, n) db is compared as (n,): its values tell the cause
+    wrong = {t.name for t in result.tensors
+             if (t.problem is None or t.name in reshaped) and not t.opinion_passed("impl")}
     if wrong and all(t.opinion_passed("backprop") for t in result.tensors):
         with np.errstate(all="ignore"):  # replayed mistakes may overflow where the network saturates
             result.diagnosis = s.joint_notes + diagnose(s.spec, s.params, s.X, s.Y, s.opinions["impl"],
@@ -299,21 +305,39 @@ def diagnose_stage(s, opts):
 def line_trace_stage(s, opts):
     """The user's backprop run once more under the line tracer, when it failed and was not stopped."""
     result = s.result
-    if "impl" not in s.opinions or result.passed or not opts.trace_code or s.user.contained:
+    if "impl" not in s.opinions or s.user.contained or not (opts.explain or (opts.trace_code and not result.passed)):
         return
     wrong = {t.name: np.shape(t.values["impl"]) for t in result.tensors
              if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
+    wrong.update(s.user.extras.get("reshaped", {}))
     traced = line_trace(s.user_fn, s.spec, s.params, s.X, s.given, s.trace, wrong, opts.timeout)
     if isinstance(traced, str):
         result.notes.append(f"line trace skipped: {traced}")
     else:
         result.line_trace, sentences = traced
-        result.diagnosis += sentences
+        (result.notes if result.passed else result.diagnosis).extend(sentences)
+
+
+def intermediates_stage(s, opts):
+    """The a, δ and loss the user's backprop returned beside its gradients, against the reference's: which departs
+    first leads the diagnosis (or is a note, when the gradients pass)."""
+    returned = s.user.extras.get("intermediates") if s.user is not None and not s.problems else None
+    if not returned:
+        return
+    result = s.result
+    values_pass = all(t.opinion_passed("impl") for t in result.tensors)  # a (1, n) db is a problem, not a value
+    sentences, items = network_intermediates(s.spec, s.params, s.X, s.Y, returned, opts.rtol, opts.atol,
+                                             values_pass)
+    result.intermediates = items
+    if result.passed:
+        result.notes += sentences
+    else:
+        result.diagnosis[:0] = sentences
 
 
 #: The stages of a network check, in order; each reads and extends the state.
 STAGES = (reference_stage, numeric_stage, symbolic_stage, user_stage, sampled_stage, kinks_stage, judge_stage,
-          diagnose_stage, line_trace_stage)
+          diagnose_stage, intermediates_stage, line_trace_stage)
 
 
 def _listed(params):

@@ -20,7 +20,7 @@ class CheckOptions:
 
     ``symbolic``, ``timeout`` and ``progress`` concern a network check only; ``seed`` seeds a
     network's params and data, or a layer's ``dout``; ``trace_code`` re-runs failing user code
-    under the line tracer.
+    under the line tracer; ``explain`` traces it whether or not it fails.
     """
 
     rtol: float = RTOL
@@ -34,4 +34,5 @@ class CheckOptions:
     seed: int | None = None
     timeout: float | None = None
     trace_code: bool = True
+    explain: bool = False  # trace the user's code even when the check passes
     progress: Callable | None = None

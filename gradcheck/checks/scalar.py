@@ -275,14 +275,15 @@ def _on_kink(f_label, tensors):
 
 
 def line_trace_stage(s, opts):
-    """A failing layer's backward run once more under the line tracer: its lines' shapes, and what they say."""
-    if s.retrace is None or not opts.trace_code or s.skip_numeric or s.result.passed:
+    """The user's gradient code (a layer's backward, a function's grad) run once more under the line tracer
+    when it fails, or always with ``explain``: its lines' shapes, and what they say."""
+    if s.retrace is None or s.skip_numeric or not (opts.explain or (opts.trace_code and not s.result.passed)):
         return
     lines = s.retrace()
     s.result.line_trace = lines
     wrong = {f"d{t.name}": np.shape(t.values["analytic"]) for t in s.result.tensors
              if t.values.get("analytic") is not None and np.shape(t.values["analytic"]) != t.shape}
-    s.result.diagnosis += lines.sentences(wrong)
+    (s.result.notes if s.result.passed else s.result.diagnosis).extend(lines.sentences(wrong))
 
 
 #: The stages of a function or layer check, in order; each reads and extends the state.

@@ -6,7 +6,7 @@ is given, so that a loop, a print or an ``os._exit`` in the user's code is conta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..diagnose.against import trace_impl
 from ..judge.compare import low_precision
@@ -46,19 +46,21 @@ class UserGradients:
     notes: list
     output: str
     contained: bool
+    extras: dict = field(default_factory=dict)  # "intermediates" it returned, and "reshaped" vector gradients
 
 
 def user_gradients(user_fn, spec, params, X, Y, timeout):
     """The :class:`UserGradients` of one call of the user's backprop (see :func:`call_impl`)."""
     def task():
-        fn, notes = _Kept(user_fn()), []
-        grads, problems = call_impl(fn, spec, params, X, Y, notes)
-        return grads, problems, low_precision(fn.returned), notes
+        fn, notes, extras = _Kept(user_fn()), [], {}
+        grads, problems = call_impl(fn, spec, params, X, Y, notes, extras)
+        return grads, problems, low_precision(fn.returned), notes, extras
 
     ran = isolation.run(task, timeout, user_fn.who)
     if ran.problem:
         return UserGradients(None, {"": ran.problem}, False, [], ran.output, True)
-    return UserGradients(*ran.value, ran.output, False)
+    grads, problems, float32, notes, extras = ran.value
+    return UserGradients(grads, problems, float32, notes, ran.output, False, extras)
 
 
 def line_trace(user_fn, spec, params, X, Y, trace, wrong, timeout):

@@ -4,11 +4,14 @@ Only the user's own files are traced (not gradcheck, the standard library or ins
 packages such as NumPy), with ``sys.monitoring`` on Python 3.12+ and ``sys.settrace``
 before. :func:`trace_call` returns a :class:`LineTrace`:
 
-- one :class:`Line` per source line that made or changed an array, in the order the
-  lines first ran, with the shapes it gave (a loop's line shows every shape it gave);
+- one :class:`Line` per source line that made or changed an array, or wrote into one it
+  already had (``dx[win] = ...``, ``dW += g``, ``np.add.at(dW, ids, g)``: read from the line's
+  syntax by :mod:`gradcheck.diagnose.statements`), in the order the lines first ran, with the
+  shapes it gave (a loop's line shows every shape it gave);
 - ``broadcasts``: lines where two operands of different shapes broadcast silently to
-  a shape bigger than both, e.g. ``err = a - y`` with a (4, 1) and y (4,) -> (4, 4);
-- ``origin(array)``: the line that produced a returned array.
+  a shape bigger than both, e.g. ``a - y`` with a (4, 1) and y (4,) -> (4, 4);
+- ``writes``: lines whose writes overlap or lose repeated indices (:mod:`gradcheck.diagnose.writes`);
+- ``origin(array)``: the line that made a returned array (that very object).
 
 :func:`compare_with_reference` sets each line next to the step of the reference shape
 trace with the same shape and names the first line whose shape no step has.
@@ -18,9 +21,9 @@ from __future__ import annotations
 
 import inspect
 import linecache
-import math
 import re
 import sys
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,8 @@ import numpy as np
 from ..errors import is_user_file
 from ..reference.shapes import fmt_shape as _fmt
 from ..usercode.isolation import interrupts
+from .statements import statement_at
+from .writes import Causes
 
 __all__ = ["Line", "LineTrace", "trace_call"]
 
@@ -61,7 +66,6 @@ class Line:
     shapes: dict = field(default_factory=dict)
     runs: int = 0
     reference: str = ""
-    flagged: bool = False
 
     @property
     def where(self):
@@ -85,10 +89,12 @@ class LineTrace:
     departure: Line | None = None
     _origin: dict = field(default_factory=dict, repr=False)
     unlike: str = "no step of the reference shape trace has that shape"
+    writes: list = field(default_factory=list)  # (Line, cause) of writes: overlapping parts, repeated indices
 
     def origin(self, array):
         """The :class:`Line` that produced ``array`` (an object the traced call returned), or None."""
-        return self._origin.get(id(array))
+        line, ref = self._origin.get(id(array), (None, None))
+        return line if ref is not None and ref() is array else None  # an id is reused once its array is freed
 
     def table(self):
         """The lines as text: where, source, shapes after the line, and the matching reference step."""
@@ -119,11 +125,13 @@ class LineTrace:
     def sentences(self, wrong_shapes=()):
         """One-line findings: silent broadcasts, and for gradients of a wrong shape ({name: shape}) the line
         that made each and the first line whose shape departs from the reference."""
-        out = [f"your line {b[0].where} `{b[0].source}` broadcast silently: {b[1]}" for b in self.broadcasts[:3]]
+        out = [f"your line {w[0].where} `{w[0].source}` {w[1]}" for w in self.writes[:3]]
+        out += [f"your line {b[0].where} `{b[0].source}` broadcast silently: {b[1]}" for b in self.broadcasts[:3]]
         if not wrong_shapes:
             return out
         for name, shape in wrong_shapes.items():
-            line = next((self.origin(a) for a in self.returned() if a.shape == tuple(shape) and self.origin(a)), None)
+            lines = {id(ln): ln for a in self.returned() if a.shape == tuple(shape) for ln in [self.origin(a)]}
+            line = next(iter(lines.values())) if len(lines) == 1 else None  # two arrays of that shape: cannot tell
             if line is not None:
                 out.append(f"{name} {_fmt(shape)} is made at your line {line.where} `{line.source}`")
         if self.departure is not None:
@@ -139,8 +147,8 @@ class _Recorder:
     """Shared by both tracing back ends: turns 'frame is at line L' events into :class:`Line` records."""
 
     def __init__(self):
-        self.lines, self.broadcasts = {}, []
-        self.origin = {}
+        self.lines, self.causes = {}, Causes()
+        self.origin = {}  # id of an array -> (the Line that made it, a weak reference to the array)
         self.state = {}  # frame id -> (previous line, {name: (id, shape)} before it ran, or None)
         self.runs = {}  # (code object, line) -> times recorded
         self.idents = {}
@@ -188,7 +196,7 @@ class _Recorder:
         after_names = self.names(filename, lineno) if next_open else {}
         now = self.arrays(frame, before_names.keys() | after_names.keys())
         if prev_open:
-            self._record(filename, prev[0], prev[1],
+            self._record(frame, prev[0], prev[1],
                          {k: v for k, v in now.items() if "[" not in k or k[:k.index("[")] in before_names})
         if lineno is None:
             self.state.pop(key, None)
@@ -206,52 +214,32 @@ class _Recorder:
         n = self.runs[(code, lineno)] = self.runs.get((code, lineno), 0) + 1
         return n
 
-    def _record(self, filename, lineno, before, now):
+    def _record(self, frame, lineno, before, now):
+        filename = frame.f_code.co_filename
+        line = self.lines.get((filename, lineno))
+        source = line.source if line is not None else linecache.getline(filename, lineno).split("#")[0].strip()
         changed = {k: v for k, v in now.items()
                    if before.get(k) != (id(v), v.shape) and id(v) not in self.inputs}  # a name for an input is no step
-        if not changed:
+        stmt = statement_at(filename, lineno)
+        written = {w.label: now[w.name] for w in stmt.writes if w.name in now}
+        broadcast = None if line is not None and self.causes.named(line) else \
+            Causes.broadcast(stmt, {k: v[1] for k, v in before.items()})
+        if not (changed or written or broadcast):
             return
-        line = self.lines.get((filename, lineno))
         if line is None:
-            source = linecache.getline(filename, lineno).split("#")[0].strip()
             line = self.lines[(filename, lineno)] = Line(filename, lineno, source)
         line.runs += 1
-        for name, arr in changed.items():
+        for name, arr in {**changed, **written}.items():
             seen = line.shapes.setdefault(name, [])
             if arr.shape not in seen and len(seen) < 4:
                 seen.append(arr.shape)
-            self.origin[id(arr)] = line
-        self._broadcast(line, before, changed)
-
-    def _broadcast(self, line, before, changed):
-        if line.flagged:
-            return
-        big = [(t, a) for t, a in changed.items() if a.ndim >= 2 and a.size >= 4]
-        if not big:
-            return
-        names = self.names(line.filename, line.lineno)
-        shapes = [(n, before[n][1]) for n in names if n in before]
-        for target, arr in big:
-            ops = [(n, s) for n, s in shapes if math.prod(s) < arr.size]
-            for i, (n1, s1) in enumerate(ops):
-                for n2, s2 in ops[i + 1:]:
-                    if s1 != s2 and s1 and s2 and _broadcast_shape(s1, s2) == arr.shape:
-                        line.flagged = True
-                        wide, narrow = (s1, n2) if len(s2) < len(s1) else (s2, n1)
-                        self.broadcasts.append((line, f"{n1} {_fmt(s1)} and {n2} {_fmt(s2)} give {target} "
-                                                      f"{_fmt(arr.shape)}; make the shapes agree (e.g. reshape "
-                                                      f"{narrow} to {_fmt(wide)})"))
-                        return
-
-
-def _broadcast_shape(s1, s2):
-    """NumPy's broadcast of two shapes, or None if they do not broadcast."""
-    out = []
-    for d1, d2 in zip((1,) * (len(s2) - len(s1)) + tuple(s1), (1,) * (len(s1) - len(s2)) + tuple(s2)):
-        if d1 != d2 and 1 not in (d1, d2):
-            return None
-        out.append(max(d1, d2))
-    return tuple(out)
+            known = self.origin.get(id(arr))
+            if name in changed and (known is None or known[1]() is not arr):  # the first line to hold it made it
+                self.origin[id(arr)] = (line, weakref.ref(arr))
+        if broadcast:
+            self.causes.add(line, broadcast, "broadcast")
+        if written:
+            self.causes.writes(line, stmt, frame, now)
 
 
 def _collect(name, value, out, depth):
@@ -298,7 +286,8 @@ def trace_call(fn, *args, files=(), **kwargs) -> LineTrace:
             if ctrl_c is None or ctrl_c:
                 raise
             error = e
-    return LineTrace(list(rec.lines.values()), rec.broadcasts, result, error, None, rec.origin)
+    return LineTrace(list(rec.lines.values()), rec.causes.of("broadcast"), result, error, None, rec.origin,
+                     writes=rec.causes.of("write"))
 
 
 def _settrace(rec, extra, fn, args, kwargs):

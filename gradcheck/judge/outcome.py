@@ -51,10 +51,11 @@ class CheckResult:
     f0: float | None = None  # check_function/check_layer: f (or forward's scalar) at x
     x: object = None  # check_function's x
     dout: object = None  # check_layer's random dout
+    intermediates: list | None = None  # the user's own a, δ, loss (or intermediates=) compared: [Intermediate]
 
     #: The fields after the verdicts, which ``extra`` lists.
     CARRIED = ("spec", "trace", "loss", "params", "X", "Y", "method", "mode", "directions", "derivation", "line_trace",
-               "impl_output", "f0", "x", "dout")
+               "impl_output", "f0", "x", "dout", "intermediates")
 
     @property
     def extra(self):

@@ -73,7 +73,11 @@ class Format:
         return getattr(self, b.kind)(b)
 
     def body(self, blocks):
-        return "\n\n".join(self.block(b) for b in blocks)
+        return "\n\n".join(text for text in (self.block(b) for b in blocks) if text)
+
+    def picture(self, b):
+        """A heat map (:mod:`gradcheck.render.heatmap`): only a format that can draw shows it."""
+        return ""
 
     def page(self, title, body):
         """A standalone document around ``body``."""

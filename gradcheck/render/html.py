@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 
 from .formats import Format, register
+from .picture import svg
 
 __all__ = ["HTML"]
 
@@ -77,6 +78,9 @@ class Html(Format):
 
     def code(self, b):
         return f"<pre>{self.escape(b.text)}</pre>"
+
+    def picture(self, b):
+        return svg(b)
 
     def page(self, title, body):
         return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'

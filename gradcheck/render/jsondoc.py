@@ -51,6 +51,9 @@ def result_json(result, noise=None):
         "blame": [blame_json(r, noise) for r in worst_elements(result, 10, noise)],
         "problems": result.problems, "diagnosis": result.diagnosis, "notes": result.notes,
         **_line_trace(result.line_trace),
+        **({"intermediates": [{"name": i.name, "passed": i.passed, "max_rel_error": i.max_rel,
+                               "detail": i.detail or None} for i in result.intermediates]}
+           if result.intermediates else {}),
         "spec": spec.to_dict(),
     })
 

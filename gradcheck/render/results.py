@@ -10,6 +10,7 @@ import numpy as np
 
 from ..judge.compare import BANDS, BLAME_HEADERS
 from .document import Heading, Para, Table, Value
+from .heatmap import heatmap_blocks
 from .precision import ERROR_FLOOR, rounded_error, shown_error, shown_value
 
 __all__ = ["check_blocks", "result_blocks", "verdict_line", "worst_elements", "blame_json"]
@@ -77,6 +78,7 @@ def check_blocks(result, blame=5, noise=None, heading=True, verdict=True):
         title = "Worst elements" if not result.passed else "Largest errors (all within tolerance)"
         table = [_blame_row(r, noise) for r in bad]
         blocks += [Para(title + ":"), Table(BLAME_HEADERS, table, ["left", "left"] + ["right"] * 4 + ["left"])]
+    blocks += heatmap_blocks(result)
     blocks += [Para(f"Diagnosis: {d}") for d in result.diagnosis]
     blocks += line_trace_blocks(result.line_trace)
     blocks += [Para(f"Note: {n}") for n in result.notes]
@@ -89,7 +91,7 @@ def line_trace_blocks(trace):
         return []
     refs = any(ln.reference for ln in trace.lines)
     rows = [[ln.where, ln.source, ln.shape_text(), *([ln.reference] if refs else [])] for ln in trace.lines]
-    title = ("Your code, line by line: the shape of every array a line made, after it ran"
+    title = ("Your code, line by line: the shape of every array a line made or wrote into, after it ran"
              + ("; and the step of the reference shape trace with that shape:" if refs else ":"))
     return [Para(title), Table(["line", "code", "arrays after it", *(["reference step"] if refs else [])], rows,
                                small=True, long=True)]

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ImplError, describe_exception, suggest
+from .forms import flatten_vectors, unpack
 from .isolation import interrupts
 
 __all__ = ["call_impl", "load_impl", "mask_for"]
@@ -109,8 +110,14 @@ def _raised(exc, filename=None):
     return f"raised {describe_exception(exc, filename)}"
 
 
-def call_impl(fn, spec, params, X, Y, notes=None):
+def call_impl(fn, spec, params, X, Y, notes=None, extras=None):
     """Call ``fn(params, X, Y)`` on copies; return (grads, problems).
+
+    ``fn`` may also return ``{"grads": [...], "delta": [...], "a": [...], "loss": C}`` (the last three
+    optional): its own intermediates, put in ``extras["intermediates"]`` to be compared with the
+    reference's. A gradient of a vector parameter returned as a (1, n) row or (n, 1) column (numpy-ml keeps
+    b as (1, n)) is read as (n,), with a note, so that its values are compared; ``extras["reshaped"]``
+    maps its name to the shape returned, which stays a problem of the tensor.
 
     ``grads`` is a list of dicts like ``params`` where a missing or unusable entry is
     ``None``; ``problems`` maps ``"W0"``-style names (``""`` for the whole call, ``"dw0"`` for
@@ -125,9 +132,12 @@ def call_impl(fn, spec, params, X, Y, notes=None):
       reordered, and the order is a problem for the whole call.
     """
     notes = [] if notes is None else notes
+    extras = {} if extras is None else extras
     copies = [{k: v.copy() for k, v in p.items()} for p in params]
     params = [{k: p[k] for k in s} for p, s in zip(params, spec.param_shapes())]  # a dropout mask gets no gradient
     out, failed = _call(fn, copies, X, Y, mask_for(fn, spec))
+    if failed is None:
+        out, failed = unpack(out, extras, notes)
     if failed is None:
         out, failed, problems = _entries(out, params, notes)
     if failed is not None:
@@ -145,6 +155,7 @@ def call_impl(fn, spec, params, X, Y, notes=None):
             grads.append({k: None for k in p})
             continue
         grads.append(_layer_gradients(got, p, i, problems))
+        flatten_vectors(grads[-1], p, i, notes, extras.setdefault("reshaped", {}))
         _unexpected(got, p, i, spec, names, problems)
     return grads, problems
 

@@ -174,7 +174,8 @@ CASES = [
     _k("ln_dropout_no_rescale", "dropout layer 2 applies the mask without the rescale"),
     # 1-D targets: a silent broadcast, found by the line tracer
     Case("regression:targets_flattened", REGRESSION, "regression.py:targets_flattened",
-         ("your line regression.py:", "`err = pred - y` broadcast silently: pred (6,1) and y (6,) give err (6,6)"),
+         ("your line regression.py:",
+          "`err = pred - y` broadcast silently: `pred - y`: (6,1) − (6,) broadcast to (6,6)"),
          "batched"),
     # batched sigmoid MLP: which loss, which factor
     _m("sum_not_mean_column", _spec((3, 3, 2), ["sigmoid"] * 2, "quadratic", "column"),
