@@ -163,10 +163,11 @@ def test_a_table_gradient_that_loses_repeated_ids_is_named(fn):
     assert _repeated(spec.batch_data()[0])
     result = check_network(MAKEMORE, f"{IMPLS / 'makemore.py'}:{fn}", symbolic="off")
     assert not result.passed
-    assert len(result.diagnosis) == 1, result.diagnosis
     line = result.diagnosis[0]
     assert line.startswith("matches a known mistake: embedding layer 0 writes dW[ids] = delta"), line
     assert "np.add.at(dW, ids, delta)" in line
+    others = result.diagnosis[1:]  # the line tracer may add where the write is; no other mistake is named
+    assert all("repeated" in s and "np.add.at" in s for s in others), others
 
 
 def test_the_makemore_loop_passes_and_the_cli_names_the_mistake(tmp_path, capsys):
