@@ -78,7 +78,7 @@ def test_masked_steps_get_no_gradient_and_the_check_passes():
     spec = load_spec(TEMPORAL)
     result = check_network(spec)
     assert result.passed, str(result)
-    assert any("data.mask" in n for n in result.notes)
+    assert "symbolic" in result.checked  # the whole batch written out, the masked steps left out of C
 
 
 @pytest.mark.parametrize("impl, ok", [("temporal", True), ("temporal_mask_ignored", False),

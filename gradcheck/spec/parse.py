@@ -143,9 +143,7 @@ class Spec:
         """Why the SymPy derivation cannot cover this network (a layer kind without a symbolic form),
         or "" if it can; known without importing SymPy."""
         missing = sorted({ly.kind for ly in self.layers if not ly.has_symbolic})
-        if missing:
-            return f"symbolic check skipped: no SymPy form for {', '.join(missing)} layers"
-        return "symbolic check skipped: data.mask is not written in SymPy" if self.mask is not None else ""
+        return f"symbolic check skipped: no SymPy form for {', '.join(missing)} layers" if missing else ""
 
     @property
     def n_params(self) -> int:

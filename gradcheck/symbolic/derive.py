@@ -357,7 +357,8 @@ def derive(spec, expand="auto") -> Derivation:
     missing = sorted({ly.kind for ly in spec.layers if not has_form(ly)})
     if missing:
         raise NotImplementedError(f"derive: no SymPy form for {', '.join(missing)} layers")
-    samples = spec.n_samples if any(batch_level(ly) for ly in spec.layers) else 1
+    tied = any(batch_level(ly) for ly in spec.layers) or getattr(spec, "mask", None) is not None
+    samples = spec.n_samples if tied else 1
     loss = loss_of(spec)  # with the spec's reduction and margin
     net = write_network(spec, loss.sample_term, samples, loss.sample_term_from_z if fused_loss(spec) else None)
     penalised = add_penalty(spec, net)  # {w: ∂R_n/∂w}

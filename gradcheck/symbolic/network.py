@@ -100,7 +100,8 @@ class Network:
 
     def __init__(self, spec, samples):
         self.spec, self.samples = spec, samples
-        self.batch = any(batch_level(ly) for ly in spec.layers)
+        # the whole batch written out: a layer that ties the samples, or a mask that differs between them
+        self.batch = any(batch_level(ly) for ly in spec.layers) or getattr(spec, "mask", None) is not None
         self.tags = [(n,) for n in range(samples)] if self.batch else [()]
         self.N = sp.Symbol("N", integer=True, positive=True)
         self.K = sp.Symbol("K", integer=True, positive=True)
@@ -186,10 +187,15 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
 
 def _output_rows(spec, flat, ys):
     """[(output row, target row)]: K entries of one sample, or of one step of it for a per-step output (the loss
-    sums its terms over the steps)."""
+    sums its terms over the steps; with ``data.mask`` the whole batch is written out and its masked steps left
+    out)."""
     k = spec.output
     y = [e for yn in ys for e in yn]
-    return [(flat[r:r + k], y[r:r + k]) for r in range(0, len(flat), k)]
+    rows = [(flat[r:r + k], y[r:r + k]) for r in range(0, len(flat), k)]
+    mask = getattr(spec, "mask", None)
+    if mask is None:
+        return rows
+    return [row for row, kept in zip(rows, mask.ravel()) if kept]  # data.mask's steps left out of the loss
 
 
 def partial(expr, s):
