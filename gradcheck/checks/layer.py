@@ -14,6 +14,7 @@ import numpy as np
 
 from ..diagnose.against import compare_with_reference
 from ..diagnose.linetrace import trace_call
+from ..diagnose.recognise import Case, causes
 from ..errors import describe_exception
 from ..judge.compare import low_precision
 from ..usercode import calls, tensors
@@ -40,6 +41,14 @@ class Functions:
         self.fwd, self.bwd, self.sig = forward, backward, sig
         self.names, self.arrays = sig.names, sig.arrays
         self.label_fn = forward
+
+    def case(self, outs, douts):
+        """The call as the layer recogniser sees it (:mod:`gradcheck.diagnose.recognise`)."""
+        inputs = [tensors.to_numpy(v) for v in self.sig.inputs]
+        it = iter(self.arrays)
+        inputs = [next(it) if d else v for v, d in zip(inputs, self.sig.differentiated)]
+        names = dict(zip([i for i, d in enumerate(self.sig.differentiated) if d], self.names))
+        return Case(inputs, names, outs, douts)
 
     def forward(self, arrs):
         outs, cache = split_outputs(self.fwd(*self.sig.call_args(arrs)))
@@ -89,6 +98,9 @@ class LayerCheck:
         else:
             rng = np.random.default_rng([seed, DOUT_STREAM])
             self.douts = [rng.standard_normal(o.shape) for o in outs]
+            if hasattr(ly, "case"):
+                case = ly.case(outs, self.douts)
+                state.recognise = lambda user, numeric, failing: causes(case, user, numeric, failing)
             self._backward(state, cache)
         state.skip_numeric = self.douts is None
         dout = None if self.douts is None else (self.douts[0] if len(self.douts) == 1 else self.douts)

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..diagnose.network import diagnose_tensor
+from ..diagnose.recognise import swapped_order
 from ..judge.compare import low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
@@ -56,6 +57,7 @@ class Scalar:
     skip_numeric: bool = False  # F cannot be evaluated (a layer whose forward failed)
     carried: dict = field(default_factory=dict)  # what the result carries: x, or dout
     retrace: Callable | None = None
+    recognise: Callable | None = None  # (user, numeric, failing) -> sentences naming a layer's known mistake
     notes: list = field(default_factory=list)
     failures: list = field(default_factory=list)  # why F failed at a perturbed point (the first)
     f0: float | None = None
@@ -274,6 +276,24 @@ def _on_kink(f_label, tensors):
             f"{calls.element(t.name, t.kinks)})")
 
 
+def cause_stage(s, opts):
+    """A failing check's cause where one is known: gradients returned in the wrong order, or a mistake of the
+    layer kind the user's forward is recognised as (:mod:`gradcheck.diagnose.recognise`)."""
+    r = s.result
+    if r.passed or s.f0 is None:
+        return
+    user = {t.name: np.asarray(t.values["analytic"]) for t in r.tensors if t.values.get("analytic") is not None}
+    numeric = {t.name: t.values["numeric"] for t in r.tensors if np.all(np.isfinite(t.values["numeric"]))}
+    if len(numeric) < len(r.tensors):
+        return  # a sampled check, or F undefined somewhere: no whole tensor to compare
+    swapped = swapped_order(s.names, user, numeric)
+    if swapped:
+        r.diagnosis.append(swapped)
+    elif s.recognise is not None:
+        failing = {t.name for t in r.tensors if not t.passed}
+        r.diagnosis += [line for line in s.recognise(user, numeric, failing) if line not in r.diagnosis]
+
+
 def line_trace_stage(s, opts):
     """A failing layer's backward run once more under the line tracer: its lines' shapes, and what they say."""
     if s.retrace is None or not opts.trace_code or s.skip_numeric or s.result.passed:
@@ -286,4 +306,4 @@ def line_trace_stage(s, opts):
 
 
 #: The stages of a function or layer check, in order; each reads and extends the state.
-STAGES = (point_stage, sample_stage, numeric_stage, kinks_stage, judge_stage, line_trace_stage)
+STAGES = (point_stage, sample_stage, numeric_stage, kinks_stage, judge_stage, cause_stage, line_trace_stage)
