@@ -30,6 +30,7 @@ from ..judge.compare import ATOL, RTOL, low_precision
 from ..judge.outcome import CheckResult
 from ..numeric.sampled import DIRECTIONS, SAMPLE
 from ..usercode import calls
+from ..usercode.objects import LayerObject, is_layer_object
 from ..usercode.signature import Signature
 from . import scalar
 from .layer import Functions, LayerCheck
@@ -91,9 +92,9 @@ def assert_function(f, grad, x, **kwargs) -> CheckResult:
     return result
 
 
-def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,  # noqa: PLR0913
-                names=None, name=None, trace_code=True, mode="auto", sample=SAMPLE,
-                directions=DIRECTIONS, wrt=None) -> CheckResult:
+def check_layer(forward, backward=None, x=None, *args, rtol=RTOL, atol=ATOL, seed=0, method="auto",  # noqa: PLR0913
+                step=None, names=None, name=None, trace_code=True, mode="auto", sample=SAMPLE,
+                directions=DIRECTIONS, wrt=None, params=None, grads=None) -> CheckResult:
     """Check a layer's ``backward`` against finite differences of its ``forward``.
 
     ``forward(x, *params)`` returns ``out``, ``(out, cache)`` or ``(out_1, …, out_k, cache)``
@@ -104,6 +105,13 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
     ids, masks) and non-arrays (a ``conv_param`` dict, an int) are passed through untouched and
     get no gradient; ``wrt`` (names or positions of forward's arguments) says which are
     differentiated instead. To check a scalar parameter pass it as ``np.array(alpha)``.
+
+    A layer object is checked as ``check_layer(layer, X)``: it has ``forward(X)`` and
+    ``backward(dout)`` (returning dX), its parameters and their gradients in dicts at
+    ``params``/``grads`` or ``parameters``/``gradients`` (or the attributes named by
+    ``params=``/``grads=``; parameters with an entry among the gradients are the trainable
+    ones when it has any). Every evaluation runs on a fresh deep copy; a forward whose result
+    changes when it is called again on the same object is named in a note.
 
     A random ``dout`` of out's shape (seeded by ``seed`` on a stream of its own, so it
     never equals data drawn from ``default_rng(seed)``; kept in ``result.extra["dout"]``)
@@ -136,20 +144,38 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
     calls.check_method_argument("check_layer", method)
     opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
                         directions=directions, seed=seed, trace_code=trace_code)
-    layer = Functions(forward, backward, Signature(forward, [x, *params], names, wrt))
-    return scalar.run(LayerCheck(layer).state(name, opts.seed), opts)
+    return scalar.run(LayerCheck(_layer(forward, backward, x, args, names, wrt, params, grads)).state(name, opts.seed),
+                      opts)
 
 
-def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:
+def assert_layer(forward, backward=None, x=None, *args, **kwargs) -> CheckResult:
     """Like :func:`check_layer`, but raise ``AssertionError(str(result))`` when it fails."""
     __tracebackhide__ = True
-    result = check_layer(forward, backward, x, *params, **kwargs)
+    result = check_layer(forward, backward, x, *args, **kwargs)
     if not result.passed:
         raise AssertionError(str(result))
     return result
 
 
 # -- what the user gave, as the scalar function the stages check -----------------------------
+
+def _layer(forward, backward, x, args, names, wrt, params, grads):
+    """A pair of functions, or a layer object (then ``backward`` holds its input X)."""
+    if is_layer_object(forward):
+        if wrt is not None:
+            raise ValueError("check_layer: wrt= is for layer functions; a layer object's input and its params are "
+                             "all differentiated")
+        inputs = [v for v in (backward, x, *args) if v is not None]
+        if not inputs:
+            raise ValueError("check_layer(layer, X): the input X is missing")
+        return LayerObject(forward, inputs, params, grads, names)
+    if params is not None or grads is not None:
+        raise ValueError("check_layer: params= and grads= name a layer object's dicts; forward is a function")
+    if backward is None or x is None:
+        raise ValueError("check_layer(forward, backward, x, *params): backward and x are missing "
+                         "(or pass a layer object with forward and backward methods)")
+    return Functions(forward, backward, Signature(forward, [x, *args], names, wrt))
+
 
 def _function(f, grad, x, name):
     """The state of a function check: ``f`` of x's arrays, and ``grad``'s claim (or f's own, for grad=None)."""

@@ -42,13 +42,12 @@ class Functions:
         self.names, self.arrays = sig.names, sig.arrays
         self.label_fn = forward
 
-    def case(self, outs, douts):
-        """The call as the layer recogniser sees it (:mod:`gradcheck.diagnose.recognise`)."""
+    def case_inputs(self):
+        """(forward's inputs, {input index: tensor name}) as the layer recogniser sees them."""
         inputs = [tensors.to_numpy(v) for v in self.sig.inputs]
         it = iter(self.arrays)
         inputs = [next(it) if d else v for v, d in zip(inputs, self.sig.differentiated)]
-        names = dict(zip([i for i, d in enumerate(self.sig.differentiated) if d], self.names))
-        return Case(inputs, names, outs, douts)
+        return inputs, dict(zip([i for i, d in enumerate(self.sig.differentiated) if d], self.names))
 
     def forward(self, arrs):
         outs, cache = split_outputs(self.fwd(*self.sig.call_args(arrs)))
@@ -98,9 +97,12 @@ class LayerCheck:
         else:
             rng = np.random.default_rng([seed, DOUT_STREAM])
             self.douts = [rng.standard_normal(o.shape) for o in outs]
-            if hasattr(ly, "case"):
-                case = ly.case(outs, self.douts)
-                state.recognise = lambda user, numeric, failing: causes(case, user, numeric, failing)
+            case = Case(*ly.case_inputs(), outs, self.douts)
+            state.recognise = lambda user, numeric, failing: causes(case, user, numeric, failing)
+            leak = getattr(ly, "leak", None)
+            note = leak() if leak else None
+            if note:
+                state.notes.append(note)
             self._backward(state, cache)
         state.skip_numeric = self.douts is None
         dout = None if self.douts is None else (self.douts[0] if len(self.douts) == 1 else self.douts)
