@@ -29,7 +29,7 @@ from ..errors import describe_exception
 from ..judge.compare import ATOL, RTOL, low_precision
 from ..judge.outcome import CheckResult
 from ..numeric.sampled import DIRECTIONS, SAMPLE
-from ..usercode import calls
+from ..usercode import autograd, calls, tensors
 from ..usercode.objects import LayerObject, is_layer_object
 from ..usercode.signature import Signature
 from . import scalar
@@ -179,12 +179,16 @@ def _layer(forward, backward, x, args, names, wrt, params, grads):
 
 def _function(f, grad, x, name):
     """The state of a function check: ``f`` of x's arrays, and ``grad``'s claim (or f's own, for grad=None)."""
-    kind, names, arrays, rebuild = calls.inputs("check_function", x)
+    kind, names, arrays, rebuild = calls.inputs("check_function", tensors.to_numpy(x))
+    given = list(x.values()) if isinstance(x, dict) else list(x) if kind == "sequence" else [x]
+    if any(tensors.is_tensor(g) for g in given):  # the user's code gets tensors where tensors were given
+        rebuild = _as_given(rebuild, given)
     both = grad is None  # f returns (loss, grad), as CS231n's softmax_loss does
     who = "f" if both else "grad"
     state = scalar.Scalar(name or calls.label(f, "function"), None, arrays, names, "f", carried={"x": x})
     try:
         out = f(rebuild([a.copy() for a in arrays])) if both else grad(rebuild([a.copy() for a in arrays]))
+        out = tensors.to_numpy(out)
         if both:
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise calls.NotScalarError(f"grad=None means f returns (loss, grad); f returned {type(out).__name__}"
@@ -201,7 +205,15 @@ def _function(f, grad, x, name):
 
     def loss(arrs):
         value = f(rebuild(arrs))
-        return value[0] if both and isinstance(value, tuple) else value
+        return tensors.to_numpy(value[0] if both and isinstance(value, tuple) else value)
 
     state.F = loss
+    if any(tensors.is_tensor(g) for g in given):
+        state.autograd, why = autograd.function_vjp(f, arrays, given, rebuild, both)
+        state.notes += [why] if why else []
     return state
+
+
+def _as_given(rebuild, given):
+    """``rebuild`` with each array as a tensor where the input was given as one."""
+    return lambda arrs: rebuild([a if tensors.is_tensor(a) else tensors.like(a, g) for a, g in zip(arrs, given)])

@@ -17,7 +17,7 @@ from ..diagnose.linetrace import trace_call
 from ..diagnose.recognise import Case, causes
 from ..errors import describe_exception
 from ..judge.compare import low_precision
-from ..usercode import calls, tensors
+from ..usercode import autograd, calls, tensors
 from ..usercode.signature import ReturnError, split_outputs
 from . import scalar
 
@@ -54,7 +54,12 @@ class Functions:
         return outs, (self.sig.default_cache() if cache is None else cache)
 
     def backward(self, douts, cache):
-        return self.bwd(*[tensors.like(d, self.sig.inputs[0]) if self.sig.torch else d for d in douts], cache)
+        like = next((v for v in self.sig.inputs if tensors.is_tensor(v) and tensors.is_float(v)), None)
+        return self.bwd(*[tensors.like(d, like) for d in douts], cache)
+
+    def autograd(self, douts):
+        """torch autograd's gradients (or None and why), where tensors were given."""
+        return autograd.layer_vjp(self.fwd, self.sig, douts) if self.sig.torch else (None, None)
 
     def traced(self, douts, cache):
         return self.bwd, (*douts, cache)
@@ -99,6 +104,9 @@ class LayerCheck:
             self.douts = [rng.standard_normal(o.shape) for o in outs]
             case = Case(*ly.case_inputs(), outs, self.douts)
             state.recognise = lambda user, numeric, failing: causes(case, user, numeric, failing)
+            if hasattr(ly, "autograd"):
+                state.autograd, why = ly.autograd(self.douts)
+                state.notes += [why] if why else []
             leak = getattr(ly, "leak", None)
             note = leak() if leak else None
             if note:

@@ -58,6 +58,7 @@ class Scalar:
     carried: dict = field(default_factory=dict)  # what the result carries: x, or dout
     retrace: Callable | None = None
     recognise: Callable | None = None  # (user, numeric, failing) -> sentences naming a layer's known mistake
+    autograd: list | None = None  # torch autograd's gradient per name, where the user's code is in torch ops
     notes: list = field(default_factory=list)
     failures: list = field(default_factory=list)  # why F failed at a perturbed point (the first)
     f0: float | None = None
@@ -240,18 +241,21 @@ def judge_stage(s, opts):
         numeric, bound, kinks, lost = s.ka.numeric, s.ka.bound, s.ka.kinks, s.ka.unresolved
     joint = np.zeros(size, dtype=bool) if s.joint is None else s.joint
     tensors, at = [], 0
-    for name, shape, a in zip(s.names, s.shapes, s.analytic):
+    exact = s.autograd if s.autograd is not None else [None] * len(s.names)
+    checked = ("analytic",) + (("autograd",) if s.autograd is not None else ())
+    for name, shape, a, ag in zip(s.names, s.shapes, s.analytic, exact):
         part = slice(at, at + math.prod(shape))
         mask = None if s.chosen is None else np.isin(np.arange(part.start, part.stop), s.chosen).reshape(shape)
         num = numeric[part].reshape(shape)
-        tensors.append(tensor_check(name, shape, {"analytic": a, "numeric": num}, ("analytic",), opts,
+        values = {"analytic": a, "numeric": num, **({"autograd": ag} if ag is not None else {})}
+        tensors.append(tensor_check(name, shape, values, checked, opts,
                                     kinks=kinks[part].reshape(shape), problem=_problem(s, name, num, mask),
                                     bound=bound[part].reshape(shape), float32=s.float32, mask=mask,
                                     unresolved=lost[part].reshape(shape),
                                     joint={"analytic": joint[part].reshape(shape)}))
         at = part.stop
     near = f"where {s.f_label} is not differentiable"
-    s.result = outcome(s.label, tensors, ("analytic", "numeric"), ("analytic",), opts,
+    s.result = outcome(s.label, tensors, ("analytic", "numeric", *checked[1:]), checked, opts,
                        notes=s.notes + kink_notes(tensors, lambda ts: _on_kink(s.f_label, ts), near, "its rounding"),
                        problems=s.problems,
                        diagnosis=s.joint_notes + [d for t in tensors if (d := diagnose_tensor(t))],

@@ -47,8 +47,3 @@ def like(arr, given):
         return arr
     torch = torch_or_none()
     return torch.from_numpy(np.array(arr, dtype=np.float64)).to(given.dtype)
-
-
-def as_float64_array(value):
-    """What the user returned (a tensor, or a structure holding tensors) with NumPy arrays in place of tensors."""
-    return to_numpy(value)
