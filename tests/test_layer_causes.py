@@ -96,6 +96,20 @@ def test_gradients_swapped_by_shape_are_named():
     assert any("backward returns (dx, db, dw)" in d for d in r.diagnosis), r.diagnosis
 
 
+@pytest.mark.parametrize("slip", ["db_mean", "dx_w"])
+def test_dense_mistakes_are_named(slip):
+    def backward(dout, cache):
+        x, w, _ = cache
+        if slip == "db_mean":
+            return dout @ w.T, x.T @ dout, dout.mean(axis=0)
+        return dout @ w, x.T @ dout, dout.sum(axis=0)
+
+    w = RNG.normal(size=(4, 4))
+    r = check_layer(L.affine_forward, backward, X2, w, RNG.normal(size=4))
+    want = "db averaged over the batch" if slip == "db_mean" else "dx multiplies dout by w where its transpose"
+    assert any(want in d and "dense (affine)" in d for d in r.diagnosis), r.diagnosis
+
+
 def test_a_keepdims_shape_is_named():
     def backward(dout, cache):
         dx, dw, db = L.affine_backward(dout, cache)

@@ -15,7 +15,7 @@ import numpyml_style as M  # noqa: N812 - numpy-ml style layer objects
 RNG = np.random.default_rng(7)
 X = RNG.normal(size=(4, 3))
 LAYERS = {
-    "FullyConnected": (lambda bug: M.FullyConnected(3, 5, bug=bug), X, ["X", "W", "b"], "constant factor"),
+    "FullyConnected": (lambda bug: M.FullyConnected(5, bug=bug), X, ["X", "W", "b"], "constant factor"),
     "Conv2D": (lambda bug: M.Conv2D(2, 3, 3, bug=bug), RNG.normal(size=(2, 2, 5, 5)), ["X", "W", "b"],
                "dX: matches a known mistake of conv2d 3x3, stride 1, padding 1"),
     "BatchNorm1D": (lambda bug: M.BatchNorm1D(3, bug=bug), X, ["X", "scaler", "intercept"],
@@ -35,10 +35,17 @@ def test_a_layer_object_checks_in_one_line(kind):
         assert any(cause in d for d in bad.diagnosis), bad.diagnosis
 
 
+def test_a_used_layer_is_flushed_and_a_lazy_one_initialised():
+    layer = M.FullyConnected(5)
+    layer.forward(X + 1.0)  # a stale input in layer.X, and W created
+    assert check_layer(layer, X).passed
+    assert len(layer.X) == 1  # the user's object is not touched
+
+
 def test_state_that_leaks_between_calls_is_named():
     r = check_layer(M.LSTMCell(3, 4), X)
     assert any("LSTMCell.forward gives a different result when called again" in n for n in r.notes)
-    assert not any("called again" in n for n in check_layer(M.FullyConnected(3, 5), X).notes)
+    assert not any("called again" in n for n in check_layer(M.FullyConnected(5), X).notes)
 
 
 class _Named:

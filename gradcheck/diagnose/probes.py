@@ -192,5 +192,32 @@ def dropouts(case):
     return [kind(dout)]
 
 
+def denses(case):
+    floats = _floats(case)
+    if len(case.outs) != 1 or len(floats) not in (2, 3) or floats[1][1].ndim != 2:
+        return []
+    (ix, x), (iw, w) = floats[:2]
+    out, dout = case.outs[0], case.douts[0]
+    x2 = x.reshape(x.shape[0], -1) if x.ndim > 1 else None
+    if x2 is None or x2.shape[1] != w.shape[0] or out.shape != (x.shape[0], w.shape[1]):
+        return []
+    z = x2 @ w + (floats[2][1] if len(floats) == 3 else 0.0)
+    if not same_out(z, out):
+        return []
+    n = x.shape[0]
+    ref = {ix: (dout @ w.T).reshape(x.shape), iw: x2.T @ dout}
+    mistakes = [("dW divided by N: the batch's 1/N already sits in dout (the loss's mean), so dW = x.T @ dout",
+                 lambda: {iw: x2.T @ dout / n})]
+    if len(floats) == 3:
+        ib, b = floats[2]
+        ref[ib] = dout.sum(axis=0).reshape(b.shape)
+        mistakes.append(("db averaged over the batch where it must be summed (dout already holds the loss's 1/N): "
+                         "db = dout.sum(axis=0), not .mean(axis=0)", lambda: {ib: ref[ib] / n}))
+    if w.shape[0] == w.shape[1]:
+        mistakes.append(("dx multiplies dout by w where its transpose belongs (dx = dout @ w.T); it only runs "
+                         "because w is square", lambda: {ix: (dout @ w).reshape(x.shape)}))
+    return [Kind("dense (affine)", lambda: ref, mistakes)]
+
+
 #: Tried in this order; the first that recognises the layer and names a mistake wins.
-PROBES = (convs, norms, pools, dropouts, activations)
+PROBES = (convs, norms, pools, dropouts, denses, activations)

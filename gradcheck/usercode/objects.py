@@ -29,6 +29,27 @@ def is_layer_object(value):
         callable(getattr(value, "backward", None))
 
 
+def _ready(layer, inputs, p_attr):
+    """The layer to copy for every evaluation: initialised where its parameters are still None (numpy-ml creates
+    them in the first forward call), and emptied of cached inputs and gradients (``flush_gradients()``)."""
+    store = getattr(layer, p_attr, None) if p_attr else None
+    lazy = isinstance(store, dict) and any(v is None for v in store.values())
+    if not lazy and not callable(getattr(layer, "flush_gradients", None)):
+        return layer
+    layer = copy.deepcopy(layer)
+    if lazy:
+        try:
+            layer.forward(*inputs)
+        except Exception as e:
+            from ..errors import describe_exception
+
+            raise ValueError(f"check_layer: the layer's parameters are None until its first forward call, and that "
+                             f"call raised {describe_exception(e)}") from None
+    if callable(getattr(layer, "flush_gradients", None)):
+        layer.flush_gradients()
+    return layer
+
+
 def _dict_attr(obj, given, defaults, what):
     names = (given,) if given else defaults
     for name in names:
@@ -54,8 +75,8 @@ class LayerObject:
     """The small interface of :mod:`gradcheck.checks.layer` for a layer object evaluated at ``inputs``."""
 
     def __init__(self, layer, inputs, params=None, grads=None, names=None):
-        self.layer = layer
         self.p_attr = _dict_attr(layer, params, _PARAMS, "params")
+        layer = self.layer = _ready(layer, inputs, self.p_attr)
         self.g_attr = _dict_attr(layer, grads, _GRADS, "grads")
         own = getattr(layer, self.p_attr) if self.p_attr else {}
         start = getattr(layer, self.g_attr) if self.g_attr else {}

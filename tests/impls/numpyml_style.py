@@ -7,24 +7,36 @@ import numpy as np
 
 
 class FullyConnected:
-    """Y = X @ W + b. Bug: ``dW = X.T @ dLdy / N`` (an average where the sum belongs)."""
+    """Y = X @ W + b, with W and b created in the first forward call and inputs kept in a list, as numpy-ml does.
+    Bug: ``dW = X.T @ dLdy / N`` (an average where the sum belongs)."""
 
-    def __init__(self, n_in, n_out, seed=0, bug=False):
-        rng = np.random.default_rng(seed)
-        self.parameters = {"W": rng.normal(size=(n_in, n_out)), "b": rng.normal(size=(1, n_out))}
+    def __init__(self, n_out, seed=0, bug=False):
+        self.parameters, self.gradients = {"W": None, "b": None}, {}
+        self.n_out, self.seed, self.X, self.bug = n_out, seed, [], bug
+
+    def _init_params(self, n_in):
+        rng = np.random.default_rng(self.seed)
+        self.parameters = {"W": rng.normal(size=(n_in, self.n_out)), "b": rng.normal(size=(1, self.n_out))}
         self.gradients = {k: np.zeros_like(v) for k, v in self.parameters.items()}
-        self.X, self.bug = [], bug
+
+    def flush_gradients(self):
+        self.X = []
+        self.gradients = {k: np.zeros_like(v) for k, v in self.gradients.items()}
 
     def forward(self, X, retain_derived=True):
+        if self.parameters["W"] is None:
+            self._init_params(X.shape[1])
         self.X.append(X)
         return X @ self.parameters["W"] + self.parameters["b"]
 
     def backward(self, dLdy, retain_grads=True):
-        X = self.X[0]
-        dW = X.T @ dLdy
-        self.gradients["W"] += dW / X.shape[0] if self.bug else dW
-        self.gradients["b"] += dLdy.sum(axis=0, keepdims=True)
-        return dLdy @ self.parameters["W"].T
+        dX = []
+        for dy, X in zip([dLdy], self.X):
+            dW = X.T @ dy
+            self.gradients["W"] += dW / X.shape[0] if self.bug else dW
+            self.gradients["b"] += dy.sum(axis=0, keepdims=True)
+            dX.append(dy @ self.parameters["W"].T)
+        return dX[0] if len(self.X) == 1 else dX
 
 
 class Conv2D:
