@@ -29,7 +29,7 @@ DOUT_STREAM = 0xD0D7
 
 def describe(e, who):
     """One line for an exception: a structure problem as it is, the user's own error at the user's line."""
-    if isinstance(e, (ReturnError, calls.NotScalarError)):
+    if isinstance(e, calls.NotScalarError):
         return str(e)
     return f"{who} raised {describe_exception(e)}"
 
@@ -85,7 +85,7 @@ class LayerCheck:
         for k, (o, d) in enumerate(zip(outs, self.douts)):
             o = o if np.iscomplexobj(o) else o.astype(np.float64)
             if o.shape != d.shape:
-                raise ValueError(f"forward's output {k} changed shape from {d.shape} to {o.shape}")
+                raise ReturnError(f"forward's output {k} changed shape from {d.shape} to {o.shape}")
             total = total + np.sum(o * d)
         return total
 

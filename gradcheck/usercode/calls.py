@@ -72,7 +72,8 @@ def gradients(out, x, names, arrays, who, kind, out_shape=None):
     elif kind in ("sequence", "layer"):
         if not isinstance(out, (tuple, list)) or len(out) != n:
             got = f"{len(out)} values" if isinstance(out, (tuple, list)) else type(out).__name__
-            want = (f"a tuple ({', '.join(shown)}): one gradient per array input of forward, in order"
+            want = (f"a tuple ({', '.join(shown)}): one gradient per float array input of forward, in order (name "
+                    "the inputs to differentiate with wrt= if some are data, e.g. a float mask)"
                     if kind == "layer" else f"a {type(x).__name__} of {n} arrays, one per input x[0], x[1], ... "
                     "in order")
             return [None] * n, {}, [f"{who} returned {got}; expected {want}"]

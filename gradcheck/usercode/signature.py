@@ -21,7 +21,7 @@ from . import calls, tensors
 __all__ = ["ReturnError", "Signature", "split_outputs"]
 
 
-class ReturnError(TypeError):
+class ReturnError(calls.NotScalarError):
     """What the user's code returned has the wrong structure; the message is the whole story (no location)."""
 
 
