@@ -127,3 +127,9 @@ def test_an_unknown_mistake_gets_no_known_cause():
 
     r = check_layer(L.relu_forward, backward, X2)
     assert not r.passed and not any("known mistake" in d or "wrong order" in d for d in r.diagnosis)
+
+
+def test_a_sampled_check_names_the_cause_too():
+    forward, _, wrong, args, _, cause = BUGS["conv dx flipped"]
+    r = check_layer(forward, wrong, *args, mode="sampled", sample=10)
+    assert r.mode == "sampled" and any(cause in d for d in r.diagnosis), r.diagnosis

@@ -287,9 +287,7 @@ def cause_stage(s, opts):
     if r.passed or s.f0 is None:
         return
     user = {t.name: np.asarray(t.values["analytic"]) for t in r.tensors if t.values.get("analytic") is not None}
-    numeric = {t.name: t.values["numeric"] for t in r.tensors if np.all(np.isfinite(t.values["numeric"]))}
-    if len(numeric) < len(r.tensors):
-        return  # a sampled check, or F undefined somewhere: no whole tensor to compare
+    numeric = {t.name: t.values["numeric"] for t in r.tensors}  # NaN where a sampled check took none
     swapped = swapped_order(s.names, user, numeric)
     if swapped:
         r.diagnosis.append(swapped)
