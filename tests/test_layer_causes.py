@@ -119,6 +119,12 @@ def test_a_keepdims_shape_is_named():
     assert any("keepdims=True?" in p for p in r.problems), r.problems
 
 
+def test_relu_without_its_derivative_is_not_taken_for_dropout():
+    r = check_layer(L.relu_forward, lambda dout, cache: dout.copy(), X2)
+    named = [d for d in r.diagnosis if "known mistake" in d]
+    assert len(named) == 1 and "of relu: the activation's derivative is left out" in named[0], r.diagnosis
+
+
 def test_an_unknown_mistake_gets_no_known_cause():
     def backward(dout, cache):  # right except one element: no known mistake gives this
         dx = L.relu_backward(dout, cache)

@@ -220,4 +220,4 @@ def denses(case):
 
 
 #: Tried in this order; the first that recognises the layer and names a mistake wins.
-PROBES = (convs, norms, pools, dropouts, denses, activations)
+PROBES = (convs, norms, pools, activations, dropouts, denses)  # relu before dropout: relu is x·[x > 0]
