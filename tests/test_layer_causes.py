@@ -62,12 +62,12 @@ BUGS = {
                         (IMG, POOL), {}, "sends each window's gradient to every element"),
     "batchnorm constant stats": (L.batchnorm_forward, L.batchnorm_backward, L.batchnorm_backward_constant_stats,
                                  (X2, RNG.normal(size=4), RNG.normal(size=4), {}), {},
-                                 "dx: matches a known mistake of batchnorm: batchnorm layer 0 treats the batch mean"),
+                                 "dx: matches a known mistake of batchnorm: your backward treats the batch mean"),
     "avg pool not divided": (L.avg_pool_forward_naive, L.avg_pool_backward_naive, L.avg_pool_backward_not_divided,
                              (IMG, POOL), {}, "does not divide the gradient by the window size"),
     "conv dx flipped": (L.conv_forward_naive, L.conv_backward_naive, L.conv_backward_flipped_dx,
                         (RNG.normal(size=(2, 2, 5, 5)), RNG.normal(size=(3, 2, 3, 3)), RNG.normal(size=3), *CONV), {},
-                        "dx: matches a known mistake of conv2d 3x3, stride 2, padding 1: conv2d layer 0: dx uses the "
+                        "dx: matches a known mistake of conv2d 3x3, stride 2, padding 1: your backward: dx uses the "
                         "kernel flipped"),
     "sigmoid prime at input": (B.sigmoid_forward, B.sigmoid_backward, B.sigmoid_backward_at_input, (X2,), {},
                                "evaluated at the input x"),

@@ -56,12 +56,17 @@ def _indexed(grads, da, to_index, slot):
     return out
 
 
+def _said(known, ly):
+    """The catalogue's sentence, about the user's backward instead of a network's layer 0."""
+    return known.text([ly]).replace(f"{ly.kind} layer 0", "your backward", 1)
+
+
 def _layer_kind(ly, label, params, x, slot, to_index):
     """A :class:`Kind` for a configured catalogue layer whose forward gave the user's output."""
     z, cache = ly.forward(params, x, ROW, SEPARATE)
     return z, cache, lambda dout: Kind(
         label, lambda: _indexed(*ly.backward(dout, cache, params, ROW, SEPARATE), to_index, slot),
-        [(known.text([ly]), _replayed(ly, known, dout, cache, x, params, to_index, slot))
+        [(_said(known, ly), _replayed(ly, known, dout, cache, x, params, to_index, slot))
          for known in ly.mistakes if known.applies(ly)])
 
 
