@@ -84,6 +84,9 @@ def test_an_error_in_the_users_code_is_located_there():
     r = check_layer(forward, R.word_embedding_backward, np.array([[0, 1]]), RNG.normal(size=(V, D)))
     assert r.problems and "IndexError" in r.problems[0] and "test_layer_signatures.py" in r.problems[0]
 
+    r = check_layer(lambda x: (None, x), lambda d, c: d, RNG.normal(size=3))
+    assert r.problems[0].startswith("forward returned NoneType as an output; expected a numeric array")
+
     def empty(x):
         return ()
 

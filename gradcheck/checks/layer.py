@@ -144,4 +144,8 @@ class LayerCheck:
 
 
 def _as_array(o):
-    return np.asarray(tensors.to_numpy(o))
+    arr = np.asarray(tensors.to_numpy(o))
+    if arr.dtype.kind not in "biufc":
+        raise ReturnError(f"forward returned {type(o).__name__} as an output; expected a numeric array (out, "
+                          "(out, cache) or (out_1, …, out_k, cache))")
+    return arr
