@@ -10,9 +10,17 @@ import pytest
 from gradcheck import check_function, check_layer
 
 torch = pytest.importorskip("torch")
-torch.set_num_threads(1)  # tiny tensors: one thread, or the shared machine's cores are oversubscribed
 sys.path.insert(0, str(Path(__file__).parent / "impls"))
 import makemore_style as K  # noqa: E402, N812 - manual backprop in torch ops
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread, or a busy machine's cores are oversubscribed; restored for the tests after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def test_manual_backprop_in_torch_checks_through_check_function():
