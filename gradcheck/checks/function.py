@@ -25,24 +25,20 @@ wrong as a whole is explained by :func:`~gradcheck.diagnose.network.diagnose_ten
 
 from __future__ import annotations
 
-import numpy as np
-
-from ..diagnose.against import compare_with_reference
 from ..diagnose.intermediates import attach
 from ..diagnose.linetrace import trace_call
 from ..errors import describe_exception
 from ..judge.compare import ATOL, RTOL, low_precision
 from ..judge.outcome import CheckResult
 from ..numeric.sampled import DIRECTIONS, SAMPLE
-from ..usercode import calls
+from ..usercode import autograd, calls, tensors
+from ..usercode.objects import LayerObject, is_layer_object
+from ..usercode.signature import Signature
 from . import scalar
+from .layer import Functions, LayerCheck
 from .options import CheckOptions
 
 __all__ = ["check_function", "assert_function", "check_layer", "assert_layer"]
-
-#: Salt for dout's random stream, so that dout never equals data a test drew from default_rng(seed).
-_DOUT_STREAM = 0xD0D7
-
 
 # -- public API -------------------------------------------------------------------------
 
@@ -104,23 +100,34 @@ def assert_function(f, grad, x, **kwargs) -> CheckResult:
     return result
 
 
-def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, method="auto", step=None,  # noqa: PLR0913
-                names=None, name=None, trace_code=True, mode="auto", sample=SAMPLE,
-                directions=DIRECTIONS, explain=False, intermediates=None) -> CheckResult:
+def check_layer(forward, backward=None, x=None, *args, rtol=RTOL, atol=ATOL, seed=0, method="auto",  # noqa: PLR0913
+                step=None, names=None, name=None, trace_code=True, mode="auto", sample=SAMPLE,
+                directions=DIRECTIONS, wrt=None, params=None, grads=None, explain=False,
+                intermediates=None) -> CheckResult:
     """Check a layer's ``backward`` against finite differences of its ``forward``.
 
-    ``forward(x, *params)`` returns ``out`` or ``(out, cache)``; ``backward(dout, cache)``
-    returns ``(dx, dparam1, ...)``, one gradient per *array* input, each with its
-    input's shape (``dx`` alone is fine for a layer without params). When forward
-    returns no cache, backward gets ``cache = (x, *params)``. Non-array params (a
-    ``conv_param`` dict, an int) are passed through unchanged and get no gradient;
-    to check a scalar parameter pass it as ``np.array(alpha)``.
+    ``forward(x, *params)`` returns ``out``, ``(out, cache)`` or ``(out_1, …, out_k, cache)``
+    (CS231n's ``lstm_step_forward`` returns ``next_h, next_c, cache``); ``backward(dout_1, …,
+    dout_k, cache)`` returns one gradient per differentiated input, in order, each with its
+    input's shape (``dx`` alone is fine for one). When forward returns no cache, backward gets
+    ``cache = (x, *params)``. Float arrays are differentiated; integer and boolean arrays (token
+    ids, masks) and non-arrays (a ``conv_param`` dict, an int) are passed through untouched and
+    get no gradient; ``wrt`` (names or positions of forward's arguments) says which are
+    differentiated instead. To check a scalar parameter pass it as ``np.array(alpha)``.
+
+    A layer object is checked as ``check_layer(layer, X)``: it has ``forward(X)`` and
+    ``backward(dout)`` (returning dX), its parameters and their gradients in dicts at
+    ``params``/``grads`` or ``parameters``/``gradients`` (or the attributes named by
+    ``params=``/``grads=``; parameters with an entry among the gradients are the trainable
+    ones when it has any). Every evaluation runs on a fresh deep copy; a forward whose result
+    changes when it is called again on the same object is named in a note.
 
     A random ``dout`` of out's shape (seeded by ``seed`` on a stream of its own, so it
     never equals data drawn from ``default_rng(seed)``; kept in ``result.extra["dout"]``)
-    turns the layer into the scalar ``L = sum(forward(x, *params) * dout)``, whose
-    gradient is exactly what backward computes (the vector-Jacobian product). Tensors are named after forward's
-    arguments (``x``, ``w``, ``b``) unless ``names`` is given.
+    turns the layer into the scalar ``L = Σ_k sum(out_k * dout_k)``, whose gradient is
+    exactly what backward computes (the vector-Jacobian product). Tensors are named after forward's
+    arguments (``x``, ``w``, ``b``, ``params[0]`` for ``*params``) unless ``names`` is given. An error
+    raised in the user's code is reported at the user's own line.
 
     When the check fails, ``trace_code`` runs ``backward`` once more under a line tracer
     (:mod:`gradcheck.diagnose.linetrace`): ``result.extra["line_trace"]`` holds the shape of every
@@ -148,14 +155,14 @@ def check_layer(forward, backward, x, *params, rtol=RTOL, atol=ATOL, seed=0, met
     calls.check_method_argument("check_layer", method)
     opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
                         directions=directions, seed=seed, trace_code=trace_code, explain=explain)
-    return attach(scalar.run(_Layer(forward, backward, x, params, names).state(name, opts.seed), opts),
-                  intermediates, (x, *params))
+    layer = _layer(forward, backward, x, args, names, wrt, params, grads)
+    return attach(scalar.run(LayerCheck(layer).state(name, opts.seed), opts), intermediates, (x, *args))
 
 
-def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:
+def assert_layer(forward, backward=None, x=None, *args, **kwargs) -> CheckResult:
     """Like :func:`check_layer`, but raise ``AssertionError(str(result))`` when it fails."""
     __tracebackhide__ = True
-    result = check_layer(forward, backward, x, *params, **kwargs)
+    result = check_layer(forward, backward, x, *args, **kwargs)
     if not result.passed:
         raise AssertionError(str(result))
     return result
@@ -163,14 +170,36 @@ def assert_layer(forward, backward, x, *params, **kwargs) -> CheckResult:
 
 # -- what the user gave, as the scalar function the stages check -----------------------------
 
+def _layer(forward, backward, x, args, names, wrt, params, grads):
+    """A pair of functions, or a layer object (then ``backward`` holds its input X)."""
+    if is_layer_object(forward):
+        if wrt is not None:
+            raise ValueError("check_layer: wrt= is for layer functions; a layer object's input and its params are "
+                             "all differentiated")
+        inputs = [v for v in (backward, x, *args) if v is not None]
+        if not inputs:
+            raise ValueError("check_layer(layer, X): the input X is missing")
+        return LayerObject(forward, inputs, params, grads, names)
+    if params is not None or grads is not None:
+        raise ValueError("check_layer: params= and grads= name a layer object's dicts; forward is a function")
+    if backward is None or x is None:
+        raise ValueError("check_layer(forward, backward, x, *params): backward and x are missing "
+                         "(or pass a layer object with forward and backward methods)")
+    return Functions(forward, backward, Signature(forward, [x, *args], names, wrt))
+
+
 def _function(f, grad, x, name):
     """The state of a function check: ``f`` of x's arrays, and ``grad``'s claim (or f's own, for grad=None)."""
-    kind, names, arrays, rebuild = calls.inputs("check_function", x)
+    kind, names, arrays, rebuild = calls.inputs("check_function", tensors.to_numpy(x))
+    given = list(x.values()) if isinstance(x, dict) else list(x) if kind == "sequence" else [x]
+    if any(tensors.is_tensor(g) for g in given):  # the user's code gets tensors where tensors were given
+        rebuild = _as_given(rebuild, given)
     both = grad is None  # f returns (loss, grad), as CS231n's softmax_loss does
     who = "f" if both else "grad"
     state = scalar.Scalar(name or calls.label(f, "function"), None, arrays, names, "f", carried={"x": x})
     try:
         out = f(rebuild([a.copy() for a in arrays])) if both else grad(rebuild([a.copy() for a in arrays]))
+        out = tensors.to_numpy(out)
         if both:
             if not (isinstance(out, tuple) and len(out) == 2):
                 raise calls.NotScalarError(f"grad=None means f returns (loss, grad); f returned {type(out).__name__}"
@@ -187,82 +216,16 @@ def _function(f, grad, x, name):
 
     def loss(arrs):
         value = f(rebuild(arrs))
-        return value[0] if both and isinstance(value, tuple) else value
+        return tensors.to_numpy(value[0] if both and isinstance(value, tuple) else value)
 
     state.F = loss
     state.retrace = lambda: trace_call(f if both else grad, rebuild([a.copy() for a in arrays]))
+    if any(tensors.is_tensor(g) for g in given):
+        state.autograd, why = autograd.function_vjp(f, arrays, given, rebuild, both)
+        state.notes += [why] if why else []
     return state
 
 
-class _Layer:
-    """A layer's forward and backward over its array inputs (x and the params that are arrays); the others
-    (a ``conv_param`` dict, an int) pass through unchanged."""
-
-    def __init__(self, forward, backward, x, params, names):
-        self.forward, self.backward = forward, backward
-        self.inputs = [x, *params]
-        self.is_array = [i == 0 or isinstance(p, np.ndarray) for i, p in enumerate(self.inputs)]
-        self.arrays = [calls.to_float(v, "check_layer", "x" if i == 0 else f"params[{i - 1}]")
-                       for i, (v, arr) in enumerate(zip(self.inputs, self.is_array)) if arr]
-        self.names = calls.layer_names(forward, self.is_array, names)
-        self.dout = None
-
-    def call(self, arrs):
-        it = iter(arrs)
-        return self.forward(*[next(it) if arr else v for v, arr in zip(self.inputs, self.is_array)])
-
-    def cache(self, cache):
-        """Forward's cache, or (x, *params) for a forward that returns none."""
-        if cache is not None:
-            return cache
-        it = iter([a.copy() for a in self.arrays])
-        return tuple(next(it) if arr else v for v, arr in zip(self.inputs, self.is_array))
-
-    def loss(self, arrs):
-        """L = sum(forward(x, *params) * dout): its gradient is what backward computes."""
-        o, _ = calls.split_forward(self.call(arrs))
-        o = np.asarray(o)
-        o = o if np.iscomplexobj(o) else o.astype(np.float64)
-        if o.shape != self.dout.shape:
-            raise ValueError(f"forward's output changed shape from {self.dout.shape} to {o.shape}")
-        return np.sum(o * self.dout)
-
-    def state(self, name, seed):
-        """The state of a layer check: forward and backward called once at x with a random dout."""
-        state = scalar.Scalar(name or calls.label(self.forward, "layer"), self.loss, self.arrays, self.names,
-                              "forward", retrace=self.retrace)
-        try:
-            out, cache = calls.split_forward(self.call([a.copy() for a in self.arrays]))
-            state.f_float32 = low_precision(np.asarray(out))
-            out = np.asarray(out, dtype=np.float64)
-        except (Exception, SystemExit) as e:
-            state.problems.append(f"forward raised {describe_exception(e)}")
-        else:
-            self.dout = np.random.default_rng([seed, _DOUT_STREAM]).standard_normal(out.shape)
-            self._backward(state, self.cache(cache))
-        state.skip_numeric = self.dout is None
-        state.carried = {"dout": self.dout}
-        return state
-
-    def _backward(self, state, cache):
-        try:
-            grads = self.backward(self.dout.copy(), cache)
-        except (Exception, SystemExit) as e:
-            state.problems.append(f"backward raised {describe_exception(e)}")
-            state.tensor_problems = {nm: f"d{nm}: no analytic gradient (backward failed, see above)"
-                                     for nm in self.names}
-            return
-        if len(self.arrays) == 1 and not isinstance(grads, (tuple, list)):
-            grads = (grads,)
-        state.float32 = low_precision(grads)  # the gradients' own dtype, not the inputs'
-        state.analytic, state.tensor_problems, structure = calls.gradients(grads, None, self.names, self.arrays,
-                                                                           "backward", "layer",
-                                                                           out_shape=self.dout.shape)
-        state.problems += structure
-
-    def retrace(self):
-        """Backward run once more, from a fresh forward, under the line tracer."""
-        _, fresh = calls.split_forward(self.call([a.copy() for a in self.arrays]))
-        known = [a.shape for a in self.arrays] + [self.dout.shape]
-        return compare_with_reference(trace_call(self.backward, self.dout.copy(), self.cache(fresh)), [],
-                                      self.dout.shape[0], known, unlike="none of the inputs' shapes or dout's")
+def _as_given(rebuild, given):
+    """``rebuild`` with each array as a tensor where the input was given as one."""
+    return lambda arrs: rebuild([a if tensors.is_tensor(a) else tensors.like(a, g) for a, g in zip(arrs, given)])

@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..diagnose.network import diagnose_tensor
+from ..diagnose.recognise import swapped_order
 from ..judge.compare import low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
@@ -56,6 +57,8 @@ class Scalar:
     skip_numeric: bool = False  # F cannot be evaluated (a layer whose forward failed)
     carried: dict = field(default_factory=dict)  # what the result carries: x, or dout
     retrace: Callable | None = None
+    recognise: Callable | None = None  # (user, numeric, failing) -> sentences naming a layer's known mistake
+    autograd: list | None = None  # torch autograd's gradient per name, where the user's code is in torch ops
     notes: list = field(default_factory=list)
     failures: list = field(default_factory=list)  # why F failed at a perturbed point (the first)
     f0: float | None = None
@@ -238,18 +241,21 @@ def judge_stage(s, opts):
         numeric, bound, kinks, lost = s.ka.numeric, s.ka.bound, s.ka.kinks, s.ka.unresolved
     joint = np.zeros(size, dtype=bool) if s.joint is None else s.joint
     tensors, at = [], 0
-    for name, shape, a in zip(s.names, s.shapes, s.analytic):
+    exact = s.autograd if s.autograd is not None else [None] * len(s.names)
+    checked = ("analytic",) + (("autograd",) if s.autograd is not None else ())
+    for name, shape, a, ag in zip(s.names, s.shapes, s.analytic, exact):
         part = slice(at, at + math.prod(shape))
         mask = None if s.chosen is None else np.isin(np.arange(part.start, part.stop), s.chosen).reshape(shape)
         num = numeric[part].reshape(shape)
-        tensors.append(tensor_check(name, shape, {"analytic": a, "numeric": num}, ("analytic",), opts,
+        values = {"analytic": a, "numeric": num, **({"autograd": ag} if ag is not None else {})}
+        tensors.append(tensor_check(name, shape, values, checked, opts,
                                     kinks=kinks[part].reshape(shape), problem=_problem(s, name, num, mask),
                                     bound=bound[part].reshape(shape), float32=s.float32, mask=mask,
                                     unresolved=lost[part].reshape(shape),
                                     joint={"analytic": joint[part].reshape(shape)}))
         at = part.stop
     near = f"where {s.f_label} is not differentiable"
-    s.result = outcome(s.label, tensors, ("analytic", "numeric"), ("analytic",), opts,
+    s.result = outcome(s.label, tensors, ("analytic", "numeric", *checked[1:]), checked, opts,
                        notes=s.notes + kink_notes(tensors, lambda ts: _on_kink(s.f_label, ts), near, "its rounding"),
                        problems=s.problems,
                        diagnosis=s.joint_notes + [d for t in tensors if (d := diagnose_tensor(t))],
@@ -274,6 +280,22 @@ def _on_kink(f_label, tensors):
             f"{calls.element(t.name, t.kinks)})")
 
 
+def cause_stage(s, opts):
+    """A failing check's cause where one is known: gradients returned in the wrong order, or a mistake of the
+    layer kind the user's forward is recognised as (:mod:`gradcheck.diagnose.recognise`)."""
+    r = s.result
+    if r.passed or s.f0 is None:
+        return
+    user = {t.name: np.asarray(t.values["analytic"]) for t in r.tensors if t.values.get("analytic") is not None}
+    numeric = {t.name: t.values["numeric"] for t in r.tensors}  # NaN where a sampled check took none
+    swapped = swapped_order(s.names, user, numeric)
+    if swapped:
+        r.diagnosis.append(swapped)
+    elif s.recognise is not None:
+        failing = {t.name for t in r.tensors if not t.passed}
+        r.diagnosis += [line for line in s.recognise(user, numeric, failing) if line not in r.diagnosis]
+
+
 def line_trace_stage(s, opts):
     """The user's gradient code (a layer's backward, a function's grad) run once more under the line tracer
     when it fails, or always with ``explain``: its lines' shapes, and what they say."""
@@ -287,4 +309,4 @@ def line_trace_stage(s, opts):
 
 
 #: The stages of a function or layer check, in order; each reads and extends the state.
-STAGES = (point_stage, sample_stage, numeric_stage, kinks_stage, judge_stage, line_trace_stage)
+STAGES = (point_stage, sample_stage, numeric_stage, kinks_stage, judge_stage, cause_stage, line_trace_stage)

@@ -58,7 +58,7 @@ def check_blocks(result, blame=5, noise=None, heading=True, verdict=True):
     line at the end.
     """
     stable = noise is not None
-    ops = [op for op in ("backprop", "symbolic", "impl", "analytic") if op in result.opinions]
+    ops = [op for op in ("backprop", "symbolic", "impl", "analytic", "autograd") if op in result.opinions]
     blocks = []
     if heading:
         blocks += [Heading(f"Gradient check: {', '.join(ops)} vs finite differences", 2), Para(_rule(result, stable))]

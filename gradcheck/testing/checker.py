@@ -40,13 +40,14 @@ class Checker:
         return self._finish("function", check_function(f, grad, x, rtol=s.rtol, atol=s.atol, method=s.method,
                                                         **s.modes(), **kwargs))
 
-    def layer(self, forward, backward, x, *params, **kwargs):
-        """:func:`~gradcheck.checks.function.check_layer`; ``seed`` seeds ``dout`` (default 0)."""
+    def layer(self, forward, backward=None, x=None, *args, **kwargs):
+        """:func:`~gradcheck.checks.function.check_layer` (a pair of functions, or a layer object and its input);
+        ``seed`` seeds ``dout`` (default 0)."""
         __tracebackhide__ = True
         from ..checks.function import check_layer
 
         s = self._settings(kwargs)
-        return self._finish("layer", check_layer(forward, backward, x, *params, rtol=s.rtol, atol=s.atol,
+        return self._finish("layer", check_layer(forward, backward, x, *args, rtol=s.rtol, atol=s.atol,
                                                  method=s.method, seed=0 if s.seed is None else s.seed, **s.modes(),
                                                  **kwargs))
 

@@ -9,7 +9,6 @@ the input, never a traceback.
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from ..errors import describe_exception
 from ..numeric.methods import names
 
-__all__ = ["check_method_argument", "label", "to_float", "inputs", "layer_names", "split_forward", "gradients",
+__all__ = ["check_method_argument", "label", "to_float", "inputs", "gradients",
            "element", "gradient_shape_hint", "failure", "NotScalarError", "scalar"]
 
 
@@ -55,35 +54,6 @@ def inputs(fn, x):
     return "single", ["x"], [to_float(x, fn, "x")], lambda arrs: arrs[0]
 
 
-def layer_names(forward, is_array, names):
-    n = sum(is_array)
-    if names is not None:
-        names = [str(v) for v in names]
-        if len(names) != n:
-            raise ValueError(f"check_layer: names has {len(names)} entries, expected {n} "
-                             "(x and one per array param)")
-        return names
-    try:
-        sig = [p for p in inspect.signature(forward).parameters.values()
-               if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        sig = []
-    out = []
-    for i, arr in enumerate(is_array):
-        if arr:
-            out.append(sig[i].name if i < len(sig) else ("x" if i == 0 else f"param{i}"))
-    return out
-
-
-def split_forward(res):
-    """forward's return value -> (out, cache or None)."""
-    if isinstance(res, tuple):
-        if len(res) != 2:
-            raise TypeError(f"forward returned a tuple of {len(res)}; expected out or (out, cache)")
-        return res
-    return res, None
-
-
 def gradients(out, x, names, arrays, who, kind, out_shape=None):
     """What ``who`` returned -> (list of float arrays or None, {name: problem}, [structure problems]).
 
@@ -102,7 +72,8 @@ def gradients(out, x, names, arrays, who, kind, out_shape=None):
     elif kind in ("sequence", "layer"):
         if not isinstance(out, (tuple, list)) or len(out) != n:
             got = f"{len(out)} values" if isinstance(out, (tuple, list)) else type(out).__name__
-            want = (f"a tuple ({', '.join(shown)}): one gradient per array input of forward, in order"
+            want = (f"a tuple ({', '.join(shown)}): one gradient per float array input of forward, in order (name "
+                    "the inputs to differentiate with wrt= if some are data, e.g. a float mask)"
                     if kind == "layer" else f"a {type(x).__name__} of {n} arrays, one per input x[0], x[1], ... "
                     "in order")
             return [None] * n, {}, [f"{who} returned {got}; expected {want}"]
