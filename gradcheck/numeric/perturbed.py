@@ -34,6 +34,7 @@ import numpy as np
 from ..catalogue import regularization
 from ..catalogue.losses import loss_of
 from ..reference.backprop import forward, fused_loss, loss_value, sample_losses
+from .rows import row_top, unit_rows, with_rows
 from .stencils import flatten
 from .unitlines import UnitLines, fits_lines
 
@@ -279,17 +280,17 @@ class Perturbed:
         other z of layer i as in the base network; with ``samples``, each sample's share of C (P, N)."""
         spec, conv = self.spec, self.spec.conv
         layers, ly, base = spec.layers, spec.layers[i], self.base
-        rows = _unit_rows(base.z[i], conv)
+        rows = unit_rows(base.z[i], conv)
         crossed = self._row_moved(ly, z_row, rows[unit])
         if i == len(layers) - 1 or not ly.act.elementwise:
-            z = _with_rows(base.z[i], unit, z_row, conv)
+            z = with_rows(base.z[i], unit, z_row, conv)
             a = self._output(ly, z)
             values, more = self._above(i, a, z, samples)
             return values, crossed | more
         a_row = ly.act.forward(z_row, conv.unit_axis) if ly.has_activation else z_row
         i, a_row, more = self._through_rows(i, unit, a_row)
         crossed |= more
-        da_row = a_row - _unit_rows(base.a[i], conv)[unit]
+        da_row = a_row - unit_rows(base.a[i], conv)[unit]
         nxt = layers[i + 1]
         if hasattr(nxt, "input_change") and spec.consumers(i) == [i + 1]:
             z = nxt.input_change(self.params[i + 1], base.z[i + 1], unit, da_row, conv, spec.bias)
@@ -297,7 +298,7 @@ class Perturbed:
             a = self._output(nxt, z)
             values, more = self._above(i + 1, a, z, samples)
         else:
-            a = _with_rows(base.a[i], unit, a_row, conv)
+            a = with_rows(base.a[i], unit, a_row, conv)
             values, more = self._above(i, a, None, samples)
         return values, crossed | more
 
@@ -310,7 +311,7 @@ class Perturbed:
         for k in range(i + 1, self._row_top(i) + 1):
             ly = layers[k]
             z_row = ly.row_change(self.params[k], unit, a_row, conv)
-            crossed |= self._row_moved(ly, z_row, _unit_rows(self.base.z[k], conv)[unit])
+            crossed |= self._row_moved(ly, z_row, unit_rows(self.base.z[k], conv)[unit])
             a_row = ly.act.forward(z_row, conv.unit_axis) if ly.has_activation else z_row
         return self._row_top(i), a_row, crossed
 
@@ -386,28 +387,3 @@ class Perturbed:
         if not kinks or np.iscomplexobj(z_row):
             return np.zeros(len(z_row), dtype=bool)
         return np.any([(np.sign(z_row - k) != np.sign(z_base - k)).any(axis=1) for k in kinks], axis=0)
-
-
-def row_top(spec, i):
-    """The last layer above layer i up to which a changed unit's row stays one row (i if none; never the output
-    layer, whose loss needs the whole output)."""
-    layers = spec.layers
-    while i + 2 < len(layers) and getattr(layers[i + 1], "rowwise", False) and layers[i + 1].act.elementwise:
-        i += 1
-    return i
-
-
-def _unit_rows(batch, conv):
-    """A (units, N) view of a batch of vectors in either convention."""
-    return batch if conv.samples_are_columns else batch.T
-
-
-def _with_rows(batch, unit, rows, conv):
-    """A stack (P, ...) of copies of ``batch`` with unit ``unit[p]`` replaced by ``rows[p]`` (N,)."""
-    p = len(unit)
-    stack = np.repeat(batch[None].astype(rows.dtype), p, axis=0)
-    if conv.samples_are_columns:
-        stack[np.arange(p), unit, :] = rows
-    else:
-        stack[np.arange(p), :, unit] = rows
-    return stack

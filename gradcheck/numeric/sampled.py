@@ -28,7 +28,8 @@ from ..reference.backprop import cost
 from . import methods
 from .network import kinked
 from .noise import layer_noise
-from .perturbed import Perturbed, row_top
+from .perturbed import Perturbed
+from .rows import row_top
 from .stencils import EPS, STEP_SCALE, error_bound
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",

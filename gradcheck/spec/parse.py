@@ -21,6 +21,7 @@ from ..errors import SpecError
 from ..validate import MAX_SEED
 from .arrays import check_memory, is_labels, one_hot, parse_data, parse_mask, parse_params
 from .graph import GRAPH_KEYS, check_used, layer_name, resolve_inputs
+from .inputs import input_json, layers_json, parse_input
 from .jsonfile import read_json
 from .keys import KeyReader, check_keys, kind, name, whole
 from .lossopts import LOSS_KEYS, parse_loss_options
@@ -211,7 +212,7 @@ class Spec:
     def to_dict(self):
         """The JSON-able description (params/data as nested lists when present)."""
         raw = {
-            "name": self.name, "input": _input_json(self.input), "layers": _layers_json(self.layers),
+            "name": self.name, "input": input_json(self.input), "layers": layers_json(self.layers),
             "loss": self.loss, "convention": self.convention, "bias": self.bias.name, "seed": self.seed,
         }
         if self.data is None:
@@ -275,52 +276,6 @@ def load_spec(source) -> Spec:
     return Spec.from_dict(read_json(text, name), name)
 
 
-def _input_json(shape):
-    if isinstance(shape, Tokens):
-        return {"steps": shape[0], "vocab": shape.vocab}
-    if isinstance(shape, tuple) and len(shape) == 2:
-        return {"steps": shape[0], "features": shape[1]}
-    return list(shape) if isinstance(shape, tuple) else shape
-
-
-def _layers_json(layers):
-    names = {ly.index: ly.name for ly in layers}
-    out = []
-    for ly in layers:
-        raw = ly.to_json()
-        if ly.name:
-            raw["name"] = ly.name
-        if ly.inputs != (ly.index - 1,):
-            raw["inputs"] = [names[j] if j >= 0 else "input" for j in ly.inputs]
-        out.append(raw)
-    return out
-
-
-def _sequence_input(value, source):
-    """``input``: {"steps": T, "features": D} (a sequence) or {"steps": T, "vocab": V} (token ids)."""
-    check_keys(value, {"steps": ..., "features": None, "vocab": None}, "input", source)
-    steps = whole(value["steps"], "input.steps", source)
-    if ("features" in value) == ("vocab" in value):
-        raise SpecError("input", "expected {\"steps\": T, \"features\": D} (a sequence) or {\"steps\": T, "
-                                 "\"vocab\": V} (token ids), one of features and vocab", source)
-    if "vocab" in value:
-        return Tokens(steps, whole(value["vocab"], "input.vocab", source))
-    return steps, whole(value["features"], "input.features", source)
-
-
-def _input(value, source):
-    """``input``: a whole number (features), [C, H, W] (an image), or a sequence object (see
-    :func:`_sequence_input`)."""
-    if isinstance(value, dict):
-        return _sequence_input(value, source)
-    if isinstance(value, list):
-        if len(value) != 3:
-            raise SpecError("input", f"expected a whole number (features) or [C, H, W] (an image), got a list of "
-                                     f"{len(value)}", source)
-        return tuple(whole(v, f"input[{i}]", source) for i, v in enumerate(value))
-    return whole(value, "input", source)
-
-
 def _layers(layers_raw, in_shape, bias, source):
     if not isinstance(layers_raw, list) or not layers_raw:
         raise SpecError("layers", f"expected a non-empty list of layers, got {kind(layers_raw)}", source)
@@ -382,7 +337,7 @@ def _parse(raw, source):
         raise SpecError("name", f"expected a string, got {kind(label)}", source)
     if not isinstance(opts["description"], str):
         raise SpecError("description", f"expected a string, got {kind(opts['description'])}", source)
-    n_in = _input(raw["input"], source)
+    n_in = parse_input(raw["input"], source)
     loss = name(opts["loss"], list(LOSSES), "loss", source)
     convention = name(opts["convention"], list(CONVENTIONS), "convention", source)
     bias = BIAS_STYLES[name(opts["bias"], list(BIAS_STYLES), "bias", source)]
