@@ -89,7 +89,7 @@ class Perturbed:
         """True when layer i's perturbations are evaluated from the one unit they change."""
         layers = self.spec.layers
         ly = layers[i]
-        return (self.structured and hasattr(ly, "unit_change")
+        return (self.structured and hasattr(ly, "unit_change") and getattr(ly, "structured", True)
                 and (ly.act.elementwise or i == len(layers) - 1)) or (self.structured and hasattr(ly, "output_change"))
 
     def chunk(self, i, itemsize=8, lines=True):

@@ -64,7 +64,8 @@ def fits_lines(spec, i):
     """True when layer i's perturbed losses may come from :class:`UnitLines`: it moves one unit per element
     (dense), and from layer i up every layer is analytic and none mixes samples."""
     upper = spec.layers[i:]
-    return hasattr(spec.layers[i], "line_index") and not any(ly.kinked or ly.mixes_samples for ly in upper)
+    return (hasattr(spec.layers[i], "line_index") and getattr(spec.layers[i], "structured", True)
+            and not any(ly.kinked or ly.mixes_samples for ly in upper))
 
 
 class UnitLines:

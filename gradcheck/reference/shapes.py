@@ -144,7 +144,7 @@ def trace_shapes(spec) -> ShapeTrace:
     for ly, p in zip(spec.layers, params):
         p.update({k: np.ones(s) for k, s in ly.buffer_shapes(conv, n).items()})
     X = np.zeros(conv.batch_of(spec.input_shape, n))
-    Y = np.full(conv.batch(spec.output, n), 0.5)
+    Y = np.full(conv.batch_of(spec.output_shape, n), 0.5)
     tape = Tape()
     _, grads = backprop(spec, params, X, Y, tape=tape)
     by_layer = {ly.index: [] for ly in spec.layers}
