@@ -89,6 +89,8 @@ def test_every_mistake_in_the_registry_is_exercised():
              ("avgpool2d", "not_divided"), ("batchnorm", "constant_stats"), ("layernorm", "constant_stats"),
              ("dropout", "no_mask"), ("dropout", "no_rescale"), ("flatten", "fortran"),
              ("flatten", "channels_last"), ("flatten", "unflatten_channels_last")}
+    named |= {("lstm", key) for key in ("gates_ifgo", "gates_fiog", "c_not_carried", "h_not_carried",
+                                        "not_summed_over_time")}  # tests/test_lstm.py
     assert keys == named
 
 
