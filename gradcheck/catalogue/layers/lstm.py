@@ -26,14 +26,27 @@ from typing import ClassVar
 import numpy as np
 
 from ...errors import SpecError
-from ..activations import ACTIVATIONS
 from .base import Layer, Recorder
 from .mistakes import KnownMistake, where
 
 __all__ = ["LSTM"]
 
 GATES = "ifog"  # the blocks of a (and of Wx's and Wh's gate axis, and of b)
-_SIGMOID = ACTIVATIONS["sigmoid"].forward
+
+
+def _cell(a_t, c_prev, H):
+    """One step from the gates' input a_t (..., 4H): (σ(i, f, o) and tanh(g) (..., 4H), c_t, tanh(c_t), h_t).
+    σ(a) = (1 + tanh(a/2))/2: one transcendental pass, analytic (complex steps go through it)."""
+    gates = np.multiply(a_t, 0.5)
+    np.tanh(gates, out=gates)
+    gates[..., :3 * H] *= 0.5
+    gates[..., :3 * H] += 0.5
+    np.tanh(a_t[..., 3 * H:], out=gates[..., 3 * H:])
+    i, f, o, g = (gates[..., k * H:(k + 1) * H] for k in range(4))
+    c = f * c_prev
+    c += i * g
+    tc = np.tanh(c)
+    return gates, c, tc, o * tc
 
 
 def _t(x):
@@ -153,8 +166,8 @@ class LSTM(Layer):
     def symbolic_units(self):
         """What writing one sample out costs, in units of the symbolic opinion's limit: every step's h holds the
         whole earlier sequence, so the expressions (and their derivatives) grow by a factor per step (T = 2,
-        H = 1 already takes seconds)."""
-        return self.units * self.width * 150 ** (self.steps - 1)
+        H = 1 already takes seconds): beyond the limit from two steps on."""
+        return self.units * self.width * 1000 ** (self.steps - 1)
 
     def describe(self):
         t, d = self.in_shape
@@ -199,13 +212,9 @@ class LSTM(Layer):
         c, tc, hs = (np.empty((*stack, n, steps, H), dtype=dtype) for _ in range(3))
         h = c_t = np.zeros((*stack, n, H), dtype=dtype)
         for t in range(steps):
-            a_t = a_x[..., t, :] + h @ Wh
-            gates[..., t, :3 * H] = _SIGMOID(a_t[..., :3 * H])
-            gates[..., t, 3 * H:] = np.tanh(a_t[..., 3 * H:])
-            i, f, o, g = (gates[..., t, k * H:(k + 1) * H] for k in range(4))
-            c[..., t, :] = c_t = f * c_t + i * g
-            tc[..., t, :] = np.tanh(c_t)
-            hs[..., t, :] = h = o * tc[..., t, :]
+            gates[..., t, :], c[..., t, :], tc[..., t, :], h = _cell(a_x[..., t, :] + h @ Wh, c_t, H)
+            c_t = c[..., t, :]
+            hs[..., t, :] = h
         self._record_step(rec, conv, n, H, d)
         z = hs if self.sequences else (_t(h) if conv.samples_are_columns else h)
         rec("z", "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]"), z, h=hs)
@@ -221,6 +230,44 @@ class LSTM(Layer):
         rec("a_t", f"a_x[:, t] + h_prev @ {wh}", gate, **{"a_x[:, t]": gate, "h_prev": row, wh: np.empty((H, 4 * H))})
         rec("c_t", "f * c_prev + i * g", row, f=row, c_prev=row, i=row, g=row)
         rec("h_t", "o * np.tanh(c_t)", row, o=row, c_t=row)
+
+    def output_change(self, params, key, index, delta, cache, z, conv, bias):
+        """z of a stack of networks, network p with element ``index[p]`` (flat) of param ``key`` moved by
+        ``delta[p]`` (P,): (P, *z.shape).
+
+        Every step runs once for the whole stack, one product (P·N, H) @ Wh with the base Wh, and the moved
+        element adds its share to its one gate column j: δ·x_t[k] (Wx[k, j]), δ (b[j]) or δ·h_{t−1}[k]
+        (Wh[k, j]); the input's product x @ Wx + b is the base network's."""
+        x = cache[0]
+        H, (n, steps, _) = self.width, x.shape
+        Wx, Wh = _rowwise(params["Wx"], conv), _rowwise(params["Wh"], conv)
+        if key == "b":
+            k, j = None, np.asarray(index)
+        else:
+            shape = (4 * H, Wx.shape[0] if key == "Wx" else H)
+            j, k = np.unravel_index(index, shape) if conv.samples_are_columns else \
+                np.unravel_index(index, shape[::-1])[::-1]
+        a_x = x @ Wx + (params["b"] if bias.has_b else 0.0)
+        p, rows = len(j), np.arange(len(j))
+        dtype = np.result_type(delta, a_x)
+        h, c = np.zeros((p, n, H), dtype=dtype), np.zeros((p, n, H), dtype=dtype)
+        out = np.empty((p, n, steps, H), dtype=dtype) if self.sequences else None
+        d = np.asarray(delta)[:, None]
+        for t in range(steps):
+            a_t = (h.reshape(p * n, H) @ Wh).reshape(p, n, 4 * H)
+            a_t += a_x[:, t]
+            if key == "Wx":
+                a_t[rows, :, j] += d * x[:, t, k].T
+            elif key == "b":
+                a_t[rows, :, j] += d
+            elif t:
+                a_t[rows, :, j] += d * h[rows, :, k]
+            _, c, _, h = _cell(a_t, c, H)
+            if out is not None:
+                out[:, :, t] = h
+        if out is not None:
+            return out
+        return _t(h) if conv.samples_are_columns else h
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
         """Backprop through time: ({"Wx", "Wh", "b"}, ∂C/∂a_prev) from δ = ∂C/∂z."""
