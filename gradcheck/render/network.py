@@ -42,8 +42,8 @@ def network_blocks(spec, result):
         arr = np.asarray(params[li][kind], float)
         ly = spec.layers[li]
         inputs = [f"input {k}" for k in range(ly.fan_in)] + ["1 (bias)"] * spec.bias.extra_inputs
-        units = [f"unit {j}" for j in range(ly.units)]
-        if kind == "b" and "units" in ly.options:
+        units = [f"unit {j}" for j in range(ly.options.get("units", ly.units))]  # of one step, on a sequence
+        if kind == "b" and arr.size == len(units):
             blocks.append(Para([f"{name}, shape {tuple(shape)}: one bias per unit of layer {li}."]))
             blocks += _grid("", units, [name], arr[None, :])
             continue
@@ -63,7 +63,8 @@ def network_blocks(spec, result):
     x_names = [",".join(map(str, idx)) for idx in np.ndindex(*X.shape[1:])]
     X = X.reshape(len(X), -1)
     x_heads = [Math(sp.Symbol(f"x_{k}")) for k in x_names]
-    y_heads = [Math(sp.Symbol(f"y_{k}")) for k in range(Y.shape[1])]
+    y_heads = [Math(sp.Symbol(f"y_{','.join(map(str, idx))}")) for idx in np.ndindex(*Y.shape[1:])]
+    Y = Y.reshape(len(Y), -1)
     blocks.append(Heading("Data", 3))
     blocks.append(Para(["One sample per row (whatever the convention): inputs x and targets y."]))
     blocks += _grid("sample n", x_heads + y_heads, [str(n) for n in range(len(X))], np.hstack([X, Y]))
