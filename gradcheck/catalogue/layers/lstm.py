@@ -117,7 +117,8 @@ class LSTM(Layer):
         "Wx": "input weights, gates i, f, o, g", "Wh": "recurrent weights, gates i, f, o, g",
         "b": "bias, one per gate unit (4H)", "a_x": "x_t·Wx + b of every step", "a_t": "the gates' input at step t",
         "gates": "σ(i, f, o), tanh(g) of every step", "c": "cell state c_t of every step", "h": "h_t of every step",
-        "z": "h of every step, or the last h", "da": "∂C/∂a_t of every step (through time)"}
+        "z": "h of every step, or the last h", "da": "∂C/∂a_t of every step (through time)",
+        "dWx": "∂C/∂Wx: summed over the steps", "dWh": "∂C/∂Wh: summed over the steps"}
 
     @classmethod
     def build(cls, read, index, in_shape, bias):
@@ -297,7 +298,7 @@ class LSTM(Layer):
             da[..., t, :] = da_t = np.concatenate([blocks[k] for k in at], axis=-1)
             dc_next = dc * f
             dh_next = da_t @ _t(Wh)
-        rec("da", "da[:, t] = [di, df, do, dg], t = T−1 .. 0", da, delta=delta)
+        rec("da", "[di, df, do, dg] from delta[:, t] + dh_next, t = T−1 .. 0", da, delta=delta)
         h_prev = np.concatenate([np.zeros_like(hs[..., :1, :]), hs[..., :-1, :]], axis=-2)
         x_s, h_s, da_s = (x, h_prev, da) if slip.sum_time else (x[..., :1, :], h_prev[..., :1, :], da[..., :1, :])
         grads = {"Wx": np.einsum("...ntd,...ntg->...dg", x_s, da_s),
