@@ -189,3 +189,8 @@ def test_output_change_is_the_forward_pass_of_the_moved_params(convention, seque
             moved = {**p, key: p[key].copy()}
             moved[key].flat[i] += d
             np.testing.assert_allclose(got[q], ly.forward(moved, X, conv, bias)[0], rtol=1e-12, atol=1e-14)
+
+
+def test_the_sympy_opinion_agrees_on_one_step():
+    result = check_network(_spec(convention="column", sequences=False, steps=1, features=2, units=1, after=1))
+    assert result.passed and "symbolic" in result.checked, str(result)

@@ -37,10 +37,12 @@ GATES = "ifog"  # the blocks of a (and of Wx's and Wh's gate axis, and of b)
 def _cell(a_t, c_prev, H):
     """One step from the gates' input a_t (..., 4H): (σ(i, f, o) and tanh(g) (..., 4H), c_t, tanh(c_t), h_t).
     σ(a) = (1 + tanh(a/2))/2: one transcendental pass, analytic (complex steps go through it)."""
-    gates = np.multiply(a_t, 0.5)
-    np.tanh(gates, out=gates)
-    gates[..., :3 * H] *= 0.5
-    gates[..., :3 * H] += 0.5
+    gates = np.empty_like(a_t)
+    s = gates[..., :3 * H]
+    np.multiply(a_t[..., :3 * H], 0.5, out=s)
+    np.tanh(s, out=s)
+    s *= 0.5
+    s += 0.5
     np.tanh(a_t[..., 3 * H:], out=gates[..., 3 * H:])
     i, f, o, g = (gates[..., k * H:(k + 1) * H] for k in range(4))
     c = f * c_prev
