@@ -257,7 +257,7 @@ class LSTM(Layer):
         out = np.empty((p, n, steps, H), dtype=dtype) if self.sequences else None
         d = np.asarray(delta)[:, None]
         for t in range(steps):
-            a_t = (h.reshape(p * n, H) @ Wh).reshape(p, n, 4 * H)
+            a_t = h @ Wh
             a_t += a_x[:, t]
             if key == "Wx":
                 a_t[rows, :, j] += d * x[:, t, k].T
