@@ -13,7 +13,7 @@ from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSE
 from .spec.parse import load_spec
 from .strategies import _choose, _floats, _positive, data_for, params_for
 
-__all__ = ["attention_networks", "embedding_networks", "rnn_networks"]
+__all__ = ["attention_networks", "embedding_networks", "lstm_networks", "rnn_networks"]
 
 
 # -- attention -----------------------------------------------------------------------------------
@@ -130,3 +130,44 @@ def rnn_networks(kinds=("rnn", "gru"), max_steps=3, max_features=2, max_units=3,
                 "data": {"X": X.tolist(), "Y": Y.tolist()}}
 
     return build()
+
+
+# -- lstm networks ------------------------------------------------------------------------------
+
+def lstm_networks(max_steps=3, max_features=3, max_units=3, max_batch=3, conventions=None, biases=None):
+    """Strategy for complete spec dicts (params and data filled in) of an lstm on a sequence
+    ``{"steps": T, "features": D}``, keeping every h or only the last, then a dense layer (per step, or on
+    the last h) with mse or sse; X in [-2, 2], params in [-1, 1], Y (N, T, K) or (N, K) in [-2, 2].
+
+    >>> from hypothesis import given, settings
+    >>> @settings(max_examples=5, deadline=None)
+    ... @given(lstm_networks())
+    ... def test(d):
+    ...     assert d["layers"][0]["type"] == "lstm" and len(np.shape(d["data"]["X"])) == 3
+    >>> test()
+    """
+    for value, argument in ((max_steps, "max_steps"), (max_features, "max_features"), (max_units, "max_units"),
+                            (max_batch, "max_batch")):
+        _positive(value, argument)
+    convs = _choose(conventions, CONVENTIONS, "conventions")
+    styles = [b for b in _choose(biases, BIAS_STYLES, "biases") if not BIAS_STYLES[b].in_weights] or ["separate"]
+
+    @st.composite
+    def build(draw):
+        t, d, n = draw(st.integers(1, max_steps)), draw(st.integers(1, max_features)), draw(st.integers(1, max_batch))
+        lstm = {"type": "lstm", "units": draw(st.integers(1, max_units)), "sequences": draw(st.booleans())}
+        dense = {"units": draw(st.integers(1, 3)), "activation": draw(st.sampled_from(["linear", "tanh"]))}
+        raw = {"name": "random_lstm", "input": {"steps": t, "features": d}, "layers": [lstm, dense],
+               "loss": draw(st.sampled_from(["mse", "sse"])), "convention": draw(st.sampled_from(convs)),
+               "bias": draw(st.sampled_from(styles)), "batch": n, "seed": draw(st.integers(0, 2**16))}
+        spec = load_spec(raw)
+        params = draw(params_for(spec))
+        X = draw(hnp.arrays(np.float64, (n, t, d), elements=_floats(-2.0, 2.0)))
+        Y = draw(hnp.arrays(np.float64, (n, *spec.output_shape), elements=_floats(-2.0, 2.0)))
+        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
+                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+
+    return build()
+
+
+__all__ += ["lstm_networks"]

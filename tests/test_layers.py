@@ -49,7 +49,7 @@ def test_finite_differences_match_backprop(name, convention):
 
 #: Kinds checked by tests of their own (sequences, graphs) rather than by the image and vector nets here.
 OWN_TESTS = {"add": "test_graph.py", "concat": "test_graph.py", "attention": "test_attention.py", "rnn": "test_rnn.py",
-             "gru": "test_gru.py"}
+             "gru": "test_gru.py", "lstm": "test_lstm.py"}
 
 
 def test_every_kind_is_covered():

@@ -43,8 +43,8 @@ def network_blocks(spec, result):
         arr = np.asarray(params[li][kind], float)
         ly = spec.layers[li]
         inputs = [f"input {k}" for k in range(ly.fan_in)] + ["1 (bias)"] * spec.bias.extra_inputs
-        units = [f"unit {j}" for j in range(ly.units)]
-        if kind == "b" and "units" in ly.options:
+        units = [f"unit {j}" for j in range(ly.options.get("units", ly.units))]  # of one step, on a sequence
+        if kind == "b" and arr.size == len(units):
             blocks.append(Para([f"{name}, shape {tuple(shape)}: one bias per unit of layer {li}."]))
             blocks += _grid("", [f"unit {j}" for j in range(arr.shape[-1])], [name], arr[None, :])  # per step too
             continue

@@ -58,7 +58,7 @@ def should_run(spec, mode="auto"):
     if n > SYMBOLIC_LIMIT:
         return False, f"symbolic check skipped: {n} parameters > limit {SYMBOLIC_LIMIT} (use --symbolic on to force)"
     whole = [ly.kind for ly in spec.layers if batch_level(ly)]
-    units = sum(ly.units for ly in spec.layers)
+    units = sum(getattr(ly, "symbolic_units", ly.units) for ly in spec.layers)
     if whole and spec.n_samples * units > UNITS_LIMIT:
         return False, (f"symbolic check skipped: {whole[0]} ties the {spec.n_samples} samples together, so the "
                        f"whole batch is written out: N·units = {spec.n_samples * units} > limit {UNITS_LIMIT} "

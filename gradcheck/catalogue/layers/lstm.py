@@ -1,0 +1,337 @@
+"""The LSTM layer on a sequence (N, T, D), gates in the order i, f, o, g.
+
+At every step t, with h_{-1} = c_{-1} = 0 and the same params at every step (row convention):
+
+    a_t = x_t·Wx + h_{t−1}·Wh + b                      (N, 4H)
+    i = σ(a[:H]), f = σ(a[H:2H]), o = σ(a[2H:3H]), g = tanh(a[3H:])
+    c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
+
+=========== ============ ============ ====== =========================================
+convention  Wx           Wh           b      z
+=========== ============ ============ ====== =========================================
+row         (D, 4H)      (H, 4H)      (4H,)  (N, T, H) every h; (N, H) the last h
+column      (4H, D)      (4H, H)      (4H,)  (N, T, H) every h; (H, N) the last h
+=========== ============ ============ ====== =========================================
+
+``sequences`` (default true) returns every h_t, false only h_{T−1} (a vector, in the
+convention's vector layout). Backprop through time carries ∂C/∂h and ∂C/∂c from step t+1
+to step t and sums the params' gradients over the steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import ClassVar
+
+import numpy as np
+
+from ...errors import SpecError
+from .base import Layer, Recorder
+from .mistakes import KnownMistake, where
+
+__all__ = ["LSTM"]
+
+GATES = "ifog"  # the blocks of a (and of Wx's and Wh's gate axis, and of b)
+
+
+def _cell(a_t, c_prev, H):
+    """One step from the gates' input a_t (..., 4H): (σ(i, f, o) and tanh(g) (..., 4H), c_t, tanh(c_t), h_t).
+    σ(a) = (1 + tanh(a/2))/2: one transcendental pass, analytic (complex steps go through it)."""
+    gates = np.empty_like(a_t)
+    s = gates[..., :3 * H]
+    np.multiply(a_t[..., :3 * H], 0.5, out=s)
+    np.tanh(s, out=s)
+    s *= 0.5
+    s += 0.5
+    np.tanh(a_t[..., 3 * H:], out=gates[..., 3 * H:])
+    i, f, o, g = (gates[..., k * H:(k + 1) * H] for k in range(4))
+    c = f * c_prev
+    c += i * g
+    tc = np.tanh(c)
+    return gates, c, tc, o * tc
+
+
+def _t(x):
+    return np.swapaxes(x, -1, -2)
+
+
+def _rowwise(W, conv):
+    """W laid out (in, 4H), as the row convention holds it."""
+    return _t(W) if conv.samples_are_columns else W
+
+
+@dataclass(frozen=True)
+class Slip:
+    """How a backward pass through time departs from the right one: ``order`` stacks the gates' gradients in
+    another order, ``carry_c``/``carry_h`` False drop ∂C/∂c, ∂C/∂h from step t+1, ``sum_time`` False keeps only
+    step 0's share of the params' gradients."""
+
+    order: str = GATES
+    carry_c: bool = True
+    carry_h: bool = True
+    sum_time: bool = True
+
+
+def _slipped(**how):
+    def backward(ly, own, delta, cache, a_prev, params, conv, bias):
+        return ly.bptt(delta, cache, params, conv, bias, slip=replace(Slip(), **how))
+    return backward
+
+
+def _formula(ls):
+    return "a = x·Wx + h·Wh + b; i = σ(a[:H]), f = σ(a[H:2H]), o = σ(a[2H:3H]), g = tanh(a[3H:])"
+
+
+MISTAKES = (
+    KnownMistake("gates_ifgo", lambda ls: (
+        f"{where(ls)}: the backward pass stacks the gate gradients in the order i, f, g, o, but the forward pass "
+        f"reads the gates as i, f, o, g ({_formula(ls)}): da = [di, df, do, dg]"), _slipped(order="ifgo")),
+    KnownMistake("gates_fiog", lambda ls: (
+        f"{where(ls)}: the backward pass swaps the input and forget gates' gradients (f, i, o, g), but the "
+        f"forward pass reads the gates as i, f, o, g ({_formula(ls)}): da = [di, df, do, dg]"),
+        _slipped(order="fiog")),
+    KnownMistake("c_not_carried", lambda ls: (
+        f"{where(ls)}: ∂C/∂c is not carried back through time: c_{{t+1}} = f_{{t+1}}·c_t + i·g, so dc_t adds "
+        "dc_{t+1}·f_{t+1} from the step after to dh_t·o_t·(1 − tanh²(c_t))"), _slipped(carry_c=False),
+        applies=lambda ly: ly.steps > 1),
+    KnownMistake("h_not_carried", lambda ls: (
+        f"{where(ls)}: ∂C/∂h is not carried to the earlier step: h_t also feeds step t+1 through Wh, so dh_t "
+        "adds da_{t+1}·Whᵀ (dprev_h) to the gradient from the layer above"), _slipped(carry_h=False),
+        applies=lambda ly: ly.steps > 1),
+    KnownMistake("not_summed_over_time", lambda ls: (
+        f"{where(ls)} does not sum the weight gradients over time: Wx, Wh and b are shared by all "
+        f"T = {ls[0].steps} steps, so dWx, dWh and db add every step's share (+=); the backward pass kept only "
+        "the last step it visited (t = 0)"), _slipped(sum_time=False), applies=lambda ly: ly.steps > 1),
+)
+
+
+@dataclass(frozen=True, repr=False)
+class LSTM(Layer):
+    """LSTM over a sequence: ``units`` H, ``sequences`` (every h, or only the last)."""
+
+    kind = "lstm"
+    keys: ClassVar[dict] = {"units": ..., "sequences": True}
+    params = ("Wx", "Wh", "b")
+    weights = ("Wx", "Wh")
+    complex_step = True
+    mistakes = MISTAKES
+    meanings: ClassVar[dict] = {
+        "Wx": "input weights, gates i, f, o, g", "Wh": "recurrent weights, gates i, f, o, g",
+        "b": "bias, one per gate unit (4H)", "a_x": "x_t·Wx + b of every step", "a_t": "the gates' input at step t",
+        "gates": "σ(i, f, o), tanh(g) of every step", "c": "cell state c_t of every step", "h": "h_t of every step",
+        "z": "h of every step, or the last h", "da": "∂C/∂a_t of every step (through time)",
+        "dWx": "∂C/∂Wx: summed over the steps", "dWh": "∂C/∂Wh: summed over the steps"}
+
+    @classmethod
+    def build(cls, read, index, in_shape, bias):
+        units = read.int("units")
+        sequences = read.get("sequences")
+        if not isinstance(sequences, bool):
+            raise SpecError(f"{read.path}.sequences", f"expected true (every step's h) or false (the last h), "
+                                                      f"got {sequences!r}", read.source)
+        if bias.in_weights:
+            raise SpecError("bias", f"bias \"augmented\" is not defined for lstm layers (layers[{index}] is lstm): "
+                                    "use \"separate\" (b of 4·units) or \"none\"", read.source)
+        if len(in_shape) != 2:
+            got = "x".join(map(str, in_shape))
+            raise SpecError(read.path, f"lstm layer {index} needs a sequence input (T, D), got {got}; give "
+                                       "\"input\": {\"steps\": T, \"features\": D}", read.source)
+        steps, d = in_shape
+        out = (steps, units) if sequences else (units,)
+        last = "every step's h" if sequences else "the last step's h"
+        return cls(index, tuple(in_shape), out, options={"units": units, "sequences": sequences},
+                   formulas=(f"lstm {index}: gates 4·{units} = {4 * units} from {d} inputs and {units} "
+                             f"recurrent, at each of {steps} steps",
+                             f"lstm {index}: keeps {last}: {'x'.join(map(str, out))}"))
+
+    @property
+    def steps(self):
+        return self.in_shape[0]
+
+    @property
+    def width(self):
+        """H: the units of h."""
+        return self.options["units"]
+
+    @property
+    def sequences(self):
+        return self.options["sequences"]
+
+    @property
+    def fan_in(self):
+        return self.in_shape[-1]
+
+    @property
+    def work(self):
+        return self.steps * 7 * self.width + self.fan_in * self.steps
+
+    @property
+    def symbolic_units(self):
+        """What writing one sample out costs, in units of the symbolic opinion's limit: every step's h holds the
+        whole earlier sequence, so the expressions (and their derivatives) grow by a factor per step (T = 2,
+        H = 1 already takes seconds): beyond the limit from two steps on."""
+        return self.units * self.width * 1000 ** (self.steps - 1)
+
+    def describe(self):
+        t, d = self.in_shape
+        return f"lstm {t}x{d} -> {t}x{self.width}" + (" every step" if self.sequences else ", last step")
+
+    def param_shapes(self, conv, bias):
+        h = self.width
+        shapes = {"Wx": conv.weight(4 * h, self.fan_in), "Wh": conv.weight(4 * h, h)}
+        if bias.has_b:
+            shapes["b"] = (4 * h,)
+        return shapes
+
+    def param_layout(self, name, conv, bias):
+        text = {"Wx": conv.weight_layout.replace("units", "4·units"),
+                "Wh": conv.weight_layout.replace("units", "4·units").replace("fan_in", "units")}
+        return f"{text.get(name, '(4·units,)')} in the {conv.name} convention, gates i, f, o, g"
+
+    def init(self, rng, conv, bias):
+        """Wx ~ N(0, 1/D), Wh ~ N(0, 1/H), b ~ N(0, 0.1²)."""
+        shapes = self.param_shapes(conv, bias)
+        params = {"Wx": rng.normal(0.0, 1.0 / np.sqrt(self.fan_in), shapes["Wx"]),
+                  "Wh": rng.normal(0.0, 1.0 / np.sqrt(self.width), shapes["Wh"])}
+        if "b" in shapes:
+            params["b"] = rng.normal(0.0, 0.1, shapes["b"])
+        return params
+
+    # -- arrays ------------------------------------------------------------------------------
+    def forward(self, params, a_prev, conv, bias, tape=None):
+        """z: every h (..., N, T, H) or the last h; the cache holds a_prev and every step's gates, c, tanh(c), h."""
+        rec = Recorder(tape, "forward")
+        H, (n, steps, d) = self.width, a_prev.shape[-3:]
+        Wx, Wh = _rowwise(params["Wx"], conv), _rowwise(params["Wh"], conv)
+        a_x = (a_prev.reshape(*a_prev.shape[:-3], n * steps, d) @ Wx).reshape(
+            *np.broadcast_shapes(a_prev.shape[:-3], Wx.shape[:-2]), n, steps, 4 * H)
+        if bias.has_b:
+            a_x = a_x + params["b"][..., None, None, :]
+        wx = "Wx.T" if conv.samples_are_columns else "Wx"
+        rec("a_x", f"a_prev @ {wx}" + (" + b" if bias.has_b else ""), a_x, a_prev=a_prev, **{wx: Wx})
+        stack = np.broadcast_shapes(a_x.shape[:-3], Wh.shape[:-2])
+        dtype = np.result_type(a_x, Wh)
+        gates = np.empty((*stack, n, steps, 4 * H), dtype=dtype)
+        c, tc, hs = (np.empty((*stack, n, steps, H), dtype=dtype) for _ in range(3))
+        h = c_t = np.zeros((*stack, n, H), dtype=dtype)
+        for t in range(steps):
+            gates[..., t, :], c[..., t, :], tc[..., t, :], h = _cell(a_x[..., t, :] + h @ Wh, c_t, H)
+            c_t = c[..., t, :]
+            hs[..., t, :] = h
+        self._record_step(rec, conv, n, H, d)
+        z = hs if self.sequences else (_t(h) if conv.samples_are_columns else h)
+        rec("z", "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]"), z, h=hs)
+        return z, (a_prev, gates, c, tc, hs)
+
+    @staticmethod
+    def _record_step(rec, conv, n, H, d):
+        """One step of the loop over t, as shapes (every step has the same)."""
+        if rec.tape is None:
+            return
+        wh = "Wh.T" if conv.samples_are_columns else "Wh"
+        row, gate = np.empty((n, H)), np.empty((n, 4 * H))
+        rec("a_t", f"a_x[:, t] + h_prev @ {wh}", gate, **{"a_x[:, t]": gate, "h_prev": row, wh: np.empty((H, 4 * H))})
+        rec("c_t", "f * c_prev + i * g", row, f=row, c_prev=row, i=row, g=row)
+        rec("h_t", "o * np.tanh(c_t)", row, o=row, c_t=row)
+
+    def output_change(self, params, key, index, delta, cache, z, conv, bias):
+        """z of a stack of networks, network p with element ``index[p]`` (flat) of param ``key`` moved by
+        ``delta[p]`` (P,): (P, *z.shape).
+
+        Every step runs once for the whole stack, one product (P·N, H) @ Wh with the base Wh, and the moved
+        element adds its share to its one gate column j: δ·x_t[k] (Wx[k, j]), δ (b[j]) or δ·h_{t−1}[k]
+        (Wh[k, j]); the input's product x @ Wx + b is the base network's."""
+        x = cache[0]
+        H, (n, steps, _) = self.width, x.shape
+        Wx, Wh = _rowwise(params["Wx"], conv), _rowwise(params["Wh"], conv)
+        if key == "b":
+            k, j = None, np.asarray(index)
+        else:
+            shape = (4 * H, Wx.shape[0] if key == "Wx" else H)
+            j, k = np.unravel_index(index, shape) if conv.samples_are_columns else \
+                np.unravel_index(index, shape[::-1])[::-1]
+        a_x = x @ Wx + (params["b"] if bias.has_b else 0.0)
+        p, rows = len(j), np.arange(len(j))
+        dtype = np.result_type(delta, a_x)
+        h, c = np.zeros((p, n, H), dtype=dtype), np.zeros((p, n, H), dtype=dtype)
+        out = np.empty((p, n, steps, H), dtype=dtype) if self.sequences else None
+        d = np.asarray(delta)[:, None]
+        for t in range(steps):
+            a_t = h @ Wh
+            a_t += a_x[:, t]
+            if key == "Wx":
+                a_t[rows, :, j] += d * x[:, t, k].T
+            elif key == "b":
+                a_t[rows, :, j] += d
+            elif t:
+                a_t[rows, :, j] += d * h[rows, :, k]
+            _, c, _, h = _cell(a_t, c, H)
+            if out is not None:
+                out[:, :, t] = h
+        if out is not None:
+            return out
+        return _t(h) if conv.samples_are_columns else h
+
+    def backward(self, delta, cache, params, conv, bias, tape=None):
+        """Backprop through time: ({"Wx", "Wh", "b"}, ∂C/∂a_prev) from δ = ∂C/∂z."""
+        return self.bptt(delta, cache, params, conv, bias, tape=tape)
+
+    def bptt(self, delta, cache, params, conv, bias, tape=None, slip=Slip()):
+        """:meth:`backward`; a :class:`Slip` makes one of its known mistakes."""
+        rec = Recorder(tape, "backward")
+        x, gates, c, tc, hs = cache
+        H, steps = self.width, self.steps
+        Wx, Wh = _rowwise(params["Wx"], conv), _rowwise(params["Wh"], conv)
+        if self.sequences:
+            dh_out = delta
+        else:
+            dh_out = np.zeros_like(hs, dtype=np.result_type(delta, hs))
+            dh_out[..., -1, :] = _t(delta) if conv.samples_are_columns else delta
+        da = np.empty(gates.shape, dtype=np.result_type(dh_out, gates))
+        dh_next = dc_next = 0.0
+        at = [GATES.index(k) for k in slip.order]
+        for t in reversed(range(steps)):
+            dh = dh_out[..., t, :] + (dh_next if slip.carry_h else 0.0)
+            i, f, o, g = (gates[..., t, k * H:(k + 1) * H] for k in range(4))
+            dc = dh * o * (1.0 - tc[..., t, :] ** 2) + (dc_next if slip.carry_c else 0.0)
+            c_prev = c[..., t - 1, :] if t else 0.0
+            blocks = (dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dh * tc[..., t, :] * o * (1.0 - o),
+                      dc * i * (1.0 - g ** 2))
+            da[..., t, :] = da_t = np.concatenate([blocks[k] for k in at], axis=-1)
+            dc_next = dc * f
+            dh_next = da_t @ _t(Wh)
+        rec("da", "[di, df, do, dg] from delta[:, t] + dh_next, t = T−1 .. 0", da, delta=delta)
+        h_prev = np.concatenate([np.zeros_like(hs[..., :1, :]), hs[..., :-1, :]], axis=-2)
+        x_s, h_s, da_s = (x, h_prev, da) if slip.sum_time else (x[..., :1, :], h_prev[..., :1, :], da[..., :1, :])
+        grads = {"Wx": np.einsum("...ntd,...ntg->...dg", x_s, da_s),
+                 "Wh": np.einsum("...ntk,...ntg->...kg", h_s, da_s)}
+        if conv.samples_are_columns:
+            grads = {k: _t(v) for k, v in grads.items()}
+        rec("dWx", "Σ_t a_prev[:, t].T @ da[:, t]", grads["Wx"], a_prev=x, da=da)
+        rec("dWh", "Σ_t h[:, t−1].T @ da[:, t]", grads["Wh"], h=hs, da=da)
+        if bias.has_b:
+            grads["b"] = rec("db", "da.sum(axis=(0, 1))", da_s.sum(axis=(-3, -2)), da=da)
+        da_prev = rec("da_prev", "da @ Wx.T" if not conv.samples_are_columns else "da @ Wx", da @ _t(Wx),
+                      da=da, Wx=Wx)
+        return grads, da_prev
+
+    # -- symbolic form -----------------------------------------------------------------------
+    def symbolic_z(self, params, a_prev, conv, bias):
+        """SymPy h's of one sample from the params' symbols and a flat list a_prev (C order of (T, D)): every
+        step's h one after another, or the last h."""
+        import sympy as sp
+
+        H, d = self.width, self.fan_in
+        Wx, Wh = (np.asarray(_rowwise(np.asarray(params[k], dtype=object), conv)) for k in ("Wx", "Wh"))
+        b = np.asarray(params["b"], dtype=object) if bias.has_b else np.zeros(4 * H, dtype=object)
+        h, c, out = [0] * H, [0] * H, []
+        for t in range(self.steps):
+            x = a_prev[t * d:(t + 1) * d]
+            a = [sum(x[k] * Wx[k, j] for k in range(d)) + sum(h[k] * Wh[k, j] for k in range(H)) + b[j]
+                 for j in range(4 * H)]
+            i, f, o = ([1 / (1 + sp.exp(-v)) for v in a[k * H:(k + 1) * H]] for k in range(3))
+            g = [sp.tanh(v) for v in a[3 * H:]]
+            c = [f[j] * c[j] + i[j] * g[j] for j in range(H)]
+            h = [o[j] * sp.tanh(c[j]) for j in range(H)]
+            out += h
+        return out if self.sequences else out[-H:]

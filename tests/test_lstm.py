@@ -1,0 +1,196 @@
+"""The lstm layer kind: forward against a plain loop, backward against finite differences, its known mistakes
+named, bad input refused in one line, stacks of perturbed params, ``--impl`` end to end."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from gradcheck import check_network, load_spec
+from gradcheck.cli import main
+from gradcheck.reference.backprop import backprop
+from gradcheck.strategies import lstm_networks
+
+IMPLS = Path(__file__).parent / "impls"
+sys.path.insert(0, str(IMPLS))
+import lstm_nets  # noqa: E402
+
+NET = IMPLS / "lstm_nets.py"
+
+
+def _spec(convention="row", sequences=True, bias="separate", steps=4, features=3, units=3, after=2):
+    return {"input": {"steps": steps, "features": features}, "convention": convention, "bias": bias,
+            "loss": "mse", "batch": 3, "seed": 2,
+            "layers": [{"type": "lstm", "units": units, "sequences": sequences},
+                       {"type": "dense", "units": after}]}
+
+
+def _loop(x, Wx, Wh, b):
+    """Every h, one sample and one step at a time (row layout of the params)."""
+    N, T, _ = x.shape
+    H = Wh.shape[0]
+    out = np.zeros((N, T, H))
+    for n in range(N):
+        h, c = np.zeros(H), np.zeros(H)
+        for t in range(T):
+            a = x[n, t] @ Wx + h @ Wh + b
+            i, f, o = (1 / (1 + np.exp(-a[k * H:(k + 1) * H])) for k in range(3))
+            c = f * c + i * np.tanh(a[3 * H:])
+            h = o * np.tanh(c)
+            out[n, t] = h
+    return out
+
+
+@pytest.mark.parametrize("convention", ["row", "column"])
+@pytest.mark.parametrize("sequences", [True, False])
+def test_forward_matches_a_plain_loop(convention, sequences):
+    spec = load_spec(_spec(convention, sequences))
+    ly, p = spec.layers[0], spec.parameters()[0]
+    X, _ = spec.batch_data()
+    z, _ = ly.forward(p, X, spec.conv, spec.bias)
+    row = (lambda w: w.T) if convention == "column" else (lambda w: w)
+    want = _loop(X, row(p["Wx"]), row(p["Wh"]), p["b"])
+    if not sequences:
+        want = want[:, -1].T if convention == "column" else want[:, -1]
+    column = convention == "column"
+    assert p["Wx"].shape == ((12, 3) if column else (3, 12)) and p["Wh"].shape == ((12, 3) if column else (3, 12))
+    assert p["b"].shape == (12,)
+    np.testing.assert_allclose(z, want, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("convention,sequences,bias", [("row", True, "separate"), ("column", False, "separate"),
+                                                       ("column", True, "none")])
+def test_backward_agrees_with_finite_differences(convention, sequences, bias):
+    result = check_network(_spec(convention, sequences, bias), symbolic="off")
+    assert result.passed, str(result)
+
+
+def test_a_wrong_gradient_is_caught():
+    spec = load_spec(_spec())
+    params = spec.parameters()
+    X, Y = spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    grads[0]["Wh"][1, 5] += 1e-3
+
+    def impl(p, X_, Y_):
+        return grads
+
+    result = check_network(spec, impl, params=params, data=(X, Y), symbolic="off")
+    assert not result.passed and "Wh0[1, 5]" in str(result), str(result)
+
+
+def test_a_stack_of_params_equals_separate_forwards():
+    spec = load_spec(_spec(convention="column"))
+    ly, conv, bias = spec.layers[0], spec.conv, spec.bias
+    X, _ = spec.batch_data()
+    rng = np.random.default_rng(0)
+    stack = [ly.init(rng, conv, bias) for _ in range(3)]
+    stacked = {k: np.stack([p[k] for p in stack]) for k in stack[0]}
+    z, _ = ly.forward(stacked, X, conv, bias)
+    for p, zp in zip(stack, z):
+        np.testing.assert_allclose(zp, ly.forward(p, X, conv, bias)[0], rtol=1e-13, atol=1e-15)
+    xs = np.stack([X, X + 0.1, X - 0.2])  # a stack of inputs too
+    z2, _ = ly.forward(stacked, xs, conv, bias)
+    np.testing.assert_allclose(z2[1], ly.forward(stack[1], xs[1], conv, bias)[0], rtol=1e-13, atol=1e-15)
+
+
+def test_the_symbolic_form_is_the_forward_pass():
+    import sympy as sp
+
+    spec = load_spec(_spec(convention="column", sequences=True, steps=2, features=2, units=2))
+    ly, conv, bias = spec.layers[0], spec.conv, spec.bias
+    p = spec.parameters()[0]
+    x = np.random.default_rng(1).normal(size=(1, 2, 2))
+    exprs = ly.symbolic_z({k: v.astype(object) for k, v in p.items()}, list(x.ravel()), conv, bias)
+    got = np.array([float(sp.N(e)) for e in exprs])
+    np.testing.assert_allclose(got, ly.forward(p, x, conv, bias)[0].ravel(), rtol=1e-12)
+
+
+def test_the_correct_student_backprops_pass():
+    for spec, fn in ((lstm_nets.SPEC, "lstm_net"), (lstm_nets.LAST, "lstm_last")):
+        result = check_network(spec, f"{NET}:{fn}", symbolic="off")
+        assert result.passed and not result.diagnosis, str(result)
+
+
+NAMED = {
+    "lstm_net_gates_ifgo": "in the order i, f, g, o",
+    "lstm_net_gates_fiog": "swaps the input and forget gates",
+    "lstm_net_c_not_carried": "∂C/∂c is not carried back through time",
+    "lstm_net_h_not_carried": "∂C/∂h is not carried to the earlier step",
+    "lstm_last_h_not_carried": "∂C/∂h is not carried to the earlier step",
+    "lstm_net_not_summed": "does not sum the weight gradients over time",
+}
+
+
+@pytest.mark.parametrize("fn", sorted(NAMED))
+def test_each_lstm_mistake_is_named(fn):
+    spec = lstm_nets.LAST if fn.startswith("lstm_last") else lstm_nets.SPEC
+    result = check_network(spec, f"{NET}:{fn}", symbolic="off")
+    assert not result.passed
+    assert len(result.diagnosis) == 1 and result.diagnosis[0].startswith("matches a known mistake: lstm layer 0"), \
+        result.diagnosis
+    assert NAMED[fn] in result.diagnosis[0], result.diagnosis[0]
+
+
+def test_the_cli_fails_a_gate_order_mistake(tmp_path, capsys):
+    path = tmp_path / "lstm.json"
+    path.write_text(json.dumps(lstm_nets.SPEC))
+    code = main([str(path), "--impl", f"{NET}:lstm_net_gates_ifgo", "--symbolic", "off"])
+    out = capsys.readouterr().out
+    assert code == 1 and "in the order i, f, g, o" in out, out
+    assert main([str(path), "--impl", f"{NET}:lstm_net", "--symbolic", "off"]) == 0
+
+
+@pytest.mark.parametrize("layer,input_,words", [
+    ({"type": "lstm", "units": 0}, {"steps": 3, "features": 2}, "layers[0].units"),
+    ({"type": "lstm", "units": 2, "sequences": "yes"}, {"steps": 3, "features": 2}, "layers[0].sequences"),
+    ({"type": "lstm", "units": 2}, 4, "lstm layer 0 needs a sequence input (T, D), got 4"),
+    ({"type": "lstm", "units": 2, "activation": "tanh"}, {"steps": 3, "features": 2}, "activation"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, capsys, layer, input_, words):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"input": input_, "loss": "mse", "layers": [layer, {"units": 1}]}))
+    code = main([str(path), "--symbolic", "off"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and words in err[0], err
+
+
+def test_augmented_bias_is_refused(tmp_path, capsys):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(_spec(bias="augmented")))
+    assert main([str(path), "--symbolic", "off"]) == 2
+    assert "bias \"augmented\" is not defined for lstm layers" in capsys.readouterr().err
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lstm_networks())
+def test_random_lstm_networks_pass(net):
+    result = check_network(net, symbolic="off")
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("convention,sequences", [("row", True), ("column", False)])
+def test_output_change_is_the_forward_pass_of_the_moved_params(convention, sequences):
+    spec = load_spec(_spec(convention, sequences))
+    ly, conv, bias = spec.layers[0], spec.conv, spec.bias
+    p = spec.parameters()[0]
+    X, _ = spec.batch_data()
+    z, cache = ly.forward(p, X, conv, bias)
+    for key in ("Wx", "Wh", "b"):
+        index = np.arange(p[key].size)[::5]
+        delta = np.linspace(-0.3, 0.2, len(index))
+        got = ly.output_change(p, key, index, delta, cache, z, conv, bias)
+        for q, (i, d) in enumerate(zip(index, delta)):
+            moved = {**p, key: p[key].copy()}
+            moved[key].flat[i] += d
+            np.testing.assert_allclose(got[q], ly.forward(moved, X, conv, bias)[0], rtol=1e-12, atol=1e-14)
+
+
+def test_the_sympy_opinion_agrees_on_one_step():
+    result = check_network(_spec(convention="column", sequences=False, steps=1, features=2, units=1, after=1))
+    assert result.passed and "symbolic" in result.checked, str(result)
