@@ -62,12 +62,11 @@ def log_softmax(z, axis):
     the sum is never rounded against the 1 of exp(z_j* − m), so a saturated softmax
     still has log a_j* ≈ −Σ_{j≠j*} exp(z_j − z_j*) to full precision.
     """
-    zr = np.real(z)
-    top = zr.argmax(axis=axis)
-    first = np.arange(z.shape[axis]).reshape((-1,) + (1,) * (-axis - 1)) == np.expand_dims(top, axis)
-    m = np.take_along_axis(z, np.expand_dims(top, axis), axis=axis)
-    rest = np.where(first, 0.0, np.exp(z - m)).sum(axis=axis, keepdims=True)
-    return (z - m) - np.log1p(rest)
+    top = np.expand_dims(np.real(z).argmax(axis=axis), axis)
+    d = z - np.take_along_axis(z, top, axis=axis)
+    e = np.exp(d)
+    np.put_along_axis(e, top, 0.0, axis=axis)  # the sum over j ≠ j*: exp(0) = 1 is the log1p's own 1
+    return d - np.log1p(e.sum(axis=axis, keepdims=True))
 
 
 def _softmax(z, axis):
