@@ -81,14 +81,19 @@ def _weight_block(spec, W):
     return W[..., :, :-1] if spec.conv.samples_are_columns else W[..., :-1, :]
 
 
+def _affine(ly):
+    """True for a layer whose W multiplies a batch of vectors (dense): the sites below are its backward's steps."""
+    return hasattr(ly, "line_index") and ly.structured
+
+
 def _square(spec, ly):
     W = spec.param_shapes()[ly.index].get("W")
-    return W is not None and len(W) == 2 and W[0] == W[1]
+    return _affine(ly) and W is not None and len(W) == 2 and W[0] == W[1]
 
 
 def _square_block(spec, ly):
     W = spec.param_shapes()[ly.index].get("W")
-    if W is None or len(W) != 2:
+    if not _affine(ly) or W is None or len(W) != 2:
         return False
     w = _weight_block(spec, np.empty(W)).shape
     return w[0] == w[1]

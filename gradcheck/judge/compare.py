@@ -19,7 +19,7 @@ plus rounding of the loss at its scale):
   midpoint, the bound reaches both); reported, not failed. Outside them it is wrong, and so
   is a value the joint test of all kinks finds wrong (``joint``: not a sub- or supergradient
   as a vector, see :mod:`gradcheck.judge.subgradient`). An element too close to a kink for
-  any step to resolve (``unresolved``) is inconclusive inside its interval.
+  any step to resolve (``unresolved``) is inconclusive, whatever its value.
 
 ``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
 than it. An analytic opinion may also differ from the exact gradient by the rounding
@@ -221,13 +221,14 @@ class TensorCheck:
                     ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound) & ~at_kink] = _INCONCLUSIVE
 
     def _at_kinks(self, op, ver):
-        """Unresolved elements are inconclusive at best; elements that failed the joint test of kinks are wrong.
+        """Unresolved elements are inconclusive; elements that failed the joint test of kinks are wrong.
 
         Where kinks meet (a tie in a max pool over relu outputs at 0), the chain rule's choices at each kink can
         give a value outside the element's own one-sided derivatives: the reference backprop's value is such a
         valid choice, so a value at a kink that is the reference's is a kink, not wrong."""
-        if self.unresolved is not None:
-            ver[np.asarray(self.unresolved, bool) & ((ver == _GOOD) | (ver == _KINK))] = _INCONCLUSIVE
+        if self.unresolved is not None:  # every chord averages the pieces on both sides of a kink nearer than any
+            # resolvable step, so the piece at θ (its derivative) is never measured: no value can be called wrong
+            ver[np.asarray(self.unresolved, bool) & (ver != _UNCHECKED)] = _INCONCLUSIVE
         reference = self.values.get("backprop")
         if self.kinks is not None and reference is not None and np.shape(reference) == np.shape(ver):
             v, r = np.asarray(self.values[op], float), np.asarray(reference, float)

@@ -21,8 +21,9 @@ as one of:
   bound reaches both (see :func:`interval`). Whether the values at all kinks are a sub- or
   supergradient *together* is :mod:`gradcheck.judge.subgradient`'s test;
 * **unresolved**: the crossing persists and the one-sided derivatives change with the step:
-  a kink next to θ that no step float64 resolves. Inconclusive inside every slope seen,
-  wrong outside them.
+  a kink next to θ that no step float64 resolves. Every chord then averages the pieces on both
+  sides of it, so the derivative at θ is never measured: the element is inconclusive, whatever its
+  value (the numeric value shown is the middle of the slopes seen).
 
 :func:`resolve` does this for any evaluator; :func:`resolve_layer` for a network's layer, called
 from :func:`~gradcheck.numeric.network.numeric_gradient` (crossings are

@@ -1,0 +1,39 @@
+"""An element whose kink is nearer than any step float64 resolves is inconclusive, whatever its value: every chord
+averages the pieces on both sides of the kink, so the derivative at θ itself (here 0) is never measured."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcheck import check_network, load_spec
+from gradcheck.reference.backprop import backprop
+
+# A network a property test drew: unit 1 of the relu layer (layer 3) has z ≈ −5e-13 and −2e-13 on its samples
+# (weights 1e-12 and −1e-38): its weights' derivative at θ is exactly 0, while every step the loss's rounding allows
+# crosses relu's kink on one side or on both.
+NEAR = {"input": {"steps": 1, "vocab": 3}, "layers": [{"type": "embedding", "dim": 3}, {"units": 2, "activation": "elu"}, {"type": "flatten"}, {"units": 4, "activation": "relu"}, {"units": 3, "activation": "tanh"}], "loss": "mse", "convention": "row", "bias": "none", "batch": 3, "seed": 31, "params": [{"W": [[0.08886991889981588, -0.034568753856933254, -0.8452242731350035], [1.1754943508222875e-38, -0.3333333333333333, -0.3333333333333333], [-0.3333333333333333, -0.6774906158201279, -0.7115378516776154]]}, {"W": [[0.5835113679358837, 0.8827993350408887], [0.06051834131244132, -0.028540849651178535], [0.7607446827927533, -3.480337509512998e-22]]}, {}, {"W": [[-6.103515625e-05, 1e-12, -4.609954647694627e-201, -0.7784893584990988], [-0.43960757115824733, -1.1754943508222875e-38, 0.43710694069119627, -6.103515625e-05]]}, {"W": [[0.05122412074124738, -0.14270067648204132, -5.009200507707879e-51], [-0.07465849512296141, -0.8742712037398395, 0.0006587491615298378], [0.20357639878718792, -0.24360983539211545, 0.3233686150467674], [0.06215824843966655, 3.112134461287077e-77, 0.5827994886890848]]}], "data": {"X": [[2], [2], [1]], "Y": [[0.26021054539049504, 0.1, 0.8038380381258339], [0.520902950516819, -0.6696209811026912, -5.960464477539063e-08], [4.762491502208825e-76, 0.5858900590031602, 0.47097561792346476]]}}  # noqa: E501 - the drawn example as it is
+
+
+def test_a_correct_zero_next_to_an_unresolvable_kink_is_not_failed():
+    spec = load_spec(NEAR)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    assert np.all(grads[3]["W"][:, 1] == 0)  # z < 0 at θ on every sample
+    result = check_network(spec, symbolic="off")
+    assert result.passed, str(result)
+    verdicts = result.tensor("W3").verdict("backprop")
+    assert set(verdicts[:, 1]) <= {"inconclusive", "good"}
+
+
+def test_a_wrong_value_elsewhere_in_the_same_network_still_fails():
+    spec = load_spec(NEAR)
+
+    def impl(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[4]["W"] = grads[4]["W"].copy()
+        grads[4]["W"][0, 0] *= 1.5  # a resolvable element of the tanh layer, away from any kink
+        return grads
+
+    result = check_network(spec, impl, symbolic="off")
+    assert not result.passed
+    assert result.tensor("W4").verdict("impl")[0, 0] == "wrong"
