@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcheck.catalogue.activations import LEAKY_SLOPE
+from gradcheck.catalogue.activations import ACTIVATIONS
 
 __all__ = ["mp_cost", "mp_derivative", "network_loss", "torch_gradients"]
 
@@ -126,6 +126,10 @@ class _TorchOps:
         return {"linear": lambda: z, "sigmoid": lambda: t.sigmoid(z), "tanh": lambda: t.tanh(z),
                 "relu": lambda: t.relu(z), "leaky_relu": lambda: self.F.leaky_relu(z, LEAKY_SLOPE),
                 "softplus": lambda: self.softplus(z)}[name]()
+
+
+#: leaky_relu's default slope (the sweeps draw networks without a ``slope`` key).
+LEAKY_SLOPE = dict(ACTIVATIONS["leaky_relu"].params)["slope"]
 
 
 def torch_gradients(spec, params, X, Y):
