@@ -89,7 +89,7 @@ def sequence_specs(max_steps=3, max_features=3, max_units=4, conventions=None, s
 
 def _filled(specs, masked=False):
     from . import load_spec
-    from .strategies import data_for, params_for
+    from .strategies import complete, data_for, params_for
 
     @st.composite
     def build(draw):
@@ -97,12 +97,12 @@ def _filled(specs, masked=False):
         spec = load_spec(raw)
         params = draw(params_for(spec))
         X, Y = draw(data_for(spec))
-        data = {"X": X.tolist(), "Y": Y.tolist()}
+        mask = {}
         if masked and len(spec.output_shape) == 2:
             n, t = Y.shape[:2]
-            data["mask"] = np.asarray(draw(st.lists(st.integers(0, 1), min_size=n * t, max_size=n * t))
+            mask["mask"] = np.asarray(draw(st.lists(st.integers(0, 1), min_size=n * t, max_size=n * t))
                                       ).reshape(n, t).tolist()
-        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params], "data": data}
+        return complete(raw, params, X, Y, **mask)
 
     return build()
 

@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
 from .spec.parse import load_spec
-from .strategies import _choose, _floats, _positive, data_for, params_for
+from .strategies import _choose, _floats, _positive, complete, data_for, params_for
 
 __all__ = ["attention_networks", "embedding_networks", "lstm_networks", "rnn_networks"]
 
@@ -41,8 +41,7 @@ def attention_networks(max_steps=3, max_heads=2, max_head_size=2, max_batch=3, c
         spec = load_spec(raw)
         params = draw(params_for(spec))
         X, Y = draw(data_for(spec))
-        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
-                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+        return complete(raw, params, X, Y)
 
     return build()
 
@@ -91,8 +90,7 @@ def embedding_networks(max_vocab=6, max_steps=3, max_dim=3, max_batch=5, convent
         used = draw(st.lists(st.integers(0, vocab - 1), min_size=1, max_size=vocab, unique=True))
         X = draw(hnp.arrays(np.int64, (spec.n_samples, steps), elements=st.sampled_from(used)))
         Y = draw(data_for(spec))[1]
-        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
-                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+        return complete(raw, params, X, Y)
 
     return build()
 
@@ -126,8 +124,7 @@ def rnn_networks(kinds=("rnn", "gru"), max_steps=3, max_features=2, max_units=3,
             Y = np.eye(k)[draw(hnp.arrays(np.int64, (n, *steps), elements=st.integers(0, k - 1)))]
         else:
             Y = draw(hnp.arrays(np.float64, (n, *steps, k), elements=_floats(-2.0, 2.0)))
-        return {**raw, "params": [{key: v.tolist() for key, v in p.items()} for p in params],
-                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+        return complete(raw, params, X, Y)
 
     return build()
 
@@ -164,8 +161,7 @@ def lstm_networks(max_steps=3, max_features=3, max_units=3, max_batch=3, convent
         params = draw(params_for(spec))
         X = draw(hnp.arrays(np.float64, (n, t, d), elements=_floats(-2.0, 2.0)))
         Y = draw(hnp.arrays(np.float64, (n, *spec.output_shape), elements=_floats(-2.0, 2.0)))
-        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
-                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+        return complete(raw, params, X, Y)
 
     return build()
 

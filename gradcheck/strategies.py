@@ -28,7 +28,8 @@ from .loss_strategies import classes_for, loss_options, min_outputs
 from .spec.parse import load_spec
 from .validate import whole_number
 
-__all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "bad_shape_specs", "malformed_specs"]
+__all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "complete", "bad_shape_specs",
+           "malformed_specs"]
 #: The strategies for the corners where finite differences are hard to judge live in
 #: :mod:`gradcheck.corner_strategies` (they build on these); importing them from here loads them on first use.
 _CORNER_NAMES = frozenset({"CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_networks",
@@ -166,9 +167,15 @@ def networks(cnn=False, **spec_options):
         spec = load_spec(raw)
         params = draw(params_for(spec))
         X, Y = draw(data_for(spec))
-        return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
-                "data": {"X": X.tolist(), "Y": Y.tolist()}}
+        return complete(raw, params, X, Y)
     return build()
+
+
+def complete(raw, params, X, Y, **data):
+    """The spec dict ``raw`` with its params (a list of dicts of arrays) and data X, Y (plus any other ``data``
+    entries, such as a mask) written in, as JSON-able lists."""
+    return {**raw, "params": [{k: v.tolist() for k, v in p.items()} for p in params],
+            "data": {"X": X.tolist(), "Y": Y.tolist(), **data}}
 
 
 # -- convolutional networks --------------------------------------------------------------------

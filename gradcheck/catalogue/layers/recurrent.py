@@ -29,7 +29,7 @@ import numpy as np
 from ...errors import SpecError
 from .base import Layer, Recorder
 
-__all__ = ["Recurrent", "rows", "states_of", "unrows"]
+__all__ = ["Recurrent", "rows", "slip", "states_of", "unrows"]
 
 
 def rows(W, conv):
@@ -46,6 +46,13 @@ def states_of(xw, Wh, units):
     """h_0 = 0, shaped like one step of ``xw`` (..., N, T, ·) broadcast with the stack axes of ``Wh``."""
     shape = np.broadcast_shapes((*xw.shape[:-2], units), (*Wh.shape[:-2], 1, units))
     return np.zeros(shape, dtype=np.result_type(xw, Wh))
+
+
+def slip(name):
+    """A known mistake's backward for a recurrent kind: its own backprop through time making the mistake ``name``."""
+    def backward(ly, own, delta, cache, a_prev, params, conv, bias):
+        return ly._bptt(delta, cache, params, conv, bias, slip=name)
+    return backward
 
 
 @dataclass(frozen=True, repr=False)

@@ -25,14 +25,9 @@ from ..activations import ACTIVATIONS
 from .base import Recorder
 from .mistakes import KnownMistake, where
 from .recurrent import Recurrent, rows, states_of
+from .recurrent import slip as _slip
 
 __all__ = ["RNN"]
-
-
-def _slip(name):
-    def backward(ly, own, delta, cache, a_prev, params, conv, bias):
-        return ly._bptt(delta, cache, params, conv, bias, slip=name)
-    return backward
 
 
 MISTAKES = (
