@@ -22,9 +22,8 @@ from ..numeric.kinks import unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import grow_elements, numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, resolve_mode
-from ..reference.backprop import backprop
+from ..reference.backprop import reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
-from ..reference.shapes import trace_shapes
 from ..spec.arrays import given_targets, parse_params
 from ..spec.parse import load_spec
 from ..threads import blas_threads, check_threads
@@ -88,10 +87,10 @@ class _Network:
     X: np.ndarray
     Y: np.ndarray  # the targets the losses compute with (class labels made one-hot)
     params: list
-    trace: object  # the ShapeTrace, traced once here
     given: np.ndarray | None = None  # Y as given (class labels stay labels): what the user's backprop receives
     loss: float | None = None
     reference: list | None = None  # the reference backprop's gradients
+    done: object = None  # the ReferencePass they came from (its forward pass and δs, used again)
     mode: str = "full"  # the mode that runs
     elements: list | None = None  # per layer, {param: flat indices} a sampled check perturbs
     numeric: object = None  # the NumericGradient
@@ -128,7 +127,7 @@ class _Network:
 
 
 def _prepare(spec, impl, params, data, opts):
-    """The network's data and params (the spec's, or those given, validated as net.json's) and its shape trace."""
+    """The network's data and params (the spec's, or those given, validated as net.json's)."""
     impl = spec.impl if impl is None else impl
     if data is None:
         X, Y_given = spec.batch_data(opts.seed)
@@ -143,12 +142,13 @@ def _prepare(spec, impl, params, data, opts):
     else:  # validated like net.json's params: shapes named per layer, with hints
         given = parse_params(params if isinstance(params, list) else _listed(params), spec, spec.source)
         params = replace(spec, params=given).parameters(opts.seed, n=n)
-    return _Network(spec, None if impl is None else Loaded(impl), X, Y, params, trace_shapes(spec), Y_given)
+    return _Network(spec, None if impl is None else Loaded(impl), X, Y, params, Y_given)
 
 
 def reference_stage(s, opts):
     """The reference backprop, and the mode that runs (with the sample of a sampled check)."""
-    s.loss, s.reference = backprop(s.spec, s.params, s.X, s.Y)
+    s.done = reference_pass(s.spec, s.params, s.X, s.Y)
+    s.loss, s.reference = s.done.loss, s.done.grads
     s.mode, mode_note = resolve_mode(opts.mode, s.spec, s.n, opts.method)
     if s.mode == "sampled":
         s.elements = refill.sample(s.spec, opts.sample, opts.seed)
@@ -158,9 +158,9 @@ def reference_stage(s, opts):
 def numeric_stage(s, opts):
     """Finite differences (the judge), and the rounding of the reference backprop and of the loss."""
     s.numeric = numeric_gradient(s.spec, s.params, s.X, s.Y, step=opts.step, method=opts.method, elements=s.elements,
-                                 progress=opts.progress)
-    s.rounding = backprop_rounding(s.spec, s.params, s.X, s.Y)
-    s.hidden = unseen(s.spec, s.params, s.X, s.Y)
+                                 progress=opts.progress, done=s.done)
+    s.rounding = backprop_rounding(s.spec, s.params, s.X, s.Y, done=s.done)
+    s.hidden = unseen(s.spec, s.params, s.X, s.Y, fw=s.done.fw)
     s.opinions.update(backprop=s.reference, numeric=s.numeric.grads)
 
 
@@ -239,7 +239,7 @@ def judge_stage(s, opts):
     s.result = outcome(s.spec.name, tensors, s.opinions, s.checked(), opts,
                        notes=s.notes + kink_notes(tensors, lambda _: _on_kink(s.spec), "a kink", "the loss's rounding"),
                        problems=s.problems, later=s.stray + lost, diagnosis=list(s.joint_notes), spec=s.spec,
-                       trace=s.trace, loss=s.loss, params=s.params, X=s.X, Y=s.Y, method=s.numeric.method,
+                       loss=s.loss, params=s.params, X=s.X, Y=s.Y, method=s.numeric.method,
                        mode=s.mode, directions=s.found, derivation=s.derivation,
                        impl_output=(s.user.output or None) if s.user is not None else None)
 
@@ -310,7 +310,7 @@ def line_trace_stage(s, opts):
     wrong = {t.name: np.shape(t.values["impl"]) for t in result.tensors
              if t.values.get("impl") is not None and np.shape(t.values["impl"]) != t.shape}
     wrong.update(s.user.extras.get("reshaped", {}))
-    traced = line_trace(s.user_fn, s.spec, s.params, s.X, s.given, s.trace, wrong, opts.timeout)
+    traced = line_trace(s.user_fn, s.spec, s.params, s.X, s.given, result.trace, wrong, opts.timeout)
     if isinstance(traced, str):
         result.notes.append(f"line trace skipped: {traced}")
     else:

@@ -37,7 +37,7 @@ class CheckResult:
     notes: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     spec: object = None  # the network's Spec (a network check)
-    trace: object = None  # its ShapeTrace, traced once by the check
+    shape_trace: object = field(default=None, repr=False)  # the ShapeTrace, if made; read it as ``trace``
     loss: float | None = None
     params: list | None = None  # the parameters checked, one {"W": ..., "b": ...} per layer
     X: object = None
@@ -61,6 +61,16 @@ class CheckResult:
     def extra(self):
         """{field: value} of the carried fields that are set (read-only; the fields themselves are the interface)."""
         return {name: getattr(self, name) for name in self.CARRIED if getattr(self, name) is not None}
+
+    @property
+    def trace(self):
+        """The network's :class:`~gradcheck.reference.shapes.ShapeTrace`, traced when first read (most checks never
+        print it); None for a function check."""
+        if self.shape_trace is None and self.spec is not None:
+            from ..reference.shapes import trace_shapes
+
+            self.shape_trace = trace_shapes(self.spec)
+        return self.shape_trace
 
     @property
     def passed(self):

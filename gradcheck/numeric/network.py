@@ -131,7 +131,7 @@ def _settle_allocator():
         _SETTLED.append(np.empty(4 * 2**20 // 8).size)  # allocated and freed at once: only the free matters
 
 
-def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=None, progress=None,
+def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=None, progress=None, done=None,  # noqa: PLR0913
                      **evaluation) -> NumericGradient:
     """Finite-difference ∂C/∂θ for every param element (``params``: list of {"W", "b"}, {"gamma", "beta"},
     {} or {"mask"} dicts; masks are held fixed, not differentiated).
@@ -145,7 +145,9 @@ def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=N
     layers above are analytic. ``elements``, if given, is a list with one dict per layer
     mapping a param name to the flat indices to check (sampled checks); the other elements get
     NaN. Returns the gradient, the error bound per element, kink flags and the steps.
-    ``progress(done, total)`` is called as elements are finished.
+    ``progress(done, total)`` is called as elements are finished. ``done``: the
+    :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if already made (its forward pass is
+    the perturbed networks' base, and its δ and ∂C/∂a give the forward pass's rounding).
     """
     from .perturbed import Perturbed  # here, so the pytest plugin can load without NumPy's users
 
@@ -157,9 +159,9 @@ def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=N
                           f"analytic, and {' and '.join(blockers)} {'is' if len(blockers) == 1 else 'are'} not: "
                           "use method richardson or central")
     _settle_allocator()
-    net = Perturbed(spec, params, X, Y, **evaluation)
+    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw, **evaluation)
     # No difference is taken by a complex step: the loss's rounding does not enter.
-    noises = [0.0] * len(spec.layers) if method.complex else layer_noise(net)
+    noises = [0.0] * len(spec.layers) if method.complex else layer_noise(net, seen=None if done is None else done.seen)
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
              np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
     run = _Run(net, method, step, noises, (sum(len(t) for t in todos), progress))

@@ -84,15 +84,16 @@ def ulp_probe(spec, params, X, Y, loss):
     return out if np.isfinite(out) else 0.0
 
 
-def forward_rounding(spec, params, X, Y):
+def forward_rounding(spec, params, X, Y, seen=None):
     """Per layer l, ε/2·‖|x|·|∂C/∂x|‖₂ over every z and a of layers l and above: how far rounding each stored
     intermediate moves C (root sum of squares: the roundings are independent), when an element of layer l moves.
     The squares are taken at the scale of the largest term, so that terms near the smallest normal number (a loss
-    of 1e-290) do not underflow to nothing."""
+    of 1e-290) do not underflow to nothing. ``seen``: the reference backprop's, if already made."""
     from ..reference.backprop import backprop
 
-    seen = {}
-    backprop(spec, params, X, Y, seen=seen)
+    if seen is None:
+        seen = {}
+        backprop(spec, params, X, Y, seen=seen)
     terms = [[] for _ in spec.layers]
     with np.errstate(all="ignore"):
         for i, (z, delta, a, da) in seen.items():
@@ -127,14 +128,14 @@ def function_noise(f_batch, theta, f0, seed=0):
     return max(float(probe) if np.isfinite(probe) else 0.0, ecnoise(values[2:]))
 
 
-def layer_noise(net, seed=0):
+def layer_noise(net, seed=0, seen=None):
     """Per layer of the :class:`~gradcheck.numeric.perturbed.Perturbed` network ``net``, the loss's rounding near
     θ when that layer's elements move: the largest of :func:`ulp_probe`, :func:`forward_rounding` and
     :func:`line_noise` along a random direction in the layer's params. A list of floats, one per layer (0 for
-    layers without trainable params)."""
+    layers without trainable params). ``seen``: the reference backprop's, if already made."""
     spec, params, X, Y = net.spec, net.params, net.X, net.Y
     probe = ulp_probe(spec, params, X, Y, net.loss)
-    model = forward_rounding(spec, params, X, Y)
+    model = forward_rounding(spec, params, X, Y, seen)
     rng = np.random.default_rng([seed, 0xEC])
     out = []
     for i, trainable in enumerate(spec.param_shapes()):

@@ -49,17 +49,18 @@ LINE_CHUNK = 2**16
 class Perturbed:
     """Evaluates C at θ + δ_p·e_{i_p} for stacks of (element, step) pairs of one layer at a time.
 
-    ``structured=False`` recomputes every perturbed layer in full (the plain mode).
+    ``structured=False`` recomputes every perturbed layer in full (the plain mode). ``base``: the forward pass at θ,
+    if already made.
     """
 
-    def __init__(self, spec, params, X, Y, structured=True, lines=True):
+    def __init__(self, spec, params, X, Y, structured=True, lines=True, base=None):
         Y = spec.targets(Y)  # class labels: one-hot, once
         self.spec, self.params, self.X, self.Y = spec, params, X, Y
         self.structured = structured
         self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
         self._keys = [list(shapes) for shapes in spec.param_shapes()]
         conv = spec.conv
-        self.base = forward(spec, params, X)
+        self.base = forward(spec, params, X) if base is None else base
         self.inputs = [self.base.a_prev(ly) for ly in spec.layers]
         self.states = [ly.kink_state(a, z, conv, params=p)
                        for ly, a, z, p in zip(spec.layers, self.inputs, self.base.z, params)]

@@ -21,8 +21,8 @@ from ..catalogue import LOSSES
 from ..catalogue.losses import loss_of
 from ..catalogue.regularization import penalty, penalty_grads
 
-__all__ = ["Forward", "backprop", "cost", "forward", "loss_frame", "loss_value", "pass_back", "sample_losses",
-           "unrows"]
+__all__ = ["Forward", "ReferencePass", "backprop", "cost", "forward", "loss_frame", "loss_value", "pass_back",
+           "reference_pass", "sample_losses", "unrows"]
 
 
 @dataclass
@@ -170,7 +170,29 @@ def _regularize(spec, params, n, grads, tape):
             grads[layer][key] = grads[layer][key] + g
 
 
-def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
+@dataclass
+class ReferencePass:
+    """One reference backprop over the batch, kept for the parts of a check that need its pieces again (the
+    rounding allowance, the loss's noise, the perturbed networks' base): C, the gradients, the forward pass and
+    ``seen`` (per layer (z, δ, a, ∂C/∂a), see :func:`backprop`)."""
+
+    loss: float
+    grads: list
+    fw: Forward
+    seen: dict
+
+    def __repr__(self):
+        return f"ReferencePass(loss={self.loss!r}, layers={len(self.grads)})"
+
+
+def reference_pass(spec, params, X, Y) -> ReferencePass:
+    """:func:`backprop` once, with its forward pass and every layer's z, δ, a and ∂C/∂a kept."""
+    seen, fw = {}, forward(spec, params, X)
+    loss, grads = backprop(spec, params, X, Y, seen=seen, fw=fw)
+    return ReferencePass(loss, grads, fw, seen)
+
+
+def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None, fw=None):
     """Return (C, grads): grads is a list of {"W": dW, "b": db} with exactly the params' shapes
     ({"gamma", "beta"} for norms, {} for layers without params; no entry for a dropout mask).
 
@@ -179,10 +201,10 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
 
     ``tweak`` (a :class:`gradcheck.diagnose.mistakes.Hypothesis`, used by the diagnosis only) replaces
     steps by known mistakes, so a user's wrong gradient can be matched to its cause. C and the weights' gradients
-    include the spec's regularisation term.
+    include the spec's regularisation term. ``fw``, the forward pass of these params on X, if already made.
     """
     conv, loss, Y = spec.conv, loss_of(spec), _targets(spec, Y)
-    fw = forward(spec, params, X, tape)
+    fw = _forward_of(spec, params, X, tape, fw)
     a = fw.output
     n, k, axis, rows = loss_frame(spec, a)
     C = float(loss_value(spec, a, Y, fw.z[-1])) + penalty(spec, params, n)
@@ -226,6 +248,11 @@ def backprop(spec, params, X, Y, tape=None, tweak=None, seen=None):
         pass_back(pending, ly, da)
     _regularize(spec, params, n, grads, tape)
     return C, grads
+
+
+def _forward_of(spec, params, X, tape, fw):
+    """The forward pass ``fw`` made already, or made now (always when a tape records it)."""
+    return forward(spec, params, X, tape) if fw is None or tape is not None else fw
 
 
 def pass_back(pending, ly, da):

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..catalogue.losses import loss_of, normaliser
-from .backprop import backprop, forward, fused_loss, loss_frame, pass_back, unrows
+from .backprop import backprop, forward, fused_loss, loss_frame, pass_back, reference_pass, unrows
 
 __all__ = ["DRAWS", "LOW_PRECISION_RUNS", "SIGMAS", "backprop_rounding", "low_precision_rounding", "unseen"]
 
@@ -79,11 +79,11 @@ def _unit(spec, fw):
     return np.where(np.isfinite(unit), unit, 0.0)
 
 
-def unseen(spec, params, X, Y):
+def unseen(spec, params, X, Y, fw=None):
     """Per element, the most that output errors below √tiny (whose squares underflow, so the loss cannot show
     them) may add to a gradient: the backward pass on magnitudes from √tiny·|∂δ/∂(a − y)| at those outputs.
-    None where every output error is larger (the usual case: nothing to add)."""
-    fw = forward(spec, params, X)
+    None where every output error is larger (the usual case: nothing to add). ``fw``: the forward pass, if made."""
+    fw = forward(spec, params, X) if fw is None else fw
     hidden = np.abs(fw.output - Y) < UNSEEN
     if not hidden.any():
         return None
@@ -105,45 +105,48 @@ def unseen(spec, params, X, Y):
     return out
 
 
-def backprop_rounding(spec, params, X, Y, seed=0):
+def backprop_rounding(spec, params, X, Y, seed=0, done=None):
     """Per element, the rounding error a correct float64 backprop may have, in units of ε (dicts shaped like
-    params): the local part plus :data:`SIGMAS` × the propagated part's root mean square (see the module)."""
+    params): the local part plus :data:`SIGMAS` × the propagated part's root mean square (see the module).
+    ``done``, the :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if already made."""
     conv = spec.conv
-    fw = forward(spec, params, X)
-    seen = {}
-    backprop(spec, params, X, Y, seen=seen)
+    if done is None:
+        done = reference_pass(spec, params, X, Y)
+    fw, seen = done.fw, done.seen
     last = len(spec.layers) - 1
     fused = fused_loss(spec) is not None
     rng = np.random.default_rng([seed, 0x40D])
-    local, spread = [None] * len(spec.layers), [None] * len(spec.layers)
-    for draw in range(DRAWS):
-        out_err = _output_error(spec, params, X, Y, fw)
+    local, own_da, slopes = [None] * len(spec.layers), [None] * len(spec.layers), [None] * len(spec.layers)
+    for ly in spec.layers:  # what does not depend on the draw: each layer's own rounding, σ' and its noise
+        i = ly.index
+        z, delta, a, da = seen[i]
+        own, own_da[i] = ly.backward_magnitude(np.abs(np.where(np.isfinite(delta), delta, 0.0)),
+                                               _magnitude(fw.a_in[i]), {key: np.abs(v) for key, v in params[i].items()},
+                                               conv, spec.bias, a_prev=_magnitude(fw.a_prev(ly)))
+        local[i] = {key: np.abs(v) for key, v in own.items()}
+        if ly.has_activation and not (i == last and fused):
+            with np.errstate(all="ignore"):
+                slope = np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
+                slopes[i] = np.abs(da) * (slope + 1.0)  # σ'(z) is good to ε·(|σ'| + 1)
+    out_err = _output_error(spec, params, X, Y, fw)
+    spread = [{key: np.zeros(np.shape(v)) for key, v in own.items()} for own in local]
+    for _ in range(DRAWS):
         pending = {last: out_err * rng.choice((-1.0, 1.0), size=out_err.shape)}  # ∂C/∂a's rounding, signed
         for ly in reversed(spec.layers):
             i = ly.index
-            z, delta, a, da = seen[i]
+            z, _, a, _ = seen[i]
             err = pending.pop(i)
             with np.errstate(all="ignore"):
-                if i == last and fused:
-                    e_delta = err
-                elif ly.has_activation:
-                    slope = np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
-                    noise = np.abs(da) * (slope + 1.0)  # σ'(z) is good to ε·(|σ'| + 1)
+                if slopes[i] is not None:
+                    noise = slopes[i]
                     e_delta = ly.act.vjp(err, z, a, ly.unit_axis(conv)) + noise * rng.choice((-1.0, 1.0),
                                                                                              noise.shape)
                 else:
                     e_delta = err
             e_delta = np.where(np.isfinite(e_delta), e_delta, 0.0)
-            absolute = {key: np.abs(v) for key, v in params[i].items()}
-            magnitude = _magnitude(fw.a_in[i])
-            own, own_da = ly.backward_magnitude(np.abs(np.where(np.isfinite(delta), delta, 0.0)), magnitude,
-                                                absolute, conv, spec.bias, a_prev=_magnitude(fw.a_prev(ly)))
             carried, err = ly.backward(e_delta, fw.a_in[i], params[i], conv, spec.bias)
             if err is not None:
-                pass_back(pending, ly, _signed(err, own_da, rng, ly.multi_input))
-            if draw == 0:
-                local[i] = {key: np.abs(v) for key, v in own.items()}
-                spread[i] = {key: np.zeros(np.shape(v)) for key, v in own.items()}
+                pass_back(pending, ly, _signed(err, own_da[i], rng, ly.multi_input))
             for key, v in carried.items():
                 spread[i][key] += np.square(v) / DRAWS
     return [{key: local[i][key] + SIGMAS * np.sqrt(spread[i][key]) for key in local[i]}
