@@ -200,3 +200,29 @@ def test_relu_derivative_is_zero_at_the_kink():
     z = np.array([-1.0, 0.0, 2.0])
     np.testing.assert_array_equal(ACTIVATIONS["relu"].derivative(z, np.maximum(z, 0)), [0, 0, 1])
     np.testing.assert_array_equal(ACTIVATIONS["leaky_relu"].derivative(z, z), [0.01, 0.01, 1])
+
+
+def test_a_reference_pass_handed_on_gives_what_each_part_computes_on_its_own():
+    from gradcheck.numeric.network import numeric_gradient
+    from gradcheck.reference.backprop import reference_pass
+    from gradcheck.reference.rounding import backprop_rounding, unseen
+
+    spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2, "activation": "softmax"}],
+                      "loss": "cross_entropy", "batch": 5, "seed": 2})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    done = reference_pass(spec, params, X, Y)
+    C, grads = backprop(spec, params, X, Y)
+    assert done.loss == C and all(np.array_equal(done.grads[i][k], grads[i][k]) for i in range(2) for k in grads[i])
+    for shared, own in ((backprop_rounding(spec, params, X, Y, done=done), backprop_rounding(spec, params, X, Y)),
+                        (numeric_gradient(spec, params, X, Y, done=done).grads,
+                         numeric_gradient(spec, params, X, Y).grads)):
+        assert all(np.array_equal(shared[i][k], own[i][k]) for i in range(2) for k in own[i])
+    assert unseen(spec, params, X, Y, fw=done.fw) is None and "layers=2" in repr(done)
+
+
+def test_random_signs_draw_what_rng_choice_draws():
+    from gradcheck.reference.rounding import random_signs
+
+    a, b = np.random.default_rng([3, 1]), np.random.default_rng([3, 1])
+    for shape in ((4, 5), (7,), (2, 3, 2)):
+        assert np.array_equal(random_signs(a, shape), b.choice((-1.0, 1.0), size=shape))

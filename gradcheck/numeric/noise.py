@@ -26,6 +26,8 @@ import math
 
 import numpy as np
 
+from ..reference.rounding import random_signs
+
 __all__ = ["ECNOISE_POINTS", "ecnoise", "forward_rounding", "function_noise", "layer_noise", "line_noise",
            "ulp_probe"]
 
@@ -119,7 +121,7 @@ def function_noise(f_batch, theta, f0, seed=0):
     :func:`ecnoise` of f at eight points along a random direction (ten calls of f).
     Where f is the small difference of larger terms (a sum that cancels) this is far above ε·|f|."""
     rng = np.random.default_rng([seed, 0xEC])
-    d = rng.choice((-1.0, 1.0), size=theta.size) * np.maximum(1.0, np.abs(theta))
+    d = random_signs(rng, theta.size) * np.maximum(1.0, np.abs(theta))
     t = np.arange(ECNOISE_POINTS, dtype=float)[:, None]
     T = np.concatenate([theta[None, :] * (1 + np.array([[EPS], [-EPS]])), theta[None, :] + t * ECNOISE_STEP * d])
     with np.errstate(all="ignore"):
@@ -142,7 +144,7 @@ def layer_noise(net, seed=0, seen=None):
         if not trainable:
             out.append(0.0)
             continue
-        signs = {key: rng.choice((-1.0, 1.0), size=np.shape(params[i][key])) for key in trainable}
+        signs = {key: random_signs(rng, np.shape(params[i][key])) for key in trainable}
         out.append(max(probe, float(model[i]), line_noise(net, i, signs)))
     return out
 

@@ -54,9 +54,9 @@ AGREE_ULPS = 64
 TAIL_ULPS = 8
 #: The products M_p of a layer are kept whole up to this size (6·units·K numbers).
 PRODUCT_BYTES = 64 * 2**20
-#: A fit evaluates this many of :class:`~gradcheck.numeric.perturbed.Perturbed`'s chunks of networks at once:
-#: fewer, larger calls (still a few MiB) for what is most of the work.
-FIT_CHUNKS = 3
+#: A fit evaluates this many of :class:`~gradcheck.numeric.perturbed.Perturbed`'s chunks of networks at once. One:
+#: larger calls save little Python time and leave the caches (a 64-128-64-10 net's fit took 1.4× as long at three).
+FIT_CHUNKS = 1
 #: Coefficients below this many ε·|ℓ_n| are rounding: the losses at the nodes are good to a few ε·|ℓ_n|, and
 #: the fit multiplies that by up to 70 (the largest row sum of the inverse Vandermonde matrices).
 NOISE_ULPS = 256
