@@ -29,7 +29,7 @@ import numpy as np
 from ..activations import ACTIVATIONS
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .recurrent import Recurrent, rows, states_of
+from .recurrent import Recurrent, previous, rows, states_of
 from .recurrent import slip as _slip
 
 __all__ = ["GRU"]
@@ -99,16 +99,14 @@ class GRU(Recurrent):
         xw, g = self._run(params, a_prev, conv)
         self._record_inputs(rec, params, a_prev, xw, conv)
         H = g["h"]
-        h_prev = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+        h_prev = previous(H)
         n = self.width
         rec("r", f"sigmoid(xWx[..., :{n}] + h_prev @ Whr), step by step", g["r"], xWx=xw, h_prev=h_prev)
         rec("u", f"sigmoid(xWx[..., {n}:{2 * n}] + h_prev @ Whz), step by step", g["u"], xWx=xw, h_prev=h_prev)
         rec("c", f"tanh(xWx[..., {2 * n}:] + (r * h_prev) @ Whh), step by step", g["c"], xWx=xw, r=g["r"],
             h_prev=h_prev)
         rec("h", "u * h_prev + (1 - u) * c", H, u=g["u"], h_prev=h_prev, c=g["c"])
-        z = self._output(H, conv)
-        last = "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]")
-        return rec("z", last, z, h=H), (a_prev, g["r"], g["u"], g["c"], H)
+        return self._record_output(rec, H, conv), (a_prev, g["r"], g["u"], g["c"], H)
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
         grads, dx, terms = self._bptt(delta, cache, params, conv, bias, terms=True)
@@ -127,7 +125,7 @@ class GRU(Recurrent):
         Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
         WrzT, WhhT = np.swapaxes(Wh[..., :, :2 * Hn], -1, -2), np.swapaxes(Wh[..., :, 2 * Hn:], -1, -2)
         dH = self._state_deltas(delta, H, conv)
-        Hin = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+        Hin = previous(H)
         dA = []
         carry = 0.0
         for t in reversed(range(self.steps)):

@@ -6,28 +6,25 @@ At every step t, with h_{-1} = c_{-1} = 0 and the same params at every step (row
     i = σ(a[:H]), f = σ(a[H:2H]), o = σ(a[2H:3H]), g = tanh(a[3H:])
     c_t = f ⊙ c_{t−1} + i ⊙ g,   h_t = o ⊙ tanh(c_t)
 
-=========== ============ ============ ====== =========================================
-convention  Wx           Wh           b      z
-=========== ============ ============ ====== =========================================
-row         (D, 4H)      (H, 4H)      (4H,)  (N, T, H) every h; (N, H) the last h
-column      (4H, D)      (4H, H)      (4H,)  (N, T, H) every h; (H, N) the last h
-=========== ============ ============ ====== =========================================
-
-``sequences`` (default true) returns every h_t, false only h_{T−1} (a vector, in the
+Wx (D, 4H), Wh (H, 4H) and b (4H,) in the row convention, their transposes in the column
+convention, one block of H per gate (:mod:`.recurrent`, as rnn and gru). ``sequences``
+(default true) returns every h_t (N, T, H), false only h_{T−1} (a vector, in the
 convention's vector layout). Backprop through time carries ∂C/∂h and ∂C/∂c from step t+1
 to step t and sums the params' gradients over the steps.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 
 from ...errors import SpecError
-from .base import Layer, Recorder
+from .base import Recorder
 from .mistakes import KnownMistake, where
+from .recurrent import Recurrent, previous, rows, states_of
+from .recurrent import slip as _slip
 
 __all__ = ["LSTM"]
 
@@ -55,11 +52,6 @@ def _t(x):
     return np.swapaxes(x, -1, -2)
 
 
-def _rowwise(W, conv):
-    """W laid out (in, 4H), as the row convention holds it."""
-    return _t(W) if conv.samples_are_columns else W
-
-
 @dataclass(frozen=True)
 class Slip:
     """How a backward pass through time departs from the right one: ``order`` stacks the gates' gradients in
@@ -72,12 +64,6 @@ class Slip:
     sum_time: bool = True
 
 
-def _slipped(**how):
-    def backward(ly, own, delta, cache, a_prev, params, conv, bias):
-        return ly.bptt(delta, cache, params, conv, bias, slip=replace(Slip(), **how))
-    return backward
-
-
 def _formula(ls):
     return "a = x·Wx + h·Wh + b; i = σ(a[:H]), f = σ(a[H:2H]), o = σ(a[2H:3H]), g = tanh(a[3H:])"
 
@@ -85,35 +71,33 @@ def _formula(ls):
 MISTAKES = (
     KnownMistake("gates_ifgo", lambda ls: (
         f"{where(ls)}: the backward pass stacks the gate gradients in the order i, f, g, o, but the forward pass "
-        f"reads the gates as i, f, o, g ({_formula(ls)}): da = [di, df, do, dg]"), _slipped(order="ifgo")),
+        f"reads the gates as i, f, o, g ({_formula(ls)}): da = [di, df, do, dg]"), _slip(Slip(order="ifgo"))),
     KnownMistake("gates_fiog", lambda ls: (
         f"{where(ls)}: the backward pass swaps the input and forget gates' gradients (f, i, o, g), but the "
         f"forward pass reads the gates as i, f, o, g ({_formula(ls)}): da = [di, df, do, dg]"),
-        _slipped(order="fiog")),
+        _slip(Slip(order="fiog"))),
     KnownMistake("c_not_carried", lambda ls: (
         f"{where(ls)}: ∂C/∂c is not carried back through time: c_{{t+1}} = f_{{t+1}}·c_t + i·g, so dc_t adds "
-        "dc_{t+1}·f_{t+1} from the step after to dh_t·o_t·(1 − tanh²(c_t))"), _slipped(carry_c=False),
+        "dc_{t+1}·f_{t+1} from the step after to dh_t·o_t·(1 − tanh²(c_t))"), _slip(Slip(carry_c=False)),
         applies=lambda ly: ly.steps > 1),
     KnownMistake("h_not_carried", lambda ls: (
         f"{where(ls)}: ∂C/∂h is not carried to the earlier step: h_t also feeds step t+1 through Wh, so dh_t "
-        "adds da_{t+1}·Whᵀ (dprev_h) to the gradient from the layer above"), _slipped(carry_h=False),
+        "adds da_{t+1}·Whᵀ (dprev_h) to the gradient from the layer above"), _slip(Slip(carry_h=False)),
         applies=lambda ly: ly.steps > 1),
     KnownMistake("not_summed_over_time", lambda ls: (
         f"{where(ls)} does not sum the weight gradients over time: Wx, Wh and b are shared by all "
         f"T = {ls[0].steps} steps, so dWx, dWh and db add every step's share (+=); the backward pass kept only "
-        "the last step it visited (t = 0)"), _slipped(sum_time=False), applies=lambda ly: ly.steps > 1),
+        "the last step it visited (t = 0)"), _slip(Slip(sum_time=False)), applies=lambda ly: ly.steps > 1),
 )
 
 
 @dataclass(frozen=True, repr=False)
-class LSTM(Layer):
+class LSTM(Recurrent):
     """LSTM over a sequence: ``units`` H, ``sequences`` (every h, or only the last)."""
 
     kind = "lstm"
-    keys: ClassVar[dict] = {"units": ..., "sequences": True}
-    params = ("Wx", "Wh", "b")
-    weights = ("Wx", "Wh")
-    complex_step = True
+    gates = 4
+    gate_names = tuple(GATES)
     mistakes = MISTAKES
     meanings: ClassVar[dict] = {
         "Wx": "input weights, gates i, f, o, g", "Wh": "recurrent weights, gates i, f, o, g",
@@ -145,25 +129,13 @@ class LSTM(Layer):
                              f"lstm {index}: keeps {last}: {'x'.join(map(str, out))}"))
 
     @property
-    def steps(self):
-        return self.in_shape[0]
-
-    @property
-    def width(self):
-        """H: the units of h."""
-        return self.options["units"]
-
-    @property
-    def sequences(self):
-        return self.options["sequences"]
-
-    @property
     def fan_in(self):
-        return self.in_shape[-1]
+        """D: the inputs of one step (the layer reads T of them)."""
+        return self.features
 
     @property
     def work(self):
-        return self.steps * 7 * self.width + self.fan_in * self.steps
+        return self.steps * 7 * self.width + self.features * self.steps
 
     @property
     def symbolic_units(self):
@@ -176,52 +148,32 @@ class LSTM(Layer):
         t, d = self.in_shape
         return f"lstm {t}x{d} -> {t}x{self.width}" + (" every step" if self.sequences else ", last step")
 
-    def param_shapes(self, conv, bias):
-        h = self.width
-        shapes = {"Wx": conv.weight(4 * h, self.fan_in), "Wh": conv.weight(4 * h, h)}
-        if bias.has_b:
-            shapes["b"] = (4 * h,)
-        return shapes
-
     def param_layout(self, name, conv, bias):
         text = {"Wx": conv.weight_layout.replace("units", "4·units"),
                 "Wh": conv.weight_layout.replace("units", "4·units").replace("fan_in", "units")}
         return f"{text.get(name, '(4·units,)')} in the {conv.name} convention, gates i, f, o, g"
-
-    def init(self, rng, conv, bias):
-        """Wx ~ N(0, 1/D), Wh ~ N(0, 1/H), b ~ N(0, 0.1²)."""
-        shapes = self.param_shapes(conv, bias)
-        params = {"Wx": rng.normal(0.0, 1.0 / np.sqrt(self.fan_in), shapes["Wx"]),
-                  "Wh": rng.normal(0.0, 1.0 / np.sqrt(self.width), shapes["Wh"])}
-        if "b" in shapes:
-            params["b"] = rng.normal(0.0, 0.1, shapes["b"])
-        return params
 
     # -- arrays ------------------------------------------------------------------------------
     def forward(self, params, a_prev, conv, bias, tape=None):
         """z: every h (..., N, T, H) or the last h; the cache holds a_prev and every step's gates, c, tanh(c), h."""
         rec = Recorder(tape, "forward")
         H, (n, steps, d) = self.width, a_prev.shape[-3:]
-        Wx, Wh = _rowwise(params["Wx"], conv), _rowwise(params["Wh"], conv)
+        Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
         a_x = (a_prev.reshape(*a_prev.shape[:-3], n * steps, d) @ Wx).reshape(
             *np.broadcast_shapes(a_prev.shape[:-3], Wx.shape[:-2]), n, steps, 4 * H)
         if bias.has_b:
             a_x = a_x + params["b"][..., None, None, :]
         wx = "Wx.T" if conv.samples_are_columns else "Wx"
         rec("a_x", f"a_prev @ {wx}" + (" + b" if bias.has_b else ""), a_x, a_prev=a_prev, **{wx: Wx})
-        stack = np.broadcast_shapes(a_x.shape[:-3], Wh.shape[:-2])
-        dtype = np.result_type(a_x, Wh)
-        gates = np.empty((*stack, n, steps, 4 * H), dtype=dtype)
-        c, tc, hs = (np.empty((*stack, n, steps, H), dtype=dtype) for _ in range(3))
-        h = c_t = np.zeros((*stack, n, H), dtype=dtype)
+        h = c_t = states_of(a_x, Wh, H)
+        gates = np.empty((*h.shape[:-1], steps, 4 * H), dtype=h.dtype)
+        c, tc, hs = (np.empty((*h.shape[:-1], steps, H), dtype=h.dtype) for _ in range(3))
         for t in range(steps):
             gates[..., t, :], c[..., t, :], tc[..., t, :], h = _cell(a_x[..., t, :] + h @ Wh, c_t, H)
             c_t = c[..., t, :]
             hs[..., t, :] = h
         self._record_step(rec, conv, n, H, d)
-        z = hs if self.sequences else (_t(h) if conv.samples_are_columns else h)
-        rec("z", "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]"), z, h=hs)
-        return z, (a_prev, gates, c, tc, hs)
+        return self._record_output(rec, hs, conv), (a_prev, gates, c, tc, hs)
 
     @staticmethod
     def _record_step(rec, conv, n, H, d):
@@ -243,7 +195,7 @@ class LSTM(Layer):
         (Wh[k, j]); the input's product x @ Wx + b is the base network's."""
         x = cache[0]
         H, (n, steps, _) = self.width, x.shape
-        Wx, Wh = _rowwise(params["Wx"], conv), _rowwise(params["Wh"], conv)
+        Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
         if key == "b":
             k, j = None, np.asarray(index)
         else:
@@ -251,7 +203,7 @@ class LSTM(Layer):
             j, k = np.unravel_index(index, shape) if conv.samples_are_columns else \
                 np.unravel_index(index, shape[::-1])[::-1]
         a_x = x @ Wx + (params["b"] if bias.has_b else 0.0)
-        p, rows = len(j), np.arange(len(j))
+        p, at = len(j), np.arange(len(j))
         dtype = np.result_type(delta, a_x)
         h, c = np.zeros((p, n, H), dtype=dtype), np.zeros((p, n, H), dtype=dtype)
         out = np.empty((p, n, steps, H), dtype=dtype) if self.sequences else None
@@ -260,11 +212,11 @@ class LSTM(Layer):
             a_t = h @ Wh
             a_t += a_x[:, t]
             if key == "Wx":
-                a_t[rows, :, j] += d * x[:, t, k].T
+                a_t[at, :, j] += d * x[:, t, k].T
             elif key == "b":
-                a_t[rows, :, j] += d
+                a_t[at, :, j] += d
             elif t:
-                a_t[rows, :, j] += d * h[rows, :, k]
+                a_t[at, :, j] += d * h[at, :, k]
             _, c, _, h = _cell(a_t, c, H)
             if out is not None:
                 out[:, :, t] = h
@@ -281,12 +233,8 @@ class LSTM(Layer):
         rec = Recorder(tape, "backward")
         x, gates, c, tc, hs = cache
         H, steps = self.width, self.steps
-        Wx, Wh = _rowwise(params["Wx"], conv), _rowwise(params["Wh"], conv)
-        if self.sequences:
-            dh_out = delta
-        else:
-            dh_out = np.zeros_like(hs, dtype=np.result_type(delta, hs))
-            dh_out[..., -1, :] = _t(delta) if conv.samples_are_columns else delta
+        Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
+        dh_out = self._state_deltas(delta, hs, conv)
         da = np.empty(gates.shape, dtype=np.result_type(dh_out, gates))
         dh_next = dc_next = 0.0
         at = [GATES.index(k) for k in slip.order]
@@ -301,19 +249,18 @@ class LSTM(Layer):
             dc_next = dc * f
             dh_next = da_t @ _t(Wh)
         rec("da", "[di, df, do, dg] from delta[:, t] + dh_next, t = T−1 .. 0", da, delta=delta)
-        h_prev = np.concatenate([np.zeros_like(hs[..., :1, :]), hs[..., :-1, :]], axis=-2)
-        x_s, h_s, da_s = (x, h_prev, da) if slip.sum_time else (x[..., :1, :], h_prev[..., :1, :], da[..., :1, :])
-        grads = {"Wx": np.einsum("...ntd,...ntg->...dg", x_s, da_s),
-                 "Wh": np.einsum("...ntk,...ntg->...kg", h_s, da_s)}
-        if conv.samples_are_columns:
-            grads = {k: _t(v) for k, v in grads.items()}
+        h_prev = previous(hs)
+        grads, da_prev = self._grads(x, h_prev, da, Wx, conv, bias)
+        if not slip.sum_time:  # the gradients keep step 0's share only; ∂C/∂a_prev is still right
+            grads = self._grads(x[..., :1, :], h_prev[..., :1, :], da[..., :1, :], Wx, conv, bias)[0]
         rec("dWx", "Σ_t a_prev[:, t].T @ da[:, t]", grads["Wx"], a_prev=x, da=da)
         rec("dWh", "Σ_t h[:, t−1].T @ da[:, t]", grads["Wh"], h=hs, da=da)
         if bias.has_b:
-            grads["b"] = rec("db", "da.sum(axis=(0, 1))", da_s.sum(axis=(-3, -2)), da=da)
-        da_prev = rec("da_prev", "da @ Wx.T" if not conv.samples_are_columns else "da @ Wx", da @ _t(Wx),
-                      da=da, Wx=Wx)
+            rec("db", "da.sum(axis=(0, 1))", grads["b"], da=da)
+        rec("da_prev", "da @ Wx.T" if not conv.samples_are_columns else "da @ Wx", da_prev, da=da, Wx=Wx)
         return grads, da_prev
+
+    _bptt = bptt  # the name the known mistakes' backward (recurrent.slip) calls
 
     # -- symbolic form -----------------------------------------------------------------------
     def symbolic_z(self, params, a_prev, conv, bias):
@@ -321,17 +268,14 @@ class LSTM(Layer):
         step's h one after another, or the last h."""
         import sympy as sp
 
-        H, d = self.width, self.fan_in
-        Wx, Wh = (np.asarray(_rowwise(np.asarray(params[k], dtype=object), conv)) for k in ("Wx", "Wh"))
-        b = np.asarray(params["b"], dtype=object) if bias.has_b else np.zeros(4 * H, dtype=object)
-        h, c, out = [0] * H, [0] * H, []
+        H = self.width
+        h, c, states = [0] * H, [0] * H, []
         for t in range(self.steps):
-            x = a_prev[t * d:(t + 1) * d]
-            a = [sum(x[k] * Wx[k, j] for k in range(d)) + sum(h[k] * Wh[k, j] for k in range(H)) + b[j]
-                 for j in range(4 * H)]
+            a = [s + r for s, r in zip(self._symbolic_inputs(params, a_prev, conv, t),
+                                       self._symbolic_matvec(h, params["Wh"], conv, range(4 * H)))]
             i, f, o = ([1 / (1 + sp.exp(-v)) for v in a[k * H:(k + 1) * H]] for k in range(3))
             g = [sp.tanh(v) for v in a[3 * H:]]
             c = [f[j] * c[j] + i[j] * g[j] for j in range(H)]
             h = [o[j] * sp.tanh(c[j]) for j in range(H)]
-            out += h
-        return out if self.sequences else out[-H:]
+            states.append(h)
+        return self._symbolic_output(states)

@@ -1,11 +1,12 @@
-"""What the recurrent kinds (:mod:`.rnn`, :mod:`.gru`) share: keys, shapes, the layout of their weights.
+"""What the recurrent kinds (:mod:`.rnn`, :mod:`.gru`, :mod:`.lstm`) share: keys, shapes, the layout of their
+weights, the gradient sums over the steps.
 
 A recurrent layer reads a sequence x (N, T, D) step by step, from h_0 = 0, and returns
 every state h_1 … h_T, (N, T, H) in both conventions (``"sequences": true``), or the last
 one, h_T, as a batch of vectors ((H, N) column, (N, H) row; ``"sequences": false``).
 
 Its weights are laid out by the convention like a dense layer's, one block of H units per
-gate (G gates: 1 for rnn, 3 for gru):
+gate (G gates: 1 for rnn, 3 for gru, 4 for lstm):
 
 =========== ============= ============= ======
 convention  Wx            Wh            b
@@ -29,7 +30,7 @@ import numpy as np
 from ...errors import SpecError
 from .base import Layer, Recorder
 
-__all__ = ["Recurrent", "rows", "slip", "states_of", "unrows"]
+__all__ = ["Recurrent", "previous", "rows", "slip", "states_of", "unrows"]
 
 
 def rows(W, conv):
@@ -48,10 +49,16 @@ def states_of(xw, Wh, units):
     return np.zeros(shape, dtype=np.result_type(xw, Wh))
 
 
-def slip(name):
-    """A known mistake's backward for a recurrent kind: its own backprop through time making the mistake ``name``."""
+def previous(H):
+    """The step before's value for every step of H (..., N, T, ·): 0 at the first (h_0 = 0), then H but its last."""
+    return np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+
+
+def slip(how):
+    """A known mistake's backward for a recurrent kind: its own backprop through time making the mistake ``how``
+    (its name, or for lstm a :class:`~.lstm.Slip`)."""
     def backward(ly, own, delta, cache, a_prev, params, conv, bias):
-        return ly._bptt(delta, cache, params, conv, bias, slip=name)
+        return ly._bptt(delta, cache, params, conv, bias, slip=how)
     return backward
 
 
@@ -178,6 +185,11 @@ class Recurrent(Layer):
             return H
         last = H[..., -1, :]
         return np.swapaxes(last, -1, -2) if conv.samples_are_columns else last
+
+    def _record_output(self, rec, H, conv):
+        """z from every state H (see :meth:`_output`), on the shape trace."""
+        last = "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]")
+        return rec("z", last, self._output(H, conv), h=H)
 
     def _state_deltas(self, delta, like, conv):
         """∂C/∂h_t of the output alone for every step, (..., N, T, H): δ itself, or δ at the last step."""

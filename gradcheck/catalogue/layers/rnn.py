@@ -24,7 +24,7 @@ from ...errors import SpecError
 from ..activations import ACTIVATIONS
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .recurrent import Recurrent, rows, states_of
+from .recurrent import Recurrent, previous, rows, states_of
 from .recurrent import slip as _slip
 
 __all__ = ["RNN"]
@@ -110,12 +110,10 @@ class RNN(Recurrent):
         xw, S, H = self._run(params, a_prev, conv)
         self._record_inputs(rec, params, a_prev, xw, conv)
         wh = "Wh.T" if conv.samples_are_columns else "Wh"
-        h_prev = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+        h_prev = previous(H)
         rec("s", f"xWx + h_prev @ {wh}, step by step", S, xWx=xw, h_prev=h_prev, **{wh: rows(params["Wh"], conv)})
         rec("h", f"{self.cell}(s)", H, s=S)
-        z = self._output(H, conv)
-        last = "h" if self.sequences else ("h[:, -1].T" if conv.samples_are_columns else "h[:, -1]")
-        return rec("z", last, z, h=H), (a_prev, S, H)
+        return self._record_output(rec, H, conv), (a_prev, S, H)
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
         dS, Hin = self._deltas(delta, cache, params, conv)
@@ -134,11 +132,11 @@ class RNN(Recurrent):
         act = self.cell_act
         WhT = np.swapaxes(rows(params["Wh"], conv), -1, -2)
         dH = self._state_deltas(delta, H, conv)
-        Hin = np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+        Hin = previous(H)
         # on magnitudes a kinked activation's side comes from |h| (relu: h > 0 exactly where s > 0)
         at = (H if magnitude and act.kinks else S, H)
         if slip == "derivative_of_previous_state":
-            at = (np.concatenate([np.zeros_like(S[..., :1, :]), S[..., :-1, :]], axis=-2), Hin)
+            at = (previous(S), Hin)
         factor = act.derivative(*at)
         dS, carry = [], 0.0
         for t in reversed(range(self.steps)):
