@@ -149,7 +149,7 @@ def test_the_cli_fails_a_gate_order_mistake(tmp_path, capsys):
 @pytest.mark.parametrize("layer,input_,words", [
     ({"type": "lstm", "units": 0}, {"steps": 3, "features": 2}, "layers[0].units"),
     ({"type": "lstm", "units": 2, "sequences": "yes"}, {"steps": 3, "features": 2}, "layers[0].sequences"),
-    ({"type": "lstm", "units": 2}, 4, "lstm layer 0 needs a sequence input (T, D), got 4"),
+    ({"type": "lstm", "units": 2}, 4, "lstm layer 0 needs a sequence input (T, D), got a vector of 4"),
     ({"type": "lstm", "units": 2, "activation": "tanh"}, {"steps": 3, "features": 2}, "activation"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, capsys, layer, input_, words):

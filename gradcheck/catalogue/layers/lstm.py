@@ -20,7 +20,6 @@ from typing import ClassVar
 
 import numpy as np
 
-from ...errors import SpecError
 from .base import Recorder
 from .mistakes import KnownMistake, where
 from .recurrent import Recurrent, previous, rows, states_of
@@ -108,20 +107,8 @@ class LSTM(Recurrent):
 
     @classmethod
     def build(cls, read, index, in_shape, bias):
-        units = read.int("units")
-        sequences = read.get("sequences")
-        if not isinstance(sequences, bool):
-            raise SpecError(f"{read.path}.sequences", f"expected true (every step's h) or false (the last h), "
-                                                      f"got {sequences!r}", read.source)
-        if bias.in_weights:
-            raise SpecError("bias", f"bias \"augmented\" is not defined for lstm layers (layers[{index}] is lstm): "
-                                    "use \"separate\" (b of 4·units) or \"none\"", read.source)
-        if len(in_shape) != 2:
-            got = "x".join(map(str, in_shape))
-            raise SpecError(read.path, f"lstm layer {index} needs a sequence input (T, D), got {got}; give "
-                                       "\"input\": {\"steps\": T, \"features\": D}", read.source)
+        units, sequences, out = cls._shapes(read, index, in_shape, bias)
         steps, d = in_shape
-        out = (steps, units) if sequences else (units,)
         last = "every step's h" if sequences else "the last step's h"
         return cls(index, tuple(in_shape), out, options={"units": units, "sequences": sequences},
                    formulas=(f"lstm {index}: gates 4·{units} = {4 * units} from {d} inputs and {units} "
@@ -147,11 +134,6 @@ class LSTM(Recurrent):
     def describe(self):
         t, d = self.in_shape
         return f"lstm {t}x{d} -> {t}x{self.width}" + (" every step" if self.sequences else ", last step")
-
-    def param_layout(self, name, conv, bias):
-        text = {"Wx": conv.weight_layout.replace("units", "4·units"),
-                "Wh": conv.weight_layout.replace("units", "4·units").replace("fan_in", "units")}
-        return f"{text.get(name, '(4·units,)')} in the {conv.name} convention, gates i, f, o, g"
 
     # -- arrays ------------------------------------------------------------------------------
     def forward(self, params, a_prev, conv, bias, tape=None):
