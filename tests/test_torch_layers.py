@@ -7,14 +7,13 @@ mode (with the unbiased variance, written out in torch ops), ``layer_norm``, ``g
 dropout multiplies by gradcheck's fixed mask.
 """
 
-import numpy as np
 import pytest
 from oracles import LAYER_NETS as NETS
 from oracles import loss_value
 from test_torch_oracle import ACTS
+from torch_autograd import assert_backprop_matches
 
 from gradcheck import load_spec
-from gradcheck.reference.backprop import backprop
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -73,15 +72,4 @@ def torch_loss(spec, params, X, Y):
 @pytest.mark.parametrize("name", sorted(NETS))
 def test_layers_match_torch_autograd(name, convention):
     spec = load_spec({**NETS[name], "convention": convention})
-    params = spec.parameters()
-    X, Y = spec.batch_data()
-    C, grads = backprop(spec, params, X, Y)
-    trainable = spec.param_shapes()
-    tparams = [{k: torch.tensor(v, requires_grad=k in t) for k, v in p.items()} for p, t in zip(params, trainable)]
-    tC = torch_loss(spec, tparams, X, Y)
-    tC.backward()
-    assert C == pytest.approx(tC.item(), rel=1e-12)
-    for g, tp in zip(grads, tparams):
-        assert set(g) == {k for k, v in tp.items() if v.requires_grad}
-        for k in g:
-            np.testing.assert_allclose(g[k], tp[k].grad.numpy(), rtol=1e-9, atol=1e-13)
+    assert_backprop_matches(spec, torch_loss)

@@ -5,11 +5,10 @@ it. torch holds the gates as i, f, g, o with two biases; gradcheck's Wx, Wh and 
 are reordered into them, b as the input bias and a zero recurrent bias.
 """
 
-import numpy as np
 import pytest
+from torch_autograd import assert_backprop_matches
 
 from gradcheck import load_spec
-from gradcheck.reference.backprop import backprop
 
 torch = pytest.importorskip("torch")
 
@@ -46,14 +45,4 @@ def test_lstm_matches_torch_autograd(convention, sequences, bias):
     spec = load_spec({"input": {"steps": 5, "features": 3}, "convention": convention, "bias": bias, "loss": "mse",
                       "batch": 4, "seed": 7, "layers": [{"type": "lstm", "units": 3, "sequences": sequences},
                                                         {"type": "dense", "units": 2}]})
-    params = spec.parameters()
-    X, Y = spec.batch_data()
-    C, grads = backprop(spec, params, X, Y)
-    tparams = [{k: torch.tensor(v, requires_grad=True) for k, v in p.items()} for p in params]
-    tC = torch_loss(spec, tparams, X, Y)
-    tC.backward()
-    assert C == pytest.approx(tC.item(), rel=1e-12)
-    for g, tp in zip(grads, tparams):
-        assert set(g) == set(tp)
-        for k in g:
-            np.testing.assert_allclose(g[k], tp[k].grad.numpy(), rtol=1e-9, atol=1e-13)
+    assert_backprop_matches(spec, torch_loss)
