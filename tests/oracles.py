@@ -6,7 +6,8 @@
 - a forward pass of every layer kind, with explicit loops over output positions (no sliding windows, no
   col2im), complex-safe; relu and max pooling decide on the real part, so their kinks do no harm;
 - the complex-step oracle: ∂C/∂θ = Im C(θ + i·h)/h (h = 1e-30), exact to rounding, so tolerances can be tight;
-- ``assert_grads_close``, which refuses a comparison where every gradient is zero.
+- ``assert_grads_close``, which refuses a comparison where every gradient is zero;
+- ``assert_one_mistake_named``: a failed check whose diagnosis is one known mistake, in the words given.
 """
 
 from __future__ import annotations
@@ -292,3 +293,12 @@ def assert_grads_close(got, want, rtol=1e-10, what=""):
         for k in w:
             assert g[k].shape == w[k].shape, f"{k}{i}"
             np.testing.assert_allclose(g[k], w[k], rtol=rtol, atol=1e-13 * scale, err_msg=f"{k}{i} {what}")
+
+
+def assert_one_mistake_named(result, *words):
+    """``result`` (a failed check) has one diagnosis line, a known mistake, that holds every one of ``words``."""
+    assert not result.passed
+    assert len(result.diagnosis) == 1 and result.diagnosis[0].startswith("matches a known mistake: "), \
+        result.diagnosis
+    for w in words:
+        assert w in result.diagnosis[0], result.diagnosis[0]

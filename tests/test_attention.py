@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from oracles import assert_one_mistake_named
 
 from gradcheck import check_network, load_spec
 from gradcheck.catalogue import CONVENTIONS
@@ -148,11 +149,7 @@ def test_the_correct_student_attention_passes(impl):
 def test_each_attention_mistake_is_named(impl):
     net = "causal_attn" if impl.startswith("causal") else "attn"
     result = check_network(SPECS[net], f"{NETS}:{impl}", symbolic="off")
-    assert not result.passed
-    assert len(result.diagnosis) == 1 and result.diagnosis[0].startswith("matches a known mistake: "), \
-        result.diagnosis
-    for words in NAMED[impl]:
-        assert words in result.diagnosis[0], result.diagnosis[0]
+    assert_one_mistake_named(result, *NAMED[impl])
 
 
 def test_the_cli_names_the_forgotten_mask(tmp_path, capsys):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from oracles import assert_one_mistake_named
 
 from gradcheck import check_network, load_spec
 from gradcheck.cli import main
@@ -134,11 +135,7 @@ def test_the_correct_student_gru_passes():
 @pytest.mark.parametrize("impl", sorted(NAMED))
 def test_each_mistake_is_named(impl):
     result = check_network(SPECS["gru_many"], f"{IMPLS / 'rnn_nets.py'}:{impl}", symbolic="off")
-    assert not result.passed
-    assert len(result.diagnosis) == 1 and result.diagnosis[0].startswith("matches a known mistake: "), \
-        result.diagnosis
-    for words in NAMED[impl]:
-        assert words in result.diagnosis[0], result.diagnosis[0]
+    assert_one_mistake_named(result, *NAMED[impl])
 
 
 def test_every_recurrent_mistake_has_an_impl():

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from oracles import assert_one_mistake_named
 
 from gradcheck import check_network, load_spec
 from gradcheck.catalogue import ACTIVATIONS
@@ -206,11 +207,7 @@ def test_the_correct_student_rnn_passes():
 @pytest.mark.parametrize("impl", sorted(NAMED))
 def test_each_mistake_is_named(impl):
     result = check_network(SPECS["rnn_many"], f"{IMPLS / 'rnn_nets.py'}:{impl}", symbolic="off")
-    assert not result.passed
-    assert len(result.diagnosis) == 1 and result.diagnosis[0].startswith("matches a known mistake: "), \
-        result.diagnosis
-    for words in NAMED[impl]:
-        assert words in result.diagnosis[0], result.diagnosis[0]
+    assert_one_mistake_named(result, *NAMED[impl])
 
 
 def test_the_cli_names_a_state_gradient_not_carried(tmp_path, capsys):
