@@ -113,8 +113,12 @@ def _floor(name, spec, repeat, rate):
     t_fd, _ = best(lambda: numeric_gradient(spec, params, X, spec.targets(Y)), reps)
     e_s, u_s = element / rate, (unit or float("nan")) / rate
     return [name, f"{spec.n_params:,}", f"{element:.3g}", f"{e_s * 1e3:.3g}", f"{unit:.3g}" if unit else "n/a",
-            f"{u_s * 1e3:.3g}" if unit else "", f"{t_check:.4f}", f"{t_check / e_s:.2g}",
-            f"{t_check / u_s:.3g}" if unit else "", f"{t_fd / e_s:.2g}", f"{t_fd / u_s:.3g}" if unit else ""]
+            f"{u_s * 1e3:.3g}" if unit else "", f"{t_check:.4f}", _times(t_check / e_s),
+            _times(t_check / u_s) if unit else "", _times(t_fd / e_s), _times(t_fd / u_s) if unit else ""]
+
+
+def _times(ratio):
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2f}x"
 
 
 def _env(extra):
