@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gradcheck, not an installed one
+
 from gradcheck import load_spec, numeric_gradient
 from gradcheck.numeric.stencils import default_step
 from gradcheck.reference.backprop import (

@@ -9,6 +9,14 @@ unless the environment variable ``GRADCHECK_BLAS_THREADS`` says otherwise (a num
 check, runs under the same setting. Threads are set through threadpoolctl, the library that
 knows every BLAS NumPy may be linked with; the controller is built once (a few ms) and each
 limit costs tens of µs.
+
+Why one thread for the whole check, measured on a shared 2-core machine
+(``benchmarks/bench_threads.py``, one thread against two around each phase): two threads made no
+phase of a check at the benchmark sizes faster on the machine as it was, and every phase slower
+with one core busy. The reference backprop of 784-1024-256-10 at N=32 (a few ms) gained 1.6×
+in a quiet moment and lost up to 5× with a core busy; the finite differences and the unit
+lines' products lost 15-70%, a conv network's check more than 2×. Only products of about 10
+Gflop (the unit lines' at N=1024) gained 1.2-1.3×, under a tenth of that check's time.
 """
 
 from __future__ import annotations

@@ -1,0 +1,184 @@
+"""The whole check as users run it: check_network end to end, its distance to the physical floor, and the CLI's threads.
+
+Run: ``python benchmarks/bench_check.py [--repeat 3] [--skip-cli]`` (the CLI's runs get the thread
+variables each row names, and no others: the default configuration is measured as such). Prints
+the machine and library versions, then three
+tables, every ratio against a baseline measured in the same run:
+
+1. **the whole check**: ``check_network(spec, symbolic="off", mode="full")`` end to end (reference
+   backprop, finite differences, comparison, result) against the per-element loop of
+   ``bench_numeric.py`` (two forward passes per element, run with one BLAS thread, its fastest),
+   for 16-32-16-4 and 64-128-64-10 (N=32, tanh hidden, linear output, mse). Targets: 30× and 200×.
+2. **the floor**: for each dense benchmark network and makemore's MLP, the flops of the physical
+   floor of a full forward-difference check (see ``floors.py``: the element floor, and the unit
+   floor where the unit lines apply), and the measured time (whole check; finite differences
+   alone) over the floor's time at the machine's rate at one big matrix product (one BLAS
+   thread, measured in the same run).
+3. **the CLI's threads**: ``python -m gradcheck net.json --quiet`` on 784-1024-256-10 (1,068,810
+   params, N=32) with the process pinned to one BLAS thread (``OPENBLAS_NUM_THREADS=1``: the
+   baseline), the default (the check chooses its threads, see ``gradcheck/threads.py``), and
+   threads as inherited (``GRADCHECK_BLAS_THREADS=default``: OpenBLAS's own, one per core); each
+   on the machine as it is and again while a competing process keeps one core busy.
+
+Each time is the best of ``--repeat`` runs (the CLI's runs interleaved across configurations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tabulate import tabulate
+from threadpoolctl import threadpool_limits
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_makemore import MAKEMORE  # noqa: E402
+from bench_numeric import loop_gradient  # noqa: E402
+from floors import dense_floors, makemore_floor  # noqa: E402
+from machine import busy, flop_rate, header  # noqa: E402
+
+from gradcheck.checks.network import check_network  # noqa: E402
+from gradcheck.numeric.network import numeric_gradient  # noqa: E402
+from gradcheck.spec.parse import load_spec  # noqa: E402
+
+TARGETS = {"16-32-16-4": 30.0, "64-128-64-10": 200.0}
+BIG = {"name": "mlp-784", "input": 784, "layers": [{"units": 1024, "activation": "tanh"},
+                                                    {"units": 256, "activation": "tanh"},
+                                                    {"units": 10, "activation": "softmax"}],
+       "loss": "cross_entropy", "batch": 32, "seed": 0}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "GRADCHECK_BLAS_THREADS")
+
+
+def mlp(sizes, loss="mse"):
+    """bench_numeric's network: tanh hidden layers, a linear output (softmax for cross-entropy), N=32."""
+    layers = [{"units": u, "activation": "tanh"} for u in sizes[1:-1]]
+    layers.append({"units": sizes[-1], **({"activation": "softmax"} if loss == "cross_entropy" else {})})
+    return load_spec({"input": sizes[0], "layers": layers, "batch": 32, "loss": loss,
+                      **({"seed": 0} if loss == "cross_entropy" else {})})
+
+
+def best(fn, repeat):
+    """(best seconds of ``repeat`` runs, the last result)."""
+    seconds, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = fn()
+        seconds = min(seconds, time.perf_counter() - t0)
+    return seconds, out
+
+
+def whole_rows(repeat):
+    return [row for name, target in TARGETS.items() for row in _whole(name, target, repeat)]
+
+
+def _whole(name, target, repeat):
+    spec = mlp([int(x) for x in name.split("-")])
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    with threadpool_limits(1, "blas"):  # tiny products: one thread is the loop's fastest
+        t_loop, _ = best(lambda: loop_gradient(spec, params, X, Y), repeat)
+    t_check, result = best(lambda: check_network(spec, symbolic="off", mode="full"), max(repeat, 20))
+    t_fd, _ = best(lambda: numeric_gradient(spec, params, X, Y), max(repeat, 20))
+    speed, p = t_loop / t_check, f"{spec.n_params:,}"
+    return [[name, p, "per-element loop (baseline)", f"{t_loop:.4f}", "1.0x", "", ""],
+            [name, p, f"check_network, full, {'PASS' if result.passed else 'FAIL'}", f"{t_check:.4f}",
+             f"{speed:.1f}x", f"{target:g}x", "yes" if speed >= target else "NO"],
+            [name, p, "numeric_gradient alone (for comparison)", f"{t_fd:.4f}", f"{t_loop / t_fd:.1f}x", "", ""]]
+
+
+def floor_rows(repeat, rate):
+    nets = [("16-32-16-4", mlp([16, 32, 16, 4])), ("64-128-64-10", mlp([64, 128, 64, 10])),
+            ("784-1024-256-10, softmax + cross-entropy", mlp([784, 1024, 256, 10], "cross_entropy")),
+            ("makemore MLP 27·10, 30-200-27, batchnorm", load_spec(MAKEMORE))]
+    return [_floor(name, spec, repeat, rate) for name, spec in nets]
+
+
+def _floor(name, spec, repeat, rate):
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    if spec.tokens:
+        element, unit = makemore_floor(X), None
+    else:
+        element, unit = dense_floors([int(x) for x in name.split(",")[0].split("-")], len(X.T), spec.loss)
+    reps = repeat if spec.n_params > 100_000 else max(repeat, 10)
+    t_check, _ = best(lambda: check_network(spec, symbolic="off", mode="full"), reps)
+    t_fd, _ = best(lambda: numeric_gradient(spec, params, X, spec.targets(Y)), reps)
+    e_s, u_s = element / rate, (unit or float("nan")) / rate
+    return [name, f"{spec.n_params:,}", f"{element:.3g}", f"{e_s * 1e3:.3g}", f"{unit:.3g}" if unit else "n/a",
+            f"{u_s * 1e3:.3g}" if unit else "", f"{t_check:.4f}", _times(t_check / e_s),
+            _times(t_check / u_s) if unit else "", _times(t_fd / e_s), _times(t_fd / u_s) if unit else ""]
+
+
+def _times(ratio):
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2f}x"
+
+
+def _env(extra):
+    """os.environ without thread variables, plus ``extra``: the default configuration unless told."""
+    return {**{k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}, "PYTHONPATH": str(ROOT), **extra}
+
+
+def cli_rows(repeat):
+    configs = [("one BLAS thread for the process, OPENBLAS_NUM_THREADS=1 (baseline)", {"OPENBLAS_NUM_THREADS": "1"}),
+               ("the default (the check sets 1 thread)", {}),
+               ("threads inherited, GRADCHECK_BLAS_THREADS=default", {"GRADCHECK_BLAS_THREADS": "default"})]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "net.json").write_text(json.dumps(BIG))
+        for load, context in (("as it is", None), ("one core busy", busy)):
+            times = {label: [] for label, _ in configs}
+            cpu = {label: [] for label, _ in configs}
+            with context() if context else contextlib.nullcontext():
+                for _ in range(repeat):
+                    for label, extra in configs:
+                        before = os.times()
+                        t0 = time.perf_counter()
+                        done = subprocess.run([sys.executable, "-m", "gradcheck", "net.json", "--quiet"], cwd=tmp,
+                                              env=_env(extra), capture_output=True, text=True)
+                        times[label].append(time.perf_counter() - t0)
+                        after = os.times()
+                        cpu[label].append(after.children_user - before.children_user
+                                          + after.children_system - before.children_system)
+                        if done.returncode != 0:
+                            raise SystemExit(f"the CLI failed ({label}): {done.stdout[-300:]}{done.stderr[-300:]}")
+            base = min(times[configs[0][0]])
+            for label, _ in configs:
+                t = min(times[label])
+                rows.append([load, label, f"{t:.2f}", f"{min(cpu[label]):.2f}", f"{t / base:.2f}x"])
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3, help="best of this many runs (default 3)")
+    ap.add_argument("--skip-cli", action="store_true", help="skip the CLI's thread rows (a minute)")
+    args = ap.parse_args(argv)
+    print("\n".join(header()) + "\n")
+    print("the whole check against the per-element loop, N=32, tanh hidden, linear output, mse")
+    print(tabulate(whole_rows(args.repeat), ["net", "params", "run", "seconds", "vs loop", "target", "met"],
+                   disable_numparse=True, colalign=("left", "right", "left", "right", "right", "right")))
+    with threadpool_limits(1, "blas"):
+        rate = flop_rate()
+    print(f"\nthe physical floor (benchmarks/floors.py), at {rate / 1e9:.1f} GFLOP/s (one 1024×1024 float64 "
+          "product, one BLAS thread, best of 3)")
+    print(tabulate(floor_rows(args.repeat, rate),
+                   ["net, N=32", "params", "element floor flops", "ms", "unit floor flops", "ms", "check s",
+                    "check / element floor", "check / unit floor", "fd / element floor", "fd / unit floor"],
+                   disable_numparse=True))
+    if not args.skip_cli:
+        print("\nthe CLI, python -m gradcheck net.json --quiet, 784-1024-256-10 (1,068,810 params), N=32 "
+              "(start-up included; CPU: user + system of the process)")
+        print(tabulate(cli_rows(args.repeat), ["machine", "BLAS threads", "seconds", "CPU s", "vs baseline"],
+                       disable_numparse=True))
+
+
+if __name__ == "__main__":
+    main()
