@@ -10,6 +10,8 @@ turns either into the :class:`~gradcheck.checks.scalar.Scalar` the stages check.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..diagnose.against import compare_with_reference
@@ -55,14 +57,20 @@ class Functions:
 
     def backward(self, douts, cache):
         like = next((v for v in self.sig.inputs if tensors.is_tensor(v) and tensors.is_float(v)), None)
-        return self.bwd(*[tensors.like(d, like) for d in douts], cache)
+        return self.bwd(*self._args([tensors.like(d, like) for d in douts], cache))
+
+    def _args(self, douts, cache):
+        """backward's arguments: ``(*douts, cache)``, or the douts alone for a backward that takes no cache (a bound
+        method such as ``layer.backward_pass(dout)`` that keeps its own state)."""
+        n = _positional(self.bwd)
+        return (*douts,) if n is not None and n <= len(douts) else (*douts, cache)
 
     def autograd(self, douts):
         """torch autograd's gradients (or None and why), where tensors were given."""
         return autograd.layer_vjp(self.fwd, self.sig, douts) if self.sig.torch else (None, None)
 
     def traced(self, douts, cache):
-        return self.bwd, (*douts, cache)
+        return self.bwd, self._args(douts, cache)
 
 
 class LayerCheck:
@@ -141,6 +149,17 @@ class LayerCheck:
         known = [a.shape for a in ly.arrays] + [d.shape for d in self.douts]
         return compare_with_reference(trace_call(fn, *args), [], self.douts[0].shape[0] if self.douts[0].ndim else 1,
                                       known, unlike="none of the inputs' shapes or dout's")
+
+
+def _positional(fn):
+    """How many positional arguments ``fn`` takes (None: any number, or unknown)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 def _as_array(o):

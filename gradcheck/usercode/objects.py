@@ -46,8 +46,22 @@ def _ready(layer, inputs, p_attr):
             raise ValueError(f"check_layer: the layer's parameters are None until its first forward call, and that "
                              f"call raised {describe_exception(e)}") from None
     if callable(getattr(layer, "flush_gradients", None)):
+        kept = copy.deepcopy(layer)
         layer.flush_gradients()
+        if not _runs(layer, inputs) and _runs(kept, inputs):
+            return kept  # flushing breaks it (numpy-ml's RNNCell empties its step counters): keep it unflushed
     return layer
+
+
+def _runs(layer, inputs):
+    """Whether forward and backward run on a copy of ``layer`` at ``inputs``."""
+    try:
+        obj = copy.deepcopy(layer)
+        outs, _ = split_outputs(obj.forward(*inputs))
+        obj.backward(*[np.ones(np.shape(tensors.to_numpy(o))) for o in outs[:_douts_taken(obj.backward)]])
+    except Exception:
+        return False
+    return True
 
 
 def _dict_attr(obj, given, defaults, what):
@@ -87,12 +101,20 @@ class LayerObject:
             raise ValueError(f"check_layer: the layer keeps its parameters in .{self.p_attr} but has no dict of "
                              "gradients (.grads or .gradients); name it with grads=")
         self.inputs = list(inputs)
-        x_names = _input_names(layer.forward, len(self.inputs))
+        self.slots = [_slot(v) for v in self.inputs]
+        x_names = [nm for nm, v, slot in zip(_input_names(layer.forward, len(self.inputs)), self.inputs, self.slots)
+                   for nm in _slot_names(nm, v, slot)]
+        if not x_names and not self.keys:
+            raise ValueError("check_layer: no float array to differentiate: the layer's inputs are integer or boolean "
+                             "data (ids, masks) and it has no parameters with gradients")
         self.names = [*x_names, *map(str, self.keys)] if names is None else [str(n) for n in names]
-        if len(self.names) != len(self.inputs) + len(self.keys):
+        if len(self.names) != len(x_names) + len(self.keys):
             raise ValueError(f"check_layer: names has {len(self.names)} entries, expected "
-                             f"{len(self.inputs) + len(self.keys)} ({', '.join([*x_names, *self.keys])})")
-        self.arrays = [calls.to_float(tensors.to_numpy(v), "check_layer", nm) for v, nm in zip(self.inputs, x_names)]
+                             f"{len(x_names) + len(self.keys)} ({', '.join([*x_names, *self.keys])})")
+        given = [a for v, slot in zip(self.inputs, self.slots) if slot != "data"
+                 for a in (v if slot == "list" else [v])]
+        self.n_x = len(given)
+        self.arrays = [calls.to_float(tensors.to_numpy(v), "check_layer", nm) for v, nm in zip(given, x_names)]
         self.arrays += [calls.to_float(tensors.to_numpy(own[k]), "check_layer", f"{self.p_attr}[{k!r}]")
                         for k in self.keys]
         self.label_fn = type(layer)
@@ -107,12 +129,15 @@ class LayerObject:
             for attr in (self.p_attr, self.g_attr):
                 if attr:
                     setattr(obj, attr, dict(getattr(self.layer, attr)))
-        n = len(self.inputs)
+        n = self.n_x
         if self.p_attr:
             store = getattr(obj, self.p_attr)
             for k, arr in zip(self.keys, arrs[n:]):
                 store[k] = tensors.like(arr, store[k])
-        return obj, [tensors.like(a, v) for a, v in zip(arrs[:n], self.inputs)]
+        it = iter(arrs[:n])
+        xs = [v if slot == "data" else [tensors.like(next(it), u) for u in v] if slot == "list"
+              else tensors.like(next(it), v) for v, slot in zip(self.inputs, self.slots)]
+        return obj, xs
 
     def forward(self, arrs):
         obj, xs = self._fresh(arrs)
@@ -120,19 +145,49 @@ class LayerObject:
         return outs[:self.taken], obj
 
     def backward(self, douts, obj):
-        like = self.inputs[0]
-        got = obj.backward(*[tensors.like(d, like) for d in douts])
-        got = list(got) if isinstance(got, (tuple, list)) else [got]
+        like = next((v for v, slot in zip(self.inputs, self.slots) if slot == "array"), None)
+        got = obj.backward(*[tensors.like(d, like) if like is not None else d for d in douts])
         store = getattr(obj, self.g_attr) if self.g_attr else {}
         missing = [k for k in self.keys if k not in store]
         if missing:
             raise ReturnError(f"backward left no gradient for {', '.join(map(repr, missing))} in "
                               f".{self.g_attr}")
-        return [*got[:len(self.inputs)], *[tensors.to_numpy(store[k]) for k in self.keys]]
+        return [*self._input_gradients(got), *[tensors.to_numpy(store[k]) for k in self.keys]]
+
+    def _input_gradients(self, got):
+        """backward's return value as one gradient per differentiated input array: dX, a list of dX for a list
+        input (numpy-ml's Add), one entry per input for several; none for integer or boolean data."""
+        wanted = [slot for slot in self.slots if slot != "data"]
+        if not wanted:
+            return []
+        if len(self.slots) == 1:
+            got = [got]
+        elif not isinstance(got, (tuple, list)):
+            got = [got]
+        got = [g for g, slot in zip(got, self.slots) if slot != "data"] if len(got) == len(self.slots) else got
+        out = []
+        for g, slot, v in zip(got, wanted, [v for v, sl in zip(self.inputs, self.slots) if sl != "data"]):
+            if slot == "list":
+                g = list(g) if isinstance(g, (tuple, list)) else [g]
+                out += (g + [None] * len(v))[:len(v)]
+            else:
+                out.append(g)
+        return out
 
     def case_inputs(self):
-        """(inputs, {input index: tensor name}) as the layer recogniser sees them: X, then the parameters."""
-        return list(self.arrays), dict(enumerate(self.names))
+        """(inputs, {input index: tensor name}) as the layer recogniser sees them: X (ids as given), then the
+        parameters."""
+        it, names = iter(self.arrays), iter(self.names)
+        inputs, named = [], {}
+        for v, slot in zip(self.inputs, self.slots):
+            for _ in (v if slot == "list" else [v]):
+                if slot != "data":
+                    named[len(inputs)] = next(names)
+                inputs.append(tensors.to_numpy(v) if slot == "data" else next(it))
+        for arr in it:
+            named[len(inputs)] = next(names)
+            inputs.append(arr)
+        return inputs, named
 
     def traced(self, douts, obj):
         return obj.backward, tuple(douts)
@@ -151,6 +206,20 @@ class LayerObject:
         return (f"{type(self.layer).__name__}.forward gives a different result when called again on the same object: "
                 "state leaks from one call to the next (a step counter, a cached input, a random state); every "
                 "evaluation here ran on a fresh copy of the layer")
+
+
+def _slot(value):
+    """How an input reaches forward: "array" (differentiated), "list" (a list of arrays, each differentiated, as
+    numpy-ml's Add and Multiply take) or "data" (integer or boolean ids and masks, passed through untouched)."""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(tensors.to_numpy(v), np.ndarray)
+                                                          for v in value):
+        return "list"
+    arr = tensors.to_numpy(value)
+    return "data" if isinstance(arr, np.ndarray) and arr.dtype.kind in "biu" else "array"
+
+
+def _slot_names(name, value, slot):
+    return [] if slot == "data" else [f"{name}[{j}]" for j in range(len(value))] if slot == "list" else [name]
 
 
 def _input_names(forward, n):
