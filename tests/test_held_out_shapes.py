@@ -20,9 +20,16 @@ IDS = np.array([[0, 2, 2], [5, 0, 1]])
 def test_bound_methods_whose_backward_takes_no_cache_are_checked():
     layer = H.Dense(RNG.normal(size=(4, 3)), RNG.normal(size=3))
     assert check_layer(layer.forward_pass, layer.backward_pass, X).passed
-    wrong = H.Dense(RNG.normal(size=(4, 4)), RNG.normal(size=4))
-    wrong.backward_pass = lambda accum_grad: accum_grad @ wrong.W  # the transpose missing
+    wrong = H.Dense(RNG.normal(size=(4, 4)), RNG.normal(size=4), bug=True)
     assert not check_layer(wrong.forward_pass, wrong.backward_pass, X).passed
+
+
+def test_an_object_with_forward_pass_and_backward_pass_is_a_layer_object():
+    good = check_layer(H.Dense(RNG.normal(size=(4, 3)), RNG.normal(size=3)), X)
+    assert good.passed and [t.name for t in good.tensors] == ["X"]
+    assert any("only the input's gradient is checked: Dense keeps its parameters (W, b)" in n for n in good.notes)
+    bad = check_layer(H.Dense(RNG.normal(size=(4, 4)), RNG.normal(size=4), bug=True), X)
+    assert not bad.passed
 
 
 def test_a_call_that_fails_in_gradcheck_is_not_located_there():

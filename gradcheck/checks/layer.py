@@ -115,6 +115,7 @@ class LayerCheck:
             if hasattr(ly, "autograd"):
                 state.autograd, why = ly.autograd(self.douts)
                 state.notes += [why] if why else []
+            state.notes += getattr(ly, "notes", [])
             leak = getattr(ly, "leak", None)
             note = leak() if leak else None
             if note:

@@ -23,10 +23,26 @@ __all__ = ["LayerObject", "is_layer_object"]
 _PARAMS, _GRADS = ("params", "parameters"), ("grads", "gradients")
 
 
+def _method_names(obj):
+    """("forward", "backward"), or ML-From-Scratch's ("forward_pass", "backward_pass"), or None."""
+    for pair in (("forward", "backward"), ("forward_pass", "backward_pass")):
+        if all(callable(getattr(obj, m, None)) for m in pair):
+            return pair
+    return None
+
+
+def _fwd(obj):
+    return getattr(obj, _method_names(obj)[0])
+
+
+def _bwd(obj):
+    return getattr(obj, _method_names(obj)[1])
+
+
 def is_layer_object(value):
-    """An object with callable ``forward`` and ``backward`` (not a function)."""
-    return not inspect.isroutine(value) and callable(getattr(value, "forward", None)) and \
-        callable(getattr(value, "backward", None))
+    """An object with callable ``forward`` and ``backward`` (or ``forward_pass`` and ``backward_pass``), not a
+    function."""
+    return not inspect.isroutine(value) and _method_names(value) is not None
 
 
 def _ready(layer, inputs, p_attr):
@@ -39,7 +55,7 @@ def _ready(layer, inputs, p_attr):
     layer = copy.deepcopy(layer)
     if lazy:
         try:
-            layer.forward(*inputs)
+            _fwd(layer)(*inputs)
         except Exception as e:
             from ..errors import describe_exception
 
@@ -57,8 +73,8 @@ def _runs(layer, inputs):
     """Whether forward and backward run on a copy of ``layer`` at ``inputs``."""
     try:
         obj = copy.deepcopy(layer)
-        outs, _ = split_outputs(obj.forward(*inputs))
-        obj.backward(*[np.ones(np.shape(tensors.to_numpy(o))) for o in outs[:_douts_taken(obj.backward)]])
+        outs, _ = split_outputs(_fwd(obj)(*inputs))
+        _bwd(obj)(*[np.ones(np.shape(tensors.to_numpy(o))) for o in outs[:_douts_taken(_bwd(obj))]])
     except Exception:
         return False
     return True
@@ -102,7 +118,7 @@ class LayerObject:
                              "gradients (.grads or .gradients); name it with grads=")
         self.inputs = list(inputs)
         self.slots = [_slot(v) for v in self.inputs]
-        x_names = [nm for nm, v, slot in zip(_input_names(layer.forward, len(self.inputs)), self.inputs, self.slots)
+        x_names = [nm for nm, v, slot in zip(_input_names(_fwd(layer), len(self.inputs)), self.inputs, self.slots)
                    for nm in _slot_names(nm, v, slot)]
         if not x_names and not self.keys:
             raise ValueError("check_layer: no float array to differentiate: the layer's inputs are integer or boolean "
@@ -118,8 +134,11 @@ class LayerObject:
         self.arrays += [calls.to_float(tensors.to_numpy(own[k]), "check_layer", f"{self.p_attr}[{k!r}]")
                         for k in self.keys]
         self.label_fn = type(layer)
-        self.taken = _douts_taken(layer.backward)
-        self.notes = []
+        self.taken = _douts_taken(_bwd(layer))
+        self.notes = [] if self.p_attr or not _float_attrs(layer) else [
+            f"only the input's gradient is checked: {type(layer).__name__} keeps its parameters "
+            f"({', '.join(_float_attrs(layer))}) in no dict of parameters and gradients (.params/.grads or "
+            ".parameters/.gradients; name them with params=/grads=)"]
 
     def _fresh(self, arrs):
         try:
@@ -141,12 +160,12 @@ class LayerObject:
 
     def forward(self, arrs):
         obj, xs = self._fresh(arrs)
-        outs, _ = split_outputs(obj.forward(*xs))
+        outs, _ = split_outputs(_fwd(obj)(*xs))
         return outs[:self.taken], obj
 
     def backward(self, douts, obj):
         like = next((v for v, slot in zip(self.inputs, self.slots) if slot == "array"), None)
-        got = obj.backward(*[tensors.like(d, like) if like is not None else d for d in douts])
+        got = _bwd(obj)(*[tensors.like(d, like) if like is not None else d for d in douts])
         store = getattr(obj, self.g_attr) if self.g_attr else {}
         missing = [k for k in self.keys if k not in store]
         if missing:
@@ -190,22 +209,28 @@ class LayerObject:
         return inputs, named
 
     def traced(self, douts, obj):
-        return obj.backward, tuple(douts)
+        return _bwd(obj), tuple(douts)
 
     def leak(self):
         """A note when forward's result on one object changes from its first call to its second."""
         obj, xs = self._fresh(self.arrays)
         try:
-            first = [np.array(tensors.to_numpy(o), dtype=float) for o in split_outputs(obj.forward(*xs))[0]]
-            second = [np.array(tensors.to_numpy(o), dtype=float) for o in split_outputs(obj.forward(*xs))[0]]
+            first = [np.array(tensors.to_numpy(o), dtype=float) for o in split_outputs(_fwd(obj)(*xs))[0]]
+            second = [np.array(tensors.to_numpy(o), dtype=float) for o in split_outputs(_fwd(obj)(*xs))[0]]
         except Exception:
             return None
         if len(first) == len(second) and all(a.shape == b.shape and np.array_equal(a, b)
                                               for a, b in zip(first, second)):
             return None
-        return (f"{type(self.layer).__name__}.forward gives a different result when called again on the same object: "
+        method = f"{type(self.layer).__name__}.{_method_names(self.layer)[0]}"
+        return (f"{method} gives a different result when called again on the same object: "
                 "state leaks from one call to the next (a step counter, a cached input, a random state); every "
                 "evaluation here ran on a fresh copy of the layer")
+
+
+def _float_attrs(obj):
+    return [k for k, v in vars(obj).items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"][:4] \
+        if hasattr(obj, "__dict__") else []
 
 
 def _slot(value):

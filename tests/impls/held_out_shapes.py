@@ -2,7 +2,7 @@
 gradcheck.
 
 * ``Dense``: a layer object with ``forward_pass(X)``/``backward_pass(accum_grad)`` that keeps its input on itself;
-  its bound methods are checked as a function pair whose backward takes no cache.
+  checked as an object, or its bound methods as a function pair whose backward takes no cache.
 * ``Lookup``: a layer object whose input is integer ids (``Y = W[X]``); backward returns nothing and adds into
   ``self.gradients``.
 * ``Sum``: a layer object whose input is a list of arrays (``Y = X[0] + X[1] + …``); backward returns a list.
@@ -14,15 +14,15 @@ import numpy as np
 
 
 class Dense:
-    def __init__(self, W, b):
-        self.W, self.b, self.layer_input = W, b, None
+    def __init__(self, W, b, bug=False):
+        self.W, self.b, self.layer_input, self.bug = W, b, None, bug
 
     def forward_pass(self, X, training=True):
         self.layer_input = X
         return X @ self.W + self.b
 
     def backward_pass(self, accum_grad):
-        return accum_grad @ self.W.T
+        return accum_grad @ (self.W if self.bug else self.W.T)
 
 
 class Lookup:
