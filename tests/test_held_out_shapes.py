@@ -66,3 +66,13 @@ def test_a_cell_that_its_own_flush_breaks_is_checked_unflushed():
     r = check_layer(H.Cell(3), X)
     assert r.passed, r.problems
     assert not any("backward raised" in p for p in r.problems)
+
+
+def test_a_keepdims_gradient_is_compared_as_its_input_and_its_own_lines_are_named():
+    gamma, beta = RNG.normal(size=4), RNG.normal(size=4)
+    r = check_layer(H.layernorm_forward, H.layernorm_backward_keepdims, X, gamma, beta, {})
+    assert not r.passed
+    assert all("keepdims=True?" in p and "its values are compared as (4,)" in p for p in r.problems), r.problems
+    assert r.max_rel_error < 1e-6  # the values are right; the shape is the problem
+    lines = [d for d in r.diagnosis if "your line" in d or "your lines" in d or "are made at" in d]
+    assert lines and all("keepdims=True)" in d for d in lines), r.diagnosis  # the sums, not the (N, 1) statistic

@@ -139,7 +139,8 @@ class LayerCheck:
             grads = (grads,)
         state.float32 = low_precision(grads)  # the gradients' own dtype, not the inputs'
         state.analytic, state.tensor_problems, structure = calls.gradients(
-            grads, None, ly.names, ly.arrays, "backward", "layer", out_shape=self.douts[0].shape)
+            grads, None, ly.names, ly.arrays, "backward", "layer", out_shape=self.douts[0].shape,
+            returned=state.returned)
         state.problems += structure
 
     def retrace(self):

@@ -51,6 +51,7 @@ class Scalar:
     f_label: str
     analytic: list | None = None  # None: no gradient for any name
     tensor_problems: dict = field(default_factory=dict)  # {name: why its gradient cannot be compared}
+    returned: dict = field(default_factory=dict)  # {"dW": shape} of gradients returned in another shape
     problems: list = field(default_factory=list)  # problems of the check as a whole
     float32: bool = False  # the user's gradients are float32
     f_float32: bool = False  # F computes in float32
@@ -305,6 +306,7 @@ def line_trace_stage(s, opts):
     s.result.line_trace = lines
     wrong = {f"d{t.name}": np.shape(t.values["analytic"]) for t in s.result.tensors
              if t.values.get("analytic") is not None and np.shape(t.values["analytic"]) != t.shape}
+    wrong.update({(k if k.startswith("d") and k[1:] in s.names else f"d{k}"): v for k, v in s.returned.items()})
     (s.result.notes if s.result.passed else s.result.diagnosis).extend(lines.sentences(wrong))
 
 

@@ -54,10 +54,11 @@ def inputs(fn, x):
     return "single", ["x"], [to_float(x, fn, "x")], lambda arrs: arrs[0]
 
 
-def gradients(out, x, names, arrays, who, kind, out_shape=None):
+def gradients(out, x, names, arrays, who, kind, out_shape=None, returned=None):
     """What ``who`` returned -> (list of float arrays or None, {name: problem}, [structure problems]).
 
-    ``kind`` is how the inputs were given: "single", "sequence", "dict" or "layer".
+    ``kind`` is how the inputs were given: "single", "sequence", "dict" or "layer". ``returned``, a dict, gets
+    the shape each gradient was returned in where it differs from its input's (a (1, n) row is compared as (n,)).
     """
     n = len(arrays)
     shown = ["d" + nm for nm in names] if kind == "layer" else names
@@ -83,6 +84,8 @@ def gradients(out, x, names, arrays, who, kind, out_shape=None):
     analytic, problems = [], {}
     for name, label, got, ref in zip(names, shown, entries, arrays):
         arr, problem = _one_gradient(got, ref.shape, name, label, who, out_shape)
+        if returned is not None and got is not None and np.shape(got) != ref.shape:
+            returned[label] = np.shape(got)
         analytic.append(arr)
         if problem:
             problems[name] = problem
@@ -99,13 +102,20 @@ def _one_gradient(got, shape, name, label, who, out_shape=None):
         return None, f"{label}: {who} returned {type(got).__name__}, not a numeric array of shape {shape}"
     if arr.shape != shape:
         hint = gradient_shape_hint(arr.shape, shape, out_shape)
-        return arr, (f"{label}: {who} returned shape {arr.shape}, expected {shape} (the shape of {name})"
-                     f"{': ' + hint if hint else ''}")
+        problem = (f"{label}: {who} returned shape {arr.shape}, expected {shape} (the shape of {name})"
+                   f"{': ' + hint if hint else ''}")
+        if _squeezed(arr.shape) == _squeezed(shape):  # a (1, n) for an (n,): its values still tell right from wrong
+            return arr.reshape(shape), f"{problem}; its values are compared as {shape}"
+        return arr, problem
     bad = ~np.isfinite(arr)
     if bad.any():
         return arr, (f"{label}: {int(bad.sum())} of {arr.size} elements {who} returned are NaN/Inf "
                      f"(first {element(label, bad)})")
     return arr, None
+
+
+def _squeezed(shape):
+    return tuple(d for d in shape if d != 1)
 
 
 def element(name, mask):

@@ -8,6 +8,8 @@ gradcheck.
 * ``Sum``: a layer object whose input is a list of arrays (``Y = X[0] + X[1] + …``); backward returns a list.
 * ``Cell``: a recurrent cell whose ``flush_gradients`` empties its step counter and accumulator into lists (so
   a flushed cell cannot run backward), created lazily in its first forward call.
+* ``layernorm_*``: a layer norm whose backward returns (1, D) rows for dgamma and dbeta, beside a keepdims
+  statistic of shape (N, 1) that is no mistake.
 """
 
 import numpy as np
@@ -93,3 +95,20 @@ class Cell:
         self.gradients["Waa"] += d["A"][t].T @ dZ
         d["acc"] = dZ @ self.parameters["Waa"].T
         return dZ @ self.parameters["Wax"].T
+
+
+def layernorm_forward(x, gamma, beta, ln_param):
+    """Layer norm whose backward returns dgamma and dbeta as (1, D) rows (sums kept with keepdims=True)."""
+    mu = x.mean(axis=1, keepdims=True)
+    std = np.sqrt(x.var(axis=1, keepdims=True) + ln_param.get("eps", 1e-5))
+    xhat = (x - mu) / std
+    return gamma * xhat + beta, (xhat, std, gamma)
+
+
+def layernorm_backward_keepdims(dout, cache):
+    xhat, std, gamma = cache
+    dbeta = np.sum(dout, axis=0, keepdims=True)
+    dgamma = np.sum(dout * xhat, axis=0, keepdims=True)
+    dxhat = dout * gamma
+    dx = (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True)) / std
+    return dx, dgamma, dbeta
