@@ -46,3 +46,24 @@ def test_the_slip_is_named_and_the_right_code_gets_no_cause(bug):
 def test_a_max_pool_that_assigns_is_right_where_windows_do_not_overlap():
     x = RNG.normal(size=(2, 2, 6, 6))
     assert check_layer(B.max_pool_forward, B.max_pool_backward_assigned, x, {"size": 2, "stride": 2}).passed
+
+
+def _softmax_loss(x, y, divide=True):
+    """CS231n-style (loss, dx) of the mean cross-entropy; divide=False forgets dx's 1/N."""
+    p = np.exp(x - x.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    n = x.shape[0]
+    loss = -np.log(p[np.arange(n), y]).mean()
+    p[np.arange(n), y] -= 1
+    return loss, (p / n if divide else p)
+
+
+def test_a_factor_equal_to_the_batch_axis_is_read_as_a_missing_division_by_n():
+    from gradcheck import check_function
+
+    x, y = RNG.normal(size=(4, 5)), np.array([0, 3, 1, 3])
+    assert check_function(lambda s: _softmax_loss(s, y), None, x).passed
+    r = check_function(lambda s: _softmax_loss(s, y, divide=False), None, x)
+    assert any("4 × the true value" in d and "a division by N is missing" in d for d in r.diagnosis), r.diagnosis
+    square = check_function(lambda s: float(np.sum(s ** 2)), lambda s: 6 * s, RNG.normal(size=(2, 3)))
+    assert not any("batch size" in d for d in square.diagnosis), square.diagnosis  # 3 × is no axis length here

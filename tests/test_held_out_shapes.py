@@ -76,3 +76,12 @@ def test_a_keepdims_gradient_is_compared_as_its_input_and_its_own_lines_are_name
     assert r.max_rel_error < 1e-6  # the values are right; the shape is the problem
     lines = [d for d in r.diagnosis if "your line" in d or "your lines" in d or "are made at" in d]
     assert lines and all("keepdims=True)" in d for d in lines), r.diagnosis  # the sums, not the (N, 1) statistic
+
+
+def test_a_mask_drawn_from_numpys_global_random_state_is_the_same_at_every_point():
+    r = check_layer(H.Dropout(), X)
+    assert r.passed, r.problems
+    assert any("draws from NumPy's global random state" in n for n in r.notes), r.notes
+    assert not any("state leaks" in n for n in r.notes), r.notes
+    bad = check_layer(H.Dropout(bug=True), X)
+    assert not bad.passed and not bad.problems  # a wrong gradient, not a forward that changes between calls

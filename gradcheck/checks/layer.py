@@ -79,9 +79,15 @@ class LayerCheck:
     def __init__(self, layer):
         self.layer = layer
         self.douts = None
+        # Every forward starts NumPy's global random state from here: a dropout mask drawn with np.random is the
+        # same at every point (it is kept in the cache for backward).
+        self.random_state = np.random.get_state()
+        self.draws = False
 
     def outputs(self, arrs):
+        np.random.set_state(self.random_state)
         outs, state = self.layer.forward(arrs)
+        self.draws = self.draws or _drew(self.random_state)
         return [_as_array(o) for o in outs], state
 
     def loss(self, arrs):
@@ -116,6 +122,9 @@ class LayerCheck:
                 state.autograd, why = ly.autograd(self.douts)
                 state.notes += [why] if why else []
             state.notes += getattr(ly, "notes", [])
+            if self.draws:
+                state.notes.append("forward draws from NumPy's global random state (a dropout mask?): every "
+                                   "evaluation starts it from the same state, so each draws the same numbers")
             leak = getattr(ly, "leak", None)
             note = leak() if leak else None
             if note:
@@ -151,6 +160,12 @@ class LayerCheck:
         known = [a.shape for a in ly.arrays] + [d.shape for d in self.douts]
         return compare_with_reference(trace_call(fn, *args), [], self.douts[0].shape[0] if self.douts[0].ndim else 1,
                                       known, unlike="none of the inputs' shapes or dout's")
+
+
+def _drew(before):
+    """Whether NumPy's global random state moved on from ``before``."""
+    now = np.random.get_state()
+    return now[2] != before[2] or not np.array_equal(now[1], before[1])
 
 
 def _positional(fn):

@@ -30,7 +30,21 @@ def diagnose_tensor(t):
         if not same(c, 1.0) and close(a, c * n):
             what = ("the sign is flipped (minus the gradient)" if same(c, -1.0)
                     else f"every element is {c:.6g} × the true value")
-            return f"{t.name}: {what}: a constant factor, not a local mistake"
+            return f"{t.name}: {what}: a constant factor, not a local mistake{_batch_reading(t, c)}"
+    return ""
+
+
+def _batch_reading(t, c):
+    """"; 4 is the length of x's first axis …" where the factor (or its inverse) is the tensor's batch axis N."""
+    n = t.shape[0] if len(t.shape) >= 2 and t.shape[0] > 1 else None
+    if n is None:
+        return ""
+    if same(c, float(n)):
+        return (f"; {n} is the length of {t.name}'s first axis: if that is the batch size N, a division by N is "
+                "missing (a sum where the loss takes the mean)")
+    if same(c, 1.0 / n):
+        return (f"; 1/{n} and {n} is the length of {t.name}'s first axis: if that is the batch size N, the "
+                "gradient is divided by N once too often")
     return ""
 
 

@@ -215,7 +215,9 @@ class LayerObject:
         """A note when forward's result on one object changes from its first call to its second."""
         obj, xs = self._fresh(self.arrays)
         try:
+            start = np.random.get_state()  # every evaluation restarts NumPy's global random state: no leak
             first = [np.array(tensors.to_numpy(o), dtype=float) for o in split_outputs(_fwd(obj)(*xs))[0]]
+            np.random.set_state(start)
             second = [np.array(tensors.to_numpy(o), dtype=float) for o in split_outputs(_fwd(obj)(*xs))[0]]
         except Exception:
             return None

@@ -10,6 +10,7 @@ gradcheck.
   a flushed cell cannot run backward), created lazily in its first forward call.
 * ``layernorm_*``: a layer norm whose backward returns (1, D) rows for dgamma and dbeta, beside a keepdims
   statistic of shape (N, 1) that is no mistake.
+* ``Dropout``: a mask drawn from NumPy's global random state at every forward call.
 """
 
 import numpy as np
@@ -112,3 +113,17 @@ def layernorm_backward_keepdims(dout, cache):
     dxhat = dout * gamma
     dx = (dxhat - dxhat.mean(axis=1, keepdims=True) - xhat * (dxhat * xhat).mean(axis=1, keepdims=True)) / std
     return dx, dgamma, dbeta
+
+
+class Dropout:
+    """Inverted dropout whose mask is drawn from NumPy's global random state at every forward call."""
+
+    def __init__(self, p=0.5, bug=False):
+        self.p, self.bug, self.mask = p, bug, None
+
+    def forward_pass(self, X, training=True):
+        self.mask = (np.random.uniform(size=X.shape) > self.p) / (1 - self.p)
+        return X * self.mask
+
+    def backward_pass(self, accum_grad):
+        return accum_grad if self.bug else accum_grad * self.mask
