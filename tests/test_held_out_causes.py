@@ -67,3 +67,27 @@ def test_a_factor_equal_to_the_batch_axis_is_read_as_a_missing_division_by_n():
     assert any("4 × the true value" in d and "a division by N is missing" in d for d in r.diagnosis), r.diagnosis
     square = check_function(lambda s: float(np.sum(s ** 2)), lambda s: 6 * s, RNG.normal(size=(2, 3)))
     assert not any("batch size" in d for d in square.diagnosis), square.diagnosis  # 3 × is no axis length here
+
+
+def _hinge_loss(W, X, y, reg, with_penalty=True):
+    """Multiclass hinge loss with an L2 penalty reg·‖W‖²; with_penalty=False leaves it out of the value only."""
+    scores = X @ W
+    n = X.shape[0]
+    margins = np.maximum(0, scores - scores[np.arange(n), y][:, None] + 1)
+    margins[np.arange(n), y] = 0
+    loss = margins.sum() / n + (reg * np.sum(W * W) if with_penalty else 0.0)
+    ind = (margins > 0).astype(float)
+    ind[np.arange(n), y] = -ind.sum(axis=1)
+    return loss, X.T @ ind / n + 2 * reg * W
+
+
+def test_a_penalty_in_the_gradient_but_not_in_the_value_is_named():
+    from gradcheck import check_function
+
+    W, X, y = 0.01 * RNG.normal(size=(6, 3)), RNG.normal(size=(8, 6)), RNG.integers(0, 3, size=8)
+    good = check_function(lambda w: _hinge_loss(w, X, y, 0.1), None, W)
+    assert good.passed and not good.diagnosis
+    r = check_function(lambda w: _hinge_loss(w, X, y, 0.1, with_penalty=False), None, W)
+    assert any("minus the numeric one is 0.2·x" in d for d in r.diagnosis), r.diagnosis
+    square = check_function(lambda s: float(np.sum(s ** 2)), lambda s: 6 * s, RNG.normal(size=(2, 3)))
+    assert not any("minus the numeric one" in d for d in square.diagnosis), square.diagnosis  # a factor 3 alone

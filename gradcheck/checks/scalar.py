@@ -22,6 +22,7 @@ import numpy as np
 
 from ..diagnose.network import diagnose_tensor
 from ..diagnose.recognise import swapped_order
+from ..diagnose.tensor import proportional_terms
 from ..judge.compare import low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
@@ -295,6 +296,8 @@ def cause_stage(s, opts):
     elif s.recognise is not None:
         failing = {t.name for t in r.tensors if not t.passed}
         r.diagnosis += [line for line in s.recognise(user, numeric, failing) if line not in r.diagnosis]
+    if not any("known mistake" in d or "wrong order" in d for d in r.diagnosis):
+        r.diagnosis += proportional_terms(r.tensors, dict(zip(s.names, s.arrays)))
 
 
 def line_trace_stage(s, opts):

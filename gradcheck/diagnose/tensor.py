@@ -10,7 +10,7 @@ import numpy as np
 from .factors import same
 from .mistake import close
 
-__all__ = ["diagnose_tensor", "kernel_flip_hint"]
+__all__ = ["diagnose_tensor", "kernel_flip_hint", "proportional_terms"]
 
 
 def diagnose_tensor(t):
@@ -58,3 +58,23 @@ def kernel_flip_hint(name, analytic, numeric):
     return (f"{name}: your gradient is the numeric one with every kernel rotated by 180° ([..., ::-1, ::-1]): a "
             "true convolution where the forward pass computes a cross-correlation; pair each input window with "
             "δ without flipping")
+
+
+def proportional_terms(tensors, points):
+    """Sentences for failing tensors whose error is a multiple of the point itself (``grad − numeric = c·W``): a
+    term such as an L2 penalty's λW in the gradient that the function's value does not have, or the reverse."""
+    out = []
+    for t in tensors:
+        a, n, w = t.values.get("analytic"), t.values.get("numeric"), points.get(t.name)
+        if t.passed or t.problem or a is None or w is None or np.shape(a) != np.shape(w) or np.shape(n) != np.shape(w):
+            continue
+        if not np.all(np.isfinite(n)) or w.size < 2 or float(np.vdot(w, w)) == 0.0:
+            continue
+        r = np.asarray(a, dtype=float) - n
+        c = float(np.vdot(r, w)) / float(np.vdot(w, w))
+        k = float(np.vdot(a, n)) / max(float(np.vdot(n, n)), 1e-300)
+        if c != 0.0 and not close(a, n) and close(a, n + c * w) and not close(a, k * n):  # not a constant factor
+            out.append(f"{t.name}: your gradient minus the numeric one is {c:.4g}·{t.name}: a term proportional to "
+                       f"{t.name} that the function's value does not match (an L2 penalty λ‖{t.name}‖² whose "
+                       "gradient is there but whose value is not, or the other way round, or another λ)")
+    return out
