@@ -91,3 +91,13 @@ def test_a_penalty_in_the_gradient_but_not_in_the_value_is_named():
     assert any("minus the numeric one is 0.2·x" in d for d in r.diagnosis), r.diagnosis
     square = check_function(lambda s: float(np.sum(s ** 2)), lambda s: 6 * s, RNG.normal(size=(2, 3)))
     assert not any("minus the numeric one" in d for d in square.diagnosis), square.diagnosis  # a factor 3 alone
+
+
+def test_a_factor_equal_to_an_axis_of_one_of_several_tensors_is_no_batch_reading():
+    from gradcheck import check_function
+
+    W, v = RNG.normal(size=(2, 4)), RNG.normal(size=4)
+    r = check_function(lambda p: float(np.sum((p[0] @ p[1]) ** 2)),
+                       lambda p: (np.outer(2 * (p[0] @ p[1]), p[1]) / 2, 2 * p[0].T @ (p[0] @ p[1])), (W, v))
+    assert any("0.5 × the true value" in d for d in r.diagnosis), r.diagnosis
+    assert not any("batch size" in d for d in r.diagnosis), r.diagnosis

@@ -260,7 +260,7 @@ def judge_stage(s, opts):
     s.result = outcome(s.label, tensors, ("analytic", "numeric", *checked[1:]), checked, opts,
                        notes=s.notes + kink_notes(tensors, lambda ts: _on_kink(s.f_label, ts), near, "its rounding"),
                        problems=s.problems,
-                       diagnosis=s.joint_notes + [d for t in tensors if (d := diagnose_tensor(t))],
+                       diagnosis=s.joint_notes + [d for t in tensors if (d := diagnose_tensor(t, len(tensors) == 1))],
                        f0=s.f0, mode="full" if s.chosen is None else "sampled", directions=s.found, **s.carried)
 
 

@@ -13,8 +13,10 @@ from .mistake import close
 __all__ = ["diagnose_tensor", "kernel_flip_hint", "proportional_terms"]
 
 
-def diagnose_tensor(t):
-    """One sentence for a tensor whose values are wrong as a whole (transposed, a constant factor), or ""."""
+def diagnose_tensor(t, alone=False):
+    """One sentence for a tensor whose values are wrong as a whole (transposed, a constant factor), or "".
+    ``alone``: it is the check's only tensor (a loss of one array, such as CS231n's scores), whose first axis may be
+    read as the batch."""
     a, n = t.values["analytic"], t.values["numeric"]
     if t.passed or t.problem or a is None or np.shape(a) != np.shape(n) or not np.all(np.isfinite(n)):
         return ""
@@ -30,7 +32,8 @@ def diagnose_tensor(t):
         if not same(c, 1.0) and close(a, c * n):
             what = ("the sign is flipped (minus the gradient)" if same(c, -1.0)
                     else f"every element is {c:.6g} × the true value")
-            return f"{t.name}: {what}: a constant factor, not a local mistake{_batch_reading(t, c)}"
+            batch = _batch_reading(t, c) if alone else ""
+            return f"{t.name}: {what}: a constant factor, not a local mistake{batch}"
     return ""
 
 
