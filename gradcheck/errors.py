@@ -60,12 +60,18 @@ def suggest(given: object, valid: list[str] | tuple[str, ...]) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
+def _inside(filename):
+    """True for a file of gradcheck itself (any of its sub-packages)."""
+    path = Path(filename).resolve()
+    return path.parent == _HERE or _HERE in path.parents
+
+
 def is_user_file(filename):
     """True for a frame in the user's own code: not gradcheck, not the standard library, not an installed package."""
     if not filename or filename.startswith("<"):
         return False
     path = Path(filename).resolve()
-    if path.parent == _HERE or _HERE in path.parents:
+    if _inside(filename):
         return False
     return not any(part in ("site-packages", "dist-packages") for part in path.parts) and \
         not any(path.is_relative_to(p) for p in _STDLIB)
@@ -86,7 +92,8 @@ def describe_exception(exc, filename=None):
     frames = traceback.extract_tb(exc.__traceback__)
     mine = [f for f in frames if is_user_file(f.filename)]
     named = [f for f in frames if filename and Path(f.filename).resolve() == Path(filename).resolve()]
-    frames = mine or named or [f for f in frames if Path(f.filename).resolve().parent != _HERE] or frames
+    outside = [f for f in frames if f.filename.startswith("<") or not _inside(f.filename)]
+    frames = mine or named or outside
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     msg = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}{': ' + msg if msg else ''}{at}"

@@ -211,7 +211,8 @@ def _function(f, grad, x, name):
         state.tensor_problems = {nm: f"{nm}: no analytic gradient ({who} failed, see above)" for nm in names}
     else:
         state.float32 = low_precision(out)  # judged by the gradient's own dtype, not x's
-        state.analytic, state.tensor_problems, structure = calls.gradients(out, x, names, arrays, who, kind)
+        state.analytic, state.tensor_problems, structure = calls.gradients(out, x, names, arrays, who, kind,
+                                                                           returned=state.returned)
         state.problems += structure
 
     def loss(arrs):

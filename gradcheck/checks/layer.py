@@ -10,6 +10,8 @@ turns either into the :class:`~gradcheck.checks.scalar.Scalar` the stages check.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from ..diagnose.against import compare_with_reference
@@ -55,14 +57,20 @@ class Functions:
 
     def backward(self, douts, cache):
         like = next((v for v in self.sig.inputs if tensors.is_tensor(v) and tensors.is_float(v)), None)
-        return self.bwd(*[tensors.like(d, like) for d in douts], cache)
+        return self.bwd(*self._args([tensors.like(d, like) for d in douts], cache))
+
+    def _args(self, douts, cache):
+        """backward's arguments: ``(*douts, cache)``, or the douts alone for a backward that takes no cache (a bound
+        method such as ``layer.backward_pass(dout)`` that keeps its own state)."""
+        n = _positional(self.bwd)
+        return (*douts,) if n is not None and n <= len(douts) else (*douts, cache)
 
     def autograd(self, douts):
         """torch autograd's gradients (or None and why), where tensors were given."""
         return autograd.layer_vjp(self.fwd, self.sig, douts) if self.sig.torch else (None, None)
 
     def traced(self, douts, cache):
-        return self.bwd, (*douts, cache)
+        return self.bwd, self._args(douts, cache)
 
 
 class LayerCheck:
@@ -71,9 +79,15 @@ class LayerCheck:
     def __init__(self, layer):
         self.layer = layer
         self.douts = None
+        # Every forward starts NumPy's global random state from here: a dropout mask drawn with np.random is the
+        # same at every point (it is kept in the cache for backward).
+        self.random_state = np.random.get_state()
+        self.draws = False
 
     def outputs(self, arrs):
+        np.random.set_state(self.random_state)
         outs, state = self.layer.forward(arrs)
+        self.draws = self.draws or _drew(self.random_state)
         return [_as_array(o) for o in outs], state
 
     def loss(self, arrs):
@@ -107,6 +121,10 @@ class LayerCheck:
             if hasattr(ly, "autograd"):
                 state.autograd, why = ly.autograd(self.douts)
                 state.notes += [why] if why else []
+            state.notes += getattr(ly, "notes", [])
+            if self.draws:
+                state.notes.append("forward draws from NumPy's global random state (a dropout mask?): every "
+                                   "evaluation starts it from the same state, so each draws the same numbers")
             leak = getattr(ly, "leak", None)
             note = leak() if leak else None
             if note:
@@ -130,7 +148,8 @@ class LayerCheck:
             grads = (grads,)
         state.float32 = low_precision(grads)  # the gradients' own dtype, not the inputs'
         state.analytic, state.tensor_problems, structure = calls.gradients(
-            grads, None, ly.names, ly.arrays, "backward", "layer", out_shape=self.douts[0].shape)
+            grads, None, ly.names, ly.arrays, "backward", "layer", out_shape=self.douts[0].shape,
+            returned=state.returned)
         state.problems += structure
 
     def retrace(self):
@@ -141,6 +160,23 @@ class LayerCheck:
         known = [a.shape for a in ly.arrays] + [d.shape for d in self.douts]
         return compare_with_reference(trace_call(fn, *args), [], self.douts[0].shape[0] if self.douts[0].ndim else 1,
                                       known, unlike="none of the inputs' shapes or dout's")
+
+
+def _drew(before):
+    """Whether NumPy's global random state moved on from ``before``."""
+    now = np.random.get_state()
+    return now[2] != before[2] or not np.array_equal(now[1], before[1])
+
+
+def _positional(fn):
+    """How many positional arguments ``fn`` takes (None: any number, or unknown)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is p.VAR_POSITIONAL for p in params):
+        return None
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
 def _as_array(o):

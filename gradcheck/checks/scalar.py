@@ -22,6 +22,7 @@ import numpy as np
 
 from ..diagnose.network import diagnose_tensor
 from ..diagnose.recognise import swapped_order
+from ..diagnose.tensor import proportional_terms
 from ..judge.compare import low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
@@ -51,6 +52,7 @@ class Scalar:
     f_label: str
     analytic: list | None = None  # None: no gradient for any name
     tensor_problems: dict = field(default_factory=dict)  # {name: why its gradient cannot be compared}
+    returned: dict = field(default_factory=dict)  # {"dW": shape} of gradients returned in another shape
     problems: list = field(default_factory=list)  # problems of the check as a whole
     float32: bool = False  # the user's gradients are float32
     f_float32: bool = False  # F computes in float32
@@ -258,7 +260,7 @@ def judge_stage(s, opts):
     s.result = outcome(s.label, tensors, ("analytic", "numeric", *checked[1:]), checked, opts,
                        notes=s.notes + kink_notes(tensors, lambda ts: _on_kink(s.f_label, ts), near, "its rounding"),
                        problems=s.problems,
-                       diagnosis=s.joint_notes + [d for t in tensors if (d := diagnose_tensor(t))],
+                       diagnosis=s.joint_notes + [d for t in tensors if (d := diagnose_tensor(t, len(tensors) == 1))],
                        f0=s.f0, mode="full" if s.chosen is None else "sampled", directions=s.found, **s.carried)
 
 
@@ -294,6 +296,8 @@ def cause_stage(s, opts):
     elif s.recognise is not None:
         failing = {t.name for t in r.tensors if not t.passed}
         r.diagnosis += [line for line in s.recognise(user, numeric, failing) if line not in r.diagnosis]
+    if not any("known mistake" in d or "wrong order" in d for d in r.diagnosis):
+        r.diagnosis += proportional_terms(r.tensors, dict(zip(s.names, s.arrays)))
 
 
 def line_trace_stage(s, opts):
@@ -305,6 +309,7 @@ def line_trace_stage(s, opts):
     s.result.line_trace = lines
     wrong = {f"d{t.name}": np.shape(t.values["analytic"]) for t in s.result.tensors
              if t.values.get("analytic") is not None and np.shape(t.values["analytic"]) != t.shape}
+    wrong.update({(k if k.startswith("d") and k[1:] in s.names else f"d{k}"): v for k, v in s.returned.items()})
     (s.result.notes if s.result.passed else s.result.diagnosis).extend(lines.sentences(wrong))
 
 

@@ -24,7 +24,7 @@ def compare_with_reference(trace, steps, n, known=(), unlike=None):
     ``unlike`` says what a departing shape is unlike, in the sentence that names it.
     """
     if unlike:
-        trace.unlike = unlike
+        trace.unlike, trace.only_wrong = unlike, True
     def concrete(shape, size):
         return tuple(size if d == "N" else d for d in shape)
 

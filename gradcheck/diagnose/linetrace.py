@@ -90,6 +90,9 @@ class LineTrace:
     _origin: dict = field(default_factory=dict, repr=False)
     unlike: str = "no step of the reference shape trace has that shape"
     writes: list = field(default_factory=list)  # (Line, cause) of writes: overlapping parts, repeated indices
+    #: Without a reference trace a departure is only a shape unlike the inputs' (a keepdims mean is one too): it is
+    #: named only when it has the shape of a gradient returned wrong.
+    only_wrong: bool = False
 
     def origin(self, array):
         """The :class:`Line` that produced ``array`` (an object the traced call returned), or None."""
@@ -129,12 +132,20 @@ class LineTrace:
         out += [f"your line {b[0].where} `{b[0].source}` broadcast silently: {b[1]}" for b in self.broadcasts[:3]]
         if not wrong_shapes:
             return out
+        by_shape = {}
         for name, shape in wrong_shapes.items():
-            lines = {id(ln): ln for a in self.returned() if a.shape == tuple(shape) for ln in [self.origin(a)]}
-            line = next(iter(lines.values())) if len(lines) == 1 else None  # two arrays of that shape: cannot tell
-            if line is not None:
-                out.append(f"{name} {_fmt(shape)} is made at your line {line.where} `{line.source}`")
-        if self.departure is not None:
+            by_shape.setdefault(tuple(shape), []).append(name)
+        for shape, names in by_shape.items():
+            lines = {id(ln): ln for a in self.returned() if a.shape == shape
+                     for ln in [self.origin(a)] if ln is not None}
+            made = " and ".join(f"{ln.where} `{ln.source}`" for ln in list(lines.values())[:3])
+            if len(lines) == 1 and len(names) == 1:
+                out.append(f"{names[0]} {_fmt(shape)} is made at your line {made}")
+            elif lines and len(lines) <= 3:  # which of the lines made which gradient cannot be told
+                out.append(f"{', '.join(names)} {_fmt(shape)}: arrays of that shape are made at your "
+                           f"line{'s' if len(lines) > 1 else ''} {made}")
+        shapes = {s for seen in self.departure.shapes.values() for s in seen} if self.departure is not None else set()
+        if self.departure is not None and (not self.only_wrong or shapes & set(by_shape)):
             out.append(f"your line {self.departure.where} `{self.departure.source}` is the first whose shape departs "
                        f"from the reference: {self.departure.shape_text()} ({self.unlike})")
         return out

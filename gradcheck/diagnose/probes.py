@@ -103,6 +103,19 @@ def _overwritten(ly, dout, x):
     return dx
 
 
+def _assigned(ly, dout, x):
+    """A max pool backward that assigns dout to each window's max element (dx[argmax] = dout): an element that is
+    the max of several overlapping windows keeps only the last window's gradient."""
+    (kh, kw), (sh, sw) = ly.size, ly.stride
+    dx = np.zeros_like(x)
+    lead = np.indices(x.shape[:2])
+    for i, j in np.ndindex(*dout.shape[-2:]):
+        win = x[..., i * sh:i * sh + kh, j * sw:j * sw + kw]
+        r, c = np.divmod(win.reshape(*win.shape[:2], -1).argmax(axis=-1), kw)
+        dx[lead[0], lead[1], i * sh + r, j * sw + c] = dout[..., i, j]
+    return dx
+
+
 def pools(case):
     floats = _floats(case)
     if len(floats) != 1 or len(case.outs) != 1 or floats[0][1].ndim != 4 or case.outs[0].ndim != 4:
@@ -126,6 +139,11 @@ def pools(case):
                         "a later window's zeros overwrite an earlier window's gradient; add it: "
                         "dx[window] += mask * dout",
                         lambda ly=ly: {i: _overwritten(ly, dout, x)}))
+                    k.mistakes.append((
+                        "each window's gradient is assigned to its max element (dx[argmax] = dout) where the windows "
+                        "overlap, so an element that is the max of several windows keeps only the last one's "
+                        "gradient; add it: dx[argmax] += dout",
+                        lambda ly=ly: {i: _assigned(ly, dout, x)}))
                 found.append(k)
         if found:
             return found
@@ -194,7 +212,10 @@ def dropouts(case):
     p = 1.0 - 1.0 / c
     ly = Dropout(0, tuple(x.shape[1:]), tuple(x.shape[1:]), options={"p": p, "seed": None})
     _, _, kind = _layer_kind(ly, f"dropout (p = {p:.3g})", {"mask": mask}, x, i, {})
-    return [kind(dout)]
+    k = kind(dout)
+    k.mistakes.append((f"your backward rescales without the mask (dx = δ/(1 − p) = {c:g}·δ); the dropped units pass "
+                       "no gradient: dx = δ·mask", lambda: {i: c * dout}))
+    return [k]
 
 
 def denses(case):

@@ -1,6 +1,6 @@
 """Probes for layers the user writes by index and by step: nearest-neighbour upsampling, a word embedding, a
-vanilla RNN over a sequence and one LSTM step (CS231n's signatures). Each recomputes the forward pass on the
-user's inputs and, when it is the user's output, replays the mistakes these layers are known for.
+vanilla RNN over a sequence or one step of it, and one LSTM step (CS231n's signatures). Each recomputes the forward
+pass on the user's inputs and, when it is the user's output, replays the mistakes these layers are known for.
 """
 
 from __future__ import annotations
@@ -68,41 +68,66 @@ def embeddings(case):
 
 
 def _tanh_rnn(x, h0, Wx, Wh, b):
-    hs, prev = [], h0
+    hs, zs, prev = [], [], h0
     for t in range(x.shape[1]):
-        prev = np.tanh(x[:, t] @ Wx + prev @ Wh + b)
+        zs.append(x[:, t] @ Wx + prev @ Wh + b)
+        prev = np.tanh(zs[-1])
         hs.append(prev)
-    return np.stack(hs, axis=1)
+    return np.stack(hs, axis=1), np.stack(zs, axis=1)
 
 
-def _rnn_backward(x, h0, Wx, Wh, h, dh, through_time):
+#: tanh' as the right backward takes it, and as it is mistaken: (h, z) -> the factor dz = dh·factor.
+_TANH_PRIME = {"right": lambda h, z: 1 - h ** 2, "at h": lambda h, z: 1 - np.tanh(h) ** 2,
+               "z squared": lambda h, z: 1 - z ** 2, "left out": lambda h, z: np.ones_like(h)}
+_TANH_TEXT = {
+    "at h": "tanh' is evaluated at the output h = tanh(z) (1 − tanh²(h)) where it belongs at z: tanh'(z) = 1 − h²",
+    "z squared": "tanh' is taken as 1 − z² with the pre-activation z; tanh'(z) = 1 − tanh²(z) = 1 − h²",
+    "left out": "the derivative of tanh is left out (dz = dh); dz = dh·(1 − h²)",
+}
+
+
+def _rnn_backward(x, h0, Wx, Wh, hz, dh, through_time, prime="right"):
+    (h, z), d = hz, _TANH_PRIME[prime]
     dx, dWx, dWh, db = np.zeros_like(x), np.zeros_like(Wx), np.zeros_like(Wh), np.zeros(Wh.shape[0])
     dprev = np.zeros_like(h0)
     for t in reversed(range(x.shape[1])):
         prev = h0 if t == 0 else h[:, t - 1]
-        dz = (dh[:, t] + dprev) * (1 - h[:, t] ** 2)
-        dx[:, t] = dz @ Wx.T if through_time else (dh[:, t] * (1 - h[:, t] ** 2)) @ Wx.T
+        dz = (dh[:, t] + dprev) * d(h[:, t], z[:, t])
+        dx[:, t] = dz @ Wx.T if through_time else (dh[:, t] * d(h[:, t], z[:, t])) @ Wx.T
         dprev = dz @ Wh.T
         dWx, dWh, db = dWx + x[:, t].T @ dz, dWh + prev.T @ dz, db + dz.sum(axis=0)
     return dx, dprev, dWx, dWh, db
 
 
 def rnns(case):
+    """CS231n's rnn_forward over a sequence x (N, T, D), or rnn_step_forward for one step x (N, D)."""
     floats = _floats(case)
-    if len(floats) != 5 or len(case.outs) != 1 or floats[0][1].ndim != 3:
+    if len(floats) != 5 or len(case.outs) != 1 or floats[0][1].ndim not in (2, 3):
         return []
     idx, arrays = zip(*floats)
-    h = case.outs[0]
-    if not same_out(_tanh_rnn(*arrays), h):
+    step = arrays[0].ndim == 2
+    x, h0, Wx, Wh, b = arrays
+    x = x[:, None] if step else x
+    try:
+        hz = _tanh_rnn(x, h0, Wx, Wh, b)
+    except ValueError:  # shapes that do not chain: not an RNN
         return []
-    x, h0, Wx, Wh, _ = arrays
+    if not same_out(hz[0][:, 0] if step else hz[0], case.outs[0]):
+        return []
+    dh = case.douts[0][:, None] if step else case.douts[0]
 
-    def run(through):
-        return lambda: dict(zip(idx, _rnn_backward(x, h0, Wx, Wh, h, case.douts[0], through)))
+    def run(through, prime="right"):
+        def grads():
+            g = _rnn_backward(x, h0, Wx, Wh, hz, dh, through, prime)
+            return dict(zip(idx, (g[0][:, 0], *g[1:]) if step else g))
+        return grads
 
-    text = ("dx at step t takes only dh[:, t], the gradient of that step's own output; the terms that come back "
-            "through time (dh_next from step t + 1) are missing: dx[:, t] = ((dh[:, t] + dh_next)·(1 − h_t²)) @ Wx.T")
-    return [Kind("vanilla RNN (tanh)", run(True), [(text, run(False))])]
+    mistakes = [(text, run(True, key)) for key, text in _TANH_TEXT.items()]
+    if not step:
+        mistakes.insert(0, ("dx at step t takes only dh[:, t], the gradient of that step's own output; the terms "
+                            "that come back through time (dh_next from step t + 1) are missing: "
+                            "dx[:, t] = ((dh[:, t] + dh_next)·(1 − h_t²)) @ Wx.T", run(False)))
+    return [Kind("vanilla RNN step (tanh)" if step else "vanilla RNN (tanh)", run(True), mistakes)]
 
 
 def _sigmoid(z):

@@ -31,7 +31,11 @@ def label(fn, default):
 
 
 def to_float(value, fn, where):
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except ValueError:
+        raise ValueError(f"{fn}: {where} is ragged (lists of different lengths), not an array; pass arrays, or a "
+                         "tuple/list/dict of arrays (nested lists of arrays work too)") from None
     if arr.dtype.kind == "c":
         raise TypeError(f"{fn}: {where} is complex; gradcheck checks real-valued functions of real inputs")
     if arr.dtype.kind not in "biuf":
@@ -43,21 +47,68 @@ def to_float(value, fn, where):
 
 def inputs(fn, x):
     """(kind, names, float64 arrays, rebuild) for one array, a tuple/list of arrays or a dict."""
+    if isinstance(x, dict) and any(isinstance(v, (tuple, list)) and _holds_array(v) for v in x.values()):
+        leaves = [leaf for k in x for leaf in _leaves(x[k], str(k))]  # {"weights": [W0, W1]}: weights[0], ...
+        keys = list(x)
+        return ("dict", [nm for nm, _ in leaves], [to_float(v, fn, f"x[{nm!r}]") for nm, v in leaves],
+                lambda arrs: dict(zip(keys, _rebuild([x[k] for k in keys], iter(arrs)))))
     if isinstance(x, dict):
         keys = list(x)
         return ("dict", [str(k) for k in keys], [to_float(x[k], fn, f"x[{k!r}]") for k in keys],
                 lambda arrs: dict(zip(keys, arrs)))
-    if isinstance(x, (tuple, list)) and any(isinstance(v, np.ndarray) for v in x):
-        kind = type(x) if type(x) in (tuple, list) else tuple
-        return ("sequence", [f"x[{i}]" for i in range(len(x))],
-                [to_float(v, fn, f"x[{i}]") for i, v in enumerate(x)], lambda arrs: kind(arrs))
+    if isinstance(x, (tuple, list)) and _holds_array(x):
+        leaves = list(_leaves(x, "x"))
+        return ("sequence", [nm for nm, _ in leaves], [to_float(v, fn, nm) for nm, v in leaves],
+                lambda arrs: _rebuild(x, iter(arrs)))
     return "single", ["x"], [to_float(x, fn, "x")], lambda arrs: arrs[0]
 
 
-def gradients(out, x, names, arrays, who, kind, out_shape=None):
+def _nesting(who, why):
+    return f"{who} returned {why} (one gradient per array of x, in the same nesting)"
+
+
+def _holds_array(v):
+    """An ndarray, or a tuple/list with one somewhere inside (Nielsen's ``(biases, weights)``, lists per layer)."""
+    return isinstance(v, np.ndarray) or (isinstance(v, (tuple, list)) and any(_holds_array(e) for e in v))
+
+
+def _leaves(v, path):
+    """(name, value) of every array of a nested tuple/list, depth first: ``x[0][1]``."""
+    if isinstance(v, (tuple, list)) and _holds_array(v):
+        for i, e in enumerate(v):
+            yield from _leaves(e, f"{path}[{i}]")
+    else:
+        yield path, v
+
+
+def _rebuild(template, arrs):
+    if isinstance(template, (tuple, list)) and _holds_array(template):
+        kind = type(template) if type(template) in (tuple, list) else tuple
+        return kind(_rebuild(e, arrs) for e in template)
+    return next(arrs)
+
+
+def _like(out, template, path="x"):
+    """``out``'s entries in the order of ``template``'s arrays, or (None, why) where its structure differs."""
+    if not (isinstance(template, (tuple, list)) and _holds_array(template)):
+        return [out], None
+    if not isinstance(out, (tuple, list)) or len(out) != len(template):
+        got = f"{len(out)} values" if isinstance(out, (tuple, list)) else type(out).__name__
+        return None, f"{got} at {path}; expected {len(template)}, as in x"
+    entries = []
+    for i, (o, t) in enumerate(zip(out, template)):
+        sub, why = _like(o, t, f"{path}[{i}]")
+        if why:
+            return None, why
+        entries += sub
+    return entries, None
+
+
+def gradients(out, x, names, arrays, who, kind, out_shape=None, returned=None):
     """What ``who`` returned -> (list of float arrays or None, {name: problem}, [structure problems]).
 
-    ``kind`` is how the inputs were given: "single", "sequence", "dict" or "layer".
+    ``kind`` is how the inputs were given: "single", "sequence", "dict" or "layer". ``returned``, a dict, gets
+    the shape each gradient was returned in where it differs from its input's (a (1, n) row is compared as (n,)).
     """
     n = len(arrays)
     shown = ["d" + nm for nm in names] if kind == "layer" else names
@@ -69,6 +120,15 @@ def gradients(out, x, names, arrays, who, kind, out_shape=None):
         structure = [f"{who} returned unexpected key(s) {', '.join(map(repr, unexpected))}; x has "
                      f"{', '.join(map(repr, x))}"] if unexpected else []
         entries = [out.get(k) for k in x]
+        if len(entries) != n:  # nested values: one entry per array, in x's nesting
+            entries, why = _like(entries, [x[k] for k in x])
+            if why:
+                return [None] * n, {}, [*structure, _nesting(who, why)]
+    elif kind == "sequence" and x is not None and any(isinstance(v, (tuple, list)) for v in x):
+        entries, why = _like(out, x)
+        if why:
+            return [None] * n, {}, [_nesting(who, why)]
+        structure = []
     elif kind in ("sequence", "layer"):
         if not isinstance(out, (tuple, list)) or len(out) != n:
             got = f"{len(out)} values" if isinstance(out, (tuple, list)) else type(out).__name__
@@ -83,6 +143,8 @@ def gradients(out, x, names, arrays, who, kind, out_shape=None):
     analytic, problems = [], {}
     for name, label, got, ref in zip(names, shown, entries, arrays):
         arr, problem = _one_gradient(got, ref.shape, name, label, who, out_shape)
+        if returned is not None and got is not None and np.shape(got) != ref.shape:
+            returned[label] = np.shape(got)
         analytic.append(arr)
         if problem:
             problems[name] = problem
@@ -99,13 +161,20 @@ def _one_gradient(got, shape, name, label, who, out_shape=None):
         return None, f"{label}: {who} returned {type(got).__name__}, not a numeric array of shape {shape}"
     if arr.shape != shape:
         hint = gradient_shape_hint(arr.shape, shape, out_shape)
-        return arr, (f"{label}: {who} returned shape {arr.shape}, expected {shape} (the shape of {name})"
-                     f"{': ' + hint if hint else ''}")
+        problem = (f"{label}: {who} returned shape {arr.shape}, expected {shape} (the shape of {name})"
+                   f"{': ' + hint if hint else ''}")
+        if _squeezed(arr.shape) == _squeezed(shape):  # a (1, n) for an (n,): its values still tell right from wrong
+            return arr.reshape(shape), f"{problem}; its values are compared as {shape}"
+        return arr, problem
     bad = ~np.isfinite(arr)
     if bad.any():
         return arr, (f"{label}: {int(bad.sum())} of {arr.size} elements {who} returned are NaN/Inf "
                      f"(first {element(label, bad)})")
     return arr, None
+
+
+def _squeezed(shape):
+    return tuple(d for d in shape if d != 1)
 
 
 def element(name, mask):
