@@ -112,6 +112,7 @@ class Network:
         self.delta, self.deltas = [], {}
         self.carried = {}  # {l: [∂C/∂a^l_m per unit m]} below the output layer, as the backward pass carried it
         self.fused = {}  # {δ^L_j: ∂C/∂z^L_j of the loss written in z}, for a loss fused with its output activation
+        self.penalised = {}  # {w: ∂R_n/∂w} with a regularisation term
 
     @property
     def inputs(self):
@@ -213,6 +214,12 @@ def partial(expr, s):
             return rest if inside[0] == s else rest * partial(inside[0], s)
     if isinstance(expr, sp.Function) and expr.args == (s,):  # σ(z): its derivative, derived once per σ
         return _derivative(expr.func).xreplace({_AT: s})
+    return _diff(expr, s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _diff(expr, s):
+    """``sympy.diff``, remembered: a norm's 1/√(σ² + ε) is differentiated by σ² once, not once per sample."""
     return sp.diff(expr, s)
 
 
@@ -304,16 +311,30 @@ def _adjoints(net, li):
     """{symbol: [(expression, adjoint symbol)] that contain it}: layer li's z's with their δ's and its
     intermediates with their adjoints, each adjoint defined in ``net.deltas`` (reverse definition order)."""
     zs, delta, inter = net.z_exprs[li], net.delta[li], net.inter[li]
-    users = {}  # symbol -> [(expression, adjoint symbol)] that contain it
+    users = {}  # symbol -> [(the terms of an expression that hold it, adjoint symbol)]
     for zi, di in zip(zs, delta):
-        for s in sp.sympify(zi).free_symbols:
-            users.setdefault(s, []).append((zi, di))
+        _add_user(users, zi, di)
     for s in reversed(list(inter)):
         adj = adjoint(s)
         net.deltas[adj] = sp.Add(*[partial(e, s) * a for e, a in users.get(s, ())])
-        for t in sp.sympify(inter[s]).free_symbols:
-            users.setdefault(t, []).append((inter[s], adj))
+        _add_user(users, inter[s], adj)
     return users
+
+
+def _add_user(users, expr, adj):
+    """Record ``expr`` with its adjoint under each of its symbols; of a sum, only the terms that hold the symbol
+    (the others differentiate to 0: a dense z_i's term w_im·a_m for a_m, not all fan_in terms once per a_m)."""
+    expr = sp.sympify(expr)
+    if not isinstance(expr, sp.Add):
+        for s in expr.free_symbols:
+            users.setdefault(s, []).append((expr, adj))
+        return
+    terms = {}
+    for t in expr.args:
+        for s in t.free_symbols:
+            terms.setdefault(s, []).append(t)
+    for s, held in terms.items():
+        users.setdefault(s, []).append((held[0] if len(held) == 1 else sp.Add(*held), adj))
 
 
 def _carry(net, li, sources):
