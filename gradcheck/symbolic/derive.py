@@ -48,6 +48,7 @@ import numpy as np
 import sympy as sp
 
 from ..catalogue.losses import loss_of
+from ..catalogue.sympy_forms import product, total
 from ..reference.backprop import fused_loss
 from ..spec.parse import load_spec
 from .evaluate import Evaluator
@@ -352,9 +353,9 @@ def derive(spec, expand="auto") -> Derivation:
         for index in np.ndindex(*shape):
             theta = net.params[li][kind][index]
             local = {i: partial(part, theta) for i, part in holding.get(theta, {}).items()}  # ∂z_i/∂θ
-            chain = sp.Add(*[delta[i] * d for i, d in local.items()],  # and through intermediates that hold θ
-                           *[adjoint(s) * partial(e, theta) for s, e, fs in inner if theta in fs],
-                           penalised.get(theta, sp.S.Zero))
+            chain = total([*[product(delta[i], d) for i, d in local.items()],  # and through intermediates with θ
+                           *[product(adjoint(s), partial(e, theta)) for s, e, fs in inner if theta in fs],
+                           penalised.get(theta, sp.S.Zero)])
             try:
                 j, k = spec.layers[li].unit_input(kind, index, spec.conv)
             except NotImplementedError:

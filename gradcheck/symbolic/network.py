@@ -26,6 +26,8 @@ import re
 import numpy as np
 import sympy as sp
 
+from ..catalogue.sympy_forms import product, total
+
 __all__ = ["NetSymbol", "Network", "write_network", "batch_level", "has_form", "partial", "terms_holding"]
 
 _NAME = re.compile(r"([a-z]+)(\d*)_(\d+(?:_\d+)*)")
@@ -175,13 +177,13 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
         outputs[li] = a
     net.loss = sp.Add(*[loss_term(an, yn, net.N, net.K) for an, yn in _output_rows(spec, net.a[-1], net.y)])
     parts = _parts(net.loss, set(net.a[-1]))
-    net.da = {ai: sp.factor_terms(sp.diff(parts.get(ai, sp.S.Zero), ai)) for ai in net.a[-1]}
+    net.da = {ai: _loss_derivative(parts.get(ai, sp.S.Zero), ai) for ai in net.a[-1]}
     _backward(net)
     if term_from_z is not None:
         rows = _output_rows(spec, net.z[-1], net.y)
         parts = _parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in rows]), set(net.z[-1]))
         back = {net.forward[ai]: ai for ai in net.a[-1]}  # σ(z_j), softmax(j, z): the a_j computed once
-        net.fused = {d: sp.factor_terms(sp.diff(parts.get(zj, sp.S.Zero), zj)).xreplace(back)
+        net.fused = {d: _loss_derivative(parts.get(zj, sp.S.Zero), zj).xreplace(back)
                      for d, zj in zip(net.delta[-1], net.z[-1])}
     return net
 
@@ -217,10 +219,49 @@ def partial(expr, s):
     return _diff(expr, s)
 
 
-@functools.lru_cache(maxsize=4096)
+def by_shape(fn):
+    """``fn(expr, s)`` computed once per shape of ``expr``: expr and s with their network symbols renamed in
+    order (t0_0000, t0_0001, …), fn of that, and the answer renamed back without evaluating anything anew. SymPy
+    orders a sum's or a product's arguments by their symbols' names (and their printed names), so where the
+    renaming keeps both orders fn takes the same steps on either and the answer is the same expression; where it
+    would not, fn runs on expr itself. One output's ∂C/∂a^L is then derived once, not once per sample."""
+    remembered = functools.lru_cache(maxsize=1024)(fn)
+
+    @functools.wraps(fn)
+    def shaped(expr, s):
+        names = sorted((t for t in expr.free_symbols if isinstance(t, NetSymbol)), key=lambda t: t.name)
+        if s not in names or sorted(names, key=str) != names:
+            return fn(expr, s)
+        there = {t: NetSymbol(f"t0_{i:04d}", **t.assumptions0) for i, t in enumerate(names)}
+        return _rename(remembered(_rename(expr, there), there[s]), {v: k for k, v in there.items()})
+
+    return shaped
+
+
+def _rename(expr, names):
+    """``expr`` with its symbols renamed by ``names``, its sums, products and powers kept as they are."""
+    if expr in names:
+        return names[expr]
+    if not expr.args:
+        return expr
+    args = [_rename(a, names) for a in expr.args]
+    if all(a is b for a, b in zip(args, expr.args)):
+        return expr
+    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+        return expr.func(*args, evaluate=False)
+    return expr.func(*args)
+
+
+@by_shape
 def _diff(expr, s):
-    """``sympy.diff``, remembered: a norm's 1/√(σ² + ε) is differentiated by σ² once, not once per sample."""
+    """``sympy.diff`` once per shape: a norm's 1/√(σ² + ε) is differentiated by σ² once, not once per feature."""
     return sp.diff(expr, s)
+
+
+@by_shape
+def _loss_derivative(part, s):
+    """∂C/∂s of the loss's ``part`` that holds s, its common factors taken out (1/N)."""
+    return sp.factor_terms(sp.diff(part, s))
 
 
 _AT = sp.Dummy("t", real=True)
@@ -258,7 +299,8 @@ def _parts(expr, targets):
         inside = [f for f in expr.args if f.free_symbols & targets]
         if len(inside) == 1:
             rest = [f for f in expr.args if f is not inside[0]]
-            return {s: sp.Mul(*rest, part) for s, part in _parts(inside[0], targets).items()}
+            return {s: expr if part is inside[0] else sp.Mul(*rest, part)  # the whole product: not built again
+                    for s, part in _parts(inside[0], targets).items()}
     return {s: expr for s in expr.free_symbols & targets}
 
 
@@ -316,7 +358,7 @@ def _adjoints(net, li):
         _add_user(users, zi, di)
     for s in reversed(list(inter)):
         adj = adjoint(s)
-        net.deltas[adj] = sp.Add(*[partial(e, s) * a for e, a in users.get(s, ())])
+        net.deltas[adj] = total([product(partial(e, s), a) for e, a in users.get(s, ())])
         _add_user(users, inter[s], adj)
     return users
 
@@ -341,7 +383,7 @@ def _carry(net, li, sources):
     """∂C/∂a^j for every output symbol of each layer j in ``sources`` that layer l reads, through layer l's
     intermediates (reverse order)."""
     users = _adjoints(net, li)
-    return [[sp.Add(*[partial(e, am) * a for e, a in users.get(am, ())]) for am in net.a[j]] for j in sources]
+    return [[total([product(partial(e, am), a) for e, a in users.get(am, ())]) for am in net.a[j]] for j in sources]
 
 
 def expand(net, elements):
