@@ -23,29 +23,35 @@ __all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "hinge
            "window_max"]
 
 
-def product(a, b):
-    """``a*b``, the same expression, built directly when a and b are two different symbols: SymPy's general
-    product (flatten, then cache) costs tens of microseconds the first time, and a network holds one per weight."""
-    if b is sp.S.One:
-        return a
-    if a.is_Symbol and b.is_Symbol and a != b and a.is_commutative and b.is_commutative:
-        return sp.Mul._from_args((a, b) if sp.Basic.compare(a, b) < 0 else (b, a), is_commutative=True)
-    return a * b
-
-
-def _plain(t):
-    return t.is_Symbol or (t.is_Mul and all(f.is_Symbol for f in t.args))
+def product(*factors):
+    """``sympy.Mul(*factors)``, the same expression, built directly where SymPy's product would only put the
+    factors in order: none a number, none sharing a base with another (x·x², e^x·e^y combine). SymPy's general
+    product costs tens of microseconds the first time, and a network holds a few per weight."""
+    flat = []
+    for f in factors:
+        if f is not sp.S.One:
+            flat.extend(f.args if f.is_Mul else (f,))
+    if len(flat) < 2:
+        return sp.Mul(*factors)
+    if any(not isinstance(f, sp.Expr) or f.is_number or not f.is_commutative for f in flat):
+        return sp.Mul(*factors)
+    bases = {f.as_base_exp()[0] for f in flat}
+    if len(bases) < len(flat):
+        return sp.Mul(*factors)
+    return sp.Mul._from_args(sorted(flat, key=_args_sortkey), is_commutative=True)
 
 
 def total(terms):
-    """``sympy.Add(*terms)``, the same expression, built directly (in the canonical order) when the terms are
-    different symbols and products of symbols: such terms never combine, so only their order is left to do."""
+    """``sympy.Add(*terms)``, the same expression, built directly where SymPy's sum would only put the terms in
+    order: none a number or a sum, no two alike but for their coefficient (x and 2·x combine)."""
     terms = [t for t in terms if t is not sp.S.Zero]
     if len(terms) < 2:
         return terms[0] if terms else sp.S.Zero
-    if all(isinstance(t, sp.Expr) and t.is_commutative and _plain(t) for t in terms) and len(set(terms)) == len(terms):
-        return sp.Add._from_args(sorted(terms, key=_args_sortkey), is_commutative=True)
-    return sp.Add(*terms)
+    if any(not isinstance(t, sp.Expr) or t.is_number or t.is_Add or not t.is_commutative for t in terms):
+        return sp.Add(*terms)
+    if len({t.as_coeff_Mul()[1] for t in terms}) < len(terms):
+        return sp.Add(*terms)
+    return sp.Add._from_args(sorted(terms, key=_args_sortkey), is_commutative=True)
 
 
 def exact(x):

@@ -182,9 +182,12 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
     if term_from_z is not None:
         rows = _output_rows(spec, net.z[-1], net.y)
         parts = _parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in rows]), set(net.z[-1]))
-        back = {net.forward[ai]: ai for ai in net.a[-1]}  # σ(z_j), softmax(j, z): the a_j computed once
-        net.fused = {d: _loss_derivative(parts.get(zj, sp.S.Zero), zj).xreplace(back)
-                     for d, zj in zip(net.delta[-1], net.z[-1])}
+        near = {}  # z_j -> the outputs whose form holds it: σ(z_j), or softmax(m, z) of its row
+        for ai in net.a[-1]:
+            for s in net.forward[ai].free_symbols:
+                near.setdefault(s, []).append(ai)
+        net.fused = {d: _fused_delta(parts.get(zj, sp.S.Zero), zj, sp.Tuple(*[net.forward[ai] for ai in near[zj]]),
+                                     sp.Tuple(*near[zj])) for d, zj in zip(net.delta[-1], net.z[-1])}
     return net
 
 
@@ -208,38 +211,38 @@ def partial(expr, s):
     if expr == s:
         return sp.S.One
     if isinstance(expr, sp.Add):
-        return sp.Add(*[partial(t, s) for t in expr.args if s in t.free_symbols])
+        return total([partial(t, s) for t in expr.args if s in t.free_symbols])
     if isinstance(expr, sp.Mul):
         inside = [f for f in expr.args if s in f.free_symbols]
         if len(inside) == 1:  # one factor holds s: the others are constants
-            rest = sp.Mul(*[f for f in expr.args if f is not inside[0]])
-            return rest if inside[0] == s else rest * partial(inside[0], s)
+            rest = [f for f in expr.args if f is not inside[0]]
+            return product(*rest) if inside[0] == s else product(*rest, partial(inside[0], s))
     if isinstance(expr, sp.Function) and expr.args == (s,):  # σ(z): its derivative, derived once per σ
-        return _derivative(expr.func).xreplace({_AT: s})
+        return _rename(_derivative(expr.func), {_AT: s})
     return _diff(expr, s)
 
 
 def by_shape(fn):
-    """``fn(expr, s)`` computed once per shape of ``expr``: expr and s with their network symbols renamed in
-    order (t0_0000, t0_0001, …), fn of that, and the answer renamed back without evaluating anything anew. SymPy
-    orders a sum's or a product's arguments by their symbols' names (and their printed names), so where the
-    renaming keeps both orders fn takes the same steps on either and the answer is the same expression; where it
-    would not, fn runs on expr itself. One output's ∂C/∂a^L is then derived once, not once per sample."""
-    remembered = functools.lru_cache(maxsize=1024)(fn)
+    """``fn(*exprs)`` computed once per shape of its arguments: their network symbols renamed in order (t0_0000,
+    t0_0001, …), fn of those, and the answer renamed back without evaluating anything anew. SymPy orders a sum's
+    or a product's arguments by their symbols' names (and printed names), so where the renaming keeps both orders
+    fn takes the same steps on either and the answer is the same expression; where it would not, fn runs on the
+    arguments themselves. One output's ∂C/∂a^L is then derived once, not once per sample."""
+    remembered = functools.lru_cache(maxsize=4096)(fn)
 
     @functools.wraps(fn)
-    def shaped(expr, s):
-        names = sorted((t for t in expr.free_symbols if isinstance(t, NetSymbol)), key=lambda t: t.name)
-        if s not in names or sorted(names, key=str) != names:
-            return fn(expr, s)
+    def shaped(*exprs):
+        names = sorted({t for e in exprs for t in e.free_symbols if isinstance(t, NetSymbol)}, key=lambda t: t.name)
+        if not names or sorted(names, key=str) != names:
+            return fn(*exprs)
         there = {t: NetSymbol(f"t0_{i:04d}", **t.assumptions0) for i, t in enumerate(names)}
-        return _rename(remembered(_rename(expr, there), there[s]), {v: k for k, v in there.items()})
+        return _rename(remembered(*[_rename(e, there) for e in exprs]), {v: k for k, v in there.items()})
 
     return shaped
 
 
 def _rename(expr, names):
-    """``expr`` with its symbols renamed by ``names``, its sums, products and powers kept as they are."""
+    """``expr`` with its symbols renamed by ``names`` and nothing evaluated anew (its form is already SymPy's)."""
     if expr in names:
         return names[expr]
     if not expr.args:
@@ -247,9 +250,10 @@ def _rename(expr, names):
     args = [_rename(a, names) for a in expr.args]
     if all(a is b for a, b in zip(args, expr.args)):
         return expr
-    if isinstance(expr, (sp.Add, sp.Mul, sp.Pow)):
+    try:
         return expr.func(*args, evaluate=False)
-    return expr.func(*args)
+    except TypeError:  # a node that takes no evaluate keyword (a Piecewise's (expression, condition) pair)
+        return expr.func(*args)
 
 
 @by_shape
@@ -262,6 +266,19 @@ def _diff(expr, s):
 def _loss_derivative(part, s):
     """∂C/∂s of the loss's ``part`` that holds s, its common factors taken out (1/N)."""
     return sp.factor_terms(sp.diff(part, s))
+
+
+@by_shape
+def _fused_delta(part, z, forms, a):
+    """δ^L = ∂C/∂z of the loss's ``part`` written in z, with each output's form (σ(z_j), softmax(j, z)) written
+    as its a_j, computed once."""
+    return sp.factor_terms(sp.diff(part, z)).xreplace(dict(zip(forms, a)))
+
+
+@by_shape
+def _local(form, z, forms, a):
+    """∂a_m/∂z_j of the activation's ``form`` of a_m, a non-diagonal Jacobian (softmax) written in the a's."""
+    return partial(form, z).xreplace(dict(zip(forms, a)))
 
 
 _AT = sp.Dummy("t", real=True)
@@ -320,15 +337,13 @@ def _backward(net):
         if not ly.has_activation:
             net.deltas.update(zip(net.delta[li], da))
         else:
-            # A non-diagonal Jacobian (softmax) is written in the a symbols: a_m([m=j] − a_j).
-            back = {} if ly.act.derivative is not None else {net.forward[am]: am for am in as_}
             users = {}
             for m, am in enumerate(as_):
                 for s in net.forward[am].free_symbols:
                     users.setdefault(s, []).append(m)
             for j, zj in enumerate(zs):
-                net.deltas[net.delta[li][j]] = sp.Add(*[da[m] * partial(net.forward[as_[m]], zj).xreplace(back)
-                                                        for m in users.get(zj, ())])
+                net.deltas[net.delta[li][j]] = total([product(da[m], _local_at(net, ly, as_, users[zj], m, zj))
+                                                      for m in users.get(zj, ())])
         sources = list(dict.fromkeys(j for j in ly.inputs if j >= 0))
         if sources:
             for j, carried in zip(sources, _carry(net, li, sources)):
@@ -336,6 +351,15 @@ def _backward(net):
                 net.carried[j] = pending[j]
         elif holds_params(net, li):
             _adjoints(net, li)
+
+
+def _local_at(net, ly, as_, group, m, zj):
+    """∂a_m/∂z_j; a non-diagonal Jacobian (softmax) written in the a symbols of the outputs that share z_j,
+    a_m([m=j] − a_j)."""
+    if ly.act.derivative is not None:
+        return partial(net.forward[as_[m]], zj)
+    a = sp.Tuple(*[as_[i] for i in group])
+    return _local(net.forward[as_[m]], zj, sp.Tuple(*[net.forward[ai] for ai in a]), a)
 
 
 def holds_params(net, li):
