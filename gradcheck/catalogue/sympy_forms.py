@@ -33,7 +33,7 @@ def product(*factors):
             flat.extend(f.args if f.is_Mul else (f,))
     if len(flat) < 2:
         return sp.Mul(*factors)
-    if any(not isinstance(f, sp.Expr) or f.is_number or not f.is_commutative for f in flat):
+    if any(not isinstance(f, sp.Expr) or f.is_number or f.is_Mul or not f.is_commutative for f in flat):
         return sp.Mul(*factors)
     bases = {f.as_base_exp()[0] for f in flat}
     if len(bases) < len(flat):

@@ -10,6 +10,8 @@ costs a few hundred microseconds per parameter; this costs a few.
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 from sympy.core.mul import _keep_coeff
 
@@ -46,7 +48,6 @@ class Evaluator:
     def __init__(self, known):
         self.values = dict(known)
         self._printer = printer()
-        self._compiled = {}  # template key -> (lambdified function, how to get its arguments)
 
     def define(self, symbol, expr):
         """Evaluate ``expr`` and make it the value of ``symbol``."""
@@ -111,20 +112,21 @@ class Evaluator:
         whole node in its symbols."""
         if all(isinstance(a, sp.Expr) for a in expr.args):
             operands = [a for a in expr.args if not a.is_Number]
-            key = (expr.func, tuple(a if a.is_Number else None for a in expr.args))
-            fn = self._compiled.get(key)
-            if fn is None:
-                it = iter(range(len(operands)))
-                template = expr.func(*[a if a.is_Number else _arg(next(it)) for a in expr.args])
-                fn = self._compiled[key] = self._lambdify(len(operands), template)
+            fn = _head(expr.func, tuple(a if a.is_Number else None for a in expr.args))
         else:
             operands = sorted(expr.free_symbols, key=lambda s: s.name)
-            template = expr.xreplace({s: _arg(i) for i, s in enumerate(operands)})
-            fn = self._compiled.get(template)
-            if fn is None:
-                fn = self._compiled[template] = self._lambdify(len(operands), template)
+            fn = _compiled(len(operands), expr.xreplace({s: _arg(i) for i, s in enumerate(operands)}))
         return fn(*[self.value(a) for a in operands])
 
-    def _lambdify(self, n, template):
-        return sp.lambdify([_arg(i) for i in range(n)], template, modules=[SYMPY_NUMPY, "numpy"],
-                           printer=self._printer)
+
+@functools.lru_cache(maxsize=512)
+def _head(func, numbers):
+    """The lambdified ``func`` of its operands, its number arguments (``numbers``, None for an operand) kept."""
+    it = iter(range(len(numbers)))
+    return _compiled(sum(a is None for a in numbers), func(*[_arg(next(it)) if a is None else a for a in numbers]))
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(n, template):
+    """``template`` of the arguments t0 … t(n-1), lambdified once (for every derivation of the session)."""
+    return sp.lambdify([_arg(i) for i in range(n)], template, modules=[SYMPY_NUMPY, "numpy"], printer=printer())
