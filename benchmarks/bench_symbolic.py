@@ -223,8 +223,9 @@ def targets(within):
 def main():
     quick = "--quick" in sys.argv
     start = time.perf_counter()
-    derive(make_spec([1, 1], "linear", "linear", "sse")).gradients(
-        *(lambda s: (s.parameters(), *s.batch_data()))(make_spec([1, 1], "linear", "linear", "sse")))  # imports
+    warm = growth_spec(2)  # imports, printers, the activations' templates
+    derive(warm).gradients(warm.parameters(), *warm.batch_data())
+    check_network(warm, symbolic="on", mode="full")
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; Python {sys.version.split()[0]}, "
           f"SymPy {sp.__version__}, NumPy {np.__version__}")
     table(quick)
