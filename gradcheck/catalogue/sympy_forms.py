@@ -25,20 +25,25 @@ __all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "hinge
 
 def product(*factors):
     """``sympy.Mul(*factors)``, the same expression, built directly where SymPy's product would only put the
-    factors in order: none a number, none sharing a base with another (x·x², e^x·e^y combine). SymPy's general
-    product costs tens of microseconds the first time, and a network holds a few per weight."""
-    flat = []
+    factors in order behind their rational coefficient: no other number, none sharing a base with another
+    (x·x², e^x·e^y combine). SymPy's general product costs tens of microseconds the first time, and a network
+    holds a few per weight."""
+    flat, coeff = [], sp.S.One
     for f in factors:
-        if f is not sp.S.One:
-            flat.extend(f.args if f.is_Mul else (f,))
-    if len(flat) < 2:
+        for g in f.args if f.is_Mul else (f,):
+            if g.is_Rational:
+                coeff *= g
+            else:
+                flat.append(g)
+    if len(flat) < 2 or coeff.is_zero:  # a coefficient times one sum is distributed
         return sp.Mul(*factors)
     if any(not isinstance(f, sp.Expr) or f.is_number or f.is_Mul or not f.is_commutative for f in flat):
         return sp.Mul(*factors)
     bases = {f.as_base_exp()[0] for f in flat}
-    if len(bases) < len(flat):
+    if len(bases) < len(flat) or any(b.is_number for b in bases):
         return sp.Mul(*factors)
-    return sp.Mul._from_args(sorted(flat, key=_args_sortkey), is_commutative=True)
+    flat.sort(key=_args_sortkey)
+    return sp.Mul._from_args(flat if coeff is sp.S.One else [coeff, *flat], is_commutative=True)
 
 
 def total(terms):

@@ -48,6 +48,7 @@ class Evaluator:
     def __init__(self, known):
         self.values = dict(known)
         self._printer = printer()
+        self._numpy = tuple((k, id(v)) for k, v in SYMPY_NUMPY.items())  # compiled templates bind these functions
 
     def define(self, symbol, expr):
         """Evaluate ``expr`` and make it the value of ``symbol``."""
@@ -112,21 +113,23 @@ class Evaluator:
         whole node in its symbols."""
         if all(isinstance(a, sp.Expr) for a in expr.args):
             operands = [a for a in expr.args if not a.is_Number]
-            fn = _head(expr.func, tuple(a if a.is_Number else None for a in expr.args))
+            fn = _head(expr.func, tuple(a if a.is_Number else None for a in expr.args), self._numpy)
         else:
             operands = sorted(expr.free_symbols, key=lambda s: s.name)
-            fn = _compiled(len(operands), expr.xreplace({s: _arg(i) for i, s in enumerate(operands)}))
+            fn = _compiled(len(operands), expr.xreplace({s: _arg(i) for i, s in enumerate(operands)}), self._numpy)
         return fn(*[self.value(a) for a in operands])
 
 
 @functools.lru_cache(maxsize=512)
-def _head(func, numbers):
+def _head(func, numbers, functions):
     """The lambdified ``func`` of its operands, its number arguments (``numbers``, None for an operand) kept."""
     it = iter(range(len(numbers)))
-    return _compiled(sum(a is None for a in numbers), func(*[_arg(next(it)) if a is None else a for a in numbers]))
+    template = func(*[_arg(next(it)) if a is None else a for a in numbers])
+    return _compiled(sum(a is None for a in numbers), template, functions)
 
 
 @functools.lru_cache(maxsize=512)
-def _compiled(n, template):
-    """``template`` of the arguments t0 … t(n-1), lambdified once (for every derivation of the session)."""
+def _compiled(n, template, functions):
+    """``template`` of the arguments t0 … t(n-1), lambdified once per session and set of NumPy functions
+    (``functions``: :data:`SYMPY_NUMPY` by name and identity)."""
     return sp.lambdify([_arg(i) for i in range(n)], template, modules=[SYMPY_NUMPY, "numpy"], printer=printer())

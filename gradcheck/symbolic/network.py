@@ -233,12 +233,18 @@ def by_shape(fn):
     @functools.wraps(fn)
     def shaped(*exprs):
         names = sorted({t for e in exprs for t in e.free_symbols if isinstance(t, NetSymbol)}, key=lambda t: t.name)
-        if not names or sorted(names, key=str) != names:
+        if not names or sorted(names, key=_printed) != names:
             return fn(*exprs)
         there = {t: NetSymbol(f"t0_{i:04d}", **t.assumptions0) for i, t in enumerate(names)}
         return _rename(remembered(*[_rename(e, there) for e in exprs]), {v: k for k, v in there.items()})
 
     return shaped
+
+
+def _printed(s):
+    """``str(s)`` of a NetSymbol without the printer: its index separators printed as commas (``w0_1,2``)."""
+    head, _, idx = s.name.partition("_")
+    return f"{head}_{idx.replace('_', ',')}"
 
 
 def _rename(expr, names):
@@ -256,9 +262,11 @@ def _rename(expr, names):
         return expr.func(*args)
 
 
+@functools.lru_cache(maxsize=4096)
 @by_shape
 def _diff(expr, s):
-    """``sympy.diff`` once per shape: a norm's 1/√(σ² + ε) is differentiated by σ² once, not once per feature."""
+    """``sympy.diff`` once per shape (a norm's 1/√(σ² + ε) by σ² once, not once per feature), and once per
+    expression (not once per sample)."""
     return sp.diff(expr, s)
 
 

@@ -24,7 +24,7 @@ DENSE_KINDS = frozenset({"dense", "activation", "dropout", "layernorm", "add", "
 #: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
 #: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
 #: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny
-#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes 2.5 s.
+#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes about 0.4 s.
 UNITS_LIMIT = 300
 #: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
 #: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
