@@ -59,7 +59,8 @@ class Evaluator:
         try:
             return self.values[expr]
         except KeyError:
-            pass
+            if not isinstance(expr, sp.Basic):  # a plain number in a form
+                return expr
         if expr.is_Add:
             args = expr.args
             v = self.value(args[0])

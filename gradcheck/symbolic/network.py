@@ -223,22 +223,39 @@ def partial(expr, s):
 
 
 def by_shape(fn):
-    """``fn(*exprs)`` computed once per shape of its arguments: their network symbols renamed in order (t0_0000,
-    t0_0001, …), fn of those, and the answer renamed back without evaluating anything anew. SymPy orders a sum's
-    or a product's arguments by their symbols' names (and printed names), so where the renaming keeps both orders
-    fn takes the same steps on either and the answer is the same expression; where it would not, fn runs on the
-    arguments themselves. One output's ∂C/∂a^L is then derived once, not once per sample."""
-    remembered = functools.lru_cache(maxsize=4096)(fn)
+    """``fn(*exprs)`` computed once per shape of its arguments: the arguments' network symbols ranked by name,
+    the answer to an argument of the same shape taken from the first one asked, its symbols renamed rank for
+    rank without evaluating anything anew. SymPy orders a sum's or a product's arguments by their symbols' names
+    (and printed names), so where the ranks keep both orders fn takes the same steps on either and the answer
+    is the same expression; where they would not, fn runs on the arguments themselves. One output's ∂C/∂a^L is
+    then derived once, not once per sample."""
+    seen = {}  # shape -> (answer, the symbols it was derived in, by rank)
 
     @functools.wraps(fn)
     def shaped(*exprs):
         names = sorted({t for e in exprs for t in e.free_symbols if isinstance(t, NetSymbol)}, key=lambda t: t.name)
         if not names or sorted(names, key=_printed) != names:
             return fn(*exprs)
-        there = {t: NetSymbol(f"t0_{i:04d}", **t.assumptions0) for i, t in enumerate(names)}
-        return _rename(remembered(*[_rename(e, there) for e in exprs]), {v: k for k, v in there.items()})
+        rank = {t: i for i, t in enumerate(names)}
+        key = tuple(_shape(e, rank) for e in exprs)
+        if key not in seen:
+            if len(seen) >= 4096:
+                seen.clear()
+            seen[key] = (fn(*exprs), names)
+        answer, theirs = seen[key]
+        return answer if theirs == names else _rename(answer, dict(zip(theirs, names)))
 
     return shaped
+
+
+def _shape(expr, rank):
+    """A hashable picture of ``expr`` with its ranked symbols as their ranks (atoms with their type: 2 ≠ 2.0)."""
+    r = rank.get(expr)
+    if r is not None:
+        return ("rank", r)
+    if not expr.args:
+        return (type(expr), expr)
+    return (expr.func, *[_shape(a, rank) for a in expr.args])
 
 
 def _printed(s):
@@ -399,16 +416,21 @@ def _add_user(users, expr, adj):
     """Record ``expr`` with its adjoint under each of its symbols; of a sum, only the terms that hold the symbol
     (the others differentiate to 0: a dense z_i's term w_im·a_m for a_m, not all fan_in terms once per a_m)."""
     expr = sp.sympify(expr)
-    if not isinstance(expr, sp.Add):
+    c, rest = expr.as_coeff_Mul(rational=True)
+    if not isinstance(rest, sp.Add):
         for s in expr.free_symbols:
             users.setdefault(s, []).append((expr, adj))
         return
     terms = {}
-    for t in expr.args:
+    for t in rest.args:
         for s in t.free_symbols:
             terms.setdefault(s, []).append(t)
     for s, held in terms.items():
-        users.setdefault(s, []).append((held[0] if len(held) == 1 else sp.Add(*held), adj))
+        if c is not sp.S.One:  # a mean's 1/n·Σ: the one term that holds s, times 1/n
+            part = sp.Mul(c, held[0]) if len(held) == 1 and not held[0].is_Mul else expr
+        else:
+            part = held[0] if len(held) == 1 else sp.Add(*held)
+        users.setdefault(s, []).append((part, adj))
 
 
 def _carry(net, li, sources):
