@@ -27,9 +27,10 @@ here is the per-sample one, and :meth:`Derivation.gradients` sums it over the sa
 A batchnorm layer ties the samples together: then the whole batch is written out and
 the formulas are those of C itself.
 
-Numbers come from ``sympy.lambdify`` of the chain-rule forms, with z, a and δ as
-intermediate assignments (a hand-made common-subexpression list), vectorised over the
-samples: the cost grows linearly with the network, not exponentially with depth.
+Numbers come from the chain-rule forms evaluated node by node (:mod:`gradcheck.symbolic.evaluate`:
+sums and products as ``sympy.lambdify``'s printed code computes them, every other kind of node
+lambdified once), with z, a and δ as steps each evaluated once, vectorised over the samples: the
+cost grows linearly with the network, not exponentially with depth.
 Where the loss is defined with its output activation (bce on σ, cross-entropy on softmax),
 the output δ's are evaluated from the loss written in z (``Network.fused``, derived by
 ``sympy.diff`` as well), as the reference backprop and the finite differences compute it:

@@ -12,7 +12,7 @@ __all__ = ["EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "OTHER_LIMIT", "SYMBOLIC_LIM
 #: ``should_run(spec, "auto")`` skips dense networks (every layer dense on vectors, or without weights of its
 #: own: activation, dropout, layernorm, add, concat) with more parameters than this. The cost is close to
 #: linear in the parameters, about 70 µs of CPU each to derive, evaluate and compare (a 4,324-parameter
-#: 32-64-32-4 net 0.28 s, 12,940 parameters 0.89 s, SymPy's import aside; see benchmarks/bench_symbolic.py):
+#: 32-64-32-4 net 0.3 s, 12,940 parameters 0.9-1.0 s, SymPy's import aside; see benchmarks/bench_symbolic.py):
 #: the limit keeps the third opinion within about a second.
 SYMBOLIC_LIMIT = 12000
 #: The same limit for the other networks: a convolution's weight enters every output position and a
@@ -24,7 +24,7 @@ DENSE_KINDS = frozenset({"dense", "activation", "dropout", "layernorm", "add", "
 #: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
 #: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
 #: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny
-#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes about 0.4 s.
+#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes about 0.3 s.
 UNITS_LIMIT = 300
 #: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
 #: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
