@@ -46,6 +46,8 @@ def test_product_and_total_build_what_mul_and_add_build():
     rng, direct = random.Random(0), 0
     for _ in range(150):
         factors = [draw(rng) for _ in range(rng.randint(1, 3))] + ([SYMS[0]] * (rng.random() < 0.2))
+        factors += [rng.choice([sp.Integer(2), sp.Rational(-1, 2)])] * (rng.random() < 0.3)  # distributed on a sum
+        rng.shuffle(factors)
         terms = [draw(rng) for _ in range(rng.randint(1, 5))]
         terms += [2 * terms[0]] * (rng.random() < 0.2)  # like terms: Add combines them
         for got, want in ((product(*factors), sp.Mul(*factors)), (total(terms), sp.Add(*terms))):

@@ -35,10 +35,18 @@ def product(*factors):
                 coeff *= g
             else:
                 flat.append(g)
-    if len(flat) < 2 or coeff.is_zero:  # a coefficient times one sum is distributed
+    if not flat or coeff.is_zero:
         return sp.Mul(*factors)
     if any(not isinstance(f, sp.Expr) or f.is_number or f.is_Mul or not f.is_commutative for f in flat):
         return sp.Mul(*factors)
+    if len(flat) == 1:
+        if coeff is sp.S.One:
+            return flat[0]
+        if flat[0].is_Add:  # a coefficient times one sum is distributed over its terms
+            if any(t.is_number or (t.is_Mul and any(g.is_Add for g in t.args)) for t in flat[0].args):
+                return sp.Mul(*factors)
+            return total([product(coeff, t) for t in flat[0].args])
+        return sp.Mul._from_args([coeff, flat[0]], is_commutative=True)
     bases = {f.as_base_exp()[0] for f in flat}
     if len(bases) < len(flat) or any(b.is_number for b in bases):
         return sp.Mul(*factors)
