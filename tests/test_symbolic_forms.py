@@ -16,7 +16,8 @@ import sympy as sp
 from gradcheck.catalogue.activations import SYMPY_NUMPY
 from gradcheck.catalogue.sympy_forms import product, relu, sigmoid, softmax, total
 from gradcheck.symbolic.evaluate import Evaluator, printer
-from gradcheck.symbolic.network import by_shape, sym
+from gradcheck.symbolic.network import sym
+from gradcheck.symbolic.partials import by_shape
 
 SYMS = [sym(letter, layer, i) for letter in ("w", "a", "x", "delta") for layer in (0, 1) for i in range(3)]
 N = sp.Symbol("N", integer=True, positive=True)
