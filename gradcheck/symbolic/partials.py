@@ -48,7 +48,7 @@ def by_shape(fn):
         if not names or sorted(names, key=_printed) != names:
             return fn(*exprs)
         rank = {t: i for i, t in enumerate(names)}
-        key = tuple(_shape(e, rank) for e in exprs)
+        key = (tuple(_shape(e, rank) for e in exprs), tuple(tuple(sorted(t.assumptions0.items())) for t in names))
         if key not in seen:
             if len(seen) >= 4096:
                 seen.clear()
