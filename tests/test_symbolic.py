@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 from oracles import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
 
+from gradcheck import check_network, load_spec
 from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.activations import SYMPY_NUMPY, sigmoid
 from gradcheck.reference.backprop import backprop
@@ -17,7 +18,7 @@ from gradcheck.symbolic.derive import (
     should_run,
     symbolic_gradient,
 )
-from gradcheck.symbolic.reach import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS
+from gradcheck.symbolic.reach import EXPAND_MAX_DEPTH, EXPAND_MAX_PARAMS, OTHER_LIMIT, limit_of
 
 # Output activation each loss is checked with (the constraints of the loss catalogue).
 
@@ -215,7 +216,7 @@ def test_expanded_only_for_small_nets():
 
 def test_should_run_modes():
     small = make_spec([2, 3, 2], ["sigmoid", "sigmoid"])
-    large = make_spec([16, 32, 32, 4], ["relu", "relu", "linear"])
+    large = make_spec([64, 128, 64, 4], ["relu", "relu", "linear"])
     assert large.n_params > SYMBOLIC_LIMIT
     run, reason = should_run(large, "auto")
     assert not run and str(large.n_params) in reason and f"limit {SYMBOLIC_LIMIT}" in reason
@@ -225,6 +226,52 @@ def test_should_run_modes():
     assert should_run(large, "on")[0] and should_run(small, "on")[0]
     with pytest.raises(ValueError):
         should_run(small, "sometimes")
+
+
+def test_auto_runs_a_dense_net_up_to_the_limit_and_skips_one_parameter_more():
+    at = make_spec([SYMBOLIC_LIMIT - 1, 1], ["linear"], "sse")  # fan_in weights and one bias
+    over = make_spec([SYMBOLIC_LIMIT, 1], ["linear"], "sse")
+    assert (at.n_params, over.n_params) == (SYMBOLIC_LIMIT, SYMBOLIC_LIMIT + 1)
+    run, reason = should_run(at, "auto")
+    assert run and f"{SYMBOLIC_LIMIT} parameters <= limit {SYMBOLIC_LIMIT}" in reason
+    run, reason = should_run(over, "auto")
+    assert not run and f"{SYMBOLIC_LIMIT + 1} parameters > limit {SYMBOLIC_LIMIT}" in reason
+
+
+def test_auto_keeps_the_lower_limit_for_convolutions_and_sequences():
+    conv = load_spec({"input": [16, 4, 4], "loss": "mse", "layers": [
+        {"type": "conv2d", "filters": 16, "kernel": 3}, {"type": "flatten"}, {"units": 2}]})
+    steps = load_spec({"input": {"steps": 3, "features": 40}, "loss": "mse", "layers": [{"units": 30}]})
+    for spec in (conv, steps):
+        assert OTHER_LIMIT < spec.n_params < SYMBOLIC_LIMIT and limit_of(spec) == OTHER_LIMIT
+        run, reason = should_run(spec, "auto")
+        assert not run and f"limit {OTHER_LIMIT}" in reason
+    dense = make_spec([40, 30], ["tanh"])
+    assert OTHER_LIMIT < dense.n_params < SYMBOLIC_LIMIT and should_run(dense, "auto")[0]
+
+
+def test_sympy_catches_a_wrong_gradient_on_a_net_of_thousands_of_parameters():
+    spec = make_spec([24, 48, 24, 4], ["tanh", "tanh", "softmax"], "cross_entropy", batch=4)
+    assert spec.n_params > 2000 and should_run(spec, "auto")[0]
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, ref = backprop(spec, params, X, Y)
+    got = derive(spec, expand="off").gradients(params, X, Y)
+    wrong = [{k: v.copy() for k, v in g.items()} for g in ref]
+    wrong[1]["W"][5, 7] *= 1.001
+    for layer, (g, r, w) in enumerate(zip(got, ref, wrong)):
+        for kind in r:
+            np.testing.assert_allclose(g[kind], r[kind], rtol=1e-11, atol=1e-14 * np.abs(r[kind]).max())
+            apart = ~np.isclose(g[kind], w[kind], rtol=1e-9, atol=0)
+            assert apart.sum() == (1 if (layer, kind) == (1, "W") else 0)  # exactly the changed element
+
+    def wrong_impl(p, X, Y):
+        _, g = backprop(spec, p, X, Y)
+        g[1]["W"] = g[1]["W"] * 1.001
+        return g
+
+    result = check_network(spec, wrong_impl, mode="full")  # symbolic "auto": run at this size
+    assert "symbolic" in result.checked and not result.passed
+    assert check_network(spec, mode="full").passed
 
 
 def test_derivation_2_3_2_completes_with_one_element_per_parameter():

@@ -14,11 +14,57 @@ check that does not use it.
 from __future__ import annotations
 
 import sympy as sp
+from sympy.core.basic import _args_sortkey
 
 from .activations import SELU_ALPHA, SELU_LAMBDA
 
 __all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "hinge", "hinge_prime", "is_window_max",
-           "leaky_relu", "log_softmax", "relu", "selu", "sigmoid", "softmax", "softplus", "window_max"]
+           "leaky_relu", "log_softmax", "product", "relu", "selu", "sigmoid", "softmax", "softplus", "total",
+           "window_max"]
+
+
+def product(*factors):
+    """``sympy.Mul(*factors)``, the same expression, built directly where SymPy's product would only put the
+    factors in order behind their rational coefficient: no other number, none sharing a base with another
+    (x·x², e^x·e^y combine). SymPy's general product costs tens of microseconds the first time, and a network
+    holds a few per weight."""
+    flat, coeff = [], sp.S.One
+    for f in factors:
+        for g in f.args if f.is_Mul else (f,):
+            if g.is_Rational:
+                coeff *= g
+            else:
+                flat.append(g)
+    if not flat or coeff.is_zero:
+        return sp.Mul(*factors)
+    if any(not isinstance(f, sp.Expr) or f.is_number or f.is_Mul or not f.is_commutative for f in flat):
+        return sp.Mul(*factors)
+    if len(flat) == 1:
+        if coeff is sp.S.One:
+            return flat[0]
+        if flat[0].is_Add:  # a coefficient times one sum is distributed over its terms
+            if any(t.is_number or (t.is_Mul and any(g.is_Add for g in t.args)) for t in flat[0].args):
+                return sp.Mul(*factors)
+            return total([product(coeff, t) for t in flat[0].args])
+        return sp.Mul._from_args([coeff, flat[0]], is_commutative=True)
+    bases = {f.as_base_exp()[0] for f in flat}
+    if len(bases) < len(flat) or any(b.is_number for b in bases):
+        return sp.Mul(*factors)
+    flat.sort(key=_args_sortkey)
+    return sp.Mul._from_args(flat if coeff is sp.S.One else [coeff, *flat], is_commutative=True)
+
+
+def total(terms):
+    """``sympy.Add(*terms)``, the same expression, built directly where SymPy's sum would only put the terms in
+    order: none a number or a sum, no two alike but for their coefficient (x and 2·x combine)."""
+    terms = [t for t in terms if t is not sp.S.Zero]
+    if len(terms) < 2:
+        return terms[0] if terms else sp.S.Zero
+    if any(not isinstance(t, sp.Expr) or t.is_number or t.is_Add or not t.is_commutative for t in terms):
+        return sp.Add(*terms)
+    if len({t.as_coeff_Mul()[1] for t in terms}) < len(terms):
+        return sp.Add(*terms)
+    return sp.Add._from_args(sorted(terms, key=_args_sortkey), is_commutative=True)
 
 
 def exact(x):

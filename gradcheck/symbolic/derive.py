@@ -27,9 +27,10 @@ here is the per-sample one, and :meth:`Derivation.gradients` sums it over the sa
 A batchnorm layer ties the samples together: then the whole batch is written out and
 the formulas are those of C itself.
 
-Numbers come from ``sympy.lambdify`` of the chain-rule forms, with z, a and δ as
-intermediate assignments (a hand-made common-subexpression list), vectorised over the
-samples: the cost grows linearly with the network, not exponentially with depth.
+Numbers come from the chain-rule forms evaluated node by node (:mod:`gradcheck.symbolic.evaluate`:
+sums and products as ``sympy.lambdify``'s printed code computes them, every other kind of node
+lambdified once), with z, a and δ as steps each evaluated once, vectorised over the samples: the
+cost grows linearly with the network, not exponentially with depth.
 Where the loss is defined with its output activation (bce on σ, cross-entropy on softmax),
 the output δ's are evaluated from the loss written in z (``Network.fused``, derived by
 ``sympy.diff`` as well), as the reference backprop and the finite differences compute it:
@@ -42,15 +43,16 @@ and named in a note (:meth:`Derivation.opinion`).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
 
-from ..catalogue.activations import SYMPY_NUMPY
 from ..catalogue.losses import loss_of
+from ..catalogue.sympy_forms import product, total
 from ..reference.backprop import fused_loss
 from ..spec.parse import load_spec
+from .evaluate import Evaluator
 from .local_facts import local_fact
 from .network import adjoint, batch_level, has_form, partial, terms_holding, write_network
 from .network import expand as _expand_network
@@ -62,15 +64,6 @@ __all__ = ["Derivation", "DerivedElement", "Opinion", "derive", "symbolic_gradie
 
 def _latex_eq(lhs, rhs):
     return f"{lhs} = {sp.latex(rhs)}"
-
-
-def _printer():
-    """lambdify's NumPy printer as it builds it for these modules, but printing sums in their stored order: sorting
-    the terms of every sum (the printer's default) costs more than the rest of the compilation."""
-    from sympy.printing.numpy import NumPyPrinter
-
-    return NumPyPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
-                         "user_functions": {k: k for k in SYMPY_NUMPY}, "order": "none"})
 
 
 @dataclass(repr=False)
@@ -146,7 +139,6 @@ class Derivation:
     net: object
     elements: list
     expanded: bool = False
-    _fn: object = field(default=None, init=False)
 
     def __getattr__(self, name):
         if name in ("N", "K", "z", "a", "delta", "forward", "loss", "da", "carried", "deltas", "batch", "buffers"):
@@ -191,23 +183,19 @@ class Derivation:
                 return e
         raise KeyError(f"{name}{list(index)}")
 
-    def _compile(self, steps=False):
-        """The lambdified gradient elements (``steps``: the value of every step instead, to locate an overflow)."""
-        if steps:
-            return sp.lambdify(self._args(), [s for s, _ in self._steps()], modules=[SYMPY_NUMPY, "numpy"],
-                               cse=lambda exprs: (self._steps(), exprs), printer=_printer())
-        if self._fn is None:
-            # lambdify checks str(arg) is an identifier and otherwise substitutes a Dummy through every
-            # expression (quadratic in the size); "w0_1,2" is not, so the arguments are plain symbols with the
-            # identifier names ("w0_1_2") that the code printer writes for the NetSymbols in the body.
-            steps = self._steps()
-            lam = numbers(self.spec)  # λ's value
-            self._fn = sp.lambdify(self._args(), [e.chain_rule.xreplace(lam) for e in self.elements],
-                                   modules=[SYMPY_NUMPY, "numpy"], cse=lambda exprs: (steps, exprs), printer=_printer())
-        return self._fn
+    def evaluator(self, known):
+        """An :class:`~gradcheck.symbolic.evaluate.Evaluator` holding ``known`` {symbol: value} and the value of
+        every step (z and a, the δ's), in evaluation order."""
+        ev = Evaluator(known)
+        for s, e in self._steps():
+            ev.define(s, e)
+        return ev
 
-    def _args(self):
-        return [sp.Symbol(s.name) for s in self.net.inputs + [e.symbol for e in self.elements]] + [self.N, self.K]
+    def _chains(self):
+        """Each element's chain-rule form as evaluated: λ's value put in where a penalty holds it."""
+        lam = numbers(self.spec)  # λ's value
+        return [e.chain_rule.xreplace(lam) if e.symbol in self.net.penalised else e.chain_rule
+                for e in self.elements]
 
     def _steps(self):
         """(symbol, definition) in evaluation order: z and a, then the δ's, the output δ's of a fused loss
@@ -268,21 +256,17 @@ class Derivation:
         cols = [v for d in data for v in (d.ravel() if self.net.batch else d.T)]
         theta = [float(p[kind][idx]) for p, s in zip(params, shapes) for kind, shape in s.items()
                  for idx in np.ndindex(*shape)]
+        known = dict(zip(self.net.inputs, cols))
+        known.update(zip([e.symbol for e in self.elements], theta))
+        known.update({self.N: n, self.K: spec.output})
         met = set()
         with np.errstate(all="call", under="ignore", call=lambda kind, flag: met.add(kind)):
-            per_sample = self._compile()(*cols, *theta, n, spec.output)
-            totals = iter([float(np.sum(np.broadcast_to(v, (1 if self.net.batch else n,)))) for v in per_sample])
+            ev = self.evaluator(known)
+            totals = iter([float(np.sum(np.broadcast_to(ev.value(c), (1 if self.net.batch else n,))))
+                           for c in self._chains()])
         grads = [{kind: np.array([next(totals) for _ in np.ndindex(*shape)], dtype=np.float64).reshape(shape)
                   for kind, shape in s.items()} for s in shapes]
-
-        def known():  # every number by its symbol, to say where an evaluation failed (compiled only then)
-            out = dict(zip(self.net.inputs, cols))
-            out.update(zip([e.symbol for e in self.elements], theta))
-            with np.errstate(all="ignore"):
-                out.update(zip([s for s, _ in self._steps()], self._compile(steps=True)(*cols, *theta, n, spec.output)))
-            return out
-
-        return grads, known, met
+        return grads, (lambda: ev.values), met
 
     def values(self, params, X, Y):
         """{"W0": dW0, "b0": db0, ...}: :meth:`gradients` by parameter name."""
@@ -361,7 +345,7 @@ def derive(spec, expand="auto") -> Derivation:
     samples = spec.n_samples if tied else 1
     loss = loss_of(spec)  # with the spec's reduction and margin
     net = write_network(spec, loss.sample_term, samples, loss.sample_term_from_z if fused_loss(spec) else None)
-    penalised = add_penalty(spec, net)  # {w: ∂R_n/∂w}
+    penalised = net.penalised = add_penalty(spec, net)  # {w: ∂R_n/∂w}
     elements = []
     for name, li, kind, shape in spec.param_names():
         holding = terms_holding(net.z_exprs[li], set(net.params[li][kind].ravel()))  # θ -> {i: z_i's terms with θ}
@@ -370,9 +354,9 @@ def derive(spec, expand="auto") -> Derivation:
         for index in np.ndindex(*shape):
             theta = net.params[li][kind][index]
             local = {i: partial(part, theta) for i, part in holding.get(theta, {}).items()}  # ∂z_i/∂θ
-            chain = sp.Add(*[delta[i] * d for i, d in local.items()],  # and through intermediates that hold θ
-                           *[adjoint(s) * partial(e, theta) for s, e, fs in inner if theta in fs],
-                           penalised.get(theta, sp.S.Zero))
+            chain = total([*[product(delta[i], d) for i, d in local.items()],  # and through intermediates with θ
+                           *[product(adjoint(s), partial(e, theta)) for s, e, fs in inner if theta in fs],
+                           penalised.get(theta, sp.S.Zero)])
             try:
                 j, k = spec.layers[li].unit_input(kind, index, spec.conv)
             except NotImplementedError:

@@ -21,42 +21,17 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 
 import numpy as np
 import sympy as sp
 
-__all__ = ["NetSymbol", "Network", "write_network", "batch_level", "has_form", "partial", "terms_holding"]
+from ..catalogue.sympy_forms import product, total
+from .partials import fused_delta, local_derivative, loss_derivative, partial, parts, terms_holding
+from .symbols import NetSymbol, sym
 
-_NAME = re.compile(r"([a-z]+)(\d*)_(\d+(?:_\d+)*)")
-_LATEX_LETTER = {"delta": r"\delta", "gamma": r"\gamma", "beta": r"\beta", "mu": r"\mu", "var": r"{\sigma^{2}}",
-                 "dmu": r"\overline{\mu}", "dvar": r"\overline{\sigma^{2}}"}
+__all__ = ["NetSymbol", "Network", "write_network", "batch_level", "has_form", "partial", "sym", "terms_holding"]
+
 _LETTER = {"W": "w", "b": "b", "gamma": "gamma", "beta": "beta", "mask": "m"}
-
-
-class NetSymbol(sp.Symbol):
-    """A symbol of the network, named ``<letter><layer>_<i>[_<j>…]`` (a valid identifier).
-
-    Prints as ``w0_1,2`` (str) and ``w^{(0)}_{1,2}`` (LaTeX); ``x_0``, ``y_1`` have no layer.
-    """
-
-    def _parts(self):
-        letter, layer, idx = _NAME.fullmatch(self.name).groups()
-        return letter, layer, idx.split("_")
-
-    def _sympystr(self, printer):
-        letter, layer, idx = self._parts()
-        return f"{letter}{layer}_{','.join(idx)}"
-
-    def _latex(self, printer):
-        letter, layer, idx = self._parts()
-        sup = f"^{{({layer})}}" if layer else ""
-        return f"{_LATEX_LETTER.get(letter, letter)}{sup}_{{{','.join(idx)}}}"
-
-
-def sym(letter, layer, *index):
-    """``NetSymbol("w0_1_2")`` for ``sym("w", 0, 1, 2)``; ``layer`` None for x and y."""
-    return NetSymbol(f"{letter}{'' if layer is None else layer}_{'_'.join(map(str, index))}", real=True)
 
 
 def _array(letter, layer, shape, tag=()):
@@ -112,6 +87,7 @@ class Network:
         self.delta, self.deltas = [], {}
         self.carried = {}  # {l: [∂C/∂a^l_m per unit m]} below the output layer, as the backward pass carried it
         self.fused = {}  # {δ^L_j: ∂C/∂z^L_j of the loss written in z}, for a loss fused with its output activation
+        self.penalised = {}  # {w: ∂R_n/∂w} with a regularisation term
 
     @property
     def inputs(self):
@@ -162,8 +138,8 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
             a = [_entries("a", li, ly.out_shape, t) for t in net.tags]
             k = ly.out_shape[-1] if len(ly.out_shape) == 2 else None  # a per-step output: softmax over each step
             for an, zn in zip(a, z):
-                parts = [zn] if k is None else [zn[i:i + k] for i in range(0, len(zn), k)]
-                net.forward.update(zip(an, [e for part in parts for e in ly.act.symbolic(part)]))
+                groups = [zn] if k is None else [zn[i:i + k] for i in range(0, len(zn), k)]
+                net.forward.update(zip(an, [e for group in groups for e in ly.act.symbolic(group)]))
         else:
             a = z
         net.params.append(p)
@@ -173,15 +149,18 @@ def write_network(spec, loss_term, samples=1, term_from_z=None):
         net.z_exprs.append([e for en in zs for e in en])
         outputs[li] = a
     net.loss = sp.Add(*[loss_term(an, yn, net.N, net.K) for an, yn in _output_rows(spec, net.a[-1], net.y)])
-    parts = _parts(net.loss, set(net.a[-1]))
-    net.da = {ai: sp.factor_terms(sp.diff(parts.get(ai, sp.S.Zero), ai)) for ai in net.a[-1]}
+    held = parts(net.loss, set(net.a[-1]))
+    net.da = {ai: loss_derivative(held.get(ai, sp.S.Zero), ai) for ai in net.a[-1]}
     _backward(net)
     if term_from_z is not None:
         rows = _output_rows(spec, net.z[-1], net.y)
-        parts = _parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in rows]), set(net.z[-1]))
-        back = {net.forward[ai]: ai for ai in net.a[-1]}  # σ(z_j), softmax(j, z): the a_j computed once
-        net.fused = {d: sp.factor_terms(sp.diff(parts.get(zj, sp.S.Zero), zj)).xreplace(back)
-                     for d, zj in zip(net.delta[-1], net.z[-1])}
+        held = parts(sp.Add(*[term_from_z(zn, yn, net.N, net.K) for zn, yn in rows]), set(net.z[-1]))
+        near = {}  # z_j -> the outputs whose form holds it: σ(z_j), or softmax(m, z) of its row
+        for ai in net.a[-1]:
+            for s in net.forward[ai].free_symbols:
+                near.setdefault(s, []).append(ai)
+        net.fused = {d: fused_delta(held.get(zj, sp.S.Zero), zj, sp.Tuple(*[net.forward[ai] for ai in near[zj]]),
+                                    sp.Tuple(*near[zj])) for d, zj in zip(net.delta[-1], net.z[-1])}
     return net
 
 
@@ -197,62 +176,6 @@ def _output_rows(spec, flat, ys):
         return rows
     return [row for row, kept in zip(rows, mask.ravel()) if kept]  # data.mask's steps left out of the loss
 
-
-def partial(expr, s):
-    """∂expr/∂s, fast for the sums of products the layers write (only the terms of a sum and the one
-    factor of a product that hold s are differentiated); ``sympy.diff`` for the rest."""
-    expr = sp.sympify(expr)
-    if expr == s:
-        return sp.S.One
-    if isinstance(expr, sp.Add):
-        return sp.Add(*[partial(t, s) for t in expr.args if s in t.free_symbols])
-    if isinstance(expr, sp.Mul):
-        inside = [f for f in expr.args if s in f.free_symbols]
-        if len(inside) == 1:  # one factor holds s: the others are constants
-            rest = sp.Mul(*[f for f in expr.args if f is not inside[0]])
-            return rest if inside[0] == s else rest * partial(inside[0], s)
-    if isinstance(expr, sp.Function) and expr.args == (s,):  # σ(z): its derivative, derived once per σ
-        return _derivative(expr.func).xreplace({_AT: s})
-    return sp.diff(expr, s)
-
-
-_AT = sp.Dummy("t", real=True)
-
-
-@functools.cache
-def _derivative(func):
-    """dσ/dt at the dummy t, for a function σ of one argument (an activation's form): sympy.diff asks its
-    assumptions anew every time, which costs more than the rest of a layer's backward pass."""
-    return sp.diff(func(_AT), _AT)
-
-
-def terms_holding(exprs, targets):
-    """{θ: {i: the part of exprs[i] that holds θ}} for the symbols ``targets``, in one pass over each expression
-    (differentiating that part by θ gives ∂exprs[i]/∂θ, without visiting every term of a sum once per θ)."""
-    out = {}
-    for i, e in enumerate(exprs):
-        for theta, part in _parts(e, targets).items():
-            out.setdefault(theta, {})[i] = part
-    return out
-
-
-def _parts(expr, targets):
-    """{s: the part of ``expr`` that holds s} for the ``targets``, in one pass over a sum: what differentiating
-    by s keeps. ``sympy.diff`` of that part gives the same form as of the whole, without visiting every term
-    once per target."""
-    expr = sp.sympify(expr)
-    if isinstance(expr, sp.Add):
-        out = {}
-        for t in expr.args:
-            for s, part in _parts(t, targets).items():
-                out.setdefault(s, []).append(part)
-        return {s: sp.Add(*parts) for s, parts in out.items()}
-    if isinstance(expr, sp.Mul):
-        inside = [f for f in expr.args if f.free_symbols & targets]
-        if len(inside) == 1:
-            rest = [f for f in expr.args if f is not inside[0]]
-            return {s: sp.Mul(*rest, part) for s, part in _parts(inside[0], targets).items()}
-    return {s: expr for s in expr.free_symbols & targets}
 
 
 def _backward(net):
@@ -271,15 +194,13 @@ def _backward(net):
         if not ly.has_activation:
             net.deltas.update(zip(net.delta[li], da))
         else:
-            # A non-diagonal Jacobian (softmax) is written in the a symbols: a_m([m=j] − a_j).
-            back = {} if ly.act.derivative is not None else {net.forward[am]: am for am in as_}
             users = {}
             for m, am in enumerate(as_):
                 for s in net.forward[am].free_symbols:
                     users.setdefault(s, []).append(m)
             for j, zj in enumerate(zs):
-                net.deltas[net.delta[li][j]] = sp.Add(*[da[m] * partial(net.forward[as_[m]], zj).xreplace(back)
-                                                        for m in users.get(zj, ())])
+                net.deltas[net.delta[li][j]] = total([product(da[m], _local_at(net, ly, as_, users[zj], m, zj))
+                                                      for m in users.get(zj, ())])
         sources = list(dict.fromkeys(j for j in ly.inputs if j >= 0))
         if sources:
             for j, carried in zip(sources, _carry(net, li, sources)):
@@ -287,6 +208,15 @@ def _backward(net):
                 net.carried[j] = pending[j]
         elif holds_params(net, li):
             _adjoints(net, li)
+
+
+def _local_at(net, ly, as_, group, m, zj):
+    """∂a_m/∂z_j; a non-diagonal Jacobian (softmax) written in the a symbols of the outputs that share z_j,
+    a_m([m=j] − a_j)."""
+    if ly.act.derivative is not None:
+        return partial(net.forward[as_[m]], zj)
+    a = sp.Tuple(*[as_[i] for i in group])
+    return local_derivative(net.forward[as_[m]], zj, sp.Tuple(*[net.forward[ai] for ai in a]), a)
 
 
 def holds_params(net, li):
@@ -304,23 +234,42 @@ def _adjoints(net, li):
     """{symbol: [(expression, adjoint symbol)] that contain it}: layer li's z's with their δ's and its
     intermediates with their adjoints, each adjoint defined in ``net.deltas`` (reverse definition order)."""
     zs, delta, inter = net.z_exprs[li], net.delta[li], net.inter[li]
-    users = {}  # symbol -> [(expression, adjoint symbol)] that contain it
+    users = {}  # symbol -> [(the terms of an expression that hold it, adjoint symbol)]
     for zi, di in zip(zs, delta):
-        for s in sp.sympify(zi).free_symbols:
-            users.setdefault(s, []).append((zi, di))
+        _add_user(users, zi, di)
     for s in reversed(list(inter)):
         adj = adjoint(s)
-        net.deltas[adj] = sp.Add(*[partial(e, s) * a for e, a in users.get(s, ())])
-        for t in sp.sympify(inter[s]).free_symbols:
-            users.setdefault(t, []).append((inter[s], adj))
+        net.deltas[adj] = total([product(partial(e, s), a) for e, a in users.get(s, ())])
+        _add_user(users, inter[s], adj)
     return users
+
+
+def _add_user(users, expr, adj):
+    """Record ``expr`` with its adjoint under each of its symbols; of a sum, only the terms that hold the symbol
+    (the others differentiate to 0: a dense z_i's term w_im·a_m for a_m, not all fan_in terms once per a_m)."""
+    expr = sp.sympify(expr)
+    c, rest = expr.as_coeff_Mul(rational=True)
+    if not isinstance(rest, sp.Add):
+        for s in expr.free_symbols:
+            users.setdefault(s, []).append((expr, adj))
+        return
+    terms = {}
+    for t in rest.args:
+        for s in t.free_symbols:
+            terms.setdefault(s, []).append(t)
+    for s, held in terms.items():
+        if c is not sp.S.One:  # a mean's 1/n·Σ: the one term that holds s, times 1/n
+            part = sp.Mul(c, held[0]) if len(held) == 1 and not held[0].is_Mul else expr
+        else:
+            part = held[0] if len(held) == 1 else sp.Add(*held)
+        users.setdefault(s, []).append((part, adj))
 
 
 def _carry(net, li, sources):
     """∂C/∂a^j for every output symbol of each layer j in ``sources`` that layer l reads, through layer l's
     intermediates (reverse order)."""
     users = _adjoints(net, li)
-    return [[sp.Add(*[partial(e, am) * a for e, a in users.get(am, ())]) for am in net.a[j]] for j in sources]
+    return [[total([product(partial(e, am), a) for e, a in users.get(am, ())]) for am in net.a[j]] for j in sources]
 
 
 def expand(net, elements):

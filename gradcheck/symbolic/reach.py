@@ -6,17 +6,25 @@ from __future__ import annotations
 from ..spec.parse import load_spec
 from .network import batch_level
 
-__all__ = ["EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "SYMBOLIC_LIMIT", "UNITS_LIMIT", "expand_wanted", "should_run"]
+__all__ = ["EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "OTHER_LIMIT", "SYMBOLIC_LIMIT", "UNITS_LIMIT", "expand_wanted",
+           "limit_of", "should_run"]
 
-#: ``should_run(spec, "auto")`` skips networks with more parameters than this. The cost is
-#: close to linear in the parameters (about 0.5 s of CPU to derive, compile and evaluate a 876-parameter
-#: dense net, 1.2 s for 1,742, 1.7 s for 2,718, SymPy's import aside; see benchmarks/bench_symbolic.py):
+#: ``should_run(spec, "auto")`` skips dense networks (every layer dense on vectors, or without weights of its
+#: own: activation, dropout, layernorm, add, concat) with more parameters than this. The cost is close to
+#: linear in the parameters, about 70 µs of CPU each to derive, evaluate and compare (a 4,324-parameter
+#: 32-64-32-4 net 0.3 s, 12,940 parameters 0.9-1.0 s, SymPy's import aside; see benchmarks/bench_symbolic.py):
 #: the limit keeps the third opinion within about a second.
-SYMBOLIC_LIMIT = 1000
+SYMBOLIC_LIMIT = 12000
+#: The same limit for the other networks: a convolution's weight enters every output position and a
+#: recurrent weight every step, so their parameters cost several times a dense weight each (a
+#: 16x4x4 -> 16 filters 3x3 conv net of 2,580 parameters takes 0.7 s).
+OTHER_LIMIT = 1000
+#: Layer kinds whose cost per parameter is a dense net's (the others weigh against :data:`OTHER_LIMIT`).
+DENSE_KINDS = frozenset({"dense", "activation", "dropout", "layernorm", "add", "concat"})
 #: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
 #: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
 #: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny
-#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes 2.5 s.
+#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes about 0.3 s.
 UNITS_LIMIT = 300
 #: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
 #: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
@@ -37,12 +45,20 @@ def expand_wanted(spec, expand):
     raise ValueError(f"expand must be 'auto', 'on', 'off', True or False, got {expand!r}")
 
 
+def limit_of(spec):
+    """The parameter limit of "auto" for ``spec``: :data:`SYMBOLIC_LIMIT` for a dense network (every layer of
+    :data:`DENSE_KINDS`, dense layers on vectors, not on the steps of a sequence), else :data:`OTHER_LIMIT`."""
+    dense = all(ly.kind in DENSE_KINDS and not getattr(ly, "steps", 0) for ly in spec.layers)
+    return SYMBOLIC_LIMIT if dense and len(spec.input_shape) == 1 else OTHER_LIMIT
+
+
 def should_run(spec, mode="auto"):
     """(run?, one-line reason) for the symbolic check; ``mode`` is "auto", "on" or "off".
 
-    "auto" runs up to :data:`SYMBOLIC_LIMIT` parameters and :data:`UNITS_LIMIT` units
-    (samples × units with a batchnorm layer), "on" always, "off" never; a layer kind
-    without a symbolic form is skipped whatever the mode, with its name.
+    "auto" runs up to :func:`limit_of` parameters (:data:`SYMBOLIC_LIMIT` for a dense network,
+    :data:`OTHER_LIMIT` for others) and :data:`UNITS_LIMIT` units (samples × units with a batchnorm
+    layer), "on" always, "off" never; a layer kind without a symbolic form is skipped whatever the
+    mode, with its name.
     """
     spec = load_spec(spec)
     n = spec.n_params
@@ -52,11 +68,12 @@ def should_run(spec, mode="auto"):
         raise ValueError(f"symbolic mode must be 'auto', 'on' or 'off', got {mode!r}")
     if spec.symbolic_gap():
         return False, spec.symbolic_gap()
+    limit = limit_of(spec)
     if mode == "on":
-        over = f" ({n} parameters > limit {SYMBOLIC_LIMIT})" if n > SYMBOLIC_LIMIT else ""
+        over = f" ({n} parameters > limit {limit})" if n > limit else ""
         return True, f"symbolic check forced on{over}"
-    if n > SYMBOLIC_LIMIT:
-        return False, f"symbolic check skipped: {n} parameters > limit {SYMBOLIC_LIMIT} (use --symbolic on to force)"
+    if n > limit:
+        return False, f"symbolic check skipped: {n} parameters > limit {limit} (use --symbolic on to force)"
     whole = [ly.kind for ly in spec.layers if batch_level(ly)]
     units = sum(getattr(ly, "symbolic_units", ly.units) for ly in spec.layers)
     if whole and spec.n_samples * units > UNITS_LIMIT:
@@ -66,4 +83,4 @@ def should_run(spec, mode="auto"):
     if units > UNITS_LIMIT:
         return False, (f"symbolic check skipped: {units} units per sample to write out > limit {UNITS_LIMIT} "
                        "(use --symbolic on to force)")
-    return True, f"symbolic check: {n} parameters <= limit {SYMBOLIC_LIMIT}"
+    return True, f"symbolic check: {n} parameters <= limit {limit}"

@@ -302,10 +302,12 @@ class Dense(Layer):
         zs = []
         import sympy as sp  # here: SymPy is loaded only when a symbolic form is built
 
+        from ..sympy_forms import product, total
+
         for j in range(units):
             weights = W[j, :] if conv.samples_are_columns else W[:, j]
-            terms = [w * a for w, a in zip(weights, a_in)]  # one Add of all terms: a running sum is quadratic
-            zs.append(sp.Add(*terms, *([params["b"][j]] if bias.has_b else [])))
+            terms = [product(w, sp.sympify(a)) for w, a in zip(weights, a_in)]  # one sum: a running one is quadratic
+            zs.append(total(terms + ([params["b"][j]] if bias.has_b else [])))
         return zs
 
     def unit_input(self, kind, index, conv):

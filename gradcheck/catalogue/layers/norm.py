@@ -199,10 +199,12 @@ class _Norm(Layer):
         def named(letter, expr):
             return define(letter, index, expr) if define is not None else expr
 
-        mu = named("mu", sum(values) / len(values))
-        var = named("var", sum((v - mu) ** 2 for v in values) / (len(values) - (1 if self.unbiased else 0)))
+        from ..sympy_forms import product, total
+
+        mu = named("mu", sp.Add(*values) / len(values))  # one sum: a running one is quadratic in the values
+        var = named("var", sp.Add(*[(v - mu) ** 2 for v in values]) / (len(values) - (1 if self.unbiased else 0)))
         inv = 1 / sp.sqrt(var + sp.Rational(repr(self.options["eps"])))
-        return [g * (v - mu) * inv + b for v, g, b in zip(values, gamma, beta)]
+        return [total([product(g, total([v, -mu]), inv), b]) for v, g, b in zip(values, gamma, beta)]
 
 
 def _axes_text(axes):
