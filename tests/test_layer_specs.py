@@ -272,6 +272,20 @@ def test_a_check_without_a_symbolic_opinion_does_not_import_sympy():
     assert done.stdout.split()[-2:] == ["0", "False"], done.stdout + done.stderr
 
 
+def test_auto_skipping_a_network_over_its_limit_does_not_import_sympy():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from gradcheck import check_network; "
+            "r = check_network({'input': 130, 'layers': [{'units': 100}, {'units': 3}], 'loss': 'mse', 'batch': 2}, "
+            "mode='sampled', sample=4, directions=2); "
+            "print(any('parameters > limit' in n for n in r.notes), 'sympy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.stdout.split()[-2:] == ["True", "False"], done.stdout + done.stderr
+
+
 def test_line_trace_of_a_cnn_impl_counts_the_samples_of_images():
     """N is the batch axis of Y (X is (N, C, H, W)): the user's window view matches the reference's a_win."""
     def flat_dw(params, X, Y):

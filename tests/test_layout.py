@@ -85,3 +85,28 @@ def test_bias_styles_are_parsed_into_objects():
     assert spec.bias is AUGMENTED and spec.bias.in_weights and not spec.bias.has_b
     assert spec.to_dict()["bias"] == "augmented" and spec.param_shapes() == [{"W": (1, 3)}]
     assert Spec(input=2, layers=spec.layers, bias="none").bias is NONE  # a name given in Python
+
+
+def kind_lists(root=PACKAGE, skip=CATALOGUE):
+    """["file:line: text"] of every literal collection holding two or more layer kinds' names outside the catalogue
+    and the strategies (which draw kinds, never decide by them): a list of kinds is a fact of each of those kinds."""
+    quoted = "|".join(rf"""["']{re.escape(n)}["']""" for n in LAYER_KINDS)
+    pattern = re.compile(rf"""[({{\[][^)}}\]]*(?:{quoted})\s*,\s*(?:{quoted})""")
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        if skip in path.parents or path.name.endswith("strategies.py"):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            code = line.strip()
+            if not code.startswith(("#", ">>>", "...")) and pattern.search(code.split("  #")[0]):
+                out.append(f"{path.relative_to(root.parent)}:{number}: {code}")
+    return out
+
+
+def test_no_module_outside_the_catalogue_keeps_a_list_of_kinds(tmp_path):
+    found = kind_lists()
+    assert not found, "give the kinds an attribute in the catalogue instead of listing them:\n" + "\n".join(found)
+    package = tmp_path / "pkg"
+    (package / "catalogue").mkdir(parents=True)
+    (package / "mod.py").write_text('CHEAP = frozenset({"dense", "activation"})\nONE = ("dense",)\n')
+    assert [f.split(":")[1] for f in kind_lists(package, package / "catalogue")] == ["1"]

@@ -287,3 +287,20 @@ def test_depth_does_not_blow_up():
     d = derive(deep)  # 8 layers: the δ recursion stays one product per unit
     assert max(sp.count_ops(e) for e in d.deltas.values()) < 20
     assert_agrees(deep)
+
+
+def test_auto_divides_its_limit_by_the_costliest_layer_and_a_recurrent_one_by_its_steps():
+    from gradcheck.catalogue.layers.base import SYMBOLIC_OTHER_COST
+
+    def rnn(steps):
+        return load_spec({"input": {"steps": steps, "features": 4}, "loss": "mse",
+                          "layers": [{"type": "rnn", "units": 6}, {"type": "flatten"}, {"units": 2}]})
+
+    short, long = rnn(2), rnn(8)
+    assert limit_of(short) == int(SYMBOLIC_LIMIT / (2 * SYMBOLIC_OTHER_COST)) > limit_of(long)
+    assert limit_of(long) == int(SYMBOLIC_LIMIT / (8 * SYMBOLIC_OTHER_COST)) < long.n_params
+    run, reason = should_run(long, "auto")
+    assert not run and f"limit {limit_of(long)}" in reason
+    assert should_run(short, "auto")[0] and short.n_params <= limit_of(short)
+    dense = make_spec([3, 4, 2], ["tanh", "linear"])
+    assert limit_of(dense) == SYMBOLIC_LIMIT and all(ly.symbolic_cost == 1.0 for ly in dense.layers)

@@ -171,12 +171,14 @@ def symbolic_stage(s, opts):
     if s.spec.symbolic_gap():
         s.notes.append(s.spec.symbolic_gap())  # decided without loading SymPy
         return
-    from ..symbolic.derive import derive, should_run
+    from ..symbolic.reach import should_run  # decided before SymPy is imported (a skipped net never loads it)
 
     run, reason = should_run(s.spec, opts.symbolic)
     if not run:
         s.notes += [reason] if reason else []
         return
+    from ..symbolic.derive import derive
+
     # Derived once: a derivation report of this result reuses it (with its expanded forms).
     s.derivation = derive(s.spec, expand="auto")
     sympy_says = s.derivation.opinion(s.params, s.X, s.Y, s.reference)

@@ -27,6 +27,7 @@ import sympy as sp
 
 from ..catalogue.sympy_forms import product, total
 from .partials import fused_delta, local_derivative, loss_derivative, partial, parts, terms_holding
+from .reach import batch_level
 from .symbols import NetSymbol, sym
 
 __all__ = ["NetSymbol", "Network", "write_network", "batch_level", "has_form", "partial", "sym", "terms_holding"]
@@ -48,11 +49,6 @@ def _entries(letter, layer, shape, tag=()):
 
 def _takes_define(ly):
     return "define" in inspect.signature(ly.symbolic_z).parameters
-
-
-def batch_level(ly):
-    """True when the layer defines its symbolic form on the whole batch (``symbolic_batch``)."""
-    return callable(getattr(type(ly), "symbolic_batch", None))
 
 
 def has_form(ly):

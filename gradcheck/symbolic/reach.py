@@ -3,24 +3,23 @@
 
 from __future__ import annotations
 
+from ..catalogue.layers.base import SYMBOLIC_OTHER_COST
 from ..spec.parse import load_spec
-from .network import batch_level
 
-__all__ = ["EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "OTHER_LIMIT", "SYMBOLIC_LIMIT", "UNITS_LIMIT", "expand_wanted",
-           "limit_of", "should_run"]
+__all__ = ["EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "OTHER_LIMIT", "SYMBOLIC_LIMIT", "UNITS_LIMIT", "batch_level",
+           "expand_wanted", "limit_of", "should_run"]
 
-#: ``should_run(spec, "auto")`` skips dense networks (every layer dense on vectors, or without weights of its
-#: own: activation, dropout, layernorm, add, concat) with more parameters than this. The cost is close to
-#: linear in the parameters, about 70 µs of CPU each to derive, evaluate and compare (a 4,324-parameter
-#: 32-64-32-4 net 0.3 s, 12,940 parameters 0.9-1.0 s, SymPy's import aside; see benchmarks/bench_symbolic.py):
-#: the limit keeps the third opinion within about a second.
+#: ``should_run(spec, "auto")`` skips dense networks (every layer's params cost what a dense weight costs:
+#: :attr:`~gradcheck.catalogue.layers.base.Layer.symbolic_dense` kinds on vectors) with more parameters than
+#: this. The cost is close to linear in the parameters, about 70 µs of CPU each to derive, evaluate and compare
+#: (a 4,324-parameter 32-64-32-4 net 0.3 s, 12,940 parameters 0.9-1.0 s, SymPy's import aside; see
+#: benchmarks/bench_symbolic.py): the limit keeps the third opinion within about a second.
 SYMBOLIC_LIMIT = 12000
-#: The same limit for the other networks: a convolution's weight enters every output position and a
-#: recurrent weight every step, so their parameters cost several times a dense weight each (a
-#: 16x4x4 -> 16 filters 3x3 conv net of 2,580 parameters takes 0.7 s).
-OTHER_LIMIT = 1000
-#: Layer kinds whose cost per parameter is a dense net's (the others weigh against :data:`OTHER_LIMIT`).
-DENSE_KINDS = frozenset({"dense", "activation", "dropout", "layernorm", "add", "concat"})
+#: The same limit for networks with a layer whose params cost more (:attr:`~gradcheck.catalogue.layers.base.Layer.
+#: symbolic_cost`): a convolution's weight enters every output position and a recurrent weight every step (a
+#: 16x4x4 -> 16 filters 3x3 conv net of 2,580 parameters takes 0.7 s). ``auto``'s limit is
+#: :data:`SYMBOLIC_LIMIT` over the network's largest cost per parameter; for convolutions and norms this.
+OTHER_LIMIT = int(SYMBOLIC_LIMIT / SYMBOLIC_OTHER_COST)
 #: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
 #: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
 #: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny
@@ -32,6 +31,10 @@ UNITS_LIMIT = 300
 EXPAND_MAX_PARAMS = 30
 EXPAND_MAX_DEPTH = 2
 
+
+def batch_level(ly):
+    """True when the layer defines its symbolic form on the whole batch (``symbolic_batch``)."""
+    return callable(getattr(type(ly), "symbolic_batch", None))
 
 
 def expand_wanted(spec, expand):
@@ -46,10 +49,11 @@ def expand_wanted(spec, expand):
 
 
 def limit_of(spec):
-    """The parameter limit of "auto" for ``spec``: :data:`SYMBOLIC_LIMIT` for a dense network (every layer of
-    :data:`DENSE_KINDS`, dense layers on vectors, not on the steps of a sequence), else :data:`OTHER_LIMIT`."""
-    dense = all(ly.kind in DENSE_KINDS and not getattr(ly, "steps", 0) for ly in spec.layers)
-    return SYMBOLIC_LIMIT if dense and len(spec.input_shape) == 1 else OTHER_LIMIT
+    """The parameter limit of "auto" for ``spec``: :data:`SYMBOLIC_LIMIT` over the largest
+    :attr:`~gradcheck.catalogue.layers.base.Layer.symbolic_cost` of its layers (1 for a dense network on
+    vectors: :data:`SYMBOLIC_LIMIT`; :data:`OTHER_LIMIT` with a convolution or a norm; less with a recurrent
+    layer, by its steps)."""
+    return int(SYMBOLIC_LIMIT / max((ly.symbolic_cost for ly in spec.layers), default=1.0))
 
 
 def should_run(spec, mode="auto"):

@@ -17,6 +17,8 @@ __all__ = ["ActivationLayer"]
 class ActivationLayer(Layer):
     """a = σ(a_prev), element by element (softmax: over the units of each sample, last layer only)."""
 
+    symbolic_dense = True
+
     kind = "activation"
     complex_step = True
     keys: ClassVar[dict] = {"activation": ...}

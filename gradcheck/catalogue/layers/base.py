@@ -72,6 +72,9 @@ __all__ = ["LAYER_KINDS", "Layer", "Recorder", "Tokens", "image_axes", "sequence
 #: JSON ``type`` -> layer class: every subclass of :class:`Layer` that sets a ``kind`` of its own, in the order the
 #: kinds are defined (see ``layers/__init__.py``).
 LAYER_KINDS: dict = {}
+#: What a parameter of a kind that is not :attr:`Layer.symbolic_dense` (or of one on sequences or images) costs
+#: the SymPy opinion, in dense weights (a 2,580-parameter conv net took as long as a 30,000-parameter dense one).
+SYMBOLIC_OTHER_COST = 12.0
 
 
 def image_axes(shape):
@@ -143,8 +146,6 @@ class Layer:
     #: True when forward is analytic in its inputs and params and evaluates complex arrays (only + − × ÷,
     #: exp, log, ... with branches taken on real parts), so complex-step finite differences may run through it.
     complex_step: ClassVar[bool] = False
-    #: The params that are weights (regularisation adds its term over them; never biases, γ or β).
-    weights: ClassVar[tuple] = ()
     #: False where a kind's ``unit_change`` does not apply to this configuration (a dense layer on a sequence).
     structured: ClassVar[bool] = True
     #: True when the kind takes two or more inputs: ``build`` gets a list of their shapes, ``forward`` a list of
@@ -163,6 +164,9 @@ class Layer:
     #: The window reduction whose local fact reports show ("max", "avg": :func:`~gradcheck.symbolic.local_facts.
     #: pool_fact`'s kind), or None.
     pool_fact: ClassVar[str | None] = None
+    #: True when, on vectors, one of the kind's params costs the SymPy opinion what a dense weight costs (it
+    #: enters one unit's sum once); see :attr:`symbolic_cost`.
+    symbolic_dense: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -253,6 +257,13 @@ class Layer:
     def has_symbolic(self):
         """True when this kind defines its symbolic form (see the module docstring)."""
         return type(self).symbolic_z is not Layer.symbolic_z or callable(getattr(type(self), "symbolic_batch", None))
+
+    @property
+    def symbolic_cost(self):
+        """What one of this layer's params costs the SymPy opinion, in dense weights on vectors (``symbolic auto``
+        divides its limit by the network's largest): a convolution's weight enters every output position and a
+        norm's every sample, about :data:`SYMBOLIC_OTHER_COST` times as much; a recurrent weight every step."""
+        return 1.0 if self.symbolic_dense and len(self.out_shape) == 1 else SYMBOLIC_OTHER_COST
 
     def describe(self):
         """``conv2d 1x6x6 -> 2x4x4, relu``."""

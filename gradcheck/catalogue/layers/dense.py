@@ -41,6 +41,8 @@ class Dense(Layer):
     every step with its operands' shapes; that record *is* the shape trace.
     """
 
+    symbolic_dense = True
+
     kind = "dense"
     keys: ClassVar[dict] = {"units": ..., "activation": "linear"}
     params = ("W", "b")

@@ -33,6 +33,8 @@ def _no_rescale(ly, own, delta, cache, a_prev, params, conv, bias):
 class Dropout(Layer):
     """Inverted dropout with drop probability ``p`` and a mask fixed from ``seed``."""
 
+    symbolic_dense = True
+
     kind = "dropout"
     complex_step = True
     keys: ClassVar[dict] = {"p": ..., "seed": None}

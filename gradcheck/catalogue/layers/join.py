@@ -59,6 +59,7 @@ class _Join(Layer):
     keys: ClassVar[dict] = {}
     multi_input = True
     complex_step = True
+    symbolic_dense = True
     joiner: ClassVar[str] = ", "
     #: One sample's shape of each input, in the order of ``inputs``.
     in_shapes: tuple = ()

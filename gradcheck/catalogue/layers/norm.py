@@ -345,6 +345,8 @@ class LayerNorm(_Norm):
     """Layer normalisation: each sample over all of its features (C, H, W for images); on a sequence (N, T, D),
     each step over its D features, with γ and β of shape (D,) shared by the steps."""
 
+    symbolic_dense = True
+
     kind = "layernorm"
     mistakes = (
         KnownMistake("constant_stats", lambda ls: (

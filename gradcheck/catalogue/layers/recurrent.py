@@ -28,7 +28,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...errors import SpecError
-from .base import Layer, Recorder
+from .base import SYMBOLIC_OTHER_COST, Layer, Recorder
 
 __all__ = ["Recurrent", "previous", "rows", "slip", "states_of", "unrows"]
 
@@ -112,6 +112,12 @@ class Recurrent(Layer):
     @property
     def steps(self):
         return self.in_shape[0]
+
+    @property
+    def symbolic_cost(self):
+        """A recurrent weight enters every step, and each step's h every later one: a convolution's cost per step
+        (an rnn of 3 steps measured at about 30 dense weights per param, growing with the width)."""
+        return SYMBOLIC_OTHER_COST * self.steps
 
     @property
     def features(self):
