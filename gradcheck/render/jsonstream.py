@@ -3,8 +3,9 @@
 A check of a million parameters carries four opinions of a million numbers each: as nested
 Python lists, and then as one indented string, they would take several times the check's own
 memory and most of its time. Here every array is written straight from NumPy, one innermost
-row per line (``[0.5, -1.25, null]``, the JSON encoder's own float text), and everything else
-as :func:`json.dumps` writes it with ``indent=2``. Non-finite numbers (a broken opinion) are
+row per line (``[0.5, -1.25, null]``, the JSON encoder's own float text, made a block of rows at
+a time by :func:`~gradcheck.render.floattext.float_rows`), and everything else as
+:func:`json.dumps` writes it with ``indent=2``. Non-finite numbers (a broken opinion) are
 ``null``, as :func:`~gradcheck.render.precision.json_number` makes them.
 
 >>> import io, numpy as np
