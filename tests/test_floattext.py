@@ -68,6 +68,15 @@ def test_a_fast_path_that_disagrees_is_not_used(monkeypatch):
     assert float_rows(np.array([[1.5e-5]]), "") == "[1.5e-05]"
 
 
+def test_a_fast_path_that_fails_is_not_used(monkeypatch):
+    def refuse(block, sep):
+        raise TypeError("numpy arrays are not supported")
+
+    monkeypatch.setattr(floattext, "_usable", None)
+    monkeypatch.setattr(floattext, "_fast_rows", refuse)
+    assert float_rows(np.array([[1e16, np.nan]]), "") == "[1e+16, null]"
+
+
 def _written(x):
     out = io.StringIO()
     write_json(x, out)
