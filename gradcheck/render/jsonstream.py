@@ -3,8 +3,9 @@
 A check of a million parameters carries four opinions of a million numbers each: as nested
 Python lists, and then as one indented string, they would take several times the check's own
 memory and most of its time. Here every array is written straight from NumPy, one innermost
-row per line (``[0.5, -1.25, null]``, the JSON encoder's own float text), and everything else
-as :func:`json.dumps` writes it with ``indent=2``. Non-finite numbers (a broken opinion) are
+row per line (``[0.5, -1.25, null]``, the JSON encoder's own float text, made a block of rows at
+a time by :func:`~gradcheck.render.floattext.float_rows`), and everything else as
+:func:`json.dumps` writes it with ``indent=2``. Non-finite numbers (a broken opinion) are
 ``null``, as :func:`~gradcheck.render.precision.json_number` makes them.
 
 >>> import io, numpy as np
@@ -25,9 +26,11 @@ from __future__ import annotations
 import json
 import math
 
+from .floattext import float_rows
+
 __all__ = ["write_json"]
 
-_ROW = 4096  # entries of a 1-D array written per line
+_BLOCK = 1 << 14  # entries formatted at once (a few hundred kB of text: the passes over it stay in cache)
 
 
 def write_json(doc, out, indent=2):
@@ -67,16 +70,6 @@ def _container(items, open_, close, out, level, indent, keyed):
     out.write(pad + close)
 
 
-def _row(values):
-    """One innermost row: ``[a, b, ...]`` with null for non-finite entries."""
-    import numpy as np
-
-    flat = np.asarray(values, dtype=float)
-    if np.isfinite(flat).all():
-        return json.dumps(flat.tolist())
-    return json.dumps([v if math.isfinite(v) else None for v in flat.tolist()])
-
-
 def _array(x, out, level, indent):
     if x.ndim == 0:
         out.write(json.dumps(_scalar(x)))
@@ -84,19 +77,20 @@ def _array(x, out, level, indent):
     if x.dtype.kind not in "fiub":
         _write(x.tolist(), out, level, indent)
         return
-    if x.ndim == 1:
-        if x.size <= _ROW:
-            out.write(_row(x))
-            return
-        out.write("[")  # a long vector: written in pieces of _ROW entries, one JSON list
-        for start in range(0, x.size, _ROW):
-            out.write(("" if start == 0 else ", ") + _row(x[start:start + _ROW])[1:-1])
+    if x.ndim == 1:  # one line, one JSON list, formatted in pieces of _BLOCK entries
+        out.write("[")
+        for s in range(0, x.size, _BLOCK):
+            out.write(("" if s == 0 else ", ") + float_rows(x[s:s + _BLOCK][None], "")[1:-1])
         out.write("]")
         return
     pad, inner = " " * (indent * level), " " * (indent * (level + 1))
     out.write("[\n")
-    for m in range(len(x)):
-        out.write(inner)
-        _array(x[m], out, level + 1, indent)
-        out.write(",\n" if m < len(x) - 1 else "\n")
-    out.write(pad + "]")
+    if x.ndim == 2:  # the innermost rows, one a line, formatted a block of rows at a time
+        step = max(1, _BLOCK // max(1, x.shape[1]))
+        for m in range(0, len(x), step):
+            out.write(("" if m == 0 else ",\n") + inner + float_rows(x[m:m + step], ",\n" + inner))
+    else:
+        for m in range(len(x)):
+            out.write(("" if m == 0 else ",\n") + inner)
+            _array(x[m], out, level + 1, indent)
+    out.write(("\n" if len(x) else "") + pad + "]")
