@@ -109,6 +109,17 @@ def test_unresolved_elements_are_inconclusive_and_joint_failures_wrong():
     assert not t.passed
 
 
+def test_a_value_at_a_kink_an_ulp_of_zero_from_the_references_is_the_references_choice():
+    # Where kinks meet, the reference's 0 may lie outside the element's own slopes (here [4e-5, 8e-5]); a user's
+    # gradient that differs from it by the smallest subnormals is the same choice, not a wrong value.
+    tiny = 5e-324
+    t = TensorCheck("W0", 0, "W", (3,), {"backprop": np.zeros(3), "numeric": np.full(3, 6e-5),
+                                         "impl": np.array([-2 * tiny, tiny, 1e-6])}, ("backprop", "impl"),
+                    atol=0.0, kinks=np.array([True, True, True]), bound=np.full(3, 2e-5 / MARGIN))
+    assert list(t.verdict("backprop")) == ["kink"] * 3
+    assert list(t.verdict("impl")) == ["kink", "kink", "wrong"]
+
+
 def tensor(name, analytic, numeric, kinks=None, layer=0, kind="W", **kw):
     analytic, numeric = np.asarray(analytic, float), np.asarray(numeric, float)
     return TensorCheck(name, layer, kind, numeric.shape, {"backprop": analytic, "numeric": numeric}, ("backprop",),

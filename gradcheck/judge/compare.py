@@ -233,8 +233,8 @@ class TensorCheck:
         if self.kinks is not None and reference is not None and np.shape(reference) == np.shape(ver):
             v, r = np.asarray(self.values[op], float), np.asarray(reference, float)
             with np.errstate(invalid="ignore"):
-                same = np.abs(v - r) <= self.rtol * np.maximum(np.abs(v), np.abs(r)) + self.atol + (
-                    0.0 if self.rounding is None else np.asarray(self.rounding, float))
+                same = np.abs(v - r) <= self.rtol * np.maximum(np.abs(v), np.abs(r)) + self.atol + UNDERFLOW + (
+                    0.0 if self.rounding is None else np.asarray(self.rounding, float))  # ulps of 0: the same
             ver[np.asarray(self.kinks, bool) & same & ((ver == _WRONG) | (ver == _SUSPICIOUS))] = _KINK
         if self.joint and self.joint.get(op) is not None:
             ver[np.asarray(self.joint[op], bool) & (ver != _UNCHECKED)] = _WRONG
