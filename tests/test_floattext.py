@@ -61,6 +61,15 @@ def test_the_fast_path_is_used_where_it_agrees():
     assert floattext._fast()
 
 
+def test_both_of_orjsons_exponent_notations_are_mended_to_pythons():
+    # orjson up to 3.9 writes 1e16 and 1.5e-7, later versions 1e+16 (and still 1.5e-7): both must become Python's.
+    values = [1.2888517330364963e17, 1e16, 1e300, 1.5e-7, 2.5e-300, -3e-5]
+    want = "[" + ", ".join(map(float.__repr__, values)) + "]"
+    for raw in (b"[1.2888517330364963e17,1e16,1e300,1.5e-7,2.5e-300,-0.00003]",
+                b"[1.2888517330364963e+17,1e+16,1e+300,1.5e-7,2.5e-300,-0.00003]"):
+        assert floattext._python_notation(raw).decode().replace(",", ", ") == want, raw
+
+
 def test_a_fast_path_that_disagrees_is_not_used(monkeypatch):
     monkeypatch.setattr(floattext, "_usable", None)
     monkeypatch.setattr(floattext, "_fast_rows", lambda block, sep: python_rows(block, sep).replace("e-05", "e-5"))

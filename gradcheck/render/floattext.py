@@ -94,9 +94,9 @@ def _python_notation(raw):
     n = len(raw)
     buf = np.zeros(n + _WIDE + 8, dtype=np.uint8)  # padded: every look ahead below stays inside
     buf[:n] = np.frombuffer(raw, dtype=np.uint8)
-    e = np.flatnonzero(buf == ord("e"))  # 1e16 -> 1e+16, 1e-6 -> 1e-06
+    e = np.flatnonzero(buf == ord("e"))  # 1e16 -> 1e+16 (newer orjson writes the + itself), 1e-6 -> 1e-06
     negative = buf[e + 1] == ord("-")
-    buf[e[~negative]] = _PLUS[0]
+    buf[e[~negative & (buf[e + 1] != ord("+"))]] = _PLUS[0]
     buf[e[negative & ~_digit(buf[e + 3])] + 1] = _ZERO[0]
     band = _band(buf)  # 0.0000ddd (a number in [1e-5, 1e-4)) -> d.dde-05
     _rewrite_band(buf, band)
