@@ -226,3 +226,15 @@ def test_random_recurrent_networks_pass(net):
     assert spec.layers[0].kind in ("rnn", "gru") and net["data"]["X"]
     result = check_network(net, symbolic="off")
     assert result.passed, str(result)
+
+
+def test_sympy_differentiates_every_activation_inside_an_rnn():
+    """Inside a recurrent cell an activation's argument is an expression, not a z symbol: its SymPy derivative
+    must not differentiate by its argument (gelu_tanh's did)."""
+    for name, act in ACTIVATIONS.items():
+        if act.last_only or act.kinks:
+            continue
+        spec = {"input": {"steps": 2, "features": 2}, "loss": "mse", "batch": 2, "seed": 3,
+                "layers": [{"type": "rnn", "units": 2, "activation": name}, {"units": 1}]}
+        result = check_network(spec, symbolic="on", trace_code=False)
+        assert result.passed and "symbolic" in result.checked, (name, str(result))

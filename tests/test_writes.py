@@ -78,6 +78,16 @@ def test_a_broadcast_inside_an_expression_is_named():
     assert trace_call(writes.centred, np.ones((6, 1)), np.ones((6, 1))).broadcasts == []
 
 
+def test_a_broadcast_of_an_attribute_or_a_dict_entry_is_named():
+    loss = writes.SquaredError(np.ones((4, 1)))
+    loss.forward(np.ones((6, 1)), np.ones(6))
+    lt = trace_call(loss.backward, np.ones(6))
+    assert lt.sentences()[0].endswith("`self.cache['a'] - y`: (6,1) − (6,) broadcast to (6,6); make the shapes agree "
+                                      "(e.g. reshape y to (6,1))"), lt.sentences()
+    assert trace_call(loss.backward, np.ones((6, 1))).broadcasts == []
+    assert trace_call(loss.scaled, np.ones((6, 1))).broadcasts == []  # an outer product of an attribute's .T
+
+
 def test_an_outer_product_by_broadcasting_is_no_silent_broadcast():
     def outer(delta, a_prev):
         return delta * a_prev.T  # (3, 1) * (1, 4) -> (3, 4), deliberately

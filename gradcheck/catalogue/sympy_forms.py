@@ -198,6 +198,11 @@ def _gelu_u(z):
     return sp.sqrt(2 / sp.pi) * (z + sp.Rational(44715, 10**6) * z**3)
 
 
+def _gelu_du(z):
+    """du/dz, written out: z may be an expression (an rnn's pre-activation), which SymPy cannot differentiate by."""
+    return sp.sqrt(2 / sp.pi) * (1 + 3 * sp.Rational(44715, 10**6) * z**2)
+
+
 class gelu_tanh(NetFunctionBase):  # noqa: N801
     """gelu_tanh(z) = z·(1 + tanh(u))/2, u = √(2/π)(z + 0.044715z³); d/dz = (1 + tanh u)/2 + z(1 − tanh²u)·u'/2."""
 
@@ -206,7 +211,7 @@ class gelu_tanh(NetFunctionBase):  # noqa: N801
     def fdiff(self, argindex=1):
         z = self.args[0]
         t = sp.tanh(_gelu_u(z))
-        return (1 + t) / 2 + z * (1 - t**2) * sp.diff(_gelu_u(z), z) / 2
+        return (1 + t) / 2 + z * (1 - t**2) * _gelu_du(z) / 2
 
     def _eval_rewrite_as_tanh(self, z, **kwargs):
         return z * (1 + sp.tanh(_gelu_u(z))) / 2

@@ -19,10 +19,12 @@ trace with the same shape and names the first line whose shape no step has.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import linecache
 import re
 import sys
+import types
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,8 @@ SYNONYMS = {
 }
 #: Calls of one function that are traced (a per-sample backprop shows its shapes in the first few samples).
 CALLS = 2
+#: Attributes of an object on a line that the tracer reads (arrays, and lists or dicts of them), at most.
+OBJECT_ITEMS = 32
 _NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 
 
@@ -229,8 +233,8 @@ class _Recorder:
         filename = frame.f_code.co_filename
         line = self.lines.get((filename, lineno))
         source = line.source if line is not None else linecache.getline(filename, lineno).split("#")[0].strip()
-        changed = {k: v for k, v in now.items()
-                   if before.get(k) != (id(v), v.shape) and id(v) not in self.inputs}  # a name for an input is no step
+        changed = {k: v for k, v in now.items()  # a name for an input is no step; an object's attribute no variable
+                   if before.get(k) != (id(v), v.shape) and id(v) not in self.inputs and "." not in k}
         stmt = statement_at(filename, lineno)
         written = {w.label: now[w.name] for w in stmt.writes if w.name in now}
         broadcast = None if line is not None and self.causes.named(line) else \
@@ -261,6 +265,19 @@ def _collect(name, value, out, depth):
         for k, v in items:
             if isinstance(v, (np.ndarray, list, tuple, dict)):
                 _collect(f"{name}[{k!r}]", v, out, depth - 1)
+    elif depth and _instance(value):  # a layer object's arrays and dicts of arrays: self.W, self.grads['W']
+        for k, v in list(vars(value).items())[:OBJECT_ITEMS]:
+            if isinstance(v, (np.ndarray, list, tuple, dict)):
+                _collect(f"{name}.{k}", v, out, depth - 1)
+
+
+def _instance(value):
+    """True for an instance of a user's class (whose attributes the tracer reads): not a module, class or
+    function, nor NumPy's or the standard library's objects."""
+    kind = type(value)
+    return (hasattr(value, "__dict__") and not isinstance(value, (type, types.ModuleType, types.FunctionType,
+                                                                  types.MethodType, functools.partial))
+            and kind.__module__ not in ("builtins", "numpy") and not kind.__module__.startswith("numpy."))
 
 
 def _is_mine(code, extra):

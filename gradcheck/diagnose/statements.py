@@ -137,11 +137,23 @@ def _compiled(node):
 
 
 def _operand(node):
-    """A name or ``name.T`` (whose shape the tracer knows), as (name, transposed); else None."""
+    """A name, an attribute of one (``self.W``) or a constant subscript (``cache['x']``, ``grads[1]['W']``), or that
+    transposed (``.T``), as (the tracer's key for it, transposed); else None."""
+    transposed = isinstance(node, ast.Attribute) and node.attr == "T"
+    key = _key(node.value if transposed else node)
+    return (key, transposed) if key else None
+
+
+def _key(node, depth=0):
+    """The key under which the line tracer holds the array ``node`` names (see ``linetrace._collect``), or None."""
     if isinstance(node, ast.Name):
-        return (node.id, False)
-    if isinstance(node, ast.Attribute) and node.attr == "T" and isinstance(node.value, ast.Name):
-        return (node.value.id, True)
+        return node.id
+    if depth < 2 and isinstance(node, ast.Attribute) and node.attr != "T":
+        base = _key(node.value, depth + 1)
+        return f"{base}.{node.attr}" if base else None
+    if depth < 2 and isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        base = _key(node.value, depth + 1)
+        return f"{base}[{node.slice.value!r}]" if base else None
     return None
 
 

@@ -77,3 +77,23 @@ def rnn_dx(dh, Wx):
 def centred(a, y):
     """a (N, 1) - y (N,) broadcast to (N, N) inside an expression whose result is no array of its own."""
     return float(np.sum((a - y) ** 2))
+
+
+class SquaredError:
+    """A loss object keeping its output in a cache dict, and its scale as an attribute."""
+
+    def __init__(self, scale):
+        self.scale = scale
+        self.cache = {}
+
+    def forward(self, a, y):
+        self.cache["a"] = a
+        return 0.5 * np.sum((a - y) ** 2)
+
+    def backward(self, y):
+        """``self.cache["a"] - y`` with a of shape (N, 1) and y of shape (N,): broadcast to (N, N)."""
+        return self.cache["a"] - y
+
+    def scaled(self, g):
+        """``g * self.scale.T``: (N, 1) times (1, K), an outer product written on purpose."""
+        return g * self.scale.T
