@@ -71,6 +71,14 @@ def test_a_write_into_a_slice_is_a_line_of_the_trace():
     assert row.shape_text() == "dx[…] (2,3,5)"
 
 
+def test_negative_ids_of_the_same_row_are_repeated_indices():
+    W = np.zeros((5, 3))
+    lt = trace_call(writes.embedding_backward_buffered, np.ones((3, 3)), (W, np.array([-1, 4, 0])))
+    assert any("adds with repeated indices (3 indices, 2 distinct)" in s for s in lt.sentences()), lt.sentences()
+    assert not any("repeated" in s for s in trace_call(writes.embedding_backward_buffered, np.ones((3, 3)),
+                                                       (W, [-1, 3, 0])).sentences())
+
+
 def test_a_broadcast_inside_an_expression_is_named():
     lt = trace_call(writes.centred, np.ones((6, 1)), np.ones(6))
     assert lt.sentences()[0].endswith("broadcast silently: `a - y`: (6,1) − (6,) broadcast to (6,6); make the shapes "

@@ -72,19 +72,26 @@ class Causes:
         for w in stmt.writes:
             arr = arrays.get(w.name)
             index = index_of(w, frame) if arr is not None else None
-            flat = flat_indices(arr, index) if index is not None else None
+            if index is None:
+                continue
+            rows = _row_ids(arr, index) if w.how == "+=" else None
+            if rows is not None:  # dW[ids] += …: rows repeat where ids do, without the positions of every element
+                counts = np.bincount(rows) if rows.size else None
+                if counts is not None and counts.max() > 1:
+                    self._repeats(line, w, rows, distinct=int(np.count_nonzero(counts)))
+                continue
+            flat = flat_indices(arr, index)
             if flat is None or flat.size == 0:
                 continue
-            if w.how == "+=":
+            if w.how == "+=" and np.bincount(flat).max() > 1:  # O(n): np.unique sorts
                 self._repeats(line, w, index, flat)
             elif w.how == "=":
                 self._overlap(line, w, arr, flat)
 
-    def _repeats(self, line, w, index, flat):
-        if np.bincount(flat).max() <= 1:  # O(n): np.unique sorts
-            return
-        ids = np.asarray(index) if isinstance(index, (list, np.ndarray)) else flat
-        distinct = np.unique(ids).size if ids.ndim == 1 and ids.size <= 1 << 16 else None
+    def _repeats(self, line, w, index, flat=None, distinct=None):
+        ids = index if isinstance(index, np.ndarray) else np.asarray(index) if isinstance(index, list) else flat
+        if distinct is None and ids is not None and ids.ndim == 1 and ids.size <= 1 << 16:
+            distinct = np.unique(ids).size
         count = f"{ids.size} indices, {distinct} distinct" if distinct is not None else ""
         self.add(line, f"adds with repeated indices ({count or 'some elements more than once'}): a fancy-index `+=` "
                        "is buffered and adds once per distinct index, so a repeated index keeps one of its "
@@ -104,6 +111,20 @@ class Causes:
         mask[flat] = True
         parts.add(part)
         self._written[key] = (mask, parts)
+
+
+def _row_ids(arr, index):
+    """The rows of ``arr`` a one-dimensional integer index (a list or array: ``dW[ids]``) selects, made
+    non-negative; None for any other index (slices, tuples, masks)."""
+    if not isinstance(index, (list, np.ndarray)) or not isinstance(arr, np.ndarray) or arr.ndim < 1:
+        return None
+    try:
+        ids = np.asarray(index)
+    except (TypeError, ValueError):
+        return None
+    if ids.ndim != 1 or ids.dtype.kind not in "iu" or (ids.size and (ids.max() >= len(arr) or ids.min() < -len(arr))):
+        return None
+    return np.where(ids < 0, ids + len(arr), ids)
 
 
 def _broadcast_shape(s1, s2):
