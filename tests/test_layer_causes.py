@@ -55,6 +55,14 @@ BUGS = {
                              {"wrt": ["x"]}, "the mask is not applied in the backward pass"),
     "rnn dx without time": (R.rnn_forward, R.rnn_backward, R.rnn_backward_dx_local, _rnn_args(), {},
                             "dx: matches a known mistake of vanilla RNN (tanh)"),
+    "flatten unflattened channels last": (L.flatten_forward, L.flatten_backward, L.flatten_backward_channels_last,
+                                          (IMG,), {}, "unflattens dout in channels last (x.transpose(0, 2, 3, 1)"),
+    "flatten channels last unflattened in C order": (
+        L.flatten_forward_channels_last, L.flatten_backward_channels_last, L.flatten_backward_c_order, (IMG,), {},
+        "unflattens dout in C order (x.reshape(N, -1)) while the forward flattens in channels last"),
+    "flatten in Fortran order unflattened in C order": (
+        L.flatten_forward_fortran, L.flatten_backward_fortran, L.flatten_backward_c_order, (IMG,), {},
+        'unflattens dout in C order (x.reshape(N, -1)) while the forward flattens in Fortran order'),
     "swapped dgamma, dbeta": (L.batchnorm_forward, L.batchnorm_backward, _bn,
                               (X2, RNG.normal(size=4), RNG.normal(size=4), {}), {},
                               "returned in the wrong order: backward returns (dx, dbeta, dgamma)"),

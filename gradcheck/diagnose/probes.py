@@ -245,5 +245,39 @@ def denses(case):
     return [Kind("dense (affine)", lambda: ref, mistakes)]
 
 
+def _orders(shape):
+    """{name: (flatten, unflatten)} of the orders a flatten of a batch of ``shape`` (N, ...) is written in."""
+    n, last = shape[0], (0, *range(2, len(shape)), 1)
+    return {
+        "C order (x.reshape(N, -1))": (lambda a: a.reshape(n, -1), lambda d: d.reshape(shape)),
+        "channels last (x.transpose(0, 2, 3, 1).reshape(N, -1))": (
+            lambda a: a.transpose(last).reshape(n, -1),
+            lambda d: d.reshape(tuple(shape[k] for k in last)).transpose(np.argsort(last))),
+        "Fortran order (x.reshape(N, -1, order=\"F\"))": (
+            lambda a: a.reshape(n, -1, order="F"), lambda d: d.reshape(shape, order="F")),
+    }
+
+
+def flattens(case):
+    """A flatten (N, C, H, W) -> (N, C·H·W) in any of :func:`_orders`; its mistake: a backward that unflattens dout
+    in another order than the forward flattened."""
+    floats = _floats(case)
+    if len(case.outs) != 1 or len(floats) != 1:
+        return []
+    (i, x), out, dout = floats[0], case.outs[0], case.douts[0]
+    if x.ndim < 3 or out.shape != (x.shape[0], x[0].size):
+        return []
+    orders = _orders(x.shape)
+    kinds = []
+    for name, (flat, unflat) in orders.items():
+        if not same_out(flat(x), out):
+            continue
+        mistakes = [(f"your backward unflattens dout in {other} while the forward flattens in {name}: each "
+                     "gradient lands on another input element; undo the forward's own reshape",
+                     lambda back=back: {i: back(dout)}) for other, (_, back) in orders.items() if other != name]
+        kinds.append(Kind(f"flatten, {name}", lambda unflat=unflat: {i: unflat(dout)}, mistakes))
+    return kinds
+
+
 #: Tried in this order; the first that recognises the layer and names a mistake wins.
-PROBES = (convs, norms, pools, activations, dropouts, denses)  # relu before dropout: relu is x·[x > 0]
+PROBES = (convs, norms, pools, activations, dropouts, denses, flattens)  # relu before dropout: relu is x·[x > 0]

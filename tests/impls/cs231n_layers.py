@@ -327,3 +327,8 @@ def flatten_forward_channels_last(x):
 def flatten_backward_channels_last(dout, cache):
     N, C, H, W = cache
     return dout.reshape(N, H, W, C).transpose(0, 3, 1, 2)
+
+
+def flatten_backward_c_order(dout, cache):
+    """Unflattens in C order (wrong after a channels-last or a Fortran-order flatten)."""
+    return dout.reshape(cache)
