@@ -63,6 +63,10 @@ BUGS = {
     "flatten in Fortran order unflattened in C order": (
         L.flatten_forward_fortran, L.flatten_backward_fortran, L.flatten_backward_c_order, (IMG,), {},
         'unflattens dout in C order (x.reshape(N, -1)) while the forward flattens in Fortran order'),
+    "conv channels last, dW flipped": (
+        L.conv_channels_last_forward, L.conv_channels_last_backward, L.conv_channels_last_backward_flipped_dw,
+        (RNG.normal(size=(2, 5, 5, 2)), RNG.normal(size=(3, 3, 2, 3)), RNG.normal(size=3)), {},
+        "dW uses the kernel flipped by 180°"),
     "swapped dgamma, dbeta": (L.batchnorm_forward, L.batchnorm_backward, _bn,
                               (X2, RNG.normal(size=4), RNG.normal(size=4), {}), {},
                               "returned in the wrong order: backward returns (dx, dbeta, dgamma)"),

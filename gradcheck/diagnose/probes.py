@@ -1,7 +1,8 @@
-"""Probes for the catalogue's kinds: activations (softmax included), max and average pooling, convolution, batch
-and layer norm, dropout. Each configures the catalogue's own layer from the user's shapes, runs its forward on
-the user's inputs and, when that is the user's output, replays the kind's known mistakes (``mistakes`` of
-:mod:`gradcheck.catalogue.layers`; for activations the δ-site mistakes of :mod:`.mistakes`).
+"""Probes for the catalogue's kinds: activations (softmax included), max and average pooling, convolution (also
+laid out channels last, as numpy-ml's), batch and layer norm, dropout, flatten. Each configures the catalogue's own
+layer from the user's shapes, runs its forward on the user's inputs and, when that is the user's output, replays
+the kind's known mistakes (``mistakes`` of :mod:`gradcheck.catalogue.layers`; for activations the δ-site mistakes
+of :mod:`.mistakes`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 from ..catalogue import ACTIVATIONS, CONVENTIONS, SEPARATE
 from ..catalogue.layers import AvgPool2d, BatchNorm, Conv2d, Dropout, LayerNorm, MaxPool2d
 from .mistake import REGISTRY
-from .recognise import Kind, same_out
+from .recognise import Case, Kind, same_out
 
 __all__ = ["PROBES"]
 
@@ -172,6 +173,32 @@ def convs(case):
     return []
 
 
+def convs_channels_last(case):
+    """A convolution laid out channels last, as numpy-ml's Conv2D: x (N, H, W, C), W (kh, kw, C, F), out (N, Ho,
+    Wo, F); recognised through :func:`convs` on the arrays moved to (N, C, H, W), its gradients moved back."""
+    floats = _floats(case)
+    if len(case.outs) != 1 or len(floats) not in (2, 3) or floats[0][1].ndim != 4 or floats[1][1].ndim != 4:
+        return []
+    (ix, x), (iw, w) = floats[:2]
+    out = case.outs[0]
+    if np.ndim(out) != 4 or x.shape[-1] != w.shape[2] or out.shape[-1] != w.shape[3]:
+        return []
+    inputs, back = list(case.inputs), {ix: lambda g: g.transpose(0, 2, 3, 1), iw: lambda g: g.transpose(2, 3, 1, 0)}
+    inputs[ix], inputs[iw] = x.transpose(0, 3, 1, 2), w.transpose(3, 2, 0, 1)
+    if len(floats) == 3:
+        ib, b = floats[2]
+        if b.size != w.shape[3]:
+            return []
+        inputs[ib], back[ib] = b.reshape(-1), (lambda g, shape=b.shape: np.reshape(g, shape))
+
+    def moved(grads):
+        return {i: back[i](g) for i, g in grads.items() if i in back}
+
+    found = convs(Case(inputs, case.names, [out.transpose(0, 3, 1, 2)], [case.douts[0].transpose(0, 3, 1, 2)]))
+    return [Kind(f"{k.label}, channels last", lambda k=k: moved(k.reference()),
+                 [(text, lambda r=r: moved(r())) for text, r in k.mistakes]) for k in found]
+
+
 def norms(case):
     floats = _floats(case)
     if len(case.outs) != 1 or len(floats) != 3:
@@ -280,4 +307,5 @@ def flattens(case):
 
 
 #: Tried in this order; the first that recognises the layer and names a mistake wins.
-PROBES = (convs, norms, pools, activations, dropouts, denses, flattens)  # relu before dropout: relu is x·[x > 0]
+#: relu comes before dropout: relu is x·[x > 0].
+PROBES = (convs, convs_channels_last, norms, pools, activations, dropouts, denses, flattens)

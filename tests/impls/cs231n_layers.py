@@ -332,3 +332,37 @@ def flatten_backward_channels_last(dout, cache):
 def flatten_backward_c_order(dout, cache):
     """Unflattens in C order (wrong after a channels-last or a Fortran-order flatten)."""
     return dout.reshape(cache)
+
+
+def conv_channels_last_forward(x, w, b):
+    """A convolution laid out channels last (numpy-ml's layout): x (N, H, W, C), w (kh, kw, C, F), b (F,), stride 1,
+    padding 1; out (N, Ho, Wo, F)."""
+    kh, kw = w.shape[:2]
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    ho, wo = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    out = np.empty((x.shape[0], ho, wo, w.shape[3]))
+    for i in range(ho):
+        for j in range(wo):
+            out[:, i, j] = np.einsum("nrcd,rcdf->nf", xp[:, i:i + kh, j:j + kw], w) + b
+    return out, (x, w, b)
+
+
+def _conv_channels_last_backward(dout, cache, flip_dw=False):
+    x, w, b = cache
+    kh, kw = w.shape[:2]
+    xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
+    for i in range(dout.shape[1]):
+        for j in range(dout.shape[2]):
+            dxp[:, i:i + kh, j:j + kw] += np.einsum("nf,rcdf->nrcd", dout[:, i, j], w)
+            dw += np.einsum("nrcd,nf->rcdf", xp[:, i:i + kh, j:j + kw], dout[:, i, j])
+    return dxp[:, 1:-1, 1:-1], dw[::-1, ::-1] if flip_dw else dw, dout.sum(axis=(0, 1, 2))
+
+
+def conv_channels_last_backward(dout, cache):
+    return _conv_channels_last_backward(dout, cache)
+
+
+def conv_channels_last_backward_flipped_dw(dout, cache):
+    """dW with the kernel flipped by 180° (a true convolution's), while the forward is a cross-correlation."""
+    return _conv_channels_last_backward(dout, cache, flip_dw=True)
