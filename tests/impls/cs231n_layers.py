@@ -348,7 +348,7 @@ def conv_channels_last_forward(x, w, b):
 
 
 def _conv_channels_last_backward(dout, cache, flip_dw=False):
-    x, w, b = cache
+    x, w, _ = cache
     kh, kw = w.shape[:2]
     xp = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     dxp, dw = np.zeros_like(xp), np.zeros_like(w)

@@ -8,6 +8,7 @@
 """
 
 import numpy as np
+from layer_bugs import max_pool_forward  # noqa: F401 - the same forward, with these backwards
 
 
 def dropout_forward(x, dropout_param):
@@ -22,17 +23,6 @@ def dropout_backward(dout, cache):
 
 def dropout_backward_rescale_only(dout, cache):
     return dout / cache[1]
-
-
-def max_pool_forward(x, pool_param):
-    k, s = pool_param["size"], pool_param["stride"]
-    N, C, H, W = x.shape
-    ho, wo = (H - k) // s + 1, (W - k) // s + 1
-    out = np.zeros((N, C, ho, wo))
-    for i in range(ho):
-        for j in range(wo):
-            out[:, :, i, j] = x[:, :, i * s:i * s + k, j * s:j * s + k].max(axis=(2, 3))
-    return out, (x, pool_param)
 
 
 def _max_pool_backward(dout, cache, add):
