@@ -18,7 +18,7 @@ __all__ = ["activation_keys", "bad_activation_layers"]
 
 def activation_keys(draw, names, smooth=False):
     """{"activation": one of ``names``} and, half the time, values in [0, 2] (hundredths) for its parameters;
-    ``smooth``: only values that leave it without kinks (elu's alpha stays 1)."""
+    ``smooth``: only values that leave it without kinks (none, when the activation has kinks whatever its values)."""
     name = draw(st.sampled_from(names))
     out = {"activation": name}
     act = ACTIVATIONS[name]

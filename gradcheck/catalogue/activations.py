@@ -135,9 +135,9 @@ class Activation:
 
     ``forward(z, axis)`` and ``derivative(z, a)`` work on arrays of any shape;
     ``derivative`` is ``None`` for softmax, whose Jacobian is not diagonal and is
-    applied by :meth:`vjp`. ``kinks`` are the z where σ is not differentiable
-    (finite differences across them are unreliable). ``symbolic(zs)`` maps a list of
-    SymPy z's to the list of a's.
+    applied by :meth:`vjp`. ``kinks`` are the z where σ is not analytic: not differentiable,
+    or (elu with α = 1) not twice; finite differences across them are unreliable either way.
+    ``symbolic(zs)`` maps a list of SymPy z's to the list of a's.
 
     Facts other modules look up instead of testing names:
 
@@ -167,6 +167,9 @@ class Activation:
     formula: str
     derivative_formula: str
     kinks: tuple[float, ...] = ()
+    #: True when σ is differentiable at its kinks, only a higher derivative jumping there (elu with α = 1): the
+    #: complex step passes them, finite differences of real steps do not.
+    differentiable_kinks: bool = False
     identity: bool = False
     last_only: bool = False
     losses: tuple[str, ...] | None = None
@@ -252,12 +255,15 @@ def make_leaky_relu(slope=0.01):
 
 
 def make_elu(alpha=1.0):
-    """elu: z for z > 0, α(exp(z) − 1) below; σ' = 1 above and α·exp(z) = a + α below (a kink at 0 unless α = 1)."""
+    """elu: z for z > 0, α(exp(z) − 1) below; σ' = 1 above and α·exp(z) = a + α below: a kink at 0, and with α = 1
+    still a jump of σ'' there (0 above, 1 below), which bends every finite difference across it as a kink does."""
     s = repr(alpha)
     return Activation("elu", lambda z, axis=-2: _elu(z, alpha),
                       lambda z, a: np.where(z > 0, 1.0, a + alpha),
                       _elementwise("elu", alpha), f"z if z > 0 else {s}·(exp(z) − 1)",
-                      f"1 if z > 0 else {s}·exp(z) = a + {s}", kinks=() if alpha == 1 else (0.0,),
+                      f"1 if z > 0 else {s}·exp(z) = a + {s}", kinks=(0.0,),
+                      kink_text="elu at 0, where its second derivative jumps" if alpha == 1 else "",
+                      differentiable_kinks=alpha == 1,
                       prime_of_a_slip=True, params=(("alpha", alpha),), make=make_elu,
                       slips=() if alpha == 1 else ((("alpha", 1.0),),))
 

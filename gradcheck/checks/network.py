@@ -272,7 +272,7 @@ def _tensor(s, opts, name, layer, kind, shape):
 def _on_kink(spec):
     where = sorted({text for ly in spec.layers for text in ly.kink_texts})  # what each kind's kinks are
     where += cost_kink_texts(spec)  # and the loss's
-    return f"on a kink ({'; '.join(where)}), where the loss is not differentiable"
+    return f"on a kink ({'; '.join(where)}), where the loss is not smooth"
 
 
 def _undecided(spec, tensors):

@@ -76,10 +76,11 @@ def complex_step_blockers(spec):
     out = []
     for ly in spec.layers:
         what = f"layer {ly.index} {ly.kind}"
-        if ly.act.kinks:
+        passed = bool(ly.act.kinks) and ly.act.differentiable_kinks  # only a higher derivative jumps there
+        if ly.act.kinks and not passed:
             at = ", ".join(f"{k:g}" for k in ly.act.kinks)
             out.append(f"{what} {ly.act.label} (a kink at {at})")
-        elif ly.kinked:
+        elif ly.kinked and not passed:
             reduction = getattr(ly, "reduction", None)
             out.append(f"{what} (a {reduction} over each window)" if reduction else
                        f"{what} (not differentiable everywhere)")
