@@ -55,3 +55,21 @@ def test_slopes_that_move_between_the_joint_tests_steps_decide_nothing():
     grads[4]["W"][0, 1] *= 1.5  # a wrong value away from the kinks is still caught
     wrong = check_network(TIED, lambda p, X, Y: grads, symbolic="off", trace_code=False)
     assert not wrong.passed and wrong.tensor("W4").verdict("impl")[0, 1] == "wrong", str(wrong)
+
+
+# Drawn by a property test: three samples with z = 0 exactly at an elu with α = 1 (differentiable, its second
+# derivative jumps), one with z = 4.6e-6.
+ELU_AT_ZERO = {"input": 2, "layers": [{"units": 1, "activation": "elu"}], "loss": "mse", "convention": "column",
+               "bias": "separate", "batch": 4, "seed": 0, "params": [{"W": [[0.375, 0.0]], "b": [0.0]}],
+               "data": {"X": [[0.0, 1.75], [0.0, 1.0], [0.0, 1.0], [1.2345678901234568e-05, 1.0]],
+                        "Y": [[0.0], [0.0], [0.0], [0.0]]}}
+
+
+def test_a_jump_of_the_second_derivative_at_the_point_fails_no_correct_gradient():
+    assert check_network(ELU_AT_ZERO, symbolic="off").passed
+    spec = load_spec(ELU_AT_ZERO)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    grads[0]["W"][0, 1] *= 2.0
+    wrong = check_network(ELU_AT_ZERO, lambda p, X, Y: grads, symbolic="off", trace_code=False)
+    assert not wrong.passed, str(wrong)

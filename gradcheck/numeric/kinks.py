@@ -191,7 +191,13 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         apart = np.abs(first.plus - first.minus) > first.plus_bound + first.minus_bound
     agree = at_theta & ~apart
     numeric[agree] = (first.plus[agree] + first.minus[agree]) / 2
-    bound[agree] = (np.abs(first.plus - first.minus) / 2 + np.maximum(first.plus_bound, first.minus_bound))[agree]
+    # Each side's bound is its first-order term (|D(h) − D(2h)|), far above the error of its extrapolated value
+    # where f is differentiable at θ but a higher derivative jumps (elu with α = 1 at 0): once refined, how far
+    # the extrapolated sides moved from the first level to the last, plus the rounding, bounds it.
+    moved = np.maximum(np.abs(first.plus - prev[0]), np.abs(first.minus - prev[2])) + floor
+    bound[agree] = (np.abs(first.plus - first.minus) / 2
+                    + np.where(refined, np.minimum(moved, np.maximum(first.plus_bound, first.minus_bound)),
+                               np.maximum(first.plus_bound, first.minus_bound)))[agree]
     state[agree] = SMOOTH
     kink = at_theta & apart
     minus[kink], plus[kink] = first.minus[kink], first.plus[kink]
