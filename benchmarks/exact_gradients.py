@@ -20,7 +20,8 @@ __all__ = ["mp_cost", "mp_derivative", "network_loss", "torch_gradients"]
 
 
 def _sample_major(spec, params, X, Y):
-    """(params with dense W as (fan_in[+1], units) and vector dropout masks (N, features), X, Y) sample-major."""
+    """(params with dense W as (fan_in[+1], units) and vector dropout masks (N, features), X, Y) sample-major; class
+    labels as the one-hot rows the losses compute with."""
     column = spec.conv.name == "column"
     out = []
     for ly, p in zip(spec.layers, params):
@@ -30,7 +31,7 @@ def _sample_major(spec, params, X, Y):
         if ly.kind == "dropout" and column and len(ly.in_shape) == 1:
             q["mask"] = p["mask"].T
         out.append(q)
-    return out, spec.conv.to_samples(X), spec.conv.to_samples(Y)
+    return out, spec.conv.to_samples(X), spec.conv.to_samples(spec.targets(Y))  # class labels: one-hot first
 
 
 def _norm(ly, p, a, ops):
