@@ -39,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..numeric.kinks import FACTOR, OFFSETS, Stencil
+from ..numeric.kinks import FACTOR, OFFSETS, Stencil, steady
 from ..numeric.stencils import EPS, STEP_SCALE
 from .compare import MARGIN, UNDERFLOW, verdict_codes
 from .tolerances import tolerance
@@ -109,17 +109,10 @@ class _Judge:
             res = _verdict(sides, gd, tol, sign)
             if res is None or res[0] or (found is not None and found[0] != res[1]):
                 return None
-            if seen is not None and not _held(seen, sides):
+            if seen is not None and not steady(seen, sides):
                 return None  # the slopes moved with the step: a kink near θ along d bends them, none is measured
             found, seen = found or (res[1], sides[0], sides[2], gd), sides
         return found
-
-
-def _held(a, b):
-    """True when the one-sided derivatives ``a`` and ``b`` (each (D₋, bound, D₊, bound)) at two steps agree within
-    their bounds: a kink at θ, or none, along d. A kink at a distance s bends the side it is on by its jump × s/t,
-    ten times more at the smaller step, so slopes that move are not the derivative at θ."""
-    return abs(a[0] - b[0]) <= a[1] + b[1] and abs(a[2] - b[2]) <= a[3] + b[3]
 
 
 def _directions(part, signs):

@@ -40,7 +40,8 @@ from ..defaults import MARGIN
 from .methods import CENTRAL, lookup
 from .stencils import EPS, error_bound, rounding_floor, unflatten
 
-__all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "resolve", "resolve_layer"]
+__all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "resolve", "resolve_layer",
+           "steady"]
 
 #: The stencil of every step: ±h, ±2h.
 OFFSETS = np.array([1.0, -1.0, 2.0, -2.0])
@@ -124,8 +125,9 @@ def interval(lo, hi, widen):
     return (lo + hi) / 2, ((hi - lo) / 2 + widen) / MARGIN
 
 
-def _steady(a, b):
-    """(P,) True where two levels' one-sided derivatives, rows (D₊, bound, D₋, bound), agree within their bounds."""
+def steady(a, b):
+    """True where two levels' one-sided derivatives, rows (D₊, bound, D₋, bound) (or (D₋, bound, D₊, bound): the
+    test is the same), agree within their bounds; (P,) for rows of P elements, one bool for scalars."""
     with np.errstate(invalid="ignore"):
         return (np.abs(a[0] - b[0]) <= a[1] + b[1]) & (np.abs(a[2] - b[2]) <= a[3] + b[3])
 
@@ -175,7 +177,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         state[active[done]] = SMOOTH
         rest, active = ~done, active[~done]
         cur = np.stack([s.plus, s.plus_bound, s.minus, s.minus_bound])[:, rest]
-        same = _steady(prev[:, active], cur)
+        same = steady(prev[:, active], cur)
         if crossed is not None:  # a side crossing at 2h but not at h has its kink between them, not at θ
             c = np.asarray(crossed, bool)[:, rest]
             same &= (c[0] == c[2]) & (c[1] == c[3])
@@ -186,7 +188,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         active = active[run[active] < 2]
     first_sides = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
     pending = state == UNRESOLVED
-    at_theta = pending & ((run >= 2) | ~refined | ((run >= 1) & _steady(first_sides, prev)))
+    at_theta = pending & ((run >= 2) | ~refined | ((run >= 1) & steady(first_sides, prev)))
     with np.errstate(invalid="ignore"):
         apart = np.abs(first.plus - first.minus) > first.plus_bound + first.minus_bound
     agree = at_theta & ~apart
