@@ -50,12 +50,14 @@ def test_symbolic_gradients_equal_the_reference_backprop(name):
 
 def test_auto_skips_a_batchnorm_net_whose_whole_batch_is_large():
     from gradcheck.symbolic.derive import UNITS_LIMIT
+    from gradcheck.symbolic.reach import BATCH_UNITS_LIMIT
 
     small = load_spec(SPECS["bn_mlp"])  # N = 5, 18 units per sample
     assert should_run(small, "auto")[0]
-    big = load_spec({**SPECS["bn_mlp"], "batch": 32})
+    assert should_run({**SPECS["bn_mlp"], "batch": 32}, "auto")[0]  # 576: each sample's forms renamed from one
+    big = load_spec({**SPECS["bn_mlp"], "batch": 120})
     run, reason = should_run(big, "auto")
-    assert not run and f"N·units = {32 * 18} > limit {UNITS_LIMIT}" in reason and "batchnorm" in reason
+    assert not run and f"N·units = {120 * 18} > limit {BATCH_UNITS_LIMIT}" in reason and "batchnorm" in reason
     assert should_run(big, "on")[0]
     assert should_run({**SPECS["ln_dropout"], "batch": 32}, "auto")[0]  # per sample: N does not matter
     wide = {"input": [3, 8, 8], "loss": "mse", "layers": [{"type": "conv2d", "filters": 4, "kernel": 3,

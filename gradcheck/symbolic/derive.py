@@ -348,15 +348,17 @@ def derive(spec, expand="auto") -> Derivation:
     penalised = net.penalised = add_penalty(spec, net)  # {w: ∂R_n/∂w}
     elements = []
     for name, li, kind, shape in spec.param_names():
-        holding = terms_holding(net.z_exprs[li], set(net.params[li][kind].ravel()))  # θ -> {i: z_i's terms with θ}
-        delta = net.delta[li]
+        first = net.first_sample(li)  # how many z's are sample 0's, where the others are the same renamed
+        holding = terms_holding(net.z_exprs[li][:first], set(net.params[li][kind].ravel()))  # θ -> {i: z_i's terms
+        delta = net.delta[li]  # that hold θ}
         inner = [(s, sp.sympify(e), sp.sympify(e).free_symbols) for s, e in net.inter[li].items()]
         for index in np.ndindex(*shape):
             theta = net.params[li][kind][index]
             local = {i: partial(part, theta) for i, part in holding.get(theta, {}).items()}  # ∂z_i/∂θ
-            chain = total([*[product(delta[i], d) for i, d in local.items()],  # and through intermediates with θ
-                           *[product(adjoint(s), partial(e, theta)) for s, e, fs in inner if theta in fs],
-                           penalised.get(theta, sp.S.Zero)])
+            through = [product(delta[i], d) for i, d in local.items()]  # through each z_i
+            others = [*[product(adjoint(s), partial(e, theta)) for s, e, fs in inner if theta in fs],
+                      penalised.get(theta, sp.S.Zero)]  # through the intermediates that hold θ, and a penalty
+            chain = total(through + others) if first is None else net.retag.total_everywhere(through, others)
             try:
                 j, k = spec.layers[li].unit_input(kind, index, spec.conv)
             except NotImplementedError:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from ..catalogue.layers.base import SYMBOLIC_OTHER_COST
 from ..spec.parse import load_spec
 
-__all__ = ["EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "OTHER_LIMIT", "SYMBOLIC_LIMIT", "UNITS_LIMIT", "batch_level",
+__all__ = ["BATCH_UNITS_LIMIT", "EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "OTHER_LIMIT", "SYMBOLIC_LIMIT", "UNITS_LIMIT",
+           "batch_level",
            "expand_wanted", "limit_of", "should_run"]
 
 #: ``should_run(spec, "auto")`` skips dense networks (every layer's params cost what a dense weight costs:
@@ -21,10 +22,14 @@ SYMBOLIC_LIMIT = 12000
 #: :data:`SYMBOLIC_LIMIT` over the network's largest cost per parameter; for convolutions and norms this.
 OTHER_LIMIT = int(SYMBOLIC_LIMIT / SYMBOLIC_OTHER_COST)
 #: ``should_run(spec, "auto")`` also skips networks whose written-out units (of every layer,
-#: for one sample; for the whole batch with a batchnorm layer) are more than this: a conv
-#: layer 3x8x8 -> 4x8x8 has only 112 parameters but 512 units and takes about 2.5 s, the tiny
-#: CNN has 51 and takes 0.2 s; a 4-5-3 net with batchnorm and N = 32 is 576 and takes about 0.3 s.
+#: for one sample) are more than this: a conv layer 3x8x8 -> 4x8x8 has only 112 parameters but
+#: 512 units and takes about 2.5 s, the tiny CNN has 51 and takes 0.2 s.
 UNITS_LIMIT = 300
+#: The same for a network written out for the whole batch (a batchnorm layer ties the samples), over samples ×
+#: units: every sample's expressions are then sample 0's renamed (:mod:`gradcheck.symbolic.retag`), and the third
+#: opinion costs about 0.3-0.45 ms of CPU per sample and unit (4-5-bn-3 with N = 32: 576, 0.18 s; N = 128: 2,304,
+#: 0.75 s; 8-16-bn-4 with N = 32: 1,664, 0.71 s; 16-32-bn-4: 3,200, 1.4 s): this keeps it within about a second.
+BATCH_UNITS_LIMIT = 2000
 #: ``derive(spec, expand="auto")`` writes out the expanded forms only up to this many
 #: parameters and layers: a 2-3-2 net gives about 1,000 characters per hidden weight,
 #: while three layers already give 5,000-15,000 (2-3-3-1, 3-3-3-2).
@@ -60,8 +65,8 @@ def should_run(spec, mode="auto"):
     """(run?, one-line reason) for the symbolic check; ``mode`` is "auto", "on" or "off".
 
     "auto" runs up to :func:`limit_of` parameters (:data:`SYMBOLIC_LIMIT` for a dense network,
-    :data:`OTHER_LIMIT` for others) and :data:`UNITS_LIMIT` units (samples × units with a batchnorm
-    layer), "on" always, "off" never; a layer kind without a symbolic form is skipped whatever the
+    :data:`OTHER_LIMIT` for others) and :data:`UNITS_LIMIT` units (:data:`BATCH_UNITS_LIMIT` samples × units with
+    a batchnorm layer), "on" always, "off" never; a layer kind without a symbolic form is skipped whatever the
     mode, with its name.
     """
     spec = load_spec(spec)
@@ -80,9 +85,9 @@ def should_run(spec, mode="auto"):
         return False, f"symbolic check skipped: {n} parameters > limit {limit} (use --symbolic on to force)"
     whole = [ly.kind for ly in spec.layers if batch_level(ly)]
     units = sum(getattr(ly, "symbolic_units", ly.units) for ly in spec.layers)
-    if whole and spec.n_samples * units > UNITS_LIMIT:
+    if whole and spec.n_samples * units > BATCH_UNITS_LIMIT:
         return False, (f"symbolic check skipped: {whole[0]} ties the {spec.n_samples} samples together, so the "
-                       f"whole batch is written out: N·units = {spec.n_samples * units} > limit {UNITS_LIMIT} "
+                       f"whole batch is written out: N·units = {spec.n_samples * units} > limit {BATCH_UNITS_LIMIT} "
                        "(use --symbolic on to force, or a smaller batch)")
     if units > UNITS_LIMIT:
         return False, (f"symbolic check skipped: {units} units per sample to write out > limit {UNITS_LIMIT} "

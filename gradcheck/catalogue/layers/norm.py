@@ -189,8 +189,9 @@ class _Norm(Layer):
         """∂C/∂x's factor on x̂·mean(dxhat·x̂): n/(n − 1) for the unbiased variance, 1 for the biased."""
         return n / (n - 1) if self.unbiased else 1.0
 
-    def _symbolic_norm(self, values, gamma, beta, define=None, index=(0,)):
-        """γ·(v − μ)/√(σ² + ε) + β over the list ``values`` (μ, σ² their mean and variance, biased or not).
+    def _symbolic_norm(self, values, gamma, beta, define=None, index=(0,), first=None):
+        """γ·(v − μ)/√(σ² + ε) + β over the list ``values`` (μ, σ² their mean and variance, biased or not); with
+        ``first``, for the first that many values only.
 
         ``define(letter, index, expr)`` (from the derivation) names μ and σ² as intermediate symbols.
         """
@@ -204,7 +205,7 @@ class _Norm(Layer):
         mu = named("mu", sp.Add(*values) / len(values))  # one sum: a running one is quadratic in the values
         var = named("var", sp.Add(*[(v - mu) ** 2 for v in values]) / (len(values) - (1 if self.unbiased else 0)))
         inv = 1 / sp.sqrt(var + sp.Rational(repr(self.options["eps"])))
-        return [total([product(g, total([v, -mu]), inv), b]) for v, g, b in zip(values, gamma, beta)]
+        return [total([product(g, total([v, -mu]), inv), b]) for v, g, b in zip(values[:first], gamma, beta)]
 
 
 def _axes_text(axes):
@@ -326,18 +327,23 @@ class BatchNorm(_Norm):
             return (-1,), (-1,), (lambda p: p[..., :, None]), "1", "1", (lambda name: f"{name}[:, None]")
         return (-2,), (-2,), (lambda p: p[..., None, :]), "0", "0", (lambda name: name)
 
-    def symbolic_batch(self, params, a_prev, conv, bias, define=None):
-        """Every sample's z (a list per sample, C order): each feature (channel) over the batch (and H, W)."""
+    def symbolic_batch(self, params, a_prev, conv, bias, define=None, alike=None):
+        """Every sample's z (a list per sample, C order): each feature (channel) over the batch (and H, W).
+
+        Each sample's z is the same form of its own inputs and the shared μ and σ²: given ``alike`` (every
+        sample's list from sample 0's, renamed), only sample 0's is written and ``alike`` makes the others.
+        """
         n, groups = len(a_prev), self.in_shape[0]
         per = len(a_prev[0]) // groups  # 1 for vectors, H·W for images
-        out = [[None] * len(a_prev[0]) for _ in range(n)]
+        written = 1 if alike is not None else n
+        out = [[None] * len(a_prev[0]) for _ in range(written)]
         for c in range(groups):
             members = [(s, k) for s in range(n) for k in range(c * per, (c + 1) * per)]
             zs = self._symbolic_norm([a_prev[s][k] for s, k in members], [params["gamma"][c]] * len(members),
-                                     [params["beta"][c]] * len(members), define, (c,))
+                                     [params["beta"][c]] * len(members), define, (c,), written * per)
             for (s, k), z in zip(members, zs):
                 out[s][k] = z
-        return out
+        return out if alike is None else alike(out[0])
 
 
 @dataclass(frozen=True, repr=False)
