@@ -12,7 +12,7 @@ import sys
 
 from . import __version__
 from .checks.network import check_network
-from .errors import GradcheckError
+from .errors import GradcheckError, too_large
 from .options import add_cli_options
 from .progress import Progress
 from .reference.shapes import trace_shapes
@@ -105,6 +105,11 @@ def main(argv=None):
         except KeyboardInterrupt:
             print("gradcheck: interrupted", file=sys.stderr)
             return 130
+        except MemoryError as e:  # a network too large for this machine: the input's size, not a fault of gradcheck
+            print(f"gradcheck: {path}: {too_large(e)}", file=sys.stderr)
+            errors.append({"source": str(path), "error": too_large(e)})
+            code = max(code, EXIT_BAD_INPUT)
+            continue
         except Exception as e:
             if os.environ.get("GRADCHECK_DEBUG"):
                 raise

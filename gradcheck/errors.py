@@ -97,3 +97,19 @@ def describe_exception(exc, filename=None):
     at = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
     msg = str(exc).splitlines()[0] if str(exc) else ""
     return f"{type(exc).__name__}{': ' + msg if msg else ''}{at}"
+
+
+def too_large(exc):
+    """``the network does not fit in memory: layer 0 (attention): Unable to allocate …``: one line for a
+    MemoryError raised while a network was checked, naming the innermost layer of the catalogue whose method was
+    running (read from the traceback) and what NumPy could not allocate."""
+    layer, tb = None, exc.__traceback__
+    while tb is not None:
+        me = tb.tb_frame.f_locals.get("self")
+        if isinstance(getattr(me, "kind", None), str) and isinstance(getattr(me, "index", None), int):
+            layer = me
+        tb = tb.tb_next
+    where = f"layer {layer.index} ({layer.kind}): " if layer is not None else ""
+    what = str(exc).splitlines()[0] if str(exc) else "out of memory"
+    return (f"the network does not fit in memory: {where}{what}; make it smaller (fewer samples, steps, units or "
+            "channels)")

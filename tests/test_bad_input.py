@@ -372,3 +372,27 @@ def test_a_key_given_twice_is_bad_input_at_its_path(text, path, tmp_path, capsys
 def test_the_same_key_in_different_objects_is_fine(tmp_path, capsys):
     src = spec_text(tmp_path, '{"input": 2, "layers": [{"units": 2}, {"units": 1}], "seed": 1}')
     assert run([src, "-q"], capsys)[0] == 0
+
+
+@pytest.mark.parametrize("trace_only", [False, True])
+def test_an_attention_whose_scores_cannot_fit_is_refused_before_any_array(tmp_path, capsys, trace_only):
+    net = {"input": {"steps": 10**6, "features": 2}, "layers": [{"type": "attention", "heads": 1}, {"type": "flatten"},
+                                                              {"units": 2}], "loss": "mse", "batch": 2}
+    path = spec_text(tmp_path, json.dumps(net))
+    code, _, err = run([path, *(["--trace-only"] if trace_only else [])], capsys)
+    line = one_line(err)
+    assert code == 2 and "layers[0]" in line and "layer 0 (attention) alone works on" in line, line
+    assert json.loads(path.read_text()) == net  # the input is left as it was
+
+
+def test_memory_running_out_in_a_layer_is_bad_input_naming_the_layer(net_file, capsys, monkeypatch):
+    from gradcheck.catalogue.layers.dense import Dense
+
+    def refuse(self, *args, **kwargs):
+        raise MemoryError("Unable to allocate 1.5 TiB for an array with shape (400000, 500000) and data type float64")
+
+    monkeypatch.setattr(Dense, "forward", refuse)
+    code, _, err = run([net_file], capsys)
+    line = one_line(err)
+    assert code == 2 and "does not fit in memory: layer 0 (dense): Unable to allocate 1.5 TiB" in line, line
+    assert "internal error" not in line
