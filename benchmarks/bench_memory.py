@@ -87,8 +87,8 @@ def cases(tmp):
     checks = [
         ("makemore MLP (12,297 params): check_network(mode='full')", "from bench_makemore import MAKEMORE as spec",
          "mode='full'"),
-        ("LSTM T=20 D=16 H=32 N=16: check_network(symbolic='off')", "from bench_sequences import LSTM as spec",
-         "symbolic='off'"),
+        ("LSTM T=20 D=16 H=32 N=16: check_network(symbolic='off', mode='full')",
+         "from bench_sequences import LSTM as spec", "symbolic='off', mode='full'"),
         ("one-block transformer: check_network(symbolic='off', mode='full')",
          "from bench_transformer import block\nspec = block()", "symbolic='off', mode='full'"),
         ("attention -> flatten -> dense: check_network(symbolic='off', mode='full')",

@@ -49,9 +49,9 @@ def main(argv=None):
     rows = []
     spec = load_spec(LSTM)
     params, (X, Y) = spec.parameters(), spec.batch_data()
-    t_check, result = best_of(lambda: check_network(spec, symbolic="off"), args.repeat)
+    t_check, result = best_of(lambda: check_network(spec, symbolic="off", mode="full"), args.repeat)
     assert result.passed, str(result)
-    c_check, _ = cpu_of(lambda: check_network(spec, symbolic="off"))
+    c_check, _ = cpu_of(lambda: check_network(spec, symbolic="off", mode="full"))
     t_fd, _ = best_of(lambda: numeric_gradient(spec, params, X, Y, method="central"), args.repeat)
     c_fd, _ = cpu_of(lambda: numeric_gradient(spec, params, X, Y, method="central"))
     t0, c0 = time.perf_counter(), time.process_time()

@@ -9,7 +9,7 @@ import pytest
 
 from gradcheck import check_network
 from gradcheck.checks.function import check_function
-from gradcheck.numeric.sampled import FULL_SECONDS, choose_elements, estimate_seconds, resolve_mode
+from gradcheck.numeric.sampled import FULL_SECONDS, choose_elements, estimate_seconds, resolve_mode, sampled_counts
 from gradcheck.reference.backprop import backprop
 from gradcheck.spec.parse import load_spec
 
@@ -88,6 +88,38 @@ def test_auto_mode_knows_that_unit_lines_make_a_smooth_net_cheap():
                         "batch": 32})
     assert estimate_seconds(smooth, 32, "richardson") < estimate_seconds(kinked, 32, "central") / 5
     assert resolve_mode("auto", smooth, 32, "richardson") == ("full", None)
+
+
+LSTM = {"input": {"steps": 20, "features": 64}, "batch": 16, "loss": "mse",
+        "layers": [{"type": "lstm", "units": 128, "sequences": True}, {"units": 4}]}
+
+
+def test_the_estimate_counts_a_recurrent_layer_running_every_step_again():
+    """99,332 params: each perturbed network runs the LSTM's 20 steps again (its full check takes over ten minutes
+    on a laptop); counted as the dense layer above alone, it had been estimated at about 3 s."""
+    spec = load_spec(LSTM)
+    assert estimate_seconds(spec, 16) > 600
+    mode, note = resolve_mode("auto", spec, 16)
+    assert mode == "sampled" and "would take about" in note and " min, so this check is sampled (about " in note
+    longer = load_spec({**LSTM, "input": {"steps": 40, "features": 64}})
+    assert estimate_seconds(longer, 16) > 1.8 * estimate_seconds(spec, 16)  # twice the steps, twice the work
+
+
+def test_the_estimate_counts_an_attention_s_projections():
+    small, wide = ({"input": {"steps": 4, "features": d}, "batch": 2, "loss": "mse",
+                    "layers": [{"type": "attention", "heads": 1}, {"type": "flatten"}, {"units": 2}]}
+                   for d in (32, 128))
+    # 16× the params, each recomputing 16× the projections
+    assert estimate_seconds(load_spec(wide), 2) > 100 * estimate_seconds(load_spec(small), 2)
+
+
+@pytest.mark.parametrize("k", [5, 64, 256])
+def test_the_sampled_count_is_what_the_sample_holds(k):
+    spec = load_spec({**LSTM, "input": {"steps": 3, "features": 5}, "layers": [
+        {"type": "lstm", "units": 6, "sequences": True}, {"units": 300}, {"units": 2}]})
+    rng = np.random.default_rng(0)
+    drawn = [sum(len(choose_elements(shape, k, rng)) for shape in shapes.values()) for shapes in spec.param_shapes()]
+    assert np.allclose(sampled_counts(spec, k), drawn, rtol=0.1), (sampled_counts(spec, k), drawn)
 
 
 def test_json_output_names_the_mode_and_the_elements_checked(tmp_path, capsys):

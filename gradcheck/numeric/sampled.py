@@ -33,7 +33,7 @@ from .rows import row_top
 from .stencils import EPS, STEP_SCALE, error_bound
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
-           "directions", "estimate_seconds", "resolve_mode", "stencil_along"]
+           "directions", "estimate_seconds", "resolve_mode", "sampled_counts", "stencil_along"]
 
 #: auto runs the full check when it is estimated to take at most this long.
 FULL_SECONDS = 2.0
@@ -77,13 +77,16 @@ def choose_elements(shape, k, rng):
     return chosen
 
 
-def estimate_seconds(spec, n, method="auto"):
-    """Estimated time of a full structured finite-difference check of ``spec`` with batch ``n``.
+def estimate_seconds(spec, n, method="auto", counts=None):
+    """Estimated time of a full structured finite-difference check of ``spec`` with batch ``n`` (with ``counts``,
+    one number per layer: of a check of that many elements of each layer).
 
     Per perturbed network, per sample: the multiply-adds of the layers above the perturbed
     one (a rank-one change for the next dense layer), at :data:`SECONDS_PER_MAC`, and the
-    entries of their outputs, at :data:`SECONDS_PER_ENTRY`. A layer evaluates one network
-    per stencil point per element, or, where its losses come from the unit lines
+    entries of their outputs, at :data:`SECONDS_PER_ENTRY`; a perturbed layer that is not
+    changed one unit at a time adds its own recomputation
+    (:attr:`~gradcheck.catalogue.layers.base.Layer.change_macs`, and the entries it works on). A layer
+    evaluates one network per stencil point per element, or, where its losses come from the unit lines
     (:mod:`gradcheck.numeric.unitlines`), six per unit and a few products; every
     (element, point) pair also costs its bookkeeping.
     """
@@ -94,15 +97,17 @@ def estimate_seconds(spec, n, method="auto"):
     for i, shapes in enumerate(spec.param_shapes()):
         if not shapes:
             continue
-        count = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values())
+        count = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values()) if counts is None else counts[i]
         rows = hasattr(layers[i], "unit_change") and getattr(layers[i], "structured", True)
         top = row_top(spec, i) if rows and layers[i].act.elementwise else i  # rows carried up to there, ~N each
         upper = layers[top + 1:]
         macs = [m.units * m.fan_in for m in upper]
         if upper and hasattr(upper[0], "input_change") and layers[top].act.elementwise:
             macs[0] = upper[0].units
-        per_network = sum(macs) * SECONDS_PER_MAC + (sum(m.units for m in upper) + 1 + top - i) * SECONDS_PER_ENTRY
-        if not method.complex and fits_lines(spec, i):
+        own = (0, 0) if rows else (layers[i].change_macs, layers[i].work)
+        per_network = ((sum(macs) + own[0]) * SECONDS_PER_MAC
+                       + (sum(m.units for m in upper) + 1 + top - i + own[1]) * SECONDS_PER_ENTRY)
+        if not method.complex and fits_lines(spec, i) and counts is None:
             networks = 2 * len(NODES) * layers[i].units
             total += len(POWERS) * count * n * SECONDS_PER_MAC
         else:
@@ -111,23 +116,47 @@ def estimate_seconds(spec, n, method="auto"):
     return total
 
 
+def sampled_counts(spec, k):
+    """Per layer, about how many elements a sampled check of ``k`` per tensor perturbs (:func:`choose_elements`: k,
+    or as many as it takes to hit every row and column of a matrix)."""
+    out = []
+    for shapes in spec.param_shapes():
+        total = 0
+        for shape in shapes.values():
+            size = int(np.prod(shape, dtype=np.int64))
+            cover = max(shape[0], size // shape[0]) if len(shape) >= 2 and shape[0] else 0
+            total += min(size, max(k, cover))
+        out.append(total)
+    return out
+
+
 def check_mode(mode):
     """Raise ValueError unless ``mode`` is one of :data:`MODES`."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
 
 
-def resolve_mode(mode, spec, n, method="auto"):
+def resolve_mode(mode, spec, n, method="auto", sample=SAMPLE):
     """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled" and the finite-difference
-    ``method`` (a name, "auto" or a :class:`~gradcheck.numeric.methods.Method`)."""
+    ``method`` (a name, "auto" or a :class:`~gradcheck.numeric.methods.Method`); ``sample``, the elements per tensor
+    of a sampled check."""
     check_mode(mode)
     if mode != "auto":
         return mode, None
     seconds = estimate_seconds(spec, n, method)
     if seconds <= FULL_SECONDS:
         return "full", None
-    return "sampled", (f"auto mode: a full check of {spec.n_params:,} params would take about {seconds:.0f} s, "
-                       "so this check is sampled")
+    sampled = estimate_seconds(spec, n, method, sampled_counts(spec, sample))
+    return "sampled", (f"auto mode: a full check of {spec.n_params:,} params would take about {_seconds(seconds)}, "
+                       f"so this check is sampled (about {_seconds(sampled)})")
+
+
+def _seconds(t):
+    """``0.4 s``, ``3 s``, ``25 min``, ``5 h``, ``12 days``: an estimate, to the precision it has."""
+    for unit, size, above in (("days", 86400, 2 * 86400), ("h", 3600, 2 * 3600), ("min", 60, 600)):
+        if t >= above:
+            return f"{t / size:.0f} {unit}"
+    return f"{t:.0f} s" if t >= 1 else f"{t:.1g} s"
 
 
 @dataclass

@@ -47,11 +47,11 @@ def check_memory(spec, source):
     n = spec.batch
     weights = sum(BYTES_PER_PARAM * math.prod(s) for ly in spec.layers
                   for s in ly.param_shapes(spec.conv, SEPARATE).values())
-    # X, Y and z, a, delta, da per layer for the batch (8 arrays of 8 bytes), and what a layer keeps inside beyond
-    # its input and output (an attention's scores and weights, heads × steps² per sample, with their gradients: 4
-    # arrays of 8 bytes)
+    # X, Y and z, a, delta, da per layer for the batch (8 arrays of 8 bytes), and what a layer works on besides its
+    # input and output (an attention's scores, heads × steps² per sample; a convolution's input windows), at least
+    # once forward and once backward (2 arrays of 8 bytes)
     inside = {ly.index: max(0, ly.work - ly.units - ly.fan_in) for ly in spec.layers}
-    batch = 64 * n * (math.prod(spec.input_shape) + sum(ly.units for ly in spec.layers)) + 32 * n * sum(inside.values())
+    batch = 64 * n * (math.prod(spec.input_shape) + sum(ly.units for ly in spec.layers)) + 16 * n * sum(inside.values())
     need = weights + batch
     budget = min(_MEMORY_FRACTION * total, MEMORY_BUDGET)
     if need > budget:
@@ -61,7 +61,7 @@ def check_memory(spec, source):
         key = "batch" if n > max(widths.values()) else max(widths, key=widths.get)
         cure = f"make {key} smaller"
         heavy = max(spec.layers, key=lambda ly: inside[ly.index])
-        if 32 * inside[heavy.index] > 64 * max(widths.values()):  # a layer's own arrays outgrow every width
+        if 16 * inside[heavy.index] > 64 * max(widths.values()):  # a layer's own arrays outgrow every width
             key, cure = (f"layers[{heavy.index}]", f"layer {heavy.index} ({heavy.kind}) alone works on {heavy.work:,} "
                          "numbers per sample: give it a smaller input")
         raise SpecError(key, f"a {_sizes(spec)} network with a batch of {n} needs about {_gib(need)} GiB, "

@@ -243,6 +243,13 @@ class Attention(Layer):
         return 6 * steps * width + self.heads * steps * steps
 
     @property
+    def change_macs(self):
+        """The whole forward pass again: the four projections (T·D² each) and the scores and their weighted sum
+        (T²·D each)."""
+        steps, width = self.in_shape
+        return 4 * steps * width * width + 2 * steps * steps * width
+
+    @property
     def trace_sizes(self):
         """Sizes of its own arrays besides the in and out shapes (h, d), which the shape trace's N must differ from."""
         return self.heads, self.head_size

@@ -234,6 +234,13 @@ class Layer:
         """Array entries one sample's forward pass of this layer touches (sizes memory-bounded chunks)."""
         return self.units + self.fan_in
 
+    @property
+    def change_macs(self):
+        """Multiply-adds per sample that recompute this layer when one of its params moved (a check's time
+        estimate): by default its output rewritten; a layer whose every output depends on every param (recurrent,
+        attention) runs its whole forward pass again."""
+        return self.units
+
     def weight_mask(self, key, conv, bias):
         """Which entries of the weight param ``key`` a regularisation term penalises: None for all of them."""
         return None

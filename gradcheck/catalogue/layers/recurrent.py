@@ -138,6 +138,12 @@ class Recurrent(Layer):
         return T * (D + 4 * G * H)
 
     @property
+    def change_macs(self):
+        """Every step again: the gates' products x_t·Wx and h_{t−1}·Wh."""
+        T, D, H, G = self.steps, self.features, self.width, self.gates
+        return T * G * H * (D + H)
+
+    @property
     def has_activation(self):
         """The cell's activations are inside the layer: the engine applies none after it."""
         return False
