@@ -12,7 +12,7 @@ import numpy as np
 
 from ..numeric.kinks import merge_sides
 from ..numeric.network import numeric_gradient
-from ..numeric.sampled import choose_elements
+from ..numeric.sampled import choose_elements, directions_text
 
 __all__ = ["sample", "refill", "mask", "sampled_note"]
 
@@ -73,7 +73,5 @@ def mask(elements, layer, kind, shape):
 
 def sampled_note(spec, elements, found):
     checked = sum(len(idx) for layer in elements for idx in layer.values())
-    bad = sum(1 for d in found if not all(d.agrees.values()))
     return (f"sampled check: {checked:,} of {spec.n_params:,} elements checked by finite differences (every row "
-            f"and column of each weight), and {len(found)} random directional derivatives over all elements"
-            + (f", {bad} of which disagree" if bad else ", all agreeing"))
+            f"and column of each weight), and {directions_text(found)}")

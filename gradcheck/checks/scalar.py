@@ -28,7 +28,7 @@ from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
 from ..judge.tolerances import tolerance
 from ..numeric.function import Settings, kink_aware_gradient_at
-from ..numeric.sampled import FULL_SECONDS, check_mode, choose_elements, directions, stencil_along
+from ..numeric.sampled import FULL_SECONDS, check_mode, choose_elements, directions, directions_text, stencil_along
 from ..numeric.stencils import EPS, STEP_SCALE, flatten, unflatten
 from ..usercode import calls
 from .verdicts import judged_rtol, kink_notes, outcome, tensor_check
@@ -170,16 +170,14 @@ def _sample(s, theta, opts):
     starts = np.cumsum([0] + [math.prod(shape) for shape in s.shapes])
     chosen = np.concatenate([choose_elements(shape, opts.sample, rng) + at for shape, at in zip(s.shapes, starts)])
     h = STEP_SCALE * max(1.0, float(np.abs(theta).max(initial=0.0)))
-    dd = stencil_along(lambda t, v: s.scalar(unflatten(theta + t * v, s.shapes)), h)
+    dd = stencil_along(lambda t, v: s.scalar(unflatten(theta + t * v, s.shapes)), h, f0=s.f0)
     a = s.flat_a
     s.found = directions(dd, {"analytic": a}, tolerance().rounding(np.abs(a)), opts.directions, 0, opts.rtol)
     for d in s.found:
         chosen = np.union1d(chosen, d.located.get("analytic", np.zeros(0, int)))
     s.chosen = chosen
-    bad = sum(1 for d in s.found if not all(d.agrees.values()))
     s.notes.append(f"sampled check: {len(chosen):,} of {theta.size:,} elements checked by finite differences "
-                   f"(every row and column), and {len(s.found)} random directional derivatives over all elements"
-                   + (f", {bad} of which disagree" if bad else ", all agreeing"))
+                   f"(every row and column), and {directions_text(s.found)}")
 
 
 def numeric_stage(s, opts):

@@ -23,9 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..catalogue.losses import loss_of
+from ..catalogue.regularization import penalty, weight_entries
 from ..defaults import DIRECTIONS, MARGIN, MODES, RTOL, SAMPLE
-from ..reference.backprop import cost
+from ..reference.backprop import forward, loss_frame, loss_value
 from . import methods
+from .kinks import OFFSETS, Stencil
 from .network import kinked
 from .noise import layer_noise
 from .perturbed import Perturbed
@@ -33,12 +36,14 @@ from .rows import row_top
 from .stencils import EPS, STEP_SCALE, error_bound
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
-           "directions", "estimate_seconds", "resolve_mode", "sampled_counts", "stencil_along"]
+           "directions", "estimate_seconds", "resolve_mode", "sampled_counts", "stencil_along", "directions_text"]
 
 #: auto runs the full check when it is estimated to take at most this long.
 FULL_SECONDS = 2.0
 #: Group testing stops splitting at this many elements and checks them one by one.
 LEAF = 8
+#: A direction along which the loss is not smooth at the first steps is tried once more at steps this much smaller.
+KINK_SHRINK = 16
 #: For :func:`estimate_seconds`, measured on a modest machine (one core): seconds per multiply-add of a matrix
 #: product, per entry of an elementwise step (tanh, a loss, their temporaries), and the fixed cost of a layer.
 SECONDS_PER_MAC = 1e-10
@@ -169,8 +174,11 @@ class Direction:
     analytic: dict
     agrees: dict
     located: dict = field(default_factory=dict)  # opinion -> [(tensor name, flat index)]
+    kinked: bool = False  # the loss has a kink at θ along it: judged on its smooth parts, or not at all
 
     def __repr__(self):
+        if not self.agrees:
+            return f"Direction({self.index}: crosses a kink at θ, not judged)"
         ok = ", ".join(f"{op} {'ok' if a else 'DISAGREES'}" for op, a in self.agrees.items())
         return f"Direction({self.index}: numeric {self.numeric:.6g} ± {self.bound:.1g}; {ok})"
 
@@ -212,15 +220,44 @@ class _Flat:
         return name, tuple(int(i) for i in np.unravel_index(int(flat - self.starts[k]), shape))
 
 
-def stencil_along(f, h, noise=0.0):
+def stencil_along(f, h, noise=0.0, f0=None):
     """Directional finite differences of ``f(t·v)``: a function ``dd(v) -> (J·v, error bound)`` from C at
-    θ ± h·v and θ ± 2h·v; ``f(t, v)`` evaluates C at θ + t·v; ``noise`` is C's measured rounding."""
+    θ ± h·v and θ ± 2h·v; ``f(t, v)`` evaluates C at θ + t·v, or returns (C, crossed) where it also knows whether
+    that point is on another side of a kink than θ (a network's kink states); ``noise`` is C's measured rounding.
+
+    With ``f0``, C at θ: where C is not smooth along v within the steps (a point crossed a kink, or the one-sided
+    slopes differ as no smooth function's do, :meth:`~gradcheck.numeric.kinks.Stencil.looks_smooth`), the steps
+    shrink by
+    :data:`KINK_SHRINK` once, stepping off a kink next to θ; where C is still not smooth, a kink sits at θ along v
+    and ``dd(v)`` is (None, None): J·v need not equal either one-sided slope there (a sub- or supergradient of
+    several kinks at once need not even lie between them), so the direction tests nothing. Where it is smooth, the
+    bound also allows half the gap between the one-sided slopes: a kink at θ too small to show, whose valid
+    values lie anywhere between the slopes, not at their mean, where a central difference puts it.
+    """
     def dd(v):
-        values = [float(f(t, v)) for t in (h, -h, 2 * h, -2 * h)]
-        g1 = (values[0] - values[1]) / (2 * h)
-        g2 = (values[2] - values[3]) / (4 * h)
-        return g1, float(error_bound(g1, g2, max(map(abs, values)), h, noise=noise))
+        for step in (h, h / KINK_SHRINK) if f0 is not None else (h,):
+            got = [f(t, v) for t in step * OFFSETS]
+            if any(isinstance(x, tuple) and x[1] for x in got):  # a point on another side of a kink than θ
+                continue
+            values = [float(x[0] if isinstance(x, tuple) else x) for x in got]
+            g1 = (values[0] - values[1]) / (2 * step)
+            g2 = (values[2] - values[3]) / (4 * step)
+            bound = float(error_bound(g1, g2, max(map(abs, values)), step, noise=noise))
+            if f0 is None:
+                return g1, bound
+            sides = Stencil(np.array(values)[:, None], (step * OFFSETS)[:, None], f0, np.array([step]), noise=noise)
+            if _smooth(sides):  # a kink too small to show may still be there: J·v may be either side, not the mean
+                return g1, bound + abs(float(sides.plus[0]) - float(sides.minus[0])) / 2
+        return None, None
     return dd
+
+
+def _smooth(stencil):
+    """True where a one-point :class:`~gradcheck.numeric.kinks.Stencil` shows a smooth function: its differences
+    agree as a smooth function's do, and its one-sided slopes agree within their bounds (a kink whose jump is
+    too small for the first test can still be larger than what a verdict allows)."""
+    gap = abs(float(stencil.plus[0]) - float(stencil.minus[0]))
+    return bool(stencil.looks_smooth()[0]) and gap <= float(stencil.plus_bound[0] + stencil.minus_bound[0])
 
 
 def _agree(a, n, bound, rtol):
@@ -233,6 +270,8 @@ def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
     ``dd`` is a :func:`stencil_along` function; ``noise`` (a vector) the analytic side's
     rounding per element. Returns the :class:`Direction` list, where ``located[op]`` holds
     the flat indices group testing narrowed a disagreement down to (each opinion once).
+    A direction along which the loss has a kink at θ is split (:func:`_smooth_parts`) and judged on the parts
+    along which it is smooth.
     """
     size = len(noise)
     rng = np.random.default_rng([seed, 0xD1EC])
@@ -242,14 +281,43 @@ def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
         v = rng.standard_normal(size)
         v /= np.linalg.norm(v)
         num, bound = dd(v)
+        parts = [(v, num, bound)] if num is not None else _smooth_parts(dd, v, budget)
+        if not parts:  # kinks at θ in every part tried
+            out.append(Direction(d, float("nan"), float("inf"), {}, {}, kinked=True))
+            continue
         analytic, agrees, located = {}, {}, {}
         for op, g in grads.items():
-            a = float(np.dot(g, v))
-            analytic[op] = a
-            agrees[op] = _agree(a, num, bound + 4 * float(np.dot(np.abs(v), noise)), rtol)
-            if not agrees[op] and not any(op in earlier.located for earlier in out):  # name them once
-                located[op] = _bisect(dd, g, noise, v, rtol, budget)
-        out.append(Direction(d, num, bound, analytic, agrees, located))
+            analytic[op], agrees[op] = 0.0, True
+            for part, n, b in parts:
+                a = float(np.dot(g, part))
+                analytic[op] += a
+                if not _agree(a, n, b + 4 * float(np.dot(np.abs(part), noise)), rtol):
+                    agrees[op] = False
+                    if op not in located and not any(op in earlier.located for earlier in out):  # name them once
+                        located[op] = _bisect(dd, g, noise, part, rtol, budget)
+        out.append(Direction(d, sum(n for _, n, _ in parts), sum(b for _, _, b in parts), analytic, agrees, located,
+                             kinked=num is None))
+    return out
+
+
+def _smooth_parts(dd, v, budget):
+    """[(part of v, J·part, bound)]: halves of direction v, their halves and so on, along which the loss is smooth
+    at θ, found by splitting those along which it is not (at most ``budget`` evaluations of ``dd``); single
+    elements that still cross a kink are left out (the elements at kinks themselves)."""
+    out, todo, calls = [], [np.flatnonzero(v)], 0
+    while todo and calls < budget:
+        support = todo.pop()
+        if len(support) < 2:
+            continue
+        for half in np.array_split(support, 2):
+            part = np.zeros_like(v)
+            part[half] = v[half]
+            num, bound = dd(part)
+            calls += 1
+            if num is None:
+                todo.append(half)
+            else:
+                out.append((part, num, bound))
     return out
 
 
@@ -264,17 +332,42 @@ def check_directions(spec, params, data, opinions, rounding, drawn, rtol=RTOL, n
         return []
     theta = np.concatenate([np.ravel(params[layer][kind]) for _, layer, kind, _ in flat.entries])
 
+    states = _KinkStates(spec, X, Y)
+    base = states.at(params)[1]
+
     def loss_at(t, v):
-        return cost(spec, flat.moved(t, v), X, Y)
+        value, now = states.at(flat.moved(t, v))
+        return value, any(a is not None and not np.array_equal(a, b) for a, b in zip(now, base))
 
     if noise is None:
         noise = max(layer_noise(Perturbed(spec, params, X, Y)))
-    dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())), noise)
+    dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())), noise, f0=states.at(params)[0])
     found = directions(dd, {op: flat.vector(g) for op, g in opinions.items()}, EPS * flat.vector(rounding),
                        count, seed, rtol)
     for d in found:
         d.located = {op: [flat.element(i) for i in idx] for op, idx in d.located.items()}
     return found
+
+
+class _KinkStates:
+    """C of a network at given params, with every kink state of its forward pass: each layer's (a relu's signs, a
+    max pool's winners), the loss's (a hinge's active terms) and the signs of the weights an l1 term penalises."""
+
+    def __init__(self, spec, X, Y):
+        self.spec, self.X, self.Y, self.targets = spec, X, Y, spec.targets(Y)
+        self.penalised = weight_entries(spec) if spec.regularization is not None and \
+            spec.regularization.kind == "l1" else []
+
+    def at(self, params):
+        """(C, [kink states]) at ``params``; a state is None where a layer has none."""
+        spec, conv = self.spec, self.spec.conv
+        fw = forward(spec, params, self.X)
+        value = float(loss_value(spec, fw.output, self.Y, fw.z[-1])) + penalty(spec, params, loss_frame(spec,
+                                                                                                      fw.output)[0])
+        states = [ly.kink_state(fw.a_prev(ly), z, conv, params=p) for ly, z, p in zip(spec.layers, fw.z, params)]
+        states.append(loss_of(spec).kink_state(fw.output, self.targets))
+        states += [np.sign(params[layer][key]) for layer, key, _ in self.penalised]
+        return value, states
 
 
 def _bisect(dd, g, noise, v, rtol, budget):
@@ -289,7 +382,20 @@ def _bisect(dd, g, noise, v, rtol, budget):
             part = np.zeros_like(v)
             part[half] = v[half]
             num, bound = dd(part)
+            if num is None:  # a kink at θ along this half: it can be neither blamed nor cleared
+                continue
             if not _agree(float(np.dot(g[half], part[half])), num, bound + 4 * float(np.dot(np.abs(part), noise)),
                           rtol):
                 todo.append(half)
     return np.array(found, dtype=int)
+
+
+def directions_text(found):
+    """``8 random directional derivatives over all elements, all agreeing`` (or how many disagree, and how many
+    crossed a kink at θ and so judged nothing)."""
+    bad = sum(1 for d in found if not all(d.agrees.values()))
+    kinked, nothing = sum(1 for d in found if d.kinked), sum(1 for d in found if not d.agrees)
+    return (f"{len(found)} random directional derivatives over all elements"
+            + (f", {bad} of which disagree" if bad else ", all agreeing" if len(found) > nothing else "")
+            + (f" ({kinked} cross a kink at θ and are judged on their parts along which the loss is smooth"
+               + (f"; {nothing} on none" if nothing else "") + ")" if kinked else ""))
