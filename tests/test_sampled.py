@@ -114,6 +114,18 @@ def test_the_estimate_counts_an_attention_s_projections():
     assert estimate_seconds(load_spec(wide), 2) > 100 * estimate_seconds(load_spec(small), 2)
 
 
+def test_the_estimate_counts_a_flatten_as_a_copy_and_a_convolution_by_its_windows():
+    """A CNN whose full check takes about 0.2 s: a flatten above a conv had been counted as a (C·H·W)² product,
+    which made auto sample it."""
+    cnn = load_spec({"input": [3, 16, 16], "batch": 8, "loss": "cross_entropy", "layers": [
+        {"type": "conv2d", "filters": 8, "kernel": 3, "activation": "relu"}, {"type": "flatten"},
+        {"units": 10, "activation": "softmax"}]})
+    assert estimate_seconds(cnn, 8) < 0.5
+    assert resolve_mode("auto", cnn, 8) == ("full", None)
+    flat, conv = cnn.layers[1], cnn.layers[0]
+    assert flat.forward_macs == flat.units and conv.forward_macs == 3 * 3 * 3 * conv.units
+
+
 @pytest.mark.parametrize("k", [5, 64, 256])
 def test_the_sampled_count_is_what_the_sample_holds(k):
     spec = load_spec({**LSTM, "input": {"steps": 3, "features": 5}, "layers": [

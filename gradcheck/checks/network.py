@@ -149,7 +149,7 @@ def reference_stage(s, opts):
     """The reference backprop, and the mode that runs (with the sample of a sampled check)."""
     s.done = reference_pass(s.spec, s.params, s.X, s.Y)
     s.loss, s.reference = s.done.loss, s.done.grads
-    s.mode, mode_note = resolve_mode(opts.mode, s.spec, s.n, opts.method, opts.sample)
+    s.mode, mode_note = resolve_mode(opts.mode, s.spec, s.n, opts.method, opts.sample, opts.directions)
     if s.mode == "sampled":
         s.elements = refill.sample(s.spec, opts.sample, opts.seed)
     s.notes += [mode_note] if mode_note else []

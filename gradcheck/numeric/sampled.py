@@ -36,7 +36,8 @@ from .rows import row_top
 from .stencils import EPS, STEP_SCALE, error_bound
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
-           "directions", "estimate_seconds", "resolve_mode", "sampled_counts", "stencil_along", "directions_text"]
+           "directions", "estimate_seconds", "resolve_mode", "sampled_counts", "sampled_seconds", "stencil_along",
+           "directions_text"]
 
 #: auto runs the full check when it is estimated to take at most this long.
 FULL_SECONDS = 2.0
@@ -51,6 +52,10 @@ SECONDS_PER_ENTRY = 5e-9
 LAYER_SECONDS = 2e-4
 #: ... and the bookkeeping of one (element, stencil point) pair: its step, its loss, the combination.
 PAIR_SECONDS = 1.5e-7
+#: ... and, for a sampled check, what every param costs each random direction (drawing it, J·v) and the verdicts
+#: (every element is judged, sampled or not).
+DIRECTION_PARAM_SECONDS = 2e-8
+JUDGE_PARAM_SECONDS = 1.5e-7
 
 
 def choose_elements(shape, k, rng):
@@ -87,10 +92,12 @@ def estimate_seconds(spec, n, method="auto", counts=None):
     one number per layer: of a check of that many elements of each layer).
 
     Per perturbed network, per sample: the multiply-adds of the layers above the perturbed
-    one (a rank-one change for the next dense layer), at :data:`SECONDS_PER_MAC`, and the
+    one (:attr:`~gradcheck.catalogue.layers.base.Layer.forward_macs`; a rank-one change for the next dense
+    layer), at :data:`SECONDS_PER_MAC`, and the
     entries of their outputs, at :data:`SECONDS_PER_ENTRY`; a perturbed layer that is not
     changed one unit at a time adds its own recomputation
-    (:attr:`~gradcheck.catalogue.layers.base.Layer.change_macs`, and the entries it works on). A layer
+    (:attr:`~gradcheck.catalogue.layers.base.Layer.change_macs`, and the entries it works on, at most its
+    :attr:`~gradcheck.catalogue.layers.base.Layer.work`). A layer
     evaluates one network per stencil point per element, or, where its losses come from the unit lines
     (:mod:`gradcheck.numeric.unitlines`), six per unit and a few products; every
     (element, point) pair also costs its bookkeeping.
@@ -106,10 +113,10 @@ def estimate_seconds(spec, n, method="auto", counts=None):
         rows = hasattr(layers[i], "unit_change") and getattr(layers[i], "structured", True)
         top = row_top(spec, i) if rows and layers[i].act.elementwise else i  # rows carried up to there, ~N each
         upper = layers[top + 1:]
-        macs = [m.units * m.fan_in for m in upper]
+        macs = [m.forward_macs for m in upper]
         if upper and hasattr(upper[0], "input_change") and layers[top].act.elementwise:
             macs[0] = upper[0].units
-        own = (0, 0) if rows else (layers[i].change_macs, layers[i].work)
+        own = (0, 0) if rows else (layers[i].change_macs, min(layers[i].work, layers[i].change_macs + layers[i].units))
         per_network = ((sum(macs) + own[0]) * SECONDS_PER_MAC
                        + (sum(m.units for m in upper) + 1 + top - i + own[1]) * SECONDS_PER_ENTRY)
         if not method.complex and fits_lines(spec, i) and counts is None:
@@ -141,17 +148,27 @@ def check_mode(mode):
         raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
 
 
-def resolve_mode(mode, spec, n, method="auto", sample=SAMPLE):
+def sampled_seconds(spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
+    """Estimated time of a sampled check of ``spec``: the finite differences of :func:`sampled_counts` elements,
+    ``count`` random directions (four forward passes each, and a pass over every param), and every element's
+    verdict."""
+    passes = sum(ly.forward_macs * SECONDS_PER_MAC + ly.units * SECONDS_PER_ENTRY for ly in spec.layers)
+    return (estimate_seconds(spec, n, method, sampled_counts(spec, sample))
+            + count * (4 * n * passes + spec.n_params * DIRECTION_PARAM_SECONDS)
+            + spec.n_params * JUDGE_PARAM_SECONDS)
+
+
+def resolve_mode(mode, spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
     """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled" and the finite-difference
-    ``method`` (a name, "auto" or a :class:`~gradcheck.numeric.methods.Method`); ``sample``, the elements per tensor
-    of a sampled check."""
+    ``method`` (a name, "auto" or a :class:`~gradcheck.numeric.methods.Method`); ``sample`` and ``count``, the
+    elements per tensor and the random directions of a sampled check."""
     check_mode(mode)
     if mode != "auto":
         return mode, None
     seconds = estimate_seconds(spec, n, method)
     if seconds <= FULL_SECONDS:
         return "full", None
-    sampled = estimate_seconds(spec, n, method, sampled_counts(spec, sample))
+    sampled = sampled_seconds(spec, n, method, sample, count)
     return "sampled", (f"auto mode: a full check of {spec.n_params:,} params would take about {_seconds(seconds)}, "
                        f"so this check is sampled (about {_seconds(sampled)})")
 

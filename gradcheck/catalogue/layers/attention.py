@@ -243,11 +243,15 @@ class Attention(Layer):
         return 6 * steps * width + self.heads * steps * steps
 
     @property
-    def change_macs(self):
-        """The whole forward pass again: the four projections (T·D² each) and the scores and their weighted sum
-        (T²·D each)."""
+    def forward_macs(self):
+        """The four projections (T·D² each) and the scores and their weighted sum (T²·D each)."""
         steps, width = self.in_shape
         return 4 * steps * width * width + 2 * steps * steps * width
+
+    @property
+    def change_macs(self):
+        """The whole forward pass again."""
+        return self.forward_macs
 
     @property
     def trace_sizes(self):

@@ -235,10 +235,16 @@ class Layer:
         return self.units + self.fan_in
 
     @property
+    def forward_macs(self):
+        """Multiply-adds of one sample's forward pass (a check's time estimate): by default one per output entry
+        (an activation, a norm, a flatten's copy); kinds with weights count their products."""
+        return self.units
+
+    @property
     def change_macs(self):
         """Multiply-adds per sample that recompute this layer when one of its params moved (a check's time
         estimate): by default its output rewritten; a layer whose every output depends on every param (recurrent,
-        attention) runs its whole forward pass again."""
+        attention, dense on a sequence) runs its whole forward pass again."""
         return self.units
 
     def weight_mask(self, key, conv, bias):

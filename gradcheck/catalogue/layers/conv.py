@@ -124,6 +124,11 @@ class Conv2d(Layer):
         return self.units + self.fan_in + self.in_shape[0] * self.kernel[0] * self.kernel[1] * self.units
 
     @property
+    def forward_macs(self):
+        """One window's C·kh·kw products per output entry."""
+        return self.in_shape[0] * self.kernel[0] * self.kernel[1] * self.units
+
+    @property
     def kernel(self):
         return tuple(self.options["kernel"])
 

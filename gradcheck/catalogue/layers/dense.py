@@ -85,6 +85,17 @@ class Dense(Layer):
         return self.units + math.prod(self.in_shape)
 
     @property
+    def forward_macs(self):
+        """W·a_prev: fan_in products per output (per step on a sequence)."""
+        return self.units * self.in_shape[-1]
+
+    @property
+    def change_macs(self):
+        """W·a_prev again for every output (on a sequence a moved element reaches every step; on vectors the check
+        recomputes one unit's row only, and does not ask)."""
+        return self.forward_macs
+
+    @property
     def structured(self):
         """True when one element's change moves one unit's z row (N,): vector inputs."""
         return not self.steps

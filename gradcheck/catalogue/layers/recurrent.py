@@ -138,10 +138,15 @@ class Recurrent(Layer):
         return T * (D + 4 * G * H)
 
     @property
-    def change_macs(self):
-        """Every step again: the gates' products x_t·Wx and h_{t−1}·Wh."""
+    def forward_macs(self):
+        """Every step: the gates' products x_t·Wx and h_{t−1}·Wh."""
         T, D, H, G = self.steps, self.features, self.width, self.gates
         return T * G * H * (D + H)
+
+    @property
+    def change_macs(self):
+        """Every step again."""
+        return self.forward_macs
 
     @property
     def has_activation(self):
