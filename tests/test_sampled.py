@@ -10,7 +10,8 @@ import pytest
 
 from gradcheck import check_network
 from gradcheck.checks.function import check_function
-from gradcheck.numeric.sampled import FULL_SECONDS, choose_elements, estimate_seconds, resolve_mode, sampled_counts
+from gradcheck.numeric.estimate import FULL_SECONDS, estimate_seconds, resolve_mode, sampled_counts
+from gradcheck.numeric.sampled import choose_elements
 from gradcheck.reference.backprop import backprop
 from gradcheck.spec.parse import load_spec
 

@@ -18,10 +18,11 @@ from ..judge.compare import ATOL, RTOL, UNDERFLOW
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
+from ..numeric.estimate import resolve_mode
 from ..numeric.kinks import unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import grow_elements, numeric_gradient
-from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions, resolve_mode
+from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
 from ..reference.backprop import reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
 from ..spec.arrays import given_targets, parse_params

@@ -27,8 +27,9 @@ from ..judge.compare import low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
 from ..judge.tolerances import tolerance
+from ..numeric.estimate import FULL_SECONDS, check_mode
 from ..numeric.function import Settings, kink_aware_gradient_at
-from ..numeric.sampled import FULL_SECONDS, check_mode, choose_elements, directions, directions_text, stencil_along
+from ..numeric.sampled import choose_elements, directions, directions_text, stencil_along
 from ..numeric.stencils import EPS, STEP_SCALE, flatten, unflatten
 from ..usercode import calls
 from .verdicts import judged_rtol, kink_notes, outcome, tensor_check
@@ -150,7 +151,7 @@ def point_stage(s, opts):
 def sample_stage(s, opts):
     """Which elements to check: every one, or (sampled) a sample hitting every row and column, plus the ones
     random directional derivatives name. Auto checks every element when that takes about
-    :data:`~gradcheck.numeric.sampled.FULL_SECONDS` at two calls of F each."""
+    :data:`~gradcheck.numeric.estimate.FULL_SECONDS` at two calls of F each."""
     if s.f0 is None:
         s.analytic = [None] * len(s.arrays)  # nothing to compare with
         return

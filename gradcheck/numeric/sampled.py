@@ -14,7 +14,8 @@ slow, so a *sampled* check:
   checks the few elements it ends with one by one, so the result names them.
 
 ``mode="auto"`` runs the full check when it is estimated to take about
-:data:`FULL_SECONDS` or less, and the sampled one otherwise.
+:data:`~gradcheck.numeric.estimate.FULL_SECONDS` or less, and the sampled one otherwise
+(:mod:`gradcheck.numeric.estimate`).
 """
 
 from __future__ import annotations
@@ -27,36 +28,18 @@ from ..catalogue.losses import loss_of
 from ..catalogue.regularization import penalty, weight_entries
 from ..defaults import DIRECTIONS, MARGIN, MODES, RTOL, SAMPLE
 from ..reference.backprop import forward, loss_frame, loss_value
-from . import methods
 from .kinks import OFFSETS, Stencil
-from .network import kinked
 from .noise import layer_noise
 from .perturbed import Perturbed
-from .rows import row_top
 from .stencils import EPS, STEP_SCALE, error_bound
 
-__all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "check_mode", "choose_elements",
-           "directions", "estimate_seconds", "resolve_mode", "sampled_counts", "sampled_seconds", "stencil_along",
-           "directions_text"]
+__all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "choose_elements", "directions",
+           "directions_text", "stencil_along"]
 
-#: auto runs the full check when it is estimated to take at most this long.
-FULL_SECONDS = 2.0
 #: Group testing stops splitting at this many elements and checks them one by one.
 LEAF = 8
 #: A direction along which the loss is not smooth at the first steps is tried once more at steps this much smaller.
 KINK_SHRINK = 16
-#: For :func:`estimate_seconds`, measured on a modest machine (one core): seconds per multiply-add of a matrix
-#: product, per entry of an elementwise step (tanh, a loss, their temporaries), and the fixed cost of a layer.
-SECONDS_PER_MAC = 1e-10
-SECONDS_PER_ENTRY = 5e-9
-LAYER_SECONDS = 2e-4
-#: ... and the bookkeeping of one (element, stencil point) pair: its step, its loss, the combination.
-PAIR_SECONDS = 1.5e-7
-#: ... and, for a sampled check, what every param costs each random direction (drawing it, J·v) and the verdicts
-#: (every element is judged, sampled or not).
-DIRECTION_PARAM_SECONDS = 2e-8
-JUDGE_PARAM_SECONDS = 1.5e-7
-
 
 def choose_elements(shape, k, rng):
     """Flat indices of at least ``k`` elements of a tensor of ``shape``, hitting every row and every column.
@@ -85,100 +68,6 @@ def choose_elements(shape, k, rng):
         surplus = np.setdiff1d(chosen, cover)
         chosen = np.union1d(cover, surplus[:max(k, m) - len(np.unique(cover))])
     return chosen
-
-
-def estimate_seconds(spec, n, method="auto", counts=None):
-    """Estimated time of a full structured finite-difference check of ``spec`` with batch ``n`` (with ``counts``,
-    one number per layer: of a check of that many elements of each layer).
-
-    Per perturbed network, per sample: the multiply-adds of the layers above the perturbed
-    one (:attr:`~gradcheck.catalogue.layers.base.Layer.forward_macs`; a rank-one change for the next dense
-    layer), at :data:`SECONDS_PER_MAC`, and the
-    entries of their outputs, at :data:`SECONDS_PER_ENTRY`; a perturbed layer that is not
-    changed one unit at a time adds its own recomputation
-    (:attr:`~gradcheck.catalogue.layers.base.Layer.change_macs`, and the entries it works on, at most its
-    :attr:`~gradcheck.catalogue.layers.base.Layer.work`). A layer
-    evaluates one network per stencil point per element, or, where its losses come from the unit lines
-    (:mod:`gradcheck.numeric.unitlines`), six per unit and a few products; every
-    (element, point) pair also costs its bookkeeping.
-    """
-    from .unitlines import NODES, POWERS, fits_lines
-
-    method = methods.lookup(method, kinked(spec))
-    layers, total = spec.layers, 0.0
-    for i, shapes in enumerate(spec.param_shapes()):
-        if not shapes:
-            continue
-        count = sum(int(np.prod(s, dtype=np.int64)) for s in shapes.values()) if counts is None else counts[i]
-        rows = hasattr(layers[i], "unit_change") and getattr(layers[i], "structured", True)
-        top = row_top(spec, i) if rows and layers[i].act.elementwise else i  # rows carried up to there, ~N each
-        upper = layers[top + 1:]
-        macs = [m.forward_macs for m in upper]
-        if upper and hasattr(upper[0], "input_change") and layers[top].act.elementwise:
-            macs[0] = upper[0].units
-        own = (0, 0) if rows else (layers[i].change_macs, min(layers[i].work, layers[i].change_macs + layers[i].units))
-        per_network = ((sum(macs) + own[0]) * SECONDS_PER_MAC
-                       + (sum(m.units for m in upper) + 1 + top - i + own[1]) * SECONDS_PER_ENTRY)
-        if not method.complex and fits_lines(spec, i) and counts is None:
-            networks = 2 * len(NODES) * layers[i].units
-            total += len(POWERS) * count * n * SECONDS_PER_MAC
-        else:
-            networks = count * method.points
-        total += networks * n * per_network + count * method.points * PAIR_SECONDS + LAYER_SECONDS
-    return total
-
-
-def sampled_counts(spec, k):
-    """Per layer, about how many elements a sampled check of ``k`` per tensor perturbs (:func:`choose_elements`: k,
-    or as many as it takes to hit every row and column of a matrix)."""
-    out = []
-    for shapes in spec.param_shapes():
-        total = 0
-        for shape in shapes.values():
-            size = int(np.prod(shape, dtype=np.int64))
-            cover = max(shape[0], size // shape[0]) if len(shape) >= 2 and shape[0] else 0
-            total += min(size, max(k, cover))
-        out.append(total)
-    return out
-
-
-def check_mode(mode):
-    """Raise ValueError unless ``mode`` is one of :data:`MODES`."""
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r}: expected one of {', '.join(MODES)}")
-
-
-def sampled_seconds(spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
-    """Estimated time of a sampled check of ``spec``: the finite differences of :func:`sampled_counts` elements,
-    ``count`` random directions (four forward passes each, and a pass over every param), and every element's
-    verdict."""
-    passes = sum(ly.forward_macs * SECONDS_PER_MAC + ly.units * SECONDS_PER_ENTRY for ly in spec.layers)
-    return (estimate_seconds(spec, n, method, sampled_counts(spec, sample))
-            + count * (4 * n * passes + spec.n_params * DIRECTION_PARAM_SECONDS)
-            + spec.n_params * JUDGE_PARAM_SECONDS)
-
-
-def resolve_mode(mode, spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
-    """("full" or "sampled", a note or None) for ``mode`` "auto", "full" or "sampled" and the finite-difference
-    ``method`` (a name, "auto" or a :class:`~gradcheck.numeric.methods.Method`); ``sample`` and ``count``, the
-    elements per tensor and the random directions of a sampled check."""
-    check_mode(mode)
-    if mode != "auto":
-        return mode, None
-    seconds = estimate_seconds(spec, n, method)
-    if seconds <= FULL_SECONDS:
-        return "full", None
-    sampled = sampled_seconds(spec, n, method, sample, count)
-    return "sampled", (f"auto mode: a full check of {spec.n_params:,} params would take about {_seconds(seconds)}, "
-                       f"so this check is sampled (about {_seconds(sampled)})")
-
-
-def _seconds(t):
-    """``0.4 s``, ``3 s``, ``25 min``, ``5 h``, ``12 days``: an estimate, to the precision it has."""
-    for unit, size, above in (("days", 86400, 2 * 86400), ("h", 3600, 2 * 3600), ("min", 60, 600)):
-        if t >= above:
-            return f"{t / size:.0f} {unit}"
-    return f"{t:.0f} s" if t >= 1 else f"{t:.1g} s"
 
 
 @dataclass
