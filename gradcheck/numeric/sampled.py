@@ -80,13 +80,12 @@ class Direction:
     analytic: dict
     agrees: dict
     located: dict = field(default_factory=dict)  # opinion -> [(tensor name, flat index)]
-    kinked: bool = False  # the loss has a kink at θ along it: judged on its smooth parts, or not at all
+    kinked: bool = False  # the loss has a kink at θ along it: only the elements it names are judged
 
     def __repr__(self):
-        if not self.agrees:
-            return f"Direction({self.index}: crosses a kink at θ, not judged)"
         ok = ", ".join(f"{op} {'ok' if a else 'DISAGREES'}" for op, a in self.agrees.items())
-        return f"Direction({self.index}: numeric {self.numeric:.6g} ± {self.bound:.1g}; {ok})"
+        kink = ", across a kink at θ" if self.kinked else ""
+        return f"Direction({self.index}: numeric {self.numeric:.6g} ± {self.bound:.1g}{kink}; {ok})"
 
 
 class _Flat:
@@ -127,34 +126,32 @@ class _Flat:
 
 
 def stencil_along(f, h, noise=0.0, f0=None):
-    """Directional finite differences of ``f(t·v)``: a function ``dd(v) -> (J·v, error bound)`` from C at
+    """Directional finite differences of ``f(t·v)``: a function ``dd(v) -> (J·v, error bound, smooth)`` from C at
     θ ± h·v and θ ± 2h·v; ``f(t, v)`` evaluates C at θ + t·v, or returns (C, crossed) where it also knows whether
     that point is on another side of a kink than θ (a network's kink states); ``noise`` is C's measured rounding.
 
     With ``f0``, C at θ: where C is not smooth along v within the steps (a point crossed a kink, or the one-sided
     slopes differ as no smooth function's do, :meth:`~gradcheck.numeric.kinks.Stencil.looks_smooth`), the steps
-    shrink by
-    :data:`KINK_SHRINK` once, stepping off a kink next to θ; where C is still not smooth, a kink sits at θ along v
-    and ``dd(v)`` is (None, None): J·v need not equal either one-sided slope there (a sub- or supergradient of
-    several kinks at once need not even lie between them), so the direction tests nothing. Where it is smooth, the
-    bound also allows half the gap between the one-sided slopes: a kink at θ too small to show, whose valid
-    values lie anywhere between the slopes, not at their mean, where a central difference puts it.
+    shrink by :data:`KINK_SHRINK` once, stepping off a kink next to θ; where C is still not smooth, a kink sits at
+    θ along v and ``smooth`` is False: J·v need not equal the central difference there, the mean of the one-sided
+    slopes (a sub- or supergradient of several kinks at once need not even lie between them). Where it is smooth,
+    the bound also allows half the gap between the one-sided slopes: a kink at θ too small to show, whose valid
+    values lie anywhere between the slopes, not at their mean.
     """
     def dd(v):
         for step in (h, h / KINK_SHRINK) if f0 is not None else (h,):
             got = [f(t, v) for t in step * OFFSETS]
-            if any(isinstance(x, tuple) and x[1] for x in got):  # a point on another side of a kink than θ
-                continue
+            crossed = any(isinstance(x, tuple) and x[1] for x in got)  # a point on another side of a kink than θ
             values = [float(x[0] if isinstance(x, tuple) else x) for x in got]
             g1 = (values[0] - values[1]) / (2 * step)
             g2 = (values[2] - values[3]) / (4 * step)
             bound = float(error_bound(g1, g2, max(map(abs, values)), step, noise=noise))
             if f0 is None:
-                return g1, bound
+                return g1, bound, True
             sides = Stencil(np.array(values)[:, None], (step * OFFSETS)[:, None], f0, np.array([step]), noise=noise)
-            if _smooth(sides):  # a kink too small to show may still be there: J·v may be either side, not the mean
-                return g1, bound + abs(float(sides.plus[0]) - float(sides.minus[0])) / 2
-        return None, None
+            if not crossed and _smooth(sides):  # a kink too small to show may be there: J·v may be either side
+                return g1, bound + abs(float(sides.plus[0]) - float(sides.minus[0])) / 2, True
+        return g1, bound, False
     return dd
 
 
@@ -176,8 +173,9 @@ def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
     ``dd`` is a :func:`stencil_along` function; ``noise`` (a vector) the analytic side's
     rounding per element. Returns the :class:`Direction` list, where ``located[op]`` holds
     the flat indices group testing narrowed a disagreement down to (each opinion once).
-    A direction along which the loss has a kink at θ is split (:func:`_smooth_parts`) and judged on the parts
-    along which it is smooth.
+    A direction along which the loss has a kink at θ is not held to its central difference: where they
+    disagree, group testing still names the elements, which are then checked one by one (those at the kinks by
+    their one-sided derivatives), and their verdicts decide.
     """
     size = len(noise)
     rng = np.random.default_rng([seed, 0xD1EC])
@@ -186,44 +184,15 @@ def directions(dd, grads, noise, count, seed=0, rtol=RTOL, budget=24):
     for d in range(count if size else 0):
         v = rng.standard_normal(size)
         v /= np.linalg.norm(v)
-        num, bound = dd(v)
-        parts = [(v, num, bound)] if num is not None else _smooth_parts(dd, v, budget)
-        if not parts:  # kinks at θ in every part tried
-            out.append(Direction(d, float("nan"), float("inf"), {}, {}, kinked=True))
-            continue
+        num, bound, smooth = dd(v)
         analytic, agrees, located = {}, {}, {}
         for op, g in grads.items():
-            analytic[op], agrees[op] = 0.0, True
-            for part, n, b in parts:
-                a = float(np.dot(g, part))
-                analytic[op] += a
-                if not _agree(a, n, b + 4 * float(np.dot(np.abs(part), noise)), rtol):
-                    agrees[op] = False
-                    if op not in located and not any(op in earlier.located for earlier in out):  # name them once
-                        located[op] = _bisect(dd, g, noise, part, rtol, budget)
-        out.append(Direction(d, sum(n for _, n, _ in parts), sum(b for _, _, b in parts), analytic, agrees, located,
-                             kinked=num is None))
-    return out
-
-
-def _smooth_parts(dd, v, budget):
-    """[(part of v, J·part, bound)]: halves of direction v, their halves and so on, along which the loss is smooth
-    at θ, found by splitting those along which it is not (at most ``budget`` evaluations of ``dd``); single
-    elements that still cross a kink are left out (the elements at kinks themselves)."""
-    out, todo, calls = [], [np.flatnonzero(v)], 0
-    while todo and calls < budget:
-        support = todo.pop()
-        if len(support) < 2:
-            continue
-        for half in np.array_split(support, 2):
-            part = np.zeros_like(v)
-            part[half] = v[half]
-            num, bound = dd(part)
-            calls += 1
-            if num is None:
-                todo.append(half)
-            else:
-                out.append((part, num, bound))
+            a = analytic[op] = float(np.dot(g, v))
+            ok = _agree(a, num, bound + 4 * float(np.dot(np.abs(v), noise)), rtol)
+            agrees[op] = ok or not smooth
+            if not ok and not any(op in earlier.located for earlier in out):  # name them once
+                located[op] = _bisect(dd, g, noise, v, rtol, budget)
+        out.append(Direction(d, num, bound, analytic, agrees, located, kinked=not smooth))
     return out
 
 
@@ -287,9 +256,7 @@ def _bisect(dd, g, noise, v, rtol, budget):
         for half in np.array_split(support, 2):
             part = np.zeros_like(v)
             part[half] = v[half]
-            num, bound = dd(part)
-            if num is None:  # a kink at θ along this half: it can be neither blamed nor cleared
-                continue
+            num, bound, _ = dd(part)  # a half across a kink that disagrees is narrowed down too: its elements decide
             if not _agree(float(np.dot(g[half], part[half])), num, bound + 4 * float(np.dot(np.abs(part), noise)),
                           rtol):
                 todo.append(half)
@@ -298,10 +265,10 @@ def _bisect(dd, g, noise, v, rtol, budget):
 
 def directions_text(found):
     """``8 random directional derivatives over all elements, all agreeing`` (or how many disagree, and how many
-    crossed a kink at θ and so judged nothing)."""
+    cross a kink at θ, where only the elements they name are judged)."""
     bad = sum(1 for d in found if not all(d.agrees.values()))
-    kinked, nothing = sum(1 for d in found if d.kinked), sum(1 for d in found if not d.agrees)
+    kinked = sum(1 for d in found if d.kinked)
     return (f"{len(found)} random directional derivatives over all elements"
-            + (f", {bad} of which disagree" if bad else ", all agreeing" if len(found) > nothing else "")
-            + (f" ({kinked} cross a kink at θ and are judged on their parts along which the loss is smooth"
-               + (f"; {nothing} on none" if nothing else "") + ")" if kinked else ""))
+            + (f", {bad} of which disagree" if bad else ", all agreeing")
+            + (f" ({kinked} cross a kink at θ, where a chain rule's choice need not be their central difference: "
+               "the elements group testing names there are checked one by one)" if kinked else ""))
