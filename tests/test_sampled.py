@@ -241,3 +241,30 @@ def test_a_direction_that_crosses_a_kink_state_is_judged_by_the_elements_it_name
     r = check_network(net, symbolic="off", mode="sampled", sample=2, directions=8)
     assert r.passed, r
     assert any(d.kinked for d in r.directions)
+
+
+def test_check_function_finds_a_wrong_element_among_many_kinks_at_theta():
+    """200 elements, 40 of them at 0 under an l1 term and a relu: every direction crosses kinks, and group testing
+    must still name the one wrong element."""
+    rng = np.random.default_rng(7)
+    A = rng.normal(size=(200, 200)) / np.sqrt(200)
+    x = rng.normal(size=200)
+    x[rng.permutation(200)[:40]] = 0.0
+
+    def f(x):
+        return 0.5 * np.sum(np.maximum(A @ x, 0) ** 2) + np.abs(x).sum()
+
+    def grad(x):
+        return A.T @ np.maximum(A @ x, 0) + np.sign(x)
+
+    k = int(np.argmax(np.abs(grad(x))))
+
+    def wrong(x):
+        g = grad(x)
+        g[k] *= 1.5
+        return g
+
+    good = check_function(f, grad, x, mode="sampled", sample=4, directions=8)
+    bad = check_function(f, wrong, x, mode="sampled", sample=4, directions=8)
+    assert good.passed and not bad.passed
+    assert any(d.kinked for d in bad.directions)
