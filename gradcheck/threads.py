@@ -23,22 +23,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 __all__ = ["CHECK_THREADS", "blas_threads", "check_threads"]
 
 #: BLAS threads a network check uses by default (measured in benchmarks/bench_threads.py).
 CHECK_THREADS = 1
-_CONTROLLER = []
+_CONTROLLER = {}  # {modules loaded when it was built: the controller}
 
 
 def _controller():
-    if not _CONTROLLER:
+    """threadpoolctl's controller of the BLAS libraries loaded now. It is built again when modules have been
+    imported since (a library such as torch or SciPy may have brought a BLAS of its own, which a controller
+    built before would leave at its default threads)."""
+    if len(sys.modules) not in _CONTROLLER:
         try:
             from threadpoolctl import ThreadpoolController
-            _CONTROLLER.append(ThreadpoolController())
+
+            made = ThreadpoolController()
         except Exception:  # threadpoolctl missing or unable to inspect this process: keep the inherited threads
-            _CONTROLLER.append(None)
-    return _CONTROLLER[0]
+            made = None
+        _CONTROLLER.clear()
+        _CONTROLLER[len(sys.modules)] = made
+    return next(iter(_CONTROLLER.values()))
 
 
 def check_threads():

@@ -43,3 +43,25 @@ def test_the_check_runs_with_its_threads_and_gives_them_back(monkeypatch):
     assert check_network(SPEC, impl, symbolic="off").passed
     assert seen and seen[0] == {CHECK_THREADS}
     assert _blas_threads() == before
+
+
+def test_the_controller_is_built_again_when_a_module_may_have_brought_a_blas(monkeypatch):
+    """A library imported after the first check (torch, SciPy) may load a BLAS of its own; a controller built
+    before would not know it and leave it at its default threads."""
+    import sys
+    import types
+
+    from gradcheck import threads
+
+    built = []
+
+    class Controller:
+        def __init__(self):
+            built.append(len(sys.modules))
+
+    monkeypatch.setattr(threadpoolctl, "ThreadpoolController", Controller)
+    monkeypatch.setattr(threads, "_CONTROLLER", {})
+    first = threads._controller()
+    assert threads._controller() is first and len(built) == 1  # nothing imported since: the same one
+    monkeypatch.setitem(sys.modules, "a_library_with_its_own_blas", types.ModuleType("a_library_with_its_own_blas"))
+    assert threads._controller() is not first and len(built) == 2
