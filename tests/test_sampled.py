@@ -268,3 +268,38 @@ def test_check_function_finds_a_wrong_element_among_many_kinks_at_theta():
     bad = check_function(f, wrong, x, mode="sampled", sample=4, directions=8)
     assert good.passed and not bad.passed
     assert any(d.kinked for d in bad.directions)
+
+
+def test_auto_keeps_a_sampled_check_within_its_time_by_sampling_at_random():
+    from gradcheck.numeric.estimate import MIN_SAMPLE, SAMPLED_SECONDS, plan_sample
+
+    big = load_spec({**LSTM, "input": {"steps": 50, "features": 64}, "layers": [
+        {"type": "lstm", "units": 512, "sequences": False}, {"units": 4}]})  # 1,183,748 params
+    k, cover, seconds = plan_sample(big, 16)
+    assert not cover and MIN_SAMPLE <= k < 256 and seconds <= SAMPLED_SECONDS
+    mode, note = resolve_mode("auto", big, 16)
+    assert mode == "sampled" and "elements of each tensor at random: covering every row and column would take" in note
+    small = load_spec(LSTM)
+    assert plan_sample(small, 16)[:2] == (256, True)
+
+
+def test_a_sample_at_random_still_names_a_wrong_element(monkeypatch):
+    from gradcheck.numeric import estimate
+
+    monkeypatch.setattr(estimate, "SAMPLED_SECONDS", 1e-9)  # as if covering rows and columns took too long
+    raw = {"input": 784, "layers": [{"units": 1024, "activation": "relu"}, {"units": 10}], "batch": 32}
+    spec = load_spec(raw)
+
+    def wrong(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[1]["W"] = grads[1]["W"].copy()
+        grads[1]["W"][7, 700] *= 1.5
+        return grads
+
+    good = check_network(raw, symbolic="off")
+    note = next(n for n in good.notes if n.startswith("sampled check"))
+    assert good.passed and "(chosen at random)" in note
+    per_tensor = sum(min(int(np.prod(s)), estimate.MIN_SAMPLE) for layer in spec.param_shapes() for s in layer.values())
+    assert note.startswith(f"sampled check: {per_tensor} of 814,090 elements"), note  # 16 per tensor, b1 its 10
+    bad = check_network(raw, wrong, symbolic="off")
+    assert not bad.passed and bad.tensor("W1").first("wrong") == "W1[7, 700]"

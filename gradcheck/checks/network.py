@@ -18,7 +18,7 @@ from ..judge.compare import ATOL, RTOL, UNDERFLOW
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
-from ..numeric.estimate import resolve_mode
+from ..numeric.estimate import plan_sample, resolve_mode
 from ..numeric.kinks import unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import grow_elements, numeric_gradient
@@ -94,6 +94,7 @@ class _Network:
     done: object = None  # the ReferencePass they came from (its forward pass and δs, used again)
     mode: str = "full"  # the mode that runs
     elements: list | None = None  # per layer, {param: flat indices} a sampled check perturbs
+    cover: bool = True  # whether that sample hits every row and column of each weight
     numeric: object = None  # the NumericGradient
     rounding: list | None = None
     hidden: list | None = None
@@ -152,7 +153,10 @@ def reference_stage(s, opts):
     s.loss, s.reference = s.done.loss, s.done.grads
     s.mode, mode_note = resolve_mode(opts.mode, s.spec, s.n, opts.method, opts.sample, opts.directions)
     if s.mode == "sampled":
-        s.elements = refill.sample(s.spec, opts.sample, opts.seed)
+        k, s.cover = opts.sample, True
+        if opts.mode == "auto":  # within about SAMPLED_SECONDS (a sample asked for by name is taken as asked)
+            k, s.cover, _ = plan_sample(s.spec, s.n, opts.method, opts.sample, opts.directions)
+        s.elements = refill.sample(s.spec, k, opts.seed, s.cover)
     s.notes += [mode_note] if mode_note else []
 
 
@@ -210,7 +214,7 @@ def sampled_stage(s, opts):
     s.found = check_directions(s.spec, s.params, (s.X, s.Y), judged, s.rounding, (opts.directions, opts.seed or 0),
                                opts.rtol, noise=s.numeric.noise)
     s.elements = refill.refill(s.spec, s.params, s.X, s.Y, s.numeric, s.elements, s.found, opts)
-    s.notes.append(refill.sampled_note(s.spec, s.elements, s.found))
+    s.notes.append(refill.sampled_note(s.spec, s.elements, s.found, s.cover))
 
 
 def kinks_stage(s, opts):

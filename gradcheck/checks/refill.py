@@ -17,10 +17,11 @@ from ..numeric.sampled import choose_elements, directions_text
 __all__ = ["sample", "refill", "mask", "sampled_note"]
 
 
-def sample(spec, size, seed):
-    """Per layer, {param: flat indices} of the elements a sampled check perturbs (every row and column hit)."""
+def sample(spec, size, seed, cover=True):
+    """Per layer, {param: flat indices} of the elements a sampled check perturbs (every row and column hit, unless
+    ``cover`` is False)."""
     rng = np.random.default_rng([seed or 0, 0x5A3])
-    return [{key: choose_elements(shape, size, rng) for key, shape in shapes.items()}
+    return [{key: choose_elements(shape, size, rng, cover) for key, shape in shapes.items()}
             for shapes in spec.param_shapes()]
 
 
@@ -71,7 +72,8 @@ def mask(elements, layer, kind, shape):
     return out.reshape(shape)
 
 
-def sampled_note(spec, elements, found):
+def sampled_note(spec, elements, found, cover=True):
     checked = sum(len(idx) for layer in elements for idx in layer.values())
-    return (f"sampled check: {checked:,} of {spec.n_params:,} elements checked by finite differences (every row "
-            f"and column of each weight), and {directions_text(found)}")
+    chosen = "every row and column of each weight" if cover else "chosen at random"
+    return (f"sampled check: {checked:,} of {spec.n_params:,} elements checked by finite differences ({chosen}), "
+            f"and {directions_text(found)}")

@@ -17,10 +17,16 @@ from . import methods
 from .network import kinked
 from .rows import row_top
 
-__all__ = ["FULL_SECONDS", "check_mode", "estimate_seconds", "resolve_mode", "sampled_counts", "sampled_seconds"]
+__all__ = ["FULL_SECONDS", "MIN_SAMPLE", "SAMPLED_SECONDS", "check_mode", "estimate_seconds", "plan_sample",
+           "resolve_mode", "sampled_counts", "sampled_seconds"]
 
 #: auto runs the full check when it is estimated to take at most this long.
 FULL_SECONDS = 2.0
+#: auto keeps a sampled check within about this long: beyond it the sample stops covering every row and column of
+#: each weight (a big recurrent or attention layer's rows cost a rerun of every step each), then halves, down to
+#: :data:`MIN_SAMPLE` elements per tensor; the random directions over all elements stay.
+SAMPLED_SECONDS = 30.0
+MIN_SAMPLE = 16
 #: For :func:`estimate_seconds`, measured on a modest machine (one core): seconds per multiply-add of a matrix
 #: product, per entry of an elementwise step (tanh, a loss, their temporaries), and the fixed cost of a layer.
 SECONDS_PER_MAC = 1e-10
@@ -75,7 +81,7 @@ def estimate_seconds(spec, n, method="auto", counts=None):
     return total
 
 
-def sampled_counts(spec, k):
+def sampled_counts(spec, k, cover=True):
     """Per layer, about how many elements a sampled check of ``k`` per tensor perturbs
     (:func:`~gradcheck.numeric.sampled.choose_elements`: k, or as many as it takes to hit every row and column of a
     matrix)."""
@@ -84,18 +90,18 @@ def sampled_counts(spec, k):
         total = 0
         for shape in shapes.values():
             size = int(np.prod(shape, dtype=np.int64))
-            cover = max(shape[0], size // shape[0]) if len(shape) >= 2 and shape[0] else 0
-            total += min(size, max(k, cover))
+            rows = max(shape[0], size // shape[0]) if cover and len(shape) >= 2 and shape[0] else 0
+            total += min(size, max(k, rows))
         out.append(total)
     return out
 
 
-def sampled_seconds(spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
+def sampled_seconds(spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS, cover=True):
     """Estimated time of a sampled check of ``spec``: the finite differences of :func:`sampled_counts` elements,
     ``count`` random directions (four forward passes each, and a pass over every param), and every element's
     verdict."""
     passes = sum(ly.forward_macs * SECONDS_PER_MAC + ly.units * SECONDS_PER_ENTRY for ly in spec.layers)
-    return (estimate_seconds(spec, n, method, sampled_counts(spec, sample))
+    return (estimate_seconds(spec, n, method, sampled_counts(spec, sample, cover))
             + count * (4 * n * passes + spec.n_params * DIRECTION_PARAM_SECONDS)
             + spec.n_params * JUDGE_PARAM_SECONDS)
 
@@ -110,9 +116,26 @@ def resolve_mode(mode, spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
     seconds = estimate_seconds(spec, n, method)
     if seconds <= FULL_SECONDS:
         return "full", None
-    sampled = sampled_seconds(spec, n, method, sample, count)
+    k, cover, sampled = plan_sample(spec, n, method, sample, count)
+    within = "" if cover else (f", {k} elements of each tensor at random: covering every row and column would take "
+                               f"about {_seconds(sampled_seconds(spec, n, method, sample, count))}")
     return "sampled", (f"auto mode: a full check of {spec.n_params:,} params would take about {_seconds(seconds)}, "
-                       f"so this check is sampled (about {_seconds(sampled)})")
+                       f"so this check is sampled (about {_seconds(sampled)}{within})")
+
+
+def plan_sample(spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
+    """(elements per tensor, every row and column covered?, estimated seconds) of the sampled check auto runs:
+    ``sample`` covering every row and column; else, beyond :data:`SAMPLED_SECONDS`, ``sample`` at random, then
+    halved down to :data:`MIN_SAMPLE`."""
+    seconds = sampled_seconds(spec, n, method, sample, count)
+    if seconds <= SAMPLED_SECONDS:
+        return sample, True, seconds
+    k = sample
+    while True:
+        seconds = sampled_seconds(spec, n, method, k, count, cover=False)
+        if seconds <= SAMPLED_SECONDS or k // 2 < MIN_SAMPLE:
+            return k, False, seconds
+        k //= 2
 
 
 def _seconds(t):

@@ -41,8 +41,9 @@ LEAF = 8
 #: A direction along which the loss is not smooth at the first steps is tried once more at steps this much smaller.
 KINK_SHRINK = 16
 
-def choose_elements(shape, k, rng):
-    """Flat indices of at least ``k`` elements of a tensor of ``shape``, hitting every row and every column.
+def choose_elements(shape, k, rng, cover=True):
+    """Flat indices of at least ``k`` elements of a tensor of ``shape``, hitting every row and every column (with
+    ``cover`` False, ``k`` at random).
 
     A tensor of more than two axes counts as a matrix (shape[0], the rest): a conv
     weight's rows are its filters. With R rows and C columns, max(R, C) elements cover
@@ -54,6 +55,8 @@ def choose_elements(shape, k, rng):
     ([0, 1, 2], [0, 1, 2, 3, 4])
     """
     size = int(np.prod(shape, dtype=np.int64))
+    if size > k and not cover:
+        return np.sort(rng.choice(size, k, replace=False))
     if size <= k:
         return np.arange(size)
     if len(shape) < 2:
