@@ -154,3 +154,26 @@ def test_a_resolvable_planted_error_never_passes(corner):
                                    f"{net['description']}\n{result}")
 
     check()
+
+
+def test_a_value_at_a_kink_whose_sides_agree_is_inconclusive_not_a_kink():
+    """A relu at 0 under a tied max, in a network whose loss barely feels it: the conv layer's gradients are about
+    1e-12, the one-sided derivatives of each element agree with 0 within 7e-11. The reference's 1.04e-12 and its
+    sign flipped are both explained by that bound alone: the difference cannot resolve them (inconclusive), and
+    neither lies between two slopes apart (a kink)."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "agreeing_sides_pool_ties.json").read_text())
+    spec = load_spec(net)
+    good = check_network(net, symbolic="off")
+
+    def flipped(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[0]["b"] = grads[0]["b"] * np.array([1.0, -1.0])
+        return grads
+
+    bad = check_network(net, flipped, symbolic="off")
+    for result, op in ((good, "backprop"), (bad, "impl")):
+        assert result.passed
+        assert result.tensor("b0").count("kink", op) == 0 and result.tensor("b0").count("inconclusive", op) == 2

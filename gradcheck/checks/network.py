@@ -19,7 +19,7 @@ from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
 from ..numeric.estimate import plan_sample, resolve_mode
-from ..numeric.kinks import unresolved
+from ..numeric.kinks import agreeing, unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import grow_elements, numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
@@ -270,7 +270,7 @@ def _tensor(s, opts, name, layer, kind, shape):
                         float32=s.impl_float32, mask=refill.mask(s.elements, layer, kind, shape),
                         rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
                         unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
-                        unresolved=unresolved(numeric, layer, kind),
+                        unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
                         joint={op: s.joint[op][layer][kind] for op in s.joint})
 
 

@@ -160,8 +160,9 @@ class TensorCheck:
     maps an opinion to a bool array of the elements it could not evaluate (SymPy's form
     overflowing where the reference backprop's is finite): those are "unchecked" for it,
     not judged. ``unresolved`` marks elements too close to a kink for any step
-    (inconclusive at best); ``joint`` maps an opinion to the elements at kinks that failed
-    the joint sub/supergradient test (wrong).
+    (inconclusive at best); ``agreeing`` those at a kink at θ whose one-sided derivatives agree (a value their
+    bound alone explains is inconclusive there, not a kink); ``joint`` maps an opinion to the elements at kinks
+    that failed the joint sub/supergradient test (wrong).
     """
 
     name: str
@@ -182,6 +183,9 @@ class TensorCheck:
     rounding32: np.ndarray | None = None
     unevaluated: dict = field(default_factory=dict)
     unresolved: np.ndarray | None = None
+    #: Elements at a kink at θ whose one-sided derivatives agree: a value only their bound explains is inconclusive
+    #: there (the difference cannot resolve it), not a kink (a value between two slopes apart).
+    agreeing: np.ndarray | None = None
     joint: dict | None = None
     _err: dict = field(default_factory=dict, repr=False)
 
@@ -249,6 +253,8 @@ class TensorCheck:
             if self.rounding32 is not None:
                 rounding = self.rounding32 if rounding is None else np.maximum(rounding, self.rounding32)
         ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, self.bound, rounding=rounding)
+        if self.agreeing is not None:  # explained by the bound alone, not by two slopes apart: not resolved
+            ver[np.asarray(self.agreeing, bool) & (ver == _KINK)] = _INCONCLUSIVE
         if self.mask is not None:
             ver[~np.asarray(self.mask, bool)] = _UNCHECKED
         return ver

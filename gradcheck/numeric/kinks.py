@@ -261,6 +261,17 @@ def merge_sides(ours, theirs, located):
                 getattr(ours.sides[i][key], part).ravel()[flat] = getattr(layer[key], part).ravel()[flat]
 
 
+def agreeing(numeric, layer, key):
+    """The mask of a param's elements flagged at a kink at θ whose one-sided derivatives agree within their bounds
+    (differentiable there, a higher derivative jumping: an elu with α = 1 at 0, or a kink the loss does not feel):
+    a value that only their bound explains is inconclusive, not a kink (None where the layer has no such
+    record)."""
+    sides = (numeric.sides or [None] * (layer + 1))[layer]
+    if sides is None:
+        return None
+    return np.asarray(numeric.kinks[layer][key], bool) & np.isnan(sides[key].minus)
+
+
 def unresolved(numeric, layer, key):
     """The mask of a param's elements too close to a kink for any step (None where there are none)."""
     sides = (numeric.sides or [None] * (layer + 1))[layer]
