@@ -116,3 +116,19 @@ def test_a_mistake_that_would_change_nothing_does_not_apply():
         {"per_channel", "constant_stats"}
     vector = {"input": 2, "layers": [{"type": "batchnorm", "variance": "unbiased"}, {"units": 1}]}
     assert applicable(vector) == {"constant_stats", "backward_biased"}
+
+
+def test_gradients_near_the_largest_float_are_compared_without_overflow():
+    import warnings
+
+    import numpy as np
+
+    from gradcheck import check_function
+    from gradcheck.diagnose.mistake import close
+
+    x = np.array([1e308, -1e308, 3e307])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow inside the comparison would raise here
+        assert close(x, x.copy()) and not close(x, -x) and close(x, x * (1 + 1e-12))
+        r = check_function(lambda w: float(np.sum(w)) * 1e307, lambda w: np.full(3, -1e307), np.array([1.0, 2.0, 3.0]))
+    assert not r.passed and any("the sign is flipped" in d for d in r.diagnosis), r.diagnosis

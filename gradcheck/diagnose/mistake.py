@@ -34,8 +34,14 @@ MATCH = 1e-7
 
 
 def close(x, y):
-    """Whether x and y are the same gradient: ‖x − y‖ ≤ MATCH·max(‖x‖, ‖y‖)."""
-    return np.linalg.norm(x - y) <= MATCH * max(np.linalg.norm(y), np.linalg.norm(x), 1e-300)
+    """Whether x and y are the same gradient: ‖x − y‖ ≤ MATCH·max(‖x‖, ‖y‖), taken at the scale of their largest
+    entry (gradients near 1e308 would overflow the norms)."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        scale = max(float(np.max(np.abs(x), initial=0.0)), float(np.max(np.abs(y), initial=0.0)))
+        if not np.isfinite(scale) or scale == 0.0:
+            return bool(np.array_equal(x, y))
+        x, y = np.asarray(x) / scale, np.asarray(y) / scale
+        return bool(np.linalg.norm(x - y) <= MATCH * max(np.linalg.norm(y), np.linalg.norm(x), 1e-300))
 
 
 class Mistake:

@@ -26,10 +26,10 @@ def diagnose_tensor(t, alone=False):
     flipped = kernel_flip_hint(t.name, a, n)
     if flipped:
         return flipped
-    norm = float(np.linalg.norm(n))
-    if norm > 0:
-        c = float(np.vdot(a, n)) / norm ** 2
-        if not same(c, 1.0) and close(a, c * n):
+    scale = float(np.max(np.abs(n), initial=0.0))  # the factor at that scale: gradients near 1e308 overflow
+    if scale > 0:
+        c = float(np.vdot(a / scale, n / scale)) / float(np.linalg.norm(n / scale)) ** 2
+        if np.isfinite(c) and not same(c, 1.0) and close(a, c * n):
             what = ("the sign is flipped (minus the gradient)" if same(c, -1.0)
                     else f"every element is {c:.6g} × the true value")
             batch = _batch_reading(t, c) if alone else ""
