@@ -107,3 +107,27 @@ def test_sys_exit_in_a_layers_backward_is_a_problem():
 
     r = check_layer(_affine_forward, backward, X, RNG.normal(size=(3, 5)), RNG.normal(size=5))
     assert not r.passed and "backward raised SystemExit: 3" in r.problems[0]
+
+
+def test_a_layer_whose_forward_returns_complex_numbers_is_checked_on_their_real_part_without_a_warning():
+    import warnings
+
+    X, W = np.arange(6.0).reshape(3, 2) / 7, np.array([[0.5, -1.0], [2.0, 0.25]])
+
+    def forward(x, w):
+        return (x @ w).astype(complex), (x, w)
+
+    def backward(dout, cache):
+        x, w = cache
+        return dout @ w.T, x.T @ dout
+
+    def doubled(dout, cache):
+        dx, dw = backward(dout, cache)
+        return dx, 2 * dw
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # NumPy's ComplexWarning from inside the check would raise here
+        r = check_layer(forward, backward, X, W)
+        bad = check_layer(forward, doubled, X, W)
+    assert r.passed, r
+    assert not bad.passed and bad.tensor("w").count("wrong") == 4 and bad.tensor("x").passed
