@@ -26,6 +26,11 @@ NETS = {
     "conv_batchnorm": {"input": [1, 4, 4], "batch": 3, "loss": "cross_entropy", "seed": 4, "layers": [
         {"type": "conv2d", "filters": 2, "kernel": 3, "activation": "tanh"}, {"type": "batchnorm"},
         {"type": "flatten"}, {"units": 2, "activation": "softmax"}]},
+    "residual_add_after_batchnorm": {"input": 3, "batch": 7, "loss": "cross_entropy", "seed": 2, "layers": [
+        {"units": 4, "activation": "relu", "name": "h"}, {"units": 4, "name": "g"}, {"type": "batchnorm", "name": "bn"},
+        {"type": "add", "inputs": ["h", "bn"]}, {"units": 3, "activation": "softmax"}]},
+    "l2_and_dropout": {"input": 2, "batch": 5, "loss": "mse", "seed": 3, "regularization": {"l2": 0.1}, "layers": [
+        {"units": 3, "activation": "sigmoid"}, {"type": "batchnorm"}, {"type": "dropout", "p": 0.3}, {"units": 2}]},
     "row_convention_augmented": {"input": 2, "batch": 10, "loss": "mse", "seed": 5, "convention": "row",
                                  "bias": "augmented", "layers": [
         {"units": 3, "activation": "sigmoid"}, {"type": "batchnorm"}, {"units": 2, "activation": "tanh"}]},
