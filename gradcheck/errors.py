@@ -66,8 +66,11 @@ def _inside(filename):
     return path.parent == _HERE or _HERE in path.parents
 
 
+@functools.lru_cache(maxsize=4096)
 def is_user_file(filename):
-    """True for a frame in the user's own code: not gradcheck, not the standard library, not an installed package."""
+    """True for a frame in the user's own code: not gradcheck, not the standard library, not an installed package.
+    Cached: the line tracer asks it of every function a traced call enters (NumPy's own Python functions too),
+    and resolving a path costs file-system calls."""
     if not filename or filename.startswith("<"):
         return False
     path = Path(filename).resolve()

@@ -173,9 +173,9 @@ class _Recorder:
 
     def arrays(self, frame, names):
         """The frame's arrays, and those inside the small lists and dicts ``names`` (``grads[1]['W']``)."""
-        out = {}
+        out, array = {}, np.ndarray
         for name, value in frame.f_locals.items():
-            if isinstance(value, np.ndarray):
+            if type(value) is array or isinstance(value, array):
                 out[name] = value
             elif name in names:
                 _collect(name, value, out, 2)
@@ -196,11 +196,14 @@ class _Recorder:
         shapes by then), so a long loop costs little more than the tracing hook itself.
         """
         self.events += 1
-        key, filename = id(frame), frame.f_code.co_filename
+        key, code = id(frame), frame.f_code
+        filename, runs = code.co_filename, self.runs
         prev = self.state.get(key)
-        code = frame.f_code
-        prev_open = prev is not None and prev[1] is not None and self._count(code, prev[0]) <= SATURATE
-        next_open = lineno is not None and self.runs.get((code, lineno), 0) < SATURATE
+        prev_open = False
+        if prev is not None and prev[1] is not None:
+            ran = runs[(code, prev[0])] = runs.get((code, prev[0]), 0) + 1
+            prev_open = ran <= SATURATE
+        next_open = lineno is not None and runs.get((code, lineno), 0) < SATURATE
         if not (prev_open or next_open):
             if lineno is None:
                 self.state.pop(key, None)
@@ -225,16 +228,12 @@ class _Recorder:
         n = self.calls[code] = self.calls.get(code, 0) + 1
         return n <= CALLS
 
-    def _count(self, code, lineno):
-        n = self.runs[(code, lineno)] = self.runs.get((code, lineno), 0) + 1
-        return n
-
     def _record(self, frame, lineno, before, now):
         filename = frame.f_code.co_filename
         line = self.lines.get((filename, lineno))
-        source = line.source if line is not None else linecache.getline(filename, lineno).split("#")[0].strip()
+        inputs = self.inputs
         changed = {k: v for k, v in now.items()  # a name for an input is no step; an object's attribute no variable
-                   if before.get(k) != (id(v), v.shape) and id(v) not in self.inputs and "." not in k}
+                   if before.get(k) != (id(v), v.shape) and id(v) not in inputs and "." not in k}
         stmt = statement_at(filename, lineno)
         written = {w.label: now[w.name] for w in stmt.writes if w.name in now}
         broadcast = None if line is not None and self.causes.named(line) else \
@@ -242,6 +241,7 @@ class _Recorder:
         if not (changed or written or broadcast):
             return
         if line is None:
+            source = linecache.getline(filename, lineno).split("#")[0].strip()
             line = self.lines[(filename, lineno)] = Line(filename, lineno, source)
         line.runs += 1
         for name, arr in {**changed, **written}.items():
