@@ -238,9 +238,10 @@ def mp_cost(spec, params, X, Y):
     return spec.n_params * spec.n_samples + sum(int(np.prod(ly.out_shape)) for ly in spec.layers) * spec.n_samples
 
 
-def mp_derivative(spec, params, X, Y, layer, key, flat, dps=60, step=1e-25):
+def mp_derivative(spec, params, X, Y, layer, key, flat, dps=60, step=1e-25, sides=False):
     """∂C/∂params[layer][key].flat[flat] by a central difference at ``dps`` digits with step ``step``·max(1, |θ|):
-    truncation about step², rounding about 10^−dps/step, so exact to far below float64 rounding."""
+    truncation about step², rounding about 10^−dps/step, so exact to far below float64 rounding. With ``sides``,
+    the one-sided derivatives (D₋, D₊) instead, which differ where the element sits on a kink."""
     import mpmath
 
     with mpmath.workdps(dps):
@@ -256,8 +257,10 @@ def mp_derivative(spec, params, X, Y, layer, key, flat, dps=60, step=1e-25):
         theta = target[index]
         h = mp.mpf(step) * max(1, abs(theta))
         values = []
-        for sign in (1, -1):
+        for sign in (1, -1, 0) if sides else (1, -1):
             target[index] = theta + sign * h
             values.append(network_loss(spec, base, Xm, Ym, ops))
         target[index] = theta
+        if sides:
+            return float((values[2] - values[1]) / h), float((values[0] - values[2]) / h)
         return float((values[0] - values[1]) / (2 * h))

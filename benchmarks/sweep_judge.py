@@ -27,7 +27,10 @@ and torch t, is resolvable when all three hold:
   the other one-sided slope where the element sits on a kink (torch gives one slope, mpmath their mean);
 * a float64 central difference resolves it: on the ladder of steps h_k = max(1, |θ|)·10^(−k/2), k = 2..20, two
   neighbouring steps both land within |p − e|/10 of e, with a rounding floor ε·max|C(θ ± h_k)|/h_k below that
-  too (so a search for a stable step would find e, and not by a loss that does not change at all).
+  too (so a search for a stable step would find e, and not by a loss that does not change at all);
+* p does not lie between the element's 60-digit one-sided derivatives: at a kink any value between the two
+  slopes is a valid one (a doubled gradient of a weight under tied max-pool windows can be), whatever their
+  mean e.
 
 A planted error counts as *caught* when any changed element is judged wrong or suspicious; otherwise, if some
 changed element is resolvable, as *inconclusive* (the judge gave up on a resolvable element, and the run
@@ -175,12 +178,25 @@ class Network:
             floors.append(EPS * max(abs(c_up), abs(c_down)) / (up - down))
         return np.array(values), np.array(floors)
 
+    def sides(self, name, flat):
+        """The 60-digit one-sided derivatives (D₋, D₊) of one element (None where it would be slow)."""
+        if mp_cost(self.spec, self.params, self.X, self.Y) > MP_BUDGET:
+            return None
+        if (name, flat, "sides") not in self._mp:
+            layer, kind = next((layer, kind) for n, layer, kind in self.names if n == name)
+            self._mp[name, flat, "sides"] = mp_derivative(self.spec, self.params, self.X, self.Y, layer, kind, flat,
+                                                          sides=True)
+        return self._mp[name, flat, "sides"]
+
     def resolvable(self, name, flat, planted):
         """(resolvable?, e, where e came from): the rule of the module's docstring."""
         e, source = self.best_exact(name, flat)
         r, t = self.value("ref", name, flat), self.value("exact", name, flat)
         gap = abs(planted - e)
         if not (gap > 1e-4 * max(abs(planted), abs(e)) and gap > 10 * (abs(r - e) + 2 * abs(t - e))):
+            return False, e, source
+        sides = self.sides(name, flat)
+        if sides is not None and min(sides) <= planted <= max(sides):  # between the slopes of a kink: a valid value
             return False, e, source
         values, floors = self.ladder(name, flat)
         near = (np.abs(values - e) <= gap / 10) & (floors <= gap / 10)
