@@ -303,3 +303,13 @@ def test_a_sample_at_random_still_names_a_wrong_element(monkeypatch):
     assert note.startswith(f"sampled check: {per_tensor} of 814,090 elements"), note  # 16 per tensor, b1 its 10
     bad = check_network(raw, wrong, symbolic="off")
     assert not bad.passed and bad.tensor("W1").first("wrong") == "W1[7, 700]"
+
+
+def test_auto_checks_in_full_where_sampling_would_save_nothing():
+    """32 params and a million samples: a sample of 256 per tensor is every element, and its random directions
+    cost more passes besides."""
+    spec = load_spec({"input": {"steps": 2, "features": 2}, "batch": 10**6, "loss": "mse", "layers": [
+        {"type": "attention", "heads": 1}, {"type": "layernorm"}, {"type": "flatten"}, {"units": 2}]})
+    assert estimate_seconds(spec, 10**6) > FULL_SECONDS
+    mode, note = resolve_mode("auto", spec, 10**6)
+    assert mode == "full" and "no longer than a sampled one, so it runs in full" in note

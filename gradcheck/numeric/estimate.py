@@ -34,6 +34,9 @@ SECONDS_PER_ENTRY = 5e-9
 LAYER_SECONDS = 2e-4
 #: ... and the bookkeeping of one (element, stencil point) pair: its step, its loss, the combination.
 PAIR_SECONDS = 1.5e-7
+#: ... and the passes of the whole network every check makes besides its perturbed ones (the reference backprop,
+#: the loss's noise, the rounding allowance's draws), counted as forward passes.
+CHECK_PASSES = 20
 #: ... and, for a sampled check, what every param costs each random direction (drawing it, J·v) and the verdicts
 #: (every element is judged, sampled or not).
 DIRECTION_PARAM_SECONDS = 2e-8
@@ -100,9 +103,8 @@ def sampled_seconds(spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS, cov
     """Estimated time of a sampled check of ``spec``: the finite differences of :func:`sampled_counts` elements,
     ``count`` random directions (four forward passes each, and a pass over every param), and every element's
     verdict."""
-    passes = sum(ly.forward_macs * SECONDS_PER_MAC + ly.units * SECONDS_PER_ENTRY for ly in spec.layers)
     return (estimate_seconds(spec, n, method, sampled_counts(spec, sample, cover))
-            + count * (4 * n * passes + spec.n_params * DIRECTION_PARAM_SECONDS)
+            + count * (4 * n * _pass_seconds(spec) + spec.n_params * DIRECTION_PARAM_SECONDS)
             + spec.n_params * JUDGE_PARAM_SECONDS)
 
 
@@ -113,14 +115,23 @@ def resolve_mode(mode, spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
     check_mode(mode)
     if mode != "auto":
         return mode, None
-    seconds = estimate_seconds(spec, n, method)
+    fixed = CHECK_PASSES * n * _pass_seconds(spec)
+    seconds = estimate_seconds(spec, n, method) + fixed
     if seconds <= FULL_SECONDS:
         return "full", None
     k, cover, sampled = plan_sample(spec, n, method, sample, count)
+    if sampled + fixed >= seconds:  # few params, many samples: sampling saves nothing
+        return "full", (f"auto mode: a full check of {spec.n_params:,} params takes about {_seconds(seconds)}, no "
+                        "longer than a sampled one, so it runs in full")
     within = "" if cover else (f", {k} elements of each tensor at random: covering every row and column would take "
-                               f"about {_seconds(sampled_seconds(spec, n, method, sample, count))}")
+                               f"about {_seconds(sampled_seconds(spec, n, method, sample, count) + fixed)}")
     return "sampled", (f"auto mode: a full check of {spec.n_params:,} params would take about {_seconds(seconds)}, "
-                       f"so this check is sampled (about {_seconds(sampled)}{within})")
+                       f"so this check is sampled (about {_seconds(sampled + fixed)}{within})")
+
+
+def _pass_seconds(spec):
+    """One sample's forward pass of the whole network."""
+    return sum(ly.forward_macs * SECONDS_PER_MAC + ly.units * SECONDS_PER_ENTRY for ly in spec.layers)
 
 
 def plan_sample(spec, n, method="auto", sample=SAMPLE, count=DIRECTIONS):
