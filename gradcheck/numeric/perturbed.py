@@ -38,12 +38,18 @@ from .rows import row_top, unit_rows, with_rows
 from .stencils import flatten
 from .unitlines import UnitLines, fits_lines
 
-__all__ = ["Perturbed", "row_top"]
+__all__ = ["Perturbed", "layer_states", "row_top"]
 
 #: Memory for the arrays of one chunk of perturbed networks (peak use stays a small multiple of this).
 CHUNK_BYTES = 8 * 2**20
 #: Perturbed networks per call where the unit lines give their losses (a few numbers each).
 LINE_CHUNK = 2**16
+
+
+def layer_states(spec, fw, params):
+    """Every layer's kink state in the forward pass ``fw`` at ``params`` (a relu's signs, a max pool's winners; None
+    for a layer without kinks)."""
+    return [ly.kink_state(fw.a_prev(ly), z, spec.conv, params=p) for ly, z, p in zip(spec.layers, fw.z, params)]
 
 
 class Perturbed:
@@ -59,11 +65,9 @@ class Perturbed:
         self.structured = structured
         self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
         self._keys = [list(shapes) for shapes in spec.param_shapes()]
-        conv = spec.conv
         self.base = forward(spec, params, X) if base is None else base
         self.inputs = [self.base.a_prev(ly) for ly in spec.layers]
-        self.states = [ly.kink_state(a, z, conv, params=p)
-                       for ly, a, z, p in zip(spec.layers, self.inputs, self.base.z, params)]
+        self.states = layer_states(spec, self.base, params)
         self.n = spec.samples_in(Y)
         self.fused = fused_loss(spec) is not None
         self.loss_state = loss_of(spec).kink_state(self.base.output, spec.targets(Y))

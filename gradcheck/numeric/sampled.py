@@ -25,12 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..catalogue.losses import loss_of
-from ..catalogue.regularization import penalty, weight_entries
+from ..catalogue.regularization import weight_entries
 from ..defaults import DIRECTIONS, MARGIN, MODES, RTOL, SAMPLE
-from ..reference.backprop import forward, loss_frame, loss_value
+from ..reference.backprop import cost, forward
 from .kinks import OFFSETS, Stencil
 from .noise import layer_noise
-from .perturbed import Perturbed
+from .perturbed import Perturbed, layer_states
 from .stencils import EPS, STEP_SCALE, error_bound
 
 __all__ = ["DIRECTIONS", "MODES", "SAMPLE", "Direction", "check_directions", "choose_elements", "directions",
@@ -238,14 +238,11 @@ class _KinkStates:
 
     def at(self, params):
         """(C, [kink states]) at ``params``; a state is None where a layer has none."""
-        spec, conv = self.spec, self.spec.conv
+        spec = self.spec
         fw = forward(spec, params, self.X)
-        value = float(loss_value(spec, fw.output, self.Y, fw.z[-1])) + penalty(spec, params, loss_frame(spec,
-                                                                                                      fw.output)[0])
-        states = [ly.kink_state(fw.a_prev(ly), z, conv, params=p) for ly, z, p in zip(spec.layers, fw.z, params)]
-        states.append(loss_of(spec).kink_state(fw.output, self.targets))
+        states = [*layer_states(spec, fw, params), loss_of(spec).kink_state(fw.output, self.targets)]
         states += [np.sign(params[layer][key]) for layer, key, _ in self.penalised]
-        return value, states
+        return cost(spec, params, self.X, self.Y, fw=fw), states
 
 
 def _bisect(dd, g, noise, v, rtol, budget):

@@ -152,9 +152,10 @@ def sample_losses(spec, a, Y, z=None):
     return loss.value(apart(a), apart(Y), n, k)
 
 
-def cost(spec, params, X, Y):
-    """C of one network at ``params``: the loss of its forward pass on X plus the regularisation term."""
-    fw = forward(spec, params, X)
+def cost(spec, params, X, Y, fw=None):
+    """C of one network at ``params``: the loss of its forward pass on X plus the regularisation term. ``fw``:
+    that forward pass, if already made."""
+    fw = forward(spec, params, X) if fw is None else fw
     n = loss_frame(spec, fw.output)[0]
     return float(loss_value(spec, fw.output, Y, fw.z[-1])) + penalty(spec, params, n)
 
