@@ -106,8 +106,9 @@ def main(argv=None):
             print("gradcheck: interrupted", file=sys.stderr)
             return 130
         except MemoryError as e:  # a network too large for this machine: the input's size, not a fault of gradcheck
-            print(f"gradcheck: {path}: {too_large(e)}", file=sys.stderr)
-            errors.append({"source": str(path), "error": too_large(e)})
+            message = too_large(e)
+            print(f"gradcheck: {path}: {message}", file=sys.stderr)
+            errors.append({"source": str(path), "error": message})
             code = max(code, EXIT_BAD_INPUT)
             continue
         except Exception as e:

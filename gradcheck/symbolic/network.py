@@ -300,7 +300,7 @@ def _backward(net):
             net.deltas.update(zip(net.delta[li], da))
         else:
             users = {}
-            per = len(as_) // len(net.tags) if net.retag is not None else len(as_)  # sample 0's, or all
+            per = len(net.split(as_)[0])  # sample 0's where the network renames, else all
             for m, am in enumerate(as_[:per]):
                 for s in net.forward[am].free_symbols:
                     users.setdefault(s, []).append(m)
@@ -348,9 +348,9 @@ def _adjoints(net, li, first=False, alike=False):
     intermediate's adjoint renamed from sample 0's (a layer that ties the samples, each in the same form)."""
     zs, delta, inter = net.z_exprs[li], net.delta[li], list(net.inter[li])
     if first or alike:
-        zs, delta = (x[:len(x) // len(net.tags)] for x in (zs, delta))
+        zs, delta = net.split(zs)[0], net.split(delta)[0]
     if first:
-        inter = inter[:len(inter) // len(net.tags)]
+        inter = net.split(inter)[0]
     users, shared = {}, {}  # symbol -> [(the terms of an expression that hold it, adjoint symbol)]: z's, others
     for zi, di in zip(zs, delta):
         _add_user(users, zi, di)
