@@ -269,7 +269,7 @@ def test_a_wrong_element_where_the_steps_were_refined_still_fails():
 
 
 def test_a_tiny_gradient_returned_as_zero_is_never_wrong():
-    """Weights 40x: one gradient is -7.7e-15, far below what the finite difference resolves (it gives exactly 0).
+    """Weights 40x: one gradient is -7.7e-15, below what the finite difference resolves (its bound is larger).
     A backprop that returns 0 there agrees with the finite difference; the reference's -7.7e-15 is within the
     rounding a correct float64 backprop has there (tanh' of a saturated unit is 0 to within ε), so 0 is good or
     inconclusive, never a failure; a value the finite difference does resolve is still wrong."""
@@ -288,7 +288,8 @@ def test_a_tiny_gradient_returned_as_zero_is_never_wrong():
 
     result = check_network(spec, impl, symbolic="off", params=params, data=data)
     w0 = result.tensor("W0")
-    assert w0.values["numeric"].ravel()[j] == 0.0  # the premise: the effect is below rounding
+    numeric, bound = w0.values["numeric"].ravel()[j], w0.bound.ravel()[j]
+    assert abs(numeric - ref[0]["W"].ravel()[j]) <= bound and bound >= abs(numeric)  # the premise: unresolved
     assert np.asarray(w0.verdict("impl")).ravel()[j] in ("good", "inconclusive")
     assert w0.rounding.ravel()[j] >= abs(ref[0]["W"].ravel()[j])  # excused by the backprop's rounding there
     assert result.passed
@@ -402,3 +403,36 @@ def test_gradients_below_what_the_loss_can_show_are_inconclusive_through_a_norm(
     assert 0 < abs(b3.values["backprop"][0]) < 1e-200 and b3.values["numeric"][0] == 0.0
     assert result.passed
     assert b3.count("inconclusive") == 1
+
+
+def test_a_gradient_below_a_float64_backprop_s_rounding_is_inconclusive_not_good():
+    """Saturated sigmoid outputs (z ≈ 40.7, y = 1): every exact gradient is below 1e-17, and the textbook δ = a − y
+    gives 0 (σ(z) rounds to 1). A correct float64 backprop's rounding there is as large as the gradients, so neither
+    a 0 nor every sign flipped can be judged: inconclusive, never good, never a FAIL. Where the output is not
+    saturated the same flips are wrong."""
+    net = {"input": 4, "layers": [{"units": 2, "activation": "linear"}, {"units": 1, "activation": "sigmoid"}],
+           "loss": "bce", "convention": "row", "bias": "separate", "batch": 2, "reduction": "sum",
+           "params": [{"W": [[0.144, 0.0], [0.0635, 0.149], [0.782, 0.636], [0.0603, 0.759]], "b": [0.0, -0.173]},
+                      {"W": [[0.528], [0.0]], "b": [40.66]}],
+           "data": {"X": [[-0.00513, -0.0301, -0.0301, 0.387], [1.48, 0.463, 0.0, 2.0]], "Y": [[1.0], [1.0]]}}
+    spec = load_spec(net)
+    _, exact = backprop(spec, spec.parameters(), *spec.batch_data())
+    assert 0 < abs(exact[0]["W"][1, 0]) < 1e-17
+
+    def zero(p, X, Y):
+        _, g = backprop(spec, p, X, Y)
+        g[0]["W"][1, 0] = 0.0
+        return g
+
+    def flipped(p, X, Y):
+        return [{k: -v for k, v in g.items()} for g in backprop(spec, p, X, Y)[1]]
+
+    result = check_network(net, zero, symbolic="off")
+    assert result.passed and result.tensor("W0").verdict("impl")[1, 0] == "inconclusive"
+    assert "below a float64 backprop's rounding" in str(result).splitlines()[0]
+    assert any("as large as the gradient itself" in note for note in result.notes)
+    result = check_network(net, flipped, symbolic="off")
+    changed = [t.verdict("impl")[t.values["backprop"] != 0] for t in result.tensors]
+    assert all((v == "inconclusive").all() for v in changed) and result.passed
+    net["params"][1]["b"] = [0.5]  # not saturated: the flipped signs are wrong
+    assert not check_network(net, flipped, symbolic="off").passed

@@ -10,7 +10,9 @@ plus rounding of the loss at its scale):
 * **good**: ``err <= tol``;
 * **inconclusive**: ``tol < err <= tol + MARGIN · bound``: only the finite difference's
   own error could explain the disagreement, so it cannot decide (not a FAIL; the
-  result says why and what to try);
+  result says why and what to try); also where err is beyond rtol and only the
+  backprop's rounding (below) covers it, that rounding being as large as the element
+  itself (:func:`_swamped`);
 * **wrong** (rel_err >= :data:`SUSPICIOUS`) or **suspicious**: the analytic value lies
   outside the finite difference's error bound by a margin. However small the
   gradient, an element the finite difference resolves is judged relatively.
@@ -107,6 +109,17 @@ def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=Non
     return np.array(code, dtype=np.int8)
 
 
+def _swamped(analytic, numeric, rtol, atol, rounding):
+    """Elements whose analytic value differs from the numeric one beyond ``rtol`` and ``atol``, where the rounding a
+    correct backprop may make is as large as the element itself: the rounding explains the difference, but no value
+    of that size can be judged (a saturated output, where the textbook δ = a − y rounds to 0 and so does every
+    gradient it feeds, whatever its sign). Inconclusive, not good."""
+    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
+    with np.errstate(invalid="ignore"):
+        size = np.maximum(np.abs(a), np.abs(n))
+        return (np.abs(a - n) > rtol * size + atol) & (np.asarray(rounding, float) >= size)
+
+
 def low_precision(values, depth=0):
     """True if any array in ``values`` (an array, a number, nested lists/tuples/dicts) is float32 or float16."""
     if isinstance(values, (np.ndarray, np.floating)):
@@ -188,6 +201,7 @@ class TensorCheck:
     agreeing: np.ndarray | None = None
     joint: dict | None = None
     _err: dict = field(default_factory=dict, repr=False)
+    _swamped: dict = field(default_factory=dict, repr=False)
 
     USER = ("impl", "analytic")
 
@@ -197,7 +211,7 @@ class TensorCheck:
             v = self.values.get(op)
             if v is None or np.shape(v) != np.shape(ref):
                 continue
-            ver = self._judge(v, ref, self.float32 and op in self.USER)
+            ver = self._judge(v, ref, self.float32 and op in self.USER, op)
             if op in self.unevaluated:
                 ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
             ab, rel = errors(v, ref)
@@ -244,7 +258,7 @@ class TensorCheck:
             ver[np.asarray(self.joint[op], bool) & (ver != _UNCHECKED)] = _WRONG
         return ver
 
-    def _judge(self, v, ref, f32):
+    def _judge(self, v, ref, f32, op):
         rtol, rounding = self.rtol, self.rounding
         if f32:  # float32's rounding: measured where the network is known, else the estimate's at ε₃₂ (and its rtol)
             row = tolerance("float32")
@@ -253,11 +267,22 @@ class TensorCheck:
             if self.rounding32 is not None:
                 rounding = self.rounding32 if rounding is None else np.maximum(rounding, self.rounding32)
         ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, self.bound, rounding=rounding)
+        if rounding is not None:
+            swamped = _swamped(v, ref, rtol, self.atol, rounding) & (ver == _GOOD)
+            ver[swamped] = _INCONCLUSIVE
+            self._swamped[op] = swamped
         if self.agreeing is not None:  # explained by the bound alone, not by two slopes apart: not resolved
             ver[np.asarray(self.agreeing, bool) & (ver == _KINK)] = _INCONCLUSIVE
         if self.mask is not None:
             ver[~np.asarray(self.mask, bool)] = _UNCHECKED
         return ver
+
+    def swamped(self, opinion=None):
+        """How many elements of ``opinion`` (or of every checked one) are inconclusive because a correct float64
+        backprop's rounding there is as large as the element itself (see :func:`_swamped`)."""
+        ops = [opinion] if opinion else list(self.checked)
+        return sum(int(np.count_nonzero(self._swamped.get(op, False) & (self._err[op][2] == _INCONCLUSIVE)))
+                   for op in ops if op in self._err)
 
     @staticmethod
     def _failing(ver):

@@ -154,11 +154,16 @@ def verdict_line(result, noise=None):
     """``PASS: …`` or ``FAIL: …`` in one line (``noise``: errors as a report shows them)."""
     if result.passed:
         undecided = sum(t.count("inconclusive") for t in result.tensors)
+        swamped = sum(t.swamped() for t in result.tensors)
         floor = ""
         if undecided and result.max_rel_error > result.rtol:
-            floor = f", on {undecided} inconclusive element(s) the finite difference cannot resolve"
-        elif result.max_rel_error > result.rtol:
-            floor = f", on elements within atol={result.atol:g}, which pass by the absolute floor"
+            why = ("the finite difference cannot resolve" if not swamped else
+                   "below a float64 backprop's rounding" if swamped == undecided else "(see the notes)")
+            floor = f", on {undecided} inconclusive element(s) {why}"
+        elif result.max_rel_error > result.rtol:  # passed beyond rtol: by the rounding allowed, or by atol
+            within = "the rounding a correct float64 backprop may make there"
+            floor = (f", on elements within atol={result.atol:g} or {within}" if result.atol > 0
+                     else f", on elements within {within}")
         worst = max(result.tensors, key=lambda t: t.max_rel_error, default=None)
         err = (f"{result.max_rel_error:.2g}" if noise is None or worst is None
                else shown_error(worst.max_rel_error, worst.max_abs_error, noise))
