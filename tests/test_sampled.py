@@ -111,8 +111,9 @@ def test_the_estimate_counts_an_attention_s_projections():
     small, wide = ({"input": {"steps": 4, "features": d}, "batch": 2, "loss": "mse",
                     "layers": [{"type": "attention", "heads": 1}, {"type": "flatten"}, {"units": 2}]}
                    for d in (32, 128))
-    # 16× the params, each recomputing 16× the projections
-    assert estimate_seconds(load_spec(wide), 2) > 100 * estimate_seconds(load_spec(small), 2)
+    # 16× the params, each recomputing 16× the projections (T·D² each) and 4× the entries (T·D): more than the 64×
+    # the entries alone would give
+    assert estimate_seconds(load_spec(wide), 2) > 80 * estimate_seconds(load_spec(small), 2)
 
 
 def test_the_estimate_counts_a_flatten_as_a_copy_and_a_convolution_by_its_windows():
@@ -313,3 +314,21 @@ def test_auto_checks_in_full_where_sampling_would_save_nothing():
     assert estimate_seconds(spec, 10**6) > FULL_SECONDS
     mode, note = resolve_mode("auto", spec, 10**6)
     assert mode == "full" and "no longer than a sampled one, so it runs in full" in note
+
+
+def test_the_estimate_counts_each_activation_s_own_cost_and_six_losses_per_element():
+    """gelu's erfc costs about seventy times tanh's per entry, and an element whose steps are chosen is evaluated at
+    the six steps of the first level (2h, h, h/2 either way): six times a complex step's one network."""
+    def net(act):  # layer 0's perturbed networks run layer 1's activation on every unit (5× as long with gelu)
+        return load_spec({"input": 16, "layers": [{"units": 64, "activation": act}, {"units": 64, "activation": act},
+                                                  {"units": 10, "activation": "softmax"}],
+                          "loss": "cross_entropy", "batch": 64})
+
+    assert estimate_seconds(net("gelu"), 64) > 3 * estimate_seconds(net("tanh"), 64)
+    spec = net("tanh")
+
+    def per_element(method):
+        return (estimate_seconds(spec, 64, method, counts=[100, 0, 0])
+                - estimate_seconds(spec, 64, method, counts=[0, 0, 0])) / 100
+
+    assert per_element("central") == pytest.approx(6 * per_element("complex-step"))

@@ -157,7 +157,9 @@ class Activation:
     - ``slips``: parameter values a backward pass is often written with instead of the layer's own
       (a library's default slope), each ((key, value), ...);
     - ``wrong_primes``: σ' as it is often written wrong, each (key, what it is in words, fn(z, a)):
-      gelu's Φ(z) without the product rule's z·φ(z), the tanh form's derivative for the exact one.
+      gelu's Φ(z) without the product rule's z·φ(z), the tanh form's derivative for the exact one;
+    - ``entry_seconds``: what its NumPy forward costs per entry beyond a plain pass over the entries (one core;
+      a check's time estimate): tanh about a nanosecond, gelu's erfc seventy.
     """
 
     name: str
@@ -184,6 +186,7 @@ class Activation:
     make: Callable | None = None
     slips: tuple = ()
     wrong_primes: tuple = ()
+    entry_seconds: float = 0.0
 
     def __post_init__(self):
         if self.kinks and not self.kink_text:
@@ -251,7 +254,8 @@ def make_leaky_relu(slope=0.01):
                       lambda z, a: np.where(z > 0, 1.0, slope),
                       _elementwise("leaky_relu", slope), f"z if z > 0 else {s}·z", f"1 if z > 0 else {s}",
                       kinks=(0.0,), params=(("slope", slope),), make=make_leaky_relu,
-                      slips=tuple((("slope", v),) for v in (0.01, 0.1, 0.2, 0.3, 0.0) if v != slope))
+                      slips=tuple((("slope", v),) for v in (0.01, 0.1, 0.2, 0.3, 0.0) if v != slope),
+                      entry_seconds=5e-9)
 
 
 def make_elu(alpha=1.0):
@@ -265,7 +269,7 @@ def make_elu(alpha=1.0):
                       kink_text="elu at 0, where its second derivative jumps" if alpha == 1 else "",
                       differentiable_kinks=alpha == 1,
                       prime_of_a_slip=True, params=(("alpha", alpha),), make=make_elu,
-                      slips=() if alpha == 1 else ((("alpha", 1.0),),))
+                      slips=() if alpha == 1 else ((("alpha", 1.0),),), entry_seconds=10e-9)
 
 
 def _softmax_forms(zs):
@@ -289,23 +293,24 @@ ACTIVATIONS: dict[str, Activation] = {
                    _elementwise("linear"), "z", "1", identity=True),
         Activation("sigmoid", lambda z, axis=-2: _sigmoid(z), lambda z, a: a * (1.0 - a),
                    _elementwise("sigmoid"), "σ(z) = 1/(1+exp(-z))", "σ(z)(1 − σ(z))",
-                   output_range=(0.0, 1.0), prime_of_a_slip=True, text_head="σ", latex_head=r"\sigma"),
+                   output_range=(0.0, 1.0), prime_of_a_slip=True, text_head="σ", latex_head=r"\sigma",
+                   entry_seconds=13e-9),
         Activation("tanh", lambda z, axis=-2: np.tanh(z), lambda z, a: 1.0 - a * a,
                    _elementwise("tanh"), "tanh(z)", "1 − tanh²(z)",
-                   output_range=(-1.0, 1.0), prime_of_a_slip=True, latex_head=r"\tanh"),
+                   output_range=(-1.0, 1.0), prime_of_a_slip=True, latex_head=r"\tanh", entry_seconds=1e-9),
         Activation("relu", lambda z, axis=-2: np.maximum(z, 0.0),
                    lambda z, a: (z > 0).astype(z.dtype),
-                   _elementwise("relu"), "max(0, z)", "[z > 0]", kinks=(0.0,)),
+                   _elementwise("relu"), "max(0, z)", "[z > 0]", kinks=(0.0,), entry_seconds=0.5e-9),
         make_leaky_relu(),
         Activation("softplus", lambda z, axis=-2: softplus_of(z),
                    lambda z, a: _sigmoid(z),
-                   _elementwise("softplus"), "log(1 + exp(z))", "σ(z)", prime_of_a_slip=True),
+                   _elementwise("softplus"), "log(1 + exp(z))", "σ(z)", prime_of_a_slip=True, entry_seconds=11e-9),
         Activation("softmax", _softmax, None,
                    _softmax_forms,
                    "exp(z_i) / Σ_j exp(z_j)", "a_i([i = j] − a_j)", last_only=True, losses=("cross_entropy",),
                    min_units=2, min_units_why="softmax over 1 unit is always 1 (its gradient is 0); use 2 or more "
                                               "units, or sigmoid with loss bce",
-                   output_range=(0.0, 1.0)),
+                   output_range=(0.0, 1.0), entry_seconds=5e-9),
         make_elu(),
         Activation("selu", lambda z, axis=-2: _selu(z),
                    lambda z, a: np.where(z > 0, SELU_LAMBDA, a + SELU_LAMBDA * SELU_ALPHA),
@@ -313,19 +318,20 @@ ACTIVATIONS: dict[str, Activation] = {
                    "λ if z > 0 else λ·α·exp(z) = a + λ·α", kinks=(0.0,), prime_of_a_slip=True,
                    wrong_primes=(("no_lambda", "elu's derivative with SELU's α but without its λ (1 if z > 0 else "
                                                "α·exp(z))", lambda z, a: np.where(z > 0, 1.0, a / SELU_LAMBDA
-                                                                                    + SELU_ALPHA)),)),
+                                                                                    + SELU_ALPHA)),),
+                   entry_seconds=11e-9),
         Activation("gelu", lambda z, axis=-2: _gelu(z), lambda z, a: normal_cdf(z) + z * normal_pdf(z),
                    _elementwise("gelu"), "z·Φ(z), Φ(z) = (1 + erf(z/√2))/2", "Φ(z) + z·φ(z)",
                    wrong_primes=(("phi_only", "Φ(z) alone (the product rule's z·φ(z) left out)",
                                   lambda z, a: normal_cdf(z)),
                                  ("tanh_form", "the tanh approximation's derivative (gelu_tanh')",
-                                  lambda z, a: _gelu_tanh_prime(z)))),
+                                  lambda z, a: _gelu_tanh_prime(z))), entry_seconds=70e-9),
         Activation("gelu_tanh", lambda z, axis=-2: _gelu_tanh(z), lambda z, a: _gelu_tanh_prime(z),
                    _elementwise("gelu_tanh"), "z·(1 + tanh(u))/2, u = √(2/π)·(z + 0.044715·z³)",
                    "(1 + tanh(u))/2 + z·(1 − tanh²(u))·√(2/π)·(1 + 3·0.044715·z²)/2",
                    wrong_primes=(("tanh_only", "(1 + tanh(u))/2 alone (the product rule's second term left out)",
                                   lambda z, a: 0.5 * (1.0 + np.tanh(_GELU_C * (z + _GELU_K * z**3)))),
                                  ("exact_form", "the exact gelu's derivative Φ(z) + z·φ(z)",
-                                  lambda z, a: normal_cdf(z) + z * normal_pdf(z)))),
+                                  lambda z, a: normal_cdf(z) + z * normal_pdf(z))), entry_seconds=50e-9),
     ]
 }

@@ -10,9 +10,13 @@ for its sample, plus its random directions and the verdicts on every element.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from ..catalogue import LOSSES
 from ..defaults import DIRECTIONS, MODES, SAMPLE
+from ..reference.backprop import fused_loss
 from . import methods
 from .network import kinked
 from .rows import row_top
@@ -27,13 +31,15 @@ FULL_SECONDS = 2.0
 #: :data:`MIN_SAMPLE` elements per tensor; the random directions over all elements stay.
 SAMPLED_SECONDS = 30.0
 MIN_SAMPLE = 16
-#: For :func:`estimate_seconds`, measured on a modest machine (one core): seconds per multiply-add of a matrix
-#: product, per entry of an elementwise step (tanh, a loss, their temporaries), and the fixed cost of a layer.
-SECONDS_PER_MAC = 1e-10
-SECONDS_PER_ENTRY = 5e-9
+#: For :func:`estimate_seconds`, fitted to full checks of 34 networks of every kind on one core of a 2-core Xeon
+#: (``benchmarks/bench_estimate.py``): seconds per multiply-add of a matrix product, per entry of a layer's output
+#: (its temporaries; what its activation adds is the activation's own ``entry_seconds``), and the fixed cost of a
+#: layer.
+SECONDS_PER_MAC = 2e-11
+SECONDS_PER_ENTRY = 2e-9
 LAYER_SECONDS = 2e-4
 #: ... and the bookkeeping of one (element, stencil point) pair: its step, its loss, the combination.
-PAIR_SECONDS = 1.5e-7
+PAIR_SECONDS = 3e-8
 #: ... and the passes of the whole network every check makes besides its perturbed ones (the reference backprop,
 #: the loss's noise, the rounding allowance's draws), counted as forward passes.
 CHECK_PASSES = 20
@@ -50,18 +56,25 @@ def estimate_seconds(spec, n, method="auto", counts=None):
     Per perturbed network, per sample: the multiply-adds of the layers above the perturbed
     one (:attr:`~gradcheck.catalogue.layers.base.Layer.forward_macs`; a rank-one change for the next dense
     layer), at :data:`SECONDS_PER_MAC`, and the
-    entries of their outputs, at :data:`SECONDS_PER_ENTRY`; a perturbed layer that is not
+    entries of their outputs, at :data:`SECONDS_PER_ENTRY` and their activation's own cost
+    (:attr:`~gradcheck.catalogue.activations.Activation.entry_seconds`: gelu's costs seventy times tanh's), then the
+    loss's (:attr:`~gradcheck.catalogue.losses.Loss.entry_seconds`); a perturbed layer that is not
     changed one unit at a time adds its own recomputation
     (:attr:`~gradcheck.catalogue.layers.base.Layer.change_macs`, and the entries it works on, at most its
     :attr:`~gradcheck.catalogue.layers.base.Layer.work`). A layer
-    evaluates one network per stencil point per element, or, where its losses come from the unit lines
+    evaluates one network per stencil point per element (six where each element's steps are chosen, the first
+    level of :mod:`gradcheck.numeric.steps`), or, where its losses come from the unit lines
     (:mod:`gradcheck.numeric.unitlines`), six per unit and a few products; every
     (element, point) pair also costs its bookkeeping.
     """
+    from .steps import FIRST
     from .unitlines import NODES, POWERS, fits_lines
 
     method = methods.lookup(method, kinked(spec))
+    points = len(FIRST) if method.per_element_steps else method.points
     layers, total = spec.layers, 0.0
+    loss = LOSSES[spec.loss].entry_seconds * math.prod(spec.output_shape)
+    fused = fused_loss(spec) is not None  # the output's activation is the loss's business
     for i, shapes in enumerate(spec.param_shapes()):
         if not shapes:
             continue
@@ -74,14 +87,23 @@ def estimate_seconds(spec, n, method="auto", counts=None):
             macs[0] = upper[0].units
         own = (0, 0) if rows else (layers[i].change_macs, min(layers[i].work, layers[i].change_macs + layers[i].units))
         per_network = ((sum(macs) + own[0]) * SECONDS_PER_MAC
-                       + (sum(m.units for m in upper) + 1 + top - i + own[1]) * SECONDS_PER_ENTRY)
+                       + (sum(m.units for m in upper) + 1 + top - i + own[1]) * SECONDS_PER_ENTRY
+                       + _activations(layers[i:top + 1], rows) + _activations(upper, fused=fused) + loss)
         if not method.complex and fits_lines(spec, i) and counts is None:
             networks = 2 * len(NODES) * layers[i].units
             total += len(POWERS) * count * n * SECONDS_PER_MAC
         else:
-            networks = count * method.points
-        total += networks * n * per_network + count * method.points * PAIR_SECONDS + LAYER_SECONDS
+            networks = count * points
+        total += networks * n * per_network + count * points * PAIR_SECONDS + LAYER_SECONDS
     return total
+
+
+def _activations(layers, rows=False, fused=False):
+    """What the activations of ``layers`` cost per sample beyond :data:`SECONDS_PER_ENTRY`: each unit's, or one
+    unit's where a change is carried up as one unit's row (``rows``); with ``fused``, not the last layer's (a loss
+    computed from z)."""
+    layers = layers[:-1] if fused and layers else layers
+    return sum((1 if rows else ly.units) * ly.act.entry_seconds for ly in layers if ly.has_activation)
 
 
 def sampled_counts(spec, k, cover=True):
