@@ -74,6 +74,23 @@ def test_conv_gradient_is_the_windows_of_the_input():
     np.testing.assert_allclose(grads[0]["W"][0, 0], delta * np.arange(9.0).reshape(3, 3))
 
 
+@pytest.mark.parametrize("kind", ["avgpool2d", "maxpool2d"])
+@pytest.mark.parametrize(("chw", "size", "stride"), [((3, 8, 8), 2, 2), ((2, 9, 9), 3, 3), ((2, 7, 7), 3, 2),
+                                                      ((1, 6, 6), 2, 1), ((2, 5, 5), 1, 1), ((1, 9, 9), 9, 1)])
+def test_pooling_is_the_reduction_of_every_window_bit_for_bit(kind, chw, size, stride):
+    """The pooled output, from strided slices of the input, equals the max or mean over each window of the
+    window view (a stack of perturbed networks in front: the shape a check's finite differences pass)."""
+    from gradcheck.catalogue.layers.windows import windows
+
+    spec = load_spec({"input": list(chw), "layers": [{"type": kind, "size": size, "stride": stride},
+                                                     {"type": "flatten"}, {"units": 2}], "loss": "mse"})
+    ly = spec.layers[0]
+    rng = np.random.default_rng(sum(chw) + size)
+    x = rng.standard_normal((3, 4, *chw)) * 10.0 ** rng.uniform(-3, 3, (3, 4, *chw))
+    want = getattr(windows(x, ly.size, ly.stride), ly.reduction)(axis=(-2, -1))
+    assert np.array_equal(ly.forward({}, x, spec.conv, spec.bias)[0], want)
+
+
 def test_max_pool_sends_the_gradient_to_the_maximum_only():
     spec = load_spec({"input": [1, 2, 2], "loss": "sse", "layers": [
         {"type": "maxpool2d", "size": 2}, {"type": "flatten"}, {"units": 1}],
