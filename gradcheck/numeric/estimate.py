@@ -60,8 +60,8 @@ def estimate_seconds(spec, n, method="auto", counts=None):
     (:attr:`~gradcheck.catalogue.activations.Activation.entry_seconds`: gelu's costs seventy times tanh's), then the
     loss's (:attr:`~gradcheck.catalogue.losses.Loss.entry_seconds`); a perturbed layer that is not
     changed one unit at a time adds its own recomputation
-    (:attr:`~gradcheck.catalogue.layers.base.Layer.change_macs`, and the entries it works on, at most its
-    :attr:`~gradcheck.catalogue.layers.base.Layer.work`). A layer
+    (:attr:`~gradcheck.catalogue.layers.base.Layer.change_macs` and
+    :attr:`~gradcheck.catalogue.layers.base.Layer.change_entries`). A layer
     evaluates one network per stencil point per element (six where each element's steps are chosen, the first
     level of :mod:`gradcheck.numeric.steps`), or, where its losses come from the unit lines
     (:mod:`gradcheck.numeric.unitlines`), six per unit and a few products; every
@@ -85,7 +85,7 @@ def estimate_seconds(spec, n, method="auto", counts=None):
         macs = [m.forward_macs for m in upper]
         if upper and hasattr(upper[0], "input_change") and layers[top].act.elementwise:
             macs[0] = upper[0].units
-        own = (0, 0) if rows else (layers[i].change_macs, min(layers[i].work, layers[i].change_macs + layers[i].units))
+        own = (0, 0) if rows else (layers[i].change_macs, layers[i].change_entries)
         per_network = ((sum(macs) + own[0]) * SECONDS_PER_MAC
                        + (sum(m.units for m in upper) + 1 + top - i + own[1]) * SECONDS_PER_ENTRY
                        + _activations(layers[i:top + 1], rows) + _activations(upper, fused=fused) + loss)

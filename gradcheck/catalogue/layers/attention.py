@@ -250,8 +250,16 @@ class Attention(Layer):
 
     @property
     def change_macs(self):
-        """The whole forward pass again."""
+        """The whole forward pass again: an element of Wq or Wk changes its head's scores and weighted sum (T²·d
+        each) and then every output through Wo (T·d·D), which at D in the thousands is most of a forward pass
+        (measured; :meth:`output_change`)."""
         return self.forward_macs
+
+    @property
+    def change_entries(self):
+        """The output copied (T·D), and for a q or k element its head's scores and softmax (T² each)."""
+        steps, width = self.in_shape
+        return steps * width + steps * steps
 
     @property
     def trace_sizes(self):

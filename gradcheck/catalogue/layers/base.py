@@ -247,6 +247,12 @@ class Layer:
         attention, dense on a sequence) runs its whole forward pass again."""
         return self.units
 
+    @property
+    def change_entries(self):
+        """Array entries per sample written when one of its params moved (a check's time estimate): those of its
+        :attr:`change_macs` and its output, at most its :attr:`work`."""
+        return min(self.work, self.change_macs + self.units)
+
     def weight_mask(self, key, conv, bias):
         """Which entries of the weight param ``key`` a regularisation term penalises: None for all of them."""
         return None
