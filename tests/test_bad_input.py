@@ -396,3 +396,20 @@ def test_memory_running_out_in_a_layer_is_bad_input_naming_the_layer(net_file, c
     line = one_line(err)
     assert code == 2 and "does not fit in memory: layer 0 (dense): Unable to allocate 1.5 TiB" in line, line
     assert "internal error" not in line
+
+
+@pytest.mark.parametrize("labels", [[[1, 0], [2, 0]], [1, 2], [[[1], [0], [2]], [[2], [0], [1]]]])
+def test_sequence_labels_of_the_wrong_shape_are_bad_input(labels, tmp_path, capsys):
+    """A per-step output takes a class label per step of each sample (N×T); labels of another shape are bad input
+    naming the data's path (2×2 labels for 3 steps had ended in an internal IndexError from the loss)."""
+    net = json.loads((DERIVATIONS / "lstm_language_model.json").read_text())
+    net["data"]["Y"] = labels
+    code, _, err = run([spec_text(tmp_path, json.dumps(net))], capsys)
+    line = one_line(err)
+    assert code == 2 and "data.Y" in line
+    if np.ndim(labels) == 2:
+        assert "expected a label per step of each sample (3 per sample, N×3), got labels shaped 2×2" in line
+        spec = load_spec(DERIVATIONS / "lstm_language_model.json")
+        X, _ = spec.batch_data()
+        with pytest.raises(SpecError, match=r"Y: expected a label per step"):
+            check_network(spec, symbolic="off", data=(X, np.asarray(labels)))

@@ -209,6 +209,12 @@ def parse_labels(raw, spec, source, path="data.Y"):
     else:
         array(raw, path, source)  # numbers in a rectangular list: its messages name the bad leaf
         values = np.asarray(raw, dtype=object).ravel().tolist()
+    steps, shape = tuple(spec.output_shape[:-1]), np.shape(raw)
+    if shape[1:] != steps or not shape:
+        want = "a label per sample (a flat list)" if not steps else \
+            f"a label per step of each sample ({'×'.join(map(str, steps))} per sample, N×{'×'.join(map(str, steps))})"
+        raise SpecError(path, f"expected {want}, got labels shaped {'×'.join(map(str, shape)) or 'as one number'}",
+                        source)
     flat = np.asarray(values, dtype=float)
     bad = np.flatnonzero([not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < k for v in values])
     if bad.size:
