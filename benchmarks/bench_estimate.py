@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,11 @@ def networks():
     b = block()
     b["input"], b["layers"][3]["units"] = {"steps": 32, "features": 32}, 32
     yield "transformer block T=32", b
+    tiny = json.loads((ROOT / "derivations" / "transformer_block.json").read_text())
+    tiny.pop("data", None)
+    tiny.pop("params", None)
+    tiny["batch"] = 10000
+    yield "transformer block T=2 D=2 N=10,000", tiny  # rows of two entries: NumPy's fixed cost per row
     yield "attention head", copy.deepcopy(ATTENTION)
     for n in (4, 16):
         lstm = copy.deepcopy(LSTM)

@@ -333,3 +333,18 @@ def test_the_estimate_counts_each_activation_s_own_cost_and_six_losses_per_eleme
                 - estimate_seconds(spec, 64, method, counts=[0, 0, 0])) / 100
 
     assert per_element("central") == pytest.approx(6 * per_element("complex-step"))
+
+
+def test_the_estimate_counts_numpy_s_cost_per_short_row():
+    """A transformer over 2 steps of 2 features at a batch of a million: every array's rows are two entries long,
+    and NumPy's fixed cost per row (a layernorm's mean and variance of each step, a softmax's max and sum) is most
+    of the work. Its full check takes about 2.5 minutes; counted by entries alone it was estimated at 11 s."""
+    import json
+    from pathlib import Path
+
+    raw = json.loads((Path(__file__).parent.parent / "derivations" / "transformer_block.json").read_text())
+    spec = load_spec({**raw, "batch": 1_000_000})
+    norm = next(ly for ly in spec.layers if ly.kind == "layernorm")
+    attention = spec.layers[0]
+    assert norm.row_reductions == 2 * 2 and attention.row_reductions == 2 * 1 * 2  # per step; per head and step
+    assert estimate_seconds(spec, 1_000_000) > 40

@@ -159,7 +159,8 @@ class Activation:
     - ``wrong_primes``: σ' as it is often written wrong, each (key, what it is in words, fn(z, a)):
       gelu's Φ(z) without the product rule's z·φ(z), the tanh form's derivative for the exact one;
     - ``entry_seconds``: what its NumPy forward costs per entry beyond a plain pass over the entries (one core;
-      a check's time estimate): tanh about a nanosecond, gelu's erfc seventy.
+      a check's time estimate): tanh about a nanosecond, gelu's erfc seventy; ``row_reductions``: the
+      reductions it makes per row of its units (softmax: the max and the sum).
     """
 
     name: str
@@ -187,6 +188,7 @@ class Activation:
     slips: tuple = ()
     wrong_primes: tuple = ()
     entry_seconds: float = 0.0
+    row_reductions: int = 0
 
     def __post_init__(self):
         if self.kinks and not self.kink_text:
@@ -310,7 +312,7 @@ ACTIVATIONS: dict[str, Activation] = {
                    "exp(z_i) / Σ_j exp(z_j)", "a_i([i = j] − a_j)", last_only=True, losses=("cross_entropy",),
                    min_units=2, min_units_why="softmax over 1 unit is always 1 (its gradient is 0); use 2 or more "
                                               "units, or sigmoid with loss bce",
-                   output_range=(0.0, 1.0), entry_seconds=5e-9),
+                   output_range=(0.0, 1.0), entry_seconds=5e-9, row_reductions=2),
         make_elu(),
         Activation("selu", lambda z, axis=-2: _selu(z),
                    lambda z, a: np.where(z > 0, SELU_LAMBDA, a + SELU_LAMBDA * SELU_ALPHA),

@@ -138,6 +138,9 @@ class Loss:
     #: What computing it costs per output entry, from z where it is defined with its output activation (one core;
     #: a check's time estimate): a square about a nanosecond, a log-softmax seven.
     entry_seconds: float = 1e-9
+    #: ... and the reductions it makes per row of outputs (a sample's, or a step's): the sum of its terms, and for a
+    #: log-softmax the max and the sum of exponentials too.
+    row_reductions: int = 1
 
     @property
     def kinked(self):
@@ -183,7 +186,7 @@ LOSSES: dict[str, Loss] = {
              random_targets=lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)],
              value_from_z=lambda z, y, n, k, axis: -_sum2(y * log_softmax(z, axis)) / n,
              delta_from_z=lambda z, a, y, n, k, axis: (a * y.sum(axis=axis, keepdims=True) - y) / n,
-             sample_term_from_z=_cross_entropy_term_from_z, entry_seconds=7e-9),
+             sample_term_from_z=_cross_entropy_term_from_z, entry_seconds=7e-9, row_reductions=5),
         Loss("bce", "−1/(N·K) Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a)) / (N * K)",
              lambda a, y, n, k: -_sum2(_y_log(y, a) + _y_log(1.0 - y, 1.0 - a)) / (n * k),
              lambda a, y, n, k: (a - y) / (a * (1.0 - a)) / (n * k),
@@ -204,7 +207,7 @@ LOSSES: dict[str, Loss] = {
              kink_state=_svm_kink_state, kink_text="the svm hinge where a margin a_j − a_y + Δ is 0",
              reduced={"sum": ("Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y)"),
                       "per_sample": ("1/N Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y) / N")},
-             entry_seconds=5e-9),
+             entry_seconds=5e-9, row_reductions=3),
     ]
 }
 

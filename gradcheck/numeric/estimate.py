@@ -38,6 +38,9 @@ MIN_SAMPLE = 16
 SECONDS_PER_MAC = 2e-11
 SECONDS_PER_ENTRY = 2e-9
 LAYER_SECONDS = 2e-4
+#: ... and NumPy's fixed cost of one row reduced along a short axis (a norm's mean of one step, a softmax's sum over a
+#: few keys: :attr:`~gradcheck.catalogue.layers.base.Layer.row_reductions`), most of the work where rows are short.
+ROW_SECONDS = 1.5e-8
 #: ... and the bookkeeping of one (element, stencil point) pair: its step, its loss, the combination.
 PAIR_SECONDS = 3e-8
 #: ... and the passes of the whole network every check makes besides its perturbed ones (the reference backprop,
@@ -73,7 +76,9 @@ def estimate_seconds(spec, n, method="auto", counts=None):
     method = methods.lookup(method, kinked(spec))
     points = len(FIRST) if method.per_element_steps else method.points
     layers, total = spec.layers, 0.0
-    loss = LOSSES[spec.loss].entry_seconds * math.prod(spec.output_shape)
+    rows_out = math.prod(spec.output_shape[:-1])
+    loss = (LOSSES[spec.loss].entry_seconds * math.prod(spec.output_shape)
+            + LOSSES[spec.loss].row_reductions * rows_out * ROW_SECONDS)
     fused = fused_loss(spec) is not None  # the output's activation is the loss's business
     for i, shapes in enumerate(spec.param_shapes()):
         if not shapes:
@@ -88,7 +93,8 @@ def estimate_seconds(spec, n, method="auto", counts=None):
         own = (0, 0) if rows else (layers[i].change_macs, layers[i].change_entries)
         per_network = ((sum(macs) + own[0]) * SECONDS_PER_MAC
                        + (sum(m.units for m in upper) + 1 + top - i + own[1]) * SECONDS_PER_ENTRY
-                       + _activations(layers[i:top + 1], rows) + _activations(upper, fused=fused) + loss)
+                       + _activations(layers[i:top + 1], rows) + _activations(upper, fused=fused) + loss
+                       + (_reductions(upper, fused) + (0 if rows else _reductions([layers[i]]))) * ROW_SECONDS)
         if not method.complex and fits_lines(spec, i) and counts is None:
             networks = 2 * len(NODES) * layers[i].units
             total += len(POWERS) * count * n * SECONDS_PER_MAC
@@ -96,6 +102,18 @@ def estimate_seconds(spec, n, method="auto", counts=None):
             networks = count * points
         total += networks * n * per_network + count * points * PAIR_SECONDS + LAYER_SECONDS
     return total
+
+
+def _reductions(layers, fused=False):
+    """Rows reduced along a short axis per sample by ``layers``' forward passes, their activations' included (not
+    the last layer's with ``fused``: a loss computed from z), and each layer's rows of output once: NumPy's inner
+    loops run along the last axis, and where that is a few entries long their fixed cost is most of the work."""
+    out = 0
+    for k, ly in enumerate(layers):
+        out += ly.row_reductions + math.prod(ly.out_shape[:-1])
+        if ly.has_activation and not (fused and k == len(layers) - 1):
+            out += ly.act.row_reductions * math.prod(ly.out_shape[:-1])
+    return out
 
 
 def _activations(layers, rows=False, fused=False):

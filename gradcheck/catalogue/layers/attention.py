@@ -256,6 +256,11 @@ class Attention(Layer):
         return self.forward_macs
 
     @property
+    def row_reductions(self):
+        """Each head's softmax over the keys: the max and the sum of each of its T rows."""
+        return 2 * self.heads * self.in_shape[0]
+
+    @property
     def change_entries(self):
         """The output copied (T·D), and for a q or k element its head's scores and softmax (T² each)."""
         steps, width = self.in_shape

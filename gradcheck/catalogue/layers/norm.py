@@ -366,6 +366,11 @@ class LayerNorm(_Norm):
         """True on a sequence (T, D): every step normalised on its own."""
         return len(self.in_shape) == 2
 
+    @property
+    def row_reductions(self):
+        """The mean and the variance of each step (of the sample, off a sequence)."""
+        return 2 * (self.in_shape[0] if self.steps else 1)
+
     def _param_shape(self):
         return (self.in_shape[-1],) if self.steps else tuple(self.in_shape)
 
