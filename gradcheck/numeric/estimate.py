@@ -31,10 +31,10 @@ FULL_SECONDS = 2.0
 #: :data:`MIN_SAMPLE` elements per tensor; the random directions over all elements stay.
 SAMPLED_SECONDS = 30.0
 MIN_SAMPLE = 16
-#: For :func:`estimate_seconds`, fitted to full checks of 34 networks of every kind on one core of a 2-core Xeon
-#: (``benchmarks/bench_estimate.py``): seconds per multiply-add of a matrix product, per entry of a layer's output
-#: (its temporaries; what its activation adds is the activation's own ``entry_seconds``), and the fixed cost of a
-#: layer.
+#: For :func:`estimate_seconds`, fitted to full checks of networks of every kind on one core of a 2-core Xeon
+#: (the 29 of ``benchmarks/bench_estimate.py``, all within 2× of their estimates): seconds per multiply-add of a
+#: matrix product, per entry of a layer's output (its temporaries; what its activation adds is the activation's
+#: own ``entry_seconds``), and the fixed cost of a layer.
 SECONDS_PER_MAC = 2e-11
 SECONDS_PER_ENTRY = 2e-9
 LAYER_SECONDS = 2e-4
