@@ -413,3 +413,22 @@ def test_sequence_labels_of_the_wrong_shape_are_bad_input(labels, tmp_path, caps
         X, _ = spec.batch_data()
         with pytest.raises(SpecError, match=r"Y: expected a label per step"):
             check_network(spec, symbolic="off", data=(X, np.asarray(labels)))
+
+
+@pytest.mark.parametrize("convention", ["row", "column"])
+def test_data_of_the_wrong_shape_given_in_python_is_named(convention):
+    """check_network(data=(X, Y)) with X or Y of the wrong shape: a SpecError naming X or Y, the shape expected in
+    the convention's layout and the shape given, not a NumPy broadcast or matmul error from deep inside."""
+    spec = load_spec({"input": 2, "layers": [{"units": 3, "activation": "softmax"}], "loss": "cross_entropy",
+                      "batch": 4, "convention": convention})
+    X, Y = spec.batch_data()
+    rows = "N×2" if convention == "row" else "2×N (features × N in the column convention)"
+    with pytest.raises(SpecError, match=re.escape(f"X: expected a batch shaped {rows}, got 4")):
+        check_network(spec, symbolic="off", data=(X.ravel()[:4], Y))
+    targets = "N×3" if convention == "row" else "3×N (features × N in the column convention)"
+    with pytest.raises(SpecError, match=re.escape(f"Y: expected targets shaped {targets}, or N integer class "
+                                                  "labels, got 4×1")):
+        check_network(spec, symbolic="off", data=(X, np.array([[0], [1], [2], [1]])))
+    with pytest.raises(SpecError, match=r"Y: expected 4 samples \(as many as X\), got 3"):
+        check_network(spec, symbolic="off", data=(X, np.array([0, 1, 2])))
+    assert check_network(spec, symbolic="off", data=(X, np.array([0, 1, 2, 1]))).passed

@@ -25,7 +25,7 @@ from ..numeric.network import grow_elements, numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
 from ..reference.backprop import reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
-from ..spec.arrays import given_targets, parse_params
+from ..spec.arrays import given_batch, given_targets, parse_params
 from ..spec.parse import load_spec
 from ..threads import blas_threads, check_threads
 from . import refill
@@ -44,7 +44,9 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     ``impl`` is the user's backprop: a callable ``fn(params, X, Y) -> grads`` or a
     ``"module:function"`` / ``"path/file.py:function"`` string (default: the spec's
     ``impl`` key, if any). ``params`` (list of {"W", "b"} dicts) and ``data`` ((X, Y) in
-    the convention's layout) override the spec's own. ``symbolic`` is "auto", "on" or
+    the convention's layout; Y may be integer class labels where the loss takes them) override the spec's
+    own, checked as net.json's are (a :class:`~gradcheck.errors.SpecError` names the param, X or Y, the shape
+    expected and the shape given). ``symbolic`` is "auto", "on" or
     "off". ``method`` is the finite-difference method ("auto" picks the most accurate one for
     the network; "central", "richardson", "complex-step"). When the user's gradients fail,
     ``trace_code`` runs the function once more under a line tracer
@@ -135,6 +137,7 @@ def _prepare(spec, impl, params, data, opts):
         X, Y_given = spec.batch_data(opts.seed)
     else:  # token ids stay integers
         X, Y_given = np.asarray(data[0], np.int64 if spec.tokens else float), given_targets(spec, data[1])
+        given_batch(spec, X, Y_given)
     Y = spec.targets(Y_given)
     n = spec.samples_in(Y)
     for ly in spec.layers:

@@ -235,6 +235,33 @@ def given_targets(spec, Y):
     return np.asarray(Y, float)
 
 
+def given_batch(spec, X, Y):
+    """Check data given in Python, (X, Y) in the convention's layout (Y as :func:`given_targets` made it): each
+    sample's shape, and as many targets as inputs. Raises :class:`~gradcheck.errors.SpecError` naming ``X`` or
+    ``Y``, the shape expected and the shape given."""
+    conv, source = spec.conv, spec.source
+    xs = conv.to_samples(X)
+    layout = " (features × N in the column convention)" if conv.samples_are_columns and len(spec.input_shape) == 1 \
+        else ""
+    if xs.ndim != len(spec.input_shape) + 1 or xs.shape[1:] != tuple(spec.input_shape):
+        raise SpecError("X", f"expected a batch shaped {_shape_text(conv.batch_of(spec.input_shape, 'N'))}"
+                             f"{layout}, got {_shape_text(np.shape(X))}", source)
+    labels = is_labels(Y, spec)
+    ys = Y if labels else conv.to_samples(Y)
+    want = tuple(spec.output_shape[:-1]) if labels else _target_shape(spec)
+    if ys.ndim != len(want) + 1 or ys.shape[1:] != want:
+        rows = _shape_text(conv.batch_of(_target_shape(spec), "N"))
+        steps = _shape_text(("N", *spec.output_shape[:-1]))
+        also = f", or {steps} integer class labels" if LOSSES[spec.loss].labels else ""
+        raise SpecError("Y", f"expected targets shaped {rows}{layout}{also}, got {_shape_text(np.shape(Y))}", source)
+    if len(ys) != len(xs):
+        raise SpecError("Y", f"expected {len(xs)} samples (as many as X), got {len(ys)}", source)
+
+
+def _shape_text(shape):
+    return "×".join(map(str, shape)) or "one number"
+
+
 def one_hot(spec, labels):
     """Class labels -> one-hot float targets in the convention's layout (what the losses compute with)."""
     rows = np.eye(spec.output)[np.asarray(labels, dtype=np.int64)]
