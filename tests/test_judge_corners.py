@@ -8,7 +8,7 @@ import pytest
 
 from gradcheck import check_function, check_network, load_spec
 from gradcheck.numeric.network import numeric_gradient
-from gradcheck.numeric.noise import ecnoise, forward_rounding, layer_noise, ulp_probe
+from gradcheck.numeric.noise import ecnoise, forward_rounding, layer_noise, layer_probe, ulp_probe
 from gradcheck.numeric.perturbed import Perturbed
 from gradcheck.numeric.steps import resolve
 from gradcheck.reference.backprop import backprop
@@ -140,13 +140,14 @@ def test_ecnoise_measures_noise_and_ignores_the_smooth_part():
     assert 1e-11 < ecnoise(noisy) < 1e-9
 
 
-def test_layer_noise_is_at_least_the_ulp_probe_and_the_rounding_model():
+def test_layer_noise_is_at_least_the_layer_s_ulp_probe_and_the_rounding_model():
     spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2}], "batch": 5})
     params, (X, Y) = spec.parameters(), spec.batch_data()
     net = Perturbed(spec, params, X, Y)
     noise = layer_noise(net)
-    probe, model = ulp_probe(spec, params, X, Y, net.loss), forward_rounding(spec, params, X, Y)
-    assert all(n >= probe for n in noise) and all(n >= m for n, m in zip(noise, model))
+    probes = [layer_probe(net, i, ("W", "b")) for i in range(2)]
+    model = forward_rounding(spec, params, X, Y)
+    assert all(n >= p for n, p in zip(noise, probes)) and all(n >= m for n, m in zip(noise, model))
     assert model[0] >= model[1] > 0  # the layers above a layer round too
 
 
@@ -254,3 +255,30 @@ def test_a_backprop_computing_in_float32_passes_and_a_thousandth_off_fails(net):
     name = next(n for n, i, k, _ in spec.param_names() if (i, k) == (layer, key))
     bad = check_network(net, _float32_backprop(spec, (layer, key, flat)), symbolic="off")
     assert not bad.passed and bad.tensor(name).verdict("impl").flat[flat] in ("wrong", "suspicious")
+
+
+def test_a_layer_s_rounding_floor_is_its_own_not_the_layers_below():
+    """A batchnorm over two samples 1e-6 apart: one ulp of the convolution's weights below it moves the loss by
+    about 100 ulps (x − μ cancels), one ulp of the batchnorm's own γ by a few. The finite differences of γ never
+    move the layers below, so their floor is γ's own: a sign flipped on γ's gradient of −6.3e-12 is resolved and
+    fails (with the whole network's floor it stayed inconclusive)."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "narrow_batchnorm_two_samples.json").read_text())
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    perturbed = Perturbed(spec, params, X, spec.targets(Y))
+    whole = ulp_probe(spec, params, X, spec.targets(Y), perturbed.loss)
+    assert layer_probe(perturbed, 1, ("gamma", "beta")) < whole / 10 < layer_probe(perturbed, 0, ("W", "b"))
+    _, exact = backprop(spec, params, X, spec.targets(Y))
+    assert 1e-12 < abs(exact[1]["gamma"][1]) < 1e-11
+
+    def flipped(p, X, Y):
+        _, g = backprop(spec, p, X, spec.targets(Y))
+        g[1]["gamma"][1] *= -1
+        return g
+
+    result = check_network(net, flipped, symbolic="off")
+    assert not result.passed and result.tensor("gamma1").verdict("impl")[1] == "wrong"
+    assert check_network(net, symbolic="off").passed
