@@ -5,7 +5,7 @@ divided by h. That rounding is not always ε·|C|:
 
 * the loss can be the small difference of larger terms (an output that cancels to
   0 up to rounding), so C's rounding is at the scale of the terms, far above ε·|C|
-  (:func:`ulp_probe`: C at θ·(1 ± ε));
+  (:func:`layer_probe`: C with the perturbed layer's params at θ·(1 ± ε); :func:`ulp_probe`, every param);
 * the loss can move in steps where an intermediate is quantised (a saturated tanh
   whose output changes only by whole units in its last place, fed to a norm that
   magnifies it): then C is a staircase in θ whose steps the ±ulp probe does not see.
