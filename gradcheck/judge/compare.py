@@ -313,10 +313,16 @@ class TensorCheck:
         return sum(int(np.count_nonzero(self._err[op][2] == code))
                    for op in ([opinion] if opinion else self.checked) if op in self._err)
 
-    def first(self, band):
-        """``"W0[1, 2]"``: the first element in ``band`` (None if there is none)."""
+    def first(self, band, swamped=True):
+        """``"W0[1, 2]"``: the first element in ``band`` (None if there is none); with ``swamped=False``, not one
+        inconclusive for the backprop's rounding (see :meth:`swamped`)."""
         for op in self.checked:
-            if op in self._err and (hit := np.argwhere(self._err[op][2] == _band_code(band))).size:
+            if op not in self._err:
+                continue
+            where = self._err[op][2] == _band_code(band)
+            if not swamped:
+                where &= ~np.asarray(self._swamped.get(op, False), bool)
+            if (hit := np.argwhere(where)).size:
                 return ElementBlame(self.name, tuple(int(i) for i in hit[0]), op, 0, 0, 0, 0, band).element
         return None
 

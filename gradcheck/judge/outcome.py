@@ -113,7 +113,7 @@ class CheckResult:
                        "smaller weights or inputs, so the outputs do not saturate")
         n = sum(t.count("inconclusive") for t in self.tensors) - swamped
         if n:
-            first = next(t.first("inconclusive") for t in self.tensors if t.count("inconclusive"))
+            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False)) is not None)
             out.append(f"{n} element(s) inconclusive (first {first}): the finite difference's own error "
                        "bound is larger than the tolerance there, so it cannot decide; they do not fail. Way out: "
                        "a more accurate method (--method richardson, or complex-step where every operation is "

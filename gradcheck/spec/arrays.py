@@ -210,11 +210,10 @@ def parse_labels(raw, spec, source, path="data.Y"):
         array(raw, path, source)  # numbers in a rectangular list: its messages name the bad leaf
         values = np.asarray(raw, dtype=object).ravel().tolist()
     steps, shape = tuple(spec.output_shape[:-1]), np.shape(raw)
-    if shape[1:] != steps or not shape:
+    if shape[1:] != steps:
         want = "a label per sample (a flat list)" if not steps else \
-            f"a label per step of each sample ({'×'.join(map(str, steps))} per sample, N×{'×'.join(map(str, steps))})"
-        raise SpecError(path, f"expected {want}, got labels shaped {'×'.join(map(str, shape)) or 'as one number'}",
-                        source)
+            f"a label per step of each sample ({_shape_text(steps)} per sample, {_shape_text(('N', *steps))})"
+        raise SpecError(path, f"expected {want}, got labels shaped {_shape_text(shape)}", source)
     flat = np.asarray(values, dtype=float)
     bad = np.flatnonzero([not isinstance(v, int) or isinstance(v, bool) or not 0 <= v < k for v in values])
     if bad.size:
@@ -237,8 +236,8 @@ def given_targets(spec, Y):
 
 def given_batch(spec, X, Y):
     """Check data given in Python, (X, Y) in the convention's layout (Y as :func:`given_targets` made it): each
-    sample's shape, and as many targets as inputs. Raises :class:`~gradcheck.errors.SpecError` naming ``X`` or
-    ``Y``, the shape expected and the shape given."""
+    sample's shape, and as many targets as inputs (class labels had their shape checked by :func:`parse_labels`).
+    Raises :class:`~gradcheck.errors.SpecError` naming ``X`` or ``Y``, the shape expected and the shape given."""
     conv, source = spec.conv, spec.source
     xs = conv.to_samples(X)
     layout = " (features × N in the column convention)" if conv.samples_are_columns and len(spec.input_shape) == 1 \
@@ -248,9 +247,9 @@ def given_batch(spec, X, Y):
                              f"{layout}, got {_shape_text(np.shape(X))}", source)
     labels = is_labels(Y, spec)
     ys = Y if labels else conv.to_samples(Y)
-    want = tuple(spec.output_shape[:-1]) if labels else _target_shape(spec)
-    if ys.ndim != len(want) + 1 or ys.shape[1:] != want:
-        rows = _shape_text(conv.batch_of(_target_shape(spec), "N"))
+    want = _target_shape(spec)
+    if not labels and (ys.ndim != len(want) + 1 or ys.shape[1:] != want):
+        rows = _shape_text(conv.batch_of(want, "N"))
         steps = _shape_text(("N", *spec.output_shape[:-1]))
         also = f", or {steps} integer class labels" if LOSSES[spec.loss].labels else ""
         raise SpecError("Y", f"expected targets shaped {rows}{layout}{also}, got {_shape_text(np.shape(Y))}", source)
