@@ -226,3 +226,37 @@ def test_random_signs_draw_what_rng_choice_draws():
     a, b = np.random.default_rng([3, 1]), np.random.default_rng([3, 1])
     for shape in ((4, 5), (7,), (2, 3, 2)):
         assert np.array_equal(random_signs(a, shape), b.choice((-1.0, 1.0), size=shape))
+
+
+@pytest.mark.parametrize("bias", ["separate", "none", "augmented"])
+@pytest.mark.parametrize("convention", ["column", "row"])
+def test_a_dense_layer_s_backward_of_a_stack_is_the_stack_of_its_backwards(convention, bias):
+    spec = make_spec([4, 3], ["tanh"], "mse", convention=convention, bias=bias, batch=6)
+    ly = spec.layers[0]
+    assert ly.stacks_backward
+    params, (X, _) = spec.parameters(), spec.batch_data()
+    _, a_in = ly.forward(params[0], X, spec.conv, spec.bias)
+    deltas = np.random.default_rng(0).standard_normal((3, *ly.forward(params[0], X, spec.conv, spec.bias)[0].shape))
+    grads, da = ly.backward(deltas, a_in, params[0], spec.conv, spec.bias)
+    for d in range(3):
+        one, da_one = ly.backward(deltas[d], a_in, params[0], spec.conv, spec.bias)
+        assert np.allclose(da[d], da_one, rtol=1e-14, atol=0)
+        assert all(np.allclose(grads[key][d], one[key], rtol=1e-14, atol=0) for key in one)
+
+
+@pytest.mark.parametrize("out", [("linear", "mse"), ("softmax", "cross_entropy"), ("sigmoid", "bce")])
+def test_the_rounding_allowance_s_draws_in_one_stacked_pass_estimate_what_one_pass_per_draw_does(monkeypatch, out):
+    from gradcheck.catalogue.layers.dense import Dense
+    from gradcheck.reference import rounding
+
+    spec = make_spec([5, 7, 6], ["tanh", out[0]], out[1], batch=9)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    Y = spec.targets(Y)
+    monkeypatch.setattr(rounding, "DRAWS", 600)  # both estimates near their common expectation
+    stacked = rounding.backprop_rounding(spec, params, X, Y)
+    monkeypatch.setattr(Dense, "stacks_backward", property(lambda self: False))
+    looped = rounding.backprop_rounding(spec, params, X, Y)
+    for s, lp in zip(stacked, looped):
+        for key in lp:
+            assert np.allclose(s[key], lp[key], rtol=0.15, atol=0), key
+            assert not np.array_equal(s[key], lp[key])  # two different sets of draws: not one path run twice

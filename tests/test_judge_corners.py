@@ -151,6 +151,22 @@ def test_layer_noise_is_at_least_the_layer_s_ulp_probe_and_the_rounding_model():
     assert model[0] >= model[1] > 0  # the layers above a layer round too
 
 
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+def test_layer_noise_s_one_stacked_pass_gives_the_probe_and_the_line_of_their_own_passes(act):
+    from gradcheck.numeric.noise import _probe_and_line, line_noise
+    from gradcheck.reference.rounding import random_signs
+
+    # relu at N=40 with z's near 0: some lines cross a kink, and the line is then measured as line_noise measures it
+    spec = load_spec({"input": 3, "layers": [{"units": 6, "activation": act}, {"units": 2}], "batch": 40, "seed": 4})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    params[0]["b"][:] = -(params[0]["W"] @ X)[:, 0]  # every unit's z at 0 for sample 0: a kink within ulps
+    net = Perturbed(spec, params, X, Y)
+    for i in range(2):
+        signs = {key: random_signs(np.random.default_rng(i), params[i][key].shape) for key in ("W", "b")}
+        assert _probe_and_line(net, i, ("W", "b"), signs) == (layer_probe(net, i, ("W", "b")),
+                                                              line_noise(net, i, signs))
+
+
 def test_float32_x_with_a_float64_function_and_gradient_is_not_called_float32():
     def f(x):
         return float(np.sum(np.asarray(x, dtype=np.float64) ** 3))

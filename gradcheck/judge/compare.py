@@ -93,11 +93,17 @@ def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=Non
     """:func:`verdicts` as int8 codes (indices into ``BANDS``), an array also for a 0-d tensor.
 
     ``rounding`` (same shape, or None) is the rounding the analytic value may have: added to the tolerance."""
+    return _judged(analytic, numeric, rtol, atol, kinks, bound, margin, rounding)[0]
+
+
+def _judged(analytic, numeric, rtol, atol, kinks, bound, margin, rounding):
+    """(codes, abs_err, rel_err, max(|a|, |n|)) of :func:`verdict_codes`, the errors kept for the caller."""
     a, n = np.asarray(analytic, float), np.asarray(numeric, float)
     abs_err, rel_err = errors(a, n)
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(a) & np.isfinite(n)
-        tol = rtol * np.maximum(np.abs(a), np.abs(n)) + atol
+        size = np.maximum(np.abs(a), np.abs(n))
+        tol = rtol * size + atol
         if rounding is not None:
             tol = tol + np.asarray(rounding, float)
         good = finite & (abs_err <= tol)
@@ -106,18 +112,20 @@ def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=Non
                                           np.where(rel_err < SUSPICIOUS, _SUSPICIOUS, _WRONG)))
     if kinks is not None:  # a kink excuses a value between the one-sided derivatives (the bound), no other
         code = np.where(np.asarray(kinks, bool) & ~good & explained, _KINK, code)
-    return np.array(code, dtype=np.int8)
+    return np.array(code, dtype=np.int8), abs_err, rel_err, size
 
 
-def _swamped(analytic, numeric, rtol, atol, rounding):
+def _swamped(analytic, numeric, rtol, atol, rounding, judged=None):
     """Elements whose analytic value differs from the numeric one beyond ``rtol`` and ``atol``, where the rounding a
     correct backprop may make is as large as the element itself: the rounding explains the difference, but no value
     of that size can be judged (a saturated output, where the textbook δ = a − y rounds to 0 and so does every
-    gradient it feeds, whatever its sign). Inconclusive, not good."""
-    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
+    gradient it feeds, whatever its sign). Inconclusive, not good. ``judged``: :func:`_judged`'s result for
+    these values, if made (its errors are used again)."""
+    if judged is None:
+        judged = _judged(analytic, numeric, rtol, atol, None, None, MARGIN, None)
+    _, abs_err, _, size = judged
     with np.errstate(invalid="ignore"):
-        size = np.maximum(np.abs(a), np.abs(n))
-        return (np.abs(a - n) > rtol * size + atol) & (np.asarray(rounding, float) >= size)
+        return (abs_err > rtol * size + atol) & (np.asarray(rounding, float) >= size)
 
 
 def low_precision(values, depth=0):
@@ -211,10 +219,9 @@ class TensorCheck:
             v = self.values.get(op)
             if v is None or np.shape(v) != np.shape(ref):
                 continue
-            ver = self._judge(v, ref, self.float32 and op in self.USER, op)
+            ver, ab, rel = self._judge(v, ref, self.float32 and op in self.USER, op)
             if op in self.unevaluated:
                 ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
-            ab, rel = errors(v, ref)
             self._err[op] = (ab, rel, self._at_kinks(op, ver))
         self._undecided()
 
@@ -248,7 +255,8 @@ class TensorCheck:
             # resolvable step, so the piece at θ (its derivative) is never measured: no value can be called wrong
             ver[np.asarray(self.unresolved, bool) & (ver != _UNCHECKED)] = _INCONCLUSIVE
         reference = self.values.get("backprop")
-        if self.kinks is not None and reference is not None and np.shape(reference) == np.shape(ver):
+        if (self.kinks is not None and reference is not None and np.shape(reference) == np.shape(ver)
+                and np.any(self.kinks)):
             v, r = np.asarray(self.values[op], float), np.asarray(reference, float)
             with np.errstate(invalid="ignore"):
                 same = np.abs(v - r) <= self.rtol * np.maximum(np.abs(v), np.abs(r)) + self.atol + UNDERFLOW + (
@@ -266,16 +274,17 @@ class TensorCheck:
             rounding = None if rounding is None else row.rescale(rounding)
             if self.rounding32 is not None:
                 rounding = self.rounding32 if rounding is None else np.maximum(rounding, self.rounding32)
-        ver = verdict_codes(v, ref, rtol, self.atol, self.kinks, self.bound, rounding=rounding)
+        judged = _judged(v, ref, rtol, self.atol, self.kinks, self.bound, MARGIN, rounding)
+        ver = judged[0]
         if rounding is not None:
-            swamped = _swamped(v, ref, rtol, self.atol, rounding) & (ver == _GOOD)
+            swamped = _swamped(v, ref, rtol, self.atol, rounding, judged) & (ver == _GOOD)
             ver[swamped] = _INCONCLUSIVE
             self._swamped[op] = swamped
         if self.agreeing is not None:  # explained by the bound alone, not by two slopes apart: not resolved
             ver[np.asarray(self.agreeing, bool) & (ver == _KINK)] = _INCONCLUSIVE
         if self.mask is not None:
             ver[~np.asarray(self.mask, bool)] = _UNCHECKED
-        return ver
+        return ver, judged[1], judged[2]
 
     def swamped(self, opinion=None):
         """How many elements of ``opinion`` (or of every checked one) are inconclusive because a correct float64

@@ -146,8 +146,34 @@ def layer_noise(net, seed=0, seen=None):
             out.append(0.0)
             continue
         signs = {key: random_signs(rng, np.shape(params[i][key])) for key in trainable}
-        out.append(max(layer_probe(net, i, trainable), float(model[i]), line_noise(net, i, signs)))
+        out.append(max(*_probe_and_line(net, i, trainable, signs), float(model[i])))
     return out
+
+
+def _probe_and_line(net, i, keys, signs):
+    """(:func:`layer_probe`, :func:`line_noise`) of layer i, from one stacked pass of the probe's two networks and
+    the line's eight where the layer's copies fit in :data:`STACK_BYTES` and the line crosses no kink (each
+    network's loss is the same as in its own pass); else each from its own passes."""
+    params = net.params[i]
+    size = sum(np.size(params[key]) for key in keys)
+    if (2 + ECNOISE_POINTS) * size * 8 > STACK_BYTES:
+        return layer_probe(net, i, keys), line_noise(net, i, signs)
+    t = np.arange(ECNOISE_POINTS, dtype=float)
+    stacked = dict(params)
+    for key in keys:
+        v = np.asarray(params[key])
+        shape = (-1, *[1] * v.ndim)
+        line = v[None] + (ECNOISE_STEP * np.maximum(1.0, np.abs(v)) * signs[key])[None] * t.reshape(shape)
+        stacked[key] = np.concatenate([np.stack([v * (1 - EPS), v * (1 + EPS)]), line])
+    with np.errstate(all="ignore"):
+        losses, crossed = net.along(i, stacked)
+        losses, crossed = np.asarray(losses, float), np.asarray(crossed, bool)
+        moved = np.abs(losses[:2] - net.loss)[~crossed[:2]]
+    probe = float(moved.max(initial=0.0))
+    probe = probe if np.isfinite(probe) else 0.0
+    if crossed[2:].any():  # the line crosses a kink: line_noise's shorter spacings and the other direction
+        return probe, line_noise(net, i, signs)
+    return probe, ecnoise(losses[2:])
 
 
 def layer_probe(net, i, keys):

@@ -140,8 +140,13 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
                 slopes[i] = np.abs(da) * (slope + 1.0)  # σ'(z) is good to ε·(|σ'| + 1)
     out_err = _output_error(spec, params, X, Y, fw)
     spread = [{key: np.zeros(np.shape(v)) for key, v in own.items()} for own in local]
-    for _ in range(DRAWS):
-        pending = {last: out_err * random_signs(rng, out_err.shape)}  # ∂C/∂a's rounding, signed
+    # All draws in one pass where every layer's backward takes a stack (and no softmax's Jacobian, which sums over
+    # a unit axis counted from the front, is applied to it); else one pass per draw.
+    stacked = all(ly.stacks_backward and (slopes[ly.index] is None or ly.act.derivative is not None)
+                  for ly in spec.layers)
+    for draws in ([DRAWS] if stacked else [None] * DRAWS):
+        lead = () if draws is None else (draws,)
+        pending = {last: out_err * random_signs(rng, lead + out_err.shape)}  # ∂C/∂a's rounding, signed
         for ly in reversed(spec.layers):
             i = ly.index
             z, _, a, _ = seen[i]
@@ -149,24 +154,27 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
             with np.errstate(all="ignore"):
                 if slopes[i] is not None:
                     noise = slopes[i]
-                    e_delta = ly.act.vjp(err, z, a, ly.unit_axis(conv)) + noise * random_signs(rng, noise.shape)
+                    e_delta = ly.act.vjp(err, z, a, ly.unit_axis(conv)) + noise * random_signs(rng,
+                                                                                                lead + noise.shape)
                 else:
                     e_delta = err
             e_delta = np.where(np.isfinite(e_delta), e_delta, 0.0)
             carried, err = ly.backward(e_delta, fw.a_in[i], params[i], conv, spec.bias)
             if err is not None:
-                pass_back(pending, ly, _signed(err, own_da[i], rng, ly.multi_input))
+                pass_back(pending, ly, _signed(err, own_da[i], rng, ly.multi_input, lead))
             for key, v in carried.items():
-                spread[i][key] += np.square(v) / DRAWS
+                square = np.square(v) / DRAWS
+                spread[i][key] += square if draws is None else square.sum(axis=0)
     return [{key: local[i][key] + SIGMAS * np.sqrt(spread[i][key]) for key in local[i]}
             for i in range(len(spec.layers))]
 
 
-def _signed(err, own_da, rng, multi):
-    """The carried error plus this layer's own rounding of ∂C/∂a_prev, with random signs (one per input)."""
+def _signed(err, own_da, rng, multi, lead=()):
+    """The carried error plus this layer's own rounding of ∂C/∂a_prev, with random signs (one per input; ``lead``:
+    the shape of a stack of draws in front)."""
     if multi:
-        return [e + np.abs(o) * random_signs(rng, np.shape(o)) for e, o in zip(err, own_da)]
-    return err + np.abs(own_da) * random_signs(rng, np.shape(own_da))
+        return [e + np.abs(o) * random_signs(rng, lead + np.shape(o)) for e, o in zip(err, own_da)]
+    return err + np.abs(own_da) * random_signs(rng, lead + np.shape(own_da))
 
 
 #: A low-precision backprop's rounding is allowed this many times what the reference, run in that precision, shows.

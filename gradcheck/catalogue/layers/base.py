@@ -148,6 +148,10 @@ class Layer:
     complex_step: ClassVar[bool] = False
     #: False where a kind's ``unit_change`` does not apply to this configuration (a dense layer on a sequence).
     structured: ClassVar[bool] = True
+    #: True when ``backward`` takes a stack of δs (a leading axis before the batch's) with the forward cache of one
+    #: network, and returns the stack's gradients and ∂C/∂a_prev with that axis in front: the rounding allowance
+    #: then carries all its random draws down in one pass.
+    stacks_backward: ClassVar[bool] = False
     #: True when the kind takes two or more inputs: ``build`` gets a list of their shapes, ``forward`` a list of
     #: arrays, and ``backward`` returns a list of ∂C/∂a_prev, one per input.
     multi_input: ClassVar[bool] = False

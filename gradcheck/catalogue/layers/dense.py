@@ -100,6 +100,11 @@ class Dense(Layer):
         """True when one element's change moves one unit's z row (N,): vector inputs."""
         return not self.steps
 
+    @property
+    def stacks_backward(self):
+        """On vectors, δ (..., units, N) / (..., N, units): every product of :meth:`backward` is a matmul."""
+        return not self.steps
+
     def describe(self):
         if self.steps:
             return f"dense {self.in_shape[0]}x{self.fan_in} -> {self.in_shape[0]}x{self.width} per step, " \
