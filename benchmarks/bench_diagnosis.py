@@ -17,6 +17,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gradcheck, not an installed one
+
 from gradcheck import check_network
 
 IMPLS = Path(__file__).resolve().parent.parent / "tests" / "impls"

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from tabulate import tabulate
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gradcheck, not an installed one
+
 from gradcheck import check_network, load_spec
 from gradcheck.diagnose.linetrace import trace_call
 from gradcheck.usercode.impl import load_impl

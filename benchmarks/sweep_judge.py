@@ -57,13 +57,17 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import numpy as np
-from exact_gradients import mp_cost, mp_derivative, torch_gradients
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from tabulate import tabulate
 
-from gradcheck import check_network, load_spec
-from gradcheck.reference.backprop import backprop, forward, loss_value
-from gradcheck.strategies import (
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's gradcheck, whatever copy the environment has installed
+
+from exact_gradients import mp_cost, mp_derivative, torch_gradients  # noqa: E402
+
+from gradcheck import check_network, load_spec  # noqa: E402
+from gradcheck.reference.backprop import backprop, forward, loss_value  # noqa: E402
+from gradcheck.strategies import (  # noqa: E402
     large_weight_networks,
     narrow_norm_networks,
     near_kink_networks,
