@@ -303,3 +303,50 @@ def test_a_layer_s_rounding_floor_is_its_own_not_the_layers_below():
     # finite difference's bound does not name them first
     b0 = correct.tensor("b0")
     assert b0.first("inconclusive") == "b0[0]" and b0.first("inconclusive", swamped=False) is None
+
+
+def test_growing_steps_stop_at_a_feature_of_the_loss_and_never_overrule_what_the_default_steps_resolve():
+    """A layernorm over two features 1e-6 apart (the conv's biases differ by that): steps of a bias wider than about
+    1e-3 saturate the norm, and the central differences fall with the step to 0, flat to rounding, at steps of 0.4.
+    Growing the steps of the biases (inconclusive at the default steps by a few parts in 1e4) once passed the
+    feature and took that 0 with a bound of 3e-14 against an exact 4.2e-7: the correct backprop failed."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "narrow_layernorm_saturates.json").read_text())
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, exact = backprop(spec, params, X, spec.targets(Y))
+    assert 4e-7 < abs(exact[0]["b"][0]) < 5e-7
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    b0 = correct.tensor("b0")
+    assert np.all(np.abs(b0.values["numeric"] - exact[0]["b"]) <= b0.bound)  # the bound holds the exact value
+
+    def flipped(p, X, Y):
+        _, g = backprop(spec, p, X, spec.targets(Y))
+        g[0]["b"] *= -1
+        return g
+
+    wrong = check_network(net, flipped, symbolic="off")
+    assert not wrong.passed and set(wrong.tensor("b0").verdict("impl")) == {"wrong"}
+
+
+def test_grow_gives_no_bound_that_excludes_the_slope_where_wide_steps_pass_a_feature():
+    """f(θ) = c·θ·exp(−(θ/w)²): f'(0) = c, and the central differences c·exp(−(s/w)²) vary outside the asymptotic
+    regime at steps near w and are 0, flat to rounding, far past it. Growing steps from 1e-4 must stop at the
+    feature (no estimate: bound infinite), not take the flat 0 of the wide steps."""
+    from gradcheck.numeric.steps import grow
+    from gradcheck.numeric.stencils import rounding_floor
+
+    c, w = 3e-9, np.array([3e-4, 1e-2])  # a feature within the first grown steps; and far beyond them
+
+    def stencil(index, step, offsets):
+        x = np.asarray(offsets, float)[:, None] * np.broadcast_to(step, (len(index),))[None, :]
+        values = 1.0 + c * x * np.exp(-(x / w[index]) ** 2)
+        return values, np.zeros(x.shape, bool), x
+
+    value, bound, _ = grow(stencil, np.full(2, 1e-4), "richardson", lambda fmax, s: rounding_floor(fmax, s),
+                           np.full(2, 0.1))
+    assert not np.isfinite(bound[0])  # stopped at the feature: nothing claimed
+    assert np.isfinite(bound[1]) and abs(value[1] - c) <= bound[1]  # an honest estimate where the steps are clear

@@ -264,8 +264,11 @@ def grow_elements(spec, params, X, Y, numeric, elements):
         for j, key in enumerate(keys):
             sel = (flat >= offsets[j]) & (flat < offsets[j + 1])
             at = flat[sel] - offsets[j]
-            old = numeric.bounds[i][key].ravel()[at]
-            keep = bound[sel] < old
+            old, was = numeric.bounds[i][key].ravel()[at], numeric.grads[i][key].ravel()[at]
+            # A grown estimate replaces the default one where its bound is smaller and the two agree within their
+            # bounds (an estimate the default steps resolve is not overruled by wider steps).
+            with np.errstate(invalid="ignore"):
+                keep = (bound[sel] < old) & ~(np.abs(value[sel] - was) > bound[sel] + old)
             if keep.any():
                 changed = True
                 for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):

@@ -90,9 +90,18 @@ class Levels:
         with np.errstate(divide="ignore", invalid="ignore"):
             flat = (np.abs(d2) <= n2) & (np.abs(d1) <= n1 + 4 * n2)
             ratio = d1 / d2
-            regime = (np.abs(d2) > n2) & np.any([(ratio >= lo) & (ratio <= hi) for lo, hi in RATIO], axis=0)
+            (lo1, hi1), (lo2, hi2) = RATIO
+            regime = (np.abs(d2) > n2) & (((ratio >= lo1) & (ratio <= hi1)) | ((ratio >= lo2) & (ratio <= hi2)))
         clean = ~(self.xa[at] | self.xb[at] | self.xc[at])
         return (flat | regime) & clean & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
+
+    def varies(self, at):
+        """Which of the elements ``at`` have three levels whose quotients differ beyond their rounding, and not as
+        the leading truncation term makes them (neither flat nor in the asymptotic regime), crossing no kink: a
+        feature of the loss lies within the steps."""
+        ga, gb, gc = self.ga[at], self.gb[at], self.gc[at]
+        clean = ~(self.xa[at] | self.xb[at] | self.xc[at]) & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
+        return clean & ~self.resolved(at)
 
     def estimate(self, method):
         """(value, truncation bound, rounding bound) of ``method`` (a
@@ -117,14 +126,15 @@ def _level(stencil, todo, s, fmax, floor):
     return _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1]
 
 
-def _keep(lv, todo, method, best, bound, step, stale):
-    """Keep, for the elements ``todo`` whose levels are resolved, the estimate whose bound is smaller than the
-    best so far (``best``, ``bound``, ``step`` in place; ``stale`` counts the levels without one). Returns
-    (better, value, truncation, rounding) of ``todo``'s current estimates."""
+def _keep(lv, todo, method, best, bound, step, stale, estimate=None):
+    """Keep, for the elements ``todo`` (indices, or ``slice(None)``: all) whose levels are resolved, the estimate
+    whose bound is smaller than the best so far (``best``, ``bound``, ``step`` in place; ``stale`` counts the
+    levels without one). Returns (better, value, truncation, rounding) of ``todo``'s current estimates;
+    ``estimate``: ``lv.estimate(method)``, if already made."""
     ok = lv.resolved(todo)
-    value, trunc, rounding = (x[todo] for x in lv.estimate(method))
+    value, trunc, rounding = (x[todo] for x in (lv.estimate(method) if estimate is None else estimate))
     better = ok & (trunc + rounding < bound[todo])
-    at = todo[better]
+    at = np.flatnonzero(better) if isinstance(todo, slice) else todo[better]
     best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
     stale[todo] = np.where(better, 0, stale[todo] + (bound[todo] < np.inf))
     return better, value, trunc, rounding
@@ -178,22 +188,23 @@ def resolve(stencil, h, method, floor, f0=None):
     lv = Levels([_quotients(values, taken, (2 * k, 2 * k + 1)) for k in range(3)],
                 [floor(fmax, s) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in range(3)],
                 steps[2].copy())
-    first_value = lv.estimate(method)[0]
+    first = lv.estimate(method)
+    first_value = first[0]
     first_bound = np.abs(lv.ga - lv.gb) / 3 + lv.rb  # the default level's classic bound, shown for kinks only
     best, bound = np.full(len(h), np.nan), np.full(len(h), np.inf)
     step, stale = h.copy(), np.zeros(len(h), dtype=int)
     done = np.zeros(len(h), dtype=bool)
-    todo = index
+    todo = slice(None)  # every element at the first level (views, not copies); then the indices of those left
     for level in range(MAX_LEVELS + 1):
         if level:
             s = lv.step[todo] / 2
             g, r, x = _level(stencil, todo, s, fmax, floor)
             lv.shift(todo, g, r, x, s)
-        better, value, trunc, rounding = _keep(lv, todo, method, best, bound, step, stale)
+        better, value, trunc, rounding = _keep(lv, todo, method, best, bound, step, stale, None if level else first)
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value)))
         at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
         done[todo] = enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
-        todo = todo[~done[todo]]
+        todo = index[~done]
         if not len(todo):
             break
     if f0 is not None:  # a kink on one side only, within the steps but not at θ (smaller steps cleared it): the
@@ -213,8 +224,11 @@ def grow(stencil, h, method, floor, limit):
     """(value, error bound, step) for elements whose estimate at the default steps the loss's rounding does not
     resolve (a gradient so small that C(θ ± h) differ by a few ulps): the same levels with steps doubling from
     2h, up to ``limit`` (P,) (:data:`GROW_LIMIT` of max(1, |θ|)), kept where they are in the asymptotic regime
-    and their bound is smaller. A step that crosses a kink ends an element's growth. The bound is infinite where
-    no level was in the regime.
+    and their bound is smaller. A step that crosses a kink ends an element's growth, and so do levels that vary
+    beyond rounding outside the regime (:meth:`Levels.varies`): the steps have reached a feature of the loss, and
+    past it the quotients no longer measure the slope at θ (a norm over two features 1e-6 apart saturates, and
+    its central differences fall to 0 at steps far wider than the features' gap, flat to rounding). The bound is
+    infinite where no level was in the regime.
     """
     method = lookup(method)
     index = np.arange(len(h))
@@ -234,7 +248,8 @@ def grow(stencil, h, method, floor, limit):
             lv.widen(todo, *_level(stencil, todo, s, fmax, floor))
         better, value, _, rounding = _keep(lv, todo, method, best, bound, step, stale)
         enough = better & (rounding <= GROW_RTOL * np.abs(value))  # rounding no longer hides the value
-        done = enough | (stale[todo] >= PATIENCE) | lv.xa[todo] | (8 * lv.step[todo] > limit[todo])
+        done = (enough | (stale[todo] >= PATIENCE) | lv.xa[todo] | (8 * lv.step[todo] > limit[todo])
+                | lv.varies(todo))
         todo = todo[~done]
         if not len(todo):
             break
