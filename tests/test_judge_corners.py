@@ -336,8 +336,8 @@ def test_grow_gives_no_bound_that_excludes_the_slope_where_wide_steps_pass_a_fea
     """f(θ) = c·θ·exp(−(θ/w)²): f'(0) = c, and the central differences c·exp(−(s/w)²) vary outside the asymptotic
     regime at steps near w and are 0, flat to rounding, far past it. Growing steps from 1e-4 must stop at the
     feature (no estimate: bound infinite), not take the flat 0 of the wide steps."""
-    from gradcheck.numeric.steps import grow
     from gradcheck.numeric.stencils import rounding_floor
+    from gradcheck.numeric.steps import grow
 
     c, w = 3e-9, np.array([3e-4, 1e-2])  # a feature within the first grown steps; and far beyond them
 

@@ -68,8 +68,9 @@ def test_lines_agree_on_random_smooth_networks():
     assert checked > 50
 
 
-def test_a_unit_costs_six_passes_whatever_its_fan_in(monkeypatch):
-    """Per-element evaluation grows with fan-in; the lines do not."""
+def test_a_unit_costs_four_passes_or_six_whatever_its_fan_in(monkeypatch):
+    """Per-element evaluation grows with fan-in; the lines do not: four passes per unit where the degree-4 fit
+    resolves its line, two more where it does not (the degree-6 fit), plus the two exact probes."""
     counts = {}
     original = Perturbed.from_rows
 
@@ -82,8 +83,33 @@ def test_a_unit_costs_six_passes_whatever_its_fan_in(monkeypatch):
         counts.clear()
         spec = make_spec([fan_in, 5, 2], ["tanh", "linear"], batch=4)
         _gradients(spec, spec.parameters(), *spec.batch_data())
-        assert counts[0] == 2 * len(unitlines.NODES) * 5 + 2  # six per unit, plus the two exact probes
-        assert counts[1] == 2 * len(unitlines.NODES) * 2 + 2
+        for i, units in ((0, 5), (1, 2)):
+            assert 4 * units + 2 <= counts[i] <= 6 * units + 2 and counts[i] % 2 == 0
+
+
+def test_the_degree_4_fit_is_kept_only_where_it_resolves_the_line_and_gives_the_per_element_numbers(monkeypatch):
+    """Small weights: most of layer 0's lines are resolved by their degree-4 fit (four passes per unit). Weights 24x
+    larger: the lines curve faster and every unit needs the middle pair of points. Either way the losses are the
+    per-element ones."""
+    passes = []
+    original = UnitLines._psi
+
+    def spy(self, units, nodes, probe_unit, probe_z):
+        passes.append((self.i, len(units), len(nodes)))
+        return original(self, units, nodes, probe_unit, probe_z)
+
+    monkeypatch.setattr(UnitLines, "_psi", spy)
+    spec = make_spec([6, 8, 3], ["tanh", "linear"], batch=7, seed=3)
+    X, Y = spec.batch_data()
+    middle = {}
+    for scale in (0.25, 6.0):
+        passes.clear()
+        params = [{k: v * scale for k, v in p.items()} for p in spec.parameters(3)]
+        lines = _gradients(spec, params, X, Y)
+        assert (0, 8, 2) in passes  # every unit of layer 0 first at the outer and inner pair
+        middle[scale] = sum(units for i, units, nodes in passes if i == 0 and nodes == 1)
+        _assert_same(lines, _gradients(spec, params, X, Y, lines=False), 1e-9)
+    assert middle[0.25] <= 2 and middle[6.0] == 8
 
 
 def test_units_the_interpolant_cannot_resolve_are_evaluated_one_by_one(monkeypatch):

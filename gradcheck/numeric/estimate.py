@@ -4,7 +4,7 @@ Per perturbed network, every layer the perturbation reaches recomputes its outpu
 multiply-adds (:attr:`~gradcheck.catalogue.layers.base.Layer.forward_macs`) and output entries; a
 perturbed layer that is not changed one unit at a time recomputes itself too
 (:attr:`~gradcheck.catalogue.layers.base.Layer.change_macs`). A full check evaluates a network per
-stencil point per element, or six per unit where the unit lines serve a layer; a sampled check as many
+stencil point per element, or six per unit (at most) where the unit lines serve a layer; a sampled check as many
 for its sample, plus its random directions and the verdicts on every element.
 """
 
@@ -67,7 +67,7 @@ def estimate_seconds(spec, n, method="auto", counts=None):
     :attr:`~gradcheck.catalogue.layers.base.Layer.change_entries`). A layer
     evaluates one network per stencil point per element (six where each element's steps are chosen, the first
     level of :mod:`gradcheck.numeric.steps`), or, where its losses come from the unit lines
-    (:mod:`gradcheck.numeric.unitlines`), six per unit and a few products; every
+    (:mod:`gradcheck.numeric.unitlines`), six per unit at most (four where a line is gentle) and a few products; every
     (element, point) pair also costs its bookkeeping.
     """
     from .steps import FIRST

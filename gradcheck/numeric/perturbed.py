@@ -15,7 +15,7 @@ to evaluate them, both forward passes only:
   perturbation of layer l never recomputes the layers below l, nor the rest of layer l.
 * **lines** (within structured, for dense layers with analytic layers above): every
   element feeding unit j moves the network along the same line z_j + ε, so each unit's
-  loss along that line, fitted from six such passes, gives every element's perturbed
+  loss along that line, fitted from four to six such passes, gives every element's perturbed
   loss (:mod:`gradcheck.numeric.unitlines`); exact evaluations check it.
 
 All return the loss of each perturbed network and whether its forward pass crossed a

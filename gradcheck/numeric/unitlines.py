@@ -16,9 +16,12 @@ thousandths. Where every layer from this one up is analytic (no relu, no max),
 points ±ε_q misses by O(ε⁷·ψ⁽⁷⁾/7!), about 1e-20 of C for weights of order one. So
 each unit costs six forward passes of the layers above it (run on the changed unit
 only, as in :class:`~gradcheck.numeric.perturbed.Perturbed`), for all its elements and
-every step at once, instead of four per element. Where the weights are large enough
-for that to fail, the fit's own coefficients say so (they stop falling fast), and
-that unit's elements are evaluated one by one.
+every step at once, instead of four per element. Four, where the line is gentle: the
+degree-4 interpolant at the outer and inner pair of points is kept where its own
+coefficients put the terms it leaves out below rounding, and only the other units are
+evaluated at the middle pair too. Where the weights are large enough for the degree-6
+fit to fail, its coefficients say so (they stop falling fast), and that unit's
+elements are evaluated one by one.
 
 With u = ε/(r·s_n) ∈ [−1, 1] (r: the reach of the steps, s_n = max_k |a_k[n]|) and
 ψ_jn = Σ_p c_jnp·u^p, the loss changes of all elements are six small matrix products:
@@ -46,6 +49,11 @@ NODES = np.cos(np.pi * np.array([1, 3, 5]) / 12)
 #: the odd and even parts folded in).
 _ODD = np.linalg.inv(NODES[:, None] ** np.array([1, 3, 5])) / 2
 _EVEN = np.linalg.inv(NODES[:, None] ** np.array([2, 4, 6])) / 2
+#: The nodes a unit is first fitted at (the outer and inner pair): a degree-4 interpolant, kept where its own
+#: coefficients say the terms it leaves out are below rounding; the middle pair completes the degree-6 fit.
+FIRST_NODES = (0, 2)
+_ODD4 = np.linalg.inv(NODES[list(FIRST_NODES), None] ** np.array([1, 3])) / 2
+_EVEN4 = np.linalg.inv(NODES[list(FIRST_NODES), None] ** np.array([2, 4])) / 2
 POWERS = np.arange(1, 7)
 #: An exactly evaluated loss may differ from the interpolated one by this many ε·Σ_n|ℓ_n| (rounding).
 AGREE_ULPS = 64
@@ -170,34 +178,69 @@ class UnitLines:
         return out
 
     def _fit(self, units, probe_unit, probe_z):
-        """Fit c_jnp for ``units`` from ψ_jn at ±u_q (six forward passes of the layers above per unit); also
-        evaluate the networks whose unit ``probe_unit[p]`` has z ``probe_z[p]`` (N,), and return their C − C(θ)."""
+        """Fit c_jnp for ``units`` from ψ_jn at ±u_q (four forward passes of the layers above per unit, six where
+        the degree-4 fit does not resolve the line); also evaluate the networks whose unit ``probe_unit[p]`` has z
+        ``probe_z[p]`` (N,), and return their C − C(θ)."""
+        first = list(FIRST_NODES)
+        psi, probe = self._psi(units, NODES[first], probe_unit, probe_z)  # (units, ±, 2, N)
+        odd, even = _ODD4 @ (psi[:, 0] - psi[:, 1]), _EVEN4 @ (psi[:, 0] + psi[:, 1])  # (units, 2, N)
+        tail = self._tail(odd, even, cross=True)
+        done = tail <= self.tail_tol
+        self._keep(units[done], (odd[done], even[done]), tail[done])
+        rest = units[~done]
+        if len(rest):
+            middle = [q for q in range(len(NODES)) if q not in first]
+            more, _ = self._psi(rest, NODES[middle], probe_unit[:0], probe_z[:0])
+            whole = np.empty((len(rest), 2, len(NODES), self.net.n))
+            whole[:, :, first], whole[:, :, middle] = psi[~done], more
+            odd, even = _ODD @ (whole[:, 0] - whole[:, 1]), _EVEN @ (whole[:, 0] + whole[:, 1])  # (units, 3, N)
+            self._keep(rest, (odd, even), self._tail(odd, even))
+        return probe
+
+    def _psi(self, units, nodes, probe_unit, probe_z):
+        """(ψ_jn at ±``nodes`` (units, ±, q, N), the C − C(θ) of the probe networks (see :meth:`_fit`)): one forward
+        pass of the layers above per unit and point, in chunks of networks."""
         net, i, n = self.net, self.i, self.net.n
-        shifts = np.concatenate([NODES, -NODES])[:, None] * (self.reach * self.scale)  # (6, N): ε at ±u_q
+        shifts = np.concatenate([nodes, -nodes])[:, None] * (self.reach * self.scale)  # (2q, N): ε at ±u_q
         chunk = max(1, net.chunk(i, lines=False) * FIT_CHUNKS // len(shifts))
-        probe = None
+        out, probe = np.empty((len(units), len(shifts), n)), None
         for start in range(0, max(1, len(units)), chunk):
             part = units[start:start + chunk]
             unit = np.repeat(part, len(shifts))
-            z = (self.z[part][:, None, :] + shifts).reshape(-1, n)  # (units·6, N)
+            z = (self.z[part][:, None, :] + shifts).reshape(-1, n)  # (units·2q, N)
             if probe is None:
                 unit, z = np.concatenate([probe_unit, unit]), np.concatenate([probe_z, z])
             shares, _ = net.from_rows(i, unit, z, samples=True)
             psi = shares - self.shares
             if probe is None:
                 probe, psi = psi[:len(probe_unit)].sum(axis=1), psi[len(probe_unit):]
-            if not len(part):
-                continue
-            psi = psi.reshape(len(part), 2, len(NODES), n)  # (units, ±, q, N)
-            odd, even = _ODD @ (psi[:, 0] - psi[:, 1]), _EVEN @ (psi[:, 0] + psi[:, 1])  # (units, 3, N)
-            self.coef[0::2, part], self.coef[1::2, part] = odd.transpose(1, 0, 2), even.transpose(1, 0, 2)
-            # Coefficients of an analytic line fall geometrically (c_{p+2}/c_p ≈ (ε/radius)²), so the first left
-            # out is about c_5²/c_3 (odd part) and c_6²/c_4 (even part); a coefficient at rounding counts as zero.
-            tail = np.zeros(len(part))
-            with np.errstate(invalid="ignore", over="ignore"):  # a loss that is not finite: not resolved
-                for c in (odd, even):
-                    top = np.where(np.abs(c[:, -1]) <= self.noise, 0.0, c[:, -1])  # NaN stays NaN
-                    tail += (top ** 2 / np.maximum(np.abs(c[:, -2]), self.noise)).sum(axis=1)
-            self.tail[part] = np.where(np.isfinite(tail), tail, np.inf)
-            self.fitted[part] = True
-        return probe
+            out[start:start + chunk] = psi.reshape(len(part), len(shifts), n)
+        return out.reshape(len(units), 2, len(nodes), n), probe
+
+    def _tail(self, odd, even, cross=False):
+        """Per unit, the interpolant's error estimate at |u| = 1 from its odd and even coefficients (units, d, N).
+
+        Coefficients of an analytic line fall geometrically (c_{p+2}/c_p ≈ (ε/radius)²), so the first left out is
+        about c_top²/c_next, for each part; a coefficient at rounding counts as zero. With ``cross`` (the degree-4
+        fit, whose first term left out is nearer rounding) each part's top is multiplied by the larger of the two
+        parts' ratios, so that a ratio made small by one coefficient vanishing by accident does not decide."""
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a loss not finite: not resolved
+            tops, ratios = [], []
+            for c in (odd, even):
+                top = np.where(np.abs(c[:, -1]) <= self.noise, 0.0, c[:, -1])  # NaN stays NaN
+                tops.append(np.abs(top))
+                ratios.append(tops[-1] / np.maximum(np.abs(c[:, -2]), self.noise))
+            if cross:
+                ratios = [np.maximum(*ratios)] * 2  # NaN where either is
+            tail = sum(top * ratio for top, ratio in zip(tops, ratios)).sum(axis=1)
+        return np.where(np.isfinite(tail), tail, np.inf)
+
+    def _keep(self, units, parts, tail):
+        """Store the fit of ``units``: its odd and even coefficients (units, d, N) by power (the powers above 2d
+        zero), and its error estimate."""
+        odd, even = parts
+        d = odd.shape[1]
+        self.coef[0:2 * d:2, units], self.coef[1:2 * d:2, units] = odd.transpose(1, 0, 2), even.transpose(1, 0, 2)
+        self.coef[2 * d:, units] = 0.0
+        self.tail[units] = tail
+        self.fitted[units] = True
