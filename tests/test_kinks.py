@@ -286,3 +286,50 @@ def test_the_kink_note_names_relu_and_the_max_pool_together():
                                               *TIED_POOL["layers"][1:]]})
     note = next(n for n in check_network(spec, symbolic="off").notes if "sit on a kink" in n)
     assert "(a max-pool window's maximum; relu at 0)" in note, note
+
+
+def test_a_direction_whose_steps_leave_theta_s_thin_piece_both_ways_decides_nothing():
+    """Two kinks within 1e-23 of θ, neither at it (a relu z of 1e-25 after a leaky relu z of −2e-208): every step
+    along (+1, −1) over b0[0] and W1[0, 2] turns the relu off on both sides, so the loss looks flat there; θ's own
+    derivative, on the thin piece where the relu is on, is the backprop's. The joint test once called that wrong
+    (the kink states show both sides on one same piece that is not θ's, and θ on no kink: no test). Each element
+    alone still sees θ's piece on one side: a flipped or doubled value fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "near_kink_thin_piece.json").read_text())
+    spec = load_spec(net)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    for name, layer, key, flat in (("W1", 1, "W", 2), ("b0", 0, "b", 0)):
+        for factor in (-1.0, 2.0):
+            def planted(p, X, Y, layer=layer, key=key, flat=flat, factor=factor):
+                _, g = backprop(spec, p, X, spec.targets(Y))
+                g[layer][key].flat[flat] *= factor
+                return g
+
+            result = check_network(net, planted, symbolic="off")
+            assert not result.passed and result.tensor(name).verdict("impl").flat[flat] == "wrong"
+
+
+def test_on_kink_marks_entries_exactly_at_a_kink_for_every_kinked_kind():
+    from gradcheck.catalogue.losses import loss_of
+
+    layers = [{"type": "conv2d", "filters": 1, "kernel": 1, "activation": "relu"}, {"type": "maxpool2d", "size": 2},
+              {"type": "flatten"}, {"units": 3}]
+    spec = load_spec({"input": [1, 4, 4], "layers": layers, "loss": "svm", "batch": 2})
+    relu, pool = spec.layers[0], spec.layers[1]
+    z = np.array([[-1.0, 0.0, 1e-300]])
+    assert relu.on_kink(None, z, spec.conv).ravel().tolist() == [False, True, False]
+    a = np.zeros((2, 1, 4, 4))
+    a[0, 0, 0, :2] = [3.0, 3.0]  # a tie for the first window's max
+    a[1, 0, 0, 0] = 1.0  # sample 1's first window has one max; its other windows are all zeros: ties
+    ties = pool.on_kink(a, None, spec.conv)
+    assert ties.shape == pool.kink_state(a, None, spec.conv).shape
+    assert ties[0, 0, 0, 0] and not ties[1, 0, 0, 0] and ties[1, 0, 1, 1]
+    loss = loss_of(spec)
+    y = np.eye(3)[:, [0, 1]]  # (K, N) one-hot: classes 0 and 1
+    scores = np.array([[1.0, 0.0], [0.0, 2.0], [0.5, 0.0]])  # sample 0 (class 0): class 1's margin 0 − 1 + Δ is 0
+    on = loss.on_kink(scores, y)
+    margins = scores - (scores * y).sum(axis=0) + spec.margin
+    assert np.array_equal(on, (margins == 0) & (y == 0)) and on.any()

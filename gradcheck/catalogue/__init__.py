@@ -13,7 +13,7 @@ or method of the entry.
 - :data:`BIAS_STYLES` (:mod:`.bias`): name -> :class:`BiasStyle` (``SEPARATE``, ``NONE``, ``AUGMENTED``).
 
 A kind's facts, each beside its maths: kinks and what they are in words (``kinks``,
-``kink_text``, a layer's ``kink_state`` and ``kink_texts``), where it may stand and what
+``kink_text``, a layer's ``kink_state``, ``on_kink`` and ``kink_texts``), where it may stand and what
 it suits (an activation's ``last_only``, ``losses``, ``output_range``; a loss's
 ``output``, ``target_range``), its known mistakes (a layer's ``mistakes``, replayed and
 named by :mod:`gradcheck.diagnose`), shape hints for its own params (``shape_hint``), the

@@ -81,6 +81,11 @@ def _svm_kink_state(a, y, axis, margin):
     return _svm_margins(a, y, axis, margin) > 0
 
 
+def _svm_on_kink(a, y, axis, margin):
+    """Hinge terms exactly at their kink: a margin of 0 for a class other than the true one."""
+    return (_svm_margins(a, y, axis, margin) == 0) & (y == 0)
+
+
 @dataclass(frozen=True)
 class Loss:
     """One cost function.
@@ -129,6 +134,8 @@ class Loss:
     #: ``kink_state(a, y, axis, margin)``: where the loss is not differentiable, the state whose change says a step
     #: crossed a kink of the loss (None for a smooth loss).
     kink_state: Callable | None = None
+    #: ``on_kink(a, y, axis, margin)``: the entries of the kink state that sit exactly on a kink (a hinge term at 0).
+    on_kink: Callable | None = None
     #: Where the loss is not differentiable, in words ("" for a smooth loss).
     kink_text: str = ""
     #: {reduction: (formula, grad_formula)} for the reductions other than "mean"; one left out is refused.
@@ -204,7 +211,8 @@ LOSSES: dict[str, Loss] = {
              _svm_value, _svm_grad, _svm_term,
              output="linear", target_range=(0.0, 1.0), one_hot=True, labels=True, takes_margin=True,
              random_targets=lambda rng, n, k: rng.integers(0, k, n),
-             kink_state=_svm_kink_state, kink_text="the svm hinge where a margin a_j − a_y + Δ is 0",
+             kink_state=_svm_kink_state, on_kink=_svm_on_kink,
+             kink_text="the svm hinge where a margin a_j − a_y + Δ is 0",
              reduced={"sum": ("Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y)"),
                       "per_sample": ("1/N Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y) / N")},
              entry_seconds=5e-9, row_reductions=3),
@@ -270,6 +278,10 @@ class SpecLoss:
     def kink_state(self, a, y):
         """The loss's kink state at output ``a`` (None for a smooth loss)."""
         return None if self.loss.kink_state is None else self.loss.kink_state(a, y, self.axis, self.margin)
+
+    def on_kink(self, a, y):
+        """The entries of :meth:`kink_state` exactly on a kink at output ``a`` (None for a smooth loss)."""
+        return None if self.loss.on_kink is None else self.loss.on_kink(a, y, self.axis, self.margin)
 
     def __repr__(self):
         return f"SpecLoss({self.loss.name!r}: C = {self.formula})"

@@ -27,7 +27,11 @@ Directions: the structure's where it is known (a network unit's fan-in, see
 halves, their halves, down to pairs, so that a tie group the function never names is
 moved whole somewhere (all-ones over a part of whole groups is smooth) or in pairs. Each
 test costs four evaluations of f, and a failing one four more, at t/10, to confirm it (a
-kink near θ along d, not at it, can bend the estimate at one step). The blame of a part that
+kink near θ along d, not at it, can bend the estimate at one step). Where θ is on no kink but
+its piece of f is thinner than any step (two kinks within 1e-23 of θ), steps both ways along d
+can land on one same neighbouring piece: f then looks smooth along d at that piece's slope,
+which says nothing of θ's. A network's kink states (and each kind's ``on_kink``) show it, and
+that direction is not tested. The blame of a part that
 failed a smooth test goes to the elements of the smallest failing parts within it, with a
 note that says why.
 """
@@ -58,15 +62,19 @@ WHO = {"analytic": "your gradient", "impl": "your gradient", "backprop": "the re
 class Along:
     """One-sided directional derivatives of f at θ along sparse directions (cached, so that every opinion
     shares them). ``line(idx, coef, ts)`` returns f(θ + t·d) for each t of ``ts``, where d is ``coef`` on the
-    flat elements ``idx`` and 0 elsewhere."""
+    flat elements ``idx`` and 0 elsewhere. ``unseen(idx, coef, ts)``, if given, is True where the points ±t
+    (and ±2t) of ``ts`` both leave the piece of f that θ is on for one same other piece: θ's piece is then
+    thinner than the steps, and the derivatives measured are a neighbour's (no test)."""
 
-    def __init__(self, line, f0, eps=EPS, noise=0.0):
-        self.line, self.f0, self.eps, self.noise = line, f0, eps, noise
+    def __init__(self, line, f0, eps=EPS, noise=0.0, unseen=None):
+        self.line, self.f0, self.eps, self.noise, self.unseen = line, f0, eps, noise, unseen
         self.cache, self.calls = {}, 0
 
     def sides(self, idx, coef, t):
-        """(D₋, its bound, D₊, its bound) along d at steps t and 2t."""
+        """(D₋, its bound, D₊, its bound) along d at steps t and 2t; NaN where the steps do not see θ's piece."""
         key = (idx.tobytes(), coef.tobytes(), float(t))
+        if key not in self.cache and self.unseen is not None and self.unseen(idx, coef, t * OFFSETS):
+            self.cache[key] = (np.nan,) * 4
         if key not in self.cache:
             ts = t * OFFSETS
             values = np.asarray(self.line(idx, coef, ts), float)
@@ -272,7 +280,18 @@ def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
         v[idx] = coef
         return [cost(spec, flat.moved(t, v), X, Y) for t in ts]
 
-    along = Along(line, cost(spec, params, X, Y), EPS, numeric.noise)
+    base = _kink_states(spec, params, X, Y, on=True)
+
+    def unseen(idx, coef, ts):  # (t, −t, 2t, −2t): each pair both on one same piece that is not θ's
+        v = np.zeros(flat.size)
+        v[idx] = coef
+        for pair in (ts[:2], ts[2:]):
+            up, down = (_kink_states(spec, flat.moved(t, v), X, Y) for t in pair)
+            if any(np.any((u == d) & (u != s) & ~on) for (s, on), u, d in zip(base, up, down) if s is not None):
+                return True
+        return False
+
+    along = Along(line, cost(spec, params, X, Y), EPS, numeric.noise, unseen)
     r = tolerance().rounding(flat.vector(rounding)) + UNDERFLOW
     n, b = flat.vector(numeric.grads), flat.vector(numeric.bounds) + r
     grads = {op: flat.vector(g) for op, g in opinions.items()}
@@ -284,6 +303,21 @@ def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
         for (_, layer, kind, shape), a, e in zip(flat.entries, flat.starts[:-1], flat.starts[1:]):
             masks[op][layer][kind] = mask[a:e].reshape(shape)
     return masks, [note for _, notes in found.values() for note in notes], along.calls
+
+
+def _kink_states(spec, params, X, Y, on=False):
+    """Every layer's kink state at ``params`` and the loss's (None where there is none); with ``on``, each as
+    (state, where it sits exactly on its kink)."""
+    from ..catalogue.losses import loss_of
+    from ..numeric.perturbed import layer_states
+    from ..reference.backprop import forward
+
+    fw, Y = forward(spec, params, X), spec.targets(Y)
+    states = [*layer_states(spec, fw, params), loss_of(spec).kink_state(fw.output, Y)]
+    if not on:
+        return states
+    exact = [ly.on_kink(fw.a_prev(ly), z, spec.conv, params=p) for ly, z, p in zip(spec.layers, fw.z, params)]
+    return list(zip(states, [*exact, loss_of(spec).on_kink(fw.output, Y)]))
 
 
 def _named(flat, i):

@@ -358,6 +358,14 @@ class Layer:
             return None
         return np.stack([np.sign(z - k) for k in kinks], axis=-1)
 
+    def on_kink(self, a_prev, z, conv, params=None):
+        """Where the forward pass sits exactly on a kink, entry by entry of :meth:`kink_state` (None for a kind
+        without kinks): here a sign of 0, z at the kink itself. A step either way leaves such an entry; where an
+        entry is not on its kink and steps both ways reach one same other state, the piece θ is on is thinner than
+        the steps and none of them sees it."""
+        state = self.kink_state(a_prev, z, conv, params)
+        return None if state is None else state == 0
+
     # -- symbolic form -----------------------------------------------------------------------
     def symbolic_z(self, params, a_prev, conv, bias):
         raise NotImplementedError(f"{self.kind} has no symbolic form yet")

@@ -187,6 +187,12 @@ class MaxPool2d(_Pool2d):
         """Which element of each window is the maximum: a step that changes it crosses a kink."""
         return self._argmax(windows(a_prev, self.size, self.stride))
 
+    def on_kink(self, a_prev, z, conv, params=None):
+        """Windows whose maximum is tied (two entries or more equal to it): the kink itself."""
+        win = windows(a_prev, self.size, self.stride)
+        flat = win.reshape(*win.shape[:-2], -1)
+        return (flat == flat.max(axis=-1, keepdims=True)).sum(axis=-1) > 1
+
     def symbolic_z(self, params, a_prev, conv, bias):
         """z[c, i, j] = max(window); its derivative is 1 at the window's first maximum, 0 elsewhere."""
         from ..sympy_forms import window_max
