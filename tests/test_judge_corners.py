@@ -350,3 +350,51 @@ def test_grow_gives_no_bound_that_excludes_the_slope_where_wide_steps_pass_a_fea
                            np.full(2, 0.1))
     assert not np.isfinite(bound[0])  # stopped at the feature: nothing claimed
     assert np.isfinite(bound[1]) and abs(value[1] - c) <= bound[1]  # an honest estimate where the steps are clear
+
+
+def test_a_richardson_bound_two_levels_agree_on_by_accident_is_dropped_when_a_finer_level_contradicts_it():
+    """g(s) = 1 + a₃s² + a₅s⁴ + a₇s⁶ with a₅ ≈ −21·a₇·s₀²: at s₀ the s⁴ and s⁶ terms of R(s₀) − R(2s₀) nearly
+    cancel, so the first level's two extrapolations agree to 1e-6 while both are 6e-5 off (the d-ratio is 4: the
+    level is in the regime). A narrow layernorm over two features 1e-6 apart did this to a conv bias's
+    difference, and a correct backprop failed. The finer level contradicts that bound, and the estimate kept is
+    the finer levels', whose bound holds the slope."""
+    from gradcheck.numeric.stencils import default_step, rounding_floor
+    from gradcheck.numeric.steps import resolve
+
+    h = default_step(np.zeros(1), "richardson")
+    s0 = float(h[0]) / 2  # the first level's finest step: R(s₀) and R(2s₀) are its two extrapolations
+    a7 = -1e-6 / s0 ** 6
+    a3, a5 = 1e-2 / s0 ** 2, -21 * a7 * s0 ** 2 * (1 - 1e-3)
+
+    def f(x):
+        return 5.0 + x + a3 * x ** 3 + a5 * x ** 5 + a7 * x ** 7
+
+    def stencil(index, step, offsets):
+        x = np.asarray(offsets, float)[:, None] * np.broadcast_to(step, (len(index),))[None, :]
+        return f(x), np.zeros(x.shape, bool), x
+
+    first = (4 * (1 + a3 * s0 ** 2 + a5 * s0 ** 4 + a7 * s0 ** 6) - (1 + 4 * a3 * s0 ** 2 + 16 * a5 * s0 ** 4
+                                                                     + 64 * a7 * s0 ** 6)) / 3
+    second = (4 * (1 + 4 * a3 * s0 ** 2 + 16 * a5 * s0 ** 4 + 64 * a7 * s0 ** 6)
+              - (1 + 16 * a3 * s0 ** 2 + 256 * a5 * s0 ** 4 + 4096 * a7 * s0 ** 6)) / 3
+    assert abs(first - 1.0) > 5e-5 and abs(first - second) < 2e-6  # the premise: agreeing, and 6e-5 off
+    value, bound, _, resolved, _ = resolve(stencil, h, "richardson", lambda fmax, s: rounding_floor(fmax, s))
+    assert resolved[0] and abs(value[0] - 1.0) <= bound[0]
+
+
+def test_a_narrow_layernorm_s_lucky_first_level_does_not_fail_a_correct_backprop_and_a_slip_of_1e_3_fails():
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "narrow_layernorm_lucky_levels.json").read_text())
+    spec = load_spec(net)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+
+    def slipped(p, X, Y):
+        _, g = backprop(spec, p, X, spec.targets(Y))
+        g[0]["b"][0] *= 1.001
+        return g
+
+    result = check_network(net, slipped, symbolic="off")
+    assert not result.passed and result.tensor("b0").verdict("impl")[0] in ("wrong", "suspicious")

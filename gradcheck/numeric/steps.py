@@ -126,13 +126,24 @@ def _level(stencil, todo, s, fmax, floor):
     return _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1]
 
 
-def _keep(lv, todo, method, best, bound, step, stale, estimate=None):
+def _keep(lv, todo, method, kept, estimate=None, finer=False):
     """Keep, for the elements ``todo`` (indices, or ``slice(None)``: all) whose levels are resolved, the estimate
-    whose bound is smaller than the best so far (``best``, ``bound``, ``step`` in place; ``stale`` counts the
-    levels without one). Returns (better, value, truncation, rounding) of ``todo``'s current estimates;
-    ``estimate``: ``lv.estimate(method)``, if already made."""
+    whose bound is smaller than the best so far (``kept``: the arrays best, bound, step and stale, in place; stale
+    counts the levels without one). Returns (better, value, truncation, rounding) of ``todo``'s current
+    estimates; ``estimate``: ``lv.estimate(method)``, if already made.
+
+    With ``finer`` (the levels halve), a kept estimate that a resolved finer one contradicts, beyond the kept
+    bound and the finer one's rounding, loses that bound: its two extrapolations agreed by accident (the next two
+    terms of the error cancelling at those steps), and the finer estimate, with its own bound, replaces it."""
+    best, bound, step, stale = kept
     ok = lv.resolved(todo)
     value, trunc, rounding = (x[todo] for x in (lv.estimate(method) if estimate is None else estimate))
+    if finer:
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(value - best[todo])
+            contradicted = ok & np.isfinite(bound[todo]) & (gap > bound[todo] + rounding)
+        at = np.flatnonzero(contradicted) if isinstance(todo, slice) else todo[contradicted]
+        bound[at] = (gap + trunc + rounding)[contradicted]
     better = ok & (trunc + rounding < bound[todo])
     at = np.flatnonzero(better) if isinstance(todo, slice) else todo[better]
     best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
@@ -200,7 +211,8 @@ def resolve(stencil, h, method, floor, f0=None):
             s = lv.step[todo] / 2
             g, r, x = _level(stencil, todo, s, fmax, floor)
             lv.shift(todo, g, r, x, s)
-        better, value, trunc, rounding = _keep(lv, todo, method, best, bound, step, stale, None if level else first)
+        better, value, trunc, rounding = _keep(lv, todo, method, (best, bound, step, stale),
+                                               None if level else first, finer=True)
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value)))
         at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
         done[todo] = enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
@@ -246,7 +258,7 @@ def grow(stencil, h, method, floor, limit):
         if level:
             s = 8 * lv.step[todo]  # the new coarse step: twice the current coarse one
             lv.widen(todo, *_level(stencil, todo, s, fmax, floor))
-        better, value, _, rounding = _keep(lv, todo, method, best, bound, step, stale)
+        better, value, _, rounding = _keep(lv, todo, method, (best, bound, step, stale))
         enough = better & (rounding <= GROW_RTOL * np.abs(value))  # rounding no longer hides the value
         done = (enough | (stale[todo] >= PATIENCE) | lv.xa[todo] | (8 * lv.step[todo] > limit[todo])
                 | lv.varies(todo))
