@@ -46,6 +46,10 @@ PAIR_SECONDS = 3e-8
 #: ... and the passes of the whole network every check makes besides its perturbed ones (the reference backprop,
 #: the loss's noise, the rounding allowance's draws), counted as forward passes.
 CHECK_PASSES = 20
+#: The share of a layer's units whose line needs the middle pair of points too (the degree-6 fit, six passes; the
+#: others take four): 28 of 52 units of 16-32-16-4, 87 of 202 of 64-128-64-10, 364 of 1,290 of
+#: 784-1024-256-10.
+MIDDLE_SHARE = 0.5
 #: ... and, for a sampled check, what every param costs each random direction (drawing it, J·v) and the verdicts
 #: (every element is judged, sampled or not).
 DIRECTION_PARAM_SECONDS = 2e-8
@@ -67,11 +71,12 @@ def estimate_seconds(spec, n, method="auto", counts=None):
     :attr:`~gradcheck.catalogue.layers.base.Layer.change_entries`). A layer
     evaluates one network per stencil point per element (six where each element's steps are chosen, the first
     level of :mod:`gradcheck.numeric.steps`), or, where its losses come from the unit lines
-    (:mod:`gradcheck.numeric.unitlines`), six per unit at most (four where a line is gentle) and a few products; every
+    (:mod:`gradcheck.numeric.unitlines`), four per unit and two more for :data:`MIDDLE_SHARE` of them, and a few
+    products; every
     (element, point) pair also costs its bookkeeping.
     """
     from .steps import FIRST
-    from .unitlines import NODES, POWERS, fits_lines
+    from .unitlines import FIRST_NODES, NODES, POWERS, fits_lines
 
     method = methods.lookup(method, kinked(spec))
     points = len(FIRST) if method.per_element_steps else method.points
@@ -96,7 +101,7 @@ def estimate_seconds(spec, n, method="auto", counts=None):
                        + _activations(layers[i:top + 1], rows) + _activations(upper, fused=fused) + loss
                        + (_reductions(upper, fused) + (0 if rows else _reductions([layers[i]]))) * ROW_SECONDS)
         if not method.complex and fits_lines(spec, i) and counts is None:
-            networks = 2 * len(NODES) * layers[i].units
+            networks = (2 * len(FIRST_NODES) + MIDDLE_SHARE * 2 * (len(NODES) - len(FIRST_NODES))) * layers[i].units
             total += len(POWERS) * count * n * SECONDS_PER_MAC
         else:
             networks = count * points
