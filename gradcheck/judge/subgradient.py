@@ -62,9 +62,10 @@ WHO = {"analytic": "your gradient", "impl": "your gradient", "backprop": "the re
 class Along:
     """One-sided directional derivatives of f at θ along sparse directions (cached, so that every opinion
     shares them). ``line(idx, coef, ts)`` returns f(θ + t·d) for each t of ``ts``, where d is ``coef`` on the
-    flat elements ``idx`` and 0 elsewhere. ``unseen(idx, coef, ts)``, if given, is True where the points ±t
-    (and ±2t) of ``ts`` both leave the piece of f that θ is on for one same other piece: θ's piece is then
-    thinner than the steps, and the derivatives measured are a neighbour's (no test)."""
+    flat elements ``idx`` and 0 elsewhere. ``unseen(idx, coef, ts)``, if given, asked right after ``line`` for
+    the same points, is True where the points ±t (and ±2t) of ``ts`` both leave the piece of f that θ is on for
+    one same other piece: θ's piece is then thinner than the steps, and the derivatives measured are a
+    neighbour's (no test)."""
 
     def __init__(self, line, f0, eps=EPS, noise=0.0, unseen=None):
         self.line, self.f0, self.eps, self.noise, self.unseen = line, f0, eps, noise, unseen
@@ -73,12 +74,13 @@ class Along:
     def sides(self, idx, coef, t):
         """(D₋, its bound, D₊, its bound) along d at steps t and 2t; NaN where the steps do not see θ's piece."""
         key = (idx.tobytes(), coef.tobytes(), float(t))
-        if key not in self.cache and self.unseen is not None and self.unseen(idx, coef, t * OFFSETS):
-            self.cache[key] = (np.nan,) * 4
         if key not in self.cache:
             ts = t * OFFSETS
             values = np.asarray(self.line(idx, coef, ts), float)
             self.calls += len(ts)
+            if self.unseen is not None and self.unseen(idx, coef, ts):
+                self.cache[key] = (np.nan,) * 4
+                return self.cache[key]
             s = Stencil(values[:, None], ts[:, None], self.f0, np.array([t]), self.eps, self.noise)
             self.cache[key] = (float(s.minus[0]), float(s.minus_bound[0]), float(s.plus[0]), float(s.plus_bound[0]))
         return self.cache[key]
@@ -262,7 +264,7 @@ def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
     ``rounding`` the backprop's rounding (units of ε), ``rtol`` {op: rtol}. Returns ({op: per layer {param: mask}},
     notes, directional evaluations)."""
     from ..numeric.sampled import _Flat
-    from ..reference.backprop import cost
+    from ..reference.backprop import cost, forward
 
     X, Y = data
     flat = _Flat(spec, params)
@@ -275,18 +277,25 @@ def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
                    for side in ("minus", "plus"))
     theta = np.concatenate([np.ravel(params[layer][kind]) for _, layer, kind, _ in flat.entries])
 
+    states = {}  # the kink states of the points of the last line, for unseen (which Along asks right after)
+
     def line(idx, coef, ts):
         v = np.zeros(flat.size)
         v[idx] = coef
-        return [cost(spec, flat.moved(t, v), X, Y) for t in ts]
+        out = []
+        states.clear()
+        for t in ts:
+            moved = flat.moved(t, v)
+            fw = forward(spec, moved, X)
+            out.append(cost(spec, moved, X, Y, fw=fw))
+            states[float(t)] = _kink_states(spec, fw, moved, Y)
+        return out
 
-    base = _kink_states(spec, params, X, Y, on=True)
+    base = _kink_states(spec, forward(spec, params, X), params, Y, on=True)
 
     def unseen(idx, coef, ts):  # (t, −t, 2t, −2t): each pair both on one same piece that is not θ's
-        v = np.zeros(flat.size)
-        v[idx] = coef
         for pair in (ts[:2], ts[2:]):
-            up, down = (_kink_states(spec, flat.moved(t, v), X, Y) for t in pair)
+            up, down = (states[float(t)] for t in pair)
             if any(np.any((u == d) & (u != s) & ~on) for (s, on), u, d in zip(base, up, down) if s is not None):
                 return True
         return False
@@ -305,14 +314,13 @@ def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
     return masks, [note for _, notes in found.values() for note in notes], along.calls
 
 
-def _kink_states(spec, params, X, Y, on=False):
-    """Every layer's kink state at ``params`` and the loss's (None where there is none); with ``on``, each as
-    (state, where it sits exactly on its kink)."""
+def _kink_states(spec, fw, params, Y, on=False):
+    """Every layer's kink state in the forward pass ``fw`` at ``params``, and the loss's (None where there is none);
+    with ``on``, each as (state, where it sits exactly on its kink)."""
     from ..catalogue.losses import loss_of
     from ..numeric.perturbed import layer_states
-    from ..reference.backprop import forward
 
-    fw, Y = forward(spec, params, X), spec.targets(Y)
+    Y = spec.targets(Y)
     states = [*layer_states(spec, fw, params), loss_of(spec).kink_state(fw.output, Y)]
     if not on:
         return states

@@ -155,22 +155,16 @@ def _probe_and_line(net, i, keys, signs):
     the line's eight where the layer's copies fit in :data:`STACK_BYTES` and the line crosses no kink (each
     network's loss is the same as in its own pass); else each from its own passes."""
     params = net.params[i]
-    size = sum(np.size(params[key]) for key in keys)
-    if (2 + ECNOISE_POINTS) * size * 8 > STACK_BYTES:
+    if (2 + ECNOISE_POINTS) * sum(np.size(params[key]) for key in keys) * 8 > STACK_BYTES:
         return layer_probe(net, i, keys), line_noise(net, i, signs)
     t = np.arange(ECNOISE_POINTS, dtype=float)
     stacked = dict(params)
     for key in keys:
         v = np.asarray(params[key])
-        shape = (-1, *[1] * v.ndim)
-        line = v[None] + (ECNOISE_STEP * np.maximum(1.0, np.abs(v)) * signs[key])[None] * t.reshape(shape)
-        stacked[key] = np.concatenate([np.stack([v * (1 - EPS), v * (1 + EPS)]), line])
+        stacked[key] = np.concatenate([_ulps(v), _line(v, signs[key], ECNOISE_STEP, t)])
     with np.errstate(all="ignore"):
-        losses, crossed = net.along(i, stacked)
-        losses, crossed = np.asarray(losses, float), np.asarray(crossed, bool)
-        moved = np.abs(losses[:2] - net.loss)[~crossed[:2]]
-    probe = float(moved.max(initial=0.0))
-    probe = probe if np.isfinite(probe) else 0.0
+        losses, crossed = (np.asarray(x) for x in net.along(i, stacked))
+    probe = _moved(net, losses[:2], crossed[:2])
     if crossed[2:].any():  # the line crosses a kink: line_noise's shorter spacings and the other direction
         return probe, line_noise(net, i, signs)
     return probe, ecnoise(losses[2:])
@@ -182,15 +176,27 @@ def layer_probe(net, i, keys):
     values when an element of layer i moves, so their rounding is no part of its finite differences: a batchnorm
     over two samples 1e-6 apart rounds C at 100 ulps when the weights below it move, and at a few when its own γ
     does. A side whose step crosses a kink is left out (a kink is not rounding)."""
-    params = net.params[i]
-    stacked = dict(params)
+    stacked = dict(net.params[i])
     for key in keys:
-        v = np.asarray(params[key])
-        stacked[key] = np.stack([v * (1 - EPS), v * (1 + EPS)])
+        stacked[key] = _ulps(np.asarray(stacked[key]))
     with np.errstate(all="ignore"):
-        losses, crossed = net.along(i, stacked)
-        moved = np.abs(np.asarray(losses, float) - net.loss)[~np.asarray(crossed, bool)]
-    out = float(moved.max(initial=0.0))
+        return _moved(net, *(np.asarray(x) for x in net.along(i, stacked)))
+
+
+def _ulps(v):
+    """v one unit in its last place down and up, stacked (2, ...)."""
+    return np.stack([v * (1 - EPS), v * (1 + EPS)])
+
+
+def _line(v, d, spacing, t):
+    """v + t·spacing·d·max(1, |v|) for each point of ``t``, stacked (len(t), ...)."""
+    return v[None] + (spacing * np.maximum(1.0, np.abs(v)) * d)[None] * t.reshape(-1, *[1] * v.ndim)
+
+
+def _moved(net, losses, crossed):
+    """The largest |C − C(θ)| of ``losses`` whose pass crossed no kink (0 where none is finite)."""
+    with np.errstate(all="ignore"):
+        out = float(np.abs(np.asarray(losses, float) - net.loss)[~np.asarray(crossed, bool)].max(initial=0.0))
     return out if np.isfinite(out) else 0.0
 
 
@@ -219,9 +225,7 @@ def line_noise(net, i, signs):
 
 def _along(net, i, signs, spacing, t):
     """(C, crossed a kink) at θ + t·spacing·d in layer i's params, for the points ``t``, in one stacked pass."""
-    params = net.params[i]
-    stacked = dict(params)
+    stacked = dict(net.params[i])
     for key, d in signs.items():
-        v = params[key]
-        stacked[key] = v[None] + (spacing * np.maximum(1.0, np.abs(v)) * d)[None] * t.reshape(-1, *[1] * v.ndim)
+        stacked[key] = _line(stacked[key], d, spacing, t)
     return net.along(i, stacked)
