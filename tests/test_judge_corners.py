@@ -398,3 +398,69 @@ def test_a_narrow_layernorm_s_lucky_first_level_does_not_fail_a_correct_backprop
 
     result = check_network(net, slipped, symbolic="off")
     assert not result.passed and result.tensor("b0").verdict("impl")[0] in ("wrong", "suspicious")
+
+
+def _planted(spec, layer, key, flat, factor):
+    def impl(p, X, Y):
+        _, g = backprop(spec, p, X, spec.targets(Y))
+        g[layer][key].flat[flat] *= factor
+        return g
+    return impl
+
+
+def test_a_first_level_whose_ratio_falls_in_range_by_chance_is_not_kept_against_the_finer_levels():
+    """A layernorm over two features 1e-5 apart: b0[0]'s first three levels, at steps wider than the features' gap,
+    have a ratio of differences of 3.4 (in the asymptotic range by chance) and extrapolate to −3.53 ± 0.10, against
+    an exact −1.894. The next two levels are not in the regime but contradict it, so the steps go on halving until
+    they are, and the estimate is the exact value to 2e-8."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "narrow_layernorm_lucky_ratio.json").read_text())
+    spec = load_spec(net)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    b0 = correct.tensor("b0")
+    assert abs(b0.values["numeric"][0] - b0.values["backprop"][0]) <= b0.bound[0] < 1e-6
+    result = check_network(net, _planted(spec, 0, "b", 0, 1.001), symbolic="off")
+    assert not result.passed and result.tensor("b0").verdict("impl")[0] in ("wrong", "suspicious")
+
+
+def test_growing_steps_that_lift_nothing_out_of_rounding_claim_no_bound():
+    """A layernorm over two features 3.2e-5 apart: the loss changes by the same few ulps however wide a weight's
+    step, so the grown quotients fall as 1/s, flat to a rounding that falls as fast. They once bounded weights of
+    an exact 9.4e-14 at 1e-15 ± 4e-15, and a correct backprop failed; now no grown level counts, and the default
+    steps' bound stands."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "narrow_layernorm_saturated_growth.json").read_text())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W0 = correct.tensor("W0")
+    assert np.all(np.abs(W0.values["numeric"] - W0.values["backprop"]) <= 3 * W0.bound)
+
+
+def test_grow_keeps_a_loss_flat_to_the_last_bit_and_a_slope_it_lifts_out_of_rounding():
+    """What growing steps are for still works: a loss that does not change at all (0, with a bound), and a slope of
+    1e-13 that C(θ ± h) hides in rounding at the default steps (found at the wider ones); a loss whose change stays
+    at a few ulps however wide the step gives no estimate."""
+    from gradcheck.numeric.stencils import rounding_floor
+    from gradcheck.numeric.steps import grow
+
+    def stencil_of(f):
+        def stencil(index, step, offsets):
+            x = np.asarray(offsets, float)[:, None] * np.broadcast_to(step, (len(index),))[None, :]
+            return f(x), np.zeros(x.shape, bool), x
+        return stencil
+
+    def run(f):
+        return grow(stencil_of(f), np.full(1, 1e-5), "richardson", lambda fmax, s: rounding_floor(fmax, s),
+                    np.full(1, 0.1))
+
+    value, bound, _ = run(lambda x: np.full(x.shape, 1.0))
+    assert value[0] == 0 and 0 < bound[0] < np.inf
+    value, bound, _ = run(lambda x: 1.0 + 1e-13 * x)
+    assert abs(value[0] - 1e-13) <= bound[0] < 1e-13
+    value, bound, _ = run(lambda x: 1.0 + 4e-16 * np.tanh(x / 1e-7))  # a step in C of 8e-16 at every wide step
+    assert not np.isfinite(bound[0])

@@ -126,28 +126,44 @@ def _level(stencil, todo, s, fmax, floor):
     return _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1]
 
 
-def _keep(lv, todo, method, kept, estimate=None, finer=False):
+def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False):
     """Keep, for the elements ``todo`` (indices, or ``slice(None)``: all) whose levels are resolved, the estimate
     whose bound is smaller than the best so far (``kept``: the arrays best, bound, step and stale, in place; stale
     counts the levels without one). Returns (better, value, truncation, rounding) of ``todo``'s current
     estimates; ``estimate``: ``lv.estimate(method)``, if already made.
 
-    With ``finer`` (the levels halve), a kept estimate that a resolved finer one contradicts, beyond the kept
-    bound and the finer one's rounding, loses that bound: its two extrapolations agreed by accident (the next two
-    terms of the error cancelling at those steps), and the finer estimate, with its own bound, replaces it."""
+    With ``finer`` (the levels halve), a kept estimate that a finer one contradicts, beyond the kept bound and
+    the finer one's rounding, loses that bound, and the steps go on halving: its two extrapolations agreed by
+    accident (the next two terms of the error cancelling at those steps), or its levels' ratio fell in the
+    asymptotic range by chance while the steps were still wider than a feature of the loss. A finer level in
+    the regime then replaces it with its own bound; one that is not (its quotients varying beyond rounding, no
+    kink crossed) leaves it with a bound that reaches the finer estimate.
+
+    With ``lifted`` (the levels grow), a level counts only where its estimate stands above its rounding (the wider
+    steps lifted the loss's change out of rounding), or where the loss does not change at all at any of its
+    steps (flat to the last bit: an element that multiplies an input of 1e-145). Past a feature of the loss the
+    steps may lift nothing (a saturated norm's loss changes by the same few ulps however wide the step), and the
+    quotients then fall as the steps grow, flat to a rounding that falls as fast."""
     best, bound, step, stale = kept
     ok = lv.resolved(todo)
     value, trunc, rounding = (x[todo] for x in (lv.estimate(method) if estimate is None else estimate))
+    if lifted:
+        ok &= (np.abs(value) > rounding) | ((lv.ga[todo] == 0) & (lv.gb[todo] == 0) & (lv.gc[todo] == 0))
+    contradicted = np.zeros(len(value), dtype=bool)
     if finer:
         with np.errstate(invalid="ignore"):
             gap = np.abs(value - best[todo])
-            contradicted = ok & np.isfinite(bound[todo]) & (gap > bound[todo] + rounding)
+            contradicted = ((ok | lv.varies(todo)) & np.isfinite(bound[todo]) & np.isfinite(value)
+                            & (gap > bound[todo] + rounding))
         at = np.flatnonzero(contradicted) if isinstance(todo, slice) else todo[contradicted]
         bound[at] = (gap + trunc + rounding)[contradicted]
     better = ok & (trunc + rounding < bound[todo])
     at = np.flatnonzero(better) if isinstance(todo, slice) else todo[better]
     best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
-    stale[todo] = np.where(better, 0, stale[todo] + (bound[todo] < np.inf))
+    waiting = bound[todo] < np.inf
+    if lifted:  # a level still within rounding is no level without progress: wider steps are the remedy
+        waiting &= ok
+    stale[todo] = np.where(better | contradicted, 0, stale[todo] + waiting)
     return better, value, trunc, rounding
 
 
@@ -258,7 +274,7 @@ def grow(stencil, h, method, floor, limit):
         if level:
             s = 8 * lv.step[todo]  # the new coarse step: twice the current coarse one
             lv.widen(todo, *_level(stencil, todo, s, fmax, floor))
-        better, value, _, rounding = _keep(lv, todo, method, (best, bound, step, stale))
+        better, value, _, rounding = _keep(lv, todo, method, (best, bound, step, stale), lifted=True)
         enough = better & (rounding <= GROW_RTOL * np.abs(value))  # rounding no longer hides the value
         done = (enough | (stale[todo] >= PATIENCE) | lv.xa[todo] | (8 * lv.step[todo] > limit[todo])
                 | lv.varies(todo))
