@@ -280,3 +280,43 @@ def test_smooth_specs_draw_no_kinked_activation(raw):
 def test_drawn_bad_activation_keys_are_refused_naming_the_key(raw):
     with pytest.raises(SpecError, match=r"layers\[\d+\]\.(slope|alpha)"):
         load_spec(raw)
+
+
+@pytest.mark.parametrize("name", [n for n, a in ACTIVATIONS.items() if a.derivative_rounding is not None])
+def test_an_activation_s_derivative_rounding_bounds_float64_s_error_and_is_relative_where_sigma_is_small(name):
+    """σ'(z) computed in float64 from a = σ(z), against the same in 80-bit long double, over z from −40 to 40 and
+    near 0: the error stays within ε·derivative_rounding(z, a). Where σ' is tiny and a small (a sigmoid at 2e-14,
+    a tanh near 0) the allowance is a few ulps of σ' itself, not an absolute ulp."""
+    act = ACTIVATIONS[name]
+    z = np.concatenate([np.linspace(-40, 40, 8001), np.geomspace(1e-12, 40, 800), -np.geomspace(1e-12, 40, 800)])
+    a = act.forward(z)
+    d = act.derivative(z, a)
+    zl = z.astype(np.longdouble)
+    al = 1 / (1 + np.exp(-zl)) if name == "sigmoid" else np.tanh(zl)
+    exact = al * (1 - al) if name == "sigmoid" else 1 - al * al
+    err = np.abs(d.astype(np.longdouble) - exact).astype(float)
+    allowance = np.finfo(float).eps * act.derivative_rounding(z, a)
+    assert np.all(err <= allowance)
+    small = (np.abs(d) < 1e-8) & (np.abs(a) < 0.5)
+    if small.any():
+        assert np.all(allowance[small] <= 10 * np.finfo(float).eps * np.abs(d[small]) + 1e-300)
+
+
+def test_a_slip_of_1e_3_through_a_sigmoid_saturated_near_0_is_caught():
+    """Weights up to 60 put two sigmoid outputs at 2e-39 and 2e-14; an element of 4.9e-26 below them, slipped by
+    1e-3, was passed as "within the rounding a correct float64 backprop may make there", as σ' was allowed an
+    absolute ulp. σ(1 − σ) is good to a few ulps of itself there: the slip fails, and the correct backprop
+    passes."""
+    from gradcheck.reference.backprop import backprop
+
+    net = json.loads((Path(__file__).parent / "cases" / "sigmoid_saturated_at_zero.json").read_text())
+    spec = load_spec(net)
+    assert check_network(net, symbolic="off").passed
+
+    def slipped(p, X, Y):
+        _, g = backprop(spec, p, X, spec.targets(Y))
+        g[4]["W"].flat[1] *= 1.001
+        return g
+
+    result = check_network(net, slipped, symbolic="off")
+    assert not result.passed and result.tensor("W4").verdict("impl").flat[1] in ("wrong", "suspicious")

@@ -189,6 +189,9 @@ class Activation:
     wrong_primes: tuple = ()
     entry_seconds: float = 0.0
     row_reductions: int = 0
+    #: ``derivative_rounding(z, a)``: how far σ'(z) computed in float64 the usual way may be off, in units of ε
+    #: (None: |σ'| + 1, an absolute ε wherever it is used, as 1 − a cancels where σ saturates at 1).
+    derivative_rounding: Callable | None = None
 
     def __post_init__(self):
         if self.kinks and not self.kink_text:
@@ -293,13 +296,17 @@ ACTIVATIONS: dict[str, Activation] = {
     for a in [
         Activation("linear", lambda z, axis=-2: z, lambda z, a: np.ones_like(z),
                    _elementwise("linear"), "z", "1", identity=True),
+        # σ' from a carries a's few ulps of rounding times |dσ'/da|: |1 − 2a|·|a| for σ(1 − σ), 2a² for 1 − tanh²
+        # (an absolute ε only where σ saturates at 1; where it saturates at 0 or tanh at 0, a relative one).
         Activation("sigmoid", lambda z, axis=-2: _sigmoid(z), lambda z, a: a * (1.0 - a),
                    _elementwise("sigmoid"), "σ(z) = 1/(1+exp(-z))", "σ(z)(1 − σ(z))",
                    output_range=(0.0, 1.0), prime_of_a_slip=True, text_head="σ", latex_head=r"\sigma",
-                   entry_seconds=13e-9),
+                   entry_seconds=13e-9,
+                   derivative_rounding=lambda z, a: 2 * np.abs(a * (1.0 - a)) + 4 * np.abs(a * (1.0 - 2 * a))),
         Activation("tanh", lambda z, axis=-2: np.tanh(z), lambda z, a: 1.0 - a * a,
                    _elementwise("tanh"), "tanh(z)", "1 − tanh²(z)",
-                   output_range=(-1.0, 1.0), prime_of_a_slip=True, latex_head=r"\tanh", entry_seconds=1e-9),
+                   output_range=(-1.0, 1.0), prime_of_a_slip=True, latex_head=r"\tanh", entry_seconds=1e-9,
+                   derivative_rounding=lambda z, a: 2 * np.abs(1.0 - a * a) + 8 * a * a),
         Activation("relu", lambda z, axis=-2: np.maximum(z, 0.0),
                    lambda z, a: (z > 0).astype(z.dtype),
                    _elementwise("relu"), "max(0, z)", "[z > 0]", kinks=(0.0,), entry_seconds=0.5e-9),

@@ -137,7 +137,8 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
         if ly.has_activation and not (i == last and fused):
             with np.errstate(all="ignore"):
                 slope = np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
-                slopes[i] = np.abs(da) * (slope + 1.0)  # σ'(z) is good to ε·(|σ'| + 1)
+                own = ly.act.derivative_rounding  # σ'(z)'s own rounding, in units of ε
+                slopes[i] = np.abs(da) * (slope + 1.0 if own is None else own(z, a))
     out_err = _output_error(spec, params, X, Y, fw)
     spread = [{key: np.zeros(np.shape(v)) for key, v in own.items()} for own in local]
     # All draws in one pass where every layer's backward takes a stack (and no softmax's Jacobian, which sums over
