@@ -95,13 +95,13 @@ class Levels:
         clean = ~(self.xa[at] | self.xb[at] | self.xc[at])
         return (flat | regime) & clean & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
 
-    def varies(self, at):
+    def varies(self, at, resolved=None):
         """Which of the elements ``at`` have three levels whose quotients differ beyond their rounding, and not as
         the leading truncation term makes them (neither flat nor in the asymptotic regime), crossing no kink: a
-        feature of the loss lies within the steps."""
+        feature of the loss lies within the steps. ``resolved``: :meth:`resolved` of ``at``, if already made."""
         ga, gb, gc = self.ga[at], self.gb[at], self.gc[at]
         clean = ~(self.xa[at] | self.xb[at] | self.xc[at]) & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
-        return clean & ~self.resolved(at)
+        return clean & ~(self.resolved(at) if resolved is None else resolved)
 
     def estimate(self, method):
         """(value, truncation bound, rounding bound) of ``method`` (a
@@ -150,10 +150,11 @@ def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False):
     if lifted:
         ok &= (np.abs(value) > rounding) | ((lv.ga[todo] == 0) & (lv.gb[todo] == 0) & (lv.gc[todo] == 0))
     contradicted = np.zeros(len(value), dtype=bool)
-    if finer:
+    kept_any = np.isfinite(bound[todo])
+    if finer and kept_any.any():  # the first level has nothing kept to contradict
         with np.errstate(invalid="ignore"):
             gap = np.abs(value - best[todo])
-            contradicted = ((ok | lv.varies(todo)) & np.isfinite(bound[todo]) & np.isfinite(value)
+            contradicted = ((ok | lv.varies(todo, ok)) & kept_any & np.isfinite(value)
                             & (gap > bound[todo] + rounding))
         at = np.flatnonzero(contradicted) if isinstance(todo, slice) else todo[contradicted]
         bound[at] = (gap + trunc + rounding)[contradicted]
