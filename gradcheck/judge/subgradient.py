@@ -296,7 +296,8 @@ def network_kinks(spec, params, data, numeric, opinions, rounding, rtol, atol):
     def unseen(idx, coef, ts):  # (t, −t, 2t, −2t): each pair both on one same piece that is not θ's
         for pair in (ts[:2], ts[2:]):
             up, down = (states[float(t)] for t in pair)
-            if any(np.any((u == d) & (u != s) & ~on) for (s, on), u, d in zip(base, up, down) if s is not None):
+            if any(np.any((u == d) & (u != s) & (True if on is None else ~on))
+                   for (s, on), u, d in zip(base, up, down) if s is not None):
                 return True
         return False
 
