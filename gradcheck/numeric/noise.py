@@ -152,8 +152,8 @@ def layer_noise(net, seed=0, seen=None):
 
 def _probe_and_line(net, i, keys, signs):
     """(:func:`layer_probe`, :func:`line_noise`) of layer i, from one stacked pass of the probe's two networks and
-    the line's eight where the layer's copies fit in :data:`STACK_BYTES` and the line crosses no kink (each
-    network's loss is the same as in its own pass); else each from its own passes."""
+    the first line's eight where the layer's copies fit in :data:`STACK_BYTES` (each network's loss is the same as
+    in its own pass; a line that crosses a kink goes on in :func:`line_noise`); else each from its own passes."""
     params = net.params[i]
     if (2 + ECNOISE_POINTS) * sum(np.size(params[key]) for key in keys) * 8 > STACK_BYTES:
         return layer_probe(net, i, keys), line_noise(net, i, signs)
@@ -164,10 +164,7 @@ def _probe_and_line(net, i, keys, signs):
         stacked[key] = np.concatenate([_ulps(v), _line(v, signs[key], ECNOISE_STEP, t)])
     with np.errstate(all="ignore"):
         losses, crossed = (np.asarray(x) for x in net.along(i, stacked))
-    probe = _moved(net, losses[:2], crossed[:2])
-    if crossed[2:].any():  # the line crosses a kink: line_noise's shorter spacings and the other direction
-        return probe, line_noise(net, i, signs)
-    return probe, ecnoise(losses[2:])
+    return _moved(net, losses[:2], crossed[:2]), line_noise(net, i, signs, first=(losses[2:], crossed[2:]))
 
 
 def layer_probe(net, i, keys):
@@ -200,23 +197,28 @@ def _moved(net, losses, crossed):
     return out if np.isfinite(out) else 0.0
 
 
-def line_noise(net, i, signs):
+def line_noise(net, i, signs, first=None):
     """:func:`ecnoise` of C at θ + t·s·d (t = 0 … 7), d = ``signs`` scaled by max(1, |θ|) in layer i's params
     (one stacked forward pass of the layers from i up).
 
     Noise, not a kink: the line ends before the first point whose forward pass is on another side of a kink
     than θ's (a relu's z across 0, a new max in a pooling window); with fewer than five points left, the
     spacing s shrinks (by 1e-3, twice) and the other direction is tried. Where every line crosses a kink at
-    once, 0 (the other two estimates stand).
+    once, 0 (the other two estimates stand). ``first``: (C, crossed) of the first line (the widest spacing, the
+    + direction), if already evaluated.
     """
     params = net.params[i]
     size = sum(np.size(params[key]) for key in signs)
     per = max(1, STACK_BYTES // (8 * max(size, 1)))  # points per stacked pass: a wide layer's copies stay small
     for spacing in (ECNOISE_STEP, ECNOISE_STEP * 1e-3, ECNOISE_STEP * 1e-6):
         for sign in (1.0, -1.0):
-            parts = [_along(net, i, signs, sign * spacing, np.arange(at, min(at + per, ECNOISE_POINTS), dtype=float))
-                     for at in range(0, ECNOISE_POINTS, per)]
-            losses, crossed = (np.concatenate(x) for x in zip(*parts))
+            if first is not None and spacing == ECNOISE_STEP and sign > 0:
+                losses, crossed = (np.asarray(x) for x in first)
+            else:
+                parts = [_along(net, i, signs, sign * spacing,
+                                np.arange(at, min(at + per, ECNOISE_POINTS), dtype=float))
+                         for at in range(0, ECNOISE_POINTS, per)]
+                losses, crossed = (np.concatenate(x) for x in zip(*parts))
             end = int(np.argmax(crossed)) if crossed.any() else len(losses)
             if end >= 5:
                 return ecnoise(losses[:end])

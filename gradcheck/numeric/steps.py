@@ -92,16 +92,18 @@ class Levels:
             ratio = d1 / d2
             (lo1, hi1), (lo2, hi2) = RATIO
             regime = (np.abs(d2) > n2) & (((ratio >= lo1) & (ratio <= hi1)) | ((ratio >= lo2) & (ratio <= hi2)))
-        clean = ~(self.xa[at] | self.xb[at] | self.xc[at])
-        return (flat | regime) & clean & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
+        return (flat | regime) & self._clean(at)
 
     def varies(self, at, resolved=None):
         """Which of the elements ``at`` have three levels whose quotients differ beyond their rounding, and not as
         the leading truncation term makes them (neither flat nor in the asymptotic regime), crossing no kink: a
         feature of the loss lies within the steps. ``resolved``: :meth:`resolved` of ``at``, if already made."""
+        return self._clean(at) & ~(self.resolved(at) if resolved is None else resolved)
+
+    def _clean(self, at):
+        """Which of the elements ``at`` have three finite levels, none crossing a kink."""
         ga, gb, gc = self.ga[at], self.gb[at], self.gc[at]
-        clean = ~(self.xa[at] | self.xb[at] | self.xc[at]) & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
-        return clean & ~(self.resolved(at) if resolved is None else resolved)
+        return ~(self.xa[at] | self.xb[at] | self.xc[at]) & np.isfinite(ga) & np.isfinite(gb) & np.isfinite(gc)
 
     def estimate(self, method):
         """(value, truncation bound, rounding bound) of ``method`` (a
