@@ -99,6 +99,7 @@ def test_the_degree_4_fit_is_kept_only_where_it_resolves_the_line_and_gives_the_
         return original(self, units, nodes, probe_unit, probe_z)
 
     monkeypatch.setattr(UnitLines, "_psi", spy)
+    monkeypatch.setattr(unitlines, "AHEAD_ENTRIES", 0)  # the middle pair only where it is wanted
     spec = make_spec([6, 8, 3], ["tanh", "linear"], batch=7, seed=3)
     X, Y = spec.batch_data()
     middle = {}
@@ -110,6 +111,34 @@ def test_the_degree_4_fit_is_kept_only_where_it_resolves_the_line_and_gives_the_
         middle[scale] = sum(units for i, units, nodes in passes if i == 0 and nodes == 1)
         _assert_same(lines, _gradients(spec, params, X, Y, lines=False), 1e-9)
     assert middle[0.25] <= 2 and middle[6.0] == 8
+
+
+def test_a_small_layer_takes_the_middle_pair_in_its_first_pass_with_the_same_numbers(monkeypatch):
+    """Where the layers above are small, each layer's fit is one pass of all six points; the degree-4 fits are
+    still kept where they resolve the line, so every number is the one the two passes give, bit for bit."""
+    passes = []
+    original = UnitLines._psi
+
+    def spy(self, units, nodes, probe_unit, probe_z):
+        passes.append((self.i, len(units), len(nodes)))
+        return original(self, units, nodes, probe_unit, probe_z)
+
+    monkeypatch.setattr(UnitLines, "_psi", spy)
+    spec = make_spec([6, 8, 3], ["tanh", "linear"], batch=7, seed=3)
+    X, Y = spec.batch_data()
+    for scale in (0.25, 6.0):
+        params = [{k: v * scale for k, v in p.items()} for p in spec.parameters(3)]
+        passes.clear()
+        ahead = _gradients(spec, params, X, Y)
+        assert (0, 8, 3) in passes and all(nodes == 3 for _, _, nodes in passes)
+        with monkeypatch.context() as m:
+            m.setattr(unitlines, "AHEAD_ENTRIES", 0)
+            passes.clear()
+            apart = _gradients(spec, params, X, Y)
+            assert (0, 8, 2) in passes
+        for a, b in zip(ahead.grads + ahead.bounds, apart.grads + apart.bounds):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key])
 
 
 def test_units_the_interpolant_cannot_resolve_are_evaluated_one_by_one(monkeypatch):

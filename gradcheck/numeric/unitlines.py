@@ -65,6 +65,10 @@ PRODUCT_BYTES = 64 * 2**20
 #: A fit evaluates this many of :class:`~gradcheck.numeric.perturbed.Perturbed`'s chunks of networks at once. One:
 #: larger calls save little Python time and leave the caches (a 64-128-64-10 net's fit took 1.4× as long at three).
 FIT_CHUNKS = 1
+#: A fit takes the middle pair of every unit in its first pass, wanted or not, where that is at most this many
+#: entries of the layers above (units · 2 · N · the widest layer above): below it a second pass costs more in
+#: fixed costs than the arithmetic the degree-4 fits save (a 16-32-16-4 net's layer 0 is 16,384).
+AHEAD_ENTRIES = 2**15
 #: Coefficients below this many ε·|ℓ_n| are rounding: the losses at the nodes are good to a few ε·|ℓ_n|, and
 #: the fit multiplies that by up to 70 (the largest row sum of the inverse Vandermonde matrices).
 NOISE_ULPS = 256
@@ -108,6 +112,7 @@ class UnitLines:
         size = np.abs(self.shares).sum() + abs(net.loss)
         self.tol, self.tail_tol = AGREE_ULPS * EPS * size, TAIL_ULPS * EPS * size
         self.noise = NOISE_ULPS * EPS * (np.abs(self.shares) + size / net.n)  # per sample
+        self.above = 2 * net.n * max((ly.units for ly in spec.layers[i + 1:]), default=1)  # per unit's middle pair
 
     def locate(self, flat):
         """(unit j (P,), row k of the line rows (P,)) of the elements ``flat`` (P,) of the layer's θ (its params
@@ -182,17 +187,18 @@ class UnitLines:
         the degree-4 fit does not resolve the line); also evaluate the networks whose unit ``probe_unit[p]`` has z
         ``probe_z[p]`` (N,), and return their C − C(θ)."""
         first = list(FIRST_NODES)
-        psi, probe = self._psi(units, NODES[first], probe_unit, probe_z)  # (units, ±, 2, N)
-        odd, even = _ODD4 @ (psi[:, 0] - psi[:, 1]), _EVEN4 @ (psi[:, 0] + psi[:, 1])  # (units, 2, N)
+        middle = [q for q in range(len(NODES)) if q not in first]
+        ahead = len(units) * self.above <= AHEAD_ENTRIES  # the middle pair too, in the same pass
+        psi, probe = self._psi(units, NODES[first + middle] if ahead else NODES[first], probe_unit, probe_z)
+        odd, even = _ODD4 @ (psi[:, 0, :2] - psi[:, 1, :2]), _EVEN4 @ (psi[:, 0, :2] + psi[:, 1, :2])  # (units, 2, N)
         tail = self._tail(odd, even, cross=True)
         done = tail <= self.tail_tol
         self._keep(units[done], (odd[done], even[done]), tail[done])
         rest = units[~done]
         if len(rest):
-            middle = [q for q in range(len(NODES)) if q not in first]
-            more, _ = self._psi(rest, NODES[middle], probe_unit[:0], probe_z[:0])
             whole = np.empty((len(rest), 2, len(NODES), self.net.n))
-            whole[:, :, first], whole[:, :, middle] = psi[~done], more
+            whole[:, :, first + middle] = psi[~done] if ahead else np.concatenate(
+                [psi[~done], self._psi(rest, NODES[middle], probe_unit[:0], probe_z[:0])[0]], axis=2)
             odd, even = _ODD @ (whole[:, 0] - whole[:, 1]), _EVEN @ (whole[:, 0] + whole[:, 1])  # (units, 3, N)
             self._keep(rest, (odd, even), self._tail(odd, even))
         return probe
