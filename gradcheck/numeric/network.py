@@ -196,6 +196,8 @@ class _Run:
         levels = self.step is None and method.per_element_steps
         width = len(FIRST) if levels else method.points
         chunk = max(1, net.chunk(i, method.itemsize) // width)
+        if levels and len(todo):  # the first stencil's widest step: no level after it goes wider
+            net.expect(i, max(abs(o) for o in FIRST) * float(h[todo].max()))
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
             if levels:

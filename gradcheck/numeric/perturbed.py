@@ -64,6 +64,7 @@ class Perturbed:
         self.spec, self.params, self.X, self.Y = spec, params, X, Y
         self.structured = structured
         self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
+        self.widest = {}  # layer -> the widest step its elements will take (see expect), where known
         self._keys = [list(shapes) for shapes in spec.param_shapes()]
         self.base = forward(spec, params, X) if base is None else base
         self.inputs = [self.base.a_prev(ly) for ly in spec.layers]
@@ -190,6 +191,11 @@ class Perturbed:
         and their products are the largest arrays of a check)."""
         if self.lines:
             self.lines = {}
+
+    def expect(self, i, widest):
+        """Say that no step of layer i's elements will be wider than ``widest`` (until its lines are let go): the
+        unit lines are fitted for exactly that reach, once for every chunk of the layer."""
+        self.widest[i] = widest
 
     def uses_lines(self, i):
         """True when layer i's losses come from :class:`~gradcheck.numeric.unitlines.UnitLines` (real steps)."""

@@ -140,8 +140,13 @@ class UnitLines:
         fresh = self.fitted if reach <= self.reach else np.zeros_like(self.fitted)
         if budget is not None and 2 * len(NODES) * int((need & ~fresh).sum()) >= budget:
             return None
-        if reach > self.reach:  # a little room, so that later calls with slightly larger steps need no refit
-            self.reach, self.fitted[:] = 2.0 ** (np.ceil(4 * np.log2(reach)) / 4), False
+        if reach > self.reach:
+            # The widest step the layer's elements will take, where the caller said (the narrower the reach, the
+            # fewer units need the middle pair); else a little room, so that later calls with slightly larger steps
+            # need no refit.
+            widest = self.net.widest.get(self.i, 0.0)
+            self.reach = widest if reach <= widest else 2.0 ** (np.ceil(4 * np.log2(reach)) / 4)
+            self.fitted[:] = False
             if self.M_fresh is not None:
                 self.M_fresh[:] = False
         steps = np.atleast_2d(delta)  # (m, P)
