@@ -141,6 +141,34 @@ def test_a_small_layer_takes_the_middle_pair_in_its_first_pass_with_the_same_num
                 np.testing.assert_array_equal(a[key], b[key])
 
 
+def test_a_layer_in_many_chunks_is_fitted_once_for_exactly_its_widest_step(monkeypatch):
+    """Elements of |θ| > 1 take wider steps (h scales with |θ|). With the layer split into chunks of two elements,
+    the widest last, every chunk's stencil still fits in the one reach said before the first: each unit is fitted
+    once, for exactly that step (no room above it), and the numbers are the per-element ones."""
+    from gradcheck.numeric import perturbed
+    from gradcheck.numeric.steps import FIRST
+
+    fits = []
+    original = UnitLines._fit
+
+    def spy(self, units, probe_unit, probe_z):
+        fits.append((self.i, self.reach, len(units)))
+        return original(self, units, probe_unit, probe_z)
+
+    monkeypatch.setattr(UnitLines, "_fit", spy)
+    monkeypatch.setattr(perturbed, "LINE_CHUNK", 2 * len(FIRST))
+    spec = make_spec([3, 4, 2], ["tanh", "linear"], batch=5, seed=8)
+    params = spec.parameters(8)
+    params[0]["W"] = params[0]["W"] * np.linspace(0.2, 3.0, params[0]["W"].size).reshape(params[0]["W"].shape)
+    params[0]["b"] = np.full_like(params[0]["b"], 0.1)
+    X, Y = spec.batch_data()
+    lines = _gradients(spec, params, X, Y, method="central")
+    widest = max(FIRST) * float(default_step(params[0]["W"], "central").max())
+    assert {reach for i, reach, _ in fits if i == 0} == {widest}
+    assert sum(units for i, _, units in fits if i == 0) == 4  # each unit fitted once: no chunk made them refit
+    _assert_same(lines, _gradients(spec, params, X, Y, method="central", lines=False), 1e-9)
+
+
 def test_units_the_interpolant_cannot_resolve_are_evaluated_one_by_one(monkeypatch):
     """Weights 40x larger: some lines curve too fast for the interpolant; those units fall back and the numbers
     stay the per-element ones."""
