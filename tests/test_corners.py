@@ -184,3 +184,27 @@ def test_a_value_at_a_kink_whose_sides_agree_is_inconclusive_not_a_kink():
     for result, op in ((good, "backprop"), (bad, "impl")):
         assert result.passed
         assert result.tensor("b0").count("kink", op) == 0 and result.tensor("b0").count("inconclusive", op) == 2
+
+
+def test_a_zero_where_the_sides_agree_on_a_tiny_gradient_is_not_called_good():
+    """Tied max-pool windows under a saturated tanh: every W0 and b0 element sits on a kink whose one-sided
+    derivatives agree, at about 1e-13, and the loss's rounding hides them at every step that crosses no tie (the
+    finite difference gives exactly 0, ± 2e-10). The reference's values are inconclusive. A gradient returned as 0
+    agrees with that 0 exactly, but with one right value at such a kink and the reference's 8e-14 far from 0 beyond
+    both backprops' rounding, the judge cannot tell which is right: inconclusive too, not good."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "agreeing_pool_ties_tiny_gradient.json").read_text())
+    spec = load_spec(net)
+    good = check_network(net, symbolic="off")
+    assert good.passed and all(v == "inconclusive" for v in good.tensor("W0").verdict("backprop").ravel())
+
+    def zeroed(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[0]["W"].flat[0] = 0.0
+        return grads
+
+    bad = check_network(net, zeroed, symbolic="off")
+    assert bad.tensor("W0").values["numeric"].flat[0] == 0.0  # the plant agrees with the difference exactly
+    assert bad.tensor("W0").verdict("impl").flat[0] == "inconclusive"

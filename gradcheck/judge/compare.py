@@ -228,12 +228,16 @@ class TensorCheck:
     def _undecided(self):
         """An opinion that agrees with the finite difference is still inconclusive where another opinion differs
         from it beyond the tolerance by less than the finite difference can resolve: the judge cannot tell
-        which of the two is right (a tiny gradient returned as 0, whose true value is below rounding)."""
+        which of the two is right (a tiny gradient returned as 0, whose true value is below rounding). At a kink
+        both may be right (two values between its one-sided derivatives), unless those derivatives agree: then
+        there is one right value, as anywhere else."""
         if self.bound is None or len(self._err) < 2:
             return
         bound = np.asarray(self.bound, float)
         rounding = 0.0 if self.rounding is None else np.asarray(self.rounding, float)
         at_kink = np.zeros(bound.shape, bool) if self.kinks is None else np.asarray(self.kinks, bool)  # both valid
+        if self.agreeing is not None:
+            at_kink = at_kink & ~np.asarray(self.agreeing, bool)
         for a in self._err:
             ver, va = self._err[a][2], np.asarray(self.values[a], float)
             for b in self._err:
