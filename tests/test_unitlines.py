@@ -87,10 +87,8 @@ def test_a_unit_costs_four_passes_or_six_whatever_its_fan_in(monkeypatch):
             assert 4 * units + 2 <= counts[i] <= 6 * units + 2 and counts[i] % 2 == 0
 
 
-def test_the_degree_4_fit_is_kept_only_where_it_resolves_the_line_and_gives_the_per_element_numbers(monkeypatch):
-    """Small weights: most of layer 0's lines are resolved by their degree-4 fit (four passes per unit). Weights 24x
-    larger: the lines curve faster and every unit needs the middle pair of points. Either way the losses are the
-    per-element ones."""
+def _passes(monkeypatch):
+    """A list that gets (layer, units, points) of every pass of a unit-line fit, from now on."""
     passes = []
     original = UnitLines._psi
 
@@ -99,6 +97,14 @@ def test_the_degree_4_fit_is_kept_only_where_it_resolves_the_line_and_gives_the_
         return original(self, units, nodes, probe_unit, probe_z)
 
     monkeypatch.setattr(UnitLines, "_psi", spy)
+    return passes
+
+
+def test_the_degree_4_fit_is_kept_only_where_it_resolves_the_line_and_gives_the_per_element_numbers(monkeypatch):
+    """Small weights: most of layer 0's lines are resolved by their degree-4 fit (four passes per unit). Weights 24x
+    larger: the lines curve faster and every unit needs the middle pair of points. Either way the losses are the
+    per-element ones."""
+    passes = _passes(monkeypatch)
     monkeypatch.setattr(unitlines, "AHEAD_ENTRIES", 0)  # the middle pair only where it is wanted
     spec = make_spec([6, 8, 3], ["tanh", "linear"], batch=7, seed=3)
     X, Y = spec.batch_data()
@@ -116,14 +122,7 @@ def test_the_degree_4_fit_is_kept_only_where_it_resolves_the_line_and_gives_the_
 def test_a_small_layer_takes_the_middle_pair_in_its_first_pass_with_the_same_numbers(monkeypatch):
     """Where the layers above are small, each layer's fit is one pass of all six points; the degree-4 fits are
     still kept where they resolve the line, so every number is the one the two passes give, bit for bit."""
-    passes = []
-    original = UnitLines._psi
-
-    def spy(self, units, nodes, probe_unit, probe_z):
-        passes.append((self.i, len(units), len(nodes)))
-        return original(self, units, nodes, probe_unit, probe_z)
-
-    monkeypatch.setattr(UnitLines, "_psi", spy)
+    passes = _passes(monkeypatch)
     spec = make_spec([6, 8, 3], ["tanh", "linear"], batch=7, seed=3)
     X, Y = spec.batch_data()
     for scale in (0.25, 6.0):
