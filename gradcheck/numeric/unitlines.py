@@ -67,7 +67,7 @@ PRODUCT_BYTES = 64 * 2**20
 FIT_CHUNKS = 1
 #: A fit takes the middle pair of every unit in its first pass, wanted or not, where that is at most this many
 #: entries of the layers above (units · 2 · N · the widest layer above): below it a second pass costs more in
-#: fixed costs than the arithmetic the degree-4 fits save (a 16-32-16-4 net's layer 0 is 16,384).
+#: fixed costs than the arithmetic the degree-4 fits save (a 16-32-16-4 net's layer 0, at N=32, is 32,768).
 AHEAD_ENTRIES = 2**15
 #: Coefficients below this many ε·|ℓ_n| are rounding: the losses at the nodes are good to a few ε·|ℓ_n|, and
 #: the fit multiplies that by up to 70 (the largest row sum of the inverse Vandermonde matrices).
@@ -195,7 +195,8 @@ class UnitLines:
         middle = [q for q in range(len(NODES)) if q not in first]
         ahead = len(units) * self.above <= AHEAD_ENTRIES  # the middle pair too, in the same pass
         psi, probe = self._psi(units, NODES[first + middle] if ahead else NODES[first], probe_unit, probe_z)
-        odd, even = _ODD4 @ (psi[:, 0, :2] - psi[:, 1, :2]), _EVEN4 @ (psi[:, 0, :2] + psi[:, 1, :2])  # (units, 2, N)
+        outer_inner = psi[:, :, :len(first)]  # (units, ±, 2, N)
+        odd, even = _ODD4 @ (outer_inner[:, 0] - outer_inner[:, 1]), _EVEN4 @ (outer_inner[:, 0] + outer_inner[:, 1])
         tail = self._tail(odd, even, cross=True)
         done = tail <= self.tail_tol
         self._keep(units[done], (odd[done], even[done]), tail[done])
