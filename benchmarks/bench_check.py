@@ -16,7 +16,8 @@ tables, every ratio against a baseline measured in the same run:
    thread, measured in the same run).
 3. **the CLI's threads**: ``python -m gradcheck net.json --quiet`` on 784-1024-256-10 (1,068,810
    params, N=32) with the process pinned to one BLAS thread (``OPENBLAS_NUM_THREADS=1``: the
-   baseline), the default (the check chooses its threads, see ``gradcheck/threads.py``), and
+   baseline), the default (the command line starts its BLAS with the check's threads, see
+   ``gradcheck/threads.py``), and
    threads as inherited (``GRADCHECK_BLAS_THREADS=default``: OpenBLAS's own, one per core); each
    on the machine as it is and again while a competing process keeps one core busy.
 
@@ -128,7 +129,7 @@ def _env(extra):
 
 def cli_rows(repeat):
     configs = [("one BLAS thread for the process, OPENBLAS_NUM_THREADS=1 (baseline)", {"OPENBLAS_NUM_THREADS": "1"}),
-               ("the default (the check sets 1 thread)", {}),
+               ("the default (the command line starts its BLAS with 1 thread)", {}),
                ("threads inherited, GRADCHECK_BLAS_THREADS=default", {"GRADCHECK_BLAS_THREADS": "default"})]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
