@@ -208,3 +208,27 @@ def test_a_zero_where_the_sides_agree_on_a_tiny_gradient_is_not_called_good():
     bad = check_network(net, zeroed, symbolic="off")
     assert bad.tensor("W0").values["numeric"].flat[0] == 0.0  # the plant agrees with the difference exactly
     assert bad.tensor("W0").verdict("impl").flat[0] == "inconclusive"
+
+
+def test_rounding_made_alike_in_copied_samples_adds_up_instead_of_cancelling():
+    """Two samples that are copies of each other, a softmax saturated at 1 − 4.5e-31: δ = a − y rounds the same way
+    in both, and the conv layers' exact gradient is 0 (both classes' weights are equal), while the textbook
+    backprop gives −1.8e-29 there. With random signs alone the two samples' rounding cancelled exactly in every
+    draw (one chance in eight) and that correct backprop failed; the coherent draw keeps it. A sign flipped where
+    the finite difference resolves the element still fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "saturated_copied_samples.json").read_text())
+    spec = load_spec(net)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    assert correct.tensor("b1").values["numeric"].flat[0] == 0.0 != correct.tensor("b1").values["backprop"].flat[0]
+
+    def flipped(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[3]["b"] = grads[3]["b"] * np.array([1.0, -1.0])
+        return grads
+
+    bad = check_network(net, flipped, symbolic="off")
+    assert not bad.passed and bad.tensor("b3").verdict("impl").flat[1] == "wrong"

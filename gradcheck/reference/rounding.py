@@ -9,9 +9,10 @@ Two parts, both in units of ε (dicts shaped like the params):
 * **propagated**: the rounding made above a layer reaches its gradient through the
   backward pass itself. Each layer's rounding is injected with random signs, as
   rounding errors are, and carried down by the layers' own (signed) backward
-  functions, :data:`DRAWS` times; the root mean square, times :data:`SIGMAS`. Carried
-  on magnitudes instead (|W|ᵀ|δ|), nothing would cancel, and through many layers the
-  estimate would grow far past any real error, to the size of the gradient itself.
+  functions, :data:`DRAWS` times, and once more with every sign +1 (errors made alike
+  add up); the root mean square, times :data:`SIGMAS`. Carried on magnitudes instead
+  (|W|ᵀ|δ|), nothing would cancel, and through many layers the estimate would grow far
+  past any real error, to the size of the gradient itself.
 
 The output error a − y is good to ε times the terms the output's z summed (an output
 that cancels to 0 up to rounding makes a − y, and every gradient, rounding of that
@@ -33,6 +34,9 @@ EPS = np.finfo(np.float64).eps
 #: The smallest output error a loss of squares still sees (smaller ones square to below the smallest normal).
 UNSEEN = float(np.sqrt(np.finfo(np.float64).tiny))
 #: Random-sign draws of the propagated rounding, and how many of their root-mean-square deviations are allowed.
+#: One more draw gives every rounding error the sign +1: errors made alike (the same saturated output in
+#: every sample, samples that are copies of each other) add up instead of cancelling, and a few random draws
+#: can make them cancel exactly (two equal samples, opposite signs: one draw in two).
 DRAWS = 3
 SIGMAS = 4.0
 
@@ -145,9 +149,10 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
     # a unit axis counted from the front, is applied to it); else one pass per draw.
     stacked = all(ly.stacks_backward and (slopes[ly.index] is None or ly.act.derivative is not None)
                   for ly in spec.layers)
-    for draws in ([DRAWS] if stacked else [None] * DRAWS):
-        lead = () if draws is None else (draws,)
-        pending = {last: out_err * random_signs(rng, lead + out_err.shape)}  # ∂C/∂a's rounding, signed
+    runs = [(DRAWS + 1, True)] if stacked else [(None, k == 0) for k in range(DRAWS + 1)]
+    for draws, coherent in runs:
+        signs = _Signs(rng, () if draws is None else (draws,), coherent)
+        pending = {last: out_err * signs(out_err.shape)}  # ∂C/∂a's rounding, signed
         for ly in reversed(spec.layers):
             i = ly.index
             z, _, a, _ = seen[i]
@@ -155,27 +160,39 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
             with np.errstate(all="ignore"):
                 if slopes[i] is not None:
                     noise = slopes[i]
-                    e_delta = ly.act.vjp(err, z, a, ly.unit_axis(conv)) + noise * random_signs(rng,
-                                                                                                lead + noise.shape)
+                    e_delta = ly.act.vjp(err, z, a, ly.unit_axis(conv)) + noise * signs(noise.shape)
                 else:
                     e_delta = err
             e_delta = np.where(np.isfinite(e_delta), e_delta, 0.0)
             carried, err = ly.backward(e_delta, fw.a_in[i], params[i], conv, spec.bias)
             if err is not None:
-                pass_back(pending, ly, _signed(err, own_da[i], rng, ly.multi_input, lead))
+                pass_back(pending, ly, _signed(err, own_da[i], signs, ly.multi_input))
             for key, v in carried.items():
-                square = np.square(v) / DRAWS
+                square = np.square(v) / (DRAWS + 1)
                 spread[i][key] += square if draws is None else square.sum(axis=0)
     return [{key: local[i][key] + SIGMAS * np.sqrt(spread[i][key]) for key in local[i]}
             for i in range(len(spec.layers))]
 
 
-def _signed(err, own_da, rng, multi, lead=()):
-    """The carried error plus this layer's own rounding of ∂C/∂a_prev, with random signs (one per input; ``lead``:
-    the shape of a stack of draws in front)."""
+class _Signs:
+    """The signs of one pass of draws: ``signs(shape)`` is ±1 at random for each draw of the stack ``lead`` in front
+    (none: one draw), and +1 everywhere in the first draw where ``coherent``."""
+
+    def __init__(self, rng, lead, coherent):
+        self.rng, self.lead, self.coherent = rng, lead, coherent
+
+    def __call__(self, shape):
+        out = random_signs(self.rng, self.lead + tuple(shape))
+        if self.coherent:
+            out[0 if self.lead else ...] = 1.0
+        return out
+
+
+def _signed(err, own_da, signs, multi):
+    """The carried error plus this layer's own rounding of ∂C/∂a_prev, signed by ``signs`` (one per input)."""
     if multi:
-        return [e + np.abs(o) * random_signs(rng, lead + np.shape(o)) for e, o in zip(err, own_da)]
-    return err + np.abs(own_da) * random_signs(rng, lead + np.shape(own_da))
+        return [e + np.abs(o) * signs(np.shape(o)) for e, o in zip(err, own_da)]
+    return err + np.abs(own_da) * signs(np.shape(own_da))
 
 
 #: A low-precision backprop's rounding is allowed this many times what the reference, run in that precision, shows.
