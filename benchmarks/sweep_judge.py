@@ -28,9 +28,10 @@ and torch t, is resolvable when all three hold:
 * a float64 central difference resolves it: on the ladder of steps h_k = max(1, |θ|)·10^(−k/2), k = 2..20, two
   neighbouring steps both land within |p − e|/10 of e, with a rounding floor ε·max|C(θ ± h_k)|/h_k below that
   too (so a search for a stable step would find e, and not by a loss that does not change at all);
-* p does not lie between the element's 60-digit one-sided derivatives (to the second rule's allowance and a few
-  ulps): at a kink any value between the two slopes is a valid one (a doubled gradient of a weight under tied
-  max-pool windows can be, and a doubled midpoint of slopes 0 and s is s), whatever their mean e.
+* p does not lie between the element's 60-digit one-sided derivatives (to the second rule's allowance, a few
+  ulps and the first rule's 1e-4 of the larger): at a kink any value between the two slopes is a valid one (a
+  doubled gradient of a weight under tied max-pool windows can be, and a doubled midpoint of slopes 0 and s is
+  s, or within 1e-10 of it where the lower slope is 3e-11), whatever their mean e.
 
 A planted error counts as *caught* when any changed element is judged wrong or suspicious; otherwise, if some
 changed element is resolvable, as *inconclusive* (the judge gave up on a resolvable element, and the run
@@ -200,9 +201,11 @@ class Network:
         if not (gap > 1e-4 * max(abs(planted), abs(e)) and gap > 10 * (abs(r - e) + 2 * abs(t - e))):
             return False, e, source
         sides = self.sides(name, flat)
-        # between the slopes of a kink, to an honest float64 backprop's error there: a valid value (a doubled
-        # midpoint is the other slope, give or take an ulp)
-        slack = 10 * (abs(r - e) + 2 * abs(t - e)) + 4 * np.finfo(float).eps * max(map(abs, sides or (0.0,)))
+        # between the slopes of a kink, to an honest float64 backprop's error there and the first rule's relative
+        # gap: a valid value (a doubled midpoint is the other slope, give or take an ulp, or the 3e-11 the other
+        # slope stands from 0), or within the judge's contract of one
+        top = max(map(abs, sides or (0.0,)))
+        slack = 10 * (abs(r - e) + 2 * abs(t - e)) + 4 * np.finfo(float).eps * top + 1e-4 * max(top, abs(planted))
         if sides is not None and min(sides) - slack <= planted <= max(sides) + slack:
             return False, e, source
         values, floors = self.ladder(name, flat)
