@@ -232,3 +232,28 @@ def test_rounding_made_alike_in_copied_samples_adds_up_instead_of_cancelling():
 
     bad = check_network(net, flipped, symbolic="off")
     assert not bad.passed and bad.tensor("b3").verdict("impl").flat[1] == "wrong"
+
+
+def test_the_rounding_of_a_loss_stationary_at_theta_is_modelled_where_the_steps_go():
+    """An output exactly on its target makes ∂C/∂x = 0 for every intermediate x at θ, so the first-order rounding
+    model there is 0; one step away, a saturated sigmoid's quantised output, magnified by a batchnorm over a
+    channel of equal values (x − μ over √eps), moves C by ulps that grow with the step, and the finite difference
+    of an exact 0 came out −8.2e-17 ± 2.4e-17, failing the correct backprop. The model is now also taken at θ
+    moved by the steps' scale. Every gradient here is 0: one returned as 1e-3 still fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "batchnorm_equal_channel_stationary.json").read_text())
+    spec = load_spec(net)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    numeric, bound = correct.tensor("W0").values["numeric"].flat[4], correct.tensor("W0").bound.flat[4]
+    assert abs(numeric) <= bound  # the exact 0 within the finite difference's own bound
+
+    def off(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[3]["b"] = grads[3]["b"] + 1e-3
+        return grads
+
+    bad = check_network(net, off, symbolic="off")
+    assert not bad.passed and bad.tensor("b3").verdict("impl").flat[0] == "wrong"

@@ -162,7 +162,8 @@ def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=N
     _settle_allocator()
     net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw, **evaluation)
     # No difference is taken by a complex step: the loss's rounding does not enter.
-    noises = [0.0] * len(spec.layers) if method.complex else layer_noise(net, seen=None if done is None else done.seen)
+    noises = [0.0] * len(spec.layers) if method.complex else layer_noise(
+        net, seen=None if done is None else done.seen, step=method.step_scale)
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
              np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
     run = _Run(net, method, step, noises, (sum(len(t) for t in todos), progress))

@@ -117,6 +117,22 @@ def forward_rounding(spec, params, X, Y, seen=None):
     return out
 
 
+def shifted_rounding(spec, params, X, Y, step, rng):
+    """:func:`forward_rounding` at θ moved by ``step``·max(1, |θ|) with random signs in every trainable param.
+
+    At θ itself the first-order model can be 0 where the loss is stationary in an intermediate (an output exactly
+    on its target: ∂C/∂x = 0 for every x), while the finite difference's steps are not: there each stored x's
+    rounding moves C by ε/2·|x|·|∂C/∂x(θ ± s)|, which grows with s, and the quotient's error, that over s, stays.
+    A saturated sigmoid fed to a batchnorm over a channel of equal values (its x − μ magnified by 1/√eps) gave a
+    finite difference of −8.2e-17 ± 2.4e-17 for an exact 0 that way. Taken once the steps' distance away."""
+    trainable = spec.param_shapes()
+    moved = [{key: v + step * np.maximum(1.0, np.abs(v)) * random_signs(rng, np.shape(v)) if key in trainable[i]
+              else v for key, v in p.items()} for i, p in enumerate(params)]
+    with np.errstate(all="ignore"):
+        out = forward_rounding(spec, moved, X, Y)
+    return np.where(np.isfinite(out), out, 0.0)
+
+
 def function_noise(f_batch, theta, f0, seed=0):
     """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way and
     :func:`ecnoise` of f at eight points along a random direction (ten calls of f).
@@ -131,14 +147,17 @@ def function_noise(f_batch, theta, f0, seed=0):
     return max(float(probe) if np.isfinite(probe) else 0.0, ecnoise(values[2:]))
 
 
-def layer_noise(net, seed=0, seen=None):
+def layer_noise(net, seed=0, seen=None, step=None):
     """Per layer of the :class:`~gradcheck.numeric.perturbed.Perturbed` network ``net``, the loss's rounding near
     θ when that layer's elements move: the largest of :func:`layer_probe` (the layer's params one ulp either way),
-    :func:`forward_rounding` and :func:`line_noise` along a random direction in the layer's params. A list of
-    floats, one per layer (0 for layers without trainable params). ``seen``: the reference backprop's, if already
-    made."""
+    :func:`forward_rounding` (at θ, and with ``step``, the steps' scale, also at θ moved by twice it along a random
+    direction: see :func:`shifted_rounding`) and :func:`line_noise` along a random direction in the layer's
+    params. A list of floats, one per layer (0 for layers without trainable params). ``seen``: the reference
+    backprop's, if already made."""
     spec, params, X, Y = net.spec, net.params, net.X, net.Y
     model = forward_rounding(spec, params, X, Y, seen)
+    if step is not None:
+        model = np.maximum(model, shifted_rounding(spec, params, X, Y, 2 * step, np.random.default_rng([seed, 0x5F])))
     rng = np.random.default_rng([seed, 0xEC])
     out = []
     for i, trainable in enumerate(spec.param_shapes()):

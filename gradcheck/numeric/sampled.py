@@ -218,7 +218,7 @@ def check_directions(spec, params, data, opinions, rounding, drawn, rtol=RTOL, n
         return value, any(a is not None and not np.array_equal(a, b) for a, b in zip(now, base))
 
     if noise is None:
-        noise = max(layer_noise(Perturbed(spec, params, X, Y)))
+        noise = max(layer_noise(Perturbed(spec, params, X, Y), step=STEP_SCALE))
     dd = stencil_along(loss_at, STEP_SCALE * max(1.0, float(np.abs(theta).max())), noise, f0=states.at(params)[0])
     found = directions(dd, {op: flat.vector(g) for op, g in opinions.items()}, EPS * flat.vector(rounding),
                        count, seed, rtol)
