@@ -117,19 +117,32 @@ def forward_rounding(spec, params, X, Y, seen=None):
     return out
 
 
-def shifted_rounding(spec, params, X, Y, step, rng):
-    """:func:`forward_rounding` at θ moved by ``step``·max(1, |θ|) with random signs in every trainable param.
+def shifted_rounding(net, step, rng):
+    """Per layer l of the :class:`~gradcheck.numeric.perturbed.Perturbed` network ``net``, :func:`forward_rounding`'s
+    value for l at θ moved a distance of ``step`` along a random direction of layer l's trainable params (each of
+    its n elements by ±``step``·max(1, |θ|)/√n): as far from θ as one of its elements' steps, in the part of the
+    network those steps move. 0 for a layer whose moved point is on another side of a kink than θ (a kink is not
+    rounding, and the model there would be another network's).
 
     At θ itself the first-order model can be 0 where the loss is stationary in an intermediate (an output exactly
     on its target: ∂C/∂x = 0 for every x), while the finite difference's steps are not: there each stored x's
     rounding moves C by ε/2·|x|·|∂C/∂x(θ ± s)|, which grows with s, and the quotient's error, that over s, stays.
     A saturated sigmoid fed to a batchnorm over a channel of equal values (its x − μ magnified by 1/√eps) gave a
-    finite difference of −8.2e-17 ± 2.4e-17 for an exact 0 that way. Taken once the steps' distance away."""
-    trainable = spec.param_shapes()
-    moved = [{key: v + step * np.maximum(1.0, np.abs(v)) * random_signs(rng, np.shape(v)) if key in trainable[i]
-              else v for key, v in p.items()} for i, p in enumerate(params)]
-    with np.errstate(all="ignore"):
-        out = forward_rounding(spec, moved, X, Y)
+    finite difference of −8.2e-17 ± 2.4e-17 for an exact 0 that way."""
+    spec, params = net.spec, net.params
+    out = np.zeros(len(spec.layers))
+    for i, keys in enumerate(spec.param_shapes()):
+        size = sum(int(np.size(params[i][key])) for key in keys)
+        if not size:
+            continue
+        scale = step / np.sqrt(size)
+        layer = {key: v + scale * np.maximum(1.0, np.abs(v)) * random_signs(rng, np.shape(v)) if key in keys else v
+                 for key, v in params[i].items()}
+        with np.errstate(all="ignore"):
+            _, crossed = net.along(i, {key: v[None] if key in keys else v for key, v in layer.items()})
+            if np.asarray(crossed).any():
+                continue
+            out[i] = forward_rounding(spec, [*params[:i], layer, *params[i + 1:]], net.X, net.Y)[i]
     return np.where(np.isfinite(out), out, 0.0)
 
 
@@ -157,7 +170,7 @@ def layer_noise(net, seed=0, seen=None, step=None):
     spec, params, X, Y = net.spec, net.params, net.X, net.Y
     model = forward_rounding(spec, params, X, Y, seen)
     if step is not None:
-        model = np.maximum(model, shifted_rounding(spec, params, X, Y, 2 * step, np.random.default_rng([seed, 0x5F])))
+        model = np.maximum(model, shifted_rounding(net, 2 * step, np.random.default_rng([seed, 0x5F])))
     rng = np.random.default_rng([seed, 0xEC])
     out = []
     for i, trainable in enumerate(spec.param_shapes()):
