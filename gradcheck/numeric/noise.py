@@ -117,35 +117,6 @@ def forward_rounding(spec, params, X, Y, seen=None):
     return out
 
 
-def shifted_rounding(net, step, rng):
-    """Per layer l of the :class:`~gradcheck.numeric.perturbed.Perturbed` network ``net``, :func:`forward_rounding`'s
-    value for l at θ moved a distance of ``step`` along a random direction of layer l's trainable params (each of
-    its n elements by ±``step``·max(1, |θ|)/√n): as far from θ as one of its elements' steps, in the part of the
-    network those steps move. 0 for a layer whose moved point is on another side of a kink than θ (a kink is not
-    rounding, and the model there would be another network's).
-
-    At θ itself the first-order model can be 0 where the loss is stationary in an intermediate (an output exactly
-    on its target: ∂C/∂x = 0 for every x), while the finite difference's steps are not: there each stored x's
-    rounding moves C by ε/2·|x|·|∂C/∂x(θ ± s)|, which grows with s, and the quotient's error, that over s, stays.
-    A saturated sigmoid fed to a batchnorm over a channel of equal values (its x − μ magnified by 1/√eps) gave a
-    finite difference of −8.2e-17 ± 2.4e-17 for an exact 0 that way."""
-    spec, params = net.spec, net.params
-    out = np.zeros(len(spec.layers))
-    for i, keys in enumerate(spec.param_shapes()):
-        size = sum(int(np.size(params[i][key])) for key in keys)
-        if not size:
-            continue
-        scale = step / np.sqrt(size)
-        layer = {key: v + scale * np.maximum(1.0, np.abs(v)) * random_signs(rng, np.shape(v)) if key in keys else v
-                 for key, v in params[i].items()}
-        with np.errstate(all="ignore"):
-            _, crossed = net.along(i, {key: v[None] if key in keys else v for key, v in layer.items()})
-            if np.asarray(crossed).any():
-                continue
-            out[i] = forward_rounding(spec, [*params[:i], layer, *params[i + 1:]], net.X, net.Y)[i]
-    return np.where(np.isfinite(out), out, 0.0)
-
-
 def function_noise(f_batch, theta, f0, seed=0):
     """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way and
     :func:`ecnoise` of f at eight points along a random direction (ten calls of f).
@@ -163,14 +134,18 @@ def function_noise(f_batch, theta, f0, seed=0):
 def layer_noise(net, seed=0, seen=None, step=None):
     """Per layer of the :class:`~gradcheck.numeric.perturbed.Perturbed` network ``net``, the loss's rounding near
     θ when that layer's elements move: the largest of :func:`layer_probe` (the layer's params one ulp either way),
-    :func:`forward_rounding` (at θ, and with ``step``, the steps' scale, also at θ moved by twice it along a random
-    direction: see :func:`shifted_rounding`) and :func:`line_noise` along a random direction in the layer's
-    params. A list of floats, one per layer (0 for layers without trainable params). ``seen``: the reference
-    backprop's, if already made."""
+    :func:`forward_rounding` and :func:`line_noise` along a random direction in the layer's params. With ``step``
+    (the steps' scale, relative to max(1, |θ|)), that line starts where the steps go: as far from θ as two of the
+    layer's elements' steps (each of its n elements moved 2·``step``/√n along the direction). A list of floats,
+    one per layer (0 for layers without trainable params). ``seen``: the reference backprop's, if already made.
+
+    At θ itself the loss can be stationary in every intermediate (an output exactly on its target: ∂C/∂x = 0),
+    so that neither the first-order model nor the scatter right at θ shows any rounding, while at the steps' points
+    each stored x's rounding moves C by ε/2·|x|·|∂C/∂x(θ ± s)|, growing with s: a saturated sigmoid fed to a
+    batchnorm over a channel of equal values (its x − μ magnified by 1/√eps) gave a finite difference of
+    −8.2e-17 ± 2.4e-17 for an exact 0 that way. Measured where the steps go, the scatter shows it."""
     spec, params, X, Y = net.spec, net.params, net.X, net.Y
     model = forward_rounding(spec, params, X, Y, seen)
-    if step is not None:
-        model = np.maximum(model, shifted_rounding(net, 2 * step, np.random.default_rng([seed, 0x5F])))
     rng = np.random.default_rng([seed, 0xEC])
     out = []
     for i, trainable in enumerate(spec.param_shapes()):
@@ -178,25 +153,28 @@ def layer_noise(net, seed=0, seen=None, step=None):
             out.append(0.0)
             continue
         signs = {key: random_signs(rng, np.shape(params[i][key])) for key in trainable}
-        out.append(max(*_probe_and_line(net, i, trainable, signs), float(model[i])))
+        size = sum(int(np.size(params[i][key])) for key in trainable)
+        origin = 0.0 if step is None else 2 * step / np.sqrt(max(size, 1))
+        out.append(max(*_probe_and_line(net, i, trainable, signs, origin), float(model[i])))
     return out
 
 
-def _probe_and_line(net, i, keys, signs):
+def _probe_and_line(net, i, keys, signs, origin=0.0):
     """(:func:`layer_probe`, :func:`line_noise`) of layer i, from one stacked pass of the probe's two networks and
     the first line's eight where the layer's copies fit in :data:`STACK_BYTES` (each network's loss is the same as
     in its own pass; a line that crosses a kink goes on in :func:`line_noise`); else each from its own passes."""
     params = net.params[i]
     if (2 + ECNOISE_POINTS) * sum(np.size(params[key]) for key in keys) * 8 > STACK_BYTES:
-        return layer_probe(net, i, keys), line_noise(net, i, signs)
+        return layer_probe(net, i, keys), line_noise(net, i, signs, origin=origin)
     t = np.arange(ECNOISE_POINTS, dtype=float)
     stacked = dict(params)
     for key in keys:
         v = np.asarray(params[key])
-        stacked[key] = np.concatenate([_ulps(v), _line(v, signs[key], ECNOISE_STEP, t)])
+        stacked[key] = np.concatenate([_ulps(v), _line(v, signs[key], ECNOISE_STEP, t, origin)])
     with np.errstate(all="ignore"):
         losses, crossed = (np.asarray(x) for x in net.along(i, stacked))
-    return _moved(net, losses[:2], crossed[:2]), line_noise(net, i, signs, first=(losses[2:], crossed[2:]))
+    return _moved(net, losses[:2], crossed[:2]), line_noise(net, i, signs, first=(losses[2:], crossed[2:]),
+                                                            origin=origin)
 
 
 def layer_probe(net, i, keys):
@@ -217,9 +195,9 @@ def _ulps(v):
     return np.stack([v * (1 - EPS), v * (1 + EPS)])
 
 
-def _line(v, d, spacing, t):
-    """v + t·spacing·d·max(1, |v|) for each point of ``t``, stacked (len(t), ...)."""
-    return v[None] + (spacing * np.maximum(1.0, np.abs(v)) * d)[None] * t.reshape(-1, *[1] * v.ndim)
+def _line(v, d, spacing, t, origin=0.0):
+    """v + (``origin`` + t·spacing)·d·max(1, |v|) for each point of ``t``, stacked (len(t), ...)."""
+    return v[None] + (np.maximum(1.0, np.abs(v)) * d)[None] * (origin + spacing * t).reshape(-1, *[1] * v.ndim)
 
 
 def _moved(net, losses, crossed):
@@ -229,37 +207,40 @@ def _moved(net, losses, crossed):
     return out if np.isfinite(out) else 0.0
 
 
-def line_noise(net, i, signs, first=None):
-    """:func:`ecnoise` of C at θ + t·s·d (t = 0 … 7), d = ``signs`` scaled by max(1, |θ|) in layer i's params
-    (one stacked forward pass of the layers from i up).
+def line_noise(net, i, signs, first=None, origin=0.0):
+    """:func:`ecnoise` of C at θ + (o + t·s)·d (t = 0 … 7), d = ``signs`` scaled by max(1, |θ|) in layer i's params,
+    o = ``origin`` (one stacked forward pass of the layers from i up).
 
     Noise, not a kink: the line ends before the first point whose forward pass is on another side of a kink
     than θ's (a relu's z across 0, a new max in a pooling window); with fewer than five points left, the
-    spacing s shrinks (by 1e-3, twice) and the other direction is tried. Where every line crosses a kink at
-    once, 0 (the other two estimates stand). ``first``: (C, crossed) of the first line (the widest spacing, the
-    + direction), if already evaluated.
+    spacing s shrinks (by 1e-3, twice) and the other direction is tried (from −o); where none of those lines
+    can be measured, the same from θ itself (o = 0). Where every line crosses a kink at once, 0 (the other two
+    estimates stand). ``first``: (C, crossed) of the first line (the widest spacing, the + direction), if already
+    evaluated.
     """
     params = net.params[i]
     size = sum(np.size(params[key]) for key in signs)
     per = max(1, STACK_BYTES // (8 * max(size, 1)))  # points per stacked pass: a wide layer's copies stay small
-    for spacing in (ECNOISE_STEP, ECNOISE_STEP * 1e-3, ECNOISE_STEP * 1e-6):
-        for sign in (1.0, -1.0):
-            if first is not None and spacing == ECNOISE_STEP and sign > 0:
-                losses, crossed = (np.asarray(x) for x in first)
-            else:
-                parts = [_along(net, i, signs, sign * spacing,
-                                np.arange(at, min(at + per, ECNOISE_POINTS), dtype=float))
-                         for at in range(0, ECNOISE_POINTS, per)]
-                losses, crossed = (np.concatenate(x) for x in zip(*parts))
-            end = int(np.argmax(crossed)) if crossed.any() else len(losses)
-            if end >= 5:
-                return ecnoise(losses[:end])
+    for start in dict.fromkeys((origin, 0.0)):
+        for spacing in (ECNOISE_STEP, ECNOISE_STEP * 1e-3, ECNOISE_STEP * 1e-6):
+            for sign in (1.0, -1.0):
+                if first is not None and start == origin and spacing == ECNOISE_STEP and sign > 0:
+                    losses, crossed = (np.asarray(x) for x in first)
+                else:
+                    parts = [_along(net, i, signs, sign * spacing,
+                                    np.arange(at, min(at + per, ECNOISE_POINTS), dtype=float), sign * start)
+                             for at in range(0, ECNOISE_POINTS, per)]
+                    losses, crossed = (np.concatenate(x) for x in zip(*parts))
+                end = int(np.argmax(crossed)) if crossed.any() else len(losses)
+                if end >= 5:
+                    return ecnoise(losses[:end])
     return 0.0
 
 
-def _along(net, i, signs, spacing, t):
-    """(C, crossed a kink) at θ + t·spacing·d in layer i's params, for the points ``t``, in one stacked pass."""
+def _along(net, i, signs, spacing, t, origin=0.0):
+    """(C, crossed a kink) at θ + (``origin`` + t·spacing)·d in layer i's params, for the points ``t``, in one
+    stacked pass."""
     stacked = dict(net.params[i])
     for key, d in signs.items():
-        stacked[key] = _line(stacked[key], d, spacing, t)
+        stacked[key] = _line(stacked[key], d, spacing, t, origin)
     return net.along(i, stacked)
