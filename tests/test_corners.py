@@ -238,8 +238,9 @@ def test_the_rounding_of_a_loss_stationary_at_theta_is_modelled_where_the_steps_
     """An output exactly on its target makes ∂C/∂x = 0 for every intermediate x at θ, so the first-order rounding
     model there is 0; one step away, a saturated sigmoid's quantised output, magnified by a batchnorm over a
     channel of equal values (x − μ over √eps), moves C by ulps that grow with the step, and the finite difference
-    of an exact 0 came out −8.2e-17 ± 2.4e-17, failing the correct backprop. The model is now also taken at θ
-    moved by the steps' scale. Every gradient here is 0: one returned as 1e-3 still fails."""
+    of an exact 0 came out −8.2e-17 ± 2.4e-17, failing the correct backprop. The loss's scatter is now measured
+    where the steps go, as far from θ as two of a layer's steps. Every gradient here is 0: one returned as 1e-3
+    still fails."""
     import json
     from pathlib import Path
 
