@@ -222,8 +222,11 @@ def line_noise(net, i, signs, first=None, origin=0.0):
     size = sum(np.size(params[key]) for key in signs)
     per = max(1, STACK_BYTES // (8 * max(size, 1)))  # points per stacked pass: a wide layer's copies stay small
     for start in dict.fromkeys((origin, 0.0)):
+        across = set()  # the signs whose line starts across a kink: a narrower spacing starts there too
         for spacing in (ECNOISE_STEP, ECNOISE_STEP * 1e-3, ECNOISE_STEP * 1e-6):
             for sign in (1.0, -1.0):
+                if sign in across:
+                    continue
                 if first is not None and start == origin and spacing == ECNOISE_STEP and sign > 0:
                     losses, crossed = (np.asarray(x) for x in first)
                 else:
@@ -234,6 +237,8 @@ def line_noise(net, i, signs, first=None, origin=0.0):
                 end = int(np.argmax(crossed)) if crossed.any() else len(losses)
                 if end >= 5:
                     return ecnoise(losses[:end])
+                if start and crossed[0]:
+                    across.add(sign)
     return 0.0
 
 
