@@ -152,7 +152,8 @@ def test_layer_noise_is_at_least_the_layer_s_ulp_probe_and_the_rounding_model():
 
 
 @pytest.mark.parametrize("act", ["tanh", "relu"])
-def test_layer_noise_s_one_stacked_pass_gives_the_probe_and_the_line_of_their_own_passes(act):
+@pytest.mark.parametrize("origin", [0.0, 1e-3])
+def test_layer_noise_s_one_stacked_pass_gives_the_probe_and_the_line_of_their_own_passes(act, origin):
     from gradcheck.numeric.noise import _probe_and_line, line_noise
     from gradcheck.reference.rounding import random_signs
 
@@ -163,8 +164,33 @@ def test_layer_noise_s_one_stacked_pass_gives_the_probe_and_the_line_of_their_ow
     net = Perturbed(spec, params, X, Y)
     for i in range(2):
         signs = {key: random_signs(np.random.default_rng(i), params[i][key].shape) for key in ("W", "b")}
-        assert _probe_and_line(net, i, ("W", "b"), signs) == (layer_probe(net, i, ("W", "b")),
-                                                              line_noise(net, i, signs))
+        assert _probe_and_line(net, i, ("W", "b"), signs, origin) == (layer_probe(net, i, ("W", "b")),
+                                                                      line_noise(net, i, signs, origin=origin))
+
+
+def test_the_noise_line_starts_where_the_steps_go_and_at_theta_where_that_is_across_a_kink(monkeypatch):
+    """With an origin, the line's eight points start that far along its direction; where the start is on another
+    side of a kink than θ (both ways), the line is measured from θ as before."""
+    from gradcheck.numeric import noise
+    from gradcheck.reference.rounding import random_signs
+
+    spec = load_spec({"input": 3, "layers": [{"units": 6, "activation": "relu"}, {"units": 2}], "batch": 40,
+                      "seed": 4})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    net = Perturbed(spec, params, X, Y)
+    signs = {key: random_signs(np.random.default_rng(0), params[0][key].shape) for key in ("W", "b")}
+    starts = []
+    original = noise._along
+    monkeypatch.setattr(noise, "_along", lambda net, i, signs, spacing, t, origin=0.0: starts.append(origin)
+                        or original(net, i, signs, spacing, t, origin))
+    noise.line_noise(net, 0, signs, origin=1e-3)
+    assert starts and starts[0] == 1e-3  # where the steps go, first
+    params[0]["b"][:] = -(params[0]["W"] @ X)[:, 0]  # sample 0's z at 0: any move of the layer crosses the kink
+    net = Perturbed(spec, params, X, Y)
+    starts.clear()
+    noise.line_noise(net, 0, signs, origin=1e-3)
+    assert {abs(s) for s in starts} == {1e-3, 0.0}  # tried there both ways, then from θ
+    assert [abs(s) for s in starts].count(1e-3) == 2  # a start across a kink is not tried at narrower spacings
 
 
 def test_float32_x_with_a_float64_function_and_gradient_is_not_called_float32():
