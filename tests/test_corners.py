@@ -258,3 +258,27 @@ def test_the_rounding_of_a_loss_stationary_at_theta_is_modelled_where_the_steps_
 
     bad = check_network(net, off, symbolic="off")
     assert not bad.passed and bad.tensor("b3").verdict("impl").flat[0] == "wrong"
+
+
+def test_growing_steps_that_lift_one_same_change_of_the_loss_resolve_nothing():
+    """A softmax saturated over two batchnorms (N = 3): the loss of 26.8 moves by a few ulps at the default steps of
+    the first conv's weights, and by one same amount at every wider step, so that the growing steps' quotients fall
+    as 1/s, flat to a rounding that falls as fast. Growth once took such a level: −1.9e-12 ± 2.5e-12 for an exact
+    −1.9e-11, failing the correct backprop. A grown level now counts only where the loss's change grows with the
+    step; those weights stay inconclusive, and a wrong gradient the steps resolve still fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "saturated_growth_constant_change.json").read_text())
+    spec = load_spec(net)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    assert correct.tensor("W0").verdict("backprop").flat[8] == "inconclusive"
+
+    def off(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[7]["b"] = grads[7]["b"] * np.array([1.0, 1.0, 1.001])
+        return grads
+
+    bad = check_network(net, off, symbolic="off")
+    assert not bad.passed and bad.tensor("b7").verdict("impl").flat[2] in ("wrong", "suspicious")

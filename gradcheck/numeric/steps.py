@@ -141,16 +141,22 @@ def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False):
     the regime then replaces it with its own bound; one that is not (its quotients varying beyond rounding, no
     kink crossed) leaves it with a bound that reaches the finer estimate.
 
-    With ``lifted`` (the levels grow), a level counts only where its estimate stands above its rounding (the wider
-    steps lifted the loss's change out of rounding), or where the loss does not change at all at any of its
-    steps (flat to the last bit: an element that multiplies an input of 1e-145). Past a feature of the loss the
-    steps may lift nothing (a saturated norm's loss changes by the same few ulps however wide the step), and the
-    quotients then fall as the steps grow, flat to a rounding that falls as fast."""
+    With ``lifted`` (the levels grow), a level counts only where its estimate stands above its rounding and the
+    loss's change grows with the step (the wider steps lifted it out of rounding), or where the loss does not
+    change at all at any of its steps (flat to the last bit: an element that multiplies an input of 1e-145).
+    Past a feature of the loss the steps may lift nothing (a saturated norm's loss changes by the same few ulps
+    however wide the step), and the quotients then fall as the steps grow, flat to a rounding that falls as
+    fast: one same change, whose estimate can stand just above that rounding."""
     best, bound, step, stale = kept
     ok = lv.resolved(todo)
     value, trunc, rounding = (x[todo] for x in (lv.estimate(method) if estimate is None else estimate))
     if lifted:
-        ok &= (np.abs(value) > rounding) | ((lv.ga[todo] == 0) & (lv.gb[todo] == 0) & (lv.gc[todo] == 0))
+        ga, gc = lv.ga[todo], lv.gc[todo]
+        # The loss's change must grow with the step: across the levels' fourfold step, 4·g_a against g_c beyond
+        # both changes' rounding. Quotients falling as 1/s are one same change at every step (a loss that
+        # saturates, or moves by the same few ulps), flat to a rounding that falls as fast, and no slope.
+        grows = np.abs(4 * ga - gc) > 4 * lv.ra[todo] + lv.rc[todo]
+        ok &= ((np.abs(value) > rounding) & grows) | ((ga == 0) & (lv.gb[todo] == 0) & (gc == 0))
     contradicted = np.zeros(len(value), dtype=bool)
     kept_any = np.isfinite(bound[todo])
     if finer and kept_any.any():  # the first level has nothing kept to contradict
