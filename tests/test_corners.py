@@ -282,3 +282,32 @@ def test_growing_steps_that_lift_one_same_change_of_the_loss_resolve_nothing():
 
     bad = check_network(net, off, symbolic="off")
     assert not bad.passed and bad.tensor("b7").verdict("impl").flat[2] in ("wrong", "suspicious")
+
+
+def test_a_rounding_far_below_the_weights_it_came_through_is_still_allowed_for():
+    """A layernorm over 2 features of equal samples under output weights of 3.6e-86: the outputs cancel to 1e-106,
+    all rounding, so every exact gradient is 0, and the backprop's γ gradient is rounding of 1.9e-195. Carried down
+    with random signs, that rounding is 1e-179 in units of ε, whose square underflows to 0: the allowance was the
+    local part alone, 5e-204, and the correct backprop failed. The draws' spread is now scaled by their largest
+    before squaring: γ is inconclusive, and a wrong γ of 1e-12 still fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "layernorm_rounding_below_tiny_weights.json").read_text())
+    spec = load_spec(net)
+    params, (X, Y) = spec.params, spec.data
+    _, grads = backprop(spec, params, X, Y)
+    allowed = backprop_rounding(spec, params, X, Y)[1]["gamma"] * np.finfo(np.float64).eps
+    assert np.all(allowed >= np.abs(grads[1]["gamma"])), (allowed, grads[1]["gamma"])  # exact: 0
+
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    assert set(correct.tensor("gamma1").verdict("backprop").flat) == {"inconclusive"}
+
+    def off(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[1]["gamma"] = grads[1]["gamma"] + np.array([1e-12, 0.0]).reshape(2, 1, 1)
+        return grads
+
+    bad = check_network(net, off, symbolic="off")
+    assert not bad.passed and bad.tensor("gamma1").verdict("impl").flat[0] == "wrong"

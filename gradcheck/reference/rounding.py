@@ -144,7 +144,7 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
                 own = ly.act.derivative_rounding  # σ'(z)'s own rounding, in units of ε
                 slopes[i] = np.abs(da) * (slope + 1.0 if own is None else own(z, a))
     out_err = _output_error(spec, params, X, Y, fw)
-    spread = [{key: np.zeros(np.shape(v)) for key, v in own.items()} for own in local]
+    spread = [{key: _Spread() for key in own} for own in local]
     # All draws in one pass where every layer's backward takes a stack (and no softmax's Jacobian, which sums over
     # a unit axis counted from the front, is applied to it); else one pass per draw.
     stacked = all(ly.stacks_backward and (slopes[ly.index] is None or ly.act.derivative is not None)
@@ -168,10 +168,42 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
             if err is not None:
                 pass_back(pending, ly, _signed(err, own_da[i], signs, ly.multi_input))
             for key, v in carried.items():
-                square = np.square(v) / (DRAWS + 1)
-                spread[i][key] += square if draws is None else square.sum(axis=0)
-    return [{key: local[i][key] + SIGMAS * np.sqrt(spread[i][key]) for key in local[i]}
+                spread[i][key].add(v if draws is not None else v[None])
+    return [{key: local[i][key] + SIGMAS * spread[i][key].rms(DRAWS + 1) for key in local[i]}
             for i in range(len(spec.layers))]
+
+
+class _Spread:
+    """The draws of one gradient, and their root mean square element by element.
+
+    Squared as they come, a rounding of 1e-179 (a gradient that is all rounding, far below the weights it came
+    through) underflows to 0, and one of 1e155 overflows: such elements are scaled by their largest draw first.
+
+    >>> s = _Spread(); s.add(np.array([[3e-180, 1.0], [4e-180, 0.0]])); s.rms(2) * np.sqrt(2)
+    array([5.e-180, 1.e+000])
+    """
+
+    #: Sums of squares in [LOW, HIGH] are good to rounding as computed: the largest square in them is a normal
+    #: number, and what the subnormal ones lose is below 2⁻⁵⁰ of it.
+    LOW, HIGH = 2.0**-960, 2.0**1020
+
+    def __init__(self):
+        self.stacks, self.total = [], 0.0
+
+    def add(self, stack):
+        """Count the draws of ``stack`` (draws, *shape)."""
+        self.stacks.append(stack)
+        self.total = self.total + np.square(stack).sum(axis=0)  # while the stack is in the cache
+
+    def rms(self, draws):
+        """The root mean square over ``draws`` draws."""
+        out = np.sqrt(self.total / draws)
+        odd = ~((self.total >= self.LOW) & (self.total <= self.HIGH))
+        if odd.any():
+            part = np.abs(np.concatenate([v[:, odd] for v in self.stacks]))
+            top = part.max(axis=0)
+            out[odd] = top * np.sqrt(np.square(part / np.where(top > 0, top, 1.0)).sum(axis=0) / draws)
+        return out
 
 
 class _Signs:
