@@ -140,6 +140,17 @@ def test_ecnoise_measures_noise_and_ignores_the_smooth_part():
     assert 1e-11 < ecnoise(noisy) < 1e-9
 
 
+def test_ecnoise_holds_at_the_ends_of_float64():
+    """A loss of 1e-211 (outputs that cancel to 1e-106 under a loss of squares) has differences whose squares
+    underflow to 0, and one of 1e200 differences whose squares overflow: the scatter is the same, scaled."""
+    rng = np.random.default_rng(4)
+    noisy = 1.0 + np.arange(8) * 1e-6 + 1e-12 * rng.standard_normal(8)
+    sigma = ecnoise(noisy)
+    assert 1e-13 < sigma < 1e-11
+    for power in (-700, 660):
+        assert ecnoise(np.ldexp(noisy, power)) == np.ldexp(sigma, power)
+
+
 def test_layer_noise_is_at_least_the_layer_s_ulp_probe_and_the_rounding_model():
     spec = load_spec({"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2}], "batch": 5})
     params, (X, Y) = spec.parameters(), spec.batch_data()

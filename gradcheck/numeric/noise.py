@@ -61,13 +61,17 @@ def ecnoise(values):
     f = np.asarray(values, dtype=np.float64)
     if not np.all(np.isfinite(f)) or len(f) < 5:
         return 0.0
+    # At the scale of the largest value (a power of two: exact), so that the squares of the differences of a loss
+    # of 1e-211 do not underflow to 0, nor those of 1e200 overflow.
+    _, power = np.frexp(np.abs(f).max())
+    f = np.ldexp(f, -power)
     sigmas = []
     for k in range(1, len(f) - 1):
         f = f[1:] - f[:-1]
         if k >= 3:
             sigmas.append(math.sqrt(_GAMMA[k] * float(f @ f) / len(f)))
     ranked = sorted(sigmas)  # the median, without np.median's set-up (dozens of times a check's whole cost here)
-    return (ranked[(len(ranked) - 1) // 2] + ranked[len(ranked) // 2]) / 2
+    return math.ldexp((ranked[(len(ranked) - 1) // 2] + ranked[len(ranked) // 2]) / 2, int(power))
 
 
 def ulp_probe(spec, params, X, Y, loss):
