@@ -75,6 +75,7 @@ from gradcheck.strategies import (  # noqa: E402
     networks,
     pool_tie_networks,
     saturated_networks,
+    tiny_scale_networks,
 )
 
 CATEGORIES = {
@@ -85,6 +86,7 @@ CATEGORIES = {
     "saturated": saturated_networks,
     "near_kink": near_kink_networks,
     "pool_ties": pool_tie_networks,
+    "tiny_scale": tiny_scale_networks,
 }
 #: Planted changes and how often each is drawn; the last two must pass.
 PLANTS = {"neg": 1.0, "double": 1.0, "milli": 1.0, "zero": 1.0, "swap_rows": 1.0, "swap_elements": 1.0,

@@ -2,7 +2,8 @@
 
 Complete spec dicts (params and data filled in, JSON-able) placed where the judge of
 :mod:`gradcheck.judge.compare` meets its hardest cases: norms over one or two values or samples,
-large weights, saturated outputs, pre-activations a hair from a relu kink, and tied max-pool windows.
+large weights, saturated outputs, pre-activations a hair from a relu kink, tied max-pool windows, and numbers
+near float64's smallest.
 Each dict's "description" starts with its corner and says where it is. They build on the strategies
 of :mod:`gradcheck.strategies`, which also exports them. Needs the ``test`` extra (hypothesis).
 """
@@ -21,11 +22,11 @@ from .spec.parse import load_spec
 from .strategies import _choose, _floats, cnn_specs, specs
 
 __all__ = ["CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_networks", "saturated_networks",
-           "near_kink_networks", "pool_tie_networks"]
+           "near_kink_networks", "pool_tie_networks", "tiny_scale_networks"]
 
 
 #: The corner kinds of :func:`corner_networks`; each has a strategy function of its own.
-CORNERS = ("narrow_norm", "large_weights", "saturated", "near_kink", "pool_ties")
+CORNERS = ("narrow_norm", "large_weights", "saturated", "near_kink", "pool_ties", "tiny_scale")
 _SMOOTH = ["linear", "sigmoid", "tanh", "softplus"]
 _KINKED = [a.name for a in ACTIVATIONS.values() if a.kinks and not a.last_only]  # relu, leaky_relu, selu
 
@@ -64,6 +65,8 @@ def _z(spec, params, X, i):
     return spec.conv.to_samples(forward(spec, params, X).z[i])
 
 
+#: Losses of squares: any target, and outputs on their targets make the loss 0.
+_SQUARED = ("mse", "quadratic", "sse")
 #: Activations whose outputs saturate at the ends of a bounded range.
 _SATURATING = frozenset({"tanh", "sigmoid"})
 
@@ -201,12 +204,11 @@ def saturated_networks(cnn=None, conventions=None):
     or tanh/sigmoid with a squared loss, the output layer's z of one sample placed at ±12…60 (and its weights
     maybe 10-60 times larger), the targets at the ends of the output's range, on either side."""
     convs = _choose(conventions, CONVENTIONS, "conventions")
-    squared = ["mse", "quadratic", "sse"]
 
     @st.composite
     def build(draw):
         image = _variant(draw, cnn)
-        loss = draw(st.sampled_from(["bce", "cross_entropy", *squared]))
+        loss = draw(st.sampled_from(["bce", "cross_entropy", *_SQUARED]))
         out = LOSSES[loss].output or draw(st.sampled_from(["sigmoid", "tanh"]))
         if image:
             raw = draw(cnn_specs(conventions=convs, smooth=True))
@@ -306,12 +308,49 @@ def pool_tie_networks(conventions=None):
     return build()
 
 
+def tiny_scale_networks(cnn=None, conventions=None):
+    """Strategy for complete spec dicts whose numbers come near float64's smallest: one tensor of params (or the
+    inputs) scaled by 1e-20…1e-150, and with a loss of squares maybe the targets a relative 1e-1…1e-15 from the
+    outputs. The gradients, the loss and its rounding then lie hundreds of decades below the weights they come
+    through, and their squares (of a rounding's spread, of the loss's scatter) near or below the smallest normal
+    number, 2.2e-308. ``cnn``: dense (False), convolutional (True) or either (None)."""
+    convs = _choose(conventions, CONVENTIONS, "conventions")
+
+    @st.composite
+    def build(draw):
+        image = _variant(draw, cnn)
+        raw = draw(cnn_specs(conventions=convs) if image else specs(max_layers=3, conventions=convs))
+        raw = {**raw, "name": "tiny_scale"}
+        spec = load_spec(raw)
+        params = _drawn_params(draw, spec, lambda ly, k: 1.0)
+        n = spec.n_samples
+        X = _inputs(draw, spec, n)
+        names = [name for name, _, _, _ in spec.param_names()]
+        which = draw(st.sampled_from([*range(len(names)), None]))
+        factor = 10.0 ** -draw(st.floats(20.0, 150.0))
+        if which is None:
+            X = X * factor
+        else:
+            _, i, key, _ = spec.param_names()[which]
+            params[i][key] = params[i][key] * factor
+        spec, params, X, Y = _prepared(raw, params, X, _targets(draw, spec, n))
+        where = f"{'the inputs' if which is None else names[which]} ×{factor:.1e}"
+        if spec.loss in _SQUARED and draw(st.booleans()):
+            a = spec.conv.to_samples(forward(spec, params, X).output)
+            off = 10.0 ** -draw(st.floats(1.0, 15.0))
+            Y = spec.conv.from_samples(a * (1.0 - off))
+            where += f", the targets {off:.1e} of the outputs from them"
+        return _finished(raw, spec, params, X, Y, f"tiny_scale: {where}")
+
+    return build()
+
+
 def corner_networks(corners=None, cnn=None, conventions=None):
     """Strategy for complete spec dicts at the corners where finite differences are hard to judge: one of
     :func:`narrow_norm_networks`, :func:`large_weight_networks`, :func:`saturated_networks`,
-    :func:`near_kink_networks` and :func:`pool_tie_networks` (CNN only). ``corners`` picks kinds from
-    :data:`CORNERS` (default all); ``cnn``: dense (False), convolutional (True) or both (None). The
-    "description" of each dict starts with its corner and says where it is.
+    :func:`near_kink_networks`, :func:`pool_tie_networks` (CNN only) and :func:`tiny_scale_networks`.
+    ``corners`` picks kinds from :data:`CORNERS` (default all); ``cnn``: dense (False), convolutional (True) or
+    both (None). The "description" of each dict starts with its corner and says where it is.
 
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=5, deadline=None)
@@ -327,5 +366,6 @@ def corner_networks(corners=None, cnn=None, conventions=None):
               "large_weights": lambda: large_weight_networks(cnn, conventions=conventions),
               "saturated": lambda: saturated_networks(cnn, conventions),
               "near_kink": lambda: near_kink_networks(cnn, conventions),
-              "pool_ties": lambda: pool_tie_networks(conventions)}
+              "pool_ties": lambda: pool_tie_networks(conventions),
+              "tiny_scale": lambda: tiny_scale_networks(cnn, conventions)}
     return st.one_of([makers[k]() for k in kinds if not (k == "pool_ties" and cnn is False)])

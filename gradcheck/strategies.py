@@ -33,7 +33,7 @@ __all__ = ["specs", "cnn_specs", "params_for", "data_for", "networks", "complete
 #: The strategies for the corners where finite differences are hard to judge live in
 #: :mod:`gradcheck.corner_strategies` (they build on these); importing them from here loads them on first use.
 _CORNER_NAMES = frozenset({"CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_networks",
-                           "saturated_networks", "near_kink_networks", "pool_tie_networks"})
+                           "saturated_networks", "near_kink_networks", "pool_tie_networks", "tiny_scale_networks"})
 _GRAPH_NAMES = frozenset({"graph_specs", "graph_networks", "sequence_specs", "sequence_networks"})
 #: Strategies of networks built around one layer kind (attention, embeddings, recurrent layers) live in
 #: :mod:`gradcheck.kind_strategies`.
