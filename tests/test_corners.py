@@ -311,3 +311,25 @@ def test_a_rounding_far_below_the_weights_it_came_through_is_still_allowed_for()
 
     bad = check_network(net, off, symbolic="off")
     assert not bad.passed and bad.tensor("gamma1").verdict("impl").flat[0] == "wrong"
+
+
+def test_a_slip_of_1e_3_through_a_softplus_at_minus_31_is_caught():
+    """Softplus outputs at 2e-14 and below (z near −31), targets 0, a loss of squares: δ = a·σ(z) is 4e-28, and a
+    conv bias's gradient of −7.8e-28 slipped by 1e-3 passed, within an allowance of 4% of it, as softplus's σ(z)
+    was allowed an absolute ulp. σ(z), computed the usual ways, is good to a few ulps of itself: the slip fails,
+    and the correct backprop passes."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "softplus_output_deep_negative.json").read_text())
+    spec = load_spec(net)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+
+    def slipped(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[0]["b"] = grads[0]["b"] * np.array([1.001, 1.0, 1.0])
+        return grads
+
+    bad = check_network(net, slipped, symbolic="off")
+    assert not bad.passed and bad.tensor("b0").verdict("impl").flat[0] in ("wrong", "suspicious")
