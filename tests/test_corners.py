@@ -13,6 +13,9 @@ output the textbook δ = a − y is 0 where σ(z) rounds to 1, and so is every g
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, assume, given, settings
@@ -23,6 +26,21 @@ from gradcheck.judge.tolerances import tolerance
 from gradcheck.reference.backprop import backprop, forward, loss_value
 from gradcheck.reference.rounding import backprop_rounding
 from gradcheck.strategies import CORNERS, corner_networks
+
+
+def _case(name):
+    """(net dict, spec) of the saved network ``tests/cases/<name>.json``."""
+    net = json.loads((Path(__file__).parent / "cases" / f"{name}.json").read_text())
+    return net, load_spec(net)
+
+
+def _changed(spec, layer, key, change):
+    """An impl: the reference backprop, with ``grads[layer][key]`` replaced by ``change`` of it."""
+    def impl(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[layer][key] = change(grads[layer][key])
+        return grads
+    return impl
 
 # Derandomized, and without shrinking: a failure is reported as drawn (its "description" says where its corner is).
 FEW = settings(max_examples=20, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate],
@@ -168,19 +186,10 @@ def test_a_value_at_a_kink_whose_sides_agree_is_inconclusive_not_a_kink():
     1e-12, the one-sided derivatives of each element agree with 0 within 7e-11. The reference's 1.04e-12 and its
     sign flipped are both explained by that bound alone: the difference cannot resolve them (inconclusive), and
     neither lies between two slopes apart (a kink)."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "agreeing_sides_pool_ties.json").read_text())
-    spec = load_spec(net)
+    net, spec = _case("agreeing_sides_pool_ties")
     good = check_network(net, symbolic="off")
 
-    def flipped(params, X, Y):
-        _, grads = backprop(spec, params, X, Y)
-        grads[0]["b"] = grads[0]["b"] * np.array([1.0, -1.0])
-        return grads
-
-    bad = check_network(net, flipped, symbolic="off")
+    bad = check_network(net, _changed(spec, 0, "b", lambda g: g * np.array([1.0, -1.0])), symbolic="off")
     for result, op in ((good, "backprop"), (bad, "impl")):
         assert result.passed
         assert result.tensor("b0").count("kink", op) == 0 and result.tensor("b0").count("inconclusive", op) == 2
@@ -192,11 +201,7 @@ def test_a_zero_where_the_sides_agree_on_a_tiny_gradient_is_not_called_good():
     finite difference gives exactly 0, ± 2e-10). The reference's values are inconclusive. A gradient returned as 0
     agrees with that 0 exactly, but with one right value at such a kink and the reference's 8e-14 far from 0 beyond
     both backprops' rounding, the judge cannot tell which is right: inconclusive too, not good."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "agreeing_pool_ties_tiny_gradient.json").read_text())
-    spec = load_spec(net)
+    net, spec = _case("agreeing_pool_ties_tiny_gradient")
     good = check_network(net, symbolic="off")
     assert good.passed and all(v == "inconclusive" for v in good.tensor("W0").verdict("backprop").ravel())
 
@@ -216,21 +221,12 @@ def test_rounding_made_alike_in_copied_samples_adds_up_instead_of_cancelling():
     backprop gives −1.8e-29 there. With random signs alone the two samples' rounding cancelled exactly in every
     draw (one chance in eight) and that correct backprop failed; the coherent draw keeps it. A sign flipped where
     the finite difference resolves the element still fails."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "saturated_copied_samples.json").read_text())
-    spec = load_spec(net)
+    net, spec = _case("saturated_copied_samples")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     assert correct.tensor("b1").values["numeric"].flat[0] == 0.0 != correct.tensor("b1").values["backprop"].flat[0]
 
-    def flipped(params, X, Y):
-        _, grads = backprop(spec, params, X, Y)
-        grads[3]["b"] = grads[3]["b"] * np.array([1.0, -1.0])
-        return grads
-
-    bad = check_network(net, flipped, symbolic="off")
+    bad = check_network(net, _changed(spec, 3, "b", lambda g: g * np.array([1.0, -1.0])), symbolic="off")
     assert not bad.passed and bad.tensor("b3").verdict("impl").flat[1] == "wrong"
 
 
@@ -241,22 +237,13 @@ def test_the_rounding_of_a_loss_stationary_at_theta_is_modelled_where_the_steps_
     of an exact 0 came out −8.2e-17 ± 2.4e-17, failing the correct backprop. The loss's scatter is now measured
     where the steps go, as far from θ as two of a layer's steps. Every gradient here is 0: one returned as 1e-3
     still fails."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "batchnorm_equal_channel_stationary.json").read_text())
-    spec = load_spec(net)
+    net, spec = _case("batchnorm_equal_channel_stationary")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     numeric, bound = correct.tensor("W0").values["numeric"].flat[4], correct.tensor("W0").bound.flat[4]
     assert abs(numeric) <= bound  # the exact 0 within the finite difference's own bound
 
-    def off(params, X, Y):
-        _, grads = backprop(spec, params, X, Y)
-        grads[3]["b"] = grads[3]["b"] + 1e-3
-        return grads
-
-    bad = check_network(net, off, symbolic="off")
+    bad = check_network(net, _changed(spec, 3, "b", lambda g: g + 1e-3), symbolic="off")
     assert not bad.passed and bad.tensor("b3").verdict("impl").flat[0] == "wrong"
 
 
@@ -266,21 +253,12 @@ def test_growing_steps_that_lift_one_same_change_of_the_loss_resolve_nothing():
     as 1/s, flat to a rounding that falls as fast. Growth once took such a level: −1.9e-12 ± 2.5e-12 for an exact
     −1.9e-11, failing the correct backprop. A grown level now counts only where the loss's change grows with the
     step; those weights stay inconclusive, and a wrong gradient the steps resolve still fails."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "saturated_growth_constant_change.json").read_text())
-    spec = load_spec(net)
+    net, spec = _case("saturated_growth_constant_change")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     assert correct.tensor("W0").verdict("backprop").flat[8] == "inconclusive"
 
-    def off(params, X, Y):
-        _, grads = backprop(spec, params, X, Y)
-        grads[7]["b"] = grads[7]["b"] * np.array([1.0, 1.0, 1.001])
-        return grads
-
-    bad = check_network(net, off, symbolic="off")
+    bad = check_network(net, _changed(spec, 7, "b", lambda g: g * np.array([1.0, 1.0, 1.001])), symbolic="off")
     assert not bad.passed and bad.tensor("b7").verdict("impl").flat[2] in ("wrong", "suspicious")
 
 
@@ -290,11 +268,7 @@ def test_a_rounding_far_below_the_weights_it_came_through_is_still_allowed_for()
     with random signs, that rounding is 1e-179 in units of ε, whose square underflows to 0: the allowance was the
     local part alone, 5e-204, and the correct backprop failed. The draws' spread is now scaled by their largest
     before squaring: γ is inconclusive, and a wrong γ of 1e-12 still fails."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "layernorm_rounding_below_tiny_weights.json").read_text())
-    spec = load_spec(net)
+    net, spec = _case("layernorm_rounding_below_tiny_weights")
     params, (X, Y) = spec.params, spec.data
     _, grads = backprop(spec, params, X, Y)
     allowed = backprop_rounding(spec, params, X, Y)[1]["gamma"] * np.finfo(np.float64).eps
@@ -304,12 +278,8 @@ def test_a_rounding_far_below_the_weights_it_came_through_is_still_allowed_for()
     assert correct.passed, str(correct)
     assert set(correct.tensor("gamma1").verdict("backprop").flat) == {"inconclusive"}
 
-    def off(params, X, Y):
-        _, grads = backprop(spec, params, X, Y)
-        grads[1]["gamma"] = grads[1]["gamma"] + np.array([1e-12, 0.0]).reshape(2, 1, 1)
-        return grads
-
-    bad = check_network(net, off, symbolic="off")
+    off = np.array([1e-12, 0.0]).reshape(2, 1, 1)
+    bad = check_network(net, _changed(spec, 1, "gamma", lambda g: g + off), symbolic="off")
     assert not bad.passed and bad.tensor("gamma1").verdict("impl").flat[0] == "wrong"
 
 
@@ -318,18 +288,9 @@ def test_a_slip_of_1e_3_through_a_softplus_at_minus_31_is_caught():
     conv bias's gradient of −7.8e-28 slipped by 1e-3 passed, within an allowance of 4% of it, as softplus's σ(z)
     was allowed an absolute ulp. σ(z), computed the usual ways, is good to a few ulps of itself: the slip fails,
     and the correct backprop passes."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "softplus_output_deep_negative.json").read_text())
-    spec = load_spec(net)
+    net, spec = _case("softplus_output_deep_negative")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
 
-    def slipped(params, X, Y):
-        _, grads = backprop(spec, params, X, Y)
-        grads[0]["b"] = grads[0]["b"] * np.array([1.001, 1.0, 1.0])
-        return grads
-
-    bad = check_network(net, slipped, symbolic="off")
+    bad = check_network(net, _changed(spec, 0, "b", lambda g: g * np.array([1.001, 1.0, 1.0])), symbolic="off")
     assert not bad.passed and bad.tensor("b0").verdict("impl").flat[0] in ("wrong", "suspicious")
