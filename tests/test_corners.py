@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from gradcheck import check_network, load_spec
 from gradcheck.judge.tolerances import tolerance
 from gradcheck.reference.backprop import backprop, forward, loss_value
+from gradcheck.numeric.noise import forward_rounding
 from gradcheck.reference.rounding import backprop_rounding
 from gradcheck.strategies import CORNERS, corner_networks
 
@@ -294,3 +295,24 @@ def test_a_slip_of_1e_3_through_a_softplus_at_minus_31_is_caught():
 
     bad = check_network(net, _changed(spec, 0, "b", lambda g: g * np.array([1.001, 1.0, 1.0])), symbolic="off")
     assert not bad.passed and bad.tensor("b0").verdict("impl").flat[0] in ("wrong", "suspicious")
+
+
+def test_a_norm_s_mean_rounding_counts_in_the_loss_s_rounding_for_the_layers_below():
+    """A batchnorm over two copies of one sample whose 18 values are all alike (the layers below are scaled to 0):
+    C is stationary in those values, so no z or a of the network shows rounding, and neither does a line through
+    all the layernorm's params. But one element of the layernorm's β moved off θ makes the 18 values differ, and
+    the batchnorm's mean, rounded, moves C by 1e-16 to 1e-15 (magnified by 1/√eps), a slope of its own at small
+    steps: −1.6e-8 ± 2e-9 for an exact 0, and the correct backprop failed. The mean's and the variance's rounding
+    now count in the loss's rounding model for the layers below the norm: β is inconclusive, and a wrong β of
+    1e-4 still fails."""
+    net, spec = _case("batchnorm_over_copies_mean_rounding")
+    params, (X, Y) = spec.params, spec.data
+    model = forward_rounding(spec, params, X, Y)
+    assert model[1] > 1e3 * model[5]  # the batchnorm (layer 4) rounds its mean far above everything after it
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+
+    off = np.zeros((1, 5, 5))
+    off[0, 1, 1] = 1e-4
+    bad = check_network(net, _changed(spec, 1, "beta", lambda g: g + off), symbolic="off")
+    assert not bad.passed and bad.tensor("beta1").verdict("impl")[0, 1, 1] == "wrong"

@@ -91,33 +91,41 @@ def ulp_probe(spec, params, X, Y, loss):
     return out if np.isfinite(out) else 0.0
 
 
-def forward_rounding(spec, params, X, Y, seen=None):
-    """Per layer l, ε/2·‖|x|·|∂C/∂x|‖₂ over every z and a of layers l and above: how far rounding each stored
-    intermediate moves C (root sum of squares: the roundings are independent), when an element of layer l moves.
-    The squares are taken at the scale of the largest term, so that terms near the smallest normal number (a loss
-    of 1e-290) do not underflow to nothing. ``seen``: the reference backprop's, if already made."""
-    from ..reference.backprop import backprop
+def forward_rounding(spec, params, X, Y, seen=None, fw=None):
+    """Per layer l, ε/2·‖|x|·|∂C/∂x|‖₂ over every z and a of layers l and above, and over the values the layers
+    above l round inside (:meth:`~gradcheck.catalogue.layers.base.Layer.rounding_terms`: a norm's mean and
+    variance, which its own γ and β leave bit-identical): how far rounding each intermediate moves C (root sum of
+    squares: the roundings are independent), when an element of layer l moves. The squares are taken at the scale
+    of the largest term, so that terms near the smallest normal number (a loss of 1e-290) do not underflow to
+    nothing. ``seen``: the reference backprop's, if already made; ``fw``: the forward pass of these params, if
+    made."""
+    from ..reference.backprop import backprop, forward
 
     if seen is None:
         seen = {}
         backprop(spec, params, X, Y, seen=seen)
-    terms = [[] for _ in spec.layers]
+    fw = forward(spec, params, X) if fw is None else fw
+    terms, inner = [[] for _ in spec.layers], [[] for _ in spec.layers]
     with np.errstate(all="ignore"):
         for i, (z, delta, a, da) in seen.items():
             for x, dx in ((z, delta), (a, da)):
                 if dx is not None:
-                    t = np.abs(x) * np.abs(dx)
-                    terms[i].append(np.where(np.isfinite(t), t, 0.0).ravel())
+                    terms[i].append(np.abs(x) * np.abs(dx))
+            inner[i] = spec.layers[i].rounding_terms(delta, fw, params[i], spec.conv)
     out = np.zeros(len(spec.layers))
     top = total = 0.0  # from the last layer down: the largest term so far, and Σ (term/top)²
     for i in reversed(range(len(spec.layers))):
-        for flat in terms[i]:
-            m = float(flat.max(initial=0.0))
-            if m > 0:
-                scale = max(top, m)
-                total = total * (top / scale) ** 2 + float(np.sum((flat / scale) ** 2))
-                top = scale
-        out[i] = EPS / 2 * top * np.sqrt(total)
+        for part in (terms[i], None, inner[i]):
+            if part is None:  # the layer's own z and a count for its params, its inner values only below it
+                out[i] = EPS / 2 * top * np.sqrt(total)
+                continue
+            for t in part:
+                flat = np.where(np.isfinite(t), t, 0.0).ravel()
+                m = float(flat.max(initial=0.0))
+                if m > 0:
+                    scale = max(top, m)
+                    total = total * (top / scale) ** 2 + float(np.sum((flat / scale) ** 2))
+                    top = scale
     return out
 
 
@@ -149,7 +157,7 @@ def layer_noise(net, seed=0, seen=None, step=None):
     batchnorm over a channel of equal values (its x − μ magnified by 1/√eps) gave a finite difference of
     −8.2e-17 ± 2.4e-17 for an exact 0 that way. Measured where the steps go, the scatter shows it."""
     spec, params, X, Y = net.spec, net.params, net.X, net.Y
-    model = forward_rounding(spec, params, X, Y, seen)
+    model = forward_rounding(spec, params, X, Y, seen, fw=net.base)
     rng = np.random.default_rng([seed, 0xEC])
     out = []
     for i, trainable in enumerate(spec.param_shapes()):

@@ -333,6 +333,13 @@ class Layer:
     def backward(self, delta, cache, params, conv, bias, tape=None):
         raise NotImplementedError
 
+    def rounding_terms(self, delta, fw, params, conv):
+        """|x|·|∂C/∂x| of the values this layer rounds inside its forward pass besides its z and a (a norm's mean
+        and variance), flat arrays, for the loss's first-order rounding model
+        (:func:`~gradcheck.numeric.noise.forward_rounding`); ``delta`` is ∂C/∂z, ``fw`` the forward pass
+        (:class:`~gradcheck.reference.backprop.Forward`). None: nothing but z and a."""
+        return ()
+
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
         """:meth:`backward` on magnitudes (all arguments ≥ 0, ``a_prev`` the layer's input's), for the rounding
         estimate of a backprop (:func:`~gradcheck.reference.rounding.backprop_rounding`): a kind whose backward

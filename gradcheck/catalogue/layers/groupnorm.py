@@ -29,7 +29,7 @@ import numpy as np
 from ...errors import SpecError
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .norm import _Norm
+from .norm import _Norm, statistics_rounding
 
 __all__ = ["GroupNorm"]
 
@@ -165,6 +165,13 @@ class GroupNorm(_Norm):
                             f".reshape({flat})",
                  da.reshape(delta.shape), dxg=gg, xhat=xhat, var=inv)
         return grads, da
+
+    def rounding_terms(self, delta, fw, params, conv):
+        """See :func:`~gradcheck.catalogue.layers.norm.statistics_rounding`: over each group's channels."""
+        xhat, inv = fw.a_in[self.index]
+        g = delta * params["gamma"][..., None, :, None, None]
+        return statistics_rounding(self._grouped(fw.a_prev(self)), self._grouped(g), self._grouped(xhat), inv,
+                                   (-3, -2, -1), self.options["eps"])
 
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
         """:meth:`backward` on magnitudes with every term added (see the norms' ``backward_magnitude``)."""

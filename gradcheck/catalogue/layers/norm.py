@@ -60,6 +60,20 @@ def _bessel_swapped(ly, own, delta, cache, a_prev, params, conv, bias):
     return grads, da + inv * xhat * (g * xhat).mean(axis=axes, keepdims=True) * (right - wrong)
 
 
+def statistics_rounding(x, g, xhat, inv, axes, eps):
+    """A norm's mean μ and variance σ², each the rounded sum of m values (pairwise: up to log₂m + 1 roundings of
+    the values' scale), as terms of the loss's first-order rounding model: |μ|·|∂C/∂μ| = mean|x|·|Σ g|/√(σ² + ε)
+    and |σ²|·|∂C/∂σ²| = σ²·|Σ g·x̂|/(2(σ² + ε)) over each group the norm averages (``axes``), g = ∂C/∂x̂. Where the
+    values are copies of one another (x − μ = 0, σ² = 0) C is stationary in x, but not in μ: a batchnorm over equal
+    values moves C by μ's rounding magnified by 1/√ε, and one element moved off θ makes that rounding a slope of
+    its own, far above what the layers' z and a show."""
+    m = math.prod(np.shape(x)[a] for a in axes)
+    sums = 1.0 + math.log2(max(m, 1))
+    var = np.maximum(1.0 / (inv * inv) - eps, 0.0)
+    return (sums * np.abs(x).mean(axis=axes, keepdims=True) * np.abs(g.sum(axis=axes, keepdims=True)) * inv,
+            sums * var * np.abs((g * xhat).sum(axis=axes, keepdims=True)) * inv * inv / 2)
+
+
 @dataclass(frozen=True, repr=False)
 class _Norm(Layer):
     keys: ClassVar[dict] = {"eps": 1e-5}
@@ -144,6 +158,13 @@ class _Norm(Layer):
                             f".mean(axis={text}, keepdims=True)) / np.sqrt(var + {self.options['eps']:g})",
                  da, dxhat=g, xhat=xhat, var=inv)  # var has the shape of 1/√(σ² + ε)
         return grads, da
+
+    def rounding_terms(self, delta, fw, params, conv):
+        """See :func:`statistics_rounding`."""
+        xhat, inv = fw.a_in[self.index]
+        axes, _, spread, *_ = self._axes(conv)
+        return statistics_rounding(fw.a_prev(self), delta * spread(params["gamma"]), xhat, inv, axes,
+                                   self.options["eps"])
 
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
         """:meth:`backward` on magnitudes (``size``, ``cache``, ``params`` and ``a_prev`` are ≥ 0) with every term
