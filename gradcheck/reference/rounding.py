@@ -77,7 +77,28 @@ def _output_error(spec, params, X, Y, fw):
         slope = np.abs(a)
     else:
         slope = 1.0
-    return (np.abs(a) + np.abs(a - Y) + slope * terms) * _unit(spec, fw)
+    return (np.abs(a) + np.abs(a - Y) + slope * terms + _carried(spec, params, X, fw)) * _unit(spec, fw)
+
+
+def _carried(spec, params, X, fw, seed=0):
+    """The rounding the layers below the output carry into it, in units of ε: the largest move of the output when
+    every trainable param moves by one ulp with random signs, :data:`DRAWS` forward passes. Each product w·a of a
+    sum rounds like w moved by an ulp; where a layer's sum cancels far below its terms (two channels of ±0.44
+    summed by equal weights to 1e-17), that rounding is all the value there is, and every output above it, and
+    every gradient, carries it. (All params moved alike would only scale such a sum: the signs must differ.)"""
+    trainable = spec.param_shapes()
+    keys = [(i, key) for i, p in enumerate(params) for key in p if key in trainable[i]]
+    ends = np.cumsum([0] + [np.size(params[i][key]) for i, key in keys])
+    factors = 1.0 + EPS * random_signs(np.random.default_rng([seed, 0xF0D]), (DRAWS, int(ends[-1])))
+    worst = np.zeros(np.shape(fw.output))
+    with np.errstate(all="ignore"):
+        for factor in factors:
+            moved = [dict(p) for p in params]
+            for (i, key), start, end in zip(keys, ends[:-1], ends[1:]):
+                moved[i][key] = params[i][key] * factor[start:end].reshape(np.shape(params[i][key]))
+            move = np.abs(forward(spec, moved, X).output - fw.output)
+            worst = np.maximum(worst, np.where(np.isfinite(move), move, 0.0))
+    return worst / EPS
 
 
 def _unit(spec, fw):
