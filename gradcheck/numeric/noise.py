@@ -114,18 +114,22 @@ def forward_rounding(spec, params, X, Y, seen=None, fw=None):
             inner[i] = spec.layers[i].rounding_terms(delta, fw, params[i], spec.conv)
     out = np.zeros(len(spec.layers))
     top = total = 0.0  # from the last layer down: the largest term so far, and Σ (term/top)²
+
+    def add(t):
+        nonlocal top, total
+        flat = np.where(np.isfinite(t), t, 0.0).ravel()
+        m = float(flat.max(initial=0.0))
+        if m > 0:
+            scale = max(top, m)
+            total = total * (top / scale) ** 2 + float(np.sum((flat / scale) ** 2))
+            top = scale
+
     for i in reversed(range(len(spec.layers))):
-        for part in (terms[i], None, inner[i]):
-            if part is None:  # the layer's own z and a count for its params, its inner values only below it
-                out[i] = EPS / 2 * top * np.sqrt(total)
-                continue
-            for t in part:
-                flat = np.where(np.isfinite(t), t, 0.0).ravel()
-                m = float(flat.max(initial=0.0))
-                if m > 0:
-                    scale = max(top, m)
-                    total = total * (top / scale) ** 2 + float(np.sum((flat / scale) ** 2))
-                    top = scale
+        for t in terms[i]:
+            add(t)
+        out[i] = EPS / 2 * top * np.sqrt(total)
+        for t in inner[i]:  # a norm's mean and variance move only with the layers below it
+            add(t)
     return out
 
 

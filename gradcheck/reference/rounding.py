@@ -16,7 +16,9 @@ Two parts, both in units of ε (dicts shaped like the params):
 
 The output error a − y is good to ε times the terms the output's z summed (an output
 that cancels to 0 up to rounding makes a − y, and every gradient, rounding of that
-size). And below √tiny a loss of squares cannot see an output error at all: what such
+size), plus what the layers below carry up into the output: its largest move when every
+param moves by an ulp with random signs (a sum that cancels to rounding below makes the
+outputs above it that rounding too). And below √tiny a loss of squares cannot see an output error at all: what such
 outputs contribute to a gradient, no finite difference can show (:func:`unseen`).
 """
 
@@ -214,7 +216,7 @@ class _Spread:
     def add(self, stack):
         """Count the draws of ``stack`` (draws, *shape)."""
         self.stacks.append(stack)
-        self.total = self.total + np.square(stack).sum(axis=0)  # while the stack is in the cache
+        self.total = self.total + np.square(stack).sum(axis=0)
 
     def rms(self, draws):
         """The root mean square over ``draws`` draws."""

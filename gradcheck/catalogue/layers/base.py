@@ -337,7 +337,7 @@ class Layer:
         """|x|·|∂C/∂x| of the values this layer rounds inside its forward pass besides its z and a (a norm's mean
         and variance), flat arrays, for the loss's first-order rounding model
         (:func:`~gradcheck.numeric.noise.forward_rounding`); ``delta`` is ∂C/∂z, ``fw`` the forward pass
-        (:class:`~gradcheck.reference.backprop.Forward`). None: nothing but z and a."""
+        (:class:`~gradcheck.reference.backprop.Forward`). Empty: nothing but z and a."""
         return ()
 
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
