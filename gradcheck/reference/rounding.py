@@ -154,13 +154,16 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
     fused = fused_loss(spec) is not None
     rng = np.random.default_rng([seed, 0x40D])
     local, own_da, slopes = [None] * len(spec.layers), [None] * len(spec.layers), [None] * len(spec.layers)
+    rounded = [None] * len(spec.layers)  # each layer's output's rounding beyond ε·|a|, where a layer magnified it
     for ly in spec.layers:  # what does not depend on the draw: each layer's own rounding, σ' and its noise
         i = ly.index
         z, delta, a, da = seen[i]
-        own, own_da[i] = ly.backward_magnitude(np.abs(np.where(np.isfinite(delta), delta, 0.0)),
-                                               _magnitude(fw.a_in[i]), {key: np.abs(v) for key, v in params[i].items()},
-                                               conv, spec.bias, a_prev=_magnitude(fw.a_prev(ly)))
+        size = np.abs(np.where(np.isfinite(delta), delta, 0.0))
+        magnitudes = {key: np.abs(v) for key, v in params[i].items()}
+        own, own_da[i] = ly.backward_magnitude(size, _magnitude(fw.a_in[i]), magnitudes, conv, spec.bias,
+                                               a_prev=_magnitude(fw.a_prev(ly)))
         local[i] = {key: np.abs(v) for key, v in own.items()}
+        rounded[i] = _input_rounding(ly, fw, params[i], magnitudes, spec, size, local[i], rounded)
         if ly.has_activation and not (i == last and fused):
             with np.errstate(all="ignore"):
                 slope = np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
@@ -194,6 +197,34 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
                 spread[i][key].add(v if draws is not None else v[None])
     return [{key: local[i][key] + SIGMAS * spread[i][key].rms(DRAWS + 1) for key in local[i]}
             for i in range(len(spec.layers))]
+
+
+def _input_rounding(ly, fw, params, magnitudes, spec, size, local, rounded):
+    """Add to ``local`` (layer ``ly``'s local part, in place) what the rounding of its input moves its gradients
+    by, where a layer below magnified that rounding (:meth:`~gradcheck.catalogue.layers.base.Layer.output_rounding`,
+    carried up through layers without params); return the rounding of ``ly``'s own output (None: ε·|a| only).
+    A correct backprop runs its own forward pass: its x̂ of a norm over values alike is its own rounding, and the
+    gradients of the weights above multiply it."""
+    conv, bias, i = spec.conv, spec.bias, ly.index
+    below = ly.inputs[0] if len(ly.inputs) == 1 else -1
+    err, out = (rounded[below] if below >= 0 else None), None
+    with np.errstate(all="ignore"):
+        if err is not None and ly.cache_linear:
+            moved, _ = ly.backward_magnitude(size, _magnitude(ly.forward(magnitudes, err, conv, bias)[1]), magnitudes,
+                                             conv, bias)
+            still, _ = ly.backward_magnitude(size, _magnitude(ly.forward(magnitudes, 0 * err, conv, bias)[1]),
+                                             magnitudes, conv, bias)
+            for key in local:
+                extra = np.abs(moved[key] - still[key])
+                local[key] = local[key] + np.where(np.isfinite(extra), extra, 0.0)
+        elif err is not None and not spec.param_shapes()[i]:  # flatten, pooling, dropout, an activation: carried up
+            out = np.abs(ly.forward(magnitudes, err, conv, bias)[0])
+            if ly.has_activation:
+                slope = ly.act.derivative(fw.z[i], fw.a[i]) if ly.act.derivative is not None else np.inf
+                out = np.abs(out * slope)
+            out = out if np.all(np.isfinite(out)) else None
+    own = ly.output_rounding(fw.a_in[i], params, fw.a_prev(ly), conv)
+    return own if out is None else out if own is None else out + own
 
 
 class _Spread:

@@ -152,6 +152,10 @@ class Layer:
     #: network, and returns the stack's gradients and ∂C/∂a_prev with that axis in front: the rounding allowance
     #: then carries all its random draws down in one pass.
     stacks_backward: ClassVar[bool] = False
+    #: True when the params' gradients are linear in the forward cache (δ·a_prev summed): an error of the layer's
+    #: input moves them by ``backward_magnitude`` on that error's cache (the rounding allowance's inputs, as a
+    #: correct backprop's own forward pass rounds them).
+    cache_linear: ClassVar[bool] = False
     #: True when the kind takes two or more inputs: ``build`` gets a list of their shapes, ``forward`` a list of
     #: arrays, and ``backward`` returns a list of ∂C/∂a_prev, one per input.
     multi_input: ClassVar[bool] = False
@@ -339,6 +343,12 @@ class Layer:
         (:func:`~gradcheck.numeric.noise.forward_rounding`); ``delta`` is ∂C/∂z, ``fw`` the forward pass
         (:class:`~gradcheck.reference.backprop.Forward`). Empty: nothing but z and a."""
         return ()
+
+    def output_rounding(self, cache, params, a_prev, conv):
+        """How far a correct forward pass's output of this layer may be from this one's beyond ε·|a|, in units of
+        ε (shaped like z), where the layer magnifies its own rounding (a norm over values alike: x − μ is a few
+        ulps of x, times 1/√(σ² + ε)); the gradients of the layers it feeds multiply it. None: ε·|a| only."""
+        return None
 
     def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
         """:meth:`backward` on magnitudes (all arguments ≥ 0, ``a_prev`` the layer's input's), for the rounding

@@ -91,6 +91,7 @@ class Conv2d(Layer):
     params = ("W", "b")
     weights = ("W",)
     complex_step = True
+    cache_linear = True
     meanings: ClassVar[dict] = {
         "W": "filters (F, C, kh, kw)", "b": "bias, one per filter", "a_pad": "input with zero padding",
         "a_win": "every kh×kw window of the input (a view)", "z": "z = W ⋆ a_prev + b",

@@ -49,6 +49,7 @@ class Dense(Layer):
     weights = ("W",)
     meanings: ClassVar[dict] = {"b": "bias, one per unit", "z": "weighted input z"}
     complex_step = True
+    cache_linear = True
     folds = False
 
     weights = ("W",)

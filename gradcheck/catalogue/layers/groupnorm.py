@@ -166,6 +166,14 @@ class GroupNorm(_Norm):
                  da.reshape(delta.shape), dxg=gg, xhat=xhat, var=inv)
         return grads, da
 
+    def output_rounding(self, cache, params, a_prev, conv):
+        """See :meth:`~gradcheck.catalogue.layers.norm._Norm.output_rounding`: over each group's channels."""
+        _, inv = cache
+        x = np.abs(self._grouped(a_prev))
+        m = int(np.prod(x.shape[-3:]))
+        err = (1.0 + np.log2(max(m, 1))) * (x + x.mean(axis=(-3, -2, -1), keepdims=True)) * inv
+        return err.reshape(np.shape(a_prev)) * np.abs(params["gamma"])[..., None, :, None, None]
+
     def rounding_terms(self, delta, fw, params, conv):
         """See :func:`~gradcheck.catalogue.layers.norm.statistics_rounding`: over each group's channels."""
         xhat, inv = fw.a_in[self.index]
