@@ -356,3 +356,13 @@ def test_the_rounding_a_norm_magnifies_into_its_outputs_is_allowed_for_the_weigh
     off.flat[3] = 1e-12
     bad = check_network(net, _changed(spec, 3, "W", lambda g: g + off), symbolic="off")
     assert not bad.passed and bad.tensor("W3").verdict("impl").flat[3] == "wrong"
+
+
+def test_a_norm_over_one_value_magnifies_no_rounding():
+    """A layernorm over 1 feature: μ is x itself, x − μ is 0 however x rounds, and the output is β exactly. Counted
+    as a norm whose outputs carry x − μ's rounding times 1/√eps, the weights above it were allowed 1e-3 of their
+    gradient, and a slip of 1e-3 there passed. A norm over one value states no output rounding: the slip fails."""
+    net, spec = _case("layernorm_one_feature_exact")
+    assert check_network(net, symbolic="off").passed
+    bad = check_network(net, _changed(spec, 3, "W", lambda g: g * np.array([[1.0], [1.001]])), symbolic="off")
+    assert not bad.passed and bad.tensor("W3").verdict("impl")[1, 0] in ("wrong", "suspicious")

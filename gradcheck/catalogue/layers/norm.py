@@ -166,6 +166,8 @@ class _Norm(Layer):
         _, inv = cache
         axes, _, spread, *_ = self._axes(conv)
         m = math.prod(np.shape(a_prev)[a] for a in axes)
+        if m < 2:  # the mean of one value is that value: x − μ is 0, however x rounds
+            return None
         x = np.abs(a_prev)
         return (1.0 + math.log2(max(m, 1))) * (x + x.mean(axis=axes, keepdims=True)) * inv * np.abs(
             spread(params["gamma"]))
