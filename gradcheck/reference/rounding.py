@@ -217,7 +217,7 @@ def _input_rounding(ly, fw, params, magnitudes, spec, size, local, rounded):
             for key in local:
                 extra = np.abs(moved[key] - still[key])
                 local[key] = local[key] + np.where(np.isfinite(extra), extra, 0.0)
-        elif err is not None and not spec.param_shapes()[i]:  # flatten, pooling, dropout, an activation: carried up
+        elif err is not None and not ly.param_shapes(conv, bias):  # flatten, pooling, dropout, activation: carried
             out = np.abs(ly.forward(magnitudes, err, conv, bias)[0])
             if ly.has_activation:
                 slope = ly.act.derivative(fw.z[i], fw.a[i]) if ly.act.derivative is not None else np.inf

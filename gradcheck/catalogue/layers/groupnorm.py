@@ -29,7 +29,7 @@ import numpy as np
 from ...errors import SpecError
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .norm import _Norm, statistics_rounding
+from .norm import _Norm, centred_rounding, statistics_rounding
 
 __all__ = ["GroupNorm"]
 
@@ -168,12 +168,9 @@ class GroupNorm(_Norm):
 
     def output_rounding(self, cache, params, a_prev, conv):
         """See :meth:`~gradcheck.catalogue.layers.norm._Norm.output_rounding`: over each group's channels."""
-        _, inv = cache
-        x = np.abs(self._grouped(a_prev))
-        m = int(np.prod(x.shape[-3:]))
-        if m < 2:  # the mean of one value is that value: x − μ is 0, however x rounds
+        err = centred_rounding(self._grouped(a_prev), cache[1], (-3, -2, -1))
+        if err is None:
             return None
-        err = (1.0 + np.log2(max(m, 1))) * (x + x.mean(axis=(-3, -2, -1), keepdims=True)) * inv
         return err.reshape(np.shape(a_prev)) * np.abs(params["gamma"])[..., None, :, None, None]
 
     def rounding_terms(self, delta, fw, params, conv):

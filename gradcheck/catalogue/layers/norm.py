@@ -60,6 +60,21 @@ def _bessel_swapped(ly, own, delta, cache, a_prev, params, conv, bias):
     return grads, da + inv * xhat * (g * xhat).mean(axis=axes, keepdims=True) * (right - wrong)
 
 
+def _roundings(m):
+    """Roundings of the values' scale in a pairwise sum of m values, at most: log₂m + 1."""
+    return 1.0 + math.log2(max(m, 1))
+
+
+def centred_rounding(x, inv, axes):
+    """x̂'s rounding in units of ε, over the groups ``axes``: x − μ is good to (|x| + |μ|) ulps, μ a sum of m values
+    (:func:`_roundings`), times 1/√(σ² + ε). None over a single value: μ is x, and x − μ is 0 however x rounds."""
+    m = math.prod(np.shape(x)[a] for a in axes)
+    if m < 2:
+        return None
+    x = np.abs(x)
+    return _roundings(m) * (x + x.mean(axis=axes, keepdims=True)) * inv
+
+
 def statistics_rounding(x, g, xhat, inv, axes, eps):
     """A norm's mean μ and variance σ², each the rounded sum of m values (pairwise: up to log₂m + 1 roundings of
     the values' scale), as terms of the loss's first-order rounding model: |μ|·|∂C/∂μ| = mean|x|·|Σ g|/√(σ² + ε)
@@ -67,8 +82,7 @@ def statistics_rounding(x, g, xhat, inv, axes, eps):
     values are copies of one another (x − μ = 0, σ² = 0) C is stationary in x, but not in μ: a batchnorm over equal
     values moves C by μ's rounding magnified by 1/√ε, and one element moved off θ makes that rounding a slope of
     its own, far above what the layers' z and a show."""
-    m = math.prod(np.shape(x)[a] for a in axes)
-    sums = 1.0 + math.log2(max(m, 1))
+    sums = _roundings(math.prod(np.shape(x)[a] for a in axes))
     var = np.maximum(1.0 / (inv * inv) - eps, 0.0)
     return (sums * np.abs(x).mean(axis=axes, keepdims=True) * np.abs(g.sum(axis=axes, keepdims=True)) * inv,
             sums * var * np.abs((g * xhat).sum(axis=axes, keepdims=True)) * inv * inv / 2)
@@ -163,14 +177,9 @@ class _Norm(Layer):
         """γ·x̂'s rounding: x − μ is good to (|x| + |μ|) ulps, μ a sum of m values (log₂m + 1 roundings), times
         1/√(σ² + ε): over values alike to their last digits x̂ is that rounding alone (a batchnorm whose μ another
         summation order rounds a few ulps away puts x̂ at 2e-14 instead of 6e-14)."""
-        _, inv = cache
         axes, _, spread, *_ = self._axes(conv)
-        m = math.prod(np.shape(a_prev)[a] for a in axes)
-        if m < 2:  # the mean of one value is that value: x − μ is 0, however x rounds
-            return None
-        x = np.abs(a_prev)
-        return (1.0 + math.log2(max(m, 1))) * (x + x.mean(axis=axes, keepdims=True)) * inv * np.abs(
-            spread(params["gamma"]))
+        err = centred_rounding(a_prev, cache[1], axes)
+        return None if err is None else err * np.abs(spread(params["gamma"]))
 
     def rounding_terms(self, delta, fw, params, conv):
         """See :func:`statistics_rounding`."""
