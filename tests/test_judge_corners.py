@@ -73,7 +73,7 @@ def test_an_element_never_in_the_regime_is_inconclusive_not_judged():
         return np.sin(1 / np.maximum(np.abs(x), 1e-300)) * x, np.zeros(x.shape, bool), x
 
     _, bound, kink, resolved, _ = resolve(stencil, np.array([1e-3]), "richardson",
-                                              lambda fmax, s: 8 * EPS * np.maximum(fmax, 1.0) / s)
+                                              lambda fmax, s, _: 8 * EPS * np.maximum(fmax, 1.0) / s)
     assert not resolved[0] and not kink[0] and bound[0] == np.inf
 
 
@@ -383,7 +383,7 @@ def test_grow_gives_no_bound_that_excludes_the_slope_where_wide_steps_pass_a_fea
         values = 1.0 + c * x * np.exp(-(x / w[index]) ** 2)
         return values, np.zeros(x.shape, bool), x
 
-    value, bound, _ = grow(stencil, np.full(2, 1e-4), "richardson", lambda fmax, s: rounding_floor(fmax, s),
+    value, bound, _ = grow(stencil, np.full(2, 1e-4), "richardson", lambda fmax, s, _: rounding_floor(fmax, s),
                            np.full(2, 0.1))
     assert not np.isfinite(bound[0])  # stopped at the feature: nothing claimed
     assert np.isfinite(bound[1]) and abs(value[1] - c) <= bound[1]  # an honest estimate where the steps are clear
@@ -415,7 +415,7 @@ def test_a_richardson_bound_two_levels_agree_on_by_accident_is_dropped_when_a_fi
     second = (4 * (1 + 4 * a3 * s0 ** 2 + 16 * a5 * s0 ** 4 + 64 * a7 * s0 ** 6)
               - (1 + 16 * a3 * s0 ** 2 + 256 * a5 * s0 ** 4 + 4096 * a7 * s0 ** 6)) / 3
     assert abs(first - 1.0) > 5e-5 and abs(first - second) < 2e-6  # the premise: agreeing, and 6e-5 off
-    value, bound, _, resolved, _ = resolve(stencil, h, "richardson", lambda fmax, s: rounding_floor(fmax, s))
+    value, bound, _, resolved, _ = resolve(stencil, h, "richardson", lambda fmax, s, _: rounding_floor(fmax, s))
     assert resolved[0] and abs(value[0] - 1.0) <= bound[0]
 
 
@@ -492,7 +492,7 @@ def test_grow_keeps_a_loss_flat_to_the_last_bit_and_a_slope_it_lifts_out_of_roun
         return stencil
 
     def run(f):
-        return grow(stencil_of(f), np.full(1, 1e-5), "richardson", lambda fmax, s: rounding_floor(fmax, s),
+        return grow(stencil_of(f), np.full(1, 1e-5), "richardson", lambda fmax, s, _: rounding_floor(fmax, s),
                     np.full(1, 0.1))
 
     value, bound, _ = run(lambda x: np.full(x.shape, 1.0))

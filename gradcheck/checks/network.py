@@ -21,7 +21,7 @@ from ..judge.tolerances import tolerance
 from ..numeric.estimate import plan_sample, resolve_mode
 from ..numeric.kinks import agreeing, unresolved
 from ..numeric.methods import lookup
-from ..numeric.network import grow_elements, numeric_gradient
+from ..numeric.network import grow_elements, numeric_gradient, refine_elements
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
 from ..reference.backprop import reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
@@ -236,12 +236,15 @@ def _tensors(s, opts):
 
 def judge_stage(s, opts):
     """Every tensor's verdicts, and the result with its notes and problems. Elements some opinion finds
-    inconclusive because the loss's rounding hides them at the default steps get growing steps, and are judged
-    again."""
+    inconclusive because the loss's rounding hides them at the default steps get growing steps, and are estimated
+    again with their own rounding at the default and smaller steps (a loss near 0), and are judged again."""
     tensors = _tensors(s, opts)
-    if (opts.step is None and lookup(s.numeric.method).per_element_steps
-            and grow_elements(s.spec, s.params, s.X, s.Y, s.numeric, _undecided(s.spec, tensors))):
-        tensors = _tensors(s, opts)
+    if opts.step is None and lookup(s.numeric.method).per_element_steps:
+        data = (s.spec, s.params, s.X, s.Y, s.numeric)
+        # Both, each keeping what improves the bound.
+        if (grow_elements(*data, _undecided(s.spec, tensors))
+                | refine_elements(*data, _undecided(s.spec, tensors, swamped=False))):
+            tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
             "(errors spread thinly over many elements); run with mode='full'"
@@ -283,15 +286,17 @@ def _on_kink(spec):
     return f"on a kink ({'; '.join(where)}), where the loss is not smooth"
 
 
-def _undecided(spec, tensors):
-    """Per layer, {param: flat indices} of the elements some opinion finds inconclusive (not at a kink)."""
+def _undecided(spec, tensors, swamped=True):
+    """Per layer, {param: flat indices} of the elements some opinion finds inconclusive (not at a kink); with
+    ``swamped=False``, not those inconclusive only because a correct backprop's rounding there is as large as the
+    element (no finite difference, however fine, makes them judgeable)."""
     out = [{key: np.zeros(0, dtype=int) for key in shapes} for shapes in spec.param_shapes()]
     for t in tensors:
         hit = np.zeros(t.shape, dtype=bool)
         for op in t.checked:
             ver = t.verdict(op)
             if ver is not None:
-                hit |= ver == "inconclusive"
+                hit |= (ver == "inconclusive") & (swamped | ~t.swamped_elements(op))
         if t.unresolved is not None:
             hit &= ~np.asarray(t.unresolved, bool)
         out[t.layer][t.kind] = np.flatnonzero(hit)

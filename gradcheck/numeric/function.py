@@ -213,5 +213,5 @@ def _choose_steps(f_batch, theta, f0, even, h, method, eps, out):
     noise = function_noise(f_batch, theta, f0)
     value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
                                           method,
-                                          lambda fmax, s: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
+                                          lambda fmax, s, _: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
     out.numeric[even], out.bound[even] = value, bound

@@ -44,7 +44,10 @@ from .stencils import EPS, STEP_SCALE, default_step, flatten, rounding_floor, un
 from .steps import FIRST, GROW_LIMIT, grow, resolve
 
 __all__ = ["EPS", "STEP_SCALE", "NumericGradient", "best_method", "complex_step_blockers", "flatten", "grow_elements",
-           "kinked", "numeric_gradient", "unflatten"]
+           "kinked", "numeric_gradient", "refine_elements", "unflatten"]
+
+#: The steps, as fractions of the default ones, at which :func:`refine_elements` estimates an element again.
+REFINE_RUNGS = (1.0, 2.0**-10, 2.0**-20, 2.0**-30)
 
 @dataclass
 class NumericGradient:
@@ -226,7 +229,7 @@ def _levels(net, i, idx, h, method, noise):
     """(gradient, error bound, kink, fine step) of layer i's elements ``idx``, steps chosen per element
     (:func:`gradcheck.numeric.steps.resolve`)."""
     value, bound, kink, _, fine = resolve(lambda at, s, offsets: net.stencil(i, idx[at], s, offsets), h, method,
-                                          lambda fmax, s: rounding_floor(fmax, s, noise=noise), f0=net.loss)
+                                          lambda fmax, s, _: rounding_floor(fmax, s, noise=noise), f0=net.loss)
     return value, bound, kink, fine
 
 
@@ -252,29 +255,81 @@ def grow_elements(spec, params, X, Y, numeric, elements):
     net = Perturbed(spec, params, X, Y)
     noises = numeric.noises  # measured once, by numeric_gradient
     changed = False
-    for i, picked in enumerate(elements):
-        keys = net.keys(i)
-        offsets = np.cumsum([0] + [params[i][k].size for k in keys])
-        flat = np.concatenate([np.asarray(picked.get(k, ()), dtype=int) + offsets[j] for j, k in enumerate(keys)]
-                              ) if keys else np.zeros(0, dtype=int)
-        if not len(flat):
-            continue
+    for i, flat, offsets in _picked(net, elements):
         theta = net.theta(i)
         value, bound, step = grow(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
                                   default_step(theta[flat], numeric.method), numeric.method,
-                                  lambda fmax, s, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
+                                  lambda fmax, s, _, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
                                   GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])))
-        for j, key in enumerate(keys):
-            sel = (flat >= offsets[j]) & (flat < offsets[j + 1])
-            at = flat[sel] - offsets[j]
-            old, was = numeric.bounds[i][key].ravel()[at], numeric.grads[i][key].ravel()[at]
-            # A grown estimate replaces the default one where its bound is smaller and the two agree within their
-            # bounds (an estimate the default steps resolve is not overruled by wider steps).
-            with np.errstate(invalid="ignore"):
-                keep = (bound[sel] < old) & ~(np.abs(value[sel] - was) > bound[sel] + old)
-            if keep.any():
-                changed = True
-                for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):
-                    part[i][key].ravel()[at[keep]] = new[sel][keep]
+        changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step))
         net.close()
+    return changed
+
+
+def refine_elements(spec, params, X, Y, numeric, elements):
+    """Estimate again the elements ``elements`` (per layer {param: flat indices}) of the :class:`NumericGradient`
+    ``numeric``, in place, each with the rounding measured where its own steps go, at the default steps and at
+    :data:`REFINE_RUNGS` of them, keeping what gives a smaller bound. True if any estimate changed.
+
+    The layer's noise, which every element's bound is floored by at first, is measured along a line that moves
+    all the layer's elements at once (:func:`~gradcheck.numeric.noise.layer_noise`). Near a loss of 0 (outputs on
+    their targets) the elements that move C most set that line's C and its rounding: a bias under outputs of
+    1e-20 makes it 1e-23, while a weight that moves C by 1e-41 sees losses of 1e-42 at its own steps, rounded at
+    1e-57. Along the element's own axis (:func:`~gradcheck.numeric.noise.element_noise`, with the layer's ±ulp
+    probe and first-order model at θ) the floor is that of the losses its differences subtract. Where C at the
+    element's own steps is the curvature's C''·h²/2, far above C(θ), smaller steps lower it further (a
+    thousandth of the step, a millionth of the rounding); the levels halve from each scale as they do at the
+    default steps (:func:`gradcheck.numeric.steps.resolve`)."""
+    from .noise import element_noise, forward_rounding, layer_probe
+    from .perturbed import Perturbed
+
+    if not any(len(idx) for layer in elements for idx in layer.values()):
+        return False
+    net = Perturbed(spec, params, X, Y)
+    method = methods.lookup(numeric.method)
+    model = forward_rounding(spec, params, X, Y, fw=net.base)
+    changed = False
+    for i, flat, offsets in _picked(net, elements):
+        h = default_step(net.theta(i)[flat], method)
+        at_theta = max(float(model[i]), layer_probe(net, i, net.keys(i)))
+        for rung in REFINE_RUNGS:
+            noise = np.maximum(element_noise(net, i, flat, h * rung), at_theta)
+            value, bound, kink, _, step = resolve(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
+                                                  h * rung, method,
+                                                  lambda fmax, s, at, noise=noise: rounding_floor(fmax, s,
+                                                                                                  noise=noise[at]),
+                                                  f0=net.loss)
+            changed |= _replace(numeric, net, i, flat, offsets, (value, np.where(kink, np.inf, bound), step))
+        net.close()
+    return changed
+
+
+def _picked(net, elements):
+    """(layer i, flat indices into its θ, the offsets of its params in θ) for each layer with elements picked in
+    ``elements`` (per layer {param: flat indices in that param})."""
+    for i, picked in enumerate(elements):
+        keys = net.keys(i)
+        offsets = np.cumsum([0] + [net.params[i][k].size for k in keys])
+        flat = np.concatenate([np.asarray(picked.get(k, ()), dtype=int) + offsets[j] for j, k in enumerate(keys)]
+                              ) if keys else np.zeros(0, dtype=int)
+        if len(flat):
+            yield i, flat, offsets
+
+
+def _replace(numeric, net, i, flat, offsets, estimate):
+    """Put the new ``estimate`` (value, bound, step) of layer i's elements ``flat`` into ``numeric`` where its bound
+    is smaller than the one there and the two agree within their bounds (an estimate is not overruled by one from
+    other steps that contradicts it). True if any changed."""
+    value, bound, step = estimate
+    changed = False
+    for j, key in enumerate(net.keys(i)):
+        sel = (flat >= offsets[j]) & (flat < offsets[j + 1])
+        at = flat[sel] - offsets[j]
+        old, was = numeric.bounds[i][key].ravel()[at], numeric.grads[i][key].ravel()[at]
+        with np.errstate(invalid="ignore"):
+            keep = (bound[sel] < old) & ~(np.abs(value[sel] - was) > bound[sel] + old)
+        if keep.any():
+            changed = True
+            for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):
+                part[i][key].ravel()[at[keep]] = new[sel][keep]
     return changed

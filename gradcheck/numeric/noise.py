@@ -29,12 +29,14 @@ import numpy as np
 from ..reference.rounding import random_signs
 
 __all__ = ["ECNOISE_POINTS", "ecnoise", "forward_rounding", "function_noise", "layer_noise", "layer_probe",
-           "line_noise", "ulp_probe"]
+           "element_noise", "line_noise", "ulp_probe"]
 
 EPS = np.finfo(np.float64).eps
 #: Points of an ECnoise estimate (equally spaced along one direction), and their spacing relative to max(1, |θ|).
 ECNOISE_POINTS = 8
 ECNOISE_STEP = 1e-7
+#: The step that spacing suits: Richardson's default scale, ε^{1/5} (see :func:`element_noise`).
+METHOD_STEP = float(np.finfo(np.float64).eps ** 0.2)
 #: Memory for one stacked pass of ECnoise's points (a layer's params, copied once per point).
 STACK_BYTES = 4 * 2**20
 #: γ_k = (k!)²/(2k)!: the variance of the k-th difference of unit noise is 1/γ_k.
@@ -174,6 +176,29 @@ def layer_noise(net, seed=0, seen=None, step=None):
         out.append(max(*_probe_and_line(net, i, trainable, signs, origin), float(model[i])))
     return out
 
+
+
+def element_noise(net, i, flat, step):
+    """Per element ``flat`` (P,) of layer i, :func:`ecnoise` of C along that element's own axis, from where its
+    steps ``step`` (P,) go: C at θ + (2 + t·r)·step·e for t = 0 … 7, r = :data:`ECNOISE_STEP`/:data:`METHOD_STEP`
+    (the default line's spacing relative to the default step), one stacked pass. Where the points from the
+    first that crosses a kink on leave fewer than five, or the losses are not finite: inf.
+
+    The layer's own line (:func:`layer_noise`) moves every element at once, each by max(1, |θ|) times the same
+    spacing: where a loss is near 0 (outputs on their targets), the elements that move it most (a bias under
+    outputs of 1e-20) set that line's C, and its rounding, far above what the steps of a weight that barely moves
+    it see. Along the element's own axis, at the scale of its own steps, the measure is of the losses its
+    finite differences subtract."""
+    t = np.arange(ECNOISE_POINTS, dtype=float)
+    offsets = tuple(2.0 + t * (ECNOISE_STEP / METHOD_STEP))
+    with np.errstate(all="ignore"):
+        values, crossed, _ = net.stencil(i, flat, step, offsets)
+    values, crossed = np.asarray(values).real, np.asarray(crossed, bool)
+    out = np.full(len(flat), np.inf)
+    ends = np.where(crossed.any(axis=0), crossed.argmax(axis=0), len(offsets))
+    for e in np.flatnonzero((ends >= 5) & np.isfinite(values).all(axis=0)):
+        out[e] = ecnoise(values[:ends[e], e])
+    return out
 
 def _probe_and_line(net, i, keys, signs, origin=0.0):
     """(:func:`layer_probe`, :func:`line_noise`) of layer i, from one stacked pass of the probe's two networks and

@@ -125,7 +125,7 @@ def _level(stencil, todo, s, fmax, floor):
     vals, cr, tk = stencil(todo, s, (1.0, -1.0))
     vals, tk = vals.real, tk.real
     fmax[todo] = np.maximum(fmax[todo], np.abs(vals).max(axis=0))
-    return _quotients(vals, tk, (0, 1)), floor(fmax[todo], s), cr[0] | cr[1]
+    return _quotients(vals, tk, (0, 1)), floor(fmax[todo], s, todo), cr[0] | cr[1]
 
 
 def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False):
@@ -189,7 +189,8 @@ def _one_sided(values, crossed, taken, f0, floor, fmax):
             continue
         rows = [side, 2 + side, 4 + side]  # 2h, h, h/2 on that side
         d = [(values[r, at] - f0) / taken[r, at] for r in rows]
-        r = [2 * floor(fmax[at], np.abs(taken[row, at])) for row in rows]  # two losses, one step: twice a quotient's
+        # Two losses, one step: twice a quotient's rounding.
+        r = [2 * floor(fmax[at], np.abs(taken[row, at]), at) for row in rows]
         e1, e2 = d[0] - d[1], d[1] - d[2]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = e1 / e2
@@ -209,7 +210,8 @@ def resolve(stencil, h, method, floor, f0=None):
 
     ``stencil(index, step, offsets)`` returns (losses (m, P), crossed (m, P), steps taken (m, P)) of the
     elements ``index`` (P,) moved by ``offsets[r]·step``; ``h`` (P,) are their default steps;
-    ``floor(fmax, step)`` is the rounding of a quotient at that step (its loss's scale fmax); ``f0``, if given, is
+    ``floor(fmax, step, at)`` is the rounding of a quotient at that step of the elements ``at`` (indices into
+    ``index``, or a slice), its loss's scale fmax; ``f0``, if given, is
     f at θ, for one-sided differences where only one side's steps cross a kink (see :func:`_one_sided`). A resolved
     element keeps the estimate with the smallest bound among its resolved levels; the steps go on halving
     until that bound's truncation part is within its rounding part or :data:`ENOUGH` of the value, or stops
@@ -222,7 +224,7 @@ def resolve(stencil, h, method, floor, f0=None):
     fmax = np.abs(values).max(axis=0)
     steps = [h * 2.0, h, h / 2]
     lv = Levels([_quotients(values, taken, (2 * k, 2 * k + 1)) for k in range(3)],
-                [floor(fmax, s) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in range(3)],
+                [floor(fmax, s, slice(None)) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in range(3)],
                 steps[2].copy())
     first = lv.estimate(method)
     first_value = first[0]
@@ -274,7 +276,7 @@ def grow(stencil, h, method, floor, limit):
     fmax = np.abs(values).max(axis=0)
     steps = [8 * h, 4 * h, 2 * h]
     lv = Levels([_quotients(values, taken, (2 * k, 2 * k + 1)) for k in (2, 1, 0)],
-                [floor(fmax, s) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in (2, 1, 0)],
+                [floor(fmax, s, slice(None)) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in (2, 1, 0)],
                 steps[2].copy())
     best, bound, step = np.full(len(h), np.nan), np.full(len(h), np.inf), 2 * h
     stale = np.zeros(len(h), dtype=int)
