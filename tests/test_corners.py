@@ -366,3 +366,38 @@ def test_a_norm_over_one_value_magnifies_no_rounding():
     assert check_network(net, symbolic="off").passed
     bad = check_network(net, _changed(spec, 3, "W", lambda g: g * np.array([[1.0], [1.001]])), symbolic="off")
     assert not bad.passed and bad.tensor("W3").verdict("impl")[1, 0] in ("wrong", "suspicious")
+
+
+def test_a_loss_near_0_is_differenced_where_its_own_rounding_is_measured():
+    """A loss of 1.7e-40 (sse, outputs on their targets to 1e-20). The layer's rounding, measured along a line that
+    moves all its elements, is that of the bias, which moves C to 1e-7 there: 7e-24, so the bias's gradient of
+    −2e-20 came out 0 ± 8e-18, inconclusive, and a slip of 1e-3 in it passed. Measured along the element's own
+    axis where its steps go (and at smaller steps, where C is nearer its value at θ), the rounding is that of C's
+    own scale: the difference resolves the gradient, the correct backprop passes and the slip fails."""
+    net, spec = _case("sse_loss_near_zero_tiny_bias")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    b1 = correct.tensor("b1")
+    assert set(b1.verdict("backprop").flat) == {"good"}, str(correct)
+    assert np.all(b1.bound < 1e-3 * np.abs(b1.values["backprop"])), (b1.bound, b1.values["backprop"])
+    slipped = np.array([1.001, 1.0])
+    bad = check_network(net, _changed(spec, 1, "b", lambda g: g * slipped), symbolic="off")
+    assert not bad.passed and bad.tensor("b1").verdict("impl").flat[0] in ("wrong", "suspicious"), str(bad)
+
+
+def test_a_chord_across_a_turn_of_the_loss_is_not_taken_for_the_slope():
+    """A saturated network (tanh output at z = −12, a loss of 3e-21) with conv weights of 3e-170 whose exact
+    gradient is 0. The loss's rounding (whole ulps of the saturated output, 6e-27 of C) hid the slope at the
+    default steps, so the steps grew, to 0.01-0.1: there the chords rise to 1e-23 and level off, each level
+    within the others' rounding, and 9.8e-24 ± 2.4e-24 was kept, failing the correct backprop. The quotients of
+    the smaller steps, taken on the way, fall short of it by more than their rounding: the wider levels are not
+    kept, and the elements are inconclusive. A gradient a thousand times that chord still fails."""
+    net, spec = _case("saturated_chord_of_tiny_weight")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    w3 = correct.tensor("W3").verdict("backprop")
+    assert "wrong" not in set(w3.flat) and w3[0, 2, 0, 0] == "inconclusive"
+    off = np.zeros((3, 3, 2, 2))
+    off[0, 2] = 1e-20
+    bad = check_network(net, _changed(spec, 3, "W", lambda g: g + off), symbolic="off")
+    assert not bad.passed and set(bad.tensor("W3").verdict("impl")[0, 2].flat) == {"wrong"}, str(bad)

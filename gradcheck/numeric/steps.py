@@ -128,7 +128,7 @@ def _level(stencil, todo, s, fmax, floor):
     return _quotients(vals, tk, (0, 1)), floor(fmax[todo], s, todo), cr[0] | cr[1]
 
 
-def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False):
+def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False, seen=None):
     """Keep, for the elements ``todo`` (indices, or ``slice(None)``: all) whose levels are resolved, the estimate
     whose bound is smaller than the best so far (``kept``: the arrays best, bound, step and stale, in place; stale
     counts the levels without one). Returns (better, value, truncation, rounding) of ``todo``'s current
@@ -146,7 +146,10 @@ def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False):
     change at all at any of its steps (flat to the last bit: an element that multiplies an input of 1e-145).
     Past a feature of the loss the steps may lift nothing (a saturated norm's loss changes by the same few ulps
     however wide the step), and the quotients then fall as the steps grow, flat to a rounding that falls as
-    fast: one same change, whose estimate can stand just above that rounding."""
+    fast: one same change, whose estimate can stand just above that rounding. ``seen`` (with ``lifted``): every
+    level the growth has taken, as (g, its rounding, step) arrays over all elements (NaN where not taken); a
+    level counts only where every one of them no wider than its fine step agrees with its estimate, within that
+    quotient's rounding, the estimate's bound and the quotient's own O(s²) term (see :func:`_agrees_below`)."""
     best, bound, step, stale = kept
     ok = lv.resolved(todo)
     value, trunc, rounding = (x[todo] for x in (lv.estimate(method) if estimate is None else estimate))
@@ -157,6 +160,8 @@ def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False):
         # saturates, or moves by the same few ulps), flat to a rounding that falls as fast, and no slope.
         grows = np.abs(4 * ga - gc) > 4 * lv.ra[todo] + lv.rc[todo]
         ok &= ((np.abs(value) > rounding) & grows) | ((ga == 0) & (lv.gb[todo] == 0) & (gc == 0))
+        if seen is not None:
+            ok &= _agrees_below(lv, todo, value, trunc + rounding, seen)
     contradicted = np.zeros(len(value), dtype=bool)
     kept_any = np.isfinite(bound[todo])
     if finer and kept_any.any():  # the first level has nothing kept to contradict
@@ -174,6 +179,28 @@ def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False):
         waiting &= ok
     stale[todo] = np.where(better | contradicted, 0, stale[todo] + waiting)
     return better, value, trunc, rounding
+
+
+def _agrees_below(lv, todo, value, bound, seen):
+    """Which of the elements ``todo`` have an estimate ``value`` ± ``bound`` (from levels whose fine step is s_c)
+    that every quotient g_k of ``seen`` at a step s_k ≤ s_c agrees with: |g_k − value| ≤ r_k + bound +
+    c₂·s_k², c₂·s_c² = |g_b − g_c|/3 (the fine quotient's own O(s²) term, smaller at smaller steps).
+
+    Quotients flat to their rounding at wide steps may be the chord across a feature of the loss, not the slope
+    at θ (a weight of 3e-170 moved by 0.02 to 0.1 turns a saturated network's loss; its chords rise from 0 and
+    level off at 1e-23, each level within the others' rounding, while the slope at θ is 0): the quotients of the
+    smaller steps, taken on the way, then fall short of the estimate by more than their rounding allows. A
+    slope that rounding hid at small steps (a loss that moves only by whole ulps) agrees with them: there each
+    quotient is within its rounding of the slope, by that rounding's definition."""
+    fine = lv.step[todo]
+    c2 = np.abs(lv.gb[todo] - lv.gc[todo]) / 3 / fine ** 2
+    ok = np.ones(len(fine), dtype=bool)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for g, r, step in seen:
+            g, r, step = g[todo], r[todo], step[todo]
+            below = np.isfinite(g) & (step <= fine * (1 + 1e-12))
+            ok &= ~below | (np.abs(g - value) <= r + bound + c2 * step ** 2)
+    return ok
 
 
 def _one_sided(values, crossed, taken, f0, floor, fmax):
@@ -280,12 +307,17 @@ def grow(stencil, h, method, floor, limit):
                 steps[2].copy())
     best, bound, step = np.full(len(h), np.nan), np.full(len(h), np.inf), 2 * h
     stale = np.zeros(len(h), dtype=int)
+    seen = [(g.copy(), r.copy(), s.copy())  # every level taken: (g, rounding, step), finest first
+            for g, r, s in zip((lv.gc, lv.gb, lv.ga), (lv.rc, lv.rb, lv.ra), steps[::-1])]
     todo = index
     for level in range(GROW_LEVELS):
         if level:
             s = 8 * lv.step[todo]  # the new coarse step: twice the current coarse one
-            lv.widen(todo, *_level(stencil, todo, s, fmax, floor))
-        better, value, _, rounding = _keep(lv, todo, method, (best, bound, step, stale), lifted=True)
+            g, r, x = _level(stencil, todo, s, fmax, floor)
+            lv.widen(todo, g, r, x)
+            seen.append(tuple(np.full(len(h), np.nan) for _ in range(3)))
+            seen[-1][0][todo], seen[-1][1][todo], seen[-1][2][todo] = g, r, s
+        better, value, _, rounding = _keep(lv, todo, method, (best, bound, step, stale), lifted=True, seen=seen)
         enough = better & (rounding <= GROW_RTOL * np.abs(value))  # rounding no longer hides the value
         done = (enough | (stale[todo] >= PATIENCE) | lv.xa[todo] | (8 * lv.step[todo] > limit[todo])
                 | lv.varies(todo))
