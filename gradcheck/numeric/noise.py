@@ -14,7 +14,8 @@ divided by h. That rounding is not always ε·|C|:
   ∂C/∂a: the first-order rounding model of the forward pass);
 * and, measured rather than modelled, the scatter of C at a few nearby points
   (:func:`ecnoise`: Moré & Wild's ECnoise, from the differences of C at equally spaced
-  points along a random direction, where the smooth part of C has vanished).
+  points along a random direction, where the smooth part of C has vanished); for an element the judge
+  leaves inconclusive, the same along that element's own axis, at its own steps (:func:`element_noise`).
 
 Only the layers from the perturbed one up change when one of its elements moves (the
 layers below give bit-identical values), so every estimate is made per layer.
