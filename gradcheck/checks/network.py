@@ -242,8 +242,8 @@ def judge_stage(s, opts):
     if opts.step is None and lookup(s.numeric.method).per_element_steps:
         data = (s.spec, s.params, s.X, s.Y, s.numeric)
         # Both, each keeping what improves the bound.
-        if (grow_elements(*data, _undecided(s.spec, tensors))
-                | refine_elements(*data, _undecided(s.spec, tensors, swamped=False))):
+        if (grow_elements(*data, _undecided(s.spec, tensors), done=s.done)
+                | refine_elements(*data, _undecided(s.spec, tensors, swamped=False), done=s.done)):
             tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "

@@ -48,6 +48,9 @@ __all__ = ["EPS", "STEP_SCALE", "NumericGradient", "best_method", "complex_step_
 
 #: The steps, as fractions of the default ones, at which :func:`refine_elements` estimates an element again.
 REFINE_RUNGS = (1.0, 2.0**-10, 2.0**-20, 2.0**-30)
+#: An element goes on to the next of them only where its rounding at these steps is this many times its rounding
+#: at θ (the loss's own ε·|C|, the layer's ±ulp probe and first-order model) or more.
+SMALLER_STEPS = 16
 
 @dataclass
 class NumericGradient:
@@ -243,16 +246,17 @@ def _chosen(elements, i, keys, layer_params):
     return np.concatenate(out) if out else np.zeros(0, dtype=int)
 
 
-def grow_elements(spec, params, X, Y, numeric, elements):
+def grow_elements(spec, params, X, Y, numeric, elements, done=None):
     """Estimate again, with growing steps (:func:`gradcheck.numeric.steps.grow`), the elements ``elements`` (per
     layer {param: flat indices}) of the :class:`NumericGradient` ``numeric``, in place, where that gives a smaller
     bound: elements whose gradient is so small that the loss's rounding hides it at the default step. True if
-    any estimate changed."""
+    any estimate changed. ``done``: the :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if
+    made."""
     from .perturbed import Perturbed
 
     if not any(len(idx) for layer in elements for idx in layer.values()):
         return False
-    net = Perturbed(spec, params, X, Y)
+    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
     noises = numeric.noises  # measured once, by numeric_gradient
     changed = False
     for i, flat, offsets in _picked(net, elements):
@@ -266,7 +270,7 @@ def grow_elements(spec, params, X, Y, numeric, elements):
     return changed
 
 
-def refine_elements(spec, params, X, Y, numeric, elements):
+def refine_elements(spec, params, X, Y, numeric, elements, done=None):
     """Estimate again the elements ``elements`` (per layer {param: flat indices}) of the :class:`NumericGradient`
     ``numeric``, in place, each with the rounding measured where its own steps go, at the default steps and at
     :data:`REFINE_RUNGS` of them, keeping what gives a smaller bound. True if any estimate changed.
@@ -279,27 +283,36 @@ def refine_elements(spec, params, X, Y, numeric, elements):
     probe and first-order model at θ) the floor is that of the losses its differences subtract. Where C at the
     element's own steps is the curvature's C''·h²/2, far above C(θ), smaller steps lower it further (a
     thousandth of the step, a millionth of the rounding); the levels halve from each scale as they do at the
-    default steps (:func:`gradcheck.numeric.steps.resolve`)."""
+    default steps (:func:`gradcheck.numeric.steps.resolve`). Only elements whose rounding at a scale is
+    :data:`SMALLER_STEPS` times their rounding at θ or more go on to the next. ``done``: the
+    :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made."""
     from .noise import element_noise, forward_rounding, layer_probe
     from .perturbed import Perturbed
 
     if not any(len(idx) for layer in elements for idx in layer.values()):
         return False
-    net = Perturbed(spec, params, X, Y)
+    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
     method = methods.lookup(numeric.method)
-    model = forward_rounding(spec, params, X, Y, fw=net.base)
+    model = forward_rounding(spec, params, X, Y, seen=None if done is None else done.seen, fw=net.base)
     changed = False
     for i, flat, offsets in _picked(net, elements):
         h = default_step(net.theta(i)[flat], method)
-        at_theta = max(float(model[i]), layer_probe(net, i, net.keys(i)))
+        at_theta = max(float(model[i]), layer_probe(net, i, net.keys(i)), EPS * abs(net.loss))
+        todo = np.arange(len(flat))
         for rung in REFINE_RUNGS:
-            noise = np.maximum(element_noise(net, i, flat, h * rung), at_theta)
-            value, bound, kink, _, step = resolve(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
-                                                  h * rung, method,
+            part = flat[todo]
+            noise = np.maximum(element_noise(net, i, part, h[todo] * rung), at_theta)
+            value, bound, kink, _, step = resolve(lambda at, s, o, i=i, part=part: net.stencil(i, part[at], s, o),
+                                                  h[todo] * rung, method,
                                                   lambda fmax, s, at, noise=noise: rounding_floor(fmax, s,
                                                                                                   noise=noise[at]),
                                                   f0=net.loss)
-            changed |= _replace(numeric, net, i, flat, offsets, (value, np.where(kink, np.inf, bound), step))
+            changed |= _replace(numeric, net, i, part, offsets, (value, np.where(kink, np.inf, bound), step))
+            # Smaller steps lower the rounding only where C's at these steps is far above its rounding at θ (a
+            # loss near 0, whose curvature sets C there); elsewhere they magnify the same rounding.
+            todo = todo[noise > SMALLER_STEPS * at_theta]
+            if not len(todo):
+                break
         net.close()
     return changed
 
