@@ -501,3 +501,19 @@ def test_grow_keeps_a_loss_flat_to_the_last_bit_and_a_slope_it_lifts_out_of_roun
     assert abs(value[0] - 1e-13) <= bound[0] < 1e-13
     value, bound, _ = run(lambda x: 1.0 + 4e-16 * np.tanh(x / 1e-7))  # a step in C of 8e-16 at every wide step
     assert not np.isfinite(bound[0])
+
+
+def test_check_function_near_a_minimum_resolves_a_gradient_of_the_functions_own_scale():
+    """½‖x‖² at x of 1e-20: its gradient is x, and f(x ± h) at the default steps is the curvature's 3e-7, whose
+    rounding hid it (inconclusive, and a slip of 1e-3 passed). Measured at the element's own steps, and at smaller
+    ones where f is nearer f(x), the rounding is that of f's own scale: the gradient is good, the slip fails."""
+    x = np.array([1e-20, -3e-20, 2e-19])
+
+    def f(v):
+        return 0.5 * np.sum(v ** 2)
+
+    good = check_function(f, lambda v: v.copy(), x.copy())
+    assert good.passed and set(good.tensors[0].verdict("analytic").flat) == {"good"}, str(good)
+    assert np.all(good.tensors[0].bound < 1e-6 * np.abs(x))
+    slipped = check_function(f, lambda v: v * 1.001, x.copy())
+    assert not slipped.passed, str(slipped)

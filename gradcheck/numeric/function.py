@@ -19,8 +19,9 @@ import numpy as np
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
-from .noise import function_noise
+from .noise import function_noise, function_probe
 from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
+from .steps import refine
 from .steps import resolve as resolve_steps
 
 __all__ = ["KinkAware", "Settings", "kink_aware_gradient", "kink_aware_gradient_at"]
@@ -115,8 +116,20 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     An element whose differences at h and 2h are not those of a smooth function
     (:meth:`~gradcheck.numeric.kinks.Stencil.looks_smooth`) is resolved by
     :func:`~gradcheck.numeric.kinks.resolve`: four more calls per smaller step; one whose
-    differences look smooth gets its steps chosen by :func:`gradcheck.numeric.steps.resolve`.
+    differences look smooth gets its steps chosen by :func:`gradcheck.numeric.steps.resolve`. Elements
+    whose bound then leaves them undecided are estimated again with f's rounding measured at their own steps
+    (:func:`_refine_undecided`).
     """
+    settings = settings or Settings()
+    out = _kink_aware(f_batch, theta, f0, a, settings)
+    method = methods.lookup(settings.method)
+    if settings.step is None and not method.complex and settings.eps == EPS and theta.size:
+        _refine_undecided(f_batch, theta, f0, np.asarray(a, float), method, settings, out)
+    return out
+
+
+def _kink_aware(f_batch, theta, f0, a, settings):
+    """:func:`kink_aware_gradient` before the undecided elements are refined."""
     settings = settings or Settings()
     d, eps = theta.size, settings.eps
     if d == 0:
@@ -215,3 +228,24 @@ def _choose_steps(f_batch, theta, f0, even, h, method, eps, out):
                                           method,
                                           lambda fmax, s, _: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
     out.numeric[even], out.bound[even] = value, bound
+
+
+def _refine_undecided(f_batch, theta, f0, a, method, settings, out):
+    """The elements of ``out`` whose bound leaves them undecided against the analytic gradient ``a`` (flat; not at
+    a kink), estimated again with f's rounding measured along each one's own axis, at its own steps and smaller
+    ones (:func:`gradcheck.numeric.steps.refine`), in place: near a minimum of f, f at the default steps is the
+    curvature's f''·h²/2, far above f(θ), and its rounding hides a gradient of f(θ)'s scale (½‖x‖² at x of
+    1e-20 has a gradient of 1e-20, and f(x ± h) of 3e-7)."""
+    eps = settings.eps
+    with np.errstate(invalid="ignore"):
+        gap = np.abs(a - out.numeric)
+        tol = settings.rtol * np.maximum(np.abs(a), np.abs(out.numeric)) + settings.atol
+        undecided = np.flatnonzero((gap > tol) & (gap <= tol + MARGIN * out.bound) & ~out.kinks & ~out.unresolved)
+    if not len(undecided):
+        return
+    evaluate = _mover(f_batch, theta, undecided, crossings=True)
+    kept = (out.numeric[undecided], out.bound[undecided], np.zeros(len(undecided)))
+    refine(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), default_step(theta[undecided], method),
+           method, lambda fmax, s, n: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, n),
+           max(function_probe(f_batch, theta, f0), eps * abs(f0)), f0, kept)
+    out.numeric[undecided], out.bound[undecided] = kept[0], kept[1]

@@ -41,16 +41,10 @@ from ..errors import OptionError
 from . import methods
 from .noise import layer_noise
 from .stencils import EPS, STEP_SCALE, default_step, flatten, rounding_floor, unflatten
-from .steps import FIRST, GROW_LIMIT, grow, resolve
+from .steps import FIRST, GROW_LIMIT, grow, refine, resolve
 
 __all__ = ["EPS", "STEP_SCALE", "NumericGradient", "best_method", "complex_step_blockers", "flatten", "grow_elements",
            "kinked", "numeric_gradient", "refine_elements", "unflatten"]
-
-#: The steps, as fractions of the default ones, at which :func:`refine_elements` estimates an element again.
-REFINE_RUNGS = (1.0, 2.0**-10, 2.0**-20, 2.0**-30)
-#: An element goes on to the next of them only where its rounding at these steps is this many times its rounding
-#: at θ (the loss's own ε·|C|, the layer's ±ulp probe and first-order model) or more.
-SMALLER_STEPS = 16
 
 @dataclass
 class NumericGradient:
@@ -272,21 +266,18 @@ def grow_elements(spec, params, X, Y, numeric, elements, done=None):
 
 def refine_elements(spec, params, X, Y, numeric, elements, done=None):
     """Estimate again the elements ``elements`` (per layer {param: flat indices}) of the :class:`NumericGradient`
-    ``numeric``, in place, each with the rounding measured where its own steps go, at the default steps and at
-    :data:`REFINE_RUNGS` of them, keeping what gives a smaller bound. True if any estimate changed.
+    ``numeric``, in place, each with the rounding measured where its own steps go
+    (:func:`gradcheck.numeric.steps.refine`), keeping what gives a smaller bound. True if any estimate changed.
 
     The layer's noise, which every element's bound is floored by at first, is measured along a line that moves
     all the layer's elements at once (:func:`~gradcheck.numeric.noise.layer_noise`). Near a loss of 0 (outputs on
     their targets) the elements that move C most set that line's C and its rounding: a bias under outputs of
     1e-20 makes it 1e-23, while a weight that moves C by 1e-41 sees losses of 1e-42 at its own steps, rounded at
-    1e-57. Along the element's own axis (:func:`~gradcheck.numeric.noise.element_noise`, with the layer's ±ulp
-    probe and first-order model at θ) the floor is that of the losses its differences subtract. Where C at the
-    element's own steps is the curvature's C''·h²/2, far above C(θ), smaller steps lower it further (a
-    thousandth of the step, a millionth of the rounding); the levels halve from each scale as they do at the
-    default steps (:func:`gradcheck.numeric.steps.resolve`). Only elements whose rounding at a scale is
-    :data:`SMALLER_STEPS` times their rounding at θ or more go on to the next. ``done``: the
+    1e-57. Along the element's own axis, with the layer's ±ulp probe and first-order model at θ for its rounding
+    there, the floor is that of the losses its differences subtract; where C at the element's own steps is the
+    curvature's C''·h²/2, far above C(θ), smaller steps lower it further. ``done``: the
     :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made."""
-    from .noise import element_noise, forward_rounding, layer_probe
+    from .noise import forward_rounding, layer_probe
     from .perturbed import Perturbed
 
     if not any(len(idx) for layer in elements for idx in layer.values()):
@@ -296,23 +287,13 @@ def refine_elements(spec, params, X, Y, numeric, elements, done=None):
     model = forward_rounding(spec, params, X, Y, seen=None if done is None else done.seen, fw=net.base)
     changed = False
     for i, flat, offsets in _picked(net, elements):
-        h = default_step(net.theta(i)[flat], method)
+        kept = tuple(np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
+                     for part in (numeric.grads, numeric.bounds, numeric.steps))
         at_theta = max(float(model[i]), layer_probe(net, i, net.keys(i)), EPS * abs(net.loss))
-        todo = np.arange(len(flat))
-        for rung in REFINE_RUNGS:
-            part = flat[todo]
-            noise = np.maximum(element_noise(net, i, part, h[todo] * rung), at_theta)
-            value, bound, kink, _, step = resolve(lambda at, s, o, i=i, part=part: net.stencil(i, part[at], s, o),
-                                                  h[todo] * rung, method,
-                                                  lambda fmax, s, at, noise=noise: rounding_floor(fmax, s,
-                                                                                                  noise=noise[at]),
-                                                  f0=net.loss)
-            changed |= _replace(numeric, net, i, part, offsets, (value, np.where(kink, np.inf, bound), step))
-            # Smaller steps lower the rounding only where C's at these steps is far above its rounding at θ (a
-            # loss near 0, whose curvature sets C there); elsewhere they magnify the same rounding.
-            todo = todo[noise > SMALLER_STEPS * at_theta]
-            if not len(todo):
-                break
+        if refine(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
+                  default_step(net.theta(i)[flat], method), method,
+                  lambda fmax, s, noise: rounding_floor(fmax, s, noise=noise), at_theta, net.loss, kept).any():
+            changed |= _replace(numeric, net, i, flat, offsets, kept)
         net.close()
     return changed
 

@@ -29,8 +29,8 @@ import numpy as np
 
 from ..reference.rounding import random_signs
 
-__all__ = ["ECNOISE_POINTS", "ecnoise", "forward_rounding", "function_noise", "layer_noise", "layer_probe",
-           "element_noise", "line_noise", "ulp_probe"]
+__all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_noise", "function_probe",
+           "layer_noise", "layer_probe", "line_noise", "ulp_probe"]
 
 EPS = np.finfo(np.float64).eps
 #: Points of an ECnoise estimate (equally spaced along one direction), and their spacing relative to max(1, |θ|).
@@ -137,17 +137,31 @@ def forward_rounding(spec, params, X, Y, seen=None, fw=None):
 
 
 def function_noise(f_batch, theta, f0, seed=0):
-    """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way and
-    :func:`ecnoise` of f at eight points along a random direction (ten calls of f).
+    """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way
+    (:func:`function_probe`) and :func:`ecnoise` of f at eight points along a random direction (ten calls of f).
     Where f is the small difference of larger terms (a sum that cancels) this is far above ε·|f|."""
     rng = np.random.default_rng([seed, 0xEC])
     d = random_signs(rng, theta.size) * np.maximum(1.0, np.abs(theta))
     t = np.arange(ECNOISE_POINTS, dtype=float)[:, None]
-    T = np.concatenate([theta[None, :] * (1 + np.array([[EPS], [-EPS]])), theta[None, :] + t * ECNOISE_STEP * d])
+    T = np.concatenate([_ulp_rows(theta), theta[None, :] + t * ECNOISE_STEP * d])
     with np.errstate(all="ignore"):
         values = np.asarray(f_batch(T), dtype=float).real
-    probe = np.max(np.abs(values[:2] - f0), initial=0.0)
-    return max(float(probe) if np.isfinite(probe) else 0.0, ecnoise(values[2:]))
+    return max(_probed(values[:2], f0), ecnoise(values[2:]))
+
+
+def function_probe(f_batch, theta, f0):
+    """f's change when θ moves by one ulp either way (two calls of f): its rounding at θ itself."""
+    with np.errstate(all="ignore"):
+        return _probed(np.asarray(f_batch(_ulp_rows(theta)), dtype=float).real, f0)
+
+
+def _ulp_rows(theta):
+    return theta[None, :] * (1 + np.array([[EPS], [-EPS]]))
+
+
+def _probed(values, f0):
+    probe = np.max(np.abs(values - f0), initial=0.0)
+    return float(probe) if np.isfinite(probe) else 0.0
 
 
 def layer_noise(net, seed=0, seen=None, step=None):
@@ -179,23 +193,25 @@ def layer_noise(net, seed=0, seen=None, step=None):
 
 
 
-def element_noise(net, i, flat, step):
-    """Per element ``flat`` (P,) of layer i, :func:`ecnoise` of C along that element's own axis, from where its
-    steps ``step`` (P,) go: C at θ + (2 + t·r)·step·e for t = 0 … 7, r = :data:`ECNOISE_STEP`/:data:`METHOD_STEP`
-    (the default line's spacing relative to the default step), one stacked pass. Where the points from the
-    first that crosses a kink on leave fewer than five, or the losses are not finite: inf.
+def element_noise(stencil, step):
+    """Per element p of a stencil (P,), :func:`ecnoise` of C along that element's own axis, from where its steps
+    ``step`` (P,) go: C at θ + (2 + t·r)·step·e for t = 0 … 7, r = :data:`ECNOISE_STEP`/:data:`METHOD_STEP`
+    (the default line's spacing relative to the default step), one call of ``stencil(index, step, offsets)`` →
+    (losses (m, P), crossed a kink (m, P) or None, steps taken). Where the points from the first that crosses a
+    kink on leave fewer than five, or the losses are not finite: inf.
 
-    The layer's own line (:func:`layer_noise`) moves every element at once, each by max(1, |θ|) times the same
-    spacing: where a loss is near 0 (outputs on their targets), the elements that move it most (a bias under
+    A network layer's own line (:func:`layer_noise`) moves every element at once, each by max(1, |θ|) times the
+    same spacing: where a loss is near 0 (outputs on their targets), the elements that move it most (a bias under
     outputs of 1e-20) set that line's C, and its rounding, far above what the steps of a weight that barely moves
     it see. Along the element's own axis, at the scale of its own steps, the measure is of the losses its
     finite differences subtract."""
     t = np.arange(ECNOISE_POINTS, dtype=float)
     offsets = tuple(2.0 + t * (ECNOISE_STEP / METHOD_STEP))
     with np.errstate(all="ignore"):
-        values, crossed, _ = net.stencil(i, flat, step, offsets)
-    values, crossed = np.asarray(values).real, np.asarray(crossed, bool)
-    out = np.full(len(flat), np.inf)
+        values, crossed, _ = stencil(np.arange(len(step)), step, offsets)
+    values = np.asarray(values).real
+    crossed = np.zeros(values.shape, bool) if crossed is None else np.asarray(crossed, bool)
+    out = np.full(len(step), np.inf)
     ends = np.where(crossed.any(axis=0), crossed.argmax(axis=0), len(offsets))
     for e in np.flatnonzero((ends >= 5) & np.isfinite(values).all(axis=0)):
         out[e] = ecnoise(values[:ends[e], e])

@@ -29,8 +29,9 @@ from __future__ import annotations
 import numpy as np
 
 from .methods import lookup
+from .noise import element_noise
 
-__all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "Levels", "grow", "resolve"]
+__all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "REFINE_RUNGS", "Levels", "grow", "refine", "resolve"]
 
 #: The first stencil, in units of the method's default step h: g(2h), g(h) and g(h/2).
 FIRST = (2.0, -2.0, 1.0, -1.0, 0.5, -0.5)
@@ -55,6 +56,11 @@ MAX_LEVELS = 30
 KINK_LEVELS = 16
 #: Rounding of one loss evaluation, in units of max(ε·|C|, the loss's noise), allowed for in each quotient.
 ROUND_ULPS = 4
+#: The steps, as fractions of the default ones, at which :func:`refine` estimates an element again.
+REFINE_RUNGS = (1.0, 2.0**-10, 2.0**-20, 2.0**-30)
+#: An element goes on to the next of them only where its rounding at these steps is this many times its rounding
+#: at θ or more.
+SMALLER_STEPS = 16
 
 
 class Levels:
@@ -325,3 +331,37 @@ def grow(stencil, h, method, floor, limit):
         if not len(todo):
             break
     return best, bound, step
+
+
+def refine(stencil, h, method, floor, at_theta, f0, kept):
+    """Estimate the elements of ``stencil`` again, each with the loss's rounding measured where its own steps go,
+    along its own axis (:func:`~gradcheck.numeric.noise.element_noise`), at the default steps ``h`` (P,) and at
+    :data:`REFINE_RUNGS` of them; keep, in ``kept`` (value, bound, step: arrays (P,), in place), an estimate where
+    its bound is smaller and it agrees with the one it replaces within both bounds. Returns which changed.
+
+    ``floor(fmax, s, noise)`` is a quotient's rounding at step s given the loss's scale and noise (P,);
+    ``at_theta`` the loss's rounding at θ itself (its ε·|C|, and what else is measured there), a floor to every
+    element's; ``f0``: C at θ. Where an element's rounding at one scale is :data:`SMALLER_STEPS` times
+    ``at_theta`` or more, C at its steps is far above C(θ) (a loss near 0, whose curvature sets C there): smaller
+    steps lower it, by the square of their ratio, and that element goes on to the next scale; elsewhere smaller
+    steps only magnify the same rounding. The levels halve from each scale as they do at the default steps
+    (:func:`resolve`)."""
+    best, bound, step = kept
+    changed = np.zeros(len(h), dtype=bool)
+    todo = np.arange(len(h))
+    for rung in REFINE_RUNGS:
+        def part(at, s, offsets, todo=todo):
+            return stencil(todo[at], s, offsets)
+
+        noise = np.maximum(element_noise(part, h[todo] * rung), at_theta)
+        value, b, kink, _, fine = resolve(part, h[todo] * rung, method,
+                                          lambda fmax, s, at, noise=noise: floor(fmax, s, noise[at]), f0=f0)
+        b = np.where(kink, np.inf, b)
+        with np.errstate(invalid="ignore"):
+            keep = (b < bound[todo]) & ~(np.abs(value - best[todo]) > b + bound[todo])
+        at = todo[keep]
+        best[at], bound[at], step[at], changed[at] = value[keep], b[keep], fine[keep], True
+        todo = todo[noise > SMALLER_STEPS * at_theta]
+        if not len(todo):
+            break
+    return changed
