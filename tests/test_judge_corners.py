@@ -517,3 +517,27 @@ def test_check_function_near_a_minimum_resolves_a_gradient_of_the_functions_own_
     assert np.all(good.tensors[0].bound < 1e-6 * np.abs(x))
     slipped = check_function(f, lambda v: v * 1.001, x.copy())
     assert not slipped.passed, str(slipped)
+
+
+def test_check_function_allows_for_a_function_that_is_all_rounding():
+    """softplus(u) − log 2 − u/2 at u = A(x − c) = 0 is 0 with a gradient of 0, and near it u²/8, but computed it is
+    the rounding of log 2's terms, 1e-16. Its differences at the steps a kink test takes were bounded by ε·|f|
+    alone, and their noise passed for a slope: the correct gradient of 0 failed. f's measured rounding now bounds
+    them: the correct gradient passes, and one of 1e-6 still fails."""
+    A = np.array([[-0.011266167572447234, -0.024568657211797414, 0.029234926279710464],
+                  [-0.026801913518904524, 0.07811363487887926, 0.019765175880826064],
+                  [-0.026675599660036027, -0.10934182435539246, -0.0735455928702752],
+                  [0.0611213297775618, -0.002845877824644173, -0.015922423941442644],
+                  [0.09241339611395437, -0.07213379353501652, -0.03293629884484203]])
+    c = np.array([-0.004626738999916071, -0.04480690119984251, 0.031277666102289915])
+
+    def f(v):
+        u = A @ (v - c)
+        return np.sum(np.log1p(np.exp(u)) - np.log(2) - 0.5 * u)
+
+    def g(v):
+        return A.T @ (1 / (1 + np.exp(-(A @ (v - c)))) - 0.5)
+
+    correct = check_function(f, g, c.copy())
+    assert correct.passed, str(correct)
+    assert not check_function(f, lambda v: g(v) + 1e-6, c.copy()).passed

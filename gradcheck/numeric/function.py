@@ -19,7 +19,7 @@ import numpy as np
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
-from .noise import function_noise, function_probe
+from .noise import function_noise, function_rounding
 from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
 from .steps import refine
 from .steps import resolve as resolve_steps
@@ -54,6 +54,12 @@ class _Probe:
         fmax = np.full(d, abs(f0))
         np.maximum.at(fmax, elem, np.abs(values))
         return out, fmax
+
+
+#: f's rounding counts as that of its own size within this many ulps of it (see :func:`_refine_undecided`).
+OWN_ROUNDING = 16
+#: The spacing of the line that measures f's rounding for the kink tests, relative to the usual one.
+NEAR = 1e-3
 
 
 @dataclass
@@ -149,7 +155,13 @@ def _kink_aware(f_batch, theta, f0, a, settings):
     if idx.size == 0:
         return out
     values, taken = _at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
-    first = Stencil(values, taken, f0, h[idx], eps)
+    # f's rounding, measured (ten calls): where f is the small difference of larger terms (log1p(exp(u)) − log 2
+    # − u/2 near u = 0 is all rounding, 6e-17), ε·|f| is far below it, and differences of its noise would look
+    # like a slope with a bound of nothing. Measured at a thousandth of the usual spacing: a line eight points
+    # long would cross a kink of f 1e-7 away (a near tie in a max), whose turn then passes for noise and stops
+    # the kink tests' steps from shrinking past it.
+    noise = max(function_rounding(f_batch, theta, f0, scale=NEAR)[:2]) if settings.step is None else 0.0
+    first = Stencil(values, taken, f0, h[idx], eps, noise)
     out.bound[idx] = first.bound
     if method.uses_wide:
         out.numeric[idx] = first.central(method)
@@ -161,8 +173,8 @@ def _kink_aware(f_batch, theta, f0, a, settings):
     bent = np.flatnonzero(~smooth)
     if bent.size:
         at = idx[bent]
-        sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps)
-        res = resolve(_mover(f_batch, theta, at), sub, f0, method, eps,
+        sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps, noise)
+        res = resolve(_mover(f_batch, theta, at), sub, f0, method, eps, noise,
                       smooth=lambda s: s.looks_smooth(eps, settings.atol))
         out.numeric[at], out.bound[at] = res.numeric, res.bound
         out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
@@ -235,7 +247,12 @@ def _refine_undecided(f_batch, theta, f0, a, method, settings, out):
     a kink), estimated again with f's rounding measured along each one's own axis, at its own steps and smaller
     ones (:func:`gradcheck.numeric.steps.refine`), in place: near a minimum of f, f at the default steps is the
     curvature's f''·h²/2, far above f(θ), and its rounding hides a gradient of f(θ)'s scale (½‖x‖² at x of
-    1e-20 has a gradient of 1e-20, and f(x ± h) of 3e-7)."""
+    1e-20 has a gradient of 1e-20, and f(x ± h) of 3e-7).
+
+    Only where f's rounding near θ is that of its own size (within :data:`OWN_ROUNDING` ulps of the largest |f|
+    measured): where it is far above, f is the small difference of larger terms (log1p(exp(u)) − log 2 − u/2 at
+    u near 0 is all rounding), a rounding that smaller steps do not lower and that eight points along one axis,
+    equally spaced, can miss (rounded values that climb by a nearly whole number of ulps a step look smooth)."""
     eps = settings.eps
     with np.errstate(invalid="ignore"):
         gap = np.abs(a - out.numeric)
@@ -243,9 +260,12 @@ def _refine_undecided(f_batch, theta, f0, a, method, settings, out):
         undecided = np.flatnonzero((gap > tol) & (gap <= tol + MARGIN * out.bound) & ~out.kinks & ~out.unresolved)
     if not len(undecided):
         return
+    probe, line, top = function_rounding(f_batch, theta, f0)
+    if not max(probe, line) <= OWN_ROUNDING * eps * max(top, abs(f0)):
+        return
     evaluate = _mover(f_batch, theta, undecided, crossings=True)
     kept = (out.numeric[undecided], out.bound[undecided], np.zeros(len(undecided)))
     refine(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), default_step(theta[undecided], method),
            method, lambda fmax, s, n: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, n),
-           max(function_probe(f_batch, theta, f0), eps * abs(f0)), f0, kept)
+           max(probe, eps * abs(f0)), f0, kept)
     out.numeric[undecided], out.bound[undecided] = kept[0], kept[1]

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..reference.rounding import random_signs
 
-__all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_noise", "function_probe",
+__all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_noise", "function_rounding",
            "layer_noise", "layer_probe", "line_noise", "ulp_probe"]
 
 EPS = np.finfo(np.float64).eps
@@ -138,21 +138,30 @@ def forward_rounding(spec, params, X, Y, seen=None, fw=None):
 
 def function_noise(f_batch, theta, f0, seed=0):
     """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way
-    (:func:`function_probe`) and :func:`ecnoise` of f at eight points along a random direction (ten calls of f).
+    and :func:`ecnoise` of f at eight points along a random direction (:func:`function_rounding`).
     Where f is the small difference of larger terms (a sum that cancels) this is far above ε·|f|."""
+    probe, line, _ = function_rounding(f_batch, theta, f0, seed)
+    return max(probe, line)
+
+
+def function_rounding(f_batch, theta, f0, seed=0, scale=1.0):
+    """(f's change when θ moves by one ulp either way, :func:`ecnoise` of f at eight points along a random
+    direction, the largest |f| at those points): the parts of :func:`function_noise`, and the scale they are
+    measured at (ten calls of f). ``scale`` multiplies the points' spacing."""
     rng = np.random.default_rng([seed, 0xEC])
-    d = random_signs(rng, theta.size) * np.maximum(1.0, np.abs(theta))
+    d = random_signs(rng, theta.size) * np.maximum(1.0, np.abs(theta)) * (ECNOISE_STEP * scale)
+    # Each coordinate's spacing a whole number of its ulps, so that the points are exactly θ + t·d: rounded
+    # points would move f by ∂f/∂θ_j·ulp(θ_j) in every coordinate (a weight of 800 near a minimum), a scatter of
+    # the inputs that no one element's finite difference, whose steps are the steps taken, has.
+    with np.errstate(all="ignore"):
+        ulp = np.spacing(np.abs(theta))
+        d = np.where(np.isfinite(theta) & (np.abs(d) > ulp), np.round(d / ulp) * ulp, d)
     t = np.arange(ECNOISE_POINTS, dtype=float)[:, None]
-    T = np.concatenate([_ulp_rows(theta), theta[None, :] + t * ECNOISE_STEP * d])
+    T = np.concatenate([_ulp_rows(theta), theta[None, :] + t * d])
     with np.errstate(all="ignore"):
         values = np.asarray(f_batch(T), dtype=float).real
-    return max(_probed(values[:2], f0), ecnoise(values[2:]))
-
-
-def function_probe(f_batch, theta, f0):
-    """f's change when θ moves by one ulp either way (two calls of f): its rounding at θ itself."""
-    with np.errstate(all="ignore"):
-        return _probed(np.asarray(f_batch(_ulp_rows(theta)), dtype=float).real, f0)
+        top = float(np.abs(values[2:]).max(initial=0.0))
+    return _probed(values[:2], f0), ecnoise(values[2:]), top if np.isfinite(top) else np.inf
 
 
 def _ulp_rows(theta):
