@@ -302,8 +302,7 @@ class TensorCheck:
         """How many elements of ``opinion`` (or of every checked one) are inconclusive because a correct float64
         backprop's rounding there is as large as the element itself (see :func:`_swamped`)."""
         ops = [opinion] if opinion else list(self.checked)
-        return sum(int(np.count_nonzero(self._swamped.get(op, False) & (self._err[op][2] == _INCONCLUSIVE)))
-                   for op in ops if op in self._err)
+        return sum(int(np.count_nonzero(self.swamped_elements(op))) for op in ops)
 
     @staticmethod
     def _failing(ver):

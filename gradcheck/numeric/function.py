@@ -12,6 +12,7 @@ kinks are then tested together, see :mod:`gradcheck.judge.subgradient`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,7 +20,7 @@ import numpy as np
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
-from .noise import function_noise, function_rounding
+from .noise import function_rounding
 from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
 from .steps import refine
 from .steps import resolve as resolve_steps
@@ -127,16 +128,17 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     (:func:`_refine_undecided`).
     """
     settings = settings or Settings()
-    out = _kink_aware(f_batch, theta, f0, a, settings)
+    rounding = functools.cache(lambda scale=1.0: function_rounding(f_batch, theta, f0, scale=scale))
+    out = _kink_aware(f_batch, theta, f0, a, settings, rounding)
     method = methods.lookup(settings.method)
     if settings.step is None and not method.complex and settings.eps == EPS and theta.size:
-        _refine_undecided(f_batch, theta, f0, np.asarray(a, float), method, settings, out)
+        _refine_undecided(f_batch, theta, f0, np.asarray(a, float), (method, settings, rounding), out)
     return out
 
 
-def _kink_aware(f_batch, theta, f0, a, settings):
-    """:func:`kink_aware_gradient` before the undecided elements are refined."""
-    settings = settings or Settings()
+def _kink_aware(f_batch, theta, f0, a, settings, rounding):
+    """:func:`kink_aware_gradient` before the undecided elements are refined; ``rounding(scale)``:
+    :func:`~gradcheck.numeric.noise.function_rounding` at that scale of its line, measured once."""
     d, eps = theta.size, settings.eps
     if d == 0:
         return KinkAware.of(np.zeros(0), np.zeros(0))
@@ -160,7 +162,7 @@ def _kink_aware(f_batch, theta, f0, a, settings):
     # like a slope with a bound of nothing. Measured at a thousandth of the usual spacing: a line eight points
     # long would cross a kink of f 1e-7 away (a near tie in a max), whose turn then passes for noise and stops
     # the kink tests' steps from shrinking past it.
-    noise = max(function_rounding(f_batch, theta, f0, scale=NEAR)[:2]) if settings.step is None else 0.0
+    noise = max(rounding(NEAR)[:2]) if settings.step is None else 0.0
     first = Stencil(values, taken, f0, h[idx], eps, noise)
     out.bound[idx] = first.bound
     if method.uses_wide:
@@ -169,7 +171,7 @@ def _kink_aware(f_batch, theta, f0, a, settings):
     if settings.step is None and smooth.any():
         # The smooth-looking elements that disagree get their steps chosen as a network's do: an estimate at h and
         # 2h that agree by accident, or a feature of f narrower than h, must not decide.
-        _choose_steps(f_batch, theta, f0, idx[smooth], h, method, eps, out)
+        _choose_steps(f_batch, theta, f0, idx[smooth], h, method, eps, out, max(rounding()[:2]))
     bent = np.flatnonzero(~smooth)
     if bent.size:
         at = idx[bent]
@@ -232,17 +234,17 @@ def _mover(f_batch, theta, elements, crossings=False):
     return evaluate
 
 
-def _choose_steps(f_batch, theta, f0, even, h, method, eps, out):
-    """Steps chosen per element (:func:`gradcheck.numeric.steps.resolve`) for the elements ``even``, into ``out``."""
+def _choose_steps(f_batch, theta, f0, even, h, method, eps, out, noise):  # noqa: PLR0913
+    """Steps chosen per element (:func:`gradcheck.numeric.steps.resolve`) for the elements ``even``, into ``out``;
+    ``noise``: f's rounding near θ (:func:`~gradcheck.numeric.noise.function_noise`)."""
     evaluate = _mover(f_batch, theta, even, crossings=True)
-    noise = function_noise(f_batch, theta, f0)
     value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
                                           method,
                                           lambda fmax, s, _: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
     out.numeric[even], out.bound[even] = value, bound
 
 
-def _refine_undecided(f_batch, theta, f0, a, method, settings, out):
+def _refine_undecided(f_batch, theta, f0, a, how, out):
     """The elements of ``out`` whose bound leaves them undecided against the analytic gradient ``a`` (flat; not at
     a kink), estimated again with f's rounding measured along each one's own axis, at its own steps and smaller
     ones (:func:`gradcheck.numeric.steps.refine`), in place: near a minimum of f, f at the default steps is the
@@ -252,7 +254,9 @@ def _refine_undecided(f_batch, theta, f0, a, method, settings, out):
     Only where f's rounding near θ is that of its own size (within :data:`OWN_ROUNDING` ulps of the largest |f|
     measured): where it is far above, f is the small difference of larger terms (log1p(exp(u)) − log 2 − u/2 at
     u near 0 is all rounding), a rounding that smaller steps do not lower and that eight points along one axis,
-    equally spaced, can miss (rounded values that climb by a nearly whole number of ulps a step look smooth)."""
+    equally spaced, can miss (rounded values that climb by a nearly whole number of ulps a step look smooth).
+    ``how``: (the method, the :class:`Settings`, ``rounding`` as :func:`_kink_aware` takes it)."""
+    method, settings, rounding = how
     eps = settings.eps
     with np.errstate(invalid="ignore"):
         gap = np.abs(a - out.numeric)
@@ -260,7 +264,7 @@ def _refine_undecided(f_batch, theta, f0, a, method, settings, out):
         undecided = np.flatnonzero((gap > tol) & (gap <= tol + MARGIN * out.bound) & ~out.kinks & ~out.unresolved)
     if not len(undecided):
         return
-    probe, line, top = function_rounding(f_batch, theta, f0)
+    probe, line, top = rounding()
     if not max(probe, line) <= OWN_ROUNDING * eps * max(top, abs(f0)):
         return
     evaluate = _mover(f_batch, theta, undecided, crossings=True)

@@ -157,20 +157,12 @@ def function_rounding(f_batch, theta, f0, seed=0, scale=1.0):
         ulp = np.spacing(np.abs(theta))
         d = np.where(np.isfinite(theta) & (np.abs(d) > ulp), np.round(d / ulp) * ulp, d)
     t = np.arange(ECNOISE_POINTS, dtype=float)[:, None]
-    T = np.concatenate([_ulp_rows(theta), theta[None, :] + t * d])
+    T = np.concatenate([theta[None, :] * (1 + np.array([[EPS], [-EPS]])), theta[None, :] + t * d])
     with np.errstate(all="ignore"):
         values = np.asarray(f_batch(T), dtype=float).real
+        probe = float(np.max(np.abs(values[:2] - f0), initial=0.0))
         top = float(np.abs(values[2:]).max(initial=0.0))
-    return _probed(values[:2], f0), ecnoise(values[2:]), top if np.isfinite(top) else np.inf
-
-
-def _ulp_rows(theta):
-    return theta[None, :] * (1 + np.array([[EPS], [-EPS]]))
-
-
-def _probed(values, f0):
-    probe = np.max(np.abs(values - f0), initial=0.0)
-    return float(probe) if np.isfinite(probe) else 0.0
+    return probe if np.isfinite(probe) else 0.0, ecnoise(values[2:]), top if np.isfinite(top) else np.inf
 
 
 def layer_noise(net, seed=0, seen=None, step=None):
