@@ -241,9 +241,9 @@ def judge_stage(s, opts):
     tensors = _tensors(s, opts)
     if opts.step is None and lookup(s.numeric.method).per_element_steps:
         data = (s.spec, s.params, s.X, s.Y, s.numeric)
+        undecided, judgeable = _undecided(s.spec, tensors)
         # Both, each keeping what improves the bound.
-        if (grow_elements(*data, _undecided(s.spec, tensors), done=s.done)
-                | refine_elements(*data, _undecided(s.spec, tensors, swamped=False), done=s.done)):
+        if (grow_elements(*data, undecided, done=s.done) | refine_elements(*data, judgeable, done=s.done)):
             tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
@@ -286,21 +286,24 @@ def _on_kink(spec):
     return f"on a kink ({'; '.join(where)}), where the loss is not smooth"
 
 
-def _undecided(spec, tensors, swamped=True):
-    """Per layer, {param: flat indices} of the elements some opinion finds inconclusive (not at a kink); with
-    ``swamped=False``, not those inconclusive only because a correct backprop's rounding there is as large as the
-    element (no finite difference, however fine, makes them judgeable)."""
+def _undecided(spec, tensors):
+    """Per layer, {param: flat indices} of the elements some opinion finds inconclusive (not at a kink); and the
+    same without those inconclusive only because a correct backprop's rounding there is as large as the element
+    (no finite difference, however fine, makes them judgeable)."""
     out = [{key: np.zeros(0, dtype=int) for key in shapes} for shapes in spec.param_shapes()]
+    judgeable = [dict(layer) for layer in out]
     for t in tensors:
-        hit = np.zeros(t.shape, dtype=bool)
+        hit, free = np.zeros(t.shape, dtype=bool), np.zeros(t.shape, dtype=bool)
         for op in t.checked:
             ver = t.verdict(op)
-            if ver is not None:
-                hit |= (ver == "inconclusive") & (swamped | ~t.swamped_elements(op))
+            if ver is not None and (ver == "inconclusive").any():
+                hit |= ver == "inconclusive"
+                free |= (ver == "inconclusive") & ~t.swamped_elements(op)
         if t.unresolved is not None:
             hit &= ~np.asarray(t.unresolved, bool)
-        out[t.layer][t.kind] = np.flatnonzero(hit)
-    return out
+            free &= ~np.asarray(t.unresolved, bool)
+        out[t.layer][t.kind], judgeable[t.layer][t.kind] = np.flatnonzero(hit), np.flatnonzero(free)
+    return out, judgeable
 
 
 def diagnose_stage(s, opts):
