@@ -1,0 +1,135 @@
+"""Sweep ``check_function`` over functions near their minima and count its false verdicts against exact gradients.
+
+Run: ``python benchmarks/sweep_function.py [--count N] [--seed S]`` (a minute or two, not a unit test). For each of
+``--count`` functions of each kind, drawn deterministically for the seed, at a point x a hair from the minimum c
+(1e-25 to 1e-3, relative or absolute, so the function's value is anywhere from 1e-50 to 1):
+
+* ``quadratic``: ½‖A(x − c)‖², A a random (d + 2)×d matrix scaled by 10^U(−2, 2);
+* ``quartic``: Σ(x − c)⁴ + ½Σ(x − c)²;
+* ``cancelling``: Σ softplus(u) − log 2 − u/2, u = A(x − c): u²/8 in exact arithmetic near u = 0, and computed
+  there the rounding of log 2's terms (1e-16), a function that is all rounding;
+* ``smooth``: Σ log cosh(A x) + ½‖x‖², at a generic point (not a minimum).
+
+The function is evaluated in float64 as a user writes it; the gradient handed to ``check_function`` is the exact
+one, computed with mpmath at 50 digits and rounded to float64. A FAIL of it is a *false FAIL*. Then one element of
+that gradient ×1.001 (a slip of 1e-3, a hundred times the default rtol): *caught* when the check fails. Slips
+that no float64 difference can resolve (an element far below the function's rounding) are counted too, so the
+caught fraction is a floor, not a rate of misses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import mpmath
+import numpy as np
+from tabulate import tabulate
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's gradcheck, whatever copy the environment has installed
+
+from gradcheck import check_function  # noqa: E402
+
+mpmath.mp.dps = 50
+
+
+def _mp(v):
+    return [mpmath.mpf(float(a)) for a in v]
+
+
+def _quadratic(A, Am, c):
+    def f(v):
+        return 0.5 * np.sum((A @ (v - c)) ** 2)
+
+    def grad(v):
+        return Am.T * (Am * mpmath.matrix([a - b for a, b in zip(_mp(v), _mp(c))]))
+    return f, grad
+
+
+def _quartic(A, Am, c):
+    def f(v):
+        return np.sum((v - c) ** 4) + 0.5 * np.sum((v - c) ** 2)
+
+    def grad(v):
+        return mpmath.matrix([4 * t ** 3 + t for t in (a - b for a, b in zip(_mp(v), _mp(c)))])
+    return f, grad
+
+
+def _cancelling(A, Am, c):
+    def f(v):
+        u = A @ (v - c)
+        return np.sum(np.log1p(np.exp(u)) - np.log(2) - 0.5 * u)
+
+    def grad(v):
+        u = Am * mpmath.matrix([a - b for a, b in zip(_mp(v), _mp(c))])
+        return Am.T * mpmath.matrix([1 / (1 + mpmath.exp(-t)) - mpmath.mpf(1) / 2 for t in u])
+    return f, grad
+
+
+def _smooth(A, Am, c):
+    def f(v):
+        return np.sum(np.log(np.cosh(A @ v))) + 0.5 * np.sum(v ** 2)
+
+    def grad(v):
+        u = Am * mpmath.matrix(_mp(v))
+        return Am.T * mpmath.matrix([mpmath.tanh(t) for t in u]) + mpmath.matrix(_mp(v))
+    return f, grad
+
+
+#: Each kind: (f, its gradient at 50 digits) from A (float64 and mpmath) and c; "smooth" is taken at a generic point.
+KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth}
+
+
+def draw(kind, rng):
+    """(f, its exact gradient rounded to float64 as a function of x, x) of one function of ``kind``."""
+    d = int(rng.integers(1, 6))
+    c = rng.standard_normal(d) * 10 ** rng.uniform(-3, 3)
+    off = rng.standard_normal(d) * 10 ** rng.uniform(-25, -3) * np.maximum(1, np.abs(c)) ** rng.integers(0, 2)
+    A = rng.standard_normal((d + 2, d)) * 10 ** rng.uniform(-2, 2)
+    x = rng.standard_normal(d) if kind == "smooth" else c + off
+    f, grad = KINDS[kind](A, mpmath.matrix(A.tolist()), c)
+    return f, (lambda v: np.array([float(g) for g in grad(v)])), x
+
+
+def sweep(count, seed):
+    rows, t0 = [], time.process_time()
+    for k, kind in enumerate(KINDS):
+        rng = np.random.default_rng([seed, k])
+        n = false_fail = slips = caught = inconclusive = 0
+        for _ in range(count):
+            f, exact, x = draw(kind, rng)
+            g = exact(x)
+            r = check_function(f, lambda v, g=g: g.copy(), x.copy())
+            n += 1
+            if not r.passed:
+                false_fail += 1
+                print(f"false FAIL ({kind}): x = {x.tolist()!r}: {str(r).splitlines()[0]}", flush=True)
+            inconclusive += any((t.verdict("analytic") == "inconclusive").any() for t in r.tensors)
+            at = int(rng.integers(len(x)))
+            if g[at] != 0:
+                slipped = g.copy()
+                slipped[at] *= 1.001
+                slips += 1
+                caught += not check_function(f, lambda v, s=slipped: s.copy(), x.copy()).passed
+        rows.append([kind, n, false_fail, inconclusive, slips, caught])
+    total = [sum(r[i] for r in rows) for i in range(1, 6)]
+    print(tabulate([*rows, ["total", *total]],
+                   ["kind", "functions", "false FAIL", "correct with an inconclusive element", "slips of 1e-3",
+                    "caught"], tablefmt="github"))
+    print(f"{time.process_time() - t0:.1f} s CPU")
+    return total
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100, help="functions of each kind (default 100)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    sweep(args.count, args.seed)
+
+
+if __name__ == "__main__":
+    main()
