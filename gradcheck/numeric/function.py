@@ -129,25 +129,26 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     """
     settings = settings or Settings()
     rounding = functools.cache(lambda scale=1.0: function_rounding(f_batch, theta, f0, scale=scale))
-    out = _kink_aware(f_batch, theta, f0, a, settings, rounding)
+    out, fmax = _kink_aware(f_batch, theta, f0, a, settings, rounding)
     method = methods.lookup(settings.method)
     if settings.step is None and not method.complex and settings.eps == EPS and theta.size:
-        _refine_undecided(f_batch, theta, f0, np.asarray(a, float), (method, settings, rounding), out)
+        _refine_undecided(f_batch, theta, f0, np.asarray(a, float), (method, settings, rounding, fmax), out)
     return out
 
 
 def _kink_aware(f_batch, theta, f0, a, settings, rounding):
-    """:func:`kink_aware_gradient` before the undecided elements are refined; ``rounding(scale)``:
-    :func:`~gradcheck.numeric.noise.function_rounding` at that scale of its line, measured once."""
+    """(:func:`kink_aware_gradient` before the undecided elements are refined, max |f| at each element's steps
+    ±h, or None); ``rounding(scale)``: :func:`~gradcheck.numeric.noise.function_rounding` at that scale of its
+    line, measured once."""
     d, eps = theta.size, settings.eps
     if d == 0:
-        return KinkAware.of(np.zeros(0), np.zeros(0))
+        return KinkAware.of(np.zeros(0), np.zeros(0)), None
     method = methods.lookup(settings.method)  # "auto": central differences (f may have kinks)
     chunk = max(1, CHUNK_BYTES // (8 * 4 * d))
     h = _steps(theta, method, settings)
     if method.complex:
         g = central_difference(f_batch, theta, h, chunk, method=method)
-        return KinkAware.of(g, 4 * eps * np.abs(g))
+        return KinkAware.of(g, 4 * eps * np.abs(g)), None
     p1 = _Probe(f_batch, theta)
     g1 = central_difference(p1, theta, h, chunk)
     near, fmax1 = p1.points(f0)
@@ -155,7 +156,7 @@ def _kink_aware(f_batch, theta, f0, a, settings, rounding):
     idx = np.arange(d) if method.uses_wide else _disagreeing(a, g1, out.bound, settings)
     idx = idx[np.isfinite(a[idx])]
     if idx.size == 0:
-        return out
+        return out, fmax1
     values, taken = _at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
     # f's rounding, measured (ten calls): where f is the small difference of larger terms (log1p(exp(u)) − log 2
     # − u/2 near u = 0 is all rounding, 6e-17), ε·|f| is far below it, and differences of its noise would look
@@ -181,7 +182,7 @@ def _kink_aware(f_batch, theta, f0, a, settings, rounding):
         out.numeric[at], out.bound[at] = res.numeric, res.bound
         out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
         out.minus[at], out.plus[at] = res.minus, res.plus
-    return out
+    return out, fmax1
 
 
 def _steps(theta, method, settings):
@@ -255,8 +256,9 @@ def _refine_undecided(f_batch, theta, f0, a, how, out):
     measured): where it is far above, f is the small difference of larger terms (log1p(exp(u)) − log 2 − u/2 at
     u near 0 is all rounding), a rounding that smaller steps do not lower and that eight points along one axis,
     equally spaced, can miss (rounded values that climb by a nearly whole number of ulps a step look smooth).
-    ``how``: (the method, the :class:`Settings`, ``rounding`` as :func:`_kink_aware` takes it)."""
-    method, settings, rounding = how
+    ``how``: (the method, the :class:`Settings`, ``rounding`` as :func:`_kink_aware` takes it, max |f| at each
+    element's steps ±h or None)."""
+    method, settings, rounding, fmax = how
     eps = settings.eps
     with np.errstate(invalid="ignore"):
         gap = np.abs(a - out.numeric)
@@ -271,5 +273,5 @@ def _refine_undecided(f_batch, theta, f0, a, how, out):
     kept = (out.numeric[undecided], out.bound[undecided], np.zeros(len(undecided)))
     refine(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), default_step(theta[undecided], method),
            method, lambda fmax, s, n: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, n),
-           max(probe, eps * abs(f0)), f0, kept)
+           (max(probe, eps * abs(f0)), max(probe, line), None if fmax is None else fmax[undecided]), f0, kept)
     out.numeric[undecided], out.bound[undecided] = kept[0], kept[1]

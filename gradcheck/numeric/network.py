@@ -292,7 +292,8 @@ def refine_elements(spec, params, X, Y, numeric, elements, done=None):
         at_theta = max(float(model[i]), layer_probe(net, i, net.keys(i)), EPS * abs(net.loss))
         if refine(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
                   default_step(net.theta(i)[flat], method), method,
-                  lambda fmax, s, noise: rounding_floor(fmax, s, noise=noise), at_theta, net.loss, kept).any():
+                  lambda fmax, s, noise: rounding_floor(fmax, s, noise=noise), (at_theta, numeric.noises[i], None),
+                  net.loss, kept).any():
             changed |= _replace(numeric, net, i, flat, offsets, kept)
         net.close()
     return changed

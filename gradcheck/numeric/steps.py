@@ -33,6 +33,7 @@ from .noise import element_noise
 
 __all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "REFINE_RUNGS", "Levels", "grow", "refine", "resolve"]
 
+EPS = float(np.finfo(np.float64).eps)
 #: The first stencil, in units of the method's default step h: g(2h), g(h) and g(h/2).
 FIRST = (2.0, -2.0, 1.0, -1.0, 0.5, -0.5)
 #: d₁/d₂ inside one of these ranges is the asymptotic regime: near 4 where c₂s² leads (x = c₄s²/c₂ within about
@@ -333,23 +334,36 @@ def grow(stencil, h, method, floor, limit):
     return best, bound, step
 
 
-def refine(stencil, h, method, floor, at_theta, f0, kept):
+def refine(stencil, h, method, floor, rounding, f0, kept):
     """Estimate the elements of ``stencil`` again, each with the loss's rounding measured where its own steps go,
     along its own axis (:func:`~gradcheck.numeric.noise.element_noise`), at the default steps ``h`` (P,) and at
     :data:`REFINE_RUNGS` of them; keep, in ``kept`` (value, bound, step: arrays (P,), in place), an estimate where
     its bound is smaller and it agrees with the one it replaces within both bounds. Returns which changed.
 
     ``floor(fmax, s, noise)`` is a quotient's rounding at step s given the loss's scale and noise (P,);
-    ``at_theta`` the loss's rounding at θ itself (its ε·|C|, and what else is measured there), a floor to every
-    element's; ``f0``: C at θ. Where an element's rounding at one scale is :data:`SMALLER_STEPS` times
-    ``at_theta`` or more, C at its steps is far above C(θ) (a loss near 0, whose curvature sets C there): smaller
-    steps lower it, by the square of their ratio, and that element goes on to the next scale; elsewhere smaller
-    steps only magnify the same rounding. The levels halve from each scale as they do at the default steps
-    (:func:`resolve`)."""
+    ``rounding`` is (the loss's rounding at θ itself, its ε·|C| and what else is measured there, a floor to every
+    element's; the noise the estimates in ``kept`` were bounded with; max |C| at each element's default steps
+    ±h, (P,), or None to evaluate them); ``f0``: C at θ.
+
+    Only two kinds of element can gain, and only they are estimated again: those whose bound's noise is far above
+    their own loss's rounding, :data:`SMALLER_STEPS`·ε·max|C(θ ± h)| (a noise measured along a line that moves
+    other elements, which move C more), and those whose C at the default steps is that many times C(θ) or more (a
+    loss near 0, whose curvature sets C there). Where an element's rounding at one scale is :data:`SMALLER_STEPS`
+    times the rounding at θ or more, smaller steps lower it, by the square of their ratio, and it goes on to the
+    next scale; elsewhere smaller steps only magnify the same rounding. The levels halve from each scale as they
+    do at the default steps (:func:`resolve`)."""
     best, bound, step = kept
+    at_theta, used, fmax = rounding
+    if fmax is None:
+        values, _, _ = stencil(np.arange(len(h)), h, (1.0, -1.0))
+        fmax = np.abs(np.asarray(values).real).max(axis=0)
+    with np.errstate(invalid="ignore"):
+        todo = np.flatnonzero((used > SMALLER_STEPS * EPS * fmax) | (fmax > SMALLER_STEPS * abs(f0)))
     changed = np.zeros(len(h), dtype=bool)
-    todo = np.arange(len(h))
     for rung in REFINE_RUNGS:
+        if not len(todo):
+            break
+
         def part(at, s, offsets, todo=todo):
             return stencil(todo[at], s, offsets)
 
@@ -362,6 +376,4 @@ def refine(stencil, h, method, floor, at_theta, f0, kept):
         at = todo[keep]
         best[at], bound[at], step[at], changed[at] = value[keep], b[keep], fine[keep], True
         todo = todo[noise > SMALLER_STEPS * at_theta]
-        if not len(todo):
-            break
     return changed
