@@ -363,7 +363,8 @@ def test_structured_mode_evaluates_only_the_changed_unit_and_the_layers_above(mo
 
     monkeypatch.setattr(Dense, "forward", spy)
     # (the loss's rounding is measured by whole forward passes at θ·(1 ± kε): not perturbations, left out here)
-    monkeypatch.setattr("gradcheck.numeric.network.layer_noise", lambda net, **_: [0.0] * len(net.spec.layers))
+    monkeypatch.setattr("gradcheck.numeric.network.layer_rounding",
+                        lambda net, **_: [(0.0, 0.0)] * len(net.spec.layers))
     numeric_gradient(spec, params, X, Y)
     assert calls.count(0) == 1 and calls.count(1) == 1  # the base forward pass only
     assert calls.count(2) > 1  # layer 2 runs on the stacks of perturbed networks

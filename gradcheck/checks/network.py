@@ -295,10 +295,10 @@ def _undecided(spec, tensors):
     for t in tensors:
         hit, free = np.zeros(t.shape, dtype=bool), np.zeros(t.shape, dtype=bool)
         for op in t.checked:
-            ver = t.verdict(op)
-            if ver is not None and (ver == "inconclusive").any():
-                hit |= ver == "inconclusive"
-                free |= (ver == "inconclusive") & ~t.swamped_elements(op)
+            inconclusive = t.inconclusive(op)
+            if inconclusive.any():
+                hit |= inconclusive
+                free |= inconclusive & ~t.swamped_elements(op)
         if t.unresolved is not None:
             hit &= ~np.asarray(t.unresolved, bool)
             free &= ~np.asarray(t.unresolved, bool)

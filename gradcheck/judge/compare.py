@@ -290,13 +290,17 @@ class TensorCheck:
             ver[~np.asarray(self.mask, bool)] = _UNCHECKED
         return ver, judged[1], judged[2]
 
+    def inconclusive(self, opinion):
+        """Boolean mask, the tensor's shape: the elements of ``opinion`` judged inconclusive (all False if it could
+        not be compared); from the codes, without :meth:`verdict`'s array of names."""
+        if opinion not in self._err:
+            return np.zeros(self.shape, dtype=bool)
+        return np.asarray(self._err[opinion][2] == _INCONCLUSIVE).reshape(self.shape)
+
     def swamped_elements(self, opinion):
         """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because a correct float64
         backprop's rounding there is as large as the element itself (see :func:`_swamped`)."""
-        if opinion not in self._err:
-            return np.zeros(self.shape, dtype=bool)
-        return np.asarray(self._swamped.get(opinion, False) & (self._err[opinion][2] == _INCONCLUSIVE), bool
-                          ).reshape(self.shape)
+        return np.asarray(self._swamped.get(opinion, False) & self.inconclusive(opinion), bool).reshape(self.shape)
 
     def swamped(self, opinion=None):
         """How many elements of ``opinion`` (or of every checked one) are inconclusive because a correct float64

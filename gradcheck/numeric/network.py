@@ -39,7 +39,7 @@ import numpy as np
 from ..catalogue import LOSSES
 from ..errors import OptionError
 from . import methods
-from .noise import layer_noise
+from .noise import layer_rounding
 from .stencils import EPS, STEP_SCALE, default_step, flatten, rounding_floor, unflatten
 from .steps import FIRST, GROW_LIMIT, grow, refine, resolve
 
@@ -59,6 +59,9 @@ class NumericGradient:
     noises: list = field(default_factory=list)
     #: Per layer, None or {param: :class:`~gradcheck.numeric.kinks.Sides`}: one-sided derivatives at kinks.
     sides: list | None = None
+    #: Per layer, the part of :attr:`noises` measured at θ itself (the ±ulp probe and the first-order model): a
+    #: floor under any element's rounding however small its steps.
+    floors: list = field(default_factory=list)
 
     @property
     def noise(self):
@@ -162,8 +165,9 @@ def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=N
     _settle_allocator()
     net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw, **evaluation)
     # No difference is taken by a complex step: the loss's rounding does not enter.
-    noises = [0.0] * len(spec.layers) if method.complex else layer_noise(
+    parts = [(0.0, 0.0)] * len(spec.layers) if method.complex else layer_rounding(
         net, seen=None if done is None else done.seen, step=method.step_scale)
+    noises = [max(part) for part in parts]
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
              np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
     run = _Run(net, method, step, noises, (sum(len(t) for t in todos), progress))
@@ -174,7 +178,7 @@ def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=N
             out.append(dict(zip(trainable, unflatten(part, shapes))))
         sides.append(run.sides)
         net.close()  # nothing of layer i is asked again
-    return NumericGradient(grads, kinks, steps, bounds, name, noises, sides)
+    return NumericGradient(grads, kinks, steps, bounds, name, noises, sides, [floor for floor, _ in parts])
 
 
 class _Run:
@@ -277,19 +281,17 @@ def refine_elements(spec, params, X, Y, numeric, elements, done=None):
     there, the floor is that of the losses its differences subtract; where C at the element's own steps is the
     curvature's C''·h²/2, far above C(θ), smaller steps lower it further. ``done``: the
     :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made."""
-    from .noise import forward_rounding, layer_probe
     from .perturbed import Perturbed
 
     if not any(len(idx) for layer in elements for idx in layer.values()):
         return False
     net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
     method = methods.lookup(numeric.method)
-    model = forward_rounding(spec, params, X, Y, seen=None if done is None else done.seen, fw=net.base)
     changed = False
     for i, flat, offsets in _picked(net, elements):
         kept = tuple(np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
                      for part in (numeric.grads, numeric.bounds, numeric.steps))
-        at_theta = max(float(model[i]), layer_probe(net, i, net.keys(i)), EPS * abs(net.loss))
+        at_theta = max(numeric.floors[i], EPS * abs(net.loss))
         if refine(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
                   default_step(net.theta(i)[flat], method), method,
                   lambda fmax, s, noise: rounding_floor(fmax, s, noise=noise), (at_theta, numeric.noises[i], None),

@@ -30,7 +30,7 @@ import numpy as np
 from ..reference.rounding import random_signs
 
 __all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_noise", "function_rounding",
-           "layer_noise", "layer_probe", "line_noise", "ulp_probe"]
+           "layer_noise", "layer_probe", "layer_rounding", "line_noise", "ulp_probe"]
 
 EPS = np.finfo(np.float64).eps
 #: Points of an ECnoise estimate (equally spaced along one direction), and their spacing relative to max(1, |θ|).
@@ -178,20 +178,27 @@ def layer_noise(net, seed=0, seen=None, step=None):
     each stored x's rounding moves C by ε/2·|x|·|∂C/∂x(θ ± s)|, growing with s: a saturated sigmoid fed to a
     batchnorm over a channel of equal values (its x − μ magnified by 1/√eps) gave a finite difference of
     −8.2e-17 ± 2.4e-17 for an exact 0 that way. Measured where the steps go, the scatter shows it."""
+    return [max(at_theta, line) for at_theta, line in layer_rounding(net, seed, seen, step)]
+
+
+def layer_rounding(net, seed=0, seen=None, step=None):
+    """:func:`layer_noise`'s parts, per layer: (the rounding at θ itself, the larger of :func:`layer_probe` and
+    :func:`forward_rounding`; :func:`line_noise` where the steps go), (0, 0) for layers without trainable
+    params."""
     spec, params, X, Y = net.spec, net.params, net.X, net.Y
     model = forward_rounding(spec, params, X, Y, seen, fw=net.base)
     rng = np.random.default_rng([seed, 0xEC])
     out = []
     for i, trainable in enumerate(spec.param_shapes()):
         if not trainable:
-            out.append(0.0)
+            out.append((0.0, 0.0))
             continue
         signs = {key: random_signs(rng, np.shape(params[i][key])) for key in trainable}
         size = sum(int(np.size(params[i][key])) for key in trainable)
         origin = 0.0 if step is None else 2 * step / np.sqrt(max(size, 1))
-        out.append(max(*_probe_and_line(net, i, trainable, signs, origin), float(model[i])))
+        probe, line = _probe_and_line(net, i, trainable, signs, origin)
+        out.append((max(probe, float(model[i])), line))
     return out
-
 
 
 def element_noise(stencil, step):
