@@ -197,10 +197,16 @@ def _steps(theta, method, settings):
 
 def _disagreeing(a, g1, bound, settings):
     """The elements whose analytic value ``a`` disagrees with g(h) beyond the tolerances and the rounding bound."""
+    gap, tol = _gap(a, g1, settings)
     with np.errstate(invalid="ignore"):
-        far = np.abs(a - g1) > (settings.rtol * np.maximum(np.abs(a), np.abs(g1)) + settings.atol
-                                + MARGIN * bound)
+        far = gap > tol + MARGIN * bound
     return np.flatnonzero(far | np.isnan(g1))
+
+
+def _gap(a, g, settings):
+    """(|a − g|, the tolerance rtol·max(|a|, |g|) + atol) per element."""
+    with np.errstate(invalid="ignore"):
+        return np.abs(a - g), settings.rtol * np.maximum(np.abs(a), np.abs(g)) + settings.atol
 
 
 def _at_twice(f_batch, theta, idx, near, h2, chunk, f0):
@@ -237,7 +243,7 @@ def _mover(f_batch, theta, elements, crossings=False):
 
 def _choose_steps(f_batch, theta, f0, even, h, method, eps, out, noise):  # noqa: PLR0913
     """Steps chosen per element (:func:`gradcheck.numeric.steps.resolve`) for the elements ``even``, into ``out``;
-    ``noise``: f's rounding near θ (:func:`~gradcheck.numeric.noise.function_noise`)."""
+    ``noise``: f's rounding near θ (:func:`~gradcheck.numeric.noise.function_rounding`)."""
     evaluate = _mover(f_batch, theta, even, crossings=True)
     value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
                                           method,
@@ -260,9 +266,8 @@ def _refine_undecided(f_batch, theta, f0, a, how, out):
     element's steps ±h or None)."""
     method, settings, rounding, fmax = how
     eps = settings.eps
+    gap, tol = _gap(a, out.numeric, settings)
     with np.errstate(invalid="ignore"):
-        gap = np.abs(a - out.numeric)
-        tol = settings.rtol * np.maximum(np.abs(a), np.abs(out.numeric)) + settings.atol
         undecided = np.flatnonzero((gap > tol) & (gap <= tol + MARGIN * out.bound) & ~out.kinks & ~out.unresolved)
     if not len(undecided):
         return

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..reference.rounding import random_signs
 
-__all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_noise", "function_rounding",
+__all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_rounding",
            "layer_noise", "layer_probe", "layer_rounding", "line_noise", "ulp_probe"]
 
 EPS = np.finfo(np.float64).eps
@@ -136,18 +136,11 @@ def forward_rounding(spec, params, X, Y, seen=None, fw=None):
     return out
 
 
-def function_noise(f_batch, theta, f0, seed=0):
-    """f's rounding near θ, measured: the larger of f's change when θ moves by one ulp either way
-    and :func:`ecnoise` of f at eight points along a random direction (:func:`function_rounding`).
-    Where f is the small difference of larger terms (a sum that cancels) this is far above ε·|f|."""
-    probe, line, _ = function_rounding(f_batch, theta, f0, seed)
-    return max(probe, line)
-
-
 def function_rounding(f_batch, theta, f0, seed=0, scale=1.0):
     """(f's change when θ moves by one ulp either way, :func:`ecnoise` of f at eight points along a random
-    direction, the largest |f| at those points): the parts of :func:`function_noise`, and the scale they are
-    measured at (ten calls of f). ``scale`` multiplies the points' spacing."""
+    direction, the largest |f| at those points): f's rounding near θ, measured (ten calls of f), and the scale it
+    is measured at; the larger of the first two is far above ε·|f| where f is the small difference of larger
+    terms (a sum that cancels). ``scale`` multiplies the points' spacing."""
     rng = np.random.default_rng([seed, 0xEC])
     d = random_signs(rng, theta.size) * np.maximum(1.0, np.abs(theta)) * (ECNOISE_STEP * scale)
     # Each coordinate's spacing a whole number of its ulps, so that the points are exactly θ + t·d: rounded
