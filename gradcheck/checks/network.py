@@ -98,7 +98,7 @@ class _Network:
     elements: list | None = None  # per layer, {param: flat indices} a sampled check perturbs
     cover: bool = True  # whether that sample hits every row and column of each weight
     numeric: object = None  # the NumericGradient
-    rounding: list | None = None
+    rounding: list | None = None  # the reference backprop's rounding, once asked for (see backprop_rounding)
     hidden: list | None = None
     opinions: dict = field(default_factory=dict)  # {opinion: per-layer gradients}
     notes: list = field(default_factory=list)
@@ -128,6 +128,14 @@ class _Network:
     def judged(self, ops):
         """{opinion: gradients} of ``ops``, without the user's when its call failed as a whole."""
         return {op: self.opinions[op] for op in ops if not (op == "impl" and self.problems)}
+
+    def backprop_rounding(self):
+        """Per layer, the rounding a correct float64 backprop may make in each element
+        (:func:`~gradcheck.reference.rounding.backprop_rounding`), made on first use: a check whose every element
+        agrees within the tolerance alone never needs it."""
+        if self.rounding is None:
+            self.rounding = backprop_rounding(self.spec, self.params, self.X, self.Y, done=self.done)
+        return self.rounding
 
 
 def _prepare(spec, impl, params, data, opts):
@@ -164,10 +172,9 @@ def reference_stage(s, opts):
 
 
 def numeric_stage(s, opts):
-    """Finite differences (the judge), and the rounding of the reference backprop and of the loss."""
+    """Finite differences (the judge), and what the loss cannot show (output errors below √tiny)."""
     s.numeric = numeric_gradient(s.spec, s.params, s.X, s.Y, step=opts.step, method=opts.method, elements=s.elements,
                                  progress=opts.progress, done=s.done)
-    s.rounding = backprop_rounding(s.spec, s.params, s.X, s.Y, done=s.done)
     s.hidden = unseen(s.spec, s.params, s.X, s.Y, fw=s.done.fw)
     s.opinions.update(backprop=s.reference, numeric=s.numeric.grads)
 
@@ -214,8 +221,8 @@ def sampled_stage(s, opts):
     if s.mode != "sampled":
         return
     judged = s.judged(op for op in s.checked() if op != "symbolic")
-    s.found = check_directions(s.spec, s.params, (s.X, s.Y), judged, s.rounding, (opts.directions, opts.seed or 0),
-                               opts.rtol, noise=s.numeric.noise)
+    s.found = check_directions(s.spec, s.params, (s.X, s.Y), judged, s.backprop_rounding(),
+                               (opts.directions, opts.seed or 0), opts.rtol, noise=s.numeric.noise)
     s.elements = refill.refill(s.spec, s.params, s.X, s.Y, s.numeric, s.elements, s.found, opts)
     s.notes.append(refill.sampled_note(s.spec, s.elements, s.found, s.cover))
 
@@ -226,12 +233,22 @@ def kinks_stage(s, opts):
         return
     judged = s.judged(s.checked())
     rtols = {op: judged_rtol(opts.rtol, op == "impl" and s.impl_float32) for op in judged}
-    s.joint, s.joint_notes, _ = network_kinks(s.spec, s.params, (s.X, s.Y), s.numeric, judged, s.rounding, rtols,
-                                              opts.atol)
+    s.joint, s.joint_notes, _ = network_kinks(s.spec, s.params, (s.X, s.Y), s.numeric, judged,
+                                              s.backprop_rounding(), rtols, opts.atol)
 
 
 def _tensors(s, opts):
-    return [_tensor(s, opts, name, layer, kind, tuple(shape)) for name, layer, kind, shape in s.spec.param_names()]
+    """Every tensor's :class:`~gradcheck.judge.compare.TensorCheck`. Judged first without the allowance for the
+    reference backprop's rounding where it is not made yet: an allowance only widens tolerances, so where every
+    element is good without it, it changes no verdict, and it is made only where some element is not."""
+    def judged():
+        return [_tensor(s, opts, name, layer, kind, tuple(shape)) for name, layer, kind, shape in s.spec.param_names()]
+
+    tensors = judged()
+    if s.rounding is None and not all(t.settled for t in tensors):
+        s.backprop_rounding()
+        tensors = judged()
+    return tensors
 
 
 def judge_stage(s, opts):
@@ -272,7 +289,7 @@ def _tensor(s, opts, name, layer, kind, shape):
                         kinks=numeric.kinks[layer][kind], problem=problem,
                         bound=numeric.bounds[layer][kind] + UNDERFLOW
                         + (0.0 if s.hidden is None else s.hidden[layer][kind]),
-                        rounding=tolerance().rounding(s.rounding[layer][kind]),
+                        rounding=None if s.rounding is None else tolerance().rounding(s.rounding[layer][kind]),
                         float32=s.impl_float32, mask=refill.mask(s.elements, layer, kind, shape),
                         rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
                         unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},

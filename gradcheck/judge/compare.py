@@ -308,6 +308,12 @@ class TensorCheck:
         ops = [opinion] if opinion else list(self.checked)
         return sum(int(np.count_nonzero(self.swamped_elements(op))) for op in ops)
 
+    @property
+    def settled(self):
+        """True when every element of every compared opinion is good or unchecked: then a larger allowance for
+        rounding, which only widens tolerances, changes no verdict."""
+        return all(bool(np.all((ver == _GOOD) | (ver == _UNCHECKED))) for _, _, ver in self._err.values())
+
     @staticmethod
     def _failing(ver):
         return (ver == _WRONG) | (ver == _SUSPICIOUS)
