@@ -256,7 +256,7 @@ def judge_stage(s, opts):
     inconclusive because the loss's rounding hides them at the default steps get growing steps, and are estimated
     again with their own rounding at the default and smaller steps (a loss near 0), and are judged again."""
     tensors = _tensors(s, opts)
-    if opts.step is None and lookup(s.numeric.method).per_element_steps:
+    if opts.step is None and lookup(s.numeric.method).per_element_steps and not all(t.settled for t in tensors):
         data = (s.spec, s.params, s.X, s.Y, s.numeric)
         undecided, judgeable = _undecided(s.spec, tensors)
         # Both, each keeping what improves the bound.
