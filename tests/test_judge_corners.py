@@ -481,10 +481,11 @@ def test_growing_steps_that_lift_nothing_out_of_rounding_claim_no_bound():
     assert np.all(np.abs(W0.values["numeric"] - W0.values["backprop"]) <= 3 * W0.bound)
 
 
-def test_grow_keeps_a_loss_flat_to_the_last_bit_and_a_slope_it_lifts_out_of_rounding():
-    """What growing steps are for still works: a loss that does not change at all (0, with a bound), and a slope of
-    1e-13 that C(θ ± h) hides in rounding at the default steps (found at the wider ones); a loss whose change stays
-    at a few ulps however wide the step gives no estimate."""
+def test_grow_lifts_a_slope_out_of_rounding_and_claims_nothing_where_nothing_is_lifted():
+    """What growing steps are for: a slope of 1e-13 that C(θ ± h) hides in rounding at the default steps, found at
+    the wider ones. A loss that does not change at all at any step, or whose change stays at a few ulps however
+    wide the step, gives no estimate: wider steps lifted nothing out of rounding, and the default steps' bound
+    stands (flat at a wide step says nothing of a slope at θ under a feature narrower than that step)."""
     from gradcheck.numeric.stencils import rounding_floor
     from gradcheck.numeric.steps import grow
 
@@ -498,12 +499,40 @@ def test_grow_keeps_a_loss_flat_to_the_last_bit_and_a_slope_it_lifts_out_of_roun
         return grow(stencil_of(f), np.full(1, 1e-5), "richardson", lambda fmax, s, _: rounding_floor(fmax, s),
                     np.full(1, 0.1))
 
-    value, bound, _ = run(lambda x: np.full(x.shape, 1.0))
-    assert value[0] == 0 and 0 < bound[0] < np.inf
     value, bound, _ = run(lambda x: 1.0 + 1e-13 * x)
     assert abs(value[0] - 1e-13) <= bound[0] < 1e-13
+    value, bound, _ = run(lambda x: np.full(x.shape, 1.0))
+    assert not np.isfinite(bound[0])
     value, bound, _ = run(lambda x: 1.0 + 4e-16 * np.tanh(x / 1e-7))  # a step in C of 8e-16 at every wide step
     assert not np.isfinite(bound[0])
+    value, bound, _ = run(lambda x: 1.0 + 2e-17 * np.tanh(x / 3e-3))  # a slope of 7e-15 that never moves C a bit
+    assert not np.isfinite(bound[0])
+
+
+def test_a_loss_flat_to_the_last_bit_at_every_step_leaves_a_tiny_gradient_inconclusive():
+    """A layernorm over two features 3.3e-6 apart (a feature of width √eps = 3e-3 in b0), under output weights of
+    2.2e-16: b0's exact gradient is 5.5e-15, and the loss changes by less than half an ulp at every step, inside
+    the feature or across it. Growing steps once took that flatness at steps of 2.9 for a bound of 1.3e-15 on 0,
+    and the correct backprop failed; no float64 difference resolves b0, so it is inconclusive. A slip far beyond
+    what the loss's rounding at the default steps allows still fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "narrow_layernorm_flat_at_every_step.json").read_text())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    b0 = correct.tensor("b0")
+    assert np.all(np.abs(b0.values["backprop"]) > 1e-15)  # the premise: a gradient, not a zero
+    assert set(b0.verdict("backprop").flat) == {"inconclusive"}
+    spec = load_spec(net)
+
+    def slipped(p, X_, Y_):
+        _, g = backprop(spec, p, X_, Y_)
+        g[0]["b"] = g[0]["b"] * 1e4
+        return g
+
+    wrong = check_network(net, slipped, symbolic="off")
+    assert not wrong.passed and "wrong" in set(wrong.tensor("b0").verdict("impl").flat), str(wrong)
 
 
 def test_check_function_near_a_minimum_resolves_a_gradient_of_the_functions_own_scale():
