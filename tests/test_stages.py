@@ -124,6 +124,19 @@ def test_the_lazy_allowance_gives_the_verdicts_the_eager_one_gives(path, monkeyp
     assert _verdicts(lazy) == _verdicts(eager) and lazy.passed == eager.passed
 
 
+@pytest.mark.parametrize("path", LAZY_CASES, ids=lambda p: p.stem)
+def test_tensors_judged_again_with_the_allowance_where_the_forecast_missed_give_the_eager_verdicts(path, monkeypatch):
+    """Where the comparison within rtol forecasts no need for the allowance but some element is not good without
+    it after all, only those tensors are judged again, with it: the verdicts are the eager ones."""
+    net = json.loads(path.read_text())
+    monkeypatch.setattr(network_check, "within_rtol", lambda *a, **k: True)
+    lazy = check_network(net, symbolic="off")
+    monkeypatch.undo()
+    _eager(monkeypatch)
+    eager = check_network(net, symbolic="off")
+    assert _verdicts(lazy) == _verdicts(eager) and lazy.passed == eager.passed
+
+
 def test_the_lazy_allowance_still_excuses_a_wrong_looking_element_a_correct_backprop_rounds(monkeypatch):
     """Where the backprop's rounding is as large as an element, the lazy check makes it and judges with it."""
     net = json.loads((ROOT / "tests" / "cases" / "saturated_copied_samples.json").read_text())

@@ -14,7 +14,7 @@ from ..catalogue.regularization import cost_kink_texts
 from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
-from ..judge.compare import ATOL, RTOL, UNDERFLOW
+from ..judge.compare import ATOL, RTOL, UNDERFLOW, within_rtol
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
@@ -239,15 +239,24 @@ def kinks_stage(s, opts):
 
 def _tensors(s, opts):
     """Every tensor's :class:`~gradcheck.judge.compare.TensorCheck`. Judged first without the allowance for the
-    reference backprop's rounding where it is not made yet: an allowance only widens tolerances, so where every
-    element is good without it, it changes no verdict, and it is made only where some element is not."""
-    def judged():
-        return [_tensor(s, opts, name, layer, kind, tuple(shape)) for name, layer, kind, shape in s.spec.param_names()]
-
-    tensors = judged()
-    if s.rounding is None and not all(t.settled for t in tensors):
+    reference backprop's rounding where it is not made yet: an allowance only widens tolerances, so a tensor whose
+    every element is good without it has the same verdicts with it. The allowance is made where some element is
+    not: before any tensor is judged where a comparison within rtol forecasts it (a large network, where some of
+    a million elements usually needs it), else after, and then only the tensors it concerns are judged again (let
+    go of first: a million-param W's comparison arrays are a good part of a check's peak memory)."""
+    names = [(name, layer, kind, tuple(shape)) for name, layer, kind, shape in s.spec.param_names()]
+    if s.rounding is None and not all(within_rtol(s.opinions[op][layer].get(kind), s.numeric.grads[layer][kind],
+                                                  opts.rtol, opts.atol)
+                                      for _, layer, kind, _ in names for op in s.checked()):
+        s.backprop_rounding()  # some element needs it, as forecast: made before any tensor is judged
+    tensors = [_tensor(s, opts, *named) for named in names]
+    again = [k for k, t in enumerate(tensors) if not t.settled] if s.rounding is None else []
+    if again:
+        for k in again:
+            tensors[k] = None
         s.backprop_rounding()
-        tensors = judged()
+        for k in again:
+            tensors[k] = _tensor(s, opts, *names[k])
     return tensors
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "errors",
     "low_precision",
     "verdicts",
+    "within_rtol",
 ]
 
 #: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
@@ -113,6 +114,20 @@ def _judged(analytic, numeric, rtol, atol, kinks, bound, margin, rounding):
     if kinks is not None:  # a kink excuses a value between the one-sided derivatives (the bound), no other
         code = np.where(np.asarray(kinks, bool) & ~good & explained, _KINK, code)
     return np.array(code, dtype=np.int8), abs_err, rel_err, size
+
+
+def within_rtol(analytic, numeric, rtol=RTOL, atol=ATOL):
+    """True when every element of ``analytic`` is within ``rtol`` (and ``atol``) of ``numeric``, both finite and of
+    one shape: "good" without any allowance for rounding (a cheap forecast of :attr:`TensorCheck.settled`).
+
+    >>> within_rtol([1.0, 2e-9], [1.0, 2.000001e-9]), within_rtol([1.0, 2e-9], [1.0, 1e-9])
+    (True, False)
+    """
+    if analytic is None or np.shape(analytic) != np.shape(numeric):
+        return False
+    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(np.abs(a - n) <= rtol * np.maximum(np.abs(a), np.abs(n)) + atol))
 
 
 def _swamped(analytic, numeric, rtol, atol, rounding, judged=None):
