@@ -36,6 +36,7 @@ table of :mod:`gradcheck.judge.tolerances`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -323,10 +324,11 @@ class TensorCheck:
         ops = [opinion] if opinion else list(self.checked)
         return sum(int(np.count_nonzero(self.swamped_elements(op))) for op in ops)
 
-    @property
+    @cached_property
     def settled(self):
         """True when every element of every compared opinion is good or unchecked: then a larger allowance for
-        rounding, which only widens tolerances, changes no verdict."""
+        rounding, which only widens tolerances, changes no verdict (asked for twice per tensor by a network check:
+        kept)."""
         return all(bool(np.all((ver == _GOOD) | (ver == _UNCHECKED))) for _, _, ver in self._err.values())
 
     @staticmethod
