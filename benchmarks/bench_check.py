@@ -19,7 +19,8 @@ tables, every ratio against a baseline measured in the same run:
    baseline), the default (the command line starts its BLAS with the check's threads, see
    ``gradcheck/threads.py``), and
    threads as inherited (``GRADCHECK_BLAS_THREADS=default``: OpenBLAS's own, one per core); each
-   on the machine as it is and again while a competing process keeps one core busy.
+   on the machine as it is and again while a competing process keeps one core busy. The CLI's processes run with
+   gradcheck's bytecode compiled once beforehand, as an installed package has it (``machine.user_env``).
 
 Each time is the best of ``--repeat`` runs (the CLI's runs interleaved across configurations).
 """
@@ -46,7 +47,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench_makemore import MAKEMORE  # noqa: E402
 from bench_numeric import loop_gradient  # noqa: E402
 from floors import dense_floors, makemore_floor  # noqa: E402
-from machine import busy, flop_rate, header  # noqa: E402
+from machine import busy, flop_rate, header, user_env, warm_bytecode  # noqa: E402
 
 from gradcheck.checks.network import check_network  # noqa: E402
 from gradcheck.numeric.network import numeric_gradient  # noqa: E402
@@ -123,8 +124,9 @@ def _times(ratio):
 
 
 def _env(extra):
-    """os.environ without thread variables, plus ``extra``: the default configuration unless told."""
-    return {**{k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}, "PYTHONPATH": str(ROOT), **extra}
+    """The environment users run the command line in (:func:`machine.user_env`) without thread variables, plus
+    ``extra``: the default configuration unless told."""
+    return {**{k: v for k, v in user_env().items() if k not in THREAD_VARIABLES}, "PYTHONPATH": str(ROOT), **extra}
 
 
 def cli_rows(repeat):
@@ -132,6 +134,7 @@ def cli_rows(repeat):
                ("the default (the command line starts its BLAS with 1 thread)", {}),
                ("threads inherited, GRADCHECK_BLAS_THREADS=default", {"GRADCHECK_BLAS_THREADS": "default"})]
     rows = []
+    warm_bytecode()
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "net.json").write_text(json.dumps(BIG))
         for load, context in (("as it is", None), ("one core busy", busy)):

@@ -7,7 +7,8 @@ and ``--format json``), and ``check_network`` on the networks of the other bench
 (makemore's MLP, the LSTM, the transformer block and attention alone, the conv networks, the
 dense MLPs). Prints one table: peak resident memory of the process (VmHWM, read by the process
 itself at exit: the peak a parent gets from ``wait4`` also counts the parent's own pages the
-child held between fork and exec), wall time, exit code, and the limit met or not.
+child held between fork and exec), wall time, exit code, and the limit met or not. The processes run with
+gradcheck's bytecode compiled once beforehand, as an installed package has it (:func:`machine.user_env`).
 
 ``--why`` runs each check over the limit once more under tracemalloc, keeps the snapshot taken
 nearest its peak of traced memory (a thread samples it every 10 ms), and prints its ten largest
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,7 +30,7 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from machine import header  # noqa: E402
+from machine import header, user_env, warm_bytecode  # noqa: E402
 
 LIMIT_MIB = 256
 BIG = {"name": "mlp-784", "input": 784, "layers": [{"units": 1024, "activation": "tanh"},
@@ -108,7 +108,7 @@ def run(code, argv, why=False):
     """(peak resident MiB, wall seconds, exit code, the tracemalloc lines if ``why``) of one fresh process."""
     t0 = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", PEAK + (WHY if why else "") + code, *argv], cwd=ROOT,
-                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                          capture_output=True, text=True, env=user_env(PYTHONPATH=str(ROOT)))
     seconds = time.perf_counter() - t0
     hwm = [ln.split()[1] for ln in done.stderr.splitlines() if ln.startswith("VmHWM")]
     lines = [ln[4:] for ln in done.stderr.splitlines() if ln.startswith("WHY ")]
@@ -121,6 +121,7 @@ def main(argv=None):
     ap.add_argument("--only", help="only the checks whose label contains this")
     args = ap.parse_args(argv)
     print("\n".join(header()) + "\n")
+    warm_bytecode()
     rows, over = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for label, code, child_argv in cases(tmp):

@@ -1,4 +1,5 @@
-"""What the benchmarks share: the machine and library header, a competing busy process, and the machine's flop rate.
+"""What the benchmarks share: the machine and library header, a competing busy process, the machine's flop rate,
+and the environment a command-line process is measured in.
 
 Every benchmark that states a limit prints :func:`header` first, so that its output says on
 what it was measured: date, CPU model, cores, load average, Python, NumPy, SymPy,
@@ -19,6 +20,7 @@ import numpy as np
 
 #: A process that keeps one core busy, as another program on a user's laptop does.
 SPIN = "while True:\n    pass\n"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cpu_model():
@@ -64,7 +66,26 @@ def header():
             f"threadpoolctl {_version('threadpoolctl')}, BLAS {blas()}",
             "environment: " + (", ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                                                           "MKL_NUM_THREADS", "GRADCHECK_BLAS_THREADS")
-                                         if k in os.environ) or "no thread variables set")]
+                                         if k in os.environ) or "no thread variables set")
+            + ("; PYTHONDONTWRITEBYTECODE is set here, not in the command lines measured (see user_env)"
+               if os.environ.get("PYTHONDONTWRITEBYTECODE") else "")]
+
+
+def user_env(**extra):
+    """The environment a command-line process is measured in: this one, with ``extra``, and without
+    PYTHONDONTWRITEBYTECODE. An installed package has its modules' bytecode (pip compiles it at install time);
+    with that variable set, as some machines do, every start-up compiles gradcheck's hundred modules from source
+    (0.1 s of a million-param check's 1.1 s here). Call :func:`warm_bytecode` once first."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env.update(extra)
+    return env
+
+
+def warm_bytecode():
+    """Compile this checkout's gradcheck to bytecode once (into its ``__pycache__`` folders, which git ignores), as
+    installing it would, so that no measured start-up pays for it."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", os.path.join(ROOT, "gradcheck")], env=user_env(),
+                   check=False, capture_output=True)
 
 
 @contextlib.contextmanager
