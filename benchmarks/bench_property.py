@@ -28,6 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gradcheck, not an installed one
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import user_env, warm_bytecode
 
 from gradcheck import check_network
 from gradcheck.strategies import specs
@@ -75,9 +78,9 @@ def through_fixture(examples):
     """(test duration s, whole pytest process s) of the property test through the fixture, in a fresh pytest."""
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp, "test_property.py").write_text(TEST_FILE.format(n=examples))
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1",  # this checkout's gradcheck, not an installed one
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]),
-                                                            os.environ.get("PYTHONPATH")])))
+        warm_bytecode()  # as an installed package has it (see machine.user_env)
+        checkout = str(Path(__file__).resolve().parents[1])  # this checkout's gradcheck, not an installed one
+        env = user_env(PYTHONPATH=os.pathsep.join(filter(None, [checkout, os.environ.get("PYTHONPATH")])))
         t0 = time.perf_counter()
         out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                               "--durations=0", "--durations-min=0", "-o", "addopts=", "test_property.py"],
