@@ -302,3 +302,21 @@ def assert_one_mistake_named(result, *words):
         result.diagnosis
     for w in words:
         assert w in result.diagnosis[0], result.diagnosis[0]
+
+
+def assert_output_change_is_forward(spec, keys, every=1):
+    """A layer-0 kind's structured stack (:meth:`output_change`) against a forward pass of each network's own params,
+    for every ``every``-th element of each param of ``keys``."""
+    ly, conv, bias = spec.layers[0], spec.conv, spec.bias
+    p = spec.parameters()[0]
+    X, _ = spec.batch_data()
+    z, cache = ly.forward(p, X, conv, bias)
+    for key in keys:
+        index = np.arange(p[key].size)[::every]
+        delta = np.linspace(-0.3, 0.2, len(index))
+        got = ly.output_change(p, key, index, delta, cache, z, conv, bias)
+        for q, (i, d) in enumerate(zip(index, delta)):
+            moved = {**p, key: p[key].copy()}
+            moved[key].flat[i] += d
+            np.testing.assert_allclose(got[q], ly.forward(moved, X, conv, bias)[0], rtol=1e-12, atol=1e-14,
+                                       err_msg=f"{key}[{i}]")

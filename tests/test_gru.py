@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from oracles import assert_one_mistake_named
+from oracles import assert_one_mistake_named, assert_output_change_is_forward
 
 from gradcheck import check_network, load_spec
 from gradcheck.cli import main
@@ -143,3 +143,10 @@ def test_every_recurrent_mistake_has_an_impl():
     assert keys == {("rnn", "not_summed_over_steps"), ("rnn", "state_gradient_not_carried"),
                     ("rnn", "derivative_of_previous_state"), ("gru", "update_gate_swapped"),
                     ("gru", "reset_path_dropped")}
+
+
+@pytest.mark.parametrize(("convention", "sequences"), [("row", True), ("column", False), ("column", True)])
+def test_output_change_is_the_forward_pass_of_the_moved_params(convention, sequences):
+    """The structured stack (every step once for all the moved networks) against a forward pass of each network's
+    params: every element of Wx, Wh (the r and z blocks and the candidate's) and b."""
+    assert_output_change_is_forward(load_spec(gru_spec(convention, sequences, T=4, D=3, H=3)), ("Wx", "Wh", "b"))

@@ -108,6 +108,46 @@ class GRU(Recurrent):
         rec("h", "u * h_prev + (1 - u) * c", H, u=g["u"], h_prev=h_prev, c=g["c"])
         return self._record_output(rec, H, conv), (a_prev, g["r"], g["u"], g["c"], H)
 
+    def output_change(self, params, key, index, delta, cache, z, conv, bias):
+        """z of a stack of networks, network p with element ``index[p]`` (flat) of param ``key`` moved by
+        ``delta[p]`` (P,): (P, *z.shape).
+
+        Every step runs once for the whole stack, with the base Wh, and the moved element adds its share to its
+        one column j: δ·x_t[k] to x_t·Wx + b (Wx[k, j]), δ (b[j]), δ·h_(t−1)[k] to h_(t−1)·Wh's r or z block, or
+        δ·(r ⊙ h_(t−1))[k] to the candidate's (Wh[k, j]); the input's product x·Wx + b is the base network's, not
+        one per network of the stack."""
+        x = cache[0]
+        n_h, (n, steps, _) = self.width, x.shape
+        j, k = self.moved_columns(key, index, conv)
+        xw, Wh = self._inputs(params, x, conv)
+        p, at = len(j), np.arange(len(j))
+        dtype = np.result_type(delta, xw)
+        d = np.asarray(delta)[:, None]
+        gated = (j < 2 * n_h) if key == "Wh" else None  # a moved Wh element of the r or z block, else of h̃'s
+        h = np.zeros((p, n, n_h), dtype=dtype)
+        out = np.empty((p, n, steps, n_h), dtype=dtype) if self.sequences else None
+        for t in range(steps):
+            a = np.broadcast_to(xw[:, t], (p, n, 3 * n_h)).astype(dtype)
+            if key == "Wx":
+                a[at, :, j] += d * x[:, t, k].T
+            elif key == "b":
+                a[at, :, j] += d
+            hw = h @ Wh[:, :2 * n_h]
+            if gated is not None:
+                hw[at[gated], :, j[gated]] += d[gated] * h[at[gated], :, k[gated]]
+            r = _SIGMOID.forward(a[..., :n_h] + hw[..., :n_h])
+            u = _SIGMOID.forward(a[..., n_h:2 * n_h] + hw[..., n_h:])
+            rh = r * h
+            cw = rh @ Wh[:, 2 * n_h:]
+            if gated is not None:
+                free = ~gated
+                cw[at[free], :, j[free] - 2 * n_h] += d[free] * rh[at[free], :, k[free]]
+            c = np.tanh(a[..., 2 * n_h:] + cw)
+            h = u * h + (1.0 - u) * c
+            if out is not None:
+                out[:, :, t] = h
+        return out if out is not None else self._output(h[:, :, None, :], conv)
+
     def backward(self, delta, cache, params, conv, bias, tape=None):
         grads, dx, terms = self._bptt(delta, cache, params, conv, bias, terms=True)
         self._record_grads(tape, grads, dx, terms, params, conv, name="dA")

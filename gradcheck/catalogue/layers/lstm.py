@@ -178,12 +178,7 @@ class LSTM(Recurrent):
         x = cache[0]
         H, (n, steps, _) = self.width, x.shape
         Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
-        if key == "b":
-            k, j = None, np.asarray(index)
-        else:
-            shape = (4 * H, Wx.shape[0] if key == "Wx" else H)
-            j, k = np.unravel_index(index, shape) if conv.samples_are_columns else \
-                np.unravel_index(index, shape[::-1])[::-1]
+        j, k = self.moved_columns(key, index, conv)
         a_x = x @ Wx + (params["b"] if bias.has_b else 0.0)
         p, at = len(j), np.arange(len(j))
         dtype = np.result_type(delta, a_x)

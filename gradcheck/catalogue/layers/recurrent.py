@@ -188,6 +188,15 @@ class Recurrent(Layer):
         return params
 
     # -- arrays ------------------------------------------------------------------------------
+    def moved_columns(self, key, index, conv):
+        """(gate column j (P,), input row k (P,), None for b) of the flat elements ``index`` of param ``key``, in the
+        row layout: Wx[k, j] (D, G·H), Wh[k, j] (H, G·H), b[j] (a structured stack's :meth:`output_change`)."""
+        if key == "b":
+            return np.asarray(index), None
+        shape = (self.gates * self.width, self.features if key == "Wx" else self.width)
+        return np.unravel_index(index, shape) if conv.samples_are_columns else \
+            np.unravel_index(index, shape[::-1])[::-1]
+
     def _inputs(self, params, x, conv):
         """(x @ Wx + b over every step (..., N, T, G·H), Wh in the row layout)."""
         Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
