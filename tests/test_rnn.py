@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from oracles import assert_one_mistake_named
+from oracles import assert_one_mistake_named, assert_output_change_is_forward
 
 from gradcheck import check_network, load_spec
 from gradcheck.catalogue import ACTIVATIONS
@@ -238,3 +238,25 @@ def test_sympy_differentiates_every_activation_inside_an_rnn():
                 "layers": [{"type": "rnn", "units": 2, "activation": name}, {"units": 1}]}
         result = check_network(spec, symbolic="on", trace_code=False)
         assert result.passed and "symbolic" in result.checked, (name, str(result))
+
+
+@pytest.mark.parametrize(("convention", "sequences", "activation"),
+                         [("row", True, "tanh"), ("column", False, "sigmoid"), ("column", True, "softplus")])
+def test_output_change_is_the_forward_pass_of_the_moved_params(convention, sequences, activation):
+    """A smooth cell's structured stack (every step once for all the moved networks) against a forward pass of each
+    network's own params: every element of Wx, Wh and b."""
+    spec = load_spec(rnn_spec(convention, sequences, activation, T=4, D=2, H=3))
+    assert spec.layers[0].structured
+    assert_output_change_is_forward(spec, ("Wx", "Wh", "b"))
+
+
+def test_a_cell_with_kinks_is_recomputed_network_by_network():
+    """A relu cell's kinks are read from every step's recomputed pre-activations: no structured stack for it."""
+    from gradcheck.numeric.perturbed import Perturbed
+
+    spec = load_spec(rnn_spec(activation="relu"))
+    X, Y = spec.batch_data()
+    assert not spec.layers[0].structured
+    assert not Perturbed(spec, spec.parameters(), X, Y).uses_structure(0)
+    smooth = load_spec(rnn_spec(activation="tanh"))
+    assert Perturbed(smooth, smooth.parameters(), *smooth.batch_data()).uses_structure(0)

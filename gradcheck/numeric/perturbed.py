@@ -111,7 +111,8 @@ class Perturbed:
         layers = self.spec.layers
         ly = layers[i]
         return (self.structured and hasattr(ly, "unit_change") and ly.structured
-                and (ly.act.elementwise or i == len(layers) - 1)) or (self.structured and hasattr(ly, "output_change"))
+                and (ly.act.elementwise or i == len(layers) - 1)) or (self.structured and hasattr(ly, "output_change")
+                                                                      and ly.structured)
 
     def chunk(self, i, itemsize=8, lines=True):
         """How many perturbed networks of layer i to evaluate at once within :data:`CHUNK_BYTES`.

@@ -146,7 +146,8 @@ class Layer:
     #: True when forward is analytic in its inputs and params and evaluates complex arrays (only + − × ÷,
     #: exp, log, ... with branches taken on real parts), so complex-step finite differences may run through it.
     complex_step: ClassVar[bool] = False
-    #: False where a kind's ``unit_change`` does not apply to this configuration (a dense layer on a sequence).
+    #: False where a kind's ``unit_change`` or ``output_change`` does not apply to this configuration (a dense layer
+    #: on a sequence, an rnn whose cell has kinks).
     structured: ClassVar[bool] = True
     #: True when ``backward`` takes a stack of δs (a leading axis before the batch's) with the forward cache of one
     #: network, and returns the stack's gradients and ∂C/∂a_prev with that axis in front: the rounding allowance

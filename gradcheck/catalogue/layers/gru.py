@@ -116,13 +116,8 @@ class GRU(Recurrent):
         one column j: δ·x_t[k] to x_t·Wx + b (Wx[k, j]), δ (b[j]), δ·h_(t−1)[k] to h_(t−1)·Wh's r or z block, or
         δ·(r ⊙ h_(t−1))[k] to the candidate's (Wh[k, j]); the input's product x·Wx + b is the base network's, not
         one per network of the stack."""
-        x = cache[0]
-        n_h, (n, steps, _) = self.width, x.shape
-        j, k = self.moved_columns(key, index, conv)
-        xw, Wh = self._inputs(params, x, conv)
-        p, at = len(j), np.arange(len(j))
-        dtype = np.result_type(delta, xw)
-        d = np.asarray(delta)[:, None]
+        x, j, k, xw, Wh, at, d, dtype = self.moved_stack(params, key, index, delta, cache, conv)
+        n_h, (n, steps, _), p = self.width, x.shape, len(at)
         gated = (j < 2 * n_h) if key == "Wh" else None  # a moved Wh element of the r or z block, else of h̃'s
         h = np.zeros((p, n, n_h), dtype=dtype)
         out = np.empty((p, n, steps, n_h), dtype=dtype) if self.sequences else None

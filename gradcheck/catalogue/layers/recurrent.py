@@ -197,6 +197,16 @@ class Recurrent(Layer):
         return np.unravel_index(index, shape) if conv.samples_are_columns else \
             np.unravel_index(index, shape[::-1])[::-1]
 
+    def moved_stack(self, params, key, index, delta, cache, conv):
+        """What every step of a structured stack of moved networks needs (:meth:`output_change`): (the input x
+        (N, T, D), the moved elements' column j and row k (:meth:`moved_columns`), the base network's x·Wx + b
+        (N, T, G·H) and Wh (H, G·H) in the row layout, the stack's positions (P,), δ as a column (P, 1), and the
+        stack's dtype: complex for complex steps)."""
+        x = cache[0]
+        j, k = self.moved_columns(key, index, conv)
+        xw, Wh = self._inputs(params, x, conv)
+        return x, j, k, xw, Wh, np.arange(len(j)), np.asarray(delta)[:, None], np.result_type(delta, xw)
+
     def _inputs(self, params, x, conv):
         """(x @ Wx + b over every step (..., N, T, G·H), Wh in the row layout)."""
         Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)

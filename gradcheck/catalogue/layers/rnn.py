@@ -88,6 +88,12 @@ class RNN(Recurrent):
     def kink_texts(self):
         return (f"{self.cell_act.kink_text} (inside rnn layer {self.index}, at every step)",) if self.kinked else ()
 
+    @property
+    def structured(self):
+        """A smooth cell's moved networks run as one structured stack (:meth:`output_change`); a cell with kinks is
+        recomputed in full, network by network: its kinks are read from every step's pre-activations."""
+        return not self.kinked
+
     def describe(self):
         return self._describe(f", {self.cell}")
 
@@ -104,6 +110,29 @@ class RNN(Recurrent):
             S.append(s)
             H.append(h)
         return xw, np.stack(S, axis=-2), np.stack(H, axis=-2)
+
+    def output_change(self, params, key, index, delta, cache, z, conv, bias):
+        """z of a stack of networks, network p with element ``index[p]`` (flat) of param ``key`` moved by
+        ``delta[p]`` (P,): (P, *z.shape). Every step runs once for the whole stack, with the base Wh, and the moved
+        element adds its share to its one column j of s_t: δ·x_t[k] (Wx[k, j]), δ (b[j]) or δ·h_(t−1)[k]
+        (Wh[k, j]); the input's product x·Wx + b is the base network's (only where :attr:`structured`)."""
+        x, j, k, xw, Wh, at, d, dtype = self.moved_stack(params, key, index, delta, cache, conv)
+        width, (n, steps, _), p = self.width, x.shape, len(at)
+        h = np.zeros((p, n, width), dtype=dtype)
+        out = np.empty((p, n, steps, width), dtype=dtype) if self.sequences else None
+        for t in range(steps):
+            s = h @ Wh
+            s += xw[:, t]
+            if key == "Wx":
+                s[at, :, j] += d * x[:, t, k].T
+            elif key == "b":
+                s[at, :, j] += d
+            elif t:
+                s[at, :, j] += d * h[at, :, k]
+            h = self.cell_act.forward(s)
+            if out is not None:
+                out[:, :, t] = h
+        return out if out is not None else self._output(h[:, :, None, :], conv)
 
     def forward(self, params, a_prev, conv, bias, tape=None):
         rec = Recorder(tape, "forward")
