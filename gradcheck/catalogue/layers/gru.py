@@ -123,10 +123,7 @@ class GRU(Recurrent):
         out = np.empty((p, n, steps, n_h), dtype=dtype) if self.sequences else None
         for t in range(steps):
             a = np.broadcast_to(xw[:, t], (p, n, 3 * n_h)).astype(dtype)
-            if key == "Wx":
-                a[at, :, j] += d * x[:, t, k].T
-            elif key == "b":
-                a[at, :, j] += d
+            self.add_moved(a, key, at, j, k, d, x[:, t])  # Wh's share goes to h·Wh's blocks, below
             hw = h @ Wh[:, :2 * n_h]
             if gated is not None:
                 hw[at[gated], :, j[gated]] += d[gated] * h[at[gated], :, k[gated]]

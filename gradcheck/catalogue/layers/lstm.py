@@ -188,12 +188,7 @@ class LSTM(Recurrent):
         for t in range(steps):
             a_t = h @ Wh
             a_t += a_x[:, t]
-            if key == "Wx":
-                a_t[at, :, j] += d * x[:, t, k].T
-            elif key == "b":
-                a_t[at, :, j] += d
-            elif t:
-                a_t[at, :, j] += d * h[at, :, k]
+            self.add_moved(a_t, key, at, j, k, d, x[:, t], h if t else None)
             _, c, _, h = _cell(a_t, c, H)
             if out is not None:
                 out[:, :, t] = h

@@ -207,6 +207,18 @@ class Recurrent(Layer):
         xw, Wh = self._inputs(params, x, conv)
         return x, j, k, xw, Wh, np.arange(len(j)), np.asarray(delta)[:, None], np.result_type(delta, xw)
 
+    @staticmethod
+    def add_moved(a, key, at, j, k, d, x_t, h=None):
+        """Add, in place, each moved network's share of its element to one step's pre-activations ``a`` (P, N, ...):
+        network ``at[p]``'s column ``j[p]`` gets δ·x_t[k] for Wx[k, j], δ for b[j], and δ·h[k] for Wh[k, j] where
+        ``h`` (the stack's h_(t−1), P, N, H) is given (at the first step h_(−1) = 0 adds nothing)."""
+        if key == "Wx":
+            a[at, :, j] += d * x_t[:, k].T
+        elif key == "b":
+            a[at, :, j] += d
+        elif h is not None:
+            a[at, :, j] += d * h[at, :, k]
+
     def _inputs(self, params, x, conv):
         """(x @ Wx + b over every step (..., N, T, G·H), Wh in the row layout)."""
         Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)

@@ -123,12 +123,7 @@ class RNN(Recurrent):
         for t in range(steps):
             s = h @ Wh
             s += xw[:, t]
-            if key == "Wx":
-                s[at, :, j] += d * x[:, t, k].T
-            elif key == "b":
-                s[at, :, j] += d
-            elif t:
-                s[at, :, j] += d * h[at, :, k]
+            self.add_moved(s, key, at, j, k, d, x[:, t], h if t else None)
             h = self.cell_act.forward(s)
             if out is not None:
                 out[:, :, t] = h
