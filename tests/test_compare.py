@@ -278,3 +278,38 @@ def test_sampled_tensors_judge_only_their_checked_elements():
     t = tensor("W0", [[1.0, 5.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]], mask=mask)
     assert t.passed and t.n_checked == 2 and t.count("unchecked") == 2
     assert all(r.verdict != "unchecked" for r in t.blame())
+
+
+def _blind_case(reference, **more):
+    values = {"numeric": np.array([1e-12, 0.5]), "backprop": np.asarray(reference, float)}
+    values.update({k: np.asarray(v, float) for k, v in more.items()})
+    return TensorCheck("W0", 0, "W", (2,), values, tuple(op for op in ("backprop", "symbolic", "impl") if op in values),
+                       bound=np.array([1e-11, 1e-9]))
+
+
+def test_a_difference_blind_to_the_reference_s_slope_leaves_every_opinion_inconclusive():
+    t = _blind_case([5.0, 0.5], impl=[5.0, 0.5])
+    assert list(t.verdict("backprop")) == list(t.verdict("impl")) == ["inconclusive", "good"]
+    assert t.passed and t.blind() == 2 and t.blind_elements("impl").tolist() == [True, False]
+    result = CheckResult("net", [t], ("backprop", "impl"), ("backprop", "impl"), RTOL, ATOL)
+    assert any("narrower than any step" in n and "W0[0]" in n for n in result.notes)
+    assert not any("own error bound is larger" in n for n in result.notes)  # counted once, under its own reason
+
+
+def test_a_wrong_value_where_reference_and_difference_agree_on_a_flat_loss_fails():
+    t = _blind_case([0.0, 0.5], impl=[5.0, 0.5])
+    assert t.verdict("impl")[0] == "wrong" and not t.passed and t.blind() == 0
+
+
+def test_a_difference_that_finds_a_slope_is_not_blind():
+    t = TensorCheck("W0", 0, "W", (1,), {"numeric": np.array([1.0]), "backprop": np.array([5.0])}, ("backprop",),
+                    bound=np.array([1e-9]))
+    assert t.verdict("backprop")[0] == "wrong" and t.blind() == 0
+
+
+def test_sympy_siding_with_the_difference_makes_the_reference_wrong_not_the_difference_blind():
+    for exact in (1e-12, 0.0):  # SymPy good, and SymPy within the difference's bound
+        t = _blind_case([5.0, 0.5], symbolic=[exact, 0.5])
+        assert t.verdict("backprop")[0] == "wrong" and t.verdict("symbolic")[0] != "wrong" and not t.passed
+    t = _blind_case([5.0, 0.5], symbolic=[5.0, 0.5])  # SymPy with the reference: the difference is blind
+    assert t.verdict("backprop")[0] == t.verdict("symbolic")[0] == "inconclusive" and t.passed

@@ -573,3 +573,50 @@ def test_check_function_allows_for_a_function_that_is_all_rounding():
     correct = check_function(f, g, c.copy())
     assert correct.passed, str(correct)
     assert not check_function(f, lambda v: g(v) + 1e-6, c.copy()).passed
+
+
+def test_a_slope_narrower_than_every_float64_step_is_inconclusive_and_slips_elsewhere_still_fail():
+    """An input of 2^63 beside inputs of order 1 in one batchnorm: four conv weights have exact gradients of -9e7
+    (mpmath at 60 digits agrees with the reference), but the loss moves by only 11 ulps, within a width of 1e-21,
+    so the finite difference finds it flat at every step. It used to fail the correct backprop; no float64
+    difference resolves those weights, so they are inconclusive for every opinion, with a note saying why. A slip
+    on an element the difference does resolve still fails, and so does a wrong value where the loss really is
+    flat (the reference agreeing with the difference there)."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "batchnorm_over_a_huge_input.json").read_text())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W0 = correct.tensor("W0")
+    blind = W0.blind_elements("backprop")
+    assert blind.sum() == 4 and np.all(np.abs(W0.values["backprop"][blind]) > 1e7)
+    assert np.all(np.abs(W0.values["numeric"][blind]) <= W0.bound[blind])  # the premise: the difference sees no slope
+    assert any("narrower than any step" in note for note in correct.notes)
+    spec = load_spec(net)
+    params = spec.parameters(None)
+    X, Y = spec.batch_data(None)
+    _, exact = backprop(spec, params, X, spec.targets(Y))
+    resolved = np.abs(exact[6]["W"]) > 1e-6  # a dense layer's weights, far above rounding
+
+    def slipped(p, X_, Y_):
+        _, g = backprop(spec, p, X_, Y_)
+        g[6]["W"] = g[6]["W"].copy()
+        g[6]["W"][np.unravel_index(int(np.argmax(resolved)), resolved.shape)] *= -1.0
+        return g
+
+    wrong = check_network(net, slipped, symbolic="off")
+    assert not wrong.passed and "wrong" in set(wrong.tensor("W6").verdict("impl").flat), str(wrong)
+    layer, kind, at = next((t.layer, t.kind, int(np.flatnonzero(hit)[0])) for t in correct.tensors
+                           if (hit := ((np.abs(t.values["backprop"]) < 1e-9) & (t.verdict("backprop") == "good")
+                                       & (np.abs(t.values["numeric"]) <= t.bound)).ravel()).any())  # a flat loss
+
+    def invented(p, X_, Y_):
+        _, g = backprop(spec, p, X_, Y_)
+        g[layer][kind] = g[layer][kind].copy()
+        g[layer][kind].flat[at] = 5.0
+        return g
+
+    wrong = check_network(net, invented, symbolic="off")
+    name = next(t.name for t in wrong.tensors if (t.layer, t.kind) == (layer, kind))
+    assert not wrong.passed and wrong.tensor(name).verdict("impl").flat[at] == "wrong", str(wrong)

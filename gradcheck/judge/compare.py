@@ -22,6 +22,12 @@ plus rounding of the loss at its scale):
   is a value the joint test of all kinks finds wrong (``joint``: not a sub- or supergradient
   as a vector, see :mod:`gradcheck.judge.subgradient`). An element too close to a kink for
   any step to resolve (``unresolved``) is inconclusive, whatever its value.
+* **blind**: where the finite difference finds no slope at all (its value within its own
+  bound of 0) and the reference backprop, exact but for its rounding, finds one it cannot
+  explain, the loss changes only within a width narrower than any step the difference
+  takes (a norm over values of very different sizes): every opinion is inconclusive there
+  (:meth:`TensorCheck.blind_elements`), unless SymPy's exact value sides with the finite
+  difference, which makes the reference the one that is wrong.
 
 ``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
 than it. An analytic opinion may also differ from the exact gradient by the rounding
@@ -226,6 +232,7 @@ class TensorCheck:
     joint: dict | None = None
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)
+    _blind: np.ndarray | None = field(default=None, repr=False)
 
     USER = ("impl", "analytic")
 
@@ -239,7 +246,29 @@ class TensorCheck:
             if op in self.unevaluated:
                 ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
             self._err[op] = (ab, rel, self._at_kinks(op, ver))
+        self._blinded()
         self._undecided()
+
+    def _blinded(self):
+        """Every opinion is inconclusive where the finite difference is blind: it finds no slope (its value within
+        its own bound of 0), and the reference backprop, exact but for the rounding already allowed it, finds one
+        beyond what that bound explains. A loss that moves by a slope the difference never sees changes only within
+        a width narrower than its every step, by no more than its rounding (an input of 1e18 beside inputs of 1 in
+        one norm): no finite difference resolves it. Where SymPy's exact value agrees with the finite difference (within
+        its tolerance or its bound), the reference is the one that is wrong, and nothing changes."""
+        reference, symbolic = self._err.get("backprop"), self._err.get("symbolic")
+        if reference is None or self.bound is None:
+            return
+        with np.errstate(invalid="ignore"):
+            flat = np.abs(np.asarray(self.values["numeric"], float)) <= np.asarray(self.bound, float)
+        blind = flat & self._failing(reference[2])
+        if symbolic is not None:  # SymPy within the difference's reach: two against the reference
+            blind &= (symbolic[2] != _GOOD) & (symbolic[2] != _INCONCLUSIVE)
+        if not blind.any():
+            return
+        for _, _, ver in self._err.values():
+            ver[blind & (ver != _UNCHECKED)] = _INCONCLUSIVE
+        self._blind = blind
 
     def _undecided(self):
         """An opinion that agrees with the finite difference is still inconclusive where another opinion differs
@@ -318,6 +347,19 @@ class TensorCheck:
         backprop's rounding there is as large as the element itself (see :func:`_swamped`)."""
         return np.asarray(self._swamped.get(opinion, False) & self.inconclusive(opinion), bool).reshape(self.shape)
 
+    def blind_elements(self, opinion):
+        """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because the finite difference
+        is blind there (see :meth:`_blinded`), and not for the backprop's rounding."""
+        if self._blind is None:
+            return np.zeros(self.shape, dtype=bool)
+        return (self._blind.reshape(self.shape) & self.inconclusive(opinion) & ~self.swamped_elements(opinion))
+
+    def blind(self, opinion=None):
+        """How many elements of ``opinion`` (or of every checked one) are inconclusive because the finite difference
+        is blind there (see :meth:`_blinded`)."""
+        ops = [opinion] if opinion else list(self.checked)
+        return sum(int(np.count_nonzero(self.blind_elements(op))) for op in ops)
+
     def swamped(self, opinion=None):
         """How many elements of ``opinion`` (or of every checked one) are inconclusive because a correct float64
         backprop's rounding there is as large as the element itself (see :func:`_swamped`)."""
@@ -360,15 +402,18 @@ class TensorCheck:
         return sum(int(np.count_nonzero(self._err[op][2] == code))
                    for op in ([opinion] if opinion else self.checked) if op in self._err)
 
-    def first(self, band, swamped=True):
+    def first(self, band, swamped=True, blind=None):
         """``"W0[1, 2]"``: the first element in ``band`` (None if there is none); with ``swamped=False``, not one
-        inconclusive for the backprop's rounding (see :meth:`swamped`)."""
+        inconclusive for the backprop's rounding (see :meth:`swamped`); with ``blind`` True or False, only one
+        inconclusive because the finite difference is blind there (see :meth:`blind`), or only another."""
         for op in self.checked:
             if op not in self._err:
                 continue
             where = self._err[op][2] == _band_code(band)
             if not swamped:
                 where &= ~np.asarray(self._swamped.get(op, False), bool)
+            if blind is not None:
+                where &= self.blind_elements(op).reshape(where.shape) == blind
             if (hit := np.argwhere(where)).size:
                 return ElementBlame(self.name, tuple(int(i) for i in hit[0]), op, 0, 0, 0, 0, band).element
         return None
