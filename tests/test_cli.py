@@ -311,3 +311,25 @@ def test_input_files_are_never_modified(net_file, capsys):
                  ["--impl", f"{MLP}:nan_result_column"], ["--impl", f"{MLP}:good_column", "--format", "latex"]):
         run([net_file, xor, *args], capsys)
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (net_file, xor)} == before
+
+
+def test_numpy_s_overflow_warnings_in_gradcheck_s_own_passes_stay_quiet_and_the_user_s_do_not(
+        tmp_path, net_file, recwarn, capsys):
+    """A scale of 1e200 overflows in the reference's passes: the verdicts and notes say what that means, so NumPy's
+    warnings from them (which name gradcheck's files) are not printed. A warning of the user's own backprop is."""
+    case = Path(__file__).parent / "cases" / "groupnorm_gamma_of_1e200.json"
+    code, _, err = run([case], capsys)
+    assert code == 0 and "RuntimeWarning" not in err
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    impl = tmp_path / "noisy.py"
+    impl.write_text(f"import sys\nimport numpy as np\nsys.path.insert(0, {str(MLP.parent)!r})\n"
+                    "from sigmoid_mlp import good_column\n\n\n"
+                    "def backprop(params, X, Y):\n"
+                    "    np.exp(np.array([1000.0]))  # overflows: the user's own warning\n"
+                    "    return good_column(params, X, Y)\n")
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "gradcheck", str(net_file), "--impl", f"{impl}:backprop",
+                           "--symbolic", "off", "--quiet"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and "overflow encountered in exp" in done.stderr, done.stderr

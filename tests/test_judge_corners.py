@@ -620,3 +620,63 @@ def test_a_slope_narrower_than_every_float64_step_is_inconclusive_and_slips_else
     wrong = check_network(net, invented, symbolic="off")
     name = next(t.name for t in wrong.tensors if (t.layer, t.kind) == (layer, kind))
     assert not wrong.passed and wrong.tensor(name).verdict("impl").flat[at] == "wrong", str(wrong)
+
+
+def test_a_rounding_allowance_that_overflows_is_no_bound_not_nan():
+    """A groupnorm scale of 1.02e200: the dense weights above it have gradients of 4e199 that the finite difference
+    matches to 1e-13, but the reference backprop's rounding allowance overflowed in its draws and came out NaN,
+    which made every comparison it joined false: the correct backprop was 'suspicious'. The draws are run again
+    scaled down where they overflow; what overflows even so is inf (no bound: such an element is good within
+    rtol and inconclusive beyond it). A sign flip where the allowance is finite still fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "groupnorm_gamma_of_1e200.json").read_text())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    assert all(not np.isnan(t.rounding).any() for t in correct.tensors)
+    W4 = correct.tensor("W4")
+    assert np.isinf(W4.rounding).any()  # the premise: an allowance beyond float64
+    huge = np.abs(W4.values["backprop"]) > 1e199
+    assert huge.any() and set(W4.verdict("backprop")[huge]) == {"good"}
+    at = int(np.flatnonzero((np.isfinite(W4.rounding) & (W4.verdict("backprop") == "good")
+                             & (np.abs(W4.values["backprop"]) > 1e3 * W4.rounding)).ravel())[0])
+    spec = load_spec(net)
+
+    def slipped(p, X_, Y_):
+        _, g = backprop(spec, p, X_, Y_)
+        g[4]["W"] = g[4]["W"].copy()
+        g[4]["W"].flat[at] *= -1.0
+        return g
+
+    wrong = check_network(net, slipped, symbolic="off")
+    assert not wrong.passed and wrong.tensor("W4").verdict("impl").flat[at] == "wrong", str(wrong)
+
+
+def test_the_rounding_draws_scale_with_what_they_carry_and_a_run_that_overflows_says_so():
+    """The draws of the propagated rounding are linear in the roundings they carry, which lets a run that
+    overflows be run again scaled down: scaled by 2^-600, every draw is the same draw times 2^-600, bit for bit.
+    The groupnorm scale of 1.02e200 overflows at full scale, and not at 2^-600."""
+    import json
+    from pathlib import Path
+
+    from gradcheck.reference import rounding
+    from gradcheck.reference.backprop import reference_pass
+
+    huge = json.loads((Path(__file__).parent / "cases" / "groupnorm_gamma_of_1e200.json").read_text())
+    plain_net = {"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
+                 "loss": "mse", "batch": 5, "seed": 3}
+    for net, overflows in ((plain_net, False), (huge, True)):
+        spec = load_spec(net)
+        params, (X, Y) = spec.parameters(None), spec.batch_data(None)
+        Y = spec.targets(Y)
+        done = reference_pass(spec, params, X, Y)
+        injected = rounding.roundings(spec, params, X, Y, done)
+        plain, over = rounding._propagated(spec, params, done, injected, 0)
+        scaled, over_scaled = rounding._propagated(spec, params, done, injected, 0, scale=rounding.RESCALE)
+        assert over == overflows and not over_scaled
+        if not overflows:
+            for a, b in zip(plain, scaled):
+                for key in a:
+                    for x, y in zip(a[key].stacks, b[key].stacks):
+                        np.testing.assert_array_equal(x * rounding.RESCALE, y)

@@ -146,16 +146,35 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
     """Per element, the rounding error a correct float64 backprop may have, in units of ε (dicts shaped like
     params): the local part plus :data:`SIGMAS` × the propagated part's root mean square (see the module).
     ``done``, the :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if already made."""
-    conv = spec.conv
     if done is None:
         done = reference_pass(spec, params, X, Y)
-    fw, seen = done.fw, done.seen
+    injected = roundings(spec, params, X, Y, done)
+    spread, overflowed = _propagated(spec, params, done, injected, seed)
+    rms = [{key: part.rms(DRAWS + 1) for key, part in layer.items()} for layer in spread]
+    if overflowed or not all(np.all(np.isfinite(v)) for layer in rms for v in layer.values()):
+        # The draws overflowed (weights of 1e199): the propagation is linear in the roundings it carries, so run
+        # it again with all of them scaled down by a power of two and scaled back, and keep the larger of the two
+        # (each is good where it neither overflowed nor underflowed; inf where even the scaled run overflows).
+        again, _ = _propagated(spec, params, done, injected, seed, scale=RESCALE)
+        for layer, other in zip(rms, again):
+            for key, v in layer.items():
+                with np.errstate(over="ignore"):
+                    layer[key] = np.maximum(np.where(np.isfinite(v), v, np.inf), other[key].rms(DRAWS + 1) / RESCALE)
+    local = injected[-1]
+    return [{key: _unbounded(local[i][key] + SIGMAS * rms[i][key]) for key in local[i]}
+            for i in range(len(spec.layers))]
+
+
+def roundings(spec, params, X, Y, done):
+    """What the draws carry and what does not depend on them: (per layer, σ'(z)'s rounding times ∂C/∂a, None
+    without an activation; per layer, its own rounding of ∂C/∂a_prev; the output's error; per layer, its own
+    rounding of each param's gradient, the local part), of the reference pass ``done``."""
+    conv, fw, seen = spec.conv, done.fw, done.seen
     last = len(spec.layers) - 1
     fused = fused_loss(spec) is not None
-    rng = np.random.default_rng([seed, 0x40D])
     local, own_da, slopes = [None] * len(spec.layers), [None] * len(spec.layers), [None] * len(spec.layers)
     rounded = [None] * len(spec.layers)  # each layer's output's rounding beyond ε·|a|, where a layer magnified it
-    for ly in spec.layers:  # what does not depend on the draw: each layer's own rounding, σ' and its noise
+    for ly in spec.layers:
         i = ly.index
         z, delta, a, da = seen[i]
         size = np.abs(np.where(np.isfinite(delta), delta, 0.0))
@@ -169,34 +188,64 @@ def backprop_rounding(spec, params, X, Y, seed=0, done=None):
                 slope = np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
                 own = ly.act.derivative_rounding  # σ'(z)'s own rounding, in units of ε
                 slopes[i] = np.abs(da) * (slope + 1.0 if own is None else own(z, a))
-    out_err = _output_error(spec, params, X, Y, fw)
+    return slopes, own_da, _output_error(spec, params, X, Y, fw), local
+
+
+#: The scale of the second run of draws where the first overflowed (exact: a power of two).
+RESCALE = 2.0**-600
+
+
+def _propagated(spec, params, done, injected, seed, scale=1.0):
+    """(per layer and param, the :class:`_Spread` of the draws of the rounding carried back from the output (and
+    injected at every activation and layer on the way: ``injected`` is (σ' noise per layer, ∂C/∂a_prev's own
+    rounding per layer, the output's error, and the local parts, whose keys are the params'), all of it times
+    ``scale``; the same draws for the same ``seed``; whether any draw overflowed on the way)."""
+    conv, fw, seen = spec.conv, done.fw, done.seen
+    slopes, own_da, out_err, local = injected
+    last = len(spec.layers) - 1
+    rng = np.random.default_rng([seed, 0x40D])
     spread = [{key: _Spread() for key in own} for own in local]
     # All draws in one pass where every layer's backward takes a stack (and no softmax's Jacobian, which sums over
     # a unit axis counted from the front, is applied to it); else one pass per draw.
     stacked = all(ly.stacks_backward and (slopes[ly.index] is None or ly.act.derivative is not None)
                   for ly in spec.layers)
     runs = [(DRAWS + 1, True)] if stacked else [(None, k == 0) for k in range(DRAWS + 1)]
+    overflowed = False
     for draws, coherent in runs:
         signs = _Signs(rng, () if draws is None else (draws,), coherent)
-        pending = {last: out_err * signs(out_err.shape)}  # ∂C/∂a's rounding, signed
+        pending = {last: scale * out_err * signs(out_err.shape)}  # ∂C/∂a's rounding, signed
         for ly in reversed(spec.layers):
             i = ly.index
             z, _, a, _ = seen[i]
             err = pending.pop(i)
             with np.errstate(all="ignore"):
                 if slopes[i] is not None:
-                    noise = slopes[i]
+                    noise = scale * slopes[i]
                     e_delta = ly.act.vjp(err, z, a, ly.unit_axis(conv)) + noise * signs(noise.shape)
                 else:
                     e_delta = err
-            e_delta = np.where(np.isfinite(e_delta), e_delta, 0.0)
+            finite = np.isfinite(e_delta)
+            delta = seen[i][1]
+            overflowed |= bool(np.any(~finite & (True if delta is None else np.isfinite(delta))))  # δ itself finite
+            e_delta = np.where(finite, e_delta, 0.0)
             carried, err = ly.backward(e_delta, fw.a_in[i], params[i], conv, spec.bias)
             if err is not None:
-                pass_back(pending, ly, _signed(err, own_da[i], signs, ly.multi_input))
+                pass_back(pending, ly, _signed(err, _scaled(own_da[i], scale, ly.multi_input), signs, ly.multi_input))
             for key, v in carried.items():
                 spread[i][key].add(v if draws is not None else v[None])
-    return [{key: local[i][key] + SIGMAS * spread[i][key].rms(DRAWS + 1) for key in local[i]}
-            for i in range(len(spec.layers))]
+    return spread, overflowed
+
+
+def _scaled(own, scale, multi):
+    if scale == 1.0 or own is None:
+        return own
+    return [scale * o for o in own] if multi else scale * own
+
+
+def _unbounded(rounding):
+    """An allowance that overflowed (inf − inf, inf·0: weights of 1e199) as what it is, no bound at all: inf, not
+    NaN, which would fail every comparison it joins, the element's own within rtol too."""
+    return np.where(np.isnan(rounding), np.inf, rounding)
 
 
 def _input_rounding(ly, fw, params, magnitudes, spec, size, local, rounded):
@@ -256,7 +305,9 @@ class _Spread:
         if odd.any():
             part = np.abs(np.concatenate([v[:, odd] for v in self.stacks]))
             top = part.max(axis=0)
-            out[odd] = top * np.sqrt(np.square(part / np.where(top > 0, top, 1.0)).sum(axis=0) / draws)
+            with np.errstate(invalid="ignore"):
+                scaled = top * np.sqrt(np.square(part / np.where(top > 0, top, 1.0)).sum(axis=0) / draws)
+            out[odd] = np.where(np.isinf(top), np.inf, scaled)  # a draw that overflowed: no bound
         return out
 
 
