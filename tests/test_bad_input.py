@@ -432,3 +432,29 @@ def test_data_of_the_wrong_shape_given_in_python_is_named(convention):
     with pytest.raises(SpecError, match=r"Y: expected 4 samples \(as many as X\), got 3"):
         check_network(spec, symbolic="off", data=(X, np.array([0, 1, 2])))
     assert check_network(spec, symbolic="off", data=(X, np.array([0, 1, 2, 1]))).passed
+
+
+@pytest.mark.parametrize("where, value, named", [
+    (("params", 0, "W", 0, 2), 1e308, ["dense layer 0 (layers[0])", "params[0].W (up to 1e+308)"]),
+    (("data", "Y", 1, 0), 1e300, ["the loss of the outputs and targets", "data.Y (up to 1e+300)"]),
+])
+def test_a_loss_that_is_not_finite_at_the_given_values_is_bad_input_naming_where(where, value, named, tmp_path,
+                                                                                   capsys):
+    """A weight of 1e308 overflows z, a target of 1e300 the loss of squares: every finite difference of such a
+    loss is meaningless, so it is bad input, named, not a table of NaN failures."""
+    params = [{"W": [[0.1, 0.2, 0.3]] * 3, "b": [0.0] * 3}, {"W": [[0.1, -0.2, 0.3]] * 2, "b": [0.1, 0.2]}]
+    net = dict(NET, layers=[{"units": 3, "activation": "linear"}, NET["layers"][1]], params=params,
+               data={"X": [[0.5, -1.0, 2.0]] * 5, "Y": [[0.2, 0.4]] * 5})
+    target = net
+    for key in where[:-1]:
+        target = target[key]
+    target[where[-1]] = value
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(net))
+    code, _, err = run([path], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "is not finite" in err or "is inf" in err or "is nan" in err
+    for text in named:
+        assert text in err, err
+    with pytest.raises(SpecError):
+        check_network(net, symbolic="off")

@@ -23,7 +23,7 @@ from ..numeric.kinks import agreeing, unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import grow_elements, numeric_gradient, refine_elements
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
-from ..reference.backprop import reference_pass
+from ..reference.backprop import not_finite, reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
 from ..spec.arrays import given_batch, given_targets, parse_params
 from ..spec.parse import load_spec
@@ -161,6 +161,8 @@ def _prepare(spec, impl, params, data, opts):
 def reference_stage(s, opts):
     """The reference backprop, and the mode that runs (with the sample of a sampled check)."""
     s.done = reference_pass(s.spec, s.params, s.X, s.Y)
+    if (why := not_finite(s.spec, s.params, s.X, s.Y, s.done)) is not None:
+        raise SpecError("", why, s.spec.source)
     s.loss, s.reference = s.done.loss, s.done.grads
     s.mode, mode_note = resolve_mode(opts.mode, s.spec, s.n, opts.method, opts.sample, opts.directions)
     if s.mode == "sampled":

@@ -261,3 +261,24 @@ def pass_back(pending, ly, da):
     for j, d in zip(ly.inputs, da if ly.multi_input else [da]):
         if j >= 0:
             pending[j] = pending[j] + d if j in pending else d
+
+
+def not_finite(spec, params, X, Y, done):
+    """Why the loss of the reference pass ``done`` is not finite, as a sentence naming the first layer whose output
+    is not and the largest values given (a weight of 1e300 overflows z, a target of 1e300 the loss of squares);
+    None where it is finite. No finite difference of such a loss means anything."""
+    if np.isfinite(done.loss):
+        return None
+    fw = done.fw
+    first = next((ly for ly in spec.layers if not (np.all(np.isfinite(fw.z[ly.index]))
+                                                   and np.all(np.isfinite(fw.a[ly.index])))), None)
+    at = (f"{first.kind} layer {first.index} (layers[{first.index}]) is the first whose output is not finite"
+          if first is not None else "every layer's output is finite, and the loss of the outputs and targets is not")
+    sizes = [(f"params[{i}].{key}", float(np.max(np.abs(v)))) for i, layer in enumerate(params)
+             for key, v in layer.items() if key != "mask" and np.size(v)]
+    sizes += [(f"data.{name}", float(np.max(np.abs(np.asarray(v, float))))) for name, v in (("X", X), ("Y", Y))
+              if np.size(v) and np.asarray(v).dtype.kind in "fiu"]
+    largest = sorted(sizes, key=lambda s: -s[1] if np.isfinite(s[1]) else -np.inf)[:2]
+    named = " and ".join(f"{where} (up to {size:.3g})" for where, size in largest)
+    return (f"the loss at these params and data is {done.loss!r}, so no gradient can be checked: {at}; the largest "
+            f"values are in {named}. Way out: params and data of moderate size")
