@@ -313,3 +313,14 @@ def test_sympy_siding_with_the_difference_makes_the_reference_wrong_not_the_diff
         assert t.verdict("backprop")[0] == "wrong" and t.verdict("symbolic")[0] != "wrong" and not t.passed
     t = _blind_case([5.0, 0.5], symbolic=[5.0, 0.5])  # SymPy with the reference: the difference is blind
     assert t.verdict("backprop")[0] == t.verdict("symbolic")[0] == "inconclusive" and t.passed
+
+
+def test_an_element_without_a_finite_difference_leaves_every_opinion_inconclusive_and_its_neighbour_is_judged():
+    t = TensorCheck("b0", 0, "b", (2,), {"numeric": np.array([np.nan, 0.5]), "backprop": np.array([5.0, 0.5]),
+                                         "impl": np.array([5.0, 0.1])}, ("backprop", "impl"),
+                    bound=np.array([np.inf, 1e-9]))
+    assert list(t.verdict("backprop")) == ["inconclusive", "good"]
+    assert list(t.verdict("impl")) == ["inconclusive", "wrong"] and not t.passed  # the slip beside it fails
+    assert t.unmeasured() == 2 and t.blind() == 0 and np.isfinite(t.max_rel_error)
+    result = CheckResult("net", [t], ("backprop", "impl"), ("backprop", "impl"), RTOL, ATOL)
+    assert any("not finite at any step" in n and "b0[0]" in n for n in result.notes)

@@ -680,3 +680,29 @@ def test_the_rounding_draws_scale_with_what_they_carry_and_a_run_that_overflows_
                 for key in a:
                     for x, y in zip(a[key].stacks, b[key].stacks):
                         np.testing.assert_array_equal(x * rounding.RESCALE, y)
+
+
+def test_an_element_whose_every_step_overflows_the_loss_is_inconclusive_and_slips_elsewhere_still_fail():
+    """A loss of 1.7e-40 with one weight of 3e183 above a bias at 0: every step the finite difference takes on
+    that bias sends the loss to inf, so the difference has no value there. The correct backprop used to fail on
+    a NaN; no value can be judged there, so every opinion is inconclusive, with a note of its own, and the
+    summary's largest error leaves the element out. A slip on a measured element still fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "overflow_at_every_step.json").read_text())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    b0 = correct.tensor("b0")
+    assert np.isnan(b0.values["numeric"][0]) and b0.unmeasured_elements("backprop").tolist() == [True] + [False] * 4
+    assert any("not finite at any step" in note and "b0[0]" in note for note in correct.notes)
+    assert np.isfinite(correct.max_rel_error)
+    spec = load_spec(net)
+
+    def slipped(p, X_, Y_):
+        _, g = backprop(spec, p, X_, Y_)
+        g[1]["b"] = -g[1]["b"]  # the output biases move C by 2e-20 each: measured
+        return g
+
+    wrong = check_network(net, slipped, symbolic="off")
+    assert not wrong.passed and set(wrong.tensor("b1").verdict("impl").flat) == {"wrong"}, str(wrong)

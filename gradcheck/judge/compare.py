@@ -28,6 +28,10 @@ plus rounding of the loss at its scale):
   takes (a norm over values of very different sizes): every opinion is inconclusive there
   (:meth:`TensorCheck.blind_elements`), unless SymPy's exact value sides with the finite
   difference, which makes the reference the one that is wrong.
+* **unmeasured**: where the finite difference has no value at all (the loss is not finite
+  at any step it takes: a weight of 3e183 above a unit at 0 turns a loss of 1e-40 to inf
+  at a step of 1e-14), every opinion is inconclusive
+  (:meth:`TensorCheck.unmeasured_elements`).
 
 ``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
 than it. An analytic opinion may also differ from the exact gradient by the rounding
@@ -232,7 +236,8 @@ class TensorCheck:
     joint: dict | None = None
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)
-    _blind: np.ndarray | None = field(default=None, repr=False)
+    #: Per reason ("blind", "unmeasured"), the elements every opinion is inconclusive at for it.
+    _reasons: dict = field(default_factory=dict, repr=False)
 
     USER = ("impl", "analytic")
 
@@ -247,6 +252,7 @@ class TensorCheck:
                 ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
             self._err[op] = (ab, rel, self._at_kinks(op, ver))
         self._blinded()
+        self._unmeasured()
         self._undecided()
 
     def _blinded(self):
@@ -264,11 +270,22 @@ class TensorCheck:
         blind = flat & self._failing(reference[2])
         if symbolic is not None:  # SymPy within the difference's reach: two against the reference
             blind &= (symbolic[2] != _GOOD) & (symbolic[2] != _INCONCLUSIVE)
-        if not blind.any():
+        self._inconclusive_for("blind", blind)
+
+    def _unmeasured(self):
+        """Every opinion is inconclusive where the finite difference has no value: the loss is not finite at any step
+        it takes (it is at θ: a network whose loss is not is refused before any difference).
+        No difference can be taken there, so no value can be called wrong, nor right."""
+        if self._err:
+            self._inconclusive_for("unmeasured", ~np.isfinite(np.asarray(self.values["numeric"], float)))
+
+    def _inconclusive_for(self, reason, where):
+        """Every opinion's verdict inconclusive at ``where`` (bool, the tensor's shape), for ``reason``."""
+        if not where.any():
             return
         for _, _, ver in self._err.values():
-            ver[blind & (ver != _UNCHECKED)] = _INCONCLUSIVE
-        self._blind = blind
+            ver[where & (ver != _UNCHECKED)] = _INCONCLUSIVE
+        self._reasons[reason] = where
 
     def _undecided(self):
         """An opinion that agrees with the finite difference is still inconclusive where another opinion differs
@@ -350,15 +367,35 @@ class TensorCheck:
     def blind_elements(self, opinion):
         """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because the finite difference
         is blind there (see :meth:`_blinded`), and not for the backprop's rounding."""
-        if self._blind is None:
-            return np.zeros(self.shape, dtype=bool)
-        return (self._blind.reshape(self.shape) & self.inconclusive(opinion) & ~self.swamped_elements(opinion))
+        return self._for("blind", opinion)
 
     def blind(self, opinion=None):
         """How many elements of ``opinion`` (or of every checked one) are inconclusive because the finite difference
         is blind there (see :meth:`_blinded`)."""
+        return self._count("blind", opinion)
+
+    def unmeasured_elements(self, opinion):
+        """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because the finite difference
+        has no value there (see :meth:`_unmeasured`)."""
+        return self._for("unmeasured", opinion)
+
+    def unmeasured(self, opinion=None):
+        """How many elements of ``opinion`` (or of every checked one) have no finite difference (see
+        :meth:`_unmeasured`)."""
+        return self._count("unmeasured", opinion)
+
+    def _for(self, reason, opinion):
+        where = self._reasons.get(reason)
+        if where is None:
+            return np.zeros(self.shape, dtype=bool)
+        out = np.asarray(where).reshape(self.shape) & self.inconclusive(opinion) & ~self.swamped_elements(opinion)
+        if reason == "blind" and "unmeasured" in self._reasons:
+            out &= ~np.asarray(self._reasons["unmeasured"]).reshape(self.shape)
+        return out
+
+    def _count(self, reason, opinion=None):
         ops = [opinion] if opinion else list(self.checked)
-        return sum(int(np.count_nonzero(self.blind_elements(op))) for op in ops)
+        return sum(int(np.count_nonzero(self._for(reason, op))) for op in ops)
 
     def swamped(self, opinion=None):
         """How many elements of ``opinion`` (or of every checked one) are inconclusive because a correct float64
@@ -402,31 +439,35 @@ class TensorCheck:
         return sum(int(np.count_nonzero(self._err[op][2] == code))
                    for op in ([opinion] if opinion else self.checked) if op in self._err)
 
-    def first(self, band, swamped=True, blind=None):
+    def first(self, band, swamped=True, within=None, outside=()):
         """``"W0[1, 2]"``: the first element in ``band`` (None if there is none); with ``swamped=False``, not one
-        inconclusive for the backprop's rounding (see :meth:`swamped`); with ``blind`` True or False, only one
-        inconclusive because the finite difference is blind there (see :meth:`blind`), or only another."""
+        inconclusive for the backprop's rounding (see :meth:`swamped`); ``within`` a reason ("blind",
+        "unmeasured"), only one inconclusive for it; ``outside``, reasons whose elements are left out."""
         for op in self.checked:
             if op not in self._err:
                 continue
             where = self._err[op][2] == _band_code(band)
             if not swamped:
                 where &= ~np.asarray(self._swamped.get(op, False), bool)
-            if blind is not None:
-                where &= self.blind_elements(op).reshape(where.shape) == blind
+            if within is not None:
+                where &= self._for(within, op).reshape(where.shape)
+            for reason in outside:
+                where &= ~self._for(reason, op).reshape(where.shape)
             if (hit := np.argwhere(where)).size:
                 return ElementBlame(self.name, tuple(int(i) for i in hit[0]), op, 0, 0, 0, 0, band).element
         return None
 
     def max_errors(self, opinion=None):
-        """(max abs err, max rel err) over the checked opinions (or one), ignoring kinks and unchecked elements."""
+        """(max abs err, max rel err) over the checked opinions (or one), ignoring kinks, unchecked elements and
+        those without a finite difference (no error can be measured there)."""
         ops = [opinion] if opinion else list(self.checked)
         ab = rel = 0.0
+        unmeasured = self._reasons.get("unmeasured", False)
         for op in ops:
             if op not in self._err:
                 return float("inf"), float("inf")
             a, r, v = self._err[op]
-            mask = (v != _KINK) & (v != _UNCHECKED)
+            mask = (v != _KINK) & (v != _UNCHECKED) & ~np.asarray(unmeasured, bool)
             if mask.any():
                 ab, rel = max(ab, float(a[mask].max())), max(rel, float(r[mask].max()))
         return ab, rel

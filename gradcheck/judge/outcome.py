@@ -111,18 +111,24 @@ class CheckResult:
                        "itself (a saturated output, where δ = a − y rounds to 0, or a gradient that cancels far "
                        "below the terms it sums), so no value of theirs can be judged; they do not fail. Way out: "
                        "smaller weights or inputs, so the outputs do not saturate")
+        unmeasured = sum(t.unmeasured() for t in self.tensors)
+        if unmeasured:
+            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, within="unmeasured")))
+            out.append(f"{unmeasured} element(s) inconclusive (first {first}): the loss is not finite at any step the "
+                       "finite difference takes (it overflows, or is NaN), so none can be taken; "
+                       "they do not fail. Way out: params and data of moderate size")
         blind = sum(t.blind() for t in self.tensors)
         if blind:
-            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, blind=True)))
+            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, within="blind")))
             out.append(f"{blind} element(s) inconclusive (first {first}): the finite difference finds no change of "
                        "the loss there beyond its rounding, at any step, while gradcheck's own backprop finds a "
                        "slope: the loss changes only within a width narrower than any step a float64 difference "
                        "can take (values of very different sizes meeting in one sum or norm), so no finite "
                        "difference can judge them; they do not fail. Way out: inputs and weights of moderate size")
-        n = sum(t.count("inconclusive") for t in self.tensors) - swamped - blind
+        n = sum(t.count("inconclusive") for t in self.tensors) - swamped - blind - unmeasured
         if n:
-            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, blind=False))
-                         is not None)
+            first = next(f for t in self.tensors
+                         if (f := t.first("inconclusive", swamped=False, outside=("blind", "unmeasured"))) is not None)
             out.append(f"{n} element(s) inconclusive (first {first}): the finite difference's own error "
                        "bound is larger than the tolerance there, so it cannot decide; they do not fail. Way out: "
                        "a more accurate method (--method richardson, or complex-step where every operation is "
