@@ -706,3 +706,52 @@ def test_an_element_whose_every_step_overflows_the_loss_is_inconclusive_and_slip
 
     wrong = check_network(net, slipped, symbolic="off")
     assert not wrong.passed and set(wrong.tensor("b1").verdict("impl").flat) == {"wrong"}, str(wrong)
+
+
+def test_a_plateau_only_growing_steps_see_does_not_fail_a_reference_the_default_steps_agree_with():
+    """A saturated network with a first-layer weight of -1e100: W3[0]'s exact gradient is 0 (the reference, torch
+    and 60-digit mpmath agree), and its central differences rise as 3e-19·s² to a plateau of 1.34e-23 at steps of
+    0.012, the finer ones within the loss's rounding of it. Growing steps took the plateau for the slope, 1.35e-23
+    ± 3.4e-24, and failed the correct backprop, which the default steps' estimate agrees with. Those elements are
+    inconclusive now, with a note of their own. Where the reference agrees with the grown estimate (beta4), a
+    slip still fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "saturated_chord_plateau.json").read_text())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W3 = correct.tensor("W3")
+    wide = W3.widened_elements("backprop")
+    assert wide.sum() == 4 and np.all(np.abs(W3.values["numeric"][wide]) > 3 * W3.bound[wide])  # a slope claimed
+    assert any("grown far past the default" in note for note in correct.notes)
+    beta4 = correct.tensor("beta4")
+    assert np.isfinite(beta4.widened[0]).all() and set(beta4.verdict("backprop").flat) == {"good"}
+    spec = load_spec(net)
+
+    def slipped(p, X_, Y_):
+        _, g = backprop(spec, p, X_, Y_)
+        g[4]["beta"] = 2 * g[4]["beta"]
+        return g
+
+    wrong = check_network(net, slipped, symbolic="off")
+    assert not wrong.passed and set(wrong.tensor("beta4").verdict("impl").flat) == {"wrong"}, str(wrong)
+
+
+def test_an_estimate_refined_at_its_own_steps_after_growing_is_no_longer_widened():
+    """The default steps' estimate is kept only while the numeric value is the grown one."""
+    from gradcheck.numeric.network import NumericGradient, _keep_default, _replace
+
+    numeric = NumericGradient([{"b": np.array([1.0, 2.0])}], [{"b": np.zeros(2, bool)}], [{"b": np.ones(2)}],
+                              [{"b": np.array([0.5, 0.5])}])
+
+    class Net:
+        @staticmethod
+        def keys(i):
+            return ["b"]
+
+    _keep_default(numeric, 0, "b", np.array([0]))
+    numeric.grads[0]["b"][0], numeric.bounds[0]["b"][0] = 1.1, 0.01  # the grown estimate
+    assert numeric.at_default_steps(0, "b")[0].tolist()[0] == 1.0 and np.isnan(numeric.at_default_steps(0, "b")[0][1])
+    _replace(numeric, Net, 0, np.array([0]), np.array([0, 2]), (np.array([1.105]), np.array([0.001]), np.ones(1)))
+    assert np.isnan(numeric.at_default_steps(0, "b")[0]).all() and numeric.grads[0]["b"][0] == 1.105

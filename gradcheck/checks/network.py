@@ -305,7 +305,8 @@ def _tensor(s, opts, name, layer, kind, shape):
                         rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
                         unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
                         unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
-                        joint={op: s.joint[op][layer][kind] for op in s.joint})
+                        joint={op: s.joint[op][layer][kind] for op in s.joint},
+                        widened=numeric.at_default_steps(layer, kind))
 
 
 def _on_kink(spec):

@@ -234,6 +234,9 @@ class TensorCheck:
     #: there (the difference cannot resolve it), not a kink (a value between two slopes apart).
     agreeing: np.ndarray | None = None
     joint: dict | None = None
+    #: (value, bound) at the default steps of the elements whose numeric value came from growing steps (NaN
+    #: elsewhere): a reference that agrees with it and not with the grown one leaves them inconclusive.
+    widened: tuple | None = None
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)
     #: Per reason ("blind", "unmeasured"), the elements every opinion is inconclusive at for it.
@@ -267,10 +270,26 @@ class TensorCheck:
             return
         with np.errstate(invalid="ignore"):
             flat = np.abs(np.asarray(self.values["numeric"], float)) <= np.asarray(self.bound, float)
-        blind = flat & self._failing(reference[2])
+        failing = self._failing(reference[2])
         if symbolic is not None:  # SymPy within the difference's reach: two against the reference
-            blind &= (symbolic[2] != _GOOD) & (symbolic[2] != _INCONCLUSIVE)
-        self._inconclusive_for("blind", blind)
+            failing &= (symbolic[2] != _GOOD) & (symbolic[2] != _INCONCLUSIVE)
+        self._inconclusive_for("blind", flat & failing)
+        if self.widened is not None:
+            self._inconclusive_for("widened", failing & self._with_default_steps())
+
+    def _with_default_steps(self):
+        """Where the numeric value came from growing steps, and the reference agrees with the default steps'
+        estimate (within the tolerance and that estimate's bound): the grown estimate alone calls it wrong, and
+        it assumes a loss smooth at steps up to a tenth of the element. A plateau of the quotients at such steps
+        (a saturated network's chords rising from a slope of 0 and levelling off at 1e-23) is a feature of the
+        loss at that scale, not the slope at θ: no finite difference resolves the element."""
+        value, bound = (np.asarray(x, float) for x in self.widened)
+        grown = np.isfinite(value)
+        if not grown.any():
+            return grown
+        code = _judged(self.values["backprop"], np.where(grown, value, 0.0), self.rtol, self.atol, self.kinks,
+                       np.where(grown, bound, 0.0), MARGIN, self.rounding)[0]
+        return grown & ~self._failing(code)
 
     def _unmeasured(self):
         """Every opinion is inconclusive where the finite difference has no value: the loss is not finite at any step
@@ -374,6 +393,16 @@ class TensorCheck:
         is blind there (see :meth:`_blinded`)."""
         return self._count("blind", opinion)
 
+    def widened_elements(self, opinion):
+        """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because only growing steps
+        call the reference wrong (see :meth:`_with_default_steps`)."""
+        return self._for("widened", opinion)
+
+    def widened_count(self, opinion=None):
+        """How many elements of ``opinion`` (or of every checked one) are inconclusive because only growing steps
+        call the reference wrong."""
+        return self._count("widened", opinion)
+
     def unmeasured_elements(self, opinion):
         """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because the finite difference
         has no value there (see :meth:`_unmeasured`)."""
@@ -389,8 +418,9 @@ class TensorCheck:
         if where is None:
             return np.zeros(self.shape, dtype=bool)
         out = np.asarray(where).reshape(self.shape) & self.inconclusive(opinion) & ~self.swamped_elements(opinion)
-        if reason == "blind" and "unmeasured" in self._reasons:
-            out &= ~np.asarray(self._reasons["unmeasured"]).reshape(self.shape)
+        for first in ("unmeasured", "blind")[:("unmeasured", "blind", "widened").index(reason)]:
+            if first in self._reasons:  # an element counted under the first reason that holds
+                out &= ~np.asarray(self._reasons[first]).reshape(self.shape)
         return out
 
     def _count(self, reason, opinion=None):

@@ -125,10 +125,19 @@ class CheckResult:
                        "slope: the loss changes only within a width narrower than any step a float64 difference "
                        "can take (values of very different sizes meeting in one sum or norm), so no finite "
                        "difference can judge them; they do not fail. Way out: inputs and weights of moderate size")
-        n = sum(t.count("inconclusive") for t in self.tensors) - swamped - blind - unmeasured
+        widened = sum(t.widened_count() for t in self.tensors)
+        if widened:
+            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, within="widened")))
+            out.append(f"{widened} element(s) inconclusive (first {first}): only steps grown far past the default "
+                       "ones resolve a slope there, and gradcheck's own backprop, which agrees with the default "
+                       "steps' estimate, does not find it: the loss has a feature at the scale of those steps (its "
+                       "differences level off there), so no finite difference can judge them; they do not fail. "
+                       "Way out: inputs and weights of moderate size")
+        n = sum(t.count("inconclusive") for t in self.tensors) - swamped - blind - unmeasured - widened
         if n:
-            first = next(f for t in self.tensors
-                         if (f := t.first("inconclusive", swamped=False, outside=("blind", "unmeasured"))) is not None)
+            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False,
+                                                                  outside=("blind", "unmeasured", "widened")))
+                         is not None)
             out.append(f"{n} element(s) inconclusive (first {first}): the finite difference's own error "
                        "bound is larger than the tolerance there, so it cannot decide; they do not fail. Way out: "
                        "a more accurate method (--method richardson, or complex-step where every operation is "

@@ -62,6 +62,15 @@ class NumericGradient:
     #: Per layer, the part of :attr:`noises` measured at θ itself (the ±ulp probe and the first-order model): a
     #: floor under any element's rounding however small its steps.
     floors: list = field(default_factory=list)
+    #: Per layer, {param: (value, bound)} at the default steps of the elements whose estimate came from growing
+    #: steps instead (NaN elsewhere), made by :func:`grow_elements`: that estimate assumes a loss smooth at steps
+    #: up to a tenth of the element, the default one only at its own.
+    widened: list | None = None
+
+    def at_default_steps(self, layer, key):
+        """(value, bound) at the default steps of the elements of ``key`` in ``layer`` whose estimate came from
+        growing steps (NaN elsewhere), or None where none did."""
+        return None if self.widened is None else self.widened[layer].get(key)
 
     @property
     def noise(self):
@@ -263,7 +272,7 @@ def grow_elements(spec, params, X, Y, numeric, elements, done=None):
                                   default_step(theta[flat], numeric.method), numeric.method,
                                   lambda fmax, s, _, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
                                   GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])))
-        changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step))
+        changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step), widened=True)
         net.close()
     return changed
 
@@ -313,10 +322,11 @@ def _picked(net, elements):
             yield i, flat, offsets
 
 
-def _replace(numeric, net, i, flat, offsets, estimate):
+def _replace(numeric, net, i, flat, offsets, estimate, widened=False):
     """Put the new ``estimate`` (value, bound, step) of layer i's elements ``flat`` into ``numeric`` where its bound
     is smaller than the one there and the two agree within their bounds (an estimate is not overruled by one from
-    other steps that contradicts it). True if any changed."""
+    other steps that contradicts it). True if any changed. ``widened``: the estimate is from growing steps, and
+    the one it replaces is kept in :attr:`NumericGradient.widened`."""
     value, bound, step = estimate
     changed = False
     for j, key in enumerate(net.keys(i)):
@@ -327,6 +337,23 @@ def _replace(numeric, net, i, flat, offsets, estimate):
             keep = (bound[sel] < old) & ~(np.abs(value[sel] - was) > bound[sel] + old)
         if keep.any():
             changed = True
+            if widened:
+                _keep_default(numeric, i, key, at[keep])
+            elif numeric.at_default_steps(i, key) is not None:  # an estimate of its own steps again: not widened
+                for part in numeric.at_default_steps(i, key):
+                    part.ravel()[at[keep]] = np.nan
             for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):
                 part[i][key].ravel()[at[keep]] = new[sel][keep]
     return changed
+
+
+def _keep_default(numeric, i, key, at):
+    """Keep the current (value, bound) of layer i's ``key`` elements ``at`` (flat) as their default steps' estimate
+    (:attr:`NumericGradient.widened`), where not kept already."""
+    if numeric.widened is None:
+        numeric.widened = [{} for _ in numeric.grads]
+    shape = numeric.grads[i][key].shape
+    value, bound = numeric.widened[i].setdefault(key, (np.full(shape, np.nan), np.full(shape, np.nan)))
+    fresh = at[np.isnan(value.ravel()[at])]
+    value.ravel()[fresh] = numeric.grads[i][key].ravel()[fresh]
+    bound.ravel()[fresh] = numeric.bounds[i][key].ravel()[fresh]
