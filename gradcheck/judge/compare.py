@@ -263,16 +263,18 @@ class TensorCheck:
         its own bound of 0), and the reference backprop, exact but for the rounding already allowed it, finds one
         beyond what that bound explains. A loss that moves by a slope the difference never sees changes only within
         a width narrower than its every step, by no more than its rounding (an input of 1e18 beside inputs of 1 in
-        one norm): no finite difference resolves it. Where SymPy's exact value agrees with the finite difference (within
-        its tolerance or its bound), the reference is the one that is wrong, and nothing changes."""
+        one norm): no finite difference resolves it. Where SymPy's exact value agrees with the finite difference
+        (within its tolerance or its bound), the reference is the one that is wrong, and nothing changes."""
         reference, symbolic = self._err.get("backprop"), self._err.get("symbolic")
         if reference is None or self.bound is None:
             return
-        with np.errstate(invalid="ignore"):
-            flat = np.abs(np.asarray(self.values["numeric"], float)) <= np.asarray(self.bound, float)
         failing = self._failing(reference[2])
+        if not failing.any():  # the common case, decided at once
+            return
         if symbolic is not None:  # SymPy within the difference's reach: two against the reference
             failing &= (symbolic[2] != _GOOD) & (symbolic[2] != _INCONCLUSIVE)
+        with np.errstate(invalid="ignore"):
+            flat = np.abs(np.asarray(self.values["numeric"], float)) <= np.asarray(self.bound, float)
         self._inconclusive_for("blind", flat & failing)
         if self.widened is not None:
             self._inconclusive_for("widened", failing & self._with_default_steps())
