@@ -755,3 +755,36 @@ def test_an_estimate_refined_at_its_own_steps_after_growing_is_no_longer_widened
     assert numeric.at_default_steps(0, "b")[0].tolist()[0] == 1.0 and np.isnan(numeric.at_default_steps(0, "b")[0][1])
     _replace(numeric, Net, 0, np.array([0]), np.array([0, 2]), (np.array([1.105]), np.array([0.001]), np.ones(1)))
     assert np.isnan(numeric.at_default_steps(0, "b")[0]).all() and numeric.grads[0]["b"][0] == 1.105
+
+
+def test_an_unbounded_rounding_allowance_does_not_fail_the_joint_test_of_kinks():
+    """Relu units on their kinks under an input of 3.3e205: the gradients that input feeds have a rounding
+    allowance beyond float64 (inf), and the joint test of the kinks summed it times each coefficient of a unit's
+    fan-in, one of them 0 (a weight of 0): inf·0 = NaN failed the correct backprop's kink choices. An element
+    outside a direction adds none of its allowance; a slip away from the kinks still fails."""
+    import json
+    from pathlib import Path
+
+    from gradcheck.judge.subgradient import _allowed
+
+    assert _allowed(np.array([np.inf, 1.0, 2.0]), np.array([0.0, -2.0, 0.5])) == 3.0
+    net = json.loads((Path(__file__).parent / "cases" / "kinks_under_a_huge_input.json").read_text())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    assert any(np.isinf(t.rounding).any() for t in correct.tensors) and sum(t.n_kinks for t in correct.tensors)
+
+    def judged(t):  # good, away from the kinks, far above the rounding its backprop may make
+        return (t.verdict("backprop") == "good") & ~t.kinks & (np.abs(t.values["backprop"]) > 1e6 * t.rounding)
+
+    t = next(t for t in correct.tensors if judged(t).any())
+    at = int(np.flatnonzero(judged(t).ravel())[0])
+    spec = load_spec(net)
+
+    def slipped(p, X_, Y_):
+        _, g = backprop(spec, p, X_, Y_)
+        g[t.layer][t.kind] = g[t.layer][t.kind].copy()
+        g[t.layer][t.kind].flat[at] *= -1.0
+        return g
+
+    wrong = check_network(net, slipped, symbolic="off")
+    assert not wrong.passed and wrong.tensor(t.name).verdict("impl").flat[at] == "wrong", str(wrong)

@@ -115,7 +115,7 @@ class _Judge:
         for step in (t, t / FACTOR):  # a failure counts only when the smaller step confirms it
             sides = self.along.sides(idx, coef, step)
             tol = (self.rtol * (np.abs(terms).sum() + max(abs(sides[0]), abs(sides[2])))
-                   + self.atol * np.abs(coef).sum() + float(self.r[idx] @ np.abs(coef)))
+                   + self.atol * np.abs(coef).sum() + _allowed(self.r[idx], coef))
             res = _verdict(sides, gd, tol, sign)
             if res is None or res[0] or (found is not None and found[0] != res[1]):
                 return None
@@ -123,6 +123,13 @@ class _Judge:
                 return None  # the slopes moved with the step: a kink near θ along d bends them, none is measured
             found, seen = found or (res[1], sides[0], sides[2], gd), sides
         return found
+
+
+def _allowed(r, coef):
+    """Σ r·|coef|, the rounding allowed g·d, where an element's allowance may be inf (no bound: weights of 1e200)
+    and its coefficient 0: it does not enter d, nor its allowance (not inf·0 = NaN, which fails every test)."""
+    used = coef != 0
+    return float(r[used] @ np.abs(coef[used]))
 
 
 def _directions(part, signs):
