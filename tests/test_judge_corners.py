@@ -788,3 +788,31 @@ def test_an_unbounded_rounding_allowance_does_not_fail_the_joint_test_of_kinks()
 
     wrong = check_network(net, slipped, symbolic="off")
     assert not wrong.passed and wrong.tensor(t.name).verdict("impl").flat[at] == "wrong", str(wrong)
+
+
+def test_an_estimate_first_kept_at_the_last_level_is_confirmed_by_finer_ones_before_it_stands():
+    """First-layer weights of 1e-12 under inputs of 1e12: the loss moves at the scale of 1e-12 in each weight, and
+    the steps halve 30 times from the default one before three levels are in the asymptotic regime. W0[0, 2]'s
+    met it by chance there (ratio 3.9): a Richardson estimate 1% off the exact 4.816e11 (60-digit mpmath agrees
+    with the reference), with a bound of 0.16%, never confirmed nor contradicted by a finer level, failed the
+    correct backprop. Such an estimate gets the finer levels now, which contradict it; a slip elsewhere fails."""
+    import json
+    from pathlib import Path
+
+    net = json.loads((Path(__file__).parent / "cases" / "weights_of_1e-12_under_inputs_of_1e12.json").read_text())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W0 = correct.tensor("W0")
+    exact = 481596121072.427  # mpmath, 60 digits, step 1e-25
+    assert abs(W0.values["backprop"][0, 2] - exact) < 1e-6 * exact
+    assert abs(W0.values["numeric"][0, 2] - exact) <= 3 * W0.bound[0, 2]  # the bound reaches the exact value
+    spec = load_spec(net)
+
+    def slipped(p, X_, Y_):
+        _, g = backprop(spec, p, X_, Y_)
+        g[3]["W"] = g[3]["W"].copy()
+        g[3]["W"][0, 0] *= 1.01
+        return g
+
+    wrong = check_network(net, slipped, symbolic="off")
+    assert not wrong.passed and wrong.tensor("W3").verdict("impl")[0, 0] in ("wrong", "suspicious"), str(wrong)

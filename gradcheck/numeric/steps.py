@@ -270,7 +270,10 @@ def resolve(stencil, h, method, floor, f0=None):
     step, stale = h.copy(), np.zeros(len(h), dtype=int)
     done = np.zeros(len(h), dtype=bool)
     todo = slice(None)  # every element at the first level (views, not copies); then the indices of those left
-    for level in range(MAX_LEVELS + 1):
+    # Past MAX_LEVELS only elements with an estimate go on, for at most PATIENCE levels: one first kept at the last
+    # level (its steps halved 30 times to reach the regime) is otherwise never confirmed nor contradicted by a
+    # finer one, and a ratio in range by chance would stand with a bound that misses its truncation.
+    for level in range(MAX_LEVELS + 1 + PATIENCE):
         if level:
             s = lv.step[todo] / 2
             g, r, x = _level(stencil, todo, s, fmax, floor)
@@ -279,7 +282,8 @@ def resolve(stencil, h, method, floor, f0=None):
                                                None if level else first, finer=True)
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value)))
         at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
-        done[todo] = enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
+        done[todo] = (enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
+                      | ((level >= MAX_LEVELS) & ~np.isfinite(bound[todo])))
         todo = index[~done]
         if not len(todo):
             break
