@@ -320,3 +320,25 @@ def assert_output_change_is_forward(spec, keys, every=1):
             moved[key].flat[i] += d
             np.testing.assert_allclose(got[q], ly.forward(moved, X, conv, bias)[0], rtol=1e-12, atol=1e-14,
                                        err_msg=f"{key}[{i}]")
+
+
+def slipped(spec, layer, key, change):
+    """A user's backprop: the reference's gradients, with ``change(g)`` applied in place to a copy of layer
+    ``layer``'s ``key`` gradient (a deliberate slip: a sign flipped, an element scaled)."""
+    from gradcheck.reference.backprop import backprop
+
+    def impl(params, X, Y):
+        _, grads = backprop(spec, params, X, Y)
+        grads[layer][key] = np.array(grads[layer][key], dtype=float)
+        change(grads[layer][key])
+        return grads
+
+    return impl
+
+
+def case(name):
+    """The saved corner network ``tests/cases/NAME.json`` as a dict."""
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parent / "cases" / f"{name}.json").read_text())

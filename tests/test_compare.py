@@ -290,7 +290,7 @@ def _blind_case(reference, **more):
 def test_a_difference_blind_to_the_reference_s_slope_leaves_every_opinion_inconclusive():
     t = _blind_case([5.0, 0.5], impl=[5.0, 0.5])
     assert list(t.verdict("backprop")) == list(t.verdict("impl")) == ["inconclusive", "good"]
-    assert t.passed and t.blind() == 2 and t.blind_elements("impl").tolist() == [True, False]
+    assert t.passed and t.unjudged("blind") == 2 and t.unjudged_elements("blind", "impl").tolist() == [True, False]
     result = CheckResult("net", [t], ("backprop", "impl"), ("backprop", "impl"), RTOL, ATOL)
     assert any("narrower than any step" in n and "W0[0]" in n for n in result.notes)
     assert not any("own error bound is larger" in n for n in result.notes)  # counted once, under its own reason
@@ -298,13 +298,13 @@ def test_a_difference_blind_to_the_reference_s_slope_leaves_every_opinion_inconc
 
 def test_a_wrong_value_where_reference_and_difference_agree_on_a_flat_loss_fails():
     t = _blind_case([0.0, 0.5], impl=[5.0, 0.5])
-    assert t.verdict("impl")[0] == "wrong" and not t.passed and t.blind() == 0
+    assert t.verdict("impl")[0] == "wrong" and not t.passed and t.unjudged("blind") == 0
 
 
 def test_a_difference_that_finds_a_slope_is_not_blind():
     t = TensorCheck("W0", 0, "W", (1,), {"numeric": np.array([1.0]), "backprop": np.array([5.0])}, ("backprop",),
                     bound=np.array([1e-9]))
-    assert t.verdict("backprop")[0] == "wrong" and t.blind() == 0
+    assert t.verdict("backprop")[0] == "wrong" and t.unjudged("blind") == 0
 
 
 def test_sympy_siding_with_the_difference_makes_the_reference_wrong_not_the_difference_blind():
@@ -321,6 +321,6 @@ def test_an_element_without_a_finite_difference_leaves_every_opinion_inconclusiv
                     bound=np.array([np.inf, 1e-9]))
     assert list(t.verdict("backprop")) == ["inconclusive", "good"]
     assert list(t.verdict("impl")) == ["inconclusive", "wrong"] and not t.passed  # the slip beside it fails
-    assert t.unmeasured() == 2 and t.blind() == 0 and np.isfinite(t.max_rel_error)
+    assert t.unjudged("unmeasured") == 2 and t.unjudged("blind") == 0 and np.isfinite(t.max_rel_error)
     result = CheckResult("net", [t], ("backprop", "impl"), ("backprop", "impl"), RTOL, ATOL)
     assert any("not finite at any step" in n and "b0[0]" in n for n in result.notes)

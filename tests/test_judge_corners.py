@@ -5,6 +5,7 @@ Each case: the correct gradient passes, and a wrong one that a float64 finite di
 
 import numpy as np
 import pytest
+from oracles import case, slipped
 
 from gradcheck import check_function, check_network, load_spec
 from gradcheck.judge.tolerances import tolerance
@@ -582,14 +583,11 @@ def test_a_slope_narrower_than_every_float64_step_is_inconclusive_and_slips_else
     difference resolves those weights, so they are inconclusive for every opinion, with a note saying why. A slip
     on an element the difference does resolve still fails, and so does a wrong value where the loss really is
     flat (the reference agreeing with the difference there)."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "batchnorm_over_a_huge_input.json").read_text())
+    net = case("batchnorm_over_a_huge_input")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     W0 = correct.tensor("W0")
-    blind = W0.blind_elements("backprop")
+    blind = W0.unjudged_elements("blind", "backprop")
     assert blind.sum() == 4 and np.all(np.abs(W0.values["backprop"][blind]) > 1e7)
     assert np.all(np.abs(W0.values["numeric"][blind]) <= W0.bound[blind])  # the premise: the difference sees no slope
     assert any("narrower than any step" in note for note in correct.notes)
@@ -599,25 +597,14 @@ def test_a_slope_narrower_than_every_float64_step_is_inconclusive_and_slips_else
     _, exact = backprop(spec, params, X, spec.targets(Y))
     resolved = np.abs(exact[6]["W"]) > 1e-6  # a dense layer's weights, far above rounding
 
-    def slipped(p, X_, Y_):
-        _, g = backprop(spec, p, X_, Y_)
-        g[6]["W"] = g[6]["W"].copy()
-        g[6]["W"][np.unravel_index(int(np.argmax(resolved)), resolved.shape)] *= -1.0
-        return g
-
-    wrong = check_network(net, slipped, symbolic="off")
+    flip = np.unravel_index(int(np.argmax(resolved)), resolved.shape)
+    wrong = check_network(net, slipped(spec, 6, "W", lambda g: g.__setitem__(flip, -g[flip])), symbolic="off")
     assert not wrong.passed and "wrong" in set(wrong.tensor("W6").verdict("impl").flat), str(wrong)
     layer, kind, at = next((t.layer, t.kind, int(np.flatnonzero(hit)[0])) for t in correct.tensors
                            if (hit := ((np.abs(t.values["backprop"]) < 1e-9) & (t.verdict("backprop") == "good")
                                        & (np.abs(t.values["numeric"]) <= t.bound)).ravel()).any())  # a flat loss
 
-    def invented(p, X_, Y_):
-        _, g = backprop(spec, p, X_, Y_)
-        g[layer][kind] = g[layer][kind].copy()
-        g[layer][kind].flat[at] = 5.0
-        return g
-
-    wrong = check_network(net, invented, symbolic="off")
+    wrong = check_network(net, slipped(spec, layer, kind, lambda g: g.flat.__setitem__(at, 5.0)), symbolic="off")
     name = next(t.name for t in wrong.tensors if (t.layer, t.kind) == (layer, kind))
     assert not wrong.passed and wrong.tensor(name).verdict("impl").flat[at] == "wrong", str(wrong)
 
@@ -628,10 +615,7 @@ def test_a_rounding_allowance_that_overflows_is_no_bound_not_nan():
     which made every comparison it joined false: the correct backprop was 'suspicious'. The draws are run again
     scaled down where they overflow; what overflows even so is inf (no bound: such an element is good within
     rtol and inconclusive beyond it). A sign flip where the allowance is finite still fails."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "groupnorm_gamma_of_1e200.json").read_text())
+    net = case("groupnorm_gamma_of_1e200")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     assert all(not np.isnan(t.rounding).any() for t in correct.tensors)
@@ -643,13 +627,7 @@ def test_a_rounding_allowance_that_overflows_is_no_bound_not_nan():
                              & (np.abs(W4.values["backprop"]) > 1e3 * W4.rounding)).ravel())[0])
     spec = load_spec(net)
 
-    def slipped(p, X_, Y_):
-        _, g = backprop(spec, p, X_, Y_)
-        g[4]["W"] = g[4]["W"].copy()
-        g[4]["W"].flat[at] *= -1.0
-        return g
-
-    wrong = check_network(net, slipped, symbolic="off")
+    wrong = check_network(net, slipped(spec, 4, "W", lambda g: g.flat.__setitem__(at, -g.flat[at])), symbolic="off")
     assert not wrong.passed and wrong.tensor("W4").verdict("impl").flat[at] == "wrong", str(wrong)
 
 
@@ -657,13 +635,10 @@ def test_the_rounding_draws_scale_with_what_they_carry_and_a_run_that_overflows_
     """The draws of the propagated rounding are linear in the roundings they carry, which lets a run that
     overflows be run again scaled down: scaled by 2^-600, every draw is the same draw times 2^-600, bit for bit.
     The groupnorm scale of 1.02e200 overflows at full scale, and not at 2^-600."""
-    import json
-    from pathlib import Path
-
     from gradcheck.reference import rounding
     from gradcheck.reference.backprop import reference_pass
 
-    huge = json.loads((Path(__file__).parent / "cases" / "groupnorm_gamma_of_1e200.json").read_text())
+    huge = case("groupnorm_gamma_of_1e200")
     plain_net = {"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2, "activation": "sigmoid"}],
                  "loss": "mse", "batch": 5, "seed": 3}
     for net, overflows in ((plain_net, False), (huge, True)):
@@ -687,24 +662,18 @@ def test_an_element_whose_every_step_overflows_the_loss_is_inconclusive_and_slip
     that bias sends the loss to inf, so the difference has no value there. The correct backprop used to fail on
     a NaN; no value can be judged there, so every opinion is inconclusive, with a note of its own, and the
     summary's largest error leaves the element out. A slip on a measured element still fails."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "overflow_at_every_step.json").read_text())
+    net = case("overflow_at_every_step")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     b0 = correct.tensor("b0")
-    assert np.isnan(b0.values["numeric"][0]) and b0.unmeasured_elements("backprop").tolist() == [True] + [False] * 4
+    assert np.isnan(b0.values["numeric"][0])
+    assert b0.unjudged_elements("unmeasured", "backprop").tolist() == [True] + [False] * 4
     assert any("not finite at any step" in note and "b0[0]" in note for note in correct.notes)
     assert np.isfinite(correct.max_rel_error)
     spec = load_spec(net)
 
-    def slipped(p, X_, Y_):
-        _, g = backprop(spec, p, X_, Y_)
-        g[1]["b"] = -g[1]["b"]  # the output biases move C by 2e-20 each: measured
-        return g
-
-    wrong = check_network(net, slipped, symbolic="off")
+    # the output biases move C by 2e-20 each: measured
+    wrong = check_network(net, slipped(spec, 1, "b", lambda g: np.negative(g, out=g)), symbolic="off")
     assert not wrong.passed and set(wrong.tensor("b1").verdict("impl").flat) == {"wrong"}, str(wrong)
 
 
@@ -715,26 +684,18 @@ def test_a_plateau_only_growing_steps_see_does_not_fail_a_reference_the_default_
     ± 3.4e-24, and failed the correct backprop, which the default steps' estimate agrees with. Those elements are
     inconclusive now, with a note of their own. Where the reference agrees with the grown estimate (beta4), a
     slip still fails."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "saturated_chord_plateau.json").read_text())
+    net = case("saturated_chord_plateau")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     W3 = correct.tensor("W3")
-    wide = W3.widened_elements("backprop")
+    wide = W3.unjudged_elements("widened", "backprop")
     assert wide.sum() == 4 and np.all(np.abs(W3.values["numeric"][wide]) > 3 * W3.bound[wide])  # a slope claimed
     assert any("grown far past the default" in note for note in correct.notes)
     beta4 = correct.tensor("beta4")
     assert np.isfinite(beta4.widened[0]).all() and set(beta4.verdict("backprop").flat) == {"good"}
     spec = load_spec(net)
 
-    def slipped(p, X_, Y_):
-        _, g = backprop(spec, p, X_, Y_)
-        g[4]["beta"] = 2 * g[4]["beta"]
-        return g
-
-    wrong = check_network(net, slipped, symbolic="off")
+    wrong = check_network(net, slipped(spec, 4, "beta", lambda g: np.multiply(g, 2, out=g)), symbolic="off")
     assert not wrong.passed and set(wrong.tensor("beta4").verdict("impl").flat) == {"wrong"}, str(wrong)
 
 
@@ -762,13 +723,10 @@ def test_an_unbounded_rounding_allowance_does_not_fail_the_joint_test_of_kinks()
     allowance beyond float64 (inf), and the joint test of the kinks summed it times each coefficient of a unit's
     fan-in, one of them 0 (a weight of 0): inf·0 = NaN failed the correct backprop's kink choices. An element
     outside a direction adds none of its allowance; a slip away from the kinks still fails."""
-    import json
-    from pathlib import Path
-
     from gradcheck.judge.subgradient import _allowed
 
     assert _allowed(np.array([np.inf, 1.0, 2.0]), np.array([0.0, -2.0, 0.5])) == 3.0
-    net = json.loads((Path(__file__).parent / "cases" / "kinks_under_a_huge_input.json").read_text())
+    net = case("kinks_under_a_huge_input")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     assert any(np.isinf(t.rounding).any() for t in correct.tensors) and sum(t.n_kinks for t in correct.tensors)
@@ -780,13 +738,8 @@ def test_an_unbounded_rounding_allowance_does_not_fail_the_joint_test_of_kinks()
     at = int(np.flatnonzero(judged(t).ravel())[0])
     spec = load_spec(net)
 
-    def slipped(p, X_, Y_):
-        _, g = backprop(spec, p, X_, Y_)
-        g[t.layer][t.kind] = g[t.layer][t.kind].copy()
-        g[t.layer][t.kind].flat[at] *= -1.0
-        return g
-
-    wrong = check_network(net, slipped, symbolic="off")
+    flipped = slipped(spec, t.layer, t.kind, lambda g: g.flat.__setitem__(at, -g.flat[at]))
+    wrong = check_network(net, flipped, symbolic="off")
     assert not wrong.passed and wrong.tensor(t.name).verdict("impl").flat[at] == "wrong", str(wrong)
 
 
@@ -796,10 +749,7 @@ def test_an_estimate_first_kept_at_the_last_level_is_confirmed_by_finer_ones_bef
     met it by chance there (ratio 3.9): a Richardson estimate 1% off the exact 4.816e11 (60-digit mpmath agrees
     with the reference), with a bound of 0.16%, never confirmed nor contradicted by a finer level, failed the
     correct backprop. Such an estimate gets the finer levels now, which contradict it; a slip elsewhere fails."""
-    import json
-    from pathlib import Path
-
-    net = json.loads((Path(__file__).parent / "cases" / "weights_of_1e-12_under_inputs_of_1e12.json").read_text())
+    net = case("weights_of_1e-12_under_inputs_of_1e12")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     W0 = correct.tensor("W0")
@@ -808,11 +758,5 @@ def test_an_estimate_first_kept_at_the_last_level_is_confirmed_by_finer_ones_bef
     assert abs(W0.values["numeric"][0, 2] - exact) <= 3 * W0.bound[0, 2]  # the bound reaches the exact value
     spec = load_spec(net)
 
-    def slipped(p, X_, Y_):
-        _, g = backprop(spec, p, X_, Y_)
-        g[3]["W"] = g[3]["W"].copy()
-        g[3]["W"][0, 0] *= 1.01
-        return g
-
-    wrong = check_network(net, slipped, symbolic="off")
+    wrong = check_network(net, slipped(spec, 3, "W", lambda g: g.__setitem__((0, 0), 1.01 * g[0, 0])), symbolic="off")
     assert not wrong.passed and wrong.tensor("W3").verdict("impl")[0, 0] in ("wrong", "suspicious"), str(wrong)

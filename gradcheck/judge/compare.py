@@ -26,12 +26,12 @@ plus rounding of the loss at its scale):
   bound of 0) and the reference backprop, exact but for its rounding, finds one it cannot
   explain, the loss changes only within a width narrower than any step the difference
   takes (a norm over values of very different sizes): every opinion is inconclusive there
-  (:meth:`TensorCheck.blind_elements`), unless SymPy's exact value sides with the finite
+  (:meth:`TensorCheck.unjudged_elements`), unless SymPy's exact value sides with the finite
   difference, which makes the reference the one that is wrong.
 * **unmeasured**: where the finite difference has no value at all (the loss is not finite
   at any step it takes: a weight of 3e183 above a unit at 0 turns a loss of 1e-40 to inf
   at a step of 1e-14), every opinion is inconclusive
-  (:meth:`TensorCheck.unmeasured_elements`).
+  (:meth:`TensorCheck.unjudged_elements`).
 
 ``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
 than it. An analytic opinion may also differ from the exact gradient by the rounding
@@ -162,6 +162,12 @@ def low_precision(values, depth=0):
         return False
     items = values.values() if isinstance(values, dict) else values if isinstance(values, (list, tuple)) else ()
     return any(low_precision(v, depth + 1) for v in items)
+
+
+#: Why every opinion may be inconclusive at an element whatever its value, in the order an element is counted:
+#: the finite difference has no value there, it finds no slope where the reference finds one, or only growing
+#: steps find the slope that calls the reference wrong (see :meth:`TensorCheck.unjudged_elements`).
+REASONS = ("unmeasured", "blind", "widened")
 
 
 @dataclass
@@ -385,42 +391,23 @@ class TensorCheck:
         backprop's rounding there is as large as the element itself (see :func:`_swamped`)."""
         return np.asarray(self._swamped.get(opinion, False) & self.inconclusive(opinion), bool).reshape(self.shape)
 
-    def blind_elements(self, opinion):
-        """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because the finite difference
-        is blind there (see :meth:`_blinded`), and not for the backprop's rounding."""
-        return self._for("blind", opinion)
+    def unjudged_elements(self, reason, opinion):
+        """Boolean mask, the tensor's shape: the elements of ``opinion`` that every opinion is inconclusive at for
+        ``reason``, one of :data:`REASONS` (see :meth:`_blinded`, :meth:`_with_default_steps`,
+        :meth:`_unmeasured`), and not for the backprop's rounding; each element under the first reason that holds."""
+        return self._for(reason, opinion)
 
-    def blind(self, opinion=None):
-        """How many elements of ``opinion`` (or of every checked one) are inconclusive because the finite difference
-        is blind there (see :meth:`_blinded`)."""
-        return self._count("blind", opinion)
-
-    def widened_elements(self, opinion):
-        """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because only growing steps
-        call the reference wrong (see :meth:`_with_default_steps`)."""
-        return self._for("widened", opinion)
-
-    def widened_count(self, opinion=None):
-        """How many elements of ``opinion`` (or of every checked one) are inconclusive because only growing steps
-        call the reference wrong."""
-        return self._count("widened", opinion)
-
-    def unmeasured_elements(self, opinion):
-        """Boolean mask, the tensor's shape: the elements of ``opinion`` inconclusive because the finite difference
-        has no value there (see :meth:`_unmeasured`)."""
-        return self._for("unmeasured", opinion)
-
-    def unmeasured(self, opinion=None):
-        """How many elements of ``opinion`` (or of every checked one) have no finite difference (see
-        :meth:`_unmeasured`)."""
-        return self._count("unmeasured", opinion)
+    def unjudged(self, reason, opinion=None):
+        """How many elements of ``opinion`` (or of every checked one) every opinion is inconclusive at for
+        ``reason`` (see :meth:`unjudged_elements`)."""
+        return self._count(reason, opinion)
 
     def _for(self, reason, opinion):
         where = self._reasons.get(reason)
         if where is None:
             return np.zeros(self.shape, dtype=bool)
         out = np.asarray(where).reshape(self.shape) & self.inconclusive(opinion) & ~self.swamped_elements(opinion)
-        for first in ("unmeasured", "blind")[:("unmeasured", "blind", "widened").index(reason)]:
+        for first in REASONS[:REASONS.index(reason)]:
             if first in self._reasons:  # an element counted under the first reason that holds
                 out &= ~np.asarray(self._reasons[first]).reshape(self.shape)
         return out

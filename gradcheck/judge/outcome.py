@@ -7,8 +7,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import ATOL, BANDS, RTOL
+from .compare import ATOL, BANDS, REASONS, RTOL
 from .tolerances import tolerance
+
+#: What each reason of :data:`~gradcheck.judge.compare.REASONS` means, in a note on the elements it leaves
+#: inconclusive for every opinion.
+UNJUDGED = {
+    "unmeasured": "the loss is not finite at any step the finite difference takes (it overflows, or is NaN), so "
+                  "none can be taken",
+    "blind": "the finite difference finds no change of the loss there beyond its rounding, at any step, while "
+             "gradcheck's own backprop finds a slope: the loss changes only within a width narrower than any step "
+             "a float64 difference can take (values of very different sizes meeting in one sum or norm), so no "
+             "finite difference can judge them",
+    "widened": "only steps grown far past the default ones resolve a slope there, and gradcheck's own backprop, "
+               "which agrees with the default steps' estimate, does not find it: the loss has a feature at the "
+               "scale of those steps (its differences level off there), so no finite difference can judge them",
+}
 
 __all__ = ["CheckResult"]
 
@@ -111,33 +125,19 @@ class CheckResult:
                        "itself (a saturated output, where δ = a − y rounds to 0, or a gradient that cancels far "
                        "below the terms it sums), so no value of theirs can be judged; they do not fail. Way out: "
                        "smaller weights or inputs, so the outputs do not saturate")
-        unmeasured = sum(t.unmeasured() for t in self.tensors)
-        if unmeasured:
-            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, within="unmeasured")))
-            out.append(f"{unmeasured} element(s) inconclusive (first {first}): the loss is not finite at any step the "
-                       "finite difference takes (it overflows, or is NaN), so none can be taken; "
-                       "they do not fail. Way out: params and data of moderate size")
-        blind = sum(t.blind() for t in self.tensors)
-        if blind:
-            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, within="blind")))
-            out.append(f"{blind} element(s) inconclusive (first {first}): the finite difference finds no change of "
-                       "the loss there beyond its rounding, at any step, while gradcheck's own backprop finds a "
-                       "slope: the loss changes only within a width narrower than any step a float64 difference "
-                       "can take (values of very different sizes meeting in one sum or norm), so no finite "
-                       "difference can judge them; they do not fail. Way out: inputs and weights of moderate size")
-        widened = sum(t.widened_count() for t in self.tensors)
-        if widened:
-            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, within="widened")))
-            out.append(f"{widened} element(s) inconclusive (first {first}): only steps grown far past the default "
-                       "ones resolve a slope there, and gradcheck's own backprop, which agrees with the default "
-                       "steps' estimate, does not find it: the loss has a feature at the scale of those steps (its "
-                       "differences level off there), so no finite difference can judge them; they do not fail. "
-                       "Way out: inputs and weights of moderate size")
-        n = sum(t.count("inconclusive") for t in self.tensors) - swamped - blind - unmeasured - widened
+        unjudged = 0
+        for reason in REASONS:
+            k = sum(t.unjudged(reason) for t in self.tensors)
+            if k:
+                first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, within=reason)))
+                out.append(f"{k} element(s) inconclusive (first {first}): {UNJUDGED[reason]}; they do not fail. "
+                           f"Way out: {'params and data' if reason == 'unmeasured' else 'inputs and weights'} of "
+                           "moderate size")
+                unjudged += k
+        n = sum(t.count("inconclusive") for t in self.tensors) - swamped - unjudged
         if n:
-            first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False,
-                                                                  outside=("blind", "unmeasured", "widened")))
-                         is not None)
+            first = next(f for t in self.tensors
+                         if (f := t.first("inconclusive", swamped=False, outside=REASONS)) is not None)
             out.append(f"{n} element(s) inconclusive (first {first}): the finite difference's own error "
                        "bound is larger than the tolerance there, so it cannot decide; they do not fail. Way out: "
                        "a more accurate method (--method richardson, or complex-step where every operation is "
