@@ -271,7 +271,7 @@ def grow_elements(spec, params, X, Y, numeric, elements, done=None):
         value, bound, step = grow(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
                                   default_step(theta[flat], numeric.method), numeric.method,
                                   lambda fmax, s, _, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
-                                  GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])))
+                                  GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])), f0=net.loss)
         changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step), widened=True)
         net.close()
     return changed

@@ -57,6 +57,9 @@ MAX_LEVELS = 30
 KINK_LEVELS = 16
 #: Rounding of one loss evaluation, in units of max(ε·|C|, the loss's noise), allowed for in each quotient.
 ROUND_ULPS = 4
+#: A second difference over its step counts as a bend beyond this many times its central quotient's rounding
+#: (three losses, not two, and a margin).
+BEND_ULPS = 4
 #: The steps, as fractions of the default ones, at which :func:`refine` estimates an element again.
 REFINE_RUNGS = (1.0, 2.0**-10, 2.0**-20, 2.0**-30)
 #: An element goes on to the next of them only where its rounding at these steps is this many times its rounding
@@ -65,28 +68,44 @@ SMALLER_STEPS = 16
 
 
 class Levels:
-    """Three consecutive levels of central differences per element: coarse (a), middle (b), fine (c)."""
+    """Three consecutive levels of central differences per element: coarse (a), middle (b), fine (c).
 
-    def __init__(self, g, r, x, step):
+    ``bends`` (optional, NaN where not given): each level's second difference over its step, (C(θ + s) +
+    C(θ − s) − 2·C(θ))/s = D₊(s) − D₋(s), the gap between its one-sided quotients: C''·s where the loss is smooth
+    at that scale, the same at every step where its slope turns within a width narrower than the steps."""
+
+    def __init__(self, g, r, x, step, bends=None):
         (self.ga, self.gb, self.gc), (self.ra, self.rb, self.rc), (self.xa, self.xb, self.xc) = g, r, x
         self.step = step  # the fine level's nominal step
+        self.qa, self.qb, self.qc = bends if bends is not None else (np.full(len(step), np.nan) for _ in range(3))
 
-    def shift(self, keep, g, r, x, step):
+    def shift(self, keep, g, r, x, step, bend=np.nan):
         """Drop the coarse level of elements ``keep`` (indices) and add a finer one."""
         for name in ("a", "b"):
             nxt = chr(ord(name) + 1)
-            for var in ("g", "r", "x"):
+            for var in ("g", "r", "x", "q"):
                 getattr(self, var + name)[keep] = getattr(self, var + nxt)[keep]
-        self.gc[keep], self.rc[keep], self.xc[keep], self.step[keep] = g, r, x, step
+        self.gc[keep], self.rc[keep], self.xc[keep], self.step[keep], self.qc[keep] = g, r, x, step, bend
 
-    def widen(self, keep, g, r, x):
+    def widen(self, keep, g, r, x, bend=np.nan):
         """Drop the fine level of elements ``keep`` (indices) and add a coarser one (twice the coarse step)."""
         for name in ("c", "b"):
             prev = chr(ord(name) - 1)
-            for var in ("g", "r", "x"):
+            for var in ("g", "r", "x", "q"):
                 getattr(self, var + name)[keep] = getattr(self, var + prev)[keep]
-        self.ga[keep], self.ra[keep], self.xa[keep] = g, r, x
+        self.ga[keep], self.ra[keep], self.xa[keep], self.qa[keep] = g, r, x, bend
         self.step[keep] *= 2
+
+    def bent(self, at):
+        """Which of the elements ``at`` have a bend that does not shrink with the step: the middle and fine levels'
+        second differences over their steps both beyond rounding, of one sign, and the middle one less than 1.5
+        times the fine one (C''·s would make it twice). The loss's slope turns within a width narrower than the
+        steps (a softmax over inputs of 1e12, linear on either side of a turn 1e-12 wide): the central quotients
+        are the mean of the two slopes there, flat at every step, and not the slope at θ."""
+        qb, qc = self.qb[at], self.qc[at]
+        with np.errstate(invalid="ignore"):
+            return ((np.abs(qc) > BEND_ULPS * self.rc[at]) & (np.abs(qb) > BEND_ULPS * self.rb[at]) & (qb * qc > 0)
+                    & (np.abs(qb) < 1.5 * np.abs(qc)))
 
     def resolved(self, at):
         """Which of the elements ``at`` have three levels in the asymptotic regime or flat to rounding, crossing no
@@ -99,7 +118,7 @@ class Levels:
             ratio = d1 / d2
             (lo1, hi1), (lo2, hi2) = RATIO
             regime = (np.abs(d2) > n2) & (((ratio >= lo1) & (ratio <= hi1)) | ((ratio >= lo2) & (ratio <= hi2)))
-        return (flat | regime) & self._clean(at)
+        return (flat | regime) & self._clean(at) & ~self.bent(at)
 
     def varies(self, at, resolved=None):
         """Which of the elements ``at`` have three levels whose quotients differ beyond their rounding, and not as
@@ -126,13 +145,21 @@ def _quotients(values, taken, rows):
     return (values[up] - values[down]) / (taken[up] - taken[down])
 
 
-def _level(stencil, todo, s, fmax, floor):
+def _level(stencil, todo, s, fmax, floor, f0=None):
     """(g(s), its rounding, crossed a kink) of the elements ``todo`` at steps ``s``: two losses each; ``fmax``
-    (the largest |C| seen, per element) is updated in place."""
+    (the largest |C| seen, per element) is updated in place. With ``f0`` (C at θ), also the level's bend
+    (:class:`Levels`)."""
     vals, cr, tk = stencil(todo, s, (1.0, -1.0))
     vals, tk = vals.real, tk.real
     fmax[todo] = np.maximum(fmax[todo], np.abs(vals).max(axis=0))
-    return _quotients(vals, tk, (0, 1)), floor(fmax[todo], s, todo), cr[0] | cr[1]
+    out = _quotients(vals, tk, (0, 1)), floor(fmax[todo], s, todo), cr[0] | cr[1]
+    return out if f0 is None else (*out, _bend(vals, tk, (0, 1), f0))
+
+
+def _bend(values, taken, rows, f0):
+    """(C(θ + s) + C(θ − s) − 2·C(θ))/s for the stencil rows (up, down), s the step taken up."""
+    up, down = rows
+    return (values[up] + values[down] - 2 * f0) / taken[up]
 
 
 def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False, seen=None):
@@ -262,7 +289,8 @@ def resolve(stencil, h, method, floor, f0=None):
     steps = [h * 2.0, h, h / 2]
     lv = Levels([_quotients(values, taken, (2 * k, 2 * k + 1)) for k in range(3)],
                 [floor(fmax, s, slice(None)) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in range(3)],
-                steps[2].copy())
+                steps[2].copy(), None if f0 is None else [_bend(values, taken, (2 * k, 2 * k + 1), f0)
+                                                         for k in range(3)])
     first = lv.estimate(method)
     first_value = first[0]
     first_bound = np.abs(lv.ga - lv.gb) / 3 + lv.rb  # the default level's classic bound, shown for kinks only
@@ -276,8 +304,8 @@ def resolve(stencil, h, method, floor, f0=None):
     for level in range(MAX_LEVELS + 1 + PATIENCE):
         if level:
             s = lv.step[todo] / 2
-            g, r, x = _level(stencil, todo, s, fmax, floor)
-            lv.shift(todo, g, r, x, s)
+            g, r, x, *bend = _level(stencil, todo, s, fmax, floor, f0)
+            lv.shift(todo, g, r, x, s, *bend)
         better, value, trunc, rounding = _keep(lv, todo, method, (best, bound, step, stale),
                                                None if level else first, finer=True)
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value)))
@@ -300,7 +328,7 @@ def resolve(stencil, h, method, floor, f0=None):
     return best, bound, kink, resolved, step
 
 
-def grow(stencil, h, method, floor, limit):
+def grow(stencil, h, method, floor, limit, f0=None):
     """(value, error bound, step) for elements whose estimate at the default steps the loss's rounding does not
     resolve (a gradient so small that C(θ ± h) differ by a few ulps): the same levels with steps doubling from
     2h, up to ``limit`` (P,) (:data:`GROW_LIMIT` of max(1, |θ|)), kept where they are in the asymptotic regime
@@ -308,7 +336,8 @@ def grow(stencil, h, method, floor, limit):
     beyond rounding outside the regime (:meth:`Levels.varies`): the steps have reached a feature of the loss, and
     past it the quotients no longer measure the slope at θ (a norm over two features 1e-6 apart saturates, and
     its central differences fall to 0 at steps far wider than the features' gap, flat to rounding). The bound is
-    infinite where no level was in the regime.
+    infinite where no level was in the regime. ``f0``, if given, is C at θ, for the levels' bends (see
+    :meth:`Levels.bent`).
     """
     method = lookup(method)
     index = np.arange(len(h))
@@ -318,7 +347,8 @@ def grow(stencil, h, method, floor, limit):
     steps = [8 * h, 4 * h, 2 * h]
     lv = Levels([_quotients(values, taken, (2 * k, 2 * k + 1)) for k in (2, 1, 0)],
                 [floor(fmax, s, slice(None)) for s in steps], [crossed[2 * k] | crossed[2 * k + 1] for k in (2, 1, 0)],
-                steps[2].copy())
+                steps[2].copy(), None if f0 is None else [_bend(values, taken, (2 * k, 2 * k + 1), f0)
+                                                         for k in (2, 1, 0)])
     best, bound, step = np.full(len(h), np.nan), np.full(len(h), np.inf), 2 * h
     stale = np.zeros(len(h), dtype=int)
     seen = [(g.copy(), r.copy(), s.copy())  # every level taken: (g, rounding, step), finest first
@@ -327,8 +357,8 @@ def grow(stencil, h, method, floor, limit):
     for level in range(GROW_LEVELS):
         if level:
             s = 8 * lv.step[todo]  # the new coarse step: twice the current coarse one
-            g, r, x = _level(stencil, todo, s, fmax, floor)
-            lv.widen(todo, g, r, x)
+            g, r, x, *bend = _level(stencil, todo, s, fmax, floor, f0)
+            lv.widen(todo, g, r, x, *bend)
             seen.append(tuple(np.full(len(h), np.nan) for _ in range(3)))
             seen[-1][0][todo], seen[-1][1][todo], seen[-1][2][todo] = g, r, s
         better, value, _, rounding = _keep(lv, todo, method, (best, bound, step, stale), lifted=True, seen=seen)
