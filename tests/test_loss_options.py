@@ -83,6 +83,45 @@ def test_the_finite_differences_include_the_term(reg):
     assert {t.name for t in result.tensors if not t.passed} == {"W0"}
 
 
+#: Networks whose weights take each way of evaluating a perturbed network: per unit (dense on vectors), whole
+#: layers stacked (a dense layer applied at every step of a sequence, an embedding's, a relu rnn), and the
+#: recurrent layers' own stacks.
+REGULARIZED = {
+    "dense": {"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2}]},
+    "dense_per_step": {"input": {"steps": 2, "features": 2}, "layers": [{"units": 2, "activation": "tanh"}],
+                       "convention": "row"},
+    "embedding": {"input": {"steps": 2, "vocab": 4}, "layers": [{"type": "embedding", "dim": 2}, {"units": 2}],
+                  "convention": "row"},
+    "rnn_relu": {"input": {"steps": 3, "features": 2}, "layers": [{"type": "rnn", "units": 2, "activation": "relu"},
+                                                                  {"units": 1}], "convention": "row"},
+    "gru": {"input": {"steps": 3, "features": 2}, "layers": [{"type": "gru", "units": 2}, {"units": 1}],
+            "convention": "row"},
+    "lstm": {"input": {"steps": 3, "features": 2}, "layers": [{"type": "lstm", "units": 2}, {"units": 1}],
+             "convention": "row"},
+}
+
+
+@pytest.mark.parametrize("structured", [True, False], ids=["structured", "plain"])
+@pytest.mark.parametrize("reg", [{"l2": 0.5, "form": "sum"}, {"l1": 0.3}], ids=["l2", "l1"])
+@pytest.mark.parametrize("name", sorted(REGULARIZED))
+def test_the_regularisation_term_is_counted_once_by_every_perturbed_network(name, reg, structured):
+    """The finite differences of every layer kind, on each way of evaluating its perturbed networks, include the
+    term's change once: a dense layer at every step of a sequence once counted it twice (numeric = reference +
+    ∂R/∂W) and failed the correct backprop. A backprop that leaves the term out still fails."""
+    from gradcheck.numeric.network import numeric_gradient
+
+    spec = load_spec({**REGULARIZED[name], "loss": "mse", "batch": 3, "seed": 5, "regularization": reg})
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, exact = backprop(spec, params, X, Y)
+    numeric = numeric_gradient(spec, params, X, Y, structured=structured)
+    for i, layer in enumerate(exact):
+        for key, g in layer.items():
+            np.testing.assert_allclose(numeric.grads[i][key], g, rtol=1e-6, atol=1e-9, err_msg=f"{key}{i}")
+    plain = spec.with_(regularization=None)
+    result = check_network(spec, lambda p, X_, Y_: backprop(plain, p, X_, Y_)[1], symbolic="off")
+    assert not result.passed
+
+
 def test_softmax_cross_entropy_with_labels_is_the_one_hot_check():
     spec = {**LINEAR_SVM, "loss": "cross_entropy", "layers": [{"units": 4, "activation": "softmax"}]}
     by_labels = check_network(spec, f"{SVM}:softmax_ce", data=(X6, LABELS), symbolic="on")

@@ -241,20 +241,26 @@ class Perturbed:
         for key in self.keys(i):
             if stacked[key] is self.params[i][key]:
                 stacked[key] = np.broadcast_to(stacked[key], (p, *stacked[key].shape)).astype(dtype)
-        return (*self.along(i, stacked), taken)
+        # The data's share only: losses() adds the regularisation term's change, element by element.
+        return (*self._data_along(i, stacked), taken)
 
     def along(self, i, stacked):
         """(C (P,), crossed a kink (P,)) of P networks whose layer i has the params ``stacked`` (each trainable
         param with a leading axis of P; the others as they are) and every other layer the base network's; C
         includes the regularisation term."""
+        values, crossed = self._data_along(i, stacked)
+        change, kinked = self._penalty_along(i, stacked, len(values))
+        return values + self.penalty + change, crossed | kinked
+
+    def _data_along(self, i, stacked):
+        """:meth:`along` without the regularisation term (the data's share of C)."""
         p = len(next(v for key, v in stacked.items() if key in self.keys(i)))
         conv, ly = self.spec.conv, self.spec.layers[i]
         z, _ = ly.forward(stacked, self.inputs[i], conv, self.spec.bias)
         crossed = self._moved(i, ly.kink_state(self.inputs[i], z, conv, params=stacked), p)
         a = self._output(ly, z)
         values, more = self._above(i, a, z)
-        change, kinked = self._penalty_along(i, stacked, p)
-        return values + self.penalty + change, crossed | more | kinked
+        return values, crossed | more
 
     def _penalty_along(self, i, stacked, p):
         """(R's change (P,), crossed a kink of R (P,)) when layer i's params are the stack ``stacked``."""
