@@ -295,3 +295,25 @@ def test_the_hinge_term_is_plain_sympy_where_asked():
     np.testing.assert_allclose(f(1.0, 2.0, 0.5, 1, 0, 0), [1.25, -1.0, 0.5, 0.5])
     assert f(1.0, 0.0, 0.5, 1, 0, 0)[2] == 0.0  # a tie (margin 0) counts as off, as NumPy's margins > 0
     assert term.rewrite(sp.Max).has(sp.Max)
+
+
+@pytest.mark.parametrize("loss, reduction", [(loss, r) for loss in sorted(LOSSES) for r in REDUCTIONS
+                                              if r not in LOSSES[loss].refused])
+def test_a_wrong_backprop_is_diagnosed_under_every_loss_and_reduction(loss, reduction):
+    """The diagnosis names other losses a learner may have differentiated: never one that refuses the spec's
+    reduction (sse has no per-sample average; asking for its formula once crashed the check of a doubled weight
+    gradient under loss quadratic, reduction per_sample)."""
+    net = {"input": 3, "layers": [{"units": 3, "activation": "tanh"}, {"units": 2, "activation": OUTPUT_FOR[loss]}],
+           "loss": loss, "reduction": reduction, "batch": 4, "seed": 2}
+    spec = load_spec(net)
+
+    def scaled(factor, every):
+        def impl(params, X, Y):
+            _, grads = backprop(spec, params, X, Y)
+            return [{k: factor * g if every or i == 0 else g for k, g in layer.items()}
+                    for i, layer in enumerate(grads)]
+        return impl
+
+    for factor, every in ((2.0, False), (2.0, True), (0.5, True), (-1.0, True)):  # one weight; every gradient
+        result = check_network(net, scaled(factor, every), symbolic="off")
+        assert not result.passed and result.diagnosis

@@ -15,7 +15,7 @@ import numpy as np
 
 from .activations import log_softmax, softplus_of
 
-__all__ = ["LOSSES", "MARGIN", "REDUCTIONS", "Loss", "SpecLoss", "loss_of", "normaliser"]
+__all__ = ["LOSSES", "MARGIN", "REDUCTIONS", "Loss", "SpecLoss", "loss_of", "normaliser", "other_losses"]
 
 #: How a loss reduces its per-output terms: ``mean`` (each loss's own normalisation), ``sum`` (no division by N or
 #: K) or ``per_sample`` (summed over the outputs, averaged over the samples).
@@ -285,6 +285,18 @@ class SpecLoss:
 
     def __repr__(self):
         return f"SpecLoss({self.loss.name!r}: C = {self.formula})"
+
+
+def other_losses(spec):
+    """The other losses a learner may have differentiated instead of the spec's: those defined with the spec's
+    output activation (or any), one-hot only where the spec's is, each configured by the spec
+    (:func:`loss_of`); not one that refuses the spec's reduction (sse is a sum by definition: it has no
+    per-sample average)."""
+    here = loss_of(spec)
+    last = spec.layers[-1].activation
+    return [loss_of(spec, other) for other in LOSSES.values()
+            if other.name != here.name and other.output in (None, last) and not (other.one_hot and not here.one_hot)
+            and here.reduction not in other.refused]
 
 
 def loss_of(spec, loss=None):

@@ -13,8 +13,7 @@ import itertools
 
 import numpy as np
 
-from ..catalogue import LOSSES
-from ..catalogue.losses import loss_of
+from ..catalogue.losses import loss_of, other_losses
 from ..reference.backprop import loss_frame, unrows
 from .mistake import close
 
@@ -62,11 +61,7 @@ def explain(spec, c, a, Y):
         return [sign] if c < 0 else []
     alts = []
     a, Y = rows(a), rows(Y)
-    for other in LOSSES.values():
-        if other.name == here.name or other.output not in (None, spec.layers[-1].activation) or \
-                (other.one_hot and not here.one_hot):
-            continue
-        other = loss_of(spec, other)
+    for other in other_losses(spec):
         if same(ratio(unrows(spec, other.grad(a, Y, n, k), g.shape), g), m):
             # Does the match hold whatever K (and N) is? A match that needs this K is the less likely one.
             keeps_k = same(ratio(other.grad(a, Y, n, k + 1), here.grad(a, Y, n, k + 1)), m)

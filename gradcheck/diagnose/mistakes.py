@@ -28,8 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..catalogue import LOSSES
-from ..catalogue.losses import loss_of
+from ..catalogue.losses import loss_of, other_losses
 from ..reference.backprop import loss_frame, unrows
 from .mistake import REGISTRY, Mistake, register
 
@@ -250,14 +249,11 @@ def _wrong_primes(act):
 
 
 def _other_losses(spec):
-    """Another loss's ∂C/∂a at the output, for each loss defined with this output whose gradient differs in shape."""
+    """Another loss's ∂C/∂a at the output, for each loss defined with this output whose gradient differs in shape
+    and that takes the spec's reduction (sse is a sum by definition: it has no per-sample average)."""
     out = []
     here = loss_of(spec)
-    last = spec.layers[-1].activation
-    for other in LOSSES.values():
-        if other.name == here.name or other.output not in (None, last) or (other.one_hot and not here.one_hot):
-            continue
-        other = loss_of(spec, other)  # with the spec's reduction
+    for other in other_losses(spec):
         out.append(SiteMistake(
             f"loss:{other.name}", "loss",
             lambda spec, ls, other=other, here=here: (
