@@ -97,15 +97,16 @@ class Levels:
         self.step[keep] *= 2
 
     def bent(self, at):
-        """Which of the elements ``at`` have a bend that does not shrink with the step: the middle and fine levels'
-        second differences over their steps both beyond rounding, of one sign, and the middle one less than 1.5
-        times the fine one (C''·s would make it twice). The loss's slope turns within a width narrower than the
-        steps (a softmax over inputs of 1e12, linear on either side of a turn 1e-12 wide): the central quotients
-        are the mean of the two slopes there, flat at every step, and not the slope at θ."""
-        qb, qc = self.qb[at], self.qc[at]
+        """Which of the elements ``at`` have a bend that does not change with the step: the middle and fine levels'
+        second differences over their steps both beyond rounding, of one sign, and the middle one within 0.75 to
+        1.5 times the fine one (C''·s would make it twice; an offset of the losses against C(θ), half). The
+        loss's slope turns within a width narrower than the steps (a softmax over inputs of 1e12, linear on either
+        side of a turn 1e-12 wide): the central quotients are the mean of the two slopes there, flat at every
+        step, and not the slope at θ."""
+        qb, qc = np.abs(self.qb[at]), np.abs(self.qc[at])
         with np.errstate(invalid="ignore"):
-            return ((np.abs(qc) > BEND_ULPS * self.rc[at]) & (np.abs(qb) > BEND_ULPS * self.rb[at]) & (qb * qc > 0)
-                    & (np.abs(qb) < 1.5 * np.abs(qc)))
+            return ((qc > BEND_ULPS * self.rc[at]) & (qb > BEND_ULPS * self.rb[at]) & (self.qb[at] * self.qc[at] > 0)
+                    & (qb > 0.75 * qc) & (qb < 1.5 * qc))
 
     def resolved(self, at):
         """Which of the elements ``at`` have three levels in the asymptotic regime or flat to rounding, crossing no
