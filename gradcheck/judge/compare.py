@@ -245,7 +245,7 @@ class TensorCheck:
     widened: tuple | None = None
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)
-    #: Per reason ("blind", "unmeasured"), the elements every opinion is inconclusive at for it.
+    #: Per reason of :data:`REASONS` that holds somewhere, the elements every opinion is inconclusive at for it.
     _reasons: dict = field(default_factory=dict, repr=False)
 
     USER = ("impl", "analytic")
@@ -395,26 +395,20 @@ class TensorCheck:
         """Boolean mask, the tensor's shape: the elements of ``opinion`` that every opinion is inconclusive at for
         ``reason``, one of :data:`REASONS` (see :meth:`_blinded`, :meth:`_with_default_steps`,
         :meth:`_unmeasured`), and not for the backprop's rounding; each element under the first reason that holds."""
-        return self._for(reason, opinion)
-
-    def unjudged(self, reason, opinion=None):
-        """How many elements of ``opinion`` (or of every checked one) every opinion is inconclusive at for
-        ``reason`` (see :meth:`unjudged_elements`)."""
-        return self._count(reason, opinion)
-
-    def _for(self, reason, opinion):
         where = self._reasons.get(reason)
         if where is None:
             return np.zeros(self.shape, dtype=bool)
         out = np.asarray(where).reshape(self.shape) & self.inconclusive(opinion) & ~self.swamped_elements(opinion)
         for first in REASONS[:REASONS.index(reason)]:
-            if first in self._reasons:  # an element counted under the first reason that holds
+            if first in self._reasons:
                 out &= ~np.asarray(self._reasons[first]).reshape(self.shape)
         return out
 
-    def _count(self, reason, opinion=None):
+    def unjudged(self, reason, opinion=None):
+        """How many elements of ``opinion`` (or of every checked one) every opinion is inconclusive at for
+        ``reason`` (see :meth:`unjudged_elements`)."""
         ops = [opinion] if opinion else list(self.checked)
-        return sum(int(np.count_nonzero(self._for(reason, op))) for op in ops)
+        return sum(int(np.count_nonzero(self.unjudged_elements(reason, op))) for op in ops)
 
     def swamped(self, opinion=None):
         """How many elements of ``opinion`` (or of every checked one) are inconclusive because a correct float64
@@ -460,8 +454,8 @@ class TensorCheck:
 
     def first(self, band, swamped=True, within=None, outside=()):
         """``"W0[1, 2]"``: the first element in ``band`` (None if there is none); with ``swamped=False``, not one
-        inconclusive for the backprop's rounding (see :meth:`swamped`); ``within`` a reason ("blind",
-        "unmeasured"), only one inconclusive for it; ``outside``, reasons whose elements are left out."""
+        inconclusive for the backprop's rounding (see :meth:`swamped`); ``within`` one of :data:`REASONS`, only one
+        every opinion is inconclusive at for it; ``outside``, reasons whose elements are left out."""
         for op in self.checked:
             if op not in self._err:
                 continue
@@ -469,9 +463,9 @@ class TensorCheck:
             if not swamped:
                 where &= ~np.asarray(self._swamped.get(op, False), bool)
             if within is not None:
-                where &= self._for(within, op).reshape(where.shape)
+                where &= self.unjudged_elements(within, op).reshape(where.shape)
             for reason in outside:
-                where &= ~self._for(reason, op).reshape(where.shape)
+                where &= ~self.unjudged_elements(reason, op).reshape(where.shape)
             if (hit := np.argwhere(where)).size:
                 return ElementBlame(self.name, tuple(int(i) for i in hit[0]), op, 0, 0, 0, 0, band).element
         return None

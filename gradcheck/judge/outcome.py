@@ -10,18 +10,19 @@ import numpy as np
 from .compare import ATOL, BANDS, REASONS, RTOL
 from .tolerances import tolerance
 
-#: What each reason of :data:`~gradcheck.judge.compare.REASONS` means, in a note on the elements it leaves
-#: inconclusive for every opinion.
+#: What each reason of :data:`~gradcheck.judge.compare.REASONS` means, and the way out, in a note on the elements
+#: it leaves inconclusive for every opinion.
 UNJUDGED = {
-    "unmeasured": "the loss is not finite at any step the finite difference takes (it overflows, or is NaN), so "
-                  "none can be taken",
-    "blind": "the finite difference finds no change of the loss there beyond its rounding, at any step, while "
-             "gradcheck's own backprop finds a slope: the loss changes only within a width narrower than any step "
-             "a float64 difference can take (values of very different sizes meeting in one sum or norm), so no "
-             "finite difference can judge them",
-    "widened": "only steps grown far past the default ones resolve a slope there, and gradcheck's own backprop, "
-               "which agrees with the default steps' estimate, does not find it: the loss has a feature at the "
-               "scale of those steps (its differences level off there), so no finite difference can judge them",
+    "unmeasured": ("the loss is not finite at any step the finite difference takes (it overflows, or is NaN), so "
+                   "none can be taken", "params and data of moderate size"),
+    "blind": ("the finite difference finds no change of the loss there beyond its rounding, at any step, while "
+              "gradcheck's own backprop finds a slope: the loss changes only within a width narrower than any step "
+              "a float64 difference can take (values of very different sizes meeting in one sum or norm), so no "
+              "finite difference can judge them", "inputs and weights of moderate size"),
+    "widened": ("only steps grown far past the default ones resolve a slope there, and gradcheck's own backprop, "
+                "which agrees with the default steps' estimate, does not find it: the loss has a feature at the "
+                "scale of those steps (its differences level off there), so no finite difference can judge them",
+                "inputs and weights of moderate size"),
 }
 
 __all__ = ["CheckResult"]
@@ -130,9 +131,9 @@ class CheckResult:
             k = sum(t.unjudged(reason) for t in self.tensors)
             if k:
                 first = next(f for t in self.tensors if (f := t.first("inconclusive", swamped=False, within=reason)))
-                out.append(f"{k} element(s) inconclusive (first {first}): {UNJUDGED[reason]}; they do not fail. "
-                           f"Way out: {'params and data' if reason == 'unmeasured' else 'inputs and weights'} of "
-                           "moderate size")
+                meaning, way_out = UNJUDGED[reason]
+                out.append(f"{k} element(s) inconclusive (first {first}): {meaning}; they do not fail. Way out: "
+                           f"{way_out}")
                 unjudged += k
         n = sum(t.count("inconclusive") for t in self.tensors) - swamped - unjudged
         if n:
