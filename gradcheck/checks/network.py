@@ -306,7 +306,7 @@ def _tensor(s, opts, name, layer, kind, shape):
                         unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
                         unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
                         joint={op: s.joint[op][layer][kind] for op in s.joint},
-                        widened=numeric.at_default_steps(layer, kind))
+                        replaced=numeric.at_default_steps(layer, kind))
 
 
 def _on_kink(spec):

@@ -165,9 +165,9 @@ def low_precision(values, depth=0):
 
 
 #: Why every opinion may be inconclusive at an element whatever its value, in the order an element is counted:
-#: the finite difference has no value there, it finds no slope where the reference finds one, or only growing
-#: steps find the slope that calls the reference wrong (see :meth:`TensorCheck.unjudged_elements`).
-REASONS = ("unmeasured", "blind", "widened")
+#: the finite difference has no value there, it finds no slope where the reference finds one, or only a second
+#: estimate finds the slope that calls the reference wrong (see :meth:`TensorCheck.unjudged_elements`).
+REASONS = ("unmeasured", "blind", "replaced")
 
 
 @dataclass
@@ -240,9 +240,9 @@ class TensorCheck:
     #: there (the difference cannot resolve it), not a kink (a value between two slopes apart).
     agreeing: np.ndarray | None = None
     joint: dict | None = None
-    #: (value, bound) at the default steps of the elements whose numeric value came from growing steps (NaN
-    #: elsewhere): a reference that agrees with it and not with the grown one leaves them inconclusive.
-    widened: tuple | None = None
+    #: (value, bound) at the default steps of the elements whose numeric value is a second estimate (NaN
+    #: elsewhere): a reference that agrees with it and not with the second one leaves them inconclusive.
+    replaced: tuple | None = None
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)
     #: Per reason of :data:`REASONS` that holds somewhere, the elements every opinion is inconclusive at for it.
@@ -282,16 +282,18 @@ class TensorCheck:
         with np.errstate(invalid="ignore"):
             flat = np.abs(np.asarray(self.values["numeric"], float)) <= np.asarray(self.bound, float)
         self._inconclusive_for("blind", flat & failing)
-        if self.widened is not None:
-            self._inconclusive_for("widened", failing & self._with_default_steps())
+        if self.replaced is not None:
+            self._inconclusive_for("replaced", failing & self._with_default_steps())
 
     def _with_default_steps(self):
-        """Where the numeric value came from growing steps, and the reference agrees with the default steps'
-        estimate (within the tolerance and that estimate's bound): the grown estimate alone calls it wrong, and
-        it assumes a loss smooth at steps up to a tenth of the element. A plateau of the quotients at such steps
-        (a saturated network's chords rising from a slope of 0 and levelling off at 1e-23) is a feature of the
-        loss at that scale, not the slope at θ: no finite difference resolves the element."""
-        value, bound = (np.asarray(x, float) for x in self.widened)
+        """Where the numeric value is a second estimate (from growing steps, or with the loss's rounding measured
+        along the element's own axis) and the reference agrees with the default steps' one (within the tolerance
+        and that estimate's bound): the second estimate alone calls it wrong, on an assumption the default one does
+        not make. Growing steps assume a loss smooth up to a tenth of the element, and a plateau of the quotients
+        there (a saturated network's chords rising from a slope of 0 and levelling off at 1e-23) is a feature of
+        the loss, not the slope at θ; a few points along one axis can underestimate the loss's rounding (an LSTM
+        with weights ×10, whose loss of 7e-10 moves by rounding only). No finite difference resolves the element."""
+        value, bound = (np.asarray(x, float) for x in self.replaced)
         grown = np.isfinite(value)
         if not grown.any():
             return grown

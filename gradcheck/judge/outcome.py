@@ -19,10 +19,11 @@ UNJUDGED = {
               "gradcheck's own backprop finds a slope: the loss changes only within a width narrower than any step "
               "a float64 difference can take (values of very different sizes meeting in one sum or norm), so no "
               "finite difference can judge them", "inputs and weights of moderate size"),
-    "widened": ("only steps grown far past the default ones resolve a slope there, and gradcheck's own backprop, "
-                "which agrees with the default steps' estimate, does not find it: the loss has a feature at the "
-                "scale of those steps (its differences level off there), so no finite difference can judge them",
-                "inputs and weights of moderate size"),
+    "replaced": ("only a second estimate (steps grown far past the default ones, or the loss's rounding measured "
+                 "along the element's own axis) finds the slope there that calls gradcheck's own backprop wrong, "
+                 "and the backprop agrees with the default steps' estimate: the loss has a feature the second "
+                 "estimate's assumption misses (differences that level off at wide steps, or rounding a few points "
+                 "underestimate), so no finite difference can judge them", "inputs and weights of moderate size"),
 }
 
 __all__ = ["CheckResult"]

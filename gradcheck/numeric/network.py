@@ -62,15 +62,16 @@ class NumericGradient:
     #: Per layer, the part of :attr:`noises` measured at θ itself (the ±ulp probe and the first-order model): a
     #: floor under any element's rounding however small its steps.
     floors: list = field(default_factory=list)
-    #: Per layer, {param: (value, bound)} at the default steps of the elements whose estimate came from growing
-    #: steps instead (NaN elsewhere), made by :func:`grow_elements`: that estimate assumes a loss smooth at steps
-    #: up to a tenth of the element, the default one only at its own.
-    widened: list | None = None
+    #: Per layer, {param: (value, bound)} at the default steps of the elements whose estimate was replaced by a
+    #: second one (NaN elsewhere): from growing steps (:func:`grow_elements`), which assume a loss smooth at steps
+    #: up to a tenth of the element, or with the loss's rounding measured along the element's own axis
+    #: (:func:`refine_elements`), which a few points can underestimate; the default one assumes neither.
+    replaced: list | None = None
 
     def at_default_steps(self, layer, key):
-        """(value, bound) at the default steps of the elements of ``key`` in ``layer`` whose estimate came from
-        growing steps (NaN elsewhere), or None where none did."""
-        return None if self.widened is None else self.widened[layer].get(key)
+        """(value, bound) at the default steps of the elements of ``key`` in ``layer`` whose estimate was replaced
+        by a second one (NaN elsewhere), or None where none was."""
+        return None if self.replaced is None else self.replaced[layer].get(key)
 
     @property
     def noise(self):
@@ -272,7 +273,7 @@ def grow_elements(spec, params, X, Y, numeric, elements, done=None):
                                   default_step(theta[flat], numeric.method), numeric.method,
                                   lambda fmax, s, _, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
                                   GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])), f0=net.loss)
-        changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step), widened=True)
+        changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step))
         net.close()
     return changed
 
@@ -322,11 +323,11 @@ def _picked(net, elements):
             yield i, flat, offsets
 
 
-def _replace(numeric, net, i, flat, offsets, estimate, widened=False):
+def _replace(numeric, net, i, flat, offsets, estimate):
     """Put the new ``estimate`` (value, bound, step) of layer i's elements ``flat`` into ``numeric`` where its bound
     is smaller than the one there and the two agree within their bounds (an estimate is not overruled by one from
-    other steps that contradicts it). True if any changed. ``widened``: the estimate is from growing steps, and
-    the one it replaces is kept in :attr:`NumericGradient.widened`."""
+    other steps that contradicts it). True if any changed. The default steps' estimate of an element is kept in
+    :attr:`NumericGradient.replaced` the first time it is replaced."""
     value, bound, step = estimate
     changed = False
     for j, key in enumerate(net.keys(i)):
@@ -337,11 +338,7 @@ def _replace(numeric, net, i, flat, offsets, estimate, widened=False):
             keep = (bound[sel] < old) & ~(np.abs(value[sel] - was) > bound[sel] + old)
         if keep.any():
             changed = True
-            if widened:
-                _keep_default(numeric, i, key, at[keep])
-            elif numeric.at_default_steps(i, key) is not None:  # an estimate of its own steps again: not widened
-                for part in numeric.at_default_steps(i, key):
-                    part.ravel()[at[keep]] = np.nan
+            _keep_default(numeric, i, key, at[keep])
             for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):
                 part[i][key].ravel()[at[keep]] = new[sel][keep]
     return changed
@@ -349,11 +346,11 @@ def _replace(numeric, net, i, flat, offsets, estimate, widened=False):
 
 def _keep_default(numeric, i, key, at):
     """Keep the current (value, bound) of layer i's ``key`` elements ``at`` (flat) as their default steps' estimate
-    (:attr:`NumericGradient.widened`), where not kept already."""
-    if numeric.widened is None:
-        numeric.widened = [{} for _ in numeric.grads]
+    (:attr:`NumericGradient.replaced`), where not kept already."""
+    if numeric.replaced is None:
+        numeric.replaced = [{} for _ in numeric.grads]
     shape = numeric.grads[i][key].shape
-    value, bound = numeric.widened[i].setdefault(key, (np.full(shape, np.nan), np.full(shape, np.nan)))
+    value, bound = numeric.replaced[i].setdefault(key, (np.full(shape, np.nan), np.full(shape, np.nan)))
     fresh = at[np.isnan(value.ravel()[at])]
     value.ravel()[fresh] = numeric.grads[i][key].ravel()[fresh]
     bound.ravel()[fresh] = numeric.bounds[i][key].ravel()[fresh]
