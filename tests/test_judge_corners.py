@@ -257,6 +257,26 @@ def test_check_function_chooses_its_steps_where_a_feature_is_narrower_than_the_s
     assert not bad.passed and bad.blame(1)[0].element == "x[1]"
 
 
+def test_check_function_never_takes_a_turn_narrower_than_its_steps_for_a_slope():
+    """w·softplus((x − c)/w) + b·x turns from slope b to a + b within w = 1e-12 of c, far inside every step: the
+    central differences there are the mean of the two slopes, the same at every level. A correct gradient a hair
+    from c is inconclusive, never failed, and never good; a 1% slip of an element away from the turn is caught."""
+    w, a, b, c = 1e-12, 2.0, -1.0, np.array([0.3, 0.3, 0.3])
+
+    def f(x):
+        return float(np.sum(a * w * np.logaddexp(0.0, (x - c) / w) + b * (x - c)))
+
+    def grad(x):
+        return a / (1 + np.exp(-(x - c) / w)) + b
+
+    x = c + np.array([w, 3 * w, 0.4])
+    result = check_function(f, grad, x)
+    assert result.passed
+    assert result.counts()["inconclusive"] == 2
+    bad = check_function(f, lambda x: grad(x) * np.array([1.0, 1.0, 1.01]), x)
+    assert not bad.passed and bad.blame(1)[0].element == "x[2]"
+
+
 def test_check_function_measures_the_noise_of_a_function_that_cancels():
     """Σ sin(x)·1e-8 over a symmetric x is 0 up to rounding at the scale of its terms: the bound must know that
     rounding (measured), or every element is left unresolved; twice the gradient is still caught everywhere."""

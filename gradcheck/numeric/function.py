@@ -247,7 +247,8 @@ def _choose_steps(f_batch, theta, f0, even, h, method, eps, out, noise):  # noqa
     evaluate = _mover(f_batch, theta, even, crossings=True)
     value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
                                           method,
-                                          lambda fmax, s, _: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise))
+                                          lambda fmax, s, _: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise),
+                                          f0=f0)
     out.numeric[even], out.bound[even] = value, bound
 
 
