@@ -342,3 +342,43 @@ def case(name):
     from pathlib import Path
 
     return json.loads((Path(__file__).parent / "cases" / f"{name}.json").read_text())
+
+
+def exact_lstm_gradient(net, key, index, digits=60):
+    """∂C/∂(layer 0's ``key`` at ``index``) of a network lstm (last state) → dense (linear or tanh), bias
+    "none", loss sse, at ``digits`` digits: mpmath differentiates the cost along that element, every gate
+    σ(a) = 1/(1 + exp(−a)) computed exactly, so that a float64 backprop's rounding can be measured against it."""
+    import mpmath
+
+    spec = load_spec(net)
+    params = spec.parameters()
+    X, Y = spec.batch_data()
+    column = spec.conv.samples_are_columns
+    rows_of = (lambda W: np.asarray(W).T) if column else np.asarray
+    Y = np.asarray(Y).T if column else np.asarray(Y)
+    act = net["layers"][1].get("activation", "linear")
+    with mpmath.workdps(digits):
+        mp = np.frompyfunc(lambda v: mpmath.mpf(float(v)), 1, 1)
+        sig = np.frompyfunc(lambda v: 1 / (1 + mpmath.exp(-v)), 1, 1)
+        tanh = np.frompyfunc(mpmath.tanh, 1, 1)
+        Wx0, Wh, W = mp(rows_of(params[0]["Wx"])), mp(rows_of(params[0]["Wh"])), mp(rows_of(params[1]["W"]))
+        x, y = mp(np.asarray(X, float)), mp(Y)
+        H = Wh.shape[0]
+        flat = np.ravel_multi_index(index, np.shape(params[0][key]))
+        at = np.unravel_index(flat, np.shape(params[0][key]))
+        at = tuple(reversed(at)) if column else at  # the element in the row layout
+
+        def cost(w):
+            Wx, Wh_ = Wx0.copy(), Wh.copy()
+            (Wx if key == "Wx" else Wh_)[at] = w
+            h = c = np.full((x.shape[0], H), mpmath.mpf(0), dtype=object)
+            for t in range(x.shape[1]):
+                a = x[:, t].dot(Wx) + h.dot(Wh_)
+                i, f, o, g = sig(a[:, :H]), sig(a[:, H:2 * H]), sig(a[:, 2 * H:3 * H]), tanh(a[:, 3 * H:])
+                c = f * c + i * g
+                h = o * tanh(c)
+            out = h.dot(W)
+            out = tanh(out) if act == "tanh" else out
+            return sum(v * v for v in (out - y).ravel()) / 2
+
+        return float(mpmath.diff(cost, (Wx0 if key == "Wx" else Wh)[at]))

@@ -73,7 +73,7 @@ def test_relu_inside_passes_and_its_kinks_are_each_steps_sides():
     spec = load_spec(raw)
     ly, conv, params = spec.layers[0], spec.conv, spec.parameters()[0]
     X, _ = spec.batch_data()
-    z, (_, S, _) = ly.forward(params, X, conv, spec.bias)
+    z, (_, S, *_) = ly.forward(params, X, conv, spec.bias)
     state = ly.kink_state(X, z, conv, params=params)
     assert state.shape == (2, 4, 3, 1)  # every step, not only the returned last state
     np.testing.assert_array_equal(state[..., 0], np.sign(S))

@@ -12,7 +12,7 @@ plus rounding of the loss at its scale):
   own error could explain the disagreement, so it cannot decide (not a FAIL; the
   result says why and what to try); also where err is beyond rtol and only the
   backprop's rounding (below) covers it, that rounding being as large as the element
-  itself (:func:`_swamped`);
+  itself or the difference 1% of it or more (:func:`_swamped`);
 * **wrong** (rel_err >= :data:`SUSPICIOUS`) or **suspicious**: the analytic value lies
   outside the finite difference's error bound by a margin. However small the
   gradient, an element the finite difference resolves is judged relatively.
@@ -143,15 +143,17 @@ def within_rtol(analytic, numeric, rtol=RTOL, atol=ATOL):
 
 def _swamped(analytic, numeric, rtol, atol, rounding, judged=None):
     """Elements whose analytic value differs from the numeric one beyond ``rtol`` and ``atol``, where the rounding a
-    correct backprop may make is as large as the element itself: the rounding explains the difference, but no value
-    of that size can be judged (a saturated output, where the textbook δ = a − y rounds to 0 and so does every
-    gradient it feeds, whatever its sign). Inconclusive, not good. ``judged``: :func:`_judged`'s result for
-    these values, if made (its errors are used again)."""
+    correct backprop may make is as large as the element itself, or the difference is :data:`SUSPICIOUS` of it or
+    more: the rounding explains the difference, but no value of that size can be judged (a saturated output, where
+    the textbook δ = a − y rounds to 0 and so does every gradient it feeds, whatever its sign; an allowance of
+    400 for a gradient of 360, under which a doubled one is no better known than a right one). Inconclusive, not
+    good: "good" promises a value within 1% at worst. ``judged``: :func:`_judged`'s result for these values, if
+    made (its errors are used again)."""
     if judged is None:
         judged = _judged(analytic, numeric, rtol, atol, None, None, MARGIN, None)
     _, abs_err, _, size = judged
     with np.errstate(invalid="ignore"):
-        return (abs_err > rtol * size + atol) & (np.asarray(rounding, float) >= size)
+        return (abs_err > rtol * size + atol) & ((np.asarray(rounding, float) >= size) | (abs_err >= SUSPICIOUS * size))
 
 
 def low_precision(values, depth=0):

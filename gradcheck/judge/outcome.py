@@ -124,9 +124,10 @@ class CheckResult:
         if swamped:
             out.append(f"{swamped} element(s) inconclusive: they differ from the finite difference beyond the "
                        "tolerance, but a correct float64 backprop's rounding there is as large as the gradient "
-                       "itself (a saturated output, where δ = a − y rounds to 0, or a gradient that cancels far "
-                       "below the terms it sums), so no value of theirs can be judged; they do not fail. Way out: "
-                       "smaller weights or inputs, so the outputs do not saturate")
+                       "itself, or as large as a difference of 1% of it or more (a saturated output, where "
+                       "δ = a − y rounds to 0, or a gradient that cancels far below the terms it sums), so no "
+                       "value of theirs can be judged; they do not fail. Way out: smaller weights or inputs, so "
+                       "the outputs do not saturate")
         unjudged = 0
         for reason in REASONS:
             k = sum(t.unjudged(reason) for t in self.tensors)

@@ -97,7 +97,9 @@ def ulp_probe(spec, params, X, Y, loss):
 def forward_rounding(spec, params, X, Y, seen=None, fw=None):
     """Per layer l, ε/2·‖|x|·|∂C/∂x|‖₂ over every z and a of layers l and above, and over the values the layers
     above l round inside (:meth:`~gradcheck.catalogue.layers.base.Layer.rounding_terms`: a norm's mean and
-    variance, which its own γ and β leave bit-identical): how far rounding each intermediate moves C (root sum of
+    variance, which its own γ and β leave bit-identical), and over the values layer l and those above round inside
+    that move with their own params too (:meth:`~gradcheck.catalogue.layers.base.Layer.own_rounding_terms`: a
+    recurrent layer's gates and states at every step): how far rounding each intermediate moves C (root sum of
     squares: the roundings are independent), when an element of layer l moves. The squares are taken at the scale
     of the largest term, so that terms near the smallest normal number (a loss of 1e-290) do not underflow to
     nothing. ``seen``: the reference backprop's, if already made; ``fw``: the forward pass of these params, if
@@ -114,6 +116,7 @@ def forward_rounding(spec, params, X, Y, seen=None, fw=None):
             for x, dx in ((z, delta), (a, da)):
                 if dx is not None:
                     terms[i].append(np.abs(x) * np.abs(dx))
+            terms[i].extend(spec.layers[i].own_rounding_terms(delta, fw, params[i], spec.conv))
             inner[i] = spec.layers[i].rounding_terms(delta, fw, params[i], spec.conv)
     out = np.zeros(len(spec.layers))
     top = total = 0.0  # from the last layer down: the largest term so far, and Σ (term/top)²

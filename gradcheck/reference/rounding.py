@@ -74,12 +74,32 @@ def _output_error(spec, params, X, Y, fw):
     if last.has_activation and last.act.derivative is not None:
         with np.errstate(all="ignore"):
             slope = np.abs(last.act.derivative(fw.z[-1], a))
-        slope = np.where(np.isfinite(slope), slope, 1.0)
-    elif last.has_activation:  # softmax: each output moves by at most |a| times a unit change of z
-        slope = np.abs(a)
+        moved = np.where(np.isfinite(slope), slope, 1.0) * terms
+    elif last.has_activation:  # softmax: its own rounding and its move, both bounded by the others' share
+        return (_softmax_move(a, terms, last.unit_axis(conv)) + np.abs(a - Y) + _carried(spec, params, X, fw)) \
+            * _unit(spec, fw)
     else:
-        slope = 1.0
-    return (np.abs(a) + np.abs(a - Y) + slope * terms + _carried(spec, params, X, fw)) * _unit(spec, fw)
+        moved = terms
+    return (np.abs(a) + np.abs(a - Y) + moved + _carried(spec, params, X, fw)) * _unit(spec, fw)
+
+
+def _softmax_move(a, terms, axis):
+    """How far softmax's outputs ``a`` may be from exact, in units of ε, when each z_j is good to ``terms``_j: its
+    own rounding, and a_i = a_i·Σ_(j≠i) a_j·(dz_i − dz_j) moved by at most a_i·(Σ_(j≠i) a_j·|dz_i| + Σ_(j≠i)
+    a_j·|dz_j|). Saturated (a_i = 1 − 1e-10 under logits of 1e8, rounded at 1e-8), an output hardly moves: the
+    bound |a_i|·|dz_i| made every gradient below it rounding. Its own rounding is ε·a_i, but at most the
+    others' sum Σ_(j≠i) a_j (a few times it) where that is below ε: a_i = 1/(1 + Σ_(j≠i) e_j) rounds to exactly 1
+    with an error of that sum, and δ = a − y to exactly 0 (for an exact −3.5e-24, or −1e-400)."""
+    terms = np.broadcast_to(terms, a.shape)
+    top = np.zeros(a.shape, dtype=bool)  # the largest output of each row: its Σ_(j≠i) is summed, not 1 − a_i
+    np.put_along_axis(top, np.expand_dims(a.argmax(axis=axis), axis), True, axis=axis)
+
+    def others(x):  # Σ_(j≠i) x_j for every i, without cancelling against the largest
+        rest = np.where(top, 0.0, x).sum(axis=axis, keepdims=True)
+        return np.where(top, rest, np.maximum(x.sum(axis=axis, keepdims=True) - x, 0.0))
+
+    share = others(a)
+    return np.minimum(a, 4.0 * share / EPS) + a * (share * terms + others(a * terms))
 
 
 def _carried(spec, params, X, fw, seed=0):
@@ -188,7 +208,29 @@ def roundings(spec, params, X, Y, done):
                 slope = np.abs(ly.act.derivative(z, a) if ly.act.derivative is not None else a)
                 own = ly.act.derivative_rounding  # σ'(z)'s own rounding, in units of ε
                 slopes[i] = np.abs(da) * (slope + 1.0 if own is None else own(z, a))
-    return slopes, own_da, _output_error(spec, params, X, Y, fw), local
+    out_err = _output_error(spec, params, X, Y, fw)
+    _output_products(spec, params, fw, out_err, slopes[last], local[last])
+    return slopes, own_da, out_err, local
+
+
+def _output_products(spec, params, fw, out_err, slope, local):
+    """Add to the output layer's local part (in place) its output error ``out_err`` carried through its own
+    products on magnitudes: Σ_n |a_prev|·|e_n|. The random-sign draws that carry it further cancel exactly where
+    two samples' errors are alike in size and their inputs opposite in sign (a softmax saturated at exactly 1 in
+    both, under states of −1 and +1: δ = a − y is 0 in float64 for an exact 3.5e-24 in one of them), while each
+    sample's rounding is its own; through one layer, magnitudes do not grow as they would through many."""
+    last = spec.layers[-1]
+    size = out_err
+    if slope is not None and last.act.derivative is not None:  # the output activation's slope, where not fused
+        with np.errstate(all="ignore"):
+            size = out_err * np.abs(last.act.derivative(fw.z[-1], fw.output))
+    size = np.where(np.isfinite(size), size, 0.0)
+    magnitudes = {key: np.abs(v) for key, v in params[-1].items()}
+    with np.errstate(all="ignore"):
+        grads, _ = last.backward_magnitude(size, _magnitude(fw.a_in[last.index]), magnitudes, spec.conv, spec.bias)
+    for key in local:
+        extra = np.abs(grads[key])
+        local[key] = local[key] + np.where(np.isfinite(extra), extra, 0.0)
 
 
 #: The scale of the second run of draws where the first overflowed (exact: a power of two).
@@ -296,7 +338,8 @@ class _Spread:
     def add(self, stack):
         """Count the draws of ``stack`` (draws, *shape)."""
         self.stacks.append(stack)
-        self.total = self.total + np.square(stack).sum(axis=0)
+        with np.errstate(over="ignore"):  # an overflowing square is seen in rms, and run again scaled down
+            self.total = self.total + np.square(stack).sum(axis=0)
 
     def rms(self, draws):
         """The root mean square over ``draws`` draws."""

@@ -345,6 +345,12 @@ class Layer:
         (:class:`~gradcheck.reference.backprop.Forward`). Empty: nothing but z and a."""
         return ()
 
+    def own_rounding_terms(self, delta, fw, params, conv):
+        """Like :meth:`rounding_terms`, the values this layer rounds inside its forward pass besides its z and a,
+        but those that move with its own params too (a recurrent layer's gates and states at every step), so that
+        they count when the layer's own elements move. Empty: none."""
+        return ()
+
     def output_rounding(self, cache, params, a_prev, conv):
         """How far a correct forward pass's output of this layer may be from this one's beyond ε·|a|, in units of
         ε (shaped like z), where the layer magnifies its own rounding (a norm over values alike: x − μ is a few

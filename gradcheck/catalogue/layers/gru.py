@@ -29,7 +29,7 @@ import numpy as np
 from ..activations import ACTIVATIONS
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .recurrent import Recurrent, previous, rows, states_of
+from .recurrent import Recurrent, previous, rows, slope_magnitude, states_of
 from .recurrent import slip as _slip
 
 __all__ = ["GRU"]
@@ -82,15 +82,18 @@ class GRU(Recurrent):
         Hn = self.width
         xw, Wh = self._inputs(params, x, conv)
         h = states_of(xw, Wh, Hn)
-        out = {"r": [], "u": [], "c": [], "h": []}
+        out = {"r": [], "u": [], "c": [], "h": [], "pre": []}
         for t in range(self.steps):
             a = xw[..., t, :]
             hw = h @ Wh[..., :, :2 * Hn]
-            r = _SIGMOID.forward(a[..., :Hn] + hw[..., :Hn])
-            u = _SIGMOID.forward(a[..., Hn:2 * Hn] + hw[..., Hn:])
-            c = np.tanh(a[..., 2 * Hn:] + (r * h) @ Wh[..., :, 2 * Hn:])
+            gated = a[..., :2 * Hn] + hw
+            pre = np.concatenate([gated, np.broadcast_to(a[..., 2 * Hn:], (*gated.shape[:-1], Hn))], axis=-1)
+            r = _SIGMOID.forward(pre[..., :Hn])
+            u = _SIGMOID.forward(pre[..., Hn:2 * Hn])
+            pre[..., 2 * Hn:] += (r * h) @ Wh[..., :, 2 * Hn:]
+            c = np.tanh(pre[..., 2 * Hn:])
             h = u * h + (1.0 - u) * c
-            for key, v in zip("r u c h".split(), (r, u, c, h)):
+            for key, v in zip("r u c h pre".split(), (r, u, c, h, pre)):
                 out[key].append(v)
         return xw, {key: np.stack(v, axis=-2) for key, v in out.items()}
 
@@ -106,7 +109,7 @@ class GRU(Recurrent):
         rec("c", f"tanh(xWx[..., {2 * n}:] + (r * h_prev) @ Whh), step by step", g["c"], xWx=xw, r=g["r"],
             h_prev=h_prev)
         rec("h", "u * h_prev + (1 - u) * c", H, u=g["u"], h_prev=h_prev, c=g["c"])
-        return self._record_output(rec, H, conv), (a_prev, g["r"], g["u"], g["c"], H)
+        return self._record_output(rec, H, conv), (a_prev, g["r"], g["u"], g["c"], H, g["pre"])
 
     def output_change(self, params, key, index, delta, cache, z, conv, bias):
         """z of a stack of networks, network p with element ``index[p]`` (flat) of param ``key`` moved by
@@ -150,37 +153,60 @@ class GRU(Recurrent):
 
     def _bptt(self, delta, cache, params, conv, bias, slip=None, magnitude=False, terms=False):
         """Backpropagation through time (see the module); ``slip`` makes one of the known mistakes instead;
-        ``magnitude`` adds the terms of h_(t−1) − h̃ instead of subtracting them; ``terms`` also returns (x,
-        h_(t−1), dA) of every step, for the shape trace."""
-        x, R, U, Cn, H = cache
+        ``magnitude`` runs it on magnitudes with each factor's rounding added (see :meth:`_through_time`);
+        ``terms`` also returns (x, h_(t−1), dA) of every step, for the shape trace."""
+        x, R, Hin = cache[0], cache[1], previous(cache[4])
         Hn = self.width
-        Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
-        WrzT, WhhT = np.swapaxes(Wh[..., :, :2 * Hn], -1, -2), np.swapaxes(Wh[..., :, 2 * Hn:], -1, -2)
-        dH = self._state_deltas(delta, H, conv)
-        Hin = previous(H)
-        dA = []
-        carry = 0.0
-        for t in reversed(range(self.steps)):
-            r, u, c, hp = R[..., t, :], U[..., t, :], Cn[..., t, :], Hin[..., t, :]
-            dh = dH[..., t, :] + carry
-            keep, new = (1.0 - u, u) if slip == "update_gate_swapped" else (u, 1.0 - u)
-            gap = hp + c if magnitude else (c - hp if slip == "update_gate_swapped" else hp - c)
-            dah = dh * new * _TANH.derivative(None, c)
-            drh = dah @ WhhT
-            dar = drh * hp * _SIGMOID.derivative(None, r)
-            dau = dh * gap * _SIGMOID.derivative(None, u)
-            dA.append(np.concatenate(np.broadcast_arrays(dar, dau, dah), axis=-1))
-            carry = dh * keep + np.concatenate(np.broadcast_arrays(dar, dau), axis=-1) @ WrzT
-            if slip != "reset_path_dropped":
-                carry = carry + drh * r
-        dA = np.stack(dA[::-1], axis=-2)
-        grads, dx = self._grads(x, Hin, dA, Wx, conv, bias)
+        dA, _, _ = self._through_time(delta, cache, params, conv, slip, magnitude)
+        grads, dx = self._grads(x, Hin, dA, rows(params["Wx"], conv), conv, bias)
         # Whh's input is r ⊙ h_(t−1), not h_(t−1): its block of dWh is Σ (r ⊙ h_prev)ᵀ·dâh
         dWhh = np.einsum("...ntg,...nth->...gh", R * Hin, dA[..., 2 * Hn:])
         dWh = rows(grads["Wh"], conv).copy()
         dWh[..., :, 2 * Hn:] = dWhh
         grads["Wh"] = rows(dWh, conv)
         return (grads, dx, (x, Hin, dA)) if terms else (grads, dx)
+
+    def _through_time(self, delta, cache, params, conv, slip=None, magnitude=False):
+        """(dA: ∂C/∂ of the gates' pre-activations, dH: ∂C/∂h_t, dRH: ∂C/∂(r ⊙ h_(t−1))) of every step, each
+        carried back from the steps after it. On magnitudes (``magnitude``, every argument ≥ 0) each subtraction
+        adds its terms (1 − z, h_(t−1) − h̃) and each slope its own rounding (1 − h̃² and σ(1 − σ) cancel where
+        they saturate)."""
+        _, R, U, Cn, H, pre = cache
+        Hn = self.width
+        Wh = rows(params["Wh"], conv)
+        WrzT, WhhT = np.swapaxes(Wh[..., :, :2 * Hn], -1, -2), np.swapaxes(Wh[..., :, 2 * Hn:], -1, -2)
+        dH = self._state_deltas(delta, H, conv)
+        Hin = previous(H)
+        slope = slope_magnitude if magnitude else lambda act, y, _: act.derivative(None, y)
+        dA, dh_all, drh_all = [], [], []
+        carry = 0.0
+        for t in reversed(range(self.steps)):
+            r, u, c, hp = R[..., t, :], U[..., t, :], Cn[..., t, :], Hin[..., t, :]
+            a_r, a_u, a_c = (pre[..., t, k * Hn:(k + 1) * Hn] for k in range(3))
+            dh = dH[..., t, :] + carry
+            keep, new = (1.0 - u, u) if slip == "update_gate_swapped" else (u, 1.0 + u if magnitude else 1.0 - u)
+            gap = hp + c if magnitude else (c - hp if slip == "update_gate_swapped" else hp - c)
+            dah = dh * new * slope(_TANH, c, a_c)
+            drh = dah @ WhhT
+            dar = drh * hp * slope(_SIGMOID, r, a_r)
+            dau = dh * gap * slope(_SIGMOID, u, a_u)
+            dA.append(np.concatenate(np.broadcast_arrays(dar, dau, dah), axis=-1))
+            dh_all.append(dh)
+            drh_all.append(drh)
+            carry = dh * keep + np.concatenate(np.broadcast_arrays(dar, dau), axis=-1) @ WrzT
+            if slip != "reset_path_dropped":
+                carry = carry + drh * r
+        return tuple(np.stack(v[::-1], axis=-2) for v in (dA, dh_all, drh_all))
+
+    def step_rounding(self, delta, cache, params, conv):
+        """|x|·|∂C/∂x| of every value each step rounds: the gates' pre-activations, r, z, r ⊙ h_(t−1), h̃, and
+        h_t = z·h_(t−1) + (1 − z)·h̃ as the sum of its terms (1 − z is good to ε/2 absolute, times h̃)."""
+        _, R, U, Cn, H, pre = cache
+        dA, dH, dRH = (np.abs(v) for v in self._through_time(delta, cache, params, conv))
+        Hin = previous(H)
+        r, u, c, hp = np.abs(R), np.abs(U), np.abs(Cn), np.abs(Hin)
+        return (np.abs(pre) * dA, r * dRH * hp, u * dH * np.abs(Hin - Cn), c * dH * (1.0 - u), r * hp * dRH,
+                (u * hp + (1.0 - u) * c + c) * dH)
 
     def symbolic_z(self, params, a_prev, conv, bias, define=None):
         """One sample's states from h_0 = 0, step by step, d2l's gates (see the module); ``define`` (from the

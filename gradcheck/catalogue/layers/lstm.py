@@ -22,7 +22,7 @@ import numpy as np
 
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .recurrent import Recurrent, previous, rows, states_of
+from .recurrent import SIGMOID, TANH, Recurrent, previous, rows, sigmoid_error, slope_error, states_of
 from .recurrent import slip as _slip
 
 __all__ = ["LSTM"]
@@ -45,6 +45,21 @@ def _cell(a_t, c_prev, H):
     c += i * g
     tc = np.tanh(c)
     return gates, c, tc, o * tc
+
+
+def _factors(gates_t, tc_t, pre_t, H, magnitude):
+    """The gates (i, f, o, g), the σ gates' slopes σ(1 − σ), tanh'(g) and tanh'(c_t) of one step (``pre_t``: the
+    gates' input a_t). On magnitudes (every argument ≥ 0), each with its own rounding added, in units of ε: how
+    far σ, its slope and tanh's slope, computed from the rounded gates, are from their values at a_t (σ saturated
+    at 1 computes a slope of 0 where the exact one is 1e-17; :func:`sigmoid_error`, :func:`slope_error`); a
+    subtraction 1 − tanh²(c) counts its terms."""
+    i, f, o, g = (gates_t[..., k * H:(k + 1) * H] for k in range(4))
+    if not magnitude:
+        return (i, f, o, g), (i * (1.0 - i), f * (1.0 - f), o * (1.0 - o)), 1.0 - g ** 2, 1.0 - tc_t ** 2
+    gate, a = (lambda k: gates_t[..., k * H:(k + 1) * H]), (lambda k: pre_t[..., k * H:(k + 1) * H])
+    values = tuple(gate(k) + sigmoid_error(gate(k), a(k)) for k in range(3))
+    slopes = tuple(gate(k) * (1.0 - gate(k)) + slope_error(SIGMOID, gate(k), a(k)) for k in range(3))
+    return (*values, g), slopes, 1.0 - g ** 2 + slope_error(TANH, g, a(3)), 1.0 + tc_t ** 2
 
 
 def _t(x):
@@ -137,7 +152,8 @@ class LSTM(Recurrent):
 
     # -- arrays ------------------------------------------------------------------------------
     def forward(self, params, a_prev, conv, bias, tape=None):
-        """z: every h (..., N, T, H) or the last h; the cache holds a_prev and every step's gates, c, tanh(c), h."""
+        """z: every h (..., N, T, H) or the last h; the cache holds a_prev and every step's gates, c, tanh(c), h
+        and the gates' input a_t (for the rounding model of the gates' slopes)."""
         rec = Recorder(tape, "forward")
         H, (n, steps, d) = self.width, a_prev.shape[-3:]
         Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
@@ -148,14 +164,15 @@ class LSTM(Recurrent):
         wx = "Wx.T" if conv.samples_are_columns else "Wx"
         rec("a_x", f"a_prev @ {wx}" + (" + b" if bias.has_b else ""), a_x, a_prev=a_prev, **{wx: Wx})
         h = c_t = states_of(a_x, Wh, H)
-        gates = np.empty((*h.shape[:-1], steps, 4 * H), dtype=h.dtype)
+        pre, gates = (np.empty((*h.shape[:-1], steps, 4 * H), dtype=h.dtype) for _ in range(2))
         c, tc, hs = (np.empty((*h.shape[:-1], steps, H), dtype=h.dtype) for _ in range(3))
         for t in range(steps):
-            gates[..., t, :], c[..., t, :], tc[..., t, :], h = _cell(a_x[..., t, :] + h @ Wh, c_t, H)
+            np.add(a_x[..., t, :], h @ Wh, out=pre[..., t, :])
+            gates[..., t, :], c[..., t, :], tc[..., t, :], h = _cell(pre[..., t, :], c_t, H)
             c_t = c[..., t, :]
             hs[..., t, :] = h
         self._record_step(rec, conv, n, H, d)
-        return self._record_output(rec, hs, conv), (a_prev, gates, c, tc, hs)
+        return self._record_output(rec, hs, conv), (a_prev, gates, c, tc, hs, pre)
 
     @staticmethod
     def _record_step(rec, conv, n, H, d):
@@ -200,28 +217,15 @@ class LSTM(Recurrent):
         """Backprop through time: ({"Wx", "Wh", "b"}, ∂C/∂a_prev) from δ = ∂C/∂z."""
         return self.bptt(delta, cache, params, conv, bias, tape=tape)
 
-    def bptt(self, delta, cache, params, conv, bias, tape=None, slip=Slip()):
-        """:meth:`backward`; a :class:`Slip` makes one of its known mistakes."""
+    def bptt(self, delta, cache, params, conv, bias, tape=None, slip=Slip(), magnitude=False):
+        """:meth:`backward`; a :class:`Slip` makes one of its known mistakes; ``magnitude`` (all arguments ≥ 0) runs
+        it on magnitudes with each factor's own rounding added (see :func:`_factors`)."""
         rec = Recorder(tape, "backward")
-        x, gates, c, tc, hs = cache
-        H, steps = self.width, self.steps
-        Wx, Wh = rows(params["Wx"], conv), rows(params["Wh"], conv)
-        dh_out = self._state_deltas(delta, hs, conv)
-        da = np.empty(gates.shape, dtype=np.result_type(dh_out, gates))
-        dh_next = dc_next = 0.0
-        at = [GATES.index(k) for k in slip.order]
-        for t in reversed(range(steps)):
-            dh = dh_out[..., t, :] + (dh_next if slip.carry_h else 0.0)
-            i, f, o, g = (gates[..., t, k * H:(k + 1) * H] for k in range(4))
-            dc = dh * o * (1.0 - tc[..., t, :] ** 2) + (dc_next if slip.carry_c else 0.0)
-            c_prev = c[..., t - 1, :] if t else 0.0
-            blocks = (dc * g * i * (1.0 - i), dc * c_prev * f * (1.0 - f), dh * tc[..., t, :] * o * (1.0 - o),
-                      dc * i * (1.0 - g ** 2))
-            da[..., t, :] = da_t = np.concatenate([blocks[k] for k in at], axis=-1)
-            dc_next = dc * f
-            dh_next = da_t @ _t(Wh)
+        x, hs = cache[0], cache[4]
+        da, _, _ = self._through_time(delta, cache, params, conv, slip, magnitude)
         rec("da", "[di, df, do, dg] from delta[:, t] + dh_next, t = T−1 .. 0", da, delta=delta)
         h_prev = previous(hs)
+        Wx = rows(params["Wx"], conv)
         grads, da_prev = self._grads(x, h_prev, da, Wx, conv, bias)
         if not slip.sum_time:  # the gradients keep step 0's share only; ∂C/∂a_prev is still right
             grads = self._grads(x[..., :1, :], h_prev[..., :1, :], da[..., :1, :], Wx, conv, bias)[0]
@@ -231,6 +235,46 @@ class LSTM(Recurrent):
             rec("db", "da.sum(axis=(0, 1))", grads["b"], da=da)
         rec("da_prev", "da @ Wx.T" if not conv.samples_are_columns else "da @ Wx", da_prev, da=da, Wx=Wx)
         return grads, da_prev
+
+    def backward_magnitude(self, size, cache, params, conv, bias, a_prev=None):
+        return self.bptt(size, cache, params, conv, bias, magnitude=True)
+
+    def _through_time(self, delta, cache, params, conv, slip=Slip(), magnitude=False):
+        """(∂C/∂a_t, ∂C/∂h_t, ∂C/∂c_t) of every step, each carried back from the steps after it."""
+        _, gates, c, tc, hs, pre = cache
+        H, steps = self.width, self.steps
+        Wh = rows(params["Wh"], conv)
+        dh_out = self._state_deltas(delta, hs, conv)
+        da = np.empty(gates.shape, dtype=np.result_type(dh_out, gates))
+        dH, dC = np.empty_like(da[..., :H]), np.empty_like(da[..., :H])
+        dh_next = dc_next = 0.0
+        at = [GATES.index(k) for k in slip.order]
+        for t in reversed(range(steps)):
+            dh = dh_out[..., t, :] + (dh_next if slip.carry_h else 0.0)
+            (i, f, o, g), (di, df, do), dg, dtc = _factors(gates[..., t, :], tc[..., t, :], pre[..., t, :], H,
+                                                           magnitude)
+            dc = dh * o * dtc + (dc_next if slip.carry_c else 0.0)
+            c_prev = c[..., t - 1, :] if t else 0.0
+            blocks = (dc * g * di, dc * c_prev * df, dh * tc[..., t, :] * do, dc * i * dg)
+            da[..., t, :] = da_t = np.concatenate([blocks[k] for k in at], axis=-1)
+            dH[..., t, :], dC[..., t, :] = dh, dc
+            dc_next = dc * f
+            dh_next = da_t @ _t(Wh)
+        return da, dH, dC
+
+    def step_rounding(self, delta, cache, params, conv):
+        """|x|·|∂C/∂x| of every value each step rounds (the gates' input a_t, i, f, o, g, c_t, tanh(c_t), h_t), for
+        the loss's rounding model. A gate σ = (1 + tanh(a/2))/2 is good to ε/4 absolute, not relative: it counts
+        with its distance from σ(a_t) (in units of ε/2); c_t = f·c_(t−1) + i·g as the sum of its terms."""
+        _, gates, c, tc, hs, pre = cache
+        H = self.width
+        da, dh, dc = (np.abs(v) for v in self._through_time(delta, cache, params, conv))
+        i, f, o = (np.abs(gates[..., k * H:(k + 1) * H]) + 2 * sigmoid_error(gates[..., k * H:(k + 1) * H],
+                                                                              pre[..., k * H:(k + 1) * H])
+                   for k in range(3))
+        g, c_prev = np.abs(gates[..., 3 * H:]), np.abs(previous(c))
+        return (np.abs(pre) * da, i * dc * g, f * dc * c_prev, o * dh * np.abs(tc), g * dc * i,
+                (f * c_prev + i * g) * dc, np.abs(tc) * dh * o, np.abs(hs) * dh)
 
     _bptt = bptt  # the name the known mistakes' backward (recurrent.slip) calls
 

@@ -28,9 +28,11 @@ from typing import ClassVar
 import numpy as np
 
 from ...errors import SpecError
+from ..activations import ACTIVATIONS
 from .base import SYMBOLIC_OTHER_COST, Layer, Recorder
 
-__all__ = ["Recurrent", "previous", "rows", "slip", "states_of", "unrows"]
+__all__ = ["SIGMOID", "TANH", "Recurrent", "previous", "rows", "sigmoid_error", "slip", "slope_error",
+           "slope_magnitude", "states_of", "unrows"]
 
 
 def rows(W, conv):
@@ -52,6 +54,41 @@ def states_of(xw, Wh, units):
 def previous(H):
     """The step before's value for every step of H (..., N, T, ·): 0 at the first (h_0 = 0), then H but its last."""
     return np.concatenate([np.zeros_like(H[..., :1, :]), H[..., :-1, :]], axis=-2)
+
+
+SIGMOID, TANH = ACTIVATIONS["sigmoid"], ACTIVATIONS["tanh"]
+EPS = float(np.finfo(np.float64).eps)
+#: σ'(z) and tanh'(z) from e = exp(−|z|) (≤ 1: no overflow), good to a few ulps of themselves however small.
+_EXACT_SLOPES = {SIGMOID.name: lambda e: e / (1.0 + e) ** 2, TANH.name: lambda e: 4.0 * e * e / (1.0 + e * e) ** 2}
+
+
+def slope_error(act, y, z):
+    """How far ``act``'s slope computed the usual way from its rounded output ``y`` (σ(1 − σ), 1 − tanh²) may be
+    from its slope at the pre-activation ``z``, in units of ε (σ or tanh and their magnitudes alike: the slope is
+    even in z): the difference itself, which is all of the slope where y saturates (y = 1 exactly, a slope of 0
+    for an exact 1e-17), plus what z's own rounding moves the exact slope by."""
+    exact = _EXACT_SLOPES[act.name](np.exp(-np.abs(z)))
+    return np.abs(act.derivative(None, np.abs(y) if act is TANH else y) - exact) / EPS + 2.0 * exact * (1.0 + np.abs(z))
+
+
+def sigmoid_error(s, z):
+    """How far a rounded σ ``s`` may be from σ(z), in units of ε (``s`` and ``z`` or their magnitudes: z ≥ 0
+    exactly where s ≥ ½): a σ computed as (1 + tanh(z/2))/2 is good to ε/4 absolute, not relative, so that at
+    z = −40 it is 0 for an exact 4e-18."""
+    e = np.exp(-np.abs(z))
+    exact = np.where(s >= 0.5, 1.0 / (1.0 + e), e / (1.0 + e))
+    return np.abs(s - exact) / EPS + _EXACT_SLOPES[SIGMOID.name](e) * np.abs(z)
+
+
+def slope_magnitude(act, y, z):
+    """|act'| at output ``y`` (pre-activation ``z``; magnitudes) with its own rounding added, in units of ε: the
+    magnitudes a backprop's rounding model multiplies by. σ and tanh: :func:`slope_error`; other activations:
+    their ``derivative_rounding``, or an absolute ε, or nothing for a piecewise-linear one."""
+    if act.name in _EXACT_SLOPES:
+        return np.abs(act.derivative(z, y)) + slope_error(act, y, z)
+    own = act.derivative_rounding
+    extra = own(z, y) if own is not None else 0.0 if act.kinks else 1.0
+    return np.abs(act.derivative(z, y)) + extra
 
 
 def slip(how):
@@ -218,6 +255,15 @@ class Recurrent(Layer):
             a[at, :, j] += d
         elif h is not None:
             a[at, :, j] += d * h[at, :, k]
+
+    def own_rounding_terms(self, delta, fw, params, conv):
+        """The values every step rounds inside the cell (:meth:`step_rounding`), which a move of any of the
+        layer's params moves too."""
+        return self.step_rounding(delta, fw.a_in[self.index], params, conv)
+
+    def step_rounding(self, delta, cache, params, conv):
+        """|x|·|∂C/∂x| of the values every step rounds inside the cell, besides the states of the output."""
+        return ()
 
     def _inputs(self, params, x, conv):
         """(x @ Wx + b over every step (..., N, T, G·H), Wh in the row layout)."""

@@ -24,7 +24,7 @@ from ...errors import SpecError
 from ..activations import ACTIVATIONS
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .recurrent import Recurrent, previous, rows, states_of
+from .recurrent import Recurrent, previous, rows, slope_magnitude, states_of
 from .recurrent import slip as _slip
 
 __all__ = ["RNN"]
@@ -137,7 +137,7 @@ class RNN(Recurrent):
         h_prev = previous(H)
         rec("s", f"xWx + h_prev @ {wh}, step by step", S, xWx=xw, h_prev=h_prev, **{wh: rows(params["Wh"], conv)})
         rec("h", f"{self.cell}(s)", H, s=S)
-        return self._record_output(rec, H, conv), (a_prev, S, H)
+        return self._record_output(rec, H, conv), (a_prev, S, H, np.real(S) > 0)
 
     def backward(self, delta, cache, params, conv, bias, tape=None):
         dS, Hin = self._deltas(delta, cache, params, conv)
@@ -149,25 +149,37 @@ class RNN(Recurrent):
         dS, Hin = self._deltas(size, cache, params, conv, magnitude=True)
         return self._grads(cache[0], Hin, dS, rows(params["Wx"], conv), conv, bias)
 
-    def _deltas(self, delta, cache, params, conv, slip=None, magnitude=False):
+    def _deltas(self, delta, cache, params, conv, slip=None, magnitude=False, states=False):
         """(ds_t of every step, h_(t−1) of every step), each (..., N, T, H): backpropagation through time (see
-        the module) from the last step down; ``slip`` makes one of the known mistakes instead."""
-        _, S, H = cache
+        the module) from the last step down; ``slip`` makes one of the known mistakes instead; ``magnitude`` runs
+        it on magnitudes with the cell's slope's own rounding added; ``states`` also returns ∂C/∂h_t of every
+        step."""
+        S, H = cache[1], cache[2]
         act = self.cell_act
         WhT = np.swapaxes(rows(params["Wh"], conv), -1, -2)
         dH = self._state_deltas(delta, H, conv)
         Hin = previous(H)
-        # on magnitudes a kinked activation's side comes from |h| (relu: h > 0 exactly where s > 0)
-        at = (H if magnitude and act.kinks else S, H)
-        if slip == "derivative_of_previous_state":
-            at = (previous(S), Hin)
-        factor = act.derivative(*at)
-        dS, carry = [], 0.0
+        at = (previous(S), Hin) if slip == "derivative_of_previous_state" else (S, H)
+        if magnitude:  # the slope at the signed s: |s| and |h| alone do not say which side of 0 (and of a kink) s
+            # is on, and elu's or selu's slope there is λ on one side and λ·α·exp(s), 1e-400, on the other
+            s = np.where(cache[3], S, -S)
+            factor = slope_magnitude(act, act.forward(s), s)
+        else:
+            factor = act.derivative(*at)
+        dS, dh_all, carry = [], [], 0.0
         for t in reversed(range(self.steps)):
             dh = dH[..., t, :] if slip == "state_gradient_not_carried" else dH[..., t, :] + carry
             dS.append(dh * factor[..., t, :])
+            dh_all.append(dh)
             carry = dS[-1] @ WhT
-        return np.stack(dS[::-1], axis=-2), Hin
+        dS = np.stack(dS[::-1], axis=-2)
+        return (dS, Hin, np.stack(dh_all[::-1], axis=-2)) if states else (dS, Hin)
+
+    def step_rounding(self, delta, cache, params, conv):
+        """|x|·|∂C/∂x| of every step's pre-activation s_t and state h_t (∂C/∂h_t carried from the steps after)."""
+        S, H = cache[1], cache[2]
+        dS, _, dH = self._deltas(delta, cache, params, conv, states=True)
+        return np.abs(S) * np.abs(dS), np.abs(H) * np.abs(dH)
 
     def _bptt(self, delta, cache, params, conv, bias, slip=None):
         """The backward pass with one of the known mistakes (``slip``)."""
