@@ -14,6 +14,7 @@ from ..catalogue.regularization import cost_kink_texts
 from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
+from ..heap import keep_heap
 from ..judge.compare import ATOL, RTOL, UNDERFLOW, within_rtol
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
@@ -74,6 +75,7 @@ def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic=
     opts = CheckOptions(rtol=rtol, atol=atol, method=method, step=step, mode=mode, sample=sample,
                         directions=directions, symbolic=symbolic, seed=seed, timeout=timeout, trace_code=trace_code,
                         progress=progress, explain=explain)
+    keep_heap()
     with blas_threads(check_threads()):
         state = _prepare(load_spec(spec), impl, params, data, opts)
         for stage in STAGES:

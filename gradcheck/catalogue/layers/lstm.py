@@ -30,10 +30,12 @@ __all__ = ["LSTM"]
 GATES = "ifog"  # the blocks of a (and of Wx's and Wh's gate axis, and of b)
 
 
-def _cell(a_t, c_prev, H):
-    """One step from the gates' input a_t (..., 4H): (σ(i, f, o) and tanh(g) (..., 4H), c_t, tanh(c_t), h_t).
-    σ(a) = (1 + tanh(a/2))/2: one transcendental pass, analytic (complex steps go through it)."""
-    gates = np.empty_like(a_t)
+def _cell(a_t, c_prev, H, gates, c, tc, h, spare):
+    """One step from the gates' input a_t (..., 4H), written into ``gates`` (σ(i, f, o) and tanh(g), (..., 4H)),
+    ``c`` (c_t), ``tc`` (tanh(c_t)) and ``h`` (h_t), with ``spare`` (shaped like c_t) for i·g: no array is
+    made, so that the steps of a stack of networks reuse their memory (a fresh array of a few MiB per step
+    costs its pages again every time). σ(a) = (1 + tanh(a/2))/2: one transcendental pass, analytic (complex
+    steps go through it)."""
     s = gates[..., :3 * H]
     np.multiply(a_t[..., :3 * H], 0.5, out=s)
     np.tanh(s, out=s)
@@ -41,10 +43,11 @@ def _cell(a_t, c_prev, H):
     s += 0.5
     np.tanh(a_t[..., 3 * H:], out=gates[..., 3 * H:])
     i, f, o, g = (gates[..., k * H:(k + 1) * H] for k in range(4))
-    c = f * c_prev
-    c += i * g
-    tc = np.tanh(c)
-    return gates, c, tc, o * tc
+    np.multiply(f, c_prev, out=c)
+    np.multiply(i, g, out=spare)
+    c += spare
+    np.tanh(c, out=tc)
+    np.multiply(o, tc, out=h)
 
 
 def _factors(gates_t, tc_t, pre_t, H, magnitude):
@@ -166,11 +169,11 @@ class LSTM(Recurrent):
         h = c_t = states_of(a_x, Wh, H)
         pre, gates = (np.empty((*h.shape[:-1], steps, 4 * H), dtype=h.dtype) for _ in range(2))
         c, tc, hs = (np.empty((*h.shape[:-1], steps, H), dtype=h.dtype) for _ in range(3))
+        spare = np.empty((*h.shape[:-1], H), dtype=h.dtype)
         for t in range(steps):
             np.add(a_x[..., t, :], h @ Wh, out=pre[..., t, :])
-            gates[..., t, :], c[..., t, :], tc[..., t, :], h = _cell(pre[..., t, :], c_t, H)
-            c_t = c[..., t, :]
-            hs[..., t, :] = h
+            _cell(pre[..., t, :], c_t, H, gates[..., t, :], c[..., t, :], tc[..., t, :], hs[..., t, :], spare)
+            c_t, h = c[..., t, :], hs[..., t, :]
         self._record_step(rec, conv, n, H, d)
         return self._record_output(rec, hs, conv), (a_prev, gates, c, tc, hs, pre)
 
@@ -199,16 +202,21 @@ class LSTM(Recurrent):
         a_x = x @ Wx + (params["b"] if bias.has_b else 0.0)
         p, at = len(j), np.arange(len(j))
         dtype = np.result_type(delta, a_x)
-        h, c = np.zeros((p, n, H), dtype=dtype), np.zeros((p, n, H), dtype=dtype)
+        # every step's arrays made once: two of c and of h, each step writing the one the step before did not
+        h, c = np.zeros((2, p, n, H), dtype=dtype), np.zeros((2, p, n, H), dtype=dtype)
+        a_t, gates = np.empty((p, n, 4 * H), dtype=dtype), np.empty((p, n, 4 * H), dtype=dtype)
+        tc, spare = np.empty((p, n, H), dtype=dtype), np.empty((p, n, H), dtype=dtype)
         out = np.empty((p, n, steps, H), dtype=dtype) if self.sequences else None
         d = np.asarray(delta)[:, None]
         for t in range(steps):
-            a_t = h @ Wh
+            now, then = t % 2, (t + 1) % 2
+            np.matmul(h[now], Wh, out=a_t)
             a_t += a_x[:, t]
-            self.add_moved(a_t, key, at, j, k, d, x[:, t], h if t else None)
-            _, c, _, h = _cell(a_t, c, H)
+            self.add_moved(a_t, key, at, j, k, d, x[:, t], h[now] if t else None)
+            _cell(a_t, c[now], H, gates, c[then], tc, h[then], spare)
             if out is not None:
-                out[:, :, t] = h
+                out[:, :, t] = h[then]
+        h = h[steps % 2]
         if out is not None:
             return out
         return _t(h) if conv.samples_are_columns else h
