@@ -989,3 +989,25 @@ def test_a_difference_of_a_percent_that_only_the_rounding_explains_is_inconclusi
     assert list(judged(600.0).verdict("backprop")) == ["inconclusive"] and judged(600.0).passed
     assert list(judged(362.0).verdict("backprop")) == ["good"]
     assert list(judged(1200.0).verdict("backprop")) == ["wrong"]
+
+
+def test_levels_that_enter_the_regime_by_chance_wait_for_a_finer_one():
+    """A softmax classifier under inputs of 1e12: W[2, 0] turns the softmax within about 1e-11. Halving from the
+    default step, the levels met the asymptotic ratio for the first time at 5.5e-12, still in the turn, and their
+    extrapolation, 0.53% above the exact gradient with a bound of 0.04%, failed the correct backprop. Levels just
+    entering the regime now wait for a finer one: the estimate's bound holds the exact value (the complex step's)
+    and the correct backprop passes; a sign flipped where the differences resolve the gradient is wrong."""
+    from oracles import complex_step
+
+    net = case("softmax_turn_entered_by_chance")
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W0 = correct.tensor("W0")
+    exact = complex_step(spec, params, X, Y)[0]["W"]
+    assert abs(W0.values["numeric"][2, 0] - exact[2, 0]) <= W0.bound[2, 0]
+    good = np.flatnonzero(W0.verdict("backprop") == "good")
+    at = int(good[np.argmax(np.abs(W0.values["backprop"].flat[good]))])
+    wrong = check_network(net, slipped(spec, 0, "W", lambda g: g.flat.__setitem__(at, -g.flat[at])), symbolic="off")
+    assert not wrong.passed and wrong.tensor("W0").verdict("impl").flat[at] == "wrong", str(wrong)

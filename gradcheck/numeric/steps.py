@@ -302,6 +302,10 @@ def resolve(stencil, h, method, floor, f0=None):
     # Past MAX_LEVELS only elements with an estimate go on, for at most PATIENCE levels: one first kept at the last
     # level (its steps halved 30 times to reach the regime) is otherwise never confirmed nor contradicted by a
     # finer one, and a ratio in range by chance would stand with a bound that misses its truncation.
+    # An estimate from the first levels in the regime after levels outside it is not enough by itself: steps just
+    # narrower than a feature of the loss (a softmax turning within 1e-11 of θ) can fall in the asymptotic ratio
+    # by chance, their extrapolation 0.5% off with a bound of 0.04%; the next finer level confirms or contradicts.
+    was_resolved = np.zeros(len(h), dtype=bool)
     for level in range(MAX_LEVELS + 1 + PATIENCE):
         if level:
             s = lv.step[todo] / 2
@@ -309,7 +313,9 @@ def resolve(stencil, h, method, floor, f0=None):
             lv.shift(todo, g, r, x, s, *bend)
         better, value, trunc, rounding = _keep(lv, todo, method, (best, bound, step, stale),
                                                None if level else first, finer=True)
-        enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value)))
+        now = lv.resolved(todo)
+        enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value))) & (was_resolved[todo] | (level == 0))
+        was_resolved[todo] = now
         at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
         done[todo] = (enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
                       | ((level >= MAX_LEVELS) & ~np.isfinite(bound[todo])))
