@@ -1011,3 +1011,23 @@ def test_levels_that_enter_the_regime_by_chance_wait_for_a_finer_one():
     at = int(good[np.argmax(np.abs(W0.values["backprop"].flat[good]))])
     wrong = check_network(net, slipped(spec, 0, "W", lambda g: g.flat.__setitem__(at, -g.flat[at])), symbolic="off")
     assert not wrong.passed and wrong.tensor("W0").verdict("impl").flat[at] == "wrong", str(wrong)
+
+
+def test_a_spike_at_the_point_narrower_than_every_step_is_not_taken_for_its_slope():
+    """An lstm under an input of 4.8e90: moving Wx[9, 0] by any step from 1e-88 to 1e-12 saturates a gate, and
+    C(θ ± s) is 0.139 above C(θ) on both sides, so the central quotients, which never see C(θ), give the slope of
+    the curve beside the spike (177) at every level, for an exact −1.19e86: the correct backprop failed. Each
+    level's second difference over its step doubles as the step halves (an offset of C(θ), not C''·s): not
+    resolved, inconclusive. A sign flipped where the differences do resolve the gradient is still wrong."""
+    net = case("lstm_spike_at_theta_under_an_input_of_5e90")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    Wx0 = correct.tensor("Wx0")
+    assert Wx0.verdict("backprop")[9, 0] == "inconclusive"
+    assert abs(Wx0.values["numeric"][9, 0] - Wx0.values["backprop"][9, 0]) > 1e80  # the premise: 177 against -1.2e86
+    spec = load_spec(net)
+    W1 = correct.tensor("W1")
+    good = np.flatnonzero(W1.verdict("backprop") == "good")
+    at = int(good[np.argmax(np.abs(W1.values["backprop"].flat[good]))])
+    wrong = check_network(net, slipped(spec, 1, "W", lambda g: g.flat.__setitem__(at, -g.flat[at])), symbolic="off")
+    assert not wrong.passed and wrong.tensor("W1").verdict("impl").flat[at] == "wrong", str(wrong)
