@@ -915,7 +915,7 @@ def test_the_bound_on_softmaxs_move_holds_its_worst_move_and_no_more(spread):
     """Each z_j moved by up to t_j: the bound (with the outputs' own rounding) holds every move drawn, and the
     worst signs (+t_i at the output, −t_j elsewhere) reach at least half of it, saturated (logits 1e8 apart or 30
     apart) or not."""
-    from gradcheck.reference.rounding import _softmax_move
+    from gradcheck.reference.rounding import _softmax_rounding
 
     rng = np.random.default_rng(1)
     z = rng.normal(size=(4, 3)) * spread
@@ -926,7 +926,7 @@ def test_the_bound_on_softmaxs_move_holds_its_worst_move_and_no_more(spread):
         return e / e.sum(axis=1, keepdims=True)
 
     a = softmax(z)
-    bound = _softmax_move(a, t / EPS, 1) * EPS  # in units of ε: its own rounding, and the move
+    bound = _softmax_rounding(a, t / EPS, 1) * EPS  # in units of ε: its own rounding, and the move
     for _ in range(200):
         dz = t * rng.uniform(-1, 1, size=z.shape)
         assert np.all(np.abs(softmax(z + dz) - a) <= bound * (1 + 1e-6) + 4 * EPS)

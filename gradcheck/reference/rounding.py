@@ -76,14 +76,14 @@ def _output_error(spec, params, X, Y, fw):
             slope = np.abs(last.act.derivative(fw.z[-1], a))
         moved = np.where(np.isfinite(slope), slope, 1.0) * terms
     elif last.has_activation:  # softmax: its own rounding and its move, both bounded by the others' share
-        return (_softmax_move(a, terms, last.unit_axis(conv)) + np.abs(a - Y) + _carried(spec, params, X, fw)) \
+        return (_softmax_rounding(a, terms, last.unit_axis(conv)) + np.abs(a - Y) + _carried(spec, params, X, fw)) \
             * _unit(spec, fw)
     else:
         moved = terms
     return (np.abs(a) + np.abs(a - Y) + moved + _carried(spec, params, X, fw)) * _unit(spec, fw)
 
 
-def _softmax_move(a, terms, axis):
+def _softmax_rounding(a, terms, axis):
     """How far softmax's outputs ``a`` may be from exact, in units of ε, when each z_j is good to ``terms``_j: its
     own rounding, and a_i = a_i·Σ_(j≠i) a_j·(dz_i − dz_j) moved by at most a_i·(Σ_(j≠i) a_j·|dz_i| + Σ_(j≠i)
     a_j·|dz_j|). Saturated (a_i = 1 − 1e-10 under logits of 1e8, rounded at 1e-8), an output hardly moves: the
