@@ -169,8 +169,9 @@ def _bend(values, taken, rows, f0):
 def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False, seen=None):
     """Keep, for the elements ``todo`` (indices, or ``slice(None)``: all) whose levels are resolved, the estimate
     whose bound is smaller than the best so far (``kept``: the arrays best, bound, step and stale, in place; stale
-    counts the levels without one). Returns (better, value, truncation, rounding) of ``todo``'s current
-    estimates; ``estimate``: ``lv.estimate(method)``, if already made.
+    counts the levels without one). Returns (better, value, truncation, rounding, resolved) of ``todo``'s
+    current estimates (resolved: :meth:`Levels.resolved`, and with ``lifted`` what lifting asks too);
+    ``estimate``: ``lv.estimate(method)``, if already made.
 
     With ``finer`` (the levels halve), a kept estimate that a finer one contradicts, beyond the kept bound and
     the finer one's rounding, loses that bound, and the steps go on halving: its two extrapolations agreed by
@@ -219,7 +220,7 @@ def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False, seen
     if lifted:  # a level still within rounding is no level without progress: wider steps are the remedy
         waiting &= ok
     stale[todo] = np.where(better | contradicted, 0, stale[todo] + waiting)
-    return better, value, trunc, rounding
+    return better, value, trunc, rounding, ok
 
 
 def _agrees_below(lv, todo, value, bound, seen):
@@ -314,9 +315,8 @@ def resolve(stencil, h, method, floor, f0=None):
             s = lv.step[todo] / 2
             g, r, x, *bend = _level(stencil, todo, s, fmax, floor, f0)
             lv.shift(todo, g, r, x, s, *bend)
-        better, value, trunc, rounding = _keep(lv, todo, method, (best, bound, step, stale),
-                                               None if level else first, finer=True)
-        now = lv.resolved(todo)
+        better, value, trunc, rounding, now = _keep(lv, todo, method, (best, bound, step, stale),
+                                                    None if level else first, finer=True)
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value))) & (was_resolved[todo] | (level == 0))
         was_resolved[todo] = now
         at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
@@ -371,7 +371,7 @@ def grow(stencil, h, method, floor, limit, f0=None):
             lv.widen(todo, g, r, x, *bend)
             seen.append(tuple(np.full(len(h), np.nan) for _ in range(3)))
             seen[-1][0][todo], seen[-1][1][todo], seen[-1][2][todo] = g, r, s
-        better, value, _, rounding = _keep(lv, todo, method, (best, bound, step, stale), lifted=True, seen=seen)
+        better, value, _, rounding, _ = _keep(lv, todo, method, (best, bound, step, stale), lifted=True, seen=seen)
         enough = better & (rounding <= GROW_RTOL * np.abs(value))  # rounding no longer hides the value
         done = (enough | (stale[todo] >= PATIENCE) | lv.xa[todo] | (8 * lv.step[todo] > limit[todo])
                 | lv.varies(todo))
