@@ -26,16 +26,12 @@ from typing import ClassVar
 
 import numpy as np
 
-from ..activations import ACTIVATIONS
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .recurrent import Recurrent, previous, rows, slope_magnitude, states_of
+from .recurrent import SIGMOID, TANH, Recurrent, previous, rows, slope_magnitude, states_of
 from .recurrent import slip as _slip
 
 __all__ = ["GRU"]
-
-_SIGMOID, _TANH = ACTIVATIONS["sigmoid"], ACTIVATIONS["tanh"]
-
 
 MISTAKES = (
     KnownMistake("update_gate_swapped", lambda ls: (
@@ -88,8 +84,8 @@ class GRU(Recurrent):
             hw = h @ Wh[..., :, :2 * Hn]
             gated = a[..., :2 * Hn] + hw
             pre = np.concatenate([gated, np.broadcast_to(a[..., 2 * Hn:], (*gated.shape[:-1], Hn))], axis=-1)
-            r = _SIGMOID.forward(pre[..., :Hn])
-            u = _SIGMOID.forward(pre[..., Hn:2 * Hn])
+            r = SIGMOID.forward(pre[..., :Hn])
+            u = SIGMOID.forward(pre[..., Hn:2 * Hn])
             pre[..., 2 * Hn:] += (r * h) @ Wh[..., :, 2 * Hn:]
             c = np.tanh(pre[..., 2 * Hn:])
             h = u * h + (1.0 - u) * c
@@ -130,8 +126,8 @@ class GRU(Recurrent):
             hw = h @ Wh[:, :2 * n_h]
             if gated is not None:
                 hw[at[gated], :, j[gated]] += d[gated] * h[at[gated], :, k[gated]]
-            r = _SIGMOID.forward(a[..., :n_h] + hw[..., :n_h])
-            u = _SIGMOID.forward(a[..., n_h:2 * n_h] + hw[..., n_h:])
+            r = SIGMOID.forward(a[..., :n_h] + hw[..., :n_h])
+            u = SIGMOID.forward(a[..., n_h:2 * n_h] + hw[..., n_h:])
             rh = r * h
             cw = rh @ Wh[:, 2 * n_h:]
             if gated is not None:
@@ -186,10 +182,10 @@ class GRU(Recurrent):
             dh = dH[..., t, :] + carry
             keep, new = (1.0 - u, u) if slip == "update_gate_swapped" else (u, 1.0 + u if magnitude else 1.0 - u)
             gap = hp + c if magnitude else (c - hp if slip == "update_gate_swapped" else hp - c)
-            dah = dh * new * slope(_TANH, c, a_c)
+            dah = dh * new * slope(TANH, c, a_c)
             drh = dah @ WhhT
-            dar = drh * hp * slope(_SIGMOID, r, a_r)
-            dau = dh * gap * slope(_SIGMOID, u, a_u)
+            dar = drh * hp * slope(SIGMOID, r, a_r)
+            dau = dh * gap * slope(SIGMOID, u, a_u)
             dA.append(np.concatenate(np.broadcast_arrays(dar, dau, dah), axis=-1))
             dh_all.append(dh)
             drh_all.append(drh)
@@ -216,11 +212,11 @@ class GRU(Recurrent):
         for t in range(self.steps):
             a = self._symbolic_inputs(params, a_prev, conv, t)
             hw = self._symbolic_matvec(h, Wh, conv, range(2 * Hn))
-            r = self._named(define, "r", t, _SIGMOID.symbolic([a[j] + hw[j] for j in range(Hn)]))
-            u = self._named(define, "u", t, _SIGMOID.symbolic([a[Hn + j] + hw[Hn + j] for j in range(Hn)]))
+            r = self._named(define, "r", t, SIGMOID.symbolic([a[j] + hw[j] for j in range(Hn)]))
+            u = self._named(define, "u", t, SIGMOID.symbolic([a[Hn + j] + hw[Hn + j] for j in range(Hn)]))
             rh = [ri * hi for ri, hi in zip(r, h)]
             cw = self._symbolic_matvec(rh, Wh, conv, range(2 * Hn, 3 * Hn))
-            c = self._named(define, "c", t, _TANH.symbolic([a[2 * Hn + j] + cw[j] for j in range(Hn)]))
+            c = self._named(define, "c", t, TANH.symbolic([a[2 * Hn + j] + cw[j] for j in range(Hn)]))
             h = self._named(define, "h", t, [ui * hi + (1 - ui) * ci for ui, hi, ci in zip(u, h, c)])
             states.append(h)
         return self._symbolic_output(states)
