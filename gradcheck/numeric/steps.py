@@ -214,8 +214,11 @@ def _keep(lv, todo, method, kept, estimate=None, finer=False, lifted=False, seen
         at = np.flatnonzero(contradicted) if isinstance(todo, slice) else todo[contradicted]
         bound[at] = (gap + trunc + rounding)[contradicted]
     better = ok & (trunc + rounding < bound[todo])
-    at = np.flatnonzero(better) if isinstance(todo, slice) else todo[better]
-    best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
+    if isinstance(todo, slice) and better.all():  # every element at once (the first level, as a rule): no gathers
+        best[todo], bound[todo], step[todo] = value, trunc + rounding, 2 * lv.step[todo]
+    else:
+        at = np.flatnonzero(better) if isinstance(todo, slice) else todo[better]
+        best[at], bound[at], step[at] = value[better], trunc[better] + rounding[better], 2 * lv.step[at]
     waiting = bound[todo] < np.inf
     if lifted:  # a level still within rounding is no level without progress: wider steps are the remedy
         waiting &= ok
@@ -325,8 +328,9 @@ def resolve(stencil, h, method, floor, f0=None):
         todo = index[~done]
         if not len(todo):
             break
-    if f0 is not None:  # a kink on one side only, within the steps but not at θ (smaller steps cleared it): the
-        # other side's one-sided differences at the default steps are better than the small steps' rounding
+    if f0 is not None and crossed.any():  # a kink on one side only, within the steps but not at θ (smaller steps
+        # cleared it): the other side's one-sided differences at the default steps are better than the small steps'
+        # rounding
         side, side_bound = _one_sided(values, crossed, taken, f0, floor, np.maximum(fmax, abs(f0)))
         better = (side_bound < bound) & np.isfinite(bound)
         best[better], bound[better], step[better] = side[better], side_bound[better], h[better]
