@@ -1031,3 +1031,29 @@ def test_a_spike_at_the_point_narrower_than_every_step_is_not_taken_for_its_slop
     at = int(good[np.argmax(np.abs(W1.values["backprop"].flat[good]))])
     wrong = check_network(net, slipped(spec, 1, "W", lambda g: g.flat.__setitem__(at, -g.flat[at])), symbolic="off")
     assert not wrong.passed and wrong.tensor("W1").verdict("impl").flat[at] == "wrong", str(wrong)
+
+
+def test_a_loss_whose_rounding_grows_with_the_step_is_measured_again_before_a_wrong_verdict():
+    """A conv channel of equal saturated values under a batchnorm over two samples, an output on its target up to
+    the rounding of the channel's mean: the exact gradient of W0[1, 0, 0, 0] is 0, and the rounded loss's central
+    differences settle at −1.6e-16 at every step, eight times the bound the layer's noise gave (its line moves all
+    the layer's elements at once). Measured again along the element's own axis where its steps go, the loss's
+    rounding explains the difference: inconclusive, not wrong. A value far beyond that rounding is still wrong,
+    and so is a sign flipped where the differences resolve the gradient."""
+    net = case("batchnorm_rounding_offset_at_the_steps")
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    first = numeric_gradient(spec, params, X, Y)
+    premise = first.grads[0]["W"][1, 0, 0, 0]
+    assert abs(premise) > 4 * first.bounds[0]["W"][1, 0, 0, 0]  # the layer's noise bounds it far too tightly
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W0 = correct.tensor("W0")
+    assert W0.verdict("backprop")[1, 0, 0, 0] == "inconclusive"
+    assert W0.bound[1, 0, 0, 0] > abs(premise) > 1e-17
+    far = check_network(net, slipped(spec, 0, "W", lambda g: g.__setitem__((1, 0, 0, 0), 1e-12)), symbolic="off")
+    assert not far.passed and far.tensor("W0").verdict("impl")[1, 0, 0, 0] == "wrong", str(far)
+    beta = correct.tensor("beta1")
+    assert beta.verdict("backprop")[0] == "good"
+    wrong = check_network(net, slipped(spec, 1, "beta", lambda g: g.__setitem__(0, -g[0])), symbolic="off")
+    assert not wrong.passed and wrong.tensor("beta1").verdict("impl")[0] == "wrong", str(wrong)

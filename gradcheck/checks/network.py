@@ -22,7 +22,7 @@ from ..judge.tolerances import tolerance
 from ..numeric.estimate import plan_sample, resolve_mode
 from ..numeric.kinks import agreeing, unresolved
 from ..numeric.methods import lookup
-from ..numeric.network import grow_elements, numeric_gradient, refine_elements
+from ..numeric.network import confirm_elements, grow_elements, numeric_gradient, refine_elements
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
 from ..reference.backprop import not_finite, reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
@@ -35,6 +35,13 @@ from .user import Loaded, line_trace, user_gradients
 from .verdicts import judged_rtol, kink_notes, outcome, tensor_check
 
 __all__ = ["check_network", "assert_network"]
+
+#: An element found wrong by a difference its finite difference's bound misses by at most this factor has its
+#: loss's rounding measured again where its steps go, before the verdict stands: a slip is caught by far more
+#: (a 1e-3 slip of a gradient resolved to 1e-9 misses by 1e6), a bound that rounding made too small by little.
+CLOSE_CALL = 1e3
+#: At most this many elements are measured again per check (the closest calls first): each costs eight losses.
+CLOSE_CALLS = 4096
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,  # noqa: PLR0913
@@ -275,6 +282,8 @@ def judge_stage(s, opts):
         # Both, each keeping what improves the bound.
         if (grow_elements(*data, undecided, done=s.done) | refine_elements(*data, judgeable, done=s.done)):
             tensors = _tensors(s, opts)
+        if confirm_elements(*data, _close_calls(s.spec, tensors), done=s.done):
+            tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
             "(errors spread thinly over many elements); run with mode='full'"
@@ -309,6 +318,23 @@ def _tensor(s, opts, name, layer, kind, shape):
                         unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
                         joint={op: s.joint[op][layer][kind] for op in s.joint},
                         replaced=numeric.at_default_steps(layer, kind))
+
+
+def _close_calls(spec, tensors):
+    """Per layer, {param: flat indices} of the elements some opinion is found wrong or suspicious at by a difference
+    their finite difference's bound misses by at most :data:`CLOSE_CALL` times (at most :data:`CLOSE_CALLS` of them,
+    the closest first): their loss's rounding is measured again where their steps go
+    (:func:`~gradcheck.numeric.network.confirm_elements`)."""
+    out = [{key: np.zeros(0, dtype=int) for key in shapes} for shapes in spec.param_shapes()]
+    misses = [(t.layer, t.kind, t.misses().ravel()) for t in tensors if t.layer is not None]
+    ratios = np.concatenate([m for *_, m in misses]) if misses else np.zeros(0)
+    close = np.sort(ratios[ratios <= CLOSE_CALL])
+    if not len(close):
+        return out
+    limit = close[min(len(close), CLOSE_CALLS) - 1]
+    for layer, kind, m in misses:
+        out[layer][kind] = np.flatnonzero(m <= limit)[:CLOSE_CALLS]
+    return out
 
 
 def _on_kink(spec):

@@ -427,6 +427,20 @@ class TensorCheck:
         kept)."""
         return all(bool(np.all((ver == _GOOD) | (ver == _UNCHECKED))) for _, _, ver in self._err.values())
 
+    def misses(self):
+        """Per element (the tensor's shape), by what factor the finite difference's bound falls short of explaining
+        the difference of an opinion found wrong or suspicious there: |a − n| over MARGIN·bound, the smallest over
+        those opinions; inf where none is."""
+        out = np.full(self.shape, np.inf)
+        if self.bound is None:
+            return out
+        explains = MARGIN * np.asarray(self.bound, float).reshape(self.shape)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for abs_err, _, ver in self._err.values():
+                ratio = np.asarray(abs_err, float).reshape(self.shape) / explains
+                out = np.where(self._failing(np.asarray(ver).reshape(self.shape)) & (ratio < out), ratio, out)
+        return out
+
     @staticmethod
     def _failing(ver):
         return (ver == _WRONG) | (ver == _SUSPICIOUS)
