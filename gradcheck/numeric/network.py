@@ -182,13 +182,19 @@ def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=N
              np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
     run = _Run(net, method, step, noises, (sum(len(t) for t in todos), progress))
     grads, kinks, steps, bounds, sides = [], [], [], [], []
-    for i, trainable in enumerate(spec.param_shapes()):
+    for i, found, at_kinks in run.layers(todos):
+        trainable = spec.param_shapes()[i]
         shapes = [params[i][k].shape for k in trainable]
-        for out, part in zip((grads, bounds, kinks, steps), run.layer(i, todos[i])):
+        for out, part in zip((grads, bounds, kinks, steps), found):
             out.append(dict(zip(trainable, unflatten(part, shapes))))
-        sides.append(run.sides)
+        sides.append(at_kinks)
         net.close()  # nothing of layer i is asked again
     return NumericGradient(grads, kinks, steps, bounds, name, noises, sides, [floor for floor, _ in parts])
+
+
+#: Consecutive layers whose elements each fit one stencil's chunk take their step levels together, up to this many
+#: elements in all: one pass of the levels' bookkeeping instead of one per layer (most of a small network's).
+GROUP_ELEMENTS = 2**16
 
 
 class _Run:
@@ -197,35 +203,91 @@ class _Run:
     def __init__(self, net, method, step, noises, tally):
         self.net, self.method, self.step, self.noises = net, method, step, noises
         self.total, self.progress = tally
-        self.done, self.sides = 0, None
+        self.done = 0
+        self.levels = step is None and method.per_element_steps
+
+    def layers(self, todos):
+        """(layer i, (gradient, bound, kinks, steps) flat, the one-sided derivatives at its kinks) of every layer in
+        turn, estimated at the elements ``todos[i]`` (NaN elsewhere). Where the steps are chosen per element,
+        consecutive layers whose elements fit one chunk each take their levels together (:meth:`together`)."""
+        group = []
+        for i, todo in enumerate(todos):
+            if self.levels and 0 < len(todo) <= self._chunk(i) and sum(len(todos[k]) for k in group) + len(
+                    todo) <= GROUP_ELEMENTS:
+                group.append(i)
+                continue
+            yield from self.together(group, todos)
+            group = []
+            if self.levels and 0 < len(todo) <= self._chunk(i):
+                group = [i]
+            else:
+                yield (i, *self.layer(i, todo))
+        yield from self.together(group, todos)
+
+    def _chunk(self, i):
+        return max(1, self.net.chunk(i, self.method.itemsize) // (len(FIRST) if self.levels else self.method.points))
 
     def layer(self, i, todo):
-        """(gradient, bound, kinks, steps) of layer i, flat, estimated at the elements ``todo`` (NaN elsewhere);
-        :attr:`sides` the one-sided derivatives at its kinks."""
-        from .kinks import resolve_layer
-
+        """((gradient, bound, kinks, steps) of layer i, flat, estimated at the elements ``todo`` (NaN elsewhere), the
+        one-sided derivatives at its kinks)."""
         net, method, noise = self.net, self.method, self.noises[i]
-        theta = net.theta(i)
-        h = default_step(theta, method) if self.step is None else np.full(theta.shape, float(self.step))
-        g, err, flags = np.full(theta.size, np.nan), np.full(theta.size, np.nan), np.zeros(theta.size, bool)
-        levels = self.step is None and method.per_element_steps
-        width = len(FIRST) if levels else method.points
-        chunk = max(1, net.chunk(i, method.itemsize) // width)
-        if levels and len(todo):  # the first stencil's widest step: no level after it goes wider
-            net.expect(i, max(abs(o) for o in FIRST) * float(h[todo].max()))
+        h = self._steps(i, todo)
+        g, err, flags = np.full(h.size, np.nan), np.full(h.size, np.nan), np.zeros(h.size, bool)
+        chunk = self._chunk(i)
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
-            if levels:
-                g[idx], err[idx], flags[idx], h[idx] = _levels(net, i, idx, h[idx], method, noise)
+            if self.levels:
+                g[idx], err[idx], flags[idx], h[idx] = _levels(net, [(i, idx)], h[idx], method,
+                                                               np.full(len(idx), noise))
             else:
                 g[idx], err[idx], flags[idx] = _estimate(net, i, idx, h[idx], method, noise)
-            self.done += len(idx)
-            if self.progress is not None:
-                self.progress(self.done, self.total)
-        # Elements whose step crossed a kink: smaller steps, or the one-sided derivatives of a kink at θ (a complex
-        # step never gets here: it refuses networks with kinks).
-        self.sides = None if method.complex else resolve_layer(net, i, todo, h, (g, err, flags), method, noise)
-        return g, err, flags, h
+            self._tell(len(idx))
+        return (g, err, flags, h), self._sides(i, todo, h, (g, err, flags))
+
+    def together(self, layers, todos):
+        """What :meth:`layer` gives, for each of ``layers`` (each within one chunk), their elements' step levels
+        taken in one pass: every level's quotients, bounds and verdicts element by element, as each layer's own
+        pass makes them (the same numbers), the stencils still one call per layer."""
+        if not layers:
+            return
+        net, method = self.net, self.method
+        steps = [self._steps(i, todos[i]) for i in layers]
+        h = np.concatenate([step[todos[i]] for i, step in zip(layers, steps)])
+        noise = np.concatenate([np.full(len(todos[i]), self.noises[i]) for i in layers])
+        value, bound, kink, fine = _levels(net, [(i, todos[i]) for i in layers], h, method, noise)
+        out, at = [], 0
+        for i, step in zip(layers, steps):
+            todo = todos[i]
+            part = slice(at, at + len(todo))
+            at += len(todo)
+            g, err, flags = np.full(step.size, np.nan), np.full(step.size, np.nan), np.zeros(step.size, bool)
+            g[todo], err[todo], flags[todo], step[todo] = value[part], bound[part], kink[part], fine[part]
+            self._tell(len(todo))
+            out.append((i, (g, err, flags, step), self._sides(i, todo, step, (g, err, flags))))
+        yield from out  # every layer's sides made before the first is let go of (net.close)
+
+    def _steps(self, i, todo):
+        """Layer i's default steps, flat; said to its unit lines as the widest its elements ``todo`` will take."""
+        net, method = self.net, self.method
+        theta = net.theta(i)
+        h = default_step(theta, method) if self.step is None else np.full(theta.shape, float(self.step))
+        if self.levels and len(todo):  # the first stencil's widest step: no level after it goes wider
+            net.expect(i, max(abs(o) for o in FIRST) * float(h[todo].max()))
+        return h
+
+    def _tell(self, finished):
+        self.done += finished
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+    def _sides(self, i, todo, h, estimate):
+        """Elements whose step crossed a kink: smaller steps, or the one-sided derivatives of a kink at θ (a complex
+        step never gets here: it refuses networks with kinks)."""
+        from .kinks import resolve_layer
+
+        if self.method.complex:
+            return None
+        return resolve_layer(self.net, i, todo, h, estimate, self.method, self.noises[i])
 
 
 def _estimate(net, i, idx, h, method, noise=0.0):
@@ -236,11 +298,20 @@ def _estimate(net, i, idx, h, method, noise=0.0):
     return g, err, crossed.any(axis=0)
 
 
-def _levels(net, i, idx, h, method, noise):
-    """(gradient, error bound, kink, fine step) of layer i's elements ``idx``, steps chosen per element
-    (:func:`gradcheck.numeric.steps.resolve`)."""
-    value, bound, kink, _, fine = resolve(lambda at, s, offsets: net.stencil(i, idx[at], s, offsets), h, method,
-                                          lambda fmax, s, _: rounding_floor(fmax, s, noise=noise), f0=net.loss)
+def _levels(net, parts, h, method, noise):
+    """(gradient, error bound, kink, fine step) of the elements of ``parts`` (a list of (layer i, its elements idx),
+    one after the other), steps chosen per element (:func:`gradcheck.numeric.steps.resolve`) from the default steps
+    ``h``, each bounded by its layer's ``noise`` (arrays over all the elements)."""
+    starts = np.cumsum([0] + [len(idx) for _, idx in parts])
+
+    def stencil(at, s, offsets):  # ``at``: ascending indices into all the elements; one call per layer
+        cuts = np.searchsorted(at, starts)
+        got = [net.stencil(i, idx[at[lo:hi] - first], s[lo:hi], offsets)
+               for (i, idx), first, lo, hi in zip(parts, starts, cuts, cuts[1:]) if hi > lo]
+        return got[0] if len(got) == 1 else tuple(np.concatenate(x, axis=1) for x in zip(*got))
+
+    value, bound, kink, _, fine = resolve(stencil, h, method,
+                                          lambda fmax, s, at: rounding_floor(fmax, s, noise=noise[at]), f0=net.loss)
     return value, bound, kink, fine
 
 
