@@ -42,6 +42,9 @@ __all__ = ["check_network", "assert_network"]
 CLOSE_CALL = 1e3
 #: At most this many elements are measured again per check (the closest calls first): each costs eight losses.
 CLOSE_CALLS = 4096
+#: Above this many params, whether the allowance for the reference's rounding is needed is forecast before any
+#: tensor is judged (see _tensors).
+FORECAST_PARAMS = 2**18
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,  # noqa: PLR0913
@@ -252,13 +255,14 @@ def _tensors(s, opts):
     """Every tensor's :class:`~gradcheck.judge.compare.TensorCheck`. Judged first without the allowance for the
     reference backprop's rounding where it is not made yet: an allowance only widens tolerances, so a tensor whose
     every element is good without it has the same verdicts with it. The allowance is made where some element is
-    not: before any tensor is judged where a comparison within rtol forecasts it (a large network, where some of
-    a million elements usually needs it), else after, and then only the tensors it concerns are judged again (let
-    go of first: a million-param W's comparison arrays are a good part of a check's peak memory)."""
+    not: in a network of more than :data:`FORECAST_PARAMS` params, before any tensor is judged where a comparison
+    within rtol forecasts it (some of a million elements usually needs it), else after, and then only the tensors
+    it concerns are judged again (let go of first: a million-param W's comparison arrays are a good part of a
+    check's peak memory). In a smaller one the forecast would cost more than it saves."""
     names = [(name, layer, kind, tuple(shape)) for name, layer, kind, shape in s.spec.param_names()]
-    if s.rounding is None and not all(within_rtol(s.opinions[op][layer].get(kind), s.numeric.grads[layer][kind],
-                                                  opts.rtol, opts.atol)
-                                      for _, layer, kind, _ in names for op in s.checked()):
+    if s.rounding is None and s.spec.n_params > FORECAST_PARAMS and not all(
+            within_rtol(s.opinions[op][layer].get(kind), s.numeric.grads[layer][kind], opts.rtol, opts.atol)
+            for _, layer, kind, _ in names for op in s.checked()):
         s.backprop_rounding()  # some element needs it, as forecast: made before any tensor is judged
     tensors = [_tensor(s, opts, *named) for named in names]
     again = [k for k, t in enumerate(tensors) if not t.settled] if s.rounding is None else []
@@ -268,6 +272,9 @@ def _tensors(s, opts):
         s.backprop_rounding()
         for k in again:
             tensors[k] = _tensor(s, opts, *names[k])
+        for t in tensors:  # the settled ones carry the allowance too, as if it had been made first
+            if t.rounding is None and t.layer is not None:
+                t.rounding = tolerance().rounding(s.rounding[t.layer][t.kind])
     return tensors
 
 
