@@ -22,7 +22,7 @@ _EXPORTS = {
     "check_function": "checks.function", "assert_function": "checks.function",
     "check_layer": "checks.function", "assert_layer": "checks.function",
     "CheckResult": "judge.outcome", "TensorCheck": "judge.compare", "ElementBlame": "judge.compare",
-    "RTOL": "judge.compare", "ATOL": "judge.compare",
+    "RTOL": "judge.bands", "ATOL": "judge.bands",
     "derive": "symbolic.derive",
     "GradcheckError": "errors", "SpecError": "errors", "ImplError": "errors",
 }

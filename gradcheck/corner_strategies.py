@@ -1,7 +1,7 @@
 """Hypothesis strategies for the corners where a finite difference is hard to judge.
 
 Complete spec dicts (params and data filled in, JSON-able) placed where the judge of
-:mod:`gradcheck.judge.compare` meets its hardest cases: norms over one or two values or samples,
+:mod:`gradcheck.judge.bands` meets its hardest cases: norms over one or two values or samples,
 large weights, saturated outputs, pre-activations a hair from a relu kink, tied max-pool windows, and numbers
 near float64's smallest.
 Each dict's "description" starts with its corner and says where it is. They build on the strategies

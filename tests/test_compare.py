@@ -5,15 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gradcheck.judge.compare import (
-    ATOL,
-    MARGIN,
-    RTOL,
-    SUSPICIOUS,
-    TensorCheck,
-    errors,
-    verdicts,
-)
+from gradcheck.judge.bands import ATOL, MARGIN, RTOL, SUSPICIOUS, errors, verdicts
+from gradcheck.judge.compare import TensorCheck
 from gradcheck.judge.outcome import CheckResult
 from gradcheck.judge.tolerances import tolerance
 

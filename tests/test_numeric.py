@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gradcheck import check_network, load_spec, numeric_gradient
-from gradcheck.judge.compare import MARGIN
+from gradcheck.judge.bands import MARGIN
 from gradcheck.numeric.methods import METHODS
 from gradcheck.numeric.stencils import STEP_SCALE, central_difference, default_step, flatten, unflatten
 from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)

@@ -28,7 +28,7 @@ from __future__ import annotations
 from ..diagnose.intermediates import attach
 from ..diagnose.linetrace import trace_call
 from ..errors import describe_exception
-from ..judge.compare import ATOL, RTOL, low_precision
+from ..judge.bands import ATOL, RTOL, low_precision
 from ..judge.outcome import CheckResult
 from ..numeric.sampled import DIRECTIONS, SAMPLE
 from ..usercode import autograd, calls, tensors

@@ -18,7 +18,7 @@ from ..diagnose.against import compare_with_reference
 from ..diagnose.linetrace import trace_call
 from ..diagnose.recognise import Case, causes
 from ..errors import describe_exception
-from ..judge.compare import low_precision
+from ..judge.bands import low_precision
 from ..usercode import autograd, calls, tensors
 from ..usercode.signature import ReturnError, split_outputs
 from . import scalar

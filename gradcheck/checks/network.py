@@ -15,7 +15,7 @@ from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..heap import keep_heap
-from ..judge.compare import ATOL, RTOL, UNDERFLOW, within_rtol
+from ..judge.bands import ATOL, RTOL, UNDERFLOW, within_rtol
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance

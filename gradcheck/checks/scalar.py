@@ -23,7 +23,7 @@ import numpy as np
 from ..diagnose.network import diagnose_tensor
 from ..diagnose.recognise import swapped_order
 from ..diagnose.tensor import proportional_terms
-from ..judge.compare import low_precision
+from ..judge.bands import low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
 from ..judge.tolerances import tolerance

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..diagnose.against import trace_impl
-from ..judge.compare import low_precision
+from ..judge.bands import low_precision
 from ..usercode import isolation
 from ..usercode.impl import call_impl, load_impl
 

@@ -2,7 +2,7 @@
 
 A wrong gradient has a first wrong quantity: the forward pass (some layer's a, or the loss) or, with the
 forward right, the δ of some layer carried back from the output. :func:`compare` judges one returned
-array with the judge's tolerances (:func:`gradcheck.judge.compare.verdict_codes`); :func:`first_departure`
+array with the judge's tolerances (:func:`gradcheck.judge.bands.verdict_codes`); :func:`first_departure`
 says which of them, in the order the computation makes them, departs first. The network check feeds it
 the reference backprop's ``seen`` record; ``check_function``/``check_layer`` feed it
 ``intermediates={name: (yours, reference)}``.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..judge.compare import BANDS, errors, verdict_codes
+from ..judge.bands import BANDS, errors, verdict_codes
 from ..reference.backprop import backprop
 from ..reference.shapes import fmt_shape as _fmt
 

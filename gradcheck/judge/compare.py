@@ -1,47 +1,7 @@
-"""Compare gradients element by element: error bounds, verdict bands, blame tables (the whole result of a
-check is :class:`~gradcheck.judge.outcome.CheckResult`).
-
-For an analytic value a and a numeric value n of one element, with ``bound`` the
-finite difference's own error estimate for n (truncation from the stencil at h and 2h,
-plus rounding of the loss at its scale):
-
-    err = |a − n|,   rel_err = err / max(|a|, |n|),   tol = rtol · max(|a|, |n|) + atol
-
-* **good**: ``err <= tol``;
-* **inconclusive**: ``tol < err <= tol + MARGIN · bound``: only the finite difference's
-  own error could explain the disagreement, so it cannot decide (not a FAIL; the
-  result says why and what to try); also where err is beyond rtol and only the
-  backprop's rounding (below) covers it, that rounding being as large as the element
-  itself or the difference 1% of it or more (:func:`_swamped`);
-* **wrong** (rel_err >= :data:`SUSPICIOUS`) or **suspicious**: the analytic value lies
-  outside the finite difference's error bound by a margin. However small the
-  gradient, an element the finite difference resolves is judged relatively.
-* **kink**: the element sits on a point where the function is not differentiable (relu at 0)
-  and its value lies between the one-sided derivatives there (the numeric value is their
-  midpoint, the bound reaches both); reported, not failed. Outside them it is wrong, and so
-  is a value the joint test of all kinks finds wrong (``joint``: not a sub- or supergradient
-  as a vector, see :mod:`gradcheck.judge.subgradient`). An element too close to a kink for
-  any step to resolve (``unresolved``) is inconclusive, whatever its value.
-* **blind**: where the finite difference finds no slope at all (its value within its own
-  bound of 0) and the reference backprop, exact but for its rounding, finds one it cannot
-  explain, the loss changes only within a width narrower than any step the difference
-  takes (a norm over values of very different sizes): every opinion is inconclusive there
-  (:meth:`TensorCheck.unjudged_elements`), unless SymPy's exact value sides with the finite
-  difference, which makes the reference the one that is wrong.
-* **unmeasured**: where the finite difference has no value at all (the loss is not finite
-  at any step it takes: a weight of 3e183 above a unit at 0 turns a loss of 1e-40 to inf
-  at a step of 1e-14), every opinion is inconclusive
-  (:meth:`TensorCheck.unjudged_elements`).
-
-``atol`` is 0 by default: an absolute floor would pass every wrong gradient smaller
-than it. An analytic opinion may also differ from the exact gradient by the rounding
-a correct backprop makes in that element (``rounding``, estimated per element from the
-terms it sums: :mod:`gradcheck.reference.rounding`), which is added to its tolerance. A
-user's gradient returned as float32 (its arrays' dtype, never guessed from the size of
-a disagreement) is allowed float32's rounding instead: the same estimate at ε₃₂, or,
-where there is none, ε₃₂ at the element's own size. The tolerances of each dtype are the
-table of :mod:`gradcheck.judge.tolerances`.
-"""
+"""A tensor's verdicts: every opinion compared with the finite differences element by element
+(:mod:`gradcheck.judge.bands` says how one element is judged), with what keeps each opinion inconclusive
+where no value of it can be judged, and the blame table of its worst elements (the whole result of a check is
+:class:`~gradcheck.judge.outcome.CheckResult`)."""
 
 from __future__ import annotations
 
@@ -51,120 +11,22 @@ from functools import cached_property
 import numpy as np
 
 from ..defaults import ATOL, MARGIN, RTOL
+from .bands import (
+    _BAND_ARRAY,
+    _GOOD,
+    _INCONCLUSIVE,
+    _KINK,
+    _SUSPICIOUS,
+    _UNCHECKED,
+    _WRONG,
+    UNDERFLOW,
+    _band_code,
+    _judged,
+    _swamped,
+)
 from .tolerances import tolerance
 
-__all__ = [
-    "ATOL",
-    "MARGIN",
-    "RTOL",
-    "SUSPICIOUS",
-    "TINY",
-    "UNDERFLOW",
-    "ElementBlame",
-    "TensorCheck",
-    "errors",
-    "low_precision",
-    "verdicts",
-    "within_rtol",
-]
-
-#: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
-#: no gradient there can be judged relatively (the hardware's floor, not a tolerance).
-UNDERFLOW = 2.0**20 * float(np.finfo(np.float64).tiny)
-#: Relative errors below this (but beyond the tolerance and the bound) are "suspicious" rather than "wrong".
-SUSPICIOUS = 1e-2
-TINY = 1e-300
-BANDS = ("good", "kink", "inconclusive", "suspicious", "wrong")
-_BAND_ARRAY = np.array([*BANDS, "unchecked"])
-#: Verdicts are kept as codes into ``_BAND_ARRAY`` (one byte per element, not a string of 12 characters).
-_GOOD, _KINK, _INCONCLUSIVE, _SUSPICIOUS, _WRONG, _UNCHECKED = range(6)
-
-
-def errors(analytic, numeric):
-    """(abs_err, rel_err) arrays for two arrays of the same shape (NaN errors become inf)."""
-    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
-    abs_err = np.abs(a - n)
-    with np.errstate(invalid="ignore"):
-        rel_err = abs_err / np.maximum(np.maximum(np.abs(a), np.abs(n)), TINY)
-    rel_err = np.where(np.isnan(abs_err) | np.isnan(rel_err), np.inf, rel_err)
-    return np.where(np.isnan(abs_err), np.inf, abs_err), rel_err
-
-
-def verdicts(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, margin=MARGIN):
-    """Array of band names (see :data:`BANDS`) for each element.
-
-    ``bound`` is the numeric value's error estimate (same shape, or None for "exact").
-
-    >>> verdicts([1.0, 2e-9, 1e-9, 3.0], [1.0, 1e-9, 1.1e-9, 3.0], bound=[0, 1e-14, 1e-10, 0]).tolist()
-    ['good', 'wrong', 'inconclusive', 'good']
-    """
-    return np.array(_BAND_ARRAY[verdict_codes(analytic, numeric, rtol, atol, kinks, bound, margin)])
-
-
-def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=None, margin=MARGIN, rounding=None):
-    """:func:`verdicts` as int8 codes (indices into ``BANDS``), an array also for a 0-d tensor.
-
-    ``rounding`` (same shape, or None) is the rounding the analytic value may have: added to the tolerance."""
-    return _judged(analytic, numeric, rtol, atol, kinks, bound, margin, rounding)[0]
-
-
-def _judged(analytic, numeric, rtol, atol, kinks, bound, margin, rounding):
-    """(codes, abs_err, rel_err, max(|a|, |n|)) of :func:`verdict_codes`, the errors kept for the caller."""
-    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
-    abs_err, rel_err = errors(a, n)
-    with np.errstate(invalid="ignore"):
-        finite = np.isfinite(a) & np.isfinite(n)
-        size = np.maximum(np.abs(a), np.abs(n))
-        tol = rtol * size + atol
-        if rounding is not None:
-            tol = tol + np.asarray(rounding, float)
-        good = finite & (abs_err <= tol)
-        explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
-    code = np.where(good, _GOOD, np.where(explained, _INCONCLUSIVE,
-                                          np.where(rel_err < SUSPICIOUS, _SUSPICIOUS, _WRONG)))
-    if kinks is not None:  # a kink excuses a value between the one-sided derivatives (the bound), no other
-        code = np.where(np.asarray(kinks, bool) & ~good & explained, _KINK, code)
-    return np.array(code, dtype=np.int8), abs_err, rel_err, size
-
-
-def within_rtol(analytic, numeric, rtol=RTOL, atol=ATOL):
-    """True when every element of ``analytic`` is within ``rtol`` (and ``atol``) of ``numeric``, both finite and of
-    one shape: "good" without any allowance for rounding (a cheap forecast of :attr:`TensorCheck.settled`).
-
-    >>> within_rtol([1.0, 2e-9], [1.0, 2.000001e-9]), within_rtol([1.0, 2e-9], [1.0, 1e-9])
-    (True, False)
-    """
-    if analytic is None or np.shape(analytic) != np.shape(numeric):
-        return False
-    a, n = np.asarray(analytic, float), np.asarray(numeric, float)
-    with np.errstate(invalid="ignore"):
-        return bool(np.all(np.abs(a - n) <= rtol * np.maximum(np.abs(a), np.abs(n)) + atol))
-
-
-def _swamped(analytic, numeric, rtol, atol, rounding, judged=None):
-    """Elements whose analytic value differs from the numeric one beyond ``rtol`` and ``atol``, where the rounding a
-    correct backprop may make is as large as the element itself, or the difference is :data:`SUSPICIOUS` of it or
-    more: the rounding explains the difference, but no value of that size can be judged (a saturated output, where
-    the textbook δ = a − y rounds to 0 and so does every gradient it feeds, whatever its sign; an allowance of
-    400 for a gradient of 360, under which a doubled one is no better known than a right one). Inconclusive, not
-    good: "good" promises a value within 1% at worst. ``judged``: :func:`_judged`'s result for these values, if
-    made (its errors are used again)."""
-    if judged is None:
-        judged = _judged(analytic, numeric, rtol, atol, None, None, MARGIN, None)
-    _, abs_err, _, size = judged
-    with np.errstate(invalid="ignore"):
-        return (abs_err > rtol * size + atol) & ((np.asarray(rounding, float) >= size) | (abs_err >= SUSPICIOUS * size))
-
-
-def low_precision(values, depth=0):
-    """True if any array in ``values`` (an array, a number, nested lists/tuples/dicts) is float32 or float16."""
-    if isinstance(values, (np.ndarray, np.floating)):
-        return values.dtype in (np.float32, np.float16)
-    if depth > 4:
-        return False
-    items = values.values() if isinstance(values, dict) else values if isinstance(values, (list, tuple)) else ()
-    return any(low_precision(v, depth + 1) for v in items)
-
+__all__ = ["BLAME_HEADERS", "REASONS", "ElementBlame", "TensorCheck"]
 
 #: Why every opinion may be inconclusive at an element whatever its value, in the order an element is counted:
 #: the finite difference has no value there, it finds no slope where the reference finds one, or only a second
@@ -543,8 +405,3 @@ class TensorCheck:
         status = "PASS" if self.passed else ("PROBLEM: " + self.problem if self.problem else "FAIL")
         return (f"TensorCheck({self.name} {self.shape}: max abs {self.max_abs_error:.2g}, "
                 f"max rel {self.max_rel_error:.2g}, {status})")
-
-
-def _band_code(band):
-    """The code of a band name ("good" … "wrong", "unchecked")."""
-    return (*BANDS, "unchecked").index(band)

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .compare import ATOL, BANDS, REASONS, RTOL
+from .bands import ATOL, BANDS, RTOL
+from .compare import REASONS
 from .tolerances import tolerance
 
 #: What each reason of :data:`~gradcheck.judge.compare.REASONS` means, and the way out, in a note on the elements

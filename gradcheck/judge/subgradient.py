@@ -45,7 +45,7 @@ import numpy as np
 
 from ..numeric.kinks import FACTOR, OFFSETS, Stencil, steady
 from ..numeric.stencils import EPS, STEP_SCALE
-from .compare import MARGIN, UNDERFLOW, verdict_codes
+from .bands import MARGIN, UNDERFLOW, verdict_codes
 from .tolerances import tolerance
 
 __all__ = ["Along", "Judged", "joint_test", "network_kinks"]

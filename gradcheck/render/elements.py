@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
-from ..judge.compare import BANDS, errors
+from ..judge.bands import BANDS, errors
 from .document import Equations, Heading, Para, Table, Value
 from .mathprint import Math, Partial, maths
 from .precision import ERROR_FLOOR, VALUE_DIGITS, shown_error, shown_value

@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ..judge.compare import errors
+from ..judge.bands import errors
 from .picture import Picture
 
 __all__ = ["heatmap_blocks"]

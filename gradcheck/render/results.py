@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..judge.compare import BANDS, BLAME_HEADERS
+from ..judge.bands import BANDS
+from ..judge.compare import BLAME_HEADERS
 from .document import Heading, Para, Table, Value
 from .heatmap import heatmap_blocks
 from .precision import ERROR_FLOOR, rounded_error, shown_error, shown_value
