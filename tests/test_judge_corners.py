@@ -743,7 +743,8 @@ def test_a_plateau_only_growing_steps_see_does_not_fail_a_reference_the_default_
 
 def test_the_default_steps_estimate_is_kept_the_first_time_an_element_is_estimated_again():
     """Grown, then refined: the estimate kept beside the numeric value is the default steps' one."""
-    from gradcheck.numeric.network import NumericGradient, _replace
+    from gradcheck.numeric.again import _replace
+    from gradcheck.numeric.network import NumericGradient
 
     numeric = NumericGradient([{"b": np.array([1.0, 2.0])}], [{"b": np.zeros(2, bool)}], [{"b": np.ones(2)}],
                               [{"b": np.array([0.5, 0.5])}])

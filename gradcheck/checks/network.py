@@ -19,10 +19,11 @@ from ..judge.bands import ATOL, RTOL, UNDERFLOW, within_rtol
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
+from ..numeric.again import confirm_elements, grow_elements, refine_elements
 from ..numeric.estimate import plan_sample, resolve_mode
 from ..numeric.kinks import agreeing, unresolved
 from ..numeric.methods import lookup
-from ..numeric.network import confirm_elements, grow_elements, numeric_gradient, refine_elements
+from ..numeric.network import numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
 from ..reference.backprop import not_finite, reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
@@ -331,7 +332,7 @@ def _close_calls(spec, tensors):
     """Per layer, {param: flat indices} of the elements some opinion is found wrong or suspicious at by a difference
     their finite difference's bound misses by at most :data:`CLOSE_CALL` times (at most :data:`CLOSE_CALLS` of them,
     the closest first): their loss's rounding is measured again where their steps go
-    (:func:`~gradcheck.numeric.network.confirm_elements`)."""
+    (:func:`~gradcheck.numeric.again.confirm_elements`)."""
     out = [{key: np.zeros(0, dtype=int) for key in shapes} for shapes in spec.param_shapes()]
     misses = [(t.layer, t.kind, t.misses().ravel()) for t in tensors if t.layer is not None]
     ratios = np.concatenate([m for *_, m in misses]) if misses else np.zeros(0)

@@ -1,0 +1,165 @@
+"""Elements estimated again after the judge's first verdicts, in place in the
+:class:`~gradcheck.numeric.network.NumericGradient`:
+
+* **grown** (:func:`grow_elements`): elements whose gradient is so small that the loss's rounding hides it at the
+  default steps take growing steps (:func:`~gradcheck.numeric.steps.grow`);
+* **refined** (:func:`refine_elements`): inconclusive elements are estimated again with the rounding measured along
+  their own axis, at the default and smaller steps (:func:`~gradcheck.numeric.steps.refine`);
+* **confirmed** (:func:`confirm_elements`): an element found wrong by a difference its bound misses by little has
+  the loss's rounding measured again where its steps go, and its bound widened where that is larger.
+
+Grown and refined estimates replace the first one only where their bound is smaller and they agree with it within
+both bounds; the first is kept beside them (:attr:`~gradcheck.numeric.network.NumericGradient.replaced`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import methods
+from .stencils import EPS, default_step, rounding_floor
+from .steps import GROW_LIMIT, grow, refine
+
+__all__ = ["confirm_elements", "grow_elements", "refine_elements"]
+
+
+def grow_elements(spec, params, X, Y, numeric, elements, done=None):
+    """Estimate again, with growing steps (:func:`gradcheck.numeric.steps.grow`), the elements ``elements`` (per
+    layer {param: flat indices}) of the :class:`NumericGradient` ``numeric``, in place, where that gives a smaller
+    bound: elements whose gradient is so small that the loss's rounding hides it at the default step. True if
+    any estimate changed. ``done``: the :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if
+    made."""
+    from .perturbed import Perturbed
+
+    if not any(len(idx) for layer in elements for idx in layer.values()):
+        return False
+    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
+    noises = numeric.noises  # measured once, by numeric_gradient
+    changed = False
+    for i, flat, offsets in _picked(net, elements):
+        theta = net.theta(i)
+        value, bound, step = grow(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
+                                  default_step(theta[flat], numeric.method), numeric.method,
+                                  lambda fmax, s, _, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
+                                  GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])), f0=net.loss)
+        changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step))
+        net.close()
+    return changed
+
+
+def refine_elements(spec, params, X, Y, numeric, elements, done=None):
+    """Estimate again the elements ``elements`` (per layer {param: flat indices}) of the :class:`NumericGradient`
+    ``numeric``, in place, each with the rounding measured where its own steps go
+    (:func:`gradcheck.numeric.steps.refine`), keeping what gives a smaller bound. True if any estimate changed.
+
+    The layer's noise, which every element's bound is floored by at first, is measured along a line that moves
+    all the layer's elements at once (:func:`~gradcheck.numeric.noise.layer_noise`). Near a loss of 0 (outputs on
+    their targets) the elements that move C most set that line's C and its rounding: a bias under outputs of
+    1e-20 makes it 1e-23, while a weight that moves C by 1e-41 sees losses of 1e-42 at its own steps, rounded at
+    1e-57. Along the element's own axis, with the layer's ±ulp probe and first-order model at θ for its rounding
+    there, the floor is that of the losses its differences subtract; where C at the element's own steps is the
+    curvature's C''·h²/2, far above C(θ), smaller steps lower it further. ``done``: the
+    :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made."""
+    from .perturbed import Perturbed
+
+    if not any(len(idx) for layer in elements for idx in layer.values()):
+        return False
+    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
+    method = methods.lookup(numeric.method)
+    changed = False
+    for i, flat, offsets in _picked(net, elements):
+        kept = tuple(np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
+                     for part in (numeric.grads, numeric.bounds, numeric.steps))
+        at_theta = max(numeric.floors[i], EPS * abs(net.loss))
+        if refine(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
+                  default_step(net.theta(i)[flat], method), method,
+                  lambda fmax, s, noise: rounding_floor(fmax, s, noise=noise), (at_theta, numeric.noises[i], None),
+                  net.loss, kept).any():
+            changed |= _replace(numeric, net, i, flat, offsets, kept)
+        net.close()
+    return changed
+
+
+def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
+    """Measure the loss's rounding of the elements ``elements`` (per layer {param: flat indices}) of the
+    :class:`NumericGradient` ``numeric`` again, along each one's own axis where its kept estimate's steps go
+    (:func:`~gradcheck.numeric.noise.element_noise`), and widen its bound, in place, by the rounding that gives its
+    estimate where that is larger than the bound. True if any bound changed. ``done``: the
+    :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made.
+
+    A layer's noise is its first-order model at θ and the scatter along a line that moves all its elements at once.
+    Where the loss is stationary at θ in every intermediate (an output on its target) and a norm magnifies the
+    rounding of its inputs, the loss's rounding at an element's steps grows with the step, as the loss's slope in
+    the intermediates does: under a batchnorm over a channel of equal values, a conv weight's steps of 7e-4 move C
+    by rounding of 1e-19, where the layer's line measured 2e-21, and its central differences settle at −1.6e-16 at
+    every step (a slope of the rounded function) for an exact 0. Asked of elements found wrong by a difference
+    their bound misses by a small factor only: elsewhere a bound that much too small is not the question."""
+    from .noise import element_noise
+    from .perturbed import Perturbed
+
+    if not any(len(idx) for layer in elements for idx in layer.values()):
+        return False
+    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
+    method = methods.lookup(numeric.method)
+    changed = False
+    for i, flat, offsets in _picked(net, elements):
+        step, bound = (np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
+                       for part in (numeric.steps, numeric.bounds))
+        noise = element_noise(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o), step)
+        # The kept estimate's fine and middle levels are at step/2 and step (see steps.resolve).
+        rounding = method.estimate_rounding(rounding_floor(abs(net.loss), step / 2, noise=noise),
+                                            rounding_floor(abs(net.loss), step, noise=noise))
+        with np.errstate(invalid="ignore"):
+            wider = np.isfinite(rounding) & (rounding > bound)
+        for j, key in enumerate(net.keys(i)):
+            sel = wider & (flat >= offsets[j]) & (flat < offsets[j + 1])
+            if sel.any():
+                numeric.bounds[i][key].ravel()[flat[sel] - offsets[j]] = (bound + rounding)[sel]
+                changed = True
+        net.close()
+    return changed
+
+
+def _picked(net, elements):
+    """(layer i, flat indices into its θ, the offsets of its params in θ) for each layer with elements picked in
+    ``elements`` (per layer {param: flat indices in that param})."""
+    for i, picked in enumerate(elements):
+        keys = net.keys(i)
+        offsets = np.cumsum([0] + [net.params[i][k].size for k in keys])
+        flat = np.concatenate([np.asarray(picked.get(k, ()), dtype=int) + offsets[j] for j, k in enumerate(keys)]
+                              ) if keys else np.zeros(0, dtype=int)
+        if len(flat):
+            yield i, flat, offsets
+
+
+def _replace(numeric, net, i, flat, offsets, estimate):
+    """Put the new ``estimate`` (value, bound, step) of layer i's elements ``flat`` into ``numeric`` where its bound
+    is smaller than the one there and the two agree within their bounds (an estimate is not overruled by one from
+    other steps that contradicts it). True if any changed. The default steps' estimate of an element is kept in
+    :attr:`NumericGradient.replaced` the first time it is replaced."""
+    value, bound, step = estimate
+    changed = False
+    for j, key in enumerate(net.keys(i)):
+        sel = (flat >= offsets[j]) & (flat < offsets[j + 1])
+        at = flat[sel] - offsets[j]
+        old, was = numeric.bounds[i][key].ravel()[at], numeric.grads[i][key].ravel()[at]
+        with np.errstate(invalid="ignore"):
+            keep = (bound[sel] < old) & ~(np.abs(value[sel] - was) > bound[sel] + old)
+        if keep.any():
+            changed = True
+            _keep_default(numeric, i, key, at[keep])
+            for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):
+                part[i][key].ravel()[at[keep]] = new[sel][keep]
+    return changed
+
+
+def _keep_default(numeric, i, key, at):
+    """Keep the current (value, bound) of layer i's ``key`` elements ``at`` (flat) as their default steps' estimate
+    (:attr:`NumericGradient.replaced`), where not kept already."""
+    if numeric.replaced is None:
+        numeric.replaced = [{} for _ in numeric.grads]
+    shape = numeric.grads[i][key].shape
+    value, bound = numeric.replaced[i].setdefault(key, (np.full(shape, np.nan), np.full(shape, np.nan)))
+    fresh = at[np.isnan(value.ravel()[at])]
+    value.ravel()[fresh] = numeric.grads[i][key].ravel()[fresh]
+    bound.ravel()[fresh] = numeric.bounds[i][key].ravel()[fresh]
