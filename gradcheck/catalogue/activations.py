@@ -26,14 +26,11 @@ from typing import Callable
 
 import numpy as np
 
-from .special import normal_cdf, normal_pdf
+from .special import SELU_ALPHA, SELU_LAMBDA, normal_cdf, normal_pdf
 
 __all__ = ["ACTIVATIONS", "ACTIVATION_KEYS", "SELU_ALPHA", "SELU_LAMBDA", "SYMPY_NUMPY", "Activation", "log_softmax",
            "softplus_of"]
 
-#: SELU's fixed constants (Klambauer et al. 2017), as torch.nn.functional.selu has them.
-SELU_LAMBDA = 1.0507009873554805
-SELU_ALPHA = 1.6732632423543772
 _GELU_C = math.sqrt(2.0 / math.pi)
 _GELU_K = 0.044715
 

@@ -1,4 +1,5 @@
-"""erf, erfc and the standard normal Φ, vectorised (NumPy has no erf, and SciPy is not a dependency).
+"""erf, erfc and the standard normal Φ, vectorised (NumPy has no erf, and SciPy is not a dependency); SELU's
+fixed constants, which the NumPy and the SymPy forms of selu share.
 
 W. J. Cody's rational Chebyshev approximations (Math. Comp. 23, 1969; his CALERF), good
 to a few units in the last place of float64: erf(x) = x·P(x²)/Q(x²) for |x| ≤ 0.5,
@@ -17,7 +18,11 @@ import math
 
 import numpy as np
 
-__all__ = ["erf", "erfc", "normal_cdf", "normal_pdf"]
+__all__ = ["SELU_ALPHA", "SELU_LAMBDA", "erf", "erfc", "normal_cdf", "normal_pdf"]
+
+#: SELU's fixed constants (Klambauer et al. 2017), as torch.nn.functional.selu has them.
+SELU_LAMBDA = 1.0507009873554805
+SELU_ALPHA = 1.6732632423543772
 
 _A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02, 3.20937758913846947e03,
       1.85777706184603153e-1)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sympy as sp
 from sympy.core.basic import _args_sortkey
 
-from .activations import SELU_ALPHA, SELU_LAMBDA
+from .special import SELU_ALPHA, SELU_LAMBDA
 
 __all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "hinge", "hinge_prime", "is_window_max",
            "leaky_relu", "log_softmax", "product", "relu", "selu", "sigmoid", "softmax", "softplus", "total",
