@@ -14,7 +14,7 @@ import numpy as np
 from ..catalogue import ACTIVATIONS, CONVENTIONS, SEPARATE
 from ..catalogue.layers import AvgPool2d, BatchNorm, Conv2d, Dropout, LayerNorm, MaxPool2d
 from .mistake import REGISTRY
-from .recognise import Case, Kind, same_out
+from .probe import Case, Kind, same_out
 
 __all__ = ["PROBES"]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .recognise import Kind, same_out
+from .probe import Kind, same_out
 
 __all__ = ["PROBES"]
 

@@ -13,42 +13,15 @@ of the expected ones, by value or by shape) are named for any check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Callable
-
 import numpy as np
 
 from .mistake import close
+from .probe import Case, Kind
 
 __all__ = ["Case", "Kind", "causes", "swapped_order"]
 
 #: How near the finite differences a recognised kind's own backward must be (relative, in norm).
 AGREE = 1e-5
-
-
-@dataclass
-class Case:
-    """One layer call: forward's ``inputs`` as given, ``names`` {input index: tensor name} of the differentiated
-    ones, its float ``outs`` and the ``douts`` they were paired with."""
-
-    inputs: list
-    names: dict
-    outs: list
-    douts: list
-
-
-@dataclass
-class Kind:
-    """A recognised kind: ``label`` ("maxpool2d 2x2, stride 1"), ``reference()`` -> {input index: gradient}, and its
-    mistakes as (sentence, replay() -> {input index: gradient})."""
-
-    label: str
-    reference: Callable
-    mistakes: list = field(default_factory=list)
-
-
-def same_out(got, want):
-    return np.shape(got) == np.shape(want) and close(np.asarray(got, float), np.asarray(want, float))
 
 
 def _agrees(got, numeric):
@@ -69,7 +42,7 @@ def causes(case, user, numeric, failing):
     ``user`` and ``numeric`` map tensor names to the user's and the finite-difference gradients;
     ``failing`` are the names that failed.
     """
-    from . import probes, probes_seq
+    from . import probes, probes_seq  # on first use: a check that passes never loads the probes
 
     found = []
     for probe in (*probes.PROBES, *probes_seq.PROBES):
