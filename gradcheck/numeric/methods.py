@@ -4,8 +4,8 @@ A method says which multiples of the step h it evaluates per element, its step s
 (h = scale · max(1, |θ_i|)), whether it needs complex arithmetic, whether it suits a
 network with kinks, whether the per-element step control of :mod:`gradcheck.numeric.steps`
 applies to it, and how the values at its points combine into an estimate and an error
-bound. Code that takes a finite difference asks the object (``method.complex``,
-``method.estimate(g1, g2)``, ``method.combine(...)``); no other module compares a
+bound (:func:`gradcheck.numeric.stencils.combine`). Code that takes a finite difference asks
+the object (``method.complex``, ``method.estimate(g1, g2)``); no other module compares a
 method's name. :func:`lookup` turns a name a caller gave ("auto", a name or an alias)
 into its method; "auto" picks the most accurate automatic method that suits the
 network (:func:`pick`).
@@ -22,7 +22,8 @@ nothing else:
 >>> import numpy as np
 >>> theta = np.array([0.5])
 >>> values = np.sin(theta + np.outer(wide.offsets, 1e-4))  # f at θ ± h, θ ± 2h for f = sin
->>> g, bound = wide.combine(values, np.outer(wide.offsets, [1e-4]), np.array([1e-4]))
+>>> from gradcheck.numeric.stencils import combine
+>>> g, bound = combine(wide, values, np.outer(wide.offsets, [1e-4]), np.array([1e-4]))
 >>> bool(abs(g[0] - np.cos(0.5)) <= bound[0] < 1e-8)
 True
 
@@ -90,19 +91,6 @@ class Method:
         """The rounding of :meth:`estimate` from the roundings of ``g1`` and ``g2``."""
         return r1
 
-    def combine(self, values, taken, h, eps=EPS, noise=0.0):
-        """(estimate, error bound) from ``values`` (m, P) of f at the :attr:`offsets` (rows ±h, ±2h).
-
-        ``taken`` (m, P) are the steps actually taken; ``h`` (P,) the nominal step; ``noise`` the loss's measured
-        rounding (:func:`~gradcheck.numeric.noise.layer_noise`): see :func:`~gradcheck.numeric.stencils.error_bound`.
-        """
-        from .stencils import error_bound
-
-        values = values.real
-        g1 = (values[0] - values[1]) / (taken[0] - taken[1]).real
-        g2 = (values[2] - values[3]) / (taken[2] - taken[3]).real
-        return self.estimate(g1, g2), error_bound(g1, g2, abs(values).max(axis=0), h, eps, noise)
-
 
 @dataclass(frozen=True)
 class Richardson(Method):
@@ -125,11 +113,6 @@ class ComplexStep(Method):
 
     def estimate(self, g1, g2):
         raise TypeError(f"{self.name} takes no central differences")
-
-    def combine(self, values, taken, h, eps=EPS, noise=0.0):
-        grad = values[0].imag / taken[0].imag
-        # Im f underflows below the smallest normal number: those digits are lost, whatever h is.
-        return grad, 4 * eps * abs(grad) + 4 * sys.float_info.min / taken[0].imag
 
 
 #: h = ε^{1/3}·max(1, |θ_i|) balances the O(h²) truncation of a central difference against its O(ε/h) rounding.

@@ -40,7 +40,7 @@ from ..catalogue import LOSSES
 from ..errors import OptionError
 from . import methods
 from .noise import layer_rounding
-from .stencils import EPS, STEP_SCALE, default_step, flatten, rounding_floor, unflatten
+from .stencils import EPS, STEP_SCALE, combine, default_step, flatten, rounding_floor, unflatten
 from .steps import FIRST, resolve
 
 __all__ = ["EPS", "STEP_SCALE", "NumericGradient", "best_method", "complex_step_blockers", "flatten", "kinked",
@@ -294,7 +294,7 @@ def _estimate(net, i, idx, h, method, noise=0.0):
     """(gradient, error bound, crossed a kink) of layer i's elements ``idx`` from one stencil at the steps ``h``
     (the steps a caller fixed, or complex step)."""
     values, crossed, taken = net.stencil(i, idx, h, method.offsets)
-    g, err = method.combine(values, taken, h, noise=noise)
+    g, err = combine(method, values, taken, h, noise=noise)
     return g, err, crossed.any(axis=0)
 
 

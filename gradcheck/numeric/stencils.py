@@ -12,17 +12,19 @@ h = ε^{1/5}·max(1, |θ_i|); "complex-step" takes Im C(θ + i·h e_i)/h.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
 from .methods import CENTRAL, EPS, METHODS, STEP_SCALE, check, lookup
-from .steps import ROUND_ULPS
 
 __all__ = [
     "CHUNK_BYTES",
     "EPS",
     "STEP_SCALE",
+    "ROUND_ULPS",
     "central_difference",
+    "combine",
     "default_step",
     "error_bound",
     "flatten",
@@ -31,6 +33,8 @@ __all__ = [
 ]
 
 CHUNK_BYTES = 64 * 2**20
+#: Rounding of one loss evaluation, in units of max(ε·|C|, the loss's noise), allowed for in each quotient.
+ROUND_ULPS = 4
 
 
 def default_step(theta, method=CENTRAL):
@@ -66,6 +70,24 @@ def error_bound(g1, g2, fmax, h, eps=EPS, noise=0.0):
     """Error estimate of a central difference g(h): its truncation |g(h) − g(2h)|/3 (the O(h²) term, which
     Richardson extrapolation removes, so a safe bound for that too), plus :func:`rounding_floor`."""
     return np.abs(g1 - g2) / 3 + rounding_floor(fmax, h, eps, noise)
+
+
+def combine(method, values, taken, h, eps=EPS, noise=0.0):
+    """(estimate, error bound) of ``method`` (a :class:`~gradcheck.numeric.methods.Method`) from ``values`` (m, P)
+    of f at its offsets: rows ±h, ±2h for central differences (:func:`error_bound`), one row at θ + i·h for a complex
+    step (exact to rounding; its bound is 4ε of the estimate, and the smallest normal number over h, below which
+    Im f has lost its digits, whatever h is).
+
+    ``taken`` (m, P) are the steps actually taken; ``h`` (P,) the nominal step; ``noise`` the loss's measured
+    rounding (:func:`~gradcheck.numeric.noise.layer_noise`).
+    """
+    if method.complex:
+        grad = values[0].imag / taken[0].imag
+        return grad, 4 * eps * np.abs(grad) + 4 * sys.float_info.min / taken[0].imag
+    values = values.real
+    g1 = (values[0] - values[1]) / (taken[0] - taken[1]).real
+    g2 = (values[2] - values[3]) / (taken[2] - taken[3]).real
+    return method.estimate(g1, g2), error_bound(g1, g2, abs(values).max(axis=0), h, eps, noise)
 
 
 def central_difference(f_batch, theta, step=None, chunk=None, extra=None, method=CENTRAL, bound=False):

@@ -55,8 +55,6 @@ MAX_LEVELS = 30
 #: Halvings after which a step that still crosses a kink stops: the kink is within h/2^16 of θ, and whether it is
 #: at θ is :mod:`gradcheck.numeric.kinks`'s question.
 KINK_LEVELS = 16
-#: Rounding of one loss evaluation, in units of max(ε·|C|, the loss's noise), allowed for in each quotient.
-ROUND_ULPS = 4
 #: A second difference over its step counts as a bend beyond this many times its central quotient's rounding
 #: (three losses, not two, and a margin).
 BEND_ULPS = 4
