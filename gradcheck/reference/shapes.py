@@ -14,15 +14,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ..render.shapetext import fmt_shape
 from .backprop import backprop
 
-__all__ = ["LayerShapes", "ShapeTrace", "Step", "Tape", "fmt_shape", "trace_shapes"]
-
-
-def fmt_shape(shape):
-    """``(3, 'N')`` -> ``"(3,N)"``; ``(3,)`` -> ``"(3,)"``."""
-    parts = [str(d) for d in shape]
-    return "(" + ",".join(parts) + ("," if len(parts) == 1 else "") + ")"
+__all__ = ["LayerShapes", "ShapeTrace", "Step", "Tape", "trace_shapes"]
 
 
 @dataclass
