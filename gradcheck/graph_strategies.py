@@ -89,7 +89,7 @@ def sequence_specs(max_steps=3, max_features=3, max_units=4, conventions=None, s
 
 def _filled(specs, masked=False):
     from . import load_spec
-    from .strategies import complete, data_for, params_for
+    from .spec_strategies import complete, data_for, params_for
 
     @st.composite
     def build(draw):

@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
 from .spec.parse import load_spec
-from .strategies import _choose, _floats, _positive, complete, data_for, params_for
+from .spec_strategies import _choose, _floats, _positive, complete, data_for, params_for
 
 __all__ = ["attention_networks", "embedding_networks", "lstm_networks", "rnn_networks"]
 
