@@ -12,7 +12,7 @@ from oracles import BIASES, CONVENTIONS
 from gradcheck import forward, load_spec, trace_shapes
 from gradcheck.catalogue import ACTIVATIONS
 from gradcheck.reference.backprop import backprop  # the function (gradcheck.reference.backprop is also its module)
-from gradcheck.render.shapetext import fmt_shape
+from gradcheck.reference.shapetext import fmt_shape
 
 # (hidden activation, output activation, loss): every activation appears, softmax with cross-entropy.
 NETS = [("sigmoid", "linear", "mse"), ("relu", "softmax", "cross_entropy"), ("tanh", "sigmoid", "bce"),

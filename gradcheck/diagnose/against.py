@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from ..render.shapetext import fmt_shape as _fmt
+from ..reference.shapetext import fmt_shape as _fmt
 from ..usercode.impl import mask_for
 from .linetrace import SYNONYMS, trace_call
 

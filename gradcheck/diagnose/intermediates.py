@@ -16,7 +16,7 @@ import numpy as np
 
 from ..judge.bands import BANDS, errors, verdict_codes
 from ..reference.backprop import backprop
-from ..render.shapetext import fmt_shape as _fmt
+from ..reference.shapetext import fmt_shape as _fmt
 
 __all__ = ["Intermediate", "attach", "compare", "first_departure", "network_intermediates", "given_intermediates"]
 

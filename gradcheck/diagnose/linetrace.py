@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import is_user_file
-from ..render.shapetext import fmt_shape as _fmt
+from ..reference.shapetext import fmt_shape as _fmt
 from ..usercode.isolation import interrupts
 from .statements import statement_at
 from .writes import Causes

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ..render.shapetext import fmt_shape as _fmt
+from ..reference.shapetext import fmt_shape as _fmt
 from .statements import flat_indices, index_of, operand_shape
 
 __all__ = ["Causes"]

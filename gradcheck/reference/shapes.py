@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ..render.shapetext import fmt_shape
 from .backprop import backprop
+from .shapetext import fmt_shape
 
 __all__ = ["LayerShapes", "ShapeTrace", "Step", "Tape", "trace_shapes"]
 

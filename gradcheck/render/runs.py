@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from ..catalogue import LOSSES
 from ..catalogue.regularization import cost_text
+from ..reference.shapetext import fmt_shape
 from .document import Heading, Para
 from .jsondoc import result_json, trace_json
 from .results import check_blocks, verdict_line
-from .shapetext import fmt_shape
 from .trace import trace_blocks
 
 __all__ = ["Run"]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ..catalogue import CONVENTIONS
+from ..reference.shapetext import fmt_shape
 from .document import Code, Heading, Para, Table
-from .shapetext import fmt_shape
 
 __all__ = ["trace_blocks", "MEANING"]
 
