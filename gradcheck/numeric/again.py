@@ -25,32 +25,27 @@ __all__ = ["confirm_elements", "grow_elements", "refine_elements"]
 
 def grow_elements(spec, params, X, Y, numeric, elements, done=None):
     """Estimate again, with growing steps (:func:`gradcheck.numeric.steps.grow`), the elements ``elements`` (per
-    layer {param: flat indices}) of the :class:`NumericGradient` ``numeric``, in place, where that gives a smaller
-    bound: elements whose gradient is so small that the loss's rounding hides it at the default step. True if
-    any estimate changed. ``done``: the :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if
-    made."""
-    from .perturbed import Perturbed
-
-    if not any(len(idx) for layer in elements for idx in layer.values()):
-        return False
-    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
+    layer {param: flat indices}) of the :class:`~gradcheck.numeric.network.NumericGradient` ``numeric``, in place, where
+    that gives a smaller bound: elements whose gradient is so small that the loss's rounding hides it at the default
+    step. True if any estimate changed. ``done``: the :class:`~gradcheck.reference.backprop.ReferencePass` of these
+    params, if made."""
     noises = numeric.noises  # measured once, by numeric_gradient
     changed = False
-    for i, flat, offsets in _picked(net, elements):
+    for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
         theta = net.theta(i)
-        value, bound, step = grow(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
+        value, bound, step = grow(stencil,
                                   default_step(theta[flat], numeric.method), numeric.method,
                                   lambda fmax, s, _, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
                                   GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])), f0=net.loss)
         changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step))
-        net.close()
     return changed
 
 
 def refine_elements(spec, params, X, Y, numeric, elements, done=None):
-    """Estimate again the elements ``elements`` (per layer {param: flat indices}) of the :class:`NumericGradient`
-    ``numeric``, in place, each with the rounding measured where its own steps go
-    (:func:`gradcheck.numeric.steps.refine`), keeping what gives a smaller bound. True if any estimate changed.
+    """Estimate again the elements ``elements`` (per layer {param: flat indices}) of the
+    :class:`~gradcheck.numeric.network.NumericGradient` ``numeric``, in place, each with the rounding measured where its
+    own steps go (:func:`gradcheck.numeric.steps.refine`), keeping what gives a smaller bound. True if any estimate
+    changed.
 
     The layer's noise, which every element's bound is floored by at first, is measured along a line that moves
     all the layer's elements at once (:func:`~gradcheck.numeric.noise.layer_noise`). Near a loss of 0 (outputs on
@@ -60,31 +55,25 @@ def refine_elements(spec, params, X, Y, numeric, elements, done=None):
     there, the floor is that of the losses its differences subtract; where C at the element's own steps is the
     curvature's C''·h²/2, far above C(θ), smaller steps lower it further. ``done``: the
     :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made."""
-    from .perturbed import Perturbed
-
-    if not any(len(idx) for layer in elements for idx in layer.values()):
-        return False
-    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
     method = methods.lookup(numeric.method)
     changed = False
-    for i, flat, offsets in _picked(net, elements):
+    for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
         kept = tuple(np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
                      for part in (numeric.grads, numeric.bounds, numeric.steps))
         at_theta = max(numeric.floors[i], EPS * abs(net.loss))
-        if refine(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o),
+        if refine(stencil,
                   default_step(net.theta(i)[flat], method), method,
                   lambda fmax, s, noise: rounding_floor(fmax, s, noise=noise), (at_theta, numeric.noises[i], None),
                   net.loss, kept).any():
             changed |= _replace(numeric, net, i, flat, offsets, kept)
-        net.close()
     return changed
 
 
 def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
     """Measure the loss's rounding of the elements ``elements`` (per layer {param: flat indices}) of the
-    :class:`NumericGradient` ``numeric`` again, along each one's own axis where its kept estimate's steps go
-    (:func:`~gradcheck.numeric.noise.element_noise`), and widen its bound, in place, by the rounding that gives its
-    estimate where that is larger than the bound. True if any bound changed. ``done``: the
+    :class:`~gradcheck.numeric.network.NumericGradient` ``numeric`` again, along each one's own axis where its kept
+    estimate's steps go (:func:`~gradcheck.numeric.noise.element_noise`), and widen its bound, in place, by the rounding
+    that gives its estimate where that is larger than the bound. True if any bound changed. ``done``: the
     :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made.
 
     A layer's noise is its first-order model at θ and the scatter along a line that moves all its elements at once.
@@ -95,17 +84,13 @@ def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
     every step (a slope of the rounded function) for an exact 0. Asked of elements found wrong by a difference
     their bound misses by a small factor only: elsewhere a bound that much too small is not the question."""
     from .noise import element_noise
-    from .perturbed import Perturbed
 
-    if not any(len(idx) for layer in elements for idx in layer.values()):
-        return False
-    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
     method = methods.lookup(numeric.method)
     changed = False
-    for i, flat, offsets in _picked(net, elements):
+    for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
         step, bound = (np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
                        for part in (numeric.steps, numeric.bounds))
-        noise = element_noise(lambda at, s, o, i=i, flat=flat: net.stencil(i, flat[at], s, o), step)
+        noise = element_noise(stencil, step)
         # The kept estimate's fine and middle levels are at step/2 and step (see steps.resolve).
         rounding = method.estimate_rounding(rounding_floor(abs(net.loss), step / 2, noise=noise),
                                             rounding_floor(abs(net.loss), step, noise=noise))
@@ -116,27 +101,36 @@ def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
             if sel.any():
                 numeric.bounds[i][key].ravel()[flat[sel] - offsets[j]] = (bound + rounding)[sel]
                 changed = True
-        net.close()
     return changed
 
 
-def _picked(net, elements):
-    """(layer i, flat indices into its θ, the offsets of its params in θ) for each layer with elements picked in
-    ``elements`` (per layer {param: flat indices in that param})."""
+def _picked(spec, params, X, Y, elements, done):
+    """(the perturbed networks, layer i, flat indices into its θ, the offsets of its params in θ, the stencil of those
+    elements: ``stencil(at, steps, offsets)`` as :meth:`~gradcheck.numeric.perturbed.Perturbed.stencil` of
+    ``flat[at]``) for each layer with elements picked in ``elements`` (per layer {param: flat indices in that
+    param}); the
+    :class:`~gradcheck.numeric.perturbed.Perturbed` networks are made once, if any element is picked (on ``done``'s
+    forward pass, where given), and let go of each layer's lines after it."""
+    from .perturbed import Perturbed
+
+    if not any(len(idx) for layer in elements for idx in layer.values()):
+        return
+    net = Perturbed(spec, params, X, Y, base=None if done is None else done.fw)
     for i, picked in enumerate(elements):
         keys = net.keys(i)
         offsets = np.cumsum([0] + [net.params[i][k].size for k in keys])
         flat = np.concatenate([np.asarray(picked.get(k, ()), dtype=int) + offsets[j] for j, k in enumerate(keys)]
                               ) if keys else np.zeros(0, dtype=int)
         if len(flat):
-            yield i, flat, offsets
+            yield net, i, flat, offsets, lambda at, steps, o, i=i, flat=flat: net.stencil(i, flat[at], steps, o)
+            net.close()
 
 
 def _replace(numeric, net, i, flat, offsets, estimate):
     """Put the new ``estimate`` (value, bound, step) of layer i's elements ``flat`` into ``numeric`` where its bound
     is smaller than the one there and the two agree within their bounds (an estimate is not overruled by one from
     other steps that contradicts it). True if any changed. The default steps' estimate of an element is kept in
-    :attr:`NumericGradient.replaced` the first time it is replaced."""
+    :attr:`~gradcheck.numeric.network.NumericGradient.replaced` the first time it is replaced."""
     value, bound, step = estimate
     changed = False
     for j, key in enumerate(net.keys(i)):
@@ -155,7 +149,7 @@ def _replace(numeric, net, i, flat, offsets, estimate):
 
 def _keep_default(numeric, i, key, at):
     """Keep the current (value, bound) of layer i's ``key`` elements ``at`` (flat) as their default steps' estimate
-    (:attr:`NumericGradient.replaced`), where not kept already."""
+    (:attr:`~gradcheck.numeric.network.NumericGradient.replaced`), where not kept already."""
     if numeric.replaced is None:
         numeric.replaced = [{} for _ in numeric.grads]
     shape = numeric.grads[i][key].shape
