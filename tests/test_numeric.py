@@ -403,3 +403,27 @@ def test_best_method_per_network():
 
     assert best_method(make_spec([2, 3, 1], ["relu", "linear"])) == "central"
     assert best_method(make_spec([2, 3, 1], ["tanh", "linear"])) == "richardson"
+
+
+@pytest.mark.parametrize("net", [
+    {"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 3, "activation": "sigmoid"}, {"units": 2}],
+     "batch": 4, "seed": 2},
+    {"input": 3, "layers": [{"units": 4, "activation": "relu"}, {"units": 2}], "batch": 5, "seed": 7},
+    {"input": [1, 5, 5], "layers": [{"type": "conv2d", "filters": 2, "kernel": 3, "activation": "tanh"},
+                                    {"type": "flatten"}, {"units": 2}], "batch": 3, "seed": 1},
+])
+def test_layers_taking_their_step_levels_together_give_each_layer_s_own_numbers(net, monkeypatch):
+    """Consecutive layers that fit one chunk take their step levels in one pass; every value, bound, step and kink
+    flag is the one each layer's own pass gives."""
+    import gradcheck.numeric.network as numeric_network
+
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    together = numeric_gradient(spec, params, X, Y)
+    monkeypatch.setattr(numeric_network._Run, "layers",  # each layer its own pass
+                        lambda self, todos: ((i, *self.layer(i, todo)) for i, todo in enumerate(todos)))
+    alone = numeric_gradient(spec, params, X, Y)
+    for part in ("grads", "bounds", "steps", "kinks"):
+        for a, b in zip(getattr(together, part), getattr(alone, part)):
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{part} {key}")

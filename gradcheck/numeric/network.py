@@ -212,14 +212,12 @@ class _Run:
         consecutive layers whose elements fit one chunk each take their levels together (:meth:`together`)."""
         group = []
         for i, todo in enumerate(todos):
-            if self.levels and 0 < len(todo) <= self._chunk(i) and sum(len(todos[k]) for k in group) + len(
-                    todo) <= GROUP_ELEMENTS:
+            joins = self.levels and 0 < len(todo) <= self._chunk(i)
+            if not joins or sum(len(todos[k]) for k in group) + len(todo) > GROUP_ELEMENTS:
+                yield from self.together(group, todos)
+                group = []
+            if joins:
                 group.append(i)
-                continue
-            yield from self.together(group, todos)
-            group = []
-            if self.levels and 0 < len(todo) <= self._chunk(i):
-                group = [i]
             else:
                 yield (i, *self.layer(i, todo))
         yield from self.together(group, todos)
