@@ -317,3 +317,19 @@ def test_an_element_without_a_finite_difference_leaves_every_opinion_inconclusiv
     assert t.unjudged("unmeasured") == 2 and t.unjudged("blind") == 0 and np.isfinite(t.max_rel_error)
     result = CheckResult("net", [t], ("backprop", "impl"), ("backprop", "impl"), RTOL, ATOL)
     assert any("not finite at any step" in n and "b0[0]" in n for n in result.notes)
+
+
+def test_misses_say_by_what_factor_a_bound_falls_short_of_a_failing_difference():
+    """The judge's close calls: for an element found wrong, |a − n| over MARGIN·bound; inf where it is good or
+    only inconclusive."""
+    numeric = np.array([1.0, 1.0, 1.0, 1.0])
+    bound = np.array([1e-8, 1e-3, 1e-8, 1e-8])
+    ref = np.array([1.0, 1.0 + 1e-3, 1.0, 1.0])
+    user = np.array([1.0, 1.0, 1.0 + 5e-4, 1.1])
+    t = TensorCheck("W0", 0, "W", (4,), {"numeric": numeric, "backprop": ref, "impl": user}, ("backprop", "impl"),
+                    bound=bound)
+    misses = t.misses()
+    assert list(t.verdict("backprop")) == ["good", "inconclusive", "good", "good"]
+    assert misses[0] == misses[1] == np.inf  # good, and explained by its bound
+    assert misses[2] == pytest.approx(5e-4 / (MARGIN * 1e-8), rel=1e-6)  # the user's slip, a thin bound
+    assert misses[3] == pytest.approx(0.1 / (MARGIN * 1e-8), rel=1e-6)
