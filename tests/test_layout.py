@@ -1,4 +1,5 @@
-"""The package's layout: the catalogue owns every fact of a kind, so no module outside it tests a kind's name."""
+"""The package's layout: the catalogue owns every fact of a kind, so no module outside it tests a kind's name;
+and no modules import one another in a loop, at the top or inside a function."""
 
 from __future__ import annotations
 
@@ -110,3 +111,82 @@ def test_no_module_outside_the_catalogue_keeps_a_list_of_kinds(tmp_path):
     (package / "catalogue").mkdir(parents=True)
     (package / "mod.py").write_text('CHEAP = frozenset({"dense", "activation"})\nONE = ("dense",)\n')
     assert [f.split(":")[1] for f in kind_lists(package, package / "catalogue")] == ["1"]
+
+
+def import_graph(root=PACKAGE):
+    """{module: {modules it imports}} for every module of the package at ``root`` (``gradcheck.judge.bands``), from
+    every import statement, at the top or inside a function; the package a submodule is in is not counted as
+    imported with it (its ``__init__`` only hands names on)."""
+    import ast
+
+    top = root.name
+    modules = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets |= {a.name for a in node.names if a.name.split(".")[0] == top}
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                    source = ".".join(base + ([node.module] if node.module else []))
+                elif (node.module or "").split(".")[0] == top:
+                    source = node.module
+                else:
+                    continue
+                # ``from . import probes`` imports the module probes; ``from .bands import MARGIN``, bands
+                targets |= {f"{source}.{a.name}" if f"{source}.{a.name}" in modules else source for a in node.names}
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def circles(graph):
+    """The sets of two or more modules that import one another in a loop (strongly connected components)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+
+    def visit(v):
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            part = set()
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                part.add(w)
+                if w == v:
+                    break
+            if len(part) > 1:
+                out.append(sorted(part))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_no_modules_import_one_another_in_a_loop():
+    assert circles(import_graph()) == []
+
+
+def test_the_loop_finder_finds_a_loop_of_imports(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "sub").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "sub" / "__init__.py").write_text("")
+    (package / "a.py").write_text("from .sub import b\n")
+    (package / "sub" / "b.py").write_text("def f():\n    from ..c import g\n")
+    (package / "c.py").write_text("from pkg.a import x\n")
+    (package / "d.py").write_text("from . import c\n")
+    assert circles(import_graph(package)) == [["pkg.a", "pkg.c", "pkg.sub.b"]]
