@@ -282,7 +282,9 @@ def _tensors(s, opts):
 def judge_stage(s, opts):
     """Every tensor's verdicts, and the result with its notes and problems. Elements some opinion finds
     inconclusive because the loss's rounding hides them at the default steps get growing steps, and are estimated
-    again with their own rounding at the default and smaller steps (a loss near 0), and are judged again."""
+    again with their own rounding at the default and smaller steps (a loss near 0), and are judged again; then
+    elements found wrong by a difference their bound misses by little have the loss's rounding measured again
+    where their steps go (:data:`CLOSE_CALL`), and are judged again."""
     tensors = _tensors(s, opts)
     if opts.step is None and lookup(s.numeric.method).per_element_steps and not all(t.settled for t in tensors):
         data = (s.spec, s.params, s.X, s.Y, s.numeric)
