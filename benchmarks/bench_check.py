@@ -22,7 +22,9 @@ tables, every ratio against a baseline measured in the same run:
    on the machine as it is and again while a competing process keeps one core busy. The CLI's processes run with
    gradcheck's bytecode compiled once beforehand, as an installed package has it (``machine.user_env``).
 
-Each time is the best of ``--repeat`` runs (the CLI's runs interleaved across configurations).
+Each time is the best of ``--repeat`` runs (the CLI's runs interleaved across configurations); the whole check, the
+finite differences and their per-element loop alike take more runs while they last under a second in all, so that
+neither side of a ratio is one noisy run.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_makemore import MAKEMORE  # noqa: E402
-from bench_numeric import loop_gradient  # noqa: E402
+from bench_numeric import best_of, loop_gradient  # noqa: E402
 from floors import dense_floors, makemore_floor  # noqa: E402
 from machine import busy, flop_rate, header, user_env, warm_bytecode  # noqa: E402
 
@@ -87,9 +89,9 @@ def _whole(name, target, repeat):
     spec = mlp([int(x) for x in name.split("-")])
     params, (X, Y) = spec.parameters(), spec.batch_data()
     with threadpool_limits(1, "blas"):  # tiny products: one thread is the loop's fastest
-        t_loop, _ = best(lambda: loop_gradient(spec, params, X, Y), repeat)
-    t_check, result = best(lambda: check_network(spec, symbolic="off", mode="full"), max(repeat, 20))
-    t_fd, _ = best(lambda: numeric_gradient(spec, params, X, Y), max(repeat, 20))
+        t_loop, _ = best_of(lambda: loop_gradient(spec, params, X, Y), repeat)
+    t_check, result = best_of(lambda: check_network(spec, symbolic="off", mode="full"), max(repeat, 20))
+    t_fd, _ = best_of(lambda: numeric_gradient(spec, params, X, Y), max(repeat, 20))
     speed, p = t_loop / t_check, f"{spec.n_params:,}"
     return [[name, p, "per-element loop (baseline)", f"{t_loop:.4f}", "1.0x", "", ""],
             [name, p, f"check_network, full, {'PASS' if result.passed else 'FAIL'}", f"{t_check:.4f}",
