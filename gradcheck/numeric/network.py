@@ -178,15 +178,15 @@ def numeric_gradient(spec, params, X, Y, *, step=None, method="auto", elements=N
     parts = [(0.0, 0.0)] * len(spec.layers) if method.complex else layer_rounding(
         net, seen=None if done is None else done.seen, step=method.step_scale)
     noises = [max(part) for part in parts]
+    trainables = spec.param_shapes()
     todos = [_chosen(elements, i, list(trainable), params[i]) if elements is not None else
-             np.arange(net.theta(i).size) for i, trainable in enumerate(spec.param_shapes())]
+             np.arange(net.theta(i).size) for i, trainable in enumerate(trainables)]
     run = _Run(net, method, step, noises, (sum(len(t) for t in todos), progress))
     grads, kinks, steps, bounds, sides = [], [], [], [], []
     for i, found, at_kinks in run.layers(todos):
-        trainable = spec.param_shapes()[i]
-        shapes = [params[i][k].shape for k in trainable]
+        shapes = [params[i][k].shape for k in trainables[i]]
         for out, part in zip((grads, bounds, kinks, steps), found):
-            out.append(dict(zip(trainable, unflatten(part, shapes))))
+            out.append(dict(zip(trainables[i], unflatten(part, shapes))))
         sides.append(at_kinks)
         net.close()  # nothing of layer i is asked again
     return NumericGradient(grads, kinks, steps, bounds, name, noises, sides, [floor for floor, _ in parts])
