@@ -232,7 +232,9 @@ def _probe_and_line(net, i, keys, signs, origin=0.0):
     stacked = dict(params)
     for key in keys:
         v = np.asarray(params[key])
-        stacked[key] = np.concatenate([_ulps(v), _line(v, signs[key], ECNOISE_STEP, t, origin)])
+        both = stacked[key] = np.empty((2 + len(t), *v.shape), dtype=np.result_type(v, signs[key]))
+        both[:2] = _ulps(v)
+        _line(v, signs[key], ECNOISE_STEP, t, origin, out=both[2:])
     with np.errstate(all="ignore"):
         losses, crossed = (np.asarray(x) for x in net.along(i, stacked))
     return _moved(net, losses[:2], crossed[:2]), line_noise(net, i, signs, first=(losses[2:], crossed[2:]),
@@ -257,9 +259,13 @@ def _ulps(v):
     return np.stack([v * (1 - EPS), v * (1 + EPS)])
 
 
-def _line(v, d, spacing, t, origin=0.0):
-    """v + (``origin`` + t·spacing)·d·max(1, |v|) for each point of ``t``, stacked (len(t), ...)."""
-    return v[None] + (np.maximum(1.0, np.abs(v)) * d)[None] * (origin + spacing * t).reshape(-1, *[1] * v.ndim)
+def _line(v, d, spacing, t, origin=0.0, out=None):
+    """v + (``origin`` + t·spacing)·d·max(1, |v|) for each point of ``t``, stacked (len(t), ...) (into ``out``, if
+    given)."""
+    out = np.multiply((np.maximum(1.0, np.abs(v)) * d)[None], (origin + spacing * t).reshape(-1, *[1] * v.ndim),
+                      out=out)
+    out += v
+    return out
 
 
 def _moved(net, losses, crossed):

@@ -140,6 +140,8 @@ class Perturbed:
         C includes the regularisation term, its change being that of the one element moved.
         """
         values, crossed, taken = self._data_losses(i, flat, delta)
+        if not self.weights.get(i):  # no element of layer i is penalised: R stays as it is
+            return values + self.penalty, crossed, taken
         change, kinked = self._penalty_change(i, np.asarray(flat), np.asarray(taken))
         return values + self.penalty + change, crossed | kinked, taken
 

@@ -122,7 +122,7 @@ class UnitLines:
             where = [self.layer.line_index(params, key, np.arange(params[key].size), conv)
                      for key in self.net.keys(self.i)]
             self._located = tuple(np.concatenate(part) for part in zip(*where))
-        return self._located[0][flat], self._located[1][flat]
+        return np.take(self._located[0], flat), np.take(self._located[1], flat)
 
     def changes(self, j, k, delta, budget=None):
         """(C(θ + δ·e) − C(θ), unresolved, agrees) for the elements e moving unit ``j[e]`` along line row ``k[e]``
@@ -179,7 +179,7 @@ class UnitLines:
             if len(stale):
                 self.M[:, stale] = self.coef[:, stale] @ np.swapaxes(self.powers, 1, 2)
                 self.M_fresh[stale] = True
-            return self.M.reshape(len(POWERS), -1)[:, j * rows + k]
+            return np.take(self.M.reshape(len(POWERS), -1), j * rows + k, axis=1)  # take: twice as fast as [:, idx]
         out = np.empty((len(POWERS), len(j)))
         step = max(1, PRODUCT_BYTES // (8 * len(POWERS) * self.net.n * 2))
         for at in range(0, len(j), step):
