@@ -333,3 +333,26 @@ def test_misses_say_by_what_factor_a_bound_falls_short_of_a_failing_difference()
     assert misses[0] == misses[1] == np.inf  # good, and explained by its bound
     assert misses[2] == pytest.approx(5e-4 / (MARGIN * 1e-8), rel=1e-6)  # the user's slip, a thin bound
     assert misses[3] == pytest.approx(0.1 / (MARGIN * 1e-8), rel=1e-6)
+
+
+def test_tensors_judged_together_get_each_tensor_s_own_verdicts():
+    """A network's tensors judged in one pass: every code and error as each tensor's own judgement makes it, kinks
+    and bounds where given, and a wrong element in the middle tensor caught there and nowhere else."""
+    from gradcheck.judge.bands import _judged, judged_together
+
+    rng = np.random.default_rng(5)
+    numeric = [rng.normal(size=(3, 4)), rng.normal(size=(4,)), np.array(0.7)]
+    analytic = [n * (1 + 1e-9) for n in numeric]
+    analytic[1] = analytic[1].copy()
+    analytic[1][2] *= 1.5  # a slip
+    kinks = [None, np.array([False, False, True, False]), None]
+    bounds = [np.full((3, 4), 1e-12), None, np.array(1e-3)]
+    parts = list(zip(analytic, numeric, kinks, bounds))
+    together = judged_together(parts, 1e-6, 1e-12)
+    for part, got in zip(parts, together):
+        own = _judged(*part[:2], 1e-6, 1e-12, part[2], part[3], MARGIN, None)
+        for x, y in zip(got, own):
+            assert np.shape(x) == np.shape(y)
+            np.testing.assert_array_equal(x, y)
+    assert [int((codes == 4).sum()) for codes, *_ in together] == [0, 1, 0]  # 4: wrong
+    assert together[1][0][2] == 4

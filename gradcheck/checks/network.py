@@ -15,7 +15,8 @@ from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..heap import keep_heap
-from ..judge.bands import ATOL, RTOL, UNDERFLOW, within_rtol
+from ..judge.bands import ATOL, RTOL, UNDERFLOW, judged_together, within_rtol
+from ..judge.compare import TensorCheck
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
@@ -265,7 +266,15 @@ def _tensors(s, opts):
             within_rtol(s.opinions[op][layer].get(kind), s.numeric.grads[layer][kind], opts.rtol, opts.atol)
             for _, layer, kind, _ in names for op in s.checked()):
         s.backprop_rounding()  # some element needs it, as forecast: made before any tensor is judged
-    tensors = [_tensor(s, opts, *named) for named in names]
+    evidence = [_evidence(s, opts, *named) for named in names]
+    if s.rounding is None:  # the first judgement: every tensor's values against its differences, in one pass
+        for op in s.checked():
+            picked = [k for k, e in enumerate(evidence) if _batched(e, op, s.impl_float32)]
+            parts = [(evidence[k]["values"][op], evidence[k]["values"]["numeric"], evidence[k]["kinks"],
+                      evidence[k]["bound"]) for k in picked]
+            for k, judged in zip(picked, judged_together(parts, opts.rtol, opts.atol)):
+                evidence[k].setdefault("judged", {})[op] = judged
+    tensors = [tensor_check(opts=opts, **e) for e in evidence]
     again = [k for k, t in enumerate(tensors) if not t.settled] if s.rounding is None else []
     if again:
         for k in again:
@@ -307,6 +316,19 @@ def judge_stage(s, opts):
 
 
 def _tensor(s, opts, name, layer, kind, shape):
+    return tensor_check(opts=opts, **_evidence(s, opts, name, layer, kind, shape))
+
+
+def _batched(evidence, op, float32):
+    """True where ``op``'s values of a tensor may be judged with the others' in one pass: present, of the tensor's
+    shape, and judged with the options' tolerances (not float32's)."""
+    v = evidence["values"].get(op)
+    return (v is not None and np.shape(v) == np.shape(evidence["values"]["numeric"])
+            and not (float32 and op in TensorCheck.USER))
+
+
+def _evidence(s, opts, name, layer, kind, shape):
+    """What :func:`~gradcheck.checks.verdicts.tensor_check` is given for one tensor."""
     values = {op: s.opinions[op][layer].get(kind) for op in s.opinions}
     problem = s.user.problems.get(name) if s.user is not None else None
     got = values.get("impl")
@@ -317,17 +339,15 @@ def _tensor(s, opts, name, layer, kind, shape):
                    f"(the shape of {kind}){': ' + hint if hint else ''}"
                    + (f"; its values are compared as {shape}" if returned != np.shape(got) else ""))
     numeric = s.numeric
-    return tensor_check(name, shape, values, s.checked(), opts, layer=layer, kind=kind,
-                        kinks=numeric.kinks[layer][kind], problem=problem,
-                        bound=numeric.bounds[layer][kind] + UNDERFLOW
-                        + (0.0 if s.hidden is None else s.hidden[layer][kind]),
-                        rounding=None if s.rounding is None else tolerance().rounding(s.rounding[layer][kind]),
-                        float32=s.impl_float32, mask=refill.mask(s.elements, layer, kind, shape),
-                        rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
-                        unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
-                        unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
-                        joint={op: s.joint[op][layer][kind] for op in s.joint},
-                        replaced=numeric.at_default_steps(layer, kind))
+    return dict(name=name, shape=shape, values=values, checked=s.checked(), layer=layer, kind=kind,
+                kinks=numeric.kinks[layer][kind], problem=problem,
+                bound=numeric.bounds[layer][kind] + UNDERFLOW + (0.0 if s.hidden is None else s.hidden[layer][kind]),
+                rounding=None if s.rounding is None else tolerance().rounding(s.rounding[layer][kind]),
+                float32=s.impl_float32, mask=refill.mask(s.elements, layer, kind, shape),
+                rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
+                unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
+                unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
+                joint={op: s.joint[op][layer][kind] for op in s.joint}, replaced=numeric.at_default_steps(layer, kind))
 
 
 def _close_calls(spec, tensors):

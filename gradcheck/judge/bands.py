@@ -46,12 +46,14 @@ table of :mod:`gradcheck.judge.tolerances`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..defaults import ATOL, MARGIN, RTOL
 
-__all__ = ["ATOL", "BANDS", "MARGIN", "RTOL", "SUSPICIOUS", "TINY", "UNDERFLOW", "errors", "low_precision",
-           "verdict_codes", "verdicts", "within_rtol"]
+__all__ = ["ATOL", "BANDS", "MARGIN", "RTOL", "SUSPICIOUS", "TINY", "UNDERFLOW", "errors", "judged_together",
+           "low_precision", "verdict_codes", "verdicts", "within_rtol"]
 
 #: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
 #: no gradient there can be judged relatively (the hardware's floor, not a tolerance).
@@ -110,6 +112,29 @@ def _judged(analytic, numeric, rtol, atol, kinks, bound, margin, rounding):
     if kinks is not None:  # a kink excuses a value between the one-sided derivatives (the bound), no other
         code = np.where(np.asarray(kinks, bool) & ~good & explained, _KINK, code)
     return np.array(code, dtype=np.int8), abs_err, rel_err, size
+
+
+def judged_together(parts, rtol, atol, margin=MARGIN):
+    """:func:`_judged` of each of ``parts``, a list of (analytic, numeric, kinks or None, bound or None) with no
+    rounding, made in one pass over all their elements (the same numbers element by element: a network's tensors
+    are many and often small, and each pass costs NumPy's fixed cost once instead of once per tensor). Each result's
+    arrays are views of the pass's, in its part's shape."""
+    if not parts:
+        return []
+    shapes = [np.shape(n) for _, n, _, _ in parts]
+
+    def joined(k, fill):
+        return np.concatenate([np.ravel(np.asarray(part[k], float if k < 2 else None)) if part[k] is not None
+                               else np.full(math.prod(shape), fill) for part, shape in zip(parts, shapes)])
+
+    whole = _judged(joined(0, 0.0), joined(1, 0.0), rtol, atol, joined(2, False).astype(bool), joined(3, 0.0),
+                    margin, None)
+    out, at = [], 0
+    for shape in shapes:
+        size = math.prod(shape)
+        out.append(tuple(x[at:at + size].reshape(shape) for x in whole))
+        at += size
+    return out
 
 
 def within_rtol(analytic, numeric, rtol=RTOL, atol=ATOL):

@@ -107,6 +107,10 @@ class TensorCheck:
     #: (value, bound) at the default steps of the elements whose numeric value is a second estimate (NaN
     #: elsewhere): a reference that agrees with it and not with the second one leaves them inconclusive.
     replaced: tuple | None = None
+    #: {opinion: :func:`~gradcheck.judge.bands._judged` of its values}, where made for many tensors at once
+    #: (:func:`~gradcheck.judge.bands.judged_together`) with this tensor's own tolerances, kinks and bound and no
+    #: rounding; the rest are judged here.
+    judged: dict | None = field(default=None, repr=False)
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)
     #: Per reason of :data:`REASONS` that holds somewhere, the elements every opinion is inconclusive at for it.
@@ -233,7 +237,9 @@ class TensorCheck:
             rounding = None if rounding is None else row.rescale(rounding)
             if self.rounding32 is not None:
                 rounding = self.rounding32 if rounding is None else np.maximum(rounding, self.rounding32)
-        judged = _judged(v, ref, rtol, self.atol, self.kinks, self.bound, MARGIN, rounding)
+        judged = self.judged.get(op) if self.judged and not f32 and rounding is None else None
+        if judged is None:
+            judged = _judged(v, ref, rtol, self.atol, self.kinks, self.bound, MARGIN, rounding)
         ver = judged[0]
         if rounding is not None:
             swamped = _swamped(v, ref, rtol, self.atol, rounding, judged) & (ver == _GOOD)
