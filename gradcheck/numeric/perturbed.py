@@ -65,6 +65,7 @@ class Perturbed:
         self.structured = structured
         self.lines = {} if structured and lines else None  # layer -> UnitLines, or None where they failed
         self.widest = {}  # layer -> the widest step its elements will take (see expect), where known
+        self._theta, self._chunks, self._fits, self._folds = {}, {}, {}, {}  # facts of the spec and θ, made once
         self._keys = [list(shapes) for shapes in spec.param_shapes()]
         self.base = forward(spec, params, X) if base is None else base
         self.inputs = [self.base.a_prev(ly) for ly in spec.layers]
@@ -90,7 +91,11 @@ class Perturbed:
         return self._keys[i]
 
     def theta(self, i):
-        return flatten([self.params[i][k] for k in self.keys(i)])
+        """Layer i's trainable params flattened in order (made once; read-only)."""
+        if i not in self._theta:
+            self._theta[i] = flatten([self.params[i][k] for k in self.keys(i)])
+            self._theta[i].flags.writeable = False
+        return self._theta[i]
 
     def _split(self, i, flat):
         """Flat indices into layer i's θ -> [(key, positions in ``flat``, indices into that param)]."""
@@ -120,9 +125,14 @@ class Perturbed:
         Per network: a few arrays of each layer above (z, a and a temporary, per sample),
         and for the plain mode the perturbed layer's params and outputs too.
         """
-        layers = self.spec.layers
         if lines and itemsize == 8 and self.uses_lines(i):
             return LINE_CHUNK
+        if (i, itemsize) not in self._chunks:
+            self._chunks[i, itemsize] = self._chunk(i, itemsize)
+        return self._chunks[i, itemsize]
+
+    def _chunk(self, i, itemsize):
+        layers = self.spec.layers
         above = 3 * max((m.units for m in layers[i + 1:]), default=0) * self.n  # arrays of one layer at a time
         if self.uses_structure(i) and hasattr(layers[i], "output_change"):
             per = 2 * layers[i].units * self.n + above
@@ -202,7 +212,11 @@ class Perturbed:
 
     def uses_lines(self, i):
         """True when layer i's losses come from :class:`~gradcheck.numeric.unitlines.UnitLines` (real steps)."""
-        return self.lines is not None and self.lines.get(i, True) is not None and fits_lines(self.spec, i)
+        if self.lines is None or self.lines.get(i, True) is None:
+            return False
+        if i not in self._fits:
+            self._fits[i] = fits_lines(self.spec, i)
+        return self._fits[i]
 
     def stencil(self, i, index, h, offsets):
         """:meth:`losses` (m, P) of layer i's flat θ elements ``index`` (P,) each moved by ``offsets[r]·h``
@@ -349,7 +363,9 @@ class Perturbed:
         p = a.shape[0]
         crossed = np.zeros(p, dtype=bool)
         upper = spec.layers[start + 1:]
-        fold = spec.is_chain and all(m.per_sample for m in upper) and any(m.folds for m in upper)
+        if start not in self._folds:
+            self._folds[start] = spec.is_chain and all(m.per_sample for m in upper) and any(m.folds for m in upper)
+        fold = self._folds[start]
         if fold:
             a = conv.fold(a)
         changed = {start: (a, z)}
