@@ -98,14 +98,20 @@ def verdict_codes(analytic, numeric, rtol=RTOL, atol=ATOL, kinks=None, bound=Non
 def _judged(analytic, numeric, rtol, atol, kinks, bound, margin, rounding):
     """(codes, abs_err, rel_err, max(|a|, |n|)) of :func:`verdict_codes`, the errors kept for the caller."""
     a, n = np.asarray(analytic, float), np.asarray(numeric, float)
-    abs_err, rel_err = errors(a, n)
     with np.errstate(invalid="ignore"):
-        finite = np.isfinite(a) & np.isfinite(n)
+        abs_err = np.abs(a - n)
         size = np.maximum(np.abs(a), np.abs(n))
+        rel_err = abs_err / np.maximum(size, TINY)  # errors(a, n), before its NaN become inf
+        finite = np.isfinite(a) & np.isfinite(n)
         tol = rtol * size + atol
         if rounding is not None:
             tol = tol + np.asarray(rounding, float)
         good = finite & (abs_err <= tol)
+        if good.all():  # the common case: every element good, every error finite
+            return np.zeros(good.shape, dtype=np.int8), abs_err, rel_err, size
+        nan = np.isnan(abs_err)
+        rel_err = np.where(nan | np.isnan(rel_err), np.inf, rel_err)
+        abs_err = np.where(nan, np.inf, abs_err)
         explained = finite & (abs_err <= tol + margin * (0.0 if bound is None else np.asarray(bound, float)))
     code = np.where(good, _GOOD, np.where(explained, _INCONCLUSIVE,
                                           np.where(rel_err < SUSPICIOUS, _SUSPICIOUS, _WRONG)))
