@@ -176,7 +176,10 @@ class UnitLines:
             if self.M is None:
                 self.M, self.M_fresh = np.empty((len(POWERS), units, rows)), np.zeros(units, dtype=bool)
             stale = np.flatnonzero(self.fitted & ~self.M_fresh)
-            if len(stale):
+            if len(stale) == units:  # every unit (a layer's first fit, as a rule): no gather, no scatter
+                np.matmul(self.coef, np.swapaxes(self.powers, 1, 2), out=self.M)
+                self.M_fresh[:] = True
+            elif len(stale):
                 self.M[:, stale] = self.coef[:, stale] @ np.swapaxes(self.powers, 1, 2)
                 self.M_fresh[stale] = True
             return np.take(self.M.reshape(len(POWERS), -1), j * rows + k, axis=1)  # take: twice as fast as [:, idx]
