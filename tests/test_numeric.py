@@ -249,9 +249,9 @@ def test_kink_resolution_costs_nothing_without_kinks():
 
     original = perturbed.Perturbed.losses
 
-    def counted(self, i, flat, delta):
+    def counted(self, i, flat, delta, rows=None):
         net_calls.append(np.size(delta))
-        return original(self, i, flat, delta)
+        return original(self, i, flat, delta, rows)
 
     perturbed.Perturbed.losses = counted
     try:

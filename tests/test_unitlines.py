@@ -247,3 +247,35 @@ def test_products_kept_whole_or_taken_per_element_give_the_same_losses(monkeypat
     whole = _gradients(spec, params, X, Y)
     monkeypatch.setattr(unitlines, "PRODUCT_BYTES", 1024)  # too small for M: per element, in pieces
     _assert_same(_gradients(spec, params, X, Y), whole, 1e-12)
+
+
+@pytest.mark.parametrize(("sizes", "acts", "loss", "convention", "bias"), SMOOTH_NETS)
+def test_a_stencil_said_to_be_one_gives_the_same_numbers(sizes, acts, loss, convention, bias):
+    """A stencil's steps said as (offsets, h) find its widest step and the farthest probe without a pass over
+    them: the same losses, probes and agreement as the steps given plainly, and a planted disagreement between
+    the lines and an exact evaluation still caught."""
+    spec = make_spec(sizes, acts, loss, convention, bias, batch=5, seed=3)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    offsets = np.array([2.0, -2.0, 1.0, -1.0, 0.5, -0.5])
+    for i in range(len(spec.layers)):
+        net = Perturbed(spec, params, X, Y)
+        flat = np.arange(net.theta(i).size)
+        h = default_step(net.theta(i), "richardson")
+        delta = offsets[:, None] * h[None, :]
+        plain, said = UnitLines(net, i), UnitLines(net, i)
+        probes = []
+        for lines in (plain, said):  # the networks each evaluates exactly beside its fit
+            fit = lines._fit
+            lines._fit = lambda units, unit, z, fit=fit, seen=probes: seen.append((unit, z)) or fit(units, unit, z)
+        j, k = plain.locate(flat)
+        a, b = plain.changes(j, k, delta), said.changes(j, k, delta, rows=(offsets, h))
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+        for x, y in zip(*probes):
+            np.testing.assert_array_equal(x, y)
+        assert b[2]  # the lines agree with the exact evaluations
+        wrong = UnitLines(net, i)
+        wrong.changes(j, k, delta, rows=(offsets, h))
+        wrong.coef[0] *= 1.5  # the lines' slopes off: the exact evaluations disagree with them
+        wrong.M_fresh[:] = False
+        assert not wrong.changes(j, k, delta, rows=(offsets, h))[2]

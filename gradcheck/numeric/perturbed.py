@@ -144,14 +144,16 @@ class Perturbed:
         return max(1, CHUNK_BYTES // (itemsize * per))
 
     # -- evaluation ------------------------------------------------------------------------
-    def losses(self, i, flat, delta):
+    def losses(self, i, flat, delta, rows=None):
         """(C of each perturbed network, crossed a kink, step actually taken), each shaped like ``delta``.
 
-        C includes the regularisation term, its change being that of the one element moved.
+        C includes the regularisation term, its change being that of the one element moved. ``rows``: (offsets,
+        h) where ``delta`` is a stencil, offsets[r]·h[p] (see :meth:`stencil`).
         """
-        values, crossed, taken = self._data_losses(i, flat, delta)
+        values, crossed, taken = self._data_losses(i, flat, delta, rows)
         if not self.weights.get(i):  # no element of layer i is penalised: R stays as it is
-            return values + self.penalty, crossed, taken
+            values += self.penalty  # values are this call's own
+            return values, crossed, taken
         change, kinked = self._penalty_change(i, np.asarray(flat), np.asarray(taken))
         return values + self.penalty + change, crossed | kinked, taken
 
@@ -170,7 +172,7 @@ class Perturbed:
             kinked[..., pos] = on & regularization.crossed(reg, w, d)
         return change, kinked
 
-    def _data_losses(self, i, flat, delta):
+    def _data_losses(self, i, flat, delta, rows=None):
         """:meth:`losses` without the regularisation term (the data's share of C).
 
         Layer i's flat θ element ``flat[p]`` (P,) moves by ``delta[p]`` (P,), or by each of
@@ -180,7 +182,7 @@ class Perturbed:
         """
         flat, delta = np.asarray(flat), np.asarray(delta)
         if self.uses_lines(i) and not np.iscomplexobj(delta):
-            values = self._from_lines(i, flat, delta)
+            values = self._from_lines(i, flat, delta, rows)
             if values is not None:
                 return values, np.zeros(values.shape, dtype=bool), delta
         if delta.ndim == 1:
@@ -221,22 +223,24 @@ class Perturbed:
     def stencil(self, i, index, h, offsets):
         """:meth:`losses` (m, P) of layer i's flat θ elements ``index`` (P,) each moved by ``offsets[r]·h``
         (m offsets, real or imaginary; ``h`` (P,))."""
-        return self.losses(i, index, np.asarray(offsets)[:, None] * np.asarray(h)[None, :])
+        offsets, h = np.asarray(offsets), np.asarray(h)
+        return self.losses(i, index, offsets[:, None] * h[None, :], rows=(offsets, h))
 
-    def _from_lines(self, i, flat, delta):
+    def _from_lines(self, i, flat, delta, rows=None):
         """Losses from the unit lines of layer i for elements ``flat`` (P,) moved by ``delta`` ((P,) or (m, P));
         None where the lines would cost more passes than the elements, and None from now on where exactly
         evaluated steps disagree with them."""
         model = self.lines.get(i) or self.lines.setdefault(i, UnitLines(self, i))
         unit, row = model.locate(flat)
-        out = model.changes(unit, row, delta, budget=np.size(delta))
+        out = model.changes(unit, row, delta, budget=np.size(delta), rows=rows)
         if out is None:
             return None
         change, unresolved, agrees = out
         if not agrees:
             self.lines[i] = None
             return None
-        values = self.data_loss + change
+        values = change
+        values += self.data_loss  # in place: the change is this call's own
         if unresolved.any():
             steps = np.atleast_2d(delta)[:, unresolved]
             again = self._one_by_one(i, np.tile(flat[unresolved], len(steps)), steps.ravel())[0]

@@ -124,9 +124,11 @@ class UnitLines:
             self._located = tuple(np.concatenate(part) for part in zip(*where))
         return np.take(self._located[0], flat), np.take(self._located[1], flat)
 
-    def changes(self, j, k, delta, budget=None):
+    def changes(self, j, k, delta, budget=None, rows=None):
         """(C(θ + δ·e) − C(θ), unresolved, agrees) for the elements e moving unit ``j[e]`` along line row ``k[e]``
-        (arrays (P,)) by the steps ``delta``: (P,), or (m, P) for m steps of each element (a stencil).
+        (arrays (P,)) by the steps ``delta``: (P,), or (m, P) for m steps of each element (a stencil); ``rows``:
+        (offsets (m,), h (P,)) where ``delta`` is offsets[r]·h[e], which finds its widest step without a pass over
+        it (the same one: rounding is monotonic).
 
         Unresolved elements (P,) belong to units whose line the interpolant does not resolve
         to rounding (their values are meaningless: evaluate them one by one). ``agrees`` is
@@ -134,7 +136,10 @@ class UnitLines:
         exactly, disagree with the lines. None, before any work, if fitting the units would
         take as many as ``budget`` forward passes or more (6 per unit not fitted yet).
         """
-        reach = float(np.abs(delta).max(initial=0.0))
+        if rows is None:
+            reach = float(np.abs(delta).max(initial=0.0))
+        else:
+            reach = float(np.abs(rows[0]).max(initial=0.0)) * float(np.abs(rows[1]).max(initial=0.0))
         need = np.zeros_like(self.fitted)
         need[j] = True
         fresh = self.fitted if reach <= self.reach else np.zeros_like(self.fitted)
@@ -150,8 +155,11 @@ class UnitLines:
             if self.M_fresh is not None:
                 self.M_fresh[:] = False
         steps = np.atleast_2d(delta)  # (m, P)
-        far = np.abs(steps) * self.reaches[k]
-        probe = np.unravel_index([int(far.argmax()), far.size // 2], far.shape)  # (step row, element)
+        if rows is not None and steps.size and np.abs(rows[0]).argmax() == 0:  # row 0 goes farthest for every element
+            first = int((np.abs(steps[0]) * self.reaches[k]).argmax())
+        else:
+            first = int((np.abs(steps) * self.reaches[k]).argmax())
+        probe = np.unravel_index([first, steps.size // 2], steps.shape)  # (step row, element)
         e = probe[1]
         exact = self._fit(np.flatnonzero(need & ~self.fitted), j[e],
                           self.z[j[e]] + steps[probe][:, None] * self.rows[k[e]])
