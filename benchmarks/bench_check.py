@@ -8,7 +8,10 @@ tables, every ratio against a baseline measured in the same run:
 1. **the whole check**: ``check_network(spec, symbolic="off", mode="full")`` end to end (reference
    backprop, finite differences, comparison, result) against the per-element loop of
    ``bench_numeric.py`` (two forward passes per element, run with one BLAS thread, its fastest),
-   for 16-32-16-4 and 64-128-64-10 (N=32, tanh hidden, linear output, mse). Targets: 30× and 200×.
+   for 16-32-16-4 and 64-128-64-10 (N=32, tanh hidden, linear output, mse). Targets: 30× and 200×. Beside
+   it, the same loop with a forward pass of bare NumPy, as a learner writes it (gradcheck's forward pass keeps
+   what the shape trace and the rounding model need: the baseline loop takes 1.3-1.7 times as long), and the
+   whole check's ratio against that;
 2. **the floor**: for each dense benchmark network and makemore's MLP, the flops of the physical
    floor of a full forward-difference check (see ``floors.py``: the element floor, and the unit
    floor where the unit lines apply), and the measured time (whole check; finite differences
