@@ -1034,6 +1034,46 @@ def test_a_spike_at_the_point_narrower_than_every_step_is_not_taken_for_its_slop
     assert not wrong.passed and wrong.tensor("W1").verdict("impl").flat[at] == "wrong", str(wrong)
 
 
+def test_a_slope_narrower_than_every_step_is_inconclusive_not_wrong(monkeypatch):
+    """The same lstm with other inputs and output weights: Wx[9, 0]'s slope at θ, −1.58e32 (exact to 60 digits:
+    mpmath's differences at steps of 1e-150 to 1e-300), holds only within about 1e-91 of the weight and moves the
+    loss by less than its rounding, and every level of steps, from 1e-12 up, sees the smooth slope beside it,
+    2.855e-11, with no offset of C(θ) to give the spike away: the correct backprop failed. The backprop's own
+    gradient a step either side agrees with the differences, so the slope at θ is narrower than any step:
+    inconclusive, with a note of its own. A slip where the differences resolve the gradient is still wrong, and a
+    backprop wrong a step either side as at θ is not excused."""
+    net = case("lstm_slope_narrower_than_every_step")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    Wx0 = correct.tensor("Wx0")
+    assert abs(Wx0.values["numeric"][9, 0] - Wx0.values["backprop"][9, 0]) > 1e30  # the premise: 2.9e-11 vs -1.6e32
+    assert Wx0.verdict("backprop")[9, 0] == "inconclusive" and Wx0.unjudged("narrow") >= 1
+    assert any("narrower than any step" in note for note in correct.notes)
+    spec = load_spec(net)
+    W1 = correct.tensor("W1")
+    good = np.flatnonzero(W1.verdict("backprop") == "good")
+    at = int(good[np.argmax(np.abs(W1.values["backprop"].flat[good]))])
+    wrong = check_network(net, slipped(spec, 1, "W", lambda g: g.flat.__setitem__(at, -g.flat[at])), symbolic="off")
+    assert not wrong.passed and wrong.tensor("W1").verdict("impl").flat[at] == "wrong", str(wrong)
+
+    from gradcheck.reference import around
+    from gradcheck.reference import backprop as module
+
+    original = module.backprop
+
+    def doubled(*args, **kwargs):  # a backprop wrong at W1[0, 2] wherever it runs, θ or a step away
+        loss, grads = original(*args, **kwargs)
+        grads[1]["W"] = np.array(grads[1]["W"], dtype=float)
+        grads[1]["W"][0, 2] *= 2.0
+        return loss, grads
+
+    monkeypatch.setattr(module, "backprop", doubled)
+    monkeypatch.setattr(around, "backprop", doubled)
+    both = check_network(net, symbolic="off")
+    assert not both.passed and both.tensor("W1").verdict("backprop")[0, 2] == "wrong", str(both)
+    assert both.tensor("W1").unjudged("narrow") == 0
+
+
 def test_a_loss_whose_rounding_grows_with_the_step_is_measured_again_before_a_wrong_verdict():
     """A conv channel of equal saturated values under a batchnorm over two samples, an output on its target up to
     the rounding of the channel's mean: the exact gradient of W0[1, 0, 0, 0] is 0, and the rounded loss's central

@@ -15,7 +15,7 @@ from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..heap import keep_heap
-from ..judge.bands import ATOL, RTOL, UNDERFLOW, judged_together, within_rtol
+from ..judge.bands import ATOL, BANDS, RTOL, UNDERFLOW, judged_together, verdict_codes, within_rtol
 from ..judge.compare import TensorCheck
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
@@ -26,6 +26,7 @@ from ..numeric.kinks import agreeing, unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
+from ..reference.around import gradients_around
 from ..reference.backprop import not_finite, reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
 from ..spec.arrays import given_batch, given_targets, parse_params
@@ -47,6 +48,9 @@ CLOSE_CALLS = 4096
 #: Above this many params, whether the allowance for the reference's rounding is needed is forecast before any
 #: tensor is judged (see _tensors).
 FORECAST_PARAMS = 2**18
+#: At most this many elements the reference backprop is found wrong at have its gradient computed again a step either
+#: side of θ (two backward passes each; see _narrow).
+NARROW_ELEMENTS = 64
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,  # noqa: PLR0913
@@ -125,6 +129,7 @@ class _Network:
     joint: dict = field(default_factory=dict)  # {opinion: per layer, elements the joint test at kinks finds wrong}
     joint_notes: list = field(default_factory=list)
     rounding32: list | None = None  # where the user's gradients are float32: a float32 backprop's rounding
+    narrow: list | None = None  # per layer, {param: bool mask} of the elements whose slope at θ no step resolves
     result: CheckResult | None = None
 
     @property
@@ -303,6 +308,8 @@ def judge_stage(s, opts):
             tensors = _tensors(s, opts)
         if confirm_elements(*data, _close_calls(s.spec, tensors), done=s.done):
             tensors = _tensors(s, opts)
+    if _narrow(s, tensors, opts):
+        tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
             "(errors spread thinly over many elements); run with mode='full'"
@@ -347,7 +354,37 @@ def _evidence(s, opts, name, layer, kind, shape):
                 rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
                 unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
                 unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
-                joint={op: s.joint[op][layer][kind] for op in s.joint}, replaced=numeric.at_default_steps(layer, kind))
+                joint={op: s.joint[op][layer][kind] for op in s.joint}, replaced=numeric.at_default_steps(layer, kind),
+                narrow=None if s.narrow is None else s.narrow[layer][kind])
+
+
+def _narrow(s, tensors, opts):
+    """True where elements at which the reference backprop is found wrong turn out to be narrow (kept in
+    ``s.narrow``, per layer {param: bool mask}): the backprop's own gradient at the finite difference's steps either
+    side agrees with the difference (:func:`~gradcheck.reference.around.gradients_around`), and only its value at θ
+    does not. At most :data:`NARROW_ELEMENTS` elements are looked at, two backward passes each; a check whose
+    reference agrees everywhere never takes this look."""
+    failing = [t for t in tensors if t.layer is not None and "backprop" in t.checked and t.problem is None
+               and t.values.get("backprop") is not None and not t.opinion_passed("backprop")]
+    picked = []
+    for t in failing:
+        wrong = np.flatnonzero(np.isin(t.verdict("backprop"), ("wrong", "suspicious")))
+        picked += [(t, int(flat)) for flat in wrong[:NARROW_ELEMENTS - len(picked)]]
+    if not picked:
+        return False
+    numeric = s.numeric
+    steps = [float(numeric.steps[t.layer][t.kind].flat[flat]) for t, flat in picked]
+    around = gradients_around(s.spec, s.params, s.X, s.Y, [(t.layer, t.kind, flat) for t, flat in picked], steps)
+    rounding = s.backprop_rounding()
+    s.narrow = [{key: np.zeros(shape, bool) for key, shape in shapes.items()} for shapes in s.spec.param_shapes()]
+    for (t, flat), sides in zip(picked, around):
+        value = float(np.asarray(t.values["numeric"], float).flat[flat])
+        bound = float(np.asarray(t.bound, float).flat[flat])
+        allowance = float(np.asarray(tolerance().rounding(rounding[t.layer][t.kind]), float).flat[flat])
+        bands = np.array(BANDS)[verdict_codes(sides, np.full(2, value), opts.rtol, opts.atol, bound=np.full(2, bound),
+                                              rounding=np.full(2, allowance))]
+        s.narrow[t.layer][t.kind].flat[flat] = bool(np.isin(bands, ("good", "inconclusive")).all())
+    return any(mask.any() for layer in s.narrow for mask in layer.values())
 
 
 def _close_calls(spec, tensors):

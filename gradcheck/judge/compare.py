@@ -29,9 +29,10 @@ from .tolerances import tolerance
 __all__ = ["BLAME_HEADERS", "REASONS", "ElementBlame", "TensorCheck"]
 
 #: Why every opinion may be inconclusive at an element whatever its value, in the order an element is counted:
-#: the finite difference has no value there, it finds no slope where the reference finds one, or only a second
-#: estimate finds the slope that calls the reference wrong (see :meth:`TensorCheck.unjudged_elements`).
-REASONS = ("unmeasured", "blind", "replaced")
+#: the finite difference has no value there, it finds no slope where the reference finds one, only a second
+#: estimate finds the slope that calls the reference wrong, or the reference's own gradient a step either side
+#: agrees with the difference and only at θ does not (see :meth:`TensorCheck.unjudged_elements`).
+REASONS = ("unmeasured", "blind", "replaced", "narrow")
 
 
 @dataclass
@@ -111,6 +112,10 @@ class TensorCheck:
     #: (:func:`~gradcheck.judge.bands.judged_together`) with this tensor's own tolerances, kinks and bound and no
     #: rounding; the rest are judged here.
     judged: dict | None = field(default=None, repr=False)
+    #: Elements where the reference is found wrong and its own gradient at the finite difference's steps either
+    #: side of θ agrees with the difference (:mod:`gradcheck.reference.around`): the slope at θ holds within a
+    #: width narrower than every step, and no difference can judge it.
+    narrow: np.ndarray | None = None
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)
     #: Per reason of :data:`REASONS` that holds somewhere, the elements every opinion is inconclusive at for it.
@@ -129,6 +134,8 @@ class TensorCheck:
                 ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
             self._err[op] = (ab, rel, self._at_kinks(op, ver))
         self._blinded()
+        if self.narrow is not None and self._err:
+            self._inconclusive_for("narrow", np.asarray(self.narrow, bool).reshape(self.shape))
         self._unmeasured()
         self._undecided()
 
