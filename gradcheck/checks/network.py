@@ -359,11 +359,11 @@ def _evidence(s, opts, name, layer, kind, shape):
 
 
 def _narrow(s, tensors, opts):
-    """True where elements at which the reference backprop is found wrong turn out to be narrow (kept in
-    ``s.narrow``, per layer {param: bool mask}): the backprop's own gradient at the finite difference's steps either
-    side agrees with the difference (:func:`~gradcheck.reference.around.gradients_around`), and only its value at θ
-    does not. At most :data:`NARROW_ELEMENTS` elements are looked at, two backward passes each; a check whose
-    reference agrees everywhere never takes this look."""
+    """Whether some element at which the reference backprop is found wrong is narrow (all kept in ``s.narrow``, per
+    layer {param: bool mask}): the backprop's own gradient at the finite difference's step either side agrees with
+    the difference (:func:`~gradcheck.reference.around.gradients_around`), and only its value at θ does not. At most
+    :data:`NARROW_ELEMENTS` elements are looked at, two backward passes each; a check whose reference agrees
+    everywhere never takes this look."""
     failing = [t for t in tensors if t.layer is not None and "backprop" in t.checked and t.problem is None
                and t.values.get("backprop") is not None and not t.opinion_passed("backprop")]
     picked = []
