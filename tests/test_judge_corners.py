@@ -1014,6 +1014,16 @@ def test_levels_that_enter_the_regime_by_chance_wait_for_a_finer_one():
     assert not wrong.passed and wrong.tensor("W0").verdict("impl").flat[at] == "wrong", str(wrong)
 
 
+def _a_resolved_sign_flip_is_wrong(net, correct):
+    """The largest of W1's elements the differences resolve, its sign flipped in a user's backprop: wrong."""
+    W1 = correct.tensor("W1")
+    good = np.flatnonzero(W1.verdict("backprop") == "good")
+    at = int(good[np.argmax(np.abs(W1.values["backprop"].flat[good]))])
+    flipped = slipped(load_spec(net), 1, "W", lambda g: g.flat.__setitem__(at, -g.flat[at]))
+    wrong = check_network(net, flipped, symbolic="off")
+    assert not wrong.passed and wrong.tensor("W1").verdict("impl").flat[at] == "wrong", str(wrong)
+
+
 def test_a_spike_at_the_point_narrower_than_every_step_is_not_taken_for_its_slope():
     """An lstm under an input of 4.8e90: moving Wx[9, 0] by any step from 1e-88 to 1e-12 saturates a gate, and
     C(θ ± s) is 0.139 above C(θ) on both sides, so the central quotients, which never see C(θ), give the slope of
@@ -1026,12 +1036,7 @@ def test_a_spike_at_the_point_narrower_than_every_step_is_not_taken_for_its_slop
     Wx0 = correct.tensor("Wx0")
     assert Wx0.verdict("backprop")[9, 0] == "inconclusive"
     assert abs(Wx0.values["numeric"][9, 0] - Wx0.values["backprop"][9, 0]) > 1e80  # the premise: 177 against -1.2e86
-    spec = load_spec(net)
-    W1 = correct.tensor("W1")
-    good = np.flatnonzero(W1.verdict("backprop") == "good")
-    at = int(good[np.argmax(np.abs(W1.values["backprop"].flat[good]))])
-    wrong = check_network(net, slipped(spec, 1, "W", lambda g: g.flat.__setitem__(at, -g.flat[at])), symbolic="off")
-    assert not wrong.passed and wrong.tensor("W1").verdict("impl").flat[at] == "wrong", str(wrong)
+    _a_resolved_sign_flip_is_wrong(net, correct)
 
 
 def test_a_slope_narrower_than_every_step_is_inconclusive_not_wrong(monkeypatch):
@@ -1049,12 +1054,7 @@ def test_a_slope_narrower_than_every_step_is_inconclusive_not_wrong(monkeypatch)
     assert abs(Wx0.values["numeric"][9, 0] - Wx0.values["backprop"][9, 0]) > 1e30  # the premise: 2.9e-11 vs -1.6e32
     assert Wx0.verdict("backprop")[9, 0] == "inconclusive" and Wx0.unjudged("narrow") >= 1
     assert any("narrower than any step" in note for note in correct.notes)
-    spec = load_spec(net)
-    W1 = correct.tensor("W1")
-    good = np.flatnonzero(W1.verdict("backprop") == "good")
-    at = int(good[np.argmax(np.abs(W1.values["backprop"].flat[good]))])
-    wrong = check_network(net, slipped(spec, 1, "W", lambda g: g.flat.__setitem__(at, -g.flat[at])), symbolic="off")
-    assert not wrong.passed and wrong.tensor("W1").verdict("impl").flat[at] == "wrong", str(wrong)
+    _a_resolved_sign_flip_is_wrong(net, correct)
 
     from gradcheck.reference import around
     from gradcheck.reference import backprop as module
