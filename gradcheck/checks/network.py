@@ -364,8 +364,9 @@ def _narrow(s, tensors, opts):
     the difference (:func:`~gradcheck.reference.around.gradients_around`), and only its value at θ does not. At most
     :data:`NARROW_ELEMENTS` elements are looked at, two backward passes each; a check whose reference agrees
     everywhere never takes this look."""
-    failing = [t for t in tensors if t.layer is not None and "backprop" in t.checked and t.problem is None
-               and t.values.get("backprop") is not None and not t.opinion_passed("backprop")]
+    # A settled tensor (known from the first judgement) has every opinion good: nothing to look at.
+    failing = [t for t in tensors if not t.settled and t.layer is not None and "backprop" in t.checked
+               and t.problem is None and t.values.get("backprop") is not None and not t.opinion_passed("backprop")]
     picked = []
     for t in failing:
         wrong = np.flatnonzero(np.isin(t.verdict("backprop"), ("wrong", "suspicious")))
