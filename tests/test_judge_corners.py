@@ -1044,16 +1044,16 @@ def test_a_slope_narrower_than_every_step_is_inconclusive_not_wrong(monkeypatch)
     mpmath's differences at steps of 1e-150 to 1e-300), holds only within about 1e-91 of the weight and moves the
     loss by less than its rounding, and every level of steps, from 1e-12 up, sees the smooth slope beside it,
     2.855e-11, with no offset of C(θ) to give the spike away: the correct backprop failed. The backprop's own
-    gradient a step either side agrees with the differences, so the slope at θ is narrower than any step:
+    gradient at the ends of the steps gives the differences' value, so the slope changes within the steps:
     inconclusive, with a note of its own. A slip where the differences resolve the gradient is still wrong, and a
-    backprop wrong a step either side as at θ is not excused."""
+    backprop wrong a step away as at θ is not excused."""
     net = case("lstm_slope_narrower_than_every_step")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     Wx0 = correct.tensor("Wx0")
     assert abs(Wx0.values["numeric"][9, 0] - Wx0.values["backprop"][9, 0]) > 1e30  # the premise: 2.9e-11 vs -1.6e32
     assert Wx0.verdict("backprop")[9, 0] == "inconclusive" and Wx0.unjudged("narrow") >= 1
-    assert any("narrower than any step" in note for note in correct.notes)
+    assert any("a feature narrower than they are" in note for note in correct.notes)
     _a_resolved_sign_flip_is_wrong(net, correct)
 
     from gradcheck.reference import around
@@ -1072,6 +1072,23 @@ def test_a_slope_narrower_than_every_step_is_inconclusive_not_wrong(monkeypatch)
     both = check_network(net, symbolic="off")
     assert not both.passed and both.tensor("W1").verdict("backprop")[0, 2] == "wrong", str(both)
     assert both.tensor("W1").unjudged("narrow") == 0
+
+
+def test_a_feature_within_the_steps_is_inconclusive_not_wrong():
+    """The same lstm with a recurrent weight of 4.7e51: Wx[11, 0]'s exact slope is 3.2339e-11 (mpmath, steps of
+    1e-25 to 1e-300; its differences see it up to steps of 1e-8), but from steps of 1e-6 up the quotients climb
+    (3.76e-11 at 1e-6, 4.14e-11 at 1e-4) smoothly enough for the levels' ratio test, which kept 3.91e-11 ± 1.2e-12:
+    the correct backprop failed by 17%. Its own gradient at the ends of the steps (1.1e-10 and 1.6e-11 at ±h)
+    gives the differences' value as the estimate combines them: the slope changes within the steps, inconclusive.
+    A slip where the differences resolve the gradient is still wrong."""
+    net = case("lstm_feature_within_the_steps")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    Wx0 = correct.tensor("Wx0")
+    backprop, numeric = Wx0.values["backprop"][11, 0], Wx0.values["numeric"][11, 0]
+    assert abs(backprop - 3.23393261013e-11) < 1e-9 * backprop and abs(numeric - backprop) > 0.1 * backprop  # premise
+    assert Wx0.verdict("backprop")[11, 0] == "inconclusive" and Wx0.unjudged("narrow") >= 1
+    _a_resolved_sign_flip_is_wrong(net, correct)
 
 
 def test_a_loss_whose_rounding_grows_with_the_step_is_measured_again_before_a_wrong_verdict():

@@ -15,7 +15,7 @@ from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..heap import keep_heap
-from ..judge.bands import ATOL, BANDS, RTOL, UNDERFLOW, judged_together, verdict_codes, within_rtol
+from ..judge.bands import ATOL, MARGIN, RTOL, UNDERFLOW, judged_together, within_rtol
 from ..judge.compare import TensorCheck
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
@@ -48,9 +48,11 @@ CLOSE_CALLS = 4096
 #: Above this many params, whether the allowance for the reference's rounding is needed is forecast before any
 #: tensor is judged (see _tensors).
 FORECAST_PARAMS = 2**18
-#: At most this many elements the reference backprop is found wrong at have its gradient computed again a step either
-#: side of θ (two backward passes each; see _narrow).
+#: At most this many elements the reference backprop is found wrong at have its gradient computed again around θ
+#: (a backward pass per offset; see _narrow).
 NARROW_ELEMENTS = 64
+#: ... at these multiples of its kept estimate's step h: the ends of the steps whose quotients it combines (h/2, h).
+NARROW_OFFSETS = (0.5, -0.5, 1.0, -1.0)
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,  # noqa: PLR0913
@@ -360,10 +362,13 @@ def _evidence(s, opts, name, layer, kind, shape):
 
 def _narrow(s, tensors, opts):
     """Whether some element at which the reference backprop is found wrong is narrow (all kept in ``s.narrow``, per
-    layer {param: bool mask}): the backprop's own gradient at the finite difference's step either side agrees with
-    the difference (:func:`~gradcheck.reference.around.gradients_around`), and only its value at θ does not. At most
-    :data:`NARROW_ELEMENTS` elements are looked at, two backward passes each; a check whose reference agrees
-    everywhere never takes this look."""
+    layer {param: bool mask}): the backprop's own gradient at the ends of the steps the kept estimate took
+    (:func:`~gradcheck.reference.around.gradients_around`), its mean over each step taken from them and combined as
+    the estimate combines its quotients, gives the difference's value (within the tolerance, the difference's bound
+    and the backprop's rounding): the difference measured the field over its steps, where a feature narrower than
+    them lies, not the slope at θ. Where the field is smooth that combination is its value at θ to O(h⁴), so a
+    backprop wrong a step away as at θ predicts its own wrong value: not excused. At most :data:`NARROW_ELEMENTS`
+    elements are looked at; a check whose reference agrees everywhere never takes this look."""
     # A settled tensor (known from the first judgement) has every opinion good: nothing to look at.
     failing = [t for t in tensors if not t.settled and t.layer is not None and "backprop" in t.checked
                and t.problem is None and t.values.get("backprop") is not None and not t.opinion_passed("backprop")]
@@ -375,16 +380,19 @@ def _narrow(s, tensors, opts):
         return False
     numeric = s.numeric
     steps = [float(numeric.steps[t.layer][t.kind].flat[flat]) for t, flat in picked]
-    around = gradients_around(s.spec, s.params, s.X, s.Y, [(t.layer, t.kind, flat) for t, flat in picked], steps)
+    around = gradients_around(s.spec, s.params, s.X, s.Y, [(t.layer, t.kind, flat) for t, flat in picked], steps,
+                              NARROW_OFFSETS)
     rounding = s.backprop_rounding()
+    method = lookup(numeric.method)
     s.narrow = [{key: np.zeros(shape, bool) for key, shape in shapes.items()} for shapes in s.spec.param_shapes()]
-    for (t, flat), sides in zip(picked, around):
+    for (t, flat), field_ in zip(picked, around):
         value = float(np.asarray(t.values["numeric"], float).flat[flat])
-        bound = float(np.asarray(t.bound, float).flat[flat])
-        allowance = float(np.asarray(tolerance().rounding(rounding[t.layer][t.kind]), float).flat[flat])
-        bands = np.array(BANDS)[verdict_codes(sides, np.full(2, value), opts.rtol, opts.atol, bound=np.full(2, bound),
-                                              rounding=np.full(2, allowance))]
-        s.narrow[t.layer][t.kind].flat[flat] = bool(np.isin(bands, ("good", "inconclusive")).all())
+        # The field's mean over each step, from its two ends (a spike at θ narrower than the step is no part of
+        # it), combined as the kept estimate combines its quotients at h/2 and h.
+        predicted = method.estimate((field_[0] + field_[1]) / 2, (field_[2] + field_[3]) / 2)
+        slack = (opts.rtol * abs(value) + opts.atol + MARGIN * float(np.asarray(t.bound, float).flat[flat])
+                 + float(np.asarray(tolerance().rounding(rounding[t.layer][t.kind]), float).flat[flat]))
+        s.narrow[t.layer][t.kind].flat[flat] = bool(abs(predicted - value) <= slack)
     return any(mask.any() for layer in s.narrow for mask in layer.values())
 
 

@@ -30,8 +30,8 @@ __all__ = ["BLAME_HEADERS", "REASONS", "ElementBlame", "TensorCheck"]
 
 #: Why every opinion may be inconclusive at an element whatever its value, in the order an element is counted:
 #: the finite difference has no value there, it finds no slope where the reference finds one, only a second
-#: estimate finds the slope that calls the reference wrong, or the reference's own gradient a step either side
-#: agrees with the difference and only at θ does not (see :meth:`TensorCheck.unjudged_elements`).
+#: estimate finds the slope that calls the reference wrong, or the reference's own gradient at the ends of the
+#: steps gives the difference's value and only at θ another (see :meth:`TensorCheck.unjudged_elements`).
 REASONS = ("unmeasured", "blind", "replaced", "narrow")
 
 
@@ -112,9 +112,9 @@ class TensorCheck:
     #: (:func:`~gradcheck.judge.bands.judged_together`) with this tensor's own tolerances, kinks and bound and no
     #: rounding; the rest are judged here.
     judged: dict | None = field(default=None, repr=False)
-    #: Elements where the reference is found wrong and its own gradient at the finite difference's steps either
-    #: side of θ agrees with the difference (:mod:`gradcheck.reference.around`): the slope at θ holds within a
-    #: width narrower than every step, and no difference can judge it.
+    #: Elements where the reference is found wrong and its own gradient at the ends of the finite difference's
+    #: steps gives the difference's value (:mod:`gradcheck.reference.around`): the slope changes within the steps,
+    #: and these differences cannot judge it.
     narrow: np.ndarray | None = None
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)

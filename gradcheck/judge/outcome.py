@@ -25,11 +25,11 @@ UNJUDGED = {
                  "and the backprop agrees with the default steps' estimate: the loss has a feature the second "
                  "estimate's assumption misses (differences that level off at wide steps, or rounding a few points "
                  "underestimate), so no finite difference can judge them", "inputs and weights of moderate size"),
-    "narrow": ("gradcheck's own backprop, run again a finite difference's step either side, agrees with the "
-               "difference there, and only at the point itself finds another slope: that slope holds within a width "
-               "narrower than any step a float64 difference can take, and moves the loss by less than its rounding "
-               "(an input of 1e90 under a tiny weight, saturating what it feeds within 1e-90 of the point), so no "
-               "finite difference can judge them", "inputs and weights of moderate size"),
+    "narrow": ("gradcheck's own backprop, run again at the ends of the finite difference's steps, gives the "
+               "difference's value from there, and only at the point itself another slope: the loss's slope changes "
+               "within the steps, a feature narrower than they are (an input of 1e90 under a tiny weight, "
+               "saturating what it feeds within 1e-90 of the point), so these differences cannot judge them",
+               "inputs and weights of moderate size"),
 }
 
 __all__ = ["CheckResult"]
