@@ -383,15 +383,17 @@ def _narrow(s, tensors, opts):
     around = gradients_around(s.spec, s.params, s.X, s.Y, [(t.layer, t.kind, flat) for t, flat in picked], steps,
                               NARROW_OFFSETS)
     rounding = s.backprop_rounding()
+    allowances = {id(t): np.asarray(tolerance().rounding(rounding[t.layer][t.kind]), float) for t in failing}
     method = lookup(numeric.method)
     s.narrow = [{key: np.zeros(shape, bool) for key, shape in shapes.items()} for shapes in s.spec.param_shapes()]
     for (t, flat), field_ in zip(picked, around):
         value = float(np.asarray(t.values["numeric"], float).flat[flat])
         # The field's mean over each step, from its two ends (a spike at θ narrower than the step is no part of
-        # it), combined as the kept estimate combines its quotients at h/2 and h.
+        # it), combined as the kept estimate combines its quotients at h/2 and h. The tolerance is the
+        # difference's own (rtol of its value, not of the prediction: a spike's huge value would widen it).
         predicted = method.estimate((field_[0] + field_[1]) / 2, (field_[2] + field_[3]) / 2)
         slack = (opts.rtol * abs(value) + opts.atol + MARGIN * float(np.asarray(t.bound, float).flat[flat])
-                 + float(np.asarray(tolerance().rounding(rounding[t.layer][t.kind]), float).flat[flat]))
+                 + float(allowances[id(t)].flat[flat]))
         s.narrow[t.layer][t.kind].flat[flat] = bool(abs(predicted - value) <= slack)
     return any(mask.any() for layer in s.narrow for mask in layer.values())
 
