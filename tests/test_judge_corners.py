@@ -1074,21 +1074,52 @@ def test_a_slope_narrower_than_every_step_is_inconclusive_not_wrong(monkeypatch)
     assert both.tensor("W1").unjudged("narrow") == 0
 
 
-def test_a_feature_within_the_steps_is_inconclusive_not_wrong():
+def test_a_feature_within_the_steps_is_resolved_at_smaller_steps():
     """The same lstm with a recurrent weight of 4.7e51: Wx[11, 0]'s exact slope is 3.2339e-11 (mpmath, steps of
     1e-25 to 1e-300; its differences see it up to steps of 1e-8), but from steps of 1e-6 up the quotients climb
     (3.76e-11 at 1e-6, 4.14e-11 at 1e-4) smoothly enough for the levels' ratio test, which kept 3.91e-11 ± 1.2e-12:
     the correct backprop failed by 17%. Its own gradient at the ends of the steps (1.1e-10 and 1.6e-11 at ±h)
-    gives the differences' value as the estimate combines them: the slope changes within the steps, inconclusive.
-    A slip where the differences resolve the gradient is still wrong."""
+    gives the differences' value as the estimate combines them: the slope changes within the steps. At 1/128 of
+    them it still does; at 1/16384 the field is flat and the difference gives the slope at θ: good, judged against
+    that estimate, with the default steps' kept beside it. A user's value of the default steps' estimate is wrong
+    there (it was inconclusive), and a slip where the differences resolve the gradient is still wrong."""
     net = case("lstm_feature_within_the_steps")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     Wx0 = correct.tensor("Wx0")
     backprop, numeric = Wx0.values["backprop"][11, 0], Wx0.values["numeric"][11, 0]
-    assert abs(backprop - 3.23393261013e-11) < 1e-9 * backprop and abs(numeric - backprop) > 0.1 * backprop  # premise
-    assert Wx0.verdict("backprop")[11, 0] == "inconclusive" and Wx0.unjudged("narrow") >= 1
+    assert abs(backprop - 3.23393261013e-11) < 1e-9 * backprop
+    assert Wx0.verdict("backprop")[11, 0] == "good" and abs(numeric - backprop) <= Wx0.bound[11, 0] < 1e-4 * backprop
+    first, _ = (x[11, 0] for x in Wx0.replaced)
+    assert abs(first - backprop) > 0.1 * backprop  # the premise: the default steps' estimate is 17% off
+    at = 11 * Wx0.shape[1]
+    planted = slipped(load_spec(net), 0, "Wx", lambda g: g.flat.__setitem__(at, first))
+    wrong = check_network(net, planted, symbolic="off")
+    assert not wrong.passed and wrong.tensor("Wx0").verdict("impl")[11, 0] == "wrong", str(wrong)
     _a_resolved_sign_flip_is_wrong(net, correct)
+
+
+def test_an_estimate_at_smaller_steps_the_bands_reject_leaves_the_element_inconclusive(monkeypatch):
+    """The field's flatness within the smaller steps is judged with the tolerance and the verdict with the bands:
+    where an estimate at smaller steps passes the first and the bands still call the reference wrong against it
+    (here an estimate 10% off, planted with a field said to explain it), the element stays inconclusive, not
+    wrong."""
+    from gradcheck.checks import narrow
+
+    original = narrow.estimates_at
+
+    def off(*args, **kwargs):
+        value, bound, step = original(*args, **kwargs)
+        return value * 1.1, bound, step
+
+    monkeypatch.setattr(narrow, "estimates_at", off)
+    monkeypatch.setattr(narrow, "_explains", lambda s, opts, elements, *_: (np.ones(len(elements), bool),) * 2 + (
+        np.array([float(np.asarray(s.reference[layer][key]).flat[flat]) for layer, key, flat in elements]),))
+    result = check_network(case("lstm_feature_within_the_steps"), symbolic="off")
+    assert result.passed, str(result)
+    Wx0 = result.tensor("Wx0")
+    assert Wx0.verdict("backprop")[11, 0] == "inconclusive" and Wx0.unjudged("narrow") >= 1
+    assert abs(Wx0.values["numeric"][11, 0] / Wx0.values["backprop"][11, 0] - 1.1) < 1e-3  # the planted estimate
 
 
 def test_a_loss_whose_rounding_grows_with_the_step_is_measured_again_before_a_wrong_verdict():

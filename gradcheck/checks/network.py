@@ -15,7 +15,7 @@ from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..heap import keep_heap
-from ..judge.bands import ATOL, MARGIN, RTOL, UNDERFLOW, judged_together, within_rtol
+from ..judge.bands import ATOL, RTOL, UNDERFLOW, judged_together, within_rtol
 from ..judge.compare import TensorCheck
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
@@ -26,13 +26,12 @@ from ..numeric.kinks import agreeing, unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
-from ..reference.around import gradients_around
 from ..reference.backprop import not_finite, reference_pass
 from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
 from ..spec.arrays import given_batch, given_targets, parse_params
 from ..spec.parse import load_spec
 from ..threads import blas_threads, check_threads
-from . import refill
+from . import narrow, refill
 from .options import CheckOptions
 from .user import Loaded, line_trace, user_gradients
 from .verdicts import judged_rtol, kink_notes, outcome, tensor_check
@@ -48,11 +47,6 @@ CLOSE_CALLS = 4096
 #: Above this many params, whether the allowance for the reference's rounding is needed is forecast before any
 #: tensor is judged (see _tensors).
 FORECAST_PARAMS = 2**18
-#: At most this many elements the reference backprop is found wrong at have its gradient computed again around θ
-#: (a backward pass per offset; see _narrow).
-NARROW_ELEMENTS = 64
-#: ... at these multiples of its kept estimate's step h: the ends of the steps whose quotients it combines (h/2, h).
-NARROW_OFFSETS = (0.5, -0.5, 1.0, -1.0)
 
 
 def check_network(spec, impl=None, *, seed=None, rtol=RTOL, atol=ATOL, symbolic="auto", step=None,  # noqa: PLR0913
@@ -300,7 +294,9 @@ def judge_stage(s, opts):
     inconclusive because the loss's rounding hides them at the default steps get growing steps, and are estimated
     again with their own rounding at the default and smaller steps (a loss near 0), and are judged again; then
     elements found wrong by a difference their bound misses by little have the loss's rounding measured again
-    where their steps go (:data:`CLOSE_CALL`), and are judged again."""
+    where their steps go (:data:`CLOSE_CALL`), and are judged again; last, elements at which the reference is found
+    wrong by a difference whose steps are wider than a feature of the loss are estimated again at smaller steps
+    where those resolve them, and judged again (:mod:`gradcheck.checks.narrow`)."""
     tensors = _tensors(s, opts)
     if opts.step is None and lookup(s.numeric.method).per_element_steps and not all(t.settled for t in tensors):
         data = (s.spec, s.params, s.X, s.Y, s.numeric)
@@ -310,8 +306,11 @@ def judge_stage(s, opts):
             tensors = _tensors(s, opts)
         if confirm_elements(*data, _close_calls(s.spec, tensors), done=s.done):
             tensors = _tensors(s, opts)
-    if _narrow(s, tensors, opts):
+    if narrow.look(s, tensors, opts):  # a slope that changes within the steps: smaller ones, where they resolve it
+        resolved = narrow.finer(s, opts)
         tensors = _tensors(s, opts)
+        if narrow.still_narrow(s, tensors, resolved):
+            tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
             "(errors spread thinly over many elements); run with mode='full'"
@@ -358,44 +357,6 @@ def _evidence(s, opts, name, layer, kind, shape):
                 unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
                 joint={op: s.joint[op][layer][kind] for op in s.joint}, replaced=numeric.at_default_steps(layer, kind),
                 narrow=None if s.narrow is None else s.narrow[layer][kind])
-
-
-def _narrow(s, tensors, opts):
-    """Whether some element at which the reference backprop is found wrong is narrow (all kept in ``s.narrow``, per
-    layer {param: bool mask}): the backprop's own gradient at the ends of the steps the kept estimate took
-    (:func:`~gradcheck.reference.around.gradients_around`), its mean over each step taken from them and combined as
-    the estimate combines its quotients, gives the difference's value (within the tolerance, the difference's bound
-    and the backprop's rounding): the difference measured the field over its steps, where a feature narrower than
-    them lies, not the slope at θ. Where the field is smooth that combination is its value at θ to O(h⁴), so a
-    backprop wrong a step away as at θ predicts its own wrong value: not excused. At most :data:`NARROW_ELEMENTS`
-    elements are looked at; a check whose reference agrees everywhere never takes this look."""
-    # A settled tensor (known from the first judgement) has every opinion good: nothing to look at.
-    failing = [t for t in tensors if not t.settled and t.layer is not None and "backprop" in t.checked
-               and t.problem is None and t.values.get("backprop") is not None and not t.opinion_passed("backprop")]
-    picked = []
-    for t in failing:
-        wrong = np.flatnonzero(np.isin(t.verdict("backprop"), ("wrong", "suspicious")))
-        picked += [(t, int(flat)) for flat in wrong[:NARROW_ELEMENTS - len(picked)]]
-    if not picked:
-        return False
-    numeric = s.numeric
-    steps = [float(numeric.steps[t.layer][t.kind].flat[flat]) for t, flat in picked]
-    around = gradients_around(s.spec, s.params, s.X, s.Y, [(t.layer, t.kind, flat) for t, flat in picked], steps,
-                              NARROW_OFFSETS)
-    rounding = s.backprop_rounding()
-    allowances = {id(t): np.asarray(tolerance().rounding(rounding[t.layer][t.kind]), float) for t in failing}
-    method = lookup(numeric.method)
-    s.narrow = [{key: np.zeros(shape, bool) for key, shape in shapes.items()} for shapes in s.spec.param_shapes()]
-    for (t, flat), field_ in zip(picked, around):
-        value = float(np.asarray(t.values["numeric"], float).flat[flat])
-        # The field's mean over each step, from its two ends (a spike at θ narrower than the step is no part of
-        # it), combined as the kept estimate combines its quotients at h/2 and h. The tolerance is the
-        # difference's own (rtol of its value, not of the prediction: a spike's huge value would widen it).
-        predicted = method.estimate((field_[0] + field_[1]) / 2, (field_[2] + field_[3]) / 2)
-        slack = (opts.rtol * abs(value) + opts.atol + MARGIN * float(np.asarray(t.bound, float).flat[flat])
-                 + float(allowances[id(t)].flat[flat]))
-        s.narrow[t.layer][t.kind].flat[flat] = bool(abs(predicted - value) <= slack)
-    return any(mask.any() for layer in s.narrow for mask in layer.values())
 
 
 def _close_calls(spec, tensors):

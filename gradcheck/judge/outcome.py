@@ -28,7 +28,9 @@ UNJUDGED = {
     "narrow": ("gradcheck's own backprop, run again at the ends of the finite difference's steps, gives the "
                "difference's value from there, and only at the point itself another slope: the loss's slope changes "
                "within the steps, a feature narrower than they are (an input of 1e90 under a tiny weight, "
-               "saturating what it feeds within 1e-90 of the point), so these differences cannot judge them",
+               "saturating what it feeds within 1e-90 of the point), and no smaller steps tried (down to 2^-28 "
+               "of them, while their rounding still resolves the question) measure the slope at the point, so "
+               "these differences cannot judge them",
                "inputs and weights of moderate size"),
 }
 

@@ -6,7 +6,10 @@
 * **refined** (:func:`refine_elements`): inconclusive elements are estimated again with the rounding measured along
   their own axis, at the default and smaller steps (:func:`~gradcheck.numeric.steps.refine`);
 * **confirmed** (:func:`confirm_elements`): an element found wrong by a difference its bound misses by little has
-  the loss's rounding measured again where its steps go, and its bound widened where that is larger.
+  the loss's rounding measured again where its steps go, and its bound widened where that is larger;
+* **estimated at smaller steps** (:func:`estimates_at` and :func:`put_estimates`): an element whose slope changes
+  within its steps is estimated again at a fraction of them, and that estimate put in the first one's place
+  where the judge finds it measures the slope at θ.
 
 Grown and refined estimates replace the first one only where their bound is smaller and they agree with it within
 both bounds; the first is kept beside them (:attr:`~gradcheck.numeric.network.NumericGradient.replaced`).
@@ -17,10 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from . import methods
+from .noise import element_noise
 from .stencils import EPS, default_step, rounding_floor
-from .steps import GROW_LIMIT, grow, refine
+from .steps import GROW_LIMIT, grow, refine, resolve
 
-__all__ = ["confirm_elements", "grow_elements", "refine_elements"]
+__all__ = ["confirm_elements", "estimates_at", "grow_elements", "put_estimates", "refine_elements"]
 
 
 def grow_elements(spec, params, X, Y, numeric, elements, done=None):
@@ -83,8 +87,6 @@ def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
     by rounding of 1e-19, where the layer's line measured 2e-21, and its central differences settle at −1.6e-16 at
     every step (a slope of the rounded function) for an exact 0. Asked of elements found wrong by a difference
     their bound misses by a small factor only: elsewhere a bound that much too small is not the question."""
-    from .noise import element_noise
-
     method = methods.lookup(numeric.method)
     changed = False
     for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
@@ -102,6 +104,39 @@ def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
                 numeric.bounds[i][key].ravel()[flat[sel] - offsets[j]] = (bound + rounding)[sel]
                 changed = True
     return changed
+
+
+def estimates_at(spec, params, X, Y, numeric, elements, scale, done=None):
+    """(value, bound, step), arrays (P,), of the elements ``elements`` ((layer, param name, flat index) each, P of
+    them) estimated afresh from their kept steps × ``scale``, each with the loss's rounding measured along its own
+    axis where those steps go (as :func:`refine_elements` does at its rungs); the bound is inf where a step crosses
+    a kink. ``numeric`` (the :class:`~gradcheck.numeric.network.NumericGradient` whose steps are scaled) is left as
+    it is."""
+    method = methods.lookup(numeric.method)
+    value, bound, step = (np.full(len(elements), np.nan) for _ in range(3))
+    picked = [{} for _ in numeric.grads]
+    for layer, key, flat in elements:
+        picked[layer].setdefault(key, []).append(flat)
+    for net, i, flat, _, stencil in _picked(spec, params, X, Y, picked, done):
+        keys = net.keys(i)
+        where = [p for key in keys for p, (layer, k, _) in enumerate(elements) if layer == i and k == key]
+        h = np.concatenate([numeric.steps[i][key].ravel() for key in keys])[flat] * scale
+        noise = np.maximum(element_noise(stencil, h), max(numeric.floors[i], EPS * abs(net.loss)))
+        v, b, kink, _, fine = resolve(stencil, h, method,
+                                      lambda fmax, s, at, noise=noise: rounding_floor(fmax, s, noise=noise[at]),
+                                      f0=net.loss)
+        value[where], bound[where], step[where] = v, np.where(kink, np.inf, b), fine
+    return value, bound, step
+
+
+def put_estimates(numeric, elements, value, bound, step):
+    """Make (``value``, ``bound``, ``step``) (arrays (P,)) the estimate of each of the elements ``elements``
+    ((layer, param name, flat index) each) of the :class:`~gradcheck.numeric.network.NumericGradient` ``numeric``,
+    in place, keeping the default steps' one in :attr:`~gradcheck.numeric.network.NumericGradient.replaced`."""
+    for p, (layer, key, flat) in enumerate(elements):
+        _keep_default(numeric, layer, key, np.array([flat]))
+        for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):
+            part[layer][key].ravel()[flat] = new[p]
 
 
 def _picked(spec, params, X, Y, elements, done):
