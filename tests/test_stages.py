@@ -146,3 +146,24 @@ def test_the_lazy_allowance_still_excuses_a_wrong_looking_element_a_correct_back
     result = check_network(net, symbolic="off")
     assert calls == [1] and result.passed
     assert any(t.swamped() for t in result.tensors)
+
+
+def test_overflow_in_gradchecks_own_arithmetic_is_judged_not_warned_about_and_the_users_code_still_warns():
+    """Params that overflow at every step (an unmeasured element) or a huge input under kinks: gradcheck's own
+    stages judge the infs and NaNs they make and warn of none of them; a user's backprop that overflows still shows
+    its own warning."""
+    import warnings
+
+    from oracles import case
+
+    for name in ("overflow_at_every_step", "kinks_under_a_huge_input"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            assert check_network(case(name), symbolic="off").passed
+
+    def overflowing(params, X, Y):
+        np.float64(1e300) * np.float64(1e300)
+        return [{key: np.zeros_like(v) for key, v in layer.items()} for layer in params]
+
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        check_network(NET, overflowing, symbolic="off", trace_code=False)

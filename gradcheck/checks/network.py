@@ -450,8 +450,21 @@ def intermediates_stage(s, opts):
 
 
 #: The stages of a network check, in order; each reads and extends the state.
-STAGES = (reference_stage, numeric_stage, symbolic_stage, user_stage, sampled_stage, kinks_stage, judge_stage,
-          diagnose_stage, intermediates_stage, line_trace_stage)
+def _own(stage):
+    """``stage`` run with NumPy's floating-point warnings off: gradcheck's own arithmetic, where params of 1e100 or
+    more overflow on purpose (a loss not finite at a step is unmeasured, an inf bound or allowance inconclusive) and
+    every such value is judged, not warned about. Stages that call the user's code leave its warnings as they are."""
+
+    def quiet(s, opts):
+        with np.errstate(all="ignore"):
+            return stage(s, opts)
+
+    quiet.__name__, quiet.__doc__ = stage.__name__, stage.__doc__
+    return quiet
+
+
+STAGES = (_own(reference_stage), _own(numeric_stage), symbolic_stage, user_stage, sampled_stage, _own(kinks_stage),
+          _own(judge_stage), diagnose_stage, intermediates_stage, line_trace_stage)
 
 
 def _listed(params):

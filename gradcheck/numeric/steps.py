@@ -105,7 +105,7 @@ class Levels:
         to 1e-12, a spike at θ narrower than any step), and the quotients, which never see C(θ), measure the slope
         of that curve (177), not the slope at θ (−1.2e86)."""
         qb, qc = np.abs(self.qb[at]), np.abs(self.qc[at])
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # quotients of 1e200: their product's sign stays
             return ((qc > BEND_ULPS * self.rc[at]) & (qb > BEND_ULPS * self.rb[at]) & (self.qb[at] * self.qc[at] > 0)
                     & (qb > 0.4 * qc) & (qb < 1.5 * qc))
 
