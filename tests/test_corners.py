@@ -401,3 +401,19 @@ def test_a_chord_across_a_turn_of_the_loss_is_not_taken_for_the_slope():
     off[0, 2] = 1e-20
     bad = check_network(net, _changed(spec, 3, "W", lambda g: g + off), symbolic="off")
     assert not bad.passed and set(bad.tensor("W3").verdict("impl")[0, 2].flat) == {"wrong"}, str(bad)
+
+
+def test_a_tie_the_element_does_not_move_is_no_kink_near_it():
+    """An svm whose class 1 scores exactly its margin below class 0 on every sample, through output weights that
+    move both scores alike: every step of W1[0, 0] flips the hinge's state by rounding, at random (+h crossing where
+    +2h does not), and the one-sided derivatives agree, 0.0231577 on both sides at every step. Those crossings used
+    to be read as a kink between the steps at every refinement, so the element was taken as next to a kink no
+    step resolves: inconclusive whatever its value, and a sign flipped passed. A side crossing at h only says the
+    states flip by rounding; the derivatives alone decide: good, and the flipped sign is wrong."""
+    net, spec = _case("svm_tie_its_elements_move_alike")
+    good = check_network(net, symbolic="off")
+    W1 = good.tensor("W1")
+    assert good.passed and W1.verdict("backprop")[0, 0] == "good" and W1.bound[0, 0] < 1e-8
+    bad = check_network(net, _changed(spec, 1, "W", lambda g: g * np.array([[-1.0, 1.0], [1.0, 1.0]])),
+                        symbolic="off")
+    assert not bad.passed and bad.tensor("W1").verdict("impl")[0, 0] == "wrong", str(bad)

@@ -132,6 +132,14 @@ def steady(a, b):
         return (np.abs(a[0] - b[0]) <= a[1] + b[1]) & (np.abs(a[2] - b[2]) <= a[3] + b[3])
 
 
+def _erratic(crossed):
+    """(P,) True where a side's point at h crossed a kink and its point at 2h did not (rows of ``crossed``: +h, −h,
+    +2h, −2h). No kink's place does that (the farther point is past whatever the nearer one crossed): the states
+    flip by rounding, at a tie at θ that the element does not move (a hinge's margin exactly 0 whose two classes'
+    scores it moves alike), so which points cross says nothing of where a kink is."""
+    return (crossed[0] & ~crossed[2]) | (crossed[1] & ~crossed[3])
+
+
 def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None):
     """:class:`Resolved` for P elements whose stencil ``first`` (a :class:`Stencil`) crossed a kink.
 
@@ -142,7 +150,8 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     A kink at θ keeps both one-sided derivatives where they are at every step; one at a distance s
     from θ bends the derivative on its side by about its jump × s/h, ten times more at each
     refinement, and by more than the bounds wherever float64 can see s at all. So the refinement
-    stops once two refinements in a row leave both derivatives where they were (the kink is at θ),
+    stops once two refinements in a row leave both derivatives where they were, and no side crossed at 2h only
+    (the kink is at θ; where the crossings are erratic, see :func:`_erratic`, the derivatives alone decide),
     when the stencil crosses nothing (smooth), or when the loss's rounding no longer allows a smaller
     step (unresolved, unless the derivatives held still from the first step to the last).
     """
@@ -156,6 +165,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     floor, run, refined = first.floor.copy(), np.zeros(p, dtype=int), np.zeros(p, dtype=bool)
     scale = np.abs(first.chords).max(axis=0)
     active, h, calls = np.arange(p), first.h.copy(), 0
+    erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
     for _ in range(MAX_LEVELS):
         step = h[active] / FACTOR
         with np.errstate(invalid="ignore"):
@@ -180,7 +190,8 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         same = steady(prev[:, active], cur)
         if crossed is not None:  # a side crossing at 2h but not at h has its kink between them, not at θ
             c = np.asarray(crossed, bool)[:, rest]
-            same &= (c[0] == c[2]) & (c[1] == c[3])
+            erratic[active] |= _erratic(c)
+            same &= erratic[active] | ((c[0] == c[2]) & (c[1] == c[3]))
         run[active] = np.where(same, run[active] + 1, 0)
         prev[:, active], floor[active] = cur, s.floor[rest]
         lo[active] = np.minimum(lo[active], s.chords[:, rest].min(axis=0))
