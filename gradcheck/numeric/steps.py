@@ -394,20 +394,24 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
     element's; the noise the estimates in ``kept`` were bounded with; max |C| at each element's default steps
     ±h, (P,), or None to evaluate them); ``f0``: C at θ.
 
-    Only two kinds of element can gain, and only they are estimated again: those whose bound's noise is far above
+    Only three kinds of element can gain, and only they are estimated again: those whose bound's noise is far above
     their own loss's rounding, :data:`SMALLER_STEPS`·ε·max|C(θ ± h)| (a noise measured along a line that moves
-    other elements, which move C more), and those whose C at the default steps is that many times C(θ) or more (a
-    loss near 0, whose curvature sets C there). Where an element's rounding at one scale is :data:`SMALLER_STEPS`
-    times the rounding at θ or more, smaller steps lower it, by the square of their ratio, and it goes on to the
-    next scale; elsewhere smaller steps only magnify the same rounding. The levels halve from each scale as they
-    do at the default steps (:func:`resolve`)."""
+    other elements, which move C more), those whose C at the default steps is that many times C(θ) or more (a
+    loss near 0, whose curvature sets C there), and those whose bound is that many times its own rounding or more
+    (a loss curved within the default steps, whose levels stopped before their truncation fell: a softmax over
+    scores of 900 whose steps of 7e-3 see it turn). Where an element's rounding at one scale is
+    :data:`SMALLER_STEPS` times the rounding at θ or more, smaller steps lower it, by the square of their ratio,
+    and where its bound is still that many times its rounding, they lower the truncation: it goes on to the next
+    scale; elsewhere smaller steps only magnify the same rounding. The levels halve from each scale as they do at
+    the default steps (:func:`resolve`)."""
     best, bound, step = kept
     at_theta, used, fmax = rounding
     if fmax is None:
         values, _, _ = stencil(np.arange(len(h)), h, (1.0, -1.0))
         fmax = np.abs(np.asarray(values).real).max(axis=0)
     with np.errstate(invalid="ignore"):
-        todo = np.flatnonzero((used > SMALLER_STEPS * EPS * fmax) | (fmax > SMALLER_STEPS * abs(f0)))
+        curved = bound > SMALLER_STEPS * _rounding_at(method, floor, fmax, step, used)
+        todo = np.flatnonzero((used > SMALLER_STEPS * EPS * fmax) | (fmax > SMALLER_STEPS * abs(f0)) | curved)
     changed = np.zeros(len(h), dtype=bool)
     for rung in REFINE_RUNGS:
         if not len(todo):
@@ -424,5 +428,13 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
             keep = (b < bound[todo]) & ~(np.abs(value - best[todo]) > b + bound[todo])
         at = todo[keep]
         best[at], bound[at], step[at], changed[at] = value[keep], b[keep], fine[keep], True
-        todo = todo[noise > SMALLER_STEPS * at_theta]
+        with np.errstate(invalid="ignore"):  # smaller steps lower the truncation where it, not rounding, bounds
+            still = bound[todo] > SMALLER_STEPS * _rounding_at(method, floor, fmax[todo], step[todo], noise)
+        todo = todo[(noise > SMALLER_STEPS * at_theta) | (curved[todo] & still)]
     return changed
+
+
+def _rounding_at(method, floor, fmax, step, noise):
+    """The rounding of an estimate kept at ``step`` (its fine and middle levels at step/2 and step, see
+    :func:`resolve`), the loss's scale ``fmax`` and ``noise``."""
+    return method.estimate_rounding(floor(fmax, step / 2, noise), floor(fmax, step, noise))
