@@ -1105,6 +1105,30 @@ def test_a_feature_within_the_steps_is_resolved_at_smaller_steps():
     _a_resolved_sign_flip_is_wrong(net, correct)
 
 
+@pytest.mark.parametrize("how", [{"method": "complex-step"}, {"step": 1e-5}, {"method": "central"}])
+def test_a_wrong_reference_is_looked_at_with_the_steps_the_estimate_took(monkeypatch, how):
+    """The look around θ at a reference found wrong combines the field as the estimate combined its quotients: at
+    h/2 and h where the levels chose the steps, at h and 2h where the caller fixed h (and no smaller steps are
+    tried then), and not at all for complex steps, which take no chord. A reference doubled wherever it runs is
+    wrong in each, and none of them fails to run (complex steps crashed the look)."""
+    from gradcheck.reference import around
+    from gradcheck.reference import backprop as module
+
+    original = module.backprop
+
+    def doubled(*args, **kwargs):
+        loss, grads = original(*args, **kwargs)
+        grads[0]["W"] = np.array(grads[0]["W"], dtype=float) * 2.0
+        return loss, grads
+
+    monkeypatch.setattr(module, "backprop", doubled)
+    monkeypatch.setattr(around, "backprop", doubled)
+    net = {"input": 2, "layers": [{"units": 3, "activation": "tanh"}, {"units": 1}], "seed": 1}
+    result = check_network(net, symbolic="off", **how)
+    W0 = result.tensor("W0")
+    assert not result.passed and set(W0.verdict("backprop").flat) == {"wrong"} and W0.unjudged("narrow") == 0
+
+
 def test_an_estimate_at_smaller_steps_the_bands_reject_leaves_the_element_inconclusive(monkeypatch):
     """The field's flatness within the smaller steps is judged with the tolerance and the verdict with the bands:
     where an estimate at smaller steps passes the first and the bands still call the reference wrong against it

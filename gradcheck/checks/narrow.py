@@ -30,6 +30,8 @@ __all__ = ["finer", "look", "still_narrow"]
 ELEMENTS = 64
 #: ... at these multiples of its kept estimate's step h: the ends of the steps whose quotients it combines (h/2, h).
 OFFSETS = (0.5, -0.5, 1.0, -1.0)
+#: ... and where the caller fixed the step h, whose quotients at h and 2h the estimate combines.
+FIXED_OFFSETS = (1.0, -1.0, 2.0, -2.0)
 #: A narrow element is estimated again from its kept steps times each of these in turn, until the field is flat
 #: within them or their rounding could no longer tell the reference from the first estimate.
 RUNGS = (2.0**-7, 2.0**-14, 2.0**-21, 2.0**-28)
@@ -39,7 +41,10 @@ def look(s, tensors, opts):
     """Whether some element at which the reference backprop is found wrong is narrow (all kept in ``s.narrow``, per
     layer {param: bool mask}): the field around θ, combined as the kept estimate combines its quotients, gives the
     difference's value within the tolerance, the difference's bound and the backprop's rounding. At most
-    :data:`ELEMENTS` elements are looked at; a check whose reference agrees everywhere never takes this look."""
+    :data:`ELEMENTS` elements are looked at; a check whose reference agrees everywhere never takes this look, nor
+    one by complex steps (no chord: the imaginary part of C(θ + ih)/h is the slope at θ itself)."""
+    if not lookup(s.numeric.method).per_element_steps:
+        return False
     # A settled tensor (known from the first judgement) has every opinion good: nothing to look at.
     failing = [t for t in tensors if not t.settled and t.layer is not None and "backprop" in t.checked
                and t.problem is None and t.values.get("backprop") is not None and not t.opinion_passed("backprop")]
@@ -53,7 +58,7 @@ def look(s, tensors, opts):
     steps = np.array([float(s.numeric.steps[t.layer][t.kind].flat[flat]) for t, flat in picked])
     value = np.array([float(np.asarray(t.values["numeric"], float).flat[flat]) for t, flat in picked])
     bound = np.array([float(np.asarray(t.bound, float).flat[flat]) for t, flat in picked])
-    narrow = _explains(s, opts, elements, steps, value, bound)[0]
+    narrow = _explains(s, opts, elements, steps, value, bound, OFFSETS if opts.step is None else FIXED_OFFSETS)[0]
     s.narrow = [{key: np.zeros(shape, bool) for key, shape in shapes.items()} for shapes in s.spec.param_shapes()]
     for (layer, key, flat), hit in zip(elements, narrow):
         s.narrow[layer][key].flat[flat] = bool(hit)
@@ -63,7 +68,9 @@ def look(s, tensors, opts):
 def finer(s, opts):
     """Estimate every narrow element again at :data:`RUNGS` of its steps; where the field is flat within a rung's
     steps and gives its estimate, put that estimate in the first one's place and clear the element's mark. Returns
-    the elements so resolved ((layer, param name, flat index) each)."""
+    the elements so resolved ((layer, param name, flat index) each). A step the caller fixed is kept: none."""
+    if opts.step is not None:
+        return []
     todo = [(layer, key, int(flat)) for layer, masks in enumerate(s.narrow) for key, mask in masks.items()
             for flat in np.flatnonzero(mask)]
     numeric, resolved = s.numeric, []
@@ -73,7 +80,7 @@ def finer(s, opts):
             break
         value, own, step = estimates_at(s.spec, s.params, s.X, s.Y, numeric, todo, rung, done=s.done)
         bound = own + _beyond(s, todo)  # as the judge will bound it
-        explained, flat_, at_theta = _explains(s, opts, todo, step, value, bound)
+        explained, flat_, at_theta = _explains(s, opts, todo, step, value, bound, OFFSETS)
         with np.errstate(invalid="ignore"):
             # The rung can answer only where its bound is below the question: the reference against the first value.
             answers = np.isfinite(value) & (MARGIN * bound < np.abs(at_theta - first))
@@ -112,13 +119,14 @@ def _beyond(s, elements):
                      for layer, key, flat in elements])
 
 
-def _explains(s, opts, elements, steps, value, bound):
-    """Per element ((layer, param name, flat index), P of them), whether the reference's field at the ends of the
-    ``steps`` (P,), combined as the estimate combines its quotients, gives the estimate ``value`` (P,) with its
+def _explains(s, opts, elements, steps, value, bound, offsets):
+    """Per element ((layer, param name, flat index), P of them), whether the reference's field at ``offsets`` (the
+    fine step's two ends, then the wide one's) times its ``steps`` (P,), the mean over each step combined as the
+    estimate combines its quotients, gives the estimate ``value`` (P,) with its
     ``bound`` (P,); whether it gives the reference's own value at θ (the field is flat within the steps); and
     that value at θ. The tolerance is the difference's own (rtol of its value, not of the prediction: a spike's huge
     value would widen it), with the bound and the backprop's rounding."""
-    around = gradients_around(s.spec, s.params, s.X, s.Y, elements, steps, OFFSETS)
+    around = gradients_around(s.spec, s.params, s.X, s.Y, elements, steps, offsets)
     rounding = s.backprop_rounding()
     allowances = {}
     for layer, key, _ in elements:  # a tensor's allowance is made once, however many of its elements are looked at
@@ -129,7 +137,7 @@ def _explains(s, opts, elements, steps, value, bound):
     at_theta = np.array([float(np.asarray(s.reference[layer][key], float).flat[flat]) for layer, key, flat in elements])
     method = lookup(s.numeric.method)
     # The field's mean over each step, from its two ends (a spike at θ narrower than the step is no part of it),
-    # combined as the kept estimate combines its quotients at h/2 and h.
+    # combined as the kept estimate combines its quotients at its fine and wide steps.
     predicted = method.estimate((around[:, 0] + around[:, 1]) / 2, (around[:, 2] + around[:, 3]) / 2)
     slack = opts.rtol * np.abs(value) + opts.atol + MARGIN * bound + allowance
     with np.errstate(invalid="ignore"):
