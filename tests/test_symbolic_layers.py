@@ -170,3 +170,13 @@ def test_symbolic_gradients_agree_with_backprop_on_random_cnns(raw):
         for k, v in r.items():
             assert np.all(np.abs(got[i][k] - v) <= 1e-9 * np.abs(v) + 1e-10 * scale
                           + np.finfo(float).eps * allowed[i][k]), f"{k}{i} {raw}: {got[i][k]} vs {v}"
+
+
+def test_auto_says_why_an_lstm_of_several_steps_is_not_written_out():
+    """An lstm's h holds the whole earlier sequence, so its cost to write out grows a thousandfold a step: "auto"
+    skips it from two steps on, and says so in words, not as a count of millions of units a sample."""
+    net = {"input": {"steps": 3, "features": 2}, "layers": [{"type": "lstm", "units": 2, "sequences": False},
+                                                            {"units": 1}], "loss": "mse"}
+    run, reason = should_run(net, "auto")
+    assert not run and "lstm's 3 steps" in reason and "units per sample" not in reason
+    assert should_run(net, "on")[0]

@@ -90,6 +90,8 @@ def should_run(spec, mode="auto"):
                        f"whole batch is written out: N·units = {spec.n_samples * units} > limit {BATCH_UNITS_LIMIT} "
                        "(use --symbolic on to force, or a smaller batch)")
     if units > UNITS_LIMIT:
-        return False, (f"symbolic check skipped: {units} units per sample to write out > limit {UNITS_LIMIT} "
-                       "(use --symbolic on to force)")
+        grown = [ly.symbolic_growth for ly in spec.layers
+                 if getattr(ly, "symbolic_units", 0) > UNITS_LIMIT and getattr(ly, "symbolic_growth", None)]
+        size = grown[0] if grown else f"{units} units per sample to write out > limit {UNITS_LIMIT}"
+        return False, f"symbolic check skipped: {size} (use --symbolic on to force)"
     return True, f"symbolic check: {n} parameters <= limit {limit}"

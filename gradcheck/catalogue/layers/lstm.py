@@ -149,6 +149,13 @@ class LSTM(Recurrent):
         H = 1 already takes seconds): beyond the limit from two steps on."""
         return self.units * self.width * 1000 ** (self.steps - 1)
 
+    @property
+    def symbolic_growth(self):
+        """Why one sample's SymPy expressions outgrow the symbolic opinion's limit, in words (see
+        :attr:`symbolic_units`)."""
+        return (f"each of the lstm's {self.steps} steps writes the whole earlier sequence into h, so one sample's "
+                "SymPy expressions grow about a thousandfold a step, and two steps already take seconds")
+
     def describe(self):
         t, d = self.in_shape
         return f"lstm {t}x{d} -> {t}x{self.width}" + (" every step" if self.sequences else ", last step")
