@@ -122,10 +122,10 @@ def _beyond(s, elements):
 def _explains(s, opts, elements, steps, value, bound, offsets):
     """Per element ((layer, param name, flat index), P of them), whether the reference's field at ``offsets`` (the
     fine step's two ends, then the wide one's) times its ``steps`` (P,), the mean over each step combined as the
-    estimate combines its quotients, gives the estimate ``value`` (P,) with its
-    ``bound`` (P,); whether it gives the reference's own value at θ (the field is flat within the steps); and
-    that value at θ. The tolerance is the difference's own (rtol of its value, not of the prediction: a spike's huge
-    value would widen it), with the bound and the backprop's rounding."""
+    estimate combines its quotients, gives the estimate ``value`` (P,) with its ``bound`` (P,); whether it gives
+    the reference's own value at θ (the field is flat within the steps); and that value at θ. The tolerance is
+    the difference's own (rtol of its value, not of the prediction: a spike's huge value would widen it), with
+    the bound and the backprop's rounding."""
     around = gradients_around(s.spec, s.params, s.X, s.Y, elements, steps, offsets)
     rounding = s.backprop_rounding()
     allowances = {}
