@@ -22,7 +22,7 @@ import numpy as np
 from . import methods
 from .noise import element_noise
 from .stencils import EPS, default_step, rounding_floor
-from .steps import GROW_LIMIT, grow, refine, resolve
+from .steps import GROW_LIMIT, grow, kept_rounding, refine, resolve
 
 __all__ = ["confirm_elements", "estimates_at", "grow_elements", "put_estimates", "refine_elements"]
 
@@ -93,9 +93,8 @@ def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
         step, bound = (np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
                        for part in (numeric.steps, numeric.bounds))
         noise = element_noise(stencil, step)
-        # The kept estimate's fine and middle levels are at step/2 and step (see steps.resolve).
-        rounding = method.estimate_rounding(rounding_floor(abs(net.loss), step / 2, noise=noise),
-                                            rounding_floor(abs(net.loss), step, noise=noise))
+        rounding = kept_rounding(method, lambda fmax, s, n: rounding_floor(fmax, s, noise=n), abs(net.loss), step,
+                                 noise)
         with np.errstate(invalid="ignore"):
             wider = np.isfinite(rounding) & (rounding > bound)
         for j, key in enumerate(net.keys(i)):

@@ -31,7 +31,8 @@ import numpy as np
 from .methods import lookup
 from .noise import element_noise
 
-__all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "REFINE_RUNGS", "Levels", "grow", "refine", "resolve"]
+__all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "REFINE_RUNGS", "Levels", "grow", "kept_rounding", "refine",
+           "resolve"]
 
 EPS = float(np.finfo(np.float64).eps)
 #: The first stencil, in units of the method's default step h: g(2h), g(h) and g(h/2).
@@ -410,7 +411,7 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
         values, _, _ = stencil(np.arange(len(h)), h, (1.0, -1.0))
         fmax = np.abs(np.asarray(values).real).max(axis=0)
     with np.errstate(invalid="ignore"):
-        curved = bound > SMALLER_STEPS * _rounding_at(method, floor, fmax, step, used)
+        curved = bound > SMALLER_STEPS * kept_rounding(method, floor, fmax, step, used)
         todo = np.flatnonzero((used > SMALLER_STEPS * EPS * fmax) | (fmax > SMALLER_STEPS * abs(f0)) | curved)
     changed = np.zeros(len(h), dtype=bool)
     for rung in REFINE_RUNGS:
@@ -429,12 +430,12 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
         at = todo[keep]
         best[at], bound[at], step[at], changed[at] = value[keep], b[keep], fine[keep], True
         with np.errstate(invalid="ignore"):  # smaller steps lower the truncation where it, not rounding, bounds
-            still = bound[todo] > SMALLER_STEPS * _rounding_at(method, floor, fmax[todo], step[todo], noise)
+            still = bound[todo] > SMALLER_STEPS * kept_rounding(method, floor, fmax[todo], step[todo], noise)
         todo = todo[(noise > SMALLER_STEPS * at_theta) | (curved[todo] & still)]
     return changed
 
 
-def _rounding_at(method, floor, fmax, step, noise):
-    """The rounding of an estimate kept at ``step`` (its fine and middle levels at step/2 and step, see
-    :func:`resolve`), the loss's scale ``fmax`` and ``noise``."""
+def kept_rounding(method, floor, fmax, step, noise):
+    """The rounding of an estimate :func:`resolve` kept at ``step`` (its fine and middle levels at step/2 and step)
+    given the loss's scale ``fmax`` and ``noise``; ``floor(fmax, s, noise)`` is a quotient's rounding at step s."""
     return method.estimate_rounding(floor(fmax, step / 2, noise), floor(fmax, step, noise))
