@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..judge.bands import MARGIN, UNDERFLOW
+from ..judge.bands import MARGIN
 from ..judge.tolerances import tolerance
 from ..numeric.again import estimates_at, put_estimates
 from ..numeric.methods import lookup
@@ -79,7 +79,7 @@ def finer(s, opts):
         if not todo:
             break
         value, own, step = estimates_at(s.spec, s.params, s.X, s.Y, numeric, todo, rung, done=s.done)
-        bound = own + _beyond(s, todo)  # as the judge will bound it
+        bound = np.array([s.judged_bound(b, *e) for b, e in zip(own, todo)])  # as the judge will bound them
         explained, flat_, at_theta = _explains(s, opts, todo, step, value, bound, OFFSETS)
         with np.errstate(invalid="ignore"):
             # The rung can answer only where its bound is below the question: the reference against the first value.
@@ -108,15 +108,6 @@ def still_narrow(s, tensors, resolved):
         if t is not None and t.verdict("backprop").flat[flat] in ("wrong", "suspicious"):
             s.narrow[layer][key].flat[flat] = again = True
     return again
-
-
-def _beyond(s, elements):
-    """What the judge adds to each element's numeric bound: the underflow floor, and the output errors the loss
-    cannot show, where measured."""
-    if s.hidden is None:
-        return np.full(len(elements), UNDERFLOW)
-    return np.array([UNDERFLOW + float(np.broadcast_to(s.hidden[layer][key], s.reference[layer][key].shape).flat[flat])
-                     for layer, key, flat in elements])
 
 
 def _explains(s, opts, elements, steps, value, bound, offsets):

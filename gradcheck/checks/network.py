@@ -144,6 +144,15 @@ class _Network:
         """{opinion: gradients} of ``ops``, without the user's when its call failed as a whole."""
         return {op: self.opinions[op] for op in ops if not (op == "impl" and self.problems)}
 
+    def judged_bound(self, own, layer, kind, flat=None):
+        """The bound the judge gives numeric values of layer ``layer``'s ``kind`` whose own bound is ``own`` (the
+        tensor's, or its element ``flat``'s): with the underflow floor, and the output errors the loss cannot show,
+        where they are measured."""
+        hidden = 0.0 if self.hidden is None else self.hidden[layer][kind]
+        if flat is not None:
+            hidden = float(np.broadcast_to(hidden, self.reference[layer][kind].shape).flat[flat])
+        return own + UNDERFLOW + hidden
+
     def backprop_rounding(self):
         """Per layer, the rounding a correct float64 backprop may make in each element
         (:func:`~gradcheck.reference.rounding.backprop_rounding`), made on first use: a check whose every element
@@ -349,7 +358,7 @@ def _evidence(s, opts, name, layer, kind, shape):
     numeric = s.numeric
     return dict(name=name, shape=shape, values=values, checked=s.checked(), layer=layer, kind=kind,
                 kinks=numeric.kinks[layer][kind], problem=problem,
-                bound=numeric.bounds[layer][kind] + UNDERFLOW + (0.0 if s.hidden is None else s.hidden[layer][kind]),
+                bound=s.judged_bound(numeric.bounds[layer][kind], layer, kind),
                 rounding=None if s.rounding is None else tolerance().rounding(s.rounding[layer][kind]),
                 float32=s.impl_float32, mask=refill.mask(s.elements, layer, kind, shape),
                 rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
