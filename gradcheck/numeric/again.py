@@ -22,7 +22,7 @@ import numpy as np
 from . import methods
 from .noise import element_noise
 from .stencils import EPS, default_step, rounding_floor
-from .steps import GROW_LIMIT, grow, kept_rounding, refine, resolve
+from .steps import GROW_LIMIT, afresh, grow, kept_rounding, refine
 
 __all__ = ["confirm_elements", "estimates_at", "grow_elements", "put_estimates", "refine_elements"]
 
@@ -64,10 +64,9 @@ def refine_elements(spec, params, X, Y, numeric, elements, done=None):
     for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
         kept = tuple(np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
                      for part in (numeric.grads, numeric.bounds, numeric.steps))
-        at_theta = max(numeric.floors[i], EPS * abs(net.loss))
         if refine(stencil,
                   default_step(net.theta(i)[flat], method), method,
-                  lambda fmax, s, noise: rounding_floor(fmax, s, noise=noise), (at_theta, numeric.noises[i], None),
+                  _floor, (_at_theta(numeric, net, i), numeric.noises[i], None),
                   net.loss, kept).any():
             changed |= _replace(numeric, net, i, flat, offsets, kept)
     return changed
@@ -93,8 +92,7 @@ def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
         step, bound = (np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
                        for part in (numeric.steps, numeric.bounds))
         noise = element_noise(stencil, step)
-        rounding = kept_rounding(method, lambda fmax, s, n: rounding_floor(fmax, s, noise=n), abs(net.loss), step,
-                                 noise)
+        rounding = kept_rounding(method, _floor, abs(net.loss), step, noise)
         with np.errstate(invalid="ignore"):
             wider = np.isfinite(rounding) & (rounding > bound)
         for j, key in enumerate(net.keys(i)):
@@ -120,11 +118,8 @@ def estimates_at(spec, params, X, Y, numeric, elements, scale, done=None):
         keys = net.keys(i)
         where = [p for key in keys for p, (layer, k, _) in enumerate(elements) if layer == i and k == key]
         h = np.concatenate([numeric.steps[i][key].ravel() for key in keys])[flat] * scale
-        noise = np.maximum(element_noise(stencil, h), max(numeric.floors[i], EPS * abs(net.loss)))
-        v, b, kink, _, fine = resolve(stencil, h, method,
-                                      lambda fmax, s, at, noise=noise: rounding_floor(fmax, s, noise=noise[at]),
-                                      f0=net.loss)
-        value[where], bound[where], step[where] = v, np.where(kink, np.inf, b), fine
+        value[where], bound[where], step[where], _ = afresh(stencil, h, method, _floor, _at_theta(numeric, net, i),
+                                                            net.loss)
     return value, bound, step
 
 
@@ -136,6 +131,17 @@ def put_estimates(numeric, elements, value, bound, step):
         _keep_default(numeric, layer, key, np.array([flat]))
         for part, new in ((numeric.grads, value), (numeric.bounds, bound), (numeric.steps, step)):
             part[layer][key].ravel()[flat] = new[p]
+
+
+def _floor(fmax, s, noise):
+    """A quotient's rounding at step ``s``, the loss's scale ``fmax`` and its measured ``noise``."""
+    return rounding_floor(fmax, s, noise=noise)
+
+
+def _at_theta(numeric, net, i):
+    """The loss's rounding at θ itself for layer i's elements: its ε·|C| and what the first estimate measured
+    there, a floor under every element's own."""
+    return max(numeric.floors[i], EPS * abs(net.loss))
 
 
 def _picked(spec, params, X, Y, elements, done):

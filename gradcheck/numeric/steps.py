@@ -31,8 +31,8 @@ import numpy as np
 from .methods import lookup
 from .noise import element_noise
 
-__all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "REFINE_RUNGS", "Levels", "grow", "kept_rounding", "refine",
-           "resolve"]
+__all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "REFINE_RUNGS", "Levels", "afresh", "grow", "kept_rounding",
+           "refine", "resolve"]
 
 EPS = float(np.finfo(np.float64).eps)
 #: The first stencil, in units of the method's default step h: g(2h), g(h) and g(h/2).
@@ -421,10 +421,7 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
         def part(at, s, offsets, todo=todo):
             return stencil(todo[at], s, offsets)
 
-        noise = np.maximum(element_noise(part, h[todo] * rung), at_theta)
-        value, b, kink, _, fine = resolve(part, h[todo] * rung, method,
-                                          lambda fmax, s, at, noise=noise: floor(fmax, s, noise[at]), f0=f0)
-        b = np.where(kink, np.inf, b)
+        value, b, fine, noise = afresh(part, h[todo] * rung, method, floor, at_theta, f0)
         with np.errstate(invalid="ignore"):
             keep = (b < bound[todo]) & ~(np.abs(value - best[todo]) > b + bound[todo])
         at = todo[keep]
@@ -433,6 +430,17 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
             still = bound[todo] > SMALLER_STEPS * kept_rounding(method, floor, fmax[todo], step[todo], noise)
         todo = todo[(noise > SMALLER_STEPS * at_theta) | (curved[todo] & still)]
     return changed
+
+
+def afresh(stencil, h, method, floor, at_theta, f0):
+    """(value, bound, step, noise), arrays (P,), of the elements of ``stencil`` estimated by :func:`resolve` from
+    the steps ``h`` (P,), each with the loss's rounding measured along its own axis where those steps go
+    (:func:`~gradcheck.numeric.noise.element_noise`, floored at ``at_theta``); the bound is inf where a step crosses
+    a kink. ``floor(fmax, s, noise)`` is a quotient's rounding at step s; ``f0``: C at θ."""
+    noise = np.maximum(element_noise(stencil, h), at_theta)
+    value, bound, kink, _, fine = resolve(stencil, h, method,
+                                          lambda fmax, s, at, noise=noise: floor(fmax, s, noise[at]), f0=f0)
+    return value, np.where(kink, np.inf, bound), fine, noise
 
 
 def kept_rounding(method, floor, fmax, step, noise):
