@@ -458,7 +458,6 @@ def intermediates_stage(s, opts):
         result.diagnosis[:0] = sentences
 
 
-#: The stages of a network check, in order; each reads and extends the state.
 def _own(stage):
     """``stage`` run with NumPy's floating-point warnings off: gradcheck's own arithmetic, where params of 1e100 or
     more overflow on purpose (a loss not finite at a step is unmeasured, an inf bound or allowance inconclusive) and
@@ -472,6 +471,7 @@ def _own(stage):
     return quiet
 
 
+#: The stages of a network check, in order; each reads and extends the state.
 STAGES = (_own(reference_stage), _own(numeric_stage), symbolic_stage, user_stage, sampled_stage, _own(kinks_stage),
           _own(judge_stage), diagnose_stage, intermediates_stage, line_trace_stage)
 
