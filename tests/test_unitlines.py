@@ -252,8 +252,8 @@ def test_products_kept_whole_or_taken_per_element_give_the_same_losses(monkeypat
 @pytest.mark.parametrize(("sizes", "acts", "loss", "convention", "bias"), SMOOTH_NETS)
 def test_a_stencil_said_to_be_one_gives_the_same_numbers(sizes, acts, loss, convention, bias):
     """A stencil's steps said as (offsets, h) find its widest step and the farthest probe without a pass over
-    them: the same losses, probes and agreement as the steps given plainly, and a planted disagreement between
-    the lines and an exact evaluation still caught."""
+    them: the same losses (to rounding), probes and agreement as the steps given plainly, and a planted disagreement
+    between the lines and an exact evaluation still caught."""
     spec = make_spec(sizes, acts, loss, convention, bias, batch=5, seed=3)
     params, (X, Y) = spec.parameters(), spec.batch_data()
     offsets = np.array([2.0, -2.0, 1.0, -1.0, 0.5, -0.5])
@@ -269,7 +269,9 @@ def test_a_stencil_said_to_be_one_gives_the_same_numbers(sizes, acts, loss, conv
             lines._fit = lambda units, unit, z, fit=fit, seen=probes: seen.append((unit, z)) or fit(units, unit, z)
         j, k = plain.locate(flat)
         a, b = plain.changes(j, k, delta), said.changes(j, k, delta, rows=(offsets, h))
-        for x, y in zip(a, b):
+        # Said as rows, each loss's polynomial is summed in another order: the same to rounding.
+        np.testing.assert_allclose(b[0], a[0], rtol=0, atol=8 * np.finfo(float).eps * np.abs(a[0]).max())
+        for x, y in zip(a[1:], b[1:]):
             np.testing.assert_array_equal(x, y)
         for x, y in zip(*probes):
             np.testing.assert_array_equal(x, y)

@@ -26,7 +26,9 @@ elements are evaluated one by one.
 With u = ε/(r·s_n) ∈ [−1, 1] (r: the reach of the steps, s_n = max_k |a_k[n]|) and
 ψ_jn = Σ_p c_jnp·u^p, the loss changes of all elements are six small matrix products:
 
-    C(θ + δ·e_jk) − C(θ) = Σ_p (δ/r)^p · M_p[j, k],   M_p = c_p @ (a/s)^pᵀ   (units, K).
+    C(θ + δ·e_jk) − C(θ) = Σ_p (δ/r)^p · M_p[j, k],   M_p = c_p @ (a/s)^pᵀ   (units, K),
+
+and a stencil's steps δ = o_m·h_e, all its rows at once, one more: (o_m^p) @ ((h_e/r)^p·M_p[e]).
 
 These are the same numbers the loop over elements computes, forward passes only; each
 call also evaluates exactly the step that goes farthest along its line, and one other,
@@ -164,11 +166,18 @@ class UnitLines:
         exact = self._fit(np.flatnonzero(need & ~self.fitted), j[e],
                           self.z[j[e]] + steps[probe][:, None] * self.rows[k[e]])
         M = self._products(j, k)  # (6, P): M_p[j, k] per element
-        d = steps / self.reach
-        out = M[-1] * d
-        for p in range(len(POWERS) - 2, -1, -1):  # Horner: Σ_p d^p·M_p
-            out += M[p]
-            out *= d
+        if rows is None:
+            d = steps / self.reach
+            out = M[-1] * d
+            for p in range(len(POWERS) - 2, -1, -1):  # Horner: Σ_p d^p·M_p
+                out += M[p]
+                out *= d
+        else:  # d = offset_m·x_e: Σ_p offset_m^p·(x_e^p·M_p), every row of the stencil in one product
+            x = np.empty(M.shape)
+            x[0] = rows[1] / self.reach
+            for p in range(1, len(POWERS)):
+                np.multiply(x[p - 1], x[0], out=x[p])
+            out = np.power.outer(rows[0], POWERS) @ np.multiply(x, M, out=x)
         unresolved = self.tail[j] > self.tail_tol
         agrees = np.abs(exact - out[probe])[~unresolved[e]].max(initial=0.0) <= self.tol
         return out.reshape(np.shape(delta)), unresolved, agrees
