@@ -31,15 +31,17 @@ def grow_elements(spec, params, X, Y, numeric, elements, done=None):
     """Estimate again, with growing steps (:func:`gradcheck.numeric.steps.grow`), the elements ``elements`` (per
     layer {param: flat indices}) of the :class:`~gradcheck.numeric.network.NumericGradient` ``numeric``, in place, where
     that gives a smaller bound: elements whose gradient is so small that the loss's rounding hides it at the default
-    step. True if any estimate changed. ``done``: the :class:`~gradcheck.reference.backprop.ReferencePass` of these
-    params, if made."""
+    step (each bound floored by the layer's noise, or by what a unit's line, fitted again for the wider steps, may
+    miss where that is more). True if any estimate changed. ``done``: the
+    :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made."""
     noises = numeric.noises  # measured once, by numeric_gradient
     changed = False
     for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
         theta = net.theta(i)
         value, bound, step = grow(stencil,
                                   default_step(theta[flat], numeric.method), numeric.method,
-                                  lambda fmax, s, _, noise=noises[i]: rounding_floor(fmax, s, noise=noise),
+                                  lambda fmax, s, at, noise=noises[i], net=net, i=i, flat=flat: rounding_floor(
+                                      fmax, s, noise=np.maximum(noise, net.line_miss(i, flat[at]))),
                                   GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])), f0=net.loss)
         changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step))
     return changed

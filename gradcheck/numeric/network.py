@@ -292,14 +292,15 @@ def _estimate(net, i, idx, h, method, noise=0.0):
     """(gradient, error bound, crossed a kink) of layer i's elements ``idx`` from one stencil at the steps ``h``
     (the steps a caller fixed, or complex step)."""
     values, crossed, taken = net.stencil(i, idx, h, method.offsets)
-    g, err = combine(method, values, taken, h, noise=noise)
+    g, err = combine(method, values, taken, h, noise=np.maximum(noise, net.line_miss(i, idx)))
     return g, err, crossed.any(axis=0)
 
 
 def _levels(net, parts, h, method, noise):
     """(gradient, error bound, kink, fine step) of the elements of ``parts`` (a list of (layer i, its elements idx),
     one after the other), steps chosen per element (:func:`gradcheck.numeric.steps.resolve`) from the default steps
-    ``h``, each bounded by its layer's ``noise`` (arrays over all the elements)."""
+    ``h``, each bounded by its layer's ``noise`` (arrays over all the elements), or by what its losses from a unit's
+    line may miss where that is more."""
     starts = np.cumsum([0] + [len(idx) for _, idx in parts])
 
     def stencil(at, s, offsets):  # ``at``: ascending indices into all the elements; one call per layer
@@ -308,8 +309,14 @@ def _levels(net, parts, h, method, noise):
                for (i, idx), first, lo, hi in zip(parts, starts, cuts, cuts[1:]) if hi > lo]
         return got[0] if len(got) == 1 else tuple(np.concatenate(x, axis=1) for x in zip(*got))
 
-    value, bound, kink, _, fine = resolve(stencil, h, method,
-                                          lambda fmax, s, at: rounding_floor(fmax, s, noise=noise[at]), f0=net.loss)
+    allowed = []
+
+    def floor(fmax, s, at):  # first asked after the first stencil: the lines it took from are fitted by then
+        if not allowed:  # a loss from a unit's line may miss by its interpolant's error, beside its rounding
+            allowed.append(np.maximum(noise, np.concatenate([net.line_miss(i, idx) for i, idx in parts])))
+        return rounding_floor(fmax, s, noise=allowed[0][at])
+
+    value, bound, kink, _, fine = resolve(stencil, h, method, floor, f0=net.loss)
     return value, bound, kink, fine
 
 

@@ -220,6 +220,14 @@ class Perturbed:
             self._fits[i] = fits_lines(self.spec, i)
         return self._fits[i]
 
+    def line_miss(self, i, flat):
+        """Per element ``flat`` (P,) of layer i's θ, how far its losses from the unit lines may be from those of
+        passes of its own (:meth:`~gradcheck.numeric.unitlines.UnitLines.miss`); 0 where they come from passes."""
+        model = self.lines.get(i) if self.lines else None
+        if model is None or not len(flat):
+            return np.zeros(len(flat))
+        return model.miss(model.locate(np.asarray(flat), rows=False))
+
     def stencil(self, i, index, h, offsets):
         """:meth:`losses` (m, P) of layer i's flat θ elements ``index`` (P,) each moved by ``offsets[r]·h``
         (m offsets, real or imaginary; ``h`` (P,))."""

@@ -59,8 +59,8 @@ _EVEN4 = np.linalg.inv(NODES[list(FIRST_NODES), None] ** np.array([2, 4])) / 2
 POWERS = np.arange(1, 7)
 #: An exactly evaluated loss may differ from the interpolated one by this many ε·Σ_n|ℓ_n| (rounding).
 AGREE_ULPS = 64
-#: A unit's line counts as resolved when its interpolant's error estimate is below this many ε·Σ_n|ℓ_n|: the
-#: rounding that the finite difference's error bound already allows for each loss it evaluates.
+#: The degree-6 fit resolves a unit's line where the terms it leaves out, counted whole (it misses 1/32 of them), are
+#: below this many ε·Σ_n|ℓ_n|: about the rounding the finite difference's error bound allows for each loss.
 TAIL_ULPS = 8
 #: The products M_p of a layer are kept whole up to this size (6·units·K numbers).
 PRODUCT_BYTES = 64 * 2**20
@@ -74,6 +74,23 @@ AHEAD_ENTRIES = 2**15
 #: Coefficients below this many ε·|ℓ_n| are rounding: the losses at the nodes are good to a few ε·|ℓ_n|, and
 #: the fit multiplies that by up to 70 (the largest row sum of the inverse Vandermonde matrices).
 NOISE_ULPS = 256
+
+
+def _left_out(nodes):
+    """The largest |u^p − I[u^p]| over [−1, 1] of the first odd and the first even power p that an interpolant at 0
+    and ±``nodes`` leaves out: |ω(u)| and |u·ω(u)|, ω(u) = u·Π(u² − u_q²), zero at every node."""
+    u = np.linspace(0.0, 1.0, 4097)
+    omega = u * np.prod(u[:, None] ** 2 - np.asarray(nodes) ** 2, axis=1)
+    return float(np.abs(omega).max()), float(np.abs(u * omega).max())
+
+
+#: Per fit (its coefficients per part: 2, the degree-4 fit; 3, the degree-6 one), how much of its first left-out odd
+#: and even term its interpolant misses at worst over |u| ≤ 1, being exact at its nodes: 0.138 and 0.107 of u⁵ and
+#: u⁶ at the outer and inner pair, 1/32 of u⁷ and u⁸ at all six points.
+LEFT_OUT = {2: _left_out(NODES[list(FIRST_NODES)]), 3: _left_out(NODES)}
+#: The degree-4 fit is kept where what it misses is at most this many ε·Σ_n|ℓ_n|: half of :data:`TAIL_ULPS`, its
+#: miss being allowed for in the bounds of the elements it serves (:meth:`UnitLines.miss`) at the loss's scale.
+FOUR_ULPS = 4
 
 
 def fits_lines(spec, i):
@@ -109,22 +126,25 @@ class UnitLines:
         self.M = self.M_fresh = None  # the products M_p, kept where they fit (see _products)
         self._located = None  # (unit, row) of every element of θ, made on first use
         self.fitted = np.zeros(self.layer.units, dtype=bool)
-        self.tail = np.full(self.layer.units, np.inf)  # per unit: the interpolant's error estimate at |u| = 1
+        self.missed = np.full(self.layer.units, np.inf)  # per unit: what its interpolant may miss over |u| ≤ 1
+        self.resolved = np.zeros(self.layer.units, dtype=bool)  # per unit: its losses may come from its line
         self.reach = 0.0
         size = np.abs(self.shares).sum() + abs(net.loss)
-        self.tol, self.tail_tol = AGREE_ULPS * EPS * size, TAIL_ULPS * EPS * size
+        self.tol, self.tail_tol, self.four_tol = AGREE_ULPS * EPS * size, TAIL_ULPS * EPS * size, FOUR_ULPS * EPS * size
         self.noise = NOISE_ULPS * EPS * (np.abs(self.shares) + size / net.n)  # per sample
         self.above = 2 * net.n * max((ly.units for ly in spec.layers[i + 1:]), default=1)  # per unit's middle pair
 
-    def locate(self, flat):
+    def locate(self, flat, rows=True):
         """(unit j (P,), row k of the line rows (P,)) of the elements ``flat`` (P,) of the layer's θ (its params
-        flattened in order, as :class:`~gradcheck.numeric.perturbed.Perturbed` numbers them)."""
+        flattened in order, as :class:`~gradcheck.numeric.perturbed.Perturbed` numbers them); without ``rows``, j
+        alone."""
         if self._located is None:
             params, conv = self.net.params[self.i], self.net.spec.conv
             where = [self.layer.line_index(params, key, np.arange(params[key].size), conv)
                      for key in self.net.keys(self.i)]
             self._located = tuple(np.concatenate(part) for part in zip(*where))
-        return np.take(self._located[0], flat), np.take(self._located[1], flat)
+        j = np.take(self._located[0], flat)
+        return (j, np.take(self._located[1], flat)) if rows else j
 
     def changes(self, j, k, delta, budget=None, rows=None):
         """(C(θ + δ·e) − C(θ), unresolved, agrees) for the elements e moving unit ``j[e]`` along line row ``k[e]``
@@ -178,9 +198,15 @@ class UnitLines:
             for p in range(1, len(POWERS)):
                 np.multiply(x[p - 1], x[0], out=x[p])
             out = np.power.outer(rows[0], POWERS) @ np.multiply(x, M, out=x)
-        unresolved = self.tail[j] > self.tail_tol
+        unresolved = ~self.resolved[j]
         agrees = np.abs(exact - out[probe])[~unresolved[e]].max(initial=0.0) <= self.tol
         return out.reshape(np.shape(delta)), unresolved, agrees
+
+    def miss(self, j):
+        """How far each loss the lines give for elements of the units ``j`` (P,) may be from the loss of a pass of
+        its own: what each unit's interpolant may miss over every step within the reach (:meth:`_miss`); 0 where
+        the losses come from passes of their own (a unit not fitted, or whose line is not resolved)."""
+        return np.where(self.fitted[j] & self.resolved[j], self.missed[j], 0.0)
 
     def _products(self, j, k):
         """M_p[j_e, k_e] = Σ_n c_{j_e,n,p}·(a_{k_e}[n]/s_n)^p for the elements e, (6, P).
@@ -217,16 +243,19 @@ class UnitLines:
         psi, probe = self._psi(units, NODES[first + middle] if ahead else NODES[first], probe_unit, probe_z)
         outer_inner = psi[:, :, :len(first)]  # (units, ±, 2, N)
         odd, even = _ODD4 @ (outer_inner[:, 0] - outer_inner[:, 1]), _EVEN4 @ (outer_inner[:, 0] + outer_inner[:, 1])
-        tail = self._tail(odd, even, cross=True)
-        done = tail <= self.tail_tol
-        self._keep(units[done], (odd[done], even[done]), tail[done])
+        missed = self._miss(odd, even, cross=True)
+        done = missed <= self.four_tol
+        self._keep(units[done], (odd[done], even[done]), missed[done], True)
         rest = units[~done]
         if len(rest):
             whole = np.empty((len(rest), 2, len(NODES), self.net.n))
             whole[:, :, first + middle] = psi[~done] if ahead else np.concatenate(
                 [psi[~done], self._psi(rest, NODES[middle], probe_unit[:0], probe_z[:0])[0]], axis=2)
             odd, even = _ODD @ (whole[:, 0] - whole[:, 1]), _EVEN @ (whole[:, 0] + whole[:, 1])  # (units, 3, N)
-            self._keep(rest, (odd, even), self._tail(odd, even))
+            missed = self._miss(odd, even)
+            # Resolved by the terms it leaves out counted whole (TAIL_ULPS): the last fit before one-by-one passes,
+            # where the coefficients fall slowest and their geometric fall is least sure.
+            self._keep(rest, (odd, even), missed, missed <= self.tail_tol * LEFT_OUT[3][0])
         return probe
 
     def _psi(self, units, nodes, probe_unit, probe_z):
@@ -249,13 +278,14 @@ class UnitLines:
             out[start:start + chunk] = psi.reshape(len(part), len(shifts), n)
         return out.reshape(len(units), 2, len(nodes), n), probe
 
-    def _tail(self, odd, even, cross=False):
-        """Per unit, the interpolant's error estimate at |u| = 1 from its odd and even coefficients (units, d, N).
+    def _miss(self, odd, even, cross=False):
+        """Per unit, what the interpolant may miss over |u| ≤ 1, from its odd and even coefficients (units, d, N).
 
         Coefficients of an analytic line fall geometrically (c_{p+2}/c_p ≈ (ε/radius)²), so the first left out is
         about c_top²/c_next, for each part; a coefficient at rounding counts as zero. With ``cross`` (the degree-4
         fit, whose first term left out is nearer rounding) each part's top is multiplied by the larger of the two
-        parts' ratios, so that a ratio made small by one coefficient vanishing by accident does not decide."""
+        parts' ratios, so that a ratio made small by one coefficient vanishing by accident does not decide. Of each
+        left-out term the interpolant misses :data:`LEFT_OUT` at most (its nodes take the rest)."""
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a loss not finite: not resolved
             tops, ratios = [], []
             for c in (odd, even):
@@ -264,15 +294,16 @@ class UnitLines:
                 ratios.append(tops[-1] / np.maximum(np.abs(c[:, -2]), self.noise))
             if cross:
                 ratios = [np.maximum(*ratios)] * 2  # NaN where either is
-            tail = sum(top * ratio for top, ratio in zip(tops, ratios)).sum(axis=1)
-        return np.where(np.isfinite(tail), tail, np.inf)
+            share = LEFT_OUT[odd.shape[1]]
+            missed = sum(top * ratio * f for top, ratio, f in zip(tops, ratios, share)).sum(axis=1)
+        return np.where(np.isfinite(missed), missed, np.inf)
 
-    def _keep(self, units, parts, tail):
+    def _keep(self, units, parts, missed, resolved):
         """Store the fit of ``units``: its odd and even coefficients (units, d, N) by power (the powers above 2d
-        zero), and its error estimate."""
+        zero), what it may miss, and whether it resolves the line."""
         odd, even = parts
         d = odd.shape[1]
         self.coef[0:2 * d:2, units], self.coef[1:2 * d:2, units] = odd.transpose(1, 0, 2), even.transpose(1, 0, 2)
         self.coef[2 * d:, units] = 0.0
-        self.tail[units] = tail
+        self.missed[units], self.resolved[units] = missed, resolved
         self.fitted[units] = True
