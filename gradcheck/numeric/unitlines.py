@@ -253,8 +253,9 @@ class UnitLines:
                 [psi[~done], self._psi(rest, NODES[middle], probe_unit[:0], probe_z[:0])[0]], axis=2)
             odd, even = _ODD @ (whole[:, 0] - whole[:, 1]), _EVEN @ (whole[:, 0] + whole[:, 1])  # (units, 3, N)
             missed = self._miss(odd, even)
-            # Resolved by the terms it leaves out counted whole (TAIL_ULPS): the last fit before one-by-one passes,
-            # where the coefficients fall slowest and their geometric fall is least sure.
+            # Resolved where the terms it leaves out, counted whole (it misses 1/32 of each), are within TAIL_ULPS:
+            # the last fit before one-by-one passes, where the coefficients fall slowest and their geometric fall is
+            # least sure.
             self._keep(rest, (odd, even), missed, missed <= self.tail_tol * LEFT_OUT[3][0])
         return probe
 
