@@ -239,6 +239,36 @@ def test_a_layer_in_many_chunks_is_fitted_once_for_exactly_its_widest_step(monke
     _assert_same(lines, _gradients(spec, params, X, Y, method="central", lines=False), 1e-9)
 
 
+def test_products_gain_the_higher_powers_when_a_later_unit_needs_the_degree_6_fit(monkeypatch):
+    """Chunks of two elements fit layer 0's units one call at a time: the first four units' lines (their weights
+    quartered) are resolved at four points and their products kept with four powers; a later unit's needs all six.
+    The first units' biases, asked last, read their products with six powers, the two above their fit's zeros: the
+    lines agree with the exact probes throughout and the numbers are the per-element ones."""
+    from gradcheck.numeric import perturbed
+    from gradcheck.numeric.steps import FIRST
+
+    tops = []
+    original = UnitLines._products
+    monkeypatch.setattr(UnitLines, "_products", lambda self, j, k: tops.append((self.i, self.top)) or original(
+        self, j, k))
+    monkeypatch.setattr(perturbed, "LINE_CHUNK", 2 * len(FIRST))
+    monkeypatch.setattr(unitlines, "AHEAD_ENTRIES", 0)
+    spec = make_spec([6, 8, 3], ["tanh", "linear"], batch=7, seed=3)
+    params = spec.parameters(3)
+    scale = np.repeat([0.25, 1.0], 4)  # per unit of layer 0 (column convention: W0's rows, W1's columns)
+    params[0]["W"], params[0]["b"] = params[0]["W"] * scale[:, None], params[0]["b"] * scale
+    params[1]["W"] = params[1]["W"] * scale
+    X, Y = spec.batch_data()
+    exact_calls = []
+    monkeypatch.setattr(Perturbed, "_structured", lambda *a: exact_calls.append(a))
+    lines = _gradients(spec, params, X, Y, method="richardson")
+    layer0 = [top for i, top in tops if i == 0]
+    assert layer0[0] == 4 and layer0[-1] == 6, layer0
+    assert exact_calls == []  # every loss came from the lines, the first units' biases too (asked after the rise)
+    monkeypatch.undo()
+    _assert_same(lines, _gradients(spec, params, X, Y, method="richardson", lines=False), 1e-9)
+
+
 def test_units_the_interpolant_cannot_resolve_are_evaluated_one_by_one(monkeypatch):
     """Weights 40x larger: some lines curve too fast for the interpolant; those units fall back and the numbers
     stay the per-element ones."""

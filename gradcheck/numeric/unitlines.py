@@ -124,6 +124,7 @@ class UnitLines:
         for p in range(1, len(POWERS)):
             np.multiply(self.powers[p - 1], V, out=self.powers[p])
         self.M = self.M_fresh = None  # the products M_p, kept where they fit (see _products)
+        self.top = 2 * len(FIRST_NODES)  # the powers any fitted unit's coefficients reach (the rest are zeros)
         self._located = None  # (unit, row) of every element of θ, made on first use
         self.fitted = np.zeros(self.layer.units, dtype=bool)
         self.missed = np.full(self.layer.units, np.inf)  # per unit: what its interpolant may miss over |u| ≤ 1
@@ -185,19 +186,19 @@ class UnitLines:
         e = probe[1]
         exact = self._fit(np.flatnonzero(need & ~self.fitted), j[e],
                           self.z[j[e]] + steps[probe][:, None] * self.rows[k[e]])
-        M = self._products(j, k)  # (6, P): M_p[j, k] per element
+        M = self._products(j, k)  # (top, P): M_p[j, k] per element, the powers up to the highest any unit has
         if rows is None:
             d = steps / self.reach
             out = M[-1] * d
-            for p in range(len(POWERS) - 2, -1, -1):  # Horner: Σ_p d^p·M_p
+            for p in range(len(M) - 2, -1, -1):  # Horner: Σ_p d^p·M_p
                 out += M[p]
                 out *= d
         else:  # d = offset_m·x_e: Σ_p offset_m^p·(x_e^p·M_p), every row of the stencil in one product
             x = np.empty(M.shape)
             x[0] = rows[1] / self.reach
-            for p in range(1, len(POWERS)):
+            for p in range(1, len(M)):
                 np.multiply(x[p - 1], x[0], out=x[p])
-            out = np.power.outer(rows[0], POWERS) @ np.multiply(x, M, out=x)
+            out = np.power.outer(rows[0], POWERS[:len(M)]) @ np.multiply(x, M, out=x)
         unresolved = ~self.resolved[j]
         agrees = np.abs(exact - out[probe])[~unresolved[e]].max(initial=0.0) <= self.tol
         return out.reshape(np.shape(delta)), unresolved, agrees
@@ -209,28 +210,29 @@ class UnitLines:
         return np.where(self.fitted[j] & self.resolved[j], self.missed[j], 0.0)
 
     def _products(self, j, k):
-        """M_p[j_e, k_e] = Σ_n c_{j_e,n,p}·(a_{k_e}[n]/s_n)^p for the elements e, (6, P).
+        """M_p[j_e, k_e] = Σ_n c_{j_e,n,p}·(a_{k_e}[n]/s_n)^p for the elements e, (top, P): the powers p up to
+        :attr:`top`, the highest any fitted unit's coefficients reach (a degree-4 fit's c_5 and c_6 are zeros).
 
         All of M (6, units, K) is kept and its rows refreshed as units are fitted, where
         it fits in :data:`PRODUCT_BYTES`; otherwise each element's sum is taken on its own.
         """
-        units, rows = len(self.fitted), len(self.rows)
+        units, rows, top = len(self.fitted), len(self.rows), self.top
         if len(POWERS) * units * rows * 8 <= PRODUCT_BYTES:
-            if self.M is None:
-                self.M, self.M_fresh = np.empty((len(POWERS), units, rows)), np.zeros(units, dtype=bool)
+            if self.M is None:  # zeros: a unit's products of the powers above its fit's are, until some unit needs them
+                self.M, self.M_fresh = np.zeros((len(POWERS), units, rows)), np.zeros(units, dtype=bool)
             stale = np.flatnonzero(self.fitted & ~self.M_fresh)
             if len(stale) == units:  # every unit (a layer's first fit, as a rule): no gather, no scatter
-                np.matmul(self.coef, np.swapaxes(self.powers, 1, 2), out=self.M)
+                np.matmul(self.coef[:top], np.swapaxes(self.powers[:top], 1, 2), out=self.M[:top])
                 self.M_fresh[:] = True
             elif len(stale):
-                self.M[:, stale] = self.coef[:, stale] @ np.swapaxes(self.powers, 1, 2)
+                self.M[:top, stale] = self.coef[:top, stale] @ np.swapaxes(self.powers[:top], 1, 2)
                 self.M_fresh[stale] = True
-            return np.take(self.M.reshape(len(POWERS), -1), j * rows + k, axis=1)  # take: twice as fast as [:, idx]
-        out = np.empty((len(POWERS), len(j)))
+            return np.take(self.M[:top].reshape(top, -1), j * rows + k, axis=1)  # take: twice as fast as [:, idx]
+        out = np.empty((top, len(j)))
         step = max(1, PRODUCT_BYTES // (8 * len(POWERS) * self.net.n * 2))
         for at in range(0, len(j), step):
             part = slice(at, at + step)
-            out[:, part] = np.einsum("pen,pen->pe", self.coef[:, j[part]], self.powers[:, k[part]])
+            out[:, part] = np.einsum("pen,pen->pe", self.coef[:top, j[part]], self.powers[:top, k[part]])
         return out
 
     def _fit(self, units, probe_unit, probe_z):
@@ -306,5 +308,7 @@ class UnitLines:
         d = odd.shape[1]
         self.coef[0:2 * d:2, units], self.coef[1:2 * d:2, units] = odd.transpose(1, 0, 2), even.transpose(1, 0, 2)
         self.coef[2 * d:, units] = 0.0
+        if len(units):
+            self.top = max(self.top, 2 * d)
         self.missed[units], self.resolved[units] = missed, resolved
         self.fitted[units] = True
