@@ -233,7 +233,7 @@ def _probe_and_line(net, i, keys, signs, origin=0.0):
     for key in keys:
         v = np.asarray(params[key])
         both = stacked[key] = np.empty((2 + len(t), *v.shape), dtype=np.result_type(v, signs[key]))
-        both[:2] = _ulps(v)
+        _ulps(v, out=both[:2])
         _line(v, signs[key], ECNOISE_STEP, t, origin, out=both[2:])
     with np.errstate(all="ignore"):
         losses, crossed = (np.asarray(x) for x in net.along(i, stacked))
@@ -254,9 +254,12 @@ def layer_probe(net, i, keys):
         return _moved(net, *(np.asarray(x) for x in net.along(i, stacked)))
 
 
-def _ulps(v):
-    """v one unit in its last place down and up, stacked (2, ...)."""
-    return np.stack([v * (1 - EPS), v * (1 + EPS)])
+def _ulps(v, out=None):
+    """v one unit in its last place down and up, stacked (2, ...) (into ``out``, if given)."""
+    out = np.empty((2, *np.shape(v)), dtype=np.result_type(v, EPS)) if out is None else out
+    np.multiply(v, 1 - EPS, out=out[0])
+    np.multiply(v, 1 + EPS, out=out[1])
+    return out
 
 
 def _line(v, d, spacing, t, origin=0.0, out=None):
