@@ -218,7 +218,7 @@ class UnitLines:
         """
         units, rows, top = len(self.fitted), len(self.rows), self.top
         if len(POWERS) * units * rows * 8 <= PRODUCT_BYTES:
-            if self.M is None:  # zeros: a unit's products of the powers above its fit's are, until some unit needs them
+            if self.M is None:  # zeros: the products of powers above a unit's fit, right for it when top rises
                 self.M, self.M_fresh = np.zeros((len(POWERS), units, rows)), np.zeros(units, dtype=bool)
             stale = np.flatnonzero(self.fitted & ~self.M_fresh)
             if len(stale) == units:  # every unit (a layer's first fit, as a rule): no gather, no scatter
