@@ -290,15 +290,18 @@ class UnitLines:
         parts' ratios, so that a ratio made small by one coefficient vanishing by accident does not decide. Of each
         left-out term the interpolant misses :data:`LEFT_OUT` at most (its nodes take the rest)."""
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a loss not finite: not resolved
-            tops, ratios = [], []
-            for c in (odd, even):
-                top = np.where(np.abs(c[:, -1]) <= self.noise, 0.0, c[:, -1])  # NaN stays NaN
-                tops.append(np.abs(top))
-                ratios.append(tops[-1] / np.maximum(np.abs(c[:, -2]), self.noise))
+            top = np.abs(np.stack((odd[:, -1], even[:, -1])))  # (part, units, N)
+            top[top <= self.noise] = 0.0  # NaN stays NaN
+            ratio = np.abs(np.stack((odd[:, -2], even[:, -2])))
+            np.maximum(ratio, self.noise, out=ratio)
+            np.divide(top, ratio, out=ratio)
             if cross:
-                ratios = [np.maximum(*ratios)] * 2  # NaN where either is
-            share = LEFT_OUT[odd.shape[1]]
-            missed = sum(top * ratio * f for top, ratio, f in zip(tops, ratios, share)).sum(axis=1)
+                np.maximum(ratio[0], ratio[1], out=ratio[0])  # NaN where either is
+                ratio[1] = ratio[0]
+            top *= ratio
+            for part, share in enumerate(LEFT_OUT[odd.shape[1]]):
+                top[part] *= share
+            missed = (top[0] + top[1]).sum(axis=1)
         return np.where(np.isfinite(missed), missed, np.inf)
 
     def _keep(self, units, parts, missed, resolved):
