@@ -157,8 +157,43 @@ class Loss:
         return f"Loss({self.name!r}: C = {self.formula})"
 
 
+#: A stack of samples' outputs is summed a column at a time (:func:`_row_sums`) up to this many outputs per sample;
+#: beyond, NumPy's own reduction is as fast.
+ROW_SUM_OUTPUTS = 16
+
+
 def _sum2(x):
+    """Σ over the last two axes: the whole batch's terms, or each sample's. Where each sample's are a contiguous
+    (..., 1, K) (the row convention's stacks of samples, as the finite differences ask for them), in float64 and for
+    K ≤ :data:`ROW_SUM_OUTPUTS`, the same sums come from :func:`_row_sums`, several times faster; the column
+    convention's (..., K, 1) NumPy already sums an output at a time across the samples."""
+    if (x.dtype == np.float64 and x.ndim >= 2 and x.shape[-2] == 1 and 0 < x.shape[-1] <= ROW_SUM_OUTPUTS
+            and x.flags.c_contiguous):
+        return _row_sums(x[..., 0, :])
     return x.sum(axis=(-2, -1))
+
+
+def _row_sums(x):
+    """``x.sum(axis=-1)`` of a C-contiguous float64 array whose rows hold at most 128 numbers, bit for bit, a column
+    at a time across all rows: NumPy sums such a row pairwise, in eight running sums (the first eight numbers, each
+    added to by every whole eight after) combined as ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7)), then the
+    numbers left one by one, all added to the reduction's start, 0; fewer than eight, one by one from 0. On short
+    rows its reduction costs far more per row than the additions (a stack of 16,448 rows of ten: 0.32 ms against
+    0.12 ms; of four, 0.27 against 0.03); a test holds the two to the same bits."""
+    k = x.shape[-1]
+    cols = [x[..., j] for j in range(k)]
+    out = np.zeros(x.shape[:-1])
+    if k < 8:
+        for c in cols:
+            out += c
+        return out
+    r = cols[:8]
+    for i in range(8, k - k % 8, 8):
+        r = [a + b for a, b in zip(r, cols[i:i + 8])]
+    out += ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    for c in cols[k - k % 8:]:
+        out += c
+    return out
 
 
 LOSSES: dict[str, Loss] = {
