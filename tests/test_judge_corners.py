@@ -1176,3 +1176,26 @@ def test_a_loss_whose_rounding_grows_with_the_step_is_measured_again_before_a_wr
     assert beta.verdict("backprop")[0] == "good"
     wrong = check_network(net, slipped(spec, 1, "beta", lambda g: g.__setitem__(0, -g[0])), symbolic="off")
     assert not wrong.passed and wrong.tensor("beta1").verdict("impl")[0] == "wrong", str(wrong)
+
+
+def test_soft_targets_that_sum_to_one_by_rounding_leave_cross_entropys_delta_to_rounding(monkeypatch):
+    """Targets of 1 and 7e-131 on one sample sum to exactly 1 in float64, and its softmax saturates at exactly 1 on
+    the class whose target is 1: δ = a·Σy − y is 0 there for an exact 7e-131, and the loss, whose only term is
+    7e-131 times a logit gap of 1e197, shows the finite differences a gradient of 9e66 in that class's weights. The
+    reference backprop failed its own check. The rounding of the targets' sum, times a, is now in the allowance for
+    a correct backprop: those elements are inconclusive, not wrong, and a slip of 1e-3 in the next class's weights
+    (an allowance of 1e52 under gradients of 4e66) is still caught."""
+    from gradcheck.reference import rounding
+
+    net = case("soft_target_sums_to_one_by_rounding")
+    spec = load_spec(net)
+    result = check_network(net, symbolic="off")
+    assert result.passed, str(result)
+    W3 = result.tensor("W3")
+    gap = np.abs(np.asarray(W3.values["numeric"]) - np.asarray(W3.values["backprop"]))
+    assert gap[:4, 0].min() > 1e66 and np.all(gap <= np.asarray(W3.rounding) + np.asarray(W3.bound))
+    wrong = check_network(net, slipped(spec, 3, "W", lambda g: g.__setitem__((1, 1), g[1, 1] * (1 + 1e-3))),
+                          symbolic="off")
+    assert not wrong.passed and wrong.tensor("W3").verdict("impl")[1, 1] in ("wrong", "suspicious"), str(wrong)
+    monkeypatch.setattr(rounding, "_target_sum", lambda a, Y, axis: 0.0)
+    assert not check_network(net, symbolic="off").passed  # without it, the correct backprop is failed again

@@ -76,11 +76,35 @@ def _output_error(spec, params, X, Y, fw):
             slope = np.abs(last.act.derivative(fw.z[-1], a))
         moved = np.where(np.isfinite(slope), slope, 1.0) * terms
     elif last.has_activation:  # softmax: its own rounding and its move, both bounded by the others' share
-        return (_softmax_rounding(a, terms, last.unit_axis(conv)) + np.abs(a - Y) + _carried(spec, params, X, fw)) \
-            * _unit(spec, fw)
+        axis = last.unit_axis(conv)
+        return (_softmax_rounding(a, terms, axis) + np.abs(a - Y) + _target_sum(a, Y, axis)
+                + _carried(spec, params, X, fw)) * _unit(spec, fw)
     else:
         moved = terms
     return (np.abs(a) + np.abs(a - Y) + moved + _carried(spec, params, X, fw)) * _unit(spec, fw)
+
+
+def _target_sum(a, Y, axis):
+    """|a|·|Σ_k y_k − fl(Σ_k y_k)| in units of ε: cross-entropy's δ = a·Σy − y (a − y where the targets sum to 1)
+    takes each sample's targets summed in float64, and soft targets of 1 and 7e-131 sum to exactly 1 there, so δ
+    of the class at 1, under a softmax saturated at exactly 1, is 0 for an exact 7e-131: an error of the sum's
+    rounding times a, which the loss itself (its only term 7e-131 times a logit of 1e197) shows to the finite
+    differences. Zero for targets of 0 and 1 (class labels), whose sums are exact. The exact sum is Neumaier's
+    compensated one, over the targets in turn."""
+    if np.all((Y == 0) | (Y == 1)):
+        return 0.0
+    Y = np.moveaxis(np.asarray(Y, dtype=float), axis, 0)
+    total = np.zeros(Y.shape[1:])
+    carry = np.zeros(Y.shape[1:])
+    with np.errstate(all="ignore"):
+        for y in Y:
+            after = total + y
+            carry += np.where(np.abs(total) >= np.abs(y), (total - after) + y, (y - after) + total)
+            total = after
+        rounded = Y.sum(axis=0)  # as the backprop sums them
+        missed = np.abs((total - rounded) + carry)
+    missed = np.expand_dims(np.where(np.isfinite(missed), missed, 0.0), axis)
+    return np.abs(a) * missed / EPS
 
 
 def _softmax_rounding(a, terms, axis):
