@@ -77,8 +77,9 @@ def _output_error(spec, params, X, Y, fw):
         moved = np.where(np.isfinite(slope), slope, 1.0) * terms
     elif last.has_activation:  # softmax: its own rounding and its move, both bounded by the others' share
         axis = last.unit_axis(conv)
-        return (_softmax_rounding(a, terms, axis) + np.abs(a - Y) + _target_sum(a, Y, axis)
-                + _carried(spec, params, X, fw)) * _unit(spec, fw)
+        summed = _target_sum(a, Y, axis) if fused_loss(spec) is not None else 0.0  # cross-entropy's Σy
+        return (_softmax_rounding(a, terms, axis) + np.abs(a - Y) + summed + _carried(spec, params, X, fw)) \
+            * _unit(spec, fw)
     else:
         moved = terms
     return (np.abs(a) + np.abs(a - Y) + moved + _carried(spec, params, X, fw)) * _unit(spec, fw)
