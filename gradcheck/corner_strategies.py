@@ -92,10 +92,17 @@ def _aim(spec, params, X, i, unit, n, target):
 
 
 def _targets(draw, spec, n, ends=False):
-    """Targets (N, K) that suit the loss; ``ends``: at the ends of the output's range (0 or 1 for bce)."""
+    """Targets (N, K) that suit the loss; ``ends``: at the ends of the output's range (0 or 1 for bce), and for
+    one-hot targets maybe a share of 1e-300…1e-17 beside one sample's 1, which its sum in float64 rounds away."""
     loss, k = LOSSES[spec.loss], spec.output
     if loss.one_hot:
-        return np.eye(k)[draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))]
+        hot = draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
+        Y = np.eye(k)[hot]
+        if ends and k > 1 and draw(st.booleans()):
+            m = draw(st.integers(0, n - 1))
+            other = (hot[m] + draw(st.integers(1, k - 1))) % k
+            Y[m, other] = 10.0 ** draw(st.floats(-300.0, -17.0))
+        return Y
     lo, hi = loss.target_range or spec.layers[-1].act.output_range or (-2.0, 2.0)
     if ends:
         return np.array(draw(st.lists(st.lists(st.sampled_from([lo, hi]), min_size=k, max_size=k),
@@ -202,7 +209,8 @@ def large_weight_networks(cnn=None, **spec_options):
 def saturated_networks(cnn=None, conventions=None):
     """Strategy for complete spec dicts whose output saturates: sigmoid with bce, softmax with cross_entropy,
     or tanh/sigmoid with a squared loss, the output layer's z of one sample placed at ±12…60 (and its weights
-    maybe 10-60 times larger), the targets at the ends of the output's range, on either side."""
+    maybe 10-60 times larger), the targets at the ends of the output's range, on either side (one-hot ones maybe
+    with a share of 1e-300…1e-17 on another class, rounded away in their sum)."""
     convs = _choose(conventions, CONVENTIONS, "conventions")
 
     @st.composite
