@@ -139,7 +139,10 @@ def test_infinite_analytic_gives_an_infinite_max_error():
     # but not this NaN rel error, and max() over a NaN then reports 0 for a tensor that FAILs.
     _, rel = errors(np.array([np.inf]), np.array([1.0]))
     assert rel[0] == np.inf, rel
-    t = tensor("W0", [np.inf, 1.0], [1.0, 1.0])
+    # The user's inf where the reference backprop is finite (an inf of the reference's own is float64's overflow,
+    # inconclusive: see test_a_value_that_overflows_with_the_reference_is_inconclusive_and_a_finite_one_is_judged).
+    t = TensorCheck("W0", 0, "W", (2,), {"numeric": np.array([1.0, 1.0]), "backprop": np.array([1.0, 1.0]),
+                                         "impl": np.array([np.inf, 1.0])}, ("impl",))
     assert not t.passed
     assert t.max_abs_error == np.inf
     assert t.max_rel_error == np.inf, t.max_rel_error
@@ -307,6 +310,26 @@ def test_sympy_siding_with_the_difference_makes_the_reference_wrong_not_the_diff
     t = _blind_case([5.0, 0.5], symbolic=[5.0, 0.5])  # SymPy with the reference: the difference is blind
     assert t.verdict("backprop")[0] == t.verdict("symbolic")[0] == "inconclusive" and t.passed
 
+
+def test_a_value_that_overflows_with_the_reference_is_inconclusive_and_a_finite_one_is_judged():
+    """The reference backprop's inf or NaN, where the finite difference is finite (2e293), is float64's limit: the
+    reference, and an opinion that overflows with it, are inconclusive there; a finite value is judged as anywhere,
+    right or wrong, and so is every element where the reference is finite."""
+    def judged(impl):
+        return TensorCheck("W0", 0, "W", (3,), {"numeric": np.array([-2.1e293, 3.0, 0.5]),
+                                                "backprop": np.array([-np.inf, np.nan, 0.5]),
+                                                "impl": np.array(impl)}, ("backprop", "impl"),
+                           bound=np.array([1e280, 1e-9, 1e-9]))
+
+    with_it = judged([-np.inf, np.nan, 0.5])
+    assert list(with_it.verdict("backprop")) == list(with_it.verdict("impl")) == ["inconclusive"] * 2 + ["good"]
+    assert with_it.passed and with_it.unjudged("overflowed", "impl") == 2
+    result = CheckResult("net", [with_it], ("backprop", "impl"), ("backprop", "impl"), RTOL, ATOL)
+    assert any("overflows there" in n and "W0[0]" in n for n in result.notes)
+    finite = judged([-2.1e293, 3.0, 0.5])
+    assert list(finite.verdict("impl")) == ["good"] * 3 and finite.unjudged("overflowed", "impl") == 0
+    wrong = judged([-1.0e293, np.inf, 0.6])
+    assert list(wrong.verdict("impl")) == ["wrong", "inconclusive", "wrong"] and not wrong.passed
 
 def test_an_element_without_a_finite_difference_leaves_every_opinion_inconclusive_and_its_neighbour_is_judged():
     t = TensorCheck("b0", 0, "b", (2,), {"numeric": np.array([np.nan, 0.5]), "backprop": np.array([5.0, 0.5]),

@@ -1199,3 +1199,22 @@ def test_soft_targets_that_sum_to_one_by_rounding_leave_cross_entropys_delta_to_
     assert not wrong.passed and wrong.tensor("W3").verdict("impl")[1, 1] in ("wrong", "suspicious"), str(wrong)
     monkeypatch.setattr(rounding, "_target_sum", lambda a, Y, axis: 0.0)
     assert not check_network(net, symbolic="off").passed  # without it, the correct backprop is failed again
+
+
+def test_a_backprop_that_overflows_where_the_gradient_does_not_is_inconclusive_there_and_judged_elsewhere():
+    """A weight of 5.5e229 above an input of 8.3e-84: the chain rule's δ of layer 0 overflows, so the reference
+    backprop's W0[1, 1] is −inf where the finite difference gives −2.1e293, and NaN where inf meets an input of 0.
+    It was called wrong: float64's limit, not a mistake. Those elements are inconclusive now (the reason named in a
+    note), the check passes, and a slip of 1e-3 in a weight whose gradient (3.8e63) is finite is still caught."""
+    net = case("backprop_overflows_under_a_finite_gradient")
+    spec = load_spec(net)
+    result = check_network(net, symbolic="off")
+    assert result.passed, str(result)
+    W0 = result.tensor("W0")
+    assert W0.values["backprop"][1, 1] == -np.inf and np.isfinite(W0.values["numeric"][1, 1])
+    assert W0.verdict("backprop")[1, 1] == "inconclusive" and W0.unjudged("overflowed") >= 3
+    assert any("overflows there" in note for note in result.notes)
+    with np.errstate(over="ignore", invalid="ignore"):  # the slipped backprop overflows as the reference does
+        wrong = check_network(net, slipped(spec, 1, "W", lambda g: g.__setitem__((1, 0), g[1, 0] * (1 + 1e-3))),
+                              symbolic="off")
+    assert not wrong.passed and wrong.tensor("W1").verdict("impl")[1, 0] in ("wrong", "suspicious"), str(wrong)

@@ -28,11 +28,12 @@ from .tolerances import tolerance
 
 __all__ = ["BLAME_HEADERS", "REASONS", "ElementBlame", "TensorCheck"]
 
-#: Why every opinion may be inconclusive at an element whatever its value, in the order an element is counted:
-#: the finite difference has no value there, it finds no slope where the reference finds one, only a second
-#: estimate finds the slope that calls the reference wrong, or the reference's own gradient at the ends of the
-#: steps gives the difference's value and only at θ another (see :meth:`TensorCheck.unjudged_elements`).
-REASONS = ("unmeasured", "blind", "replaced", "narrow")
+#: Why opinions may be inconclusive at an element whatever their value, in the order an element is counted: the
+#: reference backprop overflows there (then only the opinions that overflow with it), the finite difference has no
+#: value there, it finds no slope where the reference finds one, only a second estimate finds the slope that calls
+#: the reference wrong, or the reference's own gradient at the ends of the steps gives the difference's value and
+#: only at θ another (every opinion; see :meth:`TensorCheck.unjudged_elements`).
+REASONS = ("overflowed", "unmeasured", "blind", "replaced", "narrow")
 
 
 @dataclass
@@ -137,6 +138,7 @@ class TensorCheck:
         if self.narrow is not None and self._err:
             self._inconclusive_for("narrow", np.asarray(self.narrow, bool).reshape(self.shape))
         self._unmeasured()
+        self._overflowed()
         self._undecided()
 
     def _blinded(self):
@@ -182,6 +184,22 @@ class TensorCheck:
         No difference can be taken there, so no value can be called wrong, nor right."""
         if self._err:
             self._inconclusive_for("unmeasured", ~np.isfinite(np.asarray(self.values["numeric"], float)))
+
+    def _overflowed(self):
+        """An opinion that is not finite where the reference backprop is not either, and the loss is (a network whose
+        loss is not is refused first), is inconclusive there: a correct float64 backprop overflows on the way (a δ
+        times weights of 5e229 beyond 1.8e308, though the gradient, under an input of 8e-84, is 2e293), so its inf
+        or NaN is float64's limit, not a mistake. An opinion with a finite value there is judged as anywhere."""
+        reference = self.values.get("backprop")
+        if reference is None or not self._err or np.shape(reference) != tuple(self.shape):
+            return
+        over = ~np.isfinite(np.asarray(reference, float))
+        if not over.any():
+            return
+        for op, (_, _, ver) in self._err.items():
+            with_it = over & ~np.isfinite(np.asarray(self.values[op], float))
+            ver[with_it & (ver != _UNCHECKED)] = _INCONCLUSIVE
+        self._reasons["overflowed"] = over
 
     def _inconclusive_for(self, reason, where):
         """Every opinion's verdict inconclusive at ``where`` (bool, the tensor's shape), for ``reason``."""

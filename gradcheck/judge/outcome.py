@@ -12,8 +12,12 @@ from .compare import REASONS
 from .tolerances import tolerance
 
 #: What each reason of :data:`~gradcheck.judge.compare.REASONS` means, and the way out, in a note on the elements
-#: it leaves inconclusive for every opinion.
+#: it leaves inconclusive.
 UNJUDGED = {
+    "overflowed": ("gradcheck's own backprop overflows there, and so does the value checked: an intermediate of "
+                   "the chain rule (a δ times weights of 1e229) goes beyond float64's range even where the gradient "
+                   "itself does not, so a float64 backprop's value there is inf or NaN and cannot be judged",
+                   "params and data of moderate size"),
     "unmeasured": ("the loss is not finite at any step the finite difference takes (it overflows, or is NaN), so "
                    "none can be taken", "params and data of moderate size"),
     "blind": ("the finite difference finds no change of the loss there beyond its rounding, at any step, while "
