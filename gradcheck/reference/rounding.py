@@ -94,15 +94,14 @@ def _target_sum(a, Y, axis):
     compensated one, over the targets in turn."""
     if np.all((Y == 0) | (Y == 1)):
         return 0.0
-    Y = np.moveaxis(np.asarray(Y, dtype=float), axis, 0)
-    total = np.zeros(Y.shape[1:])
-    carry = np.zeros(Y.shape[1:])
+    Y = np.asarray(Y, dtype=float)
+    total = carry = 0.0
     with np.errstate(all="ignore"):
-        for y in Y:
+        rounded = Y.sum(axis=axis)  # as the backprop sums them (in the same layout: the same order)
+        for y in np.moveaxis(Y, axis, 0):
             after = total + y
-            carry += np.where(np.abs(total) >= np.abs(y), (total - after) + y, (y - after) + total)
+            carry = carry + np.where(np.abs(total) >= np.abs(y), (total - after) + y, (y - after) + total)
             total = after
-        rounded = Y.sum(axis=0)  # as the backprop sums them
         missed = np.abs((total - rounded) + carry)
     missed = np.expand_dims(np.where(np.isfinite(missed), missed, 0.0), axis)
     return np.abs(a) * missed / EPS
