@@ -1218,3 +1218,27 @@ def test_a_backprop_that_overflows_where_the_gradient_does_not_is_inconclusive_t
         wrong = check_network(net, slipped(spec, 1, "W", lambda g: g.__setitem__((1, 0), g[1, 0] * (1 + 1e-3))),
                               symbolic="off")
     assert not wrong.passed and wrong.tensor("W1").verdict("impl")[1, 0] in ("wrong", "suspicious"), str(wrong)
+
+
+def test_a_direction_whose_steps_cross_a_kink_the_point_is_not_on_is_not_tested(monkeypatch):
+    """b0[0] sits on a leaky relu at z = −1.8e-208, and past it a weight of 1.7e30 turns a relu of layer 1 on 2e-33
+    from the point, closer than any step: along the elements at kinks, the steps' one-sided derivatives were
+    measured past that second kink (−0.0025 and 0) and the reference's 0.32 called outside them, b0 wrong. A
+    direction whose points change a kink state that the point is not on is not tested now: the check passes, b0[0]
+    is a kink, and a slip of 1e-3 in b2 is still caught."""
+    from gradcheck.judge import subgradient
+
+    net = case("kink_behind_a_kink_closer_than_any_step")
+    spec = load_spec(net)
+    result = check_network(net, symbolic="off")
+    assert result.passed and result.tensor("b0").verdict("backprop")[0] == "kink", str(result)
+    wrong = check_network(net, slipped(spec, 2, "b", lambda g: g.__setitem__(0, g[0] * (1 + 1e-3))), symbolic="off")
+    assert not wrong.passed and wrong.tensor("b2").verdict("impl")[0] in ("wrong", "suspicious"), str(wrong)
+    original = subgradient._kink_states
+
+    def only_at_the_point(spec, fw, params, Y, on=False):  # every state taken as on its kink: the rule left out
+        states = original(spec, fw, params, Y, on)
+        return [(s, None if o is None else np.ones(np.shape(o), bool)) for s, o in states] if on else states
+
+    monkeypatch.setattr(subgradient, "_kink_states", only_at_the_point)
+    assert not check_network(net, symbolic="off").passed
