@@ -211,10 +211,28 @@ def test_non_finite_numbers_in_data_are_refused(key):
 @pytest.mark.parametrize(("raw", "path"), [
     (net(layers=[{"units": 2}], params=[{"W": [[1, 2], [3]], "b": [0, 0]}]), "params[0].W"),
     (net(data={"X": [[1, 2], [3, 4, 5]], "Y": [[1], [2]]}), "data.X"),
-    (net(data={"X": [[1, 2], 3], "Y": [[1], [2]]}), "data.X"),
 ])
 def test_ragged_arrays_are_refused(raw, path):
     assert_refused(raw, path, "rows of different lengths", "rectangular")
+
+
+@pytest.mark.parametrize(("raw", "path", "expected", "got"), [
+    (net(data={"X": [[1, 2], 3], "Y": [[1], [2]]}), "data.X[1]", "expected a list of 2, as data.X[0] is", "got 3"),
+    (net(data={"X": [[1, 2], [3, [4]]], "Y": [[1], [2]]}), "data.X[1][1]", "expected a number, as data.X[1][0] is",
+     "got a list of 1"),
+    (net(data={"X": [[1, 2], [[3], [4]]], "Y": [[1], [2]]}), "data.X[1][0]", "expected a number, as data.X[0][0] is",
+     "a list of 1"),
+    (net(layers=[{"units": 2}], params=[{"W": [1, [3, 4]], "b": [0, 0]}]), "params[0].W[1]", "expected a number",
+     "a list of 2"),
+])
+def test_a_number_beside_a_list_is_named_where_it_is(raw, path, expected, got):
+    err = assert_refused(raw, path, expected, got)
+    assert "lengths" not in str(err)
+
+
+def test_rows_alike_in_length_but_not_below_name_the_row_and_both_shapes():
+    raw = net(data={"X": [[[1, 2], [3, 4]], [[1, 2, 3], [4, 5, 6]]], "Y": [[1], [2]]})
+    assert_refused(raw, "data.X[1]", "expected shape (2, 2), as data.X[0] has", "got (2, 3)")
 
 
 def _param_shape_error(raw):

@@ -75,12 +75,9 @@ def array(value, path, source):
         if isinstance(v, list):
             if not v:
                 raise SpecError(p, "expected numbers, got an empty list", source)
-            shapes = {walk(item, f"{p}[{i}]", depth + 1) for i, item in enumerate(v)}
-            if len(shapes) > 1:
-                raise SpecError(p, "rows of different lengths: expected a rectangular array "
-                                   f"(one inner list per row, all the same length), got lengths "
-                                   f"{sorted(s[0] if s else 1 for s in shapes)}", source)
-            return (len(v), *shapes.pop())
+            shapes = [walk(item, f"{p}[{i}]", depth + 1) for i, item in enumerate(v)]
+            _rectangular(v, shapes, p, source)
+            return (len(v), *shapes[0])
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise SpecError(p, f"expected a number, got {kind(v)}", source)
         if (isinstance(v, int) and abs(v) > _FLOAT_MAX) or not math.isfinite(v):
@@ -88,6 +85,37 @@ def array(value, path, source):
         return ()
     walk(value, path, 0)
     return np.asarray(value, dtype=np.float64)
+
+
+def _rectangular(rows, shapes, path, source):
+    """Refuse the list ``rows`` at ``path`` unless its items, of ``shapes``, are alike: a number beside a list
+    (or lists nested to other depths) is named where it is; rows of different lengths, by their lengths."""
+    first = shapes[0]
+    for i, shape in enumerate(shapes):
+        if shape == first:
+            continue
+        if len(shape) != len(first):
+            at, there, got = _first_unlike(rows[0], rows[i], f"{path}[0]", f"{path}[{i}]")
+            like = f"a list of {len(there)}" if isinstance(there, list) else "a number"
+            raise SpecError(at, f"expected {like}, as {at.replace(f'{path}[{i}]', f'{path}[0]', 1)} is, got "
+                                f"{kind(got)}: every row of an array holds the same kind of thing", source)
+        if shape[0] != first[0]:
+            raise SpecError(path, "rows of different lengths: expected a rectangular array (one inner list per row, "
+                                  f"all the same length), got lengths {sorted({s[0] for s in shapes})}", source)
+        raise SpecError(f"{path}[{i}]", f"rows of different lengths: expected shape {first}, as {path}[0] has, "
+                                        f"got {shape}", source)
+
+
+def _first_unlike(a, b, path_a, path_b):
+    """(path into b, a's item there, b's item there) of the first place where one of two rows holds a number and
+    the other a list."""
+    if isinstance(a, list) and isinstance(b, list):
+        for j, (x, y) in enumerate(zip(a, b)):
+            found = _first_unlike(x, y, f"{path_a}[{j}]", f"{path_b}[{j}]")
+            if found:
+                return found
+        return None
+    return None if isinstance(a, list) == isinstance(b, list) else (path_b, a, b)
 
 
 def _ndarray(value, path, source):
