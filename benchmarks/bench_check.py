@@ -9,6 +9,9 @@ tables, every ratio against a baseline measured in the same run:
    backprop, finite differences, comparison, result) against the per-element loop of
    ``bench_numeric.py`` (two forward passes per element, run with one BLAS thread, its fastest),
    for 16-32-16-4 and 64-128-64-10 (N=32, tanh hidden, linear output, mse). Targets: 30× and 200×. Beside
+   it, the same check of the network of the same depth whose every layer is two wide (2-2-2-2): the cost of the
+   check's stages whatever the network's size, and the loop's time over it, the most any check of that fixed cost
+   could reach. Beside
    it, the same loop with a forward pass of bare NumPy, as a learner writes it (gradcheck's forward pass keeps
    what the shape trace and the rounding model need: the baseline loop takes 1.3-1.7 times as long), and the
    whole check's ratio against that;
@@ -98,6 +101,8 @@ def _whole(name, target, repeat):
         t_plain, plain = best_of(lambda: plain_loop_gradient(params, X, Y), repeat)
     t_check, result = best_of(lambda: check_network(spec, symbolic="off", mode="full"), max(repeat, 20))
     t_fd, fd = best_of(lambda: numeric_gradient(spec, params, X, Y), max(repeat, 20))
+    tiny = mlp([2] * (len(spec.layers) + 1))  # the same pipeline on the smallest network of the same depth
+    t_tiny, _ = best_of(lambda: check_network(tiny, symbolic="off", mode="full"), max(repeat, 20))
     for mine, theirs in zip(plain, fd.grads):  # the hand-written loop computes the same gradient
         for key in mine:
             assert np.allclose(mine[key], theirs[key], rtol=1e-4, atol=1e-8), f"{name}: hand-written loop, d{key}"
@@ -106,6 +111,9 @@ def _whole(name, target, repeat):
             [name, p, f"check_network, full, {'PASS' if result.passed else 'FAIL'}", f"{t_check:.4f}",
              f"{speed:.1f}x", f"{target:g}x", "yes" if speed >= target else "NO"],
             [name, p, "numeric_gradient alone (for comparison)", f"{t_fd:.4f}", f"{t_loop / t_fd:.1f}x", "", ""],
+            [name, p, f"check_network of {'-'.join(['2'] * (len(spec.layers) + 1))}, the check's fixed cost at this "
+                      "depth (the ratio: the most a check could reach that cost no more)", f"{t_tiny:.4f}",
+             f"{t_loop / t_tiny:.1f}x", "", ""],
             [name, p, "per-element loop, hand-written NumPy forward", f"{t_plain:.4f}", f"{t_loop / t_plain:.1f}x",
              "", ""],
             [name, p, "check_network against the hand-written loop", "", f"{t_plain / t_check:.1f}x", "", ""]]

@@ -10,12 +10,19 @@ random (the same ones for the same seed) and changes one to three of the numbers
 * a target of 0 given a share of 1e-300 … 1e-17 (beside a 1, a sum that rounds to 1), or a row of targets
   smoothed by 1e-16 … 0.1.
 
+With ``--structure`` the JSON itself is mutated instead, one or two places anywhere in it (every worked example
+and saved case is a source): a key deleted or an unknown one added; a value replaced by one of another type (a
+string for a number, null, a list around it, a boolean), by an edge of its own type (0, −1, 10^9, 1e308, 5e-324),
+or a name by another of the catalogue's names or a misspelt one; a list shortened, lengthened, rotated, emptied
+or nested once more. Such input must pass or be refused on *one line* naming where it is wrong (``gradcheck:
+FILE: json.path: ...``); a refusal of several lines, or a traceback, counts as a *bad refusal*.
+
 Then ``python -m gradcheck case.json --quiet --symbolic off`` runs on the result (in this process, through
 :func:`gradcheck.cli.main`). Its reference backprop is correct by construction, so the exit code must be 0 (pass)
 or 2 (the input refused, as for a loss that is not finite); an exit of 1 is a *false FAIL* of the judge, and any
-exception a *crash*. The table counts each, and each false FAIL or crash is written to ``--out`` (default: a new
-temporary folder) as the mutated net.json with what was changed in its ``description``, to replay with
-``python -m gradcheck CASE.json``.
+exception a *crash*. The table counts each, and each false FAIL, crash or bad refusal is written to ``--out``
+(default: a new temporary folder) as the mutated net.json with what was changed in its ``description``, to replay
+with ``python -m gradcheck CASE.json``.
 """
 
 from __future__ import annotations
@@ -40,12 +47,13 @@ sys.path.insert(0, str(ROOT))  # this checkout's gradcheck, whatever copy the en
 from gradcheck.cli import main as cli  # noqa: E402
 
 
-def sources():
-    """(file name, net.json dict) of every example and saved case that gives params or data."""
+def sources(every=False):
+    """(file name, net.json dict) of every example and saved case that gives params or data (``every``: of every
+    one)."""
     out = []
     for path in sorted((ROOT / "derivations").glob("*.json")) + sorted((ROOT / "tests" / "cases").glob("*.json")):
         net = json.loads(path.read_text())
-        if isinstance(net, dict) and "layers" in net and ("params" in net or "data" in net):
+        if isinstance(net, dict) and "layers" in net and (every or "params" in net or "data" in net):
             out.append((path.name, net))
     return out
 
@@ -113,16 +121,82 @@ def mutate(net, rng):
     return changed
 
 
+#: Names a mutated string may become: the catalogue's kinds, activations, losses and options, and near misses.
+NAMES = ("relu", "tanh", "sigmoid", "softmax", "linear", "leaky_relu", "gelu", "elu", "softplus", "mse",
+         "cross_entropy", "quadratic", "svm", "sse", "dense", "conv2d", "maxpool2d", "avgpool2d", "batchnorm",
+         "layernorm", "lstm", "rnn", "gru", "embedding", "attention", "dropout", "flatten", "add", "column", "row",
+         "sum", "mean", "per_sample", "l1", "l2", "", "x", "Dense", "RELU")
+
+
+def places(tree, at=()):
+    """The paths of every value under ``tree`` (the first six items of a list: its numbers are not the point)."""
+    yield at
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from places(value, (*at, key))
+    elif isinstance(tree, list):
+        for i, value in enumerate(tree[:6]):
+            yield from places(value, (*at, i))
+
+
+def _other(old, rng):
+    """What a value of ``old``'s type may become."""
+    if isinstance(old, bool) or old is None:
+        return rng.choice([0, 1, "yes", None, [], {}])
+    if isinstance(old, int):
+        return rng.choice([0, -1, 1, old + 1, old - 1, 2 * old, 10**9, 10**30, -10**9, 2.5, "3", None, [old], True])
+    if isinstance(old, float):
+        return rng.choice([0.0, -old, 1e308, -1e308, 5e-324, 1e200 * old, 1, "nan", "1.0", None, [old], True])
+    if isinstance(old, str):
+        return rng.choice([*NAMES, None, 3, [old], {}])
+    if isinstance(old, list):
+        return rng.choice([old[:-1], old + old[-1:], old[1:] + old[:1], [old], [], None, 3, "x", [[]], [None]])
+    if isinstance(old, dict):
+        return rng.choice([None, [], "x", 1, {}, [old], {**old, rng.choice(list(old) or ["k"]): None}])
+    return None
+
+
+def reshape(net, rng):
+    """Change the structure of ``net`` (a copy) at one or two places in place; [(path, what became of it)]."""
+    changed = []
+    for _ in range(rng.choice([1, 1, 2])):
+        path = rng.choice([p for p in places(net) if p and not (p[0] in ("params", "data") and len(p) > 4)])
+        parent, old = get(net, path[:-1]), get(net, path)
+        r = rng.random()
+        if r < 0.15 and isinstance(parent, dict):
+            del parent[path[-1]]
+            changed.append((path, "deleted"))
+        elif r < 0.2 and isinstance(parent, dict):
+            key = rng.choice(["extra", "unit", "activations", "Units"])
+            parent[key] = rng.choice([1, "x", None])
+            changed.append(((*path[:-1], key), "added"))
+        else:
+            put(net, path, _other(old, rng))
+            changed.append((path, f"{json.dumps(old)[:40]} -> {json.dumps(get(net, path))[:40]}"))
+    return changed
+
+
 def run(net):
-    """The command line's exit code on ``net`` (0, 1 or 2), or the name of the exception it raised."""
+    """(The command line's exit code on ``net`` (0, 1 or 2), or the name of the exception it raised; what it
+    wrote to stderr)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp, "case.json")
         path.write_text(json.dumps(net))
+        err = io.StringIO()
         try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                return cli([str(path), "--quiet", "--symbolic", "off"])
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                return cli([str(path), "--quiet", "--symbolic", "off"]), err.getvalue()
         except BaseException as error:  # a crash is what is being counted
-            return f"crash: {type(error).__name__}"
+            return f"crash: {type(error).__name__}", err.getvalue()
+
+
+def outcome_of(code, err):
+    """passed, refused, false FAIL, bad refusal (not one line naming where) or crash: ..."""
+    if code == 2:
+        lines = err.strip().splitlines()
+        one = len(lines) == 1 and lines[0].startswith("gradcheck: ") and "Traceback" not in err
+        return "refused" if one else "bad refusal"
+    return {0: "passed", 1: "false FAIL"}.get(code, str(code))
 
 
 def main(argv=None):
@@ -130,26 +204,28 @@ def main(argv=None):
     parser.add_argument("--count", type=int, default=400)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--structure", action="store_true", help="mutate the JSON's structure, not its numbers")
     args = parser.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="gradcheck-fuzz-"))
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(args.seed)
-    pool = sources()
+    pool = sources(every=args.structure)
     counts, by_source = Counter(), Counter()
     for it in range(args.count):
         name, base = rng.choice(pool)
         net = copy.deepcopy(base)
-        changed = mutate(net, rng)
-        code = run(net)
-        outcome = {0: "passed", 2: "refused"}.get(code, "false FAIL" if code == 1 else str(code))
+        changed = reshape(net, rng) if args.structure else mutate(net, rng)
+        outcome = outcome_of(*run(net))
         counts[outcome] += 1
         if outcome not in ("passed", "refused"):
             by_source[name] += 1
-            net["description"] = f"fuzz_cases.py seed {args.seed} run {it}, from {name}: changed {changed}"
+            if isinstance(net, dict):
+                net["description"] = f"fuzz_cases.py seed {args.seed} run {it}, from {name}: changed {changed}"
             (out / f"{Path(name).stem}_{args.seed}_{it}.json").write_text(json.dumps(net, indent=1) + "\n")
-    rows = [[key, counts.get(key, 0)] for key in ("passed", "refused", "false FAIL")]
+    rows = [[key, counts.get(key, 0)] for key in ("passed", "refused", "false FAIL", "bad refusal")]
     rows += [[key, n] for key, n in sorted(counts.items()) if key.startswith("crash")]
-    print(f"{args.count} mutated networks from {len(pool)} examples and saved cases, seed {args.seed}")
+    what = "restructured" if args.structure else "mutated"
+    print(f"{args.count} {what} networks from {len(pool)} examples and saved cases, seed {args.seed}")
     print(tabulate(rows, headers=["outcome", "networks"]))
     if by_source:
         print(f"\nwritten to {out}: " + ", ".join(f"{n} from {name}" for name, n in by_source.items()))
