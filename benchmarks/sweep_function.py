@@ -8,14 +8,18 @@ Run: ``python benchmarks/sweep_function.py [--count N] [--seed S]`` (a minute or
 * ``quartic``: Σ(x − c)⁴ + ½Σ(x − c)²;
 * ``cancelling``: Σ softplus(u) − log 2 − u/2, u = A(x − c): u²/8 in exact arithmetic near u = 0, and computed
   there the rounding of log 2's terms (1e-16), a function that is all rounding;
-* ``smooth``: Σ log cosh(A x) + ½‖x‖², at a generic point (not a minimum).
+* ``smooth``: Σ log cosh(A x) + ½‖x‖², at a generic point (not a minimum);
+* ``offset``: the same plus a constant of 1e3 to 1e8, as a sum over many terms carries the others: f rounds at
+  ε times that, which hides the gradient at the default steps and not at wider ones.
 
 The function is evaluated in float64 as a user writes it (one whose value at x itself overflows is left out and
 counted: ``check_function`` reports that as a problem, there is no gradient to judge); the gradient handed to
 ``check_function`` is the exact one, computed with mpmath at 50 digits and rounded to float64. A FAIL of it is a
 *false FAIL*. Then one element of that gradient ×1.001 (a slip of 1e-3, a hundred times the default rtol): *caught*
 when the check fails. Slips that no float64 difference can resolve (an element far below the function's rounding)
-are counted too, so the caught fraction is a floor, not a rate of misses.
+are counted too, so the caught fraction is a floor, not a rate of misses; a slipped element judged *good* is a
+false pass (it must not happen: the wider steps that clear an element the default ones leave open must not clear
+a slip).
 """
 
 from __future__ import annotations
@@ -80,8 +84,20 @@ def _smooth(A, Am, c):
     return f, grad
 
 
-#: Each kind: (f, its gradient at 50 digits) from A (float64 and mpmath) and c; "smooth" is taken at a generic point.
-KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth}
+def _offset(A, Am, c):
+    size = 10.0 ** (3 + 5 * (abs(float(c[0])) % 1))  # 1e3 to 1e8, drawn with c
+
+    def f(v):
+        return size + np.sum(np.log(np.cosh(A @ v))) + 0.5 * np.sum(v ** 2)
+
+    _, grad = _smooth(A, Am, c)
+    return f, grad
+
+
+#: Each kind: (f, its gradient at 50 digits) from A (float64 and mpmath) and c; "smooth" and "offset" are taken at a
+#: generic point.
+KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth,
+         "offset": _offset}
 
 
 def draw(kind, rng):
@@ -90,7 +106,7 @@ def draw(kind, rng):
     c = rng.standard_normal(d) * 10 ** rng.uniform(-3, 3)
     off = rng.standard_normal(d) * 10 ** rng.uniform(-25, -3) * np.maximum(1, np.abs(c)) ** rng.integers(0, 2)
     A = rng.standard_normal((d + 2, d)) * 10 ** rng.uniform(-2, 2)
-    x = rng.standard_normal(d) if kind == "smooth" else c + off
+    x = rng.standard_normal(d) if kind in ("smooth", "offset") else c + off
     f, grad = KINDS[kind](A, mpmath.matrix(A.tolist()), c)
     return f, (lambda v: np.array([float(g) for g in grad(v)])), x
 
@@ -99,7 +115,7 @@ def sweep(count, seed):
     rows, t0 = [], time.process_time()
     for k, kind in enumerate(KINDS):
         rng = np.random.default_rng([seed, k])
-        n = false_fail = slips = caught = inconclusive = unfit = 0
+        n = false_fail = slips = caught = cleared = inconclusive = unfit = 0
         for _ in range(count):
             f, exact, x = draw(kind, rng)
             g = exact(x)
@@ -120,13 +136,15 @@ def sweep(count, seed):
                 slipped = g.copy()
                 slipped[at] *= 1.001
                 slips += 1
-                caught += not check_function(f, lambda v, s=slipped: s.copy(), x.copy()).passed
-        rows.append([kind, n, unfit, false_fail, inconclusive, slips, caught])
-    total = [sum(r[i] for r in rows) for i in range(1, 7)]
+                slip = check_function(f, lambda v, s=slipped: s.copy(), x.copy())
+                caught += not slip.passed
+                cleared += slip.tensors[0].verdict("analytic").ravel()[at] == "good"
+        rows.append([kind, n, unfit, false_fail, inconclusive, slips, caught, cleared])
+    total = [sum(r[i] for r in rows) for i in range(1, 8)]
     print(tabulate([*rows, ["total", *total]],
                    ["kind", "functions", "not finite at x (left out)", "false FAIL",
                     "correct with an inconclusive element", "slips of 1e-3",
-                    "caught"], tablefmt="github"))
+                    "caught", "slipped element judged good"], tablefmt="github"))
     print(f"{time.process_time() - t0:.1f} s CPU")
     return total
 

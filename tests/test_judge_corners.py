@@ -572,6 +572,51 @@ def test_check_function_near_a_minimum_resolves_a_gradient_of_the_functions_own_
     assert not slipped.passed, str(slipped)
 
 
+def _big_sum():
+    """f = 1e6 + Σ log cosh(A x) + ½‖x‖² (a sum whose other terms carry 1e6), its exact gradient, and x, where the
+    default steps leave x[0] and x[3] (gradients of -0.30 and -0.12) undecided."""
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(6, 4))
+    x = rng.normal(size=4) * 0.3
+
+    def f(v):
+        return 1e6 + np.sum(np.log(np.cosh(A @ v))) + 0.5 * np.sum(v ** 2)
+
+    def g(v):
+        return A.T @ np.tanh(A @ v) + v
+    return f, g, x
+
+
+def test_check_function_resolves_with_wider_steps_what_a_large_sum_s_rounding_hides():
+    """A function that sums many terms rounds at ε times its size: at 1e6, 2e-10, which at the default steps of
+    6e-6 puts 4e-5 on every difference quotient and left gradients of -0.30 and -0.12 inconclusive at rtol 1e-5.
+    At wider steps the rounding falls below the tolerance before the truncation rises to it: every element is
+    good, and each estimate kept from the wider steps has a bound within the tolerance that holds the exact
+    value."""
+    f, g, x = _big_sum()
+    result = check_function(f, g, x.copy())
+    t = result.tensors[0]
+    assert result.passed and set(t.verdict("analytic").flat) == {"good"}, str(result)
+    exact = g(x)
+    assert np.all(np.abs(t.values["numeric"] - exact) <= t.bound)
+    assert np.all(t.bound[[0, 3]] <= 1e-5 * np.abs(exact[[0, 3]]))
+
+
+@pytest.mark.parametrize("factor", [1.0001, 0.9999, -1.0])
+def test_wider_steps_never_clear_a_slip_the_default_steps_leave_open(factor):
+    """The wider steps only clear an element: x[0] slipped by a ten-thousandth (ten times rtol), which the default
+    steps leave open under a sum of 1e6, is never good; the other elements are; a slip the default steps resolve
+    (its sign flipped) fails."""
+    f, g, x = _big_sum()
+    slipped = g(x)
+    slipped[0] *= factor
+    result = check_function(f, lambda v: slipped.copy(), x.copy())
+    verdicts = result.tensors[0].verdict("analytic")
+    assert verdicts[0] != "good" and set(verdicts[1:]) == {"good"}, str(result)
+    if factor < 0:
+        assert not result.passed and verdicts[0] == "wrong", str(result)
+
+
 def test_check_function_allows_for_a_function_that_is_all_rounding():
     """softplus(u) − log 2 − u/2 at u = A(x − c) = 0 is 0 with a gradient of 0, and near it u²/8, but computed it is
     the rounding of log 2's terms, 1e-16. Its differences at the steps a kink test takes were bounded by ε·|f|
