@@ -95,7 +95,7 @@ def _rectangular(rows, shapes, path, source):
         if shape == first:
             continue
         if len(shape) != len(first):
-            at, there, got = _first_unlike(rows[0], rows[i], f"{path}[0]", f"{path}[{i}]")
+            at, there, got = _first_unlike(rows[0], rows[i], f"{path}[{i}]")
             like = f"a list of {len(there)}" if isinstance(there, list) else "a number"
             raise SpecError(at, f"expected {like}, as {at.replace(f'{path}[{i}]', f'{path}[0]', 1)} is, got "
                                 f"{kind(got)}: every row of an array holds the same kind of thing", source)
@@ -106,16 +106,16 @@ def _rectangular(rows, shapes, path, source):
                                         f"got {shape}", source)
 
 
-def _first_unlike(a, b, path_a, path_b):
-    """(path into b, a's item there, b's item there) of the first place where one of two rows holds a number and
-    the other a list."""
+def _first_unlike(a, b, path):
+    """(its path, a's item there, b's item there) of the first place where one of two rows holds a number and the
+    other a list; ``path``: b's."""
     if isinstance(a, list) and isinstance(b, list):
         for j, (x, y) in enumerate(zip(a, b)):
-            found = _first_unlike(x, y, f"{path_a}[{j}]", f"{path_b}[{j}]")
+            found = _first_unlike(x, y, f"{path}[{j}]")
             if found:
                 return found
         return None
-    return None if isinstance(a, list) == isinstance(b, list) else (path_b, a, b)
+    return None if isinstance(a, list) == isinstance(b, list) else (path, a, b)
 
 
 def _ndarray(value, path, source):
