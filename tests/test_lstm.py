@@ -180,3 +180,30 @@ def test_output_change_is_the_forward_pass_of_the_moved_params(convention, seque
 def test_the_sympy_opinion_agrees_on_one_step():
     result = check_network(_spec(convention="column", sequences=False, steps=1, features=2, units=1, after=1))
     assert result.passed and "symbolic" in result.checked, str(result)
+
+
+def test_an_output_gate_saturated_toward_0_allows_for_the_other_formula_of_sigma():
+    """A gate σ = (1 + tanh(a/2))/2 is good to ε/4 absolute, one computed as 1/(1 + e^(−a)) to ε relative: under
+    output gates saturated toward 0 the two put h 4e-4 apart, and the dense layer above has W gradients as far
+    apart for a correct backprop computing either. SymPy's form (the second) was called suspicious, and so is a
+    backprop whose forward computes σ that way; the lstm's output rounding now allows for it: both pass, and a
+    slip of 3e-3 in that W still fails."""
+    from gradcheck.symbolic.derive import derive
+
+    net = json.loads((Path(__file__).parent / "cases" / "lstm_output_gate_formula_under_a_dense_layer.json")
+                     .read_text())
+    assert check_network(net, symbolic="on").passed
+    spec = load_spec(net)
+    exact_sigma = derive(spec, expand="auto")
+
+    def impl(params, X, Y, slip=1.0):  # the reference's gradients, the dense layer's from h with σ = 1/(1 + e^(−a))
+        _, grads = backprop(spec, params, X, spec.targets(Y))
+        grads[1]["W"] = exact_sigma.gradients(params, X, Y)[1]["W"] * np.array([[slip, 1.0], [1.0, 1.0], [1.0, 1.0]])
+        return grads
+
+    other = check_network(net, impl, symbolic="off")
+    w = other.tensor("W1")
+    assert other.passed and set(w.verdict("impl").flat) == {"good"}, str(other)
+    assert np.abs(w.values["impl"] - w.values["numeric"]).max() > 1e-4 * np.abs(w.values["numeric"]).max()
+    slipped = check_network(net, lambda p, X, Y: impl(p, X, Y, slip=1.003), symbolic="off")
+    assert not slipped.passed and slipped.tensor("W1").verdict("impl")[0, 0] in ("wrong", "suspicious")

@@ -291,6 +291,24 @@ class LSTM(Recurrent):
         return (np.abs(pre) * da, i * dc * g, f * dc * c_prev, o * dh * np.abs(tc), g * dc * i,
                 (f * c_prev + i * g) * dc, np.abs(tc) * dh * o, np.abs(hs) * dh)
 
+    def output_rounding(self, cache, params, a_prev, conv):
+        """How far a correct forward pass's h may be from this one's, in units of ε (shaped like the output). A
+        gate σ = (1 + tanh(a/2))/2 is good to ε/4 absolute, and one computed as 1/(1 + e^(−a)) to ε relative: where
+        a gate saturates toward 0 the two differ far beyond ε·|h| (an output gate of 3e-14 puts 5e-4 of itself on
+        h), and the gradients of the layers h feeds multiply that. Carried through c_t = f·c_(t−1) + i·g over the
+        steps, and into h_t = o·tanh(c_t)."""
+        _, gates, c, tc, _, pre = cache
+        H = self.width
+        di, df, do = (sigmoid_error(gates[..., k * H:(k + 1) * H], pre[..., k * H:(k + 1) * H]) for k in range(3))
+        f, o, g = np.abs(gates[..., H:2 * H]), np.abs(gates[..., 2 * H:3 * H]), np.abs(gates[..., 3 * H:])
+        c_prev = np.abs(previous(c))
+        dc = np.empty_like(c)
+        carried = 0.0
+        for t in range(c.shape[-2]):
+            carried = f[..., t, :] * carried + df[..., t, :] * c_prev[..., t, :] + di[..., t, :] * g[..., t, :]
+            dc[..., t, :] = carried
+        return self._output(do * np.abs(tc) + o * (1.0 - tc * tc) * dc, conv)
+
     _bptt = bptt  # the name the known mistakes' backward (recurrent.slip) calls
 
     # -- symbolic form -----------------------------------------------------------------------
