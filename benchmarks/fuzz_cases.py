@@ -18,11 +18,12 @@ or nested once more. Such input must pass or be refused on *one line* naming whe
 FILE: json.path: ...``); a refusal of several lines, or a traceback, counts as a *bad refusal*.
 
 Then ``python -m gradcheck case.json --quiet --symbolic off`` runs on the result (in this process, through
-:func:`gradcheck.cli.main`). Its reference backprop is correct by construction, so the exit code must be 0 (pass)
-or 2 (the input refused, as for a loss that is not finite); an exit of 1 is a *false FAIL* of the judge, and any
-exception a *crash*. The table counts each, and each false FAIL, crash or bad refusal is written to ``--out``
-(default: a new temporary folder) as the mutated net.json with what was changed in its ``description``, to replay
-with ``python -m gradcheck CASE.json``.
+:func:`gradcheck.cli.main`; ``--symbolic on`` adds SymPy's opinion, whose float64 evaluation must pass too). Its
+reference backprop is correct by construction, so the exit code must be 0 (pass) or 2 (the input refused, as for a
+loss that is not finite); an exit of 1 is a *false FAIL* of the judge, and any exception a *crash*. The table
+counts each, and each false FAIL, crash or bad refusal is written to ``--out`` (default: a new temporary folder) as
+the mutated net.json with what was changed in its ``description``, to replay with ``python -m gradcheck
+CASE.json``.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ def reshape(net, rng):
     return changed
 
 
-def run(net):
+def run(net, symbolic="off"):
     """(The command line's exit code on ``net`` (0, 1 or 2), or the name of the exception it raised; what it
     wrote to stderr)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -185,7 +186,7 @@ def run(net):
         err = io.StringIO()
         try:
             with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                return cli([str(path), "--quiet", "--symbolic", "off"]), err.getvalue()
+                return cli([str(path), "--quiet", "--symbolic", symbolic]), err.getvalue()
         except BaseException as error:  # a crash is what is being counted
             return f"crash: {type(error).__name__}", err.getvalue()
 
@@ -205,6 +206,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=None)
     parser.add_argument("--structure", action="store_true", help="mutate the JSON's structure, not its numbers")
+    parser.add_argument("--symbolic", choices=("off", "auto", "on"), default="off",
+                        help="SymPy's opinion too (default off; on: every network, a few times slower)")
     args = parser.parse_args(argv)
     out = Path(args.out or tempfile.mkdtemp(prefix="gradcheck-fuzz-"))
     out.mkdir(parents=True, exist_ok=True)
@@ -215,7 +218,7 @@ def main(argv=None):
         name, base = rng.choice(pool)
         net = copy.deepcopy(base)
         changed = reshape(net, rng) if args.structure else mutate(net, rng)
-        outcome = outcome_of(*run(net))
+        outcome = outcome_of(*run(net, args.symbolic))
         counts[outcome] += 1
         if outcome not in ("passed", "refused"):
             by_source[name] += 1
