@@ -617,6 +617,25 @@ def test_wider_steps_never_clear_a_slip_the_default_steps_leave_open(factor):
         assert not result.passed and verdicts[0] == "wrong", str(result)
 
 
+def test_a_slip_that_agrees_with_a_vague_first_estimate_by_chance_is_estimated_again_and_fails():
+    """½‖A(x − c)‖² one ulp of x from its minimum: the gradient is −1.7795e-16, and the first central difference
+    −1.78128e-16 ± 8.8e-18, a thousandth off and known to 5%. A slip of a thousandth agreed with it to 6e-6 and was
+    called good, so no more was done. An estimate known to worse than 1% is estimated again wherever the gradient
+    agrees with it: the slip fails, the exact gradient is good."""
+    A = np.array([[-5.157080179562527], [-53.27839286150898], [20.431081301286266]])
+    c = np.array([0.00038929746650764044])
+    x = np.array([0.0003892974665076404])
+
+    def f(v):
+        return 0.5 * np.sum((A @ (v - c)) ** 2)
+
+    exact = np.array([-1.779507371006411e-16])
+    good = check_function(f, lambda v: exact.copy(), x.copy())
+    assert good.passed and good.tensors[0].verdict("analytic")[0] == "good", str(good)
+    slipped = check_function(f, lambda v: exact * 1.001, x.copy())
+    assert not slipped.passed and slipped.tensors[0].verdict("analytic")[0] in ("wrong", "suspicious"), str(slipped)
+
+
 def test_check_function_allows_for_a_function_that_is_all_rounding():
     """softplus(u) − log 2 − u/2 at u = A(x − c) = 0 is 0 with a gradient of 0, and near it u²/8, but computed it is
     the rounding of log 2's terms, 1e-16. Its differences at the steps a kink test takes were bounded by ε·|f|
