@@ -53,7 +53,7 @@ import numpy as np
 from ..defaults import ATOL, MARGIN, RTOL
 
 __all__ = ["ATOL", "BANDS", "MARGIN", "RTOL", "SUSPICIOUS", "TINY", "UNDERFLOW", "errors", "judged_together",
-           "low_precision", "verdict_codes", "verdicts", "within_rtol"]
+           "low_precision", "outvoted", "verdict_codes", "verdicts", "within_rtol"]
 
 #: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
 #: no gradient there can be judged relatively (the hardware's floor, not a tolerance).
@@ -141,6 +141,25 @@ def judged_together(parts, rtol, atol, margin=MARGIN):
         out.append(tuple(x[at:at + size].reshape(shape) for x in whole))
         at += size
     return out
+
+
+def outvoted(lone, reference, numeric, rtol=RTOL, atol=ATOL, bound=None, margin=MARGIN):
+    """Boolean mask: where the opinion ``lone`` differs from the finite difference ``numeric`` beyond what the
+    tolerance and the difference's own ``bound`` explain, while ``reference`` (the reference backprop) is within
+    them (good or inconclusive, without any allowance for rounding): two independent opinions against one (all
+    three finite).
+
+    >>> outvoted([1.0, 1.5, 2.0], [1.0, 1.0, 2.5], [1.0, 1.0, 2.0]).tolist()
+    [False, True, False]
+    >>> outvoted([1e-6, 1e-6], [1e-20, 1e-6], [0.0, 0.0], bound=[1e-15, 1e-15]).tolist()
+    [True, False]
+    """
+    lone, reference, numeric = (np.asarray(x, float) for x in (lone, reference, numeric))
+    slack = atol + (0.0 if bound is None else margin * np.asarray(bound, float))
+    with np.errstate(invalid="ignore"):
+        agree = np.abs(reference - numeric) <= rtol * np.maximum(np.abs(reference), np.abs(numeric)) + slack
+        apart = np.abs(lone - numeric) > rtol * np.maximum(np.abs(lone), np.abs(numeric)) + slack
+    return agree & apart & np.isfinite(lone)
 
 
 def within_rtol(analytic, numeric, rtol=RTOL, atol=ATOL):

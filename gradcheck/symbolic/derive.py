@@ -112,11 +112,13 @@ class DerivedElement:
 @dataclass
 class Opinion:
     """SymPy's gradients at the data (``grads``: a list of dicts like the params) and, per layer, {kind: bool
-    array} of the elements it could not evaluate there (``skipped``), with a ``note`` saying why (or None)."""
+    array} of the elements it could not evaluate there (``skipped``), with a ``note`` saying why (or None);
+    ``met``: the floating-point errors NumPy met evaluating its forms ("overflow", "invalid value")."""
 
     grads: list
     skipped: list
     note: str | None = None
+    met: frozenset = frozenset()
 
 
 @dataclass(repr=False)
@@ -222,14 +224,14 @@ class Derivation:
         names = [f"{name}[{', '.join(map(str, idx))}]" for name, layer, kind, _ in self.spec.param_names()
                  for idx in zip(*np.nonzero(skipped[layer][kind]))]
         if not names:
-            return Opinion(grads, skipped)
+            return Opinion(grads, skipped, met=frozenset(met))
         layers = sorted({layer for layer, s in enumerate(skipped) if any(m.any() for m in s.values())})
         where = _first_not_finite(known(), dict(self._steps()))
         note = (f"SymPy's form could not be evaluated here, {len(names)} element(s) of layer{'s' * (len(layers) > 1)} "
                 f"{', '.join(map(str, layers))} not evaluated ({', '.join(names[:4])}{', …' if len(names) > 4 else ''})"
                 f"{where}{' (NumPy: ' + ', '.join(sorted(met)) + ')' if met else ''}; not judged, the reference "
                 "backprop's values there are finite and judged")
-        return Opinion(grads, skipped, note)
+        return Opinion(grads, skipped, note, frozenset(met))
 
     def _evaluate(self, params, X, Y):
         """(gradients, a function giving {symbol: value}, the floating-point errors NumPy met)."""
