@@ -27,7 +27,7 @@ from ..numeric.methods import lookup
 from ..numeric.network import numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
 from ..reference.backprop import not_finite, reference_pass
-from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
+from ..reference.rounding import backprop_rounding, low_precision_rounding, random_signs, unseen
 from ..spec.arrays import given_batch, given_targets, parse_params
 from ..spec.parse import load_spec
 from ..threads import blas_threads, check_threads
@@ -225,30 +225,66 @@ def symbolic_stage(s, opts):
     sympy_says = s.derivation.opinion(s.params, s.X, s.Y, s.reference)
     s.opinions["symbolic"], s.unevaluated = sympy_says.grads, sympy_says.skipped
     s.notes += [sympy_says.note] if sympy_says.note else []
-    if sympy_says.met:
-        _outvoted(s, opts, sympy_says.met)
+    _outvoted(s, opts, sympy_says.met)
+
+
+#: How many times SymPy's forms are evaluated again at inputs one ulp away, to measure their own rounding where
+#: their values alone disagree.
+SYMPY_PROBES = 2
 
 
 def _outvoted(s, opts, met):
-    """Where SymPy's forms overflowed in float64 (NumPy ``met`` it on the way), its values are not judged where
-    they alone disagree: the reference backprop and the finite differences, independent of each other, agree
-    within the tolerance and the difference's bound, and SymPy's value does not. Its forms round in an order of
-    their own, and at such sizes lose what the other two keep (a batchnorm over a unit under a weight of 3.4e103:
-    25% off in the embedding's gradients). Where nothing overflowed, a value of SymPy's that disagrees is judged
-    (a wrong derivation fails)."""
+    """SymPy's values are not judged where they alone disagree (the reference backprop and the finite differences,
+    independent of each other, agree within the tolerance and the difference's bound, and SymPy's value does not)
+    and its float64 evaluation cannot be trusted there: its forms overflowed on the way (NumPy ``met`` it), or its
+    value moves by more than the tolerance when the params and inputs move by an ulp (its forms round in an order
+    of their own, and sums of terms of 1e39 that cancel leave it 1.5 where the gradient is 0). A batchnorm under a
+    weight of 3.4e103 put it 25% off in the embedding's gradients. Elsewhere a value of SymPy's that disagrees is
+    judged (a wrong derivation fails)."""
     atol = opts.atol or 0.0
+    lone = [{kind: outvoted(np.asarray(g, float), s.reference[layer][kind], s.numeric.grads[layer][kind],
+                            opts.rtol, atol, bound=s.numeric.bounds[layer][kind]) for kind, g in grads.items()}
+            for layer, grads in enumerate(s.opinions["symbolic"])]
+    if not any(m.any() for layer in lone for m in layer.values()):
+        return
+    if met:
+        why = f"{', '.join(sorted(met))} on the way"
+    else:
+        spread = _sympy_spread(s)
+        for layer, masks in enumerate(lone):
+            for kind, mask in masks.items():
+                mine = np.abs(np.asarray(s.opinions["symbolic"][layer][kind], float))
+                mask &= ~(spread[layer][kind] <= opts.rtol * mine + atol)
+        why = "its values moving beyond the tolerance when the inputs move by an ulp"
     names = []
     for name, layer, kind, _ in s.spec.param_names():
-        mine = np.asarray(s.opinions["symbolic"][layer][kind], float)
-        lone = outvoted(mine, s.reference[layer][kind], s.numeric.grads[layer][kind], opts.rtol, atol,
-                        bound=s.numeric.bounds[layer][kind])
-        if lone.any():
-            s.unevaluated[layer][kind] = np.asarray(s.unevaluated[layer][kind], bool) | lone
-            names += [f"{name}[{', '.join(map(str, idx))}]" for idx in zip(*np.nonzero(lone))]
+        if lone[layer][kind].any():
+            s.unevaluated[layer][kind] = np.asarray(s.unevaluated[layer][kind], bool) | lone[layer][kind]
+            names += [f"{name}[{', '.join(map(str, idx))}]" for idx in zip(*np.nonzero(lone[layer][kind]))]
     if names:
-        s.notes.append(f"SymPy's form, evaluated in float64 ({', '.join(sorted(met))} on the way), disagrees at "
-                       f"{len(names)} element(s) ({', '.join(names[:4])}{', …' if len(names) > 4 else ''}) where the "
-                       "reference backprop and the finite differences agree: its own rounding there, not judged")
+        s.notes.append(f"SymPy's form, evaluated in float64 ({why}), disagrees at {len(names)} element(s) "
+                       f"({', '.join(names[:4])}{', …' if len(names) > 4 else ''}) where the reference backprop and "
+                       "the finite differences agree: its own rounding there, not judged")
+
+
+def _sympy_spread(s):
+    """Per layer and param, the largest move of SymPy's values when every param and input (not token ids, not the
+    targets) moves by an ulp with random signs, over :data:`SYMPY_PROBES` draws."""
+    rng = np.random.default_rng([s.spec.seed or 0, 0x5E])
+    shapes = s.spec.param_shapes()
+    spread = [{kind: np.zeros(np.shape(g)) for kind, g in grads.items()} for grads in s.opinions["symbolic"]]
+    eps = np.finfo(float).eps
+    for _ in range(SYMPY_PROBES):
+        params = [{k: v * (1 + eps * random_signs(rng, np.shape(v))) if k in shapes[layer] else v
+                   for k, v in p.items()} for layer, p in enumerate(s.params)]
+        X = s.X if s.spec.tokens else s.X * (1 + eps * random_signs(rng, np.shape(s.X)))
+        with np.errstate(all="ignore"):
+            moved = s.derivation.gradients(params, X, s.Y)
+            for layer, grads in enumerate(moved):
+                for kind, g in grads.items():
+                    step = np.abs(np.asarray(g, float) - np.asarray(s.opinions["symbolic"][layer][kind], float))
+                    spread[layer][kind] = np.fmax(spread[layer][kind], np.where(np.isfinite(step), step, np.inf))
+    return spread
 
 
 def user_stage(s, opts):
