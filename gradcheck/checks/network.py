@@ -119,6 +119,7 @@ class _Network:
     problems: list = field(default_factory=list)  # problems of the check as a whole
     derivation: object = None
     unevaluated: list | None = None  # per layer, the elements SymPy's forms could not evaluate
+    sympy_met: frozenset = frozenset()  # the floating-point errors NumPy met evaluating SymPy's forms
     user: object = None  # UserGradients of the user's backprop
     stray: list = field(default_factory=list)  # problems with keys no tensor has
     found: list = field(default_factory=list)  # a sampled check's directional derivatives
@@ -225,7 +226,7 @@ def symbolic_stage(s, opts):
     sympy_says = s.derivation.opinion(s.params, s.X, s.Y, s.reference)
     s.opinions["symbolic"], s.unevaluated = sympy_says.grads, sympy_says.skipped
     s.notes += [sympy_says.note] if sympy_says.note else []
-    _outvoted(s, opts, sympy_says.met)
+    s.sympy_met = sympy_says.met
 
 
 #: How many times SymPy's forms are evaluated again at inputs one ulp away, to measure their own rounding where
@@ -235,18 +236,25 @@ SYMPY_PROBES = 2
 
 def _outvoted(s, opts, met):
     """SymPy's values are not judged where they alone disagree (the reference backprop and the finite differences,
-    independent of each other, agree within the tolerance and the difference's bound, and SymPy's value does not)
+    independent of each other, agree within the tolerance, the difference's bound and the rounding a correct
+    backprop is allowed, and SymPy's value does not)
     and its float64 evaluation cannot be trusted there: its forms overflowed on the way (NumPy ``met`` it), or its
     value moves by more than the tolerance when the params and inputs move by an ulp (its forms round in an order
     of their own, and sums of terms of 1e39 that cancel leave it 1.5 where the gradient is 0). A batchnorm under a
     weight of 3.4e103 put it 25% off in the embedding's gradients. Elsewhere a value of SymPy's that disagrees is
     judged (a wrong derivation fails)."""
     atol = opts.atol or 0.0
-    lone = [{kind: outvoted(np.asarray(g, float), s.reference[layer][kind], s.numeric.grads[layer][kind],
-                            opts.rtol, atol, bound=s.numeric.bounds[layer][kind]) for kind, g in grads.items()}
-            for layer, grads in enumerate(s.opinions["symbolic"])]
+    sympy, numeric = s.opinions["symbolic"], s.numeric
+    if not any(outvoted(np.asarray(g, float), numeric.grads[layer][kind], numeric.grads[layer][kind], opts.rtol,
+                        atol, bound=numeric.bounds[layer][kind]).any()
+               for layer, grads in enumerate(sympy) for kind, g in grads.items()):
+        return False  # SymPy agrees with the differences everywhere: the common case, decided at once
+    allowed = s.backprop_rounding()  # where the reference agrees only with the rounding it is allowed
+    lone = [{kind: outvoted(np.asarray(g, float), s.reference[layer][kind], numeric.grads[layer][kind], opts.rtol,
+                            atol + tolerance().rounding(allowed[layer][kind]), bound=numeric.bounds[layer][kind])
+             for kind, g in grads.items()} for layer, grads in enumerate(sympy)]
     if not any(m.any() for layer in lone for m in layer.values()):
-        return
+        return False
     if met:
         why = f"{', '.join(sorted(met))} on the way"
     else:
@@ -265,6 +273,7 @@ def _outvoted(s, opts, met):
         s.notes.append(f"SymPy's form, evaluated in float64 ({why}), disagrees at {len(names)} element(s) "
                        f"({', '.join(names[:4])}{', …' if len(names) > 4 else ''}) where the reference backprop and "
                        "the finite differences agree: its own rounding there, not judged")
+    return bool(names)
 
 
 def _sympy_spread(s):
@@ -380,6 +389,8 @@ def judge_stage(s, opts):
         tensors = _tensors(s, opts)
         if narrow.still_narrow(s, tensors, resolved):
             tensors = _tensors(s, opts)
+    if "symbolic" in s.opinions and _outvoted(s, opts, s.sympy_met):  # on the differences as they now stand
+        tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "
             "(errors spread thinly over many elements); run with mode='full'"
