@@ -15,7 +15,7 @@ from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..heap import keep_heap
-from ..judge.bands import ATOL, RTOL, UNDERFLOW, judged_together, outvoted, within_rtol
+from ..judge.bands import ATOL, RTOL, UNDERFLOW, beyond, judged_together, outvoted, within_rtol
 from ..judge.compare import TensorCheck
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
@@ -27,7 +27,7 @@ from ..numeric.methods import lookup
 from ..numeric.network import numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
 from ..reference.backprop import not_finite, reference_pass
-from ..reference.rounding import backprop_rounding, low_precision_rounding, random_signs, unseen
+from ..reference.rounding import EPS, backprop_rounding, low_precision_rounding, random_signs, ulp_moved, unseen
 from ..spec.arrays import given_batch, given_targets, parse_params
 from ..spec.parse import load_spec
 from ..threads import blas_threads, check_threads
@@ -237,16 +237,15 @@ SYMPY_PROBES = 2
 def _outvoted(s, opts, met):
     """SymPy's values are not judged where they alone disagree (the reference backprop and the finite differences,
     independent of each other, agree within the tolerance, the difference's bound and the rounding a correct
-    backprop is allowed, and SymPy's value does not)
-    and its float64 evaluation cannot be trusted there: its forms overflowed on the way (NumPy ``met`` it), or its
-    value moves by more than the tolerance when the params and inputs move by an ulp (its forms round in an order
-    of their own, and sums of terms of 1e39 that cancel leave it 1.5 where the gradient is 0). A batchnorm under a
-    weight of 3.4e103 put it 25% off in the embedding's gradients. Elsewhere a value of SymPy's that disagrees is
-    judged (a wrong derivation fails)."""
+    backprop is allowed, and SymPy's value does not) and its float64 evaluation cannot be trusted there: its forms
+    overflowed on the way (NumPy ``met`` it), or its value moves by more than the tolerance when the params and
+    inputs move by an ulp (its forms round in an order of their own, and sums of terms of 1e39 that cancel leave it
+    1.5 where the gradient is 0). A batchnorm under a weight of 3.4e103 put it 25% off in the embedding's
+    gradients. Elsewhere a value of SymPy's that disagrees is judged (a wrong derivation fails). True if any
+    element was left unjudged."""
     atol = opts.atol or 0.0
     sympy, numeric = s.opinions["symbolic"], s.numeric
-    if not any(outvoted(np.asarray(g, float), numeric.grads[layer][kind], numeric.grads[layer][kind], opts.rtol,
-                        atol, bound=numeric.bounds[layer][kind]).any()
+    if not any(beyond(g, numeric.grads[layer][kind], opts.rtol, atol, bound=numeric.bounds[layer][kind]).any()
                for layer, grads in enumerate(sympy) for kind, g in grads.items()):
         return False  # SymPy agrees with the differences everywhere: the common case, decided at once
     allowed = s.backprop_rounding()  # where the reference agrees only with the rounding it is allowed
@@ -261,8 +260,7 @@ def _outvoted(s, opts, met):
         spread = _sympy_spread(s)
         for layer, masks in enumerate(lone):
             for kind, mask in masks.items():
-                mine = np.abs(np.asarray(s.opinions["symbolic"][layer][kind], float))
-                mask &= ~(spread[layer][kind] <= opts.rtol * mine + atol)
+                mask &= ~(spread[layer][kind] <= opts.rtol * np.abs(np.asarray(sympy[layer][kind], float)) + atol)
         why = "its values moving beyond the tolerance when the inputs move by an ulp"
     names = []
     for name, layer, kind, _ in s.spec.param_names():
@@ -280,13 +278,9 @@ def _sympy_spread(s):
     """Per layer and param, the largest move of SymPy's values when every param and input (not token ids, not the
     targets) moves by an ulp with random signs, over :data:`SYMPY_PROBES` draws."""
     rng = np.random.default_rng([s.spec.seed or 0, 0x5E])
-    shapes = s.spec.param_shapes()
     spread = [{kind: np.zeros(np.shape(g)) for kind, g in grads.items()} for grads in s.opinions["symbolic"]]
-    eps = np.finfo(float).eps
-    for _ in range(SYMPY_PROBES):
-        params = [{k: v * (1 + eps * random_signs(rng, np.shape(v))) if k in shapes[layer] else v
-                   for k, v in p.items()} for layer, p in enumerate(s.params)]
-        X = s.X if s.spec.tokens else s.X * (1 + eps * random_signs(rng, np.shape(s.X)))
+    for params in ulp_moved(s.spec, s.params, rng, SYMPY_PROBES):
+        X = s.X if s.spec.tokens else s.X * (1 + EPS * random_signs(rng, np.shape(s.X)))
         with np.errstate(all="ignore"):
             moved = s.derivation.gradients(params, X, s.Y)
             for layer, grads in enumerate(moved):

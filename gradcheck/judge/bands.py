@@ -52,7 +52,7 @@ import numpy as np
 
 from ..defaults import ATOL, MARGIN, RTOL
 
-__all__ = ["ATOL", "BANDS", "MARGIN", "RTOL", "SUSPICIOUS", "TINY", "UNDERFLOW", "errors", "judged_together",
+__all__ = ["ATOL", "BANDS", "MARGIN", "RTOL", "SUSPICIOUS", "TINY", "UNDERFLOW", "beyond", "errors", "judged_together",
            "low_precision", "outvoted", "verdict_codes", "verdicts", "within_rtol"]
 
 #: Where float64 underflows: numbers this close to the smallest normal (2.2e-308) have lost digits, and
@@ -143,6 +143,19 @@ def judged_together(parts, rtol, atol, margin=MARGIN):
     return out
 
 
+def beyond(value, numeric, rtol=RTOL, atol=ATOL, bound=None, margin=MARGIN):
+    """Boolean mask: where ``value`` differs from the finite difference ``numeric`` beyond the tolerance and what the
+    difference's own ``bound`` explains (False where either is NaN).
+
+    >>> beyond([1.0, 1.5, np.nan], [1.0, 1.0, 1.0]).tolist()
+    [False, True, False]
+    """
+    value, numeric = np.asarray(value, float), np.asarray(numeric, float)
+    slack = atol + (0.0 if bound is None else margin * np.asarray(bound, float))
+    with np.errstate(invalid="ignore"):
+        return np.abs(value - numeric) > rtol * np.maximum(np.abs(value), np.abs(numeric)) + slack
+
+
 def outvoted(lone, reference, numeric, rtol=RTOL, atol=ATOL, bound=None, margin=MARGIN):
     """Boolean mask: where the opinion ``lone`` differs from the finite difference ``numeric`` beyond what the
     tolerance and the difference's own ``bound`` explain, while ``reference`` (the reference backprop) is within
@@ -155,11 +168,8 @@ def outvoted(lone, reference, numeric, rtol=RTOL, atol=ATOL, bound=None, margin=
     [True, False]
     """
     lone, reference, numeric = (np.asarray(x, float) for x in (lone, reference, numeric))
-    slack = atol + (0.0 if bound is None else margin * np.asarray(bound, float))
-    with np.errstate(invalid="ignore"):
-        agree = np.abs(reference - numeric) <= rtol * np.maximum(np.abs(reference), np.abs(numeric)) + slack
-        apart = np.abs(lone - numeric) > rtol * np.maximum(np.abs(lone), np.abs(numeric)) + slack
-    return agree & apart & np.isfinite(lone)
+    agree = np.isfinite(reference) & np.isfinite(numeric) & ~beyond(reference, numeric, rtol, atol, bound, margin)
+    return agree & beyond(lone, numeric, rtol, atol, bound, margin) & np.isfinite(lone)
 
 
 def within_rtol(analytic, numeric, rtol=RTOL, atol=ATOL):

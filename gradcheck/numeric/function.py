@@ -135,9 +135,9 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     out, fmax = _kink_aware(f_batch, theta, f0, a, settings, rounding)
     method = methods.lookup(settings.method)
     if settings.step is None and not method.complex and settings.eps == EPS and theta.size:
-        how = (method, settings, rounding, fmax)
-        _refine_undecided(f_batch, theta, f0, np.asarray(a, float), how, out)
-        _grow_undecided(f_batch, theta, f0, np.asarray(a, float), how, out)
+        a, how = np.asarray(a, float), (method, settings, rounding, fmax)
+        _refine_undecided(f_batch, theta, f0, a, how, out)
+        _grow_undecided(f_batch, theta, f0, a, how, out)
     return out
 
 

@@ -30,7 +30,7 @@ from ..catalogue.losses import loss_of, normaliser
 from .backprop import backprop, forward, fused_loss, loss_frame, pass_back, reference_pass, unrows
 
 __all__ = ["DRAWS", "LOW_PRECISION_RUNS", "SIGMAS", "backprop_rounding", "low_precision_rounding", "random_signs",
-           "unseen"]
+           "ulp_moved", "unseen"]
 
 EPS = np.finfo(np.float64).eps
 #: The smallest output error a loss of squares still sees (smaller ones square to below the smallest normal).
@@ -132,19 +132,25 @@ def _carried(spec, params, X, fw, seed=0):
     sum rounds like w moved by an ulp; where a layer's sum cancels far below its terms (two channels of ±0.44
     summed by equal weights to 1e-17), that rounding is all the value there is, and every output above it, and
     every gradient, carries it. (All params moved alike would only scale such a sum: the signs must differ.)"""
-    trainable = spec.param_shapes()
-    keys = [(i, key) for i, p in enumerate(params) for key in p if key in trainable[i]]
-    ends = np.cumsum([0] + [np.size(params[i][key]) for i, key in keys])
-    factors = 1.0 + EPS * random_signs(np.random.default_rng([seed, 0xF0D]), (DRAWS, int(ends[-1])))
     worst = np.zeros(np.shape(fw.output))
     with np.errstate(all="ignore"):
-        for factor in factors:
-            moved = [dict(p) for p in params]
-            for (i, key), start, end in zip(keys, ends[:-1], ends[1:]):
-                moved[i][key] = params[i][key] * factor[start:end].reshape(np.shape(params[i][key]))
+        for moved in ulp_moved(spec, params, np.random.default_rng([seed, 0xF0D]), DRAWS):
             move = np.abs(forward(spec, moved, X).output - fw.output)
             worst = np.maximum(worst, np.where(np.isfinite(move), move, 0.0))
     return worst / EPS
+
+
+def ulp_moved(spec, params, rng, draws):
+    """``draws`` copies of ``params``, in each every trainable element moved by one ulp, up or down at random (the
+    signs of all of them drawn at once, draw by draw); buffers stay as they are."""
+    trainable = spec.param_shapes()
+    keys = [(i, key) for i, p in enumerate(params) for key in p if key in trainable[i]]
+    ends = np.cumsum([0] + [np.size(params[i][key]) for i, key in keys])
+    for factor in 1.0 + EPS * random_signs(rng, (draws, int(ends[-1]))):
+        moved = [dict(p) for p in params]
+        for (i, key), start, end in zip(keys, ends[:-1], ends[1:]):
+            moved[i][key] = params[i][key] * factor[start:end].reshape(np.shape(params[i][key]))
+        yield moved
 
 
 def _unit(spec, fw):
