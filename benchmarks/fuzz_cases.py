@@ -45,6 +45,8 @@ from tabulate import tabulate
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gradcheck, whatever copy the environment has installed
 
+from gradcheck.catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES  # noqa: E402
+from gradcheck.catalogue.losses import REDUCTIONS  # noqa: E402
 from gradcheck.cli import main as cli  # noqa: E402
 
 
@@ -59,16 +61,20 @@ def sources(every=False):
     return out
 
 
-def numbers(tree, at=()):
-    """The paths of every number (not a bool) under ``tree``."""
+def places(tree, at=(), items=None):
+    """The paths of every value under ``tree`` (of a list, its first ``items`` only, where given)."""
+    yield at
     if isinstance(tree, dict):
         for key, value in tree.items():
-            yield from numbers(value, (*at, key))
+            yield from places(value, (*at, key), items)
     elif isinstance(tree, list):
-        for i, value in enumerate(tree):
-            yield from numbers(value, (*at, i))
-    elif isinstance(tree, (int, float)) and not isinstance(tree, bool):
-        yield at
+        for i, value in enumerate(tree[:items]):
+            yield from places(value, (*at, i), items)
+
+
+def numbers(tree):
+    """The paths of every number (not a bool) under ``tree``."""
+    return (p for p in places(tree) if isinstance(v := get(tree, p), (int, float)) and not isinstance(v, bool))
 
 
 def get(tree, path):
@@ -122,22 +128,12 @@ def mutate(net, rng):
     return changed
 
 
-#: Names a mutated string may become: the catalogue's kinds, activations, losses and options, and near misses.
-NAMES = ("relu", "tanh", "sigmoid", "softmax", "linear", "leaky_relu", "gelu", "elu", "softplus", "mse",
-         "cross_entropy", "quadratic", "svm", "sse", "dense", "conv2d", "maxpool2d", "avgpool2d", "batchnorm",
-         "layernorm", "lstm", "rnn", "gru", "embedding", "attention", "dropout", "flatten", "add", "column", "row",
-         "sum", "mean", "per_sample", "l1", "l2", "", "x", "Dense", "RELU")
-
-
-def places(tree, at=()):
-    """The paths of every value under ``tree`` (the first six items of a list: its numbers are not the point)."""
-    yield at
-    if isinstance(tree, dict):
-        for key, value in tree.items():
-            yield from places(value, (*at, key))
-    elif isinstance(tree, list):
-        for i, value in enumerate(tree[:6]):
-            yield from places(value, (*at, i))
+#: Names a mutated string may become: the catalogue's kinds, activations, losses, conventions, bias styles and
+#: reductions, the penalties, and near misses.
+NAMES = (*LAYER_KINDS, *ACTIVATIONS, *LOSSES, *CONVENTIONS, *BIAS_STYLES, *REDUCTIONS, "l1", "l2", "", "x", "Dense",
+         "RELU")
+#: A list's first this many items are mutated (its numbers are not the point).
+ITEMS = 6
 
 
 def _other(old, rng):
@@ -161,7 +157,8 @@ def reshape(net, rng):
     """Change the structure of ``net`` (a copy) at one or two places in place; [(path, what became of it)]."""
     changed = []
     for _ in range(rng.choice([1, 1, 2])):
-        path = rng.choice([p for p in places(net) if p and not (p[0] in ("params", "data") and len(p) > 4)])
+        path = rng.choice([p for p in places(net, items=ITEMS)
+                           if p and not (p[0] in ("params", "data") and len(p) > 4)])
         parent, old = get(net, path[:-1]), get(net, path)
         r = rng.random()
         if r < 0.15 and isinstance(parent, dict):
