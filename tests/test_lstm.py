@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from oracles import assert_one_mistake_named, assert_output_change_is_forward
+from oracles import assert_one_mistake_named, assert_output_change_is_forward, case
 
 from gradcheck import check_network, load_spec
 from gradcheck.cli import main
@@ -190,8 +190,7 @@ def test_an_output_gate_saturated_toward_0_allows_for_the_other_formula_of_sigma
     slip of 3e-3 in that W still fails."""
     from gradcheck.symbolic.derive import derive
 
-    net = json.loads((Path(__file__).parent / "cases" / "lstm_output_gate_formula_under_a_dense_layer.json")
-                     .read_text())
+    net = case("lstm_output_gate_formula_under_a_dense_layer")
     assert check_network(net, symbolic="on").passed
     spec = load_spec(net)
     exact_sigma = derive(spec, expand="auto")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import sympy as sp
-from oracles import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, make_spec, random_spec
+from oracles import BIASES, CONVENTIONS, HIDDEN, OUTPUT_FOR, case, make_spec, random_spec
 
 from gradcheck import check_network, load_spec
 from gradcheck.catalogue import LOSSES
@@ -306,20 +306,13 @@ def test_auto_divides_its_limit_by_the_costliest_layer_and_a_recurrent_one_by_it
     assert limit_of(dense) == SYMBOLIC_LIMIT and all(ly.symbolic_cost == 1.0 for ly in dense.layers)
 
 
-def _case(name):
-    import json
-    from pathlib import Path
-
-    return json.loads((Path(__file__).parent / "cases" / f"{name}.json").read_text())
-
-
 def test_sympy_is_not_judged_where_its_float64_rounding_alone_disagrees():
     """A batchnorm under a weight of 3.4e103: SymPy's forms overflow on the way, round the norm in an order of
     their own and are 25% off where the reference backprop and the finite differences agree. They were called
     wrong (a FAIL with no user code); those elements are now not judged, with a note naming them, the others are
     judged as before, and a user's backprop with a slip there still fails. Where nothing overflows, a SymPy value
     that disagrees is judged (``test_symbolic_stable``: a wrong one fails)."""
-    net = _case("sympy_rounds_a_batchnorm_under_a_weight_of_3e103")
+    net = case("sympy_rounds_a_batchnorm_under_a_weight_of_3e103")
     result = check_network(net, symbolic="on")
     assert result.passed, str(result)
     note = next(n for n in result.notes if "SymPy's form, evaluated in float64 (overflow on the way), disagrees" in n)
@@ -342,7 +335,7 @@ def test_sympy_is_not_judged_where_an_ulp_moves_it_beyond_the_tolerance(monkeypa
     for gradients of 0 that the reference backprop and the finite differences agree on, and nothing overflows.
     Evaluated again with every param and input moved by an ulp, its values move by as much: those elements are
     not judged, with a note saying why. Where its value is stable under that move, a wrong one still fails."""
-    net = _case("sympy_sums_an_input_of_4e39_in_its_own_order")
+    net = case("sympy_sums_an_input_of_4e39_in_its_own_order")
     result = check_network(net, symbolic="on")
     assert result.passed, str(result)
     assert any("its values moving beyond the tolerance when the inputs move by an ulp" in n for n in result.notes)
@@ -357,6 +350,6 @@ def test_sympy_alone_is_weighed_against_the_differences_as_they_stand_and_the_re
     """A conv sum that cancels to rounding: SymPy gives -8.1e-39 for a W5 gradient whose finite difference, estimated
     again at its own steps, is -4.8e-41, and the reference agrees with it only within its rounding allowance. Taken
     before the second estimates and without the allowance, SymPy was not seen to be alone, and failed the check."""
-    result = check_network(_case("sympy_off_where_the_reference_agrees_with_its_allowance"), symbolic="on")
+    result = check_network(case("sympy_off_where_the_reference_agrees_with_its_allowance"), symbolic="on")
     assert result.passed, str(result)
     assert any("SymPy's form, evaluated in float64" in n and "W5" in n for n in result.notes), result.notes
