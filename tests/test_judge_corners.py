@@ -1152,14 +1152,15 @@ def test_a_feature_within_the_steps_is_resolved_at_smaller_steps():
     gives the differences' value as the estimate combines them: the slope changes within the steps. At 1/128 of
     them it still does; at 1/16384 the field is flat and the difference gives the slope at θ: good, judged against
     that estimate, with the default steps' kept beside it. A user's value of the default steps' estimate is wrong
-    there (it was inconclusive), and a slip where the differences resolve the gradient is still wrong."""
+    there (it was inconclusive), and a slip where the differences resolve the gradient is still wrong. (The bound
+    of that estimate, 9e-4 of it, counts each σ gate's rounding grid of ε/4: several gates are below 1e-6.)"""
     net = case("lstm_feature_within_the_steps")
     correct = check_network(net, symbolic="off")
     assert correct.passed, str(correct)
     Wx0 = correct.tensor("Wx0")
     backprop, numeric = Wx0.values["backprop"][11, 0], Wx0.values["numeric"][11, 0]
     assert abs(backprop - 3.23393261013e-11) < 1e-9 * backprop
-    assert Wx0.verdict("backprop")[11, 0] == "good" and abs(numeric - backprop) <= Wx0.bound[11, 0] < 1e-4 * backprop
+    assert Wx0.verdict("backprop")[11, 0] == "good" and abs(numeric - backprop) <= Wx0.bound[11, 0] < 1e-3 * backprop
     first, _ = (x[11, 0] for x in Wx0.replaced)
     assert abs(first - backprop) > 0.1 * backprop  # the premise: the default steps' estimate is 17% off
     at = 11 * Wx0.shape[1]

@@ -22,7 +22,7 @@ import numpy as np
 
 from .base import Recorder
 from .mistakes import KnownMistake, where
-from .recurrent import SIGMOID, TANH, Recurrent, previous, rows, sigmoid_error, slope_error, states_of
+from .recurrent import EPS, SIGMOID, TANH, Recurrent, previous, rows, sigmoid_error, slope_error, states_of
 from .recurrent import slip as _slip
 
 __all__ = ["LSTM"]
@@ -106,6 +106,14 @@ MISTAKES = (
         f"T = {ls[0].steps} steps, so dWx, dWh and db add every step's share (+=); the backward pass kept only "
         "the last step it visited (t = 0)"), _slip(Slip(sum_time=False)), applies=lambda ly: ly.steps > 1),
 )
+
+
+def _grid(a):
+    """The rounding of a gate (1 + tanh(a/2))/2 from the grid of ε/4 it lies on, in units of ε: ¼ where its exact
+    value and 1 minus it are both above ε/16, so that steps along a may move it from one grid point to the next (a
+    gate of 1e-15 moves in stairs of 6% of itself, which a finite difference crosses where the gate at θ is exact);
+    0 where it rounds to 0 or 1 and stays there."""
+    return np.where(np.exp(-np.abs(a)) >= EPS / 16, 0.25, 0.0)
 
 
 @dataclass(frozen=True, repr=False)
@@ -280,13 +288,14 @@ class LSTM(Recurrent):
     def step_rounding(self, delta, cache, params, conv):
         """|x|·|∂C/∂x| of every value each step rounds (the gates' input a_t, i, f, o, g, c_t, tanh(c_t), h_t), for
         the loss's rounding model. A gate σ = (1 + tanh(a/2))/2 is good to ε/4 absolute, not relative: it counts
-        with its distance from σ(a_t) (in units of ε/2); c_t = f·c_(t−1) + i·g as the sum of its terms."""
+        with its distance from σ(a_t), and at least ε/4, the grid it lies on, wherever it is not saturated to an
+        exact 0 or 1 (:func:`_grid`); c_t = f·c_(t−1) + i·g as the sum of its terms."""
         _, gates, c, tc, hs, pre = cache
         H = self.width
         da, dh, dc = (np.abs(v) for v in self._through_time(delta, cache, params, conv))
-        i, f, o = (np.abs(gates[..., k * H:(k + 1) * H]) + 2 * sigmoid_error(gates[..., k * H:(k + 1) * H],
-                                                                              pre[..., k * H:(k + 1) * H])
-                   for k in range(3))
+        i, f, o = (np.abs(gates[..., k * H:(k + 1) * H]) + 2 * np.maximum(
+            sigmoid_error(gates[..., k * H:(k + 1) * H], pre[..., k * H:(k + 1) * H]),
+            _grid(pre[..., k * H:(k + 1) * H])) for k in range(3))
         g, c_prev = np.abs(gates[..., 3 * H:]), np.abs(previous(c))
         return (np.abs(pre) * da, i * dc * g, f * dc * c_prev, o * dh * np.abs(tc), g * dc * i,
                 (f * c_prev + i * g) * dc, np.abs(tc) * dh * o, np.abs(hs) * dh)
