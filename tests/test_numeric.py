@@ -427,3 +427,22 @@ def test_layers_taking_their_step_levels_together_give_each_layer_s_own_numbers(
         for a, b in zip(getattr(together, part), getattr(alone, part)):
             for key in a:
                 np.testing.assert_array_equal(a[key], b[key], err_msg=f"{part} {key}")
+
+
+def test_the_noise_lines_directions_are_the_same_draws_when_kept():
+    """The noise lines' ±1 directions of a small network are kept between checks: the same draws as fresh ones, in
+    the same order, read-only (a line reads them and never writes them); a large network's are drawn each time."""
+    from gradcheck.numeric import noise
+    from gradcheck.reference.rounding import random_signs
+
+    shapes = ((("W", (3, 2)), ("b", (2,))), (), (("W", (2, 1)),))
+    noise._SIGNS_KEPT.clear()
+    first = noise._line_signs(5, shapes)
+    assert noise._line_signs(5, shapes) is first and noise._line_signs(6, shapes) is not first
+    rng = np.random.default_rng([5, 0xEC])
+    for layer, kept in zip(shapes, first):
+        assert list(kept) == [key for key, _ in layer]
+        for key, shape in layer:
+            assert np.array_equal(kept[key], random_signs(rng, shape)) and not kept[key].flags.writeable
+    big = ((("W", (noise.SIGNS_KEPT + 1,)),),)
+    assert noise._line_signs(5, big) is not noise._line_signs(5, big)

@@ -183,17 +183,43 @@ def layer_rounding(net, seed=0, seen=None, step=None):
     params."""
     spec, params, X, Y = net.spec, net.params, net.X, net.Y
     model = forward_rounding(spec, params, X, Y, seen, fw=net.base)
-    rng = np.random.default_rng([seed, 0xEC])
+    shapes = tuple(tuple((key, np.shape(params[i][key])) for key in trainable)
+                   for i, trainable in enumerate(spec.param_shapes()))
     out = []
-    for i, trainable in enumerate(spec.param_shapes()):
-        if not trainable:
+    for i, signs in enumerate(_line_signs(seed, shapes)):
+        if not signs:
             out.append((0.0, 0.0))
             continue
-        signs = {key: random_signs(rng, np.shape(params[i][key])) for key in trainable}
+        trainable = list(signs)
         size = sum(int(np.size(params[i][key])) for key in trainable)
         origin = 0.0 if step is None else 2 * step / np.sqrt(max(size, 1))
         probe, line = _probe_and_line(net, i, trainable, signs, origin)
         out.append((max(probe, float(model[i])), line))
+    return out
+
+
+#: The draws of :func:`_line_signs` are kept for networks of at most this many params (a property test checks
+#: hundreds of small networks of a few shapes; a large network's draws cost little beside its passes).
+SIGNS_KEPT = 2**16
+_SIGNS_KEPT = {}
+
+
+def _line_signs(seed, shapes):
+    """Per layer, {param: ±1 array} of the noise lines' directions (``shapes``: per layer, its trainable (key,
+    shape) pairs), drawn from ``seed`` in that order: the same draws every call, so kept (read-only) for the last
+    few small networks."""
+    key = (seed, shapes)
+    if key in _SIGNS_KEPT:
+        return _SIGNS_KEPT[key]
+    rng = np.random.default_rng([seed, 0xEC])
+    out = tuple({name: random_signs(rng, shape) for name, shape in layer} for layer in shapes)
+    if sum(math.prod(shape) for layer in shapes for _, shape in layer) <= SIGNS_KEPT:
+        for layer in out:
+            for v in layer.values():
+                v.setflags(write=False)
+        if len(_SIGNS_KEPT) >= 8:
+            _SIGNS_KEPT.pop(next(iter(_SIGNS_KEPT)))
+        _SIGNS_KEPT[key] = out
     return out
 
 
