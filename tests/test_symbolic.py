@@ -340,9 +340,12 @@ def test_sympy_is_not_judged_where_an_ulp_moves_it_beyond_the_tolerance(monkeypa
     assert result.passed, str(result)
     assert any("its values moving beyond the tolerance when the inputs move by an ulp" in n for n in result.notes)
     assert "unchecked" in set(result.tensor("W0").verdict("symbolic").flat)
-    import gradcheck.checks.network as network
+    import gradcheck.checks.symbolic as opinion
 
-    monkeypatch.setattr(network, "SYMPY_PROBES", 0)  # no measured spread: every lone disagreement is judged
+    monkeypatch.setattr(opinion, "SYMPY_PROBES", 0)  # no measured spread: the exact evaluation alone settles it
+    alone = check_network(net, symbolic="on")
+    assert alone.passed and any("evaluated to 60 digits" in n for n in alone.notes), str(alone)
+    monkeypatch.setattr(opinion, "EXACT_ELEMENTS", 0)  # nor an exact one: every lone disagreement is judged
     assert not check_network(net, symbolic="on").passed
 
 
@@ -353,3 +356,44 @@ def test_sympy_alone_is_weighed_against_the_differences_as_they_stand_and_the_re
     result = check_network(case("sympy_off_where_the_reference_agrees_with_its_allowance"), symbolic="on")
     assert result.passed, str(result)
     assert any("SymPy's form, evaluated in float64" in n and "W5" in n for n in result.notes), result.notes
+
+
+def test_sympy_is_not_judged_where_its_float64_value_is_not_its_forms_value(monkeypatch):
+    """A batchnorm over values alike to their last digits under an output weight of 7.5e14: SymPy's forms in float64
+    give −3e-4 for β's first gradient, stable under an ulp's move, nothing overflowing; the same forms evaluated to
+    60 digits from the same numbers give 18,875, and the finite differences and the reference backprop of the
+    float64 network agree on 29.5. SymPy's float64 value is not its forms' value: not judged, with a note. Without
+    the exact evaluation SymPy failed the check; a wrong form is still wrong, and a user's slip still fails."""
+    import gradcheck.checks.symbolic as opinion
+    from gradcheck.symbolic.derive import Derivation
+
+    net = case("sympy_float64_is_not_its_forms_value_under_a_weight_of_7e14")
+    result = check_network(net, symbolic="on")
+    assert result.passed, str(result)
+    note = next(n for n in result.notes if "not that of its forms evaluated to 60 digits" in n)
+    assert "beta1[0]" in note
+    beta = result.tensor("beta1")
+    assert beta.verdict("symbolic")[0] == "unchecked" and beta.verdict("backprop")[0] == "good"
+    assert abs(beta.values["symbolic"][0] - beta.values["numeric"][0]) > 0.5 * abs(beta.values["numeric"][0])
+    spec = load_spec(net)
+
+    def slipped(params, X, Y):
+        _, grads = backprop(spec, params, X, spec.targets(Y))
+        grads[1]["beta"][0] *= 1.25
+        return grads
+
+    assert not check_network(net, slipped, symbolic="on").passed
+    chains = Derivation._chains
+
+    def wrong_form(self):  # β's second chain rule 10% off: wrong at any precision
+        forms = chains(self)
+        at = next(k for k, e in enumerate(self.elements) if e.name == "beta1" and e.index == (1,))
+        forms[at] = sp.Rational(11, 10) * forms[at]
+        return forms
+
+    with monkeypatch.context() as m:
+        m.setattr(Derivation, "_chains", wrong_form)
+        wrong = check_network(net, symbolic="on")
+        assert not wrong.passed and wrong.tensor("beta1").verdict("symbolic")[1] == "wrong", str(wrong)
+    monkeypatch.setattr(opinion, "EXACT_ELEMENTS", 0)
+    assert not check_network(net, symbolic="on").passed

@@ -18,9 +18,9 @@ from sympy.core.basic import _args_sortkey
 
 from .special import SELU_ALPHA, SELU_LAMBDA
 
-__all__ = ["FORMS", "NetFunctionBase", "Phi", "elu", "gelu", "gelu_tanh", "hinge", "hinge_prime", "is_window_max",
-           "leaky_relu", "log_softmax", "product", "relu", "selu", "sigmoid", "softmax", "softplus", "total",
-           "window_max"]
+__all__ = ["FORMS", "NetFunctionBase", "Phi", "elementary", "elu", "gelu", "gelu_tanh", "hinge", "hinge_prime",
+           "is_window_max", "leaky_relu", "log_softmax", "product", "relu", "selu", "sigmoid", "softmax", "softplus",
+           "total", "window_max"]
 
 
 def product(*factors):
@@ -89,6 +89,22 @@ class NetFunctionBase(sp.Function):
         """The leading arguments as printed below the head (softmax's i)."""
         return ",".join(str(a) for a in self.args[:self.index_args])
 
+    def elementary(self):
+        """The same function written in SymPy's own functions (exp, log, tanh, erf, Max, Piecewise), which
+        ``evalf`` evaluates to any precision (see :func:`elementary`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no elementary form")
+
+
+
+def elementary(expr):
+    """``expr`` with every catalogue function written in SymPy's own (:meth:`NetFunctionBase.elementary`), so that
+    ``evalf`` gives its value to any precision.
+
+    >>> import sympy as sp
+    >>> elementary(sigmoid(sp.Symbol("z")) + relu(sp.Symbol("z")))
+    Piecewise((z, z > 0), (0, True)) + 1/(1 + exp(-z))
+    """
+    return expr.replace(lambda e: isinstance(e, NetFunctionBase), lambda e: e.elementary())
 
 class ParamFunctionBase(NetFunctionBase):
     """An activation with parameters: ``f(p_1, …, z)`` printed ``f_{p_1,…}(z)``; differentiated in z only."""
@@ -125,6 +141,9 @@ class sigmoid(NetFunctionBase):  # noqa: N801 - printed name
     def _sympystr(self, printer):
         return "σ(%s)" % printer._print(self.args[0])
 
+    def elementary(self):
+        return self._eval_rewrite_as_exp(*self.args)
+
 
 class relu(NetFunctionBase):  # noqa: N801
     """relu(z) = max(0, z); d/dz = [z > 0] (0 at the kink z = 0, as NumPy code does)."""
@@ -133,6 +152,10 @@ class relu(NetFunctionBase):  # noqa: N801
 
     def fdiff(self, argindex=1):
         return sp.Piecewise((1, self.args[0] > 0), (0, True))
+
+    def elementary(self):
+        z = self.args[0]
+        return sp.Piecewise((z, z > 0), (0, True))
 
 
 class leaky_relu(ParamFunctionBase):  # noqa: N801
@@ -143,6 +166,10 @@ class leaky_relu(ParamFunctionBase):  # noqa: N801
     @staticmethod
     def prime(slope, z):
         return sp.Piecewise((1, z > 0), (slope, True))
+
+    def elementary(self):
+        slope, z = self.args
+        return sp.Piecewise((z, z > 0), (slope * z, True))
 
 
 class elu(ParamFunctionBase):  # noqa: N801
@@ -157,6 +184,9 @@ class elu(ParamFunctionBase):  # noqa: N801
     def _eval_rewrite_as_exp(self, alpha, z, **kwargs):
         return sp.Piecewise((z, z > 0), (alpha * (sp.exp(z) - 1), True))
 
+    def elementary(self):
+        return self._eval_rewrite_as_exp(*self.args)
+
 
 class selu(NetFunctionBase):  # noqa: N801
     """selu(z) = λ·(z if z > 0 else α(e^z − 1)); d/dz = λ if z > 0 else λα·e^z (λ, α: SELU's constants)."""
@@ -166,6 +196,10 @@ class selu(NetFunctionBase):  # noqa: N801
     def fdiff(self, argindex=1):
         z = self.args[0]
         return sp.Piecewise((exact(SELU_LAMBDA), z > 0), (exact(SELU_LAMBDA * SELU_ALPHA) * sp.exp(z), True))
+
+    def elementary(self):
+        z = self.args[0]
+        return exact(SELU_LAMBDA) * sp.Piecewise((z, z > 0), (exact(SELU_ALPHA) * (sp.exp(z) - 1), True))
 
 
 class Phi(NetFunctionBase):
@@ -183,6 +217,9 @@ class Phi(NetFunctionBase):
     def _sympystr(self, printer):
         return "Φ(%s)" % printer._print(self.args[0])
 
+    def elementary(self):
+        return self._eval_rewrite_as_erf(*self.args)
+
 
 class gelu(NetFunctionBase):  # noqa: N801
     """gelu(z) = z·Φ(z) (the exact form); d/dz = Φ(z) + z·φ(z)."""
@@ -192,6 +229,10 @@ class gelu(NetFunctionBase):  # noqa: N801
     def fdiff(self, argindex=1):
         z = self.args[0]
         return Phi(z) + z * Phi(z).fdiff()
+
+    def elementary(self):
+        z = self.args[0]
+        return z * Phi(z).elementary()
 
 
 def _gelu_u(z):
@@ -216,6 +257,9 @@ class gelu_tanh(NetFunctionBase):  # noqa: N801
     def _eval_rewrite_as_tanh(self, z, **kwargs):
         return z * (1 + sp.tanh(_gelu_u(z))) / 2
 
+    def elementary(self):
+        return self._eval_rewrite_as_tanh(*self.args)
+
 
 class softplus(NetFunctionBase):  # noqa: N801
     """softplus(z) = log(1+e^z); d/dz = σ(z)."""
@@ -227,6 +271,9 @@ class softplus(NetFunctionBase):  # noqa: N801
 
     def _eval_rewrite_as_exp(self, z, **kwargs):
         return sp.log(1 + sp.exp(z))
+
+    def elementary(self):
+        return self._eval_rewrite_as_exp(*self.args)
 
 
 class softmax(NetFunctionBase):  # noqa: N801
@@ -249,6 +296,9 @@ class softmax(NetFunctionBase):  # noqa: N801
         zs = ", ".join(printer._print(z) for z in self.args[1:])
         return r"\operatorname{softmax}_{%s}\left(%s\right)" % (i, zs)
 
+    def elementary(self):
+        return self._eval_rewrite_as_exp(*self.args)
+
 
 class log_softmax(NetFunctionBase):  # noqa: N801
     """log_softmax(i, z_0, …, z_{K-1}) = z_i − log Σ_j e^{z_j}; ∂/∂z_j = [i=j] − softmax(j, z).
@@ -267,6 +317,9 @@ class log_softmax(NetFunctionBase):  # noqa: N801
     def _eval_rewrite_as_exp(self, i, *zs, **kwargs):
         return zs[int(i)] - sp.log(sum(sp.exp(z) for z in zs))
 
+    def elementary(self):
+        return self._eval_rewrite_as_exp(*self.args)
+
 
 #: Activation name -> the SymPy function of one z (softmax: of an index and every z).
 FORMS = {"linear": lambda z: z, "sigmoid": sigmoid, "tanh": sp.tanh, "relu": relu,
@@ -281,6 +334,9 @@ class window_max(NetFunctionBase):  # noqa: N801 - printed name
 
     def fdiff(self, argindex=1):
         return is_window_max(argindex - 1, *self.args)
+
+    def elementary(self):
+        return sp.Max(*self.args)
 
 
 class is_window_max(NetFunctionBase):  # noqa: N801
@@ -300,6 +356,11 @@ class is_window_max(NetFunctionBase):  # noqa: N801
         i, xs = self.args[0], self.args[1:]
         return r"\left[%s = \max\left(%s\right)\right]" % (printer._print(xs[int(i)]),
                                                             ", ".join(printer._print(x) for x in xs))
+
+    def elementary(self):
+        i, xs = int(self.args[0]), self.args[1:]
+        first = min(range(len(xs)), key=lambda k: (-xs[k], k))  # the first maximum, as the backprop routes it
+        return sp.S.One if i == first else sp.S.Zero
 
 
 class hinge(NetFunctionBase):  # noqa: N801
@@ -326,6 +387,9 @@ class hinge(NetFunctionBase):  # noqa: N801
     def _numpycode(self, printer):
         return "numpy.maximum(%s, 0.0)" % printer._print(self.args[0])
 
+    def elementary(self):
+        return self._eval_rewrite_as_Max(*self.args)
+
 
 class hinge_prime(NetFunctionBase):  # noqa: N801
     """hinge'(m) = [m > 0]; its own derivative is 0 wherever it has one."""
@@ -349,3 +413,6 @@ class hinge_prime(NetFunctionBase):  # noqa: N801
 
     def _numpycode(self, printer):
         return "numpy.heaviside(%s, 0.0)" % printer._print(self.args[0])
+
+    def elementary(self):
+        return self._eval_rewrite_as_Piecewise(*self.args)

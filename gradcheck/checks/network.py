@@ -15,7 +15,7 @@ from ..diagnose.intermediates import network_intermediates
 from ..diagnose.network import diagnose, shape_hint
 from ..errors import SpecError
 from ..heap import keep_heap
-from ..judge.bands import ATOL, RTOL, UNDERFLOW, beyond, judged_together, outvoted, within_rtol
+from ..judge.bands import ATOL, RTOL, UNDERFLOW, judged_together, within_rtol
 from ..judge.compare import TensorCheck
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
@@ -27,12 +27,13 @@ from ..numeric.methods import lookup
 from ..numeric.network import numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
 from ..reference.backprop import not_finite, reference_pass
-from ..reference.rounding import EPS, backprop_rounding, low_precision_rounding, random_signs, ulp_moved, unseen
+from ..reference.rounding import backprop_rounding, low_precision_rounding, unseen
 from ..spec.arrays import given_batch, given_targets, parse_params
 from ..spec.parse import load_spec
 from ..threads import blas_threads, check_threads
 from . import narrow, refill
 from .options import CheckOptions
+from .symbolic import symbolic_stage, sympy_alone
 from .user import Loaded, line_trace, user_gradients
 from .verdicts import judged_rtol, kink_notes, outcome, tensor_check
 
@@ -206,90 +207,6 @@ def numeric_stage(s, opts):
     s.opinions.update(backprop=s.reference, numeric=s.numeric.grads)
 
 
-def symbolic_stage(s, opts):
-    """SymPy's opinion, when ``symbolic`` asks for it and the network is within its reach."""
-    if opts.symbolic == "off":
-        return
-    if s.spec.symbolic_gap():
-        s.notes.append(s.spec.symbolic_gap())  # decided without loading SymPy
-        return
-    from ..symbolic.reach import should_run  # decided before SymPy is imported (a skipped net never loads it)
-
-    run, reason = should_run(s.spec, opts.symbolic)
-    if not run:
-        s.notes += [reason] if reason else []
-        return
-    from ..symbolic.derive import derive
-
-    # Derived once: a derivation report of this result reuses it (with its expanded forms).
-    s.derivation = derive(s.spec, expand="auto")
-    sympy_says = s.derivation.opinion(s.params, s.X, s.Y, s.reference)
-    s.opinions["symbolic"], s.unevaluated = sympy_says.grads, sympy_says.skipped
-    s.notes += [sympy_says.note] if sympy_says.note else []
-    s.sympy_met = sympy_says.met
-
-
-#: How many times SymPy's forms are evaluated again at inputs one ulp away, to measure their own rounding where
-#: their values alone disagree.
-SYMPY_PROBES = 2
-
-
-def _outvoted(s, opts, met):
-    """SymPy's values are not judged where they alone disagree (the reference backprop and the finite differences,
-    independent of each other, agree within the tolerance, the difference's bound and the rounding a correct
-    backprop is allowed, and SymPy's value does not) and its float64 evaluation cannot be trusted there: its forms
-    overflowed on the way (NumPy ``met`` it), or its value moves by more than the tolerance when the params and
-    inputs move by an ulp (its forms round in an order of their own, and sums of terms of 1e39 that cancel leave it
-    1.5 where the gradient is 0). A batchnorm under a weight of 3.4e103 put it 25% off in the embedding's
-    gradients. Elsewhere a value of SymPy's that disagrees is judged (a wrong derivation fails). True if any
-    element was left unjudged."""
-    atol = opts.atol or 0.0
-    sympy, numeric = s.opinions["symbolic"], s.numeric
-    if not any(beyond(g, numeric.grads[layer][kind], opts.rtol, atol, bound=numeric.bounds[layer][kind]).any()
-               for layer, grads in enumerate(sympy) for kind, g in grads.items()):
-        return False  # SymPy agrees with the differences everywhere: the common case, decided at once
-    allowed = s.backprop_rounding()  # where the reference agrees only with the rounding it is allowed
-    lone = [{kind: outvoted(np.asarray(g, float), s.reference[layer][kind], numeric.grads[layer][kind], opts.rtol,
-                            atol + tolerance().rounding(allowed[layer][kind]), bound=numeric.bounds[layer][kind])
-             for kind, g in grads.items()} for layer, grads in enumerate(sympy)]
-    if not any(m.any() for layer in lone for m in layer.values()):
-        return False
-    if met:
-        why = f"{', '.join(sorted(met))} on the way"
-    else:
-        spread = _sympy_spread(s)
-        for layer, masks in enumerate(lone):
-            for kind, mask in masks.items():
-                mask &= ~(spread[layer][kind] <= opts.rtol * np.abs(np.asarray(sympy[layer][kind], float)) + atol)
-        why = "its values moving beyond the tolerance when the inputs move by an ulp"
-    names = []
-    for name, layer, kind, _ in s.spec.param_names():
-        if lone[layer][kind].any():
-            s.unevaluated[layer][kind] = np.asarray(s.unevaluated[layer][kind], bool) | lone[layer][kind]
-            names += [f"{name}[{', '.join(map(str, idx))}]" for idx in zip(*np.nonzero(lone[layer][kind]))]
-    if names:
-        s.notes.append(f"SymPy's form, evaluated in float64 ({why}), disagrees at {len(names)} element(s) "
-                       f"({', '.join(names[:4])}{', …' if len(names) > 4 else ''}) where the reference backprop and "
-                       "the finite differences agree: its own rounding there, not judged")
-    return bool(names)
-
-
-def _sympy_spread(s):
-    """Per layer and param, the largest move of SymPy's values when every param and input (not token ids, not the
-    targets) moves by an ulp with random signs, over :data:`SYMPY_PROBES` draws."""
-    rng = np.random.default_rng([s.spec.seed or 0, 0x5E])
-    spread = [{kind: np.zeros(np.shape(g)) for kind, g in grads.items()} for grads in s.opinions["symbolic"]]
-    for params in ulp_moved(s.spec, s.params, rng, SYMPY_PROBES):
-        X = s.X if s.spec.tokens else s.X * (1 + EPS * random_signs(rng, np.shape(s.X)))
-        with np.errstate(all="ignore"):
-            moved = s.derivation.gradients(params, X, s.Y)
-            for layer, grads in enumerate(moved):
-                for kind, g in grads.items():
-                    step = np.abs(np.asarray(g, float) - np.asarray(s.opinions["symbolic"][layer][kind], float))
-                    spread[layer][kind] = np.fmax(spread[layer][kind], np.where(np.isfinite(step), step, np.inf))
-    return spread
-
-
 def user_stage(s, opts):
     """One call of the user's backprop: its gradients, or the problems that keep them from being compared."""
     if s.user_fn is None:
@@ -383,7 +300,7 @@ def judge_stage(s, opts):
         tensors = _tensors(s, opts)
         if narrow.still_narrow(s, tensors, resolved):
             tensors = _tensors(s, opts)
-    if "symbolic" in s.opinions and _outvoted(s, opts, s.sympy_met):  # on the differences as they now stand
+    if "symbolic" in s.opinions and sympy_alone(s, opts):  # on the differences as they now stand
         tensors = _tensors(s, opts)
     lost = [f"a random directional derivative of your {op} disagrees with finite differences "
             f"({d.analytic[op]:.6g} vs {d.numeric:.6g}), but group testing could not narrow it down to elements "

@@ -52,7 +52,7 @@ from ..catalogue.losses import loss_of
 from ..catalogue.sympy_forms import product, total
 from ..reference.backprop import fused_loss
 from ..spec.parse import load_spec
-from .evaluate import Evaluator
+from .evaluate import Evaluator, ExactEvaluator
 from .local_facts import local_fact
 from .network import adjoint, batch_level, has_form, partial, terms_holding, write_network
 from .network import expand as _expand_network
@@ -60,7 +60,10 @@ from .penalty import add_penalty, numbers
 from .reach import SYMBOLIC_LIMIT, UNITS_LIMIT, expand_wanted, should_run
 
 __all__ = ["Derivation", "DerivedElement", "Opinion", "derive", "symbolic_gradient", "local_fact", "should_run",
-           "SYMBOLIC_LIMIT", "UNITS_LIMIT"]
+           "EXACT_DIGITS", "SYMBOLIC_LIMIT", "UNITS_LIMIT"]
+
+#: The significant digits :meth:`Derivation.exact` evaluates with by default.
+EXACT_DIGITS = 60
 
 def _latex_eq(lhs, rhs):
     return f"{lhs} = {sp.latex(rhs)}"
@@ -233,8 +236,47 @@ class Derivation:
                 "backprop's values there are finite and judged")
         return Opinion(grads, skipped, note, frozenset(met))
 
+    def exact(self, params, X, Y, which, digits=EXACT_DIGITS):
+        """Σ_n ∂C_n/∂θ of the elements ``which`` (indices into :attr:`elements`) with every form evaluated to
+        ``digits`` significant digits (:class:`~gradcheck.symbolic.evaluate.ExactEvaluator`) from the same float64
+        numbers, as floats: what SymPy's forms give where NumPy's float64 rounding does not enter. Only the steps
+        those elements need are evaluated, sample by sample: slow, for a few elements."""
+        import mpmath
+
+        known, n = self._known(params, X, Y)
+        chains = self._chains()
+        wanted = [chains[e] for e in which]
+        steps, need = self._steps(), set().union(*(c.free_symbols for c in wanted))
+        for symbol, form in reversed(steps):  # a step is needed where a later needed one, or a chain, reads it
+            if symbol in need:
+                need |= form.free_symbols
+        with mpmath.workdps(digits), np.errstate(all="ignore"):
+            ev = ExactEvaluator(known)
+            for symbol, form in steps:
+                if symbol in need:
+                    ev.define(symbol, form)
+            out = []
+            for chain in wanted:
+                v = ev.value(chain)
+                total = mpmath.fsum(v) if isinstance(v, np.ndarray) else v * (1 if self.net.batch else n)
+                out.append(float(total))
+        return out
+
     def _evaluate(self, params, X, Y):
         """(gradients, a function giving {symbol: value}, the floating-point errors NumPy met)."""
+        known, n = self._known(params, X, Y)
+        shapes = self.spec.param_shapes()
+        met = set()
+        with np.errstate(all="call", under="ignore", call=lambda kind, flag: met.add(kind)):
+            ev = self.evaluator(known)
+            totals = iter([float(np.sum(np.broadcast_to(ev.value(c), (1 if self.net.batch else n,))))
+                           for c in self._chains()])
+        grads = [{kind: np.array([next(totals) for _ in np.ndindex(*shape)], dtype=np.float64).reshape(shape)
+                  for kind, shape in s.items()} for s in shapes]
+        return grads, (lambda: ev.values), met
+
+    def _known(self, params, X, Y):
+        """({symbol: value} of every input, target, buffer and param, and N and K; the number of samples N)."""
         spec, conv = self.spec, self.spec.conv
         Xs = np.asarray(X, dtype=np.float64)  # token ids are (N, T) in both conventions
         Xs = Xs if spec.tokens else np.asarray(conv.to_samples(Xs))
@@ -261,14 +303,7 @@ class Derivation:
         known = dict(zip(self.net.inputs, cols))
         known.update(zip([e.symbol for e in self.elements], theta))
         known.update({self.N: n, self.K: spec.output})
-        met = set()
-        with np.errstate(all="call", under="ignore", call=lambda kind, flag: met.add(kind)):
-            ev = self.evaluator(known)
-            totals = iter([float(np.sum(np.broadcast_to(ev.value(c), (1 if self.net.batch else n,))))
-                           for c in self._chains()])
-        grads = [{kind: np.array([next(totals) for _ in np.ndindex(*shape)], dtype=np.float64).reshape(shape)
-                  for kind, shape in s.items()} for s in shapes]
-        return grads, (lambda: ev.values), met
+        return known, n
 
     def values(self, params, X, Y):
         """{"W0": dW0, "b0": db0, ...}: :meth:`gradients` by parameter name."""

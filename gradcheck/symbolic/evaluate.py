@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import functools
 
+import mpmath
+import numpy as np
 import sympy as sp
 from sympy.core.mul import _keep_coeff
 
 from ..catalogue.activations import SYMPY_NUMPY
+from ..catalogue.sympy_forms import elementary
 
-__all__ = ["Evaluator", "printer"]
+__all__ = ["Evaluator", "ExactEvaluator", "printer"]
 
 
 def printer():
@@ -134,3 +137,63 @@ def _compiled(n, template, functions):
     """``template`` of the arguments t0 … t(n-1), lambdified once per session and set of NumPy functions
     (``functions``: :data:`SYMPY_NUMPY` by name and identity)."""
     return sp.lambdify([_arg(i) for i in range(n)], template, modules=[SYMPY_NUMPY, "numpy"], printer=printer())
+
+
+class ExactEvaluator(Evaluator):
+    """:class:`Evaluator` in mpmath numbers at the working precision (``mpmath.workdps``): every node as SymPy
+    defines it, the catalogue's functions in their elementary form
+    (:func:`~gradcheck.catalogue.sympy_forms.elementary`), instead of as NumPy rounds it. Slow (SymPy evaluates each
+    node that is not a sum, a product or a whole power, sample by sample): for the few elements where a float64
+    value is in doubt.
+
+    >>> import mpmath
+    >>> x, y, z = sp.symbols("x y z")
+    >>> numbers = {x: 1e16, y: 1.0, z: -1e16}
+    >>> Evaluator(numbers).value(x + y + z)  # 1e16 + 1 rounds to 1e16
+    0.0
+    >>> with mpmath.workdps(30):
+    ...     ev = ExactEvaluator(numbers)
+    ...     print(ev.value(x + y + z), ev.value(sp.tanh(y)) == mpmath.tanh(1))
+    1.0 True
+    """
+
+    def __init__(self, known):
+        super().__init__({k: _exact(v) for k, v in known.items()})
+
+    def value(self, expr):
+        if isinstance(expr, sp.Basic) and expr not in self.values:
+            if expr.is_Rational and not expr.is_Integer:
+                self.values[expr] = v = mpmath.mpf(expr.p) / expr.q
+                return v
+            if expr.is_Float:
+                self.values[expr] = v = mpmath.mpf(float(self._printer.doprint(expr)))  # the digits the code holds
+                return v
+        return super().value(expr)
+
+    def _call(self, expr):
+        operands = sorted(expr.free_symbols, key=lambda s: s.name)
+        values = [self.value(s) for s in operands]
+        prec = mpmath.mp.prec
+
+        def one(*numbers):
+            node = expr.xreplace({s: sp.Float._new(mpmath.mpf(v)._mpf_, prec) for s, v in zip(operands, numbers)})
+            return _mpf(elementary(node).evalf(mpmath.mp.dps))
+
+        if any(isinstance(v, np.ndarray) for v in values):
+            return np.frompyfunc(one, len(values), 1)(*values) if values else one()
+        return one(*values)
+
+
+def _exact(v):
+    """A float or an array of them as mpmath numbers (an object array), exactly; anything else as it is."""
+    if isinstance(v, np.ndarray) and v.dtype.kind == "f":
+        return np.frompyfunc(mpmath.mpf, 1, 1)(v)
+    return mpmath.mpf(v) if isinstance(v, float) else v
+
+
+def _mpf(x):
+    """An evaluated SymPy number as an mpmath number (NaN where it is not a real number)."""
+    try:
+        return mpmath.mpf(x._mpf_) if x.is_Float else mpmath.mpf(int(x)) if x.is_Integer else mpmath.mpf(float(x))
+    except (TypeError, AttributeError, ValueError):
+        return mpmath.mpf("nan")
