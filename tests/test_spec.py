@@ -480,3 +480,23 @@ def test_to_dict_round_trips_a_spec_with_data_and_no_batch():
     assert again.n_samples == 3
     np.testing.assert_array_equal(again.data[0], spec.data[0])
     assert spec.with_(seed=7).seed == 7
+
+
+def test_seeded_params_and_data_are_drawn_once_and_handed_out_as_fresh_copies(monkeypatch):
+    """A small network keeps its seeded draws: every call hands out copies of the same numbers, which a caller may
+    change without changing the next call's; the draws are those a spec that keeps nothing makes."""
+    import gradcheck.spec.parse as parse
+
+    raw = {"input": 3, "layers": [{"units": 4, "activation": "tanh"}, {"units": 2}], "batch": 5, "seed": 7}
+    spec = load_spec(raw)
+    first, (X, _) = spec.parameters(), spec.batch_data()
+    w, x = first[0]["W"][0, 0], X[0, 0]
+    first[0]["W"][0, 0], X[0, 0] = w + 1.0, x + 1.0
+    again, (X2, Y2) = spec.parameters(), spec.batch_data()
+    assert again[0]["W"][0, 0] == w and X2[0, 0] == x
+    assert spec.parameters(seed=8)[0]["W"][0, 0] != again[0]["W"][0, 0]
+    monkeypatch.setattr(parse, "KEEP_DRAWN", 0)
+    fresh = load_spec(raw)
+    for kept, drawn in zip(again, fresh.parameters()):
+        assert all(np.array_equal(kept[k], drawn[k]) for k in drawn)
+    assert all(np.array_equal(a, b) for a, b in zip((X2, Y2), fresh.batch_data()))

@@ -37,6 +37,8 @@ KEYS = {
 #: The deepest network gradcheck takes: its finite differences rerun the layers above each parameter, so a
 #: check's time grows with the square of the depth (1,000 one-unit layers take about 10 s).
 MAX_LAYERS = 2000
+#: A network of at most this many params keeps its seeded params and data once drawn (:meth:`Spec.parameters`).
+KEEP_DRAWN = 2**16
 #: Keys of a dense layer (each layer kind lists its own in ``LAYER_KINDS[type].keys``).
 LAYER_KEYS = {"type": "dense", **Dense.json_keys()}
 #: One layer of a validated spec is its kind's configured layer (see :mod:`gradcheck.catalogue.layers`).
@@ -157,11 +159,9 @@ class Spec:
         spec's) are added where the params do not give them, drawn from the seed.
         """
         seed = self.seed if seed is None else seed
-        if self.params is not None:
-            out = [{k: v.copy() for k, v in p.items()} for p in self.params]
-        else:
-            rng = np.random.default_rng([seed, 0])
-            out = [ly.init(rng, self.conv, self.bias) for ly in self.layers]
+        if self.params is None:
+            drawn = self._drawn(("params", seed), lambda: self._init(np.random.default_rng([seed, 0])))
+        out = [{k: v.copy() for k, v in p.items()} for p in (self.params if self.params is not None else drawn)]
         n = self.n_samples if n is None else n
         for ly, p in zip(self.layers, out):
             for key, value in ly.buffers(seed, self.conv, n).items():
@@ -175,7 +175,8 @@ class Spec:
         if self.data is not None:
             X, Y = self.data
         else:
-            X, Y = self._random_data(np.random.default_rng([self.seed if seed is None else seed, 1]))
+            seed = self.seed if seed is None else seed
+            X, Y = self._drawn(("data", seed), lambda: self._random_data(np.random.default_rng([seed, 1])))
         X = X.copy() if self.tokens else self.conv.from_samples(X.copy())
         Y = Y.copy() if is_labels(Y, self) else self.conv.from_samples(Y.copy())  # class labels stay as given
         return X, Y
@@ -184,6 +185,23 @@ class Spec:
         """The targets the losses compute with: class labels as one-hot rows in the convention's layout, any
         other Y as it is."""
         return one_hot(self, Y) if is_labels(Y, self) else Y
+
+    def _init(self, rng):
+        return [ly.init(rng, self.conv, self.bias) for ly in self.layers]
+
+    def _drawn(self, key, draw):
+        """``draw()``, the seeded params or data, made once per key and kept where the network is small (a property
+        test checks hundreds of them, and drawing costs more than copying); callers copy what they hand out."""
+        kept = self.__dict__.get("_kept")
+        if kept is None:
+            kept = {}
+            object.__setattr__(self, "_kept", kept)  # frozen: the draws are a cache, not a field
+        if key in kept:
+            return kept[key]
+        value = draw()
+        if self.n_params <= KEEP_DRAWN:
+            kept[key] = value
+        return value
 
     def _random_data(self, rng):
         n, k = self.batch, self.output
