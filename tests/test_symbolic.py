@@ -313,21 +313,28 @@ def test_sympy_is_not_judged_where_its_float64_rounding_alone_disagrees():
     judged as before, and a user's backprop with a slip there still fails. Where nothing overflows, a SymPy value
     that disagrees is judged (``test_symbolic_stable``: a wrong one fails)."""
     net = case("sympy_rounds_a_batchnorm_under_a_weight_of_3e103")
+    result = _unjudged_for_sympy(net, "SymPy's form, evaluated in float64 (overflow on the way), disagrees", "W0",
+                                 (2, 0), (0, "W"))
+    assert set(result.tensor("W5").verdict("symbolic").flat) == {"good"}
+
+
+def _unjudged_for_sympy(net, why, name, at, where):
+    """``net``'s check with SymPy on: it passes, a note saying ``why`` names ``name[at]``, which is not judged for
+    SymPy and is good for the reference; a user's backprop 25% off there (``where``: layer, param) fails."""
     result = check_network(net, symbolic="on")
     assert result.passed, str(result)
-    note = next(n for n in result.notes if "SymPy's form, evaluated in float64 (overflow on the way), disagrees" in n)
-    assert "W0[2, 0]" in note
-    w0 = result.tensor("W0")
-    assert w0.verdict("symbolic")[2, 0] == "unchecked" and w0.verdict("backprop")[2, 0] == "good"
-    assert set(result.tensor("W5").verdict("symbolic").flat) == {"good"}
-    spec = load_spec(net)
+    assert f"{name}[{', '.join(map(str, at))}]" in next(n for n in result.notes if why in n)
+    tensor = result.tensor(name)
+    assert tensor.verdict("symbolic")[at] == "unchecked" and tensor.verdict("backprop")[at] == "good"
+    spec, (layer, key) = load_spec(net), where
 
     def slipped(params, X, Y):
         _, grads = backprop(spec, params, X, spec.targets(Y))
-        grads[0]["W"][2, 0] *= 1.25
+        grads[layer][key][at] *= 1.25
         return grads
 
     assert not check_network(net, slipped, symbolic="on").passed
+    return result
 
 
 def test_sympy_is_not_judged_where_an_ulp_moves_it_beyond_the_tolerance(monkeypatch):
@@ -368,21 +375,9 @@ def test_sympy_is_not_judged_where_its_float64_value_is_not_its_forms_value(monk
     from gradcheck.symbolic.derive import Derivation
 
     net = case("sympy_float64_is_not_its_forms_value_under_a_weight_of_7e14")
-    result = check_network(net, symbolic="on")
-    assert result.passed, str(result)
-    note = next(n for n in result.notes if "not that of its forms evaluated to 60 digits" in n)
-    assert "beta1[0]" in note
+    result = _unjudged_for_sympy(net, "not that of its forms evaluated to 60 digits", "beta1", (0,), (1, "beta"))
     beta = result.tensor("beta1")
-    assert beta.verdict("symbolic")[0] == "unchecked" and beta.verdict("backprop")[0] == "good"
     assert abs(beta.values["symbolic"][0] - beta.values["numeric"][0]) > 0.5 * abs(beta.values["numeric"][0])
-    spec = load_spec(net)
-
-    def slipped(params, X, Y):
-        _, grads = backprop(spec, params, X, spec.targets(Y))
-        grads[1]["beta"][0] *= 1.25
-        return grads
-
-    assert not check_network(net, slipped, symbolic="on").passed
     chains = Derivation._chains
 
     def wrong_form(self):  # β's second chain rule 10% off: wrong at any precision
