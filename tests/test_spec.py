@@ -500,3 +500,22 @@ def test_seeded_params_and_data_are_drawn_once_and_handed_out_as_fresh_copies(mo
     for kept, drawn in zip(again, fresh.parameters()):
         assert all(np.array_equal(kept[k], drawn[k]) for k in drawn)
     assert all(np.array_equal(a, b) for a, b in zip((X2, Y2), fresh.batch_data()))
+
+
+def test_a_spec_rebuilt_from_its_fields_after_drawing_is_a_spec():
+    """Drawing keeps nothing in the spec itself: ``Spec(**vars(spec))`` still builds one, and its draws are its own
+    (the kept draws go with the spec that made them)."""
+    spec = load_spec({"input": 2, "layers": [{"units": 3, "activation": "tanh"}, {"units": 1}], "seed": 3})
+    drawn = spec.parameters()
+    again = spec.__class__(**{**vars(spec), "seed": 4})
+    assert again.seed == 4 and not np.array_equal(again.parameters()[0]["W"], drawn[0]["W"])
+    assert np.array_equal(spec.__class__(**vars(spec)).parameters()[0]["W"], drawn[0]["W"])
+    import gc
+
+    import gradcheck.spec.parse as parse
+
+    key = id(spec)
+    assert key in parse._DRAWN
+    del spec, again
+    gc.collect()
+    assert key not in parse._DRAWN  # let go of with the spec

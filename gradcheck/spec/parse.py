@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import weakref
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -39,6 +40,7 @@ KEYS = {
 MAX_LAYERS = 2000
 #: A network of at most this many params keeps its seeded params and data once drawn (:meth:`Spec.parameters`).
 KEEP_DRAWN = 2**16
+_DRAWN = {}  # id of a living spec -> {(what, seed): its draws}
 #: Keys of a dense layer (each layer kind lists its own in ``LAYER_KINDS[type].keys``).
 LAYER_KEYS = {"type": "dense", **Dense.json_keys()}
 #: One layer of a validated spec is its kind's configured layer (see :mod:`gradcheck.catalogue.layers`).
@@ -190,16 +192,17 @@ class Spec:
         return [ly.init(rng, self.conv, self.bias) for ly in self.layers]
 
     def _drawn(self, key, draw):
-        """``draw()``, the seeded params or data, made once per key and kept where the network is small (a property
-        test checks hundreds of them, and drawing costs more than copying); callers copy what they hand out."""
-        kept = self.__dict__.get("_kept")
-        if kept is None:
-            kept = {}
-            object.__setattr__(self, "_kept", kept)  # frozen: the draws are a cache, not a field
-        if key in kept:
+        """``draw()``, the seeded params or data, made once per key and kept while this spec lives where the
+        network is small (a property test checks hundreds of them, and drawing costs more than copying); callers
+        copy what they hand out. Kept beside the spec, not in it: its ``__dict__`` stays its fields."""
+        kept = _DRAWN.get(id(self))
+        if kept is not None and key in kept:
             return kept[key]
         value = draw()
         if self.n_params <= KEEP_DRAWN:
+            if kept is None:
+                kept = _DRAWN[id(self)] = {}
+                weakref.finalize(self, _DRAWN.pop, id(self), None)
             kept[key] = value
         return value
 
