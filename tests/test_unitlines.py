@@ -13,6 +13,8 @@ from gradcheck.numeric.stencils import ROUND_ULPS, default_step
 from gradcheck.numeric.unitlines import UnitLines, fits_lines
 from gradcheck.reference.backprop import backprop
 
+SHIPPED_FIT_PASSES = unitlines.FIT_PASSES  # before any test sets it
+
 SMOOTH_NETS = [
     ([3, 4, 2], ["tanh", "linear"], "mse", "column", "separate"),
     ([3, 4, 2], ["sigmoid", "sigmoid"], "bce", "row", "augmented"),
@@ -20,6 +22,13 @@ SMOOTH_NETS = [
     ([4, 3, 3, 2], ["tanh", "sigmoid", "linear"], "sse", "row", "separate"),
     ([3, 2], ["softmax"], "cross_entropy", "row", "augmented"),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _lines_for_every_layer(monkeypatch):
+    """These networks are small: their layers take their lines however few their elements, as larger ones do (a
+    layer's choice of lines or passes is tested on its own, below)."""
+    monkeypatch.setattr(unitlines, "FIT_PASSES", 0)
 
 
 def _gradients(spec, params, X, Y, **kw):
@@ -382,3 +391,22 @@ def test_a_stencil_said_to_be_one_gives_the_same_numbers(sizes, acts, loss, conv
         wrong.coef[0] *= 1.5  # the lines' slopes off: the exact evaluations disagree with them
         wrong.M_fresh[:] = False
         assert not wrong.changes(j, k, delta, rows=(offsets, h))[2]
+
+
+@pytest.mark.parametrize(("sizes", "lines"), [([2, 2, 2, 2], [False, False, False]),
+                                              ([4, 8, 8, 1], [True, True, False]),
+                                              ([16, 32, 16, 4], [True, True, True])])
+def test_a_layer_takes_its_lines_where_its_stencil_costs_more_than_their_fit(sizes, lines, monkeypatch):
+    """A layer whose first stencil is no more perturbed networks than its fit's passes and :data:`FIT_PASSES` is
+    evaluated one by one (a 2-2-2-2 network's every layer, a 4-8-8-1 network's output layer: its bookkeeping would
+    cost more than the passes), a larger one from its lines; the check passes either way and a slip fails."""
+    monkeypatch.setattr(unitlines, "FIT_PASSES", SHIPPED_FIT_PASSES)
+    passes = _passes(monkeypatch)
+    spec = make_spec(sizes, ["tanh"] * (len(sizes) - 2) + ["linear"], batch=8)
+    result = check_network(spec, symbolic="off")
+    assert result.passed, str(result)
+    assert [any(i == layer for i, _, _ in passes) for layer in range(len(sizes) - 1)] == lines
+    def slip(g):
+        g.flat[0] *= 1.001
+
+    assert not check_network(spec, slipped(spec, len(sizes) - 2, "W", slip), symbolic="off").passed

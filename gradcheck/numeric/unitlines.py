@@ -71,6 +71,10 @@ FIT_CHUNKS = 1
 #: entries of the layers above (units · 2 · N · the widest layer above): below it a second pass costs more in
 #: fixed costs than the arithmetic the degree-4 fits save (a 16-32-16-4 net's layer 0, at N=32, is 32,768).
 AHEAD_ENTRIES = 2**15
+#: A fit's own bookkeeping (its products, misses and checks: a few dozen NumPy calls) costs about as much as
+#: evaluating this many perturbed networks one by one, in a stack: a layer whose stencil is no more networks than
+#: its fit's and this many together is evaluated one by one (a 2-2-2-2 network's check: 0.84 of the time).
+FIT_PASSES = 64
 #: Coefficients below this many ε·|ℓ_n| are rounding: the losses at the nodes are good to a few ε·|ℓ_n|, and
 #: the fit multiplies that by up to 70 (the largest row sum of the inverse Vandermonde matrices).
 NOISE_ULPS = 256
@@ -157,7 +161,8 @@ class UnitLines:
         to rounding (their values are meaningless: evaluate them one by one). ``agrees`` is
         False if the step that goes farthest along its line and one other, evaluated
         exactly, disagree with the lines. None, before any work, if fitting the units would
-        take as many as ``budget`` forward passes or more (6 per unit not fitted yet).
+        take as many as ``budget`` forward passes or more (6 per unit not fitted yet, and
+        :data:`FIT_PASSES` for the fit's own bookkeeping, where there is one).
         """
         if rows is None:
             reach = float(np.abs(delta).max(initial=0.0))
@@ -166,7 +171,8 @@ class UnitLines:
         need = np.zeros_like(self.fitted)
         need[j] = True
         fresh = self.fitted if reach <= self.reach else np.zeros_like(self.fitted)
-        if budget is not None and 2 * len(NODES) * int((need & ~fresh).sum()) >= budget:
+        unfitted = int((need & ~fresh).sum())
+        if budget is not None and unfitted and 2 * len(NODES) * unfitted + FIT_PASSES >= budget:
             return None
         if reach > self.reach:
             # The widest step the layer's elements will take, where the caller said (the narrower the reach, the
