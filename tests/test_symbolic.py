@@ -378,6 +378,8 @@ def test_sympy_is_not_judged_where_its_float64_value_is_not_its_forms_value(monk
     result = _unjudged_for_sympy(net, "not that of its forms evaluated to 60 digits", "beta1", (0,), (1, "beta"))
     beta = result.tensor("beta1")
     assert abs(beta.values["symbolic"][0] - beta.values["numeric"][0]) > 0.5 * abs(beta.values["numeric"][0])
+    beyond = next(n for n in result.notes if "the network is beyond float64 there" in n)
+    assert "beta1[0]: 18875.3 exactly, 29.5" in beyond  # the exact gradient, said beside the float64 one
     chains = Derivation._chains
 
     def wrong_form(self):  # β's second chain rule 10% off: wrong at any precision

@@ -118,7 +118,8 @@ def _not_exact(s, opts, wanted):
     """Per layer and param, a mask of the elements of ``wanted`` (the first :data:`EXACT_ELEMENTS`) whose float64
     value differs by more than the tolerance from their forms evaluated to each of :data:`EXACT_DIGITS` digits, or
     whose exact values differ as much between those digits (where the exact value is not a finite number, it says
-    nothing: judged)."""
+    nothing: judged). Where the exact value is known and the finite differences are far from it, a note says
+    so (:func:`_beyond_float64`)."""
     out = [{kind: np.zeros(np.shape(m), bool) for kind, m in masks.items()} for masks in wanted]
     at = {(e.layer, e.kind, e.index): k for k, e in enumerate(s.derivation.elements)}
     picked = [(layer, kind, idx) for name, layer, kind, _ in s.spec.param_names()
@@ -127,11 +128,32 @@ def _not_exact(s, opts, wanted):
         return out
     which = [at[layer, kind, tuple(int(i) for i in idx)] for layer, kind, idx in picked]
     fine, coarse = (np.array(s.derivation.exact(s.params, s.X, s.Y, which, digits)) for digits in EXACT_DIGITS)
-    sympy = s.opinions["symbolic"]
-    value = np.array([float(np.asarray(sympy[layer][kind], float)[idx]) for layer, kind, idx in picked])
+    sympy, numeric = s.opinions["symbolic"], s.numeric
+    value, difference, bound = (np.array([float(np.asarray(v[layer][kind], float)[idx]) for layer, kind, idx in picked])
+                                for v in (sympy, numeric.grads, numeric.bounds))
     atol = opts.atol or 0.0
     with np.errstate(invalid="ignore"):
-        off = beyond(value, fine, opts.rtol, atol) | beyond(coarse, fine, opts.rtol, atol)
+        known = ~beyond(coarse, fine, opts.rtol, atol)
+        off = beyond(value, fine, opts.rtol, atol) | ~known
+        apart = known & beyond(fine, difference, opts.rtol, atol, bound=bound)
     for (layer, kind, idx), flag in zip(picked, off):
         out[layer][kind][idx] = flag
+    _beyond_float64(s, [(at, fine[k], difference[k]) for k, at in enumerate(picked) if apart[k]])
     return out
+
+
+def _beyond_float64(s, apart):
+    """A note where the exact gradient at these numbers is another than the float64 network's, which its finite
+    differences and the reference backprop agree on (``apart``: ((layer, kind, index), exact, difference)): the
+    loss computed in float64 is not the exact one there, and a backprop is judged against the float64 loss."""
+    if not apart:
+        return
+    names = {(layer, kind): name for name, layer, kind, _ in s.spec.param_names()}
+    shown = "; ".join(f"{names[layer, kind]}[{', '.join(map(str, idx))}]: {exact:.6g} exactly, {difference:.6g} in "
+                      "float64" for (layer, kind, idx), exact, difference in apart[:2])
+    s.notes.append(f"At {len(apart)} element(s) ({shown}{'; …' if len(apart) > 2 else ''}) the exact gradient of "
+                   f"these numbers (SymPy's forms to {EXACT_DIGITS[0]} digits) is not the gradient of the loss as "
+                   "float64 computes it, which the finite differences and the reference backprop agree on: the "
+                   "network is beyond float64 there (values alike to their last digits, or sums that cancel, "
+                   "magnified), and a backprop is judged against the float64 loss. Way out: inputs and weights of "
+                   "moderate size")
