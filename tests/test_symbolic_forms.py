@@ -92,3 +92,57 @@ def test_the_evaluator_gives_the_numbers_of_lambdified_code():
 def test_the_evaluator_names_a_symbol_without_a_value():
     with pytest.raises(KeyError, match="x_0"):
         Evaluator({}).value(sym("x", None, 0) + 1)
+
+
+def _catalogue_functions():
+    """Every SymPy function of the catalogue (the embedding's is_token made first), each with numbers to call it
+    at: its index or parameter arguments first, then operands on both sides of 0."""
+    from gradcheck.catalogue.layers.embedding import is_token
+    from gradcheck.catalogue.sympy_forms import NetFunctionBase, ParamFunctionBase
+
+    is_token()
+    seen, todo = [], [NetFunctionBase]
+    while todo:
+        for cls in todo.pop().__subclasses__():
+            todo.append(cls)
+            if cls is not ParamFunctionBase and cls.__module__.startswith("gradcheck."):  # not a test's own
+                seen.append(cls)
+    return seen
+
+
+@pytest.mark.parametrize("z", [-1.7, 0.4, 2.5])
+def test_every_catalogue_function_states_an_elementary_form_with_its_numpy_value(z):
+    """The exact evaluation of SymPy's forms writes each catalogue function in SymPy's own functions: every one
+    states that form, and its value there is NumPy's form's to 1e-13."""
+    from gradcheck.catalogue.sympy_forms import elementary
+
+    numpy_forms = {**SYMPY_NUMPY, "window_max": lambda *x: max(x), "hinge": lambda m: max(m, 0.0),
+                   "hinge_prime": lambda m: float(m > 0), "is_window_max": lambda i, *x: float(x.index(max(x)) == i),
+                   "is_token": lambda x, v: float(x == v)}
+    calls = {"softmax": (1, z, 0.5, -z), "log_softmax": (1, z, 0.5, -z), "window_max": (z, 0.5, -z),
+             "is_window_max": (1, z, 0.5, -z), "leaky_relu": (0.2, z), "elu": (1.0, z),
+             "is_token": (3.0, 3) if z > 0 else (2.0, 3)}
+    for cls in _catalogue_functions():
+        name = cls.__name__
+        args = calls.get(name, (z,))
+        want = float(numpy_forms[name](*[np.float64(a) if isinstance(a, float) else a for a in args]))
+        form = elementary(cls(*[sp.Integer(a) if isinstance(a, int) else sp.Float(a, 30) for a in args]))
+        got = float(sp.N(form, 30))
+        assert abs(got - want) <= 1e-13 * max(1.0, abs(want)), (name, args, got, want)
+
+
+def test_the_exact_evaluation_of_a_function_without_an_elementary_form_is_nan():
+    """A function that states no elementary form has no exact value: NaN, which says nothing (SymPy's float64
+    value is then judged), rather than an error in the middle of a check."""
+    import mpmath
+
+    from gradcheck.catalogue.sympy_forms import NetFunctionBase
+    from gradcheck.symbolic.evaluate import ExactEvaluator
+
+    class mystery(NetFunctionBase):  # noqa: N801 - a SymPy function's name
+        pass
+
+    x = sp.Symbol("x")
+    with mpmath.workdps(30):
+        ev = ExactEvaluator({x: 0.5})
+        assert mpmath.isnan(ev.value(mystery(x))) and ev.value(sp.tanh(x)) == mpmath.tanh(mpmath.mpf(0.5))

@@ -177,7 +177,10 @@ class ExactEvaluator(Evaluator):
 
         def one(*numbers):
             node = expr.xreplace({s: sp.Float._new(mpmath.mpf(v)._mpf_, prec) for s, v in zip(operands, numbers)})
-            return _mpf(elementary(node).evalf(mpmath.mp.dps))
+            try:
+                return _mpf(elementary(node).evalf(mpmath.mp.dps))
+            except NotImplementedError:  # a function with no elementary form: no exact value (NaN says nothing)
+                return mpmath.mpf("nan")
 
         if any(isinstance(v, np.ndarray) for v in values):
             return np.frompyfunc(one, len(values), 1)(*values) if values else one()

@@ -57,6 +57,10 @@ def is_token():
         def fdiff(self, argindex=1):
             return sp.S.Zero
 
+        def elementary(self):
+            x, v = self.args
+            return sp.Piecewise((1, sp.Eq(x, v)), (0, True))
+
         def _sympystr(self, printer):
             return "[%s = %s]" % tuple(printer._print(a) for a in self.args)
 
