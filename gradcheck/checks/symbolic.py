@@ -3,8 +3,8 @@
 SymPy's forms are evaluated in float64, node by node in an order of their own. Where the reference backprop and
 the finite differences, independent of each other, agree and SymPy alone does not, its value is judged unless its
 float64 evaluation is shown not to be the value of its forms: NumPy met an overflow on the way, an ulp's move of
-the inputs moves it beyond the tolerance, or the same forms evaluated to :data:`EXACT_DIGITS` digits from the same
-numbers give another value. A wrong derivation is wrong in its forms, at any precision: it is still judged.
+the inputs moves it beyond the tolerance, or the same forms evaluated to :data:`EXACT_PRECISIONS` digits from the
+same numbers give another value. A wrong derivation is wrong in its forms, at any precision: it is still judged.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from ..judge.bands import beyond, outvoted
 from ..judge.tolerances import tolerance
 from ..reference.rounding import EPS, random_signs, ulp_moved
 
-__all__ = ["EXACT_DIGITS", "EXACT_ELEMENTS", "SYMPY_PROBES", "symbolic_stage", "sympy_alone"]
+__all__ = ["EXACT_PRECISIONS", "EXACT_ELEMENTS", "SYMPY_PROBES", "symbolic_stage", "sympy_alone"]
 
 #: How many times SymPy's forms are evaluated again at inputs one ulp away, to measure their own rounding where
 #: their values alone disagree.
@@ -25,7 +25,7 @@ SYMPY_PROBES = 2
 EXACT_ELEMENTS = 64
 #: The digits of the exact evaluation, and the fewer it must agree with (a form whose value still moves between
 #: the two is not known exactly either).
-EXACT_DIGITS = (60, 30)
+EXACT_PRECISIONS = (60, 30)
 
 
 def symbolic_stage(s, opts):
@@ -84,7 +84,7 @@ def sympy_alone(s, opts):
         rest = [{kind: mask & ~moved[layer][kind] for kind, mask in masks.items()} for layer, masks in enumerate(lone)]
         exact = _not_exact(s, opts, rest)
         if any(m.any() for layer in exact for m in layer.values()):
-            whys.append(f"its value not that of its forms evaluated to {EXACT_DIGITS[0]} digits")
+            whys.append(f"its value not that of its forms evaluated to {EXACT_PRECISIONS[0]} digits")
         lone = [{kind: moved[layer][kind] | exact[layer][kind] for kind in masks} for layer, masks in enumerate(lone)]
     names = []
     for name, layer, kind, _ in s.spec.param_names():
@@ -116,10 +116,10 @@ def _spread(s):
 
 def _not_exact(s, opts, wanted):
     """Per layer and param, a mask of the elements of ``wanted`` (the first :data:`EXACT_ELEMENTS`) whose float64
-    value differs by more than the tolerance from their forms evaluated to each of :data:`EXACT_DIGITS` digits, or
-    whose exact values differ as much between those digits (where the exact value is not a finite number, it says
-    nothing: judged). Where the exact value is known and the finite differences are far from it, a note says
-    so (:func:`_beyond_float64`)."""
+    value differs by more than the tolerance from their forms evaluated to each of :data:`EXACT_PRECISIONS`
+    digits, or whose exact values differ as much between those digits (where the exact value is not a finite
+    number, it says nothing: judged). Where the exact value is known and the finite differences are far from it,
+    a note says so (:func:`_beyond_float64`)."""
     out = [{kind: np.zeros(np.shape(m), bool) for kind, m in masks.items()} for masks in wanted]
     at = {(e.layer, e.kind, e.index): k for k, e in enumerate(s.derivation.elements)}
     picked = [(layer, kind, idx) for name, layer, kind, _ in s.spec.param_names()
@@ -127,7 +127,7 @@ def _not_exact(s, opts, wanted):
     if not picked:
         return out
     which = [at[layer, kind, tuple(int(i) for i in idx)] for layer, kind, idx in picked]
-    fine, coarse = (np.array(s.derivation.exact(s.params, s.X, s.Y, which, digits)) for digits in EXACT_DIGITS)
+    fine, coarse = (np.array(s.derivation.exact(s.params, s.X, s.Y, which, digits)) for digits in EXACT_PRECISIONS)
     sympy, numeric = s.opinions["symbolic"], s.numeric
     value, difference, bound = (np.array([float(np.asarray(v[layer][kind], float)[idx]) for layer, kind, idx in picked])
                                 for v in (sympy, numeric.grads, numeric.bounds))
@@ -152,7 +152,7 @@ def _beyond_float64(s, apart):
     shown = "; ".join(f"{names[layer, kind]}[{', '.join(map(str, idx))}]: {exact:.6g} exactly, {difference:.6g} in "
                       "float64" for (layer, kind, idx), exact, difference in apart[:2])
     s.notes.append(f"At {len(apart)} element(s) ({shown}{'; …' if len(apart) > 2 else ''}) the exact gradient of "
-                   f"these numbers (SymPy's forms to {EXACT_DIGITS[0]} digits) is not the gradient of the loss as "
+                   f"these numbers (SymPy's forms to {EXACT_PRECISIONS[0]} digits) is not the gradient of the loss as "
                    "float64 computes it, which the finite differences and the reference backprop agree on: the "
                    "network is beyond float64 there (values alike to their last digits, or sums that cancel, "
                    "magnified), and a backprop is judged against the float64 loss. Way out: inputs and weights of "

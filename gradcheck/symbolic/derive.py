@@ -65,6 +65,7 @@ __all__ = ["Derivation", "DerivedElement", "Opinion", "derive", "symbolic_gradie
 #: The significant digits :meth:`Derivation.exact` evaluates with by default.
 EXACT_DIGITS = 60
 
+
 def _latex_eq(lhs, rhs):
     return f"{lhs} = {sp.latex(rhs)}"
 
