@@ -95,7 +95,6 @@ class NetFunctionBase(sp.Function):
         raise NotImplementedError(f"{type(self).__name__} has no elementary form")
 
 
-
 def elementary(expr):
     """``expr`` with every catalogue function written in SymPy's own (:meth:`NetFunctionBase.elementary`), so that
     ``evalf`` gives its value to any precision.
