@@ -392,5 +392,11 @@ def test_sympy_is_not_judged_where_its_float64_value_is_not_its_forms_value(monk
         m.setattr(Derivation, "_chains", wrong_form)
         wrong = check_network(net, symbolic="on")
         assert not wrong.passed and wrong.tensor("beta1").verdict("symbolic")[1] == "wrong", str(wrong)
+    def no_exact_value(self, *args, **kwargs):
+        raise ValueError("no exact value")
+
+    with monkeypatch.context() as m:  # an exact evaluation that fails leaves SymPy's value judged, not the check dead
+        m.setattr(Derivation, "exact", no_exact_value)
+        assert not check_network(net, symbolic="on").passed
     monkeypatch.setattr(opinion, "EXACT_ELEMENTS", 0)
     assert not check_network(net, symbolic="on").passed

@@ -127,7 +127,10 @@ def _not_exact(s, opts, wanted):
     if not picked:
         return out
     which = [at[layer, kind, tuple(int(i) for i in idx)] for layer, kind, idx in picked]
-    fine, coarse = (np.array(s.derivation.exact(s.params, s.X, s.Y, which, digits)) for digits in EXACT_PRECISIONS)
+    try:
+        fine, coarse = (np.array(s.derivation.exact(s.params, s.X, s.Y, which, digits)) for digits in EXACT_PRECISIONS)
+    except (ArithmeticError, ValueError, TypeError, RecursionError):  # no exact value: SymPy's is judged as it is
+        return out
     sympy, numeric = s.opinions["symbolic"], s.numeric
     value, difference, bound = (np.array([float(np.asarray(v[layer][kind], float)[idx]) for layer, kind, idx in picked])
                                 for v in (sympy, numeric.grads, numeric.bounds))
