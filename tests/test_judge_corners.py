@@ -1307,3 +1307,23 @@ def test_a_direction_whose_steps_cross_a_kink_the_point_is_not_on_is_not_tested(
 
     monkeypatch.setattr(subgradient, "_kink_states", only_at_the_point)
     assert not check_network(net, symbolic="off").passed
+
+
+def test_a_gelu_tanh_that_cancels_rounds_in_steps_the_differences_count():
+    """gelu_tanh(z) = z·(1 + tanh(u))/2 at z = −4.5: 1 + tanh(u) cancels, and a of 4e-6 rounds at 2e-16 absolute,
+    in stairs whose treads tilt by the z factor alone. Along a weight of 1e-37 under it, differences at steps
+    below 1e-7 gave +1.08e-14, cleanly, for an exact −2.84279e-13 (SymPy's forms to 60 digits), and the rounding
+    model, counting ε/2 of a, took them: the reference backprop failed. gelu_tanh states its output's absolute
+    rounding now: the difference resolves the gradient at steps above the stairs, and a slip of 1e-3 fails."""
+    net = case("gelu_tanh_cancels_under_a_saturated_sigmoid")
+    result = check_network(net, symbolic="off")
+    assert result.passed, str(result)
+    w2 = result.tensor("W2")
+    assert w2.verdict("backprop")[0, 0] == "good"
+    assert abs(w2.values["numeric"][0, 0] - -2.84279219e-13) <= w2.bound[0, 0] + 1e-5 * 2.84279219e-13
+
+    def slip(g):
+        g[0, 0] *= 1.001
+
+    bad = check_network(net, slipped(load_spec(net), 2, "W", slip), symbolic="off")
+    assert not bad.passed and bad.tensor("W2").verdict("impl")[0, 0] in ("wrong", "suspicious"), str(bad)

@@ -189,6 +189,9 @@ class Activation:
     #: ``derivative_rounding(z, a)``: how far σ'(z) computed in float64 the usual way may be off, in units of ε
     #: (None: |σ'| + 1, an absolute ε wherever it is used, as 1 − a cancels where σ saturates at 1).
     derivative_rounding: Callable | None = None
+    #: ``output_rounding(z, a)``: how far its forward form's a may be from σ(z) beyond ε·|a|, in units of ε, where
+    #: the form cancels (None: ε·|a| only): gelu_tanh's 1 + tanh(u) where z ≪ 0, good to ε absolute, not relative.
+    output_rounding: Callable | None = None
 
     def __post_init__(self):
         if self.kinks and not self.kink_text:
@@ -342,6 +345,7 @@ ACTIVATIONS: dict[str, Activation] = {
                    wrong_primes=(("tanh_only", "(1 + tanh(u))/2 alone (the product rule's second term left out)",
                                   lambda z, a: 0.5 * (1.0 + np.tanh(_GELU_C * (z + _GELU_K * z**3)))),
                                  ("exact_form", "the exact gelu's derivative Φ(z) + z·φ(z)",
-                                  lambda z, a: normal_cdf(z) + z * normal_pdf(z))), entry_seconds=50e-9),
+                                  lambda z, a: normal_cdf(z) + z * normal_pdf(z))), entry_seconds=50e-9,
+                   output_rounding=lambda z, a: 0.5 * np.abs(z) * np.abs(np.tanh(_GELU_C * (z + _GELU_K * z**3)))),
     ]
 }

@@ -113,9 +113,9 @@ def forward_rounding(spec, params, X, Y, seen=None, fw=None):
     terms, inner = [[] for _ in spec.layers], [[] for _ in spec.layers]
     with np.errstate(all="ignore"):
         for i, (z, delta, a, da) in seen.items():
-            for x, dx in ((z, delta), (a, da)):
+            for x, dx in ((np.abs(z), delta), (spec.layers[i].rounded_output(z, a), da)):
                 if dx is not None:
-                    terms[i].append(np.abs(x) * np.abs(dx))
+                    terms[i].append(x * np.abs(dx))
             terms[i].extend(spec.layers[i].own_rounding_terms(delta, fw, params[i], spec.conv))
             inner[i] = spec.layers[i].rounding_terms(delta, fw, params[i], spec.conv)
     out = np.zeros(len(spec.layers))

@@ -345,6 +345,14 @@ class Layer:
         (:class:`~gradcheck.reference.backprop.Forward`). Empty: nothing but z and a."""
         return ()
 
+    def rounded_output(self, z, a):
+        """The layer's output a as the loss's rounding model counts it (its rounding ε/2 times this): |a|, and
+        where the activation's form rounds beyond ε·|a| (:attr:`~gradcheck.catalogue.activations.Activation.
+        output_rounding`: gelu_tanh's 1 + tanh(u) cancels where z ≪ 0, so that a of 4e-6 rounds at 2e-16, in
+        steps a finite difference sees), that too."""
+        extra = self.act.output_rounding if self.has_activation else None
+        return np.abs(a) if extra is None else np.abs(a) + 2 * extra(z, a)
+
     def own_rounding_terms(self, delta, fw, params, conv):
         """Like :meth:`rounding_terms`, the values this layer rounds inside its forward pass besides its z and a,
         but those that move with its own params too (a recurrent layer's gates and states at every step), so that
