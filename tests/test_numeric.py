@@ -436,7 +436,7 @@ def test_the_noise_lines_directions_are_the_same_draws_when_kept():
     from gradcheck.reference.rounding import random_signs
 
     shapes = ((("W", (3, 2)), ("b", (2,))), (), (("W", (2, 1)),))
-    noise._SIGNS_KEPT.clear()
+    noise._kept_signs.cache_clear()
     first = noise._line_signs(5, shapes)
     assert noise._line_signs(5, shapes) is first and noise._line_signs(6, shapes) is not first
     rng = np.random.default_rng([5, 0xEC])

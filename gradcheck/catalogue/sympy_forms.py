@@ -105,6 +105,7 @@ def elementary(expr):
     """
     return expr.replace(lambda e: isinstance(e, NetFunctionBase), lambda e: e.elementary())
 
+
 class ParamFunctionBase(NetFunctionBase):
     """An activation with parameters: ``f(p_1, …, z)`` printed ``f_{p_1,…}(z)``; differentiated in z only."""
 

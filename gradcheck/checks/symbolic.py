@@ -122,7 +122,7 @@ def _not_exact(s, opts, wanted):
     a note says so (:func:`_beyond_float64`)."""
     out = [{kind: np.zeros(np.shape(m), bool) for kind, m in masks.items()} for masks in wanted]
     at = {(e.layer, e.kind, e.index): k for k, e in enumerate(s.derivation.elements)}
-    picked = [(layer, kind, idx) for name, layer, kind, _ in s.spec.param_names()
+    picked = [(layer, kind, idx) for _, layer, kind, _ in s.spec.param_names()
               for idx in zip(*np.nonzero(wanted[layer][kind]))][:EXACT_ELEMENTS]
     if not picked:
         return out
@@ -141,7 +141,7 @@ def _not_exact(s, opts, wanted):
         apart = known & beyond(fine, difference, opts.rtol, atol, bound=bound)
     for (layer, kind, idx), flag in zip(picked, off):
         out[layer][kind][idx] = flag
-    _beyond_float64(s, [(at, fine[k], difference[k]) for k, at in enumerate(picked) if apart[k]])
+    _beyond_float64(s, [(where, fine[k], difference[k]) for k, where in enumerate(picked) if apart[k]])
     return out
 
 

@@ -23,6 +23,7 @@ layers below give bit-identical values), so every estimate is made per layer.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -201,25 +202,28 @@ def layer_rounding(net, seed=0, seen=None, step=None):
 #: The draws of :func:`_line_signs` are kept for networks of at most this many params (a property test checks
 #: hundreds of small networks of a few shapes; a large network's draws cost little beside its passes).
 SIGNS_KEPT = 2**16
-_SIGNS_KEPT = {}
 
 
 def _line_signs(seed, shapes):
     """Per layer, {param: ±1 array} of the noise lines' directions (``shapes``: per layer, its trainable (key,
     shape) pairs), drawn from ``seed`` in that order: the same draws every call, so kept (read-only) for the last
     few small networks."""
-    key = (seed, shapes)
-    if key in _SIGNS_KEPT:
-        return _SIGNS_KEPT[key]
-    rng = np.random.default_rng([seed, 0xEC])
-    out = tuple({name: random_signs(rng, shape) for name, shape in layer} for layer in shapes)
     if sum(math.prod(shape) for layer in shapes for _, shape in layer) <= SIGNS_KEPT:
-        for layer in out:
-            for v in layer.values():
-                v.setflags(write=False)
-        if len(_SIGNS_KEPT) >= 8:
-            _SIGNS_KEPT.pop(next(iter(_SIGNS_KEPT)))
-        _SIGNS_KEPT[key] = out
+        return _kept_signs(seed, shapes)
+    return _draw_signs(seed, shapes)
+
+
+def _draw_signs(seed, shapes):
+    rng = np.random.default_rng([seed, 0xEC])
+    return tuple({name: random_signs(rng, shape) for name, shape in layer} for layer in shapes)
+
+
+@functools.lru_cache(maxsize=8)
+def _kept_signs(seed, shapes):
+    out = _draw_signs(seed, shapes)
+    for layer in out:
+        for v in layer.values():
+            v.setflags(write=False)
     return out
 
 

@@ -161,9 +161,8 @@ class Spec:
         spec's) are added where the params do not give them, drawn from the seed.
         """
         seed = self.seed if seed is None else seed
-        if self.params is None:
-            drawn = self._drawn(("params", seed), lambda: self._init(np.random.default_rng([seed, 0])))
-        out = [{k: v.copy() for k, v in p.items()} for p in (self.params if self.params is not None else drawn)]
+        given = self.params if self.params is not None else self._drawn(("params", seed), lambda: self._init(seed))
+        out = [{k: v.copy() for k, v in p.items()} for p in given]
         n = self.n_samples if n is None else n
         for ly, p in zip(self.layers, out):
             for key, value in ly.buffers(seed, self.conv, n).items():
@@ -188,7 +187,8 @@ class Spec:
         other Y as it is."""
         return one_hot(self, Y) if is_labels(Y, self) else Y
 
-    def _init(self, rng):
+    def _init(self, seed):
+        rng = np.random.default_rng([seed, 0])
         return [ly.init(rng, self.conv, self.bias) for ly in self.layers]
 
     def _drawn(self, key, draw):
