@@ -7,8 +7,8 @@ more so on a busy machine. So a network check runs with :data:`CHECK_THREADS` BL
 unless the environment variable ``GRADCHECK_BLAS_THREADS`` says otherwise (a number, or
 ``default`` to keep what the process has); the user's backprop (``--impl``), called inside the
 check, runs under the same setting. Threads are set through threadpoolctl, the library that
-knows every BLAS NumPy may be linked with; the controller is built once (a few ms) and each
-limit costs tens of µs. The command line goes further: before NumPy loads, it sets the BLAS's own
+knows every BLAS NumPy may be linked with; the libraries are found once (a few ms) and setting
+each costs about a µs. The command line goes further: before NumPy loads, it sets the BLAS's own
 thread variables to the check's threads, where the user set none (:func:`start_threads`), so that its
 BLAS starts with them instead of starting one thread per core and being limited later.
 
@@ -31,21 +31,21 @@ __all__ = ["BLAS_VARIABLES", "CHECK_THREADS", "blas_threads", "check_threads", "
 
 #: BLAS threads a network check uses by default (measured in benchmarks/bench_threads.py).
 CHECK_THREADS = 1
-_CONTROLLER = {}  # {modules loaded when it was built: the controller}
+_CONTROLLER = {}  # {modules loaded when they were found: the BLAS libraries' controllers}
 #: The variables BLAS libraries read their thread count from when they load, before OpenMP's (OpenBLAS, MKL, BLIS,
 #: Apple's Accelerate). OMP_NUM_THREADS is left alone: other libraries a user's backprop calls read it too.
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 
 
 def _controller():
-    """threadpoolctl's controller of the BLAS libraries loaded now. It is built again when modules have been
-    imported since (a library such as torch or SciPy may have brought a BLAS of its own, which a controller
-    built before would leave at its default threads)."""
+    """threadpoolctl's controllers of the BLAS libraries loaded now, one per library. They are found again when
+    modules have been imported since (a library such as torch or SciPy may have brought a BLAS of its own, which
+    controllers found before would leave at its default threads)."""
     if len(sys.modules) not in _CONTROLLER:
         try:
             from threadpoolctl import ThreadpoolController
 
-            made = ThreadpoolController()
+            made = ThreadpoolController().select(user_api="blas").lib_controllers
         except Exception:  # threadpoolctl missing or unable to inspect this process: keep the inherited threads
             made = None
         _CONTROLLER.clear()
@@ -83,10 +83,21 @@ def start_threads(environ=None):
 
 @contextlib.contextmanager
 def blas_threads(n):
-    """Run the block with ``n`` BLAS threads (None: as inherited)."""
+    """Run the block with ``n`` BLAS threads (None: as inherited); each BLAS library set only where its threads
+    differ, and given back its own afterwards (through threadpoolctl's per-library controllers: its limiter object
+    costs more than the check of a small network's whole judge)."""
     controller = _controller() if n is not None else None
     if controller is None:
         yield
         return
-    with controller.limit(limits=n, user_api="blas"):
+    changed = []
+    for lib in controller:
+        before = lib.num_threads
+        if before != n:
+            lib.set_num_threads(n)
+            changed.append((lib, before))
+    try:
         yield
+    finally:
+        for lib, before in reversed(changed):
+            lib.set_num_threads(before)

@@ -59,6 +59,9 @@ def test_the_controller_is_built_again_when_a_module_may_have_brought_a_blas(mon
         def __init__(self):
             built.append(len(sys.modules))
 
+        def select(self, user_api):
+            return types.SimpleNamespace(lib_controllers=[self] if user_api == "blas" else [])
+
     monkeypatch.setattr(threadpoolctl, "ThreadpoolController", Controller)
     monkeypatch.setattr(threads, "_CONTROLLER", {})
     first = threads._controller()
