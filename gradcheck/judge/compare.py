@@ -244,7 +244,7 @@ class TensorCheck:
             ver[np.asarray(self.unresolved, bool) & (ver != _UNCHECKED)] = _INCONCLUSIVE
         reference = self.values.get("backprop")
         if (self.kinks is not None and reference is not None and np.shape(reference) == np.shape(ver)
-                and np.any(self.kinks)):
+                and np.asarray(self.kinks).any()):
             v, r = np.asarray(self.values[op], float), np.asarray(reference, float)
             with np.errstate(invalid="ignore"):
                 same = np.abs(v - r) <= self.rtol * np.maximum(np.abs(v), np.abs(r)) + self.atol + UNDERFLOW + (
@@ -318,7 +318,7 @@ class TensorCheck:
         """True when every element of every compared opinion is good or unchecked: then a larger allowance for
         rounding, which only widens tolerances, changes no verdict (asked for twice per tensor by a network check:
         kept)."""
-        return all(bool(np.all((ver == _GOOD) | (ver == _UNCHECKED))) for _, _, ver in self._err.values())
+        return all(not ((ver != _GOOD) & (ver != _UNCHECKED)).any() for _, _, ver in self._err.values())
 
     def misses(self):
         """Per element (the tensor's shape), by what factor the finite difference's bound falls short of explaining

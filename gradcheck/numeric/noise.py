@@ -63,7 +63,7 @@ def ecnoise(values):
     True
     """
     f = np.asarray(values, dtype=np.float64)
-    if not np.all(np.isfinite(f)) or len(f) < 5:
+    if len(f) < 5 or not np.isfinite(f).all():
         return 0.0
     # At the scale of the largest value (a power of two: exact), so that the squares of the differences of a loss
     # of 1e-211 do not underflow to 0, nor those of 1e200 overflow.
@@ -119,25 +119,44 @@ def forward_rounding(spec, params, X, Y, seen=None, fw=None):
                     terms[i].append(x * np.abs(dx))
             terms[i].extend(spec.layers[i].own_rounding_terms(delta, fw, params[i], spec.conv))
             inner[i] = spec.layers[i].rounding_terms(delta, fw, params[i], spec.conv)
-    out = np.zeros(len(spec.layers))
-    top = total = 0.0  # from the last layer down: the largest term so far, and Σ (term/top)²
-
-    def add(t):
-        nonlocal top, total
-        flat = np.where(np.isfinite(t), t, 0.0).ravel()
-        m = float(flat.max(initial=0.0))
-        if m > 0:
-            scale = max(top, m)
-            total = total * (top / scale) ** 2 + float(np.sum((flat / scale) ** 2))
-            top = scale
-
-    for i in reversed(range(len(spec.layers))):
+    out, rss = np.zeros(len(spec.layers)), _RootSumSquares()
+    for i in reversed(range(len(spec.layers))):  # from the last layer down
         for t in terms[i]:
-            add(t)
-        out[i] = EPS / 2 * top * np.sqrt(total)
+            rss.add(t)
+        out[i] = rss.norm(EPS / 2)
         for t in inner[i]:  # a norm's mean and variance move only with the layers below it
-            add(t)
+            rss.add(t)
     return out
+
+
+class _RootSumSquares:
+    """‖terms‖₂ of the terms added so far, kept as the largest term and Σ (term/largest)², so that terms near the
+    smallest normal number do not underflow to nothing when squared; terms that are not finite count as 0."""
+
+    def __init__(self):
+        self.top = self.total = 0.0
+
+    def norm(self, times=1.0):
+        """``times``·‖terms‖₂."""
+        return times * self.top * math.sqrt(self.total)
+
+    def add(self, t):
+        flat = np.asarray(t).ravel()
+        if not self._added(flat):  # an inf or NaN among the terms
+            self._added(np.where(np.isfinite(flat), flat, 0.0))
+
+    def _added(self, flat):
+        """Add ``flat``; False, adding nothing, where some term is not finite."""
+        m = float(flat.max(initial=0.0))
+        if not m > 0:
+            return m == 0  # NaN: not finite
+        scale = max(self.top, m)
+        part = float(np.sum((flat / scale) ** 2))
+        if not math.isfinite(part):
+            return False
+        self.total = self.total * (self.top / scale) ** 2 + part
+        self.top = scale
+        return True
 
 
 def function_rounding(f_batch, theta, f0, seed=0, scale=1.0):

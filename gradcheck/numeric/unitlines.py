@@ -37,6 +37,9 @@ and drops the lines for the layer if they differ by more than rounding.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 
 from ..catalogue import LOSSES
@@ -105,6 +108,35 @@ def fits_lines(spec, i):
             and not any(ly.kinked or ly.mixes_samples for ly in upper) and not LOSSES[spec.loss].kinked)
 
 
+#: The (unit, row) of every element (:meth:`UnitLines.locate`) are kept for layers of at most this many params (a
+#: property test checks hundreds of small networks of a few shapes; a large layer's take little beside its fits).
+LOCATED_KEPT = 2**16
+
+
+def _located(kind, shapes, conv):
+    """(unit j, row k of the line rows) of every element of a layer of the class ``kind`` whose trainable params
+    have the (key, shape) pairs ``shapes``, flattened in that order: a function of the shapes and the convention
+    alone (the kind's static ``line_index``: which of z's units an element moves, along which row), so kept
+    (read-only) for small layers."""
+    if sum(math.prod(shape) for _, shape in shapes) <= LOCATED_KEPT:
+        return _kept_located(kind, shapes, conv)
+    return _locate_all(kind, shapes, conv)
+
+
+def _locate_all(kind, shapes, conv):
+    params = {key: np.empty(shape) for key, shape in shapes}
+    where = [kind.line_index(params, key, np.arange(math.prod(shape)), conv) for key, shape in shapes]
+    return tuple(np.concatenate(part) for part in zip(*where))
+
+
+@functools.lru_cache(maxsize=32)
+def _kept_located(kind, shapes, conv):
+    out = _locate_all(kind, shapes, conv)
+    for v in out:
+        v.setflags(write=False)
+    return out
+
+
 class UnitLines:
     """The loss along each unit's line for layer ``i`` of a :class:`~gradcheck.numeric.perturbed.Perturbed`.
 
@@ -144,10 +176,9 @@ class UnitLines:
         flattened in order, as :class:`~gradcheck.numeric.perturbed.Perturbed` numbers them); without ``rows``, j
         alone."""
         if self._located is None:
-            params, conv = self.net.params[self.i], self.net.spec.conv
-            where = [self.layer.line_index(params, key, np.arange(params[key].size), conv)
-                     for key in self.net.keys(self.i)]
-            self._located = tuple(np.concatenate(part) for part in zip(*where))
+            params = self.net.params[self.i]
+            shapes = tuple((key, params[key].shape) for key in self.net.keys(self.i))
+            self._located = _located(type(self.layer), shapes, self.net.spec.conv)
         j = np.take(self._located[0], flat)
         return (j, np.take(self._located[1], flat)) if rows else j
 
@@ -296,18 +327,14 @@ class UnitLines:
         parts' ratios, so that a ratio made small by one coefficient vanishing by accident does not decide. Of each
         left-out term the interpolant misses :data:`LEFT_OUT` at most (its nodes take the rest)."""
         with np.errstate(invalid="ignore", over="ignore", divide="ignore"):  # a loss not finite: not resolved
-            top = np.abs(np.stack((odd[:, -1], even[:, -1])))  # (part, units, N)
+            top = np.abs(np.concatenate((odd[:, -1:], even[:, -1:]), axis=1))  # (units, part, N)
             top[top <= self.noise] = 0.0  # NaN stays NaN
-            ratio = np.abs(np.stack((odd[:, -2], even[:, -2])))
+            ratio = np.abs(np.concatenate((odd[:, -2:-1], even[:, -2:-1]), axis=1))
             np.maximum(ratio, self.noise, out=ratio)
             np.divide(top, ratio, out=ratio)
-            if cross:
-                np.maximum(ratio[0], ratio[1], out=ratio[0])  # NaN where either is
-                ratio[1] = ratio[0]
-            top *= ratio
-            for part, share in enumerate(LEFT_OUT[odd.shape[1]]):
-                top[part] *= share
-            missed = (top[0] + top[1]).sum(axis=1)
+            top *= ratio.max(axis=1, keepdims=True) if cross else ratio  # NaN where either is
+            top *= np.reshape(LEFT_OUT[odd.shape[1]], (1, 2, 1))
+            missed = (top[:, 0] + top[:, 1]).sum(axis=1)
         return np.where(np.isfinite(missed), missed, np.inf)
 
     def _keep(self, units, parts, missed, resolved):

@@ -268,8 +268,10 @@ class Dense(Layer):
             return np.concatenate([inputs, np.ones((1, inputs.shape[-1]))])
         return inputs
 
-    def line_index(self, params, key, index, conv):
-        """For flat indices ``index`` (P,) into param ``key``: (unit j (P,), row k of :meth:`line_rows` (P,)).
+    @staticmethod
+    def line_index(params, key, index, conv):
+        """For flat indices ``index`` (P,) into param ``key``: (unit j (P,), row k of :meth:`line_rows` (P,)); a
+        function of the params' shapes and the convention alone (the unit lines keep it per shape).
 
         Moving the element by δ moves z_j by δ·line_rows[k] and no other z: the layer's
         forward pass for unit j, z_j(W + δ·e_jk) = Σ_k' W_jk' a_k' + δ·a_k = z_j + δ·a_k and
