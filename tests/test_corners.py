@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from gradcheck import check_network, load_spec
 from gradcheck.judge.tolerances import tolerance
-from gradcheck.numeric.noise import forward_rounding
+from gradcheck.numeric.noise import _RootSumSquares, forward_rounding
 from gradcheck.reference.backprop import backprop, forward, loss_value
 from gradcheck.reference.rounding import backprop_rounding
 from gradcheck.strategies import CORNERS, corner_networks
@@ -318,6 +318,24 @@ def test_a_norm_s_mean_rounding_counts_in_the_loss_s_rounding_for_the_layers_bel
     off[0, 1, 1] = 1e-4
     bad = check_network(net, _changed(spec, 1, "beta", lambda g: g + off), symbolic="off")
     assert not bad.passed and bad.tensor("beta1").verdict("impl")[0, 1, 1] == "wrong"
+
+
+def test_the_forward_rounding_s_root_sum_of_squares_counts_terms_that_are_not_finite_as_0():
+    """The rounding model's ‖terms‖₂ is kept at the scale of the largest term (terms of 1e-300 squared would
+    underflow to nothing) and counts an inf or NaN term as 0 (an overflowed intermediate is no rounding to allow
+    for), whether or not the rest of its array is finite."""
+    rss = _RootSumSquares()
+    rss.add(np.array([3e-300, np.inf, 4e-300]))
+    assert rss.norm() == pytest.approx(5e-300, rel=1e-15, abs=0)
+    rss.add(np.array([np.nan, -np.inf]))
+    rss.add(np.zeros(3))
+    assert rss.norm(2.0) == pytest.approx(1e-299, rel=1e-15, abs=0)
+    rss.add(np.array([[12e-300], [np.nan]]))
+    assert rss.norm() == pytest.approx(13e-300, rel=1e-15, abs=0)
+    clean = _RootSumSquares()
+    clean.add(np.array([3.0, 4.0]))
+    clean.add(np.array([12.0]))
+    assert clean.norm() == 13.0
 
 
 def test_the_rounding_a_cancelling_sum_carries_up_to_the_output_is_allowed_for():

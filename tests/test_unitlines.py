@@ -410,3 +410,28 @@ def test_a_layer_takes_its_lines_where_its_stencil_costs_more_than_their_fit(siz
         g.flat[0] *= 1.001
 
     assert not check_network(spec, slipped(spec, len(sizes) - 2, "W", slip), symbolic="off").passed
+
+
+@pytest.mark.parametrize("convention", ["column", "row"])
+def test_element_locations_are_kept_per_layer_shape_and_agree_with_the_layers_own(convention, monkeypatch):
+    """Where each element moves z (its unit and line row) depends on the params' shapes alone: networks of one shape
+    share one read-only copy, a layer above the size kept gets its own, and both are the layer's own answer."""
+    spec = make_spec([3, 4, 2], ["tanh", "linear"], batch=5, seed=1, convention=convention)
+    other = make_spec([3, 4, 2], ["tanh", "linear"], batch=5, seed=2, convention=convention)
+    located = []
+    for s in (spec, other):
+        params, (X, Y) = s.parameters(1), s.batch_data()
+        located.append(UnitLines(Perturbed(s, params, X, Y), 0).locate(np.arange(16)))
+    (j, k), (j2, k2) = located
+    assert np.array_equal(j, j2) and np.array_equal(k, k2)
+    layer, params = spec.layers[0], spec.parameters(1)[0]
+    conv = spec.conv
+    own = [layer.line_index(params, key, np.arange(params[key].size), conv) for key in ("W", "b")]
+    assert np.array_equal(j, np.concatenate([u for u, _ in own]))
+    assert np.array_equal(k, np.concatenate([r for _, r in own]))
+    shapes = tuple((key, params[key].shape) for key in ("W", "b"))
+    kept = unitlines._located(type(layer), shapes, conv)
+    assert not kept[0].flags.writeable and kept[0] is unitlines._located(type(layer), shapes, conv)[0]
+    monkeypatch.setattr(unitlines, "LOCATED_KEPT", 0)
+    fresh = unitlines._located(type(layer), shapes, conv)
+    assert fresh[0].flags.writeable and np.array_equal(fresh[0], kept[0]) and np.array_equal(fresh[1], kept[1])
