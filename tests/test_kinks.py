@@ -361,3 +361,29 @@ def test_a_kink_whose_sides_agree_takes_the_finest_sides_where_the_loss_curves_w
 
         bad = check_network(net, impl, symbolic="off", trace_code=False)
         assert not bad.passed and bad.tensor("W3").verdict("impl")[0, 0] == "wrong", (factor, str(bad))
+
+
+def test_growing_steps_go_on_along_the_side_whose_steps_cross_no_kink():
+    """Weights of 1e-8: an elu unit at z = -1.9e-8, the point where its second derivative jumps, within every upward
+    step of W1[0, 0] and no downward one, under a gradient of -1.3276e-9 that moves C (0.69) by less than its
+    rounding at the default steps. Growing steps stop where a step crosses a kink, and kept nothing: a doubled
+    gradient was inconclusive. They now go on along the downward side alone (one-sided quotients extrapolated to
+    O(s²)): the element is estimated to 3e-4 of itself, and a doubled gradient, or one 1% off, fails."""
+    net = case("elu_point_within_the_upward_steps_of_a_gradient_rounding_hides")
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    w1 = correct.tensor("W1")
+    value, bound = w1.values["numeric"][0, 0], w1.bound[0, 0]
+    assert abs(value - grads[1]["W"][0, 0]) <= bound < 3e-4 * abs(value)
+
+    for factor in (2.0, 1.01):
+        def impl(p, X_, Y_, factor=factor):
+            out = [{k: v.copy() for k, v in g.items()} for g in grads]
+            out[1]["W"][0, 0] *= factor
+            return out
+
+        bad = check_network(net, impl, symbolic="off", trace_code=False)
+        assert not bad.passed and bad.tensor("W1").verdict("impl")[0, 0] in ("wrong", "suspicious"), (factor, str(bad))

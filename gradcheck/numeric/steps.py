@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .methods import lookup
+from .methods import CENTRAL, lookup
 from .noise import element_noise
 
 __all__ = ["FIRST", "GROW_LEVELS", "MAX_LEVELS", "RATIO", "REFINE_RUNGS", "Levels", "afresh", "grow", "kept_rounding",
@@ -49,6 +49,9 @@ PATIENCE = 2
 #: :func:`grow`); and the largest step, as a fraction of max(1, |θ|).
 GROW_LEVELS = 14
 GROW_LIMIT = 0.1
+#: A one-sided quotient R(s) = 2·D(s) − D(2s), D(s) = (C(θ ± s) − C(θ))/(±s), carries up to this many times the
+#: rounding of a central quotient at the step s (each D two losses over s, not over 2s: 2·2 + 1).
+ONE_SIDED_ROUNDING = 5.0
 #: Growth ends for an element once the rounding part of its bound is below this fraction of its value.
 GROW_RTOL = 1e-6
 #: Halvings after the first stencil, at most (h/2^30 is below any step that rounding leaves useful).
@@ -381,7 +384,41 @@ def grow(stencil, h, method, floor, limit, f0=None):
         todo = todo[~done]
         if not len(todo):
             break
+    if f0 is not None:  # where one side's steps cross a kink from the first and the other's do not: that side alone
+        up, down = crossed[0::2].any(axis=0), crossed[1::2].any(axis=0)  # rows: +2h, −2h, +4h, −4h, +8h, −8h
+        side = np.where(down & ~up, 1.0, np.where(up & ~down, -1.0, 0.0))
+        at = np.flatnonzero((side != 0) & ~np.isfinite(bound))
+        if len(at):
+            value, one_bound, one_step = _grow_one_sided(stencil, h, floor, limit, f0, at, side[at])
+            better = one_bound < bound[at]
+            best[at[better]], bound[at[better]], step[at[better]] = (x[better] for x in (value, one_bound, one_step))
     return best, bound, step
+
+
+def _grow_one_sided(stencil, h, floor, limit, f0, at, side):
+    """:func:`grow` of the elements ``at`` on one side of θ (``side``: +1 or −1 each), for elements whose steps cross
+    a kink on the other side from the first (a relu at 0 exactly that the element's + steps switch on) while the
+    loss's rounding hides the slope at the default steps: the levels of R(s) = 2·D(s) − D(2s), D(s) = (C(θ ± s) −
+    C(θ))/(±s), whose error is O(s²) as a central quotient's, from C at s and 2s on that side, with
+    :data:`ONE_SIDED_ROUNDING` times a central quotient's rounding. (value, bound, step) of ``at``."""
+    fmax = np.full(len(at), abs(f0))
+
+    def one_sided(index, step, offsets):  # each pair (o, −o) of offsets: a quotient R(|o|·step), as if central
+        mags = sorted({abs(o) for o in offsets})
+        points = sorted(set(mags) | {2 * m for m in mags})
+        values, crossed, taken = stencil(at[index], side[index] * step, tuple(points))
+        values, taken = np.asarray(values).real, np.asarray(taken).real
+        with np.errstate(all="ignore"):
+            fmax[index] = np.maximum(fmax[index], np.abs(values).max(axis=0))
+            d = {m: (values[r] - f0) / taken[r] for r, m in enumerate(points)}
+        x = dict(zip(points, np.asarray(crossed, bool)))
+        r = {m: 2 * d[m] - d[2 * m] for m in mags}
+        # Centred at 0, so that the pair's quotient (v₊ − v₋)/(t₊ − t₋) is R itself, to an ulp.
+        return (np.stack([o * step * r[abs(o)] for o in offsets]),
+                np.stack([x[abs(o)] | x[2 * abs(o)] for o in offsets]), np.stack([o * step for o in offsets]))
+
+    return grow(one_sided, h[at], CENTRAL,
+                lambda _, s, sub: ONE_SIDED_ROUNDING * floor(fmax[sub], s, at[sub]), limit[at])
 
 
 def refine(stencil, h, method, floor, rounding, f0, kept):
