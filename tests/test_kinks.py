@@ -387,3 +387,30 @@ def test_growing_steps_go_on_along_the_side_whose_steps_cross_no_kink():
 
         bad = check_network(net, impl, symbolic="off", trace_code=False)
         assert not bad.passed and bad.tensor("W1").verdict("impl")[0, 0] in ("wrong", "suspicious"), (factor, str(bad))
+
+
+def test_a_kink_s_one_sided_slopes_come_from_the_finest_level_where_a_side_curves_within_the_first_steps():
+    """A leaky_relu at z = 0 exactly, under inputs of 1e3: W2[3, 2]'s right slope is 966.56 at every step, its left
+    one curves within the first steps (6931 at 1e-4, 96656 below 1e-8). The first level's sides, the left one bounded
+    by its first-order term, made the kink's interval 45510 +- 35051, and a negated gradient passed as a value at
+    the kink. The finest level's sides make it [966.56, 96656] to within 10: the correct gradient (the right slope)
+    is a kink value still, a negated one and one at twice the left slope fail."""
+    net = case("leaky_relu_at_zero_whose_left_slope_curves_within_the_first_steps")
+    spec = load_spec(net)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    w2 = correct.tensor("W2")
+    assert w2.verdict("backprop")[3, 2] == "kink"
+    value, bound = w2.values["numeric"][3, 2], w2.bound[3, 2]
+    assert 3 * bound - abs(value - grads[2]["W"][3, 2]) < 100  # the interval ends within 100 of the right slope
+
+    for change in (lambda g: -g, lambda g: 200 * g):
+        def impl(p, X_, Y_, change=change):
+            out = [{k: v.copy() for k, v in g.items()} for g in grads]
+            out[2]["W"][3, 2] = change(out[2]["W"][3, 2])
+            return out
+
+        bad = check_network(net, impl, symbolic="off", trace_code=False)
+        assert not bad.passed and bad.tensor("W2").verdict("impl")[3, 2] == "wrong", str(bad)
