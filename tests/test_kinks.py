@@ -336,31 +336,44 @@ def test_on_kink_marks_entries_exactly_at_a_kink_for_every_kinked_kind():
     assert np.array_equal(on, (margins == 0) & (y == 0)) and on.any()
 
 
+def _saved_element(name, tensor, layer, key, index):
+    """The saved case ``name`` checked with its reference backprop: (the case, its reference gradients, the
+    element's verdict, numeric value and bound, its reference value); the check must pass."""
+    net = case(name)
+    spec = load_spec(net)
+    _, grads = backprop(spec, spec.parameters(), *spec.batch_data())
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    t = correct.tensor(tensor)
+    verdict, value, bound = t.verdict("backprop")[index], t.values["numeric"][index], t.bound[index]
+    return net, grads, verdict, value, bound, grads[layer][key][index]
+
+
+def _slipped(net, grads, tensor, layer, key, index, change):
+    """(passed, the element's verdict) of the case ``net`` checked with its reference gradients, the element
+    changed by ``change``."""
+    def impl(p, X, Y):
+        out = [{k: v.copy() for k, v in g.items()} for g in grads]
+        out[layer][key][index] = change(out[layer][key][index])
+        return out
+
+    bad = check_network(net, impl, symbolic="off", trace_code=False)
+    return bad.passed, bad.tensor(tensor).verdict("impl")[index]
+
+
 def test_a_kink_whose_sides_agree_takes_the_finest_sides_where_the_loss_curves_within_the_first_steps():
     """An elu layer at z = 0 exactly under inputs of 2.2e5: every step of its weights crosses the kink of elu's
     second derivative, and the loss curves on either side within the first steps. The one-sided slopes agree; the
     first level's sides gave -120609 +- 39978 for a gradient of -107273.27, and a doubled gradient was
     inconclusive. The finest level's sides, bounded by their last change, come within 2% of it: the correct gradient
     passes, a doubled one and one 10% off are wrong."""
-    net = case("elu_at_zero_under_weights_of_1e3_curves_within_the_first_steps")
-    spec = load_spec(net)
-    params, (X, Y) = spec.parameters(), spec.batch_data()
-    _, grads = backprop(spec, params, X, Y)
-    correct = check_network(net, symbolic="off")
-    assert correct.passed, str(correct)
-    w3 = correct.tensor("W3")
-    assert w3.verdict("backprop")[0, 0] in ("good", "inconclusive")
-    value, bound = w3.values["numeric"][0, 0], w3.bound[0, 0]
-    assert abs(value - grads[3]["W"][0, 0]) <= bound < 0.03 * abs(value)
-
+    element = ("W3", 3, "W", (0, 0))
+    net, grads, verdict, value, bound, ref = _saved_element(
+        "elu_at_zero_under_weights_of_1e3_curves_within_the_first_steps", *element)
+    assert verdict in ("good", "inconclusive")
+    assert abs(value - ref) <= bound < 0.03 * abs(value)
     for factor in (2.0, 1.1):
-        def impl(p, X_, Y_, factor=factor):
-            out = [{k: v.copy() for k, v in g.items()} for g in grads]
-            out[3]["W"][0, 0] *= factor
-            return out
-
-        bad = check_network(net, impl, symbolic="off", trace_code=False)
-        assert not bad.passed and bad.tensor("W3").verdict("impl")[0, 0] == "wrong", (factor, str(bad))
+        assert _slipped(net, grads, *element, lambda g, factor=factor: g * factor) == (False, "wrong"), factor
 
 
 def test_growing_steps_go_on_along_the_side_whose_steps_cross_no_kink():
@@ -369,24 +382,13 @@ def test_growing_steps_go_on_along_the_side_whose_steps_cross_no_kink():
     rounding at the default steps. Growing steps stop where a step crosses a kink, and kept nothing: a doubled
     gradient was inconclusive. They now go on along the downward side alone (one-sided quotients extrapolated to
     O(s²)): the element is estimated to 3e-4 of itself, and a doubled gradient, or one 1% off, fails."""
-    net = case("elu_point_within_the_upward_steps_of_a_gradient_rounding_hides")
-    spec = load_spec(net)
-    params, (X, Y) = spec.parameters(), spec.batch_data()
-    _, grads = backprop(spec, params, X, Y)
-    correct = check_network(net, symbolic="off")
-    assert correct.passed, str(correct)
-    w1 = correct.tensor("W1")
-    value, bound = w1.values["numeric"][0, 0], w1.bound[0, 0]
-    assert abs(value - grads[1]["W"][0, 0]) <= bound < 3e-4 * abs(value)
-
+    element = ("W1", 1, "W", (0, 0))
+    net, grads, _, value, bound, ref = _saved_element(
+        "elu_point_within_the_upward_steps_of_a_gradient_rounding_hides", *element)
+    assert abs(value - ref) <= bound < 3e-4 * abs(value)
     for factor in (2.0, 1.01):
-        def impl(p, X_, Y_, factor=factor):
-            out = [{k: v.copy() for k, v in g.items()} for g in grads]
-            out[1]["W"][0, 0] *= factor
-            return out
-
-        bad = check_network(net, impl, symbolic="off", trace_code=False)
-        assert not bad.passed and bad.tensor("W1").verdict("impl")[0, 0] in ("wrong", "suspicious"), (factor, str(bad))
+        passed, verdict = _slipped(net, grads, *element, lambda g, factor=factor: g * factor)
+        assert not passed and verdict in ("wrong", "suspicious"), factor
 
 
 def test_a_kink_s_one_sided_slopes_come_from_the_finest_level_where_a_side_curves_within_the_first_steps():
@@ -395,22 +397,10 @@ def test_a_kink_s_one_sided_slopes_come_from_the_finest_level_where_a_side_curve
     by its first-order term, made the kink's interval 45510 +- 35051, and a negated gradient passed as a value at
     the kink. The finest level's sides make it [966.56, 96656] to within 10: the correct gradient (the right slope)
     is a kink value still, a negated one and one at twice the left slope fail."""
-    net = case("leaky_relu_at_zero_whose_left_slope_curves_within_the_first_steps")
-    spec = load_spec(net)
-    params, (X, Y) = spec.parameters(), spec.batch_data()
-    _, grads = backprop(spec, params, X, Y)
-    correct = check_network(net, symbolic="off")
-    assert correct.passed, str(correct)
-    w2 = correct.tensor("W2")
-    assert w2.verdict("backprop")[3, 2] == "kink"
-    value, bound = w2.values["numeric"][3, 2], w2.bound[3, 2]
-    assert 3 * bound - abs(value - grads[2]["W"][3, 2]) < 100  # the interval ends within 100 of the right slope
-
+    element = ("W2", 2, "W", (3, 2))
+    net, grads, verdict, value, bound, ref = _saved_element(
+        "leaky_relu_at_zero_whose_left_slope_curves_within_the_first_steps", *element)
+    assert verdict == "kink"
+    assert 3 * bound - abs(value - ref) < 100  # the interval ends within 100 of the right slope
     for change in (lambda g: -g, lambda g: 200 * g):
-        def impl(p, X_, Y_, change=change):
-            out = [{k: v.copy() for k, v in g.items()} for g in grads]
-            out[2]["W"][3, 2] = change(out[2]["W"][3, 2])
-            return out
-
-        bad = check_network(net, impl, symbolic="off", trace_code=False)
-        assert not bad.passed and bad.tensor("W2").verdict("impl")[3, 2] == "wrong", str(bad)
+        assert _slipped(net, grads, *element, change) == (False, "wrong")
