@@ -348,11 +348,12 @@ def grow(stencil, h, method, floor, limit, f0=None):
     """(value, error bound, step) for elements whose estimate at the default steps the loss's rounding does not
     resolve (a gradient so small that C(θ ± h) differ by a few ulps): the same levels with steps doubling from
     2h, up to ``limit`` (P,) (:data:`GROW_LIMIT` of max(1, |θ|)), kept where they are in the asymptotic regime
-    and their bound is smaller. A step that crosses a kink ends an element's growth, and so do levels that vary
-    beyond rounding outside the regime (:meth:`Levels.varies`): the steps have reached a feature of the loss, and
-    past it the quotients no longer measure the slope at θ (a norm over two features 1e-6 apart saturates, and
-    its central differences fall to 0 at steps far wider than the features' gap, flat to rounding). The bound is
-    infinite where no level was in the regime. ``f0``, if given, is C at θ, for the levels' bends (see
+    and their bound is smaller. A step that crosses a kink ends an element's growth (where only one side's steps
+    cross one from the first, and ``f0`` is given, it goes on along the other side: :func:`_grow_one_sided`), and so
+    do levels that vary beyond rounding outside the regime (:meth:`Levels.varies`): the steps have reached a feature
+    of the loss, and past it the quotients no longer measure the slope at θ (a norm over two features 1e-6 apart
+    saturates, and its central differences fall to 0 at steps far wider than the features' gap, flat to rounding).
+    The bound is infinite where no level was in the regime. ``f0``, if given, is C at θ, for the levels' bends (see
     :meth:`Levels.bent`).
     """
     method = lookup(method)
