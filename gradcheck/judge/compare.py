@@ -134,11 +134,16 @@ class TensorCheck:
             if op in self.unevaluated:
                 ver[np.asarray(self.unevaluated[op], bool)] = _UNCHECKED
             self._err[op] = (ab, rel, self._at_kinks(op, ver))
-        self._blinded()
+        # Every element good or unchecked (the common case): no opinion fails, and each compared value is finite,
+        # so that neither a blind difference, nor one with no value, nor an overflowed reference, changes a verdict.
+        clean = all(not ((ver != _GOOD) & (ver != _UNCHECKED)).any() for _, _, ver in self._err.values())
+        if not clean:
+            self._blinded()
         if self.narrow is not None and self._err:
             self._inconclusive_for("narrow", np.asarray(self.narrow, bool).reshape(self.shape))
-        self._unmeasured()
-        self._overflowed()
+        if not clean:
+            self._unmeasured()
+            self._overflowed()
         self._undecided()
 
     def _blinded(self):
