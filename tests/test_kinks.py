@@ -404,3 +404,18 @@ def test_a_kink_s_one_sided_slopes_come_from_the_finest_level_where_a_side_curve
     assert 3 * bound - abs(value - ref) < 100  # the interval ends within 100 of the right slope
     for change in (lambda g: -g, lambda g: 200 * g):
         assert _slipped(net, grads, *element, change) == (False, "wrong")
+
+
+def test_both_sides_one_sided_slopes_where_every_step_crosses_a_point_both_ways_and_they_agree():
+    """An elu rnn under weights of 1e-6: its states sit within the steps of 0, where elu's second derivative jumps,
+    and every step of Wx0[0, 0] crosses it both ways. The step levels halved until a stencil crossed nothing, at
+    3.7e-10, where C (0.69) does not move by a bit: 0 +- 3.3e-6 for a gradient of -9.5293e-8, and a doubled
+    gradient was inconclusive. The two sides' one-sided slopes at the default steps agree: their mean, bounded by
+    half their gap and the larger bound, is within 2% of the gradient, and a doubled or negated one fails."""
+    element = ("Wx0", 0, "Wx", (0, 0))
+    net, grads, _, value, bound, ref = _saved_element("rnn_elu_states_near_zero_whose_steps_cross_it_both_ways",
+                                                      *element)
+    assert abs(value - ref) <= bound < 0.02 * abs(value)
+    for change in (lambda g: 2 * g, lambda g: -g):
+        passed, verdict = _slipped(net, grads, *element, change)
+        assert not passed and verdict in ("wrong", "suspicious")

@@ -251,29 +251,48 @@ def _agrees_below(lv, todo, value, bound, seen):
 
 
 def _one_sided(values, crossed, taken, f0, floor, fmax):
-    """(value, bound) from the side of θ whose steps of the first stencil cross no kink, where the other side's
-    do (NaN/inf elsewhere): D(s) = (C(θ ± s) − C(θ))/(±s) at s = h/2, h, 2h, extrapolated as 2·D(s) − D(2s),
-    kept where D(2h) − D(h) and D(h) − D(h/2) have the ratio 2 of the O(s) term, or are flat to rounding."""
+    """(value, bound, from both sides) from the side of θ whose steps of the first stencil cross no kink, where the
+    other side's do, and from both sides where each side's steps cross one (a kink at θ, or one each way) and the two
+    sides' estimates agree within their bounds (the loss differentiable there, or barely feeling the kink: their
+    mean, bounded by half their gap and the larger bound); NaN/inf elsewhere."""
     p = values.shape[1]
-    value, bound = np.full(p, np.nan), np.full(p, np.inf)
+    value, bound, both = np.full(p, np.nan), np.full(p, np.inf), np.zeros(p, dtype=bool)
     up, down = crossed[0::2].any(axis=0), crossed[1::2].any(axis=0)  # rows: +2h, −2h, +h, −h, +h/2, −h/2
     for side, clean in ((0, down & ~up), (1, up & ~down)):  # the + side when only − crosses, and back
         at = np.flatnonzero(clean)
-        if not len(at):
-            continue
-        rows = [side, 2 + side, 4 + side]  # 2h, h, h/2 on that side
-        d = [(values[r, at] - f0) / taken[r, at] for r in rows]
-        # Two losses, one step: twice a quotient's rounding.
-        r = [2 * floor(fmax[at], np.abs(taken[row, at]), at) for row in rows]
-        e1, e2 = d[0] - d[1], d[1] - d[2]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = e1 / e2
-            flat = (np.abs(e2) <= r[1] + r[2]) & (np.abs(e1) <= r[0] + r[1] + 2 * (r[1] + r[2]))
-            regime = (np.abs(e2) > r[1] + r[2]) & (ratio >= 1.6) & (ratio <= 2.6)
-        fine, coarse = 2 * d[2] - d[1], 2 * d[1] - d[0]
-        ok = flat | regime
-        value[at[ok]] = fine[ok]
-        bound[at[ok]] = (np.abs(fine - coarse) + 2 * r[2] + r[1])[ok]
+        value[at], bound[at] = _side(values, taken, f0, floor, fmax, side, at)
+    at = np.flatnonzero(up & down)
+    if len(at):
+        (plus, plus_bound), (minus, minus_bound) = (_side(values, taken, f0, floor, fmax, side, at) for side in (0, 1))
+        with np.errstate(invalid="ignore"):
+            gap = np.abs(plus - minus)
+            agree = gap <= plus_bound + minus_bound
+        value[at[agree]] = ((plus + minus) / 2)[agree]
+        bound[at[agree]] = (gap / 2 + np.maximum(plus_bound, minus_bound))[agree]
+        both[at[agree]] = True
+    return value, bound, both
+
+
+def _side(values, taken, f0, floor, fmax, side, at):
+    """(value, bound) of the elements ``at`` from one side of θ (``side`` 0: +, 1: −) of the first stencil: D(s) =
+    (C(θ ± s) − C(θ))/(±s) at s = h/2, h, 2h, extrapolated as 2·D(s) − D(2s), kept where D(2h) − D(h) and
+    D(h) − D(h/2) have the ratio 2 of the O(s) term, or are flat to rounding (NaN/inf elsewhere)."""
+    value, bound = np.full(len(at), np.nan), np.full(len(at), np.inf)
+    if not len(at):
+        return value, bound
+    rows = [side, 2 + side, 4 + side]  # 2h, h, h/2 on that side
+    d = [(values[r, at] - f0) / taken[r, at] for r in rows]
+    # Two losses, one step: twice a quotient's rounding.
+    r = [2 * floor(fmax[at], np.abs(taken[row, at]), at) for row in rows]
+    e1, e2 = d[0] - d[1], d[1] - d[2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = e1 / e2
+        flat = (np.abs(e2) <= r[1] + r[2]) & (np.abs(e1) <= r[0] + r[1] + 2 * (r[1] + r[2]))
+        regime = (np.abs(e2) > r[1] + r[2]) & (ratio >= 1.6) & (ratio <= 2.6)
+    fine, coarse = 2 * d[2] - d[1], 2 * d[1] - d[0]
+    ok = flat | regime
+    value[ok] = fine[ok]
+    bound[ok] = (np.abs(fine - coarse) + 2 * r[2] + r[1])[ok]
     return value, bound
 
 
@@ -330,11 +349,14 @@ def resolve(stencil, h, method, floor, f0=None):
         todo = index[~done]
         if not len(todo):
             break
-    if f0 is not None and crossed.any():  # a kink on one side only, within the steps but not at θ (smaller steps
-        # cleared it): the other side's one-sided differences at the default steps are better than the small steps'
-        # rounding
-        side, side_bound = _one_sided(values, crossed, taken, f0, floor, np.maximum(fmax, abs(f0)))
-        better = (side_bound < bound) & np.isfinite(bound)
+    if f0 is not None and crossed.any():  # a kink within the steps (smaller steps cleared it): the one-sided
+        # differences at the default steps of the side that crosses none are better than the small steps' rounding;
+        # those of both sides, where they agree, only where the small steps see no slope at all and they do (each
+        # estimate against its bound of 0): each side's steps then straddle a point where the loss bends
+        side, side_bound, both = _one_sided(values, crossed, taken, f0, floor, np.maximum(fmax, abs(f0)))
+        with np.errstate(invalid="ignore"):
+            sees = (np.abs(best) <= bound) & (np.abs(side) > side_bound)
+            better = (side_bound < bound) & np.isfinite(bound) & (~both | sees)
         best[better], bound[better], step[better] = side[better], side_bound[better], h[better]
     resolved = np.isfinite(bound)
     kink = ~resolved & lv.xc
