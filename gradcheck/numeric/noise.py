@@ -23,12 +23,12 @@ layers below give bit-identical values), so every estimate is made per layer.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
 from ..reference.rounding import random_signs
+from .kept import read_only_cache
 
 __all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_rounding",
            "layer_noise", "layer_probe", "layer_rounding", "line_noise", "ulp_probe"]
@@ -237,13 +237,7 @@ def _draw_signs(seed, shapes):
     return tuple({name: random_signs(rng, shape) for name, shape in layer} for layer in shapes)
 
 
-@functools.lru_cache(maxsize=8)
-def _kept_signs(seed, shapes):
-    out = _draw_signs(seed, shapes)
-    for layer in out:
-        for v in layer.values():
-            v.setflags(write=False)
-    return out
+_kept_signs = read_only_cache(maxsize=8)(_draw_signs)
 
 
 def element_noise(stencil, step):

@@ -37,12 +37,12 @@ and drops the lines for the layer if they differ by more than rounding.
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
 
 from ..catalogue import LOSSES
+from .kept import read_only_cache
 
 __all__ = ["UnitLines", "fits_lines"]
 
@@ -129,12 +129,7 @@ def _locate_all(kind, shapes, conv):
     return tuple(np.concatenate(part) for part in zip(*where))
 
 
-@functools.lru_cache(maxsize=32)
-def _kept_located(kind, shapes, conv):
-    out = _locate_all(kind, shapes, conv)
-    for v in out:
-        v.setflags(write=False)
-    return out
+_kept_located = read_only_cache(maxsize=32)(_locate_all)
 
 
 class UnitLines:
