@@ -86,12 +86,12 @@ def blas_threads(n):
     """Run the block with ``n`` BLAS threads (None: as inherited); each BLAS library set only where its threads
     differ, and given back its own afterwards (through threadpoolctl's per-library controllers: its limiter object
     costs more than the check of a small network's whole judge)."""
-    controller = _controller() if n is not None else None
-    if controller is None:
+    libraries = _controller() if n is not None else None
+    if libraries is None:
         yield
         return
     changed = []
-    for lib in controller:
+    for lib in libraries:
         before = lib.num_threads
         if before != n:
             lib.set_num_threads(n)

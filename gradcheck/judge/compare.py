@@ -136,7 +136,7 @@ class TensorCheck:
             self._err[op] = (ab, rel, self._at_kinks(op, ver))
         # Every element good or unchecked (the common case): no opinion fails, and each compared value is finite,
         # so that neither a blind difference, nor one with no value, nor an overflowed reference, changes a verdict.
-        clean = all(not ((ver != _GOOD) & (ver != _UNCHECKED)).any() for _, _, ver in self._err.values())
+        clean = self._good_or_unchecked()
         if not clean:
             self._blinded()
         if self.narrow is not None and self._err:
@@ -323,6 +323,10 @@ class TensorCheck:
         """True when every element of every compared opinion is good or unchecked: then a larger allowance for
         rounding, which only widens tolerances, changes no verdict (asked for twice per tensor by a network check:
         kept)."""
+        return self._good_or_unchecked()
+
+    def _good_or_unchecked(self):
+        """True when every compared opinion's every element is now good or unchecked."""
         return all(not ((ver != _GOOD) & (ver != _UNCHECKED)).any() for _, _, ver in self._err.values())
 
     def misses(self):

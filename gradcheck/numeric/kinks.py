@@ -219,8 +219,8 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     # within the first steps (an elu at 0 under weights of 1e3: the first level's sides 12% off, the finest 1e-4).
     # Kept where that bound is the smaller.
     with np.errstate(invalid="ignore"):
-        fine_bound = (np.abs(prev[0] - prev[2]) / 2
-                      + np.maximum(np.abs(prev[0] - before[0]), np.abs(prev[2] - before[2])) + floor)
+        last_change = np.maximum(np.abs(prev[0] - before[0]), np.abs(prev[2] - before[2])) + floor
+        fine_bound = np.abs(prev[0] - prev[2]) / 2 + last_change
         finer = agree & refined & (fine_bound < bound)
     numeric[finer], bound[finer] = ((prev[0] + prev[2]) / 2)[finer], fine_bound[finer]
     state[agree] = SMOOTH
@@ -228,12 +228,11 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     # Each side's slope from the finest level where its bound, the sides' last change, is the smaller (the loss
     # curving on one side within the first steps: a leaky relu at 0 whose left slope is 96656 at every step below
     # 1e-7 and 6931 at 1e-4, so that the first level's bound let a negated right slope of −966.56 pass as a kink).
+    side_bound = np.maximum(first.plus_bound, first.minus_bound)
     with np.errstate(invalid="ignore"):
-        side_bound = np.maximum(first.plus_bound, first.minus_bound)
-        fine_side = np.maximum(np.abs(prev[0] - before[0]), np.abs(prev[2] - before[2])) + floor
-        finer = kink & refined & (fine_side < side_bound)
+        finer = kink & refined & (last_change < side_bound)
     minus[kink], plus[kink] = first.minus[kink], first.plus[kink]
-    minus[finer], plus[finer], side_bound[finer] = prev[2][finer], prev[0][finer], fine_side[finer]
+    minus[finer], plus[finer], side_bound[finer] = prev[2][finer], prev[0][finer], last_change[finer]
     widen = MARGIN * side_bound
     numeric[kink], bound[kink] = interval(np.minimum(minus, plus)[kink], np.maximum(minus, plus)[kink], widen[kink])
     state[kink] = KINK

@@ -257,7 +257,7 @@ def _one_sided(values, crossed, taken, f0, floor, fmax):
     mean, bounded by half their gap and the larger bound); NaN/inf elsewhere."""
     p = values.shape[1]
     value, bound, both = np.full(p, np.nan), np.full(p, np.inf), np.zeros(p, dtype=bool)
-    up, down = crossed[0::2].any(axis=0), crossed[1::2].any(axis=0)  # rows: +2h, −2h, +h, −h, +h/2, −h/2
+    up, down = _crossing_sides(crossed)
     for side, clean in ((0, down & ~up), (1, up & ~down)):  # the + side when only − crosses, and back
         at = np.flatnonzero(clean)
         value[at], bound[at] = _side(values, taken, f0, floor, fmax, side, at)
@@ -271,6 +271,12 @@ def _one_sided(values, crossed, taken, f0, floor, fmax):
         bound[at[agree]] = (gap / 2 + np.maximum(plus_bound, minus_bound))[agree]
         both[at[agree]] = True
     return value, bound, both
+
+
+def _crossing_sides(crossed):
+    """(up, down) (P,): where a point above θ, or below it, of a stencil whose rows alternate + and − (±2h, ±h,
+    ±h/2; ±2h, ±4h, ±8h) crossed a kink."""
+    return crossed[0::2].any(axis=0), crossed[1::2].any(axis=0)
 
 
 def _side(values, taken, f0, floor, fmax, side, at):
@@ -408,7 +414,7 @@ def grow(stencil, h, method, floor, limit, f0=None):
         if not len(todo):
             break
     if f0 is not None:  # where one side's steps cross a kink from the first and the other's do not: that side alone
-        up, down = crossed[0::2].any(axis=0), crossed[1::2].any(axis=0)  # rows: +2h, −2h, +4h, −4h, +8h, −8h
+        up, down = _crossing_sides(crossed)
         side = np.where(down & ~up, 1.0, np.where(up & ~down, -1.0, 0.0))
         at = np.flatnonzero((side != 0) & ~np.isfinite(bound))
         if len(at):
