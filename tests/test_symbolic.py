@@ -212,6 +212,25 @@ def test_expanded_only_for_small_nets():
     assert all(e.expanded is None for e in derive(make_spec([2, 2, 1], ["sigmoid"] * 2), expand="off").elements)
 
 
+def test_deferred_expansion_is_written_on_the_first_ask_and_is_the_same():
+    spec = make_spec([2, 3, 2], ["tanh", "sigmoid"])
+    later = derive(spec, deferred=True)
+    assert later.wanted and all(e.expanded is None for e in later.elements)  # nothing written yet
+    assert "expanded=yes" in repr(later) and all(e.expanded is not None for e in later.elements)
+    now = derive(spec)
+    assert [e.expanded for e in later.elements] == [e.expanded for e in now.elements]
+    assert later.text(expanded=True) == now.text(expanded=True)
+    off = derive(spec, expand="off", deferred=True)
+    assert not off.expanded and all(e.expanded is None for e in off.elements)
+
+
+def test_a_checks_derivation_leaves_its_expanded_forms_to_the_report():
+    result = check_network({"input": 2, "layers": [{"units": 2, "activation": "tanh"}, {"units": 1}]}, symbolic="on")
+    d = result.derivation
+    assert d.wanted and all(e.expanded is None for e in d.elements)
+    assert d.expanded and all(e.expanded is not None for e in d.elements)
+
+
 # -- size decision and scale -----------------------------------------------------------------
 
 def test_should_run_modes():

@@ -43,8 +43,8 @@ def symbolic_stage(s, opts):
         return
     from ..symbolic.derive import derive
 
-    # Derived once: a derivation report of this result reuses it (with its expanded forms).
-    s.derivation = derive(s.spec, expand="auto")
+    # Derived once: a derivation report of this result reuses it (its expanded forms written out if it asks).
+    s.derivation = derive(s.spec, expand="auto", deferred=True)
     sympy_says = s.derivation.opinion(s.params, s.X, s.Y, s.reference)
     s.opinions["symbolic"], s.unevaluated = sympy_says.grads, sympy_says.skipped
     s.notes += [sympy_says.note] if sympy_says.note else []

@@ -144,7 +144,18 @@ class Derivation:
     spec: object
     net: object
     elements: list
-    expanded: bool = False
+    #: Whether the elements' expanded forms are wanted; they are written out when first asked for (:attr:`expanded`).
+    wanted: bool = False
+    _written: bool = False
+
+    @property
+    def expanded(self):
+        """True when the elements carry their expanded forms: written out here, once, on the first ask where they
+        are wanted (a check that never shows them does not pay for them)."""
+        if self.wanted and not self._written:
+            _expand_network(self.net, self.elements)
+            self._written = True
+        return self._written
 
     def __getattr__(self, name):
         if name in ("N", "K", "z", "a", "delta", "forward", "loss", "da", "carried", "deltas", "batch", "buffers"):
@@ -317,7 +328,7 @@ class Derivation:
         lines.append(f"{self.cost_name} = {self.loss}")
         lines += [f"dC/d{s} = {e}" for s, e in self.da.items()]
         lines += [f"{s} = {e}" for s, e in self.deltas.items()]
-        lines += [e.text(expanded) for e in self.elements]
+        lines += [e.text(expanded and self.expanded) for e in self.elements]
         return "\n".join(lines)
 
     def latex(self, expanded=False):
@@ -326,7 +337,7 @@ class Derivation:
         lines.append(_latex_eq(self.cost_name, self.loss))
         lines += [_latex_eq(rf"\frac{{\partial C}}{{\partial {sp.latex(s)}}}", e) for s, e in self.da.items()]
         lines += [_latex_eq(sp.latex(s), e) for s, e in self.deltas.items()]
-        lines += [e.latex(expanded) for e in self.elements]
+        lines += [e.latex(expanded and self.expanded) for e in self.elements]
         return "\n".join(lines)
 
     def _repr_html_(self):  # a notebook shows the equations and the element table
@@ -367,13 +378,15 @@ def _first_not_finite(values, steps):
     return ""
 
 
-def derive(spec, expand="auto") -> Derivation:
+def derive(spec, expand="auto", deferred=False) -> Derivation:
     """Derive ∂C_n/∂θ for every parameter element of ``spec`` (a Spec, dict or path).
 
     ``expand``: "auto" writes out the expanded forms (in x, y and the params only) when
     the network has at most :data:`~gradcheck.symbolic.reach.EXPAND_MAX_PARAMS` parameters and
-    :data:`~gradcheck.symbolic.reach.EXPAND_MAX_DEPTH` layers; "on"/True always, "off"/False never. A layer
-    kind without a symbolic form raises ``NotImplementedError`` naming it.
+    :data:`~gradcheck.symbolic.reach.EXPAND_MAX_DEPTH` layers; "on"/True always, "off"/False never. With
+    ``deferred``, they are written out only when first asked for (:attr:`Derivation.expanded`): a check's
+    derivation is shown by some of its reports and by none of its verdicts. A layer kind without a symbolic form
+    raises ``NotImplementedError`` naming it.
     """
     spec = load_spec(spec)
     missing = sorted({ly.kind for ly in spec.layers if not has_form(ly)})
@@ -404,10 +417,9 @@ def derive(spec, expand="auto") -> Derivation:
             dj = delta[j] if j is not None else None
             elements.append(DerivedElement(name, li, kind, tuple(index), theta, j, k, local.get(j, sp.S.Zero),
                                            chain, dj, net.deltas.get(dj, sp.S.Zero)))
-    d = Derivation(spec, net, elements)
-    if expand_wanted(spec, expand):
-        _expand_network(net, elements)
-        d.expanded = True
+    d = Derivation(spec, net, elements, wanted=expand_wanted(spec, expand))
+    if not deferred:
+        d.expanded  # noqa: B018 - written out now
     return d
 
 
