@@ -53,11 +53,17 @@ def _entries(letter, layer, shape, tag=()):
 def _alike(ly):
     """True when a layer that ties the samples writes each sample's z in the same form (``symbolic_batch`` takes
     ``alike``): its backward pass then renames too."""
-    return "alike" in inspect.signature(ly.symbolic_batch).parameters
+    return "alike" in _arguments(type(ly), "symbolic_batch")
 
 
 def _takes_define(ly):
-    return "define" in inspect.signature(ly.symbolic_z).parameters
+    return "define" in _arguments(type(ly), "symbolic_z")
+
+
+@functools.cache
+def _arguments(kind, method):
+    """The argument names of the layer class ``kind``'s ``method``: a fact of the class, read once."""
+    return frozenset(inspect.signature(getattr(kind, method)).parameters)
 
 
 def has_form(ly):
