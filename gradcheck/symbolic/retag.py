@@ -56,7 +56,7 @@ class Retag:
         """``expr`` (of sample 0) with each registered symbol replaced by sample n's."""
         if n == 0:
             return expr
-        return self._rename(sp.sympify(expr), self.table[n], self.memo[n])
+        return _renamed(sp.sympify(expr), self.table[n], self.memo[n])
 
     def alike(self, first):
         """Every sample's list of expressions from sample 0's ``first``, renamed."""
@@ -105,23 +105,31 @@ class Retag:
             stack.extend(reversed(x._args))
         return None
 
-    def _rename(self, e, table, memo):
-        hit = memo.get(id(e))  # by identity (the memo keeps e alive): SymPy's hash costs more than a rename
-        if hit is not None:
-            return hit[1]
-        args = e._args
-        if not args:
-            out = table.get(e, e) if e.is_Symbol else e
-        else:
-            new = [self._rename(a, table, memo) for a in args]
-            if all(x is y for x, y in zip(new, args)):
-                out = e
-            elif e.is_Add or e.is_Mul:  # the terms' order is kept (see the module docstring): no sorting again
-                out = e.func._from_args(new, e.is_commutative)
-            else:  # already in its evaluated form, so no evaluation again (a relu' as a Piecewise, a power)
-                out = _unevaluated(e, new)
-        memo[id(e)] = (e, out)
-        return out
+
+def _renamed(e, table, memo):
+    """``e`` with the symbols of ``table`` replaced, its nodes' renamings kept in ``memo`` (by identity: the memo
+    keeps e alive, and SymPy's hash costs more than a rename)."""
+    hit = memo.get(id(e))
+    if hit is not None:
+        return hit[1]
+    args = e._args
+    if not args:
+        out = table.get(e, e) if e.is_Symbol else e
+    else:
+        new = [_renamed(a, table, memo) for a in args]
+        same = True
+        for x, y in zip(new, args):
+            if x is not y:
+                same = False
+                break
+        if same:
+            out = e
+        elif e.is_Add or e.is_Mul:  # the terms' order is kept (see the module docstring): no sorting again
+            out = e.func._from_args(new, e.is_commutative)
+        else:  # already in its evaluated form, so no evaluation again (a relu' as a Piecewise, a power)
+            out = _unevaluated(e, new)
+    memo[id(e)] = (e, out)
+    return out
 
 
 def _unevaluated(e, args):
