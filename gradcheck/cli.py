@@ -65,10 +65,19 @@ def build_parser():
 _QUIET_MODULES = (r"gradcheck\.", r"numpy\.")
 
 
+def _beyond_reach(spec):
+    from .symbolic.reach import beyond_reach  # SymPy itself is not loaded for it
+
+    return beyond_reach(spec)
+
+
 def _run_one(path, args):
     spec = load_spec(path)
     if args.trace_only:
         return Run(trace=trace_shapes(spec), spec=spec)
+    if args.symbolic == "on" and (beyond := _beyond_reach(spec)):  # said before the wait, not after it
+        print(f"gradcheck: {spec.name}: --symbolic on goes beyond auto's reach ({beyond}): SymPy may take very long "
+              "(Ctrl-C stops it)", file=sys.stderr)
     progress = Progress.for_terminal(args.quiet, get_format(args.format).for_people)
     try:
         with warnings.catch_warnings():

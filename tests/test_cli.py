@@ -147,6 +147,30 @@ def test_bad_options(args, net_file, capsys):
     assert "see gradcheck --help" in err
 
 
+@pytest.mark.parametrize("steps", [1, 6])
+def test_symbolic_on_beyond_autos_reach_says_so_before_it_starts(steps, tmp_path, capsys, monkeypatch):
+    """An lstm of 6 steps is beyond what auto derives (its forms grow a thousandfold a step): forced on, the
+    command line says so first; one of 1 step is within reach and nothing is said."""
+    net = {"input": {"steps": steps, "features": 1}, "layers": [{"type": "lstm", "units": 2, "sequences": False},
+                                                               {"units": 1}], "batch": 2}
+    path = tmp_path / "lstm.json"
+    path.write_text(json.dumps(net))
+
+    def interrupted(*args, **kwargs):  # the derivation itself would take hours: stop where it would start
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("gradcheck.cli.check_network", interrupted)
+    code, _, err = run([path], capsys, symbolic="on")
+    lines = err.strip().splitlines()
+    assert code == 130 and lines[-1] == "gradcheck: interrupted"
+    if steps == 1:
+        assert lines == ["gradcheck: interrupted"]
+    else:
+        assert lines[0].startswith("gradcheck: lstm: --symbolic on goes beyond auto's reach (each of the lstm's 6 "
+                                   "steps") and lines[0].endswith("SymPy may take very long (Ctrl-C stops it)")
+        assert len(lines) == 2
+
+
 def test_help_and_version(capsys):
     assert main(["--version"]) == 0
     assert "gradcheck" in capsys.readouterr().out

@@ -243,6 +243,9 @@ def test_should_run_modes():
     assert should_run(small, "auto")[0]
     assert not should_run(small, "off")[0] and not should_run(large, "off")[0]
     assert should_run(large, "on")[0] and should_run(small, "on")[0]
+    beyond = f"({large.n_params} parameters > limit {SYMBOLIC_LIMIT})"
+    assert should_run(large, "on")[1] == f"symbolic check forced on, beyond auto's reach {beyond}"
+    assert should_run(small, "on")[1] == "symbolic check forced on"
     with pytest.raises(ValueError):
         should_run(small, "sometimes")
 

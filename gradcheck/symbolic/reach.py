@@ -7,8 +7,7 @@ from ..catalogue.layers.base import SYMBOLIC_OTHER_COST
 from ..spec.parse import load_spec
 
 __all__ = ["BATCH_UNITS_LIMIT", "EXPAND_MAX_DEPTH", "EXPAND_MAX_PARAMS", "OTHER_LIMIT", "SYMBOLIC_LIMIT", "UNITS_LIMIT",
-           "batch_level",
-           "expand_wanted", "limit_of", "should_run"]
+           "batch_level", "beyond_reach", "expand_wanted", "limit_of", "should_run"]
 
 #: ``should_run(spec, "auto")`` skips dense networks (every layer's params cost what a dense weight costs:
 #: :attr:`~gradcheck.catalogue.layers.base.Layer.symbolic_dense` kinds on vectors) with more parameters than
@@ -79,8 +78,8 @@ def should_run(spec, mode="auto"):
         return False, spec.symbolic_gap()
     limit = limit_of(spec)
     if mode == "on":
-        over = f" ({n} parameters > limit {limit})" if n > limit else ""
-        return True, f"symbolic check forced on{over}"
+        beyond = beyond_reach(spec)
+        return True, "symbolic check forced on" + (f", beyond auto's reach ({beyond})" if beyond else "")
     if n > limit:
         return False, f"symbolic check skipped: {n} parameters > limit {limit} (use --symbolic on to force)"
     whole = [ly.kind for ly in spec.layers if batch_level(ly)]
@@ -95,3 +94,20 @@ def should_run(spec, mode="auto"):
         size = grown[0] if grown else f"{units} units per sample to write out > limit {UNITS_LIMIT}"
         return False, f"symbolic check skipped: {size} (use --symbolic on to force)"
     return True, f"symbolic check: {n} parameters <= limit {limit}"
+
+
+def beyond_reach(spec):
+    """Why "auto" leaves SymPy out of ``spec`` (its reason, without the advice to force it), or None where it runs
+    it or where SymPy has no form for it: what ``--symbolic on`` forces.
+
+    >>> from gradcheck.spec.parse import load_spec
+    >>> beyond_reach(load_spec({"input": 2, "layers": [{"units": 1}]})) is None
+    True
+    >>> beyond_reach(load_spec({"input": 200, "layers": [{"units": 100}]}))
+    '20100 parameters > limit 12000'
+    """
+    spec = load_spec(spec)
+    if spec.symbolic_gap():
+        return None
+    run, why = should_run(spec, "auto")
+    return None if run else why.removeprefix("symbolic check skipped: ").split(" (use --symbolic on")[0]
