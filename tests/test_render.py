@@ -82,6 +82,14 @@ def _pdflatex(tex, tmp_path):
     assert (tmp_path / "doc.pdf").stat().st_size > 0
 
 
+def test_latex_sets_dashes_and_degrees_as_text_symbols_not_question_marks():
+    tex = render(Document("dashes", [Para("no expanded form — a kernel rotated by 180°, pages 3–4")]), "latex")
+    assert r"\DeclareUnicodeCharacter{2014}{\text{\textemdash}}" in tex
+    assert r"\DeclareUnicodeCharacter{00B0}{\text{\textdegree}}" in tex
+    assert r"\DeclareUnicodeCharacter{2013}{\text{\textendash}}" in tex
+    assert r"\texttt{?}" not in tex
+
+
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 def test_every_block_compiles_with_pdflatex(tmp_path):
     _pdflatex(render(_every_block(), "latex"), tmp_path)

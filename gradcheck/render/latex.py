@@ -22,6 +22,9 @@ _SYMBOLS = {"∂": r"\partial", "−": "-", "→": r"\to", "⊙": r"\odot", "·"
             "⋆": r"\star", "√": r"\surd", "≠": r"\ne", "…": r"\dots", "∑": r"\sum", "Σ": r"\Sigma", "≈": r"\approx",
             "∈": r"\in", "⌊": r"\lfloor", "⌋": r"\rfloor", "±": r"\pm", "∞": r"\infty", "⁻": "^-", "¹": "^1",
             "ε": r"\varepsilon", "∘": r"\circ"}
+#: Characters of running text, as LaTeX's own text symbols (through amsmath's \text, so that they set the same in a
+#: formula).
+_TEXT_SYMBOLS = {"—": r"\textemdash", "–": r"\textendash", "°": r"\textdegree", "’": "'", "‘": "`"}
 
 #: Characters of a code line on the landscape page (typewriter at 10pt); longer lines are wrapped.
 CODE_WIDTH = 125
@@ -61,7 +64,10 @@ def _declarations(body):
         macro = _unicode_macro(char)
         if macro is None and unicodedata.category(char).startswith("L") and ord(char) < 0x180:
             continue  # a Latin letter with an accent: inputenc knows it
-        text = r"\ensuremath{%s}" % macro if macro else r"\texttt{?}"
+        if char in _TEXT_SYMBOLS:
+            text = r"\text{%s}" % _TEXT_SYMBOLS[char]
+        else:
+            text = r"\ensuremath{%s}" % macro if macro else r"\texttt{?}"
         lines.append(r"\DeclareUnicodeCharacter{%04X}{%s}" % (ord(char), text))
     return "\n".join(lines)
 
