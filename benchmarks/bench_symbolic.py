@@ -81,6 +81,9 @@ LAYER_NETS = [  # networks with other layer kinds (no naive baseline: it writes 
         "input": 4, "loss": "cross_entropy", "layers": [
             {"units": 5}, {"type": "batchnorm"}, {"type": "activation", "activation": "relu"},
             {"units": 3, "activation": "softmax"}]}),
+    ("lstm 6 steps x 1 -> 3, last h, dense 2", {
+        "input": {"steps": 6, "features": 1}, "loss": "mse", "layers": [
+            {"type": "lstm", "units": 3, "sequences": False}, {"units": 2}]}),
     ("4-6 tanh layernorm dropout 2", {
         "input": 4, "loss": "mse", "layers": [
             {"units": 6, "activation": "tanh"}, {"type": "layernorm"}, {"type": "dropout", "p": 0.5}, {"units": 2}]}),

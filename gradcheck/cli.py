@@ -76,7 +76,7 @@ def _run_one(path, args):
     if args.trace_only:
         return Run(trace=trace_shapes(spec), spec=spec)
     if args.symbolic == "on" and (beyond := _beyond_reach(spec)):  # said before the wait, not after it
-        print(f"gradcheck: {spec.name}: --symbolic on goes beyond auto's reach ({beyond}): SymPy may take very long "
+        print(f"gradcheck: {spec.name}: --symbolic on goes beyond auto's reach ({beyond}): SymPy may take long "
               "(Ctrl-C stops it)", file=sys.stderr)
     progress = Progress.for_terminal(args.quiet, get_format(args.format).for_people)
     try:

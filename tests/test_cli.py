@@ -147,27 +147,25 @@ def test_bad_options(args, net_file, capsys):
     assert "see gradcheck --help" in err
 
 
-@pytest.mark.parametrize("steps", [1, 6])
-def test_symbolic_on_beyond_autos_reach_says_so_before_it_starts(steps, tmp_path, capsys, monkeypatch):
-    """An lstm of 6 steps is beyond what auto derives (its forms grow a thousandfold a step): forced on, the
-    command line says so first; one of 1 step is within reach and nothing is said."""
-    net = {"input": {"steps": steps, "features": 1}, "layers": [{"type": "lstm", "units": 2, "sequences": False},
-                                                               {"units": 1}], "batch": 2}
-    path = tmp_path / "lstm.json"
-    path.write_text(json.dumps(net))
+@pytest.mark.parametrize("inputs", [3, 200])
+def test_symbolic_on_beyond_autos_reach_says_so_before_it_starts(inputs, tmp_path, capsys, monkeypatch):
+    """A dense layer of 200 inputs and 100 units has more params than auto derives: forced on, the command line
+    says so first; one of 3 inputs is within reach and nothing is said."""
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps({"input": inputs, "layers": [{"units": 100}], "batch": 2}))
 
-    def interrupted(*args, **kwargs):  # the derivation itself would take hours: stop where it would start
+    def interrupted(*args, **kwargs):  # stop where the check would start
         raise KeyboardInterrupt
 
     monkeypatch.setattr("gradcheck.cli.check_network", interrupted)
     code, _, err = run([path], capsys, symbolic="on")
     lines = err.strip().splitlines()
     assert code == 130 and lines[-1] == "gradcheck: interrupted"
-    if steps == 1:
+    if inputs == 3:
         assert lines == ["gradcheck: interrupted"]
     else:
-        assert lines[0].startswith("gradcheck: lstm: --symbolic on goes beyond auto's reach (each of the lstm's 6 "
-                                   "steps") and lines[0].endswith("SymPy may take very long (Ctrl-C stops it)")
+        assert lines[0] == ("gradcheck: wide: --symbolic on goes beyond auto's reach (20100 parameters > limit "
+                            "12000): SymPy may take long (Ctrl-C stops it)")
         assert len(lines) == 2
 
 

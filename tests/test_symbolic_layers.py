@@ -17,6 +17,7 @@ from gradcheck.reference.backprop import backprop
 from gradcheck.reference.rounding import backprop_rounding
 from gradcheck.strategies import cnn_specs
 from gradcheck.symbolic.derive import derive, should_run
+from gradcheck.symbolic.reach import limit_of
 
 sys.path.insert(0, str(Path(__file__).parent / "impls"))
 from cs231n_nets import SPECS
@@ -172,11 +173,25 @@ def test_symbolic_gradients_agree_with_backprop_on_random_cnns(raw):
                           + np.finfo(float).eps * allowed[i][k]), f"{k}{i} {raw}: {got[i][k]} vs {v}"
 
 
-def test_auto_says_why_an_lstm_of_several_steps_is_not_written_out():
-    """An lstm's h holds the whole earlier sequence, so its cost to write out grows a thousandfold a step: "auto"
-    skips it from two steps on, and says so in words, not as a count of millions of units a sample."""
+def test_an_lstm_is_written_step_by_step_and_its_gradients_equal_the_reference():
+    """Each step's gates, c and h are named, so that a step's forms hold the step before by name (written whole,
+    an lstm's forms grew a thousandfold a step and "auto" wrote out one step only): "auto" derives an lstm of
+    three steps, the last h is o·tanh(c) of its own step's names, and SymPy's gradients equal the backprop's."""
     net = {"input": {"steps": 3, "features": 2}, "layers": [{"type": "lstm", "units": 2, "sequences": False},
-                                                            {"units": 1}], "loss": "mse"}
-    run, reason = should_run(net, "auto")
-    assert not run and "lstm's 3 steps" in reason and "units per sample" not in reason
-    assert should_run(net, "on")[0]
+                                                            {"units": 1}], "loss": "mse", "batch": 3}
+    assert should_run(net, "auto")[0]
+    d = derive(net, expand="off")
+    h = {s.name: s for s in d.forward if s.name.startswith("h0_")}
+    assert sorted(h) == [f"h0_{t}_{j}" for t in range(3) for j in range(2)]
+    assert {s.name for s in sp.sympify(d.forward[h["h0_2_1"]]).free_symbols} == {"go0_2_1", "c0_2_1"}
+    spec = load_spec(net)
+    _agree(spec, spec.parameters(), *spec.batch_data())
+
+
+def test_an_lstm_costs_sympy_twice_what_a_gru_of_as_many_steps_does():
+    lstm, gru = ({"input": {"steps": 4, "features": 3}, "layers": [{"type": kind, "units": 6}, {"units": 2}]}
+                 for kind in ("lstm", "gru"))
+    assert limit_of(load_spec(lstm)) == limit_of(load_spec(gru)) // 2
+    run, reason = should_run(lstm, "auto")
+    assert not run and f"{load_spec(lstm).n_params} parameters > limit {limit_of(load_spec(lstm))}" in reason
+    assert should_run(gru, "auto")[0]

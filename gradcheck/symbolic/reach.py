@@ -83,16 +83,14 @@ def should_run(spec, mode="auto"):
     if n > limit:
         return False, f"symbolic check skipped: {n} parameters > limit {limit} (use --symbolic on to force)"
     whole = [ly.kind for ly in spec.layers if batch_level(ly)]
-    units = sum(getattr(ly, "symbolic_units", ly.units) for ly in spec.layers)
+    units = sum(ly.units for ly in spec.layers)
     if whole and spec.n_samples * units > BATCH_UNITS_LIMIT:
         return False, (f"symbolic check skipped: {whole[0]} ties the {spec.n_samples} samples together, so the "
                        f"whole batch is written out: N·units = {spec.n_samples * units} > limit {BATCH_UNITS_LIMIT} "
                        "(use --symbolic on to force, or a smaller batch)")
     if units > UNITS_LIMIT:
-        grown = [ly.symbolic_growth for ly in spec.layers
-                 if getattr(ly, "symbolic_units", 0) > UNITS_LIMIT and getattr(ly, "symbolic_growth", None)]
-        size = grown[0] if grown else f"{units} units per sample to write out > limit {UNITS_LIMIT}"
-        return False, f"symbolic check skipped: {size} (use --symbolic on to force)"
+        return False, (f"symbolic check skipped: {units} units per sample to write out > limit {UNITS_LIMIT} "
+                       "(use --symbolic on to force)")
     return True, f"symbolic check: {n} parameters <= limit {limit}"
 
 

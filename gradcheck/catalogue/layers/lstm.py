@@ -151,18 +151,11 @@ class LSTM(Recurrent):
         return self.steps * 7 * self.width + self.features * self.steps
 
     @property
-    def symbolic_units(self):
-        """What writing one sample out costs, in units of the symbolic opinion's limit: every step's h holds the
-        whole earlier sequence, so the expressions (and their derivatives) grow by a factor per step (T = 2,
-        H = 1 already takes seconds): beyond the limit from two steps on."""
-        return self.units * self.width * 1000 ** (self.steps - 1)
-
-    @property
-    def symbolic_growth(self):
-        """Why one sample's SymPy expressions outgrow the symbolic opinion's limit, in words (see
-        :attr:`symbolic_units`)."""
-        return (f"each of the lstm's {self.steps} steps writes the whole earlier sequence into h, so one sample's "
-                "SymPy expressions grow about a thousandfold a step, and two steps already take seconds")
+    def symbolic_cost(self):
+        """Twice a recurrent layer's: each step names four gates, c and h, and differentiates through them (at
+        auto's limit with the recurrent cost alone, an lstm's third opinion took 0.8-1.5 s of CPU, a gru's
+        0.2-0.5 s)."""
+        return 2 * super().symbolic_cost
 
     def describe(self):
         t, d = self.in_shape
@@ -321,9 +314,10 @@ class LSTM(Recurrent):
     _bptt = bptt  # the name the known mistakes' backward (recurrent.slip) calls
 
     # -- symbolic form -----------------------------------------------------------------------
-    def symbolic_z(self, params, a_prev, conv, bias):
+    def symbolic_z(self, params, a_prev, conv, bias, define=None):
         """SymPy h's of one sample from the params' symbols and a flat list a_prev (C order of (T, D)): every
-        step's h one after another, or the last h."""
+        step's h one after another, or the last h; ``define`` (from the derivation) names each step's gates, c
+        and h, so that a step's forms hold the step before by name, not written out again."""
         import sympy as sp
 
         H = self.width
@@ -331,9 +325,10 @@ class LSTM(Recurrent):
         for t in range(self.steps):
             a = [s + r for s, r in zip(self._symbolic_inputs(params, a_prev, conv, t),
                                        self._symbolic_matvec(h, params["Wh"], conv, range(4 * H)))]
-            i, f, o = ([1 / (1 + sp.exp(-v)) for v in a[k * H:(k + 1) * H]] for k in range(3))
-            g = [sp.tanh(v) for v in a[3 * H:]]
-            c = [f[j] * c[j] + i[j] * g[j] for j in range(H)]
-            h = [o[j] * sp.tanh(c[j]) for j in range(H)]
+            i, f, o = (self._named(define, letter, t, [1 / (1 + sp.exp(-v)) for v in a[k * H:(k + 1) * H]])
+                       for k, letter in enumerate(("gi", "gf", "go")))
+            g = self._named(define, "gg", t, [sp.tanh(v) for v in a[3 * H:]])
+            c = self._named(define, "c", t, [f[j] * c[j] + i[j] * g[j] for j in range(H)])
+            h = self._named(define, "h", t, [o[j] * sp.tanh(c[j]) for j in range(H)])
             states.append(h)
         return self._symbolic_output(states)
