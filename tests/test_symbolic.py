@@ -216,7 +216,8 @@ def test_deferred_expansion_is_written_on_the_first_ask_and_is_the_same():
     spec = make_spec([2, 3, 2], ["tanh", "sigmoid"])
     later = derive(spec, deferred=True)
     assert later.wanted and all(e.expanded is None for e in later.elements)  # nothing written yet
-    assert "expanded=yes" in repr(later) and all(e.expanded is not None for e in later.elements)
+    assert "expanded=when asked" in repr(later) and all(e.expanded is None for e in later.elements)  # not by a repr
+    assert later.expanded and "expanded=yes" in repr(later) and all(e.expanded is not None for e in later.elements)
     now = derive(spec)
     assert [e.expanded for e in later.elements] == [e.expanded for e in now.elements]
     assert later.text(expanded=True) == now.text(expanded=True)

@@ -352,9 +352,10 @@ class Derivation:
 
         return notebook_markdown(derivation_blocks(self))
 
-    def __repr__(self):
+    def __repr__(self):  # says whether the expanded forms are written, without writing them
+        written = "yes" if self._written else "when asked" if self.wanted else "no"
         return (f"Derivation({self.spec.describe()}; {len(self.elements)} elements, "
-                f"{len(self.deltas)} deltas, expanded={'yes' if self.expanded else 'no'})")
+                f"{len(self.deltas)} deltas, expanded={written})")
 
 
 def _value_at(values, sample, s):
