@@ -188,6 +188,30 @@ def test_an_lstm_is_written_step_by_step_and_its_gradients_equal_the_reference()
     _agree(spec, spec.parameters(), *spec.batch_data())
 
 
+def _chain_rule(net, name, index):
+    """The chain-rule form of element ``index`` of param ``name`` and the names of the symbols it holds."""
+    chain = next(e.chain_rule for e in derive(net, expand="off").elements if (e.name, e.index) == (name, index))
+    return chain, {s.name for s in chain.free_symbols}
+
+
+def test_a_weights_chain_rule_is_its_products_adjoint_times_its_input_in_an_lstm_and_in_attention():
+    """The lstm's gate inputs a_t and attention's q, k, v and heads' output are named intermediates: a weight's chain
+    rule is then the adjoint of the product it enters times that product's input, summed over the steps, as a dense
+    layer's is (written through the gates or the softmax, it filled pages of a report)."""
+    lstm = {"input": {"steps": 3, "features": 2}, "layers": [{"type": "lstm", "units": 2, "sequences": False},
+                                                             {"units": 1}], "loss": "mse"}
+    chain, held = _chain_rule(lstm, "Wx0", (5, 1))  # gate column 5 (f's unit 1) from input feature 1
+    assert held == {f"dga0_{t}_5" for t in range(3)} | {f"x_{t}_1" for t in range(3)}
+    assert chain.is_Add and all(term.is_Mul and len(term.args) == 2 for term in chain.args)
+    attention = {"input": {"steps": 2, "features": 2}, "loss": "mse", "bias": "none",
+                 "layers": [{"type": "attention", "heads": 1}, {"type": "flatten"}, {"units": 1}]}
+    for key, letter in (("Wq0", "q"), ("Wk0", "k"), ("Wv0", "v"), ("Wo0", "o")):
+        chain, held = _chain_rule(attention, key, (0, 1))  # output 0 from input 1 (the column convention)
+        inputs = {f"o0_{t}_1" for t in range(2)} if letter == "o" else {f"x_{t}_1" for t in range(2)}
+        adjoints = {f"d{letter}0_{t}_0" for t in range(2)} if letter != "o" else set()
+        assert held >= inputs | adjoints and len(chain.args) == 2, (key, chain)
+
+
 def test_an_lstm_costs_sympy_twice_what_a_gru_of_as_many_steps_does():
     lstm, gru = ({"input": {"steps": 4, "features": 3}, "layers": [{"type": kind, "units": 6}, {"units": 2}]}
                  for kind in ("lstm", "gru"))

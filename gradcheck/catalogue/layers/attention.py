@@ -365,8 +365,11 @@ class Attention(Layer):
         return out
 
     # -- symbolic form ---------------------------------------------------------------------
-    def symbolic_z(self, params, a_prev, conv, bias):
-        """One sample's z, flat in C order of (T, D), from SymPy symbol arrays ``params`` and the flat a_prev."""
+    def symbolic_z(self, params, a_prev, conv, bias, define=None):
+        """One sample's z, flat in C order of (T, D), from SymPy symbol arrays ``params`` and the flat a_prev;
+        ``define`` (from the derivation) names every step's q, k, v and the heads' output o, so that a weight's
+        chain rule is its product's adjoint times its input, as a dense layer's is, and the softmax's forms hold
+        q and k by name."""
         import sympy as sp
 
         steps, width, d = self.in_shape[0], self.width, self.head_size
@@ -380,7 +383,12 @@ class Attention(Layer):
                             + (b[j] if b is not None else 0) for j in range(width)])
             return out
 
-        q, k, v = (affine(x, n) for n in _QKV)
+        def named(letter, rows):
+            if define is None:
+                return rows
+            return [[define(letter, (t, j), e) for j, e in enumerate(row)] for t, row in enumerate(rows)]
+
+        q, k, v = (named(n, affine(x, n)) for n in _QKV)
         o = [[0] * width for _ in range(steps)]
         for j in range(self.heads):
             cut = range(j * d, (j + 1) * d)
@@ -390,4 +398,4 @@ class Attention(Layer):
                 total = sum(e)
                 for c in cut:
                     o[t][c] = sum(w * v[s][c] for w, s in zip(e, seen)) / total
-        return [zj for row in affine(o, "o") for zj in row]
+        return [zj for row in affine(named("o", o), "o") for zj in row]

@@ -316,15 +316,17 @@ class LSTM(Recurrent):
     # -- symbolic form -----------------------------------------------------------------------
     def symbolic_z(self, params, a_prev, conv, bias, define=None):
         """SymPy h's of one sample from the params' symbols and a flat list a_prev (C order of (T, D)): every
-        step's h one after another, or the last h; ``define`` (from the derivation) names each step's gates, c
-        and h, so that a step's forms hold the step before by name, not written out again."""
+        step's h one after another, or the last h; ``define`` (from the derivation) names each step's gates'
+        input a_t (``ga``), gates, c and h, so that a step's forms hold the step before by name, not written out
+        again, and a weight's chain rule is its gate input's adjoint times its input, as a dense layer's is."""
         import sympy as sp
 
         H = self.width
         h, c, states = [0] * H, [0] * H, []
         for t in range(self.steps):
-            a = [s + r for s, r in zip(self._symbolic_inputs(params, a_prev, conv, t),
-                                       self._symbolic_matvec(h, params["Wh"], conv, range(4 * H)))]
+            x_t, h_w = self._symbolic_inputs(params, a_prev, conv, t), self._symbolic_matvec(h, params["Wh"], conv,
+                                                                                           range(4 * H))
+            a = self._named(define, "ga", t, [s + r for s, r in zip(x_t, h_w)])
             i, f, o = (self._named(define, letter, t, [1 / (1 + sp.exp(-v)) for v in a[k * H:(k + 1) * H]])
                        for k, letter in enumerate(("gi", "gf", "go")))
             g = self._named(define, "gg", t, [sp.tanh(v) for v in a[3 * H:]])
