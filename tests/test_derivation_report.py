@@ -270,3 +270,6 @@ def test_latex_compiles(path, tmp_path):
     assert run.returncode == 0, log[-3000:]
     assert (tmp_path / "report.pdf").stat().st_size > 0
     assert not re.search(r"^! ", log, flags=re.M), log[-3000:]
+    # nothing runs into the margin: a long network description wraps, a long chain rule holds named adjoints
+    wide = [float(w) for w in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
+    assert max(wide, default=0.0) <= 5.0, sorted(wide)[-5:]

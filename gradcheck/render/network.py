@@ -14,6 +14,10 @@ __all__ = ["network_blocks", "GRID_COLUMNS"]
 #: Number tables (parameters, data) show at most this many value columns; wider ones are split.
 GRID_COLUMNS = 8
 
+#: The widest value the network table sets on one line in LaTeX (the landscape page at 10pt holds about 125
+#: characters beside the key column); a wider one wraps in a 20 cm column.
+VALUE_CHARS = 110
+
 
 def _layer_sizes(spec):
     if len(spec.input_shape) == 1 and all(len(ly.out_shape) == 1 for ly in spec.layers):
@@ -36,7 +40,9 @@ def network_blocks(spec, result):
             ["convention", spec.conv.described], ["bias", f"{spec.bias.name}: {spec.bias.text}"],
             ["samples", f"N = {spec.n_samples}" + ("" if spec.data is not None else f" (seeded, seed {spec.seed})")],
             ["parameters", f"{spec.n_params}" + ("" if spec.params is not None else f" (seeded, seed {spec.seed})")]]
-    blocks = [Heading("The network", 2), Table(["key", "value"], rows, ["left", "left"], "ll")]
+    widest = max(len(value) for _, value in rows)  # a value wider than the landscape page wraps within its column
+    colspec = "ll" if widest <= VALUE_CHARS else r"l>{\raggedright\arraybackslash}p{20cm}"
+    blocks = [Heading("The network", 2), Table(["key", "value"], rows, ["left", "left"], colspec)]
     blocks += [Heading("Parameters", 3)]
     params = result.params
     for name, li, kind, shape in spec.param_names():
