@@ -69,29 +69,34 @@ def should_run(spec, mode="auto"):
     mode, with its name.
     """
     spec = load_spec(spec)
-    n = spec.n_params
     if mode == "off":
         return False, "symbolic check off (use --symbolic on or auto to run it)"
     if mode not in ("on", "auto"):
         raise ValueError(f"symbolic mode must be 'auto', 'on' or 'off', got {mode!r}")
     if spec.symbolic_gap():
         return False, spec.symbolic_gap()
-    limit = limit_of(spec)
+    left_out = _left_out(spec)
     if mode == "on":
-        beyond = beyond_reach(spec)
-        return True, "symbolic check forced on" + (f", beyond auto's reach ({beyond})" if beyond else "")
+        return True, "symbolic check forced on" + (f", beyond auto's reach ({left_out[0]})" if left_out else "")
+    if left_out:
+        return False, f"symbolic check skipped: {left_out[0]} ({left_out[1]})"
+    return True, f"symbolic check: {spec.n_params} parameters <= limit {limit_of(spec)}"
+
+
+def _left_out(spec):
+    """(why "auto" leaves SymPy out of ``spec``, what the user can do about it), or None where it runs it."""
+    n, limit = spec.n_params, limit_of(spec)
     if n > limit:
-        return False, f"symbolic check skipped: {n} parameters > limit {limit} (use --symbolic on to force)"
+        return f"{n} parameters > limit {limit}", "use --symbolic on to force"
     whole = [ly.kind for ly in spec.layers if batch_level(ly)]
     units = sum(ly.units for ly in spec.layers)
     if whole and spec.n_samples * units > BATCH_UNITS_LIMIT:
-        return False, (f"symbolic check skipped: {whole[0]} ties the {spec.n_samples} samples together, so the "
-                       f"whole batch is written out: N·units = {spec.n_samples * units} > limit {BATCH_UNITS_LIMIT} "
-                       "(use --symbolic on to force, or a smaller batch)")
+        why = (f"{whole[0]} ties the {spec.n_samples} samples together, so the whole batch is written out: N·units = "
+               f"{spec.n_samples * units} > limit {BATCH_UNITS_LIMIT}")
+        return why, "use --symbolic on to force, or a smaller batch"
     if units > UNITS_LIMIT:
-        return False, (f"symbolic check skipped: {units} units per sample to write out > limit {UNITS_LIMIT} "
-                       "(use --symbolic on to force)")
-    return True, f"symbolic check: {n} parameters <= limit {limit}"
+        return f"{units} units per sample to write out > limit {UNITS_LIMIT}", "use --symbolic on to force"
+    return None
 
 
 def beyond_reach(spec):
@@ -105,7 +110,5 @@ def beyond_reach(spec):
     '20100 parameters > limit 12000'
     """
     spec = load_spec(spec)
-    if spec.symbolic_gap():
-        return None
-    run, why = should_run(spec, "auto")
-    return None if run else why.removeprefix("symbolic check skipped: ").split(" (use --symbolic on")[0]
+    left_out = None if spec.symbolic_gap() else _left_out(spec)
+    return left_out[0] if left_out else None
