@@ -384,9 +384,7 @@ class Attention(Layer):
             return out
 
         def named(letter, rows):
-            if define is None:
-                return rows
-            return [[define(letter, (t, j), e) for j, e in enumerate(row)] for t, row in enumerate(rows)]
+            return [self._named(define, letter, t, row) for t, row in enumerate(rows)]
 
         q, k, v = (named(n, affine(x, n)) for n in _QKV)
         o = [[0] * width for _ in range(steps)]

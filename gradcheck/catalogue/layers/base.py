@@ -402,6 +402,11 @@ class Layer:
     def symbolic_z(self, params, a_prev, conv, bias):
         raise NotImplementedError(f"{self.kind} has no symbolic form yet")
 
+    @staticmethod
+    def _named(define, letter, t, exprs):
+        """Step t's values ``exprs`` as named intermediates (``define`` from the derivation), or as they are."""
+        return list(exprs) if define is None else [define(letter, (t, j), e) for j, e in enumerate(exprs)]
+
     def unit_input(self, kind, index, conv):
         raise NotImplementedError(f"{self.kind} has no symbolic form yet")
 

@@ -342,11 +342,6 @@ class Recurrent(Layer):
         return [sum(h[g] * (Wh[j, g] if conv.samples_are_columns else Wh[g, j]) for g in range(len(h)))
                 for j in cols]
 
-    @staticmethod
-    def _named(define, letter, t, exprs):
-        """Step t's values ``exprs`` as named intermediates (``define`` from the derivation), or as they are."""
-        return list(exprs) if define is None else [define(letter, (t, j), e) for j, e in enumerate(exprs)]
-
     def _symbolic_output(self, states):
         """The flat output of one sample from its list of states (each a list of H)."""
         return [e for h in states for e in h] if self.sequences else list(states[-1])
