@@ -17,6 +17,8 @@ directly.
 
 from __future__ import annotations
 
+import operator
+
 import sympy as sp
 from sympy.core.basic import Basic
 
@@ -117,12 +119,7 @@ def _renamed(e, table, memo):
         out = table.get(e, e) if e.is_Symbol else e
     else:
         new = [_renamed(a, table, memo) for a in args]
-        same = True
-        for x, y in zip(new, args):
-            if x is not y:
-                same = False
-                break
-        if same:
+        if all(map(operator.is_, new, args)):
             out = e
         elif e.is_Add or e.is_Mul:  # the terms' order is kept (see the module docstring): no sorting again
             out = e.func._from_args(new, e.is_commutative)
