@@ -44,6 +44,17 @@ def test_every_block_in_every_format(fmt):
     assert out.count("Section") == 1
 
 
+def test_a_column_given_a_width_wraps_within_it_in_latex_and_only_there():
+    table = Table(["key", "value", "n"], [["a", "a long value " * 20, Value("1")]], ["left", "left", "right"],
+                  [None, 2.5, None])
+    doc = Document("widths", [table])
+    assert r"{l>{\raggedright\arraybackslash}p{2.5cm}r}" in render(doc, "latex")
+    assert "2.5cm" not in render(Document("widths", [Table(table.headers, table.rows, table.align)]), "latex")
+    for fmt in sorted(set(FORMATS) - {"latex"}):
+        assert "raggedright" not in render(doc, fmt) and "a long value" in render(doc, fmt)
+    assert json.loads(render(doc, "json"))["blocks"][0]["widths"] == [None, 2.5, None]  # layout as data
+
+
 def test_json_writes_a_document_of_blocks_as_their_kinds_and_fields():
     doc = json.loads(render(_every_block(), "json"))
     assert doc["title"] == "demo & 50% of W_0"

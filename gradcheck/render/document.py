@@ -57,8 +57,9 @@ class Equations:
 class Table:
     """A table. Cells are str (plain text), maths or :class:`Value`.
 
-    ``align``: "left"/"right" per column (default left); ``colspec``: the LaTeX column
-    specification where plain l/r columns would not fit the page; ``long``: may run over
+    ``align``: "left"/"right" per column (default left); ``widths``: per column, the width
+    in cm its text wraps within where a format lays out a page (LaTeX), or None for its
+    natural width, where plain columns would run past the page; ``long``: may run over
     pages; ``small``: a smaller font where the format has one; ``display``: fractions in
     cells at full size.
     """
@@ -66,7 +67,7 @@ class Table:
     headers: list
     rows: list
     align: list | None = None
-    colspec: str | None = None
+    widths: list | None = None
     long: bool = False
     small: bool = False
     display: bool = False

@@ -134,10 +134,8 @@ def element_blocks(spec, d, result, noise):
         values = [Value(row.shown(op, noise)) for op in ops]
         rows.append([label, sym, chain, exp, *values, Value(row.agreement_text(noise))])
     n_val = 4 if has_impl else 3
-    colspec = (r"l>{\raggedright\arraybackslash}p{1.4cm}>{\raggedright\arraybackslash}p{2.2cm}"
-               + (r">{\raggedright\arraybackslash}p{4.4cm}" if expanded_any else "l") + "r" * n_val + "l")
-    blocks.append(Table(headers, rows, ["left"] * 4 + ["right"] * n_val + ["left"], colspec, long=True,
-                        small=True))
+    widths = [None, 1.4, 2.2, 4.4 if expanded_any else None] + [None] * (n_val + 1)  # cm
+    blocks.append(Table(headers, rows, ["left"] * 4 + ["right"] * n_val + ["left"], widths, long=True, small=True))
     if expanded or left_out:
         blocks.append(Heading("Expanded forms", 3))
         blocks.append(Para([f"Expanded forms longer than {CELL_CHARS} characters are displayed here"

@@ -72,6 +72,11 @@ def _declarations(body):
     return "\n".join(lines)
 
 
+def _column(align, width):
+    """A LaTeX column: l or r at its natural width, or a ragged-right paragraph ``width`` cm wide."""
+    return ("r" if align == "right" else "l") if width is None else r">{\raggedright\arraybackslash}p{%gcm}" % width
+
+
 class Latex(Format):
     name, extension = "latex", ".tex"
     separator = "\n\n\\clearpage\n\n"
@@ -105,7 +110,8 @@ class Latex(Format):
         return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
 
     def table(self, b):
-        colspec = b.colspec or "".join("r" if a == "right" else "l" for a in b.alignment())
+        colspec = "".join(_column(align, width)
+                          for align, width in zip(b.alignment(), b.widths or [None] * len(b.headers)))
         head = " & ".join(self.cell(h, b) for h in b.headers) + r" \\"
         sep = r" \\\addlinespace[3pt]" if b.long else r" \\"  # air between rows that may hold several lines
         rows = [" & ".join(self.cell(c, b) for c in row) + sep for row in b.rows]

@@ -41,8 +41,8 @@ def network_blocks(spec, result):
             ["samples", f"N = {spec.n_samples}" + ("" if spec.data is not None else f" (seeded, seed {spec.seed})")],
             ["parameters", f"{spec.n_params}" + ("" if spec.params is not None else f" (seeded, seed {spec.seed})")]]
     widest = max(len(value) for _, value in rows)  # a value wider than the landscape page wraps within its column
-    colspec = "ll" if widest <= VALUE_CHARS else r"l>{\raggedright\arraybackslash}p{20cm}"
-    blocks = [Heading("The network", 2), Table(["key", "value"], rows, ["left", "left"], colspec)]
+    blocks = [Heading("The network", 2), Table(["key", "value"], rows, ["left", "left"],
+                                               None if widest <= VALUE_CHARS else [None, 20])]
     blocks += [Heading("Parameters", 3)]
     params = result.params
     for name, li, kind, shape in spec.param_names():
@@ -86,5 +86,5 @@ def _grid(corner, col_labels, row_labels, values, max_cols=GRID_COLUMNS):
         cols = col_labels[start:start + max_cols]
         rows = [[lab, *[Value(shown_value(v)) for v in row[start:start + max_cols]]]
                 for lab, row in zip(row_labels, values)]
-        tables.append(Table([corner, *cols], rows, ["left"] + ["right"] * len(cols), "l" + "r" * len(cols)))
+        tables.append(Table([corner, *cols], rows, ["left"] + ["right"] * len(cols)))
     return tables

@@ -167,9 +167,7 @@ def _derivation_blocks(spec, d, delta_rows):
     heads = [Math(sp.Symbol("delta")), "chain rule", Math(Partial(sp.Symbol("C_n"), sp.Symbol("a"))), Math(*local),
              "δ as derived"]
     blocks.append(Table(heads, rows,
-                        ["left"] * 5,
-                        r"l>{\raggedright\arraybackslash}p{4.2cm}>{\raggedright\arraybackslash}p{5.2cm}"
-                        r">{\raggedright\arraybackslash}p{4.5cm}>{\raggedright\arraybackslash}p{6.2cm}",
+                        ["left"] * 5, [None, 4.2, 5.2, 4.5, 6.2],  # cm
                         long=True, small=True))
     return blocks
 
