@@ -14,7 +14,6 @@ from hypothesis import Phase, find, given, settings
 from oracles import assert_grads_close, complex_step
 
 from gradcheck import SpecError, check_network, load_spec
-from gradcheck.activation_strategies import bad_activation_layers
 from gradcheck.catalogue import ACTIVATIONS
 from gradcheck.catalogue.activations import SYMPY_NUMPY
 from gradcheck.catalogue.special import erf, erfc, normal_cdf, normal_pdf
@@ -23,6 +22,7 @@ from gradcheck.numeric.network import numeric_gradient
 from gradcheck.reference.backprop import backprop
 from gradcheck.reference.shapes import trace_shapes
 from gradcheck.strategies import cnn_specs, specs
+from gradcheck.strategies.activations import bad_activation_layers
 
 IMPLS = Path(__file__).parent / "impls" / "param_acts.py"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from .catalogue import ACTIVATIONS
-from .catalogue.activations import ACTIVATION_KEYS
+from ..catalogue import ACTIVATIONS
+from ..catalogue.activations import ACTIVATION_KEYS
 
 __all__ = ["activation_keys", "bad_activation_layers"]
 

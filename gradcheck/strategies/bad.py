@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from .activation_strategies import bad_activation_layers
-from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
-from .spec.parse import KEYS, LAYER_KEYS, load_spec
-from .spec_strategies import params_for, specs
+from ..catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
+from ..spec.parse import KEYS, LAYER_KEYS, load_spec
+from .activations import bad_activation_layers
+from .specs import params_for, specs
 
 __all__ = ["bad_shape_specs", "malformed_specs"]
 

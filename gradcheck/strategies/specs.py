@@ -9,11 +9,11 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .activation_strategies import activation_keys
-from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LOSSES
-from .loss_strategies import classes_for, loss_options, min_outputs
-from .spec.parse import load_spec
-from .validate import whole_number
+from ..catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LOSSES
+from ..spec.parse import load_spec
+from ..validate import whole_number
+from .activations import activation_keys
+from .losses import classes_for, loss_options, min_outputs
 
 __all__ = ["cnn_specs", "complete", "data_for", "networks", "params_for", "specs"]
 
@@ -46,7 +46,7 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     ``activations``/``losses``/``conventions``/``biases`` restrict the choices (default:
     all); ``smooth=True`` leaves out activations with kinks (relu, leaky_relu, selu), svm and l1. Sizes:
     1..max_layers layers of 1..max_units units, 1..max_input inputs, batch 1..max_batch; ``options``:
-    :func:`.loss_strategies.loss_options`.
+    :func:`.losses.loss_options`.
 
     >>> from hypothesis import given, settings
     >>> @settings(max_examples=5, deadline=None)

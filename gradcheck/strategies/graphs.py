@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from .catalogue import ACTIVATIONS, CONVENTIONS
+from ..catalogue import ACTIVATIONS, CONVENTIONS
 
 __all__ = ["graph_networks", "graph_specs", "sequence_networks", "sequence_specs"]
 
@@ -88,8 +88,8 @@ def sequence_specs(max_steps=3, max_features=3, max_units=4, conventions=None, s
 
 
 def _filled(specs, masked=False):
-    from . import load_spec
-    from .spec_strategies import complete, data_for, params_for
+    from .. import load_spec
+    from .specs import complete, data_for, params_for
 
     @st.composite
     def build(draw):

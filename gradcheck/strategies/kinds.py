@@ -9,9 +9,9 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
-from .spec.parse import load_spec
-from .spec_strategies import _choose, _floats, _positive, complete, data_for, params_for
+from ..catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
+from ..spec.parse import load_spec
+from .specs import _choose, _floats, _positive, complete, data_for, params_for
 
 __all__ = ["attention_networks", "embedding_networks", "lstm_networks", "rnn_networks"]
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
-from .catalogue import ACTIVATIONS, LOSSES
-from .catalogue.losses import REDUCTIONS
-from .catalogue.regularization import FORMS
+from ..catalogue import ACTIVATIONS, LOSSES
+from ..catalogue.losses import REDUCTIONS
+from ..catalogue.regularization import FORMS
 
 __all__ = ["classes_for", "loss_options", "min_outputs"]
 

@@ -14,12 +14,12 @@ import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from .activation_strategies import activation_keys
-from .catalogue import ACTIVATIONS, CONVENTIONS, LOSSES
-from .catalogue.activations import ACTIVATION_KEYS
-from .reference.backprop import forward
-from .spec.parse import load_spec
-from .spec_strategies import _choose, _floats, cnn_specs, specs
+from ..catalogue import ACTIVATIONS, CONVENTIONS, LOSSES
+from ..catalogue.activations import ACTIVATION_KEYS
+from ..reference.backprop import forward
+from ..spec.parse import load_spec
+from .activations import activation_keys
+from .specs import _choose, _floats, cnn_specs, specs
 
 __all__ = ["CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_networks", "saturated_networks",
            "near_kink_networks", "pool_tie_networks", "tiny_scale_networks"]
