@@ -101,36 +101,36 @@ CATEGORIES = {
 }
 
 
-def _scaled_sequences():
-    """rnn, gru, lstm and attention networks with every param scaled by 10^U(0.5, 2.5): saturated gates and
-    softmaxes, recurrent products that magnify the rounding of the steps below."""
+def _scaled(strategy, low, high):
+    """``strategy``'s networks with every param scaled by one factor 10^U(``low``, ``high``), said in the
+    description."""
     @composite
     def build(draw):
-        net = draw(one_of(rnn_networks(), lstm_networks(), attention_networks()))
-        factor = 10.0 ** draw(floats(0.5, 2.5))
+        net = draw(strategy)
+        factor = 10.0 ** draw(floats(low, high))
         return {**net, "description": f"params ×{factor:.3g}",
                 "params": [{k: (np.asarray(v) * factor).tolist() for k, v in p.items()} for p in net["params"]]}
     return build()
+
+
+def _large_sequences():
+    """rnn, gru, lstm and attention networks with weights ×10^0.5 to ×10^2.5: saturated gates and softmaxes,
+    recurrent products that magnify the rounding of the steps below."""
+    return _scaled(one_of(rnn_networks(), lstm_networks(), attention_networks()), 0.5, 2.5)
 
 
 def _long_sequences():
-    """rnn, gru and lstm networks of 4 to 8 steps, every param scaled by 10^U(0, 0.5): a recurrent weight reaches
-    every step, and its gradient sums as many products of Jacobians, which may grow or vanish with T."""
-    @composite
-    def build(draw):
-        net = draw(one_of(rnn_networks(max_steps=8), lstm_networks(max_steps=6)).filter(
-            lambda n: n["input"]["steps"] >= 4))
-        factor = 10.0 ** draw(floats(0.0, 0.5))
-        return {**net, "description": f"params ×{factor:.3g}",
-                "params": [{k: (np.asarray(v) * factor).tolist() for k, v in p.items()} for p in net["params"]]}
-    return build()
+    """rnn, gru and lstm networks of 4 to 8 steps, weights up to ×3: a recurrent weight reaches every step, and its
+    gradient sums as many products of Jacobians, which may grow or vanish with T."""
+    longer = one_of(rnn_networks(max_steps=8), lstm_networks(max_steps=6)).filter(lambda n: n["input"]["steps"] >= 4)
+    return _scaled(longer, 0.0, 0.5)
 
 
 #: Categories the exact oracles cannot build (other kinds, losses and options): the exact gradient is the reference
-#: backprop's, which the torch tests (tests/test_torch_*.py) compare with torch autograd for each of these kinds, and
-#: a planted value is resolvable by the float64 ladder alone (no 60-digit derivatives, no one-sided slopes: a false
-#: PASS at a kink of a graph's relu is to be looked at by hand). "losses": the ordinary dense networks the exact
-#: oracles leave out (hinge, svm and the other losses, reductions, margins, regularization).
+#: backprop's, which the torch tests (tests/test_torch_*.py) compare with torch autograd for each of these kinds, a
+#: planted value is resolvable by the float64 ladder alone (no 60-digit derivatives), and a kink's slopes are float64
+#: one-sided differences (:meth:`Network.one_sided`). "losses": the ordinary dense networks the exact oracles leave out
+#: (hinge, svm and the other losses, reductions, margins, regularization).
 REFERENCE_ORACLE = {
     "losses": lambda: networks(),
     "graph": graph_networks,
@@ -139,10 +139,11 @@ REFERENCE_ORACLE = {
     "lstm": lstm_networks,
     "attention": attention_networks,
     "embedding": embedding_networks,
-    "sequence_large": _scaled_sequences,
+    "sequence_large": _large_sequences,
     "sequence_long": _long_sequences,
 }
 CATEGORIES.update(REFERENCE_ORACLE)
+
 #: Planted changes and how often each is drawn; the last two must pass.
 PLANTS = {"neg": 1.0, "double": 1.0, "milli": 1.0, "zero": 1.0, "swap_rows": 1.0, "swap_elements": 1.0,
           "float32_milli": 0.5, "ulp": 1.0, "float32": 0.5}
@@ -168,6 +169,14 @@ def oracle_knows(net):
                for ly in net["layers"])
 
 
+def wanted(category, net):
+    """True for a network the sweep takes in ``category``: in its own categories, one the exact oracles can build; in
+    "losses", one they cannot (the other losses and options); in the other categories of other kinds, any."""
+    if category == "losses":
+        return not oracle_knows(net)
+    return category in REFERENCE_ORACLE or oracle_knows(net)
+
+
 def draw(category, count, base_seed):
     """Up to ``count`` networks of ``category``, the same ones for the same seed (hypothesis draws some twice:
     those are kept once)."""
@@ -178,8 +187,7 @@ def draw(category, count, base_seed):
               suppress_health_check=list(HealthCheck))
     @given(CATEGORIES[category]())
     def collect(net):
-        if (category not in REFERENCE_ORACLE and oracle_knows(net)) or (category in REFERENCE_ORACLE and not (
-                category == "losses" and oracle_knows(net))):  # "losses": only the dense networks the oracles cannot
+        if wanted(category, net):
             nets.setdefault(json.dumps(net, sort_keys=True), net)
 
     collect()
