@@ -14,7 +14,8 @@ tables, every ratio against a baseline measured in the same run:
    could reach. Beside
    it, the same loop with a forward pass of bare NumPy, as a learner writes it (gradcheck's forward pass keeps
    what the shape trace and the rounding model need: the baseline loop takes 1.3-1.7 times as long), and the
-   whole check's ratio against that;
+   whole check's ratio against that; and the loop and the check again while a competing process keeps one core
+   busy (a pure-Python spin, as a user's laptop runs an editor or a browser beside them);
 2. **the floor**: for each dense benchmark network and makemore's MLP, the flops of the physical
    floor of a full forward-difference check (see ``floors.py``: the element floor, and the unit
    floor where the unit lines apply), and the measured time (whole check; finite differences
@@ -105,6 +106,10 @@ def _whole(name, target, repeat):
     tiny = mlp([2] * (len(spec.layers) + 1))  # the same pipeline on the smallest network of the same depth
     with _lines_everywhere():  # every stage as the wide network runs it (a tiny layer is otherwise one by one)
         t_tiny, _ = best_of(lambda: check_network(tiny, symbolic="off", mode="full"), max(repeat, 20))
+    with busy():  # the same pair while a competing process keeps one core busy, as on a user's laptop
+        with threadpool_limits(1, "blas"):
+            t_loop_busy, _ = best_of(lambda: loop_gradient(spec, params, X, Y), repeat)
+        t_busy, _ = best_of(lambda: check_network(spec, symbolic="off", mode="full"), max(repeat, 20))
     for mine, theirs in zip(plain, fd.grads):  # the hand-written loop computes the same gradient
         for key in mine:
             assert np.allclose(mine[key], theirs[key], rtol=1e-4, atol=1e-8), f"{name}: hand-written loop, d{key}"
@@ -118,7 +123,11 @@ def _whole(name, target, repeat):
              f"{t_loop / t_tiny:.1f}x", "", ""],
             [name, p, "per-element loop, hand-written NumPy forward", f"{t_plain:.4f}", f"{t_loop / t_plain:.1f}x",
              "", ""],
-            [name, p, "check_network against the hand-written loop", "", f"{t_plain / t_check:.1f}x", "", ""]]
+            [name, p, "check_network against the hand-written loop", "", f"{t_plain / t_check:.1f}x", "", ""],
+            [name, p, "per-element loop, one core busy (a competing Python process)", f"{t_loop_busy:.4f}", "1.0x",
+             "", ""],
+            [name, p, "check_network, full, one core busy, against that loop", f"{t_busy:.4f}",
+             f"{t_loop_busy / t_busy:.1f}x", f"{target:g}x", "yes" if t_loop_busy / t_busy >= target else "NO"]]
 
 
 @contextlib.contextmanager
