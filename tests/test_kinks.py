@@ -109,6 +109,22 @@ def test_pre_activations_next_to_a_kink_correct_passes_flipped_fails(exponent, s
         assert not flipped.passed, str(flipped)
 
 
+@pytest.mark.parametrize("z", [1e-11, 1e-12, 1e-13, 1e-14, -1e-12, -1e-14])
+def test_a_kink_closer_than_every_first_step_is_stepped_past_where_float64_still_resolves_the_slope(z):
+    """Every step of the first levels (down to 6e-12) crosses the kink, but finer ones do not, and the loss's rounding
+    there is still a small part of the slope: the slope on θ's own side is measured, so the correct gradient passes and
+    the middle of the two slopes, or the other side's slope, fails."""
+    spec = relu_net(z)
+    _, grads = backprop(spec, spec.parameters(), *spec.batch_data())
+    active = 2.0 * (1.0 * max(z, 0.0) - (-1.0))  # dC/db0 with the unit on: 2·(w1·relu(z) − y)·w1
+    right = check_network(spec, impl_with(spec), symbolic="off")
+    assert right.passed and set(right.tensor("b0").verdict("impl").ravel()) <= {"good", "kink"}, str(right)
+    for wrong in (active / 2, 0.0 if z > 0 else active):
+        slipped = check_network(spec, impl_with(spec, b=lambda g, v=wrong: g * 0 + v), symbolic="off")
+        assert not slipped.passed and slipped.tensor("b0").verdict("impl")[0] == "wrong", (z, wrong, str(slipped))
+    assert grads[0]["b"][0] == pytest.approx(active if z > 0 else 0.0)
+
+
 # -- a layer's backward and any function: max pooling -----------------------------------------------------
 
 def max_pool_forward(x, pool_param):

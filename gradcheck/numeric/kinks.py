@@ -49,10 +49,13 @@ OFFSETS = np.array([1.0, -1.0, 2.0, -2.0])
 #: Each refinement divides the step by this.
 FACTOR = 10.0
 #: The step is refined only while the loss's rounding at the smaller step stays below this fraction of the
-#: element's one-sided slopes: beyond it the estimate could no longer tell a value from one a little off.
-RESOLVE_RTOL = 1e-3
-#: At most this many refinements (from ε^{1/3} they reach far below what the rounding allows anyway).
-MAX_LEVELS = 6
+#: element's one-sided slopes. A step that clears a kink next to θ measures the slope on θ's own side to that, enough
+#: to fail the middle of the two slopes or the other side's (a relu's z 1e-13 from 0 under a loss of order one: the
+#: rounding at the step that clears it is a few parts in 1,000); what the bound leaves open stays inconclusive.
+RESOLVE_RTOL = 0.1
+#: At most this many refinements: from the first steps down to 1e-12 of them (a relu's z 1e-14 from 0, 6e-6 away at
+#: the default step); the rounding test above ends them sooner wherever float64 cannot go as far.
+MAX_LEVELS = 12
 #: Relative disagreement between a function's estimates at h and 2h that counts as "not smooth" (no kink states to
 #: look at), and the rounding in f (in units of ε·|f|/h) tolerated before that.
 KINK_RTOL = 1e-3
