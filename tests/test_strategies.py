@@ -53,8 +53,18 @@ def test_impossible_restrictions_are_refused():
         specs(activations=["tanh"], losses=["cross_entropy"])
     with pytest.raises(ValueError, match="activations=\\['sigmod'\\]"):
         specs(activations=["sigmod"])
-    with pytest.raises(ValueError, match="max_units=0"):
+    with pytest.raises(ValueError, match="^specs: max_units=0"):
         specs(max_units=0)
+
+
+@pytest.mark.parametrize("strategy, limit", [("cnn_specs", "max_filters"), ("attention_networks", "max_heads"),
+                                             ("embedding_networks", "max_vocab"), ("lstm_networks", "max_units")])
+@pytest.mark.parametrize("value", [0, 2.5])
+def test_a_size_limit_that_is_no_whole_number_names_the_strategy_and_the_argument(strategy, limit, value):
+    import gradcheck.strategies as strategies
+
+    with pytest.raises(ValueError, match=f"^{strategy}: {limit}={value!r}: expected a whole number >= 1"):
+        getattr(strategies, strategy)(**{limit: value})
 
 
 @FEW

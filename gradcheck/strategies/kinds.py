@@ -22,9 +22,8 @@ def attention_networks(max_steps=3, max_heads=2, max_head_size=2, max_batch=3, c
     """Strategy for complete spec dicts (params and data filled in) of a self-attention layer over a short sequence,
     then flatten and a dense output: T <= max_steps, heads h <= max_heads of d <= max_head_size features each
     (D = h·d), causal or not, either convention, a loss that suits the output."""
-    for value, argument in ((max_steps, "max_steps"), (max_heads, "max_heads"), (max_head_size, "max_head_size"),
-                            (max_batch, "max_batch")):
-        _positive(value, argument)
+    _positive("attention_networks", max_steps=max_steps, max_heads=max_heads, max_head_size=max_head_size,
+              max_batch=max_batch)
     convs = _choose(conventions, CONVENTIONS, "conventions")
 
     @st.composite
@@ -63,9 +62,7 @@ def embedding_networks(max_vocab=6, max_steps=3, max_dim=3, max_batch=5, convent
     ...     assert d["layers"][0]["type"] == "embedding" and "vocab" in d["input"]
     >>> test()
     """
-    for value, argument in ((max_vocab, "max_vocab"), (max_steps, "max_steps"), (max_dim, "max_dim"),
-                            (max_batch, "max_batch")):
-        _positive(value, argument)
+    _positive("embedding_networks", max_vocab=max_vocab, max_steps=max_steps, max_dim=max_dim, max_batch=max_batch)
     convs = _choose(conventions, CONVENTIONS, "conventions")
     acts = [a.name for a in ACTIVATIONS.values() if not a.last_only and not (smooth and a.kinks)]
 
@@ -143,9 +140,7 @@ def lstm_networks(max_steps=3, max_features=3, max_units=3, max_batch=3, convent
     ...     assert d["layers"][0]["type"] == "lstm" and len(np.shape(d["data"]["X"])) == 3
     >>> test()
     """
-    for value, argument in ((max_steps, "max_steps"), (max_features, "max_features"), (max_units, "max_units"),
-                            (max_batch, "max_batch")):
-        _positive(value, argument)
+    _positive("lstm_networks", max_steps=max_steps, max_features=max_features, max_units=max_units, max_batch=max_batch)
     convs = _choose(conventions, CONVENTIONS, "conventions")
     styles = [b for b in _choose(biases, BIAS_STYLES, "biases") if not BIAS_STYLES[b].in_weights] or ["separate"]
 

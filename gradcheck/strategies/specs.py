@@ -30,13 +30,16 @@ def _choose(given, catalogue, argument):
     return given
 
 
-def _positive(value, argument):
-    if not isinstance(value, int):
-        raise ValueError(f"specs: {argument}={value!r}: expected a whole number >= 1")
-    try:
-        return whole_number(value, 1)
-    except ValueError as e:
-        raise ValueError(f"specs: {argument}={value!r}: {e}") from None
+def _positive(strategy, **limits):
+    """Refuse a size limit of the strategy ``strategy`` that is not a whole number >= 1, naming the strategy and the
+    argument (``specs: max_units=0: …``)."""
+    for argument, value in limits.items():
+        if not isinstance(value, int):
+            raise ValueError(f"{strategy}: {argument}={value!r}: expected a whole number >= 1")
+        try:
+            whole_number(value, 1)
+        except ValueError as e:
+            raise ValueError(f"{strategy}: {argument}={value!r}: {e}") from None
 
 
 def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None, conventions=None, biases=None,  # noqa: PLR0913
@@ -55,9 +58,7 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     ...     assert d["layers"][-1]["activation"] == "softmax"
     >>> test()
     """
-    for value, argument in ((max_layers, "max_layers"), (max_units, "max_units"), (max_input, "max_input"),
-                            (max_batch, "max_batch")):
-        _positive(value, argument)
+    _positive("specs", max_layers=max_layers, max_units=max_units, max_input=max_input, max_batch=max_batch)
     acts = [a for a in _choose(activations, ACTIVATIONS, "activations") if not (smooth and ACTIVATIONS[a].kinks)]
     hidden = [a for a in acts if not ACTIVATIONS[a].last_only]
     outputs = {}
@@ -185,9 +186,7 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
     ...     assert d["layers"][0]["type"] == "conv2d" and len(d["input"]) == 3
     >>> test()
     """
-    for value, argument in ((max_channels, "max_channels"), (max_size, "max_size"), (max_filters, "max_filters"),
-                            (max_batch, "max_batch")):
-        _positive(value, argument)
+    _positive("cnn_specs", max_channels=max_channels, max_size=max_size, max_filters=max_filters, max_batch=max_batch)
     convs = _choose(conventions, CONVENTIONS, "conventions")
     acts = [a.name for a in ACTIVATIONS.values() if not a.last_only and not (smooth and a.kinks)]
     pools = ["avgpool2d"] + ([] if smooth else ["maxpool2d"])
