@@ -8,6 +8,7 @@
 import contextlib
 import io
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -53,18 +54,30 @@ def test_impossible_restrictions_are_refused():
         specs(activations=["tanh"], losses=["cross_entropy"])
     with pytest.raises(ValueError, match="activations=\\['sigmod'\\]"):
         specs(activations=["sigmod"])
-    with pytest.raises(ValueError, match="^specs: max_units=0"):
+    with pytest.raises(ValueError, match=r"^specs: max_units=0"):
         specs(max_units=0)
 
 
 @pytest.mark.parametrize("strategy, limit", [("cnn_specs", "max_filters"), ("attention_networks", "max_heads"),
-                                             ("embedding_networks", "max_vocab"), ("lstm_networks", "max_units")])
+                                             ("embedding_networks", "max_vocab"), ("lstm_networks", "max_units"),
+                                             ("rnn_networks", "max_steps"), ("graph_specs", "max_input"),
+                                             ("sequence_specs", "max_features")])
 @pytest.mark.parametrize("value", [0, 2.5])
 def test_a_size_limit_that_is_no_whole_number_names_the_strategy_and_the_argument(strategy, limit, value):
     import gradcheck.strategies as strategies
 
-    with pytest.raises(ValueError, match=f"^{strategy}: {limit}={value!r}: expected a whole number >= 1"):
+    with pytest.raises(ValueError, match="^" + re.escape(f"{strategy}: {limit}={value!r}: expected a whole number")):
         getattr(strategies, strategy)(**{limit: value})
+
+
+@pytest.mark.parametrize("strategy", ["specs", "cnn_specs", "lstm_networks", "graph_specs", "sequence_specs",
+                                      "saturated_networks"])
+def test_an_unknown_convention_names_the_strategy_and_the_conventions_it_takes(strategy):
+    import gradcheck.strategies as strategies
+
+    with pytest.raises(ValueError, match="^" + re.escape(f"{strategy}: conventions=['diagonal']: expected a non-empty "
+                                                         "list from column, row")):
+        getattr(strategies, strategy)(conventions=["diagonal"])
 
 
 @FEW

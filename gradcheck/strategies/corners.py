@@ -136,7 +136,7 @@ def narrow_norm_networks(cnn=None, conventions=None):
     Then maybe dropout or an activation, and an output layer. ``cnn``: dense (False), convolutional (True)
     or either (None).
     """
-    convs = _choose(conventions, CONVENTIONS, "conventions")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "narrow_norm_networks")
 
     @st.composite
     def build(draw):
@@ -211,7 +211,7 @@ def saturated_networks(cnn=None, conventions=None):
     or tanh/sigmoid with a squared loss, the output layer's z of one sample placed at ±12…60 (and its weights
     maybe 10-60 times larger), the targets at the ends of the output's range, on either side (one-hot ones maybe
     with a share of 1e-300…1e-17 on another class, rounded away in their sum)."""
-    convs = _choose(conventions, CONVENTIONS, "conventions")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "saturated_networks")
 
     @st.composite
     def build(draw):
@@ -245,7 +245,7 @@ def near_kink_networks(cnn=None, conventions=None):
     """Strategy for complete spec dicts with a relu, leaky_relu or selu pre-activation within 1e-9…1e-5 of the kink:
     one sample's z (of a dense unit, or a conv2d position) is placed there by solving for the unit's bias
     (without one, for a weight); a finite difference's step crosses the kink while the derivative exists."""
-    convs = _choose(conventions, CONVENTIONS, "conventions")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "near_kink_networks")
 
     @st.composite
     def build(draw):
@@ -282,7 +282,7 @@ def pool_tie_networks(conventions=None):
     """Strategy for complete CNN spec dicts whose max-pool windows hold exact ties: a 1×1 conv2d (relu, leaky_relu
     or linear) on inputs and weights from a few round values, and one window of one sample all alike, so that its
     values are equal whatever the conv's params; a relu with a negative bias gives all-zero windows."""
-    convs = _choose(conventions, CONVENTIONS, "conventions")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "pool_tie_networks")
     rounds = st.sampled_from([-1.0, -0.5, 0.0, 0.5, 1.0, 2.0])
 
     @st.composite
@@ -322,7 +322,7 @@ def tiny_scale_networks(cnn=None, conventions=None):
     outputs. The gradients, the loss and its rounding then lie hundreds of decades below the weights they come
     through, and their squares (of a rounding's spread, of the loss's scatter) near or below the smallest normal
     number, 2.2e-308. ``cnn``: dense (False), convolutional (True) or either (None)."""
-    convs = _choose(conventions, CONVENTIONS, "conventions")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "tiny_scale_networks")
 
     @st.composite
     def build(draw):
@@ -367,7 +367,7 @@ def corner_networks(corners=None, cnn=None, conventions=None):
     ...     assert d["description"].startswith("near_kink") and "params" in d and "data" in d
     >>> test()
     """
-    kinds = _choose(corners, CORNERS, "corners")
+    kinds = _choose(corners, CORNERS, "corners", "corner_networks")
     if cnn is False and kinds == ["pool_ties"]:
         raise ValueError("corner_networks: pool_ties needs cnn=True or None (max pooling is a CNN layer)")
     makers = {"narrow_norm": lambda: narrow_norm_networks(cnn, conventions),

@@ -12,6 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ..catalogue import ACTIVATIONS, CONVENTIONS
+from .specs import _choose, _positive
 
 __all__ = ["graph_networks", "graph_specs", "sequence_networks", "sequence_specs"]
 
@@ -42,7 +43,9 @@ def graph_specs(max_units=4, max_input=4, conventions=None, smooth=False, max_ba
     ...     assert not load_spec(raw).is_chain
     >>> test()
     """
-    convs = sorted(CONVENTIONS) if conventions is None else list(conventions)
+    _positive("graph_specs", max_units=max_units, max_input=max_input, max_batch=max_batch)
+    convs = (sorted(CONVENTIONS) if conventions is None else
+             _choose(conventions, CONVENTIONS, "conventions", "graph_specs"))
     acts = _hidden(smooth)
 
     @st.composite
@@ -70,7 +73,10 @@ def sequence_specs(max_steps=3, max_features=3, max_units=4, conventions=None, s
     """Strategy for networks on sequences ``{"steps": T, "features": D}``: a dense layer per step, then either
     ``flatten`` and a dense output layer, or a per-step output (softmax with the temporal cross-entropy, or
     linear with mse)."""
-    convs = sorted(CONVENTIONS) if conventions is None else list(conventions)
+    _positive("sequence_specs", max_steps=max_steps, max_features=max_features, max_units=max_units,
+              max_batch=max_batch)
+    convs = (sorted(CONVENTIONS) if conventions is None else
+             _choose(conventions, CONVENTIONS, "conventions", "sequence_specs"))
     acts = _hidden(smooth)
 
     @st.composite

@@ -24,7 +24,7 @@ def attention_networks(max_steps=3, max_heads=2, max_head_size=2, max_batch=3, c
     (D = h·d), causal or not, either convention, a loss that suits the output."""
     _positive("attention_networks", max_steps=max_steps, max_heads=max_heads, max_head_size=max_head_size,
               max_batch=max_batch)
-    convs = _choose(conventions, CONVENTIONS, "conventions")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "attention_networks")
 
     @st.composite
     def build(draw):
@@ -63,7 +63,7 @@ def embedding_networks(max_vocab=6, max_steps=3, max_dim=3, max_batch=5, convent
     >>> test()
     """
     _positive("embedding_networks", max_vocab=max_vocab, max_steps=max_steps, max_dim=max_dim, max_batch=max_batch)
-    convs = _choose(conventions, CONVENTIONS, "conventions")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "embedding_networks")
     acts = [a.name for a in ACTIVATIONS.values() if not a.last_only and not (smooth and a.kinks)]
 
     @st.composite
@@ -99,6 +99,7 @@ def rnn_networks(kinds=("rnn", "gru"), max_steps=3, max_features=2, max_units=3,
     (an rnn with a drawn elementwise activation inside, or a gru), every state (then a dense layer per step) or
     the last (then a dense layer), with "params" and "data" filled in: X (N, T, D) in [-2, 2]; Y one-hot for
     cross_entropy, else in [-2, 2], per step where the output is. ``smooth=True`` leaves out relu inside."""
+    _positive("rnn_networks", max_steps=max_steps, max_features=max_features, max_units=max_units, max_batch=max_batch)
     acts = [a.name for a in ACTIVATIONS.values() if a.elementwise and not a.last_only and not (smooth and a.kinks)]
 
     @st.composite
@@ -141,8 +142,9 @@ def lstm_networks(max_steps=3, max_features=3, max_units=3, max_batch=3, convent
     >>> test()
     """
     _positive("lstm_networks", max_steps=max_steps, max_features=max_features, max_units=max_units, max_batch=max_batch)
-    convs = _choose(conventions, CONVENTIONS, "conventions")
-    styles = [b for b in _choose(biases, BIAS_STYLES, "biases") if not BIAS_STYLES[b].in_weights] or ["separate"]
+    convs = _choose(conventions, CONVENTIONS, "conventions", "lstm_networks")
+    styles = [b for b in _choose(biases, BIAS_STYLES, "biases", "lstm_networks")
+              if not BIAS_STYLES[b].in_weights] or ["separate"]
 
     @st.composite
     def build(draw):

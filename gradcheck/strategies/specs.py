@@ -20,13 +20,16 @@ __all__ = ["cnn_specs", "complete", "data_for", "networks", "params_for", "specs
 
 # -- valid specs ------------------------------------------------------------------------------
 
-def _choose(given, catalogue, argument):
+def _choose(given, catalogue, argument, strategy):
+    """The names ``given`` for the argument ``argument`` of the strategy ``strategy`` (every name of ``catalogue``
+    where None), refusing an empty list or a name the catalogue lacks, naming the strategy, the argument and the
+    names it takes."""
     if given is None:
         return list(catalogue)
     given = list(given)
     unknown = [g for g in given if g not in catalogue]
     if unknown or not given:
-        raise ValueError(f"specs: {argument}={given!r}: expected a non-empty list from {', '.join(catalogue)}")
+        raise ValueError(f"{strategy}: {argument}={given!r}: expected a non-empty list from {', '.join(catalogue)}")
     return given
 
 
@@ -59,10 +62,11 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     >>> test()
     """
     _positive("specs", max_layers=max_layers, max_units=max_units, max_input=max_input, max_batch=max_batch)
-    acts = [a for a in _choose(activations, ACTIVATIONS, "activations") if not (smooth and ACTIVATIONS[a].kinks)]
+    acts = [a for a in _choose(activations, ACTIVATIONS, "activations", "specs")
+            if not (smooth and ACTIVATIONS[a].kinks)]
     hidden = [a for a in acts if not ACTIVATIONS[a].last_only]
     outputs = {}
-    for loss in _choose(losses, LOSSES, "losses"):
+    for loss in _choose(losses, LOSSES, "losses", "specs"):
         if smooth and LOSSES[loss].kinked:
             continue
         needed = LOSSES[loss].output
@@ -71,8 +75,8 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     if not outputs:
         raise ValueError(f"specs: no loss in {losses or list(LOSSES)} can be used with activations {acts} "
                          "(cross_entropy needs softmax, bce needs sigmoid, the others a non-softmax activation)")
-    convs = _choose(conventions, CONVENTIONS, "conventions")
-    bias_styles = _choose(biases, BIAS_STYLES, "biases")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "specs")
+    bias_styles = _choose(biases, BIAS_STYLES, "biases", "specs")
     max_hidden = max_layers - 1 if hidden else 0
 
     @st.composite
@@ -187,7 +191,7 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
     >>> test()
     """
     _positive("cnn_specs", max_channels=max_channels, max_size=max_size, max_filters=max_filters, max_batch=max_batch)
-    convs = _choose(conventions, CONVENTIONS, "conventions")
+    convs = _choose(conventions, CONVENTIONS, "conventions", "cnn_specs")
     acts = [a.name for a in ACTIVATIONS.values() if not a.last_only and not (smooth and a.kinks)]
     pools = ["avgpool2d"] + ([] if smooth else ["maxpool2d"])
 
