@@ -109,7 +109,7 @@ def test_pre_activations_next_to_a_kink_correct_passes_flipped_fails(exponent, s
         assert not flipped.passed, str(flipped)
 
 
-@pytest.mark.parametrize("z", [1e-11, 1e-12, 1e-13, 1e-14, -1e-12, -1e-14])
+@pytest.mark.parametrize("z", [1e-11, 1e-12, 1e-13, 1e-14, 5e-15, -1e-12, -1e-14])
 def test_a_kink_closer_than_every_first_step_is_stepped_past_where_float64_still_resolves_the_slope(z):
     """Every step of the first levels (down to 6e-12) crosses the kink, but finer ones do not, and the loss's rounding
     there is still a small part of the slope: the slope on θ's own side is measured, so the correct gradient passes and

@@ -56,6 +56,9 @@ RESOLVE_RTOL = 0.1
 #: At most this many refinements: from the first steps down to 1e-12 of them (a relu's z 1e-14 from 0, 6e-6 away at
 #: the default step); the rounding test above ends them sooner wherever float64 cannot go as far.
 MAX_LEVELS = 12
+#: The finest step tried beside a kink is this much above the step at which the loss's rounding reaches
+#: :data:`RESOLVE_RTOL` of the slopes (so that it is within it, rounded).
+SMALLEST_MARGIN = 1.01
 #: Relative disagreement between a function's estimates at h and 2h that counts as "not smooth" (no kink states to
 #: look at), and the rounding in f (in units of ε·|f|/h) tolerated before that.
 KINK_RTOL = 1e-3
@@ -171,11 +174,20 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     scale = np.abs(first.chords).max(axis=0)
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
+    smallest_tried = np.zeros(p, dtype=bool)
     for _ in range(MAX_LEVELS):
         step = h[active] / FACTOR
-        with np.errstate(invalid="ignore"):
-            fits = rounding_floor(first.fmax[active], step, eps, noise) <= RESOLVE_RTOL * scale[active]
-        active, step = active[fits], step[fits]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            allowed = RESOLVE_RTOL * scale[active]
+            fits = rounding_floor(first.fmax[active], step, eps, noise) <= allowed
+            # Where a tenth of the step is finer than the rounding allows, the finest step it allows, once: a kink
+            # between the two is cleared by it (a tenfold refinement lands anywhere from one to ten times finer than
+            # the kink's distance, and the rounding there can hide the slope that a step just inside it shows).
+            smallest = SMALLEST_MARGIN * rounding_floor(first.fmax[active], 1.0, eps, noise) / allowed
+            last = ~fits & ~smallest_tried[active] & (smallest <= 0.8 * h[active])  # else much the same step
+        smallest_tried[active[last]] = True
+        step = np.where(last, smallest, step)
+        active, step = active[fits | last], step[fits | last]
         if not active.size:
             break
         values, crossed, taken = evaluate(active, OFFSETS[:, None] * step[None, :])
