@@ -4,7 +4,8 @@ A central difference whose ±h or ±2h step moves some z across a point where th
 not differentiable (relu at 0, a change of a max-pool window's maximum) is no derivative.
 Such an element is estimated again with its step divided by :data:`FACTOR`, and again,
 as long as the loss's rounding at the smaller step still resolves it (see
-:data:`RESOLVE_RTOL`). Each stencil also gives the one-sided derivatives
+:data:`RESOLVE_RTOL`), and last at the finest step that rounding allows. Each stencil also gives the one-sided
+derivatives
 
     D₊ ≈ 2·(f(θ + h) − f(θ))/h − (f(θ + 2h) − f(θ))/2h,   D₋ alike from θ − h, θ − 2h,
 
