@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tabulate import tabulate
-
 from .formats import Format, register
 
 __all__ = ["MARKDOWN"]
@@ -37,6 +35,8 @@ class Markdown(Format):
         return "```math\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n```"
 
     def table(self, b):
+        from tabulate import tabulate  # here: a run that draws no table (--quiet, --format json) starts without it
+
         return tabulate([[self.cell(c, b) for c in row] for row in b.rows], [self.cell(h, b) for h in b.headers],
                         tablefmt="pipe", disable_numparse=True, colalign=b.alignment())
 

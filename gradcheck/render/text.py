@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from tabulate import tabulate
-
 from .formats import Format, register
 
 __all__ = ["TEXT"]
@@ -26,6 +24,8 @@ class Text(Format):
         return "\n".join("    " + f"{lhs.text()} = {rhs.text()}" for lhs, rhs in b.rows)
 
     def table(self, b):
+        from tabulate import tabulate  # here: a run that draws no table (--quiet, --format json) starts without it
+
         return tabulate([[self.cell(c, b) for c in row] for row in b.rows], [self.cell(h, b) for h in b.headers],
                         tablefmt="simple", disable_numparse=True, colalign=b.alignment())
 
