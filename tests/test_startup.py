@@ -1,4 +1,5 @@
-"""Start-up: the pytest plugin loads without NumPy, and a check without the symbolic opinion without SymPy."""
+"""Start-up: the pytest plugin loads without NumPy, a check without the symbolic opinion without SymPy, and a run that
+draws no table without tabulate."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def imported_after(code):
-    """The modules among numpy/sympy that a fresh interpreter has loaded after running ``code``."""
-    probe = code + "\nimport sys\nprint(sorted(m for m in ('numpy', 'sympy') if m in sys.modules))"
+def imported_after(code, among=("numpy", "sympy")):
+    """The modules among ``among`` that a fresh interpreter has loaded after running ``code``."""
+    probe = code + f"\nimport sys\nprint(sorted(m for m in {tuple(among)!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
     return out.stdout.strip().splitlines()[-1]
 
@@ -30,3 +31,11 @@ def test_the_symbolic_opinion_does_import_sympy():
     code = ("from gradcheck.cli import main\n"
             "assert main(['derivations/xor.json', '--symbolic', 'on', '-q']) == 0")
     assert imported_after(code) == "['numpy', 'sympy']"
+
+
+def test_a_quiet_or_json_run_never_imports_tabulate_and_a_text_one_does():
+    for flags, wanted in ((["-q"], "[]"), (["--format", "json"], "[]"), ([], "['tabulate']")):
+        code = ("import contextlib, io\nfrom gradcheck.cli import main\n"
+                "with contextlib.redirect_stdout(io.StringIO()):\n"
+                f"    assert main(['derivations/xor.json', '--symbolic', 'off', *{flags!r}]) == 0")
+        assert imported_after(code, ["tabulate"]) == wanted, flags
