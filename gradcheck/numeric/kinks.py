@@ -60,6 +60,11 @@ MAX_LEVELS = 12
 #: The finest step tried beside a kink is this much above the step at which the loss's rounding reaches
 #: :data:`RESOLVE_RTOL` of the slopes (so that it is within it, rounded).
 SMALLEST_MARGIN = 1.01
+#: Where no kink states say which steps cross (any function, whose differences alone tell a kink), the refinement
+#: stops at these instead: at finer steps the differences' rounding hides a kink's bend, and a chord across both
+#: slopes passes for smooth with a small bound (a relu's z 1e-13 away, at steps of 1e-14).
+BLIND_RESOLVE_RTOL = 1e-3
+BLIND_MAX_LEVELS = 6
 #: Relative disagreement between a function's estimates at h and 2h that counts as "not smooth" (no kink states to
 #: look at), and the rounding in f (in units of ε·|f|/h) tolerated before that.
 KINK_RTOL = 1e-3
@@ -176,16 +181,18 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
     smallest_tried = np.zeros(p, dtype=bool)
-    for _ in range(MAX_LEVELS):
+    states = first.crossed is not None  # which steps cross is known, not guessed from the differences
+    rtol, levels = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
+    for _ in range(levels):
         step = h[active] / FACTOR
         with np.errstate(invalid="ignore", divide="ignore"):
-            allowed = RESOLVE_RTOL * scale[active]
+            allowed = rtol * scale[active]
             fits = rounding_floor(first.fmax[active], step, eps, noise) <= allowed
             # Where a tenth of the step is finer than the rounding allows, the finest step it allows, once: a kink
             # between the two is cleared by it (a tenfold refinement lands anywhere from one to ten times finer than
             # the kink's distance, and the rounding there can hide the slope that a step just inside it shows).
             smallest = SMALLEST_MARGIN * rounding_floor(first.fmax[active], 1.0, eps, noise) / allowed
-            last = ~fits & ~smallest_tried[active] & (smallest <= 0.8 * h[active])  # else much the same step
+            last = states & ~fits & ~smallest_tried[active] & (smallest <= 0.8 * h[active])  # 0.8: else the same
         smallest_tried[active[last]] = True
         step = np.where(last, smallest, step)
         active, step = active[fits | last], step[fits | last]
