@@ -125,6 +125,30 @@ def test_a_kink_closer_than_every_first_step_is_stepped_past_where_float64_still
     assert grads[0]["b"][0] == pytest.approx(active if z > 0 else 0.0)
 
 
+def test_a_function_whose_kink_is_closer_than_every_first_step_is_not_failed_where_it_is_right():
+    """A leaky relu term of a function at z = −2.6e-12: the differences, with no kink states to say where a step
+    lies, passed a chord across the kink for smooth once its jump was within their rounding tolerance, and the
+    correct gradient failed (−1.773 against −1.795). Where the one-sided gap holds still from level to level (a jump,
+    not f''·h), the bound carries it."""
+    A = np.array([[-0.34500935795527016], [0.6342753357070584], [-1.1983274436304276]])
+    c = np.array([0.9615781348547943, 0.959838556264909, -0.8517849518382422])
+    w = np.array([-1.1756115102897569, -2.360449054921319, -0.06256481205227905])
+    x = np.array([-0.7108115201426871])
+
+    def f(x):
+        z = A @ x + c
+        return float(w @ np.where(z > 0, z, 0.1 * z) + 0.5 * x @ x)
+
+    def grad(x, slope=None):
+        z = A @ x + c
+        s = np.where(z > 0, 1.0, 0.1) if slope is None else slope
+        return A.T @ (w * s) + x
+
+    assert (A @ x + c)[2] == pytest.approx(-2.6e-12, rel=0.01)
+    assert check_function(f, grad, x).passed
+    assert not check_function(f, lambda x: -grad(x), x).passed  # a wrong gradient still fails
+
+
 # -- a layer's backward and any function: max pooling -----------------------------------------------------
 
 def max_pool_forward(x, pool_param):

@@ -104,11 +104,18 @@ class Stencil:
         """(P,) True where the differences agree as a smooth function's do: g(h) ≈ g(2h), and the one-sided slope
         gaps w(h) = D(+h) − D(−h) ≈ f''·h and w(2h) ≈ 2·w(h) (a kink within 2h breaks at least one of the two;
         each is blind at one offset)."""
+        with np.errstate(invalid="ignore"):
+            noise = NOISE_ULPS * eps * self.fmax / self.h
+            metric = np.maximum(np.abs(self.g1 - self.g2), self.gap_bend())
+            return metric <= KINK_RTOL * np.maximum(np.abs(self.g1), np.abs(self.g2)) + noise + atol
+
+    def gap_bend(self):
+        """(P,) |2·w(h) − w(2h)|, w the one-sided slope gaps D(+h) − D(−h): of the order of the third derivative
+        times h² where f is smooth, and a kink's jump where the steps cross one (w then holds the jump at every
+        step)."""
         c = self.chords
         with np.errstate(invalid="ignore"):
-            metric = np.maximum(np.abs(self.g1 - self.g2), np.abs(2 * (c[0] - c[1]) - (c[2] - c[3])))
-            noise = NOISE_ULPS * eps * self.fmax / self.h
-            return metric <= KINK_RTOL * np.maximum(np.abs(self.g1), np.abs(self.g2)) + noise + atol
+            return np.abs(2 * (c[0] - c[1]) - (c[2] - c[3]))
 
     def crosses_nothing(self):
         """(P,) True where no point of the stencil changed a kink state."""
@@ -180,6 +187,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     scale = np.abs(first.chords).max(axis=0)
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
+    gap = first.chords[0] - first.chords[1]  # the one-sided slopes' gap w(h) at each element's last level
     smallest_tried = np.zeros(p, dtype=bool)
     states = first.crossed is not None  # which steps cross is known, not guessed from the differences
     rtol, levels = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
@@ -204,6 +212,15 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         h[active], refined[active] = step, True
         done = smooth(s)
         numeric[active[done]], bound[active[done]] = s.central(method)[done], s.bound[done]
+        if not states:
+            # Smooth as far as the differences tell, within a tolerance that can hide a kink's jump: where the
+            # one-sided gap w(h) = D(+h) − D(−h) did not shrink with the step as a smooth function's does (f''·h,
+            # a tenth a level), it is a jump the steps still cross, and the estimate may be off by as much.
+            w = s.chords[0] - s.chords[1]
+            with np.errstate(invalid="ignore"):
+                jump = done & ~(np.abs(w) <= np.abs(gap[active]) / 3)
+            bound[active[jump]] = np.maximum(s.bound, s.gap_bend())[jump]
+            gap[active] = w
         if crossed is not None:  # ±h clear of the kink, ±2h not: g(h), bounded by its one-sided chords' spread
             inner = ~done & ~np.asarray(crossed, bool)[:2].any(axis=0)
             numeric[active[inner]] = s.g1[inner]
