@@ -16,6 +16,10 @@ put them). For each:
 
 It prints each plant's verdicts, resolvable and not; ``benchmarks/sweep_judge.py``'s ``near_kink`` corner covers z
 from 1e-9 to 1e-5 against exact oracles.
+
+``--functions`` sweeps ``check_function`` instead, which has no kink states to say where a step lies: f(x) =
+Σ_k w_k·σ(a_k·x + c_k) + ½‖x‖² with σ a relu or leaky relu and one term's argument at the drawn distance from 0,
+and its exact gradient (on x's side of every kink) must pass.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's gradcheck
 
-from gradcheck import check_network, load_spec
+from gradcheck import check_function, check_network, load_spec
 from gradcheck.reference.backprop import backprop, cost
 
 PLANTS = {"halved": 0.5, "negated": -1.0, "zeroed": 0.0}
@@ -99,12 +103,48 @@ def _floor(spec, j, distance):
     return 4 * float(np.finfo(float).eps) * max(abs(c0), abs(c1)) / s
 
 
+def function(rng):
+    """(f, its gradient, x, the distance drawn) of one function with a kink next to x."""
+    n, m = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    A, c, w, x = rng.normal(size=(m, n)), rng.normal(size=m), rng.normal(size=m), rng.normal(size=n)
+    i = int(rng.integers(m))
+    distance = float(rng.choice([-1.0, 1.0]) * 10.0 ** rng.uniform(-15, -9))
+    c[i] += distance - (A @ x + c)[i]
+    leak = float(rng.choice([0.0, 0.1]))
+
+    def f(v):
+        z = A @ v + c
+        return float(w @ np.where(z > 0, z, leak * z) + 0.5 * v @ v)
+
+    def grad(v):
+        z = A @ v + c
+        return A.T @ (w * np.where(z > 0, 1.0, leak)) + v
+    return f, grad, x, distance
+
+
+def sweep_functions(count, seed):
+    """(how many functions, the distances of those whose exact gradient failed)."""
+    rng = np.random.default_rng(seed)
+    false_fails = []
+    for _ in range(count):
+        f, grad, x, distance = function(rng)
+        if not check_function(f, grad, x).passed:
+            false_fails.append(distance)
+    return count, false_fails
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--functions", action="store_true", help="check_function on functions with a kink next to x")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", RuntimeWarning)
+    if args.functions:
+        count, false_fails = sweep_functions(args.count, args.seed)
+        print(f"{count} functions, {len(false_fails)} false FAIL"
+              + (f" (the kink at {', '.join(f'{d:.1e}' for d in false_fails)})" if false_fails else ""))
+        return 1 if false_fails else 0
     tally, false_fails = sweep(args.count, args.seed)
     print(f"{tally['networks'] + len(false_fails)} networks, {len(false_fails)} false FAIL"
           + (f" (z at {', '.join(f'{d:.1e}' for d in false_fails)})" if false_fails else ""))
