@@ -128,8 +128,8 @@ def test_a_kink_closer_than_every_first_step_is_stepped_past_where_float64_still
 def test_a_function_whose_kink_is_closer_than_every_first_step_is_not_failed_where_it_is_right():
     """A leaky relu term of a function at z = −2.6e-12: the differences, with no kink states to say where a step
     lies, passed a chord across the kink for smooth once its jump was within their rounding tolerance, and the
-    correct gradient failed (−1.773 against −1.795). Where the one-sided gap holds still from level to level (a jump,
-    not f''·h), the bound carries it."""
+    correct gradient failed (−1.773 against −1.795). Where the differences' bend does not shrink from level to level
+    as a smooth function's does, the bound carries it."""
     A = np.array([[-0.34500935795527016], [0.6342753357070584], [-1.1983274436304276]])
     c = np.array([0.9615781348547943, 0.959838556264909, -0.8517849518382422])
     w = np.array([-1.1756115102897569, -2.360449054921319, -0.06256481205227905])

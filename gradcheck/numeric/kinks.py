@@ -60,6 +60,9 @@ MAX_LEVELS = 12
 #: The finest step tried beside a kink is this much above the step at which the loss's rounding reaches
 #: :data:`RESOLVE_RTOL` of the slopes (so that it is within it, rounded).
 SMALLEST_MARGIN = 1.01
+#: A smooth function's differences bend a hundred to a thousand times less at a tenfold finer step; a kink's, which
+#: the steps still cross, far less: one whose bend shrank by less than this carries it in its bound.
+BEND_SHRINK = 30.0
 #: Where no kink states say which steps cross (any function, whose differences alone tell a kink), the refinement
 #: stops at these instead: at finer steps the differences' rounding hides a kink's bend, and a chord across both
 #: slopes passes for smooth with a small bound (a relu's z 1e-13 away, at steps of 1e-14).
@@ -106,16 +109,16 @@ class Stencil:
         each is blind at one offset)."""
         with np.errstate(invalid="ignore"):
             noise = NOISE_ULPS * eps * self.fmax / self.h
-            metric = np.maximum(np.abs(self.g1 - self.g2), self.gap_bend())
-            return metric <= KINK_RTOL * np.maximum(np.abs(self.g1), np.abs(self.g2)) + noise + atol
+            return self.bend() <= KINK_RTOL * np.maximum(np.abs(self.g1), np.abs(self.g2)) + noise + atol
 
-    def gap_bend(self):
-        """(P,) |2·w(h) − w(2h)|, w the one-sided slope gaps D(+h) − D(−h): of the order of the third derivative
-        times h² where f is smooth, and a kink's jump where the steps cross one (w then holds the jump at every
-        step)."""
+    def bend(self):
+        """(P,) How far the differences are from a smooth function's: max(|g(h) − g(2h)|, |2·w(h) − w(2h)|), w the
+        one-sided slope gaps D(+h) − D(−h). Where f is smooth both shrink with the step (as h² and h³); where the
+        steps cross a kink at a distance d < h, with slopes J apart, they stay of the order of J (J·d/4h and
+        J·|1 − 1.5·d/h|), at least the error of the central difference there, J·(h − d)/2h."""
         c = self.chords
         with np.errstate(invalid="ignore"):
-            return np.abs(2 * (c[0] - c[1]) - (c[2] - c[3]))
+            return np.maximum(np.abs(self.g1 - self.g2), np.abs(2 * (c[0] - c[1]) - (c[2] - c[3])))
 
     def crosses_nothing(self):
         """(P,) True where no point of the stencil changed a kink state."""
@@ -187,7 +190,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     scale = np.abs(first.chords).max(axis=0)
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
-    gap = first.chords[0] - first.chords[1]  # the one-sided slopes' gap w(h) at each element's last level
+    bend = first.bend()  # at each element's last level (see Stencil.bend)
     smallest_tried = np.zeros(p, dtype=bool)
     states = first.crossed is not None  # which steps cross is known, not guessed from the differences
     rtol, levels = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
@@ -213,14 +216,14 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         done = smooth(s)
         numeric[active[done]], bound[active[done]] = s.central(method)[done], s.bound[done]
         if not states:
-            # Smooth as far as the differences tell, within a tolerance that can hide a kink's jump: where the
-            # one-sided gap w(h) = D(+h) − D(−h) did not shrink with the step as a smooth function's does (f''·h,
-            # a tenth a level), it is a jump the steps still cross, and the estimate may be off by as much.
-            w = s.chords[0] - s.chords[1]
+            # Smooth as far as the differences tell, within a tolerance that can hide a kink's jump: where their bend
+            # did not shrink with the step as a smooth function's does (by a hundred a level at least), it is a kink
+            # the steps still cross, and the estimate may be off by as much.
+            now = s.bend()
             with np.errstate(invalid="ignore"):
-                jump = done & ~(np.abs(w) <= np.abs(gap[active]) / 3)
-            bound[active[jump]] = np.maximum(s.bound, s.gap_bend())[jump]
-            gap[active] = w
+                jump = done & ~(now <= bend[active] / BEND_SHRINK)
+            bound[active[jump]] = np.maximum(s.bound, now)[jump]
+            bend[active] = now
         if crossed is not None:  # ±h clear of the kink, ±2h not: g(h), bounded by its one-sided chords' spread
             inner = ~done & ~np.asarray(crossed, bool)[:2].any(axis=0)
             numeric[active[inner]] = s.g1[inner]
