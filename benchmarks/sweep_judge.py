@@ -211,8 +211,12 @@ class Network:
         self.names = [(name, layer, kind) for name, layer, kind, _ in self.spec.param_names()]
         self._mp = {}
 
+    def where(self, name):
+        """(layer, key) of the tensor ``name`` (``W0``, ``gamma1``)."""
+        return next((layer, key) for n, layer, key in self.names if n == name)
+
     def value(self, which, name, flat):
-        layer, kind = next((layer, kind) for n, layer, kind in self.names if n == name)
+        layer, kind = self.where(name)
         return float({"ref": self.ref, "exact": self.exact}[which][layer][kind].ravel()[flat])
 
     def mp(self, name, flat):
@@ -220,7 +224,7 @@ class Network:
         if not self.exact_oracle or mp_cost(self.spec, self.params, self.X, self.Y) > MP_BUDGET:
             return None
         if (name, flat) not in self._mp:
-            layer, kind = next((layer, kind) for n, layer, kind in self.names if n == name)
+            layer, kind = self.where(name)
             self._mp[name, flat] = mp_derivative(self.spec, self.params, self.X, self.Y, layer, kind, flat)
         return self._mp[name, flat]
 
@@ -235,7 +239,7 @@ class Network:
     def ladder(self, name, flat):
         """(central differences of one element at every step of :data:`LADDER` in float64, each one's rounding
         floor ε·max|C(θ ± h)|/h)."""
-        layer, kind = next((layer, kind) for n, layer, kind in self.names if n == name)
+        layer, kind = self.where(name)
         params = [{k: v.copy() for k, v in p.items()} for p in self.params]
         theta = params[layer][kind].ravel()[flat]
         values, floors = [], []
@@ -258,7 +262,7 @@ class Network:
         if mp_cost(self.spec, self.params, self.X, self.Y) > MP_BUDGET:
             return None
         if (name, flat, "sides") not in self._mp:
-            layer, kind = next((layer, kind) for n, layer, kind in self.names if n == name)
+            layer, kind = self.where(name)
             self._mp[name, flat, "sides"] = mp_derivative(self.spec, self.params, self.X, self.Y, layer, kind, flat,
                                                           sides=True)
         return self._mp[name, flat, "sides"]
@@ -267,7 +271,7 @@ class Network:
         """(D₋, D₊) of one element from float64 one-sided differences at a step of ``scale``·max(1, |θ|): at a kink
         (an l1 term at a weight of 0, a relu's z at 0) they hold the two slopes, to about the step times the
         curvature; elsewhere both are the derivative."""
-        layer, kind = next((layer, kind) for n, layer, kind in self.names if n == name)
+        layer, kind = self.where(name)
         params = [{k: v.copy() for k, v in p.items()} for p in self.params]
         theta = params[layer][kind].ravel()[flat]
         c0, h = self.loss(params), scale * max(1.0, abs(theta))
@@ -331,7 +335,7 @@ def correct_run(nw):
     where = failing_elements(result, "backprop")
     rows = element_rows(result, nw, "backprop", where)
     for row, (name, _) in zip(rows, where):
-        layer, kind = next((layer, kind) for n, layer, kind in nw.names if n == name)
+        layer, kind = nw.where(name)
         scale = float(np.abs(nw.exact[layer][kind]).max())
         agrees = [abs(row["backprop"] - e) <= 1e-4 * (abs(e) + scale) for e in (row["exact"], row["mpmath"])
                   if e is not None]
@@ -375,7 +379,7 @@ def plant(nw, correct, rng):
         if other:
             k = other[rng.integers(len(other))]
             g.flat[flat], g.flat[k] = g.flat[k], g.flat[flat]
-    layer, key = next((layer, key) for n, layer, key in nw.names if n == name)
+    layer, key = nw.where(name)
     changed = [flat] if kind == "float32_milli" else np.flatnonzero(g.ravel() != nw.ref[layer][key].ravel())
     changed = np.asarray(changed, dtype=int)
     order = changed[np.argsort(-np.abs(e[changed]), kind="stable")][:8]  # the largest first, at most 8

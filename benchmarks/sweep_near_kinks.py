@@ -123,14 +123,14 @@ def function(rng):
 
 
 def sweep_functions(count, seed):
-    """(how many functions, the distances of those whose exact gradient failed)."""
+    """The distances of the kinks of those of ``count`` functions whose exact gradient failed."""
     rng = np.random.default_rng(seed)
     false_fails = []
     for _ in range(count):
         f, grad, x, distance = function(rng)
         if not check_function(f, grad, x).passed:
             false_fails.append(distance)
-    return count, false_fails
+    return false_fails
 
 
 def main(argv=None):
@@ -141,8 +141,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", RuntimeWarning)
     if args.functions:
-        count, false_fails = sweep_functions(args.count, args.seed)
-        print(f"{count} functions, {len(false_fails)} false FAIL"
+        false_fails = sweep_functions(args.count, args.seed)
+        print(f"{args.count} functions, {len(false_fails)} false FAIL"
               + (f" (the kink at {', '.join(f'{d:.1e}' for d in false_fails)})" if false_fails else ""))
         return 1 if false_fails else 0
     tally, false_fails = sweep(args.count, args.seed)

@@ -190,10 +190,10 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     scale = np.abs(first.chords).max(axis=0)
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
-    bend = first.bend()  # at each element's last level (see Stencil.bend)
-    smallest_tried = np.zeros(p, dtype=bool)
     states = first.crossed is not None  # which steps cross is known, not guessed from the differences
     rtol, levels = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
+    smallest_tried = np.zeros(p, dtype=bool)  # with kink states
+    bend = None if states else first.bend()  # without: at each element's last level (see Stencil.bend)
     for _ in range(levels):
         step = h[active] / FACTOR
         with np.errstate(invalid="ignore", divide="ignore"):
