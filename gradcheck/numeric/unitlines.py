@@ -140,8 +140,21 @@ class UnitLines:
 
     def __init__(self, net, i):
         self.net, self.i = net, i
+        self.layer = net.spec.layers[i]
+        self.rows = None  # the lines' data, made by _prepare when a first fit is worth its passes
+        self.M = self.M_fresh = None  # the products M_p, kept where they fit (see _products)
+        self.top = 2 * len(FIRST_NODES)  # the powers any fitted unit's coefficients reach (the rest are zeros)
+        self._located = None  # (unit, row) of every element of θ, made on first use
+        self.fitted = np.zeros(self.layer.units, dtype=bool)
+        self.missed = np.full(self.layer.units, np.inf)  # per unit: what its interpolant may miss over |u| ≤ 1
+        self.resolved = np.zeros(self.layer.units, dtype=bool)  # per unit: its losses may come from its line
+        self.reach = 0.0
+
+    def _prepare(self):
+        """The line rows, their scales and powers, and the tolerances: made once, on the first fit (a layer whose
+        stencils cost fewer passes than a fit never needs them)."""
+        net, i = self.net, self.i
         spec, base = net.spec, net.base
-        self.layer = spec.layers[i]
         self.rows = self.layer.line_rows(base.a_in[i], spec.conv, spec.bias)  # (K, N)
         scale = np.abs(self.rows).max(axis=0)
         self.scale = np.where(scale > 0, scale, 1.0)  # s_n
@@ -154,13 +167,6 @@ class UnitLines:
         self.powers[0] = V
         for p in range(1, len(POWERS)):
             np.multiply(self.powers[p - 1], V, out=self.powers[p])
-        self.M = self.M_fresh = None  # the products M_p, kept where they fit (see _products)
-        self.top = 2 * len(FIRST_NODES)  # the powers any fitted unit's coefficients reach (the rest are zeros)
-        self._located = None  # (unit, row) of every element of θ, made on first use
-        self.fitted = np.zeros(self.layer.units, dtype=bool)
-        self.missed = np.full(self.layer.units, np.inf)  # per unit: what its interpolant may miss over |u| ≤ 1
-        self.resolved = np.zeros(self.layer.units, dtype=bool)  # per unit: its losses may come from its line
-        self.reach = 0.0
         size = np.abs(self.shares).sum() + abs(net.loss)
         self.tol, self.tail_tol, self.four_tol = AGREE_ULPS * EPS * size, TAIL_ULPS * EPS * size, FOUR_ULPS * EPS * size
         self.noise = NOISE_ULPS * EPS * (np.abs(self.shares) + size / net.n)  # per sample
@@ -200,6 +206,8 @@ class UnitLines:
         unfitted = int((need & ~fresh).sum())
         if budget is not None and unfitted and 2 * len(NODES) * unfitted + FIT_PASSES >= budget:
             return None
+        if self.rows is None:
+            self._prepare()
         if reach > self.reach:
             # The widest step the layer's elements will take, where the caller said (the narrower the reach, the
             # fewer units need the middle pair); else a little room, so that later calls with slightly larger steps
@@ -328,8 +336,8 @@ class UnitLines:
             np.maximum(ratio, self.noise, out=ratio)
             np.divide(top, ratio, out=ratio)
             top *= ratio.max(axis=1, keepdims=True) if cross else ratio  # NaN where either is
-            top *= np.reshape(LEFT_OUT[odd.shape[1]], (1, 2, 1))
-            missed = (top[:, 0] + top[:, 1]).sum(axis=1)
+            odd_miss, even_miss = LEFT_OUT[odd.shape[1]]
+            missed = (top[:, 0] * odd_miss + top[:, 1] * even_miss).sum(axis=1)
         return np.where(np.isfinite(missed), missed, np.inf)
 
     def _keep(self, units, parts, missed, resolved):
