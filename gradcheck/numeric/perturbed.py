@@ -36,7 +36,7 @@ from ..catalogue.losses import loss_of
 from ..reference.backprop import forward, fused_loss, loss_value, sample_losses
 from .rows import row_top, unit_rows, with_rows
 from .stencils import flatten
-from .unitlines import UnitLines, fits_lines
+from .unitlines import UnitLines, fit_passes, fits_lines
 
 __all__ = ["Perturbed", "layer_states", "row_top"]
 
@@ -238,6 +238,8 @@ class Perturbed:
         """Losses from the unit lines of layer i for elements ``flat`` (P,) moved by ``delta`` ((P,) or (m, P));
         None where the lines would cost more passes than the elements, and None from now on where exactly
         evaluated steps disagree with them."""
+        if i not in self.lines and fit_passes(1) >= np.size(delta):  # a first fit would cost more than the passes
+            return None
         model = self.lines.get(i) or self.lines.setdefault(i, UnitLines(self, i))
         unit, row = model.locate(flat)
         out = model.changes(unit, row, delta, budget=np.size(delta), rows=rows)

@@ -44,7 +44,7 @@ import numpy as np
 from ..catalogue import LOSSES
 from .kept import read_only_cache
 
-__all__ = ["UnitLines", "fits_lines"]
+__all__ = ["UnitLines", "fit_passes", "fits_lines"]
 
 EPS = np.finfo(np.float64).eps
 #: Positive interpolation points u_q (the positive half of the 6 Chebyshev points); the line is
@@ -98,6 +98,12 @@ LEFT_OUT = {2: _left_out(NODES[list(FIRST_NODES)]), 3: _left_out(NODES)}
 #: The degree-4 fit is kept where what it misses is at most this many ε·Σ_n|ℓ_n|: half of :data:`TAIL_ULPS`, its
 #: miss being allowed for in the bounds of the elements it serves (:meth:`UnitLines.miss`) at the loss's scale.
 FOUR_ULPS = 4
+
+
+def fit_passes(units):
+    """What fitting ``units`` lines costs, in forward passes of perturbed networks: six each, and
+    :data:`FIT_PASSES` for the fit's own bookkeeping."""
+    return 2 * len(NODES) * units + FIT_PASSES
 
 
 def fits_lines(spec, i):
@@ -204,7 +210,7 @@ class UnitLines:
         need[j] = True
         fresh = self.fitted if reach <= self.reach else np.zeros_like(self.fitted)
         unfitted = int((need & ~fresh).sum())
-        if budget is not None and unfitted and 2 * len(NODES) * unfitted + FIT_PASSES >= budget:
+        if budget is not None and unfitted and fit_passes(unfitted) >= budget:
             return None
         if self.rows is None:
             self._prepare()
