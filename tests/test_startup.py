@@ -1,5 +1,5 @@
-"""Start-up: the pytest plugin loads without NumPy, a check without the symbolic opinion without SymPy, and a run that
-draws no table without tabulate."""
+"""Start-up: the pytest plugin loads without NumPy, a check without the symbolic opinion without SymPy, a run that
+draws no table without tabulate, and the symbolic opinion without NumPy's submodules that no evaluation calls."""
 
 from __future__ import annotations
 
@@ -39,3 +39,12 @@ def test_a_quiet_or_json_run_never_imports_tabulate_and_a_text_one_does():
                 "with contextlib.redirect_stdout(io.StringIO()):\n"
                 f"    assert main(['derivations/xor.json', '--symbolic', 'off', *{flags!r}]) == 0")
         assert imported_after(code, ["tabulate"]) == wanted, flags
+
+
+def test_the_symbolic_opinion_loads_none_of_numpys_unused_submodules():
+    """SymPy's NumPy code runs with NumPy's functions, not with everything a star import of NumPy would load (f2py,
+    testing, ma, polynomial: a tenth of a second of the first symbolic check)."""
+    code = ("from gradcheck.cli import main\n"
+            "assert main(['derivations/xor.json', '--symbolic', 'on', '-q']) == 0")
+    unused = ["numpy.f2py", "numpy.testing", "numpy.ma", "numpy.polynomial"]
+    assert imported_after(code, unused) == "[]"

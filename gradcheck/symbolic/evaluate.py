@@ -136,7 +136,19 @@ def _head(func, numbers, functions):
 def _compiled(n, template, functions):
     """``template`` of the arguments t0 … t(n-1), lambdified once per session and set of NumPy functions
     (``functions``: :data:`SYMPY_NUMPY` by name and identity)."""
-    return sp.lambdify([_arg(i) for i in range(n)], template, modules=[SYMPY_NUMPY, "numpy"], printer=printer())
+    return sp.lambdify([_arg(i) for i in range(n)], template, modules=[SYMPY_NUMPY, _numpy_names()], printer=printer())
+
+
+@functools.cache
+def _numpy_names():
+    """What lambdify's "numpy" module puts in a function's namespace (``import numpy; from numpy import *; from
+    numpy.linalg import *``), from the names NumPy has loaded: a star import loads every submodule NumPy's
+    ``__all__`` names (f2py, testing, ma, …), 0.1 s of a process's first SymPy opinion, and no printed code calls
+    one of them."""
+    names = {key: value for key, value in vars(np).items() if not key.startswith("_")}
+    names.update((key, getattr(np.linalg, key)) for key in np.linalg.__all__)
+    names["numpy"] = np
+    return names
 
 
 class ExactEvaluator(Evaluator):
