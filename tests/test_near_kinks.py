@@ -1,11 +1,14 @@
-"""An element whose kink is nearer than any step float64 resolves is inconclusive, whatever its value: every chord
-averages the pieces on both sides of the kink, so the derivative at θ itself (here 0) is never measured."""
+"""An element whose kink is nearer than any step float64 resolves is inconclusive where its value lies between the
+slopes its steps saw: every chord averages the pieces on both sides of the kink, so the derivative at θ itself (here
+0) is never measured. Where those steps crossed one same kink, on one side of θ only, a value beyond the slopes seen
+is wrong."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from gradcheck import check_network, load_spec
+from gradcheck.numeric.perturbed import Perturbed
 from gradcheck.reference.backprop import backprop
 
 # A network a property test drew: unit 1 of the relu layer (layer 3) has z ≈ −5e-13 and −2e-13 on its samples
@@ -73,3 +76,52 @@ def test_a_jump_of_the_second_derivative_at_the_point_fails_no_correct_gradient(
     grads[0]["W"][0, 1] *= 2.0
     wrong = check_network(ELU_AT_ZERO, lambda p, X, Y: grads, symbolic="off", trace_code=False)
     assert not wrong.passed, str(wrong)
+
+
+# Drawn by benchmarks/sweep_near_kinks.py (seed 3): the relu unit's z for sample 0 is 1.6e-14 above 0, and every step
+# the loss's rounding allows along b0 crosses that kink, on θ's lower side only.
+ONE_KINK = {"input": 3, "loss": "mse", "batch": 3, "layers": [{"units": 1, "activation": "relu"}, {"units": 1, "activation": "linear"}], "params": [{"W": [[-1.909100510236264, -0.36991473647090195, 1.3758126432831452]], "b": [-1.75316603242408]}, {"W": [[-1.8075280260718596]], "b": [0.7502006181800082]}], "data": {"X": [[-0.636597508892728, 0.8737318077714875, 0.6258436997243708], [0.36996772984435566, -1.9492810670167267, 0.6033297509887972], [0.6453078134813879, -0.9166214341419721, 1.6677427529142066]], "Y": [[0.8078658496486658], [1.223719337019241], [1.1283747206987926]]}}  # noqa: E501 - the drawn example as it is
+
+
+def _with_b0(value):
+    spec = load_spec(ONE_KINK)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    _, grads = backprop(spec, params, X, Y)
+    grads[0]["b"][0] = value
+    return check_network(ONE_KINK, lambda p, X, Y: grads, symbolic="off", trace_code=False)
+
+
+def _exact_b0():
+    spec = load_spec(ONE_KINK)
+    _, grads = backprop(spec, spec.parameters(), *spec.batch_data())
+    return float(grads[0]["b"][0])
+
+
+def test_a_value_beyond_the_slopes_seen_is_wrong_where_the_steps_crossed_one_kink():
+    """The correct 0.0695 passes; its negation lies beyond both slopes the steps saw (θ's piece and the next) and is
+    wrong; half of it lies between them, where the derivative at θ is never measured, and stays inconclusive."""
+    result = check_network(ONE_KINK, symbolic="off")
+    b0 = result.tensor("b0")
+    assert result.passed and b0.unresolved[0] and b0.bracketed[0], str(result)
+    exact = _exact_b0()
+    for value, wanted in ((-exact, "wrong"), (exact / 2, "inconclusive")):
+        assert _with_b0(value).tensor("b0").verdict("impl")[0] == wanted, value
+
+
+def test_where_the_steps_cross_two_kinks_a_value_beyond_the_slopes_seen_stays_inconclusive(monkeypatch):
+    """Steps that crossed two kinks never measured the piece between them, whose slope may be the derivative:
+    a value beyond the slopes seen is not called wrong."""
+    monkeypatch.setattr(Perturbed, "kinks_crossed", lambda self, i, flat, step: frozenset({(0, 0), (0, 1)}))
+    result = _with_b0(-_exact_b0())
+    assert not result.tensor("b0").bracketed[0]
+    assert result.tensor("b0").verdict("impl")[0] == "inconclusive", str(result)
+
+
+def test_the_kinks_a_step_crosses_are_counted_entry_by_entry():
+    spec = load_spec(ONE_KINK)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    net = Perturbed(spec, params, X, Y)
+    b = net.theta(0).size - 1  # b0[0], after W0's three
+    assert net.kinks_crossed(0, b, 1e-13) == frozenset()  # away from the kink
+    assert net.kinks_crossed(0, b, -1e-13) == frozenset({(0, 0)})  # sample 0's z across 0
+    assert net.kinks_crossed(0, b, 100.0) == frozenset({(0, 1), (0, 2)})  # the other two samples' z across 0

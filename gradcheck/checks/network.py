@@ -22,7 +22,7 @@ from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
 from ..numeric.again import confirm_elements, grow_elements, refine_elements
 from ..numeric.estimate import plan_sample, resolve_mode
-from ..numeric.kinks import agreeing, unresolved
+from ..numeric.kinks import agreeing, bracketed, unresolved
 from ..numeric.methods import lookup
 from ..numeric.network import numeric_gradient
 from ..numeric.sampled import DIRECTIONS, SAMPLE, check_directions
@@ -345,7 +345,8 @@ def _evidence(s, opts, name, layer, kind, shape):
                 float32=s.impl_float32, mask=refill.mask(s.elements, layer, kind, shape),
                 rounding32=s.rounding32[layer][kind] if s.rounding32 is not None else None,
                 unevaluated={"symbolic": s.unevaluated[layer][kind]} if s.unevaluated else {},
-                unresolved=unresolved(numeric, layer, kind), agreeing=agreeing(numeric, layer, kind),
+                unresolved=unresolved(numeric, layer, kind), bracketed=bracketed(numeric, layer, kind),
+                agreeing=agreeing(numeric, layer, kind),
                 joint={op: s.joint[op][layer][kind] for op in s.joint}, replaced=numeric.at_default_steps(layer, kind),
                 narrow=None if s.narrow is None else s.narrow[layer][kind])
 

@@ -45,8 +45,10 @@ def kink_notes(tensors, on_kink, near_kink, rounding):
     n_lost = sum(int(np.count_nonzero(t.unresolved)) for t in tensors if t.unresolved is not None)
     if n_lost:
         notes.append(f"{n_lost} element(s) sit so close to {near_kink} that no step {rounding} "
-                     "resolves stays clear of it: inconclusive, whatever the value (every step averages the slopes "
-                     "on both sides of that kink, so the derivative at the point itself is never measured)")
+                     "resolves stays clear of it: every step averages the slopes on both sides of that kink, so the "
+                     "derivative at the point itself is never measured. A value between the slopes seen is "
+                     "inconclusive; one beyond them is wrong where the steps crossed that one kink alone, on one "
+                     "side, and inconclusive where they crossed more or could not tell")
     return notes
 
 

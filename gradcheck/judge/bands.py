@@ -22,7 +22,8 @@ plus rounding of the loss at its scale):
   midpoint, the bound reaches both); reported, not failed. Outside them it is wrong, and so
   is a value the joint test of all kinks finds wrong (``joint``: not a sub- or supergradient
   as a vector, see :mod:`gradcheck.judge.subgradient`). An element too close to a kink for
-  any step to resolve (``unresolved``) is inconclusive, whatever its value.
+  any step to resolve (``unresolved``) is inconclusive where its value lies between the slopes its steps saw,
+  and beyond them too unless those steps crossed one same kink on one side only (``bracketed``): then wrong.
 * **blind**: where the finite difference finds no slope at all (its value within its own
   bound of 0) and the reference backprop, exact but for its rounding, finds one it cannot
   explain, the loss changes only within a width narrower than any step the difference

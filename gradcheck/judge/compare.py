@@ -79,7 +79,8 @@ class TensorCheck:
     maps an opinion to a bool array of the elements it could not evaluate (SymPy's form
     overflowing where the reference backprop's is finite): those are "unchecked" for it,
     not judged. ``unresolved`` marks elements too close to a kink for any step
-    (inconclusive at best); ``agreeing`` those at a kink at θ whose one-sided derivatives agree (a value their
+    (inconclusive at best, unless ``bracketed`` says the slopes their steps saw bracket the derivative and the
+    value lies beyond them); ``agreeing`` those at a kink at θ whose one-sided derivatives agree (a value their
     bound alone explains is inconclusive there, not a kink); ``joint`` maps an opinion to the elements at kinks
     that failed the joint sub/supergradient test (wrong).
     """
@@ -102,6 +103,9 @@ class TensorCheck:
     rounding32: np.ndarray | None = None
     unevaluated: dict = field(default_factory=dict)
     unresolved: np.ndarray | None = None
+    #: Unresolved elements whose steps crossed one same kink, on one side of θ: the derivative lies between the
+    #: slopes seen (the numeric value's band reaches both), and a value beyond them is wrong.
+    bracketed: np.ndarray | None = None
     #: Elements at a kink at θ whose one-sided derivatives agree: a value only their bound explains is inconclusive
     #: there (the difference cannot resolve it), not a kink (a value between two slopes apart).
     agreeing: np.ndarray | None = None
@@ -245,8 +249,12 @@ class TensorCheck:
         give a value outside the element's own one-sided derivatives: the reference backprop's value is such a
         valid choice, so a value at a kink that is the reference's is a kink, not wrong."""
         if self.unresolved is not None:  # every chord averages the pieces on both sides of a kink nearer than any
-            # resolvable step, so the piece at θ (its derivative) is never measured: no value can be called wrong
-            ver[np.asarray(self.unresolved, bool) & (ver != _UNCHECKED)] = _INCONCLUSIVE
+            # resolvable step, so the piece at θ (its derivative) is never measured: no value between the slopes
+            # seen can be called wrong, nor any other where the steps crossed more than one kink
+            lost = np.asarray(self.unresolved, bool) & (ver != _UNCHECKED)
+            if self.bracketed is not None:
+                lost &= ~(np.asarray(self.bracketed, bool) & ((ver == _WRONG) | (ver == _SUSPICIOUS)))
+            ver[lost] = _INCONCLUSIVE
         reference = self.values.get("backprop")
         if (self.kinks is not None and reference is not None and np.shape(reference) == np.shape(ver)
                 and np.asarray(self.kinks).any()):

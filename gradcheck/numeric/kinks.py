@@ -24,8 +24,10 @@ as one of:
   supergradient *together* is :mod:`gradcheck.judge.subgradient`'s test;
 * **unresolved**: the crossing persists and the one-sided derivatives change with the step:
   a kink next to θ that no step float64 resolves. Every chord then averages the pieces on both
-  sides of it, so the derivative at θ is never measured: the element is inconclusive, whatever its
-  value (the numeric value shown is the middle of the slopes seen).
+  sides of it, so the derivative at θ is never measured: the element is inconclusive where its value
+  lies between the slopes seen (the numeric value shown is their middle, its band reaches both), and
+  beyond them too unless its steps crossed one same kink on one side of θ only: then those slopes
+  bracket every value the derivative may take, and a value beyond them is wrong (:func:`resolve_layer`).
 
 :func:`resolve` does this for any evaluator; :func:`resolve_layer` for a network's layer, called
 from :func:`~gradcheck.numeric.network.numeric_gradient` (crossings are
@@ -42,8 +44,8 @@ from ..defaults import MARGIN
 from .methods import CENTRAL, lookup
 from .stencils import EPS, error_bound, rounding_floor, unflatten
 
-__all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "resolve", "resolve_layer",
-           "steady"]
+__all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "bracketed", "resolve",
+           "resolve_layer", "steady"]
 
 #: The stencil of every step: ±h, ±2h.
 OFFSETS = np.array([1.0, -1.0, 2.0, -2.0])
@@ -141,6 +143,11 @@ class Resolved:
     #: derivatives differ: where kinks meet, one that cancels another leaves the loss differentiable, but a
     #: backprop's choice at each kink then need not be its derivative.
     at_theta: np.ndarray | None = None
+    #: Unresolved elements whose steps crossed kinks on one side of θ only, at every level (known from kink
+    #: states): where those steps cross one same kink, the slopes seen bracket the derivative (see :func:`resolve`).
+    one_side: np.ndarray | None = None
+    #: Per element, the finest step tried.
+    finest: np.ndarray | None = None
 
 
 def interval(lo, hi, widen):
@@ -161,6 +168,12 @@ def _erratic(crossed):
     flip by rounding, at a tie at θ that the element does not move (a hinge's margin exactly 0 whose two classes'
     scores it moves alike), so which points cross says nothing of where a kink is."""
     return (crossed[0] & ~crossed[2]) | (crossed[1] & ~crossed[3])
+
+
+def _both_sides(crossed):
+    """(P,) True where a point on each side of θ crossed a kink (rows of ``crossed``: +h, −h, +2h, −2h)."""
+    c = np.asarray(crossed, bool)
+    return (c[0] | c[2]) & (c[1] | c[3])
 
 
 def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None):
@@ -191,6 +204,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
     states = first.crossed is not None  # which steps cross is known, not guessed from the differences
+    both = _both_sides(first.crossed) if states else np.ones(p, dtype=bool)  # crossed on either side at some level
     rtol, levels = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
     smallest_tried = np.zeros(p, dtype=bool)  # with kink states
     bend = None if states else first.bend()  # without: at each element's last level (see Stencil.bend)
@@ -234,6 +248,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         cur = np.stack([s.plus, s.plus_bound, s.minus, s.minus_bound])[:, rest]
         same = steady(prev[:, active], cur)
         if crossed is not None:  # a side crossing at 2h but not at h has its kink between them, not at θ
+            both[active] |= _both_sides(crossed)[rest]
             c = np.asarray(crossed, bool)[:, rest]
             erratic[active] |= _erratic(c)
             same &= erratic[active] | ((c[0] == c[2]) & (c[1] == c[3]))
@@ -282,24 +297,35 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     lost = pending & ~at_theta
     trunc = np.maximum(np.abs(first.chords[0] - first.chords[2]), np.abs(first.chords[1] - first.chords[3]))
     numeric[lost], bound[lost] = interval(lo[lost], hi[lost], MARGIN * (floor + trunc)[lost])
-    return Resolved(state, numeric, bound, minus, plus, calls, at_theta)
+    return Resolved(state, numeric, bound, minus, plus, calls, at_theta, lost & ~both & ~erratic, h)
 
 
 @dataclass
 class Sides:
     """A param's elements at kinks: the one-sided derivatives D₋ and D₊ at θ where an element sits on a kink (NaN
-    elsewhere), and the elements too close to a kink for any step float64 resolves (arrays of the param's shape)."""
+    elsewhere), the elements too close to a kink for any step float64 resolves, and those of them whose slopes seen
+    bracket their derivative (see :func:`resolve_layer`) (arrays of the param's shape)."""
 
     minus: np.ndarray
     plus: np.ndarray
     unresolved: np.ndarray
+    bracketed: np.ndarray
 
 
 def resolve_layer(net, i, todo, h, estimate, method, noise):
     """Resolve layer i's elements of ``todo`` whose stencil crossed a kink, in place: ``estimate`` is (g, err,
     flags), their estimate, bound (see :func:`resolve`) and kink flags (True only at kinks at θ afterwards). Returns
     {param: :class:`Sides`} for the layer, or None when no element crossed a kink. Only the flagged elements cost
-    evaluations."""
+    evaluations.
+
+    An unresolved element whose steps crossed on one side of θ only, each of them one same kink (one entry of the
+    kink states, :meth:`~gradcheck.numeric.perturbed.Perturbed.kinks_crossed`, at the widest and the finest step
+    that crossed), is *bracketed*: its derivative is the slope of θ's own piece, which the other side's chords
+    measure, or, were that kink at θ as far as float64 can tell, any value between it and the next piece's slope,
+    which the crossing side's chords measure (its kink far nearer than their steps). So the slopes seen, widened
+    by their bounds (the numeric value's band), hold every value the derivative may take, and a value beyond
+    them is wrong. Where a side's steps crossed two kinks, the piece between them is never measured, and every
+    value stays inconclusive."""
     g, err, flags = estimate
     idx = todo[flags[todo]]
     if not idx.size:
@@ -312,8 +338,21 @@ def resolve_layer(net, i, todo, h, estimate, method, noise):
     size = len(g)
     minus, plus, lost = np.full(size, np.nan), np.full(size, np.nan), np.zeros(size, dtype=bool)
     minus[idx], plus[idx], lost[idx] = out.minus, out.plus, out.state == UNRESOLVED
+    bracketed = np.zeros(size, dtype=bool)
+    for at in np.flatnonzero(out.one_side):
+        side = 1.0 if np.asarray(crossed, bool)[[0, 2], at].any() else -1.0
+        steps = side * np.array([2 * h[idx[at]], h[idx[at]], 2 * out.finest[at], out.finest[at]])
+        bracketed[idx[at]] = _one_kink(net, i, int(idx[at]), steps)
     return {key: Sides(*parts) for key, parts in zip(net.keys(i), zip(*(unflatten(a, shapes)
-                                                                         for a in (minus, plus, lost))))}
+                                                                         for a in (minus, plus, lost, bracketed))))}
+
+
+def _one_kink(net, i, flat, steps):
+    """True where the steps of ``steps`` (layer i's flat element ``flat`` moved by each) that cross a kink all cross
+    one same kink, and no other (the widest and the finest levels' points on the side that crosses)."""
+    seen = {net.kinks_crossed(i, flat, float(step)) for step in steps}
+    seen.discard(frozenset())  # a point short of the kink
+    return len(seen) == 1 and None not in seen and len(next(iter(seen))) == 1
 
 
 def merge_sides(ours, theirs, located):
@@ -328,9 +367,10 @@ def merge_sides(ours, theirs, located):
             continue
         if ours.sides[i] is None:
             ours.sides[i] = {key: Sides(np.full(s.minus.shape, np.nan), np.full(s.minus.shape, np.nan),
-                                        np.zeros(s.minus.shape, dtype=bool)) for key, s in layer.items()}
+                                        np.zeros(s.minus.shape, dtype=bool), np.zeros(s.minus.shape, dtype=bool))
+                             for key, s in layer.items()}
         for key, flat in picked.items():
-            for part in ("minus", "plus", "unresolved"):
+            for part in ("minus", "plus", "unresolved", "bracketed"):
                 getattr(ours.sides[i][key], part).ravel()[flat] = getattr(layer[key], part).ravel()[flat]
 
 
@@ -349,3 +389,10 @@ def unresolved(numeric, layer, key):
     """The mask of a param's elements too close to a kink for any step (None where there are none)."""
     sides = (numeric.sides or [None] * (layer + 1))[layer]
     return None if sides is None else sides[key].unresolved
+
+
+def bracketed(numeric, layer, key):
+    """The mask of a param's unresolved elements whose slopes seen bracket their derivative (None where the layer
+    has no record of kinks): a value beyond them is wrong however close the kink (see :func:`resolve_layer`)."""
+    sides = (numeric.sides or [None] * (layer + 1))[layer]
+    return None if sides is None else sides[key].bracketed

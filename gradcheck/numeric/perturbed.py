@@ -406,6 +406,25 @@ class Perturbed:
             return sample_losses(spec, a, self.Y, z), crossed
         return np.asarray(loss_value(spec, a, self.Y, z)), crossed
 
+    def kinks_crossed(self, i, flat, step):
+        """The entries of the kink states (as (layer, flat entry), the loss's as layer −1) that differ from θ's in
+        the network whose layer i's flat θ element ``flat`` moved by ``step``: one full forward pass. None where
+        that element is a weight of a kinked regularization term (its own kink at 0 is no kink state)."""
+        ((key, _, index),) = self._split(i, np.array([flat]))
+        reg = self.spec.regularization
+        if reg is not None and reg.kinked and key in self.weights.get(i, {}):
+            return None
+        params = list(self.params)
+        moved = np.array(params[i][key], dtype=float)
+        moved.reshape(-1)[index[0]] += step
+        params[i] = {**params[i], key: moved}
+        fw = forward(self.spec, params, self.X)
+        now = [*layer_states(self.spec, fw, params), loss_of(self.spec).kink_state(fw.output, self.Y)]
+        then = [*self.states, self.loss_state]
+        return frozenset((layer if layer < len(self.states) else -1, int(k))
+                         for layer, (a, b) in enumerate(zip(now, then)) if a is not None and b is not None
+                         for k in np.flatnonzero(np.asarray(a != b).ravel()))
+
     def _unchanged(self, j):
         """The base network's output of layer j (-1: X), the same in every network of a stack (a fold happens on
         chains only, where no layer reads an unchanged input)."""
