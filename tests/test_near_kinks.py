@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcheck import check_network, load_spec
+from gradcheck.defaults import MARGIN
 from gradcheck.numeric.perturbed import Perturbed
 from gradcheck.reference.backprop import backprop
 
@@ -108,13 +109,24 @@ def test_a_value_beyond_the_slopes_seen_is_wrong_where_the_steps_crossed_one_kin
         assert _with_b0(value).tensor("b0").verdict("impl")[0] == wanted, value
 
 
-def test_where_the_steps_cross_two_kinks_a_value_beyond_the_slopes_seen_stays_inconclusive(monkeypatch):
-    """Steps that crossed two kinks never measured the piece between them, whose slope may be the derivative:
-    a value beyond the slopes seen is not called wrong."""
-    monkeypatch.setattr(Perturbed, "kinks_crossed", lambda self, i, flat, step: frozenset({(0, 0), (0, 1)}))
-    result = _with_b0(-_exact_b0())
-    assert not result.tensor("b0").bracketed[0]
-    assert result.tensor("b0").verdict("impl")[0] == "inconclusive", str(result)
+# Built: the relu unit of layer 1 has z = 1e-17 and the one of layer 0 z = 2e-14; lowering b0 turns the first off
+# 3e-18 away (below b0's ulp: a kink at θ as far as float64 tells) and then the second, and raising it crosses
+# nothing. The slope between the two kinks, a valid one-sided derivative at θ, is never measured.
+TWO_KINKS = {"input": 1, "loss": "mse", "batch": 1, "convention": "column", "layers": [{"units": 1, "activation": "relu"}, {"units": 2, "activation": "relu"}, {"units": 1, "activation": "linear"}], "params": [{"W": [[1.0]], "b": [-0.99999999999998]}, {"W": [[3.0], [1.0]], "b": [-5.994204332975845e-14, 1.0]}, {"W": [[-1.0, 1.0]], "b": [0.0]}], "data": {"X": [[1.0]], "Y": [[0.5]]}}  # noqa: E501
+
+
+def test_where_the_steps_cross_two_kinks_a_value_beyond_the_slopes_seen_stays_inconclusive():
+    result = check_network(TWO_KINKS, symbolic="off")
+    b0 = result.tensor("b0")
+    assert result.passed and b0.unresolved[0] and not b0.bracketed[0], str(result)
+    spec = load_spec(TWO_KINKS)
+    params, (X, Y) = spec.parameters(), spec.batch_data()
+    net = Perturbed(spec, params, X, Y)
+    assert len(net.kinks_crossed(0, 1, -1e-5)) == 2 and net.kinks_crossed(0, 1, 1e-5) == frozenset()
+    _, grads = backprop(spec, params, X, Y)
+    grads[0]["b"][0] = b0.values["numeric"][0] + 2 * MARGIN * b0.bound[0]  # beyond every slope seen
+    wrong = check_network(TWO_KINKS, lambda p, X, Y: grads, symbolic="off", trace_code=False)
+    assert wrong.tensor("b0").verdict("impl")[0] == "inconclusive", str(wrong)
 
 
 def test_the_kinks_a_step_crosses_are_counted_entry_by_entry():
