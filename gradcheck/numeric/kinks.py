@@ -70,6 +70,9 @@ BEND_SHRINK = 30.0
 #: slopes passes for smooth with a small bound (a relu's z 1e-13 away, at steps of 1e-14).
 BLIND_RESOLVE_RTOL = 1e-3
 BLIND_MAX_LEVELS = 6
+#: Unresolved elements of a layer whose kinks crossed are counted (four forward passes each, see
+#: :func:`resolve_layer`), at most: the rest stay inconclusive whatever their value.
+BRACKETED_PER_LAYER = 256
 #: Relative disagreement between a function's estimates at h and 2h that counts as "not smooth" (no kink states to
 #: look at), and the rounding in f (in units of ε·|f|/h) tolerated before that.
 KINK_RTOL = 1e-3
@@ -325,7 +328,8 @@ def resolve_layer(net, i, todo, h, estimate, method, noise):
     which the crossing side's chords measure (its kink far nearer than their steps). So the slopes seen, widened
     by their bounds (the numeric value's band), hold every value the derivative may take, and a value beyond
     them is wrong. Where a side's steps crossed two kinks, the piece between them is never measured, and every
-    value stays inconclusive."""
+    value stays inconclusive, as it does for a layer's unresolved elements past the first
+    :data:`BRACKETED_PER_LAYER`."""
     g, err, flags = estimate
     idx = todo[flags[todo]]
     if not idx.size:
@@ -339,7 +343,7 @@ def resolve_layer(net, i, todo, h, estimate, method, noise):
     minus, plus, lost = np.full(size, np.nan), np.full(size, np.nan), np.zeros(size, dtype=bool)
     minus[idx], plus[idx], lost[idx] = out.minus, out.plus, out.state == UNRESOLVED
     bracketed = np.zeros(size, dtype=bool)
-    for at in np.flatnonzero(out.one_side):
+    for at in np.flatnonzero(out.one_side)[:BRACKETED_PER_LAYER]:
         side = 1.0 if np.asarray(crossed, bool)[[0, 2], at].any() else -1.0
         steps = side * np.array([2 * h[idx[at]], h[idx[at]], 2 * out.finest[at], out.finest[at]])
         bracketed[idx[at]] = _one_kink(net, i, int(idx[at]), steps)
