@@ -104,6 +104,9 @@ def test_a_value_beyond_the_slopes_seen_is_wrong_where_the_steps_crossed_one_kin
     result = check_network(ONE_KINK, symbolic="off")
     b0 = result.tensor("b0")
     assert result.passed and b0.unresolved[0] and b0.bracketed[0], str(result)
+    # inconclusive beside the kink, and said so: not "a more accurate method" (no method resolves it)
+    assert b0.unjudged("near_kink") == 1 and b0.verdict("backprop")[0] == "inconclusive"
+    assert any("beside a kink closer than any step resolves" in note for note in result.notes), result.notes
     exact = _exact_b0()
     for value, wanted in ((-exact, "wrong"), (exact / 2, "inconclusive")):
         assert _with_b0(value).tensor("b0").verdict("impl")[0] == wanted, value

@@ -33,7 +33,7 @@ __all__ = ["BLAME_HEADERS", "REASONS", "ElementBlame", "TensorCheck"]
 #: value there, it finds no slope where the reference finds one, only a second estimate finds the slope that calls
 #: the reference wrong, or the reference's own gradient at the ends of the steps gives the difference's value and
 #: only at θ another (every opinion; see :meth:`TensorCheck.unjudged_elements`).
-REASONS = ("overflowed", "unmeasured", "blind", "replaced", "narrow")
+REASONS = ("overflowed", "unmeasured", "blind", "replaced", "narrow", "near_kink")
 
 
 @dataclass
@@ -255,6 +255,8 @@ class TensorCheck:
             if self.bracketed is not None:
                 lost &= ~(np.asarray(self.bracketed, bool) & ((ver == _WRONG) | (ver == _SUSPICIOUS)))
             ver[lost] = _INCONCLUSIVE
+            if lost.any():
+                self._reasons["near_kink"] = np.asarray(self.unresolved, bool).reshape(ver.shape)
         reference = self.values.get("backprop")
         if (self.kinks is not None and reference is not None and np.shape(reference) == np.shape(ver)
                 and np.asarray(self.kinks).any()):

@@ -36,6 +36,10 @@ UNJUDGED = {
                "of them, while their rounding still resolves the question) measure the slope at the point, so "
                "these differences cannot judge them",
                "inputs and weights of moderate size"),
+    "near_kink": ("beside a kink closer than any step resolves (see the note above), the value lies between the "
+                  "slopes the steps saw on its two sides, or the steps crossed more than that one kink",
+                  "a point farther from the kink (in a network, other inputs, weights or biases: a unit's z this "
+                  "close to its kink is chance)"),
 }
 
 __all__ = ["CheckResult"]
