@@ -37,7 +37,7 @@ UNJUDGED = {
                "these differences cannot judge them",
                "inputs and weights of moderate size"),
     "near_kink": ("beside a kink closer than any step resolves (see the note above), the value lies between the "
-                  "slopes the steps saw on its two sides, or the steps crossed more than that one kink",
+                  "slopes the steps saw on its two sides, or nothing says that the steps crossed that one kink alone",
                   "a point farther from the kink (in a network, other inputs, weights or biases: a unit's z this "
                   "close to its kink is chance)"),
 }
