@@ -28,7 +28,7 @@ from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
 from ..judge.tolerances import tolerance
 from ..numeric.estimate import FULL_SECONDS, check_mode
-from ..numeric.function import Settings, kink_aware_gradient_at
+from ..numeric.function import VAGUE, Settings, kink_aware_gradient_at
 from ..numeric.sampled import choose_elements, directions, directions_text, stencil_along
 from ..numeric.stencils import EPS, STEP_SCALE, flatten, unflatten
 from ..usercode import calls
@@ -252,7 +252,7 @@ def judge_stage(s, opts):
         tensors.append(tensor_check(name, shape, values, checked, opts,
                                     kinks=kinks[part].reshape(shape), problem=_problem(s, name, num, mask),
                                     bound=bound[part].reshape(shape), float32=s.float32, mask=mask,
-                                    unresolved=lost[part].reshape(shape),
+                                    unresolved=lost[part].reshape(shape), loose=VAGUE,
                                     joint={"analytic": joint[part].reshape(shape)}))
         at = part.stop
     near = f"where {s.f_label} is not differentiable"

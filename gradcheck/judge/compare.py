@@ -33,7 +33,7 @@ __all__ = ["BLAME_HEADERS", "REASONS", "ElementBlame", "TensorCheck"]
 #: value there, it finds no slope where the reference finds one, only a second estimate finds the slope that calls
 #: the reference wrong, or the reference's own gradient at the ends of the steps gives the difference's value and
 #: only at θ another (every opinion; see :meth:`TensorCheck.unjudged_elements`).
-REASONS = ("overflowed", "unmeasured", "blind", "replaced", "narrow", "near_kink")
+REASONS = ("overflowed", "unmeasured", "blind", "replaced", "narrow", "near_kink", "vague")
 
 
 @dataclass
@@ -117,6 +117,9 @@ class TensorCheck:
     #: (:func:`~gradcheck.judge.bands.judged_together`) with this tensor's own tolerances, kinks and bound and no
     #: rounding; the rest are judged here.
     judged: dict | None = field(default=None, repr=False)
+    #: Where set, a fraction: an element whose finite difference's bound is above it of the value is inconclusive
+    #: where an opinion agrees with the difference (see :meth:`_vague`).
+    loose: float | None = None
     #: Elements where the reference is found wrong and its own gradient at the ends of the finite difference's
     #: steps gives the difference's value (:mod:`gradcheck.reference.around`): the slope changes within the steps,
     #: and these differences cannot judge it.
@@ -149,6 +152,8 @@ class TensorCheck:
             self._unmeasured()
             self._overflowed()
         self._undecided()
+        if self.loose is not None:
+            self._vague()
 
     def _blinded(self):
         """Every opinion is inconclusive where the finite difference is blind: it finds no slope (its value within
@@ -241,6 +246,26 @@ class TensorCheck:
                     gap = np.abs(va - vb)
                     apart = gap > 2 * (self.rtol * np.maximum(np.abs(va), np.abs(vb)) + self.atol + rounding)
                     ver[(ver == _GOOD) & apart & (gap <= 2 * MARGIN * bound) & ~at_kink] = _INCONCLUSIVE
+
+    def _vague(self):
+        """Every opinion's good verdict is inconclusive where the finite difference's bound is above :attr:`loose`
+        of the value (not at a kink, whose bound reaches its slopes): a value within the tolerance of an estimate
+        that loose may be a slip that agrees with it by chance (a slip of 1e-3 against an estimate itself 1e-3 off
+        and known to 3%), so that agreement certifies nothing to the tolerance. A value of 0 that the difference
+        finds exactly (a flat f) is good: no slip of a factor moves it."""
+        if self.bound is None or not self._err:
+            return
+        n, bound = np.asarray(self.values["numeric"], float), np.asarray(self.bound, float)
+        free = np.ones(bound.shape, bool) if self.kinks is None else ~np.asarray(self.kinks, bool)
+        where = np.zeros(bound.shape, bool)
+        for op, (_, _, ver) in self._err.items():
+            with np.errstate(invalid="ignore"):
+                size = np.maximum(np.abs(np.asarray(self.values[op], float)), np.abs(n))
+                loose = (ver == _GOOD) & free & (size > 0) & (bound > self.loose * size)
+            ver[loose] = _INCONCLUSIVE
+            where |= loose
+        if where.any():
+            self._reasons["vague"] = where
 
     def _at_kinks(self, op, ver):
         """Unresolved elements are inconclusive; elements that failed the joint test of kinks are wrong.

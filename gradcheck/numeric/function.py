@@ -25,7 +25,7 @@ from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, roundi
 from .steps import GROW_LIMIT, grow, refine
 from .steps import resolve as resolve_steps
 
-__all__ = ["KinkAware", "Settings", "kink_aware_gradient", "kink_aware_gradient_at"]
+__all__ = ["VAGUE", "KinkAware", "Settings", "kink_aware_gradient", "kink_aware_gradient_at"]
 
 
 class _Probe:
