@@ -659,6 +659,25 @@ def test_a_slip_that_agrees_with_an_estimate_known_to_worse_than_a_percent_is_no
     assert not flipped.passed and flipped.tensors[0].verdict("analytic")[0] == "wrong", str(flipped)
 
 
+def test_a_staircase_of_rounding_a_hair_from_x_is_not_taken_for_a_slope():
+    """softplus(u) − log 2 − u/2 at u = A(x − c) = 0 exactly (benchmarks/sweep_function.py, "cancelling", seed
+    2115): f is exact at x and a hair away, where its rounding is measured, and rounds at 1e-16 at the steps the
+    kink tests end at, 6e-8: their differences gave −4.2e-10 ± 1.4e-12 for a gradient of 0, which failed. Measured
+    along the element's own axis at that step, on points equally spaced to the last bit, that rounding bounds the
+    estimate: 0 passes, and a gradient of 1e-6 still fails."""
+    A = np.array([[0.03174857346010449], [0.03603468419640465], [-0.019792854288594106]])
+    c = np.array([0.00358825468349553])
+
+    def f(v):
+        u = A @ (v - c)
+        return np.sum(np.log1p(np.exp(u)) - np.log(2) - 0.5 * u)
+
+    result = check_function(f, lambda v: np.zeros(1), c.copy())
+    assert result.passed and result.tensors[0].verdict("analytic")[0] == "inconclusive", str(result)
+    wrong = check_function(f, lambda v: np.full(1, 1e-6), c.copy())
+    assert not wrong.passed and wrong.tensors[0].verdict("analytic")[0] == "wrong", str(wrong)
+
+
 def test_check_function_allows_for_a_function_that_is_all_rounding():
     """softplus(u) − log 2 − u/2 at u = A(x − c) = 0 is 0 with a gradient of 0, and near it u²/8, but computed it is
     the rounding of log 2's terms, 1e-16. Its differences at the steps a kink test takes were bounded by ε·|f|

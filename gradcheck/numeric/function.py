@@ -19,8 +19,8 @@ import numpy as np
 
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
-from .kinks import KINK, UNRESOLVED, Stencil, resolve
-from .noise import function_rounding
+from .kinks import KINK, SMOOTH, UNRESOLVED, Stencil, resolve
+from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, ecnoise, function_rounding
 from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
 from .steps import GROW_LIMIT, grow, refine
 from .steps import resolve as resolve_steps
@@ -187,7 +187,36 @@ def _kink_aware(f_batch, theta, f0, a, settings, rounding):
         out.numeric[at], out.bound[at] = res.numeric, res.bound
         out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
         out.minus[at], out.plus[at] = res.minus, res.plus
+        _own_rounding(f_batch, theta, f0, (at, h[at]), res, out, eps)
     return out, fmax1
+
+
+def _own_rounding(f_batch, theta, f0, elements, res, out, eps):
+    """Where the kink tests of ``elements`` (their indices, and their first steps) ended smooth at a step s finer
+    than the first, their bound in ``out`` also carries f's rounding measured along each one's own axis there
+    (:func:`~gradcheck.numeric.noise.ecnoise` of f at eight points from x + 2s, spaced 1.35e-4·s, as
+    :func:`~gradcheck.numeric.noise.element_noise` places them, each moved onto a grid of whole ulps so that they
+    are equally spaced to the last bit: rounded points jitter, and a quadratic's values at jittered points pass for
+    noise), where that rounding is beyond :data:`OWN_ROUNDING` ulps of f's size there (within it, the bound's own
+    floor at f's size holds it). The rounding measured near x, at a thousandth of the usual spacing, can be far
+    below it (log1p(exp(u)) − log 2 − u/2 is exact at u = 0 and rounds at 1e-16 a hair away), and a staircase of
+    rounding differences then passes for a slope with a bound of nothing (−4.2e-10 ± 1.4e-12 for a gradient of
+    0)."""
+    at, h = elements
+    fine = np.flatnonzero((res.state == SMOOTH) & (res.finest < h))
+    if not fine.size:
+        return
+    x, s = theta[at[fine]], res.finest[fine]
+    spacing = ECNOISE_STEP / METHOD_STEP * s
+    ulp = np.spacing(np.abs(x) + 2 * s + ECNOISE_POINTS * spacing)  # an ulp of every point, or a multiple of it
+    start = np.round((x + 2 * s) / ulp) * ulp
+    points = start + np.arange(ECNOISE_POINTS)[:, None] * (np.maximum(1.0, np.round(spacing / ulp)) * ulp)
+    values, _, taken = _mover(f_batch, theta, at[fine])(np.arange(fine.size), points - x)
+    exact = np.all(x + taken == points, axis=0) & np.isfinite(values).all(axis=0)
+    noise = np.array([ecnoise(values[:, e]) if exact[e] else 0.0 for e in range(fine.size)])
+    with np.errstate(invalid="ignore"):
+        beyond = noise > OWN_ROUNDING * eps * np.maximum(np.abs(values).max(axis=0), abs(f0))
+    out.bound[at[fine[beyond]]] += rounding_floor(0.0, s[beyond], eps, noise[beyond])
 
 
 def _steps(theta, method, settings):
