@@ -678,6 +678,29 @@ def test_a_staircase_of_rounding_a_hair_from_x_is_not_taken_for_a_slope():
     assert not wrong.passed and wrong.tensors[0].verdict("analytic")[0] == "wrong", str(wrong)
 
 
+def test_an_agreement_with_the_first_difference_is_bounded_by_f_s_measured_rounding():
+    """softplus(u) − log 2 − u/2 in five dimensions, a hair from its minimum (benchmarks/sweep_function.py,
+    "cancelling", seed 2115): f is 1.5e-16 and rounds at 1.6e-16, and the first central difference of x[1],
+    5.47378e-9, is 1e-3 off the exact 5.46831e-9. An element agreeing with it kept the bound ε·|f|/h, 4e-18: a slip
+    of 1e-3 agreed and was judged good. Bounded by f's rounding as measured, that estimate is known to 2%: the slip
+    is not good, and the exact value passes."""
+    A = np.array(np.array([[15.024016860358198, 24.439158799042623, 47.86408896888617, 24.879574693988186, -28.513687705311774], [32.5723425515135, 37.02408117153458, 5.400570430142129, -14.514152531132499, 23.34156103207653], [20.12793024584043, -2.2142040421585474, -10.695702507520247, 20.720112038680128, 8.733042442345173], [-21.12544547527574, -46.365575731740954, -64.59188725879453, 15.36456372545924, -16.836343652075836], [16.827962390305967, -24.388043649304414, -3.4597436724572677, -12.678616720043664, 27.574190501728104], [42.1891157058417, 8.186289285050073, -48.826349969411815, 62.55869408321561, 11.83945736631566], [9.976705866321073, 28.363323187318112, 31.76435726590209, -68.65351361012011, -3.6712643400807567]]))  # noqa: E501 - the drawn example as it is
+    c = np.array(np.array([0.013650345505294412, 0.000633195288829559, -0.00273387632921718, 0.008037573399798199, 0.006930405314043181]))  # noqa: E501 - the drawn example as it is
+    x = np.array(np.array([0.01365034547497251, 0.0006331953037332177, -0.002733876331425151, 0.00803757338191401, 0.006930405313172687]))  # noqa: E501 - the drawn example as it is
+    exact = np.array(np.array([-3.072353410731442e-08, 5.468305835803954e-09, 3.505394162058221e-08, -6.285301117571143e-08, -1.04861054248672e-08]))  # noqa: E501 - the drawn example as it is
+
+    def f(v):
+        u = A @ (v - c)
+        return np.sum(np.log1p(np.exp(u)) - np.log(2) - 0.5 * u)
+
+    slipped = exact.copy()
+    slipped[1] *= 1.001
+    result = check_function(f, lambda v: slipped.copy(), x.copy())
+    assert result.tensors[0].verdict("analytic")[1] != "good", str(result)
+    assert result.tensors[0].bound[1] > 1e-3 * abs(exact[1])
+    assert check_function(f, lambda v: exact.copy(), x.copy()).passed
+
+
 def test_check_function_allows_for_a_function_that_is_all_rounding():
     """softplus(u) − log 2 − u/2 at u = A(x − c) = 0 is 0 with a gradient of 0, and near it u²/8, but computed it is
     the rounding of log 2's terms, 1e-16. Its differences at the steps a kink test takes were bounded by ε·|f|

@@ -61,7 +61,8 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     (``f`` must then accept complex x); ``step`` overrides the default step (a number, or
     an array of x's flattened size). ``f`` is called twice per element, twice more only
     for elements that disagree (kink test and error bound; every element for
-    "richardson"), plus twice at x itself: once per point, not vectorised. ``mode``,
+    "richardson"), plus twice at x itself and, without ``step``, ten times to measure its rounding (ten more
+    where the kink tests run): once per point, not vectorised. ``mode``,
     ``sample`` and ``directions`` are as in :func:`~gradcheck.checks.network.check_network`:
     "auto" samples when two calls per element would take more than about 2 s.
 
