@@ -252,7 +252,7 @@ def judge_stage(s, opts):
         tensors.append(tensor_check(name, shape, values, checked, opts,
                                     kinks=kinks[part].reshape(shape), problem=_problem(s, name, num, mask),
                                     bound=bound[part].reshape(shape), float32=s.float32, mask=mask,
-                                    unresolved=lost[part].reshape(shape), loose=VAGUE,
+                                    unresolved=lost[part].reshape(shape), loose=VAGUE * opts.rtol,
                                     joint={"analytic": joint[part].reshape(shape)}))
         at = part.stop
     near = f"where {s.f_label} is not differentiable"

@@ -61,9 +61,10 @@ class _Probe:
 OWN_ROUNDING = 16
 #: The spacing of the line that measures f's rounding for the kink tests, relative to the usual one.
 NEAR = 1e-3
-#: An estimate whose bound is above this share of its value is estimated again even where the gradient agrees
-#: with it (see :func:`_undecided`).
-VAGUE = 1e-2
+#: An estimate whose bound is above this many times rtol of its value is estimated again even where the gradient
+#: agrees with it (see :func:`_undecided`), and, still that loose, certifies no agreement (a value within rtol of it
+#: is inconclusive, not good): at rtol 1e-5, a bound of 1e-3 of the value.
+VAGUE = 100.0
 
 
 @dataclass
@@ -323,14 +324,15 @@ def _refine_undecided(f_batch, theta, f0, a, how, out):
 def _undecided(a, out, settings, vague=False):
     """The elements of ``out`` whose bound leaves them undecided against the analytic gradient ``a`` (flat), not at
     a kink nor too close to one for any step; with ``vague``, also those that agree with ``a`` within the tolerance
-    while their bound is above :data:`VAGUE` of the value: agreement with an estimate known to 5% says little of a
-    value within 1e-5 (a slip of 1e-3 at a quadratic's minimum agreed with the first central difference, itself
-    1e-3 off, by chance), and good promises a value known to 1% at worst."""
+    while their bound is above :data:`VAGUE` times rtol of the value: agreement with an estimate known to 5% says
+    little of a value within 1e-5 (a slip of 1e-3 at a quadratic's minimum agreed with the first central
+    difference, itself 1e-3 off, by chance), and good promises a value known to a hundred times the tolerance at
+    worst."""
     gap, tol = _gap(a, out.numeric, settings)
     with np.errstate(invalid="ignore"):
         open_ = (gap > tol) & (gap <= tol + MARGIN * out.bound)
         if vague:
-            open_ |= (gap <= tol) & (out.bound > VAGUE * np.maximum(np.abs(a), np.abs(out.numeric)))
+            open_ |= (gap <= tol) & (out.bound > VAGUE * settings.rtol * np.maximum(np.abs(a), np.abs(out.numeric)))
         return np.flatnonzero(open_ & ~out.kinks & ~out.unresolved)
 
 
