@@ -383,7 +383,7 @@ def agreeing(numeric, layer, key):
     (differentiable there, a higher derivative jumping: an elu with α = 1 at 0, or a kink the loss does not feel):
     a value that only their bound explains is inconclusive, not a kink (None where the layer has no such
     record)."""
-    sides = (numeric.sides or [None] * (layer + 1))[layer]
+    sides = _layer_sides(numeric, layer)
     if sides is None:
         return None
     return np.asarray(numeric.kinks[layer][key], bool) & np.isnan(sides[key].minus)
@@ -391,12 +391,17 @@ def agreeing(numeric, layer, key):
 
 def unresolved(numeric, layer, key):
     """The mask of a param's elements too close to a kink for any step (None where there are none)."""
-    sides = (numeric.sides or [None] * (layer + 1))[layer]
+    sides = _layer_sides(numeric, layer)
     return None if sides is None else sides[key].unresolved
 
 
 def bracketed(numeric, layer, key):
     """The mask of a param's unresolved elements whose slopes seen bracket their derivative (None where the layer
     has no record of kinks): a value beyond them is wrong however close the kink (see :func:`resolve_layer`)."""
-    sides = (numeric.sides or [None] * (layer + 1))[layer]
+    sides = _layer_sides(numeric, layer)
     return None if sides is None else sides[key].bracketed
+
+
+def _layer_sides(numeric, layer):
+    """Layer ``layer``'s {param: :class:`Sides`} in a NumericGradient, or None where it has no record of kinks."""
+    return (numeric.sides or [None] * (layer + 1))[layer]
