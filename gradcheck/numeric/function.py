@@ -158,14 +158,14 @@ def _kink_aware(f_batch, theta, f0, a, settings, rounding):
     p1 = _Probe(f_batch, theta)
     g1 = central_difference(p1, theta, h, chunk)
     near, fmax1 = p1.points(f0)
-    out = KinkAware.of(g1.copy(), rounding_floor(fmax1, h, eps))
-    idx = np.arange(d) if method.uses_wide else _disagreeing(a, g1, out.bound, settings)
+    floor = rounding_floor(fmax1, h, eps)  # which elements disagree is decided at ε·|f|, as before any is measured
+    idx = np.arange(d) if method.uses_wide else _disagreeing(a, g1, floor, settings)
     idx = idx[np.isfinite(a[idx])]
-    if settings.step is None:
-        # An element that agrees with g(h) keeps it, bounded by f's rounding as measured (ten calls), not by ε·|f|
-        # alone: where f is the small difference of larger terms, g(h) can be off by a thousandth of a gradient
-        # with a bound of ε·|f|/h far below that, and a slip of a thousandth agree with it by chance.
-        out.bound = rounding_floor(fmax1, h, eps, max(rounding()[:2]))
+    # An element that agrees with g(h) keeps it, bounded by f's rounding as measured (ten calls), not by ε·|f| alone:
+    # where f is the small difference of larger terms, g(h) can be off by a thousandth of a gradient with a bound of
+    # ε·|f|/h far below that, and a slip of a thousandth agree with it by chance.
+    out = KinkAware.of(g1.copy(), floor if settings.step is not None else
+                       rounding_floor(fmax1, h, eps, max(rounding()[:2])))
     if idx.size == 0:
         return out, fmax1
     values, taken = _at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
