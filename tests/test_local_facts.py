@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from gradcheck.catalogue.layers.dense import Dense
+from gradcheck.catalogue.layers.pool import AvgPool2d, MaxPool2d
+from gradcheck.spec.parse import load_spec
 from gradcheck.symbolic.local_facts import conv_fact, local_fact, pool_fact
 
 
@@ -76,7 +79,7 @@ def test_conv_dx_fact_is_a_correlation_with_the_rotated_kernel():
 
 
 def test_max_pool_sends_the_gradient_to_the_window_maximum():
-    fact = pool_fact("max", 2)
+    fact = pool_fact(MaxPool2d, 2)
     assert fact.routed_at([0.3, -1.0, 2.5, 0.0]) == [0, 0, 1, 0]
     assert fact.routed_at([4.0, 1.0, 2.5, 0.0]) == [1, 0, 0, 0]
     assert all(g.has(sp.Heaviside) for g in fact.grads)
@@ -84,11 +87,26 @@ def test_max_pool_sends_the_gradient_to_the_window_maximum():
 
 
 def test_avg_pool_divides_the_gradient_by_the_window_size():
-    fact = pool_fact("avg", (2, 3))
+    fact = pool_fact(AvgPool2d, (2, 3))
     assert fact.grads == [sp.Rational(1, 6)] * 6
     assert fact.routed_at([1, 2, 3, 4, 5, 6]) == [sp.Rational(1, 6)] * 6
 
 
-def test_pool_fact_rejects_an_unknown_kind():
-    with pytest.raises(ValueError, match="'max' or 'avg'"):
-        pool_fact("min")
+def test_pool_fact_rejects_a_kind_without_a_window_form():
+    with pytest.raises(TypeError, match=r"not a pooling kind.*window_form"):
+        pool_fact(Dense, 2)
+
+
+@pytest.mark.parametrize("kind", [MaxPool2d, AvgPool2d])
+def test_each_pool_kinds_fact_routes_the_gradient_as_its_backward_pass_does(kind):
+    # The report's fact is derived from the kind's own window form: it must send a window's gradient where the
+    # kind's NumPy backward pass sends it (one 3×3 window, a single output).
+    spec = load_spec({"input": [1, 3, 3], "loss": "sse", "batch": 1,
+                      "layers": [{"type": kind.kind, "size": 3}, {"type": "flatten"}]})
+    layer = spec.layers[0]
+    x = np.random.default_rng(3).normal(size=(1, 1, 3, 3))
+    z, cache = layer.forward({}, x, spec.conv, spec.bias)
+    _, dx = layer.backward(np.ones_like(z), cache, {}, spec.conv, spec.bias)
+    routed = pool_fact(kind, 3).routed_at([float(v) for v in x.ravel()])
+    assert pool_fact(layer, 3).z == pool_fact(kind, 3).z
+    np.testing.assert_allclose([float(r) for r in routed], dx.ravel(), rtol=1e-15)

@@ -71,7 +71,7 @@ def _pool_blocks(spec):
         if (ly.pool_fact, ly.size) in seen:
             continue
         seen.add((ly.pool_fact, ly.size))
-        f = pool_fact(ly.pool_fact, ly.size)
+        f = pool_fact(ly, ly.size)
         rows = [(Math(sp.Symbol("z")), Math(f.z))] + [(Math(Partial(sp.Symbol("z"), x)), Math(g))
                                                      for x, g in zip(f.window, f.grads)]
         what = f"{ly.kind} with {ly.size[0]}×{ly.size[1]} windows (local_facts.pool_fact): {ly.fact_text}"
@@ -110,7 +110,7 @@ def layer_facts_json(spec):
     if _pools(spec):
         out["pool_facts"] = []
         for ly in _pools(spec):
-            f = pool_fact(ly.pool_fact, ly.size)
+            f = pool_fact(ly, ly.size)
             out["pool_facts"].append({"layer": ly.index, "kind": ly.kind, "size": list(ly.size), "z": _pair(f.z),
                                       "grads": [_pair(g) for g in f.grads]})
     return out

@@ -181,14 +181,15 @@ class PoolFact:
         return f"PoolFact({self.kind} {self.size[0]}x{self.size[1]}: {self})"
 
 
-def pool_fact(kind="max", size=(2, 2)) -> PoolFact:
-    """Differentiate a max or average over one ``size`` = (kh, kw) window with respect to each of its elements."""
+def pool_fact(kind, size=(2, 2)) -> PoolFact:
+    """Differentiate one ``size`` = (kh, kw) window of the pooling kind ``kind`` (its class in the catalogue, or an
+    instance) with respect to each of its elements: the kind gives the window's SymPy form
+    (``window_form``, a max or a mean) and the fact's name (``pool_fact``)."""
     kh, kw = (size, size) if isinstance(size, int) else tuple(size)
     window = [sp.Symbol(f"x_{p}{q}", real=True) for p in range(kh) for q in range(kw)]
-    if kind == "max":
-        z = sp.Max(*window)
-    elif kind == "avg":
-        z = sp.Add(*window) / (kh * kw)
-    else:
-        raise ValueError(f"pool_fact: kind must be 'max' or 'avg', got {kind!r}")
-    return PoolFact(kind, (kh, kw), window, z, [sp.diff(z, x) for x in window])
+    form = getattr(kind, "window_form", None)
+    if form is None:
+        raise TypeError(f"pool_fact: {kind!r} is not a pooling kind of the catalogue (it has no window_form); "
+                        "pass MaxPool2d or AvgPool2d, or a kind that defines window_form(window)")
+    z = form(window)
+    return PoolFact(kind.pool_fact, (kh, kw), window, z, [sp.diff(z, x) for x in window])

@@ -170,8 +170,9 @@ class Layer:
     unit_word: ClassVar[str] = "unit"
     #: True when derivation reports show the local fact of a convolution for this kind.
     conv_fact: ClassVar[bool] = False
-    #: The window reduction whose local fact reports show ("max", "avg": :func:`~gradcheck.symbolic.local_facts.
-    #: pool_fact`'s kind), or None.
+    #: The name of the window reduction whose local fact reports show ("max", "avg"), or None; a kind that sets it
+    #: defines ``window_form(window)``, one window's output as a SymPy expression of its symbols, which
+    #: :func:`~gradcheck.symbolic.local_facts.pool_fact` differentiates.
     pool_fact: ClassVar[str | None] = None
     #: True when, on vectors, one of the kind's params costs the SymPy opinion what a dense weight costs (it
     #: enters one unit's sum once); see :attr:`symbolic_cost`.

@@ -169,6 +169,14 @@ class MaxPool2d(_Pool2d):
     )
 
     @staticmethod
+    def window_form(window):
+        """One window's output as SymPy writes it for the derivation report's local fact: Max(x_00, …);
+        differentiated, the unit step θ(x_pq − max of the others)."""
+        import sympy as sp
+
+        return sp.Max(*window)
+
+    @staticmethod
     def _argmax(win):
         return win.reshape(*win.shape[:-2], -1).argmax(axis=-1)
 
@@ -214,6 +222,13 @@ class AvgPool2d(_Pool2d):
             f"{'×'.join(map(str, ls[0].size))} window gets δ/{ls[0].size[0] * ls[0].size[1]}"
             " (the 1/(kh·kw) of the mean)"), _not_divided),
     )
+
+    @staticmethod
+    def window_form(window):
+        """One window's output as SymPy writes it for the derivation report's local fact: the mean, Σ x_pq/(kh·kw)."""
+        import sympy as sp
+
+        return sp.Add(*window) / len(window)
 
     @property
     def fact_text(self):
