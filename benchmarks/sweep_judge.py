@@ -40,8 +40,14 @@ and torch t, is resolvable when all three hold:
 A planted error counts as *caught* when any changed element is judged wrong or suspicious; otherwise, if some
 changed element is resolvable, as *inconclusive* (the judge gave up on a resolvable element, and the run
 passed) or *false PASS* (every resolvable element judged good or kink); if none is resolvable, as
-*unresolvable* (not held against the judge). Float32 gradients with one element ×1.001 have a column of their
-own: the judge's float32 rtol is 1e-3 by design, so passing them is its documented choice, not a slip.
+*unresolvable* (not held against the judge). A false PASS whose every resolvable element is judged good within the
+judge's documented allowance (no farther from e than the rounding a correct float64 backprop may make there, the
+tensor's ``rounding``, and less than 1% of the element, the most "good" promises) is counted *within the
+allowance* instead, a column of its own: at a bias under outputs equal to their targets to 13 digits, where δ =
+a − y cancels, a correct backprop computing a in another order is off by a few ulps of a, 1e-3 of a gradient of
+5e-13, and the reference happens to be exact only because W·x is far below an ulp of b. Float32 gradients with one
+element ×1.001 have a column of their own: the judge's float32 rtol is 1e-3 by design, so passing them is its
+documented choice, not a slip.
 
 The cases behind every false verdict are written to ``--out`` (default: a new temporary folder), one JSON
 file each (the tables go to ``summary.txt`` there): the network with its params and data, the planted
@@ -72,6 +78,7 @@ sys.path.insert(0, str(ROOT))  # this checkout's gradcheck, whatever copy the en
 from exact_gradients import mp_cost, mp_derivative, torch_gradients  # noqa: E402
 
 from gradcheck import check_network, load_spec  # noqa: E402
+from gradcheck.judge.bands import SUSPICIOUS  # noqa: E402
 from gradcheck.reference.backprop import backprop, cost  # noqa: E402
 from gradcheck.strategies import (  # noqa: E402
     attention_networks,
@@ -433,7 +440,22 @@ def planted_run(nw, correct, rng):
     if not resolved:
         return kind, "unresolvable", result, [], grads, float32
     outcome = "inconclusive" if any(verdicts[w] == "inconclusive" for w in resolved) else "false_pass"
+    if outcome == "false_pass" and not float32 and all(_allowed(result, name, flat, grads[name].ravel()[flat], nw)
+                                       for name, flat in resolved):
+        outcome = "allowed"
     return kind, outcome, result, element_rows(result, nw, "impl", resolved, grads), grads, float32
+
+
+def _allowed(result, name, flat, planted, nw):
+    """True where the planted value is within the judge's documented allowance at the element: no farther from the
+    exact value than the rounding a correct float64 backprop may make there (the tensor's allowance) and less than
+    :data:`SUSPICIOUS` of the element (the most a "good" verdict promises)."""
+    rounding = result.tensor(name).rounding
+    if rounding is None:
+        return False
+    e = nw.best_exact(name, flat)[0]
+    gap = abs(planted - e)
+    return gap <= float(np.ravel(rounding)[flat]) and gap < SUSPICIOUS * max(abs(planted), abs(e))
 
 
 # -- the sweep ------------------------------------------------------------------------------------
@@ -486,22 +508,25 @@ def report(counts, by_plant, oracle):
     """The tables, as text: per category, then per planted change."""
     rows = []
     for category, c in counts.items():
-        resolvable = c["error caught"] + c["error false_pass"] + c["error inconclusive"]
+        resolvable = c["error caught"] + c["error false_pass"] + c["error inconclusive"] + c["error allowed"]
         f32 = c["float32 caught"] + c["float32 false_pass"] + c["float32 inconclusive"]
         rows.append([category, c["networks"], c["correct false_fail"], c["must pass false_fail"],
                      c["correct ref_wrong"], resolvable, c["error caught"], c["error false_pass"],
-                     c["error inconclusive"], c["error unresolvable"], f"{f32 - c['float32 caught']}/{f32}",
+                     c["error inconclusive"], c["error allowed"], c["error unresolvable"],
+                     f"{f32 - c['float32 caught']}/{f32}",
                      c["crashed"], c["cpu s"]])
-    total = ["total", *[sum(r[k] for r in rows) if k != 10 else
+    total = ["total", *[sum(r[k] for r in rows) if k != 11 else
                         "/".join(str(sum(int(r[k].split("/")[j]) for r in rows)) for j in (0, 1))
                         for k in range(1, len(rows[0]))]]
-    outcomes = ["caught", "false_pass", "inconclusive", "unresolvable", "passed", "false_fail", "unrepresentable"]
+    outcomes = ["caught", "false_pass", "inconclusive", "allowed", "unresolvable", "passed", "false_fail",
+                "unrepresentable"]
     return "\n\n".join([
         f"oracle: {oracle}; mpmath at 60 digits for the elements of every case; for "
         f"{', '.join(REFERENCE_ORACLE)}: the reference backprop, and no mpmath",
         tabulate([*rows, total], headers=["category", "nets", "false FAIL", "false FAIL (must pass)", "ref≠oracle",
                                           "resolvable plants", "caught", "false PASS", "inconclusive",
-                                          "unresolvable", "float32 ×1.001 not caught", "crashed", "CPU s"]),
+                                          "within the allowance", "unresolvable", "float32 ×1.001 not caught",
+                                          "crashed", "CPU s"]),
         tabulate([[k, *[by_plant[k][o] for o in outcomes]] for k in PLANTS if by_plant[k]],
                  headers=["plant", *outcomes])])
 

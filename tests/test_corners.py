@@ -28,6 +28,7 @@ from gradcheck.judge.tolerances import tolerance
 from gradcheck.numeric.noise import _RootSumSquares, forward_rounding
 from gradcheck.reference.backprop import backprop, forward, loss_value
 from gradcheck.reference.rounding import backprop_rounding
+from gradcheck.render.results import verdict_line
 from gradcheck.strategies import CORNERS, corner_networks
 
 
@@ -453,3 +454,21 @@ def test_a_loss_turning_within_the_default_steps_is_estimated_again_at_smaller_o
     bad = check_network(net, _changed(spec, 2, "W", lambda g: g * np.where(np.arange(g.size) == 4, -1.0, 1.0)
                                       .reshape(g.shape)), symbolic="off")
     assert not bad.passed and bad.tensor("W2").verdict("impl")[1, 1] == "wrong", str(bad)
+
+
+@pytest.mark.parametrize("factor, verdict", [(1.001, "good"), (1.02, "inconclusive"), (1.1, "wrong")])
+def test_a_slip_at_a_cancelling_gradient_is_judged_against_a_correct_backprop_s_rounding(factor, verdict):
+    # b3's gradient, −5e-13, is the sum of δ = a − y over outputs equal to their targets to 13 digits: a correct
+    # float64 backprop computes a to a few ulps of 0.86, so its value may be 1e-3 of it off or more. A slip within
+    # that allowance and below 1% is good (the summary says on what), one within it and of 1% or more is
+    # inconclusive, one beyond it is wrong.
+    net, spec = _case("output_bias_cancelling_on_its_target")
+    result = check_network(net, _changed(spec, 3, "b", lambda g: g * np.array([1.0, factor])), symbolic="off")
+    b = result.tensor("b3")
+    assert b.verdict("impl")[1] == verdict and b.verdict("impl")[0] == "good"
+    allowance = float(b.rounding[1])
+    gap = abs(b.values["impl"][1] - b.values["backprop"][1])
+    assert (gap <= allowance) == (verdict != "wrong")
+    assert result.passed == (verdict != "wrong")
+    if verdict == "good":
+        assert "within the rounding a correct float64 backprop may make there" in verdict_line(result)
