@@ -17,8 +17,11 @@ Why one thread for the whole check, measured on a shared 2-core machine
 phase of a check at the benchmark sizes faster on the machine as it was, and every phase slower
 with one core busy. The reference backprop of 784-1024-256-10 at N=32 (a few ms) gained 1.6×
 in a quiet moment and lost up to 5× with a core busy; the finite differences and the unit
-lines' products lost 15-70%, a conv network's check more than 2×. Only products of about 10
-Gflop (the unit lines' at N=1024) gained 1.2-1.3×, under a tenth of that check's time.
+lines' products lost 15-70%, a conv network's check more than 2×. Only single calls of a Gflop
+and more gained, and held with a core busy (at N=1024 the reference backprop and the unit lines'
+products, 1.6-2.0× quiet): 0.35 s of that check's 7.9 s. Every core for such calls alone was
+measured too, and the whole check showed no gain (0.90× quiet, 0.97× busy: after a threaded
+product OpenBLAS's worker spins on for a while, against the check's own thread on a busy machine).
 """
 
 from __future__ import annotations
