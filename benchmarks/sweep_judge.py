@@ -440,8 +440,8 @@ def planted_run(nw, correct, rng):
     if not resolved:
         return kind, "unresolvable", result, [], grads, float32
     outcome = "inconclusive" if any(verdicts[w] == "inconclusive" for w in resolved) else "false_pass"
-    if outcome == "false_pass" and not float32 and all(_allowed(result, name, flat, grads[name].ravel()[flat], nw)
-                                       for name, flat in resolved):
+    if outcome == "false_pass" and not float32 and all(
+            _allowed(result, name, flat, grads[name].ravel()[flat], nw) for name, flat in resolved):
         outcome = "allowed"
     return kind, outcome, result, element_rows(result, nw, "impl", resolved, grads), grads, float32
 
