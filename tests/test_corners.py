@@ -472,3 +472,21 @@ def test_a_slip_at_a_cancelling_gradient_is_judged_against_a_correct_backprop_s_
     assert result.passed == (verdict != "wrong")
     if verdict == "good":
         assert "within the rounding a correct float64 backprop may make there" in verdict_line(result)
+
+
+def test_a_gradient_the_loss_s_rounding_hides_below_a_step_of_a_tenth_is_judged_from_wider_steps():
+    """A GRU's bias gradient of 1.07e-13 under a loss of 3.7: central differences resolve it only at steps of a few
+    hundredths to a tenth of max(1, |θ|) (the loss's rounding hides it below), where the growing steps once
+    stopped, their widest (coarse) level at a tenth and their finest, whose quotient the estimate is made from, at
+    a fortieth. The coarse level now reaches 0.4 and the fine one a tenth: the negated gradient fails, and the
+    correct backprop passes (its element still inconclusive: a bound of half the value confirms no rtol)."""
+    net, spec = _case("gru_bias_gradient_resolved_at_wide_steps")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    b = correct.tensor("b0")
+    exact = b.values["backprop"][1]
+    assert abs(b.values["numeric"][1] - exact) <= b.bound[1] < abs(exact)  # resolved, and honest about it
+
+    negated = check_network(net, _changed(spec, 0, "b", lambda g: g * np.array([1.0, -1.0, 1.0, 1.0, 1.0, 1.0])),
+                            symbolic="off")
+    assert not negated.passed and negated.tensor("b0").verdict("impl")[1] == "wrong"

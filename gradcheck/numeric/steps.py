@@ -46,9 +46,10 @@ ENOUGH = 1e-9
 #: Levels without a smaller bound after which an element keeps the best it had.
 PATIENCE = 2
 #: Doublings of the step, at most, for an element whose estimate the loss's rounding leaves unresolved (see
-#: :func:`grow`); and the largest step, as a fraction of max(1, |θ|).
+#: :func:`grow`); and the widest step, the coarse level's, as a fraction of max(1, |θ|): its fine level, whose
+#: quotient the estimate is made from, reaches a tenth of max(1, |θ|).
 GROW_LEVELS = 14
-GROW_LIMIT = 0.1
+GROW_LIMIT = 0.4
 #: A one-sided quotient R(s) = 2·D(s) − D(2s), D(s) = (C(θ ± s) − C(θ))/(±s), carries up to this many times the
 #: rounding of a central quotient at the step s (each D two losses over s, not over 2s: 2·2 + 1).
 ONE_SIDED_ROUNDING = 5.0
