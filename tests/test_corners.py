@@ -490,3 +490,21 @@ def test_a_gradient_the_loss_s_rounding_hides_below_a_step_of_a_tenth_is_judged_
     negated = check_network(net, _changed(spec, 0, "b", lambda g: g * np.array([1.0, -1.0, 1.0, 1.0, 1.0, 1.0])),
                             symbolic="off")
     assert not negated.passed and negated.tensor("b0").verdict("impl")[1] == "wrong"
+
+
+def test_an_output_error_below_root_tiny_is_seen_by_a_log_loss():
+    """A softmax saturated to an output of 1.9e-198 on a class of target 0, under cross-entropy: the loss is that
+    output (log1p of it), and so is the output bias's gradient of that class. Below √tiny a loss of squares cannot
+    see an output error (its square underflows), and that allowance, 1.5e-154, was given to every loss: the element
+    was inconclusive and its doubling passed. A log loss's term is the error itself: the doubling fails, the
+    correct backprop passes, its bound far below the value."""
+    net, spec = _case("cross_entropy_output_error_below_root_tiny")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    b = correct.tensor("b1")
+    exact = b.values["backprop"][1]
+    assert 1e-199 < exact < 1e-197
+    assert abs(b.values["numeric"][1] - exact) <= b.bound[1] < 1e-3 * exact
+
+    doubled = check_network(net, _changed(spec, 1, "b", lambda g: g * np.array([1.0, 2.0])), symbolic="off")
+    assert not doubled.passed and doubled.tensor("b1").verdict("impl")[1] == "wrong"

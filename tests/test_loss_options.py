@@ -14,7 +14,7 @@ from gradcheck.catalogue import LOSSES
 from gradcheck.catalogue.losses import REDUCTIONS
 from gradcheck.cli import main
 from gradcheck.errors import SpecError
-from gradcheck.reference.backprop import backprop
+from gradcheck.reference.backprop import backprop, cost
 
 ROOT = Path(__file__).resolve().parent.parent
 IMPLS = ROOT / "tests" / "impls"
@@ -317,3 +317,25 @@ def test_a_wrong_backprop_is_diagnosed_under_every_loss_and_reduction(loss, redu
     for factor, every in ((2.0, False), (2.0, True), (0.5, True), (-1.0, True)):  # one weight; every gradient
         result = check_network(net, scaled(factor, every), symbolic="off")
         assert not result.passed and result.diagnosis
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_a_loss_s_error_power_is_how_its_value_grows_with_an_output_error_near_the_target(name):
+    # The output layer's bias puts one output an error e from its target (W = 0), and C, computed as a check computes
+    # it, grows as e to the loss's error_power: the exponent by which an error below tiny^(1/power) is lost to C. The
+    # hinge's error is its margin term a_j − a_y + Δ, with Δ of the errors' size (one of 1 would round them away).
+    loss = LOSSES[name]
+    units = 1 if loss.output == "sigmoid" else 2
+    margin = {"margin": 1e-60} if loss.takes_margin else {}
+    spec = load_spec({"input": 1, "layers": [{"units": units, "activation": loss.output or "linear"}],
+                      "loss": name, "batch": 1, **margin})
+    X, Y = np.ones((1, 1)), np.zeros((units, 1))
+    if loss.one_hot:
+        Y[0] = 1.0  # the first class is the target, the second holds the error
+
+    def cost_at(e):
+        b = {"sigmoid": [np.log(e)], "softmax": [0.0, np.log(e)], "linear": [0.0, e - margin.get("margin", 0.0)],
+             None: [0.0, e]}[loss.output]
+        return cost(spec, [{"W": np.zeros((units, 1)), "b": np.array(b)}], X, Y)
+
+    assert np.log2(cost_at(2e-60) / cost_at(1e-60)) == pytest.approx(loss.error_power, abs=1e-6)

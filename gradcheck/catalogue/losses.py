@@ -148,6 +148,11 @@ class Loss:
     #: ... and the reductions it makes per row of outputs (a sample's, or a step's): the sum of its terms, and for a
     #: log-softmax the max and the sum of exponentials too.
     row_reductions: int = 1
+    #: The power of an output's error e = a − y in C's terms near the target: 2 for a loss of squares, 1 for the
+    #: log losses (computed from z, −log softmax(z)_y is log1p of the other classes' outputs: the error itself) and
+    #: for the hinge. An error whose term e^power is below the smallest normal number is lost to C, and so is what
+    #: it adds to a gradient: for squares every error below √tiny, 1.5e-154; for the others only errors below tiny.
+    error_power: int = 2
 
     @property
     def kinked(self):
@@ -228,7 +233,7 @@ LOSSES: dict[str, Loss] = {
              random_targets=lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)],
              value_from_z=lambda z, y, n, k, axis: -_sum2(y * log_softmax(z, axis)) / n,
              delta_from_z=lambda z, a, y, n, k, axis: (a * y.sum(axis=axis, keepdims=True) - y) / n,
-             sample_term_from_z=_cross_entropy_term_from_z, entry_seconds=7e-9, row_reductions=3),
+             sample_term_from_z=_cross_entropy_term_from_z, entry_seconds=7e-9, row_reductions=3, error_power=1),
         Loss("bce", "−1/(N·K) Σ_n Σ_k [y log a + (1 − y) log(1 − a)]", "(a - y) / (a * (1 - a)) / (N * K)",
              lambda a, y, n, k: -_sum2(_y_log(y, a) + _y_log(1.0 - y, 1.0 - a)) / (n * k),
              lambda a, y, n, k: (a - y) / (a * (1.0 - a)) / (n * k),
@@ -240,7 +245,7 @@ LOSSES: dict[str, Loss] = {
              random_targets=lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float),
              value_from_z=lambda z, y, n, k, axis: _sum2(y * softplus_of(-z) + (1.0 - y) * softplus_of(z)) / (n * k),
              delta_from_z=lambda z, a, y, n, k, axis: _bce_delta(z, a, y) / (n * k),
-             sample_term_from_z=_bce_term_from_z, entry_seconds=18e-9),
+             sample_term_from_z=_bce_term_from_z, entry_seconds=18e-9, error_power=1),
         Loss("svm", "1/N Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)",
              "svm'(a, y) / N",
              _svm_value, _svm_grad, _svm_term,
@@ -250,7 +255,7 @@ LOSSES: dict[str, Loss] = {
              kink_text="the svm hinge where a margin a_j − a_y + Δ is 0",
              reduced={"sum": ("Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y)"),
                       "per_sample": ("1/N Σ_n Σ_{j≠y_n} max(0, a_nj − a_ny_n + Δ)", "svm'(a, y) / N")},
-             entry_seconds=5e-9, row_reductions=3),
+             entry_seconds=5e-9, row_reductions=3, error_power=1),
     ]
 }
 

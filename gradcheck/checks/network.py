@@ -200,7 +200,7 @@ def reference_stage(s, opts):
 
 
 def numeric_stage(s, opts):
-    """Finite differences (the judge), and what the loss cannot show (output errors below √tiny)."""
+    """Finite differences (the judge), and what the loss cannot show (output errors whose terms in it underflow)."""
     s.numeric = numeric_gradient(s.spec, s.params, s.X, s.Y, step=opts.step, method=opts.method, elements=s.elements,
                                  progress=opts.progress, done=s.done)
     s.hidden = unseen(s.spec, s.params, s.X, s.Y, fw=s.done.fw)

@@ -18,8 +18,8 @@ The output error a − y is good to ε times the terms the output's z summed (an
 that cancels to 0 up to rounding makes a − y, and every gradient, rounding of that
 size), plus what the layers below carry up into the output: its largest move when every
 param moves by an ulp with random signs (a sum that cancels to rounding below makes the
-outputs above it that rounding too). And below √tiny a loss of squares cannot see an output error at all: what such
-outputs contribute to a gradient, no finite difference can show (:func:`unseen`).
+outputs above it that rounding too). And a loss cannot see an output error whose term in it underflows (below √tiny
+for a loss of squares): what such outputs contribute to a gradient, no finite difference can show (:func:`unseen`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ __all__ = ["DRAWS", "LOW_PRECISION_RUNS", "SIGMAS", "backprop_rounding", "low_pr
            "ulp_moved", "unseen"]
 
 EPS = np.finfo(np.float64).eps
-#: The smallest output error a loss of squares still sees (smaller ones square to below the smallest normal).
-UNSEEN = float(np.sqrt(np.finfo(np.float64).tiny))
+#: The smallest normal float64: an output error whose term in C is below it is lost to C (see :func:`unseen`).
+TINY = float(np.finfo(np.float64).tiny)
 #: Random-sign draws of the propagated rounding, and how many of their root-mean-square deviations are allowed.
 #: One more draw gives every rounding error the sign +1: errors made alike (the same saturated output in
 #: every sample, samples that are copies of each other) add up instead of cancelling, and a few random draws
@@ -167,16 +167,20 @@ def _unit(spec, fw):
 
 
 def unseen(spec, params, X, Y, fw=None):
-    """Per element, the most that output errors below √tiny (whose squares underflow, so the loss cannot show
-    them) may add to a gradient: the backward pass on magnitudes from √tiny·|∂δ/∂(a − y)| at those outputs.
-    None where every output error is larger (the usual case: nothing to add). ``fw``: the forward pass, if made."""
+    """Per element, the most that output errors the loss cannot show may add to a gradient: errors e whose term
+    e^p in C underflows, p the loss's :attr:`~gradcheck.catalogue.losses.Loss.error_power` (below √tiny for a loss
+    of squares; below tiny for the log losses and the hinge, whose terms are the error itself: a softmax output of
+    1e-198 on a class of target 0 is C's whole value, and a finite difference sees it); the backward pass on
+    magnitudes from that bound ·|∂δ/∂(a − y)| at those outputs. None where every output error is larger (the usual
+    case: nothing to add). ``fw``: the forward pass, if made."""
     fw = forward(spec, params, X) if fw is None else fw
-    hidden = np.abs(fw.output - Y) < UNSEEN
+    below = TINY ** (1.0 / loss_of(spec).error_power)
+    hidden = np.abs(fw.output - Y) < below
     if not hidden.any():
         return None
     conv, last = spec.conv, len(spec.layers) - 1
     fused = fused_loss(spec) is not None
-    pending = {last: UNSEEN * _unit(spec, fw) * hidden}
+    pending = {last: below * _unit(spec, fw) * hidden}
     out = [None] * len(spec.layers)
     for ly in reversed(spec.layers):
         i = ly.index
