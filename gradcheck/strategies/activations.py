@@ -8,6 +8,8 @@ of range). Used by :mod:`gradcheck.strategies`; needs the ``test`` extra (hypoth
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from hypothesis import strategies as st
 
 from ..catalogue import ACTIVATIONS
@@ -16,15 +18,23 @@ from ..catalogue.activations import ACTIVATION_KEYS
 __all__ = ["activation_keys", "bad_activation_layers"]
 
 
+_GIVEN, _HUNDREDTHS = st.booleans(), st.integers(0, 200)
+
+
+@lru_cache(maxsize=64)
+def _one_of(names):
+    return st.sampled_from(names)
+
+
 def activation_keys(draw, names, smooth=False):
     """{"activation": one of ``names``} and, half the time, values in [0, 2] (hundredths) for its parameters;
     ``smooth``: only values that leave it without kinks (none, when the activation has kinks whatever its values)."""
-    name = draw(st.sampled_from(names))
+    name = draw(_one_of(tuple(names)))
     out = {"activation": name}
     act = ACTIVATIONS[name]
-    if not act.params or not draw(st.booleans()):
+    if not act.params or not draw(_GIVEN):
         return out
-    values = {k: draw(st.integers(0, 200)) / 100 for k in act.settings}
+    values = {k: draw(_HUNDREDTHS) / 100 for k in act.settings}
     if smooth and act.configured(**values).kinks:
         return out
     return {**out, **values}

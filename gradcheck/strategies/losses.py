@@ -37,15 +37,17 @@ def loss_options(loss, smooth=False):
                   st.sampled_from(FORMS)),
         *([] if smooth else [st.builds(lambda lam: {"l1": lam}, st.sampled_from([0.01, 0.1]))]))
 
+    given, reduction, margin = st.booleans(), st.sampled_from(reductions), st.sampled_from([0.5, 1, 2])
+
     @st.composite
     def build(draw):
         out = {}
-        if draw(st.booleans()):
-            out["reduction"] = draw(st.sampled_from(reductions))
-        if draw(st.booleans()):
+        if draw(given):
+            out["reduction"] = draw(reduction)
+        if draw(given):
             out["regularization"] = draw(regs)
-        if LOSSES[loss].takes_margin and draw(st.booleans()):
-            out["margin"] = draw(st.sampled_from([0.5, 1, 2]))
+        if LOSSES[loss].takes_margin and draw(given):
+            out["margin"] = draw(margin)
         return out
 
     return build()

@@ -79,20 +79,27 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     bias_styles = _choose(biases, BIAS_STYLES, "biases", "specs")
     max_hidden = max_layers - 1 if hidden else 0
 
+    # Every strategy made once, outside the draws: making one anew per draw costs as much as drawing from it.
+    loss_st, hidden_st = st.sampled_from(sorted(outputs)), st.integers(0, max_hidden)
+    units_st = st.integers(1, max_units)
+    out_act_st = {loss: st.sampled_from(names) for loss, names in outputs.items()}
+    out_units_st = {m: st.integers(m, max_units) for m in range(1, max_units + 1)}
+    input_st, conv_st, bias_st = st.integers(1, max_input), st.sampled_from(convs), st.sampled_from(bias_styles)
+    batch_st, seed_st = st.integers(1, max_batch), st.integers(0, 2**16)
+    options_st = {loss: loss_options(loss, smooth) for loss in outputs} if options else {}
+
     @st.composite
     def build(draw):
-        loss = draw(st.sampled_from(sorted(outputs)))
-        n_hidden = draw(st.integers(0, max_hidden))
-        layers = [{"units": draw(st.integers(1, max_units)), **activation_keys(draw, hidden, smooth)}
-                  for _ in range(n_hidden)]
-        out_act = draw(st.sampled_from(outputs[loss]))
+        loss = draw(loss_st)
+        n_hidden = draw(hidden_st)
+        layers = [{"units": draw(units_st), **activation_keys(draw, hidden, smooth)} for _ in range(n_hidden)]
+        out_act = draw(out_act_st[loss])
         min_out = min(min_outputs(loss, out_act), max_units)  # e.g. a 1-way softmax is constant
-        layers.append({"units": draw(st.integers(min_out, max_units)), **activation_keys(draw, [out_act], smooth)})
+        layers.append({"units": draw(out_units_st[min_out]), **activation_keys(draw, [out_act], smooth)})
         return {
-            "name": "random", "input": draw(st.integers(1, max_input)), "layers": layers, "loss": loss,
-            "convention": draw(st.sampled_from(convs)), "bias": draw(st.sampled_from(bias_styles)),
-            "batch": draw(st.integers(1, max_batch)), "seed": draw(st.integers(0, 2**16)),
-            **(draw(loss_options(loss, smooth)) if options else {}),
+            "name": "random", "input": draw(input_st), "layers": layers, "loss": loss,
+            "convention": draw(conv_st), "bias": draw(bias_st), "batch": draw(batch_st), "seed": draw(seed_st),
+            **(draw(options_st[loss]) if options else {}),
         }
 
     return build()
