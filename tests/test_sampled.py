@@ -57,6 +57,11 @@ def test_sampled_mode_passes_a_right_backprop_and_says_what_it_checked():
     w0 = result.tensor("W0")
     assert max(40, 30) <= w0.n_checked < w0.values["numeric"].size
     assert any("sampled check" in n and "3 random directional derivatives" in n for n in result.notes)
+    # every element of every checked opinion is in one band, the unchecked ones in a band of their own
+    counts = result.counts()
+    total = sum(t.values["numeric"].size * len(t.checked) for t in result.tensors)
+    unchecked = sum((t.values["numeric"].size - t.n_checked) * len(t.checked) for t in result.tensors)
+    assert counts["unchecked"] == unchecked > 0 and sum(counts.values()) == total
 
 
 @pytest.mark.parametrize("where", [(0, 17, 23), (1, 3, 31), (2, 1, 5)])

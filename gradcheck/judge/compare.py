@@ -128,6 +128,7 @@ class TensorCheck:
     _swamped: dict = field(default_factory=dict, repr=False)
     #: Per reason of :data:`REASONS` that holds somewhere, the elements every opinion is inconclusive at for it.
     _reasons: dict = field(default_factory=dict, repr=False)
+    _max: dict = field(default_factory=dict, repr=False)  # max_errors, per opinion (None: all), made on first use
 
     USER = ("impl", "analytic")
 
@@ -403,9 +404,16 @@ class TensorCheck:
 
     def count(self, band, opinion=None):
         """Number of elements in ``band`` over the checked opinions (or one)."""
-        code = _band_code(band)
-        return sum(int(np.count_nonzero(self._err[op][2] == code))
-                   for op in ([opinion] if opinion else self.checked) if op in self._err)
+        return self.band_counts(opinion)[_band_code(band)]
+
+    def band_counts(self, opinion=None):
+        """Number of elements in each band (by its code: good … wrong, then unchecked) over the checked opinions (or
+        one): one pass over each opinion's verdicts."""
+        out = np.zeros(len(_BAND_ARRAY), dtype=int)
+        for op in [opinion] if opinion else self.checked:
+            if op in self._err:
+                out += np.bincount(np.ravel(self._err[op][2]), minlength=len(_BAND_ARRAY))
+        return out
 
     def first(self, band, swamped=True, within=None, outside=()):
         """``"W0[1, 2]"``: the first element in ``band`` (None if there is none); with ``swamped=False``, not one
@@ -427,7 +435,13 @@ class TensorCheck:
 
     def max_errors(self, opinion=None):
         """(max abs err, max rel err) over the checked opinions (or one), ignoring kinks, unchecked elements and
-        those without a finite difference (no error can be measured there)."""
+        those without a finite difference (no error can be measured there). Made once per opinion: the verdicts are
+        fixed when the tensor is judged."""
+        if opinion not in self._max:
+            self._max[opinion] = self._max_errors(opinion)
+        return self._max[opinion]
+
+    def _max_errors(self, opinion):
         ops = [opinion] if opinion else list(self.checked)
         ab = rel = 0.0
         unmeasured = self._reasons.get("unmeasured", False)

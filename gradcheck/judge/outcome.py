@@ -178,10 +178,10 @@ class CheckResult:
 
     def counts(self):
         """{band: number of elements} over all checked opinions (sampled checks add "unchecked")."""
-        out = {band: sum(t.count(band) for t in self.tensors) for band in BANDS}
-        unchecked = sum(t.count("unchecked") for t in self.tensors)
-        if unchecked:
-            out["unchecked"] = unchecked
+        total = sum((t.band_counts() for t in self.tensors), np.zeros(len(BANDS) + 1, dtype=int))
+        out = {band: int(n) for band, n in zip(BANDS, total)}
+        if total[-1]:
+            out["unchecked"] = int(total[-1])
         return out
 
     def __str__(self):
