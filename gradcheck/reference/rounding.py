@@ -171,8 +171,8 @@ def unseen(spec, params, X, Y, fw=None):
     e^p in C underflows, p the loss's :attr:`~gradcheck.catalogue.losses.Loss.error_power` (below √tiny for a loss
     of squares; below tiny for the log losses and the hinge, whose terms are the error itself: a softmax output of
     1e-198 on a class of target 0 is C's whole value, and a finite difference sees it); the backward pass on
-    magnitudes from that bound ·|∂δ/∂(a − y)| at those outputs. None where every output error is larger (the usual
-    case: nothing to add). ``fw``: the forward pass, if made."""
+    magnitudes from that limit times |∂δ/∂(a − y)| at those outputs. None where every output error is larger (the
+    usual case: nothing to add). ``fw``: the forward pass, if made."""
     fw = forward(spec, params, X) if fw is None else fw
     below = TINY ** (1.0 / loss_of(spec).error_power)
     hidden = np.abs(fw.output - Y) < below
