@@ -246,3 +246,22 @@ def test_bad_shape_specs_include_window_misfits(raw):
         return
     err = _assert_refused_in_one_line(raw)
     assert "H' = " in err or "larger than" in err, err
+
+
+def test_a_strategy_is_made_once_per_set_of_arguments():
+    from gradcheck.strategies import cnn_specs
+    from gradcheck.strategies.losses import loss_options
+    from gradcheck.strategies.once import made_once
+
+    # the same arguments, lists or tuples, give the same strategy; other arguments another
+    assert specs(losses=["mse"], max_layers=2) is specs(max_layers=2, losses=("mse",))
+    assert specs(losses=["mse"]) is not specs(losses=["sse"])
+    assert cnn_specs(smooth=True) is cnn_specs(smooth=True) and loss_options("svm") is loss_options("svm")
+    with pytest.raises(ValueError, match="max_layers"):  # a bad argument is refused every time
+        specs(max_layers=0)
+    with pytest.raises(ValueError, match="max_layers"):
+        specs(max_layers=0)
+
+    made = []
+    strategy = made_once(lambda x: made.append(x) or len(made))
+    assert strategy([1, 2]) == strategy((1, 2)) == 1 and strategy({"a": 1}) == 2 and strategy({"a": 1}) == 3

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from ..catalogue import ACTIVATIONS, LOSSES
 from ..catalogue.losses import REDUCTIONS
 from ..catalogue.regularization import FORMS
+from .once import made_once
 
 __all__ = ["classes_for", "loss_options", "min_outputs"]
 
@@ -20,6 +21,7 @@ def min_outputs(loss, out_act):
     return max(ACTIVATIONS[out_act].min_units if out_act else 1, 2 if LOSSES[loss].labels else 1)
 
 
+@made_once
 def loss_options(loss, smooth=False):
     """Strategy for the loss's options of a spec with ``loss``: {} (the defaults) or some of "reduction" (one the
     loss defines), "regularization" (l2 in a drawn form or, unless ``smooth``, l1) and, for the hinge, "margin".

@@ -5,6 +5,8 @@ which exports them all. Needs the ``test`` extra (hypothesis).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -14,6 +16,7 @@ from ..spec.parse import load_spec
 from ..validate import whole_number
 from .activations import activation_keys
 from .losses import classes_for, loss_options, min_outputs
+from .once import made_once
 
 __all__ = ["cnn_specs", "complete", "data_for", "networks", "params_for", "specs"]
 
@@ -45,6 +48,13 @@ def _positive(strategy, **limits):
             raise ValueError(f"{strategy}: {argument}={value!r}: {e}") from None
 
 
+@lru_cache(maxsize=256)
+def _between(lo, hi):
+    """``st.integers(lo, hi)``, made once per range: making a strategy costs about as much as drawing from it."""
+    return st.integers(lo, hi)
+
+
+@made_once
 def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None, conventions=None, biases=None,  # noqa: PLR0913
           smooth=False, max_batch=5, options=True):
     """Strategy for valid net.json dicts (no params or data: those come seeded from ``seed``).
@@ -83,7 +93,6 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
     loss_st, hidden_st = st.sampled_from(sorted(outputs)), st.integers(0, max_hidden)
     units_st = st.integers(1, max_units)
     out_act_st = {loss: st.sampled_from(names) for loss, names in outputs.items()}
-    out_units_st = {m: st.integers(m, max_units) for m in range(1, max_units + 1)}
     input_st, conv_st, bias_st = st.integers(1, max_input), st.sampled_from(convs), st.sampled_from(bias_styles)
     batch_st, seed_st = st.integers(1, max_batch), st.integers(0, 2**16)
     options_st = {loss: loss_options(loss, smooth) for loss in outputs} if options else {}
@@ -95,7 +104,7 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
         layers = [{"units": draw(units_st), **activation_keys(draw, hidden, smooth)} for _ in range(n_hidden)]
         out_act = draw(out_act_st[loss])
         min_out = min(min_outputs(loss, out_act), max_units)  # e.g. a 1-way softmax is constant
-        layers.append({"units": draw(out_units_st[min_out]), **activation_keys(draw, [out_act], smooth)})
+        layers.append({"units": draw(_between(min_out, max_units)), **activation_keys(draw, [out_act], smooth)})
         return {
             "name": "random", "input": draw(input_st), "layers": layers, "loss": loss,
             "convention": draw(conv_st), "bias": draw(bias_st), "batch": draw(batch_st), "seed": draw(seed_st),
@@ -107,6 +116,7 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
 
 # -- params and data ---------------------------------------------------------------------------
 
+@lru_cache(maxsize=64)
 def _floats(lo, hi):
     return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
 
@@ -151,9 +161,11 @@ def data_for(spec):
 def networks(cnn=False, **spec_options):
     """Strategy for complete spec dicts: :func:`specs` (or, with ``cnn=True``, :func:`cnn_specs`; same
     options) with "params" and "data" filled in (dropout masks stay seeded)."""
+    drawn = cnn_specs(**spec_options) if cnn else specs(**spec_options)
+
     @st.composite
     def build(draw):
-        raw = draw(cnn_specs(**spec_options) if cnn else specs(**spec_options))
+        raw = draw(drawn)
         spec = load_spec(raw)
         params = draw(params_for(spec))
         X, Y = draw(data_for(spec))
@@ -170,16 +182,22 @@ def complete(raw, params, X, Y, **data):
 
 # -- convolutional networks --------------------------------------------------------------------
 
+_ONE_OR_TWO, _ZERO_OR_ONE, _EITHER, _SEED = st.integers(1, 2), st.integers(0, 1), st.booleans(), st.integers(0, 2**16)
+_HIDDEN_UNITS = st.integers(1, 4)
+
+
+
 def _window(draw, n, padding):
     """(kernel, stride, padding) whose windows tile ``n`` pixels (a whole number of outputs >= 1)."""
-    s = draw(st.integers(1, 2))
-    p = draw(st.integers(0, 1)) if padding else 0
+    s = draw(_ONE_OR_TWO)
+    p = draw(_ZERO_OR_ONE) if padding else 0
     fits = [k for k in range(1, min(n + 2 * p, 4) + 1) if (n + 2 * p - k) % s == 0 and k > p]
     if not fits:
         return 1, 1, 0
     return draw(st.sampled_from(fits)), s, p
 
 
+@made_once
 def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, conventions=None, smooth=False, extras=True):
     """Strategy for valid net.json dicts of small CNNs whose sizes tile.
 
@@ -201,37 +219,41 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
     convs = _choose(conventions, CONVENTIONS, "conventions", "cnn_specs")
     acts = [a.name for a in ACTIVATIONS.values() if not a.last_only and not (smooth and a.kinks)]
     pools = ["avgpool2d"] + ([] if smooth else ["maxpool2d"])
+    # The strategies whose bounds are fixed, made once (see :func:`specs`).
+    channels_st, size_st = st.integers(1, max_channels), st.integers(2, max_size)
+    filters_st, batch_st = st.integers(1, max_filters), st.integers(2, max_batch)
+    pool_st, act_st, conv_st = st.sampled_from(pools), st.sampled_from(acts), st.sampled_from(convs)
+    loss_st = st.sampled_from(sorted(name for name, x in LOSSES.items() if not (smooth and x.kinked)))
 
     @st.composite
     def build(draw):
-        c, n = draw(st.integers(1, max_channels)), draw(st.integers(2, max_size))
+        c, n = draw(channels_st), draw(size_st)
         raw_layers = []
         size = n
-        for _ in range(draw(st.integers(1, 2))):
+        for _ in range(draw(_ONE_OR_TWO)):
             k, s, p = _window(draw, size, padding=True)
-            filters = draw(st.integers(1, max_filters))
+            filters = draw(filters_st)
             raw_layers.append({"type": "conv2d", "filters": filters, "kernel": k,
                                "stride": s, "padding": p, **activation_keys(draw, acts, smooth)})
             size = (size + 2 * p - k) // s + 1
-            if extras and draw(st.booleans()):
+            if extras and draw(_EITHER):
                 groups = draw(st.sampled_from([g for g in range(1, filters + 1) if filters % g == 0]))
                 raw_layers.append(draw(st.sampled_from([
                     {"type": "batchnorm"}, {"type": "batchnorm", "variance": "unbiased"}, {"type": "layernorm"},
                     {"type": "groupnorm", "groups": groups}, {"type": "dropout", "p": 0.5},
                     {"type": "activation", **activation_keys(draw, acts, smooth)}])))
-            if size > 1 and draw(st.booleans()):
+            if size > 1 and draw(_EITHER):
                 k, s, _ = _window(draw, size, padding=False)
-                raw_layers.append({"type": draw(st.sampled_from(pools)), "size": k, "stride": s})
+                raw_layers.append({"type": draw(pool_st), "size": k, "stride": s})
                 size = (size - k) // s + 1
         raw_layers.append({"type": "flatten"})
-        if draw(st.booleans()):
-            raw_layers.append({"units": draw(st.integers(1, 4)), **activation_keys(draw, acts, smooth)})
-        loss = draw(st.sampled_from(sorted(name for name, x in LOSSES.items() if not (smooth and x.kinked))))
-        out = LOSSES[loss].output or draw(st.sampled_from(acts))
-        raw_layers.append({"units": draw(st.integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
+        if draw(_EITHER):
+            raw_layers.append({"units": draw(_HIDDEN_UNITS), **activation_keys(draw, acts, smooth)})
+        loss = draw(loss_st)
+        out = LOSSES[loss].output or draw(act_st)
+        raw_layers.append({"units": draw(_between(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
                            **activation_keys(draw, [out], smooth)})
         return {"name": "random_cnn", "input": [c, n, n], "layers": raw_layers, "loss": loss,
-                "convention": draw(st.sampled_from(convs)), "batch": draw(st.integers(2, max_batch)),
-                "seed": draw(st.integers(0, 2**16))}
+                "convention": draw(conv_st), "batch": draw(batch_st), "seed": draw(_SEED)}
 
     return build()
