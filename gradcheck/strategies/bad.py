@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from ..catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
 from ..spec.parse import KEYS, LAYER_KEYS, load_spec
 from .activations import bad_activation_layers
+from .once import booleans, integers, sampled_from
 from .specs import params_for, specs
 
 __all__ = ["bad_shape_specs", "malformed_specs"]
@@ -21,13 +22,13 @@ def _misfit_windows():
     """A conv2d or pooling layer whose windows do not fit: not a whole number of outputs, or too large."""
     @st.composite
     def build(draw):
-        n, s = draw(st.integers(3, 8)), draw(st.integers(2, 3))
-        pool = draw(st.booleans())
-        k = draw(st.integers(1, n).filter(lambda k: (n - k) % s != 0) if any((n - k) % s for k in range(1, n + 1))
+        n, s = draw(integers(3, 8)), draw(integers(2, 3))
+        pool = draw(booleans())
+        k = draw(integers(1, n).filter(lambda k: (n - k) % s != 0) if any((n - k) % s for k in range(1, n + 1))
                  else st.just(n + 1))
-        if draw(st.booleans()):
+        if draw(booleans()):
             k, s = n + 1, 1  # larger than the input
-        layer = ({"type": draw(st.sampled_from(["maxpool2d", "avgpool2d"])), "size": k, "stride": s} if pool
+        layer = ({"type": draw(sampled_from(["maxpool2d", "avgpool2d"])), "size": k, "stride": s} if pool
                  else {"type": "conv2d", "filters": 1, "kernel": k, "stride": s})
         what = "pooling windows" if pool else "convolution windows"
         return {"input": [1, n, n], "layers": [layer, {"type": "flatten"}, {"units": 1}],
@@ -44,7 +45,7 @@ def _reshape_wrongly(draw, arr, kind):
                                                                       else [])
     else:
         options = ["one more entry", "as a column"]
-    how = draw(st.sampled_from(options))
+    how = draw(sampled_from(options))
     out = {"transposed": lambda: arr.T, "flattened": lambda: arr.ravel(), "as a column": lambda: arr[:, None],
            "one more row": lambda: np.concatenate([arr, arr[:1]], axis=0),
            "one more column": lambda: np.concatenate([arr, arr[:, :1]], axis=1),
@@ -67,8 +68,8 @@ def _bad_params(**spec_options):
         raw = draw(specs(**spec_options))
         spec = load_spec(raw)
         params = draw(params_for(spec))
-        i = draw(st.integers(0, len(params) - 1))
-        kind = draw(st.sampled_from(sorted(params[i])))
+        i = draw(integers(0, len(params) - 1))
+        kind = draw(sampled_from(sorted(params[i])))
         entries = [{k: v.tolist() for k, v in p.items()} for p in params]
         entries[i][kind], how = _reshape_wrongly(draw, params[i][kind], kind)
         return {**raw, "params": entries, "description": f"params[{i}].{kind} {how}"}
@@ -160,14 +161,14 @@ def malformed_specs():
     @st.composite
     def wrong_value(draw):
         raw = draw(base)
-        key = draw(st.sampled_from(sorted(bad)))
+        key = draw(sampled_from(sorted(bad)))
         return {**raw, key: draw(bad[key])}
 
     @st.composite
     def wrong_layer_value(draw):
         raw = draw(base)
-        i = draw(st.integers(0, len(raw["layers"]) - 1))
-        key = draw(st.sampled_from(sorted(bad_layer)))
+        i = draw(integers(0, len(raw["layers"]) - 1))
+        key = draw(sampled_from(sorted(bad_layer)))
         layers = [dict(ly) for ly in raw["layers"]]
         layers[i][key] = draw(bad_layer[key])
         return {**raw, "layers": layers}
@@ -175,17 +176,17 @@ def malformed_specs():
     @st.composite
     def unknown_key(draw):
         raw = draw(base)
-        in_layer = draw(st.booleans())
+        in_layer = draw(booleans())
         key = draw(st.text(min_size=1, max_size=10).filter(lambda k: k not in (LAYER_KEYS if in_layer else KEYS)))
         if not in_layer:
-            return {**raw, key: draw(st.integers())}
+            return {**raw, key: draw(integers())}
         layers = [dict(ly) for ly in raw["layers"]]
         layers[-1][key] = 1
         return {**raw, "layers": layers}
 
     @st.composite
     def structural(draw):
-        return draw(st.sampled_from(_structural(draw(base))))[1]
+        return draw(sampled_from(_structural(draw(base))))[1]
 
     return st.one_of(_NOT_JSON_OBJECT, wrong_value(), wrong_layer_value(), unknown_key(), structural(),
                      bad_activation_layers(base))

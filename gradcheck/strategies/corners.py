@@ -19,6 +19,7 @@ from ..catalogue.activations import ACTIVATION_KEYS
 from ..reference.backprop import forward
 from ..spec.parse import load_spec
 from .activations import activation_keys
+from .once import booleans, floats, integers, sampled_from
 from .specs import _choose, _floats, cnn_specs, specs
 
 __all__ = ["CORNERS", "corner_networks", "narrow_norm_networks", "large_weight_networks", "saturated_networks",
@@ -32,7 +33,7 @@ _KINKED = [a.name for a in ACTIVATIONS.values() if a.kinks and not a.last_only] 
 
 
 def _variant(draw, cnn):
-    return draw(st.booleans()) if cnn is None else cnn
+    return draw(booleans()) if cnn is None else cnn
 
 
 def _scaled(draw, shape, bound):
@@ -98,10 +99,10 @@ def _targets(draw, spec, n, ends=False):
     if loss.one_hot:
         hot = draw(st.lists(st.integers(0, k - 1), min_size=n, max_size=n))
         Y = np.eye(k)[hot]
-        if ends and k > 1 and draw(st.booleans()):
-            m = draw(st.integers(0, n - 1))
-            other = (hot[m] + draw(st.integers(1, k - 1))) % k
-            Y[m, other] = 10.0 ** draw(st.floats(-300.0, -17.0))
+        if ends and k > 1 and draw(booleans()):
+            m = draw(integers(0, n - 1))
+            other = (hot[m] + draw(integers(1, k - 1))) % k
+            Y[m, other] = 10.0 ** draw(floats(-300.0, -17.0))
         return Y
     lo, hi = loss.target_range or spec.layers[-1].act.output_range or (-2.0, 2.0)
     if ends:
@@ -116,14 +117,14 @@ def _inputs(draw, spec, n):
 
 def _output_layer(draw):
     """(loss, the output layer's dict) with an activation the loss allows."""
-    loss = draw(st.sampled_from(sorted(LOSSES)))
-    out = LOSSES[loss].output or draw(st.sampled_from(_SMOOTH))
-    return loss, {"units": draw(st.integers(ACTIVATIONS[out].min_units, 3)), "activation": out}
+    loss = draw(sampled_from(sorted(LOSSES)))
+    out = LOSSES[loss].output or draw(sampled_from(_SMOOTH))
+    return loss, {"units": draw(integers(ACTIVATIONS[out].min_units, 3)), "activation": out}
 
 
 def _offset(draw, lo, hi):
     """±10^U(lo, hi)."""
-    return draw(st.sampled_from([-1.0, 1.0])) * 10.0 ** draw(st.floats(lo, hi))
+    return draw(sampled_from([-1.0, 1.0])) * 10.0 ** draw(floats(lo, hi))
 
 
 def narrow_norm_networks(cnn=None, conventions=None):
@@ -141,38 +142,38 @@ def narrow_norm_networks(cnn=None, conventions=None):
     @st.composite
     def build(draw):
         image = _variant(draw, cnn)
-        norm, over_batch = draw(st.sampled_from([("batchnorm", True), ("layernorm", False)]))
-        n = draw(st.integers(1, 2 if over_batch else 4))
-        act = draw(st.sampled_from(["linear", "tanh", "sigmoid", "relu", "softplus"]))
+        norm, over_batch = draw(sampled_from([("batchnorm", True), ("layernorm", False)]))
+        n = draw(integers(1, 2 if over_batch else 4))
+        act = draw(sampled_from(["linear", "tanh", "sigmoid", "relu", "softplus"]))
         if image:
-            size, side = draw(st.integers(2, 4)), 1 if not over_batch else draw(st.integers(1, 2))
-            features = draw(st.integers(1, 2))
+            size, side = draw(integers(2, 4)), 1 if not over_batch else draw(integers(1, 2))
+            features = draw(integers(1, 2))
             first = {"type": "conv2d", "filters": features, "kernel": size - side + 1, "activation": act}
-            head = {"input": [draw(st.integers(1, 2)), size, size]}
+            head = {"input": [draw(integers(1, 2)), size, size]}
         else:
-            features = draw(st.integers(1, 2 if not over_batch else 3))
-            first, head = {"units": features, "activation": act}, {"input": draw(st.integers(1, 3))}
-        tail = draw(st.sampled_from([[], [{"type": "dropout", "p": 0.5}],
-                                     [{"type": "activation", "activation": draw(st.sampled_from(["tanh", "relu"]))}]]))
+            features = draw(integers(1, 2 if not over_batch else 3))
+            first, head = {"units": features, "activation": act}, {"input": draw(integers(1, 3))}
+        tail = draw(sampled_from([[], [{"type": "dropout", "p": 0.5}],
+                                     [{"type": "activation", "activation": draw(sampled_from(["tanh", "relu"]))}]]))
         loss, last = _output_layer(draw)
         raw = {"name": "narrow_norm", **head, "layers": [first, {"type": norm}, *tail,
                                                           *([{"type": "flatten"}] if image else []), last],
-               "loss": loss, "convention": draw(st.sampled_from(convs)), "batch": n,
-               "seed": draw(st.integers(0, 2**16))}
+               "loss": loss, "convention": draw(sampled_from(convs)), "batch": n,
+               "seed": draw(integers(0, 2**16))}
         spec = load_spec(raw)
-        saturated = act in _SATURATING and draw(st.booleans())
-        big = {"W": draw(st.sampled_from([1.0, 10.0, 60.0])),
-               "b": draw(st.floats(8.0, 20.0)) if saturated else draw(st.sampled_from([1.0, 12.0, 60.0]))}
+        saturated = act in _SATURATING and draw(booleans())
+        big = {"W": draw(sampled_from([1.0, 10.0, 60.0])),
+               "b": draw(floats(8.0, 20.0)) if saturated else draw(sampled_from([1.0, 12.0, 60.0]))}
         params = _drawn_params(draw, spec, lambda ly, k: big[k] if ly.index == 0 else 3.0 if ly.kind == norm else 1.0)
         spec, params, X, Y = _prepared(raw, params, _inputs(draw, spec, n), _targets(draw, spec, n))
         gap, where = _offset(draw, -6.0, -1.0), f"{features} feature(s), {n} sample(s)"
         if not over_batch and features == 2:
-            m = draw(st.integers(0, n - 1))
+            m = draw(integers(0, n - 1))
             z = _z(spec, params, X, 0)[m]
             _aim(spec, params, X, 0, (1, 0, 0) if image else 1, m, z.ravel()[0] + gap)
             where = f"the 2 features of sample {m} {abs(gap):.1e} apart before the layernorm"
         elif over_batch and n == 2:
-            j, W = draw(st.integers(0, features - 1)), params[0]["W"]
+            j, W = draw(integers(0, features - 1)), params[0]["W"]
             rows = spec.conv.to_samples(X).copy()
             w = W[j] if image or spec.conv.samples_are_columns else W[:, j]
             w = w if image else w[:rows.shape[1]]  # without the augmented bias's entry
@@ -195,7 +196,7 @@ def large_weight_networks(cnn=None, **spec_options):
         image = _variant(draw, cnn)
         raw = draw(cnn_specs(**spec_options) if image else specs(**spec_options))
         spec = load_spec(raw)
-        scale = {(ly.index, k): draw(st.sampled_from([1.0, 10.0, 30.0, 60.0] if k != "b" else [1.0, 5.0, 20.0]))
+        scale = {(ly.index, k): draw(sampled_from([1.0, 10.0, 30.0, 60.0] if k != "b" else [1.0, 5.0, 20.0]))
                  for ly in spec.layers for k in ly.param_shapes(spec.conv, spec.bias)}
         params = _drawn_params(draw, spec, lambda ly, k: scale[ly.index, k])
         spec, params, X, Y = _prepared(raw, params, _inputs(draw, spec, spec.n_samples),
@@ -216,11 +217,11 @@ def saturated_networks(cnn=None, conventions=None):
     @st.composite
     def build(draw):
         image = _variant(draw, cnn)
-        loss = draw(st.sampled_from(["bce", "cross_entropy", *_SQUARED]))
-        out = LOSSES[loss].output or draw(st.sampled_from(["sigmoid", "tanh"]))
+        loss = draw(sampled_from(["bce", "cross_entropy", *_SQUARED]))
+        out = LOSSES[loss].output or draw(sampled_from(["sigmoid", "tanh"]))
         if image:
             raw = draw(cnn_specs(conventions=convs, smooth=True))
-            raw["layers"][-1] = {"units": draw(st.integers(2, 3)), "activation": out}
+            raw["layers"][-1] = {"units": draw(integers(2, 3)), "activation": out}
             raw["loss"] = loss
         else:
             raw = draw(specs(max_layers=2, losses=[loss], activations=[*_SMOOTH, "softmax"], conventions=convs,
@@ -228,12 +229,12 @@ def saturated_networks(cnn=None, conventions=None):
             raw["layers"][-1]["activation"] = out
         raw["name"] = "saturated"
         spec = load_spec(raw)
-        factor = draw(st.sampled_from([1.0, 10.0, 60.0]))
+        factor = draw(sampled_from([1.0, 10.0, 60.0]))
         params = _drawn_params(draw, spec, lambda ly, k: factor if ly.index == len(spec.layers) - 1 else 1.0)
         n = spec.n_samples
         spec, params, X, Y = _prepared(raw, params, _inputs(draw, spec, n), _targets(draw, spec, n, ends=True))
-        m, unit = draw(st.integers(0, n - 1)), draw(st.integers(0, spec.output - 1))
-        z = draw(st.sampled_from([-1.0, 1.0])) * draw(st.floats(12.0, 60.0))
+        m, unit = draw(integers(0, n - 1)), draw(integers(0, spec.output - 1))
+        z = draw(sampled_from([-1.0, 1.0])) * draw(floats(12.0, 60.0))
         placed = _aim(spec, params, X, len(spec.layers) - 1, unit, m, z)
         return _finished(raw, spec, params, X, Y, f"saturated: {out} output with {loss}, last weights up to "
                          f"{factor:g}" + (f", z[{unit}] of sample {m} at {z:.3g}" if placed else ""))
@@ -258,18 +259,18 @@ def near_kink_networks(cnn=None, conventions=None):
             choices = [i for i, ly in enumerate(layers) if "filters" in ly]  # the convolutions
         else:
             if len(layers) == 1 and LOSSES[raw["loss"]].output:
-                layers.insert(0, {"units": draw(st.integers(1, 4)), **keys})
+                layers.insert(0, {"units": draw(integers(1, 4)), **keys})
             choices = list(range(len(layers) - (1 if LOSSES[raw["loss"]].output else 0)))
-        i = draw(st.sampled_from(choices))
+        i = draw(sampled_from(choices))
         layers[i] = {**{k: v for k, v in layers[i].items() if k not in ACTIVATION_KEYS}, **keys}
         raw = {**raw, "name": "near_kink", "layers": layers}
         spec = load_spec(raw)
         params = _drawn_params(draw, spec, lambda ly, k: 1.0)
         n = spec.n_samples
         spec, params, X, Y = _prepared(raw, params, _inputs(draw, spec, n), _targets(draw, spec, n))
-        m, offset = draw(st.integers(0, n - 1)), _offset(draw, -9.0, -5.0)
+        m, offset = draw(integers(0, n - 1)), _offset(draw, -9.0, -5.0)
         shape = spec.layers[i].out_shape
-        unit = tuple(draw(st.integers(0, s - 1)) for s in shape) if image else draw(st.integers(0, shape[0] - 1))
+        unit = tuple(draw(integers(0, s - 1)) for s in shape) if image else draw(integers(0, shape[0] - 1))
         placed = _aim(spec, params, X, i, unit, m, offset)
         at = list(unit) if image else [unit]
         where = f"layers[{i}] z{at} of sample {m} at {offset:.2e}" if placed else "no z placed (inputs all near 0)"
@@ -287,14 +288,14 @@ def pool_tie_networks(conventions=None):
 
     @st.composite
     def build(draw):
-        c, size = draw(st.integers(1, 2)), draw(st.integers(2, 6))
-        k, s = draw(st.sampled_from([(k, s) for k in (2, 3) for s in (1, 2) if k <= size and (size - k) % s == 0]))
+        c, size = draw(integers(1, 2)), draw(integers(2, 6))
+        k, s = draw(sampled_from([(k, s) for k in (2, 3) for s in (1, 2) if k <= size and (size - k) % s == 0]))
         loss, last = _output_layer(draw)
-        raw = {"name": "pool_ties", "input": [c, size, size], "loss": loss, "convention": draw(st.sampled_from(convs)),
-               "layers": [{"type": "conv2d", "filters": draw(st.integers(1, 2)), "kernel": 1,
-                           "activation": draw(st.sampled_from(["relu", "leaky_relu", "linear"]))},
+        raw = {"name": "pool_ties", "input": [c, size, size], "loss": loss, "convention": draw(sampled_from(convs)),
+               "layers": [{"type": "conv2d", "filters": draw(integers(1, 2)), "kernel": 1,
+                           "activation": draw(sampled_from(["relu", "leaky_relu", "linear"]))},
                           {"type": "maxpool2d", "size": k, "stride": s}, {"type": "flatten"}, last],
-               "batch": draw(st.integers(1, 3)), "seed": draw(st.integers(0, 2**16))}
+               "batch": draw(integers(1, 3)), "seed": draw(integers(0, 2**16))}
         spec = load_spec(raw)
         n = spec.n_samples
         params = [{key: np.array(draw(st.lists(rounds, min_size=int(np.prod(shape)), max_size=int(np.prod(shape)))))
@@ -302,7 +303,7 @@ def pool_tie_networks(conventions=None):
                   {}, {}, {key: _scaled(draw, shape, 1.0) for key, shape in spec.param_shapes()[3].items()}]
         X = np.array(draw(st.lists(rounds, min_size=n * c * size * size, max_size=n * c * size * size)))
         X = X.reshape(n, c, size, size)
-        m, (r, q) = draw(st.integers(0, n - 1)), draw(st.sampled_from(
+        m, (r, q) = draw(integers(0, n - 1)), draw(sampled_from(
             [(r, q) for r in range(0, size - k + 1, s) for q in range(0, size - k + 1, s)]))
         X[m, :, r:r + k, q:q + k] = X[m, :, r:r + 1, q:q + 1]  # one window all alike: its maximum is tied
         spec, params, X, Y = _prepared(raw, params, X, _targets(draw, spec, n))
@@ -334,8 +335,8 @@ def tiny_scale_networks(cnn=None, conventions=None):
         n = spec.n_samples
         X = _inputs(draw, spec, n)
         names = [name for name, _, _, _ in spec.param_names()]
-        which = draw(st.sampled_from([*range(len(names)), None]))
-        factor = 10.0 ** -draw(st.floats(20.0, 150.0))
+        which = draw(sampled_from([*range(len(names)), None]))
+        factor = 10.0 ** -draw(floats(20.0, 150.0))
         if which is None:
             X = X * factor
         else:
@@ -343,9 +344,9 @@ def tiny_scale_networks(cnn=None, conventions=None):
             params[i][key] = params[i][key] * factor
         spec, params, X, Y = _prepared(raw, params, X, _targets(draw, spec, n))
         where = f"{'the inputs' if which is None else names[which]} ×{factor:.1e}"
-        if spec.loss in _SQUARED and draw(st.booleans()):
+        if spec.loss in _SQUARED and draw(booleans()):
             a = spec.conv.to_samples(forward(spec, params, X).output)
-            off = 10.0 ** -draw(st.floats(1.0, 15.0))
+            off = 10.0 ** -draw(floats(1.0, 15.0))
             Y = spec.conv.from_samples(a * (1.0 - off))
             where += f", the targets {off:.1e} of the outputs from them"
         return _finished(raw, spec, params, X, Y, f"tiny_scale: {where}")

@@ -12,6 +12,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from ..catalogue import ACTIVATIONS, CONVENTIONS
+from .once import booleans, integers, sampled_from
 from .specs import _choose, _positive
 
 __all__ = ["graph_networks", "graph_specs", "sequence_networks", "sequence_specs"]
@@ -25,9 +26,9 @@ def _hidden(smooth):
 
 
 def _output(draw, max_units):
-    loss = draw(st.sampled_from(sorted(_OUTPUTS)))
+    loss = draw(sampled_from(sorted(_OUTPUTS)))
     act = _OUTPUTS[loss]
-    return loss, {"units": draw(st.integers(ACTIVATIONS[act].min_units, max(2, max_units))), "activation": act}
+    return loss, {"units": draw(integers(ACTIVATIONS[act].min_units, max(2, max_units))), "activation": act}
 
 
 def graph_specs(max_units=4, max_input=4, conventions=None, smooth=False, max_batch=4):
@@ -50,21 +51,21 @@ def graph_specs(max_units=4, max_input=4, conventions=None, smooth=False, max_ba
 
     @st.composite
     def build(draw):
-        units = draw(st.integers(1, max_units))
+        units = draw(integers(1, max_units))
         act = st.sampled_from(acts)
         layers = [{"units": units, "activation": draw(act), "name": "h"}]
-        depth = draw(st.integers(1, 2))
+        depth = draw(integers(1, 2))
         for d in range(depth):
             layers.append({"units": units, "activation": draw(act), "name": f"f{d}"})
-        if draw(st.booleans()):
+        if draw(booleans()):
             layers.append({"type": "add", "inputs": ["h", f"f{depth - 1}"], "name": "r"})
         else:
-            first = draw(st.sampled_from(["input", "h"])) if depth == 1 else "h"
+            first = draw(sampled_from(["input", "h"])) if depth == 1 else "h"
             layers.append({"type": "concat", "inputs": [first, f"f{depth - 1}"], "name": "c"})
         loss, out = _output(draw, max_units)
-        return {"name": "graph", "input": draw(st.integers(1, max_input)), "layers": [*layers, out], "loss": loss,
-                "convention": draw(st.sampled_from(convs)), "batch": draw(st.integers(1, max_batch)),
-                "seed": draw(st.integers(0, 2**16))}
+        return {"name": "graph", "input": draw(integers(1, max_input)), "layers": [*layers, out], "loss": loss,
+                "convention": draw(sampled_from(convs)), "batch": draw(integers(1, max_batch)),
+                "seed": draw(integers(0, 2**16))}
 
     return build()
 
@@ -81,14 +82,14 @@ def sequence_specs(max_steps=3, max_features=3, max_units=4, conventions=None, s
 
     @st.composite
     def build(draw):
-        layers = [{"units": draw(st.integers(1, max_units)), "activation": draw(st.sampled_from(acts))}]
+        layers = [{"units": draw(integers(1, max_units)), "activation": draw(sampled_from(acts))}]
         loss, out = _output(draw, max_units)
-        if draw(st.booleans()):
+        if draw(booleans()):
             layers.append({"type": "flatten"})
-        return {"name": "sequence", "input": {"steps": draw(st.integers(1, max_steps)),
-                                              "features": draw(st.integers(1, max_features))},
-                "layers": [*layers, out], "loss": loss, "convention": draw(st.sampled_from(convs)),
-                "batch": draw(st.integers(1, max_batch)), "seed": draw(st.integers(0, 2**16))}
+        return {"name": "sequence", "input": {"steps": draw(integers(1, max_steps)),
+                                              "features": draw(integers(1, max_features))},
+                "layers": [*layers, out], "loss": loss, "convention": draw(sampled_from(convs)),
+                "batch": draw(integers(1, max_batch)), "seed": draw(integers(0, 2**16))}
 
     return build()
 

@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 from ..catalogue import ACTIVATIONS, BIAS_STYLES, CONVENTIONS, LAYER_KINDS, LOSSES
 from ..spec.parse import load_spec
+from .once import booleans, integers, sampled_from
 from .specs import _choose, _floats, _positive, complete, data_for, params_for
 
 __all__ = ["attention_networks", "embedding_networks", "lstm_networks", "rnn_networks"]
@@ -28,15 +29,15 @@ def attention_networks(max_steps=3, max_heads=2, max_head_size=2, max_batch=3, c
 
     @st.composite
     def build(draw):
-        steps, heads = draw(st.integers(1, max_steps)), draw(st.integers(1, max_heads))
-        width = heads * draw(st.integers(1, max_head_size))
-        loss = draw(st.sampled_from(["cross_entropy", "mse"]))
+        steps, heads = draw(integers(1, max_steps)), draw(integers(1, max_heads))
+        width = heads * draw(integers(1, max_head_size))
+        loss = draw(sampled_from(["cross_entropy", "mse"]))
         out = {"cross_entropy": "softmax", "mse": "linear"}[loss]
         raw = {"name": "random_attention", "input": {"steps": steps, "features": width}, "loss": loss,
-               "layers": [{"type": "attention", "heads": heads, "causal": draw(st.booleans())}, {"type": "flatten"},
-                          {"units": draw(st.integers(2, 3)), "activation": out}],
-               "convention": draw(st.sampled_from(convs)), "batch": draw(st.integers(1, max_batch)),
-               "seed": draw(st.integers(0, 2**16))}
+               "layers": [{"type": "attention", "heads": heads, "causal": draw(booleans())}, {"type": "flatten"},
+                          {"units": draw(integers(2, 3)), "activation": out}],
+               "convention": draw(sampled_from(convs)), "batch": draw(integers(1, max_batch)),
+               "seed": draw(integers(0, 2**16))}
         spec = load_spec(raw)
         params = draw(params_for(spec))
         X, Y = draw(data_for(spec))
@@ -68,20 +69,20 @@ def embedding_networks(max_vocab=6, max_steps=3, max_dim=3, max_batch=5, convent
 
     @st.composite
     def build(draw):
-        steps, vocab = draw(st.integers(1, max_steps)), draw(st.integers(2, max(2, max_vocab)))
-        layers = [{"type": "embedding", "dim": draw(st.integers(1, max_dim))}]
-        if draw(st.booleans()):
-            layers.append({"units": draw(st.integers(1, 3)), "activation": draw(st.sampled_from(acts))})
+        steps, vocab = draw(integers(1, max_steps)), draw(integers(2, max(2, max_vocab)))
+        layers = [{"type": "embedding", "dim": draw(integers(1, max_dim))}]
+        if draw(booleans()):
+            layers.append({"units": draw(integers(1, 3)), "activation": draw(sampled_from(acts))})
         layers.append({"type": "flatten"})
-        if draw(st.booleans()):
-            layers.append({"units": draw(st.integers(1, 4)), "activation": draw(st.sampled_from(acts))})
-        loss = draw(st.sampled_from(sorted(LOSSES)))
-        out = LOSSES[loss].output or draw(st.sampled_from(acts))
-        layers.append({"units": draw(st.integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
+        if draw(booleans()):
+            layers.append({"units": draw(integers(1, 4)), "activation": draw(sampled_from(acts))})
+        loss = draw(sampled_from(sorted(LOSSES)))
+        out = LOSSES[loss].output or draw(sampled_from(acts))
+        layers.append({"units": draw(integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
                        "activation": out})
         raw = {"name": "random_embedding", "input": {"steps": steps, "vocab": vocab}, "layers": layers, "loss": loss,
-               "convention": draw(st.sampled_from(convs)), "bias": draw(st.sampled_from(sorted(BIAS_STYLES))),
-               "batch": draw(st.integers(1, max_batch)), "seed": draw(st.integers(0, 2**16))}
+               "convention": draw(sampled_from(convs)), "bias": draw(sampled_from(sorted(BIAS_STYLES))),
+               "batch": draw(integers(1, max_batch)), "seed": draw(integers(0, 2**16))}
         spec = load_spec(raw)
         params = draw(params_for(spec))
         used = draw(st.lists(st.integers(0, vocab - 1), min_size=1, max_size=vocab, unique=True))
@@ -104,16 +105,16 @@ def rnn_networks(kinds=("rnn", "gru"), max_steps=3, max_features=2, max_units=3,
 
     @st.composite
     def build(draw):
-        kind = draw(st.sampled_from(list(kinds)))
-        layer = {"type": kind, "units": draw(st.integers(1, max_units)), "sequences": draw(st.booleans())}
+        kind = draw(sampled_from(list(kinds)))
+        layer = {"type": kind, "units": draw(integers(1, max_units)), "sequences": draw(booleans())}
         if "activation" in LAYER_KINDS[kind].keys:  # an rnn's activation inside
-            layer["activation"] = draw(st.sampled_from(acts))
-        loss = draw(st.sampled_from(["mse", "cross_entropy"]))
-        out = {"units": draw(st.integers(2, 3)), "activation": LOSSES[loss].output or "linear"}
-        sequence = {"steps": draw(st.integers(1, max_steps)), "features": draw(st.integers(1, max_features))}
+            layer["activation"] = draw(sampled_from(acts))
+        loss = draw(sampled_from(["mse", "cross_entropy"]))
+        out = {"units": draw(integers(2, 3)), "activation": LOSSES[loss].output or "linear"}
+        sequence = {"steps": draw(integers(1, max_steps)), "features": draw(integers(1, max_features))}
         raw = {"name": "random_rnn", "input": sequence, "layers": [layer, out], "loss": loss,
-               "convention": draw(st.sampled_from(list(CONVENTIONS))), "batch": draw(st.integers(1, max_batch)),
-               "seed": draw(st.integers(0, 2**16))}
+               "convention": draw(sampled_from(list(CONVENTIONS))), "batch": draw(integers(1, max_batch)),
+               "seed": draw(integers(0, 2**16))}
         spec = load_spec(raw)
         params = draw(params_for(spec))
         n, k, steps = spec.batch, spec.output, spec.output_shape[:-1]
@@ -148,12 +149,12 @@ def lstm_networks(max_steps=3, max_features=3, max_units=3, max_batch=3, convent
 
     @st.composite
     def build(draw):
-        t, d, n = draw(st.integers(1, max_steps)), draw(st.integers(1, max_features)), draw(st.integers(1, max_batch))
-        lstm = {"type": "lstm", "units": draw(st.integers(1, max_units)), "sequences": draw(st.booleans())}
-        dense = {"units": draw(st.integers(1, 3)), "activation": draw(st.sampled_from(["linear", "tanh"]))}
+        t, d, n = draw(integers(1, max_steps)), draw(integers(1, max_features)), draw(integers(1, max_batch))
+        lstm = {"type": "lstm", "units": draw(integers(1, max_units)), "sequences": draw(booleans())}
+        dense = {"units": draw(integers(1, 3)), "activation": draw(sampled_from(["linear", "tanh"]))}
         raw = {"name": "random_lstm", "input": {"steps": t, "features": d}, "layers": [lstm, dense],
-               "loss": draw(st.sampled_from(["mse", "sse"])), "convention": draw(st.sampled_from(convs)),
-               "bias": draw(st.sampled_from(styles)), "batch": n, "seed": draw(st.integers(0, 2**16))}
+               "loss": draw(sampled_from(["mse", "sse"])), "convention": draw(sampled_from(convs)),
+               "bias": draw(sampled_from(styles)), "batch": n, "seed": draw(integers(0, 2**16))}
         spec = load_spec(raw)
         params = draw(params_for(spec))
         X = draw(hnp.arrays(np.float64, (n, t, d), elements=_floats(-2.0, 2.0)))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["made_once"]
+from hypothesis import strategies as st
+
+__all__ = ["booleans", "floats", "integers", "made_once", "sampled_from"]
 
 #: Strategies kept per maker, at most: a test suite asks for a few dozen distinct ones.
 KEPT = 256
@@ -44,3 +46,9 @@ def made_once(make):
         return out
 
     return strategy
+
+
+#: Hypothesis's own makers, kept per set of arguments: for composites that draw from ranges known only as they
+#: draw (an index below a drawn size), where a strategy cannot be made beforehand.
+booleans, floats, integers, sampled_from = (made_once(make) for make in (st.booleans, st.floats, st.integers,
+                                                                         st.sampled_from))
