@@ -181,7 +181,7 @@ class TensorCheck:
         """Where the numeric value is a second estimate (from growing steps, or with the loss's rounding measured
         along the element's own axis) and the reference agrees with the default steps' one (within the tolerance
         and that estimate's bound): the second estimate alone calls it wrong, on an assumption the default one does
-        not make. Growing steps assume a loss smooth up to 0.4 of the element, and a plateau of the quotients
+        not make. Growing steps assume a loss smooth up to 0.4·max(1, |θ|), and a plateau of the quotients
         there (a saturated network's chords rising from a slope of 0 and levelling off at 1e-23) is a feature of
         the loss, not the slope at θ; a few points along one axis can underestimate the loss's rounding (an LSTM
         with weights ×10, whose loss of 7e-10 moves by rounding only). No finite difference resolves the element."""

@@ -346,7 +346,7 @@ def _grow_undecided(f_batch, theta, f0, a, how, out):
     A function that sums many terms rounds at ε times its size, far above its elements' share: Σx² over 300,000
     elements (3e5) rounds at 7e-11, and its difference quotients at the default steps of 6e-6 at 1e-5, which
     leaves a gradient of 1e-2 undecided at rtol 1e-5; at steps of 1e-2 they are good to 1e-8. Growing steps
-    assume f smooth up to 0.4 of the element (a turn or a kink within them makes its quotients level off at a
+    assume f smooth up to 0.4·max(1, |θ|) (a turn or a kink within them makes its quotients level off at a
     chord's slope), an assumption the default steps do not make, so they only clear an element that the default
     steps leave open: never condemn it. ``how``: as :func:`_refine_undecided` takes it."""
     method, settings, rounding, _ = how

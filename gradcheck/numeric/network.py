@@ -64,7 +64,7 @@ class NumericGradient:
     floors: list = field(default_factory=list)
     #: Per layer, {param: (value, bound)} at the default steps of the elements whose estimate was replaced by a
     #: second one (NaN elsewhere): from growing steps (:func:`grow_elements`), which assume a loss smooth at steps
-    #: up to 0.4 of the element, or with the loss's rounding measured along the element's own axis
+    #: up to 0.4·max(1, |θ|), or with the loss's rounding measured along the element's own axis
     #: (:func:`refine_elements`), which a few points can underestimate; the default one assumes neither.
     replaced: list | None = None
 
