@@ -1,6 +1,7 @@
 """A hypothesis property test of 1,000 small networks through the pytest plugin's ``gradcheck`` fixture, against
 the target of 5 s; beside it, the same examples checked by calling check_network directly (the fixture's own cost
-is the difference).
+is the difference), and as many examples drawn by a test that does nothing (Hypothesis's engine and the strategy's
+draws: the floor no speed of the check removes).
 
 Run from the repository root: ``python benchmarks/bench_property.py [--examples N]``. The fixture row runs a real
 pytest session in a fresh process on a test file written to a temporary folder:
@@ -74,6 +75,21 @@ def direct(examples):
     return count[0], time.perf_counter() - t0
 
 
+def drawing_alone(examples):
+    """(examples drawn, seconds) of the same property test with a body that does nothing: Hypothesis's engine and the
+    strategy's draws, the part of the test no speed of the check removes."""
+    count = [0]
+
+    @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(specs(max_layers=2, max_units=3, max_input=3, smooth=True, options=False))
+    def prop(raw):
+        count[0] += 1
+
+    t0 = time.perf_counter()
+    prop()
+    return count[0], time.perf_counter() - t0
+
+
 def through_fixture(examples):
     """(test duration s, whole pytest process s) of the property test through the fixture, in a fresh pytest."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -101,10 +117,13 @@ def main():
     target = TARGET_S * n / 1000
     call, whole = through_fixture(n)
     ran, seconds = direct(n)
+    drawn, floor = drawing_alone(n)
     rows = [["the plugin's fixture: the test's duration", n, f"{call:.2f}", f"{1e3 * call / n:.2f}", f"{target:g}",
              "yes" if call <= target else "NO"],
             ["the same: the whole pytest process", n, f"{whole:.2f}", f"{1e3 * whole / n:.2f}", "", ""],
-            ["check_network called directly", ran, f"{seconds:.2f}", f"{1e3 * seconds / ran:.2f}", "", ""]]
+            ["check_network called directly", ran, f"{seconds:.2f}", f"{1e3 * seconds / ran:.2f}", "", ""],
+            ["as many drawn, the test doing nothing (the floor)", drawn, f"{floor:.2f}",
+             f"{1e3 * floor / drawn:.2f}", "", ""]]
     print(tabulate(rows, ["property test", "examples", "seconds", "ms per example", "target s", "met"],
                    disable_numparse=True))
 
