@@ -8,12 +8,11 @@ of range). Used by :mod:`gradcheck.strategies`; needs the ``test`` extra (hypoth
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from hypothesis import strategies as st
 
 from ..catalogue import ACTIVATIONS
 from ..catalogue.activations import ACTIVATION_KEYS
+from .once import sampled_from
 
 __all__ = ["activation_keys", "bad_activation_layers"]
 
@@ -21,15 +20,10 @@ __all__ = ["activation_keys", "bad_activation_layers"]
 _GIVEN, _HUNDREDTHS = st.booleans(), st.integers(0, 200)
 
 
-@lru_cache(maxsize=64)
-def _one_of(names):
-    return st.sampled_from(names)
-
-
 def activation_keys(draw, names, smooth=False):
     """{"activation": one of ``names``} and, half the time, values in [0, 2] (hundredths) for its parameters;
     ``smooth``: only values that leave it without kinks (none, when the activation has kinks whatever its values)."""
-    name = draw(_one_of(tuple(names)))
+    name = draw(sampled_from(names))
     out = {"activation": name}
     act = ACTIVATIONS[name]
     if not act.params or not draw(_GIVEN):

@@ -5,8 +5,6 @@ which exports them all. Needs the ``test`` extra (hypothesis).
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -16,7 +14,7 @@ from ..spec.parse import load_spec
 from ..validate import whole_number
 from .activations import activation_keys
 from .losses import classes_for, loss_options, min_outputs
-from .once import made_once
+from .once import floats, integers, made_once, sampled_from
 
 __all__ = ["cnn_specs", "complete", "data_for", "networks", "params_for", "specs"]
 
@@ -46,12 +44,6 @@ def _positive(strategy, **limits):
             whole_number(value, 1)
         except ValueError as e:
             raise ValueError(f"{strategy}: {argument}={value!r}: {e}") from None
-
-
-@lru_cache(maxsize=256)
-def _between(lo, hi):
-    """``st.integers(lo, hi)``, made once per range: making a strategy costs about as much as drawing from it."""
-    return st.integers(lo, hi)
 
 
 @made_once
@@ -104,7 +96,7 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
         layers = [{"units": draw(units_st), **activation_keys(draw, hidden, smooth)} for _ in range(n_hidden)]
         out_act = draw(out_act_st[loss])
         min_out = min(min_outputs(loss, out_act), max_units)  # e.g. a 1-way softmax is constant
-        layers.append({"units": draw(_between(min_out, max_units)), **activation_keys(draw, [out_act], smooth)})
+        layers.append({"units": draw(integers(min_out, max_units)), **activation_keys(draw, [out_act], smooth)})
         return {
             "name": "random", "input": draw(input_st), "layers": layers, "loss": loss,
             "convention": draw(conv_st), "bias": draw(bias_st), "batch": draw(batch_st), "seed": draw(seed_st),
@@ -116,9 +108,8 @@ def specs(max_layers=3, max_units=5, max_input=4, activations=None, losses=None,
 
 # -- params and data ---------------------------------------------------------------------------
 
-@lru_cache(maxsize=64)
 def _floats(lo, hi):
-    return st.floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
+    return floats(lo, hi, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
 
 
 def params_for(spec):
@@ -186,7 +177,6 @@ _ONE_OR_TWO, _ZERO_OR_ONE, _EITHER, _SEED = st.integers(1, 2), st.integers(0, 1)
 _HIDDEN_UNITS = st.integers(1, 4)
 
 
-
 def _window(draw, n, padding):
     """(kernel, stride, padding) whose windows tile ``n`` pixels (a whole number of outputs >= 1)."""
     s = draw(_ONE_OR_TWO)
@@ -194,7 +184,7 @@ def _window(draw, n, padding):
     fits = [k for k in range(1, min(n + 2 * p, 4) + 1) if (n + 2 * p - k) % s == 0 and k > p]
     if not fits:
         return 1, 1, 0
-    return draw(st.sampled_from(fits)), s, p
+    return draw(sampled_from(fits)), s, p
 
 
 @made_once
@@ -237,7 +227,7 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
                                "stride": s, "padding": p, **activation_keys(draw, acts, smooth)})
             size = (size + 2 * p - k) // s + 1
             if extras and draw(_EITHER):
-                groups = draw(st.sampled_from([g for g in range(1, filters + 1) if filters % g == 0]))
+                groups = draw(sampled_from([g for g in range(1, filters + 1) if filters % g == 0]))
                 raw_layers.append(draw(st.sampled_from([
                     {"type": "batchnorm"}, {"type": "batchnorm", "variance": "unbiased"}, {"type": "layernorm"},
                     {"type": "groupnorm", "groups": groups}, {"type": "dropout", "p": 0.5},
@@ -251,7 +241,7 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
             raw_layers.append({"units": draw(_HIDDEN_UNITS), **activation_keys(draw, acts, smooth)})
         loss = draw(loss_st)
         out = LOSSES[loss].output or draw(act_st)
-        raw_layers.append({"units": draw(_between(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
+        raw_layers.append({"units": draw(integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
                            **activation_keys(draw, [out], smooth)})
         return {"name": "random_cnn", "input": [c, n, n], "layers": raw_layers, "loss": loss,
                 "convention": draw(conv_st), "batch": draw(batch_st), "seed": draw(_SEED)}
