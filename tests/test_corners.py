@@ -508,3 +508,39 @@ def test_an_output_error_below_root_tiny_is_seen_by_a_log_loss():
 
     doubled = check_network(net, _changed(spec, 1, "b", lambda g: g * np.array([1.0, 2.0])), symbolic="off")
     assert not doubled.passed and doubled.tensor("b1").verdict("impl")[1] == "wrong"
+
+
+def test_a_weight_that_never_touches_the_layers_rounding_is_resolved():
+    """A conv weight whose input is 2.3e-10 in one sample and 9.2e-217 in the other, under a layernorm over the other
+    sample's two features 1e-5 apart: the layer's rounding, measured by moving all its params at once, is 4e-15 of
+    a loss of 0.9, and bounded the weight's gradient of 1.67e-13 at 6.6e-11 at every step tried; its negation
+    passed. The weight's own steps never change that sample: the losses they subtract are rounded at ε·C, and
+    growing steps bounded by that rounding resolve it. The negation fails; the correct backprop passes."""
+    net, spec = _case("layernorm_rounding_a_weight_never_touches")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W = correct.tensor("W0")
+    at = (1, 0, 1, 1)
+    exact = W.values["backprop"][at]
+    assert 1e-13 < exact < 2e-13
+    assert abs(W.values["numeric"][at] - exact) <= W.bound[at] < 0.5 * abs(exact)
+
+    negated = check_network(net, _changed(spec, 0, "W", lambda g: g * np.where(np.arange(g.size) == 7, -1.0, 1.0)
+                                           .reshape(g.shape)), symbolic="off")
+    assert not negated.passed and negated.tensor("W0").verdict("impl")[at] == "wrong"
+
+
+def test_an_output_weight_below_its_layers_rounding_is_resolved():
+    """A tanh output layer at z = −12 and −5.3 under a quadratic loss of 1.4e-9: the layer's rounding, measured by
+    moving all its params at once (the steeper unit's among them), is 4.2e-21, and it hid the first unit's weight
+    gradient of 5.7e-21; its doubling passed. That weight moves the first unit's share of C only, rounded at
+    ε·C = 3e-25: growing steps bounded by that resolve it to 1e-23. The doubling fails; the correct backprop
+    passes, within the bound of the exact value (mpmath, 60 digits: 5.700656e-21)."""
+    net, spec = _case("output_weight_below_its_layers_rounding")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W = correct.tensor("W4")
+    assert abs(W.values["numeric"][0, 0] - 5.700656330318118e-21) <= W.bound[0, 0] < 1e-2 * 5.7e-21
+
+    doubled = check_network(net, _changed(spec, 4, "W", lambda g: g * np.array([[2.0, 1.0]])), symbolic="off")
+    assert not doubled.passed and doubled.tensor("W4").verdict("impl")[0, 0] == "wrong"

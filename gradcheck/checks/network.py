@@ -20,7 +20,7 @@ from ..judge.compare import TensorCheck
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import network_kinks
 from ..judge.tolerances import tolerance
-from ..numeric.again import confirm_elements, grow_elements, refine_elements
+from ..numeric.again import confirm_elements, grow_alone, grow_elements, refine_elements
 from ..numeric.estimate import plan_sample, resolve_mode
 from ..numeric.kinks import agreeing, bracketed, unresolved
 from ..numeric.methods import lookup
@@ -281,7 +281,8 @@ def _tensors(s, opts):
 def judge_stage(s, opts):
     """Every tensor's verdicts, and the result with its notes and problems. Elements some opinion finds
     inconclusive because the loss's rounding hides them at the default steps get growing steps, and are estimated
-    again with their own rounding at the default and smaller steps (a loss near 0), and are judged again; then
+    again with their own rounding at the default and smaller steps (a loss near 0), and are judged again; those
+    still inconclusive whose own rounding is far below their layer's take growing steps bounded by it; then
     elements found wrong by a difference their bound misses by little have the loss's rounding measured again
     where their steps go (:data:`CLOSE_CALL`), and are judged again; last, elements at which the reference is found
     wrong by a difference whose steps are wider than a feature of the loss are estimated again at smaller steps
@@ -292,6 +293,8 @@ def judge_stage(s, opts):
         undecided, judgeable = _undecided(s.spec, tensors)
         # Both, each keeping what improves the bound.
         if (grow_elements(*data, undecided, done=s.done) | refine_elements(*data, judgeable, done=s.done)):
+            tensors = _tensors(s, opts)
+        if not all(t.settled for t in tensors) and grow_alone(*data, _undecided(s.spec, tensors)[1], done=s.done):
             tensors = _tensors(s, opts)
         if confirm_elements(*data, _close_calls(s.spec, tensors), done=s.done):
             tensors = _tensors(s, opts)

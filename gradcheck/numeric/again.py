@@ -5,6 +5,8 @@
   default steps take growing steps (:func:`~gradcheck.numeric.steps.grow`);
 * **refined** (:func:`refine_elements`): inconclusive elements are estimated again with the rounding measured along
   their own axis, at the default and smaller steps (:func:`~gradcheck.numeric.steps.refine`);
+* **grown alone** (:func:`grow_alone`): elements still inconclusive whose own rounding is far below their
+  layer's take growing steps bounded by their own rounding;
 * **confirmed** (:func:`confirm_elements`): an element found wrong by a difference its bound misses by little has
   the loss's rounding measured again where its steps go, and its bound widened where that is larger;
 * **estimated at smaller steps** (:func:`estimates_at` and :func:`put_estimates`): an element whose slope changes
@@ -22,9 +24,9 @@ import numpy as np
 from . import methods
 from .noise import element_noise
 from .stencils import EPS, default_step, rounding_floor
-from .steps import GROW_LIMIT, afresh, grow, kept_rounding, refine
+from .steps import GROW_LIMIT, SMALLER_STEPS, afresh, grow, kept_rounding, refine
 
-__all__ = ["confirm_elements", "estimates_at", "grow_elements", "put_estimates", "refine_elements"]
+__all__ = ["confirm_elements", "estimates_at", "grow_alone", "grow_elements", "put_estimates", "refine_elements"]
 
 
 def grow_elements(spec, params, X, Y, numeric, elements, done=None):
@@ -44,6 +46,52 @@ def grow_elements(spec, params, X, Y, numeric, elements, done=None):
                                       fmax, s, noise=np.maximum(noise, net.line_miss(i, flat[at]))),
                                   GROW_LIMIT * np.maximum(1.0, np.abs(theta[flat])), f0=net.loss)
         changed |= _replace(numeric, net, i, flat, offsets, (value, bound, step))
+    return changed
+
+
+def grow_alone(spec, params, X, Y, numeric, elements, done=None):
+    """Estimate again, with growing steps (:func:`gradcheck.numeric.steps.grow`) each bounded by the loss's rounding
+    measured along its own axis, the elements ``elements`` (per layer {param: flat indices}) of the
+    :class:`~gradcheck.numeric.network.NumericGradient` ``numeric``, in place, where that gives a smaller bound.
+    True if any estimate changed. ``done``: the :class:`~gradcheck.reference.backprop.ReferencePass` of these
+    params, if made.
+
+    A layer's noise moves every element at once: its ±ulp probe and its line shake every sample and every unit the
+    layer feeds. An element whose steps leave most of that bit-identical subtracts losses whose rounding is far
+    smaller: a conv weight whose input is 2e-10 in one sample and 9e-217 in the other never changes the other
+    sample's layernorm over two features 1e-5 apart, whose rounding set the layer's noise at 1e-11 of C; an output
+    weight never changes the other outputs' terms of a loss of squares. Where its own rounding at the default steps
+    (:func:`~gradcheck.numeric.noise.element_noise`, at least ε·max|C|) is :data:`SMALLER_STEPS` times below the
+    layer's, the element takes growing steps bounded by it; its rounding is measured again where the steps kept
+    go, and its bound widened by what that adds."""
+    method = methods.lookup(numeric.method)
+    changed = False
+    for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
+        theta = net.theta(i)
+        h = default_step(theta[flat], method)
+        own = element_noise(stencil, h)
+        with np.errstate(invalid="ignore"):
+            alone = np.flatnonzero(SMALLER_STEPS * np.maximum(own, EPS * abs(net.loss)) < numeric.noises[i])
+        if not len(alone):
+            continue
+        picked = flat[alone]
+
+        def part(at, s, o, alone=alone, stencil=stencil):
+            return stencil(alone[at], s, o)
+
+        value, bound, step = grow(part, h[alone], method,
+                                  lambda fmax, s, at, own=own[alone]: rounding_floor(fmax, s, noise=own[at]),
+                                  GROW_LIMIT * np.maximum(1.0, np.abs(theta[picked])), f0=net.loss)
+        kept = np.isfinite(bound)
+        if kept.any():  # its rounding where the kept steps go, beside the one assumed at the default steps
+            at = np.flatnonzero(kept)
+            there = element_noise(lambda sel, s, o, at=at: part(at[sel], s, o), step[at])
+            fmax = abs(net.loss)
+            with np.errstate(invalid="ignore"):
+                more = kept_rounding(method, _floor, fmax, step[at], there) - kept_rounding(
+                    method, _floor, fmax, step[at], own[alone][at])
+            bound[at] += np.where(np.isfinite(more), np.maximum(more, 0.0), np.inf)
+        changed |= _replace(numeric, net, i, picked, offsets, (value, bound, step))
     return changed
 
 
