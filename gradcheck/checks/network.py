@@ -294,7 +294,8 @@ def judge_stage(s, opts):
         # Both, each keeping what improves the bound.
         if (grow_elements(*data, undecided, done=s.done) | refine_elements(*data, judgeable, done=s.done)):
             tensors = _tensors(s, opts)
-        if not all(t.settled for t in tensors) and grow_alone(*data, _undecided(s.spec, tensors)[1], done=s.done):
+        alone = not all(t.settled for t in tensors) and _undecided(s.spec, tensors)[1]
+        if alone and grow_alone(*data, alone, s.reference, done=s.done):
             tensors = _tensors(s, opts)
         if confirm_elements(*data, _close_calls(s.spec, tensors), done=s.done):
             tensors = _tensors(s, opts)

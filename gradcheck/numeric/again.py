@@ -49,21 +49,27 @@ def grow_elements(spec, params, X, Y, numeric, elements, done=None):
     return changed
 
 
-def grow_alone(spec, params, X, Y, numeric, elements, done=None):
+def grow_alone(spec, params, X, Y, numeric, elements, reference, done=None):
     """Estimate again, with growing steps (:func:`gradcheck.numeric.steps.grow`) each bounded by the loss's rounding
     measured along its own axis, the elements ``elements`` (per layer {param: flat indices}) of the
-    :class:`~gradcheck.numeric.network.NumericGradient` ``numeric``, in place, where that gives a smaller bound.
-    True if any estimate changed. ``done``: the :class:`~gradcheck.reference.backprop.ReferencePass` of these
-    params, if made.
+    :class:`~gradcheck.numeric.network.NumericGradient` ``numeric``, in place, where that gives a smaller bound that
+    ``reference`` (per layer {param: gradient}, the reference backprop's) lies within. True if any estimate changed.
+    ``done``: the :class:`~gradcheck.reference.backprop.ReferencePass` of these params, if made.
 
     A layer's noise moves every element at once: its ±ulp probe and its line shake every sample and every unit the
     layer feeds. An element whose steps leave most of that bit-identical subtracts losses whose rounding is far
     smaller: a conv weight whose input is 2e-10 in one sample and 9e-217 in the other never changes the other
-    sample's layernorm over two features 1e-5 apart, whose rounding set the layer's noise at 1e-11 of C; an output
-    weight never changes the other outputs' terms of a loss of squares. Where its own rounding at the default steps
-    (:func:`~gradcheck.numeric.noise.element_noise`, at least ε·max|C|) is :data:`SMALLER_STEPS` times below the
-    layer's, the element takes growing steps bounded by it; its rounding is measured again where the steps kept
-    go, and its bound widened by what that adds."""
+    sample's layernorm over two features 1e-5 apart, whose rounding set the layer's noise at twenty times ε·C; an
+    output weight never changes the other outputs' terms of a loss of squares. Where its own rounding at the default
+    steps (:func:`~gradcheck.numeric.noise.element_noise`, at least ε·max|C|) is :data:`SMALLER_STEPS` times below
+    the layer's, the element takes growing steps bounded by it; its rounding is measured again where the steps kept
+    go, and its bound widened by what that adds.
+
+    Eight points along one axis can miss a rounding that climbs by nearly whole ulps a point (a saturated gate's
+    output moving C in steps far above C's own ulps: an LSTM weight's grown estimate came out bounded at 5e-29 for
+    a gradient of 1.06e-20 that it missed by 1e-25), so a grown estimate is kept only where the reference lies
+    within its bound. Taken once, never retried, an estimate that agrees is evidence of its own; where the reference
+    is wrong the element stays as it was, inconclusive."""
     method = methods.lookup(numeric.method)
     changed = False
     for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
@@ -91,6 +97,9 @@ def grow_alone(spec, params, X, Y, numeric, elements, done=None):
                 more = kept_rounding(method, _floor, fmax, step[at], there) - kept_rounding(
                     method, _floor, fmax, step[at], own[alone][at])
             bound[at] += np.where(np.isfinite(more), np.maximum(more, 0.0), np.inf)
+        ref = np.concatenate([np.asarray(reference[i][key], float).ravel() for key in net.keys(i)])[picked]
+        with np.errstate(invalid="ignore"):
+            bound[~(np.abs(value - ref) <= bound)] = np.inf  # the reference outside: not kept
         changed |= _replace(numeric, net, i, picked, offsets, (value, bound, step))
     return changed
 
