@@ -534,7 +534,7 @@ def test_an_output_weight_below_its_layers_rounding_is_resolved():
     """A tanh output layer at z = −12 and −5.3 under a quadratic loss of 1.4e-9: the layer's rounding, measured by
     moving all its params at once (the steeper unit's among them), is 4.2e-21, and it hid the first unit's weight
     gradient of 5.7e-21; its doubling passed. That weight moves the first unit's share of C only, rounded at
-    ε·C = 3e-25: growing steps bounded by that resolve it to 1e-23. The doubling fails; the correct backprop
+    ε·C = 3e-25: growing steps bounded by that resolve it to 2.4e-23. The doubling fails; the correct backprop
     passes, within the bound of the exact value (mpmath, 60 digits: 5.700656e-21)."""
     net, spec = _case("output_weight_below_its_layers_rounding")
     correct = check_network(net, symbolic="off")

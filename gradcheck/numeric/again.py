@@ -67,7 +67,7 @@ def grow_alone(spec, params, X, Y, numeric, elements, reference, done=None):
 
     Eight points along one axis can miss a rounding that climbs by nearly whole ulps a point (a saturated gate's
     output moving C in steps far above C's own ulps: an LSTM weight's grown estimate came out bounded at 5e-29 for
-    a gradient of 1.06e-20 that it missed by 1e-25), so a grown estimate is kept only where the reference lies
+    a gradient of 1.06e-20 that it missed by 4.7e-24), so a grown estimate is kept only where the reference lies
     within its bound. Taken once, never retried, an estimate that agrees is evidence of its own; where the reference
     is wrong the element stays as it was, inconclusive."""
     method = methods.lookup(numeric.method)
