@@ -458,3 +458,18 @@ def test_both_sides_one_sided_slopes_where_every_step_crosses_a_point_both_ways_
     for change in (lambda g: 2 * g, lambda g: -g):
         passed, verdict = _slipped(net, grads, *element, change)
         assert not passed and verdict in ("wrong", "suspicious")
+
+
+def test_a_kink_whose_sides_agree_is_bounded_at_the_refined_level_whose_change_and_rounding_are_least():
+    """An elu rnn whose state sits at z = 0 exactly, where elu's second derivative jumps, at every step: b0[1]'s
+    steps cross it both ways, and its one-sided slopes agree. Refined tenfold twice, the finest level's rounding
+    (6.4e-8) is above the gradient (-3.6393e-8); its sides were bounded by it (7.1e-8), and a doubled gradient was
+    inconclusive. The first refinement's sides, bounded by their change from the first level and their rounding
+    there (6.4e-9), hold the gradient: the correct backprop passes, a doubled or negated gradient fails."""
+    element = ("b0", 0, "b", (1,))
+    net, grads, _, value, bound, ref = _saved_element("rnn_elu_at_zero_whose_finest_level_rounds_above_its_gradient",
+                                                      *element)
+    assert abs(value - ref) <= bound < 0.3 * abs(ref)
+    for change in (lambda g: 2 * g, lambda g: -g):
+        passed, verdict = _slipped(net, grads, *element, change)
+        assert not passed and verdict in ("wrong", "suspicious")

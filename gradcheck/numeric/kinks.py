@@ -210,6 +210,9 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     both = _both_sides(first.crossed) if states else np.ones(p, dtype=bool)  # crossed on either side at some level
     rtol, levels = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
     smallest_tried = np.zeros(p, dtype=bool)  # with kink states
+    # Per element, the refined level whose sides' change from the level before, with its rounding, is the least: the
+    # sides' estimate there and that bound (see below, where the sides agree).
+    paired, pair_bound = np.full(p, np.nan), np.full(p, np.inf)
     bend = None if states else first.bend()  # without: at each element's last level (see Stencil.bend)
     for _ in range(levels):
         step = h[active] / FACTOR
@@ -249,6 +252,11 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         state[active[done]] = SMOOTH
         rest, active = ~done, active[~done]
         cur = np.stack([s.plus, s.plus_bound, s.minus, s.minus_bound])[:, rest]
+        with np.errstate(invalid="ignore"):
+            change = (np.abs(cur[0] - cur[2]) / 2 + np.maximum(np.abs(cur[0] - prev[0, active]),
+                                                               np.abs(cur[2] - prev[2, active])) + s.floor[rest])
+            less = change < pair_bound[active]
+        paired[active[less]], pair_bound[active[less]] = ((cur[0] + cur[2]) / 2)[less], change[less]
         same = steady(prev[:, active], cur)
         if crossed is not None:  # a side crossing at 2h but not at h has its kink between them, not at θ
             both[active] |= _both_sides(crossed)[rest]
@@ -275,15 +283,17 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     bound[agree] = (np.abs(first.plus - first.minus) / 2
                     + np.where(refined, np.minimum(moved, np.maximum(first.plus_bound, first.minus_bound)),
                                np.maximum(first.plus_bound, first.minus_bound)))[agree]
-    # The finest level's sides, bounded by their last change: their error, O(s²) on each side, falls a hundredfold
-    # a level, so the change from the level before bounds it, far below the first level's where the loss curves
-    # within the first steps (an elu at 0 under weights of 1e3: the first level's sides 12% off, the finest 1e-4).
+    # A refined level's sides, bounded by their change from the level before: their error, O(s²) on each side, falls
+    # a hundredfold a level, so that change bounds it, far below the first level's where the loss curves within the
+    # first steps (an elu at 0 under weights of 1e3: the first level's sides 12% off, the finest 1e-4). The level
+    # where that bound, with its rounding, is the least: the rounding grows tenfold a level, and at the finest one
+    # may be far above the change it adds to (an elu at 0 in an rnn with weights ×3: a gradient of 3.6e-8, the
+    # sides 1.3e-10 apart at the first level, the finest level's rounding 6.4e-8, the first refinement's 6.4e-9).
     # Kept where that bound is the smaller.
     with np.errstate(invalid="ignore"):
         last_change = np.maximum(np.abs(prev[0] - before[0]), np.abs(prev[2] - before[2])) + floor
-        fine_bound = np.abs(prev[0] - prev[2]) / 2 + last_change
-        finer = agree & refined & (fine_bound < bound)
-    numeric[finer], bound[finer] = ((prev[0] + prev[2]) / 2)[finer], fine_bound[finer]
+        finer = agree & refined & (pair_bound < bound)
+    numeric[finer], bound[finer] = paired[finer], pair_bound[finer]
     state[agree] = SMOOTH
     kink = at_theta & apart
     # Each side's slope from the finest level where its bound, the sides' last change, is the smaller (the loss
