@@ -288,7 +288,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     # first steps (an elu at 0 under weights of 1e3: the first level's sides 12% off, the finest 1e-4). The level
     # where that bound, with its rounding, is the least: the rounding grows tenfold a level, and at the finest one
     # may be far above the change it adds to (an elu at 0 in an rnn with weights ×3: a gradient of 3.6e-8, the
-    # sides 1.3e-10 apart at the first level, the finest level's rounding 6.4e-8, the first refinement's 6.4e-9).
+    # finest level's rounding 6.4e-8, the first refinement's 6.4e-9).
     # Kept where that bound is the smaller.
     with np.errstate(invalid="ignore"):
         last_change = np.maximum(np.abs(prev[0] - before[0]), np.abs(prev[2] - before[2])) + floor
