@@ -60,12 +60,14 @@ class NumericGradient:
     #: Per layer, None or {param: :class:`~gradcheck.numeric.kinks.Sides`}: one-sided derivatives at kinks.
     sides: list | None = None
     #: Per layer, the part of :attr:`noises` measured at θ itself (the ±ulp probe and the first-order model): a
-    #: floor under any element's rounding however small its steps.
+    #: floor under any element's rounding at its default or smaller steps (growing steps bounded by the element's
+    #: own rounding, :func:`~gradcheck.numeric.again.grow_alone`, are kept only where the reference agrees).
     floors: list = field(default_factory=list)
     #: Per layer, {param: (value, bound)} at the default steps of the elements whose estimate was replaced by a
     #: second one (NaN elsewhere): from growing steps (:func:`grow_elements`), which assume a loss smooth at steps
     #: up to 0.4·max(1, |θ|), or with the loss's rounding measured along the element's own axis
-    #: (:func:`refine_elements`), which a few points can underestimate; the default one assumes neither.
+    #: (:func:`refine_elements`), which a few points can underestimate, or both (:func:`grow_alone`); the default
+    #: one assumes neither.
     replaced: list | None = None
 
     def at_default_steps(self, layer, key):
