@@ -97,7 +97,7 @@ def grow_alone(spec, params, X, Y, numeric, elements, reference, done=None):
                 more = kept_rounding(method, _floor, fmax, step[at], there) - kept_rounding(
                     method, _floor, fmax, step[at], own[alone][at])
             bound[at] += np.where(np.isfinite(more), np.maximum(more, 0.0), np.inf)
-        ref = np.concatenate([np.asarray(reference[i][key], float).ravel() for key in net.keys(i)])[picked]
+        ref = _flat(reference, net, i, picked)
         with np.errstate(invalid="ignore"):
             bound[~(np.abs(value - ref) <= bound)] = np.inf  # the reference outside: not kept
         changed |= _replace(numeric, net, i, picked, offsets, (value, bound, step))
@@ -121,8 +121,7 @@ def refine_elements(spec, params, X, Y, numeric, elements, done=None):
     method = methods.lookup(numeric.method)
     changed = False
     for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
-        kept = tuple(np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
-                     for part in (numeric.grads, numeric.bounds, numeric.steps))
+        kept = tuple(_flat(part, net, i, flat) for part in (numeric.grads, numeric.bounds, numeric.steps))
         if refine(stencil,
                   default_step(net.theta(i)[flat], method), method,
                   _floor, (_at_theta(numeric, net, i), numeric.noises[i], None),
@@ -148,8 +147,7 @@ def confirm_elements(spec, params, X, Y, numeric, elements, done=None):
     method = methods.lookup(numeric.method)
     changed = False
     for net, i, flat, offsets, stencil in _picked(spec, params, X, Y, elements, done):
-        step, bound = (np.concatenate([part[i][key].ravel() for key in net.keys(i)])[flat]
-                       for part in (numeric.steps, numeric.bounds))
+        step, bound = (_flat(part, net, i, flat) for part in (numeric.steps, numeric.bounds))
         noise = element_noise(stencil, step)
         rounding = kept_rounding(method, _floor, abs(net.loss), step, noise)
         with np.errstate(invalid="ignore"):
@@ -176,7 +174,7 @@ def estimates_at(spec, params, X, Y, numeric, elements, scale, done=None):
     for net, i, flat, _, stencil in _picked(spec, params, X, Y, picked, done):
         keys = net.keys(i)
         where = [p for key in keys for p, (layer, k, _) in enumerate(elements) if layer == i and k == key]
-        h = np.concatenate([numeric.steps[i][key].ravel() for key in keys])[flat] * scale
+        h = _flat(numeric.steps, net, i, flat) * scale
         value[where], bound[where], step[where], _ = afresh(stencil, h, method, _floor, _at_theta(numeric, net, i),
                                                             net.loss)
     return value, bound, step
@@ -201,6 +199,12 @@ def _at_theta(numeric, net, i):
     """The loss's rounding at θ itself for layer i's elements: its ε·|C| and what the first estimate measured
     there, a floor under every element's own."""
     return max(numeric.floors[i], EPS * abs(net.loss))
+
+
+def _flat(part, net, i, flat):
+    """Layer i's values of ``part`` (per layer {param: array}: gradients, bounds or steps) at the elements ``flat``
+    of its θ (its params flattened in order)."""
+    return np.concatenate([np.asarray(part[i][key], float).ravel() for key in net.keys(i)])[flat]
 
 
 def _picked(spec, params, X, Y, elements, done):
