@@ -12,12 +12,9 @@ from hypothesis import strategies as st
 
 from ..catalogue import ACTIVATIONS
 from ..catalogue.activations import ACTIVATION_KEYS
-from .once import sampled_from
+from .once import booleans, integers, sampled_from
 
 __all__ = ["activation_keys", "bad_activation_layers"]
-
-
-_GIVEN, _HUNDREDTHS = st.booleans(), st.integers(0, 200)
 
 
 def activation_keys(draw, names, smooth=False):
@@ -26,9 +23,9 @@ def activation_keys(draw, names, smooth=False):
     name = draw(sampled_from(names))
     out = {"activation": name}
     act = ACTIVATIONS[name]
-    if not act.params or not draw(_GIVEN):
+    if not act.params or not draw(booleans()):
         return out
-    values = {k: draw(_HUNDREDTHS) / 100 for k in act.settings}
+    values = {k: draw(integers(0, 200)) / 100 for k in act.settings}
     if smooth and act.configured(**values).kinks:
         return out
     return {**out, **values}

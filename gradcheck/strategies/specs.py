@@ -14,7 +14,7 @@ from ..spec.parse import load_spec
 from ..validate import whole_number
 from .activations import activation_keys
 from .losses import classes_for, loss_options, min_outputs
-from .once import floats, integers, made_once, sampled_from
+from .once import booleans, floats, integers, made_once, sampled_from
 
 __all__ = ["cnn_specs", "complete", "data_for", "networks", "params_for", "specs"]
 
@@ -173,14 +173,10 @@ def complete(raw, params, X, Y, **data):
 
 # -- convolutional networks --------------------------------------------------------------------
 
-_ONE_OR_TWO, _ZERO_OR_ONE, _EITHER, _SEED = st.integers(1, 2), st.integers(0, 1), st.booleans(), st.integers(0, 2**16)
-_HIDDEN_UNITS = st.integers(1, 4)
-
-
 def _window(draw, n, padding):
     """(kernel, stride, padding) whose windows tile ``n`` pixels (a whole number of outputs >= 1)."""
-    s = draw(_ONE_OR_TWO)
-    p = draw(_ZERO_OR_ONE) if padding else 0
+    s = draw(integers(1, 2))
+    p = draw(integers(0, 1)) if padding else 0
     fits = [k for k in range(1, min(n + 2 * p, 4) + 1) if (n + 2 * p - k) % s == 0 and k > p]
     if not fits:
         return 1, 1, 0
@@ -220,30 +216,30 @@ def cnn_specs(max_channels=2, max_size=6, max_filters=3, max_batch=3, convention
         c, n = draw(channels_st), draw(size_st)
         raw_layers = []
         size = n
-        for _ in range(draw(_ONE_OR_TWO)):
+        for _ in range(draw(integers(1, 2))):
             k, s, p = _window(draw, size, padding=True)
             filters = draw(filters_st)
             raw_layers.append({"type": "conv2d", "filters": filters, "kernel": k,
                                "stride": s, "padding": p, **activation_keys(draw, acts, smooth)})
             size = (size + 2 * p - k) // s + 1
-            if extras and draw(_EITHER):
+            if extras and draw(booleans()):
                 groups = draw(sampled_from([g for g in range(1, filters + 1) if filters % g == 0]))
                 raw_layers.append(draw(st.sampled_from([
                     {"type": "batchnorm"}, {"type": "batchnorm", "variance": "unbiased"}, {"type": "layernorm"},
                     {"type": "groupnorm", "groups": groups}, {"type": "dropout", "p": 0.5},
                     {"type": "activation", **activation_keys(draw, acts, smooth)}])))
-            if size > 1 and draw(_EITHER):
+            if size > 1 and draw(booleans()):
                 k, s, _ = _window(draw, size, padding=False)
                 raw_layers.append({"type": draw(pool_st), "size": k, "stride": s})
                 size = (size - k) // s + 1
         raw_layers.append({"type": "flatten"})
-        if draw(_EITHER):
-            raw_layers.append({"units": draw(_HIDDEN_UNITS), **activation_keys(draw, acts, smooth)})
+        if draw(booleans()):
+            raw_layers.append({"units": draw(integers(1, 4)), **activation_keys(draw, acts, smooth)})
         loss = draw(loss_st)
         out = LOSSES[loss].output or draw(act_st)
         raw_layers.append({"units": draw(integers(max(2, ACTIVATIONS[out].min_units) if out else 1, 3)),
                            **activation_keys(draw, [out], smooth)})
         return {"name": "random_cnn", "input": [c, n, n], "layers": raw_layers, "loss": loss,
-                "convention": draw(conv_st), "batch": draw(batch_st), "seed": draw(_SEED)}
+                "convention": draw(conv_st), "batch": draw(batch_st), "seed": draw(integers(0, 2**16))}
 
     return build()
