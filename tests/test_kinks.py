@@ -16,6 +16,7 @@ from oracles import case
 
 from gradcheck import check_network, load_spec
 from gradcheck.checks.function import check_function, check_layer
+from gradcheck.defaults import MARGIN
 from gradcheck.reference.backprop import backprop
 
 FEW = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -473,3 +474,21 @@ def test_a_kink_whose_sides_agree_is_bounded_at_the_refined_level_whose_change_a
     for change in (lambda g: 2 * g, lambda g: -g):
         passed, verdict = _slipped(net, grads, *element, change)
         assert not passed and verdict in ("wrong", "suspicious")
+
+
+def test_a_kink_s_sides_come_from_the_finest_level_where_the_first_steps_cross_other_kinks_near_theta():
+    """A relu unit over two steps whose z is -2.2e-124 in one sample's first step (a kink at 0 exactly for W0[0, 0])
+    and within 1e-8 to 6e-7 of 0 in the others: every first step of W0[0, 0] crosses all of them, and its first
+    one-sided slopes, -0.21 and 0.33, each bounded by 0.0016, are no slopes at 0. Refined four times, the steps
+    cross the kink at 0 alone, and the sides held still over the last two refinements: a kink at θ. Its interval was
+    the first level's, and a negated gradient (-0.1914) passed as a value at the kink. The finest level's sides,
+    0.1646 and 0.1914, bounded by their last change, make it: the reference's value (its left slope) is a kink value,
+    a negated one or a doubled one fails."""
+    element = ("W0", 0, "W", (0, 0))
+    net, grads, verdict, value, bound, ref = _saved_element("relu_at_zero_beside_relu_units_within_its_first_steps",
+                                                            *element)
+    assert verdict == "kink"
+    low, high = value - MARGIN * bound, value + MARGIN * bound
+    assert low <= ref <= high and 0 < low and high < 0.3
+    for change in (lambda g: -g, lambda g: 2 * g):
+        assert _slipped(net, grads, *element, change) == (False, "wrong")

@@ -272,37 +272,45 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     first_sides = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
     pending = state == UNRESOLVED
     at_theta = pending & ((run >= 2) | ~refined | ((run >= 1) & steady(first_sides, prev)))
+    # The first level's sides are the slopes at θ only where the finest level's agree with them. Where they do not,
+    # the first steps crossed kinks near θ besides the one at θ (a relu unit 1e-7 from 0 in another sample, one at
+    # 1e-124 in this one: its first sides -0.21 and 0.33, each bounded by 0.0016, its finest 0.165 and 0.191), and
+    # the finest level's sides, bounded by their last change, stand.
+    held = ~refined | steady(first_sides, prev)
+    sides = np.where(held, first_sides, prev)
     with np.errstate(invalid="ignore"):
-        apart = np.abs(first.plus - first.minus) > first.plus_bound + first.minus_bound
+        apart = np.abs(sides[0] - sides[2]) > sides[1] + sides[3]
+        last_change = np.maximum(np.abs(prev[0] - before[0]), np.abs(prev[2] - before[2])) + floor
     agree = at_theta & ~apart
-    numeric[agree] = (first.plus[agree] + first.minus[agree]) / 2
+    numeric[agree] = ((sides[0] + sides[2]) / 2)[agree]
     # Each side's bound is its first-order term (|D(h) − D(2h)|), far above the error of its extrapolated value
     # where f is differentiable at θ but a higher derivative jumps (elu with α = 1 at 0): once refined, how far
     # the extrapolated sides moved from the first level to the last, plus the rounding, bounds it.
     moved = np.maximum(np.abs(first.plus - prev[0]), np.abs(first.minus - prev[2])) + floor
-    bound[agree] = (np.abs(first.plus - first.minus) / 2
-                    + np.where(refined, np.minimum(moved, np.maximum(first.plus_bound, first.minus_bound)),
-                               np.maximum(first.plus_bound, first.minus_bound)))[agree]
+    first_bound = np.maximum(first.plus_bound, first.minus_bound)
+    bound[agree] = (np.abs(sides[0] - sides[2]) / 2
+                    + np.where(held, np.where(refined, np.minimum(moved, first_bound), first_bound),
+                               last_change))[agree]
     # A refined level's sides, bounded by their change from the level before: their error, O(s²) on each side, falls
     # a hundredfold a level, so that change bounds it, far below the first level's where the loss curves within the
     # first steps (an elu at 0 under weights of 1e3: the first level's sides 12% off, the finest 1e-4). The level
     # where that bound, with its rounding, is the least: the rounding grows tenfold a level, and at the finest one
     # may be far above the change it adds to (an elu at 0 in an rnn with weights ×3: a gradient of 3.6e-8, the
     # finest level's rounding 6.4e-8, the first refinement's 6.4e-9).
-    # Kept where that bound is the smaller.
+    # Kept where that bound is the smaller, and the first level's sides are the finest's (else a level between them
+    # may be as far off as the first).
     with np.errstate(invalid="ignore"):
-        last_change = np.maximum(np.abs(prev[0] - before[0]), np.abs(prev[2] - before[2])) + floor
-        finer = agree & refined & (pair_bound < bound)
+        finer = agree & refined & held & (pair_bound < bound)
     numeric[finer], bound[finer] = paired[finer], pair_bound[finer]
     state[agree] = SMOOTH
     kink = at_theta & apart
     # Each side's slope from the finest level where its bound, the sides' last change, is the smaller (the loss
     # curving on one side within the first steps: a leaky relu at 0 whose left slope is 96656 at every step below
     # 1e-7 and 6931 at 1e-4, so that the first level's bound let a negated right slope of −966.56 pass as a kink).
-    side_bound = np.maximum(first.plus_bound, first.minus_bound)
+    side_bound = np.where(held, first_bound, last_change)
     with np.errstate(invalid="ignore"):
-        finer = kink & refined & (last_change < side_bound)
-    minus[kink], plus[kink] = first.minus[kink], first.plus[kink]
+        finer = kink & refined & held & (last_change < side_bound)
+    minus[kink], plus[kink] = sides[2][kink], sides[0][kink]
     minus[finer], plus[finer], side_bound[finer] = prev[2][finer], prev[0][finer], last_change[finer]
     widen = MARGIN * side_bound
     numeric[kink], bound[kink] = interval(np.minimum(minus, plus)[kink], np.maximum(minus, plus)[kink], widen[kink])
