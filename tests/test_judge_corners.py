@@ -952,6 +952,26 @@ def test_an_estimate_first_kept_at_the_last_level_is_confirmed_by_finer_ones_bef
     assert not wrong.passed and wrong.tensor("W3").verdict("impl")[0, 0] in ("wrong", "suspicious"), str(wrong)
 
 
+def test_an_estimate_kept_past_the_levels_cap_is_confirmed_by_a_finer_level_before_it_stands():
+    """The same network with another output weight: W0[1, 3]'s steps halve 31 times before an estimate is kept, and
+    the next level's, 32 halvings down, extrapolates to 1.70602e11 with a bound of 1.3e7, its two extrapolations
+    agreeing by chance, each about 4e7 off the exact 1.705547e11 (60-digit mpmath agrees with the reference). It was
+    the last level any element took, so nothing finer contradicted it, and the correct backprop failed. An element
+    with an estimate now goes on past the cap until a finer level confirms it: the bound holds the exact value and
+    is within 1e-8 of it, and a slip of 1e-4 fails."""
+    net = case("weights_of_1e-12_under_inputs_of_1e12_resolved_past_the_levels_cap")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W0 = correct.tensor("W0")
+    exact = 170554663233.32605  # mpmath, 60 digits, step 1e-25
+    assert abs(W0.values["backprop"][1, 3] - exact) < 1e-10 * exact
+    assert abs(W0.values["numeric"][1, 3] - exact) <= W0.bound[1, 3] < 1e-8 * exact
+    spec = load_spec(net)
+    wrong = check_network(net, slipped(spec, 0, "W", lambda g: g.__setitem__((1, 3), 1.0001 * g[1, 3])),
+                          symbolic="off")
+    assert not wrong.passed and wrong.tensor("W0").verdict("impl")[1, 3] == "suspicious", str(wrong)
+
+
 def test_a_turn_of_the_slope_narrower_than_the_steps_is_not_taken_for_the_slope():
     """A softmax classifier with tied weights and inputs of 1e12: each weight turns the softmax within a width of
     1e-12 and the loss is linear on either side, so at the default steps the central quotients are the mean of

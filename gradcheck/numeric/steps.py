@@ -55,8 +55,14 @@ GROW_LIMIT = 0.4
 ONE_SIDED_ROUNDING = 5.0
 #: Growth ends for an element once the rounding part of its bound is below this fraction of its value.
 GROW_RTOL = 1e-6
-#: Halvings after the first stencil, at most (h/2^30 is below any step that rounding leaves useful).
+#: Halvings after the first stencil after which an element without an estimate stops (h/2^30 is below any step that
+#: rounding leaves useful where the loss moves at the scale of θ), unless its quotient's rounding is still below
+#: :data:`FINER_ROUNDING` of it: the loss moves at a far smaller scale (weights of 1e-12 under inputs of 1e12 turn it
+#: within steps of 1e-13, 2^-36 of the default ones), and it goes on, up to :data:`LAST_LEVEL`.
 MAX_LEVELS = 30
+FINER_ROUNDING = 1e-8
+#: The last level any element takes. An estimate kept at it, which no finer level confirmed, is not kept.
+LAST_LEVEL = 60
 #: Halvings after which a step that still crosses a kink stops: the kink is within h/2^16 of θ, and whether it is
 #: at θ is :mod:`gradcheck.numeric.kinks`'s question.
 KINK_LEVELS = 16
@@ -334,14 +340,16 @@ def resolve(stencil, h, method, floor, f0=None):
     step, stale = h.copy(), np.zeros(len(h), dtype=int)
     done = np.zeros(len(h), dtype=bool)
     todo = slice(None)  # every element at the first level (views, not copies); then the indices of those left
-    # Past MAX_LEVELS only elements with an estimate go on, for at most PATIENCE levels: one first kept at the last
-    # level (its steps halved 30 times to reach the regime) is otherwise never confirmed nor contradicted by a
-    # finer one, and a ratio in range by chance would stand with a bound that misses its truncation.
+    # An element with an estimate goes on until a finer level confirms it or its bound stops shrinking, past
+    # MAX_LEVELS too: one first kept at the last level is otherwise never confirmed nor contradicted by a finer one,
+    # and a ratio in range by chance would stand with a bound that misses its truncation (weights of 1e-12 under
+    # inputs of 1e12, resolved 32 halvings down: the extrapolations at 1.7e-13 and 8.6e-14 agreed within 1e7, their
+    # errors both 4e7, the next level's 3.6e6).
     # An estimate from the first levels in the regime after levels outside it is not enough by itself: steps just
     # narrower than a feature of the loss (a softmax turning within 1e-11 of θ) can fall in the asymptotic ratio
     # by chance, their extrapolation 0.5% off with a bound of 0.04%; the next finer level confirms or contradicts.
     was_resolved = np.zeros(len(h), dtype=bool)
-    for level in range(MAX_LEVELS + 1 + PATIENCE):
+    for level in range(LAST_LEVEL + 1):
         if level:
             s = lv.step[todo] / 2
             g, r, x, *bend = _level(stencil, todo, s, fmax, floor, f0)
@@ -351,11 +359,17 @@ def resolve(stencil, h, method, floor, f0=None):
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value))) & (was_resolved[todo] | (level == 0))
         was_resolved[todo] = now
         at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
+        with np.errstate(invalid="ignore"):
+            lost = ~np.isfinite(bound[todo]) & ~(lv.rc[todo] < FINER_ROUNDING * np.abs(lv.gc[todo]))
         done[todo] = (enough | (stale[todo] >= PATIENCE) | ~np.isfinite(lv.gc[todo]) | at_kink
-                      | ((level >= MAX_LEVELS) & ~np.isfinite(bound[todo])))
-        todo = index[~done]
+                      | ((level >= MAX_LEVELS) & lost))
+        ran, todo = todo, index[~done]
         if not len(todo):
             break
+    else:  # the last level's new estimates, which no finer level confirmed: not kept
+        fresh = np.zeros(len(h), dtype=bool)
+        fresh[ran] = better
+        bound[fresh & ~done] = np.inf
     if f0 is not None and crossed.any():  # a kink within the steps (smaller steps cleared it): the one-sided
         # differences at the default steps of the side that crosses none are better than the small steps' rounding;
         # those of both sides, where they agree, only where the small steps see no slope at all and they do (each
