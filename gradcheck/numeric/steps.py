@@ -349,13 +349,23 @@ def resolve(stencil, h, method, floor, f0=None):
     # narrower than a feature of the loss (a softmax turning within 1e-11 of θ) can fall in the asymptotic ratio
     # by chance, their extrapolation 0.5% off with a bound of 0.04%; the next finer level confirms or contradicts.
     was_resolved = np.zeros(len(h), dtype=bool)
+    closing = np.full(len(h), np.inf)  # per element, the last level's |R(s) − R(2s)|
     for level in range(LAST_LEVEL + 1):
         if level:
             s = lv.step[todo] / 2
             g, r, x, *bend = _level(stencil, todo, s, fmax, floor, f0)
             lv.shift(todo, g, r, x, s, *bend)
+        waited = stale[todo].copy()
         better, value, trunc, rounding, now = _keep(lv, todo, method, (best, bound, step, stale),
                                                     None if level else first, finer=True)
+        # A level outside the regime whose extrapolations close in fourfold or more on the level before's, beyond
+        # rounding, is on its way into it (steps coming out of a feature of the loss), not a level without progress
+        # (weights of 1e-12 under inputs of 1e12: a level 30 halvings down contradicted, the next two closing in by
+        # 6 and 13, and the regime after them).
+        with np.errstate(invalid="ignore"):
+            on_its_way = ~now & (trunc < closing[todo] / 4) & (trunc > rounding)
+        stale[todo] = np.where(on_its_way, np.minimum(stale[todo], waited), stale[todo])
+        closing[todo] = trunc
         enough = better & (trunc <= np.maximum(rounding, ENOUGH * np.abs(value))) & (was_resolved[todo] | (level == 0))
         was_resolved[todo] = now
         at_kink = (level >= KINK_LEVELS) & lv.xc[todo] & ~np.isfinite(bound[todo])
