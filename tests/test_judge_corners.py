@@ -952,6 +952,18 @@ def test_an_estimate_first_kept_at_the_last_level_is_confirmed_by_finer_ones_bef
     assert not wrong.passed and wrong.tensor("W3").verdict("impl")[0, 0] in ("wrong", "suspicious"), str(wrong)
 
 
+def test_levels_closing_in_on_the_regime_after_a_contradiction_are_progress_not_patience_spent():
+    """The saved network itself: W0[0, 2]'s level 30 halvings down met the regime by chance (4.8632e11), the next
+    contradicted it, and the two after it, outside the regime, closed in on the exact 4.816e11 (their extrapolations
+    apart by 4.0e9, 6.6e8, 5.2e7): counted as levels without progress, they ended the halving two short of the
+    regime, and the element was inconclusive, 1% off. Now the halving goes on into the regime: good, to 1e-9."""
+    net = case("weights_of_1e-12_under_inputs_of_1e12")
+    W0 = check_network(net, symbolic="off").tensor("W0")
+    exact = 481596121072.427  # mpmath, 60 digits, step 1e-25
+    assert W0.verdict("backprop")[0, 2] == "good"
+    assert abs(W0.values["numeric"][0, 2] - exact) <= W0.bound[0, 2] < 1e-9 * exact
+
+
 def test_an_estimate_kept_past_the_levels_cap_is_confirmed_by_a_finer_level_before_it_stands():
     """The same network with another output weight: W0[1, 3]'s steps halve 31 times before an estimate is kept, and
     the next level's, 32 halvings down, extrapolates to 1.70602e11 with a bound of 1.3e7, its two extrapolations
