@@ -933,18 +933,25 @@ def test_an_unbounded_rounding_allowance_does_not_fail_the_joint_test_of_kinks()
     assert not wrong.passed and wrong.tensor(t.name).verdict("impl").flat[at] == "wrong", str(wrong)
 
 
+def _passed_with_exact_reference(name, index, exact):
+    """(the saved case ``name``, its W0's TensorCheck) checked with the reference backprop, which must pass and be
+    the ``exact`` value at W0[``index``]."""
+    net = case(name)
+    correct = check_network(net, symbolic="off")
+    assert correct.passed, str(correct)
+    W0 = correct.tensor("W0")
+    assert abs(W0.values["backprop"][index] - exact) < 1e-10 * exact
+    return net, W0
+
+
 def test_an_estimate_first_kept_at_the_last_level_is_confirmed_by_finer_ones_before_it_stands():
     """First-layer weights of 1e-12 under inputs of 1e12: the loss moves at the scale of 1e-12 in each weight, and
     the steps halve 30 times from the default one before three levels are in the asymptotic regime. W0[0, 2]'s
     met it by chance there (ratio 3.9): a Richardson estimate 1% off the exact 4.816e11 (60-digit mpmath agrees
     with the reference), with a bound of 0.16%, never confirmed nor contradicted by a finer level, failed the
     correct backprop. Such an estimate gets the finer levels now, which contradict it; a slip elsewhere fails."""
-    net = case("weights_of_1e-12_under_inputs_of_1e12")
-    correct = check_network(net, symbolic="off")
-    assert correct.passed, str(correct)
-    W0 = correct.tensor("W0")
     exact = 481596121072.427  # mpmath, 60 digits, step 1e-25
-    assert abs(W0.values["backprop"][0, 2] - exact) < 1e-6 * exact
+    net, W0 = _passed_with_exact_reference("weights_of_1e-12_under_inputs_of_1e12", (0, 2), exact)
     assert abs(W0.values["numeric"][0, 2] - exact) <= 3 * W0.bound[0, 2]  # the bound reaches the exact value
     spec = load_spec(net)
 
@@ -957,9 +964,8 @@ def test_levels_closing_in_on_the_regime_after_a_contradiction_are_progress_not_
     contradicted it, and the two after it, outside the regime, closed in on the exact 4.816e11 (their extrapolations
     apart by 4.0e9, 6.6e8, 5.2e7): counted as levels without progress, they ended the halving two short of the
     regime, and the element was inconclusive, 1% off. Now the halving goes on into the regime: good, to 1e-9."""
-    net = case("weights_of_1e-12_under_inputs_of_1e12")
-    W0 = check_network(net, symbolic="off").tensor("W0")
     exact = 481596121072.427  # mpmath, 60 digits, step 1e-25
+    _, W0 = _passed_with_exact_reference("weights_of_1e-12_under_inputs_of_1e12", (0, 2), exact)
     assert W0.verdict("backprop")[0, 2] == "good"
     assert abs(W0.values["numeric"][0, 2] - exact) <= W0.bound[0, 2] < 1e-9 * exact
 
@@ -971,12 +977,9 @@ def test_an_estimate_kept_past_the_levels_cap_is_confirmed_by_a_finer_level_befo
     the last level any element took, so nothing finer contradicted it, and the correct backprop failed. An element
     with an estimate now goes on past the cap until a finer level confirms it: the bound holds the exact value and
     is within 1e-8 of it, and a slip of 1e-4 fails."""
-    net = case("weights_of_1e-12_under_inputs_of_1e12_resolved_past_the_levels_cap")
-    correct = check_network(net, symbolic="off")
-    assert correct.passed, str(correct)
-    W0 = correct.tensor("W0")
     exact = 170554663233.32605  # mpmath, 60 digits, step 1e-25
-    assert abs(W0.values["backprop"][1, 3] - exact) < 1e-10 * exact
+    net, W0 = _passed_with_exact_reference("weights_of_1e-12_under_inputs_of_1e12_resolved_past_the_levels_cap", (1, 3),
+                                           exact)
     assert abs(W0.values["numeric"][1, 3] - exact) <= W0.bound[1, 3] < 1e-8 * exact
     spec = load_spec(net)
     wrong = check_network(net, slipped(spec, 0, "W", lambda g: g.__setitem__((1, 3), 1.0001 * g[1, 3])),
