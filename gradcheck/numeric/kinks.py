@@ -274,7 +274,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     at_theta = pending & ((run >= 2) | ~refined | ((run >= 1) & steady(first_sides, prev)))
     # The first level's sides are the slopes at θ only where the finest level's agree with them. Where they do not,
     # the first steps crossed kinks near θ besides the one at θ (a relu unit 1e-7 from 0 in another sample, one at
-    # 1e-124 in this one: its first sides -0.21 and 0.33, each bounded by 0.0016, its finest 0.165 and 0.191), and
+    # 1e-124 in this one: its first sides −0.21 and 0.33, each bounded by 0.0016, its finest 0.165 and 0.191), and
     # the finest level's sides, bounded by their last change, stand.
     held = ~refined | steady(first_sides, prev)
     sides = np.where(held, first_sides, prev)
