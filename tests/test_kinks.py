@@ -492,3 +492,20 @@ def test_a_kink_s_sides_come_from_the_finest_level_where_the_first_steps_cross_o
     assert low <= ref <= high and 0 < low and high < 0.3
     for change in (lambda g: -g, lambda g: 2 * g):
         assert _slipped(net, grads, *element, change) == (False, "wrong")
+
+
+def test_an_element_smooth_at_a_refined_step_takes_step_levels_from_there_until_they_are_in_the_regime():
+    """Weights of 1e-12 under inputs of 1e12: every step of W0 down to 1e-12 turns some elu z across 0, and the
+    first refined step that crosses nothing, 6e-13, still moves z by 0.6. W0[3, 0]'s central difference there,
+    bounded by its g(h) and g(2h) as if h were in the asymptotic regime, was 5.24e10 ± 2.7e9 for a slope of
+    6.889e10, and the correct backprop failed. From that step the levels now halve until three are in the regime:
+    the estimate holds the reference (its float64 extrapolations at steps of 8e-16 to 1e-14 agree with it to
+    1e-9) to within 1e-6 of it, and a sign flipped or a slip of 1e-3 fails."""
+    element = ("W0", 0, "W", (3, 0))
+    net, grads, verdict, value, bound, ref = _saved_element("elu_under_inputs_of_1e12_smooth_at_a_step_still_curving",
+                                                            *element)
+    assert verdict == "good"
+    assert abs(value - ref) <= bound < 1e-6 * abs(ref)
+    for change in (lambda g: -g, lambda g: 1.001 * g):
+        passed, verdict = _slipped(net, grads, *element, change)
+        assert not passed and verdict in ("wrong", "suspicious")
