@@ -2,7 +2,8 @@
 
 Run: ``python benchmarks/sweep_judge.py [--count N] [--seed S] [--category C ...] [--out DIR]`` (minutes, not a unit
 test), or ``--replay CASE.json`` to run one saved case again. For every category (the ordinary ``networks()``
-strategy, dense and CNN, and each corner strategy of :mod:`gradcheck.strategies`; and the networks the exact oracles
+strategy, dense and CNN, each corner strategy of :mod:`gradcheck.strategies`, and dense networks whose inputs are
+×10^4 to ×10^16 and whose first weights are as much smaller; and the networks the exact oracles
 cannot build, :data:`REFERENCE_ORACLE`: sequences, recurrent layers, lstms, attention, embeddings, residual and
 concatenating graphs, every loss and its options with regularization, and recurrent and attention networks with large
 weights or long sequences) it draws ``--count`` correct networks, deterministically for a seed, and for each one:
@@ -96,6 +97,22 @@ from gradcheck.strategies import (  # noqa: E402
     tiny_scale_networks,
 )
 
+
+def _huge_inputs():
+    """Dense networks whose inputs are ×10^4 to ×10^16 and whose first weights are as much smaller: every z of order
+    one as before, and the loss moving, in those weights, at steps that many times finer than the default ones."""
+    @composite
+    def build(draw):
+        net = draw(networks())
+        factor = 10.0 ** draw(floats(4.0, 16.0))
+        params = [dict(p) for p in net["params"]]
+        if "W" in params[0]:
+            params[0]["W"] = (np.asarray(params[0]["W"]) / factor).tolist()
+        return {**net, "description": f"inputs ×{factor:.3g}, first weights ×{1 / factor:.3g}", "params": params,
+                "data": {**net["data"], "X": (np.asarray(net["data"]["X"]) * factor).tolist()}}
+    return build()
+
+
 CATEGORIES = {
     "dense": lambda: networks(),
     "cnn": lambda: networks(cnn=True),
@@ -105,6 +122,7 @@ CATEGORIES = {
     "near_kink": near_kink_networks,
     "pool_ties": pool_tie_networks,
     "tiny_scale": tiny_scale_networks,
+    "huge_inputs": _huge_inputs,
 }
 
 
