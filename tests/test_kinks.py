@@ -509,3 +509,21 @@ def test_an_element_smooth_at_a_refined_step_takes_step_levels_from_there_until_
     for change in (lambda g: -g, lambda g: 1.001 * g):
         passed, verdict = _slipped(net, grads, *element, change)
         assert not passed and verdict in ("wrong", "suspicious")
+
+
+def test_one_sided_slopes_moving_tenfold_a_refinement_do_not_make_a_kink_at_theta():
+    """Weights of 1e-12 under inputs of 1e12: W0[1, 3]'s steps of 6e-6 to 6e-8 turn an elu z across 0 on one side,
+    the loss saturating within them, and its one-sided slopes (−1.0155e11 and 1.5606e10) held still over two
+    refinements within bounds of 5e14 to 5e16: taken for a kink at θ, where no elu z is at 0. The reference's
+    −7.50886e10 passed as a kink value and a wrong 1.5606e10 as inconclusive. The sides moved by 2e5 and then 2.1e6,
+    as they do coming near a kink (tenfold a refinement), not at one: the refinement goes on, and the estimate holds
+    the reference to within 1e-6 of it (its float64 extrapolations at steps of 8e-17 to 1e-14 agree with it to
+    1e-11); the wrong value and a sign flipped fail."""
+    element = ("W0", 0, "W", (1, 3))
+    net, grads, verdict, value, bound, ref = _saved_element(
+        "elu_under_inputs_of_1e12_whose_sides_saturate_within_the_steps", *element)
+    assert verdict == "good"
+    assert abs(value - ref) <= bound < 1e-6 * abs(ref)
+    for change in (lambda g: 0 * g + 1.5606e10, lambda g: -g):
+        passed, verdict = _slipped(net, grads, *element, change)
+        assert not passed and verdict == "wrong"

@@ -70,6 +70,9 @@ BEND_SHRINK = 30.0
 #: slopes passes for smooth with a small bound (a relu's z 1e-13 away, at steps of 1e-14).
 BLIND_RESOLVE_RTOL = 1e-3
 BLIND_MAX_LEVELS = 6
+#: Where kink states are known, sides that move this many times more at a refinement than at the one before are
+#: coming near a kink, not at one: a kink at a distance d moves them tenfold more at each (see :func:`resolve`).
+GROWING = 2.0
 #: Unresolved elements of a layer whose kinks crossed are counted (four forward passes each, see
 #: :func:`resolve_layer`), at most: the rest stay inconclusive whatever their value.
 BRACKETED_PER_LAYER = 256
@@ -203,6 +206,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     prev = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
     before = prev.copy()  # the sides one level coarser than prev's
     floor, run, refined = first.floor.copy(), np.zeros(p, dtype=int), np.zeros(p, dtype=bool)
+    moving = np.full(p, np.inf)  # per element, how far its sides moved at the last refinement
     scale = np.abs(first.chords).max(axis=0)
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
@@ -258,6 +262,16 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
             less = change < pair_bound[active]
         paired[active[less]], pair_bound[active[less]] = ((cur[0] + cur[2]) / 2)[less], change[less]
         same = steady(prev[:, active], cur)
+        if states:
+            # A kink at θ leaves its sides where they are, to a change that falls or stays within rounding; one at a
+            # distance d bends them by its jump × d/s, tenfold more at each refinement: a change that grows is one
+            # coming near, whatever the bounds (a loss saturating within the steps bounds its sides far above
+            # their values: under weights of 1e-12 and inputs of 1e12, sides moving by 2e5 and then 2.1e6 held still
+            # within bounds of 5e14).
+            with np.errstate(invalid="ignore"):
+                moved_now = np.maximum(np.abs(cur[0] - prev[0, active]), np.abs(cur[2] - prev[2, active]))
+                same &= ~(moved_now > GROWING * moving[active] + 4 * s.floor[rest])
+            moving[active] = moved_now
         if crossed is not None:  # a side crossing at 2h but not at h has its kink between them, not at θ
             both[active] |= _both_sides(crossed)[rest]
             c = np.asarray(crossed, bool)[:, rest]
@@ -379,7 +393,10 @@ def _levels_from(net, i, idx, out, method, noise):
     refinement lands in or not by chance: weights of 1e-12 under inputs of 1e12 turn an elu's z across 0 at every
     step down to 1e-12, and at the first that crosses nothing, 6e-13, z still moves by 0.6: g(h) was 5.24e10
     ± 2.7e9 for a slope of 6.89e10. The levels halve from there until three of them are in the regime (or leave
-    the element inconclusive)."""
+    the element inconclusive). Their estimate is kept where its bound is the smaller, or where it lies beyond both
+    bounds from the stencil's: a stencil clear of a kink at a refined step, where the loss is piecewise quadratic (a
+    relu's z 1e-14 from 0 under a loss of squares), may be bounded more tightly than levels that go on into the
+    rounding of finer steps."""
     from .steps import resolve as levels
 
     again = np.flatnonzero((out.state == SMOOTH) & ~out.at_theta)
@@ -387,7 +404,10 @@ def _levels_from(net, i, idx, out, method, noise):
         return
     value, bound, *_ = levels(lambda at, s, offsets: net.stencil(i, idx[again[at]], s, offsets), out.finest[again],
                               method, lambda fmax, s, _: rounding_floor(fmax, s, EPS, noise), f0=net.loss)
-    out.numeric[again], out.bound[again] = value, bound
+    was, was_bound = out.numeric[again], out.bound[again]
+    with np.errstate(invalid="ignore"):  # kept where tighter, or where it contradicts the stencil's estimate
+        kept = (bound < was_bound) | (np.abs(value - was) > bound + was_bound)
+    out.numeric[again[kept]], out.bound[again[kept]] = value[kept], bound[kept]
 
 
 def _one_kink(net, i, flat, steps):
