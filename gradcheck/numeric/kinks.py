@@ -43,6 +43,7 @@ import numpy as np
 from ..defaults import MARGIN
 from .methods import CENTRAL, lookup
 from .stencils import EPS, error_bound, rounding_floor, unflatten
+from .steps import resolve as resolve_steps
 
 __all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "bracketed", "resolve",
            "resolve_layer", "steady"]
@@ -393,18 +394,17 @@ def _levels_from(net, i, idx, out, method, noise):
     One stencil's g(h) and g(2h) bound the estimate only where h is in the asymptotic regime, which a tenfold
     refinement lands in or not by chance: weights of 1e-12 under inputs of 1e12 turn an elu's z across 0 at every
     step down to 1e-12, and at the first that crosses nothing, 6e-13, z still moves by 0.6: g(h) was 5.24e10
-    ± 2.7e9 for a slope of 6.89e10. The levels halve from there until three of them are in the regime (or leave
-    the element inconclusive). Their estimate is kept where its bound is the smaller, or where it lies beyond both
-    bounds from the stencil's: a stencil clear of a kink at a refined step, where the loss is piecewise quadratic (a
-    relu's z 1e-14 from 0 under a loss of squares), may be bounded more tightly than levels that go on into the
-    rounding of finer steps."""
-    from .steps import resolve as levels
-
+    ± 2.7e9 for a slope of 6.89e10. The levels halve from there until three of them are in the regime. Their
+    estimate is kept where its bound is the smaller, or where it lies beyond both bounds from the stencil's: a
+    stencil clear of a kink at a refined step, where the loss is piecewise quadratic (a relu's z 1e-14 from 0 under a
+    loss of squares), may be bounded more tightly than levels that go on into the rounding of finer steps; where the
+    levels resolve nothing, the stencil's estimate stands."""
     again = np.flatnonzero((out.state == SMOOTH) & ~out.at_theta)
     if not again.size:
         return
-    value, bound, *_ = levels(lambda at, s, offsets: net.stencil(i, idx[again[at]], s, offsets), out.finest[again],
-                              method, lambda fmax, s, _: rounding_floor(fmax, s, EPS, noise), f0=net.loss)
+    value, bound, *_ = resolve_steps(lambda at, s, offsets: net.stencil(i, idx[again[at]], s, offsets),
+                                     out.finest[again], method, lambda fmax, s, _: rounding_floor(fmax, s, EPS, noise),
+                                     f0=net.loss)
     was, was_bound = out.numeric[again], out.bound[again]
     with np.errstate(invalid="ignore"):  # kept where tighter, or where it contradicts the stencil's estimate
         kept = (bound < was_bound) | (np.abs(value - was) > bound + was_bound)
