@@ -205,9 +205,8 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     minus, plus = np.full(p, np.nan), np.full(p, np.nan)
     lo, hi = first.chords.min(axis=0), first.chords.max(axis=0)  # every slope seen
     prev = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
-    before = prev.copy()  # the sides one level coarser than prev's
     floor, run, refined = first.floor.copy(), np.zeros(p, dtype=int), np.zeros(p, dtype=bool)
-    moving = np.full(p, np.inf)  # per element, how far its sides moved at the last refinement
+    moving = np.full(p, np.inf)  # per element, how far its sides moved at its last refinement (from `prev`'s level)
     scale = np.abs(first.chords).max(axis=0)
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
@@ -258,8 +257,8 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         rest, active = ~done, active[~done]
         cur = np.stack([s.plus, s.plus_bound, s.minus, s.minus_bound])[:, rest]
         with np.errstate(invalid="ignore"):
-            change = (np.abs(cur[0] - cur[2]) / 2 + np.maximum(np.abs(cur[0] - prev[0, active]),
-                                                               np.abs(cur[2] - prev[2, active])) + s.floor[rest])
+            moved_now = np.maximum(np.abs(cur[0] - prev[0, active]), np.abs(cur[2] - prev[2, active]))
+            change = np.abs(cur[0] - cur[2]) / 2 + moved_now + s.floor[rest]
             less = change < pair_bound[active]
         paired[active[less]], pair_bound[active[less]] = ((cur[0] + cur[2]) / 2)[less], change[less]
         same = steady(prev[:, active], cur)
@@ -271,17 +270,14 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
             # their values: under weights of 1e-12 and inputs of 1e12, sides moving by 2e5 and then 2.1e6 held still
             # within bounds of 5e14).
             with np.errstate(invalid="ignore"):
-                moved_now = np.maximum(np.abs(cur[0] - prev[0, active]), np.abs(cur[2] - prev[2, active]))
                 same &= ~(moved_now > GROWING * moving[active] + 16 * s.floor[rest])
-            moving[active] = moved_now
         if crossed is not None:  # a side crossing at 2h but not at h has its kink between them, not at θ
             both[active] |= _both_sides(crossed)[rest]
             c = np.asarray(crossed, bool)[:, rest]
             erratic[active] |= _erratic(c)
             same &= erratic[active] | ((c[0] == c[2]) & (c[1] == c[3]))
         run[active] = np.where(same, run[active] + 1, 0)
-        before[:, active] = prev[:, active]
-        prev[:, active], floor[active] = cur, s.floor[rest]
+        prev[:, active], floor[active], moving[active] = cur, s.floor[rest], moved_now
         lo[active] = np.minimum(lo[active], s.chords[:, rest].min(axis=0))
         hi[active] = np.maximum(hi[active], s.chords[:, rest].max(axis=0))
         active = active[run[active] < 2]
@@ -296,7 +292,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     sides = np.where(held, first_sides, prev)
     with np.errstate(invalid="ignore"):
         apart = np.abs(sides[0] - sides[2]) > sides[1] + sides[3]
-        last_change = np.maximum(np.abs(prev[0] - before[0]), np.abs(prev[2] - before[2])) + floor
+        last_change = moving + floor  # where refined (the only place it is asked)
     agree = at_theta & ~apart
     numeric[agree] = ((sides[0] + sides[2]) / 2)[agree]
     # Each side's bound is its first-order term (|D(h) − D(2h)|), far above the error of its extrapolated value
