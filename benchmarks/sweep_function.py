@@ -10,7 +10,10 @@ Run: ``python benchmarks/sweep_function.py [--count N] [--seed S]`` (a minute or
   there the rounding of log 2's terms (1e-16), a function that is all rounding;
 * ``smooth``: Σ log cosh(A x) + ½‖x‖², at a generic point (not a minimum);
 * ``offset``: the same plus a constant of 1e3 to 1e8, as a sum over many terms carries the others: f rounds at
-  ε times that, which hides the gradient at the default steps and not at wider ones.
+  ε times that, which hides the gradient at the default steps and not at wider ones;
+* ``huge_inputs``: ½‖V·act(W·X) − Y‖² in the weights W (up to 4×3), X of scale s = 1e4 to 1e16 and W of 1/s, act
+  one of tanh, softplus, relu and elu, at a generic point: f turns far within the default steps, which are
+  relative to max(1, |W|) (a relu's z moves by 6e8 at them under s = 1e14).
 
 The function is evaluated in float64 as a user writes it (one whose value at x itself overflows is left out and
 counted: ``check_function`` reports that as a problem, there is no gradient to judge); the gradient handed to
@@ -94,14 +97,55 @@ def _offset(A, Am, c):
     return f, grad
 
 
+#: Each activation of ``huge_inputs``: (NumPy, mpmath, its derivative in mpmath).
+ACTIVATIONS = {
+    "tanh": (np.tanh, mpmath.tanh, lambda z: 1 - mpmath.tanh(z) ** 2),
+    "softplus": (lambda z: np.logaddexp(0.0, z), lambda z: mpmath.log1p(mpmath.exp(z)),
+                 lambda z: 1 / (1 + mpmath.exp(-z))),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: max(z, 0), lambda z: mpmath.mpf(z > 0)),
+    "elu": (lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))), lambda z: z if z > 0 else mpmath.expm1(z),
+            lambda z: mpmath.mpf(1) if z > 0 else mpmath.exp(z)),
+}
+
+
+def _huge_inputs(rng):
+    """(f, its gradient at 50 digits, x) of ½‖V·act(W·X) − Y‖² in W, X of 1e4 to 1e16 and W as much smaller."""
+    units, fan_in, n = int(rng.integers(1, 5)), int(rng.integers(1, 4)), int(rng.integers(2, 6))
+    scale = 10.0 ** float(rng.choice([4, 8, 12, 14, 16]))
+    name = str(rng.choice(sorted(ACTIVATIONS)))
+    X, W = rng.standard_normal((fan_in, n)) * scale, rng.standard_normal((units, fan_in)) / scale
+    V, Y = rng.standard_normal((2, units)), rng.standard_normal((2, n))
+    act, act_mp, slope_mp = ACTIVATIONS[name]
+
+    def f(v):
+        return 0.5 * np.sum((V @ act(v.reshape(W.shape) @ X) - Y) ** 2)
+
+    Xm, Vm, Ym = (mpmath.matrix(a.tolist()) for a in (X, V, Y))
+
+    def grad(v):
+        Z = mpmath.matrix(np.asarray(v, float).reshape(W.shape).tolist()) * Xm
+        A = Z.apply(act_mp)
+        delta = (Vm.T * (Vm * A - Ym))
+        for j in range(units):
+            for k in range(n):
+                delta[j, k] *= slope_mp(Z[j, k])
+        G = delta * Xm.T
+        return [G[j, k] for j in range(units) for k in range(fan_in)]
+
+    return f, grad, W.ravel()
+
+
 #: Each kind: (f, its gradient at 50 digits) from A (float64 and mpmath) and c; "smooth" and "offset" are taken at a
-#: generic point.
+#: generic point; ``huge_inputs`` draws its own (:func:`_huge_inputs`).
 KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth,
-         "offset": _offset}
+         "offset": _offset, "huge_inputs": None}
 
 
 def draw(kind, rng):
     """(f, its exact gradient rounded to float64 as a function of x, x) of one function of ``kind``."""
+    if kind == "huge_inputs":
+        f, grad, x = _huge_inputs(rng)
+        return f, (lambda v: np.array([float(g) for g in grad(v)])), x
     d = int(rng.integers(1, 6))
     c = rng.standard_normal(d) * 10 ** rng.uniform(-3, 3)
     off = rng.standard_normal(d) * 10 ** rng.uniform(-25, -3) * np.maximum(1, np.abs(c)) ** rng.integers(0, 2)

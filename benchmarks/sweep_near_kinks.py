@@ -123,14 +123,30 @@ def function(rng):
 
 
 def sweep_functions(count, seed):
-    """The distances of the kinks of those of ``count`` functions whose exact gradient failed."""
-    rng = np.random.default_rng(seed)
-    false_fails = []
+    """(the distances of the kinks of those of ``count`` functions whose exact gradient failed, the slips planted,
+    caught and judged good or kink): each function's gradient is checked as it is, and again with one element
+    negated and once more ×1.001 (a generator of its own picks the element, so that the functions drawn stay those
+    of the seed)."""
+    rng, pick = np.random.default_rng(seed), np.random.default_rng([seed, 1])
+    false_fails, slips = [], {"planted": 0, "caught": 0, "good or kink": 0}
     for _ in range(count):
         f, grad, x, distance = function(rng)
         if not check_function(f, grad, x).passed:
             false_fails.append(distance)
-    return false_fails
+        at = int(pick.integers(len(x)))
+        for change in (-1.0, 1.001):
+            def slipped(v, change=change, at=at, grad=grad):
+                g = grad(v)
+                g[at] *= change
+                return g
+
+            if grad(x)[at] == 0:
+                continue
+            r = check_function(f, slipped, x)
+            slips["planted"] += 1
+            slips["caught"] += not r.passed
+            slips["good or kink"] += r.tensors[0].verdict("analytic").ravel()[at] in ("good", "kink")
+    return false_fails, slips
 
 
 def main(argv=None):
@@ -141,10 +157,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore", RuntimeWarning)
     if args.functions:
-        false_fails = sweep_functions(args.count, args.seed)
+        false_fails, slips = sweep_functions(args.count, args.seed)
         print(f"{args.count} functions, {len(false_fails)} false FAIL"
               + (f" (the kink at {', '.join(f'{d:.1e}' for d in false_fails)})" if false_fails else ""))
-        return 1 if false_fails else 0
+        print(f"{slips['planted']} slips (an element negated, or ×1.001): {slips['caught']} caught, "
+              f"{slips['good or kink']} judged good or kink")
+        return 1 if false_fails or slips["good or kink"] else 0
     tally, false_fails = sweep(args.count, args.seed)
     print(f"{tally['networks'] + len(false_fails)} networks, {len(false_fails)} false FAIL"
           + (f" (z at {', '.join(f'{d:.1e}' for d in false_fails)})" if false_fails else ""))

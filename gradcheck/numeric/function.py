@@ -19,10 +19,10 @@ import numpy as np
 
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
-from .kinks import KINK, SMOOTH, UNRESOLVED, Stencil, resolve
-from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, ecnoise, function_rounding
+from .kinks import BLIND_RESOLVE_RTOL, KINK, OFFSETS, SMALLEST_MARGIN, SMOOTH, UNRESOLVED, Stencil, resolve
+from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, ecnoise, function_rounding, settled_rounding
 from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
-from .steps import GROW_LIMIT, grow, refine
+from .steps import GROW_LIMIT, afresh, grow, refine
 from .steps import resolve as resolve_steps
 
 __all__ = ["VAGUE", "KinkAware", "Settings", "kink_aware_gradient", "kink_aware_gradient_at"]
@@ -126,7 +126,9 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     a method whose estimate takes g(2h), as Richardson's). ``settings.eps`` is the precision f computes in.
     An element whose differences at h and 2h are not those of a smooth function
     (:meth:`~gradcheck.numeric.kinks.Stencil.looks_smooth`) is resolved by
-    :func:`~gradcheck.numeric.kinks.resolve`: four more calls per smaller step; one whose
+    :func:`~gradcheck.numeric.kinks.resolve`: four more calls per smaller step, a kink at x tested once more at the
+    finest step f's rounding allows (:func:`_confirm_at_x`), and an element smooth at a finer step, or unresolved,
+    estimated by step levels from there (:func:`_levels_from`); one whose
     differences look smooth gets its steps chosen by :func:`gradcheck.numeric.steps.resolve`. Elements
     whose bound then leaves them undecided are estimated again with f's rounding measured at their own steps
     (:func:`_refine_undecided`).
@@ -187,14 +189,103 @@ def _kink_aware(f_batch, theta, f0, a, settings, rounding):
     bent = np.flatnonzero(~smooth)
     if bent.size:
         at = idx[bent]
+        if settings.step is None:  # the kink tests refine as far as f's rounding allows, measured where it is that
+            noise = max(settled_rounding(f_batch, theta, f0, scale=NEAR, first=rounding(NEAR))[:2])
         sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps, noise)
         res = resolve(_mover(f_batch, theta, at), sub, f0, method, eps, noise,
                       smooth=lambda s: s.looks_smooth(eps, settings.atol))
+        if settings.step is None:
+            _confirm_at_x(f_batch, theta, f0, at, res, eps, noise)
         out.numeric[at], out.bound[at] = res.numeric, res.bound
         out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
         out.minus[at], out.plus[at] = res.minus, res.plus
         _own_rounding(f_batch, theta, f0, (at, h[at]), res, out, eps)
+        if settings.step is None:
+            _levels_from(f_batch, theta, f0, (at, h[at]), res, out, (method, eps, max(rounding()[0], eps * abs(f0))))
     return out, fmax1
+
+
+def _confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
+    """The elements ``at`` (indices into x) whose kink tests put a kink at x (apart, or whose sides agree), tested
+    by one more stencil at the finest step f's rounding allows (:data:`~gradcheck.numeric.kinks.BLIND_RESOLVE_RTOL`
+    of the slopes), in ``res``, in place. The kink stands where that stencil's one-sided derivatives are its sides
+    (each within its bound and the kink's) and no sharper than them; elsewhere, where its sides agree with each
+    other, the element is smooth at that step, with their mean; where they do not, unresolved, its finest step that
+    one (:func:`_levels_from` goes on from there).
+
+    Without kink states, sides that hold still over a few tenfold refinements say the kink is at x only where the
+    steps are within f's scale: where f turns far within them (inputs of 1e14 under weights of 1e-14 move a relu's
+    z across 0 by 6e8 at the default step), the steps see the polynomial f is far out, whose one-sided
+    extrapolations hold still at every step that wide, and a slope of −1.6e14 ± 9e12 stood for one of −3.7e13."""
+    held = np.flatnonzero(res.at_theta & (res.state != UNRESOLVED))
+    if not held.size:
+        return
+    kink = res.state[held] == KINK
+    plus, minus = (np.where(kink, side[held], res.numeric[held]) for side in (res.plus, res.minus))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.maximum(np.abs(plus), np.abs(minus))
+        # At f's size at x: the wide steps' f may be far larger (f far out), and the stencil's own bounds carry
+        # its rounding where it is larger.
+        smallest = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps, noise) / (BLIND_RESOLVE_RTOL * slope)
+        room = np.flatnonzero(smallest < res.finest[held] / 10)
+    if not room.size:
+        return
+    held, step = held[room], smallest[room]
+    values, _, taken = _mover(f_batch, theta, at[held])(np.arange(held.size), OFFSETS[:, None] * step[None, :])
+    s = Stencil(values, taken, f0, step, eps, noise)
+    # Each held side's own bound: a kink's numeric bound reaches both sides (see kinks.interval), its sides' is what
+    # widens that interval beyond them.
+    own = np.where(kink[room], res.bound[held] - np.abs(plus - minus)[room] / (2 * MARGIN), res.bound[held])
+    tol = MARGIN * own
+    sides = np.maximum(s.plus_bound, s.minus_bound)
+    with np.errstate(invalid="ignore"):
+        kept = ((np.abs(s.plus - plus[room]) <= s.plus_bound + tol)
+                & (np.abs(s.minus - minus[room]) <= s.minus_bound + tol) & ~(sides < own))
+        smooth = ~kept & (np.abs(s.plus - s.minus) <= s.plus_bound + s.minus_bound)
+    now = held[smooth]  # the finer stencil's sides agree, and it is the sharper: smooth there, at least
+    res.state[now], res.at_theta[now], res.finest[now] = SMOOTH, False, step[smooth]
+    res.numeric[now] = ((s.plus + s.minus) / 2)[smooth]
+    res.bound[now] = (np.abs(s.plus - s.minus) / 2 + sides)[smooth]
+    res.minus[now], res.plus[now] = np.nan, np.nan
+    lost = ~kept & ~smooth
+    gone = held[lost]
+    lo = np.minimum(np.minimum(plus[room], minus[room]), np.minimum(s.plus, s.minus))[lost]
+    hi = np.maximum(np.maximum(plus[room], minus[room]), np.maximum(s.plus, s.minus))[lost]
+    res.state[gone], res.at_theta[gone], res.finest[gone] = UNRESOLVED, False, step[lost]
+    res.numeric[gone], res.bound[gone] = (lo + hi) / 2, ((hi - lo) / 2 + tol[lost]) / MARGIN
+    res.minus[gone], res.plus[gone] = np.nan, np.nan
+
+
+def _levels_from(f_batch, theta, f0, elements, res, out, how):
+    """The ``elements`` (their indices, and their first steps) whose kink tests ended smooth at a step finer than
+    the first, or unresolved, estimated again by step levels from the finest step they took, each with f's rounding
+    measured along its own axis there (:func:`~gradcheck.numeric.steps.afresh`), in ``out``, in place.
+
+    The kink tests' last stencil bounds its estimate only where its step is in the asymptotic regime, and they stop
+    six tenfold refinements down: where f turns within the first steps (weights of 1e-12 under inputs of 1e12 move
+    a tanh's z by 6e6 at the default step of 6e-6), their differences fall as 1/h at every level, as across a kink,
+    and the slope is only reached some ten levels down. The levels halve from the finest step until three of them
+    are in the regime, or bend as a kink at x does (never resolved there). A smooth element's estimate is replaced
+    where the levels' bound is the smaller, or where they contradict it beyond both bounds; an unresolved one's,
+    and its state, where the levels resolve it (a kink at x bends every level; one nearer than the finest step is
+    passed by, and the slope on x's side measured). ``how``: (the method, ε, f's rounding at x itself)."""
+    at, h = elements
+    method, eps, at_x = how
+    again = np.flatnonzero(((res.state == SMOOTH) & (res.finest < h)) | (res.state == UNRESOLVED))
+    if not again.size:
+        return
+    evaluate = _mover(f_batch, theta, at[again], crossings=True)
+    value, bound, _, _ = afresh(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), res.finest[again],
+                                method, lambda fmax, s, n: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, n),
+                                at_x, f0)
+    idx = at[again]
+    was, was_bound = out.numeric[idx], out.bound[idx]
+    lost = res.state[again] == UNRESOLVED
+    with np.errstate(invalid="ignore"):
+        kept = np.where(lost, np.isfinite(bound), (bound < was_bound) | (np.abs(value - was) > bound + was_bound))
+    out.numeric[idx[kept]], out.bound[idx[kept]] = value[kept], bound[kept]
+    out.unresolved[idx[kept]] = False
+    out.minus[idx[kept]], out.plus[idx[kept]] = np.nan, np.nan
 
 
 def _own_rounding(f_batch, theta, f0, elements, res, out, eps):

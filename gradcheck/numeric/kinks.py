@@ -283,7 +283,10 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         active = active[run[active] < 2]
     first_sides = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
     pending = state == UNRESOLVED
-    at_theta = pending & ((run >= 2) | ~refined | ((run >= 1) & steady(first_sides, prev)))
+    # Never refined: at θ as far as kink states tell (the first steps cross one and no finer step is allowed); without
+    # them, one level's differences say only that f is not smooth within its steps, not where (a loss that saturates
+    # within them bends its differences as a kink does).
+    at_theta = pending & ((run >= 2) | (~refined & states) | ((run >= 1) & steady(first_sides, prev)))
     # The first level's sides are the slopes at θ only where the finest level's agree with them. Where they do not,
     # the first steps crossed kinks near θ besides the one at θ (a relu unit 1e-7 from 0 in another sample, one at
     # 1e-124 in this one: its first sides −0.21 and 0.33, each bounded by 0.0016, its finest 0.165 and 0.191), and

@@ -31,7 +31,7 @@ from ..reference.rounding import random_signs
 from .kept import read_only_cache
 
 __all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_rounding",
-           "layer_noise", "layer_probe", "layer_rounding", "line_noise", "ulp_probe"]
+           "layer_noise", "layer_probe", "layer_rounding", "line_noise", "settled_rounding", "ulp_probe"]
 
 EPS = np.finfo(np.float64).eps
 #: Points of an ECnoise estimate (equally spaced along one direction), and their spacing relative to max(1, |θ|).
@@ -164,6 +164,61 @@ def function_rounding(f_batch, theta, f0, seed=0, scale=1.0):
     direction, the largest |f| at those points): f's rounding near θ, measured (ten calls of f), and the scale it
     is measured at; the larger of the first two is far above ε·|f| where f is the small difference of larger
     terms (a sum that cancels). ``scale`` multiplies the points' spacing."""
+    return _function_line(f_batch, theta, f0, seed, scale)[0]
+
+
+#: Lines :data:`FINER_LINE` times as finely spaced as the one before that :func:`settled_rounding` measures (at most
+#: :data:`FINER_LINES`), the factor within which their measures of f's rounding lie (an eight-point estimate
+#: scatters by ten or more), and the distinct values of f (of eight) a line must have to measure anything (fewer:
+#: f is flat there, saturated, or a staircase).
+FINER_LINE = 1e-3
+FINER_LINES = 6
+ROUNDING_SPREAD = 64.0
+DISTINCT = 6
+#: A measure within this many ε·|f(θ)| is f's own rounding: finer lines are measured only above it.
+OWN_ULPS = 16
+
+
+def settled_rounding(f_batch, theta, f0, seed=0, scale=1.0, first=None):
+    """:func:`function_rounding` at ``scale``, or where f's rounding is measured by finer lines: rounding is the
+    same at any spacing, while f's own variation falls with it. Where f turns within the line's spacing (inputs
+    of 1e12 under weights of 1e-12 move a tanh's z by 100 between points 1e-10 apart; a relu's z across 0
+    leaves f at θ off the parabola the other points lie on), its values scatter as noise would, 0.04 to 1.2 for a
+    rounding of 1e-15, and that scatter stops every finer step.
+
+    Where the measure at ``scale`` is above :data:`OWN_ULPS` ulps of f at θ, the lines a thousand, a
+    million, … times as finely spaced (:data:`FINER_LINES` of them, as long as they move x by an ulp) are
+    measured, those of :data:`DISTINCT` distinct values count, and f's rounding is the largest measure within
+    :data:`ROUNDING_SPREAD` times the least (not 0), where two lines or more give one, and it is below the measure
+    at ``scale``; elsewhere that measure stands. The least, because f's variation can agree with itself over
+    several lines (0.34, 0.19 and 0.27 on three lines for a softplus under inputs of 1e16, then 1.1e-12 where it
+    still curves, and 8.7e-15, 4.8e-16 and 4.4e-15): rounding is the floor the measures fall to, and where f is
+    the small difference of larger terms every line shows the same. A staircase of rounding, whose finer lines
+    repeat one value, is measured at the spacing that sees its steps. ``first``: :func:`function_rounding` at
+    ``scale``, if already measured."""
+    line = function_rounding(f_batch, theta, f0, seed, scale) if first is None else first
+    if not line[1] > OWN_ULPS * EPS * abs(f0):
+        return line  # within a few ulps of f's size at θ: no finer line measures much less
+    found = [line]
+    for _ in range(FINER_LINES):
+        scale *= FINER_LINE
+        with np.errstate(all="ignore"):
+            if not np.any(ECNOISE_STEP * scale * np.maximum(1.0, np.abs(theta)) >= np.spacing(np.abs(theta))):
+                break  # the line moves no coordinate by an ulp, nor will a finer one
+        finer, values = _function_line(f_batch, theta, f0, seed, scale)
+        if len(np.unique(values)) >= DISTINCT:  # fewer: f flat there (saturated), or a staircase
+            found.append(finer)
+    measured = [r for r in found if r[1] > 0]
+    if not measured:
+        return line
+    least = min(r[1] for r in measured)
+    floor = [r for r in measured if r[1] <= ROUNDING_SPREAD * least]
+    settled = max(floor, key=lambda r: r[1])
+    return settled if len(floor) >= 2 and settled[1] < line[1] else line
+
+
+def _function_line(f_batch, theta, f0, seed, scale):
+    """(:func:`function_rounding`, f at the line's points)."""
     rng = np.random.default_rng([seed, 0xEC])
     d = random_signs(rng, theta.size) * np.maximum(1.0, np.abs(theta)) * (ECNOISE_STEP * scale)
     # Each coordinate's spacing a whole number of its ulps, so that the points are exactly θ + t·d: rounded
@@ -178,7 +233,8 @@ def function_rounding(f_batch, theta, f0, seed=0, scale=1.0):
         values = np.asarray(f_batch(T), dtype=float).real
         probe = float(np.max(np.abs(values[:2] - f0), initial=0.0))
         top = float(np.abs(values[2:]).max(initial=0.0))
-    return probe if np.isfinite(probe) else 0.0, ecnoise(values[2:]), top if np.isfinite(top) else np.inf
+    rounding = probe if np.isfinite(probe) else 0.0, ecnoise(values[2:]), top if np.isfinite(top) else np.inf
+    return rounding, values[2:]
 
 
 def layer_noise(net, seed=0, seen=None, step=None):

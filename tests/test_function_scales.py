@@ -1,0 +1,115 @@
+"""check_function where f turns far within the default steps: inputs of 1e12 to 1e16 under weights as much smaller.
+
+The default step is relative to max(1, |x|), so a weight of 1e-14 multiplying inputs of 1e14 moves its unit's z by
+6e8 at it: f is saturated, or far out on one piece of a relu, at every step of the first stencils. None of those
+steps measures the slope at x, and the judge must neither fail a correct gradient from them nor pass a wrong one.
+"""
+
+import numpy as np
+import pytest
+
+from gradcheck import check_function
+
+ACTIVATIONS = {
+    "tanh": (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0) * 1.0),
+    "softplus": (lambda z: np.logaddexp(0.0, z), lambda z: 0.5 * (1 + np.tanh(z / 2))),
+}
+
+
+def _problem(seed, scale, activation):
+    """f(W) = ½‖V·act(W·X) − Y‖² with X of ``scale`` and W of 1/``scale``, and its gradient (W (4, 3), X (3, 5))."""
+    rng = np.random.default_rng(seed)
+    X, W = rng.normal(size=(3, 5)) * scale, rng.normal(size=(4, 3)) / scale
+    V, Y = rng.normal(size=(2, 4)), rng.normal(size=(2, 5))
+    act, slope = ACTIVATIONS[activation]
+
+    def f(W):
+        return 0.5 * float(np.sum((V @ act(W @ X) - Y) ** 2))
+
+    def grad(W):
+        z = W @ X
+        return ((V.T @ (V @ act(z) - Y)) * slope(z)) @ X.T
+
+    return f, grad, W
+
+
+# Each failed a correct gradient before: a tanh's at 1e12 (all twelve elements found wrong from differences of a
+# saturated f, its rounding measured as 0.04 where it is 1e-15), relus' (f far out on one piece at every step:
+# one-sided slopes that held still, −1.6e14 for −3.7e13), and the rest at 1e16 (f's rounding found only on lines a
+# million to a billion times finer than the usual one).
+CASES = [(19, 1e12, "tanh"), (1, 1e14, "relu"), (3, 1e16, "softplus"), (0, 1e16, "tanh"), (1, 1e16, "relu")]
+
+
+@pytest.mark.parametrize(("seed", "scale", "activation"), CASES)
+def test_a_correct_gradient_passes_where_f_turns_within_the_default_steps(seed, scale, activation):
+    f, grad, W = _problem(seed, scale, activation)
+    r = check_function(f, grad, W)
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0
+
+
+@pytest.mark.parametrize(("seed", "scale", "activation"), CASES)
+def test_a_slip_is_caught_where_f_turns_within_the_default_steps(seed, scale, activation):
+    f, grad, W = _problem(seed, scale, activation)
+    exact = grad(W)
+    element = int(np.argmax(np.abs(exact)))
+    for change in (lambda g: -g, lambda g: g * 1.01):
+        def slipped(W, change=change):
+            g = grad(W).copy()
+            g.flat[element] = change(g.flat[element])
+            return g
+
+        r = check_function(f, slipped, W)
+        assert not r.passed, str(r)
+        blamed = {row.element for row in r.blame(n=0) if row.verdict in ("wrong", "suspicious")}
+        assert blamed == {f"x[{element // 3}, {element % 3}]"}, blamed
+
+
+def test_most_elements_are_resolved_where_f_turns_within_the_default_steps():
+    f, grad, W = _problem(19, 1e12, "tanh")
+    counts = check_function(f, grad, W).counts()
+    assert counts["good"] == W.size, counts
+
+
+def _batch(f):
+    return lambda T: np.array([f(t) for t in T])
+
+
+def test_f_turning_between_a_lines_points_is_not_taken_for_its_rounding():
+    from gradcheck.numeric.noise import function_rounding, settled_rounding
+
+    x = np.array([0.3e-12, -0.7e-12, 1.1e-12])
+    f = _batch(lambda v: float(np.sum(np.tanh(1e12 * v))))  # z moves by 100 between the usual line's points
+    coarse = max(function_rounding(f, x, f(x[None])[0], scale=1e-3)[:2])
+    settled = max(settled_rounding(f, x, f(x[None])[0], scale=1e-3)[:2])
+    assert coarse > 1e-3
+    assert settled < 1e-14, settled
+
+
+def test_a_rounding_that_is_f_own_stands():
+    from gradcheck.numeric.noise import function_rounding, settled_rounding
+
+    x = np.array([0.25, -1.5, 2.0])
+    # The small difference of larger terms: a rounding of 1e4·ε at every spacing, not f's variation.
+    f = _batch(lambda v: float(np.sum((1e4 + np.sin(v)) - 1e4)))
+    line = function_rounding(f, x, f(x[None])[0], scale=1e-3)
+    assert settled_rounding(f, x, f(x[None])[0], scale=1e-3) == line
+    assert line[1] > 1e-14
+
+
+def test_a_step_too_wide_for_f_whose_rounding_allows_no_finer_one_is_no_kink():
+    # f a staircase of 1.2e-4 (the ulp of 1e12) whose tanh turns within 1e-8 of x: at the default step of 6e-6 its
+    # differences bend as across a kink, and the rounding allows no finer step. One level's bend says f is not
+    # smooth within the steps, not that a kink is at x: taken for one, its sides, 2.5e5, failed a slope of 9.9e7.
+    x = np.array([1e-9, 0.5])
+
+    def f(v):
+        return float(np.sum((1e12 + np.tanh(1e8 * v)) - 1e12))
+
+    def grad(v):
+        return 1e8 * (1 - np.tanh(1e8 * v) ** 2)
+
+    r = check_function(f, grad, x)
+    assert r.passed and r.counts()["wrong"] == 0, str(r)
+    assert not check_function(f, lambda v: -grad(v), x).passed
