@@ -1427,3 +1427,21 @@ def test_a_gelu_tanh_that_cancels_rounds_in_steps_the_differences_count():
 
     bad = check_network(net, slipped(load_spec(net), 2, "W", slip), symbolic="off")
     assert not bad.passed and bad.tensor("W2").verdict("impl")[0, 0] in ("wrong", "suspicious"), str(bad)
+
+
+def test_a_layers_rounding_is_measured_where_its_noise_line_crosses_the_turns_of_the_loss():
+    """Inputs of 1e12 under first weights of 1e-12: the line that measures layer 0's rounding moves each unit's z by
+    about 1e5 between its points, and its losses scatter by 1.6e-6 for a rounding of 4e-16. That scatter allowed no
+    step fine enough to clear the relu's turn, and every W0 element, of the correct backprop and negated alike, was
+    inconclusive; lines a thousand, a million, … times as finely spaced measure the rounding, and each is resolved."""
+    net = case("relu_under_inputs_of_1e12_whose_rounding_finer_lines_measure")
+    spec, params = load_spec(net), load_spec(net).parameters()
+    X, Y = spec.batch_data()
+    noise = layer_noise(Perturbed(spec, params, X, spec.targets(Y)))
+    assert noise[0] < 1e-14  # the loss is 2.3: within a few dozen ulps of it
+    correct = check_network(net, symbolic="off")
+    assert correct.passed and (correct.tensor("W0").verdict("backprop") == "good").all(), str(correct)
+    for k in range(4):
+        wrong = check_network(net, slipped(spec, 0, "W", lambda g, k=k: g.reshape(-1).__setitem__(k, -g.flat[k])),
+                              symbolic="off")
+        assert wrong.tensor("W0").verdict("impl").flat[k] == "wrong", str(wrong)

@@ -208,13 +208,21 @@ def settled_rounding(f_batch, theta, f0, seed=0, scale=1.0, first=None):
         finer, values = _function_line(f_batch, theta, f0, seed, scale)
         if len(np.unique(values)) >= DISTINCT:  # fewer: f flat there (saturated), or a staircase
             found.append(finer)
-    measured = [r for r in found if r[1] > 0]
+    at = _rounding_floor([r[1] for r in found])
+    return line if at is None else found[at]
+
+
+def _rounding_floor(measures):
+    """The index of the rounding among ECnoise ``measures`` of lines ever more finely spaced, the first the usual
+    one (see :func:`settled_rounding`): the largest within :data:`ROUNDING_SPREAD` times the least (not 0), where
+    two or more are and it is below the first; None where the first stands."""
+    measured = [(m, k) for k, m in enumerate(measures) if m > 0]
     if not measured:
-        return line
-    least = min(r[1] for r in measured)
-    floor = [r for r in measured if r[1] <= ROUNDING_SPREAD * least]
-    settled = max(floor, key=lambda r: r[1])
-    return settled if len(floor) >= 2 and settled[1] < line[1] else line
+        return None
+    least = min(m for m, _ in measured)
+    floor = [(m, k) for m, k in measured if m <= ROUNDING_SPREAD * least]
+    top, at = max(floor)
+    return at if len(floor) >= 2 and top < measures[0] else None
 
 
 def _function_line(f_batch, theta, f0, seed, scale):
@@ -406,10 +414,36 @@ def line_noise(net, i, signs, first=None, origin=0.0):
                     losses, crossed = (np.concatenate(x) for x in zip(*parts))
                 end = int(np.argmax(crossed)) if crossed.any() else len(losses)
                 if end >= 5:
-                    return ecnoise(losses[:end])
+                    return _settled_line(net, i, signs, ecnoise(losses[:end]), (sign * spacing, sign * start))
                 if start and crossed[0]:
                     across.add(sign)
     return 0.0
+
+
+def _settled_line(net, i, signs, measure, line):
+    """``measure``, :func:`ecnoise` of C along layer i's line ``line`` ((spacing, origin), signed), or the rounding
+    that lines a thousand, a million, … times as finely spaced measure, as :func:`settled_rounding` finds it for a
+    function: where the loss turns between the line's points (inputs of 1e12 under first weights of 1e-12 move a
+    unit's z by 1e5 between points 1e-7 apart), its losses scatter as noise would (1.6e-6 for a rounding of 5e-16),
+    and that scatter stops every finer step. Only above :data:`OWN_ULPS` ulps of C; a finer line that crosses a
+    kink, has fewer than :data:`DISTINCT` distinct losses, or moves no element by an ulp measures nothing."""
+    if not measure > OWN_ULPS * EPS * abs(net.loss):
+        return measure
+    spacing, origin = line
+    params = net.params[i]
+    reach = max(float(np.max(np.maximum(1.0, np.abs(params[key])) / np.maximum(np.spacing(np.abs(params[key])),
+                                                                              np.finfo(float).tiny)))
+                for key in signs)
+    measures, t = [measure], np.arange(ECNOISE_POINTS, dtype=float)
+    for _ in range(FINER_LINES):
+        spacing *= FINER_LINE
+        if abs(spacing) * reach < 1.0:
+            break  # the line moves no element by an ulp, nor will a finer one
+        losses, crossed = (np.asarray(x) for x in _along(net, i, signs, spacing, t, origin))
+        if not crossed.any() and np.isfinite(losses).all() and len(np.unique(losses)) >= DISTINCT:
+            measures.append(ecnoise(losses))
+    at = _rounding_floor(measures)
+    return measure if at is None else measures[at]
 
 
 def _along(net, i, signs, spacing, t, origin=0.0):
