@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracles import case
+from oracles import case, slipped
 
 from gradcheck import check_network, load_spec
 from gradcheck.checks.function import check_function, check_layer
@@ -517,3 +517,20 @@ def test_one_sided_slopes_moving_tenfold_a_refinement_do_not_make_a_kink_at_thet
     assert verdict == "good"
     assert abs(value - ref) <= bound < 1e-6 * abs(ref)
     _caught(net, grads, element, (lambda g: 0 * g + 1.5606e10, lambda g: -g), ("wrong",))
+
+
+def test_a_kink_at_the_point_is_confirmed_by_a_finer_step_that_still_crosses_it():
+    """Inputs of 1e14 under first weights of 1e-14: every step down to 6e-8 crosses every unit's kink, and the loss
+    far out is a polynomial whose one-sided extrapolations hold still, so that kink states put a kink at the point
+    for 12 of 20 W0 elements, their sides agreeing to 1.3e13 ± 2e13: all inconclusive, a negated value too. A
+    kink at the point is crossed however small the step; 1e9 times finer, none is."""
+    net = case("leaky_relu_under_inputs_of_1e14_far_out_at_every_wide_step")
+    correct = check_network(net, symbolic="off")
+    W0 = correct.tensor("W0")
+    assert correct.passed and (W0.verdict("backprop") == "good").all(), str(correct)
+    assert W0.n_kinks == 0
+    spec = load_spec(net)
+    for k in (0, 2, 8, 19):
+        wrong = check_network(net, slipped(spec, 0, "W", lambda g, k=k: g.reshape(-1).__setitem__(k, -g.flat[k])),
+                              symbolic="off")
+        assert wrong.tensor("W0").verdict("impl").flat[k] == "wrong", str(wrong)

@@ -287,6 +287,11 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     # them, one level's differences say only that f is not smooth within its steps, not where (a loss that saturates
     # within them bends its differences as a kink does).
     at_theta = pending & ((run >= 2) | (~refined & states) | ((run >= 1) & steady(first_sides, prev)))
+    if states:  # a kink at θ is crossed by every step: one that crosses nothing clears θ of it
+        s, at, spent = _clear_of_theta(evaluate, f0, at_theta, h, scale, (eps, noise, rtol))
+        calls += spent
+        numeric[at], bound[at], h[at] = s.central(method), s.bound, s.h
+        state[at], at_theta[at], pending[at] = SMOOTH, False, False
     # The first level's sides are the slopes at θ only where the finest level's agree with them. Where they do not,
     # the first steps crossed kinks near θ besides the one at θ (a relu unit 1e-7 from 0 in another sample, one at
     # 1e-124 in this one: its first sides −0.21 and 0.33, each bounded by 0.0016, its finest 0.165 and 0.191), and
@@ -334,6 +339,48 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     trunc = np.maximum(np.abs(first.chords[0] - first.chords[2]), np.abs(first.chords[1] - first.chords[3]))
     numeric[lost], bound[lost] = interval(lo[lost], hi[lost], MARGIN * (floor + trunc)[lost])
     return Resolved(state, numeric, bound, minus, plus, calls, at_theta, lost & ~both & ~erratic, h)
+
+
+#: Where kink states put a kink at θ, stencils at steps this many times finer than the finest, down to the finest the
+#: loss's rounding allows, test that each still crosses one (see :func:`_clear_of_theta`).
+CLEAR_FACTOR = 1e3
+
+
+def _clear_of_theta(evaluate, f0, held, h, scale, how):
+    """(a :class:`Stencil` of the elements of ``held`` (P,) at the largest step tried that crosses nothing, their
+    indices, the evaluations spent): stencils at steps :data:`CLEAR_FACTOR` times finer than ``h``,
+    and again, down to the finest step that the loss's rounding at its size at θ allows (``how``: (ε, the noise,
+    the fraction of the slopes ``scale`` that rounding may reach)).
+
+    A kink at θ is crossed however small the step; two refinements whose sides hold still say it is there only where
+    the steps are within the loss's scale: where the loss turns far within them (inputs of 1e14 under first weights
+    of 1e-14 move a leaky relu's z by 6e8 at the default step), every step that wide crosses every unit's kink, and
+    the loss far out is a polynomial whose one-sided extrapolations hold still: sides that agreed to 1.3e13 ± 2e13
+    for slopes of −3.2e11 to −3.2e13, all inconclusive, and a negated value among them would be too."""
+    eps, noise, rtol = how
+    at = np.flatnonzero(held)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        smallest = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps, noise) / (rtol * scale[at])
+    step, spent = h[at].copy(), 0
+    found, steps = [], []
+    while at.size:
+        step = step / CLEAR_FACTOR
+        with np.errstate(invalid="ignore"):
+            room = step >= smallest
+        at, step, smallest = at[room], step[room], smallest[room]
+        if not at.size:
+            break
+        values, crossed, taken = evaluate(at, OFFSETS[:, None] * step[None, :])
+        spent += values.size
+        nothing = ~np.asarray(crossed, bool).any(axis=0)
+        found.append((at[nothing], values[:, nothing], taken[:, nothing], crossed[:, nothing]))
+        steps.append(step[nothing])
+        at, step, smallest = at[~nothing], step[~nothing], smallest[~nothing]
+    idx = np.concatenate([f[0] for f in found]) if found else np.zeros(0, dtype=int)
+    values, taken, crossed = (np.concatenate([f[k] for f in found], axis=1) if found else np.zeros((4, 0))
+                              for k in (1, 2, 3))
+    step = np.concatenate(steps) if steps else np.zeros(0)
+    return Stencil(values, taken, f0, step, eps, noise, crossed), idx, spent
 
 
 @dataclass
