@@ -534,3 +534,19 @@ def test_a_kink_at_the_point_is_confirmed_by_a_finer_step_that_still_crosses_it(
         wrong = check_network(net, slipped(spec, 0, "W", lambda g, k=k: g.reshape(-1).__setitem__(k, -g.flat[k])),
                               symbolic="off")
         assert wrong.tensor("W0").verdict("impl").flat[k] == "wrong", str(wrong)
+
+
+def test_refinements_go_on_where_the_first_steps_were_far_wider_than_the_loss_turns():
+    """Inputs of 1e16 under first weights of 1e-16: twelve tenfold refinements down from the default step, W0[1, 2]
+    and W0[2, 2] still moved their unit's z across an elu's 0, and the refinement stopped, their slopes unresolved
+    (−3.99e14 ± 1.4e14 for −8.05e14): inconclusive, a negated value too. The first level's chords (2e4) and loss were
+    those of the loss far out, not of the finer steps; with the slopes seen so far (4e14) and more levels where they
+    have grown a hundredfold, each is resolved."""
+    net = case("elu_under_inputs_of_1e16_still_crossing_twelve_refinements_down")
+    correct = check_network(net, symbolic="off")
+    assert correct.passed and (correct.tensor("W0").verdict("backprop") == "good").all(), str(correct)
+    spec = load_spec(net)
+    for k in (6, 10):
+        wrong = check_network(net, slipped(spec, 0, "W", lambda g, k=k: g.reshape(-1).__setitem__(k, -g.flat[k])),
+                              symbolic="off")
+        assert wrong.tensor("W0").verdict("impl").flat[k] == "wrong", str(wrong)

@@ -60,6 +60,11 @@ RESOLVE_RTOL = 0.1
 #: At most this many refinements: from the first steps down to 1e-12 of them (a relu's z 1e-14 from 0, 6e-6 away at
 #: the default step); the rounding test above ends them sooner wherever float64 cannot go as far.
 MAX_LEVELS = 12
+#: Where kink states are known and the slopes seen have grown this many times over the first level's (the first steps
+#: far wider than the loss's turns: inputs of 1e16 under first weights of 1e-16 move an elu's z by 6e10 at the default
+#: step, and by 0.06 twelve refinements down), up to this many refinements more, as the rounding test allows.
+FAR = 100.0
+FAR_LEVELS = 12
 #: The finest step tried beside a kink is this much above the step at which the loss's rounding reaches
 #: :data:`RESOLVE_RTOL` of the slopes (so that it is within it, rounded).
 SMALLEST_MARGIN = 1.01
@@ -212,21 +217,27 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
     states = first.crossed is not None  # which steps cross is known, not guessed from the differences
     both = _both_sides(first.crossed) if states else np.ones(p, dtype=bool)  # crossed on either side at some level
-    rtol, levels = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
+    rtol, levels = (RESOLVE_RTOL, MAX_LEVELS + FAR_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
+    # With kink states, the rounding test takes the slopes seen so far and the loss's size at the last level: where the
+    # first steps go far out, the loss there (3.5e17 for a loss of 1.7) and its chords (2e4 for slopes of 4e14) are
+    # not those of the finer steps.
+    fmax, first_scale = first.fmax.copy(), scale.copy()
     smallest_tried = np.zeros(p, dtype=bool)  # with kink states
     # Per element, the refined level whose sides' change from the level before, with its rounding, is the least: the
     # sides' estimate there and that bound (see below, where the sides agree).
     paired, pair_bound = np.full(p, np.nan), np.full(p, np.inf)
     bend = None if states else first.bend()  # without: at each element's last level (see Stencil.bend)
-    for _ in range(levels):
+    for level in range(levels):
+        if level == MAX_LEVELS:
+            active = active[scale[active] >= FAR * first_scale[active]]
         step = h[active] / FACTOR
         with np.errstate(invalid="ignore", divide="ignore"):
             allowed = rtol * scale[active]
-            fits = rounding_floor(first.fmax[active], step, eps, noise) <= allowed
+            fits = rounding_floor(fmax[active], step, eps, noise) <= allowed
             # Where a tenth of the step is finer than the rounding allows, the finest step it allows, once: a kink
             # between the two is cleared by it (a tenfold refinement lands anywhere from one to ten times finer than
             # the kink's distance, and the rounding there can hide the slope that a step just inside it shows).
-            smallest = SMALLEST_MARGIN * rounding_floor(first.fmax[active], 1.0, eps, noise) / allowed
+            smallest = SMALLEST_MARGIN * rounding_floor(fmax[active], 1.0, eps, noise) / allowed
             last = states & ~fits & ~smallest_tried[active] & (smallest <= 0.8 * h[active])  # 0.8: else the same
         smallest_tried[active[last]] = True
         step = np.where(last, smallest, step)
@@ -236,6 +247,9 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         values, crossed, taken = evaluate(active, OFFSETS[:, None] * step[None, :])
         s = Stencil(values, taken, f0, step, eps, noise, crossed)
         calls += values.size
+        if states:
+            fmax[active] = s.fmax
+            scale[active] = np.maximum(scale[active], np.abs(s.chords).max(axis=0))
         h[active], refined[active] = step, True
         done = smooth(s)
         numeric[active[done]], bound[active[done]] = s.central(method)[done], s.bound[done]
