@@ -118,3 +118,28 @@ def test_a_step_too_wide_for_f_whose_rounding_allows_no_finer_one_is_no_kink():
     r = check_function(f, grad, x)
     assert r.passed and r.counts()["wrong"] == 0, str(r)
     assert not check_function(f, lambda v: -grad(v), x).passed
+
+
+def test_an_analytic_value_that_agrees_with_the_first_difference_is_good_only_where_its_truncation_is_small():
+    # f turns within a few hundred default steps (sin(k·x) with k·h = 0.0775): g(h) = f'·sin(kh)/(kh) is 1e-3 below
+    # the slope, an analytic value 1e-3 below it agrees with g(h) to the last digits, and the slope it has no chance
+    # to miss is not measured at all. The one-sided slopes at ±h turn by k·h·tan(k·x) of g(h) between them, more than
+    # the first difference may turn for an agreement to stand: its bound takes g(h)'s truncation from the stencil at
+    # 2h, a thousandth, and smaller steps resolve the element.
+    from gradcheck.numeric.stencils import default_step
+
+    x = np.array([3e-5, -4.5e-5, 6e-5])  # k·x of order one: sin rounds at ε
+    k = 0.0775 / float(default_step(np.array([0.5]))[0])
+
+    def f(v):
+        return float(np.sum(np.sin(k * np.asarray(v))))
+
+    def grad(v):
+        return k * np.cos(k * v)
+
+    kh = k * default_step(x)
+    slipped = grad(x) * np.where(np.arange(3) == 1, np.sin(kh) / kh, 1.0)  # g(h) itself, 1e-3 off
+    assert check_function(f, grad, x).passed
+    r = check_function(f, lambda v: slipped, x)
+    assert not r.passed, str(r)
+    assert r.tensors[0].verdict("analytic")[1] in ("wrong", "suspicious"), str(r)

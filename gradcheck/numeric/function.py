@@ -120,7 +120,8 @@ def kink_aware_gradient_at(chosen, f_batch, theta, f0, a, settings):
 def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     """:class:`KinkAware`, flat over all inputs; ``a`` is the flat analytic gradient.
 
-    Central differences at h cost two calls of f per element. Only the elements whose
+    Central differences at h cost two calls of f per element (four where the one-sided slopes at ±h turn by more
+    than g(h)'s truncation allows an agreement to stand: :func:`_truncation`). Only the elements whose
     analytic value disagrees beyond the rounding bound get two more calls at 2h, which
     give the truncation estimate |g(h) − g(2h)| and the kink test (all of them for
     a method whose estimate takes g(2h), as Richardson's). ``settings.eps`` is the precision f computes in.
@@ -171,6 +172,9 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
     # ε·|f|/h far below that, and a slip of a thousandth agree with it by chance.
     out = KinkAware.of(g1.copy(), floor if settings.step is not None else
                        rounding_floor(fmax1, h, eps, max(rounding()[:2])))
+    if not method.uses_wide:
+        _truncation(f_batch, theta, f0, (np.setdiff1d(_curved(near, f0, g1, floor, settings), idx), near, h), out,
+                    chunk)
     if idx.size == 0:
         return out, fmax1
     values, taken = _at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
@@ -337,6 +341,41 @@ def _disagreeing(a, g1, bound, settings):
     return np.flatnonzero(far | np.isnan(g1))
 
 
+def _turn_allowed(rtol):
+    """The most the slope may turn across ±h, as a fraction of g(h), for an agreement with g(h) to stand without the
+    stencil at 2h: g(h)'s own error is about (h/L)²/6 of it, L the scale on which f's slope turns, and h/L about
+    that turn, (D₊ − D₋)/g(h); √(rtol/10), at rtol 1e-5 a turn of 1e-3 and an error of 2e-7."""
+    return float(np.sqrt(rtol / 10))
+
+
+def _curved(near, f0, g1, floor, settings):
+    """The elements whose one-sided slopes at ±h, D₊ = (f(x + h) − f(x))/h and D₋ = (f(x) − f(x − h))/h from the
+    points of the first central difference (``near``, :meth:`_Probe.points`), turn by more than
+    :func:`_turn_allowed` of g(h), beyond twice the rounding ``floor``: where f turns within a few hundred steps, g(h)'s
+    truncation reaches rtol, and an analytic value a thousandth off (a slip) can agree with it by chance (inputs of
+    1e4 under weights of 1e-4: g(h) −923.705, the slope −922.777, an analytic value ×1.001 good). No calls of f."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        plus, minus = (near[0] - f0) / near[1], (near[2] - f0) / near[3]  # the steps taken carry their signs
+        turn = np.abs(plus - minus)
+        return np.flatnonzero(turn > _turn_allowed(settings.rtol) * np.abs(g1) + 2 * floor)
+
+
+def _truncation(f_batch, theta, f0, elements, out, chunk):
+    """The bound in ``out`` of the ``elements`` (their indices, :meth:`_Probe.points` of the first stencil, the steps
+    h), whose g(h) agrees with their analytic value while their slope turns across ±h (:func:`_curved`), made to
+    carry g(h)'s truncation too, |g(h) − g(2h)|/3, from two more calls each: a quadratic's is 0 (its g(h) is exact,
+    and agrees as before), a function turning within a few hundred steps has one of a thousandth, and the agreement
+    then promises nothing until smaller steps resolve the element (:func:`_refine_undecided`)."""
+    at, near, h = elements
+    if not at.size:
+        return
+    values, taken = _at_twice(f_batch, theta, at, near, 2 * h[at], chunk, f0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        g2 = (values[2] - values[3]) / (taken[2] - taken[3])
+        trunc = np.abs(out.numeric[at] - g2) / 3
+    out.bound[at] += np.where(np.isfinite(trunc), trunc, np.inf)
+
+
 def _gap(a, g, settings):
     """(|a − g|, the tolerance rtol·max(|a|, |g|) + atol) per element."""
     with np.errstate(invalid="ignore"):
@@ -413,8 +452,11 @@ def _refine_undecided(f_batch, theta, f0, a, how, out):
     else:
         return
     evaluate = _mover(f_batch, theta, undecided, crossings=True)
-    kept = (out.numeric[undecided], out.bound[undecided], np.zeros(len(undecided)))
-    refine(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), default_step(theta[undecided], method),
+    # Each estimate as if kept at the default steps: where its bound is far above their rounding (g(h)'s truncation
+    # counted, see _truncation), smaller steps may lower it.
+    steps = default_step(theta[undecided], method)
+    kept = (out.numeric[undecided], out.bound[undecided], steps.copy())
+    refine(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), steps,
            method, lambda fmax, s, n: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, n),
            (max(probe, eps * abs(f0)), max(probe, line), None if fmax is None else fmax[undecided]), f0, kept)
     out.numeric[undecided], out.bound[undecided] = kept[0], kept[1]
