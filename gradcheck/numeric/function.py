@@ -128,8 +128,8 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     An element whose differences at h and 2h are not those of a smooth function
     (:meth:`~gradcheck.numeric.kinks.Stencil.looks_smooth`) is resolved by
     :func:`~gradcheck.numeric.kinks.resolve`: four more calls per smaller step, a kink at x tested once more at the
-    finest step f's rounding allows (:func:`_confirm_at_x`), and an element smooth at a finer step, or unresolved,
-    estimated by step levels from there (:func:`_levels_from`); one whose
+    finest step f's rounding allows (:func:`_confirm_at_x`), and an element smooth at a finer step estimated by step
+    levels from there (:func:`_levels_from`); one whose
     differences look smooth gets its steps chosen by :func:`gradcheck.numeric.steps.resolve`. Elements
     whose bound then leaves them undecided are estimated again with f's rounding measured at their own steps
     (:func:`_refine_undecided`).
@@ -202,13 +202,14 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
         res = resolve(_mover(f_batch, theta, at), sub, f0, method, eps, noise,
                       smooth=lambda s: s.looks_smooth(eps, settings.atol))
         if settings.step is None:
-            _confirm_at_x(f_batch, theta, f0, at, res, eps, noise)
+            confirmed = _confirm_at_x(f_batch, theta, f0, at, res, eps, noise)
         out.numeric[at], out.bound[at] = res.numeric, res.bound
         out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
         out.minus[at], out.plus[at] = res.minus, res.plus
         _own_rounding(f_batch, theta, f0, (at, h[at]), res, out, eps)
         if settings.step is None:
-            _levels_from(f_batch, theta, f0, (at, h[at]), res, out, (method, eps, max(rounding()[0], eps * abs(f0))))
+            _levels_from(f_batch, theta, f0, (at, h[at], confirmed), res, out,
+                         (method, eps, max(rounding()[0], eps * abs(f0))))
     return out, fmax1
 
 
@@ -217,16 +218,17 @@ def _confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
     by one more stencil at the finest step f's rounding allows (:data:`~gradcheck.numeric.kinks.BLIND_RESOLVE_RTOL`
     of the slopes), in ``res``, in place. The kink stands where that stencil's one-sided derivatives are its sides
     (each within its bound and the kink's) and no sharper than them; elsewhere, where its sides agree with each
-    other, the element is smooth at that step, with their mean; where they do not, unresolved, its finest step that
-    one (:func:`_levels_from` goes on from there).
+    other, the element is smooth at that step, with their mean (:func:`_levels_from` goes on from there); where they
+    do not, unresolved, its finest step that one. Returns which of ``at`` it left unresolved.
 
     Without kink states, sides that hold still over a few tenfold refinements say the kink is at x only where the
     steps are within f's scale: where f turns far within them (inputs of 1e14 under weights of 1e-14 move a relu's
     z across 0 by 6e8 at the default step), the steps see the polynomial f is far out, whose one-sided
     extrapolations hold still at every step that wide, and a slope of −1.6e14 ± 9e12 stood for one of −3.7e13."""
+    lost_here = np.zeros(len(res.state), dtype=bool)
     held = np.flatnonzero(res.at_theta & (res.state != UNRESOLVED))
     if not held.size:
-        return
+        return lost_here
     kink = res.state[held] == KINK
     plus, minus = (np.where(kink, side[held], res.numeric[held]) for side in (res.plus, res.minus))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -236,7 +238,7 @@ def _confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
         smallest = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps, noise) / (BLIND_RESOLVE_RTOL * slope)
         room = np.flatnonzero(smallest < res.finest[held] / 10)
     if not room.size:
-        return
+        return lost_here
     held, step = held[room], smallest[room]
     values, _, taken = _mover(f_batch, theta, at[held])(np.arange(held.size), OFFSETS[:, None] * step[None, :])
     s = Stencil(values, taken, f0, step, eps, noise)
@@ -261,24 +263,33 @@ def _confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
     res.state[gone], res.at_theta[gone], res.finest[gone] = UNRESOLVED, False, step[lost]
     res.numeric[gone], res.bound[gone] = (lo + hi) / 2, ((hi - lo) / 2 + tol[lost]) / MARGIN
     res.minus[gone], res.plus[gone] = np.nan, np.nan
+    lost_here[gone] = True
+    return lost_here
 
 
 def _levels_from(f_batch, theta, f0, elements, res, out, how):
-    """The ``elements`` (their indices, and their first steps) whose kink tests ended smooth at a step finer than
-    the first, or unresolved, estimated again by step levels from the finest step they took, each with f's rounding
-    measured along its own axis there (:func:`~gradcheck.numeric.steps.afresh`), in ``out``, in place.
+    """The ``elements`` (their indices, their first steps, and which :func:`_confirm_at_x` left unresolved) whose kink
+    tests ended smooth at a step finer than the first, or unresolved at the first step or by that confirmation,
+    estimated again by step levels from the finest step they took, each with f's rounding measured along its own
+    axis there (:func:`~gradcheck.numeric.steps.afresh`), in ``out``, in place.
 
-    The kink tests' last stencil bounds its estimate only where its step is in the asymptotic regime, and they stop
-    six tenfold refinements down: where f turns within the first steps (weights of 1e-12 under inputs of 1e12 move
-    a tanh's z by 6e6 at the default step of 6e-6), their differences fall as 1/h at every level, as across a kink,
-    and the slope is only reached some ten levels down. The levels halve from the finest step until three of them
-    are in the regime, or bend as a kink at x does (never resolved there). A smooth element's estimate is replaced
-    where the levels' bound is the smaller, or where they contradict it beyond both bounds; an unresolved one's,
-    and its state, where the levels resolve it (a kink at x bends every level; one nearer than the finest step is
-    passed by, and the slope on x's side measured). ``how``: (the method, ε, f's rounding at x itself)."""
-    at, h = elements
+    The kink tests' last stencil bounds its estimate only where its step is in the asymptotic regime, which a
+    tenfold refinement lands in or not by chance: where f turns within the first steps (weights of 1e-12 under
+    inputs of 1e12 move a unit's z by 6e6 at the default step of 6e-6), the first stencil that looks smooth may
+    still curve. The levels halve from that step until three of them are in the regime; their estimate replaces the
+    stencil's where their bound is the smaller, or where they contradict it beyond both bounds. So are the
+    elements left unresolved because f's rounding let no finer step reach them (one level's bent differences say
+    nothing of where f turns: a function that is all rounding, 1e-16, whose gradient of 0 the levels resolve), or
+    because the stencil at the finest step the rounding allows found no kink at x where the sides had held still,
+    and kept, resolved, where the levels resolve them. An element the refinements themselves left unresolved is
+    left so: without kink states, levels halving from its finest step cross the turn it sits beside unseen (a
+    relu's z within that step of 0 for one sample: 4.17e11 ± 1.08e11 kept for a slope of 6.53e10). ``how``: (the
+    method, ε, f's rounding at x itself)."""
+    at, h, confirmed = elements
     method, eps, at_x = how
-    again = np.flatnonzero(((res.state == SMOOTH) & (res.finest < h)) | (res.state == UNRESOLVED))
+    # f's rounding let no finer step reach them, or the stencil at the finest step found no kink at x after all
+    never = (res.state == UNRESOLVED) & (~(res.finest < h) | confirmed)
+    again = np.flatnonzero(((res.state == SMOOTH) & (res.finest < h)) | never)
     if not again.size:
         return
     evaluate = _mover(f_batch, theta, at[again], crossings=True)
@@ -287,12 +298,11 @@ def _levels_from(f_batch, theta, f0, elements, res, out, how):
                                 at_x, f0)
     idx = at[again]
     was, was_bound = out.numeric[idx], out.bound[idx]
-    lost = res.state[again] == UNRESOLVED
+    lost = never[again]
     with np.errstate(invalid="ignore"):
         kept = np.where(lost, np.isfinite(bound), (bound < was_bound) | (np.abs(value - was) > bound + was_bound))
     out.numeric[idx[kept]], out.bound[idx[kept]] = value[kept], bound[kept]
     out.unresolved[idx[kept]] = False
-    out.minus[idx[kept]], out.plus[idx[kept]] = np.nan, np.nan
 
 
 def _own_rounding(f_batch, theta, f0, elements, res, out, eps):
