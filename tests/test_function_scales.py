@@ -160,3 +160,22 @@ def test_an_element_beside_a_turn_no_step_resolves_is_not_estimated_by_blind_ste
     f, grad, W = _problem(68, 1e12, "relu")
     r = check_function(f, grad, W)
     assert r.passed and r.counts()["wrong"] == 0, str(r)
+
+
+def test_levels_are_not_taken_at_a_kink_at_x_whose_sides_agree():
+    # A function that is all rounding at its minimum (softplus(u) − log 2 − u/2 at u = 0, a gradient of 0): its kink
+    # tests found sides that held still and agreed, and step levels taken from there read a staircase of rounding as
+    # a slope, 1.3e-9 ± 3.7e-10, failing the gradient of 0. Levels are taken where the element is smooth at a step,
+    # not where a kink at x was found.
+    A = np.array([[0.8068530811551692], [2.9576020319589844], [0.2924445988332438]])
+    c = np.array([-0.2030373969333982])
+
+    def f(v):
+        u = A @ (v - c)
+        return np.sum(np.log1p(np.exp(u)) - np.log(2) - 0.5 * u)
+
+    def grad(v):
+        return A.T @ (1 / (1 + np.exp(-(A @ (v - c)))) - 0.5)
+
+    r = check_function(f, grad, c.copy())
+    assert r.passed and r.counts()["wrong"] == 0, str(r)

@@ -269,7 +269,9 @@ def _confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
 
 def _levels_from(f_batch, theta, f0, elements, res, out, how):
     """The ``elements`` (their indices, their first steps, and which :func:`_confirm_at_x` left unresolved) whose kink
-    tests ended smooth at a step finer than the first, or unresolved at the first step or by that confirmation,
+    tests ended smooth at a step finer than the first (not at a kink at x whose sides agree: levels there, all
+    rounding where f is, took a staircase for a slope of 1.3e-9 ± 3.7e-10 for a gradient of 0), or unresolved at the
+    first step or by that confirmation,
     estimated again by step levels from the finest step they took, each with f's rounding measured along its own
     axis there (:func:`~gradcheck.numeric.steps.afresh`), in ``out``, in place.
 
@@ -289,7 +291,7 @@ def _levels_from(f_batch, theta, f0, elements, res, out, how):
     method, eps, at_x = how
     # f's rounding let no finer step reach them, or the stencil at the finest step found no kink at x after all
     never = (res.state == UNRESOLVED) & (~(res.finest < h) | confirmed)
-    again = np.flatnonzero(((res.state == SMOOTH) & (res.finest < h)) | never)
+    again = np.flatnonzero(((res.state == SMOOTH) & (res.finest < h) & ~res.at_theta) | never)
     if not again.size:
         return
     evaluate = _mover(f_batch, theta, at[again], crossings=True)
