@@ -382,3 +382,17 @@ def exact_lstm_gradient(net, key, index, digits=60):
             return sum(v * v for v in (out - y).ravel()) / 2
 
         return float(mpmath.diff(cost, (Wx0 if key == "Wx" else Wh)[at]))
+
+
+def all_rounding(A, c):
+    """(f, its gradient) of Σ softplus(u) − log 2 − u/2, u = A(x − c): u²/8 near u = 0 in exact arithmetic, and
+    computed there the rounding of log 2's terms, 1e-16, a function that is all rounding at its minimum x = c."""
+
+    def f(v):
+        u = A @ (v - c)
+        return np.sum(np.log1p(np.exp(u)) - np.log(2) - 0.5 * u)
+
+    def grad(v):
+        return A.T @ (1 / (1 + np.exp(-(A @ (v - c)))) - 0.5)
+
+    return f, grad

@@ -7,6 +7,7 @@ steps measures the slope at x, and the judge must neither fail a correct gradien
 
 import numpy as np
 import pytest
+from oracles import all_rounding
 
 from gradcheck import check_function
 
@@ -169,13 +170,6 @@ def test_levels_are_not_taken_at_a_kink_at_x_whose_sides_agree():
     # not where a kink at x was found.
     A = np.array([[0.8068530811551692], [2.9576020319589844], [0.2924445988332438]])
     c = np.array([-0.2030373969333982])
-
-    def f(v):
-        u = A @ (v - c)
-        return np.sum(np.log1p(np.exp(u)) - np.log(2) - 0.5 * u)
-
-    def grad(v):
-        return A.T @ (1 / (1 + np.exp(-(A @ (v - c)))) - 0.5)
-
+    f, grad = all_rounding(A, c)
     r = check_function(f, grad, c.copy())
     assert r.passed and r.counts()["wrong"] == 0, str(r)
