@@ -19,7 +19,18 @@ import numpy as np
 
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
-from .kinks import BLIND_RESOLVE_RTOL, KINK, OFFSETS, SMALLEST_MARGIN, SMOOTH, UNRESOLVED, Stencil, resolve
+from .kinks import (
+    BLIND_RESOLVE_RTOL,
+    KINK,
+    OFFSETS,
+    SMALLEST_MARGIN,
+    SMOOTH,
+    UNRESOLVED,
+    Stencil,
+    interval,
+    replaces,
+    resolve,
+)
 from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, ecnoise, function_rounding, settled_rounding
 from .stencils import CHUNK_BYTES, EPS, central_difference, default_step, rounding_floor
 from .steps import GROW_LIMIT, afresh, grow, refine
@@ -261,7 +272,7 @@ def _confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
     lo = np.minimum(np.minimum(plus[room], minus[room]), np.minimum(s.plus, s.minus))[lost]
     hi = np.maximum(np.maximum(plus[room], minus[room]), np.maximum(s.plus, s.minus))[lost]
     res.state[gone], res.at_theta[gone], res.finest[gone] = UNRESOLVED, False, step[lost]
-    res.numeric[gone], res.bound[gone] = (lo + hi) / 2, ((hi - lo) / 2 + tol[lost]) / MARGIN
+    res.numeric[gone], res.bound[gone] = interval(lo, hi, tol[lost])
     res.minus[gone], res.plus[gone] = np.nan, np.nan
     lost_here[gone] = True
     return lost_here
@@ -271,9 +282,8 @@ def _levels_from(f_batch, theta, f0, elements, res, out, how):
     """The ``elements`` (their indices, their first steps, and which :func:`_confirm_at_x` left unresolved) whose kink
     tests ended smooth at a step finer than the first (not at a kink at x whose sides agree: levels there, all
     rounding where f is, took a staircase for a slope of 1.3e-9 ± 3.7e-10 for a gradient of 0), or unresolved at the
-    first step or by that confirmation,
-    estimated again by step levels from the finest step they took, each with f's rounding measured along its own
-    axis there (:func:`~gradcheck.numeric.steps.afresh`), in ``out``, in place.
+    first step or by that confirmation, estimated again by step levels from the finest step they took, each with
+    f's rounding measured along its own axis there (:func:`~gradcheck.numeric.steps.afresh`), in ``out``, in place.
 
     The kink tests' last stencil bounds its estimate only where its step is in the asymptotic regime, which a
     tenfold refinement lands in or not by chance: where f turns within the first steps (weights of 1e-12 under
@@ -301,8 +311,7 @@ def _levels_from(f_batch, theta, f0, elements, res, out, how):
     idx = at[again]
     was, was_bound = out.numeric[idx], out.bound[idx]
     lost = never[again]
-    with np.errstate(invalid="ignore"):
-        kept = np.where(lost, np.isfinite(bound), (bound < was_bound) | (np.abs(value - was) > bound + was_bound))
+    kept = np.where(lost, np.isfinite(bound), replaces(value, bound, was, was_bound))
     out.numeric[idx[kept]], out.bound[idx[kept]] = value[kept], bound[kept]
     out.unresolved[idx[kept]] = False
 

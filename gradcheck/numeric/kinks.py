@@ -45,8 +45,8 @@ from .methods import CENTRAL, lookup
 from .stencils import EPS, error_bound, rounding_floor, unflatten
 from .steps import resolve as resolve_steps
 
-__all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "bracketed", "resolve",
-           "resolve_layer", "steady"]
+__all__ = ["KINK", "OFFSETS", "SMOOTH", "UNRESOLVED", "Resolved", "Sides", "Stencil", "bracketed", "interval",
+           "replaces", "resolve", "resolve_layer", "steady"]
 
 #: The stencil of every step: ±h, ±2h.
 OFFSETS = np.array([1.0, -1.0, 2.0, -2.0])
@@ -465,10 +465,16 @@ def _levels_from(net, i, idx, out, method, noise):
     value, bound, *_ = resolve_steps(lambda at, s, offsets: net.stencil(i, idx[again[at]], s, offsets),
                                      out.finest[again], method, lambda fmax, s, _: rounding_floor(fmax, s, EPS, noise),
                                      f0=net.loss)
-    was, was_bound = out.numeric[again], out.bound[again]
-    with np.errstate(invalid="ignore"):  # kept where tighter, or where it contradicts the stencil's estimate
-        kept = (bound < was_bound) | (np.abs(value - was) > bound + was_bound)
+    kept = replaces(value, bound, out.numeric[again], out.bound[again])
     out.numeric[again[kept]], out.bound[again[kept]] = value[kept], bound[kept]
+
+
+def replaces(value, bound, was, was_bound):
+    """Where step levels' estimate ``value`` ± ``bound`` replaces a refined stencil's ``was`` ± ``was_bound`` (arrays):
+    where its bound is the smaller, or where it lies beyond both bounds from the stencil's (then the stencil's step
+    was not in the asymptotic regime, whatever its bound said)."""
+    with np.errstate(invalid="ignore"):
+        return (bound < was_bound) | (np.abs(value - was) > bound + was_bound)
 
 
 def _one_kink(net, i, flat, steps):

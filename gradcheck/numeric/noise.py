@@ -199,17 +199,24 @@ def settled_rounding(f_batch, theta, f0, seed=0, scale=1.0, first=None):
     line = function_rounding(f_batch, theta, f0, seed, scale) if first is None else first
     if not line[1] > OWN_ULPS * EPS * abs(f0):
         return line  # within a few ulps of f's size at θ: no finer line measures much less
-    found = [line]
+    found, reach = [line], _ulp_reach([theta])
     for _ in range(FINER_LINES):
         scale *= FINER_LINE
-        with np.errstate(all="ignore"):
-            if not np.any(ECNOISE_STEP * scale * np.maximum(1.0, np.abs(theta)) >= np.spacing(np.abs(theta))):
-                break  # the line moves no coordinate by an ulp, nor will a finer one
+        if ECNOISE_STEP * scale * reach < 1.0:
+            break  # the line moves no coordinate by an ulp, nor will a finer one
         finer, values = _function_line(f_batch, theta, f0, seed, scale)
         if len(np.unique(values)) >= DISTINCT:  # fewer: f flat there (saturated), or a staircase
             found.append(finer)
     at = _rounding_floor([r[1] for r in found])
     return line if at is None else found[at]
+
+
+def _ulp_reach(arrays):
+    """The largest max(1, |θ|)/ulp(θ) over the elements of ``arrays``: a line spaced s·max(1, |θ|) moves some element
+    by an ulp or more where s·reach ≥ 1."""
+    with np.errstate(all="ignore"):
+        return max(float(np.max(np.where(np.isfinite(v), np.maximum(1.0, np.abs(v)) / np.maximum(
+            np.spacing(np.abs(v)), np.finfo(float).tiny), 0.0), initial=0.0)) for v in arrays)
 
 
 def _rounding_floor(measures):
@@ -430,10 +437,7 @@ def _settled_line(net, i, signs, measure, line):
     if not measure > OWN_ULPS * EPS * abs(net.loss):
         return measure
     spacing, origin = line
-    params = net.params[i]
-    reach = max(float(np.max(np.maximum(1.0, np.abs(params[key])) / np.maximum(np.spacing(np.abs(params[key])),
-                                                                              np.finfo(float).tiny)))
-                for key in signs)
+    reach = _ulp_reach([net.params[i][key] for key in signs])
     measures, t = [measure], np.arange(ECNOISE_POINTS, dtype=float)
     for _ in range(FINER_LINES):
         spacing *= FINER_LINE
