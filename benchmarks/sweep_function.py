@@ -1,8 +1,8 @@
 """Sweep ``check_function`` over functions near their minima and count its false verdicts against exact gradients.
 
-Run: ``python benchmarks/sweep_function.py [--count N] [--seed S]`` (a minute or two, not a unit test). For each of
-``--count`` functions of each kind, drawn deterministically for the seed, at a point x a hair from the minimum c
-(1e-25 to 1e-3, relative or absolute, so the function's value is anywhere from 1e-50 to 1):
+Run: ``python benchmarks/sweep_function.py [--count N] [--seed S] [--kind K ...]`` (a minute or two, not a unit
+test). For each of ``--count`` functions of each kind, drawn deterministically for the seed, at a point x a hair
+from the minimum c (1e-25 to 1e-3, relative or absolute, so the function's value is anywhere from 1e-50 to 1):
 
 * ``quadratic``: ½‖A(x − c)‖², A a random (d + 2)×d matrix scaled by 10^U(−2, 2);
 * ``quartic``: Σ(x − c)⁴ + ½Σ(x − c)²;
@@ -13,16 +13,21 @@ Run: ``python benchmarks/sweep_function.py [--count N] [--seed S]`` (a minute or
   ε times that, which hides the gradient at the default steps and not at wider ones;
 * ``huge_inputs``: ½‖V·act(W·X) − Y‖² in the weights W (up to 4×3), X of scale s = 1e4 to 1e16 and W of 1/s, act
   one of tanh, softplus, relu and elu, at a generic point: f turns far within the default steps, which are
-  relative to max(1, |W|) (a relu's z moves by 6e8 at them under s = 1e14).
+  relative to max(1, |W|) (a relu's z moves by 6e8 at them under s = 1e14);
+* ``inflection``: Σ_n w_n·φ(s·A_n(x − c)), φ one of tanh, sin, the logistic sigmoid and arctan, s = 10^U(2, 5),
+  at c or a hair from it: every term at (or by) its inflection point, where the one-sided slopes at ±h do not turn
+  while the central difference is off the slope by f'''·h²/6 (0.2% at s = 1e4).
 
 The function is evaluated in float64 as a user writes it (one whose value at x itself overflows is left out and
 counted: ``check_function`` reports that as a problem, there is no gradient to judge); the gradient handed to
 ``check_function`` is the exact one, computed with mpmath at 50 digits and rounded to float64. A FAIL of it is a
 *false FAIL*. Then one element of that gradient ×1.001 (a slip of 1e-3, a hundred times the default rtol): *caught*
-when the check fails. Slips that no float64 difference can resolve (an element far below the function's rounding)
-are counted too, so the caught fraction is a floor, not a rate of misses; a slipped element judged *good* is a
-false pass (it must not happen: the wider steps that clear an element the default ones leave open must not clear
-a slip).
+when the check fails; for ``inflection``, where the element's central difference at the default step is off the
+slope by more than ten times the default rtol, the slip is that central difference instead (an analytic value that
+agrees with g(h) by construction). Slips that no float64 difference can resolve (an element far below the function's
+rounding) are counted too, so the caught fraction is a floor, not a rate of misses; a slipped element judged *good*
+is a false pass (it must not happen: the wider steps that clear an element the default ones leave open must not
+clear a slip).
 """
 
 from __future__ import annotations
@@ -135,16 +140,58 @@ def _huge_inputs(rng):
     return f, grad, W.ravel()
 
 
+#: Each odd φ of ``inflection``, whose inflection point is 0: (NumPy, its derivative in mpmath).
+INFLECTING = {
+    "tanh": (np.tanh, lambda z: 1 - mpmath.tanh(z) ** 2),
+    "sin": (np.sin, mpmath.cos),
+    "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z: mpmath.exp(-z) / (1 + mpmath.exp(-z)) ** 2),
+    "arctan": (np.arctan, lambda z: 1 / (1 + z ** 2)),
+}
+
+
+def _inflection(rng):
+    """(f, its gradient at 50 digits, x) of Σ_n w_n·φ(s·A_n(x − c)) at c or a hair from it (see the module)."""
+    d = int(rng.integers(1, 6))
+    A, w = rng.standard_normal((d + 2, d)), rng.standard_normal(d + 2)
+    scale = 10.0 ** float(rng.uniform(2, 5))
+    c = rng.standard_normal(d) * 10 ** rng.uniform(-3, 1)
+    off = rng.standard_normal(d) * 10 ** rng.uniform(-25, -8) * (rng.random() < 0.5)
+    phi, slope_mp = INFLECTING[str(rng.choice(sorted(INFLECTING)))]
+    Am, wm, cm = mpmath.matrix(A.tolist()), _mp(w), _mp(c)
+
+    def f(v):
+        return float(np.sum(w * phi(scale * (A @ (v - c)))))
+
+    def grad(v):
+        u = [scale * z for z in Am * mpmath.matrix([a - b for a, b in zip(_mp(v), cm)])]
+        return [sum(wm[n] * slope_mp(u[n]) * scale * Am[n, k] for n in range(d + 2)) for k in range(d)]
+
+    return f, grad, c + off
+
+
+def _central(f, x, at):
+    """f's central difference in element ``at`` at the default step."""
+    from gradcheck.numeric import methods
+    from gradcheck.numeric.stencils import default_step
+
+    h = float(default_step(x, methods.lookup("central"))[at])
+    up, down = x.copy(), x.copy()
+    up[at] += h
+    down[at] -= h
+    return (f(up) - f(down)) / (up[at] - down[at])
+
+
 #: Each kind: (f, its gradient at 50 digits) from A (float64 and mpmath) and c; "smooth" and "offset" are taken at a
-#: generic point; ``huge_inputs`` draws its own (:func:`_huge_inputs`).
+#: generic point; ``huge_inputs`` and ``inflection`` draw their own.
 KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth,
-         "offset": _offset, "huge_inputs": None}
+         "offset": _offset, "huge_inputs": _huge_inputs, "inflection": _inflection}
+DRAWS_OWN = ("huge_inputs", "inflection")
 
 
 def draw(kind, rng):
     """(f, its exact gradient rounded to float64 as a function of x, x) of one function of ``kind``."""
-    if kind == "huge_inputs":
-        f, grad, x = _huge_inputs(rng)
+    if kind in DRAWS_OWN:
+        f, grad, x = KINDS[kind](rng)
         return f, (lambda v: np.array([float(g) for g in grad(v)])), x
     d = int(rng.integers(1, 6))
     c = rng.standard_normal(d) * 10 ** rng.uniform(-3, 3)
@@ -155,9 +202,11 @@ def draw(kind, rng):
     return f, (lambda v: np.array([float(g) for g in grad(v)])), x
 
 
-def sweep(count, seed):
+def sweep(count, seed, kinds=None):
     rows, t0 = [], time.process_time()
     for k, kind in enumerate(KINDS):
+        if kinds and kind not in kinds:
+            continue
         rng = np.random.default_rng([seed, k])
         n = false_fail = slips = caught = cleared = inconclusive = unfit = 0
         for _ in range(count):
@@ -179,6 +228,8 @@ def sweep(count, seed):
             if g[at] != 0:
                 slipped = g.copy()
                 slipped[at] *= 1.001
+                if kind == "inflection" and abs(_central(f, x, at) - g[at]) > 1e-4 * abs(g[at]):
+                    slipped[at] = _central(f, x, at)
                 slips += 1
                 slip = check_function(f, lambda v, s=slipped: s.copy(), x.copy())
                 caught += not slip.passed
@@ -187,7 +238,7 @@ def sweep(count, seed):
     total = [sum(r[i] for r in rows) for i in range(1, 8)]
     print(tabulate([*rows, ["total", *total]],
                    ["kind", "functions", "not finite at x (left out)", "false FAIL",
-                    "correct with an inconclusive element", "slips of 1e-3",
+                    "correct with an inconclusive element", "slips",
                     "caught", "slipped element judged good"], tablefmt="github"))
     print(f"{time.process_time() - t0:.1f} s CPU")
     return total
@@ -197,8 +248,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100, help="functions of each kind (default 100)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--kind", action="append", choices=sorted(KINDS), help="only this kind (repeatable)")
     args = parser.parse_args(argv)
-    sweep(args.count, args.seed)
+    sweep(args.count, args.seed, args.kind)
 
 
 if __name__ == "__main__":

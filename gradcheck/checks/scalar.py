@@ -28,7 +28,7 @@ from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
 from ..judge.tolerances import tolerance
 from ..numeric.estimate import FULL_SECONDS, check_mode
-from ..numeric.function import VAGUE, Settings, kink_aware_gradient_at
+from ..numeric.function import CALLS_PER_ELEMENT, VAGUE, Settings, kink_aware_gradient_at
 from ..numeric.sampled import choose_elements, directions, directions_text, stencil_along
 from ..numeric.stencils import EPS, STEP_SCALE, flatten, unflatten
 from ..usercode import calls
@@ -151,7 +151,8 @@ def point_stage(s, opts):
 def sample_stage(s, opts):
     """Which elements to check: every one, or (sampled) a sample hitting every row and column, plus the ones
     random directional derivatives name. Auto checks every element when that takes about
-    :data:`~gradcheck.numeric.estimate.FULL_SECONDS` at two calls of F each."""
+    :data:`~gradcheck.numeric.estimate.FULL_SECONDS` at
+    :data:`~gradcheck.numeric.function.CALLS_PER_ELEMENT` calls of F each."""
     if s.f0 is None:
         s.analytic = [None] * len(s.arrays)  # nothing to compare with
         return
@@ -161,7 +162,7 @@ def sample_stage(s, opts):
         s.flat_a = flatten(usable)
         theta = s.theta
         check_mode(opts.mode)
-        if opts.mode == "full" or (opts.mode == "auto" and 2 * theta.size * s.seconds <= FULL_SECONDS):
+        if opts.mode == "full" or (opts.mode == "auto" and CALLS_PER_ELEMENT * theta.size * s.seconds <= FULL_SECONDS):
             return
         _sample(s, theta, opts)
 
