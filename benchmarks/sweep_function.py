@@ -16,18 +16,19 @@ from the minimum c (1e-25 to 1e-3, relative or absolute, so the function's value
   relative to max(1, |W|) (a relu's z moves by 6e8 at them under s = 1e14);
 * ``inflection``: Σ_n w_n·φ(s·A_n(x − c)), φ one of tanh, sin, the logistic sigmoid and arctan, s = 10^U(2, 5),
   at c or a hair from it: every term at (or by) its inflection point, where the one-sided slopes at ±h do not turn
-  while the central difference is off the slope by f'''·h²/6 (0.2% at s = 1e4).
-
+  while the central difference is off the slope by f'''·h²/6 (0.2% at s = 1e4);
+* ``steep``: the same at a point whose terms sit anywhere on φ (O(1/s) from c): the slopes at ±h turn, and g(h) is
+  off the slope by 1e-5 to 1e-3.
 The function is evaluated in float64 as a user writes it (one whose value at x itself overflows is left out and
 counted: ``check_function`` reports that as a problem, there is no gradient to judge); the gradient handed to
 ``check_function`` is the exact one, computed with mpmath at 50 digits and rounded to float64. A FAIL of it is a
 *false FAIL*. Then one element of that gradient ×1.001 (a slip of 1e-3, a hundred times the default rtol): *caught*
-when the check fails; for ``inflection``, where the element's central difference at the default step is off the
-slope by more than ten times the default rtol, the slip is that central difference instead (an analytic value that
-agrees with g(h) by construction). Slips that no float64 difference can resolve (an element far below the function's
-rounding) are counted too, so the caught fraction is a floor, not a rate of misses; a slipped element judged *good*
-is a false pass (it must not happen: the wider steps that clear an element the default ones leave open must not
-clear a slip).
+when the check fails; for ``inflection`` and ``steep``, where the element's central difference at the default step
+is off the slope by more than ten times the default rtol, the slip is that central difference instead (an analytic
+value that agrees with g(h) by construction). Slips that no float64 difference can resolve (an element far below the
+function's rounding) are counted too, so the caught fraction is a floor, not a rate of misses; a slipped element
+judged *good* is a false pass (it must not happen: the wider steps that clear an element the default ones leave open
+must not clear a slip).
 """
 
 from __future__ import annotations
@@ -149,8 +150,9 @@ INFLECTING = {
 }
 
 
-def _inflection(rng):
-    """(f, its gradient at 50 digits, x) of Σ_n w_n·φ(s·A_n(x − c)) at c or a hair from it (see the module)."""
+def _inflection(rng, generic=False):
+    """(f, its gradient at 50 digits, x) of Σ_n w_n·φ(s·A_n(x − c)) at c or a hair from it (see the module); with
+    ``generic``, at a point whose terms are O(1/s) from c, each at its own place on φ."""
     d = int(rng.integers(1, 6))
     A, w = rng.standard_normal((d + 2, d)), rng.standard_normal(d + 2)
     scale = 10.0 ** float(rng.uniform(2, 5))
@@ -166,7 +168,13 @@ def _inflection(rng):
         u = [scale * z for z in Am * mpmath.matrix([a - b for a, b in zip(_mp(v), cm)])]
         return [sum(wm[n] * slope_mp(u[n]) * scale * Am[n, k] for n in range(d + 2)) for k in range(d)]
 
+    if generic:
+        off = rng.standard_normal(d) * rng.uniform(0.1, 3.0) / scale
     return f, grad, c + off
+
+
+def _steep(rng):
+    return _inflection(rng, generic=True)
 
 
 def _central(f, x, at):
@@ -184,8 +192,10 @@ def _central(f, x, at):
 #: Each kind: (f, its gradient at 50 digits) from A (float64 and mpmath) and c; "smooth" and "offset" are taken at a
 #: generic point; ``huge_inputs`` and ``inflection`` draw their own.
 KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth,
-         "offset": _offset, "huge_inputs": _huge_inputs, "inflection": _inflection}
-DRAWS_OWN = ("huge_inputs", "inflection")
+         "offset": _offset, "huge_inputs": _huge_inputs, "inflection": _inflection, "steep": _steep}
+DRAWS_OWN = ("huge_inputs", "inflection", "steep")
+#: The kinds whose slip is g(h) itself where that is off the slope by more than ten times rtol.
+AGREEING_SLIPS = ("inflection", "steep")
 
 
 def draw(kind, rng):
@@ -228,7 +238,7 @@ def sweep(count, seed, kinds=None):
             if g[at] != 0:
                 slipped = g.copy()
                 slipped[at] *= 1.001
-                if kind == "inflection" and abs(_central(f, x, at) - g[at]) > 1e-4 * abs(g[at]):
+                if kind in AGREEING_SLIPS and abs(_central(f, x, at) - g[at]) > 1e-4 * abs(g[at]):
                     slipped[at] = _central(f, x, at)
                 slips += 1
                 slip = check_function(f, lambda v, s=slipped: s.copy(), x.copy())

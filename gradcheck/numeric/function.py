@@ -188,11 +188,11 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
     out = KinkAware.of(g1.copy(), floor if settings.step is not None else
                        rounding_floor(fmax1, h, eps, max(rounding()[:2])))
     if not method.uses_wide:
+        agree = np.setdiff1d(np.arange(d), idx)
+        certain = out.bound[agree].copy()
         curved = np.setdiff1d(_curved(near, f0, g1, floor, settings), idx)
         _truncation(f_batch, theta, f0, (curved, near, h), out, chunk)
-        agree = np.setdiff1d(np.arange(d), np.union1d(idx, curved))
-        certain = out.bound[agree].copy()
-        _third_difference(f_batch, theta, f0, (agree, near, h), out,
+        _third_difference(f_batch, theta, f0, (np.setdiff1d(agree, curved), near, h), out,
                           (eps, max(rounding()[:2]) if settings.step is None else 0.0))
         # An agreement its rounding certified and its truncation does not says nothing: the element is estimated as
         # one that disagrees is, by smaller steps.
