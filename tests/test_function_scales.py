@@ -173,3 +173,26 @@ def test_levels_are_not_taken_at_a_kink_at_x_whose_sides_agree():
     f, grad = all_rounding(A, c)
     r = check_function(f, grad, c.copy())
     assert r.passed and r.counts()["wrong"] == 0, str(r)
+
+
+def test_a_gradient_of_zero_between_turns_closer_than_the_measured_rounding_allows_is_not_failed():
+    # Every z below 0 (a gradient of exactly 0), one at −1.2e-3 under inputs of 1e12: every step the rounding
+    # measured on lines allows (0.012: the lines cross the units' turns) turns units on, on both sides, and the
+    # one-sided slopes there agreed by chance (−7.1e11 ± 3.1e10), which failed the gradient. At the steps f's own
+    # rounding allows, f is flat: the element is unresolved between the two.
+    X = np.array([[-1.2658145491203587e+11, 1.0660951369213588e+12, 5.0738989871134778e+11],
+                  [-4.3993701007217029e+11, 1.1249423959132366e+12, 8.0288531424687378e+10]])
+    V = np.array([[0.5218899729929806], [0.9841286658919498]])
+    Y = np.array([[1.1300573127945437, 1.129291236868882, 1.6811692353339374],
+                  [-2.322208162511899, -0.4413765546001912, -0.30339871499098764]])
+    W = np.array([-4.304261553647479e-13, 1.266249914971256e-13])
+
+    def f(W):
+        return 0.5 * float(np.sum((V @ np.maximum(W.reshape(1, 2) @ X, 0.0) - Y) ** 2))
+
+    assert (W @ X < 0).all()
+    r = check_function(f, lambda W: np.zeros(2), W)
+    assert r.passed and r.counts()["wrong"] == 0, str(r)
+    # And a slip to the slopes the wide steps saw is not judged good.
+    r = check_function(f, lambda W: np.array([-6.1e11, -7.1e11]), W)
+    assert r.counts()["good"] == 0, str(r)

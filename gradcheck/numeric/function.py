@@ -288,7 +288,49 @@ def _confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
     res.numeric[gone], res.bound[gone] = interval(lo, hi, tol[lost])
     res.minus[gone], res.plus[gone] = np.nan, np.nan
     lost_here[gone] = True
+    _flat_below(f_batch, theta, f0, at, (held[~lost], step[~lost], slope[room][~lost]), res, (eps, noise))
     return lost_here
+
+
+def _flat_below(f_batch, theta, f0, at, held, res, rounding):
+    """The ``held`` elements (their indices into ``at``, the step that confirmed them, their slopes) tested once
+    more where the rounding ``rounding`` (ε, f's measured rounding) that bounded that step is far above f's own: by
+    a stencil at the finest step f's own rounding, ε·|f(x)|, allows. Where its sides agree with each other and
+    not with the estimate that stands, the element is unresolved, its interval reaching both, in ``res``, in place
+    (and no step levels are taken from there: :func:`_levels_from`).
+
+    f's rounding is measured on lines, and a line that crosses a turn of f scatters as noise would: ½‖V·relu(W·X)
+    − Y‖² under inputs of 1e12, every z below 0 (a gradient of exactly 0), one z at −1.2e-3, turns units on at
+    every step such a rounding (0.012) allows, on both sides, and its one-sided slopes there agreed by chance
+    (−7.1e11 ± 3.1e10); at the steps of 1e-24 f's own rounding allows, f is flat. Flat at a step finer than every
+    stencil's is what a staircase of rounding shows too (f moving only where its values change by whole steps of
+    that rounding), so the element is unresolved, not resolved to 0."""
+    eps, noise = rounding
+    at_held, step, slope = held
+    if not at_held.size or not noise > OWN_ROUNDING * eps * abs(f0):
+        return
+    with np.errstate(invalid="ignore", divide="ignore"):
+        finer = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps) / (BLIND_RESOLVE_RTOL * slope)
+        room = finer < step / 10
+    at_held, finer = at_held[room], finer[room]
+    if not at_held.size:
+        return
+    values, _, taken = _mover(f_batch, theta, at[at_held])(np.arange(at_held.size), OFFSETS[:, None] * finer[None, :])
+    s = Stencil(values, taken, f0, finer, eps)
+    value = (s.plus + s.minus) / 2
+    with np.errstate(invalid="ignore"):
+        agree = np.abs(s.plus - s.minus) <= s.plus_bound + s.minus_bound
+        sides = np.maximum(s.plus_bound, s.minus_bound)
+        apart = agree & (np.abs(value - res.numeric[at_held]) > MARGIN * res.bound[at_held] + sides)
+    gone = at_held[apart]
+    if not gone.size:
+        return
+    was = res.numeric[gone]
+    reach = np.where(res.state[gone] == KINK, MARGIN * res.bound[gone], 0.0)  # a kink's bound reaches its sides
+    lo, hi = np.minimum(was - reach, value[apart]), np.maximum(was + reach, value[apart])
+    res.state[gone], res.at_theta[gone], res.finest[gone] = UNRESOLVED, False, finer[apart]
+    res.numeric[gone], res.bound[gone] = interval(lo, hi, (MARGIN * sides)[apart])
+    res.minus[gone], res.plus[gone] = np.nan, np.nan
 
 
 def _levels_from(f_batch, theta, f0, elements, res, out, how):
