@@ -18,7 +18,9 @@ from the minimum c (1e-25 to 1e-3, relative or absolute, so the function's value
   at c or a hair from it: every term at (or by) its inflection point, where the one-sided slopes at ±h do not turn
   while the central difference is off the slope by f'''·h²/6 (0.2% at s = 1e4);
 * ``steep``: the same at a point whose terms sit anywhere on φ (O(1/s) from c): the slopes at ±h turn, and g(h) is
-  off the slope by 1e-5 to 1e-3.
+  off the slope by 1e-5 to 1e-3;
+* ``domain_edge``: Σ_k w_k·φ(c_k − x_k), φ one of sqrt, log and u^1.5 (defined for u > 0 only), with one x_k 1.05 to
+  3 default steps from c_k: the stencil's wider points are past the edge of f's domain, where f is NaN.
 The function is evaluated in float64 as a user writes it (one whose value at x itself overflows is left out and
 counted: ``check_function`` reports that as a problem, there is no gradient to judge); the gradient handed to
 ``check_function`` is the exact one, computed with mpmath at 50 digits and rounded to float64. A FAIL of it is a
@@ -177,6 +179,38 @@ def _steep(rng):
     return _inflection(rng, generic=True)
 
 
+#: Each φ of ``domain_edge``, defined for u > 0 only: (NumPy, its derivative in mpmath).
+EDGED = {
+    "sqrt": (np.sqrt, lambda u: 1 / (2 * mpmath.sqrt(u))),
+    "log": (np.log, lambda u: 1 / u),
+    "u^1.5": (lambda u: u ** 1.5, lambda u: mpmath.mpf(1.5) * mpmath.sqrt(u)),
+}
+
+
+def _domain_edge(rng):
+    """(f, its gradient at 50 digits, x) of Σ_k w_k·φ(c_k − x_k) with one x_k 1.05 to 3 default steps from c_k, the
+    edge of φ's domain (see the module)."""
+    from gradcheck.numeric import methods
+    from gradcheck.numeric.stencils import default_step
+
+    d = int(rng.integers(1, 5))
+    c, w = rng.standard_normal(d) * 10 ** rng.uniform(-1, 2), rng.standard_normal(d)
+    x = c - np.abs(rng.standard_normal(d)) - 0.1
+    k = int(rng.integers(d))
+    x[k] = c[k] - rng.uniform(1.05, 3.0) * float(default_step(x[k:k + 1], methods.lookup("central"))[0])
+    phi, slope_mp = EDGED[str(rng.choice(sorted(EDGED)))]
+
+    def f(v):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return float(np.sum(w * phi(c - v)))
+
+    def grad(v):
+        return [-mpmath.mpf(float(w[j])) * slope_mp(mpmath.mpf(float(c[j])) - mpmath.mpf(float(v[j])))
+                for j in range(d)]
+
+    return f, grad, x
+
+
 def _central(f, x, at):
     """f's central difference in element ``at`` at the default step."""
     from gradcheck.numeric import methods
@@ -192,8 +226,9 @@ def _central(f, x, at):
 #: Each kind: (f, its gradient at 50 digits) from A (float64 and mpmath) and c; "smooth" and "offset" are taken at a
 #: generic point; ``huge_inputs`` and ``inflection`` draw their own.
 KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth,
-         "offset": _offset, "huge_inputs": _huge_inputs, "inflection": _inflection, "steep": _steep}
-DRAWS_OWN = ("huge_inputs", "inflection", "steep")
+         "offset": _offset, "huge_inputs": _huge_inputs, "inflection": _inflection, "steep": _steep,
+         "domain_edge": _domain_edge}
+DRAWS_OWN = ("huge_inputs", "inflection", "steep", "domain_edge")
 #: The kinds whose slip is g(h) itself where that is off the slope by more than ten times rtol.
 AGREEING_SLIPS = ("inflection", "steep")
 

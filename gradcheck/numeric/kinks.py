@@ -104,7 +104,7 @@ class Stencil:
             self.chords = (values - f0) / taken  # D(+h), D(−h), D(+2h), D(−2h)
             self.g1 = (values[0] - values[1]) / (taken[0] - taken[1])
             self.g2 = (values[2] - values[3]) / (taken[2] - taken[3])
-        self.fmax = np.maximum(np.abs(values).max(axis=0), abs(f0))
+        self.fmax = np.maximum(_finite_max(values), abs(f0))
         self.floor = rounding_floor(self.fmax, self.h, eps, noise)
         self.bound = error_bound(self.g1, self.g2, self.fmax, self.h, eps, noise)
         c = self.chords
@@ -137,6 +137,13 @@ class Stencil:
     def crosses_nothing(self):
         """(P,) True where no point of the stencil changed a kink state."""
         return ~np.asarray(self.crossed, bool).any(axis=0)
+
+
+def _finite_max(x):
+    """max |x| over axis 0 of the finite entries (0 where none is): the scale of values some of which may lie past
+    the edge of f's domain or overflow, whose smaller steps are still worth taking."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(x), np.abs(x), 0.0).max(axis=0)
 
 
 @dataclass
@@ -212,7 +219,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     prev = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
     floor, run, refined = first.floor.copy(), np.zeros(p, dtype=int), np.zeros(p, dtype=bool)
     moving = np.full(p, np.inf)  # per element, how far its sides moved at its last refinement (from `prev`'s level)
-    scale = np.abs(first.chords).max(axis=0)
+    scale = _finite_max(first.chords)  # a point where f is not finite (past the edge of its domain) says nothing
     active, h, calls = np.arange(p), first.h.copy(), 0
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
     states = first.crossed is not None  # which steps cross is known, not guessed from the differences
@@ -249,7 +256,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         calls += values.size
         if states:
             fmax[active] = s.fmax
-            scale[active] = np.maximum(scale[active], np.abs(s.chords).max(axis=0))
+            scale[active] = np.maximum(scale[active], _finite_max(s.chords))
         h[active], refined[active] = step, True
         done = smooth(s)
         numeric[active[done]], bound[active[done]] = s.central(method)[done], s.bound[done]
