@@ -20,7 +20,10 @@ from the minimum c (1e-25 to 1e-3, relative or absolute, so the function's value
 * ``steep``: the same at a point whose terms sit anywhere on φ (O(1/s) from c): the slopes at ±h turn, and g(h) is
   off the slope by 1e-5 to 1e-3;
 * ``domain_edge``: Σ_k w_k·φ(c_k − x_k), φ one of sqrt, log and u^1.5 (defined for u > 0 only), with one x_k 1.05 to
-  3 default steps from c_k: the stencil's wider points are past the edge of f's domain, where f is NaN.
+  3 default steps from c_k: the stencil's wider points are past the edge of f's domain, where f is NaN;
+* ``softmax``: CS231n's softmax loss in W as its course computes it, under scores up to 700 apart: f computed from
+  probabilities within a few ulps of 1 moves in steps far above an ulp of f (or not at all: −log(1.0) = 0), while
+  the exact gradient is 1e-10 to 1e-300.
 The function is evaluated in float64 as a user writes it (one whose value at x itself overflows is left out and
 counted: ``check_function`` reports that as a problem, there is no gradient to judge); the gradient handed to
 ``check_function`` is the exact one, computed with mpmath at 50 digits and rounded to float64. A FAIL of it is a
@@ -211,6 +214,44 @@ def _domain_edge(rng):
     return f, grad, x
 
 
+def _softmax(rng):
+    """(f, its gradient at 50 digits, x) of CS231n's softmax loss in W, computed as its course has it (scores shifted by
+    their maximum, the probabilities normalised, −log of the right one), under scores up to 700 apart (see the
+    module)."""
+    n, d, c = int(rng.integers(2, 6)), int(rng.integers(2, 5)), int(rng.integers(2, 5))
+    X = rng.standard_normal((n, d)) * 10 ** rng.uniform(-1, 1.5)
+    W = rng.standard_normal((d, c)) * 10 ** rng.uniform(-1, 2.5)
+    y = rng.integers(0, c, n)
+    # Scores at most 700 apart: a probability below e^-708 is subnormal, and f computed from it is no longer the
+    # loss to a few ulps but a staircase with jumps (a float64 forward pass far from the exact function).
+    gap = float(np.ptp(X @ W, axis=1).max())
+    W *= min(1.0, 700.0 / gap) if gap > 0 else 1.0
+
+    def f(v):
+        s = X @ v.reshape(d, c)
+        s = s - s.max(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            p = np.exp(s)
+            p /= p.sum(axis=1, keepdims=True)
+            return float(-np.log(p[np.arange(n), y]).sum() / n)
+
+    Xm = mpmath.matrix(X.tolist())
+
+    def grad(v):
+        S = Xm * mpmath.matrix(np.asarray(v, float).reshape(d, c).tolist())
+        G = mpmath.matrix(d, c)
+        for i in range(n):
+            top = max(S[i, j] for j in range(c))
+            e = [mpmath.exp(S[i, j] - top) for j in range(c)]
+            for j in range(c):
+                delta = e[j] / sum(e) - (1 if j == y[i] else 0)
+                for k in range(d):
+                    G[k, j] += Xm[i, k] * delta / n
+        return [G[k, j] for k in range(d) for j in range(c)]
+
+    return f, grad, W.ravel()
+
+
 def _central(f, x, at):
     """f's central difference in element ``at`` at the default step."""
     from gradcheck.numeric import methods
@@ -227,8 +268,8 @@ def _central(f, x, at):
 #: generic point; ``huge_inputs`` and ``inflection`` draw their own.
 KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth,
          "offset": _offset, "huge_inputs": _huge_inputs, "inflection": _inflection, "steep": _steep,
-         "domain_edge": _domain_edge}
-DRAWS_OWN = ("huge_inputs", "inflection", "steep", "domain_edge")
+         "domain_edge": _domain_edge, "softmax": _softmax}
+DRAWS_OWN = ("huge_inputs", "inflection", "steep", "domain_edge", "softmax")
 #: The kinds whose slip is g(h) itself where that is off the slope by more than ten times rtol.
 AGREEING_SLIPS = ("inflection", "steep")
 

@@ -32,7 +32,15 @@ from .kinks import (
     replaces,
     resolve,
 )
-from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, ecnoise, function_rounding, settled_rounding
+from .noise import (
+    ECNOISE_POINTS,
+    ECNOISE_STEP,
+    METHOD_STEP,
+    ecnoise,
+    function_rounding,
+    settled_rounding,
+    stepped_rounding,
+)
 from .stencils import CHUNK_BYTES, EPS, ROUND_ULPS, central_difference, default_step, rounding_floor
 from .steps import GROW_LIMIT, afresh, grow, refine
 from .steps import resolve as resolve_steps
@@ -151,34 +159,55 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     """
     settings = settings or Settings()
     rounding = functools.cache(lambda scale=1.0: function_rounding(f_batch, theta, f0, scale=scale))
-    settled = functools.cache(lambda: settled_rounding(f_batch, theta, f0, scale=NEAR, first=rounding(NEAR)))
-    out, fmax = _kink_aware(f_batch, theta, f0, a, settings, (rounding, settled))
+    near = functools.cache(lambda: stepped_rounding(f_batch, theta, f0, scale=NEAR, wider=rounding()))
+    settled = functools.cache(lambda: settled_rounding(f_batch, theta, f0, scale=NEAR, first=near()))
+    out, fmax, flat = _kink_aware(f_batch, theta, f0, a, settings, (rounding, near, settled))
     method = methods.lookup(settings.method)
     if settings.step is None and not method.complex and settings.eps == EPS and theta.size:
         a, how = np.asarray(a, float), (method, settings, (rounding, settled), fmax)
         _refine_undecided(f_batch, theta, f0, a, how, out)
         _grow_undecided(f_batch, theta, f0, a, how, out)
+    _hidden_by_flatness(out, flat)
     return out
+
+
+def _hidden_by_flatness(out, flat):
+    """The bound in ``out`` of the elements whose f is flat to the bit at ±h and whose estimate is 0, raised to
+    ``flat`` (:func:`_kink_aware`'s, per element: f's rounding at the scale max(1, |f|), or 0), in place.
+
+    f that does not change by a single bit at either step says the slope moves it by less than its rounding
+    there, and that rounding is not ε·|f(x)| where f(x) is 0 or far below the terms f computes with: CS231n's
+    softmax loss under scores 300 apart is −log(1.0) = 0 exactly at x and at every step, whose exact slopes of
+    1e-30 to 1e-156 it cannot show (a stable log-sum-exp neither: log(1 + 1e-64) is 0). Where nothing says what
+    its terms are, a flat f computes with terms of order one at least; an analytic value whose change at the steps
+    stays below that is left undecided, not wrong, and a gross one (a slope of 1e-9 moves f by 6e-15 at the default
+    steps, thirty times that rounding) is still wrong."""
+    if flat is None:
+        return
+    at = (flat > 0) & (out.numeric == 0)
+    out.bound[at] = np.maximum(out.bound[at], flat[at])
 
 
 def _kink_aware(f_batch, theta, f0, a, settings, roundings):
     """(:func:`kink_aware_gradient` before the undecided elements are refined, max |f| at each element's steps
-    ±h, or None); ``roundings``: (``rounding(scale)``, :func:`~gradcheck.numeric.noise.function_rounding` at that
-    scale of its line, and ``settled()``, :func:`~gradcheck.numeric.noise.settled_rounding` from the kink tests'
-    scale, each measured once)."""
-    rounding, settled = roundings
+    ±h, or None, and per element the rounding :func:`_hidden_by_flatness` gives it where f is flat at ±h, 0 elsewhere,
+    or None); ``roundings``: (``rounding(scale)``, :func:`~gradcheck.numeric.noise.function_rounding` at that
+    scale of its line, ``near()``, :func:`~gradcheck.numeric.noise.stepped_rounding` at the kink tests' scale, and
+    ``settled()``, :func:`~gradcheck.numeric.noise.settled_rounding` from that scale, each measured once)."""
+    rounding, near_rounding, settled = roundings
     d, eps = theta.size, settings.eps
     if d == 0:
-        return KinkAware.of(np.zeros(0), np.zeros(0)), None
+        return KinkAware.of(np.zeros(0), np.zeros(0)), None, None
     method = methods.lookup(settings.method)  # "auto": central differences (f may have kinks)
     chunk = max(1, CHUNK_BYTES // (8 * 4 * d))
     h = _steps(theta, method, settings)
     if method.complex:
         g = central_difference(f_batch, theta, h, chunk, method=method)
-        return KinkAware.of(g, 4 * eps * np.abs(g)), None
+        return KinkAware.of(g, 4 * eps * np.abs(g)), None, None
     p1 = _Probe(f_batch, theta)
     g1 = central_difference(p1, theta, h, chunk)
     near, fmax1 = p1.points(f0)
+    flat = np.where((near[0] == f0) & (near[2] == f0), rounding_floor(np.maximum(fmax1, 1.0), h, eps), 0.0)
     floor = rounding_floor(fmax1, h, eps)  # which elements disagree is decided at ε·|f|, as before any is measured
     idx = np.arange(d) if method.uses_wide else _disagreeing(a, g1, floor, settings)
     idx = idx[np.isfinite(a[idx])]
@@ -200,14 +229,14 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
         with np.errstate(invalid="ignore"):
             idx = np.union1d(idx, agree[(gap + certain <= tol) & (gap + out.bound[agree] > tol)])
     if idx.size == 0:
-        return out, fmax1
+        return out, fmax1, flat
     values, taken = _at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
     # f's rounding, measured (ten calls): where f is the small difference of larger terms (log1p(exp(u)) − log 2
     # − u/2 near u = 0 is all rounding, 6e-17), ε·|f| is far below it, and differences of its noise would look
     # like a slope with a bound of nothing. Measured at a thousandth of the usual spacing: a line eight points
     # long would cross a kink of f 1e-7 away (a near tie in a max), whose turn then passes for noise and stops
     # the kink tests' steps from shrinking past it.
-    noise = max(rounding(NEAR)[:2]) if settings.step is None else 0.0
+    noise = max(near_rounding()[:2]) if settings.step is None else 0.0
     first = Stencil(values, taken, f0, h[idx], eps, noise)
     out.bound[idx] = first.bound
     if method.uses_wide:
@@ -233,8 +262,8 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
         _own_rounding(f_batch, theta, f0, (at, h[at]), res, out, eps)
         if settings.step is None:
             _levels_from(f_batch, theta, f0, (at, h[at], confirmed), res, out,
-                         (method, eps, max(rounding()[0], eps * abs(f0))))
-    return out, fmax1
+                         (method, eps, max(rounding()[0], eps * abs(f0), noise)))
+    return out, fmax1, flat
 
 
 def _confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
@@ -549,8 +578,8 @@ def _refine_undecided(f_batch, theta, f0, a, how, out):
     equally spaced, can miss (rounded values that climb by a nearly whole number of ulps a step look smooth). Where
     the usual line finds more, f's rounding as finer lines measure it decides (f turning between the usual line's
     points, under inputs of 1e8 and weights of 1e-8, scatters its values by 0.29 for a rounding of 3e-15).
-    ``how``: (the method, the :class:`Settings`, ``roundings`` as :func:`_kink_aware` takes them, max |f| at each
-    element's steps ±h or None)."""
+    ``how``: (the method, the :class:`Settings`, ``rounding`` and ``settled`` as :func:`_kink_aware` takes them, max
+    |f| at each element's steps ±h or None)."""
     method, settings, (rounding, settled), fmax = how
     eps = settings.eps
     undecided = _undecided(a, out, settings, loose=VAGUE)

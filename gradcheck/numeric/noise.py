@@ -31,7 +31,8 @@ from ..reference.rounding import random_signs
 from .kept import read_only_cache
 
 __all__ = ["ECNOISE_POINTS", "ecnoise", "element_noise", "forward_rounding", "function_rounding",
-           "layer_noise", "layer_probe", "layer_rounding", "line_noise", "settled_rounding", "ulp_probe"]
+           "layer_noise", "layer_probe", "layer_rounding", "line_noise", "settled_rounding", "stepped_rounding",
+           "ulp_probe"]
 
 EPS = np.finfo(np.float64).eps
 #: Points of an ECnoise estimate (equally spaced along one direction), and their spacing relative to max(1, |θ|).
@@ -165,6 +166,20 @@ def function_rounding(f_batch, theta, f0, seed=0, scale=1.0):
     is measured at; the larger of the first two is far above ε·|f| where f is the small difference of larger
     terms (a sum that cancels). ``scale`` multiplies the points' spacing."""
     return _function_line(f_batch, theta, f0, seed, scale)[0]
+
+
+def stepped_rounding(f_batch, theta, f0, seed=0, scale=1.0, wider=None):
+    """:func:`function_rounding` at ``scale``, or where that line repeats values (fewer than :data:`DISTINCT` distinct
+    of eight: f flat there, or a staircase whose steps the line is too short to cross), the larger of it and
+    ``wider``, :func:`function_rounding` at a wider spacing that sees the steps. A staircase measured as flat
+    bounds nothing: CS231n's softmax loss at 2.1e-10, computed from a probability within 4e-10 of 1, moves only in
+    steps of 5.5e-17 (an ulp of that probability, far above an ulp of the loss), and a line a thousandth of the
+    usual spacing found f flat, a rounding of 0, which let the kink tests' steps shrink until f was flat and read
+    a slope of 0 ± 2e-18 for one of 7.3e-11."""
+    line, values = _function_line(f_batch, theta, f0, seed, scale)
+    if wider is None or len(np.unique(values)) >= DISTINCT:
+        return line
+    return max(line[0], wider[0]), max(line[1], wider[1]), line[2]
 
 
 #: Lines :data:`FINER_LINE` times as finely spaced as the one before that :func:`settled_rounding` measures (at most

@@ -1,0 +1,64 @@
+"""check_function where f moves in steps far above an ulp of its value, or not at all: a saturated softmax loss.
+
+CS231n's softmax loss, −log of a probability computed as exp(s_y − max)/Σ exp(s − max), is −log(1.0) = 0 exactly
+where the right score leads by 40 or more, at x and at every step, while its exact gradient is 1e-30 to 1e-156;
+where it leads by 20, the loss is 2e-10 and moves only in steps of an ulp of that probability, 5.5e-17. The finite
+differences of such an f say 0, or nothing, about slopes of 1e-11 and below: a correct gradient must not fail, and a
+gross slip must still be caught.
+"""
+
+import numpy as np
+import pytest
+
+from gradcheck import check_function
+
+
+def _softmax_loss(X, y):
+    def loss_and_grad(W):
+        s = X @ W
+        s = s - s.max(axis=1, keepdims=True)
+        p = np.exp(s)
+        p /= p.sum(axis=1, keepdims=True)
+        n = X.shape[0]
+        d = p.copy()
+        d[np.arange(n), y] -= 1
+        return -np.log(p[np.arange(n), y]).sum() / n, X.T @ d / n
+    return (lambda W: loss_and_grad(W)[0]), (lambda W: loss_and_grad(W)[1])
+
+
+# Scores 300 to 770 apart: the loss is 0 exactly.
+ZERO = (np.array([[67.39748304411016, -108.17614470270681], [-51.22247058992477, -54.164547986438805]]),
+        np.array([[-2.006588577190624, -2.0949171553513564], [4.44831315859278, -4.773090367713138]]), [1, 0])
+# One sample's scores 21.6 apart: the loss is 2.1e-10, in steps of 5.5e-17.
+STEPPED = (np.array([[26.06698356079532, 63.12956850404158], [13.165259128052607, 6.420530090455633],
+                     [-13.548437626031468, 44.00878330390167], [33.44047739315752, -43.89239838082466]]),
+           np.array([[0.4669051090976256, 0.883917206106219, 1.792067761184917, -1.8507709522834699],
+                     [3.2253862209189923, 0.11766936744484119, -0.3439092264498271, 1.5586893653177487]]), [1, 0])
+
+
+@pytest.mark.parametrize("case", [ZERO, STEPPED], ids=["zero", "stepped"])
+def test_a_correct_gradient_of_a_saturated_softmax_loss_passes(case):
+    W, X, y = case
+    f, grad = _softmax_loss(X, np.array(y))
+    r = check_function(f, grad, W)
+    assert r.passed and r.counts()["wrong"] == 0 and r.counts()["suspicious"] == 0, str(r)
+
+
+@pytest.mark.parametrize("case", [ZERO, STEPPED], ids=["zero", "stepped"])
+def test_a_gross_slip_of_a_saturated_softmax_loss_is_caught(case):
+    W, X, y = case
+    f, grad = _softmax_loss(X, np.array(y))
+    flat = np.abs(grad(W)) < 1e-9
+    r = check_function(f, lambda W: grad(W) + flat * 1e-3, W)  # 1e-3 where the slope is below 1e-9
+    assert not r.passed, str(r)
+    verdicts = r.tensors[0].verdict("analytic")
+    assert np.isin(verdicts[flat], ["wrong", "suspicious"]).all(), str(r)
+
+
+@pytest.mark.parametrize(("slope", "verdict"), [(1.0, "wrong"), (1e-9, "wrong"), (1e-11, "inconclusive"),
+                                                (0.0, "good")])
+def test_a_function_flat_to_the_bit_judges_a_slope_by_the_change_it_would_make(slope, verdict):
+    # f = 0 at every point: a slope of 1e-9 would move it by 6e-15 at the default steps, beyond the rounding of
+    # terms of order one; one of 1e-11 by 6e-17, within it.
+    r = check_function(lambda v: 0.0 * float(np.sum(v)), lambda v: np.full(2, slope), np.array([0.5, -1.0]))
+    assert list(r.tensors[0].verdict("analytic")) == [verdict] * 2, str(r)
