@@ -44,6 +44,15 @@ def test_a_correct_gradient_of_a_saturated_softmax_loss_passes(case):
     assert r.passed and r.counts()["wrong"] == 0 and r.counts()["suspicious"] == 0, str(r)
 
 
+def test_the_note_says_that_f_does_not_change_at_its_steps():
+    W, X, y = ZERO
+    f, grad = _softmax_loss(X, np.array(y))
+    r = check_function(f, grad, W)
+    flat = [note for note in r.notes if "does not change at all at the steps" in note]
+    assert len(flat) == 1 and flat[0].startswith("2 element(s) inconclusive"), r.notes
+    assert "log1p" in flat[0]
+
+
 @pytest.mark.parametrize("case", [ZERO, STEPPED], ids=["zero", "stepped"])
 def test_a_gross_slip_of_a_saturated_softmax_loss_is_caught(case):
     W, X, y = case

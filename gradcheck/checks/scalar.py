@@ -238,9 +238,9 @@ def judge_stage(s, opts):
     size = s.theta.size
     if s.ka is None:
         numeric, bound = np.full(size, np.nan), np.zeros(size)
-        kinks, lost = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
+        kinks, lost, flat = np.zeros(size, dtype=bool), np.zeros(size, dtype=bool), np.zeros(size, dtype=bool)
     else:
-        numeric, bound, kinks, lost = s.ka.numeric, s.ka.bound, s.ka.kinks, s.ka.unresolved
+        numeric, bound, kinks, lost, flat = s.ka.numeric, s.ka.bound, s.ka.kinks, s.ka.unresolved, s.ka.flat
     joint = np.zeros(size, dtype=bool) if s.joint is None else s.joint
     tensors, at = [], 0
     exact = s.autograd if s.autograd is not None else [None] * len(s.names)
@@ -254,6 +254,7 @@ def judge_stage(s, opts):
                                     kinks=kinks[part].reshape(shape), problem=_problem(s, name, num, mask),
                                     bound=bound[part].reshape(shape), float32=s.float32, mask=mask,
                                     unresolved=lost[part].reshape(shape), loose=VAGUE * opts.rtol,
+                                    flat=flat[part].reshape(shape),
                                     joint={"analytic": joint[part].reshape(shape)}))
         at = part.stop
     near = f"where {s.f_label} is not differentiable"

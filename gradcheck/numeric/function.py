@@ -92,7 +92,8 @@ VAGUE = 100.0
 @dataclass
 class KinkAware:
     """Flat over all inputs: the numeric gradient, its error bound, the kinks at θ (their one-sided derivatives
-    D₋, D₊, NaN elsewhere), and the elements too close to a kink for any step float64 resolves."""
+    D₋, D₊, NaN elsewhere), the elements too close to a kink for any step float64 resolves, and those whose f is
+    flat to the bit at their steps (see :func:`_hidden_by_flatness`)."""
 
     numeric: np.ndarray
     bound: np.ndarray
@@ -100,6 +101,11 @@ class KinkAware:
     minus: np.ndarray
     plus: np.ndarray
     unresolved: np.ndarray
+    flat: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.flat is None:
+            self.flat = np.zeros(len(self.numeric), bool)
 
     @classmethod
     def of(cls, numeric, bound):
@@ -134,7 +140,7 @@ def kink_aware_gradient_at(chosen, f_batch, theta, f0, a, settings):
     step = None if step is None else np.broadcast_to(np.asarray(step, float), theta.shape)[chosen]
     part = kink_aware_gradient(sub_batch, theta[chosen], f0, a[chosen], replace(settings, step=step))
     out = KinkAware.of(np.full(theta.size, np.nan), np.zeros(theta.size))
-    for name in ("numeric", "bound", "kinks", "minus", "plus", "unresolved"):
+    for name in ("numeric", "bound", "kinks", "minus", "plus", "unresolved", "flat"):
         getattr(out, name)[chosen] = getattr(part, name)
     return out
 
@@ -186,6 +192,7 @@ def _hidden_by_flatness(out, flat):
         return
     at = (flat > 0) & (out.numeric == 0)
     out.bound[at] = np.maximum(out.bound[at], flat[at])
+    out.flat = at
 
 
 def _kink_aware(f_batch, theta, f0, a, settings, roundings):
