@@ -61,10 +61,10 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     (``f`` must then accept complex x); ``step`` overrides the default step (a number, or
     an array of x's flattened size). ``f`` is called three times per element (±h, and x + 2h for the error bound of
     an element that agrees), four times for elements that disagree (kink test and error bound; every element for
-    "richardson"), plus twice at x itself and, without ``step``, ten times to measure its rounding (ten more where
-    the kink tests run): once per point, not vectorised. ``mode``, ``sample`` and ``directions`` are as in
-    :func:`~gradcheck.checks.network.check_network`: "auto" samples when three calls per element would take more
-    than about 2 s.
+    "richardson"), plus twice at x itself and, without ``step``, twenty times to measure its rounding (on two
+    lines, the usual one and one a thousand times finer): once per point, not vectorised. ``mode``, ``sample``
+    and ``directions`` are as in :func:`~gradcheck.checks.network.check_network`: "auto" samples when three
+    calls per element would take more than about 2 s.
 
     ``explain=True`` runs ``grad`` (``f`` for grad=None) once more under the line tracer, pass or fail:
     ``result.line_trace`` holds its lines with the shapes of the arrays each made or wrote. A failing
