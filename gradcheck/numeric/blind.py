@@ -1,0 +1,194 @@
+"""A function check's kink tests where they must go on without kink states (:mod:`gradcheck.numeric.function`).
+
+A network's forward pass says which steps cross a kink; a user's f says nothing, and its differences alone must
+tell a kink at x from one beside it, from f turning far within the steps, and from a staircase of rounding. After
+:func:`~gradcheck.numeric.kinks.resolve`, a kink at x is confirmed at the finest step f's rounding allows
+(:func:`confirm_at_x`), an element found smooth at a refined step (or unresolved at the first) is estimated by step
+levels from there (:func:`levels_from`), and the bounds of the refined stencils carry f's rounding measured along
+each element's own axis where it is above f's own (:func:`own_rounding`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..defaults import MARGIN
+from .along import mover
+from .kinks import (
+    BLIND_RESOLVE_RTOL,
+    KINK,
+    OFFSETS,
+    SMALLEST_MARGIN,
+    SMOOTH,
+    UNRESOLVED,
+    Stencil,
+    interval,
+    replaces,
+)
+from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, OWN_ULPS, ecnoise
+from .stencils import rounding_floor
+from .steps import afresh
+
+__all__ = ["confirm_at_x", "levels_from", "own_rounding"]
+
+
+def confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
+    """The elements ``at`` (indices into x) whose kink tests put a kink at x (apart, or whose sides agree), tested
+    by one more stencil at the finest step f's rounding allows (:data:`~gradcheck.numeric.kinks.BLIND_RESOLVE_RTOL`
+    of the slopes), in ``res``, in place. The kink stands where that stencil's one-sided derivatives are its sides
+    (each within its bound and the kink's) and no sharper than them; elsewhere, where its sides agree with each
+    other, the element is smooth at that step, with their mean (:func:`levels_from` goes on from there); where they
+    do not, unresolved, its finest step that one. Returns which of ``at`` it left unresolved.
+
+    Without kink states, sides that hold still over a few tenfold refinements say the kink is at x only where the
+    steps are within f's scale: where f turns far within them (inputs of 1e14 under weights of 1e-14 move a relu's
+    z across 0 by 6e8 at the default step), the steps see the polynomial f is far out, whose one-sided
+    extrapolations hold still at every step that wide, and a slope of −1.6e14 ± 9e12 stood for one of −3.7e13."""
+    lost_here = np.zeros(len(res.state), dtype=bool)
+    held = np.flatnonzero(res.at_theta & (res.state != UNRESOLVED))
+    if not held.size:
+        return lost_here
+    kink = res.state[held] == KINK
+    plus, minus = (np.where(kink, side[held], res.numeric[held]) for side in (res.plus, res.minus))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.maximum(np.abs(plus), np.abs(minus))
+        # At f's size at x: the wide steps' f may be far larger (f far out), and the stencil's own bounds carry
+        # its rounding where it is larger.
+        smallest = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps, noise) / (BLIND_RESOLVE_RTOL * slope)
+        room = np.flatnonzero(smallest < res.finest[held] / 10)
+    if not room.size:
+        return lost_here
+    held, step = held[room], smallest[room]
+    values, _, taken = mover(f_batch, theta, at[held])(np.arange(held.size), OFFSETS[:, None] * step[None, :])
+    s = Stencil(values, taken, f0, step, eps, noise)
+    # Each held side's own bound: a kink's numeric bound reaches both sides (see kinks.interval), its sides' is what
+    # widens that interval beyond them.
+    own = np.where(kink[room], res.bound[held] - np.abs(plus - minus)[room] / (2 * MARGIN), res.bound[held])
+    tol = MARGIN * own
+    sides = np.maximum(s.plus_bound, s.minus_bound)
+    with np.errstate(invalid="ignore"):
+        kept = ((np.abs(s.plus - plus[room]) <= s.plus_bound + tol)
+                & (np.abs(s.minus - minus[room]) <= s.minus_bound + tol) & ~(sides < own))
+        smooth = ~kept & (np.abs(s.plus - s.minus) <= s.plus_bound + s.minus_bound)
+    now = held[smooth]  # the finer stencil's sides agree, and it is the sharper: smooth there, at least
+    res.state[now], res.at_theta[now], res.finest[now] = SMOOTH, False, step[smooth]
+    res.numeric[now] = ((s.plus + s.minus) / 2)[smooth]
+    res.bound[now] = (np.abs(s.plus - s.minus) / 2 + sides)[smooth]
+    res.minus[now], res.plus[now] = np.nan, np.nan
+    lost = ~kept & ~smooth
+    gone = held[lost]
+    lo = np.minimum(np.minimum(plus[room], minus[room]), np.minimum(s.plus, s.minus))[lost]
+    hi = np.maximum(np.maximum(plus[room], minus[room]), np.maximum(s.plus, s.minus))[lost]
+    res.state[gone], res.at_theta[gone], res.finest[gone] = UNRESOLVED, False, step[lost]
+    res.numeric[gone], res.bound[gone] = interval(lo, hi, tol[lost])
+    res.minus[gone], res.plus[gone] = np.nan, np.nan
+    lost_here[gone] = True
+    _flat_below(f_batch, theta, f0, at, (held[~lost], step[~lost], slope[room][~lost]), res, (eps, noise))
+    return lost_here
+
+
+def _flat_below(f_batch, theta, f0, at, held, res, rounding):
+    """The ``held`` elements (their indices into ``at``, the step that confirmed them, their slopes) tested once
+    more where the rounding ``rounding`` (ε, f's measured rounding) that bounded that step is far above f's own: by
+    a stencil at the finest step f's own rounding, ε·|f(x)|, allows. Where its sides agree with each other and
+    not with the estimate that stands, the element is unresolved, its interval reaching both, in ``res``, in place
+    (and no step levels are taken from there: :func:`levels_from`).
+
+    f's rounding is measured on lines, and a line that crosses a turn of f scatters as noise would: ½‖V·relu(W·X)
+    − Y‖² under inputs of 1e12, every z below 0 (a gradient of exactly 0), one z at −1.2e-3, turns units on at
+    every step such a rounding (0.012) allows, on both sides, and its one-sided slopes there agreed by chance
+    (−7.1e11 ± 3.1e10); at the steps of 1e-24 f's own rounding allows, f is flat. Flat at a step finer than every
+    stencil's is what a staircase of rounding shows too (f moving only where its values change by whole steps of
+    that rounding), so the element is unresolved, not resolved to 0."""
+    eps, noise = rounding
+    at_held, step, slope = held
+    if not at_held.size or not noise > OWN_ULPS * eps * abs(f0):
+        return
+    with np.errstate(invalid="ignore", divide="ignore"):
+        finer = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps) / (BLIND_RESOLVE_RTOL * slope)
+        room = finer < step / 10
+    at_held, finer = at_held[room], finer[room]
+    if not at_held.size:
+        return
+    values, _, taken = mover(f_batch, theta, at[at_held])(np.arange(at_held.size), OFFSETS[:, None] * finer[None, :])
+    s = Stencil(values, taken, f0, finer, eps)
+    value = (s.plus + s.minus) / 2
+    with np.errstate(invalid="ignore"):
+        agree = np.abs(s.plus - s.minus) <= s.plus_bound + s.minus_bound
+        sides = np.maximum(s.plus_bound, s.minus_bound)
+        apart = agree & (np.abs(value - res.numeric[at_held]) > MARGIN * res.bound[at_held] + sides)
+    gone = at_held[apart]
+    if not gone.size:
+        return
+    was = res.numeric[gone]
+    reach = np.where(res.state[gone] == KINK, MARGIN * res.bound[gone], 0.0)  # a kink's bound reaches its sides
+    lo, hi = np.minimum(was - reach, value[apart]), np.maximum(was + reach, value[apart])
+    res.state[gone], res.at_theta[gone], res.finest[gone] = UNRESOLVED, False, finer[apart]
+    res.numeric[gone], res.bound[gone] = interval(lo, hi, (MARGIN * sides)[apart])
+    res.minus[gone], res.plus[gone] = np.nan, np.nan
+
+
+def levels_from(f_batch, theta, f0, elements, res, out, how):
+    """The ``elements`` (their indices, their first steps, and which :func:`confirm_at_x` left unresolved) whose kink
+    tests ended smooth at a step finer than the first (not at a kink at x whose sides agree: levels there, all
+    rounding where f is, took a staircase for a slope of 1.3e-9 ± 3.7e-10 for a gradient of 0), or unresolved at the
+    first step or by that confirmation, estimated again by step levels from the finest step they took, each with
+    f's rounding measured along its own axis there (:func:`~gradcheck.numeric.steps.afresh`), in ``out``, in place.
+
+    The kink tests' last stencil bounds its estimate only where its step is in the asymptotic regime, which a
+    tenfold refinement lands in or not by chance: where f turns within the first steps (weights of 1e-12 under
+    inputs of 1e12 move a unit's z by 6e6 at the default step of 6e-6), the first stencil that looks smooth may
+    still curve. The levels halve from that step until three of them are in the regime; their estimate replaces the
+    stencil's where their bound is the smaller, or where they contradict it beyond both bounds. So are the
+    elements left unresolved because f's rounding let no finer step reach them (one level's bent differences say
+    nothing of where f turns: a function that is all rounding, 1e-16, whose gradient of 0 the levels resolve), or
+    because the stencil at the finest step the rounding allows found no kink at x where the sides had held still,
+    and kept, resolved, where the levels resolve them. An element the refinements themselves left unresolved is
+    left so: without kink states, levels halving from its finest step cross the turn it sits beside unseen (a
+    relu's z within that step of 0 for one sample: 4.17e11 ± 1.08e11 kept for a slope of 6.53e10). ``how``: (the
+    method, ε, f's rounding at x itself)."""
+    at, h, confirmed = elements
+    method, eps, at_x = how
+    # f's rounding let no finer step reach them, or the stencil at the finest step found no kink at x after all
+    never = (res.state == UNRESOLVED) & (~(res.finest < h) | confirmed)
+    again = np.flatnonzero(((res.state == SMOOTH) & (res.finest < h) & ~res.at_theta) | never)
+    if not again.size:
+        return
+    evaluate = mover(f_batch, theta, at[again], crossings=True)
+    value, bound, _, _ = afresh(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), res.finest[again],
+                                method, lambda fmax, s, n: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, n),
+                                at_x, f0)
+    idx = at[again]
+    was, was_bound = out.numeric[idx], out.bound[idx]
+    lost = never[again]
+    kept = np.where(lost, np.isfinite(bound), replaces(value, bound, was, was_bound))
+    out.numeric[idx[kept]], out.bound[idx[kept]] = value[kept], bound[kept]
+    out.unresolved[idx[kept]] = False
+
+
+def own_rounding(f_batch, theta, f0, elements, res, out, eps):
+    """Where the kink tests of ``elements`` (their indices, and their first steps) ended smooth at a step s finer
+    than the first, their bound in ``out`` also carries f's rounding measured along each one's own axis there
+    (:func:`~gradcheck.numeric.noise.ecnoise` of f at eight points from x + 2s, spaced 1.35e-4·s, as
+    :func:`~gradcheck.numeric.noise.element_noise` places them, each moved onto a grid of whole ulps so that they
+    are equally spaced to the last bit: rounded points jitter, and a quadratic's values at jittered points pass for
+    noise), where that rounding is beyond :data:`~gradcheck.numeric.noise.OWN_ULPS` ulps of f's size there (within
+    it, the bound's own floor at f's size holds it). The rounding measured near x, at a thousandth of the usual
+    spacing, can be far below it (log1p(exp(u)) − log 2 − u/2 is exact at u = 0 and rounds at 1e-16 a hair away),
+    and a staircase of rounding differences then passes for a slope with a bound of nothing (−4.2e-10 ± 1.4e-12 for
+    a gradient of 0)."""
+    at, h = elements
+    fine = np.flatnonzero((res.state == SMOOTH) & (res.finest < h))
+    if not fine.size:
+        return
+    x, s = theta[at[fine]], res.finest[fine]
+    spacing = ECNOISE_STEP / METHOD_STEP * s
+    ulp = np.spacing(np.abs(x) + 2 * s + ECNOISE_POINTS * spacing)  # an ulp of every point, or a multiple of it
+    start = np.round((x + 2 * s) / ulp) * ulp
+    points = start + np.arange(ECNOISE_POINTS)[:, None] * (np.maximum(1.0, np.round(spacing / ulp)) * ulp)
+    values, _, taken = mover(f_batch, theta, at[fine])(np.arange(fine.size), points - x)
+    exact = np.all(x + taken == points, axis=0) & np.isfinite(values).all(axis=0)
+    noise = np.array([ecnoise(values[:, e]) if exact[e] else 0.0 for e in range(fine.size)])
+    with np.errstate(invalid="ignore"):
+        beyond = noise > OWN_ULPS * eps * np.maximum(np.abs(values).max(axis=0), abs(f0))
+    out.bound[at[fine[beyond]]] += rounding_floor(0.0, s[beyond], eps, noise[beyond])
