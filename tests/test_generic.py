@@ -411,3 +411,25 @@ def test_every_method_catches_a_wrong_gradient(method):
     assert check_function(lambda x: np.sum(np.exp(x) * x), lambda x: np.exp(x) * (1 + x), x, method=method).passed
     r = check_function(lambda x: np.sum(np.exp(x) * x), lambda x: np.exp(x) * (1 + 1.001 * x), x, method=method)
     assert not r.passed
+
+
+def test_a_float32_function_says_why_its_elements_are_inconclusive_and_what_helps():
+    # f computes in float32: its differences resolve a slope to about 1e-4, above rtol 1e-5 for a float64 gradient.
+    A = np.array([[0.8, -1.3], [2.1, 0.4], [-0.6, 1.7]], np.float32)
+    w = np.array([0.5, -1.2, 0.9], np.float32)
+    x = np.array([0.3, -0.7])
+
+    def f(v):
+        return np.float32(w @ np.tanh(A @ np.asarray(v, np.float32)))
+
+    def grad(v):
+        z = A.astype(float) @ v
+        return A.astype(float).T @ (w.astype(float) * (1 - np.tanh(z) ** 2))
+
+    r = check_function(f, grad, x)
+    assert r.passed and r.counts()["wrong"] == 0 and r.counts()["inconclusive"] == 2, str(r)
+    assert any("f computes in float32, whose rounding bounds" in n and "rtol=1e-3" in n for n in r.notes), r.notes
+    loose = check_function(f, grad, x, rtol=1e-3)
+    assert loose.passed and loose.counts()["good"] == 2, str(loose)
+    slip = check_function(f, lambda v: grad(v) * np.array([1.01, 1.0]), x, rtol=1e-3)
+    assert slip.tensors[0].verdict("analytic")[0] in ("wrong", "suspicious"), str(slip)

@@ -254,7 +254,7 @@ def judge_stage(s, opts):
                                     kinks=kinks[part].reshape(shape), problem=_problem(s, name, num, mask),
                                     bound=bound[part].reshape(shape), float32=s.float32, mask=mask,
                                     unresolved=lost[part].reshape(shape), loose=VAGUE * opts.rtol,
-                                    flat=flat[part].reshape(shape),
+                                    flat=flat[part].reshape(shape), coarse_f=s.eps != EPS,
                                     joint={"analytic": joint[part].reshape(shape)}))
         at = part.stop
     near = f"where {s.f_label} is not differentiable"

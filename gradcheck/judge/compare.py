@@ -30,11 +30,12 @@ __all__ = ["BLAME_HEADERS", "REASONS", "ElementBlame", "TensorCheck"]
 
 #: Why opinions may be inconclusive at an element whatever their value, in the order an element is counted: the
 #: reference backprop overflows there (then only the opinions that overflow with it), the finite difference has no
-#: value there, a function's value is flat to the bit at its steps, it finds no slope where the reference finds one,
+#: value there, a function's value is flat to the bit at its steps or computed in float32, it finds no slope where
+#: the reference finds one,
 #: only a second estimate finds the slope that calls the reference wrong, or the reference's own gradient at the
 #: ends of the steps gives the difference's value and only at θ another (every opinion; see
 #: :meth:`TensorCheck.unjudged_elements`).
-REASONS = ("overflowed", "unmeasured", "flat", "blind", "replaced", "narrow", "near_kink", "vague")
+REASONS = ("overflowed", "unmeasured", "flat", "coarse_f", "blind", "replaced", "narrow", "near_kink", "vague")
 
 
 @dataclass
@@ -128,6 +129,9 @@ class TensorCheck:
     #: Elements whose f is flat to the bit at the steps taken (a function check's): an opinion inconclusive there is
     #: so because f cannot show its slope, and is said so.
     flat: np.ndarray | None = None
+    #: Where a function check's f computes in float32: an opinion inconclusive there is so because f's float32
+    #: rounding bounds its differences, and is said so.
+    coarse_f: bool = False
     _err: dict = field(default_factory=dict, repr=False)
     _swamped: dict = field(default_factory=dict, repr=False)
     #: Per reason of :data:`REASONS` that holds somewhere, the elements every opinion is inconclusive at for it.
@@ -161,6 +165,8 @@ class TensorCheck:
             self._vague()
         if self.flat is not None and self._err:
             self._reasons["flat"] = np.asarray(self.flat, bool).reshape(self.shape)
+        if self.coarse_f and self._err:
+            self._reasons["coarse_f"] = np.ones(self.shape, bool)
 
     def _blinded(self):
         """Every opinion is inconclusive where the finite difference is blind: it finds no slope (its value within

@@ -26,6 +26,10 @@ UNJUDGED = {
              "compute f so that it keeps its small changes (log1p(u) for log(1 + u): −log p_y as "
              "log1p(Σ_j≠y exp(s_j − s_y)) where the right score leads), or check at a point where it is not "
              "saturated"),
+    "coarse_f": ("f computes in float32, whose rounding bounds its finite differences (to about 1e-4 of the slope "
+                 "at best, with float32-sized steps) above the tolerance there",
+                 "compute f in float64 to check a gradient to the default rtol, or give rtol=1e-3, what float32 "
+                 "allows"),
     "blind": ("the finite difference finds no change of the loss there beyond its rounding, at any step, while "
               "gradcheck's own backprop finds a slope: the loss changes only within a width narrower than any step "
               "a float64 difference can take (values of very different sizes meeting in one sum or norm), so no "
