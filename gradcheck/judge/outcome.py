@@ -20,9 +20,9 @@ UNJUDGED = {
                    "params and data of moderate size"),
     "unmeasured": ("the loss is not finite at any step the finite difference takes (it overflows, or is NaN), so "
                    "none can be taken", "params and data of moderate size"),
-    "flat": ("f's value does not change at all at the steps taken there (the same to the bit: a loss saturated to "
-             "exactly 0, or computed from probabilities rounded to 1), so a slope whose change at those steps stays "
-             "below f's rounding at the scale of its terms cannot be told from 0",
+    "flat": ("f's value does not change at the steps taken there, or only in whole steps far above an ulp of it "
+             "(a loss saturated to exactly 0, or computed from probabilities within an ulp or so of 1), so a slope "
+             "whose change at those steps stays below f's rounding at the scale of its terms cannot be resolved",
              "compute f so that it keeps its small changes (log1p(u) for log(1 + u): −log p_y as "
              "log1p(Σ_j≠y exp(s_j − s_y)) where the right score leads), or check at a point where it is not "
              "saturated"),

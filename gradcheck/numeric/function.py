@@ -129,13 +129,14 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
         a, how = np.asarray(a, float), (method, settings, (rounding, settled), fmax)
         _refine_undecided(f_batch, theta, f0, a, how, out)
         _grow_undecided(f_batch, theta, f0, a, how, out)
-    _hidden_by_flatness(out, flat)
+    _hidden_by_flatness(out, *flat)
     return out
 
 
-def _hidden_by_flatness(out, flat):
+def _hidden_by_flatness(out, flat=None, stairs=None):
     """The bound in ``out`` of the elements whose f is flat to the bit at ±h and whose estimate is 0, raised to
-    ``flat`` (:func:`_kink_aware`'s, per element: f's rounding at the scale max(1, |f|), or 0), in place.
+    ``flat`` (:func:`_kink_aware`'s, per element: f's rounding at the scale max(1, |f|), or 0), and of those whose
+    f moves in whole steps at ±h and ±2h, to ``stairs`` (the step over h, or 0: see :func:`_stairs`), in place.
 
     f that does not change by a single bit at either step says the slope moves it by less than its rounding
     there, and that rounding is not ε·|f(x)| where f(x) is 0 or far below the terms f computes with: CS231n's
@@ -148,25 +149,55 @@ def _hidden_by_flatness(out, flat):
         return
     at = (flat > 0) & (out.numeric == 0)
     out.bound[at] = np.maximum(out.bound[at], flat[at])
-    out.flat = at
+    stepped = stairs > 0
+    out.bound[stepped] = np.maximum(out.bound[stepped], stairs[stepped])
+    out.flat = at | stepped
+
+
+#: A change of f counts as a whole step of a staircase above this many ε·|f| (far above an ulp of f's value) and
+#: below this share of |f| (a step of the terms f computes with, not f's own size: at a quadratic's minimum the
+#: changes are all of f), and the changes at ±h and ±2h count as whole numbers of one step within this fraction of it.
+STAIR_ULPS = 64
+STAIR_SHARE = 1e-2
+STAIR_FIT = 1e-6
+
+
+def _stairs(values, f0, eps):
+    """Per element, the step q of a staircase that f's values at (+h, −h, +2h, −2h) (rows of ``values``) climb, or 0:
+    two changes from f(x) or more, every one a whole number of one q, q between :data:`STAIR_ULPS` ulps of f and
+    :data:`STAIR_SHARE` of it, and on one side at least the change at 2h off twice that at h by half a step or more
+    (a line's, a smooth f's and a kink's changes scale with the step; a staircase's do not). One change alone is
+    what a kink between h and 2h makes too. CS231n's softmax loss at 2.7e-13, computed
+    from a probability within an ulp or so of 1, changed by 0, −7.4e-17, 7.4e-17 and −7.4e-17: a slope of 2e-13
+    moves it by 2.6e-17 at the default step, a third of a step, and the kink tests' finer steps, flat to the bit,
+    resolved it to 0 ± 2e-23. Such an element's estimate is known to a step over h at best."""
+    d = np.asarray(values, float) - f0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        size = np.maximum(np.abs(np.asarray(values, float)).max(axis=0), abs(f0))
+        q = np.where(d != 0, np.abs(d), np.inf).min(axis=0)
+        whole = np.abs(d / q - np.round(d / q)) <= STAIR_FIT
+        scaled = np.maximum(np.abs(d[2] - 2 * d[0]), np.abs(d[3] - 2 * d[1])) < q / 2
+        stepped = ((np.count_nonzero(d, axis=0) >= 2) & np.isfinite(q) & (q > STAIR_ULPS * eps * size)
+                   & (q <= STAIR_SHARE * size) & whole.all(axis=0) & ~scaled)
+    return np.where(stepped, q, 0.0)
 
 
 def _kink_aware(f_batch, theta, f0, a, settings, roundings):
     """(:func:`kink_aware_gradient` before the undecided elements are refined, max |f| at each element's steps
-    ±h, or None, and per element the rounding :func:`_hidden_by_flatness` gives it where f is flat at ±h, 0 elsewhere,
-    or None); ``roundings``: (``rounding(scale)``, :func:`~gradcheck.numeric.noise.function_rounding` at that
+    ±h, or None, and (flat, stairs), per element the floors :func:`_hidden_by_flatness` gives its bound, or an empty
+    tuple); ``roundings``: (``rounding(scale)``, :func:`~gradcheck.numeric.noise.function_rounding` at that
     scale of its line, ``near()``, :func:`~gradcheck.numeric.noise.stepped_rounding` at the kink tests' scale, and
     ``settled()``, :func:`~gradcheck.numeric.noise.settled_rounding` from that scale, each measured once)."""
     rounding, near_rounding, settled = roundings
     d, eps = theta.size, settings.eps
     if d == 0:
-        return KinkAware.of(np.zeros(0), np.zeros(0)), None, None
+        return KinkAware.of(np.zeros(0), np.zeros(0)), None, ()
     method = methods.lookup(settings.method)  # "auto": central differences (f may have kinks)
     chunk = max(1, CHUNK_BYTES // (8 * 4 * d))
     h = _steps(theta, method, settings)
     if method.complex:
         g = central_difference(f_batch, theta, h, chunk, method=method)
-        return KinkAware.of(g, 4 * eps * np.abs(g)), None, None
+        return KinkAware.of(g, 4 * eps * np.abs(g)), None, ()
     p1 = Probe(f_batch, theta)
     g1 = central_difference(p1, theta, h, chunk)
     near, fmax1 = p1.points(f0)
@@ -192,8 +223,10 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
         with np.errstate(invalid="ignore"):
             idx = np.union1d(idx, agree[(gap + certain <= tol) & (gap + out.bound[agree] > tol)])
     if idx.size == 0:
-        return out, fmax1, flat
+        return out, fmax1, (flat, np.zeros(d))
     values, taken = at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
+    stairs = np.zeros(d)
+    stairs[idx] = _stairs(values, f0, eps) / h[idx]
     # f's rounding, measured (ten calls): where f is the small difference of larger terms (log1p(exp(u)) − log 2
     # − u/2 near u = 0 is all rounding, 6e-17), ε·|f| is far below it, and differences of its noise would look
     # like a slope with a bound of nothing. Measured at a thousandth of the usual spacing: a line eight points
@@ -226,7 +259,7 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
         if settings.step is None:
             levels_from(f_batch, theta, f0, (at, h[at], confirmed), res, out,
                          (method, eps, max(rounding()[0], eps * abs(f0), noise)))
-    return out, fmax1, flat
+    return out, fmax1, (flat, stairs)
 
 
 def _steps(theta, method, settings):
