@@ -133,10 +133,11 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     return out
 
 
-def _hidden_by_flatness(out, flat=None, stairs=None):
+def _hidden_by_flatness(out, flat=None, stairs=None, zeroed=None):
     """The bound in ``out`` of the elements whose f is flat to the bit at ±h and whose estimate is 0, raised to
-    ``flat`` (:func:`_kink_aware`'s, per element: f's rounding at the scale max(1, |f|), or 0), and of those whose
-    f moves in whole steps at ±h and ±2h, to ``stairs`` (the step over h, or 0: see :func:`_stairs`), in place.
+    ``flat`` (:func:`_kink_aware`'s, per element: f's rounding at the scale max(1, |f|), or 0), of those whose f
+    moves in whole steps at ±h and ±2h, to ``stairs`` (the step over h, or 0: see :func:`_stairs`), and of those
+    whose estimate is 0 while ±h resolved a slope, to ``zeroed`` (see :func:`_resolved_to_zero`), in place.
 
     f that does not change by a single bit at either step says the slope moves it by less than its rounding
     there, and that rounding is not ε·|f(x)| where f(x) is 0 or far below the terms f computes with: CS231n's
@@ -147,8 +148,8 @@ def _hidden_by_flatness(out, flat=None, stairs=None):
     steps, thirty times that rounding) is still wrong."""
     if flat is None:
         return
-    at = (flat > 0) & (out.numeric == 0)
-    out.bound[at] = np.maximum(out.bound[at], flat[at])
+    at = ((flat > 0) | (zeroed > 0)) & (out.numeric == 0)
+    out.bound[at] = np.maximum(out.bound[at], np.maximum(flat, zeroed)[at])
     stepped = stairs > 0
     out.bound[stepped] = np.maximum(out.bound[stepped], stairs[stepped])
     out.flat = at | stepped
@@ -223,7 +224,7 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
         with np.errstate(invalid="ignore"):
             idx = np.union1d(idx, agree[(gap + certain <= tol) & (gap + out.bound[agree] > tol)])
     if idx.size == 0:
-        return out, fmax1, (flat, np.zeros(d))
+        return out, fmax1, (flat, np.zeros(d), np.zeros(d))
     values, taken = at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
     stairs = np.zeros(d)
     stairs[idx] = _stairs(values, f0, eps) / h[idx]
@@ -259,7 +260,25 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
         if settings.step is None:
             levels_from(f_batch, theta, f0, (at, h[at], confirmed), res, out,
                          (method, eps, max(rounding()[0], eps * abs(f0), noise)))
-    return out, fmax1, (flat, stairs)
+    return out, fmax1, (flat, stairs, _resolved_to_zero(out, idx, first))
+
+
+def _resolved_to_zero(out, idx, first):
+    """The elements ``idx`` whose estimate came out exactly 0 from steps finer than h while their ``first`` stencil
+    (±h, ±2h: a :class:`~gradcheck.numeric.kinks.Stencil`) resolves a slope, |g(h)| beyond :data:`MARGIN` times its
+    bound: per element of ``out``, the floor their bound takes where the estimate is still 0 at the end (|g(h)| and
+    that bound; 0 elsewhere), to reach the slope (see :func:`_hidden_by_flatness`). Exactly 0 is f
+    flat to the bit at the finer steps, below f's resolution there, and the stencil's own bound does not hold f's
+    resolution either: CS231n's softmax loss at 8e-9 climbs 34 whole steps of 1.1e-16 between the usual line's
+    points, a staircase so regular that the line measures a rounding of 5e-25; the step levels went down to steps
+    where f no longer moved and kept 0 ± 2e-13 for a slope of −7.97e-9 that ±h showed, and ±h's own estimate, off
+    by whole steps over h, missed the slope by six times its bound. Neither the 0 nor ±h's value is known to the
+    tolerance there."""
+    floor = np.zeros(len(out.numeric))
+    with np.errstate(invalid="ignore"):
+        zeroed = (out.numeric[idx] == 0) & (np.abs(first.g1) > MARGIN * first.bound)
+    floor[idx[zeroed]] = (np.abs(first.g1) + first.bound)[zeroed]
+    return floor
 
 
 def _steps(theta, method, settings):
