@@ -175,7 +175,12 @@ def _stairs(values, f0, eps):
     d = np.asarray(values, float) - f0
     with np.errstate(invalid="ignore", divide="ignore"):
         size = np.maximum(np.abs(np.asarray(values, float)).max(axis=0), abs(f0))
-        q = np.where(d != 0, np.abs(d), np.inf).min(axis=0)
+        # The step: the least change, or the least difference of two changes where the changes are many steps
+        # each (a slope of 1.1e-11 moves f by 11, −10, 22 and −21 steps of 1.1e-16 at ±h and ±2h).
+        pairs = [d[i] - d[j] for i in range(4) for j in range(i + 1, 4)] + [d[0] + d[1], d[2] + d[3],
+                                                                         d[2] - 2 * d[0], d[3] - 2 * d[1]]
+        both = np.abs(np.concatenate([d, np.stack(pairs)]))
+        q = np.where(both != 0, both, np.inf).min(axis=0)
         whole = np.abs(d / q - np.round(d / q)) <= STAIR_FIT
         scaled = np.maximum(np.abs(d[2] - 2 * d[0]), np.abs(d[3] - 2 * d[1])) < q / 2
         stepped = ((np.count_nonzero(d, axis=0) >= 2) & np.isfinite(q) & (q > STAIR_ULPS * eps * size)
