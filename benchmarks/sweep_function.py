@@ -51,6 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's gradcheck, whatever copy the environment has installed
 
 from gradcheck import check_function  # noqa: E402
+from gradcheck.numeric import methods  # noqa: E402
+from gradcheck.numeric.stencils import default_step  # noqa: E402
 
 mpmath.mp.dps = 50
 
@@ -193,9 +195,6 @@ EDGED = {
 def _domain_edge(rng):
     """(f, its gradient at 50 digits, x) of Σ_k w_k·φ(c_k − x_k) with one x_k 1.05 to 3 default steps from c_k, the
     edge of φ's domain (see the module)."""
-    from gradcheck.numeric import methods
-    from gradcheck.numeric.stencils import default_step
-
     d = int(rng.integers(1, 5))
     c, w = rng.standard_normal(d) * 10 ** rng.uniform(-1, 2), rng.standard_normal(d)
     x = c - np.abs(rng.standard_normal(d)) - 0.1
@@ -254,9 +253,6 @@ def _softmax(rng):
 
 def _central(f, x, at):
     """f's central difference in element ``at`` at the default step."""
-    from gradcheck.numeric import methods
-    from gradcheck.numeric.stencils import default_step
-
     h = float(default_step(x, methods.lookup("central"))[at])
     up, down = x.copy(), x.copy()
     up[at] += h

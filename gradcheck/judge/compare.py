@@ -31,10 +31,9 @@ __all__ = ["BLAME_HEADERS", "REASONS", "ElementBlame", "TensorCheck"]
 #: Why opinions may be inconclusive at an element whatever their value, in the order an element is counted: the
 #: reference backprop overflows there (then only the opinions that overflow with it), the finite difference has no
 #: value there, a function's value is flat to the bit at its steps or computed in float32, it finds no slope where
-#: the reference finds one,
-#: only a second estimate finds the slope that calls the reference wrong, or the reference's own gradient at the
-#: ends of the steps gives the difference's value and only at θ another (every opinion; see
-#: :meth:`TensorCheck.unjudged_elements`).
+#: the reference finds one, only a second estimate finds the slope that calls the reference wrong, or the
+#: reference's own gradient at the ends of the steps gives the difference's value and only at θ another (every
+#: opinion; see :meth:`TensorCheck.unjudged_elements`).
 REASONS = ("overflowed", "unmeasured", "flat", "coarse_f", "blind", "replaced", "narrow", "near_kink", "vague")
 
 

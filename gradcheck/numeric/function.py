@@ -123,13 +123,13 @@ def kink_aware_gradient(f_batch, theta, f0, a, settings=None):
     # loss in steps of 1.1e-16 along one weight, smooth to 2e-23 along the line): the finer line's measure, where
     # larger, stands too.
     rounding = functools.cache(lambda: (max(usual()[0], near()[0]), max(usual()[1], near()[1]), usual()[2]))
-    out, fmax, flat = _kink_aware(f_batch, theta, f0, a, settings, (rounding, near, settled))
+    out, fmax, floors = _kink_aware(f_batch, theta, f0, a, settings, (rounding, near, settled))
     method = methods.lookup(settings.method)
     if settings.step is None and not method.complex and settings.eps == EPS and theta.size:
         a, how = np.asarray(a, float), (method, settings, (rounding, settled), fmax)
         _refine_undecided(f_batch, theta, f0, a, how, out)
         _grow_undecided(f_batch, theta, f0, a, how, out)
-    _hidden_by_flatness(out, *flat)
+    _hidden_by_flatness(out, *floors)
     return out
 
 
@@ -185,17 +185,24 @@ def _lattice(near, wide, f0, size, eps):
                                    (first[:, None] + first[None, :]).ravel()]))
     least = float(np.abs(d).min())
     for q in np.unique(pairs[(pairs > STAIR_ULPS * eps * size) & (pairs < least / 2)])[:8]:
-        k = d / q
-        if q > STAIR_SHARE * size or not (np.abs(k - np.round(k)) <= STAIR_FIT).all():
+        if q > STAIR_SHARE * size or not _whole(d, q).all() or len(np.unique(np.round(np.abs(d / q)))) < 3:
             continue
-        if len(np.unique(np.round(np.abs(k)))) < 3:
-            continue
-        w = (np.asarray(wide, float) - f0) / q
         with np.errstate(invalid="ignore"):
-            unscaled = (np.abs(w[2] - 2 * w[0]) >= 0.5) | (np.abs(w[3] - 2 * w[1]) >= 0.5)
-        if unscaled.any():
-            return float(q)
+            if _unscaled(np.asarray(wide, float) - f0, q).any():
+                return float(q)
     return 0.0
+
+
+def _whole(d, q):
+    """Where the changes ``d`` are whole numbers of the step ``q``, within :data:`STAIR_FIT` of one."""
+    return np.abs(d / q - np.round(d / q)) <= STAIR_FIT
+
+
+def _unscaled(d, q):
+    """Per element of the changes ``d`` at (+h, −h, +2h, −2h) (rows): where, on one side at least, the change at 2h is
+    off twice that at h by half the step ``q`` or more, as a staircase's is and a line's, a smooth f's or a kink's
+    is not."""
+    return (np.abs(d[2] - 2 * d[0]) / q >= 0.5) | (np.abs(d[3] - 2 * d[1]) / q >= 0.5)
 
 
 def _stairs(values, f0, eps):
@@ -216,19 +223,18 @@ def _stairs(values, f0, eps):
                                                                          d[2] - 2 * d[0], d[3] - 2 * d[1]]
         both = np.abs(np.concatenate([d, np.stack(pairs)]))
         q = np.where(both != 0, both, np.inf).min(axis=0)
-        whole = np.abs(d / q - np.round(d / q)) <= STAIR_FIT
-        scaled = np.maximum(np.abs(d[2] - 2 * d[0]), np.abs(d[3] - 2 * d[1])) < q / 2
         stepped = ((np.count_nonzero(d, axis=0) >= 2) & np.isfinite(q) & (q > STAIR_ULPS * eps * size)
-                   & (q <= STAIR_SHARE * size) & whole.all(axis=0) & ~scaled)
+                   & (q <= STAIR_SHARE * size) & _whole(d, q).all(axis=0) & _unscaled(d, q))
     return np.where(stepped, q, 0.0)
 
 
 def _kink_aware(f_batch, theta, f0, a, settings, roundings):
     """(:func:`kink_aware_gradient` before the undecided elements are refined, max |f| at each element's steps
-    ±h, or None, and (flat, stairs), per element the floors :func:`_hidden_by_flatness` gives its bound, or an empty
-    tuple); ``roundings``: (``rounding(scale)``, :func:`~gradcheck.numeric.noise.function_rounding` at that
-    scale of its line, ``near()``, :func:`~gradcheck.numeric.noise.stepped_rounding` at the kink tests' scale, and
-    ``settled()``, :func:`~gradcheck.numeric.noise.settled_rounding` from that scale, each measured once)."""
+    ±h, or None, and (flat, stairs, zeroed), per element the floors :func:`_hidden_by_flatness` gives its bound, or
+    an empty tuple); ``roundings``: (``rounding()``, f's rounding as the usual line and the one a thousand times
+    finer measure it (:func:`~gradcheck.numeric.noise.function_rounding`), ``near()``,
+    :func:`~gradcheck.numeric.noise.stepped_rounding` at the kink tests' scale, and ``settled()``,
+    :func:`~gradcheck.numeric.noise.settled_rounding` from that scale, each measured once)."""
     rounding, near_rounding, settled = roundings
     d, eps = theta.size, settings.eps
     if d == 0:
@@ -268,7 +274,7 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
     values, taken = at_twice(f_batch, theta, idx, near, 2 * h[idx], chunk, f0)
     stairs = np.zeros(d)
     stairs[idx] = _stairs(values, f0, eps) / h[idx]
-    step = _lattice(near, values, f0, np.maximum(fmax1.max(initial=abs(f0)), abs(f0)), eps)
+    step = _lattice(near, values, f0, float(fmax1.max(initial=abs(f0))), eps)
     if step:  # every element's differences are known to that step over its h at best
         stairs = np.maximum(stairs, ROUND_ULPS * step / h)
     # f's rounding, measured (ten calls): where f is the small difference of larger terms (log1p(exp(u)) − log 2
