@@ -25,11 +25,11 @@ from .kinks import (
     interval,
     replaces,
 )
-from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, OWN_ULPS, ecnoise
+from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, OWN_ULPS, ecnoise, odd_ulps
 from .stencils import rounding_floor
 from .steps import afresh
 
-__all__ = ["confirm_at_x", "levels_from", "own_rounding"]
+__all__ = ["axis_noise", "confirm_at_x", "levels_from", "own_rounding", "rounding_along"]
 
 
 def confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
@@ -169,26 +169,47 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
 def own_rounding(f_batch, theta, f0, elements, res, out, eps):
     """Where the kink tests of ``elements`` (their indices, and their first steps) ended smooth at a step s finer
     than the first, their bound in ``out`` also carries f's rounding measured along each one's own axis there
-    (:func:`~gradcheck.numeric.noise.ecnoise` of f at eight points from x + 2s, spaced 1.35e-4·s, as
-    :func:`~gradcheck.numeric.noise.element_noise` places them, each moved onto a grid of whole ulps so that they
-    are equally spaced to the last bit: rounded points jitter, and a quadratic's values at jittered points pass for
-    noise), where that rounding is beyond :data:`~gradcheck.numeric.noise.OWN_ULPS` ulps of f's size there (within
-    it, the bound's own floor at f's size holds it). The rounding measured near x, at a thousandth of the usual
-    spacing, can be far below it (log1p(exp(u)) − log 2 − u/2 is exact at u = 0 and rounds at 1e-16 a hair away),
-    and a staircase of rounding differences then passes for a slope with a bound of nothing (−4.2e-10 ± 1.4e-12 for
-    a gradient of 0)."""
+    (:func:`rounding_along`). The rounding measured near x, at a thousandth of the usual spacing, can be far below it
+    (log1p(exp(u)) − log 2 − u/2 is exact at u = 0 and rounds at 1e-16 a hair away), and a staircase of rounding
+    differences then passes for a slope with a bound of nothing (−4.2e-10 ± 1.4e-12 for a gradient of 0)."""
     at, h = elements
     fine = np.flatnonzero((res.state == SMOOTH) & (res.finest < h))
-    if not fine.size:
-        return
-    x, s = theta[at[fine]], res.finest[fine]
+    if fine.size:
+        out.bound[at[fine]] += rounding_along(f_batch, theta, f0, at[fine], res.finest[fine], eps)
+
+
+def rounding_along(f_batch, theta, f0, at, s, eps):
+    """Per element ``at[e]`` (indices into x), what f's rounding along its own axis adds to the bound of a difference
+    at its step ``s[e]``: :func:`axis_noise` there, as a quotient's rounding at s; 0 where it is within
+    :data:`~gradcheck.numeric.noise.OWN_ULPS` ulps of f's size there (the bound's own floor at f's size holds it).
+    Eight calls of f per element."""
+    noise, top = axis_noise(f_batch, theta, f0, at, s)
+    with np.errstate(invalid="ignore"):
+        beyond = noise > OWN_ULPS * eps * top
+    return np.where(beyond, rounding_floor(0.0, s, eps, noise), 0.0)
+
+
+def axis_noise(f_batch, theta, f0, at, s):
+    """(f's rounding along the axis of each element ``at[e]`` (indices into x) where its step ``s[e]`` goes, the
+    largest |f| there), arrays: :func:`~gradcheck.numeric.noise.ecnoise` of f at eight points from x + 2s, spaced
+    1.35e-4·s, as :func:`~gradcheck.numeric.noise.element_noise` places them, each moved onto a grid of whole ulps
+    so that they are equally spaced to the last bit (rounded points jitter, and a quadratic's values at jittered
+    points pass for noise), an odd number of ulps apart (:func:`~gradcheck.numeric.noise.odd_ulps`: a staircase of
+    rounding periodic in x's last bits is not sampled on one tread); 0 where a point is not finite or not exactly
+    on the grid. Eight calls of f per element.
+
+    A line that moves every element at once can miss what one element's axis shows: a layernorm over two features
+    under eps = 0 is constant, and computed steps by 1,318 ulps of f as the last two bits of one x go 0, 1, 2, 3,
+    while the usual line, every x moved at once, climbed by 8 ulps a point."""
+    if not len(at):
+        return np.zeros(0), np.zeros(0)
+    x = theta[at]
     spacing = ECNOISE_STEP / METHOD_STEP * s
     ulp = np.spacing(np.abs(x) + 2 * s + ECNOISE_POINTS * spacing)  # an ulp of every point, or a multiple of it
     start = np.round((x + 2 * s) / ulp) * ulp
-    points = start + np.arange(ECNOISE_POINTS)[:, None] * (np.maximum(1.0, np.round(spacing / ulp)) * ulp)
-    values, _, taken = mover(f_batch, theta, at[fine])(np.arange(fine.size), points - x)
+    points = start + np.arange(ECNOISE_POINTS)[:, None] * odd_ulps(spacing, ulp)
+    values, _, taken = mover(f_batch, theta, at)(np.arange(len(at)), points - x)
     exact = np.all(x + taken == points, axis=0) & np.isfinite(values).all(axis=0)
-    noise = np.array([ecnoise(values[:, e]) if exact[e] else 0.0 for e in range(fine.size)])
+    noise = np.array([ecnoise(values[:, e]) if exact[e] else 0.0 for e in range(len(at))])
     with np.errstate(invalid="ignore"):
-        beyond = noise > OWN_ULPS * eps * np.maximum(np.abs(values).max(axis=0), abs(f0))
-    out.bound[at[fine[beyond]]] += rounding_floor(0.0, s[beyond], eps, noise[beyond])
+        return noise, np.maximum(np.abs(values).max(axis=0), abs(f0))

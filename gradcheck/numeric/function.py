@@ -21,7 +21,7 @@ import numpy as np
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
 from .along import Probe, at_twice, mover
-from .blind import confirm_at_x, levels_from, own_rounding
+from .blind import axis_noise, confirm_at_x, levels_from, own_rounding, rounding_along
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
 from .noise import OWN_ULPS, function_rounding, settled_rounding, stepped_rounding
 from .stencils import CHUNK_BYTES, EPS, ROUND_ULPS, central_difference, default_step, rounding_floor
@@ -356,13 +356,21 @@ def _gap(a, g, settings):
 
 def _choose_steps(f_batch, theta, f0, even, h, method, eps, out, noise):  # noqa: PLR0913
     """Steps chosen per element (:func:`gradcheck.numeric.steps.resolve`) for the elements ``even``, into ``out``;
-    ``noise``: f's rounding near θ (:func:`~gradcheck.numeric.noise.function_rounding`)."""
+    ``noise``: f's rounding near θ (:func:`~gradcheck.numeric.noise.function_rounding`), which a line moving every
+    element at once measures. Each element's steps are bounded by the larger of it and f's rounding along the
+    element's own axis where its default steps go (:func:`~gradcheck.numeric.blind.axis_noise`), and each bound
+    carries that rounding at the chosen step too (:func:`~gradcheck.numeric.blind.rounding_along`): a layernorm
+    over two features 95 apart, computed, steps by 34 ulps of f as the last two bits of one x go 0, 1, 2, 3, which
+    the line did not see, and the steps halved to 4e-14, where that staircase read −2⁻⁹ ± 6e-4 for a slope of
+    −1.7e-12."""
+    axis = np.maximum(noise, axis_noise(f_batch, theta, f0, even, h[even])[0])
     evaluate = mover(f_batch, theta, even, crossings=True)
-    value, bound, _, _, _ = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
-                                          method,
-                                          lambda fmax, s, _: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, noise),
-                                          f0=f0)
-    out.numeric[even], out.bound[even] = value, bound
+    value, bound, _, _, fine = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
+                                             method,
+                                             lambda fmax, s, at: rounding_floor(np.maximum(fmax, abs(f0)), s, eps,
+                                                                                axis[at]),
+                                             f0=f0)
+    out.numeric[even], out.bound[even] = value, bound + rounding_along(f_batch, theta, f0, even, fine, eps)
 
 
 def _refine_undecided(f_batch, theta, f0, a, how, out):

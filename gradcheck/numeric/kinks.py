@@ -228,12 +228,20 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     # With kink states, the rounding test takes the slopes seen so far and the loss's size at the last level: where the
     # first steps go far out, the loss there (3.5e17 for a loss of 1.7) and its chords (2e4 for slopes of 4e14) are
     # not those of the finer steps.
+    # Without them, the slopes seen so far count where the steps cross a plateau: f at ±s and ±2s moved from f(θ) by
+    # what it moved at the level before, every one of the four within a factor of two (the jump lies within the
+    # finest step yet, its slopes grow tenfold a level, and only smaller steps reach where f turns: a layernorm over
+    # features 1e-9 apart, its first steps moving f by 5.7 and 34 on its two plateaus for a slope of −1.3e9); a
+    # function that is all rounding moves by chance, and its chords, noise over the step, grow as well.
+    jumps = first.chords * (OFFSETS[:, None] * first.h[None, :])
     fmax, first_scale = first.fmax.copy(), scale.copy()
     smallest_tried = np.zeros(p, dtype=bool)  # with kink states
     # Per element, the refined level whose sides' change from the level before, with its rounding, is the least: the
     # sides' estimate there and that bound (see below, where the sides agree).
     paired, pair_bound = np.full(p, np.nan), np.full(p, np.inf)
     bend = None if states else first.bend()  # without: at each element's last level (see Stencil.bend)
+    first_sides = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
+    left_first = np.zeros(p, dtype=bool)  # per element, a refined level whose sides the first level's are not
     for level in range(levels):
         if level == MAX_LEVELS:
             active = active[scale[active] >= FAR * first_scale[active]]
@@ -257,6 +265,13 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         if states:
             fmax[active] = s.fmax
             scale[active] = np.maximum(scale[active], _finite_max(s.chords))
+        else:
+            moved = np.asarray(values).real - f0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ratio = moved / jumps[:, active]
+                plateau = ((ratio >= 0.5) & (ratio <= 2.0)).all(axis=0)
+            jumps[:, active] = moved
+            scale[active[plateau]] = np.maximum(scale[active[plateau]], _finite_max(s.chords[:, plateau]))
         h[active], refined[active] = step, True
         done = smooth(s)
         numeric[active[done]], bound[active[done]] = s.central(method)[done], s.bound[done]
@@ -283,6 +298,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
             less = change < pair_bound[active]
         paired[active[less]], pair_bound[active[less]] = ((cur[0] + cur[2]) / 2)[less], change[less]
         same = steady(prev[:, active], cur)
+        left_first[active] |= ~steady(first_sides[:, active], cur)
         if states:
             # A kink at θ leaves its sides where they are, to a change that falls or stays within rounding (a one-sided
             # extrapolation carries up to five times a quotient's, at two levels: sixteen in all); one at a
@@ -302,12 +318,14 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         lo[active] = np.minimum(lo[active], s.chords[:, rest].min(axis=0))
         hi[active] = np.maximum(hi[active], s.chords[:, rest].max(axis=0))
         active = active[run[active] < 2]
-    first_sides = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
     pending = state == UNRESOLVED
     # Never refined: at θ as far as kink states tell (the first steps cross one and no finer step is allowed); without
     # them, one level's differences say only that f is not smooth within its steps, not where (a loss that saturates
-    # within them bends its differences as a kink does).
-    at_theta = pending & ((run >= 2) | (~refined & states) | ((run >= 1) & steady(first_sides, prev)))
+    # within them bends its differences as a kink does). Held from the first level to the last means at every level
+    # between too: a last level whose bounds swamp its sides agrees with anything (a layernorm over features 1e-9
+    # apart, its sides growing tenfold a level across its plateaus, 1.4e6 to 9.8e8, then 3.4e8 ± 4.1e8 at the last,
+    # stood as a kink at x with the first level's sides, for a slope of −1.29e9).
+    at_theta = pending & ((run >= 2) | (~refined & states) | ((run >= 1) & steady(first_sides, prev) & ~left_first))
     if states:  # a kink at θ is crossed by every step: one that crosses nothing clears θ of it
         s, at, spent = _clear_of_theta(evaluate, f0, at_theta, h, scale, (eps, noise, rtol))
         calls += spent

@@ -1,0 +1,130 @@
+"""check_function and check_layer on normalisations over few values: CS231n's layernorm and batchnorm (tests/impls).
+
+A norm over values that differ by a hair of their size (features 1e-9 apart under eps = 0) is a function that turns
+within that hair: the default steps (6e-6 here) move one value far past the others, where x̂ no longer changes, and
+the first stencils see only its plateaus. And computed in float64 the mean and variance of such values round in
+the last bits of x, so that f is a staircase far above an ulp of its own size, whose treads are a few ulps of x wide
+(over two features or two samples under eps = 0, where x̂ is ±1 and f constant, f is nothing else), along each one
+axis, which a line moving every x at once need not see. The judge must neither fail a correct backward there nor
+pass a wrong one.
+"""
+
+import numpy as np
+import pytest
+from impls.cs231n_layers import batchnorm_backward, batchnorm_forward, layernorm_backward, layernorm_forward
+
+from gradcheck import check_function, check_layer
+from gradcheck.numeric.noise import odd_ulps
+
+NO_EPS = {"eps": 0.0}
+
+# Two samples whose three features are 1e-9 apart (σ 5e-10 about a mean of 0.013 and of −0.023).
+LN_X = np.array([[0.013369282061770741, 0.01336928332495935, 0.013369282471446703],
+                 [-0.022510790407207017, -0.02251079129859343, -0.022510790193911466]])
+LN_GAMMA = np.array([-2.0603697197223485, 5.43645336880869, 4.893029493442248])
+LN_DOUT = np.array([[-1.0351249277678982, -0.22342456086288198, 0.8659414465676081],
+                    [-0.6875075119577723, 2.3704275443916223, -0.5989368088341426]])
+
+# Two samples 1e-8 and 1.4e-7 apart in each feature: with eps = 0, x̂ is ±1 whatever x is, and the exact gradient is
+# 0; computed, f steps by 1.9e-12 (7e6 ulps of f) as the last two bits of x[0, 1] go 0, 1, 2, 3.
+BN_X = np.array([[-0.08003262959790874, 0.10094878668127062], [-0.08003264023050621, 0.10094864903620465]])
+BN_GAMMA = np.array([-0.038947856709863025, 0.03484033917278631])
+BN_DOUT = np.array([[-0.08474063255303353, -0.609062393854467], [0.5460087919722822, 0.05580593307933914]])
+
+
+# Three samples of two features each, under eps = 0: x̂ is ±1 whatever x is, and the exact gradient is 0; computed, f
+# steps by 1,318 ulps of f as the last two bits of x[2, 1] go 0, 1, 2, 3, a staircase along each one axis that the
+# line moving every x at once does not see (it climbs by 8 ulps a point).
+LN2_X = np.array([[448.38253520124226, 448.38004515952264], [-75.74904628403159, -75.72695588090026],
+                  [1926.6799541709215, 1926.741562598436]])
+LN2_GAMMA = np.array([-0.050074460736008616, 0.07406781505795107])
+
+
+def _layernorm_loss(gamma, dout):
+    def f(x):
+        return float(np.sum(layernorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[0] * dout))
+
+    def grad(x):
+        return layernorm_backward(dout, layernorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[1])[0]
+
+    return f, grad
+
+
+def _batchnorm_loss(gamma, dout):
+    def f(x):
+        return float(np.sum(batchnorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[0] * dout))
+
+    def grad(x):
+        return batchnorm_backward(dout, batchnorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[1])[0]
+
+    return f, grad
+
+
+def test_a_layernorm_over_features_a_hair_apart_passes():
+    # Its first steps saw plateaus, slopes of 1e6 that grew tenfold at each refinement; the refinement stopped where
+    # f's rounding reached a thousandth of those first slopes, at steps of 6e-10, still wider than σ, and a last
+    # level whose bounds swamped its sides (3.4e8 ± 4.1e8) let the first level's sides stand as a kink at x:
+    # −1.29e9 judged wrong against 1.4e6 and −8.5e6.
+    f, grad = _layernorm_loss(LN_GAMMA, LN_DOUT)
+    r = check_function(f, grad, LN_X.copy())
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == r.counts()["kink"] == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_layernorm_over_features_a_hair_apart_passes_check_layer(seed):
+    r = check_layer(layernorm_forward, layernorm_backward, LN_X.copy(), LN_GAMMA, np.zeros(3), NO_EPS, seed=seed)
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == r.counts()["kink"] == 0
+
+
+@pytest.mark.parametrize("seed", range(1, 4))
+def test_a_layernorm_over_two_features_that_rounds_in_the_last_bits_of_x_passes_check_layer(seed):
+    # The steps chosen for an element that disagreed were bounded by the line's rounding, 1.4e-17, and read
+    # −6e-13 ± 5e-14 from that staircase for a gradient of 0 (a slope of dx[2, 1] failed, seeds 1 to 3).
+    r = check_layer(layernorm_forward, layernorm_backward, LN2_X.copy(), LN2_GAMMA, np.zeros(2), NO_EPS, seed=seed)
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0
+
+
+@pytest.mark.parametrize("slip", [-1.0, 1.001, 0.0])
+def test_a_slipped_layernorm_gradient_is_not_judged_good(slip):
+    f, grad = _layernorm_loss(LN_GAMMA, LN_DOUT)
+    g = grad(LN_X)
+    at = np.unravel_index(np.argmax(np.abs(g)), g.shape)
+    g[at] *= slip
+    r = check_function(f, lambda x: g.copy(), LN_X.copy())
+    assert not r.passed, str(r)
+    assert r.tensors[0].verdict("analytic")[at] != "good"
+
+
+@pytest.mark.parametrize("gradient", ["zeros", "cs231n"])
+def test_a_batchnorm_over_two_samples_that_rounds_in_the_last_bits_of_x_passes(gradient):
+    # Its rounding was measured along each element's axis at points 5,896 ulps apart, a multiple of four, all on one
+    # tread: 1e-18, and a slope of 1.4e-5 read between treads was kept with a bound of 4e-9 for a gradient of 0.
+    f, grad = _batchnorm_loss(BN_GAMMA, BN_DOUT)
+    r = check_function(f, (lambda x: np.zeros_like(x)) if gradient == "zeros" else grad, BN_X.copy())
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_batchnorm_over_two_samples_passes_check_layer(seed):
+    r = check_layer(batchnorm_forward, batchnorm_backward, BN_X.copy(), BN_GAMMA, np.zeros(2), NO_EPS, seed=seed)
+    assert r.passed, str(r)
+
+
+def test_a_wrong_batchnorm_backward_over_two_samples_is_caught():
+    # μ and σ treated as constants: dx = dout·γ/σ, of the order of 1e5 here, where the true dx is 0.
+    from impls.cs231n_layers import batchnorm_backward_constant_stats
+
+    r = check_layer(batchnorm_forward, batchnorm_backward_constant_stats, BN_X.copy(), BN_GAMMA, np.zeros(2), NO_EPS)
+    assert not r.passed, str(r)
+
+
+def test_odd_ulps_takes_the_last_bits_through_every_pattern():
+    ulp = np.spacing(0.1)
+    spacing = odd_ulps(np.array(5896.0 * ulp), ulp)
+    points = 0.1 + np.arange(8) * spacing
+    assert len({round((p - 0.1) / ulp) % 4 for p in points}) == 4
+    assert np.all(odd_ulps(np.array([-1e-20, 3.0, -4.0]), 1.0) == [-1.0, 3.0, -5.0])
