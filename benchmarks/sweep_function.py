@@ -23,7 +23,13 @@ from the minimum c (1e-25 to 1e-3, relative or absolute, so the function's value
   3 default steps from c_k: the stencil's wider points are past the edge of f's domain, where f is NaN;
 * ``softmax``: CS231n's softmax loss in W as its course computes it, under scores up to 700 apart: f computed from
   probabilities within a few ulps of 1 moves in steps far above an ulp of f (or not at all: −log(1.0) = 0), while
-  the exact gradient is 1e-10 to 1e-300.
+  the exact gradient is 1e-10 to 1e-300;
+* ``layernorm`` and ``batchnorm``: Σ dout·γ·x̂ in x, a normalisation (CS231n's forward: the mean, the biased
+  variance, eps of 1e-5, 1e-8 or 0) over two or three values, of 1e-2 to 1e4, that differ by 1e-9 to 1 of their
+  size: f turns within that spread, far within the default steps, and computed it rounds in the last bits of x
+  (over two values under eps = 0, x̂ is ±1, f is constant and the computed f is all rounding);
+* ``logistic``: the binary cross-entropy of logits X·w, Σ max(z, 0) − y·z + log1p(exp(−|z|)), with logits up to
+  a few hundred: a sum of terms from e^-300 to 300, and exact gradients down to 1e-130.
 The function is evaluated in float64 as a user writes it (one whose value at x itself overflows is left out and
 counted: ``check_function`` reports that as a problem, there is no gradient to judge); the gradient handed to
 ``check_function`` is the exact one, computed with mpmath at 50 digits and rounded to float64. A FAIL of it is a
@@ -251,6 +257,81 @@ def _softmax(rng):
     return f, grad, W.ravel()
 
 
+def _normalisation(rng, over_features):
+    """(f, its gradient at 50 digits, x) of Σ dout·γ·x̂ in x (n, d), x̂ normalised over each sample's d features
+    (``over_features``, a layernorm) or over each feature's n samples (a batchnorm), as CS231n computes it."""
+    n, d = (int(rng.integers(1, 5)), int(rng.integers(2, 4))) if over_features else \
+        (int(rng.integers(2, 4)), int(rng.integers(1, 4)))
+    eps = float(rng.choice([1e-5, 1e-5, 1e-8, 0.0]))
+    scale, spread = 10 ** rng.uniform(-2, 4), 10 ** rng.uniform(-9, 0)
+    base = rng.standard_normal((n, 1) if over_features else (1, d)) * scale
+    x = base + rng.standard_normal((n, d)) * spread * scale
+    gamma, dout = rng.standard_normal(d) * 10 ** rng.uniform(-1, 1), rng.standard_normal((n, d))
+    axis = 1 if over_features else 0
+    if eps == 0.0 and np.min(np.var(x, axis=axis)) == 0:
+        eps = 1e-5  # values equal to the bit: x̂ is 0/0 without an eps
+
+    def f(v):
+        v = v.reshape(n, d)
+        with np.errstate(all="ignore"):
+            x_hat = (v - v.mean(axis=axis, keepdims=True)) / np.sqrt(v.var(axis=axis, keepdims=True) + eps)
+        return float(np.sum(dout * (gamma * x_hat)))
+
+    def grad(v):
+        v = np.asarray(v, float).reshape(n, d)
+        out = [[mpmath.mpf(0)] * d for _ in range(n)]
+        groups = ([[(i, j) for j in range(d)] for i in range(n)] if over_features
+                  else [[(i, j) for i in range(n)] for j in range(d)])
+        for group in groups:  # dx = (g − mean g − x̂·mean(g·x̂))/σ over each group, g = dout·γ
+            m = len(group)
+            xs = [mpmath.mpf(float(v[i, j])) for i, j in group]
+            mu = sum(xs) / m
+            sigma = mpmath.sqrt(sum((a - mu) ** 2 for a in xs) / m + mpmath.mpf(eps))
+            x_hat = [(a - mu) / sigma for a in xs]
+            g = [mpmath.mpf(float(dout[i, j])) * mpmath.mpf(float(gamma[j])) for i, j in group]
+            mean_g, mean_gx = sum(g) / m, sum(a * b for a, b in zip(g, x_hat)) / m
+            for (i, j), gi, xi in zip(group, g, x_hat):
+                out[i][j] = (gi - mean_g - xi * mean_gx) / sigma
+        return [out[i][j] for i in range(n) for j in range(d)]
+
+    return f, grad, x.ravel()
+
+
+def _layernorm(rng):
+    return _normalisation(rng, True)
+
+
+def _batchnorm(rng):
+    return _normalisation(rng, False)
+
+
+def _logistic(rng):
+    """(f, its gradient at 50 digits, w) of the binary cross-entropy of the logits z = X·w, computed without overflow
+    or lost digits: Σ max(z, 0) − y·z + log1p(exp(−|z|))."""
+    n, d = int(rng.integers(2, 6)), int(rng.integers(1, 4))
+    X = rng.standard_normal((n, d)) * 10 ** rng.uniform(-1, 1)
+    w = rng.standard_normal(d) * 10 ** rng.uniform(-1, 2.5)
+    y = rng.integers(0, 2, n)
+
+    def f(v):
+        z = X @ v
+        return float(np.sum(np.maximum(z, 0) - y * z + np.log1p(np.exp(-np.abs(z)))))
+
+    Xm = mpmath.matrix(X.tolist())
+
+    def grad(v):
+        out = [mpmath.mpf(0)] * d
+        for i in range(n):
+            z = sum(Xm[i, k] * mpmath.mpf(float(v[k])) for k in range(d))
+            # σ(z) − y, each case in the form that does not cancel (σ(300) − 1 is −e^-300, not 0 at 50 digits)
+            slope = -1 / (1 + mpmath.exp(z)) if y[i] else 1 / (1 + mpmath.exp(-z))
+            for k in range(d):
+                out[k] += slope * Xm[i, k]
+        return out
+
+    return f, grad, w
+
+
 def _central(f, x, at):
     """f's central difference in element ``at`` at the default step."""
     h = float(default_step(x, methods.lookup("central"))[at])
@@ -261,11 +342,12 @@ def _central(f, x, at):
 
 
 #: Each kind: (f, its gradient at 50 digits) from A (float64 and mpmath) and c; "smooth" and "offset" are taken at a
-#: generic point; ``huge_inputs`` and ``inflection`` draw their own.
+#: generic point; the kinds of ``DRAWS_OWN`` draw their own.
 KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth,
          "offset": _offset, "huge_inputs": _huge_inputs, "inflection": _inflection, "steep": _steep,
-         "domain_edge": _domain_edge, "softmax": _softmax}
-DRAWS_OWN = ("huge_inputs", "inflection", "steep", "domain_edge", "softmax")
+         "domain_edge": _domain_edge, "softmax": _softmax, "layernorm": _layernorm, "batchnorm": _batchnorm,
+         "logistic": _logistic}
+DRAWS_OWN = ("huge_inputs", "inflection", "steep", "domain_edge", "softmax", "layernorm", "batchnorm", "logistic")
 #: The kinds whose slip is g(h) itself where that is off the slope by more than ten times rtol.
 AGREEING_SLIPS = ("inflection", "steep")
 
