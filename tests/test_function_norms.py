@@ -40,6 +40,22 @@ LN2_X = np.array([[448.38253520124226, 448.38004515952264], [-75.74904628403159,
 LN2_GAMMA = np.array([-0.050074460736008616, 0.07406781505795107])
 
 
+# Values about 1e-8 of their size apart (features 1e-8 apart about 2.6; samples 6e-5 apart about 1.4e4): f turns
+# within that spread, far within the first steps and within every line that measures f's rounding but the finest.
+HAIR = {
+    "layernorm": (np.array([[2.581270143633677, 2.5812701608942814, 2.5812701463554455],
+                            [9.900486702125658, 9.900486703993641, 9.900486704337773]]),
+                  np.array([4.008095017419139, 15.105850012697163, -4.987164575376186]),
+                  np.array([[-0.7910859613753503, -0.2635608966597062, 0.8282629010626527],
+                            [-1.037658603666972, -0.6790848351852463, -0.7322034464683861]])),
+    "batchnorm": (np.array([[-13787.355713338085, -12149.966980119365], [-13787.355670370585, -12149.966967284005],
+                            [-13787.355737314732, -12149.966982785516]]),
+                  np.array([-0.006638779217021737, 0.09665129206941139]),
+                  np.array([[0.4908450428939448, -1.6010637924542874], [0.6435499447680171, -0.4397130683561791],
+                            [-0.31050966972479815, 0.20780586090473438]])),
+}
+
+
 def _layernorm_loss(gamma, dout):
     def f(x):
         return float(np.sum(layernorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[0] * dout))
@@ -83,6 +99,18 @@ def test_a_layernorm_over_two_features_that_rounds_in_the_last_bits_of_x_passes_
     # The steps chosen for an element that disagreed were bounded by the line's rounding, 1.4e-17, and read
     # −6e-13 ± 5e-14 from that staircase for a gradient of 0 (a slope of dx[2, 1] failed, seeds 1 to 3).
     r = check_layer(layernorm_forward, layernorm_backward, LN2_X.copy(), LN2_GAMMA, np.zeros(2), NO_EPS, seed=seed)
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0
+
+
+@pytest.mark.parametrize("norm", sorted(HAIR))
+def test_a_norm_that_turns_within_every_line_but_the_finest_passes(norm):
+    # f's rounding as the lines measure it was f turning (0.13 and 5e-3), which let the kink tests refine no step,
+    # and the step levels from the first steps read its plateaus as slopes: −6e4 ± 1e5 for 1e7, −0.07 ± 0.55 for
+    # −71.5.
+    x, gamma, dout = HAIR[norm]
+    f, grad = (_layernorm_loss if norm == "layernorm" else _batchnorm_loss)(gamma, dout)
+    r = check_function(f, grad, x.copy())
     assert r.passed, str(r)
     assert r.counts()["wrong"] == 0
 

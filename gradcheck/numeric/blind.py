@@ -143,10 +143,11 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
     elements left unresolved because f's rounding let no finer step reach them (one level's bent differences say
     nothing of where f turns: a function that is all rounding, 1e-16, whose gradient of 0 the levels resolve), or
     because the stencil at the finest step the rounding allows found no kink at x where the sides had held still,
-    and kept, resolved, where the levels resolve them. An element the refinements themselves left unresolved is
-    left so: without kink states, levels halving from its finest step cross the turn it sits beside unseen (a
-    relu's z within that step of 0 for one sample: 4.17e11 ± 1.08e11 kept for a slope of 6.53e10). ``how``: (the
-    method, ε, f's rounding at x itself)."""
+    and kept, resolved, where the levels resolve them and the first steps saw no plateaus (f at ±2h moved about as
+    far as at ±h on both sides: f turns within h, and levels from there read the plateaus as a slope). An element
+    the refinements themselves left unresolved is left so: without kink states, levels halving from its finest step
+    cross the turn it sits beside unseen (a relu's z within that step of 0 for one sample: 4.17e11 ± 1.08e11 kept
+    for a slope of 6.53e10). ``how``: (the method, ε, f's rounding at x itself)."""
     at, h, confirmed = elements
     method, eps, at_x = how
     # f's rounding let no finer step reach them, or the stencil at the finest step found no kink at x after all
@@ -161,7 +162,11 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
     idx = at[again]
     was, was_bound = out.numeric[idx], out.bound[idx]
     lost = never[again]
-    kept = np.where(lost, np.isfinite(bound), replaces(value, bound, was, was_bound))
+    # Where the first steps already saw plateaus (f turning within them, its rounding too coarse for any finer step),
+    # levels from those steps read the plateaus as a slope: −6e4 ± 1e5 for 1e7 (a layernorm over features 1e-8
+    # apart whose lines, but the finest, cross its turns).
+    trusted = np.isfinite(bound) & ~(res.plateau[again] if res.plateau is not None else False)
+    kept = np.where(lost, trusted, replaces(value, bound, was, was_bound))
     out.numeric[idx[kept]], out.bound[idx[kept]] = value[kept], bound[kept]
     out.unresolved[idx[kept]] = False
 
