@@ -48,6 +48,28 @@ def test_no_gradient_is_a_problem_not_a_disagreement(grad):
     assert r.tensor("x").problem is not None and "NaN/Inf" not in " ".join(r.problems)
 
 
+def test_a_function_not_finite_at_x_is_a_problem_not_a_disagreement():
+    # CS231n's softmax loss under scores 900 apart: the right class's probability exactly 0, its −log inf; every
+    # element inconclusive, none wrong, and the first line said "x disagrees with finite differences".
+    scores = np.array([[237.0, 185.6, -21.7], [197.4, -642.4, 249.9]])
+    y = np.eye(3)[[1, 1]]
+
+    def loss(x):
+        p = np.exp(x - x.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        with np.errstate(all="ignore"):
+            return float(-np.sum(y * np.log(p)) / len(x))
+
+    def grad(x):
+        p = np.exp(x - x.max(axis=1, keepdims=True))
+        return (p / p.sum(axis=1, keepdims=True) - y) / len(x)
+
+    r = check_function(loss, grad, scores)
+    first = str(r).splitlines()[0]
+    assert not r.passed
+    assert "could not be compared (f returned inf at x itself" in first and "disagree" not in first, first
+
+
 def _affine_forward(x, w, b):
     return x @ w + b, (x, w, b)
 

@@ -40,6 +40,12 @@ def _comparable(t):
     return all(t.values.get(op) is not None and np.shape(t.values[op]) == tuple(t.shape) for op in t.checked)
 
 
+def _only_problem(t):
+    """Whether ``t`` failed by its problem alone: no element of any checked opinion is wrong or suspicious (a function
+    not finite at x leaves every element inconclusive, which is no disagreement)."""
+    return t.problem is not None and all(t.opinion_passed(op) for op in t.checked)
+
+
 def _rule(result, stable):
     return (f"Each cell is the largest relative error |a − n| / max(|a|, |n|) of that opinion against "
             f"finite differences ({result.method or 'central'}); an element passes if rel err <= "
@@ -171,14 +177,15 @@ def verdict_line(result, noise=None):
         return (f"PASS: every gradient agrees ({', '.join(result.checked)} vs numeric; "
                 f"max rel err {err}{floor})")
     failed = [t.name for t in result.tensors if not t.passed]
-    unusable = [t.name for t in result.tensors if not t.passed and not _comparable(t)]
+    unusable = [t.name for t in result.tensors if not t.passed and (not _comparable(t) or _only_problem(t))]
     wrong = [name for name in failed if name not in unusable]
     parts = []
     if wrong:
         parts.append(f"{', '.join(wrong)} disagree{'s' if len(wrong) == 1 else ''} with finite differences")
     if unusable:
-        why = result.problems[0] if len(result.problems) == 1 or all(t.problem is None for t in result.tensors) \
-            else "see the problems"
+        more = len(result.problems) - 1
+        why = (result.problems[0] + (f"; and {more} more problem(s)" if more > 0 else "") if result.problems
+               else "see the problems")
         parts.append(f"{', '.join(unusable)} could not be compared ({why})")
     if not parts and result.problems:  # problems that belong to no tensor (an unexpected key, ...)
         more = len(result.problems) - 1
