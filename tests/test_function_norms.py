@@ -115,6 +115,35 @@ def test_a_norm_that_turns_within_every_line_but_the_finest_passes(norm):
     assert r.counts()["wrong"] == 0
 
 
+def test_a_refinement_that_reaches_where_f_is_nan_keeps_the_slopes_it_saw():
+    # Two features 7e-8 apart under eps = 0: x̂ is ±1 and the exact gradient 0. The kink tests' steps, refined past
+    # f's plateaus, came to where a step makes the two features equal, 0/0; the NaN slopes there made the element's
+    # interval NaN, a numeric gradient "undefined", and the check failed.
+    x = np.array([[21.697480180485723, 21.697480174372014], [-16.20698691364703, -16.206987188251844],
+                  [14.540503860681056, 14.540503930756403]])
+    f, _ = _layernorm_loss(np.array([0.009659508025452804, 0.44021118123114555]),
+                           np.array([[0.9346949205660157, 0.7157083434910642],
+                                     [0.6455844996654224, -1.0070345062056723],
+                                     [-1.664141841063912, -1.3442243995470002]]))
+    r = check_function(f, lambda v: np.zeros_like(v), x)
+    assert r.passed, str(r)
+    assert not r.problems, r.problems
+
+
+def test_the_refinement_past_plateaus_stops_short_of_the_sawtooth_of_fs_rounding():
+    # Two samples 7e-11 apart under eps = 0: f is constant but for a jump where a step makes them trade places, and
+    # for a rounding of 4e-8 that its lines do not see (they measure 6e-17). The refinement past the jump's plateau
+    # went down to steps of 4 ulps, where f as computed is a sawtooth whose slope, 629, failed a gradient of 0.
+    x = np.array([[-0.024213332580443114, 0.016171374447163014, -0.10688860668832215],
+                  [-0.024213332503178912, 0.016171374497834876, -0.10688860661835937]])
+    f, _ = _batchnorm_loss(np.array([-0.15175153651676668, -0.38906740984317123, 0.29073966742041524]),
+                           np.array([[0.9675102677863948, 1.1555586903105943, -0.34196911890823994],
+                                     [0.23801411600065545, -0.2599474702076633, 1.1055262958673]]))
+    r = check_function(f, lambda v: np.zeros_like(v), x)
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0
+
+
 @pytest.mark.parametrize("slip", [-1.0, 1.001, 0.0])
 def test_a_slipped_layernorm_gradient_is_not_judged_good(slip):
     f, grad = _layernorm_loss(LN_GAMMA, LN_DOUT)

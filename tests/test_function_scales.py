@@ -196,3 +196,34 @@ def test_a_gradient_of_zero_between_turns_closer_than_the_measured_rounding_allo
     # And a slip to the slopes the wide steps saw is not judged good.
     r = check_function(f, lambda W: np.array([-6.1e11, -7.1e11]), W)
     assert r.counts()["good"] == 0, str(r)
+
+
+def _unit_vector_loss(scale):
+    """f(x) = dout·x/‖x‖ at x of ``scale`` (scale-invariant: it turns within ‖x‖ of x), and its exact gradient."""
+    rng = np.random.default_rng(3)
+    x, dout = rng.normal(size=4) * scale, rng.normal(size=4)
+
+    def f(v):
+        return float(dout @ v / np.sqrt(v @ v))
+
+    def grad(v):
+        n = np.sqrt(v @ v)
+        return dout / n - v * (dout @ v) / n ** 3
+
+    return f, grad, x
+
+
+@pytest.mark.parametrize("scale", [1e-10, 1e-14, 1e-18])
+def test_a_slip_is_caught_where_f_turns_within_a_millionth_of_the_first_steps(scale):
+    # The default steps (6e-6) go a million times as far as x itself or more: f sits on plateaus at every step of
+    # the first six refinements, whose slopes grow tenfold a level; the refinement stopped there, unresolved, and
+    # a slip of a thousandth was inconclusive. Where the slopes seen over plateaus grow a hundredfold, up to twelve
+    # refinements more reach steps within x's scale.
+    f, grad, x = _unit_vector_loss(scale)
+    r = check_function(f, grad, x)
+    assert r.passed, str(r)
+    assert r.counts()["inconclusive"] == 0, str(r)
+    g = grad(x)
+    g[1] *= 1.001
+    slip = check_function(f, lambda v: g.copy(), x)
+    assert not slip.passed and slip.tensors[0].verdict("analytic")[1] in ("wrong", "suspicious"), str(slip)

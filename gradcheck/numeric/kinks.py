@@ -60,11 +60,16 @@ RESOLVE_RTOL = 0.1
 #: At most this many refinements: from the first steps down to 1e-12 of them (a relu's z 1e-14 from 0, 6e-6 away at
 #: the default step); the rounding test above ends them sooner wherever float64 cannot go as far.
 MAX_LEVELS = 12
-#: Where kink states are known and the slopes seen have grown this many times over the first level's (the first steps
-#: far wider than the loss's turns: inputs of 1e16 under first weights of 1e-16 move an elu's z by 6e10 at the default
-#: step, and by 0.06 twelve refinements down), up to this many refinements more, as the rounding test allows.
+#: Where the slopes seen have grown this many times over the first level's (the first steps far wider than the loss's
+#: turns: inputs of 1e16 under first weights of 1e-16 move an elu's z by 6e10 at the default step, and by 0.06 twelve
+#: refinements down; without kink states, slopes seen where the steps cross plateaus only: a unit vector x/‖x‖ of x
+#: of 1e-14, whose first steps go 6e8 times as far), up to this many refinements more, as the rounding test allows,
+#: and without kink states no finer than :data:`FAR_ULPS` ulps of the element: a batchnorm over two samples 7e-11
+#: apart under eps = 0, flat but for a rounding of 4e-8 its lines did not see, refined to steps of 4 ulps, where f
+#: as computed is a sawtooth, and its slope there (629 for a gradient of 0) failed the check.
 FAR = 100.0
 FAR_LEVELS = 12
+FAR_ULPS = 2.0 ** 20
 #: The finest step tried beside a kink is this much above the step at which the loss's rounding reaches
 #: :data:`RESOLVE_RTOL` of the slopes (so that it is within it, rounded).
 SMALLEST_MARGIN = 1.01
@@ -198,12 +203,14 @@ def _both_sides(crossed):
     return (c[0] | c[2]) & (c[1] | c[3])
 
 
-def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None):
+def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None, at=None):
     """:class:`Resolved` for P elements whose stencil ``first`` (a :class:`Stencil`) crossed a kink.
 
     ``evaluate(sel, steps)`` returns (values, crossed or None, taken), each (4, len(sel)), of f with
     elements ``sel`` (positions among the P) moved by ``steps`` (4, len(sel)); ``smooth(stencil)``
-    says where a stencil crossed nothing (default: :meth:`Stencil.crosses_nothing`).
+    says where a stencil crossed nothing (default: :meth:`Stencil.crosses_nothing`); ``at`` (P,): the elements'
+    values, where there are no kink states (the refinements past the first ones stay :data:`FAR_ULPS` ulps of them
+    wide).
 
     A kink at θ keeps both one-sided derivatives where they are at every step; one at a distance s
     from θ bends the derivative on its side by about its jump × s/h, ten times more at each
@@ -218,7 +225,11 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     state = np.full(p, UNRESOLVED)
     numeric, bound = first.central(method).copy(), first.bound.copy()
     minus, plus = np.full(p, np.nan), np.full(p, np.nan)
-    lo, hi = first.chords.min(axis=0), first.chords.max(axis=0)  # every slope seen
+    # Every slope seen, NaN left out where some level's four points were all finite: a refinement that reaches past
+    # the edge of f's domain (a norm whose two values the step makes equal, 0/0) has seen the slopes it had; one
+    # never clear of it (sqrt at 1e-12, every step across 0) has no slope to give.
+    lo, hi = np.fmin.reduce(first.chords, axis=0), np.fmax.reduce(first.chords, axis=0)
+    clear = np.isfinite(first.chords).all(axis=0)
     prev = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
     floor, run, refined = first.floor.copy(), np.zeros(p, dtype=int), np.zeros(p, dtype=bool)
     moving = np.full(p, np.inf)  # per element, how far its sides moved at its last refinement (from `prev`'s level)
@@ -227,7 +238,8 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     erratic = np.zeros(p, dtype=bool) if first.crossed is None else _erratic(np.asarray(first.crossed, bool))
     states = first.crossed is not None  # which steps cross is known, not guessed from the differences
     both = _both_sides(first.crossed) if states else np.ones(p, dtype=bool)  # crossed on either side at some level
-    rtol, levels = (RESOLVE_RTOL, MAX_LEVELS + FAR_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
+    rtol, cap = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
+    levels = cap + (FAR_LEVELS if states or at is not None else 0)
     # With kink states, the rounding test takes the slopes seen so far and the loss's size at the last level: where the
     # first steps go far out, the loss there (3.5e17 for a loss of 1.7) and its chords (2e4 for slopes of 4e14) are
     # not those of the finer steps.
@@ -247,8 +259,10 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     first_sides = np.stack([first.plus, first.plus_bound, first.minus, first.minus_bound])
     left_first = np.zeros(p, dtype=bool)  # per element, a refined level whose sides the first level's are not
     for level in range(levels):
-        if level == MAX_LEVELS:
+        if level == cap:
             active = active[scale[active] >= FAR * first_scale[active]]
+        if level >= cap and not states:  # steps of a few ulps see the sawtooth of f's rounding, not its slope
+            active = active[h[active] / FACTOR >= FAR_ULPS * np.spacing(np.abs(at[active]))]
         step = h[active] / FACTOR
         with np.errstate(invalid="ignore", divide="ignore"):
             allowed = rtol * scale[active]
@@ -319,8 +333,9 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
             same &= erratic[active] | ((c[0] == c[2]) & (c[1] == c[3]))
         run[active] = np.where(same, run[active] + 1, 0)
         prev[:, active], floor[active], moving[active] = cur, s.floor[rest], moved_now
-        lo[active] = np.minimum(lo[active], s.chords[:, rest].min(axis=0))
-        hi[active] = np.maximum(hi[active], s.chords[:, rest].max(axis=0))
+        lo[active] = np.fmin(lo[active], np.fmin.reduce(s.chords[:, rest], axis=0))
+        hi[active] = np.fmax(hi[active], np.fmax.reduce(s.chords[:, rest], axis=0))
+        clear[active] |= np.isfinite(s.chords[:, rest]).all(axis=0)
         active = active[run[active] < 2]
     pending = state == UNRESOLVED
     # Never refined: at θ as far as kink states tell (the first steps cross one and no finer step is allowed); without
@@ -379,6 +394,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     numeric[kink], bound[kink] = interval(np.minimum(minus, plus)[kink], np.maximum(minus, plus)[kink], widen[kink])
     state[kink] = KINK
     lost = pending & ~at_theta
+    lo[~clear], hi[~clear] = np.nan, np.nan
     trunc = np.maximum(np.abs(first.chords[0] - first.chords[2]), np.abs(first.chords[1] - first.chords[3]))
     numeric[lost], bound[lost] = interval(lo[lost], hi[lost], MARGIN * (floor + trunc)[lost])
     with np.errstate(invalid="ignore", divide="ignore"):
