@@ -299,7 +299,7 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
             noise = max(settled()[:2])
         sub = Stencil(values[:, bent], taken[:, bent], f0, h[at], eps, noise)
         res = resolve(mover(f_batch, theta, at), sub, f0, method, eps, noise,
-                      smooth=lambda s: s.looks_smooth(eps, settings.atol), at=theta[at])
+                      smooth=lambda s: s.looks_smooth(eps, settings.atol), x=theta[at])
         if settings.step is None:
             confirmed = confirm_at_x(f_batch, theta, f0, at, res, eps, noise)
         out.numeric[at], out.bound[at] = res.numeric, res.bound

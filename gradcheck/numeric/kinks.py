@@ -203,12 +203,12 @@ def _both_sides(crossed):
     return (c[0] | c[2]) & (c[1] | c[3])
 
 
-def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None, at=None):
+def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None, x=None):
     """:class:`Resolved` for P elements whose stencil ``first`` (a :class:`Stencil`) crossed a kink.
 
     ``evaluate(sel, steps)`` returns (values, crossed or None, taken), each (4, len(sel)), of f with
     elements ``sel`` (positions among the P) moved by ``steps`` (4, len(sel)); ``smooth(stencil)``
-    says where a stencil crossed nothing (default: :meth:`Stencil.crosses_nothing`); ``at`` (P,): the elements'
+    says where a stencil crossed nothing (default: :meth:`Stencil.crosses_nothing`); ``x`` (P,): the elements'
     values, where there are no kink states (the refinements past the first ones stay :data:`FAR_ULPS` ulps of them
     wide).
 
@@ -239,7 +239,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     states = first.crossed is not None  # which steps cross is known, not guessed from the differences
     both = _both_sides(first.crossed) if states else np.ones(p, dtype=bool)  # crossed on either side at some level
     rtol, cap = (RESOLVE_RTOL, MAX_LEVELS) if states else (BLIND_RESOLVE_RTOL, BLIND_MAX_LEVELS)
-    levels = cap + (FAR_LEVELS if states or at is not None else 0)
+    levels = cap + (FAR_LEVELS if states or x is not None else 0)
     # With kink states, the rounding test takes the slopes seen so far and the loss's size at the last level: where the
     # first steps go far out, the loss there (3.5e17 for a loss of 1.7) and its chords (2e4 for slopes of 4e14) are
     # not those of the finer steps.
@@ -262,7 +262,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         if level == cap:
             active = active[scale[active] >= FAR * first_scale[active]]
         if level >= cap and not states:  # steps of a few ulps see the sawtooth of f's rounding, not its slope
-            active = active[h[active] / FACTOR >= FAR_ULPS * np.spacing(np.abs(at[active]))]
+            active = active[h[active] / FACTOR >= FAR_ULPS * np.spacing(np.abs(x[active]))]
         step = h[active] / FACTOR
         with np.errstate(invalid="ignore", divide="ignore"):
             allowed = rtol * scale[active]
