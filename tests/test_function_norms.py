@@ -56,24 +56,23 @@ HAIR = {
 }
 
 
-def _layernorm_loss(gamma, dout):
+def _loss(forward, backward, gamma, dout):
+    """(f, its CS231n gradient in x) of Σ dout·norm(x) for the layer ``forward``/``backward``, β = 0, eps = 0."""
     def f(x):
-        return float(np.sum(layernorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[0] * dout))
+        return float(np.sum(forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[0] * dout))
 
     def grad(x):
-        return layernorm_backward(dout, layernorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[1])[0]
+        return backward(dout, forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[1])[0]
 
     return f, grad
+
+
+def _layernorm_loss(gamma, dout):
+    return _loss(layernorm_forward, layernorm_backward, gamma, dout)
 
 
 def _batchnorm_loss(gamma, dout):
-    def f(x):
-        return float(np.sum(batchnorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[0] * dout))
-
-    def grad(x):
-        return batchnorm_backward(dout, batchnorm_forward(x, gamma, np.zeros(len(gamma)), NO_EPS)[1])[0]
-
-    return f, grad
+    return _loss(batchnorm_forward, batchnorm_backward, gamma, dout)
 
 
 def test_a_layernorm_over_features_a_hair_apart_passes():
