@@ -183,12 +183,18 @@ def own_rounding(f_batch, theta, f0, elements, res, out, eps):
         out.bound[at[fine]] += rounding_along(f_batch, theta, f0, at[fine], res.finest[fine], eps)
 
 
-def rounding_along(f_batch, theta, f0, at, s, eps):
+def rounding_along(f_batch, theta, f0, at, s, eps, known=None):
     """Per element ``at[e]`` (indices into x), what f's rounding along its own axis adds to the bound of a difference
     at its step ``s[e]``: :func:`axis_noise` there, as a quotient's rounding at s; 0 where it is within
     :data:`~gradcheck.numeric.noise.OWN_ULPS` ulps of f's size there (the bound's own floor at f's size holds it).
-    Eight calls of f per element."""
-    noise, top = axis_noise(f_batch, theta, f0, at, s)
+    Eight calls of f per element, none for one whose step is that of ``known``, (steps (P,), :func:`axis_noise`
+    there) already measured for these elements."""
+    if known is None:
+        noise, top = axis_noise(f_batch, theta, f0, at, s)
+    else:
+        steps, (noise, top) = known
+        noise, top, again = noise.copy(), top.copy(), s != steps
+        noise[again], top[again] = axis_noise(f_batch, theta, f0, at[again], s[again])
     with np.errstate(invalid="ignore"):
         beyond = noise > OWN_ULPS * eps * top
     return np.where(beyond, rounding_floor(0.0, s, eps, noise), 0.0)

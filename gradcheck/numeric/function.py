@@ -363,14 +363,16 @@ def _choose_steps(f_batch, theta, f0, even, h, method, eps, out, noise):  # noqa
     over two features 95 apart, computed, steps by 34 ulps of f as the last two bits of one x go 0, 1, 2, 3, which
     the line did not see, and the steps halved to 4e-14, where that staircase read −2⁻⁹ ± 6e-4 for a slope of
     −1.7e-12."""
-    axis = np.maximum(noise, axis_noise(f_batch, theta, f0, even, h[even])[0])
+    measured = axis_noise(f_batch, theta, f0, even, h[even])
+    axis = np.maximum(noise, measured[0])
     evaluate = mover(f_batch, theta, even, crossings=True)
     value, bound, _, _, fine = resolve_steps(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), h[even],
                                              method,
                                              lambda fmax, s, at: rounding_floor(np.maximum(fmax, abs(f0)), s, eps,
                                                                                 axis[at]),
                                              f0=f0)
-    out.numeric[even], out.bound[even] = value, bound + rounding_along(f_batch, theta, f0, even, fine, eps)
+    out.numeric[even], out.bound[even] = value, bound + rounding_along(f_batch, theta, f0, even, fine, eps,
+                                                                         known=(h[even], measured))
 
 
 def _refine_undecided(f_batch, theta, f0, a, how, out):
