@@ -249,7 +249,9 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     # features 1e-9 apart, its first steps moving f by 5.7 and 34 on its two plateaus for a slope of −1.3e9); a
     # function that is all rounding moves by chance, and its chords, noise over the step, grow as well.
     jumps = first.chords * (OFFSETS[:, None] * first.h[None, :])
-    jumps_first = jumps.copy()
+    with np.errstate(invalid="ignore", divide="ignore"):  # the first steps' own plateaus (Resolved.plateau)
+        twice = jumps[2:] / jumps[:2]
+        first_plateau = ((twice >= 1 / 1.5) & (twice <= 1.5)).all(axis=0)
     fmax, first_scale = first.fmax.copy(), scale.copy()
     smallest_tried = np.zeros(p, dtype=bool)  # with kink states
     # Per element, the refined level whose sides' change from the level before, with its rounding, is the least: the
@@ -397,10 +399,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     lo[~clear], hi[~clear] = np.nan, np.nan
     trunc = np.maximum(np.abs(first.chords[0] - first.chords[2]), np.abs(first.chords[1] - first.chords[3]))
     numeric[lost], bound[lost] = interval(lo[lost], hi[lost], MARGIN * (floor + trunc)[lost])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        twice = (jumps_first[2:] / jumps_first[:2])
-        plateau = ((twice >= 1 / 1.5) & (twice <= 1.5)).all(axis=0)
-    return Resolved(state, numeric, bound, minus, plus, calls, at_theta, lost & ~both & ~erratic, h, plateau)
+    return Resolved(state, numeric, bound, minus, plus, calls, at_theta, lost & ~both & ~erratic, h, first_plateau)
 
 
 #: Where kink states put a kink at θ, stencils at steps this many times finer than the finest, down to the finest the
