@@ -32,6 +32,20 @@ BN_GAMMA = np.array([-0.038947856709863025, 0.03484033917278631])
 BN_DOUT = np.array([[-0.08474063255303353, -0.609062393854467], [0.5460087919722822, 0.05580593307933914]])
 
 
+# Two samples of one feature 1.04e-6 apart about 3.9, within the first steps (2.4e-5): under eps = 0, x̂ is ±1 and
+# the exact gradient 0; f jumps where the samples cross, and computed it steps by 1.2e-8 (2.6e7 ulps of f) as the
+# last bits of x go 0, 1, 2.
+BN1_X = np.array([[3.9261406681910396], [3.926141709054031]])
+BN1_GAMMA = np.array([-7.199573405032652])
+BN1_DOUT = np.array([[1.3191785566157954], [0.6668635593150053]])
+
+# Two samples of two features, 3.0e-10 and 6.6e-11 apart, under eps = 0: the exact gradient is 0; computed, f rounds
+# its means by 7e-10 within 1e-11 of x, and by 2e-11 at 2e-8, in treads about 1e-12 wide whose rounding is smooth
+# within them (a slope of 2.4 along x[0, 0]).
+BN2_X = np.array([[0.013816193079486396, 0.05267760959526666], [0.013816192777865798, 0.05267760966155571]])
+BN2_GAMMA = np.array([0.14696771593912578, 0.17945260641627386])
+BN2_DOUT = np.array([[-0.7542261393662643, 0.3406296495718783], [-0.10723813750177627, 0.44269615265353285]])
+
 # Three samples of two features each, under eps = 0: x̂ is ±1 whatever x is, and the exact gradient is 0; computed, f
 # steps by 1,318 ulps of f as the last two bits of x[2, 1] go 0, 1, 2, 3, a staircase along each one axis that the
 # line moving every x at once does not see (it climbs by 8 ulps a point).
@@ -163,6 +177,24 @@ def test_a_batchnorm_over_two_samples_that_rounds_in_the_last_bits_of_x_passes(g
     assert r.passed, str(r)
     assert r.counts()["wrong"] == 0
 
+
+@pytest.mark.parametrize("gradient", ["zeros", "cs231n"])
+def test_levels_below_a_crossing_of_two_samples_measure_the_rounding_on_whole_ulps(gradient):
+    # The kink tests refine past the crossing to 3.3e-13; step levels from there measured f's rounding at points
+    # 1.35e-4 of that step apart, all of them x itself, and kept 1.37e7 ± 0 from steps of one ulp for a gradient of 0.
+    f, grad = _batchnorm_loss(BN1_GAMMA, BN1_DOUT)
+    r = check_function(f, (lambda x: np.zeros_like(x)) if gradient == "zeros" else grad, BN1_X.copy())
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0
+
+@pytest.mark.parametrize("gradient", ["zeros", "cs231n"])
+def test_finer_estimates_keep_the_rounding_the_kink_tests_measured_near_x(gradient):
+    # The kink tests' own-axis measure near x bounded x[0, 0] at 2.4 ± 136; levels from the default steps over
+    # 1,000, whose measure of f's rounding is taken 2e-8 away, read the tread's slope near x as 2.41 ± 0.39.
+    f, grad = _batchnorm_loss(BN2_GAMMA, BN2_DOUT)
+    r = check_function(f, (lambda x: np.zeros_like(x)) if gradient == "zeros" else grad, BN2_X.copy())
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_batchnorm_over_two_samples_passes_check_layer(seed):

@@ -156,12 +156,20 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
     if not again.size:
         return
     evaluate = mover(f_batch, theta, at[again], crossings=True)
+    # The levels' own measure of f's rounding spaces its points 1.35e-4 of the step apart: from a refined step that is
+    # below an ulp of x, and all eight points are x itself (a batchnorm over two samples 1e-6 apart, under eps = 0,
+    # steps by 1.2e-8 as the last bits of x go 0, 1, 2, and levels from 3.3e-13 read 1.37e7 ± 0 from steps of one
+    # ulp for a gradient of 0). On the grid of whole ulps, as axis_noise places them, the points stay apart: measured
+    # there by own_rounding for the elements it covers (the same step), here for the rest.
+    lost = never[again]
+    idx = at[again]
+    measured = axis_noise(f_batch, theta, f0, idx[lost], res.finest[again][lost])
+    out.own[idx[lost]] = np.maximum(out.own[idx[lost]], beyond_own(*measured, eps))
+    own = out.own[idx]
     value, bound, _, _ = afresh(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), res.finest[again],
                                 method, lambda fmax, s, n: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, n),
-                                at_x, f0)
-    idx = at[again]
+                                np.maximum(at_x, own), f0)
     was, was_bound = out.numeric[idx], out.bound[idx]
-    lost = never[again]
     # Where the first steps already saw plateaus (f turning within them, its rounding too coarse for any finer step),
     # levels from those steps read the plateaus as a slope: −6e4 ± 1e5 for 1e7 (a layernorm over features 1e-8
     # apart whose lines, but the finest, cross its turns).
@@ -180,7 +188,10 @@ def own_rounding(f_batch, theta, f0, elements, res, out, eps):
     at, h = elements
     fine = np.flatnonzero((res.state == SMOOTH) & (res.finest < h))
     if fine.size:
-        out.bound[at[fine]] += rounding_along(f_batch, theta, f0, at[fine], res.finest[fine], eps)
+        measured = axis_noise(f_batch, theta, f0, at[fine], res.finest[fine])
+        out.bound[at[fine]] += rounding_along(f_batch, theta, f0, at[fine], res.finest[fine], eps,
+                                              known=(res.finest[fine], measured))
+        out.own[at[fine]] = np.maximum(out.own[at[fine]], beyond_own(*measured, eps))
 
 
 def rounding_along(f_batch, theta, f0, at, s, eps, known=None):
@@ -195,9 +206,15 @@ def rounding_along(f_batch, theta, f0, at, s, eps, known=None):
         steps, (noise, top) = known
         noise, top, again = noise.copy(), top.copy(), s != steps
         noise[again], top[again] = axis_noise(f_batch, theta, f0, at[again], s[again])
+    return rounding_floor(0.0, s, eps, beyond_own(noise, top, eps))
+
+
+def beyond_own(noise, top, eps):
+    """The rounding ``noise`` :func:`axis_noise` measured, where it is above
+    :data:`~gradcheck.numeric.noise.OWN_ULPS` ulps of f's size ``top`` there; 0 elsewhere (the bound's own floor at
+    f's size holds it)."""
     with np.errstate(invalid="ignore"):
-        beyond = noise > OWN_ULPS * eps * top
-    return np.where(beyond, rounding_floor(0.0, s, eps, noise), 0.0)
+        return np.where(noise > OWN_ULPS * eps * top, noise, 0.0)
 
 
 def axis_noise(f_batch, theta, f0, at, s):

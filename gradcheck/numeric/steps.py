@@ -483,8 +483,8 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
 
     ``floor(fmax, s, noise)`` is a quotient's rounding at step s given the loss's scale and noise (P,);
     ``rounding`` is (the loss's rounding at θ itself, its ε·|C| and what else is measured there, a floor to every
-    element's; the noise the estimates in ``kept`` were bounded with; max |C| at each element's default steps
-    ±h, (P,), or None to evaluate them); ``f0``: C at θ.
+    element's: one for all, or one each (P,); the noise the estimates in ``kept`` were bounded with; max |C| at each
+    element's default steps ±h, (P,), or None to evaluate them); ``f0``: C at θ.
 
     Only three kinds of element can gain, and only they are estimated again: those whose bound's noise is far above
     their own loss's rounding, :data:`SMALLER_STEPS`·ε·max|C(θ ± h)| (a noise measured along a line that moves
@@ -498,6 +498,7 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
     the default steps (:func:`resolve`)."""
     best, bound, step = kept
     at_theta, used, fmax = rounding
+    at_theta = np.broadcast_to(np.asarray(at_theta, float), np.shape(h))  # a floor per element, or one for all
     if fmax is None:
         values, _, _ = stencil(np.arange(len(h)), h, (1.0, -1.0))
         fmax = np.abs(np.asarray(values).real).max(axis=0)
@@ -512,14 +513,14 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
         def part(at, s, offsets, todo=todo):
             return stencil(todo[at], s, offsets)
 
-        value, b, fine, noise = afresh(part, h[todo] * rung, method, floor, at_theta, f0)
+        value, b, fine, noise = afresh(part, h[todo] * rung, method, floor, at_theta[todo], f0)
         with np.errstate(invalid="ignore"):
             keep = (b < bound[todo]) & ~(np.abs(value - best[todo]) > b + bound[todo])
         at = todo[keep]
         best[at], bound[at], step[at], changed[at] = value[keep], b[keep], fine[keep], True
         with np.errstate(invalid="ignore"):  # smaller steps lower the truncation where it, not rounding, bounds
             still = bound[todo] > SMALLER_STEPS * kept_rounding(method, floor, fmax[todo], step[todo], noise)
-        todo = todo[(noise > SMALLER_STEPS * at_theta) | (curved[todo] & still)]
+        todo = todo[(noise > SMALLER_STEPS * at_theta[todo]) | (curved[todo] & still)]
     return changed
 
 
