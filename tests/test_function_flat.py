@@ -135,3 +135,46 @@ def test_a_line_whose_changes_are_whole_multiples_of_one_step_is_no_staircase():
         ["good"] * 3
     r = check_function(f, lambda v: np.array([4.004, 5.0, 6.0]), x)
     assert list(r.tensors[0].verdict("analytic")) == ["suspicious", "good", "good"], str(r)
+
+
+# A score that leads by 20.7: p is 1 − 1e-9, −log p moves in steps of an ulp of p near 1 (1.1e-16), and along a
+# weight whose gradient is 6.9e-11 those steps are 1.6e-6 apart, wider than the points that measure f's rounding
+# along that weight reach (1.35e-4 of a step of 3e-5) and narrower than the step.
+TREADS = (np.array([[-0.128407918554776, 0.05025935545294535, -0.06436881558316328],
+                    [0.09144641340095058, -0.04659519594764752, 0.1502536385368451]]),
+          np.array([0, 1]),
+          np.array([[1.4330630235583788, 5.071657896134553], [22.448740302487934, 2.355017698410154],
+                    [-285.0501229586542, 12.877166151196034]]))
+
+
+def _exact_softmax_gradient(X, y):
+    """The softmax loss's gradient in W with p_y − 1 taken as −Σ_{j≠y} p_j, which does not cancel."""
+    def grad(W):
+        s = X @ W
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        rows = np.arange(len(y))
+        d = p.copy()
+        others = p.copy()
+        others[rows, y] = 0.0
+        d[rows, y] = -others.sum(axis=1)
+        return X.T @ d / len(y)
+    return grad
+
+
+def test_a_staircase_whose_treads_the_rounding_points_do_not_cross_leaves_no_element_wrong():
+    # Steps chosen at 3e-5 read −6.8686e-11 ± 3e-20 for −6.8785e-11: the treads they cross were not in the bound.
+    X, y, W = TREADS
+    f, _ = _softmax_loss(X, y)
+    r = check_function(f, _exact_softmax_gradient(X, y), W.copy())
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0 and r.counts()["suspicious"] == 0
+
+
+def test_a_gross_slip_beside_treads_is_still_caught():
+    X, y, W = TREADS
+    f, _ = _softmax_loss(X, y)
+    exact = _exact_softmax_gradient(X, y)
+    r = check_function(f, lambda W: exact(W) * np.array([[1.0, 2.0], [1.0, 1.0], [1.0, 1.0]]), W.copy())
+    assert not r.passed, str(r)
+    assert r.tensors[0].verdict("analytic")[0, 1] == "wrong"

@@ -29,7 +29,10 @@ from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, OWN_ULPS, ecnoise,
 from .stencils import rounding_floor
 from .steps import afresh
 
-__all__ = ["axis_noise", "confirm_at_x", "levels_from", "own_rounding", "rounding_along"]
+__all__ = ["along_noise", "axis_noise", "confirm_at_x", "levels_from", "own_rounding", "tread_noise"]
+
+#: :func:`tread_noise`'s points are this fraction of the step apart.
+TREAD_SPREAD = 0.25
 
 
 def confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
@@ -182,31 +185,41 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
 def own_rounding(f_batch, theta, f0, elements, res, out, eps):
     """Where the kink tests of ``elements`` (their indices, and their first steps) ended smooth at a step s finer
     than the first, their bound in ``out`` also carries f's rounding measured along each one's own axis there
-    (:func:`rounding_along`). The rounding measured near x, at a thousandth of the usual spacing, can be far below it
+    (:func:`along_noise`). The rounding measured near x, at a thousandth of the usual spacing, can be far below it
     (log1p(exp(u)) − log 2 − u/2 is exact at u = 0 and rounds at 1e-16 a hair away), and a staircase of rounding
     differences then passes for a slope with a bound of nothing (−4.2e-10 ± 1.4e-12 for a gradient of 0)."""
     at, h = elements
     fine = np.flatnonzero((res.state == SMOOTH) & (res.finest < h))
     if fine.size:
-        measured = axis_noise(f_batch, theta, f0, at[fine], res.finest[fine])
-        out.bound[at[fine]] += rounding_along(f_batch, theta, f0, at[fine], res.finest[fine], eps,
-                                              known=(res.finest[fine], measured))
-        out.own[at[fine]] = np.maximum(out.own[at[fine]], beyond_own(*measured, eps))
+        own = beyond_own(*axis_noise(f_batch, theta, f0, at[fine], res.finest[fine]), eps)
+        out.bound[at[fine]] += rounding_floor(0.0, res.finest[fine], eps, own)
+        out.own[at[fine]] = np.maximum(out.own[at[fine]], own)
 
 
-def rounding_along(f_batch, theta, f0, at, s, eps, known=None):
-    """Per element ``at[e]`` (indices into x), what f's rounding along its own axis adds to the bound of a difference
-    at its step ``s[e]``: :func:`axis_noise` there, as a quotient's rounding at s; 0 where it is within
-    :data:`~gradcheck.numeric.noise.OWN_ULPS` ulps of f's size there (the bound's own floor at f's size holds it).
-    Eight calls of f per element, none for one whose step is that of ``known``, (steps (P,), :func:`axis_noise`
-    there) already measured for these elements."""
+def along_noise(f_batch, theta, f0, at, s, eps, known=None):
+    """Per element ``at[e]`` (indices into x), f's rounding along its own axis where its step ``s[e]`` goes
+    (:func:`axis_noise`), where it is above f's own (:func:`beyond_own`; 0 elsewhere). Eight calls of f per element,
+    none for one whose step is that of ``known``, (steps (P,), :func:`axis_noise` there) already measured for these
+    elements."""
     if known is None:
         noise, top = axis_noise(f_batch, theta, f0, at, s)
     else:
         steps, (noise, top) = known
         noise, top, again = noise.copy(), top.copy(), s != steps
         noise[again], top[again] = axis_noise(f_batch, theta, f0, at[again], s[again])
-    return rounding_floor(0.0, s, eps, beyond_own(noise, top, eps))
+    return beyond_own(noise, top, eps)
+
+
+def tread_noise(f_batch, theta, f0, at, s, eps):
+    """:func:`along_noise` where f is a staircase whose treads are wider than its points reach, and narrower than the
+    step: :func:`axis_noise` on points :data:`TREAD_SPREAD` of the step apart, from x + 2s, which cross the treads a
+    difference at s crosses. Eight calls of f per element.
+
+    A softmax loss whose probability is within 1e-9 of 1 is −log p rounded to the ulps of p near 1, treads 1.6e-6
+    wide along a weight whose gradient is 6.9e-11: points 1.35e-4 of a step of 3e-5 apart lie on one, and the
+    difference at that step read −6.8686e-11 ± 3e-20 for −6.8785e-11. At a quarter of the step, the points of a
+    smooth f differ by its truncation's (s/4)ᵏ terms, far below what the bound allows it already."""
+    return beyond_own(*axis_noise(f_batch, theta, f0, at, s, spread=TREAD_SPREAD), eps)
 
 
 def beyond_own(noise, top, eps):
@@ -217,14 +230,14 @@ def beyond_own(noise, top, eps):
         return np.where(noise > OWN_ULPS * eps * top, noise, 0.0)
 
 
-def axis_noise(f_batch, theta, f0, at, s):
+def axis_noise(f_batch, theta, f0, at, s, spread=None):
     """(f's rounding along the axis of each element ``at[e]`` (indices into x) where its step ``s[e]`` goes, the
     largest |f| there), arrays: :func:`~gradcheck.numeric.noise.ecnoise` of f at eight points from x + 2s, spaced
     1.35e-4·s, as :func:`~gradcheck.numeric.noise.element_noise` places them, each moved onto a grid of whole ulps
     so that they are equally spaced to the last bit (rounded points jitter, and a quadratic's values at jittered
     points pass for noise), an odd number of ulps apart (:func:`~gradcheck.numeric.noise.odd_ulps`: a staircase of
     rounding periodic in x's last bits is not sampled on one tread); 0 where a point is not finite or not exactly
-    on the grid. Eight calls of f per element.
+    on the grid. Eight calls of f per element. ``spread``: the points' spacing over s, if not 1.35e-4.
 
     A line that moves every element at once can miss what one element's axis shows: a layernorm over two features
     under eps = 0 is constant, and computed steps by 1,318 ulps of f as the last two bits of one x go 0, 1, 2, 3,
@@ -232,7 +245,7 @@ def axis_noise(f_batch, theta, f0, at, s):
     if not len(at):
         return np.zeros(0), np.zeros(0)
     x = theta[at]
-    spacing = ECNOISE_STEP / METHOD_STEP * s
+    spacing = (ECNOISE_STEP / METHOD_STEP if spread is None else spread) * s
     ulp = np.spacing(np.abs(x) + 2 * s + ECNOISE_POINTS * spacing)  # an ulp of every point, or a multiple of it
     start = np.round((x + 2 * s) / ulp) * ulp
     points = start + np.arange(ECNOISE_POINTS)[:, None] * odd_ulps(spacing, ulp)

@@ -21,7 +21,7 @@ import numpy as np
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
 from .along import Probe, at_twice, mover
-from .blind import axis_noise, confirm_at_x, levels_from, own_rounding, rounding_along
+from .blind import along_noise, axis_noise, confirm_at_x, levels_from, own_rounding, tread_noise
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
 from .noise import OWN_ULPS, function_rounding, settled_rounding, stepped_rounding
 from .stencils import CHUNK_BYTES, EPS, ROUND_ULPS, central_difference, default_step, rounding_floor
@@ -55,8 +55,8 @@ class KinkAware:
     plus: np.ndarray
     unresolved: np.ndarray
     flat: np.ndarray | None = None
-    #: f's rounding measured along each element's own axis near x where the kink tests refined it (0 elsewhere): a
-    #: floor to the rounding of any finer estimate of that element.
+    #: f's rounding measured along each element's own axis near x, above f's own, where the kink tests refined it or
+    #: its steps were chosen (0 elsewhere): a floor to the rounding of any later estimate of that element.
     own: np.ndarray | None = None
 
     def __post_init__(self):
@@ -364,7 +364,8 @@ def _choose_steps(f_batch, theta, f0, even, h, method, eps, out, noise):  # noqa
     ``noise``: f's rounding near θ (:func:`~gradcheck.numeric.noise.function_rounding`), which a line moving every
     element at once measures. Each element's steps are bounded by the larger of it and f's rounding along the
     element's own axis where its default steps go (:func:`~gradcheck.numeric.blind.axis_noise`), and each bound
-    carries that rounding at the chosen step too (:func:`~gradcheck.numeric.blind.rounding_along`): a layernorm
+    carries that rounding at the chosen step too (:func:`~gradcheck.numeric.blind.along_noise`, and
+    :func:`~gradcheck.numeric.blind.tread_noise` where f's treads are wider than its points reach): a layernorm
     over two features 95 apart, computed, steps by 34 ulps of f as the last two bits of one x go 0, 1, 2, 3, which
     the line did not see, and the steps halved to 4e-14, where that staircase read −2⁻⁹ ± 6e-4 for a slope of
     −1.7e-12."""
@@ -376,8 +377,10 @@ def _choose_steps(f_batch, theta, f0, even, h, method, eps, out, noise):  # noqa
                                              lambda fmax, s, at: rounding_floor(np.maximum(fmax, abs(f0)), s, eps,
                                                                                 axis[at]),
                                              f0=f0)
-    out.numeric[even], out.bound[even] = value, bound + rounding_along(f_batch, theta, f0, even, fine, eps,
-                                                                         known=(h[even], measured))
+    own = np.maximum(along_noise(f_batch, theta, f0, even, fine, eps, known=(h[even], measured)),
+                     tread_noise(f_batch, theta, f0, even, fine, eps))
+    out.numeric[even], out.bound[even] = value, bound + rounding_floor(0.0, fine, eps, own)
+    out.own[even] = np.maximum(out.own[even], own)
 
 
 def _refine_undecided(f_batch, theta, f0, a, how, out):
