@@ -58,3 +58,31 @@ def test_an_element_beside_one_at_the_domain_edge_is_judged_on_its_own():
     assert r.passed and list(r.tensors[0].verdict("analytic")) == ["good", "good"], str(r)
     r = check_function(f, lambda v: grad(v) * np.array([1.001, 1.0]), x)
     assert r.tensors[0].verdict("analytic")[0] in ("wrong", "suspicious"), str(r)
+
+
+# x[1] 1.22 default steps from the edge of u^1.5's domain under a weight of 2.7e-5: a gradient of 2.3e-7 beside an f
+# of 1.2, whose rounding allows the kink tests no finer step, and the step levels from the first step reach past it.
+EDGE_C = np.array([2.2642948569935526, 4.2997830311608825])
+EDGE_W = np.array([0.7840687432265644, -2.669858080164666e-05])
+EDGE_X = np.array([0.9120228614979663, 4.299751201347208])
+
+
+def _edge_f(x):
+    with np.errstate(invalid="ignore"):
+        return float(np.sum(EDGE_W * (EDGE_C - x) ** 1.5))
+
+
+def _edge_grad(x):
+    return -1.5 * EDGE_W * np.sqrt(EDGE_C - x)
+
+
+def test_a_small_gradient_beside_the_domain_edge_gets_a_numeric_value():
+    r = check_function(_edge_f, _edge_grad, EDGE_X.copy())
+    assert r.passed and not r.problems, str(r)
+    assert np.isfinite(r.tensors[0].values["numeric"]).all(), str(r)
+
+
+def test_a_gross_slip_of_a_small_gradient_beside_the_domain_edge_is_caught():
+    r = check_function(_edge_f, lambda x: _edge_grad(x) * np.array([1.0, 3.0]), EDGE_X.copy())
+    assert not r.passed and not r.problems, str(r)
+    assert r.tensors[0].verdict("analytic")[1] == "wrong", str(r)

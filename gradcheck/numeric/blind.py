@@ -159,19 +159,32 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
     if not again.size:
         return
     evaluate = mover(f_batch, theta, at[again], crossings=True)
-    # The levels' own measure of f's rounding spaces its points 1.35e-4 of the step apart: from a refined step that is
-    # below an ulp of x, and all eight points are x itself (a batchnorm over two samples 1e-6 apart, under eps = 0,
-    # steps by 1.2e-8 as the last bits of x go 0, 1, 2, and levels from 3.3e-13 read 1.37e7 ± 0 from steps of one
-    # ulp for a gradient of 0). On the grid of whole ulps, as axis_noise places them, the points stay apart: measured
-    # there by own_rounding for the elements it covers (the same step), here for the rest.
+    # The levels' measure of f's rounding on the grid of whole ulps, an odd number apart (:func:`axis_noise`): points
+    # 1.35e-4 of a refined step apart, as the levels would place them, are all x itself below an ulp of x (a batchnorm
+    # over two samples 1e-6 apart, under eps = 0, steps by 1.2e-8 as the last bits of x go 0, 1, 2, and levels from
+    # 3.3e-13 read 1.37e7 ± 0 from steps of one ulp for a gradient of 0). Behind x where f is not finite ahead of it
+    # (x a step and a fifth from the edge of sqrt's domain, its points from x + 2s all past it).
+    idx, s = at[again], res.finest[again]
+    noise, top = axis_noise(f_batch, theta, f0, idx, s)
+    behind = ~np.isfinite(top)
+    if behind.any():
+        noise[behind], top[behind] = axis_noise(f_batch, theta, f0, idx[behind], -s[behind])
+    out.own[idx] = np.maximum(out.own[idx], beyond_own(noise, top, eps))
+    noise = np.where(np.isfinite(top), noise, np.inf)
+
+    def floor(fmax, step, n):
+        return rounding_floor(np.maximum(fmax, abs(f0)), step, eps, n)
+
+    value, bound, _, _ = afresh(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), s, method, floor,
+                                at_x, f0, noise=noise)
     lost = never[again]
-    idx = at[again]
-    measured = axis_noise(f_batch, theta, f0, idx[lost], res.finest[again][lost])
-    out.own[idx[lost]] = np.maximum(out.own[idx[lost]], beyond_own(*measured, eps))
-    own = out.own[idx]
-    value, bound, _, _ = afresh(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), res.finest[again],
-                                method, lambda fmax, s, n: rounding_floor(np.maximum(fmax, abs(f0)), s, eps, n),
-                                np.maximum(at_x, own), f0)
+    # An element no refinement reached whose levels' first stencil reaches where f is not finite (x a step and a
+    # fifth from the edge of sqrt's domain, and a gradient of 2e-7 beside f of 1.2, too small for the kink tests'
+    # finer steps): levels from half that step, whose points are the first stencil's, where f was finite.
+    edge = np.flatnonzero(lost & ~np.isfinite(bound))
+    if edge.size:
+        value[edge], bound[edge], _, _ = afresh(lambda sel, s, offsets: evaluate(edge[sel], np.outer(offsets, s)),
+                                                s[edge] / 2, method, floor, at_x, f0, noise=noise[edge])
     was, was_bound = out.numeric[idx], out.bound[idx]
     # Where the first steps already saw plateaus (f turning within them, its rounding too coarse for any finer step),
     # levels from those steps read the plateaus as a slope: −6e4 ± 1e5 for 1e7 (a layernorm over features 1e-8
@@ -237,7 +250,8 @@ def axis_noise(f_batch, theta, f0, at, s, spread=None):
     so that they are equally spaced to the last bit (rounded points jitter, and a quadratic's values at jittered
     points pass for noise), an odd number of ulps apart (:func:`~gradcheck.numeric.noise.odd_ulps`: a staircase of
     rounding periodic in x's last bits is not sampled on one tread); 0 where a point is not finite or not exactly
-    on the grid. Eight calls of f per element. ``spread``: the points' spacing over s, if not 1.35e-4.
+    on the grid. Eight calls of f per element. ``spread``: the points' spacing over s, if not 1.35e-4; a negative s
+    places them behind x.
 
     A line that moves every element at once can miss what one element's axis shows: a layernorm over two features
     under eps = 0 is constant, and computed steps by 1,318 ulps of f as the last two bits of one x go 0, 1, 2, 3,
@@ -246,7 +260,7 @@ def axis_noise(f_batch, theta, f0, at, s, spread=None):
         return np.zeros(0), np.zeros(0)
     x = theta[at]
     spacing = (ECNOISE_STEP / METHOD_STEP if spread is None else spread) * s
-    ulp = np.spacing(np.abs(x) + 2 * s + ECNOISE_POINTS * spacing)  # an ulp of every point, or a multiple of it
+    ulp = np.spacing(np.abs(x) + np.abs(2 * s + ECNOISE_POINTS * spacing))  # of every point, or a multiple of it
     start = np.round((x + 2 * s) / ulp) * ulp
     points = start + np.arange(ECNOISE_POINTS)[:, None] * odd_ulps(spacing, ulp)
     values, _, taken = mover(f_batch, theta, at)(np.arange(len(at)), points - x)

@@ -524,12 +524,13 @@ def refine(stencil, h, method, floor, rounding, f0, kept):
     return changed
 
 
-def afresh(stencil, h, method, floor, at_theta, f0):
+def afresh(stencil, h, method, floor, at_theta, f0, noise=None):
     """(value, bound, step, noise), arrays (P,), of the elements of ``stencil`` estimated by :func:`resolve` from
     the steps ``h`` (P,), each with the loss's rounding measured along its own axis where those steps go
-    (:func:`~gradcheck.numeric.noise.element_noise`, floored at ``at_theta``); the bound is inf where a step crosses
-    a kink. ``floor(fmax, s, noise)`` is a quotient's rounding at step s; ``f0``: C at θ."""
-    noise = np.maximum(element_noise(stencil, h), at_theta)
+    (:func:`~gradcheck.numeric.noise.element_noise`, or ``noise`` (P,) where the caller measured it; floored at
+    ``at_theta``); the bound is inf where a step crosses a kink. ``floor(fmax, s, noise)`` is a quotient's rounding
+    at step s; ``f0``: C at θ."""
+    noise = np.maximum(element_noise(stencil, h) if noise is None else noise, at_theta)
     value, bound, kink, _, fine = resolve(stencil, h, method,
                                           lambda fmax, s, at, noise=noise: floor(fmax, s, noise[at]), f0=f0)
     return value, np.where(kink, np.inf, bound), fine, noise
