@@ -193,8 +193,8 @@ def _note(who, what, where, failure, tied=False):
     if smooth:
         slope = (minus + plus) / 2
         ratio = f" ({gd / slope:.3g} × that)" if slope and abs(gd / slope) < 1e6 else ""
-        why = (": moving tied entries of a max together moves the max as much, so their gradients must add up "
-               "to that; route the gradient to one of the tied entries, or share it out") if tied else ""
+        why = (": moving them together moves f smoothly, so their gradients must add up to that slope (where they "
+               "are the tied entries of a max, route the gradient to one of them, or share it out)") if tied else ""
         return f"{where} {what} changes smoothly at {slope:.6g}; {who} gives {gd:.6g}{ratio}{why}"
     return (f"{where} the one-sided derivatives are {minus:.6g} and {plus:.6g}; {who} gives {gd:.6g}, outside them: "
             "not a sub- or supergradient there (a max's gradient must go to one of its tied entries, or be shared "
