@@ -61,9 +61,10 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     (``f`` must then accept complex x); ``step`` overrides the default step (a number, or
     an array of x's flattened size). ``f`` is called three times per element (±h, and x + 2h for the error bound of
     an element that agrees), four times for elements that disagree (kink test and error bound; every element for
-    "richardson"; more where their steps are chosen or refined, sixteen of them to measure f's rounding along the
-    element's own axis), plus twice at x itself and, without ``step``, twenty times to measure its rounding (on two
-    lines, the usual one and one a thousand times finer): once per point, not vectorised. ``mode``, ``sample``
+    "richardson"; more where their steps are chosen or refined, up to twenty-four of them to measure f's rounding
+    along the element's own axis: at its default and chosen steps, and across a quarter of the chosen step), plus
+    twice at x itself and, without ``step``, twenty times to measure its rounding (on two lines, the usual one and
+    one a thousand times finer): once per point, not vectorised. ``mode``, ``sample``
     and ``directions`` are as in :func:`~gradcheck.checks.network.check_network`: "auto" samples when three
     calls per element would take more than about 2 s.
 
