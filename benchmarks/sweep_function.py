@@ -29,9 +29,14 @@ from the minimum c (1e-25 to 1e-3, relative or absolute, so the function's value
   size: f turns within that spread, far within the default steps, and computed it rounds in the last bits of x
   (over two values under eps = 0, x̂ is ±1, f is constant and the computed f is all rounding);
 * ``logistic``: the binary cross-entropy of logits X·w, Σ max(z, 0) − y·z + log1p(exp(−|z|)), with logits up to
-  a few hundred: a sum of terms from e^-300 to 300, and exact gradients down to 1e-130.
-The function is evaluated in float64 as a user writes it (one whose value at x itself overflows is left out and
-counted: ``check_function`` reports that as a problem, there is no gradient to judge); the gradient handed to
+  a few hundred: a sum of terms from e^-300 to 300, and exact gradients down to 1e-130;
+* ``float32``: Σ v·tanh(A·x), ½‖A·x − b‖² or log Σ exp(A·x) computed in float32 and handed back as a Python float
+  (as ``float(loss)`` or a framework's ``loss.item()`` does), with A of 0.1 to 10 and x up to 10: tanh saturates
+  to exactly ±1 in float32, and nothing but f's values says that f is float32; the exact gradient is that of the
+  same function of x with A, v and b as float32 holds them.
+The function is evaluated in float64 as a user writes it (``float32``: as a float32 model computes it; one whose
+value at x itself overflows is left out and counted: ``check_function`` reports that as a problem, there is no
+gradient to judge); the gradient handed to
 ``check_function`` is the exact one, computed with mpmath at 50 digits and rounded to float64. A FAIL of it is a
 *false FAIL*. Then one element of that gradient ×1.001 (a slip of 1e-3, a hundred times the default rtol): *caught*
 when the check fails; for ``inflection`` and ``steep``, where the element's central difference at the default step
@@ -332,6 +337,41 @@ def _logistic(rng):
     return f, grad, w
 
 
+def _float32(rng):
+    """(f, its gradient at 50 digits, x) of one of Σ v·tanh(A·x), ½‖A·x − b‖² and log Σ exp(A·x), computed in float32
+    and returned as a Python float; the gradient is the exact one of the same function of x with A, v and b as
+    float32 holds them."""
+    d = int(rng.integers(1, 5))
+    A = (rng.standard_normal((d + 2, d)) * 10 ** rng.uniform(-1, 1)).astype(np.float32)
+    v, b = rng.standard_normal(d + 2).astype(np.float32), rng.standard_normal(d + 2).astype(np.float32)
+    x = rng.standard_normal(d) * 10 ** rng.uniform(-1, 1)
+    form = int(rng.integers(3))
+    Am, vm, bm = (mpmath.matrix(np.asarray(a, float).tolist()) for a in (A, v, b))
+
+    def f(u):
+        z = A @ np.asarray(u, np.float32)
+        with np.errstate(all="ignore"):
+            if form == 0:
+                return float(np.sum(v * np.tanh(z)))
+            if form == 1:
+                return float(np.float32(0.5) * np.sum((z - b) ** 2))
+            return float(np.log(np.sum(np.exp(z - z.max()))) + z.max())
+
+    def grad(u):
+        z = Am * mpmath.matrix([mpmath.mpf(float(t)) for t in u])
+        if form == 0:
+            w = [vm[i] * (1 - mpmath.tanh(z[i]) ** 2) for i in range(d + 2)]
+        elif form == 1:
+            w = [z[i] - bm[i] for i in range(d + 2)]
+        else:
+            top = max(z)
+            e = [mpmath.exp(z[i] - top) for i in range(d + 2)]
+            w = [t / sum(e) for t in e]
+        return [sum(Am[i, k] * w[i] for i in range(d + 2)) for k in range(d)]
+
+    return f, grad, x
+
+
 def _central(f, x, at):
     """f's central difference in element ``at`` at the default step."""
     h = float(default_step(x, methods.lookup("central"))[at])
@@ -346,8 +386,9 @@ def _central(f, x, at):
 KINDS = {"quadratic": _quadratic, "quartic": _quartic, "cancelling": _cancelling, "smooth": _smooth,
          "offset": _offset, "huge_inputs": _huge_inputs, "inflection": _inflection, "steep": _steep,
          "domain_edge": _domain_edge, "softmax": _softmax, "layernorm": _layernorm, "batchnorm": _batchnorm,
-         "logistic": _logistic}
-DRAWS_OWN = ("huge_inputs", "inflection", "steep", "domain_edge", "softmax", "layernorm", "batchnorm", "logistic")
+         "logistic": _logistic, "float32": _float32}
+DRAWS_OWN = ("huge_inputs", "inflection", "steep", "domain_edge", "softmax", "layernorm", "batchnorm", "logistic",
+             "float32")
 #: The kinds whose slip is g(h) itself where that is off the slope by more than ten times rtol.
 AGREEING_SLIPS = ("inflection", "steep")
 

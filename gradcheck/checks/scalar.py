@@ -23,7 +23,7 @@ import numpy as np
 from ..diagnose.network import diagnose_tensor
 from ..diagnose.recognise import swapped_order
 from ..diagnose.tensor import proportional_terms
-from ..judge.bands import low_precision
+from ..judge.bands import carried_precision, low_precision
 from ..judge.outcome import CheckResult
 from ..judge.subgradient import Along, Judged, element_wrong, joint_test
 from ..judge.tolerances import tolerance
@@ -35,6 +35,11 @@ from ..usercode import calls
 from .verdicts import judged_rtol, kink_notes, outcome, tensor_check
 
 __all__ = ["Scalar", "STAGES", "run"]
+
+
+#: How far F's second point for :func:`_carried_precision` moves each element, relative to max(1, |x|): far enough
+#: that a float64 F's value there takes all of float64's bits, near enough that F is where it was.
+NUDGE = 2.0**-20
 
 
 @dataclass
@@ -139,6 +144,8 @@ def point_stage(s, opts):
     except (Exception, SystemExit) as e:  # a failing second call keeps f0: the check goes on
         s.problems.append(calls.failure(e, s.f_label, "at x itself, so there is no numeric gradient"))
         return
+    if s.eps == EPS:
+        _carried_precision(s, f0)
     if not (again == f0 or (np.isnan(again) and np.isnan(f0))):
         s.smooth_ok = False
         s.problems.append(f"{s.f_label} is not deterministic: two calls at the same x gave {f0!r} and {again!r}; "
@@ -146,6 +153,27 @@ def point_stage(s, opts):
                           "the same function")
     elif not np.isfinite(f0):
         s.problems.append(f"{s.f_label} returned {f0} at x itself; the numeric gradient is undefined there")
+
+
+def _carried_precision(s, f0):
+    """F's precision from its values, where its type does not say (a float32 loss handed back as a Python float,
+    ``loss.item()``): where f0 and F at a point nearby are both float32 (or float16) numbers, F computes in that
+    precision, and its finite differences take its rounding and steps. A saturated tanh computed in float32 is
+    exactly ±1 at x and at every step, and its slope of 1e-6 was judged wrong against a difference of 0 bounded by
+    float64's rounding. One call of F."""
+    if carried_precision([f0]) is None:
+        return
+    theta = s.theta
+    nudged = theta + NUDGE * np.maximum(1.0, np.abs(theta)) * np.where(np.arange(theta.size) % 2, -1.0, 1.0)
+    try:
+        there = s.scalar(unflatten(nudged, s.shapes))
+    except (Exception, SystemExit):  # F failing there says nothing of its precision (the check reports F's failures)
+        return
+    dtype = carried_precision([f0, there])
+    if dtype is not None:
+        s.eps = tolerance(dtype).eps
+        s.notes.append(f"{s.f_label} computes in {dtype}, as its values show (each a {dtype} number): the finite "
+                       f"differences use {dtype}-sized steps and rounding")
 
 
 def sample_stage(s, opts):
