@@ -198,6 +198,30 @@ def test_a_gradient_of_zero_between_turns_closer_than_the_measured_rounding_allo
     assert r.counts()["good"] == 0, str(r)
 
 
+def test_a_relu_flat_within_the_first_steps_is_not_taken_for_a_kink_at_x():
+    # Every z below 0 under inputs of 1e8 (a gradient of exactly 0), the nearest turns 5e-9 either side of W[0]: the
+    # usual line crosses them, and its measure of f's rounding (0.06, for 1e-15) stopped the kink tests at 6e-8,
+    # where f looks like a kink at x whose sides agree, and 2.3e8 ± 4.3e7 was kept. Along W[0]'s own axis, at its
+    # first steps, f rounds at its own size, and the kink tests go on to where f is flat.
+    V = np.array([[0.1476934016769135], [2.617140919781255]])
+    W = np.array([-4.859040650149514e-09, -1.957247002375232e-09, -8.374573688306055e-09])
+    X = np.array([[1597609.9388120852, 31767611.81200613, -136395275.19240072, 124674746.86207277],
+                  [18983747.408219714, 142399241.58910736, 180109850.34422374, -4011796.3504409688],
+                  [37413820.79271999, -31738966.324525453, 132535006.2074466, -17928975.7554061]])
+    Y = np.array([[-0.4621260411720026, -0.10081760200001862, 1.094572292678931, -2.915053239832163],
+                  [-1.19313434004234, 0.8604501691836095, -1.4247730532831449, -1.9320086492638628]])
+
+    def f(w):
+        return 0.5 * float(np.sum((V @ np.maximum(w.reshape(1, 3) @ X, 0.0) - Y) ** 2))
+
+    assert (W @ X < 0).all()
+    r = check_function(f, lambda w: np.zeros(3), W.copy())
+    assert r.passed and r.counts()["wrong"] == 0, str(r)
+    # A gross slip is caught at the step that confirms x is no kink (its bound, 2e5, is set by the slopes the wide
+    # steps saw, 4e8); a slope of 1 stays inconclusive there.
+    r = check_function(f, lambda w: np.array([1e7, 0.0, 0.0]), W.copy())
+    assert not r.passed and r.tensors[0].verdict("analytic")[0] == "wrong", str(r)
+
 def _unit_vector_loss(scale):
     """f(x) = dout·x/‖x‖ at x of ``scale`` (scale-invariant: it turns within ‖x‖ of x), and its exact gradient."""
     rng = np.random.default_rng(3)

@@ -48,6 +48,7 @@ def confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
     z across 0 by 6e8 at the default step), the steps see the polynomial f is far out, whose one-sided
     extrapolations hold still at every step that wide, and a slope of −1.6e14 ± 9e12 stood for one of −3.7e13."""
     lost_here = np.zeros(len(res.state), dtype=bool)
+    noise = np.broadcast_to(np.asarray(noise, float), (len(res.state),))  # one for all, or one per element of ``at``
     held = np.flatnonzero(res.at_theta & (res.state != UNRESOLVED))
     if not held.size:
         return lost_here
@@ -57,13 +58,13 @@ def confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
         slope = np.maximum(np.abs(plus), np.abs(minus))
         # At f's size at x: the wide steps' f may be far larger (f far out), and the stencil's own bounds carry
         # its rounding where it is larger.
-        smallest = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps, noise) / (BLIND_RESOLVE_RTOL * slope)
+        smallest = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps, noise[held]) / (BLIND_RESOLVE_RTOL * slope)
         room = np.flatnonzero(smallest < res.finest[held] / 10)
     if not room.size:
         return lost_here
     held, step = held[room], smallest[room]
     values, _, taken = mover(f_batch, theta, at[held])(np.arange(held.size), OFFSETS[:, None] * step[None, :])
-    s = Stencil(values, taken, f0, step, eps, noise)
+    s = Stencil(values, taken, f0, step, eps, noise[held])
     # Each held side's own bound: a kink's numeric bound reaches both sides (see kinks.interval), its sides' is what
     # widens that interval beyond them.
     own = np.where(kink[room], res.bound[held] - np.abs(plus - minus)[room] / (2 * MARGIN), res.bound[held])
@@ -86,7 +87,8 @@ def confirm_at_x(f_batch, theta, f0, at, res, eps, noise):
     res.numeric[gone], res.bound[gone] = interval(lo, hi, tol[lost])
     res.minus[gone], res.plus[gone] = np.nan, np.nan
     lost_here[gone] = True
-    _flat_below(f_batch, theta, f0, at, (held[~lost], step[~lost], slope[room][~lost]), res, (eps, noise))
+    kept_held = held[~lost]
+    _flat_below(f_batch, theta, f0, at, (kept_held, step[~lost], slope[room][~lost]), res, (eps, noise[kept_held]))
     return lost_here
 
 
@@ -103,13 +105,13 @@ def _flat_below(f_batch, theta, f0, at, held, res, rounding):
     (−7.1e11 ± 3.1e10); at the steps of 1e-24 f's own rounding allows, f is flat. Flat at a step finer than every
     stencil's is what a staircase of rounding shows too (f moving only where its values change by whole steps of
     that rounding), so the element is unresolved, not resolved to 0."""
-    eps, noise = rounding
+    eps, noise = rounding  # noise: per held element
     at_held, step, slope = held
-    if not at_held.size or not noise > OWN_ULPS * eps * abs(f0):
+    if not at_held.size:
         return
     with np.errstate(invalid="ignore", divide="ignore"):
         finer = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps) / (BLIND_RESOLVE_RTOL * slope)
-        room = finer < step / 10
+        room = (finer < step / 10) & (noise > OWN_ULPS * eps * abs(f0))
     at_held, finer = at_held[room], finer[room]
     if not at_held.size:
         return
@@ -153,6 +155,7 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
     for a slope of 6.53e10). ``how``: (the method, ε, f's rounding at x itself)."""
     at, h, confirmed = elements
     method, eps, at_x = how
+    at_x = np.broadcast_to(np.asarray(at_x, float), at.shape)  # one for all, or one per element of ``at``
     # f's rounding let no finer step reach them, or the stencil at the finest step found no kink at x after all
     never = (res.state == UNRESOLVED) & (~(res.finest < h) | confirmed)
     again = np.flatnonzero(((res.state == SMOOTH) & (res.finest < h) & ~res.at_theta) | never)
@@ -176,7 +179,7 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
         return rounding_floor(np.maximum(fmax, abs(f0)), step, eps, n)
 
     value, bound, _, _ = afresh(lambda sel, s, offsets: evaluate(sel, np.outer(offsets, s)), s, method, floor,
-                                at_x, f0, noise=noise)
+                                at_x[again], f0, noise=noise)
     lost = never[again]
     # An element no refinement reached whose levels' first stencil reaches where f is not finite (x a step and a
     # fifth from the edge of sqrt's domain, and a gradient of 2e-7 beside f of 1.2, too small for the kink tests'
@@ -184,7 +187,7 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
     edge = np.flatnonzero(lost & ~np.isfinite(bound))
     if edge.size:
         value[edge], bound[edge], _, _ = afresh(lambda sel, s, offsets: evaluate(edge[sel], np.outer(offsets, s)),
-                                                s[edge] / 2, method, floor, at_x, f0, noise=noise[edge])
+                                                s[edge] / 2, method, floor, at_x[again][edge], f0, noise=noise[edge])
     was, was_bound = out.numeric[idx], out.bound[idx]
     # Where the first steps already saw plateaus (f turning within them, its rounding too coarse for any finer step),
     # levels from those steps read the plateaus as a slope: −6e4 ± 1e5 for 1e7 (a layernorm over features 1e-8

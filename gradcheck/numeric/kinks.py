@@ -204,7 +204,8 @@ def _both_sides(crossed):
 
 
 def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None, x=None):
-    """:class:`Resolved` for P elements whose stencil ``first`` (a :class:`Stencil`) crossed a kink.
+    """:class:`Resolved` for P elements whose stencil ``first`` (a :class:`Stencil`) crossed a kink; ``noise``: the
+    loss's rounding, one for all or one per element (P,).
 
     ``evaluate(sel, steps)`` returns (values, crossed or None, taken), each (4, len(sel)), of f with
     elements ``sel`` (positions among the P) moved by ``steps`` (4, len(sel)); ``smooth(stencil)``
@@ -222,6 +223,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
     """
     smooth, method = smooth or Stencil.crosses_nothing, lookup(method)
     p = len(first.h)
+    noise = np.broadcast_to(np.asarray(noise, float), (p,))  # one for all, or one per element
     state = np.full(p, UNRESOLVED)
     numeric, bound = first.central(method).copy(), first.bound.copy()
     minus, plus = np.full(p, np.nan), np.full(p, np.nan)
@@ -268,11 +270,11 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         step = h[active] / FACTOR
         with np.errstate(invalid="ignore", divide="ignore"):
             allowed = rtol * scale[active]
-            fits = rounding_floor(fmax[active], step, eps, noise) <= allowed
+            fits = rounding_floor(fmax[active], step, eps, noise[active]) <= allowed
             # Where a tenth of the step is finer than the rounding allows, the finest step it allows, once: a kink
             # between the two is cleared by it (a tenfold refinement lands anywhere from one to ten times finer than
             # the kink's distance, and the rounding there can hide the slope that a step just inside it shows).
-            smallest = SMALLEST_MARGIN * rounding_floor(fmax[active], 1.0, eps, noise) / allowed
+            smallest = SMALLEST_MARGIN * rounding_floor(fmax[active], 1.0, eps, noise[active]) / allowed
             last = states & ~fits & ~smallest_tried[active] & (smallest <= 0.8 * h[active])  # 0.8: else the same
         smallest_tried[active[last]] = True
         step = np.where(last, smallest, step)
@@ -280,7 +282,7 @@ def resolve(evaluate, first, f0, method=CENTRAL, eps=EPS, noise=0.0, smooth=None
         if not active.size:
             break
         values, crossed, taken = evaluate(active, OFFSETS[:, None] * step[None, :])
-        s = Stencil(values, taken, f0, step, eps, noise, crossed)
+        s = Stencil(values, taken, f0, step, eps, noise[active], crossed)
         calls += values.size
         if states:
             fmax[active] = s.fmax
@@ -421,7 +423,7 @@ def _clear_of_theta(evaluate, f0, held, h, scale, how):
     eps, noise, rtol = how
     at = np.flatnonzero(held)
     with np.errstate(divide="ignore", invalid="ignore"):
-        smallest = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps, noise) / (rtol * scale[at])
+        smallest = SMALLEST_MARGIN * rounding_floor(abs(f0), 1.0, eps, noise[at]) / (rtol * scale[at])
     step, spent = h[at].copy(), 0
     found, steps = [], []
     while at.size:
@@ -441,7 +443,7 @@ def _clear_of_theta(evaluate, f0, held, h, scale, how):
     values, taken, crossed = (np.concatenate([f[k] for f in found], axis=1) if found else np.zeros((4, 0))
                               for k in (1, 2, 3))
     step = np.concatenate(steps) if steps else np.zeros(0)
-    return Stencil(values, taken, f0, step, eps, noise, crossed), idx, spent
+    return Stencil(values, taken, f0, step, eps, noise[idx], crossed), idx, spent
 
 
 @dataclass
