@@ -51,7 +51,7 @@ UNJUDGED = {
                   "a point farther from the kink (in a network, other inputs, weights or biases: a unit's z this "
                   "close to its kink is chance)"),
     "vague": ("the value agrees with the finite difference within the tolerance, but the difference's own error "
-              "there is above a hundred times the tolerance even at the steps tried again, so the agreement certifies "
+              "there is above thirty times the tolerance even at the steps tried again, so the agreement certifies "
               "nothing to the tolerance (a slip of 1e-3 can agree with such an estimate by chance)",
               "a larger rtol, or a function whose value is not dominated by a large constant or sum at x"),
 }
