@@ -216,3 +216,21 @@ def test_odd_ulps_takes_the_last_bits_through_every_pattern():
     points = 0.1 + np.arange(8) * spacing
     assert len({round((p - 0.1) / ulp) % 4 for p in points}) == 4
     assert np.all(odd_ulps(np.array([-1e-20, 3.0, -4.0]), 1.0) == [-1.0, 3.0, -5.0])
+
+
+# Four samples of two features 2e-9 to 7e-9 apart, under eps = 0: x̂ is ±1 and rounds by 1e-7 within that spread.
+LN4_X = np.array([[-0.3741332401915874, -0.3741332467434558], [0.051659198776952436, 0.05165919458529683],
+                  [-0.0204181252588268, -0.02041812774858756], [-0.5399787094962013, -0.5399787055957745]])
+LN4_GAMMA = np.array([-0.8087856558465684, 0.2486730785415107])
+LN4_BETA = np.array([-0.5595563285572672, -1.134438482313037])
+
+
+def test_a_wrong_layernorm_backward_where_f_rounds_most_near_x_is_caught():
+    # μ and σ as constants: dx of 1e8 where the true dx is 0. f's rounding measured along an axis where its first
+    # steps go (2h, where the features are far apart) is far below what the refinements meet near x, and bounded by
+    # it they read the rounding as slopes of 1e8 and left the backward inconclusive.
+    from impls.cs231n_layers import layernorm_backward_constant_stats
+
+    r = check_layer(layernorm_forward, layernorm_backward_constant_stats, LN4_X.copy(), LN4_GAMMA, LN4_BETA, NO_EPS,
+                    seed=200)
+    assert not r.passed, str(r)

@@ -29,7 +29,8 @@ from .noise import ECNOISE_POINTS, ECNOISE_STEP, METHOD_STEP, OWN_ULPS, ecnoise,
 from .stencils import rounding_floor
 from .steps import afresh
 
-__all__ = ["along_noise", "axis_noise", "confirm_at_x", "levels_from", "own_rounding", "tread_noise"]
+__all__ = ["along_noise", "axis_noise", "beyond_own", "confirm_at_x", "flat_near", "levels_from", "own_rounding",
+           "tread_noise"]
 
 #: :func:`tread_noise`'s points are this fraction of the step apart.
 TREAD_SPREAD = 0.25
@@ -236,6 +237,25 @@ def tread_noise(f_batch, theta, f0, at, s, eps):
     difference at that step read −6.8686e-11 ± 3e-20 for −6.8785e-11. At a quarter of the step, the points of a
     smooth f differ by its truncation's (s/4)ᵏ terms, far below what the bound allows it already."""
     return beyond_own(*axis_noise(f_batch, theta, f0, at, s, spread=TREAD_SPREAD), eps)
+
+
+#: :func:`flat_near`'s points are about this far from x, relative to max(1, |x|): the finest spacing the lines that
+#: measure f's rounding start with (a thousandth of the usual 1e-7).
+NEAR_X = 1e-10
+
+
+def flat_near(f_batch, theta, f0, at):
+    """Per element ``at[e]`` (indices into x), whether f at four points along its own axis within about
+    :data:`NEAR_X`·max(1, |x|) of x, on the grid of whole ulps an odd number apart, is f(x) to the bit. Four calls
+    of f per element."""
+    if not len(at):
+        return np.zeros(0, dtype=bool)
+    x = theta[at]
+    ulp = np.spacing(np.abs(x) + 4 * NEAR_X * np.maximum(1.0, np.abs(x)))
+    step = odd_ulps(NEAR_X * np.maximum(1.0, np.abs(x)), ulp)
+    offsets = np.array([1.0, -1.0, 3.0, -3.0])[:, None] * step[None, :]
+    values, _, _ = mover(f_batch, theta, at)(np.arange(len(at)), offsets)
+    return (np.asarray(values) == f0).all(axis=0)
 
 
 def beyond_own(noise, top, eps):

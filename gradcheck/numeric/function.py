@@ -21,7 +21,16 @@ import numpy as np
 from ..defaults import ATOL, MARGIN, RTOL
 from . import methods
 from .along import Probe, at_twice, mover
-from .blind import TREAD_SPREAD, along_noise, axis_noise, confirm_at_x, levels_from, own_rounding, tread_noise
+from .blind import (
+    TREAD_SPREAD,
+    along_noise,
+    axis_noise,
+    confirm_at_x,
+    flat_near,
+    levels_from,
+    own_rounding,
+    tread_noise,
+)
 from .kinks import KINK, UNRESOLVED, Stencil, resolve
 from .noise import OWN_ULPS, function_rounding, settled_rounding, stepped_rounding
 from .stencils import CHUNK_BYTES, EPS, ROUND_ULPS, central_difference, default_step, rounding_floor
@@ -323,18 +332,27 @@ def _own_axis_rounding(f_batch, theta, f0, at, h, line):
     """Per element ``at[e]`` whose first differences bent, the rounding its kink tests refine within: f's rounding
     along its own axis where its first steps ``h[e]`` go, on the grid of whole ulps and a quarter of the step apart
     (:func:`~gradcheck.numeric.blind.axis_noise`), where that is below ``line``, the rounding the lines measured
-    (which move every element at once); ``line`` where an axis is not measurable there (f not finite). Sixteen
-    calls of f per element.
+    (which move every element at once), where f is flat to the bit along that axis near x
+    (:func:`~gradcheck.numeric.blind.flat_near`); ``line`` elsewhere, and where an axis is not measurable there (f
+    not finite). Four calls of f per element, and sixteen more per element flat near x.
 
     The lines measure f's rounding where a staircase's treads are wider than the finest of them, on the usual one,
     a thousand times wider; there a relu flat within 5e-9 of x on both sides, under inputs of 1e8, is crossed at
     its kinks, and its turns read as a rounding of 0.06 for one of 1e-15: the kink tests stopped at 6e-8, where
     f looks like a kink at x whose sides agree, and a slope of 2.3e8 was kept for one of 0. The element's own axis
-    at its own steps sees the treads its differences cross, and not the turns of other elements' terms."""
-    fine, top = axis_noise(f_batch, theta, f0, at, h)
-    tread, tread_top = axis_noise(f_batch, theta, f0, at, h, spread=TREAD_SPREAD)
-    measured = np.isfinite(top) & np.isfinite(tread_top)
-    return np.where(measured, np.minimum(line, np.maximum(fine, tread)), line)
+    at its own steps sees the treads its differences cross, and not the turns of other elements' terms. Only where
+    f is flat along it near x: where f rounds more near x than where the steps go (a layernorm over two features
+    2e-9 apart under eps = 0, whose x̂ rounds by 1e-7 within that spread), the lines, which start at x, measure what
+    the refinements will meet, and an axis measured at 2h does not."""
+    flat = flat_near(f_batch, theta, f0, at)
+    if not flat.any():
+        return np.full(len(at), line)
+    fine, top = axis_noise(f_batch, theta, f0, at[flat], h[flat])
+    tread, tread_top = axis_noise(f_batch, theta, f0, at[flat], h[flat], spread=TREAD_SPREAD)
+    own = np.where(np.isfinite(top) & np.isfinite(tread_top), np.minimum(line, np.maximum(fine, tread)), line)
+    out = np.full(len(at), line)
+    out[flat] = own
+    return out
 
 
 def _resolved_to_zero(out, idx, first):
