@@ -62,11 +62,12 @@ def check_function(f, grad, x, *, rtol=RTOL, atol=ATOL, method="auto", step=None
     an array of x's flattened size). ``f`` is called three times per element (±h, and x + 2h for the error bound of
     an element that agrees), four times for elements that disagree (kink test and error bound; every element for
     "richardson"; more where their steps are chosen or refined, up to twenty-four of them to measure f's rounding
-    along the element's own axis: at its default and chosen steps, and across a quarter of the chosen step), plus
-    twice at x itself and, without ``step``, twenty times to measure its rounding (on two lines, the usual one and
-    one a thousand times finer): once per point, not vectorised. ``mode``, ``sample``
-    and ``directions`` are as in :func:`~gradcheck.checks.network.check_network`: "auto" samples when three
-    calls per element would take more than about 2 s.
+    along the element's own axis: at its default and chosen steps, and across a quarter of the chosen step; four
+    within 1e-10 of x for an element whose differences bend, and sixteen more where f is flat there), plus twice at
+    x itself (three times where its value may be a float32 number) and, without ``step``, twenty times to measure
+    its rounding (on two lines, the usual one and one a thousand times finer): once per point, not vectorised.
+    ``mode``, ``sample`` and ``directions`` are as in :func:`~gradcheck.checks.network.check_network`: "auto"
+    samples when three calls per element would take more than about 2 s.
 
     ``explain=True`` runs ``grad`` (``f`` for grad=None) once more under the line tracer, pass or fail:
     ``result.line_trace`` holds its lines with the shapes of the arrays each made or wrote. A failing
