@@ -134,7 +134,7 @@ def _flat_below(f_batch, theta, f0, at, held, res, rounding):
     res.minus[gone], res.plus[gone] = np.nan, np.nan
 
 
-def levels_from(f_batch, theta, f0, elements, res, out, how):
+def levels_from(f_batch, theta, f0, elements, res, out, how, measured=None):
     """The ``elements`` (their indices, their first steps, and which :func:`confirm_at_x` left unresolved) whose kink
     tests ended smooth at a step finer than the first (not at a kink at x whose sides agree: levels there, all
     rounding where f is, took a staircase for a slope of 1.3e-9 ± 3.7e-10 for a gradient of 0), or unresolved at the
@@ -153,7 +153,8 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
     far as at ±h on both sides: f turns within h, and levels from there read the plateaus as a slope). An element
     the refinements themselves left unresolved is left so: without kink states, levels halving from its finest step
     cross the turn it sits beside unseen (a relu's z within that step of 0 for one sample: 4.17e11 ± 1.08e11 kept
-    for a slope of 6.53e10). ``how``: (the method, ε, f's rounding at x itself)."""
+    for a slope of 6.53e10). ``how``: (the method, ε, f's rounding at x itself); ``measured``: what
+    :func:`own_rounding` measured at the same steps, if it ran (not measured again)."""
     at, h, confirmed = elements
     method, eps, at_x = how
     at_x = np.broadcast_to(np.asarray(at_x, float), at.shape)  # one for all, or one per element of ``at``
@@ -169,7 +170,12 @@ def levels_from(f_batch, theta, f0, elements, res, out, how):
     # 3.3e-13 read 1.37e7 ± 0 from steps of one ulp for a gradient of 0). Behind x where f is not finite ahead of it
     # (x a step and a fifth from the edge of sqrt's domain, its points from x + 2s all past it).
     idx, s = at[again], res.finest[again]
-    noise, top = axis_noise(f_batch, theta, f0, idx, s)
+    noise, top = np.zeros(len(again)), np.zeros(len(again))
+    have = np.zeros(len(again), dtype=bool) if measured is None else measured[0][again]
+    if have.any():
+        noise[have], top[have] = measured[1][again][have], measured[2][again][have]
+    if (~have).any():
+        noise[~have], top[~have] = axis_noise(f_batch, theta, f0, idx[~have], s[~have])
     behind = ~np.isfinite(top)
     if behind.any():
         noise[behind], top[behind] = axis_noise(f_batch, theta, f0, idx[behind], -s[behind])
@@ -204,13 +210,20 @@ def own_rounding(f_batch, theta, f0, elements, res, out, eps):
     than the first, their bound in ``out`` also carries f's rounding measured along each one's own axis there
     (:func:`along_noise`). The rounding measured near x, at a thousandth of the usual spacing, can be far below it
     (log1p(exp(u)) − log 2 − u/2 is exact at u = 0 and rounds at 1e-16 a hair away), and a staircase of rounding
-    differences then passes for a slope with a bound of nothing (−4.2e-10 ± 1.4e-12 for a gradient of 0)."""
+    differences then passes for a slope with a bound of nothing (−4.2e-10 ± 1.4e-12 for a gradient of 0).
+
+    Returns (which elements were measured, :func:`axis_noise`'s rounding and f's size there), each (len(at),), for
+    :func:`levels_from`, which measures at the same steps."""
     at, h = elements
-    fine = np.flatnonzero((res.state == SMOOTH) & (res.finest < h))
+    where = (res.state == SMOOTH) & (res.finest < h)
+    noise, top = np.zeros(len(at)), np.zeros(len(at))
+    fine = np.flatnonzero(where)
     if fine.size:
-        own = beyond_own(*axis_noise(f_batch, theta, f0, at[fine], res.finest[fine]), eps)
+        noise[fine], top[fine] = axis_noise(f_batch, theta, f0, at[fine], res.finest[fine])
+        own = beyond_own(noise[fine], top[fine], eps)
         out.bound[at[fine]] += rounding_floor(0.0, res.finest[fine], eps, own)
         out.own[at[fine]] = np.maximum(out.own[at[fine]], own)
+    return where, noise, top
 
 
 def along_noise(f_batch, theta, f0, at, s, eps, known=None):

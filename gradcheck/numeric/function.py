@@ -321,10 +321,10 @@ def _kink_aware(f_batch, theta, f0, a, settings, roundings):
         out.numeric[at], out.bound[at] = res.numeric, res.bound
         out.kinks[at], out.unresolved[at] = res.state == KINK, res.state == UNRESOLVED
         out.minus[at], out.plus[at] = res.minus, res.plus
-        own_rounding(f_batch, theta, f0, (at, h[at]), res, out, eps)
+        measured = own_rounding(f_batch, theta, f0, (at, h[at]), res, out, eps)
         if settings.step is None:
             levels_from(f_batch, theta, f0, (at, h[at], confirmed), res, out,
-                         (method, eps, np.maximum(max(rounding()[0], eps * abs(f0)), noise)))
+                         (method, eps, np.maximum(max(rounding()[0], eps * abs(f0)), noise)), measured)
     return out, fmax1, (flat, stairs, _resolved_to_zero(out, idx, first))
 
 
