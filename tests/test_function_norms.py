@@ -89,6 +89,15 @@ def _batchnorm_loss(gamma, dout):
     return _loss(batchnorm_forward, batchnorm_backward, gamma, dout)
 
 
+def _assert_a_batchnorm_gradient_of_zero_passes(x, gamma, dout, gradient):
+    """Σ dout·batchnorm(x) over two samples under eps = 0, whose exact gradient is 0, checked with that 0
+    (``gradient`` "zeros") or with CS231n's backward ("cs231n"): no element wrong."""
+    f, grad = _batchnorm_loss(gamma, dout)
+    r = check_function(f, (lambda v: np.zeros_like(v)) if gradient == "zeros" else grad, x.copy())
+    assert r.passed, str(r)
+    assert r.counts()["wrong"] == 0
+
+
 def test_a_layernorm_over_features_a_hair_apart_passes():
     # Its first steps saw plateaus, slopes of 1e6 that grew tenfold at each refinement; the refinement stopped where
     # f's rounding reached a thousandth of those first slopes, at steps of 6e-10, still wider than σ, and a last
@@ -172,29 +181,22 @@ def test_a_slipped_layernorm_gradient_is_not_judged_good(slip):
 def test_a_batchnorm_over_two_samples_that_rounds_in_the_last_bits_of_x_passes(gradient):
     # Its rounding was measured along each element's axis at points 5,896 ulps apart, a multiple of four, all on one
     # tread: 1e-18, and a slope of 1.4e-5 read between treads was kept with a bound of 4e-9 for a gradient of 0.
-    f, grad = _batchnorm_loss(BN_GAMMA, BN_DOUT)
-    r = check_function(f, (lambda x: np.zeros_like(x)) if gradient == "zeros" else grad, BN_X.copy())
-    assert r.passed, str(r)
-    assert r.counts()["wrong"] == 0
+    _assert_a_batchnorm_gradient_of_zero_passes(BN_X, BN_GAMMA, BN_DOUT, gradient)
 
 
 @pytest.mark.parametrize("gradient", ["zeros", "cs231n"])
 def test_levels_below_a_crossing_of_two_samples_measure_the_rounding_on_whole_ulps(gradient):
     # The kink tests refine past the crossing to 3.3e-13; step levels from there measured f's rounding at points
     # 1.35e-4 of that step apart, all of them x itself, and kept 1.37e7 ± 0 from steps of one ulp for a gradient of 0.
-    f, grad = _batchnorm_loss(BN1_GAMMA, BN1_DOUT)
-    r = check_function(f, (lambda x: np.zeros_like(x)) if gradient == "zeros" else grad, BN1_X.copy())
-    assert r.passed, str(r)
-    assert r.counts()["wrong"] == 0
+    _assert_a_batchnorm_gradient_of_zero_passes(BN1_X, BN1_GAMMA, BN1_DOUT, gradient)
+
 
 @pytest.mark.parametrize("gradient", ["zeros", "cs231n"])
 def test_finer_estimates_keep_the_rounding_the_kink_tests_measured_near_x(gradient):
     # The kink tests' own-axis measure near x bounded x[0, 0] at 2.4 ± 136; levels from the default steps over
     # 1,000, whose measure of f's rounding is taken 2e-8 away, read the tread's slope near x as 2.41 ± 0.39.
-    f, grad = _batchnorm_loss(BN2_GAMMA, BN2_DOUT)
-    r = check_function(f, (lambda x: np.zeros_like(x)) if gradient == "zeros" else grad, BN2_X.copy())
-    assert r.passed, str(r)
-    assert r.counts()["wrong"] == 0
+    _assert_a_batchnorm_gradient_of_zero_passes(BN2_X, BN2_GAMMA, BN2_DOUT, gradient)
+
 
 @pytest.mark.parametrize("seed", range(3))
 def test_a_batchnorm_over_two_samples_passes_check_layer(seed):
